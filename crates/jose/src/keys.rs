@@ -1,0 +1,237 @@
+//! The server's signing keys (DS-2): generation, persistence as private JWKs, the public JWKS,
+//! and compact JWS signing with a key chosen by algorithm.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jws::{ES256, JwsSigner, PS256};
+use serde_json::{Map, Value};
+
+use crate::thumbprint::jwk_thumbprint;
+use crate::{Alg, JoseError};
+
+/// One private signing key with its thumbprint `kid` and a ready signer.
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: String,
+    alg: Alg,
+    private_jwk: Jwk,
+    public_jwk: Map<String, Value>,
+    signer: Arc<dyn JwsSigner>,
+    /// `{"alg":..,"kid":..,"typ":` prefix is per token type, so only alg and kid are cached.
+    header_prefix: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the private key.
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Generates a fresh key: RSA 2048 for PS256, P-256 for ES256.
+    pub fn generate(alg: Alg) -> Result<Self, JoseError> {
+        let jwk = match alg {
+            Alg::Ps256 => Jwk::generate_rsa_key(2048),
+            Alg::Es256 => Jwk::generate_ec_key(EcCurve::P256),
+        }
+        .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        Self::from_private_jwk(alg, jwk)
+    }
+
+    /// Loads a key from its private JWK JSON (as stored in the database).
+    pub fn from_private_jwk_json(alg: Alg, json: &str) -> Result<Self, JoseError> {
+        let jwk =
+            Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        Self::from_private_jwk(alg, jwk)
+    }
+
+    /// Loads a key from a PEM private key file's contents (production keys from files).
+    pub fn from_pem(alg: Alg, pem: &[u8]) -> Result<Self, JoseError> {
+        let jwk = match alg {
+            Alg::Ps256 => {
+                josekit::jwk::alg::rsa::RsaKeyPair::from_pem(pem).map(|k| k.to_jwk_key_pair())
+            }
+            Alg::Es256 => josekit::jwk::alg::ec::EcKeyPair::from_pem(pem, Some(EcCurve::P256))
+                .map(|k| k.to_jwk_key_pair()),
+        }
+        .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        Self::from_private_jwk(alg, jwk)
+    }
+
+    fn from_private_jwk(alg: Alg, mut jwk: Jwk) -> Result<Self, JoseError> {
+        let kid = jwk_thumbprint(jwk.as_ref())?;
+        jwk.set_key_id(kid.clone());
+        jwk.set_algorithm(alg.as_str());
+        jwk.set_key_use("sig");
+        let signer: Arc<dyn JwsSigner> = match alg {
+            Alg::Ps256 => Arc::new(
+                PS256
+                    .signer_from_jwk(&jwk)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
+            Alg::Es256 => Arc::new(
+                ES256
+                    .signer_from_jwk(&jwk)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
+        };
+        let public = jwk
+            .to_public_key()
+            .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let mut public_jwk: Map<String, Value> = public.into();
+        public_jwk.insert("kid".into(), kid.clone().into());
+        public_jwk.insert("alg".into(), alg.as_str().into());
+        public_jwk.insert("use".into(), "sig".into());
+        let header_prefix = format!(r#"{{"alg":"{}","kid":"{}""#, alg.as_str(), kid);
+        Ok(Self {
+            kid,
+            alg,
+            private_jwk: jwk,
+            public_jwk,
+            signer,
+            header_prefix,
+        })
+    }
+
+    /// The RFC 7638 thumbprint that identifies the key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The key's algorithm.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The private JWK as JSON, for storage. Handle as a secret.
+    pub fn private_jwk_json(&self) -> String {
+        self.private_jwk.to_string()
+    }
+
+    /// The public JWK with `kid`, `alg` and `use`.
+    pub fn public_jwk(&self) -> &Map<String, Value> {
+        &self.public_jwk
+    }
+
+    /// Signs `payload` as a compact JWS whose header carries `alg`, `kid` and the given `typ`.
+    pub fn sign_compact(&self, typ: &str, payload: &[u8]) -> Result<String, JoseError> {
+        let header = format!(r#"{},"typ":"{}"}}"#, self.header_prefix, typ);
+        let mut out = String::with_capacity(header.len() * 2 + payload.len() * 4 / 3 + 400);
+        URL_SAFE_NO_PAD.encode_string(header.as_bytes(), &mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let sig = self
+            .signer
+            .sign(out.as_bytes())
+            .map_err(|e| JoseError::Sign(e.to_string()))?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+        Ok(out)
+    }
+}
+
+/// All signing keys the server holds: the newest key per algorithm signs, every key stays in
+/// the published JWKS until retired, so tokens signed before a rotation still verify.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+}
+
+impl KeySet {
+    /// A key set; keys later in the list are newer and preferred for signing.
+    pub fn new(keys: Vec<SigningKey>) -> Self {
+        Self { keys }
+    }
+
+    /// The key that signs for `alg` now (the newest one).
+    pub fn signing_key(&self, alg: Alg) -> Result<&SigningKey, JoseError> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.alg == alg)
+            .ok_or(JoseError::NoKey(alg))
+    }
+
+    /// Looks a key up by `kid`.
+    pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// All keys.
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
+    /// The public JWK Set document served at `/jwks`.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .keys
+            .iter()
+            .map(|k| Value::Object(k.public_jwk.clone()))
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use josekit::jws::JwsVerifier;
+
+    fn verify(key: &SigningKey, jws: &str) -> bool {
+        let jwk = Jwk::from_map(key.public_jwk().clone()).unwrap();
+        let verifier: Box<dyn JwsVerifier> = match key.alg() {
+            Alg::Ps256 => Box::new(PS256.verifier_from_jwk(&jwk).unwrap()),
+            Alg::Es256 => Box::new(ES256.verifier_from_jwk(&jwk).unwrap()),
+        };
+        let mut parts = jws.rsplitn(2, '.');
+        let sig = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+        let input = parts.next().unwrap();
+        verifier.verify(input.as_bytes(), &sig).is_ok()
+    }
+
+    #[test]
+    fn ds_2_keys_sign_and_reload_with_the_same_kid() {
+        for alg in Alg::ALL {
+            let key = SigningKey::generate(alg).unwrap();
+            let jws = key.sign_compact("at+jwt", br#"{"sub":"x"}"#).unwrap();
+            assert!(verify(&key, &jws), "{alg} signature verifies");
+            let header: Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(jws.split('.').next().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(header["kid"], key.kid());
+            assert_eq!(header["typ"], "at+jwt");
+
+            let reloaded = SigningKey::from_private_jwk_json(alg, &key.private_jwk_json()).unwrap();
+            assert_eq!(reloaded.kid(), key.kid());
+            assert!(
+                !key.public_jwk().contains_key("d"),
+                "public JWK has no private part"
+            );
+        }
+    }
+
+    #[test]
+    fn ds_2_jwks_lists_every_key_and_the_newest_signs() {
+        let old = SigningKey::generate(Alg::Es256).unwrap();
+        let new = SigningKey::generate(Alg::Es256).unwrap();
+        let ps = SigningKey::generate(Alg::Ps256).unwrap();
+        let set = KeySet::new(vec![old.clone(), ps.clone(), new.clone()]);
+        assert_eq!(set.signing_key(Alg::Es256).unwrap().kid(), new.kid());
+        assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 3);
+        assert!(set.by_kid(old.kid()).is_some());
+    }
+}

@@ -1,0 +1,22 @@
+//! Bulwark persistence. One trait per aggregate (clients, signing keys, ...), implemented once
+//! over portable SQL on sqlx's `Any` driver, with PostgreSQL (production) and SQLite (the
+//! embedded default) as backends. Each backend has its own migrations folder, numbered alike.
+//!
+//! The database is the only shared state between nodes (DESIGN.md): single-use records are
+//! claimed with unique constraints, and times are application-clock Unix seconds.
+
+mod clients;
+mod error;
+mod keys;
+mod sql;
+pub mod testing;
+
+pub use clients::ClientStore;
+pub use error::StoreError;
+pub use keys::{KeyStore, StoredKey};
+pub use sql::{Backend, ConnectSettings, SqlStore};
+
+/// Everything the server needs from persistence, as one object-safe bundle.
+pub trait Store: ClientStore + KeyStore + Send + Sync {}
+
+impl<T: ClientStore + KeyStore + Send + Sync> Store for T {}

@@ -1,0 +1,175 @@
+//! The store suite: every case runs against SQLite and PostgreSQL, each in a fresh database
+//! that is dropped afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
+use bulwark_store::testing::TestDb;
+use bulwark_store::{
+    Backend, ClientStore, ConnectSettings, KeyStore, SqlStore, StoreError, StoredKey,
+};
+
+/// Declares one test per backend for an `async fn(SqlStore)` case.
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = bulwark_store::testing::TestDb::sqlite();
+                    let store = super::open(&db).await;
+                    super::$case(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(db) = bulwark_store::testing::TestDb::postgres().await.expect("PostgreSQL") else {
+                        return;
+                    };
+                    let store = super::open(&db).await;
+                    super::$case(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    op_2_migrations_are_idempotent,
+    clients_insert_get_list,
+    clients_duplicate_id_is_a_conflict_and_changes_nothing,
+    clients_update_suspend_delete,
+    signing_keys_persist_and_retire,
+);
+
+async fn open(db: &TestDb) -> SqlStore {
+    let store = SqlStore::connect(&db.url, &ConnectSettings::default())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn client(id: &str, at: i64) -> Client {
+    let metadata: ClientMetadata = serde_json::from_value(serde_json::json!({
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "scope": "accounts payments",
+        "redirect_uris": ["https://tpp.example/cb"],
+        "jwks": {"keys": []},
+        "software_id": "sw-1",
+        "vendor_extension": {"nested": true}
+    }))
+    .unwrap();
+    Client {
+        client_id: id.into(),
+        metadata,
+        status: ClientStatus::Active,
+        client_id_issued_at: at,
+        updated_at: at,
+    }
+}
+
+async fn op_2_migrations_are_idempotent(store: SqlStore) {
+    store.migrate().await.expect("second migrate is a no-op");
+    store.ping().await.expect("ping");
+}
+
+async fn clients_insert_get_list(store: SqlStore) {
+    store.insert_client(&client("b", 20)).await.unwrap();
+    store.insert_client(&client("a", 10)).await.unwrap();
+    let got = store.get_client("b").await.unwrap().expect("stored");
+    assert_eq!(got, client("b", 20));
+    assert_eq!(
+        got.metadata.token_endpoint_auth_method,
+        AuthMethod::PrivateKeyJwt
+    );
+    assert_eq!(got.metadata.extra["vendor_extension"]["nested"], true);
+    assert!(store.get_client("missing").await.unwrap().is_none());
+    let ids: Vec<_> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+async fn clients_duplicate_id_is_a_conflict_and_changes_nothing(store: SqlStore) {
+    store.insert_client(&client("dup", 1)).await.unwrap();
+    let mut other = client("dup", 2);
+    other.metadata.scope = Some("accounts".into());
+    let err = store.insert_client(&other).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.get_client("dup").await.unwrap().unwrap(),
+        client("dup", 1)
+    );
+}
+
+async fn clients_update_suspend_delete(store: SqlStore) {
+    store.insert_client(&client("c", 1)).await.unwrap();
+    let mut m = client("c", 1).metadata;
+    m.scope = Some("accounts".into());
+    assert!(store.update_client_metadata("c", &m, 5).await.unwrap());
+    assert!(!store.update_client_metadata("nope", &m, 5).await.unwrap());
+    assert!(
+        store
+            .set_client_status("c", ClientStatus::Suspended, 6)
+            .await
+            .unwrap()
+    );
+    let got = store.get_client("c").await.unwrap().unwrap();
+    assert_eq!(got.metadata.scope.as_deref(), Some("accounts"));
+    assert_eq!(got.status, ClientStatus::Suspended);
+    assert_eq!(got.updated_at, 6);
+    assert_eq!(got.client_id_issued_at, 1);
+    assert!(store.delete_client("c").await.unwrap());
+    assert!(!store.delete_client("c").await.unwrap());
+    assert!(store.get_client("c").await.unwrap().is_none());
+}
+
+async fn signing_keys_persist_and_retire(store: SqlStore) {
+    let key = |kid: &str, at| StoredKey {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        private_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        created_at: at,
+        retired_at: None,
+    };
+    store.insert_signing_key(&key("k2", 2)).await.unwrap();
+    store.insert_signing_key(&key("k1", 1)).await.unwrap();
+    assert!(matches!(
+        store.insert_signing_key(&key("k1", 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let active = store.active_signing_keys().await.unwrap();
+    assert_eq!(active, vec![key("k1", 1), key("k2", 2)]);
+    assert!(store.retire_signing_key("k1", 9).await.unwrap());
+    assert!(!store.retire_signing_key("k1", 10).await.unwrap());
+    assert_eq!(
+        store.active_signing_keys().await.unwrap(),
+        vec![key("k2", 2)]
+    );
+}
+
+#[tokio::test]
+async fn op_2_unreachable_database_fails_after_bounded_retry() {
+    let settings = ConnectSettings {
+        max_connections: 1,
+        startup_timeout: std::time::Duration::from_millis(600),
+    };
+    let started = std::time::Instant::now();
+    // Port 1 on loopback refuses connections.
+    let err = SqlStore::connect("postgres://postgres@127.0.0.1:1/none", &settings)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(Backend::from_url("sqlite://x").unwrap(), Backend::Sqlite);
+}
