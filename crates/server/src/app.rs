@@ -1,0 +1,168 @@
+//! Building and running the server: configuration in, a bound TLS listener out. Used by
+//! `bulwark serve` and by the end-to-end tests (port 0, fresh database).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bulwark_certs::TrustAnchors;
+use bulwark_core::{Clock, SystemClock};
+use bulwark_store::{ConnectSettings, SqlStore};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::dev_pki::DevPki;
+use crate::state::{AppState, Inner};
+use crate::{listener, routes, signing, tls};
+
+/// A server ready to run: listener bound, database migrated, keys loaded.
+pub struct Application {
+    addr: SocketAddr,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    grace: Duration,
+    /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
+    pub report: Vec<String>,
+}
+
+impl Application {
+    /// Builds everything from the configuration with the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds everything with an injected clock (tests).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        crate::metrics::install();
+        let mut report = Vec::new();
+
+        let (chain, key, dev_ca) = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => (tls::load_chain(cert)?, tls::load_key(key)?, None),
+            _ => {
+                let (pki, generated) = DevPki::ensure(&config.data_dir)?;
+                let verb = if generated { "generated" } else { "using" };
+                report.push(format!("{verb} development CA: {}", pki.ca_cert.display()));
+                report.push(format!(
+                    "{verb} server certificate for localhost: {}",
+                    pki.server_cert.display()
+                ));
+                report.push(format!(
+                    "{verb} development client certificate: {} (key {})",
+                    pki.client_cert.display(),
+                    pki.client_key.display()
+                ));
+                (
+                    tls::load_chain(&pki.server_cert)?,
+                    tls::load_key(&pki.server_key)?,
+                    Some(pki.ca_cert),
+                )
+            }
+        };
+
+        let mut anchor_paths = config.trust.anchors.clone();
+        if anchor_paths.is_empty() {
+            if let Some(ca) = dev_ca {
+                report.push("trusting the development CA for client certificates (no [trust] anchors configured)".into());
+                anchor_paths.push(ca);
+            }
+        }
+        let anchors = TrustAnchors::load(&anchor_paths)?;
+        let hints = anchors
+            .certs()
+            .iter()
+            .filter_map(|c| webpki_subject(c))
+            .collect();
+        let tls = Arc::new(tls::server_config(chain, key, hints)?);
+
+        let url = config.database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating data directory {}", config.data_dir.display())
+            })?;
+        }
+        let settings = ConnectSettings {
+            max_connections: config.database.max_connections.unwrap_or(16),
+            startup_timeout: Duration::from_secs(
+                config.database.connect_timeout_secs.unwrap_or(15),
+            ),
+        };
+        let store = SqlStore::connect(&url, &settings).await?;
+        store.migrate().await?;
+        report.push(format!(
+            "database: {:?} ({})",
+            store.backend(),
+            redact_url(&url)
+        ));
+
+        let (keys, generated) = signing::load_or_generate(&store, clock.as_ref()).await?;
+        for kid in &generated {
+            report.push(format!(
+                "generated signing key {kid} (stored in the database)"
+            ));
+        }
+        let kids: Vec<String> = keys
+            .keys()
+            .iter()
+            .map(|k| format!("{} {}", k.alg(), k.kid()))
+            .collect();
+        report.push(format!("signing keys: {}", kids.join(", ")));
+
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+        let addr = listener.local_addr()?;
+        let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+        let state = AppState::new(Inner {
+            config,
+            store,
+            keys,
+            clock,
+        });
+        Ok(Self {
+            addr,
+            listener,
+            tls,
+            state,
+            grace,
+            report,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests inspect it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        let router = routes::router(self.state.clone());
+        listener::serve(self.listener, self.tls, router, shutdown, self.grace).await;
+        self.state.store.close().await;
+    }
+}
+
+fn webpki_subject(
+    cert: &rustls_pki_types::CertificateDer<'_>,
+) -> Option<rustls::DistinguishedName> {
+    use x509_cert::der::{Decode, Encode};
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    let der = parsed.tbs_certificate.subject.to_der().ok()?;
+    Some(rustls::DistinguishedName::from(der))
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}

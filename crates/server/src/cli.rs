@@ -1,0 +1,157 @@
+//! The command line: `bulwark serve`, `bulwark migrate`. Every failure ends the process with a
+//! non-zero status and one line naming the problem (no panic, no backtrace).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bulwark_store::{ConnectSettings, SqlStore};
+use clap::{Parser, Subcommand};
+
+use crate::Application;
+use crate::config::{Config, LogFormat};
+
+/// Bulwark: a FAPI authorization server for open banking.
+#[derive(Debug, Parser)]
+#[command(name = "bulwark", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file; without one, built-in defaults plus BULWARK_* environment
+    /// variables apply (the embedded development server).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "BULWARK_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log one JSON object per line instead of human-readable lines (overrides [log] format).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the authorization server (TLS). With no configuration: https://localhost:8443,
+    /// SQLite and generated development certificates and keys under ./data.
+    Serve,
+    /// Apply pending database migrations and exit (`serve` also applies them at start).
+    Migrate,
+}
+
+/// Parses the command line, runs the command, and maps any error to exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if cli.log_json {
+        config.log.format = LogFormat::Json;
+    }
+    init_logging(&config);
+    // One crypto provider in the whole process (ring); HTTP clients rely on it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let app = Application::build(config).await?;
+    for line in &app.report {
+        println!("{line}");
+    }
+    let issuer = app.state().config.issuer.clone();
+    println!(
+        "bulwark listening on https://{} (issuer {issuer}), ready in {} ms",
+        app.addr(),
+        started.elapsed().as_millis()
+    );
+    tracing::info!(addr = %app.addr(), ready_ms = started.elapsed().as_millis() as u64, "ready");
+    app.run_until(shutdown_signal()).await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let settings = ConnectSettings {
+        max_connections: 2,
+        startup_timeout: Duration::from_secs(config.database.connect_timeout_secs.unwrap_or(15)),
+    };
+    let store = SqlStore::connect(&url, &settings).await?;
+    store.migrate().await?;
+    store.close().await;
+    println!("migrations applied ({:?})", store.backend());
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

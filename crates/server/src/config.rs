@@ -1,0 +1,228 @@
+//! Typed configuration: a TOML file (`--config` / `BULWARK_CONFIG`) overlaid with `BULWARK_*`
+//! environment variables (`__` separates sections: `BULWARK_HTTP__LISTEN`). Unknown keys are
+//! an error that names the key, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Every field has a default, so no configuration at all gives the
+/// embedded development server (OP-1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier: the https URL clients see (`iss` of tokens, discovery `issuer`).
+    pub issuer: String,
+    /// Where the embedded database, the development PKI and generated keys live.
+    pub data_dir: PathBuf,
+    /// The listener.
+    pub http: HttpConfig,
+    /// The server certificate; when absent a development certificate is generated.
+    pub tls: TlsConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Trust anchors for client certificates.
+    pub trust: TrustConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Socket address to listen on.
+    pub listen: SocketAddr,
+    /// Seconds to let in-flight requests finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[tls]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the server's private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: Option<PathBuf>,
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://...` or `postgres://...`; default `sqlite://<data_dir>/bulwark.db`.
+    pub url: Option<String>,
+    /// Maximum pooled connections (default 16).
+    pub max_connections: Option<u32>,
+    /// Seconds to keep retrying an unreachable database at start (default 15).
+    pub connect_timeout_secs: Option<u64>,
+}
+
+/// `[trust]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// PEM files or directories of PEM CA certificates that client certificates must chain
+    /// to. Empty: the generated development CA (embedded mode only).
+    pub anchors: Vec<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `bulwark=debug,info`.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line for log shippers.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "https://localhost:8443".into(),
+            data_dir: PathBuf::from("./data"),
+            http: HttpConfig::default(),
+            tls: TlsConfig::default(),
+            database: DatabaseConfig::default(),
+            trust: TrustConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named config file does not exist or cannot be read.
+    #[error("config file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Parsing or typing failed; figment's message names the key and where it came from.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file if given, then `BULWARK_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            std::fs::metadata(path).map_err(|source| ConfigError::File {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("BULWARK_").split("__").ignore(&["CONFIG"]));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(one_line(e)))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !self.issuer.starts_with("https://") {
+            return Err(ConfigError::Invalid(format!(
+                "issuer {:?} must be an https URL (FAPI)",
+                self.issuer
+            )));
+        }
+        if self.issuer.ends_with('/') || self.issuer.contains(['?', '#']) {
+            return Err(ConfigError::Invalid(format!(
+                "issuer {:?} must have no trailing slash, query or fragment",
+                self.issuer
+            )));
+        }
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) | (None, Some(_)) => Err(ConfigError::Invalid(
+                "tls.cert and tls.key must be given together".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("bulwark.db").display()
+            )
+        })
+    }
+
+    /// True when the server runs on generated development material (no server certificate
+    /// configured): it then also trusts the development CA for client certificates.
+    pub fn is_development(&self) -> bool {
+        self.tls.cert.is_none()
+    }
+}
+
+/// figment errors can span lines and carry several causes; operators get one line.
+fn one_line(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            let mut msg = e.kind.to_string();
+            if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+                let full = if key.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{key}.{field}")
+                };
+                msg = format!("unknown key `{full}`");
+            } else if !key.is_empty() {
+                msg = format!("key `{key}`: {msg}");
+            }
+            if source.is_empty() {
+                msg
+            } else {
+                format!("{msg} (from {source})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

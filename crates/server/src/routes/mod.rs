@@ -1,0 +1,85 @@
+//! The route table: every endpoint once, with its path and the discovery metadata member that
+//! advertises it. The router and the discovery document are both built from this table, so a
+//! path is never repeated by hand (DS-1).
+
+mod discovery;
+mod health;
+mod jwks;
+mod metrics;
+
+use axum::Router;
+use axum::routing::{MethodRouter, get};
+
+use crate::state::AppState;
+
+/// Every endpoint the server exposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// OIDC Discovery 4: the provider metadata.
+    Discovery,
+    /// DS-2: the public signing keys.
+    Jwks,
+    /// OP-4: the process is up.
+    Healthz,
+    /// OP-4: the database is reachable.
+    Readyz,
+    /// OP-4: Prometheus metrics.
+    Metrics,
+}
+
+impl Endpoint {
+    /// The table itself.
+    pub const ALL: [Endpoint; 5] = [
+        Self::Discovery,
+        Self::Jwks,
+        Self::Healthz,
+        Self::Readyz,
+        Self::Metrics,
+    ];
+
+    /// The path the endpoint is served at.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Discovery => "/.well-known/openid-configuration",
+            Self::Jwks => "/jwks",
+            Self::Healthz => "/healthz",
+            Self::Readyz => "/readyz",
+            Self::Metrics => "/metrics",
+        }
+    }
+
+    /// The discovery metadata member that carries the endpoint's URL, if it is advertised.
+    pub fn discovery_member(self) -> Option<&'static str> {
+        match self {
+            Self::Jwks => Some("jwks_uri"),
+            Self::Discovery | Self::Healthz | Self::Readyz | Self::Metrics => None,
+        }
+    }
+
+    /// Whether the endpoint is a client-authenticated (mTLS) endpoint listed in
+    /// `mtls_endpoint_aliases` (RFC 8705 section 5).
+    pub fn is_mtls(self) -> bool {
+        false
+    }
+
+    fn handler(self) -> MethodRouter<AppState> {
+        match self {
+            Self::Discovery => get(discovery::openid_configuration),
+            Self::Jwks => get(jwks::jwks),
+            Self::Healthz => get(health::healthz),
+            Self::Readyz => get(health::readyz),
+            Self::Metrics => get(metrics::render),
+        }
+    }
+}
+
+/// Builds the application router from the table.
+pub fn router(state: AppState) -> Router {
+    Endpoint::ALL
+        .iter()
+        .fold(Router::new(), |router, ep| {
+            router.route(ep.path(), ep.handler())
+        })
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .with_state(state)
+}
