@@ -1,0 +1,121 @@
+//! CERT-8: does the TPP's certificate belong to the organisation the client was registered for?
+//! eIDAS QWACs carry organizationIdentifier `PSD<CC>-<NCA>-<id>` (ETSI TS 119 495 section 5.2.1);
+//! UK Open Banking certificates carry the directory organisation id in the subject OU.
+
+use crate::dn::DistinguishedName;
+use crate::qc::{OrganizationIdentifier, TppIdentity};
+
+/// What the registered client (or SSA) says the organisation is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpectedOrganisation {
+    /// A full organizationIdentifier, e.g. `PSDGB-FCA-123456` (compared case-insensitively).
+    OrganizationIdentifier(String),
+    /// A competent-authority registration: the NCA identifier (e.g. `FCA`, or `GB-FCA`) and the
+    /// authorisation number it issued (e.g. `123456`).
+    CompetentAuthority {
+        /// NCA identifier, optionally prefixed with the country (`GB-FCA`).
+        authority: String,
+        /// The authorisation / registration number.
+        registration_id: String,
+    },
+    /// An Open Banking organisation id expected in the subject OU.
+    OrgId(String),
+}
+
+/// Why the certificate does not belong to the expected organisation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgMatchError {
+    /// The certificate has no organizationIdentifier (or no OU for `OrgId`).
+    #[error("certificate carries no organisation identifier")]
+    NoIdentifier,
+    /// The organizationIdentifier is not in the PSD form.
+    #[error("organizationIdentifier {0:?} is not a PSD2 identifier")]
+    NotPsd2(String),
+    /// The identifiers differ.
+    #[error("certificate organisation {found:?} does not match {expected:?}")]
+    Mismatch {
+        /// What the certificate says.
+        found: String,
+        /// What was expected.
+        expected: String,
+    },
+}
+
+impl OrgMatchError {
+    /// Short stable code for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoIdentifier => "no_organisation_identifier",
+            Self::NotPsd2(_) => "not_psd2_identifier",
+            Self::Mismatch { .. } => "organisation_mismatch",
+        }
+    }
+}
+
+/// CERT-8 check: `identity` is the certificate's eIDAS identity (if any), `subject` its subject.
+pub fn organisation_matches(
+    identity: Option<&TppIdentity>,
+    subject: &DistinguishedName,
+    expected: &ExpectedOrganisation,
+) -> Result<(), OrgMatchError> {
+    let org_id: Option<&OrganizationIdentifier> =
+        identity.and_then(|i| i.organization_identifier.as_ref());
+    match expected {
+        ExpectedOrganisation::OrganizationIdentifier(want) => {
+            let found = org_id.ok_or(OrgMatchError::NoIdentifier)?;
+            if found.raw.trim().eq_ignore_ascii_case(want.trim()) {
+                Ok(())
+            } else {
+                Err(mismatch(&found.raw, want))
+            }
+        }
+        ExpectedOrganisation::CompetentAuthority {
+            authority,
+            registration_id,
+        } => {
+            let found = org_id.ok_or(OrgMatchError::NoIdentifier)?;
+            let (Some(nca), Some(id)) = (&found.competent_authority, &found.authorisation_id)
+            else {
+                return Err(OrgMatchError::NotPsd2(found.raw.clone()));
+            };
+            // Accept `FCA` or `GB-FCA` (the PSD2 statement's nCAId form).
+            let want_nca = match authority.split_once('-') {
+                Some((cc, nca_part)) if cc.eq_ignore_ascii_case(&found.country) => nca_part,
+                Some(_) => {
+                    return Err(mismatch(
+                        &found.raw,
+                        &format!("{authority}/{registration_id}"),
+                    ));
+                }
+                None => authority.as_str(),
+            };
+            if nca.eq_ignore_ascii_case(want_nca.trim()) && id.trim() == registration_id.trim() {
+                Ok(())
+            } else {
+                Err(mismatch(
+                    &found.raw,
+                    &format!("{authority}/{registration_id}"),
+                ))
+            }
+        }
+        ExpectedOrganisation::OrgId(want) => {
+            let mut ous = subject.values(const_oid::db::rfc4519::OU).peekable();
+            if ous.peek().is_none() {
+                return Err(OrgMatchError::NoIdentifier);
+            }
+            let ous: Vec<&str> = ous.collect();
+            if ous.iter().any(|ou| ou.trim() == want.trim()) {
+                Ok(())
+            } else {
+                Err(mismatch(&ous.join("+"), want))
+            }
+        }
+    }
+}
+
+fn mismatch(found: &str, expected: &str) -> OrgMatchError {
+    OrgMatchError::Mismatch {
+        found: found.to_owned(),
+        expected: expected.to_owned(),
+    }
+}

@@ -1,0 +1,126 @@
+//! Reading the RFC 5280 section 4.2 extensions Bulwark needs from a decoded certificate: AIA
+//! (4.2.2.1) for the OCSP responder, CRL distribution points (4.2.1.13), key usage (4.2.1.3),
+//! plus a per-certificate summary for logs and the operator report.
+
+use std::time::SystemTime;
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5280::{
+    ID_AD_OCSP, ID_CE_CRL_DISTRIBUTION_POINTS, ID_PE_AUTHORITY_INFO_ACCESS,
+};
+use der::Decode;
+use serde::Serialize;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints, KeyUsage};
+
+use crate::dn::DistinguishedName;
+use crate::error::CertError;
+
+/// Decodes one DER certificate, mapping failures to [`CertError::Malformed`].
+pub fn decode_cert(der: &[u8]) -> Result<Certificate, CertError> {
+    Certificate::from_der(der).map_err(CertError::malformed)
+}
+
+/// The raw value (inside the OCTET STRING) of the extension with `oid`, if present.
+pub fn extension(cert: &Certificate, oid: ObjectIdentifier) -> Option<&[u8]> {
+    cert.tbs_certificate
+        .extensions
+        .as_ref()?
+        .iter()
+        .find(|e| e.extn_id == oid)
+        .map(|e| e.extn_value.as_bytes())
+}
+
+/// HTTP(S) URLs of OCSP responders named in the AIA extension.
+pub fn ocsp_urls(cert: &Certificate) -> Result<Vec<String>, CertError> {
+    let Some(raw) = extension(cert, ID_PE_AUTHORITY_INFO_ACCESS) else {
+        return Ok(Vec::new());
+    };
+    let aia = AuthorityInfoAccessSyntax::from_der(raw).map_err(CertError::malformed)?;
+    Ok(aia
+        .0
+        .into_iter()
+        .filter(|ad| ad.access_method == ID_AD_OCSP)
+        .filter_map(|ad| match ad.access_location {
+            GeneralName::UniformResourceIdentifier(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .filter(|u| is_http(u))
+        .collect())
+}
+
+/// HTTP(S) URLs of the CRL distribution points (full names only; LDAP is not fetched).
+pub fn crl_urls(cert: &Certificate) -> Result<Vec<String>, CertError> {
+    let Some(raw) = extension(cert, ID_CE_CRL_DISTRIBUTION_POINTS) else {
+        return Ok(Vec::new());
+    };
+    let cdp = CrlDistributionPoints::from_der(raw).map_err(CertError::malformed)?;
+    let mut urls = Vec::new();
+    for dp in cdp.0 {
+        if let Some(DistributionPointName::FullName(names)) = dp.distribution_point {
+            for n in names {
+                if let GeneralName::UniformResourceIdentifier(u) = n {
+                    let u = u.to_string();
+                    if is_http(&u) {
+                        urls.push(u);
+                    }
+                }
+            }
+        }
+    }
+    Ok(urls)
+}
+
+fn is_http(u: &str) -> bool {
+    let l = u.to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+/// The key usage extension, if present.
+pub fn key_usage(cert: &Certificate) -> Result<Option<KeyUsage>, CertError> {
+    extension(cert, const_oid::db::rfc5280::ID_CE_KEY_USAGE)
+        .map(|raw| KeyUsage::from_der(raw).map_err(CertError::malformed))
+        .transpose()
+}
+
+/// Upper-case hex of the serial number's DER content bytes.
+pub fn serial_hex(cert: &Certificate) -> String {
+    hex_upper(cert.tbs_certificate.serial_number.as_bytes())
+}
+
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// RFC 3339 rendering of a certificate time, for reports.
+pub fn rfc3339(t: SystemTime) -> String {
+    let odt = time::OffsetDateTime::from(t);
+    odt.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// One certificate of a chain as an operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertSummary {
+    /// RFC 4514 subject.
+    pub subject: String,
+    /// RFC 4514 issuer.
+    pub issuer: String,
+    /// Serial number, upper-case hex.
+    pub serial: String,
+    /// notAfter, RFC 3339.
+    pub not_after: String,
+}
+
+impl CertSummary {
+    /// Summarises a decoded certificate.
+    pub fn of(cert: &Certificate) -> Self {
+        Self {
+            subject: DistinguishedName::from_name(&cert.tbs_certificate.subject).to_rfc4514(),
+            issuer: DistinguishedName::from_name(&cert.tbs_certificate.issuer).to_rfc4514(),
+            serial: serial_hex(cert),
+            not_after: rfc3339(cert.tbs_certificate.validity.not_after.to_system_time()),
+        }
+    }
+}

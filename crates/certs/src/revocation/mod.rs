@@ -1,0 +1,423 @@
+//! CERT-4 revocation: OCSP first (RFC 6960, responder from the AIA extension, RFC 5280 section
+//! 4.2.2.1), the CRL distribution point (RFC 5280 section 4.2.1.13) as fallback. Answers are
+//! cached by (issuer key hash, serial) until nextUpdate, CRLs by URL; concurrent look-ups of the
+//! same certificate or CRL share one network call; every call is bounded by a timeout.
+
+mod cache;
+mod crl;
+mod ocsp;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ring::rand::SecureRandom;
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+use serde::{Deserialize, Serialize};
+use x509_cert::Certificate;
+
+use crate::dn::DistinguishedName;
+use crate::error::{CertError, RevocationSource};
+use crate::path::{PathInfo, Purpose};
+use cache::ExpiringCache;
+use crl::CachedCrl;
+
+/// The `[revocation]` configuration section. Every key has a safe default.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationSettings {
+    /// Check revocation at all (default true). Off only for closed test environments.
+    pub enabled: bool,
+    /// Timeout for one OCSP exchange, connect to last byte, in milliseconds (default 2000).
+    pub ocsp_timeout_ms: u64,
+    /// Timeout for one CRL download in milliseconds (default 5000).
+    pub crl_timeout_ms: u64,
+    /// Maximum number of cached per-certificate answers (default 10000).
+    pub cache_size: usize,
+    /// Maximum number of cached CRLs (default 64).
+    pub crl_cache_size: usize,
+    /// Largest CRL accepted, in bytes (default 16 MiB).
+    pub max_crl_bytes: usize,
+    /// Send an OCSP nonce and, when the responder echoes one, require it to match (default true).
+    pub ocsp_nonce: bool,
+    /// How long an OCSP response or CRL without nextUpdate may be reused, in seconds (default 300).
+    pub default_ttl_secs: u64,
+    /// Issuer DNs (RFC 4514) whose certificates skip revocation checking (default none).
+    pub exclude_issuers: Vec<String>,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ocsp_timeout_ms: 2000,
+            crl_timeout_ms: 5000,
+            cache_size: 10_000,
+            crl_cache_size: 64,
+            max_crl_bytes: 16 * 1024 * 1024,
+            ocsp_nonce: true,
+            default_ttl_secs: 300,
+            exclude_issuers: Vec::new(),
+        }
+    }
+}
+
+/// The revocation status of a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationStatus {
+    /// Not revoked, per a fresh signed answer.
+    Good,
+    /// Revoked.
+    Revoked,
+    /// Not checked (see the source).
+    Unknown,
+}
+
+/// What revocation checking concluded, and from where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RevocationOutcome {
+    /// Good, revoked or unknown (unknown only when checking was skipped).
+    pub status: RevocationStatus,
+    /// OCSP, CRL, or skipped.
+    pub source: RevocationSource,
+    /// True when the answer came from the cache rather than the network.
+    pub cached: bool,
+}
+
+type StatusKey = ([u8; 20], Vec<u8>);
+
+/// Holds the caches and the HTTP client; shared by all validations.
+pub(crate) struct RevocationChecker {
+    settings: RevocationSettings,
+    exclude: Vec<DistinguishedName>,
+    client: reqwest::Client,
+    status: ExpiringCache<StatusKey, RevocationOutcome>,
+    crls: ExpiringCache<String, Arc<CachedCrl>>,
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    rng: ring::rand::SystemRandom,
+}
+
+/// The certificate under check and its validated path.
+pub(crate) struct Target<'a> {
+    pub anchors: &'a [TrustAnchor<'static>],
+    pub leaf: &'a CertificateDer<'a>,
+    pub intermediates: &'a [CertificateDer<'a>],
+    pub cert: &'a Certificate,
+    pub path: &'a PathInfo,
+    pub purpose: Purpose,
+    pub now: SystemTime,
+    pub skew: Duration,
+}
+
+impl RevocationChecker {
+    pub(crate) fn new(settings: RevocationSettings) -> Result<Self, String> {
+        let exclude = settings
+            .exclude_issuers
+            .iter()
+            .map(|s| {
+                DistinguishedName::parse_rfc4514(s).map_err(|e| format!("exclude_issuers: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // reqwest is built without a bundled crypto provider; make sure ring is the default
+        // (a no-op when the server already installed it).
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(
+                settings.ocsp_timeout_ms.max(settings.crl_timeout_ms),
+            ))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent("bulwark-certs")
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            status: ExpiringCache::new(settings.cache_size),
+            crls: ExpiringCache::new(settings.crl_cache_size),
+            exclude,
+            client,
+            settings,
+            inflight: Mutex::new(HashMap::new()),
+            rng: ring::rand::SystemRandom::new(),
+        })
+    }
+
+    /// CERT-4 for the leaf of `t`.
+    pub(crate) async fn check(&self, t: &Target<'_>) -> Result<RevocationOutcome, CertError> {
+        let skipped = RevocationOutcome {
+            status: RevocationStatus::Unknown,
+            source: RevocationSource::Skipped,
+            cached: false,
+        };
+        if !self.settings.enabled {
+            return Ok(skipped);
+        }
+        let issuer_dn = DistinguishedName::from_name(&t.cert.tbs_certificate.issuer);
+        if self.exclude.iter().any(|x| x.equivalent(&issuer_dn)) {
+            return Ok(skipped);
+        }
+        let key_hash = ocsp::key_hash(&t.path.issuer_spki).map_err(CertError::malformed)?;
+        let key: StatusKey = (
+            key_hash,
+            t.cert.tbs_certificate.serial_number.as_bytes().to_vec(),
+        );
+        if let Some(hit) = self.cached(&key, t.now) {
+            return hit;
+        }
+        let ocsp_urls = crate::parse::ocsp_urls(t.cert)?;
+        let crl_urls = crate::parse::crl_urls(t.cert)?;
+        if ocsp_urls.is_empty() && crl_urls.is_empty() {
+            return Err(CertError::NoRevocationInfo);
+        }
+
+        // Single flight: one look-up per certificate; later callers wait and hit the cache.
+        let flight_key = format!(
+            "status:{}:{}",
+            crate::parse::hex_upper(&key.0),
+            crate::parse::hex_upper(&key.1)
+        );
+        let gate = self.gate(&flight_key);
+        let _guard = gate.lock().await;
+        if let Some(hit) = self.cached(&key, t.now) {
+            self.release(&flight_key, gate.clone());
+            return hit;
+        }
+        let result = self.lookup(t, &key, &ocsp_urls, &crl_urls).await;
+        self.release(&flight_key, gate.clone());
+        result
+    }
+
+    fn cached(
+        &self,
+        key: &StatusKey,
+        now: SystemTime,
+    ) -> Option<Result<RevocationOutcome, CertError>> {
+        let mut hit = self.status.get(key, now)?;
+        hit.cached = true;
+        Some(match hit.status {
+            RevocationStatus::Revoked => Err(CertError::Revoked { via: hit.source }),
+            _ => Ok(hit),
+        })
+    }
+
+    async fn lookup(
+        &self,
+        t: &Target<'_>,
+        key: &StatusKey,
+        ocsp_urls: &[String],
+        crl_urls: &[String],
+    ) -> Result<RevocationOutcome, CertError> {
+        let mut ocsp_reason = String::from("no OCSP responder in AIA");
+        for url in ocsp_urls {
+            match self.ocsp(t, &key.0, url).await {
+                Ok(ans) => match ans.status {
+                    ocsp::OcspStatus::Good | ocsp::OcspStatus::Revoked => {
+                        return self.settle(
+                            key,
+                            ans.status == ocsp::OcspStatus::Revoked,
+                            RevocationSource::Ocsp,
+                            ans.valid_until,
+                            t.now,
+                        );
+                    }
+                    ocsp::OcspStatus::Unknown => {
+                        ocsp_reason = format!("{url}: responder says unknown")
+                    }
+                },
+                Err(e) => ocsp_reason = format!("{url}: {e}"),
+            }
+        }
+        let mut crl_reason = String::from("no CRL distribution point");
+        for url in crl_urls {
+            match self.crl(t, url).await {
+                Ok((revoked, until)) => {
+                    return self.settle(key, revoked, RevocationSource::Crl, until, t.now);
+                }
+                Err(e) => crl_reason = format!("{url}: {e}"),
+            }
+        }
+        Err(CertError::RevocationUndetermined {
+            ocsp_reason,
+            crl_reason,
+        })
+    }
+
+    fn settle(
+        &self,
+        key: &StatusKey,
+        revoked: bool,
+        source: RevocationSource,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Result<RevocationOutcome, CertError> {
+        let outcome = RevocationOutcome {
+            status: if revoked {
+                RevocationStatus::Revoked
+            } else {
+                RevocationStatus::Good
+            },
+            source,
+            cached: false,
+        };
+        self.status.insert(key.clone(), outcome, until, now);
+        if revoked {
+            Err(CertError::Revoked { via: source })
+        } else {
+            Ok(outcome)
+        }
+    }
+
+    async fn ocsp(
+        &self,
+        t: &Target<'_>,
+        key_hash: &[u8; 20],
+        url: &str,
+    ) -> Result<ocsp::OcspAnswer, String> {
+        let id = ocsp::cert_id(t.cert, key_hash)?;
+        let mut nonce = [0u8; 16];
+        let nonce = if self.settings.ocsp_nonce {
+            self.rng
+                .fill(&mut nonce)
+                .map_err(|_| "no randomness for nonce")?;
+            Some(&nonce[..])
+        } else {
+            None
+        };
+        let body = ocsp::request(&id, nonce)?;
+        let timeout = Duration::from_millis(self.settings.ocsp_timeout_ms);
+        let req = self
+            .client
+            .post(url)
+            .header("content-type", "application/ocsp-request")
+            .header("accept", "application/ocsp-response")
+            .body(body);
+        let resp = fetch(req, timeout, 1024 * 1024).await?;
+        ocsp::verify_response(
+            &resp,
+            &ocsp::Expect {
+                id: &id,
+                issuer: &t.path.issuer,
+                issuer_spki: &t.path.issuer_spki,
+                issuer_key_hash: key_hash,
+                nonce,
+                now: t.now,
+                skew: t.skew,
+                max_age: Duration::from_secs(self.settings.default_ttl_secs),
+            },
+        )
+    }
+
+    /// Checks the leaf against the CRL at `url`; `Ok((revoked, reuse_until))`.
+    async fn crl(&self, t: &Target<'_>, url: &str) -> Result<(bool, SystemTime), String> {
+        let crl = self.crl_for(url, t.now).await?;
+        if crl.this_update > t.now + t.skew {
+            return Err("CRL thisUpdate is in the future".into());
+        }
+        match crate::path::check_crl(
+            t.anchors,
+            t.leaf,
+            t.intermediates,
+            t.purpose,
+            t.path.time,
+            &crl.crl,
+        ) {
+            Ok(()) => Ok((false, crl.next_update)),
+            Err(webpki::Error::CertRevoked) => Ok((true, crl.next_update)),
+            Err(webpki::Error::CrlExpired { .. }) => Err("stale CRL (nextUpdate passed)".into()),
+            Err(webpki::Error::UnknownRevocationStatus) => {
+                Err("CRL not issued by the certificate's issuer".into())
+            }
+            Err(e) => Err(format!("CRL rejected: {e:?}")),
+        }
+    }
+
+    /// The parsed CRL at `url`, from the cache or fetched once (single flight per URL).
+    async fn crl_for(&self, url: &str, now: SystemTime) -> Result<Arc<CachedCrl>, String> {
+        if let Some(c) = self.crls.get(&url.to_owned(), now) {
+            return Ok(c);
+        }
+        let flight_key = format!("crl:{url}");
+        let gate = self.gate(&flight_key);
+        let guard = gate.lock().await;
+        let result = match self.crls.get(&url.to_owned(), now) {
+            Some(c) => Ok(c),
+            None => {
+                let timeout = Duration::from_millis(self.settings.crl_timeout_ms);
+                match fetch(self.client.get(url), timeout, self.settings.max_crl_bytes).await {
+                    Ok(body) => {
+                        crl::parse(&body, Duration::from_secs(self.settings.default_ttl_secs)).map(
+                            |c| {
+                                let c = Arc::new(c);
+                                self.crls
+                                    .insert(url.to_owned(), c.clone(), c.next_update, now);
+                                c
+                            },
+                        )
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        drop(guard);
+        self.release(&flight_key, gate);
+        result
+    }
+
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    fn release(&self, key: &str, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        // The map and `gate` hold two references; more means someone is waiting.
+        if Arc::strong_count(&gate) <= 2 {
+            map.remove(key);
+        }
+    }
+}
+
+/// One HTTP exchange bounded by `timeout` end to end and by `max` body bytes.
+async fn fetch(
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+    max: usize,
+) -> Result<Vec<u8>, String> {
+    let exchange = async {
+        let mut resp = req
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| format!("fetch failed: {}", short(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("HTTP {}", resp.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("read failed: {}", short(&e)))?
+        {
+            if body.len() + chunk.len() > max {
+                return Err(format!("response larger than {max} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+    }
+}
+
+fn short(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        e.to_string()
+    }
+}

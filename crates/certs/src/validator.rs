@@ -1,0 +1,230 @@
+//! The one entry point the server calls for a presented chain: CERT-3 path validation, CERT-4
+//! revocation, CERT-5/6 eIDAS content, CERT-9 thumbprint, in that order, with time supplied by
+//! the caller. Every rejection is logged on the `bulwark::security` target.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+use serde::{Deserialize, Serialize};
+
+use crate::anchors::{AnchorError, TrustAnchors};
+use crate::dn::{DistinguishedName, SubjectAltNames};
+use crate::error::CertError;
+use crate::parse::{CertSummary, decode_cert, rfc3339, serial_hex};
+use crate::path::{Purpose, check_key_usage, validate_path};
+use crate::qc::TppIdentity;
+use crate::revocation::{RevocationChecker, RevocationOutcome, RevocationSettings, Target};
+
+/// The `[trust]` configuration section.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSettings {
+    /// PEM files or directories of QTSP / NCA root and issuing CA certificates.
+    pub anchors: Vec<PathBuf>,
+    /// Tolerated clock difference when checking validity periods, in seconds (default 60).
+    #[serde(default = "default_skew")]
+    pub clock_skew_secs: u64,
+}
+
+fn default_skew() -> u64 {
+    60
+}
+
+/// A certificate chain that passed every check, with what the rest of Bulwark needs from it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ValidatedCert {
+    /// CERT-9 RFC 8705 thumbprint of the leaf, for token binding (`cnf.x5t#S256`).
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+    /// Leaf subject (render with `to_rfc4514()`, compare with [`crate::dn_matches`]).
+    pub subject: DistinguishedName,
+    /// Leaf subjectAltName entries.
+    pub sans: SubjectAltNames,
+    /// Leaf serial number, upper-case hex.
+    pub serial: String,
+    /// Leaf notAfter.
+    #[serde(serialize_with = "ser_time")]
+    pub not_after: SystemTime,
+    /// The presented chain, leaf first.
+    pub chain: Vec<CertSummary>,
+    /// The revocation verdict.
+    pub revocation: RevocationOutcome,
+    /// eIDAS / PSD2 identity, when the leaf carries qcStatements or organizationIdentifier.
+    pub tpp: Option<TppIdentity>,
+}
+
+fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+/// Validates client and sealing certificates against the configured anchors. Cheap to clone
+/// (one `Arc`); holds the revocation caches and the HTTP client, so build one per process.
+#[derive(Clone)]
+pub struct CertValidator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    anchors: Vec<TrustAnchor<'static>>,
+    skew: Duration,
+    revocation: RevocationChecker,
+}
+
+/// Why a validator could not be built from configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    /// The trust anchors could not be loaded.
+    #[error(transparent)]
+    Anchors(#[from] AnchorError),
+    /// A setting is invalid (e.g. an unparseable `exclude_issuers` DN).
+    #[error("invalid certificate settings: {0}")]
+    Settings(String),
+}
+
+impl CertValidator {
+    /// Builds a validator from loaded anchors, the tolerated clock skew and revocation settings.
+    /// Must be called within a context where building a reqwest client is allowed (any thread).
+    pub fn new(
+        anchors: &TrustAnchors,
+        clock_skew: Duration,
+        revocation: RevocationSettings,
+    ) -> Result<Self, ValidatorError> {
+        let mut parsed = Vec::with_capacity(anchors.certs().len());
+        for cert in anchors.certs() {
+            let a = webpki::anchor_from_trusted_cert(cert)
+                .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))?;
+            parsed.push(a.to_owned());
+        }
+        let revocation = RevocationChecker::new(revocation).map_err(ValidatorError::Settings)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                anchors: parsed,
+                skew: clock_skew,
+                revocation,
+            }),
+        })
+    }
+
+    /// Builds a validator from the `[trust]` and `[revocation]` sections.
+    pub fn from_settings(
+        trust: &TrustSettings,
+        revocation: RevocationSettings,
+    ) -> Result<Self, ValidatorError> {
+        let anchors = TrustAnchors::load(&trust.anchors)?;
+        Self::new(
+            &anchors,
+            Duration::from_secs(trust.clock_skew_secs),
+            revocation,
+        )
+    }
+
+    /// Validates `chain` (leaf first, then intermediates in any order) for `purpose` at `now`.
+    /// Never reads the system clock. Rejections are logged on `bulwark::security`.
+    pub async fn validate(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> Result<ValidatedCert, CertError> {
+        let result = self.validate_inner(chain, purpose, now).await;
+        if let Err(e) = &result {
+            let (subject, serial) = leaf_ids(chain);
+            tracing::warn!(
+                target: "bulwark::security",
+                reason = e.reason(),
+                error = %e,
+                ?purpose,
+                subject = %subject,
+                serial = %serial,
+                "client certificate rejected"
+            );
+        }
+        result
+    }
+
+    async fn validate_inner(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> Result<ValidatedCert, CertError> {
+        let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        let leaf = decode_cert(leaf_der)?;
+        let mut summaries = vec![CertSummary::of(&leaf)];
+        for der in intermediates {
+            summaries.push(CertSummary::of(&decode_cert(der)?));
+        }
+        let path = validate_path(
+            &self.inner.anchors,
+            leaf_der,
+            intermediates,
+            purpose,
+            now,
+            self.inner.skew,
+        )?;
+        check_key_usage(&leaf, purpose)?;
+        let tpp = TppIdentity::from_cert(&leaf)?;
+        check_qualified(tpp.as_ref(), purpose)?;
+        let revocation = self
+            .inner
+            .revocation
+            .check(&Target {
+                anchors: &self.inner.anchors,
+                leaf: leaf_der,
+                intermediates,
+                cert: &leaf,
+                path: &path,
+                purpose,
+                now,
+                skew: self.inner.skew,
+            })
+            .await?;
+        let sans = SubjectAltNames::from_cert(&leaf).map_err(CertError::malformed)?;
+        Ok(ValidatedCert {
+            x5t_s256: crate::x5t_s256(leaf_der),
+            subject: DistinguishedName::from_name(&leaf.tbs_certificate.subject),
+            sans,
+            serial: serial_hex(&leaf),
+            not_after: leaf.tbs_certificate.validity.not_after.to_system_time(),
+            chain: summaries,
+            revocation,
+            tpp,
+        })
+    }
+}
+
+/// CERT-5 / CERT-6 purpose rules on the qualified-certificate content.
+fn check_qualified(tpp: Option<&TppIdentity>, purpose: Purpose) -> Result<(), CertError> {
+    match purpose {
+        Purpose::TlsClient => Ok(()),
+        Purpose::Qwac => {
+            let tpp = tpp.ok_or(CertError::NotQwac)?;
+            if !tpp.is_qwac() {
+                return Err(CertError::NotQwac);
+            }
+            if tpp.psd2.is_none() {
+                return Err(CertError::MissingPsd2Statement);
+            }
+            Ok(())
+        }
+        Purpose::Sealing => match tpp {
+            Some(t) if t.is_qsealc() => Ok(()),
+            _ => Err(CertError::NotQsealc),
+        },
+    }
+}
+
+fn leaf_ids(chain: &[CertificateDer<'_>]) -> (String, String) {
+    chain
+        .first()
+        .and_then(|d| decode_cert(d).ok())
+        .map(|c| {
+            (
+                DistinguishedName::from_name(&c.tbs_certificate.subject).to_rfc4514(),
+                serial_hex(&c),
+            )
+        })
+        .unwrap_or_else(|| ("-".into(), "-".into()))
+}

@@ -1,0 +1,561 @@
+//! CERT-4 against real revocation services on loopback: `openssl ocsp` and rcgen CRLs served
+//! over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulwark_certs::{
+    CertError, Purpose, RevocationSettings, RevocationSource, RevocationStatus, verify_report,
+};
+use common::*;
+
+fn rt_settings() -> RevocationSettings {
+    fast_settings()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_good_cert_via_ocsp_is_accepted() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("good").ocsp(&OcspResponder::url(port)));
+    let resp = pki.ca.responder(true);
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.status, RevocationStatus::Good);
+    assert_eq!(ok.revocation.source, RevocationSource::Ocsp);
+    assert!(!ok.revocation.cached);
+    assert_eq!(ok.serial, leaf.serial_hex);
+    assert_eq!(ok.x5t_s256, bulwark_certs::x5t_s256(&leaf.der));
+    assert_eq!(ok.chain.len(), 2);
+    assert_eq!(ok.chain[1].subject, "CN=Test Issuing CA,O=Test QTSP,C=GB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_signed_by_the_issuing_ca_itself_is_accepted() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("good").ocsp(&OcspResponder::url(port)));
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &pki.ca.pem(),
+        &pki.ca.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Ocsp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_revoked_via_ocsp_is_rejected() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("revoked").ocsp(&OcspResponder::url(port)));
+    let resp = pki.ca.responder(true);
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Revoked(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CertError::Revoked {
+            via: RevocationSource::Ocsp
+        }
+    );
+    assert_eq!(err.reason(), "revoked");
+    // The operator report says the same.
+    let report = verify_report(&v, &pki.chain(&leaf), Purpose::TlsClient, now()).await;
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["reason"], "revoked");
+    assert_eq!(json["revocation"]["status"], "revoked");
+    assert_eq!(json["revocation"]["source"], "ocsp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_revoked_only_in_crl_with_ocsp_down_is_rejected() {
+    let pki = Pki::new();
+    let dead = free_port(); // nothing listens here
+    let leaf_spec = LeafSpec::plain("revoked-in-crl").ocsp(&OcspResponder::url(dead));
+    // The leaf names a CRL URL whose server is started once the CRL listing it exists.
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&leaf_spec.crl(&format!("http://127.0.0.1:{port}/ca.crl")));
+    let crl = pki.ca.fresh_crl(&[&leaf]);
+    let _srv = serve_on(port, crl).await;
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CertError::Revoked {
+            via: RevocationSource::Crl
+        }
+    );
+}
+
+/// Serves `body` on a fixed (pre-reserved) loopback port.
+async fn serve_on(port: u16, body: Vec<u8>) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_unknown_then_crl_decides() {
+    let pki = Pki::new();
+    let ocsp_port = free_port();
+    let crl_port = free_port();
+    let spec = LeafSpec::plain("x")
+        .ocsp(&OcspResponder::url(ocsp_port))
+        .crl(&format!("http://127.0.0.1:{crl_port}/ca.crl"));
+    let good = pki.ca.issue(&spec);
+    let revoked = pki.ca.issue(&spec);
+    // The responder knows neither serial, so it answers "unknown" for both.
+    let resp = pki.ca.responder(true);
+    let _ocsp = OcspResponder::start(ocsp_port, &pki.ca, &resp.pem, &resp.key_pem, &[], 60);
+    let _srv = serve_on(crl_port, pki.ca.fresh_crl(&[&revoked])).await;
+    let v = validator(&pki.root, rt_settings());
+    let ok = v
+        .validate(&pki.chain(&good), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Crl);
+    assert_eq!(ok.revocation.status, RevocationStatus::Good);
+    let err = v
+        .validate(&pki.chain(&revoked), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CertError::Revoked {
+            via: RevocationSource::Crl
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_neither_reachable_is_rejected() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(
+        &LeafSpec::plain("x")
+            .ocsp(&OcspResponder::url(free_port()))
+            .crl(&format!("http://127.0.0.1:{}/ca.crl", free_port())),
+    );
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match &err {
+        CertError::RevocationUndetermined {
+            ocsp_reason,
+            crl_reason,
+        } => {
+            assert!(ocsp_reason.contains("connection failed"), "{ocsp_reason}");
+            assert!(crl_reason.contains("connection failed"), "{crl_reason}");
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+    assert_eq!(err.reason(), "revocation_undetermined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_no_aia_and_no_cdp_is_rejected() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("bare"));
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NoRevocationInfo);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_stale_ocsp_response_is_rejected() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(port)));
+    let resp = pki.ca.responder(true);
+    // nextUpdate one minute after thisUpdate; the relying party's clock is ten minutes later.
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        1,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let later = now() + Duration::from_secs(600);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, later)
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("stale"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_signed_by_an_unauthorised_key_is_rejected() {
+    let pki = Pki::new();
+    let other = Ca::root("Some Other CA");
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(port)));
+    // A responder certificate with id-kp-OCSPSigning, but issued by a different CA.
+    let rogue = other.responder(true);
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &rogue.pem,
+        &rogue.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("unauthorised"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_responder_without_ocsp_signing_eku_is_rejected() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(port)));
+    let no_eku = pki.ca.responder(false);
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &no_eku.pem,
+        &no_eku.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("unauthorised"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_cache_hit_avoids_the_network() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(port)));
+    let resp = pki.ca.responder(true);
+    let mut ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let first = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert!(!first.revocation.cached);
+    ocsp.stop();
+    let second = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert!(second.revocation.cached);
+    assert_eq!(second.revocation.source, RevocationSource::Ocsp);
+    // After nextUpdate (60 min) the cached answer is no longer used, and the responder is gone.
+    let later = now() + Duration::from_secs(2 * 3600);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, later)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "revocation_undetermined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_crl_is_fetched_once_and_shared_by_concurrent_validations() {
+    let pki = Pki::new();
+    let crl_stub_port = free_port();
+    let url = format!("http://127.0.0.1:{crl_stub_port}/ca.crl");
+    let leaves: Vec<_> = (0..6)
+        .map(|i| pki.ca.issue(&LeafSpec::plain(&format!("l{i}")).crl(&url)))
+        .collect();
+    let crl = pki.ca.fresh_crl(&[]);
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _srv = counting_server(crl_stub_port, crl, hits.clone()).await;
+    let v = validator(&pki.root, rt_settings());
+    let mut tasks = Vec::new();
+    for leaf in &leaves {
+        let v = v.clone();
+        let chain = pki.chain(leaf);
+        tasks.push(tokio::spawn(async move {
+            v.validate(&chain, Purpose::TlsClient, now()).await
+        }));
+    }
+    for t in tasks {
+        let ok = t.await.unwrap().unwrap();
+        assert_eq!(ok.revocation.source, RevocationSource::Crl);
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one download for six certificates"
+    );
+}
+
+async fn counting_server(
+    port: u16,
+    body: Vec<u8>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Slow enough that concurrent callers overlap.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_hanging_ocsp_responder_is_bounded_by_the_timeout_then_crl_decides() {
+    let pki = Pki::new();
+    let hole = HttpStub::start(Behaviour::BlackHole).await;
+    let crl_port = free_port();
+    let leaf = pki.ca.issue(
+        &LeafSpec::plain("x")
+            .ocsp(&format!("http://127.0.0.1:{}/", hole.port))
+            .crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")),
+    );
+    let _srv = serve_on(crl_port, pki.ca.fresh_crl(&[])).await;
+    let settings = RevocationSettings {
+        ocsp_timeout_ms: 300,
+        ..fast_settings()
+    };
+    let v = validator(&pki.root, settings);
+    let t0 = Instant::now();
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(ok.revocation.source, RevocationSource::Crl);
+    assert!(hole.hits() >= 1, "the OCSP responder was asked");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "waited for the OCSP timeout: {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_hanging_ocsp_without_crl_is_rejected_within_the_timeout() {
+    let pki = Pki::new();
+    let hole = HttpStub::start(Behaviour::BlackHole).await;
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&format!("http://127.0.0.1:{}/", hole.port)));
+    let settings = RevocationSettings {
+        ocsp_timeout_ms: 300,
+        ..fast_settings()
+    };
+    let v = validator(&pki.root, settings);
+    let t0 = Instant::now();
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        t0.elapsed()
+    );
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("timed out"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_stale_crl_is_not_an_answer() {
+    let pki = Pki::new();
+    let crl_port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
+    let old = pki.ca.crl(
+        &[],
+        now_odt() - time::Duration::days(3),
+        now_odt() - time::Duration::days(2),
+    );
+    let _srv = serve_on(crl_port, old).await;
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(crl_reason.contains("stale"), "{crl_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_crl_signed_by_another_ca_is_not_an_answer() {
+    let pki = Pki::new();
+    let other = Ca::root("Other");
+    let crl_port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
+    let _srv = serve_on(crl_port, other.fresh_crl(&[])).await;
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "revocation_undetermined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("bare"));
+    let off = validator(&pki.root, no_revocation());
+    let ok = off
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Skipped);
+    assert_eq!(ok.revocation.status, RevocationStatus::Unknown);
+
+    let excluded = RevocationSettings {
+        exclude_issuers: vec!["CN=Test Issuing CA, O=Test QTSP, C=GB".into()],
+        ..fast_settings()
+    };
+    let v = validator(&pki.root, excluded);
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Skipped);
+}
+
+#[test]
+fn cert_4_revocation_settings_have_defaults_and_reject_unknown_keys() {
+    let s: RevocationSettings = serde_json::from_str("{}").unwrap();
+    assert_eq!(s, RevocationSettings::default());
+    assert!(s.enabled);
+    let err = serde_json::from_str::<RevocationSettings>(r#"{"enabeld": false}"#).unwrap_err();
+    assert!(err.to_string().contains("enabeld"), "{err}");
+}
