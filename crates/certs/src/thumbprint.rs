@@ -16,6 +16,9 @@ mod tests {
     #[test]
     fn cert_9_thumbprint_is_base64url_sha256() {
         // SHA-256("abc") is the FIPS 180-2 test vector.
-        assert_eq!(x5t_s256(b"abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+        assert_eq!(
+            x5t_s256(b"abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
     }
 }
