@@ -62,11 +62,11 @@ impl Application {
         };
 
         let mut anchor_paths = config.trust.anchors.clone();
-        if anchor_paths.is_empty() {
-            if let Some(ca) = dev_ca {
-                report.push("trusting the development CA for client certificates (no [trust] anchors configured)".into());
-                anchor_paths.push(ca);
-            }
+        if let (true, Some(ca)) = (anchor_paths.is_empty(), dev_ca) {
+            report.push(
+                "trusting the development CA for client certificates (no [trust] anchors configured)".into(),
+            );
+            anchor_paths.push(ca);
         }
         let anchors = TrustAnchors::load(&anchor_paths)?;
         let hints = anchors

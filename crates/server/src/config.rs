@@ -208,10 +208,11 @@ fn one_line(err: figment::Error) -> String {
                 .unwrap_or_default();
             let mut msg = e.kind.to_string();
             if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+                // figment's path already ends with the unknown field.
                 let full = if key.is_empty() {
                     field.clone()
                 } else {
-                    format!("{key}.{field}")
+                    key.clone()
                 };
                 msg = format!("unknown key `{full}`");
             } else if !key.is_empty() {
@@ -225,4 +226,27 @@ fn one_line(err: figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn op_1_defaults_are_the_embedded_server() {
+        let c = Config::default();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.issuer, "https://localhost:8443");
+        assert_eq!(c.database_url(), "sqlite://./data/bulwark.db?mode=rwc");
+        assert!(c.is_development());
+    }
+
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bulwark.example.toml");
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.http.shutdown_grace_secs, 30);
+        assert_eq!(c.database.max_connections, Some(16));
+    }
 }

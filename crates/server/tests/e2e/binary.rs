@@ -1,0 +1,287 @@
+//! The real `bulwark` process: OP-1 embedded default, configuration errors that exit with one
+//! line, graceful SIGTERM, and nothing committed lost across SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::bin;
+
+/// A `bulwark` command in `dir` with no inherited BULWARK_* variables.
+fn bulwark(dir: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BULWARK_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("BULWARK_LOG__LEVEL", "warn");
+    cmd
+}
+
+/// Runs a command expected to fail; returns its stderr lines.
+fn fails(mut cmd: Command) -> Vec<String> {
+    let out = cmd.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "expected failure, got {:?}",
+        out.status
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(!stderr.contains("backtrace"), "no backtrace: {stderr}");
+    stderr.lines().map(str::to_string).collect()
+}
+
+/// Starts `bulwark serve` and waits for its "listening" line; returns the child and address.
+fn start(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("bulwark listening on https://") {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server became ready");
+    (child, addr)
+}
+
+fn jwks_kids(addr: &str, dir: &Path) -> Vec<String> {
+    let ca = dir.join("data/dev-pki/ca.pem");
+    let port = addr.rsplit(':').next().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = crate::support::http_client(&ca, None);
+        let jwks: serde_json::Value = client
+            .get(format!("https://localhost:{port}/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    })
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn op_1_embedded_default_generates_material_and_sigterm_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    // Everything default but the port, so tests never collide on 8443.
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0");
+    let (mut child, addr) = start(cmd);
+    for file in [
+        "ca.pem",
+        "server.pem",
+        "server-key.pem",
+        "client.pem",
+        "client-key.pem",
+    ] {
+        assert!(
+            dir.path().join("data/dev-pki").join(file).exists(),
+            "{file} generated under ./data"
+        );
+    }
+    assert!(
+        dir.path().join("data/bulwark.db").exists(),
+        "SQLite under ./data"
+    );
+    let kids = jwks_kids(&addr, dir.path());
+    assert_eq!(kids.len(), 2);
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+}
+
+#[test]
+fn op_1_sigkill_loses_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0");
+    let (mut child, addr) = start(cmd);
+    let before = jwks_kids(&addr, dir.path());
+    signal(&child, "KILL");
+    let _ = wait_exit(&mut child);
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0");
+    let (mut child, addr) = start(cmd);
+    assert_eq!(
+        jwks_kids(&addr, dir.path()),
+        before,
+        "keys committed before SIGKILL survive"
+    );
+    signal(&child, "TERM");
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
+fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
+    let path = dir.join("bulwark.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+#[test]
+fn op_1_unknown_config_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(dir.path(), "[http]\nlisen = \"127.0.0.1:0\"\n");
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["--config"]).arg(&file).arg("serve");
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("error: "), "{lines:?}");
+    assert!(lines[0].contains("unknown key `http.lisen`"), "{lines:?}");
+}
+
+#[test]
+fn op_1_unknown_environment_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_DATABSE__URL", "sqlite://x.db")
+        .arg("serve");
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("unknown key `databse`"), "{lines:?}");
+}
+
+#[test]
+fn op_1_malformed_config_and_missing_file_exit_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(
+        dir.path(),
+        "issuer = \"https://bank.example\"\n[http\nlisten = 1\n",
+    );
+    let mut cmd = bulwark(dir.path());
+    cmd.arg("--config").arg(&file).arg("serve");
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["--config", "does-not-exist.toml", "serve"]);
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("does-not-exist.toml"), "{lines:?}");
+
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_ISSUER", "http://bank.example")
+        .arg("serve");
+    let lines = fails(cmd);
+    assert!(lines[0].contains("must be an https URL"), "{lines:?}");
+}
+
+#[test]
+fn op_1_missing_certificate_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(
+        dir.path(),
+        "[http]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = \"missing-cert.pem\"\nkey = \"missing-key.pem\"\n",
+    );
+    let mut cmd = bulwark(dir.path());
+    cmd.arg("--config").arg(&file).arg("serve");
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("missing-cert.pem"), "{lines:?}");
+
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
+        .env("BULWARK_TRUST__ANCHORS", "[\"no-such-anchors\"]")
+        .arg("serve");
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("no-such-anchors"), "{lines:?}");
+}
+
+#[test]
+fn op_2_unreachable_database_fails_after_bounded_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
+        .env(
+            "BULWARK_DATABASE__URL",
+            "postgres://postgres@127.0.0.1:1/bulwark",
+        )
+        .env("BULWARK_DATABASE__CONNECT_TIMEOUT_SECS", "1")
+        .arg("serve");
+    let started = Instant::now();
+    let lines = fails(cmd);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("error: database"), "{lines:?}");
+}
+
+#[test]
+fn op_1_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", &addr).arg("serve");
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("cannot listen on {addr}")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn op_2_migrate_subcommand_applies_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    let out = cmd.arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("data/bulwark.db").exists());
+    let help = Command::new(bin()).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for sub in ["serve", "migrate", "--config", "--log-json"] {
+        assert!(help.contains(sub), "--help documents {sub}");
+    }
+}

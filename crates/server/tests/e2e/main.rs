@@ -1,0 +1,9 @@
+//! End-to-end tests of the `bulwark` server: the real router and TLS listener on port 0, real
+//! client certificates made in the test, real SQLite and PostgreSQL databases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+mod binary;
+mod discovery;
+mod tls;

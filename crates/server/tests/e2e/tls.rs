@@ -1,0 +1,242 @@
+//! CERT-1: TLS with optional client certificates, FAPI cipher suites, the presented chain
+//! reaching handlers, and graceful shutdown of in-flight requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Extension, Router};
+use bulwark_server::dev_pki::DevPki;
+use bulwark_server::listener::{ConnectionInfo, serve};
+use rustls::pki_types::ServerName;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::{Identity, TestApp, http_client, install_crypto};
+
+/// Serves an echo router (reporting the presented chain) through the real listener and TLS
+/// configuration; returns its address, the dev PKI and a shutdown trigger.
+async fn echo_server() -> (
+    std::net::SocketAddr,
+    tempfile::TempDir,
+    DevPki,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, generated) = DevPki::ensure(dir.path()).unwrap();
+    assert!(generated);
+    let chain = bulwark_server::tls::load_chain(&pki.server_cert).unwrap();
+    let key = bulwark_server::tls::load_key(&pki.server_key).unwrap();
+    let tls = Arc::new(bulwark_server::tls::server_config(chain, key, vec![]).unwrap());
+    let router = Router::new()
+        .route(
+            "/chain",
+            get(|Extension(info): Extension<ConnectionInfo>| async move {
+                let thumbs: Vec<String> = info
+                    .client_chain
+                    .iter()
+                    .map(|c| bulwark_certs::x5t_s256(c))
+                    .collect();
+                thumbs.join(",")
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                "finished"
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        listener,
+        tls,
+        router,
+        async {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    (addr, dir, pki, tx, task)
+}
+
+#[tokio::test]
+async fn cert_1_presented_chain_reaches_the_handler() {
+    let (addr, _dir, pki, _stop, _task) = echo_server().await;
+    let url = format!("https://localhost:{}/chain", addr.port());
+
+    let without = http_client(&pki.ca_cert, None)
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 200);
+    assert_eq!(
+        without.text().await.unwrap(),
+        "",
+        "no certificate, empty chain"
+    );
+
+    let identity = Identity::from_files(&pki.client_cert, &pki.client_key);
+    let with = http_client(&pki.ca_cert, Some(&identity))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), 200);
+    assert_eq!(
+        with.text().await.unwrap(),
+        bulwark_certs::x5t_s256(&identity.chain[0])
+    );
+
+    // An untrusted chain is not refused at the TLS layer: the whole chain reaches the handler.
+    let foreign = Identity::self_made("foreign-tpp");
+    let resp = http_client(&pki.ca_cert, Some(&foreign))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let expected: Vec<String> = foreign
+        .chain
+        .iter()
+        .map(|c| bulwark_certs::x5t_s256(c))
+        .collect();
+    assert_eq!(resp.text().await.unwrap(), expected.join(","));
+}
+
+#[tokio::test]
+async fn cert_1_server_accepts_connections_with_and_without_client_certificate() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client(None)
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let identity = Identity::from_files(&app.dev_pki("client.pem"), &app.dev_pki("client-key.pem"));
+    let resp = app
+        .client(Some(&identity))
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .client(Some(&Identity::self_made("x")))
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}
+
+async fn handshake(
+    addr: std::net::SocketAddr,
+    config: rustls::ClientConfig,
+) -> Result<(), std::io::Error> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.map(|_| ())
+}
+
+fn restricted(
+    pki: &DevPki,
+    suites: Vec<rustls::SupportedCipherSuite>,
+    tls12_only: bool,
+) -> rustls::ClientConfig {
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: suites,
+        ..rustls::crypto::ring::default_provider()
+    };
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(base_roots(&pki.ca_cert))
+        .with_no_client_auth()
+}
+
+fn base_roots(ca: &std::path::Path) -> rustls::RootCertStore {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    roots
+}
+
+#[tokio::test]
+async fn cert_1_tls12_allows_only_fapi_ecdhe_aes_gcm_suites() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    let (addr, _dir, pki, _stop, _task) = echo_server().await;
+    handshake(
+        addr,
+        restricted(
+            &pki,
+            vec![cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256],
+            true,
+        ),
+    )
+    .await
+    .expect("TLS 1.2 ECDHE-ECDSA-AES128-GCM is a FAPI suite");
+    handshake(
+        addr,
+        restricted(
+            &pki,
+            vec![cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384],
+            true,
+        ),
+    )
+    .await
+    .expect("TLS 1.2 ECDHE-ECDSA-AES256-GCM is a FAPI suite");
+    let refused = handshake(
+        addr,
+        restricted(
+            &pki,
+            vec![cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256],
+            true,
+        ),
+    )
+    .await;
+    assert!(refused.is_err(), "TLS 1.2 ChaCha20 is not a FAPI suite");
+    handshake(
+        addr,
+        restricted(&pki, vec![cs::TLS13_AES_128_GCM_SHA256], false),
+    )
+    .await
+    .expect("TLS 1.3 AES-GCM");
+}
+
+#[tokio::test]
+async fn op_4_graceful_shutdown_finishes_in_flight_requests() {
+    let (addr, _dir, pki, stop, task) = echo_server().await;
+    let client = http_client(&pki.ca_cert, None);
+    let url = format!("https://localhost:{}/slow", addr.port());
+    let in_flight = tokio::spawn(async move { client.get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    let resp = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request completes");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "finished");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("server stops")
+        .unwrap();
+    // No longer accepting.
+    assert!(TcpStream::connect(addr).await.is_err());
+}
