@@ -34,6 +34,8 @@ pub enum OAuthErrorCode {
     InsufficientScope,
     /// RFC 7009 2.2.1: token type hint not supported.
     UnsupportedTokenType,
+    /// RFC 8707 2: the requested resource is invalid or not allowed for the client.
+    InvalidTarget,
     /// RFC 9101 / OIDC Core 6.6: the request object is invalid.
     InvalidRequestObject,
     /// RFC 9126 / OIDC Core 6.6: the request_uri is invalid.
@@ -65,6 +67,7 @@ impl OAuthErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
@@ -88,6 +91,7 @@ impl OAuthErrorCode {
             | Self::InvalidScope
             | Self::UnsupportedResponseType
             | Self::UnsupportedTokenType
+            | Self::InvalidTarget
             | Self::InvalidRequestObject
             | Self::InvalidRequestUri
             | Self::InvalidRedirectUri

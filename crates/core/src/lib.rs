@@ -4,8 +4,10 @@
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod profile;
 pub mod random;
 
 pub use client::{AuthMethod, Client, ClientMetadata, ClientStatus};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{OAuthError, OAuthErrorCode};
+pub use profile::Profile;

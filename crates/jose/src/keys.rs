@@ -170,6 +170,16 @@ impl KeySet {
         &self.keys
     }
 
+    /// Verifiers for every key, to check tokens this server issued.
+    pub fn public_set(&self) -> crate::PublicKeySet {
+        crate::PublicKeySet::new(
+            self.keys
+                .iter()
+                .filter_map(|k| crate::PublicKey::from_jwk(&k.public_jwk))
+                .collect(),
+        )
+    }
+
     /// The public JWK Set document served at `/jwks`.
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self

@@ -3,10 +3,13 @@
 
 pub mod alg;
 pub mod keys;
+pub mod pem;
 pub mod thumbprint;
+pub mod verify;
 
 pub use alg::Alg;
 pub use keys::{KeySet, SigningKey};
+pub use verify::{Compact, PublicKey, PublicKeySet, VerifyError};
 
 /// Why a JOSE operation failed. Internal detail for logs; callers map it to a wire error.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bulwark_certs::TrustAnchors;
+use bulwark_certs::{CertValidator, TrustAnchors};
 use bulwark_core::{Clock, SystemClock};
 use bulwark_store::{ConnectSettings, SqlStore};
+use bulwark_token::jwks_fetch::JwksFetcher;
+use bulwark_token::registry::ClientRegistry;
+use bulwark_token::{TokenService, TokenServiceParts};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -69,6 +72,11 @@ impl Application {
             anchor_paths.push(ca);
         }
         let anchors = TrustAnchors::load(&anchor_paths)?;
+        let validator = CertValidator::new(
+            &anchors,
+            Duration::from_secs(config.trust.clock_skew_secs),
+            config.revocation.clone(),
+        )?;
         let hints = anchors
             .certs()
             .iter()
@@ -109,6 +117,32 @@ impl Application {
             .collect();
         report.push(format!("signing keys: {}", kids.join(", ")));
 
+        let store_arc = Arc::new(store.clone());
+        let fetcher = JwksFetcher::new(
+            Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
+            Duration::from_secs(config.tokens.jwks_cache_secs),
+            &[],
+        )
+        .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        let registry = Arc::new(ClientRegistry::new(
+            store_arc.clone(),
+            Duration::from_secs(config.tokens.client_cache_secs),
+            fetcher,
+        ));
+        let tokens = Arc::new(
+            TokenService::new(TokenServiceParts {
+                issuer: config.issuer.clone(),
+                settings: config.tokens.clone(),
+                clock: clock.clone(),
+                keys: keys.clone(),
+                registry,
+                replay: store_arc,
+                validator: validator.clone(),
+                consents: None,
+            })
+            .map_err(|e| anyhow::anyhow!("tokens: {e}"))?,
+        );
+
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.http.listen))?;
@@ -119,6 +153,8 @@ impl Application {
             store,
             keys,
             clock,
+            tokens,
+            validator,
         });
         Ok(Self {
             addr,

@@ -43,6 +43,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (`serve` also applies them at start).
     Migrate,
+    /// Manage statically registered clients (TPP applications).
+    Clients {
+        /// What to do with clients.
+        #[command(subcommand)]
+        command: crate::cli_clients::ClientsCommand,
+    },
 }
 
 /// Parses the command line, runs the command, and maps any error to exit status 1.
@@ -82,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::Clients { command } => crate::cli_clients::run(config, command).await,
     }
 }
 

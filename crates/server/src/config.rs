@@ -5,13 +5,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use bulwark_certs::{MtlsSettings, RevocationSettings};
+use bulwark_token::TokenSettings;
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
 
 /// The whole configuration. Every field has a default, so no configuration at all gives the
 /// embedded development server (OP-1).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The issuer identifier: the https URL clients see (`iss` of tokens, discovery `issuer`).
@@ -28,10 +30,16 @@ pub struct Config {
     pub trust: TrustConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Revocation checking of client certificates (OCSP, then CRL).
+    pub revocation: RevocationSettings,
+    /// Where client certificates come from: the TLS handshake or a trusted proxy's headers.
+    pub mtls: MtlsSettings,
+    /// Access tokens, client assertions, client caching.
+    pub tokens: TokenSettings,
 }
 
 /// `[http]`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Socket address to listen on.
@@ -41,7 +49,7 @@ pub struct HttpConfig {
 }
 
 /// `[tls]`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// PEM file with the server certificate chain, leaf first.
@@ -51,7 +59,7 @@ pub struct TlsConfig {
 }
 
 /// `[database]`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://...` or `postgres://...`; default `sqlite://<data_dir>/bulwark.db`.
@@ -63,16 +71,18 @@ pub struct DatabaseConfig {
 }
 
 /// `[trust]`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrustConfig {
     /// PEM files or directories of PEM CA certificates that client certificates must chain
     /// to. Empty: the generated development CA (embedded mode only).
     pub anchors: Vec<PathBuf>,
+    /// Tolerated clock difference when checking certificate validity periods, seconds.
+    pub clock_skew_secs: u64,
 }
 
 /// `[log]`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `human` or `json`.
@@ -82,7 +92,7 @@ pub struct LogConfig {
 }
 
 /// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Readable lines for a terminal.
@@ -101,6 +111,9 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             trust: TrustConfig::default(),
             log: LogConfig::default(),
+            revocation: RevocationSettings::default(),
+            mtls: MtlsSettings::default(),
+            tokens: TokenSettings::default(),
         }
     }
 }
@@ -110,6 +123,15 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            anchors: Vec::new(),
+            clock_skew_secs: 60,
         }
     }
 }
@@ -142,7 +164,7 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, then the TOML file if given, then `BULWARK_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = Figment::new();
         if let Some(path) = file {
             std::fs::metadata(path).map_err(|source| ConfigError::File {
                 path: path.to_path_buf(),

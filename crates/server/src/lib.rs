@@ -4,8 +4,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod cli_clients;
+pub mod client_cert;
 pub mod config;
 pub mod dev_pki;
+pub mod error;
 pub mod listener;
 pub mod metrics;
 pub mod routes;

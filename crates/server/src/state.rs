@@ -9,11 +9,10 @@ use bulwark_store::SqlStore;
 use crate::config::Config;
 
 /// Shared, cheaply clonable handler state.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 /// The contents of [`AppState`].
-#[derive(Debug)]
 pub struct Inner {
     /// The loaded configuration.
     pub config: Config,
@@ -23,12 +22,23 @@ pub struct Inner {
     pub keys: KeySet,
     /// The clock every decision reads.
     pub clock: Arc<dyn Clock>,
+    /// The token service (client authentication, token, introspection, revocation).
+    pub tokens: Arc<bulwark_token::TokenService>,
+    /// Client and sealing certificate validation.
+    pub validator: bulwark_certs::CertValidator,
 }
 
 impl AppState {
     /// Wraps the parts.
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+}
+
+impl AppState {
+    /// The absolute URL of an endpoint under the issuer.
+    pub fn endpoint_url(&self, endpoint: crate::routes::Endpoint) -> String {
+        format!("{}{}", self.config.issuer, endpoint.path())
     }
 }
 

@@ -8,15 +8,17 @@
 mod clients;
 mod error;
 mod keys;
+mod replay;
 mod sql;
 pub mod testing;
 
 pub use clients::ClientStore;
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
+pub use replay::ReplayStore;
 pub use sql::{Backend, ConnectSettings, SqlStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
-pub trait Store: ClientStore + KeyStore + Send + Sync {}
+pub trait Store: ClientStore + KeyStore + ReplayStore + Send + Sync {}
 
-impl<T: ClientStore + KeyStore + Send + Sync> Store for T {}
+impl<T: ClientStore + KeyStore + ReplayStore + Send + Sync> Store for T {}

@@ -5,7 +5,7 @@
 use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
-    Backend, ClientStore, ConnectSettings, KeyStore, SqlStore, StoreError, StoredKey,
+    Backend, ClientStore, ConnectSettings, KeyStore, ReplayStore, SqlStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -44,6 +44,8 @@ both_backends!(
     clients_duplicate_id_is_a_conflict_and_changes_nothing,
     clients_update_suspend_delete,
     signing_keys_persist_and_retire,
+    ca_1_jti_is_claimed_once_per_namespace,
+    tk_7_revoked_tokens_are_recorded_until_expiry,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -172,4 +174,44 @@ async fn op_2_unreachable_database_fails_after_bounded_retry() {
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(Backend::from_url("sqlite://x").unwrap(), Backend::Sqlite);
+}
+
+async fn ca_1_jti_is_claimed_once_per_namespace(store: SqlStore) {
+    assert!(store.claim_jti("assertion:c1", "j1", 100).await.unwrap());
+    assert!(
+        !store.claim_jti("assertion:c1", "j1", 100).await.unwrap(),
+        "replay refused"
+    );
+    assert!(
+        store.claim_jti("assertion:c2", "j1", 100).await.unwrap(),
+        "other namespace is independent"
+    );
+    // Concurrent claims of one jti: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_jti("assertion:c3", "race", 100).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.purge_expired(101).await.unwrap(), 3);
+    assert!(
+        store.claim_jti("assertion:c1", "j1", 200).await.unwrap(),
+        "usable again only after expiry purge"
+    );
+}
+
+async fn tk_7_revoked_tokens_are_recorded_until_expiry(store: SqlStore) {
+    assert!(!store.is_token_revoked("t1").await.unwrap());
+    store.revoke_token("t1", "c1", 50, 10).await.unwrap();
+    store.revoke_token("t1", "c1", 50, 11).await.unwrap();
+    assert!(store.is_token_revoked("t1").await.unwrap());
+    assert_eq!(store.purge_expired(40).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(60).await.unwrap(), 1);
+    assert!(!store.is_token_revoked("t1").await.unwrap());
 }

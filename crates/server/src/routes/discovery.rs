@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Map, Value};
+use bulwark_core::AuthMethod;
+use bulwark_jose::Alg;
+use serde_json::{Map, Value, json};
 
 use super::Endpoint;
 use crate::state::AppState;
@@ -30,5 +32,39 @@ pub fn document(issuer: &str) -> Value {
     if !aliases.is_empty() {
         doc.insert("mtls_endpoint_aliases".into(), Value::Object(aliases));
     }
+    let methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+    let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
+    doc.insert(
+        "grant_types_supported".into(),
+        json!(["client_credentials"]),
+    );
+    doc.insert(
+        "token_endpoint_auth_methods_supported".into(),
+        json!(methods),
+    );
+    doc.insert(
+        "token_endpoint_auth_signing_alg_values_supported".into(),
+        json!(algs),
+    );
+    doc.insert(
+        "introspection_endpoint_auth_methods_supported".into(),
+        json!(methods),
+    );
+    doc.insert(
+        "introspection_endpoint_auth_signing_alg_values_supported".into(),
+        json!(algs),
+    );
+    doc.insert(
+        "revocation_endpoint_auth_methods_supported".into(),
+        json!(methods),
+    );
+    doc.insert(
+        "revocation_endpoint_auth_signing_alg_values_supported".into(),
+        json!(algs),
+    );
+    doc.insert(
+        "tls_client_certificate_bound_access_tokens".into(),
+        true.into(),
+    );
     Value::Object(doc)
 }

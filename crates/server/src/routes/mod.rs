@@ -6,9 +6,10 @@ mod discovery;
 mod health;
 mod jwks;
 mod metrics;
+mod oauth;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 
@@ -25,16 +26,25 @@ pub enum Endpoint {
     Readyz,
     /// OP-4: Prometheus metrics.
     Metrics,
+    /// TK-1: the token endpoint.
+    Token,
+    /// TK-6: token introspection (RFC 7662).
+    Introspect,
+    /// TK-7: token revocation (RFC 7009).
+    Revoke,
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 8] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
+        Self::Token,
+        Self::Introspect,
+        Self::Revoke,
     ];
 
     /// The path the endpoint is served at.
@@ -45,6 +55,9 @@ impl Endpoint {
             Self::Healthz => "/healthz",
             Self::Readyz => "/readyz",
             Self::Metrics => "/metrics",
+            Self::Token => "/token",
+            Self::Introspect => "/introspect",
+            Self::Revoke => "/revoke",
         }
     }
 
@@ -52,6 +65,9 @@ impl Endpoint {
     pub fn discovery_member(self) -> Option<&'static str> {
         match self {
             Self::Jwks => Some("jwks_uri"),
+            Self::Token => Some("token_endpoint"),
+            Self::Introspect => Some("introspection_endpoint"),
+            Self::Revoke => Some("revocation_endpoint"),
             Self::Discovery | Self::Healthz | Self::Readyz | Self::Metrics => None,
         }
     }
@@ -59,7 +75,7 @@ impl Endpoint {
     /// Whether the endpoint is a client-authenticated (mTLS) endpoint listed in
     /// `mtls_endpoint_aliases` (RFC 8705 section 5).
     pub fn is_mtls(self) -> bool {
-        false
+        matches!(self, Self::Token | Self::Introspect | Self::Revoke)
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -69,6 +85,9 @@ impl Endpoint {
             Self::Healthz => get(health::healthz),
             Self::Readyz => get(health::readyz),
             Self::Metrics => get(metrics::render),
+            Self::Token => post(oauth::token),
+            Self::Introspect => post(oauth::introspect),
+            Self::Revoke => post(oauth::revoke),
         }
     }
 }

@@ -1,0 +1,299 @@
+//! Verifying compact JWS (client assertions, request objects, our own access tokens) against a
+//! JWK Set, with the FAPI algorithm allow-list (PS256, ES256) applied before any key is used.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jws::{ES256, JwsVerifier, PS256};
+use serde_json::{Map, Value};
+
+use crate::Alg;
+
+/// Why a JWS was not accepted. Internal detail; callers map it to their protocol's error.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not three base64url parts, or a header / payload that is not a JSON object.
+    #[error("malformed JWS: {0}")]
+    Malformed(&'static str),
+    /// `alg` is missing or not PS256/ES256 (`none`, HS256, RS256, ...).
+    #[error("algorithm {0:?} is not allowed")]
+    AlgNotAllowed(String),
+    /// No key in the set matches the `kid` / algorithm.
+    #[error("no key matches kid {0:?}")]
+    UnknownKey(Option<String>),
+    /// The signature does not verify.
+    #[error("signature invalid")]
+    BadSignature,
+    /// The JWK Set itself is unusable.
+    #[error("invalid JWK Set: {0}")]
+    InvalidJwks(String),
+}
+
+/// A compact JWS split into its parts; the payload is not yet trusted.
+#[derive(Debug)]
+pub struct Compact<'a> {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The decoded payload bytes.
+    pub payload: Vec<u8>,
+    /// `base64url(header) "." base64url(payload)`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+impl<'a> Compact<'a> {
+    /// Splits and decodes a compact JWS.
+    pub fn parse(jws: &'a str) -> Result<Self, VerifyError> {
+        let (signing_input, sig) = jws
+            .rsplit_once('.')
+            .ok_or(VerifyError::Malformed("not a compact JWS"))?;
+        let (header_b64, payload_b64) = signing_input
+            .split_once('.')
+            .ok_or(VerifyError::Malformed("not a compact JWS"))?;
+        if payload_b64.contains('.') {
+            return Err(VerifyError::Malformed(
+                "too many parts (JWE is not accepted)",
+            ));
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| VerifyError::Malformed("header is not base64url"))?;
+        let header: Map<String, Value> = serde_json::from_slice(&header_bytes)
+            .map_err(|_| VerifyError::Malformed("header is not a JSON object"))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| VerifyError::Malformed("signature is not base64url"))?;
+        Ok(Self {
+            header,
+            payload,
+            signing_input,
+            signature,
+        })
+    }
+
+    /// The header's `alg`, checked against the allow-list.
+    pub fn alg(&self) -> Result<Alg, VerifyError> {
+        let name = self.header.get("alg").and_then(Value::as_str).unwrap_or("");
+        Alg::parse(name).ok_or_else(|| VerifyError::AlgNotAllowed(name.to_string()))
+    }
+
+    /// The header's `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.header.get("kid").and_then(Value::as_str)
+    }
+
+    /// The header's `typ`, if any.
+    pub fn typ(&self) -> Option<&str> {
+        self.header.get("typ").and_then(Value::as_str)
+    }
+
+    /// The payload as a JSON object (claims).
+    pub fn claims(&self) -> Result<Map<String, Value>, VerifyError> {
+        serde_json::from_slice(&self.payload)
+            .map_err(|_| VerifyError::Malformed("payload is not a JSON object"))
+    }
+}
+
+/// One public key ready to verify.
+#[derive(Clone)]
+pub struct PublicKey {
+    kid: Option<String>,
+    alg: Alg,
+    jwk: Map<String, Value>,
+    verifier: Arc<dyn JwsVerifier>,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+impl PublicKey {
+    /// Builds a verifier from a public JWK; `None` for keys FAPI cannot use (other key types
+    /// or curves, encryption keys, keys pinned to another algorithm).
+    pub fn from_jwk(jwk: &Map<String, Value>) -> Option<Self> {
+        if jwk
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
+            return None;
+        }
+        let declared = jwk.get("alg").and_then(Value::as_str);
+        let alg = match (
+            jwk.get("kty").and_then(Value::as_str)?,
+            jwk.get("crv").and_then(Value::as_str),
+        ) {
+            ("RSA", _) => Alg::Ps256,
+            ("EC", Some("P-256")) => Alg::Es256,
+            _ => return None,
+        };
+        if declared.is_some_and(|d| d != alg.as_str()) {
+            return None;
+        }
+        // Only the public members: a private JWK must not turn into a verifier holding secrets.
+        let mut public = Map::new();
+        for member in ["kty", "crv", "x", "y", "n", "e", "kid"] {
+            if let Some(v) = jwk.get(member) {
+                public.insert(member.into(), v.clone());
+            }
+        }
+        let parsed = Jwk::from_map(public).ok()?;
+        let verifier: Arc<dyn JwsVerifier> = match alg {
+            Alg::Ps256 => Arc::new(PS256.verifier_from_jwk(&parsed).ok()?),
+            Alg::Es256 => Arc::new(ES256.verifier_from_jwk(&parsed).ok()?),
+        };
+        Some(Self {
+            kid: jwk.get("kid").and_then(Value::as_str).map(str::to_string),
+            alg,
+            jwk: jwk.clone(),
+            verifier,
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The algorithm this key verifies.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The JWK as registered (including `x5c` when present).
+    pub fn jwk(&self) -> &Map<String, Value> {
+        &self.jwk
+    }
+
+    /// Verifies a parsed JWS with this key.
+    pub fn verify(&self, jws: &Compact<'_>) -> Result<(), VerifyError> {
+        self.verifier
+            .verify(jws.signing_input.as_bytes(), &jws.signature)
+            .map_err(|_| VerifyError::BadSignature)
+    }
+}
+
+/// A client's (or our own) public keys.
+#[derive(Clone, Debug, Default)]
+pub struct PublicKeySet {
+    keys: Vec<PublicKey>,
+}
+
+impl PublicKeySet {
+    /// Parses a JWK Set document, keeping the keys FAPI can use.
+    pub fn from_jwks(jwks: &Value) -> Result<Self, VerifyError> {
+        let keys = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| VerifyError::InvalidJwks("no \"keys\" array".into()))?;
+        Ok(Self {
+            keys: keys
+                .iter()
+                .filter_map(Value::as_object)
+                .filter_map(PublicKey::from_jwk)
+                .collect(),
+        })
+    }
+
+    /// A set from keys already built.
+    pub fn new(keys: Vec<PublicKey>) -> Self {
+        Self { keys }
+    }
+
+    /// The usable keys.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// True if a key with this kid exists.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid() == Some(kid))
+    }
+
+    /// Verifies `jws`: `alg` must be allowed; with a `kid` only that key is tried (and must
+    /// match the algorithm), without one every key of the algorithm is tried.
+    pub fn verify(&self, jws: &Compact<'_>) -> Result<PublicKey, VerifyError> {
+        let alg = jws.alg()?;
+        let kid = jws.kid();
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.alg == alg && (kid.is_none() || k.kid() == kid))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(VerifyError::UnknownKey(kid.map(str::to_string)));
+        }
+        for key in candidates {
+            if key.verify(jws).is_ok() {
+                return Ok(key.clone());
+            }
+        }
+        Err(VerifyError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::SigningKey;
+
+    fn set_of(keys: &[&SigningKey]) -> PublicKeySet {
+        let jwks = serde_json::json!({"keys": keys.iter().map(|k| Value::Object(k.public_jwk().clone())).collect::<Vec<_>>()});
+        PublicKeySet::from_jwks(&jwks).unwrap()
+    }
+
+    #[test]
+    fn ca_1_verifies_ps256_and_es256_and_refuses_other_algs() {
+        let es = SigningKey::generate(Alg::Es256).unwrap();
+        let ps = SigningKey::generate(Alg::Ps256).unwrap();
+        let set = set_of(&[&es, &ps]);
+        for key in [&es, &ps] {
+            let jws = key.sign_compact("JWT", br#"{"iss":"c"}"#).unwrap();
+            let parsed = Compact::parse(&jws).unwrap();
+            assert_eq!(set.verify(&parsed).unwrap().kid(), Some(key.kid()));
+        }
+        // alg none and HS256 are refused before any key is used.
+        for alg in ["none", "HS256", "RS256"] {
+            let header =
+                URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, es.kid()));
+            let jws = format!("{header}.{}.", URL_SAFE_NO_PAD.encode(b"{}"));
+            let err = set.verify(&Compact::parse(&jws).unwrap()).unwrap_err();
+            assert_eq!(err, VerifyError::AlgNotAllowed(alg.into()));
+        }
+    }
+
+    #[test]
+    fn ca_1_tampered_payload_and_unknown_kid_fail() {
+        let es = SigningKey::generate(Alg::Es256).unwrap();
+        let other = SigningKey::generate(Alg::Es256).unwrap();
+        let set = set_of(&[&es]);
+        let jws = es.sign_compact("JWT", br#"{"iss":"c"}"#).unwrap();
+        let mut parts: Vec<&str> = jws.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(br#"{"iss":"x"}"#);
+        parts[1] = &forged;
+        let tampered = parts.join(".");
+        assert_eq!(
+            set.verify(&Compact::parse(&tampered).unwrap()).unwrap_err(),
+            VerifyError::BadSignature
+        );
+        let foreign = other.sign_compact("JWT", b"{}").unwrap();
+        assert!(matches!(
+            set.verify(&Compact::parse(&foreign).unwrap()).unwrap_err(),
+            VerifyError::UnknownKey(Some(_))
+        ));
+        assert!(Compact::parse("a.b").is_err());
+        assert!(Compact::parse("!!.e30.").is_err());
+    }
+}

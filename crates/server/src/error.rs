@@ -1,0 +1,49 @@
+//! The one place protocol errors become HTTP responses (STYLE.md 3): RFC status codes,
+//! `Cache-Control: no-store` always, `WWW-Authenticate` where the RFC asks for it.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bulwark_core::OAuthError;
+
+/// An OAuth error response, optionally answering an `Authorization` scheme the client tried.
+#[derive(Debug)]
+pub struct OAuthErrorResponse {
+    /// The wire error.
+    pub error: OAuthError,
+    /// RFC 6749 5.2: the scheme of an Authorization header the client used, echoed in
+    /// `WWW-Authenticate` on `invalid_client`.
+    pub challenge_scheme: Option<String>,
+}
+
+impl From<OAuthError> for OAuthErrorResponse {
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error,
+            challenge_scheme: None,
+        }
+    }
+}
+
+impl IntoResponse for OAuthErrorResponse {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut response = (status, Json(self.error.to_json())).into_response();
+        let headers = response.headers_mut();
+        no_store(headers);
+        if let (bulwark_core::OAuthErrorCode::InvalidClient, Some(scheme)) =
+            (self.error.code, self.challenge_scheme)
+            && let Ok(value) = HeaderValue::from_str(&format!("{scheme} realm=\"bulwark\""))
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// RFC 6749 5.1: token responses must not be cached.
+pub fn no_store(headers: &mut axum::http::HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}

@@ -1,0 +1,146 @@
+//! The client-authenticated form endpoints: `/token` (TK-1), `/introspect` (TK-6) and
+//! `/revoke` (TK-7). Each handler turns HTTP into an [`AuthInput`] and the result into a
+//! response; every decision is made in the `token` crate.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bulwark_core::OAuthError;
+use bulwark_token::{AuthInput, Form, TokenError};
+use rustls_pki_types::CertificateDer;
+
+use super::Endpoint;
+use crate::error::{OAuthErrorResponse, no_store};
+use crate::listener::ConnectionInfo;
+use crate::state::AppState;
+
+/// A parsed client request to one of the form endpoints.
+struct FormRequest {
+    form: Form,
+    chain: Vec<CertificateDer<'static>>,
+    authorization_scheme: Option<String>,
+}
+
+fn parse(
+    state: &AppState,
+    info: &ConnectionInfo,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<FormRequest, OAuthErrorResponse> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into());
+    }
+    let form = Form::parse(body)?;
+    let chain = crate::client_cert::presented_chain(state, info, headers)?;
+    let authorization_scheme = headers.get(header::AUTHORIZATION).map(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("Basic")
+            .to_string()
+    });
+    Ok(FormRequest {
+        form,
+        chain,
+        authorization_scheme,
+    })
+}
+
+fn error(e: TokenError, scheme: Option<String>) -> Response {
+    if let TokenError::Internal(detail) = &e {
+        tracing::error!(error = %detail, "token service failure");
+    }
+    OAuthErrorResponse {
+        error: e.to_oauth(),
+        challenge_scheme: scheme,
+    }
+    .into_response()
+}
+
+fn input<'a>(req: &'a FormRequest, url: &'a str) -> AuthInput<'a> {
+    AuthInput {
+        form: &req.form,
+        chain: &req.chain,
+        endpoint_url: url,
+        authorization_header: req.authorization_scheme.is_some(),
+    }
+}
+
+/// `POST /token`.
+pub async fn token(
+    State(state): State<AppState>,
+    info: axum::Extension<ConnectionInfo>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = match parse(&state, &info, &headers, &body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let url = state.endpoint_url(Endpoint::Token);
+    match state.tokens.token(&input(&req, &url)).await {
+        Ok(answer) => {
+            let mut response = Json(answer).into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(e) => error(e, req.authorization_scheme),
+    }
+}
+
+/// `POST /introspect`.
+pub async fn introspect(
+    State(state): State<AppState>,
+    info: axum::Extension<ConnectionInfo>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = match parse(&state, &info, &headers, &body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let url = state.endpoint_url(Endpoint::Introspect);
+    match state.tokens.introspect(&input(&req, &url)).await {
+        Ok(answer) => {
+            let mut response = Json(answer).into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(e) => error(e, req.authorization_scheme),
+    }
+}
+
+/// `POST /revoke`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    info: axum::Extension<ConnectionInfo>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = match parse(&state, &info, &headers, &body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let url = state.endpoint_url(Endpoint::Revoke);
+    match state.tokens.revoke(&input(&req, &url)).await {
+        Ok(()) => {
+            let mut response = axum::http::StatusCode::OK.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(e) => error(e, req.authorization_scheme),
+    }
+}

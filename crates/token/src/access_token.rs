@@ -1,0 +1,104 @@
+//! TK-4 access tokens: RFC 9068 JWTs (`typ: at+jwt`), self-contained and never stored, bound to
+//! the client certificate (`cnf.x5t#S256`, RFC 8705 3) and, for user tokens, to a consent.
+
+use bulwark_jose::{Compact, KeySet, PublicKeySet, SigningKey};
+use serde::{Deserialize, Serialize};
+
+/// Whether a token acts for the client itself or for a PSU through a consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// client_credentials: the TPP acting for itself (consent APIs).
+    Application,
+    /// authorization_code / refresh_token: the TPP acting for a PSU under a consent.
+    User,
+}
+
+/// RFC 8705 3.1 confirmation claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// base64url SHA-256 of the client certificate.
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+/// The claims of an access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the client id for application tokens, the PSU's subject for user tokens.
+    pub sub: String,
+    /// Audience: the resource.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Issue time, Unix seconds.
+    pub iat: i64,
+    /// Unique id (revocation records it).
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Certificate binding.
+    pub cnf: Confirmation,
+    /// Application or user.
+    pub token_kind: TokenKind,
+    /// The consent a user token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_id: Option<String>,
+}
+
+/// Signs claims with the given key as an RFC 9068 JWT.
+pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, String> {
+    let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+    key.sign_compact("at+jwt", &payload)
+        .map_err(|e| e.to_string())
+}
+
+/// Why a presented access token is not one we accept; callers answer "inactive" for all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidToken {
+    /// Not a JWT, wrong type, or bad signature.
+    #[error("malformed or forged: {0}")]
+    Forged(String),
+    /// Issued by someone else.
+    #[error("foreign issuer")]
+    ForeignIssuer,
+    /// Past its expiry.
+    #[error("expired")]
+    Expired,
+}
+
+/// Verifies a token this server issued and returns its claims (expiry checked at `now`).
+pub fn verify(
+    public: &PublicKeySet,
+    issuer: &str,
+    token: &str,
+    now: i64,
+) -> Result<AccessTokenClaims, InvalidToken> {
+    let jws = Compact::parse(token).map_err(|e| InvalidToken::Forged(e.to_string()))?;
+    // RFC 9068 2.1 / 4: the type is compared case-insensitively, with or without "application/".
+    let typ = jws.typ().unwrap_or("").to_ascii_lowercase();
+    if typ != "at+jwt" && typ != "application/at+jwt" {
+        return Err(InvalidToken::Forged("typ is not at+jwt".into()));
+    }
+    public
+        .verify(&jws)
+        .map_err(|e| InvalidToken::Forged(e.to_string()))?;
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&jws.payload).map_err(|e| InvalidToken::Forged(e.to_string()))?;
+    if claims.iss != issuer {
+        return Err(InvalidToken::ForeignIssuer);
+    }
+    if claims.exp <= now {
+        return Err(InvalidToken::Expired);
+    }
+    Ok(claims)
+}
+
+/// The signing key for access tokens under the configured algorithm.
+pub fn signing_key(keys: &KeySet, alg: bulwark_jose::Alg) -> Option<&SigningKey> {
+    keys.signing_key(alg).ok()
+}

@@ -1,0 +1,426 @@
+//! Client authentication (CA-1..CA-4) as one reusable component for the token, PAR,
+//! introspection and revocation endpoints. Exactly one method per request; anything ambiguous
+//! or unsupported (client secrets, public clients) is `invalid_client`.
+//!
+//! - `private_key_jwt` (RFC 7523, OIDC Core 9, FAPI 1 Adv 5.2.2-14, FAPI 2 SP 5.3.2.1)
+//! - `tls_client_auth` (RFC 8705 2.1) and `self_signed_tls_client_auth` (RFC 8705 2.2)
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bulwark_certs::{CertValidator, Purpose, SanKind, ValidatedCert, dn_matches};
+use bulwark_core::{AuthMethod, ClientStatus, Profile};
+use bulwark_jose::{Compact, VerifyError};
+use bulwark_store::ReplayStore;
+use rustls_pki_types::CertificateDer;
+use serde_json::Value;
+
+use crate::form::Form;
+use crate::registry::{ClientRegistry, RegisteredClient};
+use crate::{TokenError, TokenSettings};
+
+/// RFC 7523 2.2 assertion type.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The certificate a request presented, as far as it was checked.
+#[derive(Clone, Debug)]
+pub struct PresentedCert {
+    /// RFC 8705 thumbprint of the leaf (token binding).
+    pub x5t_s256: String,
+    /// The full validation result, when the chain was validated against the trust anchors
+    /// (not for self-signed certificates).
+    pub validated: Option<ValidatedCert>,
+}
+
+/// An authenticated client.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedClient {
+    /// The client.
+    pub client: Arc<RegisteredClient>,
+    /// How it authenticated.
+    pub method: AuthMethod,
+    /// The certificate of the connection, if one was presented (always validated).
+    pub cert: Option<PresentedCert>,
+}
+
+/// What client authentication needs to know about a request.
+#[derive(Debug)]
+pub struct AuthInput<'a> {
+    /// The form body.
+    pub form: &'a Form,
+    /// The presented certificate chain, leaf first (empty if none).
+    pub chain: &'a [CertificateDer<'static>],
+    /// The URL of the endpoint called (FAPI 1 accepts it as assertion audience).
+    pub endpoint_url: &'a str,
+    /// Whether an `Authorization` header was sent (client secrets are refused).
+    pub authorization_header: bool,
+}
+
+/// Authenticates clients.
+pub struct ClientAuthenticator {
+    issuer: String,
+    settings: TokenSettings,
+    registry: Arc<ClientRegistry>,
+    replay: Arc<dyn ReplayStore>,
+    validator: CertValidator,
+}
+
+impl std::fmt::Debug for ClientAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuthenticator")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn fail(reason: impl Into<String>) -> TokenError {
+    TokenError::ClientAuth(reason.into())
+}
+
+impl ClientAuthenticator {
+    /// A new authenticator.
+    pub fn new(
+        issuer: String,
+        settings: TokenSettings,
+        registry: Arc<ClientRegistry>,
+        replay: Arc<dyn ReplayStore>,
+        validator: CertValidator,
+    ) -> Self {
+        Self {
+            issuer,
+            settings,
+            registry,
+            replay,
+            validator,
+        }
+    }
+
+    /// Authenticates the request's client at `now` (Unix seconds).
+    pub async fn authenticate(
+        &self,
+        input: &AuthInput<'_>,
+        now: i64,
+    ) -> Result<AuthenticatedClient, TokenError> {
+        let result = self.authenticate_inner(input, now).await;
+        if let Err(TokenError::ClientAuth(reason)) = &result {
+            tracing::warn!(
+                target: "bulwark::security",
+                client_id = input.form.get("client_id").unwrap_or("-"),
+                endpoint = input.endpoint_url,
+                %reason,
+                "client authentication failed"
+            );
+        }
+        result
+    }
+
+    async fn authenticate_inner(
+        &self,
+        input: &AuthInput<'_>,
+        now: i64,
+    ) -> Result<AuthenticatedClient, TokenError> {
+        if input.authorization_header {
+            return Err(fail(
+                "client secrets and the Authorization header are not accepted (FAPI)",
+            ));
+        }
+        if input.form.get("client_secret").is_some() {
+            return Err(fail("client secrets are not accepted (FAPI)"));
+        }
+        let assertion = input.form.get("client_assertion");
+        let assertion_type = input.form.get("client_assertion_type");
+        match (assertion, assertion_type) {
+            (Some(jwt), Some(JWT_BEARER)) => self.private_key_jwt(input, jwt, now).await,
+            (Some(_), _) => Err(fail(format!("client_assertion_type must be {JWT_BEARER}"))),
+            (None, Some(_)) => Err(fail("client_assertion_type without client_assertion")),
+            (None, None) => self.certificate(input, now).await,
+        }
+    }
+
+    async fn load(&self, client_id: &str) -> Result<Arc<RegisteredClient>, TokenError> {
+        let rc = self
+            .registry
+            .get(client_id)
+            .await?
+            .ok_or_else(|| fail("unknown client"))?;
+        if rc.client.status != ClientStatus::Active {
+            return Err(fail("the client is suspended"));
+        }
+        Ok(rc)
+    }
+
+    async fn private_key_jwt(
+        &self,
+        input: &AuthInput<'_>,
+        jwt: &str,
+        now: i64,
+    ) -> Result<AuthenticatedClient, TokenError> {
+        let jws = Compact::parse(jwt).map_err(|e| fail(format!("client_assertion: {e}")))?;
+        let alg = jws
+            .alg()
+            .map_err(|e| fail(format!("client_assertion: {e}")))?;
+        let claims = jws
+            .claims()
+            .map_err(|e| fail(format!("client_assertion: {e}")))?;
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("client_assertion has no iss"))?;
+        if let Some(form_id) = input.form.get("client_id")
+            && form_id != iss
+        {
+            return Err(fail("client_id does not match the assertion's iss"));
+        }
+        let rc = self.load(iss).await?;
+        let meta = &rc.client.metadata;
+        if meta.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+            return Err(fail(format!(
+                "the client is registered for {}, not private_key_jwt",
+                meta.token_endpoint_auth_method.as_str()
+            )));
+        }
+        if let Some(registered) = &meta.token_endpoint_auth_signing_alg
+            && registered != alg.as_str()
+        {
+            return Err(fail(format!(
+                "the client is registered for {registered} assertions"
+            )));
+        }
+        let keys = self.registry.keys(&rc, jws.kid()).await?;
+        keys.verify(&jws).map_err(|e| match e {
+            VerifyError::UnknownKey(_) => fail("no registered key matches the assertion's kid"),
+            _ => fail(format!("client_assertion: {e}")),
+        })?;
+        let exp = self.check_assertion_claims(&claims, iss, input.endpoint_url, now)?;
+        let cert = match input.chain.is_empty() {
+            true => None,
+            false => Some(self.validated(input.chain, now).await?),
+        };
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("client_assertion has no jti"))?;
+        // Claimed last: a request refused for any other reason does not burn the jti.
+        if !self
+            .replay
+            .claim_jti(&format!("assertion:{iss}"), jti, exp)
+            .await?
+        {
+            return Err(fail("client_assertion jti was already used (replay)"));
+        }
+        Ok(AuthenticatedClient {
+            client: rc,
+            method: AuthMethod::PrivateKeyJwt,
+            cert,
+        })
+    }
+
+    /// CA-1 claim rules; returns `exp`.
+    fn check_assertion_claims(
+        &self,
+        claims: &serde_json::Map<String, Value>,
+        client_id: &str,
+        endpoint_url: &str,
+        now: i64,
+    ) -> Result<i64, TokenError> {
+        let skew = self.settings.clock_skew_secs;
+        match claims.get("sub").and_then(Value::as_str) {
+            Some(sub) if sub == client_id => {}
+            Some(_) => return Err(fail("client_assertion sub must equal iss and client_id")),
+            None => return Err(fail("client_assertion has no sub")),
+        }
+        let aud_ok = match (self.settings.profile, claims.get("aud")) {
+            // FAPI 2.0 SP 5.3.2.1-8: only the issuer identifier, as a string.
+            (Profile::Fapi2, Some(Value::String(aud))) => aud == &self.issuer,
+            (Profile::Fapi2, _) => false,
+            // FAPI 1.0 Adv 5.2.2-14 / OIDC Core 9: the issuer or the endpoint URL, string or array.
+            (Profile::Fapi1Advanced, Some(Value::String(aud))) => {
+                aud == &self.issuer || aud == endpoint_url
+            }
+            (Profile::Fapi1Advanced, Some(Value::Array(auds))) => auds
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| a == self.issuer || a == endpoint_url),
+            (Profile::Fapi1Advanced, _) => false,
+        };
+        if !aud_ok {
+            return Err(fail(match self.settings.profile {
+                Profile::Fapi2 => format!(
+                    "client_assertion aud must be the issuer {:?} as a string",
+                    self.issuer
+                ),
+                Profile::Fapi1Advanced => format!(
+                    "client_assertion aud must contain the issuer {:?}",
+                    self.issuer
+                ),
+            }));
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| fail("client_assertion has no exp"))?;
+        if exp + skew <= now {
+            return Err(fail("client_assertion has expired"));
+        }
+        if exp - now > self.settings.assertion_max_lifetime_secs {
+            return Err(fail("client_assertion exp is too far in the future"));
+        }
+        if let Some(iat) = claims.get("iat") {
+            let iat = iat
+                .as_i64()
+                .ok_or_else(|| fail("client_assertion iat is not a number"))?;
+            if iat > now + skew {
+                return Err(fail("client_assertion iat is in the future"));
+            }
+            if exp - iat > self.settings.assertion_max_lifetime_secs {
+                return Err(fail("client_assertion lifetime is too long"));
+            }
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            let nbf = nbf
+                .as_i64()
+                .ok_or_else(|| fail("client_assertion nbf is not a number"))?;
+            if nbf > now + skew {
+                return Err(fail("client_assertion is not yet valid (nbf)"));
+            }
+        }
+        Ok(exp)
+    }
+
+    async fn certificate(
+        &self,
+        input: &AuthInput<'_>,
+        now: i64,
+    ) -> Result<AuthenticatedClient, TokenError> {
+        let client_id = input
+            .form
+            .get("client_id")
+            .ok_or_else(|| fail("no client authentication: send client_id with a certificate, or a client_assertion"))?;
+        let rc = self.load(client_id).await?;
+        if input.chain.is_empty() {
+            return Err(fail("a client certificate is required"));
+        }
+        let meta = &rc.client.metadata;
+        match meta.token_endpoint_auth_method {
+            AuthMethod::PrivateKeyJwt => Err(fail(
+                "the client is registered for private_key_jwt: send a client_assertion",
+            )),
+            AuthMethod::TlsClientAuth => {
+                let cert = self.validated(input.chain, now).await?;
+                let validated = cert
+                    .validated
+                    .as_ref()
+                    .ok_or_else(|| fail("certificate not validated"))?;
+                let registered = [
+                    (meta.tls_client_auth_san_dns.as_deref(), Some(SanKind::Dns)),
+                    (meta.tls_client_auth_san_uri.as_deref(), Some(SanKind::Uri)),
+                    (meta.tls_client_auth_san_ip.as_deref(), Some(SanKind::Ip)),
+                    (
+                        meta.tls_client_auth_san_email.as_deref(),
+                        Some(SanKind::Email),
+                    ),
+                    (meta.tls_client_auth_subject_dn.as_deref(), None),
+                ];
+                let mut given = registered.iter().filter(|(v, _)| v.is_some());
+                let matched = match (given.next(), given.next()) {
+                    (Some((Some(value), Some(kind))), None) => validated.sans.matches(*kind, value),
+                    (Some((Some(dn), None)), None) => dn_matches(&validated.subject, dn),
+                    _ => {
+                        return Err(fail(
+                            "the client must register exactly one subject DN or SAN",
+                        ));
+                    }
+                };
+                if !matched {
+                    return Err(fail(
+                        "the certificate's subject does not match the registered one",
+                    ));
+                }
+                Ok(AuthenticatedClient {
+                    client: rc,
+                    method: AuthMethod::TlsClientAuth,
+                    cert: Some(cert),
+                })
+            }
+            AuthMethod::SelfSignedTlsClientAuth => {
+                let leaf = &input.chain[0];
+                check_validity_period(leaf, now, self.settings.clock_skew_secs)?;
+                let keys = self.registry.keys(&rc, None).await?;
+                let matched = keys.keys().iter().any(|k| jwk_holds_cert(k.jwk(), leaf));
+                if !matched {
+                    return Err(fail(
+                        "the certificate matches no key in the client's JWK Set",
+                    ));
+                }
+                Ok(AuthenticatedClient {
+                    client: rc,
+                    method: AuthMethod::SelfSignedTlsClientAuth,
+                    cert: Some(PresentedCert {
+                        x5t_s256: bulwark_certs::x5t_s256(leaf),
+                        validated: None,
+                    }),
+                })
+            }
+        }
+    }
+
+    async fn validated(
+        &self,
+        chain: &[CertificateDer<'static>],
+        now: i64,
+    ) -> Result<PresentedCert, TokenError> {
+        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
+        let validated = self
+            .validator
+            .validate(chain, Purpose::TlsClient, at)
+            .await
+            .map_err(|e| {
+                fail(format!(
+                    "the client certificate was refused ({})",
+                    e.reason()
+                ))
+            })?;
+        Ok(PresentedCert {
+            x5t_s256: validated.x5t_s256.clone(),
+            validated: Some(validated),
+        })
+    }
+}
+
+/// RFC 8705 2.2.2: the certificate is the first `x5c` entry of a JWK (or its `x5t#S256`).
+fn jwk_holds_cert(jwk: &serde_json::Map<String, Value>, leaf: &CertificateDer<'_>) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let by_x5c = jwk
+        .get("x5c")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .is_some_and(|der| der.as_slice() == leaf.as_ref());
+    let by_thumbprint = jwk
+        .get("x5t#S256")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == bulwark_certs::x5t_s256(leaf));
+    by_x5c || by_thumbprint
+}
+
+fn check_validity_period(leaf: &CertificateDer<'_>, now: i64, skew: i64) -> Result<(), TokenError> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(leaf.as_ref())
+        .map_err(|_| fail("malformed client certificate"))?;
+    let validity = &cert.tbs_certificate.validity;
+    let secs = |t: x509_cert::time::Time| {
+        t.to_system_time()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    };
+    if secs(validity.not_before) > now + skew {
+        return Err(fail("the client certificate is not yet valid"));
+    }
+    if secs(validity.not_after) + skew < now {
+        return Err(fail("the client certificate has expired"));
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Precise internal reasons a token-service request fails, and the one exhaustive mapping to
+//! the RFC 6749 / 7009 / 7662 / 8707 wire errors.
+
+use bulwark_core::{OAuthError, OAuthErrorCode};
+
+/// Why a request to the token service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Malformed request (missing / repeated parameter, wrong content type).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Client authentication failed; the text is safe to show the client.
+    #[error("client authentication failed: {0}")]
+    ClientAuth(String),
+    /// The client may not use this grant type.
+    #[error("client may not use grant type {0}")]
+    GrantNotAllowed(String),
+    /// The grant type is unknown or not supported.
+    #[error("unsupported grant type {0}")]
+    UnsupportedGrant(String),
+    /// No requested scope is one the client may have.
+    #[error("invalid scope: {0}")]
+    Scope(String),
+    /// The RFC 8707 resource is malformed or not allowed for the client.
+    #[error("invalid resource: {0}")]
+    Resource(String),
+    /// The client tried to revoke a token issued to another client.
+    #[error("token was issued to another client")]
+    NotTokenOwner,
+    /// Storage or signing failed; logged with detail, shown as `server_error`.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl TokenError {
+    /// The wire error for this reason.
+    pub fn to_oauth(&self) -> OAuthError {
+        match self {
+            Self::BadRequest(d) => OAuthError::invalid_request(d.clone()),
+            Self::ClientAuth(d) => OAuthError::invalid_client(d.clone()),
+            Self::GrantNotAllowed(g) => OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                format!("the client is not registered for grant type {g}"),
+            ),
+            Self::UnsupportedGrant(g) => OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                format!("grant type {g} is not supported"),
+            ),
+            Self::Scope(d) => OAuthError::new(OAuthErrorCode::InvalidScope, d.clone()),
+            Self::Resource(d) => OAuthError::new(OAuthErrorCode::InvalidTarget, d.clone()),
+            Self::NotTokenOwner => OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "the token was not issued to this client",
+            ),
+            Self::Internal(_) => OAuthError::server_error(),
+        }
+    }
+}
+
+impl From<bulwark_store::StoreError> for TokenError {
+    fn from(e: bulwark_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<OAuthError> for TokenError {
+    fn from(e: OAuthError) -> Self {
+        Self::BadRequest(e.description.unwrap_or_else(|| e.code.as_str().to_string()))
+    }
+}

@@ -1,0 +1,154 @@
+//! Checks of client metadata that every registration path shares (operator CLI now, DCR
+//! later): FAPI authentication methods and algorithms, keys present where the method needs
+//! them, exactly one certificate subject for `tls_client_auth`, https redirect URIs.
+
+use bulwark_core::{AuthMethod, ClientMetadata};
+use bulwark_jose::{Alg, PublicKeySet};
+
+/// Why metadata is unacceptable; the text is meant for the registrant.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct MetadataError(pub String);
+
+fn bad(msg: impl Into<String>) -> MetadataError {
+    MetadataError(msg.into())
+}
+
+/// Validates metadata for a FAPI client.
+pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
+    for (name, value) in [
+        (
+            "token_endpoint_auth_signing_alg",
+            &meta.token_endpoint_auth_signing_alg,
+        ),
+        (
+            "request_object_signing_alg",
+            &meta.request_object_signing_alg,
+        ),
+        (
+            "id_token_signed_response_alg",
+            &meta.id_token_signed_response_alg,
+        ),
+    ] {
+        if let Some(alg) = value
+            && Alg::parse(alg).is_none()
+        {
+            return Err(bad(format!("{name} must be PS256 or ES256, not {alg:?}")));
+        }
+    }
+    if meta.jwks.is_some() && meta.jwks_uri.is_some() {
+        return Err(bad("give jwks or jwks_uri, not both"));
+    }
+    if let Some(jwks) = &meta.jwks {
+        let set = PublicKeySet::from_jwks(jwks).map_err(|e| bad(format!("jwks: {e}")))?;
+        if set.keys().is_empty() {
+            return Err(bad(
+                "jwks holds no PS256 (RSA) or ES256 (P-256) signing key",
+            ));
+        }
+    }
+    if let Some(uri) = &meta.jwks_uri
+        && !uri.starts_with("https://")
+    {
+        return Err(bad("jwks_uri must be an https URL"));
+    }
+    let has_keys = meta.jwks.is_some() || meta.jwks_uri.is_some();
+    match meta.token_endpoint_auth_method {
+        AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth if !has_keys => {
+            return Err(bad(format!(
+                "{} needs jwks or jwks_uri",
+                meta.token_endpoint_auth_method.as_str()
+            )));
+        }
+        AuthMethod::TlsClientAuth => {
+            let subjects = [
+                &meta.tls_client_auth_subject_dn,
+                &meta.tls_client_auth_san_dns,
+                &meta.tls_client_auth_san_uri,
+                &meta.tls_client_auth_san_ip,
+                &meta.tls_client_auth_san_email,
+            ];
+            if subjects.iter().filter(|s| s.is_some()).count() != 1 {
+                return Err(bad(
+                    "tls_client_auth needs exactly one of tls_client_auth_subject_dn or a tls_client_auth_san_* value",
+                ));
+            }
+        }
+        _ => {}
+    }
+    for uri in &meta.redirect_uris {
+        if !uri.starts_with("https://") || uri.contains('#') {
+            return Err(bad(format!(
+                "redirect_uri {uri:?} must be https without a fragment"
+            )));
+        }
+    }
+    for grant in &meta.grant_types {
+        if !matches!(
+            grant.as_str(),
+            "authorization_code" | "client_credentials" | "refresh_token"
+        ) {
+            return Err(bad(format!("grant type {grant:?} is not supported")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn meta(v: serde_json::Value) -> ClientMetadata {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn ca_2_tls_client_auth_needs_exactly_one_subject() {
+        assert!(
+            validate(&meta(
+                serde_json::json!({"token_endpoint_auth_method": "tls_client_auth"})
+            ))
+            .is_err()
+        );
+        assert!(
+            validate(&meta(serde_json::json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=tpp",
+                "tls_client_auth_san_dns": "tpp.example"
+            })))
+            .is_err()
+        );
+        assert!(
+            validate(&meta(
+                serde_json::json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=tpp"})
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn ca_1_private_key_jwt_needs_keys_and_fapi_algs() {
+        assert!(
+            validate(&meta(
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"})
+            ))
+            .is_err()
+        );
+        assert!(
+            validate(&meta(serde_json::json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://tpp.example/jwks",
+                "token_endpoint_auth_signing_alg": "RS256"
+            })))
+            .is_err()
+        );
+        assert!(
+            validate(&meta(serde_json::json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "http://tpp.example/jwks"
+            })))
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! The `[tokens]` configuration section: lifetimes, algorithms, caches and timeouts of the
+//! token service.
+
+use bulwark_core::Profile;
+use serde::{Deserialize, Serialize};
+
+/// Token service settings; every key has a default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// The FAPI profile clients are judged by (`fapi2` or `fapi1-advanced`).
+    pub profile: Profile,
+    /// JWS algorithm of access tokens: `PS256` or `ES256`.
+    pub access_token_alg: String,
+    /// Access token lifetime in seconds (TK-4).
+    pub access_token_lifetime_secs: i64,
+    /// `aud` of access tokens when the request names no RFC 8707 `resource`; default the issuer.
+    pub default_audience: Option<String>,
+    /// Longest accepted client assertion lifetime (`exp` - now, and `exp` - `iat`), seconds.
+    pub assertion_max_lifetime_secs: i64,
+    /// Tolerated clock difference for `nbf` / `iat` / `exp`, seconds.
+    pub clock_skew_secs: i64,
+    /// Timeout for fetching a client's `jwks_uri`, milliseconds.
+    pub jwks_fetch_timeout_ms: u64,
+    /// How long a fetched `jwks_uri` document is reused, seconds.
+    pub jwks_cache_secs: u64,
+    /// How long client metadata is cached per node, seconds (0 reads the database every time).
+    /// A suspension or change takes effect on every node within this time.
+    pub client_cache_secs: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Fapi2,
+            access_token_alg: "PS256".into(),
+            access_token_lifetime_secs: 600,
+            default_audience: None,
+            assertion_max_lifetime_secs: 600,
+            clock_skew_secs: 10,
+            jwks_fetch_timeout_ms: 3000,
+            jwks_cache_secs: 300,
+            client_cache_secs: 5,
+        }
+    }
+}
