@@ -118,10 +118,14 @@ impl Application {
         report.push(format!("signing keys: {}", kids.join(", ")));
 
         let store_arc = Arc::new(store.clone());
+        let mut outbound_roots = Vec::new();
+        for path in &config.http.outbound_ca {
+            outbound_roots.extend(tls::load_chain(path)?.into_iter().map(|c| c.to_vec()));
+        }
         let fetcher = JwksFetcher::new(
             Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
             Duration::from_secs(config.tokens.jwks_cache_secs),
-            &[],
+            &outbound_roots,
         )
         .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         let registry = Arc::new(ClientRegistry::new(

@@ -46,6 +46,9 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Seconds to let in-flight requests finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Extra CA certificates (PEM files) trusted for outbound https (client `jwks_uri`), in
+    /// addition to the system's roots.
+    pub outbound_ca: Vec<PathBuf>,
 }
 
 /// `[tls]`
@@ -123,6 +126,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             shutdown_grace_secs: 30,
+            outbound_ca: Vec::new(),
         }
     }
 }

@@ -6,4 +6,6 @@ mod support;
 
 mod binary;
 mod discovery;
+mod pki;
 mod tls;
+mod token;

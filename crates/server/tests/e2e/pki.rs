@@ -1,0 +1,143 @@
+//! A test PKI made with rcgen: a trust-anchor CA issuing client certificates, optionally with a
+//! CRL distribution point served by a real HTTP server on loopback.
+
+use std::sync::{Arc, Mutex};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
+    CrlDistributionPoint, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevokedCertParams, SerialNumber,
+};
+use rustls::pki_types::PrivateKeyDer;
+use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::Identity;
+
+/// A CA that client certificates chain to.
+pub struct TestPki {
+    pub ca: CertifiedIssuer<'static, KeyPair>,
+    pub ca_pem_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    next_serial: Mutex<u64>,
+}
+
+impl TestPki {
+    pub fn new(name: &str) -> Self {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Test QTSP");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(30);
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_pem_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_pem_path, ca.pem()).unwrap();
+        Self {
+            ca,
+            ca_pem_path,
+            _dir: dir,
+            next_serial: Mutex::new(1000),
+        }
+    }
+
+    /// A client certificate `O=<org>, CN=<cn>` with EKU clientAuth, optionally naming a CRL
+    /// distribution point. Returns the identity and its serial.
+    pub fn client(&self, org: &str, cn: &str, crl_url: Option<&str>) -> (Identity, u64) {
+        let serial = {
+            let mut s = self.next_serial.lock().unwrap();
+            *s += 1;
+            *s
+        };
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.serial_number = Some(SerialNumber::from(serial));
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(10);
+        if let Some(url) = crl_url {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![url.to_string()],
+            }];
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        (
+            Identity {
+                chain: vec![cert.der().clone()],
+                key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            },
+            serial,
+        )
+    }
+
+    /// A DER CRL revoking the given serials.
+    pub fn crl(&self, revoked: &[u64]) -> Vec<u8> {
+        let now = OffsetDateTime::now_utc();
+        CertificateRevocationListParams {
+            this_update: now - Duration::minutes(5),
+            next_update: now + Duration::hours(1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: now - Duration::minutes(1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.ca)
+        .unwrap()
+        .der()
+        .to_vec()
+    }
+}
+
+/// A plain HTTP server on loopback answering every request with the current body.
+pub struct StaticHttp {
+    pub url: String,
+    pub body: Arc<Mutex<(Vec<u8>, &'static str)>>,
+    pub hits: Arc<Mutex<u32>>,
+}
+
+impl StaticHttp {
+    pub async fn start(body: Vec<u8>, content_type: &'static str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let body = Arc::new(Mutex::new((body, content_type)));
+        let hits = Arc::new(Mutex::new(0));
+        let (b, h) = (body.clone(), hits.clone());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let (b, h) = (b.clone(), h.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    *h.lock().unwrap() += 1;
+                    let (content, ct) = b.lock().unwrap().clone();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        content.len()
+                    );
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(&content).await;
+                });
+            }
+        });
+        Self { url, body, hits }
+    }
+}
