@@ -8,6 +8,7 @@
 //! passed in by the caller.
 
 pub mod anchors;
+mod cache;
 pub mod dn;
 pub mod error;
 pub mod org;

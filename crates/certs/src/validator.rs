@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rustls_pki_types::{CertificateDer, TrustAnchor};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::anchors::{AnchorError, TrustAnchors};
+use crate::cache::ExpiringCache;
 use crate::dn::{DistinguishedName, SubjectAltNames};
 use crate::error::CertError;
 use crate::parse::{CertSummary, decode_cert, rfc3339, serial_hex};
-use crate::path::{Purpose, check_key_usage, validate_path};
+use crate::path::{PathInfo, Purpose, check_key_usage, unix, validate_path};
 use crate::qc::TppIdentity;
 use crate::revocation::{RevocationChecker, RevocationOutcome, RevocationSettings, Target};
 
@@ -70,6 +71,16 @@ struct Inner {
     anchors: Vec<TrustAnchor<'static>>,
     skew: Duration,
     revocation: RevocationChecker,
+    /// Verified paths by SHA-256 of (purpose, chain): signatures are checked once per chain,
+    /// validity periods on every use (see [`CachedPath`]).
+    paths: ExpiringCache<[u8; 32], Arc<CachedPath>>,
+}
+
+/// A verified path and the window in which every presented certificate is valid.
+struct CachedPath {
+    info: PathInfo,
+    not_before: SystemTime,
+    not_after: SystemTime,
 }
 
 /// Why a validator could not be built from configuration.
@@ -97,12 +108,14 @@ impl CertValidator {
                 .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))?;
             parsed.push(a.to_owned());
         }
+        let paths = ExpiringCache::new(revocation.cache_size);
         let revocation = RevocationChecker::new(revocation).map_err(ValidatorError::Settings)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 anchors: parsed,
                 skew: clock_skew,
                 revocation,
+                paths,
             }),
         })
     }
@@ -153,17 +166,15 @@ impl CertValidator {
         let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
         let leaf = decode_cert(leaf_der)?;
         let mut summaries = vec![CertSummary::of(&leaf)];
+        let mut not_before = leaf.tbs_certificate.validity.not_before.to_system_time();
+        let mut not_after = leaf.tbs_certificate.validity.not_after.to_system_time();
         for der in intermediates {
-            summaries.push(CertSummary::of(&decode_cert(der)?));
+            let c = decode_cert(der)?;
+            not_before = not_before.max(c.tbs_certificate.validity.not_before.to_system_time());
+            not_after = not_after.min(c.tbs_certificate.validity.not_after.to_system_time());
+            summaries.push(CertSummary::of(&c));
         }
-        let path = validate_path(
-            &self.inner.anchors,
-            leaf_der,
-            intermediates,
-            purpose,
-            now,
-            self.inner.skew,
-        )?;
+        let (path, time) = self.path(chain, purpose, now, not_before, not_after)?;
         check_key_usage(&leaf, purpose)?;
         let tpp = TppIdentity::from_cert(&leaf)?;
         check_qualified(tpp.as_ref(), purpose)?;
@@ -175,7 +186,8 @@ impl CertValidator {
                 leaf: leaf_der,
                 intermediates,
                 cert: &leaf,
-                path: &path,
+                path: &path.info,
+                time,
                 purpose,
                 now,
                 skew: self.inner.skew,
@@ -193,6 +205,55 @@ impl CertValidator {
             tpp,
         })
     }
+}
+
+impl CertValidator {
+    /// CERT-3 with a cache: a chain already verified for this purpose is reused while `now`
+    /// lies within every presented certificate's validity (with the skew); otherwise webpki
+    /// builds and verifies the path.
+    fn path(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<(Arc<CachedPath>, UnixTime), CertError> {
+        let skew = self.inner.skew;
+        let key = path_key(chain, purpose);
+        if let Some(hit) = self.inner.paths.get(&key, now)
+            && now + skew >= hit.not_before
+            && now <= hit.not_after + skew
+        {
+            // Same instant webpki would have accepted with the skew retry.
+            let t = now.clamp(hit.not_before, hit.not_after.max(hit.not_before));
+            return Ok((hit, unix(t)));
+        }
+        let (leaf, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        let info = validate_path(&self.inner.anchors, leaf, intermediates, purpose, now, skew)?;
+        let time = info.time;
+        let cached = Arc::new(CachedPath {
+            info,
+            not_before,
+            not_after,
+        });
+        self.inner
+            .paths
+            .insert(key, cached.clone(), not_after + skew, now);
+        Ok((cached, time))
+    }
+}
+
+fn path_key(chain: &[CertificateDer<'_>], purpose: Purpose) -> [u8; 32] {
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+    h.update(&[purpose as u8]);
+    for c in chain {
+        h.update(&(c.len() as u64).to_be_bytes());
+        h.update(c);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
 }
 
 /// CERT-5 / CERT-6 purpose rules on the qualified-certificate content.

@@ -3,7 +3,6 @@
 //! cached by (issuer key hash, serial) until nextUpdate, CRLs by URL; concurrent look-ups of the
 //! same certificate or CRL share one network call; every call is bounded by a timeout.
 
-mod cache;
 mod crl;
 mod ocsp;
 
@@ -16,10 +15,10 @@ use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
+use crate::cache::ExpiringCache;
 use crate::dn::DistinguishedName;
 use crate::error::{CertError, RevocationSource};
 use crate::path::{PathInfo, Purpose};
-use cache::ExpiringCache;
 use crl::CachedCrl;
 
 /// The `[revocation]` configuration section. Every key has a safe default.
@@ -105,6 +104,8 @@ pub(crate) struct Target<'a> {
     pub intermediates: &'a [CertificateDer<'a>],
     pub cert: &'a Certificate,
     pub path: &'a PathInfo,
+    /// The time at which the path validated (now, or now moved by the clock skew).
+    pub time: rustls_pki_types::UnixTime,
     pub purpose: Purpose,
     pub now: SystemTime,
     pub skew: Duration,
@@ -153,9 +154,11 @@ impl RevocationChecker {
         if !self.settings.enabled {
             return Ok(skipped);
         }
-        let issuer_dn = DistinguishedName::from_name(&t.cert.tbs_certificate.issuer);
-        if self.exclude.iter().any(|x| x.equivalent(&issuer_dn)) {
-            return Ok(skipped);
+        if !self.exclude.is_empty() {
+            let issuer_dn = DistinguishedName::from_name(&t.cert.tbs_certificate.issuer);
+            if self.exclude.iter().any(|x| x.equivalent(&issuer_dn)) {
+                return Ok(skipped);
+            }
         }
         let key_hash = ocsp::key_hash(&t.path.issuer_spki).map_err(CertError::malformed)?;
         let key: StatusKey = (
@@ -319,7 +322,7 @@ impl RevocationChecker {
             t.leaf,
             t.intermediates,
             t.purpose,
-            t.path.time,
+            t.time,
             &crl.crl,
         ) {
             Ok(()) => Ok((false, crl.next_update)),

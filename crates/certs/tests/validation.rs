@@ -1,0 +1,386 @@
+//! CERT-3 path validation, CERT-6 sealing purpose rules and the operator report, against rcgen
+//! PKIs built per test (revocation off unless a test needs it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use bulwark_certs::{CertError, Purpose, TrustSettings, read_pem_chain, verify_report};
+use common::*;
+use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
+use rustls_pki_types::CertificateDer;
+
+#[tokio::test]
+async fn cert_3_good_chain_validates_with_summary() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("client-1"));
+    let v = validator(&pki.root, no_revocation());
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.subject.to_rfc4514(),
+        "CN=client-1,O=Example TPP Ltd,C=GB"
+    );
+    assert_eq!(ok.chain[0].issuer, "CN=Test Issuing CA,O=Test QTSP,C=GB");
+    assert!(
+        ok.tpp.is_none(),
+        "an ordinary certificate has no eIDAS identity"
+    );
+}
+
+#[tokio::test]
+async fn cert_3_expired_is_rejected() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("old");
+    spec.not_before = now_odt() - time::Duration::days(30);
+    spec.not_after = now_odt() - time::Duration::days(1);
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::Expired);
+    assert_eq!(err.reason(), "expired");
+}
+
+#[tokio::test]
+async fn cert_3_not_yet_valid_is_rejected() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("future");
+    spec.not_before = now_odt() + time::Duration::days(1);
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotYetValid);
+}
+
+#[tokio::test]
+async fn cert_3_clock_skew_is_tolerated_only_up_to_the_setting() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("skewed");
+    spec.not_before = now_odt() + time::Duration::seconds(30);
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation()); // 60 s skew
+    v.validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    // 90 s before notBefore is beyond the tolerance.
+    let early = now() - Duration::from_secs(60);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, early)
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotYetValid);
+}
+
+#[tokio::test]
+async fn cert_3_unknown_issuer_is_rejected() {
+    let pki = Pki::new();
+    let stranger = Pki::named("Stranger");
+    let leaf = stranger.ca.issue(&LeafSpec::plain("x"));
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&stranger.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::UnknownIssuer);
+    // Missing intermediate: also no path.
+    let own = pki.ca.issue(&LeafSpec::plain("y"));
+    let err = v
+        .validate(std::slice::from_ref(&own.der), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::UnknownIssuer);
+}
+
+#[tokio::test]
+async fn cert_3_self_signed_leaf_is_rejected() {
+    let pki = Pki::new();
+    let selfsigned = rcgen::generate_simple_self_signed(vec!["tpp.example".into()]).unwrap();
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&[selfsigned.cert.der().clone()], Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CertError::UnknownIssuer | CertError::WrongEku),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cert_3_wrong_eku_is_rejected() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("server-only");
+    spec.eku = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::WrongEku);
+    // No EKU at all is not a transport certificate either.
+    let mut spec = LeafSpec::plain("no-eku");
+    spec.eku = Vec::new();
+    let leaf = pki.ca.issue(&spec);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::WrongEku);
+}
+
+#[tokio::test]
+async fn cert_3_key_usage_without_digital_signature_is_rejected() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("kex-only");
+    spec.ku = vec![KeyUsagePurpose::KeyEncipherment];
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "wrong_key_usage");
+}
+
+#[tokio::test]
+async fn cert_3_ca_certificate_as_leaf_is_rejected() {
+    let pki = Pki::new();
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&[pki.ca.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CertError::InvalidPath { .. } | CertError::WrongEku),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cert_3_malformed_der_is_a_clear_error() {
+    let pki = Pki::new();
+    let v = validator(&pki.root, no_revocation());
+    for junk in [
+        &b""[..],
+        b"\x30\x03\x02\x01",
+        b"not a certificate at all",
+        &[0x30, 0x82, 0xff, 0xff],
+    ] {
+        let err = v
+            .validate(
+                &[CertificateDer::from(junk.to_vec())],
+                Purpose::TlsClient,
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "malformed", "{err:?}");
+    }
+    let leaf = pki.ca.issue(&LeafSpec::plain("x"));
+    let mut truncated = leaf.der.to_vec();
+    truncated.truncate(truncated.len() / 2);
+    let err = v
+        .validate(
+            &[CertificateDer::from(truncated)],
+            Purpose::TlsClient,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "malformed");
+    let err = v
+        .validate(&[], Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NoCertificate);
+}
+
+#[tokio::test]
+async fn cert_3_tampered_signature_is_rejected() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("x"));
+    let mut der = leaf.der.to_vec();
+    let last = der.len() - 3;
+    der[last] ^= 0x01; // inside the signature
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(
+            &[CertificateDer::from(der), pki.ca.der()],
+            Purpose::TlsClient,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CertError::BadSignature | CertError::UnknownIssuer),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cert_3_no_trust_anchors_trusts_nothing() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("x"));
+    let v = bulwark_certs::CertValidator::new(
+        &bulwark_certs::TrustAnchors::default(),
+        Duration::from_secs(60),
+        no_revocation(),
+    )
+    .unwrap();
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NoTrustAnchors);
+}
+
+#[tokio::test]
+async fn cert_3_anchors_from_pem_files_and_trust_settings() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), pki.root.pem()).unwrap();
+    let trust: TrustSettings = serde_json::from_value(serde_json::json!({
+        "anchors": [dir.path()],
+    }))
+    .unwrap();
+    assert_eq!(trust.clock_skew_secs, 60);
+    let v = bulwark_certs::CertValidator::from_settings(&trust, no_revocation()).unwrap();
+    let leaf = pki.ca.issue(&LeafSpec::plain("x"));
+    v.validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert!(
+        serde_json::from_value::<TrustSettings>(serde_json::json!({"anchors": [], "skew": 1}))
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn cert_6_qsealc_validates_for_sealing_and_qwac_does_not() {
+    let pki = Pki::new();
+    let roles = [bulwark_certs::PspRole::PaymentInitiation];
+    let seal = pki.ca.issue(&LeafSpec::qsealc("seal", &roles));
+    let v = validator(&pki.root, no_revocation());
+    let ok = v
+        .validate(&pki.chain(&seal), Purpose::Sealing, now())
+        .await
+        .unwrap();
+    assert!(ok.tpp.unwrap().is_qsealc());
+    let qwac = pki.ca.issue(&LeafSpec::qwac("web", &roles));
+    let err = v
+        .validate(&pki.chain(&qwac), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotQsealc);
+    let plain = pki.ca.issue(&LeafSpec::plain("plain"));
+    let err = v
+        .validate(&pki.chain(&plain), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "not_qsealc");
+}
+
+#[tokio::test]
+async fn cert_6_sealing_needs_digital_signature_or_non_repudiation() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::qsealc("seal", &[bulwark_certs::PspRole::PaymentInitiation]);
+    spec.ku = vec![KeyUsagePurpose::KeyEncipherment];
+    let seal = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&seal), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "wrong_key_usage");
+    let mut spec = LeafSpec::qsealc("seal-nr", &[bulwark_certs::PspRole::PaymentInitiation]);
+    spec.ku = vec![KeyUsagePurpose::ContentCommitment];
+    let seal = pki.ca.issue(&spec);
+    v.validate(&pki.chain(&seal), Purpose::Sealing, now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn cert_3_verify_report_json_and_pem_reading() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::qwac(
+        "tpp",
+        &[bulwark_certs::PspRole::AccountInformation],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let (lp, cp) = (dir.path().join("leaf.pem"), dir.path().join("chain.pem"));
+    std::fs::write(&lp, &leaf.pem).unwrap();
+    std::fs::write(&cp, pki.ca.pem()).unwrap();
+    let chain = read_pem_chain(&[&lp, &cp]).unwrap();
+    assert_eq!(chain.len(), 2);
+    let v = validator(&pki.root, no_revocation());
+    let report = verify_report(&v, &chain, Purpose::Qwac, now()).await;
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["valid"], true);
+    assert!(json.get("reason").is_none());
+    assert_eq!(json["chain"].as_array().unwrap().len(), 2);
+    assert_eq!(json["revocation"]["status"], "unknown");
+    assert_eq!(json["revocation"]["source"], "skipped");
+    assert_eq!(json["qwac"]["roles"], serde_json::json!(["PSP_AI"]));
+    assert_eq!(json["qwac"]["nca_id"], "GB-FCA");
+    assert_eq!(json["qwac"]["organization_identifier"], "PSDGB-FCA-123456");
+    assert_eq!(json["x5t#S256"], bulwark_certs::x5t_s256(&leaf.der));
+
+    let stranger = Pki::named("Stranger");
+    let bad = verify_report(
+        &validator(&stranger.root, no_revocation()),
+        &chain,
+        Purpose::Qwac,
+        now(),
+    )
+    .await;
+    let json = serde_json::to_value(&bad).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["reason"], "unknown_issuer");
+    assert_eq!(json["chain"].as_array().unwrap().len(), 2);
+
+    std::fs::write(dir.path().join("empty.pem"), "nothing here").unwrap();
+    assert!(read_pem_chain(&[dir.path().join("empty.pem")]).is_err());
+    assert!(read_pem_chain(&[dir.path().join("missing.pem")]).is_err());
+}
+
+#[tokio::test]
+async fn cert_3_a_cached_path_still_expires_and_keeps_the_purpose_apart() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("cached"));
+    let v = validator(&pki.root, no_revocation());
+    v.validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    v.validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    let later = now() + Duration::from_secs(40 * 24 * 3600); // leaf lives 30 days
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, later)
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::Expired);
+    let earlier = now() - Duration::from_secs(3 * 24 * 3600);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, earlier)
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotYetValid);
+    // A path verified for TLS is not a pass for sealing.
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotQsealc);
+}
