@@ -13,10 +13,14 @@ use crate::anchors::{AnchorError, TrustAnchors};
 use crate::cache::ExpiringCache;
 use crate::dn::{DistinguishedName, SubjectAltNames};
 use crate::error::CertError;
+use crate::error::RevocationSource;
 use crate::parse::{CertSummary, decode_cert, rfc3339, serial_hex};
 use crate::path::{PathInfo, Purpose, check_key_usage, unix, validate_path};
+use crate::proxy::MtlsSettings;
 use crate::qc::TppIdentity;
-use crate::revocation::{RevocationChecker, RevocationOutcome, RevocationSettings, Target};
+use crate::revocation::{
+    RevocationChecker, RevocationOutcome, RevocationSettings, RevocationStatus, Target,
+};
 
 /// The `[trust]` configuration section.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -193,18 +197,90 @@ impl CertValidator {
                 skew: self.inner.skew,
             })
             .await?;
-        let sans = SubjectAltNames::from_cert(&leaf).map_err(CertError::malformed)?;
-        Ok(ValidatedCert {
-            x5t_s256: crate::x5t_s256(leaf_der),
-            subject: DistinguishedName::from_name(&leaf.tbs_certificate.subject),
-            sans,
-            serial: serial_hex(&leaf),
-            not_after: leaf.tbs_certificate.validity.not_after.to_system_time(),
-            chain: summaries,
-            revocation,
-            tpp,
-        })
+        finish(leaf_der, &leaf, summaries, revocation, tpp)
     }
+}
+
+impl CertValidator {
+    /// CERT-2: a chain forwarded by a trusted proxy. With `revalidate_issuer` (the default) this
+    /// is exactly [`validate`](Self::validate). Otherwise the proxy's path and revocation checks
+    /// are trusted: only the validity period (with skew), the purpose's EKU / key usage and the
+    /// eIDAS content are checked here, and the revocation outcome is `unknown` / `skipped`.
+    pub async fn validate_forwarded(
+        &self,
+        settings: &MtlsSettings,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> Result<ValidatedCert, CertError> {
+        if settings.revalidate_issuer {
+            return self.validate(chain, purpose, now).await;
+        }
+        let result = self.trust_proxy(chain, purpose, now);
+        if let Err(e) = &result {
+            let (subject, serial) = leaf_ids(chain);
+            tracing::warn!(
+                target: "bulwark::security",
+                reason = e.reason(),
+                error = %e,
+                ?purpose,
+                subject = %subject,
+                serial = %serial,
+                "forwarded client certificate rejected"
+            );
+        }
+        result
+    }
+
+    fn trust_proxy(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> Result<ValidatedCert, CertError> {
+        let leaf_der = chain.first().ok_or(CertError::NoCertificate)?;
+        let leaf = decode_cert(leaf_der)?;
+        let mut summaries = vec![CertSummary::of(&leaf)];
+        for der in &chain[1..] {
+            summaries.push(CertSummary::of(&decode_cert(der)?));
+        }
+        let validity = &leaf.tbs_certificate.validity;
+        if now + self.inner.skew < validity.not_before.to_system_time() {
+            return Err(CertError::NotYetValid);
+        }
+        if now > validity.not_after.to_system_time() + self.inner.skew {
+            return Err(CertError::Expired);
+        }
+        check_key_usage(&leaf, purpose)?;
+        let tpp = TppIdentity::from_cert(&leaf)?;
+        check_qualified(tpp.as_ref(), purpose)?;
+        let revocation = RevocationOutcome {
+            status: RevocationStatus::Unknown,
+            source: RevocationSource::Skipped,
+            cached: false,
+        };
+        finish(leaf_der, &leaf, summaries, revocation, tpp)
+    }
+}
+
+fn finish(
+    leaf_der: &CertificateDer<'_>,
+    leaf: &x509_cert::Certificate,
+    chain: Vec<CertSummary>,
+    revocation: RevocationOutcome,
+    tpp: Option<TppIdentity>,
+) -> Result<ValidatedCert, CertError> {
+    let sans = SubjectAltNames::from_cert(leaf).map_err(CertError::malformed)?;
+    Ok(ValidatedCert {
+        x5t_s256: crate::x5t_s256(leaf_der),
+        subject: DistinguishedName::from_name(&leaf.tbs_certificate.subject),
+        sans,
+        serial: serial_hex(leaf),
+        not_after: leaf.tbs_certificate.validity.not_after.to_system_time(),
+        chain,
+        revocation,
+        tpp,
+    })
 }
 
 impl CertValidator {

@@ -229,3 +229,43 @@ fn cert_2_settings_are_strict_and_defaulted() {
     assert!(s.is_trusted_proxy(ip("::1")));
     assert!(!s.is_trusted_proxy(ip("11.0.0.1")));
 }
+
+#[tokio::test]
+async fn cert_2_trusting_the_proxy_skips_issuer_checks_but_not_dates_or_purpose() {
+    let pki = Pki::new();
+    let other = Pki::named("Elsewhere");
+    let leaf = other.ca.issue(&LeafSpec::plain("vouched-for"));
+    let v = validator(&pki.root, fast_settings());
+    let mut trust = settings(None);
+    trust.revalidate_issuer = false;
+    let ok = v
+        .validate_forwarded(&trust, &other.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.revocation.source,
+        bulwark_certs::RevocationSource::Skipped
+    );
+    let later = now() + std::time::Duration::from_secs(60 * 24 * 3600);
+    let err = v
+        .validate_forwarded(&trust, &other.chain(&leaf), Purpose::TlsClient, later)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "expired");
+    let err = v
+        .validate_forwarded(&trust, &other.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "not_qwac");
+    // The default re-validates: the unknown issuer is caught.
+    let err = v
+        .validate_forwarded(
+            &settings(None),
+            &other.chain(&leaf),
+            Purpose::TlsClient,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "unknown_issuer");
+}

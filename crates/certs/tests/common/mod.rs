@@ -10,6 +10,8 @@
     unreachable_pub
 )]
 
+pub mod tamper;
+
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
