@@ -384,3 +384,187 @@ async fn cert_3_a_cached_path_still_expires_and_keeps_the_purpose_apart() {
         .unwrap_err();
     assert_eq!(err, CertError::NotQsealc);
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl on PATH");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// CERT-3 algorithms: an RSA root (PKCS#1 v1.5), an ECDSA P-384 issuing CA under it, a P-256
+/// leaf; and a leaf signed by the RSA root with RSA-PSS, checked by OCSP signed with RSA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_3_rsa_pkcs1_pss_and_ecdsa_p384_paths_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "root.key",
+        ],
+    );
+    let root_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(d.join("root.key")).unwrap()).unwrap();
+    let mut rp = rcgen::CertificateParams::default();
+    rp.distinguished_name = rcgen::DistinguishedName::new();
+    rp.distinguished_name
+        .push(rcgen::DnType::CommonName, "RSA Root");
+    rp.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    rp.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let root_issuer = rcgen::CertifiedIssuer::self_signed(rp, root_key).unwrap();
+    std::fs::write(d.join("root.pem"), root_issuer.pem()).unwrap();
+    let root_der = root_issuer.der().clone();
+
+    // P-384 issuing CA under the RSA root, P-256 leaf under it.
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "P-384 Issuing CA");
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = common::Ca {
+        issuer: rcgen::CertifiedIssuer::signed_by(p, p384, &root_issuer).unwrap(),
+        key_pem: String::new(),
+    };
+    let leaf = ca.issue(&LeafSpec::plain("ec-leaf"));
+    let anchors = bulwark_certs::TrustAnchors::from_ders(vec![root_der]);
+    let v = bulwark_certs::CertValidator::new(&anchors, Duration::from_secs(60), fast_settings())
+        .unwrap();
+    let off = bulwark_certs::CertValidator::new(&anchors, Duration::from_secs(60), no_revocation())
+        .unwrap();
+    off.validate(&[leaf.der.clone(), ca.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap();
+
+    // pathLenConstraint 0 on the issuing CA: a sub-CA under it cannot issue.
+    let sub = ca.intermediate("Too Deep CA");
+    let deep = sub.issue(&LeafSpec::plain("deep"));
+    let err = off
+        .validate(
+            &[deep.der.clone(), sub.der(), ca.der()],
+            Purpose::TlsClient,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertError::InvalidPath { .. } | CertError::UnknownIssuer
+        ),
+        "{err:?}"
+    );
+
+    // RSA-PSS leaf issued by openssl, with an AIA pointing at an RSA-signing OCSP responder.
+    let port = free_port();
+    std::fs::write(
+        d.join("leaf.ext"),
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:{port}/\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/C=GB/O=Example TPP Ltd/CN=pss-leaf",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "0x1fee01",
+            "-days",
+            "5",
+            "-sha256",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:32",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    let pss_leaf = read_pem_chain(&[d.join("leaf.pem")]).unwrap().remove(0);
+    std::fs::write(
+        d.join("index.txt"),
+        "V\t301231000000Z\t\t1FEE01\tunknown\t/CN=pss-leaf\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("openssl")
+        .current_dir(d)
+        .args([
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-port",
+            &port.to_string(),
+            "-rsigner",
+            "root.pem",
+            "-rkey",
+            "root.key",
+            "-CA",
+            "root.pem",
+            "-nmin",
+            "60",
+            "-ignore_err",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let out = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(out).lines();
+        assert!(lines.next().unwrap().unwrap().contains("ACCEPT"));
+        std::thread::spawn(move || for _ in lines {});
+    }
+    let result = v.validate(&[pss_leaf], Purpose::TlsClient, now()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let ok = result.unwrap();
+    assert_eq!(ok.revocation.source, bulwark_certs::RevocationSource::Ocsp);
+    assert_eq!(ok.revocation.status, bulwark_certs::RevocationStatus::Good);
+}
