@@ -23,10 +23,11 @@ use crate::revocation::{
 };
 
 /// The `[trust]` configuration section.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustSettings {
     /// PEM files or directories of QTSP / NCA root and issuing CA certificates.
+    #[serde(default)]
     pub anchors: Vec<PathBuf>,
     /// Tolerated clock difference when checking validity periods, in seconds (default 60).
     #[serde(default = "default_skew")]
@@ -35,6 +36,15 @@ pub struct TrustSettings {
 
 fn default_skew() -> u64 {
     60
+}
+
+impl Default for TrustSettings {
+    fn default() -> Self {
+        Self {
+            anchors: Vec::new(),
+            clock_skew_secs: default_skew(),
+        }
+    }
 }
 
 /// A certificate chain that passed every check, with what the rest of Bulwark needs from it.

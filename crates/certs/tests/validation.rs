@@ -326,6 +326,7 @@ async fn cert_3_verify_report_json_and_pem_reading() {
     let v = validator(&pki.root, no_revocation());
     let report = verify_report(&v, &chain, Purpose::Qwac, now()).await;
     let json = serde_json::to_value(&report).unwrap();
+    println!("{}", serde_json::to_string_pretty(&json).unwrap());
     assert_eq!(json["valid"], true);
     assert!(json.get("reason").is_none());
     assert_eq!(json["chain"].as_array().unwrap().len(), 2);

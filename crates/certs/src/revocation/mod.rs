@@ -22,7 +22,7 @@ use crate::path::{PathInfo, Purpose};
 use crl::CachedCrl;
 
 /// The `[revocation]` configuration section. Every key has a safe default.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RevocationSettings {
     /// Check revocation at all (default true). Off only for closed test environments.
@@ -31,7 +31,8 @@ pub struct RevocationSettings {
     pub ocsp_timeout_ms: u64,
     /// Timeout for one CRL download in milliseconds (default 5000).
     pub crl_timeout_ms: u64,
-    /// Maximum number of cached per-certificate answers (default 10000).
+    /// Maximum number of cached per-certificate answers, and of cached verified paths
+    /// (default 10000).
     pub cache_size: usize,
     /// Maximum number of cached CRLs (default 64).
     pub crl_cache_size: usize,
