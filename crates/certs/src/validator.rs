@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use der::Encode;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,10 @@ pub struct ValidatedCert {
     pub revocation: RevocationOutcome,
     /// eIDAS / PSD2 identity, when the leaf carries qcStatements or organizationIdentifier.
     pub tpp: Option<TppIdentity>,
+    /// The leaf's SubjectPublicKeyInfo (DER), so JOSE code can check that an `x5c` / JWKS key is
+    /// the certified one (CERT-6, RFC 7515 section 4.1.6).
+    #[serde(skip)]
+    pub public_key_der: Vec<u8>,
 }
 
 fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -79,6 +84,15 @@ fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Erro
 #[derive(Clone)]
 pub struct CertValidator {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CertValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertValidator")
+            .field("anchors", &self.inner.anchors.len())
+            .field("clock_skew", &self.inner.skew)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Inner {
@@ -281,7 +295,13 @@ fn finish(
     tpp: Option<TppIdentity>,
 ) -> Result<ValidatedCert, CertError> {
     let sans = SubjectAltNames::from_cert(leaf).map_err(CertError::malformed)?;
+    let public_key_der = leaf
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(CertError::malformed)?;
     Ok(ValidatedCert {
+        public_key_der,
         x5t_s256: crate::x5t_s256(leaf_der),
         subject: DistinguishedName::from_name(&leaf.tbs_certificate.subject),
         sans,

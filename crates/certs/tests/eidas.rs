@@ -275,3 +275,29 @@ fn cert_8_organisation_mismatch_is_reported() {
         Err(OrgMatchError::NotPsd2(_))
     ));
 }
+
+#[tokio::test]
+async fn cert_6_x5c_sealing_chain_validates_and_exposes_the_certified_key() {
+    use base64::Engine;
+    use rcgen::PublicKeyData;
+    let pki = Pki::new();
+    let seal = pki
+        .ca
+        .issue(&LeafSpec::qsealc("seal", &[PspRole::PaymentInitiation]));
+    let x5c: Vec<String> = pki
+        .chain(&seal)
+        .iter()
+        .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+        .collect();
+    let chain = bulwark_certs::chain_from_x5c(&x5c).unwrap();
+    let v = validator(&pki.root, no_revocation());
+    let ok = v.validate(&chain, Purpose::Sealing, now()).await.unwrap();
+    let key = rcgen::KeyPair::from_pem(&seal.key_pem).unwrap();
+    assert_eq!(ok.public_key_der, key.subject_public_key_info());
+    assert_eq!(
+        require_role(ok.tpp.as_ref().unwrap(), Api::Payments),
+        Ok(())
+    );
+    let err = bulwark_certs::chain_from_x5c(&["not base64!"]).unwrap_err();
+    assert_eq!(err.reason(), "malformed");
+}
