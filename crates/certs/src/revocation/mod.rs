@@ -94,7 +94,7 @@ pub(crate) struct RevocationChecker {
     client: reqwest::Client,
     status: ExpiringCache<StatusKey, RevocationOutcome>,
     crls: ExpiringCache<String, Arc<CachedCrl>>,
-    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inflight: FlightMap,
     rng: ring::rand::SystemRandom,
 }
 
@@ -181,15 +181,11 @@ impl RevocationChecker {
             crate::parse::hex_upper(&key.0),
             crate::parse::hex_upper(&key.1)
         );
-        let gate = self.gate(&flight_key);
-        let _guard = gate.lock().await;
+        let _flight = self.flight(flight_key).await;
         if let Some(hit) = self.cached(&key, t.now) {
-            self.release(&flight_key, gate.clone());
             return hit;
         }
-        let result = self.lookup(t, &key, &ocsp_urls, &crl_urls).await;
-        self.release(&flight_key, gate.clone());
-        result
+        self.lookup(t, &key, &ocsp_urls, &crl_urls).await
     }
 
     fn cached(
@@ -341,10 +337,8 @@ impl RevocationChecker {
         if let Some(c) = self.crls.get(&url.to_owned(), now) {
             return Ok(c);
         }
-        let flight_key = format!("crl:{url}");
-        let gate = self.gate(&flight_key);
-        let guard = gate.lock().await;
-        let result = match self.crls.get(&url.to_owned(), now) {
+        let _flight = self.flight(format!("crl:{url}")).await;
+        match self.crls.get(&url.to_owned(), now) {
             Some(c) => Ok(c),
             None => {
                 let timeout = Duration::from_millis(self.settings.crl_timeout_ms);
@@ -362,23 +356,52 @@ impl RevocationChecker {
                     Err(e) => Err(e),
                 }
             }
-        };
-        drop(guard);
-        self.release(&flight_key, gate);
-        result
-    }
-
-    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_owned()).or_default().clone()
-    }
-
-    fn release(&self, key: &str, gate: Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        // The map and `gate` hold two references; more means someone is waiting.
-        if Arc::strong_count(&gate) <= 2 {
-            map.remove(key);
         }
+    }
+
+    /// Joins (or starts) the flight for `key`: waits until no other task holds it. The returned
+    /// guard releases it on drop, also when the validation future is cancelled.
+    async fn flight(&self, key: String) -> Flight<'_> {
+        let gate = {
+            let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.clone()).or_default().clone()
+        };
+        let guard = gate.lock_owned().await;
+        Flight {
+            map: &self.inflight,
+            key,
+            guard: Some(guard),
+        }
+    }
+}
+
+type FlightMap = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// Membership of one single-flight group; forgets the group when the last member leaves.
+struct Flight<'a> {
+    map: &'a FlightMap,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map's own reference left: nobody is waiting.
+        if map
+            .get(&self.key)
+            .is_some_and(|g| Arc::strong_count(g) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+impl RevocationChecker {
+    pub(crate) fn flights_in_progress(&self) -> usize {
+        self.inflight.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -423,5 +446,36 @@ fn short(e: &reqwest::Error) -> String {
         "connection failed".into()
     } else {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[tokio::test]
+    async fn cert_4_single_flight_serialises_and_forgets_finished_groups() {
+        let checker = Arc::new(RevocationChecker::new(RevocationSettings::default()).unwrap());
+        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (c, active) = (checker.clone(), active.clone());
+            tasks.push(tokio::spawn(async move {
+                let _f = c.flight("k".into()).await;
+                assert_eq!(active.fetch_add(1, std::sync::atomic::Ordering::SeqCst), 0);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(checker.flights_in_progress(), 0);
+        // A cancelled member releases too.
+        let f = checker.flight("c".into()).await;
+        assert_eq!(checker.flights_in_progress(), 1);
+        drop(f);
+        assert_eq!(checker.flights_in_progress(), 0);
     }
 }
