@@ -105,3 +105,23 @@ fn ca_2_san_matching() {
     assert!(sans.matches(SanKind::Email, "ops@tpp.example.com"));
     assert!(!sans.matches(SanKind::Email, "OPS@tpp.example.com"));
 }
+
+#[test]
+fn ca_2_unknown_types_from_a_certificate_keep_their_original_encoding() {
+    let name = RdnSequence(vec![
+        RelativeDistinguishedName(
+            der::asn1::SetOfVec::try_from(vec![atv("2.5.4.3", utf8("x"))]).unwrap(),
+        ),
+        RelativeDistinguishedName(
+            der::asn1::SetOfVec::try_from(vec![atv("1.2.3.4", printable("abc"))]).unwrap(),
+        ),
+    ]);
+    let dn = DistinguishedName::from_name(&name);
+    assert_eq!(dn.to_rfc4514(), "1.2.3.4=#1303616263,CN=x");
+    assert!(dn_matches(&dn, "1.2.3.4=#1303616263,CN=x"));
+    assert!(dn_matches(&dn, "1.2.3.4=ABC,CN=X"));
+    assert!(
+        dn_matches(&dn, "OID.1.2.3.4=#0c03616263, CN=x"),
+        "same string, other string type"
+    );
+}

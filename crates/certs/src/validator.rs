@@ -23,6 +23,9 @@ use crate::revocation::{
     RevocationChecker, RevocationOutcome, RevocationSettings, RevocationStatus, Target,
 };
 
+/// Longest chain accepted; real PSD2 / OB chains have two or three certificates.
+const MAX_CHAIN: usize = 10;
+
 /// The `[trust]` configuration section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,6 +195,11 @@ impl CertValidator {
         now: SystemTime,
     ) -> Result<ValidatedCert, CertError> {
         let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        if chain.len() > MAX_CHAIN {
+            return Err(CertError::malformed(format!(
+                "more than {MAX_CHAIN} certificates"
+            )));
+        }
         let leaf = decode_cert(leaf_der)?;
         let mut summaries = vec![CertSummary::of(&leaf)];
         let mut not_before = leaf.tbs_certificate.validity.not_before.to_system_time();

@@ -569,3 +569,16 @@ async fn cert_3_rsa_pkcs1_pss_and_ecdsa_p384_paths_validate() {
     assert_eq!(ok.revocation.source, bulwark_certs::RevocationSource::Ocsp);
     assert_eq!(ok.revocation.status, bulwark_certs::RevocationStatus::Good);
 }
+
+#[tokio::test]
+async fn cert_3_overlong_chains_are_refused_before_any_work() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("x"));
+    let mut chain = pki.chain(&leaf);
+    chain.extend(std::iter::repeat_n(pki.ca.der(), 12));
+    let err = validator(&pki.root, no_revocation())
+        .validate(&chain, Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "malformed");
+}
