@@ -270,10 +270,15 @@ impl CertValidator {
         purpose: Purpose,
         now: SystemTime,
     ) -> Result<ValidatedCert, CertError> {
-        let leaf_der = chain.first().ok_or(CertError::NoCertificate)?;
+        let (leaf_der, rest) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        if chain.len() > MAX_CHAIN {
+            return Err(CertError::malformed(format!(
+                "more than {MAX_CHAIN} certificates"
+            )));
+        }
         let leaf = decode_cert(leaf_der)?;
         let mut summaries = vec![CertSummary::of(&leaf)];
-        for der in &chain[1..] {
+        for der in rest {
             summaries.push(CertSummary::of(&decode_cert(der)?));
         }
         let validity = &leaf.tbs_certificate.validity;
