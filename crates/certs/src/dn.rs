@@ -19,42 +19,46 @@ use x509_cert::name::Name;
 
 /// Attribute type short names: the RFC 4514 section 3 table first, then common LDAP descriptors
 /// (RFC 4519, X.520) that registered DNs use in practice.
-const NAMES: &[(&str, &str)] = &[
-    ("CN", "2.5.4.3"),
-    ("L", "2.5.4.7"),
-    ("ST", "2.5.4.8"),
-    ("O", "2.5.4.10"),
-    ("OU", "2.5.4.11"),
-    ("C", "2.5.4.6"),
-    ("STREET", "2.5.4.9"),
-    ("DC", "0.9.2342.19200300.100.1.25"),
-    ("UID", "0.9.2342.19200300.100.1.1"),
-    ("serialNumber", "2.5.4.5"),
-    ("organizationIdentifier", "2.5.4.97"),
-    ("emailAddress", "1.2.840.113549.1.9.1"),
-    ("SN", "2.5.4.4"),
-    ("GN", "2.5.4.42"),
-    ("title", "2.5.4.12"),
-    ("businessCategory", "2.5.4.15"),
-    ("postalCode", "2.5.4.17"),
-    ("jurisdictionC", "1.3.6.1.4.1.311.60.2.1.3"),
+const fn oid(s: &str) -> ObjectIdentifier {
+    ObjectIdentifier::new_unwrap(s)
+}
+
+const NAMES: &[(&str, ObjectIdentifier)] = &[
+    ("CN", oid("2.5.4.3")),
+    ("L", oid("2.5.4.7")),
+    ("ST", oid("2.5.4.8")),
+    ("O", oid("2.5.4.10")),
+    ("OU", oid("2.5.4.11")),
+    ("C", oid("2.5.4.6")),
+    ("STREET", oid("2.5.4.9")),
+    ("DC", oid("0.9.2342.19200300.100.1.25")),
+    ("UID", oid("0.9.2342.19200300.100.1.1")),
+    ("serialNumber", oid("2.5.4.5")),
+    ("organizationIdentifier", oid("2.5.4.97")),
+    ("emailAddress", oid("1.2.840.113549.1.9.1")),
+    ("SN", oid("2.5.4.4")),
+    ("GN", oid("2.5.4.42")),
+    ("title", oid("2.5.4.12")),
+    ("businessCategory", oid("2.5.4.15")),
+    ("postalCode", oid("2.5.4.17")),
+    ("jurisdictionC", oid("1.3.6.1.4.1.311.60.2.1.3")),
 ];
 
 /// Long-form synonyms accepted when parsing a registered DN.
-const SYNONYMS: &[(&str, &str)] = &[
-    ("commonName", "2.5.4.3"),
-    ("localityName", "2.5.4.7"),
-    ("stateOrProvinceName", "2.5.4.8"),
-    ("organizationName", "2.5.4.10"),
-    ("organizationalUnitName", "2.5.4.11"),
-    ("countryName", "2.5.4.6"),
-    ("street", "2.5.4.9"),
-    ("domainComponent", "0.9.2342.19200300.100.1.25"),
-    ("userId", "0.9.2342.19200300.100.1.1"),
-    ("E", "1.2.840.113549.1.9.1"),
-    ("surname", "2.5.4.4"),
-    ("givenName", "2.5.4.42"),
-    ("jurisdictionCountryName", "1.3.6.1.4.1.311.60.2.1.3"),
+const SYNONYMS: &[(&str, ObjectIdentifier)] = &[
+    ("commonName", oid("2.5.4.3")),
+    ("localityName", oid("2.5.4.7")),
+    ("stateOrProvinceName", oid("2.5.4.8")),
+    ("organizationName", oid("2.5.4.10")),
+    ("organizationalUnitName", oid("2.5.4.11")),
+    ("countryName", oid("2.5.4.6")),
+    ("street", oid("2.5.4.9")),
+    ("domainComponent", oid("0.9.2342.19200300.100.1.25")),
+    ("userId", oid("0.9.2342.19200300.100.1.1")),
+    ("E", oid("1.2.840.113549.1.9.1")),
+    ("surname", oid("2.5.4.4")),
+    ("givenName", oid("2.5.4.42")),
+    ("jurisdictionCountryName", oid("1.3.6.1.4.1.311.60.2.1.3")),
 ];
 
 /// One attribute value: a decoded string, or the DER of a non-string value.
@@ -105,7 +109,12 @@ impl DistinguishedName {
                     .iter()
                     .map(|atv| Ava {
                         oid: atv.oid,
-                        value: decode_value(&atv.value),
+                        value: if is_known(&atv.oid) {
+                            decode_value(&atv.value)
+                        } else {
+                            // RFC 4514 2.4: rendered as #hex of the original encoding.
+                            AttrValue::Der(atv.value.to_der().unwrap_or_default())
+                        },
                     })
                     .collect()
             })
@@ -153,7 +162,7 @@ impl DistinguishedName {
                     out.push('+');
                 }
                 let oid = ava.oid.to_string();
-                let name = NAMES.iter().find(|(_, o)| *o == oid).map(|(n, _)| *n);
+                let name = NAMES.iter().find(|(_, o)| *o == ava.oid).map(|(n, _)| *n);
                 match (name, &ava.value) {
                     (Some(n), AttrValue::Text(t)) => {
                         out.push_str(n);
@@ -231,7 +240,10 @@ impl NormValue {
                 let collapsed = t.split_whitespace().collect::<Vec<_>>().join(" ");
                 Self::Text(collapsed.to_lowercase())
             }
-            AttrValue::Der(d) => Self::Der(d.clone()),
+            AttrValue::Der(d) => match Any::from_der(d).map(|a| decode_value(&a)) {
+                Ok(AttrValue::Text(t)) => Self::of(&AttrValue::Text(t)),
+                _ => Self::Der(d.clone()),
+            },
         }
     }
 }
@@ -265,7 +277,11 @@ fn oid_for_name(ty: &str) -> Option<ObjectIdentifier> {
         .iter()
         .chain(SYNONYMS)
         .find(|(n, _)| n.eq_ignore_ascii_case(ty))
-        .and_then(|(_, o)| ObjectIdentifier::new(o).ok())
+        .map(|(_, o)| *o)
+}
+
+fn is_known(oid: &ObjectIdentifier) -> bool {
+    NAMES.iter().chain(SYNONYMS).any(|(_, o)| o == oid)
 }
 
 fn decode_value(any: &Any) -> AttrValue {
@@ -298,9 +314,8 @@ fn parse_value(raw: &str) -> Result<AttrValue, DnParseError> {
     if let Some(hex) = trimmed.strip_prefix('#') {
         let bytes = decode_hex(hex.trim())
             .ok_or_else(|| DnParseError(format!("bad #hex value {raw:?}")))?;
-        let any = Any::from_der(&bytes)
-            .map_err(|e| DnParseError(format!("bad BER in #hex value: {e}")))?;
-        return Ok(decode_value(&any));
+        Any::from_der(&bytes).map_err(|e| DnParseError(format!("bad BER in #hex value: {e}")))?;
+        return Ok(AttrValue::Der(bytes));
     }
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
     let bytes = trimmed.as_bytes();

@@ -8,6 +8,7 @@
 //! passed in by the caller.
 
 pub mod anchors;
+mod cache;
 pub mod dn;
 pub mod error;
 pub mod org;
@@ -25,7 +26,7 @@ pub use anchors::{AnchorError, TrustAnchors};
 pub use dn::{DistinguishedName, SanKind, SubjectAltNames, dn_matches};
 pub use error::{CertError, RevocationSource};
 pub use org::{ExpectedOrganisation, OrgMatchError, organisation_matches};
-pub use parse::CertSummary;
+pub use parse::{CertSummary, chain_from_x5c};
 pub use path::Purpose;
 pub use proxy::{MtlsMode, MtlsSettings, ProxyError, extract_proxied_chain};
 pub use qc::{OrganizationIdentifier, Psd2Statement, QcType, TppIdentity};

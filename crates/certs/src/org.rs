@@ -53,7 +53,20 @@ impl OrgMatchError {
 }
 
 /// CERT-8 check: `identity` is the certificate's eIDAS identity (if any), `subject` its subject.
+/// Failures are logged on `bulwark::security`.
 pub fn organisation_matches(
+    identity: Option<&TppIdentity>,
+    subject: &DistinguishedName,
+    expected: &ExpectedOrganisation,
+) -> Result<(), OrgMatchError> {
+    let result = check(identity, subject, expected);
+    if let Err(e) = &result {
+        tracing::warn!(target: "bulwark::security", reason = e.reason(), error = %e, "certificate organisation check failed");
+    }
+    result
+}
+
+fn check(
     identity: Option<&TppIdentity>,
     subject: &DistinguishedName,
     expected: &ExpectedOrganisation,

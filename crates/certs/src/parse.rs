@@ -124,3 +124,22 @@ impl CertSummary {
         }
     }
 }
+
+/// Decodes a JWS / JWK `x5c` array (RFC 7515 section 4.1.6: standard base64 DER, leaf first)
+/// into a chain for [`crate::CertValidator::validate`] with [`crate::Purpose::Sealing`].
+pub fn chain_from_x5c<S: AsRef<str>>(
+    x5c: &[S],
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, CertError> {
+    use base64::Engine;
+    if x5c.len() > 10 {
+        return Err(CertError::malformed("x5c: too many certificates"));
+    }
+    x5c.iter()
+        .map(|c| {
+            base64::engine::general_purpose::STANDARD
+                .decode(c.as_ref().trim())
+                .map(rustls_pki_types::CertificateDer::from)
+                .map_err(|e| CertError::malformed(format!("x5c: {e}")))
+        })
+        .collect()
+}

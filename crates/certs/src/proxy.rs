@@ -11,7 +11,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use ipnet::IpNet;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// RFC 9440 section 2.2 header carrying the leaf.
 pub const CLIENT_CERT: &str = "client-cert";
@@ -23,7 +23,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_CHAIN: usize = 10;
 
 /// Where the client certificate comes from (the `mode` key of `[mtls]`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MtlsMode {
     /// Bulwark terminates TLS itself; the TLS chain is used and forwarding headers are ignored.
@@ -34,7 +34,7 @@ pub enum MtlsMode {
 }
 
 /// The `[mtls]` configuration section.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MtlsSettings {
     /// `direct` (default) or `proxy`.

@@ -154,16 +154,26 @@ pub fn roles_cover<S: AsRef<str>>(
     software_roles: &[S],
 ) -> Result<(), RoleError> {
     for r in software_roles {
-        has_role(identity, r.as_ref().parse()?)?;
+        let role = r.as_ref().parse().inspect_err(|e: &RoleError| {
+            tracing::warn!(target: "bulwark::security", reason = e.reason(), role = r.as_ref(), "unknown software role");
+        })?;
+        has_role(identity, role)?;
     }
     Ok(())
 }
 
 fn has_role(identity: &TppIdentity, role: PspRole) -> Result<(), RoleError> {
-    let psd2 = identity.psd2.as_ref().ok_or(RoleError::NoPsd2Statement)?;
-    if psd2.roles.contains(&role) {
-        Ok(())
-    } else {
-        Err(RoleError::MissingRole { required: role })
+    let result = match &identity.psd2 {
+        None => Err(RoleError::NoPsd2Statement),
+        Some(p) if p.roles.contains(&role) => Ok(()),
+        Some(_) => Err(RoleError::MissingRole { required: role }),
+    };
+    if let Err(e) = &result {
+        let org = identity
+            .organization_identifier
+            .as_ref()
+            .map_or("-", |o| o.raw.as_str());
+        tracing::warn!(target: "bulwark::security", reason = e.reason(), required = %role, organization = org, "PSD2 role check failed");
     }
+    result
 }

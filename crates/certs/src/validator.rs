@@ -6,22 +6,32 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rustls_pki_types::{CertificateDer, TrustAnchor};
+use der::Encode;
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::anchors::{AnchorError, TrustAnchors};
+use crate::cache::ExpiringCache;
 use crate::dn::{DistinguishedName, SubjectAltNames};
 use crate::error::CertError;
+use crate::error::RevocationSource;
 use crate::parse::{CertSummary, decode_cert, rfc3339, serial_hex};
-use crate::path::{Purpose, check_key_usage, validate_path};
+use crate::path::{PathInfo, Purpose, check_key_usage, unix, validate_path};
+use crate::proxy::MtlsSettings;
 use crate::qc::TppIdentity;
-use crate::revocation::{RevocationChecker, RevocationOutcome, RevocationSettings, Target};
+use crate::revocation::{
+    RevocationChecker, RevocationOutcome, RevocationSettings, RevocationStatus, Target,
+};
+
+/// Longest chain accepted; real PSD2 / OB chains have two or three certificates.
+const MAX_CHAIN: usize = 10;
 
 /// The `[trust]` configuration section.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustSettings {
     /// PEM files or directories of QTSP / NCA root and issuing CA certificates.
+    #[serde(default)]
     pub anchors: Vec<PathBuf>,
     /// Tolerated clock difference when checking validity periods, in seconds (default 60).
     #[serde(default = "default_skew")]
@@ -30,6 +40,15 @@ pub struct TrustSettings {
 
 fn default_skew() -> u64 {
     60
+}
+
+impl Default for TrustSettings {
+    fn default() -> Self {
+        Self {
+            anchors: Vec::new(),
+            clock_skew_secs: default_skew(),
+        }
+    }
 }
 
 /// A certificate chain that passed every check, with what the rest of Bulwark needs from it.
@@ -53,6 +72,10 @@ pub struct ValidatedCert {
     pub revocation: RevocationOutcome,
     /// eIDAS / PSD2 identity, when the leaf carries qcStatements or organizationIdentifier.
     pub tpp: Option<TppIdentity>,
+    /// The leaf's SubjectPublicKeyInfo (DER), so JOSE code can check that an `x5c` / JWKS key is
+    /// the certified one (CERT-6, RFC 7515 section 4.1.6).
+    #[serde(skip)]
+    pub public_key_der: Vec<u8>,
 }
 
 fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -66,10 +89,29 @@ pub struct CertValidator {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for CertValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertValidator")
+            .field("anchors", &self.inner.anchors.len())
+            .field("clock_skew", &self.inner.skew)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     anchors: Vec<TrustAnchor<'static>>,
     skew: Duration,
     revocation: RevocationChecker,
+    /// Verified paths by SHA-256 of (purpose, chain): signatures are checked once per chain,
+    /// validity periods on every use (see [`CachedPath`]).
+    paths: ExpiringCache<[u8; 32], Arc<CachedPath>>,
+}
+
+/// A verified path and the window in which every presented certificate is valid.
+struct CachedPath {
+    info: PathInfo,
+    not_before: SystemTime,
+    not_after: SystemTime,
 }
 
 /// Why a validator could not be built from configuration.
@@ -97,12 +139,14 @@ impl CertValidator {
                 .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))?;
             parsed.push(a.to_owned());
         }
+        let paths = ExpiringCache::new(revocation.cache_size);
         let revocation = RevocationChecker::new(revocation).map_err(ValidatorError::Settings)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 anchors: parsed,
                 skew: clock_skew,
                 revocation,
+                paths,
             }),
         })
     }
@@ -151,19 +195,22 @@ impl CertValidator {
         now: SystemTime,
     ) -> Result<ValidatedCert, CertError> {
         let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        if chain.len() > MAX_CHAIN {
+            return Err(CertError::malformed(format!(
+                "more than {MAX_CHAIN} certificates"
+            )));
+        }
         let leaf = decode_cert(leaf_der)?;
         let mut summaries = vec![CertSummary::of(&leaf)];
+        let mut not_before = leaf.tbs_certificate.validity.not_before.to_system_time();
+        let mut not_after = leaf.tbs_certificate.validity.not_after.to_system_time();
         for der in intermediates {
-            summaries.push(CertSummary::of(&decode_cert(der)?));
+            let c = decode_cert(der)?;
+            not_before = not_before.max(c.tbs_certificate.validity.not_before.to_system_time());
+            not_after = not_after.min(c.tbs_certificate.validity.not_after.to_system_time());
+            summaries.push(CertSummary::of(&c));
         }
-        let path = validate_path(
-            &self.inner.anchors,
-            leaf_der,
-            intermediates,
-            purpose,
-            now,
-            self.inner.skew,
-        )?;
+        let (path, time) = self.path(chain, purpose, now, not_before, not_after)?;
         check_key_usage(&leaf, purpose)?;
         let tpp = TppIdentity::from_cert(&leaf)?;
         check_qualified(tpp.as_ref(), purpose)?;
@@ -175,24 +222,157 @@ impl CertValidator {
                 leaf: leaf_der,
                 intermediates,
                 cert: &leaf,
-                path: &path,
+                path: &path.info,
+                time,
                 purpose,
                 now,
                 skew: self.inner.skew,
             })
             .await?;
-        let sans = SubjectAltNames::from_cert(&leaf).map_err(CertError::malformed)?;
-        Ok(ValidatedCert {
-            x5t_s256: crate::x5t_s256(leaf_der),
-            subject: DistinguishedName::from_name(&leaf.tbs_certificate.subject),
-            sans,
-            serial: serial_hex(&leaf),
-            not_after: leaf.tbs_certificate.validity.not_after.to_system_time(),
-            chain: summaries,
-            revocation,
-            tpp,
-        })
+        finish(leaf_der, &leaf, summaries, revocation, tpp)
     }
+}
+
+impl CertValidator {
+    /// CERT-2: a chain forwarded by a trusted proxy. With `revalidate_issuer` (the default) this
+    /// is exactly [`validate`](Self::validate). Otherwise the proxy's path and revocation checks
+    /// are trusted: only the validity period (with skew), the purpose's EKU / key usage and the
+    /// eIDAS content are checked here, and the revocation outcome is `unknown` / `skipped`.
+    pub async fn validate_forwarded(
+        &self,
+        settings: &MtlsSettings,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> Result<ValidatedCert, CertError> {
+        if settings.revalidate_issuer {
+            return self.validate(chain, purpose, now).await;
+        }
+        let result = self.trust_proxy(chain, purpose, now);
+        if let Err(e) = &result {
+            let (subject, serial) = leaf_ids(chain);
+            tracing::warn!(
+                target: "bulwark::security",
+                reason = e.reason(),
+                error = %e,
+                ?purpose,
+                subject = %subject,
+                serial = %serial,
+                "forwarded client certificate rejected"
+            );
+        }
+        result
+    }
+
+    fn trust_proxy(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> Result<ValidatedCert, CertError> {
+        let (leaf_der, rest) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        if chain.len() > MAX_CHAIN {
+            return Err(CertError::malformed(format!(
+                "more than {MAX_CHAIN} certificates"
+            )));
+        }
+        let leaf = decode_cert(leaf_der)?;
+        let mut summaries = vec![CertSummary::of(&leaf)];
+        for der in rest {
+            summaries.push(CertSummary::of(&decode_cert(der)?));
+        }
+        let validity = &leaf.tbs_certificate.validity;
+        if now + self.inner.skew < validity.not_before.to_system_time() {
+            return Err(CertError::NotYetValid);
+        }
+        if now > validity.not_after.to_system_time() + self.inner.skew {
+            return Err(CertError::Expired);
+        }
+        check_key_usage(&leaf, purpose)?;
+        let tpp = TppIdentity::from_cert(&leaf)?;
+        check_qualified(tpp.as_ref(), purpose)?;
+        let revocation = RevocationOutcome {
+            status: RevocationStatus::Unknown,
+            source: RevocationSource::Skipped,
+            cached: false,
+        };
+        finish(leaf_der, &leaf, summaries, revocation, tpp)
+    }
+}
+
+fn finish(
+    leaf_der: &CertificateDer<'_>,
+    leaf: &x509_cert::Certificate,
+    chain: Vec<CertSummary>,
+    revocation: RevocationOutcome,
+    tpp: Option<TppIdentity>,
+) -> Result<ValidatedCert, CertError> {
+    let sans = SubjectAltNames::from_cert(leaf).map_err(CertError::malformed)?;
+    let public_key_der = leaf
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(CertError::malformed)?;
+    Ok(ValidatedCert {
+        public_key_der,
+        x5t_s256: crate::x5t_s256(leaf_der),
+        subject: DistinguishedName::from_name(&leaf.tbs_certificate.subject),
+        sans,
+        serial: serial_hex(leaf),
+        not_after: leaf.tbs_certificate.validity.not_after.to_system_time(),
+        chain,
+        revocation,
+        tpp,
+    })
+}
+
+impl CertValidator {
+    /// CERT-3 with a cache: a chain already verified for this purpose is reused while `now`
+    /// lies within every presented certificate's validity (with the skew); otherwise webpki
+    /// builds and verifies the path.
+    fn path(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<(Arc<CachedPath>, UnixTime), CertError> {
+        let skew = self.inner.skew;
+        let key = path_key(chain, purpose);
+        if let Some(hit) = self.inner.paths.get(&key, now)
+            && now + skew >= hit.not_before
+            && now <= hit.not_after + skew
+        {
+            // Same instant webpki would have accepted with the skew retry.
+            let t = now.clamp(hit.not_before, hit.not_after.max(hit.not_before));
+            return Ok((hit, unix(t)));
+        }
+        let (leaf, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
+        let info = validate_path(&self.inner.anchors, leaf, intermediates, purpose, now, skew)?;
+        let time = info.time;
+        let cached = Arc::new(CachedPath {
+            info,
+            not_before,
+            not_after,
+        });
+        self.inner
+            .paths
+            .insert(key, cached.clone(), not_after + skew, now);
+        Ok((cached, time))
+    }
+}
+
+fn path_key(chain: &[CertificateDer<'_>], purpose: Purpose) -> [u8; 32] {
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+    h.update(&[purpose as u8]);
+    for c in chain {
+        h.update(&(c.len() as u64).to_be_bytes());
+        h.update(c);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
 }
 
 /// CERT-5 / CERT-6 purpose rules on the qualified-certificate content.

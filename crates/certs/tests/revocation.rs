@@ -559,3 +559,69 @@ fn cert_4_revocation_settings_have_defaults_and_reject_unknown_keys() {
     let err = serde_json::from_str::<RevocationSettings>(r#"{"enabeld": false}"#).unwrap_err();
     assert!(err.to_string().contains("enabeld"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_response_altered_after_signing_is_rejected() {
+    let pki = Pki::new();
+    let upstream = free_port();
+    let resp = pki.ca.responder(true);
+    // The leaf names the MITM; the MITM forwards to openssl and alters producedAt.
+    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Tamper).await;
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
+    let _ocsp = OcspResponder::start(
+        upstream,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("bad OCSP signature"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_replayed_ocsp_response_with_an_old_nonce_is_rejected() {
+    let pki = Pki::new();
+    let upstream = free_port();
+    let resp = pki.ca.responder(true);
+    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Replay).await;
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
+    let _ocsp = OcspResponder::start(
+        upstream,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    // First exchange is genuine.
+    validator(&pki.root, rt_settings())
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    // A fresh validator (empty cache) sends a new nonce and gets the old response back.
+    let err = validator(&pki.root, rt_settings())
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("nonce"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}

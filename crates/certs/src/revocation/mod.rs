@@ -3,7 +3,6 @@
 //! cached by (issuer key hash, serial) until nextUpdate, CRLs by URL; concurrent look-ups of the
 //! same certificate or CRL share one network call; every call is bounded by a timeout.
 
-mod cache;
 mod crl;
 mod ocsp;
 
@@ -16,14 +15,14 @@ use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
+use crate::cache::ExpiringCache;
 use crate::dn::DistinguishedName;
 use crate::error::{CertError, RevocationSource};
 use crate::path::{PathInfo, Purpose};
-use cache::ExpiringCache;
 use crl::CachedCrl;
 
 /// The `[revocation]` configuration section. Every key has a safe default.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RevocationSettings {
     /// Check revocation at all (default true). Off only for closed test environments.
@@ -32,7 +31,8 @@ pub struct RevocationSettings {
     pub ocsp_timeout_ms: u64,
     /// Timeout for one CRL download in milliseconds (default 5000).
     pub crl_timeout_ms: u64,
-    /// Maximum number of cached per-certificate answers (default 10000).
+    /// Maximum number of cached per-certificate answers, and of cached verified paths
+    /// (default 10000).
     pub cache_size: usize,
     /// Maximum number of cached CRLs (default 64).
     pub crl_cache_size: usize,
@@ -94,7 +94,7 @@ pub(crate) struct RevocationChecker {
     client: reqwest::Client,
     status: ExpiringCache<StatusKey, RevocationOutcome>,
     crls: ExpiringCache<String, Arc<CachedCrl>>,
-    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inflight: FlightMap,
     rng: ring::rand::SystemRandom,
 }
 
@@ -105,6 +105,8 @@ pub(crate) struct Target<'a> {
     pub intermediates: &'a [CertificateDer<'a>],
     pub cert: &'a Certificate,
     pub path: &'a PathInfo,
+    /// The time at which the path validated (now, or now moved by the clock skew).
+    pub time: rustls_pki_types::UnixTime,
     pub purpose: Purpose,
     pub now: SystemTime,
     pub skew: Duration,
@@ -153,9 +155,11 @@ impl RevocationChecker {
         if !self.settings.enabled {
             return Ok(skipped);
         }
-        let issuer_dn = DistinguishedName::from_name(&t.cert.tbs_certificate.issuer);
-        if self.exclude.iter().any(|x| x.equivalent(&issuer_dn)) {
-            return Ok(skipped);
+        if !self.exclude.is_empty() {
+            let issuer_dn = DistinguishedName::from_name(&t.cert.tbs_certificate.issuer);
+            if self.exclude.iter().any(|x| x.equivalent(&issuer_dn)) {
+                return Ok(skipped);
+            }
         }
         let key_hash = ocsp::key_hash(&t.path.issuer_spki).map_err(CertError::malformed)?;
         let key: StatusKey = (
@@ -177,15 +181,11 @@ impl RevocationChecker {
             crate::parse::hex_upper(&key.0),
             crate::parse::hex_upper(&key.1)
         );
-        let gate = self.gate(&flight_key);
-        let _guard = gate.lock().await;
+        let _flight = self.flight(flight_key).await;
         if let Some(hit) = self.cached(&key, t.now) {
-            self.release(&flight_key, gate.clone());
             return hit;
         }
-        let result = self.lookup(t, &key, &ocsp_urls, &crl_urls).await;
-        self.release(&flight_key, gate.clone());
-        result
+        self.lookup(t, &key, &ocsp_urls, &crl_urls).await
     }
 
     fn cached(
@@ -319,7 +319,7 @@ impl RevocationChecker {
             t.leaf,
             t.intermediates,
             t.purpose,
-            t.path.time,
+            t.time,
             &crl.crl,
         ) {
             Ok(()) => Ok((false, crl.next_update)),
@@ -337,10 +337,8 @@ impl RevocationChecker {
         if let Some(c) = self.crls.get(&url.to_owned(), now) {
             return Ok(c);
         }
-        let flight_key = format!("crl:{url}");
-        let gate = self.gate(&flight_key);
-        let guard = gate.lock().await;
-        let result = match self.crls.get(&url.to_owned(), now) {
+        let _flight = self.flight(format!("crl:{url}")).await;
+        match self.crls.get(&url.to_owned(), now) {
             Some(c) => Ok(c),
             None => {
                 let timeout = Duration::from_millis(self.settings.crl_timeout_ms);
@@ -358,23 +356,52 @@ impl RevocationChecker {
                     Err(e) => Err(e),
                 }
             }
-        };
-        drop(guard);
-        self.release(&flight_key, gate);
-        result
-    }
-
-    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_owned()).or_default().clone()
-    }
-
-    fn release(&self, key: &str, gate: Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        // The map and `gate` hold two references; more means someone is waiting.
-        if Arc::strong_count(&gate) <= 2 {
-            map.remove(key);
         }
+    }
+
+    /// Joins (or starts) the flight for `key`: waits until no other task holds it. The returned
+    /// guard releases it on drop, also when the validation future is cancelled.
+    async fn flight(&self, key: String) -> Flight<'_> {
+        let gate = {
+            let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.clone()).or_default().clone()
+        };
+        let guard = gate.lock_owned().await;
+        Flight {
+            map: &self.inflight,
+            key,
+            guard: Some(guard),
+        }
+    }
+}
+
+type FlightMap = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// Membership of one single-flight group; forgets the group when the last member leaves.
+struct Flight<'a> {
+    map: &'a FlightMap,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map's own reference left: nobody is waiting.
+        if map
+            .get(&self.key)
+            .is_some_and(|g| Arc::strong_count(g) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+impl RevocationChecker {
+    pub(crate) fn flights_in_progress(&self) -> usize {
+        self.inflight.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -419,5 +446,36 @@ fn short(e: &reqwest::Error) -> String {
         "connection failed".into()
     } else {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[tokio::test]
+    async fn cert_4_single_flight_serialises_and_forgets_finished_groups() {
+        let checker = Arc::new(RevocationChecker::new(RevocationSettings::default()).unwrap());
+        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (c, active) = (checker.clone(), active.clone());
+            tasks.push(tokio::spawn(async move {
+                let _f = c.flight("k".into()).await;
+                assert_eq!(active.fetch_add(1, std::sync::atomic::Ordering::SeqCst), 0);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(checker.flights_in_progress(), 0);
+        // A cancelled member releases too.
+        let f = checker.flight("c".into()).await;
+        assert_eq!(checker.flights_in_progress(), 1);
+        drop(f);
+        assert_eq!(checker.flights_in_progress(), 0);
     }
 }

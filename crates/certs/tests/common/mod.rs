@@ -10,6 +10,8 @@
     unreachable_pub
 )]
 
+pub mod tamper;
+
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -537,8 +539,14 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Self {
-        let root = Ca::root("Test Root CA");
-        let ca = root.intermediate("Test Issuing CA");
+        Self::named("Test")
+    }
+
+    /// A PKI whose CA names start with `prefix` (a stranger PKI must not share names, or
+    /// webpki reports a bad signature instead of an unknown issuer).
+    pub fn named(prefix: &str) -> Self {
+        let root = Ca::root(&format!("{prefix} Root CA"));
+        let ca = root.intermediate(&format!("{prefix} Issuing CA"));
         Self { root, ca }
     }
 

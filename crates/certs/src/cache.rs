@@ -1,7 +1,8 @@
-//! A small bounded expiring map for revocation answers (RFC 5019 section 6 / RFC 5280 section
-//! 5.1.2.5: an answer is reusable until its nextUpdate). Bounded so a flood of distinct
-//! certificates cannot grow memory without limit: when full, expired entries go first, then the
-//! entry that expires soonest.
+//! A small bounded expiring map: revocation answers (RFC 5019 section 6 / RFC 5280 section
+//! 5.1.2.5: an answer is reusable until its nextUpdate), CRLs, and validated paths (RFC 5280
+//! section 6: a verified signature stays verified; validity is re-checked on every use). Bounded
+//! so a flood of distinct certificates cannot grow memory without limit: when full, expired
+//! entries go first, then the entry that expires soonest.
 
 use std::collections::HashMap;
 use std::hash::Hash;

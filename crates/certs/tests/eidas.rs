@@ -1,0 +1,303 @@
+//! CERT-5 (QWAC qcStatements and PSD2 statement), CERT-7 (roles) and CERT-8 (organisation).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bulwark_certs::{
+    Api, CertError, ExpectedOrganisation, OrgMatchError, PspRole, Purpose, QcType, RoleError,
+    organisation_matches, require_role, roles_cover,
+};
+use common::*;
+
+#[tokio::test]
+async fn cert_5_qwac_roles_nca_and_organisation_identifier_are_parsed() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::qwac(
+        "tpp",
+        &[PspRole::PaymentInitiation, PspRole::AccountInformation],
+    ));
+    let v = validator(&pki.root, no_revocation());
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap();
+    let tpp = ok.tpp.unwrap();
+    assert!(tpp.qc_compliance && tpp.is_qwac() && !tpp.is_qsealc());
+    assert_eq!(tpp.qc_types, vec![QcType::Web]);
+    let psd2 = tpp.psd2.as_ref().unwrap();
+    assert_eq!(
+        psd2.roles,
+        vec![PspRole::PaymentInitiation, PspRole::AccountInformation]
+    );
+    assert_eq!(psd2.nca_name, "Financial Conduct Authority");
+    assert_eq!(psd2.nca_id, "GB-FCA");
+    let oi = tpp.organization_identifier.as_ref().unwrap();
+    assert_eq!(oi.raw, "PSDGB-FCA-123456");
+    assert_eq!((oi.scheme.as_str(), oi.country.as_str()), ("PSD", "GB"));
+    assert_eq!(oi.competent_authority.as_deref(), Some("FCA"));
+    assert_eq!(oi.authorisation_id.as_deref(), Some("123456"));
+    assert_eq!(tpp.organization_name.as_deref(), Some("Example TPP Ltd"));
+    assert!(
+        ok.subject
+            .to_rfc4514()
+            .contains("organizationIdentifier=PSDGB-FCA-123456")
+    );
+}
+
+#[tokio::test]
+async fn cert_5_qwac_without_psd2_statement_is_rejected() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("no-psd2");
+    spec.qc = Some(qc(true, &[QcType::Web], None));
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::MissingPsd2Statement);
+    // Still a fine transport certificate.
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert!(ok.tpp.unwrap().psd2.is_none());
+}
+
+#[tokio::test]
+async fn cert_5_non_qualified_certificates_are_not_qwacs() {
+    let pki = Pki::new();
+    let v = validator(&pki.root, no_revocation());
+    let plain = pki.ca.issue(&LeafSpec::plain("plain"));
+    let err = v
+        .validate(&pki.chain(&plain), Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotQwac);
+    // PSD2 statement but no QcCompliance.
+    let mut spec = LeafSpec::plain("not-compliant");
+    spec.qc = Some(qc(
+        false,
+        &[QcType::Web],
+        Some(&[PspRole::AccountInformation]),
+    ));
+    let leaf = pki.ca.issue(&spec);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "not_qwac");
+}
+
+#[tokio::test]
+async fn cert_5_malformed_qc_statements_are_rejected_cleanly() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::plain("garbage-qc");
+    spec.qc = Some(vec![0x30, 0x05, 0x06, 0x03, 0x2a, 0x03]); // truncated
+    let leaf = pki.ca.issue(&spec);
+    let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "invalid_qc_statements");
+}
+
+fn identity(roles: &[PspRole]) -> bulwark_certs::TppIdentity {
+    bulwark_certs::TppIdentity {
+        qc_compliance: true,
+        qc_types: vec![QcType::Web],
+        psd2: Some(bulwark_certs::Psd2Statement {
+            roles: roles.to_vec(),
+            nca_name: "Financial Conduct Authority".into(),
+            nca_id: "GB-FCA".into(),
+        }),
+        organization_identifier: Some(bulwark_certs::OrganizationIdentifier::parse(
+            "PSDGB-FCA-123456",
+        )),
+        organization_name: Some("Example TPP Ltd".into()),
+    }
+}
+
+#[test]
+fn cert_7_api_role_checks() {
+    let aisp = identity(&[PspRole::AccountInformation]);
+    assert_eq!(require_role(&aisp, Api::AccountAccess), Ok(()));
+    assert_eq!(
+        require_role(&aisp, Api::Payments),
+        Err(RoleError::MissingRole {
+            required: PspRole::PaymentInitiation
+        })
+    );
+    assert_eq!(
+        require_role(&aisp, Api::FundsConfirmation),
+        Err(RoleError::MissingRole {
+            required: PspRole::CardIssuing
+        })
+    );
+    let all = identity(&[
+        PspRole::AccountInformation,
+        PspRole::PaymentInitiation,
+        PspRole::CardIssuing,
+    ]);
+    for api in [Api::AccountAccess, Api::Payments, Api::FundsConfirmation] {
+        assert_eq!(require_role(&all, api), Ok(()));
+    }
+    let mut none = identity(&[]);
+    none.psd2 = None;
+    assert_eq!(
+        require_role(&none, Api::AccountAccess),
+        Err(RoleError::NoPsd2Statement)
+    );
+}
+
+#[test]
+fn cert_7_ob_and_etsi_role_names_map_both_ways() {
+    for (ob, etsi) in [
+        ("AISP", "PSP_AI"),
+        ("PISP", "PSP_PI"),
+        ("CBPII", "PSP_IC"),
+        ("ASPSP", "PSP_AS"),
+    ] {
+        let a: PspRole = ob.parse().unwrap();
+        let b: PspRole = etsi.parse().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.ob_name(), ob);
+        assert_eq!(a.etsi_name(), etsi);
+    }
+    assert_eq!(
+        "aisp".parse::<PspRole>().unwrap(),
+        PspRole::AccountInformation
+    );
+    assert!(matches!(
+        "ADMIN".parse::<PspRole>(),
+        Err(RoleError::UnknownRole(_))
+    ));
+    let tpp = identity(&[PspRole::AccountInformation, PspRole::PaymentInitiation]);
+    assert_eq!(roles_cover(&tpp, &["AISP", "PISP"]), Ok(()));
+    assert_eq!(
+        roles_cover(&tpp, &["AISP", "CBPII"]),
+        Err(RoleError::MissingRole {
+            required: PspRole::CardIssuing
+        })
+    );
+    assert!(roles_cover(&tpp, &["AISP", "nonsense"]).is_err());
+}
+
+#[test]
+fn cert_8_organisation_identifier_matches_registered_organisation() {
+    let tpp = identity(&[PspRole::AccountInformation]);
+    let subject =
+        bulwark_certs::DistinguishedName::parse_rfc4514("CN=tpp,OU=0015800001041RE,O=Example,C=GB")
+            .unwrap();
+    let ok = |e: ExpectedOrganisation| organisation_matches(Some(&tpp), &subject, &e);
+    assert_eq!(
+        ok(ExpectedOrganisation::OrganizationIdentifier(
+            "PSDGB-FCA-123456".into()
+        )),
+        Ok(())
+    );
+    assert_eq!(
+        ok(ExpectedOrganisation::OrganizationIdentifier(
+            "psdgb-fca-123456".into()
+        )),
+        Ok(())
+    );
+    assert_eq!(
+        ok(ExpectedOrganisation::CompetentAuthority {
+            authority: "FCA".into(),
+            registration_id: "123456".into()
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        ok(ExpectedOrganisation::CompetentAuthority {
+            authority: "GB-FCA".into(),
+            registration_id: "123456".into()
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        ok(ExpectedOrganisation::OrgId("0015800001041RE".into())),
+        Ok(())
+    );
+}
+
+#[test]
+fn cert_8_organisation_mismatch_is_reported() {
+    let tpp = identity(&[PspRole::AccountInformation]);
+    let subject = bulwark_certs::DistinguishedName::parse_rfc4514("CN=tpp,O=Example,C=GB").unwrap();
+    let check = |e: ExpectedOrganisation| organisation_matches(Some(&tpp), &subject, &e);
+    let err = check(ExpectedOrganisation::OrganizationIdentifier(
+        "PSDGB-FCA-999999".into(),
+    ))
+    .unwrap_err();
+    assert_eq!(err.reason(), "organisation_mismatch");
+    assert!(matches!(
+        check(ExpectedOrganisation::CompetentAuthority {
+            authority: "BAFIN".into(),
+            registration_id: "123456".into()
+        }),
+        Err(OrgMatchError::Mismatch { .. })
+    ));
+    assert!(matches!(
+        check(ExpectedOrganisation::CompetentAuthority {
+            authority: "DE-FCA".into(),
+            registration_id: "123456".into()
+        }),
+        Err(OrgMatchError::Mismatch { .. })
+    ));
+    assert_eq!(
+        check(ExpectedOrganisation::OrgId("0015800001041RE".into())),
+        Err(OrgMatchError::NoIdentifier)
+    );
+    assert_eq!(
+        organisation_matches(
+            None,
+            &subject,
+            &ExpectedOrganisation::OrganizationIdentifier("PSDGB-FCA-123456".into())
+        ),
+        Err(OrgMatchError::NoIdentifier)
+    );
+    let mut vat = tpp.clone();
+    vat.organization_identifier = Some(bulwark_certs::OrganizationIdentifier::parse(
+        "VATGB-123456789",
+    ));
+    assert!(matches!(
+        organisation_matches(
+            Some(&vat),
+            &subject,
+            &ExpectedOrganisation::CompetentAuthority {
+                authority: "FCA".into(),
+                registration_id: "123456789".into()
+            }
+        ),
+        Err(OrgMatchError::NotPsd2(_))
+    ));
+}
+
+#[tokio::test]
+async fn cert_6_x5c_sealing_chain_validates_and_exposes_the_certified_key() {
+    use base64::Engine;
+    use rcgen::PublicKeyData;
+    let pki = Pki::new();
+    let seal = pki
+        .ca
+        .issue(&LeafSpec::qsealc("seal", &[PspRole::PaymentInitiation]));
+    let x5c: Vec<String> = pki
+        .chain(&seal)
+        .iter()
+        .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+        .collect();
+    let chain = bulwark_certs::chain_from_x5c(&x5c).unwrap();
+    let v = validator(&pki.root, no_revocation());
+    let ok = v.validate(&chain, Purpose::Sealing, now()).await.unwrap();
+    let key = rcgen::KeyPair::from_pem(&seal.key_pem).unwrap();
+    assert_eq!(ok.public_key_der, key.subject_public_key_info());
+    assert_eq!(
+        require_role(ok.tpp.as_ref().unwrap(), Api::Payments),
+        Ok(())
+    );
+    let err = bulwark_certs::chain_from_x5c(&["not base64!"]).unwrap_err();
+    assert_eq!(err.reason(), "malformed");
+}
