@@ -43,6 +43,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (`serve` also applies them at start).
     Migrate,
+    /// Certificate tools for operators.
+    Certs {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli_certs::CertsCommand,
+    },
     /// Manage statically registered clients (TPP applications).
     Clients {
         /// What to do with clients.
@@ -65,7 +71,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
@@ -77,7 +83,7 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(cli.config.as_deref())?;
     if cli.log_json {
         config.log.format = LogFormat::Json;
@@ -86,9 +92,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // One crypto provider in the whole process (ring); HTTP clients rely on it.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Serve => serve(config).await,
-        Command::Migrate => migrate(config).await,
-        Command::Clients { command } => crate::cli_clients::run(config, command).await,
+        Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate => migrate(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Clients { command } => crate::cli_clients::run(config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Certs { command } => Ok(crate::cli_certs::run(&config, command).await),
     }
 }
 

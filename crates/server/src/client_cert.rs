@@ -10,12 +10,12 @@ use crate::error::OAuthErrorResponse;
 use crate::listener::ConnectionInfo;
 use crate::state::AppState;
 
-/// The presented chain, leaf first (empty when none).
+/// The presented chain, leaf first (empty when none), and whether a proxy forwarded it.
 pub fn presented_chain(
     state: &AppState,
     info: &ConnectionInfo,
     headers: &HeaderMap,
-) -> Result<Vec<CertificateDer<'static>>, OAuthErrorResponse> {
+) -> Result<(Vec<CertificateDer<'static>>, bool), OAuthErrorResponse> {
     let proxied = bulwark_certs::extract_proxied_chain(&state.config.mtls, info.peer.ip(), |name| {
         headers.get(name).map(|v| v.as_bytes())
     })
@@ -27,8 +27,8 @@ pub fn presented_chain(
         )))
     })?;
     Ok(match proxied {
-        Some(chain) => chain,
-        None if state.config.mtls.mode == bulwark_certs::MtlsMode::Proxy => Vec::new(),
-        None => info.client_chain.to_vec(),
+        Some(chain) => (chain, true),
+        None if state.config.mtls.mode == bulwark_certs::MtlsMode::Proxy => (Vec::new(), true),
+        None => (info.client_chain.to_vec(), false),
     })
 }

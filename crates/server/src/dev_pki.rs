@@ -37,6 +37,11 @@ impl DevPki {
         }
     }
 
+    /// Where the development CA certificate lives for a data directory.
+    pub fn ca_path(data_dir: &Path) -> PathBuf {
+        Self::in_dir(&data_dir.join("dev-pki")).ca_cert
+    }
+
     /// Loads the development PKI from `<data_dir>/dev-pki`, generating it when absent.
     /// Returns the paths and whether it was generated now.
     pub fn ensure(data_dir: &Path) -> Result<(Self, bool), anyhow::Error> {

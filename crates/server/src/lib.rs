@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cli_certs;
 pub mod cli_clients;
 pub mod client_cert;
 pub mod config;

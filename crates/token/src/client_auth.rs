@@ -54,6 +54,9 @@ pub struct AuthInput<'a> {
     pub endpoint_url: &'a str,
     /// Whether an `Authorization` header was sent (client secrets are refused).
     pub authorization_header: bool,
+    /// Set when the chain came from a trusted TLS-terminating proxy (CERT-2): its settings say
+    /// whether the issuer is validated again.
+    pub forwarded_by: Option<&'a bulwark_certs::MtlsSettings>,
 }
 
 /// Authenticates clients.
@@ -194,7 +197,7 @@ impl ClientAuthenticator {
         let exp = self.check_assertion_claims(&claims, iss, input.endpoint_url, now)?;
         let cert = match input.chain.is_empty() {
             true => None,
-            false => Some(self.validated(input.chain, now).await?),
+            false => Some(self.validated(input, now).await?),
         };
         let jti = claims
             .get("jti")
@@ -306,7 +309,7 @@ impl ClientAuthenticator {
                 "the client is registered for private_key_jwt: send a client_assertion",
             )),
             AuthMethod::TlsClientAuth => {
-                let cert = self.validated(input.chain, now).await?;
+                let cert = self.validated(input, now).await?;
                 let validated = cert
                     .validated
                     .as_ref()
@@ -366,20 +369,28 @@ impl ClientAuthenticator {
 
     async fn validated(
         &self,
-        chain: &[CertificateDer<'static>],
+        input: &AuthInput<'_>,
         now: i64,
     ) -> Result<PresentedCert, TokenError> {
         let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
-        let validated = self
-            .validator
-            .validate(chain, Purpose::TlsClient, at)
-            .await
-            .map_err(|e| {
-                fail(format!(
-                    "the client certificate was refused ({})",
-                    e.reason()
-                ))
-            })?;
+        let result = match input.forwarded_by {
+            Some(settings) => {
+                self.validator
+                    .validate_forwarded(settings, input.chain, Purpose::TlsClient, at)
+                    .await
+            }
+            None => {
+                self.validator
+                    .validate(input.chain, Purpose::TlsClient, at)
+                    .await
+            }
+        };
+        let validated = result.map_err(|e| {
+            fail(format!(
+                "the client certificate was refused ({})",
+                e.reason()
+            ))
+        })?;
         Ok(PresentedCert {
             x5t_s256: validated.x5t_s256.clone(),
             validated: Some(validated),

@@ -35,6 +35,8 @@ pub enum FetchError {
 struct Entry {
     keys: PublicKeySet,
     fetched: Instant,
+    /// When an unknown kid last forced a refetch.
+    forced: Option<Instant>,
 }
 
 /// A caching fetcher of JWK Sets by URL.
@@ -78,13 +80,20 @@ impl JwksFetcher {
     pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<PublicKeySet, FetchError> {
         // One fetch at a time: concurrent requests for a cold URI wait for the first.
         let mut cache = self.cache.lock().await;
-        if let Some(entry) = cache.get(uri) {
-            let age = entry.fetched.elapsed();
-            let fresh = age < self.ttl;
-            let has_kid = kid.is_none_or(|k| entry.keys.has_kid(k));
-            if fresh && (has_kid || age < REFETCH_MIN_INTERVAL) {
+        let mut forced = None;
+        if let Some(entry) = cache.get(uri)
+            && entry.fetched.elapsed() < self.ttl
+        {
+            if kid.is_none_or(|k| entry.keys.has_kid(k)) {
                 return Ok(entry.keys.clone());
             }
+            if entry
+                .forced
+                .is_some_and(|at| at.elapsed() < REFETCH_MIN_INTERVAL)
+            {
+                return Ok(entry.keys.clone());
+            }
+            forced = Some(Instant::now());
         }
         let keys = self.fetch(uri).await?;
         cache.insert(
@@ -92,6 +101,7 @@ impl JwksFetcher {
             Entry {
                 keys: keys.clone(),
                 fetched: Instant::now(),
+                forced,
             },
         );
         Ok(keys)

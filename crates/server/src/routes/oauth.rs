@@ -20,6 +20,7 @@ use crate::state::AppState;
 struct FormRequest {
     form: Form,
     chain: Vec<CertificateDer<'static>>,
+    forwarded: bool,
     authorization_scheme: Option<String>,
 }
 
@@ -43,7 +44,7 @@ fn parse(
         .into());
     }
     let form = Form::parse(body)?;
-    let chain = crate::client_cert::presented_chain(state, info, headers)?;
+    let (chain, forwarded) = crate::client_cert::presented_chain(state, info, headers)?;
     let authorization_scheme = headers.get(header::AUTHORIZATION).map(|v| {
         v.to_str()
             .unwrap_or("")
@@ -55,6 +56,7 @@ fn parse(
     Ok(FormRequest {
         form,
         chain,
+        forwarded,
         authorization_scheme,
     })
 }
@@ -70,12 +72,13 @@ fn error(e: TokenError, scheme: Option<String>) -> Response {
     .into_response()
 }
 
-fn input<'a>(req: &'a FormRequest, url: &'a str) -> AuthInput<'a> {
+fn input<'a>(state: &'a AppState, req: &'a FormRequest, url: &'a str) -> AuthInput<'a> {
     AuthInput {
         form: &req.form,
         chain: &req.chain,
         endpoint_url: url,
         authorization_header: req.authorization_scheme.is_some(),
+        forwarded_by: req.forwarded.then_some(&state.config.mtls),
     }
 }
 
@@ -91,7 +94,7 @@ pub async fn token(
         Err(e) => return e.into_response(),
     };
     let url = state.endpoint_url(Endpoint::Token);
-    match state.tokens.token(&input(&req, &url)).await {
+    match state.tokens.token(&input(&state, &req, &url)).await {
         Ok(answer) => {
             let mut response = Json(answer).into_response();
             no_store(response.headers_mut());
@@ -113,7 +116,7 @@ pub async fn introspect(
         Err(e) => return e.into_response(),
     };
     let url = state.endpoint_url(Endpoint::Introspect);
-    match state.tokens.introspect(&input(&req, &url)).await {
+    match state.tokens.introspect(&input(&state, &req, &url)).await {
         Ok(answer) => {
             let mut response = Json(answer).into_response();
             no_store(response.headers_mut());
@@ -135,7 +138,7 @@ pub async fn revoke(
         Err(e) => return e.into_response(),
     };
     let url = state.endpoint_url(Endpoint::Revoke);
-    match state.tokens.revoke(&input(&req, &url)).await {
+    match state.tokens.revoke(&input(&state, &req, &url)).await {
         Ok(()) => {
             let mut response = axum::http::StatusCode::OK.into_response();
             no_store(response.headers_mut());

@@ -285,3 +285,122 @@ fn op_2_migrate_subcommand_applies_migrations() {
         assert!(help.contains(sub), "--help documents {sub}");
     }
 }
+
+fn run_ok(mut cmd: Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn dcr_5_clients_cli_add_list_show_suspend() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256).unwrap();
+    let meta = serde_json::json!({
+        "client_id": "bench-client",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["client_credentials"],
+        "scope": "accounts",
+        "jwks": {"keys": [serde_json::Value::Object(key.public_jwk().clone())]}
+    });
+    std::fs::write(dir.path().join("client.json"), meta.to_string()).unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "add", "--metadata", "client.json"]);
+    let added = run_ok(cmd);
+    assert_eq!(
+        added["client_id"], "bench-client",
+        "a client_id in the file is kept"
+    );
+    assert_eq!(added["status"], "active");
+
+    // Without client_id one is generated; a PEM public key lands in jwks.
+    let ec = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(dir.path().join("pub.pem"), ec.public_key_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("gen.json"),
+        r#"{"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"], "scope": "accounts"}"#,
+    )
+    .unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.args([
+        "clients",
+        "add",
+        "--metadata",
+        "gen.json",
+        "--public-key-pem",
+        "pub.pem",
+        "--kid",
+        "k1",
+    ]);
+    let generated = run_ok(cmd);
+    assert!(generated["client_id"].as_str().unwrap().len() >= 16);
+    assert_eq!(generated["jwks"]["keys"][0]["kid"], "k1");
+    assert_eq!(generated["jwks"]["keys"][0]["crv"], "P-256");
+
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "list"]);
+    assert_eq!(run_ok(cmd).as_array().unwrap().len(), 2);
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "suspend", "bench-client"]);
+    assert_eq!(run_ok(cmd)["status"], "suspended");
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "show", "bench-client"]);
+    assert_eq!(run_ok(cmd)["status"], "suspended");
+
+    // Bad metadata: refused with one line, nothing stored.
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"token_endpoint_auth_method": "client_secret_basic"}"#,
+    )
+    .unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "add", "--metadata", "bad.json"]);
+    assert_eq!(fails(cmd).len(), 1);
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "show", "nobody"]);
+    fails(cmd);
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["clients", "list"]);
+    assert_eq!(run_ok(cmd).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn cert_3_certs_verify_cli_reports_and_sets_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    bulwark_server::dev_pki::DevPki::ensure(&dir.path().join("data")).unwrap();
+    // The development CA is trusted, revocation is off for the dev client certificate (it
+    // names no OCSP responder or CRL).
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_REVOCATION__ENABLED", "false").args([
+        "certs",
+        "verify",
+        "data/dev-pki/client.pem",
+    ]);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert!(report["x5t#S256"].as_str().unwrap().len() == 43);
+
+    // With revocation on, a certificate naming neither OCSP nor CRL is rejected with a reason.
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["certs", "verify", "data/dev-pki/client.pem"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert!(report["reason"].is_string());
+
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["certs", "verify", "missing.pem"]);
+    assert_eq!(cmd.output().unwrap().status.code(), Some(2));
+}

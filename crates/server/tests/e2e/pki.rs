@@ -111,6 +111,8 @@ impl TestPki {
 pub struct StaticHttp {
     pub url: String,
     pub body: Arc<Mutex<(Vec<u8>, &'static str)>>,
+    /// Requests served so far.
+    #[allow(dead_code)]
     pub hits: Arc<Mutex<u32>>,
 }
 

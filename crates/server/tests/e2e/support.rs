@@ -24,6 +24,12 @@ pub struct TestApp {
 
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
 }
 
 /// A configuration on port 0 in a fresh data directory (SQLite unless `db_url` is given).

@@ -579,7 +579,7 @@ async fn ca_2_tls_client_auth_matches_subject_dn_and_refuses_other_certificates(
     let h = Harness::start(|_| {}).await;
     h.register(
         "tpp-mtls",
-        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=tpp-mtls,O=TPP Ltd",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "O=TPP Ltd,CN=tpp-mtls",
                "grant_types": ["client_credentials"], "scope": "accounts"}),
     )
     .await;
@@ -1110,5 +1110,55 @@ async fn ds_1_discovery_advertises_token_endpoints_and_mtls_aliases() {
     assert_eq!(
         doc["token_endpoint_auth_signing_alg_values_supported"],
         json!(["PS256", "ES256"])
+    );
+}
+
+async fn token_via_proxy_header(
+    h: &Harness,
+    c: &PkjClient,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let header = format!(":{}:", STANDARD.encode(&c.identity.chain[0]));
+    let resp = http_client(&h.dev_ca, None)
+        .post(h.url("/token"))
+        .header("Client-Cert", header)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", BEARER),
+            ("client_assertion", &c.assertion(h)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn cert_2_proxy_mode_takes_the_certificate_from_a_trusted_proxy_only() {
+    let trusted = Harness::start(|c| {
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let c = PkjClient::register(&trusted, "tpp-proxy", "accounts").await;
+    let resp = token_via_proxy_header(&trusted, &c).await;
+    assert_eq!(resp.0, 200, "{:?}", resp.2);
+    let claims = jwt_parts(resp.2["access_token"].as_str().unwrap()).1;
+    assert_eq!(
+        claims["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&c.identity.chain[0])
+    );
+
+    let untrusted = Harness::start(|c| {
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let c = PkjClient::register(&untrusted, "tpp-proxy", "accounts").await;
+    assert_oauth_error(
+        &token_via_proxy_header(&untrusted, &c).await,
+        401,
+        "invalid_client",
     );
 }
