@@ -187,7 +187,7 @@ impl PublicKey {
 /// A client's (or our own) public keys.
 #[derive(Clone, Debug, Default)]
 pub struct PublicKeySet {
-    keys: Vec<PublicKey>,
+    keys: Arc<[PublicKey]>,
 }
 
 impl PublicKeySet {
@@ -202,13 +202,14 @@ impl PublicKeySet {
                 .iter()
                 .filter_map(Value::as_object)
                 .filter_map(PublicKey::from_jwk)
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         })
     }
 
     /// A set from keys already built.
     pub fn new(keys: Vec<PublicKey>) -> Self {
-        Self { keys }
+        Self { keys: keys.into() }
     }
 
     /// The usable keys.
@@ -223,7 +224,7 @@ impl PublicKeySet {
 
     /// Verifies `jws`: `alg` must be allowed; with a `kid` only that key is tried (and must
     /// match the algorithm), without one every key of the algorithm is tried.
-    pub fn verify(&self, jws: &Compact<'_>) -> Result<PublicKey, VerifyError> {
+    pub fn verify(&self, jws: &Compact<'_>) -> Result<&PublicKey, VerifyError> {
         let alg = jws.alg()?;
         let kid = jws.kid();
         let mut candidates = self
@@ -236,7 +237,7 @@ impl PublicKeySet {
         }
         for key in candidates {
             if key.verify(jws).is_ok() {
-                return Ok(key.clone());
+                return Ok(key);
             }
         }
         Err(VerifyError::BadSignature)

@@ -91,7 +91,11 @@ impl Application {
             })?;
         }
         let settings = ConnectSettings {
-            max_connections: config.database.max_connections.unwrap_or(16),
+            // SQLite has one writer at a time: more connections only queue in its busy handler.
+            max_connections: config
+                .database
+                .max_connections
+                .unwrap_or(if url.starts_with("sqlite:") { 1 } else { 16 }),
             startup_timeout: Duration::from_secs(
                 config.database.connect_timeout_secs.unwrap_or(15),
             ),

@@ -67,7 +67,7 @@ pub struct TlsConfig {
 pub struct DatabaseConfig {
     /// `sqlite://...` or `postgres://...`; default `sqlite://<data_dir>/bulwark.db`.
     pub url: Option<String>,
-    /// Maximum pooled connections (default 16).
+    /// Maximum pooled connections (default 16 for PostgreSQL, 1 for SQLite).
     pub max_connections: Option<u32>,
     /// Seconds to keep retrying an unreachable database at start (default 15).
     pub connect_timeout_secs: Option<u64>,
@@ -273,6 +273,6 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bulwark.example.toml");
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.http.shutdown_grace_secs, 30);
-        assert_eq!(c.database.max_connections, Some(16));
+        assert_eq!(c.database.connect_timeout_secs, Some(15));
     }
 }
