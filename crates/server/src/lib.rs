@@ -12,6 +12,7 @@ pub mod dev_pki;
 pub mod error;
 pub mod listener;
 pub mod metrics;
+pub mod resource_auth;
 pub mod routes;
 pub mod signing;
 pub mod state;

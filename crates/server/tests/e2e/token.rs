@@ -218,7 +218,30 @@ pub fn assert_oauth_error(
 
 #[tokio::test]
 async fn tk_1_tk_4_client_credentials_issues_a_certificate_bound_jwt() {
-    let h = Harness::start(|_| {}).await;
+    tk_1_tk_4_client_credentials_issues_a_certificate_bound_jwt_case(Harness::start(|_| {}).await)
+        .await;
+}
+
+#[tokio::test]
+async fn tk_1_tk_4_client_credentials_issues_a_certificate_bound_jwt_on_postgres() {
+    let Some(db) = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL")
+    else {
+        return;
+    };
+    let h = Harness::start_shared(
+        Arc::new(tempfile::tempdir().unwrap()),
+        Arc::new(TestPki::new("PG QTSP")),
+        Some(db.url.clone()),
+        |_| {},
+    )
+    .await;
+    tk_1_tk_4_client_credentials_issues_a_certificate_bound_jwt_case(h).await;
+    drop(db);
+}
+
+async fn tk_1_tk_4_client_credentials_issues_a_certificate_bound_jwt_case(h: Harness) {
     let c = PkjClient::register(&h, "tpp-1", "accounts payments openid").await;
     let resp = c.token(&h, &c.assertion(&h)).await;
     assert_eq!(resp.0, 200, "{:?}", resp.2);
@@ -780,7 +803,32 @@ async fn introspect(h: &Harness, caller: &PkjClient, token: &str) -> Value {
 
 #[tokio::test]
 async fn tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens() {
-    let h = Harness::start(|_| {}).await;
+    tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_case(
+        Harness::start(|_| {}).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_on_postgres() {
+    let Some(db) = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL")
+    else {
+        return;
+    };
+    let h = Harness::start_shared(
+        Arc::new(tempfile::tempdir().unwrap()),
+        Arc::new(TestPki::new("PG QTSP")),
+        Some(db.url.clone()),
+        |_| {},
+    )
+    .await;
+    tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_case(h).await;
+    drop(db);
+}
+
+async fn tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_case(h: Harness) {
     let c = PkjClient::register(&h, "tpp-int", "accounts").await;
     let other = PkjClient::register(&h, "tpp-int-other", "accounts").await;
     let rs = PkjClient::register(&h, "resource-server", "").await;
