@@ -129,6 +129,13 @@ impl ObError {
         }
     }
 
+    /// Sets `Id`, e.g. to the request's `x-fapi-interaction-id` (CO-1), so the TPP's report
+    /// and the server's log name the same request.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
     /// The JSON body.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
@@ -225,6 +232,9 @@ pub enum ConsentError {
     /// The operation needs another status (e.g. DELETE of a revoked consent).
     #[error("consent status {0} does not allow this operation")]
     InvalidStatus(ConsentStatus),
+    /// The consent's ExpirationDateTime passed before it was authorised.
+    #[error("consent expired before it was authorised")]
+    ExpiredBeforeAuthorisation,
     /// CO-4: the consent is not (or no longer) Authorised.
     #[error("consent is {0}, not Authorised")]
     NotAuthorised(ConsentStatus),
@@ -297,7 +307,9 @@ impl ConsentError {
                 Some("Authorization".into()),
             ),
             Self::NotFound => ObError::new(404, C::ResourceNotFound, msg.clone(), None),
-            Self::IllegalTransition { .. } | Self::InvalidStatus(_) => {
+            Self::IllegalTransition { .. }
+            | Self::InvalidStatus(_)
+            | Self::ExpiredBeforeAuthorisation => {
                 ObError::new(400, C::ResourceInvalidConsentStatus, msg.clone(), None)
             }
             Self::NotAuthorised(_) => {

@@ -277,7 +277,9 @@ impl ConsentService {
     }
 
     /// CO-3: a `/domestic-payments` submission body carries exactly the Initiation and Risk
-    /// of its consent, which must be Authorised and the client's own.
+    /// of its consent, which must be Authorised and the client's own. A consent in another
+    /// status is [`ConsentError::InvalidStatus`] (400 `UK.OBIE.Resource.InvalidConsentStatus`,
+    /// as the Payment Initiation API answers a payment-order against it).
     pub async fn validate_payment_submission(
         &self,
         consent_id: &str,
@@ -293,7 +295,11 @@ impl ConsentService {
                 None,
                 now,
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                ConsentError::NotAuthorised(status) => ConsentError::InvalidStatus(status),
+                other => other,
+            })?;
         let consent = self.load(consent_id).await?;
         match &consent.details {
             ConsentDetails::DomesticPayment(d) => d.check_submission(consent_id, body)?,
@@ -368,10 +374,7 @@ fn check_awaiting(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentE
         });
     }
     if consent.expires_at().is_some_and(|exp| now >= exp) {
-        return Err(ConsentError::InvalidDate {
-            path: "Data.ExpirationDateTime".into(),
-            detail: "the consent expired before it was authorised".into(),
-        });
+        return Err(ConsentError::ExpiredBeforeAuthorisation);
     }
     Ok(())
 }

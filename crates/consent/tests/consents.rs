@@ -17,6 +17,7 @@ both_backends!(
     co_3_invalid_account_access_requests_store_nothing,
     co_3_invalid_payment_requests_store_nothing,
     co_1_idempotency_same_body_same_consent_other_body_error,
+    co_1_concurrent_idempotent_creates_store_one_consent,
     co_1_other_clients_consent_is_not_found,
     cert_7_role_and_scope_mismatches_are_403_and_store_nothing,
 );
@@ -470,4 +471,33 @@ async fn cert_7_role_and_scope_mismatches_are_403_and_store_nothing(env: Env) {
         .unwrap_err();
     assert_eq!(err.to_ob().status, 403);
     assert_eq!(env.history(&id).await.len(), 2);
+}
+
+/// The same payment consent posted twice at once (a TPP retry reaching two nodes): both
+/// answers name one consent, and only one is stored.
+async fn co_1_concurrent_idempotent_creates_store_one_consent(env: Env) {
+    let c = caller("client-a", PISP);
+    let body = pay_body("7.50", "GBP").to_string();
+    let node2 = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()));
+    let (x, y) = tokio::join!(
+        env.svc.create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("race"),
+            at(0)
+        ),
+        node2.create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("race"),
+            at(0)
+        )
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.consent.id, y.consent.id);
+    assert!(x.new ^ y.new);
+    assert_eq!(env.stored().await, 1);
+    assert_eq!(env.history(&x.consent.id).await.len(), 1);
 }

@@ -22,6 +22,7 @@ both_backends!(
     co_3_payment_submission_must_match_and_consumes_once,
     co_5_staff_search_and_history,
     tk_6_is_authorised_follows_the_lifecycle,
+    op_3_two_nodes_racing_cannot_both_transition,
 );
 
 async fn co_2_every_legal_transition_is_audited(env: Env) {
@@ -246,7 +247,11 @@ async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
         .authorise(&late, "psu-1", &["acc-1".into()], at(31))
         .await
         .unwrap_err();
-    assert!(matches!(err, ConsentError::InvalidDate { .. }), "{err}");
+    assert!(
+        matches!(err, ConsentError::ExpiredBeforeAuthorisation),
+        "{err}"
+    );
+    assert_ob(&err, 400, "UK.OBIE.Resource.InvalidConsentStatus");
     assert_eq!(env.history(&late).await.len(), 1);
 }
 
@@ -407,7 +412,11 @@ async fn co_3_payment_submission_must_match_and_consumes_once(env: Env) {
         .validate_payment_submission(&id, "client-a", good.as_bytes(), at(1))
         .await
         .unwrap_err();
-    assert!(matches!(e, ConsentError::NotAuthorised(_)));
+    assert!(matches!(
+        e,
+        ConsentError::InvalidStatus(ConsentStatus::AwaitingAuthorisation)
+    ));
+    assert_ob(&e, 400, "UK.OBIE.Resource.InvalidConsentStatus");
     env.svc
         .authorise(&id, "psu-1", &["acc-1".into()], at(2))
         .await
@@ -434,7 +443,7 @@ async fn co_3_payment_submission_must_match_and_consumes_once(env: Env) {
         .unwrap_err();
     assert!(matches!(
         e,
-        ConsentError::NotAuthorised(ConsentStatus::Consumed)
+        ConsentError::InvalidStatus(ConsentStatus::Consumed)
     ));
 }
 
@@ -529,4 +538,29 @@ async fn tk_6_is_authorised_follows_the_lifecycle(env: Env) {
             .await
             .is_err()
     );
+}
+
+/// Two nodes (two services over one database) decide on the same AwaitingAuthorisation
+/// consent at once: exactly one change applies and is audited.
+async fn op_3_two_nodes_racing_cannot_both_transition(env: Env) {
+    let a = caller("client-a", AISP);
+    let node2 = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()));
+    for round in 0..5 {
+        let id = env
+            .create(&a, ConsentKind::AccountAccess, &aac_body())
+            .await;
+        let accounts = ["acc-1".to_owned()];
+        let psu = Actor::psu("psu-1");
+        let (x, y) = tokio::join!(
+            env.svc.authorise(&id, "psu-1", &accounts, at(10)),
+            node2.reject(&id, &psu, None, at(10))
+        );
+        assert!(x.is_ok() ^ y.is_ok(), "round {round}: {x:?} / {y:?}");
+        let loser = x.err().or(y.err()).unwrap();
+        assert!(
+            matches!(loser, ConsentError::IllegalTransition { .. }),
+            "{loser}"
+        );
+        assert_eq!(env.history(&id).await.len(), 2);
+    }
 }
