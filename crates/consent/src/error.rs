@@ -338,3 +338,44 @@ impl ConsentError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn co_1_ob_error_body_has_the_ob_shape() {
+        let e = ConsentError::MissingField {
+            path: "Data.Permissions".into(),
+        }
+        .to_ob()
+        .with_id("fapi-123");
+        assert_eq!(e.status, 400);
+        assert_eq!(
+            e.to_json(),
+            serde_json::json!({
+                "Code": "400 BadRequest",
+                "Id": "fapi-123",
+                "Message": "missing field Data.Permissions",
+                "Errors": [{
+                    "ErrorCode": "UK.OBIE.Field.Missing",
+                    "Message": "missing field Data.Permissions",
+                    "Path": "Data.Permissions"
+                }]
+            })
+        );
+        let e = ConsentError::NotFound.to_ob();
+        assert_eq!((e.status, e.code.as_str()), (404, "404 NotFound"));
+        assert!(e.to_json()["Errors"][0].get("Path").is_none());
+        let e = ConsentError::ScopeMissing("accounts").to_ob();
+        assert_eq!((e.status, e.code.as_str()), (403, "403 Forbidden"));
+    }
+
+    #[test]
+    fn store_failures_never_leak_detail() {
+        let e = ConsentError::Corrupt("consent aac-1 body: secret detail".into()).to_ob();
+        assert_eq!(e.status, 500);
+        assert_eq!(e.error_code(), Some(ObErrorCode::UnexpectedError));
+        assert!(!e.to_json().to_string().contains("secret"));
+    }
+}

@@ -7,6 +7,16 @@
 //! bytes, the caller's client id, TPP identity and scope, header values, `now`) and return
 //! typed results or a [`ConsentError`], which [`ConsentError::to_ob`] turns into the OB error
 //! body and HTTP status in one place.
+//!
+//! A handler, in outline (the server owns HTTP, the clock and the certificate checks):
+//!
+//! ```text
+//! let caller = Caller::new(token.client_id, validated_cert.tpp, &token.scope);
+//! jws_verifier.verify(&SignedRequest { header, body, client_jwks, expected_iss, required }, now).await?;
+//! let created = consents.create(&caller, ConsentKind::AccountAccess, body, idempotency_key, now).await?;
+//! respond(201, created.consent.to_ob_json(&self_link, now));
+//! // on Err(e): let ob = e.to_ob().with_id(interaction_id); respond(ob.status, ob.to_json())
+//! ```
 
 pub mod account_access;
 pub mod consent;

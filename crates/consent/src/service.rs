@@ -14,7 +14,7 @@ use crate::consent::{Consent, ConsentDetails};
 use crate::domestic_payment::DomesticPaymentDetails;
 use crate::error::ConsentError;
 use crate::funds_confirmation::FundsConfirmationDetails;
-use crate::model::{Actor, Caller, ConsentKind, ConsentStatus};
+use crate::model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
 use crate::wire::{body_hash, parse_body};
 
 /// The longest `x-idempotency-key` OB allows.
@@ -103,7 +103,7 @@ impl ConsentService {
         let record = consent.to_record(key.map(str::to_owned), hash.clone())?;
         let audit = ConsentAuditRecord {
             consent_id: consent.id.clone(),
-            actor_kind: Actor::tpp(&caller.client_id).kind.as_str().into(),
+            actor_kind: ActorKind::Tpp.as_str().into(),
             actor_id: caller.client_id.clone(),
             at: record.created_at,
             from_status: None,
