@@ -1,4 +1,4 @@
-//! Bulwark persistence. One trait per aggregate (clients, signing keys, ...), implemented once
+//! Bulwark persistence. One trait per aggregate (clients, signing keys, consents, ...), implemented once
 //! over portable SQL on sqlx's `Any` driver, with PostgreSQL (production) and SQLite (the
 //! embedded default) as backends. Each backend has its own migrations folder, numbered alike.
 //!
@@ -6,6 +6,7 @@
 //! claimed with unique constraints, and times are application-clock Unix seconds.
 
 mod clients;
+mod consents;
 mod error;
 mod keys;
 mod replay;
@@ -13,12 +14,15 @@ mod sql;
 pub mod testing;
 
 pub use clients::ClientStore;
+pub use consents::{
+    ConsentAuditRecord, ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition,
+};
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
 pub use replay::ReplayStore;
 pub use sql::{Backend, ConnectSettings, SqlStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
-pub trait Store: ClientStore + KeyStore + ReplayStore + Send + Sync {}
+pub trait Store: ClientStore + KeyStore + ReplayStore + ConsentStore + Send + Sync {}
 
-impl<T: ClientStore + KeyStore + ReplayStore + Send + Sync> Store for T {}
+impl<T: ClientStore + KeyStore + ReplayStore + ConsentStore + Send + Sync> Store for T {}

@@ -5,7 +5,8 @@
 use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
-    Backend, ClientStore, ConnectSettings, KeyStore, ReplayStore, SqlStore, StoreError, StoredKey,
+    Backend, ClientStore, ConnectSettings, ConsentAuditRecord, ConsentQuery, ConsentRecord,
+    ConsentStore, ConsentTransition, KeyStore, ReplayStore, SqlStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -46,6 +47,11 @@ both_backends!(
     signing_keys_persist_and_retire,
     ca_1_jti_is_claimed_once_per_namespace,
     tk_7_revoked_tokens_are_recorded_until_expiry,
+    co_1_consent_insert_get_and_idempotency_key_lookup,
+    co_1_consent_idempotency_key_is_unique_per_client_and_kind,
+    co_2_transition_is_conditional_and_audited_in_one_transaction,
+    co_2_racing_transitions_only_one_wins,
+    co_5_search_filters_and_pages_newest_first,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -158,6 +164,284 @@ async fn signing_keys_persist_and_retire(store: SqlStore) {
         store.active_signing_keys().await.unwrap(),
         vec![key("k2", 2)]
     );
+}
+
+fn consent(id: &str, client: &str, kind: &str, key: Option<&str>, at: i64) -> ConsentRecord {
+    ConsentRecord {
+        id: id.into(),
+        kind: kind.into(),
+        client_id: client.into(),
+        status: "AwaitingAuthorisation".into(),
+        psu_id: None,
+        body: serde_json::json!({"Permissions": ["ReadAccountsBasic"], "n": at}),
+        selected_accounts: Vec::new(),
+        idempotency_key: key.map(str::to_owned),
+        body_hash: key.map(|_| "hash".to_owned()),
+        created_at: at,
+        status_updated_at: at,
+        expires_at: Some(at + 3600),
+    }
+}
+
+fn created(c: &ConsentRecord) -> ConsentAuditRecord {
+    ConsentAuditRecord {
+        consent_id: c.id.clone(),
+        actor_kind: "TPP".into(),
+        actor_id: c.client_id.clone(),
+        at: c.created_at,
+        from_status: None,
+        to_status: c.status.clone(),
+        reason: None,
+    }
+}
+
+async fn put(store: &SqlStore, c: &ConsentRecord) -> Result<(), StoreError> {
+    store.insert_consent(c, &created(c)).await
+}
+
+fn transition(id: &str, from: &str, to: &str, at: i64) -> ConsentTransition {
+    ConsentTransition {
+        consent_id: id.into(),
+        from_status: from.into(),
+        to_status: to.into(),
+        at,
+        psu_id: None,
+        selected_accounts: None,
+        actor_kind: "PSU".into(),
+        actor_id: "psu-1".into(),
+        reason: None,
+    }
+}
+
+async fn co_1_consent_insert_get_and_idempotency_key_lookup(store: SqlStore) {
+    let c = consent("pc-1", "client-a", "domestic-payment", Some("key-1"), 100);
+    put(&store, &c).await.unwrap();
+    assert_eq!(store.get_consent("pc-1").await.unwrap(), Some(c.clone()));
+    assert!(store.get_consent("nope").await.unwrap().is_none());
+    let found = store
+        .find_consent_by_idempotency_key("client-a", "domestic-payment", "key-1")
+        .await
+        .unwrap();
+    assert_eq!(found, Some(c.clone()));
+    for (client, kind, key) in [
+        ("client-b", "domestic-payment", "key-1"),
+        ("client-a", "account-access", "key-1"),
+        ("client-a", "domestic-payment", "key-2"),
+    ] {
+        assert!(
+            store
+                .find_consent_by_idempotency_key(client, kind, key)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let history = store.consent_history("pc-1").await.unwrap();
+    assert_eq!(history, vec![created(&c)]);
+    // Consents without an idempotency key never collide with each other.
+    put(
+        &store,
+        &consent("aac-1", "client-a", "account-access", None, 1),
+    )
+    .await
+    .unwrap();
+    put(
+        &store,
+        &consent("aac-2", "client-a", "account-access", None, 2),
+    )
+    .await
+    .unwrap();
+}
+
+async fn co_1_consent_idempotency_key_is_unique_per_client_and_kind(store: SqlStore) {
+    put(
+        &store,
+        &consent("pc-1", "client-a", "domestic-payment", Some("k"), 1),
+    )
+    .await
+    .unwrap();
+    let err = put(
+        &store,
+        &consent("pc-2", "client-a", "domestic-payment", Some("k"), 2),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    // Nothing of the refused insert remains: neither the consent nor its audit row.
+    assert!(store.get_consent("pc-2").await.unwrap().is_none());
+    assert!(store.consent_history("pc-2").await.unwrap().is_empty());
+    let dup_id = put(
+        &store,
+        &consent("pc-1", "client-b", "domestic-payment", None, 3),
+    )
+    .await;
+    assert!(matches!(dup_id, Err(StoreError::Conflict(_))));
+    // The same key is free for another client and for another kind.
+    put(
+        &store,
+        &consent("pc-3", "client-b", "domestic-payment", Some("k"), 3),
+    )
+    .await
+    .unwrap();
+    put(
+        &store,
+        &consent("fc-1", "client-a", "funds-confirmation", Some("k"), 4),
+    )
+    .await
+    .unwrap();
+}
+
+async fn co_2_transition_is_conditional_and_audited_in_one_transaction(store: SqlStore) {
+    let c = consent("aac-1", "client-a", "account-access", None, 10);
+    put(&store, &c).await.unwrap();
+    let mut authorise = transition("aac-1", "AwaitingAuthorisation", "Authorised", 20);
+    authorise.psu_id = Some("psu-1".into());
+    authorise.selected_accounts = Some(vec!["acc-1".into(), "acc-2".into()]);
+    assert!(store.transition_consent(&authorise).await.unwrap());
+    // A second attempt from the old status does not apply and writes no audit row.
+    assert!(!store.transition_consent(&authorise).await.unwrap());
+    assert!(
+        !store
+            .transition_consent(&transition(
+                "missing",
+                "AwaitingAuthorisation",
+                "Authorised",
+                20
+            ))
+            .await
+            .unwrap()
+    );
+    let mut revoke = transition("aac-1", "Authorised", "Revoked", 30);
+    revoke.actor_kind = "Staff".into();
+    revoke.actor_id = "staff-1".into();
+    revoke.reason = Some("fraud suspected".into());
+    assert!(store.transition_consent(&revoke).await.unwrap());
+    let got = store.get_consent("aac-1").await.unwrap().unwrap();
+    assert_eq!(got.status, "Revoked");
+    assert_eq!(got.status_updated_at, 30);
+    assert_eq!(got.psu_id.as_deref(), Some("psu-1"));
+    assert_eq!(got.selected_accounts, ["acc-1", "acc-2"]);
+    assert_eq!(got.created_at, 10);
+    let history = store.consent_history("aac-1").await.unwrap();
+    let steps: Vec<_> = history
+        .iter()
+        .map(|a| {
+            (
+                a.from_status.as_deref(),
+                a.to_status.as_str(),
+                a.actor_kind.as_str(),
+                a.actor_id.as_str(),
+                a.at,
+                a.reason.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (None, "AwaitingAuthorisation", "TPP", "client-a", 10, None),
+            (
+                Some("AwaitingAuthorisation"),
+                "Authorised",
+                "PSU",
+                "psu-1",
+                20,
+                None
+            ),
+            (
+                Some("Authorised"),
+                "Revoked",
+                "Staff",
+                "staff-1",
+                30,
+                Some("fraud suspected")
+            ),
+        ]
+    );
+}
+
+async fn co_2_racing_transitions_only_one_wins(store: SqlStore) {
+    put(
+        &store,
+        &consent("aac-1", "client-a", "account-access", None, 10),
+    )
+    .await
+    .unwrap();
+    let authorise = transition("aac-1", "AwaitingAuthorisation", "Authorised", 20);
+    let reject = transition("aac-1", "AwaitingAuthorisation", "Rejected", 20);
+    let (a, b) = tokio::join!(
+        store.transition_consent(&authorise),
+        store.transition_consent(&reject)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a ^ b, "exactly one transition applies: {a} {b}");
+    assert_eq!(store.consent_history("aac-1").await.unwrap().len(), 2);
+}
+
+async fn co_5_search_filters_and_pages_newest_first(store: SqlStore) {
+    for (i, client) in ["client-a", "client-b", "client-a", "client-a"]
+        .iter()
+        .enumerate()
+    {
+        let at = 100 + i as i64;
+        put(
+            &store,
+            &consent(&format!("c-{i}"), client, "account-access", None, at),
+        )
+        .await
+        .unwrap();
+    }
+    let mut t = transition("c-2", "AwaitingAuthorisation", "Authorised", 200);
+    t.psu_id = Some("psu-9".into());
+    assert!(store.transition_consent(&t).await.unwrap());
+    let ids = |rows: Vec<ConsentRecord>| rows.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let all = ConsentQuery {
+        limit: 50,
+        ..ConsentQuery::default()
+    };
+    assert_eq!(
+        ids(store.search_consents(&all).await.unwrap()),
+        ["c-3", "c-2", "c-1", "c-0"]
+    );
+    let q = ConsentQuery {
+        client_id: Some("client-a".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.search_consents(&q).await.unwrap()),
+        ["c-3", "c-2", "c-0"]
+    );
+    let q = ConsentQuery {
+        status: Some("Authorised".into()),
+        psu_id: Some("psu-9".into()),
+        ..all.clone()
+    };
+    assert_eq!(ids(store.search_consents(&q).await.unwrap()), ["c-2"]);
+    let q = ConsentQuery {
+        created_from: Some(101),
+        created_to: Some(103),
+        kind: Some("account-access".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.search_consents(&q).await.unwrap()),
+        ["c-2", "c-1"]
+    );
+    let page = |offset| ConsentQuery {
+        limit: 3,
+        offset,
+        ..ConsentQuery::default()
+    };
+    assert_eq!(
+        ids(store.search_consents(&page(0)).await.unwrap()),
+        ["c-3", "c-2", "c-1"]
+    );
+    assert_eq!(ids(store.search_consents(&page(3)).await.unwrap()), ["c-0"]);
+    let none = ConsentQuery {
+        client_id: Some("nobody".into()),
+        ..all
+    };
+    assert!(store.search_consents(&none).await.unwrap().is_empty());
 }
 
 #[tokio::test]

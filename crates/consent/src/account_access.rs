@@ -1,0 +1,190 @@
+//! `account-access-consents` (UK Open Banking Read/Write API v3.1, Account and Transaction API
+//! specification, "Account Access Consents"): the `OBReadConsent1` request, its CO-3 checks
+//! (permissions and their dependencies, ExpirationDateTime not in the past, transaction window
+//! in order) and the `OBReadConsentResponse1` data.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::ConsentError;
+use crate::permissions::{Permission, parse_permissions};
+use crate::wire::{format_datetime, parse_body, parse_datetime};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    #[serde(rename = "Data")]
+    data: RequestData,
+    #[serde(rename = "Risk")]
+    risk: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RequestData {
+    permissions: Vec<String>,
+    #[serde(default)]
+    expiration_date_time: Option<String>,
+    #[serde(default)]
+    transaction_from_date_time: Option<String>,
+    #[serde(default)]
+    transaction_to_date_time: Option<String>,
+}
+
+/// The validated content of an account-access consent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountAccessDetails {
+    /// The granted permission codes, sorted, without duplicates.
+    pub permissions: Vec<Permission>,
+    /// When the consent stops being usable; `None` for open-ended.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expiration_date_time: Option<OffsetDateTime>,
+    /// Start of the transaction window.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub transaction_from_date_time: Option<OffsetDateTime>,
+    /// End of the transaction window.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub transaction_to_date_time: Option<OffsetDateTime>,
+    /// The `Risk` block as sent.
+    pub risk: serde_json::Value,
+}
+
+impl AccountAccessDetails {
+    /// Parses and checks an `OBReadConsent1` body at `now` (CO-3).
+    pub fn parse(body: &[u8], now: OffsetDateTime) -> Result<Self, ConsentError> {
+        let req: Request = parse_body(body)?;
+        let d = req.data;
+        let permissions = parse_permissions(&d.permissions)?;
+        let date = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| parse_datetime(&format!("Data.{name}"), s))
+                .transpose()
+        };
+        let expiration = date("ExpirationDateTime", &d.expiration_date_time)?;
+        let from = date("TransactionFromDateTime", &d.transaction_from_date_time)?;
+        let to = date("TransactionToDateTime", &d.transaction_to_date_time)?;
+        if let Some(exp) = expiration
+            && exp <= now
+        {
+            return Err(ConsentError::InvalidDate {
+                path: "Data.ExpirationDateTime".into(),
+                detail: "ExpirationDateTime is in the past".into(),
+            });
+        }
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(ConsentError::InvalidDate {
+                path: "Data.TransactionFromDateTime".into(),
+                detail: "TransactionFromDateTime is after TransactionToDateTime".into(),
+            });
+        }
+        Ok(Self {
+            permissions,
+            expiration_date_time: expiration,
+            transaction_from_date_time: from,
+            transaction_to_date_time: to,
+            risk: serde_json::Value::Object(req.risk),
+        })
+    }
+
+    /// Adds this consent's members to the response `Data` object.
+    pub(crate) fn render_into(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
+        let perms: Vec<&str> = self.permissions.iter().map(|p| p.as_str()).collect();
+        data.insert("Permissions".into(), perms.into());
+        for (name, value) in [
+            ("ExpirationDateTime", self.expiration_date_time),
+            ("TransactionFromDateTime", self.transaction_from_date_time),
+            ("TransactionToDateTime", self.transaction_to_date_time),
+        ] {
+            if let Some(t) = value {
+                data.insert(name.into(), format_datetime(t).into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap()
+    }
+
+    fn parse(v: serde_json::Value) -> Result<AccountAccessDetails, ConsentError> {
+        AccountAccessDetails::parse(v.to_string().as_bytes(), now())
+    }
+
+    fn ok_body() -> serde_json::Value {
+        json!({
+            "Data": {
+                "Permissions": ["ReadAccountsDetail", "ReadBalances", "ReadTransactionsDetail", "ReadTransactionsCredits"],
+                "ExpirationDateTime": "2027-01-01T00:00:00+00:00",
+                "TransactionFromDateTime": "2026-01-01T00:00:00+00:00",
+                "TransactionToDateTime": "2026-12-31T23:59:59+01:00"
+            },
+            "Risk": {}
+        })
+    }
+
+    #[test]
+    fn co_3_valid_request_parses() {
+        let d = parse(ok_body()).unwrap();
+        assert_eq!(d.permissions.len(), 4);
+        assert!(d.expiration_date_time.is_some());
+        let mut data = serde_json::Map::new();
+        d.render_into(&mut data);
+        assert_eq!(data["ExpirationDateTime"], "2027-01-01T00:00:00+00:00");
+        assert_eq!(data["TransactionToDateTime"], "2026-12-31T22:59:59+00:00");
+    }
+
+    #[test]
+    fn co_3_past_expiry_and_reversed_window_are_invalid_dates() {
+        let mut b = ok_body();
+        b["Data"]["ExpirationDateTime"] = json!("2020-01-01T00:00:00+00:00");
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.InvalidDate");
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.ExpirationDateTime"));
+        let mut b = ok_body();
+        b["Data"]["TransactionFromDateTime"] = json!("2027-01-01T00:00:00+00:00");
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.InvalidDate");
+        let mut b = ok_body();
+        b["Data"]["TransactionToDateTime"] = json!("2026-12-31");
+        assert!(matches!(
+            parse(b).unwrap_err(),
+            ConsentError::InvalidDate { .. }
+        ));
+    }
+
+    #[test]
+    fn co_1_shape_errors_carry_ob_codes_and_paths() {
+        let mut b = ok_body();
+        b["Data"].as_object_mut().unwrap().remove("Permissions");
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Missing");
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.Permissions"));
+        let mut b = ok_body();
+        b["Data"]["Extra"] = json!(1);
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Unexpected");
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.Extra"));
+        let mut b = ok_body();
+        b.as_object_mut().unwrap().remove("Risk");
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].path.as_deref(), Some("Risk"));
+        let e = AccountAccessDetails::parse(b"not json", now())
+            .unwrap_err()
+            .to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Invalid");
+        let mut b = ok_body();
+        b["Data"]["Permissions"] = json!("ReadBalances");
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.Permissions"));
+    }
+}

@@ -1,0 +1,385 @@
+//! `domestic-payment-consents` (UK Open Banking Read/Write API v3.1, Payment Initiation API
+//! specification, "Domestic Payment Consents"): the `OBWriteDomesticConsent` request with its
+//! `Initiation` (`InstructedAmount` as `OBActiveCurrencyAndAmount`: `^\d{1,13}(\.\d{1,5})?$`,
+//! ISO 4217 `^[A-Z]{3}$`) and `Risk`. The Initiation and Risk are kept exactly as sent, since
+//! payment details are immutable (CO-3) and the payment submission must match them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::ConsentError;
+use crate::wire::{Account, canonical_json, check_len, parse_body};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    #[serde(rename = "Data")]
+    data: RequestData,
+    #[serde(rename = "Risk")]
+    risk: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RequestData {
+    initiation: Value,
+    #[serde(default)]
+    authorisation: Option<serde_json::Map<String, Value>>,
+    #[serde(default, rename = "SCASupportData")]
+    sca_support_data: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct Initiation {
+    instruction_identification: String,
+    end_to_end_identification: String,
+    #[serde(default)]
+    local_instrument: Option<String>,
+    instructed_amount: InstructedAmount,
+    #[serde(default)]
+    debtor_account: Option<Account>,
+    creditor_account: Account,
+    #[serde(default)]
+    creditor_postal_address: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    remittance_information: Option<RemittanceInformation>,
+    #[serde(default)]
+    supplementary_data: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct InstructedAmount {
+    amount: String,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RemittanceInformation {
+    #[serde(default)]
+    unstructured: Option<String>,
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+/// The validated content of a domestic-payment consent, kept as sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DomesticPaymentDetails {
+    /// `Data.Initiation` exactly as sent.
+    pub initiation: Value,
+    /// `Data.Authorisation`, if sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation: Option<Value>,
+    /// `Data.SCASupportData`, if sent.
+    #[serde(
+        default,
+        rename = "SCASupportData",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sca_support_data: Option<Value>,
+    /// `Risk` exactly as sent.
+    pub risk: Value,
+}
+
+const INIT: &str = "Data.Initiation";
+
+impl DomesticPaymentDetails {
+    /// Parses and checks an `OBWriteDomesticConsent` body.
+    pub fn parse(body: &[u8]) -> Result<Self, ConsentError> {
+        let req: Request = parse_body(body)?;
+        let raw = req.data.initiation;
+        let init: Initiation = parse_body(raw.to_string().as_bytes()).map_err(prefix)?;
+        check_len(
+            &format!("{INIT}.InstructionIdentification"),
+            &init.instruction_identification,
+            35,
+        )?;
+        check_len(
+            &format!("{INIT}.EndToEndIdentification"),
+            &init.end_to_end_identification,
+            35,
+        )?;
+        if let Some(li) = &init.local_instrument {
+            check_len(&format!("{INIT}.LocalInstrument"), li, 50)?;
+        }
+        check_amount(&init.instructed_amount.amount)?;
+        check_currency(&init.instructed_amount.currency)?;
+        init.creditor_account
+            .check(&format!("{INIT}.CreditorAccount"), true)?;
+        if let Some(d) = &init.debtor_account {
+            d.check(&format!("{INIT}.DebtorAccount"), false)?;
+        }
+        if let Some(r) = &init.remittance_information {
+            if let Some(u) = &r.unstructured {
+                check_len(
+                    &format!("{INIT}.RemittanceInformation.Unstructured"),
+                    u,
+                    140,
+                )?;
+            }
+            if let Some(reference) = &r.reference {
+                check_len(
+                    &format!("{INIT}.RemittanceInformation.Reference"),
+                    reference,
+                    35,
+                )?;
+            }
+        }
+        let _ = (&init.creditor_postal_address, &init.supplementary_data);
+        Ok(Self {
+            initiation: raw,
+            authorisation: req.data.authorisation.map(Value::Object),
+            sca_support_data: req.data.sca_support_data.map(Value::Object),
+            risk: Value::Object(req.risk),
+        })
+    }
+
+    /// Adds this consent's members to the response `Data` object.
+    pub(crate) fn render_into(&self, data: &mut serde_json::Map<String, Value>) {
+        data.insert("Initiation".into(), self.initiation.clone());
+        if let Some(a) = &self.authorisation {
+            data.insert("Authorisation".into(), a.clone());
+        }
+        if let Some(s) = &self.sca_support_data {
+            data.insert("SCASupportData".into(), s.clone());
+        }
+    }
+
+    /// CO-3: a payment submission (`OBWriteDomestic`: `Data.ConsentId`, `Data.Initiation`,
+    /// `Risk`) must carry exactly the consent's Initiation and Risk.
+    pub fn check_submission(&self, consent_id: &str, body: &[u8]) -> Result<(), ConsentError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Submission {
+            #[serde(rename = "Data")]
+            data: SubmissionData,
+            #[serde(rename = "Risk")]
+            risk: Value,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "PascalCase")]
+        struct SubmissionData {
+            consent_id: String,
+            initiation: Value,
+        }
+        let s: Submission = parse_body(body)?;
+        if s.data.consent_id != consent_id {
+            return Err(ConsentError::PaymentMismatch {
+                path: "Data.ConsentId".into(),
+            });
+        }
+        if canonical_json(&s.data.initiation) != canonical_json(&self.initiation) {
+            return Err(ConsentError::PaymentMismatch { path: INIT.into() });
+        }
+        if canonical_json(&s.risk) != canonical_json(&self.risk) {
+            return Err(ConsentError::PaymentMismatch {
+                path: "Risk".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Paths inside the Initiation are reported from the body's root.
+fn prefix(e: ConsentError) -> ConsentError {
+    let p = |path: String| {
+        if path == "$" {
+            INIT.to_owned()
+        } else {
+            format!("{INIT}.{path}")
+        }
+    };
+    match e {
+        ConsentError::MissingField { path } => ConsentError::MissingField { path: p(path) },
+        ConsentError::UnexpectedField { path } => ConsentError::UnexpectedField { path: p(path) },
+        ConsentError::InvalidBody { path, detail } => ConsentError::InvalidBody {
+            path: p(path),
+            detail,
+        },
+        other => other,
+    }
+}
+
+/// `OBActiveOrHistoricCurrencyAndAmount`: `^\d{1,13}(\.\d{1,5})?$` and greater than zero.
+fn check_amount(amount: &str) -> Result<(), ConsentError> {
+    let path = format!("{INIT}.InstructedAmount.Amount");
+    let invalid = |detail: &str| ConsentError::InvalidField {
+        path: path.clone(),
+        detail: detail.into(),
+    };
+    let (int, frac) = match amount.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (amount, None),
+    };
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(int, 13) || frac.is_some_and(|f| !digits(f, 5)) {
+        return Err(invalid("amount must match ^\\d{1,13}(\\.\\d{1,5})?$"));
+    }
+    let nonzero = int
+        .bytes()
+        .chain(frac.unwrap_or("").bytes())
+        .any(|b| b != b'0');
+    if !nonzero {
+        return Err(invalid("amount must be greater than zero"));
+    }
+    Ok(())
+}
+
+/// ISO 4217 alphabetic code: `^[A-Z]{3}$`.
+fn check_currency(currency: &str) -> Result<(), ConsentError> {
+    if currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(ConsentError::InvalidField {
+            path: format!("{INIT}.InstructedAmount.Currency"),
+            detail: "currency must match ^[A-Z]{3}$".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn body(amount: &str, currency: &str) -> Value {
+        json!({
+            "Data": {"Initiation": {
+                "InstructionIdentification": "ACME412",
+                "EndToEndIdentification": "FRESCO.21302.GFX.20",
+                "InstructedAmount": {"Amount": amount, "Currency": currency},
+                "CreditorAccount": {
+                    "SchemeName": "UK.OBIE.SortCodeAccountNumber",
+                    "Identification": "08080021325698",
+                    "Name": "ACME Inc"
+                },
+                "RemittanceInformation": {"Reference": "FRESCO-101", "Unstructured": "Internal ops code 5120101"}
+            }},
+            "Risk": {"PaymentContextCode": "EcommerceGoods"}
+        })
+    }
+
+    fn parse(v: &Value) -> Result<DomesticPaymentDetails, ConsentError> {
+        DomesticPaymentDetails::parse(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn co_3_amounts() {
+        for ok in ["1", "0.01", "165.88", "1234567890123.12345", "00001.5"] {
+            assert!(parse(&body(ok, "GBP")).is_ok(), "{ok}");
+        }
+        for bad in [
+            "0",
+            "0.00",
+            "-1",
+            "-1.00",
+            "1.2.3",
+            "1.123456",
+            "",
+            ".5",
+            "5.",
+            "1e3",
+            "12345678901234",
+            " 1",
+        ] {
+            let e = parse(&body(bad, "GBP")).unwrap_err().to_ob();
+            assert_eq!(
+                e.errors[0].error_code.as_str(),
+                "UK.OBIE.Field.Invalid",
+                "{bad}"
+            );
+            assert_eq!(
+                e.errors[0].path.as_deref(),
+                Some("Data.Initiation.InstructedAmount.Amount"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn co_3_currencies() {
+        for bad in ["gbp", "GBPX", "GB", "G1P", ""] {
+            let e = parse(&body("1.00", bad)).unwrap_err().to_ob();
+            assert_eq!(
+                e.errors[0].path.as_deref(),
+                Some("Data.Initiation.InstructedAmount.Currency"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn co_1_initiation_shape_errors_have_full_paths() {
+        let mut b = body("1.00", "GBP");
+        b["Data"]["Initiation"]["CreditorAccount"]
+            .as_object_mut()
+            .unwrap()
+            .remove("Name");
+        let e = parse(&b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Missing");
+        assert_eq!(
+            e.errors[0].path.as_deref(),
+            Some("Data.Initiation.CreditorAccount.Name")
+        );
+        let mut b = body("1.00", "GBP");
+        b["Data"]["Initiation"]["CreditorAccount"]["SchemeName"] = json!("UK.OBIE.Mars");
+        let e = parse(&b).unwrap_err().to_ob();
+        assert_eq!(
+            e.errors[0].error_code.as_str(),
+            "UK.OBIE.Unsupported.Scheme"
+        );
+        let mut b = body("1.00", "GBP");
+        b["Data"]["Initiation"]["Surprise"] = json!(true);
+        let e = parse(&b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Unexpected");
+        assert_eq!(
+            e.errors[0].path.as_deref(),
+            Some("Data.Initiation.Surprise")
+        );
+        let mut b = body("1.00", "GBP");
+        b["Data"]["Initiation"]["InstructedAmount"]
+            .as_object_mut()
+            .unwrap()
+            .remove("Currency");
+        let e = parse(&b).unwrap_err().to_ob();
+        assert_eq!(
+            e.errors[0].path.as_deref(),
+            Some("Data.Initiation.InstructedAmount.Currency")
+        );
+    }
+
+    #[test]
+    fn co_3_submission_must_match_the_consent() {
+        let b = body("10.00", "GBP");
+        let d = parse(&b).unwrap();
+        let sub = |init: &Value, risk: &Value, id: &str| {
+            json!({"Data": {"ConsentId": id, "Initiation": init}, "Risk": risk}).to_string()
+        };
+        let init = &b["Data"]["Initiation"];
+        let risk = &b["Risk"];
+        assert!(
+            d.check_submission("pdc-1", sub(init, risk, "pdc-1").as_bytes())
+                .is_ok()
+        );
+        let mut other = init.clone();
+        other["InstructedAmount"]["Amount"] = json!("10.01");
+        let e = d
+            .check_submission("pdc-1", sub(&other, risk, "pdc-1").as_bytes())
+            .unwrap_err();
+        assert!(matches!(e, ConsentError::PaymentMismatch { .. }));
+        assert!(
+            d.check_submission("pdc-1", sub(init, &json!({}), "pdc-1").as_bytes())
+                .is_err()
+        );
+        assert!(
+            d.check_submission("pdc-1", sub(init, risk, "pdc-2").as_bytes())
+                .is_err()
+        );
+    }
+}

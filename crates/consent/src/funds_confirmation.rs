@@ -1,0 +1,104 @@
+//! `funds-confirmation-consents` (UK Open Banking Read/Write API v3.1, Confirmation of Funds
+//! API specification): the `OBFundsConfirmationConsent1` request, `ExpirationDateTime`
+//! optional and not in the past, `DebtorAccount` required.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::ConsentError;
+use crate::wire::{Account, format_datetime, parse_body, parse_datetime};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    #[serde(rename = "Data")]
+    data: RequestData,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RequestData {
+    #[serde(default)]
+    expiration_date_time: Option<String>,
+    debtor_account: Account,
+}
+
+/// The validated content of a funds-confirmation consent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FundsConfirmationDetails {
+    /// When the consent stops being usable; `None` for open-ended.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expiration_date_time: Option<OffsetDateTime>,
+    /// The account whose funds may be confirmed.
+    pub debtor_account: Account,
+}
+
+impl FundsConfirmationDetails {
+    /// Parses and checks an `OBFundsConfirmationConsent1` body at `now`.
+    pub fn parse(body: &[u8], now: OffsetDateTime) -> Result<Self, ConsentError> {
+        let req: Request = parse_body(body)?;
+        let d = req.data;
+        let expiration = d
+            .expiration_date_time
+            .as_deref()
+            .map(|s| parse_datetime("Data.ExpirationDateTime", s))
+            .transpose()?;
+        if let Some(exp) = expiration
+            && exp <= now
+        {
+            return Err(ConsentError::InvalidDate {
+                path: "Data.ExpirationDateTime".into(),
+                detail: "ExpirationDateTime is in the past".into(),
+            });
+        }
+        d.debtor_account.check("Data.DebtorAccount", false)?;
+        Ok(Self {
+            expiration_date_time: expiration,
+            debtor_account: d.debtor_account,
+        })
+    }
+
+    /// Adds this consent's members to the response `Data` object.
+    pub(crate) fn render_into(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Some(t) = self.expiration_date_time {
+            data.insert("ExpirationDateTime".into(), format_datetime(t).into());
+        }
+        data.insert(
+            "DebtorAccount".into(),
+            serde_json::to_value(&self.debtor_account).unwrap_or_default(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn co_1_debtor_account_required_expiry_optional() {
+        let ok = json!({"Data": {"DebtorAccount": {
+            "SchemeName": "UK.OBIE.IBAN", "Identification": "GB76LOYD30949301273801", "Name": "Andrea Smith"
+        }}});
+        let d = FundsConfirmationDetails::parse(ok.to_string().as_bytes(), now()).unwrap();
+        assert!(d.expiration_date_time.is_none());
+        let missing = json!({"Data": {"ExpirationDateTime": "2030-01-01T00:00:00Z"}});
+        let e = FundsConfirmationDetails::parse(missing.to_string().as_bytes(), now())
+            .unwrap_err()
+            .to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Missing");
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.DebtorAccount"));
+        let mut past = ok.clone();
+        past["Data"]["ExpirationDateTime"] = json!("2001-01-01T00:00:00Z");
+        let e = FundsConfirmationDetails::parse(past.to_string().as_bytes(), now())
+            .unwrap_err()
+            .to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.InvalidDate");
+    }
+}

@@ -1,0 +1,323 @@
+//! CO-6 / CERT-6: the `x-jws-signature` header of OB v3.1 requests (Read/Write API
+//! specification, "Message Signing"): a JWS with detached, unencoded content (RFC 7515
+//! appendix F, RFC 7797 `b64: false`) over the exact request body bytes, whose protected
+//! header carries `kid`, `crit` = [`b64`, `http://openbanking.org.uk/iat`,
+//! `http://openbanking.org.uk/iss`, `http://openbanking.org.uk/tan`] and those claims. The key
+//! is the client's JWK with that `kid`, and its `x5c` leaf must be a valid QSealC.
+//! Algorithms: PS256 (OB) and ES256; anything else is refused.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bulwark_certs::{CertValidator, Purpose, ValidatedCert};
+use der::{Decode, Encode};
+use josekit::jwk::Jwk;
+use josekit::jws::{ES256, JwsVerifier, PS256};
+use rustls_pki_types::CertificateDer;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::ConsentError;
+
+/// The OB `iat` header claim.
+pub const CLAIM_IAT: &str = "http://openbanking.org.uk/iat";
+/// The OB `iss` header claim.
+pub const CLAIM_ISS: &str = "http://openbanking.org.uk/iss";
+/// The OB `tan` (trust anchor) header claim.
+pub const CLAIM_TAN: &str = "http://openbanking.org.uk/tan";
+const CRIT: [&str; 4] = ["b64", CLAIM_IAT, CLAIM_ISS, CLAIM_TAN];
+
+/// Verifies `x-jws-signature` headers. Holds the process's [`CertValidator`]; cheap to clone.
+#[derive(Clone)]
+pub struct DetachedJwsVerifier {
+    validator: CertValidator,
+    trust_anchor: String,
+    iat_skew_secs: i64,
+}
+
+impl std::fmt::Debug for DetachedJwsVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetachedJwsVerifier")
+            .field("trust_anchor", &self.trust_anchor)
+            .field("iat_skew_secs", &self.iat_skew_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request's signature inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedRequest<'a> {
+    /// The `x-jws-signature` header value, if sent.
+    pub header: Option<&'a str>,
+    /// The exact request body bytes.
+    pub body: &'a [u8],
+    /// The client's JWK Set (`{"keys": [...]}`).
+    pub client_jwks: &'a Value,
+    /// The `http://openbanking.org.uk/iss` the client must use (OB: `{org_id}/{software_id}`
+    /// for a TPP).
+    pub expected_iss: &'a str,
+    /// Whether this client (or the server) requires a signature.
+    pub required: bool,
+}
+
+/// A verified signature.
+#[derive(Clone, Debug)]
+pub struct VerifiedSignature {
+    /// The key id used.
+    pub kid: String,
+    /// `PS256` or `ES256`.
+    pub alg: &'static str,
+    /// The `http://openbanking.org.uk/iat` claim, Unix seconds.
+    pub iat: i64,
+    /// The QSealC that backs the key.
+    pub seal: ValidatedCert,
+}
+
+impl DetachedJwsVerifier {
+    /// A verifier accepting `tan` = `trust_anchor` and `iat` at most `iat_skew_secs` ahead of
+    /// the server's clock.
+    pub fn new(
+        validator: CertValidator,
+        trust_anchor: impl Into<String>,
+        iat_skew_secs: i64,
+    ) -> Self {
+        Self {
+            validator,
+            trust_anchor: trust_anchor.into(),
+            iat_skew_secs,
+        }
+    }
+
+    /// Verifies the request's signature at `now`. `Ok(None)` when no signature was sent and
+    /// none is required; a signature that is sent is always verified.
+    pub async fn verify(
+        &self,
+        req: &SignedRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Option<VerifiedSignature>, ConsentError> {
+        let Some(jws) = req.header else {
+            return if req.required {
+                Err(ConsentError::SignatureMissing)
+            } else {
+                Ok(None)
+            };
+        };
+        let (header_b64, header) = split_detached(jws.trim())?;
+        let (alg, kid, iat) = self.check_header(&header, req.expected_iss, now)?;
+        let signature = &jws.trim()[jws.trim().rfind('.').map_or(0, |i| i + 1)..];
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| ConsentError::SignatureMalformed("signature is not base64url".into()))?;
+        let jwk = find_key(req.client_jwks, &kid, alg)?;
+        let chain = x5c_chain(&jwk)?;
+        let seal = self
+            .validator
+            .validate(&chain, Purpose::Sealing, SystemTime::from(now))
+            .await
+            .map_err(|e| {
+                ConsentError::SignatureInvalid(format!("signing key is not a valid QSealC: {e}"))
+            })?;
+        let mut input = Vec::with_capacity(header_b64.len() + 1 + req.body.len());
+        input.extend_from_slice(header_b64.as_bytes());
+        input.push(b'.');
+        input.extend_from_slice(req.body);
+        let spki = leaf_spki(&chain)?;
+        verify_with(alg, &jwk, &spki, &input, &signature)?;
+        Ok(Some(VerifiedSignature {
+            kid,
+            alg,
+            iat,
+            seal,
+        }))
+    }
+
+    fn check_header(
+        &self,
+        h: &Map<String, Value>,
+        expected_iss: &str,
+        now: OffsetDateTime,
+    ) -> Result<(&'static str, String, i64), ConsentError> {
+        let alg = match h.get("alg") {
+            None => return Err(ConsentError::SignatureMissingClaim("alg")),
+            Some(Value::String(a)) if a == "PS256" => "PS256",
+            Some(Value::String(a)) if a == "ES256" => "ES256",
+            Some(other) => return Err(invalid_claim("alg", format!("{other} not allowed"))),
+        };
+        let kid = match h.get("kid") {
+            None => return Err(ConsentError::SignatureMissingClaim("kid")),
+            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+            Some(_) => return Err(invalid_claim("kid", "must be a string".into())),
+        };
+        match h.get("b64") {
+            None => return Err(ConsentError::SignatureMissingClaim("b64")),
+            Some(Value::Bool(false)) => {}
+            Some(_) => return Err(invalid_claim("b64", "must be false".into())),
+        }
+        let crit = match h.get("crit") {
+            None => return Err(ConsentError::SignatureMissingClaim("crit")),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(invalid_claim("crit", "must be an array".into())),
+        };
+        let mut names: Vec<&str> = Vec::with_capacity(crit.len());
+        for c in crit {
+            names.push(
+                c.as_str()
+                    .ok_or_else(|| invalid_claim("crit", "entries must be strings".into()))?,
+            );
+        }
+        names.sort_unstable();
+        let mut expected = CRIT;
+        expected.sort_unstable();
+        if names != expected {
+            return Err(invalid_claim(
+                "crit",
+                format!("must be exactly {}", CRIT.join(", ")),
+            ));
+        }
+        let iat = match h.get(CLAIM_IAT) {
+            None => return Err(ConsentError::SignatureMissingClaim(CLAIM_IAT)),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| invalid_claim(CLAIM_IAT, "must be a number".into()))?,
+        };
+        if iat > now.unix_timestamp() + self.iat_skew_secs {
+            return Err(invalid_claim(CLAIM_IAT, "is in the future".into()));
+        }
+        match h.get(CLAIM_ISS) {
+            None => return Err(ConsentError::SignatureMissingClaim(CLAIM_ISS)),
+            Some(Value::String(s)) if s == expected_iss => {}
+            Some(_) => return Err(invalid_claim(CLAIM_ISS, "does not name the client".into())),
+        }
+        match h.get(CLAIM_TAN) {
+            None => return Err(ConsentError::SignatureMissingClaim(CLAIM_TAN)),
+            Some(Value::String(s)) if *s == self.trust_anchor => {}
+            Some(_) => return Err(invalid_claim(CLAIM_TAN, "is not the trust anchor".into())),
+        }
+        Ok((alg, kid, iat))
+    }
+}
+
+fn invalid_claim(claim: &'static str, detail: String) -> ConsentError {
+    ConsentError::SignatureInvalidClaim { claim, detail }
+}
+
+/// `header..signature` -> (encoded header, decoded header object).
+fn split_detached(jws: &str) -> Result<(&str, Map<String, Value>), ConsentError> {
+    let parts: Vec<&str> = jws.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(ConsentError::SignatureMalformed(
+            "not a compact JWS of three parts".into(),
+        ));
+    };
+    if !payload.is_empty() {
+        return Err(ConsentError::SignatureMalformed(
+            "the payload must be detached (empty)".into(),
+        ));
+    }
+    if header.is_empty() || signature.is_empty() {
+        return Err(ConsentError::SignatureMalformed(
+            "empty header or signature".into(),
+        ));
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| ConsentError::SignatureMalformed("header is not base64url".into()))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| ConsentError::SignatureMalformed("header is not JSON".into()))?;
+    match value {
+        Value::Object(map) => Ok((header, map)),
+        _ => Err(ConsentError::SignatureMalformed(
+            "header is not a JSON object".into(),
+        )),
+    }
+}
+
+fn find_key(jwks: &Value, kid: &str, alg: &str) -> Result<Map<String, Value>, ConsentError> {
+    let key = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+        .and_then(Value::as_object)
+        .ok_or_else(|| ConsentError::SignatureInvalid("no client key with that kid".into()))?;
+    if let Some(key_alg) = key.get("alg").and_then(Value::as_str)
+        && key_alg != alg
+    {
+        return Err(ConsentError::SignatureInvalid(
+            "the key is registered for another algorithm".into(),
+        ));
+    }
+    if key
+        .get("use")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "sig")
+    {
+        return Err(ConsentError::SignatureInvalid(
+            "the key is not a signing key".into(),
+        ));
+    }
+    Ok(key.clone())
+}
+
+fn x5c_chain(jwk: &Map<String, Value>) -> Result<Vec<CertificateDer<'static>>, ConsentError> {
+    let entries = jwk
+        .get("x5c")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            ConsentError::SignatureInvalid("the key has no x5c certificate chain".into())
+        })?;
+    entries
+        .iter()
+        .map(|e| {
+            e.as_str()
+                .and_then(|s| STANDARD.decode(s).ok())
+                .map(CertificateDer::from)
+                .ok_or_else(|| ConsentError::SignatureInvalid("x5c entry is not base64".into()))
+        })
+        .collect()
+}
+
+fn leaf_spki(chain: &[CertificateDer<'_>]) -> Result<Vec<u8>, ConsentError> {
+    let bad = |_| ConsentError::SignatureInvalid("x5c leaf is not a certificate".into());
+    let leaf = chain
+        .first()
+        .ok_or_else(|| ConsentError::SignatureInvalid("empty x5c".into()))?;
+    let cert = x509_cert::Certificate::from_der(leaf).map_err(bad)?;
+    cert.tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(bad)
+}
+
+/// The signature must verify with the JWK and with the QSealC's own key, so a JWK whose
+/// parameters differ from its certificate can never pass.
+fn verify_with(
+    alg: &str,
+    jwk: &Map<String, Value>,
+    spki: &[u8],
+    input: &[u8],
+    signature: &[u8],
+) -> Result<(), ConsentError> {
+    let key_err =
+        |e: josekit::JoseError| ConsentError::SignatureInvalid(format!("unusable {alg} key: {e}"));
+    let jwk = Jwk::from_map(jwk.clone()).map_err(key_err)?;
+    let verifiers: [Box<dyn JwsVerifier>; 2] = match alg {
+        "PS256" => [
+            Box::new(PS256.verifier_from_jwk(&jwk).map_err(key_err)?),
+            Box::new(PS256.verifier_from_der(spki).map_err(key_err)?),
+        ],
+        _ => [
+            Box::new(ES256.verifier_from_jwk(&jwk).map_err(key_err)?),
+            Box::new(ES256.verifier_from_der(spki).map_err(key_err)?),
+        ],
+    };
+    for v in verifiers {
+        v.verify(input, signature).map_err(|_| {
+            ConsentError::SignatureInvalid("signature does not verify over the body".into())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! UK Open Banking Read/Write API v3.1 consents for Bulwark (REQUIREMENTS.md CO-1..CO-4, CO-6,
+//! CERT-6/7): the account-access, domestic-payment and funds-confirmation consent resources
+//! (request parsing, checks, OB response bodies), their lifecycle with an append-only audit
+//! trail, resource-request validation, the staff search, and `x-jws-signature` verification.
+//!
+//! Knows no HTTP framework (DESIGN.md): operations take the parsed pieces of a request (body
+//! bytes, the caller's client id, TPP identity and scope, header values, `now`) and return
+//! typed results or a [`ConsentError`], which [`ConsentError::to_ob`] turns into the OB error
+//! body and HTTP status in one place.
+//!
+//! A handler, in outline (the server owns HTTP, the clock and the certificate checks):
+//!
+//! ```text
+//! let caller = Caller::new(token.client_id, validated_cert.tpp, &token.scope);
+//! jws_verifier.verify(&SignedRequest { header, body, client_jwks, expected_iss, required }, now).await?;
+//! let created = consents.create(&caller, ConsentKind::AccountAccess, body, idempotency_key, now).await?;
+//! respond(201, created.consent.to_ob_json(&self_link, now));
+//! // on Err(e): let ob = e.to_ob().with_id(interaction_id); respond(ob.status, ob.to_json())
+//! ```
+
+pub mod account_access;
+pub mod consent;
+pub mod domestic_payment;
+pub mod error;
+pub mod funds_confirmation;
+pub mod jws;
+pub mod lifecycle;
+pub mod model;
+pub mod permissions;
+pub mod service;
+pub mod wire;
+
+pub use account_access::AccountAccessDetails;
+pub use consent::{AuditEntry, Consent, ConsentDetails};
+pub use domestic_payment::DomesticPaymentDetails;
+pub use error::{ConsentError, ObError, ObErrorCode, ObErrorDetail};
+pub use funds_confirmation::FundsConfirmationDetails;
+pub use jws::{DetachedJwsVerifier, SignedRequest, VerifiedSignature};
+pub use lifecycle::{ConsentContext, ConsentSearch};
+pub use model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
+pub use permissions::{Permission, ResourceApi, parse_permissions};
+pub use service::{ConsentService, Created, check_idempotency_key};
+pub use wire::{Account, format_datetime};

@@ -1,0 +1,380 @@
+//! The CO-2 lifecycle operations later flows call (PSU authorise / reject on the consent page,
+//! revoke by PSU, TPP or staff, consume by a payment submission), CO-4 resource-request
+//! validation, the TK-6 introspection check, and the CO-5 staff search and history.
+//!
+//! Every change is a conditional store update from the status it was decided on, with its
+//! audit row in the same transaction; if another node changed the consent first, the change
+//! is refused as an illegal transition from the status now stored.
+
+use bulwark_store::{ConsentQuery, ConsentTransition};
+use time::OffsetDateTime;
+
+use crate::consent::{AuditEntry, Consent, ConsentDetails};
+use crate::error::ConsentError;
+use crate::model::{Actor, ConsentKind, ConsentStatus};
+use crate::permissions::{Permission, ResourceApi};
+use crate::service::{ConsentService, whole_seconds};
+
+/// What a resource request may rely on once its consent validated (CO-4), for the gateway to
+/// forward upstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentContext {
+    /// The consent.
+    pub consent_id: String,
+    /// Its kind.
+    pub kind: ConsentKind,
+    /// The client it belongs to.
+    pub client_id: String,
+    /// The PSU who authorised it.
+    pub psu_id: Option<String>,
+    /// The granted permissions (account-access consents; empty otherwise).
+    pub permissions: Vec<Permission>,
+    /// The accounts the PSU selected.
+    pub selected_accounts: Vec<String>,
+    /// Its ExpirationDateTime, if any.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Transaction window start (account-access consents).
+    pub transaction_from: Option<OffsetDateTime>,
+    /// Transaction window end (account-access consents).
+    pub transaction_to: Option<OffsetDateTime>,
+}
+
+/// Staff search filters (CO-5). Results are newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsentSearch {
+    /// Only this stored status (an Authorised consent past expiry that nobody read since is
+    /// still stored as Authorised, and reads as Expired).
+    pub status: Option<ConsentStatus>,
+    /// Only this kind.
+    pub kind: Option<ConsentKind>,
+    /// Only this client.
+    pub client_id: Option<String>,
+    /// Only this PSU.
+    pub psu_id: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<OffsetDateTime>,
+    /// Created before.
+    pub created_to: Option<OffsetDateTime>,
+    /// Page size, 1..=500 (0 means 50).
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+impl ConsentService {
+    /// Applies `to` from the consent's stored status, checking CO-2 first. Returns the consent
+    /// as it is after the change.
+    pub(crate) async fn apply(
+        &self,
+        consent: &Consent,
+        to: ConsentStatus,
+        actor: &Actor,
+        reason: Option<&str>,
+        authorisation: Option<(&str, &[String])>,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let from = consent.stored_status;
+        from.check_transition(to)?;
+        let now = whole_seconds(now);
+        let t = ConsentTransition {
+            consent_id: consent.id.clone(),
+            from_status: from.as_str().into(),
+            to_status: to.as_str().into(),
+            at: now.unix_timestamp(),
+            psu_id: authorisation.map(|(psu, _)| psu.to_owned()),
+            selected_accounts: authorisation.map(|(_, accounts)| accounts.to_vec()),
+            actor_kind: actor.kind.as_str().into(),
+            actor_id: actor.id.clone(),
+            reason: reason.map(str::to_owned),
+        };
+        if !self.store.transition_consent(&t).await? {
+            // Lost a race: report against what is stored now.
+            let current = self.load(&consent.id).await?;
+            return Err(ConsentError::IllegalTransition {
+                from: current.stored_status,
+                to,
+            });
+        }
+        let mut after = consent.clone();
+        after.stored_status = to;
+        after.status_updated_at = now;
+        if let Some((psu, accounts)) = authorisation {
+            after.psu_id = Some(psu.to_owned());
+            after.selected_accounts = accounts.to_vec();
+        }
+        Ok(after)
+    }
+
+    /// AZ-5: the consent a PSU is about to authorise, for the consent page. It must exist,
+    /// belong to `client_id` (NotFound otherwise) and be AwaitingAuthorisation and unexpired.
+    pub async fn for_authorisation(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        if consent.client_id != client_id {
+            return Err(ConsentError::NotFound);
+        }
+        check_awaiting(&consent, now)?;
+        Ok(consent)
+    }
+
+    /// The PSU authorises (AwaitingAuthorisation -> Authorised), selecting accounts (at
+    /// least one for an account-access consent). A consent whose ExpirationDateTime has
+    /// passed cannot be authorised.
+    pub async fn authorise(
+        &self,
+        consent_id: &str,
+        psu_id: &str,
+        selected_accounts: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        check_awaiting(&consent, now)?;
+        if consent.kind() == ConsentKind::AccountAccess && selected_accounts.is_empty() {
+            return Err(ConsentError::InvalidField {
+                path: "selected_accounts".into(),
+                detail: "select at least one account".into(),
+            });
+        }
+        let mut accounts = selected_accounts.to_vec();
+        accounts.sort();
+        accounts.dedup();
+        self.apply(
+            &consent,
+            ConsentStatus::Authorised,
+            &Actor::psu(psu_id),
+            None,
+            Some((psu_id, &accounts)),
+            now,
+        )
+        .await
+    }
+
+    /// The PSU (or the bank) rejects (AwaitingAuthorisation -> Rejected).
+    pub async fn reject(
+        &self,
+        consent_id: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        self.apply(&consent, ConsentStatus::Rejected, actor, reason, None, now)
+            .await
+    }
+
+    /// Revokes an Authorised consent (Authorised -> Revoked) by PSU, TPP or staff. An
+    /// Authorised consent past its expiry is recorded as Expired and cannot be revoked.
+    pub async fn revoke(
+        &self,
+        consent_id: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        self.refuse_if_expired(&consent, ConsentStatus::Revoked, now)
+            .await?;
+        self.apply(&consent, ConsentStatus::Revoked, actor, reason, None, now)
+            .await
+    }
+
+    /// A payment was made against a domestic-payment consent (Authorised -> Consumed), by
+    /// the client that owns it.
+    pub async fn consume(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self
+            .owned(consent_id, client_id, ConsentKind::DomesticPayment)
+            .await?;
+        self.apply(
+            &consent,
+            ConsentStatus::Consumed,
+            &Actor::tpp(client_id),
+            Some("payment submitted"),
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// Records the expiry of a consent read as Expired and refuses `to` from it.
+    async fn refuse_if_expired(
+        &self,
+        consent: &Consent,
+        to: ConsentStatus,
+        now: OffsetDateTime,
+    ) -> Result<(), ConsentError> {
+        if consent.is_expired_at(now) {
+            self.record_expiry(consent, now).await;
+            return Err(ConsentError::IllegalTransition {
+                from: ConsentStatus::Expired,
+                to,
+            });
+        }
+        Ok(())
+    }
+
+    /// CO-4: may `client_id` use consent `consent_id` for `api` (on `account_id`, for
+    /// account-scoped requests) at `now`? Checks, in order: it exists and belongs to the
+    /// client (NotFound), it is of the API's kind, it is Authorised and unexpired, its
+    /// permissions cover the API, and the account is one the PSU selected.
+    pub async fn validate_for_resource(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        api: ResourceApi,
+        account_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<ConsentContext, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        if consent.client_id != client_id {
+            return Err(ConsentError::NotFound);
+        }
+        if consent.kind() != api.consent_kind() {
+            return Err(ConsentError::WrongKind);
+        }
+        let status = consent.status_at(now);
+        if status != ConsentStatus::Authorised {
+            self.record_expiry(&consent, now).await;
+            return Err(ConsentError::NotAuthorised(status));
+        }
+        let (permissions, from, to) = match &consent.details {
+            ConsentDetails::AccountAccess(d) => (
+                d.permissions.clone(),
+                d.transaction_from_date_time,
+                d.transaction_to_date_time,
+            ),
+            ConsentDetails::DomesticPayment(_) | ConsentDetails::FundsConfirmation(_) => {
+                (Vec::new(), None, None)
+            }
+        };
+        if !api.covered_by(&permissions) {
+            return Err(ConsentError::PermissionMissing(api.as_str()));
+        }
+        if let Some(account) = account_id
+            && !consent.selected_accounts.iter().any(|a| a == account)
+        {
+            return Err(ConsentError::AccountNotSelected);
+        }
+        Ok(ConsentContext {
+            expires_at: consent.expires_at(),
+            consent_id: consent.id,
+            kind: consent.details.kind(),
+            client_id: consent.client_id,
+            psu_id: consent.psu_id,
+            permissions,
+            selected_accounts: consent.selected_accounts,
+            transaction_from: from,
+            transaction_to: to,
+        })
+    }
+
+    /// CO-3: a `/domestic-payments` submission body carries exactly the Initiation and Risk
+    /// of its consent, which must be Authorised and the client's own. A consent in another
+    /// status is [`ConsentError::InvalidStatus`] (400 `UK.OBIE.Resource.InvalidConsentStatus`,
+    /// as the Payment Initiation API answers a payment-order against it).
+    pub async fn validate_payment_submission(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<ConsentContext, ConsentError> {
+        let ctx = self
+            .validate_for_resource(
+                consent_id,
+                client_id,
+                ResourceApi::DomesticPayment,
+                None,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                ConsentError::NotAuthorised(status) => ConsentError::InvalidStatus(status),
+                other => other,
+            })?;
+        let consent = self.load(consent_id).await?;
+        match &consent.details {
+            ConsentDetails::DomesticPayment(d) => d.check_submission(consent_id, body)?,
+            ConsentDetails::AccountAccess(_) | ConsentDetails::FundsConfirmation(_) => {
+                return Err(ConsentError::WrongKind);
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// TK-6: is the consent Authorised and unexpired at `now`? Read-only (no expiry is
+    /// recorded on this hot path); a store failure is logged and answers false.
+    pub async fn is_authorised(&self, consent_id: &str, now: OffsetDateTime) -> bool {
+        match self.load(consent_id).await {
+            Ok(c) => c.status_at(now) == ConsentStatus::Authorised,
+            Err(ConsentError::NotFound) => false,
+            Err(e) => {
+                tracing::error!(consent_id, error = %e, "consent look-up for introspection failed");
+                false
+            }
+        }
+    }
+
+    /// CO-5: any consent by id, for staff (records a noticed expiry).
+    pub async fn staff_get(
+        &self,
+        consent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        self.record_expiry(&consent, now).await;
+        Ok(consent)
+    }
+
+    /// CO-5: a consent's history, oldest first.
+    pub async fn history(&self, consent_id: &str) -> Result<Vec<AuditEntry>, ConsentError> {
+        self.store
+            .consent_history(consent_id)
+            .await?
+            .into_iter()
+            .map(AuditEntry::from_record)
+            .collect()
+    }
+
+    /// CO-5: staff search, newest first.
+    pub async fn search(&self, s: &ConsentSearch) -> Result<Vec<Consent>, ConsentError> {
+        let q = ConsentQuery {
+            status: s.status.map(|x| x.as_str().to_owned()),
+            kind: s.kind.map(|k| k.as_str().to_owned()),
+            client_id: s.client_id.clone(),
+            psu_id: s.psu_id.clone(),
+            created_from: s.created_from.map(OffsetDateTime::unix_timestamp),
+            created_to: s.created_to.map(OffsetDateTime::unix_timestamp),
+            limit: if s.limit == 0 { 50 } else { s.limit.min(500) },
+            offset: s.offset,
+        };
+        self.store
+            .search_consents(&q)
+            .await?
+            .into_iter()
+            .map(Consent::from_record)
+            .collect()
+    }
+}
+
+/// AwaitingAuthorisation and, if it has an ExpirationDateTime, not past it.
+fn check_awaiting(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentError> {
+    if consent.stored_status != ConsentStatus::AwaitingAuthorisation {
+        return Err(ConsentError::IllegalTransition {
+            from: consent.status_at(now),
+            to: ConsentStatus::Authorised,
+        });
+    }
+    if consent.expires_at().is_some_and(|exp| now >= exp) {
+        return Err(ConsentError::ExpiredBeforeAuthorisation);
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! The TPP-facing consent operations of CO-1 (UK Open Banking Read/Write API v3.1: POST, GET
+//! and DELETE of account-access-consents and funds-confirmation-consents, POST and GET of
+//! domestic-payment-consents), with CERT-7 role and scope checks and the `x-idempotency-key`
+//! rules of payment consents. Lifecycle and resource-request operations are in
+//! [`crate::lifecycle`]. Time is an argument; nothing here reads a clock.
+
+use std::sync::Arc;
+
+use bulwark_store::{ConsentAuditRecord, ConsentRecord, ConsentStore, StoreError};
+use time::OffsetDateTime;
+
+use crate::account_access::AccountAccessDetails;
+use crate::consent::{Consent, ConsentDetails};
+use crate::domestic_payment::DomesticPaymentDetails;
+use crate::error::ConsentError;
+use crate::funds_confirmation::FundsConfirmationDetails;
+use crate::model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
+use crate::wire::{body_hash, parse_body};
+
+/// The longest `x-idempotency-key` OB allows.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 40;
+
+/// Consent operations over a [`ConsentStore`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ConsentService {
+    pub(crate) store: Arc<dyn ConsentStore>,
+}
+
+impl std::fmt::Debug for ConsentService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentService").finish_non_exhaustive()
+    }
+}
+
+/// What a successful POST produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Created {
+    /// The consent.
+    pub consent: Consent,
+    /// False when an idempotent replay returned the consent created earlier (still 201).
+    pub new: bool,
+}
+
+impl ConsentService {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn ConsentStore>) -> Self {
+        Self { store }
+    }
+
+    /// POST `/{kind}-consents`: checks role and scope (403), the `x-idempotency-key` for
+    /// payment consents (required, 1..=40 characters; other kinds ignore it), parses and checks
+    /// the body, and stores the consent as AwaitingAuthorisation with its first audit row.
+    /// Nothing is stored when any check fails. A payment consent re-posted with the same key
+    /// and the same body (compared by canonical hash) returns the consent created first; the
+    /// same key with another body is [`ConsentError::IdempotencyKeyReused`].
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        kind: ConsentKind,
+        body: &[u8],
+        idempotency_key: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Created, ConsentError> {
+        caller.authorize(kind)?;
+        let key = match kind {
+            ConsentKind::DomesticPayment => Some(check_idempotency_key(idempotency_key)?),
+            ConsentKind::AccountAccess | ConsentKind::FundsConfirmation => None,
+        };
+        let details = match kind {
+            ConsentKind::AccountAccess => {
+                ConsentDetails::AccountAccess(AccountAccessDetails::parse(body, now)?)
+            }
+            ConsentKind::DomesticPayment => {
+                ConsentDetails::DomesticPayment(DomesticPaymentDetails::parse(body)?)
+            }
+            ConsentKind::FundsConfirmation => {
+                ConsentDetails::FundsConfirmation(FundsConfirmationDetails::parse(body, now)?)
+            }
+        };
+        let hash = match key {
+            Some(_) => Some(body_hash(&parse_body::<serde_json::Value>(body)?)),
+            None => None,
+        };
+        if let (Some(key), Some(hash)) = (key, &hash)
+            && let Some(existing) = self.replay(caller, kind, key, hash).await?
+        {
+            return Ok(Created {
+                consent: existing,
+                new: false,
+            });
+        }
+        let now = whole_seconds(now);
+        let consent = Consent {
+            id: format!("{}{}", kind.id_prefix(), bulwark_core::random::uuid_v4()),
+            client_id: caller.client_id.clone(),
+            stored_status: ConsentStatus::AwaitingAuthorisation,
+            psu_id: None,
+            selected_accounts: Vec::new(),
+            created_at: now,
+            status_updated_at: now,
+            details,
+        };
+        let record = consent.to_record(key.map(str::to_owned), hash.clone())?;
+        let audit = ConsentAuditRecord {
+            consent_id: consent.id.clone(),
+            actor_kind: ActorKind::Tpp.as_str().into(),
+            actor_id: caller.client_id.clone(),
+            at: record.created_at,
+            from_status: None,
+            to_status: record.status.clone(),
+            reason: None,
+        };
+        match self.store.insert_consent(&record, &audit).await {
+            Ok(()) => Ok(Created { consent, new: true }),
+            // Another node stored the same key first: answer as that request was answered.
+            Err(StoreError::Conflict(_)) => match (key, &hash) {
+                (Some(key), Some(hash)) => match self.replay(caller, kind, key, hash).await? {
+                    Some(existing) => Ok(Created {
+                        consent: existing,
+                        new: false,
+                    }),
+                    None => Err(ConsentError::Corrupt("idempotency conflict".into())),
+                },
+                _ => Err(ConsentError::Corrupt("consent id collision".into())),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn replay(
+        &self,
+        caller: &Caller,
+        kind: ConsentKind,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<Consent>, ConsentError> {
+        let Some(existing) = self
+            .store
+            .find_consent_by_idempotency_key(&caller.client_id, kind.as_str(), key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if existing.body_hash.as_deref() != Some(hash) {
+            return Err(ConsentError::IdempotencyKeyReused);
+        }
+        Consent::from_record(existing).map(Some)
+    }
+
+    /// GET `/{kind}-consents/{ConsentId}`: the caller's own consent of that kind, as it reads
+    /// at `now` (render with [`Consent::to_ob_json`]). Another client's consent, or one of
+    /// another kind, is [`ConsentError::NotFound`] exactly like a missing one.
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        kind: ConsentKind,
+        consent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        caller.authorize(kind)?;
+        let consent = self.owned(consent_id, &caller.client_id, kind).await?;
+        self.record_expiry(&consent, now).await;
+        Ok(consent)
+    }
+
+    /// DELETE `/account-access-consents/{id}` or `/funds-confirmation-consents/{id}`. The
+    /// consent is kept with its audit trail and marked: Authorised becomes Revoked; a consent
+    /// still AwaitingAuthorisation is withdrawn (Rejected, the lifecycle's only exit from
+    /// that state); any other status is [`ConsentError::InvalidStatus`]. Payment consents
+    /// have no DELETE ([`ConsentError::WrongKind`]).
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        kind: ConsentKind,
+        consent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), ConsentError> {
+        caller.authorize(kind)?;
+        if kind == ConsentKind::DomesticPayment {
+            return Err(ConsentError::WrongKind);
+        }
+        let consent = self.owned(consent_id, &caller.client_id, kind).await?;
+        self.record_expiry(&consent, now).await;
+        let (to, reason) = match consent.status_at(now) {
+            ConsentStatus::Authorised => (ConsentStatus::Revoked, "deleted by the TPP"),
+            ConsentStatus::AwaitingAuthorisation => (
+                ConsentStatus::Rejected,
+                "deleted by the TPP before authorisation",
+            ),
+            other => return Err(ConsentError::InvalidStatus(other)),
+        };
+        self.apply(
+            &consent,
+            to,
+            &Actor::tpp(&caller.client_id),
+            Some(reason),
+            None,
+            now,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The consent if it exists, belongs to `client_id` and is of `kind`; else NotFound.
+    pub(crate) async fn owned(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        kind: ConsentKind,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        if consent.client_id != client_id || consent.kind() != kind {
+            return Err(ConsentError::NotFound);
+        }
+        Ok(consent)
+    }
+
+    /// The consent, whoever owns it; NotFound if missing.
+    pub(crate) async fn load(&self, consent_id: &str) -> Result<Consent, ConsentError> {
+        let record: ConsentRecord = self
+            .store
+            .get_consent(consent_id)
+            .await?
+            .ok_or(ConsentError::NotFound)?;
+        Consent::from_record(record)
+    }
+
+    /// Records a lazily noticed expiry (Authorised -> Expired by System). Best effort: the
+    /// read is correct without it, so a failure is only logged.
+    pub(crate) async fn record_expiry(&self, consent: &Consent, now: OffsetDateTime) {
+        if !consent.is_expired_at(now) {
+            return;
+        }
+        let at = consent
+            .status_updated_at(now)
+            .max(consent.status_updated_at);
+        let result = self
+            .apply(
+                consent,
+                ConsentStatus::Expired,
+                &Actor::system(),
+                Some("ExpirationDateTime reached"),
+                None,
+                at,
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(consent_id = %consent.id, error = %e, "recording consent expiry failed");
+        }
+    }
+}
+
+/// `x-idempotency-key`: required, 1..=40 characters, no surrounding whitespace.
+pub fn check_idempotency_key(key: Option<&str>) -> Result<&str, ConsentError> {
+    let key = key.ok_or(ConsentError::MissingHeader("x-idempotency-key"))?;
+    let n = key.chars().count();
+    if n == 0 || n > MAX_IDEMPOTENCY_KEY_LEN || key.trim() != key {
+        return Err(ConsentError::InvalidHeader {
+            name: "x-idempotency-key",
+            detail: format!("must be 1..{MAX_IDEMPOTENCY_KEY_LEN} characters"),
+        });
+    }
+    Ok(key)
+}
+
+/// Drops sub-second precision: the store keeps Unix seconds, so what is returned on creation
+/// equals what is read back later.
+pub(crate) fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}

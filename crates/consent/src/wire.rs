@@ -1,0 +1,234 @@
+//! Wire helpers shared by the consent resources: body parsing with OB error paths, ISO 8601
+//! date-times with offsets (OB v3.1 "ISODateTime": all dates carry a timezone), OB account
+//! identification (`OBCashAccount*`), and the canonical body hash behind `x-idempotency-key`.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::ConsentError;
+
+/// Parses a JSON body into `T`, turning serde's complaint into the OB error with its path:
+/// an unknown member is `Field.Unexpected`, a missing one `Field.Missing`, anything else
+/// `Field.Invalid`.
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsentError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        // serde_path_to_error names an unknown member itself, a missing one by its parent.
+        let join = |field: &str| {
+            if path == "." || path.is_empty() {
+                field.to_owned()
+            } else if path == field || path.ends_with(&format!(".{field}")) {
+                path.clone()
+            } else {
+                format!("{path}.{field}")
+            }
+        };
+        if let Some(field) = between(&inner, "missing field `", "`") {
+            ConsentError::MissingField { path: join(field) }
+        } else if let Some(field) = between(&inner, "unknown field `", "`") {
+            ConsentError::UnexpectedField { path: join(field) }
+        } else {
+            ConsentError::InvalidBody {
+                path: if path == "." { "$".into() } else { path },
+                detail: strip_position(&inner),
+            }
+        }
+    })
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &s[s.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// serde_json appends " at line L column C"; keep the message, drop the position.
+fn strip_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+/// Parses an ISO 8601 / RFC 3339 date-time that carries an offset (`Z` or `+hh:mm`).
+pub(crate) fn parse_datetime(path: &str, s: &str) -> Result<OffsetDateTime, ConsentError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ConsentError::InvalidDate {
+        path: path.into(),
+        detail: format!("not an ISO 8601 date-time with offset: {e}"),
+    })
+}
+
+/// Renders a date-time as OB does: `2017-05-02T00:00:00+00:00`, in UTC, whole seconds.
+pub fn format_datetime(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Seconds since the epoch to a date-time (stored values are always in range).
+pub(crate) fn from_unix(secs: i64) -> Result<OffsetDateTime, ConsentError> {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|e| ConsentError::Corrupt(format!("time {secs}: {e}")))
+}
+
+/// An OB account (`OBCashAccountDebtor4` / `OBCashAccountCreditor3` / CoF `DebtorAccount`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct Account {
+    /// Account scheme, e.g. `UK.OBIE.SortCodeAccountNumber`.
+    pub scheme_name: String,
+    /// The identification within the scheme.
+    pub identification: String,
+    /// The account holder's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Secondary identification (e.g. a building society roll number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_identification: Option<String>,
+}
+
+/// Account schemes this server accepts (OB external code set `OBExternalAccountIdentification4Code`).
+const SCHEMES: &[&str] = &[
+    "UK.OBIE.SortCodeAccountNumber",
+    "UK.OBIE.IBAN",
+    "UK.OBIE.BBAN",
+    "UK.OBIE.PAN",
+    "UK.OBIE.Paym",
+];
+
+impl Account {
+    /// Checks scheme, identification and name lengths; `name_required` for creditor accounts.
+    pub(crate) fn check(&self, path: &str, name_required: bool) -> Result<(), ConsentError> {
+        if !SCHEMES.contains(&self.scheme_name.as_str()) {
+            return Err(ConsentError::UnsupportedScheme {
+                path: format!("{path}.SchemeName"),
+                scheme: self.scheme_name.clone(),
+            });
+        }
+        check_len(&format!("{path}.Identification"), &self.identification, 256)?;
+        if self.scheme_name == "UK.OBIE.SortCodeAccountNumber"
+            && !(self.identification.len() == 14
+                && self.identification.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConsentError::InvalidField {
+                path: format!("{path}.Identification"),
+                detail: "a sort code and account number is 14 digits".into(),
+            });
+        }
+        match &self.name {
+            Some(n) => check_len(&format!("{path}.Name"), n, 350)?,
+            None if name_required => {
+                return Err(ConsentError::MissingField {
+                    path: format!("{path}.Name"),
+                });
+            }
+            None => {}
+        }
+        if let Some(s) = &self.secondary_identification {
+            check_len(&format!("{path}.SecondaryIdentification"), s, 34)?;
+        }
+        Ok(())
+    }
+}
+
+/// A text field of 1..=`max` characters.
+pub(crate) fn check_len(path: &str, s: &str, max: usize) -> Result<(), ConsentError> {
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(ConsentError::InvalidField {
+            path: path.into(),
+            detail: format!("length must be 1..{max}"),
+        });
+    }
+    Ok(())
+}
+
+/// The canonical form of a JSON value: object members sorted by key at every level, no
+/// insignificant whitespace. Two bodies that mean the same JSON have the same form.
+pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    write_canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// SHA-256 (hex) of the canonical form of a JSON body.
+pub(crate) fn body_hash(body: &serde_json::Value) -> String {
+    Sha256::digest(canonical_json(body).as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn canonical_form_ignores_member_order_and_whitespace() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": [1, {"y":2,"x":1}], "a": "s"}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a":"s","b":[1,{"x":1,"y":2}]}"#).unwrap();
+        assert_eq!(canonical_json(&a), r#"{"a":"s","b":[1,{"x":1,"y":2}]}"#);
+        assert_eq!(body_hash(&a), body_hash(&b));
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"a":"t","b":[1,{"x":1,"y":2}]}"#).unwrap();
+        assert_ne!(body_hash(&a), body_hash(&c));
+    }
+
+    #[test]
+    fn co_1_datetimes_need_an_offset_and_render_with_one() {
+        let t = parse_datetime("p", "2026-05-02T10:00:00+01:00").unwrap();
+        assert_eq!(format_datetime(t), "2026-05-02T09:00:00+00:00");
+        assert!(parse_datetime("p", "2026-05-02T10:00:00.123Z").is_ok());
+        for bad in ["2026-05-02T10:00:00", "2026-05-02", "tomorrow"] {
+            let err = parse_datetime("Data.ExpirationDateTime", bad).unwrap_err();
+            assert!(matches!(err, ConsentError::InvalidDate { .. }), "{bad}");
+        }
+    }
+}

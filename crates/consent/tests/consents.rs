@@ -1,0 +1,503 @@
+//! CO-1, CO-3, CERT-7: creating, reading and deleting consents through the consent service
+//! over a real SqlStore, every case on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[macro_use]
+mod common;
+
+use bulwark_certs::PspRole;
+use bulwark_consent::{ActorKind, Caller, ConsentError, ConsentKind, ConsentStatus, ResourceApi};
+use common::*;
+use serde_json::{Value, json};
+
+both_backends!(
+    co_1_account_access_create_get_delete,
+    co_1_domestic_payment_create_get_and_no_delete,
+    co_1_funds_confirmation_create_get_delete,
+    co_3_invalid_account_access_requests_store_nothing,
+    co_3_invalid_payment_requests_store_nothing,
+    co_1_idempotency_same_body_same_consent_other_body_error,
+    co_1_concurrent_idempotent_creates_store_one_consent,
+    co_1_other_clients_consent_is_not_found,
+    cert_7_role_and_scope_mismatches_are_403_and_store_nothing,
+);
+
+async fn co_1_account_access_create_get_delete(env: Env) {
+    let c = caller("client-a", AISP);
+    let created = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::AccountAccess,
+            aac_body().to_string().as_bytes(),
+            None,
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert!(created.new);
+    let id = created.consent.id.clone();
+    assert!(id.starts_with("aac-"));
+    let got = env
+        .svc
+        .get(&c, ConsentKind::AccountAccess, &id, at(1))
+        .await
+        .unwrap();
+    assert_eq!(got, created.consent);
+    let body = got.to_ob_json("https://bank/aisp/account-access-consents/x", at(1));
+    assert_eq!(body["Data"]["ConsentId"], id.as_str());
+    assert_eq!(body["Data"]["Status"], "AwaitingAuthorisation");
+    assert_eq!(body["Data"]["CreationDateTime"], iso(0));
+    assert_eq!(body["Data"]["StatusUpdateDateTime"], iso(0));
+    assert_eq!(body["Data"]["ExpirationDateTime"], iso(86_400));
+    assert_eq!(body["Data"]["Permissions"].as_array().unwrap().len(), 4);
+    assert_eq!(body["Risk"], json!({}));
+    assert_eq!(
+        body["Links"]["Self"],
+        "https://bank/aisp/account-access-consents/x"
+    );
+    assert_eq!(body["Meta"]["TotalPages"], 1);
+    env.svc
+        .authorise(&id, "psu-1", &["acc-1".into()], at(5))
+        .await
+        .unwrap();
+    env.svc
+        .delete(&c, ConsentKind::AccountAccess, &id, at(6))
+        .await
+        .unwrap();
+    let got = env
+        .svc
+        .get(&c, ConsentKind::AccountAccess, &id, at(7))
+        .await
+        .unwrap();
+    assert_eq!(got.status_at(at(7)), ConsentStatus::Revoked);
+    let again = env
+        .svc
+        .delete(&c, ConsentKind::AccountAccess, &id, at(8))
+        .await
+        .unwrap_err();
+    assert_ob(&again, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+    assert_eq!(
+        env.history(&id).await,
+        [
+            (None, ConsentStatus::AwaitingAuthorisation, ActorKind::Tpp),
+            (
+                Some(ConsentStatus::AwaitingAuthorisation),
+                ConsentStatus::Authorised,
+                ActorKind::Psu
+            ),
+            (
+                Some(ConsentStatus::Authorised),
+                ConsentStatus::Revoked,
+                ActorKind::Tpp
+            ),
+        ]
+    );
+    // A consent of another kind with this id does not exist.
+    let err = env
+        .svc
+        .get(
+            &caller("client-a", ALL_ROLES),
+            ConsentKind::FundsConfirmation,
+            &id,
+            at(9),
+        )
+        .await
+        .unwrap_err();
+    assert_ob(&err, 404, "UK.OBIE.Resource.NotFound");
+}
+
+async fn co_1_domestic_payment_create_get_and_no_delete(env: Env) {
+    let c = caller("client-a", PISP);
+    let body = pay_body("165.88", "GBP");
+    let created = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.to_string().as_bytes(),
+            Some("idem-1"),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let id = created.consent.id.clone();
+    assert!(id.starts_with("pdc-"));
+    let got = env
+        .svc
+        .get(&c, ConsentKind::DomesticPayment, &id, at(1))
+        .await
+        .unwrap();
+    let json = got.to_ob_json("https://bank/pisp/domestic-payment-consents/x", at(1));
+    assert_eq!(json["Data"]["Initiation"], body["Data"]["Initiation"]);
+    assert_eq!(json["Risk"], body["Risk"]);
+    assert_eq!(json["Data"]["Status"], "AwaitingAuthorisation");
+    let err = env
+        .svc
+        .delete(&c, ConsentKind::DomesticPayment, &id, at(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConsentError::WrongKind));
+    assert_eq!(env.history(&id).await.len(), 1);
+}
+
+async fn co_1_funds_confirmation_create_get_delete(env: Env) {
+    let c = caller("client-a", CBPII);
+    let id = env
+        .create(&c, ConsentKind::FundsConfirmation, &cof_body())
+        .await;
+    assert!(id.starts_with("fcc-"));
+    let got = env
+        .svc
+        .get(&c, ConsentKind::FundsConfirmation, &id, at(1))
+        .await
+        .unwrap();
+    let json = got.to_ob_json("https://bank/cbpii/funds-confirmation-consents/x", at(1));
+    assert_eq!(
+        json["Data"]["DebtorAccount"],
+        cof_body()["Data"]["DebtorAccount"]
+    );
+    assert_eq!(json["Data"]["ExpirationDateTime"], iso(86_400));
+    assert!(json.get("Risk").is_none());
+    env.svc.authorise(&id, "psu-1", &[], at(2)).await.unwrap();
+    env.svc
+        .delete(&c, ConsentKind::FundsConfirmation, &id, at(3))
+        .await
+        .unwrap();
+    let got = env
+        .svc
+        .get(&c, ConsentKind::FundsConfirmation, &id, at(4))
+        .await
+        .unwrap();
+    assert_eq!(got.status_at(at(4)), ConsentStatus::Revoked);
+}
+
+async fn co_3_invalid_account_access_requests_store_nothing(env: Env) {
+    let c = caller("client-a", AISP);
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    let mut b = aac_body();
+    b["Data"]["Permissions"] = json!(["ReadAccountsBasic", "ReadMinds"]);
+    cases.push((b, "UK.OBIE.Field.Invalid"));
+    let mut b = aac_body();
+    b["Data"]["Permissions"] = json!(["ReadTransactionsDetail"]);
+    cases.push((b, "UK.OBIE.Field.Invalid"));
+    let mut b = aac_body();
+    b["Data"]["Permissions"] = json!(["ReadTransactionsDebits", "ReadBalances"]);
+    cases.push((b, "UK.OBIE.Field.Invalid"));
+    let mut b = aac_body();
+    b["Data"]["ExpirationDateTime"] = json!(iso(-1));
+    cases.push((b, "UK.OBIE.Field.InvalidDate"));
+    let mut b = aac_body();
+    b["Data"]["TransactionFromDateTime"] = json!(iso(10));
+    b["Data"]["TransactionToDateTime"] = json!(iso(5));
+    cases.push((b, "UK.OBIE.Field.InvalidDate"));
+    let mut b = aac_body();
+    b["Data"].as_object_mut().unwrap().remove("Permissions");
+    cases.push((b, "UK.OBIE.Field.Missing"));
+    for (body, code) in cases {
+        let err = env
+            .svc
+            .create(
+                &c,
+                ConsentKind::AccountAccess,
+                body.to_string().as_bytes(),
+                None,
+                at(0),
+            )
+            .await
+            .unwrap_err();
+        assert_ob(&err, 400, code);
+    }
+    assert_eq!(env.stored().await, 0);
+}
+
+async fn co_3_invalid_payment_requests_store_nothing(env: Env) {
+    let c = caller("client-a", PISP);
+    for (amount, currency) in [
+        ("0", "GBP"),
+        ("0.00", "GBP"),
+        ("-1.00", "GBP"),
+        ("1.2.3", "GBP"),
+        ("1.123456", "GBP"),
+        ("1.00", "gbp"),
+        ("1.00", "GBPX"),
+    ] {
+        let err = env
+            .svc
+            .create(
+                &c,
+                ConsentKind::DomesticPayment,
+                pay_body(amount, currency).to_string().as_bytes(),
+                Some("k1"),
+                at(0),
+            )
+            .await
+            .unwrap_err();
+        assert_ob(&err, 400, "UK.OBIE.Field.Invalid");
+    }
+    let body = pay_body("1.00", "GBP").to_string();
+    let err = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            None,
+            at(0),
+        )
+        .await
+        .unwrap_err();
+    assert_ob(&err, 400, "UK.OBIE.Header.Missing");
+    let long = "k".repeat(41);
+    for bad in ["", long.as_str()] {
+        let err = env
+            .svc
+            .create(
+                &c,
+                ConsentKind::DomesticPayment,
+                body.as_bytes(),
+                Some(bad),
+                at(0),
+            )
+            .await
+            .unwrap_err();
+        assert_ob(&err, 400, "UK.OBIE.Header.Invalid");
+    }
+    assert_eq!(env.stored().await, 0);
+    // The key of a refused request stays free: the first valid use creates the consent.
+    let ok = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("k1"),
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert!(ok.new);
+}
+
+async fn co_1_idempotency_same_body_same_consent_other_body_error(env: Env) {
+    let c = caller("client-a", PISP);
+    let body = pay_body("10.00", "GBP");
+    let first = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.to_string().as_bytes(),
+            Some("idem"),
+            at(0),
+        )
+        .await
+        .unwrap();
+    // Same JSON with members reordered and other whitespace is the same body.
+    let reordered = format!(
+        "{{ \"Risk\": {},\n \"Data\": {} }}",
+        body["Risk"], body["Data"]
+    );
+    let replay = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            reordered.as_bytes(),
+            Some("idem"),
+            at(30),
+        )
+        .await
+        .unwrap();
+    assert!(!replay.new);
+    assert_eq!(replay.consent, first.consent);
+    let other = pay_body("10.01", "GBP").to_string();
+    let err = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            other.as_bytes(),
+            Some("idem"),
+            at(31),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConsentError::IdempotencyKeyReused));
+    assert_ob(&err, 400, "UK.OBIE.Header.Invalid");
+    assert_eq!(env.stored().await, 1);
+    // Another client may use the same key.
+    let b = env
+        .svc
+        .create(
+            &caller("client-b", PISP),
+            ConsentKind::DomesticPayment,
+            other.as_bytes(),
+            Some("idem"),
+            at(32),
+        )
+        .await
+        .unwrap();
+    assert!(b.new);
+    assert_ne!(b.consent.id, first.consent.id);
+    assert_eq!(env.stored().await, 2);
+}
+
+async fn co_1_other_clients_consent_is_not_found(env: Env) {
+    let id = env.authorised_aac(Some(86_400)).await;
+    let b = caller("client-b", ALL_ROLES);
+    let missing = env
+        .svc
+        .get(&b, ConsentKind::AccountAccess, "aac-missing", at(20))
+        .await
+        .unwrap_err();
+    let other = env
+        .svc
+        .get(&b, ConsentKind::AccountAccess, &id, at(20))
+        .await
+        .unwrap_err();
+    assert_ob(&missing, 404, "UK.OBIE.Resource.NotFound");
+    assert_ob(&other, 404, "UK.OBIE.Resource.NotFound");
+    assert_eq!(missing.to_ob().message, other.to_ob().message);
+    let del = env
+        .svc
+        .delete(&b, ConsentKind::AccountAccess, &id, at(20))
+        .await
+        .unwrap_err();
+    assert_ob(&del, 404, "UK.OBIE.Resource.NotFound");
+    let v = env
+        .svc
+        .validate_for_resource(&id, "client-b", ResourceApi::Accounts, None, at(20))
+        .await
+        .unwrap_err();
+    assert_ob(&v, 404, "UK.OBIE.Resource.NotFound");
+    let p = env
+        .svc
+        .for_authorisation(&id, "client-b", at(20))
+        .await
+        .unwrap_err();
+    assert!(matches!(p, ConsentError::NotFound));
+    // Nothing changed.
+    assert_eq!(env.history(&id).await.len(), 2);
+}
+
+async fn cert_7_role_and_scope_mismatches_are_403_and_store_nothing(env: Env) {
+    let bodies = [
+        (ConsentKind::AccountAccess, aac_body()),
+        (ConsentKind::DomesticPayment, pay_body("1.00", "GBP")),
+        (ConsentKind::FundsConfirmation, cof_body()),
+    ];
+    let wrong_roles: [(ConsentKind, &[PspRole]); 6] = [
+        (ConsentKind::AccountAccess, PISP),
+        (ConsentKind::AccountAccess, CBPII),
+        (ConsentKind::DomesticPayment, AISP),
+        (ConsentKind::DomesticPayment, CBPII),
+        (ConsentKind::FundsConfirmation, AISP),
+        (ConsentKind::FundsConfirmation, PISP),
+    ];
+    for (kind, roles) in wrong_roles {
+        let body = &bodies.iter().find(|(k, _)| *k == kind).unwrap().1;
+        let err = env
+            .svc
+            .create(
+                &caller("client-a", roles),
+                kind,
+                body.to_string().as_bytes(),
+                Some("k"),
+                at(0),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConsentError::RoleMissing(_)),
+            "{kind:?} {err}"
+        );
+        assert_ob(&err, 403, "UK.OBIE.Header.Invalid");
+    }
+    for (kind, body) in &bodies {
+        // No eIDAS identity at all.
+        let anon = Caller::new("client-a", None, "accounts payments fundsconfirmations");
+        let err = env
+            .svc
+            .create(&anon, *kind, body.to_string().as_bytes(), Some("k"), at(0))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_ob().status, 403);
+        // Right role, token without the API's scope.
+        let others: Vec<&str> = ["accounts", "payments", "fundsconfirmations"]
+            .into_iter()
+            .filter(|s| *s != kind.scope())
+            .collect();
+        let c = Caller::new(
+            "client-a",
+            Some(identity(ALL_ROLES)),
+            &format!("openid {}", others.join(" ")),
+        );
+        let err = env
+            .svc
+            .create(&c, *kind, body.to_string().as_bytes(), Some("k"), at(0))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConsentError::ScopeMissing(_)), "{err}");
+        assert_ob(&err, 403, "UK.OBIE.Header.Invalid");
+        // A PSD2 statement without roles.
+        let err = env
+            .svc
+            .create(
+                &caller("client-a", &[]),
+                *kind,
+                body.to_string().as_bytes(),
+                Some("k"),
+                at(0),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_ob().status, 403);
+    }
+    assert_eq!(env.stored().await, 0);
+    // GET and DELETE check the role too.
+    let id = env.authorised_aac(None).await;
+    let pisp = caller("client-a", PISP);
+    let err = env
+        .svc
+        .get(&pisp, ConsentKind::AccountAccess, &id, at(20))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_ob().status, 403);
+    let err = env
+        .svc
+        .delete(&pisp, ConsentKind::AccountAccess, &id, at(20))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_ob().status, 403);
+    assert_eq!(env.history(&id).await.len(), 2);
+}
+
+/// The same payment consent posted twice at once (a TPP retry reaching two nodes): both
+/// answers name one consent, and only one is stored.
+async fn co_1_concurrent_idempotent_creates_store_one_consent(env: Env) {
+    let c = caller("client-a", PISP);
+    let body = pay_body("7.50", "GBP").to_string();
+    let node2 = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()));
+    let (x, y) = tokio::join!(
+        env.svc.create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("race"),
+            at(0)
+        ),
+        node2.create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("race"),
+            at(0)
+        )
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.consent.id, y.consent.id);
+    assert!(x.new ^ y.new);
+    assert_eq!(env.stored().await, 1);
+    assert_eq!(env.history(&x.consent.id).await.len(), 1);
+}

@@ -1,0 +1,566 @@
+//! CO-2, CO-3, CO-4, CO-5, TK-6: lifecycle transitions and their audit rows, expiry on read,
+//! resource-request validation, payment submission, staff search and introspection, every case
+//! on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[macro_use]
+mod common;
+
+use bulwark_consent::{
+    Actor, ActorKind, ConsentError, ConsentKind, ConsentSearch, ConsentStatus, ResourceApi,
+};
+use bulwark_store::ConsentStore;
+use common::*;
+use serde_json::{Value, json};
+
+both_backends!(
+    co_2_every_legal_transition_is_audited,
+    co_2_every_illegal_transition_is_refused_without_audit,
+    co_2_expiry_is_evaluated_on_read_and_recorded_lazily,
+    co_2_delete_before_authorisation_withdraws,
+    co_4_resource_request_validation,
+    co_3_payment_submission_must_match_and_consumes_once,
+    co_5_staff_search_and_history,
+    tk_6_is_authorised_follows_the_lifecycle,
+    op_3_two_nodes_racing_cannot_both_transition,
+);
+
+async fn co_2_every_legal_transition_is_audited(env: Env) {
+    use ConsentStatus as S;
+    let a = caller("client-a", ALL_ROLES);
+    // AwaitingAuthorisation -> Authorised -> Revoked (staff, with reason).
+    let id = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    let c = env
+        .svc
+        .authorise(
+            &id,
+            "psu-1",
+            &["acc-2".into(), "acc-1".into(), "acc-1".into()],
+            at(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.stored_status, S::Authorised);
+    assert_eq!(c.psu_id.as_deref(), Some("psu-1"));
+    assert_eq!(c.selected_accounts, ["acc-1", "acc-2"]);
+    env.svc
+        .revoke(
+            &id,
+            &Actor::staff("alice"),
+            Some("customer request"),
+            at(20),
+        )
+        .await
+        .unwrap();
+    let h = env.svc.history(&id).await.unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!((h[2].from, h[2].to), (Some(S::Authorised), S::Revoked));
+    assert_eq!(h[2].actor, Actor::staff("alice"));
+    assert_eq!(h[2].reason.as_deref(), Some("customer request"));
+    assert_eq!(h[2].at, at(20));
+    assert_eq!(h[1].actor, Actor::psu("psu-1"));
+    assert_eq!(h[0].actor, Actor::tpp("client-a"));
+    // AwaitingAuthorisation -> Rejected.
+    let id = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    env.svc
+        .reject(&id, &Actor::psu("psu-1"), Some("denied"), at(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.history(&id).await,
+        [
+            (None, S::AwaitingAuthorisation, ActorKind::Tpp),
+            (Some(S::AwaitingAuthorisation), S::Rejected, ActorKind::Psu)
+        ]
+    );
+    // Authorised -> Consumed.
+    let id = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("5.00", "EUR"))
+        .await;
+    env.svc.authorise(&id, "psu-1", &[], at(10)).await.unwrap();
+    env.svc.consume(&id, "client-a", at(11)).await.unwrap();
+    assert_eq!(
+        env.history(&id).await[2],
+        (Some(S::Authorised), S::Consumed, ActorKind::Tpp)
+    );
+    // Authorised -> Expired (recorded when read past the expiry).
+    let id = env.authorised_aac(Some(100)).await;
+    env.svc.staff_get(&id, at(200)).await.unwrap();
+    let h = env.svc.history(&id).await.unwrap();
+    assert_eq!(
+        (h[2].from, h[2].to, h[2].actor.kind),
+        (Some(S::Authorised), S::Expired, ActorKind::System)
+    );
+    assert_eq!(h[2].at, at(100));
+    // Authorised -> Revoked by the PSU.
+    let id = env.authorised_aac(None).await;
+    env.svc
+        .revoke(&id, &Actor::psu("psu-1"), None, at(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.history(&id).await[2],
+        (Some(S::Authorised), S::Revoked, ActorKind::Psu)
+    );
+}
+
+async fn co_2_every_illegal_transition_is_refused_without_audit(env: Env) {
+    use ConsentStatus as S;
+    let a = caller("client-a", ALL_ROLES);
+    // Reach every status with a payment consent (the only kind that can be Consumed) and an
+    // account-access one for Expired.
+    let awaiting = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("1.00", "GBP"))
+        .await;
+    let authorised = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("2.00", "GBP"))
+        .await;
+    env.svc
+        .authorise(&authorised, "psu-1", &[], at(1))
+        .await
+        .unwrap();
+    let rejected = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("3.00", "GBP"))
+        .await;
+    env.svc
+        .reject(&rejected, &Actor::psu("psu-1"), None, at(1))
+        .await
+        .unwrap();
+    let revoked = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("4.00", "GBP"))
+        .await;
+    env.svc
+        .authorise(&revoked, "psu-1", &[], at(1))
+        .await
+        .unwrap();
+    env.svc
+        .revoke(&revoked, &Actor::staff("s"), Some("r"), at(2))
+        .await
+        .unwrap();
+    let consumed = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("5.00", "GBP"))
+        .await;
+    env.svc
+        .authorise(&consumed, "psu-1", &[], at(1))
+        .await
+        .unwrap();
+    env.svc.consume(&consumed, "client-a", at(2)).await.unwrap();
+    let expired = env.authorised_aac(Some(50)).await;
+    env.svc.staff_get(&expired, at(60)).await.unwrap();
+
+    let cases: [(&str, S, &[S]); 6] = [
+        (
+            &awaiting,
+            S::AwaitingAuthorisation,
+            &[S::Revoked, S::Consumed],
+        ),
+        (&authorised, S::Authorised, &[S::Authorised, S::Rejected]),
+        (
+            &rejected,
+            S::Rejected,
+            &[S::Authorised, S::Rejected, S::Revoked, S::Consumed],
+        ),
+        (
+            &revoked,
+            S::Revoked,
+            &[S::Authorised, S::Rejected, S::Revoked, S::Consumed],
+        ),
+        (
+            &consumed,
+            S::Consumed,
+            &[S::Authorised, S::Rejected, S::Revoked, S::Consumed],
+        ),
+        (
+            &expired,
+            S::Expired,
+            &[S::Authorised, S::Rejected, S::Revoked],
+        ),
+    ];
+    for (id, from, targets) in cases {
+        let before = env.history(id).await;
+        for to in targets {
+            let r = match to {
+                S::Authorised => {
+                    env.svc
+                        .authorise(id, "psu-1", &["acc-1".into()], at(100))
+                        .await
+                }
+                S::Rejected => {
+                    env.svc
+                        .reject(id, &Actor::psu("psu-1"), None, at(100))
+                        .await
+                }
+                S::Revoked => env.svc.revoke(id, &Actor::staff("s"), None, at(100)).await,
+                S::Consumed => env.svc.consume(id, "client-a", at(100)).await,
+                S::AwaitingAuthorisation | S::Expired => unreachable!(),
+            };
+            let err = r.unwrap_err();
+            assert!(
+                matches!(err, ConsentError::IllegalTransition { from: f, to: t } if f == from && t == *to),
+                "{from} -> {to}: {err}"
+            );
+            assert_ob(&err, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+        }
+        assert_eq!(
+            env.history(id).await,
+            before,
+            "no audit row for refused changes of {id}"
+        );
+    }
+}
+
+async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
+    let a = caller("client-a", AISP);
+    let id = env.authorised_aac(Some(100)).await;
+    // Before the instant: Authorised. From it on: Expired, even before anything was recorded.
+    assert!(env.svc.is_authorised(&id, at(99)).await);
+    assert!(!env.svc.is_authorised(&id, at(100)).await);
+    let rec = env.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(rec.status, "Authorised");
+    let got = env
+        .svc
+        .get(&a, ConsentKind::AccountAccess, &id, at(150))
+        .await
+        .unwrap();
+    assert_eq!(got.status_at(at(150)), ConsentStatus::Expired);
+    let json = got.to_ob_json("https://x", at(150));
+    assert_eq!(json["Data"]["Status"], "Expired");
+    assert_eq!(json["Data"]["StatusUpdateDateTime"], iso(100));
+    // The read recorded it, once.
+    let rec = env.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(rec.status, "Expired");
+    env.svc
+        .get(&a, ConsentKind::AccountAccess, &id, at(160))
+        .await
+        .unwrap();
+    assert_eq!(env.history(&id).await.len(), 3);
+    // An awaiting consent past its expiry can no longer be authorised.
+    let mut body = aac_body();
+    body["Data"]["ExpirationDateTime"] = json!(iso(30));
+    let late = env.create(&a, ConsentKind::AccountAccess, &body).await;
+    let err = env
+        .svc
+        .authorise(&late, "psu-1", &["acc-1".into()], at(31))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConsentError::ExpiredBeforeAuthorisation),
+        "{err}"
+    );
+    assert_ob(&err, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+    assert_eq!(env.history(&late).await.len(), 1);
+}
+
+async fn co_2_delete_before_authorisation_withdraws(env: Env) {
+    let a = caller("client-a", AISP);
+    let id = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    env.svc
+        .delete(&a, ConsentKind::AccountAccess, &id, at(5))
+        .await
+        .unwrap();
+    let h = env.svc.history(&id).await.unwrap();
+    assert_eq!(
+        (h[1].from, h[1].to),
+        (
+            Some(ConsentStatus::AwaitingAuthorisation),
+            ConsentStatus::Rejected
+        )
+    );
+    assert_eq!(h[1].actor, Actor::tpp("client-a"));
+    assert!(h[1].reason.is_some());
+    let err = env
+        .svc
+        .authorise(&id, "psu-1", &["acc-1".into()], at(6))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConsentError::IllegalTransition { .. }));
+}
+
+async fn co_4_resource_request_validation(env: Env) {
+    let a = caller("client-a", ALL_ROLES);
+    let awaiting = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    let ok = env.authorised_aac(Some(1000)).await;
+    let v = |id: String, client: &'static str, api, account: Option<&'static str>, t| {
+        let svc = env.svc.clone();
+        async move {
+            svc.validate_for_resource(&id, client, api, account, at(t))
+                .await
+        }
+    };
+    // Not authorised.
+    let e = v(
+        awaiting.clone(),
+        "client-a",
+        ResourceApi::Accounts,
+        None,
+        20,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        ConsentError::NotAuthorised(ConsentStatus::AwaitingAuthorisation)
+    ));
+    assert_ob(&e, 403, "UK.OBIE.Resource.InvalidConsentStatus");
+    // Expired (a consent of its own: the read records the expiry).
+    let short = env.authorised_aac(Some(1000)).await;
+    let e = v(short, "client-a", ResourceApi::Accounts, None, 1000)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        ConsentError::NotAuthorised(ConsentStatus::Expired)
+    ));
+    // Other client.
+    let e = v(ok.clone(), "client-b", ResourceApi::Accounts, None, 20)
+        .await
+        .unwrap_err();
+    assert_ob(&e, 404, "UK.OBIE.Resource.NotFound");
+    // Account not selected.
+    let e = v(
+        ok.clone(),
+        "client-a",
+        ResourceApi::Balances,
+        Some("acc-9"),
+        20,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ConsentError::AccountNotSelected));
+    assert_ob(&e, 403, "UK.OBIE.Resource.ConsentMismatch");
+    // Permission missing (the consent has no beneficiaries or statements permission).
+    for api in [
+        ResourceApi::Beneficiaries,
+        ResourceApi::Statements,
+        ResourceApi::PartyPsu,
+    ] {
+        let e = v(ok.clone(), "client-a", api, Some("acc-1"), 20)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ConsentError::PermissionMissing(_)), "{api:?}");
+        assert_ob(&e, 403, "UK.OBIE.Resource.ConsentMismatch");
+    }
+    // Wrong kind of consent for the API.
+    let e = v(
+        ok.clone(),
+        "client-a",
+        ResourceApi::DomesticPayment,
+        None,
+        20,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ConsentError::WrongKind));
+    // OK, with the context the gateway forwards.
+    for api in [
+        ResourceApi::Accounts,
+        ResourceApi::Balances,
+        ResourceApi::Transactions,
+    ] {
+        let ctx = v(ok.clone(), "client-a", api, Some("acc-2"), 20)
+            .await
+            .unwrap();
+        assert_eq!(ctx.consent_id, ok);
+        assert_eq!(ctx.psu_id.as_deref(), Some("psu-1"));
+        assert_eq!(ctx.selected_accounts, ["acc-1", "acc-2"]);
+        assert_eq!(ctx.expires_at, Some(at(1000)));
+        assert_eq!(ctx.transaction_to, Some(at(0)));
+    }
+    let ctx = v(ok.clone(), "client-a", ResourceApi::Accounts, None, 20)
+        .await
+        .unwrap();
+    assert_eq!(ctx.kind, ConsentKind::AccountAccess);
+    // Funds confirmation.
+    let fc = env
+        .create(&a, ConsentKind::FundsConfirmation, &cof_body())
+        .await;
+    env.svc.authorise(&fc, "psu-1", &[], at(5)).await.unwrap();
+    let ctx = v(
+        fc.clone(),
+        "client-a",
+        ResourceApi::FundsConfirmation,
+        None,
+        20,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ctx.kind, ConsentKind::FundsConfirmation);
+    let e = v(fc, "client-a", ResourceApi::Balances, None, 20)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConsentError::WrongKind));
+}
+
+async fn co_3_payment_submission_must_match_and_consumes_once(env: Env) {
+    let a = caller("client-a", PISP);
+    let body = pay_body("42.00", "GBP");
+    let id = env.create(&a, ConsentKind::DomesticPayment, &body).await;
+    let submission = |init: &Value| {
+        json!({"Data": {"ConsentId": id, "Initiation": init}, "Risk": body["Risk"]}).to_string()
+    };
+    let good = submission(&body["Data"]["Initiation"]);
+    let e = env
+        .svc
+        .validate_payment_submission(&id, "client-a", good.as_bytes(), at(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        ConsentError::InvalidStatus(ConsentStatus::AwaitingAuthorisation)
+    ));
+    assert_ob(&e, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+    env.svc
+        .authorise(&id, "psu-1", &["acc-1".into()], at(2))
+        .await
+        .unwrap();
+    let mut changed = body["Data"]["Initiation"].clone();
+    changed["CreditorAccount"]["Identification"] = json!("08080021325699");
+    let e = env
+        .svc
+        .validate_payment_submission(&id, "client-a", submission(&changed).as_bytes(), at(3))
+        .await
+        .unwrap_err();
+    assert_ob(&e, 400, "UK.OBIE.Resource.ConsentMismatch");
+    env.svc
+        .validate_payment_submission(&id, "client-a", good.as_bytes(), at(3))
+        .await
+        .unwrap();
+    env.svc.consume(&id, "client-a", at(4)).await.unwrap();
+    let e = env.svc.consume(&id, "client-a", at(5)).await.unwrap_err();
+    assert!(matches!(e, ConsentError::IllegalTransition { .. }));
+    let e = env
+        .svc
+        .validate_payment_submission(&id, "client-a", good.as_bytes(), at(6))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        ConsentError::InvalidStatus(ConsentStatus::Consumed)
+    ));
+}
+
+async fn co_5_staff_search_and_history(env: Env) {
+    let a = caller("client-a", ALL_ROLES);
+    let b = caller("client-b", ALL_ROLES);
+    let first = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    let svc = &env.svc;
+    let second = svc
+        .create(
+            &b,
+            ConsentKind::FundsConfirmation,
+            cof_body().to_string().as_bytes(),
+            None,
+            at(100),
+        )
+        .await
+        .unwrap()
+        .consent
+        .id;
+    svc.authorise(&second, "psu-7", &[], at(110)).await.unwrap();
+    let ids = |v: Vec<bulwark_consent::Consent>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let all = svc.search(&ConsentSearch::default()).await.unwrap();
+    assert_eq!(ids(all), [second.clone(), first.clone()]);
+    let q = ConsentSearch {
+        client_id: Some("client-a".into()),
+        ..ConsentSearch::default()
+    };
+    assert_eq!(ids(svc.search(&q).await.unwrap()), [first.as_str()]);
+    let q = ConsentSearch {
+        status: Some(ConsentStatus::Authorised),
+        psu_id: Some("psu-7".into()),
+        ..ConsentSearch::default()
+    };
+    assert_eq!(ids(svc.search(&q).await.unwrap()), [second.as_str()]);
+    let q = ConsentSearch {
+        created_from: Some(at(50)),
+        created_to: Some(at(101)),
+        ..ConsentSearch::default()
+    };
+    assert_eq!(ids(svc.search(&q).await.unwrap()), [second.as_str()]);
+    let q = ConsentSearch {
+        limit: 1,
+        offset: 1,
+        ..ConsentSearch::default()
+    };
+    assert_eq!(ids(svc.search(&q).await.unwrap()), [first.as_str()]);
+    let q = ConsentSearch {
+        kind: Some(ConsentKind::DomesticPayment),
+        ..ConsentSearch::default()
+    };
+    assert!(svc.search(&q).await.unwrap().is_empty());
+    svc.revoke(&second, &Actor::staff("bob"), Some("fraud"), at(120))
+        .await
+        .unwrap();
+    let h = svc.history(&second).await.unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[2].actor, Actor::staff("bob"));
+    assert_eq!(
+        svc.staff_get(&second, at(130)).await.unwrap().stored_status,
+        ConsentStatus::Revoked
+    );
+}
+
+async fn tk_6_is_authorised_follows_the_lifecycle(env: Env) {
+    let id = env.authorised_aac(None).await;
+    assert!(env.svc.is_authorised(&id, at(20)).await);
+    assert!(!env.svc.is_authorised("aac-unknown", at(20)).await);
+    env.svc
+        .revoke(&id, &Actor::tpp("client-a"), None, at(30))
+        .await
+        .unwrap();
+    assert!(!env.svc.is_authorised(&id, at(31)).await);
+    let a = caller("client-a", AISP);
+    let awaiting = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    assert!(!env.svc.is_authorised(&awaiting, at(20)).await);
+    assert_eq!(
+        env.svc
+            .for_authorisation(&awaiting, "client-a", at(20))
+            .await
+            .unwrap()
+            .id,
+        awaiting
+    );
+    assert!(
+        env.svc
+            .for_authorisation(&id, "client-a", at(32))
+            .await
+            .is_err()
+    );
+}
+
+/// Two nodes (two services over one database) decide on the same AwaitingAuthorisation
+/// consent at once: exactly one change applies and is audited.
+async fn op_3_two_nodes_racing_cannot_both_transition(env: Env) {
+    let a = caller("client-a", AISP);
+    let node2 = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()));
+    for round in 0..5 {
+        let id = env
+            .create(&a, ConsentKind::AccountAccess, &aac_body())
+            .await;
+        let accounts = ["acc-1".to_owned()];
+        let psu = Actor::psu("psu-1");
+        let (x, y) = tokio::join!(
+            env.svc.authorise(&id, "psu-1", &accounts, at(10)),
+            node2.reject(&id, &psu, None, at(10))
+        );
+        assert!(x.is_ok() ^ y.is_ok(), "round {round}: {x:?} / {y:?}");
+        let loser = x.err().or(y.err()).unwrap();
+        assert!(
+            matches!(loser, ConsentError::IllegalTransition { .. }),
+            "{loser}"
+        );
+        assert_eq!(env.history(&id).await.len(), 2);
+    }
+}

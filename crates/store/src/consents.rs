@@ -1,0 +1,363 @@
+//! The consents aggregate: UK Open Banking v3.1 consent resources (CO-1) and their append-only
+//! audit history (CO-2).
+//!
+//! The store does not interpret consents: kind, status and body are opaque to it. What it
+//! guarantees is the part only a database can: a status change is a conditional update
+//! (`WHERE id = $1 AND status = $2`), so two nodes racing cannot both move the same consent, and
+//! the audit row of each change is written in the same transaction as the change.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::{SqlStore, StoreError};
+
+/// A stored consent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsentRecord {
+    /// The ConsentId.
+    pub id: String,
+    /// Which consent resource (`account-access`, `domestic-payment`, `funds-confirmation`).
+    pub kind: String,
+    /// The client (TPP application) that created it; the only one that may see it.
+    pub client_id: String,
+    /// The lifecycle status as stored (OB status names).
+    pub status: String,
+    /// The PSU who authorised or rejected it.
+    pub psu_id: Option<String>,
+    /// The validated request content (OB JSON).
+    pub body: serde_json::Value,
+    /// Accounts the PSU selected when authorising.
+    pub selected_accounts: Vec<String>,
+    /// The `x-idempotency-key` it was created with (payment consents).
+    pub idempotency_key: Option<String>,
+    /// Hash of the canonical request body, to tell a replay from a reused key.
+    pub body_hash: Option<String>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last status change, Unix seconds.
+    pub status_updated_at: i64,
+    /// ExpirationDateTime, Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+/// One row of a consent's append-only history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentAuditRecord {
+    /// The consent.
+    pub consent_id: String,
+    /// Who acted: `TPP`, `PSU`, `Staff` or `System`.
+    pub actor_kind: String,
+    /// The actor's id (client id, PSU id, staff user, or a system component name).
+    pub actor_id: String,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Status before the change; `None` for the creation row.
+    pub from_status: Option<String>,
+    /// Status after the change.
+    pub to_status: String,
+    /// Why, when known.
+    pub reason: Option<String>,
+}
+
+/// A conditional status change with its audit row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentTransition {
+    /// The consent.
+    pub consent_id: String,
+    /// The status the consent must have for the change to apply.
+    pub from_status: String,
+    /// The new status.
+    pub to_status: String,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Sets the PSU when given.
+    pub psu_id: Option<String>,
+    /// Replaces the selected accounts when given.
+    pub selected_accounts: Option<Vec<String>>,
+    /// Who acted.
+    pub actor_kind: String,
+    /// The actor's id.
+    pub actor_id: String,
+    /// Why, when known.
+    pub reason: Option<String>,
+}
+
+/// Staff search filters (CO-5). Every filter is optional; results are newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsentQuery {
+    /// Only this stored status.
+    pub status: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this client's consents.
+    pub client_id: Option<String>,
+    /// Only this PSU's consents.
+    pub psu_id: Option<String>,
+    /// Created at or after, Unix seconds.
+    pub created_from: Option<i64>,
+    /// Created before, Unix seconds.
+    pub created_to: Option<i64>,
+    /// Page size (at most 500).
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+/// Persistence of consents and their audit history.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Stores a new consent and its creation audit row in one transaction. A taken id or a
+    /// taken (client_id, kind, idempotency_key) is [`StoreError::Conflict`] and stores nothing.
+    async fn insert_consent(
+        &self,
+        consent: &ConsentRecord,
+        audit: &ConsentAuditRecord,
+    ) -> Result<(), StoreError>;
+    /// Finds a consent by id.
+    async fn get_consent(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+    /// Finds the consent a client created with an idempotency key.
+    async fn find_consent_by_idempotency_key(
+        &self,
+        client_id: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+    /// Applies a status change only if the consent still has `from_status`, writing its audit
+    /// row in the same transaction. False (and nothing written) when it did not apply.
+    async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError>;
+    /// A consent's history, oldest first.
+    async fn consent_history(&self, id: &str) -> Result<Vec<ConsentAuditRecord>, StoreError>;
+    /// Staff search, newest first.
+    async fn search_consents(&self, q: &ConsentQuery) -> Result<Vec<ConsentRecord>, StoreError>;
+}
+
+const COLUMNS: &str = "id, kind, client_id, status, psu_id, body, selected_accounts, \
+     idempotency_key, body_hash, created_at, status_updated_at, expires_at";
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt(what)
+}
+
+fn decode(row: &sqlx::any::AnyRow) -> Result<ConsentRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let body: String = row.try_get("body")?;
+    let accounts: String = row.try_get("selected_accounts")?;
+    Ok(ConsentRecord {
+        body: serde_json::from_str(&body)
+            .map_err(|e| corrupt(format!("consent {id} body: {e}")))?,
+        selected_accounts: serde_json::from_str(&accounts)
+            .map_err(|e| corrupt(format!("consent {id} selected_accounts: {e}")))?,
+        kind: row.try_get("kind")?,
+        client_id: row.try_get("client_id")?,
+        status: row.try_get("status")?,
+        psu_id: row.try_get("psu_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        body_hash: row.try_get("body_hash")?,
+        created_at: row.try_get("created_at")?,
+        status_updated_at: row.try_get("status_updated_at")?,
+        expires_at: row.try_get("expires_at")?,
+        id,
+    })
+}
+
+fn encode_accounts(accounts: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(accounts).map_err(|e| corrupt(e.to_string()))
+}
+
+async fn insert_audit(
+    conn: &mut sqlx::AnyConnection,
+    a: &ConsentAuditRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, to_status, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&a.consent_id)
+    .bind(&a.actor_kind)
+    .bind(&a.actor_id)
+    .bind(a.at)
+    .bind(&a.from_status)
+    .bind(&a.to_status)
+    .bind(&a.reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ConsentStore for SqlStore {
+    async fn insert_consent(
+        &self,
+        c: &ConsentRecord,
+        audit: &ConsentAuditRecord,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(&c.body).map_err(|e| corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO consents (id, kind, client_id, status, psu_id, body, selected_accounts, \
+             idempotency_key, body_hash, created_at, status_updated_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&c.id)
+        .bind(&c.kind)
+        .bind(&c.client_id)
+        .bind(&c.status)
+        .bind(&c.psu_id)
+        .bind(body)
+        .bind(encode_accounts(&c.selected_accounts)?)
+        .bind(&c.idempotency_key)
+        .bind(&c.body_hash)
+        .bind(c.created_at)
+        .bind(c.status_updated_at)
+        .bind(c.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "consent id or idempotency key already used"))?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_consent(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM consents WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn find_consent_by_idempotency_key(
+        &self,
+        client_id: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM consents \
+             WHERE client_id = $1 AND kind = $2 AND idempotency_key = $3"
+        )))
+        .bind(client_id)
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError> {
+        let accounts = t
+            .selected_accounts
+            .as_deref()
+            .map(encode_accounts)
+            .transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE consents SET status = $1, status_updated_at = $2, \
+             psu_id = COALESCE($3, psu_id), selected_accounts = COALESCE($4, selected_accounts) \
+             WHERE id = $5 AND status = $6",
+        )
+        .bind(&t.to_status)
+        .bind(t.at)
+        .bind(&t.psu_id)
+        .bind(accounts)
+        .bind(&t.consent_id)
+        .bind(&t.from_status)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(
+            &mut tx,
+            &ConsentAuditRecord {
+                consent_id: t.consent_id.clone(),
+                actor_kind: t.actor_kind.clone(),
+                actor_id: t.actor_id.clone(),
+                at: t.at,
+                from_status: Some(t.from_status.clone()),
+                to_status: t.to_status.clone(),
+                reason: t.reason.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn consent_history(&self, id: &str) -> Result<Vec<ConsentAuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT consent_id, actor_kind, actor_id, at, from_status, to_status, reason \
+             FROM consent_audit WHERE consent_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ConsentAuditRecord {
+                    consent_id: row.try_get("consent_id")?,
+                    actor_kind: row.try_get("actor_kind")?,
+                    actor_id: row.try_get("actor_id")?,
+                    at: row.try_get("at")?,
+                    from_status: row.try_get("from_status")?,
+                    to_status: row.try_get("to_status")?,
+                    reason: row.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn search_consents(&self, q: &ConsentQuery) -> Result<Vec<ConsentRecord>, StoreError> {
+        enum Arg<'a> {
+            Text(&'a str),
+            Int(i64),
+        }
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        let texts = [
+            ("status", q.status.as_deref()),
+            ("kind", q.kind.as_deref()),
+            ("client_id", q.client_id.as_deref()),
+            ("psu_id", q.psu_id.as_deref()),
+        ];
+        for (column, value) in texts {
+            if let Some(v) = value {
+                args.push(Arg::Text(v));
+                conditions.push(format!("{column} = ${}", args.len()));
+            }
+        }
+        if let Some(from) = q.created_from {
+            args.push(Arg::Int(from));
+            conditions.push(format!("created_at >= ${}", args.len()));
+        }
+        if let Some(to) = q.created_to {
+            args.push(Arg::Int(to));
+            conditions.push(format!("created_at < ${}", args.len()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        args.push(Arg::Int(i64::from(q.limit.min(500))));
+        let limit = args.len();
+        args.push(Arg::Int(i64::from(q.offset)));
+        let offset = args.len();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM consents {filter} \
+             ORDER BY created_at DESC, id DESC LIMIT ${limit} OFFSET ${offset}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for arg in args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(decode).collect()
+    }
+}
