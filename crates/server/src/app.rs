@@ -137,6 +137,12 @@ impl Application {
             Duration::from_secs(config.tokens.client_cache_secs),
             fetcher,
         ));
+        let consents = bulwark_consent::ConsentService::new(store_arc.clone());
+        let consents_jws = bulwark_consent::DetachedJwsVerifier::new(
+            validator.clone(),
+            config.consents.jws_trust_anchor.clone(),
+            config.consents.jws_iat_skew_secs,
+        );
         let tokens = Arc::new(
             TokenService::new(TokenServiceParts {
                 issuer: config.issuer.clone(),
@@ -146,7 +152,7 @@ impl Application {
                 registry,
                 replay: store_arc,
                 validator: validator.clone(),
-                consents: None,
+                consents: Some(Arc::new(ConsentStanding(consents.clone()))),
             })
             .map_err(|e| anyhow::anyhow!("tokens: {e}"))?,
         );
@@ -163,6 +169,8 @@ impl Application {
             clock,
             tokens,
             validator,
+            consents,
+            consents_jws,
         });
         Ok(Self {
             addr,
@@ -189,6 +197,17 @@ impl Application {
         let router = routes::router(self.state.clone());
         listener::serve(self.listener, self.tls, router, shutdown, self.grace).await;
         self.state.store.close().await;
+    }
+}
+
+/// TK-6: introspection asks the consent service whether a token's consent still stands.
+struct ConsentStanding(bulwark_consent::ConsentService);
+
+#[async_trait::async_trait]
+impl bulwark_token::ConsentCheck for ConsentStanding {
+    async fn is_authorised(&self, consent_id: &str, now: i64) -> Result<bool, String> {
+        let now = time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| e.to_string())?;
+        Ok(self.0.is_authorised(consent_id, now).await)
     }
 }
 

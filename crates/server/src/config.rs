@@ -36,6 +36,31 @@ pub struct Config {
     pub mtls: MtlsSettings,
     /// Access tokens, client assertions, client caching.
     pub tokens: TokenSettings,
+    /// The OB consent APIs.
+    pub consents: ConsentsConfig,
+}
+
+/// `[consents]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentsConfig {
+    /// CO-6: require `x-jws-signature` on every consent POST (clients can also require it
+    /// individually with the `require_jws_signature` metadata).
+    pub require_jws_signature: bool,
+    /// The `http://openbanking.org.uk/tan` value signatures must carry.
+    pub jws_trust_anchor: String,
+    /// How far in the future a signature's `iat` may be, seconds.
+    pub jws_iat_skew_secs: i64,
+}
+
+impl Default for ConsentsConfig {
+    fn default() -> Self {
+        Self {
+            require_jws_signature: false,
+            jws_trust_anchor: "openbanking.org.uk".into(),
+            jws_iat_skew_secs: 30,
+        }
+    }
 }
 
 /// `[http]`
@@ -117,6 +142,7 @@ impl Default for Config {
             revocation: RevocationSettings::default(),
             mtls: MtlsSettings::default(),
             tokens: TokenSettings::default(),
+            consents: ConsentsConfig::default(),
         }
     }
 }

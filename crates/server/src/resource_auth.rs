@@ -47,10 +47,15 @@ pub async fn authorize(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiAuthError::InvalidToken("a bearer access token is required"))?;
+        .ok_or(ApiAuthError::InvalidToken(
+            "a bearer access token is required",
+        ))?;
     let claims = state
         .tokens
         .verify_access_token(token)
@@ -66,7 +71,9 @@ pub async fn authorize(
     let (chain, forwarded) = crate::client_cert::presented_chain(state, info, headers)
         .map_err(|_| ApiAuthError::InvalidToken("the client certificate header was refused"))?;
     let Some(leaf) = chain.first() else {
-        return Err(ApiAuthError::InvalidToken("a client certificate is required (mTLS)"));
+        return Err(ApiAuthError::InvalidToken(
+            "a client certificate is required (mTLS)",
+        ));
     };
     if bulwark_certs::x5t_s256(leaf) != claims.cnf.x5t_s256 {
         return Err(ApiAuthError::InvalidToken(
@@ -75,7 +82,9 @@ pub async fn authorize(
     }
     if claims.token_kind != kind {
         return Err(ApiAuthError::Forbidden(match kind {
-            TokenKind::Application => "this API needs a client_credentials (application) token".into(),
+            TokenKind::Application => {
+                "this API needs a client_credentials (application) token".into()
+            }
             TokenKind::User => "this API needs a token authorised by the customer".into(),
         }));
     }
@@ -88,9 +97,14 @@ pub async fn authorize(
     } else {
         state.validator.validate(&chain, Purpose::Qwac, now).await
     }
-    .map_err(|e| ApiAuthError::Forbidden(format!("the client certificate is not an acceptable QWAC ({})", e.reason())))?;
-    let tpp = validated
-        .tpp
-        .ok_or_else(|| ApiAuthError::Forbidden("the client certificate carries no PSD2 roles".into()))?;
+    .map_err(|e| {
+        ApiAuthError::Forbidden(format!(
+            "the client certificate is not an acceptable QWAC ({})",
+            e.reason()
+        ))
+    })?;
+    let tpp = validated.tpp.ok_or_else(|| {
+        ApiAuthError::Forbidden("the client certificate carries no PSD2 roles".into())
+    })?;
     Ok(ApiCaller { claims, tpp })
 }

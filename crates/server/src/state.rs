@@ -26,6 +26,10 @@ pub struct Inner {
     pub tokens: Arc<bulwark_token::TokenService>,
     /// Client and sealing certificate validation.
     pub validator: bulwark_certs::CertValidator,
+    /// OB consents.
+    pub consents: bulwark_consent::ConsentService,
+    /// CO-6 `x-jws-signature` verification.
+    pub consents_jws: bulwark_consent::DetachedJwsVerifier,
 }
 
 impl AppState {

@@ -2,6 +2,7 @@
 //! advertises it. The router and the discovery document are both built from this table, so a
 //! path is never repeated by hand (DS-1).
 
+mod consents;
 mod discovery;
 mod health;
 mod jwks;
@@ -10,6 +11,8 @@ mod oauth;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
+
+use bulwark_consent::ConsentKind;
 
 use crate::state::AppState;
 
@@ -32,11 +35,15 @@ pub enum Endpoint {
     Introspect,
     /// TK-7: token revocation (RFC 7009).
     Revoke,
+    /// CO-1: POST a consent of a kind.
+    Consents(ConsentKind),
+    /// CO-1: GET / DELETE one consent of a kind.
+    Consent(ConsentKind),
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 14] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -45,6 +52,12 @@ impl Endpoint {
         Self::Token,
         Self::Introspect,
         Self::Revoke,
+        Self::Consents(ConsentKind::AccountAccess),
+        Self::Consent(ConsentKind::AccountAccess),
+        Self::Consents(ConsentKind::DomesticPayment),
+        Self::Consent(ConsentKind::DomesticPayment),
+        Self::Consents(ConsentKind::FundsConfirmation),
+        Self::Consent(ConsentKind::FundsConfirmation),
     ];
 
     /// The path the endpoint is served at.
@@ -58,6 +71,24 @@ impl Endpoint {
             Self::Token => "/token",
             Self::Introspect => "/introspect",
             Self::Revoke => "/revoke",
+            Self::Consents(ConsentKind::AccountAccess) => {
+                "/open-banking/v3.1/aisp/account-access-consents"
+            }
+            Self::Consent(ConsentKind::AccountAccess) => {
+                "/open-banking/v3.1/aisp/account-access-consents/{consent_id}"
+            }
+            Self::Consents(ConsentKind::DomesticPayment) => {
+                "/open-banking/v3.1/pisp/domestic-payment-consents"
+            }
+            Self::Consent(ConsentKind::DomesticPayment) => {
+                "/open-banking/v3.1/pisp/domestic-payment-consents/{consent_id}"
+            }
+            Self::Consents(ConsentKind::FundsConfirmation) => {
+                "/open-banking/v3.1/cbpii/funds-confirmation-consents"
+            }
+            Self::Consent(ConsentKind::FundsConfirmation) => {
+                "/open-banking/v3.1/cbpii/funds-confirmation-consents/{consent_id}"
+            }
         }
     }
 
@@ -68,7 +99,12 @@ impl Endpoint {
             Self::Token => Some("token_endpoint"),
             Self::Introspect => Some("introspection_endpoint"),
             Self::Revoke => Some("revocation_endpoint"),
-            Self::Discovery | Self::Healthz | Self::Readyz | Self::Metrics => None,
+            Self::Discovery
+            | Self::Healthz
+            | Self::Readyz
+            | Self::Metrics
+            | Self::Consents(_)
+            | Self::Consent(_) => None,
         }
     }
 
@@ -88,6 +124,8 @@ impl Endpoint {
             Self::Token => post(oauth::token),
             Self::Introspect => post(oauth::introspect),
             Self::Revoke => post(oauth::revoke),
+            Self::Consents(kind) => consents::bind::collection(kind),
+            Self::Consent(kind) => consents::bind::item(kind),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod binary;
+mod consents;
 mod discovery;
 mod pki;
 mod tls;

@@ -81,6 +81,46 @@ impl TestPki {
         )
     }
 
+    /// A PSD2 QWAC (QcCompliance, QcType web, PSD2 statement with `roles`) for an
+    /// organisation with organizationIdentifier `org_id` (e.g. `PSDGB-FCA-123456`).
+    pub fn qwac(&self, org_id: &str, cn: &str, roles: &[bulwark_certs::PspRole]) -> Identity {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CountryName, "GB");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "TPP Ltd");
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), org_id);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(10);
+        let psd2 = bulwark_certs::Psd2Statement {
+            roles: roles.to_vec(),
+            nca_name: "Financial Conduct Authority".into(),
+            nca_id: "GB-FCA".into(),
+        };
+        let qc = bulwark_certs::qc::encode_qc_statements(
+            true,
+            &[bulwark_certs::QcType::Web],
+            Some(&psd2),
+        )
+        .unwrap();
+        params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 3],
+            qc,
+        )];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        Identity {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        }
+    }
+
     /// A DER CRL revoking the given serials.
     pub fn crl(&self, revoked: &[u64]) -> Vec<u8> {
         let now = OffsetDateTime::now_utc();

@@ -23,6 +23,7 @@ const ISSUER: &str = "https://localhost:8443";
 /// A running server with a test PKI trusted for client certificates.
 pub struct Harness {
     pub addr: std::net::SocketAddr,
+    pub state: bulwark_server::state::AppState,
     pub store: SqlStore,
     pub clock: FixedClock,
     pub pki: Arc<TestPki>,
@@ -67,12 +68,14 @@ impl Harness {
             .unwrap();
         let addr = app.addr();
         let store = app.state().store.clone();
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         Self {
             addr,
+            state,
             store,
             clock,
             pki,
