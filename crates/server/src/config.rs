@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use bulwark_certs::{MtlsSettings, RevocationSettings};
+use bulwark_dcr::DcrSettings;
 use bulwark_token::TokenSettings;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -36,6 +37,8 @@ pub struct Config {
     pub mtls: MtlsSettings,
     /// Access tokens, client assertions, client caching.
     pub tokens: TokenSettings,
+    /// Dynamic client registration: trusted software directories and SSA rules.
+    pub dcr: DcrSettings,
 }
 
 /// `[http]`
@@ -117,6 +120,7 @@ impl Default for Config {
             revocation: RevocationSettings::default(),
             mtls: MtlsSettings::default(),
             tokens: TokenSettings::default(),
+            dcr: DcrSettings::default(),
         }
     }
 }
@@ -197,6 +201,7 @@ impl Config {
                 self.issuer
             )));
         }
+        self.dcr.check().map_err(ConfigError::Invalid)?;
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) | (None, Some(_)) => Err(ConfigError::Invalid(
                 "tls.cert and tls.key must be given together".into(),

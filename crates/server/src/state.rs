@@ -26,6 +26,8 @@ pub struct Inner {
     pub tokens: Arc<bulwark_token::TokenService>,
     /// Client and sealing certificate validation.
     pub validator: bulwark_certs::CertValidator,
+    /// Dynamic client registration (RFC 7591 / 7592).
+    pub dcr: Arc<bulwark_dcr::DcrService>,
 }
 
 impl AppState {

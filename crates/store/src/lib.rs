@@ -8,6 +8,7 @@
 mod clients;
 mod error;
 mod keys;
+mod registrations;
 mod replay;
 mod sql;
 pub mod testing;
@@ -15,10 +16,11 @@ pub mod testing;
 pub use clients::ClientStore;
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
+pub use registrations::{Registration, RegistrationStore};
 pub use replay::ReplayStore;
 pub use sql::{Backend, ConnectSettings, SqlStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
-pub trait Store: ClientStore + KeyStore + ReplayStore + Send + Sync {}
+pub trait Store: ClientStore + KeyStore + ReplayStore + RegistrationStore + Send + Sync {}
 
-impl<T: ClientStore + KeyStore + ReplayStore + Send + Sync> Store for T {}
+impl<T: ClientStore + KeyStore + ReplayStore + RegistrationStore + Send + Sync> Store for T {}

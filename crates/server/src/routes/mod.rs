@@ -2,6 +2,7 @@
 //! advertises it. The router and the discovery document are both built from this table, so a
 //! path is never repeated by hand (DS-1).
 
+mod dcr;
 mod discovery;
 mod health;
 mod jwks;
@@ -32,11 +33,15 @@ pub enum Endpoint {
     Introspect,
     /// TK-7: token revocation (RFC 7009).
     Revoke,
+    /// DCR-1: dynamic client registration (RFC 7591).
+    Register,
+    /// DCR-4: the client configuration endpoint (RFC 7592).
+    RegisterClient,
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 10] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -45,6 +50,8 @@ impl Endpoint {
         Self::Token,
         Self::Introspect,
         Self::Revoke,
+        Self::Register,
+        Self::RegisterClient,
     ];
 
     /// The path the endpoint is served at.
@@ -58,6 +65,8 @@ impl Endpoint {
             Self::Token => "/token",
             Self::Introspect => "/introspect",
             Self::Revoke => "/revoke",
+            Self::Register => "/register",
+            Self::RegisterClient => "/register/{client_id}",
         }
     }
 
@@ -68,14 +77,22 @@ impl Endpoint {
             Self::Token => Some("token_endpoint"),
             Self::Introspect => Some("introspection_endpoint"),
             Self::Revoke => Some("revocation_endpoint"),
-            Self::Discovery | Self::Healthz | Self::Readyz | Self::Metrics => None,
+            Self::Register => Some("registration_endpoint"),
+            Self::Discovery
+            | Self::Healthz
+            | Self::Readyz
+            | Self::Metrics
+            | Self::RegisterClient => None,
         }
     }
 
     /// Whether the endpoint is a client-authenticated (mTLS) endpoint listed in
     /// `mtls_endpoint_aliases` (RFC 8705 section 5).
     pub fn is_mtls(self) -> bool {
-        matches!(self, Self::Token | Self::Introspect | Self::Revoke)
+        matches!(
+            self,
+            Self::Token | Self::Introspect | Self::Revoke | Self::Register
+        )
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -88,6 +105,8 @@ impl Endpoint {
             Self::Token => post(oauth::token),
             Self::Introspect => post(oauth::introspect),
             Self::Revoke => post(oauth::revoke),
+            Self::Register => post(dcr::register),
+            Self::RegisterClient => get(dcr::read).put(dcr::update).delete(dcr::delete),
         }
     }
 }

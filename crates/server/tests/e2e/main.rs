@@ -5,6 +5,8 @@
 mod support;
 
 mod binary;
+mod dcr;
+mod dcr_errors;
 mod discovery;
 mod pki;
 mod tls;

@@ -81,6 +81,67 @@ impl TestPki {
         )
     }
 
+    /// A PSD2 QWAC (ETSI TS 119 495): clientAuth, qcStatements with QcCompliance, QcType web and
+    /// the PSD2 statement (`roles`, NCA GB-FCA), the subject's organizationIdentifier (2.5.4.97)
+    /// and / or OU (the OB directory org id) when given.
+    pub fn qwac(
+        &self,
+        cn: &str,
+        organization_identifier: Option<&str>,
+        ou: Option<&str>,
+        roles: &[bulwark_certs::PspRole],
+    ) -> Identity {
+        let qc = bulwark_certs::qc::encode_qc_statements(
+            true,
+            &[bulwark_certs::QcType::Web],
+            Some(&bulwark_certs::Psd2Statement {
+                roles: roles.to_vec(),
+                nca_name: "Financial Conduct Authority".into(),
+                nca_id: "GB-FCA".into(),
+            }),
+        )
+        .unwrap();
+        let serial = {
+            let mut s = self.next_serial.lock().unwrap();
+            *s += 1;
+            *s
+        };
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CountryName, "GB");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "TPP Ltd");
+        if let Some(ou) = ou {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+        }
+        if let Some(oi) = organization_identifier {
+            params
+                .distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 97]), oi);
+        }
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.serial_number = Some(SerialNumber::from(serial));
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 3],
+                qc,
+            ));
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(10);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        Identity {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        }
+    }
+
     /// A DER CRL revoking the given serials.
     pub fn crl(&self, revoked: &[u64]) -> Vec<u8> {
         let now = OffsetDateTime::now_utc();

@@ -197,7 +197,7 @@ impl Harness {
     }
 }
 
-fn jwt_parts(token: &str) -> (Value, Value) {
+pub fn jwt_parts(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
     let header =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
@@ -761,7 +761,7 @@ async fn tk_8_malformed_requests_get_rfc6749_errors() {
     );
 }
 
-async fn introspect(h: &Harness, caller: &PkjClient, token: &str) -> Value {
+pub async fn introspect(h: &Harness, caller: &PkjClient, token: &str) -> Value {
     let resp = h
         .post(
             Some(&caller.identity),
@@ -938,7 +938,7 @@ async fn tk_7_revocation_is_visible_on_another_node_and_only_the_owner_may_revok
 }
 
 /// A JWKS served over https by the real listener, counting fetches.
-async fn jwks_server(
+pub async fn jwks_server(
     h: &Harness,
     jwks: Arc<std::sync::Mutex<Value>>,
     hits: Arc<std::sync::Mutex<u32>>,
