@@ -6,6 +6,7 @@
 //! [`RegistrationInput`] / [`ManagementInput`] and [`DcrError`] into responses.
 
 pub mod error;
+pub mod input;
 pub mod metadata;
 pub mod request;
 pub mod secret;
@@ -15,6 +16,7 @@ pub mod ssa;
 pub mod transport;
 
 pub use error::DcrError;
-pub use service::{DcrParts, DcrService, ManagementInput, RegistrationInput, RegistrationResponse};
+pub use input::{ManagementInput, RegistrationInput, RegistrationResponse};
+pub use service::{DcrParts, DcrService};
 pub use settings::{DcrSettings, DirectorySettings};
 pub use ssa::{Organisation, SoftwareStatement};

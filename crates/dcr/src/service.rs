@@ -13,57 +13,15 @@ use bulwark_store::{Registration, Store};
 use bulwark_token::jwks_fetch::JwksFetcher;
 use bulwark_token::registry::ClientRegistry;
 use rustls_pki_types::CertificateDer;
-use serde::Serialize;
 use serde_json::Value;
 
+use crate::input::{ManagementInput, RegistrationInput, RegistrationResponse};
 use crate::request::{UnverifiedRequest, check_claims};
 use crate::ssa::{Organisation, SoftwareStatement, UnverifiedSsa};
 use crate::{DcrError, DcrSettings, metadata, secret, transport};
 
 /// Largest sector identifier document read.
 const MAX_SECTOR_DOCUMENT: usize = 64 * 1024;
-
-/// A `POST /register` (or the body of a `PUT`) as the server hands it over.
-#[derive(Debug)]
-pub struct RegistrationInput<'a> {
-    /// Whether the Content-Type was `application/jwt`.
-    pub is_jwt: bool,
-    /// The body: the TPP-signed registration request.
-    pub body: &'a [u8],
-    /// The presented certificate chain, leaf first (empty if none).
-    pub chain: &'a [CertificateDer<'static>],
-    /// Set when a trusted TLS-terminating proxy forwarded the chain (CERT-2).
-    pub forwarded_by: Option<&'a MtlsSettings>,
-}
-
-/// An RFC 7592 request to `/register/{client_id}`.
-#[derive(Debug)]
-pub struct ManagementInput<'a> {
-    /// The client in the path.
-    pub client_id: &'a str,
-    /// The bearer registration access token, if one was sent.
-    pub access_token: Option<&'a str>,
-    /// The presented certificate chain, leaf first.
-    pub chain: &'a [CertificateDer<'static>],
-    /// Set when a trusted proxy forwarded the chain.
-    pub forwarded_by: Option<&'a MtlsSettings>,
-}
-
-/// RFC 7591 section 3.2.1 / RFC 7592 section 3 client information response.
-#[derive(Clone, Debug, Serialize)]
-pub struct RegistrationResponse {
-    /// The client identifier.
-    pub client_id: String,
-    /// Registration time, Unix seconds.
-    pub client_id_issued_at: i64,
-    /// The token for RFC 7592 management (on reads and updates: the one presented).
-    pub registration_access_token: String,
-    /// The client configuration endpoint.
-    pub registration_client_uri: String,
-    /// The registered metadata.
-    #[serde(flatten)]
-    pub metadata: ClientMetadata,
-}
 
 /// Everything the service is built from.
 pub struct DcrParts {
@@ -465,7 +423,11 @@ impl DcrService {
             now,
             self.skew,
         )?;
-        let metadata = metadata::build(claims.metadata, &ssa)?;
+        let mut metadata = metadata::build(claims.metadata, &ssa)?;
+        // RFC 7591 3.2.1: the statement is returned unmodified with the metadata.
+        metadata
+            .extra
+            .insert("software_statement".into(), ssa_jws.into());
         self.check_remote_metadata(&metadata, &ssa).await?;
         Ok(Accepted {
             ssa,

@@ -242,7 +242,10 @@ impl Dcr {
 }
 
 async fn happy_flow(d: &Dcr) {
-    let resp = d.register(Some(&d.qwac), &d.request()).await;
+    let ssa = d.ssa();
+    let resp = d
+        .register(Some(&d.qwac), &d.sign_request(&d.request_claims(&ssa)))
+        .await;
     assert_eq!(resp.0, 201, "{:?}", resp.2);
     assert_eq!(resp.1["cache-control"], "no-store");
     let body = &resp.2;
@@ -258,7 +261,11 @@ async fn happy_flow(d: &Dcr) {
     assert_eq!(body["tls_client_certificate_bound_access_tokens"], true);
     assert_eq!(body["scope"], "openid accounts payments");
     assert_eq!(body["client_name"], "TPP App");
-    assert!(body.get("software_statement").is_none());
+    assert_eq!(
+        body["software_statement"],
+        ssa.as_str(),
+        "RFC 7591 3.2.1: the SSA is returned unmodified"
+    );
 
     // Stored: active, and the registration access token only as a hash.
     let stored = d.h.store.get_client(client_id).await.unwrap().unwrap();

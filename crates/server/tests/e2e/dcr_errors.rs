@@ -8,6 +8,7 @@ use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Value, json};
 
 use crate::dcr::{Dcr, ORG_IDENTIFIER};
+use crate::pki::StaticHttp;
 use crate::support::Identity;
 
 /// A compact JWS with the given header `alg` over `claims` and a junk signature.
@@ -359,4 +360,37 @@ async fn dcr_2_metadata_rules() {
     });
     let resp = d.register(Some(&d.qwac), &body).await;
     d.assert_refused(&resp, "invalid_client_metadata").await;
+}
+
+#[tokio::test]
+async fn dcr_3_revoked_qwac_is_refused() {
+    let crl = StaticHttp::start(Vec::new(), "application/pkix-crl").await;
+    let d = Dcr::start_with(None, |c| c.revocation.enabled = true).await;
+    let roles = [PspRole::AccountInformation, PspRole::PaymentInitiation];
+    let (revoked, serial) = d.h.pki.qwac_with_crl(
+        "tpp.example",
+        Some(ORG_IDENTIFIER),
+        None,
+        &roles,
+        Some(&crl.url),
+    );
+    let (good, _) = d.h.pki.qwac_with_crl(
+        "tpp.example",
+        Some(ORG_IDENTIFIER),
+        None,
+        &roles,
+        Some(&crl.url),
+    );
+    *crl.body.lock().unwrap() = (d.h.pki.crl(&[serial]), "application/pkix-crl");
+    let resp = d.register(Some(&revoked), &d.request()).await;
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+    assert!(
+        resp.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{:?}",
+        resp.2
+    );
+    assert_eq!(d.register(Some(&good), &d.request()).await.0, 201);
 }

@@ -91,6 +91,19 @@ impl TestPki {
         ou: Option<&str>,
         roles: &[bulwark_certs::PspRole],
     ) -> Identity {
+        self.qwac_with_crl(cn, organization_identifier, ou, roles, None)
+            .0
+    }
+
+    /// [`TestPki::qwac`] naming a CRL distribution point; returns the serial too.
+    pub fn qwac_with_crl(
+        &self,
+        cn: &str,
+        organization_identifier: Option<&str>,
+        ou: Option<&str>,
+        roles: &[bulwark_certs::PspRole],
+        crl_url: Option<&str>,
+    ) -> (Identity, u64) {
         let qc = bulwark_certs::qc::encode_qc_statements(
             true,
             &[bulwark_certs::QcType::Web],
@@ -131,15 +144,23 @@ impl TestPki {
                 &[1, 3, 6, 1, 5, 5, 7, 1, 3],
                 qc,
             ));
+        if let Some(url) = crl_url {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![url.to_string()],
+            }];
+        }
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(10);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.ca).unwrap();
-        Identity {
-            chain: vec![cert.der().clone()],
-            key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        }
+        (
+            Identity {
+                chain: vec![cert.der().clone()],
+                key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            },
+            serial,
+        )
     }
 
     /// A DER CRL revoking the given serials.
