@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::pki::TestPki;
 use crate::support::{Identity, http_client};
 use crate::token::{
-    Harness, PkjClient, assert_oauth_error, introspect, jwks_server, jwt_parts, now,
+    Harness, PkjClient, assert_oauth_error, introspect, jwks_server, jwt_parts, now, serve_json,
 };
 
 pub const ISSUER: &str = "https://localhost:8443";
@@ -43,24 +43,45 @@ impl Dcr {
     }
 
     pub async fn start_with(db_url: Option<String>, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_full(db_url, false, tweak).await
+    }
+
+    /// With `directory_by_uri` the directory's JWK Set is served over https and configured as
+    /// `jwks_uri`; otherwise it is a `jwks_file`.
+    pub async fn start_full(
+        db_url: Option<String>,
+        directory_by_uri: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        crate::support::install_crypto();
         let directory = SigningKey::generate(Alg::Es256).unwrap();
+        let directory_jwks = json!({"keys": [Value::Object(directory.public_jwk().clone())]});
         let keys = tempfile::tempdir().unwrap();
-        let jwks_file = keys.path().join("directory.jwks.json");
-        std::fs::write(
-            &jwks_file,
-            json!({"keys": [Value::Object(directory.public_jwk().clone())]}).to_string(),
-        )
-        .unwrap();
+        let data_dir = Arc::new(tempfile::tempdir().unwrap());
+        let (jwks_file, jwks_uri) = if directory_by_uri {
+            bulwark_server::dev_pki::DevPki::ensure(data_dir.path()).unwrap();
+            let uri = serve_json(
+                data_dir.path(),
+                Arc::new(Mutex::new(directory_jwks)),
+                Arc::new(Mutex::new(0)),
+            )
+            .await;
+            (None, Some(uri))
+        } else {
+            let file = keys.path().join("directory.jwks.json");
+            std::fs::write(&file, directory_jwks.to_string()).unwrap();
+            (Some(file), None)
+        };
         let h = Harness::start_shared(
-            Arc::new(tempfile::tempdir().unwrap()),
+            data_dir,
             Arc::new(TestPki::new("Test QTSP Root")),
             db_url,
             |c| {
                 c.dcr.directories = vec![DirectorySettings {
                     name: "test".into(),
                     issuer: DIRECTORY.into(),
-                    jwks_file: Some(jwks_file),
-                    jwks_uri: None,
+                    jwks_file,
+                    jwks_uri,
                 }];
                 tweak(c);
             },

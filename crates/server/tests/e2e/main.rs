@@ -6,6 +6,7 @@ mod support;
 
 mod binary;
 mod dcr;
+mod dcr_config;
 mod dcr_errors;
 mod discovery;
 mod pki;

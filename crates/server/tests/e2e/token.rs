@@ -943,7 +943,17 @@ pub async fn jwks_server(
     jwks: Arc<std::sync::Mutex<Value>>,
     hits: Arc<std::sync::Mutex<u32>>,
 ) -> String {
-    let dir = h._dir.path().join("dev-pki");
+    serve_json(h._dir.path(), jwks, hits).await
+}
+
+/// Serves the JSON document at `https://localhost:<port>/jwks` with the development server
+/// certificate of `data_dir` (which must hold a development PKI).
+pub async fn serve_json(
+    data_dir: &std::path::Path,
+    jwks: Arc<std::sync::Mutex<Value>>,
+    hits: Arc<std::sync::Mutex<u32>>,
+) -> String {
+    let dir = data_dir.join("dev-pki");
     let chain = bulwark_server::tls::load_chain(&dir.join("server.pem")).unwrap();
     let key = bulwark_server::tls::load_key(&dir.join("server-key.pem")).unwrap();
     let tls = Arc::new(bulwark_server::tls::server_config(chain, key, vec![]).unwrap());
