@@ -101,8 +101,15 @@ pub fn build(
             "grant type {g:?} is not allowed (authorization_code, client_credentials, refresh_token)"
         )));
     }
-    if meta.response_types.is_empty() {
+    // RFC 7591 2.1: grant and response types must agree; only the code grant has a response.
+    let code_grant = meta.grant_types.iter().any(|g| g == "authorization_code");
+    if meta.response_types.is_empty() && code_grant {
         meta.response_types = vec!["code".into()];
+    }
+    if !meta.response_types.is_empty() && !code_grant {
+        return Err(bad(
+            "response_types need the authorization_code grant type (RFC 7591 2.1)",
+        ));
     }
     if let Some(r) = meta
         .response_types

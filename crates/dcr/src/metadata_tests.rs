@@ -163,6 +163,23 @@ fn dcr_2_fapi_methods_algorithms_grants_and_types() {
 }
 
 #[test]
+fn dcr_2_grant_and_response_types_agree() {
+    let s = ssa(&["AISP"]);
+    let m = build(
+        req(json!({"grant_types": ["client_credentials"], "response_types": null})),
+        &s,
+    )
+    .unwrap();
+    assert!(m.response_types.is_empty());
+    let err = build(
+        req(json!({"grant_types": ["client_credentials"], "response_types": ["code"]})),
+        &s,
+    )
+    .unwrap_err();
+    assert!(matches!(err, DcrError::Metadata(_)), "{err}");
+}
+
+#[test]
 fn dcr_2_sector_identifier_document_lists_every_redirect_uri() {
     let uris = vec!["https://tpp.example/cb".to_string()];
     assert!(check_sector_document(&json!(["https://tpp.example/cb", "https://x"]), &uris).is_ok());
