@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bulwark_certs::{CertValidator, TrustAnchors};
 use bulwark_core::{Clock, SystemClock};
+use bulwark_dcr::{DcrParts, DcrService};
 use bulwark_store::{ConnectSettings, SqlStore};
 use bulwark_token::jwks_fetch::JwksFetcher;
 use bulwark_token::registry::ClientRegistry;
@@ -143,6 +144,35 @@ impl Application {
             config.consents.jws_trust_anchor.clone(),
             config.consents.jws_iat_skew_secs,
         );
+        let dcr = Arc::new(
+            DcrService::new(DcrParts {
+                settings: config.dcr.clone(),
+                issuer: config.issuer.clone(),
+                registration_endpoint: format!(
+                    "{}{}",
+                    config.issuer,
+                    routes::Endpoint::Register.path()
+                ),
+                clock: clock.clone(),
+                store: Arc::new(store.clone()),
+                validator: validator.clone(),
+                registry: registry.clone(),
+                fetch_timeout: Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
+                jwks_cache: Duration::from_secs(config.tokens.jwks_cache_secs),
+                outbound_roots: outbound_roots.clone(),
+                clock_skew_secs: config.tokens.clock_skew_secs,
+            })
+            .map_err(|e| anyhow::anyhow!("dcr: {e}"))?,
+        );
+        if !config.dcr.directories.is_empty() {
+            let names: Vec<&str> = config
+                .dcr
+                .directories
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            report.push(format!("DCR software directories: {}", names.join(", ")));
+        }
         let tokens = Arc::new(
             TokenService::new(TokenServiceParts {
                 issuer: config.issuer.clone(),
@@ -171,6 +201,7 @@ impl Application {
             validator,
             consents,
             consents_jws,
+            dcr,
         });
         Ok(Self {
             addr,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use bulwark_certs::{MtlsSettings, RevocationSettings};
+use bulwark_dcr::DcrSettings;
 use bulwark_token::TokenSettings;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -36,6 +37,8 @@ pub struct Config {
     pub mtls: MtlsSettings,
     /// Access tokens, client assertions, client caching.
     pub tokens: TokenSettings,
+    /// Dynamic client registration: trusted software directories and SSA rules.
+    pub dcr: DcrSettings,
     /// The OB consent APIs.
     pub consents: ConsentsConfig,
 }
@@ -143,6 +146,7 @@ impl Default for Config {
             mtls: MtlsSettings::default(),
             tokens: TokenSettings::default(),
             consents: ConsentsConfig::default(),
+            dcr: DcrSettings::default(),
         }
     }
 }
@@ -223,6 +227,7 @@ impl Config {
                 self.issuer
             )));
         }
+        self.dcr.check().map_err(ConfigError::Invalid)?;
         match (&self.tls.cert, &self.tls.key) {
             (Some(_), None) | (None, Some(_)) => Err(ConfigError::Invalid(
                 "tls.cert and tls.key must be given together".into(),
@@ -300,5 +305,26 @@ mod tests {
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.http.shutdown_grace_secs, 30);
         assert_eq!(c.database.connect_timeout_secs, Some(15));
+        assert_eq!(c.dcr, bulwark_dcr::DcrSettings::default());
+    }
+
+    #[test]
+    fn dcr_1_directories_parse_and_unknown_or_unsafe_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bulwark.toml");
+        let write = |body: &str| std::fs::write(&path, body).unwrap();
+        write(
+            "[dcr]\nmax_ssa_age_secs = 600\n[[dcr.directories]]\nname = \"ob\"\n\
+             issuer = \"OpenBanking Ltd\"\njwks_uri = \"https://dir.example/jwks\"\n",
+        );
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.dcr.max_ssa_age_secs, 600);
+        assert_eq!(c.dcr.directories[0].issuer, "OpenBanking Ltd");
+        write("[dcr]\nmax_ssa_age = 600\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("dcr.max_ssa_age"), "{err}");
+        write("[dcr]\nallowed_algs = [\"RS256\"]\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("RS256"), "{err}");
     }
 }

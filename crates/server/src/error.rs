@@ -33,10 +33,17 @@ impl IntoResponse for OAuthErrorResponse {
         let headers = response.headers_mut();
         no_store(headers);
         if let (bulwark_core::OAuthErrorCode::InvalidClient, Some(scheme)) =
-            (self.error.code, self.challenge_scheme)
+            (self.error.code, &self.challenge_scheme)
             && let Ok(value) = HeaderValue::from_str(&format!("{scheme} realm=\"bulwark\""))
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        // RFC 6750 3.1: a bad bearer token is answered with a Bearer challenge.
+        if self.error.code == bulwark_core::OAuthErrorCode::InvalidToken {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"bulwark\", error=\"invalid_token\""),
+            );
         }
         response
     }

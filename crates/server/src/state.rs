@@ -30,6 +30,8 @@ pub struct Inner {
     pub consents: bulwark_consent::ConsentService,
     /// CO-6 `x-jws-signature` verification.
     pub consents_jws: bulwark_consent::DetachedJwsVerifier,
+    /// Dynamic client registration (RFC 7591 / 7592).
+    pub dcr: Arc<bulwark_dcr::DcrService>,
 }
 
 impl AppState {

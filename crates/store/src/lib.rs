@@ -9,6 +9,7 @@ mod clients;
 mod consents;
 mod error;
 mod keys;
+mod registrations;
 mod replay;
 mod sql;
 pub mod testing;
@@ -19,10 +20,17 @@ pub use consents::{
 };
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
+pub use registrations::{Registration, RegistrationStore};
 pub use replay::ReplayStore;
 pub use sql::{Backend, ConnectSettings, SqlStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
-pub trait Store: ClientStore + KeyStore + ReplayStore + ConsentStore + Send + Sync {}
+pub trait Store:
+    ClientStore + KeyStore + ReplayStore + ConsentStore + RegistrationStore + Send + Sync
+{
+}
 
-impl<T: ClientStore + KeyStore + ReplayStore + ConsentStore + Send + Sync> Store for T {}
+impl<T: ClientStore + KeyStore + ReplayStore + ConsentStore + RegistrationStore + Send + Sync> Store
+    for T
+{
+}

@@ -6,7 +6,8 @@ use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
     Backend, ClientStore, ConnectSettings, ConsentAuditRecord, ConsentQuery, ConsentRecord,
-    ConsentStore, ConsentTransition, KeyStore, ReplayStore, SqlStore, StoreError, StoredKey,
+    ConsentStore, ConsentTransition, KeyStore, Registration, RegistrationStore, ReplayStore,
+    SqlStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -52,6 +53,8 @@ both_backends!(
     co_2_transition_is_conditional_and_audited_in_one_transaction,
     co_2_racing_transitions_only_one_wins,
     co_5_search_filters_and_pages_newest_first,
+    dcr_4_registration_is_written_and_deleted_with_its_client,
+    dcr_4_registration_of_a_taken_client_id_writes_nothing,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -498,4 +501,77 @@ async fn tk_7_revoked_tokens_are_recorded_until_expiry(store: SqlStore) {
     assert_eq!(store.purge_expired(40).await.unwrap(), 0);
     assert_eq!(store.purge_expired(60).await.unwrap(), 1);
     assert!(!store.is_token_revoked("t1").await.unwrap());
+}
+
+fn registration(id: &str, at: i64) -> Registration {
+    Registration {
+        client_id: id.into(),
+        token_hash: "hash-of-token".into(),
+        software_id: "sw-1".into(),
+        organisation: r#"{"org_id":"org-1"}"#.into(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlStore) {
+    let c = client("dyn-1", 100);
+    store
+        .insert_registered_client(&c, &registration("dyn-1", 100))
+        .await
+        .unwrap();
+    assert_eq!(store.get_client("dyn-1").await.unwrap(), Some(c.clone()));
+    let reg = store.get_registration("dyn-1").await.unwrap().unwrap();
+    assert_eq!(reg, registration("dyn-1", 100));
+    assert!(store.get_registration("nobody").await.unwrap().is_none());
+
+    let mut meta = c.metadata.clone();
+    meta.scope = Some("accounts".into());
+    assert!(
+        store
+            .update_registered_client("dyn-1", &meta, r#"{"org_id":"org-2"}"#, 200)
+            .await
+            .unwrap()
+    );
+    let got = store.get_client("dyn-1").await.unwrap().unwrap();
+    assert_eq!(got.metadata.scope.as_deref(), Some("accounts"));
+    assert_eq!(got.client_id_issued_at, 100);
+    let reg = store.get_registration("dyn-1").await.unwrap().unwrap();
+    assert_eq!(reg.organisation, r#"{"org_id":"org-2"}"#);
+    assert_eq!((reg.created_at, reg.updated_at), (100, 200));
+    assert!(
+        !store
+            .update_registered_client("nobody", &meta, "{}", 200)
+            .await
+            .unwrap()
+    );
+
+    // A static client has no registration: the DCR delete leaves it alone.
+    store.insert_client(&client("static-1", 100)).await.unwrap();
+    assert!(!store.delete_registered_client("static-1").await.unwrap());
+    assert!(store.get_client("static-1").await.unwrap().is_some());
+
+    assert!(store.delete_registered_client("dyn-1").await.unwrap());
+    assert!(store.get_client("dyn-1").await.unwrap().is_none());
+    assert!(store.get_registration("dyn-1").await.unwrap().is_none());
+    assert!(!store.delete_registered_client("dyn-1").await.unwrap());
+}
+
+async fn dcr_4_registration_of_a_taken_client_id_writes_nothing(store: SqlStore) {
+    store.insert_client(&client("taken", 100)).await.unwrap();
+    let err = store
+        .insert_registered_client(&client("taken", 200), &registration("taken", 200))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(store.get_registration("taken").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_client("taken")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_id_issued_at,
+        100
+    );
 }

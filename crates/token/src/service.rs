@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bulwark_core::{AuthMethod, Clock};
+use bulwark_core::{AuthMethod, ClientStatus, Clock};
 use bulwark_jose::{Alg, KeySet, PublicKeySet};
 use bulwark_store::ReplayStore;
 use serde::Serialize;
@@ -136,6 +136,16 @@ impl TokenService {
         Ok(self.replay.is_token_revoked(jti).await?)
     }
 
+    /// True while the client exists and is active (cached for `client_cache_secs`): a token of
+    /// a deleted or suspended client is not honoured.
+    pub async fn client_is_active(&self, client_id: &str) -> Result<bool, TokenError> {
+        Ok(self
+            .registry
+            .get(client_id)
+            .await?
+            .is_some_and(|rc| rc.client.status == ClientStatus::Active))
+    }
+
     /// `POST /token`.
     pub async fn token(&self, input: &AuthInput<'_>) -> Result<TokenResponse, TokenError> {
         let grant = input.form.require("grant_type")?.to_string();
@@ -244,6 +254,10 @@ impl TokenService {
             return Ok(inactive);
         }
         if self.replay.is_token_revoked(&claims.jti).await? {
+            return Ok(inactive);
+        }
+        // DCR-4 / RFC 7592 2.3: tokens of a deleted (or suspended) client are no longer active.
+        if !self.client_is_active(&claims.client_id).await? {
             return Ok(inactive);
         }
         if let Some(consent_id) = &claims.consent_id {

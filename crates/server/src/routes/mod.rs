@@ -3,6 +3,7 @@
 //! path is never repeated by hand (DS-1).
 
 mod consents;
+mod dcr;
 mod discovery;
 mod health;
 mod jwks;
@@ -39,11 +40,15 @@ pub enum Endpoint {
     Consents(ConsentKind),
     /// CO-1: GET / DELETE one consent of a kind.
     Consent(ConsentKind),
+    /// DCR-1: dynamic client registration (RFC 7591).
+    Register,
+    /// DCR-4: the client configuration endpoint (RFC 7592).
+    RegisterClient,
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 16] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -58,6 +63,8 @@ impl Endpoint {
         Self::Consent(ConsentKind::DomesticPayment),
         Self::Consents(ConsentKind::FundsConfirmation),
         Self::Consent(ConsentKind::FundsConfirmation),
+        Self::Register,
+        Self::RegisterClient,
     ];
 
     /// The path the endpoint is served at.
@@ -89,6 +96,8 @@ impl Endpoint {
             Self::Consent(ConsentKind::FundsConfirmation) => {
                 "/open-banking/v3.1/cbpii/funds-confirmation-consents/{consent_id}"
             }
+            Self::Register => "/register",
+            Self::RegisterClient => "/register/{client_id}",
         }
     }
 
@@ -99,19 +108,24 @@ impl Endpoint {
             Self::Token => Some("token_endpoint"),
             Self::Introspect => Some("introspection_endpoint"),
             Self::Revoke => Some("revocation_endpoint"),
+            Self::Register => Some("registration_endpoint"),
             Self::Discovery
             | Self::Healthz
             | Self::Readyz
             | Self::Metrics
             | Self::Consents(_)
-            | Self::Consent(_) => None,
+            | Self::Consent(_)
+            | Self::RegisterClient => None,
         }
     }
 
     /// Whether the endpoint is a client-authenticated (mTLS) endpoint listed in
     /// `mtls_endpoint_aliases` (RFC 8705 section 5).
     pub fn is_mtls(self) -> bool {
-        matches!(self, Self::Token | Self::Introspect | Self::Revoke)
+        matches!(
+            self,
+            Self::Token | Self::Introspect | Self::Revoke | Self::Register
+        )
     }
 
     fn handler(self) -> MethodRouter<AppState> {
@@ -126,6 +140,8 @@ impl Endpoint {
             Self::Revoke => post(oauth::revoke),
             Self::Consents(kind) => consents::bind::collection(kind),
             Self::Consent(kind) => consents::bind::item(kind),
+            Self::Register => post(dcr::register),
+            Self::RegisterClient => get(dcr::read).put(dcr::update).delete(dcr::delete),
         }
     }
 }

@@ -47,7 +47,7 @@ async fn tpp(h: &Harness, id: &str, roles: &[PspRole]) -> (PkjClient, String) {
                "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
     )
     .await;
-    let identity = h.pki.qwac("PSDGB-FCA-123456", id, roles);
+    let identity = h.pki.qwac(id, Some("PSDGB-FCA-123456"), None, roles);
     let c = PkjClient {
         id: id.into(),
         key,
@@ -455,9 +455,12 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
 async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate() {
     let h = Harness::start(|_| {}).await;
     let (c, token) = tpp(&h, "aisp-bind", &[PspRole::AccountInformation]).await;
-    let other_cert = h
-        .pki
-        .qwac("PSDGB-FCA-123456", "aisp-bind", &[PspRole::AccountInformation]);
+    let other_cert = h.pki.qwac(
+        "aisp-bind",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
     let stolen = call(
         &h,
         Some(&other_cert),

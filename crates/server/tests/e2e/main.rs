@@ -6,6 +6,9 @@ mod support;
 
 mod binary;
 mod consents;
+mod dcr;
+mod dcr_config;
+mod dcr_errors;
 mod discovery;
 mod pki;
 mod tls;

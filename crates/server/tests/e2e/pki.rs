@@ -81,44 +81,86 @@ impl TestPki {
         )
     }
 
-    /// A PSD2 QWAC (QcCompliance, QcType web, PSD2 statement with `roles`) for an
-    /// organisation with organizationIdentifier `org_id` (e.g. `PSDGB-FCA-123456`).
-    pub fn qwac(&self, org_id: &str, cn: &str, roles: &[bulwark_certs::PspRole]) -> Identity {
+    /// A PSD2 QWAC (ETSI TS 119 495): clientAuth, qcStatements with QcCompliance, QcType web and
+    /// the PSD2 statement (`roles`, NCA GB-FCA), the subject's organizationIdentifier (2.5.4.97)
+    /// and / or OU (the OB directory org id) when given.
+    pub fn qwac(
+        &self,
+        cn: &str,
+        organization_identifier: Option<&str>,
+        ou: Option<&str>,
+        roles: &[bulwark_certs::PspRole],
+    ) -> Identity {
+        self.qwac_with_crl(cn, organization_identifier, ou, roles, None)
+            .0
+    }
+
+    /// [`TestPki::qwac`] naming a CRL distribution point; returns the serial too.
+    pub fn qwac_with_crl(
+        &self,
+        cn: &str,
+        organization_identifier: Option<&str>,
+        ou: Option<&str>,
+        roles: &[bulwark_certs::PspRole],
+        crl_url: Option<&str>,
+    ) -> (Identity, u64) {
+        let qc = bulwark_certs::qc::encode_qc_statements(
+            true,
+            &[bulwark_certs::QcType::Web],
+            Some(&bulwark_certs::Psd2Statement {
+                roles: roles.to_vec(),
+                nca_name: "Financial Conduct Authority".into(),
+                nca_id: "GB-FCA".into(),
+            }),
+        )
+        .unwrap();
+        let serial = {
+            let mut s = self.next_serial.lock().unwrap();
+            *s += 1;
+            *s
+        };
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CountryName, "GB");
         params
             .distinguished_name
             .push(DnType::OrganizationName, "TPP Ltd");
-        params
-            .distinguished_name
-            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), org_id);
+        if let Some(ou) = ou {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+        }
+        if let Some(oi) = organization_identifier {
+            params
+                .distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 97]), oi);
+        }
         params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.serial_number = Some(SerialNumber::from(serial));
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 3],
+                qc,
+            ));
+        if let Some(url) = crl_url {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![url.to_string()],
+            }];
+        }
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(10);
-        let psd2 = bulwark_certs::Psd2Statement {
-            roles: roles.to_vec(),
-            nca_name: "Financial Conduct Authority".into(),
-            nca_id: "GB-FCA".into(),
-        };
-        let qc = bulwark_certs::qc::encode_qc_statements(
-            true,
-            &[bulwark_certs::QcType::Web],
-            Some(&psd2),
-        )
-        .unwrap();
-        params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
-            &[1, 3, 6, 1, 5, 5, 7, 1, 3],
-            qc,
-        )];
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.ca).unwrap();
-        Identity {
-            chain: vec![cert.der().clone()],
-            key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        }
+        (
+            Identity {
+                chain: vec![cert.der().clone()],
+                key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            },
+            serial,
+        )
     }
 
     /// A DER CRL revoking the given serials.

@@ -200,7 +200,7 @@ impl Harness {
     }
 }
 
-fn jwt_parts(token: &str) -> (Value, Value) {
+pub fn jwt_parts(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
     let header =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
@@ -787,7 +787,7 @@ async fn tk_8_malformed_requests_get_rfc6749_errors() {
     );
 }
 
-async fn introspect(h: &Harness, caller: &PkjClient, token: &str) -> Value {
+pub async fn introspect(h: &Harness, caller: &PkjClient, token: &str) -> Value {
     let resp = h
         .post(
             Some(&caller.identity),
@@ -989,12 +989,22 @@ async fn tk_7_revocation_is_visible_on_another_node_and_only_the_owner_may_revok
 }
 
 /// A JWKS served over https by the real listener, counting fetches.
-async fn jwks_server(
+pub async fn jwks_server(
     h: &Harness,
     jwks: Arc<std::sync::Mutex<Value>>,
     hits: Arc<std::sync::Mutex<u32>>,
 ) -> String {
-    let dir = h._dir.path().join("dev-pki");
+    serve_json(h._dir.path(), jwks, hits).await
+}
+
+/// Serves the JSON document at `https://localhost:<port>/jwks` with the development server
+/// certificate of `data_dir` (which must hold a development PKI).
+pub async fn serve_json(
+    data_dir: &std::path::Path,
+    jwks: Arc<std::sync::Mutex<Value>>,
+    hits: Arc<std::sync::Mutex<u32>>,
+) -> String {
+    let dir = data_dir.join("dev-pki");
     let chain = bulwark_server::tls::load_chain(&dir.join("server.pem")).unwrap();
     let key = bulwark_server::tls::load_key(&dir.join("server-key.pem")).unwrap();
     let tls = Arc::new(bulwark_server::tls::server_config(chain, key, vec![]).unwrap());

@@ -1,0 +1,188 @@
+//! DCR-2 metadata rules, table by table.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::ssa::Organisation;
+use serde_json::json;
+
+fn ssa(roles: &[&str]) -> SoftwareStatement {
+    SoftwareStatement {
+        iss: "dir".into(),
+        iat: 0,
+        software_id: "sw-1".into(),
+        software_roles: roles.iter().map(|r| r.to_string()).collect(),
+        software_redirect_uris: vec![
+            "https://tpp.example/cb".into(),
+            "https://tpp.example/cb2".into(),
+        ],
+        org_id: "org-1".into(),
+        software_jwks_endpoint: Some("https://dir.example/sw-1.jwks".into()),
+        software_jwks: None,
+        software_client_name: Some("TPP App".into()),
+        organisation: Organisation {
+            org_id: "org-1".into(),
+            authority_id: None,
+            registration_id: None,
+        },
+    }
+}
+
+fn req(extra: Value) -> Map<String, Value> {
+    let mut m = json!({
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "PS256",
+        "redirect_uris": ["https://tpp.example/cb"],
+        "grant_types": ["authorization_code", "client_credentials"],
+        "scope": "openid accounts",
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            m.remove(k);
+        } else {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m
+}
+
+#[test]
+fn dcr_2_defaults_come_from_the_ssa() {
+    let m = build(
+        req(json!({"scope": null, "grant_types": null, "logo_uri": "https://x", "resource_server": true, "software_id": "forged"})),
+        &ssa(&["AISP", "PISP"]),
+    )
+    .unwrap();
+    assert_eq!(m.jwks_uri.as_deref(), Some("https://dir.example/sw-1.jwks"));
+    assert_eq!(m.scope.as_deref(), Some("openid accounts payments"));
+    assert_eq!(m.grant_types, ["authorization_code"]);
+    assert_eq!(m.response_types, ["code"]);
+    assert_eq!(m.application_type.as_deref(), Some("web"));
+    assert_eq!(m.software_id.as_deref(), Some("sw-1"));
+    assert_eq!(m.org_id.as_deref(), Some("org-1"));
+    assert_eq!(m.client_name.as_deref(), Some("TPP App"));
+    assert!(
+        !m.resource_server,
+        "a TPP cannot make itself a resource server"
+    );
+    assert!(m.extra.is_empty(), "unknown metadata is ignored");
+    assert!(m.tls_client_certificate_bound_access_tokens);
+}
+
+#[test]
+fn dcr_2_scopes_follow_roles() {
+    let aisp = ssa(&["AISP"]);
+    assert!(build(req(json!({"scope": "openid accounts"})), &aisp).is_ok());
+    for scope in ["payments", "fundsconfirmations", "accounts admin"] {
+        let err = build(req(json!({ "scope": scope })), &aisp).unwrap_err();
+        assert!(matches!(err, DcrError::Metadata(_)), "{scope}: {err}");
+    }
+    assert!(
+        build(
+            req(json!({"scope": "fundsconfirmations"})),
+            &ssa(&["CBPII"])
+        )
+        .is_ok()
+    );
+    assert!(build(req(json!({"scope": "payments"})), &ssa(&["PSP_PI"])).is_ok());
+    assert!(matches!(
+        build(req(json!({})), &ssa(&["WIZARD"])).unwrap_err(),
+        DcrError::SoftwareStatement(_)
+    ));
+}
+
+#[test]
+fn dcr_2_redirect_uris() {
+    let s = ssa(&["AISP"]);
+    for bad in [
+        json!({"redirect_uris": null}),
+        json!({"redirect_uris": []}),
+        json!({"redirect_uris": ["https://evil.example/cb"]}),
+        json!({"redirect_uris": ["http://tpp.example/cb"]}),
+        json!({"redirect_uris": ["https://tpp.example/cb#frag"]}),
+    ] {
+        assert!(
+            matches!(build(req(bad.clone()), &s), Err(DcrError::RedirectUri(_))),
+            "{bad}"
+        );
+    }
+    assert!(
+        build(
+            req(json!({"redirect_uris": ["https://tpp.example/cb2", "https://tpp.example/cb"]})),
+            &s
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn dcr_2_fapi_methods_algorithms_grants_and_types() {
+    let s = ssa(&["AISP"]);
+    for bad in [
+        json!({"token_endpoint_auth_method": "client_secret_basic"}),
+        json!({"token_endpoint_auth_method": "none"}),
+        json!({"token_endpoint_auth_method": null}),
+        json!({"token_endpoint_auth_signing_alg": "RS256"}),
+        json!({"request_object_signing_alg": "none"}),
+        json!({"id_token_signed_response_alg": "HS256"}),
+        json!({"grant_types": ["implicit"]}),
+        json!({"grant_types": ["password"]}),
+        json!({"response_types": ["token"]}),
+        json!({"application_type": "native"}),
+        json!({"tls_client_certificate_bound_access_tokens": false}),
+        json!({"token_endpoint_auth_method": "tls_client_auth"}),
+        json!({"jwks_uri": "http://tpp.example/jwks"}),
+        json!({"jwks": {"keys": []}}),
+        json!({"jwks": "not a set"}),
+        json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "secret"}]}}),
+        json!({"sector_identifier_uri": "http://tpp.example/sector"}),
+    ] {
+        assert!(
+            matches!(build(req(bad.clone()), &s), Err(DcrError::Metadata(_))),
+            "{bad}"
+        );
+    }
+    let tls = build(
+        req(json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=tpp,O=TPP", "token_endpoint_auth_signing_alg": null})),
+        &s,
+    )
+    .unwrap();
+    assert_eq!(
+        tls.tls_client_auth_subject_dn.as_deref(),
+        Some("CN=tpp,O=TPP")
+    );
+    assert!(
+        build(
+            req(json!({"response_types": ["code", "code id_token"], "id_token_signed_response_alg": "ES256"})),
+            &s
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn dcr_2_grant_and_response_types_agree() {
+    let s = ssa(&["AISP"]);
+    let m = build(
+        req(json!({"grant_types": ["client_credentials"], "response_types": null})),
+        &s,
+    )
+    .unwrap();
+    assert!(m.response_types.is_empty());
+    let err = build(
+        req(json!({"grant_types": ["client_credentials"], "response_types": ["code"]})),
+        &s,
+    )
+    .unwrap_err();
+    assert!(matches!(err, DcrError::Metadata(_)), "{err}");
+}
+
+#[test]
+fn dcr_2_sector_identifier_document_lists_every_redirect_uri() {
+    let uris = vec!["https://tpp.example/cb".to_string()];
+    assert!(check_sector_document(&json!(["https://tpp.example/cb", "https://x"]), &uris).is_ok());
+    assert!(check_sector_document(&json!(["https://x"]), &uris).is_err());
+    assert!(check_sector_document(&json!({"uris": []}), &uris).is_err());
+}

@@ -1,0 +1,212 @@
+//! The signed registration request (OB DCR 3.3 "Registration Request", RFC 7591 section 3.1 with
+//! RFC 7591 section 2.3 software statement): a JWS by the TPP whose claims are the client
+//! metadata plus `iss`, `aud`, `iat`, `exp`, `jti` and the `software_statement`.
+
+use bulwark_jose::{Alg, Compact};
+use serde_json::{Map, Value};
+
+use crate::DcrError;
+
+/// Longest accepted lifetime of a registration request (`exp` - `iat`), seconds.
+pub const MAX_REQUEST_LIFETIME_SECS: i64 = 3600;
+
+/// Claims of the request that are about the request itself, not client metadata.
+const ENVELOPE: [&str; 11] = [
+    "iss",
+    "aud",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "sub",
+    "software_statement",
+    "client_id_issued_at",
+    "registration_access_token",
+    "registration_client_uri",
+];
+
+fn bad(msg: impl Into<String>) -> DcrError {
+    DcrError::Request(msg.into())
+}
+
+/// A registration request split, its algorithm allowed, not yet verified.
+#[derive(Debug)]
+pub struct UnverifiedRequest<'a> {
+    /// The parsed JWS (verified later with the software's keys).
+    pub jws: Compact<'a>,
+    /// Its claims.
+    pub claims: Map<String, Value>,
+}
+
+impl<'a> UnverifiedRequest<'a> {
+    /// Splits the request; only PS256 and ES256 are accepted (none, HS*, RS256 refused).
+    pub fn parse(body: &'a str) -> Result<Self, DcrError> {
+        let jws = Compact::parse(body.trim()).map_err(|e| bad(e.to_string()))?;
+        jws.alg().map_err(|e| {
+            bad(format!(
+                "{e}: sign the request with PS256 or ES256 ({} and {} only)",
+                Alg::Ps256,
+                Alg::Es256
+            ))
+        })?;
+        let claims = jws.claims().map_err(|e| bad(e.to_string()))?;
+        Ok(Self { jws, claims })
+    }
+
+    /// The `software_statement` claim, if any.
+    pub fn software_statement(&self) -> Result<Option<&str>, DcrError> {
+        match self.claims.get("software_statement") {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(DcrError::SoftwareStatement(
+                "software_statement must be a compact JWS string".into(),
+            )),
+        }
+    }
+}
+
+/// The checked envelope of a request and the metadata it carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestClaims {
+    /// The request's `jti`, claimed once accepted.
+    pub jti: String,
+    /// The request's `exp`: the jti is remembered until then.
+    pub exp: i64,
+    /// `client_id`, if the request names one (RFC 7592 update).
+    pub client_id: Option<String>,
+    /// Every other claim: the client metadata.
+    pub metadata: Map<String, Value>,
+}
+
+/// DCR-1 envelope rules: `iss` is the SSA's software_id, `aud` our issuer, `iat` / `exp`
+/// present and sane at `now`, `jti` present.
+pub fn check_claims(
+    claims: &Map<String, Value>,
+    software_id: &str,
+    issuer: &str,
+    now: i64,
+    skew: i64,
+) -> Result<RequestClaims, DcrError> {
+    match claims.get("iss").and_then(Value::as_str) {
+        Some(iss) if iss == software_id => {}
+        Some(_) => return Err(bad("iss must be the software_id of the software statement")),
+        None => return Err(bad("the iss claim is required (the software_id)")),
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == issuer,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(issuer)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(bad(format!("aud must be the issuer {issuer:?}")));
+    }
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| bad(format!("the {name} claim is required (a number)")))
+    };
+    let iat = number("iat")?;
+    let exp = number("exp")?;
+    if iat > now + skew {
+        return Err(bad("iat is in the future"));
+    }
+    if exp + skew <= now {
+        return Err(bad("the request has expired"));
+    }
+    if exp <= iat || exp - iat > MAX_REQUEST_LIFETIME_SECS {
+        return Err(bad(format!(
+            "exp must be after iat and at most {MAX_REQUEST_LIFETIME_SECS} seconds later"
+        )));
+    }
+    if let Some(nbf) = claims.get("nbf") {
+        let nbf = nbf.as_i64().ok_or_else(|| bad("nbf must be a number"))?;
+        if nbf > now + skew {
+            return Err(bad("the request is not yet valid (nbf)"));
+        }
+    }
+    let jti = match claims.get("jti") {
+        Some(Value::String(j)) if !j.is_empty() => j.clone(),
+        _ => return Err(bad("the jti claim is required (a string)")),
+    };
+    let mut metadata = claims.clone();
+    for name in ENVELOPE {
+        metadata.remove(name);
+    }
+    let client_id = match metadata.remove("client_id") {
+        None => None,
+        Some(Value::String(id)) => Some(id),
+        Some(_) => return Err(bad("client_id must be a string")),
+    };
+    Ok(RequestClaims {
+        jti,
+        exp,
+        client_id,
+        metadata,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    const ISSUER: &str = "https://as.bank.example";
+
+    fn req(now: i64) -> Map<String, Value> {
+        json!({"iss": "sw-1", "aud": ISSUER, "iat": now, "exp": now + 300, "jti": "j1",
+               "software_statement": "x.y.z", "token_endpoint_auth_method": "private_key_jwt"})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    #[test]
+    fn dcr_1_valid_envelope_leaves_only_metadata() {
+        let r = check_claims(&req(1000), "sw-1", ISSUER, 1000, 10).unwrap();
+        assert_eq!(r.jti, "j1");
+        assert_eq!(r.exp, 1300);
+        assert_eq!(
+            Value::Object(r.metadata),
+            json!({"token_endpoint_auth_method": "private_key_jwt"})
+        );
+    }
+
+    #[test]
+    fn dcr_1_envelope_rules() {
+        let with = |k: &str, v: Value| {
+            let mut r = req(1000);
+            r.insert(k.into(), v);
+            check_claims(&r, "sw-1", ISSUER, 1000, 10)
+        };
+        assert!(with("iss", json!("sw-2")).is_err());
+        assert!(with("aud", json!("https://other.example")).is_err());
+        assert!(with("aud", json!([ISSUER, "x"])).is_ok());
+        assert!(with("exp", json!(900)).is_err(), "expired");
+        assert!(with("exp", json!(1000 + 7200)).is_err(), "too long");
+        assert!(with("iat", json!(2000)).is_err(), "future");
+        assert!(with("jti", json!(5)).is_err());
+        for k in ["iat", "exp", "jti", "iss", "aud"] {
+            let mut r = req(1000);
+            r.remove(k);
+            assert!(check_claims(&r, "sw-1", ISSUER, 1000, 10).is_err(), "{k}");
+        }
+    }
+
+    #[test]
+    fn dcr_1_request_algorithms() {
+        use base64::Engine;
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        for alg in ["none", "RS256", "HS256"] {
+            let jws = format!(
+                "{}.{}.c2ln",
+                b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes()),
+                b64(b"{}")
+            );
+            let err = UnverifiedRequest::parse(&jws).unwrap_err();
+            assert!(err.to_string().contains("PS256"), "{err}");
+        }
+        assert!(UnverifiedRequest::parse("not a jwt").is_err());
+    }
+}

@@ -1,0 +1,551 @@
+//! The registration service: RFC 7591 section 3 `POST /register` and RFC 7592 section 2
+//! read / update / delete of `/register/{client_id}`, in the order DCR-1..DCR-5 need. Every
+//! check runs before anything is written; the request `jti` is claimed last, just before the
+//! client is stored, so a refused request leaves nothing behind.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bulwark_certs::{CertValidator, MtlsSettings, Purpose, ValidatedCert};
+use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock};
+use bulwark_jose::{Alg, PublicKeySet, VerifyError};
+use bulwark_store::{Registration, Store};
+use bulwark_token::jwks_fetch::JwksFetcher;
+use bulwark_token::registry::ClientRegistry;
+use rustls_pki_types::CertificateDer;
+use serde_json::Value;
+
+use crate::input::{ManagementInput, RegistrationInput, RegistrationResponse};
+use crate::request::{UnverifiedRequest, check_claims};
+use crate::ssa::{Organisation, SoftwareStatement, UnverifiedSsa};
+use crate::{DcrError, DcrSettings, metadata, secret, transport};
+
+/// Largest sector identifier document read.
+const MAX_SECTOR_DOCUMENT: usize = 64 * 1024;
+
+/// Everything the service is built from.
+pub struct DcrParts {
+    /// The `[dcr]` settings.
+    pub settings: DcrSettings,
+    /// Our issuer identifier (the request's `aud`).
+    pub issuer: String,
+    /// The URL of `POST /register`; client URIs are `<this>/<client_id>`.
+    pub registration_endpoint: String,
+    /// The clock every decision reads.
+    pub clock: Arc<dyn Clock>,
+    /// Clients, registrations and replay records.
+    pub store: Arc<dyn Store>,
+    /// Transport certificate validation (QWAC, revocation).
+    pub validator: CertValidator,
+    /// The token service's client cache, invalidated on every change.
+    pub registry: Arc<ClientRegistry>,
+    /// Timeout of every outbound fetch (directory JWKS, software JWKS, sector identifier).
+    pub fetch_timeout: Duration,
+    /// How long fetched JWK Sets are reused.
+    pub jwks_cache: Duration,
+    /// Extra CA certificates (DER) trusted for outbound https.
+    pub outbound_roots: Vec<Vec<u8>>,
+    /// Tolerance on `iat` / `exp`, seconds.
+    pub clock_skew_secs: i64,
+}
+
+/// Where a directory's keys come from.
+enum DirectoryKeys {
+    Static(PublicKeySet),
+    Remote(String),
+}
+
+struct Directory {
+    name: String,
+    issuer: String,
+    keys: DirectoryKeys,
+}
+
+/// A request that passed every check and may be stored.
+struct Accepted {
+    ssa: SoftwareStatement,
+    metadata: ClientMetadata,
+    jti: String,
+    exp: i64,
+    client_id: Option<String>,
+}
+
+/// Dynamic client registration.
+pub struct DcrService {
+    settings: DcrSettings,
+    algs: Vec<Alg>,
+    issuer: String,
+    registration_endpoint: String,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    validator: CertValidator,
+    registry: Arc<ClientRegistry>,
+    fetcher: JwksFetcher,
+    http: reqwest::Client,
+    directories: Vec<Directory>,
+    skew: i64,
+}
+
+impl std::fmt::Debug for DcrService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DcrService")
+            .field("directories", &self.directories.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DcrService {
+    /// Checks the settings, reads the directories' JWK Set files and builds the HTTP clients.
+    pub fn new(parts: DcrParts) -> Result<Self, String> {
+        let algs = parts.settings.check()?;
+        let mut directories = Vec::new();
+        for d in &parts.settings.directories {
+            let keys = match (&d.jwks_file, &d.jwks_uri) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        format!("dcr directory {:?}: {}: {e}", d.name, path.display())
+                    })?;
+                    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+                        format!("dcr directory {:?}: {}: {e}", d.name, path.display())
+                    })?;
+                    let set = PublicKeySet::from_jwks(&doc).map_err(|e| {
+                        format!("dcr directory {:?}: {}: {e}", d.name, path.display())
+                    })?;
+                    if set.keys().is_empty() {
+                        return Err(format!(
+                            "dcr directory {:?}: {} holds no PS256 or ES256 key",
+                            d.name,
+                            path.display()
+                        ));
+                    }
+                    DirectoryKeys::Static(set)
+                }
+                (None, Some(uri)) => DirectoryKeys::Remote(uri.clone()),
+                (None, None) => return Err(format!("dcr directory {:?}: no keys", d.name)),
+            };
+            directories.push(Directory {
+                name: d.name.clone(),
+                issuer: d.issuer.clone(),
+                keys,
+            });
+        }
+        let fetcher =
+            JwksFetcher::new(parts.fetch_timeout, parts.jwks_cache, &parts.outbound_roots)?;
+        let mut http = reqwest::Client::builder()
+            .timeout(parts.fetch_timeout)
+            .connect_timeout(parts.fetch_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true);
+        for der in &parts.outbound_roots {
+            http = http.add_root_certificate(
+                reqwest::Certificate::from_der(der).map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(Self {
+            settings: parts.settings,
+            algs,
+            issuer: parts.issuer,
+            registration_endpoint: parts.registration_endpoint,
+            clock: parts.clock,
+            store: parts.store,
+            validator: parts.validator,
+            registry: parts.registry,
+            fetcher,
+            http: http.build().map_err(|e| e.to_string())?,
+            directories,
+            skew: parts.clock_skew_secs,
+        })
+    }
+
+    /// `POST /register` (RFC 7591 section 3.1): registers the client, answers 201's body.
+    pub async fn register(
+        &self,
+        input: &RegistrationInput<'_>,
+    ) -> Result<RegistrationResponse, DcrError> {
+        let result = self.register_inner(input).await;
+        log_refusal("register", None, &result);
+        result
+    }
+
+    async fn register_inner(
+        &self,
+        input: &RegistrationInput<'_>,
+    ) -> Result<RegistrationResponse, DcrError> {
+        let now = self.clock.unix();
+        let accepted = self.accept(input, now).await?;
+        if accepted.client_id.is_some() {
+            return Err(DcrError::Metadata(
+                "client_id is assigned by the server; leave it out of a registration".into(),
+            ));
+        }
+        self.claim_jti(&accepted).await?;
+        let client = Client {
+            client_id: bulwark_core::random::uuid_v4(),
+            metadata: accepted.metadata,
+            status: ClientStatus::Active,
+            client_id_issued_at: now,
+            updated_at: now,
+        };
+        let token = secret::new_token();
+        let registration = Registration {
+            client_id: client.client_id.clone(),
+            token_hash: secret::hash(&token),
+            software_id: accepted.ssa.software_id.clone(),
+            organisation: organisation_json(&accepted.ssa.organisation)?,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_registered_client(&client, &registration)
+            .await?;
+        self.registry.invalidate(&client.client_id);
+        tracing::info!(target: "bulwark::security", client_id = %client.client_id, software_id = %registration.software_id, org_id = %accepted.ssa.org_id, directory = %accepted.ssa.iss, "client registered (DCR)");
+        Ok(self.response(client, token))
+    }
+
+    /// `GET /register/{client_id}` (RFC 7592 section 2.1).
+    pub async fn read(
+        &self,
+        input: &ManagementInput<'_>,
+    ) -> Result<RegistrationResponse, DcrError> {
+        let result = async {
+            let token = self.authorize(input).await?;
+            let client = self.stored_client(input.client_id).await?;
+            Ok(self.response(client, token.to_string()))
+        }
+        .await;
+        log_refusal("read", Some(input.client_id), &result);
+        result
+    }
+
+    /// `PUT /register/{client_id}` (RFC 7592 section 2.2): a full re-registration under the same
+    /// rules (signed request, SSA, QWAC), keeping the client_id and the access token.
+    pub async fn update(
+        &self,
+        input: &ManagementInput<'_>,
+        body: &RegistrationInput<'_>,
+    ) -> Result<RegistrationResponse, DcrError> {
+        let result = self.update_inner(input, body).await;
+        log_refusal("update", Some(input.client_id), &result);
+        result
+    }
+
+    async fn update_inner(
+        &self,
+        input: &ManagementInput<'_>,
+        body: &RegistrationInput<'_>,
+    ) -> Result<RegistrationResponse, DcrError> {
+        let token = self.authorize(input).await?;
+        let now = self.clock.unix();
+        let accepted = self.accept(body, now).await?;
+        let registration = self
+            .store
+            .get_registration(input.client_id)
+            .await?
+            .ok_or_else(|| DcrError::Internal("registration vanished".into()))?;
+        if accepted.ssa.software_id != registration.software_id {
+            return Err(DcrError::Metadata(format!(
+                "this client was registered for software {:?}; the software statement is for {:?}",
+                registration.software_id, accepted.ssa.software_id
+            )));
+        }
+        if accepted
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != input.client_id)
+        {
+            return Err(DcrError::Metadata(
+                "client_id in the request differs from the one in the URL".into(),
+            ));
+        }
+        self.claim_jti(&accepted).await?;
+        let org = organisation_json(&accepted.ssa.organisation)?;
+        if !self
+            .store
+            .update_registered_client(input.client_id, &accepted.metadata, &org, now)
+            .await?
+        {
+            return Err(DcrError::Internal("registration vanished".into()));
+        }
+        self.registry.invalidate(input.client_id);
+        tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client registration updated (DCR)");
+        let client = self.stored_client(input.client_id).await?;
+        Ok(self.response(client, token.to_string()))
+    }
+
+    /// `DELETE /register/{client_id}` (RFC 7592 section 2.3): the client, its registration and
+    /// so its access token go; tokens it holds become inactive.
+    pub async fn delete(&self, input: &ManagementInput<'_>) -> Result<(), DcrError> {
+        let result = async {
+            self.authorize(input).await?;
+            if !self
+                .store
+                .delete_registered_client(input.client_id)
+                .await?
+            {
+                return Err(DcrError::InvalidToken(
+                    "the registration access token is not valid for this client".into(),
+                ));
+            }
+            self.registry.invalidate(input.client_id);
+            tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client deleted (DCR)");
+            Ok(())
+        }
+        .await;
+        log_refusal("delete", Some(input.client_id), &result);
+        result
+    }
+
+    fn response(&self, client: Client, token: String) -> RegistrationResponse {
+        RegistrationResponse {
+            registration_client_uri: format!("{}/{}", self.registration_endpoint, client.client_id),
+            client_id: client.client_id,
+            client_id_issued_at: client.client_id_issued_at,
+            registration_access_token: token,
+            metadata: client.metadata,
+        }
+    }
+
+    async fn stored_client(&self, client_id: &str) -> Result<Client, DcrError> {
+        self.store
+            .get_client(client_id)
+            .await?
+            .ok_or_else(|| DcrError::Internal(format!("registered client {client_id} is missing")))
+    }
+
+    async fn claim_jti(&self, accepted: &Accepted) -> Result<(), DcrError> {
+        let namespace = format!("dcr:{}", accepted.ssa.software_id);
+        if self
+            .store
+            .claim_jti(&namespace, &accepted.jti, accepted.exp)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(DcrError::Replay)
+        }
+    }
+
+    /// RFC 7592 section 3 / RFC 6750: the bearer token hashes to the stored one, and the
+    /// transport certificate belongs to the registered organisation (RFC 8705 section 3: a
+    /// certificate-bound token used without the certificate is `invalid_token`).
+    async fn authorize<'a>(&self, input: &ManagementInput<'a>) -> Result<&'a str, DcrError> {
+        let invalid = || {
+            DcrError::InvalidToken(
+                "the registration access token is not valid for this client".into(),
+            )
+        };
+        let token = input.access_token.ok_or_else(|| {
+            DcrError::InvalidToken(
+                "a registration access token is required (Authorization: Bearer)".into(),
+            )
+        })?;
+        let registration = self
+            .store
+            .get_registration(input.client_id)
+            .await?
+            .ok_or_else(invalid)?;
+        if !secret::matches(token, &registration.token_hash) {
+            return Err(invalid());
+        }
+        let org: Organisation = serde_json::from_str(&registration.organisation).map_err(|e| {
+            DcrError::Internal(format!(
+                "registration {}: organisation: {e}",
+                input.client_id
+            ))
+        })?;
+        let cert = self
+            .certificate(input.chain, input.forwarded_by)
+            .await
+            .map_err(|e| DcrError::InvalidToken(format!("the registration access token must be used over mTLS with the organisation's certificate: {e}")))?;
+        transport::check_organisation(&cert, &org)
+            .map_err(|e| DcrError::InvalidToken(e.to_string()))?;
+        Ok(token)
+    }
+
+    async fn certificate(
+        &self,
+        chain: &[CertificateDer<'static>],
+        forwarded_by: Option<&MtlsSettings>,
+    ) -> Result<ValidatedCert, DcrError> {
+        if chain.is_empty() {
+            return Err(DcrError::NoCertificate);
+        }
+        let now = self.clock.unix();
+        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
+        let result = match forwarded_by {
+            Some(s) => {
+                self.validator
+                    .validate_forwarded(s, chain, Purpose::Qwac, at)
+                    .await
+            }
+            None => self.validator.validate(chain, Purpose::Qwac, at).await,
+        };
+        result.map_err(|e| DcrError::Certificate(e.reason()))
+    }
+
+    /// Every DCR-1..3 check of a signed registration request, without writing anything.
+    async fn accept(&self, input: &RegistrationInput<'_>, now: i64) -> Result<Accepted, DcrError> {
+        if !input.is_jwt {
+            return Err(DcrError::ContentType);
+        }
+        if input.chain.is_empty() {
+            return Err(DcrError::NoCertificate);
+        }
+        let body = std::str::from_utf8(input.body)
+            .map_err(|_| DcrError::Request("the body is not UTF-8 text".into()))?;
+        let request = UnverifiedRequest::parse(body)?;
+        let ssa_jws = request
+            .software_statement()?
+            .ok_or(DcrError::NoSoftwareStatement)?;
+        let ssa = self.verify_ssa(ssa_jws, now).await?;
+
+        let cert = self.certificate(input.chain, input.forwarded_by).await?;
+        transport::check_organisation(&cert, &ssa.organisation)?;
+        transport::check_roles(&cert, &ssa.software_roles)?;
+
+        let keys = self.software_keys(&ssa, &request).await?;
+        keys.verify(&request.jws).map_err(|e| {
+            DcrError::RequestSignature(match e {
+                VerifyError::UnknownKey(_) => {
+                    "no key of the software matches the request's kid".into()
+                }
+                VerifyError::BadSignature => {
+                    "the signature does not verify with the software's keys".into()
+                }
+                other => other.to_string(),
+            })
+        })?;
+        let claims = check_claims(
+            &request.claims,
+            &ssa.software_id,
+            &self.issuer,
+            now,
+            self.skew,
+        )?;
+        let mut metadata = metadata::build(claims.metadata, &ssa)?;
+        // RFC 7591 3.2.1: the statement is returned unmodified with the metadata.
+        metadata
+            .extra
+            .insert("software_statement".into(), ssa_jws.into());
+        self.check_remote_metadata(&metadata, &ssa).await?;
+        Ok(Accepted {
+            ssa,
+            metadata,
+            jti: claims.jti,
+            exp: claims.exp,
+            client_id: claims.client_id,
+        })
+    }
+
+    async fn verify_ssa(&self, jws: &str, now: i64) -> Result<SoftwareStatement, DcrError> {
+        let ssa = UnverifiedSsa::parse(jws, &self.algs)?;
+        let iss = ssa.iss()?;
+        let directory = self
+            .directories
+            .iter()
+            .find(|d| d.issuer == iss)
+            .ok_or_else(|| {
+                DcrError::UnapprovedDirectory(format!(
+                    "the software directory {iss:?} is not trusted by this server"
+                ))
+            })?;
+        let keys = match &directory.keys {
+            DirectoryKeys::Static(set) => set.clone(),
+            DirectoryKeys::Remote(uri) => self.fetcher.get(uri, ssa.kid()).await.map_err(|e| {
+                DcrError::Internal(format!("directory {} keys: {e}", directory.name))
+            })?,
+        };
+        ssa.verify(&keys, now, self.settings.max_ssa_age_secs, self.skew)
+    }
+
+    /// The keys the request must be signed with (DCR-1).
+    async fn software_keys(
+        &self,
+        ssa: &SoftwareStatement,
+        request: &UnverifiedRequest<'_>,
+    ) -> Result<PublicKeySet, DcrError> {
+        let by_value = |v: &Value, what: &str| {
+            PublicKeySet::from_jwks(v)
+                .map_err(|e| DcrError::RequestSignature(format!("{what}: {e}")))
+        };
+        if !self.settings.use_software_jwks_endpoint {
+            let jwks = request.claims.get("jwks").ok_or_else(|| {
+                DcrError::RequestSignature("the request carries no jwks to verify it with".into())
+            })?;
+            return by_value(jwks, "jwks");
+        }
+        match (&ssa.software_jwks_endpoint, &ssa.software_jwks) {
+            (Some(uri), _) => self.fetcher.get(uri, request.jws.kid()).await.map_err(|e| {
+                tracing::warn!(target: "bulwark::security", error = %e, "software_jwks_endpoint unusable");
+                DcrError::RequestSignature(
+                    "the software_jwks_endpoint could not be fetched or is not a JWK Set".into(),
+                )
+            }),
+            (None, Some(jwks)) => by_value(jwks, "software_jwks"),
+            (None, None) => Err(DcrError::SoftwareStatement(
+                "the software_jwks_endpoint claim is required".into(),
+            )),
+        }
+    }
+
+    /// DCR-2 checks that need the network: a `jwks_uri` other than the software's endpoint
+    /// must serve a usable JWK Set; a `sector_identifier_uri` must list every redirect URI.
+    async fn check_remote_metadata(
+        &self,
+        meta: &ClientMetadata,
+        ssa: &SoftwareStatement,
+    ) -> Result<(), DcrError> {
+        if let Some(uri) = &meta.jwks_uri
+            && ssa.software_jwks_endpoint.as_ref() != Some(uri)
+        {
+            let keys = self
+                .fetcher
+                .get(uri, None)
+                .await
+                .map_err(|e| DcrError::Metadata(format!("jwks_uri could not be used: {e}")))?;
+            if keys.keys().is_empty() {
+                return Err(DcrError::Metadata(
+                    "jwks_uri holds no PS256 (RSA) or ES256 (P-256) signing key".into(),
+                ));
+            }
+        }
+        if let Some(uri) = &meta.sector_identifier_uri {
+            let doc = self.fetch_json(uri).await.map_err(|reason| {
+                DcrError::Metadata(format!(
+                    "sector_identifier_uri could not be fetched: {reason}"
+                ))
+            })?;
+            metadata::check_sector_document(&doc, &meta.redirect_uris)?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_json(&self, uri: &str) -> Result<Value, String> {
+        let resp = self.http.get(uri).send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("status {}", resp.status()));
+        }
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        if body.len() > MAX_SECTOR_DOCUMENT {
+            return Err("document too large".into());
+        }
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    }
+}
+
+fn organisation_json(org: &Organisation) -> Result<String, DcrError> {
+    serde_json::to_string(org).map_err(|e| DcrError::Internal(e.to_string()))
+}
+
+fn log_refusal<T>(operation: &str, client_id: Option<&str>, result: &Result<T, DcrError>) {
+    match result {
+        Err(DcrError::Internal(detail)) => {
+            tracing::error!(operation, client_id = client_id.unwrap_or("-"), error = %detail, "registration failed");
+        }
+        Err(e) => {
+            tracing::warn!(target: "bulwark::security", operation, client_id = client_id.unwrap_or("-"), reason = e.reason(), error = %e, "registration request refused");
+        }
+        Ok(_) => {}
+    }
+}

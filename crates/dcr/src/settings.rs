@@ -1,0 +1,141 @@
+//! The `[dcr]` configuration section: which software directories are trusted to sign software
+//! statements (RFC 7591 section 2.3), with which algorithms, and how old an SSA may be.
+
+use std::path::PathBuf;
+
+use bulwark_jose::Alg;
+use serde::{Deserialize, Serialize};
+
+/// One trusted software directory (e.g. the Open Banking directory, or a bank's own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// A name for logs and errors.
+    pub name: String,
+    /// The `iss` of the software statements this directory signs.
+    pub issuer: String,
+    /// A JWK Set file holding the directory's signing keys (read at start).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// An https URL publishing the directory's JWK Set (fetched with a timeout, cached).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+/// Dynamic client registration settings; every key has a default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DcrSettings {
+    /// Trusted software directories. Empty: every software statement is unapproved.
+    pub directories: Vec<DirectorySettings>,
+    /// JWS algorithms accepted on software statements (PS256 and/or ES256 only).
+    pub allowed_algs: Vec<String>,
+    /// Oldest accepted software statement (`iat`), seconds. Default one day.
+    pub max_ssa_age_secs: i64,
+    /// Verify the registration request with the keys at the SSA's `software_jwks_endpoint`
+    /// (true) or with the `jwks` the request carries (false).
+    pub use_software_jwks_endpoint: bool,
+    /// Refuse registrations without a software statement. Must stay true: a registration
+    /// without an SSA has no software id, roles or redirect URIs to hold it to.
+    pub require_ssa: bool,
+}
+
+impl Default for DcrSettings {
+    fn default() -> Self {
+        Self {
+            directories: Vec::new(),
+            allowed_algs: vec!["PS256".into(), "ES256".into()],
+            max_ssa_age_secs: 86_400,
+            use_software_jwks_endpoint: true,
+            require_ssa: true,
+        }
+    }
+}
+
+impl DcrSettings {
+    /// Checks the settings and returns the accepted algorithms. Errors name the key.
+    pub fn check(&self) -> Result<Vec<Alg>, String> {
+        if !self.require_ssa {
+            return Err(
+                "dcr.require_ssa = false is not supported: registrations need a software statement"
+                    .into(),
+            );
+        }
+        if self.max_ssa_age_secs <= 0 {
+            return Err("dcr.max_ssa_age_secs must be positive".into());
+        }
+        let mut algs = Vec::new();
+        for name in &self.allowed_algs {
+            let alg = Alg::parse(name).ok_or_else(|| {
+                format!("dcr.allowed_algs: {name:?} is not allowed (PS256 and ES256 only)")
+            })?;
+            algs.push(alg);
+        }
+        if algs.is_empty() {
+            return Err("dcr.allowed_algs must name PS256 and/or ES256".into());
+        }
+        for d in &self.directories {
+            match (&d.jwks_file, &d.jwks_uri) {
+                (Some(_), None) => {}
+                (None, Some(uri)) if uri.starts_with("https://") => {}
+                (None, Some(_)) => {
+                    return Err(format!(
+                        "dcr.directories {:?}: jwks_uri must be an https URL",
+                        d.name
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "dcr.directories {:?}: give exactly one of jwks_file or jwks_uri",
+                        d.name
+                    ));
+                }
+            }
+            if d.issuer.is_empty() {
+                return Err(format!("dcr.directories {:?}: issuer is empty", d.name));
+            }
+        }
+        Ok(algs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn dcr_1_defaults_and_alg_allow_list() {
+        let s = DcrSettings::default();
+        assert_eq!(s.check().unwrap(), vec![Alg::Ps256, Alg::Es256]);
+        for bad in ["RS256", "none", "HS256"] {
+            let s = DcrSettings {
+                allowed_algs: vec![bad.into()],
+                ..DcrSettings::default()
+            };
+            assert!(s.check().unwrap_err().contains(bad));
+        }
+    }
+
+    #[test]
+    fn dcr_1_directory_needs_exactly_one_key_source() {
+        let dir = |file: Option<&str>, uri: Option<&str>| DcrSettings {
+            directories: vec![DirectorySettings {
+                name: "ob".into(),
+                issuer: "OpenBanking Ltd".into(),
+                jwks_file: file.map(PathBuf::from),
+                jwks_uri: uri.map(str::to_string),
+            }],
+            ..DcrSettings::default()
+        };
+        assert!(dir(Some("/x.json"), None).check().is_ok());
+        assert!(dir(None, Some("https://dir.example/jwks")).check().is_ok());
+        assert!(dir(None, Some("http://dir.example/jwks")).check().is_err());
+        assert!(dir(None, None).check().is_err());
+        assert!(
+            dir(Some("/x.json"), Some("https://dir.example/jwks"))
+                .check()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! DCR configuration variants and the metadata checks that reach out to the network: directory
+//! keys from a `jwks_uri`, requests verified with their own `jwks`
+//! (`dcr.use_software_jwks_endpoint = false`), `sector_identifier_uri`, `tls_client_auth`.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::dcr::Dcr;
+use crate::token::jwks_server;
+
+#[tokio::test]
+async fn dcr_1_directory_keys_from_a_jwks_uri() {
+    let d = Dcr::start_full(None, true, |_| {}).await;
+    let body = d.registered().await;
+    assert!(body["client_id"].is_string());
+}
+
+#[tokio::test]
+async fn dcr_1_request_verified_with_its_own_jwks_when_configured() {
+    let d = Dcr::start_with(None, |c| c.dcr.use_software_jwks_endpoint = false).await;
+    let jwks = json!({"keys": [serde_json::Value::Object(d.software.public_jwk().clone())]});
+    let without = d.register(Some(&d.qwac), &d.request()).await;
+    d.assert_refused(&without, "invalid_client_metadata").await;
+    let body = d.request_with(|c| {
+        c.insert("jwks".into(), jwks.clone());
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    assert_eq!(resp.0, 201, "{:?}", resp.2);
+    assert_eq!(resp.2["jwks"], jwks);
+    assert!(resp.2.get("jwks_uri").is_none());
+}
+
+#[tokio::test]
+async fn dcr_2_sector_identifier_uri_must_list_every_redirect_uri() {
+    let d = Dcr::start().await;
+    let doc = Arc::new(Mutex::new(json!(["https://tpp.example/other"])));
+    let uri = jwks_server(&d.h, doc.clone(), Arc::new(Mutex::new(0))).await;
+    let body = d.request_with(|c| {
+        c.insert("sector_identifier_uri".into(), json!(uri));
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+    *doc.lock().unwrap() = json!(["https://tpp.example/other", "https://tpp.example/cb"]);
+    let body = d.request_with(|c| {
+        c.insert("sector_identifier_uri".into(), json!(uri));
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    assert_eq!(resp.0, 201, "{:?}", resp.2);
+    assert_eq!(resp.2["sector_identifier_uri"], uri.as_str());
+}
+
+#[tokio::test]
+async fn dcr_2_tls_client_auth_registration_gets_tokens_with_the_qwac() {
+    use x509_cert::der::Decode;
+    let d = Dcr::start().await;
+    let leaf = x509_cert::Certificate::from_der(d.qwac.chain[0].as_ref()).unwrap();
+    let subject =
+        bulwark_certs::DistinguishedName::from_name(&leaf.tbs_certificate.subject).to_rfc4514();
+    let body = d.request_with(|c| {
+        c.insert(
+            "token_endpoint_auth_method".into(),
+            json!("tls_client_auth"),
+        );
+        c.remove("token_endpoint_auth_signing_alg");
+        c.insert("tls_client_auth_subject_dn".into(), json!(subject));
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    assert_eq!(resp.0, 201, "{:?}", resp.2);
+    let client_id = resp.2["client_id"].as_str().unwrap();
+    let token =
+        d.h.post(
+            Some(&d.qwac),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("scope", "accounts"),
+            ],
+        )
+        .await;
+    assert_eq!(token.0, 200, "{:?}", token.2);
+    assert_eq!(token.2["scope"], "accounts");
+}

@@ -1,0 +1,166 @@
+//! Dynamic registrations (RFC 7591, RFC 7592, DCR-4): a client registered through `/register`
+//! together with the SHA-256 hash of its registration access token. The client row and the
+//! registration row are written, changed and deleted in one transaction, so a failure never
+//! leaves one without the other.
+
+use async_trait::async_trait;
+use bulwark_core::{Client, ClientMetadata};
+use sqlx::Row;
+
+use crate::{SqlStore, StoreError};
+
+/// What the store keeps about a dynamic registration besides the client itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The registered client.
+    pub client_id: String,
+    /// SHA-256 of the registration access token (the token itself is never stored).
+    pub token_hash: String,
+    /// The SSA's `software_id`; a re-registration must be for the same software.
+    pub software_id: String,
+    /// The organisation the SSA named (JSON, owned by the `dcr` crate), against which the
+    /// transport certificate of management requests is checked.
+    pub organisation: String,
+    /// Registration time, Unix seconds.
+    pub created_at: i64,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Persistence of dynamic registrations.
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Stores a new client and its registration in one transaction; [`StoreError::Conflict`]
+    /// if the client id is taken (then nothing is written).
+    async fn insert_registered_client(
+        &self,
+        client: &Client,
+        registration: &Registration,
+    ) -> Result<(), StoreError>;
+    /// The registration of a client, if it was registered dynamically.
+    async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError>;
+    /// Replaces the client's metadata and the registration's organisation in one transaction;
+    /// false if no such registration exists.
+    async fn update_registered_client(
+        &self,
+        client_id: &str,
+        metadata: &ClientMetadata,
+        organisation: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the client and its registration in one transaction; false if there was none.
+    async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError>;
+}
+
+fn encode(metadata: &ClientMetadata) -> Result<String, StoreError> {
+    serde_json::to_string(metadata).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl RegistrationStore for SqlStore {
+    async fn insert_registered_client(
+        &self,
+        client: &Client,
+        registration: &Registration,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO clients (client_id, metadata, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&client.client_id)
+        .bind(encode(&client.metadata)?)
+        .bind(client.status.as_str())
+        .bind(client.client_id_issued_at)
+        .bind(client.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
+        sqlx::query(
+            "INSERT INTO registrations \
+             (client_id, token_hash, software_id, organisation, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&registration.client_id)
+        .bind(&registration.token_hash)
+        .bind(&registration.software_id)
+        .bind(&registration.organisation)
+        .bind(registration.created_at)
+        .bind(registration.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError> {
+        let row = sqlx::query(
+            "SELECT client_id, token_hash, software_id, organisation, created_at, updated_at \
+             FROM registrations WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Registration {
+                client_id: row.try_get("client_id")?,
+                token_hash: row.try_get("token_hash")?,
+                software_id: row.try_get("software_id")?,
+                organisation: row.try_get("organisation")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn update_registered_client(
+        &self,
+        client_id: &str,
+        metadata: &ClientMetadata,
+        organisation: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let reg = sqlx::query(
+            "UPDATE registrations SET organisation = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(organisation)
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        let client =
+            sqlx::query("UPDATE clients SET metadata = $1, updated_at = $2 WHERE client_id = $3")
+                .bind(encode(metadata)?)
+                .bind(now)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        if reg.rows_affected() != 1 || client.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let reg = sqlx::query("DELETE FROM registrations WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        if reg.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
