@@ -15,6 +15,9 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A batched statement failed (the message of the database error).
+    #[error("database: {0}")]
+    Batch(String),
     /// Applying migrations failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

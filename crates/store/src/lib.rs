@@ -5,6 +5,7 @@
 //! The database is the only shared state between nodes (DESIGN.md): single-use records are
 //! claimed with unique constraints, and times are application-clock Unix seconds.
 
+mod batch;
 mod clients;
 mod consents;
 mod error;

@@ -2,7 +2,6 @@
 //! unique key, so a replay is refused on every node sharing the database (OP-3).
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -38,16 +37,21 @@ impl ReplayStore for SqlStore {
         jti: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (namespace, jti) DO NOTHING",
-        )
-        .bind(namespace)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let claim = crate::batch::Claim {
+            namespace: namespace.to_string(),
+            jti: jti.to_string(),
+            expires_at,
+            reply,
+        };
+        self.claims
+            .send(claim)
+            .await
+            .map_err(|_| StoreError::Batch("the claim batcher stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the claim batcher stopped".into()))?
+            .map_err(StoreError::Batch)
     }
 
     async fn revoke_token(
@@ -71,12 +75,18 @@ impl ReplayStore for SqlStore {
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM revoked_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_one(&self.pool)
-            .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok(n > 0)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.lookups
+            .send(crate::batch::Lookup {
+                jti: jti.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Batch("the revocation batcher stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the revocation batcher stopped".into()))?
+            .map_err(StoreError::Batch)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {

@@ -57,6 +57,8 @@ impl Default for ConnectSettings {
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    pub(crate) claims: tokio::sync::mpsc::Sender<crate::batch::Claim>,
+    pub(crate) lookups: tokio::sync::mpsc::Sender<crate::batch::Lookup>,
 }
 
 impl SqlStore {
@@ -113,7 +115,13 @@ impl SqlStore {
             Backend::Postgres => options,
         };
         let pool = options.connect(url).await?;
-        Ok(Self { pool, backend })
+        let (claims, lookups) = crate::batch::spawn(&pool);
+        Ok(Self {
+            pool,
+            backend,
+            claims,
+            lookups,
+        })
     }
 
     /// The backend this store talks to.

@@ -47,7 +47,14 @@ pub struct TokenService {
     registry: Arc<ClientRegistry>,
     replay: Arc<dyn ReplayStore>,
     consents: Option<Arc<dyn ConsentCheck>>,
+    /// Tokens whose signature and issuer were verified, by SHA-256 of the token: a resource
+    /// server introspects the same token many times, and the signature is the costly part.
+    /// Expiry is checked on every use, revocation and consent are always asked fresh.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], AccessTokenClaims>>,
 }
+
+/// Bound of the verified-token cache (entries are small; the map is cleared when full).
+const VERIFIED_CACHE_MAX: usize = 20_000;
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,6 +112,7 @@ impl TokenService {
             registry: parts.registry,
             replay: parts.replay,
             consents: parts.consents,
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -128,7 +136,34 @@ impl TokenService {
         &self,
         token: &str,
     ) -> Result<AccessTokenClaims, access_token::InvalidToken> {
-        access_token::verify(&self.public, &self.issuer, token, self.clock.unix())
+        self.verified(token, self.clock.unix())
+    }
+
+    /// Verifies one of our access tokens (signature, type, issuer, expiry at `now`), with the
+    /// signature check cached per token.
+    fn verified(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<AccessTokenClaims, access_token::InvalidToken> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Ok(cache) = self.verified.lock()
+            && let Some(claims) = cache.get(&key)
+        {
+            if claims.exp <= now {
+                return Err(access_token::InvalidToken::Expired);
+            }
+            return Ok(claims.clone());
+        }
+        let claims = access_token::verify(&self.public, &self.issuer, token, now)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, claims.clone());
+        }
+        Ok(claims)
     }
 
     /// True if the token's jti was revoked.
@@ -246,7 +281,7 @@ impl TokenService {
         let caller = self.auth.authenticate(input, now).await?;
         let token = input.form.require("token")?;
         let inactive = json!({ "active": false });
-        let Ok(claims) = access_token::verify(&self.public, &self.issuer, token, now) else {
+        let Ok(claims) = self.verified(token, now) else {
             return Ok(inactive);
         };
         let meta = &caller.client.client.metadata;
@@ -298,7 +333,7 @@ impl TokenService {
         let now = self.clock.unix();
         let caller = self.auth.authenticate(input, now).await?;
         let token = input.form.require("token")?;
-        let Ok(claims) = access_token::verify(&self.public, &self.issuer, token, now) else {
+        let Ok(claims) = self.verified(token, now) else {
             return Ok(());
         };
         if claims.client_id != caller.client.client.client_id {
