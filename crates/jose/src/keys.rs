@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jwk::alg::ec::EcCurve;
-use josekit::jws::{ES256, JwsSigner, PS256};
+use josekit::jws::{JwsSigner, PS256};
 use serde_json::{Map, Value};
 
 use crate::thumbprint::jwk_thumbprint;
@@ -20,9 +20,50 @@ pub struct SigningKey {
     alg: Alg,
     private_jwk: Jwk,
     public_jwk: Map<String, Value>,
-    signer: Arc<dyn JwsSigner>,
+    signer: Arc<Signer>,
     /// `{"alg":..,"kid":..,"typ":` prefix is per token type, so only alg and kid are cached.
     header_prefix: String,
+}
+
+/// The signing primitive: ring for ES256 (much cheaper per call than OpenSSL 3's EVP path),
+/// josekit/OpenSSL for PS256 (RSA private-key operations with CRT).
+enum Signer {
+    Es256(Box<ring::signature::EcdsaKeyPair>),
+    Ps256(Box<dyn JwsSigner>),
+}
+
+impl Signer {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
+        match self {
+            Self::Es256(pair) => pair
+                .sign(&ring::rand::SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| JoseError::Sign("ECDSA signing failed".into())),
+            Self::Ps256(signer) => signer
+                .sign(message)
+                .map_err(|e| JoseError::Sign(e.to_string())),
+        }
+    }
+}
+
+fn ring_es256(jwk: &Jwk) -> Result<ring::signature::EcdsaKeyPair, JoseError> {
+    let b64 = |m: &str| {
+        jwk.parameter(m)
+            .and_then(Value::as_str)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .ok_or_else(|| JoseError::InvalidKey(format!("EC JWK member {m} missing")))
+    };
+    let (d, x, y) = (b64("d")?, b64("x")?, b64("y")?);
+    let mut point = vec![4u8];
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &d,
+        &point,
+        &ring::rand::SystemRandom::new(),
+    )
+    .map_err(|e| JoseError::InvalidKey(format!("P-256 key: {e}")))
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -71,18 +112,14 @@ impl SigningKey {
         jwk.set_key_id(kid.clone());
         jwk.set_algorithm(alg.as_str());
         jwk.set_key_use("sig");
-        let signer: Arc<dyn JwsSigner> = match alg {
-            Alg::Ps256 => Arc::new(
+        let signer = Arc::new(match alg {
+            Alg::Ps256 => Signer::Ps256(Box::new(
                 PS256
                     .signer_from_jwk(&jwk)
                     .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
-            ),
-            Alg::Es256 => Arc::new(
-                ES256
-                    .signer_from_jwk(&jwk)
-                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
-            ),
-        };
+            )),
+            Alg::Es256 => Signer::Es256(Box::new(ring_es256(&jwk)?)),
+        });
         let public = jwk
             .to_public_key()
             .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
@@ -128,10 +165,7 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(header.as_bytes(), &mut out);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-        let sig = self
-            .signer
-            .sign(out.as_bytes())
-            .map_err(|e| JoseError::Sign(e.to_string()))?;
+        let sig = self.signer.sign(out.as_bytes())?;
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut out);
         Ok(out)
@@ -195,7 +229,7 @@ impl KeySet {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use josekit::jws::JwsVerifier;
+    use josekit::jws::{ES256, JwsVerifier};
 
     fn verify(key: &SigningKey, jws: &str) -> bool {
         let jwk = Jwk::from_map(key.public_jwk().clone()).unwrap();

@@ -65,18 +65,12 @@ impl Application {
             }
         };
 
-        let mut anchor_paths = config.trust.anchors.clone();
-        if let (true, Some(ca)) = (anchor_paths.is_empty(), dev_ca) {
-            report.push(
-                "trusting the development CA for client certificates (no [trust] anchors configured)".into(),
-            );
-            anchor_paths.push(ca);
-        }
+        let (anchor_paths, revocation) = trust_setup(&config, dev_ca, &mut report);
         let anchors = TrustAnchors::load(&anchor_paths)?;
         let validator = CertValidator::new(
             &anchors,
             Duration::from_secs(config.trust.clock_skew_secs),
-            config.revocation.clone(),
+            revocation,
         )?;
         let hints = anchors
             .certs()
@@ -240,6 +234,38 @@ impl bulwark_token::ConsentCheck for ConsentStanding {
         let now = time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| e.to_string())?;
         Ok(self.0.is_authorised(consent_id, now).await)
     }
+}
+
+/// The trust anchors and revocation settings in force: the configured ones, or in development
+/// mode (no anchors configured) the development CA, whose certificates skip revocation because
+/// it runs no OCSP responder and publishes no CRL. `bulwark certs verify` uses the same.
+pub fn trust_setup(
+    config: &Config,
+    dev_ca: Option<std::path::PathBuf>,
+    report: &mut Vec<String>,
+) -> (Vec<std::path::PathBuf>, bulwark_certs::RevocationSettings) {
+    let mut anchor_paths = config.trust.anchors.clone();
+    let mut revocation = config.revocation.clone();
+    if let (true, Some(ca)) = (anchor_paths.is_empty(), dev_ca) {
+        report.push(
+            "trusting the development CA for client certificates (no [trust] anchors configured)"
+                .into(),
+        );
+        if let Some(dn) = subject_rfc4514(&ca) {
+            report.push(format!(
+                "revocation is not checked for certificates of {dn}"
+            ));
+            revocation.exclude_issuers.push(dn);
+        }
+        anchor_paths.push(ca);
+    }
+    (anchor_paths, revocation)
+}
+
+fn subject_rfc4514(pem_path: &std::path::Path) -> Option<String> {
+    let chain = tls::load_chain(pem_path).ok()?;
+    let cert = bulwark_certs::parse::decode_cert(chain.first()?).ok()?;
+    Some(bulwark_certs::DistinguishedName::from_name(&cert.tbs_certificate.subject).to_rfc4514())
 }
 
 fn webpki_subject(

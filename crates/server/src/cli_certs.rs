@@ -60,21 +60,17 @@ async fn verify(
         eprintln!("error: {msg}");
         ExitCode::from(2)
     };
-    let mut anchors_paths = config.trust.anchors.clone();
-    if anchors_paths.is_empty() && config.is_development() {
-        let dev_ca = DevPki::ca_path(&config.data_dir);
-        if dev_ca.exists() {
-            anchors_paths.push(dev_ca);
-        }
-    }
-    let anchors = match TrustAnchors::load(&anchors_paths) {
+    let dev_ca = DevPki::ca_path(&config.data_dir);
+    let dev_ca = (config.is_development() && dev_ca.exists()).then_some(dev_ca);
+    let (anchor_paths, revocation) = crate::app::trust_setup(config, dev_ca, &mut Vec::new());
+    let anchors = match TrustAnchors::load(&anchor_paths) {
         Ok(a) => a,
         Err(e) => return usage(e.to_string()),
     };
     let validator = match CertValidator::new(
         &anchors,
         Duration::from_secs(config.trust.clock_skew_secs),
-        config.revocation.clone(),
+        revocation,
     ) {
         Ok(v) => v,
         Err(e) => return usage(e.to_string()),

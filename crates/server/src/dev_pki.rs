@@ -89,8 +89,29 @@ fn generate(pki: &DevPki) -> Result<(), anyhow::Error> {
     let server_key = KeyPair::generate()?;
     let server_cert = server.signed_by(&server_key, &ca)?;
 
+    // The development TPP certificate is a PSD2 QWAC with every TPP role, so the consent APIs
+    // can be tried with it.
     let mut client = CertificateParams::new(Vec::<String>::new())?;
     client.distinguished_name = dn("dev-tpp");
+    client
+        .distinguished_name
+        .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDGB-DEV-000001");
+    let psd2 = bulwark_certs::Psd2Statement {
+        roles: vec![
+            bulwark_certs::PspRole::AccountInformation,
+            bulwark_certs::PspRole::PaymentInitiation,
+            bulwark_certs::PspRole::CardIssuing,
+        ],
+        nca_name: "Development NCA".into(),
+        nca_id: "GB-DEV".into(),
+    };
+    let qc =
+        bulwark_certs::qc::encode_qc_statements(true, &[bulwark_certs::QcType::Web], Some(&psd2))
+            .map_err(|e| anyhow::anyhow!("encoding qcStatements: {e}"))?;
+    client.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 3],
+        qc,
+    )];
     client.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     client.not_before = now - Duration::hours(1);

@@ -390,10 +390,16 @@ fn cert_3_certs_verify_cli_reports_and_sets_exit_codes() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["valid"], true);
     assert!(report["x5t#S256"].as_str().unwrap().len() == 43);
+    assert_eq!(
+        report["qwac"]["organization_identifier"],
+        "PSDGB-DEV-000001"
+    );
 
-    // With revocation on, a certificate naming neither OCSP nor CRL is rejected with a reason.
+    // With the CA configured as a real trust anchor, revocation is checked: a certificate
+    // naming neither OCSP nor CRL is rejected with a reason.
     let mut cmd = bulwark(dir.path());
-    cmd.args(["certs", "verify", "data/dev-pki/client.pem"]);
+    cmd.env("BULWARK_TRUST__ANCHORS", "[\"data/dev-pki/ca.pem\"]")
+        .args(["certs", "verify", "data/dev-pki/client.pem"]);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
