@@ -575,3 +575,51 @@ async fn dcr_4_registration_of_a_taken_client_id_writes_nothing(store: SqlStore)
         100
     );
 }
+
+/// OP-2: a database that comes up a moment after the server is waited for, not given up on.
+#[tokio::test]
+async fn op_2_database_that_comes_up_late_is_waited_for() {
+    let Some(db) = TestDb::postgres().await.expect("PostgreSQL") else {
+        return;
+    };
+    // A port that refuses connections now and forwards to PostgreSQL after 700 ms.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect("127.0.0.1:5432")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    if !db.url.contains("@127.0.0.1:5432/") {
+        eprintln!("skipped: the late-database proxy forwards to 127.0.0.1:5432 only");
+        return;
+    }
+    let url = db
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+    let settings = ConnectSettings {
+        max_connections: 2,
+        startup_timeout: std::time::Duration::from_secs(10),
+    };
+    let started = std::time::Instant::now();
+    let store = SqlStore::connect(&url, &settings)
+        .await
+        .expect("connects once the database is up");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(600),
+        "it did wait"
+    );
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    store.close().await;
+}
