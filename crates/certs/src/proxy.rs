@@ -118,7 +118,8 @@ impl ProxyError {
 /// * `direct` mode: always `Ok(None)`; the caller uses the TLS chain and forwarding headers are
 ///   ignored (they cannot override the handshake).
 /// * `proxy` mode, trusted peer: the chain from the headers, or `Ok(None)` when the proxy sent
-///   none (no client certificate).
+///   none (no client certificate). With `header` configured only that header is read and
+///   RFC 9440 headers are ignored (the proxy must overwrite whichever header it uses).
 /// * `proxy` mode, any other peer: an error if any certificate header is present, else `None`.
 ///
 /// `header` looks a header up by its lower-case name and returns its raw value.
@@ -131,8 +132,17 @@ pub fn extract_proxied_chain<'h>(
         return Ok(None);
     }
     let pem_name = settings.header.as_ref().map(|h| h.to_ascii_lowercase());
-    let leaf = header(CLIENT_CERT);
-    let chain = header(CLIENT_CERT_CHAIN);
+    // With a PEM header configured, that header is the only source: a proxy that sets only it
+    // may pass a caller's own RFC 9440 headers through, and believing those would let anyone
+    // present another TPP's (public) certificate.
+    let (leaf, chain) = if pem_name.is_some() {
+        if header(CLIENT_CERT).is_some() || header(CLIENT_CERT_CHAIN).is_some() {
+            tracing::warn!(target: "bulwark::security", %peer, "ignoring RFC 9440 certificate headers: [mtls] header is configured");
+        }
+        (None, None)
+    } else {
+        (header(CLIENT_CERT), header(CLIENT_CERT_CHAIN))
+    };
     let pem = pem_name.as_deref().and_then(|n| header(n).map(|v| (n, v)));
 
     if !settings.is_trusted_proxy(peer) {

@@ -165,28 +165,45 @@ fn cert_2_malformed_headers_are_clear_errors_not_panics() {
         ),
         ("x-ssl-client-cert", b"hello%20world".to_vec()),
     ];
+    let rfc9440_only = settings(None);
     for (name, value) in cases {
         let mut h = HashMap::new();
         h.insert(name, value);
-        let err = extract_proxied_chain(&s, ip(PROXY), lookup(&h)).unwrap_err();
+        let mode = if name == "client-cert" {
+            &rfc9440_only
+        } else {
+            &s
+        };
+        let err = extract_proxied_chain(mode, ip(PROXY), lookup(&h)).unwrap_err();
         assert!(
             matches!(err, ProxyError::Malformed { .. }),
             "{name}: {err:?}"
         );
         assert!(err.to_string().contains(name), "{err}");
     }
-    // Chain without leaf, and both header styles at once.
+    // RFC 9440 mode: a chain without a leaf.
+    let rfc = MtlsSettings {
+        header: None,
+        ..s.clone()
+    };
     let mut h = HashMap::new();
     h.insert("client-cert-chain", b":AAAA:".to_vec());
     assert!(matches!(
-        extract_proxied_chain(&s, ip(PROXY), lookup(&h)),
+        extract_proxied_chain(&rfc, ip(PROXY), lookup(&h)),
         Err(ProxyError::Inconsistent(_))
     ));
+    // With a PEM header configured, a caller's own RFC 9440 header is never believed: a proxy
+    // that only sets the PEM header passes it through unchanged.
+    let mut h = HashMap::new();
     h.insert("client-cert", b":AAAA:".to_vec());
+    assert!(matches!(
+        extract_proxied_chain(&s, ip(PROXY), lookup(&h)),
+        Ok(None)
+    ));
     h.insert("x-ssl-client-cert", b"x".to_vec());
     assert!(matches!(
         extract_proxied_chain(&s, ip(PROXY), lookup(&h)),
-        Err(ProxyError::Inconsistent(_))
+        Err(ProxyError::Malformed { .. })
     ));
 }
 

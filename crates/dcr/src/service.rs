@@ -317,7 +317,7 @@ impl DcrService {
         let namespace = format!("dcr:{}", accepted.ssa.software_id);
         if self
             .store
-            .claim_jti(&namespace, &accepted.jti, accepted.exp)
+            .claim_jti(&namespace, &accepted.jti, accepted.exp + self.skew)
             .await?
         {
             Ok(())

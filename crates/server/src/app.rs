@@ -220,8 +220,26 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let router = routes::router(self.state.clone());
+        let purge = tokio::spawn(purge_expired_records(self.state.clone()));
         listener::serve(self.listener, self.tls, router, shutdown, self.grace).await;
+        purge.abort();
         self.state.store.close().await;
+    }
+}
+
+/// Deletes single-use and revocation records once the artefacts they guard have expired, so the
+/// tables stay the size of the live window. Every node may run it; the deletes are idempotent.
+async fn purge_expired_records(state: AppState) {
+    use bulwark_store::ReplayStore;
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match state.store.purge_expired(state.clock.unix()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(records = n, "purged expired replay and revocation records"),
+            Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+        }
     }
 }
 

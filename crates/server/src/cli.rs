@@ -84,7 +84,15 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut config = Config::load(cli.config.as_deref())?;
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        // `certs verify` promises 1 for a rejected certificate and 2 for any usage problem.
+        Err(e) if matches!(cli.command, Command::Certs { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if cli.log_json {
         config.log.format = LogFormat::Json;
     }

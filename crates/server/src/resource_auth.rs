@@ -68,6 +68,17 @@ pub async fn authorize(
     {
         return Err(ApiAuthError::InvalidToken("the access token was revoked"));
     }
+    // A suspended or deleted client can do nothing, whatever tokens it still holds.
+    if !state
+        .tokens
+        .client_is_active(&claims.client_id)
+        .await
+        .map_err(|e| ApiAuthError::Internal(e.to_string()))?
+    {
+        return Err(ApiAuthError::InvalidToken(
+            "the client is suspended or no longer registered",
+        ));
+    }
     let (chain, forwarded) = crate::client_cert::presented_chain(state, info, headers)
         .map_err(|_| ApiAuthError::InvalidToken("the client certificate header was refused"))?;
     let Some(leaf) = chain.first() else {

@@ -206,7 +206,11 @@ impl ClientAuthenticator {
         // Claimed last: a request refused for any other reason does not burn the jti.
         if !self
             .replay
-            .claim_jti(&format!("assertion:{iss}"), jti, exp)
+            .claim_jti(
+                &format!("assertion:{iss}"),
+                jti,
+                exp + self.settings.clock_skew_secs,
+            )
             .await?
         {
             return Err(fail("client_assertion jti was already used (replay)"));

@@ -409,4 +409,17 @@ fn cert_3_certs_verify_cli_reports_and_sets_exit_codes() {
     let mut cmd = bulwark(dir.path());
     cmd.args(["certs", "verify", "missing.pem"]);
     assert_eq!(cmd.output().unwrap().status.code(), Some(2));
+    let mut cmd = bulwark(dir.path());
+    cmd.args([
+        "--config",
+        "no-such.toml",
+        "certs",
+        "verify",
+        "data/dev-pki/client.pem",
+    ]);
+    assert_eq!(
+        cmd.output().unwrap().status.code(),
+        Some(2),
+        "a bad configuration is a usage error"
+    );
 }

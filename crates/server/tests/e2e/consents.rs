@@ -5,7 +5,7 @@
 use bulwark_certs::PspRole;
 use bulwark_core::Clock;
 use bulwark_jose::{Alg, SigningKey};
-use bulwark_store::{ConsentQuery, ConsentStore};
+use bulwark_store::{ClientStore, ConsentQuery, ConsentStore};
 use serde_json::{Value, json};
 
 use crate::support::{Identity, http_client};
@@ -122,7 +122,29 @@ fn assert_ob(a: &Answer, status: u16, code: &str) {
 
 #[tokio::test]
 async fn co_1_account_access_consent_create_get_delete_with_interaction_id() {
-    let h = Harness::start(|_| {}).await;
+    account_access_case(Harness::start(|_| {}).await).await;
+}
+
+#[tokio::test]
+async fn co_1_account_access_consent_create_get_delete_on_postgres() {
+    let Some(db) = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL")
+    else {
+        return;
+    };
+    let h = Harness::start_shared(
+        std::sync::Arc::new(tempfile::tempdir().unwrap()),
+        std::sync::Arc::new(crate::pki::TestPki::new("PG QTSP")),
+        Some(db.url.clone()),
+        |_| {},
+    )
+    .await;
+    account_access_case(h).await;
+    drop(db);
+}
+
+async fn account_access_case(h: Harness) {
     let (c, token) = tpp(&h, "aisp-1", &[PspRole::AccountInformation]).await;
     let created = call(
         &h,
@@ -520,6 +542,26 @@ async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate
         .status,
         401
     );
+    // A suspended client can do nothing with the tokens it holds.
+    h.store
+        .set_client_status("aisp-bind", bulwark_core::ClientStatus::Suspended, now())
+        .await
+        .unwrap();
+    let suspended = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(suspended.status, 401, "suspended client");
+    h.store
+        .set_client_status("aisp-bind", bulwark_core::ClientStatus::Active, now())
+        .await
+        .unwrap();
     // Revoked.
     let revoked = h
         .post(

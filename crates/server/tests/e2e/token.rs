@@ -1223,3 +1223,95 @@ async fn cert_2_proxy_mode_takes_the_certificate_from_a_trusted_proxy_only() {
         "invalid_client",
     );
 }
+
+/// `fapi1-advanced-final-ensure-signed-client-assertion-with-RS256-fails`, with a genuine RS256
+/// signature by the client's registered RSA key: only the algorithm is wrong.
+#[tokio::test]
+async fn ca_1_genuinely_signed_rs256_assertion_fails() {
+    let h = Harness::start(|_| {}).await;
+    let key = SigningKey::generate(Alg::Ps256).unwrap();
+    h.register(
+        "tpp-rsa",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+    )
+    .await;
+    let c = PkjClient {
+        id: "tpp-rsa".into(),
+        key,
+        identity: h.pki.client("TPP", "tpp-rsa", None).0,
+    };
+    // The same key, as a josekit RS256 signer.
+    let mut private: serde_json::Map<String, Value> =
+        serde_json::from_str(&c.key.private_jwk_json()).unwrap();
+    private.remove("alg");
+    let jwk = josekit::jwk::Jwk::from_map(private).unwrap();
+    let rs256 = josekit::jws::RS256.signer_from_jwk(&jwk).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{}"}}"#, c.key.kid()));
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c.claims(&h)).unwrap());
+    let input = format!("{header}.{payload}");
+    let sig = josekit::jws::JwsSigner::sign(&rs256, input.as_bytes()).unwrap();
+    let assertion = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_oauth_error(&c.token(&h, &assertion).await, 401, "invalid_client");
+    // The same key signing PS256 is accepted: the refusal above is the algorithm alone.
+    assert_eq!(c.token(&h, &c.assertion(&h)).await.0, 200);
+}
+
+/// CERT-2: with a PEM header configured, a caller's own RFC 9440 `Client-Cert` header naming
+/// another TPP's (public) certificate is never believed, even through a trusted proxy.
+#[tokio::test]
+async fn cert_2_smuggled_rfc9440_header_cannot_impersonate_another_tpp() {
+    let h = Harness::start(|c| {
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.mtls.header = Some("X-SSL-Client-Cert".into());
+    })
+    .await;
+    h.register(
+        "victim",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "O=TPP Ltd,CN=victim",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let (victim, _) = h.pki.client("TPP Ltd", "victim", None);
+    let resp = http_client(&h.dev_ca, None)
+        .post(h.url("/token"))
+        .header(
+            "Client-Cert",
+            format!(":{}:", STANDARD.encode(&victim.chain[0])),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "victim"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // The configured header itself works (the proxy's own, URL-encoded PEM).
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        STANDARD.encode(&victim.chain[0])
+    );
+    let escaped: String = pem
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let ok = http_client(&h.dev_ca, None)
+        .post(h.url("/token"))
+        .header("X-SSL-Client-Cert", escaped)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "victim"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
+}
