@@ -23,6 +23,8 @@ fn ssa(roles: &[&str]) -> SoftwareStatement {
             org_id: "org-1".into(),
             authority_id: None,
             registration_id: None,
+            status: None,
+            authorised_roles: None,
         },
     }
 }

@@ -403,6 +403,7 @@ impl DcrService {
         let cert = self.certificate(input.chain, input.forwarded_by).await?;
         transport::check_organisation(&cert, &ssa.organisation)?;
         transport::check_roles(&cert, &ssa.software_roles)?;
+        transport::check_authorisations(&ssa.organisation, &ssa.software_roles)?;
 
         let keys = self.software_keys(&ssa, &request).await?;
         keys.verify(&request.jws).map_err(|e| {

@@ -46,6 +46,13 @@ pub struct Organisation {
     /// Authorisation number from `organisation_competent_authority_claims.registration_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_id: Option<String>,
+    /// The registration's `status` with the competent authority (OB: `Active`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The roles the competent authority authorised (the union over
+    /// `organisation_competent_authority_claims.authorisations[].roles`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorised_roles: Option<Vec<String>>,
 }
 
 impl Organisation {
@@ -199,6 +206,18 @@ pub fn claims(
             org_id: org_id.clone(),
             authority_id: field("authority_id"),
             registration_id: field("registration_id"),
+            status: field("status"),
+            authorised_roles: oca
+                .and_then(|o| o.get("authorisations"))
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|a| a.get("roles").and_then(Value::as_array))
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                }),
         },
         org_id,
         software_jwks_endpoint,

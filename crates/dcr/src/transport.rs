@@ -43,3 +43,71 @@ pub fn check_roles(cert: &ValidatedCert, software_roles: &[String]) -> Result<()
         })
     })
 }
+
+/// DCR-3: the competent-authority claims of the SSA, when present, must show an `Active`
+/// registration whose authorisations cover every software role the SSA claims.
+pub fn check_authorisations(
+    org: &crate::ssa::Organisation,
+    software_roles: &[String],
+) -> Result<(), DcrError> {
+    if let Some(status) = &org.status
+        && !status.eq_ignore_ascii_case("active")
+    {
+        return Err(DcrError::Roles(format!(
+            "the organisation's competent-authority registration is {status:?}, not Active"
+        )));
+    }
+    let Some(authorised) = &org.authorised_roles else {
+        return Ok(());
+    };
+    let granted: Vec<bulwark_certs::PspRole> =
+        authorised.iter().filter_map(|r| r.parse().ok()).collect();
+    for role in software_roles {
+        let wanted: bulwark_certs::PspRole = role
+            .parse()
+            .map_err(|_| DcrError::Roles(format!("unknown software role {role:?}")))?;
+        if !granted.contains(&wanted) {
+            return Err(DcrError::Roles(format!(
+                "the software statement claims {} but the competent authority has not authorised it",
+                wanted.ob_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod authorisation_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ssa::Organisation;
+
+    fn org(status: Option<&str>, roles: Option<&[&str]>) -> Organisation {
+        Organisation {
+            org_id: "org".into(),
+            authority_id: Some("GB-FCA".into()),
+            registration_id: Some("123456".into()),
+            status: status.map(str::to_string),
+            authorised_roles: roles.map(|r| r.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn dcr_3_competent_authority_authorisations_must_cover_the_software_roles() {
+        let roles = vec!["AISP".to_string(), "PISP".to_string()];
+        assert!(
+            check_authorisations(&org(Some("Active"), Some(&["AISP", "PISP"])), &roles).is_ok()
+        );
+        assert!(
+            check_authorisations(&org(None, None), &roles).is_ok(),
+            "claims absent: nothing to check"
+        );
+        assert!(check_authorisations(&org(Some("Active"), Some(&["AISP"])), &roles).is_err());
+        assert!(
+            check_authorisations(&org(Some("Withdrawn"), Some(&["AISP", "PISP"])), &roles).is_err()
+        );
+        assert!(
+            check_authorisations(&org(Some("Active"), Some(&["PSP_AI", "PSP_PI"])), &roles).is_ok()
+        );
+    }
+}
