@@ -142,6 +142,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    store.close().await;
+    println!("migrations applied ({:?})", store.backend());
+    Ok(())
+}
+
+/// Opens and migrates the configured database for an operator command (no server running).
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)?;
@@ -152,9 +160,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     };
     let store = SqlStore::connect(&url, &settings).await?;
     store.migrate().await?;
-    store.close().await;
-    println!("migrations applied ({:?})", store.backend());
-    Ok(())
+    Ok(store)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -2,11 +2,10 @@
 //! on the database directly so no server needs to run.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock, SystemClock};
-use bulwark_store::{ClientStore, ConnectSettings, SqlStore};
+use bulwark_store::{ClientStore, SqlStore};
 use clap::Subcommand;
 use serde_json::Value;
 
@@ -49,16 +48,7 @@ pub enum ClientsCommand {
 
 /// Runs a `clients` subcommand against the configured database.
 pub async fn run(config: Config, command: ClientsCommand) -> anyhow::Result<()> {
-    let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)?;
-    }
-    let settings = ConnectSettings {
-        max_connections: 2,
-        startup_timeout: Duration::from_secs(config.database.connect_timeout_secs.unwrap_or(15)),
-    };
-    let store = SqlStore::connect(&url, &settings).await?;
-    store.migrate().await?;
+    let store = crate::cli::open_store(&config).await?;
     let now = SystemClock.unix();
     let result = match command {
         ClientsCommand::Add {

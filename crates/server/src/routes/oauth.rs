@@ -89,19 +89,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match parse(&state, &info, &headers, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let url = state.endpoint_url(Endpoint::Token);
-    match state.tokens.token(&input(&state, &req, &url)).await {
-        Ok(answer) => {
-            let mut response = Json(answer).into_response();
-            no_store(response.headers_mut());
-            response
-        }
-        Err(e) => error(e, req.authorization_scheme),
-    }
+    handle(Endpoint::Token, &state, &info, &headers, &body).await
 }
 
 /// `POST /introspect`.
@@ -111,19 +99,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match parse(&state, &info, &headers, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let url = state.endpoint_url(Endpoint::Introspect);
-    match state.tokens.introspect(&input(&state, &req, &url)).await {
-        Ok(answer) => {
-            let mut response = Json(answer).into_response();
-            no_store(response.headers_mut());
-            response
-        }
-        Err(e) => error(e, req.authorization_scheme),
-    }
+    handle(Endpoint::Introspect, &state, &info, &headers, &body).await
 }
 
 /// `POST /revoke`.
@@ -133,14 +109,43 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = match parse(&state, &info, &headers, &body) {
+    handle(Endpoint::Revoke, &state, &info, &headers, &body).await
+}
+
+/// The shared shape of the three endpoints: parse, call the token service, answer with
+/// `no-store` (RFC 6749 5.1) or the RFC error.
+async fn handle(
+    endpoint: Endpoint,
+    state: &AppState,
+    info: &ConnectionInfo,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let req = match parse(state, info, headers, body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let url = state.endpoint_url(Endpoint::Revoke);
-    match state.tokens.revoke(&input(&state, &req, &url)).await {
-        Ok(()) => {
-            let mut response = axum::http::StatusCode::OK.into_response();
+    let url = state.endpoint_url(endpoint);
+    let input = input(state, &req, &url);
+    let result = match endpoint {
+        Endpoint::Token => state
+            .tokens
+            .token(&input)
+            .await
+            .map(|t| Json(t).into_response()),
+        Endpoint::Introspect => state
+            .tokens
+            .introspect(&input)
+            .await
+            .map(|v| Json(v).into_response()),
+        _ => state
+            .tokens
+            .revoke(&input)
+            .await
+            .map(|()| axum::http::StatusCode::OK.into_response()),
+    };
+    match result {
+        Ok(mut response) => {
             no_store(response.headers_mut());
             response
         }
