@@ -114,8 +114,51 @@ pub async fn authorize(
             e.reason()
         ))
     })?;
+    if let Some(expected) = expected_organisation(state, &claims.client_id).await? {
+        bulwark_certs::organisation_matches(validated.tpp.as_ref(), &validated.subject, &expected)
+            .map_err(|e| {
+                ApiAuthError::Forbidden(format!(
+                    "the client certificate belongs to another organisation than the client ({e})"
+                ))
+            })?;
+    }
     let tpp = validated.tpp.ok_or_else(|| {
         ApiAuthError::Forbidden("the client certificate carries no PSD2 roles".into())
     })?;
     Ok(ApiCaller { claims, tpp })
+}
+
+/// CERT-8: the organisation a client's certificates must belong to: the one its software
+/// statement named (dynamically registered clients), or the `organization_identifier` metadata
+/// of a statically registered client. None when neither is known.
+async fn expected_organisation(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<bulwark_certs::ExpectedOrganisation>, ApiAuthError> {
+    use bulwark_store::RegistrationStore;
+    let internal = |e: &dyn std::fmt::Display| ApiAuthError::Internal(e.to_string());
+    if let Some(registration) = state
+        .store
+        .get_registration(client_id)
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        let org: bulwark_dcr::Organisation =
+            serde_json::from_str(&registration.organisation).map_err(|e| internal(&e))?;
+        return Ok(Some(org.expected()));
+    }
+    let client = state
+        .tokens
+        .registry()
+        .get(client_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(client.and_then(|rc| {
+        rc.client
+            .metadata
+            .extra
+            .get("organization_identifier")
+            .and_then(serde_json::Value::as_str)
+            .map(|oi| bulwark_certs::ExpectedOrganisation::OrganizationIdentifier(oi.to_string()))
+    }))
 }

@@ -864,3 +864,70 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
         "only the correctly signed consent was stored"
     );
 }
+
+/// CERT-8: a client registered for one organisation cannot call the consent APIs with another
+/// organisation's QWAC, even one with the right roles.
+#[tokio::test]
+async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
+    let h = Harness::start(|_| {}).await;
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    h.register(
+        "aisp-org",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "organization_identifier": "PSDGB-FCA-123456",
+               "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+    )
+    .await;
+    let own = h.pki.qwac(
+        "aisp-org",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let foreign = h.pki.qwac(
+        "aisp-org",
+        Some("PSDGB-FCA-999999"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let other = PkjClient {
+        id: "aisp-org".into(),
+        key,
+        identity: foreign,
+    };
+    let token = other.token(&h, &other.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = call(
+        &h,
+        Some(&other.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(stored(&h).await, 0);
+    let mine = PkjClient {
+        identity: own,
+        ..other
+    };
+    let token = mine.token(&h, &mine.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ok = call(
+        &h,
+        Some(&mine.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+}
