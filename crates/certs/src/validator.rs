@@ -234,6 +234,23 @@ impl CertValidator {
 }
 
 impl CertValidator {
+    /// The one entry point for a chain a request presented: from the TLS handshake
+    /// (`forwarded_by` = None) it is [`validate`](Self::validate)d; from a trusted proxy's
+    /// headers, [`validate_forwarded`](Self::validate_forwarded) with that proxy's settings.
+    pub async fn validate_presented(
+        &self,
+        chain: &[CertificateDer<'_>],
+        forwarded_by: Option<&MtlsSettings>,
+        purpose: Purpose,
+        now: bulwark_core::UnixTime,
+    ) -> Result<ValidatedCert, CertError> {
+        let at = now.to_system_time();
+        match forwarded_by {
+            Some(settings) => self.validate_forwarded(settings, chain, purpose, at).await,
+            None => self.validate(chain, purpose, at).await,
+        }
+    }
+
     /// CERT-2: a chain forwarded by a trusted proxy. With `revalidate_issuer` (the default) this
     /// is exactly [`validate`](Self::validate). Otherwise the proxy's path and revocation checks
     /// are trusted: only the validity period (with skew), the purpose's EKU / key usage and the

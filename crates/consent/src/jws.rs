@@ -6,14 +6,14 @@
 //! is the client's JWK with that `kid`, and its `x5c` leaf must be a valid QSealC.
 //! Algorithms: PS256 (OB) and ES256; anything else is refused.
 
-use std::time::SystemTime;
-
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use bulwark_certs::{CertValidator, Purpose, ValidatedCert};
+use bulwark_core::UnixTime;
+use bulwark_jose::{
+    Alg, DetachedJws, PublicKey, PublicKeySet, TimeClaims, TimeWindow, VerifyError,
+};
 use der::{Decode, Encode};
-use josekit::jwk::Jwk;
-use josekit::jws::{ES256, JwsVerifier, PS256};
 use rustls_pki_types::CertificateDer;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -52,8 +52,8 @@ pub struct SignedRequest<'a> {
     pub header: Option<&'a str>,
     /// The exact request body bytes.
     pub body: &'a [u8],
-    /// The client's JWK Set (`{"keys": [...]}`).
-    pub client_jwks: &'a Value,
+    /// The client's keys (registered by value or fetched from its `jwks_uri`).
+    pub client_keys: &'a PublicKeySet,
     /// The `http://openbanking.org.uk/iss` the client must use (OB: `{org_id}/{software_id}`
     /// for a TPP).
     pub expected_iss: &'a str,
@@ -103,27 +103,22 @@ impl DetachedJwsVerifier {
                 Ok(None)
             };
         };
-        let (header_b64, header) = split_detached(jws.trim())?;
-        let (alg, kid, iat) = self.check_header(&header, req.expected_iss, now)?;
-        let signature = &jws.trim()[jws.trim().rfind('.').map_or(0, |i| i + 1)..];
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| ConsentError::SignatureMalformed("signature is not base64url".into()))?;
-        let jwk = find_key(req.client_jwks, &kid, alg)?;
+        let jws = DetachedJws::parse(jws.trim()).map_err(|e| match e {
+            VerifyError::Malformed(why) => ConsentError::SignatureMalformed(why.into()),
+            other => ConsentError::SignatureMalformed(other.to_string()),
+        })?;
+        let (alg, kid, iat) = self.check_header(&jws.header, req.expected_iss, now)?;
+        let jwk = find_key(req.client_keys, &kid, alg)?;
         let chain = x5c_chain(&jwk)?;
         let seal = self
             .validator
-            .validate(&chain, Purpose::Sealing, SystemTime::from(now))
+            .validate_presented(&chain, None, Purpose::Sealing, UnixTime::from_offset(now))
             .await
             .map_err(|e| {
                 ConsentError::SignatureInvalid(format!("signing key is not a valid QSealC: {e}"))
             })?;
-        let mut input = Vec::with_capacity(header_b64.len() + 1 + req.body.len());
-        input.extend_from_slice(header_b64.as_bytes());
-        input.push(b'.');
-        input.extend_from_slice(req.body);
         let spki = leaf_spki(&chain)?;
-        verify_with(alg, &jwk, &spki, &input, &signature)?;
+        verify_with(alg, &jwk, &spki, &jws, req.body)?;
         Ok(Some(VerifiedSignature {
             kid,
             alg,
@@ -181,9 +176,15 @@ impl DetachedJwsVerifier {
                 .as_i64()
                 .ok_or_else(|| invalid_claim(CLAIM_IAT, "must be a number".into()))?,
         };
-        if iat > now.unix_timestamp() + self.iat_skew_secs {
-            return Err(invalid_claim(CLAIM_IAT, "is in the future".into()));
-        }
+        TimeWindow::with_skew(self.iat_skew_secs)
+            .check_times(
+                TimeClaims {
+                    iat: Some(iat),
+                    ..TimeClaims::default()
+                },
+                UnixTime::from_offset(now),
+            )
+            .map_err(|_| invalid_claim(CLAIM_IAT, "is in the future".into()))?;
         match h.get(CLAIM_ISS) {
             None => return Err(ConsentError::SignatureMissingClaim(CLAIM_ISS)),
             Some(Value::String(s)) if s == expected_iss => {}
@@ -202,63 +203,20 @@ fn invalid_claim(claim: &'static str, detail: String) -> ConsentError {
     ConsentError::SignatureInvalidClaim { claim, detail }
 }
 
-/// `header..signature` -> (encoded header, decoded header object).
-fn split_detached(jws: &str) -> Result<(&str, Map<String, Value>), ConsentError> {
-    let parts: Vec<&str> = jws.split('.').collect();
-    let [header, payload, signature] = parts[..] else {
-        return Err(ConsentError::SignatureMalformed(
-            "not a compact JWS of three parts".into(),
-        ));
-    };
-    if !payload.is_empty() {
-        return Err(ConsentError::SignatureMalformed(
-            "the payload must be detached (empty)".into(),
-        ));
-    }
-    if header.is_empty() || signature.is_empty() {
-        return Err(ConsentError::SignatureMalformed(
-            "empty header or signature".into(),
-        ));
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| ConsentError::SignatureMalformed("header is not base64url".into()))?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| ConsentError::SignatureMalformed("header is not JSON".into()))?;
-    match value {
-        Value::Object(map) => Ok((header, map)),
-        _ => Err(ConsentError::SignatureMalformed(
-            "header is not a JSON object".into(),
-        )),
-    }
-}
-
-fn find_key(jwks: &Value, kid: &str, alg: &str) -> Result<Map<String, Value>, ConsentError> {
-    let key = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
-        .and_then(Value::as_object)
+/// The client's key named by `kid`. Keys FAPI cannot use (other types, `use` other than
+/// `sig`, pinned to another algorithm) never made it into the set.
+fn find_key(keys: &PublicKeySet, kid: &str, alg: &str) -> Result<Map<String, Value>, ConsentError> {
+    let key = keys
+        .keys()
+        .iter()
+        .find(|k| k.kid() == Some(kid))
         .ok_or_else(|| ConsentError::SignatureInvalid("no client key with that kid".into()))?;
-    if let Some(key_alg) = key.get("alg").and_then(Value::as_str)
-        && key_alg != alg
-    {
+    if key.alg().as_str() != alg {
         return Err(ConsentError::SignatureInvalid(
             "the key is registered for another algorithm".into(),
         ));
     }
-    if key
-        .get("use")
-        .and_then(Value::as_str)
-        .is_some_and(|u| u != "sig")
-    {
-        return Err(ConsentError::SignatureInvalid(
-            "the key is not a signing key".into(),
-        ));
-    }
-    Ok(key.clone())
+    Ok(key.jwk().clone())
 }
 
 fn x5c_chain(jwk: &Map<String, Value>) -> Result<Vec<CertificateDer<'static>>, ConsentError> {
@@ -298,24 +256,19 @@ fn verify_with(
     alg: &str,
     jwk: &Map<String, Value>,
     spki: &[u8],
-    input: &[u8],
-    signature: &[u8],
+    jws: &DetachedJws<'_>,
+    body: &[u8],
 ) -> Result<(), ConsentError> {
-    let key_err =
-        |e: josekit::JoseError| ConsentError::SignatureInvalid(format!("unusable {alg} key: {e}"));
-    let jwk = Jwk::from_map(jwk.clone()).map_err(key_err)?;
-    let verifiers: [Box<dyn JwsVerifier>; 2] = match alg {
-        "PS256" => [
-            Box::new(PS256.verifier_from_jwk(&jwk).map_err(key_err)?),
-            Box::new(PS256.verifier_from_der(spki).map_err(key_err)?),
-        ],
-        _ => [
-            Box::new(ES256.verifier_from_jwk(&jwk).map_err(key_err)?),
-            Box::new(ES256.verifier_from_der(spki).map_err(key_err)?),
-        ],
-    };
-    for v in verifiers {
-        v.verify(input, signature).map_err(|_| {
+    let alg = Alg::parse(alg)
+        .ok_or_else(|| ConsentError::SignatureInvalid(format!("{alg} is not allowed")))?;
+    let by_jwk = PublicKey::from_jwk(jwk)
+        .filter(|k| k.alg() == alg)
+        .ok_or_else(|| ConsentError::SignatureInvalid(format!("unusable {alg} key")))?;
+    let by_cert = PublicKey::from_spki_der(alg, spki).ok_or_else(|| {
+        ConsentError::SignatureInvalid(format!("the x5c certificate holds no {alg} key"))
+    })?;
+    for key in [by_jwk, by_cert] {
+        jws.verify(&key, body).map_err(|_| {
             ConsentError::SignatureInvalid("signature does not verify over the body".into())
         })?;
     }

@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! let caller = Caller::new(token.client_id, validated_cert.tpp, &token.scope);
-//! jws_verifier.verify(&SignedRequest { header, body, client_jwks, expected_iss, required }, now).await?;
+//! jws_verifier.verify(&SignedRequest { header, body, client_keys, expected_iss, required }, now).await?;
 //! let created = consents.create(&caller, ConsentKind::AccountAccess, body, idempotency_key, now).await?;
 //! respond(201, created.consent.to_ob_json(&self_link, now));
 //! // on Err(e): let ob = e.to_ob().with_id(interaction_id); respond(ob.status, ob.to_json())

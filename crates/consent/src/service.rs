@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use bulwark_core::{Rng, SystemRng};
 use bulwark_store::{ConsentAuditRecord, ConsentRecord, ConsentStore, StoreError};
 use time::OffsetDateTime;
 
@@ -24,6 +25,7 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 40;
 #[derive(Clone)]
 pub struct ConsentService {
     pub(crate) store: Arc<dyn ConsentStore>,
+    rng: Arc<dyn Rng>,
 }
 
 impl std::fmt::Debug for ConsentService {
@@ -42,9 +44,14 @@ pub struct Created {
 }
 
 impl ConsentService {
-    /// A service over `store`.
+    /// A service over `store`, with consent ids from the system's generator.
     pub fn new(store: Arc<dyn ConsentStore>) -> Self {
-        Self { store }
+        Self::with_rng(store, Arc::new(SystemRng))
+    }
+
+    /// A service over `store` drawing consent ids from `rng`.
+    pub fn with_rng(store: Arc<dyn ConsentStore>, rng: Arc<dyn Rng>) -> Self {
+        Self { store, rng }
     }
 
     /// POST `/{kind}-consents`: checks role and scope (403), the `x-idempotency-key` for
@@ -91,7 +98,7 @@ impl ConsentService {
         }
         let now = whole_seconds(now);
         let consent = Consent {
-            id: format!("{}{}", kind.id_prefix(), bulwark_core::random::uuid_v4()),
+            id: format!("{}{}", kind.id_prefix(), self.rng.uuid_v4()),
             client_id: caller.client_id.clone(),
             stored_status: ConsentStatus::AwaitingAuthorisation,
             psu_id: None,

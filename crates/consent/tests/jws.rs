@@ -172,10 +172,11 @@ async fn verify(
     sig: Option<&str>,
     required: bool,
 ) -> Result<bool, ConsentError> {
+    let keys = bulwark_jose::PublicKeySet::from_jwks(jwks).unwrap();
     let req = SignedRequest {
         header: sig,
         body: BODY,
-        client_jwks: jwks,
+        client_keys: &keys,
         expected_iss: ISS,
         required,
     };
@@ -206,10 +207,11 @@ async fn co_6_good_es256_and_ps256_signatures_verify() {
         // A present signature is verified even where none is required.
         assert!(verify(&pki, &jwks, Some(&sig), false).await.unwrap());
     }
+    let keys = bulwark_jose::PublicKeySet::from_jwks(&jwks).unwrap();
     let req = SignedRequest {
         header: Some(&sign(&es, &header("ES256", "seal-es"), BODY)),
         body: BODY,
-        client_jwks: &jwks,
+        client_keys: &keys,
         expected_iss: ISS,
         required: true,
     };

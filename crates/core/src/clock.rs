@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use time::OffsetDateTime;
 
+use crate::UnixTime;
+
 /// A source of the current time, injected wherever a decision depends on it.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current instant.
@@ -14,6 +16,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// and carried in JWT claims).
     fn unix(&self) -> i64 {
         self.now().unix_timestamp()
+    }
+
+    /// The current instant as a [`UnixTime`].
+    fn unix_time(&self) -> UnixTime {
+        UnixTime::from_secs(self.unix())
     }
 }
 

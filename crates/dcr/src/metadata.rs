@@ -161,7 +161,7 @@ pub fn build(
     {
         return Err(bad("jwks must hold public keys only"));
     }
-    bulwark_token::metadata::validate(&meta).map_err(|e| bad(e.0))?;
+    bulwark_clients::validate_metadata(&meta).map_err(|e| bad(e.0))?;
     Ok(meta)
 }
 

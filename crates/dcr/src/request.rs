@@ -100,31 +100,19 @@ pub fn check_claims(
     if !aud_ok {
         return Err(bad(format!("aud must be the issuer {issuer:?}")));
     }
-    let number = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| bad(format!("the {name} claim is required (a number)")))
+    // RFC 7519 4.1.4-4.1.6 through the one checker; DCR-1 wants iat and exp both present.
+    let window = bulwark_jose::TimeWindow {
+        iat: bulwark_jose::Presence::Required,
+        exp: bulwark_jose::Presence::Required,
+        max_lifetime: Some(MAX_REQUEST_LIFETIME_SECS),
+        ..bulwark_jose::TimeWindow::with_skew(skew)
     };
-    let iat = number("iat")?;
-    let exp = number("exp")?;
-    if iat > now + skew {
-        return Err(bad("iat is in the future"));
-    }
-    if exp + skew <= now {
-        return Err(bad("the request has expired"));
-    }
-    if exp <= iat || exp - iat > MAX_REQUEST_LIFETIME_SECS {
-        return Err(bad(format!(
-            "exp must be after iat and at most {MAX_REQUEST_LIFETIME_SECS} seconds later"
-        )));
-    }
-    if let Some(nbf) = claims.get("nbf") {
-        let nbf = nbf.as_i64().ok_or_else(|| bad("nbf must be a number"))?;
-        if nbf > now + skew {
-            return Err(bad("the request is not yet valid (nbf)"));
-        }
-    }
+    let times = window
+        .check(claims, bulwark_core::UnixTime::from_secs(now))
+        .map_err(|e| bad(format!("the registration request {e}")))?;
+    let exp = times
+        .exp
+        .ok_or_else(|| bad("the exp claim is required (a number)"))?;
     let jti = match claims.get("jti") {
         Some(Value::String(j)) if !j.is_empty() => j.clone(),
         _ => return Err(bad("the jti claim is required (a string)")),

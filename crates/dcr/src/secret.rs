@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 /// A fresh registration access token (256 bits of entropy).
-pub fn new_token() -> String {
-    bulwark_core::random::token(32)
+pub fn new_token(rng: &dyn bulwark_core::Rng) -> String {
+    rng.token(32)
 }
 
 /// The stored form of a token: base64url(SHA-256(token)).
@@ -31,7 +31,7 @@ mod tests {
 
     #[test]
     fn dcr_4_tokens_are_stored_as_hashes() {
-        let t = new_token();
+        let t = new_token(&bulwark_core::SystemRng);
         let h = hash(&t);
         assert_ne!(h, t);
         assert!(matches(&t, &h));

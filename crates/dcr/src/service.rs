@@ -4,14 +4,12 @@
 //! client is stored, so a refused request leaves nothing behind.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use bulwark_certs::{CertValidator, MtlsSettings, Purpose, ValidatedCert};
-use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock};
-use bulwark_jose::{Alg, PublicKeySet, VerifyError};
-use bulwark_store::{Registration, Store};
-use bulwark_token::jwks_fetch::JwksFetcher;
-use bulwark_token::registry::ClientRegistry;
+use bulwark_clients::ClientDirectory;
+use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock, OutboundHttp, Rng};
+use bulwark_jose::{Alg, JwksFetcher, PublicKeySet, VerifyError};
+use bulwark_store::{ClientStore, Registration, RegistrationStore, ReplayStore};
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
@@ -33,18 +31,22 @@ pub struct DcrParts {
     pub registration_endpoint: String,
     /// The clock every decision reads.
     pub clock: Arc<dyn Clock>,
-    /// Clients, registrations and replay records.
-    pub store: Arc<dyn Store>,
+    /// Randomness (client ids, registration access tokens).
+    pub rng: Arc<dyn Rng>,
+    /// Stored clients.
+    pub clients: Arc<dyn ClientStore>,
+    /// Registrations (the SSA's organisation, the registration access token hash).
+    pub registrations: Arc<dyn RegistrationStore>,
+    /// Replay records (request `jti`).
+    pub replay: Arc<dyn ReplayStore>,
     /// Transport certificate validation (QWAC, revocation).
     pub validator: CertValidator,
-    /// The token service's client cache, invalidated on every change.
-    pub registry: Arc<ClientRegistry>,
-    /// Timeout of every outbound fetch (directory JWKS, software JWKS, sector identifier).
-    pub fetch_timeout: Duration,
-    /// How long fetched JWK Sets are reused.
-    pub jwks_cache: Duration,
-    /// Extra CA certificates (DER) trusted for outbound https.
-    pub outbound_roots: Vec<Vec<u8>>,
+    /// The client directory, invalidated on every change.
+    pub directory: Arc<ClientDirectory>,
+    /// The shared `jwks_uri` fetcher (directory JWKS, software JWKS).
+    pub fetcher: Arc<JwksFetcher>,
+    /// Outbound https (sector identifier documents).
+    pub http: OutboundHttp,
     /// Tolerance on `iat` / `exp`, seconds.
     pub clock_skew_secs: i64,
 }
@@ -77,11 +79,14 @@ pub struct DcrService {
     issuer: String,
     registration_endpoint: String,
     clock: Arc<dyn Clock>,
-    store: Arc<dyn Store>,
+    rng: Arc<dyn Rng>,
+    clients: Arc<dyn ClientStore>,
+    registrations: Arc<dyn RegistrationStore>,
+    replay: Arc<dyn ReplayStore>,
     validator: CertValidator,
-    registry: Arc<ClientRegistry>,
-    fetcher: JwksFetcher,
-    http: reqwest::Client,
+    directory: Arc<ClientDirectory>,
+    fetcher: Arc<JwksFetcher>,
+    http: OutboundHttp,
     directories: Vec<Directory>,
     skew: i64,
 }
@@ -129,29 +134,20 @@ impl DcrService {
                 keys,
             });
         }
-        let fetcher =
-            JwksFetcher::new(parts.fetch_timeout, parts.jwks_cache, &parts.outbound_roots)?;
-        let mut http = reqwest::Client::builder()
-            .timeout(parts.fetch_timeout)
-            .connect_timeout(parts.fetch_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true);
-        for der in &parts.outbound_roots {
-            http = http.add_root_certificate(
-                reqwest::Certificate::from_der(der).map_err(|e| e.to_string())?,
-            );
-        }
         Ok(Self {
             settings: parts.settings,
             algs,
             issuer: parts.issuer,
             registration_endpoint: parts.registration_endpoint,
             clock: parts.clock,
-            store: parts.store,
+            rng: parts.rng,
+            clients: parts.clients,
+            registrations: parts.registrations,
+            replay: parts.replay,
             validator: parts.validator,
-            registry: parts.registry,
-            fetcher,
-            http: http.build().map_err(|e| e.to_string())?,
+            directory: parts.directory,
+            fetcher: parts.fetcher,
+            http: parts.http,
             directories,
             skew: parts.clock_skew_secs,
         })
@@ -180,13 +176,13 @@ impl DcrService {
         }
         self.claim_jti(&accepted).await?;
         let client = Client {
-            client_id: bulwark_core::random::uuid_v4(),
+            client_id: self.rng.uuid_v4(),
             metadata: accepted.metadata,
             status: ClientStatus::Active,
             client_id_issued_at: now,
             updated_at: now,
         };
-        let token = secret::new_token();
+        let token = secret::new_token(self.rng.as_ref());
         let registration = Registration {
             client_id: client.client_id.clone(),
             token_hash: secret::hash(&token),
@@ -195,10 +191,10 @@ impl DcrService {
             created_at: now,
             updated_at: now,
         };
-        self.store
+        self.registrations
             .insert_registered_client(&client, &registration)
             .await?;
-        self.registry.invalidate(&client.client_id);
+        self.directory.invalidate(&client.client_id);
         tracing::info!(target: "bulwark::security", client_id = %client.client_id, software_id = %registration.software_id, org_id = %accepted.ssa.org_id, directory = %accepted.ssa.iss, "client registered (DCR)");
         Ok(self.response(client, token))
     }
@@ -239,7 +235,7 @@ impl DcrService {
         let now = self.clock.unix();
         let accepted = self.accept(body, now).await?;
         let registration = self
-            .store
+            .registrations
             .get_registration(input.client_id)
             .await?
             .ok_or_else(|| DcrError::Internal("registration vanished".into()))?;
@@ -261,13 +257,13 @@ impl DcrService {
         self.claim_jti(&accepted).await?;
         let org = organisation_json(&accepted.ssa.organisation)?;
         if !self
-            .store
+            .registrations
             .update_registered_client(input.client_id, &accepted.metadata, &org, now)
             .await?
         {
             return Err(DcrError::Internal("registration vanished".into()));
         }
-        self.registry.invalidate(input.client_id);
+        self.directory.invalidate(input.client_id);
         tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client registration updated (DCR)");
         let client = self.stored_client(input.client_id).await?;
         Ok(self.response(client, token.to_string()))
@@ -279,7 +275,7 @@ impl DcrService {
         let result = async {
             self.authorize(input).await?;
             if !self
-                .store
+                .registrations
                 .delete_registered_client(input.client_id)
                 .await?
             {
@@ -287,7 +283,7 @@ impl DcrService {
                     "the registration access token is not valid for this client".into(),
                 ));
             }
-            self.registry.invalidate(input.client_id);
+            self.directory.invalidate(input.client_id);
             tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client deleted (DCR)");
             Ok(())
         }
@@ -307,7 +303,7 @@ impl DcrService {
     }
 
     async fn stored_client(&self, client_id: &str) -> Result<Client, DcrError> {
-        self.store
+        self.clients
             .get_client(client_id)
             .await?
             .ok_or_else(|| DcrError::Internal(format!("registered client {client_id} is missing")))
@@ -316,8 +312,12 @@ impl DcrService {
     async fn claim_jti(&self, accepted: &Accepted) -> Result<(), DcrError> {
         let namespace = format!("dcr:{}", accepted.ssa.software_id);
         if self
-            .store
-            .claim_jti(&namespace, &accepted.jti, accepted.exp + self.skew)
+            .replay
+            .claim_jti(
+                &namespace,
+                &accepted.jti,
+                accepted.exp.saturating_add(self.skew),
+            )
             .await?
         {
             Ok(())
@@ -341,7 +341,7 @@ impl DcrService {
             )
         })?;
         let registration = self
-            .store
+            .registrations
             .get_registration(input.client_id)
             .await?
             .ok_or_else(invalid)?;
@@ -371,17 +371,10 @@ impl DcrService {
         if chain.is_empty() {
             return Err(DcrError::NoCertificate);
         }
-        let now = self.clock.unix();
-        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
-        let result = match forwarded_by {
-            Some(s) => {
-                self.validator
-                    .validate_forwarded(s, chain, Purpose::Qwac, at)
-                    .await
-            }
-            None => self.validator.validate(chain, Purpose::Qwac, at).await,
-        };
-        result.map_err(|e| DcrError::Certificate(e.reason()))
+        self.validator
+            .validate_presented(chain, forwarded_by, Purpose::Qwac, self.clock.unix_time())
+            .await
+            .map_err(|e| DcrError::Certificate(e.reason()))
     }
 
     /// Every DCR-1..3 check of a signed registration request, without writing anything.
@@ -523,14 +516,11 @@ impl DcrService {
     }
 
     async fn fetch_json(&self, uri: &str) -> Result<Value, String> {
-        let resp = self.http.get(uri).send().await.map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("status {}", resp.status()));
-        }
-        let body = resp.bytes().await.map_err(|e| e.to_string())?;
-        if body.len() > MAX_SECTOR_DOCUMENT {
-            return Err("document too large".into());
-        }
+        let body = self
+            .http
+            .get(uri, MAX_SECTOR_DOCUMENT)
+            .await
+            .map_err(|e| e.to_string())?;
         serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
 }

@@ -2,9 +2,8 @@
 //! JWS signed by a trusted software directory naming the software, its organisation, roles,
 //! redirect URIs and keys. Pure checks here; keys are found by the service.
 
-use bulwark_certs::ExpectedOrganisation;
+pub use bulwark_clients::Organisation;
 use bulwark_jose::{Alg, Compact, PublicKeySet, VerifyError};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::DcrError;
@@ -32,41 +31,6 @@ pub struct SoftwareStatement {
     pub software_client_name: Option<String>,
     /// How the organisation is identified in certificates.
     pub organisation: Organisation,
-}
-
-/// The organisation an SSA names, in the forms certificates carry it (CERT-8); stored with the
-/// registration so management requests are held to the same organisation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Organisation {
-    /// OB directory organisation id (subject OU of directory-issued certificates).
-    pub org_id: String,
-    /// NCA identifier from `organisation_competent_authority_claims.authority_id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authority_id: Option<String>,
-    /// Authorisation number from `organisation_competent_authority_claims.registration_id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registration_id: Option<String>,
-    /// The registration's `status` with the competent authority (OB: `Active`), when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// The roles the competent authority authorised (the union over
-    /// `organisation_competent_authority_claims.authorisations[].roles`), when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorised_roles: Option<Vec<String>>,
-}
-
-impl Organisation {
-    /// What a certificate must show: the competent-authority registration when the SSA has one
-    /// (eIDAS QWAC organizationIdentifier `PSD<CC>-<NCA>-<id>`), else the `org_id` in the OU.
-    pub fn expected(&self) -> ExpectedOrganisation {
-        match (&self.authority_id, &self.registration_id) {
-            (Some(authority), Some(registration_id)) => ExpectedOrganisation::CompetentAuthority {
-                authority: authority.clone(),
-                registration_id: registration_id.clone(),
-            },
-            _ => ExpectedOrganisation::OrgId(self.org_id.clone()),
-        }
-    }
 }
 
 fn bad(msg: impl Into<String>) -> DcrError {
@@ -159,24 +123,23 @@ pub fn claims(
     max_age: i64,
     skew: i64,
 ) -> Result<SoftwareStatement, DcrError> {
-    let iat = c
-        .get("iat")
-        .and_then(Value::as_i64)
+    // RFC 7591 2.3 / OB DCR: iat required and fresh, exp honoured when present.
+    let window = bulwark_jose::TimeWindow {
+        iat: bulwark_jose::Presence::Required,
+        max_age: Some(max_age),
+        ..bulwark_jose::TimeWindow::with_skew(skew)
+    };
+    let times = window
+        .check(c, bulwark_core::UnixTime::from_secs(now))
+        .map_err(|e| match e {
+            bulwark_jose::ClaimError::TooOld(_) => bad(format!(
+                "the statement is older than {max_age} seconds: ask the directory for a fresh one"
+            )),
+            other => bad(format!("the statement {other}")),
+        })?;
+    let iat = times
+        .iat
         .ok_or_else(|| bad("the iat claim is required (a number)"))?;
-    if iat > now + skew {
-        return Err(bad("iat is in the future"));
-    }
-    if now - iat > max_age {
-        return Err(bad(format!(
-            "the statement is older than {max_age} seconds: ask the directory for a fresh one"
-        )));
-    }
-    if let Some(exp) = c.get("exp") {
-        let exp = exp.as_i64().ok_or_else(|| bad("exp must be a number"))?;
-        if exp + skew <= now {
-            return Err(bad("the statement has expired"));
-        }
-    }
     let software_jwks_endpoint = match c.get("software_jwks_endpoint") {
         None => None,
         Some(Value::String(u)) if u.starts_with("https://") => Some(u.clone()),
@@ -233,6 +196,7 @@ pub fn claims(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use bulwark_certs::ExpectedOrganisation;
     use bulwark_jose::SigningKey;
     use serde_json::json;
 

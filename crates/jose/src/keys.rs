@@ -170,6 +170,11 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(sig, &mut out);
         Ok(out)
     }
+
+    /// Signs arbitrary bytes (a JWS signing input built elsewhere, such as a detached one).
+    pub fn sign_raw(&self, input: &[u8]) -> Result<Vec<u8>, JoseError> {
+        self.signer.sign(input)
+    }
 }
 
 /// All signing keys the server holds: the newest key per algorithm signs, every key stays in

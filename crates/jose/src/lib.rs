@@ -1,13 +1,21 @@
 //! Bulwark's JOSE, josekit behind a narrow API: the server's signing keys, JWKS publishing
-//! (DS-2, `kid` = RFC 7638 thumbprint) and compact JWS signing of the tokens we issue.
+//! (DS-2, `kid` = RFC 7638 thumbprint), compact JWS signing of the tokens we issue, JWS
+//! verification with the PS256/ES256 allow-list, the one JWT time-window checker and the one
+//! cached `jwks_uri` fetcher.
 
 pub mod alg;
+pub mod claims;
+pub mod detached;
+pub mod fetch;
 pub mod keys;
 pub mod pem;
 pub mod thumbprint;
 pub mod verify;
 
 pub use alg::Alg;
+pub use claims::{ClaimError, Presence, TimeClaims, TimeWindow};
+pub use detached::DetachedJws;
+pub use fetch::{FetchError, JwksFetcher};
 pub use keys::{KeySet, SigningKey};
 pub use verify::{Compact, PublicKey, PublicKeySet, VerifyError};
 

@@ -113,6 +113,8 @@ enum RingVerifier {
     Es256(Vec<u8>),
     /// PS256: modulus and exponent; ring refuses keys under 2048 bits.
     Ps256 { n: Vec<u8>, e: Vec<u8> },
+    /// PS256 from a certificate's `RSAPublicKey` DER (the SPKI bit string).
+    Ps256Der(Vec<u8>),
 }
 
 impl RingVerifier {
@@ -165,6 +167,12 @@ impl RingVerifier {
                     signature,
                 )
                 .is_ok(),
+            Self::Ps256Der(der) => ring::signature::UnparsedPublicKey::new(
+                &ring::signature::RSA_PSS_2048_8192_SHA256,
+                der,
+            )
+            .verify(message, signature)
+            .is_ok(),
         }
     }
 }
@@ -209,6 +217,40 @@ impl PublicKey {
             jwk: jwk.clone(),
             verifier,
         })
+    }
+
+    /// A verifier for a certificate's public key (DER `SubjectPublicKeyInfo`) under `alg`;
+    /// `None` when the key is not of that algorithm's type. Used to hold a signature to the
+    /// key of the certificate a JWK's `x5c` names, not only to the JWK's own parameters.
+    pub fn from_spki_der(alg: Alg, spki_der: &[u8]) -> Option<Self> {
+        use spki::der::Decode;
+        let info = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+        let oid = info.algorithm.oid.to_string();
+        let bits = info.subject_public_key.raw_bytes().to_vec();
+        let verifier = match (alg, oid.as_str()) {
+            // id-ecPublicKey; the curve is checked by ring when the point is used.
+            (Alg::Es256, "1.2.840.10045.2.1") if bits.len() == 65 => RingVerifier::Es256(bits),
+            // rsaEncryption or id-RSASSA-PSS.
+            (Alg::Ps256, "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10") => {
+                RingVerifier::Ps256Der(bits)
+            }
+            _ => return None,
+        };
+        Some(Self {
+            kid: None,
+            alg,
+            jwk: Map::new(),
+            verifier: Arc::new(verifier),
+        })
+    }
+
+    /// Verifies a signature over `message` with this key.
+    pub fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+        if self.verifier.verify(message, signature) {
+            Ok(())
+        } else {
+            Err(VerifyError::BadSignature)
+        }
     }
 
     /// The key id.

@@ -102,7 +102,7 @@ fn main() {
 
     let app = server_rt.block_on(Application::build(config)).unwrap();
     let addr = app.addr();
-    let store = app.state().store.clone();
+    let store = app.store().clone();
     server_rt.spawn(app.run_until(std::future::pending()));
 
     let key = SigningKey::generate(Alg::Es256).unwrap();

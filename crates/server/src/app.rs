@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bulwark_certs::{CertValidator, TrustAnchors};
-use bulwark_core::{Clock, SystemClock};
+use bulwark_clients::{AuthSettings, ClientAuthenticator, ClientDirectory};
+use bulwark_core::{Clock, OutboundHttp, OutboundSettings, Rng, SystemClock, SystemRng};
 use bulwark_dcr::{DcrParts, DcrService};
+use bulwark_jose::{JwksFetcher, KeySet};
+use bulwark_resource::{ResourceGuard, SignaturePolicy};
 use bulwark_store::{ConnectSettings, SqlStore};
-use bulwark_token::jwks_fetch::JwksFetcher;
-use bulwark_token::registry::ClientRegistry;
 use bulwark_token::{TokenService, TokenServiceParts};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::dev_pki::DevPki;
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, ConsentState, MetaState, OAuthState, Readiness, RegistrationState};
 use crate::{listener, routes, signing, tls};
 
 /// A server ready to run: listener bound, database migrated, keys loaded.
@@ -26,6 +27,10 @@ pub struct Application {
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     state: AppState,
+    store: SqlStore,
+    keys: KeySet,
+    issuer: String,
+    clock: Arc<dyn Clock>,
     grace: Duration,
     /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
     pub report: Vec<String>,
@@ -117,27 +122,43 @@ impl Application {
         report.push(format!("signing keys: {}", kids.join(", ")));
 
         let store_arc = Arc::new(store.clone());
+        let rng: Arc<dyn Rng> = Arc::new(SystemRng);
         let mut outbound_roots = Vec::new();
         for path in &config.http.outbound_ca {
             outbound_roots.extend(tls::load_chain(path)?.into_iter().map(|c| c.to_vec()));
         }
-        let fetcher = JwksFetcher::new(
-            Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
+        // One outbound client for every https fetch (client and directory JWKS, sector
+        // identifiers); revocation has its own, plain http allowed, inside the validator.
+        let outbound = OutboundHttp::new(&OutboundSettings {
+            extra_roots: outbound_roots,
+            ..OutboundSettings::https(
+                Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
+                "bulwark",
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let fetcher = Arc::new(JwksFetcher::with_client(
+            outbound.clone(),
             Duration::from_secs(config.tokens.jwks_cache_secs),
-            &outbound_roots,
-        )
-        .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
-        let registry = Arc::new(ClientRegistry::new(
+        ));
+        let directory = Arc::new(ClientDirectory::new(
+            store_arc.clone(),
             store_arc.clone(),
             Duration::from_secs(config.tokens.client_cache_secs),
-            fetcher,
+            fetcher.clone(),
         ));
-        let consents = bulwark_consent::ConsentService::new(store_arc.clone());
-        let consents_jws = bulwark_consent::DetachedJwsVerifier::new(
+        let authenticator = Arc::new(ClientAuthenticator::new(
+            config.issuer.clone(),
+            AuthSettings {
+                profile: config.tokens.profile,
+                assertion_max_lifetime_secs: config.tokens.assertion_max_lifetime_secs,
+                clock_skew_secs: config.tokens.clock_skew_secs,
+            },
+            directory.clone(),
+            store_arc.clone(),
             validator.clone(),
-            config.consents.jws_trust_anchor.clone(),
-            config.consents.jws_iat_skew_secs,
-        );
+        ));
+        let consents = bulwark_consent::ConsentService::with_rng(store_arc.clone(), rng.clone());
         let dcr = Arc::new(
             DcrService::new(DcrParts {
                 settings: config.dcr.clone(),
@@ -148,12 +169,14 @@ impl Application {
                     routes::Endpoint::Register.path()
                 ),
                 clock: clock.clone(),
-                store: Arc::new(store.clone()),
+                rng: rng.clone(),
+                clients: store_arc.clone(),
+                registrations: store_arc.clone(),
+                replay: store_arc.clone(),
                 validator: validator.clone(),
-                registry: registry.clone(),
-                fetch_timeout: Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
-                jwks_cache: Duration::from_secs(config.tokens.jwks_cache_secs),
-                outbound_roots: outbound_roots.clone(),
+                directory: directory.clone(),
+                fetcher,
+                http: outbound,
                 clock_skew_secs: config.tokens.clock_skew_secs,
             })
             .map_err(|e| anyhow::anyhow!("dcr: {e}"))?,
@@ -172,36 +195,64 @@ impl Application {
                 issuer: config.issuer.clone(),
                 settings: config.tokens.clone(),
                 clock: clock.clone(),
+                rng,
                 keys: keys.clone(),
-                registry,
+                directory: directory.clone(),
+                authenticator,
                 replay: store_arc,
-                validator: validator.clone(),
                 consents: Some(Arc::new(ConsentStanding(consents.clone()))),
             })
             .map_err(|e| anyhow::anyhow!("tokens: {e}"))?,
         );
+        let guard = Arc::new(ResourceGuard::new(
+            tokens.clone(),
+            directory,
+            validator.clone(),
+            clock.clone(),
+            SignaturePolicy {
+                required_for_all: config.consents.require_jws_signature,
+                verifier: bulwark_consent::DetachedJwsVerifier::new(
+                    validator,
+                    config.consents.jws_trust_anchor.clone(),
+                    config.consents.jws_iat_skew_secs,
+                ),
+            },
+        ));
 
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.http.listen))?;
         let addr = listener.local_addr()?;
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-        let state = AppState::new(Inner {
-            config,
-            store,
-            keys,
-            clock,
-            tokens,
-            validator,
-            consents,
-            consents_jws,
-            dcr,
-        });
+        let issuer: Arc<str> = Arc::from(config.issuer.as_str());
+        let state = AppState {
+            meta: MetaState {
+                issuer: issuer.clone(),
+                keys: keys.clone(),
+                readiness: Readiness::new(store.clone()),
+            },
+            oauth: OAuthState {
+                issuer: issuer.clone(),
+                tokens,
+            },
+            registration: RegistrationState { dcr },
+            consents: ConsentState {
+                issuer,
+                service: consents,
+                guard,
+                clock: clock.clone(),
+            },
+            mtls: bulwark_web::MtlsConfig(Arc::new(config.mtls.clone())),
+        };
         Ok(Self {
             addr,
             listener,
             tls,
             state,
+            store,
+            keys,
+            issuer: config.issuer,
+            clock,
             grace,
             report,
         })
@@ -212,30 +263,48 @@ impl Application {
         self.addr
     }
 
-    /// The shared state (tests inspect it).
+    /// The router's state (tests reach services through it).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The database (operator commands and test fixtures).
+    pub fn store(&self) -> &SqlStore {
+        &self.store
+    }
+
+    /// The signing keys in force.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let router = routes::router(self.state.clone());
-        let purge = tokio::spawn(purge_expired_records(self.state.clone()));
+        let purge = tokio::spawn(purge_expired_records(
+            self.store.clone(),
+            self.clock.clone(),
+        ));
         listener::serve(self.listener, self.tls, router, shutdown, self.grace).await;
         purge.abort();
-        self.state.store.close().await;
+        self.store.close().await;
     }
 }
 
 /// Deletes single-use and revocation records once the artefacts they guard have expired, so the
 /// tables stay the size of the live window. Every node may run it; the deletes are idempotent.
-async fn purge_expired_records(state: AppState) {
+async fn purge_expired_records(store: SqlStore, clock: Arc<dyn Clock>) {
     use bulwark_store::ReplayStore;
     let mut every = tokio::time::interval(Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match state.store.purge_expired(state.clock.unix()).await {
+        match store.purge_expired(clock.unix()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(records = n, "purged expired replay and revocation records"),
             Err(e) => tracing::warn!(error = %e, "purging expired records failed"),

@@ -129,7 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for line in &app.report {
         println!("{line}");
     }
-    let issuer = app.state().config.issuer.clone();
+    let issuer = app.issuer().to_string();
     println!(
         "bulwark listening on https://{} (issuer {issuer}), ready in {} ms",
         app.addr(),

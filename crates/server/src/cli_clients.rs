@@ -118,7 +118,7 @@ async fn add(
     }
     let metadata: ClientMetadata =
         serde_json::from_value(Value::Object(doc)).context("invalid client metadata")?;
-    bulwark_token::metadata::validate(&metadata).context("invalid client metadata")?;
+    bulwark_clients::validate_metadata(&metadata).context("invalid client metadata")?;
     let client = Client {
         client_id,
         metadata,

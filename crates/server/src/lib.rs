@@ -1,22 +1,18 @@
-//! The `bulwark` server: the only crate that knows HTTP. It turns requests into the typed
-//! inputs of the protocol crates and their results into responses, terminates TLS, loads
-//! configuration, and exposes metrics.
+//! The `bulwark` server: the authorization server's HTTP shell. Configuration, assembly of
+//! the services, thin routes (parse with `bulwark-web`'s extractors, call one service, render),
+//! discovery from the route table, and the command line. Protocol decisions live in the
+//! protocol crates.
 
 pub mod app;
 pub mod cli;
 pub mod cli_certs;
 pub mod cli_clients;
-pub mod client_cert;
 pub mod config;
 pub mod dev_pki;
-pub mod error;
-pub mod listener;
-pub mod metrics;
-pub mod resource_auth;
 pub mod routes;
 pub mod signing;
 pub mod state;
-pub mod tls;
 
 pub use app::Application;
+pub use bulwark_web::{listener, metrics, tls};
 pub use config::Config;

@@ -1,57 +1,99 @@
-//! The state every handler shares: configuration, store, keys, clock.
+//! Handler state, one sub-state per area (axum `FromRef`): a handler sees the services of its
+//! area and nothing else; no handler sees the store.
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use bulwark_core::Clock;
 use bulwark_jose::KeySet;
 use bulwark_store::SqlStore;
+use bulwark_web::MtlsConfig;
 
-use crate::config::Config;
-
-/// Shared, cheaply clonable handler state.
+/// Everything the router holds; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState {
+    /// Discovery, JWKS, health.
+    pub meta: MetaState,
+    /// `/token`, `/introspect`, `/revoke`.
+    pub oauth: OAuthState,
+    /// `/register`.
+    pub registration: RegistrationState,
+    /// The OB consent APIs.
+    pub consents: ConsentState,
+    /// How client certificates reach us (CERT-1 / CERT-2).
+    pub mtls: MtlsConfig,
+}
 
-/// The contents of [`AppState`].
-pub struct Inner {
-    /// The loaded configuration.
-    pub config: Config,
-    /// The database.
-    pub store: SqlStore,
-    /// The server's signing keys.
+/// The issuer and published keys, and whether the database answers.
+#[derive(Clone)]
+pub struct MetaState {
+    /// Our issuer identifier.
+    pub issuer: Arc<str>,
+    /// The signing keys (published at `/jwks`).
     pub keys: KeySet,
-    /// The clock every decision reads.
-    pub clock: Arc<dyn Clock>,
-    /// The token service (client authentication, token, introspection, revocation).
+    /// Readiness (OP-4).
+    pub readiness: Readiness,
+}
+
+/// Answers whether the database is reachable, and nothing else.
+#[derive(Clone)]
+pub struct Readiness(SqlStore);
+
+impl Readiness {
+    /// Over the store.
+    pub fn new(store: SqlStore) -> Self {
+        Self(store)
+    }
+
+    /// `Ok` when the database answers.
+    pub async fn check(&self) -> Result<(), bulwark_store::StoreError> {
+        self.0.ping().await
+    }
+}
+
+/// The client-authenticated OAuth endpoints.
+#[derive(Clone)]
+pub struct OAuthState {
+    /// Our issuer identifier (endpoint URLs for assertion audiences).
+    pub issuer: Arc<str>,
+    /// The token service.
     pub tokens: Arc<bulwark_token::TokenService>,
-    /// Client and sealing certificate validation.
-    pub validator: bulwark_certs::CertValidator,
-    /// OB consents.
-    pub consents: bulwark_consent::ConsentService,
-    /// CO-6 `x-jws-signature` verification.
-    pub consents_jws: bulwark_consent::DetachedJwsVerifier,
-    /// Dynamic client registration (RFC 7591 / 7592).
+}
+
+/// Dynamic client registration.
+#[derive(Clone)]
+pub struct RegistrationState {
+    /// The registration service.
     pub dcr: Arc<bulwark_dcr::DcrService>,
 }
 
-impl AppState {
-    /// Wraps the parts.
-    pub fn new(inner: Inner) -> Self {
-        Self(Arc::new(inner))
-    }
+/// The OB consent APIs.
+#[derive(Clone)]
+pub struct ConsentState {
+    /// Our issuer identifier (self links).
+    pub issuer: Arc<str>,
+    /// The consent service.
+    pub service: bulwark_consent::ConsentService,
+    /// Resource-request enforcement (token, certificate, QWAC, signature policy).
+    pub guard: Arc<bulwark_resource::ResourceGuard>,
+    /// The clock consent decisions read.
+    pub clock: Arc<dyn Clock>,
 }
 
-impl AppState {
-    /// The absolute URL of an endpoint under the issuer.
-    pub fn endpoint_url(&self, endpoint: crate::routes::Endpoint) -> String {
-        format!("{}{}", self.config.issuer, endpoint.path())
-    }
+macro_rules! sub_state {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
 }
 
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
+sub_state!(
+    meta: MetaState,
+    oauth: OAuthState,
+    registration: RegistrationState,
+    consents: ConsentState,
+    mtls: MtlsConfig,
+);

@@ -63,8 +63,17 @@ impl From<bulwark_store::StoreError> for TokenError {
     }
 }
 
-impl From<OAuthError> for TokenError {
-    fn from(e: OAuthError) -> Self {
-        Self::BadRequest(e.description.unwrap_or_else(|| e.code.as_str().to_string()))
+impl From<bulwark_clients::ClientError> for TokenError {
+    fn from(e: bulwark_clients::ClientError) -> Self {
+        match e {
+            bulwark_clients::ClientError::Auth(reason) => Self::ClientAuth(reason),
+            bulwark_clients::ClientError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<bulwark_core::FormError> for TokenError {
+    fn from(e: bulwark_core::FormError) -> Self {
+        Self::BadRequest(e.to_string())
     }
 }

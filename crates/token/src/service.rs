@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bulwark_core::{AuthMethod, ClientStatus, Clock};
+use bulwark_clients::{AuthInput, ClientAuthenticator, ClientDirectory};
+use bulwark_core::{AuthMethod, Clock, Rng};
 use bulwark_jose::{Alg, KeySet, PublicKeySet};
 use bulwark_store::ReplayStore;
 use serde::Serialize;
-use serde_json::{Value, json};
 
-use crate::access_token::{self, AccessTokenClaims, Confirmation, TokenKind};
-use crate::client_auth::{AuthInput, AuthenticatedClient, ClientAuthenticator};
-use crate::registry::ClientRegistry;
+use crate::access_token::{self, AccessTokenClaims};
+use crate::grant::{TokenRequest, client_credentials};
+use crate::introspection::Introspection;
 use crate::{TokenError, TokenSettings};
 
 /// Answers whether a consent still stands (CO-2), for introspection of consent-bound tokens.
@@ -40,11 +40,12 @@ pub struct TokenService {
     issuer: String,
     settings: TokenSettings,
     clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
     keys: KeySet,
     public: PublicKeySet,
     at_alg: Alg,
-    auth: ClientAuthenticator,
-    registry: Arc<ClientRegistry>,
+    auth: Arc<ClientAuthenticator>,
+    directory: Arc<ClientDirectory>,
     replay: Arc<dyn ReplayStore>,
     consents: Option<Arc<dyn ConsentCheck>>,
     /// Tokens whose signature and issuer were verified, by SHA-256 of the token: a resource
@@ -72,14 +73,16 @@ pub struct TokenServiceParts {
     pub settings: TokenSettings,
     /// Clock.
     pub clock: Arc<dyn Clock>,
+    /// Randomness (token ids).
+    pub rng: Arc<dyn Rng>,
     /// The server's signing keys.
     pub keys: KeySet,
     /// Client lookup.
-    pub registry: Arc<ClientRegistry>,
+    pub directory: Arc<ClientDirectory>,
+    /// Client authentication.
+    pub authenticator: Arc<ClientAuthenticator>,
     /// Replay and revocation records.
     pub replay: Arc<dyn ReplayStore>,
-    /// Certificate validation.
-    pub validator: bulwark_certs::CertValidator,
     /// Consent status, once consents exist.
     pub consents: Option<Arc<dyn ConsentCheck>>,
 }
@@ -94,31 +97,25 @@ impl TokenService {
             )
         })?;
         parts.keys.signing_key(at_alg).map_err(|e| e.to_string())?;
-        let auth = ClientAuthenticator::new(
-            parts.issuer.clone(),
-            parts.settings.clone(),
-            parts.registry.clone(),
-            parts.replay.clone(),
-            parts.validator,
-        );
         Ok(Self {
             public: parts.keys.public_set(),
             issuer: parts.issuer,
             settings: parts.settings,
             clock: parts.clock,
+            rng: parts.rng,
             keys: parts.keys,
             at_alg,
-            auth,
-            registry: parts.registry,
+            auth: parts.authenticator,
+            directory: parts.directory,
             replay: parts.replay,
             consents: parts.consents,
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    /// The client registry (to invalidate cached clients after changes).
-    pub fn registry(&self) -> &ClientRegistry {
-        &self.registry
+    /// The client directory (to invalidate cached clients after changes).
+    pub fn directory(&self) -> &ClientDirectory {
+        &self.directory
     }
 
     /// The client authenticator, shared with other endpoints (PAR, DCR).
@@ -174,92 +171,31 @@ impl TokenService {
     /// True while the client exists and is active (cached for `client_cache_secs`): a token of
     /// a deleted or suspended client is not honoured.
     pub async fn client_is_active(&self, client_id: &str) -> Result<bool, TokenError> {
-        Ok(self
-            .registry
-            .get(client_id)
-            .await?
-            .is_some_and(|rc| rc.client.status == ClientStatus::Active))
+        Ok(self.directory.is_active(client_id).await?)
     }
 
-    /// `POST /token`.
+    /// `POST /token`: the request is parsed before the client is authenticated, so a
+    /// malformed or unsupported request burns no assertion `jti`.
     pub async fn token(&self, input: &AuthInput<'_>) -> Result<TokenResponse, TokenError> {
-        let grant = input.form.require("grant_type")?.to_string();
-        match grant.as_str() {
-            "client_credentials" => {}
-            "authorization_code" | "refresh_token" => {
-                return Err(TokenError::UnsupportedGrant(grant));
-            }
-            _ => return Err(TokenError::UnsupportedGrant(grant)),
-        }
-        let now = self.clock.unix();
+        let request = TokenRequest::parse(input.form)?;
+        let now = self.clock.unix_time();
         let client = self.auth.authenticate(input, now).await?;
-        self.client_credentials(input, &client, now)
-    }
-
-    /// TK-1 client_credentials: an application token for the client's allowed scopes.
-    fn client_credentials(
-        &self,
-        input: &AuthInput<'_>,
-        client: &AuthenticatedClient,
-        now: i64,
-    ) -> Result<TokenResponse, TokenError> {
-        let meta = &client.client.client.metadata;
-        if !meta.grant_types.iter().any(|g| g == "client_credentials") {
-            return Err(TokenError::GrantNotAllowed("client_credentials".into()));
-        }
-        // FAPI 1 Adv 5.2.2-5 / FAPI 2 SP 5.3.2.1: access tokens are always sender-constrained.
-        let cert = client.cert.as_ref().ok_or_else(|| {
-            TokenError::ClientAuth(
-                "a client certificate is required to bind the access token".into(),
-            )
-        })?;
-        let allowed: Vec<&str> = meta.scopes().filter(|s| *s != "openid").collect();
-        let granted: Vec<&str> = match input.form.get("scope") {
-            None => allowed.clone(),
-            Some(requested) => requested
-                .split_ascii_whitespace()
-                .filter(|s| allowed.contains(s))
-                .collect(),
-        };
-        if granted.is_empty() {
-            return Err(TokenError::Scope(
-                "none of the requested scopes is allowed for this client".into(),
-            ));
-        }
-        let aud = match input.form.get("resource") {
-            Some(resource) => {
-                if !is_absolute_uri(resource) {
-                    return Err(TokenError::Resource(
-                        "resource must be an absolute URI without a fragment".into(),
-                    ));
-                }
-                if !meta.resources.iter().any(|r| r == resource) {
-                    return Err(TokenError::Resource(
-                        "the client may not request tokens for this resource".into(),
-                    ));
-                }
-                resource.to_string()
-            }
-            None => self
-                .settings
-                .default_audience
-                .clone()
-                .unwrap_or_else(|| self.issuer.clone()),
-        };
-        let claims = AccessTokenClaims {
-            iss: self.issuer.clone(),
-            sub: client.client.client.client_id.clone(),
-            aud,
-            exp: now + self.settings.access_token_lifetime_secs,
-            iat: now,
-            jti: bulwark_core::random::token(16),
-            client_id: client.client.client.client_id.clone(),
-            scope: granted.join(" "),
-            cnf: Confirmation {
-                x5t_s256: cert.x5t_s256.clone(),
-            },
-            token_kind: TokenKind::Application,
-            consent_id: None,
+        let claims = match &request {
+            TokenRequest::ClientCredentials(req) => client_credentials::claims(
+                req,
+                &client,
+                client_credentials::Issue {
+                    issuer: &self.issuer,
+                    default_audience: self
+                        .settings
+                        .default_audience
+                        .as_deref()
+                        .unwrap_or(&self.issuer),
+                    lifetime_secs: self.settings.access_token_lifetime_secs,
+                    now: now.secs(),
+                    jti: self.rng.token(16),
+                },
+            )?,
         };
         let key = self
             .keys
@@ -276,11 +212,12 @@ impl TokenService {
 
     /// `POST /introspect` (RFC 7662): `{"active": false}` for anything not currently valid, with
     /// no further detail.
-    pub async fn introspect(&self, input: &AuthInput<'_>) -> Result<Value, TokenError> {
-        let now = self.clock.unix();
-        let caller = self.auth.authenticate(input, now).await?;
+    pub async fn introspect(&self, input: &AuthInput<'_>) -> Result<Introspection, TokenError> {
+        let at = self.clock.unix_time();
+        let caller = self.auth.authenticate(input, at).await?;
         let token = input.form.require("token")?;
-        let inactive = json!({ "active": false });
+        let now = at.secs();
+        let inactive = Introspection::INACTIVE;
         let Ok(claims) = self.verified(token, now) else {
             return Ok(inactive);
         };
@@ -307,32 +244,16 @@ impl TokenService {
                 return Ok(inactive);
             }
         }
-        let mut answer = json!({
-            "active": true,
-            "iss": claims.iss,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "client_id": claims.client_id,
-            "scope": claims.scope,
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "jti": claims.jti,
-            "token_type": "Bearer",
-            "token_kind": claims.token_kind,
-            "cnf": claims.cnf,
-        });
-        if let (Some(consent_id), Some(obj)) = (claims.consent_id, answer.as_object_mut()) {
-            obj.insert("consent_id".into(), consent_id.into());
-        }
-        Ok(answer)
+        Ok(Introspection::active(claims))
     }
 
     /// `POST /revoke` (RFC 7009): invalid or expired tokens are answered with success, a token
     /// of another client is refused.
     pub async fn revoke(&self, input: &AuthInput<'_>) -> Result<(), TokenError> {
-        let now = self.clock.unix();
-        let caller = self.auth.authenticate(input, now).await?;
+        let at = self.clock.unix_time();
+        let caller = self.auth.authenticate(input, at).await?;
         let token = input.form.require("token")?;
+        let now = at.secs();
         let Ok(claims) = self.verified(token, now) else {
             return Ok(());
         };
@@ -349,19 +270,5 @@ impl TokenService {
     /// The authentication methods clients may use, for discovery.
     pub fn auth_methods() -> [AuthMethod; 3] {
         AuthMethod::ALL
-    }
-}
-
-fn is_absolute_uri(s: &str) -> bool {
-    match s.split_once(':') {
-        Some((scheme, rest)) => {
-            !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-                && !rest.is_empty()
-                && !s.contains('#')
-        }
-        None => false,
     }
 }

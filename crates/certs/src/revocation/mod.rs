@@ -6,6 +6,7 @@
 mod crl;
 mod ocsp;
 
+use bulwark_core::{OutboundHttp, OutboundSettings};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -91,7 +92,7 @@ type StatusKey = ([u8; 20], Vec<u8>);
 pub(crate) struct RevocationChecker {
     settings: RevocationSettings,
     exclude: Vec<DistinguishedName>,
-    client: reqwest::Client,
+    client: OutboundHttp,
     status: ExpiringCache<StatusKey, RevocationOutcome>,
     crls: ExpiringCache<String, Arc<CachedCrl>>,
     inflight: FlightMap,
@@ -121,19 +122,14 @@ impl RevocationChecker {
                 DistinguishedName::parse_rfc4514(s).map_err(|e| format!("exclude_issuers: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // reqwest is built without a bundled crypto provider; make sure ring is the default
-        // (a no-op when the server already installed it).
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(
-                settings.ocsp_timeout_ms.max(settings.crl_timeout_ms),
-            ))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent("bulwark-certs")
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        // OCSP and CRLs are plain http by design (their content is signed); each exchange is
+        // bounded by its own timeout below, the client's by the longer of the two.
+        let client = OutboundHttp::new(&OutboundSettings {
+            timeout: Duration::from_millis(settings.ocsp_timeout_ms.max(settings.crl_timeout_ms)),
+            https_only: false,
+            extra_roots: Vec::new(),
+            user_agent: "bulwark-certs",
+        })?;
         Ok(Self {
             status: ExpiringCache::new(settings.cache_size),
             crls: ExpiringCache::new(settings.crl_cache_size),
@@ -286,13 +282,17 @@ impl RevocationChecker {
         };
         let body = ocsp::request(&id, nonce)?;
         let timeout = Duration::from_millis(self.settings.ocsp_timeout_ms);
-        let req = self
+        let resp = self
             .client
-            .post(url)
-            .header("content-type", "application/ocsp-request")
-            .header("accept", "application/ocsp-response")
-            .body(body);
-        let resp = fetch(req, timeout, 1024 * 1024).await?;
+            .post(
+                url,
+                ("application/ocsp-request", "application/ocsp-response"),
+                body,
+                timeout,
+                1024 * 1024,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
         ocsp::verify_response(
             &resp,
             &ocsp::Expect {
@@ -342,7 +342,12 @@ impl RevocationChecker {
             Some(c) => Ok(c),
             None => {
                 let timeout = Duration::from_millis(self.settings.crl_timeout_ms);
-                match fetch(self.client.get(url), timeout, self.settings.max_crl_bytes).await {
+                match self
+                    .client
+                    .get_within(url, timeout, self.settings.max_crl_bytes)
+                    .await
+                    .map_err(|e| e.to_string())
+                {
                     Ok(body) => {
                         crl::parse(&body, Duration::from_secs(self.settings.default_ttl_secs)).map(
                             |c| {
@@ -402,50 +407,6 @@ impl Drop for Flight<'_> {
 impl RevocationChecker {
     pub(crate) fn flights_in_progress(&self) -> usize {
         self.inflight.lock().map(|m| m.len()).unwrap_or(0)
-    }
-}
-
-/// One HTTP exchange bounded by `timeout` end to end and by `max` body bytes.
-async fn fetch(
-    req: reqwest::RequestBuilder,
-    timeout: Duration,
-    max: usize,
-) -> Result<Vec<u8>, String> {
-    let exchange = async {
-        let mut resp = req
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| format!("fetch failed: {}", short(&e)))?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status().as_u16()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("read failed: {}", short(&e)))?
-        {
-            if body.len() + chunk.len() > max {
-                return Err(format!("response larger than {max} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
-    }
-}
-
-fn short(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        e.to_string()
     }
 }
 

@@ -9,22 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bulwark_dcr::{DcrError, ManagementInput, RegistrationInput, RegistrationResponse};
-use rustls_pki_types::CertificateDer;
+use bulwark_web::{Bearer, ClientCert, OAuthErrorResponse, no_store};
 
-use crate::error::{OAuthErrorResponse, no_store};
-use crate::listener::ConnectionInfo;
-use crate::state::AppState;
-
-/// The transport certificate chain and whether a proxy forwarded it.
-type Chain = (Vec<CertificateDer<'static>>, bool);
-
-fn chain(
-    state: &AppState,
-    info: &ConnectionInfo,
-    headers: &HeaderMap,
-) -> Result<Chain, OAuthErrorResponse> {
-    crate::client_cert::presented_chain(state, info, headers)
-}
+use crate::state::RegistrationState;
 
 fn is_jwt(headers: &HeaderMap) -> bool {
     headers
@@ -32,16 +19,6 @@ fn is_jwt(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/jwt"))
-}
-
-/// RFC 6750 2.1: `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("Bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 fn error(e: DcrError) -> Response {
@@ -54,24 +31,40 @@ fn answer(status: StatusCode, body: RegistrationResponse) -> Response {
     response
 }
 
+fn registration<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+    cert: &'a ClientCert,
+) -> RegistrationInput<'a> {
+    RegistrationInput {
+        is_jwt: is_jwt(headers),
+        body,
+        chain: &cert.chain,
+        forwarded_by: cert.forwarded_by(),
+    }
+}
+
+fn management<'a>(
+    client_id: &'a str,
+    bearer: &'a Bearer,
+    cert: &'a ClientCert,
+) -> ManagementInput<'a> {
+    ManagementInput {
+        client_id,
+        access_token: bearer.token(),
+        chain: &cert.chain,
+        forwarded_by: cert.forwarded_by(),
+    }
+}
+
 /// `POST /register`: 201 with the client information response.
 pub async fn register(
-    State(state): State<AppState>,
-    info: axum::Extension<ConnectionInfo>,
+    State(s): State<RegistrationState>,
+    cert: ClientCert,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (chain, forwarded) = match chain(&state, &info, &headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let input = RegistrationInput {
-        is_jwt: is_jwt(&headers),
-        body: &body,
-        chain: &chain,
-        forwarded_by: forwarded.then_some(&state.config.mtls),
-    };
-    match state.dcr.register(&input).await {
+    match s.dcr.register(&registration(&headers, &body, &cert)).await {
         Ok(r) => answer(StatusCode::CREATED, r),
         Err(e) => error(e),
     }
@@ -79,22 +72,12 @@ pub async fn register(
 
 /// `GET /register/{client_id}`.
 pub async fn read(
-    State(state): State<AppState>,
+    State(s): State<RegistrationState>,
     Path(client_id): Path<String>,
-    info: axum::Extension<ConnectionInfo>,
-    headers: HeaderMap,
+    cert: ClientCert,
+    bearer: Bearer,
 ) -> Response {
-    let (chain, forwarded) = match chain(&state, &info, &headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let input = ManagementInput {
-        client_id: &client_id,
-        access_token: bearer(&headers),
-        chain: &chain,
-        forwarded_by: forwarded.then_some(&state.config.mtls),
-    };
-    match state.dcr.read(&input).await {
+    match s.dcr.read(&management(&client_id, &bearer, &cert)).await {
         Ok(r) => answer(StatusCode::OK, r),
         Err(e) => error(e),
     }
@@ -102,30 +85,19 @@ pub async fn read(
 
 /// `PUT /register/{client_id}`: a signed re-registration.
 pub async fn update(
-    State(state): State<AppState>,
+    State(s): State<RegistrationState>,
     Path(client_id): Path<String>,
-    info: axum::Extension<ConnectionInfo>,
+    cert: ClientCert,
+    bearer: Bearer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (chain, forwarded) = match chain(&state, &info, &headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let forwarded_by = forwarded.then_some(&state.config.mtls);
-    let input = ManagementInput {
-        client_id: &client_id,
-        access_token: bearer(&headers),
-        chain: &chain,
-        forwarded_by,
-    };
-    let registration = RegistrationInput {
-        is_jwt: is_jwt(&headers),
-        body: &body,
-        chain: &chain,
-        forwarded_by,
-    };
-    match state.dcr.update(&input, &registration).await {
+    let input = management(&client_id, &bearer, &cert);
+    match s
+        .dcr
+        .update(&input, &registration(&headers, &body, &cert))
+        .await
+    {
         Ok(r) => answer(StatusCode::OK, r),
         Err(e) => error(e),
     }
@@ -133,22 +105,12 @@ pub async fn update(
 
 /// `DELETE /register/{client_id}`: 204.
 pub async fn delete(
-    State(state): State<AppState>,
+    State(s): State<RegistrationState>,
     Path(client_id): Path<String>,
-    info: axum::Extension<ConnectionInfo>,
-    headers: HeaderMap,
+    cert: ClientCert,
+    bearer: Bearer,
 ) -> Response {
-    let (chain, forwarded) = match chain(&state, &info, &headers) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let input = ManagementInput {
-        client_id: &client_id,
-        access_token: bearer(&headers),
-        chain: &chain,
-        forwarded_by: forwarded.then_some(&state.config.mtls),
-    };
-    match state.dcr.delete(&input).await {
+    match s.dcr.delete(&management(&client_id, &bearer, &cert)).await {
         Ok(()) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             no_store(response.headers_mut());

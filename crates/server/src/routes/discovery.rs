@@ -8,11 +8,11 @@ use bulwark_jose::Alg;
 use serde_json::{Map, Value, json};
 
 use super::Endpoint;
-use crate::state::AppState;
+use crate::state::MetaState;
 
 /// The provider metadata document.
-pub async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
-    Json(document(&state.config.issuer))
+pub async fn openid_configuration(State(meta): State<MetaState>) -> Json<Value> {
+    Json(document(&meta.issuer))
 }
 
 /// Builds the document for an issuer.
@@ -36,7 +36,7 @@ pub fn document(issuer: &str) -> Value {
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
     doc.insert(
         "grant_types_supported".into(),
-        json!(["client_credentials"]),
+        json!(bulwark_token::TokenRequest::SUPPORTED),
     );
     doc.insert(
         "token_endpoint_auth_methods_supported".into(),

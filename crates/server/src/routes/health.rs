@@ -1,18 +1,18 @@
-//! OP-4 probes: `/healthz` says the process is up; `/readyz` that it can reach its database.
+//! OP-4 liveness and readiness.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::state::AppState;
+use crate::state::MetaState;
 
-/// Liveness: answering at all is the proof.
+/// `GET /healthz`: 200 while the process runs.
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: 200 when the database answers, 503 otherwise.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
+/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+pub async fn readyz(State(meta): State<MetaState>) -> (StatusCode, &'static str) {
+    match meta.readiness.check().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed: database unreachable");

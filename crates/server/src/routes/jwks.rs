@@ -1,11 +1,11 @@
-//! DS-2 `/jwks`: the public halves of the server's signing keys.
+//! DS-2 `/jwks`: the public halves of the signing keys.
 
 use axum::Json;
 use axum::extract::State;
 
-use crate::state::AppState;
+use crate::state::MetaState;
 
-/// The JWK Set (`kid` = RFC 7638 thumbprint).
-pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.keys.jwks())
+/// `GET /jwks`.
+pub async fn jwks(State(meta): State<MetaState>) -> Json<serde_json::Value> {
+    Json(meta.keys.jwks())
 }

@@ -7,6 +7,6 @@ pub async fn render() -> ([(axum::http::HeaderName, &'static str); 1], String) {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        crate::metrics::render(),
+        bulwark_web::metrics::render(),
     )
 }

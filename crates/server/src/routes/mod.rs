@@ -153,6 +153,6 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |router, ep| {
             router.route(ep.path(), ep.handler())
         })
-        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
         .with_state(state)
 }

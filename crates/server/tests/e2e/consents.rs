@@ -667,7 +667,7 @@ async fn tk_6_introspection_follows_the_consent_status() {
         token_kind: bulwark_token::access_token::TokenKind::User,
         consent_id: Some(consent_id.clone()),
     };
-    let key = h.state.keys.signing_key(Alg::Ps256).unwrap();
+    let key = h.state.meta.keys.signing_key(Alg::Ps256).unwrap();
     let user_token = bulwark_token::access_token::sign(key, &claims).unwrap();
     let introspect = |t: String| {
         let h = &h;
@@ -696,6 +696,7 @@ async fn tk_6_introspection_follows_the_consent_status() {
     );
     h.state
         .consents
+        .service
         .authorise(&consent_id, "psu-1", &["acc-1".into()], h.clock.now())
         .await
         .unwrap();
@@ -705,6 +706,7 @@ async fn tk_6_introspection_follows_the_consent_status() {
     assert_eq!(active["token_kind"], "user");
     h.state
         .consents
+        .service
         .revoke(
             &consent_id,
             &bulwark_consent::Actor::psu("psu-1"),

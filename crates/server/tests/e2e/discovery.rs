@@ -99,7 +99,7 @@ async fn op_4_health_readiness_and_metrics() {
         "{metrics}"
     );
     // The database going away makes the server unready, not dead.
-    app.state.store.close().await;
+    app.store.close().await;
     let ready = client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(

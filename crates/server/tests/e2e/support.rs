@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
-    pub state: bulwark_server::state::AppState,
+    pub store: bulwark_store::SqlStore,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -57,7 +57,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let addr = app.addr();
-        let state = app.state().clone();
+        let store = app.store().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -65,7 +65,7 @@ impl TestApp {
         Self {
             addr,
             data_dir,
-            state,
+            store,
             stop: Some(tx),
             task: Some(task),
         }

@@ -67,7 +67,7 @@ impl Harness {
             .await
             .unwrap();
         let addr = app.addr();
-        let store = app.state().store.clone();
+        let store = app.store().clone();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(app.run_until(async {

@@ -4,7 +4,24 @@
 
 use std::collections::HashMap;
 
-use bulwark_core::OAuthError;
+use crate::OAuthError;
+
+/// Why a form body is not acceptable; both are RFC 6749 `invalid_request`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// RFC 6749 3.1: a parameter sent more than once.
+    #[error("parameter {0} is repeated")]
+    Repeated(String),
+    /// A required parameter is absent or empty.
+    #[error("missing parameter {0}")]
+    Missing(String),
+}
+
+impl From<FormError> for OAuthError {
+    fn from(e: FormError) -> Self {
+        OAuthError::invalid_request(e.to_string())
+    }
+}
 
 /// A parsed form body.
 #[derive(Clone, Debug, Default)]
@@ -14,13 +31,11 @@ pub struct Form {
 
 impl Form {
     /// Parses a form body; a repeated parameter is `invalid_request`.
-    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+    pub fn parse(body: &[u8]) -> Result<Self, FormError> {
         let mut params = HashMap::new();
         for (k, v) in form_urlencoded::parse(body) {
             if params.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {k} is repeated"
-                )));
+                return Err(FormError::Repeated(k.to_string()));
             }
         }
         Ok(Self { params })
@@ -35,9 +50,9 @@ impl Form {
     }
 
     /// A required parameter, or `invalid_request` naming it.
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+    pub fn require(&self, name: &str) -> Result<&str, FormError> {
         self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
+            .ok_or_else(|| FormError::Missing(name.to_string()))
     }
 
     /// Builds a form from pairs (tests, internal callers).
@@ -59,7 +74,8 @@ mod tests {
     #[test]
     fn tk_8_repeated_parameters_are_refused() {
         let err = Form::parse(b"grant_type=client_credentials&scope=a&scope=b").unwrap_err();
-        assert_eq!(err.code.as_str(), "invalid_request");
+        assert_eq!(err, FormError::Repeated("scope".into()));
+        assert_eq!(OAuthError::from(err).code.as_str(), "invalid_request");
         let form =
             Form::parse(b"grant_type=client_credentials&scope=accounts%20payments&x=").unwrap();
         assert_eq!(form.get("scope"), Some("accounts payments"));

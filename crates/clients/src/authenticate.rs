@@ -6,18 +6,27 @@
 //! - `tls_client_auth` (RFC 8705 2.1) and `self_signed_tls_client_auth` (RFC 8705 2.2)
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bulwark_certs::{CertValidator, Purpose, SanKind, ValidatedCert, dn_matches};
-use bulwark_core::{AuthMethod, ClientStatus, Profile};
-use bulwark_jose::{Compact, VerifyError};
+use bulwark_core::{AuthMethod, ClientStatus, Form, Profile, UnixTime};
+use bulwark_jose::{Compact, Presence, TimeWindow, VerifyError};
 use bulwark_store::ReplayStore;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
-use crate::form::Form;
-use crate::registry::{ClientRegistry, RegisteredClient};
-use crate::{TokenError, TokenSettings};
+use crate::ClientError;
+use crate::directory::{ClientDirectory, RegisteredClient};
+
+/// What client authentication is configured with (the `[tokens]` section carries it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// The FAPI profile assertion audiences are judged by.
+    pub profile: Profile,
+    /// Longest accepted client assertion lifetime (`exp` - now, and `exp` - `iat`), seconds.
+    pub assertion_max_lifetime_secs: i64,
+    /// Tolerated clock difference for `nbf` / `iat` / `exp`, seconds.
+    pub clock_skew_secs: i64,
+}
 
 /// RFC 7523 2.2 assertion type.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -62,8 +71,8 @@ pub struct AuthInput<'a> {
 /// Authenticates clients.
 pub struct ClientAuthenticator {
     issuer: String,
-    settings: TokenSettings,
-    registry: Arc<ClientRegistry>,
+    settings: AuthSettings,
+    directory: Arc<ClientDirectory>,
     replay: Arc<dyn ReplayStore>,
     validator: CertValidator,
 }
@@ -76,23 +85,23 @@ impl std::fmt::Debug for ClientAuthenticator {
     }
 }
 
-fn fail(reason: impl Into<String>) -> TokenError {
-    TokenError::ClientAuth(reason.into())
+fn fail(reason: impl Into<String>) -> ClientError {
+    ClientError::Auth(reason.into())
 }
 
 impl ClientAuthenticator {
     /// A new authenticator.
     pub fn new(
         issuer: String,
-        settings: TokenSettings,
-        registry: Arc<ClientRegistry>,
+        settings: AuthSettings,
+        directory: Arc<ClientDirectory>,
         replay: Arc<dyn ReplayStore>,
         validator: CertValidator,
     ) -> Self {
         Self {
             issuer,
             settings,
-            registry,
+            directory,
             replay,
             validator,
         }
@@ -102,10 +111,10 @@ impl ClientAuthenticator {
     pub async fn authenticate(
         &self,
         input: &AuthInput<'_>,
-        now: i64,
-    ) -> Result<AuthenticatedClient, TokenError> {
+        now: UnixTime,
+    ) -> Result<AuthenticatedClient, ClientError> {
         let result = self.authenticate_inner(input, now).await;
-        if let Err(TokenError::ClientAuth(reason)) = &result {
+        if let Err(ClientError::Auth(reason)) = &result {
             tracing::warn!(
                 target: "bulwark::security",
                 client_id = input.form.get("client_id").unwrap_or("-"),
@@ -120,8 +129,8 @@ impl ClientAuthenticator {
     async fn authenticate_inner(
         &self,
         input: &AuthInput<'_>,
-        now: i64,
-    ) -> Result<AuthenticatedClient, TokenError> {
+        now: UnixTime,
+    ) -> Result<AuthenticatedClient, ClientError> {
         if input.authorization_header {
             return Err(fail(
                 "client secrets and the Authorization header are not accepted (FAPI)",
@@ -140,9 +149,9 @@ impl ClientAuthenticator {
         }
     }
 
-    async fn load(&self, client_id: &str) -> Result<Arc<RegisteredClient>, TokenError> {
+    async fn load(&self, client_id: &str) -> Result<Arc<RegisteredClient>, ClientError> {
         let rc = self
-            .registry
+            .directory
             .get(client_id)
             .await?
             .ok_or_else(|| fail("unknown client"))?;
@@ -156,8 +165,8 @@ impl ClientAuthenticator {
         &self,
         input: &AuthInput<'_>,
         jwt: &str,
-        now: i64,
-    ) -> Result<AuthenticatedClient, TokenError> {
+        now: UnixTime,
+    ) -> Result<AuthenticatedClient, ClientError> {
         let jws = Compact::parse(jwt).map_err(|e| fail(format!("client_assertion: {e}")))?;
         let alg = jws
             .alg()
@@ -189,7 +198,7 @@ impl ClientAuthenticator {
                 "the client is registered for {registered} assertions"
             )));
         }
-        let keys = self.registry.keys(&rc, jws.kid()).await?;
+        let keys = self.directory.keys(&rc, jws.kid()).await?;
         keys.verify(&jws).map_err(|e| match e {
             VerifyError::UnknownKey(_) => fail("no registered key matches the assertion's kid"),
             _ => fail(format!("client_assertion: {e}")),
@@ -209,7 +218,7 @@ impl ClientAuthenticator {
             .claim_jti(
                 &format!("assertion:{iss}"),
                 jti,
-                exp + self.settings.clock_skew_secs,
+                exp.saturating_add(self.settings.clock_skew_secs),
             )
             .await?
         {
@@ -228,9 +237,8 @@ impl ClientAuthenticator {
         claims: &serde_json::Map<String, Value>,
         client_id: &str,
         endpoint_url: &str,
-        now: i64,
-    ) -> Result<i64, TokenError> {
-        let skew = self.settings.clock_skew_secs;
+        now: UnixTime,
+    ) -> Result<i64, ClientError> {
         match claims.get("sub").and_then(Value::as_str) {
             Some(sub) if sub == client_id => {}
             Some(_) => return Err(fail("client_assertion sub must equal iss and client_id")),
@@ -262,43 +270,27 @@ impl ClientAuthenticator {
                 ),
             }));
         }
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
+        // CA-1 / RFC 7523 3: exp required, not too far ahead, iat and nbf honoured when sent.
+        let window = TimeWindow {
+            exp: Presence::Required,
+            max_lifetime: Some(self.settings.assertion_max_lifetime_secs),
+            max_ahead: Some(self.settings.assertion_max_lifetime_secs),
+            ..TimeWindow::with_skew(self.settings.clock_skew_secs)
+        };
+        let times = window
+            .check(claims, now)
+            .map_err(|e| fail(format!("client_assertion {e}")))?;
+        let exp = times
+            .exp
             .ok_or_else(|| fail("client_assertion has no exp"))?;
-        if exp + skew <= now {
-            return Err(fail("client_assertion has expired"));
-        }
-        if exp - now > self.settings.assertion_max_lifetime_secs {
-            return Err(fail("client_assertion exp is too far in the future"));
-        }
-        if let Some(iat) = claims.get("iat") {
-            let iat = iat
-                .as_i64()
-                .ok_or_else(|| fail("client_assertion iat is not a number"))?;
-            if iat > now + skew {
-                return Err(fail("client_assertion iat is in the future"));
-            }
-            if exp - iat > self.settings.assertion_max_lifetime_secs {
-                return Err(fail("client_assertion lifetime is too long"));
-            }
-        }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf
-                .as_i64()
-                .ok_or_else(|| fail("client_assertion nbf is not a number"))?;
-            if nbf > now + skew {
-                return Err(fail("client_assertion is not yet valid (nbf)"));
-            }
-        }
         Ok(exp)
     }
 
     async fn certificate(
         &self,
         input: &AuthInput<'_>,
-        now: i64,
-    ) -> Result<AuthenticatedClient, TokenError> {
+        now: UnixTime,
+    ) -> Result<AuthenticatedClient, ClientError> {
         let client_id = input
             .form
             .get("client_id")
@@ -352,7 +344,7 @@ impl ClientAuthenticator {
             AuthMethod::SelfSignedTlsClientAuth => {
                 let leaf = &input.chain[0];
                 check_validity_period(leaf, now, self.settings.clock_skew_secs)?;
-                let keys = self.registry.keys(&rc, None).await?;
+                let keys = self.directory.keys(&rc, None).await?;
                 let matched = keys.keys().iter().any(|k| jwk_holds_cert(k.jwk(), leaf));
                 if !matched {
                     return Err(fail(
@@ -374,21 +366,12 @@ impl ClientAuthenticator {
     async fn validated(
         &self,
         input: &AuthInput<'_>,
-        now: i64,
-    ) -> Result<PresentedCert, TokenError> {
-        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
-        let result = match input.forwarded_by {
-            Some(settings) => {
-                self.validator
-                    .validate_forwarded(settings, input.chain, Purpose::TlsClient, at)
-                    .await
-            }
-            None => {
-                self.validator
-                    .validate(input.chain, Purpose::TlsClient, at)
-                    .await
-            }
-        };
+        now: UnixTime,
+    ) -> Result<PresentedCert, ClientError> {
+        let result = self
+            .validator
+            .validate_presented(input.chain, input.forwarded_by, Purpose::TlsClient, now)
+            .await;
         let validated = result.map_err(|e| {
             fail(format!(
                 "the client certificate was refused ({})",
@@ -420,21 +403,20 @@ fn jwk_holds_cert(jwk: &serde_json::Map<String, Value>, leaf: &CertificateDer<'_
     by_x5c || by_thumbprint
 }
 
-fn check_validity_period(leaf: &CertificateDer<'_>, now: i64, skew: i64) -> Result<(), TokenError> {
+fn check_validity_period(
+    leaf: &CertificateDer<'_>,
+    now: UnixTime,
+    skew: i64,
+) -> Result<(), ClientError> {
     use x509_cert::der::Decode;
     let cert = x509_cert::Certificate::from_der(leaf.as_ref())
         .map_err(|_| fail("malformed client certificate"))?;
     let validity = &cert.tbs_certificate.validity;
-    let secs = |t: x509_cert::time::Time| {
-        t.to_system_time()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    };
-    if secs(validity.not_before) > now + skew {
+    let secs = |t: x509_cert::time::Time| UnixTime::from_system_time(t.to_system_time());
+    if secs(validity.not_before) > now.plus(skew) {
         return Err(fail("the client certificate is not yet valid"));
     }
-    if secs(validity.not_after) + skew < now {
+    if secs(validity.not_after).plus(skew) < now {
         return Err(fail("the client certificate has expired"));
     }
     Ok(())

@@ -1,6 +1,6 @@
-//! Checks of client metadata that every registration path shares (operator CLI now, DCR
-//! later): FAPI authentication methods and algorithms, keys present where the method needs
-//! them, exactly one certificate subject for `tls_client_auth`, https redirect URIs.
+//! Checks of client metadata that every registration path shares (operator CLI and DCR): FAPI
+//! authentication methods and algorithms, keys present where the method needs them, exactly
+//! one certificate subject for `tls_client_auth`, https redirect URIs.
 
 use bulwark_core::{AuthMethod, ClientMetadata};
 use bulwark_jose::{Alg, PublicKeySet};

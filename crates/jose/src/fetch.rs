@@ -5,8 +5,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bulwark_jose::PublicKeySet;
+use bulwark_core::{OutboundHttp, OutboundSettings};
 use tokio::sync::Mutex;
+
+use crate::PublicKeySet;
+
+/// Largest accepted JWK Set document.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// Minimum time between two fetches of the same URI triggered by an unknown kid.
 const REFETCH_MIN_INTERVAL: Duration = Duration::from_secs(10);
@@ -41,7 +46,7 @@ struct Entry {
 
 /// A caching fetcher of JWK Sets by URL.
 pub struct JwksFetcher {
-    http: reqwest::Client,
+    http: OutboundHttp,
     ttl: Duration,
     cache: Mutex<HashMap<String, Entry>>,
 }
@@ -58,21 +63,20 @@ impl JwksFetcher {
     /// A fetcher with the given timeout and cache lifetime; `extra_roots` (DER) are trusted
     /// for https in addition to the system's roots.
     pub fn new(timeout: Duration, ttl: Duration, extra_roots: &[Vec<u8>]) -> Result<Self, String> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true);
-        for der in extra_roots {
-            builder = builder.add_root_certificate(
-                reqwest::Certificate::from_der(der).map_err(|e| e.to_string())?,
-            );
-        }
-        Ok(Self {
-            http: builder.build().map_err(|e| e.to_string())?,
+        let http = OutboundHttp::new(&OutboundSettings {
+            extra_roots: extra_roots.to_vec(),
+            ..OutboundSettings::https(timeout, "bulwark-jwks")
+        })?;
+        Ok(Self::with_client(http, ttl))
+    }
+
+    /// A fetcher over an existing outbound client.
+    pub fn with_client(http: OutboundHttp, ttl: Duration) -> Self {
+        Self {
+            http,
             ttl,
             cache: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The keys at `uri`: from cache when fresh and (if `kid` is given) holding that kid;
@@ -108,23 +112,14 @@ impl JwksFetcher {
     }
 
     async fn fetch(&self, uri: &str) -> Result<PublicKeySet, FetchError> {
-        let http = |reason: String| FetchError::Http {
-            uri: uri.to_string(),
-            reason,
-        };
-        let resp = self
+        let body = self
             .http
-            .get(uri)
-            .send()
+            .get(uri, MAX_JWKS_BYTES)
             .await
-            .map_err(|e| http(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(http(format!("status {}", resp.status())));
-        }
-        let body = resp.bytes().await.map_err(|e| http(e.to_string()))?;
-        if body.len() > 256 * 1024 {
-            return Err(http("document larger than 256 KiB".into()));
-        }
+            .map_err(|e| FetchError::Http {
+                uri: uri.to_string(),
+                reason: e.to_string(),
+            })?;
         let value: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
                 uri: uri.to_string(),

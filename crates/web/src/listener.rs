@@ -27,6 +27,17 @@ pub struct ConnectionInfo {
     pub client_chain: Arc<[CertificateDer<'static>]>,
 }
 
+impl ConnectionInfo {
+    /// A request that did not come through [`serve`] (an in-process test router): no peer
+    /// address worth trusting and no certificate.
+    pub fn none() -> Self {
+        Self {
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            client_chain: Arc::from(Vec::new()),
+        }
+    }
+}
+
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes, then waits up to

@@ -1,17 +1,18 @@
-//! Registered clients as the token service sees them: metadata with its JWK Set already
-//! parsed into verifiers, cached per node for `client_cache_secs` so the hot path reads no
-//! database (DESIGN.md hot-path budget). Suspension reaches every node within that time.
+//! The client directory: registered clients with their JWK Set already parsed into verifiers,
+//! cached per node for `client_cache_secs` so the hot path reads no database (DESIGN.md
+//! hot-path budget). Suspension reaches every node within that time. Every service that needs
+//! a client (token, DCR, resource checks, PAR) asks here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bulwark_core::Client;
-use bulwark_jose::PublicKeySet;
-use bulwark_store::ClientStore;
+use bulwark_certs::ExpectedOrganisation;
+use bulwark_core::{Client, ClientStatus};
+use bulwark_jose::{JwksFetcher, PublicKeySet};
+use bulwark_store::{ClientStore, RegistrationStore};
 
-use crate::TokenError;
-use crate::jwks_fetch::JwksFetcher;
+use crate::ClientError;
 
 const MAX_CACHED: usize = 10_000;
 
@@ -25,26 +26,33 @@ pub struct RegisteredClient {
 }
 
 /// Looks clients up, with a short-lived node-local cache.
-pub struct ClientRegistry {
+pub struct ClientDirectory {
     store: Arc<dyn ClientStore>,
+    registrations: Arc<dyn RegistrationStore>,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Instant, Arc<RegisteredClient>)>>,
-    fetcher: JwksFetcher,
+    fetcher: Arc<JwksFetcher>,
 }
 
-impl std::fmt::Debug for ClientRegistry {
+impl std::fmt::Debug for ClientDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientRegistry")
+        f.debug_struct("ClientDirectory")
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
-impl ClientRegistry {
-    /// A registry over the store.
-    pub fn new(store: Arc<dyn ClientStore>, ttl: Duration, fetcher: JwksFetcher) -> Self {
+impl ClientDirectory {
+    /// A directory over the client and registration stores.
+    pub fn new(
+        store: Arc<dyn ClientStore>,
+        registrations: Arc<dyn RegistrationStore>,
+        ttl: Duration,
+        fetcher: Arc<JwksFetcher>,
+    ) -> Self {
         Self {
             store,
+            registrations,
             ttl,
             cache: Mutex::new(HashMap::new()),
             fetcher,
@@ -52,7 +60,7 @@ impl ClientRegistry {
     }
 
     /// The client, or None if unknown.
-    pub async fn get(&self, client_id: &str) -> Result<Option<Arc<RegisteredClient>>, TokenError> {
+    pub async fn get(&self, client_id: &str) -> Result<Option<Arc<RegisteredClient>>, ClientError> {
         if !self.ttl.is_zero()
             && let Ok(cache) = self.cache.lock()
             && let Some((at, rc)) = cache.get(client_id)
@@ -65,7 +73,7 @@ impl ClientRegistry {
         };
         let jwks = match &client.metadata.jwks {
             Some(v) => Some(PublicKeySet::from_jwks(v).map_err(|e| {
-                TokenError::Internal(format!(
+                ClientError::Internal(format!(
                     "client {client_id} has an invalid stored jwks: {e}"
                 ))
             })?),
@@ -96,18 +104,43 @@ impl ClientRegistry {
         &self,
         rc: &RegisteredClient,
         kid: Option<&str>,
-    ) -> Result<PublicKeySet, TokenError> {
+    ) -> Result<PublicKeySet, ClientError> {
         if let Some(keys) = &rc.jwks {
             return Ok(keys.clone());
         }
         let Some(uri) = &rc.client.metadata.jwks_uri else {
-            return Err(TokenError::ClientAuth(
+            return Err(ClientError::Auth(
                 "the client has registered no keys".into(),
             ));
         };
         self.fetcher.get(uri, kid).await.map_err(|e| {
             tracing::warn!(target: "bulwark::security", client_id = %rc.client.client_id, error = %e, "client jwks_uri unusable");
-            TokenError::ClientAuth("the client's jwks_uri could not be fetched".into())
+            ClientError::Auth("the client's jwks_uri could not be fetched".into())
         })
+    }
+
+    /// True while the client exists and is active: a token of a deleted or suspended client
+    /// is not honoured.
+    pub async fn is_active(&self, client_id: &str) -> Result<bool, ClientError> {
+        Ok(self
+            .get(client_id)
+            .await?
+            .is_some_and(|rc| rc.client.status == ClientStatus::Active))
+    }
+
+    /// CERT-8: the organisation the client's certificates must belong to, when one is known.
+    pub async fn expected_organisation(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ExpectedOrganisation>, ClientError> {
+        let registration = self.registrations.get_registration(client_id).await?;
+        let client = match &registration {
+            Some(_) => None,
+            None => self.get(client_id).await?,
+        };
+        crate::organisation::expected_of(
+            registration.as_ref().map(|r| r.organisation.as_str()),
+            client.as_ref().map(|rc| &rc.client),
+        )
     }
 }

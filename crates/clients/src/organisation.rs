@@ -1,0 +1,66 @@
+//! CERT-8: the organisation a client's certificates must belong to. A dynamically registered
+//! client belongs to the organisation its software statement named (kept with the
+//! registration, in the forms certificates carry it); a statically registered client to its
+//! `organization_identifier` metadata.
+
+use bulwark_certs::ExpectedOrganisation;
+use bulwark_core::Client;
+use serde::{Deserialize, Serialize};
+
+use crate::ClientError;
+
+/// The organisation an SSA names, in the forms certificates carry it (CERT-8); stored with the
+/// registration so management requests are held to the same organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    /// OB directory organisation id (subject OU of directory-issued certificates).
+    pub org_id: String,
+    /// NCA identifier from `organisation_competent_authority_claims.authority_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_id: Option<String>,
+    /// Authorisation number from `organisation_competent_authority_claims.registration_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_id: Option<String>,
+    /// The registration's `status` with the competent authority (OB: `Active`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The roles the competent authority authorised (the union over
+    /// `organisation_competent_authority_claims.authorisations[].roles`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorised_roles: Option<Vec<String>>,
+}
+
+impl Organisation {
+    /// What a certificate must show: the competent-authority registration when the SSA has one
+    /// (eIDAS QWAC organizationIdentifier `PSD<CC>-<NCA>-<id>`), else the `org_id` in the OU.
+    pub fn expected(&self) -> ExpectedOrganisation {
+        match (&self.authority_id, &self.registration_id) {
+            (Some(authority), Some(registration_id)) => ExpectedOrganisation::CompetentAuthority {
+                authority: authority.clone(),
+                registration_id: registration_id.clone(),
+            },
+            _ => ExpectedOrganisation::OrgId(self.org_id.clone()),
+        }
+    }
+}
+
+/// The organisation expected of a client: its registration's, else its
+/// `organization_identifier` metadata, else none known.
+pub fn expected_of(
+    registration_organisation: Option<&str>,
+    client: Option<&Client>,
+) -> Result<Option<ExpectedOrganisation>, ClientError> {
+    if let Some(json) = registration_organisation {
+        let org: Organisation = serde_json::from_str(json).map_err(|e| {
+            ClientError::Internal(format!("stored registration organisation unreadable: {e}"))
+        })?;
+        return Ok(Some(org.expected()));
+    }
+    Ok(client.and_then(|c| {
+        c.metadata
+            .extra
+            .get("organization_identifier")
+            .and_then(serde_json::Value::as_str)
+            .map(|oi| ExpectedOrganisation::OrganizationIdentifier(oi.to_string()))
+    }))
+}

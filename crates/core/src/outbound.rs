@@ -1,0 +1,235 @@
+//! The one way Bulwark calls out over HTTP (OCSP and CRLs, client `jwks_uri`, software
+//! directories, `sector_identifier_uri`): every call bounded end to end by a timeout, redirects
+//! never followed (a redirect could lead a fetch anywhere the first host chooses), https only
+//! unless a caller needs plain http (OCSP and CRLs are served over http by design, RFC 5280
+//! 4.2.1.13 / RFC 6960 A.1, and are signed), and the response size capped while it streams in,
+//! so a hostile server cannot make us buffer more than the cap.
+
+use std::time::Duration;
+
+/// How an [`OutboundHttp`] client behaves.
+#[derive(Clone, Debug)]
+pub struct OutboundSettings {
+    /// Bound on one exchange, connect to last byte.
+    pub timeout: Duration,
+    /// Refuse `http:` URLs (everything but revocation data).
+    pub https_only: bool,
+    /// Extra trust anchors (DER) for https, beside the system's roots.
+    pub extra_roots: Vec<Vec<u8>>,
+    /// The `User-Agent` sent.
+    pub user_agent: &'static str,
+}
+
+impl OutboundSettings {
+    /// https only, no extra roots.
+    pub fn https(timeout: Duration, user_agent: &'static str) -> Self {
+        Self {
+            timeout,
+            https_only: true,
+            extra_roots: Vec::new(),
+            user_agent,
+        }
+    }
+}
+
+/// Why an outbound call gave no usable body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundError {
+    /// The URL was refused before any connection (not https, not a URL).
+    #[error("refused URL: {0}")]
+    Refused(String),
+    /// No answer within the timeout.
+    #[error("timed out after {0} ms")]
+    Timeout(u128),
+    /// The connection or the exchange failed.
+    #[error("fetch failed: {0}")]
+    Transport(String),
+    /// An answer other than 200-299 (redirects included: they are not followed).
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The body passed the size cap while streaming.
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// A shared outbound HTTP client; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct OutboundHttp {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl OutboundHttp {
+    /// Builds the client. Installs ring as the process's rustls provider when none is (reqwest
+    /// is built without one).
+    pub fn new(settings: &OutboundSettings) -> Result<Self, String> {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(settings.https_only)
+            .user_agent(settings.user_agent);
+        for der in &settings.extra_roots {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_der(der).map_err(|e| format!("outbound CA: {e}"))?,
+            );
+        }
+        Ok(Self {
+            client: builder.build().map_err(|e| format!("HTTP client: {e}"))?,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// `GET url`, the body capped at `max` bytes.
+    pub async fn get(&self, url: &str, max: usize) -> Result<Vec<u8>, OutboundError> {
+        self.exchange(self.client.get(url), self.timeout, max).await
+    }
+
+    /// `POST url` with a body of `content_type`, accepting `accept`, the answer capped at
+    /// `max` bytes, within `timeout` (at most the client's own).
+    pub async fn post(
+        &self,
+        url: &str,
+        (content_type, accept): (&'static str, &'static str),
+        body: Vec<u8>,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Vec<u8>, OutboundError> {
+        let req = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::ACCEPT, accept)
+            .body(body);
+        self.exchange(req, timeout.min(self.timeout), max).await
+    }
+
+    /// `GET url` within `timeout` (at most the client's own), the body capped at `max` bytes.
+    pub async fn get_within(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Vec<u8>, OutboundError> {
+        self.exchange(self.client.get(url), timeout.min(self.timeout), max)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Vec<u8>, OutboundError> {
+        let exchange = async {
+            let classify = |e| classify(e, timeout);
+            let mut resp = req.timeout(timeout).send().await.map_err(classify)?;
+            if !resp.status().is_success() {
+                return Err(OutboundError::Status(resp.status().as_u16()));
+            }
+            if resp
+                .content_length()
+                .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+            {
+                return Err(OutboundError::TooLarge(max));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > max {
+                    return Err(OutboundError::TooLarge(max));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(OutboundError::Timeout(timeout.as_millis())),
+        }
+    }
+}
+
+fn classify(e: reqwest::Error, timeout: Duration) -> OutboundError {
+    if e.is_timeout() {
+        OutboundError::Timeout(timeout.as_millis())
+    } else if e.is_builder() {
+        OutboundError::Refused(e.to_string())
+    } else if e.is_connect() {
+        OutboundError::Transport("connection failed".into())
+    } else {
+        OutboundError::Transport(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback HTTP server answering every connection with `response`.
+    async fn serve(response: Vec<u8>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock.write_all(&response).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn plain() -> OutboundHttp {
+        OutboundHttp::new(&OutboundSettings {
+            timeout: Duration::from_secs(2),
+            https_only: false,
+            extra_roots: Vec::new(),
+            user_agent: "test",
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let addr = serve(
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        )
+        .await;
+        let err = plain().get(&format!("http://{addr}/"), 100).await;
+        assert_eq!(err, Err(OutboundError::Status(302)));
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused_while_streaming() {
+        // No Content-Length: the cap has to hold while the chunks arrive.
+        let mut response = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        response.extend(std::iter::repeat_n(b'a', 10_000));
+        let addr = serve(response).await;
+        let err = plain().get(&format!("http://{addr}/"), 1_000).await;
+        assert_eq!(err, Err(OutboundError::TooLarge(1_000)));
+        let ok = plain()
+            .get(&format!("http://{addr}/"), 20_000)
+            .await
+            .unwrap();
+        assert_eq!(ok.len(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn https_only_refuses_plain_http() {
+        let client =
+            OutboundHttp::new(&OutboundSettings::https(Duration::from_secs(1), "test")).unwrap();
+        assert!(matches!(
+            client.get("http://127.0.0.1:1/", 10).await,
+            Err(OutboundError::Refused(_))
+        ));
+    }
+}

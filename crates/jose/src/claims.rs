@@ -1,0 +1,282 @@
+//! The one JWT time-window check (RFC 7519 4.1.4-4.1.6): `exp`, `nbf` and `iat` read as
+//! NumericDates and held against the caller's clock with a tolerated skew, plus the lifetime
+//! bounds the profiles add (FAPI 1.0 Adv 5.2.2-13 request objects: `exp` - `nbf` at most 60
+//! minutes; client assertions: not valid too far ahead; software statements: not too old).
+//! Client assertions, software statements, registration requests, request objects and
+//! `x-jws-signature` headers all go through it. Arithmetic saturates, so a hostile
+//! `exp` of `i64::MAX` cannot wrap into the past.
+
+use bulwark_core::UnixTime;
+use serde_json::{Map, Value};
+
+/// Whether a time claim must be present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Absent is an error.
+    Required,
+    /// Checked when present.
+    Optional,
+    /// Not looked at.
+    Ignored,
+}
+
+/// The time claims that were read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeClaims {
+    /// `iat`, when present.
+    pub iat: Option<i64>,
+    /// `exp`, when present.
+    pub exp: Option<i64>,
+    /// `nbf`, when present.
+    pub nbf: Option<i64>,
+}
+
+/// Why a token's time claims are unacceptable. `Display` is a phrase that follows the
+/// token's name ("client_assertion has expired").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// A required claim is absent.
+    #[error("has no {0}")]
+    Missing(&'static str),
+    /// A claim is not an integer NumericDate.
+    #[error("{0} is not a number")]
+    NotNumber(&'static str),
+    /// `exp` (plus skew) has passed.
+    #[error("has expired")]
+    Expired,
+    /// `nbf` is ahead of now (plus skew).
+    #[error("is not yet valid (nbf)")]
+    NotYetValid,
+    /// `iat` is ahead of now (plus skew).
+    #[error("iat is in the future")]
+    IssuedInFuture,
+    /// `iat` is older than allowed.
+    #[error("is older than {0} seconds")]
+    TooOld(i64),
+    /// `exp` is further from now than allowed.
+    #[error("exp is too far in the future")]
+    ExpiresTooFarAhead,
+    /// `exp` minus the start (`iat`, `nbf`) is longer than allowed, or not after it.
+    #[error("lifetime is too long (at most {0} seconds, exp after iat and nbf)")]
+    LifetimeTooLong(i64),
+    /// `nbf` is older than allowed.
+    #[error("nbf is older than {0} seconds")]
+    NbfTooOld(i64),
+}
+
+/// A time-window policy; build it once per kind of token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Tolerated clock difference, seconds.
+    pub skew: i64,
+    /// `exp` presence.
+    pub exp: Presence,
+    /// `iat` presence.
+    pub iat: Presence,
+    /// `nbf` presence.
+    pub nbf: Presence,
+    /// Longest `exp` - `iat` (when both are present); `exp` must also be after `iat`.
+    pub max_lifetime: Option<i64>,
+    /// Longest `exp` - `nbf` (when both are present); `exp` must also be after `nbf`.
+    pub max_nbf_lifetime: Option<i64>,
+    /// Longest `exp` - now.
+    pub max_ahead: Option<i64>,
+    /// Oldest accepted `iat` (now - `iat`).
+    pub max_age: Option<i64>,
+    /// Oldest accepted `nbf` (now - `nbf`).
+    pub max_nbf_age: Option<i64>,
+}
+
+impl TimeWindow {
+    /// Only the skew set: every claim optional, no bounds.
+    pub const fn with_skew(skew: i64) -> Self {
+        Self {
+            skew,
+            exp: Presence::Optional,
+            iat: Presence::Optional,
+            nbf: Presence::Optional,
+            max_lifetime: None,
+            max_nbf_lifetime: None,
+            max_ahead: None,
+            max_age: None,
+            max_nbf_age: None,
+        }
+    }
+
+    /// Checks the claims of `claims` at `now`; returns what was read.
+    pub fn check(
+        &self,
+        claims: &Map<String, Value>,
+        now: UnixTime,
+    ) -> Result<TimeClaims, ClaimError> {
+        let read = TimeClaims {
+            iat: read(claims, "iat", self.iat)?,
+            exp: read(claims, "exp", self.exp)?,
+            nbf: read(claims, "nbf", self.nbf)?,
+        };
+        self.check_times(read, now)?;
+        Ok(read)
+    }
+
+    /// Checks already-read times (for claims that live elsewhere than a JWT body, such as the
+    /// `http://openbanking.org.uk/iat` header of a detached signature).
+    pub fn check_times(&self, t: TimeClaims, now: UnixTime) -> Result<(), ClaimError> {
+        let now = i128::from(now.secs());
+        let skew = i128::from(self.skew);
+        let wide = |v: i64| i128::from(v);
+        for (name, value, presence) in [
+            ("iat", t.iat, self.iat),
+            ("exp", t.exp, self.exp),
+            ("nbf", t.nbf, self.nbf),
+        ] {
+            if presence == Presence::Required && value.is_none() {
+                return Err(ClaimError::Missing(name));
+            }
+        }
+        if let Some(exp) = t.exp.map(wide) {
+            if exp + skew <= now {
+                return Err(ClaimError::Expired);
+            }
+            if let Some(max) = self.max_ahead
+                && exp - now > i128::from(max)
+            {
+                return Err(ClaimError::ExpiresTooFarAhead);
+            }
+        }
+        if let Some(nbf) = t.nbf.map(wide) {
+            if nbf > now + skew {
+                return Err(ClaimError::NotYetValid);
+            }
+            if let Some(max) = self.max_nbf_age
+                && now - nbf > i128::from(max) + skew
+            {
+                return Err(ClaimError::NbfTooOld(max));
+            }
+        }
+        if let Some(iat) = t.iat.map(wide) {
+            if iat > now + skew {
+                return Err(ClaimError::IssuedInFuture);
+            }
+            if let Some(max) = self.max_age
+                && now - iat > i128::from(max)
+            {
+                return Err(ClaimError::TooOld(max));
+            }
+        }
+        for (max, start) in [(self.max_lifetime, t.iat), (self.max_nbf_lifetime, t.nbf)] {
+            if let (Some(max), Some(exp), Some(start)) = (max, t.exp.map(wide), start.map(wide))
+                && (exp <= start || exp - start > i128::from(max))
+            {
+                return Err(ClaimError::LifetimeTooLong(max));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read(
+    claims: &Map<String, Value>,
+    name: &'static str,
+    presence: Presence,
+) -> Result<Option<i64>, ClaimError> {
+    match (presence, claims.get(name)) {
+        (Presence::Ignored, _) | (_, None) => Ok(None),
+        (_, Some(v)) => v.as_i64().map(Some).ok_or(ClaimError::NotNumber(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    const NOW: UnixTime = UnixTime::from_secs(1_000_000);
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn assertion() -> TimeWindow {
+        TimeWindow {
+            exp: Presence::Required,
+            max_lifetime: Some(600),
+            max_ahead: Some(600),
+            ..TimeWindow::with_skew(10)
+        }
+    }
+
+    #[test]
+    fn exp_iat_nbf_within_skew_pass() {
+        let c = map(json!({"exp": 1_000_060, "iat": 1_000_005, "nbf": 1_000_008}));
+        let t = assertion().check(&c, NOW).unwrap();
+        assert_eq!(t.exp, Some(1_000_060));
+    }
+
+    #[test]
+    fn each_bound_has_its_reason() {
+        let w = assertion();
+        let cases = [
+            (json!({}), ClaimError::Missing("exp")),
+            (json!({"exp": "soon"}), ClaimError::NotNumber("exp")),
+            (json!({"exp": 999_990}), ClaimError::Expired),
+            (json!({"exp": 1_000_700}), ClaimError::ExpiresTooFarAhead),
+            (
+                json!({"exp": 1_000_060, "iat": 1_000_011}),
+                ClaimError::IssuedInFuture,
+            ),
+            (
+                json!({"exp": 1_000_060, "nbf": 1_000_070}),
+                ClaimError::NotYetValid,
+            ),
+            (
+                json!({"exp": 1_000_500, "iat": 999_800}),
+                ClaimError::LifetimeTooLong(600),
+            ),
+        ];
+        for (claims, want) in cases {
+            assert_eq!(w.check(&map(claims.clone()), NOW), Err(want), "{claims}");
+        }
+    }
+
+    #[test]
+    fn hostile_extremes_do_not_overflow() {
+        let w = assertion();
+        assert_eq!(
+            w.check(&map(json!({"exp": i64::MAX})), NOW),
+            Err(ClaimError::ExpiresTooFarAhead)
+        );
+        assert_eq!(
+            w.check(&map(json!({"exp": i64::MIN})), NOW),
+            Err(ClaimError::Expired)
+        );
+        let aged = TimeWindow {
+            iat: Presence::Required,
+            max_age: Some(60),
+            ..TimeWindow::with_skew(i64::MAX)
+        };
+        assert!(aged.check(&map(json!({"iat": i64::MIN})), NOW).is_err());
+    }
+
+    #[test]
+    fn request_object_window_bounds_nbf() {
+        // FAPI 1.0 Adv 5.2.2-13: exp - nbf <= 60 min, nbf not older than 60 min.
+        let w = TimeWindow {
+            exp: Presence::Required,
+            nbf: Presence::Required,
+            max_nbf_lifetime: Some(3600),
+            max_nbf_age: Some(3600),
+            ..TimeWindow::with_skew(10)
+        };
+        let ok = map(json!({"nbf": 999_000, "exp": 1_002_000}));
+        assert!(w.check(&ok, NOW).is_ok());
+        let long = map(json!({"nbf": 999_000, "exp": 1_003_000}));
+        assert_eq!(w.check(&long, NOW), Err(ClaimError::LifetimeTooLong(3600)));
+        let old = map(json!({"nbf": 990_000, "exp": 1_000_100}));
+        assert_eq!(w.check(&old, NOW), Err(ClaimError::NbfTooOld(3600)));
+        assert_eq!(
+            w.check(&map(json!({"exp": 1_000_100})), NOW),
+            Err(ClaimError::Missing("nbf"))
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Resource-request enforcement: a call to a protected bank API (today the OB consent APIs,
+//! next the gateway's) comes in as a [`ResourceRequest`], and goes out as a typed
+//! [`ApiCaller`] or a typed [`Refusal`]. The checks, in order: an RFC 6750 bearer token this
+//! server issued, not revoked, of a client that is still active; bound to the certificate of
+//! this connection (RFC 8705 3); of the kind the API needs; that certificate a valid QWAC
+//! (CERT-5) of the client's organisation (CERT-8) with PSD2 roles (CERT-7 is then the API's
+//! own check with the roles). [`ResourceGuard::check_signature`] applies the `x-jws-signature`
+//! policy (CO-6). Every refusal is logged on `bulwark::security` with its reason.
+
+pub mod refusal;
+pub mod signature;
+
+use std::sync::Arc;
+
+use bulwark_certs::{CertValidator, MtlsSettings, Purpose, TppIdentity};
+use bulwark_clients::ClientDirectory;
+use bulwark_core::Clock;
+use bulwark_token::{AccessTokenClaims, TokenKind, TokenService};
+use rustls_pki_types::CertificateDer;
+
+pub use refusal::{Refusal, RefusalStatus};
+pub use signature::{SignatureError, SignaturePolicy};
+
+/// What the guard needs to know about one bank-API request.
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceRequest<'a> {
+    /// The `Authorization` header value, if sent.
+    pub authorization: Option<&'a str>,
+    /// The presented certificate chain, leaf first (empty if none).
+    pub chain: &'a [CertificateDer<'static>],
+    /// Set when a trusted proxy forwarded the chain (CERT-2).
+    pub forwarded_by: Option<&'a MtlsSettings>,
+    /// The token kind the API needs.
+    pub kind: TokenKind,
+}
+
+/// Who is calling, once every transport and token check passed.
+#[derive(Clone, Debug)]
+pub struct ApiCaller {
+    /// The verified token claims.
+    pub claims: AccessTokenClaims,
+    /// The PSD2 identity from the caller's QWAC.
+    pub tpp: TppIdentity,
+}
+
+/// Decides about bank-API requests.
+pub struct ResourceGuard {
+    tokens: Arc<TokenService>,
+    directory: Arc<ClientDirectory>,
+    validator: CertValidator,
+    clock: Arc<dyn Clock>,
+    signatures: SignaturePolicy,
+}
+
+impl std::fmt::Debug for ResourceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceGuard").finish_non_exhaustive()
+    }
+}
+
+impl ResourceGuard {
+    /// A guard over the token service, the client directory and the certificate validator.
+    pub fn new(
+        tokens: Arc<TokenService>,
+        directory: Arc<ClientDirectory>,
+        validator: CertValidator,
+        clock: Arc<dyn Clock>,
+        signatures: SignaturePolicy,
+    ) -> Self {
+        Self {
+            tokens,
+            directory,
+            validator,
+            clock,
+            signatures,
+        }
+    }
+
+    /// Admits the request's caller, or says why not (logged on `bulwark::security`).
+    pub async fn admit(&self, req: &ResourceRequest<'_>) -> Result<ApiCaller, Refusal> {
+        let result = self.admit_inner(req).await;
+        if let Err(refusal) = &result {
+            refusal.log();
+        }
+        result
+    }
+
+    async fn admit_inner(&self, req: &ResourceRequest<'_>) -> Result<ApiCaller, Refusal> {
+        let token = req
+            .authorization
+            .and_then(bulwark_core::bearer_token)
+            .ok_or(Refusal::NoToken)?;
+        let claims = self
+            .tokens
+            .verify_access_token(token)
+            .map_err(Refusal::Token)?;
+        if self
+            .tokens
+            .is_revoked(&claims.jti)
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+        {
+            return Err(Refusal::Revoked);
+        }
+        // A suspended or deleted client can do nothing, whatever tokens it still holds.
+        if !self
+            .directory
+            .is_active(&claims.client_id)
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+        {
+            return Err(Refusal::ClientInactive);
+        }
+        let leaf = req.chain.first().ok_or(Refusal::NoCertificate)?;
+        if bulwark_certs::x5t_s256(leaf) != claims.cnf.x5t_s256 {
+            return Err(Refusal::OtherCertificate);
+        }
+        if claims.token_kind != req.kind {
+            return Err(Refusal::WrongKind(req.kind));
+        }
+        let validated = self
+            .validator
+            .validate_presented(
+                req.chain,
+                req.forwarded_by,
+                Purpose::Qwac,
+                self.clock.unix_time(),
+            )
+            .await
+            .map_err(|e| Refusal::NotQwac(e.reason()))?;
+        if let Some(expected) = self
+            .directory
+            .expected_organisation(&claims.client_id)
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+        {
+            bulwark_certs::organisation_matches(
+                validated.tpp.as_ref(),
+                &validated.subject,
+                &expected,
+            )
+            .map_err(|e| Refusal::OtherOrganisation(e.to_string()))?;
+        }
+        let tpp = validated.tpp.ok_or(Refusal::NoPsd2Roles)?;
+        Ok(ApiCaller { claims, tpp })
+    }
+}

@@ -1,0 +1,182 @@
+//! Extractors: a malformed request is answered in our error format (STYLE.md, axum examples),
+//! never with axum's plain-text rejection.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use bulwark_certs::{MtlsMode, MtlsSettings};
+use bulwark_core::{Form, OAuthError};
+use rustls_pki_types::CertificateDer;
+
+use crate::error::OAuthErrorResponse;
+use crate::listener::ConnectionInfo;
+
+/// The `[mtls]` settings, as handler state provides them to [`ClientCert`].
+#[derive(Clone, Debug)]
+pub struct MtlsConfig(pub Arc<MtlsSettings>);
+
+/// The certificate chain a request presented (CERT-1 from the handshake, CERT-2 from a trusted
+/// proxy's headers), leaf first; empty when none was presented.
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    /// The chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The proxy settings when a trusted proxy forwarded it (the validator then follows
+    /// `revalidate_issuer`); None for the TLS handshake's own chain.
+    pub forwarded_by: Option<Arc<MtlsSettings>>,
+}
+
+impl ClientCert {
+    /// The settings to pass to the protocol crates' `forwarded_by`.
+    pub fn forwarded_by(&self) -> Option<&MtlsSettings> {
+        self.forwarded_by.as_deref()
+    }
+}
+
+/// Reads the presented chain. A certificate header from an untrusted peer, or a malformed
+/// one, is refused (logged on `bulwark::security`) with the proxy error's reason code.
+pub fn presented_chain(
+    mtls: &Arc<MtlsSettings>,
+    info: &ConnectionInfo,
+    headers: &HeaderMap,
+) -> Result<ClientCert, bulwark_certs::ProxyError> {
+    let proxied = bulwark_certs::extract_proxied_chain(mtls, info.peer.ip(), |name| {
+        headers.get(name).map(|v| v.as_bytes())
+    })
+    .inspect_err(|e| {
+        tracing::warn!(target: "bulwark::security", peer = %info.peer, reason = e.reason(), error = %e, "client certificate header refused");
+    })?;
+    Ok(match (proxied, mtls.mode) {
+        (Some(chain), _) => ClientCert {
+            chain,
+            forwarded_by: Some(mtls.clone()),
+        },
+        (None, MtlsMode::Proxy) => ClientCert {
+            chain: Vec::new(),
+            forwarded_by: Some(mtls.clone()),
+        },
+        (None, MtlsMode::Direct) => ClientCert {
+            chain: info.client_chain.to_vec(),
+            forwarded_by: None,
+        },
+    })
+}
+
+/// The presented chain, or the proxy header's refusal, for routes that answer a refusal in
+/// their own protocol (the bank APIs answer 401 `invalid_token`).
+#[derive(Debug)]
+pub struct PresentedChain(pub Result<ClientCert, bulwark_certs::ProxyError>);
+
+impl<S> FromRequestParts<S> for PresentedChain
+where
+    S: Send + Sync,
+    MtlsConfig: FromRef<S>,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let MtlsConfig(mtls) = MtlsConfig::from_ref(state);
+        let info = parts
+            .extensions
+            .get::<ConnectionInfo>()
+            .cloned()
+            .unwrap_or_else(ConnectionInfo::none);
+        Ok(Self(presented_chain(&mtls, &info, &parts.headers)))
+    }
+}
+
+/// At the OAuth endpoints a refused certificate header is `invalid_client`.
+impl<S> FromRequestParts<S> for ClientCert
+where
+    S: Send + Sync,
+    MtlsConfig: FromRef<S>,
+{
+    type Rejection = OAuthErrorResponse;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(PresentedChain(result)) = PresentedChain::from_request_parts(parts, state).await;
+        result.map_err(|e| {
+            OAuthError::invalid_client(format!(
+                "client certificate header refused ({})",
+                e.reason()
+            ))
+            .into()
+        })
+    }
+}
+
+/// The bearer token of the `Authorization` header (RFC 6750 2.1), if it holds one.
+#[derive(Clone, Debug, Default)]
+pub struct Bearer(pub Option<String>);
+
+impl Bearer {
+    /// The token, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bulwark_core::bearer_token)
+                .map(str::to_string),
+        ))
+    }
+}
+
+/// An RFC 6749 form body (`application/x-www-form-urlencoded`, no repeated parameter), with the
+/// scheme of any `Authorization` header the client sent (echoed on `invalid_client`).
+#[derive(Clone, Debug)]
+pub struct OAuthForm {
+    /// The parsed form.
+    pub form: Form,
+    /// The scheme of the `Authorization` header, when one was sent.
+    pub authorization_scheme: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = OAuthErrorResponse;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            )
+            .into());
+        }
+        let authorization_scheme = headers.get(header::AUTHORIZATION).map(|v| {
+            v.to_str()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("Basic")
+                .to_string()
+        });
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| OAuthError::invalid_request("the body could not be read"))?;
+        let form = Form::parse(&body).map_err(OAuthError::from)?;
+        Ok(Self {
+            form,
+            authorization_scheme,
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! `x-fapi-interaction-id` (FAPI 1.0 Baseline 6.2.1-11/12, OB Read/Write API): the TPP's id
+//! when it sent a sane one, else a new UUID, echoed on every response of the bank APIs.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::Response;
+
+/// The header's name.
+pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
+
+/// The interaction id of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InteractionId(pub String);
+
+impl InteractionId {
+    /// The id of a request with these headers.
+    pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        Self(
+            headers
+                .get(&INTERACTION_ID)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+                .map_or_else(bulwark_core::random::uuid_v4, str::to_string),
+        )
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Sets the header on a response.
+    pub fn stamp(&self, mut response: Response) -> Response {
+        if let Ok(value) = HeaderValue::from_str(&self.0) {
+            response.headers_mut().insert(INTERACTION_ID, value);
+        }
+        response
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.headers))
+    }
+}

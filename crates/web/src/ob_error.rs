@@ -1,0 +1,68 @@
+//! The one place Open Banking errors become responses (OB Read/Write API "Error Response
+//! Structure"): the status, the `OBErrorResponse1` body carrying the interaction id as its
+//! `Id`, and the interaction id header. A refused bearer token is answered the RFC 6750 way.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bulwark_consent::{ObError, ObErrorCode, ObErrorDetail};
+
+use crate::interaction::InteractionId;
+
+/// An OB error for the request with this interaction id.
+pub fn ob_response(err: &ObError, id: &InteractionId) -> Response {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = err.clone().with_id(id.as_str().to_string()).to_json();
+    id.stamp((status, Json(body)).into_response())
+}
+
+/// An OB error built from one code and message (403, 404, 500).
+pub fn ob_error(
+    status: StatusCode,
+    code: ObErrorCode,
+    message: &str,
+    path: Option<&str>,
+    id: &InteractionId,
+) -> Response {
+    let text = match status {
+        StatusCode::FORBIDDEN => "403 Forbidden",
+        StatusCode::NOT_FOUND => "404 NotFound",
+        _ => "500 InternalServerError",
+    };
+    ob_response(
+        &ObError {
+            status: status.as_u16(),
+            code: text.into(),
+            id: id.as_str().to_string(),
+            message: message.to_string(),
+            errors: vec![ObErrorDetail {
+                error_code: code,
+                message: message.to_string(),
+                path: path.map(str::to_string),
+            }],
+        },
+        id,
+    )
+}
+
+/// 500 with no detail; the detail is logged.
+pub fn ob_internal(detail: &str, id: &InteractionId) -> Response {
+    tracing::error!(error = %detail, interaction_id = id.as_str(), "bank API failure");
+    ob_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ObErrorCode::UnexpectedError,
+        "the server could not complete the request",
+        None,
+        id,
+    )
+}
+
+/// RFC 6750 3.1: 401 with a `Bearer error="invalid_token"` challenge.
+pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    id.stamp(response)
+}
