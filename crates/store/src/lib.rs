@@ -13,6 +13,7 @@ mod keys;
 mod registrations;
 mod replay;
 mod sql;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use clients::ClientStore;
