@@ -193,7 +193,10 @@ impl RevocationChecker {
         hit.cached = true;
         Some(match hit.status {
             RevocationStatus::Revoked => Err(CertError::Revoked { via: hit.source }),
-            _ => Ok(hit),
+            RevocationStatus::Good => Ok(hit),
+            // Only a skipped check is `Unknown`, and skipping is decided before the cache is
+            // asked; an `Unknown` answer cached by mistake must not pass as good.
+            RevocationStatus::Unknown => return None,
         })
     }
 
