@@ -7,6 +7,8 @@
 #   bench/token-bench.sh                 # peer (oidc-provider 9, ES256) + Bulwark ES256 and PS256
 #   PEER=0 bench/token-bench.sh          # Bulwark only
 #   DB=postgres bench/token-bench.sh     # Bulwark on PostgreSQL (DATABASE_URL or 127.0.0.1:5432)
+#   SERVER_CPUS=1 CLIENT_CPUS=0 bench/token-bench.sh   # per core: each server (peer and Bulwark)
+#                                        # pinned to CPU 1, the load generator to CPU 0
 #
 # Results: $OUT/summary.md (default /tmp/peers-results/bulwark-<timestamp>).
 set -euo pipefail
@@ -48,12 +50,13 @@ for ALG in $ALGS; do
     export BULWARK_DATABASE__URL="${ADMIN%/*}/bulwark_bench"
   fi
   "$BIN" clients add --metadata "$WORK/client.json" --public-key-pem "$WORK/client-jwt.pub.pem" --kid bench-client-es256 >/dev/null
-  "$BIN" serve > "$OUT/bulwark-$ALG.log" 2>&1 &
+  pin=(); [[ -n "${SERVER_CPUS:-}" ]] && pin=(taskset -c "$SERVER_CPUS")
+  "${pin[@]}" "$BIN" serve > "$OUT/bulwark-$ALG.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do grep -q "listening" "$OUT/bulwark-$ALG.log" && break; sleep 0.1; done
   sleep 1
   rss_start=$(awk '/VmRSS/{print $2}' /proc/$SERVER_PID/status)
-  LABEL="bulwark $ALG (${DB:-sqlite})" SERVER_PID="$SERVER_PID" TOKEN_URL="https://127.0.0.1:$PORT/token" \
+  LABEL="bulwark $ALG (${DB:-sqlite})${SERVER_CPUS:+ pin$SERVER_CPUS}" SERVER_PID="$SERVER_PID" TOKEN_URL="https://127.0.0.1:$PORT/token" \
     INTROSPECT_URL="https://127.0.0.1:$PORT/introspect" INTROSPECT_TOKEN_PARAMS="scope=api:read" \
     NEWCONN="${NEWCONN:-0}" "$PEERS/run-target.sh"
   printf '{"label":"bulwark %s","pid":%s,"rss_kb_after_start":%s,"rss_kb_peak_VmHWM":%s,"rss_kb_idle_after_load":%s}\n' \

@@ -108,10 +108,16 @@ struct Inner {
 }
 
 /// A verified path and the window in which every presented certificate is valid.
+/// Everything about a (chain, purpose) that does not depend on the time or on revocation,
+/// computed once: the verified path, the decoded leaf, and the validation result minus its
+/// revocation outcome. The chain's bytes are the key, so none of it can go stale; the time
+/// window is checked on every use and revocation is always asked.
 struct CachedPath {
     info: PathInfo,
     not_before: SystemTime,
     not_after: SystemTime,
+    leaf: x509_cert::Certificate,
+    result: ValidatedCert,
 }
 
 /// Why a validator could not be built from configuration.
@@ -194,26 +200,8 @@ impl CertValidator {
         purpose: Purpose,
         now: SystemTime,
     ) -> Result<ValidatedCert, CertError> {
-        let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
-        if chain.len() > MAX_CHAIN {
-            return Err(CertError::malformed(format!(
-                "more than {MAX_CHAIN} certificates"
-            )));
-        }
-        let leaf = decode_cert(leaf_der)?;
-        let mut summaries = vec![CertSummary::of(&leaf)];
-        let mut not_before = leaf.tbs_certificate.validity.not_before.to_system_time();
-        let mut not_after = leaf.tbs_certificate.validity.not_after.to_system_time();
-        for der in intermediates {
-            let c = decode_cert(der)?;
-            not_before = not_before.max(c.tbs_certificate.validity.not_before.to_system_time());
-            not_after = not_after.min(c.tbs_certificate.validity.not_after.to_system_time());
-            summaries.push(CertSummary::of(&c));
-        }
-        let (path, time) = self.path(chain, purpose, now, not_before, not_after)?;
-        check_key_usage(&leaf, purpose)?;
-        let tpp = TppIdentity::from_cert(&leaf)?;
-        check_qualified(tpp.as_ref(), purpose)?;
+        let (leaf_der, intermediates, _) = split_chain(chain)?;
+        let (path, time) = self.path(chain, purpose, now)?;
         let revocation = self
             .inner
             .revocation
@@ -221,7 +209,7 @@ impl CertValidator {
                 anchors: &self.inner.anchors,
                 leaf: leaf_der,
                 intermediates,
-                cert: &leaf,
+                cert: &path.leaf,
                 path: &path.info,
                 time,
                 purpose,
@@ -229,7 +217,9 @@ impl CertValidator {
                 skew: self.inner.skew,
             })
             .await?;
-        finish(leaf_der, &leaf, summaries, revocation, tpp)
+        let mut result = path.result.clone();
+        result.revocation = revocation;
+        Ok(result)
     }
 }
 
@@ -287,13 +277,7 @@ impl CertValidator {
         purpose: Purpose,
         now: SystemTime,
     ) -> Result<ValidatedCert, CertError> {
-        let (leaf_der, rest) = chain.split_first().ok_or(CertError::NoCertificate)?;
-        if chain.len() > MAX_CHAIN {
-            return Err(CertError::malformed(format!(
-                "more than {MAX_CHAIN} certificates"
-            )));
-        }
-        let leaf = decode_cert(leaf_der)?;
+        let (leaf_der, rest, leaf) = split_chain(chain)?;
         let mut summaries = vec![CertSummary::of(&leaf)];
         for der in rest {
             summaries.push(CertSummary::of(&decode_cert(der)?));
@@ -352,8 +336,6 @@ impl CertValidator {
         chain: &[CertificateDer<'_>],
         purpose: Purpose,
         now: SystemTime,
-        not_before: SystemTime,
-        not_after: SystemTime,
     ) -> Result<(Arc<CachedPath>, UnixTime), CertError> {
         let skew = self.inner.skew;
         let key = path_key(chain, purpose);
@@ -365,13 +347,40 @@ impl CertValidator {
             let t = now.clamp(hit.not_before, hit.not_after.max(hit.not_before));
             return Ok((hit, unix(t)));
         }
-        let (leaf, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
-        let info = validate_path(&self.inner.anchors, leaf, intermediates, purpose, now, skew)?;
+        let (leaf_der, intermediates, leaf) = split_chain(chain)?;
+        let mut summaries = vec![CertSummary::of(&leaf)];
+        let mut not_before = leaf.tbs_certificate.validity.not_before.to_system_time();
+        let mut not_after = leaf.tbs_certificate.validity.not_after.to_system_time();
+        for der in intermediates {
+            let c = decode_cert(der)?;
+            not_before = not_before.max(c.tbs_certificate.validity.not_before.to_system_time());
+            not_after = not_after.min(c.tbs_certificate.validity.not_after.to_system_time());
+            summaries.push(CertSummary::of(&c));
+        }
+        let info = validate_path(
+            &self.inner.anchors,
+            leaf_der,
+            intermediates,
+            purpose,
+            now,
+            skew,
+        )?;
+        check_key_usage(&leaf, purpose)?;
+        let tpp = TppIdentity::from_cert(&leaf)?;
+        check_qualified(tpp.as_ref(), purpose)?;
+        let not_checked = RevocationOutcome {
+            status: crate::RevocationStatus::Unknown,
+            source: crate::RevocationSource::Skipped,
+            cached: false,
+        };
+        let result = finish(leaf_der, &leaf, summaries, not_checked, tpp)?;
         let time = info.time;
         let cached = Arc::new(CachedPath {
             info,
             not_before,
             not_after,
+            leaf,
+            result,
         });
         self.inner
             .paths
@@ -424,4 +433,24 @@ fn leaf_ids(chain: &[CertificateDer<'_>]) -> (String, String) {
             )
         })
         .unwrap_or_else(|| ("-".into(), "-".into()))
+}
+
+/// The leaf (decoded) and the rest of a presented chain, refusing an empty or overlong one.
+fn split_chain<'c, 'd>(
+    chain: &'c [CertificateDer<'d>],
+) -> Result<
+    (
+        &'c CertificateDer<'d>,
+        &'c [CertificateDer<'d>],
+        x509_cert::Certificate,
+    ),
+    CertError,
+> {
+    let (leaf_der, rest) = chain.split_first().ok_or(CertError::NoCertificate)?;
+    if chain.len() > MAX_CHAIN {
+        return Err(CertError::malformed(format!(
+            "more than {MAX_CHAIN} certificates"
+        )));
+    }
+    Ok((leaf_der, rest, decode_cert(leaf_der)?))
 }

@@ -22,8 +22,8 @@ pub struct MtlsConfig(pub Arc<MtlsSettings>);
 /// proxy's headers), leaf first; empty when none was presented.
 #[derive(Clone, Debug)]
 pub struct ClientCert {
-    /// The chain, leaf first.
-    pub chain: Vec<CertificateDer<'static>>,
+    /// The chain, leaf first (shared with the connection: no copy per request).
+    pub chain: Arc<[CertificateDer<'static>]>,
     /// The proxy settings when a trusted proxy forwarded it (the validator then follows
     /// `revalidate_issuer`); None for the TLS handshake's own chain.
     pub forwarded_by: Option<Arc<MtlsSettings>>,
@@ -51,15 +51,15 @@ pub fn presented_chain(
     })?;
     Ok(match (proxied, mtls.mode) {
         (Some(chain), _) => ClientCert {
-            chain,
+            chain: Arc::from(chain),
             forwarded_by: Some(mtls.clone()),
         },
         (None, MtlsMode::Proxy) => ClientCert {
-            chain: Vec::new(),
+            chain: Arc::from(Vec::new()),
             forwarded_by: Some(mtls.clone()),
         },
         (None, MtlsMode::Direct) => ClientCert {
-            chain: info.client_chain.to_vec(),
+            chain: info.client_chain.clone(),
             forwarded_by: None,
         },
     })

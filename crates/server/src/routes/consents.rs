@@ -43,7 +43,17 @@ fn self_link(s: &ConsentState, kind: ConsentKind, consent_id: &str) -> String {
     )
 }
 
-/// Admits the caller through the resource guard and states it as the consent crate's caller.
+/// Admits the caller through the resource guard and states it as the consent crate's caller;
+/// a refusal is rendered (401 or 403) for the request with interaction id `id`.
+async fn admitted(
+    s: &ConsentState,
+    chain: PresentedChain,
+    headers: &HeaderMap,
+    id: &InteractionId,
+) -> Result<(ApiCaller, Caller), Response> {
+    admit(s, chain, headers).await.map_err(|e| refused(&e, id))
+}
+
 async fn admit(
     s: &ConsentState,
     chain: PresentedChain,
@@ -82,9 +92,9 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     let id = InteractionId::of(&headers);
-    let (api, caller) = match admit(&s, chain, &headers).await {
+    let (api, caller) = match admitted(&s, chain, &headers, &id).await {
         Ok(c) => c,
-        Err(e) => return refused(&e, &id),
+        Err(response) => return response,
     };
     if let Err(e) = caller.authorize(kind) {
         return consent_error(&e, &id);
@@ -119,9 +129,9 @@ pub async fn get(
     consent_id: String,
 ) -> Response {
     let id = InteractionId::of(&headers);
-    let (_, caller) = match admit(&s, chain, &headers).await {
+    let (_, caller) = match admitted(&s, chain, &headers, &id).await {
         Ok(c) => c,
-        Err(e) => return refused(&e, &id),
+        Err(response) => return response,
     };
     let now = s.clock.now();
     match s.service.get(&caller, kind, &consent_id, now).await {
@@ -142,9 +152,9 @@ pub async fn delete(
     consent_id: String,
 ) -> Response {
     let id = InteractionId::of(&headers);
-    let (_, caller) = match admit(&s, chain, &headers).await {
+    let (_, caller) = match admitted(&s, chain, &headers, &id).await {
         Ok(c) => c,
-        Err(e) => return refused(&e, &id),
+        Err(response) => return response,
     };
     match s
         .service
