@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::dcr::Dcr;
-use crate::token::jwks_server;
+use crate::support::{Dcr, jwks_server};
 
 #[tokio::test]
 async fn dcr_1_directory_keys_from_a_jwks_uri() {

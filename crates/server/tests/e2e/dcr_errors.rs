@@ -7,9 +7,7 @@ use bulwark_certs::PspRole;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Value, json};
 
-use crate::dcr::{Dcr, ORG_IDENTIFIER};
-use crate::pki::StaticHttp;
-use crate::support::Identity;
+use crate::support::{Dcr, Identity, ORG_IDENTIFIER, StaticHttp};
 
 /// A compact JWS with the given header `alg` over `claims` and a junk signature.
 fn unsigned(alg: &str, claims: &serde_json::Map<String, Value>) -> String {

@@ -1,9 +1,11 @@
-//! DS-1 discovery, DS-2 JWKS, OP-4 probes and metrics, OP-1 key persistence across restarts.
+//! DS-1 discovery (every advertised endpoint routed; the token, introspection, revocation and
+//! registration endpoints with their mTLS aliases), DS-2 JWKS, OP-4 probes and metrics, OP-1 /
+//! OP-2 key persistence across restarts.
 
 use bulwark_store::testing::TestDb;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{TestApp, test_config};
+use crate::support::{Dcr, Harness, ISSUER, TestApp, http_client, test_config};
 
 #[tokio::test]
 async fn ds_1_discovery_endpoints_come_from_the_route_table_and_are_served() {
@@ -37,6 +39,60 @@ async fn ds_1_discovery_endpoints_come_from_the_route_table_and_are_served() {
         }
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn ds_1_discovery_advertises_token_endpoints_and_mtls_aliases() {
+    let h = Harness::start(|_| {}).await;
+    let doc: Value = http_client(&h.dev_ca, None)
+        .get(h.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["token_endpoint"], format!("{ISSUER}/token"));
+    assert_eq!(
+        doc["introspection_endpoint"],
+        format!("{ISSUER}/introspect")
+    );
+    assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/revoke"));
+    assert_eq!(
+        doc["mtls_endpoint_aliases"]["token_endpoint"],
+        format!("{ISSUER}/token")
+    );
+    assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        json!([
+            "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth"
+        ])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["PS256", "ES256"])
+    );
+}
+
+#[tokio::test]
+async fn ds_1_discovery_advertises_the_registration_endpoint() {
+    let d = Dcr::start().await;
+    let doc: Value = http_client(&d.h.dev_ca, None)
+        .get(d.h.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["registration_endpoint"], format!("{ISSUER}/register"));
+    assert_eq!(
+        doc["mtls_endpoint_aliases"]["registration_endpoint"],
+        format!("{ISSUER}/register")
+    );
 }
 
 #[tokio::test]

@@ -1,15 +1,21 @@
 //! End-to-end tests of the `bulwark` server: the real router and TLS listener on port 0, real
-//! client certificates made in the test, real SQLite and PostgreSQL databases.
+//! client certificates made in the test, real SQLite and PostgreSQL databases. Every file takes
+//! its helpers from `support`; each covers one requirement area (see its header).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod support;
 
 mod binary;
+mod client_auth;
 mod consents;
+mod consents_access;
+mod consents_signatures;
 mod dcr;
 mod dcr_config;
 mod dcr_errors;
 mod discovery;
-mod pki;
+mod introspection;
+mod jwks_uri;
+mod proxy;
 mod tls;
 mod token;

@@ -1,17 +1,14 @@
-//! Test harness: start the real application on port 0 with a fresh data directory and
-//! database, and talk to it over real TLS.
+//! `TestApp`: the real application on port 0 with a fresh data directory and database (SQLite
+//! unless a URL is given), talked to over real TLS with the development CA. Also the process
+//! setup shared by every harness (`install_crypto`) and the path of the `bulwark` binary.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use bulwark_server::{Application, Config};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::oneshot;
+
+use super::{Identity, http_client};
 
 /// A running server.
 pub struct TestApp {
@@ -95,67 +92,6 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.data_dir, dir)
     }
-}
-
-/// A client certificate and key.
-pub struct Identity {
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
-}
-
-impl Identity {
-    pub fn from_files(cert: &Path, key: &Path) -> Self {
-        Self {
-            chain: CertificateDer::pem_file_iter(cert)
-                .unwrap()
-                .map(|c| c.unwrap())
-                .collect(),
-            key: PrivateKeyDer::from_pem_file(key).unwrap(),
-        }
-    }
-
-    /// A fresh self-made CA with one client certificate, for certificates the server does not
-    /// trust.
-    pub fn self_made(cn: &str) -> Self {
-        let mut ca_params = CertificateParams::default();
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Untrusted Test CA");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        Self {
-            chain: vec![cert.der().clone(), ca.der().clone()],
-            key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        }
-    }
-}
-
-pub fn client_tls_config(ca: &Path, identity: Option<&Identity>) -> rustls::ClientConfig {
-    install_crypto();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    }
-}
-
-pub fn http_client(ca: &Path, identity: Option<&Identity>) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(client_tls_config(ca, identity))
-        .build()
-        .unwrap()
 }
 
 pub fn bin() -> &'static str {

@@ -1,18 +1,57 @@
-//! A test PKI made with rcgen: a trust-anchor CA issuing client certificates, optionally with a
-//! CRL distribution point served by a real HTTP server on loopback.
+//! The test PKI made with rcgen: a trust-anchor CA issuing client certificates and PSD2 QWACs
+//! (optionally naming a CRL distribution point) and signing CRLs, and the `Identity` (certificate
+//! chain and key) a test client presents.
 
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Mutex;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
     CrlDistributionPoint, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
     KeyUsagePurpose, RevokedCertParams, SerialNumber,
 };
-use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::Identity;
+/// A client certificate and key.
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    pub fn from_files(cert: &Path, key: &Path) -> Self {
+        Self {
+            chain: CertificateDer::pem_file_iter(cert)
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect(),
+            key: PrivateKeyDer::from_pem_file(key).unwrap(),
+        }
+    }
+
+    /// A fresh self-made CA with one client certificate, for certificates the server does not
+    /// trust.
+    pub fn self_made(cn: &str) -> Self {
+        let mut ca_params = CertificateParams::default();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Untrusted Test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        Self {
+            chain: vec![cert.der().clone(), ca.der().clone()],
+            key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        }
+    }
+}
 
 /// A CA that client certificates chain to.
 pub struct TestPki {
@@ -186,42 +225,5 @@ impl TestPki {
         .unwrap()
         .der()
         .to_vec()
-    }
-}
-
-/// A plain HTTP server on loopback answering every request with the current body.
-pub struct StaticHttp {
-    pub url: String,
-    pub body: Arc<Mutex<(Vec<u8>, &'static str)>>,
-    /// Requests served so far.
-    #[allow(dead_code)]
-    pub hits: Arc<Mutex<u32>>,
-}
-
-impl StaticHttp {
-    pub async fn start(body: Vec<u8>, content_type: &'static str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let body = Arc::new(Mutex::new((body, content_type)));
-        let hits = Arc::new(Mutex::new(0));
-        let (b, h) = (body.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let (b, h) = (b.clone(), h.clone());
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = sock.read(&mut buf).await;
-                    *h.lock().unwrap() += 1;
-                    let (content, ct) = b.lock().unwrap().clone();
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        content.len()
-                    );
-                    let _ = sock.write_all(head.as_bytes()).await;
-                    let _ = sock.write_all(&content).await;
-                });
-            }
-        });
-        Self { url, body, hits }
     }
 }

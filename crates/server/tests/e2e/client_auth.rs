@@ -1,0 +1,400 @@
+//! CA-1..CA-4 end to end: `private_key_jwt` client assertions (the FAPI conformance suite's
+//! client-assertion modules, FAPI 1 audiences, replay across nodes, RS256), the FAPI 1 Advanced
+//! holder-of-key and client_id modules, `tls_client_auth`, `self_signed_tls_client_auth`, and
+//! refusal of client secrets and of unknown or suspended clients.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bulwark_core::{ClientStatus, Profile};
+use bulwark_jose::{Alg, SigningKey};
+use bulwark_store::ClientStore;
+use serde_json::{Value, json};
+
+use crate::support::{
+    BEARER, Harness, ISSUER, Identity, PkjClient, TestPki, assert_oauth_error, http_client,
+    jwt_parts, now,
+};
+
+/// The conformance suite's client-assertion modules, table-driven: each bad assertion is
+/// `invalid_client` and leaves its jti unconsumed.
+#[tokio::test]
+async fn ca_1_client_assertion_conformance_modules() {
+    let h = Harness::start(|_| {}).await;
+    let c = PkjClient::register(&h, "tpp-ca1", "accounts").await;
+    let other = PkjClient::register(&h, "tpp-other", "accounts").await;
+    let now = h.clock_now();
+    type Tweak = Box<dyn Fn(&mut serde_json::Map<String, Value>)>;
+    let cases: Vec<(&str, Tweak)> = vec![
+        (
+            "ensure-client-assertion-with-exp-is-5-minutes-in-past-fails",
+            Box::new(move |m| {
+                m.insert("exp".into(), (now - 300).into());
+                m.insert("iat".into(), (now - 360).into());
+            }),
+        ),
+        (
+            "ensure-client-assertion-with-wrong-aud-fails",
+            Box::new(|m| {
+                m.insert("aud".into(), "https://other.example".into());
+            }),
+        ),
+        (
+            "ensure-client-assertion-with-no-sub-fails",
+            Box::new(|m| {
+                m.remove("sub");
+            }),
+        ),
+        (
+            "ensure-client-assertion-with-wrong-sub-fails",
+            Box::new(|m| {
+                m.insert("sub".into(), "tpp-other".into());
+            }),
+        ),
+        (
+            "no-exp",
+            Box::new(|m| {
+                m.remove("exp");
+            }),
+        ),
+        (
+            "no-jti",
+            Box::new(|m| {
+                m.remove("jti");
+            }),
+        ),
+        (
+            "exp-too-far",
+            Box::new(move |m| {
+                m.insert("exp".into(), (now + 3600).into());
+            }),
+        ),
+        (
+            "fapi2-par-test-token-endpoint-url-as-audience-fails",
+            Box::new(|m| {
+                m.insert("aud".into(), format!("{ISSUER}/token").into());
+            }),
+        ),
+        (
+            "fapi2-par-test-array-as-audience-fails",
+            Box::new(|m| {
+                m.insert("aud".into(), json!([ISSUER]));
+            }),
+        ),
+        (
+            "fapi2-par-ensure-jwt-client-assertions-nbf-over-60-seconds-in-the-future-fails",
+            Box::new(move |m| {
+                m.insert("nbf".into(), (now + 70).into());
+            }),
+        ),
+    ];
+    for (module, tweak) in cases {
+        let mut claims = c.claims(&h);
+        tweak(&mut claims);
+        let resp = c.token(&h, &c.sign(&claims)).await;
+        assert_oauth_error(&resp, 401, "invalid_client");
+        // Nothing left behind: the same jti still works in a good assertion.
+        if let Some(jti) = claims.get("jti").cloned() {
+            let mut good = c.claims(&h);
+            good.insert("jti".into(), jti);
+            assert_eq!(
+                c.token(&h, &c.sign(&good)).await.0,
+                200,
+                "{module}: jti not consumed"
+            );
+        }
+    }
+    // nbf 8 seconds in the future is tolerated.
+    let mut claims = c.claims(&h);
+    claims.insert("nbf".into(), (now + 8).into());
+    assert_eq!(
+        c.token(&h, &c.sign(&claims)).await.0,
+        200,
+        "nbf-8-seconds-in-the-future-is-accepted"
+    );
+
+    // ensure-client-assertion-with-wrong-iss-fails: iss of another client, signed by us.
+    let mut claims = c.claims(&h);
+    claims.insert("iss".into(), other.id.clone().into());
+    claims.insert("sub".into(), other.id.clone().into());
+    assert_oauth_error(&c.token(&h, &c.sign(&claims)).await, 401, "invalid_client");
+
+    // ensure-signed-client-assertion-with-RS256-fails, alg none, HS256.
+    for alg in ["RS256", "none", "HS256"] {
+        let header =
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, c.key.kid()));
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c.claims(&h)).unwrap());
+        let sig = if alg == "none" {
+            String::new()
+        } else {
+            URL_SAFE_NO_PAD.encode([7u8; 64])
+        };
+        let resp = c.token(&h, &format!("{header}.{payload}.{sig}")).await;
+        assert_oauth_error(&resp, 401, "invalid_client");
+    }
+    // A key that is not the client's.
+    let stranger = SigningKey::generate(Alg::Es256).unwrap();
+    let forged = stranger
+        .sign_compact("JWT", &serde_json::to_vec(&c.claims(&h)).unwrap())
+        .unwrap();
+    assert_oauth_error(&c.token(&h, &forged).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn ca_1_fapi1_accepts_token_endpoint_and_array_audience() {
+    let h = Harness::start(|c| c.tokens.profile = Profile::Fapi1Advanced).await;
+    let c = PkjClient::register(&h, "tpp-f1", "accounts").await;
+    for aud in [
+        json!(format!("{ISSUER}/token")),
+        json!([ISSUER, "https://x.example"]),
+        json!(ISSUER),
+    ] {
+        let mut claims = c.claims(&h);
+        claims.insert("aud".into(), aud.clone());
+        assert_eq!(
+            c.token(&h, &c.sign(&claims)).await.0,
+            200,
+            "fapi1 aud {aud}"
+        );
+    }
+    let mut claims = c.claims(&h);
+    claims.insert("aud".into(), json!(["https://x.example"]));
+    assert_oauth_error(&c.token(&h, &c.sign(&claims)).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn ca_1_assertion_replay_is_rejected_on_this_and_another_node() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let pki = Arc::new(TestPki::new("Shared QTSP"));
+    let pg = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL");
+    let url = pg.as_ref().map(|db| db.url.clone());
+    let a = Harness::start_shared(dir.clone(), pki.clone(), url.clone(), |_| {}).await;
+    let b = Harness::start_shared(dir.clone(), pki.clone(), url, |_| {}).await;
+    let c = PkjClient::register(&a, "tpp-replay", "accounts").await;
+    let assertion = c.assertion(&a);
+    assert_eq!(c.token(&a, &assertion).await.0, 200);
+    assert_oauth_error(&c.token(&a, &assertion).await, 401, "invalid_client");
+    assert_oauth_error(&c.token(&b, &assertion).await, 401, "invalid_client");
+    let fresh = c.assertion(&b);
+    assert_eq!(
+        c.token(&b, &fresh).await.0,
+        200,
+        "the second node serves the same client"
+    );
+    assert_oauth_error(&c.token(&a, &fresh).await, 401, "invalid_client");
+    drop(pg);
+}
+
+/// `fapi1-advanced-final-ensure-signed-client-assertion-with-RS256-fails`, with a genuine RS256
+/// signature by the client's registered RSA key: only the algorithm is wrong.
+#[tokio::test]
+async fn ca_1_genuinely_signed_rs256_assertion_fails() {
+    let h = Harness::start(|_| {}).await;
+    let key = SigningKey::generate(Alg::Ps256).unwrap();
+    h.register(
+        "tpp-rsa",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+    )
+    .await;
+    let c = PkjClient {
+        id: "tpp-rsa".into(),
+        key,
+        identity: h.pki.client("TPP", "tpp-rsa", None).0,
+    };
+    // The same key, as a josekit RS256 signer.
+    let mut private: serde_json::Map<String, Value> =
+        serde_json::from_str(&c.key.private_jwk_json()).unwrap();
+    private.remove("alg");
+    let jwk = josekit::jwk::Jwk::from_map(private).unwrap();
+    let rs256 = josekit::jws::RS256.signer_from_jwk(&jwk).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{}"}}"#, c.key.kid()));
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c.claims(&h)).unwrap());
+    let input = format!("{header}.{payload}");
+    let sig = josekit::jws::JwsSigner::sign(&rs256, input.as_bytes()).unwrap();
+    let assertion = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_oauth_error(&c.token(&h, &assertion).await, 401, "invalid_client");
+    // The same key signing PS256 is accepted: the refusal above is the algorithm alone.
+    assert_eq!(c.token(&h, &c.assertion(&h)).await.0, 200);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_mtls_holder_of_key_required() {
+    let h = Harness::start(|_| {}).await;
+    let c = PkjClient::register(&h, "tpp-hok", "accounts").await;
+    let resp = h
+        .post(
+            None,
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_oauth_error(&resp, 401, "invalid_client");
+    // An untrusted certificate is refused by the application, not the handshake.
+    let resp = h
+        .post(
+            Some(&Identity::self_made("x")),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_oauth_error(&resp, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_client_id_in_token_endpoint() {
+    let h = Harness::start(|_| {}).await;
+    let c = PkjClient::register(&h, "tpp-cid", "accounts").await;
+    let resp = h
+        .post(
+            Some(&c.identity),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "someone-else"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_oauth_error(&resp, 401, "invalid_client");
+    // mTLS client without client_id: nothing identifies the client.
+    let resp = h
+        .post(
+            Some(&c.identity),
+            "/token",
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_oauth_error(&resp, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn ca_2_tls_client_auth_matches_subject_dn_and_refuses_other_certificates() {
+    let h = Harness::start(|_| {}).await;
+    h.register(
+        "tpp-mtls",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "O=TPP Ltd,CN=tpp-mtls",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let (good, _) = h.pki.client("TPP Ltd", "tpp-mtls", None);
+    let (other, _) = h.pki.client("TPP Ltd", "tpp-someone-else", None);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "tpp-mtls"),
+    ];
+    let ok = h.post(Some(&good), "/token", &form).await;
+    assert_eq!(ok.0, 200, "{:?}", ok.2);
+    assert_eq!(
+        jwt_parts(ok.2["access_token"].as_str().unwrap()).1["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&good.chain[0])
+    );
+    assert_oauth_error(
+        &h.post(Some(&other), "/token", &form).await,
+        401,
+        "invalid_client",
+    );
+    assert_oauth_error(&h.post(None, "/token", &form).await, 401, "invalid_client");
+    // Same DN from an untrusted CA: refused by path validation.
+    let foreign = TestPki::new("Rogue CA")
+        .client("TPP Ltd", "tpp-mtls", None)
+        .0;
+    assert_oauth_error(
+        &h.post(Some(&foreign), "/token", &form).await,
+        401,
+        "invalid_client",
+    );
+    // A client_assertion for a tls_client_auth client is ambiguous.
+    let resp = h
+        .post(
+            Some(&good),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "tpp-mtls"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", "a.b.c"),
+            ],
+        )
+        .await;
+    assert_oauth_error(&resp, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate() {
+    let h = Harness::start(|_| {}).await;
+    let mine = Identity::self_made("self-signed-tpp");
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    let mut jwk = key.public_jwk().clone();
+    jwk.insert("x5c".into(), json!([STANDARD.encode(&mine.chain[0])]));
+    h.register(
+        "tpp-ss",
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [jwk]},
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "tpp-ss"),
+    ];
+    let ok = h.post(Some(&mine), "/token", &form).await;
+    assert_eq!(ok.0, 200, "{:?}", ok.2);
+    assert_eq!(
+        jwt_parts(ok.2["access_token"].as_str().unwrap()).1["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&mine.chain[0])
+    );
+    assert_oauth_error(
+        &h.post(Some(&Identity::self_made("other")), "/token", &form)
+            .await,
+        401,
+        "invalid_client",
+    );
+}
+
+#[tokio::test]
+async fn ca_4_client_secrets_and_unknown_or_suspended_clients_are_refused() {
+    let h = Harness::start(|_| {}).await;
+    let c = PkjClient::register(&h, "tpp-susp", "accounts").await;
+    // Authorization: Basic is a client secret: 401 with a matching challenge.
+    let resp = http_client(&h.dev_ca, Some(&c.identity))
+        .post(h.url("/token"))
+        .basic_auth("tpp-susp", Some("secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    h.store
+        .set_client_status("tpp-susp", ClientStatus::Suspended, now())
+        .await
+        .unwrap();
+    assert_oauth_error(&c.token(&h, &c.assertion(&h)).await, 401, "invalid_client");
+    let ghost = PkjClient {
+        id: "ghost".into(),
+        key: SigningKey::generate(Alg::Es256).unwrap(),
+        identity: h.pki.client("X", "ghost", None).0,
+    };
+    assert_oauth_error(
+        &ghost.token(&h, &ghost.assertion(&h)).await,
+        401,
+        "invalid_client",
+    );
+}

@@ -1,0 +1,273 @@
+//! Who may use the consent APIs (CO-1, CERT-7, CERT-8): the access token must be present,
+//! valid, unrevoked, of an active client and bound to the presented certificate; the QWAC must
+//! carry the PSD2 role of the consent kind and belong to the client's organisation. Every
+//! refusal stores nothing.
+
+use bulwark_certs::PspRole;
+use bulwark_jose::{Alg, SigningKey};
+use bulwark_store::ClientStore;
+use serde_json::{Value, json};
+
+use crate::support::consents::{
+    AISP, CBPII, PISP, aac_body, call, cof_body, pay_body, stored, tpp,
+};
+use crate::support::{Harness, PkjClient, now};
+
+#[tokio::test]
+async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
+    let h = Harness::start(|_| {}).await;
+    let (pisp, pisp_token) = tpp(&h, "pisp-only", &[PspRole::PaymentInitiation]).await;
+    let (aisp, aisp_token) = tpp(&h, "aisp-only", &[PspRole::AccountInformation]).await;
+    let ais = call(
+        &h,
+        Some(&pisp.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&pisp_token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        ais.status, 403,
+        "a PISP-only certificate cannot create AIS consents: {:?}",
+        ais.body
+    );
+    let pay = call(
+        &h,
+        Some(&aisp.identity),
+        reqwest::Method::POST,
+        PISP,
+        Some(&aisp_token),
+        Some(&pay_body("1.00")),
+        &[("x-idempotency-key", "k")],
+    )
+    .await;
+    assert_eq!(pay.status, 403);
+    let cof = call(
+        &h,
+        Some(&aisp.identity),
+        reqwest::Method::POST,
+        CBPII,
+        Some(&aisp_token),
+        Some(&cof_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(cof.status, 403);
+    assert_eq!(stored(&h).await, 0);
+
+    // A plain (non-QWAC) certificate: no PSD2 identity at all.
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    h.register("plain-tpp", json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"], "scope": "accounts", "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}})).await;
+    let plain = PkjClient {
+        id: "plain-tpp".into(),
+        key,
+        identity: h.pki.client("TPP", "plain-tpp", None).0,
+    };
+    let token = plain.token(&h, &plain.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = call(
+        &h,
+        Some(&plain.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(stored(&h).await, 0);
+}
+
+#[tokio::test]
+async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "aisp-bind", &[PspRole::AccountInformation]).await;
+    let other_cert = h.pki.qwac(
+        "aisp-bind",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let stolen = call(
+        &h,
+        Some(&other_cert),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(stolen.status, 401, "a token bound to another certificate");
+    assert!(
+        stolen.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    assert_eq!(
+        call(
+            &h,
+            None,
+            reqwest::Method::POST,
+            AISP,
+            Some(&token),
+            Some(&aac_body()),
+            &[]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        call(
+            &h,
+            Some(&c.identity),
+            reqwest::Method::POST,
+            AISP,
+            None,
+            Some(&aac_body()),
+            &[]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        call(
+            &h,
+            Some(&c.identity),
+            reqwest::Method::POST,
+            AISP,
+            Some("garbage"),
+            Some(&aac_body()),
+            &[]
+        )
+        .await
+        .status,
+        401
+    );
+    // A suspended client can do nothing with the tokens it holds.
+    h.store
+        .set_client_status("aisp-bind", bulwark_core::ClientStatus::Suspended, now())
+        .await
+        .unwrap();
+    let suspended = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(suspended.status, 401, "suspended client");
+    h.store
+        .set_client_status("aisp-bind", bulwark_core::ClientStatus::Active, now())
+        .await
+        .unwrap();
+    // Revoked.
+    let revoked = h
+        .post(
+            Some(&c.identity),
+            "/revoke",
+            &[
+                ("token", &token),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.0, 200);
+    assert_eq!(
+        call(
+            &h,
+            Some(&c.identity),
+            reqwest::Method::POST,
+            AISP,
+            Some(&token),
+            Some(&aac_body()),
+            &[]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(stored(&h).await, 0);
+}
+
+/// CERT-8: a client registered for one organisation cannot call the consent APIs with another
+/// organisation's QWAC, even one with the right roles.
+#[tokio::test]
+async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
+    let h = Harness::start(|_| {}).await;
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    h.register(
+        "aisp-org",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "organization_identifier": "PSDGB-FCA-123456",
+               "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+    )
+    .await;
+    let own = h.pki.qwac(
+        "aisp-org",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let foreign = h.pki.qwac(
+        "aisp-org",
+        Some("PSDGB-FCA-999999"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let other = PkjClient {
+        id: "aisp-org".into(),
+        key,
+        identity: foreign,
+    };
+    let token = other.token(&h, &other.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = call(
+        &h,
+        Some(&other.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(stored(&h).await, 0);
+    let mine = PkjClient {
+        identity: own,
+        ..other
+    };
+    let token = mine.token(&h, &mine.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ok = call(
+        &h,
+        Some(&mine.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+}

@@ -1,0 +1,192 @@
+//! CO-6 end to end: with `consents.require_jws_signature`, a consent request needs a detached
+//! `x-jws-signature` (b64 false, OB crit claims) by the client's QSealC-backed key over the exact
+//! body; a missing, malformed, forged or mismatched signature is refused and stores nothing.
+
+use bulwark_certs::PspRole;
+use bulwark_jose::{Alg, SigningKey};
+use serde_json::{Value, json};
+
+use crate::support::consents::{AISP, aac_body, assert_ob, call, stored, tpp};
+use crate::support::{Harness, PkjClient, now};
+
+#[tokio::test]
+async fn co_6_x_jws_signature_required_and_refused_when_missing_or_bad() {
+    let h = Harness::start(|c| c.consents.require_jws_signature = true).await;
+    let (c, token) = tpp(&h, "aisp-jws", &[PspRole::AccountInformation]).await;
+    let missing = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_ob(&missing, 400, "UK.OBIE.Signature.Missing");
+    let bad = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[("x-jws-signature", "eyJhbGciOiJQUzI1NiJ9..c2ln")],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body["Errors"][0]["ErrorCode"]
+            .as_str()
+            .unwrap()
+            .starts_with("UK.OBIE.Signature"),
+        "{:?}",
+        bad.body
+    );
+    assert_eq!(stored(&h).await, 0);
+}
+
+/// CO-6 end to end: a detached `x-jws-signature` (b64 false, OB crit claims) by the client's
+/// QSealC-backed key is accepted over the exact body; another key, or another body, is refused.
+#[tokio::test]
+async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
+
+    let h = Harness::start(|c| c.consents.require_jws_signature = true).await;
+    // The QSealC and its key.
+    let seal_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name
+        .push(DnType::OrganizationName, "TPP Ltd");
+    p.distinguished_name
+        .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDGB-FCA-123456");
+    p.distinguished_name.push(DnType::CommonName, "seal");
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    let psd2 = bulwark_certs::Psd2Statement {
+        roles: vec![PspRole::AccountInformation],
+        nca_name: "Financial Conduct Authority".into(),
+        nca_id: "GB-FCA".into(),
+    };
+    let qc =
+        bulwark_certs::qc::encode_qc_statements(true, &[bulwark_certs::QcType::Eseal], Some(&psd2))
+            .unwrap();
+    p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 3],
+        qc,
+    )];
+    let now_odt = time::OffsetDateTime::now_utc();
+    p.not_before = now_odt - time::Duration::hours(1);
+    p.not_after = now_odt + time::Duration::days(10);
+    let seal_cert = p.signed_by(&seal_key, &h.pki.ca).unwrap();
+    let seal_signer = josekit::jws::ES256
+        .signer_from_pem(seal_key.serialize_pem())
+        .unwrap();
+    let seal_public = josekit::jwk::alg::ec::EcKeyPair::from_pem(
+        seal_key.serialize_pem(),
+        Some(josekit::jwk::alg::ec::EcCurve::P256),
+    )
+    .unwrap()
+    .to_jwk_public_key();
+    let mut seal_jwk: serde_json::Map<String, Value> = seal_public.into();
+    seal_jwk.insert("kid".into(), "seal-1".into());
+    seal_jwk.insert("use".into(), "sig".into());
+    seal_jwk.insert("x5c".into(), json!([STANDARD.encode(seal_cert.der())]));
+
+    // The client: private_key_jwt key plus the sealing key in its JWK Set.
+    let auth_key = SigningKey::generate(Alg::Es256).unwrap();
+    h.register(
+        "aisp-seal",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "jwks": {"keys": [Value::Object(auth_key.public_jwk().clone()), Value::Object(seal_jwk)]}}),
+    )
+    .await;
+    let identity = h.pki.qwac(
+        "aisp-seal",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let c = PkjClient {
+        id: "aisp-seal".into(),
+        key: auth_key,
+        identity,
+    };
+    let token = c.token(&h, &c.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let detached = |signer: &dyn josekit::jws::JwsSigner, body: &[u8]| {
+        let header = json!({
+            "alg": "ES256", "kid": "seal-1", "typ": "JOSE", "cty": "application/json", "b64": false,
+            "http://openbanking.org.uk/iat": now() - 5,
+            "http://openbanking.org.uk/iss": "aisp-seal",
+            "http://openbanking.org.uk/tan": "openbanking.org.uk",
+            "crit": ["b64", "http://openbanking.org.uk/iat", "http://openbanking.org.uk/iss", "http://openbanking.org.uk/tan"]
+        });
+        let h64 = URL_SAFE_NO_PAD.encode(header.to_string());
+        let mut input = h64.as_bytes().to_vec();
+        input.push(b'.');
+        input.extend_from_slice(body);
+        format!(
+            "{h64}..{}",
+            URL_SAFE_NO_PAD.encode(signer.sign(&input).unwrap())
+        )
+    };
+    let body = aac_body();
+    let bytes = body.to_string();
+    let good = detached(&seal_signer, bytes.as_bytes());
+    let ok = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&body),
+        &[("x-jws-signature", &good)],
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+
+    // Same kid, another key.
+    let other_key = KeyPair::generate().unwrap();
+    let other_signer = josekit::jws::ES256
+        .signer_from_pem(other_key.serialize_pem())
+        .unwrap();
+    let forged = detached(&other_signer, bytes.as_bytes());
+    let refused = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&body),
+        &[("x-jws-signature", &forged)],
+    )
+    .await;
+    assert_ob(&refused, 400, "UK.OBIE.Signature.Invalid");
+    // A genuine signature over another body.
+    let mut other_body = aac_body();
+    other_body["Data"]["Permissions"] = json!(["ReadAccountsBasic"]);
+    let mismatch = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&other_body),
+        &[("x-jws-signature", &good)],
+    )
+    .await;
+    assert_ob(&mismatch, 400, "UK.OBIE.Signature.Invalid");
+    assert_eq!(
+        stored(&h).await,
+        1,
+        "only the correctly signed consent was stored"
+    );
+}

@@ -1,0 +1,271 @@
+//! TK-6 and TK-7 end to end: introspection of valid, expired, revoked, tampered and foreign
+//! tokens (on SQLite and PostgreSQL), introspection following the standing of the consent a
+//! token is bound to, and revocation by the owner only, visible on another node.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bulwark_certs::PspRole;
+use bulwark_core::Clock;
+use bulwark_jose::{Alg, SigningKey};
+use bulwark_store::ClientStore;
+use serde_json::{Value, json};
+
+use crate::support::consents::{AISP, aac_body, call, tpp};
+use crate::support::{
+    BEARER, Harness, PkjClient, TestPki, assert_oauth_error, both_backends, introspect, now,
+};
+
+both_backends!(
+    tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens,
+    tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_on_postgres
+        => tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_case
+);
+
+async fn tk_6_introspection_of_valid_expired_revoked_tampered_and_foreign_tokens_case(h: Harness) {
+    let c = PkjClient::register(&h, "tpp-int", "accounts").await;
+    let other = PkjClient::register(&h, "tpp-int-other", "accounts").await;
+    let rs = PkjClient::register(&h, "resource-server", "").await;
+    let mut meta = h
+        .store
+        .get_client("resource-server")
+        .await
+        .unwrap()
+        .unwrap()
+        .metadata;
+    meta.resource_server = true;
+    h.store
+        .update_client_metadata("resource-server", &meta, now())
+        .await
+        .unwrap();
+
+    let token = c.token(&h, &c.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer = introspect(&h, &c, &token).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "tpp-int");
+    assert_eq!(answer["scope"], "accounts");
+    assert_eq!(answer["token_kind"], "application");
+    assert_eq!(
+        answer["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&c.identity.chain[0])
+    );
+    assert!(answer["exp"].is_i64() && answer["iat"].is_i64() && answer["sub"] == "tpp-int");
+    assert!(answer.get("consent_id").is_none());
+
+    assert_eq!(
+        introspect(&h, &other, &token).await,
+        json!({"active": false}),
+        "only the owner"
+    );
+    assert_eq!(
+        introspect(&h, &rs, &token).await["active"],
+        true,
+        "resource servers see every token"
+    );
+
+    // Tampered: flip the scope in the payload.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    claims["scope"] = "accounts payments".into();
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    assert_eq!(
+        introspect(&h, &c, &parts.join(".")).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&h, &c, "not-a-token").await,
+        json!({"active": false})
+    );
+    // Foreign issuer: a well-formed token signed by a key we do not hold.
+    let foreign_key = SigningKey::generate(Alg::Ps256).unwrap();
+    let foreign = foreign_key
+        .sign_compact("at+jwt", &serde_json::to_vec(&claims).unwrap())
+        .unwrap();
+    assert_eq!(introspect(&h, &c, &foreign).await, json!({"active": false}));
+
+    // Revoked.
+    let resp = h
+        .post(
+            Some(&c.identity),
+            "/revoke",
+            &[
+                ("token", &token),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(resp.0, 200);
+    assert_eq!(introspect(&h, &c, &token).await, json!({"active": false}));
+
+    // Expired.
+    let fresh = c.token(&h, &c.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(introspect(&h, &c, &fresh).await["active"], true);
+    h.clock.advance(601);
+    assert_eq!(introspect(&h, &c, &fresh).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn tk_7_revocation_is_visible_on_another_node_and_only_the_owner_may_revoke() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let pki = Arc::new(TestPki::new("Shared QTSP"));
+    let pg = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL");
+    let url = pg.as_ref().map(|db| db.url.clone());
+    let a = Harness::start_shared(dir.clone(), pki.clone(), url.clone(), |_| {}).await;
+    let b = Harness::start_shared(dir.clone(), pki.clone(), url, |_| {}).await;
+    let c = PkjClient::register(&a, "tpp-rev", "accounts").await;
+    let other = PkjClient::register(&a, "tpp-rev-other", "accounts").await;
+    let token = c.token(&a, &c.assertion(&a)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        introspect(&b, &c, &token).await["active"],
+        true,
+        "the other node accepts the token"
+    );
+    let refused = a
+        .post(
+            Some(&other.identity),
+            "/revoke",
+            &[
+                ("token", &token),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &other.assertion(&a)),
+            ],
+        )
+        .await;
+    assert_oauth_error(&refused, 400, "unauthorized_client");
+    assert_eq!(introspect(&b, &c, &token).await["active"], true);
+    let ok = a
+        .post(
+            Some(&c.identity),
+            "/revoke",
+            &[
+                ("token", &token),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &c.assertion(&a)),
+            ],
+        )
+        .await;
+    assert_eq!(ok.0, 200);
+    assert_eq!(
+        introspect(&b, &c, &token).await,
+        json!({"active": false}),
+        "revocation seen by the other node"
+    );
+    // Revoking garbage is a success (RFC 7009 2.2).
+    let junk = a
+        .post(
+            Some(&c.identity),
+            "/revoke",
+            &[
+                ("token", "junk"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &c.assertion(&a)),
+            ],
+        )
+        .await;
+    assert_eq!(junk.0, 200);
+    drop(pg);
+}
+
+#[tokio::test]
+async fn tk_6_introspection_follows_the_consent_status() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "aisp-int", &[PspRole::AccountInformation]).await;
+    let created = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        Some(&token),
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    let consent_id = created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A user token bound to the consent, signed with the server's key (the authorization
+    // code flow that issues these arrives with the authorization issue).
+    let claims = bulwark_token::access_token::AccessTokenClaims {
+        iss: "https://localhost:8443".into(),
+        sub: "psu-1".into(),
+        aud: "https://localhost:8443".into(),
+        exp: h.clock.unix() + 300,
+        iat: h.clock.unix(),
+        jti: "user-token-1".into(),
+        client_id: "aisp-int".into(),
+        scope: "accounts".into(),
+        cnf: bulwark_token::access_token::Confirmation {
+            x5t_s256: bulwark_certs::x5t_s256(&c.identity.chain[0]),
+        },
+        token_kind: bulwark_token::access_token::TokenKind::User,
+        consent_id: Some(consent_id.clone()),
+    };
+    let key = h.state.meta.keys.signing_key(Alg::Ps256).unwrap();
+    let user_token = bulwark_token::access_token::sign(key, &claims).unwrap();
+    let introspect = |t: String| {
+        let h = &h;
+        let c = &c;
+        async move {
+            h.post(
+                Some(&c.identity),
+                "/introspect",
+                &[
+                    ("token", &t),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &c.assertion(h)),
+                ],
+            )
+            .await
+            .2
+        }
+    };
+    assert_eq!(
+        introspect(user_token.clone()).await["active"],
+        false,
+        "consent awaiting authorisation"
+    );
+    h.state
+        .consents
+        .service
+        .authorise(&consent_id, "psu-1", &["acc-1".into()], h.clock.now())
+        .await
+        .unwrap();
+    let active = introspect(user_token.clone()).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["consent_id"], consent_id.as_str());
+    assert_eq!(active["token_kind"], "user");
+    h.state
+        .consents
+        .service
+        .revoke(
+            &consent_id,
+            &bulwark_consent::Actor::psu("psu-1"),
+            Some("changed my mind"),
+            h.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(user_token).await,
+        json!({"active": false}),
+        "revoked consent"
+    );
+}
