@@ -16,7 +16,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scheme_is_case_insensitive_and_token_required() {
+    fn tk_6_bearer_scheme_is_case_insensitive_and_token_required() {
         assert_eq!(bearer_token("Bearer abc"), Some("abc"));
         assert_eq!(bearer_token("bearer abc"), Some("abc"));
         assert_eq!(bearer_token("BEARER  abc "), Some("abc"));

@@ -198,7 +198,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn redirects_are_not_followed() {
+    async fn cert_4_outbound_redirects_are_not_followed() {
         let addr = serve(
             b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n"
                 .to_vec(),
@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bodies_over_the_cap_are_refused_while_streaming() {
+    async fn cert_4_outbound_bodies_over_the_cap_are_refused_while_streaming() {
         // No Content-Length: the cap has to hold while the chunks arrive.
         let mut response = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
         response.extend(std::iter::repeat_n(b'a', 10_000));
@@ -224,7 +224,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn https_only_refuses_plain_http() {
+    async fn ca_1_outbound_https_only_refuses_plain_http() {
         let client =
             OutboundHttp::new(&OutboundSettings::https(Duration::from_secs(1), "test")).unwrap();
         assert!(matches!(

@@ -207,14 +207,14 @@ mod tests {
     }
 
     #[test]
-    fn exp_iat_nbf_within_skew_pass() {
+    fn ca_1_exp_iat_nbf_within_skew_pass() {
         let c = map(json!({"exp": 1_000_060, "iat": 1_000_005, "nbf": 1_000_008}));
         let t = assertion().check(&c, NOW).unwrap();
         assert_eq!(t.exp, Some(1_000_060));
     }
 
     #[test]
-    fn each_bound_has_its_reason() {
+    fn ca_1_each_time_bound_has_its_reason() {
         let w = assertion();
         let cases = [
             (json!({}), ClaimError::Missing("exp")),
@@ -240,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn hostile_extremes_do_not_overflow() {
+    fn ca_1_hostile_time_claims_do_not_overflow() {
         let w = assertion();
         assert_eq!(
             w.check(&map(json!({"exp": i64::MAX})), NOW),
@@ -259,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn request_object_window_bounds_nbf() {
+    fn az_2_request_object_window_bounds_nbf() {
         // FAPI 1.0 Adv 5.2.2-13: exp - nbf <= 60 min, nbf not older than 60 min.
         let w = TimeWindow {
             exp: Presence::Required,

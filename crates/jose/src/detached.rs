@@ -84,7 +84,7 @@ mod tests {
     }
 
     #[test]
-    fn detached_signatures_verify_only_over_their_body() {
+    fn co_6_detached_signatures_verify_only_over_their_body() {
         for alg in [Alg::Es256, Alg::Ps256] {
             let key = SigningKey::generate(alg).unwrap();
             let public = PublicKey::from_jwk(key.public_jwk()).unwrap();
@@ -99,7 +99,7 @@ mod tests {
     }
 
     #[test]
-    fn attached_or_broken_shapes_are_malformed() {
+    fn co_6_attached_or_broken_shapes_are_malformed() {
         for bad in ["a.b.c", "a..", "..c", "a.b", "e30..c.d", "!!..AA"] {
             assert!(
                 matches!(DetachedJws::parse(bad), Err(VerifyError::Malformed(_))),

@@ -135,3 +135,54 @@ impl Refusal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every() -> Vec<Refusal> {
+        vec![
+            Refusal::NoToken,
+            Refusal::CertificateHeader("untrusted_proxy"),
+            Refusal::Token(InvalidToken::Forged("bad signature".into())),
+            Refusal::Token(InvalidToken::ForeignIssuer),
+            Refusal::Token(InvalidToken::Expired),
+            Refusal::Revoked,
+            Refusal::ClientInactive,
+            Refusal::NoCertificate,
+            Refusal::OtherCertificate,
+            Refusal::WrongKind(TokenKind::User),
+            Refusal::NotQwac("revoked"),
+            Refusal::OtherOrganisation("PSDGB-FCA-1".into()),
+            Refusal::NoPsd2Roles,
+            Refusal::Internal("database down".into()),
+        ]
+    }
+
+    #[test]
+    fn gw_1_unusable_tokens_are_401_and_unauthorised_callers_403() {
+        for r in every() {
+            let want = match r.reason() {
+                "internal" => RefusalStatus::Internal,
+                "wrong_token_kind" | "not_a_qwac" | "other_organisation" | "no_psd2_roles" => {
+                    RefusalStatus::Forbidden
+                }
+                _ => RefusalStatus::InvalidToken,
+            };
+            assert_eq!(r.status(), want, "{r}");
+        }
+    }
+
+    #[test]
+    fn gw_1_each_refusal_has_its_own_reason_and_no_leaked_detail() {
+        let reasons: std::collections::BTreeSet<_> = every().iter().map(Refusal::reason).collect();
+        assert_eq!(reasons.len(), every().len(), "reason codes are distinct");
+        let forged = Refusal::Token(InvalidToken::Forged("bad signature".into()));
+        assert!(!forged.description().contains("signature"));
+        assert!(
+            !Refusal::Internal("database down".into())
+                .description()
+                .contains("database")
+        );
+    }
+}
