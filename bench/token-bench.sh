@@ -7,6 +7,8 @@
 #   bench/token-bench.sh                 # peer (oidc-provider 9, ES256) + Bulwark ES256 and PS256
 #   PEER=0 bench/token-bench.sh          # Bulwark only
 #   DB=postgres bench/token-bench.sh     # Bulwark on PostgreSQL (DATABASE_URL or 127.0.0.1:5432)
+#   BIN=/path/to/other/bulwark NAME=before PEER=0 OUT=<same dir> bench/token-bench.sh
+#                                        # another build into the same sitting (before/after)
 #   SERVER_CPUS=1 CLIENT_CPUS=0 bench/token-bench.sh   # per core: each server (peer and Bulwark)
 #                                        # pinned to CPU 1, the load generator to CPU 0
 #
@@ -21,8 +23,10 @@ ALGS="${ALGS:-ES256 PS256}"
 mkdir -p "$OUT"
 
 "$PEERS/setup.sh" >/dev/null
-(cd "$ROOT" && cargo build --release -p bulwark-server 2>&1 | tail -1)
-BIN="$ROOT/target/release/bulwark"
+if [[ -z "${BIN:-}" ]]; then
+  (cd "$ROOT" && cargo build --release -p bulwark-server 2>&1 | tail -1)
+  BIN="$ROOT/target/release/bulwark"
+fi
 
 if [[ "${PEER:-1}" == 1 ]]; then
   OP_VERSIONS="${OP_VERSIONS:-9}" AT_ALGS="${PEER_ALGS:-ES256}" NEWCONN="${NEWCONN:-0}" "$PEERS/bench.sh"
@@ -56,7 +60,7 @@ for ALG in $ALGS; do
   for _ in $(seq 100); do grep -q "listening" "$OUT/bulwark-$ALG.log" && break; sleep 0.1; done
   sleep 1
   rss_start=$(awk '/VmRSS/{print $2}' /proc/$SERVER_PID/status)
-  LABEL="bulwark $ALG (${DB:-sqlite})${SERVER_CPUS:+ pin$SERVER_CPUS}" SERVER_PID="$SERVER_PID" TOKEN_URL="https://127.0.0.1:$PORT/token" \
+  LABEL="${NAME:-bulwark} $ALG (${DB:-sqlite})${SERVER_CPUS:+ pin$SERVER_CPUS}" SERVER_PID="$SERVER_PID" TOKEN_URL="https://127.0.0.1:$PORT/token" \
     INTROSPECT_URL="https://127.0.0.1:$PORT/introspect" INTROSPECT_TOKEN_PARAMS="scope=api:read" \
     NEWCONN="${NEWCONN:-0}" "$PEERS/run-target.sh"
   printf '{"label":"bulwark %s","pid":%s,"rss_kb_after_start":%s,"rss_kb_peak_VmHWM":%s,"rss_kb_idle_after_load":%s}\n' \

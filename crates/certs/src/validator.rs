@@ -200,8 +200,10 @@ impl CertValidator {
         purpose: Purpose,
         now: SystemTime,
     ) -> Result<ValidatedCert, CertError> {
-        let (leaf_der, intermediates, _) = split_chain(chain)?;
+        // The path (cached per chain) comes first: it refuses empty and overlong chains, and
+        // on a hit nothing is decoded again.
         let (path, time) = self.path(chain, purpose, now)?;
+        let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
         let revocation = self
             .inner
             .revocation

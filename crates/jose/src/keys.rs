@@ -181,13 +181,14 @@ impl SigningKey {
 /// the published JWKS until retired, so tokens signed before a rotation still verify.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
-    keys: Vec<SigningKey>,
+    /// Shared: every holder (token service, discovery, handler state) clones the set cheaply.
+    keys: Arc<[SigningKey]>,
 }
 
 impl KeySet {
     /// A key set; keys later in the list are newer and preferred for signing.
     pub fn new(keys: Vec<SigningKey>) -> Self {
-        Self { keys }
+        Self { keys: keys.into() }
     }
 
     /// The key that signs for `alg` now (the newest one).

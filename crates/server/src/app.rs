@@ -18,7 +18,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::dev_pki::DevPki;
-use crate::state::{AppState, ConsentState, MetaState, OAuthState, Readiness, RegistrationState};
+use crate::state::{
+    AppState, Areas, ConsentState, MetaState, OAuthState, Readiness, RegistrationState,
+};
 use crate::{listener, routes, signing, tls};
 
 /// A server ready to run: listener bound, database migrated, keys loaded.
@@ -225,7 +227,7 @@ impl Application {
         let addr = listener.local_addr()?;
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
         let issuer: Arc<str> = Arc::from(config.issuer.as_str());
-        let state = AppState {
+        let state = AppState::new(Areas {
             meta: MetaState {
                 issuer: issuer.clone(),
                 keys: keys.clone(),
@@ -243,7 +245,7 @@ impl Application {
                 clock: clock.clone(),
             },
             mtls: bulwark_web::MtlsConfig(Arc::new(config.mtls.clone())),
-        };
+        });
         Ok(Self {
             addr,
             listener,

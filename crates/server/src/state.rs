@@ -9,9 +9,28 @@ use bulwark_jose::KeySet;
 use bulwark_store::SqlStore;
 use bulwark_web::MtlsConfig;
 
-/// Everything the router holds; cheap to clone.
+/// Everything the router holds. axum clones the state for every request, so it is one `Arc`;
+/// a handler's `State<Sub>` then clones only its own area (a few `Arc`s).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Areas>);
+
+impl AppState {
+    /// Wraps the areas.
+    pub fn new(areas: Areas) -> Self {
+        Self(Arc::new(areas))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Areas;
+
+    fn deref(&self) -> &Areas {
+        &self.0
+    }
+}
+
+/// The per-area states.
+pub struct Areas {
     /// Discovery, JWKS, health.
     pub meta: MetaState,
     /// `/token`, `/introspect`, `/revoke`.
