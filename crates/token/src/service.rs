@@ -168,12 +168,6 @@ impl TokenService {
         Ok(self.replay.is_token_revoked(jti).await?)
     }
 
-    /// True while the client exists and is active (cached for `client_cache_secs`): a token of
-    /// a deleted or suspended client is not honoured.
-    pub async fn client_is_active(&self, client_id: &str) -> Result<bool, TokenError> {
-        Ok(self.directory.is_active(client_id).await?)
-    }
-
     /// `POST /token`: the request is parsed before the client is authenticated, so a
     /// malformed or unsupported request burns no assertion `jti`.
     pub async fn token(&self, input: &AuthInput<'_>) -> Result<TokenResponse, TokenError> {
@@ -229,7 +223,7 @@ impl TokenService {
             return Ok(inactive);
         }
         // DCR-4 / RFC 7592 2.3: tokens of a deleted (or suspended) client are no longer active.
-        if !self.client_is_active(&claims.client_id).await? {
+        if !self.directory.is_active(&claims.client_id).await? {
             return Ok(inactive);
         }
         if let Some(consent_id) = &claims.consent_id {

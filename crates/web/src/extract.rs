@@ -70,6 +70,19 @@ pub fn presented_chain(
 #[derive(Debug)]
 pub struct PresentedChain(pub Result<ClientCert, bulwark_certs::ProxyError>);
 
+impl PresentedChain {
+    /// At the OAuth endpoints a refused certificate header is `invalid_client`.
+    pub fn for_oauth(self) -> Result<ClientCert, OAuthErrorResponse> {
+        self.0.map_err(|e| {
+            OAuthError::invalid_client(format!(
+                "client certificate header refused ({})",
+                e.reason()
+            ))
+            .into()
+        })
+    }
+}
+
 impl<S> FromRequestParts<S> for PresentedChain
 where
     S: Send + Sync,

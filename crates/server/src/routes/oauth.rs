@@ -1,19 +1,29 @@
 //! The client-authenticated form endpoints: `/token` (TK-1), `/introspect` (TK-6) and
 //! `/revoke` (TK-7). Each handler hands the parsed form and the presented certificate to the
-//! token service and renders the result; every decision is made in the `token` crate.
+//! token service and renders the result; every decision is made in the `token` crate. The form
+//! is judged before the certificate header (a malformed request is `invalid_request` whatever
+//! else is wrong with it).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bulwark_token::{AuthInput, TokenError};
-use bulwark_web::{ClientCert, OAuthErrorResponse, OAuthForm, no_store};
+use bulwark_web::{ClientCert, OAuthErrorResponse, OAuthForm, PresentedChain, no_store};
 
 use super::Endpoint;
 use crate::state::OAuthState;
 
 /// `POST /token`.
-pub async fn token(State(s): State<OAuthState>, cert: ClientCert, form: OAuthForm) -> Response {
+pub async fn token(
+    State(s): State<OAuthState>,
+    chain: PresentedChain,
+    form: OAuthForm,
+) -> Response {
+    let cert = match chain.for_oauth() {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
     let url = endpoint_url(&s, Endpoint::Token);
     let input = input(&form, &cert, &url);
     answer(s.tokens.token(&input).await.map(Json), &form)
@@ -22,16 +32,28 @@ pub async fn token(State(s): State<OAuthState>, cert: ClientCert, form: OAuthFor
 /// `POST /introspect`.
 pub async fn introspect(
     State(s): State<OAuthState>,
-    cert: ClientCert,
+    chain: PresentedChain,
     form: OAuthForm,
 ) -> Response {
+    let cert = match chain.for_oauth() {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
     let url = endpoint_url(&s, Endpoint::Introspect);
     let input = input(&form, &cert, &url);
     answer(s.tokens.introspect(&input).await.map(Json), &form)
 }
 
 /// `POST /revoke`: 200 with an empty body (RFC 7009 2.2).
-pub async fn revoke(State(s): State<OAuthState>, cert: ClientCert, form: OAuthForm) -> Response {
+pub async fn revoke(
+    State(s): State<OAuthState>,
+    chain: PresentedChain,
+    form: OAuthForm,
+) -> Response {
+    let cert = match chain.for_oauth() {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
     let url = endpoint_url(&s, Endpoint::Revoke);
     let input = input(&form, &cert, &url);
     answer(

@@ -8,7 +8,7 @@ use bulwark_certs::PspRole;
 use serde_json::json;
 
 use crate::support::consents::{
-    AISP, CBPII, PISP, aac_body, assert_ob, call, cof_body, pay_body, stored, tpp,
+    AISP, CBPII, PISP, aac_body, as_tpp, assert_ob, call, cof_body, pay_body, stored, tpp,
 };
 use crate::support::{Harness, both_backends};
 
@@ -47,16 +47,7 @@ async fn account_access_case(h: Harness) {
         format!("https://localhost:8443{AISP}/{id}")
     );
 
-    let got = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::GET,
-        &format!("{AISP}/{id}"),
-        Some(&token),
-        None,
-        &[],
-    )
-    .await;
+    let got = as_tpp(&h, &c, &token).get(&format!("{AISP}/{id}")).await;
     assert_eq!(got.status, 200);
     assert!(
         got.headers.contains_key("x-fapi-interaction-id"),
@@ -69,66 +60,25 @@ async fn account_access_case(h: Harness) {
 
     // Another TPP cannot see it.
     let (other, other_token) = tpp(&h, "aisp-2", &[PspRole::AccountInformation]).await;
-    let hidden = call(
-        &h,
-        Some(&other.identity),
-        reqwest::Method::GET,
-        &format!("{AISP}/{id}"),
-        Some(&other_token),
-        None,
-        &[],
-    )
-    .await;
+    let hidden = as_tpp(&h, &other, &other_token)
+        .get(&format!("{AISP}/{id}"))
+        .await;
     assert_ob(&hidden, 404, "UK.OBIE.Resource.NotFound");
 
-    let deleted = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::DELETE,
-        &format!("{AISP}/{id}"),
-        Some(&token),
-        None,
-        &[],
-    )
-    .await;
+    let deleted = as_tpp(&h, &c, &token).delete(&format!("{AISP}/{id}")).await;
     assert_eq!(deleted.status, 204);
-    let after = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::GET,
-        &format!("{AISP}/{id}"),
-        Some(&token),
-        None,
-        &[],
-    )
-    .await;
+    let after = as_tpp(&h, &c, &token).get(&format!("{AISP}/{id}")).await;
     assert_eq!(after.body["Data"]["Status"], "Rejected");
 
     // Bad input: a clear OB error and nothing stored.
     let before = stored(&h).await;
     let mut bad = aac_body();
     bad["Data"]["Permissions"] = json!(["ReadMinds"]);
-    let refused = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&bad),
-        &[],
-    )
-    .await;
+    let refused = as_tpp(&h, &c, &token).post(AISP, &bad, &[]).await;
     assert_ob(&refused, 400, "UK.OBIE.Field.Invalid");
-    let malformed = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&json!("not an object")),
-        &[],
-    )
-    .await;
+    let malformed = as_tpp(&h, &c, &token)
+        .post(AISP, &json!("not an object"), &[])
+        .await;
     assert_eq!(malformed.status, 400);
     assert_eq!(stored(&h).await, before);
 }
@@ -138,92 +88,39 @@ async fn co_1_domestic_payment_consent_idempotency() {
     let h = Harness::start(|_| {}).await;
     let (c, token) = tpp(&h, "pisp-1", &[PspRole::PaymentInitiation]).await;
     let key = [("x-idempotency-key", "idem-1")];
-    let first = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        PISP,
-        Some(&token),
-        Some(&pay_body("165.88")),
-        &key,
-    )
-    .await;
+    let first = as_tpp(&h, &c, &token)
+        .post(PISP, &pay_body("165.88"), &key)
+        .await;
     assert_eq!(first.status, 201, "{:?}", first.body);
-    let again = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        PISP,
-        Some(&token),
-        Some(&pay_body("165.88")),
-        &key,
-    )
-    .await;
+    let again = as_tpp(&h, &c, &token)
+        .post(PISP, &pay_body("165.88"), &key)
+        .await;
     assert_eq!(again.status, 201);
     assert_eq!(
         again.body["Data"]["ConsentId"],
         first.body["Data"]["ConsentId"]
     );
-    let other = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        PISP,
-        Some(&token),
-        Some(&pay_body("999.00")),
-        &key,
-    )
-    .await;
+    let other = as_tpp(&h, &c, &token)
+        .post(PISP, &pay_body("999.00"), &key)
+        .await;
     assert_ob(&other, 400, "UK.OBIE.Header.Invalid");
-    let missing = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        PISP,
-        Some(&token),
-        Some(&pay_body("1.00")),
-        &[],
-    )
-    .await;
+    let missing = as_tpp(&h, &c, &token)
+        .post(PISP, &pay_body("1.00"), &[])
+        .await;
     assert_ob(&missing, 400, "UK.OBIE.Header.Missing");
-    let zero = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        PISP,
-        Some(&token),
-        Some(&pay_body("0")),
-        &[("x-idempotency-key", "idem-2")],
-    )
-    .await;
+    let zero = as_tpp(&h, &c, &token)
+        .post(PISP, &pay_body("0"), &[("x-idempotency-key", "idem-2")])
+        .await;
     assert_eq!(zero.status, 400);
     assert_eq!(stored(&h).await, 1);
     let id = first.body["Data"]["ConsentId"].as_str().unwrap();
-    let got = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::GET,
-        &format!("{PISP}/{id}"),
-        Some(&token),
-        None,
-        &[],
-    )
-    .await;
+    let got = as_tpp(&h, &c, &token).get(&format!("{PISP}/{id}")).await;
     assert_eq!(
         got.body["Data"]["Initiation"]["InstructedAmount"]["Amount"],
         "165.88"
     );
     // Payment consents have no DELETE.
-    let del = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::DELETE,
-        &format!("{PISP}/{id}"),
-        Some(&token),
-        None,
-        &[],
-    )
-    .await;
+    let del = as_tpp(&h, &c, &token).delete(&format!("{PISP}/{id}")).await;
     assert_eq!(del.status, 405);
 }
 
@@ -231,47 +128,24 @@ async fn co_1_domestic_payment_consent_idempotency() {
 async fn co_1_funds_confirmation_consent_create_get_delete() {
     let h = Harness::start(|_| {}).await;
     let (c, token) = tpp(&h, "cbpii-1", &[PspRole::CardIssuing]).await;
-    let created = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        CBPII,
-        Some(&token),
-        Some(&cof_body()),
-        &[],
-    )
-    .await;
+    let created = as_tpp(&h, &c, &token).post(CBPII, &cof_body(), &[]).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["Data"]["ConsentId"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(
-        call(
-            &h,
-            Some(&c.identity),
-            reqwest::Method::GET,
-            &format!("{CBPII}/{id}"),
-            Some(&token),
-            None,
-            &[]
-        )
-        .await
-        .status,
+        as_tpp(&h, &c, &token)
+            .get(&format!("{CBPII}/{id}"))
+            .await
+            .status,
         200
     );
     assert_eq!(
-        call(
-            &h,
-            Some(&c.identity),
-            reqwest::Method::DELETE,
-            &format!("{CBPII}/{id}"),
-            Some(&token),
-            None,
-            &[]
-        )
-        .await
-        .status,
+        as_tpp(&h, &c, &token)
+            .delete(&format!("{CBPII}/{id}"))
+            .await
+            .status,
         204
     );
 }

@@ -9,7 +9,7 @@ use bulwark_store::ClientStore;
 use serde_json::{Value, json};
 
 use crate::support::consents::{
-    AISP, CBPII, PISP, aac_body, call, cof_body, pay_body, stored, tpp,
+    AISP, CBPII, PISP, aac_body, as_tpp, call, cof_body, pay_body, stored, tpp,
 };
 use crate::support::{Harness, PkjClient, now};
 
@@ -18,42 +18,21 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
     let h = Harness::start(|_| {}).await;
     let (pisp, pisp_token) = tpp(&h, "pisp-only", &[PspRole::PaymentInitiation]).await;
     let (aisp, aisp_token) = tpp(&h, "aisp-only", &[PspRole::AccountInformation]).await;
-    let ais = call(
-        &h,
-        Some(&pisp.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&pisp_token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let ais = as_tpp(&h, &pisp, &pisp_token)
+        .post(AISP, &aac_body(), &[])
+        .await;
     assert_eq!(
         ais.status, 403,
         "a PISP-only certificate cannot create AIS consents: {:?}",
         ais.body
     );
-    let pay = call(
-        &h,
-        Some(&aisp.identity),
-        reqwest::Method::POST,
-        PISP,
-        Some(&aisp_token),
-        Some(&pay_body("1.00")),
-        &[("x-idempotency-key", "k")],
-    )
-    .await;
+    let pay = as_tpp(&h, &aisp, &aisp_token)
+        .post(PISP, &pay_body("1.00"), &[("x-idempotency-key", "k")])
+        .await;
     assert_eq!(pay.status, 403);
-    let cof = call(
-        &h,
-        Some(&aisp.identity),
-        reqwest::Method::POST,
-        CBPII,
-        Some(&aisp_token),
-        Some(&cof_body()),
-        &[],
-    )
-    .await;
+    let cof = as_tpp(&h, &aisp, &aisp_token)
+        .post(CBPII, &cof_body(), &[])
+        .await;
     assert_eq!(cof.status, 403);
     assert_eq!(stored(&h).await, 0);
 
@@ -69,16 +48,9 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let refused = call(
-        &h,
-        Some(&plain.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let refused = as_tpp(&h, &plain, &token)
+        .post(AISP, &aac_body(), &[])
+        .await;
     assert_eq!(refused.status, 403);
     assert_eq!(stored(&h).await, 0);
 }
@@ -139,17 +111,10 @@ async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate
         401
     );
     assert_eq!(
-        call(
-            &h,
-            Some(&c.identity),
-            reqwest::Method::POST,
-            AISP,
-            Some("garbage"),
-            Some(&aac_body()),
-            &[]
-        )
-        .await
-        .status,
+        as_tpp(&h, &c, "garbage")
+            .post(AISP, &aac_body(), &[])
+            .await
+            .status,
         401
     );
     // A suspended client can do nothing with the tokens it holds.
@@ -157,16 +122,7 @@ async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate
         .set_client_status("aisp-bind", bulwark_core::ClientStatus::Suspended, now())
         .await
         .unwrap();
-    let suspended = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let suspended = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(suspended.status, 401, "suspended client");
     h.store
         .set_client_status("aisp-bind", bulwark_core::ClientStatus::Active, now())
@@ -189,17 +145,10 @@ async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate
         .await;
     assert_eq!(revoked.0, 200);
     assert_eq!(
-        call(
-            &h,
-            Some(&c.identity),
-            reqwest::Method::POST,
-            AISP,
-            Some(&token),
-            Some(&aac_body()),
-            &[]
-        )
-        .await
-        .status,
+        as_tpp(&h, &c, &token)
+            .post(AISP, &aac_body(), &[])
+            .await
+            .status,
         401
     );
     assert_eq!(stored(&h).await, 0);
@@ -239,16 +188,9 @@ async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
         .as_str()
         .unwrap()
         .to_string();
-    let refused = call(
-        &h,
-        Some(&other.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let refused = as_tpp(&h, &other, &token)
+        .post(AISP, &aac_body(), &[])
+        .await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
     assert_eq!(stored(&h).await, 0);
     let mine = PkjClient {
@@ -259,15 +201,6 @@ async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
         .as_str()
         .unwrap()
         .to_string();
-    let ok = call(
-        &h,
-        Some(&mine.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let ok = as_tpp(&h, &mine, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 }

@@ -6,34 +6,22 @@ use bulwark_certs::PspRole;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Value, json};
 
-use crate::support::consents::{AISP, aac_body, assert_ob, call, stored, tpp};
+use crate::support::consents::{AISP, aac_body, as_tpp, assert_ob, stored, tpp};
 use crate::support::{Harness, PkjClient, now};
 
 #[tokio::test]
 async fn co_6_x_jws_signature_required_and_refused_when_missing_or_bad() {
     let h = Harness::start(|c| c.consents.require_jws_signature = true).await;
     let (c, token) = tpp(&h, "aisp-jws", &[PspRole::AccountInformation]).await;
-    let missing = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let missing = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     assert_ob(&missing, 400, "UK.OBIE.Signature.Missing");
-    let bad = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[("x-jws-signature", "eyJhbGciOiJQUzI1NiJ9..c2ln")],
-    )
-    .await;
+    let bad = as_tpp(&h, &c, &token)
+        .post(
+            AISP,
+            &aac_body(),
+            &[("x-jws-signature", "eyJhbGciOiJQUzI1NiJ9..c2ln")],
+        )
+        .await;
     assert_eq!(bad.status, 400);
     assert!(
         bad.body["Errors"][0]["ErrorCode"]
@@ -141,16 +129,9 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
     let body = aac_body();
     let bytes = body.to_string();
     let good = detached(&seal_signer, bytes.as_bytes());
-    let ok = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&body),
-        &[("x-jws-signature", &good)],
-    )
-    .await;
+    let ok = as_tpp(&h, &c, &token)
+        .post(AISP, &body, &[("x-jws-signature", &good)])
+        .await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 
     // Same kid, another key.
@@ -159,30 +140,16 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
         .signer_from_pem(other_key.serialize_pem())
         .unwrap();
     let forged = detached(&other_signer, bytes.as_bytes());
-    let refused = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&body),
-        &[("x-jws-signature", &forged)],
-    )
-    .await;
+    let refused = as_tpp(&h, &c, &token)
+        .post(AISP, &body, &[("x-jws-signature", &forged)])
+        .await;
     assert_ob(&refused, 400, "UK.OBIE.Signature.Invalid");
     // A genuine signature over another body.
     let mut other_body = aac_body();
     other_body["Data"]["Permissions"] = json!(["ReadAccountsBasic"]);
-    let mismatch = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&other_body),
-        &[("x-jws-signature", &good)],
-    )
-    .await;
+    let mismatch = as_tpp(&h, &c, &token)
+        .post(AISP, &other_body, &[("x-jws-signature", &good)])
+        .await;
     assert_ob(&mismatch, 400, "UK.OBIE.Signature.Invalid");
     assert_eq!(
         stored(&h).await,

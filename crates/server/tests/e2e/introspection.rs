@@ -12,7 +12,7 @@ use bulwark_jose::{Alg, SigningKey};
 use bulwark_store::ClientStore;
 use serde_json::{Value, json};
 
-use crate::support::consents::{AISP, aac_body, call, tpp};
+use crate::support::consents::{AISP, aac_body, as_tpp, tpp};
 use crate::support::{
     BEARER, Harness, PkjClient, TestPki, assert_oauth_error, both_backends, introspect, now,
 };
@@ -184,16 +184,7 @@ async fn tk_7_revocation_is_visible_on_another_node_and_only_the_owner_may_revok
 async fn tk_6_introspection_follows_the_consent_status() {
     let h = Harness::start(|_| {}).await;
     let (c, token) = tpp(&h, "aisp-int", &[PspRole::AccountInformation]).await;
-    let created = call(
-        &h,
-        Some(&c.identity),
-        reqwest::Method::POST,
-        AISP,
-        Some(&token),
-        Some(&aac_body()),
-        &[],
-    )
-    .await;
+    let created = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     let consent_id = created.body["Data"]["ConsentId"]
         .as_str()
         .unwrap()

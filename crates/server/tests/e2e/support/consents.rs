@@ -106,6 +106,69 @@ pub async fn call(
     }
 }
 
+/// A TPP calling the consent APIs with its own QWAC and bearer token.
+pub struct AsTpp<'a> {
+    h: &'a Harness,
+    identity: &'a Identity,
+    token: &'a str,
+}
+
+/// `c` calling with `token`.
+pub fn as_tpp<'a>(h: &'a Harness, c: &'a PkjClient, token: &'a str) -> AsTpp<'a> {
+    AsTpp {
+        h,
+        identity: &c.identity,
+        token,
+    }
+}
+
+impl AsTpp<'_> {
+    /// POST a JSON body with extra headers.
+    pub async fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> Answer {
+        let method = reqwest::Method::POST;
+        call(
+            self.h,
+            Some(self.identity),
+            method,
+            path,
+            Some(self.token),
+            Some(body),
+            extra,
+        )
+        .await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Answer {
+        let method = reqwest::Method::GET;
+        call(
+            self.h,
+            Some(self.identity),
+            method,
+            path,
+            Some(self.token),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> Answer {
+        let method = reqwest::Method::DELETE;
+        call(
+            self.h,
+            Some(self.identity),
+            method,
+            path,
+            Some(self.token),
+            None,
+            &[],
+        )
+        .await
+    }
+}
+
 /// How many consents the store holds.
 pub async fn stored(h: &Harness) -> usize {
     h.store
