@@ -184,6 +184,49 @@ async fn insert_audit(
     Ok(())
 }
 
+/// Applies a conditional status change and its audit row on an open transaction; false when
+/// the consent no longer has `from_status` (the caller rolls back).
+pub(crate) async fn apply_transition(
+    conn: &mut sqlx::AnyConnection,
+    t: &ConsentTransition,
+) -> Result<bool, StoreError> {
+    let accounts = t
+        .selected_accounts
+        .as_deref()
+        .map(encode_accounts)
+        .transpose()?;
+    let done = sqlx::query(
+        "UPDATE consents SET status = $1, status_updated_at = $2, \
+         psu_id = COALESCE($3, psu_id), selected_accounts = COALESCE($4, selected_accounts) \
+         WHERE id = $5 AND status = $6",
+    )
+    .bind(&t.to_status)
+    .bind(t.at)
+    .bind(&t.psu_id)
+    .bind(accounts)
+    .bind(&t.consent_id)
+    .bind(&t.from_status)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_audit(
+        conn,
+        &ConsentAuditRecord {
+            consent_id: t.consent_id.clone(),
+            actor_kind: t.actor_kind.clone(),
+            actor_id: t.actor_id.clone(),
+            at: t.at,
+            from_status: Some(t.from_status.clone()),
+            to_status: t.to_status.clone(),
+            reason: t.reason.clone(),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl ConsentStore for SqlStore {
     async fn insert_consent(
@@ -247,42 +290,11 @@ impl ConsentStore for SqlStore {
     }
 
     async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError> {
-        let accounts = t
-            .selected_accounts
-            .as_deref()
-            .map(encode_accounts)
-            .transpose()?;
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE consents SET status = $1, status_updated_at = $2, \
-             psu_id = COALESCE($3, psu_id), selected_accounts = COALESCE($4, selected_accounts) \
-             WHERE id = $5 AND status = $6",
-        )
-        .bind(&t.to_status)
-        .bind(t.at)
-        .bind(&t.psu_id)
-        .bind(accounts)
-        .bind(&t.consent_id)
-        .bind(&t.from_status)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        if !apply_transition(&mut tx, t).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        insert_audit(
-            &mut tx,
-            &ConsentAuditRecord {
-                consent_id: t.consent_id.clone(),
-                actor_kind: t.actor_kind.clone(),
-                actor_id: t.actor_id.clone(),
-                at: t.at,
-                from_status: Some(t.from_status.clone()),
-                to_status: t.to_status.clone(),
-                reason: t.reason.clone(),
-            },
-        )
-        .await?;
         tx.commit().await?;
         Ok(true)
     }

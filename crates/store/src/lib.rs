@@ -5,34 +5,57 @@
 //! The database is the only shared state between nodes (DESIGN.md): single-use records are
 //! claimed with unique constraints, and times are application-clock Unix seconds.
 
+mod authorization;
 mod batch;
 mod clients;
 mod consents;
 mod error;
 mod keys;
+mod psus;
 mod registrations;
 mod replay;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use authorization::{
+    AuthorizationStore, CodeRecord, Interaction, PsuSession, PushedRequest, Redemption,
+    RefreshRecord,
+};
 pub use clients::ClientStore;
 pub use consents::{
     ConsentAuditRecord, ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition,
 };
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
+pub use psus::{PsuAccountRecord, PsuRecord, PsuStore};
 pub use registrations::{Registration, RegistrationStore};
 pub use replay::ReplayStore;
 pub use sql::{Backend, ConnectSettings, SqlStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
 pub trait Store:
-    ClientStore + KeyStore + ReplayStore + ConsentStore + RegistrationStore + Send + Sync
+    ClientStore
+    + KeyStore
+    + ReplayStore
+    + ConsentStore
+    + RegistrationStore
+    + AuthorizationStore
+    + PsuStore
+    + Send
+    + Sync
 {
 }
 
-impl<T: ClientStore + KeyStore + ReplayStore + ConsentStore + RegistrationStore + Send + Sync> Store
-    for T
+impl<T> Store for T where
+    T: ClientStore
+        + KeyStore
+        + ReplayStore
+        + ConsentStore
+        + RegistrationStore
+        + AuthorizationStore
+        + PsuStore
+        + Send
+        + Sync
 {
 }

@@ -5,9 +5,10 @@
 use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
-    Backend, ClientStore, ConnectSettings, ConsentAuditRecord, ConsentQuery, ConsentRecord,
-    ConsentStore, ConsentTransition, KeyStore, Registration, RegistrationStore, ReplayStore,
-    SqlStore, StoreError, StoredKey,
+    AuthorizationStore, Backend, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord,
+    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, Interaction, KeyStore,
+    PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redemption, RefreshRecord,
+    Registration, RegistrationStore, ReplayStore, SqlStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -55,6 +56,11 @@ both_backends!(
     co_5_search_filters_and_pages_newest_first,
     dcr_4_registration_is_written_and_deleted_with_its_client,
     dcr_4_registration_of_a_taken_client_id_writes_nothing,
+    az_1_pushed_request_is_taken_once_and_not_after_expiry,
+    az_5_decision_code_and_consent_are_one_transaction,
+    tk_2_code_is_redeemed_once_with_its_refresh_token,
+    tk_3_refresh_tokens_rotate_and_die_with_their_consent,
+    az_6_psus_accounts_and_sessions,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -622,4 +628,315 @@ async fn op_2_database_that_comes_up_late_is_waited_for() {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
     store.close().await;
+}
+
+async fn az_1_pushed_request_is_taken_once_and_not_after_expiry(store: SqlStore) {
+    let r = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:abc".into(),
+        client_id: "client-a".into(),
+        request: "{}".into(),
+        expires_at: 160,
+    };
+    store.insert_pushed_request(&r).await.unwrap();
+    assert!(matches!(
+        store.insert_pushed_request(&r).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .take_pushed_request(&r.request_uri, 100)
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .take_pushed_request(&r.request_uri, 100)
+            .await
+            .unwrap(),
+        None
+    );
+    let late = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:late".into(),
+        ..r
+    };
+    store.insert_pushed_request(&late).await.unwrap();
+    assert_eq!(
+        store
+            .take_pushed_request(&late.request_uri, 160)
+            .await
+            .unwrap(),
+        None
+    );
+    // An expired request is gone after the attempt, not left for a later one.
+    assert_eq!(
+        store
+            .take_pushed_request(&late.request_uri, 100)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+fn interaction(id: &str, consent_id: &str) -> Interaction {
+    Interaction {
+        id: id.into(),
+        browser_hash: "bh".into(),
+        csrf: "csrf".into(),
+        client_id: "client-a".into(),
+        consent_id: consent_id.into(),
+        request: "{}".into(),
+        psu_id: None,
+        auth_time: None,
+        acr: None,
+        expires_at: 1000,
+    }
+}
+
+fn code_record(hash: &str, consent_id: &str) -> CodeRecord {
+    CodeRecord {
+        code_hash: hash.into(),
+        client_id: "client-a".into(),
+        consent_id: consent_id.into(),
+        grant_data: "{}".into(),
+        expires_at: 160,
+        used_at: None,
+        issued_jti: None,
+        issued_exp: None,
+        refresh_hash: None,
+    }
+}
+
+async fn az_5_decision_code_and_consent_are_one_transaction(store: SqlStore) {
+    let c = consent("aac-1", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    store
+        .insert_interaction(&interaction("ia-1", "aac-1"))
+        .await
+        .unwrap();
+    assert!(store.get_interaction("ia-1", 100).await.unwrap().is_some());
+    assert!(store.get_interaction("ia-1", 1000).await.unwrap().is_none());
+    assert!(
+        store
+            .set_interaction_login("ia-1", "psu-1", 101, "urn:openbanking:psd2:sca")
+            .await
+            .unwrap()
+    );
+    let got = store.get_interaction("ia-1", 101).await.unwrap().unwrap();
+    assert_eq!(got.psu_id.as_deref(), Some("psu-1"));
+
+    // The consent moved elsewhere first: nothing is written, the interaction stays.
+    let mut wrong = transition("aac-1", "Authorised", "Revoked", 102);
+    assert!(
+        !store
+            .finish_interaction("ia-1", &wrong, Some(&code_record("h1", "aac-1")))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_code("h1").await.unwrap().is_none());
+    assert!(store.get_interaction("ia-1", 102).await.unwrap().is_some());
+
+    let mut ok = transition("aac-1", "AwaitingAuthorisation", "Authorised", 102);
+    ok.psu_id = Some("psu-1".into());
+    ok.selected_accounts = Some(vec!["acc-1".into()]);
+    assert!(
+        store
+            .finish_interaction("ia-1", &ok, Some(&code_record("h1", "aac-1")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_consent("aac-1").await.unwrap().unwrap().status,
+        "Authorised"
+    );
+    assert_eq!(
+        store.get_code("h1").await.unwrap().unwrap().consent_id,
+        "aac-1"
+    );
+    assert!(store.get_interaction("ia-1", 102).await.unwrap().is_none());
+    // The same interaction cannot decide twice.
+    wrong.from_status = "Authorised".into();
+    assert!(
+        !store
+            .finish_interaction("ia-1", &wrong, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.consent_history("aac-1").await.unwrap().len(), 2);
+}
+
+fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {
+    RefreshRecord {
+        token_hash: hash.into(),
+        client_id: "client-a".into(),
+        consent_id: consent_id.into(),
+        grant_data: "{}".into(),
+        issued_at: 100,
+        expires_at: 10_000,
+        revoked_at: None,
+    }
+}
+
+async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
+    let c = consent("aac-2", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    store
+        .insert_interaction(&interaction("ia-2", "aac-2"))
+        .await
+        .unwrap();
+    let t = transition("aac-2", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
+        store
+            .finish_interaction("ia-2", &t, Some(&code_record("h2", "aac-2")))
+            .await
+            .unwrap()
+    );
+    let r = Redemption {
+        code_hash: "h2".into(),
+        now: 110,
+        issued_jti: "jti-1".into(),
+        issued_exp: 700,
+        refresh: Some(refresh_record("rt-1", "aac-2")),
+    };
+    assert!(store.redeem_code(&r).await.unwrap());
+    let again = Redemption {
+        refresh: Some(refresh_record("rt-2", "aac-2")),
+        ..r.clone()
+    };
+    assert!(!store.redeem_code(&again).await.unwrap());
+    assert!(store.get_refresh_token("rt-2").await.unwrap().is_none());
+    let used = store.get_code("h2").await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(110));
+    assert_eq!(used.issued_jti.as_deref(), Some("jti-1"));
+    assert_eq!(used.refresh_hash.as_deref(), Some("rt-1"));
+    assert!(store.get_refresh_token("rt-1").await.unwrap().is_some());
+}
+
+async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) {
+    let c = consent("aac-3", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    store
+        .insert_interaction(&interaction("ia-3", "aac-3"))
+        .await
+        .unwrap();
+    let t = transition("aac-3", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
+        store
+            .finish_interaction("ia-3", &t, Some(&code_record("h3", "aac-3")))
+            .await
+            .unwrap()
+    );
+    let r = Redemption {
+        code_hash: "h3".into(),
+        now: 110,
+        issued_jti: "jti-3".into(),
+        issued_exp: 700,
+        refresh: Some(refresh_record("rt-a", "aac-3")),
+    };
+    assert!(store.redeem_code(&r).await.unwrap());
+    assert!(
+        store
+            .rotate_refresh_token("rt-a", &refresh_record("rt-b", "aac-3"), 120)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_refresh_token("rt-a", &refresh_record("rt-c", "aac-3"), 121)
+            .await
+            .unwrap()
+    );
+    assert!(store.get_refresh_token("rt-c").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_refresh_token("rt-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(120)
+    );
+    assert_eq!(
+        store
+            .revoke_refresh_tokens_of_consent("aac-3", 130)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .get_refresh_token("rt-b")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(130)
+    );
+}
+
+async fn az_6_psus_accounts_and_sessions(store: SqlStore) {
+    let p = PsuRecord {
+        username: "mits".into(),
+        subject: "psu-sub-1".into(),
+        display_name: "Mits".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+    };
+    store.insert_psu(&p).await.unwrap();
+    assert!(matches!(
+        store.insert_psu(&p).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_psu("mits").await.unwrap(), Some(p.clone()));
+    assert_eq!(
+        store.get_psu_by_subject("psu-sub-1").await.unwrap(),
+        Some(p.clone())
+    );
+    assert!(store.set_psu_password("mits", "$argon2id$y").await.unwrap());
+    assert!(
+        !store
+            .set_psu_password("nobody", "$argon2id$y")
+            .await
+            .unwrap()
+    );
+    let a = PsuAccountRecord {
+        subject: "psu-sub-1".into(),
+        account_id: "acc-2".into(),
+        name: "Savings".into(),
+        scheme: "UK.OBIE.SortCodeAccountNumber".into(),
+        identification: "11223344556677".into(),
+        currency: "GBP".into(),
+    };
+    store.upsert_psu_account(&a).await.unwrap();
+    store
+        .upsert_psu_account(&PsuAccountRecord {
+            account_id: "acc-1".into(),
+            ..a.clone()
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_psu_account(&PsuAccountRecord {
+            name: "Rainy day".into(),
+            ..a.clone()
+        })
+        .await
+        .unwrap();
+    let accounts = store.psu_accounts("psu-sub-1").await.unwrap();
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(accounts[0].account_id, "acc-1");
+    assert_eq!(accounts[1].name, "Rainy day");
+    let s = PsuSession {
+        session_hash: "sh".into(),
+        subject: "psu-sub-1".into(),
+        auth_time: 100,
+        acr: "urn:openbanking:psd2:sca".into(),
+        expires_at: 200,
+    };
+    store.insert_psu_session(&s).await.unwrap();
+    assert_eq!(store.get_psu_session("sh", 150).await.unwrap(), Some(s));
+    assert_eq!(store.get_psu_session("sh", 200).await.unwrap(), None);
+    store.delete_psu_session("sh").await.unwrap();
+    assert_eq!(store.get_psu_session("sh", 150).await.unwrap(), None);
+    assert!(store.purge_authorization(10_000).await.is_ok());
 }

@@ -1,0 +1,557 @@
+//! The authorization aggregate (AZ-1, AZ-5, TK-2, TK-3): pushed requests, PSU interactions,
+//! authorization codes, refresh tokens and PSU browser sessions.
+//!
+//! The store does not interpret the requests it keeps (they are JSON text to it). What it
+//! guarantees is what only the database can: a pushed request is taken once (DELETE ...
+//! RETURNING), a code is redeemed once (conditional UPDATE), and the consent decision, the
+//! interaction's end and the code are one transaction, so a PSU's "Authorise" either issues a
+//! code with an Authorised consent or changes nothing.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::consents::apply_transition;
+use crate::{ConsentTransition, SqlStore, StoreError};
+
+/// A pushed authorization request (RFC 9126) as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedRequest {
+    /// The `request_uri` handed to the client.
+    pub request_uri: String,
+    /// The client that pushed it; only it may use it.
+    pub client_id: String,
+    /// The validated request (JSON text).
+    pub request: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// One PSU's walk through login and consent for one validated request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interaction {
+    /// Random id (in the page URLs).
+    pub id: String,
+    /// SHA-256 of the browser-binding cookie, so only the browser that started it continues it.
+    pub browser_hash: String,
+    /// The CSRF token every form of this interaction carries.
+    pub csrf: String,
+    /// The client.
+    pub client_id: String,
+    /// The consent the request names (AZ-5).
+    pub consent_id: String,
+    /// The validated request (JSON text).
+    pub request: String,
+    /// The PSU, once logged in.
+    pub psu_id: Option<String>,
+    /// When the PSU authenticated, Unix seconds.
+    pub auth_time: Option<i64>,
+    /// The authentication context reached.
+    pub acr: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// An authorization code as stored (the code itself only as its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The consent it carries.
+    pub consent_id: String,
+    /// What the code grants (JSON text: redirect_uri, PKCE challenge, scope, PSU, nonce, ...).
+    pub grant_data: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// When it was exchanged, if it was.
+    pub used_at: Option<i64>,
+    /// The access token issued from it (jti), for revocation on reuse.
+    pub issued_jti: Option<String>,
+    /// That token's expiry.
+    pub issued_exp: Option<i64>,
+    /// The refresh token issued from it (hash).
+    pub refresh_hash: Option<String>,
+}
+
+/// A refresh token as stored (hash only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// The client it is bound to.
+    pub client_id: String,
+    /// The consent it is bound to.
+    pub consent_id: String,
+    /// What it grants (JSON text).
+    pub grant_data: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Set once revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// What a code exchange records when it wins the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redemption {
+    /// The code's hash.
+    pub code_hash: String,
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// The access token's jti.
+    pub issued_jti: String,
+    /// The access token's expiry.
+    pub issued_exp: i64,
+    /// The refresh token to store with it, if one is issued.
+    pub refresh: Option<RefreshRecord>,
+}
+
+/// A PSU browser session (single sign-on across authorizations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PsuSession {
+    /// SHA-256 of the session cookie.
+    pub session_hash: String,
+    /// The PSU.
+    pub subject: String,
+    /// When the PSU authenticated.
+    pub auth_time: i64,
+    /// The authentication context reached.
+    pub acr: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Persistence of the authorization flow's artefacts.
+#[async_trait]
+pub trait AuthorizationStore: Send + Sync {
+    /// Stores a pushed request.
+    async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError>;
+    /// Takes (deletes and returns) an unexpired pushed request: a `request_uri` works once on
+    /// every node.
+    async fn take_pushed_request(
+        &self,
+        request_uri: &str,
+        now: i64,
+    ) -> Result<Option<PushedRequest>, StoreError>;
+
+    /// Starts an interaction.
+    async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError>;
+    /// An unexpired interaction.
+    async fn get_interaction(&self, id: &str, now: i64) -> Result<Option<Interaction>, StoreError>;
+    /// Records the PSU's login on the interaction.
+    async fn set_interaction_login(
+        &self,
+        id: &str,
+        psu_id: &str,
+        auth_time: i64,
+        acr: &str,
+    ) -> Result<bool, StoreError>;
+    /// Ends an interaction with the PSU's decision, in one transaction: the interaction is
+    /// deleted (it must still exist), the consent transition applied with its audit row, and
+    /// the code stored when one is issued. False, and nothing written, when the interaction
+    /// was already finished or the consent had moved.
+    async fn finish_interaction(
+        &self,
+        interaction_id: &str,
+        consent: &ConsentTransition,
+        code: Option<&CodeRecord>,
+    ) -> Result<bool, StoreError>;
+
+    /// A code by its hash (used or not).
+    async fn get_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError>;
+    /// Marks the code used and records what was issued from it, storing the refresh token in
+    /// the same transaction. False (nothing written) when another exchange won the code.
+    async fn redeem_code(&self, r: &Redemption) -> Result<bool, StoreError>;
+
+    /// A refresh token by its hash.
+    async fn get_refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
+    /// Stores a refresh token (rotation) and revokes the one it replaces, in one transaction.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Revokes one refresh token (idempotent).
+    async fn revoke_refresh_token(&self, hash: &str, now: i64) -> Result<(), StoreError>;
+    /// Revokes every refresh token of a consent.
+    async fn revoke_refresh_tokens_of_consent(
+        &self,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Starts a PSU session.
+    async fn insert_psu_session(&self, s: &PsuSession) -> Result<(), StoreError>;
+    /// An unexpired PSU session.
+    async fn get_psu_session(
+        &self,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<PsuSession>, StoreError>;
+    /// Ends a PSU session.
+    async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError>;
+
+    /// Deletes expired pushed requests, interactions, codes, refresh tokens and sessions
+    /// older than `now`.
+    async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+const INTERACTION_COLUMNS: &str =
+    "id, browser_hash, csrf, client_id, consent_id, request, psu_id, auth_time, acr, expires_at";
+const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expires_at, used_at, \
+     issued_jti, issued_exp, refresh_hash";
+const REFRESH_COLUMNS: &str =
+    "token_hash, client_id, consent_id, grant_data, issued_at, expires_at, revoked_at";
+
+fn interaction(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
+    Ok(Interaction {
+        id: row.try_get("id")?,
+        browser_hash: row.try_get("browser_hash")?,
+        csrf: row.try_get("csrf")?,
+        client_id: row.try_get("client_id")?,
+        consent_id: row.try_get("consent_id")?,
+        request: row.try_get("request")?,
+        psu_id: row.try_get("psu_id")?,
+        auth_time: row.try_get("auth_time")?,
+        acr: row.try_get("acr")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn code(row: &sqlx::any::AnyRow) -> Result<CodeRecord, StoreError> {
+    Ok(CodeRecord {
+        code_hash: row.try_get("code_hash")?,
+        client_id: row.try_get("client_id")?,
+        consent_id: row.try_get("consent_id")?,
+        grant_data: row.try_get("grant_data")?,
+        expires_at: row.try_get("expires_at")?,
+        used_at: row.try_get("used_at")?,
+        issued_jti: row.try_get("issued_jti")?,
+        issued_exp: row.try_get("issued_exp")?,
+        refresh_hash: row.try_get("refresh_hash")?,
+    })
+}
+
+fn refresh(row: &sqlx::any::AnyRow) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        token_hash: row.try_get("token_hash")?,
+        client_id: row.try_get("client_id")?,
+        consent_id: row.try_get("consent_id")?,
+        grant_data: row.try_get("grant_data")?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+async fn insert_refresh(
+    conn: &mut sqlx::AnyConnection,
+    r: &RefreshRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, client_id, consent_id, grant_data, issued_at, \
+         expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&r.token_hash)
+    .bind(&r.client_id)
+    .bind(&r.consent_id)
+    .bind(&r.grant_data)
+    .bind(r.issued_at)
+    .bind(r.expires_at)
+    .bind(r.revoked_at)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::from_insert(e, "refresh token already exists"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl AuthorizationStore for SqlStore {
+    async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pushed_requests (request_uri, client_id, request, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.request_uri)
+        .bind(&r.client_id)
+        .bind(&r.request)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "request_uri already exists"))?;
+        Ok(())
+    }
+
+    async fn take_pushed_request(
+        &self,
+        request_uri: &str,
+        now: i64,
+    ) -> Result<Option<PushedRequest>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM pushed_requests WHERE request_uri = $1 \
+             RETURNING request_uri, client_id, request, expires_at",
+        )
+        .bind(request_uri)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let r = PushedRequest {
+            request_uri: row.try_get("request_uri")?,
+            client_id: row.try_get("client_id")?,
+            request: row.try_get("request")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        Ok((r.expires_at > now).then_some(r))
+    }
+
+    async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO authz_interactions ({INTERACTION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(&i.id)
+        .bind(&i.browser_hash)
+        .bind(&i.csrf)
+        .bind(&i.client_id)
+        .bind(&i.consent_id)
+        .bind(&i.request)
+        .bind(&i.psu_id)
+        .bind(i.auth_time)
+        .bind(&i.acr)
+        .bind(i.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "interaction id already exists"))?;
+        Ok(())
+    }
+
+    async fn get_interaction(&self, id: &str, now: i64) -> Result<Option<Interaction>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INTERACTION_COLUMNS} FROM authz_interactions WHERE id = $1 AND expires_at > $2"
+        )))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(interaction).transpose()
+    }
+
+    async fn set_interaction_login(
+        &self,
+        id: &str,
+        psu_id: &str,
+        auth_time: i64,
+        acr: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE authz_interactions SET psu_id = $1, auth_time = $2, acr = $3 WHERE id = $4",
+        )
+        .bind(psu_id)
+        .bind(auth_time)
+        .bind(acr)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_interaction(
+        &self,
+        interaction_id: &str,
+        consent: &ConsentTransition,
+        code: Option<&CodeRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM authz_interactions WHERE id = $1")
+            .bind(interaction_id)
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() != 1 || !apply_transition(&mut tx, consent).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(c) = code {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            )))
+            .bind(&c.code_hash)
+            .bind(&c.client_id)
+            .bind(&c.consent_id)
+            .bind(&c.grant_data)
+            .bind(c.expires_at)
+            .bind(c.used_at)
+            .bind(&c.issued_jti)
+            .bind(c.issued_exp)
+            .bind(&c.refresh_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "authorization code already exists"))?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn get_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+        )))
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(code).transpose()
+    }
+
+    async fn redeem_code(&self, r: &Redemption) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let won = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \
+             refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(r.now)
+        .bind(&r.issued_jti)
+        .bind(r.issued_exp)
+        .bind(r.refresh.as_ref().map(|t| t.token_hash.clone()))
+        .bind(&r.code_hash)
+        .execute(&mut *tx)
+        .await?;
+        if won.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(t) = &r.refresh {
+            insert_refresh(&mut tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn get_refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+        )))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(refresh).transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_refresh(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_refresh_token(&self, hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_refresh_tokens_of_consent(
+        &self,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(consent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_psu_session(&self, s: &PsuSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO psu_sessions (session_hash, subject, auth_time, acr, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.session_hash)
+        .bind(&s.subject)
+        .bind(s.auth_time)
+        .bind(&s.acr)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "session already exists"))?;
+        Ok(())
+    }
+
+    async fn get_psu_session(
+        &self,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<PsuSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT session_hash, subject, auth_time, acr, expires_at FROM psu_sessions \
+             WHERE session_hash = $1 AND expires_at > $2",
+        )
+        .bind(session_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(PsuSession {
+            session_hash: row.try_get("session_hash")?,
+            subject: row.try_get("subject")?,
+            auth_time: row.try_get("auth_time")?,
+            acr: row.try_get("acr")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM psu_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError> {
+        let mut gone = 0;
+        for table in [
+            "pushed_requests",
+            "authz_interactions",
+            "authorization_codes",
+            "refresh_tokens",
+            "psu_sessions",
+        ] {
+            let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE expires_at < $1"
+            )))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            gone += done.rows_affected();
+        }
+        Ok(gone)
+    }
+}
