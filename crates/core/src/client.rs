@@ -139,6 +139,10 @@ pub struct ClientMetadata {
     /// RFC 8707 resource indicators this client may ask tokens for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// AZ-3: the FAPI profile this client's authorization requests are judged by, when it
+    /// differs from the server's default (`fapi2` or `fapi1-advanced`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fapi_profile: Option<crate::Profile>,
     /// A resource server: may introspect any token, not only its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resource_server: bool,
@@ -148,6 +152,11 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
+    /// The profile the client is judged by: its own, else the server default (AZ-3).
+    pub fn profile(&self, default: crate::Profile) -> crate::Profile {
+        self.fapi_profile.unwrap_or(default)
+    }
+
     /// The scopes the client may request, split on spaces.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.as_deref().unwrap_or("").split_ascii_whitespace()

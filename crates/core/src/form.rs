@@ -55,6 +55,14 @@ impl Form {
             .ok_or_else(|| FormError::Missing(name.to_string()))
     }
 
+    /// Every parameter with a non-empty value, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Builds a form from pairs (tests, internal callers).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Self {

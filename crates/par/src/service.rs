@@ -1,0 +1,237 @@
+//! The PAR endpoint (RFC 9126) and the request resolution `/authorize` starts with.
+
+use std::sync::Arc;
+
+use bulwark_clients::{AuthInput, ClientAuthenticator, ClientDirectory, RegisteredClient};
+use bulwark_core::{ClientStatus, Clock, Form, Profile, Rng};
+use bulwark_store::{AuthorizationStore, PushedRequest};
+use serde::Serialize;
+
+use crate::checks::{self, Ctx};
+use crate::{AuthorizationRequest, ParError, ParSettings, Params, verify_request_object};
+
+/// RFC 9126 2.2: the URN prefix of the request_uri values we hand out.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// RFC 9126 2.2 success response.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PushedResponse {
+    /// The reference to pass to `/authorize`.
+    pub request_uri: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+/// The parts a [`ParService`] is built from.
+pub struct ParServiceParts {
+    /// Our issuer identifier (request objects' `aud`).
+    pub issuer: String,
+    /// Settings.
+    pub settings: ParSettings,
+    /// The profile of clients that name none (AZ-3).
+    pub default_profile: Profile,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness (request_uri values).
+    pub rng: Arc<dyn Rng>,
+    /// Client lookup and keys.
+    pub directory: Arc<ClientDirectory>,
+    /// Client authentication at `/par`.
+    pub authenticator: Arc<ClientAuthenticator>,
+    /// Pushed requests.
+    pub store: Arc<dyn AuthorizationStore>,
+}
+
+/// Pushes and resolves authorization requests.
+pub struct ParService {
+    issuer: String,
+    settings: ParSettings,
+    default_profile: Profile,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    directory: Arc<ClientDirectory>,
+    authenticator: Arc<ClientAuthenticator>,
+    store: Arc<dyn AuthorizationStore>,
+}
+
+impl std::fmt::Debug for ParService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParService")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resolved request and the client it belongs to.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// The client.
+    pub client: Arc<RegisteredClient>,
+}
+
+impl ParService {
+    /// Builds the service.
+    pub fn new(parts: ParServiceParts) -> Self {
+        Self {
+            issuer: parts.issuer,
+            settings: parts.settings,
+            default_profile: parts.default_profile,
+            clock: parts.clock,
+            rng: parts.rng,
+            directory: parts.directory,
+            authenticator: parts.authenticator,
+            store: parts.store,
+        }
+    }
+
+    /// The settings in force (discovery).
+    pub fn settings(&self) -> &ParSettings {
+        &self.settings
+    }
+
+    /// The server's default profile.
+    pub fn default_profile(&self) -> Profile {
+        self.default_profile
+    }
+
+    /// `POST /par`: authenticate the client, validate the request (AZ-1, AZ-2), store it.
+    /// The request is checked before anything is stored, so a refused push leaves nothing.
+    pub async fn push(&self, input: &AuthInput<'_>) -> Result<PushedResponse, ParError> {
+        let form = input.form;
+        // RFC 9126 2.1: request_uri must not be sent to the PAR endpoint.
+        if form.get("request_uri").is_some() {
+            return Err(ParError::BadRequest(
+                "request_uri is not allowed at the pushed authorization request endpoint".into(),
+            ));
+        }
+        let now = self.clock.unix_time();
+        let client = self.authenticator.authenticate(input, now).await?;
+        let rc = client.client;
+        let request = self.validate(&rc, form).await?;
+        let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.rng.token(24));
+        let lifetime = self.settings.request_uri_lifetime_secs;
+        let text =
+            serde_json::to_string(&request).map_err(|e| ParError::Internal(e.to_string()))?;
+        self.store
+            .insert_pushed_request(&PushedRequest {
+                request_uri: request_uri.clone(),
+                client_id: rc.client.client_id.clone(),
+                request: text,
+                expires_at: now.secs().saturating_add(lifetime),
+            })
+            .await?;
+        Ok(PushedResponse {
+            request_uri,
+            expires_in: lifetime,
+        })
+    }
+
+    /// `GET /authorize`: the request a browser brings, by reference (a pushed request, taken
+    /// once) or, where the profile allows, by value (a signed request object). Every error
+    /// here is shown on an error page: the redirect URI is not yet trusted.
+    pub async fn resolve(&self, query: &Form) -> Result<Resolved, ParError> {
+        let client_id = query.require("client_id")?;
+        let rc = self
+            .directory
+            .get(client_id)
+            .await?
+            .filter(|rc| rc.client.status == ClientStatus::Active)
+            .ok_or_else(|| ParError::BadRequest("unknown client_id".into()))?;
+        let profile = rc.client.metadata.profile(self.default_profile);
+        if let Some(uri) = query.get("request_uri") {
+            if query.get("request").is_some() {
+                return Err(ParError::BadRequest(
+                    "request and request_uri cannot both be sent".into(),
+                ));
+            }
+            let request = self.take_pushed(uri, &rc).await?;
+            return Ok(Resolved {
+                request,
+                client: rc,
+            });
+        }
+        let require_par = match profile {
+            Profile::Fapi2 => true,
+            Profile::Fapi1Advanced => self.settings.require_par,
+        };
+        if require_par {
+            return Err(ParError::BadRequest(
+                "this client must push its authorization requests (PAR); request_uri is required"
+                    .into(),
+            ));
+        }
+        if query.get("request").is_none() {
+            return Err(ParError::BadRequest(
+                "FAPI 1.0 Advanced requires a signed request object".into(),
+            ));
+        }
+        let request = self.validate(&rc, query).await?;
+        // OIDC Core 6.1: the query's response_type (and client_id, checked above through the
+        // object's iss) must agree with the request object.
+        if let Some(rt) = query.get("response_type")
+            && crate::ResponseType::parse(rt) != Some(request.response_type)
+        {
+            return Err(ParError::BadRequest(
+                "response_type in the query does not match the request object".into(),
+            ));
+        }
+        Ok(Resolved {
+            request,
+            client: rc,
+        })
+    }
+
+    async fn take_pushed(
+        &self,
+        uri: &str,
+        rc: &RegisteredClient,
+    ) -> Result<AuthorizationRequest, ParError> {
+        if !uri.starts_with(REQUEST_URI_PREFIX) {
+            return Err(ParError::RequestUri(
+                "not a request_uri this server issued".into(),
+            ));
+        }
+        let now = self.clock.unix();
+        let pushed = self
+            .store
+            .take_pushed_request(uri, now)
+            .await?
+            .ok_or_else(|| ParError::RequestUri("unknown, already used or expired".into()))?;
+        // RFC 9126 4: bound to the client that pushed it.
+        if pushed.client_id != rc.client.client_id {
+            tracing::warn!(target: "bulwark::security", client_id = %rc.client.client_id, owner = %pushed.client_id, "request_uri of another client presented");
+            return Err(ParError::RequestUri("issued to another client".into()));
+        }
+        serde_json::from_str(&pushed.request).map_err(|e| ParError::Internal(e.to_string()))
+    }
+
+    /// Parses the request (request object or plain parameters) and runs the check pipeline.
+    async fn validate(
+        &self,
+        rc: &RegisteredClient,
+        form: &Form,
+    ) -> Result<AuthorizationRequest, ParError> {
+        let params = match form.get("request") {
+            Some(jwt) => Params::from_object(
+                verify_request_object(
+                    jwt,
+                    rc,
+                    &self.directory,
+                    &self.issuer,
+                    self.settings.clock_skew_secs,
+                    self.clock.unix_time(),
+                )
+                .await?,
+            ),
+            None => Params::from_form(form),
+        };
+        let ctx = Ctx {
+            client: &rc.client,
+            profile: rc.client.metadata.profile(self.default_profile),
+            params: &params,
+        };
+        checks::run(&ctx)
+    }
+}
