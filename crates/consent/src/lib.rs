@@ -1,7 +1,8 @@
 //! UK Open Banking Read/Write API v3.1 consents for Bulwark (REQUIREMENTS.md CO-1..CO-4, CO-6,
 //! CERT-6/7): the account-access, domestic-payment and funds-confirmation consent resources
 //! (request parsing, checks, OB response bodies), their lifecycle with an append-only audit
-//! trail, resource-request validation, the staff search, and `x-jws-signature` verification.
+//! trail, resource-request validation, the staff search, `x-jws-signature` verification, and
+//! the plain-language summary the PSU's consent page shows (AZ-6, [`describe()`]).
 //!
 //! Knows no HTTP framework (DESIGN.md): operations take the parsed pieces of a request (body
 //! bytes, the caller's client id, TPP identity and scope, header values, `now`) and return
@@ -20,6 +21,7 @@
 
 pub mod account_access;
 pub mod consent;
+mod describe;
 pub mod domestic_payment;
 pub mod error;
 pub mod funds_confirmation;
@@ -32,11 +34,12 @@ pub mod wire;
 
 pub use account_access::AccountAccessDetails;
 pub use consent::{AuditEntry, Consent, ConsentDetails};
+pub use describe::{ConsentSummary, Fact, PaymentLines, PermissionLine, describe};
 pub use domestic_payment::DomesticPaymentDetails;
 pub use error::{ConsentError, ObError, ObErrorCode, ObErrorDetail};
 pub use funds_confirmation::FundsConfirmationDetails;
 pub use jws::{DetachedJwsVerifier, SignedRequest, VerifiedSignature};
-pub use lifecycle::{ConsentContext, ConsentSearch};
+pub use lifecycle::{ConsentContext, ConsentSearch, Decision, decision_transition};
 pub use model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
 pub use permissions::{Permission, ResourceApi, parse_permissions};
 pub use service::{ConsentService, Created, check_idempotency_key};

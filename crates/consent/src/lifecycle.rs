@@ -366,6 +366,64 @@ impl ConsentService {
 }
 
 /// AwaitingAuthorisation and, if it has an ExpirationDateTime, not past it.
+/// The PSU's decision on the consent page (AZ-6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Authorise, with the accounts the PSU selected.
+    Authorise {
+        /// Selected account ids (at least one for an account-access consent).
+        accounts: Vec<String>,
+    },
+    /// Deny.
+    Reject,
+}
+
+/// The transition a PSU's decision makes (CO-2), for a caller that commits it together with
+/// other writes in one transaction (`authz`: with the authorization code). Checks the
+/// lifecycle and the account rule; writes nothing.
+pub fn decision_transition(
+    consent: &Consent,
+    psu_id: &str,
+    decision: &Decision,
+    now: OffsetDateTime,
+) -> Result<ConsentTransition, ConsentError> {
+    check_awaiting(consent, now)?;
+    let now = whole_seconds(now).unix_timestamp();
+    let base = ConsentTransition {
+        consent_id: consent.id.clone(),
+        from_status: consent.stored_status.as_str().into(),
+        to_status: ConsentStatus::Rejected.as_str().into(),
+        at: now,
+        psu_id: Some(psu_id.to_string()),
+        selected_accounts: None,
+        actor_kind: crate::model::ActorKind::Psu.as_str().into(),
+        actor_id: psu_id.to_string(),
+        reason: None,
+    };
+    match decision {
+        Decision::Reject => Ok(ConsentTransition {
+            reason: Some("denied by the PSU".into()),
+            ..base
+        }),
+        Decision::Authorise { accounts } => {
+            if consent.kind() == ConsentKind::AccountAccess && accounts.is_empty() {
+                return Err(ConsentError::InvalidField {
+                    path: "selected_accounts".into(),
+                    detail: "select at least one account".into(),
+                });
+            }
+            let mut accounts = accounts.clone();
+            accounts.sort();
+            accounts.dedup();
+            Ok(ConsentTransition {
+                to_status: ConsentStatus::Authorised.as_str().into(),
+                selected_accounts: Some(accounts),
+                ..base
+            })
+        }
+    }
+}
+
 fn check_awaiting(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentError> {
     if consent.stored_status != ConsentStatus::AwaitingAuthorisation {
         return Err(ConsentError::IllegalTransition {

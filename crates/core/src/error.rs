@@ -42,6 +42,10 @@ pub enum OAuthErrorCode {
     InvalidRequestUri,
     /// RFC 7591 3.2.2: a redirect URI is invalid.
     InvalidRedirectUri,
+    /// OIDC Core 3.1.2.6: `prompt=none` but the PSU must log in.
+    LoginRequired,
+    /// OIDC Core 3.1.2.6: `prompt=none` but the PSU must decide on the consent.
+    ConsentRequired,
     /// RFC 7591 3.2.2: client metadata is invalid.
     InvalidClientMetadata,
     /// RFC 7591 3.2.2: the software statement is invalid.
@@ -71,6 +75,8 @@ impl OAuthErrorCode {
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidSoftwareStatement => "invalid_software_statement",
             Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
@@ -95,6 +101,8 @@ impl OAuthErrorCode {
             | Self::InvalidRequestObject
             | Self::InvalidRequestUri
             | Self::InvalidRedirectUri
+            | Self::LoginRequired
+            | Self::ConsentRequired
             | Self::InvalidClientMetadata
             | Self::InvalidSoftwareStatement
             | Self::UnapprovedSoftwareStatement => 400,

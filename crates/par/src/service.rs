@@ -86,6 +86,11 @@ impl ParService {
         }
     }
 
+    /// A client by id (the pages show its name; authz reads its metadata).
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<RegisteredClient>>, ParError> {
+        Ok(self.directory.get(client_id).await?)
+    }
+
     /// The settings in force (discovery).
     pub fn settings(&self) -> &ParSettings {
         &self.settings

@@ -48,6 +48,9 @@ pub struct AccessTokenClaims {
     /// The consent a user token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_id: Option<String>,
+    /// The same consent under its Open Banking claim name (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openbanking_intent_id: Option<String>,
 }
 
 /// Signs claims with the given key as an RFC 9068 JWT.

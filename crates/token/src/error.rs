@@ -18,6 +18,10 @@ pub enum TokenError {
     /// The grant type is unknown or not supported.
     #[error("unsupported grant type {0}")]
     UnsupportedGrant(String),
+    /// The code or refresh token is invalid, expired, used, or another client's (RFC 6749
+    /// 5.2 `invalid_grant`).
+    #[error("invalid grant: {0}")]
+    Grant(String),
     /// No requested scope is one the client may have.
     #[error("invalid scope: {0}")]
     Scope(String),
@@ -46,6 +50,7 @@ impl TokenError {
                 OAuthErrorCode::UnsupportedGrantType,
                 format!("grant type {g} is not supported"),
             ),
+            Self::Grant(d) => OAuthError::new(OAuthErrorCode::InvalidGrant, d.clone()),
             Self::Scope(d) => OAuthError::new(OAuthErrorCode::InvalidScope, d.clone()),
             Self::Resource(d) => OAuthError::new(OAuthErrorCode::InvalidTarget, d.clone()),
             Self::NotTokenOwner => OAuthError::new(

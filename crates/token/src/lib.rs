@@ -7,14 +7,27 @@
 pub mod access_token;
 pub mod error;
 pub mod grant;
+pub mod id_token;
 pub mod introspection;
 pub mod service;
 pub mod settings;
+pub mod subject;
 
 pub use access_token::{AccessTokenClaims, Confirmation, InvalidToken, TokenKind};
 pub use bulwark_clients::{AuthInput, AuthenticatedClient, PresentedCert};
 pub use error::TokenError;
 pub use grant::TokenRequest;
+pub use grant::authorization_code::CodeGrant;
+pub use id_token::{IdTokenClaims, half_hash, sign_id_token};
 pub use introspection::Introspection;
 pub use service::{ConsentCheck, TokenResponse, TokenService, TokenServiceParts};
 pub use settings::TokenSettings;
+pub use subject::{SubjectType, sector_of};
+
+/// SHA-256 of a secret a client or browser holds (code, refresh token, cookie), base64url: the
+/// only form in which such secrets are stored.
+pub fn secret_hash(secret: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(secret.as_bytes()))
+}

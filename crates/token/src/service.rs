@@ -4,15 +4,18 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bulwark_clients::{AuthInput, ClientAuthenticator, ClientDirectory};
+use bulwark_clients::{AuthInput, AuthenticatedClient, ClientAuthenticator, ClientDirectory};
 use bulwark_core::{AuthMethod, Clock, Rng};
 use bulwark_jose::{Alg, KeySet, PublicKeySet};
-use bulwark_store::ReplayStore;
+use bulwark_store::{AuthorizationStore, Redemption, RefreshRecord, ReplayStore};
 use serde::Serialize;
 
-use crate::access_token::{self, AccessTokenClaims};
-use crate::grant::{TokenRequest, client_credentials};
+use crate::access_token::{self, AccessTokenClaims, Confirmation, TokenKind};
+use crate::grant::authorization_code::{self, CodeGrant};
+use crate::grant::{TokenRequest, client_credentials, refresh_token};
+use crate::id_token::{IdTokenClaims, half_hash, sign_id_token};
 use crate::introspection::Introspection;
+use crate::secret_hash;
 use crate::{TokenError, TokenSettings};
 
 /// Answers whether a consent still stands (CO-2), for introspection of consent-bound tokens.
@@ -33,6 +36,12 @@ pub struct TokenResponse {
     pub expires_in: i64,
     /// Granted scopes.
     pub scope: String,
+    /// TK-3 refresh token (code grant, or rotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// TK-5 ID token (when `openid` was granted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Everything the token endpoints need.
@@ -48,6 +57,7 @@ pub struct TokenService {
     directory: Arc<ClientDirectory>,
     replay: Arc<dyn ReplayStore>,
     consents: Option<Arc<dyn ConsentCheck>>,
+    authorizations: Option<Arc<dyn AuthorizationStore>>,
     /// Tokens whose signature and issuer were verified, by SHA-256 of the token: a resource
     /// server introspects the same token many times, and the signature is the costly part.
     /// Expiry is checked on every use, revocation and consent are always asked fresh.
@@ -85,6 +95,8 @@ pub struct TokenServiceParts {
     pub replay: Arc<dyn ReplayStore>,
     /// Consent status, once consents exist.
     pub consents: Option<Arc<dyn ConsentCheck>>,
+    /// Codes and refresh tokens (the authorization_code and refresh_token grants).
+    pub authorizations: Option<Arc<dyn AuthorizationStore>>,
 }
 
 impl TokenService {
@@ -109,6 +121,7 @@ impl TokenService {
             directory: parts.directory,
             replay: parts.replay,
             consents: parts.consents,
+            authorizations: parts.authorizations,
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -174,34 +187,289 @@ impl TokenService {
         let request = TokenRequest::parse(input.form)?;
         let now = self.clock.unix_time();
         let client = self.auth.authenticate(input, now).await?;
-        let claims = match &request {
-            TokenRequest::ClientCredentials(req) => client_credentials::claims(
-                req,
-                &client,
-                client_credentials::Issue {
-                    issuer: &self.issuer,
-                    default_audience: self
-                        .settings
-                        .default_audience
-                        .as_deref()
-                        .unwrap_or(&self.issuer),
-                    lifetime_secs: self.settings.access_token_lifetime_secs,
-                    now: now.secs(),
-                    jti: self.rng.token(16),
-                },
-            )?,
+        let meta = &client.client.client.metadata;
+        if !meta.grant_types.iter().any(|g| g == request.grant_type()) {
+            return Err(TokenError::GrantNotAllowed(request.grant_type().into()));
+        }
+        match &request {
+            TokenRequest::ClientCredentials(req) => {
+                let claims = client_credentials::claims(
+                    req,
+                    &client,
+                    client_credentials::Issue {
+                        issuer: &self.issuer,
+                        default_audience: self.default_audience(),
+                        lifetime_secs: self.settings.access_token_lifetime_secs,
+                        now: now.secs(),
+                        jti: self.rng.token(16),
+                    },
+                )?;
+                self.respond(claims, None, None)
+            }
+            TokenRequest::AuthorizationCode(req) => {
+                self.exchange_code(req, &client, now.secs()).await
+            }
+            TokenRequest::RefreshToken(req) => self.refresh(req, &client, now.secs()).await,
+        }
+    }
+
+    fn default_audience(&self) -> &str {
+        self.settings
+            .default_audience
+            .as_deref()
+            .unwrap_or(&self.issuer)
+    }
+
+    fn authorizations(&self) -> Result<&dyn AuthorizationStore, TokenError> {
+        self.authorizations
+            .as_deref()
+            .ok_or_else(|| TokenError::Internal("no authorization store configured".into()))
+    }
+
+    async fn consent_stands(&self, consent_id: &str, now: i64) -> Result<bool, TokenError> {
+        match &self.consents {
+            Some(check) => check
+                .is_authorised(consent_id, now)
+                .await
+                .map_err(TokenError::Internal),
+            None => Ok(false),
+        }
+    }
+
+    /// A user token's claims: the PSU's subject, the consent, the presented certificate.
+    fn user_claims(
+        &self,
+        client: &AuthenticatedClient,
+        grant: &CodeGrant,
+        scope: String,
+        now: i64,
+    ) -> Result<AccessTokenClaims, TokenError> {
+        let cert = client.cert.as_ref().ok_or_else(|| {
+            TokenError::ClientAuth(
+                "a client certificate is required to bind the access token".into(),
+            )
+        })?;
+        let client_id = client.client.client.client_id.clone();
+        Ok(AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub: grant.sub.clone(),
+            aud: self.default_audience().to_string(),
+            exp: now.saturating_add(self.settings.access_token_lifetime_secs),
+            iat: now,
+            jti: self.rng.token(16),
+            client_id,
+            scope,
+            cnf: Confirmation {
+                x5t_s256: cert.x5t_s256.clone(),
+            },
+            token_kind: TokenKind::User,
+            consent_id: Some(grant.consent_id.clone()),
+            openbanking_intent_id: Some(grant.consent_id.clone()),
+        })
+    }
+
+    /// TK-2: one read, then one transaction (code claimed, refresh token stored).
+    async fn exchange_code(
+        &self,
+        req: &authorization_code::AuthorizationCodeRequest,
+        client: &AuthenticatedClient,
+        now: i64,
+    ) -> Result<TokenResponse, TokenError> {
+        let store = self.authorizations()?;
+        let code_hash = secret_hash(&req.code);
+        let Some(code) = store.get_code(&code_hash).await? else {
+            return Err(TokenError::Grant("unknown authorization code".into()));
         };
-        let key = self
-            .keys
-            .signing_key(self.at_alg)
-            .map_err(|e| TokenError::Internal(e.to_string()))?;
-        let access_token = access_token::sign(key, &claims).map_err(TokenError::Internal)?;
+        if code.used_at.is_some() {
+            self.revoke_issued_from(&code, now).await?;
+            return Err(TokenError::Grant(
+                "the authorization code was already used; tokens issued from it are revoked".into(),
+            ));
+        }
+        let grant: CodeGrant = serde_json::from_str(&code.grant_data)
+            .map_err(|e| TokenError::Internal(format!("stored code grant: {e}")))?;
+        let client_id = client.client.client.client_id.as_str();
+        authorization_code::check(req, &code, &grant, client_id, now)?;
+        if !self.consent_stands(&grant.consent_id, now).await? {
+            return Err(TokenError::Grant(
+                "the consent is no longer authorised".into(),
+            ));
+        }
+        let claims = self.user_claims(client, &grant, grant.scope.clone(), now)?;
+        let refresh_token = self.rng.token(32);
+        let refresh = RefreshRecord {
+            token_hash: secret_hash(&refresh_token),
+            client_id: client_id.to_string(),
+            consent_id: grant.consent_id.clone(),
+            grant_data: code.grant_data.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
+            revoked_at: None,
+        };
+        let won = store
+            .redeem_code(&Redemption {
+                code_hash,
+                now,
+                issued_jti: claims.jti.clone(),
+                issued_exp: claims.exp,
+                refresh: Some(refresh),
+            })
+            .await?;
+        if !won {
+            // Another exchange of the same code won the race: this is a reuse.
+            if let Some(code) = store.get_code(&code.code_hash).await? {
+                self.revoke_issued_from(&code, now).await?;
+            }
+            return Err(TokenError::Grant(
+                "the authorization code was already used".into(),
+            ));
+        }
+        self.respond_user(claims, &grant, client, Some(refresh_token), now)
+    }
+
+    /// RFC 6749 4.1.2 / TK-2: a second use revokes the access and refresh tokens the first
+    /// use issued.
+    async fn revoke_issued_from(
+        &self,
+        code: &bulwark_store::CodeRecord,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        tracing::warn!(target: "bulwark::security", client_id = %code.client_id, consent_id = %code.consent_id, "authorization code reused; revoking what it issued");
+        if let (Some(jti), Some(exp)) = (&code.issued_jti, code.issued_exp) {
+            self.replay
+                .revoke_token(jti, &code.client_id, exp, now)
+                .await?;
+        }
+        if let Some(hash) = &code.refresh_hash {
+            self.authorizations()?
+                .revoke_refresh_token(hash, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// TK-3: reads only (the refresh token and the consent) unless rotation is on.
+    async fn refresh(
+        &self,
+        req: &refresh_token::RefreshTokenRequest,
+        client: &AuthenticatedClient,
+        now: i64,
+    ) -> Result<TokenResponse, TokenError> {
+        let store = self.authorizations()?;
+        let hash = secret_hash(&req.refresh_token);
+        let Some(stored) = store.get_refresh_token(&hash).await? else {
+            return Err(TokenError::Grant("unknown refresh token".into()));
+        };
+        let client_id = client.client.client.client_id.as_str();
+        let (grant, scope) = refresh_token::check(req, &stored, client_id, now)?;
+        if !self.consent_stands(&stored.consent_id, now).await? {
+            store.revoke_refresh_token(&hash, now).await?;
+            return Err(TokenError::Grant(
+                "the consent is no longer authorised".into(),
+            ));
+        }
+        let claims = self.user_claims(client, &grant, scope, now)?;
+        let new_refresh = if self.settings.rotate_refresh_tokens {
+            let token = self.rng.token(32);
+            let record = RefreshRecord {
+                token_hash: secret_hash(&token),
+                issued_at: now,
+                revoked_at: None,
+                ..stored
+            };
+            if !store.rotate_refresh_token(&hash, &record, now).await? {
+                return Err(TokenError::Grant(
+                    "the refresh token was already used".into(),
+                ));
+            }
+            Some(token)
+        } else {
+            None
+        };
+        self.respond_user(claims, &grant, client, new_refresh, now)
+    }
+
+    fn respond_user(
+        &self,
+        claims: AccessTokenClaims,
+        grant: &CodeGrant,
+        client: &AuthenticatedClient,
+        refresh_token: Option<String>,
+        now: i64,
+    ) -> Result<TokenResponse, TokenError> {
+        let access_token = self.sign_access(&claims)?;
+        let id_token = if grant.is_openid() {
+            let meta = &client.client.client.metadata;
+            let alg = meta
+                .id_token_signed_response_alg
+                .as_deref()
+                .and_then(Alg::parse)
+                .unwrap_or(self.at_alg);
+            let key = self
+                .keys
+                .signing_key(alg)
+                .map_err(|e| TokenError::Internal(e.to_string()))?;
+            let id = IdTokenClaims {
+                iss: self.issuer.clone(),
+                sub: grant.sub.clone(),
+                aud: claims.client_id.clone(),
+                exp: now.saturating_add(self.settings.id_token_lifetime_secs),
+                iat: now,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce.clone(),
+                acr: grant.acr.clone(),
+                c_hash: None,
+                s_hash: None,
+                at_hash: Some(half_hash(&access_token)),
+                openbanking_intent_id: grant.consent_id.clone(),
+            };
+            Some(sign_id_token(key, &id).map_err(TokenError::Internal)?)
+        } else {
+            None
+        };
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: self.settings.access_token_lifetime_secs,
             scope: claims.scope,
+            refresh_token,
+            id_token,
         })
+    }
+
+    fn sign_access(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
+        let key = self
+            .keys
+            .signing_key(self.at_alg)
+            .map_err(|e| TokenError::Internal(e.to_string()))?;
+        access_token::sign(key, claims).map_err(TokenError::Internal)
+    }
+
+    fn respond(
+        &self,
+        claims: AccessTokenClaims,
+        refresh_token: Option<String>,
+        id_token: Option<String>,
+    ) -> Result<TokenResponse, TokenError> {
+        let access_token = self.sign_access(&claims)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_token_lifetime_secs,
+            scope: claims.scope,
+            refresh_token,
+            id_token,
+        })
+    }
+
+    /// The signing keys (ID tokens and JARM responses are signed by `authz` with the same).
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// The algorithm access tokens (and, by default, ID tokens) are signed with.
+    pub fn default_alg(&self) -> Alg {
+        self.at_alg
     }
 
     /// `POST /introspect` (RFC 7662): `{"active": false}` for anything not currently valid, with
@@ -249,7 +517,7 @@ impl TokenService {
         let token = input.form.require("token")?;
         let now = at.secs();
         let Ok(claims) = self.verified(token, now) else {
-            return Ok(());
+            return self.revoke_refresh(token, &caller, now).await;
         };
         if claims.client_id != caller.client.client.client_id {
             return Err(TokenError::NotTokenOwner);
@@ -258,6 +526,28 @@ impl TokenService {
             .revoke_token(&claims.jti, &claims.client_id, claims.exp, now)
             .await?;
         tracing::info!(target: "bulwark::security", client_id = %claims.client_id, jti = %claims.jti, "access token revoked");
+        Ok(())
+    }
+
+    /// RFC 7009 2.1: a refresh token of the caller is revoked; an unknown one is success.
+    async fn revoke_refresh(
+        &self,
+        token: &str,
+        caller: &AuthenticatedClient,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        let Some(store) = self.authorizations.as_deref() else {
+            return Ok(());
+        };
+        let hash = secret_hash(token);
+        let Some(stored) = store.get_refresh_token(&hash).await? else {
+            return Ok(());
+        };
+        if stored.client_id != caller.client.client.client_id {
+            return Err(TokenError::NotTokenOwner);
+        }
+        store.revoke_refresh_token(&hash, now).await?;
+        tracing::info!(target: "bulwark::security", client_id = %stored.client_id, consent_id = %stored.consent_id, "refresh token revoked");
         Ok(())
     }
 

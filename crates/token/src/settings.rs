@@ -24,6 +24,12 @@ pub struct TokenSettings {
     pub jwks_fetch_timeout_ms: u64,
     /// How long a fetched `jwks_uri` document is reused, seconds.
     pub jwks_cache_secs: u64,
+    /// Refresh token lifetime in seconds (TK-3); a refresh token never outlives its consent.
+    pub refresh_token_lifetime_secs: i64,
+    /// Issue a new refresh token on every refresh and revoke the old one (off by default).
+    pub rotate_refresh_tokens: bool,
+    /// ID token lifetime in seconds (TK-5).
+    pub id_token_lifetime_secs: i64,
     /// How long client metadata is cached per node, seconds (0 reads the database every time).
     /// A suspension or change takes effect on every node within this time.
     pub client_cache_secs: u64,
@@ -41,6 +47,9 @@ impl Default for TokenSettings {
             jwks_fetch_timeout_ms: 3000,
             jwks_cache_secs: 300,
             client_cache_secs: 5,
+            refresh_token_lifetime_secs: 90 * 24 * 3600,
+            rotate_refresh_tokens: false,
+            id_token_lifetime_secs: 600,
         }
     }
 }

@@ -100,6 +100,7 @@ pub fn claims(
         },
         token_kind: TokenKind::Application,
         consent_id: None,
+        openbanking_intent_id: None,
     })
 }
 

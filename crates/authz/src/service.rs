@@ -1,0 +1,677 @@
+//! The authorization interaction: begin at `/authorize`, show a page, log the PSU in,
+//! record the decision. Each step re-reads the interaction from the database (nodes are
+//! stateless), checks that the browser is the one that started it (a cookie whose hash the
+//! interaction holds) and, for forms, the CSRF token the page carried.
+
+use std::sync::Arc;
+
+use bulwark_consent::{
+    ConsentError, ConsentService, ConsentSummary, Decision, decision_transition,
+};
+use bulwark_core::{Clock, Form, OAuthError, OAuthErrorCode, Rng};
+use bulwark_jose::{Alg, KeySet};
+use bulwark_par::{AuthorizationRequest, ParService, ResponseType};
+use bulwark_store::{AuthorizationStore, CodeRecord, Interaction, PsuSession};
+use bulwark_token::{
+    CodeGrant, IdTokenClaims, SubjectType, half_hash, secret_hash, sector_of, sign_id_token,
+};
+
+use crate::response::{ResponseSigner, error_redirect, success_redirect};
+use crate::{
+    Account, AccountDirectory, AuthzError, AuthzSettings, LoginThrottle, Psu, PsuDirectory,
+};
+
+/// The parts an [`AuthzService`] is built from.
+pub struct AuthzParts {
+    /// Our issuer.
+    pub issuer: String,
+    /// Settings.
+    pub settings: AuthzSettings,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness (interaction ids, cookies, CSRF tokens, codes).
+    pub rng: Arc<dyn Rng>,
+    /// Request resolution (PAR, request objects).
+    pub par: Arc<ParService>,
+    /// Consents (AZ-5).
+    pub consents: ConsentService,
+    /// Interactions, codes, sessions.
+    pub store: Arc<dyn AuthorizationStore>,
+    /// PSU authentication.
+    pub psus: Arc<dyn PsuDirectory>,
+    /// PSU accounts.
+    pub accounts: Arc<dyn AccountDirectory>,
+    /// Signing keys (ID tokens, JARM).
+    pub keys: KeySet,
+    /// Default signing algorithm.
+    pub default_alg: Alg,
+    /// Pairwise salt (AZ-8), used when `subject_type` is `pairwise`.
+    pub pairwise_salt: Vec<u8>,
+}
+
+/// Runs authorizations.
+pub struct AuthzService {
+    issuer: String,
+    settings: AuthzSettings,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    par: Arc<ParService>,
+    consents: ConsentService,
+    store: Arc<dyn AuthorizationStore>,
+    psus: Arc<dyn PsuDirectory>,
+    accounts: Arc<dyn AccountDirectory>,
+    keys: KeySet,
+    default_alg: Alg,
+    subject: SubjectType,
+    throttle: LoginThrottle,
+}
+
+impl std::fmt::Debug for AuthzService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthzService")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `/authorize` leads to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// Continue on the interaction's pages; the browser gets `browser_secret` as a cookie.
+    Interaction {
+        /// The interaction id (in the page URLs).
+        id: String,
+        /// The cookie value binding the interaction to this browser.
+        browser_secret: String,
+        /// Seconds the interaction lives.
+        lifetime: i64,
+    },
+    /// Back to the client with an error (its redirect URI validated).
+    Redirect(String),
+}
+
+/// The page an interaction shows now.
+#[derive(Debug)]
+pub enum View {
+    /// The login form.
+    Login {
+        /// The TPP's name.
+        client_name: String,
+        /// CSRF token for the form.
+        csrf: String,
+    },
+    /// The consent page.
+    Consent {
+        /// The TPP's name.
+        client_name: String,
+        /// The PSU's name.
+        psu_name: String,
+        /// CSRF token for the form.
+        csrf: String,
+        /// The consent in words.
+        summary: ConsentSummary,
+        /// The PSU's accounts to pick from (when the consent needs a choice).
+        accounts: Vec<Account>,
+        /// Where the browser goes after the decision (its origin belongs in `form-action`).
+        redirect_uri: String,
+    },
+}
+
+/// What a login attempt leads to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Logged in; the browser gets the session cookie (if sessions are remembered).
+    LoggedIn {
+        /// Session cookie value.
+        session_secret: Option<String>,
+        /// Its lifetime, seconds.
+        lifetime: i64,
+    },
+    /// Not logged in; the login page is shown again with this message.
+    Failed(String),
+}
+
+/// What a decision leads to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// Back to the client (success or `access_denied`).
+    Redirect(String),
+    /// The consent page again with this message (e.g. no account selected).
+    Retry(String),
+}
+
+/// The generic failed-login message: never says whether the user exists (AZ-6).
+const WRONG_CREDENTIALS: &str = "The username or password is not right. Please try again.";
+
+impl AuthzService {
+    /// Builds the service.
+    pub fn new(parts: AuthzParts) -> Result<Self, String> {
+        let subject = match parts.settings.subject_type.as_str() {
+            "pairwise" => SubjectType::Pairwise {
+                salt: parts.pairwise_salt,
+            },
+            "public" => SubjectType::Public,
+            other => {
+                return Err(format!(
+                    "authorization.subject_type {other:?} must be pairwise or public"
+                ));
+            }
+        };
+        if parts.settings.code_lifetime_secs <= 0 || parts.settings.code_lifetime_secs > 60 {
+            return Err("authorization.code_lifetime_secs must be between 1 and 60 (TK-2)".into());
+        }
+        Ok(Self {
+            throttle: LoginThrottle::new(parts.settings.login_failures_before_delay),
+            issuer: parts.issuer,
+            settings: parts.settings,
+            clock: parts.clock,
+            rng: parts.rng,
+            par: parts.par,
+            consents: parts.consents,
+            store: parts.store,
+            psus: parts.psus,
+            accounts: parts.accounts,
+            keys: parts.keys,
+            default_alg: parts.default_alg,
+            subject,
+        })
+    }
+
+    /// `subject_types_supported`.
+    pub fn subject_type(&self) -> &'static str {
+        self.subject.as_str()
+    }
+
+    /// `GET /authorize`: resolve the request, check its consent (AZ-5), start the interaction.
+    /// `session_secret` is the PSU's session cookie, if the browser has one.
+    pub async fn begin(
+        &self,
+        query: &Form,
+        session_secret: Option<&str>,
+    ) -> Result<Begin, AuthzError> {
+        let resolved = self.par.resolve(query).await?;
+        let req = resolved.request;
+        let now = self.clock.unix();
+        // From here on the redirect URI is validated: errors go to the client.
+        let consent = match self
+            .consents
+            .for_authorisation(&req.intent_id, &req.client_id, time_of(now)?)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %e, "authorization for an unusable consent");
+                let description = match e {
+                    ConsentError::NotFound => {
+                        "the openbanking_intent_id names no consent of this client"
+                    }
+                    _ => "the consent is not awaiting authorisation",
+                };
+                return self.redirect_error(&req, OAuthErrorCode::InvalidRequest, description, now);
+            }
+        };
+        if !req.scope.iter().any(|s| s == consent.kind().scope()) {
+            return self.redirect_error(
+                &req,
+                OAuthErrorCode::InvalidScope,
+                &format!(
+                    "a {} consent needs the {} scope",
+                    consent.kind().as_str(),
+                    consent.kind().scope()
+                ),
+                now,
+            );
+        }
+        let session = self.usable_session(&req, session_secret, now).await?;
+        if req.prompt.as_deref() == Some("none") {
+            let code = if session.is_some() {
+                OAuthErrorCode::ConsentRequired
+            } else {
+                OAuthErrorCode::LoginRequired
+            };
+            return self.redirect_error(
+                &req,
+                code,
+                "the customer must take part in this authorisation",
+                now,
+            );
+        }
+        let id = self.rng.token(18);
+        let browser_secret = self.rng.token(24);
+        let lifetime = self.settings.interaction_lifetime_secs;
+        let text = serde_json::to_string(&req).map_err(|e| AuthzError::Internal(e.to_string()))?;
+        self.store
+            .insert_interaction(&Interaction {
+                id: id.clone(),
+                browser_hash: secret_hash(&browser_secret),
+                csrf: self.rng.token(24),
+                client_id: req.client_id.clone(),
+                consent_id: req.intent_id.clone(),
+                request: text,
+                psu_id: session.as_ref().map(|s| s.subject.clone()),
+                auth_time: session.as_ref().map(|s| s.auth_time),
+                acr: session.as_ref().map(|s| s.acr.clone()),
+                expires_at: now.saturating_add(lifetime),
+            })
+            .await?;
+        Ok(Begin::Interaction {
+            id,
+            browser_secret,
+            lifetime,
+        })
+    }
+
+    /// A remembered login that this request may use: not when `prompt=login`, nor older than
+    /// `max_age` (OIDC Core 3.1.2.1).
+    async fn usable_session(
+        &self,
+        req: &AuthorizationRequest,
+        secret: Option<&str>,
+        now: i64,
+    ) -> Result<Option<PsuSession>, AuthzError> {
+        let Some(secret) = secret else {
+            return Ok(None);
+        };
+        let prompt_login = req
+            .prompt
+            .as_deref()
+            .is_some_and(|p| p.split(' ').any(|w| w == "login"));
+        if prompt_login {
+            return Ok(None);
+        }
+        let Some(session) = self
+            .store
+            .get_psu_session(&secret_hash(secret), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if let Some(max_age) = req.max_age
+            && session.auth_time.saturating_add(max_age) < now
+        {
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    fn signer_key(&self, alg: Option<&str>) -> Result<&bulwark_jose::SigningKey, AuthzError> {
+        let alg = alg.and_then(Alg::parse).unwrap_or(self.default_alg);
+        self.keys
+            .signing_key(alg)
+            .map_err(|e| AuthzError::Internal(e.to_string()))
+    }
+
+    fn redirect_error(
+        &self,
+        req: &AuthorizationRequest,
+        code: OAuthErrorCode,
+        description: &str,
+        now: i64,
+    ) -> Result<Begin, AuthzError> {
+        let url = self.error_url(req, code, description, now)?;
+        Ok(Begin::Redirect(url))
+    }
+
+    fn error_url(
+        &self,
+        req: &AuthorizationRequest,
+        code: OAuthErrorCode,
+        description: &str,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        let key = self.signer_key(None)?;
+        let signer = ResponseSigner {
+            issuer: &self.issuer,
+            key,
+            now,
+            lifetime: self.settings.response_lifetime_secs,
+        };
+        error_redirect(req, &OAuthError::new(code, description), &signer)
+            .map_err(AuthzError::Internal)
+    }
+
+    /// Loads an interaction for this browser.
+    async fn interaction(
+        &self,
+        id: &str,
+        browser_secret: Option<&str>,
+        now: i64,
+    ) -> Result<(Interaction, AuthorizationRequest), AuthzError> {
+        let interaction = self
+            .store
+            .get_interaction(id, now)
+            .await?
+            .ok_or(AuthzError::Expired)?;
+        let Some(secret) = browser_secret else {
+            return Err(AuthzError::Forbidden);
+        };
+        if !constant_eq(&secret_hash(secret), &interaction.browser_hash) {
+            tracing::warn!(target: "bulwark::security", interaction = %id, "interaction continued from another browser");
+            return Err(AuthzError::Forbidden);
+        }
+        let req = serde_json::from_str(&interaction.request)
+            .map_err(|e| AuthzError::Internal(e.to_string()))?;
+        Ok((interaction, req))
+    }
+
+    fn check_csrf(interaction: &Interaction, csrf: Option<&str>) -> Result<(), AuthzError> {
+        match csrf {
+            Some(token) if constant_eq(token, &interaction.csrf) => Ok(()),
+            _ => {
+                tracing::warn!(target: "bulwark::security", interaction = %interaction.id, "form without the page's CSRF token");
+                Err(AuthzError::Forbidden)
+            }
+        }
+    }
+
+    async fn client_name(&self, client_id: &str) -> String {
+        match self.par_directory_name(client_id).await {
+            Some(name) => name,
+            None => client_id.to_string(),
+        }
+    }
+
+    async fn par_directory_name(&self, client_id: &str) -> Option<String> {
+        self.par
+            .client(client_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|rc| rc.client.metadata.client_name.clone())
+    }
+
+    /// The page the interaction shows now: login until the PSU has logged in, then consent.
+    pub async fn view(&self, id: &str, browser_secret: Option<&str>) -> Result<View, AuthzError> {
+        let now = self.clock.unix();
+        let (interaction, req) = self.interaction(id, browser_secret, now).await?;
+        let client_name = self.client_name(&req.client_id).await;
+        let Some(subject) = &interaction.psu_id else {
+            return Ok(View::Login {
+                client_name,
+                csrf: interaction.csrf,
+            });
+        };
+        let psu = self.psus.find(subject).await?.ok_or(AuthzError::Expired)?;
+        let consent = self
+            .consents
+            .for_authorisation(
+                &interaction.consent_id,
+                &interaction.client_id,
+                time_of(now)?,
+            )
+            .await
+            .map_err(|_| AuthzError::Expired)?;
+        let summary = bulwark_consent::describe(&consent);
+        let accounts = if summary.needs_accounts {
+            self.accounts.accounts(subject).await?
+        } else {
+            Vec::new()
+        };
+        Ok(View::Consent {
+            client_name,
+            psu_name: psu.display_name,
+            csrf: interaction.csrf,
+            summary,
+            accounts,
+            redirect_uri: req.redirect_uri,
+        })
+    }
+
+    /// The login form was sent. Failures are throttled per user and per address (AZ-6).
+    pub async fn login(
+        &self,
+        id: &str,
+        browser_secret: Option<&str>,
+        csrf: Option<&str>,
+        username: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<LoginOutcome, AuthzError> {
+        let now = self.clock.unix();
+        let (interaction, _) = self.interaction(id, browser_secret, now).await?;
+        Self::check_csrf(&interaction, csrf)?;
+        let user_key = format!("user:{username}");
+        let addr_key = format!("addr:{address}");
+        let wait = self
+            .throttle
+            .wait(&user_key, now)
+            .max(self.throttle.wait(&addr_key, now));
+        if wait > 0 {
+            tracing::warn!(target: "bulwark::security", username, address, wait, "PSU login throttled");
+            return Ok(LoginOutcome::Failed(format!(
+                "Too many attempts. Please wait {wait} seconds and try again."
+            )));
+        }
+        let Some(psu) = self.psus.authenticate(username, password).await? else {
+            self.throttle.failed(&user_key, now);
+            self.throttle.failed(&addr_key, now);
+            tracing::info!(target: "bulwark::security", username, address, "PSU login failed");
+            return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
+        };
+        self.throttle.succeeded(&user_key);
+        self.throttle.succeeded(&addr_key);
+        if !self
+            .store
+            .set_interaction_login(id, &psu.subject, now, &psu.acr)
+            .await?
+        {
+            return Err(AuthzError::Expired);
+        }
+        let lifetime = self.settings.session_lifetime_secs;
+        let session_secret = if lifetime > 0 {
+            let secret = self.rng.token(32);
+            self.store
+                .insert_psu_session(&PsuSession {
+                    session_hash: secret_hash(&secret),
+                    subject: psu.subject.clone(),
+                    auth_time: now,
+                    acr: psu.acr.clone(),
+                    expires_at: now.saturating_add(lifetime),
+                })
+                .await?;
+            Some(secret)
+        } else {
+            None
+        };
+        Ok(LoginOutcome::LoggedIn {
+            session_secret,
+            lifetime,
+        })
+    }
+
+    /// The consent form was sent: Authorise (with accounts) or Deny. The consent moves and the
+    /// code is stored in one transaction (AZ-5, CO-2).
+    pub async fn decide(
+        &self,
+        id: &str,
+        browser_secret: Option<&str>,
+        csrf: Option<&str>,
+        decision: &str,
+        accounts: &[String],
+    ) -> Result<Decided, AuthzError> {
+        let now = self.clock.unix();
+        let (interaction, req) = self.interaction(id, browser_secret, now).await?;
+        Self::check_csrf(&interaction, csrf)?;
+        let (Some(subject), Some(auth_time)) = (&interaction.psu_id, interaction.auth_time) else {
+            return Err(AuthzError::Forbidden);
+        };
+        let consent = self
+            .consents
+            .for_authorisation(
+                &interaction.consent_id,
+                &interaction.client_id,
+                time_of(now)?,
+            )
+            .await
+            .map_err(|_| AuthzError::Expired)?;
+        let decision = match decision {
+            "authorise" => {
+                let summary = bulwark_consent::describe(&consent);
+                if summary.needs_accounts {
+                    let owned = self.accounts.accounts(subject).await?;
+                    if accounts.is_empty() {
+                        return Ok(Decided::Retry("Please choose at least one account.".into()));
+                    }
+                    if let Some(bad) = accounts.iter().find(|a| !owned.iter().any(|o| &o.id == *a))
+                    {
+                        tracing::warn!(target: "bulwark::security", interaction = %id, account = %bad, "decision names an account the PSU does not hold");
+                        return Err(AuthzError::Forbidden);
+                    }
+                } else if !accounts.is_empty() {
+                    return Err(AuthzError::Forbidden);
+                }
+                Decision::Authorise {
+                    accounts: accounts.to_vec(),
+                }
+            }
+            "deny" => Decision::Reject,
+            _ => return Err(AuthzError::BadRequest("unknown decision".into())),
+        };
+        let transition = decision_transition(&consent, subject, &decision, time_of(now)?)
+            .map_err(|e| AuthzError::BadRequest(e.to_string()))?;
+        match decision {
+            Decision::Reject => {
+                if !self.store.finish_interaction(id, &transition, None).await? {
+                    return Err(AuthzError::Expired);
+                }
+                tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
+                let url = self.error_url(
+                    &req,
+                    OAuthErrorCode::AccessDenied,
+                    "the customer denied the request",
+                    now,
+                )?;
+                Ok(Decided::Redirect(url))
+            }
+            Decision::Authorise { .. } => {
+                let acr = interaction.acr.clone();
+                let url = self
+                    .issue_code(&req, id, &transition, subject, auth_time, acr, now)
+                    .await?;
+                tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %consent.id, "consent authorised by the PSU");
+                Ok(Decided::Redirect(url))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_code(
+        &self,
+        req: &AuthorizationRequest,
+        interaction_id: &str,
+        transition: &bulwark_store::ConsentTransition,
+        subject: &str,
+        auth_time: i64,
+        acr: Option<String>,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        let client = self
+            .par
+            .client(&req.client_id)
+            .await
+            .map_err(|e| AuthzError::Internal(e.to_string()))?
+            .ok_or(AuthzError::Expired)?;
+        let meta = &client.client.metadata;
+        let sub = self
+            .subject
+            .subject(&sector_of(meta, &req.redirect_uri), subject);
+        let code = self.rng.token(32);
+        let grant = CodeGrant {
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
+            scope: req.scope_string(),
+            sub: sub.clone(),
+            nonce: req.nonce.clone(),
+            auth_time,
+            acr: acr.clone(),
+            consent_id: req.intent_id.clone(),
+        };
+        let record = CodeRecord {
+            code_hash: secret_hash(&code),
+            client_id: req.client_id.clone(),
+            consent_id: req.intent_id.clone(),
+            grant_data: serde_json::to_string(&grant)
+                .map_err(|e| AuthzError::Internal(e.to_string()))?,
+            expires_at: now.saturating_add(self.settings.code_lifetime_secs),
+            used_at: None,
+            issued_jti: None,
+            issued_exp: None,
+            refresh_hash: None,
+        };
+        if !self
+            .store
+            .finish_interaction(interaction_id, transition, Some(&record))
+            .await?
+        {
+            return Err(AuthzError::Expired);
+        }
+        // FAPI 1.0 Adv 5.2.2.2: the hybrid flow's ID token is a detached signature over the
+        // code (c_hash) and state (s_hash).
+        let id_token = if req.response_type == ResponseType::CodeIdToken {
+            let key = self.signer_key(meta.id_token_signed_response_alg.as_deref())?;
+            let claims = IdTokenClaims {
+                iss: self.issuer.clone(),
+                sub,
+                aud: req.client_id.clone(),
+                exp: now.saturating_add(self.settings.response_lifetime_secs),
+                iat: now,
+                auth_time,
+                nonce: req.nonce.clone(),
+                acr,
+                c_hash: Some(half_hash(&code)),
+                s_hash: req.state.as_deref().map(half_hash),
+                at_hash: None,
+                openbanking_intent_id: req.intent_id.clone(),
+            };
+            Some(sign_id_token(key, &claims).map_err(AuthzError::Internal)?)
+        } else {
+            None
+        };
+        let alg = meta
+            .extra
+            .get("authorization_signed_response_alg")
+            .and_then(serde_json::Value::as_str);
+        let key = self.signer_key(alg)?;
+        let signer = ResponseSigner {
+            issuer: &self.issuer,
+            key,
+            now,
+            lifetime: self.settings.response_lifetime_secs,
+        };
+        success_redirect(req, &code, id_token.as_deref(), &signer).map_err(AuthzError::Internal)
+    }
+
+    /// Logs a PSU out of the remembered session.
+    pub async fn logout(&self, session_secret: &str) -> Result<(), AuthzError> {
+        self.store
+            .delete_psu_session(&secret_hash(session_secret))
+            .await?;
+        Ok(())
+    }
+
+    /// The PSU for a session, if the session is alive (the pages' "logged in as").
+    pub async fn session_psu(&self, session_secret: &str) -> Result<Option<Psu>, AuthzError> {
+        let now = self.clock.unix();
+        match self
+            .store
+            .get_psu_session(&secret_hash(session_secret), now)
+            .await?
+        {
+            Some(s) => self.psus.find(&s.subject).await,
+            None => Ok(None),
+        }
+    }
+}
+
+fn time_of(now: i64) -> Result<time::OffsetDateTime, AuthzError> {
+    time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| AuthzError::Internal(e.to_string()))
+}
+
+/// Compares secrets without an early exit on the first difference.
+fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
