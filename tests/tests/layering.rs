@@ -21,6 +21,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("token", &["core", "jose", "store", "clients"]),
     ("dcr", &["core", "jose", "certs", "store", "clients"]),
     ("consent", &["core", "jose", "certs", "store"]),
+    ("par", &["core", "jose", "store", "clients"]),
+    (
+        "authz",
+        &["core", "jose", "store", "clients", "par", "consent", "token"],
+    ),
     (
         "resource",
         &["core", "certs", "clients", "token", "consent"],
@@ -29,8 +34,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "server",
         &[
-            "core", "jose", "certs", "store", "clients", "token", "dcr", "consent", "resource",
-            "web",
+            "core", "jose", "certs", "store", "clients", "token", "dcr", "par", "authz", "consent",
+            "resource", "web",
         ],
     ),
     ("tests", &[]),

@@ -109,7 +109,7 @@ pub enum View {
         /// CSRF token for the form.
         csrf: String,
         /// The consent in words.
-        summary: ConsentSummary,
+        summary: Box<ConsentSummary>,
         /// The PSU's accounts to pick from (when the consent needs a choice).
         accounts: Vec<Account>,
         /// Where the browser goes after the decision (its origin belongs in `form-action`).
@@ -411,7 +411,7 @@ impl AuthzService {
             client_name,
             psu_name: psu.display_name,
             csrf: interaction.csrf,
-            summary,
+            summary: Box::new(summary),
             accounts,
             redirect_uri: req.redirect_uri,
         })

@@ -9,7 +9,9 @@ use anyhow::Context;
 use bulwark_certs::{CertValidator, TrustAnchors};
 use bulwark_clients::{AuthSettings, ClientAuthenticator, ClientDirectory};
 use bulwark_core::{Clock, OutboundHttp, OutboundSettings, Rng, SystemClock, SystemRng};
+use bulwark_authz::{AuthzParts, AuthzService, StoredPsuDirectory};
 use bulwark_dcr::{DcrParts, DcrService};
+use bulwark_par::{ParService, ParServiceParts};
 use bulwark_jose::{JwksFetcher, KeySet};
 use bulwark_resource::{ResourceGuard, SignaturePolicy};
 use bulwark_store::{ConnectSettings, SqlStore};
@@ -19,7 +21,8 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::dev_pki::DevPki;
 use crate::state::{
-    AppState, Areas, ConsentState, MetaState, OAuthState, Readiness, RegistrationState,
+    AppState, Areas, AuthzState, ConsentState, MetaState, OAuthState, Readiness,
+    RegistrationState,
 };
 use crate::{listener, routes, signing, tls};
 
@@ -125,6 +128,7 @@ impl Application {
 
         let store_arc = Arc::new(store.clone());
         let rng: Arc<dyn Rng> = Arc::new(SystemRng);
+        let dev_mode = config.tls.cert.is_none();
         let mut outbound_roots = Vec::new();
         for path in &config.http.outbound_ca {
             outbound_roots.extend(tls::load_chain(path)?.into_iter().map(|c| c.to_vec()));
@@ -197,15 +201,71 @@ impl Application {
                 issuer: config.issuer.clone(),
                 settings: config.tokens.clone(),
                 clock: clock.clone(),
-                rng,
+                rng: rng.clone(),
                 keys: keys.clone(),
                 directory: directory.clone(),
-                authenticator,
-                replay: store_arc,
+                authenticator: authenticator.clone(),
+                replay: store_arc.clone(),
                 consents: Some(Arc::new(ConsentStanding(consents.clone()))),
+                authorizations: Some(store_arc.clone()),
             })
             .map_err(|e| anyhow::anyhow!("tokens: {e}"))?,
         );
+        let par = Arc::new(ParService::new(ParServiceParts {
+            issuer: config.issuer.clone(),
+            settings: config.par.clone(),
+            default_profile: config.tokens.profile,
+            clock: clock.clone(),
+            rng: rng.clone(),
+            directory: directory.clone(),
+            authenticator,
+            store: store_arc.clone(),
+        }));
+        let psus = Arc::new(
+            StoredPsuDirectory::new(store_arc.clone(), rng.as_ref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        if config.pages.demo_psu.unwrap_or(dev_mode) {
+            report.push(crate::demo::ensure_demo_psu(&psus, &config.data_dir, rng.as_ref(), clock.unix()).await?);
+        }
+        let authz = Arc::new(
+            AuthzService::new(AuthzParts {
+                issuer: config.issuer.clone(),
+                settings: config.authorization.clone(),
+                clock: clock.clone(),
+                rng: rng.clone(),
+                par: par.clone(),
+                consents: consents.clone(),
+                store: store_arc.clone(),
+                psus: psus.clone(),
+                accounts: psus,
+                keys: keys.clone(),
+                default_alg: tokens.default_alg(),
+                pairwise_salt: crate::demo::pairwise_salt(&config, rng.as_ref())?,
+            })
+            .map_err(|e| anyhow::anyhow!("authorization: {e}"))?,
+        );
+        let capabilities = Arc::new(routes::Capabilities {
+            subject_type: authz.subject_type(),
+            require_par: config.tokens.profile == bulwark_core::Profile::Fapi2
+                || config.par.require_par,
+        });
+        let branding = Arc::new(crate::pages::Branding {
+            bank_name: config.pages.bank_name.clone(),
+            logo: match &config.pages.logo {
+                Some(path) => {
+                    let bytes = std::fs::read(path)
+                        .with_context(|| format!("pages.logo {}", path.display()))?;
+                    let kind = if path.extension().is_some_and(|e| e == "png") {
+                        "image/png"
+                    } else {
+                        "image/svg+xml"
+                    };
+                    (bytes, kind)
+                }
+                None => (crate::pages::DEFAULT_LOGO.to_vec(), "image/svg+xml"),
+            },
+        });
         let guard = Arc::new(ResourceGuard::new(
             tokens.clone(),
             directory,
@@ -232,6 +292,7 @@ impl Application {
                 issuer: issuer.clone(),
                 keys: keys.clone(),
                 readiness: Readiness::new(store.clone()),
+                capabilities,
             },
             oauth: OAuthState {
                 issuer: issuer.clone(),
@@ -245,6 +306,13 @@ impl Application {
                 clock: clock.clone(),
             },
             mtls: bulwark_web::MtlsConfig(Arc::new(config.mtls.clone())),
+            authz: AuthzState {
+                issuer: Arc::from(config.issuer.as_str()),
+                par,
+                authz,
+                branding,
+                rng,
+            },
         });
         Ok(Self {
             addr,
@@ -306,6 +374,11 @@ async fn purge_expired_records(store: SqlStore, clock: Arc<dyn Clock>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        if let Err(e) =
+            bulwark_store::AuthorizationStore::purge_authorization(&store, clock.unix()).await
+        {
+            tracing::warn!(error = %e, "purging expired authorization records failed");
+        }
         match store.purge_expired(clock.unix()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(records = n, "purged expired replay and revocation records"),

@@ -55,6 +55,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_clients::ClientsCommand,
     },
+    /// Manage the demo PSU directory (bank customers who log in on the authorization pages).
+    Psu {
+        /// What to do with PSUs.
+        #[command(subcommand)]
+        command: crate::cli_psus::PsuCommand,
+    },
 }
 
 /// Parses the command line, runs the command, and maps any error to exit status 1.
@@ -106,6 +112,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Certs { command } => Ok(crate::cli_certs::run(&config, command).await),
+        Command::Psu { command } => crate::cli_psus::run(config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

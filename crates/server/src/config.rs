@@ -41,6 +41,39 @@ pub struct Config {
     pub dcr: DcrSettings,
     /// The OB consent APIs.
     pub consents: ConsentsConfig,
+    /// Pushed authorization requests and request objects.
+    pub par: bulwark_par::ParSettings,
+    /// The authorization endpoint and PSU pages.
+    pub authorization: bulwark_authz::AuthzSettings,
+    /// The pages' branding.
+    pub pages: PagesConfig,
+}
+
+/// `[pages]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// The bank's name on every page.
+    pub bank_name: String,
+    /// An SVG or PNG logo file; default: a neutral shield.
+    pub logo: Option<PathBuf>,
+    /// Salt of pairwise subject identifiers (AZ-8); default: generated once into the data
+    /// directory. Changing it changes every PSU's `sub` at every TPP.
+    pub pairwise_salt: Option<String>,
+    /// Create a demo PSU with accounts at start (default: only in the embedded development
+    /// mode, i.e. when no server certificate is configured).
+    pub demo_psu: Option<bool>,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        Self {
+            bank_name: "Bulwark Bank".into(),
+            logo: None,
+            pairwise_salt: None,
+            demo_psu: None,
+        }
+    }
 }
 
 /// `[consents]`
@@ -147,6 +180,9 @@ impl Default for Config {
             tokens: TokenSettings::default(),
             consents: ConsentsConfig::default(),
             dcr: DcrSettings::default(),
+            par: bulwark_par::ParSettings::default(),
+            authorization: bulwark_authz::AuthzSettings::default(),
+            pages: PagesConfig::default(),
         }
     }
 }

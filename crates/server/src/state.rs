@@ -41,6 +41,23 @@ pub struct Areas {
     pub consents: ConsentState,
     /// How client certificates reach us (CERT-1 / CERT-2).
     pub mtls: MtlsConfig,
+    /// PAR, `/authorize` and the PSU pages.
+    pub authz: AuthzState,
+}
+
+/// PAR, `/authorize` and the PSU pages.
+#[derive(Clone)]
+pub struct AuthzState {
+    /// Our issuer identifier (endpoint URLs).
+    pub issuer: Arc<str>,
+    /// Pushed requests.
+    pub par: Arc<bulwark_par::ParService>,
+    /// The authorization interaction.
+    pub authz: Arc<bulwark_authz::AuthzService>,
+    /// The bank's name and logo on the pages.
+    pub branding: Arc<crate::pages::Branding>,
+    /// Support references on error pages.
+    pub rng: Arc<dyn bulwark_core::Rng>,
 }
 
 /// The issuer and published keys, and whether the database answers.
@@ -52,6 +69,8 @@ pub struct MetaState {
     pub keys: KeySet,
     /// Readiness (OP-4).
     pub readiness: Readiness,
+    /// What discovery advertises beyond the route table.
+    pub capabilities: Arc<crate::routes::Capabilities>,
 }
 
 /// Answers whether the database is reachable, and nothing else.
@@ -115,4 +134,5 @@ sub_state!(
     registration: RegistrationState,
     consents: ConsentState,
     mtls: MtlsConfig,
+    authz: AuthzState,
 );

@@ -11,6 +11,7 @@ pub mod interaction;
 pub mod listener;
 pub mod metrics;
 pub mod ob_error;
+pub mod pages;
 pub mod tls;
 
 pub use error::{OAuthErrorResponse, no_store};

@@ -2,6 +2,7 @@
 //! advertises it. The router and the discovery document are both built from this table, so a
 //! path is never repeated by hand (DS-1).
 
+mod authorize;
 mod consents;
 mod dcr;
 mod discovery;
@@ -9,11 +10,14 @@ mod health;
 mod jwks;
 mod metrics;
 mod oauth;
+mod userinfo;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
 
 use bulwark_consent::ConsentKind;
+
+pub use discovery::Capabilities;
 
 use crate::state::AppState;
 
@@ -44,11 +48,27 @@ pub enum Endpoint {
     Register,
     /// DCR-4: the client configuration endpoint (RFC 7592).
     RegisterClient,
+    /// AZ-1: pushed authorization requests (RFC 9126).
+    Par,
+    /// AZ-3: the authorization endpoint.
+    Authorize,
+    /// AZ-6: the interaction page (login, then consent).
+    Interaction,
+    /// AZ-6: the login form's target.
+    InteractionLogin,
+    /// AZ-6: the consent form's target.
+    InteractionDecision,
+    /// TK-5: OIDC userinfo.
+    Userinfo,
+    /// The pages' stylesheet.
+    Stylesheet,
+    /// The bank's logo.
+    Logo,
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 24] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -65,6 +85,14 @@ impl Endpoint {
         Self::Consent(ConsentKind::FundsConfirmation),
         Self::Register,
         Self::RegisterClient,
+        Self::Par,
+        Self::Authorize,
+        Self::Interaction,
+        Self::InteractionLogin,
+        Self::InteractionDecision,
+        Self::Userinfo,
+        Self::Stylesheet,
+        Self::Logo,
     ];
 
     /// The path the endpoint is served at.
@@ -98,6 +126,14 @@ impl Endpoint {
             }
             Self::Register => "/register",
             Self::RegisterClient => "/register/{client_id}",
+            Self::Par => "/par",
+            Self::Authorize => "/authorize",
+            Self::Interaction => "/authorize/i/{id}",
+            Self::InteractionLogin => "/authorize/i/{id}/login",
+            Self::InteractionDecision => "/authorize/i/{id}/decision",
+            Self::Userinfo => "/userinfo",
+            Self::Stylesheet => "/static/bulwark.css",
+            Self::Logo => "/static/logo.svg",
         }
     }
 
@@ -109,7 +145,15 @@ impl Endpoint {
             Self::Introspect => Some("introspection_endpoint"),
             Self::Revoke => Some("revocation_endpoint"),
             Self::Register => Some("registration_endpoint"),
-            Self::Discovery
+            Self::Par => Some("pushed_authorization_request_endpoint"),
+            Self::Authorize => Some("authorization_endpoint"),
+            Self::Userinfo => Some("userinfo_endpoint"),
+            Self::Interaction
+            | Self::InteractionLogin
+            | Self::InteractionDecision
+            | Self::Stylesheet
+            | Self::Logo
+            | Self::Discovery
             | Self::Healthz
             | Self::Readyz
             | Self::Metrics
@@ -124,7 +168,12 @@ impl Endpoint {
     pub fn is_mtls(self) -> bool {
         matches!(
             self,
-            Self::Token | Self::Introspect | Self::Revoke | Self::Register
+            Self::Token
+                | Self::Introspect
+                | Self::Revoke
+                | Self::Register
+                | Self::Par
+                | Self::Userinfo
         )
     }
 
@@ -142,6 +191,14 @@ impl Endpoint {
             Self::Consent(kind) => consents::bind::item(kind),
             Self::Register => post(dcr::register),
             Self::RegisterClient => get(dcr::read).put(dcr::update).delete(dcr::delete),
+            Self::Par => post(authorize::par),
+            Self::Authorize => get(authorize::authorize),
+            Self::Interaction => get(authorize::interaction),
+            Self::InteractionLogin => post(authorize::login),
+            Self::InteractionDecision => post(authorize::decision),
+            Self::Userinfo => get(userinfo::userinfo).post(userinfo::userinfo),
+            Self::Stylesheet => get(authorize::stylesheet),
+            Self::Logo => get(authorize::logo),
         }
     }
 }

@@ -205,6 +205,7 @@ async fn tk_6_introspection_follows_the_consent_status() {
         },
         token_kind: bulwark_token::access_token::TokenKind::User,
         consent_id: Some(consent_id.clone()),
+        openbanking_intent_id: Some(consent_id.clone()),
     };
     let key = h.state.meta.keys.signing_key(Alg::Ps256).unwrap();
     let user_token = bulwark_token::access_token::sign(key, &claims).unwrap();

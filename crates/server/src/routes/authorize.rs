@@ -1,0 +1,297 @@
+//! AZ-1 `POST /par` and the PSU-facing authorization pages: `GET /authorize`, the
+//! interaction page (login, then consent), and the two forms. Each handler reads the request
+//! into the `par` / `authz` services' inputs and renders what they return: a page, a
+//! redirect, or the error page. No decision is made here.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bulwark_authz::{Begin, Decided, LoginOutcome, View};
+use bulwark_core::Form;
+use bulwark_web::pages::{SameSite, cookie, origin_of, set_cookie};
+use bulwark_web::{ConnectionInfo, OAuthErrorResponse, OAuthForm, PresentedChain, no_store};
+
+use super::Endpoint;
+use crate::pages::{AccountChoice, ConsentPage, LoginPage, render};
+use crate::state::AuthzState;
+
+/// The cookie binding an interaction to the browser that started it (path-scoped to it).
+const INTERACTION_COOKIE: &str = "bulwark_ia";
+/// The PSU's remembered login.
+const SESSION_COOKIE: &str = "bulwark_session";
+
+/// `POST /par` (RFC 9126): 201 with `request_uri` and `expires_in`, or the OAuth error.
+pub async fn par(State(s): State<AuthzState>, chain: PresentedChain, form: OAuthForm) -> Response {
+    let cert = match chain.for_oauth() {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let url = format!("{}{}", s.issuer, Endpoint::Par.path());
+    let input = bulwark_clients::AuthInput {
+        form: &form.form,
+        chain: &cert.chain,
+        endpoint_url: &url,
+        authorization_header: form.authorization_scheme.is_some(),
+        forwarded_by: cert.forwarded_by(),
+    };
+    match s.par.push(&input).await {
+        Ok(pushed) => {
+            let mut response = (StatusCode::CREATED, Json(pushed)).into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(e) => {
+            if let bulwark_par::ParError::Internal(detail) = &e {
+                tracing::error!(error = %detail, "PAR failure");
+            }
+            OAuthErrorResponse {
+                error: e.to_oauth(),
+                challenge_scheme: form.authorization_scheme.clone(),
+            }
+            .into_response()
+        }
+    }
+}
+
+fn reference(s: &AuthzState) -> String {
+    s.rng.token(6)
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(response.headers_mut());
+    response
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn interaction_path(id: &str) -> String {
+    format!("/authorize/i/{id}")
+}
+
+/// `GET /authorize`: the browser arrives from the TPP.
+pub async fn authorize(
+    State(s): State<AuthzState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = match Form::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(q) => q,
+        Err(e) => {
+            return crate::pages::error_page(
+                &s.branding,
+                &bulwark_authz::AuthzError::BadRequest(e.to_string()),
+                &reference(&s),
+            );
+        }
+    };
+    match s.authz.begin(&query, cookie(&headers, SESSION_COOKIE)).await {
+        Ok(Begin::Interaction {
+            id,
+            browser_secret,
+            lifetime,
+        }) => {
+            let path = interaction_path(&id);
+            with_cookie(
+                see_other(&path),
+                &set_cookie(INTERACTION_COOKIE, &browser_secret, &path, lifetime, SameSite::Lax),
+            )
+        }
+        Ok(Begin::Redirect(url)) => see_other(&url),
+        Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+    }
+}
+
+fn login_page(s: &AuthzState, id: &str, client_name: String, csrf: String, username: &str, error: Option<String>, status: StatusCode) -> Response {
+    render(
+        &LoginPage {
+            bank_name: s.branding.bank_name.clone(),
+            title: "Log in".into(),
+            client_name,
+            action: format!("{}/login", interaction_path(id)),
+            csrf,
+            username: username.to_string(),
+            error,
+        },
+        status,
+        &[],
+    )
+}
+
+fn view_page(s: &AuthzState, id: &str, view: View, error: Option<String>, username: &str, status: StatusCode) -> Response {
+    match view {
+        View::Login { client_name, csrf } => login_page(s, id, client_name, csrf, username, error, status),
+        View::Consent {
+            client_name,
+            psu_name,
+            csrf,
+            summary,
+            accounts,
+            redirect_uri,
+        } => {
+            let page = ConsentPage {
+                bank_name: s.branding.bank_name.clone(),
+                title: summary.heading.clone(),
+                client_name,
+                psu_name,
+                action: format!("{}/decision", interaction_path(id)),
+                csrf,
+                error,
+                summary: *summary,
+                accounts: accounts
+                    .into_iter()
+                    .map(|a| AccountChoice {
+                        id: a.id,
+                        name: a.name,
+                        identification: a.identification,
+                        currency: a.currency,
+                    })
+                    .collect(),
+            };
+            // The decision redirects to the client: its origin must be a form-action.
+            let origin: Vec<&str> = origin_of(&redirect_uri).into_iter().collect();
+            render(&page, status, &origin)
+        }
+    }
+}
+
+/// `GET /authorize/i/{id}`: the login page, or the consent page once logged in.
+pub async fn interaction(
+    State(s): State<AuthzState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match s.authz.view(&id, cookie(&headers, INTERACTION_COOKIE)).await {
+        Ok(view) => view_page(&s, &id, view, None, "", StatusCode::OK),
+        Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+    }
+}
+
+/// `POST /authorize/i/{id}/login`.
+pub async fn login(
+    State(s): State<AuthzState>,
+    Path(id): Path<String>,
+    connection: Option<axum::Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let browser = cookie(&headers, INTERACTION_COOKIE);
+    let form = match Form::parse(&body) {
+        Ok(f) => f,
+        Err(_) => return crate::pages::error_page(&s.branding, &bulwark_authz::AuthzError::Forbidden, &reference(&s)),
+    };
+    let username = form.get("username").unwrap_or("");
+    let password = form.get("password").unwrap_or("");
+    let address = connection
+        .map(|c| c.peer.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let outcome = s
+        .authz
+        .login(&id, browser, form.get("csrf"), username, password, &address)
+        .await;
+    match outcome {
+        Ok(LoginOutcome::LoggedIn {
+            session_secret,
+            lifetime,
+        }) => {
+            let response = see_other(&interaction_path(&id));
+            match session_secret {
+                Some(secret) => with_cookie(
+                    response,
+                    &set_cookie(SESSION_COOKIE, &secret, "/authorize", lifetime, SameSite::Lax),
+                ),
+                None => response,
+            }
+        }
+        Ok(LoginOutcome::Failed(message)) => match s.authz.view(&id, browser).await {
+            Ok(view) => view_page(&s, &id, view, Some(message), username, StatusCode::UNAUTHORIZED),
+            Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+        },
+        Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+    }
+}
+
+/// The decision form: `decision` once, `account` any number of times, `csrf` once.
+fn decision_form(body: &[u8]) -> Option<(Option<String>, Option<String>, Vec<String>)> {
+    let mut csrf = None;
+    let mut decision = None;
+    let mut accounts = Vec::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "account" => accounts.push(v.into_owned()),
+            "csrf" if csrf.is_none() => csrf = Some(v.into_owned()),
+            "decision" if decision.is_none() => decision = Some(v.into_owned()),
+            "csrf" | "decision" => return None,
+            _ => {}
+        }
+    }
+    Some((csrf, decision, accounts))
+}
+
+/// `POST /authorize/i/{id}/decision`.
+pub async fn decision(
+    State(s): State<AuthzState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let browser = cookie(&headers, INTERACTION_COOKIE);
+    let Some((csrf, decision, accounts)) = decision_form(&body) else {
+        return crate::pages::error_page(&s.branding, &bulwark_authz::AuthzError::Forbidden, &reference(&s));
+    };
+    let result = s
+        .authz
+        .decide(
+            &id,
+            browser,
+            csrf.as_deref(),
+            decision.as_deref().unwrap_or(""),
+            &accounts,
+        )
+        .await;
+    match result {
+        Ok(Decided::Redirect(url)) => {
+            // The interaction is over: its cookie goes.
+            let path = interaction_path(&id);
+            with_cookie(see_other(&url), &set_cookie(INTERACTION_COOKIE, "", &path, 0, SameSite::Lax))
+        }
+        Ok(Decided::Retry(message)) => match s.authz.view(&id, browser).await {
+            Ok(view) => view_page(&s, &id, view, Some(message), "", StatusCode::BAD_REQUEST),
+            Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+        },
+        Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+    }
+}
+
+/// `GET /static/bulwark.css`.
+pub async fn stylesheet() -> Response {
+    static_asset(crate::pages::STYLESHEET.as_bytes().to_vec(), "text/css; charset=utf-8")
+}
+
+/// `GET /static/logo.svg` (the configured logo, whatever its format).
+pub async fn logo(State(s): State<AuthzState>) -> Response {
+    static_asset(s.branding.logo.0.clone(), s.branding.logo.1)
+}
+
+fn static_asset(bytes: Vec<u8>, content_type: &'static str) -> Response {
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'self'"),
+    );
+    response
+}

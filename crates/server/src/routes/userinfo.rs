@@ -1,0 +1,65 @@
+//! TK-5 / OIDC Core 5.3 `userinfo`: the PSU's subject and the consent, for a user access
+//! token bound to the presented certificate whose consent still stands.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bulwark_core::{OAuthError, OAuthErrorCode};
+use bulwark_resource::{RefusalStatus, ResourceRequest};
+use bulwark_token::TokenKind;
+use bulwark_web::{OAuthErrorResponse, PresentedChain, no_store};
+use serde_json::json;
+
+use crate::state::ConsentState;
+
+fn invalid_token(description: String) -> Response {
+    OAuthErrorResponse {
+        error: OAuthError::new(OAuthErrorCode::InvalidToken, description),
+        challenge_scheme: Some("Bearer".into()),
+    }
+    .into_response()
+}
+
+/// `GET` or `POST /userinfo`.
+pub async fn userinfo(State(s): State<ConsentState>, chain: PresentedChain, headers: HeaderMap) -> Response {
+    let cert = match chain.0 {
+        Ok(c) => c,
+        Err(e) => return invalid_token(format!("client certificate: {}", e.reason())),
+    };
+    let admitted = s
+        .guard
+        .admit(&ResourceRequest {
+            authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+            chain: &cert.chain,
+            forwarded_by: cert.forwarded_by(),
+            kind: TokenKind::User,
+        })
+        .await;
+    let caller = match admitted {
+        Ok(c) => c,
+        Err(refusal) => {
+            return match refusal.status() {
+                RefusalStatus::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                RefusalStatus::InvalidToken | RefusalStatus::Forbidden => {
+                    invalid_token(refusal.description())
+                }
+            };
+        }
+    };
+    let Some(consent_id) = caller.claims.consent_id.clone() else {
+        return invalid_token("not a user token".into());
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(s.clock.unix())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    if !s.service.is_authorised(&consent_id, now).await {
+        return invalid_token("the consent is no longer authorised".into());
+    }
+    let mut response = Json(json!({
+        "sub": caller.claims.sub,
+        "openbanking_intent_id": consent_id,
+    }))
+    .into_response();
+    no_store(response.headers_mut());
+    response
+}

@@ -1,0 +1,125 @@
+//! What every HTML page Bulwark serves (the PSU pages now, the staff console next) shares:
+//! the security headers (a strict CSP with no script at all, no framing, no caching, no
+//! referrer), cookies with safe attributes, and reading a cookie back. One implementation, so
+//! no page can forget a header.
+
+use axum::http::header::{self, HeaderMap, HeaderValue};
+
+/// The Content-Security-Policy of a page. `form_action` lists the origins a form on the page
+/// may be sent to, or redirected to after sending (Chromium applies `form-action` to the
+/// redirect too); the page's own origin is always allowed.
+pub fn csp(form_action: &[&str]) -> String {
+    let mut actions = String::from("'self'");
+    for origin in form_action {
+        actions.push(' ');
+        actions.push_str(origin);
+    }
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {actions}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// Sets the headers every page carries: CSP, `no-store`, no framing, no sniffing, no referrer.
+pub fn page_headers(headers: &mut HeaderMap, form_action: &[&str]) {
+    if let Ok(v) = HeaderValue::from_str(&csp(form_action)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    crate::no_store(headers);
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute URL, for `form-action`.
+pub fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let origin = &url[..scheme.len() + 3 + end];
+    (!rest[..end].is_empty()).then_some(origin)
+}
+
+/// How a browser may send a cookie back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    /// Only on requests from our own pages.
+    Strict,
+    /// Also on top-level navigations from other sites (a TPP redirecting to `/authorize`).
+    Lax,
+}
+
+/// A `Set-Cookie` value: always `Secure` and `HttpOnly`, scoped to `path`, living `max_age`
+/// seconds (0 deletes it).
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, same_site: SameSite) -> String {
+    let same_site = match same_site {
+        SameSite::Strict => "Strict",
+        SameSite::Lax => "Lax",
+    };
+    format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; Secure; HttpOnly; SameSite={same_site}"
+    )
+}
+
+/// The value of cookie `name` in the request, if sent (exactly once).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+            {
+                if found.is_some() {
+                    // Two cookies of one name (e.g. different paths): trust neither.
+                    return None;
+                }
+                found = Some(v);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn az_6_csp_has_no_script_and_no_framing() {
+        let c = csp(&["https://tpp.example"]);
+        assert!(c.contains("default-src 'none'"));
+        assert!(c.contains("form-action 'self' https://tpp.example"));
+        assert!(c.contains("frame-ancestors 'none'"));
+        assert!(!c.contains("script-src"));
+        assert!(!c.contains("unsafe"));
+    }
+
+    #[test]
+    fn az_7_origin_of_an_url() {
+        assert_eq!(origin_of("https://tpp.example:8443/cb?x=1"), Some("https://tpp.example:8443"));
+        assert_eq!(origin_of("https://tpp.example"), Some("https://tpp.example"));
+        assert_eq!(origin_of("nonsense"), None);
+    }
+
+    #[test]
+    fn az_6_cookies_are_read_once_and_set_safely() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; bulwark_ia=xyz"));
+        assert_eq!(cookie(&h, "bulwark_ia"), Some("xyz"));
+        assert_eq!(cookie(&h, "missing"), None);
+        h.append(header::COOKIE, HeaderValue::from_static("bulwark_ia=other"));
+        assert_eq!(cookie(&h, "bulwark_ia"), None);
+        let s = set_cookie("bulwark_ia", "v", "/authorize/i/1", 600, SameSite::Lax);
+        assert!(s.contains("Secure") && s.contains("HttpOnly") && s.contains("SameSite=Lax"));
+    }
+}
