@@ -24,7 +24,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("par", &["core", "jose", "store", "clients"]),
     (
         "authz",
-        &["core", "jose", "store", "clients", "par", "consent", "token"],
+        &[
+            "core", "jose", "store", "clients", "par", "consent", "token",
+        ],
     ),
     (
         "resource",

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bulwark_authz::{AuthzParts, AuthzService, StoredPsuDirectory};
 use bulwark_certs::{CertValidator, TrustAnchors};
 use bulwark_clients::{AuthSettings, ClientAuthenticator, ClientDirectory};
 use bulwark_core::{Clock, OutboundHttp, OutboundSettings, Rng, SystemClock, SystemRng};
-use bulwark_authz::{AuthzParts, AuthzService, StoredPsuDirectory};
 use bulwark_dcr::{DcrParts, DcrService};
-use bulwark_par::{ParService, ParServiceParts};
 use bulwark_jose::{JwksFetcher, KeySet};
+use bulwark_par::{ParService, ParServiceParts};
 use bulwark_resource::{ResourceGuard, SignaturePolicy};
 use bulwark_store::{ConnectSettings, SqlStore};
 use bulwark_token::{TokenService, TokenServiceParts};
@@ -21,8 +21,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::dev_pki::DevPki;
 use crate::state::{
-    AppState, Areas, AuthzState, ConsentState, MetaState, OAuthState, Readiness,
-    RegistrationState,
+    AppState, Areas, AuthzState, ConsentState, MetaState, OAuthState, Readiness, RegistrationState,
 };
 use crate::{listener, routes, signing, tls};
 
@@ -226,7 +225,10 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
         if config.pages.demo_psu.unwrap_or(dev_mode) {
-            report.push(crate::demo::ensure_demo_psu(&psus, &config.data_dir, rng.as_ref(), clock.unix()).await?);
+            report.push(
+                crate::demo::ensure_demo_psu(&psus, &config.data_dir, rng.as_ref(), clock.unix())
+                    .await?,
+            );
         }
         let authz = Arc::new(
             AuthzService::new(AuthzParts {

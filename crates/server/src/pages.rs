@@ -104,7 +104,8 @@ pub fn render(page: &impl Template, status: StatusCode, form_action: &[&str]) ->
         }
         Err(e) => {
             tracing::error!(error = %e, "page rendering failed");
-            let mut response = (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+            let mut response =
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
             bulwark_web::pages::page_headers(response.headers_mut(), &[]);
             response
         }

@@ -60,7 +60,13 @@ pub enum SameSite {
 
 /// A `Set-Cookie` value: always `Secure` and `HttpOnly`, scoped to `path`, living `max_age`
 /// seconds (0 deletes it).
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, same_site: SameSite) -> String {
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    same_site: SameSite,
+) -> String {
     let same_site = match same_site {
         SameSite::Strict => "Strict",
         SameSite::Lax => "Lax",
@@ -106,15 +112,24 @@ mod tests {
 
     #[test]
     fn az_7_origin_of_an_url() {
-        assert_eq!(origin_of("https://tpp.example:8443/cb?x=1"), Some("https://tpp.example:8443"));
-        assert_eq!(origin_of("https://tpp.example"), Some("https://tpp.example"));
+        assert_eq!(
+            origin_of("https://tpp.example:8443/cb?x=1"),
+            Some("https://tpp.example:8443")
+        );
+        assert_eq!(
+            origin_of("https://tpp.example"),
+            Some("https://tpp.example")
+        );
         assert_eq!(origin_of("nonsense"), None);
     }
 
     #[test]
     fn az_6_cookies_are_read_once_and_set_safely() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; bulwark_ia=xyz"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; bulwark_ia=xyz"),
+        );
         assert_eq!(cookie(&h, "bulwark_ia"), Some("xyz"));
         assert_eq!(cookie(&h, "missing"), None);
         h.append(header::COOKIE, HeaderValue::from_static("bulwark_ia=other"));

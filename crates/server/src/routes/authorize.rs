@@ -95,7 +95,11 @@ pub async fn authorize(
             );
         }
     };
-    match s.authz.begin(&query, cookie(&headers, SESSION_COOKIE)).await {
+    match s
+        .authz
+        .begin(&query, cookie(&headers, SESSION_COOKIE))
+        .await
+    {
         Ok(Begin::Interaction {
             id,
             browser_secret,
@@ -104,7 +108,13 @@ pub async fn authorize(
             let path = interaction_path(&id);
             with_cookie(
                 see_other(&path),
-                &set_cookie(INTERACTION_COOKIE, &browser_secret, &path, lifetime, SameSite::Lax),
+                &set_cookie(
+                    INTERACTION_COOKIE,
+                    &browser_secret,
+                    &path,
+                    lifetime,
+                    SameSite::Lax,
+                ),
             )
         }
         Ok(Begin::Redirect(url)) => see_other(&url),
@@ -112,7 +122,15 @@ pub async fn authorize(
     }
 }
 
-fn login_page(s: &AuthzState, id: &str, client_name: String, csrf: String, username: &str, error: Option<String>, status: StatusCode) -> Response {
+fn login_page(
+    s: &AuthzState,
+    id: &str,
+    client_name: String,
+    csrf: String,
+    username: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     render(
         &LoginPage {
             bank_name: s.branding.bank_name.clone(),
@@ -128,9 +146,18 @@ fn login_page(s: &AuthzState, id: &str, client_name: String, csrf: String, usern
     )
 }
 
-fn view_page(s: &AuthzState, id: &str, view: View, error: Option<String>, username: &str, status: StatusCode) -> Response {
+fn view_page(
+    s: &AuthzState,
+    id: &str,
+    view: View,
+    error: Option<String>,
+    username: &str,
+    status: StatusCode,
+) -> Response {
     match view {
-        View::Login { client_name, csrf } => login_page(s, id, client_name, csrf, username, error, status),
+        View::Login { client_name, csrf } => {
+            login_page(s, id, client_name, csrf, username, error, status)
+        }
         View::Consent {
             client_name,
             psu_name,
@@ -171,7 +198,11 @@ pub async fn interaction(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match s.authz.view(&id, cookie(&headers, INTERACTION_COOKIE)).await {
+    match s
+        .authz
+        .view(&id, cookie(&headers, INTERACTION_COOKIE))
+        .await
+    {
         Ok(view) => view_page(&s, &id, view, None, "", StatusCode::OK),
         Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
     }
@@ -188,7 +219,13 @@ pub async fn login(
     let browser = cookie(&headers, INTERACTION_COOKIE);
     let form = match Form::parse(&body) {
         Ok(f) => f,
-        Err(_) => return crate::pages::error_page(&s.branding, &bulwark_authz::AuthzError::Forbidden, &reference(&s)),
+        Err(_) => {
+            return crate::pages::error_page(
+                &s.branding,
+                &bulwark_authz::AuthzError::Forbidden,
+                &reference(&s),
+            );
+        }
     };
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
@@ -208,13 +245,26 @@ pub async fn login(
             match session_secret {
                 Some(secret) => with_cookie(
                     response,
-                    &set_cookie(SESSION_COOKIE, &secret, "/authorize", lifetime, SameSite::Lax),
+                    &set_cookie(
+                        SESSION_COOKIE,
+                        &secret,
+                        "/authorize",
+                        lifetime,
+                        SameSite::Lax,
+                    ),
                 ),
                 None => response,
             }
         }
         Ok(LoginOutcome::Failed(message)) => match s.authz.view(&id, browser).await {
-            Ok(view) => view_page(&s, &id, view, Some(message), username, StatusCode::UNAUTHORIZED),
+            Ok(view) => view_page(
+                &s,
+                &id,
+                view,
+                Some(message),
+                username,
+                StatusCode::UNAUTHORIZED,
+            ),
             Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
         },
         Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
@@ -247,7 +297,11 @@ pub async fn decision(
 ) -> Response {
     let browser = cookie(&headers, INTERACTION_COOKIE);
     let Some((csrf, decision, accounts)) = decision_form(&body) else {
-        return crate::pages::error_page(&s.branding, &bulwark_authz::AuthzError::Forbidden, &reference(&s));
+        return crate::pages::error_page(
+            &s.branding,
+            &bulwark_authz::AuthzError::Forbidden,
+            &reference(&s),
+        );
     };
     let result = s
         .authz
@@ -263,7 +317,10 @@ pub async fn decision(
         Ok(Decided::Redirect(url)) => {
             // The interaction is over: its cookie goes.
             let path = interaction_path(&id);
-            with_cookie(see_other(&url), &set_cookie(INTERACTION_COOKIE, "", &path, 0, SameSite::Lax))
+            with_cookie(
+                see_other(&url),
+                &set_cookie(INTERACTION_COOKIE, "", &path, 0, SameSite::Lax),
+            )
         }
         Ok(Decided::Retry(message)) => match s.authz.view(&id, browser).await {
             Ok(view) => view_page(&s, &id, view, Some(message), "", StatusCode::BAD_REQUEST),
@@ -275,7 +332,10 @@ pub async fn decision(
 
 /// `GET /static/bulwark.css`.
 pub async fn stylesheet() -> Response {
-    static_asset(crate::pages::STYLESHEET.as_bytes().to_vec(), "text/css; charset=utf-8")
+    static_asset(
+        crate::pages::STYLESHEET.as_bytes().to_vec(),
+        "text/css; charset=utf-8",
+    )
 }
 
 /// `GET /static/logo.svg` (the configured logo, whatever its format).
@@ -287,8 +347,14 @@ fn static_asset(bytes: Vec<u8>, content_type: &'static str) -> Response {
     let mut response = bytes.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'self'"),

@@ -79,7 +79,10 @@ pub fn document(issuer: &str, caps: &Capabilities) -> Value {
         "require_pushed_authorization_requests".into(),
         caps.require_par.into(),
     );
-    doc.insert("request_parameter_supported".into(), (!caps.require_par).into());
+    doc.insert(
+        "request_parameter_supported".into(),
+        (!caps.require_par).into(),
+    );
     doc.insert("request_uri_parameter_supported".into(), false.into());
     doc.insert(
         "authorization_response_iss_parameter_supported".into(),

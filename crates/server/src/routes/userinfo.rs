@@ -22,7 +22,11 @@ fn invalid_token(description: String) -> Response {
 }
 
 /// `GET` or `POST /userinfo`.
-pub async fn userinfo(State(s): State<ConsentState>, chain: PresentedChain, headers: HeaderMap) -> Response {
+pub async fn userinfo(
+    State(s): State<ConsentState>,
+    chain: PresentedChain,
+    headers: HeaderMap,
+) -> Response {
     let cert = match chain.0 {
         Ok(c) => c,
         Err(e) => return invalid_token(format!("client certificate: {}", e.reason())),
@@ -30,7 +34,9 @@ pub async fn userinfo(State(s): State<ConsentState>, chain: PresentedChain, head
     let admitted = s
         .guard
         .admit(&ResourceRequest {
-            authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+            authorization: headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
             chain: &cert.chain,
             forwarded_by: cert.forwarded_by(),
             kind: TokenKind::User,

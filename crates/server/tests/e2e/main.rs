@@ -5,6 +5,7 @@
 
 mod support;
 
+mod authorize;
 mod binary;
 mod client_auth;
 mod consents;

@@ -11,6 +11,7 @@ pub mod consents;
 mod dcr;
 mod harness;
 mod http;
+pub mod journey;
 mod pki;
 
 pub use app::{TestApp, bin, install_crypto, test_config};

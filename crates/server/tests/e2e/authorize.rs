@@ -1,0 +1,711 @@
+//! AZ-1..AZ-8, TK-2, TK-3, TK-5: the authorization journey end to end, as a TPP and a PSU's
+//! browser drive it (the browser here speaks HTTP; `tests/browser` drives the same pages in
+//! Chromium). Module names of the OIDF FAPI conformance suite are given where a test covers one.
+
+use bulwark_store::{AuthorizationStore, ConsentStore};
+use serde_json::{Map, Value, json};
+
+use crate::support::consents::{AISP, as_tpp};
+use crate::support::journey::{
+    Browser, CHALLENGE, FlowTpp, REDIRECT, VERIFIER, fapi2_code, psu, response_params,
+};
+use crate::support::{Harness, assert_oauth_error, both_backends, introspect, jwt_parts};
+
+/// fapi2-security-profile-final-test-plan "fapi2-security-profile-final-happy-flow": PAR,
+/// login, consent, code, token, refresh, introspection, userinfo; the consent moves to
+/// Authorised with the selected account in the same step; revoking it kills the refresh token
+/// and the access token at once.
+async fn az_fapi2_happy_flow_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-flow", None).await;
+    let (code, consent_id, subject) = fapi2_code(&h, &t, "alex").await;
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+    assert_eq!(stored.selected_accounts.len(), 1);
+    assert_eq!(stored.psu_id.as_deref(), Some(subject.as_str()));
+
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert_eq!(tokens.1["cache-control"], "no-store");
+    let access = tokens.2["access_token"].as_str().unwrap();
+    let (_, at) = jwt_parts(access);
+    assert_eq!(at["token_kind"], "user");
+    assert_eq!(at["consent_id"], consent_id.as_str());
+    assert_eq!(at["openbanking_intent_id"], consent_id.as_str());
+    assert_eq!(at["scope"], "openid accounts");
+    assert_ne!(
+        at["sub"],
+        subject.as_str(),
+        "AZ-8: the TPP sees a pairwise subject"
+    );
+    assert_eq!(
+        at["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&t.c.identity.chain[0]).as_str()
+    );
+    let (idh, id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    assert_eq!(idh["alg"], "PS256");
+    assert_eq!(id["sub"], at["sub"]);
+    assert_eq!(id["aud"], "tpp-flow");
+    assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(id["acr"], "urn:openbanking:psd2:sca");
+    assert_eq!(id["openbanking_intent_id"], consent_id.as_str());
+    assert_eq!(id["at_hash"], bulwark_token::half_hash(access).as_str());
+    assert!(id["auth_time"].is_i64());
+
+    let info = introspect(&h, &t.c, access).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["consent_id"], consent_id.as_str());
+
+    // userinfo with the bound certificate.
+    let ui = crate::support::consents::call(
+        &h,
+        Some(&t.c.identity),
+        reqwest::Method::GET,
+        "/userinfo",
+        Some(access),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(ui.status, 200, "{:?}", ui.body);
+    assert_eq!(ui.body["sub"], at["sub"]);
+    assert_eq!(ui.body["openbanking_intent_id"], consent_id.as_str());
+
+    // TK-3: refresh, bound to the presented certificate, no rotation by default.
+    let refresh_token = tokens.2["refresh_token"].as_str().unwrap();
+    let refreshed = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    assert!(refreshed.2.get("refresh_token").is_none());
+    let (_, at2) = jwt_parts(refreshed.2["access_token"].as_str().unwrap());
+    assert_eq!(at2["consent_id"], consent_id.as_str());
+    assert_ne!(at2["jti"], at["jti"]);
+    // A wider scope than granted is refused.
+    let wider = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("scope", "openid accounts payments"),
+            ],
+        )
+        .await;
+    assert_oauth_error(&wider, 400, "invalid_scope");
+
+    // CO-2 / TK-3: the TPP revokes the consent: refresh dies, the access token goes inactive.
+    let del = as_tpp(&h, &t.c, &t.app_token)
+        .delete(&format!("{AISP}/{consent_id}"))
+        .await;
+    assert_eq!(del.status, 204, "{:?}", del.body);
+    let dead = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await;
+    assert_oauth_error(&dead, 400, "invalid_grant");
+    let info = introspect(&h, &t.c, access).await;
+    assert_eq!(info["active"], false);
+}
+both_backends!(az_fapi2_happy_flow, az_fapi2_happy_flow_on_postgres => az_fapi2_happy_flow_case);
+
+/// TK-2 (fapi2 "ensure-authorization-code-reuse-fails"): the second exchange is refused and
+/// revokes the access and refresh tokens the first one issued.
+async fn tk_2_code_reuse_revokes_what_it_issued_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-reuse", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "reuse").await;
+    let first = t.exchange(&h, &code).await;
+    assert_eq!(first.0, 200, "{:?}", first.2);
+    let second = t.exchange(&h, &code).await;
+    assert_oauth_error(&second, 400, "invalid_grant");
+    let access = first.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, access).await["active"], false);
+    let refresh = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first.2["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_oauth_error(&refresh, 400, "invalid_grant");
+}
+both_backends!(tk_2_code_reuse_revokes_what_it_issued, tk_2_code_reuse_revokes_what_it_issued_on_postgres => tk_2_code_reuse_revokes_what_it_issued_case);
+
+/// TK-2 / AZ-4 (fapi2 "ensure-pkce-code-verifier-required", "incorrect-pkce-code-verifier",
+/// "ensure-different-redirect-uri-in-token-endpoint-fails", "ensure-client-id-in-token-endpoint"):
+/// a bad verifier, a different redirect_uri, or another client is invalid_grant, and the code
+/// stays usable by its holder (nothing consumed).
+async fn tk_2_bad_exchange_leaves_the_code_usable_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-pkce", None).await;
+    let other = FlowTpp::register(&h, "tpp-other", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "pkce").await;
+    let wrong = format!("{VERIFIER}0");
+    for params in [
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", wrong.as_str()),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", CHALLENGE),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://tpp.example/other"),
+            ("code_verifier", VERIFIER),
+        ],
+    ] {
+        assert_oauth_error(&t.token(&h, &params).await, 400, "invalid_grant");
+    }
+    assert_oauth_error(&other.exchange(&h, &code).await, 400, "invalid_grant");
+    let code_hash = bulwark_token::secret_hash(&code);
+    assert!(
+        h.store
+            .get_code(&code_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert_eq!(t.exchange(&h, &code).await.0, 200);
+}
+both_backends!(tk_2_bad_exchange_leaves_the_code_usable, tk_2_bad_exchange_leaves_the_code_usable_on_postgres => tk_2_bad_exchange_leaves_the_code_usable_case);
+
+/// TK-2: a code older than 60 s is refused.
+async fn tk_2_expired_code_is_refused_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-late", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "late").await;
+    h.clock.advance(61);
+    assert_oauth_error(&t.exchange(&h, &code).await, 400, "invalid_grant");
+}
+both_backends!(tk_2_expired_code_is_refused, tk_2_expired_code_is_refused_on_postgres => tk_2_expired_code_is_refused_case);
+
+/// AZ-1 (fapi2 "par-attempt-reuse-request_uri"): a request_uri works once; a second browser
+/// gets the error page, never a redirect.
+async fn az_1_request_uri_is_single_use_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-once", None).await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    assert_eq!(pushed.2["expires_in"], 60);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    Browser::new(&h)
+        .start(&[("client_id", "tpp-once"), ("request_uri", uri)])
+        .await;
+    let mut b = Browser::new(&h);
+    let again = b
+        .get(&format!(
+            "/authorize?client_id=tpp-once&request_uri={}",
+            urlenc(uri)
+        ))
+        .await;
+    assert_eq!(again.status, 400);
+    assert!(again.headers.get("location").is_none());
+    assert!(again.body.contains("Something went wrong"));
+    assert!(
+        again.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
+both_backends!(az_1_request_uri_is_single_use, az_1_request_uri_is_single_use_on_postgres => az_1_request_uri_is_single_use_case);
+
+fn urlenc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// AZ-1: PAR refuses before storing: an unauthenticated client, a `request_uri` parameter,
+/// PKCE plain (fapi2 "par-plain-pkce"), no PKCE ("par-without-pkce"), an unregistered
+/// redirect_uri ("par-invalid-redirect-uri"), another response type ("par-code-id-token"),
+/// a request of another client_id.
+async fn az_1_par_refusals_store_nothing_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-par", None).await;
+    let consent_id = t.consent(&h).await;
+    let base = t.fapi2_params(&consent_id);
+    let with = |k: &str, v: &str| {
+        let mut p: Vec<(String, String)> = base.iter().filter(|(n, _)| n != k).cloned().collect();
+        if !v.is_empty() {
+            p.push((k.into(), v.into()));
+        }
+        p
+    };
+    for (params, code) in [
+        (with("code_challenge_method", "plain"), "invalid_request"),
+        (with("code_challenge", ""), "invalid_request"),
+        (
+            with("redirect_uri", "https://attacker.example/cb"),
+            "invalid_request",
+        ),
+        (
+            with("response_type", "code id_token"),
+            "unsupported_response_type",
+        ),
+        (
+            with("request_uri", "urn:ietf:params:oauth:request_uri:x"),
+            "invalid_request",
+        ),
+        (with("claims", ""), "invalid_request"),
+        (with("scope", "openid"), "invalid_scope"),
+    ] {
+        assert_oauth_error(&t.push(&h, &params).await, 400, code);
+    }
+    // A client_id other than the authenticated client's is a client authentication failure.
+    assert_oauth_error(
+        &t.push(&h, &with("client_id", "tpp-other")).await,
+        401,
+        "invalid_client",
+    );
+    let form: Vec<(&str, &str)> = base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let anonymous = h.post(Some(&t.c.identity), "/par", &form).await;
+    assert_oauth_error(&anonymous, 401, "invalid_client");
+    assert_eq!(
+        h.store.purge_authorization(i64::MAX).await.unwrap(),
+        0,
+        "nothing was stored"
+    );
+}
+both_backends!(az_1_par_refusals_store_nothing, az_1_par_refusals_store_nothing_on_postgres => az_1_par_refusals_store_nothing_case);
+
+/// AZ-6 (AZ-7 `access_denied`): Deny sends the browser back with access_denied and `iss`, and
+/// the consent is Rejected with a PSU audit row.
+async fn az_6_deny_rejects_the_consent_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-deny", None).await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let (user, password, _, _) = psu(&h, "denier").await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[("client_id", "tpp-deny"), ("request_uri", uri)])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "deny", &[]).await;
+    assert_eq!(done.status, 303);
+    let params = response_params(&done.location());
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["state"], "af0ifjsldkj");
+    assert_eq!(params["iss"], "https://localhost:8443");
+    assert!(params.get("code").is_none());
+    assert_eq!(
+        h.store
+            .get_consent(&consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Rejected"
+    );
+    let history = h.store.consent_history(&consent_id).await.unwrap();
+    assert_eq!(history.last().unwrap().actor_kind, "PSU");
+}
+both_backends!(az_6_deny_rejects_the_consent, az_6_deny_rejects_the_consent_on_postgres => az_6_deny_rejects_the_consent_case);
+
+/// AZ-6: a wrong password says so without telling whether the user exists; a form without
+/// the page's CSRF token, or from another browser, is refused and changes nothing; an account
+/// the PSU does not hold is refused.
+async fn az_6_login_and_forms_are_guarded_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-guard", None).await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let (user, password, accounts, _) = psu(&h, "guarded").await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[("client_id", "tpp-guard"), ("request_uri", uri)])
+        .await;
+    let wrong = b.login(&ia, &user, "not-the-password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("The username or password is not right"));
+    let unknown = b.login(&ia, "nobody-here", "whatever1").await;
+    assert_eq!(unknown.status, 401);
+    assert!(
+        unknown
+            .body
+            .contains("The username or password is not right")
+    );
+
+    // Login without the CSRF token.
+    let forged = b
+        .post(
+            &format!("{ia}/login"),
+            &[("username", &user), ("password", &password)],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    // Another browser cannot continue this interaction even with the token.
+    let page = b.get(&ia).await;
+    let csrf = page.input("csrf");
+    let mut other = Browser::new(&h);
+    let stolen = other
+        .post(
+            &format!("{ia}/login"),
+            &[
+                ("csrf", &csrf),
+                ("username", &user),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(stolen.status, 403);
+
+    assert_eq!(b.login(&ia, &user, &password).await.status, 303);
+    let page = b.get(&ia).await;
+    assert_eq!(page.accounts(), accounts);
+    let csrf = page.input("csrf");
+    let no_csrf = b
+        .post(
+            &format!("{ia}/decision"),
+            &[("decision", "authorise"), ("account", &accounts[0])],
+        )
+        .await;
+    assert_eq!(no_csrf.status, 403);
+    let foreign = b
+        .post(
+            &format!("{ia}/decision"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "authorise"),
+                ("account", "someone-elses"),
+            ],
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+    let none = b
+        .post(
+            &format!("{ia}/decision"),
+            &[("csrf", &csrf), ("decision", "authorise")],
+        )
+        .await;
+    assert_eq!(none.status, 400);
+    assert!(none.body.contains("choose at least one account"));
+    assert_eq!(
+        h.store
+            .get_consent(&consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "AwaitingAuthorisation"
+    );
+    // The right form completes; replaying it afterwards finds the interaction gone.
+    let done = b
+        .post(
+            &format!("{ia}/decision"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "authorise"),
+                ("account", &accounts[1]),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let replay = b
+        .post(
+            &format!("{ia}/decision"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "authorise"),
+                ("account", &accounts[1]),
+            ],
+        )
+        .await;
+    assert_eq!(replay.status, 400);
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
+}
+both_backends!(az_6_login_and_forms_are_guarded, az_6_login_and_forms_are_guarded_on_postgres => az_6_login_and_forms_are_guarded_case);
+
+/// AZ-5: a consent of another client, or one already decided, sends the error to the
+/// (validated) redirect URI; AZ-7: an unknown client or an unregistered redirect never
+/// redirects.
+async fn az_5_consent_binding_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-bind", None).await;
+    let other = FlowTpp::register(&h, "tpp-bind-2", None).await;
+    let theirs = other.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&theirs)).await;
+    assert_eq!(pushed.0, 201);
+    let mut b = Browser::new(&h);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-bind&request_uri={}",
+            urlenc(uri)
+        ))
+        .await;
+    assert_eq!(page.status, 303);
+    let params = response_params(&page.location());
+    assert!(page.location().starts_with(REDIRECT));
+    assert_eq!(params["error"], "invalid_request");
+    assert_eq!(
+        h.store.get_consent(&theirs).await.unwrap().unwrap().status,
+        "AwaitingAuthorisation"
+    );
+
+    let unknown = b
+        .get(
+            "/authorize?client_id=nobody&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax",
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.headers.get("location").is_none());
+    // FAPI 2.0 without PAR: error page, no redirect even to a registered URI.
+    let plain = b
+        .get(&format!(
+            "/authorize?client_id=tpp-bind&response_type=code&redirect_uri={}",
+            urlenc(REDIRECT)
+        ))
+        .await;
+    assert_eq!(plain.status, 400);
+    assert!(plain.headers.get("location").is_none());
+}
+both_backends!(az_5_consent_binding, az_5_consent_binding_on_postgres => az_5_consent_binding_case);
+
+/// The FAPI 1.0 Advanced request object for `consent_id` with extra claims.
+fn fapi1_object(t: &FlowTpp, h: &Harness, consent_id: &str, extra: Value) -> String {
+    let mut claims: Map<String, Value> = json!({
+        "client_id": t.c.id,
+        "response_type": "code id_token",
+        "redirect_uri": REDIRECT,
+        "scope": "openid accounts",
+        "state": "fapi1-state",
+        "nonce": "fapi1-nonce",
+        "claims": FlowTpp::claims(consent_id),
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    if let Value::Object(more) = extra {
+        claims.extend(more);
+    }
+    t.request_object(h, claims)
+}
+
+/// AZ-2, AZ-3, AZ-7 (fapi1-advanced-final "fapi1-advanced-final" happy flow, hybrid, request by
+/// value): the ID token in the fragment is a detached signature with c_hash and s_hash.
+async fn az_2_fapi1_hybrid_by_value_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-fapi1", Some("fapi1-advanced")).await;
+    let consent_id = t.consent(&h).await;
+    let object = fapi1_object(&t, &h, &consent_id, json!({}));
+    let (user, password, accounts, _) = psu(&h, "hybrid").await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-fapi1"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("request", &object),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let location = done.location();
+    assert!(location.starts_with(&format!("{REDIRECT}#")), "{location}");
+    let params = response_params(&location);
+    let code = &params["code"];
+    let (_, id) = jwt_parts(&params["id_token"]);
+    assert_eq!(id["c_hash"], bulwark_token::half_hash(code).as_str());
+    assert_eq!(
+        id["s_hash"],
+        bulwark_token::half_hash("fapi1-state").as_str()
+    );
+    assert_eq!(id["nonce"], "fapi1-nonce");
+    assert_eq!(id["openbanking_intent_id"], consent_id.as_str());
+    // No PKCE was used: the exchange needs none.
+    let tokens = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+}
+both_backends!(az_2_fapi1_hybrid_by_value, az_2_fapi1_hybrid_by_value_on_postgres => az_2_fapi1_hybrid_by_value_case);
+
+/// AZ-2 (fapi1-advanced-final "ensure-request-object-without-exp-fails",
+/// "ensure-request-object-with-long-exp-fails", "ensure-request-object-with-nbf-over-60-fails",
+/// "ensure-request-object-with-bad-aud-fails", "ensure-request-object-signature-algorithm-is-none-fails",
+/// "ensure-signed-request-object-with-RS256-fails", "ensure-request-object-signed-by-other-client-fails",
+/// "ensure-response-type-code-fails" without JARM, "ensure-request-without-nonce-fails"):
+/// each is an error page, nothing stored.
+async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-ro", Some("fapi1-advanced")).await;
+    let stranger = FlowTpp::register(&h, "tpp-ro-2", Some("fapi1-advanced")).await;
+    let consent_id = t.consent(&h).await;
+    let now = h.clock_now();
+    let none_alg = {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = json!({"iss": "tpp-ro", "aud": "https://localhost:8443", "exp": now + 300, "nbf": now,
+            "client_id": "tpp-ro", "response_type": "code id_token", "redirect_uri": REDIRECT, "scope": "openid accounts",
+            "nonce": "n", "claims": FlowTpp::claims(&consent_id)});
+        format!(
+            "{}.{}.",
+            e.encode(br#"{"alg":"none"}"#),
+            e.encode(claims.to_string())
+        )
+    };
+    let by_stranger = {
+        let mut claims = json!({"client_id": "tpp-ro", "iss": "tpp-ro", "response_type": "code id_token", "redirect_uri": REDIRECT,
+            "scope": "openid accounts", "nonce": "n", "claims": FlowTpp::claims(&consent_id)}).as_object().unwrap().clone();
+        claims.insert("aud".into(), json!("https://localhost:8443"));
+        stranger.request_object(&h, claims)
+    };
+    let cases = [
+        fapi1_object(&t, &h, &consent_id, json!({"exp": Value::Null})),
+        fapi1_object(&t, &h, &consent_id, json!({"exp": now + 3700, "nbf": now})),
+        fapi1_object(
+            &t,
+            &h,
+            &consent_id,
+            json!({"nbf": now - 3700, "exp": now + 60}),
+        ),
+        fapi1_object(&t, &h, &consent_id, json!({"aud": "https://other.example"})),
+        fapi1_object(&t, &h, &consent_id, json!({"response_type": "code"})),
+        fapi1_object(&t, &h, &consent_id, json!({"nonce": Value::Null})),
+        fapi1_object(
+            &t,
+            &h,
+            &consent_id,
+            json!({"redirect_uri": "https://attacker.example/cb"}),
+        ),
+        none_alg,
+        by_stranger,
+    ];
+    for (i, object) in cases.iter().enumerate() {
+        let mut b = Browser::new(&h);
+        let page = b
+            .get(&format!("/authorize?client_id=tpp-ro&response_type=code%20id_token&scope=openid%20accounts&request={object}"))
+            .await;
+        assert_eq!(page.status, 400, "case {i}: {}", page.body);
+        assert!(page.headers.get("location").is_none(), "case {i}");
+    }
+    // The query must agree with the object.
+    let ok = fapi1_object(&t, &h, &consent_id, json!({}));
+    let mut b = Browser::new(&h);
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-ro&response_type=code&scope=openid%20accounts&request={ok}"
+        ))
+        .await;
+    assert_eq!(page.status, 400);
+    assert_eq!(h.store.purge_authorization(i64::MAX).await.unwrap(), 0);
+}
+both_backends!(az_2_bad_request_objects_are_refused, az_2_bad_request_objects_are_refused_on_postgres => az_2_bad_request_objects_are_refused_case);
+
+/// AZ-7 JARM (fapi1-advanced-final with response_mode=jwt, pushed): `code` alone comes back
+/// as one signed `response` JWT in the query, verifiable with the server's JWKS.
+async fn az_7_jarm_response_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-jarm", Some("fapi1-advanced")).await;
+    let consent_id = t.consent(&h).await;
+    let object = fapi1_object(
+        &t,
+        &h,
+        &consent_id,
+        json!({"response_type": "code", "response_mode": "jwt", "code_challenge": CHALLENGE, "code_challenge_method": "S256"}),
+    );
+    let pushed = t.push(&h, &[("request".into(), object)]).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let (user, password, accounts, _) = psu(&h, "jarm").await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-jarm"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let params = response_params(&done.location());
+    assert!(
+        done.location()
+            .starts_with(&format!("{REDIRECT}?response="))
+    );
+    assert_eq!(params.len(), 1, "only the response JWT: {params:?}");
+    let jwt = &params["response"];
+    let jwks: Value = h.post(None, "/jwks", &[]).await.2;
+    let _ = jwks;
+    let public = h.state.meta.keys.public_set();
+    let compact = bulwark_jose::Compact::parse(jwt).unwrap();
+    public.verify(&compact).unwrap();
+    let claims = compact.claims().unwrap();
+    assert_eq!(claims["iss"], "https://localhost:8443");
+    assert_eq!(claims["aud"], "tpp-jarm");
+    assert_eq!(claims["state"], "fapi1-state");
+    let code = claims["code"].as_str().unwrap();
+    assert_eq!(t.exchange(&h, code).await.0, 200);
+}
+both_backends!(az_7_jarm_response, az_7_jarm_response_on_postgres => az_7_jarm_response_case);
+
+/// AZ-6: a remembered PSU session skips the login page for the next authorization, unless the
+/// request says `prompt=login`; `prompt=none` comes back with consent_required.
+async fn az_6_session_is_remembered_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-sso", None).await;
+    let (user, password, accounts, _) = psu(&h, "sso").await;
+    let mut b = Browser::new(&h);
+    for round in 0..2 {
+        let consent_id = t.consent(&h).await;
+        let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+        let ia = b
+            .start(&[
+                ("client_id", "tpp-sso"),
+                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+            ])
+            .await;
+        let page = b.get(&ia).await;
+        if round == 0 {
+            assert!(page.body.contains("name=\"password\""));
+            b.login(&ia, &user, &password).await;
+        } else {
+            assert!(page.body.contains("name=\"decision\""), "logged in already");
+        }
+        assert_eq!(
+            b.decide(&ia, "authorise", &[&accounts[0]]).await.status,
+            303
+        );
+    }
+    let consent_id = t.consent(&h).await;
+    let mut params = t.fapi2_params(&consent_id);
+    params.push(("prompt".into(), "none".into()));
+    let pushed = t.push(&h, &params).await;
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-sso&request_uri={}",
+            urlenc(pushed.2["request_uri"].as_str().unwrap())
+        ))
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        response_params(&page.location())["error"],
+        "consent_required"
+    );
+}
+both_backends!(az_6_session_is_remembered, az_6_session_is_remembered_on_postgres => az_6_session_is_remembered_case);

@@ -1,0 +1,377 @@
+//! The authorization journey as the two real counterparts drive it: a TPP (`FlowTpp`: a
+//! private_key_jwt client with a QWAC, registered for the code flow) pushing requests and
+//! exchanging codes over mTLS, and a PSU's browser (`Browser`: cookies kept per path, no
+//! automatic redirects) walking `/authorize`, the login page and the consent page by their
+//! form contract (`username`, `password`, `csrf`, `account`, `decision`).
+
+use std::sync::Arc;
+
+use bulwark_authz::StoredPsuDirectory;
+use bulwark_certs::PspRole;
+use bulwark_core::SystemRng;
+use bulwark_jose::{Alg, SigningKey};
+use serde_json::{Map, Value, json};
+
+use super::consents::{AISP, as_tpp, tpp};
+use super::{BEARER, Harness, ISSUER, PkjClient, Resp};
+
+pub const REDIRECT: &str = "https://tpp.example/cb";
+/// RFC 7636 Appendix B.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A TPP registered for the authorization code flow, with its application token.
+pub struct FlowTpp {
+    pub c: PkjClient,
+    pub app_token: String,
+}
+
+impl FlowTpp {
+    /// Registers `id` (profile `profile`, or the server default) with a QWAC for AIS and PIS.
+    pub async fn register(h: &Harness, id: &str, profile: Option<&str>) -> Self {
+        let (c, _) = tpp(h, &format!("{id}-cc"), &[PspRole::AccountInformation]).await;
+        drop(c);
+        let key = SigningKey::generate(Alg::Ps256).unwrap();
+        let mut meta = json!({
+            "client_name": format!("{id} Money App"),
+            "token_endpoint_auth_method": "private_key_jwt",
+            "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
+            "response_types": ["code", "code id_token"],
+            "redirect_uris": [REDIRECT],
+            "scope": "openid accounts payments fundsconfirmations",
+            "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}
+        });
+        if let Some(p) = profile {
+            meta["fapi_profile"] = json!(p);
+        }
+        h.register(id, meta).await;
+        let identity = h.pki.qwac(
+            id,
+            Some("PSDGB-FCA-123456"),
+            None,
+            &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+        );
+        let c = PkjClient {
+            id: id.into(),
+            key,
+            identity,
+        };
+        let resp = c.token(h, &c.assertion(h)).await;
+        assert_eq!(resp.0, 200, "{:?}", resp.2);
+        let app_token = resp.2["access_token"].as_str().unwrap().to_string();
+        Self { c, app_token }
+    }
+
+    /// Creates an account-access consent; returns its id.
+    pub async fn consent(&self, h: &Harness) -> String {
+        let a = as_tpp(h, &self.c, &self.app_token)
+            .post(AISP, &super::consents::aac_body(), &[])
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
+    }
+
+    /// The OB claims request naming `consent_id`, with SCA essential.
+    pub fn claims(consent_id: &str) -> Value {
+        json!({"id_token": {
+            "openbanking_intent_id": {"value": consent_id, "essential": true},
+            "acr": {"essential": true, "values": ["urn:openbanking:psd2:sca"]}
+        }, "userinfo": {"openbanking_intent_id": {"value": consent_id, "essential": true}}})
+    }
+
+    /// FAPI 2.0 plain PAR parameters for `consent_id`.
+    pub fn fapi2_params(&self, consent_id: &str) -> Vec<(String, String)> {
+        vec![
+            ("response_type".into(), "code".into()),
+            ("client_id".into(), self.c.id.clone()),
+            ("redirect_uri".into(), REDIRECT.into()),
+            ("scope".into(), "openid accounts".into()),
+            ("state".into(), "af0ifjsldkj".into()),
+            ("nonce".into(), "n-0S6_WzA2Mj".into()),
+            ("code_challenge".into(), CHALLENGE.into()),
+            ("code_challenge_method".into(), "S256".into()),
+            ("claims".into(), Self::claims(consent_id).to_string()),
+        ]
+    }
+
+    /// A request object over `claims`, signed with the client's key, valid now.
+    pub fn request_object(&self, h: &Harness, mut claims: Map<String, Value>) -> String {
+        let now = h.clock_now();
+        for (k, v) in [
+            ("iss", json!(self.c.id)),
+            ("aud", json!(ISSUER)),
+            ("iat", json!(now)),
+            ("nbf", json!(now)),
+            ("exp", json!(now + 300)),
+            ("jti", json!(bulwark_core::random::token(9))),
+        ] {
+            claims.entry(k).or_insert(v);
+        }
+        self.c
+            .key
+            .sign_compact("oauth-authz-req+jwt", &serde_json::to_vec(&claims).unwrap())
+            .unwrap()
+    }
+
+    /// `POST /par` with `params` plus a fresh client assertion, over mTLS.
+    pub async fn push(&self, h: &Harness, params: &[(String, String)]) -> Resp {
+        let assertion = self.c.assertion(h);
+        let mut form: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.push(("client_assertion_type", BEARER));
+        form.push(("client_assertion", &assertion));
+        h.post(Some(&self.c.identity), "/par", &form).await
+    }
+
+    /// `POST /token` with `params` plus a fresh client assertion, over mTLS.
+    pub async fn token(&self, h: &Harness, params: &[(&str, &str)]) -> Resp {
+        let assertion = self.c.assertion(h);
+        let mut form = params.to_vec();
+        form.push(("client_assertion_type", BEARER));
+        form.push(("client_assertion", &assertion));
+        h.post(Some(&self.c.identity), "/token", &form).await
+    }
+
+    /// Exchanges a code with the RFC 7636 verifier.
+    pub async fn exchange(&self, h: &Harness, code: &str) -> Resp {
+        self.token(
+            h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+    }
+}
+
+/// A PSU in the demo directory with two accounts; returns (username, password, account ids,
+/// subject).
+pub async fn psu(h: &Harness, username: &str) -> (String, String, Vec<String>, String) {
+    let rng = SystemRng;
+    let dir = StoredPsuDirectory::new(Arc::new(h.store.clone()), &rng).unwrap();
+    let password = format!("pw-{}", bulwark_core::random::token(9));
+    let record = dir
+        .add(username, "Alex Customer", &password, &rng, h.clock_now())
+        .await
+        .unwrap();
+    dir.seed_accounts(&record.subject, &rng).await.unwrap();
+    let accounts = bulwark_store::PsuStore::psu_accounts(&h.store, &record.subject)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    (username.into(), password, accounts, record.subject)
+}
+
+/// A browser answer: status, headers and the body as text.
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The `Location` header.
+    pub fn location(&self) -> String {
+        self.headers["location"].to_str().unwrap().to_string()
+    }
+
+    /// The value of the hidden input `name` in the page.
+    pub fn input(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no input {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+
+    /// Every `value` of the inputs named `account`.
+    pub fn accounts(&self) -> Vec<String> {
+        let marker = "name=\"account\" value=\"";
+        self.body
+            .match_indices(marker)
+            .map(|(i, _)| {
+                let start = i + marker.len();
+                let end = self.body[start..].find('"').unwrap() + start;
+                self.body[start..end].to_string()
+            })
+            .collect()
+    }
+}
+
+/// A PSU's browser: no client certificate, cookies kept by name and path, redirects not
+/// followed (the test looks at each).
+pub struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String, String)>,
+}
+
+impl Browser {
+    pub fn new(h: &Harness) -> Self {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(super::http::client_tls_config(&h.dev_ca, None))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            client,
+            base: h.url(""),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self, path: &str) -> String {
+        self.cookies
+            .iter()
+            .filter(|(_, _, p)| path.starts_with(p.as_str()))
+            .map(|(n, v, _)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, headers: &reqwest::header::HeaderMap) {
+        for v in headers.get_all("set-cookie") {
+            let text = v.to_str().unwrap();
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            let path = attrs
+                .split(';')
+                .find_map(|a| a.trim().strip_prefix("Path="))
+                .unwrap_or("/")
+                .to_string();
+            self.cookies.retain(|(n, _, p)| !(n == name && *p == path));
+            if !value.is_empty() && !attrs.contains("Max-Age=0") {
+                self.cookies.push((name.into(), value.into(), path));
+            }
+        }
+    }
+
+    fn path_of(&self, url: &str) -> String {
+        url.strip_prefix(&self.base).unwrap_or(url).to_string()
+    }
+
+    async fn finish(&mut self, resp: reqwest::Response) -> Page {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        self.keep_cookies(&headers);
+        let body = resp.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// GET a path (or our own absolute URL).
+    pub async fn get(&mut self, path_or_url: &str) -> Page {
+        let path = self.path_of(path_or_url);
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header(&path))
+            .send()
+            .await
+            .unwrap();
+        self.finish(resp).await
+    }
+
+    /// POST a form to a path.
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.finish(resp).await
+    }
+
+    /// From `GET /authorize?...` to the interaction page: returns the interaction path.
+    pub async fn start(&mut self, query: &[(&str, &str)]) -> String {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let page = self.get(&format!("/authorize?{q}")).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let location = page.location();
+        assert!(location.starts_with("/authorize/i/"), "{location}");
+        location
+    }
+
+    /// Logs in on the interaction's login page.
+    pub async fn login(&mut self, interaction: &str, username: &str, password: &str) -> Page {
+        let page = self.get(interaction).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page.input("csrf");
+        self.post(
+            &format!("{interaction}/login"),
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Sends the consent form with `decision` and `accounts`.
+    pub async fn decide(&mut self, interaction: &str, decision: &str, accounts: &[&str]) -> Page {
+        let page = self.get(interaction).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page.input("csrf");
+        let mut form = vec![("csrf", csrf.as_str()), ("decision", decision)];
+        for a in accounts {
+            form.push(("account", a));
+        }
+        self.post(&format!("{interaction}/decision"), &form).await
+    }
+}
+
+/// The query (or fragment) parameters of a redirect to the client.
+pub fn response_params(location: &str) -> std::collections::HashMap<String, String> {
+    let rest = location
+        .split_once('#')
+        .map(|(_, f)| f)
+        .or_else(|| location.split_once('?').map(|(_, q)| q))
+        .unwrap_or("");
+    form_urlencoded::parse(rest.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The whole FAPI 2.0 journey up to the code: consent, PAR, login, authorise the first
+/// account. Returns (code, consent id, PSU subject).
+pub async fn fapi2_code(h: &Harness, t: &FlowTpp, username: &str) -> (String, String, String) {
+    let consent_id = t.consent(h).await;
+    let pushed = t.push(h, &t.fapi2_params(&consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let request_uri = pushed.2["request_uri"].as_str().unwrap().to_string();
+    let (user, password, accounts, subject) = psu(h, username).await;
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", &request_uri)])
+        .await;
+    let logged = b.login(&ia, &user, &password).await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let params = response_params(&done.location());
+    assert!(done.location().starts_with(REDIRECT));
+    (params["code"].clone(), consent_id, subject)
+}
