@@ -709,3 +709,56 @@ async fn az_6_session_is_remembered_case(h: Harness) {
     );
 }
 both_backends!(az_6_session_is_remembered, az_6_session_is_remembered_on_postgres => az_6_session_is_remembered_case);
+
+/// AZ-5, AZ-6 for a payment: a domestic-payment consent needs the `payments` scope, and the PSU
+/// picks the account to pay from; an `accounts` request for it is refused to the client.
+async fn az_5_payment_consent_journey_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-pisp", None).await;
+    let consent_id = t.payment_consent(&h, "10.50").await;
+    let (user, password, accounts, _) = psu(&h, "payer").await;
+    // Wrong scope for the consent's kind.
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    let mut b = Browser::new(&h);
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-pisp&request_uri={}",
+            urlenc(pushed.2["request_uri"].as_str().unwrap())
+        ))
+        .await;
+    assert_eq!(response_params(&page.location())["error"], "invalid_scope");
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-pisp"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let page = b.get(&ia).await;
+    assert!(page.body.contains("£10.50"), "{}", page.body);
+    assert!(page.body.contains("type=\"radio\""));
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let code = response_params(&done.location())["code"].clone();
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert_eq!(
+        jwt_parts(tokens.2["access_token"].as_str().unwrap()).1["scope"],
+        "openid payments"
+    );
+    assert_eq!(
+        h.store
+            .get_consent(&consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Authorised"
+    );
+}
+both_backends!(az_5_payment_consent_journey, az_5_payment_consent_journey_on_postgres => az_5_payment_consent_journey_case);

@@ -12,7 +12,7 @@ use bulwark_core::SystemRng;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Map, Value, json};
 
-use super::consents::{AISP, as_tpp, tpp};
+use super::consents::{AISP, PISP, as_tpp, pay_body, tpp};
 use super::{BEARER, Harness, ISSUER, PkjClient, Resp};
 
 pub const REDIRECT: &str = "https://tpp.example/cb";
@@ -24,11 +24,23 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 pub struct FlowTpp {
     pub c: PkjClient,
     pub app_token: String,
+    /// The registered redirect URI.
+    pub redirect: String,
 }
 
 impl FlowTpp {
     /// Registers `id` (profile `profile`, or the server default) with a QWAC for AIS and PIS.
     pub async fn register(h: &Harness, id: &str, profile: Option<&str>) -> Self {
+        Self::register_with(h, id, profile, REDIRECT).await
+    }
+
+    /// As `register`, with another redirect URI.
+    pub async fn register_with(
+        h: &Harness,
+        id: &str,
+        profile: Option<&str>,
+        redirect: &str,
+    ) -> Self {
         let (c, _) = tpp(h, &format!("{id}-cc"), &[PspRole::AccountInformation]).await;
         drop(c);
         let key = SigningKey::generate(Alg::Ps256).unwrap();
@@ -37,7 +49,7 @@ impl FlowTpp {
             "token_endpoint_auth_method": "private_key_jwt",
             "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
             "response_types": ["code", "code id_token"],
-            "redirect_uris": [REDIRECT],
+            "redirect_uris": [redirect],
             "scope": "openid accounts payments fundsconfirmations",
             "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}
         });
@@ -59,13 +71,27 @@ impl FlowTpp {
         let resp = c.token(h, &c.assertion(h)).await;
         assert_eq!(resp.0, 200, "{:?}", resp.2);
         let app_token = resp.2["access_token"].as_str().unwrap().to_string();
-        Self { c, app_token }
+        Self {
+            c,
+            app_token,
+            redirect: redirect.to_string(),
+        }
     }
 
     /// Creates an account-access consent; returns its id.
     pub async fn consent(&self, h: &Harness) -> String {
         let a = as_tpp(h, &self.c, &self.app_token)
             .post(AISP, &super::consents::aac_body(), &[])
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a domestic-payment consent for `amount` GBP; returns its id.
+    pub async fn payment_consent(&self, h: &Harness, amount: &str) -> String {
+        let key = bulwark_core::random::token(9);
+        let a = as_tpp(h, &self.c, &self.app_token)
+            .post(PISP, &pay_body(amount), &[("x-idempotency-key", &key)])
             .await;
         assert_eq!(a.status, 201, "{:?}", a.body);
         a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
@@ -84,7 +110,7 @@ impl FlowTpp {
         vec![
             ("response_type".into(), "code".into()),
             ("client_id".into(), self.c.id.clone()),
-            ("redirect_uri".into(), REDIRECT.into()),
+            ("redirect_uri".into(), self.redirect.clone()),
             ("scope".into(), "openid accounts".into()),
             ("state".into(), "af0ifjsldkj".into()),
             ("nonce".into(), "n-0S6_WzA2Mj".into()),
@@ -141,7 +167,7 @@ impl FlowTpp {
             &[
                 ("grant_type", "authorization_code"),
                 ("code", code),
-                ("redirect_uri", REDIRECT),
+                ("redirect_uri", &self.redirect),
                 ("code_verifier", VERIFIER),
             ],
         )
@@ -363,6 +389,7 @@ pub async fn fapi2_code(h: &Harness, t: &FlowTpp, username: &str) -> (String, St
     assert_eq!(pushed.0, 201, "{:?}", pushed.2);
     let request_uri = pushed.2["request_uri"].as_str().unwrap().to_string();
     let (user, password, accounts, subject) = psu(h, username).await;
+    let redirect = t.redirect.clone();
     let mut b = Browser::new(h);
     let ia = b
         .start(&[("client_id", &t.c.id), ("request_uri", &request_uri)])
@@ -372,6 +399,6 @@ pub async fn fapi2_code(h: &Harness, t: &FlowTpp, username: &str) -> (String, St
     let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let params = response_params(&done.location());
-    assert!(done.location().starts_with(REDIRECT));
+    assert!(done.location().starts_with(&redirect));
     (params["code"].clone(), consent_id, subject)
 }

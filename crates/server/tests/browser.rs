@@ -1,0 +1,441 @@
+//! AZ-6: the PSU pages in a real headless Chromium (Debian's `chromium` + `chromedriver`),
+//! driven over WebDriver: the whole journey with Authorise, one with Deny, a wrong password, a
+//! tampered and a replayed form, and a payment consent showing its amount. Every page is kept
+//! as a screenshot under `target/browser-artifacts/`.
+//!
+//! Needs `chromedriver` on PATH. Without it the tests print that they skipped; under `CI=true`
+//! a missing driver is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(dead_code, unused_imports, unused_macros)]
+
+#[path = "e2e/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use support::Harness;
+use support::journey::{FlowTpp, psu, response_params};
+
+/// A chromedriver process and a WebDriver session on it; both end on drop / `finish`.
+struct Chrome {
+    driver: Child,
+    client: Client,
+    shots: PathBuf,
+    name: &'static str,
+    n: u32,
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Chrome {
+    /// Starts chromedriver and a headless Chromium, or `None` (after saying why) when there is
+    /// no chromedriver outside CI.
+    async fn start(name: &'static str) -> Option<Self> {
+        let port = free_port();
+        let driver = match Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(d) => d,
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI=true but chromedriver cannot be started: {e}");
+                }
+                eprintln!(
+                    "skipped: chromedriver is not on PATH ({e}); install chromium and chromium-driver"
+                );
+                return None;
+            }
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             "--ignore-certificate-errors", "--window-size=1000,1100"]}),
+        );
+        caps.insert("acceptInsecureCerts".into(), json!(true));
+        let mut last = None;
+        for _ in 0..50 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Self {
+                        driver,
+                        client,
+                        shots: artifacts(),
+                        name,
+                        n: 0,
+                    });
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("chromedriver did not start a session: {last:?}");
+    }
+
+    /// Saves a screenshot of the current page as `<test>-<n>-<what>.png`.
+    async fn shot(&mut self, what: &str) {
+        self.n += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self
+            .shots
+            .join(format!("{}-{}-{what}.png", self.name, self.n));
+        std::fs::write(path, png).unwrap();
+    }
+
+    async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Ticks the account `value` by clicking its label, as a person does.
+    async fn choose(&self, value: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(&format!(
+                "input[name=account][value='{value}']"
+            )))
+            .await
+            .unwrap();
+        let id = input.attr("id").await.unwrap().unwrap();
+        self.click(&format!("label[for='{id}']")).await;
+        assert!(
+            input.is_selected().await.unwrap(),
+            "account {value} is ticked"
+        );
+    }
+
+    /// Waits until the URL starts with `prefix`; returns it.
+    async fn wait_for_url(&self, prefix: &str) -> String {
+        for _ in 0..100 {
+            let url = self.client.current_url().await.unwrap().to_string();
+            if url.starts_with(prefix) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never reached {prefix}");
+    }
+
+    async fn finish(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+/// The TPP's redirect target: an https page on another origin (the development certificate
+/// is for `localhost`), so the consent page's `form-action` must allow the TPP's origin.
+async fn tpp_callback(h: &Harness) -> String {
+    let hits = Arc::new(std::sync::Mutex::new(0));
+    let doc = Arc::new(std::sync::Mutex::new(json!({"tpp": "callback received"})));
+    let jwks_url = support::serve_json(h.data_dir(), doc, hits).await;
+    // The JSON server answers every path under /jwks; the callback is `/jwks` with a query.
+    jwks_url
+}
+
+/// The browser journey up to the consent page; returns the TPP.
+async fn to_consent_page(
+    h: &Harness,
+    chrome: &mut Chrome,
+    id: &str,
+    consent: impl std::future::Future<Output = String>,
+    t: &FlowTpp,
+    scope: &str,
+) -> String {
+    let _ = id;
+    let consent_id = consent.await;
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = scope.into();
+        }
+    }
+    let pushed = t.push(h, &params).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let url = format!(
+        "{}?client_id={}&request_uri={}",
+        h.url("/authorize"),
+        t.c.id,
+        form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+    );
+    chrome.client.goto(&url).await.unwrap();
+    consent_id
+}
+
+async fn log_in(chrome: &mut Chrome, user: &str, password: &str) {
+    assert!(chrome.text().await.contains("Log in to Bulwark Bank"));
+    chrome.shot("login").await;
+    chrome.fill("#username", user).await;
+    chrome.fill("#password", password).await;
+    chrome.click("button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn az_6_browser_journey_authorise() {
+    let Some(mut chrome) = Chrome::start("authorise").await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let cb = tpp_callback(&h).await;
+    let t = FlowTpp::register_with(&h, "tpp-browser", None, &cb).await;
+    let (user, password, accounts, _) = psu(&h, "browser-alex").await;
+    to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-browser",
+        t.consent(&h),
+        &t,
+        "openid accounts",
+    )
+    .await;
+    log_in(&mut chrome, &user, &password).await;
+    let text = chrome.text().await;
+    assert!(
+        text.contains("tpp-browser Money App is asking for"),
+        "{text}"
+    );
+    assert!(text.contains("Your balances"), "{text}");
+    assert!(text.contains("Logged in as Alex Customer"));
+    chrome.shot("consent").await;
+    chrome.choose(&accounts[0]).await;
+    chrome.click("button[value=authorise]").await;
+    let url = chrome.wait_for_url(&cb).await;
+    chrome.shot("back-at-tpp").await;
+    let params = response_params(&url);
+    assert_eq!(params["iss"], "https://localhost:8443");
+    let tokens = t.exchange(&h, &params["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    chrome.finish().await;
+}
+
+#[tokio::test]
+async fn az_6_browser_deny() {
+    let Some(mut chrome) = Chrome::start("deny").await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let cb = tpp_callback(&h).await;
+    let t = FlowTpp::register_with(&h, "tpp-deny", None, &cb).await;
+    let (user, password, _, _) = psu(&h, "browser-deny").await;
+    let consent_id = to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-deny",
+        t.consent(&h),
+        &t,
+        "openid accounts",
+    )
+    .await;
+    log_in(&mut chrome, &user, &password).await;
+    chrome.shot("consent").await;
+    chrome.click("button[value=deny]").await;
+    let url = chrome.wait_for_url(&cb).await;
+    assert_eq!(response_params(&url)["error"], "access_denied");
+    let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, "Rejected");
+    chrome.finish().await;
+}
+
+#[tokio::test]
+async fn az_6_browser_wrong_password() {
+    let Some(mut chrome) = Chrome::start("wrong-password").await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let t = FlowTpp::register(&h, "tpp-pw", None).await;
+    let (user, _, _, _) = psu(&h, "browser-pw").await;
+    to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-pw",
+        t.consent(&h),
+        &t,
+        "openid accounts",
+    )
+    .await;
+    log_in(&mut chrome, &user, "wrong-password").await;
+    let alert = chrome
+        .client
+        .find(Locator::Css("[role=alert]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        alert.contains("The username or password is not right"),
+        "{alert}"
+    );
+    // The username is kept, the password is not.
+    let kept = chrome
+        .client
+        .find(Locator::Css("#username"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(user.as_str()));
+    chrome.shot("wrong-password").await;
+    chrome.finish().await;
+}
+
+#[tokio::test]
+async fn az_6_browser_tampered_and_replayed_forms() {
+    let Some(mut chrome) = Chrome::start("replay").await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let cb = tpp_callback(&h).await;
+    let t = FlowTpp::register_with(&h, "tpp-replay", None, &cb).await;
+    let (user, password, accounts, _) = psu(&h, "browser-replay").await;
+    let consent_id = to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-replay",
+        t.consent(&h),
+        &t,
+        "openid accounts",
+    )
+    .await;
+    log_in(&mut chrome, &user, &password).await;
+    // A forged token in the form (what a cross-site form would carry) is refused.
+    chrome
+        .client
+        .execute(
+            "document.querySelector('input[name=csrf]').value = 'forged';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    chrome.choose(&accounts[0]).await;
+    chrome.click("button[value=authorise]").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = chrome.text().await;
+    assert!(
+        text.contains("this form was not sent from the page we showed you"),
+        "{text}"
+    );
+    chrome.shot("forged-form").await;
+    let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, "AwaitingAuthorisation");
+    // The real form still works; going back and sending it again finds the interaction over.
+    chrome.client.back().await.unwrap();
+    chrome.client.refresh().await.unwrap();
+    chrome.choose(&accounts[0]).await;
+    chrome.click("button[value=authorise]").await;
+    chrome.wait_for_url(&cb).await;
+    chrome.client.back().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = chrome.text().await;
+    assert!(text.contains("expired or was already completed"), "{text}");
+    chrome.shot("replayed-form").await;
+    chrome.finish().await;
+}
+
+#[tokio::test]
+async fn az_6_browser_payment_consent_shows_the_amount() {
+    let Some(mut chrome) = Chrome::start("payment").await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let cb = tpp_callback(&h).await;
+    let t = FlowTpp::register_with(&h, "tpp-pay", None, &cb).await;
+    let (user, password, accounts, _) = psu(&h, "browser-pay").await;
+    to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-pay",
+        t.payment_consent(&h, "1165.8"),
+        &t,
+        "openid payments",
+    )
+    .await;
+    log_in(&mut chrome, &user, &password).await;
+    let amount = chrome
+        .client
+        .find(Locator::Css(".amount"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(amount, "£1,165.80");
+    let text = chrome.text().await;
+    assert!(text.contains("ACME Inc"), "{text}");
+    assert!(
+        text.contains("Sort code 08-08-00, account 21325698"),
+        "{text}"
+    );
+    chrome.shot("payment-consent").await;
+    chrome.choose(&accounts[1]).await;
+    chrome.click("button[value=authorise]").await;
+    let url = chrome.wait_for_url(&cb).await;
+    assert!(response_params(&url).contains_key("code"));
+    chrome.finish().await;
+}
