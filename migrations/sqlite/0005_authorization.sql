@@ -3,7 +3,9 @@
 -- Secrets a browser or a TPP holds (session cookie, code, refresh token) are stored as SHA-256
 -- hashes only; request_uri values are public references, stored as they are.
 
--- AZ-1: pushed authorization requests, deleted when used at /authorize (single use).
+-- AZ-1: pushed authorization requests. A browser may open /authorize with one again until
+-- the authorization completes (a reload); the PSU's decision deletes it in the same transaction
+-- that records the decision, so it completes at most once on every node.
 CREATE TABLE pushed_requests (
     request_uri  TEXT PRIMARY KEY,
     client_id    TEXT NOT NULL,
@@ -20,6 +22,7 @@ CREATE TABLE authz_interactions (
     client_id     TEXT NOT NULL,
     consent_id    TEXT NOT NULL,
     request       TEXT NOT NULL,
+    request_uri   TEXT,
     psu_id        TEXT,
     auth_time     BIGINT,
     acr           TEXT,

@@ -191,6 +191,7 @@ impl AuthzService {
     ) -> Result<Begin, AuthzError> {
         let resolved = self.par.resolve(query).await?;
         let req = resolved.request;
+        let request_uri = resolved.request_uri;
         let now = self.clock.unix();
         // From here on the redirect URI is validated: errors go to the client.
         let consent = match self
@@ -248,6 +249,7 @@ impl AuthzService {
                 client_id: req.client_id.clone(),
                 consent_id: req.intent_id.clone(),
                 request: text,
+                request_uri,
                 psu_id: session.as_ref().map(|s| s.subject.clone()),
                 auth_time: session.as_ref().map(|s| s.auth_time),
                 acr: session.as_ref().map(|s| s.acr.clone()),

@@ -75,6 +75,7 @@ pub struct ClientAuthenticator {
     directory: Arc<ClientDirectory>,
     replay: Arc<dyn ReplayStore>,
     validator: CertValidator,
+    token_endpoint_url: Option<String>,
 }
 
 impl std::fmt::Debug for ClientAuthenticator {
@@ -104,7 +105,15 @@ impl ClientAuthenticator {
             directory,
             replay,
             validator,
+            token_endpoint_url: None,
         }
+    }
+
+    /// The token endpoint URL, accepted as an assertion audience at other endpoints (PAR)
+    /// under FAPI 1.0 Advanced (RFC 9126 2).
+    pub fn with_token_endpoint(mut self, url: String) -> Self {
+        self.token_endpoint_url = Some(url);
+        self
     }
 
     /// Authenticates the request's client at `now` (Unix seconds).
@@ -232,6 +241,12 @@ impl ClientAuthenticator {
     }
 
     /// CA-1 claim rules; returns `exp`.
+    /// FAPI 1.0 Adv 5.2.2-14, OIDC Core 9, RFC 9126 2: the issuer, the URL of the endpoint
+    /// called, or the token endpoint URL.
+    fn fapi1_audience(&self, aud: &str, endpoint_url: &str) -> bool {
+        aud == self.issuer || aud == endpoint_url || self.token_endpoint_url.as_deref() == Some(aud)
+    }
+
     fn check_assertion_claims(
         &self,
         claims: &serde_json::Map<String, Value>,
@@ -249,13 +264,14 @@ impl ClientAuthenticator {
             (Profile::Fapi2, Some(Value::String(aud))) => aud == &self.issuer,
             (Profile::Fapi2, _) => false,
             // FAPI 1.0 Adv 5.2.2-14 / OIDC Core 9: the issuer or the endpoint URL, string or array.
+            // RFC 9126 2: at the PAR endpoint the token endpoint URL is accepted too.
             (Profile::Fapi1Advanced, Some(Value::String(aud))) => {
-                aud == &self.issuer || aud == endpoint_url
+                self.fapi1_audience(aud, endpoint_url)
             }
             (Profile::Fapi1Advanced, Some(Value::Array(auds))) => auds
                 .iter()
                 .filter_map(Value::as_str)
-                .any(|a| a == self.issuer || a == endpoint_url),
+                .any(|a| self.fapi1_audience(a, endpoint_url)),
             (Profile::Fapi1Advanced, _) => false,
         };
         if !aud_ok {

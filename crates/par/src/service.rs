@@ -69,6 +69,8 @@ pub struct Resolved {
     pub request: AuthorizationRequest,
     /// The client.
     pub client: Arc<RegisteredClient>,
+    /// The pushed request it came from (consumed when the authorization completes).
+    pub request_uri: Option<String>,
 }
 
 impl ParService {
@@ -133,8 +135,8 @@ impl ParService {
         })
     }
 
-    /// `GET /authorize`: the request a browser brings, by reference (a pushed request, taken
-    /// once) or, where the profile allows, by value (a signed request object). Every error
+    /// `GET /authorize`: the request a browser brings, by reference (a pushed request, usable
+    /// until an authorization with it completes) or, where the profile allows, by value (a signed request object). Every error
     /// here is shown on an error page: the redirect URI is not yet trusted.
     pub async fn resolve(&self, query: &Form) -> Result<Resolved, ParError> {
         let client_id = query.require("client_id")?;
@@ -151,10 +153,11 @@ impl ParService {
                     "request and request_uri cannot both be sent".into(),
                 ));
             }
-            let request = self.take_pushed(uri, &rc).await?;
+            let request = self.pushed(uri, &rc).await?;
             return Ok(Resolved {
                 request,
                 client: rc,
+                request_uri: Some(uri.to_string()),
             });
         }
         let require_par = match profile {
@@ -185,10 +188,13 @@ impl ParService {
         Ok(Resolved {
             request,
             client: rc,
+            request_uri: None,
         })
     }
 
-    async fn take_pushed(
+    /// RFC 9126 4 / FAPI: an unexpired request_uri of this client. It may be opened again
+    /// (a reload) until the authorization completes; completing it deletes it.
+    async fn pushed(
         &self,
         uri: &str,
         rc: &RegisteredClient,
@@ -201,7 +207,7 @@ impl ParService {
         let now = self.clock.unix();
         let pushed = self
             .store
-            .take_pushed_request(uri, now)
+            .get_pushed_request(uri, now)
             .await?
             .ok_or_else(|| ParError::RequestUri("unknown, already used or expired".into()))?;
         // RFC 9126 4: bound to the client that pushed it.

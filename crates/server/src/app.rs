@@ -152,17 +152,24 @@ impl Application {
             Duration::from_secs(config.tokens.client_cache_secs),
             fetcher.clone(),
         ));
-        let authenticator = Arc::new(ClientAuthenticator::new(
-            config.issuer.clone(),
-            AuthSettings {
-                profile: config.tokens.profile,
-                assertion_max_lifetime_secs: config.tokens.assertion_max_lifetime_secs,
-                clock_skew_secs: config.tokens.clock_skew_secs,
-            },
-            directory.clone(),
-            store_arc.clone(),
-            validator.clone(),
-        ));
+        let authenticator = Arc::new(
+            ClientAuthenticator::new(
+                config.issuer.clone(),
+                AuthSettings {
+                    profile: config.tokens.profile,
+                    assertion_max_lifetime_secs: config.tokens.assertion_max_lifetime_secs,
+                    clock_skew_secs: config.tokens.clock_skew_secs,
+                },
+                directory.clone(),
+                store_arc.clone(),
+                validator.clone(),
+            )
+            .with_token_endpoint(format!(
+                "{}{}",
+                config.issuer,
+                routes::Endpoint::Token.path()
+            )),
+        );
         let consents = bulwark_consent::ConsentService::with_rng(store_arc.clone(), rng.clone());
         let dcr = Arc::new(
             DcrService::new(DcrParts {

@@ -41,6 +41,8 @@ pub struct Interaction {
     pub consent_id: String,
     /// The validated request (JSON text).
     pub request: String,
+    /// The pushed request it came from, consumed when the interaction finishes.
+    pub request_uri: Option<String>,
     /// The PSU, once logged in.
     pub psu_id: Option<String>,
     /// When the PSU authenticated, Unix seconds.
@@ -128,9 +130,8 @@ pub struct PsuSession {
 pub trait AuthorizationStore: Send + Sync {
     /// Stores a pushed request.
     async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError>;
-    /// Takes (deletes and returns) an unexpired pushed request: a `request_uri` works once on
-    /// every node.
-    async fn take_pushed_request(
+    /// An unexpired pushed request (it stays until an interaction using it finishes).
+    async fn get_pushed_request(
         &self,
         request_uri: &str,
         now: i64,
@@ -149,9 +150,10 @@ pub trait AuthorizationStore: Send + Sync {
         acr: &str,
     ) -> Result<bool, StoreError>;
     /// Ends an interaction with the PSU's decision, in one transaction: the interaction is
-    /// deleted (it must still exist), the consent transition applied with its audit row, and
+    /// deleted (it must still exist), its pushed request too (it must still exist: a
+    /// `request_uri` completes once), the consent transition applied with its audit row, and
     /// the code stored when one is issued. False, and nothing written, when the interaction
-    /// was already finished or the consent had moved.
+    /// or its pushed request was already used or the consent had moved.
     async fn finish_interaction(
         &self,
         interaction_id: &str,
@@ -199,8 +201,8 @@ pub trait AuthorizationStore: Send + Sync {
     async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError>;
 }
 
-const INTERACTION_COLUMNS: &str =
-    "id, browser_hash, csrf, client_id, consent_id, request, psu_id, auth_time, acr, expires_at";
+const INTERACTION_COLUMNS: &str = "id, browser_hash, csrf, client_id, consent_id, request, \
+     request_uri, psu_id, auth_time, acr, expires_at";
 const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expires_at, used_at, \
      issued_jti, issued_exp, refresh_hash";
 const REFRESH_COLUMNS: &str =
@@ -214,6 +216,7 @@ fn interaction(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
         client_id: row.try_get("client_id")?,
         consent_id: row.try_get("consent_id")?,
         request: row.try_get("request")?,
+        request_uri: row.try_get("request_uri")?,
         psu_id: row.try_get("psu_id")?,
         auth_time: row.try_get("auth_time")?,
         acr: row.try_get("acr")?,
@@ -285,32 +288,32 @@ impl AuthorizationStore for SqlStore {
         Ok(())
     }
 
-    async fn take_pushed_request(
+    async fn get_pushed_request(
         &self,
         request_uri: &str,
         now: i64,
     ) -> Result<Option<PushedRequest>, StoreError> {
         let row = sqlx::query(
-            "DELETE FROM pushed_requests WHERE request_uri = $1 \
-             RETURNING request_uri, client_id, request, expires_at",
+            "SELECT request_uri, client_id, request, expires_at FROM pushed_requests \
+             WHERE request_uri = $1 AND expires_at > $2",
         )
         .bind(request_uri)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let r = PushedRequest {
+        Ok(Some(PushedRequest {
             request_uri: row.try_get("request_uri")?,
             client_id: row.try_get("client_id")?,
             request: row.try_get("request")?,
             expires_at: row.try_get("expires_at")?,
-        };
-        Ok((r.expires_at > now).then_some(r))
+        }))
     }
 
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO authz_interactions ({INTERACTION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )))
         .bind(&i.id)
         .bind(&i.browser_hash)
@@ -318,6 +321,7 @@ impl AuthorizationStore for SqlStore {
         .bind(&i.client_id)
         .bind(&i.consent_id)
         .bind(&i.request)
+        .bind(&i.request_uri)
         .bind(&i.psu_id)
         .bind(i.auth_time)
         .bind(&i.acr)
@@ -365,11 +369,27 @@ impl AuthorizationStore for SqlStore {
         code: Option<&CodeRecord>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query("DELETE FROM authz_interactions WHERE id = $1")
-            .bind(interaction_id)
-            .execute(&mut *tx)
-            .await?;
-        if gone.rows_affected() != 1 || !apply_transition(&mut tx, consent).await? {
+        let gone =
+            sqlx::query("DELETE FROM authz_interactions WHERE id = $1 RETURNING request_uri")
+                .bind(interaction_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(gone) = gone else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let request_uri: Option<String> = gone.try_get("request_uri")?;
+        if let Some(uri) = request_uri {
+            let used = sqlx::query("DELETE FROM pushed_requests WHERE request_uri = $1")
+                .bind(uri)
+                .execute(&mut *tx)
+                .await?;
+            if used.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        if !apply_transition(&mut tx, consent).await? {
             tx.rollback().await?;
             return Ok(false);
         }

@@ -56,7 +56,7 @@ both_backends!(
     co_5_search_filters_and_pages_newest_first,
     dcr_4_registration_is_written_and_deleted_with_its_client,
     dcr_4_registration_of_a_taken_client_id_writes_nothing,
-    az_1_pushed_request_is_taken_once_and_not_after_expiry,
+    az_1_request_uri_completes_once_and_not_after_expiry,
     az_5_decision_code_and_consent_are_one_transaction,
     tk_2_code_is_redeemed_once_with_its_refresh_token,
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
@@ -630,7 +630,7 @@ async fn op_2_database_that_comes_up_late_is_waited_for() {
     store.close().await;
 }
 
-async fn az_1_pushed_request_is_taken_once_and_not_after_expiry(store: SqlStore) {
+async fn az_1_request_uri_completes_once_and_not_after_expiry(store: SqlStore) {
     let r = PushedRequest {
         request_uri: "urn:ietf:params:oauth:request_uri:abc".into(),
         client_id: "client-a".into(),
@@ -642,39 +642,47 @@ async fn az_1_pushed_request_is_taken_once_and_not_after_expiry(store: SqlStore)
         store.insert_pushed_request(&r).await,
         Err(StoreError::Conflict(_))
     ));
+    // Readable (a reload of /authorize) until an interaction using it finishes, or it expires.
+    for _ in 0..2 {
+        let got = store.get_pushed_request(&r.request_uri, 100).await.unwrap();
+        assert_eq!(got, Some(r.clone()));
+    }
     assert_eq!(
-        store
-            .take_pushed_request(&r.request_uri, 100)
-            .await
-            .unwrap(),
-        Some(r.clone())
-    );
-    assert_eq!(
-        store
-            .take_pushed_request(&r.request_uri, 100)
-            .await
-            .unwrap(),
+        store.get_pushed_request(&r.request_uri, 160).await.unwrap(),
         None
     );
-    let late = PushedRequest {
-        request_uri: "urn:ietf:params:oauth:request_uri:late".into(),
-        ..r
+    let c = consent("aac-par", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    let mut first = interaction("ia-par-1", "aac-par");
+    first.request_uri = Some(r.request_uri.clone());
+    let second = Interaction {
+        id: "ia-par-2".into(),
+        ..first.clone()
     };
-    store.insert_pushed_request(&late).await.unwrap();
-    assert_eq!(
+    store.insert_interaction(&first).await.unwrap();
+    store.insert_interaction(&second).await.unwrap();
+    let t = transition("aac-par", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
         store
-            .take_pushed_request(&late.request_uri, 160)
+            .finish_interaction("ia-par-1", &t, None)
             .await
-            .unwrap(),
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_pushed_request(&r.request_uri, 100).await.unwrap(),
         None
     );
-    // An expired request is gone after the attempt, not left for a later one.
-    assert_eq!(
-        store
-            .take_pushed_request(&late.request_uri, 100)
+    // The other interaction of the same request_uri cannot complete it again.
+    let again = transition("aac-par", "Authorised", "Revoked", 102);
+    assert!(
+        !store
+            .finish_interaction("ia-par-2", &again, None)
             .await
-            .unwrap(),
-        None
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_consent("aac-par").await.unwrap().unwrap().status,
+        "Authorised"
     );
 }
 
@@ -686,6 +694,7 @@ fn interaction(id: &str, consent_id: &str) -> Interaction {
         client_id: "client-a".into(),
         consent_id: consent_id.into(),
         request: "{}".into(),
+        request_uri: None,
         psu_id: None,
         auth_time: None,
         acr: None,

@@ -203,8 +203,9 @@ async fn tk_2_expired_code_is_refused_case(h: Harness) {
 }
 both_backends!(tk_2_expired_code_is_refused, tk_2_expired_code_is_refused_on_postgres => tk_2_expired_code_is_refused_case);
 
-/// AZ-1 (fapi2 "par-attempt-reuse-request_uri"): a request_uri works once; a second browser
-/// gets the error page, never a redirect.
+/// AZ-1 (fapi2 "par-ensure-reused-request-uri-prior-to-auth-completion-succeeds",
+/// "par-attempt-reuse-request_uri"): a request_uri may be opened again until the authorization
+/// completes (a reload, a second tab); once it has, it is gone: an error page, never a redirect.
 async fn az_1_request_uri_is_single_use_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-once", None).await;
     let consent_id = t.consent(&h).await;
@@ -213,11 +214,31 @@ async fn az_1_request_uri_is_single_use_case(h: Harness) {
     assert_eq!(pushed.2["expires_in"], 60);
     let uri = pushed.2["request_uri"].as_str().unwrap();
     assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
-    Browser::new(&h)
+    let (user, password, accounts, _) = psu(&h, "reloader").await;
+    let mut first = Browser::new(&h);
+    let ia1 = first
         .start(&[("client_id", "tpp-once"), ("request_uri", uri)])
         .await;
-    let mut b = Browser::new(&h);
-    let again = b
+    let mut second = Browser::new(&h);
+    let ia2 = second
+        .start(&[("client_id", "tpp-once"), ("request_uri", uri)])
+        .await;
+    assert_ne!(ia1, ia2);
+    second.login(&ia2, &user, &password).await;
+    assert_eq!(
+        second
+            .decide(&ia2, "authorise", &[&accounts[0]])
+            .await
+            .status,
+        303
+    );
+    // The first tab cannot complete the same request again.
+    first.login(&ia1, &user, &password).await;
+    let late = first
+        .post(&format!("{ia1}/decision"), &[("csrf", "x")])
+        .await;
+    assert_eq!(late.status, 403);
+    let again = first
         .get(&format!(
             "/authorize?client_id=tpp-once&request_uri={}",
             urlenc(uri)
