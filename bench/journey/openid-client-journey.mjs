@@ -231,19 +231,30 @@ const callbackUrl = await step('browser: /authorize -> login -> consent -> redir
     await page.waitForLoadState('domcontentloaded').catch(() => {});
     if (done) break;
     const has = async (sel) => (await page.locator(sel).count()) > 0;
+    const pageText = async () => (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').slice(0, 400);
+    // the same page again (wrong password, consent refused, ...): stop with what it says
+    const again = async (kind) => {
+      if (acted.length && acted[acted.length - 1].startsWith(kind)) {
+        await snap(page, `${kind}-again`);
+        throw new Error(`${kind} page shown again at ${page.url()} [${trail.join(' -> ')}]: ${await pageText()}`);
+      }
+    };
     if (await has('input[name=username]') && await has('input[name=password]')) {
+      await again('login');
       await snap(page, 'login');
       await page.fill('input[name=username]', PSU_USERNAME);
       await page.fill('input[name=password]', PSU_PASSWORD);
       acted.push('login(username/password)');
       await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }).catch(() => {}), page.click('form button[type=submit], form input[type=submit]')]);
     } else if (await has('input[name=login]') && await has('input[name=password]')) {
+      await again('login');
       await snap(page, 'login');
       await page.fill('input[name=login]', PSU_USERNAME);
       await page.fill('input[name=password]', PSU_PASSWORD);
       acted.push('login(login/password)');
       await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }).catch(() => {}), page.click('form button[type=submit]')]);
     } else if (await has('button[name=decision][value=authorise]')) {
+      await again('consent');
       // Bulwark's consent page: pick every account (click the <label>, the input is covered), Authorise
       const accounts = page.locator('input[name=account]');
       const n = await accounts.count();
@@ -258,6 +269,7 @@ const callbackUrl = await step('browser: /authorize -> login -> consent -> redir
       acted.push(`consent(${n} account${n === 1 ? '' : 's'}, authorise)`);
       await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }).catch(() => {}), page.click('button[name=decision][value=authorise]')]);
     } else if (await has('input[name=prompt][value=consent]')) {
+      await again('consent');
       // oidc-provider devInteractions consent page: "Continue"
       await snap(page, 'consent');
       acted.push('consent(continue)');
@@ -266,8 +278,7 @@ const callbackUrl = await step('browser: /authorize -> login -> consent -> redir
       await new Promise((r) => { setTimeout(r, 300); });
       if (done) break;
       await snap(page, 'unknown');
-      const text = (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').slice(0, 400);
-      throw new Error(`unexpected page ${page.url()} [${trail.join(' -> ')}]: ${text}`);
+      throw new Error(`unexpected page ${page.url()} [${trail.join(' -> ')}]: ${await pageText()}`);
     }
   }
   const url = await Promise.race([gotCallback, new Promise((_, rej) => { setTimeout(() => rej(new Error(`no redirect to ${REDIRECT_URI} [${trail.join(' -> ')}] at ${page.url()}`)), 10_000); })]);

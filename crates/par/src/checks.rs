@@ -19,6 +19,8 @@ pub struct Ctx<'a> {
     pub profile: Profile,
     /// The request's parameters (a request object's claims when one was sent).
     pub params: &'a Params,
+    /// The request is being pushed (PAR), not passed by value to `/authorize`.
+    pub pushed: bool,
 }
 
 /// The request as the checks build it.
@@ -209,13 +211,14 @@ fn scope(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
     Ok(())
 }
 
-/// RFC 7636 4.3 with FAPI 2.0 SP 5.3.1.2-5 (and FAPI 1.0 Adv 5.2.2-18 for pushed requests):
-/// a S256 challenge is required; `plain` is refused always (AZ-4).
+/// RFC 7636 4.3 with FAPI 2.0 SP 5.3.1.2-5 and FAPI 1.0 Adv 5.2.2-18 (pushed requests): a S256
+/// challenge is required; by value under FAPI 1.0 it is optional; `plain` is refused always
+/// (AZ-4).
 fn pkce(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
     let challenge = ctx.params.str("code_challenge")?;
     let method = ctx.params.str("code_challenge_method")?;
     match (challenge, method) {
-        (None, None) if ctx.profile == Profile::Fapi1Advanced => Ok(()),
+        (None, None) if ctx.profile == Profile::Fapi1Advanced && !ctx.pushed => Ok(()),
         (None, _) => Err(ParError::BadRequest(
             "code_challenge (PKCE, S256) is required".into(),
         )),
@@ -449,6 +452,7 @@ mod tests {
             client: &c,
             profile,
             params,
+            pushed: false,
         })
     }
 
@@ -554,6 +558,33 @@ mod tests {
         // A number where a string belongs is refused, not coerced.
         obj.insert("state".into(), json!(7));
         assert!(judge(Profile::Fapi1Advanced, &Params::from_object(obj)).is_err());
+    }
+
+    #[test]
+    fn az_4_fapi1_pushed_requests_need_pkce() {
+        let c = client(json!({}));
+        let mut obj = Map::new();
+        for (k, v) in fapi2_form(&[("code_challenge", ""), ("code_challenge_method", "")]).iter() {
+            obj.insert(k.to_string(), Value::String(v.to_string()));
+        }
+        obj.insert(
+            "claims".into(),
+            serde_json::from_str(obj["claims"].as_str().unwrap()).unwrap(),
+        );
+        obj.insert("response_type".into(), json!("code id_token"));
+        let params = Params::from_object(obj);
+        let by_value = Ctx {
+            client: &c,
+            profile: Profile::Fapi1Advanced,
+            params: &params,
+            pushed: false,
+        };
+        assert!(run(&by_value).is_ok());
+        let pushed = Ctx {
+            pushed: true,
+            ..by_value
+        };
+        assert!(matches!(run(&pushed), Err(ParError::BadRequest(_))));
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl ParService {
         let now = self.clock.unix_time();
         let client = self.authenticator.authenticate(input, now).await?;
         let rc = client.client;
-        let request = self.validate(&rc, form).await?;
+        let request = self.validate(&rc, form, true).await?;
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.rng.token(24));
         let lifetime = self.settings.request_uri_lifetime_secs;
         let text =
@@ -175,7 +175,7 @@ impl ParService {
                 "FAPI 1.0 Advanced requires a signed request object".into(),
             ));
         }
-        let request = self.validate(&rc, query).await?;
+        let request = self.validate(&rc, query, false).await?;
         // OIDC Core 6.1: the query's response_type (and client_id, checked above through the
         // object's iss) must agree with the request object.
         if let Some(rt) = query.get("response_type")
@@ -223,6 +223,7 @@ impl ParService {
         &self,
         rc: &RegisteredClient,
         form: &Form,
+        pushed: bool,
     ) -> Result<AuthorizationRequest, ParError> {
         let params = match form.get("request") {
             Some(jwt) => Params::from_object(
@@ -242,6 +243,7 @@ impl ParService {
             client: &rc.client,
             profile: rc.client.metadata.profile(self.default_profile),
             params: &params,
+            pushed,
         };
         checks::run(&ctx)
     }

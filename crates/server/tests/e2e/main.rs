@@ -8,6 +8,7 @@ mod support;
 mod authorize;
 mod binary;
 mod client_auth;
+mod conformance;
 mod consents;
 mod consents_access;
 mod consents_signatures;

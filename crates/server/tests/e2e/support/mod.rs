@@ -10,7 +10,7 @@ mod clients;
 pub mod consents;
 mod dcr;
 mod harness;
-mod http;
+pub mod http;
 pub mod journey;
 mod pki;
 
