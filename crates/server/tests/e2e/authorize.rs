@@ -331,7 +331,7 @@ async fn az_6_deny_rejects_the_consent_case(h: Harness) {
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["state"], "af0ifjsldkj");
     assert_eq!(params["iss"], "https://localhost:8443");
-    assert!(params.get("code").is_none());
+    assert!(!params.contains_key("code"));
     assert_eq!(
         h.store
             .get_consent(&consent_id)
