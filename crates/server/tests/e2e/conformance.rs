@@ -1600,3 +1600,11 @@ async fn fapi1_advanced_final_par_without_duplicate_parameters() {
     p.push(p[0].clone());
     assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
 }
+
+#[tokio::test]
+async fn fapi1_advanced_final_par_pushed_authorization_url_as_audience_in_request_object() {
+    // The request object's audience is the issuer (FAPI 1.0 Adv 5.2.2-15), not an endpoint.
+    let c = Conf::fapi1().await;
+    let p = fapi1_pushed(&c, json!({"aud": format!("{ISSUER}/par")}));
+    assert_oauth_error(&c.push(&p).await, 400, "invalid_request_object");
+}
