@@ -52,6 +52,18 @@ pub struct AuthenticatedClient {
     pub cert: Option<PresentedCert>,
 }
 
+/// A client assertion's `jti`, checked but not yet claimed: a caller with a write of its own
+/// (the code exchange) claims it in the same transaction, so the request costs one write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingJti {
+    /// The replay namespace (per client).
+    pub namespace: String,
+    /// The assertion's `jti`.
+    pub jti: String,
+    /// Until when it must stay claimed, Unix seconds.
+    pub expires_at: i64,
+}
+
 /// What client authentication needs to know about a request.
 #[derive(Debug)]
 pub struct AuthInput<'a> {
@@ -116,12 +128,41 @@ impl ClientAuthenticator {
         self
     }
 
-    /// Authenticates the request's client at `now` (Unix seconds).
+    /// Authenticates the request's client at `now` (Unix seconds), claiming an assertion's
+    /// `jti` last (a request refused for any other reason does not burn it).
     pub async fn authenticate(
         &self,
         input: &AuthInput<'_>,
         now: UnixTime,
     ) -> Result<AuthenticatedClient, ClientError> {
+        let (client, pending) = self.authenticate_deferred(input, now).await?;
+        if let Some(p) = pending
+            && !self
+                .replay
+                .claim_jti(&p.namespace, &p.jti, p.expires_at)
+                .await?
+        {
+            let reason = "client_assertion jti was already used (replay)";
+            tracing::warn!(
+                target: "bulwark::security",
+                client_id = %client.client.client.client_id,
+                endpoint = input.endpoint_url,
+                reason,
+                "client authentication failed"
+            );
+            return Err(fail(reason));
+        }
+        Ok(client)
+    }
+
+    /// Authenticates everything but the assertion's single use: the caller must claim the
+    /// returned `jti` (with [`ReplayStore::claim_jti`] or in its own transaction) and refuse
+    /// the request as a replay when the claim fails.
+    pub async fn authenticate_deferred(
+        &self,
+        input: &AuthInput<'_>,
+        now: UnixTime,
+    ) -> Result<(AuthenticatedClient, Option<PendingJti>), ClientError> {
         let result = self.authenticate_inner(input, now).await;
         if let Err(ClientError::Auth(reason)) = &result {
             tracing::warn!(
@@ -139,7 +180,7 @@ impl ClientAuthenticator {
         &self,
         input: &AuthInput<'_>,
         now: UnixTime,
-    ) -> Result<AuthenticatedClient, ClientError> {
+    ) -> Result<(AuthenticatedClient, Option<PendingJti>), ClientError> {
         if input.authorization_header {
             return Err(fail(
                 "client secrets and the Authorization header are not accepted (FAPI)",
@@ -154,7 +195,7 @@ impl ClientAuthenticator {
             (Some(jwt), Some(JWT_BEARER)) => self.private_key_jwt(input, jwt, now).await,
             (Some(_), _) => Err(fail(format!("client_assertion_type must be {JWT_BEARER}"))),
             (None, Some(_)) => Err(fail("client_assertion_type without client_assertion")),
-            (None, None) => self.certificate(input, now).await,
+            (None, None) => Ok((self.certificate(input, now).await?, None)),
         }
     }
 
@@ -175,7 +216,7 @@ impl ClientAuthenticator {
         input: &AuthInput<'_>,
         jwt: &str,
         now: UnixTime,
-    ) -> Result<AuthenticatedClient, ClientError> {
+    ) -> Result<(AuthenticatedClient, Option<PendingJti>), ClientError> {
         let jws = Compact::parse(jwt).map_err(|e| fail(format!("client_assertion: {e}")))?;
         let alg = jws
             .alg()
@@ -221,23 +262,20 @@ impl ClientAuthenticator {
             .get("jti")
             .and_then(Value::as_str)
             .ok_or_else(|| fail("client_assertion has no jti"))?;
-        // Claimed last: a request refused for any other reason does not burn the jti.
-        if !self
-            .replay
-            .claim_jti(
-                &format!("assertion:{iss}"),
-                jti,
-                exp.saturating_add(self.settings.clock_skew_secs),
-            )
-            .await?
-        {
-            return Err(fail("client_assertion jti was already used (replay)"));
-        }
-        Ok(AuthenticatedClient {
-            client: rc,
-            method: AuthMethod::PrivateKeyJwt,
-            cert,
-        })
+        // Claimed last, by the caller: a request refused for any other reason does not burn it.
+        let pending = PendingJti {
+            namespace: format!("assertion:{iss}"),
+            jti: jti.to_string(),
+            expires_at: exp.saturating_add(self.settings.clock_skew_secs),
+        };
+        Ok((
+            AuthenticatedClient {
+                client: rc,
+                method: AuthMethod::PrivateKeyJwt,
+                cert,
+            },
+            Some(pending),
+        ))
     }
 
     /// CA-1 claim rules; returns `exp`.

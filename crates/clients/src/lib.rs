@@ -11,7 +11,8 @@ pub mod metadata;
 pub mod organisation;
 
 pub use authenticate::{
-    AuthInput, AuthSettings, AuthenticatedClient, ClientAuthenticator, JWT_BEARER, PresentedCert,
+    AuthInput, AuthSettings, AuthenticatedClient, ClientAuthenticator, JWT_BEARER, PendingJti,
+    PresentedCert,
 };
 pub use directory::{ClientDirectory, RegisteredClient};
 pub use error::ClientError;

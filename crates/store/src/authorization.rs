@@ -108,6 +108,30 @@ pub struct Redemption {
     pub issued_exp: i64,
     /// The refresh token to store with it, if one is issued.
     pub refresh: Option<RefreshRecord>,
+    /// A client assertion's `jti` to claim in the same transaction (one write per exchange).
+    pub assertion: Option<JtiClaim>,
+}
+
+/// A single-use identifier to claim (namespace, value, until).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JtiClaim {
+    /// The replay namespace.
+    pub namespace: String,
+    /// The identifier.
+    pub jti: String,
+    /// Until when, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// How a code exchange's transaction ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code is now used; the refresh token and the assertion's jti are stored.
+    Won,
+    /// Another exchange used the code first (nothing written).
+    CodeTaken,
+    /// The client assertion's jti was already used (nothing written).
+    AssertionReplayed,
 }
 
 /// A PSU browser session (single sign-on across authorizations).
@@ -163,9 +187,10 @@ pub trait AuthorizationStore: Send + Sync {
 
     /// A code by its hash (used or not).
     async fn get_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError>;
-    /// Marks the code used and records what was issued from it, storing the refresh token in
-    /// the same transaction. False (nothing written) when another exchange won the code.
-    async fn redeem_code(&self, r: &Redemption) -> Result<bool, StoreError>;
+    /// Claims the assertion's jti, marks the code used and records what was issued from it,
+    /// storing the refresh token, all in one transaction; nothing is written unless all of it
+    /// is.
+    async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError>;
 
     /// A refresh token by its hash.
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
@@ -425,8 +450,23 @@ impl AuthorizationStore for SqlStore {
         row.as_ref().map(code).transpose()
     }
 
-    async fn redeem_code(&self, r: &Redemption) -> Result<bool, StoreError> {
+    async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(claim) = &r.assertion {
+            let fresh = sqlx::query(
+                "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (namespace, jti) DO NOTHING",
+            )
+            .bind(&claim.namespace)
+            .bind(&claim.jti)
+            .bind(claim.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            if fresh.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(Redeemed::AssertionReplayed);
+            }
+        }
         let won = sqlx::query(
             "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \
              refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1",
@@ -440,13 +480,13 @@ impl AuthorizationStore for SqlStore {
         .await?;
         if won.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Redeemed::CodeTaken);
         }
         if let Some(t) = &r.refresh {
             insert_refresh(&mut tx, t).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Redeemed::Won)
     }
 
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {

@@ -19,8 +19,8 @@ mod sql;
 pub mod testing;
 
 pub use authorization::{
-    AuthorizationStore, CodeRecord, Interaction, PsuSession, PushedRequest, Redemption,
-    RefreshRecord,
+    AuthorizationStore, CodeRecord, Interaction, JtiClaim, PsuSession, PushedRequest, Redeemed,
+    Redemption, RefreshRecord,
 };
 pub use clients::ClientStore;
 pub use consents::{

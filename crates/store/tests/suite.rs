@@ -6,9 +6,9 @@ use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
     AuthorizationStore, Backend, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord,
-    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, Interaction, KeyStore,
-    PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redemption, RefreshRecord,
-    Registration, RegistrationStore, ReplayStore, SqlStore, StoreError, StoredKey,
+    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, Interaction, JtiClaim, KeyStore,
+    PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redeemed, Redemption,
+    RefreshRecord, Registration, RegistrationStore, ReplayStore, SqlStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -806,13 +806,51 @@ async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
         issued_jti: "jti-1".into(),
         issued_exp: 700,
         refresh: Some(refresh_record("rt-1", "aac-2")),
+        assertion: Some(JtiClaim {
+            namespace: "assertion:client-a".into(),
+            jti: "a-1".into(),
+            expires_at: 500,
+        }),
     };
-    assert!(store.redeem_code(&r).await.unwrap());
+    // The assertion's jti claimed elsewhere already: nothing is written.
+    assert!(
+        store
+            .claim_jti("assertion:client-a", "a-1", 500)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.redeem_code(&r).await.unwrap(),
+        Redeemed::AssertionReplayed
+    );
+    assert!(
+        store
+            .get_code("h2")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert!(store.get_refresh_token("rt-1").await.unwrap().is_none());
+    let r = Redemption {
+        assertion: Some(JtiClaim {
+            namespace: "assertion:client-a".into(),
+            jti: "a-2".into(),
+            expires_at: 500,
+        }),
+        ..r
+    };
+    assert_eq!(store.redeem_code(&r).await.unwrap(), Redeemed::Won);
     let again = Redemption {
         refresh: Some(refresh_record("rt-2", "aac-2")),
+        assertion: None,
         ..r.clone()
     };
-    assert!(!store.redeem_code(&again).await.unwrap());
+    assert_eq!(
+        store.redeem_code(&again).await.unwrap(),
+        Redeemed::CodeTaken
+    );
     assert!(store.get_refresh_token("rt-2").await.unwrap().is_none());
     let used = store.get_code("h2").await.unwrap().unwrap();
     assert_eq!(used.used_at, Some(110));
@@ -841,8 +879,9 @@ async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) 
         issued_jti: "jti-3".into(),
         issued_exp: 700,
         refresh: Some(refresh_record("rt-a", "aac-3")),
+        assertion: None,
     };
-    assert!(store.redeem_code(&r).await.unwrap());
+    assert_eq!(store.redeem_code(&r).await.unwrap(), Redeemed::Won);
     assert!(
         store
             .rotate_refresh_token("rt-a", &refresh_record("rt-b", "aac-3"), 120)

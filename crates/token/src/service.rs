@@ -4,10 +4,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bulwark_clients::{AuthInput, AuthenticatedClient, ClientAuthenticator, ClientDirectory};
+use bulwark_clients::{
+    AuthInput, AuthenticatedClient, ClientAuthenticator, ClientDirectory, PendingJti,
+};
 use bulwark_core::{AuthMethod, Clock, Rng};
 use bulwark_jose::{Alg, KeySet, PublicKeySet};
-use bulwark_store::{AuthorizationStore, Redemption, RefreshRecord, ReplayStore};
+use bulwark_store::{
+    AuthorizationStore, JtiClaim, Redeemed, Redemption, RefreshRecord, ReplayStore,
+};
 use serde::Serialize;
 
 use crate::access_token::{self, AccessTokenClaims, Confirmation, TokenKind};
@@ -186,7 +190,16 @@ impl TokenService {
     pub async fn token(&self, input: &AuthInput<'_>) -> Result<TokenResponse, TokenError> {
         let request = TokenRequest::parse(input.form)?;
         let now = self.clock.unix_time();
-        let client = self.auth.authenticate(input, now).await?;
+        // The code exchange claims the assertion's jti in its own transaction (one write);
+        // the other grants claim it here.
+        let (client, pending) = match &request {
+            TokenRequest::AuthorizationCode(_) => {
+                self.auth.authenticate_deferred(input, now).await?
+            }
+            TokenRequest::ClientCredentials(_) | TokenRequest::RefreshToken(_) => {
+                (self.auth.authenticate(input, now).await?, None)
+            }
+        };
         let meta = &client.client.client.metadata;
         if !meta.grant_types.iter().any(|g| g == request.grant_type()) {
             return Err(TokenError::GrantNotAllowed(request.grant_type().into()));
@@ -207,7 +220,7 @@ impl TokenService {
                 self.respond(claims, None, None)
             }
             TokenRequest::AuthorizationCode(req) => {
-                self.exchange_code(req, &client, now.secs()).await
+                self.exchange_code(req, &client, pending, now.secs()).await
             }
             TokenRequest::RefreshToken(req) => self.refresh(req, &client, now.secs()).await,
         }
@@ -273,6 +286,7 @@ impl TokenService {
         &self,
         req: &authorization_code::AuthorizationCodeRequest,
         client: &AuthenticatedClient,
+        pending: Option<PendingJti>,
         now: i64,
     ) -> Result<TokenResponse, TokenError> {
         let store = self.authorizations()?;
@@ -306,16 +320,27 @@ impl TokenService {
             expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
             revoked_at: None,
         };
-        let won = store
+        let outcome = store
             .redeem_code(&Redemption {
                 code_hash,
                 now,
                 issued_jti: claims.jti.clone(),
                 issued_exp: claims.exp,
                 refresh: Some(refresh),
+                assertion: pending.map(|p| JtiClaim {
+                    namespace: p.namespace,
+                    jti: p.jti,
+                    expires_at: p.expires_at,
+                }),
             })
             .await?;
-        if !won {
+        if outcome == Redeemed::AssertionReplayed {
+            tracing::warn!(target: "bulwark::security", client_id, "client_assertion jti replayed at the code exchange");
+            return Err(TokenError::ClientAuth(
+                "client_assertion jti was already used (replay)".into(),
+            ));
+        }
+        if outcome == Redeemed::CodeTaken {
             // Another exchange of the same code won the race: this is a reuse.
             if let Some(code) = store.get_code(&code.code_hash).await? {
                 self.revoke_issued_from(&code, now).await?;

@@ -783,3 +783,48 @@ async fn az_5_payment_consent_journey_case(h: Harness) {
     );
 }
 both_backends!(az_5_payment_consent_journey, az_5_payment_consent_journey_on_postgres => az_5_payment_consent_journey_case);
+
+/// CA-1 / TK-2 (DESIGN hot-path budget): the code exchange claims the client assertion's jti
+/// in the same transaction as the code; a replayed assertion is invalid_client and leaves the
+/// code unused.
+async fn ca_1_assertion_replay_at_code_exchange_leaves_the_code_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-replay", None).await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "replayer").await;
+    let assertion = t.c.assertion(&h);
+    // The assertion is spent on another request first.
+    let mut params: Vec<(&str, &str)> = vec![];
+    let fapi = t.fapi2_params(&consent_id);
+    for (k, v) in &fapi {
+        params.push((k.as_str(), v.as_str()));
+    }
+    params.push(("client_assertion_type", crate::support::BEARER));
+    params.push(("client_assertion", &assertion));
+    assert_eq!(h.post(Some(&t.c.identity), "/par", &params).await.0, 201);
+    let replay = h
+        .post(
+            Some(&t.c.identity),
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&replay, 401, "invalid_client");
+    let hash = bulwark_token::secret_hash(&code);
+    assert!(
+        h.store
+            .get_code(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert_eq!(t.exchange(&h, &code).await.0, 200);
+}
+both_backends!(ca_1_assertion_replay_at_code_exchange_leaves_the_code, ca_1_assertion_replay_at_code_exchange_leaves_the_code_on_postgres => ca_1_assertion_replay_at_code_exchange_leaves_the_code_case);
