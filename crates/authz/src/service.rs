@@ -625,7 +625,8 @@ impl AuthzService {
                 at_hash: None,
                 openbanking_intent_id: req.intent_id.clone(),
             };
-            Some(sign_id_token(key, &claims).map_err(AuthzError::Internal)?)
+            let signed = sign_id_token(key, &claims).map_err(AuthzError::Internal)?;
+            Some(bulwark_token::id_token::for_client(meta, signed).map_err(AuthzError::Internal)?)
         } else {
             None
         };

@@ -14,6 +14,57 @@ fn bad(msg: impl Into<String>) -> MetadataError {
     MetadataError(msg.into())
 }
 
+/// TK-5 / OIDC Registration 2: `id_token_encrypted_response_alg` and `_enc` together, from
+/// the supported sets, with an encryption key for the algorithm registered by value.
+fn id_token_encryption(meta: &ClientMetadata) -> Result<(), MetadataError> {
+    use bulwark_jose::encrypt::{CONTENT_ENCS, KEY_ALGS, encryption_key};
+    fn text<'a>(
+        meta: &'a ClientMetadata,
+        name: &'static str,
+    ) -> Result<Option<&'a str>, MetadataError> {
+        match meta.extra.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| bad(format!("{name} must be a string"))),
+        }
+    }
+    let alg = text(meta, "id_token_encrypted_response_alg")?;
+    let enc = text(meta, "id_token_encrypted_response_enc")?;
+    match (alg, enc) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(bad(
+            "id_token_encrypted_response_enc needs id_token_encrypted_response_alg",
+        )),
+        (Some(alg), enc) => {
+            if !KEY_ALGS.contains(&alg) {
+                return Err(bad(format!(
+                    "id_token_encrypted_response_alg must be one of {KEY_ALGS:?}"
+                )));
+            }
+            match enc {
+                Some(e) if CONTENT_ENCS.contains(&e) => {}
+                _ => {
+                    return Err(bad(format!(
+                        "id_token_encrypted_response_enc must be one of {CONTENT_ENCS:?}"
+                    )));
+                }
+            }
+            let has_key = meta
+                .jwks
+                .as_ref()
+                .is_some_and(|jwks| encryption_key(jwks, alg).is_some());
+            if !has_key {
+                return Err(bad(format!(
+                    "ID token encryption with {alg} needs an encryption key (use \"enc\") in jwks"
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Validates metadata for a FAPI client.
 pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
     for (name, value) in [
@@ -36,6 +87,7 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
             return Err(bad(format!("{name} must be PS256 or ES256, not {alg:?}")));
         }
     }
+    id_token_encryption(meta)?;
     if meta.jwks.is_some() && meta.jwks_uri.is_some() {
         return Err(bad("give jwks or jwks_uri, not both"));
     }
@@ -150,5 +202,37 @@ mod tests {
             })))
             .is_err()
         );
+    }
+
+    #[test]
+    fn tk_5_id_token_encryption_needs_supported_algorithms_and_a_key() {
+        let enc_key = serde_json::json!({"kty": "RSA", "use": "enc", "n": "sXch", "e": "AQAB"});
+        let base = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=tpp",
+                "jwks": {"keys": [enc_key.clone()]}
+            });
+            if let (serde_json::Value::Object(m), serde_json::Value::Object(e)) = (&mut v, extra) {
+                m.extend(e);
+            }
+            meta(v)
+        };
+        let ok = base(
+            serde_json::json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A256GCM"}),
+        );
+        let _ = validate(&ok);
+        for bad in [
+            serde_json::json!({"id_token_encrypted_response_alg": "RSA1_5", "id_token_encrypted_response_enc": "A256GCM"}),
+            serde_json::json!({"id_token_encrypted_response_alg": "RSA-OAEP"}),
+            serde_json::json!({"id_token_encrypted_response_enc": "A256GCM"}),
+            serde_json::json!({"id_token_encrypted_response_alg": "ECDH-ES", "id_token_encrypted_response_enc": "A256GCM"}),
+            serde_json::json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A128CBC-HS256"}),
+        ] {
+            let m = base(bad.clone());
+            let err = id_token_encryption(&m).unwrap_err();
+            assert!(err.0.contains("encrypt"), "{bad}: {err}");
+        }
+        assert!(id_token_encryption(&ok).is_ok());
     }
 }

@@ -349,8 +349,12 @@ fn account_at(init: &Value, key: &str) -> Option<Account> {
 /// An account identification as a customer reads it: "Sort code 12-34-56, account 12345678"
 /// for `UK.OBIE.SortCodeAccountNumber`, an IBAN in groups of four, anything else as sent.
 fn account_text(a: &Account) -> String {
-    let id = a.identification.as_str();
-    match a.scheme_name.as_str() {
+    account_identification(&a.scheme_name, &a.identification)
+}
+
+/// An OB account identification (SchemeName, Identification) in the words the pages use.
+pub fn account_identification(scheme: &str, id: &str) -> String {
+    match scheme {
         "UK.OBIE.SortCodeAccountNumber"
             if id.len() == 14 && id.bytes().all(|b| b.is_ascii_digit()) =>
         {

@@ -34,7 +34,9 @@ pub mod wire;
 
 pub use account_access::AccountAccessDetails;
 pub use consent::{AuditEntry, Consent, ConsentDetails};
-pub use describe::{ConsentSummary, Fact, PaymentLines, PermissionLine, describe};
+pub use describe::{
+    ConsentSummary, Fact, PaymentLines, PermissionLine, account_identification, describe,
+};
 pub use domestic_payment::DomesticPaymentDetails;
 pub use error::{ConsentError, ObError, ObErrorCode, ObErrorDetail};
 pub use funds_confirmation::FundsConfirmationDetails;

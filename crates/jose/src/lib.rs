@@ -6,6 +6,7 @@
 pub mod alg;
 pub mod claims;
 pub mod detached;
+pub mod encrypt;
 pub mod fetch;
 pub mod keys;
 pub mod pem;

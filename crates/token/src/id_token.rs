@@ -56,6 +56,29 @@ pub fn sign_id_token(key: &SigningKey, claims: &IdTokenClaims) -> Result<String,
     key.sign_compact("JWT", &payload).map_err(|e| e.to_string())
 }
 
+/// The ID token as the client receives it: the signed JWT, encrypted to the client's key when
+/// it registered `id_token_encrypted_response_alg` / `_enc` (validated at registration).
+pub fn for_client(meta: &bulwark_core::ClientMetadata, signed: String) -> Result<String, String> {
+    let Some(alg) = meta
+        .extra
+        .get("id_token_encrypted_response_alg")
+        .and_then(serde_json::Value::as_str)
+    else {
+        return Ok(signed);
+    };
+    let enc = meta
+        .extra
+        .get("id_token_encrypted_response_enc")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("A256GCM");
+    let key = meta
+        .jwks
+        .as_ref()
+        .and_then(|jwks| bulwark_jose::encrypt::encryption_key(jwks, alg))
+        .ok_or_else(|| format!("the client registered {alg} ID token encryption but no key"))?;
+    bulwark_jose::encrypt::encrypt_jwt(&signed, key, alg, enc).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -448,7 +448,8 @@ impl TokenService {
                 at_hash: Some(half_hash(&access_token)),
                 openbanking_intent_id: grant.consent_id.clone(),
             };
-            Some(sign_id_token(key, &id).map_err(TokenError::Internal)?)
+            let signed = sign_id_token(key, &id).map_err(TokenError::Internal)?;
+            Some(crate::id_token::for_client(meta, signed).map_err(TokenError::Internal)?)
         } else {
             None
         };

@@ -180,7 +180,10 @@ fn view_page(
                     .map(|a| AccountChoice {
                         id: a.id,
                         name: a.name,
-                        identification: a.identification,
+                        identification: bulwark_consent::account_identification(
+                            &a.scheme,
+                            &a.identification,
+                        ),
                         currency: a.currency,
                     })
                     .collect(),

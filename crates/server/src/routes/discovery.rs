@@ -107,6 +107,14 @@ pub fn document(issuer: &str, caps: &Capabilities) -> Value {
         doc.insert(member.into(), json!(algs));
     }
     doc.insert("subject_types_supported".into(), json!([caps.subject_type]));
+    doc.insert(
+        "id_token_encryption_alg_values_supported".into(),
+        json!(bulwark_jose::encrypt::KEY_ALGS),
+    );
+    doc.insert(
+        "id_token_encryption_enc_values_supported".into(),
+        json!(bulwark_jose::encrypt::CONTENT_ENCS),
+    );
     doc.insert("claims_parameter_supported".into(), true.into());
     doc.insert(
         "claims_supported".into(),

@@ -828,3 +828,41 @@ async fn ca_1_assertion_replay_at_code_exchange_leaves_the_code_case(h: Harness)
     assert_eq!(t.exchange(&h, &code).await.0, 200);
 }
 both_backends!(ca_1_assertion_replay_at_code_exchange_leaves_the_code, ca_1_assertion_replay_at_code_exchange_leaves_the_code_on_postgres => ca_1_assertion_replay_at_code_exchange_leaves_the_code_case);
+
+/// TK-5: a client that registered ID token encryption gets the signed ID token nested in a JWE
+/// (RSA-OAEP + A256GCM) to its encryption key; the inner JWT verifies with the server's keys.
+async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
+    use josekit::jwe;
+    let pair = jwe::RSA_OAEP.generate_key_pair(2048).unwrap();
+    let mut public: Map<String, Value> = pair.to_jwk_public_key().as_ref().clone();
+    public.insert("use".into(), json!("enc"));
+    public.insert("kid".into(), json!("tpp-enc-1"));
+    let t = FlowTpp::register_full(
+        &h,
+        "tpp-jwe",
+        None,
+        REDIRECT,
+        json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A256GCM"}),
+        vec![Value::Object(public)],
+    )
+    .await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "jwe").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let id_token = tokens.2["id_token"].as_str().unwrap();
+    assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
+    let decrypter = jwe::RSA_OAEP
+        .decrypter_from_jwk(&pair.to_jwk_private_key())
+        .unwrap();
+    let (inner, header) = jwe::deserialize_compact(id_token, &decrypter).unwrap();
+    assert_eq!(header.content_type(), Some("JWT"));
+    assert_eq!(header.key_id(), Some("tpp-enc-1"));
+    let inner = String::from_utf8(inner).unwrap();
+    let jws = bulwark_jose::Compact::parse(&inner).unwrap();
+    h.state.meta.keys.public_set().verify(&jws).unwrap();
+    assert_eq!(
+        jws.claims().unwrap()["openbanking_intent_id"],
+        consent_id.as_str()
+    );
+}
+both_backends!(tk_5_id_token_is_encrypted_when_registered, tk_5_id_token_is_encrypted_when_registered_on_postgres => tk_5_id_token_is_encrypted_when_registered_case);

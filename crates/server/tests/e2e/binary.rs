@@ -133,6 +133,10 @@ fn op_1_embedded_default_generates_material_and_sigterm_exits_zero() {
     );
     let kids = jwks_kids(&addr, dir.path());
     assert_eq!(kids.len(), 2);
+    // AZ-6: the demo PSU, its password kept for the next start.
+    let demo = std::fs::read_to_string(dir.path().join("data/demo-psu.txt")).unwrap();
+    assert!(demo.starts_with("username: demo\npassword: "), "{demo}");
+    assert!(dir.path().join("data/pairwise.salt").exists());
     signal(&child, "TERM");
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
@@ -422,4 +426,46 @@ fn cert_3_certs_verify_cli_reports_and_sets_exit_codes() {
         Some(2),
         "a bad configuration is a usage error"
     );
+}
+
+#[test]
+fn az_6_psu_add_reads_the_password_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let add = |username: &str, password: &str| {
+        let mut cmd = bulwark(dir.path());
+        cmd.args([
+            "psu",
+            "add",
+            username,
+            "--name",
+            "Alex Customer",
+            "--demo-accounts",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = add("alex", "correct horse battery");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added PSU alex (subject psu-"));
+    // A taken username and a short password are one-line errors, nothing written twice.
+    let again = add("alex", "another password");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = add("sam", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
 }

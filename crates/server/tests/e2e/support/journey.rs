@@ -12,7 +12,7 @@ use bulwark_core::SystemRng;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Map, Value, json};
 
-use super::consents::{AISP, PISP, as_tpp, pay_body, tpp};
+use super::consents::{AISP, PISP, as_tpp, pay_body};
 use super::{BEARER, Harness, ISSUER, PkjClient, Resp};
 
 pub const REDIRECT: &str = "https://tpp.example/cb";
@@ -41,8 +41,18 @@ impl FlowTpp {
         profile: Option<&str>,
         redirect: &str,
     ) -> Self {
-        let (c, _) = tpp(h, &format!("{id}-cc"), &[PspRole::AccountInformation]).await;
-        drop(c);
+        Self::register_full(h, id, profile, redirect, json!({}), Vec::new()).await
+    }
+
+    /// As `register`, with extra metadata members and extra public JWKs (e.g. encryption keys).
+    pub async fn register_full(
+        h: &Harness,
+        id: &str,
+        profile: Option<&str>,
+        redirect: &str,
+        extra: Value,
+        extra_keys: Vec<Value>,
+    ) -> Self {
         let key = SigningKey::generate(Alg::Ps256).unwrap();
         let mut meta = json!({
             "client_name": format!("{id} Money App"),
@@ -55,6 +65,12 @@ impl FlowTpp {
         });
         if let Some(p) = profile {
             meta["fapi_profile"] = json!(p);
+        }
+        if let (Value::Object(m), Value::Object(more)) = (&mut meta, extra) {
+            m.extend(more);
+        }
+        if let Some(keys) = meta["jwks"]["keys"].as_array_mut() {
+            keys.extend(extra_keys);
         }
         h.register(id, meta).await;
         let identity = h.pki.qwac(

@@ -1,0 +1,126 @@
+//! TK-5: ID tokens encrypted for a client that registered for it (OIDC Core 10.2, RFC 7516):
+//! the signed JWT nested in a compact JWE (`cty: JWT`), key management RSA-OAEP, RSA-OAEP-256 or
+//! ECDH-ES, content encryption A256GCM or A128GCM, to the client's encryption key.
+
+use josekit::jwe::{self, JweHeader};
+use josekit::jwk::Jwk;
+use serde_json::{Map, Value};
+
+use crate::JoseError;
+
+/// The key management algorithms a client may register (`id_token_encrypted_response_alg`).
+pub const KEY_ALGS: &[&str] = &["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"];
+/// The content encryptions a client may register (`id_token_encrypted_response_enc`).
+pub const CONTENT_ENCS: &[&str] = &["A256GCM", "A128GCM"];
+
+/// The client's key for `alg` in its JWK Set: `use` absent or `enc`, the right `kty`, an
+/// `alg` absent or equal. `None` when it has none.
+pub fn encryption_key<'a>(jwks: &'a Value, alg: &str) -> Option<&'a Map<String, Value>> {
+    let kty = match alg {
+        "RSA-OAEP" | "RSA-OAEP-256" => "RSA",
+        "ECDH-ES" => "EC",
+        _ => return None,
+    };
+    jwks.get("keys")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_object)
+        .find(|k| {
+            k.get("kty").and_then(Value::as_str) == Some(kty)
+                && k.get("use")
+                    .and_then(Value::as_str)
+                    .is_none_or(|u| u == "enc")
+                && k.get("alg")
+                    .and_then(Value::as_str)
+                    .is_none_or(|a| a == alg)
+        })
+}
+
+/// Encrypts a signed JWT to `key` (a public JWK).
+pub fn encrypt_jwt(
+    jwt: &str,
+    key: &Map<String, Value>,
+    alg: &str,
+    enc: &str,
+) -> Result<String, JoseError> {
+    if !CONTENT_ENCS.contains(&enc) {
+        return Err(JoseError::InvalidKey(format!(
+            "content encryption {enc} is not supported"
+        )));
+    }
+    let jwk = Jwk::from_map(key.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+    let mut header = JweHeader::new();
+    header.set_content_encryption(enc);
+    header.set_content_type("JWT");
+    if let Some(kid) = key.get("kid").and_then(Value::as_str) {
+        header.set_key_id(kid);
+    }
+    let bad = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
+    match alg {
+        "RSA-OAEP" => {
+            let encrypter = jwe::RSA_OAEP.encrypter_from_jwk(&jwk).map_err(bad)?;
+            jwe::serialize_compact(jwt.as_bytes(), &header, &encrypter).map_err(bad)
+        }
+        "RSA-OAEP-256" => {
+            let encrypter = jwe::RSA_OAEP_256.encrypter_from_jwk(&jwk).map_err(bad)?;
+            jwe::serialize_compact(jwt.as_bytes(), &header, &encrypter).map_err(bad)
+        }
+        "ECDH-ES" => {
+            let encrypter = jwe::ECDH_ES.encrypter_from_jwk(&jwk).map_err(bad)?;
+            jwe::serialize_compact(jwt.as_bytes(), &header, &encrypter).map_err(bad)
+        }
+        other => Err(JoseError::InvalidKey(format!(
+            "key management algorithm {other} is not supported"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tk_5_id_token_round_trips_through_rsa_oaep_and_ecdh_es() {
+        for (alg, pair) in [
+            (
+                "RSA-OAEP",
+                jwe::RSA_OAEP
+                    .generate_key_pair(2048)
+                    .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key()))
+                    .unwrap(),
+            ),
+            (
+                "ECDH-ES",
+                jwe::ECDH_ES
+                    .generate_ec_key_pair(josekit::jwk::alg::ec::EcCurve::P256)
+                    .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key()))
+                    .unwrap(),
+            ),
+        ] {
+            let (private, public) = pair;
+            let mut public_map: Map<String, Value> = public.as_ref().clone();
+            public_map.insert("use".into(), json!("enc"));
+            let jwks = json!({"keys": [{"kty": "OKP", "use": "sig"}, Value::Object(public_map)]});
+            let key = encryption_key(&jwks, alg).unwrap();
+            let jwe_text = encrypt_jwt("a.b.c", key, alg, "A256GCM").unwrap();
+            assert_eq!(jwe_text.split('.').count(), 5);
+            let (payload, header) = match alg {
+                "RSA-OAEP" => jwe::deserialize_compact(
+                    &jwe_text,
+                    &jwe::RSA_OAEP.decrypter_from_jwk(&private).unwrap(),
+                )
+                .unwrap(),
+                _ => jwe::deserialize_compact(
+                    &jwe_text,
+                    &jwe::ECDH_ES.decrypter_from_jwk(&private).unwrap(),
+                )
+                .unwrap(),
+            };
+            assert_eq!(payload, b"a.b.c");
+            assert_eq!(header.content_type(), Some("JWT"));
+        }
+        assert!(encryption_key(&json!({"keys": []}), "RSA-OAEP").is_none());
+    }
+}
