@@ -71,8 +71,8 @@ Load:
   --setup-concurrency N      concurrent consent creations / interaction preparations (default 16)
   --assertion-ttl S          exp - iat of the client assertions (default 300)
   --server-pid PID           sample this process's CPU time (utime+stime) and RSS
-  --db-match TEXT            also sum the CPU of processes whose command line contains TEXT
-                             (PostgreSQL backends: the database name)
+  --db-match TEXT            also sum the CPU of the `postgres` processes whose command line
+                             contains TEXT (the backends serving a database: its name)
   --pin-db-cpus LIST         pin those processes to these CPUs (e.g. 1) at the end of setup and
                              at the start of the window
   --label TEXT               copied into the JSON output
@@ -958,7 +958,7 @@ fn proc_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-/// pid -> ticks of every process whose command line contains `pat`.
+/// pid -> ticks of every `postgres` process whose command line contains `pat`.
 fn matching_procs(pat: &str) -> HashMap<u32, u64> {
     let mut m = HashMap::new();
     let me = std::process::id();
@@ -966,6 +966,11 @@ fn matching_procs(pat: &str) -> HashMap<u32, u64> {
         for e in rd.flatten() {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
             if pid == me {
+                continue;
+            }
+            // only PostgreSQL processes (not e.g. `timeout`, whose command line names the database too)
+            let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+            if comm.trim_end() != "postgres" {
                 continue;
             }
             let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
@@ -1294,6 +1299,7 @@ fn main() {
             die(&format!("setup failed: {e}"));
         }
         let pinned0 = a.db_match.as_deref().map(|p| pin_procs(p, &a.pin_db_cpus)).unwrap_or(0);
+        eprintln!("setup done in {setup_s:.1}s: warm-up {}s, then {}s measured", a.warmup, a.duration);
         let start = Instant::now();
         let times = Arc::new(Times { warm_end: start + Duration::from_secs_f64(a.warmup), end: start + Duration::from_secs_f64(a.warmup + a.duration) });
         let _ = tx.send(Some(times.clone()));

@@ -140,6 +140,11 @@ pub enum Decided {
     Retry(String),
 }
 
+/// Longest username accepted at the login form.
+const MAX_USERNAME: usize = 128;
+/// Longest password accepted at the login form.
+const MAX_PASSWORD: usize = 1024;
+
 /// The generic failed-login message: never says whether the user exists (AZ-6).
 const WRONG_CREDENTIALS: &str = "The username or password is not right. Please try again.";
 
@@ -432,6 +437,10 @@ impl AuthzService {
         let now = self.clock.unix();
         let (interaction, _) = self.interaction(id, browser_secret, now).await?;
         Self::check_csrf(&interaction, csrf)?;
+        // Bounded before anything is hashed: a megabyte "password" costs no more than a wrong one.
+        if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+            return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
+        }
         let user_key = format!("user:{username}");
         let addr_key = format!("addr:{address}");
         let wait = self

@@ -8,6 +8,7 @@
 //! passed in by the caller.
 
 pub mod anchors;
+pub mod authority;
 mod cache;
 pub mod dn;
 pub mod error;

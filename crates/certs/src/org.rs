@@ -13,10 +13,13 @@ pub enum ExpectedOrganisation {
     /// A competent-authority registration: the NCA identifier (e.g. `FCA`, or `GB-FCA`) and the
     /// authorisation number it issued (e.g. `123456`).
     CompetentAuthority {
-        /// NCA identifier, optionally prefixed with the country (`GB-FCA`).
+        /// NCA identifier in any form real directories use (`FCAGBR`, `GB-FCA`, `PSDGB-FCA`,
+        /// or a bare `FCA` with `member_states`); see [`crate::authority`].
         authority: String,
-        /// The authorisation / registration number.
+        /// The authorisation / registration number (or the whole `PSDGB-FCA-730427`).
         registration_id: String,
+        /// `authorisations[].member_state` values, which give a bare NCA its country.
+        member_states: Vec<String>,
     },
     /// An Open Banking organisation id expected in the subject OU.
     OrgId(String),
@@ -31,6 +34,10 @@ pub enum OrgMatchError {
     /// The organizationIdentifier is not in the PSD form.
     #[error("organizationIdentifier {0:?} is not a PSD2 identifier")]
     NotPsd2(String),
+    /// The competent-authority claims name no registration a certificate could carry (a bare
+    /// NCA without a country, an unknown country, contradicting forms).
+    #[error("competent-authority claims unusable: {0}")]
+    UnusableClaims(String),
     /// The identifiers differ.
     #[error("certificate organisation {found:?} does not match {expected:?}")]
     Mismatch {
@@ -47,6 +54,7 @@ impl OrgMatchError {
         match self {
             Self::NoIdentifier => "no_organisation_identifier",
             Self::NotPsd2(_) => "not_psd2_identifier",
+            Self::UnusableClaims(_) => "unusable_authority_claims",
             Self::Mismatch { .. } => "organisation_mismatch",
         }
     }
@@ -85,29 +93,29 @@ fn check(
         ExpectedOrganisation::CompetentAuthority {
             authority,
             registration_id,
+            member_states,
         } => {
             let found = org_id.ok_or(OrgMatchError::NoIdentifier)?;
             let (Some(nca), Some(id)) = (&found.competent_authority, &found.authorisation_id)
             else {
                 return Err(OrgMatchError::NotPsd2(found.raw.clone()));
             };
-            // Accept `FCA` or `GB-FCA` (the PSD2 statement's nCAId form).
-            let want_nca = match authority.split_once('-') {
-                Some((cc, nca_part)) if cc.eq_ignore_ascii_case(&found.country) => nca_part,
-                Some(_) => {
-                    return Err(mismatch(
-                        &found.raw,
-                        &format!("{authority}/{registration_id}"),
-                    ));
-                }
-                None => authority.as_str(),
+            let want = crate::authority::parse_authority(authority, registration_id, member_states)
+                .map_err(OrgMatchError::UnusableClaims)?;
+            let country = if found.country.eq_ignore_ascii_case("EL") {
+                "GR"
+            } else {
+                found.country.as_str()
             };
-            if nca.eq_ignore_ascii_case(want_nca.trim()) && id.trim() == registration_id.trim() {
+            if country.eq_ignore_ascii_case(&want.country)
+                && nca.eq_ignore_ascii_case(&want.nca)
+                && id.trim() == want.id
+            {
                 Ok(())
             } else {
                 Err(mismatch(
                     &found.raw,
-                    &format!("{authority}/{registration_id}"),
+                    &format!("PSD{}-{}-{}", want.country, want.nca, want.id),
                 ))
             }
         }

@@ -206,14 +206,32 @@ fn cert_8_organisation_identifier_matches_registered_organisation() {
     assert_eq!(
         ok(ExpectedOrganisation::CompetentAuthority {
             authority: "FCA".into(),
-            registration_id: "123456".into()
+            registration_id: "123456".into(),
+            member_states: vec!["GB".into()],
         }),
         Ok(())
     );
+    // hardening_ssa_authority_forms: the UK directory's NCA + alpha-3 form and the full id.
+    for (authority, registration_id) in [
+        ("FCAGBR", "123456"),
+        ("PSDGB-FCA", "123456"),
+        ("FCAGBR", "PSDGB-FCA-123456"),
+    ] {
+        assert_eq!(
+            ok(ExpectedOrganisation::CompetentAuthority {
+                authority: authority.into(),
+                registration_id: registration_id.into(),
+                member_states: vec![],
+            }),
+            Ok(()),
+            "{authority} {registration_id}"
+        );
+    }
     assert_eq!(
         ok(ExpectedOrganisation::CompetentAuthority {
             authority: "GB-FCA".into(),
-            registration_id: "123456".into()
+            registration_id: "123456".into(),
+            member_states: vec![],
         }),
         Ok(())
     );
@@ -236,14 +254,32 @@ fn cert_8_organisation_mismatch_is_reported() {
     assert!(matches!(
         check(ExpectedOrganisation::CompetentAuthority {
             authority: "BAFIN".into(),
-            registration_id: "123456".into()
+            registration_id: "123456".into(),
+            member_states: vec!["DE".into()],
+        }),
+        Err(OrgMatchError::Mismatch { .. })
+    ));
+    // A bare NCA whose country cannot be established is refused, not guessed.
+    let bare = check(ExpectedOrganisation::CompetentAuthority {
+        authority: "FCA".into(),
+        registration_id: "123456".into(),
+        member_states: vec![],
+    })
+    .unwrap_err();
+    assert_eq!(bare.reason(), "unusable_authority_claims");
+    assert!(matches!(
+        check(ExpectedOrganisation::CompetentAuthority {
+            authority: "FCAIRL".into(),
+            registration_id: "123456".into(),
+            member_states: vec![],
         }),
         Err(OrgMatchError::Mismatch { .. })
     ));
     assert!(matches!(
         check(ExpectedOrganisation::CompetentAuthority {
             authority: "DE-FCA".into(),
-            registration_id: "123456".into()
+            registration_id: "123456".into(),
+            member_states: vec![],
         }),
         Err(OrgMatchError::Mismatch { .. })
     ));
@@ -268,8 +304,9 @@ fn cert_8_organisation_mismatch_is_reported() {
             Some(&vat),
             &subject,
             &ExpectedOrganisation::CompetentAuthority {
-                authority: "FCA".into(),
-                registration_id: "123456789".into()
+                authority: "GB-FCA".into(),
+                registration_id: "123456789".into(),
+                member_states: vec![],
             }
         ),
         Err(OrgMatchError::NotPsd2(_))

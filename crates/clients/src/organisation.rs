@@ -24,6 +24,10 @@ pub struct Organisation {
     /// The registration's `status` with the competent authority (OB: `Active`), when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// `organisation_competent_authority_claims.authorisations[].member_state` values (the
+    /// country of a bare NCA).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_states: Vec<String>,
     /// The roles the competent authority authorised (the union over
     /// `organisation_competent_authority_claims.authorisations[].roles`), when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +42,7 @@ impl Organisation {
             (Some(authority), Some(registration_id)) => ExpectedOrganisation::CompetentAuthority {
                 authority: authority.clone(),
                 registration_id: registration_id.clone(),
+                member_states: self.member_states.clone(),
             },
             _ => ExpectedOrganisation::OrgId(self.org_id.clone()),
         }

@@ -54,12 +54,46 @@ fn strip_position(s: &str) -> String {
     }
 }
 
-/// Parses an ISO 8601 / RFC 3339 date-time that carries an offset (`Z` or `+hh:mm`).
+/// Parses an ISO 8601 / RFC 3339 date-time that carries an offset (`Z` or `+hh:mm`), bounded
+/// to years 1970..=9000 in UTC: every later conversion (UTC rendering, Unix seconds, the UK
+/// dates of the consent page) is then defined, so no stored consent can fail to render.
 pub(crate) fn parse_datetime(path: &str, s: &str) -> Result<OffsetDateTime, ConsentError> {
-    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ConsentError::InvalidDate {
+    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ConsentError::InvalidDate {
         path: path.into(),
         detail: format!("not an ISO 8601 date-time with offset: {e}"),
-    })
+    })?;
+    let utc = t
+        .checked_to_offset(time::UtcOffset::UTC)
+        .filter(|u| (1970..=9000).contains(&u.year()));
+    match utc {
+        Some(_) => Ok(t),
+        None => Err(ConsentError::InvalidDate {
+            path: path.into(),
+            detail: "the date is out of range (years 1970 to 9000)".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn hardening_consent_dates_that_cannot_be_rendered_are_refused() {
+        for bad in [
+            "9999-12-31T23:59:59-23:59",
+            "9999-12-31T23:00:00-01:00",
+            "1969-12-31T23:59:59+00:00",
+            "0001-01-01T00:00:00+00:00",
+        ] {
+            assert!(
+                parse_datetime("Data.ExpirationDateTime", bad).is_err(),
+                "{bad}"
+            );
+        }
+        let ok = parse_datetime("Data.ExpirationDateTime", "2030-01-01T00:00:00+05:30");
+        assert!(ok.is_ok());
+    }
 }
 
 /// Renders a date-time as OB does: `2017-05-02T00:00:00+00:00`, in UTC, whole seconds.

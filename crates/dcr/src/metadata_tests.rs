@@ -24,6 +24,7 @@ fn ssa(roles: &[&str]) -> SoftwareStatement {
             authority_id: None,
             registration_id: None,
             status: None,
+            member_states: vec![],
             authorised_roles: None,
         },
     }

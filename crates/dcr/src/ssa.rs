@@ -170,6 +170,16 @@ pub fn claims(
             authority_id: field("authority_id"),
             registration_id: field("registration_id"),
             status: field("status"),
+            member_states: oca
+                .and_then(|o| o.get("authorisations"))
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|a| a.get("member_state").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
             authorised_roles: oca
                 .and_then(|o| o.get("authorisations"))
                 .and_then(Value::as_array)
@@ -229,7 +239,8 @@ mod tests {
             ssa.organisation.expected(),
             ExpectedOrganisation::CompetentAuthority {
                 authority: "GB-FCA".into(),
-                registration_id: "123456".into()
+                registration_id: "123456".into(),
+                member_states: vec![],
             }
         );
     }
@@ -289,7 +300,8 @@ mod tests {
             ssa.organisation.expected(),
             ExpectedOrganisation::CompetentAuthority {
                 authority: "GB-FCA".into(),
-                registration_id: "123456".into()
+                registration_id: "123456".into(),
+                member_states: vec![],
             }
         );
         let mut c = ssa_claims(1000);

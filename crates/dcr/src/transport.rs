@@ -20,6 +20,9 @@ pub fn check_organisation(cert: &ValidatedCert, org: &Organisation) -> Result<()
             OrgMatchError::Mismatch { found, expected } => {
                 format!("the certificate names {found:?}, the software statement {expected:?}")
             }
+            OrgMatchError::UnusableClaims(why) => format!(
+                "the software statement's organisation_competent_authority_claims name no usable registration: {why}"
+            ),
         })
     })
 }
@@ -88,6 +91,7 @@ mod authorisation_tests {
             authority_id: Some("GB-FCA".into()),
             registration_id: Some("123456".into()),
             status: status.map(str::to_string),
+            member_states: vec![],
             authorised_roles: roles.map(|r| r.iter().map(|s| s.to_string()).collect()),
         }
     }

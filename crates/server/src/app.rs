@@ -384,16 +384,26 @@ async fn purge_expired_records(store: SqlStore, clock: Arc<dyn Clock>) {
     loop {
         every.tick().await;
         if let Err(e) =
-            bulwark_store::AuthorizationStore::purge_authorization(&store, clock.unix()).await
+            bulwark_store::AuthorizationStore::purge_authorization(&store, horizon(clock.as_ref()))
+                .await
         {
             tracing::warn!(error = %e, "purging expired authorization records failed");
         }
-        match store.purge_expired(clock.unix()).await {
+        match store.purge_expired(horizon(clock.as_ref())).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(records = n, "purged expired replay and revocation records"),
             Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
         }
     }
+}
+
+/// How far behind this node's clock purging stays: another node whose clock runs slow may
+/// still be checking a record this node thinks expired (a replayed jti must stay refused).
+const PURGE_MARGIN_SECS: i64 = 300;
+
+/// Records that expired before this are purged.
+fn horizon(clock: &dyn Clock) -> i64 {
+    clock.unix().saturating_sub(PURGE_MARGIN_SECS)
 }
 
 /// TK-6: introspection asks the consent service whether a token's consent still stands.

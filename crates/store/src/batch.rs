@@ -82,14 +82,37 @@ async fn claim_loop(pool: AnyPool, mut rx: mpsc::Receiver<Claim>) {
                     let _ = c.reply.send(Ok(won));
                 }
             }
-            Err(e) => {
+            Err(e) if batch.len() == 1 => {
                 let msg = e.to_string();
                 for c in batch {
                     let _ = c.reply.send(Err(msg.clone()));
                 }
             }
+            Err(e) => {
+                // One bad row must not fail the other clients' claims: retry each on its own.
+                tracing::warn!(error = %e, size = batch.len(), "batched jti claim failed; claiming one by one");
+                for c in batch {
+                    let result = claim_one(&pool, &c).await;
+                    let _ = c.reply.send(result);
+                }
+            }
         }
     }
+}
+
+/// One claim on its own statement (the fallback of a failed batch).
+async fn claim_one(pool: &AnyPool, c: &Claim) -> Result<bool, String> {
+    sqlx::query(
+        "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (namespace, jti) DO NOTHING",
+    )
+    .bind(&c.namespace)
+    .bind(&c.jti)
+    .bind(c.expires_at)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1)
+    .map_err(|e| e.to_string())
 }
 
 async fn lookup_loop(pool: AnyPool, mut rx: mpsc::Receiver<Lookup>) {

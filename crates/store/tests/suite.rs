@@ -61,6 +61,7 @@ both_backends!(
     tk_2_code_is_redeemed_once_with_its_refresh_token,
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
     az_6_psus_accounts_and_sessions,
+    hardening_one_bad_jti_does_not_fail_the_batch,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -987,4 +988,26 @@ async fn az_6_psus_accounts_and_sessions(store: SqlStore) {
     store.delete_psu_session("sh").await.unwrap();
     assert_eq!(store.get_psu_session("sh", 150).await.unwrap(), None);
     assert!(store.purge_authorization(10_000).await.is_ok());
+}
+
+async fn hardening_one_bad_jti_does_not_fail_the_batch(store: SqlStore) {
+    // PostgreSQL refuses a NUL byte in text; in a batch it used to fail everyone's claim.
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = store.clone();
+        let jti = if i == 7 {
+            "bad\0jti".to_string()
+        } else {
+            format!("jti-{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            (i, s.claim_jti("assertion:c", &jti, 1000).await)
+        }));
+    }
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        if i != 7 {
+            assert!(result.unwrap(), "claim {i} succeeds despite the bad one");
+        }
+    }
 }

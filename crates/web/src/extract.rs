@@ -43,8 +43,35 @@ pub fn presented_chain(
     info: &ConnectionInfo,
     headers: &HeaderMap,
 ) -> Result<ClientCert, bulwark_certs::ProxyError> {
+    // RFC 9440 2.2 / RFC 8941: the certificate header is one item; a second occurrence means
+    // a proxy appended instead of replacing, and the first one may be the caller's. The chain
+    // header is a list, which may legitimately span several lines: they are joined.
+    let mut joined_chain: Option<Vec<u8>> = None;
+    if mtls.mode == MtlsMode::Proxy {
+        let configured = mtls.header.as_ref().map(|h| h.to_ascii_lowercase());
+        for name in std::iter::once("client-cert").chain(configured.as_deref()) {
+            if headers.get_all(name).iter().count() > 1 {
+                let err = bulwark_certs::ProxyError::Inconsistent(format!(
+                    "the {name} header is repeated"
+                ));
+                tracing::warn!(target: "bulwark::security", peer = %info.peer, reason = err.reason(), error = %err, "client certificate header refused");
+                return Err(err);
+            }
+        }
+        let lines: Vec<&[u8]> = headers
+            .get_all("client-cert-chain")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if lines.len() > 1 {
+            joined_chain = Some(lines.join(&b", "[..]));
+        }
+    }
     let proxied = bulwark_certs::extract_proxied_chain(mtls, info.peer.ip(), |name| {
-        headers.get(name).map(|v| v.as_bytes())
+        match (&joined_chain, name) {
+            (Some(joined), "client-cert-chain") => Some(joined.as_slice()),
+            _ => headers.get(name).map(|v| v.as_bytes()),
+        }
     })
     .inspect_err(|e| {
         tracing::warn!(target: "bulwark::security", peer = %info.peer, reason = e.reason(), error = %e, "client certificate header refused");

@@ -36,19 +36,49 @@ pub fn render() -> String {
         .unwrap_or_default()
 }
 
+/// The method as a label: the standard ones by name, anything a caller invents as `other`,
+/// so unauthenticated requests cannot create label values (series) without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
 /// Middleware: counts each request and records its latency under its route template.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardening_metrics_label_invented_methods_as_one_value() {
+        assert_eq!(method_label(&axum::http::Method::POST), "POST");
+        let invented = axum::http::Method::from_bytes(b"FROBNICATE").unwrap_or_default();
+        assert_eq!(method_label(&invented), "other");
+        let connect = axum::http::Method::CONNECT;
+        assert_eq!(method_label(&connect), "other");
+    }
 }

@@ -299,3 +299,53 @@ async fn dcr_invalid_registration_access_token() {
         .await;
     assert_eq!(read.0, 200);
 }
+
+/// hardening_uk_directory_ssa: the competent-authority forms real directories write, each
+/// against a QWAC with organizationIdentifier `PSDGB-FCA-123456`: the UK Open Banking
+/// directory's `FCAGBR` + `registration_id`, the nCAId `GB-FCA`, a bare `FCA` with
+/// `authorisations[].member_state`, the whole identifier as `registration_id`. A bare NCA with
+/// no country is refused (nothing registered), as is another country's authority.
+#[tokio::test]
+async fn hardening_uk_directory_ssa_authority_forms() {
+    let d = Dcr::start().await;
+    let accepted = [
+        json!({"authority_id": "FCAGBR", "registration_id": "123456", "status": "Active",
+               "authorisations": [{"member_state": "GB", "roles": ["AISP", "PISP"]}]}),
+        json!({"authority_id": "GB-FCA", "registration_id": "123456", "status": "Active"}),
+        json!({"authority_id": "FCA", "registration_id": "123456", "status": "Active",
+               "authorisations": [{"member_state": "GB", "roles": ["AISP", "PISP", "CBPII"]}]}),
+        json!({"authority_id": "FCAGBR", "registration_id": "PSDGB-FCA-123456", "status": "Active"}),
+    ];
+    for (i, oca) in accepted.into_iter().enumerate() {
+        let mut ssa = d.ssa_claims();
+        ssa.insert("software_id".into(), json!(format!("sw-form-{i}")));
+        ssa.insert(
+            "organisation_competent_authority_claims".into(),
+            oca.clone(),
+        );
+        let mut request = d.request_claims(&d.sign_ssa(&ssa));
+        request.insert("iss".into(), json!(format!("sw-form-{i}")));
+        let resp = d.register(Some(&d.qwac), &d.sign_request(&request)).await;
+        assert_eq!(resp.0, 201, "{oca}: {:?}", resp.2);
+    }
+    let before = d.h.store.list_clients().await.unwrap().len();
+    for oca in [
+        json!({"authority_id": "FCA", "registration_id": "123456", "status": "Active"}),
+        json!({"authority_id": "CBIIRL", "registration_id": "123456", "status": "Active"}),
+    ] {
+        let mut ssa = d.ssa_claims();
+        ssa.insert(
+            "organisation_competent_authority_claims".into(),
+            oca.clone(),
+        );
+        let resp = d
+            .register(
+                Some(&d.qwac),
+                &d.sign_request(&d.request_claims(&d.sign_ssa(&ssa))),
+            )
+            .await;
+        assert_eq!(resp.0, 400, "{oca}: {:?}", resp.2);
+        assert_eq!(resp.2["error"], "unapproved_software_statement", "{oca}");
+    }
+    assert_eq!(d.h.store.list_clients().await.unwrap().len(), before);
+}

@@ -169,3 +169,47 @@ async fn cert_4_revoked_client_certificate_is_refused_at_the_token_endpoint() {
         "invalid_client",
     );
 }
+
+/// hardening_repeated_client_cert_header: a proxy that appends instead of replacing forwards
+/// the caller's header first; a request with two `Client-Cert` headers is refused, whichever
+/// comes first. A `Client-Cert-Chain` split over two lines is read whole.
+#[tokio::test]
+async fn hardening_repeated_client_cert_header_is_refused() {
+    let h = Harness::start(|c| {
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let victim = PkjClient::register(&h, "victim-2", "accounts").await;
+    let attacker = PkjClient::register(&h, "attacker", "accounts").await;
+    let send = |first: &PkjClient, second: Option<&PkjClient>| {
+        let mut req = http_client(&h.dev_ca, None).post(h.url("/token")).header(
+            "Client-Cert",
+            format!(":{}:", STANDARD.encode(&first.identity.chain[0])),
+        );
+        if let Some(s) = second {
+            req = req.header(
+                "Client-Cert",
+                format!(":{}:", STANDARD.encode(&s.identity.chain[0])),
+            );
+        }
+        let assertion = attacker.assertion(&h);
+        async move {
+            let resp = req
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", BEARER),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            (status, headers, resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_oauth_error(&send(&victim, Some(&attacker)).await, 401, "invalid_client");
+    assert_oauth_error(&send(&attacker, Some(&victim)).await, 401, "invalid_client");
+    assert_eq!(send(&attacker, None).await.0, 200);
+}
