@@ -50,6 +50,8 @@ pub struct ResourceGuard {
     validator: CertValidator,
     clock: Arc<dyn Clock>,
     signatures: SignaturePolicy,
+    /// RFC 9068 4: the `aud` a token must carry to be used here.
+    audience: String,
 }
 
 impl std::fmt::Debug for ResourceGuard {
@@ -66,6 +68,7 @@ impl ResourceGuard {
         validator: CertValidator,
         clock: Arc<dyn Clock>,
         signatures: SignaturePolicy,
+        audience: String,
     ) -> Self {
         Self {
             tokens,
@@ -73,6 +76,7 @@ impl ResourceGuard {
             validator,
             clock,
             signatures,
+            audience,
         }
     }
 
@@ -114,6 +118,10 @@ impl ResourceGuard {
         let leaf = req.chain.first().ok_or(Refusal::NoCertificate)?;
         if bulwark_certs::x5t_s256(leaf) != claims.cnf.x5t_s256 {
             return Err(Refusal::OtherCertificate);
+        }
+        // RFC 9068 4: a token issued for another resource is not one for this API.
+        if claims.aud != self.audience {
+            return Err(Refusal::WrongAudience);
         }
         if claims.token_kind != req.kind {
             return Err(Refusal::WrongKind(req.kind));

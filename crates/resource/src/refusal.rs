@@ -28,6 +28,9 @@ pub enum Refusal {
     /// RFC 8705 3: the token's `cnf` names another certificate.
     #[error("the access token is bound to another certificate")]
     OtherCertificate,
+    /// RFC 9068 4: the token's `aud` is another resource.
+    #[error("the access token was issued for another resource (aud)")]
+    WrongAudience,
     /// A token of the other kind (application vs customer-authorised).
     #[error("this API needs {}", kind_phrase(*.0))]
     WrongKind(TokenKind),
@@ -73,7 +76,8 @@ impl Refusal {
             | Self::Revoked
             | Self::ClientInactive
             | Self::NoCertificate
-            | Self::OtherCertificate => RefusalStatus::InvalidToken,
+            | Self::OtherCertificate
+            | Self::WrongAudience => RefusalStatus::InvalidToken,
             Self::WrongKind(_)
             | Self::NotQwac(_)
             | Self::OtherOrganisation(_)
@@ -94,6 +98,7 @@ impl Refusal {
             Self::ClientInactive => "client_inactive",
             Self::NoCertificate => "no_certificate",
             Self::OtherCertificate => "certificate_not_bound",
+            Self::WrongAudience => "wrong_audience",
             Self::WrongKind(_) => "wrong_token_kind",
             Self::NotQwac(_) => "not_a_qwac",
             Self::OtherOrganisation(_) => "other_organisation",
@@ -113,6 +118,7 @@ impl Refusal {
             | Self::ClientInactive
             | Self::NoCertificate
             | Self::OtherCertificate
+            | Self::WrongAudience
             | Self::WrongKind(_)
             | Self::NotQwac(_)
             | Self::OtherOrganisation(_)

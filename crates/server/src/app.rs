@@ -288,6 +288,11 @@ impl Application {
                     config.consents.jws_iat_skew_secs,
                 ),
             },
+            config
+                .tokens
+                .default_audience
+                .clone()
+                .unwrap_or_else(|| config.issuer.clone()),
         ));
 
         let listener = TcpListener::bind(config.http.listen)

@@ -204,3 +204,57 @@ async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
     let ok = as_tpp(&h, &mine, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 }
+
+/// hardening_token_audience (RFC 9068 4): a token the client obtained for another resource
+/// (RFC 8707 `resource`) is not accepted by the consent APIs, and nothing is stored.
+#[tokio::test]
+async fn hardening_token_for_another_resource_is_refused() {
+    let h = Harness::start(|_| {}).await;
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    h.register(
+        "multi-api",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "resources": ["https://other-api.example"],
+               "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+    )
+    .await;
+    let identity = h.pki.qwac(
+        "multi-api",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let c = PkjClient {
+        id: "multi-api".into(),
+        key,
+        identity,
+    };
+    let resp = h
+        .post(
+            Some(&c.identity),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://other-api.example"),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(resp.0, 200, "{:?}", resp.2);
+    let other = resp.2["access_token"].as_str().unwrap();
+    let before = stored(&h).await;
+    let a = as_tpp(&h, &c, other).post(AISP, &aac_body(), &[]).await;
+    assert_eq!(a.status, 401, "{:?}", a.body);
+    assert_eq!(stored(&h).await, before);
+    // The same client with a token for this server is served.
+    let own = c.token(&h, &c.assertion(&h)).await;
+    let own = own.2["access_token"].as_str().unwrap();
+    assert_eq!(
+        as_tpp(&h, &c, own)
+            .post(AISP, &aac_body(), &[])
+            .await
+            .status,
+        201
+    );
+}
