@@ -36,6 +36,7 @@ pub struct Application {
     issuer: String,
     clock: Arc<dyn Clock>,
     grace: Duration,
+    limits: bulwark_web::ConnectionLimits,
     /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
     pub report: Vec<String>,
 }
@@ -338,6 +339,7 @@ impl Application {
             issuer: config.issuer,
             clock,
             grace,
+            limits: config.http.limits(),
             report,
         })
     }
@@ -374,7 +376,15 @@ impl Application {
             self.store.clone(),
             self.clock.clone(),
         ));
-        listener::serve(self.listener, self.tls, router, shutdown, self.grace).await;
+        listener::serve_with(
+            self.listener,
+            self.tls,
+            router,
+            shutdown,
+            self.grace,
+            self.limits,
+        )
+        .await;
         purge.abort();
         self.store.close().await;
     }

@@ -110,6 +110,27 @@ pub struct HttpConfig {
     /// Extra CA certificates (PEM files) trusted for outbound https (client `jwks_uri`), in
     /// addition to the system's roots.
     pub outbound_ca: Vec<PathBuf>,
+    /// Seconds a client has to complete the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers; also the longest an HTTP/1.1
+    /// keep-alive connection may sit idle.
+    pub header_read_timeout_secs: u64,
+    /// HTTP/2 keep-alive ping interval and timeout, seconds.
+    pub http2_keep_alive_secs: u64,
+    /// Most connections open at once; past it, accepting waits.
+    pub max_connections: usize,
+}
+
+impl HttpConfig {
+    /// The listener's limits.
+    pub fn limits(&self) -> bulwark_web::ConnectionLimits {
+        bulwark_web::ConnectionLimits {
+            handshake_timeout: std::time::Duration::from_secs(self.tls_handshake_timeout_secs),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            http2_keep_alive: std::time::Duration::from_secs(self.http2_keep_alive_secs),
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// `[tls]`
@@ -193,6 +214,10 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             shutdown_grace_secs: 30,
             outbound_ca: Vec::new(),
+            tls_handshake_timeout_secs: 10,
+            header_read_timeout_secs: 30,
+            http2_keep_alive_secs: 30,
+            max_connections: 10_000,
         }
     }
 }

@@ -17,4 +17,4 @@ pub mod tls;
 pub use error::{OAuthErrorResponse, no_store};
 pub use extract::{Bearer, ClientCert, MtlsConfig, OAuthForm, PresentedChain, presented_chain};
 pub use interaction::InteractionId;
-pub use listener::ConnectionInfo;
+pub use listener::{ConnectionInfo, ConnectionLimits};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -38,10 +38,34 @@ impl ConnectionInfo {
     }
 }
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a slow or hostile client may hold: time to finish the TLS handshake, time to send a
+/// request's headers (also the longest a keep-alive connection may sit idle between requests),
+/// HTTP/2 keep-alive pings, and how many connections are open at once (past it, accepting
+/// waits, so a flood of idle connections cannot starve the process of sockets or memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// TLS handshake deadline.
+    pub handshake_timeout: Duration,
+    /// Deadline for a request's headers (and for an idle HTTP/1.1 keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// HTTP/2 keep-alive ping interval; a peer that does not answer within it is dropped.
+    pub http2_keep_alive: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
 
-/// Serves `router` over TLS on `listener` until `shutdown` completes, then waits up to
-/// `grace` for open connections to finish their in-flight requests.
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            http2_keep_alive: Duration::from_secs(30),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Serves `router` over TLS on `listener` with the default [`ConnectionLimits`].
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
@@ -49,10 +73,39 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
 ) {
+    serve_with(
+        listener,
+        tls,
+        router,
+        shutdown,
+        grace,
+        ConnectionLimits::default(),
+    )
+    .await;
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` completes, then waits up to
+/// `grace` for open connections to finish their in-flight requests.
+pub async fn serve_with(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+    limits: ConnectionLimits,
+) {
     let acceptor = TlsAcceptor::from(tls);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -70,17 +123,19 @@ pub async fn serve(
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let _permit = permit;
+            let tls =
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
             let client_chain: Arc<[CertificateDer<'static>]> = tls
                 .get_ref()
                 .1
@@ -94,7 +149,16 @@ pub async fn serve(
                     req
                 },
             );
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(limits.http2_keep_alive))
+                .keep_alive_timeout(limits.http2_keep_alive);
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(tls),
                 TowerToHyperService::new(service),

@@ -240,3 +240,63 @@ async fn op_4_graceful_shutdown_finishes_in_flight_requests() {
     // No longer accepting.
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+/// hardening_slow_clients: a connection that trickles its headers is closed after
+/// `http.header_read_timeout_secs`, and many such connections do not stop a well-behaved client.
+#[tokio::test]
+async fn hardening_slow_clients_are_cut_off_and_do_not_starve_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = crate::support::Harness::start(|c| {
+        c.http.header_read_timeout_secs = 1;
+        c.http.tls_handshake_timeout_secs = 1;
+    })
+    .await;
+    let config = crate::support::http::client_tls_config(&h.dev_ca, None);
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let tcp = TcpStream::connect(h.addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .unwrap();
+        slow.push(tls);
+    }
+    // Connections that never finish the handshake either.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(h.addr).await.unwrap());
+    }
+    // A well-behaved client is served while they hang.
+    let started = std::time::Instant::now();
+    let ok = http_client(&h.dev_ca, None)
+        .get(h.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Each trickling connection is closed by the server within the timeout (plus slack).
+    for mut tls in slow {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await;
+        match read {
+            Ok(Ok(n)) => {
+                // Closed (0), or hyper answered 408 before closing.
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+            }
+            Ok(Err(_)) => {}
+            Err(_) => panic!("a trickling connection was still open after 5 s"),
+        }
+    }
+    for mut tcp in silent {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "handshake deadline closes the socket"
+        );
+    }
+}
