@@ -32,6 +32,10 @@ pub enum ParError {
     Internal(String),
 }
 
+/// The one description of every client authentication failure.
+pub const GENERIC_CLIENT_AUTH: &str =
+    "client authentication failed; the authorization server's log has the reason";
+
 impl ParError {
     /// The wire error.
     pub fn to_oauth(&self) -> OAuthError {
@@ -41,7 +45,9 @@ impl ParError {
                 OAuthError::new(OAuthErrorCode::InvalidRequestObject, d.clone())
             }
             Self::RequestUri(d) => OAuthError::new(OAuthErrorCode::InvalidRequestUri, d.clone()),
-            Self::ClientAuth(d) => OAuthError::invalid_client(d.clone()),
+            // Whether the client exists, how it authenticates and whether it is suspended are
+            // not told to an unauthenticated caller: the reason is on the security log.
+            Self::ClientAuth(_) => OAuthError::invalid_client(GENERIC_CLIENT_AUTH),
             Self::UnauthorizedClient(d) => {
                 OAuthError::new(OAuthErrorCode::UnauthorizedClient, d.clone())
             }

@@ -36,12 +36,18 @@ pub enum TokenError {
     Internal(String),
 }
 
+/// The one description of every client authentication failure.
+pub const GENERIC_CLIENT_AUTH: &str =
+    "client authentication failed; the authorization server's log has the reason";
+
 impl TokenError {
     /// The wire error for this reason.
     pub fn to_oauth(&self) -> OAuthError {
         match self {
             Self::BadRequest(d) => OAuthError::invalid_request(d.clone()),
-            Self::ClientAuth(d) => OAuthError::invalid_client(d.clone()),
+            // Whether the client exists, how it authenticates and whether it is suspended are
+            // not told to an unauthenticated caller: the reason is on the security log.
+            Self::ClientAuth(_) => OAuthError::invalid_client(GENERIC_CLIENT_AUTH),
             Self::GrantNotAllowed(g) => OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
                 format!("the client is not registered for grant type {g}"),

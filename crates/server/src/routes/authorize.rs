@@ -43,8 +43,14 @@ pub async fn par(State(s): State<AuthzState>, chain: PresentedChain, form: OAuth
             response
         }
         Err(e) => {
-            if let bulwark_par::ParError::Internal(detail) = &e {
-                tracing::error!(error = %detail, "PAR failure");
+            match &e {
+                bulwark_par::ParError::Internal(detail) => {
+                    tracing::error!(error = %detail, "PAR failure");
+                }
+                bulwark_par::ParError::ClientAuth(detail) => {
+                    tracing::info!(target: "bulwark::security", reason = %detail, "invalid_client answered at PAR");
+                }
+                _ => {}
             }
             OAuthErrorResponse {
                 error: e.to_oauth(),

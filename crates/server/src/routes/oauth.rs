@@ -85,8 +85,14 @@ fn answer(result: Result<impl IntoResponse, TokenError>, form: &OAuthForm) -> Re
             response
         }
         Err(e) => {
-            if let TokenError::Internal(detail) = &e {
-                tracing::error!(error = %detail, "token service failure");
+            match &e {
+                TokenError::Internal(detail) => {
+                    tracing::error!(error = %detail, "token service failure");
+                }
+                TokenError::ClientAuth(detail) => {
+                    tracing::info!(target: "bulwark::security", reason = %detail, "invalid_client answered");
+                }
+                _ => {}
             }
             OAuthErrorResponse {
                 error: e.to_oauth(),

@@ -398,3 +398,39 @@ async fn ca_4_client_secrets_and_unknown_or_suspended_clients_are_refused() {
         "invalid_client",
     );
 }
+
+/// hardening_generic_invalid_client: an unknown client, a suspended one and one registered for
+/// another method get the same `invalid_client` description: an unauthenticated caller learns
+/// nothing about which clients exist or how they authenticate.
+#[tokio::test]
+async fn hardening_invalid_client_descriptions_are_generic() {
+    let h = crate::support::Harness::start(|_| {}).await;
+    let c = crate::support::PkjClient::register(&h, "tpp-generic", "accounts").await;
+    let mut descriptions = Vec::new();
+    // Unknown client.
+    let mut claims = c.claims(&h);
+    claims.insert("iss".into(), serde_json::json!("nobody"));
+    claims.insert("sub".into(), serde_json::json!("nobody"));
+    let unknown = c.token(&h, &c.sign(&claims)).await;
+    descriptions.push(unknown.2["error_description"].clone());
+    // Suspended client.
+    bulwark_store::ClientStore::set_client_status(
+        &h.store,
+        "tpp-generic",
+        bulwark_core::ClientStatus::Suspended,
+        crate::support::now(),
+    )
+    .await
+    .unwrap();
+    let suspended = c.token(&h, &c.assertion(&h)).await;
+    descriptions.push(suspended.2["error_description"].clone());
+    for (resp, d) in [(&unknown, &descriptions[0]), (&suspended, &descriptions[1])] {
+        crate::support::assert_oauth_error(resp, 401, "invalid_client");
+        assert_eq!(d, &descriptions[0]);
+        let text = d.as_str().unwrap();
+        assert!(
+            !text.contains("unknown") && !text.contains("suspended"),
+            "{text}"
+        );
+    }
+}
