@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bulwark_core::{OutboundHttp, OutboundSettings};
-use tokio::sync::Mutex;
 
 use crate::PublicKeySet;
 
@@ -37,18 +36,34 @@ pub enum FetchError {
     },
 }
 
-struct Entry {
-    keys: PublicKeySet,
-    fetched: Instant,
+/// What is known about one URI. Its async lock is held across a fetch, so concurrent requests
+/// for the same cold URI wait for one fetch (single flight), while other URIs are unaffected.
+#[derive(Default)]
+struct Slot {
+    state: tokio::sync::Mutex<SlotState>,
+    /// The last good key set, readable while a fetch holds `state`.
+    last_good: std::sync::Mutex<Option<PublicKeySet>>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// The last good key set and when it was fetched.
+    keys: Option<(PublicKeySet, Instant)>,
     /// When an unknown kid last forced a refetch.
     forced: Option<Instant>,
+    /// Consecutive failures, and until when no new attempt is made (negative caching).
+    failures: u32,
+    retry_after: Option<Instant>,
 }
+
+/// Longest pause after repeated failures of one URI.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A caching fetcher of JWK Sets by URL.
 pub struct JwksFetcher {
     http: OutboundHttp,
     ttl: Duration,
-    cache: Mutex<HashMap<String, Entry>>,
+    slots: std::sync::Mutex<HashMap<String, std::sync::Arc<Slot>>>,
 }
 
 impl std::fmt::Debug for JwksFetcher {
@@ -58,6 +73,9 @@ impl std::fmt::Debug for JwksFetcher {
             .finish_non_exhaustive()
     }
 }
+
+/// Entries kept before idle ones are dropped.
+const MAX_SLOTS: usize = 10_000;
 
 impl JwksFetcher {
     /// A fetcher with the given timeout and cache lifetime; `extra_roots` (DER) are trusted
@@ -75,40 +93,85 @@ impl JwksFetcher {
         Self {
             http,
             ttl,
-            cache: Mutex::new(HashMap::new()),
+            slots: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// The keys at `uri`: from cache when fresh and (if `kid` is given) holding that kid;
-    /// otherwise fetched, at most once per [`REFETCH_MIN_INTERVAL`] for a missing kid.
-    pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<PublicKeySet, FetchError> {
-        // One fetch at a time: concurrent requests for a cold URI wait for the first.
-        let mut cache = self.cache.lock().await;
-        let mut forced = None;
-        if let Some(entry) = cache.get(uri)
-            && entry.fetched.elapsed() < self.ttl
-        {
-            if kid.is_none_or(|k| entry.keys.has_kid(k)) {
-                return Ok(entry.keys.clone());
-            }
-            if entry
-                .forced
-                .is_some_and(|at| at.elapsed() < REFETCH_MIN_INTERVAL)
-            {
-                return Ok(entry.keys.clone());
-            }
-            forced = Some(Instant::now());
+    fn slot(&self, uri: &str) -> std::sync::Arc<Slot> {
+        let Ok(mut slots) = self.slots.lock() else {
+            return std::sync::Arc::new(Slot::default());
+        };
+        if slots.len() >= MAX_SLOTS && !slots.contains_key(uri) {
+            slots.retain(|_, s| std::sync::Arc::strong_count(s) > 1);
         }
-        let keys = self.fetch(uri).await?;
-        cache.insert(
-            uri.to_string(),
-            Entry {
-                keys: keys.clone(),
-                fetched: Instant::now(),
-                forced,
-            },
-        );
-        Ok(keys)
+        slots.entry(uri.to_string()).or_default().clone()
+    }
+
+    /// The keys at `uri`: from cache when fresh and (if `kid` is given) holding that kid;
+    /// otherwise fetched, at most once per [`REFETCH_MIN_INTERVAL`] for a missing kid. No lock
+    /// is held across a fetch except this URI's own; a failing URI is not retried before its
+    /// backoff ends (negative caching), and its last good key set keeps being served.
+    pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<PublicKeySet, FetchError> {
+        let slot = self.slot(uri);
+        let wants = |keys: &PublicKeySet| kid.is_none_or(|k| keys.has_kid(k));
+        // A fetch of this URI in flight: answer from the last good set when it will do.
+        let mut state = match slot.state.try_lock() {
+            Ok(state) => state,
+            Err(_) => {
+                let good = slot.last_good.lock().ok().and_then(|g| g.clone());
+                if let Some(keys) = good.filter(|k| wants(k)) {
+                    return Ok(keys);
+                }
+                slot.state.lock().await
+            }
+        };
+        let now = Instant::now();
+        if let Some((keys, fetched)) = &state.keys
+            && now.duration_since(*fetched) < self.ttl
+        {
+            if wants(keys) {
+                return Ok(keys.clone());
+            }
+            if state
+                .forced
+                .is_some_and(|at| now.duration_since(at) < REFETCH_MIN_INTERVAL)
+            {
+                return Ok(keys.clone());
+            }
+            state.forced = Some(now);
+        }
+        if let Some(until) = state.retry_after
+            && now < until
+        {
+            return match &state.keys {
+                Some((keys, _)) if wants(keys) => Ok(keys.clone()),
+                _ => Err(FetchError::Http {
+                    uri: uri.to_string(),
+                    reason: "failed recently; not retried yet".into(),
+                }),
+            };
+        }
+        match self.fetch(uri).await {
+            Ok(keys) => {
+                state.keys = Some((keys.clone(), Instant::now()));
+                if let Ok(mut good) = slot.last_good.lock() {
+                    *good = Some(keys.clone());
+                }
+                state.failures = 0;
+                state.retry_after = None;
+                Ok(keys)
+            }
+            Err(e) => {
+                state.failures = state.failures.saturating_add(1);
+                let backoff = Duration::from_secs(1u64 << state.failures.min(6)).min(MAX_BACKOFF);
+                state.retry_after = Some(Instant::now() + backoff);
+                match &state.keys {
+                    // Keep serving the last good set while the host is down.
+                    Some((keys, _)) if wants(keys) => Ok(keys.clone()),
+                    _ => Err(e),
+                }
+            }
+        }
     }
 
     async fn fetch(&self, uri: &str) -> Result<PublicKeySet, FetchError> {

@@ -69,3 +69,101 @@ async fn ca_1_unreachable_jwks_uri_fails_fast_with_invalid_client() {
         "bounded by the fetch timeout"
     );
 }
+
+/// hardening_jwks_tarpit: a client whose key host never answers does not stall key-based
+/// authentication of other clients (no lock is held across another URI's fetch); its failure
+/// is cached, so a stream of requests naming it costs no new fetch within the backoff; and a
+/// client whose host goes down keeps authenticating with its last good key set.
+#[tokio::test]
+async fn hardening_jwks_tarpit_does_not_stall_other_clients() {
+    let h = Harness::start(|c| {
+        c.tokens.jwks_fetch_timeout_ms = 3000;
+        c.tokens.jwks_cache_secs = 2;
+    })
+    .await;
+    let tarpit = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tarpit.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::Mutex::new(0u32));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = tarpit.accept().await {
+            *count.lock().unwrap() += 1;
+            held.push(s);
+        }
+    });
+    let slow_key = SigningKey::generate(Alg::Es256).unwrap();
+    h.register("tpp-tarpit", json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": format!("https://localhost:{port}/jwks"), "grant_types": ["client_credentials"], "scope": "accounts"})).await;
+    let slow = PkjClient {
+        id: "tpp-tarpit".into(),
+        key: slow_key,
+        identity: h.pki.client("TPP", "tpp-tarpit", None).0,
+    };
+    let good_key = SigningKey::generate(Alg::Es256).unwrap();
+    let jwks = Arc::new(std::sync::Mutex::new(
+        json!({"keys": [Value::Object(good_key.public_jwk().clone())]}),
+    ));
+    let hits = Arc::new(std::sync::Mutex::new(0));
+    let uri = jwks_server(&h, jwks.clone(), hits.clone()).await;
+    h.register("tpp-fast", json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri, "grant_types": ["client_credentials"], "scope": "accounts"})).await;
+    let fast = PkjClient {
+        id: "tpp-fast".into(),
+        key: good_key,
+        identity: h.pki.client("TPP", "tpp-fast", None).0,
+    };
+    assert_eq!(fast.token(&h, &fast.assertion(&h)).await.0, 200);
+
+    let stalled = {
+        let assertion = slow.assertion(&h);
+        let h2 = h.url("/token");
+        let client = crate::support::http_client(&h.dev_ca, Some(&slow.identity));
+        tokio::spawn(async move {
+            client
+                .post(h2)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", crate::support::BEARER),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The fast client's key set has expired from no cache here: a new kid forces a fetch of its
+    // own URI while the tarpit fetch is in flight.
+    let started = Instant::now();
+    assert_eq!(fast.token(&h, &fast.assertion(&h)).await.0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "another client's authentication is not held up by the tarpit ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(stalled.await.unwrap().unwrap(), 401);
+    // Negative caching: the next attempts within the backoff do not connect to the tarpit again.
+    let connections = *accepted.lock().unwrap();
+    for _ in 0..3 {
+        assert_oauth_error(
+            &slow.token(&h, &slow.assertion(&h)).await,
+            401,
+            "invalid_client",
+        );
+    }
+    assert_eq!(
+        *accepted.lock().unwrap(),
+        connections,
+        "no refetch within the backoff"
+    );
+    // The fast client's host starts serving garbage: once its cache entry is stale the refetch
+    // fails, and its last good key set keeps it working.
+    *jwks.lock().unwrap() = json!({"no": "keys"});
+    let before = *hits.lock().unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(fast.token(&h, &fast.assertion(&h)).await.0, 200);
+    assert_eq!(
+        *hits.lock().unwrap(),
+        before + 1,
+        "the stale entry was refetched"
+    );
+}
