@@ -625,3 +625,49 @@ async fn cert_4_replayed_ocsp_response_with_an_old_nonce_is_rejected() {
         other => panic!("expected undetermined, got {other:?}"),
     }
 }
+
+/// hardening_crl_verified_before_caching: a CRL that does not verify against the
+/// certificate's issuer (forged, or another CA's) is not kept: once the distribution point
+/// serves the real CRL, the next validation uses it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_crl_verified_before_caching() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::new();
+    let other = Ca::root("Other");
+    let crl_port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
+    let body = Arc::new(std::sync::Mutex::new(other.fresh_crl(&[])));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", crl_port))
+        .await
+        .unwrap();
+    let served = body.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let bytes = served.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    bytes.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&bytes).await;
+            });
+        }
+    });
+    let v = validator(&pki.root, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "revocation_undetermined");
+    *body.lock().unwrap() = pki.ca.fresh_crl(&[]);
+    let ok = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Crl);
+}

@@ -311,13 +311,26 @@ impl RevocationChecker {
         )
     }
 
-    /// Checks the leaf against the CRL at `url`; `Ok((revoked, reuse_until))`.
+    /// Checks the leaf against the CRL at `url`; `Ok((revoked, reuse_until))`. A fetched CRL
+    /// is cached only once its signature verified against the certificate's issuer (webpki
+    /// checks it while deciding), so a forged or foreign CRL is never kept for other requests.
     async fn crl(&self, t: &Target<'_>, url: &str) -> Result<(bool, SystemTime), String> {
-        let crl = self.crl_for(url, t.now).await?;
+        let key = url.to_owned();
+        let (crl, _flight) = match self.crls.get(&key, t.now) {
+            Some(c) => (c, None),
+            None => {
+                let flight = self.flight(format!("crl:{url}")).await;
+                match self.crls.get(&key, t.now) {
+                    Some(c) => (c, None),
+                    None => (self.fetch_crl(url).await?, Some(flight)),
+                }
+            }
+        };
+        let fresh = _flight.is_some();
         if crl.this_update > t.now + t.skew {
             return Err("CRL thisUpdate is in the future".into());
         }
-        match crate::path::check_crl(
+        let verdict = match crate::path::check_crl(
             t.anchors,
             t.leaf,
             t.intermediates,
@@ -332,39 +345,22 @@ impl RevocationChecker {
                 Err("CRL not issued by the certificate's issuer".into())
             }
             Err(e) => Err(format!("CRL rejected: {e:?}")),
+        };
+        if fresh && verdict.is_ok() {
+            self.crls.insert(key, crl.clone(), crl.next_update, t.now);
         }
+        verdict
     }
 
-    /// The parsed CRL at `url`, from the cache or fetched once (single flight per URL).
-    async fn crl_for(&self, url: &str, now: SystemTime) -> Result<Arc<CachedCrl>, String> {
-        if let Some(c) = self.crls.get(&url.to_owned(), now) {
-            return Ok(c);
-        }
-        let _flight = self.flight(format!("crl:{url}")).await;
-        match self.crls.get(&url.to_owned(), now) {
-            Some(c) => Ok(c),
-            None => {
-                let timeout = Duration::from_millis(self.settings.crl_timeout_ms);
-                match self
-                    .client
-                    .get_within(url, timeout, self.settings.max_crl_bytes)
-                    .await
-                    .map_err(|e| e.to_string())
-                {
-                    Ok(body) => {
-                        crl::parse(&body, Duration::from_secs(self.settings.default_ttl_secs)).map(
-                            |c| {
-                                let c = Arc::new(c);
-                                self.crls
-                                    .insert(url.to_owned(), c.clone(), c.next_update, now);
-                                c
-                            },
-                        )
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        }
+    /// Fetches and parses the CRL at `url` (not cached here: see [`Self::crl`]).
+    async fn fetch_crl(&self, url: &str) -> Result<Arc<CachedCrl>, String> {
+        let timeout = Duration::from_millis(self.settings.crl_timeout_ms);
+        let body = self
+            .client
+            .get_within(url, timeout, self.settings.max_crl_bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        crl::parse(&body, Duration::from_secs(self.settings.default_ttl_secs)).map(Arc::new)
     }
 
     /// Joins (or starts) the flight for `key`: waits until no other task holds it. The returned
