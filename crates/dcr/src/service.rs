@@ -348,6 +348,12 @@ impl DcrService {
         if !secret::matches(token, &registration.token_hash) {
             return Err(invalid());
         }
+        // A suspended client can do nothing, management included (the bank suspended it).
+        let client = self.clients.get_client(input.client_id).await?;
+        if client.is_none_or(|c| c.status != bulwark_core::ClientStatus::Active) {
+            tracing::warn!(target: "bulwark::security", client_id = input.client_id, "registration management by a suspended client refused");
+            return Err(DcrError::InvalidToken("the client is suspended".into()));
+        }
         let org: Organisation = serde_json::from_str(&registration.organisation).map_err(|e| {
             DcrError::Internal(format!(
                 "registration {}: organisation: {e}",

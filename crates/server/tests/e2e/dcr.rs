@@ -349,3 +349,32 @@ async fn hardening_uk_directory_ssa_authority_forms() {
     }
     assert_eq!(d.h.store.list_clients().await.unwrap().len(), before);
 }
+
+/// hardening_suspended_client_management: RFC 7592 management by a suspended client is
+/// refused (401 invalid_token) and changes nothing; re-activated, it works again.
+#[tokio::test]
+async fn hardening_suspended_client_cannot_manage_its_registration() {
+    let d = Dcr::start().await;
+    let reg = d.registered().await;
+    let client_id = reg["client_id"].as_str().unwrap();
+    let rat = reg["registration_access_token"].as_str().unwrap();
+    let path = format!("/register/{client_id}");
+    d.h.store
+        .set_client_status(client_id, bulwark_core::ClientStatus::Suspended, now())
+        .await
+        .unwrap();
+    for method in [Method::GET, Method::DELETE] {
+        let resp = d.send(method, &path, Some(&d.qwac), Some(rat), None).await;
+        assert_eq!(resp.0, 401, "{:?}", resp.2);
+        assert_eq!(resp.2["error"], "invalid_token");
+    }
+    assert!(d.h.store.get_client(client_id).await.unwrap().is_some());
+    d.h.store
+        .set_client_status(client_id, bulwark_core::ClientStatus::Active, now())
+        .await
+        .unwrap();
+    let read = d
+        .send(Method::GET, &path, Some(&d.qwac), Some(rat), None)
+        .await;
+    assert_eq!(read.0, 200, "{:?}", read.2);
+}
