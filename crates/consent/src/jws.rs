@@ -20,6 +20,9 @@ use time::OffsetDateTime;
 
 use crate::error::ConsentError;
 
+/// Default oldest accepted signature `iat`, seconds.
+pub const DEFAULT_MAX_AGE_SECS: i64 = 300;
+
 /// The OB `iat` header claim.
 pub const CLAIM_IAT: &str = "http://openbanking.org.uk/iat";
 /// The OB `iss` header claim.
@@ -34,6 +37,7 @@ pub struct DetachedJwsVerifier {
     validator: CertValidator,
     trust_anchor: String,
     iat_skew_secs: i64,
+    iat_max_age_secs: i64,
 }
 
 impl std::fmt::Debug for DetachedJwsVerifier {
@@ -86,7 +90,15 @@ impl DetachedJwsVerifier {
             validator,
             trust_anchor: trust_anchor.into(),
             iat_skew_secs,
+            iat_max_age_secs: DEFAULT_MAX_AGE_SECS,
         }
+    }
+
+    /// The oldest accepted `http://openbanking.org.uk/iat`, seconds (a captured signed request
+    /// cannot be replayed forever; idempotency keys cover the rest).
+    pub fn with_max_age(mut self, secs: i64) -> Self {
+        self.iat_max_age_secs = secs;
+        self
     }
 
     /// Verifies the request's signature at `now`. `Ok(None)` when no signature was sent and
@@ -176,15 +188,18 @@ impl DetachedJwsVerifier {
                 .as_i64()
                 .ok_or_else(|| invalid_claim(CLAIM_IAT, "must be a number".into()))?,
         };
-        TimeWindow::with_skew(self.iat_skew_secs)
-            .check_times(
-                TimeClaims {
-                    iat: Some(iat),
-                    ..TimeClaims::default()
-                },
-                UnixTime::from_offset(now),
-            )
-            .map_err(|_| invalid_claim(CLAIM_IAT, "is in the future".into()))?;
+        TimeWindow {
+            max_age: Some(self.iat_max_age_secs),
+            ..TimeWindow::with_skew(self.iat_skew_secs)
+        }
+        .check_times(
+            TimeClaims {
+                iat: Some(iat),
+                ..TimeClaims::default()
+            },
+            UnixTime::from_offset(now),
+        )
+        .map_err(|e| invalid_claim(CLAIM_IAT, e.to_string()))?;
         match h.get(CLAIM_ISS) {
             None => return Err(ConsentError::SignatureMissingClaim(CLAIM_ISS)),
             Some(Value::String(s)) if s == expected_iss => {}

@@ -356,6 +356,14 @@ async fn co_6_header_claims_are_checked() {
             "UK.OBIE.Signature.InvalidClaim",
         ),
         (
+            // hardening: a captured signed request cannot be replayed hours later.
+            "iat older than the maximum age",
+            Box::new(|h: &mut Value| {
+                h["http://openbanking.org.uk/iat"] = json!(now().unix_timestamp() - 3600)
+            }),
+            "UK.OBIE.Signature.InvalidClaim",
+        ),
+        (
             "iat absent",
             Box::new(|h: &mut Value| {
                 h.as_object_mut()

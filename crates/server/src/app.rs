@@ -287,7 +287,8 @@ impl Application {
                     validator,
                     config.consents.jws_trust_anchor.clone(),
                     config.consents.jws_iat_skew_secs,
-                ),
+                )
+                .with_max_age(config.consents.jws_max_age_secs),
             },
             config
                 .tokens

@@ -87,6 +87,8 @@ pub struct ConsentsConfig {
     pub jws_trust_anchor: String,
     /// How far in the future a signature's `iat` may be, seconds.
     pub jws_iat_skew_secs: i64,
+    /// How old a signature's `iat` may be, seconds.
+    pub jws_max_age_secs: i64,
 }
 
 impl Default for ConsentsConfig {
@@ -95,6 +97,7 @@ impl Default for ConsentsConfig {
             require_jws_signature: false,
             jws_trust_anchor: "openbanking.org.uk".into(),
             jws_iat_skew_secs: 30,
+            jws_max_age_secs: 300,
         }
     }
 }
