@@ -18,6 +18,10 @@ pub struct OutboundSettings {
     pub extra_roots: Vec<Vec<u8>>,
     /// The `User-Agent` sent.
     pub user_agent: &'static str,
+    /// Refuse hosts that are (or resolve to) loopback, private, link-local and other
+    /// non-public addresses: fetches of URLs a TPP chose (`jwks_uri`, `sector_identifier_uri`,
+    /// `software_jwks_endpoint`) must not reach the bank's internal network (SSRF).
+    pub public_only: bool,
 }
 
 impl OutboundSettings {
@@ -28,7 +32,65 @@ impl OutboundSettings {
             https_only: true,
             extra_roots: Vec::new(),
             user_agent,
+            public_only: false,
         }
+    }
+}
+
+/// True for an address on the public internet: not loopback, private (RFC 1918, ULA),
+/// link-local, CGNAT shared space, documentation, benchmarking, multicast, broadcast,
+/// unspecified or reserved.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x0064 && s[1] == 0xff9b))
+        }
+    }
+}
+
+/// A resolver that answers only with public addresses (see [`is_public`]).
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -57,6 +119,7 @@ pub enum OutboundError {
 pub struct OutboundHttp {
     client: reqwest::Client,
     timeout: Duration,
+    public_only: bool,
 }
 
 impl OutboundHttp {
@@ -72,6 +135,9 @@ impl OutboundHttp {
             .redirect(reqwest::redirect::Policy::none())
             .https_only(settings.https_only)
             .user_agent(settings.user_agent);
+        if settings.public_only {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnlyResolver));
+        }
         for der in &settings.extra_roots {
             builder = builder.add_root_certificate(
                 reqwest::Certificate::from_der(der).map_err(|e| format!("outbound CA: {e}"))?,
@@ -80,11 +146,35 @@ impl OutboundHttp {
         Ok(Self {
             client: builder.build().map_err(|e| format!("HTTP client: {e}"))?,
             timeout: settings.timeout,
+            public_only: settings.public_only,
         })
+    }
+
+    /// A literal IP host is not resolved, so the resolver cannot refuse it: checked here.
+    fn check_host(&self, url: &str) -> Result<(), OutboundError> {
+        if !self.public_only {
+            return Ok(());
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|e| OutboundError::Refused(e.to_string()))?;
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| OutboundError::Refused("no host".into()))?;
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .ok();
+        match literal {
+            Some(ip) if !is_public(ip) => Err(OutboundError::Refused(
+                "the address is not a public one".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// `GET url`, the body capped at `max` bytes.
     pub async fn get(&self, url: &str, max: usize) -> Result<Vec<u8>, OutboundError> {
+        self.check_host(url)?;
         self.exchange(self.client.get(url), self.timeout, max).await
     }
 
@@ -98,6 +188,7 @@ impl OutboundHttp {
         timeout: Duration,
         max: usize,
     ) -> Result<Vec<u8>, OutboundError> {
+        self.check_host(url)?;
         let req = self
             .client
             .post(url)
@@ -114,6 +205,7 @@ impl OutboundHttp {
         timeout: Duration,
         max: usize,
     ) -> Result<Vec<u8>, OutboundError> {
+        self.check_host(url)?;
         self.exchange(self.client.get(url), timeout.min(self.timeout), max)
             .await
     }
@@ -170,6 +262,64 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    #[test]
+    fn hardening_ssrf_public_addresses_only() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "151.101.1.69", "2a00:1450:4009:81f::200e"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn hardening_ssrf_private_hosts_are_refused_before_connecting() {
+        let addr = serve(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec()).await;
+        let client = OutboundHttp::new(&OutboundSettings {
+            https_only: false,
+            public_only: true,
+            ..OutboundSettings::https(Duration::from_secs(2), "test")
+        })
+        .unwrap();
+        let literal = client.get(&format!("http://{addr}/x"), 100).await;
+        assert!(
+            matches!(literal, Err(OutboundError::Refused(_))),
+            "{literal:?}"
+        );
+        let named = client
+            .get(&format!("http://localhost:{}/x", addr.port()), 100)
+            .await;
+        assert!(
+            named.is_err(),
+            "localhost resolves to loopback only: {named:?}"
+        );
+        let open = OutboundHttp::new(&OutboundSettings {
+            https_only: false,
+            ..OutboundSettings::https(Duration::from_secs(2), "test")
+        })
+        .unwrap();
+        assert_eq!(
+            open.get(&format!("http://{addr}/x"), 100).await.unwrap(),
+            b"{}"
+        );
+    }
+
     /// A loopback HTTP server answering every connection with `response`.
     async fn serve(response: Vec<u8>) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -193,6 +343,7 @@ mod tests {
             https_only: false,
             extra_roots: Vec::new(),
             user_agent: "test",
+            public_only: false,
         })
         .unwrap()
     }

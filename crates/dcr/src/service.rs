@@ -503,7 +503,13 @@ impl DcrService {
                 .fetcher
                 .get(uri, None)
                 .await
-                .map_err(|e| DcrError::Metadata(format!("jwks_uri could not be used: {e}")))?;
+                .map_err(|e| {
+                    tracing::info!(target: "bulwark::security", uri = %uri, error = %e, "registration jwks_uri unusable");
+                    DcrError::Metadata(
+                        "jwks_uri could not be fetched or is not a JWK Set (https, a public host)"
+                            .into(),
+                    )
+                })?;
             if keys.keys().is_empty() {
                 return Err(DcrError::Metadata(
                     "jwks_uri holds no PS256 (RSA) or ES256 (P-256) signing key".into(),
@@ -512,9 +518,11 @@ impl DcrService {
         }
         if let Some(uri) = &meta.sector_identifier_uri {
             let doc = self.fetch_json(uri).await.map_err(|reason| {
-                DcrError::Metadata(format!(
-                    "sector_identifier_uri could not be fetched: {reason}"
-                ))
+                tracing::info!(target: "bulwark::security", uri = %uri, %reason, "registration sector_identifier_uri unusable");
+                DcrError::Metadata(
+                    "sector_identifier_uri could not be fetched or is not a JSON array (https, a public host)"
+                        .into(),
+                )
             })?;
             metadata::check_sector_document(&doc, &meta.redirect_uris)?;
         }

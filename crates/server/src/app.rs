@@ -135,8 +135,10 @@ impl Application {
         }
         // One outbound client for every https fetch (client and directory JWKS, sector
         // identifiers); revocation has its own, plain http allowed, inside the validator.
+        // The URLs are the TPPs' choice: no private addresses unless the bank allows them.
         let outbound = OutboundHttp::new(&OutboundSettings {
             extra_roots: outbound_roots,
+            public_only: !config.http.outbound_allow_private,
             ..OutboundSettings::https(
                 Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
                 "bulwark",

@@ -113,6 +113,10 @@ pub struct HttpConfig {
     /// Extra CA certificates (PEM files) trusted for outbound https (client `jwks_uri`), in
     /// addition to the system's roots.
     pub outbound_ca: Vec<PathBuf>,
+    /// Let outbound fetches of TPP-chosen URLs (`jwks_uri`, `sector_identifier_uri`,
+    /// `software_jwks_endpoint`) and directory keys reach loopback and private addresses. Off:
+    /// a registration cannot make Bulwark probe the bank's network (SSRF).
+    pub outbound_allow_private: bool,
     /// Seconds a client has to complete the TLS handshake.
     pub tls_handshake_timeout_secs: u64,
     /// Seconds a client has to send a request's headers; also the longest an HTTP/1.1
@@ -217,6 +221,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             shutdown_grace_secs: 30,
             outbound_ca: Vec::new(),
+            outbound_allow_private: false,
             tls_handshake_timeout_secs: 10,
             header_read_timeout_secs: 30,
             http2_keep_alive_secs: 30,

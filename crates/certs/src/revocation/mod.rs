@@ -129,6 +129,8 @@ impl RevocationChecker {
             https_only: false,
             extra_roots: Vec::new(),
             user_agent: "bulwark-certs",
+            // The URLs come from CA-signed certificates; banks run internal responders.
+            public_only: false,
         })?;
         Ok(Self {
             status: ExpiringCache::new(settings.cache_size),

@@ -392,3 +392,54 @@ async fn dcr_3_revoked_qwac_is_refused() {
     );
     assert_eq!(d.register(Some(&good), &d.request()).await.0, 201);
 }
+
+/// hardening_ssrf_from_registration: with private addresses not allowed (the default), a
+/// registration naming a `jwks_uri` on loopback is refused without any connection to it, and
+/// the answer tells nothing about the host (no port scanner for an onboarded TPP).
+#[tokio::test]
+async fn hardening_registration_urls_on_private_addresses_are_refused() {
+    let d = Dcr::start().await;
+    // A server that counts connections, on loopback.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = probe.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok(_conn) = probe.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let strict = Dcr::start_with(None, |c| c.http.outbound_allow_private = false).await;
+    for uri in [
+        format!("https://127.0.0.1:{port}/jwks"),
+        format!("https://localhost:{port}/jwks"),
+    ] {
+        // The software's keys by value in the SSA, so the request itself verifies and the
+        // refusal is the jwks_uri's.
+        let mut ssa = strict.ssa_claims();
+        ssa.remove("software_jwks_endpoint");
+        ssa.insert(
+            "software_jwks".into(),
+            json!({"keys": [Value::Object(strict.software.public_jwk().clone())]}),
+        );
+        let mut claims = strict.request_claims(&strict.sign_ssa(&ssa));
+        claims.insert("jwks_uri".into(), json!(uri));
+        let resp = strict
+            .register(Some(&strict.qwac), &strict.sign_request(&claims))
+            .await;
+        assert_eq!(resp.0, 400, "{:?}", resp.2);
+        let text = resp.2["error_description"].as_str().unwrap_or("");
+        assert!(text.contains("jwks_uri"), "refused at the jwks_uri: {text}");
+        assert!(!text.contains(&port.to_string()), "{text}");
+        assert!(
+            !text.contains("refused") && !text.contains("connect"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "never connected"
+    );
+    drop(d);
+}

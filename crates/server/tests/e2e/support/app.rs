@@ -37,6 +37,8 @@ pub fn test_config(data_dir: &Path, db_url: Option<String>) -> Config {
     };
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.http.shutdown_grace_secs = 5;
+    // The tests serve JWKS and sector documents on loopback.
+    config.http.outbound_allow_private = true;
     config.database.url = db_url;
     config
 }
