@@ -671,3 +671,53 @@ async fn hardening_crl_verified_before_caching() {
         .unwrap();
     assert_eq!(ok.revocation.source, RevocationSource::Crl);
 }
+
+/// hardening_ocsp_good_answers_have_a_local_maximum_age: a "good" answer is reused at most
+/// `max_good_cache_secs`, even when its nextUpdate is further away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_ocsp_good_answers_have_a_local_maximum_age() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(port)));
+    let resp = pki.ca.responder(true);
+    let _ocsp = OcspResponder::start(
+        port,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let settings = RevocationSettings {
+        max_good_cache_secs: 600,
+        ..rt_settings()
+    };
+    let v = validator(&pki.root, settings);
+    let t0 = now();
+    let first = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, t0)
+        .await
+        .unwrap();
+    assert!(!first.revocation.cached);
+    let soon = v
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+    assert!(soon.revocation.cached);
+    // Within nextUpdate (60 min) but past the local maximum age: asked again.
+    let later = v
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + Duration::from_secs(900),
+        )
+        .await
+        .unwrap();
+    assert!(!later.revocation.cached);
+}

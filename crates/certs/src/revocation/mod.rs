@@ -45,6 +45,10 @@ pub struct RevocationSettings {
     pub default_ttl_secs: u64,
     /// Issuer DNs (RFC 4514) whose certificates skip revocation checking (default none).
     pub exclude_issuers: Vec<String>,
+    /// Longest a "good" answer is reused, whatever its nextUpdate says, in seconds (default
+    /// 3600): a responder that sets nextUpdate a week ahead does not keep a revoked
+    /// certificate usable here for a week.
+    pub max_good_cache_secs: u64,
 }
 
 impl Default for RevocationSettings {
@@ -59,6 +63,7 @@ impl Default for RevocationSettings {
             ocsp_nonce: true,
             default_ttl_secs: 300,
             exclude_issuers: Vec::new(),
+            max_good_cache_secs: 3600,
         }
     }
 }
@@ -260,6 +265,11 @@ impl RevocationChecker {
             },
             source,
             cached: false,
+        };
+        let until = if revoked {
+            until
+        } else {
+            until.min(now + Duration::from_secs(self.settings.max_good_cache_secs))
         };
         self.status.insert(key.clone(), outcome, until, now);
         if revoked {
