@@ -125,6 +125,20 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
                     "tls_client_auth needs exactly one of tls_client_auth_subject_dn or a tls_client_auth_san_* value",
                 ));
             }
+            // Parsed now, so a malformed DN fails the registration, not every later
+            // authentication.
+            if let Some(dn) = &meta.tls_client_auth_subject_dn {
+                bulwark_certs::DistinguishedName::parse_rfc4514(dn).map_err(|e| {
+                    bad(format!(
+                        "tls_client_auth_subject_dn is not an RFC 4514 distinguished name: {e}"
+                    ))
+                })?;
+            }
+            if let Some(ip) = &meta.tls_client_auth_san_ip
+                && ip.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(bad("tls_client_auth_san_ip is not an IP address"));
+            }
         }
         _ => {}
     }
@@ -234,5 +248,26 @@ mod tests {
             assert!(err.0.contains("encrypt"), "{bad}: {err}");
         }
         assert!(id_token_encryption(&ok).is_ok());
+    }
+
+    #[test]
+    fn hardening_malformed_subject_dn_fails_registration() {
+        for dn in ["CN", "=x", "CN=a,,O"] {
+            let m = meta(serde_json::json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": dn
+            }));
+            assert!(validate(&m).is_err(), "{dn}");
+        }
+        let ip = meta(serde_json::json!({
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_san_ip": "not-an-ip"
+        }));
+        assert!(validate(&ip).is_err());
+        let ok = meta(serde_json::json!({
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": "organizationIdentifier=PSDGB-FCA-123456,CN=tpp,O=TPP Ltd"
+        }));
+        assert!(validate(&ok).is_ok());
     }
 }

@@ -51,6 +51,10 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         crate::metrics::install();
         let mut report = Vec::new();
+        for w in config.warnings() {
+            tracing::warn!(target: "bulwark::security", warning = %w, "configuration weakens a defence");
+            report.push(format!("warning: {w}"));
+        }
 
         let (chain, key, dev_ca) = match (&config.tls.cert, &config.tls.key) {
             (Some(cert), Some(key)) => (tls::load_chain(cert)?, tls::load_key(key)?, None),

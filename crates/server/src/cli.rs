@@ -43,6 +43,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (`serve` also applies them at start).
     Migrate,
+    /// Load and check the configuration, print the settings that weaken a defence, and exit
+    /// (0: valid; 1: invalid).
+    CheckConfig,
     /// Certificate tools for operators.
     Certs {
         /// What to do.
@@ -108,6 +111,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => migrate(config).await.map(|()| ExitCode::SUCCESS),
+        Command::CheckConfig => {
+            let warnings = config.warnings();
+            for w in &warnings {
+                println!("warning: {w}");
+            }
+            println!("configuration valid ({} warning(s))", warnings.len());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Clients { command } => crate::cli_clients::run(config, command)
             .await
             .map(|()| ExitCode::SUCCESS),

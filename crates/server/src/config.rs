@@ -320,6 +320,42 @@ impl Config {
     pub fn is_development(&self) -> bool {
         self.tls.cert.is_none()
     }
+
+    /// Settings that are valid but weaken a defence; printed at start and by
+    /// `bulwark check-config` so an operator sees them before a TPP does.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.mtls.mode == bulwark_certs::MtlsMode::Proxy && self.mtls.trusted_proxies.is_empty()
+        {
+            w.push(
+                "mtls.mode = \"proxy\" with no mtls.trusted_proxies: every certificate header is refused, so no client can authenticate with a certificate".into(),
+            );
+        }
+        if self.mtls.mode == bulwark_certs::MtlsMode::Proxy && !self.mtls.revalidate_issuer {
+            w.push(
+                "mtls.revalidate_issuer = false: forwarded certificates are neither path-validated nor revocation-checked here; the proxy's verdict is trusted".into(),
+            );
+        }
+        if !self.revocation.enabled {
+            w.push("revocation.enabled = false: revoked client certificates are accepted".into());
+        }
+        if !self.revocation.exclude_issuers.is_empty() {
+            w.push(format!(
+                "revocation.exclude_issuers: certificates of {} issuer(s) skip revocation checking",
+                self.revocation.exclude_issuers.len()
+            ));
+        }
+        if self.http.outbound_allow_private {
+            w.push("http.outbound_allow_private = true: registrations can make Bulwark fetch from private addresses".into());
+        }
+        if !self.is_development() && self.trust.anchors.len() == 1 {
+            w.push("one trust.anchors set serves every purpose (TLS client, QWAC, QSealC); make sure it holds only QTSP CAs for TPP certificates".into());
+        }
+        if self.pages.demo_psu == Some(true) && !self.is_development() {
+            w.push("pages.demo_psu = true outside development: a demo customer with a printed password exists".into());
+        }
+        w
+    }
 }
 
 /// figment errors can span lines and carry several causes; operators get one line.
@@ -366,6 +402,25 @@ mod tests {
         assert_eq!(c.issuer, "https://localhost:8443");
         assert_eq!(c.database_url(), "sqlite://./data/bulwark.db?mode=rwc");
         assert!(c.is_development());
+    }
+
+    #[test]
+    fn hardening_weakening_settings_are_warned_about() {
+        let mut c = Config::default();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.revalidate_issuer = false;
+        c.revocation.enabled = false;
+        c.http.outbound_allow_private = true;
+        let w = c.warnings().join("\n");
+        for key in [
+            "trusted_proxies",
+            "revalidate_issuer",
+            "revocation.enabled",
+            "outbound_allow_private",
+        ] {
+            assert!(w.contains(key), "{key}: {w}");
+        }
     }
 
     #[test]

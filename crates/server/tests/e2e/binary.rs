@@ -469,3 +469,43 @@ fn az_6_psu_add_reads_the_password_from_stdin() {
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
 }
+
+#[test]
+fn hardening_check_config_prints_weakening_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[mtls]\nmode = \"proxy\"\nrevalidate_issuer = false\n[revocation]\nenabled = false\n",
+    );
+    let out = bulwark(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: mtls.mode = \"proxy\" with no mtls.trusted_proxies"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: revocation.enabled = false"),
+        "{text}"
+    );
+    assert!(
+        text.contains("configuration valid (3 warning(s))"),
+        "{text}"
+    );
+    let bad = write_config(dir.path(), "[mtls]\nmode = \"sideways\"\n");
+    let lines = fails({
+        let mut cmd = bulwark(dir.path());
+        cmd.arg("--config").arg(&bad).arg("check-config");
+        cmd
+    });
+    assert!(lines.iter().any(|l| l.contains("mtls.mode")), "{lines:?}");
+}
