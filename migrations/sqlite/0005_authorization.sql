@@ -24,6 +24,7 @@ CREATE TABLE authz_interactions (
     request       TEXT NOT NULL,
     request_uri   TEXT,
     psu_id        TEXT,
+    psu_name      TEXT,
     auth_time     BIGINT,
     acr           TEXT,
     expires_at    BIGINT NOT NULL
@@ -81,6 +82,7 @@ CREATE TABLE psu_accounts (
 CREATE TABLE psu_sessions (
     session_hash  TEXT PRIMARY KEY,
     subject       TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
     auth_time     BIGINT NOT NULL,
     acr           TEXT NOT NULL,
     expires_at    BIGINT NOT NULL

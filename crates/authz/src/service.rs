@@ -256,6 +256,7 @@ impl AuthzService {
                 request: text,
                 request_uri,
                 psu_id: session.as_ref().map(|s| s.subject.clone()),
+                psu_name: session.as_ref().map(|s| s.display_name.clone()),
                 auth_time: session.as_ref().map(|s| s.auth_time),
                 acr: session.as_ref().map(|s| s.acr.clone()),
                 expires_at: now.saturating_add(lifetime),
@@ -398,7 +399,16 @@ impl AuthzService {
                 csrf: interaction.csrf,
             });
         };
-        let psu = self.psus.find(subject).await?.ok_or(AuthzError::Expired)?;
+        let psu_name = match &interaction.psu_name {
+            Some(name) => name.clone(),
+            None => {
+                self.psus
+                    .find(subject)
+                    .await?
+                    .ok_or(AuthzError::Expired)?
+                    .display_name
+            }
+        };
         let consent = self
             .consents
             .for_authorisation(
@@ -416,7 +426,7 @@ impl AuthzService {
         };
         Ok(View::Consent {
             client_name,
-            psu_name: psu.display_name,
+            psu_name,
             csrf: interaction.csrf,
             summary: Box::new(summary),
             accounts,
@@ -463,7 +473,7 @@ impl AuthzService {
         self.throttle.succeeded(&addr_key);
         if !self
             .store
-            .set_interaction_login(id, &psu.subject, now, &psu.acr)
+            .set_interaction_login(id, &psu.subject, &psu.display_name, now, &psu.acr)
             .await?
         {
             return Err(AuthzError::Expired);
@@ -475,6 +485,7 @@ impl AuthzService {
                 .insert_psu_session(&PsuSession {
                     session_hash: secret_hash(&secret),
                     subject: psu.subject.clone(),
+                    display_name: psu.display_name.clone(),
                     auth_time: now,
                     acr: psu.acr.clone(),
                     expires_at: now.saturating_add(lifetime),

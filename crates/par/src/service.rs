@@ -114,21 +114,36 @@ impl ParService {
             ));
         }
         let now = self.clock.unix_time();
-        let client = self.authenticator.authenticate(input, now).await?;
+        // The assertion's jti is claimed with the pushed request (one write per push).
+        let (client, pending) = self.authenticator.authenticate_deferred(input, now).await?;
         let rc = client.client;
         let request = self.validate(&rc, form, true).await?;
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.rng.token(24));
         let lifetime = self.settings.request_uri_lifetime_secs;
         let text =
             serde_json::to_string(&request).map_err(|e| ParError::Internal(e.to_string()))?;
-        self.store
-            .insert_pushed_request(&PushedRequest {
-                request_uri: request_uri.clone(),
-                client_id: rc.client.client_id.clone(),
-                request: text,
-                expires_at: now.secs().saturating_add(lifetime),
-            })
-            .await?;
+        let pushed = PushedRequest {
+            request_uri: request_uri.clone(),
+            client_id: rc.client.client_id.clone(),
+            request: text,
+            expires_at: now.secs().saturating_add(lifetime),
+        };
+        match pending {
+            Some(p) => {
+                let claim = bulwark_store::JtiClaim {
+                    namespace: p.namespace,
+                    jti: p.jti,
+                    expires_at: p.expires_at,
+                };
+                if !self.store.push_with_claim(&pushed, &claim).await? {
+                    tracing::warn!(target: "bulwark::security", client_id = %rc.client.client_id, "client_assertion jti replayed at PAR");
+                    return Err(ParError::ClientAuth(
+                        "client_assertion jti was already used (replay)".into(),
+                    ));
+                }
+            }
+            None => self.store.insert_pushed_request(&pushed).await?,
+        }
         Ok(PushedResponse {
             request_uri,
             expires_in: lifetime,

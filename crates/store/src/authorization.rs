@@ -45,6 +45,8 @@ pub struct Interaction {
     pub request_uri: Option<String>,
     /// The PSU, once logged in.
     pub psu_id: Option<String>,
+    /// The PSU's display name (the pages greet them without another look-up).
+    pub psu_name: Option<String>,
     /// When the PSU authenticated, Unix seconds.
     pub auth_time: Option<i64>,
     /// The authentication context reached.
@@ -141,6 +143,8 @@ pub struct PsuSession {
     pub session_hash: String,
     /// The PSU.
     pub subject: String,
+    /// The PSU's display name.
+    pub display_name: String,
     /// When the PSU authenticated.
     pub auth_time: i64,
     /// The authentication context reached.
@@ -154,6 +158,13 @@ pub struct PsuSession {
 pub trait AuthorizationStore: Send + Sync {
     /// Stores a pushed request.
     async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError>;
+    /// Claims a client assertion's `jti` and stores the pushed request in one transaction (one
+    /// write per push). False, and nothing written, when the `jti` was already used.
+    async fn push_with_claim(
+        &self,
+        r: &PushedRequest,
+        assertion: &JtiClaim,
+    ) -> Result<bool, StoreError>;
     /// An unexpired pushed request (it stays until an interaction using it finishes).
     async fn get_pushed_request(
         &self,
@@ -170,6 +181,7 @@ pub trait AuthorizationStore: Send + Sync {
         &self,
         id: &str,
         psu_id: &str,
+        psu_name: &str,
         auth_time: i64,
         acr: &str,
     ) -> Result<bool, StoreError>;
@@ -227,7 +239,7 @@ pub trait AuthorizationStore: Send + Sync {
 }
 
 const INTERACTION_COLUMNS: &str = "id, browser_hash, csrf, client_id, consent_id, request, \
-     request_uri, psu_id, auth_time, acr, expires_at";
+     request_uri, psu_id, psu_name, auth_time, acr, expires_at";
 const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expires_at, used_at, \
      issued_jti, issued_exp, refresh_hash";
 const REFRESH_COLUMNS: &str =
@@ -243,6 +255,7 @@ fn interaction(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
         request: row.try_get("request")?,
         request_uri: row.try_get("request_uri")?,
         psu_id: row.try_get("psu_id")?,
+        psu_name: row.try_get("psu_name")?,
         auth_time: row.try_get("auth_time")?,
         acr: row.try_get("acr")?,
         expires_at: row.try_get("expires_at")?,
@@ -313,6 +326,40 @@ impl AuthorizationStore for SqlStore {
         Ok(())
     }
 
+    async fn push_with_claim(
+        &self,
+        r: &PushedRequest,
+        assertion: &JtiClaim,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (namespace, jti) DO NOTHING",
+        )
+        .bind(&assertion.namespace)
+        .bind(&assertion.jti)
+        .bind(assertion.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if fresh.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO pushed_requests (request_uri, client_id, request, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.request_uri)
+        .bind(&r.client_id)
+        .bind(&r.request)
+        .bind(r.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "request_uri already exists"))?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn get_pushed_request(
         &self,
         request_uri: &str,
@@ -338,7 +385,7 @@ impl AuthorizationStore for SqlStore {
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO authz_interactions ({INTERACTION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         )))
         .bind(&i.id)
         .bind(&i.browser_hash)
@@ -348,6 +395,7 @@ impl AuthorizationStore for SqlStore {
         .bind(&i.request)
         .bind(&i.request_uri)
         .bind(&i.psu_id)
+        .bind(&i.psu_name)
         .bind(i.auth_time)
         .bind(&i.acr)
         .bind(i.expires_at)
@@ -372,13 +420,16 @@ impl AuthorizationStore for SqlStore {
         &self,
         id: &str,
         psu_id: &str,
+        psu_name: &str,
         auth_time: i64,
         acr: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE authz_interactions SET psu_id = $1, auth_time = $2, acr = $3 WHERE id = $4",
+            "UPDATE authz_interactions SET psu_id = $1, psu_name = $2, auth_time = $3, acr = $4 \
+             WHERE id = $5",
         )
         .bind(psu_id)
+        .bind(psu_name)
         .bind(auth_time)
         .bind(acr)
         .bind(id)
@@ -550,11 +601,12 @@ impl AuthorizationStore for SqlStore {
 
     async fn insert_psu_session(&self, s: &PsuSession) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO psu_sessions (session_hash, subject, auth_time, acr, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO psu_sessions (session_hash, subject, display_name, auth_time, acr, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&s.session_hash)
         .bind(&s.subject)
+        .bind(&s.display_name)
         .bind(s.auth_time)
         .bind(&s.acr)
         .bind(s.expires_at)
@@ -570,8 +622,8 @@ impl AuthorizationStore for SqlStore {
         now: i64,
     ) -> Result<Option<PsuSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT session_hash, subject, auth_time, acr, expires_at FROM psu_sessions \
-             WHERE session_hash = $1 AND expires_at > $2",
+            "SELECT session_hash, subject, display_name, auth_time, acr, expires_at \
+             FROM psu_sessions WHERE session_hash = $1 AND expires_at > $2",
         )
         .bind(session_hash)
         .bind(now)
@@ -581,6 +633,7 @@ impl AuthorizationStore for SqlStore {
         Ok(Some(PsuSession {
             session_hash: row.try_get("session_hash")?,
             subject: row.try_get("subject")?,
+            display_name: row.try_get("display_name")?,
             auth_time: row.try_get("auth_time")?,
             acr: row.try_get("acr")?,
             expires_at: row.try_get("expires_at")?,

@@ -62,6 +62,7 @@ both_backends!(
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
     az_6_psus_accounts_and_sessions,
     hardening_one_bad_jti_does_not_fail_the_batch,
+    az_1_push_claims_the_assertion_in_the_same_transaction,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -697,6 +698,7 @@ fn interaction(id: &str, consent_id: &str) -> Interaction {
         request: "{}".into(),
         request_uri: None,
         psu_id: None,
+        psu_name: None,
         auth_time: None,
         acr: None,
         expires_at: 1000,
@@ -728,7 +730,7 @@ async fn az_5_decision_code_and_consent_are_one_transaction(store: SqlStore) {
     assert!(store.get_interaction("ia-1", 1000).await.unwrap().is_none());
     assert!(
         store
-            .set_interaction_login("ia-1", "psu-1", 101, "urn:openbanking:psd2:sca")
+            .set_interaction_login("ia-1", "psu-1", "Alex", 101, "urn:openbanking:psd2:sca")
             .await
             .unwrap()
     );
@@ -978,6 +980,7 @@ async fn az_6_psus_accounts_and_sessions(store: SqlStore) {
     let s = PsuSession {
         session_hash: "sh".into(),
         subject: "psu-sub-1".into(),
+        display_name: "Mits".into(),
         auth_time: 100,
         acr: "urn:openbanking:psd2:sca".into(),
         expires_at: 200,
@@ -1010,4 +1013,37 @@ async fn hardening_one_bad_jti_does_not_fail_the_batch(store: SqlStore) {
             assert!(result.unwrap(), "claim {i} succeeds despite the bad one");
         }
     }
+}
+
+async fn az_1_push_claims_the_assertion_in_the_same_transaction(store: SqlStore) {
+    let r = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:claimed".into(),
+        client_id: "client-a".into(),
+        request: "{}".into(),
+        expires_at: 500,
+    };
+    let claim = JtiClaim {
+        namespace: "assertion:client-a".into(),
+        jti: "par-1".into(),
+        expires_at: 500,
+    };
+    assert!(store.push_with_claim(&r, &claim).await.unwrap());
+    let again = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:replayed".into(),
+        ..r.clone()
+    };
+    assert!(!store.push_with_claim(&again, &claim).await.unwrap());
+    assert!(
+        store
+            .get_pushed_request(&again.request_uri, 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !store
+            .claim_jti("assertion:client-a", "par-1", 500)
+            .await
+            .unwrap()
+    );
 }
