@@ -34,5 +34,5 @@ pub use qc::{OrganizationIdentifier, Psd2Statement, QcType, TppIdentity};
 pub use report::{VerifyReport, read_pem_chain, verify_report};
 pub use revocation::{RevocationOutcome, RevocationSettings, RevocationStatus};
 pub use roles::{Api, PspRole, RoleError, require_role, roles_cover};
-pub use thumbprint::x5t_s256;
+pub use thumbprint::{spki_sha256, x5t_s256};
 pub use validator::{CertValidator, TrustSettings, ValidatedCert, ValidatorError};

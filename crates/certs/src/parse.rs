@@ -111,6 +111,9 @@ pub struct CertSummary {
     pub serial: String,
     /// notAfter, RFC 3339.
     pub not_after: String,
+    /// `sha256:` + base64url SHA-256 of its SubjectPublicKeyInfo: how
+    /// `revocation.exclude_issuers` names a CA.
+    pub spki_sha256: String,
 }
 
 impl CertSummary {
@@ -121,6 +124,21 @@ impl CertSummary {
             issuer: DistinguishedName::from_name(&cert.tbs_certificate.issuer).to_rfc4514(),
             serial: serial_hex(cert),
             not_after: rfc3339(cert.tbs_certificate.validity.not_after.to_system_time()),
+            spki_sha256: {
+                use base64::Engine;
+                use sha2::Digest;
+                use x509_cert::der::Encode;
+                let der = cert
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .to_der()
+                    .unwrap_or_default();
+                format!(
+                    "sha256:{}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(sha2::Sha256::digest(der))
+                )
+            },
         }
     }
 }

@@ -9,6 +9,18 @@ pub fn x5t_s256(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(der))
 }
 
+/// The SHA-256 of a certificate's SubjectPublicKeyInfo (DER), base64url, prefixed `sha256:`:
+/// how `revocation.exclude_issuers` names an issuer (a key, not a name another CA could carry).
+pub fn spki_sha256(cert_der: &[u8]) -> Option<String> {
+    use x509_cert::der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(cert_der).ok()?;
+    let spki = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
+    Some(format!(
+        "sha256:{}",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(spki))
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

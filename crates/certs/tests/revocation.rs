@@ -539,8 +539,30 @@ async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
     assert_eq!(ok.revocation.source, RevocationSource::Skipped);
     assert_eq!(ok.revocation.status, RevocationStatus::Unknown);
 
-    let excluded = RevocationSettings {
+    // hardening_exclude_issuers_by_key: the issuer is named by its key, not its DN.
+    let by_name = RevocationSettings {
         exclude_issuers: vec!["CN=Test Issuing CA, O=Test QTSP, C=GB".into()],
+        ..fast_settings()
+    };
+    let anchors = bulwark_certs::TrustAnchors::from_ders(vec![pki.root.der()]);
+    assert!(bulwark_certs::CertValidator::new(&anchors, Duration::from_secs(60), by_name).is_err());
+    let other = Ca::root("Test Issuing CA");
+    let not_this_one = RevocationSettings {
+        exclude_issuers: vec![bulwark_certs::spki_sha256(&other.der()).unwrap()],
+        ..fast_settings()
+    };
+    let v = validator(&pki.root, not_this_one);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.reason(),
+        "no_revocation_info",
+        "same DN, other key: checked"
+    );
+    let excluded = RevocationSettings {
+        exclude_issuers: vec![bulwark_certs::spki_sha256(&pki.ca.der()).unwrap()],
         ..fast_settings()
     };
     let v = validator(&pki.root, excluded);

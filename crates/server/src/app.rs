@@ -458,7 +458,12 @@ pub fn trust_setup(
             report.push(format!(
                 "revocation is not checked for certificates of {dn}"
             ));
-            revocation.exclude_issuers.push(dn);
+        }
+        if let Some(key) = tls::load_chain(&ca)
+            .ok()
+            .and_then(|c| c.first().and_then(|der| bulwark_certs::spki_sha256(der)))
+        {
+            revocation.exclude_issuers.push(key);
         }
         anchor_paths.push(ca);
     }

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
 use crate::cache::ExpiringCache;
-use crate::dn::DistinguishedName;
 use crate::error::{CertError, RevocationSource};
 use crate::path::{PathInfo, Purpose};
 use crl::CachedCrl;
@@ -43,7 +42,10 @@ pub struct RevocationSettings {
     pub ocsp_nonce: bool,
     /// How long an OCSP response or CRL without nextUpdate may be reused, in seconds (default 300).
     pub default_ttl_secs: u64,
-    /// Issuer DNs (RFC 4514) whose certificates skip revocation checking (default none).
+    /// Issuers whose certificates skip revocation checking, each named by the SHA-256 of its
+    /// public key (`sha256:<base64url of the SubjectPublicKeyInfo DER hash>`, as
+    /// `bulwark certs verify` prints it), never by its name: another CA could carry the same
+    /// DN (default none).
     pub exclude_issuers: Vec<String>,
     /// Longest a "good" answer is reused, whatever its nextUpdate says, in seconds (default
     /// 3600): a responder that sets nextUpdate a week ahead does not keep a revoked
@@ -96,7 +98,8 @@ type StatusKey = ([u8; 20], Vec<u8>);
 /// Holds the caches and the HTTP client; shared by all validations.
 pub(crate) struct RevocationChecker {
     settings: RevocationSettings,
-    exclude: Vec<DistinguishedName>,
+    /// SHA-256 of excluded issuers' SubjectPublicKeyInfo DER.
+    exclude: Vec<Vec<u8>>,
     client: OutboundHttp,
     status: ExpiringCache<StatusKey, RevocationOutcome>,
     crls: ExpiringCache<String, Arc<CachedCrl>>,
@@ -124,7 +127,20 @@ impl RevocationChecker {
             .exclude_issuers
             .iter()
             .map(|s| {
-                DistinguishedName::parse_rfc4514(s).map_err(|e| format!("exclude_issuers: {e}"))
+                s.strip_prefix("sha256:")
+                    .and_then(|b| {
+                        base64::Engine::decode(
+                            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                            b.trim_end_matches('='),
+                        )
+                        .ok()
+                    })
+                    .filter(|h| h.len() == 32)
+                    .ok_or_else(|| {
+                        format!(
+                            "revocation.exclude_issuers entry {s:?} must be sha256:<base64url SHA-256 of the issuer's SubjectPublicKeyInfo> (bulwark certs verify prints it)"
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         // OCSP and CRLs are plain http by design (their content is signed); each exchange is
@@ -159,8 +175,13 @@ impl RevocationChecker {
             return Ok(skipped);
         }
         if !self.exclude.is_empty() {
-            let issuer_dn = DistinguishedName::from_name(&t.cert.tbs_certificate.issuer);
-            if self.exclude.iter().any(|x| x.equivalent(&issuer_dn)) {
+            use sha2::Digest;
+            let issuer = sha2::Sha256::digest(&t.path.issuer_spki);
+            if self
+                .exclude
+                .iter()
+                .any(|x| x.as_slice() == issuer.as_slice())
+            {
                 return Ok(skipped);
             }
         }
