@@ -65,6 +65,47 @@ fn id_token_encryption(meta: &ClientMetadata) -> Result<(), MetadataError> {
     }
 }
 
+/// RFC 7517 4.7: the first `x5c` certificate's public key is the JWK's own key; a JWK naming
+/// another key's certificate is refused at registration.
+fn x5c_matches_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<(), MetadataError> {
+    use base64::Engine;
+    use x509_cert::der::{Decode, Encode};
+    let Some(first) = jwk
+        .get("x5c")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|a| a.first())
+    else {
+        return Ok(());
+    };
+    let der = first
+        .as_str()
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .ok_or_else(|| bad("x5c[0] is not base64 DER"))?;
+    let cert = x509_cert::Certificate::from_der(&der)
+        .map_err(|e| bad(format!("x5c[0] is not a certificate: {e}")))?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| bad(format!("x5c[0]: {e}")))?;
+    let pem = x509_cert::der::pem::encode_string(
+        "PUBLIC KEY",
+        x509_cert::der::pem::LineEnding::LF,
+        &spki,
+    )
+    .map_err(|e| bad(format!("x5c[0]: {e}")))?;
+    let from_cert = bulwark_jose::pem::jwk_from_public_pem(&pem, None)
+        .map_err(|e| bad(format!("x5c[0] key: {e}")))?;
+    let same = ["kty", "crv", "n", "e", "x", "y"]
+        .iter()
+        .all(|m| from_cert.get(*m) == jwk.get(*m));
+    if same {
+        Ok(())
+    } else {
+        Err(bad("the key's x5c certificate holds another public key"))
+    }
+}
+
 /// Validates metadata for a FAPI client.
 pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
     for (name, value) in [
@@ -92,6 +133,15 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
         return Err(bad("give jwks or jwks_uri, not both"));
     }
     if let Some(jwks) = &meta.jwks {
+        for key in jwks
+            .get("keys")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_object)
+        {
+            x5c_matches_key(key)?;
+        }
         let set = PublicKeySet::from_jwks(jwks).map_err(|e| bad(format!("jwks: {e}")))?;
         if set.keys().is_empty() {
             return Err(bad(

@@ -134,12 +134,19 @@ impl RingVerifier {
                 point.push(4);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                // Reject points not on the curve now rather than at every verification.
-                let probe = ring::signature::UnparsedPublicKey::new(
-                    &ring::signature::ECDSA_P256_SHA256_FIXED,
-                    &point,
-                );
-                let _ = probe.verify(b"", &[0u8; 64]);
+                // Reject points not on the curve now rather than at every verification (ring
+                // only says "invalid" when verifying; OpenSSL checks the point on import).
+                let mut ec = Map::new();
+                ec.insert("kty".into(), Value::String("EC".into()));
+                ec.insert("crv".into(), Value::String("P-256".into()));
+                ec.insert("x".into(), Value::String(URL_SAFE_NO_PAD.encode(&x)));
+                ec.insert("y".into(), Value::String(URL_SAFE_NO_PAD.encode(&y)));
+                let on_curve = josekit::jwk::Jwk::from_map(ec)
+                    .and_then(|k| josekit::jws::ES256.verifier_from_jwk(&k))
+                    .is_ok();
+                if !on_curve {
+                    return None;
+                }
                 Some(Self::Es256(point))
             }
             Alg::Ps256 => {
@@ -346,6 +353,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::SigningKey;
+
+    #[test]
+    fn hardening_es256_points_off_the_curve_are_refused() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let mut jwk = key.public_jwk().clone();
+        assert!(PublicKey::from_jwk(&jwk).is_some());
+        let y = jwk["y"].as_str().unwrap().to_string();
+        let mut raw = URL_SAFE_NO_PAD.decode(&y).unwrap();
+        raw[31] ^= 1;
+        jwk.insert("y".into(), Value::String(URL_SAFE_NO_PAD.encode(&raw)));
+        assert!(PublicKey::from_jwk(&jwk).is_none(), "not on P-256");
+    }
 
     fn set_of(keys: &[&SigningKey]) -> PublicKeySet {
         let jwks = serde_json::json!({"keys": keys.iter().map(|k| Value::Object(k.public_jwk().clone())).collect::<Vec<_>>()});

@@ -443,3 +443,31 @@ async fn hardening_registration_urls_on_private_addresses_are_refused() {
     );
     drop(d);
 }
+
+/// hardening_x5c_of_another_key: a registered JWK whose `x5c` certificate holds another public
+/// key is refused at registration (RFC 7517 4.7), nothing registered.
+#[tokio::test]
+async fn hardening_x5c_naming_another_key_is_refused() {
+    use base64::Engine;
+    let d = Dcr::start().await;
+    let stranger = Identity::self_made("someone-else");
+    let mut jwk = d.software.public_jwk().clone();
+    jwk.insert(
+        "x5c".into(),
+        json!([base64::engine::general_purpose::STANDARD.encode(&stranger.chain[0])]),
+    );
+    let body = d.request_with(|c| {
+        c.insert("jwks".into(), json!({"keys": [Value::Object(jwk.clone())]}));
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    assert_eq!(resp.2["error"], "invalid_client_metadata", "{:?}", resp.2);
+    assert!(
+        resp.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("x5c"),
+        "{:?}",
+        resp.2
+    );
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+}
