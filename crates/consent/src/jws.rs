@@ -20,6 +20,18 @@ use time::OffsetDateTime;
 
 use crate::error::ConsentError;
 
+/// The `kid` of a detached JWS's protected header, read without verifying anything, so the
+/// client's key set can be fetched for the right key (a rotated key works at once).
+pub fn header_kid(jws: &str) -> Option<String> {
+    use base64::Engine;
+    let header = jws.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("kid")?.as_str().map(str::to_string)
+}
+
 /// Default oldest accepted signature `iat`, seconds.
 pub const DEFAULT_MAX_AGE_SECS: i64 = 300;
 
@@ -127,7 +139,13 @@ impl DetachedJwsVerifier {
             .validate_presented(&chain, None, Purpose::Sealing, UnixTime::from_offset(now))
             .await
             .map_err(|e| {
-                ConsentError::SignatureInvalid(format!("signing key is not a valid QSealC: {e}"))
+                // The reason code only: the detail (responder and distribution-point URLs,
+                // network errors) goes to the security log, not to the caller.
+                tracing::warn!(target: "bulwark::security", kid = %kid, reason = e.reason(), error = %e, "x-jws-signature sealing certificate refused");
+                ConsentError::SignatureInvalid(format!(
+                    "signing key is not a valid QSealC ({})",
+                    e.reason()
+                ))
             })?;
         let spki = leaf_spki(&chain)?;
         verify_with(alg, &jwk, &spki, &jws, req.body)?;

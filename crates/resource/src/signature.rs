@@ -54,7 +54,8 @@ impl ResourceGuard {
         if header.is_none() && !required {
             return Ok(());
         }
-        let keys = match self.directory.keys(&client, None).await {
+        let kid = header.and_then(bulwark_consent::header_kid);
+        let keys = match self.directory.keys(&client, kid.as_deref()).await {
             Ok(keys) => keys,
             Err(ClientError::Auth(reason)) => {
                 return Err(ConsentError::SignatureInvalid(format!(
@@ -68,7 +69,8 @@ impl ResourceGuard {
             (Some(org), Some(software)) => format!("{org}/{software}"),
             _ => client.client.client_id.clone(),
         };
-        self.signatures
+        let verified = self
+            .signatures
             .verifier
             .verify(
                 &SignedRequest {
@@ -81,6 +83,25 @@ impl ResourceGuard {
                 self.clock.now(),
             )
             .await?;
+        // CERT-8 for seals: the sealing certificate belongs to the client's organisation.
+        if let Some(signature) = verified
+            && let Some(expected) = self
+                .directory
+                .expected_organisation(&caller.claims.client_id)
+                .await
+                .map_err(|e| SignatureError::Internal(e.to_string()))?
+            && let Err(e) = bulwark_certs::organisation_matches(
+                signature.seal.tpp.as_ref(),
+                &signature.seal.subject,
+                &expected,
+            )
+        {
+            tracing::warn!(target: "bulwark::security", client_id = %caller.claims.client_id, reason = e.reason(), "x-jws-signature sealed by another organisation");
+            return Err(ConsentError::SignatureInvalid(
+                "the sealing certificate belongs to another organisation than the client".into(),
+            )
+            .into());
+        }
         Ok(())
     }
 }

@@ -34,22 +34,30 @@ async fn co_6_x_jws_signature_required_and_refused_when_missing_or_bad() {
     assert_eq!(stored(&h).await, 0);
 }
 
-/// CO-6 end to end: a detached `x-jws-signature` (b64 false, OB crit claims) by the client's
-/// QSealC-backed key is accepted over the exact body; another key, or another body, is refused.
-#[tokio::test]
-async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
-    use base64::Engine;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
+/// A TPP whose JWK Set holds a QSealC-backed sealing key (`kid` seal-1) of organisation
+/// `seal_org`, registered with `extra` metadata, holding a QWAC of `qwac_org`, and its token.
+struct SealedTpp {
+    c: PkjClient,
+    token: String,
+    signer: Box<dyn josekit::jws::JwsSigner>,
+}
 
-    let h = Harness::start(|c| c.consents.require_jws_signature = true).await;
-    // The QSealC and its key.
+async fn sealed_tpp(
+    h: &Harness,
+    id: &str,
+    seal_org: &str,
+    qwac_org: &str,
+    extra: Value,
+) -> SealedTpp {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
     let seal_key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::default();
     p.distinguished_name
         .push(DnType::OrganizationName, "TPP Ltd");
     p.distinguished_name
-        .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDGB-FCA-123456");
+        .push(DnType::CustomDnType(vec![2, 5, 4, 97]), seal_org);
     p.distinguished_name.push(DnType::CommonName, "seal");
     p.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -71,7 +79,7 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
     p.not_before = now_odt - time::Duration::hours(1);
     p.not_after = now_odt + time::Duration::days(10);
     let seal_cert = p.signed_by(&seal_key, &h.pki.ca).unwrap();
-    let seal_signer = josekit::jws::ES256
+    let signer = josekit::jws::ES256
         .signer_from_pem(seal_key.serialize_pem())
         .unwrap();
     let seal_public = josekit::jwk::alg::ec::EcKeyPair::from_pem(
@@ -84,70 +92,89 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
     seal_jwk.insert("kid".into(), "seal-1".into());
     seal_jwk.insert("use".into(), "sig".into());
     seal_jwk.insert("x5c".into(), json!([STANDARD.encode(seal_cert.der())]));
-
-    // The client: private_key_jwt key plus the sealing key in its JWK Set.
     let auth_key = SigningKey::generate(Alg::Es256).unwrap();
-    h.register(
-        "aisp-seal",
-        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
-               "scope": "accounts", "jwks": {"keys": [Value::Object(auth_key.public_jwk().clone()), Value::Object(seal_jwk)]}}),
-    )
-    .await;
-    let identity = h.pki.qwac(
-        "aisp-seal",
-        Some("PSDGB-FCA-123456"),
-        None,
-        &[PspRole::AccountInformation],
-    );
+    let mut meta = json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+           "scope": "accounts", "jwks": {"keys": [Value::Object(auth_key.public_jwk().clone()), Value::Object(seal_jwk)]}});
+    if let (Value::Object(m), Value::Object(e)) = (&mut meta, extra) {
+        m.extend(e);
+    }
+    h.register(id, meta).await;
+    let identity = h
+        .pki
+        .qwac(id, Some(qwac_org), None, &[PspRole::AccountInformation]);
     let c = PkjClient {
-        id: "aisp-seal".into(),
+        id: id.into(),
         key: auth_key,
         identity,
     };
-    let token = c.token(&h, &c.assertion(&h)).await.2["access_token"]
+    let token = c.token(h, &c.assertion(h)).await.2["access_token"]
         .as_str()
         .unwrap()
         .to_string();
+    SealedTpp {
+        c,
+        token,
+        signer: Box::new(signer),
+    }
+}
 
-    let detached = |signer: &dyn josekit::jws::JwsSigner, body: &[u8]| {
-        let header = json!({
-            "alg": "ES256", "kid": "seal-1", "typ": "JOSE", "cty": "application/json", "b64": false,
-            "http://openbanking.org.uk/iat": now() - 5,
-            "http://openbanking.org.uk/iss": "aisp-seal",
-            "http://openbanking.org.uk/tan": "openbanking.org.uk",
-            "crit": ["b64", "http://openbanking.org.uk/iat", "http://openbanking.org.uk/iss", "http://openbanking.org.uk/tan"]
-        });
-        let h64 = URL_SAFE_NO_PAD.encode(header.to_string());
-        let mut input = h64.as_bytes().to_vec();
-        input.push(b'.');
-        input.extend_from_slice(body);
-        format!(
-            "{h64}..{}",
-            URL_SAFE_NO_PAD.encode(signer.sign(&input).unwrap())
-        )
-    };
+/// A detached OB signature (b64 false) over `body` by `signer`, as client `iss`.
+fn detached(signer: &dyn josekit::jws::JwsSigner, iss: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = json!({
+        "alg": "ES256", "kid": "seal-1", "typ": "JOSE", "cty": "application/json", "b64": false,
+        "http://openbanking.org.uk/iat": now() - 5,
+        "http://openbanking.org.uk/iss": iss,
+        "http://openbanking.org.uk/tan": "openbanking.org.uk",
+        "crit": ["b64", "http://openbanking.org.uk/iat", "http://openbanking.org.uk/iss", "http://openbanking.org.uk/tan"]
+    });
+    let h64 = URL_SAFE_NO_PAD.encode(header.to_string());
+    let mut input = h64.as_bytes().to_vec();
+    input.push(b'.');
+    input.extend_from_slice(body);
+    format!(
+        "{h64}..{}",
+        URL_SAFE_NO_PAD.encode(signer.sign(&input).unwrap())
+    )
+}
+
+/// CO-6: with signatures required, a detached signature by the client's
+/// QSealC-backed key is accepted over the exact body; another key, or another body, is refused.
+#[tokio::test]
+async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
+    let h = Harness::start(|c| c.consents.require_jws_signature = true).await;
+    let t = sealed_tpp(
+        &h,
+        "aisp-seal",
+        "PSDGB-FCA-123456",
+        "PSDGB-FCA-123456",
+        json!({}),
+    )
+    .await;
+    let (c, token) = (&t.c, &t.token);
     let body = aac_body();
     let bytes = body.to_string();
-    let good = detached(&seal_signer, bytes.as_bytes());
-    let ok = as_tpp(&h, &c, &token)
+    let good = detached(t.signer.as_ref(), "aisp-seal", bytes.as_bytes());
+    let ok = as_tpp(&h, c, token)
         .post(AISP, &body, &[("x-jws-signature", &good)])
         .await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 
     // Same kid, another key.
-    let other_key = KeyPair::generate().unwrap();
+    let other_key = rcgen::KeyPair::generate().unwrap();
     let other_signer = josekit::jws::ES256
         .signer_from_pem(other_key.serialize_pem())
         .unwrap();
-    let forged = detached(&other_signer, bytes.as_bytes());
-    let refused = as_tpp(&h, &c, &token)
+    let forged = detached(&other_signer, "aisp-seal", bytes.as_bytes());
+    let refused = as_tpp(&h, c, token)
         .post(AISP, &body, &[("x-jws-signature", &forged)])
         .await;
     assert_ob(&refused, 400, "UK.OBIE.Signature.Invalid");
     // A genuine signature over another body.
     let mut other_body = aac_body();
     other_body["Data"]["Permissions"] = json!(["ReadAccountsBasic"]);
-    let mismatch = as_tpp(&h, &c, &token)
+    let mismatch = as_tpp(&h, c, token)
         .post(AISP, &other_body, &[("x-jws-signature", &good)])
         .await;
     assert_ob(&mismatch, 400, "UK.OBIE.Signature.Invalid");
@@ -156,4 +183,26 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
         1,
         "only the correctly signed consent was stored"
     );
+}
+
+/// hardening_seal_organisation (CO-6, CERT-8): the sealing certificate must belong to the
+/// client's organisation: a genuine QSealC of another firm is refused, nothing stored.
+#[tokio::test]
+async fn hardening_x_jws_signature_sealed_by_another_organisation_is_refused() {
+    let h = Harness::start(|c| c.consents.require_jws_signature = true).await;
+    let t = sealed_tpp(
+        &h,
+        "aisp-org",
+        "PSDGB-FCA-999999",
+        "PSDGB-FCA-123456",
+        json!({"organization_identifier": "PSDGB-FCA-123456"}),
+    )
+    .await;
+    let body = aac_body();
+    let sig = detached(t.signer.as_ref(), "aisp-org", body.to_string().as_bytes());
+    let refused = as_tpp(&h, &t.c, &t.token)
+        .post(AISP, &body, &[("x-jws-signature", &sig)])
+        .await;
+    assert_ob(&refused, 400, "UK.OBIE.Signature.Invalid");
+    assert_eq!(stored(&h).await, 0);
 }
