@@ -37,6 +37,7 @@ pub struct Application {
     clock: Arc<dyn Clock>,
     grace: Duration,
     limits: bulwark_web::ConnectionLimits,
+    request_deadline: Duration,
     /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
     pub report: Vec<String>,
 }
@@ -347,6 +348,7 @@ impl Application {
             clock,
             grace,
             limits: config.http.limits(),
+            request_deadline: Duration::from_secs(config.http.request_timeout_secs),
             report,
         })
     }
@@ -378,7 +380,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
-        let router = routes::router(self.state.clone());
+        let router = routes::router(self.state.clone(), self.request_deadline);
         let purge = tokio::spawn(purge_expired_records(
             self.store.clone(),
             self.clock.clone(),

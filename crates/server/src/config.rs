@@ -126,6 +126,9 @@ pub struct HttpConfig {
     pub http2_keep_alive_secs: u64,
     /// Most connections open at once; past it, accepting waits.
     pub max_connections: usize,
+    /// Seconds one request may take after its headers (reading the body, deciding,
+    /// answering); past it, 408.
+    pub request_timeout_secs: u64,
 }
 
 impl HttpConfig {
@@ -226,6 +229,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 30,
             http2_keep_alive_secs: 30,
             max_connections: 10_000,
+            request_timeout_secs: 30,
         }
     }
 }

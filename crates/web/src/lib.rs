@@ -5,6 +5,7 @@
 //! OAuth errors and the one of Open Banking errors, the `x-fapi-interaction-id` rules, and
 //! request metrics. Protocol decisions are never made here.
 
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod interaction;

@@ -203,13 +203,17 @@ impl Endpoint {
     }
 }
 
-/// Builds the application router from the table.
-pub fn router(state: AppState) -> Router {
+/// Builds the application router from the table; every request runs within `deadline`.
+pub fn router(state: AppState, deadline: std::time::Duration) -> Router {
     Endpoint::ALL
         .iter()
         .fold(Router::new(), |router, ep| {
             router.route(ep.path(), ep.handler())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            bulwark_web::deadline::RequestDeadline(deadline),
+            bulwark_web::deadline::limit,
+        ))
         .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
         .with_state(state)
 }

@@ -300,3 +300,30 @@ async fn hardening_slow_clients_are_cut_off_and_do_not_starve_others() {
         );
     }
 }
+
+/// hardening_slow_body: a client that sends its headers and then trickles the body is answered
+/// 408 after `http.request_timeout_secs`, not held forever.
+#[tokio::test]
+async fn hardening_trickled_body_is_cut_off_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = crate::support::Harness::start(|c| c.http.request_timeout_secs = 1).await;
+    let config = crate::support::http::client_tls_config(&h.dev_ca, None);
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(h.addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(
+        b"POST /token HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+        .await
+        .expect("answered within 5 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
