@@ -38,6 +38,7 @@ pub struct Application {
     grace: Duration,
     limits: bulwark_web::ConnectionLimits,
     request_deadline: Duration,
+    admin: Option<TcpListener>,
     /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
     pub report: Vec<String>,
 }
@@ -308,6 +309,19 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.http.listen))?;
         let addr = listener.local_addr()?;
+        let admin = match config.http.admin_listen {
+            Some(admin_addr) => {
+                let admin = TcpListener::bind(admin_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
+                report.push(format!(
+                    "operations endpoints (/healthz, /readyz, /metrics) on http://{}",
+                    admin.local_addr()?
+                ));
+                Some(admin)
+            }
+            None => None,
+        };
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
         let issuer: Arc<str> = Arc::from(config.issuer.as_str());
         let state = AppState::new(Areas {
@@ -349,8 +363,14 @@ impl Application {
             grace,
             limits: config.http.limits(),
             request_deadline: Duration::from_secs(config.http.request_timeout_secs),
+            admin,
             report,
         })
+    }
+
+    /// The admin listener's address, when `[http] admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address (useful with port 0).
@@ -380,7 +400,19 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
-        let router = routes::router(self.state.clone(), self.request_deadline);
+        let router = routes::router(
+            self.state.clone(),
+            self.request_deadline,
+            self.admin.is_some(),
+        );
+        let admin = self.admin.map(|l| {
+            let router = routes::admin_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router).await {
+                    tracing::error!(error = %e, "admin listener stopped");
+                }
+            })
+        });
         let purge = tokio::spawn(purge_expired_records(
             self.store.clone(),
             self.clock.clone(),
@@ -395,6 +427,9 @@ impl Application {
         )
         .await;
         purge.abort();
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         self.store.close().await;
     }
 }

@@ -126,6 +126,9 @@ pub struct HttpConfig {
     pub http2_keep_alive_secs: u64,
     /// Most connections open at once; past it, accepting waits.
     pub max_connections: usize,
+    /// A separate plain-HTTP listener for `/healthz`, `/readyz` and `/metrics` (e.g. on an
+    /// internal interface); when set, they are no longer served on `listen`.
+    pub admin_listen: Option<SocketAddr>,
     /// Seconds one request may take after its headers (reading the body, deciding,
     /// answering); past it, 408.
     pub request_timeout_secs: u64,
@@ -230,6 +233,7 @@ impl Default for HttpConfig {
             http2_keep_alive_secs: 30,
             max_connections: 10_000,
             request_timeout_secs: 30,
+            admin_listen: None,
         }
     }
 }

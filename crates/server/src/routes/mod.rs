@@ -163,6 +163,12 @@ impl Endpoint {
         }
     }
 
+    /// Operations endpoints (health, readiness, metrics): served on the admin listener when
+    /// `[http] admin_listen` is set, so they need not face the internet.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Self::Healthz | Self::Readyz | Self::Metrics)
+    }
+
     /// Whether the endpoint is a client-authenticated (mTLS) endpoint listed in
     /// `mtls_endpoint_aliases` (RFC 8705 section 5).
     pub fn is_mtls(self) -> bool {
@@ -203,10 +209,12 @@ impl Endpoint {
     }
 }
 
-/// Builds the application router from the table; every request runs within `deadline`.
-pub fn router(state: AppState, deadline: std::time::Duration) -> Router {
+/// Builds the application router from the table; every request runs within `deadline`. With
+/// `separate_admin`, the operations endpoints are left out (they get [`admin_router`]).
+pub fn router(state: AppState, deadline: std::time::Duration, separate_admin: bool) -> Router {
     Endpoint::ALL
         .iter()
+        .filter(|ep| !(separate_admin && ep.is_admin()))
         .fold(Router::new(), |router, ep| {
             router.route(ep.path(), ep.handler())
         })
@@ -215,5 +223,16 @@ pub fn router(state: AppState, deadline: std::time::Duration) -> Router {
             bulwark_web::deadline::limit,
         ))
         .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
+        .with_state(state)
+}
+
+/// The operations endpoints alone, for the admin listener.
+pub fn admin_router(state: AppState) -> Router {
+    Endpoint::ALL
+        .iter()
+        .filter(|ep| ep.is_admin())
+        .fold(Router::new(), |router, ep| {
+            router.route(ep.path(), ep.handler())
+        })
         .with_state(state)
 }

@@ -509,3 +509,69 @@ fn hardening_check_config_prints_weakening_settings() {
     });
     assert!(lines.iter().any(|l| l.contains("mtls.mode")), "{lines:?}");
 }
+
+/// hardening_admin_listener: with `[http] admin_listen`, health, readiness and metrics are
+/// served there (plain HTTP, e.g. an internal interface) and no longer on the public listener.
+#[test]
+fn hardening_operations_endpoints_move_to_the_admin_listener() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0");
+    cmd.env(
+        "BULWARK_HTTP__ADMIN_LISTEN",
+        format!("127.0.0.1:{admin_port}"),
+    );
+    let (mut child, addr) = start(cmd);
+    let get_admin = |path: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", admin_port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(get_admin("/healthz").starts_with("HTTP/1.1 200"));
+    assert!(get_admin("/readyz").starts_with("HTTP/1.1 200"));
+    assert!(get_admin("/metrics").starts_with("HTTP/1.1 200"));
+    assert!(
+        get_admin("/jwks").starts_with("HTTP/1.1 404"),
+        "only operations there"
+    );
+    let ca = dir.path().join("data/dev-pki/ca.pem");
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (metrics, jwks) = rt.block_on(async {
+        let client = crate::support::http_client(&ca, None);
+        let m = client
+            .get(format!("https://localhost:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let j = client
+            .get(format!("https://localhost:{port}/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        (m, j)
+    });
+    assert_eq!(metrics, 404, "not on the public listener");
+    assert_eq!(jwks, 200);
+    signal(&child, "TERM");
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
