@@ -59,6 +59,9 @@ pub struct ConsentSearch {
     pub limit: u32,
     /// Rows to skip.
     pub offset: u32,
+    /// Judge statuses as they read at this time (an Authorised consent past its expiry is
+    /// Expired); `None` filters on the stored status.
+    pub now: Option<OffsetDateTime>,
 }
 
 impl ConsentService {
@@ -355,6 +358,7 @@ impl ConsentService {
             created_to: s.created_to.map(OffsetDateTime::unix_timestamp),
             limit: if s.limit == 0 { 50 } else { s.limit.min(500) },
             offset: s.offset,
+            effective_at: s.now.map(OffsetDateTime::unix_timestamp),
         };
         self.store
             .search_consents(&q)
@@ -365,7 +369,6 @@ impl ConsentService {
     }
 }
 
-/// AwaitingAuthorisation and, if it has an ExpirationDateTime, not past it.
 /// The PSU's decision on the consent page (AZ-6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -424,6 +427,7 @@ pub fn decision_transition(
     }
 }
 
+/// AwaitingAuthorisation and, if it has an ExpirationDateTime, not past it.
 fn check_awaiting(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentError> {
     if consent.stored_status != ConsentStatus::AwaitingAuthorisation {
         return Err(ConsentError::IllegalTransition {

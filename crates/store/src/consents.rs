@@ -101,6 +101,9 @@ pub struct ConsentQuery {
     pub limit: u32,
     /// Rows to skip.
     pub offset: u32,
+    /// Filter on the status as it reads at this time (Unix seconds): an Authorised consent
+    /// past its expiry is Expired, whether or not a read has recorded it yet.
+    pub effective_at: Option<i64>,
 }
 
 /// Persistence of consents and their audit history.
@@ -329,8 +332,38 @@ impl ConsentStore for SqlStore {
         }
         let mut conditions = Vec::new();
         let mut args = Vec::new();
+        // The effective status: Authorised means unexpired; Expired includes Authorised rows
+        // past their expiry.
+        let mut status = q.status.as_deref();
+        if let (Some(st), Some(at)) = (status, q.effective_at) {
+            match st {
+                "Authorised" => {
+                    args.push(Arg::Text("Authorised"));
+                    args.push(Arg::Int(at));
+                    conditions.push(format!(
+                        "status = ${} AND (expires_at IS NULL OR expires_at > ${})",
+                        args.len() - 1,
+                        args.len()
+                    ));
+                    status = None;
+                }
+                "Expired" => {
+                    args.push(Arg::Text("Expired"));
+                    args.push(Arg::Text("Authorised"));
+                    args.push(Arg::Int(at));
+                    conditions.push(format!(
+                        "(status = ${} OR (status = ${} AND expires_at <= ${}))",
+                        args.len() - 2,
+                        args.len() - 1,
+                        args.len()
+                    ));
+                    status = None;
+                }
+                _ => {}
+            }
+        }
         let texts = [
-            ("status", q.status.as_deref()),
+            ("status", status),
             ("kind", q.kind.as_deref()),
             ("client_id", q.client_id.as_deref()),
             ("psu_id", q.psu_id.as_deref()),

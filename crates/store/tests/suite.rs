@@ -63,6 +63,7 @@ both_backends!(
     az_6_psus_accounts_and_sessions,
     hardening_one_bad_jti_does_not_fail_the_batch,
     az_1_push_claims_the_assertion_in_the_same_transaction,
+    hardening_search_filters_on_the_effective_status,
 );
 
 async fn open(db: &TestDb) -> SqlStore {
@@ -1046,4 +1047,35 @@ async fn az_1_push_claims_the_assertion_in_the_same_transaction(store: SqlStore)
             .await
             .unwrap()
     );
+}
+
+async fn hardening_search_filters_on_the_effective_status(store: SqlStore) {
+    // Two Authorised consents: one past its expiry (nobody read it since), one not.
+    for (id, expires) in [("aac-old", 150), ("aac-live", 10_000)] {
+        let mut c = consent(id, "client-a", "account-access", None, 100);
+        c.status = "Authorised".into();
+        c.expires_at = Some(expires);
+        put(&store, &c).await.unwrap();
+    }
+    let search = |status: &str| ConsentQuery {
+        status: Some(status.into()),
+        limit: 10,
+        effective_at: Some(200),
+        ..ConsentQuery::default()
+    };
+    let ids = |v: Vec<ConsentRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.search_consents(&search("Authorised")).await.unwrap()),
+        vec!["aac-live"]
+    );
+    assert_eq!(
+        ids(store.search_consents(&search("Expired")).await.unwrap()),
+        vec!["aac-old"]
+    );
+    // Without a time, the stored status.
+    let stored = ConsentQuery {
+        effective_at: None,
+        ..search("Authorised")
+    };
+    assert_eq!(store.search_consents(&stored).await.unwrap().len(), 2);
 }
