@@ -499,6 +499,11 @@ impl DcrService {
         if let Some(uri) = &meta.jwks_uri
             && ssa.software_jwks_endpoint.as_ref() != Some(uri)
         {
+            if self.settings.jwks_uri_must_be_ssa_endpoint {
+                return Err(DcrError::Metadata(
+                    "jwks_uri must be the software statement's software_jwks_endpoint".into(),
+                ));
+            }
             let keys = self
                 .fetcher
                 .get(uri, None)

@@ -35,6 +35,10 @@ pub struct DcrSettings {
     /// Verify the registration request with the keys at the SSA's `software_jwks_endpoint`
     /// (true) or with the `jwks` the request carries (false).
     pub use_software_jwks_endpoint: bool,
+    /// A `jwks_uri` must be the SSA's `software_jwks_endpoint` (UK Open Banking DCR: the
+    /// client's keys are the ones its directory publishes). Off: any https URL (still public
+    /// addresses only, see `http.outbound_allow_private`).
+    pub jwks_uri_must_be_ssa_endpoint: bool,
     /// Refuse registrations without a software statement. Must stay true: a registration
     /// without an SSA has no software id, roles or redirect URIs to hold it to.
     pub require_ssa: bool,
@@ -47,6 +51,7 @@ impl Default for DcrSettings {
             allowed_algs: vec!["PS256".into(), "ES256".into()],
             max_ssa_age_secs: 86_400,
             use_software_jwks_endpoint: true,
+            jwks_uri_must_be_ssa_endpoint: true,
             require_ssa: true,
         }
     }

@@ -119,6 +119,29 @@ impl Application {
             redact_url(&url)
         ));
 
+        // CERT-8 needs an organisation: static clients without one skip the check.
+        {
+            use bulwark_store::ClientStore;
+            let unbound: Vec<String> = store
+                .list_clients()
+                .await?
+                .into_iter()
+                .filter(|c| {
+                    c.metadata.software_id.is_none()
+                        && !c.metadata.extra.contains_key("organization_identifier")
+                })
+                .map(|c| c.client_id)
+                .collect();
+            if !unbound.is_empty() {
+                let w = format!(
+                    "{} static client(s) without organization_identifier metadata; their certificates' organisation is not checked (CERT-8): {}",
+                    unbound.len(),
+                    unbound.join(", ")
+                );
+                tracing::warn!(target: "bulwark::security", warning = %w, "configuration weakens a defence");
+                report.push(format!("warning: {w}"));
+            }
+        }
         let (keys, generated) = signing::load_or_generate(&store, clock.as_ref()).await?;
         for kid in &generated {
             report.push(format!(

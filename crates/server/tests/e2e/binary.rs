@@ -575,3 +575,41 @@ fn hardening_operations_endpoints_move_to_the_admin_listener() {
     signal(&child, "TERM");
     assert_eq!(wait_exit(&mut child).code(), Some(0));
 }
+
+/// hardening_startup_warnings: a static client registered without `organization_identifier`
+/// is named at start (its certificates' organisation cannot be checked, CERT-8).
+#[tokio::test]
+async fn hardening_static_client_without_organisation_is_warned_about() {
+    crate::support::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::support::test_config(dir.path(), None);
+    let app = bulwark_server::Application::build(config.clone())
+        .await
+        .unwrap();
+    bulwark_store::ClientStore::insert_client(
+        app.store(),
+        &bulwark_core::Client {
+            client_id: "static-no-org".into(),
+            metadata: serde_json::from_value(serde_json::json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=tpp"
+            }))
+            .unwrap(),
+            status: bulwark_core::ClientStatus::Active,
+            client_id_issued_at: 1,
+            updated_at: 1,
+        },
+    )
+    .await
+    .unwrap();
+    app.store().close().await;
+    drop(app);
+    let again = bulwark_server::Application::build(config).await.unwrap();
+    assert!(
+        again.report.iter().any(|l| l
+            .starts_with("warning: 1 static client(s) without organization_identifier")
+            && l.contains("static-no-org")),
+        "{:?}",
+        again.report
+    );
+}

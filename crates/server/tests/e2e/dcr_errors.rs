@@ -267,7 +267,8 @@ async fn dcr_3_qwac_lacking_a_role_the_ssa_claims_is_unapproved() {
 
 #[tokio::test]
 async fn dcr_invalid_jwks_uri() {
-    let d = Dcr::start().await;
+    // Any jwks_uri allowed, so each is fetched and judged.
+    let d = Dcr::start_with(None, |c| c.dcr.jwks_uri_must_be_ssa_endpoint = false).await;
     for uri in [
         "http://tpp.example/jwks".to_string(),
         // https, but nothing listens there.
@@ -409,7 +410,11 @@ async fn hardening_registration_urls_on_private_addresses_are_refused() {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    let strict = Dcr::start_with(None, |c| c.http.outbound_allow_private = false).await;
+    let strict = Dcr::start_with(None, |c| {
+        c.http.outbound_allow_private = false;
+        c.dcr.jwks_uri_must_be_ssa_endpoint = false;
+    })
+    .await;
     for uri in [
         format!("https://127.0.0.1:{port}/jwks"),
         format!("https://localhost:{port}/jwks"),
@@ -470,4 +475,30 @@ async fn hardening_x5c_naming_another_key_is_refused() {
         resp.2
     );
     d.assert_refused(&resp, "invalid_client_metadata").await;
+}
+
+/// hardening_jwks_uri_is_the_directory_endpoint (UK OB DCR): by default a `jwks_uri` other
+/// than the SSA's `software_jwks_endpoint` is refused before anything is fetched.
+#[tokio::test]
+async fn hardening_jwks_uri_must_be_the_ssa_endpoint() {
+    let d = Dcr::start().await;
+    let body = d.request_with(|c| {
+        c.insert("jwks_uri".into(), json!("https://tpp.example/other.jwks"));
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    assert!(
+        resp.2["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("software_jwks_endpoint"),
+        "{:?}",
+        resp.2
+    );
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+    // The SSA's own endpoint is accepted.
+    let endpoint = d.software_jwks_endpoint.clone();
+    let body = d.request_with(|c| {
+        c.insert("jwks_uri".into(), json!(endpoint));
+    });
+    assert_eq!(d.register(Some(&d.qwac), &body).await.0, 201);
 }
