@@ -89,7 +89,7 @@ impl ConsentService {
             None => None,
         };
         if let (Some(key), Some(hash)) = (key, &hash)
-            && let Some(existing) = self.replay(caller, kind, key, hash).await?
+            && let Some(existing) = self.replay(caller, kind, key, hash, Some(now)).await?
         {
             return Ok(Created {
                 consent: existing,
@@ -121,25 +121,31 @@ impl ConsentService {
             Ok(()) => Ok(Created { consent, new: true }),
             // Another node stored the same key first: answer as that request was answered.
             Err(StoreError::Conflict(_)) => match (key, &hash) {
-                (Some(key), Some(hash)) => match self.replay(caller, kind, key, hash).await? {
-                    Some(existing) => Ok(Created {
-                        consent: existing,
-                        new: false,
-                    }),
-                    None => Err(ConsentError::Corrupt("idempotency conflict".into())),
-                },
+                (Some(key), Some(hash)) => {
+                    match self.replay(caller, kind, key, hash, None).await? {
+                        Some(existing) => Ok(Created {
+                            consent: existing,
+                            new: false,
+                        }),
+                        None => Err(ConsentError::Corrupt("idempotency conflict".into())),
+                    }
+                }
                 _ => Err(ConsentError::Corrupt("consent id collision".into())),
             },
             Err(e) => Err(e.into()),
         }
     }
 
+    /// The consent an earlier request with the same idempotency key created, if the key is
+    /// still valid: OB keys are valid for 24 hours, after which (`now` given) the key is
+    /// released and the request creates a new consent.
     async fn replay(
         &self,
         caller: &Caller,
         kind: ConsentKind,
         key: &str,
         hash: &str,
+        now: Option<OffsetDateTime>,
     ) -> Result<Option<Consent>, ConsentError> {
         let Some(existing) = self
             .store
@@ -148,11 +154,25 @@ impl ConsentService {
         else {
             return Ok(None);
         };
+        if let Some(now) = now {
+            let expired_by = now
+                .unix_timestamp()
+                .saturating_sub(Self::IDEMPOTENCY_KEY_LIFETIME_SECS);
+            if existing.created_at <= expired_by {
+                self.store
+                    .release_idempotency_key(&existing.id, key, expired_by)
+                    .await?;
+                return Ok(None);
+            }
+        }
         if existing.body_hash.as_deref() != Some(hash) {
             return Err(ConsentError::IdempotencyKeyReused);
         }
         Consent::from_record(existing).map(Some)
     }
+
+    /// OB Read/Write: an `x-idempotency-key` is valid for 24 hours.
+    const IDEMPOTENCY_KEY_LIFETIME_SECS: i64 = 24 * 3600;
 
     /// GET `/{kind}-consents/{ConsentId}`: the caller's own consent of that kind, as it reads
     /// at `now` (render with [`Consent::to_ob_json`]). Another client's consent, or one of

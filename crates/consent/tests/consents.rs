@@ -17,6 +17,7 @@ both_backends!(
     co_3_invalid_account_access_requests_store_nothing,
     co_3_invalid_payment_requests_store_nothing,
     co_1_idempotency_same_body_same_consent_other_body_error,
+    hardening_idempotency_key_is_valid_for_24_hours,
     co_1_concurrent_idempotent_creates_store_one_consent,
     co_1_other_clients_consent_is_not_found,
     cert_7_role_and_scope_mismatches_are_403_and_store_nothing,
@@ -500,4 +501,62 @@ async fn co_1_concurrent_idempotent_creates_store_one_consent(env: Env) {
     assert!(x.new ^ y.new);
     assert_eq!(env.stored().await, 1);
     assert_eq!(env.history(&x.consent.id).await.len(), 1);
+}
+
+/// OB: an `x-idempotency-key` is valid for 24 hours; afterwards the same key creates a new
+/// consent (with another body too) instead of replaying or refusing.
+async fn hardening_idempotency_key_is_valid_for_24_hours(env: Env) {
+    let c = caller("client-a", PISP);
+    let body = pay_body("10.00", "GBP").to_string();
+    let first = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("day-key"),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let within = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("day-key"),
+            at(23 * 3600),
+        )
+        .await
+        .unwrap();
+    assert!(!within.new);
+    let other = pay_body("20.00", "GBP").to_string();
+    let later = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            other.as_bytes(),
+            Some("day-key"),
+            at(24 * 3600 + 1),
+        )
+        .await
+        .unwrap();
+    assert!(later.new);
+    assert_ne!(later.consent.id, first.consent.id);
+    // The key now names the new consent.
+    let replay = env
+        .svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            other.as_bytes(),
+            Some("day-key"),
+            at(24 * 3600 + 5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replay.consent.id, later.consent.id);
+    assert_eq!(env.stored().await, 2);
 }

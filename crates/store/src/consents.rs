@@ -125,6 +125,14 @@ pub trait ConsentStore: Send + Sync {
         kind: &str,
         key: &str,
     ) -> Result<Option<ConsentRecord>, StoreError>;
+    /// Forgets the idempotency key of a consent created at or before `created_by` (OB: a key
+    /// is valid for 24 hours), so the client may use it again. False when nothing matched.
+    async fn release_idempotency_key(
+        &self,
+        consent_id: &str,
+        key: &str,
+        created_by: i64,
+    ) -> Result<bool, StoreError>;
     /// Applies a status change only if the consent still has `from_status`, writing its audit
     /// row in the same transaction. False (and nothing written) when it did not apply.
     async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError>;
@@ -290,6 +298,24 @@ impl ConsentStore for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(decode).transpose()
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        consent_id: &str,
+        key: &str,
+        created_by: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE consents SET idempotency_key = NULL \
+             WHERE id = $1 AND idempotency_key = $2 AND created_at <= $3",
+        )
+        .bind(consent_id)
+        .bind(key)
+        .bind(created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError> {
