@@ -1,0 +1,139 @@
+//! Hardening, hostile input: what an attacker would send to each endpoint (garbled, oversized
+//! and wrongly typed bodies, repeated parameters, NUL bytes, deeply nested or duplicate-key
+//! JSON, forged JWTs). Each answer is a 4xx with a protocol error (never a 5xx, never a
+//! hang), the server keeps serving, and nothing from the failed requests is in the database.
+
+use bulwark_certs::PspRole;
+use bulwark_store::{ClientStore, ConsentQuery, ConsentStore};
+
+use crate::support::consents::{AISP, PISP, tpp};
+use crate::support::{Harness, http_client};
+
+fn huge(n: usize) -> Vec<u8> {
+    vec![b'a'; n]
+}
+
+#[tokio::test]
+async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(
+        &h,
+        "hostile-tpp",
+        &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+    )
+    .await;
+    let clients_before = h.store.list_clients().await.unwrap().len();
+    let client = http_client(&h.dev_ca, Some(&c.identity));
+    let form = "application/x-www-form-urlencoded";
+    let json = "application/json";
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let nul_form = b"grant_type=client_credentials&client_id=a%00b".to_vec();
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        (form, Vec::new()),
+        (form, b"%%%&&&==".to_vec()),
+        (form, b"grant_type=client_credentials&grant_type=authorization_code".to_vec()),
+        (form, nul_form),
+        (form, huge(3 * 1024 * 1024)),
+        (json, br#"{"grant_type":"client_credentials"}"#.to_vec()),
+        ("text/plain", b"grant_type=client_credentials".to_vec()),
+        (form, b"client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJub25lIn0.e30.&grant_type=client_credentials".to_vec()),
+    ];
+    for path in ["/token", "/par", "/introspect", "/revoke"] {
+        for (ct, body) in &bodies {
+            let resp = client
+                .post(h.url(path))
+                .header("content-type", *ct)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            assert!(
+                (400..500).contains(&status),
+                "{path} {ct} {} bytes: {status}",
+                body.len()
+            );
+        }
+    }
+    // Registration: not a JWT, oversized, wrong type, a forged alg none.
+    for (ct, body) in [
+        ("application/jwt", b"not.a.jwt".to_vec()),
+        ("application/jwt", huge(3 * 1024 * 1024)),
+        (json, b"{}".to_vec()),
+        (
+            "application/jwt",
+            b"eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.".to_vec(),
+        ),
+    ] {
+        let resp = client
+            .post(h.url("/register"))
+            .header("content-type", ct)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        assert!((400..500).contains(&status), "/register {ct}: {status}");
+    }
+    // Consent APIs with a valid token: hostile JSON.
+    for path in [AISP, PISP] {
+        for body in [
+            deep.clone().into_bytes(),
+            br#"{"Data":{"Permissions":["ReadBalances"]},"Data":{"Permissions":["ReadBalances"]},"Risk":{}}"#.to_vec(),
+            b"{\"Data\":{\"Permissions\":[\"Read\\u0000Balances\"]},\"Risk\":{}}".to_vec(),
+            b"\xff\xfe not json".to_vec(),
+            huge(3 * 1024 * 1024),
+        ] {
+            let resp = client
+                .post(h.url(path))
+                .bearer_auth(&token)
+                .header("content-type", json)
+                .header("x-idempotency-key", "hostile-1")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            assert!((400..500).contains(&status), "{path} {} bytes: {status}", body.len());
+        }
+    }
+    // The authorization endpoint: garbage, repeated parameters, NUL, a huge query.
+    let browser = http_client(&h.dev_ca, None);
+    for query in [
+        "client_id=x&client_id=y".to_string(),
+        "client_id=a%00b&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A%00".to_string(),
+        format!("client_id={}", "x".repeat(60_000)),
+        "request=eyJhbGciOiJub25lIn0.e30.&client_id=hostile-tpp".to_string(),
+    ] {
+        let resp = browser
+            .get(format!("{}?{query}", h.url("/authorize")))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        assert!(
+            (400..500).contains(&status),
+            "/authorize {}: {status}",
+            &query[..query.len().min(40)]
+        );
+    }
+    // Still serving; nothing stored.
+    let ok = browser.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let consents = h
+        .store
+        .search_consents(&ConsentQuery {
+            limit: 500,
+            ..ConsentQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(consents.is_empty(), "{consents:?}");
+    assert_eq!(h.store.list_clients().await.unwrap().len(), clients_before);
+    assert_eq!(
+        bulwark_store::AuthorizationStore::purge_authorization(&h.store, i64::MAX)
+            .await
+            .unwrap(),
+        0
+    );
+}
