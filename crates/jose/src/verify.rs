@@ -329,6 +329,14 @@ impl PublicKeySet {
     /// Verifies `jws`: `alg` must be allowed; with a `kid` only that key is tried (and must
     /// match the algorithm), without one every key of the algorithm is tried.
     pub fn verify(&self, jws: &Compact<'_>) -> Result<&PublicKey, VerifyError> {
+        // RFC 7515 4.1.11: a recipient that does not understand a critical extension must
+        // reject the JWS. No compact JWS Bulwark accepts (assertions, request objects,
+        // statements, its own tokens) defines any.
+        if jws.header.contains_key("crit") {
+            return Err(VerifyError::Malformed(
+                "crit header parameters are not understood",
+            ));
+        }
         let alg = jws.alg()?;
         let kid = jws.kid();
         let mut candidates = self
@@ -353,6 +361,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::SigningKey;
+
+    #[test]
+    fn hardening_unknown_critical_extensions_are_refused() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let set = set_of(&[&key]);
+        let plain = key.sign_compact("JWT", br#"{"iss":"c"}"#).unwrap();
+        assert!(set.verify(&Compact::parse(&plain).unwrap()).is_ok());
+        // The same claims under a header with crit, correctly signed.
+        let header =
+            serde_json::json!({"alg": "ES256", "kid": key.kid(), "crit": ["exp"], "exp": 1});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(br#"{"iss":"c"}"#)
+        );
+        let sig = key.sign_raw(input.as_bytes()).unwrap();
+        let jws = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+        assert!(matches!(
+            set.verify(&Compact::parse(&jws).unwrap()),
+            Err(VerifyError::Malformed(_))
+        ));
+    }
 
     #[test]
     fn hardening_es256_points_off_the_curve_are_refused() {

@@ -137,3 +137,55 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
         0
     );
 }
+
+/// Forged client assertions: HS256 keyed with the client's public key, a correctly signed
+/// assertion with a `crit` header, and one with a 100 kB `kid`: all invalid_client.
+#[tokio::test]
+async fn hardening_forged_assertions_are_invalid_client() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let h = Harness::start(|_| {}).await;
+    let c = crate::support::PkjClient::register(&h, "forge-target", "accounts").await;
+    let claims = serde_json::to_vec(&c.claims(&h)).unwrap();
+    let b64 = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+    // HS256 with the public JWK as the shared secret.
+    let secret = serde_json::to_vec(c.key.public_jwk()).unwrap();
+    let hs_input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(&claims)
+    );
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+        hs_input.as_bytes(),
+    );
+    let hs256 = format!("{hs_input}.{}", b64(mac.as_ref()));
+    // A genuine signature over a header with a critical extension.
+    let crit_header =
+        serde_json::json!({"alg": "ES256", "kid": c.key.kid(), "crit": ["b64"], "b64": true});
+    let crit_input = format!(
+        "{}.{}",
+        b64(crit_header.to_string().as_bytes()),
+        b64(&claims)
+    );
+    let crit = format!(
+        "{crit_input}.{}",
+        b64(&c.key.sign_raw(crit_input.as_bytes()).unwrap())
+    );
+    // A huge kid.
+    let kid_header = serde_json::json!({"alg": "ES256", "kid": "k".repeat(100_000)});
+    let kid_input = format!(
+        "{}.{}",
+        b64(kid_header.to_string().as_bytes()),
+        b64(&claims)
+    );
+    let huge_kid = format!(
+        "{kid_input}.{}",
+        b64(&c.key.sign_raw(kid_input.as_bytes()).unwrap())
+    );
+    for assertion in [hs256, crit, huge_kid] {
+        crate::support::assert_oauth_error(&c.token(&h, &assertion).await, 401, "invalid_client");
+    }
+    // The genuine one still works (nothing above burnt its jti).
+    assert_eq!(c.token(&h, &c.sign(&c.claims(&h))).await.0, 200);
+}
