@@ -189,3 +189,64 @@ async fn hardening_forged_assertions_are_invalid_client() {
     // The genuine one still works (nothing above burnt its jti).
     assert_eq!(c.token(&h, &c.sign(&c.claims(&h))).await.0, 200);
 }
+
+/// A client certificate presented with a chain of 50 intermediates: refused as
+/// `invalid_client` promptly (path building is bounded), and the server keeps serving.
+#[tokio::test]
+async fn hardening_fifty_certificate_chain_is_refused_promptly() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let h = Harness::start(|_| {}).await;
+    let mut issuers: Vec<CertifiedIssuer<'static, KeyPair>> = Vec::new();
+    for i in 0..50 {
+        let mut p = CertificateParams::default();
+        p.distinguished_name
+            .push(DnType::CommonName, format!("Intermediate {i}"));
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let key = KeyPair::generate().unwrap();
+        let next = match issuers.last() {
+            Some(prev) => CertifiedIssuer::signed_by(p, key, prev).unwrap(),
+            None => CertifiedIssuer::signed_by(p, key, &h.pki.ca).unwrap(),
+        };
+        issuers.push(next);
+    }
+    let mut leaf = CertificateParams::default();
+    leaf.distinguished_name.push(DnType::CommonName, "deep-tpp");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, issuers.last().unwrap()).unwrap();
+    let mut chain = vec![leaf_cert.der().clone()];
+    chain.extend(issuers.iter().rev().map(|i| i.der().clone()));
+    let identity = crate::support::Identity {
+        chain,
+        key: rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+    };
+    h.register(
+        "deep-tpp",
+        serde_json::json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=deep-tpp",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let resp = h
+        .post(
+            Some(&identity),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "deep-tpp"),
+            ],
+        )
+        .await;
+    crate::support::assert_oauth_error(&resp, 401, "invalid_client");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let ok = http_client(&h.dev_ca, None)
+        .get(h.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+}
