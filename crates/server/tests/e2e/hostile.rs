@@ -250,3 +250,43 @@ async fn hardening_fifty_certificate_chain_is_refused_promptly() {
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
 }
+
+/// A forwarded client certificate whose DER carries trailing bytes is refused (a parser that
+/// stopped early could see one certificate where the thumbprint covers another).
+#[tokio::test]
+async fn hardening_certificate_der_with_trailing_bytes_is_refused() {
+    use base64::Engine;
+    let h = Harness::start(|c| {
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let c = crate::support::PkjClient::register(&h, "der-tpp", "accounts").await;
+    let send = |der: Vec<u8>| {
+        let header = format!(
+            ":{}:",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        );
+        let assertion = c.assertion(&h);
+        let client = http_client(&h.dev_ca, None);
+        let url = h.url("/token");
+        async move {
+            let resp = client
+                .post(url)
+                .header("Client-Cert", header)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", crate::support::BEARER),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }
+    };
+    let mut padded = c.identity.chain[0].to_vec();
+    padded.extend_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(send(padded).await, 401);
+    assert_eq!(send(c.identity.chain[0].to_vec()).await, 200);
+}
