@@ -29,13 +29,7 @@ pub async fn par(State(s): State<AuthzState>, chain: PresentedChain, form: OAuth
         Err(e) => return e.into_response(),
     };
     let url = format!("{}{}", s.issuer, Endpoint::Par.path());
-    let input = bulwark_clients::AuthInput {
-        form: &form.form,
-        chain: &cert.chain,
-        endpoint_url: &url,
-        authorization_header: form.authorization_scheme.is_some(),
-        forwarded_by: cert.forwarded_by(),
-    };
+    let input = super::oauth::input(&form, &cert, &url);
     match s.par.push(&input).await {
         Ok(pushed) => {
             let mut response = (StatusCode::CREATED, Json(pushed)).into_response();

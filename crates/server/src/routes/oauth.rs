@@ -66,7 +66,8 @@ fn endpoint_url(s: &OAuthState, endpoint: Endpoint) -> String {
     format!("{}{}", s.issuer, endpoint.path())
 }
 
-fn input<'a>(form: &'a OAuthForm, cert: &'a ClientCert, url: &'a str) -> AuthInput<'a> {
+/// The client-authentication input of a form endpoint (token, introspection, revocation, PAR).
+pub(super) fn input<'a>(form: &'a OAuthForm, cert: &'a ClientCert, url: &'a str) -> AuthInput<'a> {
     AuthInput {
         form: &form.form,
         chain: &cert.chain,

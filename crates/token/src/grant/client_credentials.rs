@@ -50,9 +50,7 @@ pub fn claims(
     issue: Issue<'_>,
 ) -> Result<AccessTokenClaims, TokenError> {
     let meta = &client.client.client.metadata;
-    if !meta.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(TokenError::GrantNotAllowed("client_credentials".into()));
-    }
+    // The client's registration for this grant type is checked once, by the token service.
     let cert = client.cert.as_ref().ok_or_else(|| {
         TokenError::ClientAuth("a client certificate is required to bind the access token".into())
     })?;
