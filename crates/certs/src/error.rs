@@ -92,6 +92,15 @@ pub enum CertError {
     /// The certificate names neither an OCSP responder nor a CRL distribution point.
     #[error("certificate names neither an OCSP responder nor a CRL distribution point")]
     NoRevocationInfo,
+    /// A CA certificate of the path below the trust anchor failed its revocation check (RFC
+    /// 5280 section 6.1.3(a)(3)): revoked, or its status could not be established.
+    #[error("issuing CA {subject}: {cause}")]
+    CaRevocation {
+        /// The CA's subject, RFC 4514.
+        subject: String,
+        /// What its check found ([`Self::Revoked`], [`Self::RevocationUndetermined`], ...).
+        cause: Box<CertError>,
+    },
     /// A QWAC was required but the certificate lacks QcCompliance / QcType web.
     #[error("not a qualified website authentication certificate (QWAC)")]
     NotQwac,
@@ -128,6 +137,12 @@ impl CertError {
             Self::Revoked { .. } => "revoked",
             Self::RevocationUndetermined { .. } => "revocation_undetermined",
             Self::NoRevocationInfo => "no_revocation_info",
+            Self::CaRevocation { cause, .. } => match **cause {
+                Self::Revoked { .. } => "ca_revoked",
+                Self::RevocationUndetermined { .. } => "ca_revocation_undetermined",
+                Self::NoRevocationInfo => "ca_no_revocation_info",
+                _ => "ca_revocation_failed",
+            },
             Self::NotQwac => "not_qwac",
             Self::NotQsealc => "not_qsealc",
             Self::MissingPsd2Statement => "missing_psd2_statement",

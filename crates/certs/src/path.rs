@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use der::Decode;
+use der::{Decode, Encode};
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, TrustAnchor, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage};
 use x509_cert::Certificate;
@@ -53,8 +53,25 @@ pub(crate) struct PathInfo {
     pub issuer: TrustAnchor<'static>,
     /// The issuer's SubjectPublicKeyInfo DER.
     pub issuer_spki: Vec<u8>,
+    /// The CA certificates of the verified path between the leaf and the trust anchor, the
+    /// leaf's issuer first: each is revocation-checked like the leaf (RFC 5280 section
+    /// 6.1.3(a)(3)). Empty when the leaf's issuer is itself a configured anchor.
+    pub cas: Vec<CaLink>,
     /// The time at which the path validated (now, or now +/- the skew).
     pub time: UnixTime,
+}
+
+/// A CA certificate of a verified path and its own issuer, for its revocation check.
+pub(crate) struct CaLink {
+    /// The CA certificate, decoded.
+    pub cert: Certificate,
+    /// Its issuer (the next certificate up, or the anchor) as a trust anchor.
+    pub issuer: TrustAnchor<'static>,
+    /// The issuer's SubjectPublicKeyInfo DER.
+    pub issuer_spki: Vec<u8>,
+    /// False when the issuer is a CA certificate whose keyUsage leaves out cRLSign (RFC 5280
+    /// section 4.2.1.3): a CRL it signed is no evidence.
+    pub issuer_signs_crls: bool,
 }
 
 pub(crate) fn unix(t: SystemTime) -> UnixTime {
@@ -116,11 +133,57 @@ fn verify(
         None => path.anchor().to_owned(),
     };
     let issuer_spki: SubjectPublicKeyInfoDer<'_> = path.issuer_spki();
+    let ders: Vec<Vec<u8>> = path
+        .intermediate_certificates()
+        .map(|c| c.der().as_ref().to_vec())
+        .collect();
+    let cas = ca_links(&ders, path.anchor()).map_err(|_| webpki::Error::BadDer)?;
     Ok(PathInfo {
         issuer,
         issuer_spki: issuer_spki.as_ref().to_vec(),
+        cas,
         time,
     })
+}
+
+/// The CA links of a verified path: `ders` are its intermediates, the leaf's issuer first.
+fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, der::Error> {
+    let certs = ders
+        .iter()
+        .map(|d| Certificate::from_der(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut links = Vec::with_capacity(certs.len());
+    for (i, cert) in certs.iter().enumerate() {
+        let link = match (certs.get(i + 1), ders.get(i + 1)) {
+            (Some(up), Some(up_der)) => CaLink {
+                cert: cert.clone(),
+                issuer: webpki::anchor_from_trusted_cert(&CertificateDer::from(up_der.as_slice()))
+                    .map_err(|_| der::Error::from(der::ErrorKind::Failed))?
+                    .to_owned(),
+                issuer_spki: up.tbs_certificate.subject_public_key_info.to_der()?,
+                issuer_signs_crls: crate::parse::key_usage(up)
+                    .map_err(|_| der::Error::from(der::ErrorKind::Failed))?
+                    .is_none_or(|ku| ku.crl_sign()),
+            },
+            _ => CaLink {
+                cert: cert.clone(),
+                issuer: anchor.to_owned(),
+                issuer_spki: anchor_spki_der(anchor)?,
+                issuer_signs_crls: true,
+            },
+        };
+        links.push(link);
+    }
+    Ok(links)
+}
+
+/// A trust anchor's SubjectPublicKeyInfo as full DER (webpki keeps only its contents).
+fn anchor_spki_der(anchor: &TrustAnchor<'_>) -> Result<Vec<u8>, der::Error> {
+    let content = anchor.subject_public_key_info.as_ref();
+    let header = der::Header::new(der::Tag::Sequence, der::Length::try_from(content.len())?)?;
+    let mut out = header.to_der()?;
+    out.extend_from_slice(content);
+    Ok(out)
 }
 
 /// Re-runs path validation with a CRL so webpki checks the CRL's signature, issuer, expiry and

@@ -13,7 +13,7 @@ use crate::error::{CertError, RevocationSource};
 use crate::parse::{CertSummary, decode_cert};
 use crate::path::Purpose;
 use crate::qc::TppIdentity;
-use crate::revocation::RevocationStatus;
+use crate::revocation::{CaRevocation, RevocationStatus};
 use crate::roles::PspRole;
 use crate::validator::CertValidator;
 
@@ -33,6 +33,10 @@ pub struct VerifyReport {
     /// The revocation verdict, when one was reached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation: Option<ReportRevocation>,
+    /// The verdict on each CA certificate between the leaf and the trust anchor, the leaf's
+    /// issuer first (on failure, the refused CA is named in `detail`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ca_revocation: Vec<CaRevocation>,
     /// eIDAS / PSD2 content of the leaf, when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qwac: Option<QwacReport>,
@@ -91,6 +95,7 @@ pub async fn verify_report(
                 source: v.revocation.source,
             }),
             qwac: v.tpp.as_ref().map(QwacReport::of),
+            ca_revocation: v.ca_revocation,
             x5t_s256: Some(v.x5t_s256),
             chain: v.chain,
         },
@@ -112,6 +117,7 @@ pub async fn verify_report(
                     }),
                     _ => None,
                 },
+                ca_revocation: Vec::new(),
                 qwac: leaf
                     .as_ref()
                     .and_then(|c| TppIdentity::from_cert(c).ok().flatten())

@@ -20,7 +20,8 @@ use crate::path::{PathInfo, Purpose, check_key_usage, unix, validate_path};
 use crate::proxy::MtlsSettings;
 use crate::qc::TppIdentity;
 use crate::revocation::{
-    RevocationChecker, RevocationOutcome, RevocationSettings, RevocationStatus, Target,
+    CaRevocation, RevocationChecker, RevocationOutcome, RevocationSettings, RevocationStatus,
+    Target,
 };
 
 /// Longest chain accepted; real PSD2 / OB chains have two or three certificates.
@@ -30,9 +31,19 @@ const MAX_CHAIN: usize = 10;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustSettings {
-    /// PEM files or directories of QTSP / NCA root and issuing CA certificates.
+    /// PEM files or directories of QTSP / NCA root and issuing CA certificates, for every
+    /// purpose that has no set of its own below.
     #[serde(default)]
     pub anchors: Vec<PathBuf>,
+    /// Anchors for plain TLS client certificates (replaces `anchors` for that purpose).
+    #[serde(default)]
+    pub tls_client: Option<Vec<PathBuf>>,
+    /// Anchors for QWACs (replaces `anchors` for that purpose).
+    #[serde(default)]
+    pub qwac: Option<Vec<PathBuf>>,
+    /// Anchors for QSealCs (replaces `anchors` for that purpose).
+    #[serde(default)]
+    pub qseal: Option<Vec<PathBuf>>,
     /// Tolerated clock difference when checking validity periods, in seconds (default 60).
     #[serde(default = "default_skew")]
     pub clock_skew_secs: u64,
@@ -46,8 +57,67 @@ impl Default for TrustSettings {
     fn default() -> Self {
         Self {
             anchors: Vec::new(),
+            tls_client: None,
+            qwac: None,
+            qseal: None,
             clock_skew_secs: default_skew(),
         }
+    }
+}
+
+impl TrustSettings {
+    /// The anchor paths of each purpose: its own set when configured, else `anchors`.
+    pub fn paths(&self) -> ByPurpose<Vec<PathBuf>> {
+        let pick = |own: &Option<Vec<PathBuf>>| own.clone().unwrap_or_else(|| self.anchors.clone());
+        ByPurpose {
+            tls_client: pick(&self.tls_client),
+            qwac: pick(&self.qwac),
+            sealing: pick(&self.qseal),
+        }
+    }
+}
+
+/// One value per [`Purpose`]: separate trust anchor sets, so a CA trusted for one purpose
+/// (say, the bank's own TLS client CA) cannot vouch for another (a QSealC).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ByPurpose<T> {
+    /// For [`Purpose::TlsClient`].
+    pub tls_client: T,
+    /// For [`Purpose::Qwac`].
+    pub qwac: T,
+    /// For [`Purpose::Sealing`].
+    pub sealing: T,
+}
+
+impl<T> ByPurpose<T> {
+    /// The same value for every purpose.
+    pub fn all(value: T) -> Self
+    where
+        T: Clone,
+    {
+        Self {
+            tls_client: value.clone(),
+            qwac: value.clone(),
+            sealing: value,
+        }
+    }
+
+    /// The value for `purpose`.
+    pub fn get(&self, purpose: Purpose) -> &T {
+        match purpose {
+            Purpose::TlsClient => &self.tls_client,
+            Purpose::Qwac => &self.qwac,
+            Purpose::Sealing => &self.sealing,
+        }
+    }
+
+    /// Applies `f` to each value.
+    pub fn try_map<U, E>(&self, mut f: impl FnMut(&T) -> Result<U, E>) -> Result<ByPurpose<U>, E> {
+        Ok(ByPurpose {
+            tls_client: f(&self.tls_client)?,
+            qwac: f(&self.qwac)?,
+            sealing: f(&self.sealing)?,
+        })
     }
 }
 
@@ -68,8 +138,11 @@ pub struct ValidatedCert {
     pub not_after: SystemTime,
     /// The presented chain, leaf first.
     pub chain: Vec<CertSummary>,
-    /// The revocation verdict.
+    /// The revocation verdict on the leaf.
     pub revocation: RevocationOutcome,
+    /// The verdict on each CA certificate between the leaf and the trust anchor, the leaf's
+    /// issuer first (empty when the leaf's issuer is an anchor or checking is off).
+    pub ca_revocation: Vec<CaRevocation>,
     /// eIDAS / PSD2 identity, when the leaf carries qcStatements or organizationIdentifier.
     pub tpp: Option<TppIdentity>,
     /// The leaf's SubjectPublicKeyInfo (DER), so JOSE code can check that an `x5c` / JWKS key is
@@ -92,14 +165,14 @@ pub struct CertValidator {
 impl std::fmt::Debug for CertValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CertValidator")
-            .field("anchors", &self.inner.anchors.len())
+            .field("anchors", &self.inner.anchors.tls_client.len())
             .field("clock_skew", &self.inner.skew)
             .finish_non_exhaustive()
     }
 }
 
 struct Inner {
-    anchors: Vec<TrustAnchor<'static>>,
+    anchors: ByPurpose<Vec<TrustAnchor<'static>>>,
     skew: Duration,
     revocation: RevocationChecker,
     /// Verified paths by SHA-256 of (purpose, chain): signatures are checked once per chain,
@@ -132,19 +205,34 @@ pub enum ValidatorError {
 }
 
 impl CertValidator {
-    /// Builds a validator from loaded anchors, the tolerated clock skew and revocation settings.
-    /// Must be called within a context where building a reqwest client is allowed (any thread).
+    /// Builds a validator from loaded anchors (one set for every purpose), the tolerated clock
+    /// skew and revocation settings. Must be called within a context where building a reqwest
+    /// client is allowed (any thread).
     pub fn new(
         anchors: &TrustAnchors,
         clock_skew: Duration,
         revocation: RevocationSettings,
     ) -> Result<Self, ValidatorError> {
-        let mut parsed = Vec::with_capacity(anchors.certs().len());
-        for cert in anchors.certs() {
-            let a = webpki::anchor_from_trusted_cert(cert)
-                .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))?;
-            parsed.push(a.to_owned());
-        }
+        Self::per_purpose(&ByPurpose::all(anchors.clone()), clock_skew, revocation)
+    }
+
+    /// Builds a validator with a separate anchor set per purpose (`[trust] tls_client`, `qwac`,
+    /// `qseal`): a chain is validated against its purpose's set only.
+    pub fn per_purpose(
+        anchors: &ByPurpose<TrustAnchors>,
+        clock_skew: Duration,
+        revocation: RevocationSettings,
+    ) -> Result<Self, ValidatorError> {
+        let parsed = anchors.try_map(|set| {
+            set.certs()
+                .iter()
+                .map(|cert| {
+                    webpki::anchor_from_trusted_cert(cert)
+                        .map(|a| a.to_owned())
+                        .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let paths = ExpiringCache::new(revocation.cache_size);
         let revocation = RevocationChecker::new(revocation).map_err(ValidatorError::Settings)?;
         Ok(Self {
@@ -162,8 +250,8 @@ impl CertValidator {
         trust: &TrustSettings,
         revocation: RevocationSettings,
     ) -> Result<Self, ValidatorError> {
-        let anchors = TrustAnchors::load(&trust.anchors)?;
-        Self::new(
+        let anchors = trust.paths().try_map(|p| TrustAnchors::load(p))?;
+        Self::per_purpose(
             &anchors,
             Duration::from_secs(trust.clock_skew_secs),
             revocation,
@@ -204,11 +292,11 @@ impl CertValidator {
         // on a hit nothing is decoded again.
         let (path, time) = self.path(chain, purpose, now)?;
         let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
-        let revocation = self
+        let checked = self
             .inner
             .revocation
             .check(&Target {
-                anchors: &self.inner.anchors,
+                anchors: self.inner.anchors.get(purpose),
                 leaf: leaf_der,
                 intermediates,
                 cert: &path.leaf,
@@ -220,7 +308,8 @@ impl CertValidator {
             })
             .await?;
         let mut result = path.result.clone();
-        result.revocation = revocation;
+        result.revocation = checked.leaf;
+        result.ca_revocation = checked.cas;
         Ok(result)
     }
 }
@@ -325,6 +414,7 @@ fn finish(
         not_after: leaf.tbs_certificate.validity.not_after.to_system_time(),
         chain,
         revocation,
+        ca_revocation: Vec::new(),
         tpp,
     })
 }
@@ -360,7 +450,7 @@ impl CertValidator {
             summaries.push(CertSummary::of(&c));
         }
         let info = validate_path(
-            &self.inner.anchors,
+            self.inner.anchors.get(purpose),
             leaf_der,
             intermediates,
             purpose,

@@ -1,5 +1,7 @@
 //! CERT-4 against real revocation services on loopback: `openssl ocsp` and rcgen CRLs served
-//! over HTTP.
+//! over HTTP. These tests are about the leaf, so they trust its issuing CA directly (a bank may
+//! configure issuing CAs as anchors); the checks of CA certificates below a root anchor are in
+//! `ca_revocation.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -32,7 +34,7 @@ async fn cert_4_good_cert_via_ocsp_is_accepted() {
         &[Entry::Valid(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let ok = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -61,7 +63,7 @@ async fn cert_4_ocsp_signed_by_the_issuing_ca_itself_is_accepted() {
         &[Entry::Valid(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let ok = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -85,7 +87,7 @@ async fn cert_4_revoked_via_ocsp_is_rejected() {
         &[Entry::Revoked(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -118,7 +120,7 @@ async fn cert_4_revoked_only_in_crl_with_ocsp_down_is_rejected() {
         .issue(&leaf_spec.crl(&format!("http://127.0.0.1:{port}/ca.crl")));
     let crl = pki.ca.fresh_crl(&[&leaf]);
     let _srv = serve_on(port, crl).await;
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -172,7 +174,7 @@ async fn cert_4_ocsp_unknown_then_crl_decides() {
     let resp = pki.ca.responder(true);
     let _ocsp = OcspResponder::start(ocsp_port, &pki.ca, &resp.pem, &resp.key_pem, &[], 60);
     let _srv = serve_on(crl_port, pki.ca.fresh_crl(&[&revoked])).await;
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let ok = v
         .validate(&pki.chain(&good), Purpose::TlsClient, now())
         .await
@@ -199,7 +201,7 @@ async fn cert_4_neither_reachable_is_rejected() {
             .ocsp(&OcspResponder::url(free_port()))
             .crl(&format!("http://127.0.0.1:{}/ca.crl", free_port())),
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -221,7 +223,7 @@ async fn cert_4_neither_reachable_is_rejected() {
 async fn cert_4_no_aia_and_no_cdp_is_rejected() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&LeafSpec::plain("bare"));
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -246,7 +248,7 @@ async fn cert_4_stale_ocsp_response_is_rejected() {
         &[Entry::Valid(&leaf)],
         1,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let later = now() + Duration::from_secs(600);
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, later)
@@ -278,7 +280,7 @@ async fn cert_4_ocsp_signed_by_an_unauthorised_key_is_rejected() {
         &[Entry::Valid(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -307,7 +309,7 @@ async fn cert_4_ocsp_responder_without_ocsp_signing_eku_is_rejected() {
         &[Entry::Valid(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -336,7 +338,7 @@ async fn cert_4_cache_hit_avoids_the_network() {
         &[Entry::Valid(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let first = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -369,7 +371,7 @@ async fn cert_4_crl_is_fetched_once_and_shared_by_concurrent_validations() {
     let crl = pki.ca.fresh_crl(&[]);
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let _srv = counting_server(crl_stub_port, crl, hits.clone()).await;
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let mut tasks = Vec::new();
     for leaf in &leaves {
         let v = v.clone();
@@ -438,7 +440,7 @@ async fn cert_4_hanging_ocsp_responder_is_bounded_by_the_timeout_then_crl_decide
         ocsp_timeout_ms: 300,
         ..fast_settings()
     };
-    let v = validator(&pki.root, settings);
+    let v = validator(&pki.ca, settings);
     let t0 = Instant::now();
     let ok = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
@@ -465,7 +467,7 @@ async fn cert_4_hanging_ocsp_without_crl_is_rejected_within_the_timeout() {
         ocsp_timeout_ms: 300,
         ..fast_settings()
     };
-    let v = validator(&pki.root, settings);
+    let v = validator(&pki.ca, settings);
     let t0 = Instant::now();
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
@@ -497,7 +499,7 @@ async fn cert_4_stale_crl_is_not_an_answer() {
         now_odt() - time::Duration::days(2),
     );
     let _srv = serve_on(crl_port, old).await;
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -519,7 +521,7 @@ async fn cert_4_crl_signed_by_another_ca_is_not_an_answer() {
         .ca
         .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
     let _srv = serve_on(crl_port, other.fresh_crl(&[])).await;
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -531,7 +533,7 @@ async fn cert_4_crl_signed_by_another_ca_is_not_an_answer() {
 async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&LeafSpec::plain("bare"));
-    let off = validator(&pki.root, no_revocation());
+    let off = validator(&pki.ca, no_revocation());
     let ok = off
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -551,7 +553,7 @@ async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
         exclude_issuers: vec![bulwark_certs::spki_sha256(&other.der()).unwrap()],
         ..fast_settings()
     };
-    let v = validator(&pki.root, not_this_one);
+    let v = validator(&pki.ca, not_this_one);
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -565,7 +567,7 @@ async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
         exclude_issuers: vec![bulwark_certs::spki_sha256(&pki.ca.der()).unwrap()],
         ..fast_settings()
     };
-    let v = validator(&pki.root, excluded);
+    let v = validator(&pki.ca, excluded);
     let ok = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -600,7 +602,7 @@ async fn cert_4_ocsp_response_altered_after_signing_is_rejected() {
         &[Entry::Valid(&leaf)],
         60,
     );
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -631,12 +633,12 @@ async fn cert_4_replayed_ocsp_response_with_an_old_nonce_is_rejected() {
         60,
     );
     // First exchange is genuine.
-    validator(&pki.root, rt_settings())
+    validator(&pki.ca, rt_settings())
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
         .unwrap();
     // A fresh validator (empty cache) sends a new nonce and gets the old response back.
-    let err = validator(&pki.root, rt_settings())
+    let err = validator(&pki.ca, rt_settings())
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
         .unwrap_err();
@@ -680,7 +682,7 @@ async fn hardening_crl_verified_before_caching() {
             });
         }
     });
-    let v = validator(&pki.root, rt_settings());
+    let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
@@ -716,7 +718,7 @@ async fn hardening_ocsp_good_answers_have_a_local_maximum_age() {
         max_good_cache_secs: 600,
         ..rt_settings()
     };
-    let v = validator(&pki.root, settings);
+    let v = validator(&pki.ca, settings);
     let t0 = now();
     let first = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, t0)

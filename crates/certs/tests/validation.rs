@@ -444,6 +444,10 @@ async fn cert_3_rsa_pkcs1_pss_and_ecdsa_p384_paths_validate() {
     let ca = common::Ca {
         issuer: rcgen::CertifiedIssuer::signed_by(p, p384, &root_issuer).unwrap(),
         key_pem: String::new(),
+        // rcgen picks the serial; only revocation helpers read these.
+        serial: Vec::new(),
+        serial_hex: String::new(),
+        not_after: now_odt(),
     };
     let leaf = ca.issue(&LeafSpec::plain("ec-leaf"));
     let anchors = bulwark_certs::TrustAnchors::from_ders(vec![root_der]);
@@ -581,4 +585,66 @@ async fn cert_3_overlong_chains_are_refused_before_any_work() {
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "malformed");
+}
+
+#[tokio::test]
+async fn hardening_per_purpose_anchor_sets_keep_each_ca_to_its_purpose() {
+    use bulwark_certs::{ByPurpose, PspRole, TrustAnchors};
+    let tls = Pki::named("TLS");
+    let qtsp = Pki::named("QTSP");
+    let seal = Pki::named("Seal");
+    let anchors = ByPurpose {
+        tls_client: TrustAnchors::from_ders(vec![tls.root.der()]),
+        qwac: TrustAnchors::from_ders(vec![qtsp.root.der()]),
+        sealing: TrustAnchors::from_ders(vec![seal.root.der()]),
+    };
+    let v = bulwark_certs::CertValidator::per_purpose(
+        &anchors,
+        Duration::from_secs(60),
+        no_revocation(),
+    )
+    .unwrap();
+
+    let roles = [PspRole::AccountInformation];
+    let qwac = qtsp.ca.issue(&LeafSpec::qwac("tpp-transport", &roles));
+    let qseal_from_qwac_ca = qtsp.ca.issue(&LeafSpec::qsealc("tpp-seal", &roles));
+    let qseal = seal.ca.issue(&LeafSpec::qsealc("tpp-seal", &roles));
+    let client = tls.ca.issue(&LeafSpec::plain("bank-internal"));
+
+    // Each CA vouches for its own purpose ...
+    v.validate(&qtsp.chain(&qwac), Purpose::Qwac, now())
+        .await
+        .unwrap();
+    v.validate(&seal.chain(&qseal), Purpose::Sealing, now())
+        .await
+        .unwrap();
+    v.validate(&tls.chain(&client), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    // ... and for nothing else.
+    for (chain, purpose) in [
+        (qtsp.chain(&qseal_from_qwac_ca), Purpose::Sealing),
+        (qtsp.chain(&qwac), Purpose::TlsClient),
+        (tls.chain(&client), Purpose::Qwac),
+        (seal.chain(&qseal), Purpose::Qwac),
+    ] {
+        let err = v.validate(&chain, purpose, now()).await.unwrap_err();
+        assert_eq!(err, CertError::UnknownIssuer, "{purpose:?}");
+    }
+
+    // The settings resolve each purpose's set, falling back to the shared `anchors`.
+    let settings: TrustSettings = serde_json::from_value(serde_json::json!({
+        "anchors": ["/etc/bulwark/all.pem"],
+        "qseal": ["/etc/bulwark/qseal.pem"],
+    }))
+    .unwrap();
+    let paths = settings.paths();
+    assert_eq!(
+        paths.sealing,
+        vec![std::path::PathBuf::from("/etc/bulwark/qseal.pem")]
+    );
+    assert_eq!(
+        paths.qwac,
+        vec![std::path::PathBuf::from("/etc/bulwark/all.pem")]
+    );
 }

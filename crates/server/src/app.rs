@@ -82,17 +82,18 @@ impl Application {
         };
 
         let (anchor_paths, revocation) = trust_setup(&config, dev_ca, &mut report);
-        let anchors = TrustAnchors::load(&anchor_paths)?;
-        let validator = CertValidator::new(
+        let anchors = anchor_paths.try_map(|p| TrustAnchors::load(p))?;
+        let validator = CertValidator::per_purpose(
             &anchors,
             Duration::from_secs(config.trust.clock_skew_secs),
             revocation,
         )?;
-        let hints = anchors
-            .certs()
-            .iter()
-            .filter_map(|c| webpki_subject(c))
-            .collect();
+        // The handshake asks for certificates of the CAs trusted for TLS client purposes.
+        let mut hinted = anchors.tls_client.certs().to_vec();
+        hinted.extend(anchors.qwac.certs().iter().cloned());
+        hinted.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+        hinted.dedup();
+        let hints = hinted.iter().filter_map(|c| webpki_subject(c)).collect();
         let tls = Arc::new(tls::server_config(chain, key, hints)?);
 
         let url = config.database_url();
@@ -499,17 +500,24 @@ impl bulwark_token::ConsentCheck for ConsentStanding {
     }
 }
 
-/// The trust anchors and revocation settings in force: the configured ones, or in development
-/// mode (no anchors configured) the development CA, whose certificates skip revocation because
-/// it runs no OCSP responder and publishes no CRL. `bulwark certs verify` uses the same.
+/// The trust anchors (per purpose) and revocation settings in force: the configured ones, or
+/// in development mode (no anchors configured for any purpose) the development CA for every
+/// purpose, whose certificates skip revocation because it runs no OCSP responder and publishes
+/// no CRL. `bulwark certs verify` uses the same.
 pub fn trust_setup(
     config: &Config,
     dev_ca: Option<std::path::PathBuf>,
     report: &mut Vec<String>,
-) -> (Vec<std::path::PathBuf>, bulwark_certs::RevocationSettings) {
-    let mut anchor_paths = config.trust.anchors.clone();
+) -> (
+    bulwark_certs::ByPurpose<Vec<std::path::PathBuf>>,
+    bulwark_certs::RevocationSettings,
+) {
+    let mut anchor_paths = config.trust.paths();
     let mut revocation = config.revocation.clone();
-    if let (true, Some(ca)) = (anchor_paths.is_empty(), dev_ca) {
+    let none_configured = anchor_paths.tls_client.is_empty()
+        && anchor_paths.qwac.is_empty()
+        && anchor_paths.sealing.is_empty();
+    if let (true, Some(ca)) = (none_configured, dev_ca) {
         report.push(
             "trusting the development CA for client certificates (no [trust] anchors configured)"
                 .into(),
@@ -525,7 +533,7 @@ pub fn trust_setup(
         {
             revocation.exclude_issuers.push(key);
         }
-        anchor_paths.push(ca);
+        anchor_paths = bulwark_certs::ByPurpose::all(vec![ca]);
     }
     (anchor_paths, revocation)
 }

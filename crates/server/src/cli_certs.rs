@@ -63,11 +63,11 @@ async fn verify(
     let dev_ca = DevPki::ca_path(&config.data_dir);
     let dev_ca = (config.is_development() && dev_ca.exists()).then_some(dev_ca);
     let (anchor_paths, revocation) = crate::app::trust_setup(config, dev_ca, &mut Vec::new());
-    let anchors = match TrustAnchors::load(&anchor_paths) {
+    let anchors = match anchor_paths.try_map(|p| TrustAnchors::load(p)) {
         Ok(a) => a,
         Err(e) => return usage(e.to_string()),
     };
-    let validator = match CertValidator::new(
+    let validator = match CertValidator::per_purpose(
         &anchors,
         Duration::from_secs(config.trust.clock_skew_secs),
         revocation,

@@ -168,16 +168,10 @@ pub struct DatabaseConfig {
     pub connect_timeout_secs: Option<u64>,
 }
 
-/// `[trust]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrustConfig {
-    /// PEM files or directories of PEM CA certificates that client certificates must chain
-    /// to. Empty: the generated development CA (embedded mode only).
-    pub anchors: Vec<PathBuf>,
-    /// Tolerated clock difference when checking certificate validity periods, seconds.
-    pub clock_skew_secs: u64,
-}
+/// `[trust]`: the certificates crate's own settings (`anchors` for every purpose, or
+/// `tls_client` / `qwac` / `qseal` sets of their own, and the clock skew). No anchors at all:
+/// the generated development CA (embedded mode only).
+pub type TrustConfig = bulwark_certs::TrustSettings;
 
 /// `[log]`
 #[derive(Clone, Debug, Deserialize)]
@@ -234,15 +228,6 @@ impl Default for HttpConfig {
             max_connections: 10_000,
             request_timeout_secs: 30,
             admin_listen: None,
-        }
-    }
-}
-
-impl Default for TrustConfig {
-    fn default() -> Self {
-        Self {
-            anchors: Vec::new(),
-            clock_skew_secs: 60,
         }
     }
 }
@@ -356,8 +341,12 @@ impl Config {
         if self.http.outbound_allow_private {
             w.push("http.outbound_allow_private = true: registrations can make Bulwark fetch from private addresses".into());
         }
-        if !self.is_development() && self.trust.anchors.len() == 1 {
-            w.push("one trust.anchors set serves every purpose (TLS client, QWAC, QSealC); make sure it holds only QTSP CAs for TPP certificates".into());
+        let own_sets = [&self.trust.tls_client, &self.trust.qwac, &self.trust.qseal];
+        if !self.is_development()
+            && !self.trust.anchors.is_empty()
+            && own_sets.iter().all(|s| s.is_none())
+        {
+            w.push("one trust.anchors set serves every purpose (TLS client, QWAC, QSealC); set trust.tls_client, trust.qwac and trust.qseal to keep a CA trusted for one purpose from vouching for another".into());
         }
         if self.pages.demo_psu == Some(true) && !self.is_development() {
             w.push("pages.demo_psu = true outside development: a demo customer with a printed password exists".into());
@@ -429,6 +418,39 @@ mod tests {
         ] {
             assert!(w.contains(key), "{key}: {w}");
         }
+    }
+
+    #[test]
+    fn hardening_per_purpose_trust_anchor_sets_parse_and_silence_the_shared_set_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bulwark.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"s.pem\"\nkey = \"s.key\"\n[trust]\nanchors = [\"all.pem\"]\n",
+        )
+        .unwrap();
+        let shared = Config::load(Some(&path)).unwrap();
+        assert!(shared.warnings().join("\n").contains("trust.qseal"));
+        let paths = shared.trust.paths();
+        assert_eq!(paths.sealing, vec![PathBuf::from("all.pem")]);
+
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"s.pem\"\nkey = \"s.key\"\n[trust]\nanchors = [\"all.pem\"]\n\
+             qwac = [\"qtsp-roots/\"]\nqseal = [\"qseal-roots.pem\"]\n",
+        )
+        .unwrap();
+        let split = Config::load(Some(&path)).unwrap();
+        assert!(
+            !split.warnings().join("\n").contains("trust.qseal"),
+            "{:?}",
+            split.warnings()
+        );
+        let paths = split.trust.paths();
+        assert_eq!(paths.qwac, vec![PathBuf::from("qtsp-roots/")]);
+        assert_eq!(paths.sealing, vec![PathBuf::from("qseal-roots.pem")]);
+        // No set of its own: the shared one.
+        assert_eq!(paths.tls_client, vec![PathBuf::from("all.pem")]);
     }
 
     #[test]

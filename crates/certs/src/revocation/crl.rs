@@ -9,11 +9,14 @@ use der::Decode;
 use rustls_pki_types::CertificateRevocationListDer;
 use rustls_pki_types::pem::PemObject;
 use webpki::{CertRevocationList, OwnedCertRevocationList};
+use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 
 /// A parsed CRL and its validity window.
 pub(crate) struct CachedCrl {
     pub crl: CertRevocationList<'static>,
+    /// The CRL as received (DER), for checks webpki does not expose ([`ca_status`]).
+    pub der: Vec<u8>,
     pub this_update: SystemTime,
     pub next_update: SystemTime,
 }
@@ -39,7 +42,86 @@ pub(crate) fn parse(body: &[u8], default_ttl: Duration) -> Result<CachedCrl, Str
         OwnedCertRevocationList::from_der(&der).map_err(|e| format!("malformed CRL: {e:?}"))?;
     Ok(CachedCrl {
         crl: CertRevocationList::from(owned),
+        der,
         this_update,
         next_update,
     })
+}
+
+/// A CA certificate of a path under a CRL check, and what is known of its issuer.
+pub(crate) struct CaUnderCheck<'a> {
+    pub cert: &'a Certificate,
+    pub issuer_spki: &'a [u8],
+    pub issuer_signs_crls: bool,
+    /// The distribution point the CRL was fetched from (one of the certificate's).
+    pub url: &'a str,
+}
+
+/// RFC 5280 section 6.3.3 for a CA certificate of the path (webpki checks CRLs for the leaf
+/// only): the CRL must be a complete CRL (webpki's parser refuses delta, indirect and
+/// reason-partitioned CRLs) issued by the CA's issuer, signed with the issuer's key, in force
+/// (nextUpdate not passed, with the skew), and, when it carries an issuing distribution point,
+/// scoped to include CA certificates and name the URL it came from. `Ok(revoked)`.
+pub(crate) fn ca_status(
+    crl: &CachedCrl,
+    ca: &CaUnderCheck<'_>,
+    now: SystemTime,
+    skew: Duration,
+) -> Result<bool, String> {
+    let list = CertificateList::from_der(&crl.der).map_err(|e| format!("malformed CRL: {e}"))?;
+    if list.tbs_cert_list.issuer != ca.cert.tbs_certificate.issuer {
+        return Err("CRL not issued by the certificate's issuer".into());
+    }
+    if !ca.issuer_signs_crls {
+        return Err("the issuer's key usage does not allow CRL signing".into());
+    }
+    let tbs = super::ocsp::raw_tbs(&crl.der).map_err(|e| format!("malformed CRL: {e}"))?;
+    super::ocsp::verify_signature(
+        ca.issuer_spki,
+        &list.signature_algorithm,
+        tbs,
+        list.signature.raw_bytes(),
+        "CRL",
+    )?;
+    if crl.next_update + skew < now {
+        return Err("stale CRL (nextUpdate passed)".into());
+    }
+    if let Some(idp) = crl.crl.issuing_distribution_point() {
+        check_scope(idp, ca.url)?;
+    }
+    let serial = ca.cert.tbs_certificate.serial_number.as_bytes();
+    let entry = crl
+        .crl
+        .find_serial(serial)
+        .map_err(|e| format!("malformed CRL entry: {e:?}"))?;
+    Ok(entry.is_some())
+}
+
+/// An issuing distribution point (RFC 5280 section 5.2.5) must not exclude CA certificates
+/// and, when it names distribution points, must name the one the CRL was fetched from.
+fn check_scope(idp_der: &[u8], url: &str) -> Result<(), String> {
+    use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    let idp = IssuingDistributionPoint::from_der(idp_der)
+        .map_err(|e| format!("malformed issuing distribution point: {e}"))?;
+    if idp.only_contains_user_certs || idp.only_contains_attribute_certs {
+        return Err("CRL scope excludes CA certificates".into());
+    }
+    match &idp.distribution_point {
+        Some(DistributionPointName::FullName(names)) => {
+            let named = names.iter().any(|n| match n {
+                GeneralName::UniformResourceIdentifier(u) => u.as_str() == url,
+                _ => false,
+            });
+            if named {
+                Ok(())
+            } else {
+                Err("CRL scope does not name the distribution point it came from".into())
+            }
+        }
+        Some(DistributionPointName::NameRelativeToCRLIssuer(_)) => {
+            Err("CRL scope relative to the issuer is not supported".into())
+        }
+        None => Ok(()),
+    }
 }

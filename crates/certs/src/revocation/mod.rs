@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
 use crate::cache::ExpiringCache;
+use crate::dn::DistinguishedName;
 use crate::error::{CertError, RevocationSource};
 use crate::path::{PathInfo, Purpose};
 use crl::CachedCrl;
@@ -80,6 +81,34 @@ pub enum RevocationStatus {
     Revoked,
     /// Not checked (see the source).
     Unknown,
+}
+
+/// The revocation verdict on one CA certificate of a validated path (below the anchor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaRevocation {
+    /// The CA's subject, RFC 4514.
+    pub subject: String,
+    /// The CA certificate's serial number, upper-case hex.
+    pub serial: String,
+    /// What the check concluded.
+    #[serde(flatten)]
+    pub outcome: RevocationOutcome,
+}
+
+/// The verdicts on every certificate of a path: the leaf's and each CA's below the anchor.
+pub(crate) struct PathRevocation {
+    pub leaf: RevocationOutcome,
+    /// The leaf's issuer first.
+    pub cas: Vec<CaRevocation>,
+}
+
+/// One certificate under check and its issuer.
+struct Subject<'a> {
+    cert: &'a Certificate,
+    issuer: &'a TrustAnchor<'static>,
+    issuer_spki: &'a [u8],
+    /// `None` for the leaf; for a CA certificate, whether its issuer may sign CRLs.
+    ca: Option<bool>,
 }
 
 /// What revocation checking concluded, and from where.
@@ -164,19 +193,68 @@ impl RevocationChecker {
         })
     }
 
-    /// CERT-4 for the leaf of `t`.
-    pub(crate) async fn check(&self, t: &Target<'_>) -> Result<RevocationOutcome, CertError> {
+    /// CERT-4 for every certificate of the path of `t` below the anchor, from the top down
+    /// (RFC 5280 section 6.1.3(a)(3)), then the leaf; each with the same OCSP, then CRL,
+    /// fail-closed rule. A CA's failure names the CA ([`CertError::CaRevocation`]).
+    pub(crate) async fn check(&self, t: &Target<'_>) -> Result<PathRevocation, CertError> {
         let skipped = RevocationOutcome {
             status: RevocationStatus::Unknown,
             source: RevocationSource::Skipped,
             cached: false,
         };
         if !self.settings.enabled {
-            return Ok(skipped);
+            return Ok(PathRevocation {
+                leaf: skipped,
+                cas: Vec::new(),
+            });
         }
+        let mut cas = Vec::with_capacity(t.path.cas.len());
+        for link in t.path.cas.iter().rev() {
+            let subject = DistinguishedName::from_name(&link.cert.tbs_certificate.subject);
+            let ca = Subject {
+                cert: &link.cert,
+                issuer: &link.issuer,
+                issuer_spki: &link.issuer_spki,
+                ca: Some(link.issuer_signs_crls),
+            };
+            let outcome =
+                self.check_one(t, &ca)
+                    .await
+                    .map_err(|cause| CertError::CaRevocation {
+                        subject: subject.to_rfc4514(),
+                        cause: Box::new(cause),
+                    })?;
+            cas.push(CaRevocation {
+                subject: subject.to_rfc4514(),
+                serial: crate::parse::serial_hex(&link.cert),
+                outcome,
+            });
+        }
+        cas.reverse();
+        let leaf = Subject {
+            cert: t.cert,
+            issuer: &t.path.issuer,
+            issuer_spki: &t.path.issuer_spki,
+            ca: None,
+        };
+        let leaf = self.check_one(t, &leaf).await?;
+        Ok(PathRevocation { leaf, cas })
+    }
+
+    /// CERT-4 for one certificate of the path.
+    async fn check_one(
+        &self,
+        t: &Target<'_>,
+        s: &Subject<'_>,
+    ) -> Result<RevocationOutcome, CertError> {
+        let skipped = RevocationOutcome {
+            status: RevocationStatus::Unknown,
+            source: RevocationSource::Skipped,
+            cached: false,
+        };
         if !self.exclude.is_empty() {
             use sha2::Digest;
-            let issuer = sha2::Sha256::digest(&t.path.issuer_spki);
+            let issuer = sha2::Sha256::digest(s.issuer_spki);
             if self
                 .exclude
                 .iter()
@@ -185,16 +263,16 @@ impl RevocationChecker {
                 return Ok(skipped);
             }
         }
-        let key_hash = ocsp::key_hash(&t.path.issuer_spki).map_err(CertError::malformed)?;
+        let key_hash = ocsp::key_hash(s.issuer_spki).map_err(CertError::malformed)?;
         let key: StatusKey = (
             key_hash,
-            t.cert.tbs_certificate.serial_number.as_bytes().to_vec(),
+            s.cert.tbs_certificate.serial_number.as_bytes().to_vec(),
         );
         if let Some(hit) = self.cached(&key, t.now) {
             return hit;
         }
-        let ocsp_urls = crate::parse::ocsp_urls(t.cert)?;
-        let crl_urls = crate::parse::crl_urls(t.cert)?;
+        let ocsp_urls = crate::parse::ocsp_urls(s.cert)?;
+        let crl_urls = crate::parse::crl_urls(s.cert)?;
         if ocsp_urls.is_empty() && crl_urls.is_empty() {
             return Err(CertError::NoRevocationInfo);
         }
@@ -209,7 +287,7 @@ impl RevocationChecker {
         if let Some(hit) = self.cached(&key, t.now) {
             return hit;
         }
-        self.lookup(t, &key, &ocsp_urls, &crl_urls).await
+        self.lookup(t, s, &key, &ocsp_urls, &crl_urls).await
     }
 
     fn cached(
@@ -231,13 +309,14 @@ impl RevocationChecker {
     async fn lookup(
         &self,
         t: &Target<'_>,
+        s: &Subject<'_>,
         key: &StatusKey,
         ocsp_urls: &[String],
         crl_urls: &[String],
     ) -> Result<RevocationOutcome, CertError> {
         let mut ocsp_reason = String::from("no OCSP responder in AIA");
         for url in ocsp_urls {
-            match self.ocsp(t, &key.0, url).await {
+            match self.ocsp(t, s, &key.0, url).await {
                 Ok(ans) => match ans.status {
                     ocsp::OcspStatus::Good | ocsp::OcspStatus::Revoked => {
                         return self.settle(
@@ -257,7 +336,7 @@ impl RevocationChecker {
         }
         let mut crl_reason = String::from("no CRL distribution point");
         for url in crl_urls {
-            match self.crl(t, url).await {
+            match self.crl(t, s, url).await {
                 Ok((revoked, until)) => {
                     return self.settle(key, revoked, RevocationSource::Crl, until, t.now);
                 }
@@ -303,10 +382,11 @@ impl RevocationChecker {
     async fn ocsp(
         &self,
         t: &Target<'_>,
+        s: &Subject<'_>,
         key_hash: &[u8; 20],
         url: &str,
     ) -> Result<ocsp::OcspAnswer, String> {
-        let id = ocsp::cert_id(t.cert, key_hash)?;
+        let id = ocsp::cert_id(s.cert, key_hash)?;
         let mut nonce = [0u8; 16];
         let nonce = if self.settings.ocsp_nonce {
             self.rng
@@ -333,8 +413,8 @@ impl RevocationChecker {
             &resp,
             &ocsp::Expect {
                 id: &id,
-                issuer: &t.path.issuer,
-                issuer_spki: &t.path.issuer_spki,
+                issuer: s.issuer,
+                issuer_spki: s.issuer_spki,
                 issuer_key_hash: key_hash,
                 nonce,
                 now: t.now,
@@ -344,10 +424,16 @@ impl RevocationChecker {
         )
     }
 
-    /// Checks the leaf against the CRL at `url`; `Ok((revoked, reuse_until))`. A fetched CRL
-    /// is cached only once its signature verified against the certificate's issuer (webpki
-    /// checks it while deciding), so a forged or foreign CRL is never kept for other requests.
-    async fn crl(&self, t: &Target<'_>, url: &str) -> Result<(bool, SystemTime), String> {
+    /// Checks `s` against the CRL at `url`; `Ok((revoked, reuse_until))`. A fetched CRL is
+    /// cached only once its signature verified against the certificate's issuer (webpki checks
+    /// it for the leaf while deciding, [`crl::ca_status`] for a CA), so a forged or foreign CRL
+    /// is never kept for other requests.
+    async fn crl(
+        &self,
+        t: &Target<'_>,
+        s: &Subject<'_>,
+        url: &str,
+    ) -> Result<(bool, SystemTime), String> {
         let key = url.to_owned();
         let (crl, _flight) = match self.crls.get(&key, t.now) {
             Some(c) => (c, None),
@@ -362,6 +448,24 @@ impl RevocationChecker {
         let fresh = _flight.is_some();
         if crl.this_update > t.now + t.skew {
             return Err("CRL thisUpdate is in the future".into());
+        }
+        if let Some(issuer_signs_crls) = s.ca {
+            let verdict = crl::ca_status(
+                &crl,
+                &crl::CaUnderCheck {
+                    cert: s.cert,
+                    issuer_spki: s.issuer_spki,
+                    issuer_signs_crls,
+                    url,
+                },
+                t.now,
+                t.skew,
+            )
+            .map(|revoked| (revoked, crl.next_update));
+            if fresh && verdict.is_ok() {
+                self.crls.insert(key, crl.clone(), crl.next_update, t.now);
+            }
+            return verdict;
         }
         let verdict = match crate::path::check_crl(
             t.anchors,

@@ -108,6 +108,7 @@ pub(crate) fn verify_response(body: &[u8], ex: &Expect<'_>) -> Result<OcspAnswer
         &basic.signature_algorithm,
         tbs,
         basic.signature.raw_bytes(),
+        "OCSP",
     )?;
 
     if let (Some(sent), Some(got)) = (ex.nonce, basic.tbs_response_data.nonce())
@@ -144,8 +145,9 @@ pub(crate) fn verify_response(body: &[u8], ex: &Expect<'_>) -> Result<OcspAnswer
     })
 }
 
-/// The exact bytes of tbsResponseData as received (no re-encoding).
-fn raw_tbs(basic_der: &[u8]) -> der::Result<&[u8]> {
+/// The exact bytes of the first element of a signed SEQUENCE (tbsResponseData, tbsCertList)
+/// as received, with no re-encoding.
+pub(crate) fn raw_tbs(basic_der: &[u8]) -> der::Result<&[u8]> {
     let mut outer = SliceReader::new(basic_der)?;
     der::Header::decode(&mut outer)?;
     outer.tlv_bytes()
@@ -213,12 +215,14 @@ fn name_content(n: &x509_cert::name::Name) -> Option<Vec<u8>> {
 }
 
 /// Verifies `sig` over `msg` with the signer key, choosing the algorithm from webpki's ring
-/// table by matching both the signature and the public key AlgorithmIdentifiers.
+/// table by matching both the signature and the public key AlgorithmIdentifiers. `what`
+/// names the signed object in the error (`OCSP`, `CRL`).
 pub(crate) fn verify_signature(
     spki_der: &[u8],
     sig_alg: &AlgorithmIdentifierOwned,
     msg: &[u8],
     sig: &[u8],
+    what: &str,
 ) -> Result<(), String> {
     let spki =
         SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| format!("signer key: {e}"))?;
@@ -231,9 +235,9 @@ pub(crate) fn verify_signature(
             a.signature_alg_id().as_ref() == sig_alg.as_slice()
                 && a.public_key_alg_id().as_ref() == key_alg.as_slice()
         })
-        .ok_or("unsupported OCSP signature algorithm")?;
+        .ok_or_else(|| format!("unsupported {what} signature algorithm"))?;
     alg.verify_signature(spki.subject_public_key.raw_bytes(), msg, sig)
-        .map_err(|_| "bad OCSP signature".to_owned())
+        .map_err(|_| format!("bad {what} signature"))
 }
 
 fn alg_id_content(der: &[u8]) -> Vec<u8> {

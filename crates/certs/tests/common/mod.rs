@@ -46,10 +46,13 @@ pub fn now_odt() -> OffsetDateTime {
 pub struct Ca {
     pub issuer: CertifiedIssuer<'static, KeyPair>,
     pub key_pem: String,
+    pub serial: Vec<u8>,
+    pub serial_hex: String,
+    pub not_after: OffsetDateTime,
 }
 
 impl Ca {
-    fn params(cn: &str) -> CertificateParams {
+    fn params(cn: &str, serial: &[u8]) -> CertificateParams {
         let mut p = CertificateParams::default();
         p.distinguished_name = rcgen::DistinguishedName::new();
         p.distinguished_name.push(DnType::CountryName, "GB");
@@ -64,27 +67,64 @@ impl Ca {
         ];
         p.not_before = now_odt() - time::Duration::days(365);
         p.not_after = now_odt() + time::Duration::days(3650);
-        p.serial_number = Some(SerialNumber::from_slice(&next_serial().0));
+        p.serial_number = Some(SerialNumber::from_slice(serial));
         p
     }
 
     pub fn root(cn: &str) -> Ca {
         let key = KeyPair::generate().unwrap();
         let key_pem = key.serialize_pem();
+        let (serial, serial_hex) = next_serial();
+        let p = Self::params(cn, &serial);
+        let not_after = p.not_after;
         Ca {
-            issuer: CertifiedIssuer::self_signed(Self::params(cn), key).unwrap(),
+            issuer: CertifiedIssuer::self_signed(p, key).unwrap(),
             key_pem,
+            serial,
+            serial_hex,
+            not_after,
         }
     }
 
     pub fn intermediate(&self, cn: &str) -> Ca {
+        self.intermediate_with(cn, None, None)
+    }
+
+    /// An issuing CA whose own revocation status is published at `crl_url` / `ocsp_url`
+    /// (by this CA).
+    pub fn intermediate_with(&self, cn: &str, crl_url: Option<&str>, ocsp_url: Option<&str>) -> Ca {
         let key = KeyPair::generate().unwrap();
         let key_pem = key.serialize_pem();
-        let mut p = Self::params(cn);
+        let (serial, serial_hex) = next_serial();
+        let mut p = Self::params(cn, &serial);
         p.use_authority_key_identifier_extension = true;
+        if let Some(url) = crl_url {
+            p.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![url.to_owned()],
+            }];
+        }
+        if let Some(url) = ocsp_url {
+            p.custom_extensions.push(aia_extension(url));
+        }
+        let not_after = p.not_after;
         Ca {
             issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).unwrap(),
             key_pem,
+            serial,
+            serial_hex,
+            not_after,
+        }
+    }
+
+    /// This CA's certificate in the shape the CRL and OCSP helpers take.
+    pub fn as_leaf(&self) -> Leaf {
+        Leaf {
+            der: self.der(),
+            pem: self.pem(),
+            key_pem: self.key_pem.clone(),
+            serial: self.serial.clone(),
+            serial_hex: self.serial_hex.clone(),
+            not_after: self.not_after,
         }
     }
 
@@ -160,6 +200,32 @@ impl Ca {
             next_update,
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|l| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&l.serial),
+                    revocation_time: this_update - time::Duration::hours(1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().der().to_vec()
+    }
+
+    /// A CRL valid now for a day, scoped by an issuing distribution point.
+    pub fn scoped_crl(
+        &self,
+        revoked: &[&Leaf],
+        idp: rcgen::CrlIssuingDistributionPoint,
+    ) -> Vec<u8> {
+        let this_update = now_odt() - time::Duration::minutes(5);
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update: now_odt() + time::Duration::days(1),
+            crl_number: SerialNumber::from(2u64),
+            issuing_distribution_point: Some(idp),
             revoked_certs: revoked
                 .iter()
                 .map(|l| RevokedCertParams {
@@ -437,6 +503,9 @@ pub enum Behaviour {
     Serve(Arc<Vec<u8>>),
     /// Accept and never answer.
     BlackHole,
+    /// Answer 200 with whatever the slot holds at request time (for a CRL whose URL must be
+    /// baked into the certificate it covers).
+    Slot(Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
 /// A tiny loopback HTTP server (CRLs, or a black hole), counting requests.
@@ -469,7 +538,14 @@ impl HttpStub {
                         }
                     }
                     h.fetch_add(1, Ordering::SeqCst);
+                    let behaviour = match behaviour {
+                        Behaviour::Slot(slot) => {
+                            Behaviour::Serve(Arc::new(slot.lock().unwrap().clone()))
+                        }
+                        other => other,
+                    };
                     match behaviour {
+                        Behaviour::Slot(_) => {}
                         Behaviour::Serve(body) => {
                             let head = format!(
                                 "HTTP/1.1 200 OK\r\ncontent-type: application/pkix-crl\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
