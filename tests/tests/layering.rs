@@ -40,6 +40,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "resource", "web",
         ],
     ),
+    (
+        "fuzzing",
+        &["core", "jose", "certs", "consent", "par", "token"],
+    ),
     ("tests", &[]),
 ];
 

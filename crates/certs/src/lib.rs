@@ -12,6 +12,8 @@ pub mod authority;
 mod cache;
 pub mod dn;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod org;
 pub mod parse;
 pub mod path;

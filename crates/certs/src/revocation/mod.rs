@@ -3,8 +3,8 @@
 //! cached by (issuer key hash, serial) until nextUpdate, CRLs by URL; concurrent look-ups of the
 //! same certificate or CRL share one network call; every call is bounded by a timeout.
 
-mod crl;
-mod ocsp;
+pub(crate) mod crl;
+pub(crate) mod ocsp;
 
 use bulwark_core::{OutboundHttp, OutboundSettings};
 use std::collections::HashMap;
