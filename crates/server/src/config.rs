@@ -126,6 +126,10 @@ pub struct HttpConfig {
     pub http2_keep_alive_secs: u64,
     /// Most connections open at once; past it, accepting waits.
     pub max_connections: usize,
+    /// Most header fields in one request (HTTP/1.1); past it, 431.
+    pub max_headers: usize,
+    /// Most bytes of a request's headers (HTTP/1.1 and HTTP/2); past it, 431.
+    pub max_header_bytes: usize,
     /// A separate plain-HTTP listener for `/healthz`, `/readyz` and `/metrics` (e.g. on an
     /// internal interface); when set, they are no longer served on `listen`.
     pub admin_listen: Option<SocketAddr>,
@@ -142,6 +146,8 @@ impl HttpConfig {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
             http2_keep_alive: std::time::Duration::from_secs(self.http2_keep_alive_secs),
             max_connections: self.max_connections,
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
         }
     }
 }
@@ -226,6 +232,8 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 30,
             http2_keep_alive_secs: 30,
             max_connections: 10_000,
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
             request_timeout_secs: 30,
             admin_listen: None,
         }

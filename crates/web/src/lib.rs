@@ -13,6 +13,7 @@ pub mod listener;
 pub mod metrics;
 pub mod ob_error;
 pub mod pages;
+pub mod singleton;
 pub mod tls;
 
 pub use error::{OAuthErrorResponse, no_store};

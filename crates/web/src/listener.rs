@@ -52,6 +52,11 @@ pub struct ConnectionLimits {
     pub http2_keep_alive: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most header fields in one HTTP/1.1 request; past it, 431.
+    pub max_headers: usize,
+    /// Most bytes of a request's head (HTTP/1.1 read buffer) or header list (HTTP/2
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`); past it, 431 or the stream is refused.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -61,6 +66,8 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(30),
             http2_keep_alive: Duration::from_secs(30),
             max_connections: 10_000,
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -153,10 +160,13 @@ pub async fn serve_with(
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
+                .header_read_timeout(limits.header_read_timeout)
+                .max_headers(limits.max_headers)
+                .max_buf_size(limits.max_header_bytes.max(8192));
             builder
                 .http2()
                 .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
                 .keep_alive_interval(Some(limits.http2_keep_alive))
                 .keep_alive_timeout(limits.http2_keep_alive);
             let conn = builder.serve_connection_with_upgrades(

@@ -222,6 +222,9 @@ pub fn router(state: AppState, deadline: std::time::Duration, separate_admin: bo
             bulwark_web::deadline::RequestDeadline(deadline),
             bulwark_web::deadline::limit,
         ))
+        .layer(axum::middleware::from_fn(
+            bulwark_web::singleton::refuse_repeated,
+        ))
         .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
         .with_state(state)
 }

@@ -290,3 +290,154 @@ async fn hardening_certificate_der_with_trailing_bytes_is_refused() {
     assert_eq!(send(padded).await, 401);
     assert_eq!(send(c.identity.chain[0].to_vec()).await, 200);
 }
+
+/// Sends `head` (and no body) on a fresh HTTP/1.1-over-TLS connection; the start of the answer,
+/// or "" when the server closed the connection without one. Writing may fail half-way when the
+/// server gives up on a flood first: that is a refusal too.
+async fn raw_http1(h: &Harness, head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = crate::support::http::client_tls_config(&h.dev_ca, None);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let _ = tls.write_all(head).await;
+    let mut buf = vec![0u8; 256];
+    match tokio::time::timeout(std::time::Duration::from_secs(5), tls.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        Ok(Err(_)) => String::new(),
+        Err(_) => panic!("no answer to a header flood within 5 s"),
+    }
+}
+
+/// Header floods: thousands of fields, one enormous field, a head just under the limits, and
+/// repeated singleton fields, over HTTP/1.1 and HTTP/2. Floods get 431 (or the connection is
+/// closed) promptly, repeats get 400 `invalid_request`, the server keeps serving, and nothing
+/// is stored.
+#[tokio::test]
+async fn hardening_header_floods_are_refused_and_the_server_keeps_serving() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "flood-tpp", &[PspRole::AccountInformation]).await;
+    let consents_before = h
+        .store
+        .search_consents(&ConsentQuery {
+            limit: 500,
+            ..ConsentQuery::default()
+        })
+        .await
+        .unwrap()
+        .len();
+
+    // HTTP/1.1: 10 000 fields.
+    let mut many = b"POST /token HTTP/1.1\r\nHost: localhost\r\ncontent-length: 0\r\n".to_vec();
+    for i in 0..10_000 {
+        many.extend_from_slice(format!("x-flood-{i}: a\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let answer = raw_http1(&h, &many).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    // One 1 MiB field.
+    let mut big = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nx-big: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+    big.extend_from_slice(b"\r\n\r\n");
+    let answer = raw_http1(&h, &big).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    // 99 small fields and 40 kB in all: within the limits, served.
+    let mut within = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nconnection: close\r\n".to_vec();
+    for i in 0..97 {
+        within.extend_from_slice(format!("x-f{i}: {}\r\n", "b".repeat(400)).as_bytes());
+    }
+    within.extend_from_slice(b"\r\n");
+    let answer = raw_http1(&h, &within).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // HTTP/2 (ALPN h2): a header list over the limit is refused.
+    let mut h2_config = crate::support::http::client_tls_config(&h.dev_ca, Some(&c.identity));
+    h2_config.alpn_protocols = vec![b"h2".to_vec()];
+    let h2 = reqwest::Client::builder()
+        .tls_backend_preconfigured(h2_config)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let served = h2.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(served.version(), reqwest::Version::HTTP_2);
+    assert_eq!(served.status().as_u16(), 200);
+    let client = http_client(&h.dev_ca, Some(&c.identity));
+    let mut flood = reqwest::header::HeaderMap::new();
+    for i in 0..2_000 {
+        flood.insert(
+            reqwest::header::HeaderName::from_bytes(format!("x-flood-{i}").as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_static("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        );
+    }
+    let refused = h2
+        .post(h.url(AISP))
+        .headers(flood)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"Data":{"Permissions":["ReadAccountsBasic"]},"Risk":{}}"#)
+        .send()
+        .await;
+    match refused {
+        Ok(resp) => assert_eq!(resp.status().as_u16(), 431),
+        Err(e) => assert!(!e.is_timeout(), "{e}"),
+    }
+
+    // Repeated singleton fields: two bearer tokens (a proxy that appends), two signatures.
+    for (name, value) in [
+        ("authorization", format!("Bearer {token}")),
+        ("x-idempotency-key", "k-1".to_owned()),
+        (
+            "x-fapi-interaction-id",
+            "93bac548-d2de-4546-b106-880a5018460d".to_owned(),
+        ),
+    ] {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&value).unwrap();
+        let name = reqwest::header::HeaderName::from_static(name);
+        headers.append(name.clone(), value.clone());
+        headers.append(name.clone(), value);
+        if name != "authorization" {
+            headers.insert(
+                "authorization",
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            );
+        }
+        let resp = client
+            .post(h.url(AISP))
+            .headers(headers)
+            .header("content-type", "application/json")
+            .body(r#"{"Data":{"Permissions":["ReadAccountsBasic"]},"Risk":{}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{name}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{name}");
+    }
+
+    // Still serving, and none of it stored.
+    let ok = http_client(&h.dev_ca, None)
+        .get(h.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let consents_after = h
+        .store
+        .search_consents(&ConsentQuery {
+            limit: 500,
+            ..ConsentQuery::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(consents_before, consents_after);
+}

@@ -1,0 +1,81 @@
+//! Header fields that must appear at most once (RFC 9110 5.3: a recipient may not combine
+//! repeated fields that are not lists). When a proxy appends instead of replacing, or a caller
+//! sends two, which one a component reads is a guess: `Authorization` decides who the caller
+//! is, the Open Banking headers what it signed or asked. A request repeating one is refused
+//! before any handler sees it.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The fields refused when repeated (lower case).
+pub const SINGLETON_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "content-length",
+    "dpop",
+    "x-jws-signature",
+    "x-idempotency-key",
+    "x-fapi-interaction-id",
+    "x-fapi-auth-date",
+    "x-fapi-customer-ip-address",
+    "x-customer-user-agent",
+];
+
+/// Middleware: 400 `invalid_request` for a request that repeats a [`SINGLETON_HEADERS`] field.
+pub async fn refuse_repeated(req: Request, next: Next) -> Response {
+    let repeated = SINGLETON_HEADERS
+        .iter()
+        .find(|name| req.headers().get_all(**name).iter().nth(1).is_some());
+    match repeated {
+        None => next.run(req).await,
+        Some(name) => {
+            tracing::warn!(target: "bulwark::security", header = %name, path = %req.uri().path(), "request refused: repeated header");
+            let body = serde_json::json!({
+                "error": "invalid_request",
+                "error_description": format!("the {name} header is repeated"),
+            });
+            let mut response = (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tower::ServiceExt;
+
+    fn app() -> axum::Router {
+        axum::Router::new()
+            .route("/", axum::routing::post(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(refuse_repeated))
+    }
+
+    #[tokio::test]
+    async fn hardening_repeated_singleton_headers_are_refused() {
+        for name in SINGLETON_HEADERS {
+            let req = Request::post("/")
+                .header(*name, "a")
+                .header(*name, "b")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{name}");
+        }
+        // Once each, and list-valued fields repeated, pass.
+        let req = Request::post("/")
+            .header("authorization", "Bearer a")
+            .header("accept", "application/json")
+            .header("accept", "text/plain")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = app().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+}
