@@ -41,6 +41,9 @@ pub enum ObErrorCode {
     SignatureMissingClaim,
     /// The `x-jws-signature` is required and absent.
     SignatureMissing,
+    /// An `x-jws-signature` was sent where the endpoint is not signed (when refused by
+    /// configuration).
+    SignatureUnexpected,
     /// An account scheme name is not supported.
     UnsupportedScheme,
     /// An unexpected server-side error.
@@ -65,6 +68,7 @@ impl ObErrorCode {
             Self::SignatureMalformed => "UK.OBIE.Signature.Malformed",
             Self::SignatureMissingClaim => "UK.OBIE.Signature.MissingClaim",
             Self::SignatureMissing => "UK.OBIE.Signature.Missing",
+            Self::SignatureUnexpected => "UK.OBIE.Signature.Unexpected",
             Self::UnsupportedScheme => "UK.OBIE.Unsupported.Scheme",
             Self::UnexpectedError => "UK.OBIE.UnexpectedError",
         }
@@ -273,6 +277,10 @@ pub enum ConsentError {
     /// CO-6: no usable QSealC-backed key, or the signature does not verify.
     #[error("x-jws-signature invalid: {0}")]
     SignatureInvalid(String),
+    /// OB v3.1.10: a signature sent to an endpoint that is not signed, where the bank refuses
+    /// them (`[consents] unexpected_signature = "refuse"`).
+    #[error("x-jws-signature is not expected on this endpoint")]
+    SignatureUnexpected,
     /// The store failed; detail is logged, never sent.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -326,6 +334,7 @@ impl ConsentError {
                 field(C::SignatureInvalidClaim, "x-jws-signature")
             }
             Self::SignatureInvalid(_) => field(C::SignatureInvalid, "x-jws-signature"),
+            Self::SignatureUnexpected => field(C::SignatureUnexpected, "x-jws-signature"),
             Self::Store(_) | Self::Corrupt(_) => {
                 tracing::error!(error = %self, "consent operation failed");
                 ObError::new(

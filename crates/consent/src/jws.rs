@@ -1,9 +1,14 @@
 //! CO-6 / CERT-6: the `x-jws-signature` header of OB v3.1 requests (Read/Write API
-//! specification, "Message Signing"): a JWS with detached, unencoded content (RFC 7515
-//! appendix F, RFC 7797 `b64: false`) over the exact request body bytes, whose protected
-//! header carries `kid`, `crit` = [`b64`, `http://openbanking.org.uk/iat`,
-//! `http://openbanking.org.uk/iss`, `http://openbanking.org.uk/tan`] and those claims. The key
-//! is the client's JWK with that `kid`, and its `x5c` leaf must be a valid QSealC.
+//! specification, "Message Signing"): a JWS with detached content (RFC 7515 appendix F) over the
+//! exact request body bytes, whose protected header carries `kid`, the OB claims
+//! `http://openbanking.org.uk/iat`, `/iss` and `/tan`, and `crit` naming exactly them. Two forms:
+//!
+//! * v3.1.4 and later (the default): no `b64` header; the signing input is
+//!   `base64url(header) . base64url(body)`, what any JOSE library makes of detached content.
+//! * v3.1.3 and earlier: `b64: false` (RFC 7797) also named in `crit`; the signing input is
+//!   `base64url(header) . body`. Accepted only where enabled (`[consents] signing_versions`).
+//!
+//! The key is the client's JWK with that `kid`, and its `x5c` leaf must be a valid QSealC.
 //! Algorithms: PS256 (OB) and ES256; anything else is refused.
 
 use base64::Engine;
@@ -41,7 +46,27 @@ pub const CLAIM_IAT: &str = "http://openbanking.org.uk/iat";
 pub const CLAIM_ISS: &str = "http://openbanking.org.uk/iss";
 /// The OB `tan` (trust anchor) header claim.
 pub const CLAIM_TAN: &str = "http://openbanking.org.uk/tan";
-const CRIT: [&str; 4] = ["b64", CLAIM_IAT, CLAIM_ISS, CLAIM_TAN];
+/// `crit` of the v3.1.3 form.
+const CRIT_V313: [&str; 4] = ["b64", CLAIM_IAT, CLAIM_ISS, CLAIM_TAN];
+/// `crit` of the v3.1.4+ form.
+const CRIT_V314: [&str; 3] = [CLAIM_IAT, CLAIM_ISS, CLAIM_TAN];
+
+/// A form of OB message signing a bank may accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SigningVersion {
+    /// Read/Write v3.1.4 and later: no `b64` header, the payload base64url-encoded in the
+    /// signing input.
+    #[serde(rename = "3.1.4+")]
+    V314Plus,
+    /// Read/Write v3.1.3 and earlier: `b64: false`, the raw body in the signing input.
+    #[serde(rename = "3.1.3")]
+    V313,
+}
+
+impl SigningVersion {
+    /// The forms accepted when nothing is configured: the current standard only.
+    pub const DEFAULT: &'static [SigningVersion] = &[SigningVersion::V314Plus];
+}
 
 /// Verifies `x-jws-signature` headers. Holds the process's [`CertValidator`]; cheap to clone.
 #[derive(Clone)]
@@ -50,6 +75,7 @@ pub struct DetachedJwsVerifier {
     trust_anchor: String,
     iat_skew_secs: i64,
     iat_max_age_secs: i64,
+    versions: Vec<SigningVersion>,
 }
 
 impl std::fmt::Debug for DetachedJwsVerifier {
@@ -103,7 +129,14 @@ impl DetachedJwsVerifier {
             trust_anchor: trust_anchor.into(),
             iat_skew_secs,
             iat_max_age_secs: DEFAULT_MAX_AGE_SECS,
+            versions: SigningVersion::DEFAULT.to_vec(),
         }
+    }
+
+    /// The signing forms accepted (default: v3.1.4+ only).
+    pub fn with_versions(mut self, versions: &[SigningVersion]) -> Self {
+        self.versions = versions.to_vec();
+        self
     }
 
     /// The oldest accepted `http://openbanking.org.uk/iat`, seconds (a captured signed request
@@ -131,7 +164,7 @@ impl DetachedJwsVerifier {
             VerifyError::Malformed(why) => ConsentError::SignatureMalformed(why.into()),
             other => ConsentError::SignatureMalformed(other.to_string()),
         })?;
-        let (alg, kid, iat) = self.check_header(&jws.header, req.expected_iss, now)?;
+        let (alg, kid, iat, version) = self.check_header(&jws.header, req.expected_iss, now)?;
         let jwk = find_key(req.client_keys, &kid, alg)?;
         let chain = x5c_chain(&jwk)?;
         let seal = self
@@ -148,7 +181,7 @@ impl DetachedJwsVerifier {
                 ))
             })?;
         let spki = leaf_spki(&chain)?;
-        verify_with(alg, &jwk, &spki, &jws, req.body)?;
+        verify_with(alg, &jwk, &spki, &jws, req.body, version)?;
         Ok(Some(VerifiedSignature {
             kid,
             alg,
@@ -162,7 +195,7 @@ impl DetachedJwsVerifier {
         h: &Map<String, Value>,
         expected_iss: &str,
         now: OffsetDateTime,
-    ) -> Result<(&'static str, String, i64), ConsentError> {
+    ) -> Result<(&'static str, String, i64, SigningVersion), ConsentError> {
         let alg = match h.get("alg") {
             None => return Err(ConsentError::SignatureMissingClaim("alg")),
             Some(Value::String(a)) if a == "PS256" => "PS256",
@@ -174,11 +207,7 @@ impl DetachedJwsVerifier {
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
             Some(_) => return Err(invalid_claim("kid", "must be a string".into())),
         };
-        match h.get("b64") {
-            None => return Err(ConsentError::SignatureMissingClaim("b64")),
-            Some(Value::Bool(false)) => {}
-            Some(_) => return Err(invalid_claim("b64", "must be false".into())),
-        }
+        let version = self.signing_version(h)?;
         let crit = match h.get("crit") {
             None => return Err(ConsentError::SignatureMissingClaim("crit")),
             Some(Value::Array(items)) => items,
@@ -192,12 +221,15 @@ impl DetachedJwsVerifier {
             );
         }
         names.sort_unstable();
-        let mut expected = CRIT;
+        let mut expected: Vec<&str> = match version {
+            SigningVersion::V314Plus => CRIT_V314.to_vec(),
+            SigningVersion::V313 => CRIT_V313.to_vec(),
+        };
         expected.sort_unstable();
         if names != expected {
             return Err(invalid_claim(
                 "crit",
-                format!("must be exactly {}", CRIT.join(", ")),
+                format!("must be exactly {}", expected.join(", ")),
             ));
         }
         let iat = match h.get(CLAIM_IAT) {
@@ -228,7 +260,27 @@ impl DetachedJwsVerifier {
             Some(Value::String(s)) if *s == self.trust_anchor => {}
             Some(_) => return Err(invalid_claim(CLAIM_TAN, "is not the trust anchor".into())),
         }
-        Ok((alg, kid, iat))
+        Ok((alg, kid, iat, version))
+    }
+
+    /// Which form the header is in (`b64` absent: v3.1.4+; `b64: false`: v3.1.3), refused
+    /// when that form is not enabled.
+    fn signing_version(&self, h: &Map<String, Value>) -> Result<SigningVersion, ConsentError> {
+        let version = match h.get("b64") {
+            None => SigningVersion::V314Plus,
+            Some(Value::Bool(false)) => SigningVersion::V313,
+            Some(_) => return Err(invalid_claim("b64", "must be false when present".into())),
+        };
+        if self.versions.contains(&version) {
+            return Ok(version);
+        }
+        Err(match version {
+            SigningVersion::V313 => invalid_claim(
+                "b64",
+                "is not accepted: sign in the v3.1.4+ form (no b64 header)".into(),
+            ),
+            SigningVersion::V314Plus => ConsentError::SignatureMissingClaim("b64"),
+        })
     }
 }
 
@@ -291,6 +343,7 @@ fn verify_with(
     spki: &[u8],
     jws: &DetachedJws<'_>,
     body: &[u8],
+    version: SigningVersion,
 ) -> Result<(), ConsentError> {
     let alg = Alg::parse(alg)
         .ok_or_else(|| ConsentError::SignatureInvalid(format!("{alg} is not allowed")))?;
@@ -301,7 +354,11 @@ fn verify_with(
         ConsentError::SignatureInvalid(format!("the x5c certificate holds no {alg} key"))
     })?;
     for key in [by_jwk, by_cert] {
-        jws.verify(&key, body).map_err(|_| {
+        match version {
+            SigningVersion::V314Plus => jws.verify_encoded(&key, body),
+            SigningVersion::V313 => jws.verify(&key, body),
+        }
+        .map_err(|_| {
             ConsentError::SignatureInvalid("signature does not verify over the body".into())
         })?;
     }

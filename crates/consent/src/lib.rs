@@ -40,7 +40,7 @@ pub use describe::{
 pub use domestic_payment::DomesticPaymentDetails;
 pub use error::{ConsentError, ObError, ObErrorCode, ObErrorDetail};
 pub use funds_confirmation::FundsConfirmationDetails;
-pub use jws::{DetachedJwsVerifier, SignedRequest, VerifiedSignature, header_kid};
+pub use jws::{DetachedJwsVerifier, SignedRequest, SigningVersion, VerifiedSignature, header_kid};
 pub use lifecycle::{ConsentContext, ConsentSearch, Decision, decision_transition};
 pub use model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
 pub use permissions::{Permission, ResourceApi, parse_permissions};

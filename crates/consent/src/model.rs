@@ -40,6 +40,16 @@ impl ConsentKind {
         .find(|k| k.as_str() == s)
     }
 
+    /// OB Read/Write v3.1.10 message signing: whether requests to create this kind of consent
+    /// are signed ("signed request, signed response" for payment consents; account-access and
+    /// funds-confirmation consents are not signed).
+    pub fn signed(self) -> bool {
+        match self {
+            Self::DomesticPayment => true,
+            Self::AccountAccess | Self::FundsConfirmation => false,
+        }
+    }
+
     /// The prefix of generated ConsentIds.
     pub fn id_prefix(self) -> &'static str {
         match self {

@@ -143,25 +143,45 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// The v3.1.4+ header (no `b64`), as Read/Write v3.1.10 specifies it.
 fn header(alg: &str, kid: &str) -> Value {
     json!({
         "alg": alg,
         "kid": kid,
         "typ": "JOSE",
         "cty": "application/json",
-        "b64": false,
         "http://openbanking.org.uk/iat": now().unix_timestamp() - 5,
         "http://openbanking.org.uk/iss": ISS,
         "http://openbanking.org.uk/tan": TAN,
-        "crit": ["b64", "http://openbanking.org.uk/iat", "http://openbanking.org.uk/iss", "http://openbanking.org.uk/tan"]
+        "crit": ["http://openbanking.org.uk/iat", "http://openbanking.org.uk/iss", "http://openbanking.org.uk/tan"]
     })
 }
 
+/// The v3.1.3 header (`b64: false`, named in `crit`).
+fn header_v313(alg: &str, kid: &str) -> Value {
+    let mut h = header(alg, kid);
+    h["b64"] = json!(false);
+    h["crit"] = json!([
+        "b64",
+        "http://openbanking.org.uk/iat",
+        "http://openbanking.org.uk/iss",
+        "http://openbanking.org.uk/tan"
+    ]);
+    h
+}
+
+/// Signs `body` as detached content with josekit: the v3.1.4+ form is josekit's own compact
+/// serialization with the payload part removed; a header with `b64: false` gets the RFC 7797
+/// signing input over the raw body.
 fn sign(key: &ClientKey, header: &Value, body: &[u8]) -> String {
     let h = URL_SAFE_NO_PAD.encode(header.to_string());
     let mut input = h.as_bytes().to_vec();
     input.push(b'.');
-    input.extend_from_slice(body);
+    if header.get("b64") == Some(&json!(false)) {
+        input.extend_from_slice(body);
+    } else {
+        input.extend_from_slice(URL_SAFE_NO_PAD.encode(body).as_bytes());
+    }
     let sig = key.signer.sign(&input).unwrap();
     format!("{h}..{}", URL_SAFE_NO_PAD.encode(sig))
 }
@@ -272,7 +292,6 @@ async fn co_6_header_claims_are_checked() {
             "crit without tan",
             Box::new(|h: &mut Value| {
                 h["crit"] = json!([
-                    "b64",
                     "http://openbanking.org.uk/iat",
                     "http://openbanking.org.uk/iss"
                 ])
@@ -301,11 +320,24 @@ async fn co_6_header_claims_are_checked() {
             "UK.OBIE.Signature.InvalidClaim",
         ),
         (
-            "b64 absent",
+            // ob_message_signing: the v3.1.3 form where only v3.1.4+ is enabled.
+            "b64 false (the v3.1.3 form)",
             Box::new(|h: &mut Value| {
-                h.as_object_mut().unwrap().remove("b64");
+                *h = header_v313("ES256", "k");
             }),
-            "UK.OBIE.Signature.MissingClaim",
+            "UK.OBIE.Signature.InvalidClaim",
+        ),
+        (
+            "crit naming b64 without a b64 header",
+            Box::new(|h: &mut Value| {
+                h["crit"] = json!([
+                    "b64",
+                    "http://openbanking.org.uk/iat",
+                    "http://openbanking.org.uk/iss",
+                    "http://openbanking.org.uk/tan"
+                ])
+            }),
+            "UK.OBIE.Signature.InvalidClaim",
         ),
         (
             "alg RS256",
@@ -387,6 +419,65 @@ async fn co_6_header_claims_are_checked() {
         verify(&pki, &jwks, Some(&sign(&key, &h, BODY)), true)
             .await
             .unwrap()
+    );
+}
+
+/// ob_message_signing (issue "Open Banking fidelity" 1): the v3.1.4+ form is the default; the
+/// v3.1.3 form (`b64: false`) only where `signing_versions` enables it, and then both can be.
+#[tokio::test]
+async fn ob_message_signing_forms_follow_the_enabled_versions() {
+    use bulwark_consent::SigningVersion;
+    let pki = Pki::new();
+    let key = ps256_key(&pki, "seal-ps");
+    let keys = bulwark_jose::PublicKeySet::from_jwks(&json!({"keys": [key.jwk.clone()]})).unwrap();
+    let v314 = sign(&key, &header("PS256", "seal-ps"), BODY);
+    let v313 = sign(&key, &header_v313("PS256", "seal-ps"), BODY);
+    let check = |versions: &'static [SigningVersion], sig: String| {
+        let verifier = pki.verifier().with_versions(versions);
+        let keys = keys.clone();
+        async move {
+            verifier
+                .verify(
+                    &SignedRequest {
+                        header: Some(&sig),
+                        body: BODY,
+                        client_keys: &keys,
+                        expected_iss: ISS,
+                        required: true,
+                    },
+                    now(),
+                )
+                .await
+                .map(|v| v.is_some())
+        }
+    };
+    const NEW: &[SigningVersion] = &[SigningVersion::V314Plus];
+    const OLD: &[SigningVersion] = &[SigningVersion::V313];
+    const BOTH: &[SigningVersion] = &[SigningVersion::V314Plus, SigningVersion::V313];
+    assert!(check(NEW, v314.clone()).await.unwrap());
+    assert_eq!(
+        code(&check(NEW, v313.clone()).await.unwrap_err()),
+        "UK.OBIE.Signature.InvalidClaim"
+    );
+    assert!(check(OLD, v313.clone()).await.unwrap());
+    assert_eq!(
+        code(&check(OLD, v314.clone()).await.unwrap_err()),
+        "UK.OBIE.Signature.MissingClaim"
+    );
+    assert!(check(BOTH, v314.clone()).await.unwrap());
+    assert!(check(BOTH, v313.clone()).await.unwrap());
+    // A v3.1.4+ header over the raw body (the forms mixed up) does not verify.
+    let h = URL_SAFE_NO_PAD.encode(header("PS256", "seal-ps").to_string());
+    let mut raw_input = h.as_bytes().to_vec();
+    raw_input.push(b'.');
+    raw_input.extend_from_slice(BODY);
+    let mixed = format!(
+        "{h}..{}",
+        URL_SAFE_NO_PAD.encode(key.signer.sign(&raw_input).unwrap())
+    );
+    assert_eq!(
+        code(&check(BOTH, mixed).await.unwrap_err()),
+        "UK.OBIE.Signature.Invalid"
     );
 }
 

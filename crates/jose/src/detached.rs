@@ -61,9 +61,26 @@ impl<'a> DetachedJws<'a> {
         input
     }
 
-    /// Verifies the signature over `body` with `key`.
+    /// Verifies the signature over `body` with `key` (unencoded payload, RFC 7797 `b64: false`).
     pub fn verify(&self, key: &PublicKey, body: &[u8]) -> Result<(), VerifyError> {
         key.verify_bytes(&self.signing_input(body), &self.signature)
+    }
+
+    /// The bytes the signature covers for `body` as ordinary detached content (RFC 7515
+    /// appendix F): `base64url(header) . base64url(body)`.
+    pub fn signing_input_encoded(&self, body: &[u8]) -> Vec<u8> {
+        let encoded = URL_SAFE_NO_PAD.encode(body);
+        let mut input = Vec::with_capacity(self.header_b64.len() + 1 + encoded.len());
+        input.extend_from_slice(self.header_b64.as_bytes());
+        input.push(b'.');
+        input.extend_from_slice(encoded.as_bytes());
+        input
+    }
+
+    /// Verifies the signature over `body` with `key` as ordinary detached content (the payload
+    /// base64url-encoded in the signing input, no `b64` header).
+    pub fn verify_encoded(&self, key: &PublicKey, body: &[u8]) -> Result<(), VerifyError> {
+        key.verify_bytes(&self.signing_input_encoded(body), &self.signature)
     }
 }
 

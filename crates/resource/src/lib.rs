@@ -19,7 +19,7 @@ use bulwark_token::{AccessTokenClaims, TokenKind, TokenService};
 use rustls_pki_types::CertificateDer;
 
 pub use refusal::{Refusal, RefusalStatus};
-pub use signature::{SignatureError, SignaturePolicy};
+pub use signature::{SignatureError, SignaturePolicy, UnexpectedSignature};
 
 /// What the guard needs to know about one bank-API request.
 #[derive(Clone, Copy, Debug)]

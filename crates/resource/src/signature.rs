@@ -1,6 +1,9 @@
-//! CO-6: the `x-jws-signature` policy of a bank-API request. A signature that is sent is always
-//! verified; one is required when the server requires it for everyone or the client's metadata
-//! says `require_jws_signature`. The signer must be the client (`{org_id}/{software_id}` for a
+//! CO-6: the `x-jws-signature` policy of a bank-API request, per endpoint as OB Read/Write
+//! v3.1.10 sets it. On a signed endpoint (payment consents) a signature is required and
+//! verified. On an endpoint that is not signed, a signature is ignored, or refused with
+//! `UK.OBIE.Signature.Unexpected` when the bank says so, unless the bank (`require_jws_signature`)
+//! or the client's metadata (`require_jws_signature`) asks for signatures there too; then it is
+//! required and verified. The signer must be the client (`{org_id}/{software_id}` for a
 //! directory-registered TPP, else the client id) with one of the client's keys whose `x5c` is
 //! a valid QSealC.
 
@@ -10,11 +13,24 @@ use serde_json::Value;
 
 use crate::{ApiCaller, ResourceGuard};
 
+/// What to do with a signature sent to an endpoint that is not signed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnexpectedSignature {
+    /// Ignore it (not verified, not stored).
+    #[default]
+    Ignore,
+    /// Refuse the request with `UK.OBIE.Signature.Unexpected`.
+    Refuse,
+}
+
 /// The server-wide signature rule and the verifier that applies it.
 #[derive(Clone, Debug)]
 pub struct SignaturePolicy {
-    /// Require a signature from every client.
+    /// Require (and verify) signatures on the endpoints OB leaves unsigned too.
     pub required_for_all: bool,
+    /// A signature sent to an endpoint that is not signed.
+    pub unexpected: UnexpectedSignature,
     /// The verifier (QSealC validation, OB header claims).
     pub verifier: DetachedJwsVerifier,
 }
@@ -35,6 +51,7 @@ impl ResourceGuard {
     pub async fn check_signature(
         &self,
         caller: &ApiCaller,
+        endpoint_signed: bool,
         header: Option<&str>,
         body: &[u8],
     ) -> Result<(), SignatureError> {
@@ -45,14 +62,20 @@ impl ResourceGuard {
             .map_err(|e| SignatureError::Internal(e.to_string()))?
             .ok_or(ConsentError::NotFound)?;
         let meta = &client.client.metadata;
-        let required = self.signatures.required_for_all
+        let required = endpoint_signed
+            || self.signatures.required_for_all
             || meta
                 .extra
                 .get("require_jws_signature")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-        if header.is_none() && !required {
-            return Ok(());
+        if !required {
+            return match (header, self.signatures.unexpected) {
+                (None, _) | (Some(_), UnexpectedSignature::Ignore) => Ok(()),
+                (Some(_), UnexpectedSignature::Refuse) => {
+                    Err(ConsentError::SignatureUnexpected.into())
+                }
+            };
         }
         let kid = header.and_then(bulwark_consent::header_kid);
         let keys = match self.directory.keys(&client, kid.as_deref()).await {

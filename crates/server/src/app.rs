@@ -315,12 +315,14 @@ impl Application {
             clock.clone(),
             SignaturePolicy {
                 required_for_all: config.consents.require_jws_signature,
+                unexpected: config.consents.unexpected_signature,
                 verifier: bulwark_consent::DetachedJwsVerifier::new(
                     validator,
                     config.consents.jws_trust_anchor.clone(),
                     config.consents.jws_iat_skew_secs,
                 )
-                .with_max_age(config.consents.jws_max_age_secs),
+                .with_max_age(config.consents.jws_max_age_secs)
+                .with_versions(&config.consents.signing_versions),
             },
             config
                 .tokens

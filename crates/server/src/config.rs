@@ -80,9 +80,16 @@ impl Default for PagesConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsentsConfig {
-    /// CO-6: require `x-jws-signature` on every consent POST (clients can also require it
-    /// individually with the `require_jws_signature` metadata).
+    /// CO-6: also require (and verify) `x-jws-signature` on the consent endpoints OB leaves
+    /// unsigned (account-access, funds-confirmation); payment consents always require one.
+    /// Clients can ask for this individually with the `require_jws_signature` metadata.
     pub require_jws_signature: bool,
+    /// Message-signing forms accepted: `"3.1.4+"` (no `b64`, the default) and/or `"3.1.3"`
+    /// (`b64: false`), for banks that still serve v3.1.3 TPPs.
+    pub signing_versions: Vec<bulwark_consent::SigningVersion>,
+    /// A signature sent to an endpoint that is not signed: `"ignore"` (default) or `"refuse"`
+    /// (`UK.OBIE.Signature.Unexpected`).
+    pub unexpected_signature: bulwark_resource::UnexpectedSignature,
     /// The `http://openbanking.org.uk/tan` value signatures must carry.
     pub jws_trust_anchor: String,
     /// How far in the future a signature's `iat` may be, seconds.
@@ -95,6 +102,8 @@ impl Default for ConsentsConfig {
     fn default() -> Self {
         Self {
             require_jws_signature: false,
+            signing_versions: bulwark_consent::SigningVersion::DEFAULT.to_vec(),
+            unexpected_signature: bulwark_resource::UnexpectedSignature::Ignore,
             jws_trust_anchor: "openbanking.org.uk".into(),
             jws_iat_skew_secs: 30,
             jws_max_age_secs: 300,

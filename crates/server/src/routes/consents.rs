@@ -100,7 +100,11 @@ pub async fn create(
         return consent_error(&e, &id);
     }
     let signature = headers.get("x-jws-signature").and_then(|v| v.to_str().ok());
-    match s.guard.check_signature(&api, signature, &body).await {
+    match s
+        .guard
+        .check_signature(&api, kind.signed(), signature, &body)
+        .await
+    {
         Ok(()) => {}
         Err(SignatureError::Refused(e)) => return consent_error(&e, &id),
         Err(SignatureError::Internal(detail)) => return ob_internal(&detail, &id),

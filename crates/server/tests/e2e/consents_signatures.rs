@@ -1,12 +1,17 @@
-//! CO-6 end to end: with `consents.require_jws_signature`, a consent request needs a detached
-//! `x-jws-signature` (b64 false, OB crit claims) by the client's QSealC-backed key over the exact
-//! body; a missing, malformed, forged or mismatched signature is refused and stores nothing.
+//! CO-6 end to end: a payment consent request (and, with `consents.require_jws_signature`, any
+//! consent request) needs a detached `x-jws-signature` (the v3.1.4+ form by default, OB crit
+//! claims) by the client's QSealC-backed key over the exact body; a missing, malformed, forged
+//! or mismatched signature is refused and stores nothing. Account-access and funds-confirmation
+//! consents are not signed (OB v3.1.10): a signature there is ignored, or refused when the bank
+//! says so.
 
 use bulwark_certs::PspRole;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Value, json};
 
-use crate::support::consents::{AISP, aac_body, as_tpp, assert_ob, stored, tpp};
+use crate::support::consents::{
+    AISP, CBPII, PISP, aac_body, as_tpp, assert_ob, cof_body, pay_body, stored, tpp,
+};
 use crate::support::{Harness, PkjClient, now};
 
 #[tokio::test]
@@ -118,8 +123,28 @@ async fn sealed_tpp(
     }
 }
 
-/// A detached OB signature (b64 false) over `body` by `signer`, as client `iss`.
+/// A detached OB signature over `body` by `signer`, as client `iss`: the v3.1.4+ form (no
+/// `b64`, the payload base64url-encoded in the signing input).
 fn detached(signer: &dyn josekit::jws::JwsSigner, iss: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = json!({
+        "alg": "ES256", "kid": "seal-1", "typ": "JOSE", "cty": "application/json",
+        "http://openbanking.org.uk/iat": now() - 5,
+        "http://openbanking.org.uk/iss": iss,
+        "http://openbanking.org.uk/tan": "openbanking.org.uk",
+        "crit": ["http://openbanking.org.uk/iat", "http://openbanking.org.uk/iss", "http://openbanking.org.uk/tan"]
+    });
+    let h64 = URL_SAFE_NO_PAD.encode(header.to_string());
+    let input = format!("{h64}.{}", URL_SAFE_NO_PAD.encode(body));
+    format!(
+        "{h64}..{}",
+        URL_SAFE_NO_PAD.encode(signer.sign(input.as_bytes()).unwrap())
+    )
+}
+
+/// The v3.1.3 form of the same signature (`b64: false`, the raw body in the signing input).
+fn detached_v313(signer: &dyn josekit::jws::JwsSigner, iss: &str, body: &[u8]) -> String {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = json!({
@@ -205,4 +230,108 @@ async fn hardening_x_jws_signature_sealed_by_another_organisation_is_refused() {
         .await;
     assert_ob(&refused, 400, "UK.OBIE.Signature.Invalid");
     assert_eq!(stored(&h).await, 0);
+}
+
+/// ob_message_signing (OB fidelity 2): signing is per endpoint. A payment consent without a
+/// signature is 400 `UK.OBIE.Signature.Missing` and stores nothing; signed (by josekit, v3.1.4+
+/// form) it is created. Account-access and funds-confirmation consents are not signed: created
+/// without one, and a signature sent there is ignored by default.
+#[tokio::test]
+async fn ob_payment_consents_are_signed_and_account_access_consents_are_not() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(
+        &h,
+        "ob-signing",
+        &[
+            PspRole::AccountInformation,
+            PspRole::PaymentInitiation,
+            PspRole::CardIssuing,
+        ],
+    )
+    .await;
+    // Unsigned payment consent: refused. (A garbage signature bypasses the helper's own.)
+    let unsigned = crate::support::consents::call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        PISP,
+        Some(&token),
+        Some(&pay_body("10.00")),
+        &[("x-idempotency-key", "pay-1")],
+    )
+    .await;
+    assert_ob(&unsigned, 400, "UK.OBIE.Signature.Missing");
+    assert_eq!(stored(&h).await, 0);
+    // Signed by the TPP's sealing key (the helper signs payment consents).
+    let signed = as_tpp(&h, &c, &token)
+        .post(PISP, &pay_body("10.00"), &[("x-idempotency-key", "pay-2")])
+        .await;
+    assert_eq!(signed.status, 201, "{:?}", signed.body);
+    // Not signed endpoints: no signature needed, and a bad one is ignored.
+    let aac = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
+    assert_eq!(aac.status, 201, "{:?}", aac.body);
+    let ignored = as_tpp(&h, &c, &token)
+        .post(
+            CBPII,
+            &cof_body(),
+            &[("x-jws-signature", "eyJhbGciOiJQUzI1NiJ9..c2ln")],
+        )
+        .await;
+    assert_eq!(ignored.status, 201, "{:?}", ignored.body);
+    assert_eq!(stored(&h).await, 3);
+}
+
+/// ob_message_signing: with `unexpected_signature = "refuse"`, a signature sent to an endpoint
+/// that is not signed is 400 `UK.OBIE.Signature.Unexpected`.
+#[tokio::test]
+async fn ob_unexpected_signature_is_refused_when_configured() {
+    let h = Harness::start(|c| {
+        c.consents.unexpected_signature = bulwark_resource::UnexpectedSignature::Refuse
+    })
+    .await;
+    let (c, token) = tpp(&h, "ob-unexpected", &[PspRole::AccountInformation]).await;
+    let refused = as_tpp(&h, &c, &token)
+        .post(
+            AISP,
+            &aac_body(),
+            &[("x-jws-signature", "eyJhbGciOiJQUzI1NiJ9..c2ln")],
+        )
+        .await;
+    assert_ob(&refused, 400, "UK.OBIE.Signature.Unexpected");
+    assert_eq!(stored(&h).await, 0);
+    let plain = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
+    assert_eq!(plain.status, 201, "{:?}", plain.body);
+}
+
+/// ob_message_signing: the v3.1.3 form (`b64: false`) is refused by default and accepted where
+/// `signing_versions` lists "3.1.3".
+#[tokio::test]
+async fn ob_v3_1_3_signatures_only_behind_the_setting() {
+    for (versions, expected) in [
+        (vec![bulwark_consent::SigningVersion::V314Plus], 400),
+        (vec![bulwark_consent::SigningVersion::V313], 201),
+    ] {
+        let h = Harness::start(|c| {
+            c.consents.require_jws_signature = true;
+            c.consents.signing_versions = versions.clone();
+        })
+        .await;
+        let t = sealed_tpp(
+            &h,
+            "aisp-313",
+            "PSDGB-FCA-123456",
+            "PSDGB-FCA-123456",
+            json!({}),
+        )
+        .await;
+        let body = aac_body();
+        let sig = detached_v313(t.signer.as_ref(), "aisp-313", body.to_string().as_bytes());
+        let answer = as_tpp(&h, &t.c, &t.token)
+            .post(AISP, &body, &[("x-jws-signature", &sig)])
+            .await;
+        assert_eq!(answer.status, expected, "{versions:?}: {:?}", answer.body);
+        if expected == 400 {
+            assert_ob(&answer, 400, "UK.OBIE.Signature.InvalidClaim");
+        }
+    }
 }

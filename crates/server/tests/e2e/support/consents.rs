@@ -7,6 +7,7 @@ use bulwark_jose::{Alg, SigningKey};
 use bulwark_store::{ConsentQuery, ConsentStore};
 use serde_json::{Value, json};
 
+use super::seal::Seal;
 use super::{Harness, Identity, PkjClient, http_client, now};
 
 pub const AISP: &str = "/open-banking/v3.1/aisp/account-access-consents";
@@ -42,13 +43,15 @@ pub fn cof_body() -> Value {
 /// A TPP with a QWAC carrying `roles`, registered for client_credentials with all OB scopes.
 pub async fn tpp(h: &Harness, id: &str, roles: &[PspRole]) -> (PkjClient, String) {
     let key = SigningKey::generate(Alg::Es256).unwrap();
+    let (seal, seal_jwk) = Seal::new(h, id, "PSDGB-FCA-123456", roles);
     h.register(
         id,
         json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
                "scope": "accounts payments fundsconfirmations",
-               "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+               "jwks": {"keys": [Value::Object(key.public_jwk().clone()), seal_jwk]}}),
     )
     .await;
+    h.seals.lock().unwrap().insert(id.to_owned(), seal);
     let identity = h.pki.qwac(id, Some("PSDGB-FCA-123456"), None, roles);
     let c = PkjClient {
         id: id.into(),
@@ -109,6 +112,7 @@ pub async fn call(
 /// A TPP calling the consent APIs with its own QWAC and bearer token.
 pub struct AsTpp<'a> {
     h: &'a Harness,
+    client_id: &'a str,
     identity: &'a Identity,
     token: &'a str,
 }
@@ -117,15 +121,29 @@ pub struct AsTpp<'a> {
 pub fn as_tpp<'a>(h: &'a Harness, c: &'a PkjClient, token: &'a str) -> AsTpp<'a> {
     AsTpp {
         h,
+        client_id: &c.id,
         identity: &c.identity,
         token,
     }
 }
 
 impl AsTpp<'_> {
-    /// POST a JSON body with extra headers.
+    /// POST a JSON body with extra headers. A payment consent (a signed endpoint) is signed
+    /// with the TPP's sealing key unless `extra` brings its own `x-jws-signature`.
     pub async fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> Answer {
         let method = reqwest::Method::POST;
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        let signature;
+        let seal = self.h.seals.lock().unwrap().get(self.client_id).cloned();
+        if path == PISP
+            && !extra
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-jws-signature"))
+            && let Some(seal) = seal
+        {
+            signature = seal.sign(body.to_string().as_bytes());
+            headers.push(("x-jws-signature", &signature));
+        }
         call(
             self.h,
             Some(self.identity),
@@ -133,7 +151,7 @@ impl AsTpp<'_> {
             path,
             Some(self.token),
             Some(body),
-            extra,
+            &headers,
         )
         .await
     }

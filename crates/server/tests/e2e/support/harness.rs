@@ -21,6 +21,9 @@ pub struct Harness {
     pub clock: FixedClock,
     pub pki: Arc<TestPki>,
     pub dev_ca: PathBuf,
+    /// The sealing key of each TPP the support helpers registered, by client id, as the
+    /// directory would hold them; `AsTpp` signs payment consents with it.
+    pub seals: std::sync::Mutex<std::collections::HashMap<String, Arc<super::seal::Seal>>>,
     dir: Arc<tempfile::TempDir>,
     _stop: oneshot::Sender<()>,
 }
@@ -86,6 +89,7 @@ impl Harness {
             clock,
             pki,
             dev_ca: dev.ca_cert,
+            seals: std::sync::Mutex::default(),
             dir,
             _stop: tx,
         }

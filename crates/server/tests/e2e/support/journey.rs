@@ -54,6 +54,13 @@ impl FlowTpp {
         extra_keys: Vec<Value>,
     ) -> Self {
         let key = SigningKey::generate(Alg::Ps256).unwrap();
+        let (seal, seal_jwk) = super::seal::Seal::new(
+            h,
+            id,
+            "PSDGB-FCA-123456",
+            &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+        );
+        h.seals.lock().unwrap().insert(id.to_owned(), seal);
         let mut meta = json!({
             "client_name": format!("{id} Money App"),
             "token_endpoint_auth_method": "private_key_jwt",
@@ -70,6 +77,7 @@ impl FlowTpp {
             m.extend(more);
         }
         if let Some(keys) = meta["jwks"]["keys"].as_array_mut() {
+            keys.push(seal_jwk);
             keys.extend(extra_keys);
         }
         h.register(id, meta).await;

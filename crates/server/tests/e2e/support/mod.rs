@@ -13,6 +13,7 @@ mod harness;
 pub mod http;
 pub mod journey;
 mod pki;
+pub mod seal;
 
 pub use app::{TestApp, bin, install_crypto, test_config};
 pub use assert::{assert_oauth_error, jwt_parts};
