@@ -477,6 +477,7 @@ mod tests {
 
     fn payment(initiation: Value) -> Consent {
         consent(ConsentDetails::DomesticPayment(DomesticPaymentDetails {
+            read_refund_account: None,
             initiation,
             authorisation: None,
             sca_support_data: None,

@@ -22,6 +22,8 @@ struct Request {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 struct RequestData {
+    #[serde(default)]
+    read_refund_account: Option<ReadRefundAccount>,
     initiation: Value,
     #[serde(default)]
     authorisation: Option<serde_json::Map<String, Value>>,
@@ -64,10 +66,23 @@ struct RemittanceInformation {
     reference: Option<String>,
 }
 
+/// `Data.ReadRefundAccount` (v3.1.4 and later): whether the PISP asks to read the account a
+/// refund would go to (the debtor's), answered in the payment's `Refund` by the bank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadRefundAccount {
+    /// The PISP asks for the refund account.
+    Yes,
+    /// It does not.
+    No,
+}
+
 /// The validated content of a domestic-payment consent, kept as sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DomesticPaymentDetails {
+    /// `Data.ReadRefundAccount`, if sent (echoed in every answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_refund_account: Option<ReadRefundAccount>,
     /// `Data.Initiation` exactly as sent.
     pub initiation: Value,
     /// `Data.Authorisation`, if sent.
@@ -130,6 +145,7 @@ impl DomesticPaymentDetails {
         }
         let _ = (&init.creditor_postal_address, &init.supplementary_data);
         Ok(Self {
+            read_refund_account: req.data.read_refund_account,
             initiation: raw,
             authorisation: req.data.authorisation.map(Value::Object),
             sca_support_data: req.data.sca_support_data.map(Value::Object),
@@ -139,6 +155,13 @@ impl DomesticPaymentDetails {
 
     /// Adds this consent's members to the response `Data` object.
     pub(crate) fn render_into(&self, data: &mut serde_json::Map<String, Value>) {
+        if let Some(r) = self.read_refund_account {
+            let word = match r {
+                ReadRefundAccount::Yes => "Yes",
+                ReadRefundAccount::No => "No",
+            };
+            data.insert("ReadRefundAccount".into(), word.into());
+        }
         data.insert("Initiation".into(), self.initiation.clone());
         if let Some(a) = &self.authorisation {
             data.insert("Authorisation".into(), a.clone());

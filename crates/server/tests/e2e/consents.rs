@@ -149,3 +149,64 @@ async fn co_1_funds_confirmation_consent_create_get_delete() {
         204
     );
 }
+
+both_backends!(
+    ob_read_refund_account_is_accepted_stored_and_echoed,
+    ob_read_refund_account_is_accepted_stored_and_echoed_on_postgres => read_refund_account_case
+);
+
+/// ob_read_refund_account (OB fidelity 4): `Data.ReadRefundAccount` (v3.1.4+) in the shape of the
+/// spec's own example is accepted, stored and echoed on create and read; a value outside
+/// `Yes`/`No` is `UK.OBIE.Field.Invalid` at its path and stores nothing.
+async fn read_refund_account_case(h: Harness) {
+    let (c, token) = tpp(&h, "pisp-refund", &[PspRole::PaymentInitiation]).await;
+    let body = json!({
+        "Data": {
+            "ReadRefundAccount": "Yes",
+            "Initiation": {
+                "InstructionIdentification": "ACME412",
+                "EndToEndIdentification": "FRESCO.21302.GFX.20",
+                "InstructedAmount": {"Amount": "165.88", "Currency": "GBP"},
+                "CreditorAccount": {
+                    "SchemeName": "UK.OBIE.SortCodeAccountNumber",
+                    "Identification": "08080021325698",
+                    "Name": "ACME Inc",
+                    "SecondaryIdentification": "0002"
+                },
+                "RemittanceInformation": {"Reference": "FRESCO-101", "Unstructured": "Internal ops code 5120101"}
+            }
+        },
+        "Risk": {
+            "PaymentContextCode": "EcommerceGoods",
+            "MerchantCategoryCode": "5967",
+            "MerchantCustomerIdentification": "053598653254",
+            "DeliveryAddress": {
+                "AddressLine": ["Flat 7", "Acacia Lodge"],
+                "StreetName": "Acacia Avenue",
+                "BuildingNumber": "27",
+                "PostCode": "GU31 2ZZ",
+                "TownName": "Sparsholt",
+                "CountrySubDivision": "Wessex",
+                "Country": "UK"
+            }
+        }
+    });
+    let created = as_tpp(&h, &c, &token)
+        .post(PISP, &body, &[("x-idempotency-key", "refund-1")])
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["Data"]["ReadRefundAccount"], "Yes");
+    let id = created.body["Data"]["ConsentId"].as_str().unwrap();
+    let read = as_tpp(&h, &c, &token).get(&format!("{PISP}/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["Data"]["ReadRefundAccount"], "Yes");
+
+    let mut bad = body.clone();
+    bad["Data"]["ReadRefundAccount"] = json!("Maybe");
+    let refused = as_tpp(&h, &c, &token)
+        .post(PISP, &bad, &[("x-idempotency-key", "refund-2")])
+        .await;
+    assert_ob(&refused, 400, "UK.OBIE.Field.Invalid");
+    assert_eq!(refused.body["Errors"][0]["Path"], "Data.ReadRefundAccount");
+    assert_eq!(stored(&h).await, 1);
+}
