@@ -29,6 +29,7 @@ pub mod jws;
 pub mod lifecycle;
 pub mod model;
 pub mod permissions;
+pub mod response_signing;
 pub mod service;
 pub mod wire;
 
@@ -44,5 +45,6 @@ pub use jws::{DetachedJwsVerifier, SignedRequest, SigningVersion, VerifiedSignat
 pub use lifecycle::{ConsentContext, ConsentSearch, Decision, decision_transition};
 pub use model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
 pub use permissions::{Permission, ResourceApi, parse_permissions};
+pub use response_signing::ResponseSigner;
 pub use service::{ConsentService, Created, check_idempotency_key};
 pub use wire::{Account, format_datetime};

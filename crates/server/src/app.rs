@@ -308,6 +308,10 @@ impl Application {
                 None => (crate::pages::DEFAULT_LOGO.to_vec(), "image/svg+xml"),
             },
         });
+        let response_signer = crate::response_signing::load(
+            config.consents.response_signing.as_ref(),
+            &config.consents.jws_trust_anchor,
+        )?;
         let guard = Arc::new(ResourceGuard::new(
             tokens.clone(),
             directory,
@@ -354,6 +358,10 @@ impl Application {
             meta: MetaState {
                 issuer: issuer.clone(),
                 keys: keys.clone(),
+                published: response_signer
+                    .iter()
+                    .map(|s| s.public_jwk().clone())
+                    .collect(),
                 readiness: Readiness::new(store.clone()),
                 capabilities,
             },
@@ -367,6 +375,7 @@ impl Application {
                 service: consents,
                 guard,
                 clock: clock.clone(),
+                response_signer,
             },
             mtls: bulwark_web::MtlsConfig(Arc::new(config.mtls.clone())),
             authz: AuthzState {

@@ -90,6 +90,9 @@ pub struct ConsentsConfig {
     /// A signature sent to an endpoint that is not signed: `"ignore"` (default) or `"refuse"`
     /// (`UK.OBIE.Signature.Unexpected`).
     pub unexpected_signature: bulwark_resource::UnexpectedSignature,
+    /// The bank's own sealing key: answers of signed endpoints (payment consents) carry its
+    /// `x-jws-signature`. Unset: they are not signed (a warning says so).
+    pub response_signing: Option<ResponseSigningConfig>,
     /// The `http://openbanking.org.uk/tan` value signatures must carry.
     pub jws_trust_anchor: String,
     /// How far in the future a signature's `iat` may be, seconds.
@@ -104,11 +107,27 @@ impl Default for ConsentsConfig {
             require_jws_signature: false,
             signing_versions: bulwark_consent::SigningVersion::DEFAULT.to_vec(),
             unexpected_signature: bulwark_resource::UnexpectedSignature::Ignore,
+            response_signing: None,
             jws_trust_anchor: "openbanking.org.uk".into(),
             jws_iat_skew_secs: 30,
             jws_max_age_secs: 300,
         }
     }
+}
+
+/// `[consents.response_signing]`: the key the bank signs responses with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSigningConfig {
+    /// PEM private key: RSA (signs PS256) or P-256 (signs ES256).
+    pub key: PathBuf,
+    /// PEM certificate chain of the key, leaf first (the bank's QSealC / OBSeal), published as
+    /// `x5c` at `/jwks`.
+    pub cert: PathBuf,
+    /// The key id as lodged with the trust anchor.
+    pub kid: String,
+    /// The bank's organisation id: the signature's `http://openbanking.org.uk/iss`.
+    pub iss: String,
 }
 
 /// `[http]`
@@ -364,6 +383,9 @@ impl Config {
             && own_sets.iter().all(|s| s.is_none())
         {
             w.push("one trust.anchors set serves every purpose (TLS client, QWAC, QSealC); set trust.tls_client, trust.qwac and trust.qseal to keep a CA trusted for one purpose from vouching for another".into());
+        }
+        if self.consents.response_signing.is_none() && !self.is_development() {
+            w.push("consents.response_signing is not set: answers of signed endpoints (payment consents) carry no x-jws-signature, which OB v3.1.10 TPPs expect".into());
         }
         if self.pages.demo_psu == Some(true) && !self.is_development() {
             w.push("pages.demo_psu = true outside development: a demo customer with a printed password exists".into());

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod dev_pki;
 pub mod pages;
+pub mod response_signing;
 pub mod routes;
 pub mod signing;
 pub mod state;

@@ -67,6 +67,8 @@ pub struct MetaState {
     pub issuer: Arc<str>,
     /// The signing keys (published at `/jwks`).
     pub keys: KeySet,
+    /// Further public keys published at `/jwks` (the response-signing key with its `x5c`).
+    pub published: Arc<[serde_json::Map<String, serde_json::Value>]>,
     /// Readiness (OP-4).
     pub readiness: Readiness,
     /// What discovery advertises beyond the route table.
@@ -116,6 +118,8 @@ pub struct ConsentState {
     pub guard: Arc<bulwark_resource::ResourceGuard>,
     /// The clock consent decisions read.
     pub clock: Arc<dyn Clock>,
+    /// The bank's signer for answers of signed endpoints, when configured.
+    pub response_signer: Option<Arc<bulwark_consent::ResponseSigner>>,
 }
 
 macro_rules! sub_state {

@@ -43,6 +43,36 @@ fn self_link(s: &ConsentState, kind: ConsentKind, consent_id: &str) -> String {
     )
 }
 
+/// OB v3.1.10 "signed request, signed response": on a signed endpoint every answer with a
+/// body, errors included, carries the bank's `x-jws-signature` over its exact bytes.
+async fn signed(
+    s: &ConsentState,
+    kind: ConsentKind,
+    id: &InteractionId,
+    resp: Response,
+) -> Response {
+    let Some(signer) = s.response_signer.as_ref().filter(|_| kind.signed()) else {
+        return resp;
+    };
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
+        Ok(b) => b,
+        Err(e) => return ob_internal(&format!("reading the answer to sign: {e}"), id),
+    };
+    if !bytes.is_empty() {
+        match signer.sign(&bytes, s.clock.now()) {
+            Ok(sig) => match header::HeaderValue::from_str(&sig) {
+                Ok(v) => {
+                    parts.headers.insert("x-jws-signature", v);
+                }
+                Err(e) => return ob_internal(&format!("response signature header: {e}"), id),
+            },
+            Err(e) => return ob_internal(&format!("signing the answer: {e}"), id),
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// Admits the caller through the resource guard and states it as the consent crate's caller;
 /// a refusal is rendered (401 or 403) for the request with interaction id `id`.
 async fn admitted(
@@ -180,8 +210,10 @@ pub mod bind {
     /// POST on a collection.
     pub fn collection(kind: ConsentKind) -> MethodRouter<AppState> {
         post(
-            move |State(s): State<ConsentState>, c: PresentedChain, h: HeaderMap, b: Bytes| {
-                super::create(kind, s, c, h, b)
+            move |State(s): State<ConsentState>, c: PresentedChain, h: HeaderMap, b: Bytes| async move {
+                let id = InteractionId::of(&h);
+                let resp = super::create(kind, s.clone(), c, h, b).await;
+                super::signed(&s, kind, &id, resp).await
             },
         )
     }
@@ -192,7 +224,11 @@ pub mod bind {
             move |State(s): State<ConsentState>,
                   c: PresentedChain,
                   h: HeaderMap,
-                  Path(id): Path<String>| { super::get(kind, s, c, h, id) },
+                  Path(consent_id): Path<String>| async move {
+                let id = InteractionId::of(&h);
+                let resp = super::get(kind, s.clone(), c, h, consent_id).await;
+                super::signed(&s, kind, &id, resp).await
+            },
         );
         match kind {
             ConsentKind::DomesticPayment => router,

@@ -335,3 +335,158 @@ async fn ob_v3_1_3_signatures_only_behind_the_setting() {
         }
     }
 }
+
+/// The bank's response-signing key (RSA, PS256) and its certificate from the harness CA,
+/// written to `dir`; configured as `[consents.response_signing]`.
+fn bank_seal(
+    pki: &crate::support::TestPki,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let rsa = josekit::jwk::alg::rsa::RsaKeyPair::generate(2048).unwrap();
+    let pem = String::from_utf8(rsa.to_pem_private_key()).unwrap();
+    let key = rcgen::KeyPair::from_pem(&pem).unwrap();
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example Bank plc");
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "bank-seal");
+    let cert = p.signed_by(&key, &pki.ca).unwrap();
+    let key_path = dir.join("bank-seal-key.pem");
+    let cert_path = dir.join("bank-seal.pem");
+    std::fs::write(&key_path, pem).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    (key_path, cert_path)
+}
+
+/// Checks an `x-jws-signature` of the bank over `body` with the key published at `/jwks` (its
+/// `x5c` certificate), using ring directly: the v3.1.4+ form, PS256, the bank's claims.
+fn assert_bank_signature(jwks: &Value, signature: &str, body: &[u8]) {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use x509_cert::der::{Decode, Encode};
+    let (h64, sig64) = signature.split_once("..").expect("detached");
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h64).unwrap()).unwrap();
+    assert_eq!(header["alg"], "PS256");
+    assert_eq!(header["kid"], "bank-seal-1");
+    assert_eq!(
+        header["http://openbanking.org.uk/iss"],
+        "0015800000jf7AeAAI"
+    );
+    assert_eq!(
+        header["http://openbanking.org.uk/tan"],
+        "openbanking.org.uk"
+    );
+    assert!(header.get("b64").is_none(), "{header}");
+    assert_eq!(
+        header["crit"],
+        json!([
+            "http://openbanking.org.uk/iat",
+            "http://openbanking.org.uk/iss",
+            "http://openbanking.org.uk/tan"
+        ])
+    );
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == "bank-seal-1")
+        .expect("the response-signing key is published");
+    let der = STANDARD.decode(jwk["x5c"][0].as_str().unwrap()).unwrap();
+    let cert = x509_cert::Certificate::from_der(&der).unwrap();
+    let spki = cert.tbs_certificate.subject_public_key_info;
+    let _ = spki.to_der().unwrap();
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PSS_2048_8192_SHA256,
+        spki.subject_public_key.raw_bytes().to_vec(),
+    );
+    let input = format!("{h64}.{}", URL_SAFE_NO_PAD.encode(body));
+    public
+        .verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig64).unwrap())
+        .expect("the bank's signature verifies over the exact body");
+}
+
+/// ob_response_signing (OB fidelity 3): answers of the payment consent endpoints, created,
+/// read and refused, carry the bank's `x-jws-signature` over their exact bytes, verifiable with
+/// the key `/jwks` publishes with its certificate; account-access answers are not signed.
+#[tokio::test]
+async fn ob_payment_consent_answers_are_signed_by_the_bank() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = std::sync::Arc::new(crate::support::TestPki::new("Sign QTSP"));
+    let (key_path, cert_path) = bank_seal(&pki, dir.path());
+    let h = Harness::start_shared(
+        std::sync::Arc::new(tempfile::tempdir().unwrap()),
+        pki,
+        None,
+        |c| {
+            c.consents.response_signing = Some(bulwark_server::config::ResponseSigningConfig {
+                key: key_path.clone(),
+                cert: cert_path.clone(),
+                kid: "bank-seal-1".into(),
+                iss: "0015800000jf7AeAAI".into(),
+            })
+        },
+    )
+    .await;
+    let (c, token) = tpp(
+        &h,
+        "pisp-signed",
+        &[PspRole::PaymentInitiation, PspRole::AccountInformation],
+    )
+    .await;
+    let jwks: Value = crate::support::http_client(&h.dev_ca, None)
+        .get(h.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = crate::support::http_client(&h.dev_ca, Some(&c.identity));
+    let seal = h.seals.lock().unwrap().get("pisp-signed").cloned().unwrap();
+    let send = |path: String, body: Option<String>, signature: Option<String>| {
+        let mut req = match &body {
+            Some(b) => client
+                .post(h.url(&path))
+                .header("content-type", "application/json")
+                .header("x-idempotency-key", "signed-1")
+                .body(b.clone()),
+            None => client.get(h.url(&path)),
+        };
+        req = req.bearer_auth(&token);
+        if let Some(sig) = signature {
+            req = req.header("x-jws-signature", sig);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let sig = resp
+                .headers()
+                .get("x-jws-signature")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, sig, resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let body = pay_body("42.00").to_string();
+    let (status, sig, bytes) = send(
+        PISP.into(),
+        Some(body.clone()),
+        Some(seal.sign(body.as_bytes())),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&bytes));
+    assert_bank_signature(&jwks, &sig.expect("201 is signed"), &bytes);
+    let created: Value = serde_json::from_slice(&bytes).unwrap();
+    let id = created["Data"]["ConsentId"].as_str().unwrap();
+
+    let (status, sig, bytes) = send(format!("{PISP}/{id}"), None, None).await;
+    assert_eq!(status, 200);
+    assert_bank_signature(&jwks, &sig.expect("200 is signed"), &bytes);
+
+    let (status, sig, bytes) = send(PISP.into(), Some(body.clone()), None).await;
+    assert_eq!(status, 400, "an unsigned request is refused");
+    assert_bank_signature(&jwks, &sig.expect("the error is signed too"), &bytes);
+
+    let (status, sig, _) = send(AISP.into(), Some(aac_body().to_string()), None).await;
+    assert_eq!(status, 201);
+    assert!(sig.is_none(), "account-access answers are not signed");
+}
