@@ -54,6 +54,12 @@ impl AccountAccessDetails {
     /// Parses and checks an `OBReadConsent1` body at `now` (CO-3).
     pub fn parse(body: &[u8], now: OffsetDateTime) -> Result<Self, ConsentError> {
         let req: Request = parse_body(body)?;
+        // OBRisk2 (v3.1.10) is an object with no properties and additionalProperties false.
+        if let Some(member) = req.risk.keys().next() {
+            return Err(ConsentError::UnexpectedField {
+                path: format!("Risk.{member}"),
+            });
+        }
         let d = req.data;
         let permissions = parse_permissions(&d.permissions)?;
         let date = |name: &str, v: &Option<String>| {
@@ -178,6 +184,12 @@ mod tests {
         b.as_object_mut().unwrap().remove("Risk");
         let e = parse(b).unwrap_err().to_ob();
         assert_eq!(e.errors[0].path.as_deref(), Some("Risk"));
+        // ob_account_access_risk_is_obrisk2: an empty object and nothing else (v3.1.10).
+        let mut b = ok_body();
+        b["Risk"] = json!({"PaymentContextCode": "Other"});
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Unexpected");
+        assert_eq!(e.errors[0].path.as_deref(), Some("Risk.PaymentContextCode"));
         let e = AccountAccessDetails::parse(b"not json", now())
             .unwrap_err()
             .to_ob();

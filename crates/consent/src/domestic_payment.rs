@@ -143,13 +143,29 @@ impl DomesticPaymentDetails {
                 )?;
             }
         }
-        let _ = (&init.creditor_postal_address, &init.supplementary_data);
+        if let Some(address) = &init.creditor_postal_address {
+            crate::payment_schema::check_postal_address(
+                &format!("{INIT}.CreditorPostalAddress"),
+                &Value::Object(address.clone()),
+            )?;
+        }
+        let _ = &init.supplementary_data;
+        let risk = Value::Object(req.risk);
+        crate::payment_schema::check_risk(&risk)?;
+        let authorisation = req.data.authorisation.map(Value::Object);
+        if let Some(a) = &authorisation {
+            crate::payment_schema::check_authorisation(a)?;
+        }
+        let sca_support_data = req.data.sca_support_data.map(Value::Object);
+        if let Some(s) = &sca_support_data {
+            crate::payment_schema::check_sca_support_data(s)?;
+        }
         Ok(Self {
             read_refund_account: req.data.read_refund_account,
             initiation: raw,
-            authorisation: req.data.authorisation.map(Value::Object),
-            sca_support_data: req.data.sca_support_data.map(Value::Object),
-            risk: Value::Object(req.risk),
+            authorisation,
+            sca_support_data,
+            risk,
         })
     }
 
