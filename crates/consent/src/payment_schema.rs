@@ -290,7 +290,7 @@ pub(crate) fn check_postal_address(at: &str, v: &Value) -> Result<(), ConsentErr
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use serde_json::json;
 

@@ -25,8 +25,11 @@ pub const FIXTURE_LEAF: &[u8] = include_bytes!("../fixtures/fixture-leaf.der");
 /// The CRL distribution point named in the fixture leaf.
 const FIXTURE_CRL_URL: &str = "http://127.0.0.1:9/ca.crl";
 
+/// A target's body: any bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/` name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("cert_chain", cert_chain),
     ("dn", dn),
     ("ocsp_response", ocsp_response),
