@@ -222,9 +222,13 @@ pub enum ConsentError {
     /// The access token lacks the scope the API needs.
     #[error("access token lacks scope {0}")]
     ScopeMissing(&'static str),
-    /// No such consent, or it belongs to another client (never told apart).
+    /// No such consent (or none of the API's kind): OB v3.1.10 answers 400
+    /// `UK.OBIE.Resource.NotFound`.
     #[error("consent not found")]
     NotFound,
+    /// The consent belongs to another client: OB v3.1.10 answers 403.
+    #[error("the consent belongs to another client")]
+    OtherClient,
     /// The lifecycle does not allow this change (CO-2).
     #[error("consent status {from} does not allow {to}")]
     IllegalTransition {
@@ -314,7 +318,8 @@ impl ConsentError {
                 msg.clone(),
                 Some("Authorization".into()),
             ),
-            Self::NotFound => ObError::new(404, C::ResourceNotFound, msg.clone(), None),
+            Self::NotFound => ObError::new(400, C::ResourceNotFound, msg.clone(), None),
+            Self::OtherClient => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
             Self::IllegalTransition { .. }
             | Self::InvalidStatus(_)
             | Self::ExpiredBeforeAuthorisation => {
@@ -374,7 +379,9 @@ mod tests {
             })
         );
         let e = ConsentError::NotFound.to_ob();
-        assert_eq!((e.status, e.code.as_str()), (404, "404 NotFound"));
+        assert_eq!((e.status, e.code.as_str()), (400, "400 BadRequest"));
+        let e = ConsentError::OtherClient.to_ob();
+        assert_eq!((e.status, e.code.as_str()), (403, "403 Forbidden"));
         assert!(e.to_json()["Errors"][0].get("Path").is_none());
         let e = ConsentError::ScopeMissing("accounts").to_ob();
         assert_eq!((e.status, e.code.as_str()), (403, "403 Forbidden"));

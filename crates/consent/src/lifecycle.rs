@@ -226,7 +226,7 @@ impl ConsentService {
 
     /// CO-4: may `client_id` use consent `consent_id` for `api` (on `account_id`, for
     /// account-scoped requests) at `now`? Checks, in order: it exists and belongs to the
-    /// client (NotFound), it is of the API's kind, it is Authorised and unexpired, its
+    /// client (NotFound, OtherClient), it is of the API's kind, it is Authorised and unexpired, its
     /// permissions cover the API, and the account is one the PSU selected.
     pub async fn validate_for_resource(
         &self,
@@ -238,7 +238,7 @@ impl ConsentService {
     ) -> Result<ConsentContext, ConsentError> {
         let consent = self.load(consent_id).await?;
         if consent.client_id != client_id {
-            return Err(ConsentError::NotFound);
+            return Err(ConsentError::OtherClient);
         }
         if consent.kind() != api.consent_kind() {
             return Err(ConsentError::WrongKind);

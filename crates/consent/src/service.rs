@@ -175,8 +175,8 @@ impl ConsentService {
     const IDEMPOTENCY_KEY_LIFETIME_SECS: i64 = 24 * 3600;
 
     /// GET `/{kind}-consents/{ConsentId}`: the caller's own consent of that kind, as it reads
-    /// at `now` (render with [`Consent::to_ob_json`]). Another client's consent, or one of
-    /// another kind, is [`ConsentError::NotFound`] exactly like a missing one.
+    /// at `now` (render with [`Consent::to_ob_json`]). A missing one, or one of another kind,
+    /// is [`ConsentError::NotFound`]; another client's is [`ConsentError::OtherClient`].
     pub async fn get(
         &self,
         caller: &Caller,
@@ -228,7 +228,8 @@ impl ConsentService {
         .map(|_| ())
     }
 
-    /// The consent if it exists, belongs to `client_id` and is of `kind`; else NotFound.
+    /// The consent if it exists, is of `kind` (else NotFound) and belongs to `client_id`
+    /// (else OtherClient).
     pub(crate) async fn owned(
         &self,
         consent_id: &str,
@@ -236,8 +237,11 @@ impl ConsentService {
         kind: ConsentKind,
     ) -> Result<Consent, ConsentError> {
         let consent = self.load(consent_id).await?;
-        if consent.client_id != client_id || consent.kind() != kind {
+        if consent.kind() != kind {
             return Err(ConsentError::NotFound);
+        }
+        if consent.client_id != client_id {
+            return Err(ConsentError::OtherClient);
         }
         Ok(consent)
     }

@@ -105,7 +105,7 @@ async fn co_1_account_access_create_get_delete(env: Env) {
         )
         .await
         .unwrap_err();
-    assert_ob(&err, 404, "UK.OBIE.Resource.NotFound");
+    assert_ob(&err, 400, "UK.OBIE.Resource.NotFound");
 }
 
 async fn co_1_domestic_payment_create_get_and_no_delete(env: Env) {
@@ -357,21 +357,21 @@ async fn co_1_other_clients_consent_is_not_found(env: Env) {
         .get(&b, ConsentKind::AccountAccess, &id, at(20))
         .await
         .unwrap_err();
-    assert_ob(&missing, 404, "UK.OBIE.Resource.NotFound");
-    assert_ob(&other, 404, "UK.OBIE.Resource.NotFound");
-    assert_eq!(missing.to_ob().message, other.to_ob().message);
+    // ob_status_codes (OB v3.1.10): an unknown id is 400 NotFound, another TPP's consent 403.
+    assert_ob(&missing, 400, "UK.OBIE.Resource.NotFound");
+    assert_ob(&other, 403, "UK.OBIE.Resource.ConsentMismatch");
     let del = env
         .svc
         .delete(&b, ConsentKind::AccountAccess, &id, at(20))
         .await
         .unwrap_err();
-    assert_ob(&del, 404, "UK.OBIE.Resource.NotFound");
+    assert_ob(&del, 403, "UK.OBIE.Resource.ConsentMismatch");
     let v = env
         .svc
         .validate_for_resource(&id, "client-b", ResourceApi::Accounts, None, at(20))
         .await
         .unwrap_err();
-    assert_ob(&v, 404, "UK.OBIE.Resource.NotFound");
+    assert_ob(&v, 403, "UK.OBIE.Resource.ConsentMismatch");
     let p = env
         .svc
         .for_authorisation(&id, "client-b", at(20))

@@ -323,7 +323,7 @@ async fn co_4_resource_request_validation(env: Env) {
     let e = v(ok.clone(), "client-b", ResourceApi::Accounts, None, 20)
         .await
         .unwrap_err();
-    assert_ob(&e, 404, "UK.OBIE.Resource.NotFound");
+    assert_ob(&e, 403, "UK.OBIE.Resource.ConsentMismatch");
     // Account not selected.
     let e = v(
         ok.clone(),

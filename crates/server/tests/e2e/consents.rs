@@ -63,7 +63,12 @@ async fn account_access_case(h: Harness) {
     let hidden = as_tpp(&h, &other, &other_token)
         .get(&format!("{AISP}/{id}"))
         .await;
-    assert_ob(&hidden, 404, "UK.OBIE.Resource.NotFound");
+    // ob_status_codes: another TPP's consent is 403; an unknown id 400 NotFound (OB v3.1.10).
+    assert_ob(&hidden, 403, "UK.OBIE.Resource.ConsentMismatch");
+    let unknown = as_tpp(&h, &c, &token)
+        .get(&format!("{AISP}/aac-does-not-exist"))
+        .await;
+    assert_ob(&unknown, 400, "UK.OBIE.Resource.NotFound");
 
     let deleted = as_tpp(&h, &c, &token).delete(&format!("{AISP}/{id}")).await;
     assert_eq!(deleted.status, 204);
