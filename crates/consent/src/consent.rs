@@ -126,10 +126,17 @@ impl Consent {
             "CreationDateTime".into(),
             format_datetime(self.created_at).into(),
         );
-        data.insert("Status".into(), self.status_at(now).as_str().into());
+        // OB v3.1.10's status enums have no Expired: an expired consent reads as its last
+        // spec status (Authorised; only Authorised consents expire) and its resources are
+        // refused (`validate_for_resource`, introspection judge `status_at`).
+        let (status, updated) = match self.status_at(now) {
+            ConsentStatus::Expired => (ConsentStatus::Authorised, self.status_updated_at),
+            other => (other, self.status_updated_at(now)),
+        };
+        data.insert("Status".into(), status.as_str().into());
         data.insert(
             "StatusUpdateDateTime".into(),
-            format_datetime(self.status_updated_at(now)).into(),
+            format_datetime(updated).into(),
         );
         let mut body = Map::new();
         match &self.details {

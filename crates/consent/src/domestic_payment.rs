@@ -178,6 +178,9 @@ impl DomesticPaymentDetails {
             };
             data.insert("ReadRefundAccount".into(), word.into());
         }
+        // OBWriteDomesticConsentResponse5: Charges is 0..n, present as [] when the bank
+        // levies none.
+        data.insert("Charges".into(), Value::Array(Vec::new()));
         data.insert("Initiation".into(), self.initiation.clone());
         if let Some(a) = &self.authorisation {
             data.insert("Authorisation".into(), a.clone());

@@ -134,9 +134,10 @@ impl ObError {
     }
 
     /// Sets `Id`, e.g. to the request's `x-fapi-interaction-id` (CO-1), so the TPP's report
-    /// and the server's log name the same request.
+    /// and the server's log name the same request. OB's `OBErrorResponse1.Id` is at most 40
+    /// characters: a longer id is cut there.
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = id.into();
+        self.id = id.into().chars().take(40).collect();
         self
     }
 
@@ -380,6 +381,9 @@ mod tests {
         );
         let e = ConsentError::NotFound.to_ob();
         assert_eq!((e.status, e.code.as_str()), (400, "400 BadRequest"));
+        // ob_error_id_length: at most 40 characters.
+        let long = ConsentError::NotFound.to_ob().with_id("x".repeat(64));
+        assert_eq!(long.to_json()["Id"].as_str().unwrap().len(), 40);
         let e = ConsentError::OtherClient.to_ob();
         assert_eq!((e.status, e.code.as_str()), (403, "403 Forbidden"));
         assert!(e.to_json()["Errors"][0].get("Path").is_none());

@@ -227,9 +227,17 @@ async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
         .await
         .unwrap();
     assert_eq!(got.status_at(at(150)), ConsentStatus::Expired);
+    // ob_no_expired_status_on_the_wire: OB's enums have no Expired; it reads as Authorised
+    // (when it was authorised) while every use is refused.
     let json = got.to_ob_json("https://x", at(150));
-    assert_eq!(json["Data"]["Status"], "Expired");
-    assert_eq!(json["Data"]["StatusUpdateDateTime"], iso(100));
+    assert_eq!(json["Data"]["Status"], "Authorised");
+    assert_eq!(json["Data"]["StatusUpdateDateTime"], iso(10));
+    let refused = env
+        .svc
+        .validate_for_resource(&id, "client-a", ResourceApi::Accounts, None, at(150))
+        .await
+        .unwrap_err();
+    assert_ob(&refused, 403, "UK.OBIE.Resource.InvalidConsentStatus");
     // The read recorded it, once.
     let rec = env.store.get_consent(&id).await.unwrap().unwrap();
     assert_eq!(rec.status, "Expired");

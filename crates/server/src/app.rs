@@ -371,7 +371,11 @@ impl Application {
             },
             registration: RegistrationState { dcr },
             consents: ConsentState {
-                issuer,
+                api_base: config
+                    .consents
+                    .api_base
+                    .as_deref()
+                    .map_or(issuer, Arc::from),
                 service: consents,
                 guard,
                 clock: clock.clone(),

@@ -90,6 +90,9 @@ pub struct ConsentsConfig {
     /// A signature sent to an endpoint that is not signed: `"ignore"` (default) or `"refuse"`
     /// (`UK.OBIE.Signature.Unexpected`).
     pub unexpected_signature: bulwark_resource::UnexpectedSignature,
+    /// The public base URL of the bank's APIs, for `Links.Self` of consent answers (the API
+    /// host is usually not the issuer). Unset: the issuer.
+    pub api_base: Option<String>,
     /// The bank's own sealing key: answers of signed endpoints (payment consents) carry its
     /// `x-jws-signature`. Unset: they are not signed (a warning says so).
     pub response_signing: Option<ResponseSigningConfig>,
@@ -108,6 +111,7 @@ impl Default for ConsentsConfig {
             signing_versions: bulwark_consent::SigningVersion::DEFAULT.to_vec(),
             unexpected_signature: bulwark_resource::UnexpectedSignature::Ignore,
             response_signing: None,
+            api_base: None,
             jws_trust_anchor: "openbanking.org.uk".into(),
             jws_iat_skew_secs: 30,
             jws_max_age_secs: 300,

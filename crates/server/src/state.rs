@@ -110,8 +110,9 @@ pub struct RegistrationState {
 /// The OB consent APIs.
 #[derive(Clone)]
 pub struct ConsentState {
-    /// Our issuer identifier (self links).
-    pub issuer: Arc<str>,
+    /// The public base URL of the bank's APIs (`Links.Self`): `consents.api_base`, else the
+    /// issuer.
+    pub api_base: Arc<str>,
     /// The consent service.
     pub service: bulwark_consent::ConsentService,
     /// Resource-request enforcement (token, certificate, QWAC, signature policy).

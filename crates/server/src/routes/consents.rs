@@ -38,7 +38,7 @@ fn refused(refusal: &Refusal, id: &InteractionId) -> Response {
 fn self_link(s: &ConsentState, kind: ConsentKind, consent_id: &str) -> String {
     format!(
         "{}{}/{consent_id}",
-        s.issuer,
+        s.api_base.trim_end_matches('/'),
         Endpoint::Consents(kind).path()
     )
 }

@@ -131,7 +131,9 @@ async fn co_1_domestic_payment_consent_idempotency() {
 
 #[tokio::test]
 async fn co_1_funds_confirmation_consent_create_get_delete() {
-    let h = Harness::start(|_| {}).await;
+    // ob_links_self: Links.Self is on the bank's API host (consents.api_base), not the issuer.
+    let h =
+        Harness::start(|c| c.consents.api_base = Some("https://api.bank.example/".into())).await;
     let (c, token) = tpp(&h, "cbpii-1", &[PspRole::CardIssuing]).await;
     let created = as_tpp(&h, &c, &token).post(CBPII, &cof_body(), &[]).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
@@ -139,6 +141,10 @@ async fn co_1_funds_confirmation_consent_create_get_delete() {
         .as_str()
         .unwrap()
         .to_string();
+    assert_eq!(
+        created.body["Links"]["Self"],
+        format!("https://api.bank.example{CBPII}/{id}")
+    );
     assert_eq!(
         as_tpp(&h, &c, &token)
             .get(&format!("{CBPII}/{id}"))
@@ -201,6 +207,8 @@ async fn read_refund_account_case(h: Harness) {
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(created.body["Data"]["ReadRefundAccount"], "Yes");
+    // ob_empty_arrays: Charges (0..n) is present as [].
+    assert_eq!(created.body["Data"]["Charges"], json!([]));
     let id = created.body["Data"]["ConsentId"].as_str().unwrap();
     let read = as_tpp(&h, &c, &token).get(&format!("{PISP}/{id}")).await;
     assert_eq!(read.status, 200);
