@@ -118,6 +118,8 @@ impl ObError {
             400 => "400 BadRequest",
             403 => "403 Forbidden",
             404 => "404 NotFound",
+            406 => "406 NotAcceptable",
+            415 => "415 UnsupportedMediaType",
             _ => "500 InternalServerError",
         };
         Self {
@@ -230,6 +232,12 @@ pub enum ConsentError {
     /// The consent belongs to another client: OB v3.1.10 answers 403.
     #[error("the consent belongs to another client")]
     OtherClient,
+    /// The request body is not `application/json` (415).
+    #[error("the body must be application/json, not {0}")]
+    UnsupportedMediaType(String),
+    /// The `Accept` header admits nothing the API answers with (406).
+    #[error("the API answers application/json only; Accept is {0}")]
+    NotAcceptable(String),
     /// The lifecycle does not allow this change (CO-2).
     #[error("consent status {from} does not allow {to}")]
     IllegalTransition {
@@ -321,6 +329,15 @@ impl ConsentError {
             ),
             Self::NotFound => ObError::new(400, C::ResourceNotFound, msg.clone(), None),
             Self::OtherClient => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
+            Self::UnsupportedMediaType(_) => ObError::new(
+                415,
+                C::HeaderInvalid,
+                msg.clone(),
+                Some("Content-Type".into()),
+            ),
+            Self::NotAcceptable(_) => {
+                ObError::new(406, C::HeaderInvalid, msg.clone(), Some("Accept".into()))
+            }
             Self::IllegalTransition { .. }
             | Self::InvalidStatus(_)
             | Self::ExpiredBeforeAuthorisation => {

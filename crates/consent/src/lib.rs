@@ -28,6 +28,7 @@ pub mod funds_confirmation;
 pub mod jws;
 pub mod lifecycle;
 pub mod model;
+pub mod negotiation;
 mod payment_schema;
 pub mod permissions;
 pub mod response_signing;

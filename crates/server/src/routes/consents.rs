@@ -129,6 +129,17 @@ pub async fn create(
     if let Err(e) = caller.authorize(kind) {
         return consent_error(&e, &id);
     }
+    let header_str = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+    };
+    if let Err(e) =
+        bulwark_consent::negotiation::check_content_type(header_str(header::CONTENT_TYPE))
+            .and_then(|()| bulwark_consent::negotiation::check_accept(header_str(header::ACCEPT)))
+    {
+        return consent_error(&e, &id);
+    }
     let signature = headers.get("x-jws-signature").and_then(|v| v.to_str().ok());
     match s
         .guard
@@ -167,6 +178,12 @@ pub async fn get(
         Ok(c) => c,
         Err(response) => return response,
     };
+    let accept = headers
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    if let Err(e) = bulwark_consent::negotiation::check_accept(accept) {
+        return consent_error(&e, &id);
+    }
     let now = s.clock.now();
     match s.service.get(&caller, kind, &consent_id, now).await {
         Ok(consent) => {

@@ -32,7 +32,12 @@ fn fails(mut cmd: Command) -> Vec<String> {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!stderr.contains("panicked"), "no panic: {stderr}");
     assert!(!stderr.contains("backtrace"), "no backtrace: {stderr}");
-    stderr.lines().map(str::to_string).collect()
+    // Start-up warnings about weakening settings come first; the failure is what follows.
+    stderr
+        .lines()
+        .filter(|l| !l.contains("configuration weakens a defence"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Starts `bulwark serve` and waits for its "listening" line; returns the child and address.

@@ -223,3 +223,57 @@ async fn read_refund_account_case(h: Harness) {
     assert_eq!(refused.body["Errors"][0]["Path"], "Data.ReadRefundAccount");
     assert_eq!(stored(&h).await, 1);
 }
+
+/// ob_content_negotiation (OB fidelity 11): a consent body of another type is 415, an Accept
+/// the API cannot serve is 406, both as OB errors naming the header; nothing is stored.
+#[tokio::test]
+async fn ob_content_type_415_and_accept_406() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "aisp-media", &[PspRole::AccountInformation]).await;
+    let client = crate::support::http_client(&h.dev_ca, Some(&c.identity));
+    let body = aac_body().to_string();
+    let wrong_type = client
+        .post(h.url(AISP))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status().as_u16(), 415);
+    let err: serde_json::Value = wrong_type.json().await.unwrap();
+    assert_eq!(err["Errors"][0]["Path"], "Content-Type");
+    let wrong_accept = client
+        .post(h.url(AISP))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept", "application/xml")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_accept.status().as_u16(), 406);
+    assert_eq!(stored(&h).await, 0);
+    let fine = client
+        .post(h.url(AISP))
+        .bearer_auth(&token)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("accept", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status().as_u16(), 201);
+    let id = fine.json::<serde_json::Value>().await.unwrap()["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get_xml = client
+        .get(h.url(&format!("{AISP}/{id}")))
+        .bearer_auth(&token)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_xml.status().as_u16(), 406);
+}
