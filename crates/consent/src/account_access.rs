@@ -62,6 +62,19 @@ impl AccountAccessDetails {
         }
         let d = req.data;
         let permissions = parse_permissions(&d.permissions)?;
+        // OB v3.1.10 AIS profile: every consent grants at least the basic or detailed account
+        // list, or no resource of it could ever be reached.
+        if !permissions.iter().any(|p| {
+            matches!(
+                p,
+                Permission::ReadAccountsBasic | Permission::ReadAccountsDetail
+            )
+        }) {
+            return Err(ConsentError::InvalidField {
+                path: "Data.Permissions".into(),
+                detail: "must contain ReadAccountsBasic or ReadAccountsDetail".into(),
+            });
+        }
         let date = |name: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|s| parse_datetime(&format!("Data.{name}"), s))

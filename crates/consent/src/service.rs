@@ -16,6 +16,7 @@ use crate::domestic_payment::DomesticPaymentDetails;
 use crate::error::ConsentError;
 use crate::funds_confirmation::FundsConfirmationDetails;
 use crate::model::{Actor, ActorKind, Caller, ConsentKind, ConsentStatus};
+use crate::permissions::Permission;
 use crate::wire::{body_hash, parse_body};
 
 /// The longest `x-idempotency-key` OB allows.
@@ -26,6 +27,8 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 40;
 pub struct ConsentService {
     pub(crate) store: Arc<dyn ConsentStore>,
     rng: Arc<dyn Rng>,
+    /// The account-access permissions this bank offers (`None`: all of OB's).
+    supported_permissions: Option<Arc<[Permission]>>,
 }
 
 impl std::fmt::Debug for ConsentService {
@@ -51,7 +54,18 @@ impl ConsentService {
 
     /// A service over `store` drawing consent ids from `rng`.
     pub fn with_rng(store: Arc<dyn ConsentStore>, rng: Arc<dyn Rng>) -> Self {
-        Self { store, rng }
+        Self {
+            store,
+            rng,
+            supported_permissions: None,
+        }
+    }
+
+    /// Limits account-access consents to the permissions the bank offers; any other is
+    /// `UK.OBIE.Field.Invalid` at `Data.Permissions`.
+    pub fn with_supported_permissions(mut self, permissions: Vec<Permission>) -> Self {
+        self.supported_permissions = Some(permissions.into());
+        self
     }
 
     /// POST `/{kind}-consents`: checks role and scope (403), the `x-idempotency-key` for
@@ -75,7 +89,16 @@ impl ConsentService {
         };
         let details = match kind {
             ConsentKind::AccountAccess => {
-                ConsentDetails::AccountAccess(AccountAccessDetails::parse(body, now)?)
+                let details = AccountAccessDetails::parse(body, now)?;
+                if let Some(supported) = &self.supported_permissions
+                    && let Some(p) = details.permissions.iter().find(|p| !supported.contains(p))
+                {
+                    return Err(ConsentError::InvalidField {
+                        path: "Data.Permissions".into(),
+                        detail: format!("{} is not offered by this bank", p.as_str()),
+                    });
+                }
+                ConsentDetails::AccountAccess(details)
             }
             ConsentKind::DomesticPayment => {
                 ConsentDetails::DomesticPayment(DomesticPaymentDetails::parse(body)?)

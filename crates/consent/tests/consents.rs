@@ -185,6 +185,10 @@ async fn co_3_invalid_account_access_requests_store_nothing(env: Env) {
     let mut b = aac_body();
     b["Data"]["Permissions"] = json!(["ReadTransactionsDebits", "ReadBalances"]);
     cases.push((b, "UK.OBIE.Field.Invalid"));
+    // ob_permissions: ReadAccountsBasic or ReadAccountsDetail is required (v3.1.10 AIS profile).
+    let mut b = aac_body();
+    b["Data"]["Permissions"] = json!(["ReadBalances"]);
+    cases.push((b, "UK.OBIE.Field.Invalid"));
     let mut b = aac_body();
     b["Data"]["ExpirationDateTime"] = json!(iso(-1));
     cases.push((b, "UK.OBIE.Field.InvalidDate"));

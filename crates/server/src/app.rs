@@ -203,7 +203,13 @@ impl Application {
                 routes::Endpoint::Token.path()
             )),
         );
-        let consents = bulwark_consent::ConsentService::with_rng(store_arc.clone(), rng.clone());
+        let mut consents =
+            bulwark_consent::ConsentService::with_rng(store_arc.clone(), rng.clone());
+        if let Some(codes) = &config.consents.supported_permissions {
+            let permissions = bulwark_consent::parse_permissions(codes)
+                .map_err(|e| anyhow::anyhow!("consents.supported_permissions: {e}"))?;
+            consents = consents.with_supported_permissions(permissions);
+        }
         let dcr = Arc::new(
             DcrService::new(DcrParts {
                 settings: config.dcr.clone(),

@@ -90,6 +90,9 @@ pub struct ConsentsConfig {
     /// A signature sent to an endpoint that is not signed: `"ignore"` (default) or `"refuse"`
     /// (`UK.OBIE.Signature.Unexpected`).
     pub unexpected_signature: bulwark_resource::UnexpectedSignature,
+    /// The account-access permissions the bank offers (OB codes); others are refused with
+    /// `UK.OBIE.Field.Invalid`. Unset: every OB v3.1.10 permission.
+    pub supported_permissions: Option<Vec<String>>,
     /// The public base URL of the bank's APIs, for `Links.Self` of consent answers (the API
     /// host is usually not the issuer). Unset: the issuer.
     pub api_base: Option<String>,
@@ -112,6 +115,7 @@ impl Default for ConsentsConfig {
             unexpected_signature: bulwark_resource::UnexpectedSignature::Ignore,
             response_signing: None,
             api_base: None,
+            supported_permissions: None,
             jws_trust_anchor: "openbanking.org.uk".into(),
             jws_iat_skew_secs: 30,
             jws_max_age_secs: 300,

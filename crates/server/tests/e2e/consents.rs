@@ -277,3 +277,26 @@ async fn ob_content_type_415_and_accept_406() {
         .unwrap();
     assert_eq!(get_xml.status().as_u16(), 406);
 }
+
+/// ob_permissions (OB fidelity 10): a bank offering only some permissions refuses a consent
+/// asking for another with `UK.OBIE.Field.Invalid` at `Data.Permissions`, storing nothing.
+#[tokio::test]
+async fn ob_unsupported_permissions_are_refused() {
+    let h = Harness::start(|c| {
+        c.consents.supported_permissions = Some(vec![
+            "ReadAccountsBasic".into(),
+            "ReadAccountsDetail".into(),
+            "ReadBalances".into(),
+        ])
+    })
+    .await;
+    let (c, token) = tpp(&h, "aisp-perms", &[PspRole::AccountInformation]).await;
+    let mut body = aac_body();
+    body["Data"]["Permissions"] = json!(["ReadAccountsDetail", "ReadPAN"]);
+    let refused = as_tpp(&h, &c, &token).post(AISP, &body, &[]).await;
+    assert_ob(&refused, 400, "UK.OBIE.Field.Invalid");
+    assert_eq!(refused.body["Errors"][0]["Path"], "Data.Permissions");
+    assert_eq!(stored(&h).await, 0);
+    let ok = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+}
