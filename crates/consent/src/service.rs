@@ -209,8 +209,28 @@ impl ConsentService {
     ) -> Result<Consent, ConsentError> {
         caller.authorize(kind)?;
         let consent = self.owned(consent_id, &caller.client_id, kind).await?;
+        if self.deleted_by_tpp(&consent).await? {
+            return Err(ConsentError::NotFound);
+        }
         self.record_expiry(&consent, now).await;
         Ok(consent)
+    }
+
+    /// OB v3.1.10: a consent its TPP deleted is gone for that TPP (GET and DELETE answer 400
+    /// `UK.OBIE.Resource.NotFound`), while the bank keeps the row and its audit trail. A TPP
+    /// changes a consent's status only by DELETE, so a Revoked or Rejected consent whose last
+    /// change was the TPP's is a deleted one.
+    async fn deleted_by_tpp(&self, consent: &Consent) -> Result<bool, ConsentError> {
+        if !matches!(
+            consent.stored_status,
+            ConsentStatus::Revoked | ConsentStatus::Rejected
+        ) {
+            return Ok(false);
+        }
+        let history = self.store.consent_history(&consent.id).await?;
+        Ok(history
+            .last()
+            .is_some_and(|r| r.actor_kind == ActorKind::Tpp.as_str()))
     }
 
     /// DELETE `/account-access-consents/{id}` or `/funds-confirmation-consents/{id}`. The
@@ -230,6 +250,9 @@ impl ConsentService {
             return Err(ConsentError::WrongKind);
         }
         let consent = self.owned(consent_id, &caller.client_id, kind).await?;
+        if self.deleted_by_tpp(&consent).await? {
+            return Err(ConsentError::NotFound);
+        }
         self.record_expiry(&consent, now).await;
         let (to, reason) = match consent.status_at(now) {
             ConsentStatus::Authorised => (ConsentStatus::Revoked, "deleted by the TPP"),

@@ -7,6 +7,7 @@ mod common;
 
 use bulwark_certs::PspRole;
 use bulwark_consent::{ActorKind, Caller, ConsentError, ConsentKind, ConsentStatus, ResourceApi};
+use bulwark_store::ConsentStore;
 use common::*;
 use serde_json::{Value, json};
 
@@ -66,18 +67,21 @@ async fn co_1_account_access_create_get_delete(env: Env) {
         .delete(&c, ConsentKind::AccountAccess, &id, at(6))
         .await
         .unwrap();
+    // ob_soft_delete: gone for the TPP (GET and DELETE are 400 NotFound), kept for the bank.
     let got = env
         .svc
         .get(&c, ConsentKind::AccountAccess, &id, at(7))
         .await
-        .unwrap();
-    assert_eq!(got.status_at(at(7)), ConsentStatus::Revoked);
+        .unwrap_err();
+    assert_ob(&got, 400, "UK.OBIE.Resource.NotFound");
+    let kept = env.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(kept.status, "Revoked");
     let again = env
         .svc
         .delete(&c, ConsentKind::AccountAccess, &id, at(8))
         .await
         .unwrap_err();
-    assert_ob(&again, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+    assert_ob(&again, 400, "UK.OBIE.Resource.NotFound");
     assert_eq!(
         env.history(&id).await,
         [
@@ -169,8 +173,10 @@ async fn co_1_funds_confirmation_create_get_delete(env: Env) {
         .svc
         .get(&c, ConsentKind::FundsConfirmation, &id, at(4))
         .await
-        .unwrap();
-    assert_eq!(got.status_at(at(4)), ConsentStatus::Revoked);
+        .unwrap_err();
+    assert_ob(&got, 400, "UK.OBIE.Resource.NotFound");
+    let kept = env.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(kept.status, "Revoked");
 }
 
 async fn co_3_invalid_account_access_requests_store_nothing(env: Env) {

@@ -5,6 +5,7 @@
 //! x-jws-signature in `consents_signatures.rs`.
 
 use bulwark_certs::PspRole;
+use bulwark_store::ConsentStore;
 use serde_json::json;
 
 use crate::support::consents::{
@@ -72,8 +73,14 @@ async fn account_access_case(h: Harness) {
 
     let deleted = as_tpp(&h, &c, &token).delete(&format!("{AISP}/{id}")).await;
     assert_eq!(deleted.status, 204);
+    // ob_soft_delete: afterwards the consent is gone for the TPP (GET and DELETE are 400
+    // NotFound); the bank keeps the row (Rejected) and its audit trail.
     let after = as_tpp(&h, &c, &token).get(&format!("{AISP}/{id}")).await;
-    assert_eq!(after.body["Data"]["Status"], "Rejected");
+    assert_ob(&after, 400, "UK.OBIE.Resource.NotFound");
+    let again = as_tpp(&h, &c, &token).delete(&format!("{AISP}/{id}")).await;
+    assert_ob(&again, 400, "UK.OBIE.Resource.NotFound");
+    let kept = h.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(kept.status, "Rejected");
 
     // Bad input: a clear OB error and nothing stored.
     let before = stored(&h).await;
