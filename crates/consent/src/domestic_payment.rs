@@ -100,12 +100,16 @@ pub struct DomesticPaymentDetails {
 }
 
 const INIT: &str = "Data.Initiation";
+/// The Initiation's account members.
+const ACCOUNTS: &[&str] = &["CreditorAccount", "DebtorAccount"];
 
 impl DomesticPaymentDetails {
     /// Parses and checks an `OBWriteDomesticConsent` body.
     pub fn parse(body: &[u8]) -> Result<Self, ConsentError> {
         let req: Request = parse_body(body)?;
-        let raw = req.data.initiation;
+        let mut raw = req.data.initiation;
+        // Bare scheme names (`IBAN`) are stored and answered namespaced (`UK.OBIE.IBAN`).
+        crate::wire::namespace_accounts(&mut raw, ACCOUNTS);
         let init: Initiation = parse_body(raw.to_string().as_bytes()).map_err(prefix)?;
         check_len(
             &format!("{INIT}.InstructionIdentification"),
@@ -207,7 +211,8 @@ impl DomesticPaymentDetails {
             consent_id: String,
             initiation: Value,
         }
-        let s: Submission = parse_body(body)?;
+        let mut s: Submission = parse_body(body)?;
+        crate::wire::namespace_accounts(&mut s.data.initiation, ACCOUNTS);
         if s.data.consent_id != consent_id {
             return Err(ConsentError::PaymentMismatch {
                 path: "Data.ConsentId".into(),
@@ -309,6 +314,32 @@ mod tests {
 
     fn parse(v: &Value) -> Result<DomesticPaymentDetails, ConsentError> {
         DomesticPaymentDetails::parse(v.to_string().as_bytes())
+    }
+
+    /// ob_bare_scheme_names: `SortCodeAccountNumber` is accepted, stored namespaced, and a
+    /// submission repeating the bare name still matches the consent.
+    #[test]
+    fn ob_bare_scheme_names_are_namespaced() {
+        let mut b = body("10.00", "GBP");
+        b["Data"]["Initiation"]["CreditorAccount"]["SchemeName"] = json!("SortCodeAccountNumber");
+        b["Data"]["Initiation"]["DebtorAccount"] =
+            json!({"SchemeName": "IBAN", "Identification": "GB76LOYD30949301273801"});
+        let d = parse(&b).unwrap();
+        assert_eq!(
+            d.initiation["CreditorAccount"]["SchemeName"],
+            "UK.OBIE.SortCodeAccountNumber"
+        );
+        assert_eq!(d.initiation["DebtorAccount"]["SchemeName"], "UK.OBIE.IBAN");
+        let submission = json!({"Data": {"ConsentId": "pdc-1", "Initiation": b["Data"]["Initiation"]},
+            "Risk": b["Risk"]});
+        d.check_submission("pdc-1", submission.to_string().as_bytes())
+            .unwrap();
+        let mut unknown = body("10.00", "GBP");
+        unknown["Data"]["Initiation"]["CreditorAccount"]["SchemeName"] = json!("OBIE.IBAN");
+        assert!(matches!(
+            parse(&unknown).unwrap_err(),
+            ConsentError::UnsupportedScheme { .. }
+        ));
     }
 
     #[test]

@@ -52,10 +52,11 @@ impl FundsConfirmationDetails {
                 detail: "ExpirationDateTime is in the past".into(),
             });
         }
-        d.debtor_account.check("Data.DebtorAccount", false)?;
+        let debtor_account = d.debtor_account.namespaced();
+        debtor_account.check("Data.DebtorAccount", false)?;
         Ok(Self {
             expiration_date_time: expiration,
-            debtor_account: d.debtor_account,
+            debtor_account,
         })
     }
 

@@ -141,7 +141,39 @@ const SCHEMES: &[&str] = &[
     "UK.OBIE.Paym",
 ];
 
+/// The namespaced form of a scheme name: OB v3.1 namespaced the codes (`UK.OBIE.IBAN`), and
+/// TPPs built to earlier versions still send the bare ones (`IBAN`); both are accepted and the
+/// namespaced one is stored and answered.
+pub(crate) fn namespaced_scheme(scheme: &str) -> Option<&'static str> {
+    SCHEMES
+        .iter()
+        .copied()
+        .find(|s| *s == scheme || s.strip_prefix("UK.OBIE.") == Some(scheme))
+}
+
+/// Rewrites `SchemeName` of the accounts named `members` inside `object` to its namespaced form
+/// (unknown schemes are left for [`Account::check`] to refuse).
+pub(crate) fn namespace_accounts(object: &mut serde_json::Value, members: &[&str]) {
+    for member in members {
+        if let Some(scheme) = object
+            .get_mut(*member)
+            .and_then(|a| a.get_mut("SchemeName"))
+            && let Some(namespaced) = scheme.as_str().and_then(namespaced_scheme)
+        {
+            *scheme = namespaced.into();
+        }
+    }
+}
+
 impl Account {
+    /// The account with its scheme name namespaced (`IBAN` -> `UK.OBIE.IBAN`).
+    pub(crate) fn namespaced(mut self) -> Self {
+        if let Some(n) = namespaced_scheme(&self.scheme_name) {
+            self.scheme_name = n.to_owned();
+        }
+        self
+    }
+
     /// Checks scheme, identification and name lengths; `name_required` for creditor accounts.
     pub(crate) fn check(&self, path: &str, name_required: bool) -> Result<(), ConsentError> {
         if !SCHEMES.contains(&self.scheme_name.as_str()) {

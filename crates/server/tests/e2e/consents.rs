@@ -142,8 +142,15 @@ async fn co_1_funds_confirmation_consent_create_get_delete() {
     let h =
         Harness::start(|c| c.consents.api_base = Some("https://api.bank.example/".into())).await;
     let (c, token) = tpp(&h, "cbpii-1", &[PspRole::CardIssuing]).await;
-    let created = as_tpp(&h, &c, &token).post(CBPII, &cof_body(), &[]).await;
+    // ob_bare_scheme_names: a bare scheme name is accepted and answered namespaced.
+    let mut body = cof_body();
+    body["Data"]["DebtorAccount"]["SchemeName"] = json!("IBAN");
+    let created = as_tpp(&h, &c, &token).post(CBPII, &body, &[]).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        created.body["Data"]["DebtorAccount"]["SchemeName"],
+        "UK.OBIE.IBAN"
+    );
     let id = created.body["Data"]["ConsentId"]
         .as_str()
         .unwrap()
