@@ -352,10 +352,9 @@ impl ConsentError {
             Self::PaymentMismatch { path } => field(C::ResourceConsentMismatch, path),
             Self::SignatureMissing => field(C::SignatureMissing, "x-jws-signature"),
             Self::SignatureMalformed(_) => field(C::SignatureMalformed, "x-jws-signature"),
-            Self::SignatureMissingClaim(_) => field(C::SignatureMissingClaim, "x-jws-signature"),
-            Self::SignatureInvalidClaim { .. } => {
-                field(C::SignatureInvalidClaim, "x-jws-signature")
-            }
+            // OB v3.1.10: a claim error names the claim in Path.
+            Self::SignatureMissingClaim(claim) => field(C::SignatureMissingClaim, claim),
+            Self::SignatureInvalidClaim { claim, .. } => field(C::SignatureInvalidClaim, claim),
             Self::SignatureInvalid(_) => field(C::SignatureInvalid, "x-jws-signature"),
             Self::SignatureUnexpected => field(C::SignatureUnexpected, "x-jws-signature"),
             Self::Store(_) | Self::Corrupt(_) => {

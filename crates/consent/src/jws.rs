@@ -180,6 +180,7 @@ impl DetachedJwsVerifier {
                     e.reason()
                 ))
             })?;
+        self.check_iss_names_seal(&jws.header, &seal)?;
         let spki = leaf_spki(&chain)?;
         verify_with(alg, &jwk, &spki, &jws, req.body, version)?;
         Ok(Some(VerifiedSignature {
@@ -250,9 +251,12 @@ impl DetachedJwsVerifier {
             UnixTime::from_offset(now),
         )
         .map_err(|e| invalid_claim(CLAIM_IAT, e.to_string()))?;
+        // OB: with the OB directory as trust anchor `iss` is `{org_id}/{software_id}`; with
+        // another (a key not lodged with the directory) it is the sealing certificate's
+        // subject DN, checked once the certificate is validated (`check_iss_names_seal`).
         match h.get(CLAIM_ISS) {
             None => return Err(ConsentError::SignatureMissingClaim(CLAIM_ISS)),
-            Some(Value::String(s)) if s == expected_iss => {}
+            Some(Value::String(s)) if s == expected_iss || !self.iss_is_directory_id() => {}
             Some(_) => return Err(invalid_claim(CLAIM_ISS, "does not name the client".into())),
         }
         match h.get(CLAIM_TAN) {
@@ -261,6 +265,36 @@ impl DetachedJwsVerifier {
             Some(_) => return Err(invalid_claim(CLAIM_TAN, "is not the trust anchor".into())),
         }
         Ok((alg, kid, iat, version))
+    }
+
+    /// Whether `iss` names the client as the OB directory knows it (`{org_id}/{software_id}`),
+    /// or, with another trust anchor, the sealing certificate's subject.
+    fn iss_is_directory_id(&self) -> bool {
+        self.trust_anchor == "openbanking.org.uk"
+    }
+
+    /// With a trust anchor other than the OB directory, `iss` must be the subject DN of the
+    /// sealing certificate (RFC 4514, compared as DNs).
+    fn check_iss_names_seal(
+        &self,
+        header: &Map<String, Value>,
+        seal: &ValidatedCert,
+    ) -> Result<(), ConsentError> {
+        if self.iss_is_directory_id() {
+            return Ok(());
+        }
+        let iss = header.get(CLAIM_ISS).and_then(Value::as_str).unwrap_or("");
+        if bulwark_certs::dn_matches(&seal.subject, iss) {
+            Ok(())
+        } else {
+            Err(invalid_claim(
+                CLAIM_ISS,
+                format!(
+                    "must be the sealing certificate's subject DN ({})",
+                    seal.subject.to_rfc4514()
+                ),
+            ))
+        }
     }
 
     /// Which form the header is in (`b64` absent: v3.1.4+; `b64: false`: v3.1.3), refused

@@ -88,13 +88,17 @@ impl Pki {
     }
 
     fn verifier(&self) -> DetachedJwsVerifier {
+        self.verifier_with_tan(TAN)
+    }
+
+    fn verifier_with_tan(&self, tan: &str) -> DetachedJwsVerifier {
         let anchors = TrustAnchors::from_ders(vec![self.anchor()]);
         let revocation = RevocationSettings {
             enabled: false,
             ..RevocationSettings::default()
         };
         let validator = CertValidator::new(&anchors, Duration::from_secs(60), revocation).unwrap();
-        DetachedJwsVerifier::new(validator, TAN, 60)
+        DetachedJwsVerifier::new(validator, tan, 60)
     }
 }
 
@@ -479,6 +483,74 @@ async fn ob_message_signing_forms_follow_the_enabled_versions() {
         code(&check(BOTH, mixed).await.unwrap_err()),
         "UK.OBIE.Signature.Invalid"
     );
+}
+
+/// ob_signature_errors (OB fidelity 14): a claim error names the claim in `Path`; with a trust
+/// anchor other than the OB directory, `iss` is the sealing certificate's subject DN.
+#[tokio::test]
+async fn ob_claim_errors_name_the_claim_and_iss_follows_tan() {
+    let pki = Pki::new();
+    let key = es256_key(&pki, "k", QcType::Eseal);
+    let jwks = json!({"keys": [key.jwk.clone()]});
+    let mut h = header("ES256", "k");
+    h["http://openbanking.org.uk/iat"] = json!(now().unix_timestamp() - 3600);
+    let e = verify(&pki, &jwks, Some(&sign(&key, &h, BODY)), true)
+        .await
+        .unwrap_err();
+    let ob = e.to_ob();
+    assert_eq!(
+        ob.errors[0].error_code.as_str(),
+        "UK.OBIE.Signature.InvalidClaim"
+    );
+    assert_eq!(
+        ob.errors[0].path.as_deref(),
+        Some("http://openbanking.org.uk/iat")
+    );
+    let mut h = header("ES256", "k");
+    h.as_object_mut()
+        .unwrap()
+        .remove("http://openbanking.org.uk/tan");
+    let e = verify(&pki, &jwks, Some(&sign(&key, &h, BODY)), true)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_ob().errors[0].path.as_deref(),
+        Some("http://openbanking.org.uk/tan")
+    );
+
+    // tan other than the OB directory: iss is the seal's subject DN.
+    let keys = bulwark_jose::PublicKeySet::from_jwks(&jwks).unwrap();
+    let verifier = pki.verifier_with_tan("eidas.example");
+    let check = |iss: &'static str| {
+        let mut h = header("ES256", "k");
+        h["http://openbanking.org.uk/tan"] = json!("eidas.example");
+        h["http://openbanking.org.uk/iss"] = json!(iss);
+        let sig = sign(&key, &h, BODY);
+        let verifier = verifier.clone();
+        let keys = keys.clone();
+        async move {
+            verifier
+                .verify(
+                    &SignedRequest {
+                        header: Some(&sig),
+                        body: BODY,
+                        client_keys: &keys,
+                        expected_iss: ISS,
+                        required: true,
+                    },
+                    now(),
+                )
+                .await
+        }
+    };
+    assert!(
+        check("organizationIdentifier=PSDGB-FCA-123456,O=Example TPP Ltd,C=GB,CN=seal")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let e = check(ISS).await.unwrap_err();
+    assert_eq!(code(&e), "UK.OBIE.Signature.InvalidClaim");
 }
 
 #[tokio::test]
