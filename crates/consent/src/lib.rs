@@ -24,6 +24,7 @@ pub mod consent;
 mod describe;
 pub mod domestic_payment;
 pub mod error;
+pub mod fapi_headers;
 pub mod funds_confirmation;
 pub mod jws;
 pub mod lifecycle;

@@ -74,14 +74,28 @@ async fn signed(
 }
 
 /// Admits the caller through the resource guard and states it as the consent crate's caller;
-/// a refusal is rendered (401 or 403) for the request with interaction id `id`.
+/// a refusal is rendered (401 or 403) for the request with interaction id `id`. The FAPI
+/// customer headers, when sent, must be well formed.
 async fn admitted(
     s: &ConsentState,
     chain: PresentedChain,
     headers: &HeaderMap,
     id: &InteractionId,
 ) -> Result<(ApiCaller, Caller), Response> {
-    admit(s, chain, headers).await.map_err(|e| refused(&e, id))
+    let admitted = admit(s, chain, headers)
+        .await
+        .map_err(|e| refused(&e, id))?;
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+    };
+    bulwark_consent::fapi_headers::check_fapi_headers(
+        text("x-fapi-auth-date"),
+        text("x-fapi-customer-ip-address"),
+    )
+    .map_err(|e| consent_error(&e, id))?;
+    Ok(admitted)
 }
 
 async fn admit(

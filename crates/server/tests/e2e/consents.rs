@@ -314,3 +314,32 @@ async fn ob_unsupported_permissions_are_refused() {
     let ok = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 }
+
+/// ob_fapi_headers (OB fidelity 17): `x-fapi-auth-date` and `x-fapi-customer-ip-address` are
+/// checked when sent (`UK.OBIE.Header.Invalid` naming the header) and pass when well formed.
+#[tokio::test]
+async fn ob_fapi_customer_headers_are_validated() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "aisp-fapi", &[PspRole::AccountInformation]).await;
+    let bad = as_tpp(&h, &c, &token)
+        .post(AISP, &aac_body(), &[("x-fapi-customer-ip-address", "nope")])
+        .await;
+    assert_ob(&bad, 400, "UK.OBIE.Header.Invalid");
+    assert_eq!(bad.body["Errors"][0]["Path"], "x-fapi-customer-ip-address");
+    let bad = as_tpp(&h, &c, &token)
+        .post(AISP, &aac_body(), &[("x-fapi-auth-date", "2017-09-10")])
+        .await;
+    assert_eq!(bad.body["Errors"][0]["Path"], "x-fapi-auth-date");
+    assert_eq!(stored(&h).await, 0);
+    let ok = as_tpp(&h, &c, &token)
+        .post(
+            AISP,
+            &aac_body(),
+            &[
+                ("x-fapi-auth-date", "Sun, 10 Sep 2017 19:43:31 GMT"),
+                ("x-fapi-customer-ip-address", "104.25.212.99"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+}
