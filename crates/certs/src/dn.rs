@@ -161,7 +161,7 @@ impl DistinguishedName {
                 if j > 0 {
                     out.push('+');
                 }
-                let oid = ava.oid.to_string();
+                let oid = crate::oid_guard::dotted(&ava.oid);
                 let name = NAMES.iter().find(|(_, o)| *o == ava.oid).map(|(n, _)| *n);
                 match (name, &ava.value) {
                     (Some(n), AttrValue::Text(t)) => {
@@ -218,7 +218,7 @@ impl DistinguishedName {
             .map(|rdn| {
                 let mut v: Vec<_> = rdn
                     .iter()
-                    .map(|a| (a.oid.to_string(), NormValue::of(&a.value)))
+                    .map(|a| (crate::oid_guard::dotted(&a.oid), NormValue::of(&a.value)))
                     .collect();
                 v.sort();
                 v
@@ -271,7 +271,7 @@ fn oid_for_name(ty: &str) -> Option<ObjectIdentifier> {
         .or_else(|| ty.strip_prefix("oid."))
         .unwrap_or(ty);
     if dotted.starts_with(|c: char| c.is_ascii_digit()) {
-        return ObjectIdentifier::new(dotted).ok();
+        return crate::oid_guard::parse_dotted(dotted);
     }
     NAMES
         .iter()

@@ -14,6 +14,7 @@ pub mod dn;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod oid_guard;
 pub mod org;
 pub mod parse;
 pub mod path;

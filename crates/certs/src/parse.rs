@@ -17,8 +17,15 @@ use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints, Key
 use crate::dn::DistinguishedName;
 use crate::error::CertError;
 
-/// Decodes one DER certificate, mapping failures to [`CertError::Malformed`].
+/// Decodes one DER certificate, mapping failures to [`CertError::Malformed`]. A certificate
+/// carrying a non-canonical or oversized object identifier anywhere is malformed too
+/// ([`crate::oid_guard`]).
 pub fn decode_cert(der: &[u8]) -> Result<Certificate, CertError> {
+    if !crate::oid_guard::all_canonical(der) {
+        return Err(CertError::malformed(
+            "object identifier not in canonical DER (X.690 8.19)",
+        ));
+    }
     Certificate::from_der(der).map_err(CertError::malformed)
 }
 
