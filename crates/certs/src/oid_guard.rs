@@ -113,30 +113,17 @@ fn walk(mut der: &[u8], depth: usize) -> Option<bool> {
         let (len, header) = length(der.get(1..)?)?;
         let end = 1usize.checked_add(header)?.checked_add(len)?;
         let content = der.get(1 + header..end)?;
-        match tag {
-            0x06 => {
-                if !is_canonical(content) {
-                    return Some(false);
-                }
-            }
-            0x04 => {
-                if walk(content, depth + 1) == Some(false) {
-                    return Some(false);
-                }
-            }
-            0x03 => {
-                if let Some(bits) = content.get(1..)
-                    && walk(bits, depth + 1) == Some(false)
-                {
-                    return Some(false);
-                }
-            }
-            t if t & 0x20 != 0 => {
-                if walk(content, depth + 1) == Some(false) {
-                    return Some(false);
-                }
-            }
-            _ => {}
+        let bad = match tag {
+            0x06 => !is_canonical(content),
+            0x04 => walk(content, depth + 1) == Some(false),
+            0x03 => content
+                .get(1..)
+                .is_some_and(|bits| walk(bits, depth + 1) == Some(false)),
+            t if t & 0x20 != 0 => walk(content, depth + 1) == Some(false),
+            _ => false,
+        };
+        if bad {
+            return Some(false);
         }
         der = der.get(end..)?;
     }
