@@ -399,7 +399,7 @@ mod tests {
         assert_eq!((e.status, e.code.as_str()), (400, "400 BadRequest"));
         // ob_error_id_length: at most 40 characters.
         let long = ConsentError::NotFound.to_ob().with_id("x".repeat(64));
-        assert_eq!(long.to_json()["Id"].as_str().unwrap().len(), 40);
+        assert_eq!(long.to_json()["Id"].as_str().map(str::len), Some(40));
         let e = ConsentError::OtherClient.to_ob();
         assert_eq!((e.status, e.code.as_str()), (403, "403 Forbidden"));
         assert!(e.to_json()["Errors"][0].get("Path").is_none());

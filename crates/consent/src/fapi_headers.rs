@@ -38,6 +38,7 @@ pub fn check_fapi_headers(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

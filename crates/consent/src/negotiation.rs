@@ -59,6 +59,7 @@ pub fn check_accept(accept: Option<&str>) -> Result<(), ConsentError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
