@@ -32,6 +32,10 @@ if [[ "${PEER:-1}" == 1 ]]; then
   OP_VERSIONS="${OP_VERSIONS:-9}" AT_ALGS="${PEER_ALGS:-ES256}" NEWCONN="${NEWCONN:-0}" "$PEERS/bench.sh"
 fi
 
+# The bench CA runs no OCSP responder and publishes no CRL: its certificates skip revocation,
+# named by the SHA-256 of its public key (exclude_issuers refuses names).
+CA_KEY="sha256:$(openssl x509 -in "$PEERS_PKI/ca.crt" -pubkey -noout | openssl pkey -pubin -outform DER \
+  | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')"
 WORK="$(mktemp -d /tmp/bulwark-bench.XXXXXX)"
 trap 'kill "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 openssl pkey -in "$PEERS_PKI/client-jwt.key" -pubout -out "$WORK/client-jwt.pub.pem"
@@ -46,7 +50,7 @@ for ALG in $ALGS; do
   export BULWARK_ISSUER="https://127.0.0.1:$PORT" BULWARK_DATA_DIR="$DATA" \
     BULWARK_HTTP__LISTEN="127.0.0.1:$PORT" BULWARK_TLS__CERT="$PEERS_PKI/server.crt" \
     BULWARK_TLS__KEY="$PEERS_PKI/server.key" BULWARK_TRUST__ANCHORS="[\"$PEERS_PKI/ca.crt\"]" \
-    BULWARK_REVOCATION__EXCLUDE_ISSUERS='["CN=peers-bench-ca"]' \
+    BULWARK_REVOCATION__EXCLUDE_ISSUERS="[\"$CA_KEY\"]" \
     BULWARK_TOKENS__ACCESS_TOKEN_ALG="$ALG" BULWARK_LOG__LEVEL=warn
   if [[ "${DB:-sqlite}" == postgres ]]; then
     ADMIN="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"

@@ -48,6 +48,10 @@ pub struct AccountAccessDetails {
     pub transaction_to_date_time: Option<OffsetDateTime>,
     /// The `Risk` block as sent.
     pub risk: serde_json::Value,
+    /// The date members exactly as the TPP wrote them, echoed in every answer (OB: never
+    /// re-rendered), by member name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dates_as_sent: std::collections::BTreeMap<String, String>,
 }
 
 impl AccountAccessDetails {
@@ -99,12 +103,21 @@ impl AccountAccessDetails {
                 detail: "TransactionFromDateTime is after TransactionToDateTime".into(),
             });
         }
+        let dates_as_sent = [
+            ("ExpirationDateTime", &d.expiration_date_time),
+            ("TransactionFromDateTime", &d.transaction_from_date_time),
+            ("TransactionToDateTime", &d.transaction_to_date_time),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.clone().map(|v| (name.to_owned(), v)))
+        .collect();
         Ok(Self {
             permissions,
             expiration_date_time: expiration,
             transaction_from_date_time: from,
             transaction_to_date_time: to,
             risk: serde_json::Value::Object(req.risk),
+            dates_as_sent,
         })
     }
 
@@ -118,7 +131,12 @@ impl AccountAccessDetails {
             ("TransactionToDateTime", self.transaction_to_date_time),
         ] {
             if let Some(t) = value {
-                data.insert(name.into(), format_datetime(t).into());
+                let text = self
+                    .dates_as_sent
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| format_datetime(t));
+                data.insert(name.into(), text.into());
             }
         }
     }
@@ -158,6 +176,18 @@ mod tests {
         let mut data = serde_json::Map::new();
         d.render_into(&mut data);
         assert_eq!(data["ExpirationDateTime"], "2027-01-01T00:00:00+00:00");
+        // ob_dates_as_sent: echoed exactly as received (OB v3.1.10), not re-rendered in UTC;
+        // the instant is still what the checks use.
+        assert_eq!(data["TransactionToDateTime"], "2026-12-31T23:59:59+01:00");
+        assert_eq!(
+            d.transaction_to_date_time.map(|t| t.unix_timestamp()),
+            Some(1_798_757_999)
+        );
+        // A consent stored before the as-sent dates were kept renders in UTC.
+        let mut old = d.clone();
+        old.dates_as_sent.clear();
+        let mut data = serde_json::Map::new();
+        old.render_into(&mut data);
         assert_eq!(data["TransactionToDateTime"], "2026-12-31T22:59:59+00:00");
     }
 

@@ -472,6 +472,7 @@ mod tests {
             transaction_from_date_time: None,
             transaction_to_date_time: None,
             risk: json!({}),
+            dates_as_sent: Default::default(),
         }
     }
 
@@ -714,6 +715,7 @@ mod tests {
         let s = describe(&consent(ConsentDetails::FundsConfirmation(
             FundsConfirmationDetails {
                 expiration_date_time: Some(at("2027-01-01T00:00:00Z")),
+                expiration_as_sent: None,
                 debtor_account: Account {
                     scheme_name: "UK.OBIE.SortCodeAccountNumber".into(),
                     identification: "12345612345678".into(),

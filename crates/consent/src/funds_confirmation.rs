@@ -32,6 +32,9 @@ pub struct FundsConfirmationDetails {
     pub expiration_date_time: Option<OffsetDateTime>,
     /// The account whose funds may be confirmed.
     pub debtor_account: Account,
+    /// `ExpirationDateTime` exactly as the TPP wrote it, echoed in every answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_as_sent: Option<String>,
 }
 
 impl FundsConfirmationDetails {
@@ -57,13 +60,18 @@ impl FundsConfirmationDetails {
         Ok(Self {
             expiration_date_time: expiration,
             debtor_account,
+            expiration_as_sent: d.expiration_date_time.clone(),
         })
     }
 
     /// Adds this consent's members to the response `Data` object.
     pub(crate) fn render_into(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
         if let Some(t) = self.expiration_date_time {
-            data.insert("ExpirationDateTime".into(), format_datetime(t).into());
+            let text = self
+                .expiration_as_sent
+                .clone()
+                .unwrap_or_else(|| format_datetime(t));
+            data.insert("ExpirationDateTime".into(), text.into());
         }
         data.insert(
             "DebtorAccount".into(),
