@@ -109,7 +109,9 @@ impl ConsentService {
     }
 
     /// AZ-5: the consent a PSU is about to authorise, for the consent page. It must exist,
-    /// belong to `client_id` (NotFound otherwise) and be AwaitingAuthorisation and unexpired.
+    /// belong to `client_id` (NotFound otherwise) and be AwaitingAuthorisation and unexpired,
+    /// or, for re-authentication, an Authorised and unexpired account-access or
+    /// funds-confirmation consent.
     pub async fn for_authorisation(
         &self,
         consent_id: &str,
@@ -120,7 +122,7 @@ impl ConsentService {
         if consent.client_id != client_id {
             return Err(ConsentError::NotFound);
         }
-        check_awaiting(&consent, now)?;
+        check_authorisable(&consent, now)?;
         Ok(consent)
     }
 
@@ -383,14 +385,20 @@ pub enum Decision {
 
 /// The transition a PSU's decision makes (CO-2), for a caller that commits it together with
 /// other writes in one transaction (`authz`: with the authorization code). Checks the
-/// lifecycle and the account rule; writes nothing.
+/// lifecycle and the account rule; writes nothing. On an Authorised consent this is a
+/// re-authentication (OB v3.1.10): only its own PSU may make it; authorising replaces the
+/// selected accounts, declining leaves the consent as it was (an audit row records both).
 pub fn decision_transition(
     consent: &Consent,
     psu_id: &str,
     decision: &Decision,
     now: OffsetDateTime,
 ) -> Result<ConsentTransition, ConsentError> {
-    check_awaiting(consent, now)?;
+    check_authorisable(consent, now)?;
+    let reauthentication = consent.stored_status == ConsentStatus::Authorised;
+    if reauthentication && consent.psu_id.as_deref() != Some(psu_id) {
+        return Err(ConsentError::OtherPsu);
+    }
     let now = whole_seconds(now).unix_timestamp();
     let base = ConsentTransition {
         consent_id: consent.id.clone(),
@@ -404,6 +412,11 @@ pub fn decision_transition(
         reason: None,
     };
     match decision {
+        Decision::Reject if reauthentication => Ok(ConsentTransition {
+            to_status: ConsentStatus::Authorised.as_str().into(),
+            reason: Some("re-authentication declined by the PSU".into()),
+            ..base
+        }),
         Decision::Reject => Ok(ConsentTransition {
             reason: Some("denied by the PSU".into()),
             ..base
@@ -421,6 +434,7 @@ pub fn decision_transition(
             Ok(ConsentTransition {
                 to_status: ConsentStatus::Authorised.as_str().into(),
                 selected_accounts: Some(accounts),
+                reason: reauthentication.then(|| "re-authorised by the PSU".into()),
                 ..base
             })
         }
@@ -428,6 +442,17 @@ pub fn decision_transition(
 }
 
 /// AwaitingAuthorisation and, if it has an ExpirationDateTime, not past it.
+/// Awaiting authorisation and unexpired, or Authorised, unexpired and re-authorisable.
+fn check_authorisable(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentError> {
+    if consent.stored_status == ConsentStatus::Authorised
+        && consent.kind().reauthorisable()
+        && !consent.is_expired_at(now)
+    {
+        return Ok(());
+    }
+    check_awaiting(consent, now)
+}
+
 fn check_awaiting(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentError> {
     if consent.stored_status != ConsentStatus::AwaitingAuthorisation {
         return Err(ConsentError::IllegalTransition {

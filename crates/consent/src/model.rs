@@ -40,6 +40,16 @@ impl ConsentKind {
         .find(|k| k.as_str() == s)
     }
 
+    /// OB Read/Write v3.1.10 "re-authenticate a consent": an Authorised account-access or
+    /// funds-confirmation consent may be authorised again by its PSU with the same ConsentId
+    /// (a payment consent is single use).
+    pub fn reauthorisable(self) -> bool {
+        match self {
+            Self::AccountAccess | Self::FundsConfirmation => true,
+            Self::DomesticPayment => false,
+        }
+    }
+
     /// OB Read/Write v3.1.10 message signing: whether requests to create this kind of consent
     /// are signed ("signed request, signed response" for payment consents; account-access and
     /// funds-confirmation consents are not signed).

@@ -866,3 +866,93 @@ async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
     );
 }
 both_backends!(tk_5_id_token_is_encrypted_when_registered, tk_5_id_token_is_encrypted_when_registered_on_postgres => tk_5_id_token_is_encrypted_when_registered_case);
+
+/// One authorization of `consent_id` by `user` choosing `account` (or denying when `None`);
+/// the final redirect's parameters.
+async fn authorise_once(
+    h: &Harness,
+    t: &FlowTpp,
+    consent_id: &str,
+    user: &str,
+    password: &str,
+    account: Option<&str>,
+) -> (u16, std::collections::HashMap<String, String>) {
+    let pushed = t.push(h, &t.fapi2_params(consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", uri)])
+        .await;
+    let logged = b.login(&ia, user, password).await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    let done = match account {
+        Some(a) => b.decide(&ia, "authorise", &[a]).await,
+        None => b.decide(&ia, "deny", &[]).await,
+    };
+    let params = if done.status == 303 {
+        response_params(&done.location())
+    } else {
+        Default::default()
+    };
+    (done.status, params)
+}
+
+/// ob_reauthentication (OB fidelity 5): an Authorised account-access consent is authorised
+/// again by its PSU with the same ConsentId: the new code gives new tokens, the selected
+/// accounts are replaced, the consent stays Authorised; declining a re-authentication leaves
+/// it as it was; another customer cannot re-authorise it.
+async fn ob_reauthentication_keeps_the_consent_id_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-reauth", None).await;
+    let consent_id = t.consent(&h).await;
+    let (user, password, accounts, subject) = psu(&h, "reauth-alex").await;
+    let (status, first) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[0])).await;
+    assert_eq!(status, 303);
+    let first_tokens = t.exchange(&h, &first["code"]).await;
+    assert_eq!(first_tokens.0, 200, "{:?}", first_tokens.2);
+
+    // Re-authentication: the same consent, another account.
+    let (status, again) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[1])).await;
+    assert_eq!(status, 303);
+    assert!(again.contains_key("code"), "{again:?}");
+    let tokens = t.exchange(&h, &again["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let (_, at) = jwt_parts(tokens.2["access_token"].as_str().unwrap());
+    assert_eq!(at["consent_id"], consent_id.as_str());
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+    assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
+    assert_eq!(stored.psu_id.as_deref(), Some(subject.as_str()));
+    let history = h.store.consent_history(&consent_id).await.unwrap();
+    assert_eq!(
+        history.last().unwrap().reason.as_deref(),
+        Some("re-authorised by the PSU")
+    );
+
+    // Declined: access_denied to the TPP, the consent unchanged.
+    let (status, declined) = authorise_once(&h, &t, &consent_id, &user, &password, None).await;
+    assert_eq!(status, 303);
+    assert_eq!(declined["error"], "access_denied");
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+    assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
+
+    // Another customer cannot take the consent over.
+    let (other, other_pw, other_accounts, _) = psu(&h, "reauth-mallory").await;
+    let (status, _) = authorise_once(
+        &h,
+        &t,
+        &consent_id,
+        &other,
+        &other_pw,
+        Some(&other_accounts[0]),
+    )
+    .await;
+    assert_ne!(status, 303, "another PSU's re-authentication is refused");
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.psu_id.as_deref(), Some(subject.as_str()));
+    assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
+}
+both_backends!(ob_reauthentication_keeps_the_consent_id, ob_reauthentication_keeps_the_consent_id_on_postgres => ob_reauthentication_keeps_the_consent_id_case);
