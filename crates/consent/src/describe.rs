@@ -478,6 +478,7 @@ mod tests {
 
     fn payment(initiation: Value) -> Consent {
         consent(ConsentDetails::DomesticPayment(DomesticPaymentDetails {
+            terms: Default::default(),
             read_refund_account: None,
             initiation,
             authorisation: None,

@@ -97,6 +97,9 @@ pub struct DomesticPaymentDetails {
     pub sca_support_data: Option<Value>,
     /// `Risk` exactly as sent.
     pub risk: Value,
+    /// The bank's terms, fixed when the consent was created.
+    #[serde(default)]
+    pub terms: crate::payment_terms::PaymentTerms,
 }
 
 const INIT: &str = "Data.Initiation";
@@ -170,6 +173,7 @@ impl DomesticPaymentDetails {
             authorisation,
             sca_support_data,
             risk,
+            terms: Default::default(),
         })
     }
 
@@ -182,9 +186,25 @@ impl DomesticPaymentDetails {
             };
             data.insert("ReadRefundAccount".into(), word.into());
         }
-        // OBWriteDomesticConsentResponse5: Charges is 0..n, present as [] when the bank
-        // levies none.
-        data.insert("Charges".into(), Value::Array(Vec::new()));
+        // OBWriteDomesticConsentResponse5: the bank's terms; Charges is 0..n, present as []
+        // when the bank levies none.
+        let t = &self.terms;
+        for (name, at) in [
+            ("CutOffDateTime", t.cut_off_date_time),
+            ("ExpectedExecutionDateTime", t.expected_execution_date_time),
+            (
+                "ExpectedSettlementDateTime",
+                t.expected_settlement_date_time,
+            ),
+        ] {
+            if let Some(at) = at {
+                data.insert(name.into(), crate::wire::format_datetime(at).into());
+            }
+        }
+        data.insert(
+            "Charges".into(),
+            serde_json::to_value(&t.charges).unwrap_or_else(|_| Value::Array(Vec::new())),
+        );
         data.insert("Initiation".into(), self.initiation.clone());
         if let Some(a) = &self.authorisation {
             data.insert("Authorisation".into(), a.clone());

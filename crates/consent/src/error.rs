@@ -232,6 +232,9 @@ pub enum ConsentError {
     /// The consent belongs to another client: OB v3.1.10 answers 403.
     #[error("the consent belongs to another client")]
     OtherClient,
+    /// A payment consent past the bank's cut-off time can no longer be authorised.
+    #[error("the payment's cut-off time has passed")]
+    CutOffPassed,
     /// A re-authentication by another customer than the one who authorised the consent.
     #[error("the consent was authorised by another customer")]
     OtherPsu,
@@ -333,6 +336,9 @@ impl ConsentError {
             Self::NotFound => ObError::new(400, C::ResourceNotFound, msg.clone(), None),
             Self::OtherClient => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
             Self::OtherPsu => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
+            Self::CutOffPassed => {
+                ObError::new(400, C::ResourceInvalidConsentStatus, msg.clone(), None)
+            }
             Self::UnsupportedMediaType(_) => ObError::new(
                 415,
                 C::HeaderInvalid,

@@ -463,5 +463,12 @@ fn check_awaiting(consent: &Consent, now: OffsetDateTime) -> Result<(), ConsentE
     if consent.expires_at().is_some_and(|exp| now >= exp) {
         return Err(ConsentError::ExpiredBeforeAuthorisation);
     }
+    if let ConsentDetails::DomesticPayment(d) = &consent.details
+        && d.terms
+            .cut_off_date_time
+            .is_some_and(|cut_off| now > cut_off)
+    {
+        return Err(ConsentError::CutOffPassed);
+    }
     Ok(())
 }

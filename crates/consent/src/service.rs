@@ -29,6 +29,8 @@ pub struct ConsentService {
     rng: Arc<dyn Rng>,
     /// The account-access permissions this bank offers (`None`: all of OB's).
     supported_permissions: Option<Arc<[Permission]>>,
+    /// The bank's terms for payment consents (cut-off, expected dates, charges).
+    payment_terms: Arc<dyn crate::payment_terms::PaymentTermsProvider>,
 }
 
 impl std::fmt::Debug for ConsentService {
@@ -58,7 +60,17 @@ impl ConsentService {
             store,
             rng,
             supported_permissions: None,
+            payment_terms: Arc::new(crate::payment_terms::NoPaymentTerms),
         }
+    }
+
+    /// The bank's hook for payment terms (default: none).
+    pub fn with_payment_terms(
+        mut self,
+        terms: Arc<dyn crate::payment_terms::PaymentTermsProvider>,
+    ) -> Self {
+        self.payment_terms = terms;
+        self
     }
 
     /// Limits account-access consents to the permissions the bank offers; any other is
@@ -101,7 +113,9 @@ impl ConsentService {
                 ConsentDetails::AccountAccess(details)
             }
             ConsentKind::DomesticPayment => {
-                ConsentDetails::DomesticPayment(DomesticPaymentDetails::parse(body)?)
+                let mut details = DomesticPaymentDetails::parse(body)?;
+                details.terms = self.payment_terms.terms(&details.initiation, now);
+                ConsentDetails::DomesticPayment(details)
             }
             ConsentKind::FundsConfirmation => {
                 ConsentDetails::FundsConfirmation(FundsConfirmationDetails::parse(body, now)?)

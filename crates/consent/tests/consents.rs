@@ -22,7 +22,83 @@ both_backends!(
     co_1_concurrent_idempotent_creates_store_one_consent,
     co_1_other_clients_consent_is_not_found,
     cert_7_role_and_scope_mismatches_are_403_and_store_nothing,
+    ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation,
 );
+
+/// The bank's tariff: a cut-off 100 s after creation, execution and settlement expected, one
+/// charge.
+struct Tariff;
+
+impl bulwark_consent::PaymentTermsProvider for Tariff {
+    fn terms(
+        &self,
+        _initiation: &Value,
+        now: time::OffsetDateTime,
+    ) -> bulwark_consent::PaymentTerms {
+        bulwark_consent::PaymentTerms {
+            cut_off_date_time: Some(now + time::Duration::seconds(100)),
+            expected_execution_date_time: Some(now + time::Duration::seconds(200)),
+            expected_settlement_date_time: Some(now + time::Duration::seconds(300)),
+            charges: vec![bulwark_consent::Charge {
+                charge_bearer: "BorneByDebtor".into(),
+                charge_type: "UK.OBIE.CHAPSOut".into(),
+                amount: json!({"Amount": "1.88", "Currency": "GBP"}),
+            }],
+        }
+    }
+}
+
+/// ob_payment_terms (OB fidelity 18): the bank's hook supplies CutOffDateTime, the expected
+/// dates and Charges, stored with the consent and answered; past the cut-off the consent can
+/// no longer be authorised.
+async fn ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation(env: Env) {
+    let svc = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()))
+        .with_payment_terms(std::sync::Arc::new(Tariff));
+    let c = caller("client-a", PISP);
+    let create = |key: &'static str| {
+        let svc = svc.clone();
+        let c = c.clone();
+        async move {
+            svc.create(
+                &c,
+                ConsentKind::DomesticPayment,
+                pay_body("10.00", "GBP").to_string().as_bytes(),
+                Some(key),
+                at(0),
+            )
+            .await
+            .unwrap()
+            .consent
+        }
+    };
+    let consent = create("terms-1").await;
+    let json = consent.to_ob_json("https://bank/x", at(1));
+    assert_eq!(json["Data"]["CutOffDateTime"], iso(100));
+    assert_eq!(json["Data"]["ExpectedExecutionDateTime"], iso(200));
+    assert_eq!(json["Data"]["ExpectedSettlementDateTime"], iso(300));
+    assert_eq!(json["Data"]["Charges"][0]["Type"], "UK.OBIE.CHAPSOut");
+    assert_eq!(json["Data"]["Charges"][0]["Amount"]["Amount"], "1.88");
+    // Read back from the store: the terms were kept.
+    let got = svc
+        .get(&c, ConsentKind::DomesticPayment, &consent.id, at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.to_ob_json("https://bank/x", at(2))["Data"]["CutOffDateTime"],
+        iso(100)
+    );
+    // Before the cut-off it can be authorised; after it, not.
+    svc.authorise(&consent.id, "psu-1", &[], at(50))
+        .await
+        .unwrap();
+    let late = create("terms-2").await;
+    let err = svc
+        .authorise(&late.id, "psu-1", &[], at(101))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConsentError::CutOffPassed), "{err:?}");
+    assert_ob(&err, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+}
 
 async fn co_1_account_access_create_get_delete(env: Env) {
     let c = caller("client-a", AISP);
