@@ -96,7 +96,7 @@ pub fn crl(
             cert: &f.cert,
             issuer_spki: &f.issuer_spki,
             issuer_signs_crls: true,
-            url,
+            urls: &[url.to_owned()],
         },
         now,
         SKEW,

@@ -17,16 +17,24 @@ use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints, Key
 use crate::dn::DistinguishedName;
 use crate::error::CertError;
 
-/// Decodes one DER certificate, mapping failures to [`CertError::Malformed`]. A certificate
-/// carrying a non-canonical or oversized object identifier anywhere is malformed too
-/// ([`crate::oid_guard`]).
+/// Decodes one DER certificate, mapping failures to [`CertError::Malformed`]. A subject or
+/// issuer attribute type that is not a canonical DER object identifier is malformed too
+/// ([`crate::oid_guard`]): such names would not render and parse back as the same DN.
 pub fn decode_cert(der: &[u8]) -> Result<Certificate, CertError> {
-    if !crate::oid_guard::all_canonical(der) {
+    let cert = Certificate::from_der(der).map_err(CertError::malformed)?;
+    let tbs = &cert.tbs_certificate;
+    let canonical = [&tbs.subject, &tbs.issuer].iter().all(|name| {
+        name.0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .all(|atv| crate::oid_guard::is_canonical(atv.oid.as_bytes()))
+    });
+    if !canonical {
         return Err(CertError::malformed(
-            "object identifier not in canonical DER (X.690 8.19)",
+            "name attribute type is not a canonical object identifier (X.690 8.19)",
         ));
     }
-    Certificate::from_der(der).map_err(CertError::malformed)
+    Ok(cert)
 }
 
 /// The raw value (inside the OCTET STRING) of the extension with `oid`, if present.

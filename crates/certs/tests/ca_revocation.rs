@@ -323,3 +323,57 @@ async fn hardening_every_ca_of_a_deep_path_is_checked_against_its_own_issuer() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An issuing CA listed in `exclude_issuers` (one with no revocation services to consult):
+/// its leaves and its own certificate skip revocation, even when its root publishes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_an_excluded_issuing_ca_is_not_checked_itself() {
+    let root = Ca::root("Excluded Root CA");
+    let ca = root.intermediate("Excluded Issuing CA");
+    let leaf = ca.issue(&LeafSpec::plain("excluded leaf"));
+    let mut settings = fast_settings();
+    settings.exclude_issuers = vec![bulwark_certs::spki_sha256(&ca.der()).unwrap()];
+    let ok = validator(&root, settings)
+        .validate(&[leaf.der.clone(), ca.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Skipped);
+    assert_eq!(
+        ok.ca_revocation[0].outcome.source,
+        RevocationSource::Skipped
+    );
+}
+
+/// RFC 5280 6.3.3(b)(2)(i): a CA's CRL whose issuing distribution point names another of the
+/// CA certificate's distribution points (a mirror) is authoritative.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_intermediate_crl_scoped_to_a_mirror_distribution_point_is_used() {
+    let c = Chain::new(CaInfo::Crl).await;
+    // The CA certificate names only the stub's URL; a CRL scoped to a second URL of the same
+    // certificate is modelled by naming the stub's URL among others.
+    let idp = CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint {
+            uris: vec!["http://mirror.example/ca.crl".into(), c.root_stub.url()],
+        },
+        scope: Some(CrlScope::CaCertsOnly),
+    };
+    c.publish_root_crl(c.root.scoped_crl(&[], idp));
+    let ok = validator(&c.root, fast_settings())
+        .validate(&c.chain(), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.ca_revocation[0].outcome.status, RevocationStatus::Good);
+    // Naming none of the certificate's points: not authoritative.
+    let foreign = CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint {
+            uris: vec!["http://mirror.example/ca.crl".into()],
+        },
+        scope: None,
+    };
+    c.publish_root_crl(c.root.scoped_crl(&[], foreign));
+    let err = validator(&c.root, fast_settings())
+        .validate(&c.chain(), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "ca_revocation_undetermined");
+}

@@ -17,13 +17,35 @@ pub fn check_fapi_headers(
     customer_ip: Option<&str>,
 ) -> Result<(), ConsentError> {
     if let Some(date) = auth_date {
-        let format = format_description!(
-            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        // RFC 7231 7.1.1.1: IMF-fixdate, and recipients accept the two obsolete forms; the OB
+        // specification's own example writes `UTC` for `GMT`.
+        let imf = format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second]"
         );
-        PrimitiveDateTime::parse(date, format).map_err(|_| ConsentError::InvalidHeader {
-            name: "x-fapi-auth-date",
-            detail: "must be an HTTP-date such as Sun, 10 Sep 2017 19:43:31 GMT".into(),
-        })?;
+        let rfc850 = format_description!(
+            "[weekday repr:long], [day]-[month repr:short]-[year] [hour]:[minute]:[second]"
+        );
+        let asctime = format_description!(
+            "[weekday repr:short] [month repr:short] [day padding:space] [hour]:[minute]:[second] [year]"
+        );
+        let date = date.trim();
+        let zoned = date
+            .strip_suffix(" GMT")
+            .or_else(|| date.strip_suffix(" UTC"));
+        let ok = match zoned {
+            Some(d) => {
+                PrimitiveDateTime::parse(d, imf).is_ok()
+                    || full_year_rfc850(d)
+                        .is_some_and(|d| PrimitiveDateTime::parse(&d, rfc850).is_ok())
+            }
+            None => PrimitiveDateTime::parse(date, asctime).is_ok(),
+        };
+        if !ok {
+            return Err(ConsentError::InvalidHeader {
+                name: "x-fapi-auth-date",
+                detail: "must be an HTTP-date such as Sun, 10 Sep 2017 19:43:31 GMT".into(),
+            });
+        }
     }
     if let Some(ip) = customer_ip
         && ip.trim().parse::<IpAddr>().is_err()
@@ -34,6 +56,19 @@ pub fn check_fapi_headers(
         });
     }
     Ok(())
+}
+
+/// RFC 850 writes a two-digit year: RFC 7231 7.1.1.1 reads it as the nearest past century
+/// (here: 70-99 as 19xx, 00-69 as 20xx). `Sunday, 10-Sep-17 19:43:31` ->
+/// `Sunday, 10-Sep-2017 19:43:31`.
+fn full_year_rfc850(date: &str) -> Option<String> {
+    let (head, time) = date.rsplit_once(' ')?;
+    let (rest, yy) = head.rsplit_once('-')?;
+    if yy.len() != 2 || !yy.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let century = if yy.as_bytes()[0] >= b'7' { "19" } else { "20" };
+    Some(format!("{rest}-{century}{yy} {time}"))
 }
 
 #[cfg(test)]
@@ -49,6 +84,15 @@ mod tests {
                 .is_ok()
         );
         assert!(check_fapi_headers(None, Some("2001:db8::1")).is_ok());
+        // The OB specification's example (UTC), RFC 850 and asctime forms.
+        for ok in [
+            "Sun, 10 Sep 2017 19:43:31 UTC",
+            "Sunday, 10-Sep-17 19:43:31 GMT",
+            "Sun Sep 10 19:43:31 2017",
+            "Sun Sep  3 19:43:31 2017",
+        ] {
+            assert!(check_fapi_headers(Some(ok), None).is_ok(), "{ok}");
+        }
         for bad in [
             "2017-09-10T19:43:31Z",
             "Sun, 10 Sep 2017 19:43:31 CET",

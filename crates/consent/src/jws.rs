@@ -270,7 +270,11 @@ impl DetachedJwsVerifier {
     /// Whether `iss` names the client as the OB directory knows it (`{org_id}/{software_id}`),
     /// or, with another trust anchor, the sealing certificate's subject.
     fn iss_is_directory_id(&self) -> bool {
-        self.trust_anchor == "openbanking.org.uk"
+        // The OB Directory, production and sandbox.
+        matches!(
+            self.trust_anchor.as_str(),
+            "openbanking.org.uk" | "openbankingtest.org.uk"
+        )
     }
 
     /// With a trust anchor other than the OB directory, `iss` must be the subject DN of the

@@ -146,6 +146,8 @@ impl ConsentStatus {
                 Self::Authorised,
                 Self::Revoked | Self::Expired | Self::Consumed
             )
+            // OB shows an expired consent as Authorised; its TPP may still DELETE it.
+            | (Self::Expired, Self::Revoked)
         )
     }
 
@@ -288,6 +290,7 @@ mod tests {
             (S::Authorised, S::Revoked),
             (S::Authorised, S::Expired),
             (S::Authorised, S::Consumed),
+            (S::Expired, S::Revoked),
         ];
         for from in S::ALL {
             for to in S::ALL {

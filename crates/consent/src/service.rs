@@ -267,9 +267,12 @@ impl ConsentService {
         if self.deleted_by_tpp(&consent).await? {
             return Err(ConsentError::NotFound);
         }
-        self.record_expiry(&consent, now).await;
+        // An expired consent reads as Authorised on the wire (OB has no Expired), so its TPP
+        // may delete it like an Authorised one: the stored status moves to Revoked.
         let (to, reason) = match consent.status_at(now) {
-            ConsentStatus::Authorised => (ConsentStatus::Revoked, "deleted by the TPP"),
+            ConsentStatus::Authorised | ConsentStatus::Expired => {
+                (ConsentStatus::Revoked, "deleted by the TPP")
+            }
             ConsentStatus::AwaitingAuthorisation => (
                 ConsentStatus::Rejected,
                 "deleted by the TPP before authorisation",

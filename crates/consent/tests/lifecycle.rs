@@ -174,11 +174,9 @@ async fn co_2_every_illegal_transition_is_refused_without_audit(env: Env) {
             S::Consumed,
             &[S::Authorised, S::Rejected, S::Revoked, S::Consumed],
         ),
-        (
-            &expired,
-            S::Expired,
-            &[S::Authorised, S::Rejected, S::Revoked],
-        ),
+        // Expired -> Revoked is legal: OB shows an expired consent as Authorised and its TPP
+        // may delete it.
+        (&expired, S::Expired, &[S::Authorised, S::Rejected]),
     ];
     for (id, from, targets) in cases {
         let before = env.history(id).await;
@@ -246,6 +244,17 @@ async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
         .await
         .unwrap();
     assert_eq!(env.history(&id).await.len(), 3);
+    // ob_delete_expired: it reads Authorised, so its TPP may delete it: 204, then gone.
+    env.svc
+        .delete(&a, ConsentKind::AccountAccess, &id, at(170))
+        .await
+        .unwrap();
+    let gone = env
+        .svc
+        .get(&a, ConsentKind::AccountAccess, &id, at(171))
+        .await
+        .unwrap_err();
+    assert_ob(&gone, 400, "UK.OBIE.Resource.NotFound");
     // An awaiting consent past its expiry can no longer be authorised.
     let mut body = aac_body();
     body["Data"]["ExpirationDateTime"] = json!(iso(30));

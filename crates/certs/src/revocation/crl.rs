@@ -53,15 +53,17 @@ pub(crate) struct CaUnderCheck<'a> {
     pub cert: &'a Certificate,
     pub issuer_spki: &'a [u8],
     pub issuer_signs_crls: bool,
-    /// The distribution point the CRL was fetched from (one of the certificate's).
-    pub url: &'a str,
+    /// The certificate's CRL distribution points (RFC 5280 6.3.3(b)(2)(i): the CRL's issuing
+    /// distribution point must name one of them).
+    pub urls: &'a [String],
 }
 
 /// RFC 5280 section 6.3.3 for a CA certificate of the path (webpki checks CRLs for the leaf
 /// only): the CRL must be a complete CRL (webpki's parser refuses delta, indirect and
 /// reason-partitioned CRLs) issued by the CA's issuer, signed with the issuer's key, in force
 /// (nextUpdate not passed, with the skew), and, when it carries an issuing distribution point,
-/// scoped to include CA certificates and name the URL it came from. `Ok(revoked)`.
+/// scoped to include CA certificates and naming one of the certificate's distribution points.
+/// `Ok(revoked)`.
 pub(crate) fn ca_status(
     crl: &CachedCrl,
     ca: &CaUnderCheck<'_>,
@@ -87,7 +89,7 @@ pub(crate) fn ca_status(
         return Err("stale CRL (nextUpdate passed)".into());
     }
     if let Some(idp) = crl.crl.issuing_distribution_point() {
-        check_scope(idp, ca.url)?;
+        check_scope(idp, ca.urls)?;
     }
     let serial = ca.cert.tbs_certificate.serial_number.as_bytes();
     let entry = crl
@@ -98,8 +100,8 @@ pub(crate) fn ca_status(
 }
 
 /// An issuing distribution point (RFC 5280 section 5.2.5) must not exclude CA certificates
-/// and, when it names distribution points, must name the one the CRL was fetched from.
-fn check_scope(idp_der: &[u8], url: &str) -> Result<(), String> {
+/// and, when it names distribution points, must name one of the certificate's.
+fn check_scope(idp_der: &[u8], urls: &[String]) -> Result<(), String> {
     use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
     use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
     let idp = IssuingDistributionPoint::from_der(idp_der)
@@ -110,13 +112,15 @@ fn check_scope(idp_der: &[u8], url: &str) -> Result<(), String> {
     match &idp.distribution_point {
         Some(DistributionPointName::FullName(names)) => {
             let named = names.iter().any(|n| match n {
-                GeneralName::UniformResourceIdentifier(u) => u.as_str() == url,
+                GeneralName::UniformResourceIdentifier(u) => {
+                    urls.iter().any(|url| url == u.as_str())
+                }
                 _ => false,
             });
             if named {
                 Ok(())
             } else {
-                Err("CRL scope does not name the distribution point it came from".into())
+                Err("CRL scope names none of the certificate's distribution points".into())
             }
         }
         Some(DistributionPointName::NameRelativeToCRLIssuer(_)) => {

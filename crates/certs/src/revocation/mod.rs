@@ -46,7 +46,7 @@ pub struct RevocationSettings {
     /// Issuers whose certificates skip revocation checking, each named by the SHA-256 of its
     /// public key (`sha256:<base64url of the SubjectPublicKeyInfo DER hash>`, as
     /// `bulwark certs verify` prints it), never by its name: another CA could carry the same
-    /// DN (default none).
+    /// DN (default none). An excluded issuing CA's own certificate is not checked either.
     pub exclude_issuers: Vec<String>,
     /// Longest a "good" answer is reused, whatever its nextUpdate says, in seconds (default
     /// 3600): a responder that sets nextUpdate a week ahead does not keep a revoked
@@ -211,6 +211,18 @@ impl RevocationChecker {
         let mut cas = Vec::with_capacity(t.path.cas.len());
         for link in t.path.cas.iter().rev() {
             let subject = DistinguishedName::from_name(&link.cert.tbs_certificate.subject);
+            // An excluded issuer is one without revocation services of its own to consult:
+            // its own certificate is not checked either (as before CA certificates were).
+            let own_spki = der::Encode::to_der(&link.cert.tbs_certificate.subject_public_key_info)
+                .map_err(CertError::malformed)?;
+            if self.is_excluded(&own_spki) {
+                cas.push(CaRevocation {
+                    subject: subject.to_rfc4514(),
+                    serial: crate::parse::serial_hex(&link.cert),
+                    outcome: skipped,
+                });
+                continue;
+            }
             let ca = Subject {
                 cert: &link.cert,
                 issuer: &link.issuer,
@@ -252,16 +264,8 @@ impl RevocationChecker {
             source: RevocationSource::Skipped,
             cached: false,
         };
-        if !self.exclude.is_empty() {
-            use sha2::Digest;
-            let issuer = sha2::Sha256::digest(s.issuer_spki);
-            if self
-                .exclude
-                .iter()
-                .any(|x| x.as_slice() == issuer.as_slice())
-            {
-                return Ok(skipped);
-            }
+        if self.is_excluded(s.issuer_spki) {
+            return Ok(skipped);
         }
         let key_hash = ocsp::key_hash(s.issuer_spki).map_err(CertError::malformed)?;
         let key: StatusKey = (
@@ -288,6 +292,16 @@ impl RevocationChecker {
             return hit;
         }
         self.lookup(t, s, &key, &ocsp_urls, &crl_urls).await
+    }
+
+    /// Whether the CA with this SubjectPublicKeyInfo is in `exclude_issuers`.
+    fn is_excluded(&self, spki: &[u8]) -> bool {
+        use sha2::Digest;
+        if self.exclude.is_empty() {
+            return false;
+        }
+        let hash = sha2::Sha256::digest(spki);
+        self.exclude.iter().any(|x| x.as_slice() == hash.as_slice())
     }
 
     fn cached(
@@ -450,13 +464,14 @@ impl RevocationChecker {
             return Err("CRL thisUpdate is in the future".into());
         }
         if let Some(issuer_signs_crls) = s.ca {
+            let urls = crate::parse::crl_urls(s.cert).map_err(|e| e.to_string())?;
             let verdict = crl::ca_status(
                 &crl,
                 &crl::CaUnderCheck {
                     cert: s.cert,
                     issuer_spki: s.issuer_spki,
                     issuer_signs_crls,
-                    url,
+                    urls: &urls,
                 },
                 t.now,
                 t.skew,
