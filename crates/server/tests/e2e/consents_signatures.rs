@@ -44,7 +44,7 @@ async fn co_6_x_jws_signature_required_and_refused_when_missing_or_bad() {
 struct SealedTpp {
     c: PkjClient,
     token: String,
-    signer: Box<dyn josekit::jws::JwsSigner>,
+    seal: std::sync::Arc<crate::support::seal::Seal>,
 }
 
 async fn sealed_tpp(
@@ -54,52 +54,11 @@ async fn sealed_tpp(
     qwac_org: &str,
     extra: Value,
 ) -> SealedTpp {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
-    let seal_key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    p.distinguished_name
-        .push(DnType::OrganizationName, "TPP Ltd");
-    p.distinguished_name
-        .push(DnType::CustomDnType(vec![2, 5, 4, 97]), seal_org);
-    p.distinguished_name.push(DnType::CommonName, "seal");
-    p.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::ContentCommitment,
-    ];
-    let psd2 = bulwark_certs::Psd2Statement {
-        roles: vec![PspRole::AccountInformation],
-        nca_name: "Financial Conduct Authority".into(),
-        nca_id: "GB-FCA".into(),
-    };
-    let qc =
-        bulwark_certs::qc::encode_qc_statements(true, &[bulwark_certs::QcType::Eseal], Some(&psd2))
-            .unwrap();
-    p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
-        &[1, 3, 6, 1, 5, 5, 7, 1, 3],
-        qc,
-    )];
-    let now_odt = time::OffsetDateTime::now_utc();
-    p.not_before = now_odt - time::Duration::hours(1);
-    p.not_after = now_odt + time::Duration::days(10);
-    let seal_cert = p.signed_by(&seal_key, &h.pki.ca).unwrap();
-    let signer = josekit::jws::ES256
-        .signer_from_pem(seal_key.serialize_pem())
-        .unwrap();
-    let seal_public = josekit::jwk::alg::ec::EcKeyPair::from_pem(
-        seal_key.serialize_pem(),
-        Some(josekit::jwk::alg::ec::EcCurve::P256),
-    )
-    .unwrap()
-    .to_jwk_public_key();
-    let mut seal_jwk: serde_json::Map<String, Value> = seal_public.into();
-    seal_jwk.insert("kid".into(), "seal-1".into());
-    seal_jwk.insert("use".into(), "sig".into());
-    seal_jwk.insert("x5c".into(), json!([STANDARD.encode(seal_cert.der())]));
+    let (seal, seal_jwk) =
+        crate::support::seal::Seal::new(h, id, seal_org, &[PspRole::AccountInformation]);
     let auth_key = SigningKey::generate(Alg::Es256).unwrap();
     let mut meta = json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
-           "scope": "accounts", "jwks": {"keys": [Value::Object(auth_key.public_jwk().clone()), Value::Object(seal_jwk)]}});
+           "scope": "accounts", "jwks": {"keys": [Value::Object(auth_key.public_jwk().clone()), seal_jwk]}});
     if let (Value::Object(m), Value::Object(e)) = (&mut meta, extra) {
         m.extend(e);
     }
@@ -116,11 +75,7 @@ async fn sealed_tpp(
         .as_str()
         .unwrap()
         .to_string();
-    SealedTpp {
-        c,
-        token,
-        signer: Box::new(signer),
-    }
+    SealedTpp { c, token, seal }
 }
 
 /// A detached OB signature over `body` by `signer`, as client `iss`: the v3.1.4+ form (no
@@ -180,7 +135,7 @@ async fn co_6_good_x_jws_signature_is_accepted_and_bad_ones_refused() {
     let (c, token) = (&t.c, &t.token);
     let body = aac_body();
     let bytes = body.to_string();
-    let good = detached(t.signer.as_ref(), "aisp-seal", bytes.as_bytes());
+    let good = detached(t.seal.signer(), "aisp-seal", bytes.as_bytes());
     let ok = as_tpp(&h, c, token)
         .post(AISP, &body, &[("x-jws-signature", &good)])
         .await;
@@ -224,7 +179,7 @@ async fn hardening_x_jws_signature_sealed_by_another_organisation_is_refused() {
     )
     .await;
     let body = aac_body();
-    let sig = detached(t.signer.as_ref(), "aisp-org", body.to_string().as_bytes());
+    let sig = detached(t.seal.signer(), "aisp-org", body.to_string().as_bytes());
     let refused = as_tpp(&h, &t.c, &t.token)
         .post(AISP, &body, &[("x-jws-signature", &sig)])
         .await;
@@ -325,7 +280,7 @@ async fn ob_v3_1_3_signatures_only_behind_the_setting() {
         )
         .await;
         let body = aac_body();
-        let sig = detached_v313(t.signer.as_ref(), "aisp-313", body.to_string().as_bytes());
+        let sig = detached_v313(t.seal.signer(), "aisp-313", body.to_string().as_bytes());
         let answer = as_tpp(&h, &t.c, &t.token)
             .post(AISP, &body, &[("x-jws-signature", &sig)])
             .await;

@@ -76,6 +76,11 @@ impl Seal {
         (Arc::new(seal), Value::Object(jwk))
     }
 
+    /// The josekit signer, for tests that build their own (e.g. v3.1.3) signatures.
+    pub fn signer(&self) -> &dyn josekit::jws::JwsSigner {
+        self.signer.as_ref()
+    }
+
     /// An `x-jws-signature` over `body` in the v3.1.4+ form (no `b64`).
     pub fn sign(&self, body: &[u8]) -> String {
         let mut header = josekit::jws::JwsHeader::new();
