@@ -59,6 +59,19 @@ fn country(path: &str, c: Option<&String>) -> Result<(), ConsentError> {
     }
 }
 
+/// `AddressLine`: at most `max` lines of 1..70 characters.
+fn address_lines(at: &str, lines: &[String], max: usize) -> Result<(), ConsentError> {
+    if lines.len() > max {
+        return Err(ConsentError::InvalidField {
+            path: format!("{at}.AddressLine"),
+            detail: format!("at most {max} lines"),
+        });
+    }
+    lines
+        .iter()
+        .try_for_each(|line| check_len(&format!("{at}.AddressLine"), line, 70))
+}
+
 /// `OBRisk1.PaymentContextCode`.
 #[derive(Deserialize)]
 enum PaymentContextCode {
@@ -142,15 +155,7 @@ pub(crate) fn check_risk(risk: &Value) -> Result<(), ConsentError> {
     }
     if let Some(a) = &r.delivery_address {
         let at = "Risk.DeliveryAddress";
-        if a.address_line.len() > 2 {
-            return Err(ConsentError::InvalidField {
-                path: format!("{at}.AddressLine"),
-                detail: "at most 2 lines".into(),
-            });
-        }
-        for line in &a.address_line {
-            check_len(&format!("{at}.AddressLine"), line, 70)?;
-        }
+        address_lines(at, &a.address_line, 2)?;
         len(at, "StreetName", a.street_name.as_ref(), 70)?;
         len(at, "BuildingNumber", a.building_number.as_ref(), 16)?;
         len(at, "PostCode", a.post_code.as_ref(), 16)?;
@@ -276,16 +281,7 @@ pub(crate) fn check_postal_address(at: &str, v: &Value) -> Result<(), ConsentErr
         35,
     )?;
     country(at, a.country.as_ref())?;
-    if a.address_line.len() > 7 {
-        return Err(ConsentError::InvalidField {
-            path: format!("{at}.AddressLine"),
-            detail: "at most 7 lines".into(),
-        });
-    }
-    for line in &a.address_line {
-        check_len(&format!("{at}.AddressLine"), line, 70)?;
-    }
-    Ok(())
+    address_lines(at, &a.address_line, 7)
 }
 
 #[cfg(test)]
