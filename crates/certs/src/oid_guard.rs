@@ -1,8 +1,9 @@
 //! Object identifiers as Bulwark accepts them from the network. const-oid (0.9) decodes OIDs
-//! whose DER is not canonical (a sub-identifier with a leading 0x80 byte) or whose arcs do not
-//! fit its `u32`, and then panics or renders them differently from how it parses them back
-//! (found by the `cert_chain` and `dn` fuzz targets). DER (X.690 8.19) allows neither, so a
-//! certificate carrying such an OID anywhere is refused as malformed before anything reads it.
+//! whose DER is not canonical (a sub-identifier with a leading 0x80 byte) or whose arcs it
+//! cannot hold, then panics rendering them, and it encodes arcs that are multiples of 128
+//! wrongly (found by the `cert_chain` and `dn` fuzz targets). So certificates whose subject or
+//! issuer attribute types are not canonical are refused (`parse::decode_cert`), and dotted forms
+//! are rendered and parsed here, never through const-oid's string conversions.
 
 use const_oid::ObjectIdentifier;
 
@@ -94,7 +95,9 @@ pub fn parse_dotted(s: &str) -> Option<ObjectIdentifier> {
 }
 
 /// Walks DER and checks every OBJECT IDENTIFIER, descending into constructed values and into
-/// OCTET and BIT STRINGs that hold DER themselves (extension values).
+/// OCTET and BIT STRINGs that hold DER themselves. For DER known to hold only names (the `dn`
+/// fuzz target); never for whole certificates, whose signatures and keys are random bytes that
+/// can look like a bad OID.
 pub fn all_canonical(der: &[u8]) -> bool {
     walk(der, 0).unwrap_or(true)
 }

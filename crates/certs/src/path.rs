@@ -61,10 +61,17 @@ pub(crate) struct PathInfo {
     pub time: UnixTime,
 }
 
-/// A CA certificate of a verified path and its own issuer, for its revocation check.
+/// A CA certificate of a verified path and its own issuer, for its revocation check; built
+/// once per cached path, so a request does no decoding or rendering for it.
 pub(crate) struct CaLink {
     /// The CA certificate, decoded.
     pub cert: Certificate,
+    /// Its subject, RFC 4514 (for reports and errors).
+    pub subject: String,
+    /// Its serial number, upper-case hex.
+    pub serial: String,
+    /// Its own SubjectPublicKeyInfo DER (an excluded issuer is named by it).
+    pub spki: Vec<u8>,
     /// Its issuer (the next certificate up, or the anchor) as a trust anchor.
     pub issuer: TrustAnchor<'static>,
     /// The issuer's SubjectPublicKeyInfo DER.
@@ -157,6 +164,10 @@ fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, d
         let link = match (certs.get(i + 1), ders.get(i + 1)) {
             (Some(up), Some(up_der)) => CaLink {
                 cert: cert.clone(),
+                subject: crate::dn::DistinguishedName::from_name(&cert.tbs_certificate.subject)
+                    .to_rfc4514(),
+                serial: crate::parse::serial_hex(cert),
+                spki: cert.tbs_certificate.subject_public_key_info.to_der()?,
                 issuer: webpki::anchor_from_trusted_cert(&CertificateDer::from(up_der.as_slice()))
                     .map_err(|_| der::Error::from(der::ErrorKind::Failed))?
                     .to_owned(),
@@ -167,6 +178,10 @@ fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, d
             },
             _ => CaLink {
                 cert: cert.clone(),
+                subject: crate::dn::DistinguishedName::from_name(&cert.tbs_certificate.subject)
+                    .to_rfc4514(),
+                serial: crate::parse::serial_hex(cert),
+                spki: cert.tbs_certificate.subject_public_key_info.to_der()?,
                 issuer: anchor.to_owned(),
                 issuer_spki: anchor_spki_der(anchor)?,
                 issuer_signs_crls: true,

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
 use crate::cache::ExpiringCache;
-use crate::dn::DistinguishedName;
 use crate::error::{CertError, RevocationSource};
 use crate::path::{PathInfo, Purpose};
 use crl::CachedCrl;
@@ -210,15 +209,12 @@ impl RevocationChecker {
         }
         let mut cas = Vec::with_capacity(t.path.cas.len());
         for link in t.path.cas.iter().rev() {
-            let subject = DistinguishedName::from_name(&link.cert.tbs_certificate.subject);
             // An excluded issuer is one without revocation services of its own to consult:
             // its own certificate is not checked either (as before CA certificates were).
-            let own_spki = der::Encode::to_der(&link.cert.tbs_certificate.subject_public_key_info)
-                .map_err(CertError::malformed)?;
-            if self.is_excluded(&own_spki) {
+            if self.is_excluded(&link.spki) {
                 cas.push(CaRevocation {
-                    subject: subject.to_rfc4514(),
-                    serial: crate::parse::serial_hex(&link.cert),
+                    subject: link.subject.clone(),
+                    serial: link.serial.clone(),
                     outcome: skipped,
                 });
                 continue;
@@ -233,12 +229,12 @@ impl RevocationChecker {
                 self.check_one(t, &ca)
                     .await
                     .map_err(|cause| CertError::CaRevocation {
-                        subject: subject.to_rfc4514(),
+                        subject: link.subject.clone(),
                         cause: Box::new(cause),
                     })?;
             cas.push(CaRevocation {
-                subject: subject.to_rfc4514(),
-                serial: crate::parse::serial_hex(&link.cert),
+                subject: link.subject.clone(),
+                serial: link.serial.clone(),
                 outcome,
             });
         }
