@@ -110,6 +110,13 @@ pub enum CertError {
     /// The PSD2 qcStatement (ETSI TS 119 495) is absent.
     #[error("PSD2 qcStatement (0.4.0.19495.2) missing")]
     MissingPsd2Statement,
+    /// An `ob-directory` certificate lacks the subject attribute that names its registration
+    /// (OU = organisation id, CN = software id).
+    #[error("directory certificate subject has no {missing}")]
+    IncompleteDirectorySubject {
+        /// The missing attribute.
+        missing: &'static str,
+    },
     /// qcStatements or the PSD2 statement are present but malformed.
     #[error("invalid qcStatements: {detail}")]
     InvalidQcStatements {
@@ -147,6 +154,7 @@ impl CertError {
             Self::NotQsealc => "not_qsealc",
             Self::MissingPsd2Statement => "missing_psd2_statement",
             Self::InvalidQcStatements { .. } => "invalid_qc_statements",
+            Self::IncompleteDirectorySubject { .. } => "incomplete_directory_subject",
         }
     }
 

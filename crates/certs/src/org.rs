@@ -23,6 +23,14 @@ pub enum ExpectedOrganisation {
     },
     /// An Open Banking organisation id expected in the subject OU.
     OrgId(String),
+    /// An `ob-directory` certificate (OBWAC / OBSeal) of a directory registration: the
+    /// organisation id in the subject OU and, when known, the software id as the CN.
+    Directory {
+        /// The directory's organisation id (`org_id` of the software statement).
+        org_id: String,
+        /// The software id (`software_id` of the software statement), when known.
+        software_id: Option<String>,
+    },
 }
 
 /// Why the certificate does not belong to the expected organisation.
@@ -116,6 +124,28 @@ fn check(
                 Err(mismatch(
                     &found.raw,
                     &format!("PSD{}-{}-{}", want.country, want.nca, want.id),
+                ))
+            }
+        }
+        ExpectedOrganisation::Directory {
+            org_id,
+            software_id,
+        } => {
+            check(
+                identity,
+                subject,
+                &ExpectedOrganisation::OrgId(org_id.clone()),
+            )?;
+            let Some(want) = software_id else {
+                return Ok(());
+            };
+            let cns: Vec<&str> = subject.values(const_oid::db::rfc4519::CN).collect();
+            if cns.iter().any(|cn| cn.trim() == want.trim()) {
+                Ok(())
+            } else {
+                Err(mismatch(
+                    &format!("CN={}", cns.join("+")),
+                    &format!("CN={want}"),
                 ))
             }
         }

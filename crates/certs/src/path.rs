@@ -59,6 +59,8 @@ pub(crate) struct PathInfo {
     pub cas: Vec<CaLink>,
     /// The time at which the path validated (now, or now +/- the skew).
     pub time: UnixTime,
+    /// The trust anchor the path ends at (its set gives the certificate profile).
+    pub anchor: TrustAnchor<'static>,
 }
 
 /// A CA certificate of a verified path and its own issuer, for its revocation check; built
@@ -150,6 +152,7 @@ fn verify(
         issuer_spki: issuer_spki.as_ref().to_vec(),
         cas,
         time,
+        anchor: path.anchor().to_owned(),
     })
 }
 

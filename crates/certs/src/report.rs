@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::error::{CertError, RevocationSource};
 use crate::parse::{CertSummary, decode_cert};
 use crate::path::Purpose;
+use crate::profile::CertProfile;
 use crate::qc::TppIdentity;
 use crate::revocation::{CaRevocation, RevocationStatus};
 use crate::roles::PspRole;
@@ -37,6 +38,10 @@ pub struct VerifyReport {
     /// issuer first (on failure, the refused CA is named in `detail`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ca_revocation: Vec<CaRevocation>,
+    /// The certificate profile the chain was held to (`eidas` or `ob-directory`, from the
+    /// trust anchor set its path ends at), when path validation got that far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<CertProfile>,
     /// eIDAS / PSD2 content of the leaf, when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qwac: Option<QwacReport>,
@@ -94,6 +99,7 @@ pub async fn verify_report(
                 status: v.revocation.status,
                 source: v.revocation.source,
             }),
+            profile: Some(v.profile),
             qwac: v.tpp.as_ref().map(QwacReport::of),
             ca_revocation: v.ca_revocation,
             x5t_s256: Some(v.x5t_s256),
@@ -118,6 +124,14 @@ pub async fn verify_report(
                     _ => None,
                 },
                 ca_revocation: Vec::new(),
+                // The set whose anchor issued the chain: which rules it was held to.
+                profile: match e {
+                    CertError::UnknownIssuer
+                    | CertError::NoTrustAnchors
+                    | CertError::NoCertificate
+                    | CertError::Malformed { .. } => None,
+                    _ => validator.profile_by_issuer(chain, purpose),
+                },
                 qwac: leaf
                     .as_ref()
                     .and_then(|c| TppIdentity::from_cert(c).ok().flatten())

@@ -177,3 +177,44 @@ fn has_role(identity: &TppIdentity, role: PspRole) -> Result<(), RoleError> {
     }
     result
 }
+
+/// The PSD2 roles a caller may act in, and where they were read: from the certificate's PSD2
+/// statement (`eidas` profile) or from the client's registration (`ob-directory` profile, whose
+/// certificates carry none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantedRoles {
+    /// The PSD2 statement of the caller's QWAC.
+    Certificate(Box<TppIdentity>),
+    /// The `software_roles` the client registered with (checked against the directory's
+    /// software statement at registration).
+    Registration(Vec<PspRole>),
+}
+
+impl GrantedRoles {
+    /// Roles from registered `software_roles` names (OB or ETSI); names that are no PSD2 role
+    /// grant nothing.
+    pub fn registered<S: AsRef<str>>(software_roles: &[S]) -> Self {
+        Self::Registration(
+            software_roles
+                .iter()
+                .filter_map(|r| r.as_ref().parse().ok())
+                .collect(),
+        )
+    }
+
+    /// CERT-7: may this caller use `api`?
+    pub fn require(&self, api: Api) -> Result<(), RoleError> {
+        match self {
+            Self::Certificate(identity) => require_role(identity, api),
+            Self::Registration(roles) => {
+                let required = api.required_role();
+                if roles.contains(&required) {
+                    Ok(())
+                } else {
+                    tracing::warn!(target: "bulwark::security", reason = "missing_role", required = %required, source = "registration", "PSD2 role check failed");
+                    Err(RoleError::MissingRole { required })
+                }
+            }
+        }
+    }
+}

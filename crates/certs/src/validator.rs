@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use der::Encode;
-use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::anchors::{AnchorError, TrustAnchors};
@@ -17,6 +17,7 @@ use crate::error::CertError;
 use crate::error::RevocationSource;
 use crate::parse::{CertSummary, decode_cert, rfc3339, serial_hex};
 use crate::path::{PathInfo, Purpose, check_key_usage, unix, validate_path};
+use crate::profile::{CertProfile, ProfiledAnchors, check_content};
 use crate::proxy::MtlsSettings;
 use crate::qc::TppIdentity;
 use crate::revocation::{
@@ -44,6 +45,11 @@ pub struct TrustSettings {
     /// Anchors for QSealCs (replaces `anchors` for that purpose).
     #[serde(default)]
     pub qseal: Option<Vec<PathBuf>>,
+    /// The UK Open Banking directory's CAs, for every purpose: chains ending at one of them
+    /// are held to the `ob-directory` profile (OBWAC / OBSeal, no qcStatements, roles from the
+    /// registration) instead of `eidas`.
+    #[serde(default)]
+    pub ob_directory: Vec<PathBuf>,
     /// Tolerated clock difference when checking validity periods, in seconds (default 60).
     #[serde(default = "default_skew")]
     pub clock_skew_secs: u64,
@@ -60,6 +66,7 @@ impl Default for TrustSettings {
             tls_client: None,
             qwac: None,
             qseal: None,
+            ob_directory: Vec::new(),
             clock_skew_secs: default_skew(),
         }
     }
@@ -143,6 +150,9 @@ pub struct ValidatedCert {
     /// The verdict on each CA certificate between the leaf and the trust anchor, the leaf's
     /// issuer first (empty when the leaf's issuer is an anchor or checking is off).
     pub ca_revocation: Vec<CaRevocation>,
+    /// The profile the certificate was held to (from its trust anchor set): whether the
+    /// PSD2 roles come from [`Self::tpp`] or from the client's registration.
+    pub profile: CertProfile,
     /// eIDAS / PSD2 identity, when the leaf carries qcStatements or organizationIdentifier.
     pub tpp: Option<TppIdentity>,
     /// The leaf's SubjectPublicKeyInfo (DER), so JOSE code can check that an `x5c` / JWKS key is
@@ -166,13 +176,16 @@ impl std::fmt::Debug for CertValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CertValidator")
             .field("anchors", &self.inner.anchors.tls_client.len())
+            .field("ob_directory", &self.inner.ob_directory_anchors)
             .field("clock_skew", &self.inner.skew)
             .finish_non_exhaustive()
     }
 }
 
 struct Inner {
-    anchors: ByPurpose<Vec<TrustAnchor<'static>>>,
+    anchors: ByPurpose<ProfiledAnchors>,
+    /// How many `ob-directory` anchors are configured (for `Debug`).
+    ob_directory_anchors: usize,
     skew: Duration,
     revocation: RevocationChecker,
     /// Verified paths by SHA-256 of (purpose, chain): signatures are checked once per chain,
@@ -223,21 +236,30 @@ impl CertValidator {
         clock_skew: Duration,
         revocation: RevocationSettings,
     ) -> Result<Self, ValidatorError> {
-        let parsed = anchors.try_map(|set| {
-            set.certs()
-                .iter()
-                .map(|cert| {
-                    webpki::anchor_from_trusted_cert(cert)
-                        .map(|a| a.to_owned())
-                        .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))
-                })
-                .collect::<Result<Vec<_>, _>>()
+        Self::with_profiles(anchors, &TrustAnchors::default(), clock_skew, revocation)
+    }
+
+    /// Builds a validator with the `eidas` anchor sets per purpose and the `ob-directory`
+    /// anchors (for every purpose): a certificate is held to the profile of the set its path
+    /// ends at ([`CertProfile`]).
+    pub fn with_profiles(
+        eidas: &ByPurpose<TrustAnchors>,
+        ob_directory: &TrustAnchors,
+        clock_skew: Duration,
+        revocation: RevocationSettings,
+    ) -> Result<Self, ValidatorError> {
+        let parsed = eidas.try_map(|set| {
+            ProfiledAnchors::new(&[
+                (CertProfile::Eidas, set),
+                (CertProfile::ObDirectory, ob_directory),
+            ])
         })?;
         let paths = ExpiringCache::new(revocation.cache_size);
         let revocation = RevocationChecker::new(revocation).map_err(ValidatorError::Settings)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 anchors: parsed,
+                ob_directory_anchors: ob_directory.certs().len(),
                 skew: clock_skew,
                 revocation,
                 paths,
@@ -251,8 +273,10 @@ impl CertValidator {
         revocation: RevocationSettings,
     ) -> Result<Self, ValidatorError> {
         let anchors = trust.paths().try_map(|p| TrustAnchors::load(p))?;
-        Self::per_purpose(
+        let ob_directory = TrustAnchors::load(&trust.ob_directory)?;
+        Self::with_profiles(
             &anchors,
+            &ob_directory,
             Duration::from_secs(trust.clock_skew_secs),
             revocation,
         )
@@ -296,7 +320,7 @@ impl CertValidator {
             .inner
             .revocation
             .check(&Target {
-                anchors: self.inner.anchors.get(purpose),
+                anchors: self.inner.anchors.get(purpose).anchors(),
                 leaf: leaf_der,
                 intermediates,
                 cert: &path.leaf,
@@ -315,6 +339,17 @@ impl CertValidator {
 }
 
 impl CertValidator {
+    /// The profile of the anchor set that issued the chain's last certificate, by name (for
+    /// reports on chains that failed a later check), `None` for an undecodable chain.
+    pub fn profile_by_issuer(
+        &self,
+        chain: &[CertificateDer<'_>],
+        purpose: Purpose,
+    ) -> Option<CertProfile> {
+        let top = decode_cert(chain.last()?).ok()?;
+        Some(self.inner.anchors.get(purpose).profile_by_issuer(&top))
+    }
+
     /// The one entry point for a chain a request presented: from the TLS handshake
     /// (`forwarded_by` = None) it is [`validate`](Self::validate)d; from a trusted proxy's
     /// headers, [`validate_forwarded`](Self::validate_forwarded) with that proxy's settings.
@@ -382,13 +417,19 @@ impl CertValidator {
         }
         check_key_usage(&leaf, purpose)?;
         let tpp = TppIdentity::from_cert(&leaf)?;
-        check_qualified(tpp.as_ref(), purpose)?;
+        let top = match rest.last() {
+            Some(der) => decode_cert(der)?,
+            None => leaf.clone(),
+        };
+        let profile = self.inner.anchors.get(purpose).profile_by_issuer(&top);
+        let subject = DistinguishedName::from_name(&leaf.tbs_certificate.subject);
+        check_content(profile, tpp.as_ref(), &subject, purpose)?;
         let revocation = RevocationOutcome {
             status: RevocationStatus::Unknown,
             source: RevocationSource::Skipped,
             cached: false,
         };
-        finish(leaf_der, &leaf, summaries, revocation, tpp)
+        finish(leaf_der, &leaf, summaries, revocation, profile, tpp)
     }
 }
 
@@ -397,6 +438,7 @@ fn finish(
     leaf: &x509_cert::Certificate,
     chain: Vec<CertSummary>,
     revocation: RevocationOutcome,
+    profile: CertProfile,
     tpp: Option<TppIdentity>,
 ) -> Result<ValidatedCert, CertError> {
     let sans = SubjectAltNames::from_cert(leaf).map_err(CertError::malformed)?;
@@ -415,6 +457,7 @@ fn finish(
         chain,
         revocation,
         ca_revocation: Vec::new(),
+        profile,
         tpp,
     })
 }
@@ -449,8 +492,9 @@ impl CertValidator {
             not_after = not_after.min(c.tbs_certificate.validity.not_after.to_system_time());
             summaries.push(CertSummary::of(&c));
         }
+        let anchors = self.inner.anchors.get(purpose);
         let info = validate_path(
-            self.inner.anchors.get(purpose),
+            anchors.anchors(),
             leaf_der,
             intermediates,
             purpose,
@@ -459,13 +503,15 @@ impl CertValidator {
         )?;
         check_key_usage(&leaf, purpose)?;
         let tpp = TppIdentity::from_cert(&leaf)?;
-        check_qualified(tpp.as_ref(), purpose)?;
+        let profile = anchors.profile_of(&info.anchor);
+        let subject = DistinguishedName::from_name(&leaf.tbs_certificate.subject);
+        check_content(profile, tpp.as_ref(), &subject, purpose)?;
         let not_checked = RevocationOutcome {
             status: crate::RevocationStatus::Unknown,
             source: crate::RevocationSource::Skipped,
             cached: false,
         };
-        let result = finish(leaf_der, &leaf, summaries, not_checked, tpp)?;
+        let result = finish(leaf_der, &leaf, summaries, not_checked, profile, tpp)?;
         let time = info.time;
         let cached = Arc::new(CachedPath {
             info,
@@ -491,27 +537,6 @@ fn path_key(chain: &[CertificateDer<'_>], purpose: Purpose) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(h.finish().as_ref());
     out
-}
-
-/// CERT-5 / CERT-6 purpose rules on the qualified-certificate content.
-fn check_qualified(tpp: Option<&TppIdentity>, purpose: Purpose) -> Result<(), CertError> {
-    match purpose {
-        Purpose::TlsClient => Ok(()),
-        Purpose::Qwac => {
-            let tpp = tpp.ok_or(CertError::NotQwac)?;
-            if !tpp.is_qwac() {
-                return Err(CertError::NotQwac);
-            }
-            if tpp.psd2.is_none() {
-                return Err(CertError::MissingPsd2Statement);
-            }
-            Ok(())
-        }
-        Purpose::Sealing => match tpp {
-            Some(t) if t.is_qsealc() => Ok(()),
-            _ => Err(CertError::NotQsealc),
-        },
-    }
 }
 
 fn leaf_ids(chain: &[CertificateDer<'_>]) -> (String, String) {

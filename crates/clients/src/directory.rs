@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bulwark_certs::ExpectedOrganisation;
+use bulwark_certs::{CertProfile, ExpectedOrganisation, GrantedRoles};
 use bulwark_core::{Client, ClientStatus};
 use bulwark_jose::{JwksFetcher, PublicKeySet};
 use bulwark_store::{ClientStore, RegistrationStore};
@@ -128,19 +128,34 @@ impl ClientDirectory {
             .is_some_and(|rc| rc.client.status == ClientStatus::Active))
     }
 
-    /// CERT-8: the organisation the client's certificates must belong to, when one is known.
+    /// CERT-8: the organisation the client's certificates must belong to, when one is known,
+    /// in the form certificates of `profile` carry it.
     pub async fn expected_organisation(
         &self,
         client_id: &str,
+        profile: CertProfile,
     ) -> Result<Option<ExpectedOrganisation>, ClientError> {
         let registration = self.registrations.get_registration(client_id).await?;
-        let client = match &registration {
-            Some(_) => None,
-            None => self.get(client_id).await?,
+        let client = match (&registration, profile) {
+            (Some(_), CertProfile::Eidas) => None,
+            _ => self.get(client_id).await?,
         };
         crate::organisation::expected_of(
             registration.as_ref().map(|r| r.organisation.as_str()),
             client.as_ref().map(|rc| &rc.client),
+            profile,
         )
+    }
+
+    /// CERT-7 for `ob-directory` certificates, which carry no roles: the PSD2 roles the client
+    /// registered with (its software statement's `software_roles`); none for an unknown client.
+    pub async fn registered_roles(&self, client_id: &str) -> Result<GrantedRoles, ClientError> {
+        Ok(GrantedRoles::registered(
+            &self
+                .get(client_id)
+                .await?
+                .map(|rc| rc.client.metadata.software_roles.clone())
+                .unwrap_or_default(),
+        ))
     }
 }

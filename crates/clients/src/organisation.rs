@@ -3,7 +3,7 @@
 //! registration, in the forms certificates carry it); a statically registered client to its
 //! `organization_identifier` metadata.
 
-use bulwark_certs::ExpectedOrganisation;
+use bulwark_certs::{CertProfile, ExpectedOrganisation};
 use bulwark_core::Client;
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +35,9 @@ pub struct Organisation {
 }
 
 impl Organisation {
-    /// What a certificate must show: the competent-authority registration when the SSA has one
-    /// (eIDAS QWAC organizationIdentifier `PSD<CC>-<NCA>-<id>`), else the `org_id` in the OU.
+    /// What an `eidas` certificate must show: the competent-authority registration when the
+    /// SSA has one (QWAC organizationIdentifier `PSD<CC>-<NCA>-<id>`), else the `org_id` in
+    /// the OU.
     pub fn expected(&self) -> ExpectedOrganisation {
         match (&self.authority_id, &self.registration_id) {
             (Some(authority), Some(registration_id)) => ExpectedOrganisation::CompetentAuthority {
@@ -47,19 +48,42 @@ impl Organisation {
             _ => ExpectedOrganisation::OrgId(self.org_id.clone()),
         }
     }
+
+    /// What a certificate of `profile` must show; an `ob-directory` certificate (OBWAC /
+    /// OBSeal) names the organisation id in its OU and the software id as its CN.
+    pub fn expected_for(&self, profile: CertProfile, software_id: &str) -> ExpectedOrganisation {
+        match profile {
+            CertProfile::Eidas => self.expected(),
+            CertProfile::ObDirectory => ExpectedOrganisation::Directory {
+                org_id: self.org_id.clone(),
+                software_id: Some(software_id.to_owned()),
+            },
+        }
+    }
 }
 
-/// The organisation expected of a client: its registration's, else its
-/// `organization_identifier` metadata, else none known.
+/// The organisation expected of a client, in the form certificates of `profile` carry it.
+/// `eidas`: its registration's, else its `organization_identifier` metadata, else none known.
+/// `ob-directory`: the directory organisation id (registration, else `org_id` metadata) in the
+/// OU and the `software_id` metadata as the CN, else none known.
 pub fn expected_of(
     registration_organisation: Option<&str>,
     client: Option<&Client>,
+    profile: CertProfile,
 ) -> Result<Option<ExpectedOrganisation>, ClientError> {
+    if profile == CertProfile::ObDirectory {
+        let registered = registration_organisation
+            .map(parse)
+            .transpose()?
+            .map(|o| o.org_id);
+        let org_id = registered.or_else(|| client.and_then(|c| c.metadata.org_id.clone()));
+        return Ok(org_id.map(|org_id| ExpectedOrganisation::Directory {
+            org_id,
+            software_id: client.and_then(|c| c.metadata.software_id.clone()),
+        }));
+    }
     if let Some(json) = registration_organisation {
-        let org: Organisation = serde_json::from_str(json).map_err(|e| {
-            ClientError::Internal(format!("stored registration organisation unreadable: {e}"))
-        })?;
-        return Ok(Some(org.expected()));
+        return Ok(Some(parse(json)?.expected()));
     }
     Ok(client.and_then(|c| {
         c.metadata
@@ -68,4 +92,10 @@ pub fn expected_of(
             .and_then(serde_json::Value::as_str)
             .map(|oi| ExpectedOrganisation::OrganizationIdentifier(oi.to_string()))
     }))
+}
+
+fn parse(json: &str) -> Result<Organisation, ClientError> {
+    serde_json::from_str(json).map_err(|e| {
+        ClientError::Internal(format!("stored registration organisation unreadable: {e}"))
+    })
 }

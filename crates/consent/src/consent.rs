@@ -230,6 +230,7 @@ impl AuditEntry {
             actor: Actor {
                 kind: ActorKind::parse(&r.actor_kind).ok_or_else(|| corrupt("actor kind"))?,
                 id: r.actor_id.clone(),
+                customer: r.customer.clone(),
             },
             at: from_unix(r.at)?,
             from: r.from_status.as_deref().map(status).transpose()?,

@@ -9,7 +9,22 @@ use std::net::IpAddr;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
+use bulwark_store::FapiCustomer;
+
 use crate::error::ConsentError;
+
+/// The two headers, validated, as the consent's audit keeps them (trimmed; absent when not
+/// sent). `UK.OBIE.Header.Invalid` when one is malformed.
+pub fn customer_headers(
+    auth_date: Option<&str>,
+    customer_ip: Option<&str>,
+) -> Result<FapiCustomer, ConsentError> {
+    check_fapi_headers(auth_date, customer_ip)?;
+    Ok(FapiCustomer {
+        auth_date: auth_date.map(|d| d.trim().to_owned()),
+        ip_address: customer_ip.map(|ip| ip.trim().to_owned()),
+    })
+}
 
 /// Checks the two headers when present.
 pub fn check_fapi_headers(

@@ -78,6 +78,9 @@ impl ConsentService {
     ) -> Result<Consent, ConsentError> {
         let from = consent.stored_status;
         from.check_transition(to)?;
+        if !consent.kind().has_status(to) {
+            return Err(ConsentError::IllegalTransition { from, to });
+        }
         let now = whole_seconds(now);
         let t = ConsentTransition {
             consent_id: consent.id.clone(),
@@ -89,6 +92,7 @@ impl ConsentService {
             actor_kind: actor.kind.as_str().into(),
             actor_id: actor.id.clone(),
             reason: reason.map(str::to_owned),
+            customer: actor.customer.clone(),
         };
         if !self.store.transition_consent(&t).await? {
             // Lost a race: report against what is stored now.
@@ -410,6 +414,7 @@ pub fn decision_transition(
         actor_kind: crate::model::ActorKind::Psu.as_str().into(),
         actor_id: psu_id.to_string(),
         reason: None,
+        customer: bulwark_store::FapiCustomer::default(),
     };
     match decision {
         Decision::Reject if reauthentication => Ok(ConsentTransition {

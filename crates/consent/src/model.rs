@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use bulwark_certs::{Api, TppIdentity};
+use bulwark_certs::{Api, GrantedRoles, TppIdentity};
+use bulwark_store::FapiCustomer;
 
 use crate::error::ConsentError;
 
@@ -20,6 +21,19 @@ pub enum ConsentKind {
 }
 
 impl ConsentKind {
+    /// Can a consent of this kind ever have `status`? OB Read/Write v3.1.10's enums: a
+    /// domestic-payment consent is AwaitingAuthorisation, Authorised, Consumed or Rejected
+    /// (never Revoked: once Authorised only the payment consumes it; it has no expiry); the
+    /// account-access and funds-confirmation consents are never Consumed.
+    pub fn has_status(self, status: ConsentStatus) -> bool {
+        match self {
+            Self::DomesticPayment => {
+                !matches!(status, ConsentStatus::Revoked | ConsentStatus::Expired)
+            }
+            Self::AccountAccess | Self::FundsConfirmation => status != ConsentStatus::Consumed,
+        }
+    }
+
     /// The stored form, also the resource path segment without `-consents`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -206,6 +220,9 @@ pub struct Actor {
     pub kind: ActorKind,
     /// Its id.
     pub id: String,
+    /// For a TPP: the FAPI headers it forwarded about its customer with the request
+    /// (`x-fapi-auth-date`, `x-fapi-customer-ip-address`), kept in the audit row.
+    pub customer: FapiCustomer,
 }
 
 impl Actor {
@@ -214,6 +231,7 @@ impl Actor {
         Self {
             kind: ActorKind::Tpp,
             id: client_id.into(),
+            customer: FapiCustomer::default(),
         }
     }
 
@@ -222,6 +240,7 @@ impl Actor {
         Self {
             kind: ActorKind::Psu,
             id: psu_id.into(),
+            customer: FapiCustomer::default(),
         }
     }
 
@@ -230,7 +249,14 @@ impl Actor {
         Self {
             kind: ActorKind::Staff,
             id: user.into(),
+            customer: FapiCustomer::default(),
         }
+    }
+
+    /// The same actor with the customer headers of its request.
+    pub fn with_customer(mut self, customer: FapiCustomer) -> Self {
+        self.customer = customer;
+        self
     }
 
     /// Bulwark itself.
@@ -238,38 +264,69 @@ impl Actor {
         Self {
             kind: ActorKind::System,
             id: "bulwark".into(),
+            customer: FapiCustomer::default(),
         }
     }
 }
 
 /// The caller of a TPP-facing consent operation, as the server established it: the client
-/// the application access token was issued to, the eIDAS identity of the certificate the token
-/// is bound to (CERT-5/7), and the token's scope.
+/// the application access token was issued to, the PSD2 roles it holds (from the eIDAS
+/// certificate the token is bound to, or from its registration for an `ob-directory`
+/// certificate; CERT-5/7), and the token's scope.
 #[derive(Clone, Debug)]
 pub struct Caller {
     /// The client id of the access token.
     pub client_id: String,
-    /// The TPP identity from the validated transport certificate, if any.
-    pub tpp: Option<TppIdentity>,
+    /// The caller's PSD2 roles and their source, if any identity was presented.
+    pub roles: Option<GrantedRoles>,
     /// The token's scopes.
     pub scopes: Vec<String>,
+    /// The FAPI headers the TPP forwarded about its customer with this request (validated).
+    pub customer: FapiCustomer,
 }
 
 impl Caller {
-    /// A caller from a client id, identity and space-separated scope string.
+    /// A caller from a client id, the eIDAS identity of its certificate and a space-separated
+    /// scope string.
     pub fn new(client_id: impl Into<String>, tpp: Option<TppIdentity>, scope: &str) -> Self {
+        Self::with_roles(
+            client_id,
+            tpp.map(|t| GrantedRoles::Certificate(Box::new(t))),
+            scope,
+        )
+    }
+
+    /// A caller whose roles were established some other way (e.g. from the registration).
+    pub fn with_roles(
+        client_id: impl Into<String>,
+        roles: Option<GrantedRoles>,
+        scope: &str,
+    ) -> Self {
         Self {
             client_id: client_id.into(),
-            tpp,
+            roles,
             scopes: scope.split_ascii_whitespace().map(str::to_owned).collect(),
+            customer: FapiCustomer::default(),
         }
+    }
+
+    /// The same caller with the customer headers of its request (from
+    /// [`crate::fapi_headers::customer_headers`]).
+    pub fn with_customer(mut self, customer: FapiCustomer) -> Self {
+        self.customer = customer;
+        self
+    }
+
+    /// The caller as the actor of an audit row.
+    pub fn actor(&self) -> Actor {
+        Actor::tpp(&self.client_id).with_customer(self.customer.clone())
     }
 
     /// CERT-7 and scope: may this caller use the endpoints of `kind`? Role first, then scope;
     /// both failures are 403.
     pub fn authorize(&self, kind: ConsentKind) -> Result<(), ConsentError> {
-        let tpp = self.tpp.as_ref().ok_or(ConsentError::NoTppIdentity)?;
-        bulwark_certs::require_role(tpp, kind.api())?;
+        let roles = self.roles.as_ref().ok_or(ConsentError::NoTppIdentity)?;
+        roles.require(kind.api())?;
         if !self.scopes.iter().any(|s| s == kind.scope()) {
             return Err(ConsentError::ScopeMissing(kind.scope()));
         }

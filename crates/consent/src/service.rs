@@ -153,6 +153,7 @@ impl ConsentService {
             from_status: None,
             to_status: record.status.clone(),
             reason: None,
+            customer: caller.customer.clone(),
         };
         match self.store.insert_consent(&record, &audit).await {
             Ok(()) => Ok(Created { consent, new: true }),
@@ -279,16 +280,9 @@ impl ConsentService {
             ),
             other => return Err(ConsentError::InvalidStatus(other)),
         };
-        self.apply(
-            &consent,
-            to,
-            &Actor::tpp(&caller.client_id),
-            Some(reason),
-            None,
-            now,
-        )
-        .await
-        .map(|_| ())
+        self.apply(&consent, to, &caller.actor(), Some(reason), None, now)
+            .await
+            .map(|_| ())
     }
 
     /// The consent if it exists, is of `kind` (else NotFound) and belongs to `client_id`

@@ -23,7 +23,53 @@ both_backends!(
     co_5_staff_search_and_history,
     tk_6_is_authorised_follows_the_lifecycle,
     op_3_two_nodes_racing_cannot_both_transition,
+    ob_9_payment_consents_cannot_be_revoked_once_authorised,
 );
+
+/// ob_9: OB's domestic-payment consent has no Revoked status: once Authorised, neither the
+/// bank's staff nor the PSU can revoke it (only the payment consumes it), and the refusal
+/// leaves no audit row.
+async fn ob_9_payment_consents_cannot_be_revoked_once_authorised(env: Env) {
+    let a = caller("client-a", PISP);
+    let id = env
+        .create(&a, ConsentKind::DomesticPayment, &pay_body("42.00", "GBP"))
+        .await;
+    env.svc
+        .authorise(&id, "psu-1", &["acc-1".into()], at(2))
+        .await
+        .unwrap();
+    let before = env.history(&id).await;
+    for actor in [Actor::staff("alice"), Actor::psu("psu-1"), Actor::system()] {
+        let err = env
+            .svc
+            .revoke(&id, &actor, Some("customer request"), at(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConsentError::IllegalTransition {
+                    from: ConsentStatus::Authorised,
+                    to: ConsentStatus::Revoked
+                }
+            ),
+            "{err}"
+        );
+        assert_ob(&err, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+    }
+    assert_eq!(
+        env.history(&id).await,
+        before,
+        "no audit row for a refused revocation"
+    );
+    let got = env.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(got.status, "Authorised");
+    // The payment still consumes it.
+    env.svc.consume(&id, "client-a", at(4)).await.unwrap();
+    // An account-access consent is never Consumed.
+    let aac = env.authorised_aac(None).await;
+    assert!(env.svc.consume(&aac, "client-a", at(5)).await.is_err());
+}
 
 async fn co_2_every_legal_transition_is_audited(env: Env) {
     use ConsentStatus as S;
@@ -111,8 +157,8 @@ async fn co_2_every_legal_transition_is_audited(env: Env) {
 async fn co_2_every_illegal_transition_is_refused_without_audit(env: Env) {
     use ConsentStatus as S;
     let a = caller("client-a", ALL_ROLES);
-    // Reach every status with a payment consent (the only kind that can be Consumed) and an
-    // account-access one for Expired.
+    // Reach every status with a payment consent (the only kind that can be Consumed) and
+    // account-access ones for Revoked and Expired.
     let awaiting = env
         .create(&a, ConsentKind::DomesticPayment, &pay_body("1.00", "GBP"))
         .await;
@@ -130,15 +176,10 @@ async fn co_2_every_illegal_transition_is_refused_without_audit(env: Env) {
         .reject(&rejected, &Actor::psu("psu-1"), None, at(1))
         .await
         .unwrap();
-    let revoked = env
-        .create(&a, ConsentKind::DomesticPayment, &pay_body("4.00", "GBP"))
-        .await;
+    // A payment consent is never Revoked (ob_9): reach Revoked with an account-access one.
+    let revoked = env.authorised_aac(None).await;
     env.svc
-        .authorise(&revoked, "psu-1", &[], at(1))
-        .await
-        .unwrap();
-    env.svc
-        .revoke(&revoked, &Actor::staff("s"), Some("r"), at(2))
+        .revoke(&revoked, &Actor::staff("s"), Some("r"), at(20))
         .await
         .unwrap();
     let consumed = env
@@ -167,7 +208,7 @@ async fn co_2_every_illegal_transition_is_refused_without_audit(env: Env) {
         (
             &revoked,
             S::Revoked,
-            &[S::Authorised, S::Rejected, S::Revoked, S::Consumed],
+            &[S::Authorised, S::Rejected, S::Revoked],
         ),
         (
             &consumed,

@@ -350,7 +350,10 @@ impl DcrService {
         }
         // A suspended client can do nothing, management included (the bank suspended it).
         let client = self.clients.get_client(input.client_id).await?;
-        if client.is_none_or(|c| c.status != bulwark_core::ClientStatus::Active) {
+        if client
+            .as_ref()
+            .is_none_or(|c| c.status != bulwark_core::ClientStatus::Active)
+        {
             tracing::warn!(target: "bulwark::security", client_id = input.client_id, "registration management by a suspended client refused");
             return Err(DcrError::InvalidToken("the client is suspended".into()));
         }
@@ -364,7 +367,10 @@ impl DcrService {
             .certificate(input.chain, input.forwarded_by)
             .await
             .map_err(|e| DcrError::InvalidToken(format!("the registration access token must be used over mTLS with the organisation's certificate: {e}")))?;
-        transport::check_organisation(&cert, &org)
+        let software_id = client
+            .and_then(|c| c.metadata.software_id)
+            .unwrap_or_default();
+        transport::check_organisation(&cert, &org, &software_id)
             .map_err(|e| DcrError::InvalidToken(e.to_string()))?;
         Ok(token)
     }
@@ -400,7 +406,7 @@ impl DcrService {
         let ssa = self.verify_ssa(ssa_jws, now).await?;
 
         let cert = self.certificate(input.chain, input.forwarded_by).await?;
-        transport::check_organisation(&cert, &ssa.organisation)?;
+        transport::check_organisation(&cert, &ssa.organisation, &ssa.software_id)?;
         transport::check_roles(&cert, &ssa.software_roles)?;
         transport::check_authorisations(&ssa.organisation, &ssa.software_roles)?;
 

@@ -1,15 +1,22 @@
-//! DCR-3: the transport certificate of a registration is a valid QWAC (or directory-issued
-//! transport certificate) of the SSA's organisation whose PSD2 roles cover the SSA's
-//! software_roles (CERT-7, CERT-8; ETSI TS 119 495 section 5.1 and 5.2.1).
+//! DCR-3: the transport certificate of a registration is a valid QWAC of the SSA's
+//! organisation whose PSD2 roles cover the SSA's software_roles (CERT-7, CERT-8; ETSI TS 119
+//! 495 section 5.1 and 5.2.1), or an `ob-directory` transport certificate (OBWAC) naming the
+//! SSA's organisation id (OU) and software id (CN), whose roles are the SSA's own.
 
 use bulwark_certs::{OrgMatchError, RoleError, ValidatedCert, organisation_matches, roles_cover};
 
 use crate::DcrError;
 use crate::ssa::Organisation;
 
-/// CERT-8: the validated certificate belongs to `org`.
-pub fn check_organisation(cert: &ValidatedCert, org: &Organisation) -> Result<(), DcrError> {
-    organisation_matches(cert.tpp.as_ref(), &cert.subject, &org.expected()).map_err(|e| {
+/// CERT-8: the validated certificate belongs to `org` (and, for an `ob-directory`
+/// certificate, to the software `software_id`: its CN).
+pub fn check_organisation(
+    cert: &ValidatedCert,
+    org: &Organisation,
+    software_id: &str,
+) -> Result<(), DcrError> {
+    let expected = org.expected_for(cert.profile, software_id);
+    organisation_matches(cert.tpp.as_ref(), &cert.subject, &expected).map_err(|e| {
         DcrError::Organisation(match e {
             OrgMatchError::NoIdentifier => {
                 "the certificate carries no organizationIdentifier (or OU) to compare".into()
@@ -27,8 +34,13 @@ pub fn check_organisation(cert: &ValidatedCert, org: &Organisation) -> Result<()
     })
 }
 
-/// CERT-7: every role the SSA claims is one the certificate's PSD2 statement grants.
+/// CERT-7: every role the SSA claims is one the certificate's PSD2 statement grants. An
+/// `ob-directory` certificate grants no roles: the directory's signed statement is their
+/// source, so there is nothing in the certificate to compare.
 pub fn check_roles(cert: &ValidatedCert, software_roles: &[String]) -> Result<(), DcrError> {
+    if cert.profile.roles_from_registration() {
+        return Ok(());
+    }
     let tpp = cert.tpp.as_ref().ok_or_else(|| {
         DcrError::Roles("the certificate carries no PSD2 statement (qcStatements)".into())
     })?;

@@ -4,7 +4,8 @@
 //! server issued, not revoked, of a client that is still active; bound to the certificate of
 //! this connection (RFC 8705 3); of the kind the API needs; that certificate a valid QWAC
 //! (CERT-5) of the client's organisation (CERT-8) with PSD2 roles (CERT-7 is then the API's
-//! own check with the roles). [`ResourceGuard::check_signature`] applies the `x-jws-signature`
+//! own check with the roles), or an `ob-directory` OBWAC naming the client's organisation and
+//! software, whose roles are the client's registered ones. [`ResourceGuard::check_signature`] applies the `x-jws-signature`
 //! policy (CO-6). Every refusal is logged on `bulwark::security` with its reason.
 
 pub mod refusal;
@@ -12,7 +13,7 @@ pub mod signature;
 
 use std::sync::Arc;
 
-use bulwark_certs::{CertValidator, MtlsSettings, Purpose, TppIdentity};
+use bulwark_certs::{CertProfile, CertValidator, GrantedRoles, MtlsSettings, Purpose, TppIdentity};
 use bulwark_clients::ClientDirectory;
 use bulwark_core::Clock;
 use bulwark_token::{AccessTokenClaims, TokenKind, TokenService};
@@ -39,8 +40,13 @@ pub struct ResourceRequest<'a> {
 pub struct ApiCaller {
     /// The verified token claims.
     pub claims: AccessTokenClaims,
-    /// The PSD2 identity from the caller's QWAC.
-    pub tpp: TppIdentity,
+    /// The eIDAS identity read from the caller's certificate, when it carries one.
+    pub tpp: Option<TppIdentity>,
+    /// The caller's PSD2 roles: its QWAC's PSD2 statement (`eidas`), or its registration
+    /// (`ob-directory` certificates carry none).
+    pub roles: GrantedRoles,
+    /// The profile the caller's certificate was held to.
+    pub profile: CertProfile,
 }
 
 /// Decides about bank-API requests.
@@ -138,7 +144,7 @@ impl ResourceGuard {
             .map_err(|e| Refusal::NotQwac(e.reason()))?;
         if let Some(expected) = self
             .directory
-            .expected_organisation(&claims.client_id)
+            .expected_organisation(&claims.client_id, validated.profile)
             .await
             .map_err(|e| Refusal::Internal(e.to_string()))?
         {
@@ -149,7 +155,21 @@ impl ResourceGuard {
             )
             .map_err(|e| Refusal::OtherOrganisation(e.to_string()))?;
         }
-        let tpp = validated.tpp.ok_or(Refusal::NoPsd2Roles)?;
-        Ok(ApiCaller { claims, tpp })
+        let roles = match validated.profile {
+            CertProfile::Eidas => GrantedRoles::Certificate(Box::new(
+                validated.tpp.clone().ok_or(Refusal::NoPsd2Roles)?,
+            )),
+            CertProfile::ObDirectory => self
+                .directory
+                .registered_roles(&claims.client_id)
+                .await
+                .map_err(|e| Refusal::Internal(e.to_string()))?,
+        };
+        Ok(ApiCaller {
+            claims,
+            tpp: validated.tpp,
+            roles,
+            profile: validated.profile,
+        })
     }
 }

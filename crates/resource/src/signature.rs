@@ -110,7 +110,7 @@ impl ResourceGuard {
         if let Some(signature) = verified
             && let Some(expected) = self
                 .directory
-                .expected_organisation(&caller.claims.client_id)
+                .expected_organisation(&caller.claims.client_id, signature.seal.profile)
                 .await
                 .map_err(|e| SignatureError::Internal(e.to_string()))?
             && let Err(e) = bulwark_certs::organisation_matches(

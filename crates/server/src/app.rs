@@ -83,14 +83,23 @@ impl Application {
 
         let (anchor_paths, revocation) = trust_setup(&config, dev_ca, &mut report);
         let anchors = anchor_paths.try_map(|p| TrustAnchors::load(p))?;
-        let validator = CertValidator::per_purpose(
+        let ob_directory = TrustAnchors::load(&config.trust.ob_directory)?;
+        if !ob_directory.is_empty() {
+            report.push(format!(
+                "{} UK Open Banking directory CA(s) trusted under the ob-directory profile",
+                ob_directory.certs().len()
+            ));
+        }
+        let validator = CertValidator::with_profiles(
             &anchors,
+            &ob_directory,
             Duration::from_secs(config.trust.clock_skew_secs),
             revocation,
         )?;
         // The handshake asks for certificates of the CAs trusted for TLS client purposes.
         let mut hinted = anchors.tls_client.certs().to_vec();
         hinted.extend(anchors.qwac.certs().iter().cloned());
+        hinted.extend(ob_directory.certs().iter().cloned());
         hinted.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
         hinted.dedup();
         let hints = hinted.iter().filter_map(|c| webpki_subject(c)).collect();
@@ -537,7 +546,8 @@ pub fn trust_setup(
     let mut revocation = config.revocation.clone();
     let none_configured = anchor_paths.tls_client.is_empty()
         && anchor_paths.qwac.is_empty()
-        && anchor_paths.sealing.is_empty();
+        && anchor_paths.sealing.is_empty()
+        && config.trust.ob_directory.is_empty();
     if let (true, Some(ca)) = (none_configured, dev_ca) {
         report.push(
             "trusting the development CA for client certificates (no [trust] anchors configured)"

@@ -67,8 +67,13 @@ async fn verify(
         Ok(a) => a,
         Err(e) => return usage(e.to_string()),
     };
-    let validator = match CertValidator::per_purpose(
+    let ob_directory = match TrustAnchors::load(&config.trust.ob_directory) {
+        Ok(a) => a,
+        Err(e) => return usage(e.to_string()),
+    };
+    let validator = match CertValidator::with_profiles(
         &anchors,
+        &ob_directory,
         Duration::from_secs(config.trust.clock_skew_secs),
         revocation,
     ) {

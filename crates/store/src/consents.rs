@@ -40,6 +40,17 @@ pub struct ConsentRecord {
     pub expires_at: Option<i64>,
 }
 
+/// The FAPI headers a TPP forwarded about its customer on the request behind an audit row
+/// (`x-fapi-auth-date`, `x-fapi-customer-ip-address`; OB Read/Write v3.1.10 keeps them with
+/// the consent), as sent after validation; empty for changes no TPP request caused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FapiCustomer {
+    /// `x-fapi-auth-date`: when the PSU last logged in with the TPP (an HTTP-date).
+    pub auth_date: Option<String>,
+    /// `x-fapi-customer-ip-address`: the PSU's IP address.
+    pub ip_address: Option<String>,
+}
+
 /// One row of a consent's append-only history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsentAuditRecord {
@@ -57,6 +68,8 @@ pub struct ConsentAuditRecord {
     pub to_status: String,
     /// Why, when known.
     pub reason: Option<String>,
+    /// The customer headers of the TPP request behind the change.
+    pub customer: FapiCustomer,
 }
 
 /// A conditional status change with its audit row.
@@ -80,6 +93,8 @@ pub struct ConsentTransition {
     pub actor_id: String,
     /// Why, when known.
     pub reason: Option<String>,
+    /// The customer headers of the TPP request behind the change.
+    pub customer: FapiCustomer,
 }
 
 /// Staff search filters (CO-5). Every filter is optional; results are newest first.
@@ -180,8 +195,8 @@ async fn insert_audit(
     a: &ConsentAuditRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, to_status, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, to_status, reason, \
+         customer_auth_date, customer_ip_address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&a.consent_id)
     .bind(&a.actor_kind)
@@ -190,6 +205,8 @@ async fn insert_audit(
     .bind(&a.from_status)
     .bind(&a.to_status)
     .bind(&a.reason)
+    .bind(&a.customer.auth_date)
+    .bind(&a.customer.ip_address)
     .execute(conn)
     .await?;
     Ok(())
@@ -232,6 +249,7 @@ pub(crate) async fn apply_transition(
             from_status: Some(t.from_status.clone()),
             to_status: t.to_status.clone(),
             reason: t.reason.clone(),
+            customer: t.customer.clone(),
         },
     )
     .await?;
@@ -330,8 +348,8 @@ impl ConsentStore for SqlStore {
 
     async fn consent_history(&self, id: &str) -> Result<Vec<ConsentAuditRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT consent_id, actor_kind, actor_id, at, from_status, to_status, reason \
-             FROM consent_audit WHERE consent_id = $1 ORDER BY seq",
+            "SELECT consent_id, actor_kind, actor_id, at, from_status, to_status, reason, \
+             customer_auth_date, customer_ip_address FROM consent_audit WHERE consent_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -346,6 +364,10 @@ impl ConsentStore for SqlStore {
                     from_status: row.try_get("from_status")?,
                     to_status: row.try_get("to_status")?,
                     reason: row.try_get("reason")?,
+                    customer: FapiCustomer {
+                        auth_date: row.try_get("customer_auth_date")?,
+                        ip_address: row.try_get("customer_ip_address")?,
+                    },
                 })
             })
             .collect()

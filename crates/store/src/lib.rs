@@ -24,7 +24,7 @@ pub use authorization::{
 };
 pub use clients::ClientStore;
 pub use consents::{
-    ConsentAuditRecord, ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition,
+    ConsentAuditRecord, ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer,
 };
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};

@@ -6,9 +6,10 @@ use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
     AuthorizationStore, Backend, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord,
-    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, Interaction, JtiClaim, KeyStore,
-    PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redeemed, Redemption,
-    RefreshRecord, Registration, RegistrationStore, ReplayStore, SqlStore, StoreError, StoredKey,
+    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer, Interaction,
+    JtiClaim, KeyStore, PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redeemed,
+    Redemption, RefreshRecord, Registration, RegistrationStore, ReplayStore, SqlStore, StoreError,
+    StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -204,6 +205,7 @@ fn created(c: &ConsentRecord) -> ConsentAuditRecord {
         from_status: None,
         to_status: c.status.clone(),
         reason: None,
+        customer: FapiCustomer::default(),
     }
 }
 
@@ -222,6 +224,7 @@ fn transition(id: &str, from: &str, to: &str, at: i64) -> ConsentTransition {
         actor_kind: "PSU".into(),
         actor_id: "psu-1".into(),
         reason: None,
+        customer: FapiCustomer::default(),
     }
 }
 
@@ -327,6 +330,11 @@ async fn co_2_transition_is_conditional_and_audited_in_one_transaction(store: Sq
     revoke.actor_kind = "Staff".into();
     revoke.actor_id = "staff-1".into();
     revoke.reason = Some("fraud suspected".into());
+    let customer = FapiCustomer {
+        auth_date: Some("Sun, 10 Sep 2017 19:43:31 GMT".into()),
+        ip_address: Some("2001:db8::7".into()),
+    };
+    revoke.customer = customer.clone();
     assert!(store.transition_consent(&revoke).await.unwrap());
     let got = store.get_consent("aac-1").await.unwrap().unwrap();
     assert_eq!(got.status, "Revoked");
@@ -335,6 +343,9 @@ async fn co_2_transition_is_conditional_and_audited_in_one_transaction(store: Sq
     assert_eq!(got.selected_accounts, ["acc-1", "acc-2"]);
     assert_eq!(got.created_at, 10);
     let history = store.consent_history("aac-1").await.unwrap();
+    // ob_17: the customer headers of the request behind a change are kept with its row.
+    assert_eq!(history[0].customer, FapiCustomer::default());
+    assert_eq!(history.last().unwrap().customer, customer);
     let steps: Vec<_> = history
         .iter()
         .map(|a| {

@@ -82,7 +82,7 @@ async fn admitted(
     headers: &HeaderMap,
     id: &InteractionId,
 ) -> Result<(ApiCaller, Caller), Response> {
-    let admitted = admit(s, chain, headers)
+    let (api, caller) = admit(s, chain, headers)
         .await
         .map_err(|e| refused(&e, id))?;
     let text = |name: &str| {
@@ -90,12 +90,13 @@ async fn admitted(
             .get(name)
             .map(|v| v.to_str().unwrap_or("(not text)"))
     };
-    bulwark_consent::fapi_headers::check_fapi_headers(
+    // Validated, and kept in the audit row of any change this request makes.
+    let customer = bulwark_consent::fapi_headers::customer_headers(
         text("x-fapi-auth-date"),
         text("x-fapi-customer-ip-address"),
     )
     .map_err(|e| consent_error(&e, id))?;
-    Ok(admitted)
+    Ok((api, caller.with_customer(customer)))
 }
 
 async fn admit(
@@ -119,9 +120,9 @@ async fn admit(
             kind: TokenKind::Application,
         })
         .await?;
-    let caller = Caller::new(
+    let caller = Caller::with_roles(
         api.claims.client_id.clone(),
-        Some(api.tpp.clone()),
+        Some(api.roles.clone()),
         &api.claims.scope,
     );
     Ok((api, caller))

@@ -403,6 +403,18 @@ fn cert_3_certs_verify_cli_reports_and_sets_exit_codes() {
         report["qwac"]["organization_identifier"],
         "PSDGB-DEV-000001"
     );
+    assert_eq!(report["profile"], "eidas");
+
+    // ob_6: the same CA configured as the UK directory's: the report names the ob-directory
+    // profile (a transport certificate needs no qcStatements there).
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_REVOCATION__ENABLED", "false")
+        .env("BULWARK_TRUST__OB_DIRECTORY", "[\"data/dev-pki/ca.pem\"]")
+        .args(["certs", "verify", "data/dev-pki/client.pem"]);
+    let out = cmd.output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["profile"], "ob-directory", "{report}");
+    assert_eq!(report["valid"], true, "{report}");
 
     // With the CA configured as a real trust anchor, revocation is checked: a certificate
     // naming neither OCSP nor CRL is rejected with a reason.

@@ -343,3 +343,60 @@ async fn ob_fapi_customer_headers_are_validated() {
         .await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 }
+
+both_backends!(
+    /// ob_17: the customer headers of the request behind each change (creation, the TPP's
+    /// DELETE) are kept, as sent, in that change's audit row; a request without them leaves
+    /// the row's columns empty.
+    ob_17_fapi_customer_headers_are_kept_in_the_consent_audit,
+    ob_17_fapi_customer_headers_are_kept_in_the_consent_audit_on_postgres => customer_audit_case
+);
+
+async fn customer_audit_case(h: Harness) {
+    let (c, token) = tpp(&h, "aisp-audit", &[PspRole::AccountInformation]).await;
+    let created = as_tpp(&h, &c, &token)
+        .post(
+            AISP,
+            &aac_body(),
+            &[
+                ("x-fapi-auth-date", "Sun, 10 Sep 2017 19:43:31 UTC"),
+                ("x-fapi-customer-ip-address", "104.25.212.99"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["Data"]["ConsentId"].as_str().unwrap();
+    let deleted = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::DELETE,
+        &format!("{AISP}/{id}"),
+        Some(&token),
+        None,
+        &[("x-fapi-customer-ip-address", "2001:db8::7")],
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let history = h.store.consent_history(id).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        history[0].customer.auth_date.as_deref(),
+        Some("Sun, 10 Sep 2017 19:43:31 UTC")
+    );
+    assert_eq!(
+        history[0].customer.ip_address.as_deref(),
+        Some("104.25.212.99")
+    );
+    assert_eq!(history[1].to_status, "Rejected");
+    assert_eq!(history[1].customer.auth_date, None);
+    assert_eq!(
+        history[1].customer.ip_address.as_deref(),
+        Some("2001:db8::7")
+    );
+
+    // Without the headers the row keeps nothing.
+    let plain = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
+    let id = plain.body["Data"]["ConsentId"].as_str().unwrap();
+    let history = h.store.consent_history(id).await.unwrap();
+    assert_eq!(history[0].customer, bulwark_store::FapiCustomer::default());
+}

@@ -19,6 +19,7 @@ mod discovery;
 mod hostile;
 mod introspection;
 mod jwks_uri;
+mod ob_directory;
 mod proxy;
 mod tls;
 mod token;

@@ -21,7 +21,7 @@ pub use clients::{PkjClient, introspect};
 pub use dcr::{Dcr, ORG_IDENTIFIER, SOFTWARE_ID};
 pub use harness::{Harness, now};
 pub use http::{StaticHttp, http_client, jwks_server, serve_json};
-pub use pki::{Identity, TestPki};
+pub use pki::{Identity, TestPki, ob_directory_pki};
 
 /// The issuer every test server is configured with.
 pub const ISSUER: &str = "https://localhost:8443";

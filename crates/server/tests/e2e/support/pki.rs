@@ -61,12 +61,24 @@ pub struct TestPki {
     next_serial: Mutex<u64>,
 }
 
+/// The UK Open Banking directory's CA of this test process (`OpenBanking Root CA`), shared by
+/// every test that configures it as `[trust] ob_directory`.
+pub fn ob_directory_pki() -> &'static TestPki {
+    static PKI: std::sync::OnceLock<TestPki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| TestPki::with_org("OpenBanking Root CA", "OpenBanking"))
+}
+
 impl TestPki {
     pub fn new(name: &str) -> Self {
+        Self::with_org(name, "Test QTSP")
+    }
+
+    /// A root CA `O=<org>, CN=<name>`.
+    pub fn with_org(name: &str, org: &str) -> Self {
         let mut params = CertificateParams::default();
         params
             .distinguished_name
-            .push(DnType::OrganizationName, "Test QTSP");
+            .push(DnType::OrganizationName, org);
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -199,6 +211,58 @@ impl TestPki {
                 key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
             },
             serial,
+        )
+    }
+
+    /// A UK Open Banking directory certificate as the directory issues them: subject
+    /// `C=GB, O=OpenBanking, OU=<org id>, CN=<software id>`, no qcStatements; a transport
+    /// certificate (OBWAC: clientAuth + serverAuth, digitalSignature + keyEncipherment) or a
+    /// signing one (OBSeal: no EKU, digitalSignature + nonRepudiation). Returns the identity
+    /// and the certificate's DER.
+    pub fn directory_cert(&self, ou: Option<&str>, cn: &str, seal: bool) -> (Identity, Vec<u8>) {
+        let serial = {
+            let mut s = self.next_serial.lock().unwrap();
+            *s += 1;
+            *s
+        };
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CountryName, "GB");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "OpenBanking");
+        if let Some(ou) = ou {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+        }
+        params.distinguished_name.push(DnType::CommonName, cn);
+        if seal {
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::ContentCommitment,
+            ];
+        } else {
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ];
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+        }
+        params.serial_number = Some(SerialNumber::from(serial));
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(10);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        (
+            Identity {
+                chain: vec![cert.der().clone()],
+                key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            },
+            cert.der().to_vec(),
         )
     }
 

@@ -24,8 +24,6 @@ impl Seal {
     /// A QSealC of `org` (organizationIdentifier) for `roles`, signed by the harness CA; the
     /// seal and its public JWK (`kid` seal-1, `x5c`).
     pub fn new(h: &Harness, iss: &str, org: &str, roles: &[PspRole]) -> (Arc<Self>, Value) {
-        use base64::Engine;
-        use base64::engine::general_purpose::STANDARD;
         use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::default();
@@ -57,6 +55,35 @@ impl Seal {
         p.not_before = now_odt - time::Duration::hours(1);
         p.not_after = now_odt + time::Duration::days(10);
         let cert = p.signed_by(&key, &h.pki.ca).unwrap();
+        Self::from_cert(&key, cert.der(), iss)
+    }
+
+    /// An OBSeal of the UK directory's test CA (`OU=<org_id>, CN=<software_id>`, no
+    /// qcStatements) signing as `iss`, and its public JWK (`kid` seal-1, `x5c`).
+    pub fn directory(iss: &str, org_id: &str, software_id: &str) -> (Arc<Self>, Value) {
+        use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CountryName, "GB");
+        p.distinguished_name
+            .push(DnType::OrganizationName, "OpenBanking");
+        p.distinguished_name
+            .push(DnType::OrganizationalUnitName, org_id);
+        p.distinguished_name.push(DnType::CommonName, software_id);
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        let now_odt = time::OffsetDateTime::now_utc();
+        p.not_before = now_odt - time::Duration::hours(1);
+        p.not_after = now_odt + time::Duration::days(10);
+        let cert = p.signed_by(&key, &super::ob_directory_pki().ca).unwrap();
+        Self::from_cert(&key, cert.der(), iss)
+    }
+
+    fn from_cert(key: &rcgen::KeyPair, cert_der: &[u8], iss: &str) -> (Arc<Self>, Value) {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
         let pem = key.serialize_pem();
         let signer = josekit::jws::ES256.signer_from_pem(&pem).unwrap();
         let public = josekit::jwk::alg::ec::EcKeyPair::from_pem(
@@ -68,7 +95,7 @@ impl Seal {
         let mut jwk: serde_json::Map<String, Value> = public.into();
         jwk.insert("kid".into(), SEAL_KID.into());
         jwk.insert("use".into(), "sig".into());
-        jwk.insert("x5c".into(), json!([STANDARD.encode(cert.der())]));
+        jwk.insert("x5c".into(), json!([STANDARD.encode(cert_der)]));
         let seal = Seal {
             signer: Box::new(signer),
             iss: iss.to_owned(),
