@@ -15,9 +15,14 @@ mod service;
 mod settings;
 mod throttle;
 
+pub use bulwark_token::secret_hash;
 pub use error::AuthzError;
-pub use psu::{Account, AccountDirectory, Psu, PsuDirectory, StoredPsuDirectory, hash_password};
+pub use psu::{
+    Account, AccountDirectory, Psu, PsuDirectory, StoredPsuDirectory, hash_password,
+    verify_password,
+};
 pub use response::{ResponseSigner, error_redirect, success_redirect};
+pub use service::constant_eq;
 pub use service::{AuthzParts, AuthzService, Begin, Decided, LoginOutcome, View};
 pub use settings::AuthzSettings;
 pub use throttle::LoginThrottle;

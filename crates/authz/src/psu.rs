@@ -84,7 +84,8 @@ pub fn hash_password(password: &str, rng: &dyn Rng) -> Result<String, AuthzError
         .map_err(|e| AuthzError::Internal(format!("argon2: {e}")))
 }
 
-fn verify(password: &str, hash: &str) -> bool {
+/// Checks `password` against an argon2 PHC string (false for a malformed hash).
+pub fn verify_password(password: &str, hash: &str) -> bool {
     argon2::Argon2::default()
         .verify_password(password.as_bytes(), hash)
         .is_ok()
@@ -170,7 +171,7 @@ impl PsuDirectory for StoredPsuDirectory {
             .unwrap_or_else(|| self.decoy.clone());
         let password = password.to_string();
         // argon2 is deliberately slow: off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| AuthzError::Internal(e.to_string()))?;
         Ok(match (ok, found) {

@@ -691,7 +691,8 @@ fn time_of(now: i64) -> Result<time::OffsetDateTime, AuthzError> {
 }
 
 /// Compares secrets without an early exit on the first difference.
-fn constant_eq(a: &str, b: &str) -> bool {
+/// Compares two secrets (CSRF tokens) in time independent of where they differ.
+pub fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

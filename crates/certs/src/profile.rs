@@ -143,6 +143,7 @@ fn render(subject_der: &[u8]) -> String {
 /// CERT-5 / CERT-6: the content rules of `profile` for a certificate presented for `purpose`.
 pub(crate) fn check_content(
     profile: CertProfile,
+    leaf: &x509_cert::Certificate,
     tpp: Option<&TppIdentity>,
     subject: &DistinguishedName,
     purpose: Purpose,
@@ -175,6 +176,16 @@ pub(crate) fn check_content(
             if !present(const_oid::db::rfc4519::CN) {
                 return Err(CertError::IncompleteDirectorySubject {
                     missing: "CN (software id)",
+                });
+            }
+            // An OBSeal is a signing certificate (digitalSignature and nonRepudiation); an
+            // OBWAC (digitalSignature, keyEncipherment) signs TLS handshakes, not messages.
+            if purpose == Purpose::Sealing
+                && !crate::parse::key_usage(leaf)?.is_some_and(|ku| ku.non_repudiation())
+            {
+                return Err(CertError::WrongKeyUsage {
+                    detail: "a directory sealing certificate (OBSeal) must allow nonRepudiation"
+                        .into(),
                 });
             }
             Ok(())

@@ -417,19 +417,45 @@ impl CertValidator {
         }
         check_key_usage(&leaf, purpose)?;
         let tpp = TppIdentity::from_cert(&leaf)?;
-        let top = match rest.last() {
-            Some(der) => decode_cert(der)?,
-            None => leaf.clone(),
-        };
-        let profile = self.inner.anchors.get(purpose).profile_by_issuer(&top);
+        let profile = self.proxied_profile(leaf_der, rest, purpose, now);
         let subject = DistinguishedName::from_name(&leaf.tbs_certificate.subject);
-        check_content(profile, tpp.as_ref(), &subject, purpose)?;
+        check_content(profile, &leaf, tpp.as_ref(), &subject, purpose)?;
         let revocation = RevocationOutcome {
             status: RevocationStatus::Unknown,
             source: RevocationSource::Skipped,
             cached: false,
         };
         finish(leaf_der, &leaf, summaries, revocation, profile, tpp)
+    }
+}
+
+impl CertValidator {
+    /// The profile of a chain whose path a trusted proxy validated. The chain's names alone
+    /// prove nothing (a client may append any CA certificate to what the proxy forwards), so
+    /// the relaxed `ob-directory` rules apply only when the path verifies to a directory
+    /// anchor here; anything else is held to `eidas`.
+    fn proxied_profile(
+        &self,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        purpose: Purpose,
+        now: SystemTime,
+    ) -> CertProfile {
+        if self.inner.ob_directory_anchors == 0 {
+            return CertProfile::Eidas;
+        }
+        let anchors = self.inner.anchors.get(purpose);
+        match validate_path(
+            anchors.anchors(),
+            leaf,
+            intermediates,
+            purpose,
+            now,
+            self.inner.skew,
+        ) {
+            Ok(info) => anchors.profile_of(&info.anchor),
+            Err(_) => CertProfile::Eidas,
+        }
     }
 }
 
@@ -505,7 +531,7 @@ impl CertValidator {
         let tpp = TppIdentity::from_cert(&leaf)?;
         let profile = anchors.profile_of(&info.anchor);
         let subject = DistinguishedName::from_name(&leaf.tbs_certificate.subject);
-        check_content(profile, tpp.as_ref(), &subject, purpose)?;
+        check_content(profile, &leaf, tpp.as_ref(), &subject, purpose)?;
         let not_checked = RevocationOutcome {
             status: crate::RevocationStatus::Unknown,
             source: crate::RevocationSource::Skipped,

@@ -269,6 +269,35 @@ async fn ob_6_forwarded_chain_takes_the_profile_of_its_issuing_anchor() {
         .await
         .unwrap();
     assert_eq!(ok.profile, CertProfile::Eidas);
+    // Names prove nothing: a plain certificate with a directory-shaped subject, forwarded with
+    // the directory's CA appended, does not verify to the directory anchor, so it is held to
+    // eIDAS (and is no QWAC).
+    let mut spoof = obwac(Some(ORG_ID), SOFTWARE_ID);
+    spoof.org = "OpenBanking".into();
+    let leaf = qtsp.ca.issue(&spoof);
+    let chain = vec![leaf.der.clone(), ob.ca.der()];
+    let err = v
+        .validate_forwarded(&proxy, &chain, Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotQwac);
+}
+
+#[tokio::test]
+async fn ob_6_a_transport_certificate_is_no_directory_seal() {
+    let qtsp = Pki::named("QTSP");
+    let ob = directory();
+    let v = both(&qtsp, &ob);
+    // An OBWAC without EKU restrictions that would let it pass as a seal still lacks
+    // nonRepudiation.
+    let mut wac = obwac(Some(ORG_ID), SOFTWARE_ID);
+    wac.eku = Vec::new();
+    let leaf = ob.ca.issue(&wac);
+    let err = v
+        .validate(&ob.chain(&leaf), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "wrong_key_usage");
 }
 
 #[tokio::test]

@@ -141,7 +141,9 @@ impl ClientDirectory {
             _ => self.get(client_id).await?,
         };
         crate::organisation::expected_of(
-            registration.as_ref().map(|r| r.organisation.as_str()),
+            registration
+                .as_ref()
+                .map(|r| (r.organisation.as_str(), r.software_id.as_str())),
             client.as_ref().map(|rc| &rc.client),
             profile,
         )

@@ -64,23 +64,32 @@ impl Organisation {
 
 /// The organisation expected of a client, in the form certificates of `profile` carry it.
 /// `eidas`: its registration's, else its `organization_identifier` metadata, else none known.
-/// `ob-directory`: the directory organisation id (registration, else `org_id` metadata) in the
-/// OU and the `software_id` metadata as the CN, else none known.
+/// `ob-directory`: the directory organisation id in the OU and the software id as the CN, from
+/// the registration (its software statement), else from `org_id` and `software_id` metadata;
+/// none known unless both are (the caller must then refuse: a directory certificate names
+/// nothing else the client could be held to).
 pub fn expected_of(
-    registration_organisation: Option<&str>,
+    registration: Option<(&str, &str)>,
     client: Option<&Client>,
     profile: CertProfile,
 ) -> Result<Option<ExpectedOrganisation>, ClientError> {
+    let registration_organisation = registration.map(|(organisation, _)| organisation);
     if profile == CertProfile::ObDirectory {
-        let registered = registration_organisation
-            .map(parse)
-            .transpose()?
-            .map(|o| o.org_id);
-        let org_id = registered.or_else(|| client.and_then(|c| c.metadata.org_id.clone()));
-        return Ok(org_id.map(|org_id| ExpectedOrganisation::Directory {
-            org_id,
-            software_id: client.and_then(|c| c.metadata.software_id.clone()),
-        }));
+        let registered = match registration {
+            Some((json, software_id)) => Some((parse(json)?.org_id, software_id.to_owned())),
+            None => None,
+        };
+        let from_metadata = || {
+            let m = &client?.metadata;
+            Some((m.org_id.clone()?, m.software_id.clone()?))
+        };
+        return Ok(registered
+            .or_else(from_metadata)
+            .filter(|(org_id, software_id)| !org_id.is_empty() && !software_id.is_empty())
+            .map(|(org_id, software_id)| ExpectedOrganisation::Directory {
+                org_id,
+                software_id: Some(software_id),
+            }));
     }
     if let Some(json) = registration_organisation {
         return Ok(Some(parse(json)?.expected()));

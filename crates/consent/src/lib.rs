@@ -38,6 +38,7 @@ pub mod service;
 pub mod wire;
 
 pub use account_access::AccountAccessDetails;
+pub use bulwark_store::{ConsentCursor, ConsentOrder};
 pub use consent::{AuditEntry, Consent, ConsentDetails};
 pub use describe::{
     ConsentSummary, Fact, PaymentLines, PermissionLine, account_identification, describe,

@@ -6,7 +6,7 @@
 //! audit row in the same transaction; if another node changed the consent first, the change
 //! is refused as an illegal transition from the status now stored.
 
-use bulwark_store::{ConsentQuery, ConsentTransition};
+use bulwark_store::{ConsentCursor, ConsentOrder, ConsentQuery, ConsentTransition};
 use time::OffsetDateTime;
 
 use crate::consent::{AuditEntry, Consent, ConsentDetails};
@@ -42,8 +42,10 @@ pub struct ConsentContext {
 /// Staff search filters (CO-5). Results are newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsentSearch {
-    /// Only this stored status (an Authorised consent past expiry that nobody read since is
-    /// still stored as Authorised, and reads as Expired).
+    /// Only this consent.
+    pub consent_id: Option<String>,
+    /// Only this status (with `now`, as it reads then: an Authorised consent past expiry that
+    /// nobody read since is still stored as Authorised, and reads as Expired).
     pub status: Option<ConsentStatus>,
     /// Only this kind.
     pub kind: Option<ConsentKind>,
@@ -55,10 +57,16 @@ pub struct ConsentSearch {
     pub created_from: Option<OffsetDateTime>,
     /// Created before.
     pub created_to: Option<OffsetDateTime>,
+    /// Status changed at or after.
+    pub updated_from: Option<OffsetDateTime>,
+    /// Status changed before.
+    pub updated_to: Option<OffsetDateTime>,
+    /// Newest first by creation (default) or by the last status change.
+    pub order: ConsentOrder,
+    /// The page after this row (keyset pagination: the last row of the previous page).
+    pub after: Option<ConsentCursor>,
     /// Page size, 1..=500 (0 means 50).
     pub limit: u32,
-    /// Rows to skip.
-    pub offset: u32,
     /// Judge statuses as they read at this time (an Authorised consent past its expiry is
     /// Expired); `None` filters on the stored status.
     pub now: Option<OffsetDateTime>,
@@ -355,23 +363,36 @@ impl ConsentService {
 
     /// CO-5: staff search, newest first.
     pub async fn search(&self, s: &ConsentSearch) -> Result<Vec<Consent>, ConsentError> {
-        let q = ConsentQuery {
-            status: s.status.map(|x| x.as_str().to_owned()),
-            kind: s.kind.map(|k| k.as_str().to_owned()),
-            client_id: s.client_id.clone(),
-            psu_id: s.psu_id.clone(),
-            created_from: s.created_from.map(OffsetDateTime::unix_timestamp),
-            created_to: s.created_to.map(OffsetDateTime::unix_timestamp),
-            limit: if s.limit == 0 { 50 } else { s.limit.min(500) },
-            offset: s.offset,
-            effective_at: s.now.map(OffsetDateTime::unix_timestamp),
-        };
         self.store
-            .search_consents(&q)
+            .search_consents(&query(s))
             .await?
             .into_iter()
             .map(Consent::from_record)
             .collect()
+    }
+
+    /// CO-5: how many consents match `s` (its `after` and `limit` aside).
+    pub async fn count(&self, s: &ConsentSearch) -> Result<u64, ConsentError> {
+        Ok(self.store.count_consents(&query(s)).await?)
+    }
+}
+
+/// The store query of a staff search.
+fn query(s: &ConsentSearch) -> ConsentQuery {
+    ConsentQuery {
+        consent_id: s.consent_id.clone(),
+        status: s.status.map(|x| x.as_str().to_owned()),
+        kind: s.kind.map(|k| k.as_str().to_owned()),
+        client_id: s.client_id.clone(),
+        psu_id: s.psu_id.clone(),
+        created_from: s.created_from.map(OffsetDateTime::unix_timestamp),
+        created_to: s.created_to.map(OffsetDateTime::unix_timestamp),
+        updated_from: s.updated_from.map(OffsetDateTime::unix_timestamp),
+        updated_to: s.updated_to.map(OffsetDateTime::unix_timestamp),
+        order: s.order,
+        after: s.after.clone(),
+        limit: if s.limit == 0 { 50 } else { s.limit.min(500) },
+        effective_at: s.now.map(OffsetDateTime::unix_timestamp),
     }
 }
 

@@ -545,12 +545,34 @@ async fn co_5_staff_search_and_history(env: Env) {
         ..ConsentSearch::default()
     };
     assert_eq!(ids(svc.search(&q).await.unwrap()), [second.as_str()]);
-    let q = ConsentSearch {
+    // Keyset pages: the page after the newest row is the older one; counts ignore the page.
+    let page = |after| ConsentSearch {
         limit: 1,
-        offset: 1,
+        after,
         ..ConsentSearch::default()
     };
-    assert_eq!(ids(svc.search(&q).await.unwrap()), [first.as_str()]);
+    let newest = svc.search(&page(None)).await.unwrap();
+    assert_eq!(ids(newest.clone()), [second.as_str()]);
+    let cursor = bulwark_store::ConsentCursor {
+        at: newest[0].created_at.unix_timestamp(),
+        id: newest[0].id.clone(),
+    };
+    assert_eq!(
+        ids(svc.search(&page(Some(cursor.clone()))).await.unwrap()),
+        [first.as_str()]
+    );
+    assert_eq!(svc.count(&page(Some(cursor))).await.unwrap(), 2);
+    let by_id = ConsentSearch {
+        consent_id: Some(first.clone()),
+        ..ConsentSearch::default()
+    };
+    assert_eq!(ids(svc.search(&by_id).await.unwrap()), [first.as_str()]);
+    let updated = ConsentSearch {
+        updated_from: Some(at(105)),
+        order: bulwark_store::ConsentOrder::Updated,
+        ..ConsentSearch::default()
+    };
+    assert_eq!(ids(svc.search(&updated).await.unwrap()), [second.as_str()]);
     let q = ConsentSearch {
         kind: Some(ConsentKind::DomesticPayment),
         ..ConsentSearch::default()

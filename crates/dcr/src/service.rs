@@ -367,10 +367,7 @@ impl DcrService {
             .certificate(input.chain, input.forwarded_by)
             .await
             .map_err(|e| DcrError::InvalidToken(format!("the registration access token must be used over mTLS with the organisation's certificate: {e}")))?;
-        let software_id = client
-            .and_then(|c| c.metadata.software_id)
-            .unwrap_or_default();
-        transport::check_organisation(&cert, &org, &software_id)
+        transport::check_organisation(&cert, &org, &registration.software_id)
             .map_err(|e| DcrError::InvalidToken(e.to_string()))?;
         Ok(token)
     }

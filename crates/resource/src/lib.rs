@@ -142,18 +142,26 @@ impl ResourceGuard {
             )
             .await
             .map_err(|e| Refusal::NotQwac(e.reason()))?;
-        if let Some(expected) = self
+        match self
             .directory
             .expected_organisation(&claims.client_id, validated.profile)
             .await
             .map_err(|e| Refusal::Internal(e.to_string()))?
         {
-            bulwark_certs::organisation_matches(
+            Some(expected) => bulwark_certs::organisation_matches(
                 validated.tpp.as_ref(),
                 &validated.subject,
                 &expected,
             )
-            .map_err(|e| Refusal::OtherOrganisation(e.to_string()))?;
+            .map_err(|e| Refusal::OtherOrganisation(e.to_string()))?,
+            // A directory certificate's organisation and software must be the client's; a
+            // client registered without them cannot be held to one, so it is refused.
+            None if validated.profile == CertProfile::ObDirectory => {
+                return Err(Refusal::OtherOrganisation(
+                    "the client has no directory organisation and software id to match".into(),
+                ));
+            }
+            None => {}
         }
         let roles = match validated.profile {
             CertProfile::Eidas => GrantedRoles::Certificate(Box::new(

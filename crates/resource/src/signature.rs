@@ -107,23 +107,34 @@ impl ResourceGuard {
             )
             .await?;
         // CERT-8 for seals: the sealing certificate belongs to the client's organisation.
-        if let Some(signature) = verified
-            && let Some(expected) = self
+        if let Some(signature) = verified {
+            let expected = self
                 .directory
                 .expected_organisation(&caller.claims.client_id, signature.seal.profile)
                 .await
-                .map_err(|e| SignatureError::Internal(e.to_string()))?
-            && let Err(e) = bulwark_certs::organisation_matches(
-                signature.seal.tpp.as_ref(),
-                &signature.seal.subject,
-                &expected,
-            )
-        {
-            tracing::warn!(target: "bulwark::security", client_id = %caller.claims.client_id, reason = e.reason(), "x-jws-signature sealed by another organisation");
-            return Err(ConsentError::SignatureInvalid(
-                "the sealing certificate belongs to another organisation than the client".into(),
-            )
-            .into());
+                .map_err(|e| SignatureError::Internal(e.to_string()))?;
+            let refused = match expected {
+                Some(expected) => bulwark_certs::organisation_matches(
+                    signature.seal.tpp.as_ref(),
+                    &signature.seal.subject,
+                    &expected,
+                )
+                .err()
+                .map(|e| e.reason()),
+                // A directory seal must name the client's organisation and software.
+                None if signature.seal.profile == bulwark_certs::CertProfile::ObDirectory => {
+                    Some("no_directory_registration")
+                }
+                None => None,
+            };
+            if let Some(reason) = refused {
+                tracing::warn!(target: "bulwark::security", client_id = %caller.claims.client_id, reason, "x-jws-signature sealed by another organisation");
+                return Err(ConsentError::SignatureInvalid(
+                    "the sealing certificate belongs to another organisation than the client"
+                        .into(),
+                )
+                .into());
+            }
         }
         Ok(())
     }

@@ -221,6 +221,11 @@ pub trait AuthorizationStore: Send + Sync {
         consent_id: &str,
         now: i64,
     ) -> Result<u64, StoreError>;
+    /// The refresh tokens issued under a consent (still stored: not yet purged), newest first.
+    async fn refresh_tokens_of_consent(
+        &self,
+        consent_id: &str,
+    ) -> Result<Vec<RefreshRecord>, StoreError>;
 
     /// Starts a PSU session.
     async fn insert_psu_session(&self, s: &PsuSession) -> Result<(), StoreError>;
@@ -597,6 +602,20 @@ impl AuthorizationStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn refresh_tokens_of_consent(
+        &self,
+        consent_id: &str,
+    ) -> Result<Vec<RefreshRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE consent_id = $1 \
+             ORDER BY issued_at DESC LIMIT 1000"
+        )))
+        .bind(consent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(refresh).collect()
     }
 
     async fn insert_psu_session(&self, s: &PsuSession) -> Result<(), StoreError> {

@@ -97,9 +97,31 @@ pub struct ConsentTransition {
     pub customer: FapiCustomer,
 }
 
-/// Staff search filters (CO-5). Every filter is optional; results are newest first.
+/// Which time orders a staff search (newest first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConsentOrder {
+    /// By creation.
+    #[default]
+    Created,
+    /// By the last status change.
+    Updated,
+}
+
+/// Where a keyset page starts: after the row with this time (of the order) and id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentCursor {
+    /// The ordering time of the last row of the previous page, Unix seconds.
+    pub at: i64,
+    /// Its id (ties broken by id, descending).
+    pub id: String,
+}
+
+/// Staff search filters (CO-5). Every filter is optional; results are newest first by
+/// `order`, paginated by keyset (`after`), never by offset.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsentQuery {
+    /// Only this consent.
+    pub consent_id: Option<String>,
     /// Only this stored status.
     pub status: Option<String>,
     /// Only this kind.
@@ -112,10 +134,16 @@ pub struct ConsentQuery {
     pub created_from: Option<i64>,
     /// Created before, Unix seconds.
     pub created_to: Option<i64>,
+    /// Status changed at or after, Unix seconds.
+    pub updated_from: Option<i64>,
+    /// Status changed before, Unix seconds.
+    pub updated_to: Option<i64>,
+    /// The ordering time.
+    pub order: ConsentOrder,
+    /// The page after this row.
+    pub after: Option<ConsentCursor>,
     /// Page size (at most 500).
     pub limit: u32,
-    /// Rows to skip.
-    pub offset: u32,
     /// Filter on the status as it reads at this time (Unix seconds): an Authorised consent
     /// past its expiry is Expired, whether or not a read has recorded it yet.
     pub effective_at: Option<i64>,
@@ -155,6 +183,8 @@ pub trait ConsentStore: Send + Sync {
     async fn consent_history(&self, id: &str) -> Result<Vec<ConsentAuditRecord>, StoreError>;
     /// Staff search, newest first.
     async fn search_consents(&self, q: &ConsentQuery) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// How many consents match `q` (its `after` and `limit` aside).
+    async fn count_consents(&self, q: &ConsentQuery) -> Result<u64, StoreError>;
 }
 
 const COLUMNS: &str = "id, kind, client_id, status, psu_id, body, selected_accounts, \
@@ -374,83 +404,133 @@ impl ConsentStore for SqlStore {
     }
 
     async fn search_consents(&self, q: &ConsentQuery) -> Result<Vec<ConsentRecord>, StoreError> {
-        enum Arg<'a> {
-            Text(&'a str),
-            Int(i64),
-        }
-        let mut conditions = Vec::new();
-        let mut args = Vec::new();
-        // The effective status: Authorised means unexpired; Expired includes Authorised rows
-        // past their expiry.
-        let mut status = q.status.as_deref();
-        if let (Some(st), Some(at)) = (status, q.effective_at) {
-            match st {
-                "Authorised" => {
-                    args.push(Arg::Text("Authorised"));
-                    args.push(Arg::Int(at));
-                    conditions.push(format!(
-                        "status = ${} AND (expires_at IS NULL OR expires_at > ${})",
-                        args.len() - 1,
-                        args.len()
-                    ));
-                    status = None;
-                }
-                "Expired" => {
-                    args.push(Arg::Text("Expired"));
-                    args.push(Arg::Text("Authorised"));
-                    args.push(Arg::Int(at));
-                    conditions.push(format!(
-                        "(status = ${} OR (status = ${} AND expires_at <= ${}))",
-                        args.len() - 2,
-                        args.len() - 1,
-                        args.len()
-                    ));
-                    status = None;
-                }
-                _ => {}
-            }
-        }
-        let texts = [
-            ("status", status),
-            ("kind", q.kind.as_deref()),
-            ("client_id", q.client_id.as_deref()),
-            ("psu_id", q.psu_id.as_deref()),
-        ];
-        for (column, value) in texts {
-            if let Some(v) = value {
-                args.push(Arg::Text(v));
-                conditions.push(format!("{column} = ${}", args.len()));
-            }
-        }
-        if let Some(from) = q.created_from {
-            args.push(Arg::Int(from));
-            conditions.push(format!("created_at >= ${}", args.len()));
-        }
-        if let Some(to) = q.created_to {
-            args.push(Arg::Int(to));
-            conditions.push(format!("created_at < ${}", args.len()));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        args.push(Arg::Int(i64::from(q.limit.min(500))));
-        let limit = args.len();
-        args.push(Arg::Int(i64::from(q.offset)));
-        let offset = args.len();
+        let (filter, mut args) = consent_filter(q, true);
+        args.push(Arg::Int(i64::from(q.limit.clamp(1, 500))));
+        let column = order_column(q.order);
         let sql = format!(
             "SELECT {COLUMNS} FROM consents {filter} \
-             ORDER BY created_at DESC, id DESC LIMIT ${limit} OFFSET ${offset}"
+             ORDER BY {column} DESC, id DESC LIMIT ${}",
+            args.len()
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for arg in args {
-            query = match arg {
-                Arg::Text(s) => query.bind(s),
-                Arg::Int(i) => query.bind(i),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(decode).collect()
     }
+
+    async fn count_consents(&self, q: &ConsentQuery) -> Result<u64, StoreError> {
+        let (filter, args) = consent_filter(q, false);
+        let sql = format!("SELECT COUNT(*) AS n FROM consents {filter}");
+        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// A bind parameter of a built query.
+enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    args: Vec<Arg<'q>>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for arg in args {
+        query = match arg {
+            Arg::Text(s) => query.bind(s),
+            Arg::Int(i) => query.bind(i),
+        };
+    }
+    query
+}
+
+fn order_column(order: ConsentOrder) -> &'static str {
+    match order {
+        ConsentOrder::Created => "created_at",
+        ConsentOrder::Updated => "status_updated_at",
+    }
+}
+
+/// The `WHERE` clause of a staff search and its parameters; `with_cursor` adds the keyset
+/// condition (a count leaves it out).
+fn consent_filter(q: &ConsentQuery, with_cursor: bool) -> (String, Vec<Arg<'_>>) {
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    // The effective status: Authorised means unexpired; Expired includes Authorised rows
+    // past their expiry.
+    let mut status = q.status.as_deref();
+    if let (Some(st), Some(at)) = (status, q.effective_at) {
+        match st {
+            "Authorised" => {
+                args.push(Arg::Text("Authorised"));
+                args.push(Arg::Int(at));
+                conditions.push(format!(
+                    "status = ${} AND (expires_at IS NULL OR expires_at > ${})",
+                    args.len() - 1,
+                    args.len()
+                ));
+                status = None;
+            }
+            "Expired" => {
+                args.push(Arg::Text("Expired"));
+                args.push(Arg::Text("Authorised"));
+                args.push(Arg::Int(at));
+                conditions.push(format!(
+                    "(status = ${} OR (status = ${} AND expires_at <= ${}))",
+                    args.len() - 2,
+                    args.len() - 1,
+                    args.len()
+                ));
+                status = None;
+            }
+            _ => {}
+        }
+    }
+    let texts = [
+        ("id", q.consent_id.as_deref()),
+        ("status", status),
+        ("kind", q.kind.as_deref()),
+        ("client_id", q.client_id.as_deref()),
+        ("psu_id", q.psu_id.as_deref()),
+    ];
+    for (column, value) in texts {
+        if let Some(v) = value {
+            args.push(Arg::Text(v));
+            conditions.push(format!("{column} = ${}", args.len()));
+        }
+    }
+    let ranges = [
+        ("created_at", ">=", q.created_from),
+        ("created_at", "<", q.created_to),
+        ("status_updated_at", ">=", q.updated_from),
+        ("status_updated_at", "<", q.updated_to),
+    ];
+    for (column, op, value) in ranges {
+        if let Some(v) = value {
+            args.push(Arg::Int(v));
+            conditions.push(format!("{column} {op} ${}", args.len()));
+        }
+    }
+    if let (true, Some(cursor)) = (with_cursor, &q.after) {
+        let column = order_column(q.order);
+        args.push(Arg::Int(cursor.at));
+        args.push(Arg::Int(cursor.at));
+        args.push(Arg::Text(&cursor.id));
+        conditions.push(format!(
+            "({column} < ${} OR ({column} = ${} AND id < ${}))",
+            args.len() - 2,
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (filter, args)
 }

@@ -15,6 +15,7 @@ mod psus;
 mod registrations;
 mod replay;
 mod sql;
+mod staff;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -24,7 +25,8 @@ pub use authorization::{
 };
 pub use clients::ClientStore;
 pub use consents::{
-    ConsentAuditRecord, ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer,
+    ConsentAuditRecord, ConsentCursor, ConsentOrder, ConsentQuery, ConsentRecord, ConsentStore,
+    ConsentTransition, FapiCustomer,
 };
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
@@ -32,6 +34,7 @@ pub use psus::{PsuAccountRecord, PsuRecord, PsuStore};
 pub use registrations::{Registration, RegistrationStore};
 pub use replay::ReplayStore;
 pub use sql::{Backend, ConnectSettings, SqlStore};
+pub use staff::{AuditEvent, AuditQuery, AuditStore, StaffRecord, StaffSessionRecord, StaffStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
 pub trait Store:
@@ -42,6 +45,8 @@ pub trait Store:
     + RegistrationStore
     + AuthorizationStore
     + PsuStore
+    + StaffStore
+    + AuditStore
     + Send
     + Sync
 {
@@ -55,6 +60,8 @@ impl<T> Store for T where
         + RegistrationStore
         + AuthorizationStore
         + PsuStore
+        + StaffStore
+        + AuditStore
         + Send
         + Sync
 {

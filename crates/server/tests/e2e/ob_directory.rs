@@ -139,6 +139,29 @@ async fn ob_6_directory_certificate_of_another_organisation_or_software_is_refus
         "{:?}",
         refused.body
     );
+    // A client the bank registered without a directory organisation and software id (an
+    // eIDAS client, organization_identifier only) cannot be matched to any directory
+    // certificate: refused, whatever the certificate names.
+    let key = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256).unwrap();
+    h.register(
+        "eidas-only",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+               "scope": "accounts", "organization_identifier": "PSDGB-FCA-123456",
+               "software_roles": ["AISP"],
+               "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+    )
+    .await;
+    let c = PkjClient {
+        id: "eidas-only".into(),
+        key,
+        identity: obwac(Some(ORG_ID), SOFTWARE_ID),
+    };
+    let token = c.token(&h, &c.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
     assert_eq!(crate::support::consents::stored(&h).await, 0);
 }
 
