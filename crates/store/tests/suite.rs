@@ -5,11 +5,12 @@
 use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
-    AuthorizationStore, Backend, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord,
-    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer, Interaction,
-    JtiClaim, KeyStore, PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redeemed,
-    Redemption, RefreshRecord, Registration, RegistrationStore, ReplayStore, SqlStore, StoreError,
-    StoredKey,
+    AuditEvent, AuditQuery, AuditStore, AuthorizationStore, Backend, ClientStore, CodeRecord,
+    ConnectSettings, ConsentAuditRecord, ConsentCursor, ConsentQuery, ConsentRecord, ConsentStore,
+    ConsentTransition, FapiCustomer, Interaction, JtiClaim, KeyStore, PsuAccountRecord, PsuRecord,
+    PsuSession, PsuStore, PushedRequest, Redeemed, Redemption, RefreshRecord, Registration,
+    RegistrationStore, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord, StaffStore,
+    StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -51,6 +52,7 @@ both_backends!(
     ca_1_jti_is_claimed_once_per_namespace,
     tk_7_revoked_tokens_are_recorded_until_expiry,
     co_1_consent_insert_get_and_idempotency_key_lookup,
+    co_5_staff_users_sessions_and_the_audit_trail,
     co_1_consent_idempotency_key_is_unique_per_client_and_kind,
     co_2_transition_is_conditional_and_audited_in_one_transaction,
     co_2_racing_transitions_only_one_wins,
@@ -450,16 +452,34 @@ async fn co_5_search_filters_and_pages_newest_first(store: SqlStore) {
         ids(store.search_consents(&q).await.unwrap()),
         ["c-2", "c-1"]
     );
-    let page = |offset| ConsentQuery {
+    // Keyset pages: the next page starts after the last row of the previous one; the count
+    // ignores the page.
+    let page = |after| ConsentQuery {
         limit: 3,
-        offset,
+        after,
         ..ConsentQuery::default()
     };
+    let first = store.search_consents(&page(None)).await.unwrap();
+    assert_eq!(ids(first.clone()), ["c-3", "c-2", "c-1"]);
+    let last = first.last().unwrap();
+    let cursor = ConsentCursor {
+        at: last.created_at,
+        id: last.id.clone(),
+    };
     assert_eq!(
-        ids(store.search_consents(&page(0)).await.unwrap()),
-        ["c-3", "c-2", "c-1"]
+        ids(store
+            .search_consents(&page(Some(cursor.clone())))
+            .await
+            .unwrap()),
+        ["c-0"]
     );
-    assert_eq!(ids(store.search_consents(&page(3)).await.unwrap()), ["c-0"]);
+    assert_eq!(store.count_consents(&page(Some(cursor))).await.unwrap(), 4);
+    let one = ConsentQuery {
+        consent_id: Some("c-2".into()),
+        ..ConsentQuery::default()
+    };
+    assert_eq!(ids(store.search_consents(&one).await.unwrap()), ["c-2"]);
+    assert_eq!(store.count_consents(&one).await.unwrap(), 1);
     let none = ConsentQuery {
         client_id: Some("nobody".into()),
         ..all
@@ -1089,4 +1109,100 @@ async fn hardening_search_filters_on_the_effective_status(store: SqlStore) {
         ..search("Authorised")
     };
     assert_eq!(store.search_consents(&stored).await.unwrap().len(), 2);
+}
+
+async fn co_5_staff_users_sessions_and_the_audit_trail(store: SqlStore) {
+    let alice = StaffRecord {
+        username: "alice".into(),
+        password_hash: "$argon2id$...".into(),
+        role: "admin".into(),
+        created_at: 10,
+    };
+    store.insert_staff(&alice).await.unwrap();
+    assert!(matches!(
+        store.insert_staff(&alice).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_staff("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.list_staff().await.unwrap(), [alice]);
+    let session = StaffSessionRecord {
+        token_hash: "h1".into(),
+        username: "alice".into(),
+        csrf: "c1".into(),
+        created_at: 20,
+        last_seen: 20,
+    };
+    store.insert_staff_session(&session).await.unwrap();
+    assert!(store.touch_staff_session("h1", 30).await.unwrap());
+    assert_eq!(
+        store
+            .get_staff_session("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen,
+        30
+    );
+    store.delete_staff_session("h1").await.unwrap();
+    assert!(store.get_staff_session("h1").await.unwrap().is_none());
+    assert!(!store.touch_staff_session("h1", 40).await.unwrap());
+
+    for (i, action) in ["staff.login", "consent.revoke", "client.suspend"]
+        .iter()
+        .enumerate()
+    {
+        store
+            .append_audit(&AuditEvent {
+                seq: 0,
+                at: 100 + i as i64,
+                actor_kind: "Staff".into(),
+                actor_id: "alice".into(),
+                action: (*action).into(),
+                subject: Some(format!("s-{i}")),
+                reason: Some("why".into()),
+                request_id: None,
+            })
+            .await
+            .unwrap();
+    }
+    let newest = store
+        .list_audit(&AuditQuery {
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = newest.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["client.suspend", "consent.revoke"]);
+    let rest = store
+        .list_audit(&AuditQuery {
+            limit: 2,
+            before_seq: Some(newest[1].seq),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].action, "staff.login");
+    let export = store
+        .list_audit(&AuditQuery {
+            since: Some(101),
+            oldest_first: true,
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = export.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["consent.revoke", "client.suspend"]);
+    let filtered = store
+        .list_audit(&AuditQuery {
+            action: Some("consent.revoke".into()),
+            subject: Some("s-1".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
 }
