@@ -28,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "core", "jose", "store", "clients", "par", "consent", "token",
         ],
     ),
+    ("staff", &["core", "store", "consent", "clients", "authz"]),
     (
         "resource",
         &["core", "certs", "clients", "token", "consent"],
@@ -37,7 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "server",
         &[
             "core", "jose", "certs", "store", "clients", "token", "dcr", "par", "authz", "consent",
-            "resource", "web",
+            "resource", "web", "staff",
         ],
     ),
     (

@@ -66,6 +66,8 @@ struct Directory {
 /// A request that passed every check and may be stored.
 struct Accepted {
     ssa: SoftwareStatement,
+    /// The transport certificate, summarised for the registration record.
+    certificate: String,
     metadata: ClientMetadata,
     jti: String,
     exp: i64,
@@ -188,6 +190,7 @@ impl DcrService {
             token_hash: secret::hash(&token),
             software_id: accepted.ssa.software_id.clone(),
             organisation: organisation_json(&accepted.ssa.organisation)?,
+            certificate: Some(accepted.certificate.clone()),
             created_at: now,
             updated_at: now,
         };
@@ -258,7 +261,13 @@ impl DcrService {
         let org = organisation_json(&accepted.ssa.organisation)?;
         if !self
             .registrations
-            .update_registered_client(input.client_id, &accepted.metadata, &org, now)
+            .update_registered_client(
+                input.client_id,
+                &accepted.metadata,
+                &org,
+                Some(&accepted.certificate),
+                now,
+            )
             .await?
         {
             return Err(DcrError::Internal("registration vanished".into()));
@@ -433,6 +442,7 @@ impl DcrService {
             .insert("software_statement".into(), ssa_jws.into());
         self.check_remote_metadata(&metadata, &ssa).await?;
         Ok(Accepted {
+            certificate: transport::summary(&cert),
             ssa,
             metadata,
             jti: claims.jti,

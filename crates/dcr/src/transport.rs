@@ -34,6 +34,32 @@ pub fn check_organisation(
     })
 }
 
+/// What the registration record keeps of the transport certificate (JSON): who the TPP proved
+/// to be, for the bank's staff (subject, serial, notAfter, profile, PSD2 roles, organisation
+/// identifier, thumbprint).
+pub fn summary(cert: &ValidatedCert) -> String {
+    let roles: Vec<&str> = cert
+        .tpp
+        .as_ref()
+        .and_then(|t| t.psd2.as_ref())
+        .map(|p| p.roles.iter().map(|r| r.etsi_name()).collect())
+        .unwrap_or_default();
+    serde_json::json!({
+        "subject": cert.subject.to_rfc4514(),
+        "serial": cert.serial,
+        "not_after": cert.chain.first().map(|c| c.not_after.clone()),
+        "profile": cert.profile,
+        "roles": roles,
+        "organization_identifier": cert
+            .tpp
+            .as_ref()
+            .and_then(|t| t.organization_identifier.as_ref())
+            .map(|o| o.raw.clone()),
+        "x5t#S256": cert.x5t_s256,
+    })
+    .to_string()
+}
+
 /// CERT-7: every role the SSA claims is one the certificate's PSD2 statement grants. An
 /// `ob-directory` certificate grants no roles: the directory's signed statement is their
 /// source, so there is nothing in the certificate to compare.

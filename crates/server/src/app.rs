@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::dev_pki::DevPki;
 use crate::state::{
     AppState, Areas, AuthzState, ConsentState, MetaState, OAuthState, Readiness, RegistrationState,
+    StaffState,
 };
 use crate::{listener, routes, signing, tls};
 
@@ -39,6 +40,7 @@ pub struct Application {
     limits: bulwark_web::ConnectionLimits,
     request_deadline: Duration,
     admin: Option<TcpListener>,
+    staff: Option<TcpListener>,
     /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
     pub report: Vec<String>,
 }
@@ -327,6 +329,16 @@ impl Application {
             config.consents.response_signing.as_ref(),
             &config.consents.jws_trust_anchor,
         )?;
+        let staff = Arc::new(
+            bulwark_staff::StaffService::new(
+                store_arc.clone(),
+                Arc::new(consents.clone()),
+                directory.clone(),
+                rng.clone(),
+                config.staff.settings(),
+            )
+            .map_err(|e| anyhow::anyhow!("staff console: {e}"))?,
+        );
         let guard = Arc::new(ResourceGuard::new(
             tokens.clone(),
             directory,
@@ -367,6 +379,22 @@ impl Application {
             }
             None => None,
         };
+        let staff_listener = match config.staff.listen {
+            Some(staff_addr) => {
+                let l = TcpListener::bind(staff_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {staff_addr} (staff)"))?;
+                report.push(format!(
+                    "staff console on https://{}/staff (not on the main listener)",
+                    l.local_addr()?
+                ));
+                Some(l)
+            }
+            None => {
+                report.push(format!("staff console on {}/staff", config.issuer));
+                None
+            }
+        };
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
         let issuer: Arc<str> = Arc::from(config.issuer.as_str());
         let state = AppState::new(Areas {
@@ -401,7 +429,13 @@ impl Application {
                 issuer: Arc::from(config.issuer.as_str()),
                 par,
                 authz,
+                branding: branding.clone(),
+                rng: rng.clone(),
+            },
+            staff: StaffState {
+                service: staff,
                 branding,
+                clock: clock.clone(),
                 rng,
             },
         });
@@ -418,8 +452,14 @@ impl Application {
             limits: config.http.limits(),
             request_deadline: Duration::from_secs(config.http.request_timeout_secs),
             admin,
+            staff: staff_listener,
             report,
         })
+    }
+
+    /// The staff console's own listener address, when `[staff] listen` is set.
+    pub fn staff_addr(&self) -> Option<SocketAddr> {
+        self.staff.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The admin listener's address, when `[http] admin_listen` is set.
@@ -458,7 +498,20 @@ impl Application {
             self.state.clone(),
             self.request_deadline,
             self.admin.is_some(),
+            self.staff.is_some(),
         );
+        let staff = self.staff.map(|l| {
+            let router = routes::staff_router(self.state.clone(), self.request_deadline);
+            let (tls, grace, limits) = (self.tls.clone(), self.grace, self.limits);
+            tokio::spawn(listener::serve_with(
+                l,
+                tls,
+                router,
+                std::future::pending::<()>(),
+                grace,
+                limits,
+            ))
+        });
         let admin = self.admin.map(|l| {
             let router = routes::admin_router(self.state.clone());
             tokio::spawn(async move {
@@ -483,6 +536,9 @@ impl Application {
         purge.abort();
         if let Some(admin) = admin {
             admin.abort();
+        }
+        if let Some(staff) = staff {
+            staff.abort();
         }
         self.store.close().await;
     }

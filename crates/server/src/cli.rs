@@ -64,6 +64,18 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_psus::PsuCommand,
     },
+    /// Manage the bank staff who use the console (`/staff`).
+    Staff {
+        /// What to do with staff.
+        #[command(subcommand)]
+        command: crate::cli_staff::StaffCommand,
+    },
+    /// The audit trail of security events.
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: crate::cli_staff::AuditCommand,
+    },
 }
 
 /// Parses the command line, runs the command, and maps any error to exit status 1.
@@ -124,6 +136,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Certs { command } => Ok(crate::cli_certs::run(&config, command).await),
         Command::Psu { command } => crate::cli_psus::run(config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Staff { command } => crate::cli_staff::run_staff(config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Audit { command } => crate::cli_staff::run_audit(config, command)
             .await
             .map(|()| ExitCode::SUCCESS),
     }

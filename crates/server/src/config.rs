@@ -47,6 +47,47 @@ pub struct Config {
     pub authorization: bulwark_authz::AuthzSettings,
     /// The pages' branding.
     pub pages: PagesConfig,
+    /// The staff console.
+    pub staff: StaffConfig,
+}
+
+/// `[staff]`: the bank staff console (CO-5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaffConfig {
+    /// Serve the console on its own TLS listener (e.g. an internal address) instead of the
+    /// main one, so a bank can keep it off the internet. Default: on the main listener under
+    /// `/staff`.
+    pub listen: Option<SocketAddr>,
+    /// A session unused this long ends, seconds (default 900).
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after the login, seconds (default 28800).
+    pub session_lifetime_secs: i64,
+    /// Failed logins per user and per address before each further one waits (default 5).
+    pub login_free_failures: u32,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        let d = bulwark_staff::StaffSettings::default();
+        Self {
+            listen: None,
+            idle_timeout_secs: d.idle_timeout_secs,
+            session_lifetime_secs: d.session_lifetime_secs,
+            login_free_failures: d.login_free_failures,
+        }
+    }
+}
+
+impl StaffConfig {
+    /// The console's session and login limits.
+    pub fn settings(&self) -> bulwark_staff::StaffSettings {
+        bulwark_staff::StaffSettings {
+            idle_timeout_secs: self.idle_timeout_secs.max(60),
+            session_lifetime_secs: self.session_lifetime_secs.max(300),
+            login_free_failures: self.login_free_failures.max(1),
+        }
+    }
 }
 
 /// `[pages]`
@@ -253,6 +294,7 @@ impl Default for Config {
             par: bulwark_par::ParSettings::default(),
             authorization: bulwark_authz::AuthzSettings::default(),
             pages: PagesConfig::default(),
+            staff: StaffConfig::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cli_certs;
 pub mod cli_clients;
 pub mod cli_psus;
+pub mod cli_staff;
 pub mod config;
 pub mod demo;
 pub mod dev_pki;
@@ -15,6 +16,7 @@ pub mod pages;
 pub mod response_signing;
 pub mod routes;
 pub mod signing;
+pub mod staff_pages;
 pub mod state;
 
 pub use app::Application;

@@ -43,6 +43,21 @@ pub struct Areas {
     pub mtls: MtlsConfig,
     /// PAR, `/authorize` and the PSU pages.
     pub authz: AuthzState,
+    /// The staff console.
+    pub staff: StaffState,
+}
+
+/// The staff console (CO-5).
+#[derive(Clone)]
+pub struct StaffState {
+    /// The console's rules.
+    pub service: Arc<bulwark_staff::StaffService>,
+    /// The bank's name and logo on the pages.
+    pub branding: Arc<crate::pages::Branding>,
+    /// The clock sessions and actions read.
+    pub clock: Arc<dyn Clock>,
+    /// Tokens for the login form and support references.
+    pub rng: Arc<dyn bulwark_core::Rng>,
 }
 
 /// PAR, `/authorize` and the PSU pages.
@@ -140,4 +155,5 @@ sub_state!(
     consents: ConsentState,
     mtls: MtlsConfig,
     authz: AuthzState,
+    staff: StaffState,
 );

@@ -21,6 +21,9 @@ pub struct Registration {
     /// The organisation the SSA named (JSON, owned by the `dcr` crate), against which the
     /// transport certificate of management requests is checked.
     pub organisation: String,
+    /// The transport certificate of the (last) registration request (JSON, owned by the
+    /// `dcr` crate), when recorded.
+    pub certificate: Option<String>,
     /// Registration time, Unix seconds.
     pub created_at: i64,
     /// Last change, Unix seconds.
@@ -39,13 +42,14 @@ pub trait RegistrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The registration of a client, if it was registered dynamically.
     async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError>;
-    /// Replaces the client's metadata and the registration's organisation in one transaction;
-    /// false if no such registration exists.
+    /// Replaces the client's metadata and the registration's organisation and certificate in
+    /// one transaction; false if no such registration exists.
     async fn update_registered_client(
         &self,
         client_id: &str,
         metadata: &ClientMetadata,
         organisation: &str,
+        certificate: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Deletes the client and its registration in one transaction; false if there was none.
@@ -78,13 +82,14 @@ impl RegistrationStore for SqlStore {
         .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
         sqlx::query(
             "INSERT INTO registrations \
-             (client_id, token_hash, software_id, organisation, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             (client_id, token_hash, software_id, organisation, certificate, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&registration.client_id)
         .bind(&registration.token_hash)
         .bind(&registration.software_id)
         .bind(&registration.organisation)
+        .bind(&registration.certificate)
         .bind(registration.created_at)
         .bind(registration.updated_at)
         .execute(&mut *tx)
@@ -96,8 +101,8 @@ impl RegistrationStore for SqlStore {
 
     async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError> {
         let row = sqlx::query(
-            "SELECT client_id, token_hash, software_id, organisation, created_at, updated_at \
-             FROM registrations WHERE client_id = $1",
+            "SELECT client_id, token_hash, software_id, organisation, certificate, created_at, \
+             updated_at FROM registrations WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(&self.pool)
@@ -108,6 +113,7 @@ impl RegistrationStore for SqlStore {
                 token_hash: row.try_get("token_hash")?,
                 software_id: row.try_get("software_id")?,
                 organisation: row.try_get("organisation")?,
+                certificate: row.try_get("certificate")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             })
@@ -120,13 +126,16 @@ impl RegistrationStore for SqlStore {
         client_id: &str,
         metadata: &ClientMetadata,
         organisation: &str,
+        certificate: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let reg = sqlx::query(
-            "UPDATE registrations SET organisation = $1, updated_at = $2 WHERE client_id = $3",
+            "UPDATE registrations SET organisation = $1, certificate = COALESCE($2, certificate), \
+             updated_at = $3 WHERE client_id = $4",
         )
         .bind(organisation)
+        .bind(certificate)
         .bind(now)
         .bind(client_id)
         .execute(&mut *tx)

@@ -549,6 +549,7 @@ fn registration(id: &str, at: i64) -> Registration {
         token_hash: "hash-of-token".into(),
         software_id: "sw-1".into(),
         organisation: r#"{"org_id":"org-1"}"#.into(),
+        certificate: Some(r#"{"subject":"CN=tpp"}"#.into()),
         created_at: at,
         updated_at: at,
     }
@@ -569,7 +570,7 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
     meta.scope = Some("accounts".into());
     assert!(
         store
-            .update_registered_client("dyn-1", &meta, r#"{"org_id":"org-2"}"#, 200)
+            .update_registered_client("dyn-1", &meta, r#"{"org_id":"org-2"}"#, None, 200)
             .await
             .unwrap()
     );
@@ -578,10 +579,15 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
     assert_eq!(got.client_id_issued_at, 100);
     let reg = store.get_registration("dyn-1").await.unwrap().unwrap();
     assert_eq!(reg.organisation, r#"{"org_id":"org-2"}"#);
+    assert_eq!(
+        reg.certificate.as_deref(),
+        Some(r#"{"subject":"CN=tpp"}"#),
+        "kept when the update brings none"
+    );
     assert_eq!((reg.created_at, reg.updated_at), (100, 200));
     assert!(
         !store
-            .update_registered_client("nobody", &meta, "{}", 200)
+            .update_registered_client("nobody", &meta, "{}", None, 200)
             .await
             .unwrap()
     );

@@ -10,6 +10,7 @@ mod health;
 mod jwks;
 mod metrics;
 mod oauth;
+mod staff;
 mod userinfo;
 
 use axum::Router;
@@ -64,11 +65,31 @@ pub enum Endpoint {
     Stylesheet,
     /// The bank's logo.
     Logo,
+    /// CO-5: the staff console's entry.
+    StaffHome,
+    /// CO-5: staff login.
+    StaffLogin,
+    /// CO-5: staff logout.
+    StaffLogout,
+    /// CO-5: consent search.
+    StaffConsents,
+    /// CO-5: one consent.
+    StaffConsent,
+    /// CO-5: revoke a consent.
+    StaffConsentRevoke,
+    /// CO-5: the clients.
+    StaffClients,
+    /// CO-5: one client.
+    StaffClient,
+    /// CO-5: suspend or activate a client.
+    StaffClientStatus,
+    /// OP-6: the audit trail.
+    StaffAudit,
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 24] = [
+    pub const ALL: [Endpoint; 34] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -93,6 +114,16 @@ impl Endpoint {
         Self::Userinfo,
         Self::Stylesheet,
         Self::Logo,
+        Self::StaffHome,
+        Self::StaffLogin,
+        Self::StaffLogout,
+        Self::StaffConsents,
+        Self::StaffConsent,
+        Self::StaffConsentRevoke,
+        Self::StaffClients,
+        Self::StaffClient,
+        Self::StaffClientStatus,
+        Self::StaffAudit,
     ];
 
     /// The path the endpoint is served at.
@@ -134,6 +165,16 @@ impl Endpoint {
             Self::Userinfo => "/userinfo",
             Self::Stylesheet => "/static/bulwark.css",
             Self::Logo => "/static/logo.svg",
+            Self::StaffHome => "/staff",
+            Self::StaffLogin => "/staff/login",
+            Self::StaffLogout => "/staff/logout",
+            Self::StaffConsents => "/staff/consents",
+            Self::StaffConsent => "/staff/consents/{consent_id}",
+            Self::StaffConsentRevoke => "/staff/consents/{consent_id}/revoke",
+            Self::StaffClients => "/staff/clients",
+            Self::StaffClient => "/staff/clients/{client_id}",
+            Self::StaffClientStatus => "/staff/clients/{client_id}/status",
+            Self::StaffAudit => "/staff/audit",
         }
     }
 
@@ -153,6 +194,16 @@ impl Endpoint {
             | Self::InteractionDecision
             | Self::Stylesheet
             | Self::Logo
+            | Self::StaffHome
+            | Self::StaffLogin
+            | Self::StaffLogout
+            | Self::StaffConsents
+            | Self::StaffConsent
+            | Self::StaffConsentRevoke
+            | Self::StaffClients
+            | Self::StaffClient
+            | Self::StaffClientStatus
+            | Self::StaffAudit
             | Self::Discovery
             | Self::Healthz
             | Self::Readyz
@@ -167,6 +218,24 @@ impl Endpoint {
     /// `[http] admin_listen` is set, so they need not face the internet.
     pub fn is_admin(self) -> bool {
         matches!(self, Self::Healthz | Self::Readyz | Self::Metrics)
+    }
+
+    /// The staff console's pages: served on the staff listener when `[staff] listen` is set
+    /// (a bank can keep the console off the internet), else on the main listener.
+    pub fn is_staff(self) -> bool {
+        matches!(
+            self,
+            Self::StaffHome
+                | Self::StaffLogin
+                | Self::StaffLogout
+                | Self::StaffConsents
+                | Self::StaffConsent
+                | Self::StaffConsentRevoke
+                | Self::StaffClients
+                | Self::StaffClient
+                | Self::StaffClientStatus
+                | Self::StaffAudit
+        )
     }
 
     /// Whether the endpoint is a client-authenticated (mTLS) endpoint listed in
@@ -205,16 +274,33 @@ impl Endpoint {
             Self::Userinfo => get(userinfo::userinfo).post(userinfo::userinfo),
             Self::Stylesheet => get(authorize::stylesheet),
             Self::Logo => get(authorize::logo),
+            Self::StaffHome => get(staff::home),
+            Self::StaffLogin => get(staff::login_form).post(staff::login),
+            Self::StaffLogout => post(staff::logout),
+            Self::StaffConsents => get(staff::consents),
+            Self::StaffConsent => get(staff::consent),
+            Self::StaffConsentRevoke => post(staff::revoke),
+            Self::StaffClients => get(staff::clients),
+            Self::StaffClient => get(staff::client),
+            Self::StaffClientStatus => post(staff::client_status),
+            Self::StaffAudit => get(staff::audit),
         }
     }
 }
 
 /// Builds the application router from the table; every request runs within `deadline`. With
-/// `separate_admin`, the operations endpoints are left out (they get [`admin_router`]).
-pub fn router(state: AppState, deadline: std::time::Duration, separate_admin: bool) -> Router {
+/// `separate_admin`, the operations endpoints are left out (they get [`admin_router`]); with
+/// `separate_staff`, the staff console (it gets [`staff_router`]).
+pub fn router(
+    state: AppState,
+    deadline: std::time::Duration,
+    separate_admin: bool,
+    separate_staff: bool,
+) -> Router {
     Endpoint::ALL
         .iter()
         .filter(|ep| !(separate_admin && ep.is_admin()))
+        .filter(|ep| !(separate_staff && ep.is_staff()))
         .fold(Router::new(), |router, ep| {
             router.route(ep.path(), ep.handler())
         })
@@ -237,5 +323,24 @@ pub fn admin_router(state: AppState) -> Router {
         .fold(Router::new(), |router, ep| {
             router.route(ep.path(), ep.handler())
         })
+        .with_state(state)
+}
+
+/// The staff console alone (with the stylesheet and logo), for the staff listener.
+pub fn staff_router(state: AppState, deadline: std::time::Duration) -> Router {
+    Endpoint::ALL
+        .iter()
+        .filter(|ep| ep.is_staff() || matches!(ep, Endpoint::Stylesheet | Endpoint::Logo))
+        .fold(Router::new(), |router, ep| {
+            router.route(ep.path(), ep.handler())
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            bulwark_web::deadline::RequestDeadline(deadline),
+            bulwark_web::deadline::limit,
+        ))
+        .layer(axum::middleware::from_fn(
+            bulwark_web::singleton::refuse_repeated,
+        ))
+        .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
         .with_state(state)
 }

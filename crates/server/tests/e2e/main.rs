@@ -21,5 +21,6 @@ mod introspection;
 mod jwks_uri;
 mod ob_directory;
 mod proxy;
+mod staff;
 mod tls;
 mod token;

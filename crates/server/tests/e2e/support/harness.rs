@@ -16,6 +16,8 @@ use super::{Identity, Resp, TestPki, http_client, install_crypto, test_config};
 /// A running server with a test PKI trusted for client certificates.
 pub struct Harness {
     pub addr: std::net::SocketAddr,
+    /// The staff console's own listener, when `[staff] listen` is set.
+    pub staff_addr: Option<std::net::SocketAddr>,
     pub state: bulwark_server::state::AppState,
     pub store: SqlStore,
     pub clock: FixedClock,
@@ -76,6 +78,7 @@ impl Harness {
             .await
             .unwrap();
         let addr = app.addr();
+        let staff_addr = app.staff_addr();
         let store = app.store().clone();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
@@ -84,6 +87,7 @@ impl Harness {
         }));
         Self {
             addr,
+            staff_addr,
             state,
             store,
             clock,

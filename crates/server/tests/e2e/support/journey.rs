@@ -268,6 +268,11 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(h: &Harness) -> Self {
+        Self::at(h, &h.url(""))
+    }
+
+    /// A browser talking to another listener of the harness (e.g. the staff console's).
+    pub fn at(h: &Harness, base: &str) -> Self {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(super::http::client_tls_config(&h.dev_ca, None))
             .redirect(reqwest::redirect::Policy::none())
@@ -275,7 +280,7 @@ impl Browser {
             .unwrap();
         Self {
             client,
-            base: h.url(""),
+            base: base.to_string(),
             cookies: Vec::new(),
         }
     }

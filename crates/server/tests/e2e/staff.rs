@@ -1,0 +1,480 @@
+//! CO-5 / OP-6: the bank staff console over real TLS with a cookie-keeping client: login (CSRF,
+//! throttling, cookie attributes, page headers), sessions (idle timeout, logout), consent
+//! search and detail, revocation with a reason (the TPP's tokens die at once), roles (a
+//! viewer cannot act), client suspension, the audit trail, and the console on its own
+//! listener. The browser version is `tests/staff_browser.rs`.
+
+use bulwark_staff::StaffRole;
+use bulwark_store::{AuditQuery, AuditStore, ConsentStore};
+
+use crate::support::consents::{AISP, as_tpp};
+use crate::support::journey::{Browser, FlowTpp, Page, fapi2_code};
+use crate::support::{Harness, both_backends, introspect};
+
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+async fn staff(h: &Harness, username: &str, role: StaffRole) {
+    bulwark_staff::add_staff(
+        &h.store,
+        &bulwark_core::SystemRng,
+        username,
+        ADMIN_PASSWORD,
+        role,
+        h.clock_now(),
+    )
+    .await
+    .unwrap();
+}
+
+/// A browser logged in to the console as `username`.
+async fn logged_in(h: &Harness, username: &str) -> Browser {
+    let mut b = Browser::new(h);
+    let form = b.get("/staff/login").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.input("csrf");
+    let done = b
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/staff/consents");
+    b
+}
+
+fn assert_page_headers(p: &Page) {
+    let csp = p.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(p.headers["cache-control"], "no-store");
+    assert_eq!(p.headers["x-frame-options"], "DENY");
+    assert!(!p.body.contains("<script"), "no script on staff pages");
+}
+
+/// An account-access consent authorised through the whole journey, with the TPP's tokens.
+async fn authorised(h: &Harness) -> (FlowTpp, String, String, String) {
+    let t = FlowTpp::register(h, "tpp-staff", None).await;
+    let (code, consent_id, _) = fapi2_code(h, &t, "alex").await;
+    let tokens = t.exchange(h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let access = tokens.2["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens.2["refresh_token"].as_str().unwrap().to_string();
+    (t, consent_id, access, refresh)
+}
+
+both_backends!(
+    /// An admin finds a consent, sees it in words with its history and tokens, revokes it
+    /// with a reason; the TPP's access token introspects inactive at once and its refresh
+    /// token is refused; the staff member and the reason are in the consent's history and
+    /// the audit trail.
+    co_5_admin_revokes_a_consent_and_its_tokens_die,
+    co_5_admin_revokes_a_consent_and_its_tokens_die_on_postgres => revoke_case
+);
+
+async fn revoke_case(h: Harness) {
+    let (t, consent_id, access, refresh) = authorised(&h).await;
+    assert_eq!(introspect(&h, &t.c, &access).await["active"], true);
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut b = logged_in(&h, "alice").await;
+
+    let list = b
+        .get(&format!("/staff/consents?consent_id={consent_id}"))
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_page_headers(&list);
+    assert!(list.body.contains("1 consent<"), "{}", list.body);
+    assert!(list.body.contains(&consent_id));
+    let by_status = b
+        .get("/staff/consents?status=Authorised&kind=account-access")
+        .await;
+    assert!(by_status.body.contains(&consent_id));
+    let none = b.get("/staff/consents?status=Revoked").await;
+    assert!(none.body.contains("0 consents"), "{}", none.body);
+    let bad = b.get("/staff/consents?created_from=yesterday").await;
+    assert_eq!(bad.status, 400);
+
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert_page_headers(&detail);
+    assert!(detail.body.contains("Authorised"));
+    assert!(
+        detail.body.contains("1 refresh token issued, 1 usable"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("Your balances"),
+        "the consent in words"
+    );
+    let csrf = detail.input("csrf");
+
+    // No reason, no revocation; no CSRF token, no revocation.
+    let path = format!("/staff/consents/{consent_id}/revoke");
+    let refused = b.post(&path, &[("csrf", &csrf), ("reason", " ")]).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let refused = b.post(&path, &[("reason", "customer asked")]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(
+        h.store
+            .get_consent(&consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Authorised"
+    );
+
+    let done = b
+        .post(
+            &path,
+            &[("csrf", &csrf), ("reason", "customer asked by phone")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let after = b.get(&done.location()).await;
+    assert!(after.body.contains("The consent was revoked."));
+    assert!(
+        after.body.contains("customer asked by phone"),
+        "in the history"
+    );
+    assert!(
+        !after.body.contains("id=\"revoke\""),
+        "nothing left to revoke"
+    );
+
+    assert_eq!(introspect(&h, &t.c, &access).await["active"], false);
+    let refreshed = t
+        .token(
+            &h,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(refreshed.0, 400, "{:?}", refreshed.2);
+    assert_eq!(refreshed.2["error"], "invalid_grant");
+
+    let history = h.store.consent_history(&consent_id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (
+            last.actor_kind.as_str(),
+            last.actor_id.as_str(),
+            last.to_status.as_str()
+        ),
+        ("Staff", "alice", "Revoked")
+    );
+    assert_eq!(last.reason.as_deref(), Some("customer asked by phone"));
+    let events = h
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("consent.revoke".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].subject.as_deref(), Some(consent_id.as_str()));
+    let audit = b.get("/staff/audit?action=consent.revoke").await;
+    assert!(audit.body.contains(&consent_id), "{}", audit.body);
+}
+
+#[tokio::test]
+async fn co_5_a_viewer_cannot_revoke_or_suspend() {
+    let h = Harness::start(|_| {}).await;
+    let (t, consent_id, access, _) = authorised(&h).await;
+    staff(&h, "victor", StaffRole::Viewer).await;
+    let mut b = logged_in(&h, "victor").await;
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    assert_eq!(detail.status, 200);
+    assert!(!detail.body.contains("id=\"revoke\""), "no revoke button");
+    // The logout form carries the session's CSRF token: use it to forge the revoke form.
+    let csrf = detail.input("csrf");
+    let refused = b
+        .post(
+            &format!("/staff/consents/{consent_id}/revoke"),
+            &[("csrf", &csrf), ("reason", "trying")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let refused = b
+        .post(
+            &format!("/staff/clients/{}/status", t.c.id),
+            &[("csrf", &csrf), ("active", "false"), ("reason", "trying")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(introspect(&h, &t.c, &access).await["active"], true);
+    assert_eq!(
+        h.store
+            .get_consent(&consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Authorised"
+    );
+}
+
+#[tokio::test]
+async fn co_5_login_is_protected_and_sessions_end() {
+    let h = Harness::start(|c| c.staff.login_free_failures = 3).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+
+    // Not logged in: every console page leads to the login.
+    let mut b = Browser::new(&h);
+    for path in [
+        "/staff",
+        "/staff/consents",
+        "/staff/clients",
+        "/staff/audit",
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+    }
+    let form = b.get("/staff/login").await;
+    assert_page_headers(&form);
+    let set = form.headers["set-cookie"].to_str().unwrap();
+    assert!(set.contains("SameSite=Strict") && set.contains("HttpOnly") && set.contains("Secure"));
+
+    // The login form's token must come back with its cookie.
+    let forged = b
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", "guess"),
+                ("username", "alice"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    // Wrong password and unknown user read the same.
+    let mut answers = Vec::new();
+    for user in ["alice", "nobody"] {
+        let csrf = b.get("/staff/login").await.input("csrf");
+        let p = b
+            .post(
+                "/staff/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", user),
+                    ("password", "wrong password!"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 401);
+        answers.push(p.body.contains("wrong username or password"));
+    }
+    assert_eq!(answers, [true, true]);
+    // A third failure for alice starts the throttle: even the right password waits.
+    let csrf = b.get("/staff/login").await.input("csrf");
+    b.post(
+        "/staff/login",
+        &[
+            ("csrf", &csrf),
+            ("username", "alice"),
+            ("password", "nope nope nope"),
+        ],
+    )
+    .await;
+    let csrf = b.get("/staff/login").await.input("csrf");
+    let slowed = b
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(slowed.status, 429, "{}", slowed.body);
+    let failures = h
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("staff.login_failed".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 4);
+
+    // After the wait, a login gives a Strict, HttpOnly, Secure session cookie on /staff.
+    h.clock.advance(3600);
+    let mut b = Browser::new(&h);
+    let csrf = b.get("/staff/login").await.input("csrf");
+    let done = b
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let cookie = done
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("bulwark_staff="))
+        .unwrap();
+    for attr in ["Path=/staff", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert_eq!(b.get("/staff/consents").await.status, 200);
+    // Idle past the timeout: the session is over.
+    h.clock.advance(901);
+    assert_eq!(b.get("/staff/consents").await.status, 303);
+
+    // Logout ends the session at once (with the form's CSRF token only).
+    let mut b = logged_in(&h, "alice").await;
+    let page = b.get("/staff/clients").await;
+    let csrf = page.input("csrf");
+    assert_eq!(b.post("/staff/logout", &[]).await.status, 403);
+    assert_eq!(
+        b.post("/staff/logout", &[("csrf", &csrf)]).await.status,
+        303
+    );
+    assert_eq!(b.get("/staff/clients").await.status, 303);
+}
+
+#[tokio::test]
+async fn co_5_suspending_a_client_stops_it_and_activating_restores_it() {
+    let h = Harness::start(|_| {}).await;
+    let (t, consent_id, _, _) = authorised(&h).await;
+    let consent_path = format!("{AISP}/{consent_id}");
+    assert_eq!(
+        as_tpp(&h, &t.c, &t.app_token)
+            .get(&consent_path)
+            .await
+            .status,
+        200
+    );
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut b = logged_in(&h, "alice").await;
+    let list = b.get("/staff/clients").await;
+    assert!(list.body.contains(&t.c.id), "{}", list.body);
+    let path = format!("/staff/clients/{}", t.c.id);
+    let detail = b.get(&path).await;
+    assert!(detail.body.contains("Active"));
+    assert!(
+        detail.body.contains("registered by the bank"),
+        "{}",
+        detail.body
+    );
+    let csrf = detail.input("csrf");
+    let no_reason = b
+        .post(
+            &format!("{path}/status"),
+            &[("csrf", &csrf), ("active", "false")],
+        )
+        .await;
+    assert_eq!(no_reason.status, 400);
+    let done = b
+        .post(
+            &format!("{path}/status"),
+            &[
+                ("csrf", &csrf),
+                ("active", "false"),
+                ("reason", "fraud report 4411"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(b.get(&done.location()).await.body.contains("Suspended"));
+    // The client gets no token, and its tokens are no longer honoured.
+    let refused = t.c.token(&h, &t.c.assertion(&h)).await;
+    assert!(refused.0 == 400 || refused.0 == 401, "{:?}", refused.2);
+    assert_eq!(refused.2["error"], "invalid_client");
+    let api = as_tpp(&h, &t.c, &t.app_token).get(&consent_path).await;
+    assert_eq!(api.status, 401, "{:?}", api.body);
+
+    let done = b
+        .post(
+            &format!("{path}/status"),
+            &[("csrf", &csrf), ("active", "true"), ("reason", "cleared")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(t.c.token(&h, &t.c.assertion(&h)).await.0, 200);
+    assert_eq!(
+        as_tpp(&h, &t.c, &t.app_token)
+            .get(&consent_path)
+            .await
+            .status,
+        200
+    );
+    let actions: Vec<String> = h
+        .store
+        .list_audit(&AuditQuery {
+            subject: Some(t.c.id.clone()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["client.activate", "client.suspend"]);
+}
+
+#[tokio::test]
+async fn co_5_the_console_can_have_its_own_listener() {
+    install();
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let pki = std::sync::Arc::new(crate::support::TestPki::new("Staff QTSP"));
+    let h = Harness::start_shared(dir, pki, None, |c| {
+        c.staff.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let mut b = Browser::new(&h);
+    assert_eq!(
+        b.get("/staff/login").await.status,
+        404,
+        "not on the main listener"
+    );
+    let addr = h.staff_addr.expect("a staff listener");
+    let staff_url = format!("https://localhost:{}", addr.port());
+    let mut b = Browser::at(&h, &staff_url);
+    let page = b.get("/staff/login").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(b.get("/static/bulwark.css").await.status, 200);
+    assert_eq!(b.get("/token").await.status, 404, "only the console there");
+}
+
+fn install() {
+    crate::support::install_crypto();
+}
+
+#[tokio::test]
+async fn co_5_client_detail_shows_the_registration_and_its_certificate() {
+    let d = crate::support::Dcr::start().await;
+    let registered = d.registered().await;
+    let client_id = registered["client_id"].as_str().unwrap();
+    staff(&d.h, "alice", StaffRole::Viewer).await;
+    let mut b = logged_in(&d.h, "alice").await;
+    let page = b.get(&format!("/staff/clients/{client_id}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for expected in [
+        "dynamic registration",
+        "sw-tpp-1",
+        "AISP, PISP",
+        "PSP_PI, PSP_AI (eidas)",
+        "CN=tpp.example",
+        "0015800001041RHAAY",
+    ] {
+        assert!(page.body.contains(expected), "{expected}: {}", page.body);
+    }
+    assert!(!page.body.contains("id=\"set-status\""), "a viewer gets no form");
+}

@@ -1,0 +1,325 @@
+//! Staff accounts, login and sessions. A session is a random cookie value whose SHA-256 alone
+//! is stored, with a CSRF token for the session's forms; it ends on logout, after
+//! `idle_timeout_secs` without use, and `session_lifetime_secs` after the login. Failed logins
+//! slow down per user and per address, and every login, failure and logout is an audit event.
+
+use std::sync::Arc;
+
+use bulwark_authz::{LoginThrottle, constant_eq, hash_password, secret_hash, verify_password};
+use bulwark_clients::ClientDirectory;
+use bulwark_consent::ConsentService;
+use bulwark_core::Rng;
+use bulwark_store::{AuditEvent, StaffRecord, StaffSessionRecord, Store, StoreError};
+
+use crate::{StaffError, StaffRole, StaffSettings};
+
+/// The longest username accepted (longer input is refused before any work).
+const MAX_USERNAME: usize = 128;
+/// The longest password accepted (argon2 takes any length; the bound keeps the work bounded).
+const MAX_PASSWORD: usize = 1024;
+
+/// The console's rules over the store, the consent service and the client directory.
+pub struct StaffService {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) consents: Arc<ConsentService>,
+    pub(crate) directory: Arc<ClientDirectory>,
+    pub(crate) rng: Arc<dyn Rng>,
+    settings: StaffSettings,
+    throttle: LoginThrottle,
+    /// A hash verified for unknown users, so they cost what a wrong password costs.
+    decoy: String,
+}
+
+impl std::fmt::Debug for StaffService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session just opened: the cookie value (shown once, never stored) and its CSRF token.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// The cookie value.
+    pub token: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+/// A live session: who, with which role, and the CSRF token its forms carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffSession {
+    /// The staff member.
+    pub username: String,
+    /// Their role now (read on every request, so a change applies at once).
+    pub role: StaffRole,
+    /// The CSRF token of the session's forms.
+    pub csrf: String,
+    /// The stored key of the session.
+    token_hash: String,
+}
+
+impl StaffSession {
+    /// Refuses `csrf` unless it is the session's.
+    pub fn check_csrf(&self, csrf: Option<&str>) -> Result<(), StaffError> {
+        match csrf {
+            Some(token) if constant_eq(token, &self.csrf) => Ok(()),
+            _ => {
+                tracing::warn!(target: "bulwark::security", staff = %self.username, reason = "csrf", "staff form refused");
+                Err(StaffError::Csrf)
+            }
+        }
+    }
+
+    /// Refuses unless the role may act (revoke, suspend, activate).
+    pub fn require_admin(&self) -> Result<(), StaffError> {
+        if self.role.can_act() {
+            Ok(())
+        } else {
+            tracing::warn!(target: "bulwark::security", staff = %self.username, reason = "role", "staff action refused");
+            Err(StaffError::Forbidden(self.role.as_str()))
+        }
+    }
+}
+
+impl StaffService {
+    /// The console over its collaborators.
+    pub fn new(
+        store: Arc<dyn Store>,
+        consents: Arc<ConsentService>,
+        directory: Arc<ClientDirectory>,
+        rng: Arc<dyn Rng>,
+        settings: StaffSettings,
+    ) -> Result<Self, StaffError> {
+        let decoy = hash_password(&rng.token(16), rng.as_ref())?;
+        Ok(Self {
+            throttle: LoginThrottle::new(settings.login_free_failures.max(1)),
+            store,
+            consents,
+            directory,
+            rng,
+            settings,
+            decoy,
+        })
+    }
+
+    /// Adds a staff member (see [`add_staff`]).
+    pub async fn add_staff(
+        &self,
+        username: &str,
+        password: &str,
+        role: StaffRole,
+        now: i64,
+    ) -> Result<(), StaffError> {
+        add_staff(
+            self.store.as_ref(),
+            self.rng.as_ref(),
+            username,
+            password,
+            role,
+            now,
+        )
+        .await
+    }
+
+    /// Checks credentials and opens a session. Failures say nothing about whether the user
+    /// exists, cost the same time either way, and slow down after
+    /// `login_free_failures` per user and per `address`.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<NewSession, StaffError> {
+        if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+            return Err(StaffError::BadCredentials);
+        }
+        let user_key = format!("staff-user:{username}");
+        let addr_key = format!("staff-addr:{address}");
+        let wait = self
+            .throttle
+            .wait(&user_key, now)
+            .max(self.throttle.wait(&addr_key, now));
+        if wait > 0 {
+            self.audit_login_failure(username, address, "throttled", now)
+                .await?;
+            return Err(StaffError::Throttled(wait));
+        }
+        let user = self.store.get_staff(username).await?;
+        let hash = user
+            .as_ref()
+            .map_or(self.decoy.clone(), |u| u.password_hash.clone());
+        let given = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || verify_password(&given, &hash))
+            .await
+            .map_err(|e| StaffError::Internal(format!("password check: {e}")))?;
+        let Some(user) = user.filter(|_| matches) else {
+            self.throttle.failed(&user_key, now);
+            self.throttle.failed(&addr_key, now);
+            self.audit_login_failure(username, address, "bad_credentials", now)
+                .await?;
+            return Err(StaffError::BadCredentials);
+        };
+        self.throttle.succeeded(&user_key);
+        self.throttle.succeeded(&addr_key);
+        let session = NewSession {
+            token: self.rng.token(32),
+            csrf: self.rng.token(24),
+        };
+        self.store
+            .insert_staff_session(&StaffSessionRecord {
+                token_hash: secret_hash(&session.token),
+                username: user.username.clone(),
+                csrf: session.csrf.clone(),
+                created_at: now,
+                last_seen: now,
+            })
+            .await?;
+        self.record(&AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "Staff".into(),
+            actor_id: user.username,
+            action: "staff.login".into(),
+            subject: None,
+            reason: None,
+            request_id: Some(address.to_owned()),
+        })
+        .await?;
+        Ok(session)
+    }
+
+    async fn audit_login_failure(
+        &self,
+        username: &str,
+        address: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StaffError> {
+        tracing::warn!(target: "bulwark::security", username, address, reason, "staff login refused");
+        self.record(&AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "Staff".into(),
+            actor_id: username.to_owned(),
+            action: "staff.login_failed".into(),
+            subject: None,
+            reason: Some(reason.to_owned()),
+            request_id: Some(address.to_owned()),
+        })
+        .await
+    }
+
+    /// The live session of cookie value `token`, its use recorded; `Unauthenticated` when
+    /// there is none or it ended (idle, absolute lifetime, the staff member removed).
+    pub async fn session(&self, token: &str, now: i64) -> Result<StaffSession, StaffError> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(StaffError::Unauthenticated);
+        }
+        let token_hash = secret_hash(token);
+        let Some(record) = self.store.get_staff_session(&token_hash).await? else {
+            return Err(StaffError::Unauthenticated);
+        };
+        let idle = now - record.last_seen > self.settings.idle_timeout_secs;
+        let old = now - record.created_at > self.settings.session_lifetime_secs;
+        let user = self.store.get_staff(&record.username).await?;
+        let role = user.as_ref().and_then(|u| StaffRole::parse(&u.role));
+        let (Some(role), false, false) = (role, idle, old) else {
+            self.store.delete_staff_session(&token_hash).await?;
+            return Err(StaffError::Unauthenticated);
+        };
+        if !self.store.touch_staff_session(&token_hash, now).await? {
+            return Err(StaffError::Unauthenticated);
+        }
+        Ok(StaffSession {
+            username: record.username,
+            role,
+            csrf: record.csrf,
+            token_hash,
+        })
+    }
+
+    /// Ends a session (the form must carry its CSRF token).
+    pub async fn logout(
+        &self,
+        session: &StaffSession,
+        csrf: Option<&str>,
+        now: i64,
+    ) -> Result<(), StaffError> {
+        session.check_csrf(csrf)?;
+        self.store.delete_staff_session(&session.token_hash).await?;
+        self.record(&AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "Staff".into(),
+            actor_id: session.username.clone(),
+            action: "staff.logout".into(),
+            subject: None,
+            reason: None,
+            request_id: None,
+        })
+        .await
+    }
+
+    /// Appends an audit event.
+    pub(crate) async fn record(&self, event: &AuditEvent) -> Result<(), StaffError> {
+        Ok(self.store.append_audit(event).await?)
+    }
+
+    /// The session settings (for cookie lifetimes).
+    pub fn settings(&self) -> &StaffSettings {
+        &self.settings
+    }
+}
+
+/// Adds a staff member (`bulwark staff add`): a printable username of at most 128 characters,
+/// a password of at least 12; the addition is an audit event.
+pub async fn add_staff(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    username: &str,
+    password: &str,
+    role: StaffRole,
+    now: i64,
+) -> Result<(), StaffError> {
+    if username.is_empty()
+        || username.len() > MAX_USERNAME
+        || username.chars().any(char::is_control)
+    {
+        return Err(StaffError::BadRequest(
+            "a username of 1 to 128 printable characters is needed".into(),
+        ));
+    }
+    if password.chars().count() < 12 || password.len() > MAX_PASSWORD {
+        return Err(StaffError::BadRequest(
+            "a staff password needs at least 12 characters".into(),
+        ));
+    }
+    let record = StaffRecord {
+        username: username.to_owned(),
+        password_hash: hash_password(password, rng)?,
+        role: role.as_str().to_owned(),
+        created_at: now,
+    };
+    store.insert_staff(&record).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            StaffError::BadRequest(format!("a staff member named {username} already exists"))
+        }
+        other => other.into(),
+    })?;
+    store
+        .append_audit(&AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "System".into(),
+            actor_id: "cli".into(),
+            action: "staff.add".into(),
+            subject: Some(username.to_owned()),
+            reason: Some(format!("role {role}")),
+            request_id: None,
+        })
+        .await?;
+    Ok(())
+}
