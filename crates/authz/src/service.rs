@@ -556,7 +556,7 @@ impl AuthzService {
                 if !self.store.finish_interaction(id, &transition, None).await? {
                     return Err(AuthzError::Expired);
                 }
-                tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
+                tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
                 let url = self.error_url(
                     &req,
                     OAuthErrorCode::AccessDenied,
@@ -570,7 +570,6 @@ impl AuthzService {
                 let url = self
                     .issue_code(&req, id, &transition, subject, auth_time, acr, now)
                     .await?;
-                tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %consent.id, "consent authorised by the PSU");
                 Ok(Decided::Redirect(url))
             }
         }
@@ -627,6 +626,7 @@ impl AuthzService {
         {
             return Err(AuthzError::Expired);
         }
+        tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %transition.consent_id, to = %transition.to_status, "consent authorised by the PSU");
         // FAPI 1.0 Adv 5.2.2.2: the hybrid flow's ID token is a detached signature over the
         // code (c_hash) and state (s_hash).
         let id_token = if req.response_type == ResponseType::CodeIdToken {

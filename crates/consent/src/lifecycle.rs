@@ -110,6 +110,7 @@ impl ConsentService {
                 to,
             });
         }
+        log_transition(&t, actor);
         let mut after = consent.clone();
         after.stored_status = to;
         after.status_updated_at = now;
@@ -374,6 +375,27 @@ impl ConsentService {
     /// CO-5: how many consents match `s` (its `after` and `limit` aside).
     pub async fn count(&self, s: &ConsentSearch) -> Result<u64, ConsentError> {
         Ok(self.store.count_consents(&query(s)).await?)
+    }
+}
+
+/// Every status change on the security log (and so in the audit trail), with its actor in
+/// the field the trail reads it from.
+fn log_transition(t: &ConsentTransition, actor: &Actor) {
+    let (id, from, to) = (&t.consent_id, &t.from_status, &t.to_status);
+    let reason = t.reason.as_deref().unwrap_or("");
+    match actor.kind {
+        crate::model::ActorKind::Tpp => {
+            tracing::info!(target: "bulwark::security", consent_id = %id, client_id = %actor.id, from = %from, to = %to, reason, "consent status changed");
+        }
+        crate::model::ActorKind::Psu => {
+            tracing::info!(target: "bulwark::security", consent_id = %id, psu = %actor.id, from = %from, to = %to, reason, "consent status changed");
+        }
+        crate::model::ActorKind::Staff => {
+            tracing::info!(target: "bulwark::security", consent_id = %id, staff = %actor.id, from = %from, to = %to, reason, "consent status changed");
+        }
+        crate::model::ActorKind::System => {
+            tracing::info!(target: "bulwark::security", consent_id = %id, from = %from, to = %to, reason, "consent status changed");
+        }
     }
 }
 

@@ -156,7 +156,10 @@ impl ConsentService {
             customer: caller.customer.clone(),
         };
         match self.store.insert_consent(&record, &audit).await {
-            Ok(()) => Ok(Created { consent, new: true }),
+            Ok(()) => {
+                tracing::info!(target: "bulwark::security", consent_id = %consent.id, client_id = %consent.client_id, kind = kind.as_str(), "consent created");
+                Ok(Created { consent, new: true })
+            }
             // Another node stored the same key first: answer as that request was answered.
             Err(StoreError::Conflict(_)) => match (key, &hash) {
                 (Some(key), Some(hash)) => {

@@ -41,6 +41,8 @@ pub struct Application {
     request_deadline: Duration,
     admin: Option<TcpListener>,
     staff: Option<TcpListener>,
+    /// Where this application's security events go (OP-6).
+    audit: crate::audit_log::AuditRoute,
     /// What was generated or loaded at start, for the operator (OP-1 "prints where they are").
     pub report: Vec<String>,
 }
@@ -329,6 +331,8 @@ impl Application {
             config.consents.response_signing.as_ref(),
             &config.consents.jws_trust_anchor,
         )?;
+        let audit = crate::audit_log::register(store_arc.clone(), clock.clone());
+        let audit_app = audit.app_id;
         let staff = Arc::new(
             bulwark_staff::StaffService::new(
                 store_arc.clone(),
@@ -337,7 +341,10 @@ impl Application {
                 rng.clone(),
                 config.staff.settings(),
             )
-            .map_err(|e| anyhow::anyhow!("staff console: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("staff console: {e}"))?
+            .with_audit_queue(Arc::new(move |event| {
+                crate::audit_log::enqueue(audit_app, event)
+            })),
         );
         let guard = Arc::new(ResourceGuard::new(
             tokens.clone(),
@@ -438,6 +445,7 @@ impl Application {
                 clock: clock.clone(),
                 rng,
             },
+            audit_app: audit.app_id,
         });
         Ok(Self {
             addr,
@@ -453,6 +461,7 @@ impl Application {
             request_deadline: Duration::from_secs(config.http.request_timeout_secs),
             admin,
             staff: staff_listener,
+            audit,
             report,
         })
     }
@@ -540,6 +549,7 @@ impl Application {
         if let Some(staff) = staff {
             staff.abort();
         }
+        self.audit.finish(Duration::from_secs(2)).await;
         self.store.close().await;
     }
 }

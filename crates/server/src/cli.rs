@@ -147,18 +147,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Logs to stderr at the configured level and copies every security event into the audit
+/// trail (OP-6, `audit_log`), whatever the level.
 fn init_logging(config: &Config) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Human => builder.try_init(),
+    let fmt = match config.log.format {
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+        LogFormat::Human => fmt.with_filter(filter).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(crate::audit_log::AuditLayer)
+        .try_init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

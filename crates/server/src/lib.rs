@@ -4,6 +4,7 @@
 //! protocol crates.
 
 pub mod app;
+pub mod audit_log;
 pub mod cli;
 pub mod cli_certs;
 pub mod cli_clients;

@@ -45,6 +45,8 @@ pub struct Areas {
     pub authz: AuthzState,
     /// The staff console.
     pub staff: StaffState,
+    /// This application's id in the audit trail's routing (`audit_log`).
+    pub audit_app: u64,
 }
 
 /// The staff console (CO-5).

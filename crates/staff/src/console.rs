@@ -202,7 +202,7 @@ impl StaffService {
             request_id: None,
         })
         .await?;
-        tracing::info!(target: "bulwark::security", staff = %session.username, consent_id, "consent revoked by staff");
+        tracing::info!(target: "bulwark::staff", staff = %session.username, consent_id, "consent revoked by staff");
         Ok(after)
     }
 
@@ -300,7 +300,7 @@ impl StaffService {
             request_id: None,
         })
         .await?;
-        tracing::info!(target: "bulwark::security", staff = %session.username, client_id, action, "client status changed by staff");
+        tracing::info!(target: "bulwark::staff", staff = %session.username, client_id, action, "client status changed by staff");
         Ok(())
     }
 

@@ -19,5 +19,5 @@ mod settings;
 pub use console::{ClientDetail, ConsentDetail, ConsentPage, RefreshSummary, export_audit};
 pub use error::StaffError;
 pub use role::StaffRole;
-pub use service::{NewSession, StaffService, StaffSession, add_staff};
+pub use service::{AuditQueue, NewSession, StaffService, StaffSession, add_staff};
 pub use settings::StaffSettings;

@@ -18,9 +18,15 @@ const MAX_USERNAME: usize = 128;
 /// The longest password accepted (argon2 takes any length; the bound keeps the work bounded).
 const MAX_PASSWORD: usize = 1024;
 
+/// Where the console's audit events go before the store: the server's audit queue, so they
+/// stay in order with the security events the same request logged. Gives the event back when
+/// it cannot take it (then it is written directly).
+pub type AuditQueue = Arc<dyn Fn(AuditEvent) -> Option<AuditEvent> + Send + Sync>;
+
 /// The console's rules over the store, the consent service and the client directory.
 pub struct StaffService {
     pub(crate) store: Arc<dyn Store>,
+    queue: Option<AuditQueue>,
     pub(crate) consents: Arc<ConsentService>,
     pub(crate) directory: Arc<ClientDirectory>,
     pub(crate) rng: Arc<dyn Rng>,
@@ -95,6 +101,7 @@ impl StaffService {
         let decoy = hash_password(&rng.token(16), rng.as_ref())?;
         Ok(Self {
             throttle: LoginThrottle::new(settings.login_free_failures.max(1)),
+            queue: None,
             store,
             consents,
             directory,
@@ -198,7 +205,9 @@ impl StaffService {
         reason: &str,
         now: i64,
     ) -> Result<(), StaffError> {
-        tracing::warn!(target: "bulwark::security", username, address, reason, "staff login refused");
+        // Recorded in the audit trail just below; logged off the security target so the
+        // trail does not hold it twice.
+        tracing::warn!(target: "bulwark::staff", username, address, reason, "staff login refused");
         self.record(&AuditEvent {
             seq: 0,
             at: now,
@@ -263,9 +272,23 @@ impl StaffService {
         .await
     }
 
-    /// Appends an audit event.
+    /// Sends the console's audit events through `queue` (see [`AuditQueue`]).
+    pub fn with_audit_queue(mut self, queue: AuditQueue) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Appends an audit event: through the queue when there is one and it has room, else
+    /// directly.
     pub(crate) async fn record(&self, event: &AuditEvent) -> Result<(), StaffError> {
-        Ok(self.store.append_audit(event).await?)
+        let event = match &self.queue {
+            Some(queue) => match queue(event.clone()) {
+                None => return Ok(()),
+                Some(back) => back,
+            },
+            None => event.clone(),
+        };
+        Ok(self.store.append_audit(&event).await?)
     }
 
     /// The session settings (for cookie lifetimes).

@@ -312,7 +312,28 @@ pub fn router(
             bulwark_web::singleton::refuse_repeated,
         ))
         .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.audit_app,
+            audit_scope,
+        ))
         .with_state(state)
+}
+
+/// Runs the request in this application's audit span, so its security events land in this
+/// application's audit trail (`audit_log`).
+async fn audit_scope(
+    axum::extract::State(app_id): axum::extract::State<u64>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    next.run(req)
+        .instrument(tracing::info_span!(
+            target: "bulwark::app",
+            "bulwark_app",
+            app_id
+        ))
+        .await
 }
 
 /// The operations endpoints alone, for the admin listener.
@@ -342,5 +363,9 @@ pub fn staff_router(state: AppState, deadline: std::time::Duration) -> Router {
             bulwark_web::singleton::refuse_repeated,
         ))
         .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.audit_app,
+            audit_scope,
+        ))
         .with_state(state)
 }

@@ -476,5 +476,106 @@ async fn co_5_client_detail_shows_the_registration_and_its_certificate() {
     ] {
         assert!(page.body.contains(expected), "{expected}: {}", page.body);
     }
-    assert!(!page.body.contains("id=\"set-status\""), "a viewer gets no form");
+    assert!(
+        !page.body.contains("id=\"set-status\""),
+        "a viewer gets no form"
+    );
+}
+
+/// The audit trail's rows with `pred`, waiting briefly for the writer (events are appended
+/// off the request path).
+async fn audit_rows(
+    h: &Harness,
+    pred: impl Fn(&bulwark_store::AuditEvent) -> bool,
+    at_least: usize,
+) -> Vec<bulwark_store::AuditEvent> {
+    for _ in 0..50 {
+        let mut rows = h
+            .store
+            .list_audit(&AuditQuery {
+                limit: 1000,
+                oldest_first: true,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        rows.retain(|e| pred(e));
+        if rows.len() >= at_least {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    panic!("fewer than {at_least} matching audit rows");
+}
+
+both_backends!(
+    /// OP-6: the audit rows of a whole journey (registration, consent, authorisation by the
+    /// PSU, revocation by staff) are all there, in order, with their actors.
+    op_6_a_journey_leaves_its_audit_rows_in_order,
+    op_6_a_journey_leaves_its_audit_rows_in_order_on_postgres => journey_audit_case
+);
+
+async fn journey_audit_case(h: Harness) {
+    let (t, consent_id, _, _) = authorised(&h).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut b = logged_in(&h, "alice").await;
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    let csrf = detail.input("csrf");
+    let done = b
+        .post(
+            &format!("/staff/consents/{consent_id}/revoke"),
+            &[("csrf", &csrf), ("reason", "customer request")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let rows = audit_rows(&h, |e| e.subject.as_deref() == Some(consent_id.as_str()), 4).await;
+    let steps: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|e| (e.actor_kind.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("TPP", "consent created"),
+            ("PSU", "consent authorised by the PSU"),
+            ("Staff", "consent status changed"),
+            ("Staff", "consent.revoke"),
+        ]
+    );
+    assert_eq!(rows[0].actor_id, t.c.id);
+    assert_eq!(rows[3].reason.as_deref(), Some("customer request"));
+    let login = audit_rows(&h, |e| e.action == "staff.login", 1).await;
+    assert!(login[0].seq < rows[2].seq, "logged in before acting");
+    let seqs: Vec<i64> = rows.iter().map(|e| e.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    assert_eq!(seqs, sorted);
+}
+
+#[tokio::test]
+async fn op_6_refusals_and_registrations_are_in_the_audit_trail() {
+    let d = crate::support::Dcr::start().await;
+    let registered = d.registered().await;
+    let client_id = registered["client_id"].as_str().unwrap().to_string();
+    let rows = audit_rows(&d.h, |e| e.action == "client registered (DCR)", 1).await;
+    assert_eq!(rows[0].actor_kind, "TPP");
+    assert_eq!(rows[0].actor_id, client_id);
+    // A refused client authentication (a replayed assertion) is a row with its reason.
+    let c = d.as_client(&client_id);
+    let assertion = c.assertion(&d.h);
+    assert_eq!(c.token(&d.h, &assertion).await.0, 200);
+    let replay = c.token(&d.h, &assertion).await;
+    assert!(replay.0 == 400 || replay.0 == 401, "{:?}", replay.2);
+    let refused = audit_rows(
+        &d.h,
+        |e| e.actor_id == client_id && e.reason.is_some() && e.action != "client registered (DCR)",
+        1,
+    )
+    .await;
+    assert!(!refused.is_empty());
+    // An untrusted certificate at registration is a row too.
+    let stranger = crate::support::Identity::self_made("stranger");
+    let resp = d.register(Some(&stranger), &d.request()).await;
+    assert_eq!(resp.0, 400);
+    audit_rows(&d.h, |e| e.action.contains("certificate rejected"), 1).await;
 }

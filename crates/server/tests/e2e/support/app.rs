@@ -20,13 +20,21 @@ pub struct TestApp {
 }
 
 pub fn install_crypto() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Ok(filter) = std::env::var("RUST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+    // As `bulwark serve`: security events reach the audit trail (OP-6); logs only with
+    // RUST_LOG.
+    let fmt = std::env::var("RUST_LOG").ok().map(|filter| {
+        tracing_subscriber::fmt::layer()
             .with_test_writer()
-            .try_init();
-    }
+            .with_filter(tracing_subscriber::EnvFilter::new(filter))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(bulwark_server::audit_log::AuditLayer)
+        .try_init();
 }
 
 /// A configuration on port 0 in a fresh data directory (SQLite unless `db_url` is given).

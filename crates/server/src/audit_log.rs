@@ -1,0 +1,266 @@
+//! OP-6: every event logged on the `bulwark::security` target (refused client
+//! authentications, certificate refusals, consent status changes, registrations, staff
+//! actions, ...) also becomes an append-only row of the audit trail, without each service
+//! knowing about it: [`AuditLayer`] (a `tracing` layer) copies the event's fields into an
+//! [`AuditEvent`] and hands it to the application that handled the request, whose writer task
+//! appends it. The hand-off is a bounded queue: under a flood of refusals the requests never
+//! wait for the database, and events that do not fit are counted (`bulwark_audit_dropped`)
+//! instead of slowing the server down.
+//!
+//! Several applications in one process (the tests) each get their events: a request's events
+//! carry the id of the application that served it through a span, and events outside any
+//! request go to the only application when there is one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bulwark_core::Clock;
+use bulwark_store::{AuditEvent, AuditStore};
+use tokio::sync::mpsc;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The target whose events are audited.
+pub const SECURITY_TARGET: &str = "bulwark::security";
+/// The span an application's requests run in (field `app_id`).
+pub const APP_SPAN: &str = "bulwark_app";
+/// Events waiting for the writer, per application.
+const QUEUE: usize = 4096;
+
+/// Where one application's events go: its writer's queue, and its clock for their time.
+type Route = (mpsc::Sender<AuditEvent>, Arc<dyn Clock>);
+
+struct Routes {
+    by_app: Mutex<HashMap<u64, Route>>,
+}
+
+fn routes() -> &'static Routes {
+    static ROUTES: OnceLock<Routes> = OnceLock::new();
+    ROUTES.get_or_init(|| Routes {
+        by_app: Mutex::new(HashMap::new()),
+    })
+}
+
+static NEXT_APP: AtomicU64 = AtomicU64::new(1);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Audit events lost because a queue was full (exposed as a metric).
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// One application's registration: its id (for the request span) and its writer task; the
+/// route is removed on drop.
+pub struct AuditRoute {
+    /// The id requests carry in their [`APP_SPAN`].
+    pub app_id: u64,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl AuditRoute {
+    /// Stops routing events here and waits (at most `grace`) for the queued ones to be
+    /// written.
+    pub async fn finish(mut self, grace: std::time::Duration) {
+        unroute(self.app_id);
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::time::timeout(grace, writer).await;
+        }
+    }
+}
+
+fn unroute(app_id: u64) {
+    if let Ok(mut m) = routes().by_app.lock() {
+        m.remove(&app_id);
+    }
+}
+
+impl Drop for AuditRoute {
+    fn drop(&mut self) {
+        unroute(self.app_id);
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+    }
+}
+
+/// Registers an application: its security events are appended to `store` by a writer task
+/// (times from `clock`).
+pub fn register(store: Arc<dyn AuditStore>, clock: Arc<dyn Clock>) -> AuditRoute {
+    let app_id = NEXT_APP.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<AuditEvent>(QUEUE);
+    if let Ok(mut m) = routes().by_app.lock() {
+        m.insert(app_id, (tx, clock));
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if let Err(e) = store.append_audit(&event).await {
+                // Not on the security target: that would feed the audit trail itself.
+                tracing::error!(error = %e, action = %event.action, "audit event not written");
+            }
+        }
+    });
+    AuditRoute {
+        app_id,
+        writer: Some(writer),
+    }
+}
+
+/// Queues `event` for application `app_id`'s writer, behind every event queued before it;
+/// gives it back when there is no such application or its queue is full.
+pub fn enqueue(app_id: u64, event: AuditEvent) -> Option<AuditEvent> {
+    let Ok(by_app) = routes().by_app.lock() else {
+        return Some(event);
+    };
+    match by_app.get(&app_id) {
+        Some((tx, _)) => tx.try_send(event).err().map(|e| match e {
+            mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
+        }),
+        None => Some(event),
+    }
+}
+
+/// The `tracing` layer that turns security events into audit rows.
+#[derive(Debug, Default)]
+pub struct AuditLayer;
+
+/// The application id recorded on a request span.
+struct AppId(u64);
+
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    map: Vec<(&'static str, String)>,
+    app_id: Option<u64>,
+}
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.map
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Visit for Fields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "app_id" {
+            self.app_id = Some(value);
+        } else {
+            self.map.push((field.name(), value.to_string()));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.map.push((field.name(), value.to_owned()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = Some(text);
+        } else {
+            self.map.push((field.name(), text));
+        }
+    }
+}
+
+/// Bounds a value taken from a log field (they may quote input).
+fn bounded(s: &str) -> String {
+    s.chars().take(500).collect()
+}
+
+impl Fields {
+    /// The audit row of a security event: who (a staff member, a client, a PSU, or Bulwark),
+    /// what (the log message), to what, why, and the request's reference.
+    fn event(&self, at: i64) -> AuditEvent {
+        let (actor_kind, actor_id) = if let Some(s) = self.get("staff") {
+            ("Staff", s)
+        } else if let Some(p) = self.get("psu") {
+            ("PSU", p)
+        } else if let Some(c) = self.get("client_id") {
+            ("TPP", c)
+        } else if let Some(u) = self.get("username") {
+            ("Staff", u)
+        } else {
+            ("System", "bulwark")
+        };
+        let subject = self
+            .get("consent_id")
+            .or_else(|| self.get("subject"))
+            .or_else(|| self.get("software_id"))
+            .or_else(|| {
+                (actor_kind != "TPP")
+                    .then(|| self.get("client_id"))
+                    .flatten()
+            });
+        let reason = match (self.get("reason"), self.get("error")) {
+            (Some(r), Some(e)) => Some(format!("{r}: {e}")),
+            (Some(r), None) => Some(r.to_owned()),
+            (None, Some(e)) => Some(e.to_owned()),
+            (None, None) => self.get("warning").map(str::to_owned),
+        };
+        let request = self
+            .get("interaction_id")
+            .or_else(|| self.get("reference"))
+            .or_else(|| self.get("address"))
+            .or_else(|| self.get("peer"));
+        AuditEvent {
+            seq: 0,
+            at,
+            actor_kind: actor_kind.into(),
+            actor_id: bounded(actor_id),
+            action: bounded(self.message.as_deref().unwrap_or("security event")),
+            subject: subject.map(bounded),
+            reason: reason.as_deref().map(bounded),
+            request_id: request.map(bounded),
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for AuditLayer
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != APP_SPAN {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let (Some(app), Some(span)) = (fields.app_id, ctx.span(id)) {
+            span.extensions_mut().insert(AppId(app));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        if event.metadata().target() != SECURITY_TARGET {
+            return;
+        }
+        let app = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .from_root()
+                .find_map(|span| span.extensions().get::<AppId>().map(|a| a.0))
+        });
+        let Ok(by_app) = routes().by_app.lock() else {
+            return;
+        };
+        let route = match app {
+            Some(id) => by_app.get(&id),
+            // Outside a request (start-up checks, background tasks): the only application.
+            None if by_app.len() == 1 => by_app.values().next(),
+            None => None,
+        };
+        let Some((tx, clock)) = route else {
+            return;
+        };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if tx.try_send(fields.event(clock.unix())).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
