@@ -1,0 +1,178 @@
+//! A chromedriver process and a headless Chromium session on it, for the browser tests of the
+//! PSU pages (`browser.rs`) and the staff console (`staff_browser.rs`): start (skipping with a
+//! message outside CI when there is no chromedriver), screenshots kept under
+//! `target/browser-artifacts/`, and the few interactions the tests need.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// A chromedriver process and a WebDriver session on it; both end on drop / `finish`.
+pub struct Chrome {
+    driver: Child,
+    pub client: Client,
+    shots: PathBuf,
+    name: &'static str,
+    n: u32,
+}
+
+/// Where screenshots go.
+pub fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Chrome {
+    /// Starts chromedriver and a headless Chromium, or `None` (after saying why) when there is
+    /// no chromedriver outside CI.
+    pub async fn start(name: &'static str) -> Option<Self> {
+        Self::start_sized(name, (1000, 1100)).await
+    }
+
+    /// As [`Chrome::start`], with a window of `size` (width, height) pixels.
+    pub async fn start_sized(name: &'static str, size: (u32, u32)) -> Option<Self> {
+        let port = free_port();
+        let driver = match Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(d) => d,
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI=true but chromedriver cannot be started: {e}");
+                }
+                eprintln!(
+                    "skipped: chromedriver is not on PATH ({e}); install chromium and chromium-driver"
+                );
+                return None;
+            }
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             "--ignore-certificate-errors", format!("--window-size={},{}", size.0, size.1)]}),
+        );
+        caps.insert("acceptInsecureCerts".into(), json!(true));
+        let mut last = None;
+        for _ in 0..50 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Self {
+                        driver,
+                        client,
+                        shots: artifacts(),
+                        name,
+                        n: 0,
+                    });
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("chromedriver did not start a session: {last:?}");
+    }
+
+    /// Saves a screenshot of the current page as `<test>-<n>-<what>.png`.
+    pub async fn shot(&mut self, what: &str) {
+        self.n += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self
+            .shots
+            .join(format!("{}-{}-{what}.png", self.name, self.n));
+        std::fs::write(path, png).unwrap();
+    }
+
+    pub async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Ticks the account `value` by clicking its label, as a person does.
+    pub async fn choose(&self, value: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(&format!(
+                "input[name=account][value='{value}']"
+            )))
+            .await
+            .unwrap();
+        let id = input.attr("id").await.unwrap().unwrap();
+        self.click(&format!("label[for='{id}']")).await;
+        assert!(
+            input.is_selected().await.unwrap(),
+            "account {value} is ticked"
+        );
+    }
+
+    /// Waits until the URL starts with `prefix`; returns it.
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
+        for _ in 0..100 {
+            let url = self.client.current_url().await.unwrap().to_string();
+            if url.starts_with(prefix) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never reached {prefix}");
+    }
+
+    pub async fn finish(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
