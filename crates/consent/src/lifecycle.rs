@@ -372,9 +372,9 @@ impl ConsentService {
             .collect()
     }
 
-    /// CO-5: how many consents match `s` (its `after` and `limit` aside).
-    pub async fn count(&self, s: &ConsentSearch) -> Result<u64, ConsentError> {
-        Ok(self.store.count_consents(&query(s)).await?)
+    /// CO-5: how many consents match `s` (its `after` and `limit` aside), at most `cap`.
+    pub async fn count(&self, s: &ConsentSearch, cap: u64) -> Result<u64, ConsentError> {
+        Ok(self.store.count_consents(&query(s), cap).await?)
     }
 }
 

@@ -561,7 +561,15 @@ async fn co_5_staff_search_and_history(env: Env) {
         ids(svc.search(&page(Some(cursor.clone()))).await.unwrap()),
         [first.as_str()]
     );
-    assert_eq!(svc.count(&page(Some(cursor))).await.unwrap(), 2);
+    assert_eq!(
+        svc.count(&page(Some(cursor.clone())), 100).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        svc.count(&page(Some(cursor)), 1).await.unwrap(),
+        1,
+        "capped"
+    );
     let by_id = ConsentSearch {
         consent_id: Some(first.clone()),
         ..ConsentSearch::default()

@@ -97,8 +97,10 @@ pub struct StaffConsentsPage {
     pub error: Option<String>,
     /// This page's rows.
     pub rows: Vec<ConsentRow>,
-    /// How many match.
-    pub total: u64,
+    /// How many match ("10000+" past the cap).
+    pub total: String,
+    /// True when exactly one matches.
+    pub one: bool,
     /// The next page's query string.
     pub next: Option<String>,
 }
@@ -246,8 +248,8 @@ pub struct ClientView {
     pub registration: String,
     /// Its newest consents.
     pub consents: Vec<ConsentRow>,
-    /// How many consents it has.
-    pub consent_total: u64,
+    /// How many consents it has ("10000+" past the cap).
+    pub consent_total: String,
     /// Its newest events.
     pub events: Vec<EventRow>,
     /// Whether the status form is shown.

@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 
 use crate::{StaffError, StaffService, StaffSession};
 
+/// Consent counts stop here: counting costs what it counts, and a page says "10000+".
+pub const COUNT_CAP: u64 = 10_000;
+
 /// The longest reason accepted for an action.
 const MAX_REASON: usize = 500;
 
@@ -20,8 +23,10 @@ const MAX_REASON: usize = 500;
 pub struct ConsentPage {
     /// The consents of this page, newest first.
     pub consents: Vec<Consent>,
-    /// How many consents match the filters in all.
+    /// How many consents match the filters in all, up to [`COUNT_CAP`].
     pub total: u64,
+    /// True when more than [`COUNT_CAP`] match (`total` is then the cap).
+    pub more: bool,
     /// Where the next page starts, when there is one.
     pub next: Option<ConsentCursor>,
 }
@@ -104,7 +109,8 @@ impl StaffService {
             ..search.clone()
         };
         let consents = self.consents.search(&search).await?;
-        let total = self.consents.count(&search).await?;
+        let counted = self.consents.count(&search, COUNT_CAP + 1).await?;
+        let (total, more) = (counted.min(COUNT_CAP), counted > COUNT_CAP);
         let next = (consents.len() == search.limit as usize)
             .then(|| consents.last())
             .flatten()
@@ -118,6 +124,7 @@ impl StaffService {
         Ok(ConsentPage {
             consents,
             total,
+            more,
             next,
         })
     }

@@ -16,7 +16,9 @@ mod role;
 mod service;
 mod settings;
 
-pub use console::{ClientDetail, ConsentDetail, ConsentPage, RefreshSummary, export_audit};
+pub use console::{
+    COUNT_CAP, ClientDetail, ConsentDetail, ConsentPage, RefreshSummary, export_audit,
+};
 pub use error::StaffError;
 pub use role::StaffRole;
 pub use service::{AuditQueue, NewSession, StaffService, StaffSession, add_staff};

@@ -183,8 +183,9 @@ pub trait ConsentStore: Send + Sync {
     async fn consent_history(&self, id: &str) -> Result<Vec<ConsentAuditRecord>, StoreError>;
     /// Staff search, newest first.
     async fn search_consents(&self, q: &ConsentQuery) -> Result<Vec<ConsentRecord>, StoreError>;
-    /// How many consents match `q` (its `after` and `limit` aside).
-    async fn count_consents(&self, q: &ConsentQuery) -> Result<u64, StoreError>;
+    /// How many consents match `q` (its `after` and `limit` aside), counting at most `cap`
+    /// (a count over millions of rows costs what it counts; the console says "cap+").
+    async fn count_consents(&self, q: &ConsentQuery, cap: u64) -> Result<u64, StoreError>;
 }
 
 const COLUMNS: &str = "id, kind, client_id, status, psu_id, body, selected_accounts, \
@@ -418,9 +419,13 @@ impl ConsentStore for SqlStore {
         rows.iter().map(decode).collect()
     }
 
-    async fn count_consents(&self, q: &ConsentQuery) -> Result<u64, StoreError> {
-        let (filter, args) = consent_filter(q, false);
-        let sql = format!("SELECT COUNT(*) AS n FROM consents {filter}");
+    async fn count_consents(&self, q: &ConsentQuery, cap: u64) -> Result<u64, StoreError> {
+        let (filter, mut args) = consent_filter(q, false);
+        args.push(Arg::Int(i64::try_from(cap).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM consents {filter} LIMIT ${}) AS capped",
+            args.len()
+        );
         let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
             .fetch_one(&self.pool)
             .await?;

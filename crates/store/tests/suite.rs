@@ -473,13 +473,24 @@ async fn co_5_search_filters_and_pages_newest_first(store: SqlStore) {
             .unwrap()),
         ["c-0"]
     );
-    assert_eq!(store.count_consents(&page(Some(cursor))).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .count_consents(&page(Some(cursor.clone())), 100)
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store.count_consents(&page(Some(cursor)), 3).await.unwrap(),
+        3,
+        "capped"
+    );
     let one = ConsentQuery {
         consent_id: Some("c-2".into()),
         ..ConsentQuery::default()
     };
     assert_eq!(ids(store.search_consents(&one).await.unwrap()), ["c-2"]);
-    assert_eq!(store.count_consents(&one).await.unwrap(), 1);
+    assert_eq!(store.count_consents(&one, 100).await.unwrap(), 1);
     let none = ConsentQuery {
         client_id: Some("nobody".into()),
         ..all

@@ -381,11 +381,22 @@ pub async fn consents(
                     ])
                 });
                 let rows = page.consents.iter().map(|c| row(c, t)).collect();
-                (rows, page.total, next, None, StatusCode::OK)
+                let total = if page.more {
+                    format!("{}+", page.total)
+                } else {
+                    page.total.to_string()
+                };
+                (rows, total, next, None, StatusCode::OK)
             }
             Err(e) => return error(&s, &e),
         },
-        Err(why) => (Vec::new(), 0, None, Some(why), StatusCode::BAD_REQUEST),
+        Err(why) => (
+            Vec::new(),
+            "0".into(),
+            None,
+            Some(why),
+            StatusCode::BAD_REQUEST,
+        ),
     };
     render(
         &StaffConsentsPage {
@@ -395,6 +406,7 @@ pub async fn consents(
             filters,
             error: error_text,
             rows,
+            one: total == "1",
             total,
             next,
         },
@@ -656,7 +668,11 @@ async fn client_page(
             .iter()
             .map(|c| self::row(c, t))
             .collect(),
-        consent_total: detail.consents.total,
+        consent_total: if detail.consents.more {
+            format!("{}+", detail.consents.total)
+        } else {
+            detail.consents.total.to_string()
+        },
         events: detail.events.iter().map(event_row).collect(),
         can_act: session.role.can_act(),
         csrf: session.csrf.clone(),
