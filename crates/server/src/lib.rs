@@ -13,6 +13,7 @@ pub mod cli_staff;
 pub mod config;
 pub mod demo;
 pub mod dev_pki;
+pub mod openapi;
 pub mod pages;
 pub mod response_signing;
 pub mod routes;

@@ -305,3 +305,37 @@ pub struct StaffAuditPage {
     /// The next page's query string.
     pub next: Option<String>,
 }
+
+/// One staff member in the list.
+pub struct MemberRow {
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: String,
+    /// When added.
+    pub since: String,
+    /// True for the member looking at the page (no forms on their own row).
+    pub is_self: bool,
+}
+
+/// The staff page.
+#[derive(Template)]
+#[template(path = "staff_members.html")]
+pub struct StaffMembersPage {
+    /// Bank name.
+    pub bank_name: String,
+    /// Page title.
+    pub title: String,
+    /// Navigation.
+    pub nav: Option<Nav>,
+    /// The members.
+    pub rows: Vec<MemberRow>,
+    /// Whether the forms are shown.
+    pub can_act: bool,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// Error message.
+    pub error: Option<String>,
+    /// Confirmation message.
+    pub notice: Option<String>,
+}

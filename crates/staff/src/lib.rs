@@ -12,6 +12,7 @@
 
 mod console;
 mod error;
+mod members;
 mod role;
 mod service;
 mod settings;

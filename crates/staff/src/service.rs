@@ -307,12 +307,39 @@ pub async fn add_staff(
     role: StaffRole,
     now: i64,
 ) -> Result<(), StaffError> {
+    insert_staff(store, rng, username, password, role, now).await?;
+    store
+        .append_audit(&AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "System".into(),
+            actor_id: "cli".into(),
+            action: "staff.add".into(),
+            subject: Some(username.to_owned()),
+            reason: Some(format!("role {role}")),
+            request_id: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Stores a new staff member after checking the username and password.
+pub(crate) async fn insert_staff(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    username: &str,
+    password: &str,
+    role: StaffRole,
+    now: i64,
+) -> Result<(), StaffError> {
     if username.is_empty()
         || username.len() > MAX_USERNAME
-        || username.chars().any(char::is_control)
+        || username
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
     {
         return Err(StaffError::BadRequest(
-            "a username of 1 to 128 printable characters is needed".into(),
+            "a username of 1 to 128 printable characters without spaces is needed".into(),
         ));
     }
     if password.chars().count() < 12 || password.len() > MAX_PASSWORD {
@@ -331,18 +358,5 @@ pub async fn add_staff(
             StaffError::BadRequest(format!("a staff member named {username} already exists"))
         }
         other => other.into(),
-    })?;
-    store
-        .append_audit(&AuditEvent {
-            seq: 0,
-            at: now,
-            actor_kind: "System".into(),
-            actor_id: "cli".into(),
-            action: "staff.add".into(),
-            subject: Some(username.to_owned()),
-            reason: Some(format!("role {role}")),
-            request_id: None,
-        })
-        .await?;
-    Ok(())
+    })
 }

@@ -86,6 +86,10 @@ pub trait StaffStore: Send + Sync {
     async fn get_staff(&self, username: &str) -> Result<Option<StaffRecord>, StoreError>;
     /// Every staff user, by name.
     async fn list_staff(&self) -> Result<Vec<StaffRecord>, StoreError>;
+    /// Changes a staff user's role; false when there is no such user.
+    async fn set_staff_role(&self, username: &str, role: &str) -> Result<bool, StoreError>;
+    /// Removes a staff user and their sessions; false when there was none.
+    async fn delete_staff(&self, username: &str) -> Result<bool, StoreError>;
     /// Stores a new session.
     async fn insert_staff_session(&self, s: &StaffSessionRecord) -> Result<(), StoreError>;
     /// A session by token hash.
@@ -151,6 +155,29 @@ impl StaffStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(staff).collect()
+    }
+
+    async fn set_staff_role(&self, username: &str, role: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE staff_users SET role = $1 WHERE username = $2")
+            .bind(role)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_staff(&self, username: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM staff_users WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_staff_session(&self, s: &StaffSessionRecord) -> Result<(), StoreError> {

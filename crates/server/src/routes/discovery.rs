@@ -137,3 +137,9 @@ pub fn document(issuer: &str, caps: &Capabilities) -> Value {
     );
     Value::Object(doc)
 }
+
+/// `GET /openapi.json`: the API contract (`crate::openapi`).
+pub async fn openapi(State(s): State<MetaState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(crate::openapi::document(&s.issuer)).into_response()
+}

@@ -65,6 +65,8 @@ pub enum Endpoint {
     Stylesheet,
     /// The bank's logo.
     Logo,
+    /// The OpenAPI 3.1 document of the JSON APIs.
+    OpenApi,
     /// CO-5: the staff console's entry.
     StaffHome,
     /// CO-5: staff login.
@@ -85,11 +87,17 @@ pub enum Endpoint {
     StaffClientStatus,
     /// OP-6: the audit trail.
     StaffAudit,
+    /// CO-5: the staff members (list, add).
+    StaffMembers,
+    /// CO-5: change a member's role.
+    StaffMemberRole,
+    /// CO-5: remove a member.
+    StaffMemberRemove,
 }
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 34] = [
+    pub const ALL: [Endpoint; 38] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -114,6 +122,7 @@ impl Endpoint {
         Self::Userinfo,
         Self::Stylesheet,
         Self::Logo,
+        Self::OpenApi,
         Self::StaffHome,
         Self::StaffLogin,
         Self::StaffLogout,
@@ -124,6 +133,9 @@ impl Endpoint {
         Self::StaffClient,
         Self::StaffClientStatus,
         Self::StaffAudit,
+        Self::StaffMembers,
+        Self::StaffMemberRole,
+        Self::StaffMemberRemove,
     ];
 
     /// The path the endpoint is served at.
@@ -165,6 +177,7 @@ impl Endpoint {
             Self::Userinfo => "/userinfo",
             Self::Stylesheet => "/static/bulwark.css",
             Self::Logo => "/static/logo.svg",
+            Self::OpenApi => "/openapi.json",
             Self::StaffHome => "/staff",
             Self::StaffLogin => "/staff/login",
             Self::StaffLogout => "/staff/logout",
@@ -175,6 +188,9 @@ impl Endpoint {
             Self::StaffClient => "/staff/clients/{client_id}",
             Self::StaffClientStatus => "/staff/clients/{client_id}/status",
             Self::StaffAudit => "/staff/audit",
+            Self::StaffMembers => "/staff/members",
+            Self::StaffMemberRole => "/staff/members/{username}/role",
+            Self::StaffMemberRemove => "/staff/members/{username}/remove",
         }
     }
 
@@ -194,6 +210,7 @@ impl Endpoint {
             | Self::InteractionDecision
             | Self::Stylesheet
             | Self::Logo
+            | Self::OpenApi
             | Self::StaffHome
             | Self::StaffLogin
             | Self::StaffLogout
@@ -204,6 +221,9 @@ impl Endpoint {
             | Self::StaffClient
             | Self::StaffClientStatus
             | Self::StaffAudit
+            | Self::StaffMembers
+            | Self::StaffMemberRole
+            | Self::StaffMemberRemove
             | Self::Discovery
             | Self::Healthz
             | Self::Readyz
@@ -235,6 +255,9 @@ impl Endpoint {
                 | Self::StaffClient
                 | Self::StaffClientStatus
                 | Self::StaffAudit
+                | Self::StaffMembers
+                | Self::StaffMemberRole
+                | Self::StaffMemberRemove
         )
     }
 
@@ -274,6 +297,7 @@ impl Endpoint {
             Self::Userinfo => get(userinfo::userinfo).post(userinfo::userinfo),
             Self::Stylesheet => get(authorize::stylesheet),
             Self::Logo => get(authorize::logo),
+            Self::OpenApi => get(discovery::openapi),
             Self::StaffHome => get(staff::home),
             Self::StaffLogin => get(staff::login_form).post(staff::login),
             Self::StaffLogout => post(staff::logout),
@@ -284,6 +308,9 @@ impl Endpoint {
             Self::StaffClient => get(staff::client),
             Self::StaffClientStatus => post(staff::client_status),
             Self::StaffAudit => get(staff::audit),
+            Self::StaffMembers => get(staff::members).post(staff::add_member),
+            Self::StaffMemberRole => post(staff::member_role),
+            Self::StaffMemberRemove => post(staff::remove_member),
         }
     }
 }

@@ -806,3 +806,162 @@ pub async fn audit(
         &[],
     )
 }
+
+async fn members_page(
+    s: &StaffState,
+    session: &StaffSession,
+    error_text: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let members = match s.service.members(session).await {
+        Ok(m) => m,
+        Err(e) => return error(s, &e),
+    };
+    render(
+        &StaffMembersPage {
+            bank_name: s.branding.bank_name.clone(),
+            title: "Staff".into(),
+            nav: nav(session, "members"),
+            rows: members
+                .iter()
+                .map(|m| MemberRow {
+                    username: m.username.clone(),
+                    role: m.role.clone(),
+                    since: when(m.created_at),
+                    is_self: m.username == session.username,
+                })
+                .collect(),
+            can_act: session.role.can_act(),
+            csrf: session.csrf.clone(),
+            error: error_text,
+            notice,
+        },
+        status,
+        &[],
+    )
+}
+
+/// `GET /staff/members`.
+pub async fn members(
+    State(s): State<StaffState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let session = match session(&s, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let notice = match parse_query(query.as_deref()).get("done") {
+        Some("added") => Some("The staff member was added.".to_string()),
+        Some("role") => Some("The role was changed.".to_string()),
+        Some("removed") => Some("The staff member was removed.".to_string()),
+        _ => None,
+    };
+    members_page(&s, &session, None, notice, StatusCode::OK).await
+}
+
+fn role_of(form: &Form) -> Result<bulwark_staff::StaffRole, StaffError> {
+    form.get("role")
+        .and_then(bulwark_staff::StaffRole::parse)
+        .ok_or_else(|| StaffError::BadRequest("choose viewer or admin".into()))
+}
+
+async fn member_answer(
+    s: &StaffState,
+    session: &StaffSession,
+    result: Result<(), StaffError>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(()) => see_other(&format!("/staff/members?done={done}")),
+        Err(
+            e @ (StaffError::BadRequest(_)
+            | StaffError::Forbidden(_)
+            | StaffError::Csrf
+            | StaffError::NotFound),
+        ) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            members_page(s, session, Some(e.to_string()), None, status).await
+        }
+        Err(e) => error(s, &e),
+    }
+}
+
+/// `POST /staff/members`: add a member.
+pub async fn add_member(State(s): State<StaffState>, headers: HeaderMap, body: Bytes) -> Response {
+    let session = match session(&s, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let form = parse_form(&body);
+    let result = match role_of(&form) {
+        Ok(role) => {
+            s.service
+                .add_member(
+                    &session,
+                    form.get("csrf"),
+                    form.get("username").unwrap_or("").trim(),
+                    form.get("password").unwrap_or(""),
+                    role,
+                    now(&s).unix_timestamp(),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    member_answer(&s, &session, result, "added").await
+}
+
+/// `POST /staff/members/{username}/role`.
+pub async fn member_role(
+    State(s): State<StaffState>,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let session = match session(&s, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let form = parse_form(&body);
+    let result = match role_of(&form) {
+        Ok(role) => {
+            s.service
+                .set_member_role(
+                    &session,
+                    form.get("csrf"),
+                    &username,
+                    role,
+                    now(&s).unix_timestamp(),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    member_answer(&s, &session, result, "role").await
+}
+
+/// `POST /staff/members/{username}/remove`.
+pub async fn remove_member(
+    State(s): State<StaffState>,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let session = match session(&s, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let form = parse_form(&body);
+    let result = s
+        .service
+        .remove_member(
+            &session,
+            form.get("csrf"),
+            &username,
+            now(&s).unix_timestamp(),
+        )
+        .await;
+    member_answer(&s, &session, result, "removed").await
+}

@@ -630,3 +630,76 @@ async fn hardening_static_client_without_organisation_is_warned_about() {
         again.report
     );
 }
+
+#[test]
+fn co_5_staff_add_and_audit_export_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let add = |username: &str, role: &str, password: &str| {
+        let mut cmd = bulwark(dir.path());
+        cmd.args(["staff", "add", username, "--role", role])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = add("alice", "admin", "a long staff password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added staff member alice (admin)"));
+    let again = add("alice", "viewer", "another long password");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = add("bob", "viewer", "too short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    assert!(
+        !add("carol", "superuser", "a long staff password")
+            .status
+            .success()
+    );
+
+    // The trail as JSON lines, oldest first; --since filters.
+    let mut cmd = bulwark(dir.path());
+    cmd.args([
+        "audit",
+        "export",
+        "--since",
+        "2020-01-01",
+        "--format",
+        "jsonl",
+    ]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["action"], "staff.add");
+    assert_eq!(lines[0]["subject"], "alice");
+    assert!(lines[0]["at"].as_str().unwrap().ends_with('Z'));
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["audit", "export", "--since", "2999-01-01"]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let mut cmd = bulwark(dir.path());
+    cmd.args(["audit", "export", "--since", "last tuesday"]);
+    assert_eq!(fails(cmd).len(), 1);
+}

@@ -20,6 +20,7 @@ mod hostile;
 mod introspection;
 mod jwks_uri;
 mod ob_directory;
+mod openapi;
 mod proxy;
 mod staff;
 mod tls;

@@ -579,3 +579,122 @@ async fn op_6_refusals_and_registrations_are_in_the_audit_trail() {
     assert_eq!(resp.0, 400);
     audit_rows(&d.h, |e| e.action.contains("certificate rejected"), 1).await;
 }
+
+#[tokio::test]
+async fn co_5_admins_manage_staff_and_viewers_cannot() {
+    let h = Harness::start(|_| {}).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut admin = logged_in(&h, "alice").await;
+    let page = admin.get("/staff/members").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("alice"));
+    let csrf = page.input("csrf");
+    // Add a viewer; a short password and a taken name are refused.
+    let short = admin
+        .post(
+            "/staff/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", "short"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 400);
+    let added = admin
+        .post(
+            "/staff/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", ADMIN_PASSWORD),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let again = admin
+        .post(
+            "/staff/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", ADMIN_PASSWORD),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+    // bob logs in as a viewer: sees the list, cannot add, promote or remove.
+    let mut bob = logged_in(&h, "bob").await;
+    let list = bob.get("/staff/members").await;
+    assert!(
+        !list.body.contains("id=\"add-member\""),
+        "no form for a viewer"
+    );
+    let bob_csrf = list.input("csrf");
+    for (path, form) in [
+        (
+            "/staff/members",
+            vec![
+                ("username", "eve"),
+                ("password", ADMIN_PASSWORD),
+                ("role", "admin"),
+            ],
+        ),
+        ("/staff/members/bob/role", vec![("role", "admin")]),
+        ("/staff/members/alice/remove", vec![]),
+    ] {
+        let mut f = vec![("csrf", bob_csrf.as_str())];
+        f.extend(form);
+        assert_eq!(bob.post(path, &f).await.status, 403, "{path}");
+    }
+    // An admin cannot demote or remove themselves.
+    assert_eq!(
+        admin
+            .post(
+                "/staff/members/alice/role",
+                &[("csrf", &csrf), ("role", "viewer")]
+            )
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        admin
+            .post("/staff/members/alice/remove", &[("csrf", &csrf)])
+            .await
+            .status,
+        400
+    );
+    // Promotion applies to bob's live session at once; removal ends it.
+    let promoted = admin
+        .post(
+            "/staff/members/bob/role",
+            &[("csrf", &csrf), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(promoted.status, 303);
+    assert!(
+        bob.get("/staff/members")
+            .await
+            .body
+            .contains("id=\"add-member\"")
+    );
+    let removed = admin
+        .post("/staff/members/bob/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(
+        bob.get("/staff/consents").await.status,
+        303,
+        "session ended"
+    );
+    let actions: Vec<String> = audit_rows(&h, |e| e.subject.as_deref() == Some("bob"), 3)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["staff.add", "staff.role", "staff.remove"]);
+}
