@@ -35,10 +35,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("web", &["core", "certs", "consent"]),
     (
+        "gateway",
+        &[
+            "core", "jose", "certs", "store", "clients", "token", "consent", "resource", "web",
+        ],
+    ),
+    (
         "server",
         &[
             "core", "jose", "certs", "store", "clients", "token", "dcr", "par", "authz", "consent",
-            "resource", "web", "staff",
+            "resource", "web", "staff", "gateway",
         ],
     ),
     (

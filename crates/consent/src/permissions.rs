@@ -157,6 +157,29 @@ pub enum ResourceApi {
 }
 
 impl ResourceApi {
+    /// Every API.
+    pub const ALL: [ResourceApi; 14] = [
+        Self::Accounts,
+        Self::Balances,
+        Self::Transactions,
+        Self::Beneficiaries,
+        Self::DirectDebits,
+        Self::StandingOrders,
+        Self::ScheduledPayments,
+        Self::Statements,
+        Self::Party,
+        Self::PartyPsu,
+        Self::Products,
+        Self::Offers,
+        Self::DomesticPayment,
+        Self::FundsConfirmation,
+    ];
+
+    /// The API of a short name ([`Self::as_str`]), e.g. in the gateway's route configuration.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
     /// A short name for errors and logs.
     pub fn as_str(self) -> &'static str {
         match self {

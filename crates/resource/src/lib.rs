@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bulwark_certs::{CertProfile, CertValidator, GrantedRoles, MtlsSettings, Purpose, TppIdentity};
 use bulwark_clients::ClientDirectory;
 use bulwark_core::Clock;
+use bulwark_token::access_token::InvalidToken;
 use bulwark_token::{AccessTokenClaims, TokenKind, TokenService};
 use rustls_pki_types::CertificateDer;
 
@@ -49,9 +50,33 @@ pub struct ApiCaller {
     pub profile: CertProfile,
 }
 
+/// Where the guard learns about access tokens: the authorization server itself (its keys and
+/// revocation list, [`TokenService`]), or the gateway (the server's JWKS and the shared
+/// database).
+#[async_trait::async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// Verifies one of the server's access tokens (signature, type, issuer, expiry).
+    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken>;
+    /// True when the token (by `jti`) was revoked.
+    async fn is_revoked(&self, jti: &str) -> Result<bool, String>;
+}
+
+#[async_trait::async_trait]
+impl AccessTokens for TokenService {
+    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+        self.verify_access_token(token)
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, String> {
+        TokenService::is_revoked(self, jti)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Decides about bank-API requests.
 pub struct ResourceGuard {
-    tokens: Arc<TokenService>,
+    tokens: Arc<dyn AccessTokens>,
     directory: Arc<ClientDirectory>,
     validator: CertValidator,
     clock: Arc<dyn Clock>,
@@ -69,7 +94,7 @@ impl std::fmt::Debug for ResourceGuard {
 impl ResourceGuard {
     /// A guard over the token service, the client directory and the certificate validator.
     pub fn new(
-        tokens: Arc<TokenService>,
+        tokens: Arc<dyn AccessTokens>,
         directory: Arc<ClientDirectory>,
         validator: CertValidator,
         clock: Arc<dyn Clock>,
@@ -100,15 +125,12 @@ impl ResourceGuard {
             .authorization
             .and_then(bulwark_core::bearer_token)
             .ok_or(Refusal::NoToken)?;
-        let claims = self
-            .tokens
-            .verify_access_token(token)
-            .map_err(Refusal::Token)?;
+        let claims = self.tokens.verify(token).await.map_err(Refusal::Token)?;
         if self
             .tokens
             .is_revoked(&claims.jti)
             .await
-            .map_err(|e| Refusal::Internal(e.to_string()))?
+            .map_err(Refusal::Internal)?
         {
             return Err(Refusal::Revoked);
         }

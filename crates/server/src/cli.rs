@@ -70,6 +70,16 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_staff::StaffCommand,
     },
+    /// Run the resource-request gateway (a policy-enforcing reverse proxy in front of the
+    /// bank's APIs); `--config` names the gateway's own configuration file.
+    Gateway,
+    /// Run the demo bank API (accounts, balances, transactions of the demo PSUs) that the
+    /// gateway can be put in front of. Plain HTTP.
+    DemoBank {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:9080")]
+        listen: std::net::SocketAddr,
+    },
     /// The audit trail of security events.
     Audit {
         /// What to do with it.
@@ -105,6 +115,19 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The gateway has its own configuration file (not the server's).
+    if matches!(cli.command, Command::Gateway) {
+        let Some(path) = cli.config else {
+            anyhow::bail!("bulwark gateway needs --config FILE (the gateway's configuration)");
+        };
+        let mut log = Config::default();
+        if cli.log_json {
+            log.log.format = LogFormat::Json;
+        }
+        init_logging(&log);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        return gateway(path).await.map(|()| ExitCode::SUCCESS);
+    }
     let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         // `certs verify` promises 1 for a rejected certificate and 2 for any usage problem.
@@ -141,6 +164,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Staff { command } => crate::cli_staff::run_staff(config, command)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Gateway => Ok(ExitCode::SUCCESS),
+        Command::DemoBank { listen } => demo_bank(config, listen).await.map(|()| ExitCode::SUCCESS),
         Command::Audit { command } => crate::cli_staff::run_audit(config, command)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -167,6 +192,26 @@ fn init_logging(config: &Config) {
         .with(fmt)
         .with(crate::audit_log::AuditLayer)
         .try_init();
+}
+
+async fn gateway(path: std::path::PathBuf) -> anyhow::Result<()> {
+    let config = bulwark_gateway::GatewayConfig::load(&path)?;
+    let gateway =
+        bulwark_gateway::Gateway::build(config, std::sync::Arc::new(bulwark_core::SystemClock))
+            .await?;
+    println!("bulwark gateway listening on https://{}", gateway.addr());
+    gateway.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn demo_bank(config: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let store = std::sync::Arc::new(open_store(&config).await?);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("demo bank listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, crate::demo_bank::router(store))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

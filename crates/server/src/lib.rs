@@ -12,6 +12,7 @@ pub mod cli_psus;
 pub mod cli_staff;
 pub mod config;
 pub mod demo;
+pub mod demo_bank;
 pub mod dev_pki;
 pub mod openapi;
 pub mod pages;

@@ -16,6 +16,7 @@ mod dcr;
 mod dcr_config;
 mod dcr_errors;
 mod discovery;
+mod gateway;
 mod hostile;
 mod introspection;
 mod jwks_uri;

@@ -18,6 +18,8 @@ pub struct Harness {
     pub addr: std::net::SocketAddr,
     /// The staff console's own listener, when `[staff] listen` is set.
     pub staff_addr: Option<std::net::SocketAddr>,
+    /// The database URL the server uses (the gateway shares it).
+    pub db_url: String,
     pub state: bulwark_server::state::AppState,
     pub store: SqlStore,
     pub clock: FixedClock,
@@ -73,6 +75,7 @@ impl Harness {
         config.tokens.client_cache_secs = 0;
         config.http.outbound_ca = vec![dev.ca_cert.clone()];
         tweak(&mut config);
+        let db_url = config.database_url();
         let clock = FixedClock::at(now());
         let app = Application::build_with_clock(config, Arc::new(clock.clone()))
             .await
@@ -88,6 +91,7 @@ impl Harness {
         Self {
             addr,
             staff_addr,
+            db_url,
             state,
             store,
             clock,

@@ -1,0 +1,137 @@
+//! The gateway's configuration file (`bulwark gateway --config FILE`), overlaid with
+//! `BULWARK_GATEWAY_*` environment variables. Unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bulwark_certs::{MtlsSettings, RevocationSettings, TrustSettings};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// The whole gateway configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where the gateway listens (TLS).
+    pub listen: SocketAddr,
+    /// The gateway's own server certificate chain and key (PEM).
+    pub tls: TlsFiles,
+    /// The authorization server's issuer identifier (`iss` of its access tokens).
+    pub issuer: String,
+    /// The `aud` access tokens must carry to be used here (default: the issuer).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// The authorization server's JWK Set URL.
+    pub jwks_uri: String,
+    /// Extra CA certificates (PEM files) trusted for fetching the JWK Set.
+    #[serde(default)]
+    pub jwks_ca: Vec<PathBuf>,
+    /// How long a fetched JWK Set is used before it is fetched again, seconds (default 300; an
+    /// unknown `kid` refetches at once, so a rotation is picked up).
+    #[serde(default = "default_jwks_secs")]
+    pub jwks_cache_secs: u64,
+    /// The authorization server's database (consents, revocations, clients).
+    pub database_url: String,
+    /// How long a client's record (status, keys) is cached, seconds (default 5).
+    #[serde(default = "default_client_cache")]
+    pub client_cache_secs: u64,
+    /// Trust anchors for client certificates, as the server's `[trust]`.
+    #[serde(default)]
+    pub trust: TrustSettings,
+    /// Revocation checking of client certificates, as the server's `[revocation]`.
+    #[serde(default)]
+    pub revocation: RevocationSettings,
+    /// Where client certificates come from (handshake or a trusted proxy), as the server's
+    /// `[mtls]`.
+    #[serde(default)]
+    pub mtls: MtlsSettings,
+    /// Extra CA certificates (PEM files) trusted for https upstreams.
+    #[serde(default)]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Upstream request timeout, seconds (default 30).
+    #[serde(default = "default_upstream_timeout")]
+    pub upstream_timeout_secs: u64,
+    /// The routes; a request matching none is 404.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+fn default_jwks_secs() -> u64 {
+    300
+}
+
+fn default_client_cache() -> u64 {
+    5
+}
+
+fn default_upstream_timeout() -> u64 {
+    30
+}
+
+/// The gateway's certificate files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Private key (PEM, PKCS#8).
+    pub key: PathBuf,
+}
+
+/// Which access token a route takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKindConfig {
+    /// A PSU-consented token (authorization code / refresh).
+    #[default]
+    Psu,
+    /// An application token (client credentials).
+    Application,
+}
+
+/// One route: which requests, where they go, and the policy they must pass.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The HTTP method (`GET`, `POST`, ...).
+    pub method: String,
+    /// The path pattern, `{Name}` for a segment (`/open-banking/v3.1/aisp/accounts/{AccountId}/balances`).
+    pub path: String,
+    /// The upstream base URL (`http://10.0.0.7:8080`); the request path is appended.
+    pub upstream: String,
+    /// The token kind (default `psu`).
+    #[serde(default)]
+    pub token: TokenKindConfig,
+    /// The resource API (`accounts`, `balances`, `transactions`, `domestic-payments`,
+    /// `funds-confirmations`, ...): it fixes the PSD2 role, the default scope and the consent
+    /// permissions a PSU token needs.
+    pub api: String,
+    /// The scope the token must carry (default: the API's: `accounts`, `payments`,
+    /// `fundsconfirmations`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The path parameter naming the account, for account-scoped paths: it must be among the
+    /// consent's selected accounts.
+    #[serde(default)]
+    pub account_param: Option<String>,
+    /// A payment submission: the body must match the consent's initiation.
+    #[serde(default)]
+    pub payment_submission: bool,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("gateway configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl GatewayConfig {
+    /// Loads `path` overlaid with `BULWARK_GATEWAY_*` (`__` separates sections).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed("BULWARK_GATEWAY_").split("__"))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+}

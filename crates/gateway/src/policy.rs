@@ -1,0 +1,216 @@
+//! The gateway's decision about one request on a route: who is calling (`ResourceGuard`: token,
+//! revocation, client, certificate binding, token kind, QWAC, organisation, roles), then the
+//! route's scope and PSD2 role, then for PSU routes the consent (status, permissions, the
+//! path's account, a payment submission's match). The result is either the facts to hand the
+//! upstream, or a typed refusal with its HTTP status and reason code.
+
+use std::sync::Arc;
+
+use bulwark_certs::{Api, MtlsSettings};
+use bulwark_consent::{ConsentError, ConsentKind, ConsentService, ObErrorCode};
+use bulwark_resource::{Refusal, RefusalStatus, ResourceGuard, ResourceRequest};
+use bulwark_token::TokenKind;
+use rustls::pki_types::CertificateDer;
+use time::OffsetDateTime;
+
+use crate::route::Route;
+
+/// What the upstream is told about an admitted request (never what the caller said).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The consent the token is bound to (PSU routes).
+    pub consent_id: Option<String>,
+    /// The PSU who authorised it, as the bank knows them.
+    pub psu: Option<String>,
+    /// The accounts the PSU selected.
+    pub accounts: Vec<String>,
+    /// RFC 8705 thumbprint of the client certificate.
+    pub cert_thumbprint: String,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayRefusal {
+    /// HTTP status: 401 (token), 403 (certificate, role, scope, consent, account), 400
+    /// (a payment submission that does not match its consent), 500.
+    pub status: u16,
+    /// The OB error code.
+    pub code: ObErrorCode,
+    /// What the TPP is told.
+    pub message: String,
+    /// A stable reason code (logs and metrics).
+    pub reason: &'static str,
+}
+
+impl GatewayRefusal {
+    fn new(
+        status: u16,
+        code: ObErrorCode,
+        message: impl Into<String>,
+        reason: &'static str,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            reason,
+        }
+    }
+
+    fn of_guard(r: &Refusal) -> Self {
+        let status = match r.status() {
+            RefusalStatus::InvalidToken => 401,
+            RefusalStatus::Forbidden => 403,
+            RefusalStatus::Internal => 500,
+        };
+        Self::new(
+            status,
+            ObErrorCode::HeaderInvalid,
+            r.description(),
+            r.reason(),
+        )
+    }
+
+    fn of_consent(e: &ConsentError) -> Self {
+        let ob = e.to_ob();
+        let code = ob
+            .errors
+            .first()
+            .map_or(ObErrorCode::ResourceConsentMismatch, |d| d.error_code);
+        let reason = match e {
+            ConsentError::NotAuthorised(_) | ConsentError::InvalidStatus(_) => "consent_status",
+            ConsentError::NotFound | ConsentError::OtherClient => "consent_unknown",
+            ConsentError::Store(_) | ConsentError::Corrupt(_) => "internal",
+            _ => "consent_mismatch",
+        };
+        // A consent that does not allow the request is forbidden; a payment body that does not
+        // match its consent is a bad request (OB: UK.OBIE.Resource.ConsentMismatch, 400).
+        let status = match (reason, ob.status) {
+            ("internal", _) => 500,
+            (_, 400) if matches!(code, ObErrorCode::ResourceConsentMismatch) => 400,
+            _ => 403,
+        };
+        Self::new(status, code, ob.message, reason)
+    }
+}
+
+/// Which API's PSD2 role a resource API needs.
+fn api_of(kind: ConsentKind) -> Api {
+    match kind {
+        ConsentKind::AccountAccess => Api::AccountAccess,
+        ConsentKind::DomesticPayment => Api::Payments,
+        ConsentKind::FundsConfirmation => Api::FundsConfirmation,
+    }
+}
+
+/// The request facts the policy reads.
+pub struct Request<'a> {
+    /// `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The presented chain.
+    pub chain: &'a [CertificateDer<'static>],
+    /// Set when a trusted proxy forwarded the chain.
+    pub forwarded_by: Option<&'a MtlsSettings>,
+    /// The path parameters of the route.
+    pub params: &'a [(String, String)],
+    /// The body (payment submissions are compared with their consent).
+    pub body: &'a [u8],
+}
+
+/// The gateway's decisions.
+pub struct Policy {
+    guard: Arc<ResourceGuard>,
+    consents: Arc<ConsentService>,
+}
+
+impl Policy {
+    /// Over the guard and the consent service.
+    pub fn new(guard: Arc<ResourceGuard>, consents: Arc<ConsentService>) -> Self {
+        Self { guard, consents }
+    }
+
+    /// Admits `req` on `route` at `now`, or refuses it.
+    pub async fn decide(
+        &self,
+        route: &Route,
+        req: &Request<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Admitted, GatewayRefusal> {
+        let caller = self
+            .guard
+            .admit(&ResourceRequest {
+                authorization: req.authorization,
+                chain: req.chain,
+                forwarded_by: req.forwarded_by,
+                kind: route.kind,
+            })
+            .await
+            .map_err(|r| GatewayRefusal::of_guard(&r))?;
+        let claims = &caller.claims;
+        if !claims
+            .scope
+            .split_ascii_whitespace()
+            .any(|s| s == route.scope)
+        {
+            return Err(GatewayRefusal::new(
+                403,
+                ObErrorCode::HeaderInvalid,
+                format!("the access token lacks scope {}", route.scope),
+                "scope",
+            ));
+        }
+        caller
+            .roles
+            .require(api_of(route.api.consent_kind()))
+            .map_err(|e| {
+                GatewayRefusal::new(403, ObErrorCode::HeaderInvalid, e.to_string(), "role")
+            })?;
+        let cert_thumbprint = claims.cnf.x5t_s256.clone();
+        if route.kind == TokenKind::Application {
+            return Ok(Admitted {
+                client_id: claims.client_id.clone(),
+                consent_id: None,
+                psu: None,
+                accounts: Vec::new(),
+                cert_thumbprint,
+            });
+        }
+        let consent_id = claims
+            .consent_id
+            .as_deref()
+            .or(claims.openbanking_intent_id.as_deref())
+            .ok_or_else(|| {
+                GatewayRefusal::new(
+                    403,
+                    ObErrorCode::ResourceConsentMismatch,
+                    "the access token names no consent",
+                    "no_consent",
+                )
+            })?;
+        let context = if route.payment_submission {
+            self.consents
+                .validate_payment_submission(consent_id, &claims.client_id, req.body, now)
+                .await
+        } else {
+            self.consents
+                .validate_for_resource(
+                    consent_id,
+                    &claims.client_id,
+                    route.api,
+                    route.account(req.params),
+                    now,
+                )
+                .await
+        }
+        .map_err(|e| GatewayRefusal::of_consent(&e))?;
+        Ok(Admitted {
+            client_id: claims.client_id.clone(),
+            consent_id: Some(context.consent_id),
+            psu: context.psu_id,
+            accounts: context.selected_accounts,
+            cert_thumbprint,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! Matching a request to a configured route: the method and the path pattern, segment by
+//! segment, `{Name}` capturing one non-empty segment.
+
+use bulwark_consent::ResourceApi;
+use bulwark_token::TokenKind;
+
+use crate::config::{RouteConfig, TokenKindConfig};
+
+/// A route, checked and ready to match.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The method, upper case.
+    pub method: String,
+    /// The pattern as configured (the metrics label).
+    pub pattern: String,
+    segments: Vec<Segment>,
+    /// The upstream base URL, without a trailing slash.
+    pub upstream: String,
+    /// The token kind it takes.
+    pub kind: TokenKind,
+    /// The resource API.
+    pub api: ResourceApi,
+    /// The scope the token must carry.
+    pub scope: String,
+    /// The account path parameter, if account-scoped.
+    pub account_param: Option<String>,
+    /// A payment submission.
+    pub payment_submission: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// The scope an API's tokens carry by default.
+fn default_scope(api: ResourceApi) -> &'static str {
+    match api.consent_kind() {
+        bulwark_consent::ConsentKind::AccountAccess => "accounts",
+        bulwark_consent::ConsentKind::DomesticPayment => "payments",
+        bulwark_consent::ConsentKind::FundsConfirmation => "fundsconfirmations",
+    }
+}
+
+impl Route {
+    /// Checks a configured route.
+    pub fn new(c: &RouteConfig) -> Result<Self, String> {
+        let api = ResourceApi::parse(&c.api)
+            .ok_or_else(|| format!("route {} {}: unknown api {:?}", c.method, c.path, c.api))?;
+        if !c.path.starts_with('/') {
+            return Err(format!("route path {:?} must start with /", c.path));
+        }
+        let segments: Vec<Segment> = c
+            .path
+            .split('/')
+            .skip(1)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_string()),
+                    None => Segment::Literal(s.to_string()),
+                },
+            )
+            .collect();
+        if let Some(p) = &c.account_param
+            && !segments.contains(&Segment::Param(p.clone()))
+        {
+            return Err(format!(
+                "route {}: account_param {p:?} is not in the path",
+                c.path
+            ));
+        }
+        if !(c.upstream.starts_with("http://") || c.upstream.starts_with("https://")) {
+            return Err(format!("route {}: upstream must be an http(s) URL", c.path));
+        }
+        Ok(Self {
+            method: c.method.to_ascii_uppercase(),
+            pattern: c.path.clone(),
+            segments,
+            upstream: c.upstream.trim_end_matches('/').to_string(),
+            kind: match c.token {
+                TokenKindConfig::Psu => TokenKind::User,
+                TokenKindConfig::Application => TokenKind::Application,
+            },
+            api,
+            scope: c
+                .scope
+                .clone()
+                .unwrap_or_else(|| default_scope(api).to_string()),
+            account_param: c.account_param.clone(),
+            payment_submission: c.payment_submission,
+        })
+    }
+
+    /// The captured parameters when `method` and `path` match.
+    pub fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
+        if !method.eq_ignore_ascii_case(&self.method) {
+            return None;
+        }
+        let parts: Vec<&str> = path.split('/').skip(1).collect();
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (seg, part) in self.segments.iter().zip(parts) {
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Param(name) if !part.is_empty() => {
+                    params.push((name.clone(), part.to_string()));
+                }
+                _ => return None,
+            }
+        }
+        Some(params)
+    }
+
+    /// The account the path names, for an account-scoped route.
+    pub fn account<'a>(&self, params: &'a [(String, String)]) -> Option<&'a str> {
+        let name = self.account_param.as_deref()?;
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The first route matching the request.
+pub fn find<'r>(
+    routes: &'r [Route],
+    method: &str,
+    path: &str,
+) -> Option<(&'r Route, Vec<(String, String)>)> {
+    routes
+        .iter()
+        .find_map(|r| r.matches(method, path).map(|p| (r, p)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn route(path: &str, account: Option<&str>) -> Route {
+        Route::new(&RouteConfig {
+            method: "get".into(),
+            path: path.into(),
+            upstream: "http://127.0.0.1:9/".into(),
+            token: TokenKindConfig::Psu,
+            api: "balances".into(),
+            scope: None,
+            account_param: account.map(str::to_string),
+            payment_submission: false,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn gw_1_routes_match_method_and_segments() {
+        let r = route(
+            "/open-banking/v3.1/aisp/accounts/{AccountId}/balances",
+            Some("AccountId"),
+        );
+        let p = r
+            .matches("GET", "/open-banking/v3.1/aisp/accounts/acc-1/balances")
+            .unwrap();
+        assert_eq!(r.account(&p), Some("acc-1"));
+        assert_eq!(r.scope, "accounts");
+        assert_eq!(r.upstream, "http://127.0.0.1:9");
+        assert!(
+            r.matches("POST", "/open-banking/v3.1/aisp/accounts/acc-1/balances")
+                .is_none()
+        );
+        assert!(
+            r.matches("GET", "/open-banking/v3.1/aisp/accounts//balances")
+                .is_none()
+        );
+        assert!(
+            r.matches("GET", "/open-banking/v3.1/aisp/accounts/acc-1")
+                .is_none()
+        );
+        assert!(
+            r.matches("GET", "/open-banking/v3.1/aisp/accounts/acc-1/balances/x")
+                .is_none()
+        );
+        assert!(
+            Route::new(&RouteConfig {
+                api: "nonsense".into(),
+                ..RouteConfig {
+                    method: "GET".into(),
+                    path: "/x".into(),
+                    upstream: "http://u".into(),
+                    token: TokenKindConfig::Psu,
+                    api: String::new(),
+                    scope: None,
+                    account_param: None,
+                    payment_submission: false,
+                }
+            })
+            .is_err()
+        );
+    }
+}

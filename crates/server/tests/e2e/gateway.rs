@@ -1,0 +1,387 @@
+//! GW-1: the resource-request gateway end to end: the real authorization server, a real
+//! gateway on its own TLS listener in front of the demo bank and an echo upstream (both real
+//! HTTP servers on loopback), and a TPP that went through the whole PSU journey. Each policy
+//! rule is refused and allowed.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use bulwark_certs::PspRole;
+use bulwark_gateway::{Gateway, GatewayConfig};
+use serde_json::{Value, json};
+
+use crate::support::consents::{AISP, as_tpp, tpp};
+use crate::support::journey::{FlowTpp, fapi2_code};
+use crate::support::{Harness, ISSUER, Identity, both_backends, http_client};
+
+/// A plain-HTTP server on loopback answering every request with what it received.
+async fn echo_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(
+        |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: String| async move {
+            let h: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), json!(v.to_str().unwrap_or("?"))))
+                .collect();
+            axum::Json(json!({"method": method.as_str(), "uri": uri.to_string(), "headers": h, "body": body}))
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// The demo bank on loopback over the harness's database.
+async fn demo_bank(h: &Harness) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = bulwark_server::demo_bank::router(Arc::new(h.store.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A gateway in front of the demo bank and the echo upstream; returns its base URL.
+async fn gateway(h: &Harness) -> String {
+    let bank = demo_bank(h).await;
+    let echo = echo_upstream().await;
+    let pki = h.data_dir().join("dev-pki");
+    let config: GatewayConfig = serde_json::from_value(json!({
+        "listen": "127.0.0.1:0",
+        "tls": {"cert": pki.join("server.pem"), "key": pki.join("server-key.pem")},
+        "issuer": ISSUER,
+        "jwks_uri": h.url("/jwks"),
+        "jwks_ca": [h.dev_ca],
+        "database_url": h.db_url,
+        "client_cache_secs": 0,
+        "trust": {"anchors": [h.pki.ca_pem_path]},
+        "revocation": {"enabled": false},
+        "routes": [
+            {"method": "GET", "path": "/open-banking/v3.1/aisp/accounts", "upstream": bank, "api": "accounts"},
+            {"method": "GET", "path": "/open-banking/v3.1/aisp/accounts/{AccountId}/balances",
+             "upstream": bank, "api": "balances", "account_param": "AccountId"},
+            {"method": "GET", "path": "/open-banking/v3.1/aisp/accounts/{AccountId}/transactions",
+             "upstream": bank, "api": "transactions", "account_param": "AccountId"},
+            {"method": "GET", "path": "/echo/accounts", "upstream": echo, "api": "accounts"},
+            {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments", "upstream": echo,
+             "api": "domestic-payments", "payment_submission": true},
+            {"method": "GET", "path": "/echo/app", "upstream": echo, "api": "accounts", "token": "application"}
+        ]
+    }))
+    .unwrap();
+    let g = Gateway::build(config, Arc::new(h.clock.clone()))
+        .await
+        .unwrap();
+    let port = g.addr().port();
+    tokio::spawn(g.run_until(std::future::pending()));
+    format!("https://localhost:{port}")
+}
+
+struct Call {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+async fn get(
+    h: &Harness,
+    base: &str,
+    id: &Identity,
+    token: Option<&str>,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> Call {
+    let mut req = http_client(&h.dev_ca, Some(id)).get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    Call {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn reason(c: &Call) -> String {
+    c.body["Errors"][0]["Message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A PSU journey: the TPP, the PSU's token, and the PSU's two accounts (the first selected).
+async fn journey(h: &Harness) -> (FlowTpp, String, Vec<String>, String) {
+    let t = FlowTpp::register(h, "tpp-gw", None).await;
+    let (code, consent_id, subject) = fapi2_code(h, &t, "gwpsu").await;
+    let tokens = t.exchange(h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let accounts = bulwark_store::PsuStore::psu_accounts(&h.store, &subject)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    let _ = consent_id;
+    (
+        t,
+        tokens.2["access_token"].as_str().unwrap().to_string(),
+        accounts,
+        subject,
+    )
+}
+
+both_backends!(
+    /// A PSU-consented token reaches the demo bank through the gateway: the accounts the
+    /// consent covers and their balances; an API the consent does not grant (transactions)
+    /// and an account outside the consent are refused before the bank sees the request.
+    gw_1_a_psu_token_reaches_the_bank_for_the_consented_accounts,
+    gw_1_a_psu_token_reaches_the_bank_for_the_consented_accounts_on_postgres => bank_case
+);
+
+async fn bank_case(h: Harness) {
+    let base = gateway(&h).await;
+    let (t, token, accounts, _) = journey(&h).await;
+    let id = &t.c.identity;
+    let list = get(
+        &h,
+        &base,
+        id,
+        Some(&token),
+        "/open-banking/v3.1/aisp/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(list.status, 200, "{:?}", list.body);
+    let listed: Vec<&str> = list.body["Data"]["Account"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["AccountId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [accounts[0].as_str()], "only the consented account");
+    assert!(list.headers.contains_key("x-fapi-interaction-id"));
+    let path = format!("/open-banking/v3.1/aisp/accounts/{}/balances", accounts[0]);
+    let balances = get(&h, &base, id, Some(&token), &path, &[]).await;
+    assert_eq!(balances.status, 200, "{:?}", balances.body);
+    assert!(balances.body["Data"]["Balance"][0]["Amount"]["Amount"].is_string());
+    // The consent grants ReadAccountsDetail and ReadBalances, not transactions.
+    let path = format!(
+        "/open-banking/v3.1/aisp/accounts/{}/transactions",
+        accounts[0]
+    );
+    let no_permission = get(&h, &base, id, Some(&token), &path, &[]).await;
+    assert_eq!(no_permission.status, 403, "{:?}", no_permission.body);
+    // The PSU's other account was not selected.
+    let path = format!("/open-banking/v3.1/aisp/accounts/{}/balances", accounts[1]);
+    let refused = get(&h, &base, id, Some(&token), &path, &[]).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(
+        refused.body["Errors"][0]["ErrorCode"],
+        "UK.OBIE.Resource.ConsentMismatch"
+    );
+    // An unknown path is 404 and never proxied.
+    let none = get(
+        &h,
+        &base,
+        id,
+        Some(&token),
+        "/open-banking/v3.1/aisp/parties",
+        &[],
+    )
+    .await;
+    assert_eq!(none.status, 404);
+}
+
+#[tokio::test]
+async fn gw_1_every_token_and_certificate_rule_is_enforced() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let (t, token, _, subject) = journey(&h).await;
+    let id = &t.c.identity;
+    let path = "/echo/accounts";
+
+    // No token, a forged one: 401 with WWW-Authenticate and an OB body.
+    let none = get(&h, &base, id, None, path, &[]).await;
+    assert_eq!(none.status, 401);
+    assert!(
+        none.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert!(none.body["Errors"][0]["ErrorCode"].is_string());
+    assert_eq!(
+        get(&h, &base, id, Some("not.a.jwt"), path, &[])
+            .await
+            .status,
+        401
+    );
+
+    // Another certificate of the same organisation (RFC 8705 3).
+    let other = h.pki.qwac(
+        "tpp-gw",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+    );
+    let stolen = get(&h, &base, &other, Some(&token), path, &[]).await;
+    assert_eq!(stolen.status, 401, "{:?}", stolen.body);
+
+    // An application token on a PSU path, a PSU token on an application path.
+    let app = get(&h, &base, id, Some(&t.app_token), path, &[]).await;
+    assert_eq!(app.status, 403, "{:?}", app.body);
+    assert!(
+        reason(&app).contains("kind") || reason(&app).contains("token"),
+        "{:?}",
+        app.body
+    );
+    assert_eq!(
+        get(&h, &base, id, Some(&token), "/echo/app", &[])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        get(&h, &base, id, Some(&t.app_token), "/echo/app", &[])
+            .await
+            .status,
+        200
+    );
+
+    // Missing scope: an accounts token on the payments route.
+    let pay = http_client(&h.dev_ca, Some(id))
+        .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pay.status().as_u16(), 403);
+    assert!(pay.text().await.unwrap().contains("scope payments"));
+
+    // A QWAC without the API's PSD2 role (PISP only, on an accounts route).
+    let (pisp, pisp_token) = tpp(&h, "tpp-pisp-only", &[PspRole::PaymentInitiation]).await;
+    let role = get(
+        &h,
+        &base,
+        &pisp.identity,
+        Some(&pisp_token),
+        "/echo/app",
+        &[],
+    )
+    .await;
+    assert_eq!(role.status, 403, "{:?}", role.body);
+    assert!(reason(&role).contains("PSP_AI"), "{:?}", role.body);
+
+    // Header smuggling: nothing the caller sends under the gateway's names reaches the bank.
+    let echoed = get(
+        &h,
+        &base,
+        id,
+        Some(&token),
+        path,
+        &[
+            ("x-bulwark-psu", "someone-else"),
+            ("x-bulwark-accounts", "every-account"),
+            ("x-bulwark-client-id", "another-tpp"),
+            ("client-cert", ":AAAA:"),
+        ],
+    )
+    .await;
+    assert_eq!(echoed.status, 200, "{:?}", echoed.body);
+    let sent = &echoed.body["headers"];
+    assert_eq!(sent["x-bulwark-psu"], subject.as_str());
+    assert_eq!(sent["x-bulwark-client-id"], "tpp-gw");
+    assert_ne!(sent["x-bulwark-accounts"], "every-account");
+    assert!(sent.get("client-cert").is_none());
+    assert_eq!(
+        sent["x-bulwark-cert-thumbprint"],
+        bulwark_certs::x5t_s256(&id.chain[0]).as_str()
+    );
+    assert!(sent["x-fapi-interaction-id"].is_string());
+
+    // The token revoked a moment ago.
+    let r = h
+        .post(
+            Some(id),
+            "/revoke",
+            &[
+                ("token", token.as_str()),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200, "{:?}", r.2);
+    let after = get(&h, &base, id, Some(&token), path, &[]).await;
+    assert_eq!(after.status, 401, "{:?}", after.body);
+}
+
+#[tokio::test]
+async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let (t, token, _, _) = journey(&h).await;
+    let id = &t.c.identity;
+    assert_eq!(
+        get(&h, &base, id, Some(&token), "/echo/accounts", &[])
+            .await
+            .status,
+        200
+    );
+    // The TPP deletes the consent: the very next request is refused (consent status is read
+    // from the server's database on every request).
+    let consent_id = crate::support::jwt_parts(&token).1["consent_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = as_tpp(&h, &t.c, &t.app_token)
+        .delete(&format!("{AISP}/{consent_id}"))
+        .await;
+    assert_eq!(deleted.status, 204);
+    let refused = get(&h, &base, id, Some(&token), "/echo/accounts", &[]).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(
+        refused.body["Errors"][0]["ErrorCode"],
+        "UK.OBIE.Resource.InvalidConsentStatus"
+    );
+    // An expired token (the gateway shares the server's clock here).
+    let (t2, token2, _, _) = {
+        let t2 = FlowTpp::register(&h, "tpp-gw2", None).await;
+        let (code, _, _) = fapi2_code(&h, &t2, "gwpsu2").await;
+        let tokens = t2.exchange(&h, &code).await;
+        let tok = tokens.2["access_token"].as_str().unwrap().to_string();
+        (t2, tok, (), ())
+    };
+    assert_eq!(
+        get(
+            &h,
+            &base,
+            &t2.c.identity,
+            Some(&token2),
+            "/echo/accounts",
+            &[]
+        )
+        .await
+        .status,
+        200
+    );
+    h.clock.advance(3600);
+    let expired = get(
+        &h,
+        &base,
+        &t2.c.identity,
+        Some(&token2),
+        "/echo/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(expired.status, 401, "{:?}", expired.body);
+}
