@@ -42,10 +42,15 @@ async fn demo_bank(h: &Harness) -> String {
 
 /// A gateway in front of the demo bank and the echo upstream; returns its base URL.
 async fn gateway(h: &Harness) -> String {
+    gateway_with(h, |_| {}).await
+}
+
+/// As [`gateway`], with the configuration (JSON) adjusted by `tweak`.
+async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String {
     let bank = demo_bank(h).await;
     let echo = echo_upstream().await;
     let pki = h.data_dir().join("dev-pki");
-    let config: GatewayConfig = serde_json::from_value(json!({
+    let mut config = json!({
         "listen": "127.0.0.1:0",
         "tls": {"cert": pki.join("server.pem"), "key": pki.join("server-key.pem")},
         "issuer": ISSUER,
@@ -66,8 +71,9 @@ async fn gateway(h: &Harness) -> String {
              "api": "domestic-payments", "payment_submission": true},
             {"method": "GET", "path": "/echo/app", "upstream": echo, "api": "accounts", "token": "application"}
         ]
-    }))
-    .unwrap();
+    });
+    tweak(&mut config);
+    let config: GatewayConfig = serde_json::from_value(config).unwrap();
     let g = Gateway::build(config, Arc::new(h.clock.clone()))
         .await
         .unwrap();
@@ -384,4 +390,162 @@ async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
     )
     .await;
     assert_eq!(expired.status, 401, "{:?}", expired.body);
+}
+
+/// The URL-encoded PEM of a certificate, as nginx's `$ssl_client_escaped_cert`.
+fn escaped_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    );
+    pem.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn gw_1_payment_submissions_must_match_their_consent() {
+    use crate::support::journey::{Browser, response_params};
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let t = FlowTpp::register(&h, "tpp-gw-pay", None).await;
+    let consent_id = t.payment_consent(&h, "10.50").await;
+    let (user, password, accounts, _) = crate::support::journey::psu(&h, "gwpayer").await;
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-gw-pay"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let code = response_params(&done.location())["code"].clone();
+    let tokens = t.exchange(&h, &code).await;
+    let token = tokens.2["access_token"].as_str().unwrap().to_string();
+    let consent = crate::support::consents::pay_body("10.50");
+    let submit = |amount: &str| {
+        let mut init = consent["Data"]["Initiation"].clone();
+        init["InstructedAmount"]["Amount"] = json!(amount);
+        json!({"Data": {"ConsentId": consent_id, "Initiation": init}, "Risk": consent["Risk"]})
+    };
+    let post = |body: Value| {
+        http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let differing = post(submit("1000.00")).await.unwrap();
+    assert_eq!(differing.status().as_u16(), 400);
+    let text = differing.text().await.unwrap();
+    assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
+    let ok = post(submit("10.50")).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let echoed: Value = ok.json().await.unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(
+        echoed["headers"]["x-bulwark-consent-id"],
+        consent_id.as_str()
+    );
+    assert!(
+        echoed["body"].as_str().unwrap().contains("10.50"),
+        "the body is passed on"
+    );
+}
+
+#[tokio::test]
+async fn gw_1_a_token_for_another_audience_is_refused() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let (c, _) = tpp(&h, "tpp-aud", &[PspRole::AccountInformation]).await;
+    let mut meta = bulwark_store::ClientStore::get_client(&h.store, "tpp-aud")
+        .await
+        .unwrap()
+        .unwrap()
+        .metadata;
+    meta.resources = vec!["https://payments.other.example".into()];
+    bulwark_store::ClientStore::update_client_metadata(&h.store, "tpp-aud", &meta, h.clock_now())
+        .await
+        .unwrap();
+    let resp = h
+        .post(
+            Some(&c.identity),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://payments.other.example"),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(resp.0, 200, "{:?}", resp.2);
+    let token = resp.2["access_token"].as_str().unwrap();
+    let refused = get(&h, &base, &c.identity, Some(token), "/echo/app", &[]).await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    let (c2, token2) = tpp(&h, "tpp-aud-ok", &[PspRole::AccountInformation]).await;
+    assert_eq!(
+        get(&h, &base, &c2.identity, Some(&token2), "/echo/app", &[])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn gw_1_behind_a_proxy_the_server_mtls_rules_apply() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway_with(&h, |c| {
+        c["mtls"] = json!({"mode": "proxy", "trusted_proxies": ["127.0.0.1/32"], "header": "X-SSL-Client-Cert"});
+    })
+    .await;
+    let (c, token) = tpp(&h, "tpp-proxied", &[PspRole::AccountInformation]).await;
+    let header = escaped_pem(&c.identity.chain[0]);
+    let call = |headers: Vec<(&'static str, String)>| {
+        let mut req = http_client(&h.dev_ca, None)
+            .get(format!("{base}/echo/app"))
+            .bearer_auth(&token);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let ok = call(vec![("X-SSL-Client-Cert", header.clone())])
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let echoed: Value = ok.json().await.unwrap();
+    assert!(
+        echoed["headers"].get("x-ssl-client-cert").is_none(),
+        "not passed upstream"
+    );
+    let twice = call(vec![
+        ("X-SSL-Client-Cert", header.clone()),
+        ("X-SSL-Client-Cert", header.clone()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        twice.status().as_u16(),
+        401,
+        "duplicate certificate headers"
+    );
+    let none = call(vec![]).await.unwrap();
+    assert_eq!(none.status().as_u16(), 401);
 }
