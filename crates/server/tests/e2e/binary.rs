@@ -703,3 +703,97 @@ fn co_5_staff_add_and_audit_export_from_the_command_line() {
     cmd.args(["audit", "export", "--since", "last tuesday"]);
     assert_eq!(fails(cmd).len(), 1);
 }
+
+#[test]
+fn gw_1_the_gateway_runs_as_its_own_process() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server's data directory: development PKI and a migrated database.
+    bulwark_server::dev_pki::DevPki::ensure(&dir.path().join("data")).unwrap();
+    let mut migrate = bulwark(dir.path());
+    migrate.arg("migrate");
+    assert!(migrate.output().unwrap().status.success());
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        r#"
+listen = "127.0.0.1:0"
+issuer = "https://localhost:8443"
+jwks_uri = "https://localhost:8443/jwks"
+jwks_ca = ["data/dev-pki/ca.pem"]
+database_url = "sqlite://data/bulwark.db?mode=rwc"
+
+[tls]
+cert = "data/dev-pki/server.pem"
+key = "data/dev-pki/server-key.pem"
+
+[trust]
+anchors = ["data/dev-pki/ca.pem"]
+
+[revocation]
+enabled = false
+
+[[routes]]
+method = "GET"
+path = "/open-banking/v3.1/aisp/accounts"
+upstream = "http://127.0.0.1:9"
+api = "accounts"
+"#,
+    )
+    .unwrap();
+    let mut child = bulwark(dir.path())
+        .args(["gateway", "--config", "gateway.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("bulwark gateway listening on https://") {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("gateway became ready");
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let ca = dir.path().join("data/dev-pki/ca.pem");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, www) = rt.block_on(async {
+        let resp = crate::support::http_client(&ca, None)
+            .get(format!(
+                "https://localhost:{port}/open-banking/v3.1/aisp/accounts"
+            ))
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string()),
+        )
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 401, "no token, refused by the gateway process");
+    assert!(www.unwrap().starts_with("Bearer"));
+
+    // A configuration mistake is one line and exit 1.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("api = \"accounts\"", "api = \"nonsense\""),
+    )
+    .unwrap();
+    let mut bad = bulwark(dir.path());
+    bad.args(["gateway", "--config", "gateway.toml"]);
+    let lines = fails(bad);
+    assert!(lines.iter().any(|l| l.contains("unknown api")), "{lines:?}");
+}

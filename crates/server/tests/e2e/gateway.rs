@@ -549,3 +549,65 @@ async fn gw_1_behind_a_proxy_the_server_mtls_rules_apply() {
     let none = call(vec![]).await.unwrap();
     assert_eq!(none.status().as_u16(), 401);
 }
+
+/// The echo upstream over TLS with the development certificate (a CA of its own, not a
+/// public one), HTTP/2 offered by ALPN; it answers with the protocol version it saw.
+async fn tls_echo_upstream(h: &Harness) -> String {
+    let pki = h.data_dir().join("dev-pki");
+    let chain = bulwark_web::tls::load_chain(&pki.join("server.pem")).unwrap();
+    let key = bulwark_web::tls::load_key(&pki.join("server-key.pem")).unwrap();
+    let tls = Arc::new(bulwark_web::tls::server_config(chain, key, Vec::new()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+        axum::Json(json!({"version": format!("{:?}", req.version()), "path": req.uri().path()}))
+    });
+    tokio::spawn(bulwark_web::listener::serve_with(
+        listener,
+        tls,
+        app,
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+        bulwark_web::ConnectionLimits::default(),
+    ));
+    format!("https://localhost:{port}")
+}
+
+#[tokio::test]
+async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted() {
+    let h = Harness::start(|_| {}).await;
+    let upstream = tls_echo_upstream(&h).await;
+    let ca = h.dev_ca.clone();
+    let base = gateway_with(&h, move |c| {
+        c["upstream_ca"] = json!([ca]);
+        c["routes"].as_array_mut().unwrap().push(
+            json!({"method": "GET", "path": "/tls/app", "upstream": upstream,
+                         "api": "accounts", "token": "application"}),
+        );
+    })
+    .await;
+    let (c, token) = tpp(&h, "tpp-tls", &[PspRole::AccountInformation]).await;
+    let ok = get(&h, &base, &c.identity, Some(&token), "/tls/app", &[]).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["version"], "HTTP/2.0");
+    assert_eq!(ok.body["path"], "/tls/app");
+    // Refusals are counted per route and reason.
+    let refused = get(&h, &base, &c.identity, None, "/tls/app", &[]).await;
+    assert_eq!(refused.status, 401);
+    let metrics = http_client(&h.dev_ca, None)
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_refusals_total")
+                && l.contains("route=\"/tls/app\"")
+                && l.contains("reason=\"no_token\"")),
+        "{metrics}"
+    );
+}
