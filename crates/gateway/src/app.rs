@@ -26,7 +26,7 @@ use crate::config::GatewayConfig;
 use crate::policy::{GatewayRefusal, Policy, Request as PolicyRequest};
 use crate::proxy::Upstream;
 use crate::route::{Route, find};
-use crate::tokens::JwksTokens;
+use crate::tokens::{IntrospectedTokens, JwksTokens};
 
 /// The largest request body passed upstream (bytes).
 const MAX_BODY: usize = 1024 * 1024;
@@ -110,13 +110,38 @@ impl Gateway {
             Duration::from_secs(config.client_cache_secs),
             fetcher.clone(),
         ));
-        let tokens = Arc::new(JwksTokens::new(
-            fetcher,
-            config.jwks_uri.clone(),
-            config.issuer.clone(),
-            store_arc.clone(),
-            clock.clone(),
-        ));
+        // The CA files of `jwks_ca` also serve the introspection endpoint (the same server).
+        let tokens: Arc<dyn bulwark_resource::AccessTokens> =
+            match (&config.introspection, &config.jwks_uri) {
+                (Some(i), _) => {
+                    let mut pem = std::fs::read(&i.cert)
+                        .with_context(|| format!("introspection cert {}", i.cert.display()))?;
+                    pem.extend(
+                        std::fs::read(&i.key)
+                            .with_context(|| format!("introspection key {}", i.key.display()))?,
+                    );
+                    Arc::new(
+                        IntrospectedTokens::new(
+                            i.url.clone(),
+                            i.client_id.clone(),
+                            config.issuer.clone(),
+                            &pem,
+                            &jwks_roots,
+                        )
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                    )
+                }
+                (None, Some(uri)) => Arc::new(JwksTokens::new(
+                    fetcher.clone(),
+                    uri.clone(),
+                    config.issuer.clone(),
+                    store_arc.clone(),
+                    clock.clone(),
+                )),
+                (None, None) => anyhow::bail!(
+                    "gateway configuration: set jwks_uri (check tokens locally) or [introspection]"
+                ),
+            };
         let guard = Arc::new(ResourceGuard::new(
             tokens,
             directory,

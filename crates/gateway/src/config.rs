@@ -22,8 +22,13 @@ pub struct GatewayConfig {
     /// The `aud` access tokens must carry to be used here (default: the issuer).
     #[serde(default)]
     pub audience: Option<String>,
-    /// The authorization server's JWK Set URL.
-    pub jwks_uri: String,
+    /// The authorization server's JWK Set URL (tokens are checked locally with it).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Ask the server's introspection endpoint about every token instead of checking it
+    /// locally (one call per request; revocation is then the server's answer).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionSettings>,
     /// Extra CA certificates (PEM files) trusted for fetching the JWK Set.
     #[serde(default)]
     pub jwks_ca: Vec<PathBuf>,
@@ -67,6 +72,21 @@ fn default_client_cache() -> u64 {
 
 fn default_upstream_timeout() -> u64 {
     30
+}
+
+/// How the gateway introspects tokens: as a client of the server (`tls_client_auth`, marked
+/// `resource_server` so it may see every client's tokens).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSettings {
+    /// The server's introspection endpoint.
+    pub url: String,
+    /// The gateway's client id at the server.
+    pub client_id: String,
+    /// The gateway's client certificate chain and key (PEM), for mutual TLS.
+    pub cert: PathBuf,
+    /// Its private key (PEM, PKCS#8).
+    pub key: PathBuf,
 }
 
 /// The gateway's certificate files.

@@ -611,3 +611,71 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn gw_1_the_gateway_can_introspect_instead_of_checking_locally() {
+    use base64::Engine;
+    let h = Harness::start(|_| {}).await;
+    // The gateway is a resource-server client of the authorization server (tls_client_auth).
+    h.register(
+        "gateway",
+        json!({"token_endpoint_auth_method": "tls_client_auth",
+               "tls_client_auth_subject_dn": "O=Bank Ltd,CN=gateway",
+               "grant_types": ["client_credentials"], "resource_server": true}),
+    )
+    .await;
+    let (identity, _) = h.pki.client("Bank Ltd", "gateway", None);
+    let pem = |label: &str, der: &[u8]| {
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("gateway.pem");
+    let key = dir.path().join("gateway-key.pem");
+    std::fs::write(&cert, pem("CERTIFICATE", &identity.chain[0])).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", identity.key.secret_der())).unwrap();
+    let url = h.url("/introspect");
+    let base = gateway_with(&h, move |c| {
+        c.as_object_mut().unwrap().remove("jwks_uri");
+        c["introspection"] = json!({"url": url, "client_id": "gateway", "cert": cert, "key": key});
+    })
+    .await;
+    let (t, token, _, subject) = journey(&h).await;
+    let ok = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&token),
+        "/echo/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["headers"]["x-bulwark-psu"], subject.as_str());
+    // Revoked at the server: the next introspection says inactive.
+    let r = h
+        .post(
+            Some(&t.c.identity),
+            "/revoke",
+            &[
+                ("token", token.as_str()),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200);
+    let after = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&token),
+        "/echo/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(after.status, 401, "{:?}", after.body);
+    drop(dir);
+}
