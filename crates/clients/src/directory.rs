@@ -23,6 +23,9 @@ pub struct RegisteredClient {
     pub client: Client,
     /// Verifiers for the `jwks` registered by value, if any.
     pub jwks: Option<PublicKeySet>,
+    /// Its dynamic registration's organisation (JSON) and software id, when it registered
+    /// itself: cached with the client, so the organisation check reads no database.
+    pub registration: Option<(String, String)>,
 }
 
 /// Looks clients up, with a short-lived node-local cache.
@@ -79,7 +82,16 @@ impl ClientDirectory {
             })?),
             None => None,
         };
-        let rc = Arc::new(RegisteredClient { client, jwks });
+        let registration = self
+            .registrations
+            .get_registration(client_id)
+            .await?
+            .map(|r| (r.organisation, r.software_id));
+        let rc = Arc::new(RegisteredClient {
+            client,
+            jwks,
+            registration,
+        });
         if !self.ttl.is_zero()
             && let Ok(mut cache) = self.cache.lock()
         {
@@ -135,16 +147,14 @@ impl ClientDirectory {
         client_id: &str,
         profile: CertProfile,
     ) -> Result<Option<ExpectedOrganisation>, ClientError> {
-        let registration = self.registrations.get_registration(client_id).await?;
-        let client = match (&registration, profile) {
-            (Some(_), CertProfile::Eidas) => None,
-            _ => self.get(client_id).await?,
+        let Some(rc) = self.get(client_id).await? else {
+            return Ok(None);
         };
         crate::organisation::expected_of(
-            registration
+            rc.registration
                 .as_ref()
-                .map(|r| (r.organisation.as_str(), r.software_id.as_str())),
-            client.as_ref().map(|rc| &rc.client),
+                .map(|(organisation, software_id)| (organisation.as_str(), software_id.as_str())),
+            Some(&rc.client),
             profile,
         )
     }

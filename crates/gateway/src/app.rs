@@ -88,7 +88,13 @@ impl Gateway {
         let store = SqlStore::connect(
             &config.database_url,
             &ConnectSettings {
-                max_connections: 16,
+                // SQLite serialises writers and reads through a worker thread per
+                // connection; a few connections serve the gateway's reads.
+                max_connections: if config.database_url.starts_with("sqlite:") {
+                    4
+                } else {
+                    16
+                },
                 startup_timeout: Duration::from_secs(15),
             },
         )
@@ -131,13 +137,18 @@ impl Gateway {
                         .map_err(|e| anyhow::anyhow!("{e}"))?,
                     )
                 }
-                (None, Some(uri)) => Arc::new(JwksTokens::new(
-                    fetcher.clone(),
-                    uri.clone(),
-                    config.issuer.clone(),
-                    store_arc.clone(),
-                    clock.clone(),
-                )),
+                (None, Some(uri)) => Arc::new(
+                    JwksTokens::new(
+                        fetcher.clone(),
+                        uri.clone(),
+                        config.issuer.clone(),
+                        store_arc.clone(),
+                        clock.clone(),
+                    )
+                    .with_revocation_staleness(Duration::from_millis(
+                        config.revocation_staleness_ms,
+                    )),
+                ),
                 (None, None) => anyhow::bail!(
                     "gateway configuration: set jwks_uri (check tokens locally) or [introspection]"
                 ),

@@ -38,6 +38,11 @@ pub struct GatewayConfig {
     pub jwks_cache_secs: u64,
     /// The authorization server's database (consents, revocations, clients).
     pub database_url: String,
+    /// How long a "not revoked" answer about a token is trusted, milliseconds (default 1000):
+    /// a token revoked at the server is refused here at most this late. 0 asks the database
+    /// on every request.
+    #[serde(default = "default_revocation_staleness")]
+    pub revocation_staleness_ms: u64,
     /// How long a client's record (status, keys) is cached, seconds (default 5).
     #[serde(default = "default_client_cache")]
     pub client_cache_secs: u64,
@@ -64,6 +69,10 @@ pub struct GatewayConfig {
 
 fn default_jwks_secs() -> u64 {
     300
+}
+
+fn default_revocation_staleness() -> u64 {
+    1000
 }
 
 fn default_client_cache() -> u64 {

@@ -1,8 +1,12 @@
 //! The gateway's view of access tokens: the authorization server's signature checked with its
 //! published JWK Set (cached; an unknown `kid` refetches, so a key rotation is picked up
-//! without a restart), and revocation read from the server's database.
+//! without a restart; a verified token is remembered until it expires), and revocation read
+//! from the server's database, a "not revoked" answer trusted for `revocation_staleness_ms`
+//! (default 1 s: the documented bound on how late a revocation reaches the gateway).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bulwark_core::Clock;
 use bulwark_jose::JwksFetcher;
@@ -12,6 +16,9 @@ use bulwark_store::ReplayStore;
 use bulwark_token::AccessTokenClaims;
 use bulwark_token::access_token::{InvalidToken, verify};
 
+/// Entries kept in each cache before it is emptied.
+const MAX_CACHED: usize = 100_000;
+
 /// Access tokens checked against the server's JWKS and database.
 pub struct JwksTokens {
     fetcher: Arc<JwksFetcher>,
@@ -19,6 +26,18 @@ pub struct JwksTokens {
     issuer: String,
     revocations: Arc<dyn ReplayStore>,
     clock: Arc<dyn Clock>,
+    /// Verified tokens by the SHA-256 of their text (signature checked once per token).
+    verified: Mutex<HashMap<[u8; 32], AccessTokenClaims>>,
+    /// `jti`s found not revoked, until when that answer is trusted.
+    not_revoked: Mutex<HashMap<String, Instant>>,
+    staleness: Duration,
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 impl JwksTokens {
@@ -36,13 +55,33 @@ impl JwksTokens {
             issuer,
             revocations,
             clock,
+            verified: Mutex::new(HashMap::new()),
+            not_revoked: Mutex::new(HashMap::new()),
+            staleness: Duration::from_millis(1000),
         }
+    }
+
+    /// How long a "not revoked" answer is trusted (0: the database is asked every time).
+    pub fn with_revocation_staleness(mut self, staleness: Duration) -> Self {
+        self.staleness = staleness;
+        self
     }
 }
 
 #[async_trait::async_trait]
 impl AccessTokens for JwksTokens {
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+        let key = sha256(token);
+        let now = self.clock.unix();
+        if let Ok(cache) = self.verified.lock()
+            && let Some(claims) = cache.get(&key)
+        {
+            return if claims.exp <= now {
+                Err(InvalidToken::Expired)
+            } else {
+                Ok(claims.clone())
+            };
+        }
         let kid = Compact::parse(token)
             .map_err(|e| InvalidToken::Forged(e.to_string()))?
             .kid()
@@ -55,14 +94,38 @@ impl AccessTokens for JwksTokens {
                 tracing::error!(error = %e, uri = %self.jwks_uri, "the server's JWK Set is unavailable");
                 InvalidToken::Forged("the signing keys could not be fetched".into())
             })?;
-        verify(&keys, &self.issuer, token, self.clock.unix())
+        let claims = verify(&keys, &self.issuer, token, now)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(key, claims.clone());
+        }
+        Ok(claims)
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, String> {
-        self.revocations
+        if !self.staleness.is_zero()
+            && let Ok(cache) = self.not_revoked.lock()
+            && cache.get(jti).is_some_and(|until| Instant::now() < *until)
+        {
+            return Ok(false);
+        }
+        let revoked = self
+            .revocations
             .is_token_revoked(jti)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if !revoked
+            && !self.staleness.is_zero()
+            && let Ok(mut cache) = self.not_revoked.lock()
+        {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(jti.to_string(), Instant::now() + self.staleness);
+        }
+        Ok(revoked)
     }
 }
 

@@ -33,7 +33,23 @@ pub fn router(store: Arc<dyn PsuStore>) -> Router {
             "/open-banking/v3.1/aisp/accounts/{account_id}/transactions",
             axum::routing::get(transactions),
         )
+        .route(
+            "/open-banking/v3.1/aisp/products",
+            axum::routing::get(products),
+        )
         .with_state(store)
+}
+
+/// The bank's product list: the same for every caller (behind the gateway, an application
+/// token's route), and what the gateway benchmark proxies.
+async fn products() -> Response {
+    page(
+        json!({"Product": [
+            {"ProductName": "Everyday Current Account", "ProductType": "PersonalCurrentAccount", "ProductId": "PCA-1"},
+            {"ProductName": "Easy Saver", "ProductType": "Other", "ProductId": "SAV-1"}
+        ]}),
+        "/open-banking/v3.1/aisp/products",
+    )
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -326,6 +326,9 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
         )
         .await;
     assert_eq!(r.0, 200, "{:?}", r.2);
+    // A "not revoked" answer is trusted for revocation_staleness_ms (1 s by default): past
+    // it, the revoked token is refused.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let after = get(&h, &base, id, Some(&token), path, &[]).await;
     assert_eq!(after.status, 401, "{:?}", after.body);
 }
