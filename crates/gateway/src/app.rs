@@ -286,8 +286,9 @@ async fn handle(State(s): State<GatewayState>, chain: PresentedChain, req: Reque
             &id,
         );
     };
-    let headers = req.headers().clone();
-    let body: Bytes = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
             return refusal_response(
@@ -342,7 +343,7 @@ async fn handle(State(s): State<GatewayState>, chain: PresentedChain, req: Reque
             route,
             method,
             &path_and_query,
-            &headers,
+            headers,
             g.cert_header.as_deref(),
             body,
             &admitted,

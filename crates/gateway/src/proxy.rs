@@ -80,18 +80,31 @@ impl Upstream {
         route: &Route,
         method: Method,
         path_and_query: &str,
-        headers: &HeaderMap,
+        headers: HeaderMap,
         cert_header: Option<&str>,
         body: Bytes,
         admitted: &Admitted,
         interaction_id: &str,
     ) -> Result<Response, String> {
         let url = format!("{}{path_and_query}", route.upstream);
-        let mut out = HeaderMap::new();
-        for (name, value) in headers {
-            if !is_dropped(name, cert_header) {
-                out.append(name.clone(), value.clone());
-            }
+        // The caller's headers, moved (not copied), minus what must not reach the upstream.
+        let mut out = headers;
+        // RFC 9110 7.6.1: the headers `Connection` names are hop-by-hop too.
+        let named: Vec<String> = out
+            .get_all(axum::http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+            .collect();
+        let dropped: Vec<HeaderName> = out
+            .keys()
+            .filter(|name| {
+                is_dropped(name, cert_header) || named.iter().any(|n| n == name.as_str())
+            })
+            .cloned()
+            .collect();
+        for name in dropped {
+            out.remove(&name);
         }
         let mut set = |name: &'static str, value: &str| {
             if let Ok(v) = HeaderValue::from_str(value) {

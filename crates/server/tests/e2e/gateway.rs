@@ -298,6 +298,9 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
             ("x-bulwark-accounts", "every-account"),
             ("x-bulwark-client-id", "another-tpp"),
             ("client-cert", ":AAAA:"),
+            ("connection", "keep-alive, x-hop-only"),
+            ("x-hop-only", "1"),
+            ("x-end-to-end", "kept"),
         ],
     )
     .await;
@@ -307,6 +310,8 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     assert_eq!(sent["x-bulwark-client-id"], "tpp-gw");
     assert_ne!(sent["x-bulwark-accounts"], "every-account");
     assert!(sent.get("client-cert").is_none());
+    assert!(sent.get("x-hop-only").is_none(), "named by Connection: hop-by-hop");
+    assert_eq!(sent["x-end-to-end"], "kept");
     assert_eq!(
         sent["x-bulwark-cert-thumbprint"],
         bulwark_certs::x5t_s256(&id.chain[0]).as_str()
