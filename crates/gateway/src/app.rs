@@ -207,6 +207,11 @@ impl Gateway {
         let router = Router::new()
             .route("/metrics", axum::routing::get(metrics))
             .fallback(handle)
+            // One Authorization (and other singleton headers): the header the policy checks is
+            // the one the upstream gets.
+            .layer(axum::middleware::from_fn(
+                bulwark_web::singleton::refuse_repeated,
+            ))
             .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
             .with_state(self.state);
         bulwark_web::listener::serve_with(

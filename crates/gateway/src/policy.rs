@@ -190,9 +190,21 @@ impl Policy {
                 )
             })?;
         let context = if route.payment_submission {
-            self.consents
+            // The submission must match its consent, and a consent pays once: it is consumed
+            // (Authorised -> Consumed, a conditional update) before the payment goes upstream,
+            // so a replayed or concurrent second submission is refused.
+            match self
+                .consents
                 .validate_payment_submission(consent_id, &claims.client_id, req.body, now)
                 .await
+            {
+                Ok(ctx) => self
+                    .consents
+                    .consume(consent_id, &claims.client_id, now)
+                    .await
+                    .map(|_| ctx),
+                Err(e) => Err(e),
+            }
         } else {
             self.consents
                 .validate_for_resource(

@@ -34,6 +34,16 @@ const HOP_BY_HOP: &[&str] = &[
 /// Certificate headers a caller might send to impersonate a forwarded certificate upstream.
 const CERTIFICATE_HEADERS: &[&str] = &["client-cert", "client-cert-chain", "x-ssl-client-cert"];
 
+/// Forwarding headers: what the caller claims about the path it came by is not passed on.
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+];
+
 /// The upstream client.
 pub struct Upstream {
     client: reqwest::Client,
@@ -43,6 +53,7 @@ fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
     let n = name.as_str();
     HOP_BY_HOP.contains(&n)
         || CERTIFICATE_HEADERS.contains(&n)
+        || FORWARDING_HEADERS.contains(&n)
         || n.starts_with("x-bulwark-")
         || n == "x-fapi-interaction-id"
         || extra.is_some_and(|h| n.eq_ignore_ascii_case(h))
@@ -87,6 +98,12 @@ impl Upstream {
         interaction_id: &str,
     ) -> Result<Response, String> {
         let url = format!("{}{path_and_query}", route.upstream);
+        // Defence in depth: the upstream must be asked for exactly the path the policy saw.
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("upstream URL {url:?}: {e}"))?;
+        if !parsed.path().ends_with(path) {
+            return Err(format!("upstream URL {url:?} would not keep the path"));
+        }
         // The caller's headers, moved (not copied), minus what must not reach the upstream.
         let mut out = headers;
         // RFC 9110 7.6.1: the headers `Connection` names are hop-by-hop too.

@@ -92,9 +92,12 @@ impl Route {
         })
     }
 
-    /// The captured parameters when `method` and `path` match.
+    /// The captured parameters when `method` and `path` match. A path an upstream could read
+    /// differently from how it matched here (dot segments, backslashes, encoded dots,
+    /// slashes or backslashes) matches nothing: the upstream gets exactly the path that
+    /// passed the policy.
     pub fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
-        if !method.eq_ignore_ascii_case(&self.method) {
+        if !method.eq_ignore_ascii_case(&self.method) || !is_plain(path) {
             return None;
         }
         let parts: Vec<&str> = path.split('/').skip(1).collect();
@@ -122,6 +125,15 @@ impl Route {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// True for a path without anything an URL parser would rewrite: no `\`, no `.` or `..`
+/// segment, no percent-encoded dot, slash or backslash.
+pub fn is_plain(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    !path.contains('\\')
+        && !["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+        && !path.split('/').any(|s| s == "." || s == "..")
 }
 
 /// The first route matching the request.
@@ -182,6 +194,16 @@ mod tests {
             r.matches("GET", "/open-banking/v3.1/aisp/accounts/acc-1/balances/x")
                 .is_none()
         );
+        // Nothing an URL parser would rewrite on the way upstream.
+        for tricky in [
+            "/open-banking/v3.1/aisp/accounts/x\\..\\acc-2/balances",
+            "/open-banking/v3.1/aisp/accounts/%2e%2e/balances",
+            "/open-banking/v3.1/aisp/accounts/..%2Facc-2/balances",
+            "/open-banking/v3.1/aisp/accounts/../balances",
+            "/open-banking/v3.1/aisp/accounts/acc%5c1/balances",
+        ] {
+            assert!(r.matches("GET", tricky).is_none(), "{tricky}");
+        }
         assert!(
             Route::new(&RouteConfig {
                 api: "nonsense".into(),

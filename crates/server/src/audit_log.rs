@@ -184,7 +184,9 @@ impl Fields {
         } else if let Some(c) = self.get("client_id") {
             ("TPP", c)
         } else if let Some(u) = self.get("username") {
-            ("Staff", u)
+            // Staff log their refusals under `staff` (or off this target); a bare username
+            // is a PSU's login attempt.
+            ("PSU", u)
         } else {
             ("System", "bulwark")
         };

@@ -154,6 +154,10 @@ impl StaffService {
                 .await?;
             return Err(StaffError::Throttled(wait));
         }
+        // The attempt counts as a failure until it succeeds, so parallel guesses cannot all
+        // pass the throttle before the first failure is recorded.
+        self.throttle.failed(&user_key, now);
+        self.throttle.failed(&addr_key, now);
         let user = self.store.get_staff(username).await?;
         let hash = user
             .as_ref()
@@ -163,8 +167,6 @@ impl StaffService {
             .await
             .map_err(|e| StaffError::Internal(format!("password check: {e}")))?;
         let Some(user) = user.filter(|_| matches) else {
-            self.throttle.failed(&user_key, now);
-            self.throttle.failed(&addr_key, now);
             self.audit_login_failure(username, address, "bad_credentials", now)
                 .await?;
             return Err(StaffError::BadCredentials);
@@ -332,14 +334,15 @@ pub(crate) async fn insert_staff(
     role: StaffRole,
     now: i64,
 ) -> Result<(), StaffError> {
+    // Usernames appear in page URLs and audit rows: a small, URL-safe alphabet.
     if username.is_empty()
         || username.len() > MAX_USERNAME
-        || username
+        || !username
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
     {
         return Err(StaffError::BadRequest(
-            "a username of 1 to 128 printable characters without spaces is needed".into(),
+            "a username of 1 to 128 characters: letters, digits, '.', '_', '@', '-'".into(),
         ));
     }
     if password.chars().count() < 12 || password.len() > MAX_PASSWORD {

@@ -202,6 +202,16 @@ async fn bank_case(h: Harness) {
     )
     .await;
     assert_eq!(none.status, 404);
+    // A path an URL parser would rewrite upstream (to reach the unselected account) matches no
+    // route.
+    let tricky = format!(
+        "/open-banking/v3.1/aisp/accounts/{}%2F..%2F{}/balances",
+        accounts[0], accounts[1]
+    );
+    assert_eq!(
+        get(&h, &base, id, Some(&token), &tricky, &[]).await.status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -301,6 +311,8 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
             ("connection", "keep-alive, x-hop-only"),
             ("x-hop-only", "1"),
             ("x-end-to-end", "kept"),
+            ("x-forwarded-for", "10.9.9.9"),
+            ("forwarded", "for=10.9.9.9"),
         ],
     )
     .await;
@@ -310,8 +322,12 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     assert_eq!(sent["x-bulwark-client-id"], "tpp-gw");
     assert_ne!(sent["x-bulwark-accounts"], "every-account");
     assert!(sent.get("client-cert").is_none());
-    assert!(sent.get("x-hop-only").is_none(), "named by Connection: hop-by-hop");
+    assert!(
+        sent.get("x-hop-only").is_none(),
+        "named by Connection: hop-by-hop"
+    );
     assert_eq!(sent["x-end-to-end"], "kept");
+    assert!(sent.get("x-forwarded-for").is_none() && sent.get("forwarded").is_none());
     assert_eq!(
         sent["x-bulwark-cert-thumbprint"],
         bulwark_certs::x5t_s256(&id.chain[0]).as_str()
@@ -474,6 +490,17 @@ async fn gw_1_payment_submissions_must_match_their_consent() {
     assert!(
         echoed["body"].as_str().unwrap().contains("10.50"),
         "the body is passed on"
+    );
+    // A consent pays once: the same submission again is refused, the consent is Consumed.
+    let again = post(submit("10.50")).await.unwrap();
+    assert_eq!(again.status().as_u16(), 403);
+    assert_eq!(
+        bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Consumed"
     );
 }
 
