@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 use bulwark_core::Clock;
 use bulwark_jose::JwksFetcher;
 use bulwark_jose::verify::Compact;
-use bulwark_resource::AccessTokens;
+use bulwark_resource::{AccessTokens, TokenCheckError};
 use bulwark_store::ReplayStore;
 use bulwark_token::AccessTokenClaims;
 use bulwark_token::access_token::{InvalidToken, verify};
 
 /// Entries kept in each cache before it is emptied.
 const MAX_CACHED: usize = 100_000;
+
+/// How long a verified signature is trusted without checking it again.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
 
 /// Access tokens checked against the server's JWKS and database.
 pub struct JwksTokens {
@@ -26,8 +29,10 @@ pub struct JwksTokens {
     issuer: String,
     revocations: Arc<dyn ReplayStore>,
     clock: Arc<dyn Clock>,
-    /// Verified tokens by the SHA-256 of their text (signature checked once per token).
-    verified: Mutex<HashMap<[u8; 32], AccessTokenClaims>>,
+    /// Verified tokens by the SHA-256 of their text, with when they were verified: the
+    /// signature is checked again after [`VERIFIED_FOR`], so a key withdrawn from the JWK Set
+    /// stops its tokens within that time.
+    verified: Mutex<HashMap<[u8; 32], (AccessTokenClaims, Instant)>>,
     /// `jti`s found not revoked, until when that answer is trusted.
     not_revoked: Mutex<HashMap<String, Instant>>,
     staleness: Duration,
@@ -70,20 +75,21 @@ impl JwksTokens {
 
 #[async_trait::async_trait]
 impl AccessTokens for JwksTokens {
-    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
         let key = sha256(token);
         let now = self.clock.unix();
         if let Ok(cache) = self.verified.lock()
-            && let Some(claims) = cache.get(&key)
+            && let Some((claims, at)) = cache.get(&key)
+            && at.elapsed() < VERIFIED_FOR
         {
             return if claims.exp <= now {
-                Err(InvalidToken::Expired)
+                Err(TokenCheckError::Invalid(InvalidToken::Expired))
             } else {
                 Ok(claims.clone())
             };
         }
         let kid = Compact::parse(token)
-            .map_err(|e| InvalidToken::Forged(e.to_string()))?
+            .map_err(|e| TokenCheckError::Invalid(InvalidToken::Forged(e.to_string())))?
             .kid()
             .map(str::to_owned);
         let keys = self
@@ -92,14 +98,14 @@ impl AccessTokens for JwksTokens {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, uri = %self.jwks_uri, "the server's JWK Set is unavailable");
-                InvalidToken::Forged("the signing keys could not be fetched".into())
+                TokenCheckError::Unavailable(format!("the server's signing keys could not be fetched: {e}"))
             })?;
-        let claims = verify(&keys, &self.issuer, token, now)?;
+        let claims = verify(&keys, &self.issuer, token, now).map_err(TokenCheckError::Invalid)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= MAX_CACHED {
                 cache.clear();
             }
-            cache.insert(key, claims.clone());
+            cache.insert(key, (claims.clone(), Instant::now()));
         }
         Ok(claims)
     }
@@ -179,10 +185,10 @@ impl IntrospectedTokens {
 
 #[async_trait::async_trait]
 impl AccessTokens for IntrospectedTokens {
-    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
         let unavailable = |e: String| {
             tracing::error!(error = %e, url = %self.url, "token introspection failed");
-            InvalidToken::Forged("the token could not be checked".into())
+            TokenCheckError::Unavailable(format!("token introspection failed: {e}"))
         };
         let resp = self
             .http
@@ -197,12 +203,14 @@ impl AccessTokens for IntrospectedTokens {
         let answer: serde_json::Value =
             resp.json().await.map_err(|e| unavailable(e.to_string()))?;
         if answer["active"] != serde_json::Value::Bool(true) {
-            return Err(InvalidToken::Forged("inactive".into()));
+            return Err(TokenCheckError::Invalid(InvalidToken::Forged(
+                "inactive".into(),
+            )));
         }
         let claims: AccessTokenClaims =
             serde_json::from_value(answer).map_err(|e| unavailable(e.to_string()))?;
         if claims.iss != self.issuer {
-            return Err(InvalidToken::ForeignIssuer);
+            return Err(TokenCheckError::Invalid(InvalidToken::ForeignIssuer));
         }
         Ok(claims)
     }

@@ -56,15 +56,16 @@ pub struct ApiCaller {
 #[async_trait::async_trait]
 pub trait AccessTokens: Send + Sync {
     /// Verifies one of the server's access tokens (signature, type, issuer, expiry).
-    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken>;
+    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError>;
     /// True when the token (by `jti`) was revoked.
     async fn is_revoked(&self, jti: &str) -> Result<bool, String>;
 }
 
 #[async_trait::async_trait]
 impl AccessTokens for TokenService {
-    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+    async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
         self.verify_access_token(token)
+            .map_err(TokenCheckError::Invalid)
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, String> {
@@ -72,6 +73,17 @@ impl AccessTokens for TokenService {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// Why a token could not be accepted: it is not valid (401), or its validity could not be
+/// established because the server's keys or introspection endpoint are unreachable (500: the
+/// TPP's token may be fine).
+#[derive(Debug)]
+pub enum TokenCheckError {
+    /// Forged, foreign or expired.
+    Invalid(InvalidToken),
+    /// The authorization server could not be asked.
+    Unavailable(String),
 }
 
 /// Decides about bank-API requests.
@@ -125,7 +137,10 @@ impl ResourceGuard {
             .authorization
             .and_then(bulwark_core::bearer_token)
             .ok_or(Refusal::NoToken)?;
-        let claims = self.tokens.verify(token).await.map_err(Refusal::Token)?;
+        let claims = self.tokens.verify(token).await.map_err(|e| match e {
+            TokenCheckError::Invalid(e) => Refusal::Token(e),
+            TokenCheckError::Unavailable(e) => Refusal::Internal(e),
+        })?;
         if self
             .tokens
             .is_revoked(&claims.jti)

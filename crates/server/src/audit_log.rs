@@ -3,9 +3,11 @@
 //! actions, ...) also becomes an append-only row of the audit trail, without each service
 //! knowing about it: [`AuditLayer`] (a `tracing` layer) copies the event's fields into an
 //! [`AuditEvent`] and hands it to the application that handled the request, whose writer task
-//! appends it. The hand-off is a bounded queue: under a flood of refusals the requests never
-//! wait for the database, and events that do not fit are counted (`bulwark_audit_dropped`)
-//! instead of slowing the server down.
+//! appends it. The hand-off is a bounded queue: the requests never wait for the database.
+//! Refusals (WARN events) are recorded up to 50 per action and second and dropped beyond
+//! (counted in `bulwark_audit_dropped_total`), so a flood cannot crowd out the trail or grow it
+//! without bound; state changes (INFO events) are never dropped, and a failed write is
+//! retried.
 //!
 //! Several applications in one process (the tests) each get their events: a request's events
 //! carry the id of the application that served it through a span, and events outside any
@@ -30,8 +32,34 @@ pub const APP_SPAN: &str = "bulwark_app";
 /// Events waiting for the writer, per application.
 const QUEUE: usize = 4096;
 
-/// Where one application's events go: its writer's queue, and its clock for their time.
-type Route = (mpsc::Sender<AuditEvent>, Arc<dyn Clock>);
+/// Where one application's events go: its writer's queue, its clock for their time, and its
+/// store (for a state change that finds the queue full).
+type Route = (
+    mpsc::Sender<AuditEvent>,
+    Arc<dyn Clock>,
+    Arc<dyn AuditStore>,
+);
+
+/// Refusals (WARN events) recorded per action and second; more are counted as dropped, so a
+/// flood of refused requests cannot crowd out the trail or grow it without bound.
+const REFUSALS_PER_SECOND: u32 = 50;
+
+/// Whether a refusal of `action` may be recorded in the second `now`.
+fn refusal_allowed(action: &str, now: i64) -> bool {
+    static WINDOWS: OnceLock<Mutex<HashMap<String, (i64, u32)>>> = OnceLock::new();
+    let Ok(mut w) = WINDOWS.get_or_init(|| Mutex::new(HashMap::new())).lock() else {
+        return false;
+    };
+    if w.len() > 10_000 {
+        w.clear();
+    }
+    let slot = w.entry(action.to_string()).or_insert((now, 0));
+    if slot.0 != now {
+        *slot = (now, 0);
+    }
+    slot.1 += 1;
+    slot.1 <= REFUSALS_PER_SECOND
+}
 
 struct Routes {
     by_app: Mutex<HashMap<u64, Route>>,
@@ -92,14 +120,11 @@ pub fn register(store: Arc<dyn AuditStore>, clock: Arc<dyn Clock>) -> AuditRoute
     let app_id = NEXT_APP.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<AuditEvent>(QUEUE);
     if let Ok(mut m) = routes().by_app.lock() {
-        m.insert(app_id, (tx, clock));
+        m.insert(app_id, (tx, clock, store.clone()));
     }
     let writer = tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
-            if let Err(e) = store.append_audit(&event).await {
-                // Not on the security target: that would feed the audit trail itself.
-                tracing::error!(error = %e, action = %event.action, "audit event not written");
-            }
+            write(store.as_ref(), &event).await;
         }
     });
     AuditRoute {
@@ -115,10 +140,24 @@ pub fn enqueue(app_id: u64, event: AuditEvent) -> Option<AuditEvent> {
         return Some(event);
     };
     match by_app.get(&app_id) {
-        Some((tx, _)) => tx.try_send(event).err().map(|e| match e {
+        Some((tx, _, _)) => tx.try_send(event).err().map(|e| match e {
             mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
         }),
         None => Some(event),
+    }
+}
+
+/// Appends an event, retrying a failed write (a database restart) before giving up loudly.
+async fn write(store: &dyn AuditStore, event: &AuditEvent) {
+    for attempt in 0..5u32 {
+        match store.append_audit(event).await {
+            Ok(()) => return,
+            Err(e) if attempt == 4 => {
+                // Not on the security target: that would feed the audit trail itself.
+                tracing::error!(error = %e, action = %event.action, subject = ?event.subject, "audit event not written");
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await,
+        }
     }
 }
 
@@ -256,13 +295,32 @@ where
             None if by_app.len() == 1 => by_app.values().next(),
             None => None,
         };
-        let Some((tx, clock)) = route else {
+        let Some((tx, clock, store)) = route else {
             return;
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        if tx.try_send(fields.event(clock.unix())).is_err() {
+        let audit = fields.event(clock.unix());
+        let refusal = *event.metadata().level() <= tracing::Level::WARN;
+        if refusal && !refusal_allowed(&audit.action, audit.at) {
             DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match tx.try_send(audit) {
+            Ok(()) => {}
+            // A state change (an INFO event: a consent, a registration) is never dropped: with
+            // the queue full it is written by a task of its own.
+            Err(mpsc::error::TrySendError::Full(audit)) if !refusal => {
+                let store = store.clone();
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move { write(store.as_ref(), &audit).await });
+                } else {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(_) => {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
