@@ -55,6 +55,7 @@ impl FromRef<GatewayState> for MtlsConfig {
 /// A gateway ready to run.
 pub struct Gateway {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     tls: Arc<rustls::ServerConfig>,
     state: GatewayState,
     store: SqlStore,
@@ -177,9 +178,18 @@ impl Gateway {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let admin = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin)"))?,
+            ),
+            None => None,
+        };
         bulwark_web::metrics::install();
         Ok(Self {
             listener,
+            admin,
             tls,
             state: GatewayState {
                 inner: Arc::new(Inner {
@@ -202,10 +212,24 @@ impl Gateway {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The admin listener's address, when `admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        let admin = self.admin.map(|l| {
+            let router = Router::new()
+                .route("/metrics", axum::routing::get(metrics))
+                .route("/healthz", axum::routing::get(|| async { "ok" }));
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router).await {
+                    tracing::error!(error = %e, "gateway admin listener stopped");
+                }
+            })
+        });
         let router = Router::new()
-            .route("/metrics", axum::routing::get(metrics))
             .fallback(handle)
             // One Authorization (and other singleton headers): the header the policy checks is
             // the one the upstream gets.
@@ -223,6 +247,9 @@ impl Gateway {
             bulwark_web::ConnectionLimits::default(),
         )
         .await;
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         self.store.close().await;
     }
 }

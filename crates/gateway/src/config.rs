@@ -15,6 +15,10 @@ use serde::Deserialize;
 pub struct GatewayConfig {
     /// Where the gateway listens (TLS).
     pub listen: SocketAddr,
+    /// Where `/metrics` and `/healthz` are served (plain HTTP, keep it internal); none when
+    /// unset. Never on the TPP-facing listener.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
     /// The gateway's own server certificate chain and key (PEM).
     pub tls: TlsFiles,
     /// The authorization server's issuer identifier (`iss` of its access tokens).

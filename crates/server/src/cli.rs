@@ -199,6 +199,9 @@ async fn gateway(path: std::path::PathBuf) -> anyhow::Result<()> {
     let gateway =
         bulwark_gateway::Gateway::build(config, std::sync::Arc::new(bulwark_core::SystemClock))
             .await?;
+    if let Some(admin) = gateway.admin_addr() {
+        println!("gateway metrics on http://{admin}/metrics");
+    }
     println!("bulwark gateway listening on https://{}", gateway.addr());
     gateway.run_until(shutdown_signal()).await;
     Ok(())

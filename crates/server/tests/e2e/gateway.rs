@@ -613,7 +613,11 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
     let h = Harness::start(|_| {}).await;
     let upstream = tls_echo_upstream(&h).await;
     let ca = h.dev_ca.clone();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    drop(admin);
     let base = gateway_with(&h, move |c| {
+        c["admin_listen"] = json!(admin_addr.to_string());
         c["upstream_ca"] = json!([ca]);
         c["routes"].as_array_mut().unwrap().push(
             json!({"method": "GET", "path": "/tls/app", "upstream": upstream,
@@ -629,9 +633,10 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
     // Refusals are counted per route and reason.
     let refused = get(&h, &base, &c.identity, None, "/tls/app", &[]).await;
     assert_eq!(refused.status, 401);
-    let metrics = http_client(&h.dev_ca, None)
-        .get(format!("{base}/metrics"))
-        .send()
+    // Metrics are on the admin listener only, never on the TPP-facing one.
+    let public = get(&h, &base, &c.identity, None, "/metrics", &[]).await;
+    assert_eq!(public.status, 404);
+    let metrics = reqwest::get(format!("http://{admin_addr}/metrics"))
         .await
         .unwrap()
         .text()
