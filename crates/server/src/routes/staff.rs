@@ -76,6 +76,26 @@ async fn session(s: &StaffState, headers: &HeaderMap) -> Result<StaffSession, Re
     }
 }
 
+/// The staff session of a request, as an extractor: without a live one the handler is not
+/// run and the answer is the way to the login page.
+pub struct Staff(pub StaffSession);
+
+impl<S> axum::extract::FromRequestParts<S> for Staff
+where
+    S: Send + Sync,
+    StaffState: axum::extract::FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        let s = <StaffState as axum::extract::FromRef<S>>::from_ref(state);
+        session(&s, &parts.headers).await.map(Staff)
+    }
+}
+
 fn error(s: &StaffState, e: &StaffError) -> Response {
     let reference = s.rng.token(6);
     if let StaffError::Internal(detail) = e {
@@ -204,11 +224,7 @@ pub async fn login(
 }
 
 /// `POST /staff/logout`.
-pub async fn logout(State(s): State<StaffState>, headers: HeaderMap, body: Bytes) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
+pub async fn logout(State(s): State<StaffState>, Staff(session): Staff, body: Bytes) -> Response {
     let form = parse_form(&body);
     match s
         .service
@@ -334,13 +350,9 @@ fn encode(pairs: &[(&str, String)]) -> String {
 /// `GET /staff/consents`.
 pub async fn consents(
     State(s): State<StaffState>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = parse_query(query.as_deref());
     let filters = ConsentFilters {
         consent_id: text(&form, "consent_id"),
@@ -486,13 +498,9 @@ async fn consent_page(
 pub async fn consent(
     State(s): State<StaffState>,
     Path(consent_id): Path<String>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let notice = (parse_query(query.as_deref()).get("done") == Some("revoked"))
         .then(|| "The consent was revoked.".to_string());
     consent_page(&s, &session, &consent_id, None, notice, StatusCode::OK).await
@@ -502,13 +510,9 @@ pub async fn consent(
 pub async fn revoke(
     State(s): State<StaffState>,
     Path(consent_id): Path<String>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     body: Bytes,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = parse_form(&body);
     match s
         .service
@@ -574,11 +578,7 @@ fn status_words(status: ClientStatus) -> &'static str {
 }
 
 /// `GET /staff/clients`.
-pub async fn clients(State(s): State<StaffState>, headers: HeaderMap) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
+pub async fn clients(State(s): State<StaffState>, Staff(session): Staff) -> Response {
     match s.service.clients(&session).await {
         Ok(list) => render(
             &StaffClientsPage {
@@ -695,13 +695,9 @@ async fn client_page(
 pub async fn client(
     State(s): State<StaffState>,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let notice = match parse_query(query.as_deref()).get("done") {
         Some("suspended") => Some("The client was suspended.".to_string()),
         Some("activated") => Some("The client was activated.".to_string()),
@@ -714,13 +710,9 @@ pub async fn client(
 pub async fn client_status(
     State(s): State<StaffState>,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     body: Bytes,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = parse_form(&body);
     let active = form.get("active") == Some("true");
     match s
@@ -750,13 +742,9 @@ pub async fn client_status(
 /// `GET /staff/audit`.
 pub async fn audit(
     State(s): State<StaffState>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = parse_query(query.as_deref());
     let filters = AuditFilters {
         action: text(&form, "action"),
@@ -845,13 +833,9 @@ async fn members_page(
 /// `GET /staff/members`.
 pub async fn members(
     State(s): State<StaffState>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let notice = match parse_query(query.as_deref()).get("done") {
         Some("added") => Some("The staff member was added.".to_string()),
         Some("role") => Some("The role was changed.".to_string()),
@@ -889,11 +873,11 @@ async fn member_answer(
 }
 
 /// `POST /staff/members`: add a member.
-pub async fn add_member(State(s): State<StaffState>, headers: HeaderMap, body: Bytes) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
+pub async fn add_member(
+    State(s): State<StaffState>,
+    Staff(session): Staff,
+    body: Bytes,
+) -> Response {
     let form = parse_form(&body);
     let result = match role_of(&form) {
         Ok(role) => {
@@ -917,13 +901,9 @@ pub async fn add_member(State(s): State<StaffState>, headers: HeaderMap, body: B
 pub async fn member_role(
     State(s): State<StaffState>,
     Path(username): Path<String>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     body: Bytes,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = parse_form(&body);
     let result = match role_of(&form) {
         Ok(role) => {
@@ -946,13 +926,9 @@ pub async fn member_role(
 pub async fn remove_member(
     State(s): State<StaffState>,
     Path(username): Path<String>,
-    headers: HeaderMap,
+    Staff(session): Staff,
     body: Bytes,
 ) -> Response {
-    let session = match session(&s, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = parse_form(&body);
     let result = s
         .service
