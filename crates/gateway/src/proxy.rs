@@ -13,9 +13,6 @@ use axum::response::{IntoResponse, Response};
 use crate::policy::Admitted;
 use crate::route::Route;
 
-/// The largest upstream answer passed on (bytes).
-const MAX_RESPONSE: usize = 16 * 1024 * 1024;
-
 /// Hop-by-hop headers (RFC 9110 7.6.1) and the request's own framing.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -44,9 +41,12 @@ const FORWARDING_HEADERS: &[&str] = &[
     "x-real-ip",
 ];
 
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
 /// The upstream client.
 pub struct Upstream {
-    client: reqwest::Client,
+    client: hyper_util::client::legacy::Client<Connector, Body>,
+    timeout: Duration,
 }
 
 fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
@@ -60,31 +60,42 @@ fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
 }
 
 impl Upstream {
-    /// A pooled client trusting the system roots and `extra_roots` (DER) for https upstreams.
+    /// A pooled client trusting the web PKI roots and `extra_roots` (DER) for https
+    /// upstreams.
     pub fn new(extra_roots: &[Vec<u8>], timeout: Duration) -> Result<Self, String> {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
-            .user_agent("bulwark-gateway");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for der in extra_roots {
-            builder = builder.add_root_certificate(
-                reqwest::Certificate::from_der(der).map_err(|e| format!("upstream CA: {e}"))?,
-            );
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                .map_err(|e| format!("upstream CA: {e}"))?;
         }
-        Ok(Self {
-            client: builder
-                .build()
-                .map_err(|e| format!("upstream client: {e}"))?,
-        })
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("upstream TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(256)
+                .build(connector);
+        Ok(Self { client, timeout })
     }
 
-    /// Sends the request upstream and returns its answer (502 when the upstream cannot be
-    /// reached or answers too much).
+    /// Sends the request upstream and returns its answer, streamed (an error, answered 502,
+    /// when the upstream cannot be reached or does not answer within the timeout).
     #[allow(clippy::too_many_arguments)]
     pub async fn forward(
         &self,
@@ -100,8 +111,10 @@ impl Upstream {
         let url = format!("{}{path_and_query}", route.upstream);
         // Defence in depth: the upstream must be asked for exactly the path the policy saw.
         let path = path_and_query.split('?').next().unwrap_or_default();
-        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("upstream URL {url:?}: {e}"))?;
-        if !parsed.path().ends_with(path) {
+        let uri: axum::http::Uri = url
+            .parse()
+            .map_err(|e| format!("upstream URL {url:?}: {e}"))?;
+        if !uri.path().ends_with(path) {
             return Err(format!("upstream URL {url:?} would not keep the path"));
         }
         // The caller's headers, moved (not copied), minus what must not reach the upstream.
@@ -140,40 +153,24 @@ impl Upstream {
         }
         set("x-bulwark-cert-thumbprint", &admitted.cert_thumbprint);
         set("x-fapi-interaction-id", interaction_id);
-        let resp = self
-            .client
-            .request(method, &url)
-            .headers(out)
-            .body(body)
-            .send()
+        let mut req = axum::http::Request::new(Body::from(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = out;
+        let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
+            .map_err(|_| format!("upstream {}: no answer in time", route.upstream))?
             .map_err(|e| format!("upstream {}: {e}", route.upstream))?;
-        let status = resp.status();
-        let mut answer_headers = HeaderMap::new();
-        for (name, value) in resp.headers() {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                answer_headers.append(name.clone(), value.clone());
-            }
-        }
-        if resp
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE as u64)
-        {
-            return Err(format!("upstream {}: answer too large", route.upstream));
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("upstream {}: {e}", route.upstream))?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(format!("upstream {}: answer too large", route.upstream));
+        let (mut parts, incoming) = resp.into_parts();
+        for name in HOP_BY_HOP.iter().filter(|n| **n != "content-length") {
+            parts.headers.remove(*name);
         }
         let mut response = (
-            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            Body::from(bytes),
+            StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            Body::new(incoming),
         )
             .into_response();
-        response.headers_mut().extend(answer_headers);
+        *response.headers_mut() = parts.headers;
         Ok(response)
     }
 }
