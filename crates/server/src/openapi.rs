@@ -2,7 +2,7 @@
 //! TPP-facing and bank-facing JSON API, built from the route table. [`operations`] is an
 //! exhaustive match over [`Endpoint`], so a new endpoint does not compile until it is either
 //! described here or declared not to be a JSON API (pages, static files, operations endpoints);
-//! `openapi_every_json_route_has_a_schema` checks the document against the router, and a
+//! `co_5_openapi_every_json_route_has_a_schema` checks the document against the router, and a
 //! schemathesis run (`tests/e2e/openapi.rs`) checks the server against the document.
 
 use bulwark_consent::ConsentKind;
@@ -572,7 +572,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn openapi_every_json_route_has_a_schema() {
+    fn co_5_openapi_every_json_route_has_a_schema() {
         let doc = document("https://localhost:8443");
         let paths = doc["paths"].as_object().unwrap();
         // Every endpoint that is not a page, a static file or an operations endpoint is

@@ -315,19 +315,16 @@ impl Endpoint {
     }
 }
 
-/// Builds the application router from the table; every request runs within `deadline`. With
-/// `separate_admin`, the operations endpoints are left out (they get [`admin_router`]); with
-/// `separate_staff`, the staff console (it gets [`staff_router`]).
-pub fn router(
+/// The router of the endpoints `serve` selects, with the layers every served request passes:
+/// the deadline, repeated-header refusal, metrics and the audit span.
+fn served(
     state: AppState,
     deadline: std::time::Duration,
-    separate_admin: bool,
-    separate_staff: bool,
+    serve: impl Fn(Endpoint) -> bool,
 ) -> Router {
     Endpoint::ALL
         .iter()
-        .filter(|ep| !(separate_admin && ep.is_admin()))
-        .filter(|ep| !(separate_staff && ep.is_staff()))
+        .filter(|ep| serve(**ep))
         .fold(Router::new(), |router, ep| {
             router.route(ep.path(), ep.handler())
         })
@@ -344,6 +341,21 @@ pub fn router(
             audit_scope,
         ))
         .with_state(state)
+}
+
+/// Builds the application router from the table; every request runs within `deadline`. With
+/// `separate_admin`, the operations endpoints are left out (they get [`admin_router`]); with
+/// `separate_staff`, the staff console (it gets [`staff_router`]).
+pub fn router(
+    state: AppState,
+    deadline: std::time::Duration,
+    separate_admin: bool,
+    separate_staff: bool,
+) -> Router {
+    served(state, deadline, |ep| {
+        let elsewhere = (separate_admin && ep.is_admin()) || (separate_staff && ep.is_staff());
+        !elsewhere
+    })
 }
 
 /// Runs the request in this application's audit span, so its security events land in this
@@ -376,23 +388,7 @@ pub fn admin_router(state: AppState) -> Router {
 
 /// The staff console alone (with the stylesheet and logo), for the staff listener.
 pub fn staff_router(state: AppState, deadline: std::time::Duration) -> Router {
-    Endpoint::ALL
-        .iter()
-        .filter(|ep| ep.is_staff() || matches!(ep, Endpoint::Stylesheet | Endpoint::Logo))
-        .fold(Router::new(), |router, ep| {
-            router.route(ep.path(), ep.handler())
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            bulwark_web::deadline::RequestDeadline(deadline),
-            bulwark_web::deadline::limit,
-        ))
-        .layer(axum::middleware::from_fn(
-            bulwark_web::singleton::refuse_repeated,
-        ))
-        .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
-        .layer(axum::middleware::from_fn_with_state(
-            state.audit_app,
-            audit_scope,
-        ))
-        .with_state(state)
+    served(state, deadline, |ep| {
+        ep.is_staff() || matches!(ep, Endpoint::Stylesheet | Endpoint::Logo)
+    })
 }

@@ -27,7 +27,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn openapi_document_is_served_and_names_every_json_api() {
+async fn co_5_openapi_document_is_served_and_names_every_json_api() {
     let h = Harness::start(|_| {}).await;
     let doc: serde_json::Value = http_client(&h.dev_ca, None)
         .get(h.url("/openapi.json"))
@@ -68,7 +68,7 @@ fn schemathesis() -> Option<String> {
 }
 
 #[tokio::test]
-async fn openapi_schemathesis_finds_no_5xx_and_no_response_off_its_schema() {
+async fn co_5_openapi_schemathesis_finds_no_5xx_and_no_response_off_its_schema() {
     let Some(tool) = schemathesis() else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CI=true but schemathesis is not installed (pip install schemathesis)");
