@@ -302,10 +302,13 @@ impl AuthzService {
         Ok(Some(session))
     }
 
-    fn signer_key(&self, alg: Option<&str>) -> Result<&bulwark_jose::SigningKey, AuthzError> {
+    /// The key signing for `alg` now (a copy: a key rotation may replace the ring meanwhile).
+    fn signer_key(&self, alg: Option<&str>) -> Result<bulwark_jose::SigningKey, AuthzError> {
         let alg = alg.and_then(Alg::parse).unwrap_or(self.default_alg);
         self.keys
+            .current()
             .signing_key(alg)
+            .cloned()
             .map_err(|e| AuthzError::Internal(e.to_string()))
     }
 
@@ -330,7 +333,7 @@ impl AuthzService {
         let key = self.signer_key(None)?;
         let signer = ResponseSigner {
             issuer: &self.issuer,
-            key,
+            key: &key,
             now,
             lifetime: self.settings.response_lifetime_secs,
         };
@@ -645,7 +648,7 @@ impl AuthzService {
                 at_hash: None,
                 openbanking_intent_id: req.intent_id.clone(),
             };
-            let signed = sign_id_token(key, &claims).map_err(AuthzError::Internal)?;
+            let signed = sign_id_token(&key, &claims).map_err(AuthzError::Internal)?;
             Some(bulwark_token::id_token::for_client(meta, signed).map_err(AuthzError::Internal)?)
         } else {
             None
@@ -657,7 +660,7 @@ impl AuthzService {
         let key = self.signer_key(alg)?;
         let signer = ResponseSigner {
             issuer: &self.issuer,
-            key,
+            key: &key,
             now,
             lifetime: self.settings.response_lifetime_secs,
         };

@@ -177,47 +177,87 @@ impl SigningKey {
     }
 }
 
-/// All signing keys the server holds: the newest key per algorithm signs, every key stays in
-/// the published JWKS until retired, so tokens signed before a rotation still verify.
-#[derive(Clone, Debug, Default)]
-pub struct KeySet {
-    /// Shared: every holder (token service, discovery, handler state) clones the set cheaply.
-    keys: Arc<[SigningKey]>,
+/// One moment's view of the server's keys: every published key (JWKS, verification of the
+/// tokens this server issued) and, per algorithm, the one that signs. A key published ahead of
+/// its activation (DS-2 rotation) is in the JWKS but never signs.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    /// Published keys in signing order: later keys are newer.
+    keys: Vec<SigningKey>,
+    /// Parallel to `keys`: false for a key published ahead of its activation.
+    signs: Vec<bool>,
+    /// Verifiers for every published key, built once.
+    public: crate::PublicKeySet,
+    /// Counts replacements in a [`KeySet`]: what was verified under another generation must
+    /// be verified again (a key may have been withdrawn).
+    generation: u64,
 }
 
-impl KeySet {
-    /// A key set; keys later in the list are newer and preferred for signing.
+impl KeyRing {
+    /// A ring where every key may sign; later keys are newer and preferred.
     pub fn new(keys: Vec<SigningKey>) -> Self {
-        Self { keys: keys.into() }
+        let signs = vec![true; keys.len()];
+        Self::build(keys, signs)
     }
 
-    /// The key that signs for `alg` now (the newest one).
+    /// A ring from `(key, signs)` pairs in signing order: keys with `signs = false` are only
+    /// published (the next key of a rotation, before its activation).
+    pub fn with_states(keys: Vec<(SigningKey, bool)>) -> Self {
+        let (keys, signs) = keys.into_iter().unzip();
+        Self::build(keys, signs)
+    }
+
+    fn build(keys: Vec<SigningKey>, signs: Vec<bool>) -> Self {
+        let public = crate::PublicKeySet::new(
+            keys.iter()
+                .filter_map(|k| crate::PublicKey::from_jwk(&k.public_jwk))
+                .collect(),
+        );
+        Self {
+            keys,
+            signs,
+            public,
+            generation: 0,
+        }
+    }
+
+    /// This ring's place in its key set's history (see [`KeySet::replace`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The key that signs for `alg` now (the newest active one).
     pub fn signing_key(&self, alg: Alg) -> Result<&SigningKey, JoseError> {
         self.keys
             .iter()
+            .zip(&self.signs)
             .rev()
-            .find(|k| k.alg == alg)
+            .find(|(k, signs)| **signs && k.alg == alg)
+            .map(|(k, _)| k)
             .ok_or(JoseError::NoKey(alg))
     }
 
-    /// Looks a key up by `kid`.
+    /// Looks a published key up by `kid`.
     pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
         self.keys.iter().find(|k| k.kid == kid)
     }
 
-    /// All keys.
+    /// All published keys, in signing order.
     pub fn keys(&self) -> &[SigningKey] {
         &self.keys
     }
 
-    /// Verifiers for every key, to check tokens this server issued.
-    pub fn public_set(&self) -> crate::PublicKeySet {
-        crate::PublicKeySet::new(
-            self.keys
-                .iter()
-                .filter_map(|k| crate::PublicKey::from_jwk(&k.public_jwk))
-                .collect(),
-        )
+    /// True when `kid` is published but does not sign yet.
+    pub fn is_pending(&self, kid: &str) -> bool {
+        self.keys
+            .iter()
+            .zip(&self.signs)
+            .any(|(k, signs)| k.kid == kid && !signs)
+    }
+
+    /// Verifiers for every published key, to check tokens this server issued.
+    pub fn public_set(&self) -> &crate::PublicKeySet {
+        &self.public
     }
 
     /// The public JWK Set document served at `/jwks`.
@@ -228,6 +268,63 @@ impl KeySet {
             .map(|k| Value::Object(k.public_jwk.clone()))
             .collect();
         serde_json::json!({ "keys": keys })
+    }
+
+    /// What tells two rings apart for a reload: each key's kid and whether it signs.
+    pub fn fingerprint(&self) -> Vec<(&str, bool)> {
+        self.keys
+            .iter()
+            .zip(&self.signs)
+            .map(|(k, s)| (k.kid.as_str(), *s))
+            .collect()
+    }
+}
+
+/// The server's signing keys as every holder (token service, authorization service,
+/// discovery) shares them: a handle onto the current [`KeyRing`], which a reload replaces
+/// without a restart (DS-2: all nodes converge on the keys in the database). Readers take a
+/// snapshot per request, so one request never mixes two rings.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    current: Arc<std::sync::RwLock<Arc<KeyRing>>>,
+}
+
+impl KeySet {
+    /// A key set where every key may sign; later keys are newer and preferred.
+    pub fn new(keys: Vec<SigningKey>) -> Self {
+        Self::from_ring(KeyRing::new(keys))
+    }
+
+    /// A key set starting with `ring`.
+    pub fn from_ring(ring: KeyRing) -> Self {
+        Self {
+            current: Arc::new(std::sync::RwLock::new(Arc::new(ring))),
+        }
+    }
+
+    /// The keys in force now.
+    pub fn current(&self) -> Arc<KeyRing> {
+        match self.current.read() {
+            Ok(ring) => Arc::clone(&ring),
+            // A writer never panics while holding the lock (it only swaps an Arc); if one
+            // did, the ring it left is still whole.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `ring` in force for every holder of this set.
+    pub fn replace(&self, mut ring: KeyRing) {
+        let mut slot = match self.current.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        ring.generation = slot.generation.wrapping_add(1);
+        *slot = Arc::new(ring);
+    }
+
+    /// The public JWK Set document of the keys in force.
+    pub fn jwks(&self) -> Value {
+        self.current().jwks()
     }
 }
 
@@ -280,8 +377,49 @@ mod tests {
         let new = SigningKey::generate(Alg::Es256).unwrap();
         let ps = SigningKey::generate(Alg::Ps256).unwrap();
         let set = KeySet::new(vec![old.clone(), ps.clone(), new.clone()]);
-        assert_eq!(set.signing_key(Alg::Es256).unwrap().kid(), new.kid());
+        let ring = set.current();
+        assert_eq!(ring.signing_key(Alg::Es256).unwrap().kid(), new.kid());
         assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 3);
-        assert!(set.by_kid(old.kid()).is_some());
+        assert!(ring.by_kid(old.kid()).is_some());
+    }
+
+    #[test]
+    fn ds_2_a_pending_key_is_published_but_never_signs() {
+        let current = SigningKey::generate(Alg::Es256).unwrap();
+        let next = SigningKey::generate(Alg::Es256).unwrap();
+        let ring = KeyRing::with_states(vec![(current.clone(), true), (next.clone(), false)]);
+        assert_eq!(ring.signing_key(Alg::Es256).unwrap().kid(), current.kid());
+        assert!(ring.is_pending(next.kid()) && !ring.is_pending(current.kid()));
+        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
+        let jws = next.sign_compact("at+jwt", br#"{"sub":"x"}"#).unwrap();
+        let compact = crate::Compact::parse(&jws).unwrap();
+        assert!(
+            ring.public_set().verify(&compact).is_ok(),
+            "tokens of a published key verify"
+        );
+        assert!(matches!(
+            ring.signing_key(Alg::Ps256),
+            Err(JoseError::NoKey(_))
+        ));
+    }
+
+    #[test]
+    fn ds_2_a_replaced_ring_is_seen_by_every_holder_and_snapshots_stay_whole() {
+        let first = SigningKey::generate(Alg::Es256).unwrap();
+        let second = SigningKey::generate(Alg::Es256).unwrap();
+        let set = KeySet::new(vec![first.clone()]);
+        let holder = set.clone();
+        let snapshot = holder.current();
+        set.replace(KeyRing::new(vec![first.clone(), second.clone()]));
+        assert_eq!(
+            snapshot.keys().len(),
+            1,
+            "a snapshot taken before is unchanged"
+        );
+        assert_eq!(holder.current().generation(), snapshot.generation() + 1);
+        assert_eq!(
+            holder.current().signing_key(Alg::Es256).unwrap().kid(),
+            second.kid()
+        );
     }
 }

@@ -17,7 +17,7 @@ pub use alg::Alg;
 pub use claims::{ClaimError, Presence, TimeClaims, TimeWindow};
 pub use detached::DetachedJws;
 pub use fetch::{FetchError, JwksFetcher};
-pub use keys::{KeySet, SigningKey};
+pub use keys::{KeyRing, KeySet, SigningKey};
 pub use verify::{Compact, PublicKey, PublicKeySet, VerifyError};
 
 /// Why a JOSE operation failed. Internal detail for logs; callers map it to a wire error.

@@ -34,6 +34,8 @@ pub struct Application {
     state: AppState,
     store: SqlStore,
     keys: KeySet,
+    /// How often the signing keys are re-read from the database (DS-2).
+    key_reload: Duration,
     issuer: String,
     clock: Arc<dyn Clock>,
     grace: Duration,
@@ -163,6 +165,7 @@ impl Application {
             ));
         }
         let kids: Vec<String> = keys
+            .current()
             .keys()
             .iter()
             .map(|k| format!("{} {}", k.alg(), k.kid()))
@@ -454,6 +457,7 @@ impl Application {
             state,
             store,
             keys,
+            key_reload: config.keys.reload(),
             issuer: config.issuer,
             clock,
             grace,
@@ -533,6 +537,12 @@ impl Application {
             self.store.clone(),
             self.clock.clone(),
         ));
+        let key_reloader = signing::spawn_reloader(
+            Arc::new(self.store.clone()),
+            self.clock.clone(),
+            self.keys.clone(),
+            self.key_reload,
+        );
         listener::serve_with(
             self.listener,
             self.tls,
@@ -543,6 +553,7 @@ impl Application {
         )
         .await;
         purge.abort();
+        key_reloader.abort();
         if let Some(admin) = admin {
             admin.abort();
         }

@@ -80,6 +80,12 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:9080")]
         listen: std::net::SocketAddr,
     },
+    /// The signing keys (DS-2): list them, rotate one.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        command: crate::cli_keys::KeysCommand,
+    },
     /// The audit trail of security events.
     Audit {
         /// What to do with it.
@@ -166,6 +172,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Gateway => Ok(ExitCode::SUCCESS),
         Command::DemoBank { listen } => demo_bank(config, listen).await.map(|()| ExitCode::SUCCESS),
+        Command::Keys { command } => crate::cli_keys::run_keys(config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Audit { command } => crate::cli_staff::run_audit(config, command)
             .await
             .map(|()| ExitCode::SUCCESS),

@@ -49,6 +49,35 @@ pub struct Config {
     pub pages: PagesConfig,
     /// The staff console.
     pub staff: StaffConfig,
+    /// Signing-key rotation and reload (DS-2).
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: how signing keys rotate and how quickly every node sees a change (DS-2).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Each node re-reads the keys from the database this often, seconds (default 10).
+    pub reload_secs: u64,
+    /// `bulwark keys rotate` publishes the next key this long before it signs, seconds
+    /// (default 900): longer than any relying party caches `/jwks`, plus `reload_secs`.
+    pub publish_ahead_secs: i64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            reload_secs: 10,
+            publish_ahead_secs: 900,
+        }
+    }
+}
+
+impl KeysConfig {
+    /// The reload interval, at least one second.
+    pub fn reload(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.reload_secs.max(1))
+    }
 }
 
 /// `[staff]`: the bank staff console (CO-5).
@@ -295,6 +324,7 @@ impl Default for Config {
             authorization: bulwark_authz::AuthzSettings::default(),
             pages: PagesConfig::default(),
             staff: StaffConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -414,6 +444,14 @@ impl Config {
             w.push(
                 "mtls.revalidate_issuer = false: forwarded certificates are neither path-validated nor revocation-checked here; the proxy's verdict is trusted".into(),
             );
+        }
+        if self.keys.publish_ahead_secs
+            < 2 * i64::try_from(self.keys.reload().as_secs()).unwrap_or(i64::MAX)
+        {
+            w.push(format!(
+                "keys.publish_ahead_secs = {} is under twice keys.reload_secs = {}: after a rotation a node may sign with a key that other nodes and relying parties do not publish yet",
+                self.keys.publish_ahead_secs, self.keys.reload_secs
+            ));
         }
         if !self.revocation.enabled {
             w.push("revocation.enabled = false: revoked client certificates are accepted".into());

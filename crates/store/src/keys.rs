@@ -1,5 +1,7 @@
 //! The signing-keys aggregate: the server's private JWKs, shared by every node through the
-//! database so they all sign with, and publish, the same keys (DS-2, OP-3).
+//! database so they all sign with, and publish, the same keys (DS-2, OP-3). A key's life is
+//! three moments: published at creation, signing from `activates_at`, unpublished at
+//! `retired_at`; each node derives the key's state from them and its clock.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -15,9 +17,11 @@ pub struct StoredKey {
     pub alg: String,
     /// The private JWK as JSON.
     pub private_jwk: String,
-    /// Creation time, Unix seconds.
+    /// Creation time (first published), Unix seconds.
     pub created_at: i64,
-    /// When the key stopped being published, if it did.
+    /// From when the key signs, Unix seconds (before that it is only published).
+    pub activates_at: i64,
+    /// When the key stops (or stopped) being published, if that is decided.
     pub retired_at: Option<i64>,
 }
 
@@ -27,6 +31,7 @@ impl std::fmt::Debug for StoredKey {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
@@ -37,53 +42,105 @@ impl std::fmt::Debug for StoredKey {
 pub trait KeyStore: Send + Sync {
     /// Stores a new key; [`StoreError::Conflict`] if the kid exists.
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
-    /// Keys not retired, oldest first.
-    async fn active_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
-    /// Marks a key retired at `at`; false if unknown.
+    /// Keys still published at `now` (not retired, or retiring later), in signing order:
+    /// by activation, then creation, then kid.
+    async fn published_signing_keys(&self, now: i64) -> Result<Vec<StoredKey>, StoreError>;
+    /// Every key ever stored, retired ones included, in signing order (`bulwark keys list`).
+    async fn all_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Rotation in one transaction: every other key of `next.alg` that would stay published
+    /// past `retire_others_at` is set to retire then, and `next` is stored.
+    async fn rotate_signing_key(
+        &self,
+        next: &StoredKey,
+        retire_others_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Marks a key retired at `at` (which may be in the future); false if unknown or already
+    /// retired.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<bool, StoreError>;
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        kid: row.try_get("kid")?,
+        alg: row.try_get("alg")?,
+        private_jwk: row.try_get("private_jwk")?,
+        created_at: row.try_get("created_at")?,
+        activates_at: row.try_get("activates_at")?,
+        retired_at: row.try_get("retired_at")?,
+    })
+}
+
+fn insert_query(key: &StoredKey) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_jwk, created_at, activates_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.private_jwk)
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .bind(key.retired_at)
 }
 
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_jwk, created_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_jwk)
-        .bind(key.created_at)
-        .bind(key.retired_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_insert(e, "signing key kid exists"))?;
+        insert_query(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "signing key kid exists"))?;
         Ok(())
     }
 
-    async fn active_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+    async fn published_signing_keys(&self, now: i64) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_jwk, created_at, retired_at FROM signing_keys \
-             WHERE retired_at IS NULL ORDER BY created_at, kid",
+            "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY activates_at, created_at, kid",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn all_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
+             ORDER BY activates_at, created_at, kid",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredKey {
-                    kid: row.try_get("kid")?,
-                    alg: row.try_get("alg")?,
-                    private_jwk: row.try_get("private_jwk")?,
-                    created_at: row.try_get("created_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        next: &StoredKey,
+        retire_others_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 \
+             WHERE alg = $2 AND kid <> $3 AND (retired_at IS NULL OR retired_at > $1)",
+        )
+        .bind(retire_others_at)
+        .bind(&next.alg)
+        .bind(&next.kid)
+        .execute(&mut *tx)
+        .await?;
+        insert_query(next)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "signing key kid exists"))?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+            "UPDATE signing_keys SET retired_at = $1 \
+             WHERE kid = $2 AND (retired_at IS NULL OR retired_at > $1)",
         )
         .bind(at)
         .bind(kid)

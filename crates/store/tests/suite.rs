@@ -49,6 +49,7 @@ both_backends!(
     clients_duplicate_id_is_a_conflict_and_changes_nothing,
     clients_update_suspend_delete,
     signing_keys_persist_and_retire,
+    ds_2_rotation_schedules_the_previous_keys,
     ca_1_jti_is_claimed_once_per_namespace,
     tk_7_revoked_tokens_are_recorded_until_expiry,
     co_1_consent_insert_get_and_idempotency_key_lookup,
@@ -163,6 +164,7 @@ async fn signing_keys_persist_and_retire(store: SqlStore) {
         alg: "ES256".into(),
         private_jwk: format!("{{\"kid\":\"{kid}\"}}"),
         created_at: at,
+        activates_at: at,
         retired_at: None,
     };
     store.insert_signing_key(&key("k2", 2)).await.unwrap();
@@ -171,13 +173,78 @@ async fn signing_keys_persist_and_retire(store: SqlStore) {
         store.insert_signing_key(&key("k1", 3)).await,
         Err(StoreError::Conflict(_))
     ));
-    let active = store.active_signing_keys().await.unwrap();
-    assert_eq!(active, vec![key("k1", 1), key("k2", 2)]);
+    let published = store.published_signing_keys(5).await.unwrap();
+    assert_eq!(published, vec![key("k1", 1), key("k2", 2)]);
     assert!(store.retire_signing_key("k1", 9).await.unwrap());
     assert!(!store.retire_signing_key("k1", 10).await.unwrap());
+    // Retiring in the future keeps the key published until then.
+    assert_eq!(store.published_signing_keys(8).await.unwrap().len(), 2);
     assert_eq!(
-        store.active_signing_keys().await.unwrap(),
+        store.published_signing_keys(9).await.unwrap(),
         vec![key("k2", 2)]
+    );
+}
+
+/// DS-2: a rotation stores the next key and schedules every other key of its algorithm to
+/// retire, in one transaction; keys of the other algorithm are untouched, and a key already
+/// retiring earlier keeps its earlier date.
+async fn ds_2_rotation_schedules_the_previous_keys(store: SqlStore) {
+    let key = |kid: &str, alg: &str, at: i64| StoredKey {
+        kid: kid.into(),
+        alg: alg.into(),
+        private_jwk: "{}".into(),
+        created_at: at,
+        activates_at: at,
+        retired_at: None,
+    };
+    store
+        .insert_signing_key(&key("es-1", "ES256", 1))
+        .await
+        .unwrap();
+    store
+        .insert_signing_key(&key("ps-1", "PS256", 1))
+        .await
+        .unwrap();
+    store
+        .insert_signing_key(&key("es-0", "ES256", 0))
+        .await
+        .unwrap();
+    assert!(store.retire_signing_key("es-0", 50).await.unwrap());
+    let next = StoredKey {
+        activates_at: 160,
+        ..key("es-2", "ES256", 100)
+    };
+    store.rotate_signing_key(&next, 1000).await.unwrap();
+    let all = store.all_signing_keys().await.unwrap();
+    let by_kid = |kid: &str| all.iter().find(|k| k.kid == kid).unwrap().clone();
+    assert_eq!(by_kid("es-0").retired_at, Some(50));
+    assert_eq!(by_kid("es-1").retired_at, Some(1000));
+    assert_eq!(by_kid("ps-1").retired_at, None);
+    assert_eq!(by_kid("es-2"), next);
+    // Signing order: by activation.
+    let kids: Vec<String> = store
+        .published_signing_keys(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["es-1", "ps-1", "es-2"]);
+    // A conflicting kid changes nothing.
+    assert!(matches!(
+        store.rotate_signing_key(&next, 2000).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .all_signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .find(|k| k.kid == "es-1")
+            .unwrap()
+            .retired_at,
+        Some(1000)
     );
 }
 

@@ -1,7 +1,7 @@
 //! TK-4 access tokens: RFC 9068 JWTs (`typ: at+jwt`), self-contained and never stored, bound to
 //! the client certificate (`cnf.x5t#S256`, RFC 8705 3) and, for user tokens, to a consent.
 
-use bulwark_jose::{Compact, KeySet, PublicKeySet, SigningKey};
+use bulwark_jose::{Compact, PublicKeySet, SigningKey};
 use serde::{Deserialize, Serialize};
 
 /// Whether a token acts for the client itself or for a PSU through a consent.
@@ -99,9 +99,4 @@ pub fn verify(
         return Err(InvalidToken::Expired);
     }
     Ok(claims)
-}
-
-/// The signing key for access tokens under the configured algorithm.
-pub fn signing_key(keys: &KeySet, alg: bulwark_jose::Alg) -> Option<&SigningKey> {
-    keys.signing_key(alg).ok()
 }

@@ -8,7 +8,7 @@ use bulwark_clients::{
     AuthInput, AuthenticatedClient, ClientAuthenticator, ClientDirectory, PendingJti,
 };
 use bulwark_core::{AuthMethod, Clock, Rng};
-use bulwark_jose::{Alg, KeySet, PublicKeySet};
+use bulwark_jose::{Alg, KeySet};
 use bulwark_store::{
     AuthorizationStore, JtiClaim, Redeemed, Redemption, RefreshRecord, ReplayStore,
 };
@@ -55,7 +55,6 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
     keys: KeySet,
-    public: PublicKeySet,
     at_alg: Alg,
     auth: Arc<ClientAuthenticator>,
     directory: Arc<ClientDirectory>,
@@ -65,7 +64,7 @@ pub struct TokenService {
     /// Tokens whose signature and issuer were verified, by SHA-256 of the token: a resource
     /// server introspects the same token many times, and the signature is the costly part.
     /// Expiry is checked on every use, revocation and consent are always asked fresh.
-    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], AccessTokenClaims>>,
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], (u64, AccessTokenClaims)>>,
 }
 
 /// Bound of the verified-token cache (entries are small; the map is cleared when full).
@@ -112,9 +111,12 @@ impl TokenService {
                 parts.settings.access_token_alg
             )
         })?;
-        parts.keys.signing_key(at_alg).map_err(|e| e.to_string())?;
+        parts
+            .keys
+            .current()
+            .signing_key(at_alg)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
-            public: parts.keys.public_set(),
             issuer: parts.issuer,
             settings: parts.settings,
             clock: parts.clock,
@@ -162,20 +164,24 @@ impl TokenService {
     ) -> Result<AccessTokenClaims, access_token::InvalidToken> {
         use sha2::Digest;
         let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let ring = self.keys.current();
+        // A hit counts only under the key ring it was verified with: after a rotation or a
+        // withdrawn key (DS-2), every token is verified again once.
         if let Ok(cache) = self.verified.lock()
-            && let Some(claims) = cache.get(&key)
+            && let Some((generation, claims)) = cache.get(&key)
+            && *generation == ring.generation()
         {
             if claims.exp <= now {
                 return Err(access_token::InvalidToken::Expired);
             }
             return Ok(claims.clone());
         }
-        let claims = access_token::verify(&self.public, &self.issuer, token, now)?;
+        let claims = access_token::verify(ring.public_set(), &self.issuer, token, now)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(key, claims.clone());
+            cache.insert(key, (ring.generation(), claims.clone()));
         }
         Ok(claims)
     }
@@ -430,8 +436,8 @@ impl TokenService {
                 .as_deref()
                 .and_then(Alg::parse)
                 .unwrap_or(self.at_alg);
-            let key = self
-                .keys
+            let ring = self.keys.current();
+            let key = ring
                 .signing_key(alg)
                 .map_err(|e| TokenError::Internal(e.to_string()))?;
             let id = IdTokenClaims {
@@ -464,8 +470,8 @@ impl TokenService {
     }
 
     fn sign_access(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
-        let key = self
-            .keys
+        let ring = self.keys.current();
+        let key = ring
             .signing_key(self.at_alg)
             .map_err(|e| TokenError::Internal(e.to_string()))?;
         access_token::sign(key, claims).map_err(TokenError::Internal)

@@ -674,7 +674,7 @@ async fn az_7_jarm_response_case(h: Harness) {
     let jwt = &params["response"];
     let jwks: Value = h.post(None, "/jwks", &[]).await.2;
     let _ = jwks;
-    let public = h.state.meta.keys.public_set();
+    let public = h.state.meta.keys.current().public_set().clone();
     let compact = bulwark_jose::Compact::parse(jwt).unwrap();
     public.verify(&compact).unwrap();
     let claims = compact.claims().unwrap();
@@ -859,7 +859,13 @@ async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
     assert_eq!(header.key_id(), Some("tpp-enc-1"));
     let inner = String::from_utf8(inner).unwrap();
     let jws = bulwark_jose::Compact::parse(&inner).unwrap();
-    h.state.meta.keys.public_set().verify(&jws).unwrap();
+    h.state
+        .meta
+        .keys
+        .current()
+        .public_set()
+        .verify(&jws)
+        .unwrap();
     assert_eq!(
         jws.claims().unwrap()["openbanking_intent_id"],
         consent_id.as_str()

@@ -797,3 +797,82 @@ api = "accounts"
     let lines = fails(bad);
     assert!(lines.iter().any(|l| l.contains("unknown api")), "{lines:?}");
 }
+
+/// Runs `bulwark keys ...` in `dir`; returns stdout.
+fn keys(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = bulwark(dir);
+    cmd.arg("keys").args(args);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The state column of `keys list` for `kid`.
+fn key_state(list: &str, kid: &str) -> String {
+    list.lines()
+        .find(|l| l.contains(kid))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("absent")
+        .to_string()
+}
+
+#[test]
+fn ds_2_keys_rotate_and_list_from_the_command_line_reach_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark(dir.path());
+    cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
+        .env("BULWARK_KEYS__RELOAD_SECS", "1");
+    let (mut child, addr) = start(cmd);
+    let before = jwks_kids(&addr, dir.path());
+    assert_eq!(before.len(), 2, "one PS256 and one ES256 key: {before:?}");
+    let list = keys(dir.path(), &["list"]);
+    for kid in &before {
+        assert_eq!(key_state(&list, kid), "signing", "{list}");
+    }
+
+    let out = keys(
+        dir.path(),
+        &["rotate", "--alg", "ES256", "--activate-in", "3"],
+    );
+    let next = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(out.starts_with("added ES256 key "), "{out}");
+    assert_eq!(key_state(&keys(dir.path(), &["list"]), &next), "next");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !jwks_kids(&addr, dir.path()).contains(&next) {
+        assert!(
+            Instant::now() < deadline,
+            "the running server publishes the next key"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let list = keys(dir.path(), &["list"]);
+    assert_eq!(key_state(&list, &next), "signing", "{list}");
+    let old_es = before
+        .iter()
+        .find(|kid| {
+            list.lines()
+                .any(|l| l.contains(kid.as_str()) && l.contains("ES256"))
+        })
+        .unwrap();
+    assert_eq!(key_state(&list, old_es), "previous", "{list}");
+    assert!(
+        jwks_kids(&addr, dir.path()).contains(old_es),
+        "still published"
+    );
+
+    let mut bad = bulwark(dir.path());
+    bad.args(["keys", "rotate", "--alg", "RS256"]);
+    assert!(!fails(bad).is_empty());
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}

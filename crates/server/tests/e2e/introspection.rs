@@ -207,7 +207,8 @@ async fn tk_6_introspection_follows_the_consent_status() {
         consent_id: Some(consent_id.clone()),
         openbanking_intent_id: Some(consent_id.clone()),
     };
-    let key = h.state.meta.keys.signing_key(Alg::Ps256).unwrap();
+    let ring = h.state.meta.keys.current();
+    let key = ring.signing_key(Alg::Ps256).unwrap();
     let user_token = bulwark_token::access_token::sign(key, &claims).unwrap();
     let introspect = |t: String| {
         let h = &h;

@@ -20,6 +20,7 @@ mod gateway;
 mod hostile;
 mod introspection;
 mod jwks_uri;
+mod keys;
 mod ob_directory;
 mod openapi;
 mod proxy;
