@@ -169,15 +169,18 @@ fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Erro
 /// (one `Arc`); holds the revocation caches and the HTTP client, so build one per process.
 #[derive(Clone)]
 pub struct CertValidator {
-    inner: Arc<Inner>,
+    /// The anchors and caches in force; [`CertValidator::replace_anchors`] swaps them while
+    /// the server runs (a request keeps the snapshot it started with).
+    current: Arc<std::sync::RwLock<Arc<Inner>>>,
 }
 
 impl std::fmt::Debug for CertValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner();
         f.debug_struct("CertValidator")
-            .field("anchors", &self.inner.anchors.tls_client.len())
-            .field("ob_directory", &self.inner.ob_directory_anchors)
-            .field("clock_skew", &self.inner.skew)
+            .field("anchors", &inner.anchors.tls_client.len())
+            .field("ob_directory", &inner.ob_directory_anchors)
+            .field("clock_skew", &inner.skew)
             .finish_non_exhaustive()
     }
 }
@@ -218,6 +221,25 @@ pub enum ValidatorError {
 }
 
 impl CertValidator {
+    /// The anchors and caches in force now.
+    fn inner(&self) -> Arc<Inner> {
+        match self.current.read() {
+            Ok(inner) => Arc::clone(&inner),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `other`'s trust anchors, profiles and settings in force for every holder of this
+    /// validator (a trust-anchor reload without a restart). Verified paths are forgotten, so a
+    /// chain to a removed anchor is refused from the next request on.
+    pub fn replace_anchors(&self, other: &CertValidator) {
+        let next = other.inner();
+        match self.current.write() {
+            Ok(mut slot) => *slot = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
     /// Builds a validator from loaded anchors (one set for every purpose), the tolerated clock
     /// skew and revocation settings. Must be called within a context where building a reqwest
     /// client is allowed (any thread).
@@ -257,13 +279,13 @@ impl CertValidator {
         let paths = ExpiringCache::new(revocation.cache_size);
         let revocation = RevocationChecker::new(revocation).map_err(ValidatorError::Settings)?;
         Ok(Self {
-            inner: Arc::new(Inner {
+            current: Arc::new(std::sync::RwLock::new(Arc::new(Inner {
                 anchors: parsed,
                 ob_directory_anchors: ob_directory.certs().len(),
                 skew: clock_skew,
                 revocation,
                 paths,
-            }),
+            }))),
         })
     }
 
@@ -316,11 +338,11 @@ impl CertValidator {
         // on a hit nothing is decoded again.
         let (path, time) = self.path(chain, purpose, now)?;
         let (leaf_der, intermediates) = chain.split_first().ok_or(CertError::NoCertificate)?;
-        let checked = self
-            .inner
+        let inner = self.inner();
+        let checked = inner
             .revocation
             .check(&Target {
-                anchors: self.inner.anchors.get(purpose).anchors(),
+                anchors: inner.anchors.get(purpose).anchors(),
                 leaf: leaf_der,
                 intermediates,
                 cert: &path.leaf,
@@ -328,7 +350,7 @@ impl CertValidator {
                 time,
                 purpose,
                 now,
-                skew: self.inner.skew,
+                skew: inner.skew,
             })
             .await?;
         let mut result = path.result.clone();
@@ -347,7 +369,7 @@ impl CertValidator {
         purpose: Purpose,
     ) -> Option<CertProfile> {
         let top = decode_cert(chain.last()?).ok()?;
-        Some(self.inner.anchors.get(purpose).profile_by_issuer(&top))
+        Some(self.inner().anchors.get(purpose).profile_by_issuer(&top))
     }
 
     /// The one entry point for a chain a request presented: from the TLS handshake
@@ -409,10 +431,10 @@ impl CertValidator {
             summaries.push(CertSummary::of(&decode_cert(der)?));
         }
         let validity = &leaf.tbs_certificate.validity;
-        if now + self.inner.skew < validity.not_before.to_system_time() {
+        if now + self.inner().skew < validity.not_before.to_system_time() {
             return Err(CertError::NotYetValid);
         }
-        if now > validity.not_after.to_system_time() + self.inner.skew {
+        if now > validity.not_after.to_system_time() + self.inner().skew {
             return Err(CertError::Expired);
         }
         check_key_usage(&leaf, purpose)?;
@@ -441,17 +463,18 @@ impl CertValidator {
         purpose: Purpose,
         now: SystemTime,
     ) -> CertProfile {
-        if self.inner.ob_directory_anchors == 0 {
+        let inner = self.inner();
+        if inner.ob_directory_anchors == 0 {
             return CertProfile::Eidas;
         }
-        let anchors = self.inner.anchors.get(purpose);
+        let anchors = inner.anchors.get(purpose);
         match validate_path(
             anchors.anchors(),
             leaf,
             intermediates,
             purpose,
             now,
-            self.inner.skew,
+            inner.skew,
         ) {
             Ok(info) => anchors.profile_of(&info.anchor),
             Err(_) => CertProfile::Eidas,
@@ -498,9 +521,10 @@ impl CertValidator {
         purpose: Purpose,
         now: SystemTime,
     ) -> Result<(Arc<CachedPath>, UnixTime), CertError> {
-        let skew = self.inner.skew;
+        let inner = self.inner();
+        let skew = inner.skew;
         let key = path_key(chain, purpose);
-        if let Some(hit) = self.inner.paths.get(&key, now)
+        if let Some(hit) = inner.paths.get(&key, now)
             && now + skew >= hit.not_before
             && now <= hit.not_after + skew
         {
@@ -518,7 +542,7 @@ impl CertValidator {
             not_after = not_after.min(c.tbs_certificate.validity.not_after.to_system_time());
             summaries.push(CertSummary::of(&c));
         }
-        let anchors = self.inner.anchors.get(purpose);
+        let anchors = inner.anchors.get(purpose);
         let info = validate_path(
             anchors.anchors(),
             leaf_der,
@@ -546,7 +570,7 @@ impl CertValidator {
             leaf,
             result,
         });
-        self.inner
+        inner
             .paths
             .insert(key, cached.clone(), not_after + skew, now);
         Ok((cached, time))

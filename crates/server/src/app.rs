@@ -30,7 +30,8 @@ use crate::{listener, routes, signing, tls};
 pub struct Application {
     addr: SocketAddr,
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: bulwark_web::tls::TlsSource,
+    certificates: CertReloader,
     state: AppState,
     store: SqlStore,
     keys: KeySet,
@@ -64,52 +65,13 @@ impl Application {
             report.push(format!("warning: {w}"));
         }
 
-        let (chain, key, dev_ca) = match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => (tls::load_chain(cert)?, tls::load_key(key)?, None),
-            _ => {
-                let (pki, generated) = DevPki::ensure(&config.data_dir)?;
-                let verb = if generated { "generated" } else { "using" };
-                report.push(format!("{verb} development CA: {}", pki.ca_cert.display()));
-                report.push(format!(
-                    "{verb} server certificate for localhost: {}",
-                    pki.server_cert.display()
-                ));
-                report.push(format!(
-                    "{verb} development client certificate: {} (key {})",
-                    pki.client_cert.display(),
-                    pki.client_key.display()
-                ));
-                (
-                    tls::load_chain(&pki.server_cert)?,
-                    tls::load_key(&pki.server_key)?,
-                    Some(pki.ca_cert),
-                )
-            }
+        let (server_tls, validator) = load_certificates(&config, &mut report)?;
+        let tls = bulwark_web::tls::TlsSource::new(server_tls);
+        let certificates = CertReloader {
+            config: config.clone(),
+            tls: tls.clone(),
+            validator: validator.clone(),
         };
-
-        let (anchor_paths, revocation) = trust_setup(&config, dev_ca, &mut report);
-        let anchors = anchor_paths.try_map(|p| TrustAnchors::load(p))?;
-        let ob_directory = TrustAnchors::load(&config.trust.ob_directory)?;
-        if !ob_directory.is_empty() {
-            report.push(format!(
-                "{} UK Open Banking directory CA(s) trusted under the ob-directory profile",
-                ob_directory.certs().len()
-            ));
-        }
-        let validator = CertValidator::with_profiles(
-            &anchors,
-            &ob_directory,
-            Duration::from_secs(config.trust.clock_skew_secs),
-            revocation,
-        )?;
-        // The handshake asks for certificates of the CAs trusted for TLS client purposes.
-        let mut hinted = anchors.tls_client.certs().to_vec();
-        hinted.extend(anchors.qwac.certs().iter().cloned());
-        hinted.extend(ob_directory.certs().iter().cloned());
-        hinted.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
-        hinted.dedup();
-        let hints = hinted.iter().filter_map(|c| webpki_subject(c)).collect();
-        let tls = Arc::new(tls::server_config(chain, key, hints)?);
 
         let url = config.database_url();
         if url.starts_with("sqlite:") {
@@ -454,6 +416,7 @@ impl Application {
             addr,
             listener,
             tls,
+            certificates,
             state,
             store,
             keys,
@@ -498,6 +461,11 @@ impl Application {
     /// The signing keys in force.
     pub fn keys(&self) -> &KeySet {
         &self.keys
+    }
+
+    /// What re-reads the certificates and trust anchors while the server runs (SIGHUP).
+    pub fn certificate_reloader(&self) -> CertReloader {
+        self.certificates.clone()
     }
 
     /// The issuer identifier.
@@ -604,6 +572,82 @@ impl bulwark_token::ConsentCheck for ConsentStanding {
     async fn is_authorised(&self, consent_id: &str, now: i64) -> Result<bool, String> {
         let now = time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| e.to_string())?;
         Ok(self.0.is_authorised(consent_id, now).await)
+    }
+}
+
+/// Reads the server certificate and key and the client-certificate trust anchors named in
+/// `config` (or the development PKI), and builds the TLS configuration and the validator.
+fn load_certificates(
+    config: &Config,
+    report: &mut Vec<String>,
+) -> anyhow::Result<(Arc<rustls::ServerConfig>, CertValidator)> {
+    let (chain, key, dev_ca) = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => (tls::load_chain(cert)?, tls::load_key(key)?, None),
+        _ => {
+            let (pki, generated) = DevPki::ensure(&config.data_dir)?;
+            let verb = if generated { "generated" } else { "using" };
+            report.push(format!("{verb} development CA: {}", pki.ca_cert.display()));
+            report.push(format!(
+                "{verb} server certificate for localhost: {}",
+                pki.server_cert.display()
+            ));
+            report.push(format!(
+                "{verb} development client certificate: {} (key {})",
+                pki.client_cert.display(),
+                pki.client_key.display()
+            ));
+            (
+                tls::load_chain(&pki.server_cert)?,
+                tls::load_key(&pki.server_key)?,
+                Some(pki.ca_cert),
+            )
+        }
+    };
+
+    let (anchor_paths, revocation) = trust_setup(config, dev_ca, report);
+    let anchors = anchor_paths.try_map(|p| TrustAnchors::load(p))?;
+    let ob_directory = TrustAnchors::load(&config.trust.ob_directory)?;
+    if !ob_directory.is_empty() {
+        report.push(format!(
+            "{} UK Open Banking directory CA(s) trusted under the ob-directory profile",
+            ob_directory.certs().len()
+        ));
+    }
+    let validator = CertValidator::with_profiles(
+        &anchors,
+        &ob_directory,
+        Duration::from_secs(config.trust.clock_skew_secs),
+        revocation,
+    )?;
+    // The handshake asks for certificates of the CAs trusted for TLS client purposes.
+    let mut hinted = anchors.tls_client.certs().to_vec();
+    hinted.extend(anchors.qwac.certs().iter().cloned());
+    hinted.extend(ob_directory.certs().iter().cloned());
+    hinted.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    hinted.dedup();
+    let hints = hinted.iter().filter_map(|c| webpki_subject(c)).collect();
+    let server_tls = Arc::new(tls::server_config(chain, key, hints)?);
+    Ok((server_tls, validator))
+}
+
+/// What SIGHUP re-reads without a restart (OP-3): the server certificate and key, and the
+/// trust anchors, from the files the configuration names (the configuration file itself is
+/// not re-read). New handshakes use the new certificate; open connections finish on theirs.
+#[derive(Clone)]
+pub struct CertReloader {
+    config: Config,
+    tls: bulwark_web::tls::TlsSource,
+    validator: CertValidator,
+}
+
+impl CertReloader {
+    /// Re-reads the files and puts them in force; on any error nothing changes.
+    pub fn reload(&self) -> anyhow::Result<Vec<String>> {
+        let mut report = Vec::new();
+        let (server_tls, validator) = load_certificates(&self.config, &mut report)?;
+        self.tls.replace(server_tls);
+        self.validator.replace_anchors(&validator);
+        Ok(report)
     }
 }
 

@@ -239,9 +239,38 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
     tracing::info!(addr = %app.addr(), ready_ms = started.elapsed().as_millis() as u64, "ready");
+    let reloads = tokio::spawn(reload_on_sighup(app.certificate_reloader()));
     app.run_until(shutdown_signal()).await;
+    reloads.abort();
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// OP-3: on each SIGHUP, re-reads the server certificate and key and the trust anchors; a
+/// file that does not load leaves everything as it was (and says why).
+async fn reload_on_sighup(reloader: crate::app::CertReloader) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("SIGHUP cannot be handled here: certificates reload only on restart");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reloader.reload() {
+                Ok(report) => {
+                    tracing::info!(target: "bulwark::security", details = %report.join("; "), "certificates and trust anchors reloaded");
+                    println!("reloaded the server certificate and trust anchors");
+                }
+                Err(e) => {
+                    tracing::error!(target: "bulwark::security", error = %format!("{e:#}"), "certificate reload failed; the previous certificates stay in force");
+                    eprintln!("certificate reload failed, previous certificates kept: {e:#}");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reloader;
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tls::TlsSource;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rustls::ServerConfig;
 use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -75,7 +75,7 @@ impl Default for ConnectionLimits {
 /// Serves `router` over TLS on `listener` with the default [`ConnectionLimits`].
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: impl Into<TlsSource>,
     router: Router,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
@@ -95,13 +95,13 @@ pub async fn serve(
 /// `grace` for open connections to finish their in-flight requests.
 pub async fn serve_with(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: impl Into<TlsSource>,
     router: Router,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
     limits: ConnectionLimits,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let tls: TlsSource = tls.into();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -126,7 +126,8 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        // Read per connection: a reloaded certificate serves the next handshake.
+        let acceptor = TlsAcceptor::from(tls.current());
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

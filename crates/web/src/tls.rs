@@ -76,6 +76,45 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
+/// The server's TLS configuration as the listener reads it for each new connection, so a
+/// renewed certificate takes effect for the next handshake while open connections finish on
+/// the one they started with (OP-3 reload without restart).
+#[derive(Clone, Debug)]
+pub struct TlsSource {
+    current: Arc<std::sync::RwLock<Arc<ServerConfig>>>,
+}
+
+impl TlsSource {
+    /// A source serving `config` until replaced.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self {
+            current: Arc::new(std::sync::RwLock::new(config)),
+        }
+    }
+
+    /// The configuration for a new connection.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        match self.current.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Serves `config` to every connection accepted from now on.
+    pub fn replace(&self, config: Arc<ServerConfig>) {
+        match self.current.write() {
+            Ok(mut slot) => *slot = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+}
+
+impl From<Arc<ServerConfig>> for TlsSource {
+    fn from(config: Arc<ServerConfig>) -> Self {
+        Self::new(config)
+    }
+}
+
 /// The server TLS configuration: FAPI suites, optional client certificates, h2 and http/1.1.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,

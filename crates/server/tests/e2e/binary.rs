@@ -48,6 +48,12 @@ fn start(mut cmd: Command) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
+/// Waits for a started `bulwark serve`'s "listening" line; returns the address.
+pub fn listening_addr(child: &mut Child) -> String {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -62,10 +68,17 @@ fn start(mut cmd: Command) -> (Child, String) {
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server became ready");
-    (child, addr)
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("server became ready")
+}
+
+/// The port of a started `bulwark serve`.
+pub fn listening_port(child: &mut Child) -> u16 {
+    listening_addr(child)
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
 }
 
 fn jwks_kids(addr: &str, dir: &Path) -> Vec<String> {
@@ -94,7 +107,7 @@ fn jwks_kids(addr: &str, dir: &Path) -> Vec<String> {
     })
 }
 
-fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args(["-s", sig, &child.id().to_string()])
         .status()
@@ -102,7 +115,7 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -24,6 +24,7 @@ mod keys;
 mod ob_directory;
 mod openapi;
 mod proxy;
+mod reload;
 mod staff;
 mod tls;
 mod token;
