@@ -11,10 +11,17 @@ pub enum ClientError {
     /// Storage failed or stored data is unusable; logged with detail, never shown.
     #[error("internal: {0}")]
     Internal(String),
+    /// The database is unreachable now (503 `temporarily_unavailable`; retrying may work).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<bulwark_store::StoreError> for ClientError {
     fn from(e: bulwark_store::StoreError) -> Self {
-        Self::Internal(e.to_string())
+        if e.is_unavailable() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
     }
 }

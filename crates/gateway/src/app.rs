@@ -97,6 +97,7 @@ impl Gateway {
                     16
                 },
                 startup_timeout: Duration::from_secs(15),
+                acquire_timeout: Duration::from_secs(2),
             },
         )
         .await?;

@@ -30,6 +30,10 @@ pub enum ParError {
     /// Storage failed.
     #[error("internal: {0}")]
     Internal(String),
+    /// The database is unreachable now: 503 `temporarily_unavailable`, so clients retry
+    /// instead of treating it as a fault.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The one description of every client authentication failure.
@@ -56,13 +60,21 @@ impl ParError {
             }
             Self::Scope(d) => OAuthError::new(OAuthErrorCode::InvalidScope, d.clone()),
             Self::Internal(_) => OAuthError::server_error(),
+            Self::Unavailable(_) => OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the service is briefly unavailable; retry shortly",
+            ),
         }
     }
 }
 
 impl From<bulwark_store::StoreError> for ParError {
     fn from(e: bulwark_store::StoreError) -> Self {
-        Self::Internal(e.to_string())
+        if e.is_unavailable() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
     }
 }
 
@@ -71,6 +83,7 @@ impl From<bulwark_clients::ClientError> for ParError {
         match e {
             bulwark_clients::ClientError::Auth(reason) => Self::ClientAuth(reason),
             bulwark_clients::ClientError::Internal(detail) => Self::Internal(detail),
+            bulwark_clients::ClientError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
 }

@@ -86,7 +86,9 @@ impl ResourceGuard {
                 ))
                 .into());
             }
-            Err(ClientError::Internal(detail)) => return Err(SignatureError::Internal(detail)),
+            Err(ClientError::Internal(detail) | ClientError::Unavailable(detail)) => {
+                return Err(SignatureError::Internal(detail));
+            }
         };
         let expected_iss = match (&meta.org_id, &meta.software_id) {
             (Some(org), Some(software)) => format!("{org}/{software}"),

@@ -88,6 +88,7 @@ impl Application {
             startup_timeout: Duration::from_secs(
                 config.database.connect_timeout_secs.unwrap_or(15),
             ),
+            acquire_timeout: config.database.acquire_timeout(),
         };
         let store = SqlStore::connect(&url, &settings).await?;
         store.migrate().await?;

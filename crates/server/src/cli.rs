@@ -289,6 +289,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let settings = ConnectSettings {
         max_connections: 2,
         startup_timeout: Duration::from_secs(config.database.connect_timeout_secs.unwrap_or(15)),
+        acquire_timeout: config.database.acquire_timeout(),
     };
     let store = SqlStore::connect(&url, &settings).await?;
     store.migrate().await?;

@@ -278,6 +278,16 @@ pub struct DatabaseConfig {
     pub max_connections: Option<u32>,
     /// Seconds to keep retrying an unreachable database at start (default 15).
     pub connect_timeout_secs: Option<u64>,
+    /// While running, how long a request waits for a database connection before it is
+    /// answered 503 `temporarily_unavailable`, milliseconds (default 2000).
+    pub acquire_timeout_ms: Option<u64>,
+}
+
+impl DatabaseConfig {
+    /// The wait for a connection while running.
+    pub fn acquire_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.acquire_timeout_ms.unwrap_or(2000))
+    }
 }
 
 /// `[trust]`: the certificates crate's own settings (`anchors` for every purpose, or

@@ -102,9 +102,15 @@ impl Readiness {
         Self(store)
     }
 
-    /// `Ok` when the database answers.
+    /// `Ok` when the database answers within a second: a probe that hangs while the
+    /// database is away would tell the load balancer nothing.
     pub async fn check(&self) -> Result<(), bulwark_store::StoreError> {
-        self.0.ping().await
+        match tokio::time::timeout(std::time::Duration::from_secs(1), self.0.ping()).await {
+            Ok(answer) => answer,
+            Err(_) => Err(bulwark_store::StoreError::Unavailable(
+                "no answer within 1 s".into(),
+            )),
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 use std::collections::HashSet;
 
 use sqlx::{AnyPool, Row};
+
+use crate::StoreError;
+use crate::error::is_connection_error;
 use tokio::sync::{mpsc, oneshot};
 
 /// The largest batch; bounded so the statement stays well under bind-parameter limits.
@@ -17,13 +20,13 @@ pub(crate) struct Claim {
     pub namespace: String,
     pub jti: String,
     pub expires_at: i64,
-    pub reply: oneshot::Sender<Result<bool, String>>,
+    pub reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// One revocation look-up.
 pub(crate) struct Lookup {
     pub jti: String,
-    pub reply: oneshot::Sender<Result<bool, String>>,
+    pub reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// Starts the batching tasks for a pool; they end when every sender is dropped.
@@ -82,10 +85,11 @@ async fn claim_loop(pool: AnyPool, mut rx: mpsc::Receiver<Claim>) {
                     let _ = c.reply.send(Ok(won));
                 }
             }
-            Err(e) if batch.len() == 1 => {
-                let msg = e.to_string();
+            // One claim, or the database is away: retrying row by row would only multiply
+            // the wait; every claim of the batch fails now.
+            Err(e) if batch.len() == 1 || is_connection_error(&e) => {
                 for c in batch {
-                    let _ = c.reply.send(Err(msg.clone()));
+                    let _ = c.reply.send(Err(batch_error(&e)));
                 }
             }
             Err(e) => {
@@ -101,7 +105,7 @@ async fn claim_loop(pool: AnyPool, mut rx: mpsc::Receiver<Claim>) {
 }
 
 /// One claim on its own statement (the fallback of a failed batch).
-async fn claim_one(pool: &AnyPool, c: &Claim) -> Result<bool, String> {
+async fn claim_one(pool: &AnyPool, c: &Claim) -> Result<bool, StoreError> {
     sqlx::query(
         "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (namespace, jti) DO NOTHING",
@@ -112,7 +116,16 @@ async fn claim_one(pool: &AnyPool, c: &Claim) -> Result<bool, String> {
     .execute(pool)
     .await
     .map(|done| done.rows_affected() == 1)
-    .map_err(|e| e.to_string())
+    .map_err(|e| batch_error(&e))
+}
+
+/// What a batched statement's failure tells each waiting caller.
+fn batch_error(e: &sqlx::Error) -> StoreError {
+    if is_connection_error(e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Batch(e.to_string())
+    }
 }
 
 async fn lookup_loop(pool: AnyPool, mut rx: mpsc::Receiver<Lookup>) {
@@ -142,9 +155,8 @@ async fn lookup_loop(pool: AnyPool, mut rx: mpsc::Receiver<Lookup>) {
                 }
             }
             Err(e) => {
-                let msg = e.to_string();
                 for l in batch {
-                    let _ = l.reply.send(Err(msg.clone()));
+                    let _ = l.reply.send(Err(batch_error(&e)));
                 }
             }
         }

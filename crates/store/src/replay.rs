@@ -51,7 +51,6 @@ impl ReplayStore for SqlStore {
         answer
             .await
             .map_err(|_| StoreError::Batch("the claim batcher stopped".into()))?
-            .map_err(StoreError::Batch)
     }
 
     async fn revoke_token(
@@ -86,7 +85,6 @@ impl ReplayStore for SqlStore {
         answer
             .await
             .map_err(|_| StoreError::Batch("the revocation batcher stopped".into()))?
-            .map_err(StoreError::Batch)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {

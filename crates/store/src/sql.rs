@@ -41,6 +41,9 @@ pub struct ConnectSettings {
     pub max_connections: u32,
     /// Keep retrying (with backoff) for this long before giving up.
     pub startup_timeout: Duration,
+    /// While running, a statement waits at most this long for a connection (the database
+    /// restarting or failing over): then it fails as unavailable instead of hanging.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for ConnectSettings {
@@ -48,6 +51,7 @@ impl Default for ConnectSettings {
         Self {
             max_connections: 16,
             startup_timeout: Duration::from_secs(15),
+            acquire_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -91,8 +95,8 @@ impl SqlStore {
             .max_connections(settings.max_connections)
             .acquire_timeout(
                 settings
-                    .startup_timeout
-                    .clamp(Duration::from_millis(100), Duration::from_secs(5)),
+                    .acquire_timeout
+                    .clamp(Duration::from_millis(100), Duration::from_secs(30)),
             );
         let options = match backend {
             Backend::Sqlite => options

@@ -570,6 +570,7 @@ async fn op_2_unreachable_database_fails_after_bounded_retry() {
     let settings = ConnectSettings {
         max_connections: 1,
         startup_timeout: std::time::Duration::from_millis(600),
+        acquire_timeout: std::time::Duration::from_millis(600),
     };
     let started = std::time::Instant::now();
     // Port 1 on loopback refuses connections.
@@ -734,6 +735,7 @@ async fn op_2_database_that_comes_up_late_is_waited_for() {
     let settings = ConnectSettings {
         max_connections: 2,
         startup_timeout: std::time::Duration::from_secs(10),
+        acquire_timeout: std::time::Duration::from_secs(2),
     };
     let started = std::time::Instant::now();
     let store = SqlStore::connect(&url, &settings)

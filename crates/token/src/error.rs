@@ -34,6 +34,10 @@ pub enum TokenError {
     /// Storage or signing failed; logged with detail, shown as `server_error`.
     #[error("internal: {0}")]
     Internal(String),
+    /// The database is unreachable now: 503 `temporarily_unavailable` (RFC 6749 4.1.2.1),
+    /// so clients retry instead of treating it as a fault.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The one description of every client authentication failure.
@@ -64,13 +68,21 @@ impl TokenError {
                 "the token was not issued to this client",
             ),
             Self::Internal(_) => OAuthError::server_error(),
+            Self::Unavailable(_) => OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the service is briefly unavailable; retry shortly",
+            ),
         }
     }
 }
 
 impl From<bulwark_store::StoreError> for TokenError {
     fn from(e: bulwark_store::StoreError) -> Self {
-        Self::Internal(e.to_string())
+        if e.is_unavailable() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
     }
 }
 
@@ -79,6 +91,7 @@ impl From<bulwark_clients::ClientError> for TokenError {
         match e {
             bulwark_clients::ClientError::Auth(reason) => Self::ClientAuth(reason),
             bulwark_clients::ClientError::Internal(detail) => Self::Internal(detail),
+            bulwark_clients::ClientError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
 }
