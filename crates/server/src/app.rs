@@ -90,7 +90,7 @@ impl Application {
             ),
             acquire_timeout: config.database.acquire_timeout(),
         };
-        let store = SqlStore::connect(&url, &settings).await?;
+        let store = config.connect_store(&settings).await?;
         store.migrate().await?;
         report.push(format!(
             "database: {:?} ({})",

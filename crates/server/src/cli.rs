@@ -291,7 +291,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
         startup_timeout: Duration::from_secs(config.database.connect_timeout_secs.unwrap_or(15)),
         acquire_timeout: config.database.acquire_timeout(),
     };
-    let store = SqlStore::connect(&url, &settings).await?;
+    let store = config.connect_store(&settings).await?;
     store.migrate().await?;
     Ok(store)
 }

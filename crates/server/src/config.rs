@@ -278,6 +278,9 @@ pub struct DatabaseConfig {
     pub max_connections: Option<u32>,
     /// Seconds to keep retrying an unreachable database at start (default 15).
     pub connect_timeout_secs: Option<u64>,
+    /// PostgreSQL servers that may become primary after a failover, tried in order after
+    /// `url`: the store follows whichever of them takes writes (checked every second).
+    pub failover_urls: Vec<String>,
     /// While running, how long a request waits for a database connection before it is
     /// answered 503 `temporarily_unavailable`, milliseconds (default 2000).
     pub acquire_timeout_ms: Option<u64>,
@@ -432,6 +435,21 @@ impl Config {
                 self.data_dir.join("bulwark.db").display()
             )
         })
+    }
+
+    /// Connects to the configured database: `url`, or with `failover_urls` the first of them
+    /// all that takes writes, followed through failovers.
+    pub async fn connect_store(
+        &self,
+        settings: &bulwark_store::ConnectSettings,
+    ) -> Result<bulwark_store::SqlStore, bulwark_store::StoreError> {
+        let url = self.database_url();
+        if self.database.failover_urls.is_empty() {
+            return bulwark_store::SqlStore::connect(&url, settings).await;
+        }
+        let mut urls = vec![url];
+        urls.extend(self.database.failover_urls.iter().cloned());
+        bulwark_store::SqlStore::connect_failover(&urls, settings).await
     }
 
     /// True when the server runs on generated development material (no server certificate

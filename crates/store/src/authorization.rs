@@ -325,7 +325,7 @@ impl AuthorizationStore for SqlStore {
         .bind(&r.client_id)
         .bind(&r.request)
         .bind(r.expires_at)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "request_uri already exists"))?;
         Ok(())
@@ -336,7 +336,7 @@ impl AuthorizationStore for SqlStore {
         r: &PushedRequest,
         assertion: &JtiClaim,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (namespace, jti) DO NOTHING",
@@ -376,7 +376,7 @@ impl AuthorizationStore for SqlStore {
         )
         .bind(request_uri)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(PushedRequest {
@@ -404,7 +404,7 @@ impl AuthorizationStore for SqlStore {
         .bind(i.auth_time)
         .bind(&i.acr)
         .bind(i.expires_at)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "interaction id already exists"))?;
         Ok(())
@@ -416,7 +416,7 @@ impl AuthorizationStore for SqlStore {
         )))
         .bind(id)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(interaction).transpose()
     }
@@ -438,7 +438,7 @@ impl AuthorizationStore for SqlStore {
         .bind(auth_time)
         .bind(acr)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -449,7 +449,7 @@ impl AuthorizationStore for SqlStore {
         consent: &ConsentTransition,
         code: Option<&CodeRecord>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let gone =
             sqlx::query("DELETE FROM authz_interactions WHERE id = $1 RETURNING request_uri")
                 .bind(interaction_id)
@@ -501,13 +501,13 @@ impl AuthorizationStore for SqlStore {
             "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
         )))
         .bind(code_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(code).transpose()
     }
 
     async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         if let Some(claim) = &r.assertion {
             let fresh = sqlx::query(
                 "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
@@ -550,7 +550,7 @@ impl AuthorizationStore for SqlStore {
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
         )))
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(refresh).transpose()
     }
@@ -561,7 +561,7 @@ impl AuthorizationStore for SqlStore {
         new: &RefreshRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
         )
@@ -584,7 +584,7 @@ impl AuthorizationStore for SqlStore {
         )
         .bind(now)
         .bind(hash)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(())
     }
@@ -599,7 +599,7 @@ impl AuthorizationStore for SqlStore {
         )
         .bind(now)
         .bind(consent_id)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(done.rows_affected())
     }
@@ -613,7 +613,7 @@ impl AuthorizationStore for SqlStore {
              ORDER BY issued_at DESC LIMIT 1000"
         )))
         .bind(consent_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter().map(refresh).collect()
     }
@@ -629,7 +629,7 @@ impl AuthorizationStore for SqlStore {
         .bind(s.auth_time)
         .bind(&s.acr)
         .bind(s.expires_at)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "session already exists"))?;
         Ok(())
@@ -646,7 +646,7 @@ impl AuthorizationStore for SqlStore {
         )
         .bind(session_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(PsuSession {
@@ -662,7 +662,7 @@ impl AuthorizationStore for SqlStore {
     async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM psu_sessions WHERE session_hash = $1")
             .bind(session_hash)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(())
     }
@@ -680,7 +680,7 @@ impl AuthorizationStore for SqlStore {
                 "DELETE FROM {table} WHERE expires_at < $1"
             )))
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
             gone += done.rows_affected();
         }

@@ -10,6 +10,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::StoreError;
 use crate::error::is_connection_error;
+use crate::failover::PoolHandle;
 use tokio::sync::{mpsc, oneshot};
 
 /// The largest batch; bounded so the statement stays well under bind-parameter limits.
@@ -30,11 +31,11 @@ pub(crate) struct Lookup {
 }
 
 /// Starts the batching tasks for a pool; they end when every sender is dropped.
-pub(crate) fn spawn(pool: &AnyPool) -> (mpsc::Sender<Claim>, mpsc::Sender<Lookup>) {
+pub(crate) fn spawn(pools: &PoolHandle) -> (mpsc::Sender<Claim>, mpsc::Sender<Lookup>) {
     let (claim_tx, claim_rx) = mpsc::channel(4096);
     let (lookup_tx, lookup_rx) = mpsc::channel(4096);
-    tokio::spawn(claim_loop(pool.clone(), claim_rx));
-    tokio::spawn(lookup_loop(pool.clone(), lookup_rx));
+    tokio::spawn(claim_loop(pools.clone(), claim_rx));
+    tokio::spawn(lookup_loop(pools.clone(), lookup_rx));
     (claim_tx, lookup_tx)
 }
 
@@ -49,8 +50,9 @@ async fn gather<T>(rx: &mut mpsc::Receiver<T>, first: T) -> Vec<T> {
     batch
 }
 
-async fn claim_loop(pool: AnyPool, mut rx: mpsc::Receiver<Claim>) {
+async fn claim_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Claim>) {
     while let Some(first) = rx.recv().await {
+        let pool = pools.get();
         let batch = gather(&mut rx, first).await;
         let mut sql = String::from("INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ");
         for i in 0..batch.len() {
@@ -91,6 +93,13 @@ async fn claim_loop(pool: AnyPool, mut rx: mpsc::Receiver<Claim>) {
                 for c in batch {
                     let _ = c.reply.send(Err(batch_error(&e)));
                 }
+                if is_connection_error(&e) {
+                    // Claims that queued while this batch waited for a connection fail now
+                    // too: queued behind a second wait they would take twice the bound.
+                    while let Ok(c) = rx.try_recv() {
+                        let _ = c.reply.send(Err(batch_error(&e)));
+                    }
+                }
             }
             Err(e) => {
                 // One bad row must not fail the other clients' claims: retry each on its own.
@@ -128,8 +137,9 @@ fn batch_error(e: &sqlx::Error) -> StoreError {
     }
 }
 
-async fn lookup_loop(pool: AnyPool, mut rx: mpsc::Receiver<Lookup>) {
+async fn lookup_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Lookup>) {
     while let Some(first) = rx.recv().await {
+        let pool = pools.get();
         let batch = gather(&mut rx, first).await;
         let mut sql = String::from("SELECT jti FROM revoked_tokens WHERE jti IN (");
         for i in 0..batch.len() {
@@ -157,6 +167,11 @@ async fn lookup_loop(pool: AnyPool, mut rx: mpsc::Receiver<Lookup>) {
             Err(e) => {
                 for l in batch {
                     let _ = l.reply.send(Err(batch_error(&e)));
+                }
+                if is_connection_error(&e) {
+                    while let Ok(l) = rx.try_recv() {
+                        let _ = l.reply.send(Err(batch_error(&e)));
+                    }
                 }
             }
         }

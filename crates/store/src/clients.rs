@@ -66,7 +66,7 @@ impl ClientStore for SqlStore {
         .bind(client.status.as_str())
         .bind(client.client_id_issued_at)
         .bind(client.updated_at)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
         Ok(())
@@ -77,7 +77,7 @@ impl ClientStore for SqlStore {
             "SELECT client_id, metadata, status, created_at, updated_at FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -87,7 +87,7 @@ impl ClientStore for SqlStore {
             "SELECT client_id, metadata, status, created_at, updated_at FROM clients \
              ORDER BY created_at, client_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter().map(decode).collect()
     }
@@ -103,7 +103,7 @@ impl ClientStore for SqlStore {
                 .bind(encode(metadata)?)
                 .bind(now)
                 .bind(client_id)
-                .execute(&self.pool)
+                .execute(&self.pool())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -119,7 +119,7 @@ impl ClientStore for SqlStore {
                 .bind(status.as_str())
                 .bind(now)
                 .bind(client_id)
-                .execute(&self.pool)
+                .execute(&self.pool())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -127,7 +127,7 @@ impl ClientStore for SqlStore {
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }

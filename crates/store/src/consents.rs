@@ -295,7 +295,7 @@ impl ConsentStore for SqlStore {
         audit: &ConsentAuditRecord,
     ) -> Result<(), StoreError> {
         let body = serde_json::to_string(&c.body).map_err(|e| corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO consents (id, kind, client_id, status, psu_id, body, selected_accounts, \
              idempotency_key, body_hash, created_at, status_updated_at, expires_at) \
@@ -326,7 +326,7 @@ impl ConsentStore for SqlStore {
             "SELECT {COLUMNS} FROM consents WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -344,7 +344,7 @@ impl ConsentStore for SqlStore {
         .bind(client_id)
         .bind(kind)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -362,13 +362,13 @@ impl ConsentStore for SqlStore {
         .bind(consent_id)
         .bind(key)
         .bind(created_by)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         if !apply_transition(&mut tx, t).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -383,7 +383,7 @@ impl ConsentStore for SqlStore {
              customer_auth_date, customer_ip_address FROM consent_audit WHERE consent_id = $1 ORDER BY seq",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter()
             .map(|row| {
@@ -414,7 +414,7 @@ impl ConsentStore for SqlStore {
             args.len()
         );
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.pool())
             .await?;
         rows.iter().map(decode).collect()
     }
@@ -427,7 +427,7 @@ impl ConsentStore for SqlStore {
             args.len()
         );
         let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.pool())
             .await?;
         let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))

@@ -87,7 +87,7 @@ fn insert_query(key: &StoredKey) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
 impl KeyStore for SqlStore {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         insert_query(key)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await
             .map_err(|e| StoreError::from_insert(e, "signing key kid exists"))?;
         Ok(())
@@ -99,7 +99,7 @@ impl KeyStore for SqlStore {
              WHERE retired_at IS NULL OR retired_at > $1 ORDER BY activates_at, created_at, kid",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter().map(from_row).collect()
     }
@@ -109,7 +109,7 @@ impl KeyStore for SqlStore {
             "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
              ORDER BY activates_at, created_at, kid",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter().map(from_row).collect()
     }
@@ -119,7 +119,7 @@ impl KeyStore for SqlStore {
         next: &StoredKey,
         retire_others_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1 \
              WHERE alg = $2 AND kid <> $3 AND (retired_at IS NULL OR retired_at > $1)",
@@ -144,7 +144,7 @@ impl KeyStore for SqlStore {
         )
         .bind(at)
         .bind(kid)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }

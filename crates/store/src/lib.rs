@@ -10,6 +10,7 @@ mod batch;
 mod clients;
 mod consents;
 mod error;
+mod failover;
 mod keys;
 mod psus;
 mod registrations;

@@ -78,7 +78,7 @@ impl PsuStore for SqlStore {
         .bind(&p.display_name)
         .bind(&p.password_hash)
         .bind(p.created_at)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "username already exists"))?;
         Ok(())
@@ -88,7 +88,7 @@ impl PsuStore for SqlStore {
         let done = sqlx::query("UPDATE psus SET password_hash = $1 WHERE username = $2")
             .bind(hash)
             .bind(username)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -99,7 +99,7 @@ impl PsuStore for SqlStore {
              WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(psu).transpose()
     }
@@ -110,7 +110,7 @@ impl PsuStore for SqlStore {
              WHERE subject = $1",
         )
         .bind(subject)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(psu).transpose()
     }
@@ -128,7 +128,7 @@ impl PsuStore for SqlStore {
         .bind(&a.scheme)
         .bind(&a.identification)
         .bind(&a.currency)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(())
     }
@@ -139,7 +139,7 @@ impl PsuStore for SqlStore {
              WHERE subject = $1 ORDER BY account_id",
         )
         .bind(subject)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter()
             .map(|row| {

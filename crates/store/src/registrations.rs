@@ -67,7 +67,7 @@ impl RegistrationStore for SqlStore {
         client: &Client,
         registration: &Registration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO clients (client_id, metadata, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -105,7 +105,7 @@ impl RegistrationStore for SqlStore {
              updated_at FROM registrations WHERE client_id = $1",
         )
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.map(|row| {
             Ok(Registration {
@@ -129,7 +129,7 @@ impl RegistrationStore for SqlStore {
         certificate: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let reg = sqlx::query(
             "UPDATE registrations SET organisation = $1, certificate = COALESCE($2, certificate), \
              updated_at = $3 WHERE client_id = $4",
@@ -156,7 +156,7 @@ impl RegistrationStore for SqlStore {
     }
 
     async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         let reg = sqlx::query("DELETE FROM registrations WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)

@@ -68,7 +68,7 @@ impl ReplayStore for SqlStore {
         .bind(client_id)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(())
     }
@@ -90,11 +90,11 @@ impl ReplayStore for SqlStore {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let a = sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         let b = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }

@@ -59,7 +59,8 @@ impl Default for ConnectSettings {
 /// The store: a connection pool and the backend it talks to.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
-    pub(crate) pool: AnyPool,
+    /// The pool in force (replaced by a failover, see `failover`).
+    pools: crate::failover::PoolHandle,
     backend: Backend,
     pub(crate) claims: tokio::sync::mpsc::Sender<crate::batch::Claim>,
     pub(crate) lookups: tokio::sync::mpsc::Sender<crate::batch::Lookup>,
@@ -91,41 +92,76 @@ impl SqlStore {
         backend: Backend,
         settings: &ConnectSettings,
     ) -> Result<Self, sqlx::Error> {
-        let options = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(
-                settings
-                    .acquire_timeout
-                    .clamp(Duration::from_millis(100), Duration::from_secs(30)),
-            );
-        let options = match backend {
-            Backend::Sqlite => options
-                // One writer at a time in SQLite: WAL lets readers go on while it writes, and
-                // synchronous=NORMAL in WAL mode survives a process kill without loss.
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000")
-                            .execute(&mut *conn)
-                            .await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Postgres => options,
-        };
-        let pool = options.connect(url).await?;
-        let (claims, lookups) = crate::batch::spawn(&pool);
-        Ok(Self {
-            pool,
+        let pool = pool_options(backend, settings).connect(url).await?;
+        Ok(Self::over(pool, url.to_string(), backend))
+    }
+
+    fn over(pool: AnyPool, url: String, backend: Backend) -> Self {
+        let pools = crate::failover::PoolHandle::new(pool, url);
+        let (claims, lookups) = crate::batch::spawn(&pools);
+        Self {
+            pools,
             backend,
             claims,
             lookups,
-        })
+        }
+    }
+
+    /// Connects to the first of several PostgreSQL `urls` that takes writes (trying the list
+    /// again with backoff until `startup_timeout`), and keeps following the primary: once a
+    /// second the current server is asked whether it still takes writes, and when it does
+    /// not, new statements move to the first of `urls` that does (failover, OP-2).
+    pub async fn connect_failover(
+        urls: &[String],
+        settings: &ConnectSettings,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let Some(first) = urls.first() else {
+            return Err(StoreError::UnsupportedUrl("no database URL".into()));
+        };
+        for url in urls {
+            if Backend::from_url(url)? != Backend::Postgres {
+                return Err(StoreError::UnsupportedUrl(format!(
+                    "{}: only PostgreSQL servers fail over",
+                    redact(url)
+                )));
+            }
+        }
+        if urls.len() == 1 {
+            return Self::connect(first, settings).await;
+        }
+        let deadline = Instant::now() + settings.startup_timeout;
+        let mut delay = Duration::from_millis(100);
+        let probe = Duration::from_secs(1);
+        let primary = loop {
+            if let Some(url) = crate::failover::find_primary(urls, probe).await {
+                break url;
+            }
+            if Instant::now() + delay >= deadline {
+                return Err(StoreError::Unavailable(
+                    "none of the database URLs is a writable primary".into(),
+                ));
+            }
+            tracing::warn!(
+                retry_in_ms = delay.as_millis() as u64,
+                "no writable primary among the database URLs yet; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        };
+        let store = Self::connect(&primary, settings).await?;
+        crate::failover::spawn_watcher(
+            store.pools.clone(),
+            urls.to_vec(),
+            pool_options(Backend::Postgres, settings),
+            probe,
+        );
+        Ok(store)
+    }
+
+    /// The pool in force now.
+    pub(crate) fn pool(&self) -> AnyPool {
+        self.pools.get()
     }
 
     /// The backend this store talks to.
@@ -139,19 +175,50 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool).await?;
+        migrator.run(&self.pool()).await?;
         Ok(())
     }
 
     /// A cheap round trip, for the readiness probe.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.pool()).await?;
         Ok(())
     }
 
     /// Closes every pooled connection (graceful shutdown, tests dropping their database).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pool().close().await;
+    }
+}
+
+/// The pool settings of a backend.
+fn pool_options(backend: Backend, settings: &ConnectSettings) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(
+            settings
+                .acquire_timeout
+                .clamp(Duration::from_millis(100), Duration::from_secs(30)),
+        );
+    match backend {
+        Backend::Sqlite => options
+            // One writer at a time in SQLite: WAL lets readers go on while it writes, and
+            // synchronous=NORMAL in WAL mode survives a process kill without loss.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            }),
+        Backend::Postgres => options,
     }
 }
 
@@ -163,7 +230,7 @@ fn is_transient(e: &sqlx::Error) -> bool {
 }
 
 /// A URL without its password, safe to log.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];

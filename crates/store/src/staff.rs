@@ -132,7 +132,7 @@ impl StaffStore for SqlStore {
         .bind(&s.password_hash)
         .bind(&s.role)
         .bind(s.created_at)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "staff username already exists"))?;
         Ok(())
@@ -143,7 +143,7 @@ impl StaffStore for SqlStore {
             "SELECT username, password_hash, role, created_at FROM staff_users WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.as_ref().map(staff).transpose()
     }
@@ -152,7 +152,7 @@ impl StaffStore for SqlStore {
         let rows = sqlx::query(
             "SELECT username, password_hash, role, created_at FROM staff_users ORDER BY username",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool())
         .await?;
         rows.iter().map(staff).collect()
     }
@@ -161,13 +161,13 @@ impl StaffStore for SqlStore {
         let done = sqlx::query("UPDATE staff_users SET role = $1 WHERE username = $2")
             .bind(role)
             .bind(username)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_staff(&self, username: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
@@ -190,7 +190,7 @@ impl StaffStore for SqlStore {
         .bind(&s.csrf)
         .bind(s.created_at)
         .bind(s.last_seen)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await
         .map_err(|e| StoreError::from_insert(e, "session token collision"))?;
         Ok(())
@@ -205,7 +205,7 @@ impl StaffStore for SqlStore {
              WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pool())
         .await?;
         row.map(|r| {
             Ok(StaffSessionRecord {
@@ -223,7 +223,7 @@ impl StaffStore for SqlStore {
         let done = sqlx::query("UPDATE staff_sessions SET last_seen = $1 WHERE token_hash = $2")
             .bind(at)
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -231,7 +231,7 @@ impl StaffStore for SqlStore {
     async fn delete_staff_session(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await?;
         Ok(())
     }
@@ -251,7 +251,7 @@ impl AuditStore for SqlStore {
         .bind(&e.subject)
         .bind(&e.reason)
         .bind(&e.request_id)
-        .execute(&self.pool)
+        .execute(&self.pool())
         .await?;
         Ok(())
     }
@@ -304,7 +304,7 @@ impl AuditStore for SqlStore {
                 Arg::Int(i) => query.bind(i),
             };
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.pool()).await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEvent {

@@ -1,0 +1,157 @@
+//! OP-2 item 2: PostgreSQL restarted under load (c=32 token requests through nginx to two
+//! nodes). Requests fail fast with 503 `temporarily_unavailable` while it is away, none hangs
+//! past the configured wait, the nodes serve again within 5 s of its return without a
+//! restart, every issued token's assertion is claimed, and `/readyz` tells the truth.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::{Cluster, Load, require, summary};
+
+/// /readyz samples: (time since the start, node, status).
+type Samples = Arc<Mutex<Vec<(Duration, usize, Option<u16>)>>>;
+
+/// Seconds of load (the 60 by default; `OPS_LOAD_SECS` shortens a local run).
+fn load_secs() -> u64 {
+    std::env::var("OPS_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
+    if !require(&["postgres", "nginx"]) {
+        return;
+    }
+    let c = Cluster::start(2, |n| n.set("BULWARK_DATABASE__ACQUIRE_TIMEOUT_MS", "2000")).await;
+    let total = Duration::from_secs(load_secs());
+    let load = Load::start(c.client.clone(), 32);
+    let t0 = load.started;
+
+    // /readyz of both nodes, every 100 ms, with the time of each sample.
+    let samples: Samples = Arc::default();
+    let admin: Vec<u16> = c.nodes.iter().map(|n| n.admin_port).collect();
+    let sampler = {
+        let samples = samples.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_millis(1500))
+                .build()
+                .unwrap();
+            loop {
+                for (i, port) in admin.iter().enumerate() {
+                    let at = t0.elapsed();
+                    let status = client
+                        .get(format!("http://127.0.0.1:{port}/readyz"))
+                        .send()
+                        .await
+                        .ok()
+                        .map(|r| r.status().as_u16());
+                    samples.lock().unwrap().push((at, i, status));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    tokio::time::sleep(total / 3).await;
+    let down_at = t0.elapsed();
+    c.pg.stop();
+    let stopped_at = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let up_from = t0.elapsed();
+    c.pg.start();
+    let up_at = t0.elapsed();
+    let remaining = total.saturating_sub(t0.elapsed());
+    tokio::time::sleep(remaining).await;
+    let outcomes = load.stop().await;
+    sampler.abort();
+    let in_outage = |at: Duration| at >= down_at && at <= up_at;
+
+    // Only successes and 503 temporarily_unavailable; nothing hangs past the wait for a
+    // connection (2 s) and the whole-request path around it.
+    for o in &outcomes {
+        let ok = o.status == 200
+            || (o.status == 503 && o.error.as_deref() == Some("temporarily_unavailable"));
+        assert!(ok, "{o:?}; {}", summary(&outcomes));
+        assert!(
+            o.latency < Duration::from_millis(3500),
+            "a request hung: {o:?}"
+        );
+    }
+    let failed_outside = outcomes
+        .iter()
+        .filter(|o| {
+            o.status != 200 && !in_outage(o.sent) && o.sent > up_at + Duration::from_secs(5)
+        })
+        .count();
+    assert_eq!(
+        failed_outside,
+        0,
+        "failures after recovery: {}",
+        summary(&outcomes)
+    );
+    let unavailable = outcomes.iter().filter(|o| o.status == 503).count();
+    assert!(
+        unavailable > 0,
+        "the outage was seen: {}",
+        summary(&outcomes)
+    );
+
+    // Serving again within 5 s of the database's return.
+    let first_ok_after = outcomes
+        .iter()
+        .filter(|o| o.status == 200 && o.sent >= up_at)
+        .map(|o| o.sent + o.latency)
+        .min()
+        .expect("successes after the restart");
+    assert!(
+        first_ok_after <= up_at + Duration::from_secs(5),
+        "recovered {:?} after the database returned",
+        first_ok_after.saturating_sub(up_at)
+    );
+
+    // No issued token without its claimed assertion.
+    let claimed = c.claimed_jtis();
+    let issued: Vec<_> = outcomes.iter().filter(|o| o.status == 200).collect();
+    let missing = issued.iter().filter(|o| !claimed.contains(&o.jti)).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} tokens have no claimed jti",
+        issued.len()
+    );
+
+    // /readyz told the truth: never ready while the database was stopped, ready while it was
+    // up (a second of grace around each transition for the probe's own 1 s limit).
+    let grace = Duration::from_millis(1500);
+    let samples = samples.lock().unwrap().clone();
+    for (at, node, status) in &samples {
+        let down = *at > stopped_at + grace && *at + grace < up_from;
+        let up = *at + grace < down_at || *at > up_at + Duration::from_secs(5);
+        if down {
+            assert_ne!(
+                *status,
+                Some(200),
+                "node {node} ready at {at:?} with the database down"
+            );
+        }
+        if up {
+            assert_eq!(
+                *status,
+                Some(200),
+                "node {node} not ready at {at:?} with the database up"
+            );
+        }
+    }
+    eprintln!(
+        "postgres restart: {} requests, {} answered 503 in the outage ({:?}..{:?}), first success {:?} after return, {} readiness samples",
+        outcomes.len(),
+        unavailable,
+        down_at,
+        up_at,
+        first_ok_after.saturating_sub(up_at),
+        samples.len()
+    );
+}
