@@ -160,9 +160,11 @@ async fn az_6_browser_wrong_password() {
     )
     .await;
     log_in(&mut chrome, &user, "wrong-password").await;
+    // The answer page may still be on its way when the click returns (argon2 on a busy core).
     let alert = chrome
         .client
-        .find(Locator::Css("[role=alert]"))
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
         .await
         .unwrap()
         .text()
