@@ -170,7 +170,7 @@ fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Erro
 #[derive(Clone)]
 pub struct CertValidator {
     /// The anchors and caches in force; [`CertValidator::replace_anchors`] swaps them while
-    /// the server runs (a request keeps the snapshot it started with).
+    /// the server runs (each step of a validation reads the anchors in force at that step).
     current: Arc<std::sync::RwLock<Arc<Inner>>>,
 }
 

@@ -228,6 +228,12 @@ async fn demo_bank(config: Config, listen: std::net::SocketAddr) -> anyhow::Resu
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // Taken before the (slow) start, so a SIGHUP from a renewal hook during it is not fatal;
+    // one arriving then is handled once the server runs.
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    #[cfg(not(unix))]
+    let hup = None::<()>;
     let app = Application::build(config).await?;
     for line in &app.report {
         println!("{line}");
@@ -239,7 +245,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
     tracing::info!(addr = %app.addr(), ready_ms = started.elapsed().as_millis() as u64, "ready");
-    let reloads = tokio::spawn(reload_on_sighup(app.certificate_reloader()));
+    let reloads = tokio::spawn(reload_on_sighup(app.certificate_reloader(), hup));
     app.run_until(shutdown_signal()).await;
     reloads.abort();
     tracing::info!("shut down cleanly");
@@ -248,30 +254,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// OP-3: on each SIGHUP, re-reads the server certificate and key and the trust anchors; a
 /// file that does not load leaves everything as it was (and says why).
-async fn reload_on_sighup(reloader: crate::app::CertReloader) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::warn!("SIGHUP cannot be handled here: certificates reload only on restart");
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match reloader.reload() {
-                Ok(report) => {
-                    tracing::info!(target: "bulwark::security", details = %report.join("; "), "certificates and trust anchors reloaded");
-                    println!("reloaded the server certificate and trust anchors");
-                }
-                Err(e) => {
-                    tracing::error!(target: "bulwark::security", error = %format!("{e:#}"), "certificate reload failed; the previous certificates stay in force");
-                    eprintln!("certificate reload failed, previous certificates kept: {e:#}");
-                }
+#[cfg(unix)]
+async fn reload_on_sighup(
+    reloader: crate::app::CertReloader,
+    hup: Option<tokio::signal::unix::Signal>,
+) {
+    let Some(mut hup) = hup else {
+        tracing::warn!("SIGHUP cannot be handled here: certificates reload only on restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match reloader.reload() {
+            Ok(report) => {
+                tracing::info!(target: "bulwark::security", details = %report.join("; "), "certificates and trust anchors reloaded");
+                println!("reloaded the server certificate and trust anchors");
+            }
+            Err(e) => {
+                tracing::error!(target: "bulwark::security", error = %format!("{e:#}"), "certificate reload failed; the previous certificates stay in force");
+                eprintln!("certificate reload failed, previous certificates kept: {e:#}");
             }
         }
     }
-    #[cfg(not(unix))]
-    let _ = reloader;
 }
+
+/// Without SIGHUP (not unix), certificates reload only on restart.
+#[cfg(not(unix))]
+async fn reload_on_sighup(_reloader: crate::app::CertReloader, _hup: Option<()>) {}
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;

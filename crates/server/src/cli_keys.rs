@@ -26,7 +26,8 @@ pub enum KeysCommand {
         /// The algorithm of the key to rotate.
         #[arg(long, value_enum, default_value_t = AlgArg::Es256)]
         alg: AlgArg,
-        /// Seconds until the next key signs (default: `keys.publish_ahead_secs`).
+        /// Seconds until the next key signs (default: `keys.publish_ahead_secs`; at least
+        /// `keys.reload_secs`).
         #[arg(long)]
         activate_in: Option<i64>,
         /// Key compromise: sign with the next key at once and unpublish the replaced keys at
@@ -105,13 +106,17 @@ pub async fn run_keys(config: Config, command: KeysCommand) -> anyhow::Result<()
             immediately,
         } => {
             let publish_ahead_secs = activate_in.unwrap_or(config.keys.publish_ahead_secs);
-            if publish_ahead_secs < 0 {
-                return Err(anyhow!("--activate-in must not be negative"));
+            let reload_secs = i64::try_from(config.keys.reload().as_secs()).unwrap_or(i64::MAX);
+            if !immediately && publish_ahead_secs < reload_secs {
+                return Err(anyhow!(
+                    "--activate-in {publish_ahead_secs} is shorter than keys.reload_secs = {reload_secs}: some nodes would sign with a key others do not publish yet (use --immediately for a compromised key)"
+                ));
             }
             let plan = RotationPlan {
                 publish_ahead_secs,
                 longest_token_lifetime_secs: longest_token_lifetime(&config),
                 immediately,
+                reload_secs,
             };
             let rotated = signing::rotate(&store, now, alg.into(), plan).await?;
             println!(

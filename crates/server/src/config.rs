@@ -57,7 +57,8 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
-    /// Each node re-reads the keys from the database this often, seconds (default 10).
+    /// Each node re-reads the keys from the database this often, seconds (default 10; 1 to
+    /// 3600).
     pub reload_secs: u64,
     /// `bulwark keys rotate` publishes the next key this long before it signs, seconds
     /// (default 900): longer than any relying party caches `/jwks`, plus `reload_secs`.
@@ -74,9 +75,9 @@ impl Default for KeysConfig {
 }
 
 impl KeysConfig {
-    /// The reload interval, at least one second.
+    /// The reload interval, from one second to one hour.
     pub fn reload(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.reload_secs.max(1))
+        std::time::Duration::from_secs(self.reload_secs.clamp(1, 3600))
     }
 }
 

@@ -42,14 +42,21 @@ impl Parsed {
         Ok(key)
     }
 
-    /// The ring of `stored` (published keys in signing order) as it stands at `now`.
-    fn ring(&mut self, stored: &[StoredKey], now: i64) -> anyhow::Result<KeyRing> {
+    /// The ring of `stored` (published keys in signing order) as it stands at `now`. A key
+    /// that cannot be used here (a newer algorithm during a rolling upgrade, a damaged row)
+    /// is left out and logged; the others still form the ring.
+    fn ring(&mut self, stored: &[StoredKey], now: i64) -> KeyRing {
         let mut keys = Vec::with_capacity(stored.len());
         for s in stored.iter().filter(|s| is_published(s, now)) {
-            keys.push((self.get(s)?, s.activates_at <= now));
+            match self.get(s) {
+                Ok(key) => keys.push((key, s.activates_at <= now)),
+                Err(e) => {
+                    tracing::error!(kid = %s.kid, error = %e, "signing key unusable here; left out")
+                }
+            }
         }
         self.0.retain(|kid, _| stored.iter().any(|s| &s.kid == kid));
-        Ok(KeyRing::with_states(keys))
+        KeyRing::with_states(keys)
     }
 }
 
@@ -97,7 +104,7 @@ pub async fn load_or_generate(
         }
     }
     let stored = store.published_signing_keys(now).await?;
-    let ring = Parsed::default().ring(&stored, now)?;
+    let ring = Parsed::default().ring(&stored, now);
     Ok((KeySet::from_ring(ring), generated))
 }
 
@@ -120,28 +127,27 @@ pub fn spawn_reloader(
             if tokio::time::Instant::now() >= next_read {
                 next_read = tokio::time::Instant::now() + reload;
                 // Every key that may still be published at any later moment: published now.
-                match store.published_signing_keys(now).await {
-                    Ok(fresh) => stored = fresh,
-                    Err(e) => {
+                // Bounded, so a read hung on a dead connection never stops the moments below.
+                match tokio::time::timeout(reload, store.published_signing_keys(now)).await {
+                    Ok(Ok(fresh)) => stored = fresh,
+                    Ok(Err(e)) => {
                         tracing::warn!(error = %e, "signing keys not re-read; keeping the last ones")
                     }
+                    Err(_) => tracing::warn!(
+                        "signing keys not re-read within the reload interval; keeping the last ones"
+                    ),
                 }
             }
-            match parsed.ring(&stored, now) {
-                Ok(ring) if !stored.is_empty() => {
-                    let current = keys.current();
-                    if ring.fingerprint() != current.fingerprint() {
-                        tracing::info!(
-                            target: "bulwark::security",
-                            keys = %describe(&ring),
-                            "signing keys changed"
-                        );
-                        keys.replace(ring);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "signing keys unusable; keeping the current ones")
+            let ring = parsed.ring(&stored, now);
+            if !stored.is_empty() {
+                let current = keys.current();
+                if ring.fingerprint() != current.fingerprint() {
+                    tracing::info!(
+                        target: "bulwark::security",
+                        keys = %describe(&ring),
+                        "signing keys changed"
+                    );
+                    keys.replace(ring);
                 }
             }
             let until_read = next_read.saturating_duration_since(tokio::time::Instant::now());
@@ -179,6 +185,9 @@ pub struct RotationPlan {
     /// Compromise: the next key signs at once and the replaced keys are unpublished at once,
     /// so tokens they signed stop verifying as soon as every node has reloaded.
     pub immediately: bool,
+    /// How long a node may go on with the keys it read last (`keys.reload_secs`): a node
+    /// may sign with a replaced key until then.
+    pub reload_secs: i64,
 }
 
 /// The outcome of a rotation, for the operator.
@@ -203,7 +212,10 @@ pub async fn rotate(
         (now, now)
     } else {
         let activates_at = now.saturating_add(plan.publish_ahead_secs.max(0));
-        let retire = activates_at
+        // The last token a replaced key signs: at its successor's activation, or as late as a
+        // node that has not re-read the keys yet signs with it.
+        let last_signature = activates_at.max(now.saturating_add(plan.reload_secs.max(0)));
+        let retire = last_signature
             .saturating_add(plan.longest_token_lifetime_secs.max(0))
             .saturating_add(RETIRE_MARGIN_SECS);
         (activates_at, retire)
@@ -236,7 +248,7 @@ pub fn state_at(key: &StoredKey, all: &[StoredKey], now: i64) -> &'static str {
             && o.kid != key.kid
             && is_published(o, now)
             && o.activates_at <= now
-            && (o.activates_at, o.created_at, &o.kid) > (key.activates_at, key.created_at, &key.kid)
+            && (o.created_at, &o.kid) > (key.created_at, &key.kid)
     });
     if newer_active { "previous" } else { "signing" }
 }
@@ -251,7 +263,8 @@ mod tests {
             kid: kid.into(),
             alg: "ES256".into(),
             private_jwk: String::new(),
-            created_at: 0,
+            // Created when the rotation ran: ahead of its activation.
+            created_at: activates_at - 10,
             activates_at,
             retired_at,
         }
@@ -268,5 +281,21 @@ mod tests {
         assert_eq!(next_change(&all, 50), Some(100));
         assert_eq!(next_change(&all, 100), Some(500));
         assert_eq!(next_change(&all, 500), None);
+    }
+
+    #[test]
+    fn ds_2_the_newest_rotation_signs_even_if_an_older_one_activates_later() {
+        // Rotation A at 0 (k1 signs from 900), then rotation B at 500 signing at once (k2).
+        let k1 = StoredKey {
+            created_at: 0,
+            ..stored("k1", 900, Some(1160))
+        };
+        let k2 = StoredKey {
+            created_at: 500,
+            ..stored("k2", 500, None)
+        };
+        let all = [k1, k2];
+        assert_eq!(state_at(&all[1], &all, 1000), "signing");
+        assert_eq!(state_at(&all[0], &all, 1000), "previous");
     }
 }

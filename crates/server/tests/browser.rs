@@ -70,7 +70,7 @@ async fn log_in(chrome: &mut Chrome, user: &str, password: &str) {
     chrome.shot("login").await;
     chrome.fill("#username", user).await;
     chrome.fill("#password", password).await;
-    chrome.click("button[type=submit]").await;
+    chrome.submit("button[type=submit]").await;
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn az_6_browser_journey_authorise() {
     assert!(text.contains("Logged in as Alex Customer"));
     chrome.shot("consent").await;
     chrome.choose(&accounts[0]).await;
-    chrome.click("button[value=authorise]").await;
+    chrome.submit("button[value=authorise]").await;
     let url = chrome.wait_for_url(&cb).await;
     chrome.shot("back-at-tpp").await;
     let params = response_params(&url);
@@ -131,7 +131,7 @@ async fn az_6_browser_deny() {
     .await;
     log_in(&mut chrome, &user, &password).await;
     chrome.shot("consent").await;
-    chrome.click("button[value=deny]").await;
+    chrome.submit("button[value=deny]").await;
     let url = chrome.wait_for_url(&cb).await;
     assert_eq!(response_params(&url)["error"], "access_denied");
     let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
@@ -217,7 +217,7 @@ async fn az_6_browser_tampered_and_replayed_forms() {
         .await
         .unwrap();
     chrome.choose(&accounts[0]).await;
-    chrome.click("button[value=authorise]").await;
+    chrome.submit("button[value=authorise]").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = chrome.text().await;
     assert!(
@@ -234,7 +234,7 @@ async fn az_6_browser_tampered_and_replayed_forms() {
     chrome.client.back().await.unwrap();
     chrome.client.refresh().await.unwrap();
     chrome.choose(&accounts[0]).await;
-    chrome.click("button[value=authorise]").await;
+    chrome.submit("button[value=authorise]").await;
     chrome.wait_for_url(&cb).await;
     chrome.client.back().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -280,7 +280,7 @@ async fn az_6_browser_payment_consent_shows_the_amount() {
     );
     chrome.shot("payment-consent").await;
     chrome.choose(&accounts[1]).await;
-    chrome.click("button[value=authorise]").await;
+    chrome.submit("button[value=authorise]").await;
     let url = chrome.wait_for_url(&cb).await;
     assert!(response_params(&url).contains_key("code"));
     chrome.finish().await;

@@ -42,7 +42,7 @@ async fn log_in(chrome: &mut Chrome, h: &Harness, user: &str) {
     chrome.shot("login").await;
     chrome.fill("#username", user).await;
     chrome.fill("#password", PASSWORD).await;
-    chrome.click("button[type=submit]").await;
+    chrome.submit("button[type=submit]").await;
     chrome.wait_for_url(&h.url("/staff/consents")).await;
 }
 
@@ -96,14 +96,14 @@ async fn co_5_browser_admin_revokes_a_consent() {
     assert!(text.contains("4 consents"), "{text}");
     chrome.shot("consents").await;
     chrome.fill("#consent_id", &consent_id).await;
-    chrome.click(".filters button[type=submit]").await;
+    chrome.submit(".filters button[type=submit]").await;
     chrome
         .wait_for_url(&h.url("/staff/consents?consent_id="))
         .await;
     assert!(chrome.text().await.contains("1 consent"));
     chrome.shot("search").await;
     chrome
-        .click(&format!("a[href='/staff/consents/{consent_id}']"))
+        .submit(&format!("a[href='/staff/consents/{consent_id}']"))
         .await;
     chrome
         .wait_for_url(&h.url(&format!("/staff/consents/{consent_id}")))
@@ -116,7 +116,7 @@ async fn co_5_browser_admin_revokes_a_consent() {
     chrome.shot("consent").await;
 
     chrome.fill("#reason", "Customer called: lost phone").await;
-    chrome.click("#revoke").await;
+    chrome.submit("#revoke").await;
     chrome
         .wait_for_url(&h.url(&format!("/staff/consents/{consent_id}?done=revoked")))
         .await;

@@ -64,14 +64,30 @@ pub(crate) async fn is_writable_primary(url: &str, timeout: Duration) -> bool {
     matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(true)))
 }
 
-/// The first of `urls` that takes writes now.
-pub(crate) async fn find_primary(urls: &[String], timeout: Duration) -> Option<String> {
+/// Which of the configured servers take writes now.
+pub(crate) enum Primary {
+    /// None answers as a primary.
+    None,
+    /// Exactly one does.
+    One(String),
+    /// Several do: an old primary came back without being fenced. Following either would
+    /// split replay claims and revocations between two databases, so nobody moves.
+    Several(Vec<String>),
+}
+
+/// Asks every one of `urls` (all of them, so two writable servers are noticed).
+pub(crate) async fn find_primary(urls: &[String], timeout: Duration) -> Primary {
+    let mut writable = Vec::new();
     for url in urls {
         if is_writable_primary(url, timeout).await {
-            return Some(url.clone());
+            writable.push(url.clone());
         }
     }
-    None
+    match writable.len() {
+        0 => Primary::None,
+        1 => Primary::One(writable.remove(0)),
+        _ => Primary::Several(writable),
+    }
 }
 
 /// Watches the current server and fails over to the first writable one of `urls`.
@@ -92,9 +108,17 @@ pub(crate) fn spawn_watcher(
             if is_writable_primary(&current, interval).await {
                 continue;
             }
-            let Some(primary) = find_primary(&urls, interval).await else {
-                tracing::warn!(target: "bulwark::security", current = %crate::sql::redact(&current), "no writable PostgreSQL server among the configured ones; still trying");
-                continue;
+            let primary = match find_primary(&urls, interval).await {
+                Primary::One(url) => url,
+                Primary::None => {
+                    tracing::warn!(target: "bulwark::security", current = %crate::sql::redact(&current), "no writable PostgreSQL server among the configured ones; still trying");
+                    continue;
+                }
+                Primary::Several(urls) => {
+                    let urls: Vec<String> = urls.iter().map(|u| crate::sql::redact(u)).collect();
+                    tracing::error!(target: "bulwark::security", writable = ?urls, "more than one PostgreSQL server takes writes: not failing over; fence the old primary");
+                    continue;
+                }
             };
             if primary == current {
                 continue;

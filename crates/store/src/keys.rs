@@ -43,7 +43,8 @@ pub trait KeyStore: Send + Sync {
     /// Stores a new key; [`StoreError::Conflict`] if the kid exists.
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
     /// Keys still published at `now` (not retired, or retiring later), in signing order:
-    /// by activation, then creation, then kid.
+    /// by creation, then kid (of the active keys, the newest rotation signs; an earlier
+    /// rotation's key that activates later never takes over).
     async fn published_signing_keys(&self, now: i64) -> Result<Vec<StoredKey>, StoreError>;
     /// Every key ever stored, retired ones included, in signing order (`bulwark keys list`).
     async fn all_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
@@ -96,7 +97,7 @@ impl KeyStore for SqlStore {
     async fn published_signing_keys(&self, now: i64) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
-             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY activates_at, created_at, kid",
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at, kid",
         )
         .bind(now)
         .fetch_all(&self.pool())
@@ -107,7 +108,7 @@ impl KeyStore for SqlStore {
     async fn all_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
-             ORDER BY activates_at, created_at, kid",
+             ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool())
         .await?;

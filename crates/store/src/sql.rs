@@ -134,12 +134,16 @@ impl SqlStore {
         let mut delay = Duration::from_millis(100);
         let probe = Duration::from_secs(1);
         let primary = loop {
-            if let Some(url) = crate::failover::find_primary(urls, probe).await {
-                break url;
+            match crate::failover::find_primary(urls, probe).await {
+                crate::failover::Primary::One(url) => break url,
+                crate::failover::Primary::Several(_) => tracing::error!(
+                    "more than one database URL takes writes; fence the old primary"
+                ),
+                crate::failover::Primary::None => {}
             }
             if Instant::now() + delay >= deadline {
                 return Err(StoreError::Unavailable(
-                    "none of the database URLs is a writable primary".into(),
+                    "not exactly one of the database URLs is a writable primary".into(),
                 ));
             }
             tracing::warn!(

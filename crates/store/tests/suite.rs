@@ -221,7 +221,7 @@ async fn ds_2_rotation_schedules_the_previous_keys(store: SqlStore) {
     assert_eq!(by_kid("es-1").retired_at, Some(1000));
     assert_eq!(by_kid("ps-1").retired_at, None);
     assert_eq!(by_kid("es-2"), next);
-    // Signing order: by activation.
+    // Signing order: by creation (the newest rotation wins whatever the activations).
     let kids: Vec<String> = store
         .published_signing_keys(100)
         .await
@@ -230,7 +230,24 @@ async fn ds_2_rotation_schedules_the_previous_keys(store: SqlStore) {
         .map(|k| k.kid)
         .collect();
     assert_eq!(kids, ["es-1", "ps-1", "es-2"]);
-    // A conflicting kid changes nothing.
+    let later = StoredKey {
+        activates_at: 150,
+        ..key("es-3", "ES256", 120)
+    };
+    store.rotate_signing_key(&later, 900).await.unwrap();
+    let kids: Vec<String> = store
+        .published_signing_keys(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(
+        kids,
+        ["es-1", "ps-1", "es-2", "es-3"],
+        "es-3 was created last"
+    );
+    // A conflicting kid changes nothing (es-1 keeps the earlier retirement of es-3's rotation).
     assert!(matches!(
         store.rotate_signing_key(&next, 2000).await,
         Err(StoreError::Conflict(_))
@@ -244,7 +261,7 @@ async fn ds_2_rotation_schedules_the_previous_keys(store: SqlStore) {
             .find(|k| k.kid == "es-1")
             .unwrap()
             .retired_at,
-        Some(1000)
+        Some(900)
     );
 }
 

@@ -117,7 +117,9 @@ impl Chrome {
 
     pub async fn fill(&self, css: &str, value: &str) {
         self.client
-            .find(Locator::Css(css))
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
             .await
             .unwrap()
             .send_keys(value)
@@ -127,7 +129,9 @@ impl Chrome {
 
     pub async fn click(&self, css: &str) {
         self.client
-            .find(Locator::Css(css))
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
             .await
             .unwrap()
             .click()
@@ -135,11 +139,28 @@ impl Chrome {
             .unwrap();
     }
 
+    /// Clicks a control that leaves the page (a form's button, a link) and waits until the
+    /// next page has replaced this one: a click returns before the answer arrives, and a look
+    /// at the page right after it may still see the old one.
+    pub async fn submit(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        for _ in 0..200 {
+            if old.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} did not leave the page");
+    }
+
     /// Ticks the account `value` by clicking its label, as a person does.
     pub async fn choose(&self, value: &str) {
         let input = self
             .client
-            .find(Locator::Css(&format!(
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(&format!(
                 "input[name=account][value='{value}']"
             )))
             .await

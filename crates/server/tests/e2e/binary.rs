@@ -814,7 +814,9 @@ api = "accounts"
 /// Runs `bulwark keys ...` in `dir`; returns stdout.
 fn keys(dir: &Path, args: &[&str]) -> String {
     let mut cmd = bulwark(dir);
-    cmd.arg("keys").args(args);
+    cmd.env("BULWARK_KEYS__RELOAD_SECS", "1")
+        .arg("keys")
+        .args(args);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),

@@ -86,6 +86,7 @@ async fn ds_2_rotation_publishes_first_then_both_nodes_switch_and_the_old_key_ou
             publish_ahead_secs: 100,
             longest_token_lifetime_secs: 600,
             immediately: false,
+            reload_secs: 1,
         },
     )
     .await
@@ -163,6 +164,7 @@ async fn ds_2_a_compromised_key_is_withdrawn_at_once_and_its_tokens_stop_verifyi
             publish_ahead_secs: 900,
             longest_token_lifetime_secs: 600,
             immediately: true,
+            reload_secs: 1,
         },
     )
     .await
