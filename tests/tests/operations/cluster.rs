@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
-use crate::support::{Cluster, eventually, http, require};
+use crate::support::{CertHeader, Cluster, Postgres, eventually, http, require};
 
 /// The node that answered the last request on `route`, from the per-node counters.
 fn which(before: &[u64], after: &[u64]) -> usize {
@@ -25,7 +25,22 @@ async fn op_2_two_nodes_behind_nginx_share_replay_revocation_and_suspension() {
     if !require(&["postgres", "nginx"]) {
         return;
     }
-    let c = Cluster::start(2, |_| {}).await;
+    let _one = crate::support::exclusive().await;
+    shared_decisions(Cluster::start(2, |_| {}).await).await;
+}
+
+/// The same through nginx's RFC 9440 variant (`deploy/nginx/rfc9440.js`, `Client-Cert`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op_2_two_nodes_behind_nginx_rfc9440_variant() {
+    if !require(&["postgres", "nginx", "njs"]) {
+        return;
+    }
+    let _one = crate::support::exclusive().await;
+    let pg = Postgres::start_primary();
+    shared_decisions(Cluster::start_on(pg, 2, CertHeader::Rfc9440, |_| {}).await).await;
+}
+
+async fn shared_decisions(c: Cluster) {
     let tpp = &c.client;
     assert!(
         tpp.base.ends_with(&format!(":{}", c.nginx.port)),
@@ -38,7 +53,17 @@ async fn op_2_two_nodes_behind_nginx_share_replay_revocation_and_suspension() {
         let (status, body) = tpp
             .post("/token", &[("grant_type", "client_credentials")])
             .await;
-        assert_eq!(status, 200, "{body}; nginx: {}", c.nginx.error_log());
+        assert_eq!(
+            status,
+            200,
+            "{body}; nginx: {}; nodes: {}",
+            c.nginx.error_log(),
+            c.nodes
+                .iter()
+                .map(|n| n.log())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         tokens.push(body["access_token"].as_str().unwrap().to_string());
     }
     for token in &tokens {

@@ -24,6 +24,7 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     if !require(&["postgres", "nginx"]) {
         return;
     }
+    let _one = crate::support::exclusive().await;
     let c = Cluster::start(2, |n| n.set("BULWARK_DATABASE__ACQUIRE_TIMEOUT_MS", "2000")).await;
     let total = Duration::from_secs(load_secs());
     let load = Load::start(c.client.clone(), 32);

@@ -5,17 +5,18 @@
 
 use std::time::Duration;
 
-use crate::support::{Cluster, Load, Postgres, claimed_jtis, require, summary};
+use crate::support::{CertHeader, Cluster, Load, Postgres, claimed_jtis, require, summary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn op_2_failover_to_a_promoted_replica_within_10_s_losing_nothing_committed() {
     if !require(&["postgres", "nginx"]) {
         return;
     }
+    let _one = crate::support::exclusive().await;
     let primary = Postgres::start_primary();
     let replica = Postgres::start_replica(&primary);
     let failover = format!("[\"{}\"]", replica.url("bulwark"));
-    let c = Cluster::start_on(primary, 2, |n| {
+    let c = Cluster::start_on(primary, 2, CertHeader::Pem, |n| {
         n.set("BULWARK_DATABASE__FAILOVER_URLS", &failover);
     })
     .await;

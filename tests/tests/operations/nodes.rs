@@ -11,6 +11,7 @@ async fn op_2_sigterm_under_load_loses_no_request() {
     if !require(&["postgres", "nginx"]) {
         return;
     }
+    let _one = crate::support::exclusive().await;
     let mut c = Cluster::start(2, |_| {}).await;
     let load = Load::start(c.client.clone(), 16);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -55,6 +56,7 @@ async fn op_2_sigkill_mid_load_the_other_node_carries_on_and_no_assertion_passes
     if !require(&["postgres", "nginx"]) {
         return;
     }
+    let _one = crate::support::exclusive().await;
     let mut c = Cluster::start(2, |_| {}).await;
     let load = Load::start(c.client.clone(), 16);
     tokio::time::sleep(Duration::from_secs(3)).await;

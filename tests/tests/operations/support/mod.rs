@@ -11,10 +11,20 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 pub use load::{BEARER, Load, TokenClient, http, summary};
-pub use nginx::Nginx;
+pub use nginx::{CertHeader, Nginx};
 pub use node::Node;
 pub use pki::Pki;
 pub use postgres::Postgres;
+
+/// One cluster at a time: each test starts PostgreSQL, two nodes, nginx and a load, and its
+/// timing claims (no request lost, recovery within seconds) are about a machine that is not
+/// also running five other clusters.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for the other operations tests to finish; hold the guard for the whole test.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
 
 /// What a test needs from the machine, or why it skips: `None` means go on. Under `CI=true`
 /// a missing tool is a failure, so CI always runs everything.
@@ -25,6 +35,7 @@ pub fn require(tools: &[&str]) -> bool {
         .filter(|tool| match *tool {
             "postgres" => postgres::bin_dir().is_none(),
             "nginx" => nginx::binary().is_none(),
+            "njs" => nginx::njs_module().is_none(),
             other => panic!("unknown tool {other}"),
         })
         .collect();
@@ -32,7 +43,7 @@ pub fn require(tools: &[&str]) -> bool {
         return true;
     }
     let why = format!(
-        "skipped: {} not installed (apt-get install postgresql nginx-light)",
+        "skipped: {} not installed (apt-get install postgresql nginx-light libnginx-mod-http-js)",
         missing.join(" and ")
     );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -118,11 +129,17 @@ pub struct Cluster {
 impl Cluster {
     /// Starts everything; `tweak` adjusts each node's configuration before it starts.
     pub async fn start(n: usize, tweak: impl Fn(&mut Node)) -> Self {
-        Self::start_on(Postgres::start_primary(), n, tweak).await
+        Self::start_on(Postgres::start_primary(), n, CertHeader::Pem, tweak).await
     }
 
-    /// As [`Cluster::start`], on a PostgreSQL primary the test started.
-    pub async fn start_on(pg: Postgres, n: usize, tweak: impl Fn(&mut Node)) -> Self {
+    /// As [`Cluster::start`], on a PostgreSQL primary the test started, with nginx forwarding
+    /// certificates as `variant` says (and the nodes reading them so).
+    pub async fn start_on(
+        pg: Postgres,
+        n: usize,
+        variant: CertHeader,
+        tweak: impl Fn(&mut Node),
+    ) -> Self {
         install_crypto();
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::new(dir.path());
@@ -130,6 +147,9 @@ impl Cluster {
         let mut nodes: Vec<Node> = (0..n)
             .map(|_| {
                 let mut node = Node::new(lb_port, &pg.url("bulwark"), &pki);
+                if variant == CertHeader::Rfc9440 {
+                    node.unset("BULWARK_MTLS__HEADER");
+                }
                 tweak(&mut node);
                 node
             })
@@ -142,7 +162,7 @@ impl Cluster {
             node.start().await;
         }
         let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-        let nginx = Nginx::start(lb_port, &ports, &pki).await;
+        let nginx = Nginx::start(lb_port, &ports, &pki, variant).await;
         Self {
             pg,
             pki,

@@ -15,6 +15,26 @@ pub fn binary() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// How nginx forwards the client certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertHeader {
+    /// URL-encoded PEM in `X-SSL-Client-Cert` (`[mtls] header`).
+    Pem,
+    /// RFC 9440 `Client-Cert`, made by `deploy/nginx/rfc9440.js` (njs).
+    Rfc9440,
+}
+
+/// nginx's njs module, if installed.
+pub fn njs_module() -> Option<PathBuf> {
+    [
+        "/usr/lib/nginx/modules/ngx_http_js_module.so",
+        "/usr/lib64/nginx/modules/ngx_http_js_module.so",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
 /// A running nginx.
 pub struct Nginx {
     /// Its TLS port on 127.0.0.1.
@@ -29,8 +49,9 @@ impl Nginx {
         free_port()
     }
 
-    /// Starts nginx on `port` in front of the node ports `upstreams`.
-    pub async fn start(port: u16, upstreams: &[u16], pki: &Pki) -> Self {
+    /// Starts nginx on `port` in front of the node ports `upstreams`, forwarding the
+    /// certificate as `variant` says.
+    pub async fn start(port: u16, upstreams: &[u16], pki: &Pki, variant: CertHeader) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let shipped = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -55,6 +76,20 @@ impl Nginx {
             site.contains(&servers),
             "the shipped upstream block changed"
         );
+        let site = match variant {
+            CertHeader::Pem => site,
+            // The file's own recipe: enable the RFC9440 lines, delete the PEM ones.
+            CertHeader::Rfc9440 => site
+                .lines()
+                .filter(|l| !l.trim_end().ends_with("# PEM"))
+                .map(|l| l.replacen("# RFC9440 ", "", 1))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace(
+                    "/etc/nginx/conf.d/rfc9440.js",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nginx/rfc9440.js"),
+                ),
+        };
         let d = dir.path().display();
         for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(dir.path().join("tmp").join(sub)).unwrap();
@@ -64,8 +99,14 @@ impl Nginx {
             .arg("-u")
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let modules = match variant {
+            CertHeader::Pem => String::new(),
+            CertHeader::Rfc9440 => {
+                format!("load_module {};\n", njs_module().expect("njs").display())
+            }
+        };
         let main = format!(
-            "{user}worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+            "{modules}{user}worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
              \x20 fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n\

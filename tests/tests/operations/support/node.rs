@@ -61,6 +61,11 @@ impl Node {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Removes one configuration variable (back to its default).
+    pub fn unset(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(bulwark_bin());
         for (key, _) in std::env::vars() {
