@@ -40,14 +40,41 @@ fn fails(mut cmd: Command) -> Vec<String> {
         .collect()
 }
 
+/// A started `bulwark serve` that is killed if the test ends (or fails) while it still runs,
+/// so a failed test leaves no server behind.
+pub struct Running(pub Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `bulwark serve` and waits for its "listening" line; returns the child and address.
-fn start(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+fn start(mut cmd: Command) -> (Running, String) {
+    let mut child = Running(
+        cmd.arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr = listening_addr(&mut child);
     (child, addr)
 }

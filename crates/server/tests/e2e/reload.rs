@@ -139,12 +139,14 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
 
     let mut serve = Command::new(bin());
     env(&mut serve);
-    let mut child = serve
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::binary::Running(
+        serve
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let port = crate::binary::listening_port(&mut child);
     let server_ca = server_pki.ca_pem_path.clone();
     let (identity, _) = old_clients.client("TPP Ltd", "reload-tpp", None);
