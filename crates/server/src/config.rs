@@ -615,6 +615,8 @@ mod tests {
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.http.shutdown_grace_secs, 30);
         assert_eq!(c.database.connect_timeout_secs, Some(15));
+        assert_eq!(c.database.acquire_timeout_ms, Some(2000));
+        assert_eq!((c.keys.reload_secs, c.keys.publish_ahead_secs), (10, 900));
         assert_eq!(c.dcr, bulwark_dcr::DcrSettings::default());
     }
 
