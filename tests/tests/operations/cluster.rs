@@ -1,4 +1,4 @@
-//! OP-2 item 1: two nodes behind nginx on one PostgreSQL share every security decision.
+//! OP-3: two stateless nodes behind nginx on one PostgreSQL share every security decision.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ fn which(before: &[u64], after: &[u64]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn op_2_two_nodes_behind_nginx_share_replay_revocation_and_suspension() {
+async fn op_3_two_nodes_behind_nginx_share_replay_revocation_and_suspension() {
     if !require(&["postgres", "nginx"]) {
         return;
     }
@@ -31,7 +31,7 @@ async fn op_2_two_nodes_behind_nginx_share_replay_revocation_and_suspension() {
 
 /// The same through nginx's RFC 9440 variant (`deploy/nginx/rfc9440.js`, `Client-Cert`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn op_2_two_nodes_behind_nginx_rfc9440_variant() {
+async fn op_3_two_nodes_behind_nginx_rfc9440_variant() {
     if !require(&["postgres", "nginx", "njs"]) {
         return;
     }

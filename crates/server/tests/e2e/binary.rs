@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::bin;
 
 /// A `bulwark` command in `dir` with no inherited BULWARK_* variables.
-fn bulwark(dir: &Path) -> Command {
+pub fn bulwark(dir: &Path) -> Command {
     let mut cmd = Command::new(bin());
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {

@@ -4,7 +4,7 @@
 //! changes nothing.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::support::http::client_tls_config;
-use crate::support::{TestPki, bin, http_client};
+use crate::support::{TestPki, http_client};
 
 /// A server certificate for `localhost` from `pki`, as PEM (certificate, key).
 fn server_cert(pki: &TestPki, serial: u64) -> (String, String) {
@@ -98,15 +98,10 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
     std::fs::write(&cert_path, &cert1).unwrap();
     std::fs::write(&key_path, &key1).unwrap();
     std::fs::copy(&old_clients.ca_pem_path, &anchors).unwrap();
-    let env = |cmd: &mut Command| {
-        for (key, _) in std::env::vars() {
-            if key.starts_with("BULWARK_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.current_dir(dir.path())
-            .env("BULWARK_LOG__LEVEL", "warn")
-            .env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
+    // A `bulwark` command in the test directory (no inherited BULWARK_*) with these files.
+    let command = || {
+        let mut cmd = crate::binary::bulwark(dir.path());
+        cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
             .env("BULWARK_TLS__CERT", &cert_path)
             .env("BULWARK_TLS__KEY", &key_path)
             .env(
@@ -114,6 +109,7 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
                 format!("[\"{}\"]", anchors.display()),
             )
             .env("BULWARK_REVOCATION__ENABLED", "false");
+        cmd
     };
     let metadata = dir.path().join("tpp.json");
     std::fs::write(
@@ -124,9 +120,7 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
         .to_string(),
     )
     .unwrap();
-    let mut add = Command::new(bin());
-    env(&mut add);
-    let out = add
+    let out = command()
         .args(["clients", "add", "--metadata"])
         .arg(&metadata)
         .output()
@@ -137,10 +131,8 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut serve = Command::new(bin());
-    env(&mut serve);
     let mut child = crate::binary::Running(
-        serve
+        command()
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
