@@ -77,7 +77,7 @@ impl SqlStore {
         loop {
             match Self::try_connect(url, backend, settings).await {
                 Ok(store) => return Ok(store),
-                Err(e) if Instant::now() + delay < deadline && is_transient(&e) => {
+                Err(e) if Instant::now() + delay < deadline && crate::error::is_connection_error(&e) => {
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
@@ -224,13 +224,6 @@ fn pool_options(backend: Backend, settings: &ConnectSettings) -> AnyPoolOptions 
             }),
         Backend::Postgres => options,
     }
-}
-
-fn is_transient(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
-    ) || matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57P03"))
 }
 
 /// A URL without its password, safe to log.
