@@ -77,7 +77,10 @@ impl SqlStore {
         loop {
             match Self::try_connect(url, backend, settings).await {
                 Ok(store) => return Ok(store),
-                Err(e) if Instant::now() + delay < deadline && crate::error::is_connection_error(&e) => {
+                Err(e)
+                    if Instant::now() + delay < deadline
+                        && crate::error::is_connection_error(&e) =>
+                {
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
