@@ -120,6 +120,7 @@ impl ObError {
             404 => "404 NotFound",
             406 => "406 NotAcceptable",
             415 => "415 UnsupportedMediaType",
+            503 => "503 ServiceUnavailable",
             _ => "500 InternalServerError",
         };
         Self {
@@ -367,6 +368,16 @@ impl ConsentError {
             Self::SignatureInvalidClaim { claim, .. } => field(C::SignatureInvalidClaim, claim),
             Self::SignatureInvalid(_) => field(C::SignatureInvalid, "x-jws-signature"),
             Self::SignatureUnexpected => field(C::SignatureUnexpected, "x-jws-signature"),
+            // The database is away (restart, failover): the TPP retries, nothing is wrong.
+            Self::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %self, "consent operation deferred: database unavailable");
+                ObError::new(
+                    503,
+                    C::UnexpectedError,
+                    "the service is briefly unavailable; retry shortly".into(),
+                    None,
+                )
+            }
             Self::Store(_) | Self::Corrupt(_) => {
                 tracing::error!(error = %self, "consent operation failed");
                 ObError::new(
@@ -383,6 +394,17 @@ impl ConsentError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn op_2_a_database_outage_is_503_and_a_fault_500() {
+        let away =
+            ConsentError::Store(StoreError::Unavailable("connection refused".into())).to_ob();
+        assert_eq!(away.status, 503);
+        assert_eq!(away.code, "503 ServiceUnavailable");
+        assert!(!away.message.contains("connection"));
+        let fault = ConsentError::Store(StoreError::Corrupt("row".into())).to_ob();
+        assert_eq!(fault.status, 500);
+    }
 
     #[test]
     fn co_1_ob_error_body_has_the_ob_shape() {

@@ -63,6 +63,7 @@ impl GatewayRefusal {
         let status = match r.status() {
             RefusalStatus::InvalidToken => 401,
             RefusalStatus::Forbidden => 403,
+            RefusalStatus::Unavailable => 503,
             RefusalStatus::Internal => 500,
         };
         Self::new(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bulwark_core::Clock;
 use bulwark_jose::JwksFetcher;
 use bulwark_jose::verify::Compact;
-use bulwark_resource::{AccessTokens, TokenCheckError};
+use bulwark_resource::{AccessTokens, LookupError, TokenCheckError};
 use bulwark_store::ReplayStore;
 use bulwark_token::AccessTokenClaims;
 use bulwark_token::access_token::{InvalidToken, verify};
@@ -110,18 +110,20 @@ impl AccessTokens for JwksTokens {
         Ok(claims)
     }
 
-    async fn is_revoked(&self, jti: &str) -> Result<bool, String> {
+    async fn is_revoked(&self, jti: &str) -> Result<bool, LookupError> {
         if !self.staleness.is_zero()
             && let Ok(cache) = self.not_revoked.lock()
             && cache.get(jti).is_some_and(|until| Instant::now() < *until)
         {
             return Ok(false);
         }
-        let revoked = self
-            .revocations
-            .is_token_revoked(jti)
-            .await
-            .map_err(|e| e.to_string())?;
+        let revoked = self.revocations.is_token_revoked(jti).await.map_err(|e| {
+            if e.is_unavailable() {
+                LookupError::Unavailable(e.to_string())
+            } else {
+                LookupError::Internal(e.to_string())
+            }
+        })?;
         if !revoked
             && !self.staleness.is_zero()
             && let Ok(mut cache) = self.not_revoked.lock()
@@ -215,7 +217,7 @@ impl AccessTokens for IntrospectedTokens {
         Ok(claims)
     }
 
-    async fn is_revoked(&self, _jti: &str) -> Result<bool, String> {
+    async fn is_revoked(&self, _jti: &str) -> Result<bool, LookupError> {
         // An active introspection answer already says the token is not revoked.
         Ok(false)
     }

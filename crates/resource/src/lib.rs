@@ -58,7 +58,25 @@ pub trait AccessTokens: Send + Sync {
     /// Verifies one of the server's access tokens (signature, type, issuer, expiry).
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError>;
     /// True when the token (by `jti`) was revoked.
-    async fn is_revoked(&self, jti: &str) -> Result<bool, String>;
+    async fn is_revoked(&self, jti: &str) -> Result<bool, LookupError>;
+}
+
+/// Why a lookup the guard depends on could not be answered.
+#[derive(Debug)]
+pub enum LookupError {
+    /// The database is unreachable now; the request may be retried (503).
+    Unavailable(String),
+    /// A fault (500).
+    Internal(String),
+}
+
+impl From<LookupError> for Refusal {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::Unavailable(detail) => Self::Unavailable(detail),
+            LookupError::Internal(detail) => Self::Internal(detail),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -68,16 +86,19 @@ impl AccessTokens for TokenService {
             .map_err(TokenCheckError::Invalid)
     }
 
-    async fn is_revoked(&self, jti: &str) -> Result<bool, String> {
+    async fn is_revoked(&self, jti: &str) -> Result<bool, LookupError> {
         TokenService::is_revoked(self, jti)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                bulwark_token::TokenError::Unavailable(detail) => LookupError::Unavailable(detail),
+                other => LookupError::Internal(other.to_string()),
+            })
     }
 }
 
 /// Why a token could not be accepted: it is not valid (401), or its validity could not be
-/// established because the server's keys or introspection endpoint are unreachable (500: the
-/// TPP's token may be fine).
+/// established because the server's keys or introspection endpoint are unreachable (503: the
+/// TPP's token may be fine, the TPP retries).
 #[derive(Debug)]
 pub enum TokenCheckError {
     /// Forged, foreign or expired.
@@ -139,13 +160,13 @@ impl ResourceGuard {
             .ok_or(Refusal::NoToken)?;
         let claims = self.tokens.verify(token).await.map_err(|e| match e {
             TokenCheckError::Invalid(e) => Refusal::Token(e),
-            TokenCheckError::Unavailable(e) => Refusal::Internal(e),
+            TokenCheckError::Unavailable(e) => Refusal::Unavailable(e),
         })?;
         if self
             .tokens
             .is_revoked(&claims.jti)
             .await
-            .map_err(Refusal::Internal)?
+            .map_err(Refusal::from)?
         {
             return Err(Refusal::Revoked);
         }
@@ -154,7 +175,7 @@ impl ResourceGuard {
             .directory
             .is_active(&claims.client_id)
             .await
-            .map_err(|e| Refusal::Internal(e.to_string()))?
+            .map_err(Refusal::from)?
         {
             return Err(Refusal::ClientInactive);
         }
@@ -183,7 +204,7 @@ impl ResourceGuard {
             .directory
             .expected_organisation(&claims.client_id, validated.profile)
             .await
-            .map_err(|e| Refusal::Internal(e.to_string()))?
+            .map_err(Refusal::from)?
         {
             Some(expected) => bulwark_certs::organisation_matches(
                 validated.tpp.as_ref(),
@@ -208,7 +229,7 @@ impl ResourceGuard {
                 .directory
                 .registered_roles(&claims.client_id)
                 .await
-                .map_err(|e| Refusal::Internal(e.to_string()))?,
+                .map_err(Refusal::from)?,
         };
         Ok(ApiCaller {
             claims,

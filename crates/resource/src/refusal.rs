@@ -43,9 +43,23 @@ pub enum Refusal {
     /// The QWAC has no PSD2 statement.
     #[error("the client certificate carries no PSD2 roles")]
     NoPsd2Roles,
-    /// The server could not decide (database down); logged with detail.
+    /// The server could not decide because something it must ask (the database, the
+    /// authorization server's keys) is unreachable now: 503, the TPP retries later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The server could not decide (a fault); logged with detail.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<bulwark_clients::ClientError> for Refusal {
+    /// A directory lookup that failed: an outage is retryable, anything else a fault.
+    fn from(e: bulwark_clients::ClientError) -> Self {
+        match e {
+            bulwark_clients::ClientError::Unavailable(detail) => Self::Unavailable(detail),
+            other => Self::Internal(other.to_string()),
+        }
+    }
 }
 
 fn kind_phrase(kind: TokenKind) -> &'static str {
@@ -62,6 +76,8 @@ pub enum RefusalStatus {
     InvalidToken,
     /// 403: the caller is known but may not do this.
     Forbidden,
+    /// 503 with `Retry-After`: the request may succeed later.
+    Unavailable,
     /// 500.
     Internal,
 }
@@ -82,6 +98,7 @@ impl Refusal {
             | Self::NotQwac(_)
             | Self::OtherOrganisation(_)
             | Self::NoPsd2Roles => RefusalStatus::Forbidden,
+            Self::Unavailable(_) => RefusalStatus::Unavailable,
             Self::Internal(_) => RefusalStatus::Internal,
         }
     }
@@ -103,6 +120,7 @@ impl Refusal {
             Self::NotQwac(_) => "not_a_qwac",
             Self::OtherOrganisation(_) => "other_organisation",
             Self::NoPsd2Roles => "no_psd2_roles",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -111,6 +129,7 @@ impl Refusal {
     pub fn description(&self) -> String {
         match self {
             Self::Token(_) => "the access token is invalid or expired".into(),
+            Self::Unavailable(_) => "the service is briefly unavailable; retry shortly".into(),
             Self::Internal(_) => "the server could not complete the request".into(),
             Self::NoToken
             | Self::CertificateHeader(_)
@@ -131,6 +150,9 @@ impl Refusal {
         match self {
             Self::Internal(detail) => {
                 tracing::error!(error = %detail, "bank-API request could not be decided");
+            }
+            Self::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "bank-API request deferred: a dependency is unavailable");
             }
             other => tracing::warn!(
                 target: "bulwark::security",
@@ -161,7 +183,8 @@ mod tests {
             Refusal::NotQwac("revoked"),
             Refusal::OtherOrganisation("PSDGB-FCA-1".into()),
             Refusal::NoPsd2Roles,
-            Refusal::Internal("database down".into()),
+            Refusal::Unavailable("database down".into()),
+            Refusal::Internal("corrupt row".into()),
         ]
     }
 
@@ -170,6 +193,7 @@ mod tests {
         for r in every() {
             let want = match r.reason() {
                 "internal" => RefusalStatus::Internal,
+                "unavailable" => RefusalStatus::Unavailable,
                 "wrong_token_kind" | "not_a_qwac" | "other_organisation" | "no_psd2_roles" => {
                     RefusalStatus::Forbidden
                 }
@@ -185,10 +209,11 @@ mod tests {
         assert_eq!(reasons.len(), every().len(), "reason codes are distinct");
         let forged = Refusal::Token(InvalidToken::Forged("bad signature".into()));
         assert!(!forged.description().contains("signature"));
-        assert!(
-            !Refusal::Internal("database down".into())
-                .description()
-                .contains("database")
-        );
+        for r in [
+            Refusal::Internal("database corrupt".into()),
+            Refusal::Unavailable("database down".into()),
+        ] {
+            assert!(!r.description().contains("database"), "{r}");
+        }
     }
 }

@@ -41,6 +41,9 @@ pub enum SignatureError {
     /// Missing, malformed or invalid, answered as an OB error.
     #[error(transparent)]
     Refused(#[from] ConsentError),
+    /// The client's keys could not be read now (database unavailable): 503.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The server could not decide.
     #[error("internal: {0}")]
     Internal(String),
@@ -59,7 +62,10 @@ impl ResourceGuard {
             .directory
             .get(&caller.claims.client_id)
             .await
-            .map_err(|e| SignatureError::Internal(e.to_string()))?
+            .map_err(|e| match e {
+                ClientError::Unavailable(detail) => SignatureError::Unavailable(detail),
+                other => SignatureError::Internal(other.to_string()),
+            })?
             .ok_or(ConsentError::NotFound)?;
         let meta = &client.client.metadata;
         let required = endpoint_signed
@@ -86,7 +92,10 @@ impl ResourceGuard {
                 ))
                 .into());
             }
-            Err(ClientError::Internal(detail) | ClientError::Unavailable(detail)) => {
+            Err(ClientError::Unavailable(detail)) => {
+                return Err(SignatureError::Unavailable(detail));
+            }
+            Err(ClientError::Internal(detail)) => {
                 return Err(SignatureError::Internal(detail));
             }
         };

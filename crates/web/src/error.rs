@@ -38,6 +38,13 @@ impl IntoResponse for OAuthErrorResponse {
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
+        // RFC 9110 10.2.3: tell the client when to retry a request that met an outage.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::ob_error::RETRY_AFTER_SECS),
+            );
+        }
         // RFC 6750 3.1: a bad bearer token is answered with a Bearer challenge.
         if self.error.code == bulwark_core::OAuthErrorCode::InvalidToken {
             headers.insert(
@@ -53,4 +60,30 @@ impl IntoResponse for OAuthErrorResponse {
 pub fn no_store(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_core::OAuthErrorCode;
+
+    #[test]
+    fn op_2_an_outage_answer_says_when_to_retry() {
+        let response = OAuthErrorResponse {
+            error: OAuthError::new(OAuthErrorCode::TemporarilyUnavailable, "retry shortly"),
+            challenge_scheme: None,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("2"))
+        );
+        let refused = OAuthErrorResponse {
+            error: OAuthError::invalid_request("bad"),
+            challenge_scheme: None,
+        }
+        .into_response();
+        assert!(refused.headers().get(header::RETRY_AFTER).is_none());
+    }
 }

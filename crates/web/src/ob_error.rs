@@ -13,8 +13,19 @@ use crate::interaction::InteractionId;
 pub fn ob_response(err: &ObError, id: &InteractionId) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = err.clone().with_id(id.as_str().to_string()).to_json();
-    id.stamp((status, Json(body)).into_response())
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    id.stamp(response)
 }
+
+/// How long a TPP is asked to wait after a 503: about the time a database restart or a
+/// failover takes (docs/operations.md).
+pub const RETRY_AFTER_SECS: &str = "2";
 
 /// An OB error built from one code and message (403, 404, 500).
 pub fn ob_error(
@@ -27,6 +38,7 @@ pub fn ob_error(
     let text = match status {
         StatusCode::FORBIDDEN => "403 Forbidden",
         StatusCode::NOT_FOUND => "404 NotFound",
+        StatusCode::SERVICE_UNAVAILABLE => "503 ServiceUnavailable",
         _ => "500 InternalServerError",
     };
     ob_response(
@@ -57,6 +69,18 @@ pub fn ob_internal(detail: &str, id: &InteractionId) -> Response {
     )
 }
 
+/// 503 with `Retry-After`: a dependency (the database) is unreachable now; the detail is logged.
+pub fn ob_unavailable(detail: &str, id: &InteractionId) -> Response {
+    tracing::warn!(error = %detail, interaction_id = id.as_str(), "bank API deferred: a dependency is unavailable");
+    ob_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ObErrorCode::UnexpectedError,
+        "the service is briefly unavailable; retry shortly",
+        None,
+        id,
+    )
+}
+
 /// RFC 6750 3.1: 401 with a `Bearer error="invalid_token"` challenge.
 pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
@@ -65,4 +89,20 @@ pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     id.stamp(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_2_an_ob_outage_answer_is_503_with_retry_after_and_no_detail() {
+        let id = InteractionId::of(&axum::http::HeaderMap::new());
+        let response = ob_unavailable("database: connection refused", &id);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static(RETRY_AFTER_SECS))
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! OP-2 item 2: PostgreSQL restarted under load (c=32 token requests through nginx to two
 //! nodes). Requests fail fast with 503 `temporarily_unavailable` while it is away, none hangs
 //! past the configured wait, the nodes serve again within 5 s of its return without a
-//! restart, every issued token's assertion is claimed, and `/readyz` tells the truth.
+//! restart, every issued token's assertion is claimed, and `/readyz` tells the truth. A bank
+//! API called in the outage answers 503 with `Retry-After` (OP-2), not a server error.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +27,22 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     }
     let _one = crate::support::exclusive().await;
     let c = Cluster::start(2, |n| n.set("BULWARK_DATABASE__ACQUIRE_TIMEOUT_MS", "2000")).await;
+    // A bank-API call to compare with the same call in the outage: this TPP's certificate is
+    // no QWAC, so the consent API refuses it (403) after the token checks that read the
+    // database.
+    let (status, body) = c
+        .client
+        .post(
+            "/token",
+            &[("grant_type", "client_credentials"), ("scope", "accounts")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bank_token = body["access_token"].as_str().unwrap().to_string();
+    let bank_api = "/open-banking/v3.1/aisp/account-access-consents/urn-alphabank-intent-58923";
+    let (control, _, body) = c.client.get_bearer(bank_api, &bank_token).await;
+    assert_eq!(control, 403, "{body}");
+
     let total = Duration::from_secs(load_secs());
     let load = Load::start(c.client.clone(), 32);
     let t0 = load.started;
@@ -60,7 +77,17 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     let down_at = t0.elapsed();
     c.pg.stop();
     let stopped_at = t0.elapsed();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The bank API in the outage: 503 with Retry-After and the OB error body, not a 500.
+    let (status, retry_after, body) = c.client.get_bearer(bank_api, &bank_token).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("2"));
+    assert_eq!(body["Code"], "503 ServiceUnavailable", "{body}");
+    assert_eq!(
+        body["Errors"][0]["ErrorCode"], "UK.OBIE.UnexpectedError",
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(t0.elapsed() - stopped_at)).await;
     let up_from = t0.elapsed();
     c.pg.start();
     let up_at = t0.elapsed();

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bulwark_consent::{Caller, ConsentError, ConsentKind, ObErrorCode};
 use bulwark_resource::{ApiCaller, Refusal, RefusalStatus, ResourceRequest, SignatureError};
 use bulwark_token::TokenKind;
-use bulwark_web::ob_error::{invalid_token, ob_error, ob_internal, ob_response};
+use bulwark_web::ob_error::{invalid_token, ob_error, ob_internal, ob_response, ob_unavailable};
 use bulwark_web::{InteractionId, PresentedChain};
 
 use super::Endpoint;
@@ -31,6 +31,7 @@ fn refused(refusal: &Refusal, id: &InteractionId) -> Response {
             Some("Authorization"),
             id,
         ),
+        RefusalStatus::Unavailable => ob_unavailable(&refusal.to_string(), id),
         RefusalStatus::Internal => ob_internal(&refusal.to_string(), id),
     }
 }
@@ -163,6 +164,7 @@ pub async fn create(
     {
         Ok(()) => {}
         Err(SignatureError::Refused(e)) => return consent_error(&e, &id),
+        Err(SignatureError::Unavailable(detail)) => return ob_unavailable(&detail, &id),
         Err(SignatureError::Internal(detail)) => return ob_internal(&detail, &id),
     }
     let key = headers

@@ -21,6 +21,18 @@ fn invalid_token(description: String) -> Response {
     .into_response()
 }
 
+/// 503 `temporarily_unavailable`: the database could not be asked now.
+fn unavailable() -> Response {
+    OAuthErrorResponse {
+        error: OAuthError::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the service is briefly unavailable; retry shortly",
+        ),
+        challenge_scheme: None,
+    }
+    .into_response()
+}
+
 /// `GET` or `POST /userinfo`.
 pub async fn userinfo(
     State(s): State<ConsentState>,
@@ -46,6 +58,7 @@ pub async fn userinfo(
         Ok(c) => c,
         Err(refusal) => {
             return match refusal.status() {
+                RefusalStatus::Unavailable => unavailable(),
                 RefusalStatus::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
                 RefusalStatus::InvalidToken | RefusalStatus::Forbidden => {
                     invalid_token(refusal.description())

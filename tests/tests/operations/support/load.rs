@@ -125,6 +125,32 @@ impl TokenClient {
         }
     }
 
+    /// GETs a bank API at `path` with a bearer token: (status, `Retry-After`, body).
+    pub async fn get_bearer(&self, path: &str, token: &str) -> (u16, Option<String>, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header(
+                "x-fapi-interaction-id",
+                "93bac548-d2de-4546-b106-880a5018460d",
+            )
+            .send()
+            .await
+            .unwrap();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let status = resp.status().as_u16();
+        (
+            status,
+            retry_after,
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     /// A client_credentials token request with `assertion`.
     pub async fn token_with(&self, assertion: &str) -> (u16, Value) {
         self.post_with("/token", &[("grant_type", "client_credentials")], assertion)
