@@ -329,15 +329,18 @@ impl ConsentService {
     }
 
     /// TK-6: is the consent Authorised and unexpired at `now`? Read-only (no expiry is
-    /// recorded on this hot path); a store failure is logged and answers false.
-    pub async fn is_authorised(&self, consent_id: &str, now: OffsetDateTime) -> bool {
+    /// recorded on this hot path). A consent that does not exist is not authorised; a store
+    /// failure is an error, never a "no": a code exchange or refresh that met a database
+    /// outage must be retryable (503), not turned into a permanent `invalid_grant`.
+    pub async fn is_authorised(
+        &self,
+        consent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, ConsentError> {
         match self.load(consent_id).await {
-            Ok(c) => c.status_at(now) == ConsentStatus::Authorised,
-            Err(ConsentError::NotFound) => false,
-            Err(e) => {
-                tracing::error!(consent_id, error = %e, "consent look-up for introspection failed");
-                false
-            }
+            Ok(c) => Ok(c.status_at(now) == ConsentStatus::Authorised),
+            Err(ConsentError::NotFound) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -256,8 +256,8 @@ async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
     let a = caller("client-a", AISP);
     let id = env.authorised_aac(Some(100)).await;
     // Before the instant: Authorised. From it on: Expired, even before anything was recorded.
-    assert!(env.svc.is_authorised(&id, at(99)).await);
-    assert!(!env.svc.is_authorised(&id, at(100)).await);
+    assert!(env.svc.is_authorised(&id, at(99)).await.unwrap());
+    assert!(!env.svc.is_authorised(&id, at(100)).await.unwrap());
     let rec = env.store.get_consent(&id).await.unwrap().unwrap();
     assert_eq!(rec.status, "Authorised");
     let got = env
@@ -600,18 +600,18 @@ async fn co_5_staff_search_and_history(env: Env) {
 
 async fn tk_6_is_authorised_follows_the_lifecycle(env: Env) {
     let id = env.authorised_aac(None).await;
-    assert!(env.svc.is_authorised(&id, at(20)).await);
-    assert!(!env.svc.is_authorised("aac-unknown", at(20)).await);
+    assert!(env.svc.is_authorised(&id, at(20)).await.unwrap());
+    assert!(!env.svc.is_authorised("aac-unknown", at(20)).await.unwrap());
     env.svc
         .revoke(&id, &Actor::tpp("client-a"), None, at(30))
         .await
         .unwrap();
-    assert!(!env.svc.is_authorised(&id, at(31)).await);
+    assert!(!env.svc.is_authorised(&id, at(31)).await.unwrap());
     let a = caller("client-a", AISP);
     let awaiting = env
         .create(&a, ConsentKind::AccountAccess, &aac_body())
         .await;
-    assert!(!env.svc.is_authorised(&awaiting, at(20)).await);
+    assert!(!env.svc.is_authorised(&awaiting, at(20)).await.unwrap());
     assert_eq!(
         env.svc
             .for_authorisation(&awaiting, "client-a", at(20))
@@ -626,6 +626,14 @@ async fn tk_6_is_authorised_follows_the_lifecycle(env: Env) {
             .await
             .is_err()
     );
+    // A database that cannot be asked is an error, never a "not authorised": a code
+    // exchange meeting an outage must stay retryable (OP-2), not spend the PSU's consent.
+    let live = env.authorised_aac(None).await;
+    env.store.close().await;
+    match env.svc.is_authorised(&live, at(20)).await {
+        Err(ConsentError::Store(e)) => assert!(e.is_unavailable(), "{e}"),
+        other => panic!("a closed store answered {other:?}"),
+    }
 }
 
 /// Two nodes (two services over one database) decide on the same AwaitingAuthorisation

@@ -570,9 +570,23 @@ struct ConsentStanding(bulwark_consent::ConsentService);
 
 #[async_trait::async_trait]
 impl bulwark_token::ConsentCheck for ConsentStanding {
-    async fn is_authorised(&self, consent_id: &str, now: i64) -> Result<bool, String> {
-        let now = time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| e.to_string())?;
-        Ok(self.0.is_authorised(consent_id, now).await)
+    async fn is_authorised(
+        &self,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<bool, bulwark_token::TokenError> {
+        use bulwark_token::TokenError;
+        let now = time::OffsetDateTime::from_unix_timestamp(now)
+            .map_err(|e| TokenError::Internal(e.to_string()))?;
+        self.0
+            .is_authorised(consent_id, now)
+            .await
+            .map_err(|e| match e {
+                bulwark_consent::ConsentError::Store(store) if store.is_unavailable() => {
+                    TokenError::Unavailable(store.to_string())
+                }
+                other => TokenError::Internal(other.to_string()),
+            })
     }
 }
 

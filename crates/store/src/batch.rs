@@ -16,6 +16,15 @@ use tokio::sync::{mpsc, oneshot};
 /// The largest batch; bounded so the statement stays well under bind-parameter limits.
 const MAX_BATCH: usize = 128;
 
+/// The number of rows a batch of `n` is written as: the next power of two, the last row
+/// repeated (a repeated claim conflicts with itself, a repeated look-up changes nothing). The
+/// statement text then takes one of 8 shapes instead of 128, so every pooled connection keeps
+/// all of them prepared: no re-preparing, no statement-cache churn, no memory that grows as
+/// each connection meets new batch sizes.
+fn padded_len(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
 /// One claim request.
 pub(crate) struct Claim {
     pub namespace: String,
@@ -54,8 +63,9 @@ async fn claim_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Claim>) {
     while let Some(first) = rx.recv().await {
         let pool = pools.get();
         let batch = gather(&mut rx, first).await;
+        let rows = padded_len(batch.len());
         let mut sql = String::from("INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ");
-        for i in 0..batch.len() {
+        for i in 0..rows {
             if i > 0 {
                 sql.push(',');
             }
@@ -63,7 +73,10 @@ async fn claim_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Claim>) {
         }
         sql.push_str(" ON CONFLICT (namespace, jti) DO NOTHING RETURNING namespace, jti");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in &batch {
+        for c in batch
+            .iter()
+            .chain(batch.last().into_iter().cycle().take(rows - batch.len()))
+        {
             query = query
                 .bind(c.namespace.clone())
                 .bind(c.jti.clone())
@@ -141,8 +154,9 @@ async fn lookup_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Lookup>) {
     while let Some(first) = rx.recv().await {
         let pool = pools.get();
         let batch = gather(&mut rx, first).await;
+        let rows = padded_len(batch.len());
         let mut sql = String::from("SELECT jti FROM revoked_tokens WHERE jti IN (");
-        for i in 0..batch.len() {
+        for i in 0..rows {
             if i > 0 {
                 sql.push(',');
             }
@@ -150,7 +164,10 @@ async fn lookup_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Lookup>) {
         }
         sql.push(')');
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for l in &batch {
+        for l in batch
+            .iter()
+            .chain(batch.last().into_iter().cycle().take(rows - batch.len()))
+        {
             query = query.bind(l.jti.clone());
         }
         match query.fetch_all(&pool).await {
@@ -174,6 +191,20 @@ async fn lookup_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Lookup>) {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_take_few_statement_shapes() {
+        let shapes: HashSet<usize> = (1..=MAX_BATCH).map(padded_len).collect();
+        assert_eq!(shapes.len(), 8, "{shapes:?}");
+        for n in 1..=MAX_BATCH {
+            assert!(padded_len(n) >= n && padded_len(n) <= MAX_BATCH);
         }
     }
 }

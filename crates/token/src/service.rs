@@ -25,8 +25,9 @@ use crate::{TokenError, TokenSettings};
 /// Answers whether a consent still stands (CO-2), for introspection of consent-bound tokens.
 #[async_trait]
 pub trait ConsentCheck: Send + Sync {
-    /// True while the consent is Authorised and unexpired at `now`.
-    async fn is_authorised(&self, consent_id: &str, now: i64) -> Result<bool, String>;
+    /// True while the consent is Authorised and unexpired at `now`; an error when it could
+    /// not be read ([`TokenError::Unavailable`] for a database outage).
+    async fn is_authorised(&self, consent_id: &str, now: i64) -> Result<bool, TokenError>;
 }
 
 /// RFC 6749 5.1 successful token response.
@@ -247,10 +248,7 @@ impl TokenService {
 
     async fn consent_stands(&self, consent_id: &str, now: i64) -> Result<bool, TokenError> {
         match &self.consents {
-            Some(check) => check
-                .is_authorised(consent_id, now)
-                .await
-                .map_err(TokenError::Internal),
+            Some(check) => check.is_authorised(consent_id, now).await,
             None => Ok(false),
         }
     }
@@ -528,10 +526,7 @@ impl TokenService {
         }
         if let Some(consent_id) = &claims.consent_id {
             let stands = match &self.consents {
-                Some(check) => check
-                    .is_authorised(consent_id, now)
-                    .await
-                    .map_err(TokenError::Internal)?,
+                Some(check) => check.is_authorised(consent_id, now).await?,
                 None => false,
             };
             if !stands {

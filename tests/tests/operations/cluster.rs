@@ -103,6 +103,46 @@ async fn shared_decisions(c: Cluster) {
         "the replay reached the other node"
     );
 
+    // Whole journeys: the consent API, PAR, the PSU's pages and the code exchange land on
+    // both nodes; a code or a request_uri used on one node is refused on the other.
+    let app_token = tpp.accounts_token().await.unwrap();
+    let mut browser = c.browser();
+    let mut journeys = Vec::new();
+    for _ in 0..4 {
+        let authorized = tpp
+            .authorize(&mut browser, &app_token)
+            .await
+            .unwrap_or_else(|stopped| panic!("{stopped}; nodes: {}", logs(&c)));
+        let (status, body) = tpp.exchange(&authorized.code).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["id_token"].is_string(), "{body}");
+        let (status, _, consent) = tpp
+            .get_bearer(&format!("{CONSENTS}/{}", authorized.consent_id), &app_token)
+            .await;
+        assert_eq!(
+            (status, consent["Data"]["Status"].as_str()),
+            (200, Some("Authorised")),
+            "{consent}"
+        );
+        journeys.push(authorized);
+    }
+    for route in [CONSENTS, "/par", "/authorize"] {
+        let per_node = c.requests_on(route).await;
+        assert!(
+            per_node.iter().all(|&n| n >= 1),
+            "{route} on both nodes: {per_node:?}"
+        );
+    }
+    let single = crate::support::check_single_use(
+        &c,
+        &journeys
+            .iter()
+            .map(|a| crate::support::journey_done(a.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(single.redeemed, 4);
+
     // A token revoked through one node is inactive on both at once.
     let token = &tokens[0];
     let (status, _) = tpp.post("/revoke", &[("token", token)]).await;
@@ -175,6 +215,17 @@ async fn shared_decisions(c: Cluster) {
         "{:?}",
         suspended.elapsed()
     );
+}
+
+/// The consent API's route, as `/metrics` labels it.
+const CONSENTS: &str = "/open-banking/v3.1/aisp/account-access-consents";
+
+fn logs(c: &Cluster) -> String {
+    c.nodes
+        .iter()
+        .map(|n| n.log())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn base64_std(bytes: &[u8]) -> String {

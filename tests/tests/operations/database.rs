@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Cluster, Load, require, summary};
+use crate::support::{Cluster, JourneyLoad, Load, check_single_use, require, summary};
 
 /// /readyz samples: (time since the start, node, status).
 type Samples = Arc<Mutex<Vec<(Duration, usize, Option<u16>)>>>;
@@ -27,25 +27,18 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     }
     let _one = crate::support::exclusive().await;
     let c = Cluster::start(2, |n| n.set("BULWARK_DATABASE__ACQUIRE_TIMEOUT_MS", "2000")).await;
-    // A bank-API call to compare with the same call in the outage: this TPP's certificate is
-    // no QWAC, so the consent API refuses it (403) after the token checks that read the
-    // database.
-    let (status, body) = c
-        .client
-        .post(
-            "/token",
-            &[("grant_type", "client_credentials"), ("scope", "accounts")],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let bank_token = body["access_token"].as_str().unwrap().to_string();
-    let bank_api = "/open-banking/v3.1/aisp/account-access-consents/urn-alphabank-intent-58923";
-    let (control, _, body) = c.client.get_bearer(bank_api, &bank_token).await;
-    assert_eq!(control, 403, "{body}");
+    // A bank-API call to compare with the same call in the outage: a consent read.
+    let bank_token = c.client.accounts_token().await.unwrap();
+    let consent_id = c.client.create_consent(&bank_token).await.unwrap();
+    let bank_api = format!("/open-banking/v3.1/aisp/account-access-consents/{consent_id}");
+    let (control, _, body) = c.client.get_bearer(&bank_api, &bank_token).await;
+    assert_eq!(control, 200, "{body}");
 
     let total = Duration::from_secs(load_secs());
     let load = Load::start(c.client.clone(), 32);
     let t0 = load.started;
+    // Whole journeys beside the token load: codes and request_uris in flight at the restart.
+    let journeys = JourneyLoad::start(c.client.clone(), &c.pki, 2, t0);
 
     // /readyz of both nodes, every 100 ms, with the time of each sample.
     let samples: Samples = Arc::default();
@@ -74,17 +67,31 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     };
 
     tokio::time::sleep(total / 3).await;
+    // A code the TPP holds when the database goes away.
+    let mut browser = c.browser();
+    let held = c
+        .client
+        .authorize(&mut browser, &bank_token)
+        .await
+        .unwrap_or_else(|stopped| panic!("{stopped}"));
     let down_at = t0.elapsed();
     c.pg.stop();
     let stopped_at = t0.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     // The bank API in the outage: 503 with Retry-After and the OB error body, not a 500.
-    let (status, retry_after, body) = c.client.get_bearer(bank_api, &bank_token).await;
+    let (status, retry_after, body) = c.client.get_bearer(&bank_api, &bank_token).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(retry_after.as_deref(), Some("2"));
     assert_eq!(body["Code"], "503 ServiceUnavailable", "{body}");
     assert_eq!(
         body["Errors"][0]["ErrorCode"], "UK.OBIE.UnexpectedError",
+        "{body}"
+    );
+    // Its exchange in the outage is retryable (503), not a spent code (invalid_grant).
+    let (status, body) = c.client.exchange(&held.code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
         "{body}"
     );
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(t0.elapsed() - stopped_at)).await;
@@ -94,6 +101,10 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     let remaining = total.saturating_sub(t0.elapsed());
     tokio::time::sleep(remaining).await;
     let outcomes = load.stop().await;
+    let journeys = journeys.stop().await;
+    // The held code, retried once the database is back, gives its tokens.
+    let (status, body) = c.client.exchange(&held.code).await;
+    assert_eq!(status, 200, "the code held through the outage: {body}");
     sampler.abort();
     let in_outage = |at: Duration| at >= down_at && at <= up_at;
 
@@ -173,6 +184,27 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
             );
         }
     }
+    // No code or request_uri was used twice, and every journey cut by the outage can be
+    // finished by retrying its exchange.
+    let single = check_single_use(&c, &journeys).await;
+    let after_return = journeys
+        .iter()
+        .filter(|j| {
+            j.sent > up_at + Duration::from_secs(5)
+                && j.exchange.as_ref().is_some_and(|e| e.0 == 200)
+        })
+        .count();
+    assert!(
+        after_return > 0,
+        "journeys completed after the restart: {journeys:?}"
+    );
+    eprintln!(
+        "postgres restart: {} journeys, {} codes redeemed, {} exchanges retried, {} completed after the return",
+        journeys.len(),
+        single.redeemed,
+        single.retried,
+        after_return
+    );
     eprintln!(
         "postgres restart: {} requests, {} answered 503 in the outage ({:?}..{:?}), first success {:?} after return, {} readiness samples",
         outcomes.len(),

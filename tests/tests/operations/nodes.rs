@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::support::{Cluster, Load, eventually, require, summary};
+use crate::support::{Cluster, JourneyLoad, Load, check_single_use, eventually, require, summary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn op_3_sigterm_under_load_loses_no_request() {
@@ -48,12 +48,14 @@ async fn op_3_sigkill_mid_load_the_other_node_carries_on_and_no_assertion_passes
     let _one = crate::support::exclusive().await;
     let mut c = Cluster::start(2, |_| {}).await;
     let load = Load::start(c.client.clone(), 16);
+    let journeys = JourneyLoad::start(c.client.clone(), &c.pki, 2, load.started);
     tokio::time::sleep(Duration::from_secs(3)).await;
     c.nodes[0].signal("KILL");
     let killed_at = load.started.elapsed();
     let _ = c.nodes[0].wait_exit(5).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let outcomes = load.stop().await;
+    let journeys = journeys.stop().await;
 
     // The other node carried on: requests sent a second after the kill succeed.
     let after: Vec<_> = outcomes
@@ -86,6 +88,27 @@ async fn op_3_sigkill_mid_load_the_other_node_carries_on_and_no_assertion_passes
             "every issued token's assertion is claimed"
         );
     }
+
+    // Codes and request_uris in flight at the kill: nginx's retries never turned one into
+    // tokens twice, and journeys begun after the kill went through on the other node.
+    let single = check_single_use(&c, &journeys).await;
+    let later: Vec<_> = journeys
+        .iter()
+        .filter(|j| j.sent > killed_at + Duration::from_secs(1))
+        .collect();
+    assert!(
+        !later.is_empty()
+            && later
+                .iter()
+                .all(|j| j.exchange.as_ref().is_some_and(|e| e.0 == 200)),
+        "journeys after the kill: {later:?}"
+    );
+    eprintln!(
+        "sigkill: {} journeys, {} codes redeemed, {} exchanges retried",
+        journeys.len(),
+        single.redeemed,
+        single.retried
+    );
 
     // The killed node restarts cleanly on the same database and serves again.
     restart_and_take_its_share(&mut c, 0).await;

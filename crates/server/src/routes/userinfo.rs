@@ -71,8 +71,17 @@ pub async fn userinfo(
     };
     let now = time::OffsetDateTime::from_unix_timestamp(s.clock.unix())
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    if !s.service.is_authorised(&consent_id, now).await {
-        return invalid_token("the consent is no longer authorised".into());
+    match s.service.is_authorised(&consent_id, now).await {
+        Ok(true) => {}
+        Ok(false) => return invalid_token("the consent is no longer authorised".into()),
+        Err(bulwark_consent::ConsentError::Store(e)) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "userinfo deferred: database unavailable");
+            return unavailable();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "userinfo: consent look-up failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
     }
     let mut response = Json(json!({
         "sub": caller.claims.sub,

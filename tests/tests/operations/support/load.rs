@@ -21,7 +21,7 @@ pub struct TokenClient {
     /// Its client id.
     pub id: String,
     key: SigningKey,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// The load balancer's base URL (also the issuer).
     pub base: String,
 }
@@ -54,6 +54,16 @@ pub fn http(pki: &Pki, with_cert: bool) -> reqwest::Client {
         .unwrap()
 }
 
+/// A browser's https client: no client certificate, redirects left to the caller.
+pub fn browser_http(pki: &Pki) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls(pki, false))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 impl TokenClient {
     /// A client of the load balancer on `lb_port`.
     pub fn new(pki: &Pki, lb_port: u16, id: &str) -> Self {
@@ -71,8 +81,10 @@ impl TokenClient {
             "client_id": self.id,
             "token_endpoint_auth_method": "private_key_jwt",
             "token_endpoint_auth_signing_alg": "ES256",
-            "grant_types": ["client_credentials"],
-            "scope": "accounts",
+            "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "redirect_uris": [super::journey::REDIRECT_URI],
+            "scope": "openid accounts",
             "tls_client_certificate_bound_access_tokens": true,
             "jwks": {"keys": [Value::Object(self.key.public_jwk().clone())]}
         })

@@ -1,6 +1,7 @@
 //! The pieces the operations tests start: a test PKI, a PostgreSQL instance, `bulwark`
 //! nodes, nginx in front of them, and a token load generator that records every outcome.
 
+mod journey;
 mod load;
 mod nginx;
 mod node;
@@ -10,6 +11,7 @@ mod postgres;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+pub use journey::{Browser, JourneyLoad, check_single_use, journey_done};
 pub use load::{BEARER, Load, TokenClient, http, summary};
 pub use nginx::{CertHeader, Nginx};
 pub use node::Node;
@@ -158,6 +160,8 @@ impl Cluster {
         let metadata = dir.path().join("ops-tpp.json");
         std::fs::write(&metadata, client.metadata().to_string()).unwrap();
         nodes[0].cli(&["clients", "add", "--metadata", metadata.to_str().unwrap()]);
+        let (psu, password) = journey::PSU;
+        nodes[0].cli_with_input(&["psu", "add", psu, "--demo-accounts"], password);
         for node in &mut nodes {
             node.start().await;
         }
@@ -180,6 +184,26 @@ impl Cluster {
             counts.push(node.requests_on(route).await);
         }
         counts
+    }
+
+    /// A PSU's browser on the load balancer.
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.pki, &self.client.base)
+    }
+
+    /// Consents (by id) that more than one code exchange turned into tokens: a code (or its
+    /// request) used twice. Each journey authorises its own consent with one code.
+    pub fn consents_redeemed_twice(&self) -> Vec<String> {
+        self.pg
+            .psql(
+                "bulwark",
+                "SELECT consent_id FROM refresh_tokens GROUP BY consent_id HAVING count(*) > 1 \
+                 UNION ALL SELECT request_uri FROM authz_interactions \
+                 WHERE request_uri IS NOT NULL GROUP BY request_uri HAVING count(*) > 1",
+            )
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Every jti claimed in the database (client assertions and other single-use values).

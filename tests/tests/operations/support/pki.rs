@@ -1,5 +1,6 @@
 //! Certificates made for the test with rcgen: a server CA whose `localhost` certificate
-//! nginx and the nodes present, and a QTSP-like CA issuing the TPP's client certificate.
+//! nginx and the nodes present, and a QTSP-like CA issuing the TPP's client certificate (a
+//! PSD2 QWAC).
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,26 @@ impl Pki {
         params
             .distinguished_name
             .push(DnType::CommonName, "ops-tpp");
+        // A QWAC (ETSI EN 319 412-5 qcStatements with a PSD2 AISP role, and an
+        // organizationIdentifier), so the TPP may call the OB consent APIs.
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDGB-OPS-000001");
+        let psd2 = bulwark_certs::Psd2Statement {
+            roles: vec![bulwark_certs::PspRole::AccountInformation],
+            nca_name: "Financial Conduct Authority".into(),
+            nca_id: "GB-FCA".into(),
+        };
+        let qc = bulwark_certs::qc::encode_qc_statements(
+            true,
+            &[bulwark_certs::QcType::Web],
+            Some(&psd2),
+        )
+        .unwrap();
+        params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 3],
+            qc,
+        )];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let client_key = KeyPair::generate().unwrap();
