@@ -205,6 +205,10 @@ impl AuthzService {
             .await
         {
             Ok(c) => c,
+            // The database is away: the PSU tries again; the client is told nothing yet.
+            Err(ConsentError::Store(e)) if e.is_unavailable() => {
+                return Err(AuthzError::Unavailable(e.to_string()));
+            }
             Err(e) => {
                 tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %e, "authorization for an unusable consent");
                 let description = match e {
@@ -420,7 +424,7 @@ impl AuthzService {
                 time_of(now)?,
             )
             .await
-            .map_err(|_| AuthzError::Expired)?;
+            .map_err(AuthzError::of_consent)?;
         let summary = bulwark_consent::describe(&consent);
         let accounts = if summary.needs_accounts {
             self.accounts.accounts(subject).await?
@@ -528,7 +532,7 @@ impl AuthzService {
                 time_of(now)?,
             )
             .await
-            .map_err(|_| AuthzError::Expired)?;
+            .map_err(AuthzError::of_consent)?;
         let decision = match decision {
             "authorise" => {
                 let summary = bulwark_consent::describe(&consent);
@@ -593,7 +597,7 @@ impl AuthzService {
             .par
             .client(&req.client_id)
             .await
-            .map_err(|e| AuthzError::Internal(e.to_string()))?
+            .map_err(AuthzError::from)?
             .ok_or(AuthzError::Expired)?;
         let meta = &client.client.metadata;
         let sub = self

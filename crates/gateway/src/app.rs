@@ -267,6 +267,7 @@ fn refusal_response(r: &GatewayRefusal, id: &InteractionId) -> Response {
         403 => "403 Forbidden",
         404 => "404 NotFound",
         502 => "502 BadGateway",
+        503 => "503 ServiceUnavailable",
         _ => "500 InternalServerError",
     };
     let body = ObError {

@@ -34,7 +34,7 @@ pub struct Admitted {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayRefusal {
     /// HTTP status: 401 (token), 403 (certificate, role, scope, consent, account), 400
-    /// (a payment submission that does not match its consent), 500.
+    /// (a payment submission that does not match its consent), 500, 503 (the database is away).
     pub status: u16,
     /// The OB error code.
     pub code: ObErrorCode,
@@ -66,12 +66,11 @@ impl GatewayRefusal {
             RefusalStatus::Unavailable => 503,
             RefusalStatus::Internal => 500,
         };
-        Self::new(
-            status,
-            ObErrorCode::HeaderInvalid,
-            r.description(),
-            r.reason(),
-        )
+        let code = match r.status() {
+            RefusalStatus::Unavailable | RefusalStatus::Internal => ObErrorCode::UnexpectedError,
+            RefusalStatus::InvalidToken | RefusalStatus::Forbidden => ObErrorCode::HeaderInvalid,
+        };
+        Self::new(status, code, r.description(), r.reason())
     }
 
     fn of_consent(e: &ConsentError) -> Self {
@@ -83,12 +82,15 @@ impl GatewayRefusal {
         let reason = match e {
             ConsentError::NotAuthorised(_) | ConsentError::InvalidStatus(_) => "consent_status",
             ConsentError::NotFound | ConsentError::OtherClient => "consent_unknown",
+            // The database is away: the TPP retries (503 with Retry-After).
+            ConsentError::Store(store) if store.is_unavailable() => "unavailable",
             ConsentError::Store(_) | ConsentError::Corrupt(_) => "internal",
             _ => "consent_mismatch",
         };
         // A consent that does not allow the request is forbidden; a payment body that does not
         // match its consent is a bad request (OB: UK.OBIE.Resource.ConsentMismatch, 400).
         let status = match (reason, ob.status) {
+            ("unavailable", _) => 503,
             ("internal", _) => 500,
             (_, 400) if matches!(code, ObErrorCode::ResourceConsentMismatch) => 400,
             _ => 403,
@@ -225,5 +227,26 @@ impl Policy {
             accounts: context.selected_accounts,
             cert_thumbprint,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_2_a_database_outage_is_503_with_no_detail_and_a_fault_500() {
+        let away = GatewayRefusal::of_consent(&ConsentError::Store(
+            bulwark_store::StoreError::Unavailable("connection refused".into()),
+        ));
+        assert_eq!((away.status, away.reason), (503, "unavailable"));
+        assert!(!away.message.contains("connection"), "{}", away.message);
+        let fault = GatewayRefusal::of_consent(&ConsentError::Store(
+            bulwark_store::StoreError::Corrupt("row".into()),
+        ));
+        assert_eq!((fault.status, fault.reason), (500, "internal"));
+        let guard = GatewayRefusal::of_guard(&Refusal::Unavailable("database down".into()));
+        assert_eq!(guard.status, 503);
+        assert!(matches!(guard.code, ObErrorCode::UnexpectedError));
     }
 }

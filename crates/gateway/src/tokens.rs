@@ -192,6 +192,10 @@ impl AccessTokens for IntrospectedTokens {
             tracing::error!(error = %e, url = %self.url, "token introspection failed");
             TokenCheckError::Unavailable(format!("token introspection failed: {e}"))
         };
+        let failed = |e: String| {
+            tracing::error!(error = %e, url = %self.url, "token introspection answer unusable");
+            TokenCheckError::Failed(format!("token introspection answer unusable: {e}"))
+        };
         let resp = self
             .http
             .post(&self.url)
@@ -199,18 +203,22 @@ impl AccessTokens for IntrospectedTokens {
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        if !resp.status().is_success() {
+        // The server down or overloaded is retryable; a refusal of the gateway's own client
+        // (4xx) is a configuration fault that a retry does not mend.
+        if resp.status().is_server_error() {
             return Err(unavailable(format!("status {}", resp.status())));
         }
-        let answer: serde_json::Value =
-            resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(failed(format!("status {}", resp.status())));
+        }
+        let answer: serde_json::Value = resp.json().await.map_err(|e| failed(e.to_string()))?;
         if answer["active"] != serde_json::Value::Bool(true) {
             return Err(TokenCheckError::Invalid(InvalidToken::Forged(
                 "inactive".into(),
             )));
         }
         let claims: AccessTokenClaims =
-            serde_json::from_value(answer).map_err(|e| unavailable(e.to_string()))?;
+            serde_json::from_value(answer).map_err(|e| failed(e.to_string()))?;
         if claims.iss != self.issuer {
             return Err(TokenCheckError::Invalid(InvalidToken::ForeignIssuer));
         }

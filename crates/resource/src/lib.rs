@@ -103,8 +103,11 @@ impl AccessTokens for TokenService {
 pub enum TokenCheckError {
     /// Forged, foreign or expired.
     Invalid(InvalidToken),
-    /// The authorization server could not be asked.
+    /// The authorization server could not be asked (unreachable, 5xx): 503, retry.
     Unavailable(String),
+    /// The authorization server's answer was unusable (the gateway's own client refused,
+    /// a malformed body): a fault of this deployment, 500, not something a retry fixes.
+    Failed(String),
 }
 
 /// Decides about bank-API requests.
@@ -161,6 +164,7 @@ impl ResourceGuard {
         let claims = self.tokens.verify(token).await.map_err(|e| match e {
             TokenCheckError::Invalid(e) => Refusal::Token(e),
             TokenCheckError::Unavailable(e) => Refusal::Unavailable(e),
+            TokenCheckError::Failed(e) => Refusal::Internal(e),
         })?;
         if self
             .tokens

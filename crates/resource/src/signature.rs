@@ -49,6 +49,16 @@ pub enum SignatureError {
     Internal(String),
 }
 
+impl From<ClientError> for SignatureError {
+    /// A directory lookup that failed: an outage is retryable (503), anything else a fault.
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Unavailable(detail) => Self::Unavailable(detail),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl ResourceGuard {
     /// Applies the signature policy to an admitted caller's request body.
     pub async fn check_signature(
@@ -62,10 +72,7 @@ impl ResourceGuard {
             .directory
             .get(&caller.claims.client_id)
             .await
-            .map_err(|e| match e {
-                ClientError::Unavailable(detail) => SignatureError::Unavailable(detail),
-                other => SignatureError::Internal(other.to_string()),
-            })?
+            .map_err(SignatureError::from)?
             .ok_or(ConsentError::NotFound)?;
         let meta = &client.client.metadata;
         let required = endpoint_signed
@@ -123,7 +130,7 @@ impl ResourceGuard {
                 .directory
                 .expected_organisation(&caller.claims.client_id, signature.seal.profile)
                 .await
-                .map_err(|e| SignatureError::Internal(e.to_string()))?;
+                .map_err(SignatureError::from)?;
             let refused = match expected {
                 Some(expected) => bulwark_certs::organisation_matches(
                     signature.seal.tpp.as_ref(),

@@ -729,3 +729,43 @@ fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use bulwark_token::{ConsentCheck, TokenError};
+
+    /// OP-2: a consent the database cannot be asked about now is a retryable 503 for the
+    /// code exchange, refresh and introspection, never "not authorised" (which would spend
+    /// the PSU's code as `invalid_grant` or mark a good token inactive).
+    #[tokio::test]
+    async fn op_2_a_consent_that_cannot_be_read_is_unavailable_not_refused() {
+        let db = bulwark_store::testing::TestDb::sqlite();
+        let store = bulwark_store::SqlStore::connect(&db.url, &Default::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let standing = ConsentStanding(bulwark_consent::ConsentService::new(Arc::new(
+            store.clone(),
+        )));
+        assert!(
+            !standing
+                .is_authorised("aac-unknown", 1_700_000_000)
+                .await
+                .unwrap()
+        );
+        store.close().await;
+        match standing.is_authorised("aac-unknown", 1_700_000_000).await {
+            Err(TokenError::Unavailable(_)) => {}
+            other => panic!("a closed database answered {other:?}"),
+        }
+        assert_eq!(
+            TokenError::Unavailable("closed".into())
+                .to_oauth()
+                .code
+                .http_status(),
+            503
+        );
+    }
+}

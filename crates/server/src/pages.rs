@@ -114,22 +114,38 @@ pub fn render(page: &impl Template, status: StatusCode, form_action: &[&str]) ->
 
 /// The error page for a failed authorization step.
 pub fn error_page(branding: &Branding, e: &bulwark_authz::AuthzError, reference: &str) -> Response {
-    if let bulwark_authz::AuthzError::Internal(detail) = e {
-        tracing::error!(reference, error = %detail, "authorization step failed");
-    } else {
-        tracing::info!(reference, error = %e, "authorization step refused");
-    }
+    let title = match e {
+        bulwark_authz::AuthzError::Internal(detail) => {
+            tracing::error!(reference, error = %detail, "authorization step failed");
+            "Something went wrong"
+        }
+        bulwark_authz::AuthzError::Unavailable(detail) => {
+            tracing::warn!(reference, error = %detail, "authorization step deferred: database unavailable");
+            "Please try again in a moment"
+        }
+        other => {
+            tracing::info!(reference, error = %other, "authorization step refused");
+            "Something went wrong"
+        }
+    };
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    render(
+    let mut response = render(
         &ErrorPage {
             bank_name: branding.bank_name.clone(),
-            title: "Something went wrong".into(),
+            title: title.into(),
             message: e.message(),
             reference: Some(reference.to_string()),
         },
         status,
         &[],
-    )
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(bulwark_web::ob_error::RETRY_AFTER_SECS),
+        );
+    }
+    response
 }
 
 /// The stylesheet, compiled in.

@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The largest batch; bounded so the statement stays well under bind-parameter limits.
 const MAX_BATCH: usize = 128;
+// Padding to the next power of two must never exceed the largest batch.
+const _: () = assert!(MAX_BATCH.is_power_of_two());
 
 /// The number of rows a batch of `n` is written as: the next power of two, the last row
 /// repeated (a repeated claim conflicts with itself, a repeated look-up changes nothing). The

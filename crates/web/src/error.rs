@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             response.headers().get(header::RETRY_AFTER),
-            Some(&HeaderValue::from_static("2"))
+            Some(&HeaderValue::from_static(crate::ob_error::RETRY_AFTER_SECS))
         );
         let refused = OAuthErrorResponse {
             error: OAuthError::invalid_request("bad"),

@@ -93,6 +93,7 @@ pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -104,5 +105,17 @@ mod tests {
             response.headers().get(header::RETRY_AFTER),
             Some(&HeaderValue::from_static(RETRY_AFTER_SECS))
         );
+        let body = futures_body(response);
+        assert!(body.contains("503 ServiceUnavailable"), "{body}");
+        assert!(!body.contains("connection refused"), "{body}");
+    }
+
+    fn futures_body(response: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 16))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

@@ -108,7 +108,15 @@ async fn shared_decisions(c: Cluster) {
     let app_token = tpp.accounts_token().await.unwrap();
     let mut browser = c.browser();
     let mut journeys = Vec::new();
-    for _ in 0..4 {
+    for i in 0..4 {
+        // nginx alternates the nodes per request: one extra request before every other
+        // journey shifts which node each step meets, whatever a journey's length.
+        if i % 2 == 1 {
+            let (status, _, _) = tpp
+                .get_bearer("/.well-known/openid-configuration", "")
+                .await;
+            assert_eq!(status, 200);
+        }
         let authorized = tpp
             .authorize(&mut browser, &app_token)
             .await
@@ -133,15 +141,15 @@ async fn shared_decisions(c: Cluster) {
             "{route} on both nodes: {per_node:?}"
         );
     }
-    let single = crate::support::check_single_use(
+    crate::support::check_single_use(
         &c,
         &journeys
             .iter()
             .map(|a| crate::support::journey_done(a.clone()))
             .collect::<Vec<_>>(),
+        false,
     )
     .await;
-    assert_eq!(single.redeemed, 4);
 
     // A token revoked through one node is inactive on both at once.
     let token = &tokens[0];

@@ -91,7 +91,7 @@ async fn op_3_sigkill_mid_load_the_other_node_carries_on_and_no_assertion_passes
 
     // Codes and request_uris in flight at the kill: nginx's retries never turned one into
     // tokens twice, and journeys begun after the kill went through on the other node.
-    let single = check_single_use(&c, &journeys).await;
+    let single = check_single_use(&c, &journeys, true).await;
     let later: Vec<_> = journeys
         .iter()
         .filter(|j| j.sent > killed_at + Duration::from_secs(1))

@@ -41,6 +41,9 @@ pub async fn par(State(s): State<AuthzState>, chain: PresentedChain, form: OAuth
                 bulwark_par::ParError::Internal(detail) => {
                     tracing::error!(error = %detail, "PAR failure");
                 }
+                bulwark_par::ParError::Unavailable(detail) => {
+                    tracing::warn!(error = %detail, "PAR deferred: database unavailable");
+                }
                 bulwark_par::ParError::ClientAuth(detail) => {
                     tracing::info!(target: "bulwark::security", reason = %detail, "invalid_client answered at PAR");
                 }

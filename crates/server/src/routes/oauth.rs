@@ -90,6 +90,9 @@ fn answer(result: Result<impl IntoResponse, TokenError>, form: &OAuthForm) -> Re
                 TokenError::Internal(detail) => {
                     tracing::error!(error = %detail, "token service failure");
                 }
+                TokenError::Unavailable(detail) => {
+                    tracing::warn!(error = %detail, "token request deferred: database unavailable");
+                }
                 TokenError::ClientAuth(detail) => {
                     tracing::info!(target: "bulwark::security", reason = %detail, "invalid_client answered");
                 }

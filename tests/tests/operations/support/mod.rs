@@ -191,15 +191,16 @@ impl Cluster {
         Browser::new(&self.pki, &self.client.base)
     }
 
-    /// Consents (by id) that more than one code exchange turned into tokens: a code (or its
-    /// request) used twice. Each journey authorises its own consent with one code.
+    /// Consents (by id) that more than one code exchange turned into tokens (two grants), or
+    /// that more than one code was issued for (a `request_uri` completed twice). Each journey
+    /// authorises its own consent through one pushed request and one code.
     pub fn consents_redeemed_twice(&self) -> Vec<String> {
         self.pg
             .psql(
                 "bulwark",
                 "SELECT consent_id FROM refresh_tokens GROUP BY consent_id HAVING count(*) > 1 \
-                 UNION ALL SELECT request_uri FROM authz_interactions \
-                 WHERE request_uri IS NOT NULL GROUP BY request_uri HAVING count(*) > 1",
+                 UNION ALL SELECT consent_id FROM authorization_codes \
+                 GROUP BY consent_id HAVING count(*) > 1",
             )
             .lines()
             .map(str::to_string)
