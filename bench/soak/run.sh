@@ -42,12 +42,12 @@ import json, sys
 out, mx, rate = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 w = [json.loads(l) for l in open(f"{out}/windows.jsonl") if l.strip()]
 rows = [json.loads(l) for l in open(f"{out}/rows.jsonl") if l.strip()]
-print(f"# Soak: {len(w) * 10} s at {rate} req/s (80 % of {mx:.0f} tokens/s max)\n")
-print("| t (s) | req/s | token | introspect | revoke | errors | p50 ms | p99 ms | RSS MiB |")
-print("|---|---|---|---|---|---|---|---|---|")
+print(f"# Soak: {len(w) * 10} s at {rate} req/s ({float(rate) / mx:.0%} of {mx:.0f} tokens/s max)\n")
+print("| t (s) | req/s | token | introspect | revoke | errors | p50 ms | p99 ms | RSS MiB | server fds |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for x in w:
     if x["t"] % 60 == 0 or x is w[0] or x is w[-1]:
-        print(f"| {x['t']} | {x['per_second']:.0f} | {x['token']} | {x['introspect']} | {x['revoke']} | {x['errors']} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['rss_mib'] or 0:.1f} |")
+        print(f"| {x['t']} | {x['per_second']:.0f} | {x['token']} | {x['introspect']} | {x['revoke']} | {x['errors']} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['rss_mib'] or 0:.1f} | {x.get('fds') or ''} |")
 errors = sum(x["errors"] for x in w)
 kinds = {}
 for x in w:

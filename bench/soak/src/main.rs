@@ -166,6 +166,12 @@ fn rss_mib(pid: Option<u32>) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The server's open file descriptors (its client connections, mostly): memory held per
+/// connection is what a burst of new connections leaves behind.
+fn open_fds(pid: Option<u32>) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{}/fd", pid?)).ok()?.count())
+}
+
 fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -323,7 +329,7 @@ async fn soak(client: Arc<Client>, a: &Args) {
                        "revoke": w.counts[2], "errors": w.errors, "error_kinds": w.error_kinds,
                        "per_second": w.latencies_us.len() as f64 / a.window as f64,
                        "p50_ms": pct(&w.latencies_us, 0.5), "p99_ms": pct(&w.latencies_us, 0.99),
-                       "rss_mib": rss_mib(a.server_pid), "dropped": dropped})
+                       "rss_mib": rss_mib(a.server_pid), "fds": open_fds(a.server_pid), "dropped": dropped})
             );
             dropped = 0;
         }

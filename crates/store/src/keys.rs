@@ -121,6 +121,17 @@ impl KeyStore for SqlStore {
         retire_others_at: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        // Signing order is creation order: the next key must sort after every key it
+        // replaces even when it is made in the same second as they were (seconds resolution).
+        let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let mut next = next.clone();
+        if let Some(newest) = newest {
+            next.created_at = next.created_at.max(newest.saturating_add(1));
+        }
+        let next = &next;
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1 \
              WHERE alg = $2 AND kid <> $3 AND (retired_at IS NULL OR retired_at > $1)",

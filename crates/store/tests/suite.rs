@@ -50,6 +50,7 @@ both_backends!(
     clients_update_suspend_delete,
     signing_keys_persist_and_retire,
     ds_2_rotation_schedules_the_previous_keys,
+    ds_2_a_rotation_in_the_same_second_as_the_key_it_replaces_sorts_after_it,
     ca_1_jti_is_claimed_once_per_namespace,
     tk_7_revoked_tokens_are_recorded_until_expiry,
     co_1_consent_insert_get_and_idempotency_key_lookup,
@@ -188,6 +189,28 @@ async fn signing_keys_persist_and_retire(store: SqlStore) {
 /// DS-2: a rotation stores the next key and schedules every other key of its algorithm to
 /// retire, in one transaction; keys of the other algorithm are untouched, and a key already
 /// retiring earlier keeps its earlier date.
+/// A rotation made in the same second as the key it replaces (a fresh install rotated at
+/// once) still sorts after it, so it is the one that signs once active.
+async fn ds_2_a_rotation_in_the_same_second_as_the_key_it_replaces_sorts_after_it(store: SqlStore) {
+    let key = |kid: &str, at: i64| StoredKey {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        private_jwk: "{}".into(),
+        created_at: at,
+        activates_at: at,
+        retired_at: None,
+    };
+    store.insert_signing_key(&key("es-z", 500)).await.unwrap();
+    store
+        .rotate_signing_key(&key("es-a", 500), 900)
+        .await
+        .unwrap();
+    let keys = store.published_signing_keys(600).await.unwrap();
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["es-z", "es-a"], "the rotation sorts last");
+    assert!(keys[1].created_at > keys[0].created_at);
+}
+
 async fn ds_2_rotation_schedules_the_previous_keys(store: SqlStore) {
     let key = |kid: &str, alg: &str, at: i64| StoredKey {
         kid: kid.into(),

@@ -132,6 +132,7 @@ pub async fn serve_with(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
+            let _open = crate::metrics::OpenConnection::count();
             let tls =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,

@@ -27,6 +27,25 @@ pub fn install() {
     });
 }
 
+/// Counts a client connection in `http_connections_open` while it is held: each holds its
+/// TLS and HTTP buffers, so the gauge explains memory that follows a burst of connections.
+#[derive(Debug)]
+pub struct OpenConnection(());
+
+impl OpenConnection {
+    /// Counts one more open connection until the value drops.
+    pub fn count() -> Self {
+        metrics::gauge!("http_connections_open").increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("http_connections_open").decrement(1.0);
+    }
+}
+
 /// The current metrics in the Prometheus text format.
 pub fn render() -> String {
     HANDLE

@@ -154,6 +154,13 @@ async fn op_4_health_readiness_and_metrics() {
         metrics.contains(r#"http_request_duration_seconds_bucket{route="/readyz",method="GET""#),
         "{metrics}"
     );
+    // This client's own connection is open while it asks.
+    let open: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("http_connections_open "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no http_connections_open gauge: {metrics}"));
+    assert!(open >= 1.0, "{metrics}");
     // The database going away makes the server unready, not dead.
     app.store.close().await;
     let ready = client.get(app.url("/readyz")).send().await.unwrap();

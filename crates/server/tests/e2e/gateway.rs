@@ -722,8 +722,8 @@ async fn gw_1_the_gateway_can_introspect_instead_of_checking_locally() {
 
 #[tokio::test]
 async fn gw_1_an_unreachable_server_is_not_an_invalid_token() {
-    // The JWK Set cannot be fetched: the TPP's token may be fine, so the answer is a server
-    // error, not 401 invalid_token (which would make the TPP throw the token away).
+    // The JWK Set cannot be fetched: the TPP's token may be fine, so the answer is 503 with
+    // Retry-After, not 401 invalid_token (which would make the TPP throw the token away).
     let h = Harness::start(|_| {}).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -734,6 +734,11 @@ async fn gw_1_an_unreachable_server_is_not_an_invalid_token() {
     .await;
     let (c, token) = tpp(&h, "tpp-outage", &[PspRole::AccountInformation]).await;
     let answer = get(&h, &base, &c.identity, Some(&token), "/echo/app", &[]).await;
-    assert_eq!(answer.status, 500, "{:?}", answer.body);
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
     assert!(answer.headers.get("www-authenticate").is_none());
+    assert_eq!(
+        answer.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"2"[..]),
+        "the TPP is told to retry"
+    );
 }
