@@ -119,11 +119,14 @@ impl Browser {
         client_id: &str,
         request_uri: &str,
     ) -> Result<String, Stopped> {
-        let mut path = format!(
-            "/authorize?client_id={}&request_uri={}",
-            enc(client_id),
-            enc(request_uri)
-        );
+        let mut authorize = reqwest::Url::parse(&format!("{}/authorize", self.base))
+            .map_err(|e| stopped("authorize", 0, e.to_string()))?;
+        authorize
+            .query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("request_uri", request_uri);
+        let mut path = local(authorize.as_str(), &self.base)
+            .ok_or_else(|| stopped("authorize", 0, authorize.to_string()))?;
         let mut form: Option<Vec<(String, String)>> = None;
         for _hop in 0..12 {
             let resp = self
@@ -193,47 +196,13 @@ fn local(url: &str, base: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
+/// A query parameter of a (callback) URL, decoded.
 fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once(['?', '#'])?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| pct_decode(v))
-    })
-}
-
-fn pct_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => out.push(b),
-                    Err(_) => out.push(b'%'),
-                }
-                i += 3;
-                continue;
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A page's first form: its action and its inputs.
