@@ -8,7 +8,6 @@
 //! code with an Authorised consent or changes nothing.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::consents::apply_transition;
 use crate::{ConsentTransition, SqlStore, StoreError};
@@ -250,7 +249,7 @@ const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expire
 const REFRESH_COLUMNS: &str =
     "token_hash, client_id, consent_id, grant_data, issued_at, expires_at, revoked_at";
 
-fn interaction(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
+fn interaction(row: &crate::db::Row) -> Result<Interaction, StoreError> {
     Ok(Interaction {
         id: row.try_get("id")?,
         browser_hash: row.try_get("browser_hash")?,
@@ -267,7 +266,7 @@ fn interaction(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
     })
 }
 
-fn code(row: &sqlx::any::AnyRow) -> Result<CodeRecord, StoreError> {
+fn code(row: &crate::db::Row) -> Result<CodeRecord, StoreError> {
     Ok(CodeRecord {
         code_hash: row.try_get("code_hash")?,
         client_id: row.try_get("client_id")?,
@@ -281,7 +280,7 @@ fn code(row: &sqlx::any::AnyRow) -> Result<CodeRecord, StoreError> {
     })
 }
 
-fn refresh(row: &sqlx::any::AnyRow) -> Result<RefreshRecord, StoreError> {
+fn refresh(row: &crate::db::Row) -> Result<RefreshRecord, StoreError> {
     Ok(RefreshRecord {
         token_hash: row.try_get("token_hash")?,
         client_id: row.try_get("client_id")?,
@@ -293,11 +292,8 @@ fn refresh(row: &sqlx::any::AnyRow) -> Result<RefreshRecord, StoreError> {
     })
 }
 
-async fn insert_refresh(
-    conn: &mut sqlx::AnyConnection,
-    r: &RefreshRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
+async fn insert_refresh(conn: &mut crate::db::Tx, r: &RefreshRecord) -> Result<(), StoreError> {
+    crate::db::query(
         "INSERT INTO refresh_tokens (token_hash, client_id, consent_id, grant_data, issued_at, \
          expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -317,7 +313,7 @@ async fn insert_refresh(
 #[async_trait]
 impl AuthorizationStore for SqlStore {
     async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO pushed_requests (request_uri, client_id, request, expires_at) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -325,7 +321,7 @@ impl AuthorizationStore for SqlStore {
         .bind(&r.client_id)
         .bind(&r.request)
         .bind(r.expires_at)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "request_uri already exists"))?;
         Ok(())
@@ -336,21 +332,21 @@ impl AuthorizationStore for SqlStore {
         r: &PushedRequest,
         assertion: &JtiClaim,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let fresh = sqlx::query(
+        let mut tx = self.db().begin().await?;
+        let fresh = crate::db::query(
             "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (namespace, jti) DO NOTHING",
         )
         .bind(&assertion.namespace)
         .bind(&assertion.jti)
         .bind(assertion.expires_at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if fresh.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO pushed_requests (request_uri, client_id, request, expires_at) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -358,7 +354,7 @@ impl AuthorizationStore for SqlStore {
         .bind(&r.client_id)
         .bind(&r.request)
         .bind(r.expires_at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "request_uri already exists"))?;
         tx.commit().await?;
@@ -370,13 +366,13 @@ impl AuthorizationStore for SqlStore {
         request_uri: &str,
         now: i64,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT request_uri, client_id, request, expires_at FROM pushed_requests \
              WHERE request_uri = $1 AND expires_at > $2",
         )
         .bind(request_uri)
         .bind(now)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(PushedRequest {
@@ -388,7 +384,7 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        crate::db::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO authz_interactions ({INTERACTION_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         )))
@@ -404,19 +400,19 @@ impl AuthorizationStore for SqlStore {
         .bind(i.auth_time)
         .bind(&i.acr)
         .bind(i.expires_at)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "interaction id already exists"))?;
         Ok(())
     }
 
     async fn get_interaction(&self, id: &str, now: i64) -> Result<Option<Interaction>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = crate::db::query(sqlx::AssertSqlSafe(format!(
             "SELECT {INTERACTION_COLUMNS} FROM authz_interactions WHERE id = $1 AND expires_at > $2"
         )))
         .bind(id)
         .bind(now)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(interaction).transpose()
     }
@@ -429,7 +425,7 @@ impl AuthorizationStore for SqlStore {
         auth_time: i64,
         acr: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = crate::db::query(
             "UPDATE authz_interactions SET psu_id = $1, psu_name = $2, auth_time = $3, acr = $4 \
              WHERE id = $5",
         )
@@ -438,7 +434,7 @@ impl AuthorizationStore for SqlStore {
         .bind(auth_time)
         .bind(acr)
         .bind(id)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -449,11 +445,11 @@ impl AuthorizationStore for SqlStore {
         consent: &ConsentTransition,
         code: Option<&CodeRecord>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let gone =
-            sqlx::query("DELETE FROM authz_interactions WHERE id = $1 RETURNING request_uri")
+            crate::db::query("DELETE FROM authz_interactions WHERE id = $1 RETURNING request_uri")
                 .bind(interaction_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
         let Some(gone) = gone else {
             tx.rollback().await?;
@@ -461,9 +457,9 @@ impl AuthorizationStore for SqlStore {
         };
         let request_uri: Option<String> = gone.try_get("request_uri")?;
         if let Some(uri) = request_uri {
-            let used = sqlx::query("DELETE FROM pushed_requests WHERE request_uri = $1")
+            let used = crate::db::query("DELETE FROM pushed_requests WHERE request_uri = $1")
                 .bind(uri)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             if used.rows_affected() != 1 {
                 tx.rollback().await?;
@@ -475,7 +471,7 @@ impl AuthorizationStore for SqlStore {
             return Ok(false);
         }
         if let Some(c) = code {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            crate::db::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )))
@@ -488,7 +484,7 @@ impl AuthorizationStore for SqlStore {
             .bind(&c.issued_jti)
             .bind(c.issued_exp)
             .bind(&c.refresh_hash)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "authorization code already exists"))?;
         }
@@ -497,33 +493,33 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn get_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = crate::db::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
         )))
         .bind(code_hash)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(code).transpose()
     }
 
     async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         if let Some(claim) = &r.assertion {
-            let fresh = sqlx::query(
+            let fresh = crate::db::query(
                 "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (namespace, jti) DO NOTHING",
             )
             .bind(&claim.namespace)
             .bind(&claim.jti)
             .bind(claim.expires_at)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             if fresh.rows_affected() != 1 {
                 tx.rollback().await?;
                 return Ok(Redeemed::AssertionReplayed);
             }
         }
-        let won = sqlx::query(
+        let won = crate::db::query(
             "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \
              refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1",
         )
@@ -532,7 +528,7 @@ impl AuthorizationStore for SqlStore {
         .bind(r.issued_exp)
         .bind(r.refresh.as_ref().map(|t| t.token_hash.clone()))
         .bind(&r.code_hash)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if won.rows_affected() != 1 {
             tx.rollback().await?;
@@ -546,11 +542,11 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = crate::db::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
         )))
         .bind(hash)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(refresh).transpose()
     }
@@ -561,13 +557,13 @@ impl AuthorizationStore for SqlStore {
         new: &RefreshRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let mut tx = self.db().begin().await?;
+        let done = crate::db::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(old_hash)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if done.rows_affected() != 1 {
             tx.rollback().await?;
@@ -579,12 +575,12 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn revoke_refresh_token(&self, hash: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(hash)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(())
     }
@@ -594,12 +590,12 @@ impl AuthorizationStore for SqlStore {
         consent_id: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = crate::db::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(consent_id)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(done.rows_affected())
     }
@@ -608,18 +604,18 @@ impl AuthorizationStore for SqlStore {
         &self,
         consent_id: &str,
     ) -> Result<Vec<RefreshRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = crate::db::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE consent_id = $1 \
              ORDER BY issued_at DESC LIMIT 1000"
         )))
         .bind(consent_id)
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter().map(refresh).collect()
     }
 
     async fn insert_psu_session(&self, s: &PsuSession) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO psu_sessions (session_hash, subject, display_name, auth_time, acr, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -629,7 +625,7 @@ impl AuthorizationStore for SqlStore {
         .bind(s.auth_time)
         .bind(&s.acr)
         .bind(s.expires_at)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "session already exists"))?;
         Ok(())
@@ -640,13 +636,13 @@ impl AuthorizationStore for SqlStore {
         session_hash: &str,
         now: i64,
     ) -> Result<Option<PsuSession>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT session_hash, subject, display_name, auth_time, acr, expires_at \
              FROM psu_sessions WHERE session_hash = $1 AND expires_at > $2",
         )
         .bind(session_hash)
         .bind(now)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(PsuSession {
@@ -660,9 +656,9 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM psu_sessions WHERE session_hash = $1")
+        crate::db::query("DELETE FROM psu_sessions WHERE session_hash = $1")
             .bind(session_hash)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
         Ok(())
     }
@@ -676,11 +672,11 @@ impl AuthorizationStore for SqlStore {
             "refresh_tokens",
             "psu_sessions",
         ] {
-            let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let done = crate::db::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"
             )))
             .bind(now)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
             gone += done.rows_affected();
         }

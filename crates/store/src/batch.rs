@@ -6,11 +6,10 @@
 
 use std::collections::HashSet;
 
-use sqlx::{AnyPool, Row};
-
 use crate::StoreError;
+use crate::db::Db;
 use crate::error::is_connection_error;
-use crate::failover::PoolHandle;
+use crate::sql::DbSource;
 use tokio::sync::{mpsc, oneshot};
 
 /// The largest batch; bounded so the statement stays well under bind-parameter limits.
@@ -42,11 +41,11 @@ pub(crate) struct Lookup {
 }
 
 /// Starts the batching tasks for a pool; they end when every sender is dropped.
-pub(crate) fn spawn(pools: &PoolHandle) -> (mpsc::Sender<Claim>, mpsc::Sender<Lookup>) {
+pub(crate) fn spawn(source: &DbSource) -> (mpsc::Sender<Claim>, mpsc::Sender<Lookup>) {
     let (claim_tx, claim_rx) = mpsc::channel(4096);
     let (lookup_tx, lookup_rx) = mpsc::channel(4096);
-    tokio::spawn(claim_loop(pools.clone(), claim_rx));
-    tokio::spawn(lookup_loop(pools.clone(), lookup_rx));
+    tokio::spawn(claim_loop(source.clone(), claim_rx));
+    tokio::spawn(lookup_loop(source.clone(), lookup_rx));
     (claim_tx, lookup_tx)
 }
 
@@ -61,9 +60,9 @@ async fn gather<T>(rx: &mut mpsc::Receiver<T>, first: T) -> Vec<T> {
     batch
 }
 
-async fn claim_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Claim>) {
+async fn claim_loop(source: DbSource, mut rx: mpsc::Receiver<Claim>) {
     while let Some(first) = rx.recv().await {
-        let pool = pools.get();
+        let pool = source.get();
         let batch = gather(&mut rx, first).await;
         let rows = padded_len(batch.len());
         let mut sql = String::from("INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ");
@@ -74,7 +73,7 @@ async fn claim_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Claim>) {
             sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
         }
         sql.push_str(" ON CONFLICT (namespace, jti) DO NOTHING RETURNING namespace, jti");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = crate::db::query(sqlx::AssertSqlSafe(sql));
         for c in batch
             .iter()
             .chain(batch.last().into_iter().cycle().take(rows - batch.len()))
@@ -129,8 +128,8 @@ async fn claim_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Claim>) {
 }
 
 /// One claim on its own statement (the fallback of a failed batch).
-async fn claim_one(pool: &AnyPool, c: &Claim) -> Result<bool, StoreError> {
-    sqlx::query(
+async fn claim_one(pool: &Db, c: &Claim) -> Result<bool, StoreError> {
+    crate::db::query(
         "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (namespace, jti) DO NOTHING",
     )
@@ -152,9 +151,9 @@ fn batch_error(e: &sqlx::Error) -> StoreError {
     }
 }
 
-async fn lookup_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Lookup>) {
+async fn lookup_loop(source: DbSource, mut rx: mpsc::Receiver<Lookup>) {
     while let Some(first) = rx.recv().await {
-        let pool = pools.get();
+        let pool = source.get();
         let batch = gather(&mut rx, first).await;
         let rows = padded_len(batch.len());
         let mut sql = String::from("SELECT jti FROM revoked_tokens WHERE jti IN (");
@@ -165,7 +164,7 @@ async fn lookup_loop(pools: PoolHandle, mut rx: mpsc::Receiver<Lookup>) {
             sql.push_str(&format!("${}", i + 1));
         }
         sql.push(')');
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = crate::db::query(sqlx::AssertSqlSafe(sql));
         for l in batch
             .iter()
             .chain(batch.last().into_iter().cycle().take(rows - batch.len()))

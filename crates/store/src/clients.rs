@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use bulwark_core::{Client, ClientMetadata, ClientStatus};
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -37,7 +36,7 @@ fn encode(metadata: &ClientMetadata) -> Result<String, StoreError> {
     serde_json::to_string(metadata).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn decode(row: &sqlx::any::AnyRow) -> Result<Client, StoreError> {
+fn decode(row: &crate::db::Row) -> Result<Client, StoreError> {
     let client_id: String = row.try_get("client_id")?;
     let metadata: String = row.try_get("metadata")?;
     let status: String = row.try_get("status")?;
@@ -57,7 +56,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Client, StoreError> {
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO clients (client_id, metadata, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -66,28 +65,28 @@ impl ClientStore for SqlStore {
         .bind(client.status.as_str())
         .bind(client.client_id_issued_at)
         .bind(client.updated_at)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
         Ok(())
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT client_id, metadata, status, created_at, updated_at FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(decode).transpose()
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT client_id, metadata, status, created_at, updated_at FROM clients \
              ORDER BY created_at, client_id",
         )
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter().map(decode).collect()
     }
@@ -98,13 +97,14 @@ impl ClientStore for SqlStore {
         metadata: &ClientMetadata,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE clients SET metadata = $1, updated_at = $2 WHERE client_id = $3")
-                .bind(encode(metadata)?)
-                .bind(now)
-                .bind(client_id)
-                .execute(&self.pool())
-                .await?;
+        let done = crate::db::query(
+            "UPDATE clients SET metadata = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(encode(metadata)?)
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.db())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -114,20 +114,21 @@ impl ClientStore for SqlStore {
         status: ClientStatus,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE clients SET status = $1, updated_at = $2 WHERE client_id = $3")
-                .bind(status.as_str())
-                .bind(now)
-                .bind(client_id)
-                .execute(&self.pool())
-                .await?;
+        let done = crate::db::query(
+            "UPDATE clients SET status = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.db())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        let done = crate::db::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -7,7 +7,6 @@
 //! the audit row of each change is written in the same transaction as the change.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -195,7 +194,7 @@ fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
 }
 
-fn decode(row: &sqlx::any::AnyRow) -> Result<ConsentRecord, StoreError> {
+fn decode(row: &crate::db::Row) -> Result<ConsentRecord, StoreError> {
     let id: String = row.try_get("id")?;
     let body: String = row.try_get("body")?;
     let accounts: String = row.try_get("selected_accounts")?;
@@ -221,11 +220,8 @@ fn encode_accounts(accounts: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(accounts).map_err(|e| corrupt(e.to_string()))
 }
 
-async fn insert_audit(
-    conn: &mut sqlx::AnyConnection,
-    a: &ConsentAuditRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
+async fn insert_audit(conn: &mut crate::db::Tx, a: &ConsentAuditRecord) -> Result<(), StoreError> {
+    crate::db::query(
         "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, to_status, reason, \
          customer_auth_date, customer_ip_address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -246,7 +242,7 @@ async fn insert_audit(
 /// Applies a conditional status change and its audit row on an open transaction; false when
 /// the consent no longer has `from_status` (the caller rolls back).
 pub(crate) async fn apply_transition(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::db::Tx,
     t: &ConsentTransition,
 ) -> Result<bool, StoreError> {
     let accounts = t
@@ -254,7 +250,7 @@ pub(crate) async fn apply_transition(
         .as_deref()
         .map(encode_accounts)
         .transpose()?;
-    let done = sqlx::query(
+    let done = crate::db::query(
         "UPDATE consents SET status = $1, status_updated_at = $2, \
          psu_id = COALESCE($3, psu_id), selected_accounts = COALESCE($4, selected_accounts) \
          WHERE id = $5 AND status = $6",
@@ -295,8 +291,8 @@ impl ConsentStore for SqlStore {
         audit: &ConsentAuditRecord,
     ) -> Result<(), StoreError> {
         let body = serde_json::to_string(&c.body).map_err(|e| corrupt(e.to_string()))?;
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let mut tx = self.db().begin().await?;
+        crate::db::query(
             "INSERT INTO consents (id, kind, client_id, status, psu_id, body, selected_accounts, \
              idempotency_key, body_hash, created_at, status_updated_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -313,7 +309,7 @@ impl ConsentStore for SqlStore {
         .bind(c.created_at)
         .bind(c.status_updated_at)
         .bind(c.expires_at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "consent id or idempotency key already used"))?;
         insert_audit(&mut tx, audit).await?;
@@ -322,11 +318,11 @@ impl ConsentStore for SqlStore {
     }
 
     async fn get_consent(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = crate::db::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM consents WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -337,14 +333,14 @@ impl ConsentStore for SqlStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<ConsentRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = crate::db::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM consents \
              WHERE client_id = $1 AND kind = $2 AND idempotency_key = $3"
         )))
         .bind(client_id)
         .bind(kind)
         .bind(key)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -355,20 +351,20 @@ impl ConsentStore for SqlStore {
         key: &str,
         created_by: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = crate::db::query(
             "UPDATE consents SET idempotency_key = NULL \
              WHERE id = $1 AND idempotency_key = $2 AND created_at <= $3",
         )
         .bind(consent_id)
         .bind(key)
         .bind(created_by)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn transition_consent(&self, t: &ConsentTransition) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         if !apply_transition(&mut tx, t).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -378,12 +374,12 @@ impl ConsentStore for SqlStore {
     }
 
     async fn consent_history(&self, id: &str) -> Result<Vec<ConsentAuditRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT consent_id, actor_kind, actor_id, at, from_status, to_status, reason, \
              customer_auth_date, customer_ip_address FROM consent_audit WHERE consent_id = $1 ORDER BY seq",
         )
         .bind(id)
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter()
             .map(|row| {
@@ -413,8 +409,8 @@ impl ConsentStore for SqlStore {
              ORDER BY {column} DESC, id DESC LIMIT ${}",
             args.len()
         );
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .fetch_all(&self.pool())
+        let rows = bind_all(crate::db::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.db())
             .await?;
         rows.iter().map(decode).collect()
     }
@@ -426,8 +422,8 @@ impl ConsentStore for SqlStore {
             "SELECT COUNT(*) AS n FROM (SELECT 1 FROM consents {filter} LIMIT ${}) AS capped",
             args.len()
         );
-        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .fetch_one(&self.pool())
+        let row = bind_all(crate::db::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_one(&self.db())
             .await?;
         let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -440,10 +436,7 @@ enum Arg<'a> {
     Int(i64),
 }
 
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    args: Vec<Arg<'q>>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+fn bind_all<'q>(mut query: crate::db::Query, args: Vec<Arg<'q>>) -> crate::db::Query {
     for arg in args {
         query = match arg {
             Arg::Text(s) => query.bind(s),

@@ -4,7 +4,6 @@
 //! `retired_at`; each node derives the key's state from them and its clock.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -60,7 +59,7 @@ pub trait KeyStore: Send + Sync {
     async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<bool, StoreError>;
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
+fn from_row(row: &crate::db::Row) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
         kid: row.try_get("kid")?,
         alg: row.try_get("alg")?,
@@ -71,8 +70,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
     })
 }
 
-fn insert_query(key: &StoredKey) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(
+fn insert_query(key: &StoredKey) -> crate::db::Query {
+    crate::db::query(
         "INSERT INTO signing_keys (kid, alg, private_jwk, created_at, activates_at, retired_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -88,29 +87,29 @@ fn insert_query(key: &StoredKey) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
 impl KeyStore for SqlStore {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         insert_query(key)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await
             .map_err(|e| StoreError::from_insert(e, "signing key kid exists"))?;
         Ok(())
     }
 
     async fn published_signing_keys(&self, now: i64) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
              WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at, kid",
         )
         .bind(now)
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter().map(from_row).collect()
     }
 
     async fn all_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT kid, alg, private_jwk, created_at, activates_at, retired_at FROM signing_keys \
              ORDER BY created_at, kid",
         )
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter().map(from_row).collect()
     }
@@ -120,11 +119,11 @@ impl KeyStore for SqlStore {
         next: &StoredKey,
         retire_others_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         // Signing order is creation order: the next key must sort after every key it
         // replaces even when it is made in the same second as they were (seconds resolution).
-        let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) FROM signing_keys")
-            .fetch_one(&mut *tx)
+        let newest: Option<i64> = crate::db::query("SELECT MAX(created_at) FROM signing_keys")
+            .fetch_one(&mut tx)
             .await?
             .try_get(0)?;
         let mut next = next.clone();
@@ -132,17 +131,17 @@ impl KeyStore for SqlStore {
             next.created_at = next.created_at.max(newest.saturating_add(1));
         }
         let next = &next;
-        sqlx::query(
+        crate::db::query(
             "UPDATE signing_keys SET retired_at = $1 \
              WHERE alg = $2 AND kid <> $3 AND (retired_at IS NULL OR retired_at > $1)",
         )
         .bind(retire_others_at)
         .bind(&next.alg)
         .bind(&next.kid)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         insert_query(next)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "signing key kid exists"))?;
         tx.commit().await?;
@@ -150,13 +149,13 @@ impl KeyStore for SqlStore {
     }
 
     async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = crate::db::query(
             "UPDATE signing_keys SET retired_at = $1 \
              WHERE kid = $2 AND (retired_at IS NULL OR retired_at > $1)",
         )
         .bind(at)
         .bind(kid)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -9,6 +9,7 @@ mod authorization;
 mod batch;
 mod clients;
 mod consents;
+mod db;
 mod error;
 mod failover;
 mod keys;

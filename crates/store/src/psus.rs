@@ -3,7 +3,6 @@
 //! the embedded default and the tests run on.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -56,7 +55,7 @@ pub trait PsuStore: Send + Sync {
     async fn psu_accounts(&self, subject: &str) -> Result<Vec<PsuAccountRecord>, StoreError>;
 }
 
-fn psu(row: &sqlx::any::AnyRow) -> Result<PsuRecord, StoreError> {
+fn psu(row: &crate::db::Row) -> Result<PsuRecord, StoreError> {
     Ok(PsuRecord {
         username: row.try_get("username")?,
         subject: row.try_get("subject")?,
@@ -69,7 +68,7 @@ fn psu(row: &sqlx::any::AnyRow) -> Result<PsuRecord, StoreError> {
 #[async_trait]
 impl PsuStore for SqlStore {
     async fn insert_psu(&self, p: &PsuRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO psus (username, subject, display_name, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -78,45 +77,45 @@ impl PsuStore for SqlStore {
         .bind(&p.display_name)
         .bind(&p.password_hash)
         .bind(p.created_at)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "username already exists"))?;
         Ok(())
     }
 
     async fn set_psu_password(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE psus SET password_hash = $1 WHERE username = $2")
+        let done = crate::db::query("UPDATE psus SET password_hash = $1 WHERE username = $2")
             .bind(hash)
             .bind(username)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn get_psu(&self, username: &str) -> Result<Option<PsuRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT username, subject, display_name, password_hash, created_at FROM psus \
              WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(psu).transpose()
     }
 
     async fn get_psu_by_subject(&self, subject: &str) -> Result<Option<PsuRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT username, subject, display_name, password_hash, created_at FROM psus \
              WHERE subject = $1",
         )
         .bind(subject)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(psu).transpose()
     }
 
     async fn upsert_psu_account(&self, a: &PsuAccountRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO psu_accounts (subject, account_id, name, scheme, identification, currency) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, account_id) DO UPDATE SET \
              name = excluded.name, scheme = excluded.scheme, \
@@ -128,18 +127,18 @@ impl PsuStore for SqlStore {
         .bind(&a.scheme)
         .bind(&a.identification)
         .bind(&a.currency)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(())
     }
 
     async fn psu_accounts(&self, subject: &str) -> Result<Vec<PsuAccountRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT subject, account_id, name, scheme, identification, currency FROM psu_accounts \
              WHERE subject = $1 ORDER BY account_id",
         )
         .bind(subject)
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter()
             .map(|row| {

@@ -5,7 +5,6 @@
 
 use async_trait::async_trait;
 use bulwark_core::{Client, ClientMetadata};
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -67,8 +66,8 @@ impl RegistrationStore for SqlStore {
         client: &Client,
         registration: &Registration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let mut tx = self.db().begin().await?;
+        crate::db::query(
             "INSERT INTO clients (client_id, metadata, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -77,10 +76,10 @@ impl RegistrationStore for SqlStore {
         .bind(client.status.as_str())
         .bind(client.client_id_issued_at)
         .bind(client.updated_at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO registrations \
              (client_id, token_hash, software_id, organisation, certificate, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -92,7 +91,7 @@ impl RegistrationStore for SqlStore {
         .bind(&registration.certificate)
         .bind(registration.created_at)
         .bind(registration.updated_at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
         tx.commit().await?;
@@ -100,12 +99,12 @@ impl RegistrationStore for SqlStore {
     }
 
     async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT client_id, token_hash, software_id, organisation, certificate, created_at, \
              updated_at FROM registrations WHERE client_id = $1",
         )
         .bind(client_id)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.map(|row| {
             Ok(Registration {
@@ -129,8 +128,8 @@ impl RegistrationStore for SqlStore {
         certificate: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let reg = sqlx::query(
+        let mut tx = self.db().begin().await?;
+        let reg = crate::db::query(
             "UPDATE registrations SET organisation = $1, certificate = COALESCE($2, certificate), \
              updated_at = $3 WHERE client_id = $4",
         )
@@ -138,15 +137,16 @@ impl RegistrationStore for SqlStore {
         .bind(certificate)
         .bind(now)
         .bind(client_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        let client =
-            sqlx::query("UPDATE clients SET metadata = $1, updated_at = $2 WHERE client_id = $3")
-                .bind(encode(metadata)?)
-                .bind(now)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
+        let client = crate::db::query(
+            "UPDATE clients SET metadata = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(encode(metadata)?)
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut tx)
+        .await?;
         if reg.rows_affected() != 1 || client.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
@@ -156,18 +156,18 @@ impl RegistrationStore for SqlStore {
     }
 
     async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let reg = sqlx::query("DELETE FROM registrations WHERE client_id = $1")
+        let mut tx = self.db().begin().await?;
+        let reg = crate::db::query("DELETE FROM registrations WHERE client_id = $1")
             .bind(client_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if reg.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        crate::db::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(true)

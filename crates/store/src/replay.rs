@@ -60,7 +60,7 @@ impl ReplayStore for SqlStore {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (jti) DO NOTHING",
         )
@@ -68,7 +68,7 @@ impl ReplayStore for SqlStore {
         .bind(client_id)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(())
     }
@@ -88,13 +88,13 @@ impl ReplayStore for SqlStore {
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let a = sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
+        let a = crate::db::query("DELETE FROM used_jtis WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
-        let b = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+        let b = crate::db::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }

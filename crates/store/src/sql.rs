@@ -1,6 +1,7 @@
 //! The SQL store over sqlx's `Any` driver: connection with bounded retry, per-backend
 //! connection tuning and migrations.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
@@ -8,6 +9,25 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 
 use crate::StoreError;
+use crate::db::{Db, Lite};
+
+/// Where a store's statements run: PostgreSQL through the pool in force, or SQLite on its
+/// one embedded connection.
+#[derive(Clone, Debug)]
+pub(crate) struct DbSource {
+    pools: crate::failover::PoolHandle,
+    lite: Option<Arc<Lite>>,
+}
+
+impl DbSource {
+    /// The database for the next statement.
+    pub(crate) fn get(&self) -> Db {
+        match &self.lite {
+            Some(lite) => Db::Lite(lite.clone()),
+            None => Db::Any(self.pools.get()),
+        }
+    }
+}
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -59,8 +79,9 @@ impl Default for ConnectSettings {
 /// The store: a connection pool and the backend it talks to.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
-    /// The pool in force (replaced by a failover, see `failover`).
-    pools: crate::failover::PoolHandle,
+    /// Where statements run: the pool in force (replaced by a failover, see `failover`), or
+    /// the embedded SQLite connection.
+    source: DbSource,
     backend: Backend,
     pub(crate) claims: tokio::sync::mpsc::Sender<crate::batch::Claim>,
     pub(crate) lookups: tokio::sync::mpsc::Sender<crate::batch::Lookup>,
@@ -96,14 +117,28 @@ impl SqlStore {
         settings: &ConnectSettings,
     ) -> Result<Self, sqlx::Error> {
         let pool = pool_options(backend, settings).connect(url).await?;
-        Ok(Self::over(pool, url.to_string(), backend))
+        // SQLite: sqlx's pool only applies migrations; statements run inline (see `db`).
+        let lite = match backend {
+            Backend::Sqlite => {
+                let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+                Some(Arc::new(Lite::open(
+                    options.get_filename(),
+                    settings.acquire_timeout,
+                )?))
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Self::over(pool, url.to_string(), backend, lite))
     }
 
-    fn over(pool: AnyPool, url: String, backend: Backend) -> Self {
-        let pools = crate::failover::PoolHandle::new(pool, url);
-        let (claims, lookups) = crate::batch::spawn(&pools);
+    fn over(pool: AnyPool, url: String, backend: Backend, lite: Option<Arc<Lite>>) -> Self {
+        let source = DbSource {
+            pools: crate::failover::PoolHandle::new(pool, url),
+            lite,
+        };
+        let (claims, lookups) = crate::batch::spawn(&source);
         Self {
-            pools,
+            source,
             backend,
             claims,
             lookups,
@@ -158,7 +193,7 @@ impl SqlStore {
         };
         let store = Self::connect(&primary, settings).await?;
         crate::failover::spawn_watcher(
-            store.pools.clone(),
+            store.source.pools.clone(),
             urls.to_vec(),
             pool_options(Backend::Postgres, settings),
             probe,
@@ -166,9 +201,9 @@ impl SqlStore {
         Ok(store)
     }
 
-    /// The pool in force now.
-    pub(crate) fn pool(&self) -> AnyPool {
-        self.pools.get()
+    /// Where statements run now.
+    pub(crate) fn db(&self) -> Db {
+        self.source.get()
     }
 
     /// The backend this store talks to.
@@ -182,19 +217,22 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool()).await?;
+        migrator.run(&self.source.pools.get()).await?;
         Ok(())
     }
 
     /// A cheap round trip, for the readiness probe.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool()).await?;
+        crate::db::query("SELECT 1").fetch_one(&self.db()).await?;
         Ok(())
     }
 
     /// Closes every pooled connection (graceful shutdown, tests dropping their database).
     pub async fn close(&self) {
-        self.pool().close().await;
+        if let Some(lite) = &self.source.lite {
+            lite.close();
+        }
+        self.source.pools.get().close().await;
     }
 }
 

@@ -3,7 +3,6 @@
 //! (OP-6) that the console lists and `bulwark audit export` writes out.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::{SqlStore, StoreError};
 
@@ -112,7 +111,7 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
-fn staff(row: &sqlx::any::AnyRow) -> Result<StaffRecord, StoreError> {
+fn staff(row: &crate::db::Row) -> Result<StaffRecord, StoreError> {
     Ok(StaffRecord {
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
@@ -124,7 +123,7 @@ fn staff(row: &sqlx::any::AnyRow) -> Result<StaffRecord, StoreError> {
 #[async_trait]
 impl StaffStore for SqlStore {
     async fn insert_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO staff_users (username, password_hash, role, created_at) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -132,56 +131,56 @@ impl StaffStore for SqlStore {
         .bind(&s.password_hash)
         .bind(&s.role)
         .bind(s.created_at)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "staff username already exists"))?;
         Ok(())
     }
 
     async fn get_staff(&self, username: &str) -> Result<Option<StaffRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT username, password_hash, role, created_at FROM staff_users WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.as_ref().map(staff).transpose()
     }
 
     async fn list_staff(&self) -> Result<Vec<StaffRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows = crate::db::query(
             "SELECT username, password_hash, role, created_at FROM staff_users ORDER BY username",
         )
-        .fetch_all(&self.pool())
+        .fetch_all(&self.db())
         .await?;
         rows.iter().map(staff).collect()
     }
 
     async fn set_staff_role(&self, username: &str, role: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE staff_users SET role = $1 WHERE username = $2")
+        let done = crate::db::query("UPDATE staff_users SET role = $1 WHERE username = $2")
             .bind(role)
             .bind(username)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_staff(&self, username: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM staff_sessions WHERE username = $1")
+        let mut tx = self.db().begin().await?;
+        crate::db::query("DELETE FROM staff_sessions WHERE username = $1")
             .bind(username)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        let done = sqlx::query("DELETE FROM staff_users WHERE username = $1")
+        let done = crate::db::query("DELETE FROM staff_users WHERE username = $1")
             .bind(username)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_staff_session(&self, s: &StaffSessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO staff_sessions (token_hash, username, csrf, created_at, last_seen) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -190,7 +189,7 @@ impl StaffStore for SqlStore {
         .bind(&s.csrf)
         .bind(s.created_at)
         .bind(s.last_seen)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "session token collision"))?;
         Ok(())
@@ -200,12 +199,12 @@ impl StaffStore for SqlStore {
         &self,
         token_hash: &str,
     ) -> Result<Option<StaffSessionRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = crate::db::query(
             "SELECT token_hash, username, csrf, created_at, last_seen FROM staff_sessions \
              WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool())
+        .fetch_optional(&self.db())
         .await?;
         row.map(|r| {
             Ok(StaffSessionRecord {
@@ -220,18 +219,19 @@ impl StaffStore for SqlStore {
     }
 
     async fn touch_staff_session(&self, token_hash: &str, at: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE staff_sessions SET last_seen = $1 WHERE token_hash = $2")
-            .bind(at)
-            .bind(token_hash)
-            .execute(&self.pool())
-            .await?;
+        let done =
+            crate::db::query("UPDATE staff_sessions SET last_seen = $1 WHERE token_hash = $2")
+                .bind(at)
+                .bind(token_hash)
+                .execute(&self.db())
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_staff_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
+        crate::db::query("DELETE FROM staff_sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool())
+            .execute(&self.db())
             .await?;
         Ok(())
     }
@@ -240,7 +240,7 @@ impl StaffStore for SqlStore {
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO audit_events (at, actor_kind, actor_id, action, subject, reason, request_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -251,7 +251,7 @@ impl AuditStore for SqlStore {
         .bind(&e.subject)
         .bind(&e.reason)
         .bind(&e.request_id)
-        .execute(&self.pool())
+        .execute(&self.db())
         .await?;
         Ok(())
     }
@@ -297,14 +297,14 @@ impl AuditStore for SqlStore {
              FROM audit_events {filter} ORDER BY seq {order} LIMIT ${}",
             args.len()
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = crate::db::query(sqlx::AssertSqlSafe(sql));
         for arg in args {
             query = match arg {
                 Arg::Text(s) => query.bind(s),
                 Arg::Int(i) => query.bind(i),
             };
         }
-        let rows = query.fetch_all(&self.pool()).await?;
+        let rows = query.fetch_all(&self.db()).await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEvent {
