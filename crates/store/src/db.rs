@@ -122,6 +122,13 @@ impl Done {
     }
 }
 
+/// The SQLite connection a statement runs on: the shared one (locked for the statement), or
+/// the one a transaction holds.
+enum LiteOn<'e> {
+    Shared(&'e Lite),
+    Held(&'e mut LiteTx),
+}
+
 /// Where a statement runs.
 pub(crate) enum On<'e> {
     Db(&'e Db),
@@ -167,11 +174,8 @@ impl Query {
             On::Tx(Tx::Any(tx)) => Ok(Done {
                 rows: self.for_sqlx().execute(&mut **tx).await?.rows_affected(),
             }),
-            On::Db(Db::Lite(lite)) => {
-                let conn = lite.lock().await?;
-                Ok(run_lite(&conn, self.sql.as_str(), &self.args)?.1)
-            }
-            On::Tx(Tx::Lite(conn)) => Ok(run_lite(conn, self.sql.as_str(), &self.args)?.1),
+            On::Db(Db::Lite(lite)) => Ok(self.on_lite(LiteOn::Shared(lite)).await?.1),
+            On::Tx(Tx::Lite(tx)) => Ok(self.on_lite(LiteOn::Held(tx)).await?.1),
         }
     }
 
@@ -180,26 +184,20 @@ impl Query {
         self,
         on: impl Into<On<'e>>,
     ) -> Result<Vec<Row>, sqlx::Error> {
+        let any = |rows: Vec<AnyRow>| rows.into_iter().map(Row::Any).collect();
         match on.into() {
-            On::Db(Db::Any(pool)) => Ok(self
-                .for_sqlx()
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .map(Row::Any)
-                .collect()),
-            On::Tx(Tx::Any(tx)) => Ok(self
-                .for_sqlx()
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(Row::Any)
-                .collect()),
-            On::Db(Db::Lite(lite)) => {
-                let conn = lite.lock().await?;
-                Ok(run_lite(&conn, self.sql.as_str(), &self.args)?.0)
-            }
-            On::Tx(Tx::Lite(conn)) => Ok(run_lite(conn, self.sql.as_str(), &self.args)?.0),
+            On::Db(Db::Any(pool)) => Ok(any(self.for_sqlx().fetch_all(pool).await?)),
+            On::Tx(Tx::Any(tx)) => Ok(any(self.for_sqlx().fetch_all(&mut **tx).await?)),
+            On::Db(Db::Lite(lite)) => Ok(self.on_lite(LiteOn::Shared(lite)).await?.0),
+            On::Tx(Tx::Lite(tx)) => Ok(self.on_lite(LiteOn::Held(tx)).await?.0),
+        }
+    }
+
+    /// Runs the statement on SQLite: the rows it returns and the rows it changed.
+    async fn on_lite(&self, on: LiteOn<'_>) -> Result<(Vec<Row>, Done), sqlx::Error> {
+        match on {
+            LiteOn::Shared(lite) => run_lite(&*lite.lock().await?, self.sql.as_str(), &self.args),
+            LiteOn::Held(tx) => run_lite(tx, self.sql.as_str(), &self.args),
         }
     }
 
