@@ -89,8 +89,8 @@ impl Gateway {
         let store = SqlStore::connect(
             &config.database_url,
             &ConnectSettings {
-                // SQLite serialises writers and reads through a worker thread per
-                // connection; a few connections serve the gateway's reads.
+                // SQLite runs statements inline on one connection (the pool only applies
+                // migrations); PostgreSQL reads share a pool.
                 max_connections: if config.database_url.starts_with("sqlite:") {
                     4
                 } else {
