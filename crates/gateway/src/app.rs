@@ -92,7 +92,7 @@ impl Gateway {
                 // SQLite runs statements inline on one connection (the pool only applies
                 // migrations); PostgreSQL reads share a pool.
                 max_connections: if config.database_url.starts_with("sqlite:") {
-                    4
+                    1
                 } else {
                     16
                 },

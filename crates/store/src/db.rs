@@ -154,12 +154,12 @@ impl Query {
         self
     }
 
-    fn for_sqlx(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
-        let mut q = sqlx::query(self.sql.clone());
-        for v in &self.args {
+    fn for_sqlx(self) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+        let mut q = sqlx::query(self.sql);
+        for v in self.args {
             q = match v {
-                Value::Text(s) => q.bind(s.clone()),
-                Value::Int(i) => q.bind(*i),
+                Value::Text(s) => q.bind(s),
+                Value::Int(i) => q.bind(i),
             };
         }
         q
@@ -663,7 +663,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn placeholders_bind_by_number_wherever_they_appear() {
+    async fn op_1_placeholders_bind_by_number_wherever_they_appear() {
         let (_dir, db) = lite();
         let row = query("SELECT $2 AS b, $1 AS a, $2 || $1 AS ba")
             .bind("one")
@@ -685,7 +685,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_transaction_dropped_without_commit_leaves_nothing() {
+    async fn op_1_a_transaction_dropped_without_commit_leaves_nothing() {
         let (_dir, db) = lite();
         query("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)")
             .execute(&db)
@@ -717,7 +717,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_duplicate_key_is_a_unique_violation_and_a_closed_database_is_unavailable() {
+    async fn ca_1_a_claimed_key_is_a_conflict_and_op_2_a_closed_database_is_unavailable() {
         let (_dir, db) = lite();
         query("CREATE TABLE t (k TEXT PRIMARY KEY)")
             .execute(&db)

@@ -1,6 +1,6 @@
 //! Bulwark persistence. One trait per aggregate (clients, signing keys, consents, ...), implemented once
-//! over portable SQL on sqlx's `Any` driver, with PostgreSQL (production) and SQLite (the
-//! embedded default) as backends. Each backend has its own migrations folder, numbered alike.
+//! over portable SQL (`db`: PostgreSQL through sqlx's `Any` pool, SQLite inline on one embedded
+//! connection), with PostgreSQL (production) and SQLite (the embedded default) as backends. Each backend has its own migrations folder, numbered alike.
 //!
 //! The database is the only shared state between nodes (DESIGN.md): single-use records are
 //! claimed with unique constraints, and times are application-clock Unix seconds.

@@ -1,5 +1,5 @@
-//! The SQL store over sqlx's `Any` driver: connection with bounded retry, per-backend
-//! connection tuning and migrations.
+//! The SQL store: connection with bounded retry, per-backend connection tuning and
+//! migrations (sqlx's `Any` pool; SQLite statements then run on `db`'s embedded connection).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +93,14 @@ impl SqlStore {
     pub async fn connect(url: &str, settings: &ConnectSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+            // The statements' connection and the migrations' pool would each see a database
+            // of their own, and the state (keys, replay claims) must outlive the process.
+            return Err(StoreError::UnsupportedUrl(format!(
+                "{}: an in-memory SQLite database is not supported; name a file",
+                redact(url)
+            )));
+        }
         let deadline = Instant::now() + settings.startup_timeout;
         let mut delay = Duration::from_millis(100);
         loop {
@@ -282,8 +290,19 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn op_1_an_in_memory_sqlite_url_is_refused_with_a_clear_error() {
+        for url in ["sqlite::memory:", "sqlite://x.db?mode=memory"] {
+            match SqlStore::connect(url, &ConnectSettings::default()).await {
+                Err(StoreError::UnsupportedUrl(m)) => assert!(m.contains("in-memory"), "{m}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn backend_is_told_by_scheme_and_passwords_are_not_echoed() {
