@@ -8,6 +8,9 @@
 # The proxy (gateway or nginx) is pinned to CPU 1; the load generator and the demo bank share
 # CPU 0. Prints a table (requests/s, p50, p99, proxy CPU per request) and, with PERF=1, the
 # gateway's CPU profile by component.
+# RATES="5000 10000" (the default) then repeats the three at those fixed offered rates, still over
+# C connections: below saturation the added p50 is the proxy's own cost per request, where at
+# saturation every server's p50 is its queue (C ÷ throughput). RATES="" skips them.
 #
 #   cargo build --release -p bulwark-server
 #   bench/gateway-load/run.sh          # ~3 minutes; results in /tmp/gateway-bench/
@@ -20,6 +23,7 @@ OUT=${OUT:-/tmp/gateway-bench}
 DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-5}
 C=${C:-64}
+RATES=${RATES-5000 10000}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -107,18 +111,27 @@ fi
 run --label gateway --url "https://localhost:8444$P" --ca data/dev-pki/ca.pem \
     --cert data/dev-pki/client.pem --key data/dev-pki/client-key.pem --token "$TOKEN" --server-pid "$GW"
 [ "${PERF:-0}" = 1 ] && wait "$PERFPID" || true
+NGW=$(pgrep -P "$NG" | head -1)
 run --label nginx --url "https://localhost:8445$P" --ca data/dev-pki/ca.pem \
-    --cert data/dev-pki/client.pem --key data/dev-pki/client-key.pem --server-pid "$(pgrep -P "$NG" | head -1)"
+    --cert data/dev-pki/client.pem --key data/dev-pki/client-key.pem --server-pid "$NGW"
+for R in $RATES; do
+  run --label direct --rate "$R" --url "http://127.0.0.1:9080$P"
+  run --label gateway --rate "$R" --url "https://localhost:8444$P" --ca data/dev-pki/ca.pem \
+      --cert data/dev-pki/client.pem --key data/dev-pki/client-key.pem --token "$TOKEN" --server-pid "$GW"
+  run --label nginx --rate "$R" --url "https://localhost:8445$P" --ca data/dev-pki/ca.pem \
+      --cert data/dev-pki/client.pem --key data/dev-pki/client-key.pem --server-pid "$NGW"
+done
 
 python3 - "$OUT/results.jsonl" <<'PY' | tee "$OUT/summary.md"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-direct = next(r for r in rows if r["label"] == "direct")
-print("| path | requests/s | p50 µs | p99 µs | added p50 µs | proxy CPU µs/request | errors |")
-print("|---|---|---|---|---|---|---|")
+print("| path | offered req/s | requests/s | p50 µs | p99 µs | added p50 µs | proxy CPU µs/request | errors |")
+print("|---|---|---|---|---|---|---|---|")
 for r in rows:
+    direct = next(d for d in rows if d["label"] == "direct" and d.get("rate") == r.get("rate"))
     cpu = r.get("server_cpu_us_per_req")
-    print(f"| {r['label']} | {r['rps']:.0f} | {r['p50_us']} | {r['p99_us']} | "
+    offered = "max" if r.get("rate") is None else f"{r['rate']:.0f}"
+    print(f"| {r['label']} | {offered} | {r['rps']:.0f} | {r['p50_us']} | {r['p99_us']} | "
           f"{r['p50_us'] - direct['p50_us'] if r['label'] != 'direct' else '-'} | "
           f"{'-' if cpu is None else f'{cpu:.1f}'} | {r['errors']} |")
 PY

@@ -3,8 +3,15 @@
 //! and an optional bearer token. Prints one JSON line: requests per second, latency p50 / p99
 //! (µs), errors, and the server process's CPU per request (from /proc, when --server-pid).
 //!
+//! With `--rate R` the C connections together send R requests per second on a fixed schedule
+//! (each connection every C/R seconds, staggered) instead of back to back: the proxy then runs
+//! below saturation, so a latency figure is its own cost and not the queue that any server
+//! builds at saturation (c ÷ throughput). When a connection is behind its schedule (the previous
+//! answer came late), latency is taken from the scheduled send time, so waiting counts (no
+//! coordinated omission); otherwise from the moment the request leaves.
+//!
 //! gateway-load --url https://localhost:8444/p --ca ca.pem [--cert c.pem --key k.pem]
-//!              [--token T] [--concurrency 64] [--duration 20] [--warmup 5]
+//!              [--token T] [--concurrency 64] [--duration 20] [--warmup 5] [--rate R]
 //!              [--server-pid PID] [--label NAME]
 
 use std::sync::Arc;
@@ -29,6 +36,7 @@ struct Args {
     warmup: u64,
     server_pid: Option<i32>,
     label: String,
+    rate: Option<f64>,
 }
 
 fn die(msg: &str) -> ! {
@@ -48,21 +56,38 @@ fn args() -> Args {
         warmup: 5,
         server_pid: None,
         label: "run".into(),
+        rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| die(&format!("{flag} needs a value")));
+        let mut val = || {
+            it.next()
+                .unwrap_or_else(|| die(&format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--url" => a.url = val(),
             "--ca" => a.ca = Some(val()),
             "--cert" => a.cert = Some(val()),
             "--key" => a.key = Some(val()),
             "--token" => a.token = Some(val()),
-            "--concurrency" => a.concurrency = val().parse().unwrap_or_else(|_| die("bad --concurrency")),
+            "--concurrency" => {
+                a.concurrency = val().parse().unwrap_or_else(|_| die("bad --concurrency"))
+            }
             "--duration" => a.duration = val().parse().unwrap_or_else(|_| die("bad --duration")),
             "--warmup" => a.warmup = val().parse().unwrap_or_else(|_| die("bad --warmup")),
-            "--server-pid" => a.server_pid = Some(val().parse().unwrap_or_else(|_| die("bad --server-pid"))),
+            "--server-pid" => {
+                a.server_pid = Some(val().parse().unwrap_or_else(|_| die("bad --server-pid")))
+            }
             "--label" => a.label = val(),
+            "--rate" => {
+                a.rate = Some(
+                    val()
+                        .parse()
+                        .ok()
+                        .filter(|r: &f64| *r > 0.0)
+                        .unwrap_or_else(|| die("bad --rate")),
+                )
+            }
             _ => die(&format!("unknown flag {flag}")),
         }
     }
@@ -86,14 +111,25 @@ fn split(url: &str) -> (bool, String, u16, String) {
         Some((h, p)) => (h.to_string(), p.parse().unwrap_or_else(|_| die("bad port"))),
         None => (authority.to_string(), if tls { 443 } else { 80 }),
     };
-    (tls, host, port, if path.is_empty() { "/".into() } else { path.into() })
+    (
+        tls,
+        host,
+        port,
+        if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
+    )
 }
 
 fn tls_config(a: &Args) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     if let Some(ca) = &a.ca {
         for c in CertificateDer::pem_file_iter(ca).unwrap_or_else(|_| die("bad --ca")) {
-            roots.add(c.unwrap_or_else(|_| die("bad --ca"))).unwrap_or_else(|_| die("bad --ca"));
+            roots
+                .add(c.unwrap_or_else(|_| die("bad --ca")))
+                .unwrap_or_else(|_| die("bad --ca"));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -108,7 +144,9 @@ fn tls_config(a: &Args) -> Arc<rustls::ClientConfig> {
                 .map(|c| c.unwrap_or_else(|_| die("bad --cert")))
                 .collect();
             let key = PrivateKeyDer::from_pem_file(k).unwrap_or_else(|_| die("bad --key"));
-            builder.with_client_auth_cert(chain, key).unwrap_or_else(|_| die("bad --cert/--key"))
+            builder
+                .with_client_auth_cert(chain, key)
+                .unwrap_or_else(|_| die("bad --cert/--key"))
         }
         _ => builder.with_no_client_auth(),
     };
@@ -128,8 +166,15 @@ async fn worker(
     tls: Option<Arc<rustls::ClientConfig>>,
     start_measure: Instant,
     end: Instant,
+    index: usize,
 ) -> (Vec<u32>, u64) {
     let (_, host, port, path) = split(&a.url);
+    // --rate: this connection's own schedule, offset so the C connections interleave.
+    let period = a
+        .rate
+        .map(|r| Duration::from_secs_f64(a.concurrency as f64 / r));
+    let mut next_send =
+        period.map(|p| Instant::now() + p.mul_f64(index as f64 / a.concurrency as f64));
     let mut lat = Vec::with_capacity(100_000);
     let mut errors = 0u64;
     'outer: while Instant::now() < end {
@@ -142,11 +187,16 @@ async fn worker(
         let mut sender = match &tls {
             Some(cfg) => {
                 let name = ServerName::try_from(host.clone()).unwrap_or_else(|_| die("bad host"));
-                let Ok(stream) = tokio_rustls::TlsConnector::from(cfg.clone()).connect(name, tcp).await else {
+                let Ok(stream) = tokio_rustls::TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await
+                else {
                     errors += 1;
                     continue;
                 };
-                let Ok((s, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+                let Ok((s, conn)) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+                else {
                     errors += 1;
                     continue;
                 };
@@ -154,7 +204,8 @@ async fn worker(
                 s
             }
             None => {
-                let Ok((s, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await else {
+                let Ok((s, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+                else {
                     errors += 1;
                     continue;
                 };
@@ -167,8 +218,22 @@ async fn worker(
             if let Some(t) = &a.token {
                 req = req.header("authorization", format!("Bearer {t}"));
             }
-            let req = req.body(Empty::<Bytes>::new()).unwrap_or_else(|_| die("request"));
-            let t0 = Instant::now();
+            let req = req
+                .body(Empty::<Bytes>::new())
+                .unwrap_or_else(|_| die("request"));
+            let t0 = match (next_send, period) {
+                (Some(at), Some(p)) => {
+                    next_send = Some(at + p);
+                    if Instant::now() >= at {
+                        at // behind schedule: the wait for the previous answer counts
+                    } else {
+                        // The timer wakes up to a millisecond late; the request leaves now.
+                        tokio::time::sleep_until(at.into()).await;
+                        Instant::now()
+                    }
+                }
+                _ => Instant::now(),
+            };
             let Ok(resp) = sender.send_request(req).await else {
                 errors += 1;
                 continue 'outer;
@@ -211,8 +276,8 @@ fn main() {
             before.zip(after).map(|(b, e)| e - b)
         });
         let mut tasks = Vec::new();
-        for _ in 0..a.concurrency {
-            tasks.push(tokio::spawn(worker(a.clone(), cfg.clone(), start_measure, end)));
+        for index in 0..a.concurrency {
+            tasks.push(tokio::spawn(worker(a.clone(), cfg.clone(), start_measure, end, index)));
         }
         let mut lat = Vec::new();
         let mut errors = 0;
@@ -231,7 +296,7 @@ fn main() {
         println!(
             "{}",
             serde_json::json!({
-                "label": a.label, "concurrency": a.concurrency, "seconds": a.duration,
+                "label": a.label, "concurrency": a.concurrency, "seconds": a.duration, "rate": a.rate,
                 "requests": n, "rps": n as f64 / a.duration as f64,
                 "p50_us": pct(0.50), "p99_us": pct(0.99), "errors": errors,
                 "server_cpu_us_per_req": cpu_us,
