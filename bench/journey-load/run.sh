@@ -21,6 +21,7 @@
 #   busy before a run), QUIET_MAX_BUSY (15), OTHER_MAX (0.15 cores: a run in which other
 #   processes used more is repeated, up to RETRIES more times), RETRIES (2), LOGIN (1: measure the
 #   PSU login cost), PROFILE (1: perf profile of one extra Bulwark run, not in the tables),
+#   PROFILE_DBS ("pg sqlite"), PROFILE_ALG (PS256: the access token alg of the profiled run),
 #   PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), PG_DB (journey_bench).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -143,6 +144,8 @@ OTHER_MAX="${OTHER_MAX:-0.15}"
 RETRIES="${RETRIES:-2}"
 LOGIN="${LOGIN:-1}"
 PROFILE="${PROFILE:-1}"
+PROFILE_DBS="${PROFILE_DBS:-pg sqlite}"
+PROFILE_ALG="${PROFILE_ALG:-PS256}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PG_DB="${PG_DB:-journey_bench}"
 PG_URL="${PG_ADMIN_URL%/*}/$PG_DB"
@@ -384,20 +387,20 @@ if [[ "$LOGIN" == 1 ]]; then
   done
 fi
 
-# ---- a CPU profile of Bulwark (PostgreSQL, PS256, c=32), an extra run not in the tables ------
+# ---- a CPU profile of Bulwark (PROFILE_DBS, PROFILE_ALG, c=32), an extra run not in the tables ------
 if [[ "$PROFILE" == 1 ]] && command -v perf >/dev/null; then
-  for db in pg sqlite; do
+  for db in $PROFILE_DBS; do
     RUNID=$((RUNID + 1)); wait_quiet
-    start_bulwark "$db" PS256
+    start_bulwark "$db" "$PROFILE_ALG"
     dbargs=(); [[ -n "$DBMATCH" ]] && dbargs=(--db-match "$DBMATCH" --pin-db-cpus "$SERVER_CPU")
-    log "profile run: bulwark-$db PS256 c=32 (perf record -e cpu-clock -g -p $SPID, 10 s of the window)"
+    log "profile run: bulwark-$db $PROFILE_ALG c=32 (perf record -e cpu-clock -g -p $SPID, 10 s of the window)"
     GENERR="$OUT/logs/gen-profile-$db.err"
     ppool="$(python3 -c "print(max(3000, int(${LASTRATE[bulwark-$db-PS256-32]:-1500} * ($WARMUP + $DURATION) * 1.5)))")"
     taskset -c "$CLIENT_CPU" nice -n "$NICE" timeout 900 "$GEN" --target bulwark --issuer "$ISSUER" \
       --ca "$CA" --cert "$CERT" --key "$KEY" --client-id bench-client --client-key "$PEERS_PKI/client-jwt.key" \
       --kid bench-client-es256 --username "$PSU_USER" --password "$PSU_PASS" --concurrency 32 --warmup "$WARMUP" \
       --duration "$DURATION" --pool "$ppool" \
-      --server-pid "$SPID" "${dbargs[@]}" --label "bulwark-$db PS256 c32 (perf)" > "$OUT/profile-$db.json" 2> "$GENERR" &
+      --server-pid "$SPID" "${dbargs[@]}" --label "bulwark-$db $PROFILE_ALG c32 (perf)" > "$OUT/profile-$db.json" 2> "$GENERR" &
     GPID=$!
     for _ in $(seq 600); do grep -q "setup done" "$GENERR" 2>/dev/null && break; sleep 0.5; done
     sleep "$WARMUP"
@@ -407,8 +410,8 @@ if [[ "$PROFILE" == 1 ]] && command -v perf >/dev/null; then
     perf report -i "$OUT/perf-$db.data" --stdio --no-children 2>/dev/null | grep -v '^$' | head -150 > "$OUT/perf-$db-report.txt" || true
     perf report -i "$OUT/perf-$db.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 > "$OUT/perf-$db-dso.txt" || true
     perf report -i "$OUT/perf-$db.data" --stdio --no-children -g none --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 > "$OUT/perf-$db-flat.txt" || true
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(variant=sys.argv[2], alg="PS256", profile_run=True); print(json.dumps(r))' \
-      "$OUT/profile-$db.json" "bulwark-$db" >> "$OUT/results-profile.jsonl" || true
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(variant=sys.argv[2], alg=sys.argv[3], profile_run=True); print(json.dumps(r))' \
+      "$OUT/profile-$db.json" "bulwark-$db" "$PROFILE_ALG" >> "$OUT/results-profile.jsonl" || true
   done
 fi
 

@@ -7,6 +7,7 @@
 
 mod authorization;
 mod batch;
+mod checkpoint;
 mod clients;
 mod consents;
 mod db;
