@@ -31,6 +31,8 @@ pub const SECURITY_TARGET: &str = "bulwark::security";
 pub const APP_SPAN: &str = "bulwark_app";
 /// Events waiting for the writer, per application.
 const QUEUE: usize = 4096;
+/// Events the writer appends in one transaction at most.
+const BATCH: usize = 64;
 
 /// Where one application's events go: its writer's queue, its clock for their time, and its
 /// store (for a state change that finds the queue full).
@@ -123,8 +125,18 @@ pub fn register(store: Arc<dyn AuditStore>, clock: Arc<dyn Clock>) -> AuditRoute
         m.insert(app_id, (tx, clock, store.clone()));
     }
     let writer = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            write(store.as_ref(), &event).await;
+        let mut batch = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
+            // Let the requests that are ready run first: what they log joins this write.
+            tokio::task::yield_now().await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+            write(store.as_ref(), &batch).await;
+            batch.clear();
         }
     });
     AuditRoute {
@@ -147,14 +159,17 @@ pub fn enqueue(app_id: u64, event: AuditEvent) -> Option<AuditEvent> {
     }
 }
 
-/// Appends an event, retrying a failed write (a database restart) before giving up loudly.
-async fn write(store: &dyn AuditStore, event: &AuditEvent) {
+/// Appends events (all or none), retrying a failed write (a database restart) before giving
+/// up loudly.
+async fn write(store: &dyn AuditStore, events: &[AuditEvent]) {
     for attempt in 0..5u32 {
-        match store.append_audit(event).await {
+        match store.append_audit_batch(events).await {
             Ok(()) => return,
             Err(e) if attempt == 4 => {
                 // Not on the security target: that would feed the audit trail itself.
-                tracing::error!(error = %e, action = %event.action, subject = ?event.subject, "audit event not written");
+                for event in events {
+                    tracing::error!(error = %e, action = %event.action, subject = ?event.subject, "audit event not written");
+                }
             }
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await,
         }
@@ -313,7 +328,7 @@ where
             Err(mpsc::error::TrySendError::Full(audit)) if !refusal => {
                 let store = store.clone();
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move { write(store.as_ref(), &audit).await });
+                    handle.spawn(async move { write(store.as_ref(), &[audit]).await });
                 } else {
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                 }

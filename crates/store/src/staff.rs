@@ -107,6 +107,9 @@ pub trait StaffStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Appends an event (its `seq` is ignored and assigned).
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError>;
+    /// Appends events in their order, all or none (one transaction): the audit writer's
+    /// batch of what queued while it wrote the last one, one commit instead of one each.
+    async fn append_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Events matching `q`.
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 }
@@ -237,22 +240,39 @@ impl StaffStore for SqlStore {
     }
 }
 
+/// The statement that appends one audit event.
+fn insert_audit(e: &AuditEvent) -> crate::db::Query {
+    crate::db::query(
+        "INSERT INTO audit_events (at, actor_kind, actor_id, action, subject, reason, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(e.at)
+    .bind(&e.actor_kind)
+    .bind(&e.actor_id)
+    .bind(&e.action)
+    .bind(&e.subject)
+    .bind(&e.reason)
+    .bind(&e.request_id)
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
-        crate::db::query(
-            "INSERT INTO audit_events (at, actor_kind, actor_id, action, subject, reason, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(e.at)
-        .bind(&e.actor_kind)
-        .bind(&e.actor_id)
-        .bind(&e.action)
-        .bind(&e.subject)
-        .bind(&e.reason)
-        .bind(&e.request_id)
-        .execute(&self.db())
-        .await?;
+        insert_audit(e).execute(&self.db()).await?;
+        Ok(())
+    }
+
+    async fn append_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        match events {
+            [] => return Ok(()),
+            [one] => return self.append_audit(one).await,
+            _ => {}
+        }
+        let mut tx = self.db().begin().await?;
+        for e in events {
+            insert_audit(e).execute(&mut tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1273,24 +1273,23 @@ async fn co_5_staff_users_sessions_and_the_audit_trail(store: SqlStore) {
     assert!(store.get_staff_session("h1").await.unwrap().is_none());
     assert!(!store.touch_staff_session("h1", 40).await.unwrap());
 
-    for (i, action) in ["staff.login", "consent.revoke", "client.suspend"]
+    let events: Vec<_> = ["staff.login", "consent.revoke", "client.suspend"]
         .iter()
         .enumerate()
-    {
-        store
-            .append_audit(&AuditEvent {
-                seq: 0,
-                at: 100 + i as i64,
-                actor_kind: "Staff".into(),
-                actor_id: "alice".into(),
-                action: (*action).into(),
-                subject: Some(format!("s-{i}")),
-                reason: Some("why".into()),
-                request_id: None,
-            })
-            .await
-            .unwrap();
-    }
+        .map(|(i, action)| AuditEvent {
+            seq: 0,
+            at: 100 + i as i64,
+            actor_kind: "Staff".into(),
+            actor_id: "alice".into(),
+            action: (*action).into(),
+            subject: Some(format!("s-{i}")),
+            reason: Some("why".into()),
+            request_id: None,
+        })
+        .collect();
+    // One on its own, then a batch of two: a batch keeps its order.
+    store.append_audit(&events[0]).await.unwrap();
+    store.append_audit_batch(&events[1..]).await.unwrap();
     let newest = store
         .list_audit(&AuditQuery {
             limit: 2,
