@@ -341,21 +341,29 @@ impl Lite {
     /// ([`crate::checkpoint`]).
     pub(crate) fn open(
         path: &std::path::Path,
+        read_only: bool,
         acquire_timeout: Duration,
     ) -> Result<Self, sqlx::Error> {
         use rusqlite::OpenFlags;
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(lite_error)?;
+        let access = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+        let conn =
+            rusqlite::Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(lite_error)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(lite_error)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
+        // A read-only connection reads the journal mode the file has (WAL, set by a writer).
+        let journal = if read_only {
+            ""
+        } else {
+            "PRAGMA journal_mode = WAL;"
+        };
+        conn.execute_batch(&format!(
+            "{journal} PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        ))
         .map_err(lite_error)?;
         crate::checkpoint::install(&conn);
         conn.set_prepared_statement_cache_capacity(PREPARED_CACHE);
@@ -678,7 +686,7 @@ mod tests {
 
     fn lite() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let lite = Lite::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let lite = Lite::open(&dir.path().join("t.db"), false, Duration::from_secs(1)).unwrap();
         (dir, Db::Lite(Arc::new(lite)))
     }
 

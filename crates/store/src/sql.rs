@@ -131,6 +131,7 @@ impl SqlStore {
                 let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
                 Some(Arc::new(Lite::open(
                     options.get_filename(),
+                    sqlite_read_only(url),
                     settings.acquire_timeout,
                 )?))
             }
@@ -244,6 +245,16 @@ impl SqlStore {
     }
 }
 
+/// Whether a SQLite URL asks for a read-only database (`mode=ro`, as sqlx and SQLite read
+/// it), so the statements' connection honours it as the pool does.
+fn sqlite_read_only(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.eq_ignore_ascii_case("mode=ro"))
+    })
+}
+
 /// The pool settings of a backend.
 fn pool_options(backend: Backend, settings: &ConnectSettings) -> AnyPoolOptions {
     let options = AnyPoolOptions::new()
@@ -302,6 +313,57 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    /// A `mode=ro` URL (a process that must only read, such as a gateway) opens the file
+    /// read-only for statements too: reads work, a write is refused and changes nothing.
+    #[tokio::test]
+    async fn op_1_a_read_only_sqlite_url_reads_and_refuses_writes() {
+        use crate::{AuditEvent, AuditQuery, AuditStore};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("ro.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let writer = SqlStore::connect(&url, &ConnectSettings::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        writer.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        let event = AuditEvent {
+            seq: 0,
+            at: 1,
+            actor_kind: "System".into(),
+            actor_id: "bulwark".into(),
+            action: "test".into(),
+            subject: None,
+            reason: None,
+            request_id: None,
+        };
+        writer
+            .append_audit(&event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let ro = format!("sqlite://{}?mode=ro", file.display());
+        let reader = SqlStore::connect(&ro, &ConnectSettings::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let all = AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let read = reader
+            .list_audit(&all)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.len(), 1);
+        assert!(
+            reader.append_audit(&event).await.is_err(),
+            "a read-only store wrote"
+        );
+        let after = writer
+            .list_audit(&all)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(after.len(), 1, "the refused write left a row");
     }
 
     #[test]
