@@ -159,19 +159,23 @@ pub fn enqueue(app_id: u64, event: AuditEvent) -> Option<AuditEvent> {
     }
 }
 
-/// Appends events (all or none), retrying a failed write (a database restart) before giving
-/// up loudly.
+/// Appends events in one transaction, retrying while the database is away (a restart, a
+/// failover). Any other refusal, or a database still away after the retries, and the events
+/// are written one by one: one event the database refuses must not take the others with it.
 async fn write(store: &dyn AuditStore, events: &[AuditEvent]) {
     for attempt in 0..5u32 {
         match store.append_audit_batch(events).await {
             Ok(()) => return,
-            Err(e) if attempt == 4 => {
-                // Not on the security target: that would feed the audit trail itself.
-                for event in events {
-                    tracing::error!(error = %e, action = %event.action, subject = ?event.subject, "audit event not written");
-                }
+            Err(e) if e.is_unavailable() && attempt < 4 => {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
             }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await,
+            Err(_) => break,
+        }
+    }
+    for event in events {
+        if let Err(e) = store.append_audit(event).await {
+            // Not on the security target: that would feed the audit trail itself.
+            tracing::error!(error = %e, action = %event.action, subject = ?event.subject, "audit event not written");
         }
     }
 }
@@ -222,9 +226,13 @@ impl Visit for Fields {
     }
 }
 
-/// Bounds a value taken from a log field (they may quote input).
+/// Bounds a value taken from a log field (they may quote input), and replaces NUL, which
+/// PostgreSQL refuses in text: a request must not be able to keep its event out of the trail.
 fn bounded(s: &str) -> String {
-    s.chars().take(500).collect()
+    s.chars()
+        .take(500)
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 impl Fields {
@@ -337,5 +345,61 @@ where
                 DROPPED.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use bulwark_store::testing::TestDb;
+    use bulwark_store::{AuditQuery, SqlStore};
+
+    fn event(action: &str) -> AuditEvent {
+        AuditEvent {
+            seq: 0,
+            at: 1,
+            actor_kind: "TPP".into(),
+            actor_id: "client-1".into(),
+            action: action.into(),
+            subject: None,
+            reason: None,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn op_6_audit_fields_are_bounded_and_carry_no_nul() {
+        assert_eq!(bounded(&"x".repeat(600)).chars().count(), 500);
+        assert_eq!(bounded("intent\0id"), "intent\u{FFFD}id");
+    }
+
+    /// PostgreSQL refuses NUL in text. A batch holding such an event fails as a whole; the
+    /// writer then writes the events one by one, so the others still reach the trail.
+    #[tokio::test]
+    async fn op_6_one_refused_event_does_not_take_its_batch_with_it() {
+        let Some(db) = TestDb::postgres().await.unwrap() else {
+            return;
+        };
+        let store = SqlStore::connect(&db.url, &Default::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut refused = event("refused");
+        refused.subject = Some("nul\0inside".into());
+        let batch = [event("before"), refused, event("after")];
+        assert!(store.append_audit_batch(&batch).await.is_err());
+        write(&store, &batch).await;
+        let rows = store
+            .list_audit(&AuditQuery {
+                limit: 10,
+                oldest_first: true,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let actions: Vec<_> = rows.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["before", "after"]);
+        store.close().await;
     }
 }

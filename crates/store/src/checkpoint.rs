@@ -55,6 +55,8 @@ pub(crate) fn install(conn: &rusqlite::Connection) {
 pub(crate) struct Checkpointer {
     conn: Arc<Mutex<rusqlite::Connection>>,
     running: Arc<AtomicBool>,
+    /// Set when the store is closed: no checkpoint touches the file after that.
+    closed: Arc<AtomicBool>,
     /// The database file, for the first pass's own connection.
     path: PathBuf,
     /// That connection, opened by the first checkpoint and kept.
@@ -62,13 +64,29 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn new(conn: Arc<Mutex<rusqlite::Connection>>, path: PathBuf) -> Self {
+    pub(crate) fn new(
+        conn: Arc<Mutex<rusqlite::Connection>>,
+        path: PathBuf,
+        closed: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             conn,
             running: Arc::new(AtomicBool::new(false)),
+            closed,
             path,
             side: Arc::default(),
         }
+    }
+
+    /// Closes the first pass's connection (the store is closing; `closed` is set).
+    pub(crate) fn close(&self) {
+        if let Ok(mut side) = self.side.lock() {
+            *side = None;
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The first pass, on the side connection (opened on first use). A failure is only
@@ -77,6 +95,9 @@ impl Checkpointer {
         let Ok(mut side) = self.side.lock() else {
             return;
         };
+        if self.is_closed() {
+            return;
+        }
         if side.is_none() {
             use rusqlite::OpenFlags;
             match rusqlite::Connection::open_with_flags(
@@ -99,19 +120,37 @@ impl Checkpointer {
     /// threshold and none is running yet.
     pub(crate) fn after_write(&self) {
         let frames = WAL_FRAMES.with(|f| f.replace(0));
-        if frames < CHECKPOINT_FRAMES || self.running.swap(true, Ordering::AcqRel) {
+        if frames < CHECKPOINT_FRAMES
+            || self.is_closed()
+            || self.running.swap(true, Ordering::AcqRel)
+        {
             return;
         }
+        // Clears `running` however the task ends: done, panicked, or dropped unrun by a
+        // runtime shutting down. A flag left set would stop checkpoints for good, and the WAL
+        // would grow without bound.
+        let running = Running(self.running.clone());
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.running.store(false, Ordering::Release);
             return;
         };
         let this = self.clone();
         runtime.spawn_blocking(move || {
+            let _running = running;
             this.first_pass();
-            checkpoint(&this.conn.blocking_lock());
-            this.running.store(false, Ordering::Release);
+            let conn = this.conn.blocking_lock();
+            if !this.is_closed() {
+                checkpoint(&conn);
+            }
         });
+    }
+}
+
+/// Holds a checkpoint's `running` flag; clears it when dropped.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

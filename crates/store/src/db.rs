@@ -283,6 +283,11 @@ impl Tx {
             Tx::Lite(mut tx) => {
                 tx.open = false;
                 let ended = tx.conn.execute_batch(how).map_err(lite_error);
+                if ended.is_err() && !tx.conn.is_autocommit() {
+                    // A COMMIT that failed (disk full, I/O error) can leave the transaction
+                    // open on the shared connection; every later BEGIN would fail.
+                    let _ = tx.conn.execute_batch("ROLLBACK");
+                }
                 let checkpointer = tx.checkpointer.clone();
                 drop(tx);
                 checkpointer.after_write();
@@ -320,8 +325,9 @@ pub(crate) struct Lite {
     conn: Arc<Mutex<rusqlite::Connection>>,
     checkpointer: Checkpointer,
     acquire_timeout: Duration,
-    /// Set by [`Lite::close`]: every later statement fails as a closed pool does.
-    closed: std::sync::atomic::AtomicBool,
+    /// Set by [`Lite::close`]: every later statement fails as a closed pool does, and no
+    /// checkpoint starts.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Lite {
@@ -368,11 +374,12 @@ impl Lite {
         crate::checkpoint::install(&conn);
         conn.set_prepared_statement_cache_capacity(PREPARED_CACHE);
         let conn = Arc::new(Mutex::new(conn));
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         Ok(Self {
-            checkpointer: Checkpointer::new(conn.clone(), path.to_path_buf()),
+            checkpointer: Checkpointer::new(conn.clone(), path.to_path_buf(), closed.clone()),
             conn,
             acquire_timeout,
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed,
         })
     }
 
@@ -391,6 +398,7 @@ impl Lite {
     pub(crate) fn close(&self) {
         self.closed
             .store(true, std::sync::atomic::Ordering::Release);
+        self.checkpointer.close();
     }
 }
 
@@ -723,6 +731,40 @@ mod tests {
             .len();
         let bound = 2 * crate::checkpoint::CHECKPOINT_FRAMES as u64 * frame;
         assert!(wal < bound, "WAL of {wal} bytes, bound {bound}");
+    }
+
+    /// A COMMIT SQLite refuses (here a deferred foreign key) leaves its transaction open on
+    /// the connection; it is rolled back, so nothing of it stays and the next one can begin.
+    #[tokio::test]
+    async fn op_1_a_refused_commit_leaves_nothing_and_the_connection_usable() {
+        let (_dir, db) = lite();
+        for sql in [
+            "CREATE TABLE parent (id TEXT PRIMARY KEY)",
+            "CREATE TABLE child (id TEXT PRIMARY KEY, parent TEXT NOT NULL \
+             REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        ] {
+            query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+        let mut tx = db.begin().await.unwrap();
+        query("INSERT INTO child (id, parent) VALUES ('c', 'missing')")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        assert!(tx.commit().await.is_err(), "the orphan was committed");
+        let mut next = db.begin().await.unwrap();
+        query("INSERT INTO parent (id) VALUES ('p')")
+            .execute(&mut next)
+            .await
+            .unwrap();
+        next.commit().await.unwrap();
+        let orphans = query("SELECT COUNT(*) AS n FROM child")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert_eq!(orphans.try_get::<i64, _>("n").unwrap(), 0);
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ impl SqlStore {
     pub async fn connect(url: &str, settings: &ConnectSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+        if backend == Backend::Sqlite && sqlite_in_memory(url) {
             // The statements' connection and the migrations' pool would each see a database
             // of their own, and the state (keys, replay claims) must outlive the process.
             return Err(StoreError::UnsupportedUrl(format!(
@@ -245,14 +245,32 @@ impl SqlStore {
     }
 }
 
-/// Whether a SQLite URL asks for a read-only database (`mode=ro`, as sqlx and SQLite read
-/// it), so the statements' connection honours it as the pool does.
+/// A SQLite URL's query parameters, decoded as sqlx decodes them (so both connections read
+/// the same settings).
+fn sqlite_params(url: &str) -> Vec<(String, String)> {
+    url.split_once('?')
+        .map(|(_, query)| {
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a SQLite URL opens the database read-only for sqlx (`mode=ro`, or `immutable`),
+/// so the statements' connection honours it as the pool does.
 fn sqlite_read_only(url: &str) -> bool {
-    url.split_once('?').is_some_and(|(_, query)| {
-        query
-            .split('&')
-            .any(|pair| pair.eq_ignore_ascii_case("mode=ro"))
-    })
+    sqlite_params(url)
+        .iter()
+        .any(|(k, v)| (k == "mode" && v == "ro") || (k == "immutable" && (v == "1" || v == "true")))
+}
+
+/// Whether a SQLite URL names an in-memory database.
+fn sqlite_in_memory(url: &str) -> bool {
+    url.contains(":memory:")
+        || sqlite_params(url)
+            .iter()
+            .any(|(k, v)| k == "mode" && v == "memory")
 }
 
 /// The pool settings of a backend.
@@ -364,6 +382,31 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(after.len(), 1, "the refused write left a row");
+    }
+
+    /// Read as sqlx reads them: percent-encoded and `immutable` spellings are not missed.
+    #[test]
+    fn op_1_sqlite_url_modes_are_read_as_sqlx_reads_them() {
+        for url in [
+            "sqlite://x.db?mode=ro",
+            "sqlite://x.db?cache=shared&mode=ro",
+            "sqlite://x.db?mode=r%6F",
+            "sqlite://x.db?%6Dode=ro",
+            "sqlite://x.db?immutable=1",
+            "sqlite://x.db?immutable=true",
+        ] {
+            assert!(sqlite_read_only(url), "{url}");
+        }
+        for url in [
+            "sqlite://x.db",
+            "sqlite://x.db?mode=rwc",
+            "sqlite://x.db?immutable=0",
+            "sqlite://ro.db",
+        ] {
+            assert!(!sqlite_read_only(url), "{url}");
+        }
+        assert!(sqlite_in_memory("sqlite://x.db?mode=m%65mory"));
+        assert!(!sqlite_in_memory("sqlite://memory.db"));
     }
 
     #[test]
