@@ -14,6 +14,7 @@
 //! by a transaction for its length and by a statement for its step.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -402,6 +403,59 @@ impl Lite {
     }
 }
 
+/// Statement texts whose shape is remembered (the store has about a hundred, plus
+/// the batch shapes); past this the memory is cleared and rebuilt as statements come.
+const SHAPES_MAX: usize = 1024;
+
+/// What a statement's text alone decides, remembered per text (see [`shape`]).
+#[derive(Clone)]
+struct Shape {
+    /// For each SQLite parameter slot, the 1-based argument it takes.
+    arguments: Arc<[usize]>,
+    /// The result columns' names, shared by every row the statement returns.
+    columns: Arc<[String]>,
+}
+
+thread_local! {
+    static SHAPES: std::cell::RefCell<HashMap<Box<str>, Shape>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The statement's argument order and column names. `$N` names the N-th argument wherever it
+/// appears, a bare `?` takes its position. SQLite answers a slot's name by walking its list of
+/// names, so asking for every slot of a large batch statement costs the square of its size, and
+/// every row would otherwise carry fresh copies of the column names: both depend on the text
+/// alone (the schema is fixed once migrated; a `*` select is not remembered) and are
+/// remembered per text.
+fn shape(stmt: &rusqlite::Statement<'_>, sql: &str) -> Result<Shape, sqlx::Error> {
+    if let Some(shape) = SHAPES.with(|m| m.borrow().get(sql).cloned()) {
+        return Ok(shape);
+    }
+    let mut arguments = Vec::with_capacity(stmt.parameter_count());
+    for i in 1..=stmt.parameter_count() {
+        arguments.push(match stmt.parameter_name(i) {
+            Some(name) => name[1..].parse::<usize>().map_err(|_| {
+                sqlx::Error::Protocol(format!("parameter {name} is not of the form $N"))
+            })?,
+            None => i,
+        });
+    }
+    let shape = Shape {
+        arguments: arguments.into(),
+        columns: stmt.column_names().iter().map(|c| c.to_string()).collect(),
+    };
+    if !sql.contains('*') {
+        SHAPES.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= SHAPES_MAX {
+                m.clear();
+            }
+            m.insert(sql.into(), shape.clone());
+        });
+    }
+    Ok(shape)
+}
+
 /// Runs one statement on the SQLite connection: its rows (if it returns any) and the rows
 /// it changed.
 fn run_lite(
@@ -410,23 +464,16 @@ fn run_lite(
     args: &[Value],
 ) -> Result<(Vec<Row>, Done), sqlx::Error> {
     let mut stmt = conn.prepare_cached(sql).map_err(lite_error)?;
-    for i in 1..=stmt.parameter_count() {
-        // `$N` names the N-th argument wherever it appears; a bare `?` takes its position.
-        let n = match stmt.parameter_name(i) {
-            Some(name) => name[1..].parse::<usize>().map_err(|_| {
-                sqlx::Error::Protocol(format!("parameter {name} is not of the form $N"))
-            })?,
-            None => i,
-        };
+    let Shape { arguments, columns } = shape(&stmt, sql)?;
+    for (i, &n) in arguments.iter().enumerate() {
         let value = args.get(n.wrapping_sub(1)).ok_or_else(|| {
             sqlx::Error::Protocol(format!(
                 "statement wants parameter {n}, {} given",
                 args.len()
             ))
         })?;
-        stmt.raw_bind_parameter(i, value).map_err(lite_error)?;
+        stmt.raw_bind_parameter(i + 1, value).map_err(lite_error)?;
     }
-    let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
     let mut rows = Vec::new();
     if columns.is_empty() {
         stmt.raw_execute().map_err(lite_error)?;
