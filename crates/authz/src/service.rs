@@ -129,6 +129,9 @@ pub enum LoginOutcome {
     },
     /// Not logged in; the login page is shown again with this message.
     Failed(String),
+    /// Logged in, but below the essential `acr` the client asked for: back to the client with
+    /// this error redirect.
+    Refused(String),
 }
 
 /// What a decision leads to.
@@ -303,6 +306,11 @@ impl AuthzService {
         {
             return Ok(None);
         }
+        // OIDC Core 5.5.1.1: a login below the essential acr asked for is not reused; the PSU
+        // logs in again (and may reach it).
+        if !req.acr.met_by(Some(&session.acr)) {
+            return Ok(None);
+        }
         Ok(Some(session))
     }
 
@@ -452,7 +460,7 @@ impl AuthzService {
         address: &str,
     ) -> Result<LoginOutcome, AuthzError> {
         let now = self.clock.unix();
-        let (interaction, _) = self.interaction(id, browser_secret, now).await?;
+        let (interaction, req) = self.interaction(id, browser_secret, now).await?;
         Self::check_csrf(&interaction, csrf)?;
         // Bounded before anything is hashed: a megabyte "password" costs no more than a wrong one.
         if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
@@ -478,6 +486,19 @@ impl AuthzService {
         };
         self.throttle.succeeded(&user_key);
         self.throttle.succeeded(&addr_key);
+        // OIDC Core 5.5.1.1: a login that does not reach the essential acr is a failed
+        // authentication; the client learns it (unmet_authentication_requirements), nothing is
+        // remembered and the consent stays as it was.
+        if !req.acr.met_by(Some(&psu.acr)) {
+            tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, acr = %psu.acr, "PSU login below the essential acr");
+            let url = self.error_url(
+                &req,
+                OAuthErrorCode::UnmetAuthenticationRequirements,
+                "the login did not reach the authentication level the request requires",
+                now,
+            )?;
+            return Ok(LoginOutcome::Refused(url));
+        }
         if !self
             .store
             .set_interaction_login(id, &psu.subject, &psu.display_name, now, &psu.acr)
@@ -524,6 +545,11 @@ impl AuthzService {
         let (Some(subject), Some(auth_time)) = (&interaction.psu_id, interaction.auth_time) else {
             return Err(AuthzError::Forbidden);
         };
+        // Login and session reuse already hold to this; no code is issued if they did not.
+        if !req.acr.met_by(interaction.acr.as_deref()) {
+            tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, "decision on a login below the essential acr");
+            return Err(AuthzError::Forbidden);
+        }
         let consent = self
             .consents
             .for_authorisation(

@@ -46,6 +46,9 @@ pub enum OAuthErrorCode {
     LoginRequired,
     /// OIDC Core 3.1.2.6: `prompt=none` but the PSU must decide on the consent.
     ConsentRequired,
+    /// OpenID Connect Core Error Code unmet_authentication_requirements 1.0: the login did not
+    /// reach the essential `acr` the client asked for (OIDC Core 5.5.1.1).
+    UnmetAuthenticationRequirements,
     /// RFC 7591 3.2.2: client metadata is invalid.
     InvalidClientMetadata,
     /// RFC 7591 3.2.2: the software statement is invalid.
@@ -77,6 +80,7 @@ impl OAuthErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidSoftwareStatement => "invalid_software_statement",
             Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
@@ -103,6 +107,7 @@ impl OAuthErrorCode {
             | Self::InvalidRedirectUri
             | Self::LoginRequired
             | Self::ConsentRequired
+            | Self::UnmetAuthenticationRequirements
             | Self::InvalidClientMetadata
             | Self::InvalidSoftwareStatement
             | Self::UnapprovedSoftwareStatement => 400,

@@ -105,6 +105,17 @@ pub struct AcrRequest {
     pub essential: bool,
 }
 
+impl AcrRequest {
+    /// OIDC Core 5.5.1.1: whether a login that reached `acr` may answer this request. An
+    /// essential request with values is met only by one of them; anything else is voluntary.
+    pub fn met_by(&self, acr: Option<&str>) -> bool {
+        if !self.essential || self.values.is_empty() {
+            return true;
+        }
+        acr.is_some_and(|reached| self.values.iter().any(|v| v == reached))
+    }
+}
+
 /// A validated authorization request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
@@ -157,6 +168,25 @@ impl AuthorizationRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn az_5_an_essential_acr_is_met_only_by_one_of_its_values() {
+        let sca = "urn:openbanking:psd2:sca";
+        let ca = "urn:openbanking:psd2:ca";
+        let essential = AcrRequest {
+            values: vec![sca.into()],
+            essential: true,
+        };
+        assert!(essential.met_by(Some(sca)));
+        assert!(!essential.met_by(Some(ca)));
+        assert!(!essential.met_by(None));
+        let voluntary = AcrRequest {
+            values: vec![sca.into()],
+            essential: false,
+        };
+        assert!(voluntary.met_by(Some(ca)));
+        assert!(AcrRequest::default().met_by(None));
+    }
 
     #[test]
     fn az_3_response_types_and_modes_resolve_per_jarm() {

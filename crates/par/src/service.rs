@@ -74,9 +74,11 @@ pub struct Resolved {
 }
 
 impl ParService {
-    /// Builds the service.
-    pub fn new(parts: ParServiceParts) -> Self {
-        Self {
+    /// Builds the service; refuses a pushed-request lifetime outside 1..600 s (AZ-1, FAPI 2.0
+    /// SP 5.3.2.2: `expires_in` < 600).
+    pub fn new(parts: ParServiceParts) -> Result<Self, String> {
+        parts.settings.check()?;
+        Ok(Self {
             issuer: parts.issuer,
             settings: parts.settings,
             default_profile: parts.default_profile,
@@ -85,7 +87,7 @@ impl ParService {
             directory: parts.directory,
             authenticator: parts.authenticator,
             store: parts.store,
-        }
+        })
     }
 
     /// A client by id (the pages show its name; authz reads its metadata).

@@ -235,16 +235,19 @@ impl Application {
             })
             .map_err(|e| anyhow::anyhow!("tokens: {e}"))?,
         );
-        let par = Arc::new(ParService::new(ParServiceParts {
-            issuer: config.issuer.clone(),
-            settings: config.par.clone(),
-            default_profile: config.tokens.profile,
-            clock: clock.clone(),
-            rng: rng.clone(),
-            directory: directory.clone(),
-            authenticator,
-            store: store_arc.clone(),
-        }));
+        let par = Arc::new(
+            ParService::new(ParServiceParts {
+                issuer: config.issuer.clone(),
+                settings: config.par.clone(),
+                default_profile: config.tokens.profile,
+                clock: clock.clone(),
+                rng: rng.clone(),
+                directory: directory.clone(),
+                authenticator,
+                store: store_arc.clone(),
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
         let psus = Arc::new(
             StoredPsuDirectory::new(store_arc.clone(), rng.as_ref())
                 .map_err(|e| anyhow::anyhow!("{e}"))?,

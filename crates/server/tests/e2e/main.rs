@@ -6,6 +6,7 @@
 mod support;
 
 mod authorize;
+mod authorize_acr;
 mod binary;
 mod client_auth;
 mod conformance;

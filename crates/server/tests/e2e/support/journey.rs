@@ -285,6 +285,12 @@ impl Browser {
         }
     }
 
+    /// Gives the browser a cookie as if a server had set it (a session made in the test).
+    pub fn set_cookie(&mut self, name: &str, value: &str, path: &str) {
+        self.cookies.retain(|(n, _, p)| !(n == name && p == path));
+        self.cookies.push((name.into(), value.into(), path.into()));
+    }
+
     fn cookie_header(&self, path: &str) -> String {
         self.cookies
             .iter()
