@@ -217,6 +217,7 @@ pub async fn interaction(
 /// `POST /authorize/i/{id}/login`.
 pub async fn login(
     State(s): State<AuthzState>,
+    State(mtls): State<bulwark_web::MtlsConfig>,
     Path(id): Path<String>,
     connection: Option<axum::Extension<ConnectionInfo>>,
     headers: HeaderMap,
@@ -235,8 +236,9 @@ pub async fn login(
     };
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
+    // AZ-6: per-address throttling counts the customer, not the load balancer in front.
     let address = connection
-        .map(|c| c.peer.ip().to_string())
+        .map(|c| bulwark_web::client_address(&mtls.0, c.peer.ip(), &headers).to_string())
         .unwrap_or_else(|| "-".into());
     let outcome = s
         .authz

@@ -167,6 +167,7 @@ pub async fn login_form(State(s): State<StaffState>, headers: HeaderMap) -> Resp
 /// `POST /staff/login`.
 pub async fn login(
     State(s): State<StaffState>,
+    State(mtls): State<bulwark_web::MtlsConfig>,
     connection: Option<axum::Extension<ConnectionInfo>>,
     headers: HeaderMap,
     body: Bytes,
@@ -187,8 +188,9 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
+    // Per-address throttling counts the member's address, not the load balancer in front.
     let address = connection
-        .map(|c| c.peer.ip().to_string())
+        .map(|c| bulwark_web::client_address(&mtls.0, c.peer.ip(), &headers).to_string())
         .unwrap_or_else(|| "-".into());
     let password = form.get("password").unwrap_or("");
     match s

@@ -1,0 +1,47 @@
+//! AZ-6 through the pages: repeated wrong passwords slow logins down (per user and per
+//! address), a login during the wait is refused even with the right password, and the wait
+//! ends. (Behind a load balancer the address is the customer's: `bulwark_web::client_address`.)
+
+use crate::support::journey::{Browser, FlowTpp, psu};
+use crate::support::{Harness, both_backends};
+
+const WRONG: &str = "The username or password is not right";
+const SLOW_DOWN: &str = "Too many attempts";
+
+async fn az_6_repeated_wrong_passwords_slow_logins_down_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-throttle", None).await;
+    let (user, password, _, _) = psu(&h, "alex").await;
+    let consent = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
+        .await;
+
+    // The default lets five failures through, each told the same neutral message.
+    for _ in 0..5 {
+        let page = b.login(&ia, &user, "not-the-password").await;
+        assert_eq!(page.status, 401, "{}", page.body);
+        assert!(page.body.contains(WRONG), "{}", page.body);
+    }
+    // Now even the right password waits, and the page says why.
+    let page = b.login(&ia, &user, &password).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains(SLOW_DOWN), "{}", page.body);
+    // An unknown user from the same address waits too (per address), with the same message.
+    let page = b.login(&ia, "nobody", "whatever").await;
+    assert!(page.body.contains(SLOW_DOWN), "{}", page.body);
+
+    // The wait ends.
+    h.clock.advance(3);
+    let page = b.login(&ia, &user, &password).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+both_backends!(
+    az_6_repeated_wrong_passwords_slow_logins_down,
+    az_6_repeated_wrong_passwords_slow_logins_down_on_postgres
+        => az_6_repeated_wrong_passwords_slow_logins_down_case
+);
