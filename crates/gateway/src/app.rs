@@ -10,7 +10,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::Response;
 use bulwark_certs::CertValidator;
 use bulwark_clients::ClientDirectory;
@@ -21,18 +22,19 @@ use bulwark_resource::{ResourceGuard, SignaturePolicy};
 use bulwark_store::{ConnectSettings, SqlStore};
 use bulwark_web::{InteractionId, MtlsConfig, PresentedChain};
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::config::GatewayConfig;
-use crate::policy::{GatewayRefusal, Policy, Request as PolicyRequest};
+use crate::policy::{Challenge, GatewayRefusal, Policy, Request as PolicyRequest};
 use crate::proxy::Upstream;
-use crate::route::{Route, find};
+use crate::route::Route;
 use crate::tokens::{IntrospectedTokens, JwksTokens};
 
 /// The largest request body passed upstream (bytes).
 const MAX_BODY: usize = 1024 * 1024;
 
 struct Inner {
-    routes: Vec<Route>,
+    routes: Vec<Arc<Route>>,
     policy: Policy,
     upstream: Upstream,
     clock: Arc<dyn Clock>,
@@ -77,10 +79,11 @@ fn pem_roots(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
 impl Gateway {
     /// Builds the gateway: database, trust anchors, JWKS fetcher, routes, listener.
     pub async fn build(config: GatewayConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        config.check()?;
         let routes = config
             .routes
             .iter()
-            .map(Route::new)
+            .map(|r| Route::new(r).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("gateway route: {e}"))?;
         let chain = bulwark_web::tls::load_chain(&config.tls.cert)?;
@@ -237,7 +240,10 @@ impl Gateway {
             .layer(axum::middleware::from_fn(
                 bulwark_web::singleton::refuse_repeated,
             ))
-            .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                track,
+            ))
             .with_state(self.state);
         bulwark_web::listener::serve_with(
             self.listener,
@@ -259,7 +265,25 @@ async fn metrics() -> String {
     bulwark_web::metrics::render()
 }
 
-/// An OB error answer; 401 carries `WWW-Authenticate: Bearer` (RFC 6750 3).
+/// The `WWW-Authenticate` value of a challenge (RFC 6750 3), none for [`Challenge::None`].
+fn challenge_value(r: &GatewayRefusal) -> Option<String> {
+    let quoted = |s: &str| s.replace(['"', '\\'], "'");
+    match &r.challenge {
+        Challenge::None => None,
+        // RFC 6750 3.1: a request with no token gets no error code.
+        Challenge::Missing => Some("Bearer realm=\"bulwark\"".into()),
+        Challenge::InvalidToken => Some(format!(
+            "Bearer realm=\"bulwark\", error=\"invalid_token\", error_description=\"{}\"",
+            quoted(&r.message)
+        )),
+        Challenge::InsufficientScope(scope) => Some(format!(
+            "Bearer realm=\"bulwark\", error=\"insufficient_scope\", scope=\"{}\"",
+            quoted(scope)
+        )),
+    }
+}
+
+/// An OB error answer, with the refusal's `WWW-Authenticate` challenge (RFC 6750 3).
 fn refusal_response(r: &GatewayRefusal, id: &InteractionId) -> Response {
     let text = match r.status {
         400 => "400 BadRequest",
@@ -282,25 +306,82 @@ fn refusal_response(r: &GatewayRefusal, id: &InteractionId) -> Response {
         }],
     };
     let mut response = bulwark_web::ob_error::ob_response(&body, id);
-    if r.status == 401
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "Bearer error=\"invalid_token\", error_description=\"{}\"",
-            r.message.replace('"', "'")
-        ))
-    {
+    if let Some(v) = challenge_value(r).and_then(|v| HeaderValue::from_str(&v).ok()) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     response
 }
 
-fn refuse(route: &str, r: &GatewayRefusal, id: &InteractionId) -> Response {
-    tracing::warn!(target: "bulwark::security", route, reason = r.reason, status = r.status, interaction_id = id.as_str(), error = %r.message, "gateway refused a request");
-    metrics::counter!("gateway_refusals_total", "route" => route.to_string(), "reason" => r.reason)
+/// Answers a refusal on `route`: counted per route and reason, and logged once on
+/// `bulwark::security` with its reason (a refusal the resource guard decided was logged there
+/// by the guard, inside this request's `gateway_request` span, so not again here).
+fn refuse(route: &Route, r: &GatewayRefusal, id: &InteractionId) -> Response {
+    if !r.logged {
+        tracing::warn!(target: "bulwark::security", route = %route.label, reason = r.reason, status = r.status, interaction_id = id.as_str(), error = %r.message, "gateway refused a request");
+    }
+    metrics::counter!("gateway_refusals_total", "route" => route.label.clone(), "reason" => r.reason)
         .increment(1);
     refusal_response(r, id)
 }
 
-async fn handle(State(s): State<GatewayState>, chain: PresentedChain, req: Request) -> Response {
+/// The route a request matched, found once by [`track`] and used by [`handle`].
+#[derive(Clone)]
+struct Matched {
+    route: Arc<Route>,
+    params: Vec<(String, String)>,
+}
+
+/// The method as a metrics label: the standard ones by name, anything invented `other` (as
+/// `web::metrics`), so callers cannot create series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Middleware: matches the request to its configured route (once; [`handle`] reads the
+/// match), then counts it in `http_requests_total` and times it in
+/// `http_request_duration_seconds` under the route's label (`GET /path/{Param}`), or
+/// `unmatched` when no route matched. The gateway's router is a single fallback, so the
+/// server's `web::metrics::track`, keyed on axum's matched path, would label every request
+/// `unmatched`.
+async fn track(State(s): State<GatewayState>, mut req: Request, next: Next) -> Response {
+    let matched = s.inner.routes.iter().find_map(|r| {
+        r.matches(req.method().as_str(), req.uri().path())
+            .map(|params| Matched {
+                route: r.clone(),
+                params,
+            })
+    });
+    let route = matched
+        .as_ref()
+        .map_or_else(|| "unmatched".to_string(), |m| m.route.label.clone());
+    if let Some(m) = matched {
+        req.extensions_mut().insert(m);
+    }
+    let method = method_label(req.method());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(
+    State(s): State<GatewayState>,
+    chain: PresentedChain,
+    mut req: Request,
+) -> Response {
     let g = &s.inner;
     let id = InteractionId::of(req.headers());
     let method = req.method().clone();
@@ -309,56 +390,72 @@ async fn handle(State(s): State<GatewayState>, chain: PresentedChain, req: Reque
         .uri()
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
-    let Some((route, params)) = find(&g.routes, method.as_str(), &path) else {
+    let Some(Matched { route, params }) = req.extensions_mut().remove::<Matched>() else {
         return refusal_response(
-            &GatewayRefusal {
-                status: 404,
-                code: ObErrorCode::ResourceNotFound,
-                message: "no such API".into(),
-                reason: "no_route",
-            },
+            &GatewayRefusal::new(
+                404,
+                ObErrorCode::ResourceNotFound,
+                "no such API",
+                "no_route",
+            ),
             &id,
         );
     };
+    let route = route.as_ref();
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
             return refusal_response(
-                &GatewayRefusal {
-                    status: 400,
-                    code: ObErrorCode::FieldInvalid,
-                    message: format!("the body is larger than {MAX_BODY} bytes"),
-                    reason: "body_too_large",
-                },
+                &GatewayRefusal::new(
+                    400,
+                    ObErrorCode::FieldInvalid,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                    "body_too_large",
+                ),
                 &id,
             );
         }
     };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let cert = match chain.0 {
         Ok(c) => c,
         Err(e) => {
+            // RFC 6750 3.1: an error code only when a bearer token was sent.
+            let challenge = if authorization.and_then(bulwark_core::bearer_token).is_some() {
+                Challenge::InvalidToken
+            } else {
+                Challenge::Missing
+            };
             return refuse(
-                &route.pattern,
-                &GatewayRefusal {
-                    status: 401,
-                    code: ObErrorCode::HeaderInvalid,
-                    message: format!("client certificate header refused ({})", e.reason()),
-                    reason: "certificate_header",
-                },
+                route,
+                &GatewayRefusal::new(
+                    401,
+                    ObErrorCode::HeaderInvalid,
+                    format!("client certificate header refused ({})", e.reason()),
+                    "certificate_header",
+                )
+                .with_challenge(challenge),
                 &id,
             );
         }
     };
+    // The guard logs its refusals itself: in this span they carry the route and the
+    // interaction id.
+    let span = tracing::info_span!(
+        "gateway_request",
+        route = %route.label,
+        interaction_id = id.as_str()
+    );
     let decided = g
         .policy
         .decide(
             route,
             &PolicyRequest {
-                authorization: headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok()),
+                authorization,
                 chain: &cert.chain,
                 forwarded_by: cert.forwarded_by(),
                 params: &params,
@@ -366,10 +463,11 @@ async fn handle(State(s): State<GatewayState>, chain: PresentedChain, req: Reque
             },
             g.clock.now(),
         )
+        .instrument(span)
         .await;
     let admitted = match decided {
         Ok(a) => a,
-        Err(r) => return refuse(&route.pattern, &r, &id),
+        Err(r) => return refuse(route, &r, &id),
     };
     match g
         .upstream
@@ -387,18 +485,79 @@ async fn handle(State(s): State<GatewayState>, chain: PresentedChain, req: Reque
     {
         Ok(response) => id.stamp(response),
         Err(e) => {
-            tracing::error!(route = %route.pattern, error = %e, "upstream failed");
+            tracing::error!(route = %route.label, error = %e, never_delivered = e.never_delivered(), interaction_id = id.as_str(), "upstream failed");
+            if route.payment_submission
+                && let Some(consent_id) = &admitted.consent_id
+            {
+                // The consent was consumed before forwarding. Even when the upstream certainly
+                // never saw the submission, nothing can make it Authorised again (the consent
+                // service has no call that undoes a consumption): the TPP's retry is refused
+                // and the bank must act on this event (docs/gateway.md, "Not yet").
+                tracing::warn!(
+                    target: "bulwark::security",
+                    route = %route.label,
+                    reason = if e.never_delivered() { "payment_not_delivered" } else { "payment_outcome_unknown" },
+                    consent_id = %consent_id,
+                    client_id = %admitted.client_id,
+                    interaction_id = id.as_str(),
+                    never_delivered = e.never_delivered(),
+                    "a payment consent was consumed but its submission got no answer from the bank; the consent stays Consumed"
+                );
+            }
             let mut r = refusal_response(
-                &GatewayRefusal {
-                    status: 502,
-                    code: ObErrorCode::UnexpectedError,
-                    message: "the bank's API did not answer".into(),
-                    reason: "upstream",
-                },
+                &GatewayRefusal::new(
+                    502,
+                    ObErrorCode::UnexpectedError,
+                    "the bank's API did not answer",
+                    "upstream",
+                ),
                 &id,
             );
             *r.status_mut() = StatusCode::BAD_GATEWAY;
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn www_authenticate(r: &GatewayRefusal) -> Option<String> {
+        let id = InteractionId("id-1".into());
+        refusal_response(r, &id)
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn gw_1_rfc_6750_challenges_no_token_bad_token_and_missing_scope() {
+        let refusal = |status, challenge| {
+            GatewayRefusal::new(status, ObErrorCode::HeaderInvalid, "why \"so\"", "r")
+                .with_challenge(challenge)
+        };
+        let none = www_authenticate(&refusal(401, Challenge::Missing)).unwrap();
+        assert_eq!(none, "Bearer realm=\"bulwark\"");
+        assert!(!none.contains("error"));
+        let bad = www_authenticate(&refusal(401, Challenge::InvalidToken)).unwrap();
+        assert!(bad.contains("error=\"invalid_token\""), "{bad}");
+        assert!(bad.contains("error_description=\"why 'so'\""), "{bad}");
+        let scope = refusal(403, Challenge::InsufficientScope("payments".into()));
+        let answer = refusal_response(&scope, &InteractionId("id-1".into()));
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            www_authenticate(&scope).unwrap(),
+            "Bearer realm=\"bulwark\", error=\"insufficient_scope\", scope=\"payments\""
+        );
+        assert!(www_authenticate(&refusal(403, Challenge::None)).is_none());
+    }
+
+    #[test]
+    fn gw_1_metrics_methods_are_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let invented = Method::from_bytes(b"FROBNICATE").unwrap();
+        assert_eq!(method_label(&invented), "other");
     }
 }

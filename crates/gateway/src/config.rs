@@ -40,7 +40,9 @@ pub struct GatewayConfig {
     /// unknown `kid` refetches at once, so a rotation is picked up).
     #[serde(default = "default_jwks_secs")]
     pub jwks_cache_secs: u64,
-    /// The authorization server's database (consents, revocations, clients).
+    /// The authorization server's database (consents, revocations, clients). Read, and
+    /// written only by payment-submission routes (they consume their consent): a read-only
+    /// SQLite URL (`mode=ro`, `immutable=1`) with such a route is refused at start.
     pub database_url: String,
     /// How long a "not revoked" answer about a token is trusted, milliseconds (default 1000):
     /// a token revoked at the server is refused here at most this late. 0 asks the database
@@ -159,12 +161,123 @@ pub struct RouteConfig {
 pub struct ConfigError(pub String);
 
 impl GatewayConfig {
-    /// Loads `path` overlaid with `BULWARK_GATEWAY_*` (`__` separates sections).
+    /// Loads `path` overlaid with `BULWARK_GATEWAY_*` (`__` separates sections), and checks
+    /// it ([`GatewayConfig::check`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Figment::new()
+        let config: Self = Figment::new()
             .merge(Toml::file_exact(path))
             .merge(Env::prefixed("BULWARK_GATEWAY_").split("__"))
             .extract()
-            .map_err(|e| ConfigError(e.to_string()))
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Refuses a configuration that cannot work, before anything is started: a payment
+    /// submission consumes its consent (a database write, Authorised -> Consumed), so a
+    /// payment-submission route over a read-only database would refuse every payment at
+    /// run time.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if read_only_database(&self.database_url)
+            && let Some(route) = self.routes.iter().find(|r| r.payment_submission)
+        {
+            return Err(ConfigError(format!(
+                "route {} {} is a payment submission, which consumes its consent (a database \
+                 write), but database_url opens the database read-only (mode=ro or \
+                 immutable=1); give the gateway a writable database URL, or remove the route",
+                route.method, route.path
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a database URL opens the database read-only: a SQLite URL with `mode=ro` or
+/// `immutable=1` (or `true`), its parameters decoded as sqlx decodes them (percent-encoding
+/// included), as `bulwark_store` opens it.
+pub fn read_only_database(url: &str) -> bool {
+    if !url.starts_with("sqlite:") {
+        return false;
+    }
+    let Some((_, query)) = url.split_once('?') else {
+        return false;
+    };
+    // The query alone, on a placeholder base: its pairs are form-decoded as sqlx decodes them.
+    let Ok(parsed) = reqwest::Url::parse(&format!("http://localhost/?{query}")) else {
+        return false;
+    };
+    parsed
+        .query_pairs()
+        .any(|(k, v)| (k == "mode" && v == "ro") || (k == "immutable" && (v == "1" || v == "true")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn config(database_url: &str, payment_submission: bool) -> GatewayConfig {
+        serde_json::from_value(serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "tls": {"cert": "c.pem", "key": "k.pem"},
+            "issuer": "https://as.example",
+            "database_url": database_url,
+            "routes": [
+                {"method": "GET", "path": "/accounts", "upstream": "http://u", "api": "accounts"},
+                {"method": "POST", "path": "/domestic-payments", "upstream": "http://u",
+                 "api": "domestic-payments", "payment_submission": payment_submission}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn gw_1_read_only_sqlite_urls_are_recognised_as_the_store_reads_them() {
+        for url in [
+            "sqlite:///var/lib/bulwark/bulwark.db?mode=ro",
+            "sqlite://x.db?cache=shared&mode=ro",
+            "sqlite://x.db?mode=r%6F",
+            "sqlite://x.db?%6Dode=ro",
+            "sqlite://x.db?immutable=1",
+            "sqlite://x.db?immutable=true",
+        ] {
+            assert!(read_only_database(url), "{url}");
+        }
+        for url in [
+            "sqlite://x.db",
+            "sqlite://x.db?mode=rwc",
+            "sqlite://x.db?immutable=0",
+            "sqlite://ro.db",
+            "postgres://bulwark@db/bulwark?mode=ro",
+        ] {
+            assert!(!read_only_database(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn gw_1_a_payment_route_over_a_read_only_database_is_a_config_error() {
+        let refused = config("sqlite:///db/bulwark.db?mode=ro", true).check();
+        let Err(ConfigError(message)) = refused else {
+            panic!("accepted a payment route over a read-only database");
+        };
+        assert!(message.contains("/domestic-payments"), "{message}");
+        assert!(message.contains("read-only"), "{message}");
+        assert!(
+            config("sqlite:///db/bulwark.db?immutable=1", true)
+                .check()
+                .is_err()
+        );
+        // Reads alone are fine read-only; a payment route is fine over a writable database.
+        assert!(
+            config("sqlite:///db/bulwark.db?mode=ro", false)
+                .check()
+                .is_ok()
+        );
+        assert!(config("sqlite:///db/bulwark.db", true).check().is_ok());
+        assert!(
+            config("postgres://bulwark@db/bulwark", true)
+                .check()
+                .is_ok()
+        );
     }
 }

@@ -11,9 +11,12 @@
 //!   account of an account-scoped path; a payment submission matching its consent.
 //!
 //! The decision (`policy`) reuses `resource::ResourceGuard` and `consent::ConsentService`
-//! against the server's database (consent status and revocations are read per request, so the
-//! staleness is the database's own: none); the HTTP side (`app`, `proxy`) is a second shell on
-//! `web`. What reaches the upstream is the request minus anything the caller sent under the
+//! against the server's database. Consent status is read on every request (no staleness);
+//! a "not revoked" answer about a token is trusted for `revocation_staleness_ms` (default
+//! 1 s, `tokens`), a client's record for `client_cache_secs` (default 5 s). A payment
+//! submission writes: it consumes its consent, so the gateway needs a writable database when
+//! such a route is configured. The HTTP side (`app`, `proxy`) is a second shell on `web`.
+//! What reaches the upstream is the request minus anything the caller sent under the
 //! gateway's header names, plus the facts it established (`x-bulwark-*`).
 
 pub mod app;

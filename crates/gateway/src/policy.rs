@@ -30,11 +30,28 @@ pub struct Admitted {
     pub cert_thumbprint: String,
 }
 
+/// The RFC 6750 3 `WWW-Authenticate` challenge a refusal carries, so a TPP can tell a missing
+/// token from a bad one from one lacking scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    /// No challenge (the refusal is not about the token).
+    None,
+    /// `Bearer` with no error code: the request carried no bearer token (RFC 6750 3.1).
+    Missing,
+    /// `error="invalid_token"`: a token was sent and cannot be used here.
+    InvalidToken,
+    /// `error="insufficient_scope"`, with the scope the route needs (403).
+    InsufficientScope(String),
+}
+
 /// Why a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayRefusal {
-    /// HTTP status: 401 (token), 403 (certificate, role, scope, consent, account), 400
-    /// (a payment submission that does not match its consent), 500, 503 (the database is away).
+    /// HTTP status: 401 (no token or an unusable one: invalid, expired, revoked, client
+    /// inactive, other `aud`, no certificate, another certificate than the token's, a refused
+    /// certificate header), 403 (token kind, QWAC, organisation, role, scope, consent,
+    /// account), 400 (a payment submission that does not match its consent), 500, 503 (the
+    /// database, the JWK Set or the introspection endpoint is away).
     pub status: u16,
     /// The OB error code.
     pub code: ObErrorCode,
@@ -42,10 +59,16 @@ pub struct GatewayRefusal {
     pub message: String,
     /// A stable reason code (logs and metrics).
     pub reason: &'static str,
+    /// The `WWW-Authenticate` challenge to send.
+    pub challenge: Challenge,
+    /// Already logged where it was decided (the resource guard logs its own refusals on
+    /// `bulwark::security` with their reason), so the gateway does not log it twice.
+    pub logged: bool,
 }
 
 impl GatewayRefusal {
-    fn new(
+    /// A refusal the gateway decided itself (logged when answered; no challenge).
+    pub fn new(
         status: u16,
         code: ObErrorCode,
         message: impl Into<String>,
@@ -56,7 +79,15 @@ impl GatewayRefusal {
             code,
             message: message.into(),
             reason,
+            challenge: Challenge::None,
+            logged: false,
         }
+    }
+
+    /// With this challenge.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.challenge = challenge;
+        self
     }
 
     fn of_guard(r: &Refusal) -> Self {
@@ -70,7 +101,17 @@ impl GatewayRefusal {
             RefusalStatus::Unavailable | RefusalStatus::Internal => ObErrorCode::UnexpectedError,
             RefusalStatus::InvalidToken | RefusalStatus::Forbidden => ObErrorCode::HeaderInvalid,
         };
-        Self::new(status, code, r.description(), r.reason())
+        // RFC 6750 3.1: no error code when the request carried no token at all.
+        let challenge = match (r.status(), r) {
+            (RefusalStatus::InvalidToken, Refusal::NoToken) => Challenge::Missing,
+            (RefusalStatus::InvalidToken, _) => Challenge::InvalidToken,
+            _ => Challenge::None,
+        };
+        Self {
+            // `ResourceGuard::admit` has logged it (`Refusal::log`).
+            logged: true,
+            ..Self::new(status, code, r.description(), r.reason()).with_challenge(challenge)
+        }
     }
 
     fn of_consent(e: &ConsentError) -> Self {
@@ -162,7 +203,8 @@ impl Policy {
                 ObErrorCode::HeaderInvalid,
                 format!("the access token lacks scope {}", route.scope),
                 "scope",
-            ));
+            )
+            .with_challenge(Challenge::InsufficientScope(route.scope.clone())));
         }
         caller
             .roles
@@ -232,6 +274,7 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -248,5 +291,29 @@ mod tests {
         let guard = GatewayRefusal::of_guard(&Refusal::Unavailable("database down".into()));
         assert_eq!(guard.status, 503);
         assert!(matches!(guard.code, ObErrorCode::UnexpectedError));
+        assert_eq!(guard.challenge, Challenge::None);
+    }
+
+    #[test]
+    fn gw_1_rfc_6750_no_token_has_no_error_code_and_a_bad_one_invalid_token() {
+        let none = GatewayRefusal::of_guard(&Refusal::NoToken);
+        assert_eq!((none.status, &none.challenge), (401, &Challenge::Missing));
+        for bad in [
+            Refusal::Token(bulwark_token::InvalidToken::Expired),
+            Refusal::Revoked,
+            Refusal::OtherCertificate,
+            Refusal::NoCertificate,
+            Refusal::WrongAudience,
+        ] {
+            let r = GatewayRefusal::of_guard(&bad);
+            assert_eq!(
+                (r.status, &r.challenge),
+                (401, &Challenge::InvalidToken),
+                "{bad}"
+            );
+            assert!(r.logged, "the guard logs its own refusals");
+        }
+        let kind = GatewayRefusal::of_guard(&Refusal::WrongKind(TokenKind::User));
+        assert_eq!((kind.status, &kind.challenge), (403, &Challenge::None));
     }
 }

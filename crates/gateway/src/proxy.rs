@@ -43,10 +43,59 @@ const FORWARDING_HEADERS: &[&str] = &[
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
+/// Why a request got no answer from its upstream (answered 502). Whether the request may
+/// have reached the bank decides what a consumed payment consent may become.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Never sent: the upstream URL was refused before any connection.
+    #[error("upstream URL {0}")]
+    Url(String),
+    /// Never delivered: no connection could be made (refused, unresolvable, TLS handshake
+    /// failed), so the upstream certainly did not see the request.
+    #[error("upstream {0}: cannot connect")]
+    Unreachable(String),
+    /// Maybe delivered: no answer within the timeout, or the exchange broke after the
+    /// connection was made. The bank may have acted on it.
+    #[error("upstream {0}")]
+    NoAnswer(String),
+}
+
+impl UpstreamError {
+    /// True when the upstream certainly never saw the request (nothing it could have acted on).
+    pub fn never_delivered(&self) -> bool {
+        matches!(self, Self::Url(_) | Self::Unreachable(_))
+    }
+}
+
 /// The upstream client.
 pub struct Upstream {
     client: hyper_util::client::legacy::Client<Connector, Body>,
     timeout: Duration,
+}
+
+/// RFC 9110 7.6.1: the headers a message's `Connection` header names are hop-by-hop too.
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Removes from an upstream answer its hop-by-hop headers, those its `Connection` header
+/// names included. `Content-Length` stays: it frames the body passed back as it came.
+fn strip_response_hop_by_hop(headers: &mut HeaderMap) {
+    let named = connection_named(headers);
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+        .filter(|n| *n != "content-length")
+    {
+        headers.remove(name);
+    }
 }
 
 fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
@@ -95,7 +144,8 @@ impl Upstream {
     }
 
     /// Sends the request upstream and returns its answer, streamed (an error, answered 502,
-    /// when the upstream cannot be reached or does not answer within the timeout).
+    /// when the upstream cannot be reached or does not answer within the timeout; which of
+    /// the two it was is in the error).
     #[allow(clippy::too_many_arguments)]
     pub async fn forward(
         &self,
@@ -107,25 +157,21 @@ impl Upstream {
         body: Bytes,
         admitted: &Admitted,
         interaction_id: &str,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, UpstreamError> {
         let url = format!("{}{path_and_query}", route.upstream);
         // Defence in depth: the upstream must be asked for exactly the path the policy saw.
         let path = path_and_query.split('?').next().unwrap_or_default();
         let uri: axum::http::Uri = url
             .parse()
-            .map_err(|e| format!("upstream URL {url:?}: {e}"))?;
+            .map_err(|e| UpstreamError::Url(format!("{url:?}: {e}")))?;
         if !uri.path().ends_with(path) {
-            return Err(format!("upstream URL {url:?} would not keep the path"));
+            return Err(UpstreamError::Url(format!(
+                "{url:?} would not keep the path"
+            )));
         }
         // The caller's headers, moved (not copied), minus what must not reach the upstream.
         let mut out = headers;
-        // RFC 9110 7.6.1: the headers `Connection` names are hop-by-hop too.
-        let named: Vec<String> = out
-            .get_all(axum::http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
-            .collect();
+        let named = connection_named(&out);
         let dropped: Vec<HeaderName> = out
             .keys()
             .filter(|name| {
@@ -159,12 +205,18 @@ impl Upstream {
         *req.headers_mut() = out;
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
-            .map_err(|_| format!("upstream {}: no answer in time", route.upstream))?
-            .map_err(|e| format!("upstream {}: {e}", route.upstream))?;
+            .map_err(|_| UpstreamError::NoAnswer(format!("{}: no answer in time", route.upstream)))?
+            .map_err(|e| {
+                // A connect error (refused, DNS, TLS handshake, connect timeout) comes before
+                // any byte of the request is written; anything later may have reached it.
+                if e.is_connect() {
+                    UpstreamError::Unreachable(format!("{}: {e}", route.upstream))
+                } else {
+                    UpstreamError::NoAnswer(format!("{}: {e}", route.upstream))
+                }
+            })?;
         let (mut parts, incoming) = resp.into_parts();
-        for name in HOP_BY_HOP.iter().filter(|n| **n != "content-length") {
-            parts.headers.remove(*name);
-        }
+        strip_response_hop_by_hop(&mut parts.headers);
         let mut response = (
             StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
             Body::new(incoming),
@@ -177,7 +229,82 @@ impl Upstream {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn gw_1_response_hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Upstream-Hop , close"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("x-upstream-hop", "secret"),
+            ("content-length", "12"),
+            ("content-type", "application/json"),
+            ("x-fapi-interaction-id", "abc"),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h.append(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("x-second-hop"),
+        );
+        h.insert(
+            HeaderName::from_static("x-second-hop"),
+            HeaderValue::from_static("1"),
+        );
+        strip_response_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            ["content-length", "content-type", "x-fapi-interaction-id"]
+        );
+    }
+
+    #[tokio::test]
+    async fn gw_1_an_upstream_that_refuses_connections_never_saw_the_request() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let route = Route::new(&crate::config::RouteConfig {
+            method: "GET".into(),
+            path: "/x".into(),
+            upstream: format!("http://127.0.0.1:{port}"),
+            token: crate::config::TokenKindConfig::Application,
+            api: "accounts".into(),
+            scope: None,
+            account_param: None,
+            payment_submission: false,
+        })
+        .unwrap();
+        let upstream = Upstream::new(&[], Duration::from_secs(5)).unwrap();
+        let admitted = Admitted {
+            client_id: "c".into(),
+            consent_id: None,
+            psu: None,
+            accounts: Vec::new(),
+            cert_thumbprint: "t".into(),
+        };
+        let err = upstream
+            .forward(
+                &route,
+                Method::GET,
+                "/x",
+                HeaderMap::new(),
+                None,
+                Bytes::new(),
+                &admitted,
+                "id",
+            )
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, UpstreamError::Unreachable(_)), "{err}");
+        assert!(err.never_delivered());
+        assert!(!UpstreamError::NoAnswer("timeout".into()).never_delivered());
+    }
 
     #[test]
     fn gw_1_caller_headers_under_gateway_names_are_dropped() {

@@ -11,8 +11,11 @@ use crate::config::{RouteConfig, TokenKindConfig};
 pub struct Route {
     /// The method, upper case.
     pub method: String,
-    /// The pattern as configured (the metrics label).
+    /// The pattern as configured.
     pub pattern: String,
+    /// `METHOD pattern` (`GET /open-banking/v3.1/aisp/accounts/{AccountId}/balances`): the
+    /// `route` label of the gateway's metrics, one value per configured route.
+    pub label: String,
     segments: Vec<Segment>,
     /// The upstream base URL, without a trailing slash.
     pub upstream: String,
@@ -73,8 +76,10 @@ impl Route {
         if !(c.upstream.starts_with("http://") || c.upstream.starts_with("https://")) {
             return Err(format!("route {}: upstream must be an http(s) URL", c.path));
         }
+        let method = c.method.to_ascii_uppercase();
         Ok(Self {
-            method: c.method.to_ascii_uppercase(),
+            label: format!("{method} {}", c.path),
+            method,
             pattern: c.path.clone(),
             segments,
             upstream: c.upstream.trim_end_matches('/').to_string(),
@@ -149,7 +154,7 @@ pub fn find<'r>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn route(path: &str, account: Option<&str>) -> Route {
@@ -177,6 +182,10 @@ mod tests {
             .unwrap();
         assert_eq!(r.account(&p), Some("acc-1"));
         assert_eq!(r.scope, "accounts");
+        assert_eq!(
+            r.label,
+            "GET /open-banking/v3.1/aisp/accounts/{AccountId}/balances"
+        );
         assert_eq!(r.upstream, "http://127.0.0.1:9");
         assert!(
             r.matches("POST", "/open-banking/v3.1/aisp/accounts/acc-1/balances")

@@ -137,9 +137,20 @@ impl AccessTokens for JwksTokens {
     }
 }
 
+/// Bound on one introspection exchange, connect to last byte.
+const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest introspection answer read (bytes): an RFC 7662 answer is a few hundred bytes,
+/// so anything near this is not one.
+const MAX_INTROSPECTION_ANSWER: usize = 64 * 1024;
+
 /// Access tokens checked by the server's introspection endpoint (RFC 7662), the gateway
 /// authenticating with its client certificate (`tls_client_auth`). An inactive answer covers
 /// forged, expired and revoked tokens alike.
+///
+/// The client follows the rules of `bulwark_core::OutboundHttp` (a bound on connecting and
+/// on the whole exchange, no redirects, https only, the answer's size capped while it
+/// streams in); it is built here because `OutboundHttp` cannot present a client certificate.
 pub struct IntrospectedTokens {
     http: reqwest::Client,
     url: String,
@@ -161,7 +172,8 @@ impl IntrospectedTokens {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let mut builder = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
+            .timeout(INTROSPECTION_TIMEOUT)
+            .connect_timeout(INTROSPECTION_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .https_only(true)
             .identity(
@@ -185,6 +197,72 @@ impl IntrospectedTokens {
     }
 }
 
+/// Why an introspection exchange gave no answer to read.
+#[derive(Debug)]
+enum Exchange {
+    /// The server could not be asked or did not answer in time: retryable.
+    Unavailable(String),
+    /// It answered, unusably: a configuration fault or a broken server.
+    Failed(String),
+}
+
+/// The body of `resp`, refused once it passes `max` bytes (counted while it streams in, so a
+/// server cannot make the gateway buffer more).
+async fn capped_body(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, Exchange> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Err(Exchange::Failed(format!("answer larger than {max} bytes")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Exchange::Unavailable(e.to_string()))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(Exchange::Failed(format!("answer larger than {max} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl IntrospectedTokens {
+    /// One introspection exchange, bounded end to end by [`INTROSPECTION_TIMEOUT`], the
+    /// answer's body capped at [`MAX_INTROSPECTION_ANSWER`].
+    async fn ask(&self, token: &str) -> Result<Vec<u8>, Exchange> {
+        let exchange = async {
+            let resp = self
+                .http
+                .post(&self.url)
+                .form(&[("token", token), ("client_id", self.client_id.as_str())])
+                .send()
+                .await
+                .map_err(|e| Exchange::Unavailable(e.to_string()))?;
+            // The server down or overloaded is retryable; a refusal of the gateway's own
+            // client (4xx, or a redirect, never followed) is a configuration fault that a
+            // retry does not mend.
+            if resp.status().is_server_error() {
+                return Err(Exchange::Unavailable(format!("status {}", resp.status())));
+            }
+            if !resp.status().is_success() {
+                return Err(Exchange::Failed(format!("status {}", resp.status())));
+            }
+            capped_body(resp, MAX_INTROSPECTION_ANSWER).await
+        };
+        tokio::time::timeout(INTROSPECTION_TIMEOUT, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Exchange::Unavailable(format!(
+                    "no answer within {} ms",
+                    INTROSPECTION_TIMEOUT.as_millis()
+                )))
+            })
+    }
+}
+
 #[async_trait::async_trait]
 impl AccessTokens for IntrospectedTokens {
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
@@ -196,22 +274,12 @@ impl AccessTokens for IntrospectedTokens {
             tracing::error!(error = %e, url = %self.url, "token introspection answer unusable");
             TokenCheckError::Failed(format!("token introspection answer unusable: {e}"))
         };
-        let resp = self
-            .http
-            .post(&self.url)
-            .form(&[("token", token), ("client_id", self.client_id.as_str())])
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        // The server down or overloaded is retryable; a refusal of the gateway's own client
-        // (4xx) is a configuration fault that a retry does not mend.
-        if resp.status().is_server_error() {
-            return Err(unavailable(format!("status {}", resp.status())));
-        }
-        if !resp.status().is_success() {
-            return Err(failed(format!("status {}", resp.status())));
-        }
-        let answer: serde_json::Value = resp.json().await.map_err(|e| failed(e.to_string()))?;
+        let body = self.ask(token).await.map_err(|e| match e {
+            Exchange::Unavailable(e) => unavailable(e),
+            Exchange::Failed(e) => failed(e),
+        })?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
         if answer["active"] != serde_json::Value::Bool(true) {
             return Err(TokenCheckError::Invalid(InvalidToken::Forged(
                 "inactive".into(),
@@ -228,5 +296,28 @@ impl AccessTokens for IntrospectedTokens {
     async fn is_revoked(&self, _jti: &str) -> Result<bool, LookupError> {
         // An active introspection answer already says the token is not revoked.
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn response(body: Vec<u8>) -> reqwest::Response {
+        reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn gw_1_an_introspection_answer_over_the_cap_is_refused() {
+        let big = capped_body(response(vec![b'a'; 2_000]), 1_000).await;
+        assert!(
+            matches!(big, Err(Exchange::Failed(ref m)) if m.contains("larger")),
+            "{big:?}"
+        );
+        let ok = capped_body(response(br#"{"active":false}"#.to_vec()), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(ok, br#"{"active":false}"#);
     }
 }

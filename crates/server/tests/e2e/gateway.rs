@@ -121,6 +121,16 @@ fn reason(c: &Call) -> String {
         .to_string()
 }
 
+/// True for a UUID as the gateway generates them (`8-4-4-4-12` hex digits, version 4).
+fn is_uuid_v4(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && s.as_bytes()[14] == b'4'
+}
+
 /// A PSU journey: the TPP, the PSU's token, and the PSU's two accounts (the first selected).
 async fn journey(h: &Harness) -> (FlowTpp, String, Vec<String>, String) {
     let t = FlowTpp::register(h, "tpp-gw", None).await;
@@ -222,21 +232,23 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     let id = &t.c.identity;
     let path = "/echo/accounts";
 
-    // No token, a forged one: 401 with WWW-Authenticate and an OB body.
+    // No token, a forged one: 401 with WWW-Authenticate and an OB body; RFC 6750 3.1: no
+    // error code when no token was sent, invalid_token when a bad one was.
     let none = get(&h, &base, id, None, path, &[]).await;
     assert_eq!(none.status, 401);
+    let challenge = none.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(!challenge.contains("error"), "{challenge}");
+    assert!(none.body["Errors"][0]["ErrorCode"].is_string());
+    let forged = get(&h, &base, id, Some("not.a.jwt"), path, &[]).await;
+    assert_eq!(forged.status, 401);
     assert!(
-        none.headers["www-authenticate"]
+        forged.headers["www-authenticate"]
             .to_str()
             .unwrap()
-            .starts_with("Bearer")
-    );
-    assert!(none.body["Errors"][0]["ErrorCode"].is_string());
-    assert_eq!(
-        get(&h, &base, id, Some("not.a.jwt"), path, &[])
-            .await
-            .status,
-        401
+            .contains("error=\"invalid_token\""),
+        "{:?}",
+        forged.headers
     );
 
     // Another certificate of the same organisation (RFC 8705 3).
@@ -280,6 +292,14 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
         .await
         .unwrap();
     assert_eq!(pay.status().as_u16(), 403);
+    let challenge = pay.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert!(pay.text().await.unwrap().contains("scope payments"));
 
     // A QWAC without the API's PSD2 role (PISP only, on an accounts route).
@@ -313,6 +333,7 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
             ("x-end-to-end", "kept"),
             ("x-forwarded-for", "10.9.9.9"),
             ("forwarded", "for=10.9.9.9"),
+            ("x-bulwark-cert-thumbprint", "not-my-certificate"),
         ],
     )
     .await;
@@ -332,7 +353,59 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
         sent["x-bulwark-cert-thumbprint"],
         bulwark_certs::x5t_s256(&id.chain[0]).as_str()
     );
-    assert!(sent["x-fapi-interaction-id"].is_string());
+    // No x-fapi-interaction-id from the caller: the gateway generates one (a UUID), gives it
+    // to the upstream and answers with it.
+    let generated = sent["x-fapi-interaction-id"].as_str().unwrap();
+    assert!(is_uuid_v4(generated), "{generated}");
+    assert_eq!(
+        echoed.headers["x-fapi-interaction-id"].to_str().unwrap(),
+        generated
+    );
+
+    // On an application-token route the gateway sets no consent, PSU or account headers, so
+    // nothing overwrites what a caller sends under those names: they must still not reach
+    // the upstream, nor any other x-bulwark-* name. The caller's interaction id is passed on
+    // unchanged.
+    let smuggled = [
+        ("x-bulwark-consent-id", "consent-of-someone-else"),
+        ("x-bulwark-cert-thumbprint", "not-my-certificate"),
+        ("x-bulwark-foo", "smuggled-foo"),
+        ("x-bulwark-psu", "someone-else"),
+        ("x-bulwark-accounts", "every-account"),
+        ("x-bulwark-client-id", "another-tpp"),
+    ];
+    let mut extra = smuggled.to_vec();
+    extra.push(("x-fapi-interaction-id", "tpp-chosen-interaction-1"));
+    let app_echo = get(&h, &base, id, Some(&t.app_token), "/echo/app", &extra).await;
+    assert_eq!(app_echo.status, 200, "{:?}", app_echo.body);
+    let sent = &app_echo.body["headers"];
+    for name in [
+        "x-bulwark-consent-id",
+        "x-bulwark-psu",
+        "x-bulwark-accounts",
+        "x-bulwark-foo",
+    ] {
+        assert!(
+            sent.get(name).is_none(),
+            "{name} reached the upstream: {sent}"
+        );
+    }
+    assert_eq!(sent["x-bulwark-client-id"], "tpp-gw");
+    assert_eq!(
+        sent["x-bulwark-cert-thumbprint"],
+        bulwark_certs::x5t_s256(&id.chain[0]).as_str()
+    );
+    for (name, value) in sent.as_object().unwrap() {
+        assert!(
+            !smuggled.iter().any(|(_, v)| value == v),
+            "the caller's value reached the upstream under {name}: {value}"
+        );
+    }
+    assert_eq!(sent["x-fapi-interaction-id"], "tpp-chosen-interaction-1");
+    assert_eq!(
+        app_echo.headers["x-fapi-interaction-id"].to_str().unwrap(),
+        "tpp-chosen-interaction-1"
+    );
 
     // The token revoked a moment ago.
     let r = h
@@ -646,8 +719,22 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
         metrics
             .lines()
             .any(|l| l.starts_with("gateway_refusals_total")
-                && l.contains("route=\"/tls/app\"")
+                && l.contains("route=\"GET /tls/app\"")
                 && l.contains("reason=\"no_token\"")),
+        "{metrics}"
+    );
+    // Requests are counted under the route they matched (method and pattern), `unmatched`
+    // only when none did.
+    assert!(
+        metrics.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains("route=\"GET /tls/app\"")
+            && l.contains("status=\"200\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains("route=\"unmatched\"")
+            && l.contains("status=\"404\"")),
         "{metrics}"
     );
 }
