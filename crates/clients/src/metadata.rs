@@ -199,6 +199,13 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
             )));
         }
     }
+    // OIDC Core 8.1: a pairwise `sub` is per sector; redirect URIs on several hosts name
+    // several sectors unless a sector_identifier_uri names the one they share.
+    if meta.sector_identifier_uri.is_none() && meta.redirect_hosts().len() > 1 {
+        return Err(bad(
+            "redirect_uris on more than one host need a sector_identifier_uri (OIDC Core 8.1)",
+        ));
+    }
     for grant in &meta.grant_types {
         if !matches!(
             grant.as_str(),
@@ -217,6 +224,28 @@ mod tests {
 
     fn meta(v: serde_json::Value) -> ClientMetadata {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn az_8_redirect_uris_on_several_hosts_need_a_sector() {
+        let two_hosts = serde_json::json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://tpp.example/jwks",
+            "redirect_uris": ["https://a.tpp.example/cb", "https://b.tpp.example/cb"]
+        });
+        assert!(validate(&meta(two_hosts.clone())).is_err());
+        let mut with_sector = two_hosts;
+        with_sector["sector_identifier_uri"] = "https://tpp.example/sector.json".into();
+        assert_eq!(
+            validate(&meta(with_sector)).map_err(|e| e.to_string()),
+            Ok(())
+        );
+        let one_host = serde_json::json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://tpp.example/jwks",
+            "redirect_uris": ["https://a.tpp.example/cb", "https://A.tpp.example:443/other"]
+        });
+        assert_eq!(validate(&meta(one_host)).map_err(|e| e.to_string()), Ok(()));
     }
 
     #[test]

@@ -152,6 +152,15 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
+    /// The hosts of the registered redirect URIs, lower-cased (OIDC Core 8.1: on more than
+    /// one host, a pairwise `sub` needs a `sector_identifier_uri`).
+    pub fn redirect_hosts(&self) -> std::collections::BTreeSet<String> {
+        self.redirect_uris
+            .iter()
+            .map(|u| uri_host(u).to_ascii_lowercase())
+            .collect()
+    }
+
     /// The profile the client is judged by: its own, else the server default (AZ-3).
     pub fn profile(&self, default: crate::Profile) -> crate::Profile {
         self.fapi_profile.unwrap_or(default)
@@ -177,6 +186,26 @@ pub struct Client {
     pub client_id_issued_at: i64,
     /// Last change, Unix seconds.
     pub updated_at: i64,
+}
+
+/// The host of an absolute URI (no port, no user info; an IPv6 literal keeps its brackets).
+pub fn uri_host(uri: &str) -> &str {
+    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if host_port.starts_with('[') {
+        return match host_port.find(']') {
+            Some(end) => &host_port[..=end],
+            None => host_port,
+        };
+    }
+    match host_port.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host_port,
+    }
 }
 
 #[cfg(test)]

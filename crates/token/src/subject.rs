@@ -20,32 +20,16 @@ pub enum SubjectType {
 }
 
 /// The sector a client belongs to: the host of `sector_identifier_uri`, else the host of its
-/// (first) redirect URI.
+/// first registered redirect URI (OIDC Core 8.1), so the PSU's `sub` does not change with the
+/// redirect URI a request names. (`redirect_uri`, the one the request used, only for a client
+/// with none registered.)
 pub fn sector_of(meta: &ClientMetadata, redirect_uri: &str) -> String {
     let uri = meta
         .sector_identifier_uri
         .as_deref()
+        .or_else(|| meta.redirect_uris.first().map(String::as_str))
         .unwrap_or(redirect_uri);
-    host_of(uri).to_ascii_lowercase()
-}
-
-fn host_of(uri: &str) -> &str {
-    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    if host_port.starts_with('[') {
-        return match host_port.find(']') {
-            Some(end) => &host_port[..=end],
-            None => host_port,
-        };
-    }
-    match host_port.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host_port,
-    }
+    bulwark_core::client::uri_host(uri).to_ascii_lowercase()
 }
 
 impl SubjectType {
@@ -76,6 +60,7 @@ impl SubjectType {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -96,9 +81,47 @@ mod tests {
     }
 
     #[test]
+    fn az_8_the_sector_does_not_follow_the_requested_redirect_uri() {
+        let meta: ClientMetadata = serde_json::from_value(serde_json::json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "redirect_uris": ["https://app.tpp.example/cb", "https://APP.tpp.example/cb2"]
+        }))
+        .expect("metadata");
+        assert_eq!(
+            sector_of(&meta, "https://app.tpp.example/cb2"),
+            "app.tpp.example"
+        );
+        let with_sector: ClientMetadata = serde_json::from_value(serde_json::json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "redirect_uris": ["https://a.example/cb", "https://b.example/cb"],
+            "sector_identifier_uri": "https://tpp.example/sector.json"
+        }))
+        .expect("metadata");
+        assert_eq!(
+            sector_of(&with_sector, "https://b.example/cb"),
+            "tpp.example"
+        );
+        assert_eq!(
+            sector_of(&with_sector, "https://a.example/cb"),
+            "tpp.example"
+        );
+        assert_eq!(with_sector.redirect_hosts().len(), 2);
+        assert_eq!(meta.redirect_hosts().len(), 1);
+    }
+
+    #[test]
     fn az_8_sector_is_the_host() {
-        assert_eq!(host_of("https://TPP.example:8443/cb?x=1"), "TPP.example");
-        assert_eq!(host_of("https://tpp.example/cb"), "tpp.example");
-        assert_eq!(host_of("https://[::1]:443/cb"), "[::1]");
+        assert_eq!(
+            bulwark_core::client::uri_host("https://TPP.example:8443/cb?x=1"),
+            "TPP.example"
+        );
+        assert_eq!(
+            bulwark_core::client::uri_host("https://tpp.example/cb"),
+            "tpp.example"
+        );
+        assert_eq!(
+            bulwark_core::client::uri_host("https://[::1]:443/cb"),
+            "[::1]"
+        );
     }
 }
