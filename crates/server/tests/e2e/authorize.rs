@@ -506,32 +506,12 @@ async fn az_5_consent_binding_case(h: Harness) {
 }
 both_backends!(az_5_consent_binding, az_5_consent_binding_on_postgres => az_5_consent_binding_case);
 
-/// The FAPI 1.0 Advanced request object for `consent_id` with extra claims.
-fn fapi1_object(t: &FlowTpp, h: &Harness, consent_id: &str, extra: Value) -> String {
-    let mut claims: Map<String, Value> = json!({
-        "client_id": t.c.id,
-        "response_type": "code id_token",
-        "redirect_uri": REDIRECT,
-        "scope": "openid accounts",
-        "state": "fapi1-state",
-        "nonce": "fapi1-nonce",
-        "claims": FlowTpp::claims(consent_id),
-    })
-    .as_object()
-    .unwrap()
-    .clone();
-    if let Value::Object(more) = extra {
-        claims.extend(more);
-    }
-    t.request_object(h, claims)
-}
-
 /// AZ-2, AZ-3, AZ-7 (fapi1-advanced-final "fapi1-advanced-final" happy flow, hybrid, request by
 /// value): the ID token in the fragment is a detached signature with c_hash and s_hash.
 async fn az_2_fapi1_hybrid_by_value_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-fapi1", Some("fapi1-advanced")).await;
     let consent_id = t.consent(&h).await;
-    let object = fapi1_object(&t, &h, &consent_id, json!({}));
+    let object = t.fapi1_object(&h, &consent_id, json!({}));
     let (user, password, accounts, _) = psu(&h, "hybrid").await;
     let mut b = Browser::new(&h);
     let ia = b
@@ -601,19 +581,13 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         stranger.request_object(&h, claims)
     };
     let cases = [
-        fapi1_object(&t, &h, &consent_id, json!({"exp": Value::Null})),
-        fapi1_object(&t, &h, &consent_id, json!({"exp": now + 3700, "nbf": now})),
-        fapi1_object(
-            &t,
-            &h,
-            &consent_id,
-            json!({"nbf": now - 3700, "exp": now + 60}),
-        ),
-        fapi1_object(&t, &h, &consent_id, json!({"aud": "https://other.example"})),
-        fapi1_object(&t, &h, &consent_id, json!({"response_type": "code"})),
-        fapi1_object(&t, &h, &consent_id, json!({"nonce": Value::Null})),
-        fapi1_object(
-            &t,
+        t.fapi1_object(&h, &consent_id, json!({"exp": Value::Null})),
+        t.fapi1_object(&h, &consent_id, json!({"exp": now + 3700, "nbf": now})),
+        t.fapi1_object(&h, &consent_id, json!({"nbf": now - 3700, "exp": now + 60})),
+        t.fapi1_object(&h, &consent_id, json!({"aud": "https://other.example"})),
+        t.fapi1_object(&h, &consent_id, json!({"response_type": "code"})),
+        t.fapi1_object(&h, &consent_id, json!({"nonce": Value::Null})),
+        t.fapi1_object(
             &h,
             &consent_id,
             json!({"redirect_uri": "https://attacker.example/cb"}),
@@ -630,7 +604,7 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         assert!(page.headers.get("location").is_none(), "case {i}");
     }
     // The query must agree with the object.
-    let ok = fapi1_object(&t, &h, &consent_id, json!({}));
+    let ok = t.fapi1_object(&h, &consent_id, json!({}));
     let mut b = Browser::new(&h);
     let page = b
         .get(&format!(
@@ -647,10 +621,7 @@ both_backends!(az_2_bad_request_objects_are_refused, az_2_bad_request_objects_ar
 async fn az_7_jarm_response_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-jarm", Some("fapi1-advanced")).await;
     let consent_id = t.consent(&h).await;
-    let object = fapi1_object(
-        &t,
-        &h,
-        &consent_id,
+    let object = t.fapi1_object(&h, &consent_id,
         json!({"response_type": "code", "response_mode": "jwt", "code_challenge": CHALLENGE, "code_challenge_method": "S256"}),
     );
     let pushed = t.push(&h, &[("request".into(), object)]).await;

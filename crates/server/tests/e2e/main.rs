@@ -7,6 +7,7 @@ mod support;
 
 mod authorize;
 mod authorize_acr;
+mod authorize_jarm;
 mod authorize_throttle;
 mod binary;
 mod client_auth;

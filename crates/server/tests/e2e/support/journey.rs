@@ -163,6 +163,27 @@ impl FlowTpp {
             .unwrap()
     }
 
+    /// A FAPI 1.0 Advanced request object (hybrid `code id_token` unless `extra` says otherwise)
+    /// for `consent_id`, with `extra` members added or replaced.
+    pub fn fapi1_object(&self, h: &Harness, consent_id: &str, extra: Value) -> String {
+        let mut claims: Map<String, Value> = json!({
+            "client_id": self.c.id,
+            "response_type": "code id_token",
+            "redirect_uri": REDIRECT,
+            "scope": "openid accounts",
+            "state": "fapi1-state",
+            "nonce": "fapi1-nonce",
+            "claims": Self::claims(consent_id),
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        if let Value::Object(more) = extra {
+            claims.extend(more);
+        }
+        self.request_object(h, claims)
+    }
+
     /// `POST /par` with `params` plus a fresh client assertion, over mTLS.
     pub async fn push(&self, h: &Harness, params: &[(String, String)]) -> Resp {
         let assertion = self.c.assertion(h);
