@@ -11,8 +11,9 @@ use bulwark_gateway::{Gateway, GatewayConfig};
 use serde_json::{Value, json};
 
 use crate::support::consents::{AISP, as_tpp, tpp};
+use crate::support::gateway::{Call, get, journey};
 use crate::support::journey::{FlowTpp, fapi2_code};
-use crate::support::{Harness, ISSUER, Identity, both_backends, http_client};
+use crate::support::{Harness, ISSUER, both_backends, http_client};
 
 /// A plain-HTTP server on loopback answering every request with what it received.
 async fn echo_upstream() -> String {
@@ -82,38 +83,6 @@ async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String {
     format!("https://localhost:{port}")
 }
 
-struct Call {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-async fn get(
-    h: &Harness,
-    base: &str,
-    id: &Identity,
-    token: Option<&str>,
-    path: &str,
-    extra: &[(&str, &str)],
-) -> Call {
-    let mut req = http_client(&h.dev_ca, Some(id)).get(format!("{base}{path}"));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    Call {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
-}
-
 fn reason(c: &Call) -> String {
     c.body["Errors"][0]["Message"]
         .as_str()
@@ -129,27 +98,6 @@ fn is_uuid_v4(s: &str) -> bool {
             .iter()
             .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
         && s.as_bytes()[14] == b'4'
-}
-
-/// A PSU journey: the TPP, the PSU's token, and the PSU's two accounts (the first selected).
-async fn journey(h: &Harness) -> (FlowTpp, String, Vec<String>, String) {
-    let t = FlowTpp::register(h, "tpp-gw", None).await;
-    let (code, consent_id, subject) = fapi2_code(h, &t, "gwpsu").await;
-    let tokens = t.exchange(h, &code).await;
-    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
-    let accounts = bulwark_store::PsuStore::psu_accounts(&h.store, &subject)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.account_id)
-        .collect();
-    let _ = consent_id;
-    (
-        t,
-        tokens.2["access_token"].as_str().unwrap().to_string(),
-        accounts,
-        subject,
-    )
 }
 
 both_backends!(

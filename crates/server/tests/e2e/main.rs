@@ -20,6 +20,7 @@ mod dcr_config;
 mod dcr_errors;
 mod discovery;
 mod gateway;
+mod gateway_process;
 mod hostile;
 mod introspection;
 mod jwks_uri;

@@ -9,6 +9,7 @@ mod assert;
 mod clients;
 pub mod consents;
 mod dcr;
+pub mod gateway;
 mod harness;
 pub mod http;
 pub mod journey;
