@@ -32,3 +32,4 @@ mod reload;
 mod staff;
 mod tls;
 mod token;
+mod token_refresh;

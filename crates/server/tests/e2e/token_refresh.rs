@@ -1,0 +1,53 @@
+//! TK-3 with rotation on (`tokens.rotate_refresh_tokens = true`; off by default, tested in
+//! `authorize.rs`): each refresh answers a new refresh token and retires the one it used; the
+//! retired one is refused, the new one works, and access tokens stay bound to the consent.
+
+use crate::support::journey::{FlowTpp, fapi2_code};
+use crate::support::{Harness, assert_oauth_error, both_backends, jwt_parts};
+
+fn rotation_on(c: &mut bulwark_server::config::Config) {
+    c.tokens.rotate_refresh_tokens = true;
+}
+
+async fn refresh(h: &Harness, t: &FlowTpp, token: &str) -> crate::support::Resp {
+    t.token(
+        h,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+async fn tk_3_rotated_refresh_tokens_are_single_use_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rotate", None).await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "rotation").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let first = tokens.2["refresh_token"].as_str().unwrap().to_string();
+
+    let once = refresh(&h, &t, &first).await;
+    assert_eq!(once.0, 200, "{:?}", once.2);
+    let second = once.2["refresh_token"]
+        .as_str()
+        .expect("rotation answers a new refresh token")
+        .to_string();
+    assert_ne!(second, first);
+    assert_eq!(
+        jwt_parts(once.2["access_token"].as_str().unwrap()).1["consent_id"],
+        consent_id.as_str()
+    );
+
+    // The retired one is refused; the new one works and rotates again.
+    assert_oauth_error(&refresh(&h, &t, &first).await, 400, "invalid_grant");
+    let twice = refresh(&h, &t, &second).await;
+    assert_eq!(twice.0, 200, "{:?}", twice.2);
+    let third = twice.2["refresh_token"].as_str().unwrap();
+    assert_ne!(third, second);
+    assert_oauth_error(&refresh(&h, &t, &second).await, 400, "invalid_grant");
+}
+
+both_backends!(
+    tk_3_rotated_refresh_tokens_are_single_use,
+    tk_3_rotated_refresh_tokens_are_single_use_on_postgres
+        => tk_3_rotated_refresh_tokens_are_single_use_case,
+    tweak = rotation_on
+);
