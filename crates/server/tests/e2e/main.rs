@@ -11,6 +11,7 @@ mod authorize_jarm;
 mod authorize_throttle;
 mod binary;
 mod client_auth;
+mod client_auth_flow;
 mod conformance;
 mod consents;
 mod consents_access;
