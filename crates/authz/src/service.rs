@@ -626,6 +626,25 @@ impl AuthzService {
             .map_err(AuthzError::from)?
             .ok_or(AuthzError::Expired)?;
         let meta = &client.client.metadata;
+        // TK-5: a hybrid ID token encrypted to a key the client publishes at its jwks_uri; had
+        // before anything is decided, so a key that cannot be had changes nothing.
+        let enc_keys = if req.response_type == ResponseType::CodeIdToken
+            && bulwark_token::id_token::needs_fetched_keys(meta)
+        {
+            let keys = self.par.client_keys(&client).await.map_err(|e| {
+                AuthzError::Unavailable(format!("the client's ID token encryption key: {e}"))
+            })?;
+            if let Some(alg) = meta.id_token_encryption_alg()
+                && keys.encryption_key(alg).is_none()
+            {
+                return Err(AuthzError::Internal(format!(
+                    "the client's jwks_uri holds no {alg} encryption key"
+                )));
+            }
+            Some(keys)
+        } else {
+            None
+        };
         let sub = self
             .subject
             .subject(&sector_of(meta, &req.redirect_uri), subject);
@@ -679,7 +698,10 @@ impl AuthzService {
                 openbanking_intent_id: req.intent_id.clone(),
             };
             let signed = sign_id_token(&key, &claims).map_err(AuthzError::Internal)?;
-            Some(bulwark_token::id_token::for_client(meta, signed).map_err(AuthzError::Internal)?)
+            Some(
+                bulwark_token::id_token::for_client(meta, signed, enc_keys.as_ref())
+                    .map_err(AuthzError::Internal)?,
+            )
         } else {
             None
         };

@@ -51,13 +51,15 @@ fn id_token_encryption(meta: &ClientMetadata) -> Result<(), MetadataError> {
                     )));
                 }
             }
-            let has_key = meta
-                .jwks
-                .as_ref()
-                .is_some_and(|jwks| encryption_key(jwks, alg).is_some());
+            // By value it is checked here; at a jwks_uri when it is fetched (registration, and
+            // each issue: a client that asked for encryption never gets a plain ID token).
+            let has_key = match &meta.jwks {
+                Some(jwks) => encryption_key(jwks, alg).is_some(),
+                None => meta.jwks_uri.is_some(),
+            };
             if !has_key {
                 return Err(bad(format!(
-                    "ID token encryption with {alg} needs an encryption key (use \"enc\") in jwks"
+                    "ID token encryption with {alg} needs an encryption key (use \"enc\") in jwks or at jwks_uri"
                 )));
             }
             Ok(())

@@ -152,6 +152,13 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
+    /// TK-5: the `alg` the client's ID tokens are encrypted with, when it registered one.
+    pub fn id_token_encryption_alg(&self) -> Option<&str> {
+        self.extra
+            .get("id_token_encrypted_response_alg")
+            .and_then(serde_json::Value::as_str)
+    }
+
     /// The hosts of the registered redirect URIs, lower-cased (OIDC Core 8.1: on more than
     /// one host, a pairwise `sub` needs a `sector_identifier_uri`).
     pub fn redirect_hosts(&self) -> std::collections::BTreeSet<String> {

@@ -534,6 +534,23 @@ impl DcrService {
                 ));
             }
         }
+        // TK-5: ID tokens encrypted to a key at the jwks_uri: it must be there now.
+        if let (Some(alg), None, Some(uri)) =
+            (meta.id_token_encryption_alg(), &meta.jwks, &meta.jwks_uri)
+        {
+            let keys = self.fetcher.get(uri, None).await.map_err(|e| {
+                tracing::info!(target: "bulwark::security", uri = %uri, error = %e, "registration jwks_uri unusable");
+                DcrError::Metadata(
+                    "jwks_uri could not be fetched or is not a JWK Set (https, a public host)"
+                        .into(),
+                )
+            })?;
+            if keys.encryption_key(alg).is_none() {
+                return Err(DcrError::Metadata(format!(
+                    "ID token encryption with {alg} needs an encryption key (use \"enc\") at jwks_uri"
+                )));
+            }
+        }
         if let Some(uri) = &meta.sector_identifier_uri {
             let doc = self.fetch_json(uri).await.map_err(|reason| {
                 tracing::info!(target: "bulwark::security", uri = %uri, %reason, "registration sector_identifier_uri unusable");

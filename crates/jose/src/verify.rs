@@ -292,6 +292,9 @@ impl PublicKey {
 #[derive(Clone, Debug, Default)]
 pub struct PublicKeySet {
     keys: Arc<[PublicKey]>,
+    /// The document the set was read from: its encryption keys (`use` "enc") are what a
+    /// client's encrypted ID tokens are encrypted to (TK-5), also when fetched from `jwks_uri`.
+    document: Option<Arc<Value>>,
 }
 
 impl PublicKeySet {
@@ -308,12 +311,24 @@ impl PublicKeySet {
                 .filter_map(PublicKey::from_jwk)
                 .collect::<Vec<_>>()
                 .into(),
+            document: Some(Arc::new(jwks.clone())),
         })
     }
 
     /// A set from keys already built.
     pub fn new(keys: Vec<PublicKey>) -> Self {
-        Self { keys: keys.into() }
+        Self {
+            keys: keys.into(),
+            document: None,
+        }
+    }
+
+    /// The key to encrypt to with `alg` (RSA-OAEP*, ECDH-ES), from the document the set was
+    /// read from; None when it has none.
+    pub fn encryption_key(&self, alg: &str) -> Option<&Map<String, Value>> {
+        self.document
+            .as_deref()
+            .and_then(|doc| crate::encrypt::encryption_key(doc, alg))
     }
 
     /// The usable keys.

@@ -95,6 +95,15 @@ impl ParService {
         Ok(self.directory.get(client_id).await?)
     }
 
+    /// A client's public keys, by value or fetched from its `jwks_uri` (authz encrypts the
+    /// hybrid flow's ID token to them, TK-5).
+    pub async fn client_keys(
+        &self,
+        client: &RegisteredClient,
+    ) -> Result<bulwark_jose::PublicKeySet, ParError> {
+        Ok(self.directory.keys(client, None).await?)
+    }
+
     /// The settings in force (discovery).
     pub fn settings(&self) -> &ParSettings {
         &self.settings

@@ -56,14 +56,22 @@ pub fn sign_id_token(key: &SigningKey, claims: &IdTokenClaims) -> Result<String,
     key.sign_compact("JWT", &payload).map_err(|e| e.to_string())
 }
 
+/// True when encrypting the client's ID tokens needs its `jwks_uri` fetched: it registered
+/// encryption and no keys by value.
+pub fn needs_fetched_keys(meta: &bulwark_core::ClientMetadata) -> bool {
+    meta.id_token_encryption_alg().is_some() && meta.jwks.is_none() && meta.jwks_uri.is_some()
+}
+
 /// The ID token as the client receives it: the signed JWT, encrypted to the client's key when
-/// it registered `id_token_encrypted_response_alg` / `_enc` (validated at registration).
-pub fn for_client(meta: &bulwark_core::ClientMetadata, signed: String) -> Result<String, String> {
-    let Some(alg) = meta
-        .extra
-        .get("id_token_encrypted_response_alg")
-        .and_then(serde_json::Value::as_str)
-    else {
+/// it registered `id_token_encrypted_response_alg` / `_enc`. The key comes from its `jwks` by
+/// value, else from `fetched` (its `jwks_uri`, see [`needs_fetched_keys`]); a client that asked
+/// for encryption never gets a plain ID token.
+pub fn for_client(
+    meta: &bulwark_core::ClientMetadata,
+    signed: String,
+    fetched: Option<&bulwark_jose::PublicKeySet>,
+) -> Result<String, String> {
+    let Some(alg) = meta.id_token_encryption_alg() else {
         return Ok(signed);
     };
     let enc = meta
@@ -71,11 +79,11 @@ pub fn for_client(meta: &bulwark_core::ClientMetadata, signed: String) -> Result
         .get("id_token_encrypted_response_enc")
         .and_then(serde_json::Value::as_str)
         .unwrap_or("A256GCM");
-    let key = meta
-        .jwks
-        .as_ref()
-        .and_then(|jwks| bulwark_jose::encrypt::encryption_key(jwks, alg))
-        .ok_or_else(|| format!("the client registered {alg} ID token encryption but no key"))?;
+    let key = match &meta.jwks {
+        Some(jwks) => bulwark_jose::encrypt::encryption_key(jwks, alg),
+        None => fetched.and_then(|keys| keys.encryption_key(alg)),
+    }
+    .ok_or_else(|| format!("the client registered {alg} ID token encryption but no key"))?;
     bulwark_jose::encrypt::encrypt_jwt(&signed, key, alg, enc).map_err(|e| e.to_string())
 }
 

@@ -314,6 +314,8 @@ impl TokenService {
             ));
         }
         let claims = self.user_claims(client, &grant, grant.scope.clone(), now)?;
+        // Before the code is spent: a key that cannot be had leaves the code usable.
+        let enc_keys = self.id_token_keys(client, &grant).await?;
         let refresh_token = self.rng.token(32);
         let refresh = RefreshRecord {
             token_hash: secret_hash(&refresh_token),
@@ -353,7 +355,42 @@ impl TokenService {
                 "the authorization code was already used".into(),
             ));
         }
-        self.respond_user(claims, &grant, client, Some(refresh_token), now)
+        self.respond_user(
+            claims,
+            &grant,
+            client,
+            Some(refresh_token),
+            enc_keys.as_ref(),
+            now,
+        )
+    }
+
+    /// TK-5: the client's `jwks_uri` keys when its ID tokens are encrypted to a key registered
+    /// by reference (none otherwise, or when no ID token is issued).
+    async fn id_token_keys(
+        &self,
+        client: &AuthenticatedClient,
+        grant: &CodeGrant,
+    ) -> Result<Option<bulwark_jose::PublicKeySet>, TokenError> {
+        if !grant.is_openid()
+            || !crate::id_token::needs_fetched_keys(&client.client.client.metadata)
+        {
+            return Ok(None);
+        }
+        let meta = &client.client.client.metadata;
+        let keys = self
+            .directory
+            .keys(&client.client, None)
+            .await
+            .map_err(|e| {
+                TokenError::Unavailable(format!("the client's ID token encryption key: {e}"))
+            })?;
+        match meta.id_token_encryption_alg() {
+            Some(alg) if keys.encryption_key(alg).is_none() => Err(TokenError::Internal(format!(
+                "the client's jwks_uri holds no {alg} encryption key"
+            ))),
+            _ => Ok(Some(keys)),
+        }
     }
 
     /// RFC 6749 4.1.2 / TK-2: a second use revokes the access and refresh tokens the first
@@ -398,6 +435,7 @@ impl TokenService {
             ));
         }
         let claims = self.user_claims(client, &grant, scope, now)?;
+        let enc_keys = self.id_token_keys(client, &grant).await?;
         let new_refresh = if self.settings.rotate_refresh_tokens {
             let token = self.rng.token(32);
             let record = RefreshRecord {
@@ -415,7 +453,7 @@ impl TokenService {
         } else {
             None
         };
-        self.respond_user(claims, &grant, client, new_refresh, now)
+        self.respond_user(claims, &grant, client, new_refresh, enc_keys.as_ref(), now)
     }
 
     fn respond_user(
@@ -424,6 +462,7 @@ impl TokenService {
         grant: &CodeGrant,
         client: &AuthenticatedClient,
         refresh_token: Option<String>,
+        enc_keys: Option<&bulwark_jose::PublicKeySet>,
         now: i64,
     ) -> Result<TokenResponse, TokenError> {
         let access_token = self.sign_access(&claims)?;
@@ -453,7 +492,10 @@ impl TokenService {
                 openbanking_intent_id: grant.consent_id.clone(),
             };
             let signed = sign_id_token(key, &id).map_err(TokenError::Internal)?;
-            Some(crate::id_token::for_client(meta, signed).map_err(TokenError::Internal)?)
+            Some(
+                crate::id_token::for_client(meta, signed, enc_keys)
+                    .map_err(TokenError::Internal)?,
+            )
         } else {
             None
         };

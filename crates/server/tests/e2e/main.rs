@@ -8,6 +8,7 @@ mod support;
 mod authorize;
 mod authorize_acr;
 mod authorize_jarm;
+mod authorize_jwe;
 mod authorize_throttle;
 mod binary;
 mod client_auth;

@@ -53,6 +53,40 @@ impl FlowTpp {
         extra: Value,
         extra_keys: Vec<Value>,
     ) -> Self {
+        Self::register_keys(h, id, profile, redirect, extra, extra_keys, None).await
+    }
+
+    /// As [`FlowTpp::register_full`] with the default redirect URI, its keys published at
+    /// `url` (the document `served`, e.g. from `jwks_server`) and registered as `jwks_uri`.
+    pub async fn register_jwks_uri(
+        h: &Harness,
+        id: &str,
+        extra: Value,
+        extra_keys: Vec<Value>,
+        served: &std::sync::Mutex<Value>,
+        url: &str,
+    ) -> Self {
+        Self::register_keys(
+            h,
+            id,
+            None,
+            REDIRECT,
+            extra,
+            extra_keys,
+            Some((served, url)),
+        )
+        .await
+    }
+
+    async fn register_keys(
+        h: &Harness,
+        id: &str,
+        profile: Option<&str>,
+        redirect: &str,
+        extra: Value,
+        extra_keys: Vec<Value>,
+        served: Option<(&std::sync::Mutex<Value>, &str)>,
+    ) -> Self {
         let key = SigningKey::generate(Alg::Ps256).unwrap();
         let (seal, seal_jwk) = super::seal::Seal::new(
             h,
@@ -79,6 +113,10 @@ impl FlowTpp {
         if let Some(keys) = meta["jwks"]["keys"].as_array_mut() {
             keys.push(seal_jwk);
             keys.extend(extra_keys);
+        }
+        if let (Some((doc, url)), Value::Object(m)) = (served, &mut meta) {
+            *doc.lock().unwrap() = m.remove("jwks").unwrap();
+            m.insert("jwks_uri".into(), json!(url));
         }
         h.register(id, meta).await;
         let identity = h.pki.qwac(

@@ -1,0 +1,82 @@
+//! TK-5: ID tokens encrypted to a key the client publishes at its `jwks_uri` (as an Open
+//! Banking TPP does: its keys are at the directory's `software_jwks_endpoint`), here with
+//! ECDH-ES (P-256) + A256GCM; `authorize.rs` covers RSA-OAEP with keys by value. A key that has
+//! gone from the `jwks_uri` is never answered with a plain ID token, and the code survives.
+
+use std::sync::{Arc, Mutex};
+
+use josekit::jwe;
+use josekit::jwk::alg::ec::EcCurve;
+use serde_json::{Map, Value, json};
+
+use crate::support::journey::{FlowTpp, fapi2_code};
+use crate::support::{Harness, both_backends, jwks_server};
+
+async fn tk_5_id_token_encrypted_to_a_jwks_uri_key_case(h: Harness) {
+    let pair = jwe::ECDH_ES.generate_ec_key_pair(EcCurve::P256).unwrap();
+    let mut public: Map<String, Value> = pair.to_jwk_public_key().as_ref().clone();
+    public.insert("use".into(), json!("enc"));
+    public.insert("kid".into(), json!("tpp-enc-ec"));
+    let served = Arc::new(Mutex::new(json!({"keys": []})));
+    let url = jwks_server(&h, served.clone(), Arc::new(Mutex::new(0))).await;
+    let t = FlowTpp::register_jwks_uri(
+        &h,
+        "tpp-jwe-uri",
+        json!({"id_token_encrypted_response_alg": "ECDH-ES", "id_token_encrypted_response_enc": "A256GCM"}),
+        vec![Value::Object(public)],
+        &served,
+        &url,
+    )
+    .await;
+
+    let (code, consent_id, _) = fapi2_code(&h, &t, "jwe-uri").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let id_token = tokens.2["id_token"].as_str().unwrap();
+    assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
+    let decrypter = jwe::ECDH_ES
+        .decrypter_from_jwk(&pair.to_jwk_private_key())
+        .unwrap();
+    let (inner, header) = jwe::deserialize_compact(id_token, &decrypter).unwrap();
+    assert_eq!(header.key_id(), Some("tpp-enc-ec"));
+    let jws = bulwark_jose::Compact::parse(std::str::from_utf8(&inner).unwrap()).unwrap();
+    h.state
+        .meta
+        .keys
+        .current()
+        .public_set()
+        .verify(&jws)
+        .unwrap();
+    assert_eq!(
+        jws.claims().unwrap()["openbanking_intent_id"],
+        consent_id.as_str()
+    );
+
+    // The TPP drops its encryption key: no plain ID token instead, and the code is not spent.
+    let (code, _, _) = fapi2_code(&h, &t, "jwe-uri-2").await;
+    served.lock().unwrap()["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["use"] != "enc");
+    let refused = t.exchange(&h, &code).await;
+    assert!(refused.0 >= 500, "{:?}", refused.2);
+    assert!(refused.2.get("id_token").is_none());
+    let stored =
+        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(&code))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(stored.used_at.is_none(), "the code is still usable");
+}
+
+/// Key sets fetched from a `jwks_uri` are not kept (so the dropped key is seen at once).
+fn no_jwks_cache(c: &mut bulwark_server::Config) {
+    c.tokens.jwks_cache_secs = 0;
+}
+
+both_backends!(
+    tk_5_id_token_encrypted_to_a_jwks_uri_key,
+    tk_5_id_token_encrypted_to_a_jwks_uri_key_on_postgres
+        => tk_5_id_token_encrypted_to_a_jwks_uri_key_case,
+    tweak = no_jwks_cache
+);
