@@ -94,6 +94,23 @@ pub struct ObErrorDetail {
     pub path: Option<String>,
 }
 
+/// The `Code` of an [`ObError`] for an HTTP status (`400 BadRequest`): one table for every
+/// OB error the server and the gateway send; a status not listed reads
+/// `500 InternalServerError`.
+pub fn status_text(status: u16) -> &'static str {
+    match status {
+        400 => "400 BadRequest",
+        401 => "401 Unauthorized",
+        403 => "403 Forbidden",
+        404 => "404 NotFound",
+        406 => "406 NotAcceptable",
+        415 => "415 UnsupportedMediaType",
+        502 => "502 BadGateway",
+        503 => "503 ServiceUnavailable",
+        _ => "500 InternalServerError",
+    }
+}
+
 /// An OB error response (`OBErrorResponse1`) with the HTTP status to send it with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -114,18 +131,9 @@ pub struct ObError {
 
 impl ObError {
     fn new(status: u16, code: ObErrorCode, message: String, path: Option<String>) -> Self {
-        let text = match status {
-            400 => "400 BadRequest",
-            403 => "403 Forbidden",
-            404 => "404 NotFound",
-            406 => "406 NotAcceptable",
-            415 => "415 UnsupportedMediaType",
-            503 => "503 ServiceUnavailable",
-            _ => "500 InternalServerError",
-        };
         Self {
             status,
-            code: text.to_owned(),
+            code: status_text(status).to_owned(),
             id: bulwark_core::random::uuid_v4(),
             message: message.clone(),
             errors: vec![ObErrorDetail {
@@ -394,6 +402,24 @@ impl ConsentError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ob_status_text_names_each_status_and_defaults_to_500() {
+        for (status, text) in [
+            (400, "400 BadRequest"),
+            (401, "401 Unauthorized"),
+            (403, "403 Forbidden"),
+            (404, "404 NotFound"),
+            (406, "406 NotAcceptable"),
+            (415, "415 UnsupportedMediaType"),
+            (500, "500 InternalServerError"),
+            (502, "502 BadGateway"),
+            (503, "503 ServiceUnavailable"),
+            (418, "500 InternalServerError"),
+        ] {
+            assert_eq!(status_text(status), text);
+        }
+    }
 
     #[test]
     fn op_2_a_database_outage_is_503_and_a_fault_500() {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use bulwark_certs::CertValidator;
@@ -20,7 +20,7 @@ use bulwark_core::Clock;
 use bulwark_jose::JwksFetcher;
 use bulwark_resource::{ResourceGuard, SignaturePolicy};
 use bulwark_store::{ConnectSettings, SqlStore};
-use bulwark_web::{InteractionId, MtlsConfig, PresentedChain};
+use bulwark_web::{BearerChallenge, BearerError, InteractionId, MtlsConfig, PresentedChain};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -265,38 +265,34 @@ async fn metrics() -> String {
     bulwark_web::metrics::render()
 }
 
-/// The `WWW-Authenticate` value of a challenge (RFC 6750 3), none for [`Challenge::None`].
-fn challenge_value(r: &GatewayRefusal) -> Option<String> {
-    let quoted = |s: &str| s.replace(['"', '\\'], "'");
+/// The `WWW-Authenticate` challenge of a refusal (RFC 6750 3), none for [`Challenge::None`].
+fn challenge_of(r: &GatewayRefusal) -> Option<BearerChallenge<'_>> {
+    let bearer = BearerChallenge {
+        realm: Some("bulwark"),
+        ..BearerChallenge::default()
+    };
     match &r.challenge {
         Challenge::None => None,
         // RFC 6750 3.1: a request with no token gets no error code.
-        Challenge::Missing => Some("Bearer realm=\"bulwark\"".into()),
-        Challenge::InvalidToken => Some(format!(
-            "Bearer realm=\"bulwark\", error=\"invalid_token\", error_description=\"{}\"",
-            quoted(&r.message)
-        )),
-        Challenge::InsufficientScope(scope) => Some(format!(
-            "Bearer realm=\"bulwark\", error=\"insufficient_scope\", scope=\"{}\"",
-            quoted(scope)
-        )),
+        Challenge::Missing => Some(bearer),
+        Challenge::InvalidToken => Some(BearerChallenge {
+            error: Some(BearerError::InvalidToken),
+            description: Some(&r.message),
+            ..bearer
+        }),
+        Challenge::InsufficientScope(scope) => Some(BearerChallenge {
+            error: Some(BearerError::InsufficientScope),
+            scope: Some(scope),
+            ..bearer
+        }),
     }
 }
 
 /// An OB error answer, with the refusal's `WWW-Authenticate` challenge (RFC 6750 3).
 fn refusal_response(r: &GatewayRefusal, id: &InteractionId) -> Response {
-    let text = match r.status {
-        400 => "400 BadRequest",
-        401 => "401 Unauthorized",
-        403 => "403 Forbidden",
-        404 => "404 NotFound",
-        502 => "502 BadGateway",
-        503 => "503 ServiceUnavailable",
-        _ => "500 InternalServerError",
-    };
     let body = ObError {
         status: r.status,
-        code: text.into(),
+        code: bulwark_consent::status_text(r.status).into(),
         id: id.as_str().to_string(),
         message: r.message.clone(),
         errors: vec![ObErrorDetail {
@@ -306,7 +302,7 @@ fn refusal_response(r: &GatewayRefusal, id: &InteractionId) -> Response {
         }],
     };
     let mut response = bulwark_web::ob_error::ob_response(&body, id);
-    if let Some(v) = challenge_value(r).and_then(|v| HeaderValue::from_str(&v).ok()) {
+    if let Some(v) = challenge_of(r).and_then(|c| c.header_value()) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     response

@@ -13,8 +13,8 @@ use bulwark_jose::JwksFetcher;
 use bulwark_jose::verify::Compact;
 use bulwark_resource::{AccessTokens, LookupError, TokenCheckError};
 use bulwark_store::ReplayStore;
-use bulwark_token::AccessTokenClaims;
 use bulwark_token::access_token::{InvalidToken, verify};
+use bulwark_token::{AccessTokenClaims, VerifiedTokens};
 
 /// Entries kept in each cache before it is emptied.
 const MAX_CACHED: usize = 100_000;
@@ -29,20 +29,13 @@ pub struct JwksTokens {
     issuer: String,
     revocations: Arc<dyn ReplayStore>,
     clock: Arc<dyn Clock>,
-    /// Verified tokens by the SHA-256 of their text, with when they were verified: the
-    /// signature is checked again after [`VERIFIED_FOR`], so a key withdrawn from the JWK Set
-    /// stops its tokens within that time.
-    verified: Mutex<HashMap<[u8; 32], (AccessTokenClaims, Instant)>>,
+    /// Verified tokens, stamped with when they were verified: the signature is checked again
+    /// after [`VERIFIED_FOR`], so a key withdrawn from the JWK Set stops its tokens within
+    /// that time.
+    verified: VerifiedTokens<Instant>,
     /// `jti`s found not revoked, until when that answer is trusted.
     not_revoked: Mutex<HashMap<String, Instant>>,
     staleness: Duration,
-}
-
-fn sha256(text: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 impl JwksTokens {
@@ -60,7 +53,7 @@ impl JwksTokens {
             issuer,
             revocations,
             clock,
-            verified: Mutex::new(HashMap::new()),
+            verified: VerifiedTokens::new(MAX_CACHED),
             not_revoked: Mutex::new(HashMap::new()),
             staleness: Duration::from_millis(1000),
         }
@@ -76,17 +69,13 @@ impl JwksTokens {
 #[async_trait::async_trait]
 impl AccessTokens for JwksTokens {
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
-        let key = sha256(token);
         let now = self.clock.unix();
-        if let Ok(cache) = self.verified.lock()
-            && let Some((claims, at)) = cache.get(&key)
-            && at.elapsed() < VERIFIED_FOR
+        if let Some(claims) = self
+            .verified
+            .get(token, now, |at| at.elapsed() < VERIFIED_FOR)
+            .map_err(TokenCheckError::Invalid)?
         {
-            return if claims.exp <= now {
-                Err(TokenCheckError::Invalid(InvalidToken::Expired))
-            } else {
-                Ok(claims.clone())
-            };
+            return Ok(claims);
         }
         let kid = Compact::parse(token)
             .map_err(|e| TokenCheckError::Invalid(InvalidToken::Forged(e.to_string())))?
@@ -101,12 +90,7 @@ impl AccessTokens for JwksTokens {
                 TokenCheckError::Unavailable(format!("the server's signing keys could not be fetched: {e}"))
             })?;
         let claims = verify(&keys, &self.issuer, token, now).map_err(TokenCheckError::Invalid)?;
-        if let Ok(mut cache) = self.verified.lock() {
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-            cache.insert(key, (claims.clone(), Instant::now()));
-        }
+        self.verified.insert(token, claims.clone(), Instant::now());
         Ok(claims)
     }
 

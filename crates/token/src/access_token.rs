@@ -53,6 +53,14 @@ pub struct AccessTokenClaims {
     pub openbanking_intent_id: Option<String>,
 }
 
+impl AccessTokenClaims {
+    /// True once the token has expired at `now` (Unix seconds; `exp` itself is already past):
+    /// the one expiry rule for a freshly verified token and a cached one alike.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.exp <= now
+    }
+}
+
 /// Signs claims with the given key as an RFC 9068 JWT.
 pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, String> {
     let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
@@ -95,7 +103,7 @@ pub fn verify(
     if claims.iss != issuer {
         return Err(InvalidToken::ForeignIssuer);
     }
-    if claims.exp <= now {
+    if claims.is_expired(now) {
         return Err(InvalidToken::Expired);
     }
     Ok(claims)

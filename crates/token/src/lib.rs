@@ -12,6 +12,7 @@ pub mod introspection;
 pub mod service;
 pub mod settings;
 pub mod subject;
+pub mod verified_cache;
 
 pub use access_token::{AccessTokenClaims, Confirmation, InvalidToken, TokenKind};
 pub use bulwark_clients::{AuthInput, AuthenticatedClient, PresentedCert};
@@ -23,6 +24,7 @@ pub use introspection::Introspection;
 pub use service::{ConsentCheck, TokenResponse, TokenService, TokenServiceParts};
 pub use settings::TokenSettings;
 pub use subject::{SubjectType, sector_of};
+pub use verified_cache::VerifiedTokens;
 
 /// SHA-256 of a secret a client or browser holds (code, refresh token, cookie), base64url: the
 /// only form in which such secrets are stored.

@@ -20,6 +20,7 @@ use crate::grant::{TokenRequest, client_credentials, refresh_token};
 use crate::id_token::{IdTokenClaims, half_hash, sign_id_token};
 use crate::introspection::Introspection;
 use crate::secret_hash;
+use crate::verified_cache::VerifiedTokens;
 use crate::{TokenError, TokenSettings};
 
 /// Answers whether a consent still stands (CO-2), for introspection of consent-bound tokens.
@@ -62,10 +63,11 @@ pub struct TokenService {
     replay: Arc<dyn ReplayStore>,
     consents: Option<Arc<dyn ConsentCheck>>,
     authorizations: Option<Arc<dyn AuthorizationStore>>,
-    /// Tokens whose signature and issuer were verified, by SHA-256 of the token: a resource
-    /// server introspects the same token many times, and the signature is the costly part.
-    /// Expiry is checked on every use, revocation and consent are always asked fresh.
-    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], (u64, AccessTokenClaims)>>,
+    /// Tokens whose signature and issuer were verified, stamped with the key ring's
+    /// generation: a resource server introspects the same token many times, and the
+    /// signature is the costly part. Expiry is checked on every use, revocation and consent
+    /// are always asked fresh.
+    verified: VerifiedTokens<u64>,
 }
 
 /// Bound of the verified-token cache (entries are small; the map is cleared when full).
@@ -129,7 +131,7 @@ impl TokenService {
             replay: parts.replay,
             consents: parts.consents,
             authorizations: parts.authorizations,
-            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
+            verified: VerifiedTokens::new(VERIFIED_CACHE_MAX),
         })
     }
 
@@ -163,27 +165,18 @@ impl TokenService {
         token: &str,
         now: i64,
     ) -> Result<AccessTokenClaims, access_token::InvalidToken> {
-        use sha2::Digest;
-        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let ring = self.keys.current();
         // A hit counts only under the key ring it was verified with: after a rotation or a
         // withdrawn key (DS-2), every token is verified again once.
-        if let Ok(cache) = self.verified.lock()
-            && let Some((generation, claims)) = cache.get(&key)
-            && *generation == ring.generation()
+        if let Some(claims) = self
+            .verified
+            .get(token, now, |generation| *generation == ring.generation())?
         {
-            if claims.exp <= now {
-                return Err(access_token::InvalidToken::Expired);
-            }
-            return Ok(claims.clone());
+            return Ok(claims);
         }
         let claims = access_token::verify(ring.public_set(), &self.issuer, token, now)?;
-        if let Ok(mut cache) = self.verified.lock() {
-            if cache.len() >= VERIFIED_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(key, (ring.generation(), claims.clone()));
-        }
+        self.verified
+            .insert(token, claims.clone(), ring.generation());
         Ok(claims)
     }
 

@@ -5,6 +5,7 @@
 //! OAuth errors and the one of Open Banking errors, the `x-fapi-interaction-id` rules, and
 //! request metrics. Protocol decisions are never made here.
 
+pub mod challenge;
 pub mod client_address;
 pub mod deadline;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod pages;
 pub mod singleton;
 pub mod tls;
 
+pub use challenge::{BearerChallenge, BearerError};
 pub use client_address::client_address;
 pub use error::{OAuthErrorResponse, no_store};
 pub use extract::{Bearer, ClientCert, MtlsConfig, OAuthForm, PresentedChain, presented_chain};

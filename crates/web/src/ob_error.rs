@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bulwark_consent::{ObError, ObErrorCode, ObErrorDetail};
 
+use crate::challenge::{BearerChallenge, BearerError};
 use crate::interaction::InteractionId;
 
 /// An OB error for the request with this interaction id.
@@ -35,16 +36,10 @@ pub fn ob_error(
     path: Option<&str>,
     id: &InteractionId,
 ) -> Response {
-    let text = match status {
-        StatusCode::FORBIDDEN => "403 Forbidden",
-        StatusCode::NOT_FOUND => "404 NotFound",
-        StatusCode::SERVICE_UNAVAILABLE => "503 ServiceUnavailable",
-        _ => "500 InternalServerError",
-    };
     ob_response(
         &ObError {
             status: status.as_u16(),
-            code: text.into(),
+            code: bulwark_consent::status_text(status.as_u16()).into(),
             id: id.as_str().to_string(),
             message: message.to_string(),
             errors: vec![ObErrorDetail {
@@ -84,8 +79,13 @@ pub fn ob_unavailable(detail: &str, id: &InteractionId) -> Response {
 /// RFC 6750 3.1: 401 with a `Bearer error="invalid_token"` challenge.
 pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
-    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
+    let challenge = BearerChallenge {
+        realm: None,
+        error: Some(BearerError::InvalidToken),
+        description: Some(description),
+        scope: None,
+    };
+    if let Some(v) = challenge.header_value() {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     id.stamp(response)
@@ -93,7 +93,7 @@ pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -108,6 +108,17 @@ mod tests {
         let body = futures_body(response);
         assert!(body.contains("503 ServiceUnavailable"), "{body}");
         assert!(!body.contains("connection refused"), "{body}");
+    }
+
+    #[test]
+    fn rfc_6750_an_invalid_token_challenge_keeps_its_quotes_closed() {
+        let id = InteractionId::of(&axum::http::HeaderMap::new());
+        let response = invalid_token("kid \"k1\" unknown", &id);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer error=\"invalid_token\", error_description=\"kid 'k1' unknown\""
+        );
     }
 
     fn futures_body(response: Response) -> String {
