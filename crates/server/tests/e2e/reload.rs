@@ -100,7 +100,7 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
     std::fs::copy(&old_clients.ca_pem_path, &anchors).unwrap();
     // A `bulwark` command in the test directory (no inherited BULWARK_*) with these files.
     let command = || {
-        let mut cmd = crate::binary::bulwark(dir.path());
+        let mut cmd = crate::support::process::bulwark(dir.path());
         cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
             .env("BULWARK_TLS__CERT", &cert_path)
             .env("BULWARK_TLS__KEY", &key_path)
@@ -131,7 +131,7 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut child = crate::binary::Running(
+    let mut child = crate::support::process::Running(
         command()
             .arg("serve")
             .stdout(Stdio::piped())
@@ -139,7 +139,7 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
             .spawn()
             .unwrap(),
     );
-    let port = crate::binary::listening_port(&mut child);
+    let port = crate::support::process::listening_port(&mut child);
     let server_ca = server_pki.ca_pem_path.clone();
     let (identity, _) = old_clients.client("TPP Ltd", "reload-tpp", None);
     let token = |identity| {
@@ -169,7 +169,7 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
     std::fs::write(&cert_path, &cert2).unwrap();
     std::fs::write(&key_path, &key2).unwrap();
     std::fs::copy(&new_clients.ca_pem_path, &anchors).unwrap();
-    crate::binary::signal(&child, "HUP");
+    crate::support::process::signal(&child, "HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if connect(port, &server_ca).await.1 == der(&cert2) {
@@ -195,11 +195,11 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
 
     // A broken file: the reload fails and nothing changes.
     std::fs::write(&cert_path, "not a certificate").unwrap();
-    crate::binary::signal(&child, "HUP");
+    crate::support::process::signal(&child, "HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(connect(port, &server_ca).await.1, der(&cert2));
     assert_eq!(token(&fresh).await, 200);
 
-    crate::binary::signal(&child, "TERM");
-    assert!(crate::binary::wait_exit(&mut child).success());
+    crate::support::process::signal(&child, "TERM");
+    assert!(crate::support::process::wait_exit(&mut child).success());
 }

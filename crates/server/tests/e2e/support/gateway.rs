@@ -1,10 +1,14 @@
 //! GW-1 helpers shared by the in-process gateway suite (`gateway.rs`) and the one with every
 //! part its own process (`gateway_process.rs`).
 
-use serde_json::Value;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use bulwark_gateway::{Gateway, GatewayConfig};
+use serde_json::{Value, json};
 
 use super::journey::{FlowTpp, fapi2_code};
-use super::{Harness, Identity, http_client};
+use super::{Harness, ISSUER, Identity, http_client};
 
 /// A gateway answer: status, headers and the body (JSON when it parses, else the text).
 pub struct Call {
@@ -59,4 +63,130 @@ pub async fn journey(h: &Harness) -> (FlowTpp, String, Vec<String>, String) {
         accounts,
         subject,
     )
+}
+
+/// A plain-HTTP server on loopback answering every request with what it received.
+pub async fn echo_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(
+        |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: String| async move {
+            let h: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), json!(v.to_str().unwrap_or("?"))))
+                .collect();
+            axum::Json(json!({"method": method.as_str(), "uri": uri.to_string(), "headers": h, "body": body}))
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// The demo bank on loopback over the harness's database.
+pub async fn demo_bank(h: &Harness) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = bulwark_server::demo_bank::router(Arc::new(h.store.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A gateway in front of the demo bank and the echo upstream; returns its base URL.
+pub async fn gateway(h: &Harness) -> String {
+    gateway_with(h, |_| {}).await
+}
+
+/// As [`gateway`], with the configuration (JSON) adjusted by `tweak`.
+pub async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String {
+    let bank = demo_bank(h).await;
+    let echo = echo_upstream().await;
+    let pki = h.data_dir().join("dev-pki");
+    let mut config = json!({
+        "listen": "127.0.0.1:0",
+        "tls": {"cert": pki.join("server.pem"), "key": pki.join("server-key.pem")},
+        "issuer": ISSUER,
+        "jwks_uri": h.url("/jwks"),
+        "jwks_ca": [h.dev_ca],
+        "database_url": h.db_url,
+        "client_cache_secs": 0,
+        "trust": {"anchors": [h.pki.ca_pem_path]},
+        "revocation": {"enabled": false},
+        "routes": [
+            {"method": "GET", "path": "/open-banking/v3.1/aisp/accounts", "upstream": bank, "api": "accounts"},
+            {"method": "GET", "path": "/open-banking/v3.1/aisp/accounts/{AccountId}/balances",
+             "upstream": bank, "api": "balances", "account_param": "AccountId"},
+            {"method": "GET", "path": "/open-banking/v3.1/aisp/accounts/{AccountId}/transactions",
+             "upstream": bank, "api": "transactions", "account_param": "AccountId"},
+            {"method": "GET", "path": "/echo/accounts", "upstream": echo, "api": "accounts"},
+            {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments", "upstream": echo,
+             "api": "domestic-payments", "payment_submission": true},
+            {"method": "GET", "path": "/echo/app", "upstream": echo, "api": "accounts", "token": "application"}
+        ]
+    });
+    tweak(&mut config);
+    let config: GatewayConfig = serde_json::from_value(config).unwrap();
+    let g = Gateway::build(config, Arc::new(h.clock.clone()))
+        .await
+        .unwrap();
+    let port = g.addr().port();
+    tokio::spawn(g.run_until(std::future::pending()));
+    format!("https://localhost:{port}")
+}
+
+pub fn reason(c: &Call) -> String {
+    c.body["Errors"][0]["Message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// True for a UUID as the gateway generates them (`8-4-4-4-12` hex digits, version 4).
+pub fn is_uuid_v4(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && s.as_bytes()[14] == b'4'
+}
+
+/// The URL-encoded PEM of a certificate, as nginx's `$ssl_client_escaped_cert`.
+pub fn escaped_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    );
+    pem.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The echo upstream over TLS with the development certificate (a CA of its own, not a
+/// public one), HTTP/2 offered by ALPN; it answers with the protocol version it saw.
+pub async fn tls_echo_upstream(h: &Harness) -> String {
+    let pki = h.data_dir().join("dev-pki");
+    let chain = bulwark_web::tls::load_chain(&pki.join("server.pem")).unwrap();
+    let key = bulwark_web::tls::load_key(&pki.join("server-key.pem")).unwrap();
+    let tls = Arc::new(bulwark_web::tls::server_config(chain, key, Vec::new()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+        axum::Json(json!({"version": format!("{:?}", req.version()), "path": req.uri().path()}))
+    });
+    tokio::spawn(bulwark_web::listener::serve_with(
+        listener,
+        tls,
+        app,
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+        bulwark_web::ConnectionLimits::default(),
+    ));
+    format!("https://localhost:{port}")
 }

@@ -7,6 +7,7 @@
 mod app;
 mod assert;
 mod clients;
+pub mod conformance;
 pub mod consents;
 mod dcr;
 pub mod gateway;
@@ -14,7 +15,9 @@ mod harness;
 pub mod http;
 pub mod journey;
 mod pki;
+pub mod process;
 pub mod seal;
+pub mod staff;
 
 pub use app::{TestApp, bin, install_crypto, test_config};
 pub use assert::{assert_oauth_error, jwt_parts};

@@ -1,0 +1,159 @@
+//! AZ-2, AZ-3, AZ-7 for FAPI 1.0 Advanced clients: the hybrid flow by value (the ID token as a
+//! detached signature with c_hash and s_hash), bad request objects refused, and JARM.
+
+use bulwark_store::AuthorizationStore;
+use serde_json::{Value, json};
+
+use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, psu, response_params};
+use crate::support::{Harness, both_backends, jwt_parts};
+
+/// AZ-2, AZ-3, AZ-7 (fapi1-advanced-final "fapi1-advanced-final" happy flow, hybrid, request by
+/// value): the ID token in the fragment is a detached signature with c_hash and s_hash.
+async fn az_2_fapi1_hybrid_by_value_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-fapi1", Some("fapi1-advanced")).await;
+    let consent_id = t.consent(&h).await;
+    let object = t.fapi1_object(&h, &consent_id, json!({}));
+    let (user, password, accounts, _) = psu(&h, "hybrid").await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-fapi1"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("request", &object),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let location = done.location();
+    assert!(location.starts_with(&format!("{REDIRECT}#")), "{location}");
+    let params = response_params(&location);
+    let code = &params["code"];
+    let (_, id) = jwt_parts(&params["id_token"]);
+    assert_eq!(id["c_hash"], bulwark_token::half_hash(code).as_str());
+    assert_eq!(
+        id["s_hash"],
+        bulwark_token::half_hash("fapi1-state").as_str()
+    );
+    assert_eq!(id["nonce"], "fapi1-nonce");
+    assert_eq!(id["openbanking_intent_id"], consent_id.as_str());
+    // No PKCE was used: the exchange needs none.
+    let tokens = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+}
+both_backends!(az_2_fapi1_hybrid_by_value, az_2_fapi1_hybrid_by_value_on_postgres => az_2_fapi1_hybrid_by_value_case);
+
+/// AZ-2 (fapi1-advanced-final "ensure-request-object-without-exp-fails",
+/// "ensure-request-object-with-long-exp-fails", "ensure-request-object-with-nbf-over-60-fails",
+/// "ensure-request-object-with-bad-aud-fails", "ensure-request-object-signature-algorithm-is-none-fails",
+/// "ensure-signed-request-object-with-RS256-fails", "ensure-request-object-signed-by-other-client-fails",
+/// "ensure-response-type-code-fails" without JARM, "ensure-request-without-nonce-fails"):
+/// each is an error page, nothing stored.
+async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-ro", Some("fapi1-advanced")).await;
+    let stranger = FlowTpp::register(&h, "tpp-ro-2", Some("fapi1-advanced")).await;
+    let consent_id = t.consent(&h).await;
+    let now = h.clock_now();
+    let none_alg = {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = json!({"iss": "tpp-ro", "aud": "https://localhost:8443", "exp": now + 300, "nbf": now,
+            "client_id": "tpp-ro", "response_type": "code id_token", "redirect_uri": REDIRECT, "scope": "openid accounts",
+            "nonce": "n", "claims": FlowTpp::claims(&consent_id)});
+        format!(
+            "{}.{}.",
+            e.encode(br#"{"alg":"none"}"#),
+            e.encode(claims.to_string())
+        )
+    };
+    let by_stranger = {
+        let mut claims = json!({"client_id": "tpp-ro", "iss": "tpp-ro", "response_type": "code id_token", "redirect_uri": REDIRECT,
+            "scope": "openid accounts", "nonce": "n", "claims": FlowTpp::claims(&consent_id)}).as_object().unwrap().clone();
+        claims.insert("aud".into(), json!("https://localhost:8443"));
+        stranger.request_object(&h, claims)
+    };
+    let cases = [
+        t.fapi1_object(&h, &consent_id, json!({"exp": Value::Null})),
+        t.fapi1_object(&h, &consent_id, json!({"exp": now + 3700, "nbf": now})),
+        t.fapi1_object(&h, &consent_id, json!({"nbf": now - 3700, "exp": now + 60})),
+        t.fapi1_object(&h, &consent_id, json!({"aud": "https://other.example"})),
+        t.fapi1_object(&h, &consent_id, json!({"response_type": "code"})),
+        t.fapi1_object(&h, &consent_id, json!({"nonce": Value::Null})),
+        t.fapi1_object(
+            &h,
+            &consent_id,
+            json!({"redirect_uri": "https://attacker.example/cb"}),
+        ),
+        none_alg,
+        by_stranger,
+    ];
+    for (i, object) in cases.iter().enumerate() {
+        let mut b = Browser::new(&h);
+        let page = b
+            .get(&format!("/authorize?client_id=tpp-ro&response_type=code%20id_token&scope=openid%20accounts&request={object}"))
+            .await;
+        assert_eq!(page.status, 400, "case {i}: {}", page.body);
+        assert!(page.headers.get("location").is_none(), "case {i}");
+    }
+    // The query must agree with the object.
+    let ok = t.fapi1_object(&h, &consent_id, json!({}));
+    let mut b = Browser::new(&h);
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-ro&response_type=code&scope=openid%20accounts&request={ok}"
+        ))
+        .await;
+    assert_eq!(page.status, 400);
+    assert_eq!(h.store.purge_authorization(i64::MAX).await.unwrap(), 0);
+}
+both_backends!(az_2_bad_request_objects_are_refused, az_2_bad_request_objects_are_refused_on_postgres => az_2_bad_request_objects_are_refused_case);
+
+/// AZ-7 JARM (fapi1-advanced-final with response_mode=jwt, pushed): `code` alone comes back
+/// as one signed `response` JWT in the query, verifiable with the server's JWKS.
+async fn az_7_jarm_response_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-jarm", Some("fapi1-advanced")).await;
+    let consent_id = t.consent(&h).await;
+    let object = t.fapi1_object(&h, &consent_id,
+        json!({"response_type": "code", "response_mode": "jwt", "code_challenge": CHALLENGE, "code_challenge_method": "S256"}),
+    );
+    let pushed = t.push(&h, &[("request".into(), object)]).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let (user, password, accounts, _) = psu(&h, "jarm").await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-jarm"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let params = response_params(&done.location());
+    assert!(
+        done.location()
+            .starts_with(&format!("{REDIRECT}?response="))
+    );
+    assert_eq!(params.len(), 1, "only the response JWT: {params:?}");
+    let jwt = &params["response"];
+    let jwks: Value = h.post(None, "/jwks", &[]).await.2;
+    let _ = jwks;
+    let public = h.state.meta.keys.current().public_set().clone();
+    let compact = bulwark_jose::Compact::parse(jwt).unwrap();
+    public.verify(&compact).unwrap();
+    let claims = compact.claims().unwrap();
+    assert_eq!(claims["iss"], "https://localhost:8443");
+    assert_eq!(claims["aud"], "tpp-jarm");
+    assert_eq!(claims["state"], "fapi1-state");
+    let code = claims["code"].as_str().unwrap();
+    assert_eq!(t.exchange(&h, code).await.0, 200);
+}
+both_backends!(az_7_jarm_response, az_7_jarm_response_on_postgres => az_7_jarm_response_case);

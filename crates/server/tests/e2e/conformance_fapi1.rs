@@ -1,0 +1,382 @@
+//! OIDF FAPI 1.0 Advanced Final plan, part 1: discovery, the hybrid happy flow and the request
+//! object modules, one test each, named after the module, in the variant the suite runs for UK Open Banking (the `openbanking_intent_id` claim); the helpers are in
+//! `support::conformance`, the modules that do not apply are listed in `docs/conformance.md`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::support::conformance::{Conf, fapi1_code, fapi1_exchange, is_error_page};
+use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, response_params};
+use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts};
+
+#[tokio::test]
+async fn fapi1_advanced_final_discovery_end_point_verification() {
+    let c = Conf::fapi1().await;
+    let doc: Value = reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::support::http::client_tls_config(&c.h.dev_ca, None))
+        .build()
+        .unwrap()
+        .get(c.h.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["response_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("code id_token"))
+    );
+    assert_eq!(doc["request_parameter_supported"], true);
+    assert_eq!(doc["require_pushed_authorization_requests"], false);
+    assert_eq!(
+        doc["request_object_signing_alg_values_supported"],
+        json!(["PS256", "ES256"])
+    );
+    assert!(
+        doc["response_modes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("jwt"))
+    );
+    assert!(
+        doc["subject_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("pairwise"))
+    );
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final() {
+    let c = Conf::fapi1().await;
+    let r = c.by_value_flow(&c.object(json!({}))).await;
+    let (_, id) = jwt_parts(&r["id_token"]);
+    assert_eq!(id["c_hash"], bulwark_token::half_hash(&r["code"]).as_str());
+    assert_eq!(
+        id["s_hash"],
+        bulwark_token::half_hash("conf-state").as_str()
+    );
+    let tokens =
+        c.t.token(
+            &c.h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &r["code"]),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_user_rejects_authentication() {
+    let c = Conf::fapi1().await;
+    let q = [
+        ("client_id", "conf-tpp"),
+        ("response_type", "code id_token"),
+        ("scope", "openid accounts"),
+    ];
+    let object = c.object(json!({}));
+    let mut query = q.to_vec();
+    query.push(("request", &object));
+    let mut b = Browser::new(&c.h);
+    let ia = b.start(&query).await;
+    b.login(&ia, &c.user, &c.password).await;
+    let done = b.decide(&ia, "deny", &[]).await;
+    assert!(done.location().starts_with(&format!("{REDIRECT}#")));
+    assert_eq!(response_params(&done.location())["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_request_object_with_multiple_aud_succeeds() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(&c.object(json!({"aud": [ISSUER, "https://other.example"]})))
+        .await;
+    assert!(r.contains_key("code"));
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_authorization_request_without_state_success() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(&c.object(json!({"state": Value::Null})))
+        .await;
+    assert!(jwt_parts(&r["id_token"]).1.get("s_hash").is_none());
+    assert!(!r.contains_key("state"));
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_valid_pkce_succeeds() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(
+            &c.object(json!({"code_challenge": CHALLENGE, "code_challenge_method": "S256"})),
+        )
+        .await;
+    assert_eq!(c.exchange(&r["code"]).await.0, 200);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_other_scope_order_succeeds() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(&c.object(json!({"scope": "accounts openid"})))
+        .await;
+    assert!(r.contains_key("code"));
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_access_token_type_header_case_sensitivity() {
+    let c = Conf::fapi1().await;
+    let r = c.by_value_flow(&c.object(json!({}))).await;
+    let tokens =
+        c.t.token(
+            &c.h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &r["code"]),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    let access = tokens.2["access_token"].as_str().unwrap();
+    let resp = crate::support::http_client(&c.h.dev_ca, Some(&c.t.c.identity))
+        .get(c.h.url("/userinfo"))
+        .header("authorization", format!("bEaReR {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_response_mode_query() {
+    let c = Conf::fapi1().await;
+    is_error_page(
+        &c.by_value(&c.object(json!({"response_mode": "query"})))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_different_nonce_inside_and_outside_request_object() {
+    let c = Conf::fapi1().await;
+    let object = c.object(json!({}));
+    let r = c
+        .complete(&[
+            ("client_id", "conf-tpp"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("nonce", "outside"),
+            ("request", &object),
+        ])
+        .await;
+    assert_eq!(jwt_parts(&r["id_token"]).1["nonce"], "conf-nonce");
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_registered_redirect_uri() {
+    let c = Conf::fapi1().await;
+    is_error_page(
+        &c.by_value(&c.object(json!({"redirect_uri": "https://tpp.example/elsewhere"})))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_request_object_with_long_nonce() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(&c.object(json!({"nonce": "n".repeat(384)})))
+        .await;
+    assert!(r.contains_key("code"));
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_request_object_with_64_char_nonce_success() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(&c.object(json!({"nonce": "n".repeat(64)})))
+        .await;
+    assert_eq!(jwt_parts(&r["id_token"]).1["nonce"], "n".repeat(64));
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_request_object_with_long_state() {
+    let c = Conf::fapi1().await;
+    let r = c
+        .by_value_flow(&c.object(json!({"state": "s".repeat(384)})))
+        .await;
+    assert_eq!(r["state"], "s".repeat(384));
+}
+
+macro_rules! fapi1_refused_object {
+    ($($name:ident => $extra:expr;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let c = Conf::fapi1().await;
+                let extra: Value = ($extra)(&c);
+                is_error_page(&c.by_value(&c.object(extra)).await);
+                assert_eq!(bulwark_store::AuthorizationStore::purge_authorization(&c.h.store, i64::MAX).await.unwrap(), 0);
+            }
+        )*
+    };
+}
+
+fapi1_refused_object! {
+    fapi1_advanced_final_ensure_request_object_without_exp_fails => |_: &Conf| json!({"exp": Value::Null});
+    fapi1_advanced_final_ensure_request_object_without_nbf_fails => |_: &Conf| json!({"nbf": Value::Null});
+    fapi1_advanced_final_ensure_request_object_without_scope_fails => |_: &Conf| json!({"scope": Value::Null});
+    fapi1_advanced_final_ensure_request_object_without_nonce_fails => |_: &Conf| json!({"nonce": Value::Null});
+    fapi1_advanced_final_ensure_request_object_without_redirect_uri_fails => |_: &Conf| json!({"redirect_uri": Value::Null});
+    fapi1_advanced_final_ensure_redirect_uri_in_authorization_request => |_: &Conf| json!({"redirect_uri": Value::Null});
+    fapi1_advanced_final_ensure_expired_request_object_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 600, "exp": c.h.clock_now() - 60});
+    fapi1_advanced_final_ensure_request_object_with_bad_aud_fails => |_: &Conf| json!({"aud": "https://other.example"});
+    fapi1_advanced_final_ensure_request_object_with_exp_over_60_fails => |c: &Conf| json!({"exp": c.h.clock_now() + 3700});
+    fapi1_advanced_final_ensure_request_object_with_nbf_over_60_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 3700, "exp": c.h.clock_now() + 60});
+    fapi1_advanced_final_ensure_response_type_code_fails => |_: &Conf| json!({"response_type": "code"});
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_signed_request_object_with_rs256_fails() {
+    let c = Conf::fapi1().await;
+    let object = c.object(json!({}));
+    let (_, rest) = object.split_once('.').unwrap();
+    let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#));
+    is_error_page(&c.by_value(&forged).await);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_request_object_signature_algorithm_is_not_none() {
+    let c = Conf::fapi1().await;
+    let object = c.object(json!({}));
+    let payload = object.split('.').nth(1).unwrap();
+    let none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)
+    );
+    is_error_page(&c.by_value(&none).await);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_request_object_with_invalid_signature_fails() {
+    let c = Conf::fapi1().await;
+    let object = c.object(json!({}));
+    let (input, sig) = object.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bytes[0] ^= 1;
+    is_error_page(
+        &c.by_value(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(bytes)))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_matching_key_in_authorization_request() {
+    // Signed by a key the client never registered.
+    let c = Conf::fapi1().await;
+    let stranger = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Ps256).unwrap();
+    let object = c.object(json!({}));
+    let payload = URL_SAFE_NO_PAD
+        .decode(object.split('.').nth(1).unwrap())
+        .unwrap();
+    let forged = stranger
+        .sign_compact("oauth-authz-req+jwt", &payload)
+        .unwrap();
+    is_error_page(&c.by_value(&forged).await);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_state_only_outside_request_object_not_used() {
+    let c = Conf::fapi1().await;
+    let object = c.object(json!({"state": Value::Null}));
+    let r = c
+        .complete(&[
+            ("client_id", "conf-tpp"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("state", "outside"),
+            ("request", &object),
+        ])
+        .await;
+    assert!(!r.contains_key("state"));
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_authorization_request_without_request_object_fails() {
+    let c = Conf::fapi1().await;
+    let claims = FlowTpp::claims(&c.consent_id).to_string();
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", "conf-tpp"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("redirect_uri", REDIRECT),
+            ("nonce", "n"),
+            ("claims", &claims),
+        ])
+        .finish();
+    is_error_page(&Browser::new(&c.h).get(&format!("/authorize?{q}")).await);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_client_id_in_token_endpoint() {
+    let c = Conf::fapi1().await;
+    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    let code = fapi1_code(&c).await;
+    assert_oauth_error(
+        &fapi1_exchange(&c, &other, &code).await,
+        400,
+        "invalid_grant",
+    );
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_mtls_holder_of_key_required() {
+    let c = Conf::fapi1().await;
+    let code = fapi1_code(&c).await;
+    let assertion = c.t.c.assertion(&c.h);
+    let r =
+        c.h.post(
+            None,
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_ensure_authorization_code_is_bound_to_client() {
+    let c = Conf::fapi1().await;
+    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    let code = fapi1_code(&c).await;
+    assert_oauth_error(
+        &fapi1_exchange(&c, &other, &code).await,
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(fapi1_exchange(&c, &c.t, &code).await.0, 200);
+}
+
+#[tokio::test]
+async fn fapi1_advanced_final_attempt_reuse_authorisation_code_after_one_second() {
+    let c = Conf::fapi1().await;
+    let code = fapi1_code(&c).await;
+    assert_eq!(fapi1_exchange(&c, &c.t, &code).await.0, 200);
+    c.h.clock.advance(1);
+    assert_oauth_error(&fapi1_exchange(&c, &c.t, &code).await, 400, "invalid_grant");
+}

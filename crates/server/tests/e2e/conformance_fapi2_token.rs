@@ -1,0 +1,363 @@
+//! OIDF FAPI 2.0 Security Profile Final plan, part 2: the token endpoint, client assertion and
+//! PAR modules, one test each, named after the module, in the variant the suite runs for UK Open Banking (the `openbanking_intent_id` claim); the helpers are in
+//! `support::conformance`, the modules that do not apply are listed in `docs/conformance.md`.
+
+use serde_json::{Value, json};
+
+use crate::support::conformance::{Conf, is_error_page, rs256_assertion, set, without};
+use crate::support::journey::{Browser, FlowTpp, REDIRECT, VERIFIER, response_params};
+use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts};
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_client_id_in_token_endpoint() {
+    let c = Conf::fapi2().await;
+    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    let code = c.code().await;
+    assert_oauth_error(&other.exchange(&c.h, &code).await, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_holder_of_key_required() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let assertion = c.t.c.assertion(&c.h);
+    let no_cert =
+        c.h.post(
+            None,
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&no_cert, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_authorization_code_is_bound_to_client() {
+    let c = Conf::fapi2().await;
+    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    let code = c.code().await;
+    assert_oauth_error(&other.exchange(&c.h, &code).await, 400, "invalid_grant");
+    assert_eq!(c.exchange(&code).await.0, 200);
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_attempt_reuse_authorization_code_after_one_second() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let first = c.exchange(&code).await;
+    assert_eq!(first.0, 200);
+    c.h.clock.advance(1);
+    assert_oauth_error(&c.exchange(&code).await, 400, "invalid_grant");
+    let info =
+        crate::support::introspect(&c.h, &c.t.c, first.2["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["active"], false, "the first token is revoked");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_token_endpoint_fails_with_expired_auth_code() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    c.h.clock.advance(61);
+    assert_oauth_error(&c.exchange(&code).await, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_signed_client_assertion_with_rs256_fails() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let bad = rs256_assertion(&c.t.c.claims(&c.h));
+    assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_client_assertion_in_token_endpoint() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let r =
+        c.h.post(
+            Some(&c.t.c.identity),
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "conf-tpp"),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_client_assertion_with_exp_is_5_minutes_in_past_fails()
+{
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let now = c.h.clock_now();
+    let bad = c.assertion(json!({"iat": now - 360, "exp": now - 300}));
+    assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_client_assertion_with_wrong_aud_fails() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let bad = c.assertion(json!({"aud": "https://other.example"}));
+    assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_client_assertion_with_no_sub_fails() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let bad = c.assertion(json!({"sub": Value::Null}));
+    assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_refresh_token() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let tokens = c.exchange(&code).await;
+    let rt = tokens.2["refresh_token"].as_str().unwrap();
+    let refreshed =
+        c.t.token(
+            &c.h,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let (_, at) = jwt_parts(refreshed.2["access_token"].as_str().unwrap());
+    assert_eq!(
+        at["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&c.t.c.identity.chain[0]).as_str()
+    );
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_server_handles_non_matching_intent_id() {
+    let c = Conf::fapi2().await;
+    let claims = FlowTpp::claims("aac-does-not-exist");
+    let uri = c
+        .push_ok(&set(c.params(), "claims", &claims.to_string()))
+        .await;
+    let page = Browser::new(&c.h)
+        .get(&format!(
+            "/authorize?client_id=conf-tpp&request_uri={}",
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        response_params(&page.location())["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_test_essential_acr_sca_claim() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let tokens = c.exchange(&code).await;
+    assert_eq!(
+        jwt_parts(tokens.2["id_token"].as_str().unwrap()).1["acr"],
+        "urn:openbanking:psd2:sca"
+    );
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_ensure_reused_request_uri_prior_to_auth_completion_succeeds()
+ {
+    let c = Conf::fapi2().await;
+    let uri = c.push_ok(&c.params()).await;
+    Browser::new(&c.h)
+        .start(&[("client_id", "conf-tpp"), ("request_uri", &uri)])
+        .await;
+    let r = c
+        .complete(&[("client_id", "conf-tpp"), ("request_uri", &uri)])
+        .await;
+    assert!(r.contains_key("code"));
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_attempt_reuse_request_uri() {
+    let c = Conf::fapi2().await;
+    let uri = c.push_ok(&c.params()).await;
+    c.complete(&[("client_id", "conf-tpp"), ("request_uri", &uri)])
+        .await;
+    let again = Browser::new(&c.h)
+        .get(&format!(
+            "/authorize?client_id=conf-tpp&request_uri={}",
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        ))
+        .await;
+    is_error_page(&again);
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_attempt_to_use_expired_request_uri() {
+    let c = Conf::fapi2().await;
+    let uri = c.push_ok(&c.params()).await;
+    c.h.clock.advance(61);
+    let page = Browser::new(&c.h)
+        .get(&format!(
+            "/authorize?client_id=conf-tpp&request_uri={}",
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        ))
+        .await;
+    is_error_page(&page);
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_ensure_jwt_client_assertions_nbf_8_seconds_in_the_future_is_accepted()
+ {
+    let c = Conf::fapi2().await;
+    let ok = c.assertion(json!({"nbf": c.h.clock_now() + 8}));
+    assert_eq!(c.push_with(&ok).await.0, 201);
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_ensure_jwt_client_assertions_nbf_over_60_seconds_in_the_future_fails()
+ {
+    let c = Conf::fapi2().await;
+    let bad = c.assertion(json!({"nbf": c.h.clock_now() + 70}));
+    assert_oauth_error(&c.push_with(&bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_attempt_to_use_request_uri_for_different_client() {
+    let c = Conf::fapi2().await;
+    FlowTpp::register(&c.h, "conf-other", None).await;
+    let uri = c.push_ok(&c.params()).await;
+    let page = Browser::new(&c.h)
+        .get(&format!(
+            "/authorize?client_id=conf-other&request_uri={}",
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        ))
+        .await;
+    is_error_page(&page);
+    // It still works for its own client.
+    assert!(
+        c.complete(&[("client_id", "conf-tpp"), ("request_uri", &uri)])
+            .await
+            .contains_key("code")
+    );
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_authorization_request_containing_request_uri_form_param()
+{
+    let c = Conf::fapi2().await;
+    let p = set(
+        c.params(),
+        "request_uri",
+        "urn:ietf:params:oauth:request_uri:abc",
+    );
+    assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_attempt_invalid_http_method() {
+    let c = Conf::fapi2().await;
+    let resp = crate::support::http_client(&c.h.dev_ca, Some(&c.t.c.identity))
+        .get(c.h.url("/par"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_ensure_pkce_required() {
+    let c = Conf::fapi2().await;
+    let p = without(
+        without(c.params(), "code_challenge"),
+        "code_challenge_method",
+    );
+    assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_ensure_pkce_code_verifier_required() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let r =
+        c.t.token(
+            &c.h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_incorrect_pkce_code_verifier_rejected() {
+    let c = Conf::fapi2().await;
+    let code = c.code().await;
+    let wrong = "x".repeat(43);
+    let r =
+        c.t.token(
+            &c.h,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &wrong),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_plain_pkce_rejected() {
+    let c = Conf::fapi2().await;
+    let p = set(
+        set(c.params(), "code_challenge_method", "plain"),
+        "code_challenge",
+        VERIFIER,
+    );
+    assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_without_duplicate_parameters() {
+    let c = Conf::fapi2().await;
+    let mut p = c.params();
+    p.push(("scope".into(), "openid payments".into()));
+    assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_test_array_as_audience_fails() {
+    let c = Conf::fapi2().await;
+    let bad = c.assertion(json!({"aud": [ISSUER]}));
+    assert_oauth_error(&c.push_with(&bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_test_par_endpoint_url_as_audience_fails() {
+    let c = Conf::fapi2().await;
+    let bad = c.assertion(json!({"aud": format!("{ISSUER}/par")}));
+    assert_oauth_error(&c.push_with(&bad).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn fapi2_security_profile_final_par_test_token_endpoint_url_as_audience_fails() {
+    let c = Conf::fapi2().await;
+    let bad = c.assertion(json!({"aud": format!("{ISSUER}/token")}));
+    assert_oauth_error(&c.push_with(&bad).await, 401, "invalid_client");
+}

@@ -1,0 +1,274 @@
+//! GW-1 with other upstreams and deployments: payment submissions checked against their
+//! consent, the gateway behind a TLS-terminating proxy, an https upstream with its own CA over
+//! HTTP/2, introspection instead of local checks, and an unreachable authorization server.
+
+use bulwark_certs::PspRole;
+use serde_json::{Value, json};
+
+use crate::support::consents::tpp;
+use crate::support::gateway::{
+    escaped_pem, gateway, gateway_with, get, journey, tls_echo_upstream,
+};
+use crate::support::journey::FlowTpp;
+use crate::support::{Harness, http_client};
+
+#[tokio::test]
+async fn gw_1_payment_submissions_must_match_their_consent() {
+    use crate::support::journey::{Browser, response_params};
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let t = FlowTpp::register(&h, "tpp-gw-pay", None).await;
+    let consent_id = t.payment_consent(&h, "10.50").await;
+    let (user, password, accounts, _) = crate::support::journey::psu(&h, "gwpayer").await;
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-gw-pay"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let code = response_params(&done.location())["code"].clone();
+    let tokens = t.exchange(&h, &code).await;
+    let token = tokens.2["access_token"].as_str().unwrap().to_string();
+    let consent = crate::support::consents::pay_body("10.50");
+    let submit = |amount: &str| {
+        let mut init = consent["Data"]["Initiation"].clone();
+        init["InstructedAmount"]["Amount"] = json!(amount);
+        json!({"Data": {"ConsentId": consent_id, "Initiation": init}, "Risk": consent["Risk"]})
+    };
+    let post = |body: Value| {
+        http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let differing = post(submit("1000.00")).await.unwrap();
+    assert_eq!(differing.status().as_u16(), 400);
+    let text = differing.text().await.unwrap();
+    assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
+    let ok = post(submit("10.50")).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let echoed: Value = ok.json().await.unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(
+        echoed["headers"]["x-bulwark-consent-id"],
+        consent_id.as_str()
+    );
+    assert!(
+        echoed["body"].as_str().unwrap().contains("10.50"),
+        "the body is passed on"
+    );
+    // A consent pays once: the same submission again is refused, the consent is Consumed.
+    let again = post(submit("10.50")).await.unwrap();
+    assert_eq!(again.status().as_u16(), 403);
+    assert_eq!(
+        bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Consumed"
+    );
+}
+
+#[tokio::test]
+async fn gw_1_behind_a_proxy_the_server_mtls_rules_apply() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway_with(&h, |c| {
+        c["mtls"] = json!({"mode": "proxy", "trusted_proxies": ["127.0.0.1/32"], "header": "X-SSL-Client-Cert"});
+    })
+    .await;
+    let (c, token) = tpp(&h, "tpp-proxied", &[PspRole::AccountInformation]).await;
+    let header = escaped_pem(&c.identity.chain[0]);
+    let call = |headers: Vec<(&'static str, String)>| {
+        let mut req = http_client(&h.dev_ca, None)
+            .get(format!("{base}/echo/app"))
+            .bearer_auth(&token);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let ok = call(vec![("X-SSL-Client-Cert", header.clone())])
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let echoed: Value = ok.json().await.unwrap();
+    assert!(
+        echoed["headers"].get("x-ssl-client-cert").is_none(),
+        "not passed upstream"
+    );
+    let twice = call(vec![
+        ("X-SSL-Client-Cert", header.clone()),
+        ("X-SSL-Client-Cert", header.clone()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        twice.status().as_u16(),
+        401,
+        "duplicate certificate headers"
+    );
+    let none = call(vec![]).await.unwrap();
+    assert_eq!(none.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted() {
+    let h = Harness::start(|_| {}).await;
+    let upstream = tls_echo_upstream(&h).await;
+    let ca = h.dev_ca.clone();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    drop(admin);
+    let base = gateway_with(&h, move |c| {
+        c["admin_listen"] = json!(admin_addr.to_string());
+        c["upstream_ca"] = json!([ca]);
+        c["routes"].as_array_mut().unwrap().push(
+            json!({"method": "GET", "path": "/tls/app", "upstream": upstream,
+                         "api": "accounts", "token": "application"}),
+        );
+    })
+    .await;
+    let (c, token) = tpp(&h, "tpp-tls", &[PspRole::AccountInformation]).await;
+    let ok = get(&h, &base, &c.identity, Some(&token), "/tls/app", &[]).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["version"], "HTTP/2.0");
+    assert_eq!(ok.body["path"], "/tls/app");
+    // Refusals are counted per route and reason.
+    let refused = get(&h, &base, &c.identity, None, "/tls/app", &[]).await;
+    assert_eq!(refused.status, 401);
+    // Metrics are on the admin listener only, never on the TPP-facing one.
+    let public = get(&h, &base, &c.identity, None, "/metrics", &[]).await;
+    assert_eq!(public.status, 404);
+    let metrics = reqwest::get(format!("http://{admin_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_refusals_total")
+                && l.contains("route=\"GET /tls/app\"")
+                && l.contains("reason=\"no_token\"")),
+        "{metrics}"
+    );
+    // Requests are counted under the route they matched (method and pattern), `unmatched`
+    // only when none did.
+    assert!(
+        metrics.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains("route=\"GET /tls/app\"")
+            && l.contains("status=\"200\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains("route=\"unmatched\"")
+            && l.contains("status=\"404\"")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn gw_1_the_gateway_can_introspect_instead_of_checking_locally() {
+    use base64::Engine;
+    let h = Harness::start(|_| {}).await;
+    // The gateway is a resource-server client of the authorization server (tls_client_auth).
+    h.register(
+        "gateway",
+        json!({"token_endpoint_auth_method": "tls_client_auth",
+               "tls_client_auth_subject_dn": "O=Bank Ltd,CN=gateway",
+               "grant_types": ["client_credentials"], "resource_server": true}),
+    )
+    .await;
+    let (identity, _) = h.pki.client("Bank Ltd", "gateway", None);
+    let pem = |label: &str, der: &[u8]| {
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("gateway.pem");
+    let key = dir.path().join("gateway-key.pem");
+    std::fs::write(&cert, pem("CERTIFICATE", &identity.chain[0])).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", identity.key.secret_der())).unwrap();
+    let url = h.url("/introspect");
+    let base = gateway_with(&h, move |c| {
+        c.as_object_mut().unwrap().remove("jwks_uri");
+        c["introspection"] = json!({"url": url, "client_id": "gateway", "cert": cert, "key": key});
+    })
+    .await;
+    let (t, token, _, subject) = journey(&h).await;
+    let ok = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&token),
+        "/echo/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["headers"]["x-bulwark-psu"], subject.as_str());
+    // Revoked at the server: the next introspection says inactive.
+    let r = h
+        .post(
+            Some(&t.c.identity),
+            "/revoke",
+            &[
+                ("token", token.as_str()),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200);
+    let after = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&token),
+        "/echo/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(after.status, 401, "{:?}", after.body);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn gw_1_an_unreachable_server_is_not_an_invalid_token() {
+    // The JWK Set cannot be fetched: the TPP's token may be fine, so the answer is 503 with
+    // Retry-After, not 401 invalid_token (which would make the TPP throw the token away).
+    let h = Harness::start(|_| {}).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let base = gateway_with(&h, move |c| {
+        c["jwks_uri"] = json!(format!("https://localhost:{port}/jwks"));
+    })
+    .await;
+    let (c, token) = tpp(&h, "tpp-outage", &[PspRole::AccountInformation]).await;
+    let answer = get(&h, &base, &c.identity, Some(&token), "/echo/app", &[]).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert!(answer.headers.get("www-authenticate").is_none());
+    assert_eq!(
+        answer.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"2"[..]),
+        "the TPP is told to retry"
+    );
+}

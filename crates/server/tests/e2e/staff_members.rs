@@ -1,0 +1,198 @@
+//! CO-5 / OP-6 in the staff console: the audit trail a journey and the refusals leave, and staff
+//! members managed by admins (viewers cannot).
+
+use bulwark_staff::StaffRole;
+
+use crate::support::staff::{ADMIN_PASSWORD, audit_rows, authorised, logged_in, staff};
+use crate::support::{Harness, both_backends};
+
+both_backends!(
+    /// OP-6: the audit rows of a whole journey (registration, consent, authorisation by the
+    /// PSU, revocation by staff) are all there, in order, with their actors.
+    op_6_a_journey_leaves_its_audit_rows_in_order,
+    op_6_a_journey_leaves_its_audit_rows_in_order_on_postgres => journey_audit_case
+);
+
+async fn journey_audit_case(h: Harness) {
+    let (t, consent_id, _, _) = authorised(&h).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut b = logged_in(&h, "alice").await;
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    let csrf = detail.input("csrf");
+    let done = b
+        .post(
+            &format!("/staff/consents/{consent_id}/revoke"),
+            &[("csrf", &csrf), ("reason", "customer request")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let rows = audit_rows(&h, |e| e.subject.as_deref() == Some(consent_id.as_str()), 4).await;
+    let steps: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|e| (e.actor_kind.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("TPP", "consent created"),
+            ("PSU", "consent authorised by the PSU"),
+            ("Staff", "consent status changed"),
+            ("Staff", "consent.revoke"),
+        ]
+    );
+    assert_eq!(rows[0].actor_id, t.c.id);
+    assert_eq!(rows[3].reason.as_deref(), Some("customer request"));
+    let login = audit_rows(&h, |e| e.action == "staff.login", 1).await;
+    assert!(login[0].seq < rows[2].seq, "logged in before acting");
+    let seqs: Vec<i64> = rows.iter().map(|e| e.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    assert_eq!(seqs, sorted);
+}
+
+#[tokio::test]
+async fn op_6_refusals_and_registrations_are_in_the_audit_trail() {
+    let d = crate::support::Dcr::start().await;
+    let registered = d.registered().await;
+    let client_id = registered["client_id"].as_str().unwrap().to_string();
+    let rows = audit_rows(&d.h, |e| e.action == "client registered (DCR)", 1).await;
+    assert_eq!(rows[0].actor_kind, "TPP");
+    assert_eq!(rows[0].actor_id, client_id);
+    // A refused client authentication (a replayed assertion) is a row with its reason.
+    let c = d.as_client(&client_id);
+    let assertion = c.assertion(&d.h);
+    assert_eq!(c.token(&d.h, &assertion).await.0, 200);
+    let replay = c.token(&d.h, &assertion).await;
+    assert!(replay.0 == 400 || replay.0 == 401, "{:?}", replay.2);
+    let refused = audit_rows(
+        &d.h,
+        |e| e.actor_id == client_id && e.reason.is_some() && e.action != "client registered (DCR)",
+        1,
+    )
+    .await;
+    assert!(!refused.is_empty());
+    // An untrusted certificate at registration is a row too.
+    let stranger = crate::support::Identity::self_made("stranger");
+    let resp = d.register(Some(&stranger), &d.request()).await;
+    assert_eq!(resp.0, 400);
+    audit_rows(&d.h, |e| e.action.contains("certificate rejected"), 1).await;
+}
+
+#[tokio::test]
+async fn co_5_admins_manage_staff_and_viewers_cannot() {
+    let h = Harness::start(|_| {}).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut admin = logged_in(&h, "alice").await;
+    let page = admin.get("/staff/members").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("alice"));
+    let csrf = page.input("csrf");
+    // Add a viewer; a short password and a taken name are refused.
+    let short = admin
+        .post(
+            "/staff/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", "short"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 400);
+    let added = admin
+        .post(
+            "/staff/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", ADMIN_PASSWORD),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let again = admin
+        .post(
+            "/staff/members",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", ADMIN_PASSWORD),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+    // bob logs in as a viewer: sees the list, cannot add, promote or remove.
+    let mut bob = logged_in(&h, "bob").await;
+    let list = bob.get("/staff/members").await;
+    assert!(
+        !list.body.contains("id=\"add-member\""),
+        "no form for a viewer"
+    );
+    let bob_csrf = list.input("csrf");
+    for (path, form) in [
+        (
+            "/staff/members",
+            vec![
+                ("username", "eve"),
+                ("password", ADMIN_PASSWORD),
+                ("role", "admin"),
+            ],
+        ),
+        ("/staff/members/bob/role", vec![("role", "admin")]),
+        ("/staff/members/alice/remove", vec![]),
+    ] {
+        let mut f = vec![("csrf", bob_csrf.as_str())];
+        f.extend(form);
+        assert_eq!(bob.post(path, &f).await.status, 403, "{path}");
+    }
+    // An admin cannot demote or remove themselves.
+    assert_eq!(
+        admin
+            .post(
+                "/staff/members/alice/role",
+                &[("csrf", &csrf), ("role", "viewer")]
+            )
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        admin
+            .post("/staff/members/alice/remove", &[("csrf", &csrf)])
+            .await
+            .status,
+        400
+    );
+    // Promotion applies to bob's live session at once; removal ends it.
+    let promoted = admin
+        .post(
+            "/staff/members/bob/role",
+            &[("csrf", &csrf), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(promoted.status, 303);
+    assert!(
+        bob.get("/staff/members")
+            .await
+            .body
+            .contains("id=\"add-member\"")
+    );
+    let removed = admin
+        .post("/staff/members/bob/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(
+        bob.get("/staff/consents").await.status,
+        303,
+        "session ended"
+    );
+    let actions: Vec<String> = audit_rows(&h, |e| e.subject.as_deref() == Some("bob"), 3)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["staff.add", "staff.role", "staff.remove"]);
+}

@@ -1,0 +1,182 @@
+//! TK-2, CA-1 and TK-5 at the token endpoint after a PSU journey: a code is single use (reuse
+//! revokes what it issued), a refused exchange (bad verifier, wrong client, replayed assertion)
+//! leaves it usable, an expired one is refused, and an ID token is encrypted when registered.
+
+use bulwark_store::AuthorizationStore;
+use serde_json::{Map, Value, json};
+
+use crate::support::journey::{CHALLENGE, FlowTpp, REDIRECT, VERIFIER, fapi2_code};
+use crate::support::{Harness, assert_oauth_error, both_backends, introspect};
+
+/// TK-2 (fapi2 "ensure-authorization-code-reuse-fails"): the second exchange is refused and
+/// revokes the access and refresh tokens the first one issued.
+async fn tk_2_code_reuse_revokes_what_it_issued_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-reuse", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "reuse").await;
+    let first = t.exchange(&h, &code).await;
+    assert_eq!(first.0, 200, "{:?}", first.2);
+    let second = t.exchange(&h, &code).await;
+    assert_oauth_error(&second, 400, "invalid_grant");
+    let access = first.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, access).await["active"], false);
+    let refresh = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first.2["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_oauth_error(&refresh, 400, "invalid_grant");
+}
+both_backends!(tk_2_code_reuse_revokes_what_it_issued, tk_2_code_reuse_revokes_what_it_issued_on_postgres => tk_2_code_reuse_revokes_what_it_issued_case);
+
+/// TK-2 / AZ-4 (fapi2 "ensure-pkce-code-verifier-required", "incorrect-pkce-code-verifier",
+/// "ensure-different-redirect-uri-in-token-endpoint-fails", "ensure-client-id-in-token-endpoint"):
+/// a bad verifier, a different redirect_uri, or another client is invalid_grant, and the code
+/// stays usable by its holder (nothing consumed).
+async fn tk_2_bad_exchange_leaves_the_code_usable_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-pkce", None).await;
+    let other = FlowTpp::register(&h, "tpp-other", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "pkce").await;
+    let wrong = format!("{VERIFIER}0");
+    for params in [
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", wrong.as_str()),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", CHALLENGE),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://tpp.example/other"),
+            ("code_verifier", VERIFIER),
+        ],
+    ] {
+        assert_oauth_error(&t.token(&h, &params).await, 400, "invalid_grant");
+    }
+    assert_oauth_error(&other.exchange(&h, &code).await, 400, "invalid_grant");
+    let code_hash = bulwark_token::secret_hash(&code);
+    assert!(
+        h.store
+            .get_code(&code_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert_eq!(t.exchange(&h, &code).await.0, 200);
+}
+both_backends!(tk_2_bad_exchange_leaves_the_code_usable, tk_2_bad_exchange_leaves_the_code_usable_on_postgres => tk_2_bad_exchange_leaves_the_code_usable_case);
+
+/// TK-2: a code older than 60 s is refused.
+async fn tk_2_expired_code_is_refused_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-late", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "late").await;
+    h.clock.advance(61);
+    assert_oauth_error(&t.exchange(&h, &code).await, 400, "invalid_grant");
+}
+both_backends!(tk_2_expired_code_is_refused, tk_2_expired_code_is_refused_on_postgres => tk_2_expired_code_is_refused_case);
+
+/// CA-1 / TK-2 (DESIGN hot-path budget): the code exchange claims the client assertion's jti
+/// in the same transaction as the code; a replayed assertion is invalid_client and leaves the
+/// code unused.
+async fn ca_1_assertion_replay_at_code_exchange_leaves_the_code_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-replay", None).await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "replayer").await;
+    let assertion = t.c.assertion(&h);
+    // The assertion is spent on another request first.
+    let mut params: Vec<(&str, &str)> = vec![];
+    let fapi = t.fapi2_params(&consent_id);
+    for (k, v) in &fapi {
+        params.push((k.as_str(), v.as_str()));
+    }
+    params.push(("client_assertion_type", crate::support::BEARER));
+    params.push(("client_assertion", &assertion));
+    assert_eq!(h.post(Some(&t.c.identity), "/par", &params).await.0, 201);
+    let replay = h
+        .post(
+            Some(&t.c.identity),
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&replay, 401, "invalid_client");
+    let hash = bulwark_token::secret_hash(&code);
+    assert!(
+        h.store
+            .get_code(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert_eq!(t.exchange(&h, &code).await.0, 200);
+}
+both_backends!(ca_1_assertion_replay_at_code_exchange_leaves_the_code, ca_1_assertion_replay_at_code_exchange_leaves_the_code_on_postgres => ca_1_assertion_replay_at_code_exchange_leaves_the_code_case);
+
+/// TK-5: a client that registered ID token encryption gets the signed ID token nested in a JWE
+/// (RSA-OAEP + A256GCM) to its encryption key; the inner JWT verifies with the server's keys.
+async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
+    use josekit::jwe;
+    let pair = jwe::RSA_OAEP.generate_key_pair(2048).unwrap();
+    let mut public: Map<String, Value> = pair.to_jwk_public_key().as_ref().clone();
+    public.insert("use".into(), json!("enc"));
+    public.insert("kid".into(), json!("tpp-enc-1"));
+    let t = FlowTpp::register_full(
+        &h,
+        "tpp-jwe",
+        None,
+        REDIRECT,
+        json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A256GCM"}),
+        vec![Value::Object(public)],
+    )
+    .await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "jwe").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let id_token = tokens.2["id_token"].as_str().unwrap();
+    assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
+    let decrypter = jwe::RSA_OAEP
+        .decrypter_from_jwk(&pair.to_jwk_private_key())
+        .unwrap();
+    let (inner, header) = jwe::deserialize_compact(id_token, &decrypter).unwrap();
+    assert_eq!(header.content_type(), Some("JWT"));
+    assert_eq!(header.key_id(), Some("tpp-enc-1"));
+    let inner = String::from_utf8(inner).unwrap();
+    let jws = bulwark_jose::Compact::parse(&inner).unwrap();
+    h.state
+        .meta
+        .keys
+        .current()
+        .public_set()
+        .verify(&jws)
+        .unwrap();
+    assert_eq!(
+        jws.claims().unwrap()["openbanking_intent_id"],
+        consent_id.as_str()
+    );
+}
+both_backends!(tk_5_id_token_is_encrypted_when_registered, tk_5_id_token_is_encrypted_when_registered_on_postgres => tk_5_id_token_is_encrypted_when_registered_case);
