@@ -27,6 +27,7 @@ mod dcr_config;
 mod dcr_errors;
 mod discovery;
 mod gateway;
+mod gateway_keys_and_proxies;
 mod gateway_process;
 mod gateway_upstreams;
 mod hostile;

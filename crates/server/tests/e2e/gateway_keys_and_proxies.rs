@@ -1,0 +1,122 @@
+//! GW-1 paths the other gateway suites leave out: the server rotating its signing key (the
+//! gateway meets a token of the new key before its cached JWK Set has it, and fetches again),
+//! and behind a TLS-terminating proxy the RFC 9440 `Client-Cert` header (repeated: refused)
+//! believed from a trusted proxy only.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bulwark_certs::PspRole;
+use bulwark_jose::Alg;
+use bulwark_server::signing::{self, RotationPlan};
+use serde_json::json;
+
+use crate::support::consents::tpp;
+use crate::support::gateway::{gateway_with, get};
+use crate::support::{Harness, http_client, jwt_parts};
+
+fn kid(token: &str) -> String {
+    jwt_parts(token).0["kid"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn gw_1_a_token_of_a_rotated_key_is_accepted_once_the_gateway_refetches() {
+    let h = Harness::start(|c| c.keys.reload_secs = 1).await;
+    // A JWK Set cached for an hour: only an unknown kid makes the gateway fetch again.
+    let base = gateway_with(&h, |c| c["jwks_cache_secs"] = json!(3600)).await;
+    let (c, before) = tpp(&h, "tpp-gw-keys", &[PspRole::AccountInformation]).await;
+    let id = &c.identity;
+    assert_eq!(
+        get(&h, &base, id, Some(&before), "/echo/app", &[])
+            .await
+            .status,
+        200
+    );
+
+    let rotated = signing::rotate(
+        &h.store,
+        h.clock_now(),
+        Alg::Ps256,
+        RotationPlan {
+            publish_ahead_secs: 900,
+            longest_token_lifetime_secs: 600,
+            immediately: true,
+            reload_secs: 1,
+        },
+    )
+    .await
+    .unwrap();
+    h.clock.advance(2);
+    let mut after = String::new();
+    for _ in 0..50 {
+        let resp = c.token(&h, &c.assertion(&h)).await;
+        assert_eq!(resp.0, 200, "{:?}", resp.2);
+        after = resp.2["access_token"].as_str().unwrap().to_string();
+        if kid(&after) == rotated.next.kid {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        kid(&after),
+        rotated.next.kid,
+        "the server signs with the new key"
+    );
+    let ok = get(&h, &base, id, Some(&after), "/echo/app", &[]).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+}
+
+/// `Client-Cert: :<base64 DER>:` (RFC 9440 2.1).
+fn client_cert_header(der: &[u8]) -> String {
+    format!(":{}:", STANDARD.encode(der))
+}
+
+#[tokio::test]
+async fn gw_1_behind_a_proxy_rfc9440_headers_are_believed_from_trusted_proxies_only() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "tpp-gw-9440", &[PspRole::AccountInformation]).await;
+    let header = client_cert_header(&c.identity.chain[0]);
+    let call = |base: String, headers: Vec<(&'static str, String)>| {
+        let mut req = http_client(&h.dev_ca, None)
+            .get(format!("{base}/echo/app"))
+            .bearer_auth(&token);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+
+    let trusted = gateway_with(&h, |g| {
+        g["mtls"] = json!({"mode": "proxy", "trusted_proxies": ["127.0.0.1/32"]});
+    })
+    .await;
+    let ok = call(trusted.clone(), vec![("Client-Cert", header.clone())])
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let twice = call(
+        trusted,
+        vec![
+            ("Client-Cert", header.clone()),
+            ("Client-Cert", header.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        twice.status().as_u16(),
+        401,
+        "a repeated Client-Cert header"
+    );
+
+    // The same header from a peer that is not a trusted proxy: refused, never believed.
+    let untrusted = gateway_with(&h, |g| {
+        g["mtls"] = json!({"mode": "proxy", "trusted_proxies": ["10.0.0.0/8"]});
+    })
+    .await;
+    let spoofed = call(untrusted, vec![("Client-Cert", header)])
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status().as_u16(), 401);
+}
