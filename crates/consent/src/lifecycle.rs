@@ -222,6 +222,57 @@ impl ConsentService {
         .await
     }
 
+    /// A payment submission the bank certainly never received (the gateway could not reach
+    /// it at all): the consumption made for it is undone (Consumed -> Authorised) so the TPP
+    /// can submit again. Not a CO-2 lifecycle move: it compensates one that did not happen, it
+    /// undoes only that consumption (the consent still Consumed by `client_id` at
+    /// `consumed_at`, unchanged since), and the audit trail records it as the gateway's.
+    pub async fn restore_undelivered(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        consumed_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self
+            .owned(consent_id, client_id, ConsentKind::DomesticPayment)
+            .await?;
+        let from = consent.stored_status;
+        if from != ConsentStatus::Consumed
+            || consent.status_updated_at != whole_seconds(consumed_at)
+        {
+            return Err(ConsentError::IllegalTransition {
+                from,
+                to: ConsentStatus::Authorised,
+            });
+        }
+        let actor = Actor::system();
+        let t = ConsentTransition {
+            consent_id: consent.id.clone(),
+            from_status: from.as_str().into(),
+            to_status: ConsentStatus::Authorised.as_str().into(),
+            at: whole_seconds(now).unix_timestamp(),
+            psu_id: None,
+            selected_accounts: None,
+            actor_kind: actor.kind.as_str().into(),
+            actor_id: "gateway".into(),
+            reason: Some("payment submission never reached the bank; consumption undone".into()),
+            customer: actor.customer.clone(),
+        };
+        if !self.store.transition_consent(&t).await? {
+            let current = self.load(&consent.id).await?;
+            return Err(ConsentError::IllegalTransition {
+                from: current.stored_status,
+                to: ConsentStatus::Authorised,
+            });
+        }
+        log_transition(&t, &actor);
+        let mut after = consent;
+        after.stored_status = ConsentStatus::Authorised;
+        after.status_updated_at = whole_seconds(now);
+        Ok(after)
+    }
+
     /// Records the expiry of a consent read as Expired and refuses `to` from it.
     async fn refuse_if_expired(
         &self,

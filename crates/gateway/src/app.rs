@@ -485,10 +485,12 @@ async fn handle(
             if route.payment_submission
                 && let Some(consent_id) = &admitted.consent_id
             {
-                // The consent was consumed before forwarding. Even when the upstream certainly
-                // never saw the submission, nothing can make it Authorised again (the consent
-                // service has no call that undoes a consumption): the TPP's retry is refused
-                // and the bank must act on this event (docs/gateway.md, "Not yet").
+                // The consent was consumed before forwarding. When the upstream certainly
+                // never saw the submission, that consumption is undone and the TPP may submit
+                // again; after a timeout or a broken answer the bank may have acted, so the
+                // consent stays Consumed and the bank must settle it (docs/gateway.md).
+                let restored = e.never_delivered()
+                    && g.policy.restore_undelivered(&admitted, g.clock.now()).await;
                 tracing::warn!(
                     target: "bulwark::security",
                     route = %route.label,
@@ -497,7 +499,8 @@ async fn handle(
                     client_id = %admitted.client_id,
                     interaction_id = id.as_str(),
                     never_delivered = e.never_delivered(),
-                    "a payment consent was consumed but its submission got no answer from the bank; the consent stays Consumed"
+                    consent_authorised_again = restored,
+                    "a payment submission got no answer from the bank"
                 );
             }
             let mut r = refusal_response(

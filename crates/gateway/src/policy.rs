@@ -28,6 +28,9 @@ pub struct Admitted {
     pub accounts: Vec<String>,
     /// RFC 8705 thumbprint of the client certificate.
     pub cert_thumbprint: String,
+    /// On a payment-submission route, when the consent was consumed for this request (so
+    /// exactly that consumption can be undone if the bank never receives it).
+    pub consumed_at: Option<time::OffsetDateTime>,
 }
 
 /// The RFC 6750 3 `WWW-Authenticate` challenge a refusal carries, so a TPP can tell a missing
@@ -220,6 +223,7 @@ impl Policy {
                 psu: None,
                 accounts: Vec::new(),
                 cert_thumbprint,
+                consumed_at: None,
             });
         }
         let consent_id = claims
@@ -247,7 +251,7 @@ impl Policy {
                     .consents
                     .consume(consent_id, &claims.client_id, now)
                     .await
-                    .map(|_| ctx),
+                    .map(|consumed| (ctx, Some(consumed.status_updated_at))),
                 Err(e) => Err(e),
             }
         } else {
@@ -260,15 +264,43 @@ impl Policy {
                     now,
                 )
                 .await
+                .map(|ctx| (ctx, None))
         }
         .map_err(|e| GatewayRefusal::of_consent(&e))?;
+        let (context, consumed_at) = context;
         Ok(Admitted {
             client_id: claims.client_id.clone(),
             consent_id: Some(context.consent_id),
             psu: context.psu_id,
             accounts: context.selected_accounts,
             cert_thumbprint,
+            consumed_at,
         })
+    }
+
+    /// The payment submission `admitted` consumed its consent for never reached the bank:
+    /// that consumption is undone so the TPP can submit again (a timeout or any answer from
+    /// the bank keeps it: the bank may have acted). True when undone.
+    pub async fn restore_undelivered(
+        &self,
+        admitted: &Admitted,
+        now: time::OffsetDateTime,
+    ) -> bool {
+        let (Some(consent_id), Some(consumed_at)) = (&admitted.consent_id, admitted.consumed_at)
+        else {
+            return false;
+        };
+        match self
+            .consents
+            .restore_undelivered(consent_id, &admitted.client_id, consumed_at, now)
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(target: "bulwark::security", consent_id = %consent_id, error = %e, "an undelivered payment's consent could not be made Authorised again");
+                false
+            }
+        }
     }
 }
 

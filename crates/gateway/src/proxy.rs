@@ -286,6 +286,7 @@ mod tests {
             psu: None,
             accounts: Vec::new(),
             cert_thumbprint: "t".into(),
+            consumed_at: None,
         };
         let err = upstream
             .forward(

@@ -7,38 +7,15 @@ use serde_json::{Value, json};
 
 use crate::support::consents::tpp;
 use crate::support::gateway::{
-    escaped_pem, gateway, gateway_with, get, journey, tls_echo_upstream,
+    escaped_pem, gateway, gateway_with, get, journey, payment_journey, tls_echo_upstream,
 };
-use crate::support::journey::FlowTpp;
 use crate::support::{Harness, http_client};
 
 #[tokio::test]
 async fn gw_1_payment_submissions_must_match_their_consent() {
-    use crate::support::journey::{Browser, response_params};
     let h = Harness::start(|_| {}).await;
     let base = gateway(&h).await;
-    let t = FlowTpp::register(&h, "tpp-gw-pay", None).await;
-    let consent_id = t.payment_consent(&h, "10.50").await;
-    let (user, password, accounts, _) = crate::support::journey::psu(&h, "gwpayer").await;
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
-    let pushed = t.push(&h, &params).await;
-    let mut b = Browser::new(&h);
-    let ia = b
-        .start(&[
-            ("client_id", "tpp-gw-pay"),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
-    b.login(&ia, &user, &password).await;
-    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
-    let code = response_params(&done.location())["code"].clone();
-    let tokens = t.exchange(&h, &code).await;
-    let token = tokens.2["access_token"].as_str().unwrap().to_string();
+    let (t, token, consent_id) = payment_journey(&h, "tpp-gw-pay", "gwpayer", "10.50").await;
     let consent = crate::support::consents::pay_body("10.50");
     let submit = |amount: &str| {
         let mut init = consent["Data"]["Initiation"].clone();

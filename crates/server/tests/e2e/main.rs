@@ -28,6 +28,7 @@ mod dcr_errors;
 mod discovery;
 mod gateway;
 mod gateway_keys_and_proxies;
+mod gateway_payments;
 mod gateway_process;
 mod gateway_upstreams;
 mod hostile;

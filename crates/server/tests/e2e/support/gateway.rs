@@ -190,3 +190,37 @@ pub async fn tls_echo_upstream(h: &Harness) -> String {
     ));
     format!("https://localhost:{port}")
 }
+
+/// A domestic-payment consent for `amount` GBP authorised by PSU `user` for TPP `id`; returns
+/// the TPP, its access token for the consent, and the consent id.
+pub async fn payment_journey(
+    h: &Harness,
+    id: &str,
+    user: &str,
+    amount: &str,
+) -> (FlowTpp, String, String) {
+    use super::journey::{Browser, psu, response_params};
+    let t = FlowTpp::register(h, id, None).await;
+    let consent_id = t.payment_consent(h, amount).await;
+    let (user, password, accounts, _) = psu(h, user).await;
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(h, &params).await;
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[
+            ("client_id", id),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    b.login(&ia, &user, &password).await;
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let code = response_params(&done.location())["code"].clone();
+    let tokens = t.exchange(h, &code).await;
+    let token = tokens.2["access_token"].as_str().unwrap().to_string();
+    (t, token, consent_id)
+}
