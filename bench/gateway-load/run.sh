@@ -79,7 +79,10 @@ error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream bank { server 127.0.0.1:9080; keepalive 128; }
+  # nginx closes a keep-alive connection after 1,000 requests by default (client and upstream
+  # side): the generator would count each close as an error, and the gateway never closes.
+  keepalive_requests 1000000;
+  upstream bank { server 127.0.0.1:9080; keepalive 128; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:8445 ssl;
     ssl_certificate $WORK/data/dev-pki/server.pem;
