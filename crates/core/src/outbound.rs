@@ -22,6 +22,9 @@ pub struct OutboundSettings {
     /// non-public addresses: fetches of URLs a TPP chose (`jwks_uri`, `sector_identifier_uri`,
     /// `software_jwks_endpoint`) must not reach the bank's internal network (SSRF).
     pub public_only: bool,
+    /// A client certificate chain and key (PEM) presented in every handshake: for a server
+    /// that authenticates its callers with mTLS (the gateway at the introspection endpoint).
+    pub identity_pem: Option<Vec<u8>>,
 }
 
 impl OutboundSettings {
@@ -33,6 +36,7 @@ impl OutboundSettings {
             extra_roots: Vec::new(),
             user_agent,
             public_only: false,
+            identity_pem: None,
         }
     }
 }
@@ -137,6 +141,11 @@ impl OutboundHttp {
             .user_agent(settings.user_agent);
         if settings.public_only {
             builder = builder.dns_resolver(std::sync::Arc::new(PublicOnlyResolver));
+        }
+        if let Some(pem) = &settings.identity_pem {
+            builder = builder.identity(
+                reqwest::Identity::from_pem(pem).map_err(|e| format!("client identity: {e}"))?,
+            );
         }
         for der in &settings.extra_roots {
             builder = builder.add_root_certificate(
@@ -294,6 +303,7 @@ mod tests {
         let client = OutboundHttp::new(&OutboundSettings {
             https_only: false,
             public_only: true,
+            identity_pem: None,
             ..OutboundSettings::https(Duration::from_secs(2), "test")
         })
         .unwrap();
@@ -344,6 +354,7 @@ mod tests {
             extra_roots: Vec::new(),
             user_agent: "test",
             public_only: false,
+            identity_pem: None,
         })
         .unwrap()
     }

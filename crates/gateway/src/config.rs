@@ -178,7 +178,7 @@ impl GatewayConfig {
     /// payment-submission route over a read-only database would refuse every payment at
     /// run time.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if read_only_database(&self.database_url)
+        if bulwark_store::opens_read_only(&self.database_url)
             && let Some(route) = self.routes.iter().find(|r| r.payment_submission)
         {
             return Err(ConfigError(format!(
@@ -190,25 +190,6 @@ impl GatewayConfig {
         }
         Ok(())
     }
-}
-
-/// Whether a database URL opens the database read-only: a SQLite URL with `mode=ro` or
-/// `immutable=1` (or `true`), its parameters decoded as sqlx decodes them (percent-encoding
-/// included), as `bulwark_store` opens it.
-pub fn read_only_database(url: &str) -> bool {
-    if !url.starts_with("sqlite:") {
-        return false;
-    }
-    let Some((_, query)) = url.split_once('?') else {
-        return false;
-    };
-    // The query alone, on a placeholder base: its pairs are form-decoded as sqlx decodes them.
-    let Ok(parsed) = reqwest::Url::parse(&format!("http://localhost/?{query}")) else {
-        return false;
-    };
-    parsed
-        .query_pairs()
-        .any(|(k, v)| (k == "mode" && v == "ro") || (k == "immutable" && (v == "1" || v == "true")))
 }
 
 #[cfg(test)]
@@ -229,29 +210,6 @@ mod tests {
             ]
         }))
         .unwrap()
-    }
-
-    #[test]
-    fn gw_1_read_only_sqlite_urls_are_recognised_as_the_store_reads_them() {
-        for url in [
-            "sqlite:///var/lib/bulwark/bulwark.db?mode=ro",
-            "sqlite://x.db?cache=shared&mode=ro",
-            "sqlite://x.db?mode=r%6F",
-            "sqlite://x.db?%6Dode=ro",
-            "sqlite://x.db?immutable=1",
-            "sqlite://x.db?immutable=true",
-        ] {
-            assert!(read_only_database(url), "{url}");
-        }
-        for url in [
-            "sqlite://x.db",
-            "sqlite://x.db?mode=rwc",
-            "sqlite://x.db?immutable=0",
-            "sqlite://ro.db",
-            "postgres://bulwark@db/bulwark?mode=ro",
-        ] {
-            assert!(!read_only_database(url), "{url}");
-        }
     }
 
     #[test]

@@ -141,15 +141,15 @@ pub fn is_plain(path: &str) -> bool {
         && !path.split('/').any(|s| s == "." || s == "..")
 }
 
-/// The first route matching the request.
-pub fn find<'r>(
-    routes: &'r [Route],
+/// The first route matching the request, with its path parameters.
+pub fn find<'r, R: std::borrow::Borrow<Route>>(
+    routes: &'r [R],
     method: &str,
     path: &str,
-) -> Option<(&'r Route, Vec<(String, String)>)> {
+) -> Option<(&'r R, Vec<(String, String)>)> {
     routes
         .iter()
-        .find_map(|r| r.matches(method, path).map(|p| (r, p)))
+        .find_map(|r| r.borrow().matches(method, path).map(|p| (r, p)))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bulwark_core::Clock;
+use bulwark_core::{Clock, OutboundError};
 use bulwark_jose::JwksFetcher;
 use bulwark_jose::verify::Compact;
 use bulwark_resource::{AccessTokens, LookupError, TokenCheckError};
@@ -130,13 +130,11 @@ const MAX_INTROSPECTION_ANSWER: usize = 64 * 1024;
 
 /// Access tokens checked by the server's introspection endpoint (RFC 7662), the gateway
 /// authenticating with its client certificate (`tls_client_auth`). An inactive answer covers
-/// forged, expired and revoked tokens alike.
-///
-/// The client follows the rules of `bulwark_core::OutboundHttp` (a bound on connecting and
-/// on the whole exchange, no redirects, https only, the answer's size capped while it
-/// streams in); it is built here because `OutboundHttp` cannot present a client certificate.
+/// forged, expired and revoked tokens alike. The exchange goes through
+/// `bulwark_core::OutboundHttp` (bounded end to end, no redirects, https only, the answer
+/// capped while it streams in).
 pub struct IntrospectedTokens {
-    http: reqwest::Client,
+    http: bulwark_core::OutboundHttp,
     url: String,
     client_id: String,
     issuer: String,
@@ -152,116 +150,64 @@ impl IntrospectedTokens {
         identity_pem: &[u8],
         extra_roots: &[Vec<u8>],
     ) -> Result<Self, String> {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(INTROSPECTION_TIMEOUT)
-            .connect_timeout(INTROSPECTION_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            .identity(
-                reqwest::Identity::from_pem(identity_pem)
-                    .map_err(|e| format!("introspection identity: {e}"))?,
-            );
-        for der in extra_roots {
-            builder = builder.add_root_certificate(
-                reqwest::Certificate::from_der(der)
-                    .map_err(|e| format!("introspection CA: {e}"))?,
-            );
-        }
+        let http = bulwark_core::OutboundHttp::new(&bulwark_core::OutboundSettings {
+            extra_roots: extra_roots.to_vec(),
+            identity_pem: Some(identity_pem.to_vec()),
+            ..bulwark_core::OutboundSettings::https(INTROSPECTION_TIMEOUT, "bulwark-gateway")
+        })
+        .map_err(|e| format!("introspection client: {e}"))?;
         Ok(Self {
-            http: builder
-                .build()
-                .map_err(|e| format!("introspection client: {e}"))?,
+            http,
             url,
             client_id,
             issuer,
         })
     }
-}
 
-/// Why an introspection exchange gave no answer to read.
-#[derive(Debug)]
-enum Exchange {
-    /// The server could not be asked or did not answer in time: retryable.
-    Unavailable(String),
-    /// It answered, unusably: a configuration fault or a broken server.
-    Failed(String),
-}
-
-/// The body of `resp`, refused once it passes `max` bytes (counted while it streams in, so a
-/// server cannot make the gateway buffer more).
-async fn capped_body(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, Exchange> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
-    {
-        return Err(Exchange::Failed(format!("answer larger than {max} bytes")));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| Exchange::Unavailable(e.to_string()))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(Exchange::Failed(format!("answer larger than {max} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-impl IntrospectedTokens {
-    /// One introspection exchange, bounded end to end by [`INTROSPECTION_TIMEOUT`], the
-    /// answer's body capped at [`MAX_INTROSPECTION_ANSWER`].
-    async fn ask(&self, token: &str) -> Result<Vec<u8>, Exchange> {
-        let exchange = async {
-            let resp = self
-                .http
-                .post(&self.url)
-                .form(&[("token", token), ("client_id", self.client_id.as_str())])
-                .send()
-                .await
-                .map_err(|e| Exchange::Unavailable(e.to_string()))?;
-            // The server down or overloaded is retryable; a refusal of the gateway's own
-            // client (4xx, or a redirect, never followed) is a configuration fault that a
-            // retry does not mend.
-            if resp.status().is_server_error() {
-                return Err(Exchange::Unavailable(format!("status {}", resp.status())));
+    /// One introspection exchange: the answer's body, or why there is none. The server down,
+    /// overloaded or slow is retryable (`Unavailable`); a refusal of the gateway's own client
+    /// (4xx, or a redirect, never followed) or an oversized answer is a fault a retry does not
+    /// mend (`Failed`).
+    async fn ask(&self, token: &str) -> Result<Vec<u8>, TokenCheckError> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("client_id", &self.client_id)
+            .finish();
+        let answer = self
+            .http
+            .post(
+                &self.url,
+                ("application/x-www-form-urlencoded", "application/json"),
+                form.into_bytes(),
+                INTROSPECTION_TIMEOUT,
+                MAX_INTROSPECTION_ANSWER,
+            )
+            .await;
+        answer.map_err(|e| {
+            let retryable = match &e {
+                OutboundError::Timeout(_) | OutboundError::Transport(_) => true,
+                OutboundError::Status(status) => *status >= 500,
+                OutboundError::Refused(_) | OutboundError::TooLarge(_) => false,
+            };
+            if retryable {
+                tracing::error!(error = %e, url = %self.url, "token introspection failed");
+                TokenCheckError::Unavailable(format!("token introspection failed: {e}"))
+            } else {
+                tracing::error!(error = %e, url = %self.url, "token introspection answer unusable");
+                TokenCheckError::Failed(format!("token introspection answer unusable: {e}"))
             }
-            if !resp.status().is_success() {
-                return Err(Exchange::Failed(format!("status {}", resp.status())));
-            }
-            capped_body(resp, MAX_INTROSPECTION_ANSWER).await
-        };
-        tokio::time::timeout(INTROSPECTION_TIMEOUT, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Exchange::Unavailable(format!(
-                    "no answer within {} ms",
-                    INTROSPECTION_TIMEOUT.as_millis()
-                )))
-            })
+        })
     }
 }
 
 #[async_trait::async_trait]
 impl AccessTokens for IntrospectedTokens {
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
-        let unavailable = |e: String| {
-            tracing::error!(error = %e, url = %self.url, "token introspection failed");
-            TokenCheckError::Unavailable(format!("token introspection failed: {e}"))
-        };
         let failed = |e: String| {
             tracing::error!(error = %e, url = %self.url, "token introspection answer unusable");
             TokenCheckError::Failed(format!("token introspection answer unusable: {e}"))
         };
-        let body = self.ask(token).await.map_err(|e| match e {
-            Exchange::Unavailable(e) => unavailable(e),
-            Exchange::Failed(e) => failed(e),
-        })?;
+        let body = self.ask(token).await?;
         let answer: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
         if answer["active"] != serde_json::Value::Bool(true) {
@@ -280,28 +226,5 @@ impl AccessTokens for IntrospectedTokens {
     async fn is_revoked(&self, _jti: &str) -> Result<bool, LookupError> {
         // An active introspection answer already says the token is not revoked.
         Ok(false)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
-    use super::*;
-
-    fn response(body: Vec<u8>) -> reqwest::Response {
-        reqwest::Response::from(axum::http::Response::new(body))
-    }
-
-    #[tokio::test]
-    async fn gw_1_an_introspection_answer_over_the_cap_is_refused() {
-        let big = capped_body(response(vec![b'a'; 2_000]), 1_000).await;
-        assert!(
-            matches!(big, Err(Exchange::Failed(ref m)) if m.contains("larger")),
-            "{big:?}"
-        );
-        let ok = capped_body(response(br#"{"active":false}"#.to_vec()), 1_000)
-            .await
-            .unwrap();
-        assert_eq!(ok, br#"{"active":false}"#);
     }
 }

@@ -148,6 +148,7 @@ impl Application {
         let outbound = OutboundHttp::new(&OutboundSettings {
             extra_roots: outbound_roots,
             public_only: !config.http.outbound_allow_private,
+            identity_pem: None,
             ..OutboundSettings::https(
                 Duration::from_millis(config.tokens.jwks_fetch_timeout_ms),
                 "bulwark",

@@ -36,7 +36,7 @@ pub use keys::{KeyStore, StoredKey};
 pub use psus::{PsuAccountRecord, PsuRecord, PsuStore};
 pub use registrations::{Registration, RegistrationStore};
 pub use replay::ReplayStore;
-pub use sql::{Backend, ConnectSettings, SqlStore};
+pub use sql::{Backend, ConnectSettings, SqlStore, opens_read_only};
 pub use staff::{AuditEvent, AuditQuery, AuditStore, StaffRecord, StaffSessionRecord, StaffStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.

@@ -257,6 +257,12 @@ fn sqlite_params(url: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Whether a database URL opens the database read-only: a SQLite URL with `mode=ro` or
+/// `immutable` (a process given such a URL, e.g. a gateway, cannot write).
+pub fn opens_read_only(url: &str) -> bool {
+    Backend::from_url(url).is_ok_and(|b| b == Backend::Sqlite) && sqlite_read_only(url)
+}
+
 /// Whether a SQLite URL opens the database read-only for sqlx (`mode=ro`, or `immutable`),
 /// so the statements' connection honours it as the pool does.
 fn sqlite_read_only(url: &str) -> bool {
@@ -407,6 +413,11 @@ mod tests {
         }
         assert!(sqlite_in_memory("sqlite://x.db?mode=m%65mory"));
         assert!(!sqlite_in_memory("sqlite://memory.db"));
+        // Only SQLite has these modes: the same query on a PostgreSQL URL means nothing.
+        assert!(opens_read_only(
+            "sqlite:///var/lib/bulwark/bulwark.db?mode=ro"
+        ));
+        assert!(!opens_read_only("postgres://bulwark@db/bulwark?mode=ro"));
     }
 
     #[test]

@@ -98,6 +98,12 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    track_as(route, req, next).await
+}
+
+/// As [`track`], under a route label the caller found (a shell whose routes are not axum's,
+/// such as the gateway's configured routes); `route` must come from a bounded set.
+pub async fn track_as(route: String, req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;

@@ -180,6 +180,7 @@ impl RevocationChecker {
             user_agent: "bulwark-certs",
             // The URLs come from CA-signed certificates; banks run internal responders.
             public_only: false,
+            identity_pem: None,
         })?;
         Ok(Self {
             status: ExpiringCache::new(settings.cache_size),
