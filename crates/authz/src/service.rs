@@ -628,20 +628,8 @@ impl AuthzService {
         let meta = &client.client.metadata;
         // TK-5: a hybrid ID token encrypted to a key the client publishes at its jwks_uri; had
         // before anything is decided, so a key that cannot be had changes nothing.
-        let enc_keys = if req.response_type == ResponseType::CodeIdToken
-            && bulwark_token::id_token::needs_fetched_keys(meta)
-        {
-            let keys = self.par.client_keys(&client).await.map_err(|e| {
-                AuthzError::Unavailable(format!("the client's ID token encryption key: {e}"))
-            })?;
-            if let Some(alg) = meta.id_token_encryption_alg()
-                && keys.encryption_key(alg).is_none()
-            {
-                return Err(AuthzError::Internal(format!(
-                    "the client's jwks_uri holds no {alg} encryption key"
-                )));
-            }
-            Some(keys)
+        let enc_keys = if req.response_type == ResponseType::CodeIdToken {
+            self.par.id_token_encryption_keys(&client).await?
         } else {
             None
         };

@@ -131,6 +131,32 @@ impl ClientDirectory {
         })
     }
 
+    /// TK-5: the client's `jwks_uri` keys when its ID tokens are encrypted to a key registered
+    /// by reference (None when it registered no encryption, or its keys by value). Fetched
+    /// before anything is decided, so a key that cannot be had changes nothing: the URI away
+    /// is `Unavailable`, a set without an encryption key for the algorithm `Internal`.
+    pub async fn id_token_encryption_keys(
+        &self,
+        rc: &RegisteredClient,
+    ) -> Result<Option<PublicKeySet>, ClientError> {
+        let meta = &rc.client.metadata;
+        let Some(alg) = meta.id_token_encryption_alg() else {
+            return Ok(None);
+        };
+        if meta.jwks.is_some() || meta.jwks_uri.is_none() {
+            return Ok(None);
+        }
+        let keys = self.keys(rc, None).await.map_err(|e| {
+            ClientError::Unavailable(format!("the client's ID token encryption key: {e}"))
+        })?;
+        if keys.encryption_key(alg).is_none() {
+            return Err(ClientError::Internal(format!(
+                "the client's jwks_uri holds no {alg} encryption key"
+            )));
+        }
+        Ok(Some(keys))
+    }
+
     /// True while the client exists and is active: a token of a deleted or suspended client
     /// is not honoured.
     pub async fn is_active(&self, client_id: &str) -> Result<bool, ClientError> {

@@ -95,13 +95,13 @@ impl ParService {
         Ok(self.directory.get(client_id).await?)
     }
 
-    /// A client's public keys, by value or fetched from its `jwks_uri` (authz encrypts the
-    /// hybrid flow's ID token to them, TK-5).
-    pub async fn client_keys(
+    /// The client's `jwks_uri` keys when its ID tokens are encrypted to a key registered by
+    /// reference (authz encrypts the hybrid flow's ID token to them, TK-5).
+    pub async fn id_token_encryption_keys(
         &self,
         client: &RegisteredClient,
-    ) -> Result<bulwark_jose::PublicKeySet, ParError> {
-        Ok(self.directory.keys(client, None).await?)
+    ) -> Result<Option<bulwark_jose::PublicKeySet>, ParError> {
+        Ok(self.directory.id_token_encryption_keys(client).await?)
     }
 
     /// The settings in force (discovery).

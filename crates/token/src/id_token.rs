@@ -56,15 +56,9 @@ pub fn sign_id_token(key: &SigningKey, claims: &IdTokenClaims) -> Result<String,
     key.sign_compact("JWT", &payload).map_err(|e| e.to_string())
 }
 
-/// True when encrypting the client's ID tokens needs its `jwks_uri` fetched: it registered
-/// encryption and no keys by value.
-pub fn needs_fetched_keys(meta: &bulwark_core::ClientMetadata) -> bool {
-    meta.id_token_encryption_alg().is_some() && meta.jwks.is_none() && meta.jwks_uri.is_some()
-}
-
 /// The ID token as the client receives it: the signed JWT, encrypted to the client's key when
 /// it registered `id_token_encrypted_response_alg` / `_enc`. The key comes from its `jwks` by
-/// value, else from `fetched` (its `jwks_uri`, see [`needs_fetched_keys`]); a client that asked
+/// value, else from `fetched` (its `jwks_uri`, `ClientDirectory::id_token_encryption_keys`); a client that asked
 /// for encryption never gets a plain ID token.
 pub fn for_client(
     meta: &bulwark_core::ClientMetadata,

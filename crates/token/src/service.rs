@@ -358,32 +358,20 @@ impl TokenService {
         )
     }
 
-    /// TK-5: the client's `jwks_uri` keys when its ID tokens are encrypted to a key registered
-    /// by reference (none otherwise, or when no ID token is issued).
+    /// TK-5: the client's `jwks_uri` keys when an ID token is issued and encrypted to a key
+    /// registered by reference.
     async fn id_token_keys(
         &self,
         client: &AuthenticatedClient,
         grant: &CodeGrant,
     ) -> Result<Option<bulwark_jose::PublicKeySet>, TokenError> {
-        if !grant.is_openid()
-            || !crate::id_token::needs_fetched_keys(&client.client.client.metadata)
-        {
+        if !grant.is_openid() {
             return Ok(None);
         }
-        let meta = &client.client.client.metadata;
-        let keys = self
+        Ok(self
             .directory
-            .keys(&client.client, None)
-            .await
-            .map_err(|e| {
-                TokenError::Unavailable(format!("the client's ID token encryption key: {e}"))
-            })?;
-        match meta.id_token_encryption_alg() {
-            Some(alg) if keys.encryption_key(alg).is_none() => Err(TokenError::Internal(format!(
-                "the client's jwks_uri holds no {alg} encryption key"
-            ))),
-            _ => Ok(Some(keys)),
-        }
+            .id_token_encryption_keys(&client.client)
+            .await?)
     }
 
     /// RFC 6749 4.1.2 / TK-2: a second use revokes the access and refresh tokens the first
