@@ -20,7 +20,7 @@ use bulwark_core::Clock;
 use bulwark_jose::JwksFetcher;
 use bulwark_resource::{ResourceGuard, SignaturePolicy};
 use bulwark_store::{ConnectSettings, SqlStore};
-use bulwark_web::{BearerChallenge, BearerError, InteractionId, MtlsConfig, PresentedChain};
+use bulwark_web::{BearerChallenge, InteractionId, MtlsConfig, PresentedChain};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -276,12 +276,12 @@ fn challenge_of(r: &GatewayRefusal) -> Option<BearerChallenge<'_>> {
         // RFC 6750 3.1: a request with no token gets no error code.
         Challenge::Missing => Some(bearer),
         Challenge::InvalidToken => Some(BearerChallenge {
-            error: Some(BearerError::InvalidToken),
+            error: Some(bulwark_core::OAuthErrorCode::InvalidToken),
             description: Some(&r.message),
             ..bearer
         }),
         Challenge::InsufficientScope(scope) => Some(BearerChallenge {
-            error: Some(BearerError::InsufficientScope),
+            error: Some(bulwark_core::OAuthErrorCode::InsufficientScope),
             scope: Some(scope),
             ..bearer
         }),

@@ -2,28 +2,7 @@
 //! server's bank APIs and the gateway answer a missing, bad or under-scoped token alike.
 
 use axum::http::HeaderValue;
-
-/// The RFC 6750 3.1 error codes a `Bearer` challenge carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BearerError {
-    /// `invalid_request`: the request is malformed (400).
-    InvalidRequest,
-    /// `invalid_token`: a token was sent and cannot be used (401).
-    InvalidToken,
-    /// `insufficient_scope`: the token lacks the scope the resource needs (403).
-    InsufficientScope,
-}
-
-impl BearerError {
-    /// The code as sent in `error="..."`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidToken => "invalid_token",
-            Self::InsufficientScope => "insufficient_scope",
-        }
-    }
-}
+use bulwark_core::OAuthErrorCode;
 
 /// A `Bearer` challenge (RFC 6750 3): the one builder of `WWW-Authenticate` values for bearer
 /// tokens, so every answer quotes its attributes the same way. A request that carried no token
@@ -32,8 +11,9 @@ impl BearerError {
 pub struct BearerChallenge<'a> {
     /// `realm`, when the answer names one.
     pub realm: Option<&'a str>,
-    /// `error`.
-    pub error: Option<BearerError>,
+    /// `error`: one of RFC 6750 3.1's `invalid_request`, `invalid_token`,
+    /// `insufficient_scope`.
+    pub error: Option<OAuthErrorCode>,
     /// `error_description`, for a person reading it.
     pub description: Option<&'a str>,
     /// `scope`: the scope the resource needs (with `insufficient_scope`).
@@ -45,7 +25,7 @@ impl BearerChallenge<'_> {
     /// error, error_description, scope, e.g.
     /// `Bearer realm="bulwark", error="invalid_token", error_description="expired"`.
     pub fn value(&self) -> String {
-        let error = self.error.map(BearerError::as_str);
+        let error = self.error.map(OAuthErrorCode::as_str);
         let attributes: Vec<String> = [
             ("realm", self.realm),
             ("error", error),
@@ -95,7 +75,7 @@ mod tests {
     fn rfc_6750_invalid_token_with_description() {
         let c = BearerChallenge {
             realm: Some("bulwark"),
-            error: Some(BearerError::InvalidToken),
+            error: Some(OAuthErrorCode::InvalidToken),
             description: Some("the access token was revoked"),
             scope: None,
         };
@@ -114,7 +94,7 @@ mod tests {
     fn rfc_6750_insufficient_scope_names_the_scope() {
         let c = BearerChallenge {
             realm: Some("bulwark"),
-            error: Some(BearerError::InsufficientScope),
+            error: Some(OAuthErrorCode::InsufficientScope),
             description: None,
             scope: Some("payments"),
         };
@@ -123,7 +103,7 @@ mod tests {
             "Bearer realm=\"bulwark\", error=\"insufficient_scope\", scope=\"payments\""
         );
         let bad = BearerChallenge {
-            error: Some(BearerError::InvalidRequest),
+            error: Some(OAuthErrorCode::InvalidRequest),
             ..Default::default()
         };
         assert_eq!(bad.value(), "Bearer error=\"invalid_request\"");
@@ -133,7 +113,7 @@ mod tests {
     fn rfc_6750_quotes_and_backslashes_cannot_break_out_of_an_attribute() {
         let c = BearerChallenge {
             realm: None,
-            error: Some(BearerError::InvalidToken),
+            error: Some(OAuthErrorCode::InvalidToken),
             description: Some(r#"bad", error="x\"#),
             scope: Some(r#"a"b\c"#),
         };

@@ -18,7 +18,7 @@ pub mod pages;
 pub mod singleton;
 pub mod tls;
 
-pub use challenge::{BearerChallenge, BearerError};
+pub use challenge::BearerChallenge;
 pub use client_address::client_address;
 pub use error::{OAuthErrorResponse, no_store};
 pub use extract::{Bearer, ClientCert, MtlsConfig, OAuthForm, PresentedChain, presented_chain};

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bulwark_consent::{ObError, ObErrorCode, ObErrorDetail};
 
-use crate::challenge::{BearerChallenge, BearerError};
+use crate::challenge::BearerChallenge;
 use crate::interaction::InteractionId;
 
 /// An OB error for the request with this interaction id.
@@ -81,7 +81,7 @@ pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
     let challenge = BearerChallenge {
         realm: None,
-        error: Some(BearerError::InvalidToken),
+        error: Some(bulwark_core::OAuthErrorCode::InvalidToken),
         description: Some(description),
         scope: None,
     };
