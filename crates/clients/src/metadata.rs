@@ -131,6 +131,14 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
         }
     }
     id_token_encryption(meta)?;
+    // JARM: the response signing algorithm, when registered, is one Bulwark signs with.
+    if let Some(alg) = meta.extra.get("authorization_signed_response_alg")
+        && alg.as_str().and_then(Alg::parse).is_none()
+    {
+        return Err(bad(
+            "authorization_signed_response_alg must be PS256 or ES256",
+        ));
+    }
     if meta.jwks.is_some() && meta.jwks_uri.is_some() {
         return Err(bad("give jwks or jwks_uri, not both"));
     }

@@ -49,6 +49,14 @@ fn bad(msg: impl Into<String>) -> DcrError {
 
 /// Builds the metadata to register from the request's metadata claims and the verified SSA.
 /// Unknown members are ignored; the SSA's software_id, org_id and roles always win; members a
+/// Registration parameters kept in `ClientMetadata::extra`: ID token encryption (OIDC
+/// Registration 2, TK-5) and the JARM response signing algorithm.
+const HONOURED_EXTRA: &[&str] = &[
+    "id_token_encrypted_response_alg",
+    "id_token_encrypted_response_enc",
+    "authorization_signed_response_alg",
+];
+
 /// TPP must not set for itself (`resource_server`, `resources`) are dropped.
 pub fn build(
     mut requested: Map<String, Value>,
@@ -79,7 +87,10 @@ pub fn build(
                 "{e} (token_endpoint_auth_method must be private_key_jwt, tls_client_auth or self_signed_tls_client_auth)"
             ))
         })?;
-    meta.extra.clear();
+    // Of the registration parameters without a field of their own, keep those Bulwark honours
+    // (validated with the rest); anything else a registrant sends is ignored.
+    meta.extra
+        .retain(|name, _| HONOURED_EXTRA.contains(&name.as_str()));
     meta.software_id = Some(ssa.software_id.clone());
     meta.org_id = Some(ssa.org_id.clone());
     meta.software_roles = ssa.software_roles.clone();

@@ -81,3 +81,37 @@ async fn dcr_2_tls_client_auth_registration_gets_tokens_with_the_qwac() {
     assert_eq!(token.0, 200, "{:?}", token.2);
     assert_eq!(token.2["scope"], "accounts");
 }
+
+/// TK-5 at registration: ID token encryption to a key at the `jwks_uri` is accepted only when
+/// the key is there (fetched now); without one the registration is refused and nothing is
+/// registered.
+#[tokio::test]
+async fn tk_5_dcr_encryption_to_a_jwks_uri_needs_the_key_there() {
+    use josekit::jwe;
+    // Key sets fetched from a jwks_uri are not kept, so the key added below is seen at once.
+    let d = Dcr::start_with(None, |c| {
+        c.dcr.jwks_uri_must_be_ssa_endpoint = false;
+        c.tokens.jwks_cache_secs = 0;
+    })
+    .await;
+    let signing = serde_json::Value::Object(d.software.public_jwk().clone());
+    let doc = Arc::new(Mutex::new(json!({"keys": [signing.clone()]})));
+    let uri = jwks_server(&d.h, doc.clone(), Arc::new(Mutex::new(0))).await;
+    let body = || {
+        d.request_with(|c| {
+            c.insert("jwks_uri".into(), json!(uri));
+            c.insert("id_token_encrypted_response_alg".into(), json!("RSA-OAEP"));
+            c.insert("id_token_encrypted_response_enc".into(), json!("A256GCM"));
+        })
+    };
+    let refused = d.register(Some(&d.qwac), &body()).await;
+    d.assert_refused(&refused, "invalid_client_metadata").await;
+
+    let pair = jwe::RSA_OAEP.generate_key_pair(2048).unwrap();
+    let mut enc = pair.to_jwk_public_key().as_ref().clone();
+    enc.insert("use".into(), json!("enc"));
+    *doc.lock().unwrap() = json!({"keys": [signing, serde_json::Value::Object(enc)]});
+    let resp = d.register(Some(&d.qwac), &body()).await;
+    assert_eq!(resp.0, 201, "{:?}", resp.2);
+    assert_eq!(resp.2["id_token_encrypted_response_alg"], "RSA-OAEP");
+}
