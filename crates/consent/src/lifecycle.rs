@@ -89,6 +89,22 @@ impl ConsentService {
         if !consent.kind().has_status(to) {
             return Err(ConsentError::IllegalTransition { from, to });
         }
+        self.write(consent, to, actor, reason, authorisation, now)
+            .await
+    }
+
+    /// Writes `consent -> to` (a conditional update on the status read, with its audit row),
+    /// once [`Self::apply`] or a compensating move has decided it may happen.
+    async fn write(
+        &self,
+        consent: &Consent,
+        to: ConsentStatus,
+        actor: &Actor,
+        reason: Option<&str>,
+        authorisation: Option<(&str, &[String])>,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let from = consent.stored_status;
         let now = whole_seconds(now);
         let t = ConsentTransition {
             consent_id: consent.id.clone(),
@@ -246,31 +262,19 @@ impl ConsentService {
                 to: ConsentStatus::Authorised,
             });
         }
-        let actor = Actor::system();
-        let t = ConsentTransition {
-            consent_id: consent.id.clone(),
-            from_status: from.as_str().into(),
-            to_status: ConsentStatus::Authorised.as_str().into(),
-            at: whole_seconds(now).unix_timestamp(),
-            psu_id: None,
-            selected_accounts: None,
-            actor_kind: actor.kind.as_str().into(),
-            actor_id: "gateway".into(),
-            reason: Some("payment submission never reached the bank; consumption undone".into()),
-            customer: actor.customer.clone(),
+        let gateway = Actor {
+            id: "gateway".into(),
+            ..Actor::system()
         };
-        if !self.store.transition_consent(&t).await? {
-            let current = self.load(&consent.id).await?;
-            return Err(ConsentError::IllegalTransition {
-                from: current.stored_status,
-                to: ConsentStatus::Authorised,
-            });
-        }
-        log_transition(&t, &actor);
-        let mut after = consent;
-        after.stored_status = ConsentStatus::Authorised;
-        after.status_updated_at = whole_seconds(now);
-        Ok(after)
+        self.write(
+            &consent,
+            ConsentStatus::Authorised,
+            &gateway,
+            Some("payment submission never reached the bank; consumption undone"),
+            None,
+            now,
+        )
+        .await
     }
 
     /// Records the expiry of a consent read as Expired and refuses `to` from it.
