@@ -6,7 +6,8 @@ use bulwark_store::AuthorizationStore;
 use serde_json::{Map, Value, json};
 
 use crate::support::journey::{CHALLENGE, FlowTpp, REDIRECT, VERIFIER, fapi2_code};
-use crate::support::{Harness, assert_oauth_error, both_backends, introspect};
+
+use crate::support::{Harness, assert_oauth_error, both_backends, introspect, open_id_token};
 
 /// TK-2 (fapi2 "ensure-authorization-code-reuse-fails"): the second exchange is refused and
 /// revokes the access and refresh tokens the first one issued.
@@ -157,26 +158,15 @@ async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
     let (code, consent_id, _) = fapi2_code(&h, &t, "jwe").await;
     let tokens = t.exchange(&h, &code).await;
     assert_eq!(tokens.0, 200, "{:?}", tokens.2);
-    let id_token = tokens.2["id_token"].as_str().unwrap();
-    assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
     let decrypter = jwe::RSA_OAEP
         .decrypter_from_jwk(&pair.to_jwk_private_key())
         .unwrap();
-    let (inner, header) = jwe::deserialize_compact(id_token, &decrypter).unwrap();
-    assert_eq!(header.content_type(), Some("JWT"));
-    assert_eq!(header.key_id(), Some("tpp-enc-1"));
-    let inner = String::from_utf8(inner).unwrap();
-    let jws = bulwark_jose::Compact::parse(&inner).unwrap();
-    h.state
-        .meta
-        .keys
-        .current()
-        .public_set()
-        .verify(&jws)
-        .unwrap();
-    assert_eq!(
-        jws.claims().unwrap()["openbanking_intent_id"],
-        consent_id.as_str()
+    let claims = open_id_token(
+        &h,
+        tokens.2["id_token"].as_str().unwrap(),
+        &decrypter,
+        "tpp-enc-1",
     );
+    assert_eq!(claims["openbanking_intent_id"], consent_id.as_str());
 }
 both_backends!(tk_5_id_token_is_encrypted_when_registered, tk_5_id_token_is_encrypted_when_registered_on_postgres => tk_5_id_token_is_encrypted_when_registered_case);

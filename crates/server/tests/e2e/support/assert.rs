@@ -1,4 +1,5 @@
-//! Assertions and decoders shared by the e2e files: RFC 6749 error answers and JWT parts.
+//! Assertions and decoders shared by the e2e files: RFC 6749 error answers, JWT parts and
+//! encrypted ID tokens.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,4 +24,27 @@ pub fn assert_oauth_error(
     assert_eq!(resp.0, status, "{:?}", resp.2);
     assert_eq!(resp.2["error"], code, "{:?}", resp.2);
     assert_eq!(resp.1["cache-control"], "no-store");
+}
+
+/// An encrypted ID token opened as its client would: a compact JWE to `kid`, decrypted with
+/// `decrypter`, holding a JWT (`cty`) signed by the server's keys; its claims.
+pub fn open_id_token(
+    h: &super::Harness,
+    id_token: &str,
+    decrypter: &dyn josekit::jwe::JweDecrypter,
+    kid: &str,
+) -> serde_json::Map<String, Value> {
+    assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
+    let (inner, header) = josekit::jwe::deserialize_compact(id_token, decrypter).unwrap();
+    assert_eq!(header.content_type(), Some("JWT"));
+    assert_eq!(header.key_id(), Some(kid));
+    let jws = bulwark_jose::Compact::parse(std::str::from_utf8(&inner).unwrap()).unwrap();
+    h.state
+        .meta
+        .keys
+        .current()
+        .public_set()
+        .verify(&jws)
+        .unwrap();
+    jws.claims().unwrap()
 }
