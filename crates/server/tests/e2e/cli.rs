@@ -2,12 +2,12 @@
 //! certificate verification, PSUs, configuration checks, the admin listener, staff and audit
 //! export, the gateway process, and signing-key rotation reaching a running server.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::process::{
-    bulwark, fails, jwks_kids, key_state, keys, run_ok, signal, start, wait_exit, write_config,
+    Running, bulwark, fails, jwks_kids, key_state, keys, ready_line, run_ok, signal, start,
+    wait_exit, write_config,
 };
 
 #[test]
@@ -445,24 +445,15 @@ api = "accounts"
 "#,
     )
     .unwrap();
-    let mut child = bulwark(dir.path())
-        .args(["gateway", "--config", "gateway.toml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("bulwark gateway listening on https://") {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("gateway became ready");
+    let mut child = Running(
+        bulwark(dir.path())
+            .args(["gateway", "--config", "gateway.toml"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = ready_line(&mut child, "bulwark gateway listening on https://");
     let port = addr.rsplit(':').next().unwrap().to_string();
     let ca = dir.path().join("data/dev-pki/ca.pem");
     let rt = tokio::runtime::Builder::new_current_thread()

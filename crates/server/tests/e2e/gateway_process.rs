@@ -5,66 +5,33 @@
 //! process before the bank sees anything: no token, another certificate, an application token
 //! on a PSU path, an account outside the consent, a consent deleted a moment ago.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use bulwark_certs::PspRole;
 
 use crate::support::consents::{AISP, as_tpp};
 use crate::support::gateway::{get, journey};
-use crate::support::{Harness, ISSUER, bin, both_backends};
-
-/// A child process killed when the test ends, however it ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::process::{Running, bulwark, ready_line};
+use crate::support::{Harness, ISSUER, both_backends};
 
 /// Starts `bulwark ARGS` in `dir` with `env` and waits for its stdout line starting with
-/// `ready`; returns the process and the rest of that line (its address).
+/// `ready`; returns the process and its address.
 fn start(
     dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
     ready: &'static str,
 ) -> (Running, String) {
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BULWARK_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("BULWARK_LOG__LEVEL", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
+    let mut cmd = bulwark(dir);
+    cmd.envs(env.iter().copied())
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix(ready) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{args:?} never printed {ready:?}"));
-    (running, addr)
+        .stderr(Stdio::null());
+    let mut child = Running(cmd.spawn().unwrap());
+    let addr = ready_line(&mut child, ready);
+    (child, addr)
 }
 
 /// The demo bank and the gateway as processes over the harness's database and keys; returns

@@ -41,8 +41,8 @@ pub fn fails(mut cmd: Command) -> Vec<String> {
         .collect()
 }
 
-/// A started `bulwark serve` that is killed if the test ends (or fails) while it still runs,
-/// so a failed test leaves no server behind.
+/// A started `bulwark` process (`serve`, `gateway`, `demo-bank`) that is killed if the test
+/// ends (or fails) while it still runs, so a failed test leaves no process behind.
 pub struct Running(pub Child);
 
 impl std::ops::Deref for Running {
@@ -82,11 +82,17 @@ pub fn start(mut cmd: Command) -> (Running, String) {
 
 /// Waits for a started `bulwark serve`'s "listening" line; returns the address.
 pub fn listening_addr(child: &mut Child) -> String {
+    ready_line(child, "bulwark listening on https://")
+}
+
+/// Waits (up to 60 s) for the child's stdout line starting with `prefix` (the line a
+/// `bulwark` command prints once it serves); returns the first word after it (its address).
+pub fn ready_line(child: &mut Child, prefix: &'static str) -> String {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("bulwark listening on https://") {
+            if let Some(rest) = line.strip_prefix(prefix) {
                 let addr = rest
                     .split_whitespace()
                     .next()
@@ -96,8 +102,8 @@ pub fn listening_addr(child: &mut Child) -> String {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("server became ready")
+    rx.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("never printed {prefix:?}"))
 }
 
 /// The port of a started `bulwark serve`.
