@@ -20,6 +20,12 @@
 //!
 //! `PASSIVE` both times: readers in other processes (the gateway, an operator command) are
 //! never waited for.
+//!
+//! The off-thread checkpoint keeps the WAL near the threshold only while its thread gets the
+//! CPU and the disk in time. On a starved machine (slow `fsync`, a runnable queue of other
+//! work) the writer can outrun it, so the hook has a backstop: a commit that leaves the WAL at
+//! [`BACKSTOP_FRAMES`] checkpoints inline, as SQLite's own automatic checkpoint would. The WAL
+//! then stays bounded whatever the scheduler does; in normal running the backstop never fires.
 
 use std::cell::Cell;
 use std::os::raw::c_int;
@@ -32,15 +38,26 @@ use tokio::sync::Mutex;
 /// WAL frames after which a checkpoint starts (SQLite's own default threshold).
 pub(crate) const CHECKPOINT_FRAMES: i32 = 1000;
 
+/// WAL frames at which the committing thread checkpoints inline: the off-thread checkpoint
+/// has fallen three thresholds behind.
+pub(crate) const BACKSTOP_FRAMES: i32 = 4 * CHECKPOINT_FRAMES;
+
 thread_local! {
     /// The WAL's size in frames after the last commit on this thread: SQLite calls the WAL
     /// hook inside the commit, on the committing thread, and the caller reads it right after.
     static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
 }
 
-/// The connection's WAL hook: notes the size, checkpoints nothing.
-fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
+/// The connection's WAL hook: notes the size, and checkpoints only at the backstop.
+fn note_wal_frames(wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
     WAL_FRAMES.with(|f| f.set(frames));
+    if frames >= BACKSTOP_FRAMES {
+        // Busy (the off-thread pass holds the checkpoint lock) is fine: that pass is copying
+        // the frames now, and the next commit past the backstop tries again.
+        if let Err(e) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE) {
+            tracing::debug!(error = %e, "SQLite backstop checkpoint not done");
+        }
+    }
     Ok(())
 }
 

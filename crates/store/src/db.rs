@@ -745,9 +745,10 @@ mod tests {
         (dir, Db::Lite(Arc::new(lite)))
     }
 
-    /// Without checkpoints 4,000 commits would leave a WAL of over 4,000 frames (16 MB); the
-    /// off-thread checkpoint keeps it near the threshold, for autocommit statements and
-    /// transactions alike, and every row is there.
+    /// Without checkpoints 12,000 commits would leave a WAL of over 12,000 frames (49 MB); the
+    /// off-thread checkpoint keeps it near the threshold, and the inline backstop keeps it
+    /// bounded even when that thread is starved (a busy CI machine), for autocommit
+    /// statements and transactions alike, and every row is there.
     #[tokio::test]
     async fn op_1_the_wal_is_checkpointed_off_the_request_path_and_stays_bounded() {
         let (dir, db) = lite();
@@ -755,7 +756,7 @@ mod tests {
             .execute(&db)
             .await
             .unwrap();
-        for n in 0..4000i64 {
+        for n in 0..12_000i64 {
             let insert = query("INSERT INTO t (n, v) VALUES ($1, $2)")
                 .bind(n)
                 .bind("a value of a few dozen bytes, as a consent id or a hash");
@@ -771,12 +772,14 @@ mod tests {
             .fetch_one(&db)
             .await
             .unwrap();
-        assert_eq!(count.try_get::<i64, _>("c").unwrap(), 4000);
+        assert_eq!(count.try_get::<i64, _>("c").unwrap(), 12_000);
         let frame = 4096 + 24;
         let wal = std::fs::metadata(dir.path().join("t.db-wal"))
             .unwrap()
             .len();
-        let bound = 2 * crate::checkpoint::CHECKPOINT_FRAMES as u64 * frame;
+        // The backstop plus what one off-thread pass, holding the checkpoint lock, lets
+        // through; still under half of the unchecked WAL.
+        let bound = 6 * crate::checkpoint::CHECKPOINT_FRAMES as u64 * frame;
         assert!(wal < bound, "WAL of {wal} bytes, bound {bound}");
     }
 
