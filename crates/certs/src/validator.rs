@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bulwark_core::random::{Rng, SystemRng};
 use der::Encode;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,9 @@ pub struct CertValidator {
     /// The anchors and caches in force; [`CertValidator::replace_anchors`] swaps them while
     /// the server runs (each step of a validation reads the anchors in force at that step).
     current: Arc<std::sync::RwLock<Arc<Inner>>>,
+    /// Where OCSP request nonces come from (the process's one [`Rng`]; tests set it). Kept
+    /// outside `current`, so a trust-anchor reload keeps it.
+    rng: Arc<dyn Rng>,
 }
 
 impl std::fmt::Debug for CertValidator {
@@ -286,7 +290,15 @@ impl CertValidator {
                 revocation,
                 paths,
             }))),
+            rng: Arc::new(SystemRng),
         })
+    }
+
+    /// The same validator drawing its OCSP nonces from `rng` (the process's one source of
+    /// randomness, [`bulwark_core::random`]) instead of the operating system's directly.
+    #[must_use]
+    pub fn with_rng(self, rng: Arc<dyn Rng>) -> Self {
+        Self { rng, ..self }
     }
 
     /// Builds a validator from the `[trust]` and `[revocation]` sections.
@@ -351,6 +363,7 @@ impl CertValidator {
                 purpose,
                 now,
                 skew: inner.skew,
+                rng: self.rng.as_ref(),
             })
             .await?;
         let mut result = path.result.clone();

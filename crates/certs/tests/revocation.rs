@@ -650,6 +650,43 @@ async fn cert_4_replayed_ocsp_response_with_an_old_nonce_is_rejected() {
     }
 }
 
+/// CERT-4: the OCSP request's nonce (RFC 8954) comes from the validator's `Rng`, the
+/// process's one source of randomness, so a test can know it: with a sequence generator the
+/// exact bytes are in the request, and the responder's echo of them is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_nonce_comes_from_the_validators_rng() {
+    use bulwark_core::random::{Rng, SequenceRng};
+    let pki = Pki::new();
+    let upstream = free_port();
+    let resp = pki.ca.responder(true);
+    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Pass).await;
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
+    let _ocsp = OcspResponder::start(
+        upstream,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        60,
+    );
+    let checked = validator(&pki.ca, rt_settings())
+        .with_rng(Arc::new(SequenceRng::starting_at(4242)))
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(checked.revocation.source, RevocationSource::Ocsp);
+    let mut nonce = [0u8; 16];
+    SequenceRng::starting_at(4242).fill(&mut nonce);
+    let requests = mitm.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0].windows(nonce.len()).any(|w| w == nonce),
+        "the OCSP request carries the Rng's nonce"
+    );
+}
+
 /// hardening_crl_verified_before_caching: a CRL that does not verify against the
 /// certificate's issuer (forged, or another CA's) is not kept: once the distribution point
 /// serves the real CRL, the next validation uses it at once.

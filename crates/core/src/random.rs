@@ -1,6 +1,8 @@
 //! Randomness from one place. Services take an [`Rng`] value (production: [`SystemRng`], the
 //! operating system's CSPRNG through ring) so tests can make ids predictable with
-//! [`SequenceRng`]; nothing else in the workspace reads an entropy source.
+//! [`SequenceRng`]: ids, tokens, nonces, OCSP request nonces (the certificate validator's
+//! `with_rng`). The one other reader of an entropy source is the ES256 signer's per-signature
+//! secret (ring draws it itself; it must never be predictable, not even in a test).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -65,7 +65,10 @@ impl Application {
             report.push(format!("warning: {w}"));
         }
 
+        // The process's one source of randomness: ids, tokens, OCSP nonces.
+        let rng: Arc<dyn Rng> = Arc::new(SystemRng);
         let (server_tls, validator) = load_certificates(&config, &mut report)?;
+        let validator = validator.with_rng(rng.clone());
         let tls = bulwark_web::tls::TlsSource::new(server_tls);
         let certificates = CertReloader {
             config: config.clone(),
@@ -136,7 +139,6 @@ impl Application {
         report.push(format!("signing keys: {}", kids.join(", ")));
 
         let store_arc = Arc::new(store.clone());
-        let rng: Arc<dyn Rng> = Arc::new(SystemRng);
         let dev_mode = config.tls.cert.is_none();
         let mut outbound_roots = Vec::new();
         for path in &config.http.outbound_ca {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ring::rand::SecureRandom;
+use bulwark_core::random::Rng;
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
@@ -132,7 +132,6 @@ pub(crate) struct RevocationChecker {
     status: ExpiringCache<StatusKey, RevocationOutcome>,
     crls: ExpiringCache<String, Arc<CachedCrl>>,
     inflight: FlightMap,
-    rng: ring::rand::SystemRandom,
 }
 
 /// The certificate under check and its validated path.
@@ -147,6 +146,8 @@ pub(crate) struct Target<'a> {
     pub purpose: Purpose,
     pub now: SystemTime,
     pub skew: Duration,
+    /// Where the OCSP request's nonce comes from.
+    pub rng: &'a dyn Rng,
 }
 
 impl RevocationChecker {
@@ -189,7 +190,6 @@ impl RevocationChecker {
             client,
             settings,
             inflight: Mutex::new(HashMap::new()),
-            rng: ring::rand::SystemRandom::new(),
         })
     }
 
@@ -400,9 +400,7 @@ impl RevocationChecker {
         let id = ocsp::cert_id(s.cert, key_hash)?;
         let mut nonce = [0u8; 16];
         let nonce = if self.settings.ocsp_nonce {
-            self.rng
-                .fill(&mut nonce)
-                .map_err(|_| "no randomness for nonce")?;
+            t.rng.fill(&mut nonce);
             Some(&nonce[..])
         } else {
             None

@@ -17,11 +17,15 @@ pub enum Mode {
     Tamper,
     /// Answer every request after the first with the first response.
     Replay,
+    /// Pass the responder's answers through unchanged (to see the requests).
+    Pass,
 }
 
 pub struct OcspMitm {
     pub port: u16,
     task: tokio::task::JoinHandle<()>,
+    /// The body of every request received, in order.
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl OcspMitm {
@@ -29,16 +33,20 @@ impl OcspMitm {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let first: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let seen = requests.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
                 let first = first.clone();
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let Some(req) = read_http(&mut client).await else {
                         return;
                     };
+                    seen.lock().unwrap().push(body_of(&req).to_vec());
                     let mut up = TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
                     up.write_all(&req).await.unwrap();
                     let resp = read_http(&mut up).await.unwrap();
@@ -49,6 +57,7 @@ impl OcspMitm {
                             let mut f = first.lock().unwrap();
                             f.get_or_insert(body).clone()
                         }
+                        Mode::Pass => body,
                     };
                     let head = format!(
                         "HTTP/1.0 200 OK\r\ncontent-type: application/ocsp-response\r\ncontent-length: {}\r\n\r\n",
@@ -59,7 +68,16 @@ impl OcspMitm {
                 });
             }
         });
-        Self { port, task }
+        Self {
+            port,
+            task,
+            requests,
+        }
+    }
+
+    /// The bodies of the requests received so far.
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.requests.lock().unwrap().clone()
     }
 }
 
