@@ -20,7 +20,8 @@ use crate::directory::{ClientDirectory, RegisteredClient};
 /// What client authentication is configured with (the `[tokens]` section carries it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// The FAPI profile assertion audiences are judged by.
+    /// The server's FAPI profile: assertion audiences are judged by the client's registered
+    /// `fapi_profile`, else by this one.
     pub profile: Profile,
     /// Longest accepted client assertion lifetime (`exp` - now, and `exp` - `iat`), seconds.
     pub assertion_max_lifetime_secs: i64,
@@ -256,7 +257,9 @@ impl ClientAuthenticator {
             VerifyError::UnknownKey(_) => fail("no registered key matches the assertion's kid"),
             _ => fail(format!("client_assertion: {e}")),
         })?;
-        let exp = self.check_assertion_claims(&claims, iss, input.endpoint_url, now)?;
+        // AZ-3: the client's own profile (registered `fapi_profile`), else the server's.
+        let profile = meta.profile(self.settings.profile);
+        let exp = self.check_assertion_claims(&claims, iss, profile, input.endpoint_url, now)?;
         let cert = match input.chain.is_empty() {
             true => None,
             false => Some(self.validated(input, now).await?),
@@ -300,6 +303,7 @@ impl ClientAuthenticator {
         &self,
         claims: &serde_json::Map<String, Value>,
         client_id: &str,
+        profile: Profile,
         endpoint_url: &str,
         now: UnixTime,
     ) -> Result<i64, ClientError> {
@@ -308,7 +312,7 @@ impl ClientAuthenticator {
             Some(_) => return Err(fail("client_assertion sub must equal iss and client_id")),
             None => return Err(fail("client_assertion has no sub")),
         }
-        let aud_ok = match (self.settings.profile, claims.get("aud")) {
+        let aud_ok = match (profile, claims.get("aud")) {
             // FAPI 2.0 SP 5.3.2.1-8: only the issuer identifier, as a string.
             (Profile::Fapi2, Some(Value::String(aud))) => aud == &self.issuer,
             (Profile::Fapi2, _) => false,
@@ -324,7 +328,7 @@ impl ClientAuthenticator {
             (Profile::Fapi1Advanced, _) => false,
         };
         if !aud_ok {
-            return Err(fail(match self.settings.profile {
+            return Err(fail(match profile {
                 Profile::Fapi2 => format!(
                     "client_assertion aud must be the issuer {:?} as a string",
                     self.issuer

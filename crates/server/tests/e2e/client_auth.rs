@@ -163,6 +163,59 @@ async fn ca_1_fapi1_accepts_token_endpoint_and_array_audience() {
     assert_oauth_error(&c.token(&h, &c.sign(&claims)).await, 401, "invalid_client");
 }
 
+/// AZ-3 / CA-1: a client's assertion audience is judged by the client's own profile. On a
+/// FAPI 1.0 Advanced server a client registered as FAPI 2.0 may only name the issuer, as a
+/// string (FAPI 2.0 SP 5.3.2.1); on a FAPI 2.0 server a FAPI 1.0 Advanced client may name the
+/// token endpoint or use an array (FAPI 1.0 Adv 5.2.2-14).
+#[tokio::test]
+async fn ca_1_assertion_audience_follows_the_clients_own_profile() {
+    async fn client(h: &Harness, id: &str, profile: &str) -> PkjClient {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let (identity, _) = h.pki.client("TPP Ltd", id, None);
+        h.register(
+            id,
+            json!({"token_endpoint_auth_method": "private_key_jwt",
+                   "token_endpoint_auth_signing_alg": "ES256",
+                   "grant_types": ["client_credentials"], "scope": "accounts",
+                   "fapi_profile": profile,
+                   "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}}),
+        )
+        .await;
+        PkjClient {
+            id: id.into(),
+            key,
+            identity,
+        }
+    }
+    let token_url = json!(format!("{ISSUER}/token"));
+    let array = json!([ISSUER]);
+
+    let fapi1_server = Harness::start(|c| c.tokens.profile = Profile::Fapi1Advanced).await;
+    let strict = client(&fapi1_server, "tpp-own-fapi2", "fapi2").await;
+    for aud in [&token_url, &array] {
+        let mut claims = strict.claims(&fapi1_server);
+        claims.insert("aud".into(), aud.clone());
+        let resp = strict.token(&fapi1_server, &strict.sign(&claims)).await;
+        assert_oauth_error(&resp, 401, "invalid_client");
+    }
+    assert_eq!(
+        strict
+            .token(&fapi1_server, &strict.assertion(&fapi1_server))
+            .await
+            .0,
+        200
+    );
+
+    let fapi2_server = Harness::start(|c| c.tokens.profile = Profile::Fapi2).await;
+    let lenient = client(&fapi2_server, "tpp-own-fapi1", "fapi1-advanced").await;
+    for aud in [&token_url, &array] {
+        let mut claims = lenient.claims(&fapi2_server);
+        claims.insert("aud".into(), aud.clone());
+        let resp = lenient.token(&fapi2_server, &lenient.sign(&claims)).await;
+        assert_eq!(resp.0, 200, "fapi1 client, aud {aud}");
+    }
+}
+
 #[tokio::test]
 async fn ca_1_assertion_replay_is_rejected_on_this_and_another_node() {
     let dir = Arc::new(tempfile::tempdir().unwrap());
