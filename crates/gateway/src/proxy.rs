@@ -28,17 +28,33 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-/// Certificate headers a caller might send to impersonate a forwarded certificate upstream.
-const CERTIFICATE_HEADERS: &[&str] = &["client-cert", "client-cert-chain", "x-ssl-client-cert"];
+/// Certificate headers a caller might send to impersonate a forwarded certificate upstream
+/// (RFC 9440, and the names nginx, Apache, Envoy (`x-forwarded-client-cert`, dropped with
+/// every `x-forwarded-*`), Azure and AWS load balancers use).
+const CERTIFICATE_HEADERS: &[&str] = &[
+    "client-cert",
+    "client-cert-chain",
+    "x-ssl-client-cert",
+    "x-client-cert",
+    "ssl-client-cert",
+    "x-ssl-cert",
+    "x-arr-clientcert",
+    "x-amzn-mtls-clientcert",
+];
 
-/// Forwarding headers: what the caller claims about the path it came by is not passed on.
-const FORWARDING_HEADERS: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-real-ip",
+/// Forwarding headers (with every `x-forwarded-*`): what the caller claims about the path it
+/// came by is not passed on.
+const FORWARDING_HEADERS: &[&str] = &["forwarded", "x-real-ip"];
+
+/// Headers some frameworks let override the URL or the method the upstream acts on (IIS URL
+/// Rewrite, Symfony, Laminas, Rails/Express method override): the upstream must act on the
+/// request line that passed the policy.
+const OVERRIDE_HEADERS: &[&str] = &[
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
@@ -98,14 +114,25 @@ fn strip_response_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// True for a caller's header the upstream must not see. Names are judged as an upstream
+/// that reads `_` as `-` (CGI and WSGI variable names, where `X-Bulwark_Accounts` and
+/// `X-Bulwark-Accounts` are one variable) would read them.
 fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
-    let n = name.as_str();
+    let raw = name.as_str();
+    let n: std::borrow::Cow<'_, str> = if raw.contains('_') {
+        raw.replace('_', "-").into()
+    } else {
+        raw.into()
+    };
+    let n = n.as_ref();
     HOP_BY_HOP.contains(&n)
         || CERTIFICATE_HEADERS.contains(&n)
         || FORWARDING_HEADERS.contains(&n)
+        || OVERRIDE_HEADERS.contains(&n)
+        || n.starts_with("x-forwarded-")
         || n.starts_with("x-bulwark-")
         || n == "x-fapi-interaction-id"
-        || extra.is_some_and(|h| n.eq_ignore_ascii_case(h))
+        || extra.is_some_and(|h| n.eq_ignore_ascii_case(&h.replace('_', "-")))
 }
 
 impl Upstream {

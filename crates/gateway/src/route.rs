@@ -132,13 +132,38 @@ impl Route {
     }
 }
 
-/// True for a path without anything an URL parser would rewrite: no `\`, no `.` or `..`
-/// segment, no percent-encoded dot, slash or backslash.
+/// True for a path without anything an URL parser or an application server would rewrite:
+/// no `.` or `..` segment; segments of RFC 3986 `pchar`s only, without `;` (Tomcat and Jetty
+/// cut a segment at `;`, so `..;` would be `..`) and so without `\`; no percent-encoded
+/// dot, slash, backslash, semicolon, NUL or percent (decoded twice by some upstreams), and
+/// no `%u` escape (IIS).
 pub fn is_plain(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    !path.contains('\\')
-        && !["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
-        && !path.split('/').any(|s| s == "." || s == "..")
+    !["%2e", "%2f", "%5c", "%3b", "%00", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+        && path
+            .split('/')
+            .all(|s| s != "." && s != ".." && plain_segment(s.as_bytes()))
+}
+
+/// RFC 3986 3.3 `pchar`s (unreserved, pct-encoded, sub-delims, `:`, `@`) less `;`.
+fn plain_segment(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' => {
+                let hex = |j: usize| s.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            c if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&c) => i += 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The first route matching the request, with its path parameters.
@@ -210,8 +235,25 @@ mod tests {
             "/open-banking/v3.1/aisp/accounts/..%2Facc-2/balances",
             "/open-banking/v3.1/aisp/accounts/../balances",
             "/open-banking/v3.1/aisp/accounts/acc%5c1/balances",
+            // Tomcat/Jetty path parameters: `..;` is `..` to them.
+            "/open-banking/v3.1/aisp/accounts/..;/balances",
+            "/open-banking/v3.1/aisp/accounts/acc-1;x=1/balances",
+            "/open-banking/v3.1/aisp/accounts/acc-1%3b/balances",
+            // Double encoding and IIS %u escapes.
+            "/open-banking/v3.1/aisp/accounts/%252e%252e/balances",
+            "/open-banking/v3.1/aisp/accounts/%u002e%u002e/balances",
+            "/open-banking/v3.1/aisp/accounts/acc%00/balances",
+            "/open-banking/v3.1/aisp/accounts/acc\"1/balances",
         ] {
             assert!(r.matches("GET", tricky).is_none(), "{tricky}");
+        }
+        // Ordinary identifiers, with a percent-encoded space, still match.
+        for plain in [
+            "/open-banking/v3.1/aisp/accounts/acc-1/balances",
+            "/open-banking/v3.1/aisp/accounts/7d1a_f0~9.x/balances",
+            "/open-banking/v3.1/aisp/accounts/acc%201/balances",
+        ] {
+            assert!(r.matches("GET", plain).is_some(), "{plain}");
         }
         assert!(
             Route::new(&RouteConfig {

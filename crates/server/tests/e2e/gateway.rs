@@ -192,11 +192,39 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
             ("x-forwarded-for", "10.9.9.9"),
             ("forwarded", "for=10.9.9.9"),
             ("x-bulwark-cert-thumbprint", "not-my-certificate"),
+            // The same names as a CGI/WSGI upstream reads them (`_` is `-` there).
+            ("x-bulwark_accounts", "every-account-underscored"),
+            ("x_bulwark_psu", "someone-else-underscored"),
+            // URL, method and certificate claims some upstream frameworks believe.
+            (
+                "x-original-url",
+                "/open-banking/v3.1/aisp/accounts/acc-2/balances",
+            ),
+            ("x-rewrite-url", "/elsewhere"),
+            ("x-http-method-override", "DELETE"),
+            ("x-forwarded-client-cert", "Hash=another-tpp"),
+            ("x-forwarded-prefix", "/elsewhere"),
+            ("x_forwarded_for", "10.9.9.9"),
         ],
     )
     .await;
     assert_eq!(echoed.status, 200, "{:?}", echoed.body);
     let sent = &echoed.body["headers"];
+    for name in [
+        "x-bulwark_accounts",
+        "x_bulwark_psu",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-forwarded-client-cert",
+        "x-forwarded-prefix",
+        "x_forwarded_for",
+    ] {
+        assert!(
+            sent.get(name).is_none(),
+            "{name} reached the upstream: {sent}"
+        );
+    }
     assert_eq!(sent["x-bulwark-psu"], subject.as_str());
     assert_eq!(sent["x-bulwark-client-id"], "tpp-gw");
     assert_ne!(sent["x-bulwark-accounts"], "every-account");
