@@ -237,8 +237,8 @@ pub trait AuthorizationStore: Send + Sync {
     /// Ends a PSU session.
     async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError>;
 
-    /// Deletes expired pushed requests, interactions, codes, refresh tokens and sessions
-    /// older than `now`.
+    /// Deletes expired pushed requests (but not one an unexpired interaction started from),
+    /// interactions, codes, refresh tokens and sessions older than `now`.
     async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError>;
 }
 
@@ -664,9 +664,19 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError> {
-        let mut gone = 0;
+        // A pushed request outlives its own expiry while an authorization started from it is
+        // still under way: completing that one deletes it (single use, RFC 9126 4), and a
+        // PSU who takes longer than the request_uri's minute must still be able to finish.
+        let pushed = crate::db::query(
+            "DELETE FROM pushed_requests WHERE expires_at < $1 AND request_uri NOT IN \
+             (SELECT request_uri FROM authz_interactions \
+              WHERE request_uri IS NOT NULL AND expires_at >= $1)",
+        )
+        .bind(now)
+        .execute(&self.db())
+        .await?;
+        let mut gone = pushed.rows_affected();
         for table in [
-            "pushed_requests",
             "authz_interactions",
             "authorization_codes",
             "refresh_tokens",

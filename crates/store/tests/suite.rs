@@ -45,6 +45,7 @@ macro_rules! both_backends {
 
 both_backends!(
     op_2_migrations_are_idempotent,
+    az_1_purge_keeps_a_pushed_request_an_open_interaction_needs,
     clients_insert_get_list,
     clients_duplicate_id_is_a_conflict_and_changes_nothing,
     clients_update_suspend_delete,
@@ -844,6 +845,40 @@ async fn az_1_request_uri_completes_once_and_not_after_expiry(store: SqlStore) {
         store.get_consent("aac-par").await.unwrap().unwrap().status,
         "Authorised"
     );
+}
+
+/// RFC 9126 4 with a slow PSU: the purge keeps an expired pushed request while an
+/// interaction started from it is still open, so that interaction can complete it (once);
+/// an expired one nobody uses is purged.
+async fn az_1_purge_keeps_a_pushed_request_an_open_interaction_needs(store: SqlStore) {
+    let used = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:slow-psu".into(),
+        client_id: "client-a".into(),
+        request: "{}".into(),
+        expires_at: 160,
+    };
+    let abandoned = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:abandoned".into(),
+        expires_at: 160,
+        ..used.clone()
+    };
+    store.insert_pushed_request(&used).await.unwrap();
+    store.insert_pushed_request(&abandoned).await.unwrap();
+    put(
+        &store,
+        &consent("aac-slow", "client-a", "account-access", None, 100),
+    )
+    .await
+    .unwrap();
+    let mut open = interaction("ia-slow", "aac-slow");
+    open.request_uri = Some(used.request_uri.clone());
+    store.insert_interaction(&open).await.unwrap();
+    // Long after the request_uri's lifetime, before the interaction's (1000).
+    assert_eq!(store.purge_authorization(500).await.unwrap(), 1);
+    let t = transition("aac-slow", "AwaitingAuthorisation", "Authorised", 480);
+    assert!(store.finish_interaction("ia-slow", &t, None).await.unwrap());
+    // Once the interaction is gone too, nothing of either is left to purge.
+    assert_eq!(store.purge_authorization(500).await.unwrap(), 0);
 }
 
 fn interaction(id: &str, consent_id: &str) -> Interaction {
