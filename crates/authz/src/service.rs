@@ -220,20 +220,24 @@ impl AuthzService {
                     }
                     _ => "the consent is not awaiting authorisation",
                 };
-                return self.redirect_error(&req, OAuthErrorCode::InvalidRequest, description, now);
+                return self
+                    .redirect_error(&req, OAuthErrorCode::InvalidRequest, description, now)
+                    .await;
             }
         };
         if !req.scope.iter().any(|s| s == consent.kind().scope()) {
-            return self.redirect_error(
-                &req,
-                OAuthErrorCode::InvalidScope,
-                &format!(
-                    "a {} consent needs the {} scope",
-                    consent.kind().as_str(),
-                    consent.kind().scope()
-                ),
-                now,
-            );
+            return self
+                .redirect_error(
+                    &req,
+                    OAuthErrorCode::InvalidScope,
+                    &format!(
+                        "a {} consent needs the {} scope",
+                        consent.kind().as_str(),
+                        consent.kind().scope()
+                    ),
+                    now,
+                )
+                .await;
         }
         let session = self.usable_session(&req, session_secret, now).await?;
         if req.prompt.as_deref() == Some("none") {
@@ -242,12 +246,14 @@ impl AuthzService {
             } else {
                 OAuthErrorCode::LoginRequired
             };
-            return self.redirect_error(
-                &req,
-                code,
-                "the customer must take part in this authorisation",
-                now,
-            );
+            return self
+                .redirect_error(
+                    &req,
+                    code,
+                    "the customer must take part in this authorisation",
+                    now,
+                )
+                .await;
         }
         let id = self.rng.token(18);
         let browser_secret = self.rng.token(24);
@@ -324,25 +330,35 @@ impl AuthzService {
             .map_err(|e| AuthzError::Internal(e.to_string()))
     }
 
-    fn redirect_error(
+    async fn redirect_error(
         &self,
         req: &AuthorizationRequest,
         code: OAuthErrorCode,
         description: &str,
         now: i64,
     ) -> Result<Begin, AuthzError> {
-        let url = self.error_url(req, code, description, now)?;
+        let url = self.error_url(req, code, description, now).await?;
         Ok(Begin::Redirect(url))
     }
 
-    fn error_url(
+    /// An error response at the validated redirect URI; a JARM one is signed with the
+    /// algorithm the client registered (JARM 2.2), as a success response is.
+    async fn error_url(
         &self,
         req: &AuthorizationRequest,
         code: OAuthErrorCode,
         description: &str,
         now: i64,
     ) -> Result<String, AuthzError> {
-        let key = self.signer_key(None)?;
+        let client = match req.response_mode.is_jwt() {
+            true => self
+                .par
+                .client(&req.client_id)
+                .await
+                .map_err(AuthzError::from)?,
+            false => None,
+        };
+        let key = self.signer_key(client.as_deref().and_then(jarm_alg))?;
         let signer = ResponseSigner {
             issuer: &self.issuer,
             key: &key,
@@ -491,12 +507,14 @@ impl AuthzService {
         // remembered and the consent stays as it was.
         if !req.acr.met_by(Some(&psu.acr)) {
             tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, acr = %psu.acr, "PSU login below the essential acr");
-            let url = self.error_url(
-                &req,
-                OAuthErrorCode::UnmetAuthenticationRequirements,
-                "the login did not reach the authentication level the request requires",
-                now,
-            )?;
+            let url = self
+                .error_url(
+                    &req,
+                    OAuthErrorCode::UnmetAuthenticationRequirements,
+                    "the login did not reach the authentication level the request requires",
+                    now,
+                )
+                .await?;
             return Ok(LoginOutcome::Refused(url));
         }
         if !self
@@ -590,12 +608,14 @@ impl AuthzService {
                     return Err(AuthzError::Expired);
                 }
                 tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
-                let url = self.error_url(
-                    &req,
-                    OAuthErrorCode::AccessDenied,
-                    "the customer denied the request",
-                    now,
-                )?;
+                let url = self
+                    .error_url(
+                        &req,
+                        OAuthErrorCode::AccessDenied,
+                        "the customer denied the request",
+                        now,
+                    )
+                    .await?;
                 Ok(Decided::Redirect(url))
             }
             Decision::Authorise { .. } => {
@@ -693,11 +713,7 @@ impl AuthzService {
         } else {
             None
         };
-        let alg = meta
-            .extra
-            .get("authorization_signed_response_alg")
-            .and_then(serde_json::Value::as_str);
-        let key = self.signer_key(alg)?;
+        let key = self.signer_key(jarm_alg(&client))?;
         let signer = ResponseSigner {
             issuer: &self.issuer,
             key: &key,
@@ -741,4 +757,15 @@ pub fn constant_eq(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// The algorithm the client registered for JARM responses (`authorization_signed_response_alg`),
+/// if any.
+fn jarm_alg(client: &bulwark_clients::RegisteredClient) -> Option<&str> {
+    client
+        .client
+        .metadata
+        .extra
+        .get("authorization_signed_response_alg")
+        .and_then(serde_json::Value::as_str)
 }

@@ -15,7 +15,30 @@ async fn jarm_journey(
     mode: &str,
     decision: &str,
 ) -> (String, Map<String, Value>, String) {
-    let t = FlowTpp::register(h, "tpp-jarm", Some("fapi1-advanced")).await;
+    jarm_journey_signed(h, mode, decision, None).await.0
+}
+
+/// As [`jarm_journey`], the client registered with `authorization_signed_response_alg` = `alg`
+/// when given; also returns the response's `alg`.
+async fn jarm_journey_signed(
+    h: &Harness,
+    mode: &str,
+    decision: &str,
+    alg: Option<&str>,
+) -> ((String, Map<String, Value>, String), bulwark_jose::Alg) {
+    let extra = match alg {
+        Some(a) => json!({"authorization_signed_response_alg": a}),
+        None => json!({}),
+    };
+    let t = FlowTpp::register_full(
+        h,
+        "tpp-jarm",
+        Some("fapi1-advanced"),
+        REDIRECT,
+        extra,
+        Vec::new(),
+    )
+    .await;
     let consent_id = t.consent(h).await;
     let object = t.fapi1_object(
         h,
@@ -56,8 +79,23 @@ async fn jarm_journey(
     assert_eq!(claims["iss"], "https://localhost:8443");
     assert_eq!(claims["aud"], "tpp-jarm");
     assert_eq!(claims["state"], "fapi1-state");
-    (location, claims, consent_id)
+    let signed_with = compact.alg().unwrap();
+    ((location, claims, consent_id), signed_with)
 }
+
+/// JARM 2.2: an error response is signed with the algorithm the client registered
+/// (`authorization_signed_response_alg`), as a success response is, not the server's default
+/// (PS256).
+async fn az_7_jarm_responses_use_the_registered_alg_case(h: Harness) {
+    let ((_, claims, _), alg) = jarm_journey_signed(&h, "jwt", "deny", Some("ES256")).await;
+    assert_eq!(claims["error"], "access_denied");
+    assert_eq!(alg, bulwark_jose::Alg::Es256);
+}
+both_backends!(
+    az_7_jarm_responses_use_the_registered_alg,
+    az_7_jarm_responses_use_the_registered_alg_on_postgres
+        => az_7_jarm_responses_use_the_registered_alg_case
+);
 
 /// JARM 4.4: an error is a signed response too; Deny leaves no code and rejects the consent.
 async fn az_7_jarm_deny_is_a_signed_access_denied_case(h: Harness) {
