@@ -249,18 +249,33 @@ fn pkce(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
 /// Longest state and nonce accepted (they come back in responses and tokens).
 const MAX_OPAQUE: usize = 1024;
 
-/// RFC 6749 4.1.1: opaque, returned as is; bounded.
-fn state(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
-    if let Some(s) = ctx.params.str("state")? {
-        if s.len() > MAX_OPAQUE {
-            return Err(ParError::BadRequest("state is too long".into()));
-        }
-        d.state = Some(s.to_string());
-    }
-    Ok(())
+/// True when the request asks for an ID token (`openid` scope).
+fn asks_openid(d: &Draft) -> bool {
+    d.scope.iter().any(|s| s == "openid")
 }
 
-/// OIDC Core 3.3.2.11 / FAPI 1.0 Adv 5.2.2.2-1: the hybrid flow requires a nonce.
+/// RFC 6749 4.1.1: opaque, returned as is; bounded. FAPI 1.0 Part 1 5.2.2.3 (kept by
+/// Advanced 5.2.2): a request without `openid` must carry a state (there is no nonce then).
+fn state(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
+    match ctx.params.str("state")? {
+        Some(s) if s.len() > MAX_OPAQUE => Err(ParError::BadRequest("state is too long".into())),
+        Some(s) => {
+            d.state = Some(s.to_string());
+            Ok(())
+        }
+        None if ctx.profile == Profile::Fapi1Advanced && !asks_openid(d) => {
+            Err(ParError::BadRequest(
+                "state is required when the openid scope is not requested (FAPI 1.0 Part 1 5.2.2.3)"
+                    .into(),
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// OIDC Core 3.3.2.11 / FAPI 1.0 Adv 5.2.2.2-1: the hybrid flow requires a nonce; FAPI 1.0
+/// Part 1 5.2.2.2 (kept by Advanced 5.2.2): so does any FAPI 1.0 request for `openid`, JARM's
+/// `code` included. FAPI 2.0 leaves it optional (PKCE binds the code).
 fn nonce(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
     match ctx.params.str("nonce")? {
         Some(n) if n.len() > MAX_OPAQUE => Err(ParError::BadRequest("nonce is too long".into())),
@@ -271,6 +286,12 @@ fn nonce(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
         None if d.response_type == Some(ResponseType::CodeIdToken) => Err(ParError::BadRequest(
             "nonce is required with response_type code id_token".into(),
         )),
+        None if ctx.profile == Profile::Fapi1Advanced && asks_openid(d) => {
+            Err(ParError::BadRequest(
+                "nonce is required when the openid scope is requested (FAPI 1.0 Part 1 5.2.2.2)"
+                    .into(),
+            ))
+        }
         None => Ok(()),
     }
 }
@@ -558,6 +579,41 @@ mod tests {
         // A number where a string belongs is refused, not coerced.
         obj.insert("state".into(), json!(7));
         assert!(judge(Profile::Fapi1Advanced, &Params::from_object(obj)).is_err());
+    }
+
+    /// `fapi1-advanced-final-ensure-request-object-without-nonce-fails` in the JARM variant and
+    /// FAPI 1.0 Part 1 5.2.2.2/5.2.2.3: under FAPI 1.0 a request for `openid` needs a nonce
+    /// whatever its response type, one without `openid` needs a state; FAPI 2.0 needs neither.
+    #[test]
+    fn az_2_fapi1_nonce_with_openid_and_state_without() {
+        let mut obj = Map::new();
+        for (k, v) in fapi2_form(&[]).iter() {
+            obj.insert(k.to_string(), Value::String(v.to_string()));
+        }
+        obj.insert(
+            "claims".into(),
+            serde_json::from_str(obj["claims"].as_str().unwrap()).unwrap(),
+        );
+        obj.insert("response_mode".into(), json!("jwt"));
+        let fapi1 =
+            |o: &Map<String, Value>| judge(Profile::Fapi1Advanced, &Params::from_object(o.clone()));
+        assert!(fapi1(&obj).is_ok());
+        let mut no_nonce = obj.clone();
+        no_nonce.remove("nonce");
+        assert!(
+            matches!(fapi1(&no_nonce), Err(ParError::BadRequest(ref m)) if m.contains("nonce"))
+        );
+        // Without openid, no nonce is needed, but a state is.
+        no_nonce.insert("scope".into(), json!("accounts"));
+        assert!(fapi1(&no_nonce).is_ok());
+        let mut no_state = no_nonce.clone();
+        no_state.remove("state");
+        assert!(
+            matches!(fapi1(&no_state), Err(ParError::BadRequest(ref m)) if m.contains("state"))
+        );
+        // FAPI 2.0: both optional.
+        let plain = fapi2_form(&[("nonce", ""), ("state", "")]);
+        assert!(judge(Profile::Fapi2, &Params::from_form(&plain)).is_ok());
     }
 
     #[test]
