@@ -374,8 +374,9 @@ impl TokenService {
             .await?)
     }
 
-    /// RFC 6749 4.1.2 / TK-2: a second use revokes the access and refresh tokens the first
-    /// use issued.
+    /// RFC 6749 4.1.2 and 10.5 / TK-2: a second use revokes the access token the first use
+    /// issued and every refresh token of its consent (a consent is authorised by one code, so
+    /// those are the first use's refresh token and any it was rotated into).
     async fn revoke_issued_from(
         &self,
         code: &bulwark_store::CodeRecord,
@@ -387,11 +388,9 @@ impl TokenService {
                 .revoke_token(jti, &code.client_id, exp, now)
                 .await?;
         }
-        if let Some(hash) = &code.refresh_hash {
-            self.authorizations()?
-                .revoke_refresh_token(hash, now)
-                .await?;
-        }
+        self.authorizations()?
+            .revoke_refresh_tokens_of_consent(&code.consent_id, now)
+            .await?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! TK-3 with rotation on (`tokens.rotate_refresh_tokens = true`; off by default, tested in
 //! `authorize.rs`): each refresh answers a new refresh token and retires the one it used; the
-//! retired one is refused, the new one works, and access tokens stay bound to the consent.
+//! retired one is refused, the new one works, and access tokens stay bound to the consent. A
+//! reused code revokes the refresh tokens it was rotated into too.
 
 use crate::support::journey::{FlowTpp, fapi2_code};
 use crate::support::{Harness, assert_oauth_error, both_backends, jwt_parts};
@@ -49,5 +50,28 @@ both_backends!(
     tk_3_rotated_refresh_tokens_are_single_use,
     tk_3_rotated_refresh_tokens_are_single_use_on_postgres
         => tk_3_rotated_refresh_tokens_are_single_use_case,
+    tweak = rotation_on
+);
+
+/// TK-2 / RFC 6749 10.5 with rotation on: the code's second use revokes what grew from its
+/// first, the refresh token it was rotated into included.
+async fn tk_2_code_reuse_revokes_rotated_refresh_tokens_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rotate-reuse", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "rotation-reuse").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let first = tokens.2["refresh_token"].as_str().unwrap().to_string();
+    let once = refresh(&h, &t, &first).await;
+    assert_eq!(once.0, 200, "{:?}", once.2);
+    let second = once.2["refresh_token"].as_str().unwrap().to_string();
+
+    assert_oauth_error(&t.exchange(&h, &code).await, 400, "invalid_grant");
+    assert_oauth_error(&refresh(&h, &t, &second).await, 400, "invalid_grant");
+}
+
+both_backends!(
+    tk_2_code_reuse_revokes_rotated_refresh_tokens,
+    tk_2_code_reuse_revokes_rotated_refresh_tokens_on_postgres
+        => tk_2_code_reuse_revokes_rotated_refresh_tokens_case,
     tweak = rotation_on
 );
