@@ -475,4 +475,41 @@ mod tests {
                 .is_err()
         );
     }
+
+    /// CO-3 / GW-1: a submission another JSON parser could read as a different payment is
+    /// refused: a member twice (the gateway would check the last CreditorAccount, a bank
+    /// keeping the first would pay it), or anything after the JSON value.
+    #[test]
+    fn co_3_an_ambiguous_submission_is_refused() {
+        let b = body("10.00", "GBP");
+        let d = parse(&b).unwrap();
+        let good = json!({"Data": {"ConsentId": "pdc-1", "Initiation": b["Data"]["Initiation"]},
+                          "Risk": b["Risk"]})
+        .to_string();
+        assert!(d.check_submission("pdc-1", good.as_bytes()).is_ok());
+        let creditor = b["Data"]["Initiation"]["CreditorAccount"].to_string();
+        let attacker = r#"{"SchemeName":"UK.OBIE.SortCodeAccountNumber","Identification":"99999999999999","Name":"Mallory"}"#;
+        let twice = good.replacen(
+            &format!(r#""CreditorAccount":{creditor}"#),
+            &format!(r#""CreditorAccount":{attacker},"CreditorAccount":{creditor}"#),
+            1,
+        );
+        assert_ne!(twice, good, "the duplicate is in the body");
+        let e = d.check_submission("pdc-1", twice.as_bytes()).unwrap_err();
+        assert!(
+            matches!(e, ConsentError::InvalidBody { ref detail, .. } if detail.contains("CreditorAccount")),
+            "{e:?}"
+        );
+        for trailing in [format!("{good} {{}}"), format!("{good}x")] {
+            assert!(matches!(
+                d.check_submission("pdc-1", trailing.as_bytes()),
+                Err(ConsentError::InvalidBody { .. })
+            ));
+        }
+        // Whitespace after the value is not data.
+        assert!(
+            d.check_submission("pdc-1", format!("{good}\n").as_bytes())
+                .is_ok()
+        );
+    }
 }

@@ -12,8 +12,11 @@ use crate::error::ConsentError;
 
 /// Parses a JSON body into `T`, turning serde's complaint into the OB error with its path:
 /// an unknown member is `Field.Unexpected`, a missing one `Field.Missing`, anything else
-/// `Field.Invalid`.
+/// `Field.Invalid`. A body another parser could read differently is refused first: one with
+/// a member twice in an object (parsers disagree on which one counts: a payment's creditor
+/// checked here must be the one the bank pays) or anything after the JSON value.
 pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsentError> {
+    unambiguous(body)?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -39,6 +42,79 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsentE
             }
         }
     })
+}
+
+/// Refuses a body with a duplicate object member (at its path) or trailing data.
+fn unambiguous(body: &[u8]) -> Result<(), ConsentError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let checked = serde_path_to_error::deserialize::<_, NoDuplicates>(&mut *de).map_err(|e| {
+        ConsentError::InvalidBody {
+            path: match e.path().to_string() {
+                p if p == "." => "$".into(),
+                p => p,
+            },
+            detail: strip_position(&e.inner().to_string()),
+        }
+    });
+    checked?;
+    de.end().map_err(|e| ConsentError::InvalidBody {
+        path: "$".into(),
+        detail: strip_position(&e.to_string()),
+    })
+}
+
+/// Any JSON value, refused when an object in it names a member twice.
+struct NoDuplicates;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicatesVisitor)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicatesVisitor {
+    type Value = NoDuplicates;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<NoDuplicates, A::Error> {
+        while a.next_element::<NoDuplicates>()?.is_some() {}
+        Ok(NoDuplicates)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<NoDuplicates, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = a.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the member `{key}` appears twice"
+                )));
+            }
+            a.next_value::<NoDuplicates>()?;
+            seen.insert(key);
+        }
+        Ok(NoDuplicates)
+    }
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
