@@ -36,8 +36,9 @@ pub struct GatewayConfig {
     /// Extra CA certificates (PEM files) trusted for fetching the JWK Set.
     #[serde(default)]
     pub jwks_ca: Vec<PathBuf>,
-    /// How long a fetched JWK Set is used before it is fetched again, seconds (default 300; an
-    /// unknown `kid` refetches at once, so a rotation is picked up).
+    /// How long a fetched JWK Set is used before it is fetched again, seconds (default 30; an
+    /// unknown `kid` refetches at once, so a rotation is picked up). With the 60 s a verified
+    /// token is trusted, a key withdrawn from the set stops its tokens within this plus 60 s.
     #[serde(default = "default_jwks_secs")]
     pub jwks_cache_secs: u64,
     /// The authorization server's database (consents, revocations, clients). Read, and
@@ -74,7 +75,7 @@ pub struct GatewayConfig {
 }
 
 fn default_jwks_secs() -> u64 {
-    300
+    30
 }
 
 fn default_revocation_staleness() -> u64 {
