@@ -604,10 +604,7 @@ impl AuthzService {
             .map_err(|e| AuthzError::BadRequest(e.to_string()))?;
         match decision {
             Decision::Reject => {
-                if !self.store.finish_interaction(id, &transition, None).await? {
-                    return Err(AuthzError::Expired);
-                }
-                tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
+                // The response first: one that cannot be made changes nothing.
                 let url = self
                     .error_url(
                         &req,
@@ -616,6 +613,10 @@ impl AuthzService {
                         now,
                     )
                     .await?;
+                if !self.store.finish_interaction(id, &transition, None).await? {
+                    return Err(AuthzError::Expired);
+                }
+                tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
                 Ok(Decided::Redirect(url))
             }
             Decision::Authorise { .. } => {
@@ -646,8 +647,7 @@ impl AuthzService {
             .map_err(AuthzError::from)?
             .ok_or(AuthzError::Expired)?;
         let meta = &client.client.metadata;
-        // TK-5: a hybrid ID token encrypted to a key the client publishes at its jwks_uri; had
-        // before anything is decided, so a key that cannot be had changes nothing.
+        // TK-5: a hybrid ID token encrypted to a key the client publishes at its jwks_uri.
         let enc_keys = if req.response_type == ResponseType::CodeIdToken {
             self.par.id_token_encryption_keys(&client).await?
         } else {
@@ -679,14 +679,9 @@ impl AuthzService {
             issued_exp: None,
             refresh_hash: None,
         };
-        if !self
-            .store
-            .finish_interaction(interaction_id, transition, Some(&record))
-            .await?
-        {
-            return Err(AuthzError::Expired);
-        }
-        tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %transition.consent_id, to = %transition.to_status, "consent authorised by the PSU");
+        // The whole response (ID token signed and encrypted, JARM signed) is made before the
+        // consent, the code and the request change in one commit: a response that cannot be
+        // made leaves the consent awaiting authorisation and no code behind.
         // FAPI 1.0 Adv 5.2.2.2: the hybrid flow's ID token is a detached signature over the
         // code (c_hash) and state (s_hash).
         let id_token = if req.response_type == ResponseType::CodeIdToken {
@@ -720,7 +715,17 @@ impl AuthzService {
             now,
             lifetime: self.settings.response_lifetime_secs,
         };
-        success_redirect(req, &code, id_token.as_deref(), &signer).map_err(AuthzError::Internal)
+        let url = success_redirect(req, &code, id_token.as_deref(), &signer)
+            .map_err(AuthzError::Internal)?;
+        if !self
+            .store
+            .finish_interaction(interaction_id, transition, Some(&record))
+            .await?
+        {
+            return Err(AuthzError::Expired);
+        }
+        tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %transition.consent_id, to = %transition.to_status, "consent authorised by the PSU");
+        Ok(url)
     }
 
     /// Logs a PSU out of the remembered session.

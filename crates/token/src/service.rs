@@ -319,12 +319,23 @@ impl TokenService {
             expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
             revoked_at: None,
         };
+        let (issued_jti, issued_exp) = (claims.jti.clone(), claims.exp);
+        // The response is made before the code is spent: one that cannot be made (a key, an
+        // encryption) leaves the code usable rather than spent with nothing issued.
+        let response = self.respond_user(
+            claims,
+            &grant,
+            client,
+            Some(refresh_token),
+            enc_keys.as_ref(),
+            now,
+        )?;
         let outcome = store
             .redeem_code(&Redemption {
                 code_hash,
                 now,
-                issued_jti: claims.jti.clone(),
-                issued_exp: claims.exp,
+                issued_jti,
+                issued_exp,
                 refresh: Some(refresh),
                 assertion: pending.map(|p| JtiClaim {
                     namespace: p.namespace,
@@ -348,14 +359,7 @@ impl TokenService {
                 "the authorization code was already used".into(),
             ));
         }
-        self.respond_user(
-            claims,
-            &grant,
-            client,
-            Some(refresh_token),
-            enc_keys.as_ref(),
-            now,
-        )
+        Ok(response)
     }
 
     /// TK-5: the client's `jwks_uri` keys when an ID token is issued and encrypted to a key
@@ -416,24 +420,28 @@ impl TokenService {
         }
         let claims = self.user_claims(client, &grant, scope, now)?;
         let enc_keys = self.id_token_keys(client, &grant).await?;
-        let new_refresh = if self.settings.rotate_refresh_tokens {
-            let token = self.rng.token(32);
-            let record = RefreshRecord {
-                token_hash: secret_hash(&token),
-                issued_at: now,
-                revoked_at: None,
-                ..stored
-            };
-            if !store.rotate_refresh_token(&hash, &record, now).await? {
-                return Err(TokenError::Grant(
-                    "the refresh token was already used".into(),
-                ));
-            }
-            Some(token)
-        } else {
-            None
+        let Some(token) = self
+            .settings
+            .rotate_refresh_tokens
+            .then(|| self.rng.token(32))
+        else {
+            return self.respond_user(claims, &grant, client, None, enc_keys.as_ref(), now);
         };
-        self.respond_user(claims, &grant, client, new_refresh, enc_keys.as_ref(), now)
+        let record = RefreshRecord {
+            token_hash: secret_hash(&token),
+            issued_at: now,
+            revoked_at: None,
+            ..stored
+        };
+        // Made before the rotation: a response that cannot be made keeps the old token.
+        let response =
+            self.respond_user(claims, &grant, client, Some(token), enc_keys.as_ref(), now)?;
+        if !store.rotate_refresh_token(&hash, &record, now).await? {
+            return Err(TokenError::Grant(
+                "the refresh token was already used".into(),
+            ));
+        }
+        Ok(response)
     }
 
     fn respond_user(

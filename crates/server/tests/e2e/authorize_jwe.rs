@@ -72,3 +72,35 @@ both_backends!(
         => tk_5_id_token_encrypted_to_a_jwks_uri_key_case,
     tweak = no_jwks_cache
 );
+
+/// TK-2 / TK-5: a response that cannot be made changes nothing. The client's registered
+/// encryption key is one OpenSSL cannot encrypt to (a zero modulus): the exchange fails, and
+/// the code is not spent (nothing was issued from it, so a retry is not a reuse).
+async fn tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case(h: Harness) {
+    let broken = json!({"kty": "RSA", "use": "enc", "alg": "RSA-OAEP", "kid": "broken",
+                        "n": "AA", "e": "AQAB"});
+    let t = FlowTpp::register_full(
+        &h,
+        "tpp-jwe-broken",
+        None,
+        crate::support::journey::REDIRECT,
+        json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A256GCM"}),
+        vec![broken],
+    )
+    .await;
+    let (code, _, _) = fapi2_code(&h, &t, "jwe-broken").await;
+    let refused = t.exchange(&h, &code).await;
+    assert!(refused.0 >= 500, "{:?}", refused.2);
+    let stored =
+        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(&code))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(stored.used_at.is_none(), "the code is still usable");
+}
+
+both_backends!(
+    tk_5_an_unusable_encryption_key_leaves_the_code_unspent,
+    tk_5_an_unusable_encryption_key_leaves_the_code_unspent_on_postgres
+        => tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case
+);
