@@ -577,41 +577,72 @@ impl AuthzService {
             )
             .await
             .map_err(AuthzError::of_consent)?;
+        // Why a Reject is one: the PSU's Deny, or an account the consent names that the PSU
+        // does not hold.
+        let mut refusal = ("the customer denied the request", None);
         let decision = match decision {
             "authorise" => {
                 let summary = bulwark_consent::describe(&consent);
-                if summary.needs_accounts {
+                if let Some(named) = &summary.named_account {
+                    // OB PISP/CBPII: a DebtorAccount the TPP named must be one of the PSU's;
+                    // if it is not, the consent is Rejected after the PSU authenticates.
+                    if !accounts.is_empty() {
+                        return Err(AuthzError::Forbidden);
+                    }
+                    let owned = self.accounts.accounts(subject).await?;
+                    match owned.iter().find(|o| holds(o, named)) {
+                        Some(account) => Decision::Authorise {
+                            accounts: vec![account.id.clone()],
+                        },
+                        None => {
+                            tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, consent_id = %consent.id, "the account the consent names is not the PSU's");
+                            refusal = (
+                                "the account the consent names is not one of the customer's",
+                                Some("the account the consent names is not the PSU's"),
+                            );
+                            Decision::Reject
+                        }
+                    }
+                } else if summary.needs_accounts {
                     let owned = self.accounts.accounts(subject).await?;
                     if accounts.is_empty() {
                         return Ok(Decided::Retry("Please choose at least one account.".into()));
+                    }
+                    if summary.payment.is_some() && accounts.len() != 1 {
+                        return Ok(Decided::Retry(
+                            "Please choose one account to pay from.".into(),
+                        ));
                     }
                     if let Some(bad) = accounts.iter().find(|a| !owned.iter().any(|o| &o.id == *a))
                     {
                         tracing::warn!(target: "bulwark::security", interaction = %id, account = %bad, "decision names an account the PSU does not hold");
                         return Err(AuthzError::Forbidden);
                     }
-                } else if !accounts.is_empty() {
-                    return Err(AuthzError::Forbidden);
-                }
-                Decision::Authorise {
-                    accounts: accounts.to_vec(),
+                    Decision::Authorise {
+                        accounts: accounts.to_vec(),
+                    }
+                } else {
+                    if !accounts.is_empty() {
+                        return Err(AuthzError::Forbidden);
+                    }
+                    Decision::Authorise {
+                        accounts: Vec::new(),
+                    }
                 }
             }
             "deny" => Decision::Reject,
             _ => return Err(AuthzError::BadRequest("unknown decision".into())),
         };
-        let transition = decision_transition(&consent, subject, &decision, time_of(now)?)
+        let mut transition = decision_transition(&consent, subject, &decision, time_of(now)?)
             .map_err(|e| AuthzError::BadRequest(e.to_string()))?;
+        if let Some(reason) = refusal.1 {
+            transition.reason = Some(reason.into());
+        }
         match decision {
             Decision::Reject => {
                 // The response first: one that cannot be made changes nothing.
                 let url = self
-                    .error_url(
-                        &req,
-                        OAuthErrorCode::AccessDenied,
-                        "the customer denied the request",
-                        now,
-                    )
+                    .error_url(&req, OAuthErrorCode::AccessDenied, refusal.0, now)
                     .await?;
                 if !self.store.finish_interaction(id, &transition, None).await? {
                     return Err(AuthzError::Expired);
@@ -773,4 +804,19 @@ fn jarm_alg(client: &bulwark_clients::RegisteredClient) -> Option<&str> {
         .extra
         .get("authorization_signed_response_alg")
         .and_then(serde_json::Value::as_str)
+}
+
+/// True when the PSU's `account` is the one an OB consent names: the same scheme (`IBAN` and
+/// `UK.OBIE.IBAN` alike) and identification (spaces and letter case aside, as IBANs are
+/// written both ways).
+fn holds(account: &crate::psu::Account, named: &bulwark_consent::Account) -> bool {
+    let scheme = |s: &str| s.strip_prefix("UK.OBIE.").unwrap_or(s).to_ascii_uppercase();
+    let ident = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    scheme(&account.scheme) == scheme(&named.scheme_name)
+        && ident(&account.identification) == ident(&named.identification)
 }

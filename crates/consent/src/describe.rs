@@ -34,6 +34,9 @@ pub struct ConsentSummary {
     /// True when the PSU must choose accounts on the page (account access, or a payment
     /// whose consent names no account to pay from).
     pub needs_accounts: bool,
+    /// The account the consent itself names (a payment's DebtorAccount, a funds
+    /// confirmation's account): the PSU must hold it for the consent to be authorised.
+    pub named_account: Option<Account>,
 }
 
 /// A labelled fact, e.g. "Access until" / "31 December 2026".
@@ -94,6 +97,7 @@ fn account_access(d: &AccountAccessDetails) -> ConsentSummary {
         permissions: permission_lines(&d.permissions),
         payment: None,
         needs_accounts: true,
+        named_account: None,
     }
 }
 
@@ -131,6 +135,7 @@ fn domestic_payment(d: &DomesticPaymentDetails) -> ConsentSummary {
         permissions: Vec::new(),
         payment: Some(payment),
         needs_accounts: debtor.is_none(),
+        named_account: debtor,
     }
 }
 
@@ -148,6 +153,7 @@ fn funds_confirmation(d: &FundsConfirmationDetails) -> ConsentSummary {
         permissions: Vec::new(),
         payment: None,
         needs_accounts: false,
+        named_account: Some(d.debtor_account.clone()),
     }
 }
 

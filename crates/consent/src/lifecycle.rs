@@ -534,6 +534,13 @@ pub fn decision_transition(
                     detail: "select at least one account".into(),
                 });
             }
+            // A payment is made from one account.
+            if consent.kind() == ConsentKind::DomesticPayment && accounts.len() > 1 {
+                return Err(ConsentError::InvalidField {
+                    path: "selected_accounts".into(),
+                    detail: "a payment is made from one account".into(),
+                });
+            }
             let mut accounts = accounts.clone();
             accounts.sort();
             accounts.dedup();

@@ -1,0 +1,95 @@
+//! CO-4 / OB PISP: a payment consent whose Initiation names the DebtorAccount is authorised only
+//! by a PSU who holds that account (then it is the consent's selected account, which the gateway
+//! forwards); a PSU who does not is answered `access_denied` and the consent is Rejected, as the
+//! OB payment-consent rules say. A payment chosen on the page is made from exactly one account.
+
+use bulwark_store::{ConsentStore, PsuStore};
+use serde_json::{Value, json};
+
+use crate::support::consents::{PISP, as_tpp, pay_body};
+use crate::support::journey::{Browser, FlowTpp, psu, response_params};
+use crate::support::{Harness, both_backends};
+
+/// A domestic-payment consent paying from `debtor` (SchemeName, Identification).
+async fn payment_from(h: &Harness, t: &FlowTpp, debtor: (&str, &str)) -> String {
+    let mut body: Value = pay_body("25.00");
+    body["Data"]["Initiation"]["DebtorAccount"] =
+        json!({"SchemeName": debtor.0, "Identification": debtor.1, "Name": "Alex Customer"});
+    let key = bulwark_core::random::token(9);
+    let a = as_tpp(h, &t.c, &t.app_token)
+        .post(PISP, &body, &[("x-idempotency-key", &key)])
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
+}
+
+/// Pushes a payments request for `consent_id`, logs `user` in and decides with `accounts`.
+async fn decide(
+    h: &Harness,
+    t: &FlowTpp,
+    consent_id: &str,
+    (user, password): (&str, &str),
+    accounts: &[&str],
+) -> crate::support::journey::Page {
+    let mut params = t.fapi2_params(consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(h, &params).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[
+            ("client_id", t.c.id.as_str()),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let logged = b.login(&ia, user, password).await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    b.decide(&ia, "authorise", accounts).await
+}
+
+async fn co_4_a_named_debtor_account_must_be_the_psus_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-debtor", None).await;
+    let (user, password, accounts, subject) = psu(&h, "debtor").await;
+    let own = PsuStore::psu_accounts(&h.store, &subject).await.unwrap();
+    let mine = own.iter().find(|a| a.account_id == accounts[0]).unwrap();
+
+    // Named in the short scheme form, the PSU's own account: authorised, and selected.
+    let short_scheme = mine.scheme.trim_start_matches("UK.OBIE.").to_string();
+    let consent_id = payment_from(&h, &t, (&short_scheme, &mine.identification)).await;
+    let done = decide(&h, &t, &consent_id, (&user, &password), &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(response_params(&done.location()).contains_key("code"));
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+    assert_eq!(stored.selected_accounts, vec![mine.account_id.clone()]);
+
+    // Someone else's account: access_denied, the consent Rejected, no code.
+    let consent_id =
+        payment_from(&h, &t, ("UK.OBIE.SortCodeAccountNumber", "40400411112222")).await;
+    let done = decide(&h, &t, &consent_id, (&user, &password), &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let params = response_params(&done.location());
+    assert_eq!(params["error"], "access_denied");
+    assert!(!params.contains_key("code"));
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Rejected");
+
+    // No debtor named: the PSU picks exactly one account to pay from.
+    let consent_id = t.payment_consent(&h, "5.00").await;
+    let two: Vec<&str> = accounts.iter().take(2).map(String::as_str).collect();
+    assert_eq!(two.len(), 2, "the demo PSU has two accounts");
+    let retry = decide(&h, &t, &consent_id, (&user, &password), &two).await;
+    assert_eq!(retry.status, 400, "asked again: {}", retry.body);
+    assert!(retry.body.contains("one account"), "{}", retry.body);
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "AwaitingAuthorisation");
+}
+both_backends!(
+    co_4_a_named_debtor_account_must_be_the_psus,
+    co_4_a_named_debtor_account_must_be_the_psus_on_postgres
+        => co_4_a_named_debtor_account_must_be_the_psus_case
+);
