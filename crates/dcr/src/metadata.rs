@@ -57,17 +57,23 @@ const HONOURED_EXTRA: &[&str] = &[
     "authorization_signed_response_alg",
 ];
 
-/// TPP must not set for itself (`resource_server`, `resources`) are dropped.
+/// The client's metadata from a registration request and its software statement (DCR-2):
+/// the members a TPP must not set for itself (`software_id`, `org_id`, `software_roles`,
+/// `resource_server`, `resources`, `fapi_profile`) are dropped, the statement's
+/// `software_client_name` wins over a requested `client_name`, and the rest is checked.
 pub fn build(
     mut requested: Map<String, Value>,
     ssa: &SoftwareStatement,
 ) -> Result<ClientMetadata, DcrError> {
+    // The FAPI profile a client is held to is the bank's choice (AZ-3: configuration, or an
+    // operator per client), never the registrant's: a TPP could pick the weaker one.
     for name in [
         "software_id",
         "org_id",
         "software_roles",
         "resource_server",
         "resources",
+        "fapi_profile",
     ] {
         requested.remove(name);
     }
@@ -95,7 +101,9 @@ pub fn build(
     meta.org_id = Some(ssa.org_id.clone());
     meta.software_roles = ssa.software_roles.clone();
     meta.tls_client_certificate_bound_access_tokens = true;
-    if meta.client_name.is_none() {
+    // RFC 7591 3.1.1: the software statement's values take precedence; the PSU pages show
+    // the name the directory vouches for, not one the registrant chose.
+    if ssa.software_client_name.is_some() {
         meta.client_name = ssa.software_client_name.clone();
     }
 

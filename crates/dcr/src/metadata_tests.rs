@@ -54,7 +54,8 @@ fn req(extra: Value) -> Map<String, Value> {
 #[test]
 fn dcr_2_defaults_come_from_the_ssa() {
     let m = build(
-        req(json!({"scope": null, "grant_types": null, "logo_uri": "https://x", "resource_server": true, "software_id": "forged"})),
+        req(json!({"scope": null, "grant_types": null, "logo_uri": "https://x", "resource_server": true, "software_id": "forged",
+                   "fapi_profile": "fapi1-advanced", "client_name": "Big Bank Secure Connect"})),
         &ssa(&["AISP", "PISP"]),
     )
     .unwrap();
@@ -65,7 +66,15 @@ fn dcr_2_defaults_come_from_the_ssa() {
     assert_eq!(m.application_type.as_deref(), Some("web"));
     assert_eq!(m.software_id.as_deref(), Some("sw-1"));
     assert_eq!(m.org_id.as_deref(), Some("org-1"));
-    assert_eq!(m.client_name.as_deref(), Some("TPP App"));
+    assert_eq!(
+        m.client_name.as_deref(),
+        Some("TPP App"),
+        "RFC 7591 3.1.1: the statement's name wins"
+    );
+    assert_eq!(
+        m.fapi_profile, None,
+        "AZ-3: the profile is the bank's choice"
+    );
     assert!(
         !m.resource_server,
         "a TPP cannot make itself a resource server"
