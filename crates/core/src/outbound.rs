@@ -140,7 +140,11 @@ impl OutboundHttp {
             .https_only(settings.https_only)
             .user_agent(settings.user_agent);
         if settings.public_only {
-            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnlyResolver));
+            // Through a proxy the proxy resolves the name (CONNECT host), so the public-only
+            // rule could not be kept: such fetches go direct.
+            builder = builder
+                .dns_resolver(std::sync::Arc::new(PublicOnlyResolver))
+                .no_proxy();
         }
         if let Some(pem) = &settings.identity_pem {
             builder = builder.identity(
