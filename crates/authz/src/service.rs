@@ -501,7 +501,7 @@ impl AuthzService {
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         };
         self.throttle.succeeded(&user_key);
-        self.throttle.succeeded(&addr_key);
+        self.throttle.attempt_succeeded(&addr_key);
         // OIDC Core 5.5.1.1: a login that does not reach the essential acr is a failed
         // authentication; the client learns it (unmet_authentication_requirements), nothing is
         // remembered and the consent stays as it was.

@@ -72,10 +72,24 @@ impl LoginThrottle {
         }
     }
 
-    /// Forgets `key` after a successful login.
+    /// Forgets `key` after a successful login (a user's key: that user proved the password).
     pub fn succeeded(&self, key: &str) {
         if let Ok(mut records) = self.records.lock() {
             records.remove(key);
+        }
+    }
+
+    /// Takes back the one failure this attempt recorded in advance for `key` (an address's
+    /// key after a successful login): the address's other failures stay, so one good login
+    /// every few guesses does not clear an address spraying passwords over many users.
+    pub fn attempt_succeeded(&self, key: &str) {
+        if let Ok(mut records) = self.records.lock()
+            && let Some(r) = records.get_mut(key)
+        {
+            r.failures = r.failures.saturating_sub(1);
+            if r.failures < self.free_failures {
+                r.blocked_until = 0;
+            }
         }
     }
 }
@@ -100,5 +114,27 @@ mod tests {
         assert_eq!(t.wait("user:a", 100 + MAX_DELAY_SECS), 0, "and ends");
         t.succeeded("user:a");
         assert_eq!(t.wait("user:a", 100), 0);
+    }
+
+    /// AZ-6 / CO-5: a good login from an address takes back only its own attempt; the
+    /// address's earlier failures against other users still count.
+    #[test]
+    fn az_6_a_good_login_does_not_clear_an_address() {
+        let t = LoginThrottle::new(3);
+        for _ in 0..2 {
+            t.failed("addr:10.0.0.9", 100);
+        }
+        // The next attempt is counted in advance, then succeeds.
+        t.failed("addr:10.0.0.9", 100);
+        assert!(t.wait("addr:10.0.0.9", 100) > 0);
+        t.attempt_succeeded("addr:10.0.0.9");
+        assert_eq!(
+            t.wait("addr:10.0.0.9", 100),
+            0,
+            "its own attempt is taken back"
+        );
+        // One more failure blocks again: the two before are remembered.
+        t.failed("addr:10.0.0.9", 101);
+        assert!(t.wait("addr:10.0.0.9", 101) > 0);
     }
 }

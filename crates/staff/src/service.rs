@@ -172,7 +172,7 @@ impl StaffService {
             return Err(StaffError::BadCredentials);
         };
         self.throttle.succeeded(&user_key);
-        self.throttle.succeeded(&addr_key);
+        self.throttle.attempt_succeeded(&addr_key);
         let session = NewSession {
             token: self.rng.token(32),
             csrf: self.rng.token(24),
