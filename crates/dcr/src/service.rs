@@ -509,6 +509,11 @@ impl DcrService {
         meta: &ClientMetadata,
         ssa: &SoftwareStatement,
     ) -> Result<(), DcrError> {
+        if self.settings.jwks_uri_must_be_ssa_endpoint
+            && let Some(jwks) = &meta.jwks
+        {
+            keys_published_by_the_directory(jwks, ssa)?;
+        }
         if let Some(uri) = &meta.jwks_uri
             && ssa.software_jwks_endpoint.as_ref() != Some(uri)
         {
@@ -587,5 +592,42 @@ fn log_refusal<T>(operation: &str, client_id: Option<&str>, result: &Result<T, D
             tracing::warn!(target: "bulwark::security", operation, client_id = client_id.unwrap_or("-"), reason = e.reason(), error = %e, "registration request refused");
         }
         Ok(_) => {}
+    }
+}
+
+/// `dcr.jwks_uri_must_be_ssa_endpoint` for keys sent by value: the client's keys are the ones
+/// its directory publishes. With a `software_jwks_endpoint` they are taken from there (no
+/// `jwks`); with `software_jwks` in the statement, each key sent must be one of those (by RFC
+/// 7638 thumbprint).
+fn keys_published_by_the_directory(
+    jwks: &serde_json::Value,
+    ssa: &SoftwareStatement,
+) -> Result<(), DcrError> {
+    let thumbprints = |set: &serde_json::Value| -> Vec<String> {
+        set.get("keys")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_object)
+            .filter_map(|k| bulwark_jose::thumbprint::jwk_thumbprint(k).ok())
+            .collect()
+    };
+    match (&ssa.software_jwks_endpoint, &ssa.software_jwks) {
+        (Some(_), _) => Err(DcrError::Metadata(
+            "jwks by value is not accepted: the client's keys are the software statement's \
+             software_jwks_endpoint (send no jwks, or jwks_uri set to it)"
+                .into(),
+        )),
+        (None, Some(published)) => {
+            let published = thumbprints(published);
+            let sent = thumbprints(jwks);
+            if sent.is_empty() || sent.iter().any(|t| !published.contains(t)) {
+                return Err(DcrError::Metadata(
+                    "jwks may only hold keys of the software statement's software_jwks".into(),
+                ));
+            }
+            Ok(())
+        }
+        (None, None) => Ok(()),
     }
 }

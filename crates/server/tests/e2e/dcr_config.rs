@@ -17,7 +17,11 @@ async fn dcr_1_directory_keys_from_a_jwks_uri() {
 
 #[tokio::test]
 async fn dcr_1_request_verified_with_its_own_jwks_when_configured() {
-    let d = Dcr::start_with(None, |c| c.dcr.use_software_jwks_endpoint = false).await;
+    let d = Dcr::start_with(None, |c| {
+        c.dcr.use_software_jwks_endpoint = false;
+        c.dcr.jwks_uri_must_be_ssa_endpoint = false;
+    })
+    .await;
     let jwks = json!({"keys": [serde_json::Value::Object(d.software.public_jwk().clone())]});
     let without = d.register(Some(&d.qwac), &d.request()).await;
     d.assert_refused(&without, "invalid_client_metadata").await;

@@ -449,6 +449,32 @@ async fn hardening_registration_urls_on_private_addresses_are_refused() {
     drop(d);
 }
 
+/// hardening_jwks_by_value_is_the_directory's (UK OB DCR, `dcr.jwks_uri_must_be_ssa_endpoint`
+/// on by default): keys sent by value cannot take the place of the software statement's
+/// `software_jwks_endpoint`, or the directory withdrawing a key would not reach the client.
+#[tokio::test]
+async fn hardening_jwks_by_value_cannot_replace_the_directorys_keys() {
+    let d = Dcr::start().await;
+    let stranger = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256).unwrap();
+    let body = d.request_with(|c| {
+        c.insert(
+            "jwks".into(),
+            json!({"keys": [Value::Object(stranger.public_jwk().clone())]}),
+        );
+    });
+    let resp = d.register(Some(&d.qwac), &body).await;
+    assert_eq!(resp.2["error"], "invalid_client_metadata", "{:?}", resp.2);
+    assert!(
+        resp.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("software_jwks_endpoint"),
+        "{:?}",
+        resp.2
+    );
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+}
+
 /// hardening_x5c_of_another_key: a registered JWK whose `x5c` certificate holds another public
 /// key is refused at registration (RFC 7517 4.7), nothing registered.
 #[tokio::test]
