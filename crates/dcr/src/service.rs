@@ -9,7 +9,7 @@ use bulwark_certs::{CertValidator, MtlsSettings, Purpose, ValidatedCert};
 use bulwark_clients::ClientDirectory;
 use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock, OutboundHttp, Rng};
 use bulwark_jose::{Alg, JwksFetcher, PublicKeySet, VerifyError};
-use bulwark_store::{ClientStore, Registration, RegistrationStore, ReplayStore};
+use bulwark_store::{ClientStore, JtiClaim, Registration, RegistrationStore, RegistrationWrite};
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
@@ -37,8 +37,6 @@ pub struct DcrParts {
     pub clients: Arc<dyn ClientStore>,
     /// Registrations (the SSA's organisation, the registration access token hash).
     pub registrations: Arc<dyn RegistrationStore>,
-    /// Replay records (request `jti`).
-    pub replay: Arc<dyn ReplayStore>,
     /// Transport certificate validation (QWAC, revocation).
     pub validator: CertValidator,
     /// The client directory, invalidated on every change.
@@ -84,7 +82,6 @@ pub struct DcrService {
     rng: Arc<dyn Rng>,
     clients: Arc<dyn ClientStore>,
     registrations: Arc<dyn RegistrationStore>,
-    replay: Arc<dyn ReplayStore>,
     validator: CertValidator,
     directory: Arc<ClientDirectory>,
     fetcher: Arc<JwksFetcher>,
@@ -145,7 +142,6 @@ impl DcrService {
             rng: parts.rng,
             clients: parts.clients,
             registrations: parts.registrations,
-            replay: parts.replay,
             validator: parts.validator,
             directory: parts.directory,
             fetcher: parts.fetcher,
@@ -176,7 +172,7 @@ impl DcrService {
                 "client_id is assigned by the server; leave it out of a registration".into(),
             ));
         }
-        self.claim_jti(&accepted).await?;
+        let claim = self.jti_claim(&accepted);
         let client = Client {
             client_id: self.rng.uuid_v4(),
             metadata: accepted.metadata,
@@ -194,9 +190,17 @@ impl DcrService {
             created_at: now,
             updated_at: now,
         };
-        self.registrations
-            .insert_registered_client(&client, &registration)
-            .await?;
+        match self
+            .registrations
+            .insert_registered_client(&client, &registration, Some(&claim))
+            .await?
+        {
+            RegistrationWrite::Written => {}
+            RegistrationWrite::Replayed => return Err(DcrError::Replay),
+            RegistrationWrite::Missing => {
+                return Err(DcrError::Internal("registration not written".into()));
+            }
+        }
         self.directory.invalidate(&client.client_id);
         tracing::info!(target: "bulwark::security", client_id = %client.client_id, software_id = %registration.software_id, org_id = %accepted.ssa.org_id, directory = %accepted.ssa.iss, "client registered (DCR)");
         Ok(self.response(client, token))
@@ -257,9 +261,9 @@ impl DcrService {
                 "client_id in the request differs from the one in the URL".into(),
             ));
         }
-        self.claim_jti(&accepted).await?;
+        let claim = self.jti_claim(&accepted);
         let org = organisation_json(&accepted.ssa.organisation)?;
-        if !self
+        match self
             .registrations
             .update_registered_client(
                 input.client_id,
@@ -267,10 +271,15 @@ impl DcrService {
                 &org,
                 Some(&accepted.certificate),
                 now,
+                Some(&claim),
             )
             .await?
         {
-            return Err(DcrError::Internal("registration vanished".into()));
+            RegistrationWrite::Written => {}
+            RegistrationWrite::Replayed => return Err(DcrError::Replay),
+            RegistrationWrite::Missing => {
+                return Err(DcrError::Internal("registration vanished".into()));
+            }
         }
         self.directory.invalidate(input.client_id);
         tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client registration updated (DCR)");
@@ -318,20 +327,13 @@ impl DcrService {
             .ok_or_else(|| DcrError::Internal(format!("registered client {client_id} is missing")))
     }
 
-    async fn claim_jti(&self, accepted: &Accepted) -> Result<(), DcrError> {
-        let namespace = format!("dcr:{}", accepted.ssa.software_id);
-        if self
-            .replay
-            .claim_jti(
-                &namespace,
-                &accepted.jti,
-                accepted.exp.saturating_add(self.skew),
-            )
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(DcrError::Replay)
+    /// The registration request's single-use `jti`, claimed in the transaction that stores
+    /// the registration (a refused or failed write leaves it unspent for a retry).
+    fn jti_claim(&self, accepted: &Accepted) -> JtiClaim {
+        JtiClaim {
+            namespace: format!("dcr:{}", accepted.ssa.software_id),
+            jti: accepted.jti.clone(),
+            expires_at: accepted.exp.saturating_add(self.skew),
         }
     }
 

@@ -205,7 +205,6 @@ impl Application {
                 rng: rng.clone(),
                 clients: store_arc.clone(),
                 registrations: store_arc.clone(),
-                replay: store_arc.clone(),
                 validator: validator.clone(),
                 directory: directory.clone(),
                 fetcher,

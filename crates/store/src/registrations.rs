@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use bulwark_core::{Client, ClientMetadata};
 
-use crate::{SqlStore, StoreError};
+use crate::{JtiClaim, SqlStore, StoreError};
 
 /// What the store keeps about a dynamic registration besides the client itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,20 +29,33 @@ pub struct Registration {
     pub updated_at: i64,
 }
 
+/// How a registration write ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationWrite {
+    /// Written, with the request's jti claimed.
+    Written,
+    /// The request's jti was already claimed (a replay): nothing written.
+    Replayed,
+    /// No such registration (an update): nothing written.
+    Missing,
+}
+
 /// Persistence of dynamic registrations.
 #[async_trait]
 pub trait RegistrationStore: Send + Sync {
-    /// Stores a new client and its registration in one transaction; [`StoreError::Conflict`]
-    /// if the client id is taken (then nothing is written).
+    /// Claims the registration request's `jti` and stores a new client and its registration,
+    /// all in one transaction (a refused or failed write leaves the jti unspent);
+    /// [`StoreError::Conflict`] if the client id is taken (then nothing is written).
     async fn insert_registered_client(
         &self,
         client: &Client,
         registration: &Registration,
-    ) -> Result<(), StoreError>;
+        claim: Option<&JtiClaim>,
+    ) -> Result<RegistrationWrite, StoreError>;
     /// The registration of a client, if it was registered dynamically.
     async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError>;
-    /// Replaces the client's metadata and the registration's organisation and certificate in
-    /// one transaction; false if no such registration exists.
+    /// Claims the request's `jti` and replaces the client's metadata and the registration's
+    /// organisation and certificate, in one transaction.
     async fn update_registered_client(
         &self,
         client_id: &str,
@@ -50,9 +63,27 @@ pub trait RegistrationStore: Send + Sync {
         organisation: &str,
         certificate: Option<&str>,
         now: i64,
-    ) -> Result<bool, StoreError>;
+        claim: Option<&JtiClaim>,
+    ) -> Result<RegistrationWrite, StoreError>;
     /// Deletes the client and its registration in one transaction; false if there was none.
     async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError>;
+}
+
+/// Claims `claim` inside `tx`: false when it was claimed before.
+async fn claim_in(tx: &mut crate::db::Tx, claim: Option<&JtiClaim>) -> Result<bool, StoreError> {
+    let Some(c) = claim else {
+        return Ok(true);
+    };
+    let fresh = crate::db::query(
+        "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (namespace, jti) DO NOTHING",
+    )
+    .bind(&c.namespace)
+    .bind(&c.jti)
+    .bind(c.expires_at)
+    .execute(tx)
+    .await?;
+    Ok(fresh.rows_affected() == 1)
 }
 
 fn encode(metadata: &ClientMetadata) -> Result<String, StoreError> {
@@ -65,8 +96,13 @@ impl RegistrationStore for SqlStore {
         &self,
         client: &Client,
         registration: &Registration,
-    ) -> Result<(), StoreError> {
+        claim: Option<&JtiClaim>,
+    ) -> Result<RegistrationWrite, StoreError> {
         let mut tx = self.db().begin().await?;
+        if !claim_in(&mut tx, claim).await? {
+            tx.rollback().await?;
+            return Ok(RegistrationWrite::Replayed);
+        }
         crate::db::query(
             "INSERT INTO clients (client_id, metadata, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -95,7 +131,7 @@ impl RegistrationStore for SqlStore {
         .await
         .map_err(|e| StoreError::from_insert(e, "client_id already registered"))?;
         tx.commit().await?;
-        Ok(())
+        Ok(RegistrationWrite::Written)
     }
 
     async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError> {
@@ -127,8 +163,13 @@ impl RegistrationStore for SqlStore {
         organisation: &str,
         certificate: Option<&str>,
         now: i64,
-    ) -> Result<bool, StoreError> {
+        claim: Option<&JtiClaim>,
+    ) -> Result<RegistrationWrite, StoreError> {
         let mut tx = self.db().begin().await?;
+        if !claim_in(&mut tx, claim).await? {
+            tx.rollback().await?;
+            return Ok(RegistrationWrite::Replayed);
+        }
         let reg = crate::db::query(
             "UPDATE registrations SET organisation = $1, certificate = COALESCE($2, certificate), \
              updated_at = $3 WHERE client_id = $4",
@@ -149,10 +190,10 @@ impl RegistrationStore for SqlStore {
         .await?;
         if reg.rows_affected() != 1 || client.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(RegistrationWrite::Missing);
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(RegistrationWrite::Written)
     }
 
     async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError> {

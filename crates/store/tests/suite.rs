@@ -9,8 +9,8 @@ use bulwark_store::{
     ConnectSettings, ConsentAuditRecord, ConsentCursor, ConsentQuery, ConsentRecord, ConsentStore,
     ConsentTransition, FapiCustomer, Interaction, JtiClaim, KeyStore, PsuAccountRecord, PsuRecord,
     PsuSession, PsuStore, PushedRequest, Redeemed, Redemption, RefreshRecord, Registration,
-    RegistrationStore, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord, StaffStore,
-    StoreError, StoredKey,
+    RegistrationStore, RegistrationWrite, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord,
+    StaffStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -677,10 +677,31 @@ fn registration(id: &str, at: i64) -> Registration {
 
 async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlStore) {
     let c = client("dyn-1", 100);
-    store
-        .insert_registered_client(&c, &registration("dyn-1", 100))
-        .await
-        .unwrap();
+    let claim = |jti: &str| JtiClaim {
+        namespace: "dcr:sw-1".into(),
+        jti: jti.into(),
+        expires_at: 1_000,
+    };
+    assert_eq!(
+        store
+            .insert_registered_client(&c, &registration("dyn-1", 100), Some(&claim("j1")))
+            .await
+            .unwrap(),
+        RegistrationWrite::Written
+    );
+    // DCR-1: the same request again (its jti) writes nothing, not even another client.
+    assert_eq!(
+        store
+            .insert_registered_client(
+                &client("dyn-2", 100),
+                &registration("dyn-2", 100),
+                Some(&claim("j1"))
+            )
+            .await
+            .unwrap(),
+        RegistrationWrite::Replayed
+    );
+    assert!(store.get_client("dyn-2").await.unwrap().is_none());
     assert_eq!(store.get_client("dyn-1").await.unwrap(), Some(c.clone()));
     let reg = store.get_registration("dyn-1").await.unwrap().unwrap();
     assert_eq!(reg, registration("dyn-1", 100));
@@ -688,11 +709,28 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
 
     let mut meta = c.metadata.clone();
     meta.scope = Some("accounts".into());
-    assert!(
+    assert_eq!(
         store
-            .update_registered_client("dyn-1", &meta, r#"{"org_id":"org-2"}"#, None, 200)
+            .update_registered_client(
+                "dyn-1",
+                &meta,
+                r#"{"org_id":"org-2"}"#,
+                None,
+                200,
+                Some(&claim("j2"))
+            )
             .await
-            .unwrap()
+            .unwrap(),
+        RegistrationWrite::Written
+    );
+    let mut replayed = meta.clone();
+    replayed.scope = Some("payments".into());
+    assert_eq!(
+        store
+            .update_registered_client("dyn-1", &replayed, "{}", None, 300, Some(&claim("j2")))
+            .await
+            .unwrap(),
+        RegistrationWrite::Replayed
     );
     let got = store.get_client("dyn-1").await.unwrap().unwrap();
     assert_eq!(got.metadata.scope.as_deref(), Some("accounts"));
@@ -705,11 +743,27 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
         "kept when the update brings none"
     );
     assert_eq!((reg.created_at, reg.updated_at), (100, 200));
-    assert!(
-        !store
-            .update_registered_client("nobody", &meta, "{}", None, 200)
+    assert_eq!(
+        store
+            .update_registered_client("nobody", &meta, "{}", None, 200, Some(&claim("j3")))
             .await
-            .unwrap()
+            .unwrap(),
+        RegistrationWrite::Missing
+    );
+    // Nothing of a missing one is kept: its jti is still free.
+    assert_eq!(
+        store
+            .update_registered_client(
+                "dyn-1",
+                &meta,
+                r#"{"org_id":"org-2"}"#,
+                None,
+                200,
+                Some(&claim("j3"))
+            )
+            .await
+            .unwrap(),
+        RegistrationWrite::Written
     );
 
     // A static client has no registration: the DCR delete leaves it alone.
@@ -726,7 +780,7 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
 async fn dcr_4_registration_of_a_taken_client_id_writes_nothing(store: SqlStore) {
     store.insert_client(&client("taken", 100)).await.unwrap();
     let err = store
-        .insert_registered_client(&client("taken", 200), &registration("taken", 200))
+        .insert_registered_client(&client("taken", 200), &registration("taken", 200), None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
