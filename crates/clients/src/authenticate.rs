@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bulwark_certs::{CertValidator, Purpose, SanKind, ValidatedCert, dn_matches};
 use bulwark_core::{AuthMethod, ClientStatus, Form, Profile, UnixTime};
-use bulwark_jose::{Compact, Presence, TimeWindow, VerifyError};
+use bulwark_jose::{Compact, Presence, PublicKeySet, TimeWindow, VerifyError};
 use bulwark_store::ReplayStore;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
@@ -413,9 +413,11 @@ impl ClientAuthenticator {
             AuthMethod::SelfSignedTlsClientAuth => {
                 let leaf = &input.chain[0];
                 check_validity_period(leaf, now, self.settings.clock_skew_secs)?;
-                let keys = self.directory.keys(&rc, None).await?;
-                let matched = keys.keys().iter().any(|k| jwk_holds_cert(k.jwk(), leaf));
-                if !matched {
+                // CA-3: a certificate the client rotated in at its jwks_uri is found at once.
+                let holds =
+                    |keys: &PublicKeySet| keys.keys().iter().any(|k| jwk_holds_cert(k.jwk(), leaf));
+                let keys = self.directory.keys_where(&rc, holds).await?;
+                if !holds(&keys) {
                     return Err(fail(
                         "the certificate matches no key in the client's JWK Set",
                     ));

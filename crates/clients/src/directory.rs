@@ -131,6 +131,22 @@ impl ClientDirectory {
         })
     }
 
+    /// The client's keys, fetched again from its `jwks_uri` when the cached set has none that
+    /// `found` accepts (a rotated self-signed certificate, a new key the client signs with):
+    /// at most once per the fetcher's refetch interval, as for an unknown `kid`.
+    pub async fn keys_where(
+        &self,
+        rc: &RegisteredClient,
+        found: impl Fn(&PublicKeySet) -> bool,
+    ) -> Result<PublicKeySet, ClientError> {
+        let keys = self.keys(rc, None).await?;
+        if found(&keys) || rc.jwks.is_some() {
+            return Ok(keys);
+        }
+        // A kid no set holds makes the fetcher treat the cached set as missing the key.
+        self.keys(rc, Some(REFETCH)).await
+    }
+
     /// TK-5: the client's `jwks_uri` keys when its ID tokens are encrypted to a key registered
     /// by reference (None when it registered no encryption, or its keys by value). Fetched
     /// before anything is decided, so a key that cannot be had changes nothing: the URI away
@@ -197,3 +213,6 @@ impl ClientDirectory {
         ))
     }
 }
+
+/// The `kid` asked for to refetch a client's key set (never a real key's: it holds a NUL).
+const REFETCH: &str = "\u{0}refetch";

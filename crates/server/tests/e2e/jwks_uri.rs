@@ -2,7 +2,7 @@
 //! rate-limited refetch for an unknown `kid` (key rotation), and an unreachable `jwks_uri`
 //! failing fast with `invalid_client`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bulwark_jose::{Alg, SigningKey};
@@ -165,5 +165,48 @@ async fn hardening_jwks_tarpit_does_not_stall_other_clients() {
         *hits.lock().unwrap(),
         before + 1,
         "the stale entry was refetched"
+    );
+}
+
+/// CA-3 with a `jwks_uri`: a self-signed certificate the client rotated in at its `jwks_uri`
+/// is accepted at once (one rate-limited refetch when no cached key holds it, as for an
+/// unknown `kid`), not after the cache runs out; the certificate rotated out is refused.
+#[tokio::test]
+async fn ca_3_a_rotated_self_signed_certificate_is_found_by_one_refetch() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let h = Harness::start(|_| {}).await;
+    let jwk_of = |identity: &crate::support::Identity| {
+        let mut jwk = SigningKey::generate(Alg::Es256)
+            .unwrap()
+            .public_jwk()
+            .clone();
+        jwk.insert("x5c".into(), json!([STANDARD.encode(&identity.chain[0])]));
+        Value::Object(jwk)
+    };
+    let old = crate::support::Identity::self_made("self-signed-old");
+    let new = crate::support::Identity::self_made("self-signed-new");
+    let jwks = Arc::new(Mutex::new(json!({"keys": [jwk_of(&old)]})));
+    let hits = Arc::new(Mutex::new(0));
+    let uri = jwks_server(&h, jwks.clone(), hits.clone()).await;
+    h.register(
+        "tpp-ss-uri",
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks_uri": uri,
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "tpp-ss-uri"),
+    ];
+    assert_eq!(h.post(Some(&old), "/token", &form).await.0, 200);
+    *jwks.lock().unwrap() = json!({"keys": [jwk_of(&new)]});
+    let rotated = h.post(Some(&new), "/token", &form).await;
+    assert_eq!(rotated.0, 200, "{:?}", rotated.2);
+    assert_eq!(*hits.lock().unwrap(), 2, "one refetch");
+    assert_oauth_error(
+        &h.post(Some(&old), "/token", &form).await,
+        401,
+        "invalid_client",
     );
 }
