@@ -253,7 +253,14 @@ impl ClientAuthenticator {
             )));
         }
         let keys = self.directory.keys(&rc, jws.kid()).await?;
-        keys.verify(&jws).map_err(|e| match e {
+        let mut verified = keys.verify(&jws).map(|_| ());
+        // Without a kid the fetcher cannot tell a rotated key from a bad signature: one
+        // rate-limited refetch, as for an unknown kid.
+        if verified.is_err() && jws.kid().is_none() {
+            let fresh = self.directory.keys_where(&rc, |_| false).await?;
+            verified = fresh.verify(&jws).map(|_| ());
+        }
+        verified.map_err(|e| match e {
             VerifyError::UnknownKey(_) => fail("no registered key matches the assertion's kid"),
             _ => fail(format!("client_assertion: {e}")),
         })?;

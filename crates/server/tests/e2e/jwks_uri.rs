@@ -210,3 +210,38 @@ async fn ca_3_a_rotated_self_signed_certificate_is_found_by_one_refetch() {
         "invalid_client",
     );
 }
+
+/// CA-1 with a `jwks_uri` and assertions without a `kid`: a key the client rotated in is found
+/// by one refetch when no cached key verifies the assertion.
+#[tokio::test]
+async fn ca_1_a_kidless_assertion_of_a_rotated_key_is_verified_after_one_refetch() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let h = Harness::start(|_| {}).await;
+    let k1 = SigningKey::generate(Alg::Es256).unwrap();
+    let k2 = SigningKey::generate(Alg::Es256).unwrap();
+    let jwks = Arc::new(Mutex::new(
+        json!({"keys": [Value::Object(k1.public_jwk().clone())]}),
+    ));
+    let hits = Arc::new(Mutex::new(0));
+    let uri = jwks_server(&h, jwks.clone(), hits.clone()).await;
+    h.register("tpp-nokid", json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri, "grant_types": ["client_credentials"], "scope": "accounts"})).await;
+    let (identity, _) = h.pki.client("TPP", "tpp-nokid", None);
+    let c = PkjClient {
+        id: "tpp-nokid".into(),
+        key: k1,
+        identity,
+    };
+    let kidless = |key: &SigningKey| {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c.claims(&h)).unwrap());
+        let input = format!("{header}.{payload}");
+        let sig = URL_SAFE_NO_PAD.encode(key.sign_raw(input.as_bytes()).unwrap());
+        format!("{input}.{sig}")
+    };
+    assert_eq!(c.token(&h, &kidless(&c.key)).await.0, 200);
+    *jwks.lock().unwrap() = json!({"keys": [Value::Object(k2.public_jwk().clone())]});
+    let rotated = c.token(&h, &kidless(&k2)).await;
+    assert_eq!(rotated.0, 200, "{:?}", rotated.2);
+    assert_eq!(*hits.lock().unwrap(), 2, "one refetch");
+}
