@@ -277,6 +277,7 @@ impl StaffService {
     ) -> Result<(), StaffError> {
         session.check_csrf(csrf)?;
         session.require_admin()?;
+        session.require_recent_sign_in(now.unix_timestamp())?;
         let why = reason(why)?;
         let status = if active {
             ClientStatus::Active

@@ -21,6 +21,11 @@ pub enum StaffError {
     /// The role may not do this.
     #[error("your role ({0}) may not do this")]
     Forbidden(&'static str),
+    /// A change to who can do what (staff members, a TPP's access) needs a recent sign-in.
+    #[error(
+        "for this change you must have signed in within the last 15 minutes: sign out, sign in again and repeat it"
+    )]
+    SignInAgain,
     /// No such consent or client.
     #[error("not found")]
     NotFound,
@@ -38,7 +43,7 @@ impl StaffError {
         match self {
             Self::Unauthenticated | Self::BadCredentials => 401,
             Self::Throttled(_) => 429,
-            Self::Csrf | Self::Forbidden(_) => 403,
+            Self::Csrf | Self::Forbidden(_) | Self::SignInAgain => 403,
             Self::NotFound => 404,
             Self::BadRequest(_) => 400,
             Self::Internal(_) => 500,

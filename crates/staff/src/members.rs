@@ -25,6 +25,7 @@ impl StaffService {
     ) -> Result<(), StaffError> {
         session.check_csrf(csrf)?;
         session.require_admin()?;
+        session.require_recent_sign_in(now)?;
         insert_staff(
             self.store.as_ref(),
             self.rng.as_ref(),
@@ -49,6 +50,7 @@ impl StaffService {
     ) -> Result<(), StaffError> {
         session.check_csrf(csrf)?;
         session.require_admin()?;
+        session.require_recent_sign_in(now)?;
         if username == session.username {
             return Err(StaffError::BadRequest(
                 "you cannot change your own role; ask another admin".into(),
@@ -77,6 +79,7 @@ impl StaffService {
     ) -> Result<(), StaffError> {
         session.check_csrf(csrf)?;
         session.require_admin()?;
+        session.require_recent_sign_in(now)?;
         if username == session.username {
             return Err(StaffError::BadRequest(
                 "you cannot remove yourself; ask another admin".into(),

@@ -62,9 +62,16 @@ pub struct StaffSession {
     pub role: StaffRole,
     /// The CSRF token of the session's forms.
     pub csrf: String,
+    /// When the staff member signed in (Unix seconds).
+    pub signed_in_at: i64,
     /// The stored key of the session.
     token_hash: String,
 }
+
+/// How recent a sign-in must be for changes to who can do what (adding, promoting or removing
+/// staff, suspending or reactivating a TPP): an unattended or stolen session, kept alive by
+/// activity, cannot make them.
+pub const RECENT_SIGN_IN_SECS: i64 = 900;
 
 impl StaffSession {
     /// Refuses `csrf` unless it is the session's.
@@ -75,6 +82,16 @@ impl StaffSession {
                 tracing::warn!(target: "bulwark::security", staff = %self.username, reason = "csrf", "staff form refused");
                 Err(StaffError::Csrf)
             }
+        }
+    }
+
+    /// Refuses unless the staff member signed in within [`RECENT_SIGN_IN_SECS`] of `now`.
+    pub fn require_recent_sign_in(&self, now: i64) -> Result<(), StaffError> {
+        if now.saturating_sub(self.signed_in_at) <= RECENT_SIGN_IN_SECS {
+            Ok(())
+        } else {
+            tracing::warn!(target: "bulwark::security", staff = %self.username, reason = "sign_in_again", "staff action refused");
+            Err(StaffError::SignInAgain)
         }
     }
 
@@ -248,6 +265,7 @@ impl StaffService {
             username: record.username,
             role,
             csrf: record.csrf,
+            signed_in_at: record.created_at,
             token_hash,
         })
     }

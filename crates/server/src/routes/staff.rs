@@ -528,7 +528,12 @@ pub async fn revoke(
         .await
     {
         Ok(_) => see_other(&format!("/staff/consents/{consent_id}?done=revoked")),
-        Err(e @ (StaffError::BadRequest(_) | StaffError::Forbidden(_) | StaffError::Csrf)) => {
+        Err(
+            e @ (StaffError::BadRequest(_)
+            | StaffError::Forbidden(_)
+            | StaffError::SignInAgain
+            | StaffError::Csrf),
+        ) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             consent_page(&s, &session, &consent_id, Some(e.to_string()), None, status).await
         }
@@ -733,7 +738,12 @@ pub async fn client_status(
             "/staff/clients/{client_id}?done={}",
             if active { "activated" } else { "suspended" }
         )),
-        Err(e @ (StaffError::BadRequest(_) | StaffError::Forbidden(_) | StaffError::Csrf)) => {
+        Err(
+            e @ (StaffError::BadRequest(_)
+            | StaffError::Forbidden(_)
+            | StaffError::SignInAgain
+            | StaffError::Csrf),
+        ) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             client_page(&s, &session, &client_id, Some(e.to_string()), None, status).await
         }
@@ -864,6 +874,7 @@ async fn member_answer(
         Err(
             e @ (StaffError::BadRequest(_)
             | StaffError::Forbidden(_)
+            | StaffError::SignInAgain
             | StaffError::Csrf
             | StaffError::NotFound),
         ) => {

@@ -196,3 +196,55 @@ async fn co_5_admins_manage_staff_and_viewers_cannot() {
         .collect();
     assert_eq!(actions, ["staff.add", "staff.role", "staff.remove"]);
 }
+
+/// CO-5 hardening: changes to who can do what (a new admin, a role, a TPP's suspension) need a
+/// sign-in within the last 15 minutes. A session kept alive by activity beyond that (an
+/// unattended or stolen browser) is told to sign in again and changes nothing; after signing
+/// in again the same change goes through.
+#[tokio::test]
+async fn co_5_access_changes_need_a_recent_sign_in() {
+    let h = Harness::start(|_| {}).await;
+    let (t, _, _, _) = authorised(&h).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut admin = logged_in(&h, "alice").await;
+    // Active all along (never idle 15 minutes), but signed in 20 minutes ago.
+    h.clock.advance(600);
+    assert_eq!(admin.get("/staff/members").await.status, 200);
+    h.clock.advance(600);
+    let page = admin.get("/staff/members").await;
+    let csrf = page.input("csrf");
+    let add = [
+        ("csrf", csrf.as_str()),
+        ("username", "mallory"),
+        ("password", ADMIN_PASSWORD),
+        ("role", "admin"),
+    ];
+    let refused = admin.post("/staff/members", &add).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("sign in again"), "{}", refused.body);
+    assert!(!admin.get("/staff/members").await.body.contains("mallory"));
+    let client = format!("/staff/clients/{}", t.c.id);
+    let detail = admin.get(&client).await;
+    let suspend = admin
+        .post(
+            &format!("{client}/status"),
+            &[
+                ("csrf", &detail.input("csrf")),
+                ("active", "false"),
+                ("reason", "fraud report 4412"),
+            ],
+        )
+        .await;
+    assert_eq!(suspend.status, 403, "{}", suspend.body);
+    assert!(admin.get(&client).await.body.contains("Active"));
+
+    let mut again = logged_in(&h, "alice").await;
+    let csrf = again.get("/staff/members").await.input("csrf");
+    let add = [
+        ("csrf", csrf.as_str()),
+        ("username", "mallory"),
+        ("password", ADMIN_PASSWORD),
+        ("role", "viewer"),
+    ];
+    assert_eq!(again.post("/staff/members", &add).await.status, 303);
+}
