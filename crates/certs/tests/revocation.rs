@@ -687,6 +687,43 @@ async fn cert_4_ocsp_nonce_comes_from_the_validators_rng() {
     );
 }
 
+/// CERT-4 / RFC 6960 4.1.1: a revocation answer is cached per issuer name, issuer key and
+/// serial. One CA key certified under two names issues two certificates with the same serial:
+/// the good answer of one is not the answer of the other, which its own CRL says is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_a_cached_answer_is_not_another_issuer_names_certificate() {
+    let root = Ca::root("Renamed Root CA");
+    let g1 = root.intermediate("Renamed Issuing CA G1");
+    let g2 = g1.recertified(&root, "Renamed Issuing CA G2");
+    let serial = vec![0x2a, 0x00, 0x00, 0x07];
+    let slot_g1: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+    let slot_g2: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+    let crl_g1 = HttpStub::start(Behaviour::Slot(slot_g1.clone())).await;
+    let crl_g2 = HttpStub::start(Behaviour::Slot(slot_g2.clone())).await;
+    let mut spec = LeafSpec::plain("a");
+    spec.serial = Some(serial.clone());
+    let revoked = g1.issue(&spec.crl(&crl_g1.url()));
+    let mut spec = LeafSpec::plain("b");
+    spec.serial = Some(serial);
+    let good = g2.issue(&spec.crl(&crl_g2.url()));
+    *slot_g1.lock().unwrap() = g1.fresh_crl(&[&revoked]);
+    *slot_g2.lock().unwrap() = g2.fresh_crl(&[]);
+    // Both issuing CAs trusted directly (their own revocation is not the point here).
+    let anchors = bulwark_certs::TrustAnchors::from_ders(vec![g1.der(), g2.der()]);
+    let v = bulwark_certs::CertValidator::new(&anchors, Duration::from_secs(60), rt_settings())
+        .unwrap();
+    let ok = v
+        .validate(&[good.der.clone(), g2.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.status, RevocationStatus::Good);
+    let err = v
+        .validate(&[revoked.der.clone(), g1.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CertError::Revoked { .. }), "{err:?}");
+}
+
 /// hardening_crl_verified_before_caching: a CRL that does not verify against the
 /// certificate's issuer (forged, or another CA's) is not kept: once the distribution point
 /// serves the real CRL, the next validation uses it at once.

@@ -121,7 +121,11 @@ pub struct RevocationOutcome {
     pub cached: bool,
 }
 
-type StatusKey = ([u8; 20], Vec<u8>);
+/// A certificate's revocation identity, as RFC 6960 4.1.1's CertID names it: the issuer's key
+/// hash (SHA-1, as OCSP asks for it), the SHA-256 of the issuer name the certificate carries,
+/// and its serial. A serial is unique per issuer name only (RFC 5280 4.1.2.2), and one CA key
+/// may be certified under two names: without the name, two certificates could share an answer.
+type StatusKey = ([u8; 20], [u8; 32], Vec<u8>);
 
 /// Holds the caches and the HTTP client; shared by all validations.
 pub(crate) struct RevocationChecker {
@@ -265,8 +269,20 @@ impl RevocationChecker {
             return Ok(skipped);
         }
         let key_hash = ocsp::key_hash(s.issuer_spki).map_err(CertError::malformed)?;
+        let issuer_name = {
+            use der::Encode;
+            use sha2::Digest;
+            let der = s
+                .cert
+                .tbs_certificate
+                .issuer
+                .to_der()
+                .map_err(|e| CertError::malformed(e.to_string()))?;
+            sha2::Sha256::digest(der).into()
+        };
         let key: StatusKey = (
             key_hash,
+            issuer_name,
             s.cert.tbs_certificate.serial_number.as_bytes().to_vec(),
         );
         if let Some(hit) = self.cached(&key, t.now) {
@@ -280,9 +296,10 @@ impl RevocationChecker {
 
         // Single flight: one look-up per certificate; later callers wait and hit the cache.
         let flight_key = format!(
-            "status:{}:{}",
+            "status:{}:{}:{}",
             crate::parse::hex_upper(&key.0),
-            crate::parse::hex_upper(&key.1)
+            crate::parse::hex_upper(&key.1),
+            crate::parse::hex_upper(&key.2)
         );
         let _flight = self.flight(flight_key).await;
         if let Some(hit) = self.cached(&key, t.now) {

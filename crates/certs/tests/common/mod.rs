@@ -116,6 +116,23 @@ impl Ca {
         }
     }
 
+    /// This CA's key certified again by `root` under another name (a renamed or re-certified
+    /// CA): the same key, another issuer name for what it signs.
+    pub fn recertified(&self, root: &Ca, cn: &str) -> Ca {
+        let key = KeyPair::from_pem(&self.key_pem).unwrap();
+        let (serial, serial_hex) = next_serial();
+        let mut p = Self::params(cn, &serial);
+        p.use_authority_key_identifier_extension = true;
+        let not_after = p.not_after;
+        Ca {
+            issuer: CertifiedIssuer::signed_by(p, key, &root.issuer).unwrap(),
+            key_pem: self.key_pem.clone(),
+            serial,
+            serial_hex,
+            not_after,
+        }
+    }
+
     /// This CA's certificate in the shape the CRL and OCSP helpers take.
     pub fn as_leaf(&self) -> Leaf {
         Leaf {
@@ -139,7 +156,13 @@ impl Ca {
     pub fn issue(&self, spec: &LeafSpec) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let key_pem = key.serialize_pem();
-        let (serial, serial_hex) = next_serial();
+        let (serial, serial_hex) = match &spec.serial {
+            Some(chosen) => (
+                chosen.clone(),
+                chosen.iter().map(|b| format!("{b:02X}")).collect(),
+            ),
+            None => next_serial(),
+        };
         let mut p = CertificateParams::default();
         p.distinguished_name = rcgen::DistinguishedName::new();
         p.distinguished_name.push(DnType::CountryName, "GB");
@@ -289,6 +312,8 @@ pub struct LeafSpec {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub sans: Vec<SanType>,
+    /// A chosen serial (default: the next of the sequence).
+    pub serial: Option<Vec<u8>>,
 }
 
 impl LeafSpec {
@@ -307,6 +332,7 @@ impl LeafSpec {
             not_before: now_odt() - time::Duration::days(1),
             not_after: now_odt() + time::Duration::days(30),
             sans: Vec::new(),
+            serial: None,
         }
     }
 
