@@ -113,7 +113,28 @@ pub(crate) fn validate_path(
         time = unix(t);
         result = verify(&ee, anchors, intermediates, purpose, time);
     }
-    result.map_err(|e| from_webpki(&e))
+    let info = result.map_err(|e| from_webpki(&e))?;
+    cas_may_sign_certificates(&info)?;
+    Ok(info)
+}
+
+/// RFC 5280 4.2.1.3 and 6.1.4(n): a CA certificate of the path whose key usage is given must
+/// allow certificate signing (`keyCertSign`). webpki checks basicConstraints only, which a
+/// CRL-signing-only CA certificate also carries.
+fn cas_may_sign_certificates(info: &PathInfo) -> Result<(), CertError> {
+    for link in &info.cas {
+        if let Some(usage) = crate::parse::key_usage(&link.cert)?
+            && !usage.key_cert_sign()
+        {
+            return Err(CertError::InvalidPath {
+                detail: format!(
+                    "the CA {} may not sign certificates (its key usage has no keyCertSign)",
+                    link.subject
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn verify(

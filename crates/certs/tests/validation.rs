@@ -31,6 +31,41 @@ async fn cert_3_good_chain_validates_with_summary() {
     );
 }
 
+/// CERT-3 / RFC 5280 4.2.1.3 and 6.1.4(n): a CA certificate whose key usage does not allow
+/// certificate signing (here a CRL signer, `cA` true) cannot issue a client certificate or a
+/// QWAC; with `keyCertSign` the same shape validates.
+#[tokio::test]
+async fn cert_3_a_ca_without_key_cert_sign_issues_nothing() {
+    let root = Ca::root("KU Root CA");
+    let crl_signer = root.intermediate_with_usages("KU CRL Signer", vec![KeyUsagePurpose::CrlSign]);
+    let v = validator(&root, no_revocation());
+    let leaf = crl_signer.issue(&LeafSpec::plain("client-of-a-crl-signer"));
+    for purpose in [Purpose::TlsClient, Purpose::Qwac] {
+        let err = v
+            .validate(&[leaf.der.clone(), crl_signer.der()], purpose, now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CertError::InvalidPath { ref detail } if detail.contains("keyCertSign")),
+            "{err:?}"
+        );
+    }
+    let issuing = root.intermediate_with_usages(
+        "KU Issuing CA",
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign],
+    );
+    let leaf = issuing.issue(&LeafSpec::plain("client-of-an-issuing-ca"));
+    assert!(
+        v.validate(
+            &[leaf.der.clone(), issuing.der()],
+            Purpose::TlsClient,
+            now()
+        )
+        .await
+        .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn cert_3_expired_is_rejected() {
     let pki = Pki::new();

@@ -116,6 +116,24 @@ impl Ca {
         }
     }
 
+    /// An issuing CA (`cA` true) whose key usage is `usages` only.
+    pub fn intermediate_with_usages(&self, cn: &str, usages: Vec<KeyUsagePurpose>) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
+        let (serial, serial_hex) = next_serial();
+        let mut p = Self::params(cn, &serial);
+        p.use_authority_key_identifier_extension = true;
+        p.key_usages = usages;
+        let not_after = p.not_after;
+        Ca {
+            issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).unwrap(),
+            key_pem,
+            serial,
+            serial_hex,
+            not_after,
+        }
+    }
+
     /// This CA's key certified again by `root` under another name (a renamed or re-certified
     /// CA): the same key, another issuer name for what it signs.
     pub fn recertified(&self, root: &Ca, cn: &str) -> Ca {
