@@ -132,7 +132,16 @@ fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
         || n.starts_with("x-forwarded-")
         || n.starts_with("x-bulwark-")
         || n == "x-fapi-interaction-id"
-        || extra.is_some_and(|h| n.eq_ignore_ascii_case(&h.replace('_', "-")))
+        || extra.is_some_and(|h| same_name(n, h))
+}
+
+/// Header names equal as a CGI/WSGI upstream compares them: ASCII case and `_`/`-` aside.
+fn same_name(a: &str, b: &str) -> bool {
+    let norm = |c: u8| match c {
+        b'_' => b'-',
+        c => c.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| norm(x) == norm(y))
 }
 
 impl Upstream {
@@ -258,6 +267,37 @@ impl Upstream {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    /// GW-1: a caller's header is judged as a CGI/WSGI upstream reads its name (`_` is `-`,
+    /// any case), the configured certificate header included.
+    #[test]
+    fn gw_1_dropped_headers_are_judged_as_an_upstream_reads_their_names() {
+        let dropped =
+            |n: &'static str| is_dropped(&HeaderName::from_static(n), Some("X-SSL-Client-Cert"));
+        for name in [
+            "x-bulwark_accounts",
+            "x_bulwark_psu",
+            "x_forwarded_for",
+            "x-forwarded-prefix",
+            "x-original-url",
+            "x_http_method_override",
+            "x_ssl_client_cert",
+            "x-ssl-client-cert",
+            "x_fapi_interaction_id",
+        ] {
+            assert!(dropped(name), "{name}");
+        }
+        for name in [
+            "x-end-to-end",
+            "content-type",
+            "x-idempotency-key",
+            "x-jws-signature",
+        ] {
+            assert!(!dropped(name), "{name}");
+        }
+        assert!(same_name("X-Custom_Cert", "x-custom-cert"));
+        assert!(!same_name("x-custom-cert", "x-custom-certs"));
+    }
 
     #[test]
     fn gw_1_response_hop_by_hop_headers_and_those_connection_names_are_removed() {
