@@ -184,6 +184,21 @@ pub struct OAuthForm {
     pub authorization_scheme: Option<String>,
 }
 
+/// RFC 6749 3.2, RFC 7662 2.1, RFC 7009 2.1: exactly `application/x-www-form-urlencoded`
+/// (any case), with no parameter but a UTF-8 `charset` (the body is read as UTF-8).
+fn is_form_urlencoded(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(str::trim);
+    parts
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        && parts.filter(|p| !p.is_empty()).all(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("charset")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            })
+        })
+}
+
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = OAuthErrorResponse;
 
@@ -192,10 +207,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
+            .is_some_and(is_form_urlencoded);
         if !is_form {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
@@ -218,5 +230,31 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             form,
             authorization_scheme,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// RFC 6749 3.2: the form media type exactly, a UTF-8 charset at most.
+    #[test]
+    fn the_form_media_type_is_matched_exactly() {
+        for ok in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "application/x-www-form-urlencoded;charset=\"utf-8\"",
+        ] {
+            assert!(super::is_form_urlencoded(ok), "{ok}");
+        }
+        for bad in [
+            "application/x-www-form-urlencodedXYZ",
+            "application/x-www-form-urlencoded-json",
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+            "application/x-www-form-urlencoded; boundary=x",
+            "application/json",
+            "",
+        ] {
+            assert!(!super::is_form_urlencoded(bad), "{bad}");
+        }
     }
 }

@@ -21,6 +21,30 @@ fn invalid_token(description: String) -> Response {
     .into_response()
 }
 
+/// RFC 6750 3.1: a valid token that may not do this (an application token, a certificate
+/// that is not the organisation's QWAC, no `openid` scope) is 403 `insufficient_scope`.
+fn insufficient_scope(description: &str, scope: Option<&str>) -> Response {
+    let mut response = (
+        StatusCode::FORBIDDEN,
+        Json(OAuthError::new(OAuthErrorCode::InsufficientScope, description).to_json()),
+    )
+        .into_response();
+    no_store(response.headers_mut());
+    if let Some(value) = (bulwark_web::BearerChallenge {
+        realm: Some("bulwark"),
+        error: Some(OAuthErrorCode::InsufficientScope),
+        description: Some(description),
+        scope,
+    })
+    .header_value()
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// 503 `temporarily_unavailable`: the database could not be asked now.
 fn unavailable() -> Response {
     OAuthErrorResponse {
@@ -60,15 +84,18 @@ pub async fn userinfo(
             return match refusal.status() {
                 RefusalStatus::Unavailable => unavailable(),
                 RefusalStatus::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                RefusalStatus::InvalidToken | RefusalStatus::Forbidden => {
-                    invalid_token(refusal.description())
-                }
+                RefusalStatus::InvalidToken => invalid_token(refusal.description()),
+                RefusalStatus::Forbidden => insufficient_scope(&refusal.description(), None),
             };
         }
     };
     let Some(consent_id) = caller.claims.consent_id.clone() else {
-        return invalid_token("not a user token".into());
+        return insufficient_scope("not a user token", None);
     };
+    // OIDC Core 5.3: userinfo serves tokens of an OpenID Connect request only.
+    if !caller.claims.scope.split(' ').any(|s| s == "openid") {
+        return insufficient_scope("the access token was not issued for openid", Some("openid"));
+    }
     let now = time::OffsetDateTime::from_unix_timestamp(s.clock.unix())
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     match s.service.is_authorised(&consent_id, now).await {

@@ -95,6 +95,36 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
         )
         .await;
     assert_oauth_error(&wider, 400, "invalid_scope");
+    // OIDC Core 5.3 / RFC 6750 3.1: userinfo is for tokens of an openid request; a narrower
+    // refresh without openid, or an application token, is 403 insufficient_scope.
+    let narrow = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("scope", "accounts"),
+            ],
+        )
+        .await;
+    assert_eq!(narrow.0, 200, "{:?}", narrow.2);
+    for token in [
+        narrow.2["access_token"].as_str().unwrap(),
+        t.app_token.as_str(),
+    ] {
+        let ui = crate::support::consents::call(
+            &h,
+            Some(&t.c.identity),
+            reqwest::Method::GET,
+            "/userinfo",
+            Some(token),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(ui.status, 403, "{:?}", ui.body);
+        assert_eq!(ui.body["error"], "insufficient_scope");
+    }
 
     // CO-2 / TK-3: the TPP revokes the consent: refresh dies, the access token goes inactive.
     let del = as_tpp(&h, &t.c, &t.app_token)
