@@ -124,6 +124,21 @@ pub struct JtiClaim {
     pub expires_at: i64,
 }
 
+/// Claims `claim` inside `tx` (a write that must not happen without it, or it without the
+/// write): false when it was claimed before.
+pub(crate) async fn claim_in(tx: &mut crate::db::Tx, claim: &JtiClaim) -> Result<bool, StoreError> {
+    let fresh = crate::db::query(
+        "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (namespace, jti) DO NOTHING",
+    )
+    .bind(&claim.namespace)
+    .bind(&claim.jti)
+    .bind(claim.expires_at)
+    .execute(tx)
+    .await?;
+    Ok(fresh.rows_affected() == 1)
+}
+
 /// How a code exchange's transaction ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Redeemed {
@@ -333,16 +348,7 @@ impl AuthorizationStore for SqlStore {
         assertion: &JtiClaim,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db().begin().await?;
-        let fresh = crate::db::query(
-            "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (namespace, jti) DO NOTHING",
-        )
-        .bind(&assertion.namespace)
-        .bind(&assertion.jti)
-        .bind(assertion.expires_at)
-        .execute(&mut tx)
-        .await?;
-        if fresh.rows_affected() != 1 {
+        if !claim_in(&mut tx, assertion).await? {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -504,20 +510,11 @@ impl AuthorizationStore for SqlStore {
 
     async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
         let mut tx = self.db().begin().await?;
-        if let Some(claim) = &r.assertion {
-            let fresh = crate::db::query(
-                "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (namespace, jti) DO NOTHING",
-            )
-            .bind(&claim.namespace)
-            .bind(&claim.jti)
-            .bind(claim.expires_at)
-            .execute(&mut tx)
-            .await?;
-            if fresh.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(Redeemed::AssertionReplayed);
-            }
+        if let Some(claim) = &r.assertion
+            && !claim_in(&mut tx, claim).await?
+        {
+            tx.rollback().await?;
+            return Ok(Redeemed::AssertionReplayed);
         }
         let won = crate::db::query(
             "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \

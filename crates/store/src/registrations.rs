@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use bulwark_core::{Client, ClientMetadata};
 
+use crate::authorization::claim_in;
 use crate::{JtiClaim, SqlStore, StoreError};
 
 /// What the store keeps about a dynamic registration besides the client itself.
@@ -69,23 +70,6 @@ pub trait RegistrationStore: Send + Sync {
     async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError>;
 }
 
-/// Claims `claim` inside `tx`: false when it was claimed before.
-async fn claim_in(tx: &mut crate::db::Tx, claim: Option<&JtiClaim>) -> Result<bool, StoreError> {
-    let Some(c) = claim else {
-        return Ok(true);
-    };
-    let fresh = crate::db::query(
-        "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (namespace, jti) DO NOTHING",
-    )
-    .bind(&c.namespace)
-    .bind(&c.jti)
-    .bind(c.expires_at)
-    .execute(tx)
-    .await?;
-    Ok(fresh.rows_affected() == 1)
-}
-
 fn encode(metadata: &ClientMetadata) -> Result<String, StoreError> {
     serde_json::to_string(metadata).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -99,7 +83,9 @@ impl RegistrationStore for SqlStore {
         claim: Option<&JtiClaim>,
     ) -> Result<RegistrationWrite, StoreError> {
         let mut tx = self.db().begin().await?;
-        if !claim_in(&mut tx, claim).await? {
+        if let Some(claim) = claim
+            && !claim_in(&mut tx, claim).await?
+        {
             tx.rollback().await?;
             return Ok(RegistrationWrite::Replayed);
         }
@@ -166,7 +152,9 @@ impl RegistrationStore for SqlStore {
         claim: Option<&JtiClaim>,
     ) -> Result<RegistrationWrite, StoreError> {
         let mut tx = self.db().begin().await?;
-        if !claim_in(&mut tx, claim).await? {
+        if let Some(claim) = claim
+            && !claim_in(&mut tx, claim).await?
+        {
             tx.rollback().await?;
             return Ok(RegistrationWrite::Replayed);
         }
