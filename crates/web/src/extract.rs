@@ -237,7 +237,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
 mod tests {
     /// RFC 6749 3.2: the form media type exactly, a UTF-8 charset at most.
     #[test]
-    fn the_form_media_type_is_matched_exactly() {
+    fn hardening_the_form_media_type_is_matched_exactly() {
         for ok in [
             "application/x-www-form-urlencoded",
             "Application/X-WWW-Form-Urlencoded",
