@@ -53,12 +53,7 @@ async fn tk_5_id_token_encrypted_to_a_jwks_uri_key_case(h: Harness) {
     let refused = t.exchange(&h, &code).await;
     assert!(refused.0 >= 500, "{:?}", refused.2);
     assert!(refused.2.get("id_token").is_none());
-    let stored =
-        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(&code))
-            .await
-            .unwrap()
-            .unwrap();
-    assert!(stored.used_at.is_none(), "the code is still usable");
+    assert_code_unspent(&h, &code).await;
 }
 
 /// Key sets fetched from a `jwks_uri` are not kept (so the dropped key is seen at once).
@@ -91,12 +86,7 @@ async fn tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case(h: Harness
     let (code, _, _) = fapi2_code(&h, &t, "jwe-broken").await;
     let refused = t.exchange(&h, &code).await;
     assert!(refused.0 >= 500, "{:?}", refused.2);
-    let stored =
-        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(&code))
-            .await
-            .unwrap()
-            .unwrap();
-    assert!(stored.used_at.is_none(), "the code is still usable");
+    assert_code_unspent(&h, &code).await;
 }
 
 both_backends!(
@@ -104,3 +94,13 @@ both_backends!(
     tk_5_an_unusable_encryption_key_leaves_the_code_unspent_on_postgres
         => tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case
 );
+
+/// The code is stored and not spent: a retry of its exchange is not a reuse.
+async fn assert_code_unspent(h: &Harness, code: &str) {
+    let stored =
+        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(code))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(stored.used_at.is_none(), "the code is still usable");
+}
