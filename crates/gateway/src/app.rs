@@ -88,7 +88,12 @@ impl Gateway {
             .map_err(|e| anyhow::anyhow!("gateway route: {e}"))?;
         let chain = bulwark_web::tls::load_chain(&config.tls.cert)?;
         let key = bulwark_web::tls::load_key(&config.tls.key)?;
-        let tls = Arc::new(bulwark_web::tls::server_config(chain, key, Vec::new())?);
+        let tls = Arc::new(bulwark_web::tls::server_config(
+            chain,
+            key,
+            Vec::new(),
+            config.tls.profile,
+        )?);
         let store = SqlStore::connect(
             &config.database_url,
             &ConnectSettings {

@@ -113,6 +113,10 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// Private key (PEM, PKCS#8).
     pub key: PathBuf,
+    /// The FAPI profile whose TLS 1.2 cipher suites the gateway offers (`fapi2`, the
+    /// default, or `fapi1-advanced`): set it to the authorization server's `tokens.profile`.
+    #[serde(default)]
+    pub profile: bulwark_core::Profile,
 }
 
 /// Which access token a route takes.

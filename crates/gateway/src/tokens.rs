@@ -94,20 +94,25 @@ impl AccessTokens for JwksTokens {
         Ok(claims)
     }
 
-    async fn is_revoked(&self, jti: &str) -> Result<bool, LookupError> {
+    async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, LookupError> {
+        let jti = claims.jti.as_str();
         if !self.staleness.is_zero()
             && let Ok(cache) = self.not_revoked.lock()
             && cache.get(jti).is_some_and(|until| Instant::now() < *until)
         {
             return Ok(false);
         }
-        let revoked = self.revocations.is_token_revoked(jti).await.map_err(|e| {
-            if e.is_unavailable() {
-                LookupError::Unavailable(e.to_string())
-            } else {
-                LookupError::Internal(e.to_string())
-            }
-        })?;
+        let revoked = self
+            .revocations
+            .is_token_revoked(&claims.revocation_key())
+            .await
+            .map_err(|e| {
+                if e.is_unavailable() {
+                    LookupError::Unavailable(e.to_string())
+                } else {
+                    LookupError::Internal(e.to_string())
+                }
+            })?;
         if !revoked
             && !self.staleness.is_zero()
             && let Ok(mut cache) = self.not_revoked.lock()
@@ -223,7 +228,7 @@ impl AccessTokens for IntrospectedTokens {
         Ok(claims)
     }
 
-    async fn is_revoked(&self, _jti: &str) -> Result<bool, LookupError> {
+    async fn is_revoked(&self, _claims: &AccessTokenClaims) -> Result<bool, LookupError> {
         // An active introspection answer already says the token is not revoked.
         Ok(false)
     }

@@ -57,8 +57,8 @@ pub struct ApiCaller {
 pub trait AccessTokens: Send + Sync {
     /// Verifies one of the server's access tokens (signature, type, issuer, expiry).
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError>;
-    /// True when the token (by `jti`) was revoked.
-    async fn is_revoked(&self, jti: &str) -> Result<bool, LookupError>;
+    /// True when the token was revoked: by its `jti`, or with its grant (RFC 7009 2.1).
+    async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, LookupError>;
 }
 
 /// Why a lookup the guard depends on could not be answered.
@@ -86,8 +86,8 @@ impl AccessTokens for TokenService {
             .map_err(TokenCheckError::Invalid)
     }
 
-    async fn is_revoked(&self, jti: &str) -> Result<bool, LookupError> {
-        TokenService::is_revoked(self, jti)
+    async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, LookupError> {
+        TokenService::is_revoked(self, claims)
             .await
             .map_err(|e| match e {
                 bulwark_token::TokenError::Unavailable(detail) => LookupError::Unavailable(detail),
@@ -168,7 +168,7 @@ impl ResourceGuard {
         })?;
         if self
             .tokens
-            .is_revoked(&claims.jti)
+            .is_revoked(&claims)
             .await
             .map_err(Refusal::from)?
         {

@@ -646,7 +646,12 @@ fn load_certificates(
     hinted.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
     hinted.dedup();
     let hints = hinted.iter().filter_map(|c| webpki_subject(c)).collect();
-    let server_tls = Arc::new(tls::server_config(chain, key, hints)?);
+    let server_tls = Arc::new(tls::server_config(
+        chain,
+        key,
+        hints,
+        config.tokens.profile,
+    )?);
     Ok((server_tls, validator))
 }
 

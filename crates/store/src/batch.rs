@@ -4,7 +4,7 @@
 //! on PostgreSQL and SQLite alike. Correctness is the database's: the insert still relies on the
 //! primary key, so two nodes racing for one jti still see exactly one winner.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::StoreError;
 use crate::db::Db;
@@ -34,9 +34,11 @@ pub(crate) struct Claim {
     pub reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
-/// One revocation look-up.
+/// One revocation look-up: the token's `jti`, and its grant with the token's `iat`.
 pub(crate) struct Lookup {
     pub jti: String,
+    pub consent_id: Option<String>,
+    pub issued_at: i64,
     pub reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
@@ -155,34 +157,70 @@ fn batch_error(e: &sqlx::Error) -> StoreError {
     }
 }
 
+/// The look-up of `rows` tokens: revoked `jti`s (kind 0) and revoked grants with their
+/// watermark (kind 1), in one round trip. Binds: the `jti`s, then the consent ids.
+fn lookup_sql(rows: usize) -> String {
+    let params = |from: usize| {
+        (from..from + rows)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "SELECT CAST(0 AS BIGINT), jti, CAST(0 AS BIGINT) FROM revoked_tokens WHERE jti IN ({}) \
+         UNION ALL \
+         SELECT CAST(1 AS BIGINT), consent_id, revoked_at FROM revoked_grants WHERE consent_id IN ({})",
+        params(1),
+        params(rows + 1)
+    )
+}
+
 async fn lookup_loop(source: DbSource, mut rx: mpsc::Receiver<Lookup>) {
     while let Some(first) = rx.recv().await {
         let pool = source.get();
         let batch = gather(&mut rx, first).await;
         let rows = padded_len(batch.len());
-        let mut sql = String::from("SELECT jti FROM revoked_tokens WHERE jti IN (");
-        for i in 0..rows {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", i + 1));
-        }
-        sql.push(')');
+        let sql = lookup_sql(rows);
         let mut query = crate::db::query(sqlx::AssertSqlSafe(sql));
-        for l in batch
-            .iter()
-            .chain(batch.last().into_iter().cycle().take(rows - batch.len()))
-        {
+        let padded = || {
+            batch
+                .iter()
+                .chain(batch.last().into_iter().cycle().take(rows - batch.len()))
+        };
+        for l in padded() {
             query = query.bind(l.jti.clone());
+        }
+        for l in padded() {
+            // No consent has the empty id: a token without one matches no grant.
+            query = query.bind(l.consent_id.clone().unwrap_or_default());
         }
         match query.fetch_all(&pool).await {
             Ok(rows) => {
-                let revoked: HashSet<String> = rows
-                    .iter()
-                    .filter_map(|r| r.try_get::<String, _>(0).ok())
-                    .collect();
+                let mut revoked_jtis = HashSet::new();
+                let mut revoked_grants = HashMap::new();
+                let decoded: Result<(), sqlx::Error> = rows.iter().try_for_each(|r| {
+                    let key = r.try_get::<String, _>(1)?;
+                    if r.try_get::<i64, _>(0)? == 0 {
+                        revoked_jtis.insert(key);
+                    } else {
+                        revoked_grants.insert(key, r.try_get::<i64, _>(2)?);
+                    }
+                    Ok(())
+                });
+                if let Err(e) = decoded {
+                    // An answer that cannot be read is no answer: nobody is told "not revoked".
+                    for l in batch {
+                        let _ = l.reply.send(Err(batch_error(&e)));
+                    }
+                    continue;
+                }
                 for l in batch {
-                    let hit = revoked.contains(&l.jti);
+                    let by_grant = l
+                        .consent_id
+                        .as_ref()
+                        .and_then(|c| revoked_grants.get(c))
+                        .is_some_and(|revoked_at| l.issued_at <= *revoked_at);
+                    let hit = by_grant || revoked_jtis.contains(&l.jti);
                     let _ = l.reply.send(Ok(hit));
                 }
             }

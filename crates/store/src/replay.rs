@@ -5,6 +5,17 @@ use async_trait::async_trait;
 
 use crate::{SqlStore, StoreError};
 
+/// What a revocation look-up needs of an access token.
+#[derive(Clone, Copy, Debug)]
+pub struct IssuedToken<'a> {
+    /// The token's `jti`.
+    pub jti: &'a str,
+    /// The consent (grant) it was issued under; none for an application token.
+    pub consent_id: Option<&'a str>,
+    /// Its `iat`.
+    pub issued_at: i64,
+}
+
 /// Claims single-use identifiers and records revoked tokens.
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
@@ -23,8 +34,18 @@ pub trait ReplayStore: Send + Sync {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError>;
-    /// True if the token with this jti was revoked.
-    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Revokes every access token of the grant behind `consent_id` issued at or before `now`
+    /// (RFC 7009 2.1), remembered until `expires_at`, when the last of them has expired.
+    /// A later revocation moves the watermark forward, never back.
+    async fn revoke_grant(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// True if the token was revoked: by its `jti`, or with its grant.
+    async fn is_token_revoked(&self, token: &IssuedToken<'_>) -> Result<bool, StoreError>;
     /// Deletes records whose expiry is before `now`; returns how many went.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
@@ -73,11 +94,36 @@ impl ReplayStore for SqlStore {
         Ok(())
     }
 
-    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+    async fn revoke_grant(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        crate::db::query(
+            "INSERT INTO revoked_grants (consent_id, client_id, revoked_at, expires_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (consent_id) DO UPDATE SET revoked_at = excluded.revoked_at, \
+             expires_at = excluded.expires_at \
+             WHERE revoked_grants.revoked_at <= excluded.revoked_at",
+        )
+        .bind(consent_id)
+        .bind(client_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.db())
+        .await?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, token: &IssuedToken<'_>) -> Result<bool, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.lookups
             .send(crate::batch::Lookup {
-                jti: jti.to_string(),
+                jti: token.jti.to_string(),
+                consent_id: token.consent_id.map(str::to_string),
+                issued_at: token.issued_at,
                 reply,
             })
             .await
@@ -96,6 +142,10 @@ impl ReplayStore for SqlStore {
             .bind(now)
             .execute(&self.db())
             .await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        let c = crate::db::query("DELETE FROM revoked_grants WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.db())
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected())
     }
 }

@@ -7,10 +7,10 @@ use bulwark_store::testing::TestDb;
 use bulwark_store::{
     AuditEvent, AuditQuery, AuditStore, AuthorizationStore, Backend, ClientStore, CodeRecord,
     ConnectSettings, ConsentAuditRecord, ConsentCursor, ConsentQuery, ConsentRecord, ConsentStore,
-    ConsentTransition, FapiCustomer, Interaction, JtiClaim, KeyStore, PsuAccountRecord, PsuRecord,
-    PsuSession, PsuStore, PushedRequest, Redeemed, Redemption, RefreshRecord, Registration,
-    RegistrationStore, RegistrationWrite, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord,
-    StaffStore, StoreError, StoredKey,
+    ConsentTransition, FapiCustomer, Interaction, IssuedToken, JtiClaim, KeyStore,
+    PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redeemed, Redemption,
+    RefreshRecord, Registration, RegistrationStore, RegistrationWrite, ReplayStore, SqlStore,
+    StaffRecord, StaffSessionRecord, StaffStore, StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -54,6 +54,7 @@ both_backends!(
     ds_2_a_rotation_in_the_same_second_as_the_key_it_replaces_sorts_after_it,
     ca_1_jti_is_claimed_once_per_namespace,
     tk_7_revoked_tokens_are_recorded_until_expiry,
+    tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then,
     co_1_consent_insert_get_and_idempotency_key_lookup,
     co_5_staff_users_sessions_and_the_audit_trail,
     co_1_consent_idempotency_key_is_unique_per_client_and_kind,
@@ -653,14 +654,84 @@ async fn ca_1_jti_is_claimed_once_per_namespace(store: SqlStore) {
     );
 }
 
+fn issued<'a>(jti: &'a str, consent_id: Option<&'a str>, issued_at: i64) -> IssuedToken<'a> {
+    IssuedToken {
+        jti,
+        consent_id,
+        issued_at,
+    }
+}
+
 async fn tk_7_revoked_tokens_are_recorded_until_expiry(store: SqlStore) {
-    assert!(!store.is_token_revoked("t1").await.unwrap());
+    let t1 = issued("t1", None, 5);
+    assert!(!store.is_token_revoked(&t1).await.unwrap());
     store.revoke_token("t1", "c1", 50, 10).await.unwrap();
     store.revoke_token("t1", "c1", 50, 11).await.unwrap();
-    assert!(store.is_token_revoked("t1").await.unwrap());
+    assert!(store.is_token_revoked(&t1).await.unwrap());
+    assert!(
+        store
+            .is_token_revoked(&issued("t1", Some("consent-1"), 5))
+            .await
+            .unwrap(),
+        "a revoked jti is revoked whatever its grant"
+    );
     assert_eq!(store.purge_expired(40).await.unwrap(), 0);
     assert_eq!(store.purge_expired(60).await.unwrap(), 1);
-    assert!(!store.is_token_revoked("t1").await.unwrap());
+    assert!(!store.is_token_revoked(&t1).await.unwrap());
+}
+
+/// RFC 7009 2.1: a revoked grant takes every token of its consent issued up to the moment of
+/// revocation, including ones whose `jti` was never written anywhere; not those issued after,
+/// nor those of another consent; a later revocation only moves the watermark forward.
+async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlStore) {
+    let before = issued("a1", Some("consent-1"), 90);
+    let at = issued("a2", Some("consent-1"), 100);
+    let after = issued("a3", Some("consent-1"), 101);
+    let other = issued("b1", Some("consent-2"), 90);
+    let application = issued("c1", None, 90);
+    store
+        .revoke_grant("consent-1", "c1", 700, 100)
+        .await
+        .unwrap();
+    // Concurrent look-ups, batched into one statement, are each answered on their own.
+    let tasks: Vec<_> = [before, at, after, other, application]
+        .map(|t| {
+            let store = store.clone();
+            let (jti, consent, iat) = (
+                t.jti.to_string(),
+                t.consent_id.map(str::to_string),
+                t.issued_at,
+            );
+            tokio::spawn(async move {
+                store
+                    .is_token_revoked(&issued(&jti, consent.as_deref(), iat))
+                    .await
+                    .unwrap()
+            })
+        })
+        .into_iter()
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert_eq!(answers, [true, true, false, false, false]);
+    store
+        .revoke_grant("consent-1", "c1", 650, 95)
+        .await
+        .unwrap();
+    assert!(
+        store.is_token_revoked(&at).await.unwrap(),
+        "an older revocation does not move the watermark back"
+    );
+    store
+        .revoke_grant("consent-1", "c1", 800, 120)
+        .await
+        .unwrap();
+    assert!(store.is_token_revoked(&after).await.unwrap());
+    assert_eq!(store.purge_expired(799).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(801).await.unwrap(), 1);
+    assert!(!store.is_token_revoked(&before).await.unwrap());
 }
 
 fn registration(id: &str, at: i64) -> Registration {

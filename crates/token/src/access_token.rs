@@ -59,6 +59,15 @@ impl AccessTokenClaims {
     pub fn is_expired(&self, now: i64) -> bool {
         self.exp <= now
     }
+
+    /// What a revocation look-up needs: the `jti`, and the grant (consent) with `iat`.
+    pub fn revocation_key(&self) -> bulwark_store::IssuedToken<'_> {
+        bulwark_store::IssuedToken {
+            jti: &self.jti,
+            consent_id: self.consent_id.as_deref(),
+            issued_at: self.iat,
+        }
+    }
 }
 
 /// Signs claims with the given key as an RFC 9068 JWT.

@@ -180,9 +180,33 @@ impl TokenService {
         Ok(claims)
     }
 
-    /// True if the token's jti was revoked.
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, TokenError> {
-        Ok(self.replay.is_token_revoked(jti).await?)
+    /// True if the token was revoked: by its `jti`, or with its grant (RFC 7009 2.1).
+    pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, TokenError> {
+        Ok(self
+            .replay
+            .is_token_revoked(&claims.revocation_key())
+            .await?)
+    }
+
+    /// Revokes the grant behind `consent_id`: every refresh token of the consent, and every
+    /// access token issued under it until now, whose `jti`s are not all known (a refresh
+    /// writes nothing), so by watermark until the last of them has expired.
+    async fn revoke_grant(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        let outlived = now
+            .saturating_add(self.settings.access_token_lifetime_secs)
+            .saturating_add(self.settings.clock_skew_secs);
+        self.replay
+            .revoke_grant(consent_id, client_id, outlived, now)
+            .await?;
+        self.authorizations()?
+            .revoke_refresh_tokens_of_consent(consent_id, now)
+            .await?;
+        Ok(())
     }
 
     /// `POST /token`: the request is parsed before the client is authenticated, so a
@@ -378,9 +402,10 @@ impl TokenService {
             .await?)
     }
 
-    /// RFC 6749 4.1.2 and 10.5 / TK-2: a second use revokes the access token the first use
-    /// issued and every refresh token of its consent (a consent is authorised by one code, so
-    /// those are the first use's refresh token and any it was rotated into).
+    /// RFC 6749 4.1.2 and 10.5 / TK-2: a second use revokes everything the first use issued
+    /// (a consent is authorised by one code, so its grant is the code's): the access token it
+    /// issued, every refresh token of the consent (the first use's and any it was rotated
+    /// into), and the access tokens those refreshed.
     async fn revoke_issued_from(
         &self,
         code: &bulwark_store::CodeRecord,
@@ -392,10 +417,8 @@ impl TokenService {
                 .revoke_token(jti, &code.client_id, exp, now)
                 .await?;
         }
-        self.authorizations()?
-            .revoke_refresh_tokens_of_consent(&code.consent_id, now)
-            .await?;
-        Ok(())
+        self.revoke_grant(&code.consent_id, &code.client_id, now)
+            .await
     }
 
     /// TK-3: reads only (the refresh token and the consent) unless rotation is on.
@@ -547,7 +570,7 @@ impl TokenService {
         if !meta.resource_server && claims.client_id != caller.client.client.client_id {
             return Ok(inactive);
         }
-        if self.replay.is_token_revoked(&claims.jti).await? {
+        if self.is_revoked(&claims).await? {
             return Ok(inactive);
         }
         // DCR-4 / RFC 7592 2.3: tokens of a deleted (or suspended) client are no longer active.
@@ -586,7 +609,9 @@ impl TokenService {
         Ok(())
     }
 
-    /// RFC 7009 2.1: a refresh token of the caller is revoked; an unknown one is success.
+    /// RFC 7009 2.1: a refresh token of the caller is revoked, and with it its grant: the
+    /// access tokens issued under it ("SHOULD also invalidate all access tokens based on the
+    /// same authorization grant"); an unknown one is success.
     async fn revoke_refresh(
         &self,
         token: &str,
@@ -604,7 +629,9 @@ impl TokenService {
             return Err(TokenError::NotTokenOwner);
         }
         store.revoke_refresh_token(&hash, now).await?;
-        tracing::info!(target: "bulwark::security", client_id = %stored.client_id, consent_id = %stored.consent_id, "refresh token revoked");
+        self.revoke_grant(&stored.consent_id, &stored.client_id, now)
+            .await?;
+        tracing::info!(target: "bulwark::security", client_id = %stored.client_id, consent_id = %stored.consent_id, "refresh token revoked, and the access tokens of its grant");
         Ok(())
     }
 

@@ -1,5 +1,6 @@
-//! CERT-1 direct mTLS with rustls: TLS 1.3, and TLS 1.2 with the FAPI ECDHE AES-GCM suites
-//! only (FAPI 1.0 Advanced 8.5, FAPI 2.0 5.2.1). Every connection is asked for a client
+//! CERT-1 direct mTLS with rustls: TLS 1.3, and TLS 1.2 with the ECDHE AES-GCM suites its
+//! profile permits only (FAPI 1.0 Advanced 8.5: the ECDHE-RSA ones; FAPI 2.0 5.2.1 via
+//! RFC 9325 4.2: the ECDHE-RSA and ECDHE-ECDSA ones). Every connection is asked for a client
 //! certificate, but the handshake never fails for lack of one or for an untrusted one: the
 //! application validates the chain (crate `certs`) and answers with a protocol error instead
 //! of a TLS alert. The client's handshake signature is still verified, so a presented
@@ -7,6 +8,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
+
+use bulwark_core::Profile;
 
 use rustls::DistinguishedName;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -16,18 +19,25 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, ServerConfig, SignatureScheme};
 
-/// The cipher suites a FAPI server may offer.
-fn fapi_provider() -> CryptoProvider {
+/// The cipher suites a server of `profile` may offer. FAPI 1.0 Advanced 8.5 permits, in TLS
+/// 1.2, only `TLS_(EC)DHE_RSA_WITH_AES_{128,256}_GCM`; rustls has no finite-field DHE, so a
+/// FAPI 1.0 server with an ECDSA certificate speaks TLS 1.3 only. FAPI 2.0 5.2.1 defers to
+/// RFC 9325, whose ECDHE AES-GCM suites include the ECDSA ones.
+fn fapi_provider(profile: Profile) -> CryptoProvider {
     use rustls::crypto::ring::cipher_suite as cs;
-    CryptoProvider {
-        cipher_suites: vec![
-            cs::TLS13_AES_256_GCM_SHA384,
-            cs::TLS13_AES_128_GCM_SHA256,
+    let mut cipher_suites = vec![cs::TLS13_AES_256_GCM_SHA384, cs::TLS13_AES_128_GCM_SHA256];
+    if profile == Profile::Fapi2 {
+        cipher_suites.extend([
             cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
             cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        ],
+        ]);
+    }
+    cipher_suites.extend([
+        cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ]);
+    CryptoProvider {
+        cipher_suites,
         ..rustls::crypto::ring::default_provider()
     }
 }
@@ -115,13 +125,15 @@ impl From<Arc<ServerConfig>> for TlsSource {
     }
 }
 
-/// The server TLS configuration: FAPI suites, optional client certificates, h2 and http/1.1.
+/// The server TLS configuration: the suites `profile` permits, optional client
+/// certificates, h2 and http/1.1.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     hint_subjects: Vec<DistinguishedName>,
+    profile: Profile,
 ) -> Result<ServerConfig, TlsError> {
-    let provider = Arc::new(fapi_provider());
+    let provider = Arc::new(fapi_provider(profile));
     let verifier = Arc::new(AcceptAnyClientCert {
         algorithms: provider.signature_verification_algorithms,
         hint_subjects,

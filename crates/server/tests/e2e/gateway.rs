@@ -375,6 +375,56 @@ async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
     assert_eq!(expired.status, 401, "{:?}", expired.body);
 }
 
+/// RFC 7009 2.1 at the gateway: revoking a refresh token refuses every access token of its
+/// grant, the code exchange's and a refresh's (whose `jti` was never written anywhere),
+/// within the documented staleness.
+#[tokio::test]
+async fn gw_1_revoking_the_refresh_token_refuses_the_access_tokens_of_its_grant() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let t = FlowTpp::register(&h, "tpp-gw-rt", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "gwpsu-rt").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let refresh_token = tokens.2["refresh_token"].as_str().unwrap().to_string();
+    let refreshed = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let access_tokens = [
+        tokens.2["access_token"].as_str().unwrap().to_string(),
+        refreshed.2["access_token"].as_str().unwrap().to_string(),
+    ];
+    let id = &t.c.identity;
+    for token in &access_tokens {
+        let ok = get(&h, &base, id, Some(token), "/echo/accounts", &[]).await;
+        assert_eq!(ok.status, 200, "{:?}", ok.body);
+    }
+    let r = h
+        .post(
+            Some(id),
+            "/revoke",
+            &[
+                ("token", refresh_token.as_str()),
+                ("client_assertion_type", crate::support::BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200, "{:?}", r.2);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for token in &access_tokens {
+        let refused = get(&h, &base, id, Some(token), "/echo/accounts", &[]).await;
+        assert_eq!(refused.status, 401, "{:?}", refused.body);
+    }
+}
+
 #[tokio::test]
 async fn gw_1_a_token_for_another_audience_is_refused() {
     let h = Harness::start(|_| {}).await;

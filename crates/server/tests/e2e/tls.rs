@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Extension, Router};
+use bulwark_core::Profile;
 use bulwark_server::dev_pki::DevPki;
 use bulwark_server::listener::{ConnectionInfo, serve};
 use rustls::pki_types::ServerName;
@@ -13,22 +14,58 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{Identity, TestApp, http_client, install_crypto};
 
-/// Serves an echo router (reporting the presented chain) through the real listener and TLS
-/// configuration; returns its address, the dev PKI and a shutdown trigger.
-async fn echo_server() -> (
+type EchoServer = (
     std::net::SocketAddr,
     tempfile::TempDir,
     DevPki,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
-) {
+);
+
+/// Serves an echo router (reporting the presented chain) through the real listener and TLS
+/// configuration of a FAPI 2.0 server with the dev PKI's (ECDSA) certificate; returns its
+/// address, the dev PKI and a shutdown trigger.
+async fn echo_server() -> EchoServer {
+    echo_server_with(Profile::Fapi2, ServerKey::DevEcdsa).await
+}
+
+/// Which certificate the echo server presents.
+enum ServerKey {
+    /// The dev PKI's P-256 server certificate.
+    DevEcdsa,
+    /// A self-signed RSA 2048 certificate for `localhost`, written beside the dev PKI as
+    /// `rsa-server.pem` (the client trusts it as a root).
+    Rsa,
+}
+
+async fn echo_server_with(profile: Profile, server_key: ServerKey) -> EchoServer {
     install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let (pki, generated) = DevPki::ensure(dir.path()).unwrap();
     assert!(generated);
-    let chain = bulwark_server::tls::load_chain(&pki.server_cert).unwrap();
-    let key = bulwark_server::tls::load_key(&pki.server_key).unwrap();
-    let tls = Arc::new(bulwark_server::tls::server_config(chain, key, vec![]).unwrap());
+    let (chain, key) = match server_key {
+        ServerKey::DevEcdsa => (
+            bulwark_server::tls::load_chain(&pki.server_cert).unwrap(),
+            bulwark_server::tls::load_key(&pki.server_key).unwrap(),
+        ),
+        ServerKey::Rsa => {
+            let pair = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+            let key_pem = String::from_utf8(pair.to_pem_private_key()).unwrap();
+            let key =
+                rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            let cert_path = dir.path().join("rsa-server.pem");
+            let key_path = dir.path().join("rsa-server-key.pem");
+            std::fs::write(&cert_path, cert.pem()).unwrap();
+            std::fs::write(&key_path, key_pem).unwrap();
+            (
+                bulwark_server::tls::load_chain(&cert_path).unwrap(),
+                bulwark_server::tls::load_key(&key_path).unwrap(),
+            )
+        }
+    };
+    let tls = Arc::new(bulwark_server::tls::server_config(chain, key, vec![], profile).unwrap());
     let router = Router::new()
         .route(
             "/chain",
@@ -151,6 +188,14 @@ fn restricted(
     suites: Vec<rustls::SupportedCipherSuite>,
     tls12_only: bool,
 ) -> rustls::ClientConfig {
+    restricted_trusting(&pki.ca_cert, suites, tls12_only)
+}
+
+fn restricted_trusting(
+    root: &std::path::Path,
+    suites: Vec<rustls::SupportedCipherSuite>,
+    tls12_only: bool,
+) -> rustls::ClientConfig {
     let provider = rustls::crypto::CryptoProvider {
         cipher_suites: suites,
         ..rustls::crypto::ring::default_provider()
@@ -163,7 +208,7 @@ fn restricted(
     rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(versions)
         .unwrap()
-        .with_root_certificates(base_roots(&pki.ca_cert))
+        .with_root_certificates(base_roots(root))
         .with_no_client_auth()
 }
 
@@ -217,6 +262,56 @@ async fn cert_1_tls12_allows_only_fapi_ecdhe_aes_gcm_suites() {
     )
     .await
     .expect("TLS 1.3 AES-GCM");
+}
+
+/// FAPI 1.0 Advanced 8.5: in TLS 1.2 only the (EC)DHE-RSA AES-GCM suites. The ECDHE-ECDSA
+/// ones that a FAPI 2.0 server offers (RFC 9325) are refused, as the conformance suite's
+/// `DisallowInsecureCipher` expects, so with an ECDSA certificate the server speaks TLS 1.3
+/// only; with an RSA certificate TLS 1.2 works with the permitted suites.
+#[tokio::test]
+async fn cert_1_fapi1_tls12_allows_only_the_ecdhe_rsa_aes_gcm_suites() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    let (addr, _dir, pki, _stop, _task) =
+        echo_server_with(Profile::Fapi1Advanced, ServerKey::DevEcdsa).await;
+    for suite in [
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ] {
+        let refused = handshake(addr, restricted(&pki, vec![suite], true)).await;
+        assert!(
+            refused.is_err(),
+            "{:?} is not a FAPI 1.0 Advanced suite",
+            suite.suite()
+        );
+    }
+    handshake(
+        addr,
+        restricted(&pki, vec![cs::TLS13_AES_256_GCM_SHA384], false),
+    )
+    .await
+    .expect("TLS 1.3 AES-GCM with the ECDSA certificate");
+
+    let (addr, dir, _pki, _stop, _task) =
+        echo_server_with(Profile::Fapi1Advanced, ServerKey::Rsa).await;
+    let root = dir.path().join("rsa-server.pem");
+    for suite in [
+        cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ] {
+        handshake(addr, restricted_trusting(&root, vec![suite], true))
+            .await
+            .unwrap_or_else(|e| panic!("{:?} is a FAPI 1.0 Advanced suite: {e}", suite.suite()));
+    }
+    let refused = handshake(
+        addr,
+        restricted_trusting(
+            &root,
+            vec![cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256],
+            true,
+        ),
+    )
+    .await;
+    assert!(refused.is_err(), "TLS 1.2 ChaCha20 is not a FAPI suite");
 }
 
 #[tokio::test]

@@ -9,17 +9,35 @@ use crate::support::journey::{CHALLENGE, FlowTpp, REDIRECT, VERIFIER, fapi2_code
 
 use crate::support::{Harness, assert_oauth_error, both_backends, introspect, open_id_token};
 
-/// TK-2 (fapi2 "ensure-authorization-code-reuse-fails"): the second exchange is refused and
-/// revokes the access and refresh tokens the first one issued.
+/// TK-2 (fapi2 "ensure-authorization-code-reuse-fails", RFC 6749 4.1.2): the second exchange
+/// is refused and revokes what the first one issued: its access and refresh tokens, and the
+/// access token a refresh made from them.
 async fn tk_2_code_reuse_revokes_what_it_issued_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-reuse", None).await;
     let (code, _, _) = fapi2_code(&h, &t, "reuse").await;
     let first = t.exchange(&h, &code).await;
     assert_eq!(first.0, 200, "{:?}", first.2);
+    let refreshed = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first.2["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let refreshed_access = refreshed.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, refreshed_access).await["active"], true);
     let second = t.exchange(&h, &code).await;
     assert_oauth_error(&second, 400, "invalid_grant");
     let access = first.2["access_token"].as_str().unwrap();
     assert_eq!(introspect(&h, &t.c, access).await["active"], false);
+    assert_eq!(
+        introspect(&h, &t.c, refreshed_access).await["active"],
+        false,
+        "the access token refreshed from the first use is revoked too"
+    );
     let refresh = t
         .token(
             &h,

@@ -1,10 +1,11 @@
 //! TK-3 with rotation on (`tokens.rotate_refresh_tokens = true`; off by default, tested in
 //! `authorize.rs`): each refresh answers a new refresh token and retires the one it used; the
 //! retired one is refused, the new one works, and access tokens stay bound to the consent. A
-//! reused code revokes the refresh tokens it was rotated into too.
+//! reused code revokes the refresh tokens it was rotated into too. Revoking a refresh token
+//! revokes the access tokens of its grant (RFC 7009 2.1).
 
 use crate::support::journey::{FlowTpp, fapi2_code};
-use crate::support::{Harness, assert_oauth_error, both_backends, jwt_parts};
+use crate::support::{BEARER, Harness, assert_oauth_error, both_backends, introspect, jwt_parts};
 
 fn rotation_on(c: &mut bulwark_server::config::Config) {
     c.tokens.rotate_refresh_tokens = true;
@@ -74,4 +75,58 @@ both_backends!(
     tk_2_code_reuse_revokes_rotated_refresh_tokens_on_postgres
         => tk_2_code_reuse_revokes_rotated_refresh_tokens_case,
     tweak = rotation_on
+);
+
+/// TK-7 / RFC 7009 2.1 ("the authorization server SHOULD also invalidate all access tokens
+/// based on the same authorization grant"): revoking a refresh token makes the access tokens
+/// of the code exchange and of every refresh inactive at once, though a refresh wrote no
+/// `jti`; the refresh token is refused; the client's grant on another consent is untouched.
+async fn tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rt-revoke", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "rt-revoke").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let refresh_token = tokens.2["refresh_token"].as_str().unwrap().to_string();
+    let refreshed = refresh(&h, &t, &refresh_token).await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let (other_code, _, _) = fapi2_code(&h, &t, "rt-keep").await;
+    let other = t.exchange(&h, &other_code).await;
+    assert_eq!(other.0, 200, "{:?}", other.2);
+    let revoked = [
+        tokens.2["access_token"].as_str().unwrap(),
+        refreshed.2["access_token"].as_str().unwrap(),
+    ];
+    let kept = other.2["access_token"].as_str().unwrap();
+    for token in revoked.iter().chain([&kept]) {
+        assert_eq!(introspect(&h, &t.c, token).await["active"], true);
+    }
+
+    let r = h
+        .post(
+            Some(&t.c.identity),
+            "/revoke",
+            &[
+                ("token", refresh_token.as_str()),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200, "{:?}", r.2);
+    for token in revoked {
+        assert_eq!(
+            introspect(&h, &t.c, token).await,
+            serde_json::json!({"active": false})
+        );
+    }
+    assert_oauth_error(&refresh(&h, &t, &refresh_token).await, 400, "invalid_grant");
+    assert_eq!(introspect(&h, &t.c, kept).await["active"], true);
+    let still = refresh(&h, &t, other.2["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(still.0, 200, "{:?}", still.2);
+}
+
+both_backends!(
+    tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant,
+    tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_on_postgres
+        => tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_case
 );

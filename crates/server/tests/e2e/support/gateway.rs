@@ -174,7 +174,10 @@ pub async fn tls_echo_upstream(h: &Harness) -> String {
     let pki = h.data_dir().join("dev-pki");
     let chain = bulwark_web::tls::load_chain(&pki.join("server.pem")).unwrap();
     let key = bulwark_web::tls::load_key(&pki.join("server-key.pem")).unwrap();
-    let tls = Arc::new(bulwark_web::tls::server_config(chain, key, Vec::new()).unwrap());
+    let tls = Arc::new(
+        bulwark_web::tls::server_config(chain, key, Vec::new(), bulwark_core::Profile::Fapi2)
+            .unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {

@@ -47,7 +47,10 @@ pub async fn serve_json(data_dir: &Path, jwks: Arc<Mutex<Value>>, hits: Arc<Mute
     let dir = data_dir.join("dev-pki");
     let chain = bulwark_server::tls::load_chain(&dir.join("server.pem")).unwrap();
     let key = bulwark_server::tls::load_key(&dir.join("server-key.pem")).unwrap();
-    let tls = Arc::new(bulwark_server::tls::server_config(chain, key, vec![]).unwrap());
+    let tls = Arc::new(
+        bulwark_server::tls::server_config(chain, key, vec![], bulwark_core::Profile::Fapi2)
+            .unwrap(),
+    );
     let router = axum::Router::new().route(
         "/jwks",
         axum::routing::get(move || {
