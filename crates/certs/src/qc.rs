@@ -40,7 +40,8 @@ pub enum QcType {
 }
 
 impl QcType {
-    fn oid(self) -> ObjectIdentifier {
+    /// The type's OID (id-etsi-qct-*).
+    pub fn oid(self) -> ObjectIdentifier {
         match self {
             Self::Esign => QCT_ESIGN,
             Self::Eseal => QCT_ESEAL,
@@ -191,6 +192,10 @@ struct Psd2QcTypeAsn {
 
 fn parse_statements(raw: &[u8], id: &mut TppIdentity) -> Result<(), String> {
     let stmts = Vec::<QcStatementAsn>::from_der(raw).map_err(|e| format!("qcStatements: {e}"))?;
+    // Type OIDs named across every QcType statement: a qualified certificate is of exactly
+    // one type (EN 319 412-5 4.2.3), so a certificate claiming to be a QWAC and a QSealC at
+    // once is no compliant qualified certificate of either kind.
+    let mut named_types = 0usize;
     for st in stmts {
         if st.statement_id == QC_COMPLIANCE {
             id.qc_compliance = true;
@@ -198,6 +203,12 @@ fn parse_statements(raw: &[u8], id: &mut TppIdentity) -> Result<(), String> {
             let info = st.statement_info.ok_or("QcType without types")?;
             let types: Vec<ObjectIdentifier> =
                 info.decode_as().map_err(|e| format!("QcType: {e}"))?;
+            named_types += types.len();
+            if named_types != 1 {
+                return Err(format!(
+                    "QcType names {named_types} types; ETSI EN 319 412-5 4.2.3 allows exactly one"
+                ));
+            }
             for t in types {
                 let ty = [QcType::Esign, QcType::Eseal, QcType::Web]
                     .into_iter()

@@ -44,6 +44,89 @@ async fn cert_5_qwac_roles_nca_and_organisation_identifier_are_parsed() {
     );
 }
 
+/// EN 319 412-5 4.2.3: a qualified certificate is of exactly one type. One that claims web
+/// and eseal at once, names no type, or carries two QcType statements is refused for every
+/// purpose, so it can pass neither as a QWAC nor as a QSealC.
+#[tokio::test]
+async fn cert_5_a_certificate_of_more_or_fewer_than_one_qc_type_is_refused() {
+    let pki = Pki::new();
+    let v = validator(&pki.root, no_revocation());
+    let roles = [PspRole::AccountInformation];
+    let compliance_and_psd2 = qc(true, &[], Some(&roles));
+    let web = QcType::Web.oid();
+    let eseal = QcType::Eseal.oid();
+    for (name, qc_der) in [
+        (
+            "both",
+            qc(true, &[QcType::Web, QcType::Eseal], Some(&roles)),
+        ),
+        (
+            "none",
+            statements(&[&compliance_and_psd2, &qc_type_statement(&[])]),
+        ),
+        (
+            "two-statements",
+            statements(&[
+                &compliance_and_psd2,
+                &qc_type_statement(&[web]),
+                &qc_type_statement(&[eseal]),
+            ]),
+        ),
+    ] {
+        let mut spec = LeafSpec::qwac(name, &roles);
+        spec.qc = Some(qc_der);
+        let leaf = pki.ca.issue(&spec);
+        for purpose in [Purpose::Qwac, Purpose::Sealing, Purpose::TlsClient] {
+            let err = v
+                .validate(&pki.chain(&leaf), purpose, now())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, CertError::InvalidQcStatements { detail } if detail.contains("exactly one")),
+                "{name} for {purpose:?}: {err:?}"
+            );
+        }
+    }
+    // The same statements with exactly one type pass.
+    let mut spec = LeafSpec::qwac("one", &roles);
+    spec.qc = Some(statements(&[
+        &compliance_and_psd2,
+        &qc_type_statement(&[web]),
+    ]));
+    let leaf = pki.ca.issue(&spec);
+    v.validate(&pki.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap();
+}
+
+/// One qcStatements value (SEQUENCE OF QCStatement) holding the statements of each part, in
+/// order; a part is itself a qcStatements value.
+fn statements(parts: &[&[u8]]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut all = Vec::new();
+    for part in parts {
+        all.extend(Vec::<der::Any>::from_der(part).unwrap());
+    }
+    all.to_der().unwrap()
+}
+
+/// qcStatements holding one QcType statement (esi4-qcStatement-6) that names `types`, however
+/// many: the shapes our encoder never makes.
+fn qc_type_statement(types: &[der::asn1::ObjectIdentifier]) -> Vec<u8> {
+    use der::Encode;
+    #[derive(der::Sequence)]
+    struct Statement {
+        id: der::asn1::ObjectIdentifier,
+        info: Vec<der::asn1::ObjectIdentifier>,
+    }
+    vec![Statement {
+        id: der::asn1::ObjectIdentifier::new_unwrap("0.4.0.1862.1.6"),
+        info: types.to_vec(),
+    }]
+    .to_der()
+    .unwrap()
+}
+
 #[tokio::test]
 async fn cert_5_qwac_without_psd2_statement_is_rejected() {
     let pki = Pki::new();

@@ -587,14 +587,25 @@ impl AuthorizationStore for SqlStore {
         consent_id: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let done = crate::db::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(consent_id)
-        .execute(&self.db())
-        .await?;
-        Ok(done.rows_affected())
+        // Under READ COMMITTED (PostgreSQL), a rotation holding its old token's row lock makes
+        // this statement wait, then skip that row; the successor it inserts is committed after
+        // this statement's snapshot and escapes it. Another pass sees it. Each rotation needs a
+        // live token, so the passes end; the bound only guards against a fault.
+        let mut revoked = 0;
+        for _ in 0..8 {
+            let done = crate::db::query(
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(consent_id)
+            .execute(&self.db())
+            .await?;
+            if done.rows_affected() == 0 {
+                break;
+            }
+            revoked += done.rows_affected();
+        }
+        Ok(revoked)
     }
 
     async fn refresh_tokens_of_consent(

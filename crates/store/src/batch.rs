@@ -169,7 +169,7 @@ fn lookup_sql(rows: usize) -> String {
     format!(
         "SELECT CAST(0 AS BIGINT), jti, CAST(0 AS BIGINT) FROM revoked_tokens WHERE jti IN ({}) \
          UNION ALL \
-         SELECT CAST(1 AS BIGINT), consent_id, revoked_at FROM revoked_grants WHERE consent_id IN ({})",
+         SELECT CAST(1 AS BIGINT), consent_id, issued_until FROM revoked_grants WHERE consent_id IN ({})",
         params(1),
         params(rows + 1)
     )
@@ -219,7 +219,7 @@ async fn lookup_loop(source: DbSource, mut rx: mpsc::Receiver<Lookup>) {
                         .consent_id
                         .as_ref()
                         .and_then(|c| revoked_grants.get(c))
-                        .is_some_and(|revoked_at| l.issued_at <= *revoked_at);
+                        .is_some_and(|until| l.issued_at <= *until);
                     let hit = by_grant || revoked_jtis.contains(&l.jti);
                     let _ = l.reply.send(Ok(hit));
                 }

@@ -34,15 +34,15 @@ pub trait ReplayStore: Send + Sync {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError>;
-    /// Revokes every access token of the grant behind `consent_id` issued at or before `now`
-    /// (RFC 7009 2.1), remembered until `expires_at`, when the last of them has expired.
-    /// A later revocation moves the watermark forward, never back.
+    /// Revokes every access token of the grant behind `consent_id` issued at or before
+    /// `issued_until` (RFC 7009 2.1), remembered until `expires_at`, when the last of them has
+    /// expired. Another revocation of the grant moves either bound forward, never back.
     async fn revoke_grant(
         &self,
         consent_id: &str,
         client_id: &str,
+        issued_until: i64,
         expires_at: i64,
-        now: i64,
     ) -> Result<(), StoreError>;
     /// True if the token was revoked: by its `jti`, or with its grant.
     async fn is_token_revoked(&self, token: &IssuedToken<'_>) -> Result<bool, StoreError>;
@@ -98,19 +98,21 @@ impl ReplayStore for SqlStore {
         &self,
         consent_id: &str,
         client_id: &str,
+        issued_until: i64,
         expires_at: i64,
-        now: i64,
     ) -> Result<(), StoreError> {
         crate::db::query(
-            "INSERT INTO revoked_grants (consent_id, client_id, revoked_at, expires_at) \
+            "INSERT INTO revoked_grants (consent_id, client_id, issued_until, expires_at) \
              VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (consent_id) DO UPDATE SET revoked_at = excluded.revoked_at, \
-             expires_at = excluded.expires_at \
-             WHERE revoked_grants.revoked_at <= excluded.revoked_at",
+             ON CONFLICT (consent_id) DO UPDATE SET \
+             issued_until = CASE WHEN excluded.issued_until > revoked_grants.issued_until \
+             THEN excluded.issued_until ELSE revoked_grants.issued_until END, \
+             expires_at = CASE WHEN excluded.expires_at > revoked_grants.expires_at \
+             THEN excluded.expires_at ELSE revoked_grants.expires_at END",
         )
         .bind(consent_id)
         .bind(client_id)
-        .bind(now)
+        .bind(issued_until)
         .bind(expires_at)
         .execute(&self.db())
         .await?;

@@ -682,7 +682,7 @@ async fn tk_7_revoked_tokens_are_recorded_until_expiry(store: SqlStore) {
 
 /// RFC 7009 2.1: a revoked grant takes every token of its consent issued up to the moment of
 /// revocation, including ones whose `jti` was never written anywhere; not those issued after,
-/// nor those of another consent; a later revocation only moves the watermark forward.
+/// nor those of another consent; another revocation only moves its bounds forward.
 async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlStore) {
     let before = issued("a1", Some("consent-1"), 90);
     let at = issued("a2", Some("consent-1"), 100);
@@ -690,7 +690,7 @@ async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlSto
     let other = issued("b1", Some("consent-2"), 90);
     let application = issued("c1", None, 90);
     store
-        .revoke_grant("consent-1", "c1", 700, 100)
+        .revoke_grant("consent-1", "c1", 100, 700)
         .await
         .unwrap();
     // Concurrent look-ups, batched into one statement, are each answered on their own.
@@ -717,7 +717,7 @@ async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlSto
     }
     assert_eq!(answers, [true, true, false, false, false]);
     store
-        .revoke_grant("consent-1", "c1", 650, 95)
+        .revoke_grant("consent-1", "c1", 95, 650)
         .await
         .unwrap();
     assert!(
@@ -725,12 +725,18 @@ async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlSto
         "an older revocation does not move the watermark back"
     );
     store
-        .revoke_grant("consent-1", "c1", 800, 120)
+        .revoke_grant("consent-1", "c1", 120, 800)
         .await
         .unwrap();
     assert!(store.is_token_revoked(&after).await.unwrap());
-    assert_eq!(store.purge_expired(799).await.unwrap(), 0);
-    assert_eq!(store.purge_expired(801).await.unwrap(), 1);
+    // A longer retention with an older watermark extends the one without lowering the other.
+    store
+        .revoke_grant("consent-1", "c1", 110, 900)
+        .await
+        .unwrap();
+    assert!(store.is_token_revoked(&after).await.unwrap());
+    assert_eq!(store.purge_expired(899).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(901).await.unwrap(), 1);
     assert!(!store.is_token_revoked(&before).await.unwrap());
 }
 

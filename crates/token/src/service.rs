@@ -188,23 +188,29 @@ impl TokenService {
             .await?)
     }
 
-    /// Revokes the grant behind `consent_id`: every refresh token of the consent, and every
-    /// access token issued under it until now, whose `jti`s are not all known (a refresh
-    /// writes nothing), so by watermark until the last of them has expired.
-    async fn revoke_grant(
-        &self,
-        consent_id: &str,
-        client_id: &str,
-        now: i64,
-    ) -> Result<(), TokenError> {
-        let outlived = now
-            .saturating_add(self.settings.access_token_lifetime_secs)
-            .saturating_add(self.settings.clock_skew_secs);
-        self.replay
-            .revoke_grant(consent_id, client_id, outlived, now)
-            .await?;
+    /// Revokes the grant behind `consent_id` (RFC 7009 2.1, RFC 6749 4.1.2): every refresh
+    /// token of the consent, then every access token issued under it, whose `jti`s are not all
+    /// known (a refresh writes nothing), by a watermark on `iat`.
+    ///
+    /// The refresh tokens go first and the clock is read after: a refresh that read its token
+    /// before that commit started earlier, so its token's `iat` is below the watermark. The
+    /// watermark reaches the clock skew further, for a node whose clock is behind; nothing
+    /// legitimate is issued under a revoked grant, so nothing is lost. The row is kept as long
+    /// as a token of the grant could live under either lifetime setting, so a token minted
+    /// under an earlier, longer access-token lifetime stays covered too.
+    async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
         self.authorizations()?
-            .revoke_refresh_tokens_of_consent(consent_id, now)
+            .revoke_refresh_tokens_of_consent(consent_id, self.clock.unix_time().secs())
+            .await?;
+        let skew = self.settings.clock_skew_secs.max(0);
+        let issued_until = self.clock.unix_time().secs().saturating_add(skew);
+        let retention = self
+            .settings
+            .access_token_lifetime_secs
+            .max(self.settings.refresh_token_lifetime_secs);
+        let expires_at = issued_until.saturating_add(retention).saturating_add(skew);
+        self.replay
+            .revoke_grant(consent_id, client_id, issued_until, expires_at)
             .await?;
         Ok(())
     }
@@ -417,8 +423,7 @@ impl TokenService {
                 .revoke_token(jti, &code.client_id, exp, now)
                 .await?;
         }
-        self.revoke_grant(&code.consent_id, &code.client_id, now)
-            .await
+        self.revoke_grant(&code.consent_id, &code.client_id).await
     }
 
     /// TK-3: reads only (the refresh token and the consent) unless rotation is on.
@@ -629,7 +634,7 @@ impl TokenService {
             return Err(TokenError::NotTokenOwner);
         }
         store.revoke_refresh_token(&hash, now).await?;
-        self.revoke_grant(&stored.consent_id, &stored.client_id, now)
+        self.revoke_grant(&stored.consent_id, &stored.client_id)
             .await?;
         tracing::info!(target: "bulwark::security", client_id = %stored.client_id, consent_id = %stored.consent_id, "refresh token revoked, and the access tokens of its grant");
         Ok(())

@@ -80,7 +80,9 @@ both_backends!(
 /// TK-7 / RFC 7009 2.1 ("the authorization server SHOULD also invalidate all access tokens
 /// based on the same authorization grant"): revoking a refresh token makes the access tokens
 /// of the code exchange and of every refresh inactive at once, though a refresh wrote no
-/// `jti`; the refresh token is refused; the client's grant on another consent is untouched.
+/// `jti`; the refresh token is refused, and with rotation on, the one it was rotated into
+/// too (the revoked token is then the retired one); the client's grant on another consent is
+/// untouched.
 async fn tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-rt-revoke", None).await;
     let (code, _, _) = fapi2_code(&h, &t, "rt-revoke").await;
@@ -120,6 +122,9 @@ async fn tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_ca
         );
     }
     assert_oauth_error(&refresh(&h, &t, &refresh_token).await, 400, "invalid_grant");
+    if let Some(rotated) = refreshed.2["refresh_token"].as_str() {
+        assert_oauth_error(&refresh(&h, &t, rotated).await, 400, "invalid_grant");
+    }
     assert_eq!(introspect(&h, &t.c, kept).await["active"], true);
     let still = refresh(&h, &t, other.2["refresh_token"].as_str().unwrap()).await;
     assert_eq!(still.0, 200, "{:?}", still.2);
@@ -129,4 +134,11 @@ both_backends!(
     tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant,
     tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_on_postgres
         => tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_case
+);
+
+both_backends!(
+    tk_7_revoking_a_retired_refresh_token_revokes_its_grant_with_rotation,
+    tk_7_revoking_a_retired_refresh_token_revokes_its_grant_with_rotation_on_postgres
+        => tk_7_revoking_a_refresh_token_revokes_the_access_tokens_of_its_grant_case,
+    tweak = rotation_on
 );
