@@ -375,7 +375,14 @@ fn escape_into(out: &mut String, value: &str) {
                 out.push('\\');
                 out.push(c);
             }
-            '\0' => out.push_str("\\00"),
+            // NUL and every other control character as a hex pair (RFC 4514 2.4), so a
+            // subject read from an unvalidated certificate cannot break a log line.
+            c if c.is_control() => {
+                let mut utf8 = [0u8; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    let _ = write!(out, "\\{b:02X}");
+                }
+            }
             ' ' if i == 0 || i == last => out.push_str("\\ "),
             '#' if i == 0 => out.push_str("\\#"),
             _ => out.push(c),

@@ -45,6 +45,25 @@ fn ca_2_renders_rfc4514_most_significant_last_with_escapes() {
     );
 }
 
+/// A subject from an unvalidated certificate is logged: its control characters (a newline
+/// forging a log line, NUL, DEL, C1 controls) are rendered as RFC 4514 hex pairs, and the
+/// rendering still parses back to the same name.
+#[test]
+fn hardening_control_characters_render_as_hex_pairs() {
+    let name = RdnSequence(vec![RelativeDistinguishedName(
+        der::asn1::SetOfVec::try_from(vec![atv(
+            "2.5.4.3",
+            utf8("tpp\nlevel=INFO forged\r\u{0}\u{7f}\u{85}end"),
+        )])
+        .unwrap(),
+    )]);
+    let dn = DistinguishedName::from_name(&name);
+    let rendered = dn.to_rfc4514();
+    assert_eq!(rendered, r"CN=tpp\0Alevel=INFO forged\0D\00\7F\C2\85end");
+    assert!(!rendered.chars().any(char::is_control));
+    assert!(dn_matches(&dn, &rendered));
+}
+
 #[test]
 fn ca_2_dn_matching_normalises_types_spaces_case_and_escapes() {
     let dn = ob_name();

@@ -325,16 +325,32 @@ async fn hardening_every_ca_of_a_deep_path_is_checked_against_its_own_issuer() {
 }
 
 /// An issuing CA listed in `exclude_issuers` (one with no revocation services to consult):
-/// its leaves and its own certificate skip revocation, even when its root publishes nothing.
+/// its leaves skip revocation, but its own certificate, issued by the root, is still checked
+/// (RFC 5280 6.1.3(a)(3)): with a root that publishes nothing, the path is refused, naming the
+/// CA. Only listing the root as well skips it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hardening_an_excluded_issuing_ca_is_not_checked_itself() {
+async fn hardening_an_excluded_issuing_ca_is_still_checked_by_its_issuer() {
     let root = Ca::root("Excluded Root CA");
     let ca = root.intermediate("Excluded Issuing CA");
     let leaf = ca.issue(&LeafSpec::plain("excluded leaf"));
+    let chain = [leaf.der.clone(), ca.der()];
     let mut settings = fast_settings();
     settings.exclude_issuers = vec![bulwark_certs::spki_sha256(&ca.der()).unwrap()];
+    let err = validator(&root, settings.clone())
+        .validate(&chain, Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match &err {
+        CertError::CaRevocation { subject, .. } => {
+            assert_eq!(subject, "CN=Excluded Issuing CA,O=Test QTSP,C=GB")
+        }
+        other => panic!("{other:?}"),
+    }
+    settings
+        .exclude_issuers
+        .push(bulwark_certs::spki_sha256(&root.der()).unwrap());
     let ok = validator(&root, settings)
-        .validate(&[leaf.der.clone(), ca.der()], Purpose::TlsClient, now())
+        .validate(&chain, Purpose::TlsClient, now())
         .await
         .unwrap();
     assert_eq!(ok.revocation.source, RevocationSource::Skipped);

@@ -819,3 +819,36 @@ async fn hardening_ocsp_good_answers_have_a_local_maximum_age() {
         .unwrap();
     assert!(!later.revocation.cached);
 }
+
+/// CERT-4: a CRL is re-fetched once the local maximum age of a "good" answer has passed, even
+/// though its nextUpdate (a day ahead here) has not: a revocation the CA publishes in a new CRL
+/// is seen within `max_good_cache_secs`, as with OCSP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_crls_have_the_same_local_maximum_age() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{port}/ca.crl")));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _srv = counting_server(port, pki.ca.fresh_crl(&[]), hits.clone()).await;
+    let settings = RevocationSettings {
+        max_good_cache_secs: 600,
+        ..rt_settings()
+    };
+    let v = validator(&pki.ca, settings);
+    let t0 = now();
+    let fetches = || hits.load(std::sync::atomic::Ordering::SeqCst);
+    for (at, expected) in [(0, 1), (300, 1), (900, 2), (1_000, 2)] {
+        let ok = v
+            .validate(
+                &pki.chain(&leaf),
+                Purpose::TlsClient,
+                t0 + Duration::from_secs(at),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.revocation.source, RevocationSource::Crl);
+        assert_eq!(fetches(), expected, "CRL downloads after {at} s");
+    }
+}

@@ -215,8 +215,10 @@ impl RevocationChecker {
         let mut cas = Vec::with_capacity(t.path.cas.len());
         for link in t.path.cas.iter().rev() {
             // An excluded issuer is one without revocation services of its own to consult:
-            // its own certificate is not checked either (as before CA certificates were).
-            if self.is_excluded(&link.spki) {
+            // the certificates it issued skip revocation. Its own certificate was issued by
+            // its parent, whose CRL or OCSP still decides (RFC 5280 6.1.3(a)(3)): list the
+            // parent too to skip that.
+            if self.is_excluded(&link.issuer_spki) {
                 cas.push(CaRevocation {
                     subject: link.subject.clone(),
                     serial: link.serial.clone(),
@@ -490,7 +492,7 @@ impl RevocationChecker {
             )
             .map(|revoked| (revoked, crl.next_update));
             if fresh && verdict.is_ok() {
-                self.crls.insert(key, crl.clone(), crl.next_update, t.now);
+                self.cache_crl(key, &crl, t.now);
             }
             return verdict;
         }
@@ -511,9 +513,19 @@ impl RevocationChecker {
             Err(e) => Err(format!("CRL rejected: {e:?}")),
         };
         if fresh && verdict.is_ok() {
-            self.crls.insert(key, crl.clone(), crl.next_update, t.now);
+            self.cache_crl(key, &crl, t.now);
         }
         verdict
+    }
+
+    /// Keeps a verified CRL until its nextUpdate, but no longer than the local maximum age of
+    /// a "good" answer: a CA that publishes a week ahead and re-issues the CRL when it revokes
+    /// a certificate has that revocation seen here within `max_good_cache_secs`, as with OCSP.
+    fn cache_crl(&self, key: String, crl: &Arc<CachedCrl>, now: SystemTime) {
+        let until = crl
+            .next_update
+            .min(now + Duration::from_secs(self.settings.max_good_cache_secs));
+        self.crls.insert(key, crl.clone(), until, now);
     }
 
     /// Fetches and parses the CRL at `url` (not cached here: see [`Self::crl`]).
