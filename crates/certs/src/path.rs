@@ -72,11 +72,9 @@ pub(crate) struct CaLink {
     pub subject: String,
     /// Its serial number, upper-case hex.
     pub serial: String,
-    /// Its own SubjectPublicKeyInfo DER (an excluded issuer is named by it).
-    pub spki: Vec<u8>,
     /// Its issuer (the next certificate up, or the anchor) as a trust anchor.
     pub issuer: TrustAnchor<'static>,
-    /// The issuer's SubjectPublicKeyInfo DER.
+    /// The issuer's SubjectPublicKeyInfo DER (an excluded issuer is named by it).
     pub issuer_spki: Vec<u8>,
     /// False when the issuer is a CA certificate whose keyUsage leaves out cRLSign (RFC 5280
     /// section 4.2.1.3): a CRL it signed is no evidence.
@@ -191,7 +189,6 @@ fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, d
                 subject: crate::dn::DistinguishedName::from_name(&cert.tbs_certificate.subject)
                     .to_rfc4514(),
                 serial: crate::parse::serial_hex(cert),
-                spki: cert.tbs_certificate.subject_public_key_info.to_der()?,
                 issuer: webpki::anchor_from_trusted_cert(&CertificateDer::from(up_der.as_slice()))
                     .map_err(|_| der::Error::from(der::ErrorKind::Failed))?
                     .to_owned(),
@@ -205,7 +202,6 @@ fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, d
                 subject: crate::dn::DistinguishedName::from_name(&cert.tbs_certificate.subject)
                     .to_rfc4514(),
                 serial: crate::parse::serial_hex(cert),
-                spki: cert.tbs_certificate.subject_public_key_info.to_der()?,
                 issuer: anchor.to_owned(),
                 issuer_spki: anchor_spki_der(anchor)?,
                 issuer_signs_crls: true,
