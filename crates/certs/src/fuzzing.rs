@@ -60,6 +60,7 @@ pub fn ocsp_response(
             now,
             skew: SKEW,
             max_age: Duration::from_secs(300),
+            max_good_age_without_nonce: Duration::from_secs(3600),
         },
     )?;
     Ok(answer.status == ocsp::OcspStatus::Revoked)

@@ -852,3 +852,61 @@ async fn hardening_crls_have_the_same_local_maximum_age() {
         assert_eq!(fetches(), expected, "CRL downloads after {at} s");
     }
 }
+
+/// CERT-4 / RFC 6960 3.2(5): a signed "good" OCSP answer without our nonce (here one recorded
+/// from a nonce-less request and replayed by someone on the path) counts only while its
+/// thisUpdate is within `max_good_cache_secs`, though its nextUpdate is a week ahead; older,
+/// it is no answer, and with no CRL to fall back on the certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_an_old_good_ocsp_answer_without_our_nonce_is_not_an_answer() {
+    let pki = Pki::new();
+    let upstream = free_port();
+    let resp = pki.ca.responder(true);
+    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Replay).await;
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
+    let _ocsp = OcspResponder::start(
+        upstream,
+        &pki.ca,
+        &resp.pem,
+        &resp.key_pem,
+        &[Entry::Valid(&leaf)],
+        7 * 24 * 60,
+    );
+    let t0 = now();
+    // Recorded: a request without a nonce gets an answer without one.
+    let nonce_less = RevocationSettings {
+        ocsp_nonce: false,
+        ..rt_settings()
+    };
+    validator(&pki.ca, nonce_less)
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, t0)
+        .await
+        .unwrap();
+    // Replayed ten minutes later (fresh validators, so nothing is cached): still young enough.
+    let ok = validator(&pki.ca, rt_settings())
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Ocsp);
+    // Replayed two hours later: older than max_good_cache_secs (3600), refused.
+    let err = validator(&pki.ca, rt_settings())
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + Duration::from_secs(7_200),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("without our nonce"), "{ocsp_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}

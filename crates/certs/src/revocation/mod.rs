@@ -49,7 +49,9 @@ pub struct RevocationSettings {
     pub exclude_issuers: Vec<String>,
     /// Longest a "good" answer is reused, whatever its nextUpdate says, in seconds (default
     /// 3600): a responder that sets nextUpdate a week ahead does not keep a revoked
-    /// certificate usable here for a week.
+    /// certificate usable here for a week. Also the oldest thisUpdate an OCSP "good" answer
+    /// that does not echo our nonce may carry (an older one could be a replay; the CRL then
+    /// decides).
     pub max_good_cache_secs: u64,
 }
 
@@ -448,6 +450,7 @@ impl RevocationChecker {
                 now: t.now,
                 skew: t.skew,
                 max_age: Duration::from_secs(self.settings.default_ttl_secs),
+                max_good_age_without_nonce: Duration::from_secs(self.settings.max_good_cache_secs),
             },
         )
     }

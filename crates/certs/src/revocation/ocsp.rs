@@ -83,6 +83,8 @@ pub(crate) struct Expect<'a> {
     pub skew: Duration,
     /// Reuse period when the response has no nextUpdate.
     pub max_age: Duration,
+    /// The oldest thisUpdate a "good" answer that does not echo our nonce may carry.
+    pub max_good_age_without_nonce: Duration,
 }
 
 /// Parses and verifies a DER OCSP response; `Err` carries a short reason for the log.
@@ -111,11 +113,13 @@ pub(crate) fn verify_response(body: &[u8], ex: &Expect<'_>) -> Result<OcspAnswer
         "OCSP",
     )?;
 
-    if let (Some(sent), Some(got)) = (ex.nonce, basic.tbs_response_data.nonce())
-        && got.0.as_bytes() != sent
-    {
-        return Err("nonce mismatch".into());
-    }
+    let echoed = match (ex.nonce, basic.tbs_response_data.nonce()) {
+        (Some(sent), Some(got)) if got.0.as_bytes() != sent => {
+            return Err("nonce mismatch".into());
+        }
+        (Some(_), Some(_)) => true,
+        _ => false,
+    };
 
     let single = basic
         .tbs_response_data
@@ -139,6 +143,19 @@ pub(crate) fn verify_response(body: &[u8], ex: &Expect<'_>) -> Result<OcspAnswer
         CertStatus::Revoked(_) => OcspStatus::Revoked,
         CertStatus::Unknown(_) => OcspStatus::Unknown,
     };
+    // RFC 6960 3.2(5), "sufficiently recent": a signed "good" answer travels over plain HTTP
+    // and stays valid until its nextUpdate, so without our nonce echoed (a responder that
+    // ignores nonces, or pre-produced answers) it could be one recorded before the
+    // revocation and replayed. It counts only while as young as a cached "good" answer may
+    // be; an older one is no answer, and the CRL decides.
+    if status == OcspStatus::Good
+        && !echoed
+        && this_update + ex.max_good_age_without_nonce + ex.skew < ex.now
+    {
+        return Err(
+            "good answer without our nonce, older than max_good_cache_secs (a replay?)".into(),
+        );
+    }
     Ok(OcspAnswer {
         status,
         valid_until,
