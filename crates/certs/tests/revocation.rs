@@ -763,8 +763,13 @@ async fn hardening_crl_verified_before_caching() {
         .unwrap_err();
     assert_eq!(err.reason(), "revocation_undetermined");
     *body.lock().unwrap() = pki.ca.fresh_crl(&[]);
+    // Asked again once the failed look-up has stopped being the answer (a few seconds on).
     let ok = v
-        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            now() + Duration::from_secs(6),
+        )
         .await
         .unwrap();
     assert_eq!(ok.revocation.source, RevocationSource::Crl);
@@ -909,4 +914,60 @@ async fn hardening_an_old_good_ocsp_answer_without_our_nonce_is_not_an_answer() 
         }
         other => panic!("expected undetermined, got {other:?}"),
     }
+}
+
+/// CERT-4 availability: requests for one certificate queued behind a responder that hangs share
+/// the first failure (refused, as each would have been) instead of each waiting out the
+/// timeout in turn: eight concurrent validations take about one timeout, not eight. The
+/// failure is the answer for a few seconds only; then the responder is asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_a_hanging_responder_does_not_queue_callers_behind_each_other() {
+    let pki = Pki::new();
+    let hole = HttpStub::start(Behaviour::BlackHole).await;
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").ocsp(&format!("http://127.0.0.1:{}/", hole.port)));
+    let settings = RevocationSettings {
+        ocsp_timeout_ms: 400,
+        ..fast_settings()
+    };
+    let v = validator(&pki.ca, settings);
+    let t0 = now();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let v = v.clone();
+        let chain = pki.chain(&leaf);
+        tasks.push(tokio::spawn(async move {
+            v.validate(&chain, Purpose::TlsClient, t0).await
+        }));
+    }
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, CertError::RevocationUndetermined { .. }),
+            "{err:?}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1_600),
+        "eight callers waited {took:?}: each repeated the timeout"
+    );
+    // Past the reuse period the responder is asked again (and times out again).
+    let again = Instant::now();
+    let err = v
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + Duration::from_secs(6),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CertError::RevocationUndetermined { .. }));
+    assert!(
+        again.elapsed() >= Duration::from_millis(350),
+        "asked the responder again: {:?}",
+        again.elapsed()
+    );
 }

@@ -136,9 +136,19 @@ pub(crate) struct RevocationChecker {
     exclude: Vec<Vec<u8>>,
     client: OutboundHttp,
     status: ExpiringCache<StatusKey, RevocationOutcome>,
+    /// Look-ups that neither source could answer, for [`FAILED_LOOKUP_REUSE`]: the callers
+    /// that queued behind a failed flight share its answer instead of each waiting out the
+    /// same timeouts in turn.
+    failed: ExpiringCache<StatusKey, CertError>,
     crls: ExpiringCache<String, Arc<CachedCrl>>,
     inflight: FlightMap,
 }
+
+/// How long a look-up that neither OCSP nor the CRL could answer is the answer for the same
+/// certificate. Without it, N requests queued behind an unreachable responder would wait N
+/// times its timeouts; with it, the first failure answers them all (fail-closed, as they would
+/// have been) and the next attempt is made this much later.
+const FAILED_LOOKUP_REUSE: Duration = Duration::from_secs(5);
 
 /// The certificate under check and its validated path.
 pub(crate) struct Target<'a> {
@@ -191,6 +201,7 @@ impl RevocationChecker {
         })?;
         Ok(Self {
             status: ExpiringCache::new(settings.cache_size),
+            failed: ExpiringCache::new(settings.cache_size),
             crls: ExpiringCache::new(settings.crl_cache_size),
             exclude,
             client,
@@ -309,7 +320,15 @@ impl RevocationChecker {
         if let Some(hit) = self.cached(&key, t.now) {
             return hit;
         }
-        self.lookup(t, s, &key, &ocsp_urls, &crl_urls).await
+        if let Some(failure) = self.failed.get(&key, t.now) {
+            return Err(failure);
+        }
+        let result = self.lookup(t, s, &key, &ocsp_urls, &crl_urls).await;
+        if let Err(e @ CertError::RevocationUndetermined { .. }) = &result {
+            self.failed
+                .insert(key, e.clone(), t.now + FAILED_LOOKUP_REUSE, t.now);
+        }
+        result
     }
 
     /// Whether the CA with this SubjectPublicKeyInfo is in `exclude_issuers`.
