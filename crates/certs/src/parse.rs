@@ -73,6 +73,12 @@ pub fn crl_urls(cert: &Certificate) -> Result<Vec<String>, CertError> {
     let cdp = CrlDistributionPoints::from_der(raw).map_err(CertError::malformed)?;
     let mut urls = Vec::new();
     for dp in cdp.0 {
+        // A point that serves only some revocation reasons (a partitioned CRL, RFC 5280
+        // 6.3.3(d)) or whose CRL another issuer signs (indirect, 6.3.3(b)) cannot tell the
+        // whole status: a CRL fetched there would be read as complete. Only complete points.
+        if dp.reasons.is_some() || dp.crl_issuer.is_some() {
+            continue;
+        }
         if let Some(DistributionPointName::FullName(names)) = dp.distribution_point {
             for n in names {
                 if let GeneralName::UniformResourceIdentifier(u) = n {
@@ -175,4 +181,62 @@ pub fn chain_from_x5c<S: AsRef<str>>(
                 .map_err(|e| CertError::malformed(format!("x5c: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use der::Encode;
+    use x509_cert::ext::pkix::crl::dp::{DistributionPoint, ReasonFlags, Reasons};
+
+    fn point(url: &str, reasons: Option<ReasonFlags>, issuer: bool) -> DistributionPoint {
+        let uri = GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(url).unwrap());
+        DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri.clone()])),
+            reasons,
+            crl_issuer: issuer.then(|| vec![uri]),
+        }
+    }
+
+    /// A certificate (self-signed by rcgen) whose CRL distribution points are `points`.
+    fn with_points(points: Vec<DistributionPoint>) -> Certificate {
+        let der = CrlDistributionPoints(points).to_der().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["x.example".to_string()]).unwrap();
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 31],
+                der,
+            ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Certificate::from_der(cert.der()).unwrap()
+    }
+
+    /// RFC 5280 6.3.3(b)/(d): only distribution points for every reason, whose CRL the
+    /// certificate's own issuer signs, are asked.
+    #[test]
+    fn cert_4_only_complete_distribution_points_are_used() {
+        let some_reasons: ReasonFlags = Reasons::KeyCompromise.into();
+        let cert = with_points(vec![
+            point(
+                "http://partitioned.example/kc.crl",
+                Some(some_reasons),
+                false,
+            ),
+            point("http://indirect.example/other.crl", None, true),
+            point("http://complete.example/ca.crl", None, false),
+        ]);
+        assert_eq!(
+            crl_urls(&cert).unwrap(),
+            vec!["http://complete.example/ca.crl".to_string()]
+        );
+        let only_partial = with_points(vec![point(
+            "http://partitioned.example/kc.crl",
+            Some(some_reasons),
+            false,
+        )]);
+        assert!(crl_urls(&only_partial).unwrap().is_empty());
+    }
 }
