@@ -60,7 +60,9 @@ pub fn ocsp_response(
             now,
             skew: SKEW,
             max_age: Duration::from_secs(300),
-            max_good_age_without_nonce: Duration::from_secs(3600),
+            // The seeds are answers recorded once, long ago, whose nextUpdate is far ahead:
+            // their age is not what the fuzzers explore.
+            max_good_age_without_nonce: Duration::MAX,
         },
     )?;
     Ok(answer.status == ocsp::OcspStatus::Revoked)

@@ -420,7 +420,8 @@ impl RevocationChecker {
         let until = if revoked {
             until
         } else {
-            until.min(now + Duration::from_secs(self.settings.max_good_cache_secs))
+            now.checked_add(Duration::from_secs(self.settings.max_good_cache_secs))
+                .map_or(until, |cap| until.min(cap))
         };
         self.status.insert(key.clone(), outcome, until, now);
         if revoked {
@@ -544,9 +545,9 @@ impl RevocationChecker {
     /// a "good" answer: a CA that publishes a week ahead and re-issues the CRL when it revokes
     /// a certificate has that revocation seen here within `max_good_cache_secs`, as with OCSP.
     fn cache_crl(&self, key: String, crl: &Arc<CachedCrl>, now: SystemTime) {
-        let until = crl
-            .next_update
-            .min(now + Duration::from_secs(self.settings.max_good_cache_secs));
+        let until = now
+            .checked_add(Duration::from_secs(self.settings.max_good_cache_secs))
+            .map_or(crl.next_update, |cap| crl.next_update.min(cap));
         self.crls.insert(key, crl.clone(), until, now);
     }
 

@@ -148,9 +148,10 @@ pub(crate) fn verify_response(body: &[u8], ex: &Expect<'_>) -> Result<OcspAnswer
     // ignores nonces, or pre-produced answers) it could be one recorded before the
     // revocation and replayed. It counts only while as young as a cached "good" answer may
     // be; an older one is no answer, and the CRL decides.
+    let age = ex.now.duration_since(this_update).unwrap_or_default();
     if status == OcspStatus::Good
         && !echoed
-        && this_update + ex.max_good_age_without_nonce + ex.skew < ex.now
+        && age > ex.max_good_age_without_nonce.saturating_add(ex.skew)
     {
         return Err(
             "good answer without our nonce, older than max_good_cache_secs (a replay?)".into(),
