@@ -484,19 +484,15 @@ impl AuthzService {
         }
         let user_key = format!("user:{username}");
         let addr_key = format!("addr:{address}");
-        let wait = self
-            .throttle
-            .wait(&user_key, now)
-            .max(self.throttle.wait(&addr_key, now));
-        if wait > 0 {
+        // The attempt counts as a failure until it succeeds (checked and counted at once), so
+        // parallel guesses cannot all pass before the first failure is recorded.
+        if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now) {
             tracing::warn!(target: "bulwark::security", username, address, wait, "PSU login throttled");
             return Ok(LoginOutcome::Failed(format!(
                 "Too many attempts. Please wait {wait} seconds and try again."
             )));
         }
         let Some(psu) = self.psus.authenticate(username, password).await? else {
-            self.throttle.failed(&user_key, now);
-            self.throttle.failed(&addr_key, now);
             tracing::info!(target: "bulwark::security", username, address, "PSU login failed");
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         };

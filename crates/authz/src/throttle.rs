@@ -47,11 +47,39 @@ impl LoginThrottle {
             .unwrap_or(0)
     }
 
+    /// Starts a login attempt on `keys` (the user's and the address's): refused with the
+    /// longest wait when any of them is blocked; otherwise the attempt is counted as a failure
+    /// on each, checked and counted under one lock, so parallel guesses cannot all pass the
+    /// throttle before the first failure is recorded. A success takes it back
+    /// ([`Self::succeeded`], [`Self::attempt_succeeded`]); a failure leaves it counted.
+    pub fn begin(&self, keys: &[&str], now: i64) -> Result<(), i64> {
+        let Ok(mut records) = self.records.lock() else {
+            return Ok(());
+        };
+        let wait = keys
+            .iter()
+            .filter_map(|k| records.get(*k))
+            .map(|r| (r.blocked_until - now).max(0))
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            return Err(wait);
+        }
+        for key in keys {
+            self.count_failure(&mut records, key, now);
+        }
+        Ok(())
+    }
+
     /// Records a failure for `key`.
     pub fn failed(&self, key: &str, now: i64) {
         let Ok(mut records) = self.records.lock() else {
             return;
         };
+        self.count_failure(&mut records, key, now);
+    }
+
+    fn count_failure(&self, records: &mut HashMap<String, Record>, key: &str, now: i64) {
         if records.len() >= MAX_KEYS {
             records.retain(|_, r| now - r.last_failure < WINDOW_SECS);
         }
@@ -79,7 +107,7 @@ impl LoginThrottle {
         }
     }
 
-    /// Takes back the one failure this attempt recorded in advance for `key` (an address's
+    /// Takes back the one failure [`Self::begin`] recorded in advance for `key` (an address's
     /// key after a successful login): the address's other failures stay, so one good login
     /// every few guesses does not clear an address spraying passwords over many users.
     pub fn attempt_succeeded(&self, key: &str) {
@@ -96,6 +124,7 @@ impl LoginThrottle {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -136,5 +165,38 @@ mod tests {
         // One more failure blocks again: the two before are remembered.
         t.failed("addr:10.0.0.9", 101);
         assert!(t.wait("addr:10.0.0.9", 101) > 0);
+    }
+
+    /// AZ-6: an attempt is counted before the password is checked, under the same lock as the
+    /// check, so a burst of parallel guesses gets only the free ones through; a success takes
+    /// back only its own count.
+    #[test]
+    fn az_6_parallel_attempts_are_counted_before_the_password_is_checked() {
+        let t = std::sync::Arc::new(LoginThrottle::new(3));
+        let admitted: usize = (0..16)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || t.begin(&["user:a", "addr:10.0.0.9"], 100).is_ok())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap_or(false)))
+            .sum();
+        assert_eq!(admitted, 3, "only the free attempts pass, however parallel");
+        assert!(
+            t.begin(&["user:b", "addr:10.0.0.9"], 100).is_err(),
+            "the address too"
+        );
+        // A good login from a fresh address: taken back, so it leaves nothing behind.
+        t.begin(&["user:c", "addr:10.0.0.10"], 100).unwrap();
+        t.succeeded("user:c");
+        t.attempt_succeeded("addr:10.0.0.10");
+        for _ in 0..2 {
+            t.begin(&["user:c", "addr:10.0.0.10"], 101).unwrap();
+        }
+        assert!(
+            t.begin(&["user:c", "addr:10.0.0.10"], 101).is_ok(),
+            "the good login's count was taken back: this is the third failure, not the fourth"
+        );
     }
 }

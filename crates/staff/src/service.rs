@@ -162,19 +162,13 @@ impl StaffService {
         }
         let user_key = format!("staff-user:{username}");
         let addr_key = format!("staff-addr:{address}");
-        let wait = self
-            .throttle
-            .wait(&user_key, now)
-            .max(self.throttle.wait(&addr_key, now));
-        if wait > 0 {
+        // The attempt counts as a failure until it succeeds (checked and counted at once), so
+        // parallel guesses cannot all pass the throttle before the first failure is recorded.
+        if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now) {
             self.audit_login_failure(username, address, "throttled", now)
                 .await?;
             return Err(StaffError::Throttled(wait));
         }
-        // The attempt counts as a failure until it succeeds, so parallel guesses cannot all
-        // pass the throttle before the first failure is recorded.
-        self.throttle.failed(&user_key, now);
-        self.throttle.failed(&addr_key, now);
         let user = self.store.get_staff(username).await?;
         let hash = user
             .as_ref()

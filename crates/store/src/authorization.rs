@@ -148,6 +148,9 @@ pub enum Redeemed {
     CodeTaken,
     /// The client assertion's jti was already used (nothing written).
     AssertionReplayed,
+    /// The code's consent is no longer Authorised (revoked, or expired by a transition since
+    /// it was read): nothing written, the code unspent.
+    ConsentGone,
 }
 
 /// A PSU browser session (single sign-on across authorizations).
@@ -253,7 +256,8 @@ pub trait AuthorizationStore: Send + Sync {
     async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError>;
 
     /// Deletes expired pushed requests (but not one an unexpired interaction started from),
-    /// interactions, codes, refresh tokens and sessions older than `now`.
+    /// interactions, codes (a used one once the access token it issued has expired too),
+    /// refresh tokens and sessions older than `now`.
     async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError>;
 }
 
@@ -510,6 +514,28 @@ impl AuthorizationStore for SqlStore {
 
     async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
         let mut tx = self.db().begin().await?;
+        // The consent is read in the transaction that writes the grant, and held: a revocation
+        // that committed since the caller read it is seen here, and one still to come waits
+        // for this commit (PostgreSQL: FOR SHARE; SQLite: one writer at a time), then revokes
+        // the refresh token written here with the consent's others. Without the lock, a
+        // refresh token inserted after a revocation's sweep would outlive the consent.
+        let lock = match self.backend() {
+            crate::Backend::Postgres => " FOR SHARE",
+            crate::Backend::Sqlite => "",
+        };
+        let status = crate::db::query(sqlx::AssertSqlSafe(format!(
+            "SELECT status FROM consents WHERE id = \
+             (SELECT consent_id FROM authorization_codes WHERE code_hash = $1){lock}"
+        )))
+        .bind(&r.code_hash)
+        .fetch_optional(&mut tx)
+        .await?
+        .map(|row| row.try_get::<String, _>(0))
+        .transpose()?;
+        if status.as_deref() != Some("Authorised") {
+            tx.rollback().await?;
+            return Ok(Redeemed::ConsentGone);
+        }
         if let Some(claim) = &r.assertion
             && !claim_in(&mut tx, claim).await?
         {
@@ -684,12 +710,17 @@ impl AuthorizationStore for SqlStore {
         .execute(&self.db())
         .await?;
         let mut gone = pushed.rows_affected();
-        for table in [
-            "authz_interactions",
-            "authorization_codes",
-            "refresh_tokens",
-            "psu_sessions",
-        ] {
+        // TK-2: a used code is kept while the access token it issued lives, so a second use
+        // in that time is still recognised as a reuse and revokes the grant.
+        let codes = crate::db::query(
+            "DELETE FROM authorization_codes WHERE expires_at < $1 \
+             AND (used_at IS NULL OR issued_exp IS NULL OR issued_exp < $1)",
+        )
+        .bind(now)
+        .execute(&self.db())
+        .await?;
+        gone += codes.rows_affected();
+        for table in ["authz_interactions", "refresh_tokens", "psu_sessions"] {
             let done = crate::db::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"
             )))

@@ -66,6 +66,8 @@ both_backends!(
     az_1_request_uri_completes_once_and_not_after_expiry,
     az_5_decision_code_and_consent_are_one_transaction,
     tk_2_code_is_redeemed_once_with_its_refresh_token,
+    tk_2_a_code_of_a_consent_revoked_since_is_not_redeemed,
+    tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives,
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
     az_6_psus_accounts_and_sessions,
     hardening_one_bad_jti_does_not_fail_the_batch,
@@ -1184,6 +1186,101 @@ async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
     assert_eq!(used.issued_jti.as_deref(), Some("jti-1"));
     assert_eq!(used.refresh_hash.as_deref(), Some("rt-1"));
     assert!(store.get_refresh_token("rt-1").await.unwrap().is_some());
+}
+
+/// TK-2: the consent is read in the redemption's own transaction: revoked since the caller
+/// checked it, nothing is written (code unspent, no refresh token, assertion jti unspent).
+async fn tk_2_a_code_of_a_consent_revoked_since_is_not_redeemed(store: SqlStore) {
+    let c = consent("aac-g", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    store
+        .insert_interaction(&interaction("ia-g", "aac-g"))
+        .await
+        .unwrap();
+    let t = transition("aac-g", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
+        store
+            .finish_interaction("ia-g", &t, Some(&code_record("hg", "aac-g")))
+            .await
+            .unwrap()
+    );
+    let revoked = ConsentTransition {
+        actor_kind: "TPP".into(),
+        actor_id: "client-a".into(),
+        ..transition("aac-g", "Authorised", "Revoked", 105)
+    };
+    assert!(store.transition_consent(&revoked).await.unwrap());
+    let r = Redemption {
+        code_hash: "hg".into(),
+        now: 110,
+        issued_jti: "jti-g".into(),
+        issued_exp: 700,
+        refresh: Some(refresh_record("rt-g", "aac-g")),
+        assertion: Some(JtiClaim {
+            namespace: "assertion:client-a".into(),
+            jti: "a-g".into(),
+            expires_at: 500,
+        }),
+    };
+    assert_eq!(store.redeem_code(&r).await.unwrap(), Redeemed::ConsentGone);
+    assert!(
+        store
+            .get_code("hg")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert!(store.get_refresh_token("rt-g").await.unwrap().is_none());
+    assert!(
+        store
+            .claim_jti("assertion:client-a", "a-g", 500)
+            .await
+            .unwrap(),
+        "the assertion's jti is unspent"
+    );
+}
+
+/// TK-2: the purge keeps a used code until the access token it issued has expired, so a
+/// second use in that time is recognised as a reuse; an unused expired code goes at once.
+async fn tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives(store: SqlStore) {
+    let c = consent("aac-p", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    store
+        .insert_interaction(&interaction("ia-p", "aac-p"))
+        .await
+        .unwrap();
+    let t = transition("aac-p", "AwaitingAuthorisation", "Authorised", 101);
+    let code = code_record("hp", "aac-p");
+    assert!(
+        store
+            .finish_interaction("ia-p", &t, Some(&code))
+            .await
+            .unwrap()
+    );
+    let r = Redemption {
+        code_hash: "hp".into(),
+        now: code.expires_at - 1,
+        issued_jti: "jti-p".into(),
+        issued_exp: code.expires_at + 600,
+        refresh: None,
+        assertion: None,
+    };
+    assert_eq!(store.redeem_code(&r).await.unwrap(), Redeemed::Won);
+    store
+        .purge_authorization(code.expires_at + 300)
+        .await
+        .unwrap();
+    assert!(
+        store.get_code("hp").await.unwrap().is_some(),
+        "expired but used, its access token still alive: kept"
+    );
+    store
+        .purge_authorization(code.expires_at + 601)
+        .await
+        .unwrap();
+    assert!(store.get_code("hp").await.unwrap().is_none());
 }
 
 async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) {

@@ -380,6 +380,11 @@ impl TokenService {
                 "client_assertion jti was already used (replay)".into(),
             ));
         }
+        if outcome == Redeemed::ConsentGone {
+            return Err(TokenError::Grant(
+                "the consent is no longer authorised".into(),
+            ));
+        }
         if outcome == Redeemed::CodeTaken {
             // Another exchange of the same code won the race: this is a reuse.
             if let Some(code) = store.get_code(&code.code_hash).await? {
