@@ -634,6 +634,9 @@ struct Shared {
     browser_tls: TlsConnector,
     items: Vec<JourneyItem>,
     preflight_items: Mutex<Vec<JourneyItem>>,
+    /// The workers' setup logins run one at a time: Bulwark counts a login in flight against
+    /// its address until it succeeds (AZ-6), so a burst from one address is throttled.
+    setup_login: tokio::sync::Mutex<()>,
     next: AtomicUsize,
     exhausted: AtomicBool,
     preflight_failed: Mutex<Option<String>>,
@@ -872,7 +875,10 @@ async fn worker(sh: Arc<Shared>, w: usize, barrier: Arc<tokio::sync::Barrier>, m
     let mut jar = Jar::default();
     // setup: one journey with the login form -> the worker's PSU session
     let item = sh.preflight_items.lock().unwrap().pop().expect("preflight item");
-    match journey(&sh, &mut tpp, &mut br, &mut jar, &item, true).await {
+    let one_at_a_time = sh.setup_login.lock().await;
+    let setup = journey(&sh, &mut tpp, &mut br, &mut jar, &item, true).await;
+    drop(one_at_a_time);
+    match setup {
         Ok(out) => {
             let session_cookie = if sh.a.target == Kind::Bulwark { "bulwark_session" } else { "_session" };
             if !jar.has(session_cookie) {
@@ -1281,6 +1287,7 @@ fn main() {
         browser_tls,
         items,
         preflight_items: Mutex::new(preflight_items),
+        setup_login: tokio::sync::Mutex::new(()),
         next: AtomicUsize::new(0),
         exhausted: AtomicBool::new(false),
         preflight_failed: Mutex::new(None),

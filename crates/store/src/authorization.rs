@@ -329,6 +329,33 @@ async fn insert_refresh(conn: &mut crate::db::Tx, r: &RefreshRecord) -> Result<(
     Ok(())
 }
 
+impl SqlStore {
+    /// Why a redemption changed nothing (read after its rollback, a rare path): the code was
+    /// already used (a reuse), or its consent is no longer Authorised; a code that ran out at
+    /// that very second, its consent standing, reads as taken, as it did before.
+    async fn why_not_redeemed(&self, code_hash: &str) -> Result<Redeemed, StoreError> {
+        let row = crate::db::query(
+            "SELECT a.used_at, c.status FROM authorization_codes a \
+             LEFT JOIN consents c ON c.id = a.consent_id WHERE a.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.db())
+        .await?;
+        let Some(row) = row else {
+            return Ok(Redeemed::CodeTaken);
+        };
+        let used: Option<i64> = row.try_get(0)?;
+        let status: Option<String> = row.try_get(1)?;
+        Ok(
+            if used.is_none() && status.as_deref() != Some("Authorised") {
+                Redeemed::ConsentGone
+            } else {
+                Redeemed::CodeTaken
+            },
+        )
+    }
+}
+
 #[async_trait]
 impl AuthorizationStore for SqlStore {
     async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError> {
@@ -514,7 +541,13 @@ impl AuthorizationStore for SqlStore {
 
     async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
         let mut tx = self.db().begin().await?;
-        // The consent is read in the transaction that writes the grant, and held: a revocation
+        if let Some(claim) = &r.assertion
+            && !claim_in(&mut tx, claim).await?
+        {
+            tx.rollback().await?;
+            return Ok(Redeemed::AssertionReplayed);
+        }
+        // The consent is read by the statement that spends the code, and held: a revocation
         // that committed since the caller read it is seen here, and one still to come waits
         // for this commit (PostgreSQL: FOR SHARE; SQLite: one writer at a time), then revokes
         // the refresh token written here with the consent's others. Without the lock, a
@@ -523,29 +556,12 @@ impl AuthorizationStore for SqlStore {
             crate::Backend::Postgres => " FOR SHARE",
             crate::Backend::Sqlite => "",
         };
-        let status = crate::db::query(sqlx::AssertSqlSafe(format!(
-            "SELECT status FROM consents WHERE id = \
-             (SELECT consent_id FROM authorization_codes WHERE code_hash = $1){lock}"
-        )))
-        .bind(&r.code_hash)
-        .fetch_optional(&mut tx)
-        .await?
-        .map(|row| row.try_get::<String, _>(0))
-        .transpose()?;
-        if status.as_deref() != Some("Authorised") {
-            tx.rollback().await?;
-            return Ok(Redeemed::ConsentGone);
-        }
-        if let Some(claim) = &r.assertion
-            && !claim_in(&mut tx, claim).await?
-        {
-            tx.rollback().await?;
-            return Ok(Redeemed::AssertionReplayed);
-        }
-        let won = crate::db::query(
+        let won = crate::db::query(sqlx::AssertSqlSafe(format!(
             "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \
-             refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1",
-        )
+             refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1 \
+             AND EXISTS (SELECT 1 FROM consents WHERE consents.id = authorization_codes.consent_id \
+             AND consents.status = 'Authorised'{lock})"
+        )))
         .bind(r.now)
         .bind(&r.issued_jti)
         .bind(r.issued_exp)
@@ -555,7 +571,7 @@ impl AuthorizationStore for SqlStore {
         .await?;
         if won.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(Redeemed::CodeTaken);
+            return self.why_not_redeemed(&r.code_hash).await;
         }
         if let Some(t) = &r.refresh {
             insert_refresh(&mut tx, t).await?;
