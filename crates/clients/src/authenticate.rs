@@ -53,9 +53,6 @@ pub struct AuthenticatedClient {
     pub cert: Option<PresentedCert>,
 }
 
-/// Longest accepted assertion `jti` (RFC 7519 leaves it open; 256 holds any UUID or random id).
-const MAX_JTI: usize = 256;
-
 /// A client assertion's `jti`, checked but not yet claimed: a caller with a write of its own
 /// (the code exchange) claims it in the same transaction, so the request costs one write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -277,10 +274,10 @@ impl ClientAuthenticator {
             .ok_or_else(|| fail("client_assertion has no jti"))?;
         // Bounded and printable before it reaches the database: one hostile value (a NUL, a
         // megabyte) must not fail a batch of other clients' claims.
-        if jti.is_empty() || jti.len() > MAX_JTI || !jti.bytes().all(|b| (0x21..0x7f).contains(&b))
-        {
+        if !bulwark_jose::claims::is_storable_jti(jti) {
             return Err(fail(format!(
-                "client_assertion jti must be 1 to {MAX_JTI} printable ASCII characters"
+                "client_assertion jti must be 1 to {} printable ASCII characters",
+                bulwark_jose::claims::MAX_JTI_LEN
             )));
         }
         // Claimed last, by the caller: a request refused for any other reason does not burn it.

@@ -114,8 +114,13 @@ pub fn check_claims(
         .exp
         .ok_or_else(|| bad("the exp claim is required (a number)"))?;
     let jti = match claims.get("jti") {
-        Some(Value::String(j)) if !j.is_empty() => j.clone(),
-        _ => return Err(bad("the jti claim is required (a string)")),
+        Some(Value::String(j)) if bulwark_jose::claims::is_storable_jti(j) => j.clone(),
+        _ => {
+            return Err(bad(format!(
+                "the jti claim is required: 1 to {} printable ASCII characters",
+                bulwark_jose::claims::MAX_JTI_LEN
+            )));
+        }
     };
     let mut metadata = claims.clone();
     for name in ENVELOPE {
@@ -175,6 +180,12 @@ mod tests {
         assert!(with("exp", json!(1000 + 7200)).is_err(), "too long");
         assert!(with("iat", json!(2000)).is_err(), "future");
         assert!(with("jti", json!(5)).is_err());
+        // Bounded and printable before it reaches the database (a NUL fails a PostgreSQL
+        // statement: a 500 instead of invalid_client_metadata).
+        assert!(with("jti", json!("a\u{0}b")).is_err());
+        assert!(with("jti", json!("x".repeat(257))).is_err());
+        assert!(with("jti", json!("")).is_err());
+        assert!(with("jti", json!("x".repeat(256))).is_ok());
         for k in ["iat", "exp", "jti", "iss", "aud"] {
             let mut r = req(1000);
             r.remove(k);

@@ -111,6 +111,7 @@ impl Gateway {
         .await?;
         let store_arc = Arc::new(store.clone());
         let jwks_roots = pem_roots(&config.jwks_ca)?;
+        // The server's key set: a URL of the bank's own configuration, often internal.
         let fetcher = Arc::new(
             JwksFetcher::new(
                 Duration::from_secs(5),
@@ -119,12 +120,24 @@ impl Gateway {
             )
             .map_err(|e| anyhow::anyhow!("JWKS client: {e}"))?,
         );
+        // The clients' key sets (the directory's): URLs the TPPs chose, and the gateway sits
+        // inside the bank's network, so public addresses only (SSRF). No gateway route checks
+        // an `x-jws-signature` today (the server does, on the consent APIs), so none is
+        // fetched; this keeps it so if one ever is.
+        let client_keys = Arc::new(JwksFetcher::with_client(
+            bulwark_core::OutboundHttp::new(&bulwark_core::OutboundSettings {
+                public_only: true,
+                ..bulwark_core::OutboundSettings::https(Duration::from_secs(5), "bulwark-gateway")
+            })
+            .map_err(|e| anyhow::anyhow!("client JWKS client: {e}"))?,
+            Duration::from_secs(config.jwks_cache_secs),
+        ));
         let validator = CertValidator::from_settings(&config.trust, config.revocation.clone())?;
         let directory = Arc::new(ClientDirectory::new(
             store_arc.clone(),
             store_arc.clone(),
             Duration::from_secs(config.client_cache_secs),
-            fetcher.clone(),
+            client_keys,
         ));
         // The CA files of `jwks_ca` also serve the introspection endpoint (the same server).
         let tokens: Arc<dyn bulwark_resource::AccessTokens> =

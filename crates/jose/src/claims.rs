@@ -185,6 +185,17 @@ fn read(
     }
 }
 
+/// The longest `jti` a single-use record stores.
+pub const MAX_JTI_LEN: usize = 256;
+
+/// A `jti` fit to be stored as a single-use record: 1 to [`MAX_JTI_LEN`] printable ASCII
+/// characters. Checked before it reaches the database, where a NUL or a megabyte would fail
+/// the statement (a 500, or a batch of other clients' claims) instead of refusing the one
+/// request.
+pub fn is_storable_jti(jti: &str) -> bool {
+    !jti.is_empty() && jti.len() <= MAX_JTI_LEN && jti.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -234,9 +234,17 @@ impl PublicKey {
         let info = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
         let oid = info.algorithm.oid.to_string();
         let bits = info.subject_public_key.raw_bytes().to_vec();
+        // id-ecPublicKey names its curve in the parameters: ES256 is P-256 (prime256v1) only.
+        // A 65-byte point of another curve (brainpoolP256r1, secp256k1) is not read as one.
+        let p256 = info
+            .algorithm
+            .parameters
+            .and_then(|p| p.decode_as::<spki::ObjectIdentifier>().ok())
+            .is_some_and(|curve| curve.to_string() == "1.2.840.10045.3.1.7");
         let verifier = match (alg, oid.as_str()) {
-            // id-ecPublicKey; the curve is checked by ring when the point is used.
-            (Alg::Es256, "1.2.840.10045.2.1") if bits.len() == 65 => RingVerifier::Es256(bits),
+            (Alg::Es256, "1.2.840.10045.2.1") if p256 && bits.len() == 65 => {
+                RingVerifier::Es256(bits)
+            }
             // rsaEncryption or id-RSASSA-PSS.
             (Alg::Ps256, "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10") => {
                 RingVerifier::Ps256Der(bits)
@@ -376,6 +384,37 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::SigningKey;
+
+    /// An ES256 verifier is made only from a P-256 key: the same point bytes under another
+    /// curve's OID (secp256k1), or under no curve at all, are no ES256 key.
+    #[test]
+    fn hardening_a_certified_ec_key_of_another_curve_is_no_es256_key() {
+        use spki::der::Encode;
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let jwk = key.public_jwk();
+        let coord = |c: &str| URL_SAFE_NO_PAD.decode(jwk[c].as_str().unwrap()).unwrap();
+        let mut point = vec![4u8];
+        point.extend(coord("x"));
+        point.extend(coord("y"));
+        let spki_with = |curve: Option<&str>| {
+            spki::SubjectPublicKeyInfoOwned {
+                algorithm: spki::AlgorithmIdentifierOwned {
+                    oid: spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1"),
+                    parameters: curve.map(|c| {
+                        spki::der::Any::encode_from(&spki::ObjectIdentifier::new_unwrap(c)).unwrap()
+                    }),
+                },
+                subject_public_key: spki::der::asn1::BitString::from_bytes(&point).unwrap(),
+            }
+            .to_der()
+            .unwrap()
+        };
+        assert!(
+            PublicKey::from_spki_der(Alg::Es256, &spki_with(Some("1.2.840.10045.3.1.7"))).is_some()
+        );
+        assert!(PublicKey::from_spki_der(Alg::Es256, &spki_with(Some("1.3.132.0.10"))).is_none());
+        assert!(PublicKey::from_spki_der(Alg::Es256, &spki_with(None)).is_none());
+    }
 
     #[test]
     fn hardening_unknown_critical_extensions_are_refused() {
