@@ -41,8 +41,8 @@ pub enum FetchError {
 #[derive(Default)]
 struct Slot {
     state: tokio::sync::Mutex<SlotState>,
-    /// The last good key set, readable while a fetch holds `state`.
-    last_good: std::sync::Mutex<Option<PublicKeySet>>,
+    /// The last good key set and when it was fetched, readable while a fetch holds `state`.
+    last_good: std::sync::Mutex<Option<(PublicKeySet, Instant)>>,
 }
 
 #[derive(Default)]
@@ -63,6 +63,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub struct JwksFetcher {
     http: OutboundHttp,
     ttl: Duration,
+    max_stale: Duration,
     slots: std::sync::Mutex<HashMap<String, std::sync::Arc<Slot>>>,
 }
 
@@ -76,6 +77,9 @@ impl std::fmt::Debug for JwksFetcher {
 
 /// Entries kept before idle ones are dropped.
 const MAX_SLOTS: usize = 10_000;
+
+/// How long past its lifetime a key set is still served while its URI fails, by default.
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(3600);
 
 impl JwksFetcher {
     /// A fetcher with the given timeout and cache lifetime; `extra_roots` (DER) are trusted
@@ -93,8 +97,22 @@ impl JwksFetcher {
         Self {
             http,
             ttl,
+            max_stale: DEFAULT_MAX_STALE,
             slots: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Serves a key set at most `max_stale` past its lifetime while its URI fails (default
+    /// [`DEFAULT_MAX_STALE`]): a host outage does not lock its client out at once, and a key
+    /// the client withdrew while its host is failing (or made to fail) stops working then.
+    pub fn with_max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
+
+    /// True while a set fetched at `fetched` may still be served from a failing URI.
+    fn servable(&self, fetched: Instant, now: Instant) -> bool {
+        now.duration_since(fetched) < self.ttl.saturating_add(self.max_stale)
     }
 
     fn slot(&self, uri: &str) -> std::sync::Arc<Slot> {
@@ -110,7 +128,8 @@ impl JwksFetcher {
     /// The keys at `uri`: from cache when fresh and (if `kid` is given) holding that kid;
     /// otherwise fetched, at most once per [`REFETCH_MIN_INTERVAL`] for a missing kid. No lock
     /// is held across a fetch except this URI's own; a failing URI is not retried before its
-    /// backoff ends (negative caching), and its last good key set keeps being served.
+    /// backoff ends (negative caching), and its last good key set keeps being served, for at
+    /// most `max_stale` past its lifetime.
     pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<PublicKeySet, FetchError> {
         let slot = self.slot(uri);
         let wants = |keys: &PublicKeySet| kid.is_none_or(|k| keys.has_kid(k));
@@ -119,7 +138,9 @@ impl JwksFetcher {
             Ok(state) => state,
             Err(_) => {
                 let good = slot.last_good.lock().ok().and_then(|g| g.clone());
-                if let Some(keys) = good.filter(|k| wants(k)) {
+                let now = Instant::now();
+                if let Some((keys, _)) = good.filter(|(k, at)| wants(k) && self.servable(*at, now))
+                {
                     return Ok(keys);
                 }
                 slot.state.lock().await
@@ -144,7 +165,7 @@ impl JwksFetcher {
             && now < until
         {
             return match &state.keys {
-                Some((keys, _)) if wants(keys) => Ok(keys.clone()),
+                Some((keys, at)) if wants(keys) && self.servable(*at, now) => Ok(keys.clone()),
                 _ => Err(FetchError::Http {
                     uri: uri.to_string(),
                     reason: "failed recently; not retried yet".into(),
@@ -153,9 +174,10 @@ impl JwksFetcher {
         }
         match self.fetch(uri).await {
             Ok(keys) => {
-                state.keys = Some((keys.clone(), Instant::now()));
+                let fetched = Instant::now();
+                state.keys = Some((keys.clone(), fetched));
                 if let Ok(mut good) = slot.last_good.lock() {
-                    *good = Some(keys.clone());
+                    *good = Some((keys.clone(), fetched));
                 }
                 state.failures = 0;
                 state.retry_after = None;
@@ -166,8 +188,10 @@ impl JwksFetcher {
                 let backoff = Duration::from_secs(1u64 << state.failures.min(6)).min(MAX_BACKOFF);
                 state.retry_after = Some(Instant::now() + backoff);
                 match &state.keys {
-                    // Keep serving the last good set while the host is down.
-                    Some((keys, _)) if wants(keys) => Ok(keys.clone()),
+                    // Keep serving the last good set while the host is down, for a while.
+                    Some((keys, at)) if wants(keys) && self.servable(*at, Instant::now()) => {
+                        Ok(keys.clone())
+                    }
                     _ => Err(e),
                 }
             }

@@ -157,10 +157,13 @@ impl Application {
             )
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let fetcher = Arc::new(JwksFetcher::with_client(
-            outbound.clone(),
-            Duration::from_secs(config.tokens.jwks_cache_secs),
-        ));
+        let fetcher = Arc::new(
+            JwksFetcher::with_client(
+                outbound.clone(),
+                Duration::from_secs(config.tokens.jwks_cache_secs),
+            )
+            .with_max_stale(Duration::from_secs(config.tokens.jwks_max_stale_secs)),
+        );
         let directory = Arc::new(ClientDirectory::new(
             store_arc.clone(),
             store_arc.clone(),

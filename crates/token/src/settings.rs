@@ -24,6 +24,10 @@ pub struct TokenSettings {
     pub jwks_fetch_timeout_ms: u64,
     /// How long a fetched `jwks_uri` document is reused, seconds.
     pub jwks_cache_secs: u64,
+    /// How long past `jwks_cache_secs` a client's last good key set is still used while its
+    /// `jwks_uri` fails, seconds: an outage of the TPP's key host does not lock it out at once,
+    /// and a key it withdrew stops working this long after, however its host fails.
+    pub jwks_max_stale_secs: u64,
     /// Refresh token lifetime in seconds (TK-3); a refresh token never outlives its consent.
     pub refresh_token_lifetime_secs: i64,
     /// Issue a new refresh token on every refresh and revoke the old one (off by default).
@@ -46,6 +50,7 @@ impl Default for TokenSettings {
             clock_skew_secs: 10,
             jwks_fetch_timeout_ms: 3000,
             jwks_cache_secs: 300,
+            jwks_max_stale_secs: 3600,
             client_cache_secs: 5,
             refresh_token_lifetime_secs: 90 * 24 * 3600,
             rotate_refresh_tokens: false,

@@ -168,6 +168,38 @@ async fn hardening_jwks_tarpit_does_not_stall_other_clients() {
     );
 }
 
+/// CA-1 / CA-3: a client's last good key set is used while its `jwks_uri` fails, but only for
+/// `tokens.jwks_max_stale_secs` past its lifetime: a key the client withdrew while its host
+/// fails (or is made to fail) stops authenticating then.
+#[tokio::test]
+async fn hardening_a_failing_jwks_uri_is_served_stale_only_for_a_while() {
+    let h = Harness::start(|c| {
+        c.tokens.jwks_cache_secs = 1;
+        c.tokens.jwks_max_stale_secs = 2;
+    })
+    .await;
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    let jwks = Arc::new(std::sync::Mutex::new(
+        json!({"keys": [Value::Object(key.public_jwk().clone())]}),
+    ));
+    let hits = Arc::new(std::sync::Mutex::new(0));
+    let uri = jwks_server(&h, jwks.clone(), hits.clone()).await;
+    h.register("tpp-stale", json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri, "grant_types": ["client_credentials"], "scope": "accounts"})).await;
+    let c = PkjClient {
+        id: "tpp-stale".into(),
+        key,
+        identity: h.pki.client("TPP", "tpp-stale", None).0,
+    };
+    assert_eq!(c.token(&h, &c.assertion(&h)).await.0, 200);
+    // The host starts failing: past the lifetime, the last good set still serves.
+    *jwks.lock().unwrap() = json!({"no": "keys"});
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(c.token(&h, &c.assertion(&h)).await.0, 200);
+    // Past lifetime + max stale (1 + 2 s, and the failure backoff): refused.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert_oauth_error(&c.token(&h, &c.assertion(&h)).await, 401, "invalid_client");
+}
+
 /// CA-3 with a `jwks_uri`: a self-signed certificate the client rotated in at its `jwks_uri`
 /// is accepted at once (one rate-limited refetch when no cached key holds it, as for an
 /// unknown `kid`), not after the cache runs out; the certificate rotated out is refused.
