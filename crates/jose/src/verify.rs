@@ -296,6 +296,15 @@ impl PublicKey {
     }
 }
 
+/// The most keys a JWK Set may hold: a TPP's set has a handful (signing, encryption, the
+/// certificates' keys); a set of thousands would make each unauthenticated request naming the
+/// client cost thousands of signature checks.
+pub const MAX_KEYS_PER_SET: usize = 100;
+
+/// The most keys one signature is tried against: a JWS without `kid` (or a set repeating a
+/// `kid`) is checked against the matching keys up to this many.
+pub const MAX_SIGNATURE_ATTEMPTS: usize = 16;
+
 /// A client's (or our own) public keys.
 #[derive(Clone, Debug, Default)]
 pub struct PublicKeySet {
@@ -312,6 +321,12 @@ impl PublicKeySet {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or_else(|| VerifyError::InvalidJwks("no \"keys\" array".into()))?;
+        if keys.len() > MAX_KEYS_PER_SET {
+            return Err(VerifyError::InvalidJwks(format!(
+                "{} keys; at most {MAX_KEYS_PER_SET}",
+                keys.len()
+            )));
+        }
         Ok(Self {
             keys: keys
                 .iter()
@@ -350,7 +365,8 @@ impl PublicKeySet {
     }
 
     /// Verifies `jws`: `alg` must be allowed; with a `kid` only that key is tried (and must
-    /// match the algorithm), without one every key of the algorithm is tried.
+    /// match the algorithm), without one every key of the algorithm is tried, up to
+    /// [`MAX_SIGNATURE_ATTEMPTS`] keys either way.
     pub fn verify(&self, jws: &Compact<'_>) -> Result<&PublicKey, VerifyError> {
         // RFC 7515 4.1.11: a recipient that does not understand a critical extension must
         // reject the JWS. No compact JWS Bulwark accepts (assertions, request objects,
@@ -370,7 +386,7 @@ impl PublicKeySet {
         if candidates.peek().is_none() {
             return Err(VerifyError::UnknownKey(kid.map(str::to_string)));
         }
-        for key in candidates {
+        for key in candidates.take(MAX_SIGNATURE_ATTEMPTS) {
             if key.verify(jws).is_ok() {
                 return Ok(key);
             }
@@ -414,6 +430,43 @@ mod tests {
         );
         assert!(PublicKey::from_spki_der(Alg::Es256, &spki_with(Some("1.3.132.0.10"))).is_none());
         assert!(PublicKey::from_spki_der(Alg::Es256, &spki_with(None)).is_none());
+    }
+
+    /// A JWK Set of more than [`MAX_KEYS_PER_SET`] keys is refused, and one signature is tried
+    /// against at most [`MAX_SIGNATURE_ATTEMPTS`] keys: a kid-less JWS of the 17th matching
+    /// key is not found, the same JWS naming its `kid` is.
+    #[test]
+    fn hardening_key_sets_and_signature_attempts_are_bounded() {
+        let keys: Vec<SigningKey> = (0..=MAX_SIGNATURE_ATTEMPTS)
+            .map(|_| SigningKey::generate(Alg::Es256).unwrap())
+            .collect();
+        let jwks = |n: usize| {
+            let one = Value::Object(keys[0].public_jwk().clone());
+            serde_json::json!({"keys": vec![one; n]})
+        };
+        assert!(PublicKeySet::from_jwks(&jwks(MAX_KEYS_PER_SET)).is_ok());
+        assert!(matches!(
+            PublicKeySet::from_jwks(&jwks(MAX_KEYS_PER_SET + 1)),
+            Err(VerifyError::InvalidJwks(_))
+        ));
+        let set = set_of(&keys.iter().collect::<Vec<_>>());
+        let last = keys.last().unwrap();
+        let sign = |header: Value| {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(br#"{"iss":"c"}"#)
+            );
+            let sig = last.sign_raw(input.as_bytes()).unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+        };
+        let kidless = sign(serde_json::json!({"alg": "ES256"}));
+        assert!(matches!(
+            set.verify(&Compact::parse(&kidless).unwrap()),
+            Err(VerifyError::BadSignature)
+        ));
+        let named = sign(serde_json::json!({"alg": "ES256", "kid": last.kid()}));
+        assert!(set.verify(&Compact::parse(&named).unwrap()).is_ok());
     }
 
     #[test]
