@@ -494,6 +494,9 @@ impl Config {
         if self.http.outbound_allow_private {
             w.push("http.outbound_allow_private = true: registrations can make Bulwark fetch from private addresses".into());
         }
+        if !self.dcr.use_software_jwks_endpoint {
+            w.push("dcr.use_software_jwks_endpoint = false: a registration request is verified with the jwks it carries itself, so its signature proves nothing; only the software statement and the QWAC bind it".into());
+        }
         let own_sets = [&self.trust.tls_client, &self.trust.qwac, &self.trust.qseal];
         if !self.is_development()
             && !self.trust.anchors.is_empty()
@@ -565,12 +568,14 @@ mod tests {
         c.mtls.revalidate_issuer = false;
         c.revocation.enabled = false;
         c.http.outbound_allow_private = true;
+        c.dcr.use_software_jwks_endpoint = false;
         let w = c.warnings().join("\n");
         for key in [
             "trusted_proxies",
             "revalidate_issuer",
             "revocation.enabled",
             "outbound_allow_private",
+            "use_software_jwks_endpoint",
         ] {
             assert!(w.contains(key), "{key}: {w}");
         }
