@@ -195,12 +195,21 @@ impl std::fmt::Debug for PublicKey {
 
 impl PublicKey {
     /// Builds a verifier from a public JWK; `None` for keys FAPI cannot use (other key types
-    /// or curves, encryption keys, keys pinned to another algorithm).
+    /// or curves, encryption keys, keys whose `key_ops` leave out `verify`, keys pinned to
+    /// another algorithm).
     pub fn from_jwk(jwk: &Map<String, Value>) -> Option<Self> {
         if jwk
             .get("use")
             .and_then(Value::as_str)
             .is_some_and(|u| u != "sig")
+        {
+            return None;
+        }
+        // RFC 7517 4.3: a key whose operations are listed is used for those only.
+        if let Some(ops) = jwk.get("key_ops")
+            && !ops
+                .as_array()
+                .is_some_and(|ops| ops.iter().any(|op| op.as_str() == Some("verify")))
         {
             return None;
         }
@@ -430,6 +439,29 @@ mod tests {
         );
         assert!(PublicKey::from_spki_der(Alg::Es256, &spki_with(Some("1.3.132.0.10"))).is_none());
         assert!(PublicKey::from_spki_der(Alg::Es256, &spki_with(None)).is_none());
+    }
+
+    /// RFC 7517 4.3: a key listing its operations verifies only when `verify` is among them.
+    #[test]
+    fn hardening_key_ops_without_verify_is_no_verification_key() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let with_ops = |ops: Value| {
+            let mut jwk = key.public_jwk().clone();
+            jwk.insert("key_ops".into(), ops);
+            PublicKey::from_jwk(&jwk)
+        };
+        assert!(with_ops(serde_json::json!(["verify"])).is_some());
+        assert!(with_ops(serde_json::json!(["encrypt", "verify"])).is_some());
+        assert!(with_ops(serde_json::json!(["encrypt"])).is_none());
+        assert!(with_ops(serde_json::json!([])).is_none());
+        assert!(
+            with_ops(serde_json::json!("verify")).is_none(),
+            "not an array"
+        );
+        assert!(
+            PublicKey::from_jwk(key.public_jwk()).is_some(),
+            "no key_ops: any use"
+        );
     }
 
     /// A JWK Set of more than [`MAX_KEYS_PER_SET`] keys is refused, and one signature is tried
