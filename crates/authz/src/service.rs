@@ -213,7 +213,7 @@ impl AuthzService {
                 return Err(AuthzError::Unavailable(e.to_string()));
             }
             Err(e) => {
-                tracing::info!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %e, "authorization for an unusable consent");
+                tracing::warn!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %e, "authorization for an unusable consent");
                 let description = match e {
                     ConsentError::NotFound => {
                         "the openbanking_intent_id names no consent of this client"
@@ -493,7 +493,7 @@ impl AuthzService {
             )));
         }
         let Some(psu) = self.psus.authenticate(username, password).await? else {
-            tracing::info!(target: "bulwark::security", username, address, "PSU login failed");
+            tracing::warn!(target: "bulwark::security", username, address, "PSU login failed");
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         };
         self.throttle.succeeded(&user_key);

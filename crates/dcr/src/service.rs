@@ -529,7 +529,7 @@ impl DcrService {
                 .get(uri, None)
                 .await
                 .map_err(|e| {
-                    tracing::info!(target: "bulwark::security", uri = %uri, error = %e, "registration jwks_uri unusable");
+                    tracing::warn!(target: "bulwark::security", uri = %uri, error = %e, "registration jwks_uri unusable");
                     DcrError::Metadata(
                         "jwks_uri could not be fetched or is not a JWK Set (https, a public host)"
                             .into(),
@@ -546,7 +546,7 @@ impl DcrService {
             (meta.id_token_encryption_alg(), &meta.jwks, &meta.jwks_uri)
         {
             let keys = self.fetcher.get(uri, None).await.map_err(|e| {
-                tracing::info!(target: "bulwark::security", uri = %uri, error = %e, "registration jwks_uri unusable");
+                tracing::warn!(target: "bulwark::security", uri = %uri, error = %e, "registration jwks_uri unusable");
                 DcrError::Metadata(
                     "jwks_uri could not be fetched or is not a JWK Set (https, a public host)"
                         .into(),
@@ -560,7 +560,7 @@ impl DcrService {
         }
         if let Some(uri) = &meta.sector_identifier_uri {
             let doc = self.fetch_json(uri).await.map_err(|reason| {
-                tracing::info!(target: "bulwark::security", uri = %uri, %reason, "registration sector_identifier_uri unusable");
+                tracing::warn!(target: "bulwark::security", uri = %uri, %reason, "registration sector_identifier_uri unusable");
                 DcrError::Metadata(
                     "sector_identifier_uri could not be fetched or is not a JSON array (https, a public host)"
                         .into(),

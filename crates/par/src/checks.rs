@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx<'_>) -> Result<AuthorizationRequest, ParError> {
     let mut draft = Draft::default();
     for (name, check) in CHECKS {
         if let Err(e) = check(ctx, &mut draft) {
-            tracing::info!(target: "bulwark::security", client_id = %ctx.client.client_id, check = name, error = %e, "authorization request refused");
+            tracing::warn!(target: "bulwark::security", client_id = %ctx.client.client_id, check = name, error = %e, "authorization request refused");
             return Err(e);
         }
     }

@@ -15,6 +15,7 @@ pub fn ob_response(err: &ObError, id: &InteractionId) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = err.clone().with_id(id.as_str().to_string()).to_json();
     let mut response = (status, Json(body)).into_response();
+    crate::no_store(response.headers_mut());
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,

@@ -20,8 +20,14 @@ pub fn csp(form_action: &[&str]) -> String {
     )
 }
 
-/// Sets the headers every page carries: CSP, `no-store`, no framing, no sniffing, no referrer.
+/// Sets the headers every page carries: CSP, `no-store`, no framing, no sniffing, no referrer,
+/// and HSTS (RFC 6797): a browser that has seen the bank's pages once never again follows a
+/// plain-http link to them, where a network attacker could plant a session cookie.
 pub fn page_headers(headers: &mut HeaderMap, form_action: &[&str]) {
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     if let Ok(v) = HeaderValue::from_str(&csp(form_action)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
     }

@@ -45,7 +45,7 @@ pub async fn par(State(s): State<AuthzState>, chain: PresentedChain, form: OAuth
                     tracing::warn!(error = %detail, "PAR deferred: database unavailable");
                 }
                 bulwark_par::ParError::ClientAuth(detail) => {
-                    tracing::info!(target: "bulwark::security", reason = %detail, "invalid_client answered at PAR");
+                    tracing::warn!(target: "bulwark::security", reason = %detail, "invalid_client answered at PAR");
                 }
                 _ => {}
             }

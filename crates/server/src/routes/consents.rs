@@ -176,7 +176,7 @@ pub async fn create(
             let json = created
                 .consent
                 .to_ob_json(&self_link(&s, kind, &created.consent.id), now);
-            id.stamp((StatusCode::CREATED, Json(json)).into_response())
+            answer(&id, (StatusCode::CREATED, Json(json)).into_response())
         }
         Err(e) => consent_error(&e, &id),
     }
@@ -205,7 +205,7 @@ pub async fn get(
     match s.service.get(&caller, kind, &consent_id, now).await {
         Ok(consent) => {
             let json = consent.to_ob_json(&self_link(&s, kind, &consent.id), now);
-            id.stamp(Json(json).into_response())
+            answer(&id, Json(json).into_response())
         }
         Err(e) => consent_error(&e, &id),
     }
@@ -229,9 +229,16 @@ pub async fn delete(
         .delete(&caller, kind, &consent_id, s.clock.now())
         .await
     {
-        Ok(()) => id.stamp(StatusCode::NO_CONTENT.into_response()),
+        Ok(()) => answer(&id, StatusCode::NO_CONTENT.into_response()),
         Err(e) => consent_error(&e, &id),
     }
+}
+
+/// A consent API answer: the interaction id, and `no-store` (a consent names accounts,
+/// amounts and creditors; no cache on the way may keep it).
+fn answer(id: &InteractionId, mut response: Response) -> Response {
+    bulwark_web::no_store(response.headers_mut());
+    id.stamp(response)
 }
 
 /// Route helpers binding a consent kind to the generic handlers.

@@ -94,7 +94,7 @@ fn answer(result: Result<impl IntoResponse, TokenError>, form: &OAuthForm) -> Re
                     tracing::warn!(error = %detail, "token request deferred: database unavailable");
                 }
                 TokenError::ClientAuth(detail) => {
-                    tracing::info!(target: "bulwark::security", reason = %detail, "invalid_client answered");
+                    tracing::warn!(target: "bulwark::security", reason = %detail, "invalid_client answered");
                 }
                 _ => {}
             }

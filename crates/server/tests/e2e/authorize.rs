@@ -196,6 +196,10 @@ async fn az_1_request_uri_is_single_use_case(h: Harness) {
             .unwrap()
             .contains("default-src 'none'")
     );
+    assert_eq!(
+        again.headers["strict-transport-security"], "max-age=31536000",
+        "pages carry HSTS"
+    );
 }
 both_backends!(az_1_request_uri_is_single_use, az_1_request_uri_is_single_use_on_postgres => az_1_request_uri_is_single_use_case);
 

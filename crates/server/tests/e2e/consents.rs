@@ -151,6 +151,8 @@ async fn co_1_funds_confirmation_consent_create_get_delete() {
         created.body["Data"]["DebtorAccount"]["SchemeName"],
         "UK.OBIE.IBAN"
     );
+    // A consent names accounts: no cache on the way may keep it.
+    assert_eq!(created.headers["cache-control"], "no-store");
     let id = created.body["Data"]["ConsentId"]
         .as_str()
         .unwrap()

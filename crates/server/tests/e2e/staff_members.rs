@@ -248,3 +248,42 @@ async fn co_5_access_changes_need_a_recent_sign_in() {
     ];
     assert_eq!(again.post("/staff/members", &add).await.status, 303);
 }
+
+/// OP-6: refusals are audited at most 50 a second per kind, so a flood of anonymous
+/// `invalid_client` answers (a form with no client authentication at all, from anyone) does
+/// not become a database write per request; state changes are never dropped.
+#[tokio::test]
+async fn op_6_a_flood_of_anonymous_invalid_client_is_not_a_write_per_request() {
+    use bulwark_store::AuditStore;
+    let h = Harness::start(|_| {}).await;
+    let client = crate::support::http_client(&h.dev_ca, None);
+    for _ in 0..120 {
+        let resp = client
+            .post(h.url("/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let rows = h
+        .store
+        .list_audit(&bulwark_store::AuditQuery {
+            limit: 1000,
+            ..bulwark_store::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let refusals = rows
+        .iter()
+        .filter(|e| e.action == "invalid_client answered")
+        .count();
+    assert!(
+        refusals <= 50,
+        "{refusals} audit rows for 120 anonymous refusals in one second"
+    );
+}
