@@ -231,6 +231,9 @@ pub struct HttpConfig {
     pub header_read_timeout_secs: u64,
     /// HTTP/2 keep-alive ping interval and timeout, seconds.
     pub http2_keep_alive_secs: u64,
+    /// Seconds a connection may go without starting a request before it is closed (HTTP/2
+    /// too, whose pings would otherwise keep it open); longer than `request_timeout_secs`.
+    pub idle_timeout_secs: u64,
     /// Most connections open at once; past it, accepting waits.
     pub max_connections: usize,
     /// Most header fields in one request (HTTP/1.1); past it, 431.
@@ -252,6 +255,9 @@ impl HttpConfig {
             handshake_timeout: std::time::Duration::from_secs(self.tls_handshake_timeout_secs),
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
             http2_keep_alive: std::time::Duration::from_secs(self.http2_keep_alive_secs),
+            idle_timeout: std::time::Duration::from_secs(
+                self.idle_timeout_secs.max(self.request_timeout_secs + 1),
+            ),
             max_connections: self.max_connections,
             max_headers: self.max_headers,
             max_header_bytes: self.max_header_bytes,
@@ -353,6 +359,7 @@ impl Default for HttpConfig {
             tls_handshake_timeout_secs: 10,
             header_read_timeout_secs: 30,
             http2_keep_alive_secs: 30,
+            idle_timeout_secs: 120,
             max_connections: 10_000,
             max_headers: 100,
             max_header_bytes: 64 * 1024,

@@ -50,6 +50,10 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// HTTP/2 keep-alive ping interval; a peer that does not answer within it is dropped.
     pub http2_keep_alive: Duration,
+    /// How long a connection may go without starting a request before it is closed (HTTP/2
+    /// included, whose pings would otherwise keep an idle connection, and the slot it holds,
+    /// forever). Longer than any request may take, so no request in flight is cut.
+    pub idle_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
     /// Most header fields in one HTTP/1.1 request; past it, 431.
@@ -65,9 +69,48 @@ impl Default for ConnectionLimits {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             http2_keep_alive: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
             max_connections: 10_000,
             max_headers: 100,
             max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Most HTTP/2 streams one connection may have open at once (RFC 9113 6.5.2): FAPI clients
+/// need a few; hyper's default would let one connection hold 200 responses in memory.
+const MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// When a connection last started a request.
+struct Activity {
+    opened: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn request_started(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Completes once no request has started for `idle` (from the connection's start or its
+    /// last request).
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let last =
+                Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+            let since = self.opened.elapsed().saturating_sub(last);
+            if since >= idle {
+                return;
+            }
+            tokio::time::sleep(idle - since).await;
         }
     }
 }
@@ -152,8 +195,11 @@ pub async fn serve_with(
                 .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
                 .unwrap_or_default();
             let info = ConnectionInfo { peer, client_chain };
+            let activity = Arc::new(Activity::new());
+            let seen = activity.clone();
             let service = router.map_request(
                 move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                    seen.request_started();
                     req.extensions_mut().insert(info.clone());
                     req
                 },
@@ -170,13 +216,23 @@ pub async fn serve_with(
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
                 .keep_alive_interval(Some(limits.http2_keep_alive))
-                .keep_alive_timeout(limits.http2_keep_alive);
+                .keep_alive_timeout(limits.http2_keep_alive)
+                .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(tls),
                 TowerToHyperService::new(service),
             );
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let conn = watcher.watch(conn.into_owned());
+            tokio::pin!(conn);
+            tokio::select! {
+                ended = &mut conn => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                () = activity.idle_for(limits.idle_timeout) => {
+                    tracing::debug!(%peer, "idle connection closed");
+                }
             }
         });
     }

@@ -314,6 +314,49 @@ async fn cert_1_fapi1_tls12_allows_only_the_ecdhe_rsa_aes_gcm_suites() {
     assert!(refused.is_err(), "TLS 1.2 ChaCha20 is not a FAPI suite");
 }
 
+/// A connection that starts no request for `http.idle_timeout_secs` is closed by the server,
+/// whatever keeps it otherwise alive (here an HTTP/1.1 keep-alive connection whose header-read
+/// timeout is far longer; an HTTP/2 one is kept by its pings): an idle client cannot hold a
+/// connection slot forever.
+#[tokio::test]
+async fn hardening_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = crate::support::Harness::start(|c| {
+        c.http.header_read_timeout_secs = 60;
+        c.http.request_timeout_secs = 1;
+        c.http.idle_timeout_secs = 2;
+    })
+    .await;
+    let config = crate::support::http::client_tls_config(&h.dev_ca, None);
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(h.addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tls.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Kept alive, then idle: closed after about 2 s, long before the 60 s header timeout.
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection stayed open");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_500),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn op_4_graceful_shutdown_finishes_in_flight_requests() {
     let (addr, _dir, pki, stop, task) = echo_server().await;
