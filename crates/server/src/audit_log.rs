@@ -46,16 +46,19 @@ type Route = (
 /// flood of refused requests cannot crowd out the trail or grow it without bound.
 const REFUSALS_PER_SECOND: u32 = 50;
 
-/// Whether a refusal of `action` may be recorded in the second `now`.
-fn refusal_allowed(action: &str, now: i64) -> bool {
-    static WINDOWS: OnceLock<Mutex<HashMap<String, (i64, u32)>>> = OnceLock::new();
+/// Whether a refusal of `action` may be recorded in the second `now` by the application
+/// `app` (each application its own windows: several share a process in the tests, each with
+/// its own clock).
+fn refusal_allowed(app: Option<u64>, action: &str, now: i64) -> bool {
+    type Windows = HashMap<(Option<u64>, String), (i64, u32)>;
+    static WINDOWS: OnceLock<Mutex<Windows>> = OnceLock::new();
     let Ok(mut w) = WINDOWS.get_or_init(|| Mutex::new(HashMap::new())).lock() else {
         return false;
     };
     if w.len() > 10_000 {
         w.clear();
     }
-    let slot = w.entry(action.to_string()).or_insert((now, 0));
+    let slot = w.entry((app, action.to_string())).or_insert((now, 0));
     if slot.0 != now {
         *slot = (now, 0);
     }
@@ -325,7 +328,7 @@ where
         event.record(&mut fields);
         let audit = fields.event(clock.unix());
         let refusal = *event.metadata().level() <= tracing::Level::WARN;
-        if refusal && !refusal_allowed(&audit.action, audit.at) {
+        if refusal && !refusal_allowed(app, &audit.action, audit.at) {
             DROPPED.fetch_add(1, Ordering::Relaxed);
             return;
         }
