@@ -241,6 +241,16 @@ impl Gateway {
 
     /// Serves until `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        // Behind a TLS-terminating proxy every peer is a proxy: no per-address cap.
+        let limits = bulwark_web::ConnectionLimits {
+            max_connections_per_address: match self.state.mtls.0.mode {
+                bulwark_certs::MtlsMode::Proxy => 0,
+                bulwark_certs::MtlsMode::Direct => {
+                    bulwark_web::ConnectionLimits::default().max_connections_per_address
+                }
+            },
+            ..bulwark_web::ConnectionLimits::default()
+        };
         let admin = self.admin.map(|l| {
             let router = Router::new()
                 .route("/metrics", axum::routing::get(metrics))
@@ -269,7 +279,7 @@ impl Gateway {
             router,
             shutdown,
             Duration::from_secs(10),
-            bulwark_web::ConnectionLimits::default(),
+            limits,
         )
         .await;
         if let Some(admin) = admin {

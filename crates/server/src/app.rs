@@ -433,7 +433,14 @@ impl Application {
             issuer: config.issuer,
             clock,
             grace,
-            limits: config.http.limits(),
+            limits: bulwark_web::ConnectionLimits {
+                // Behind a TLS-terminating proxy every peer is a proxy: no per-address cap.
+                max_connections_per_address: match config.mtls.mode {
+                    bulwark_certs::MtlsMode::Proxy => 0,
+                    bulwark_certs::MtlsMode::Direct => config.http.max_connections_per_address,
+                },
+                ..config.http.limits()
+            },
             request_deadline: Duration::from_secs(config.http.request_timeout_secs),
             admin,
             staff: staff_listener,

@@ -236,6 +236,9 @@ pub struct HttpConfig {
     pub idle_timeout_secs: u64,
     /// Most connections open at once; past it, accepting waits.
     pub max_connections: usize,
+    /// Most connections open at once from one address; past it, a new one is closed at once
+    /// (0: no cap). Not applied in `mtls.mode = "proxy"`, where every peer is a proxy.
+    pub max_connections_per_address: usize,
     /// Most header fields in one request (HTTP/1.1); past it, 431.
     pub max_headers: usize,
     /// Most bytes of a request's headers (HTTP/1.1 and HTTP/2); past it, 431.
@@ -259,6 +262,7 @@ impl HttpConfig {
                 self.idle_timeout_secs.max(self.request_timeout_secs + 1),
             ),
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
             max_headers: self.max_headers,
             max_header_bytes: self.max_header_bytes,
         }
@@ -361,6 +365,7 @@ impl Default for HttpConfig {
             http2_keep_alive_secs: 30,
             idle_timeout_secs: 120,
             max_connections: 10_000,
+            max_connections_per_address: 1_000,
             max_headers: 100,
             max_header_bytes: 64 * 1024,
             request_timeout_secs: 30,

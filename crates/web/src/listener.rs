@@ -56,6 +56,10 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one peer address (0: no such cap, for a listener
+    /// whose peers are load balancers); past it, a new connection from that address is
+    /// closed at once, so one host cannot take every slot.
+    pub max_connections_per_address: usize,
     /// Most header fields in one HTTP/1.1 request; past it, 431.
     pub max_headers: usize,
     /// Most bytes of a request's head (HTTP/1.1 read buffer) or header list (HTTP/2
@@ -71,6 +75,7 @@ impl Default for ConnectionLimits {
             http2_keep_alive: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             max_connections: 10_000,
+            max_connections_per_address: 1_000,
             max_headers: 100,
             max_header_bytes: 64 * 1024,
         }
@@ -80,6 +85,46 @@ impl Default for ConnectionLimits {
 /// Most HTTP/2 streams one connection may have open at once (RFC 9113 6.5.2): FAPI clients
 /// need a few; hyper's default would let one connection hold 200 responses in memory.
 const MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// Connections open per peer address.
+#[derive(Default)]
+struct PerAddress {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection counted against its address until dropped.
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a connection from `ip`, or `None` when it already has `cap` open (0: no cap).
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, cap: usize) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            owner: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.owner.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// When a connection last started a request.
 struct Activity {
@@ -146,6 +191,7 @@ pub async fn serve_with(
 ) {
     let tls: TlsSource = tls.into();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -168,6 +214,11 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
+        let Some(held) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
+            tracing::debug!(%peer, "connection refused: too many open from this address");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         // Read per connection: a reloaded certificate serves the next handshake.
         let acceptor = TlsAcceptor::from(tls.current());
@@ -175,6 +226,7 @@ pub async fn serve_with(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
+            let _held = held;
             let _open = crate::metrics::OpenConnection::count();
             let tls =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {

@@ -357,6 +357,37 @@ async fn hardening_idle_connections_are_closed() {
     );
 }
 
+/// One address may hold at most `http.max_connections_per_address` connections: past it a new
+/// one is closed before its handshake, so one host cannot take every slot; once one of its
+/// connections ends, it may open another.
+#[tokio::test]
+async fn hardening_one_address_cannot_take_every_connection_slot() {
+    let h = crate::support::Harness::start(|c| c.http.max_connections_per_address = 3).await;
+    let config = Arc::new(crate::support::http::client_tls_config(&h.dev_ca, None));
+    let connect = || {
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let addr = h.addr;
+        async move {
+            let tcp = TcpStream::connect(addr).await?;
+            let name = ServerName::try_from("localhost").unwrap();
+            tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+                .await
+                .map_err(std::io::Error::other)?
+        }
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect().await.expect("within the cap"));
+    }
+    assert!(
+        connect().await.is_err(),
+        "a fourth from the same address is closed"
+    );
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    connect().await.expect("a slot was given back");
+}
+
 #[tokio::test]
 async fn op_4_graceful_shutdown_finishes_in_flight_requests() {
     let (addr, _dir, pki, stop, task) = echo_server().await;
