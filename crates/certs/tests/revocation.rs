@@ -584,24 +584,35 @@ fn cert_4_revocation_settings_have_defaults_and_reject_unknown_keys() {
     assert!(err.to_string().contains("enabeld"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cert_4_ocsp_response_altered_after_signing_is_rejected() {
-    let pki = Pki::new();
+/// A good leaf whose AIA names an OCSP man in the middle (`mode`) in front of an openssl
+/// responder answering for it with `valid_min` minutes of validity.
+async fn leaf_behind_ocsp_mitm(
+    pki: &Pki,
+    mode: common::tamper::Mode,
+    valid_min: u32,
+) -> (Leaf, common::tamper::OcspMitm, OcspResponder) {
     let upstream = free_port();
     let resp = pki.ca.responder(true);
-    // The leaf names the MITM; the MITM forwards to openssl and alters producedAt.
-    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Tamper).await;
+    let mitm = common::tamper::OcspMitm::start(upstream, mode).await;
     let leaf = pki
         .ca
         .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
-    let _ocsp = OcspResponder::start(
+    let ocsp = OcspResponder::start(
         upstream,
         &pki.ca,
         &resp.pem,
         &resp.key_pem,
         &[Entry::Valid(&leaf)],
-        60,
+        valid_min,
     );
+    (leaf, mitm, ocsp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_ocsp_response_altered_after_signing_is_rejected() {
+    let pki = Pki::new();
+    // The leaf names the MITM; the MITM forwards to openssl and alters producedAt.
+    let (leaf, _mitm, _ocsp) = leaf_behind_ocsp_mitm(&pki, common::tamper::Mode::Tamper, 60).await;
     let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
@@ -618,20 +629,7 @@ async fn cert_4_ocsp_response_altered_after_signing_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cert_4_replayed_ocsp_response_with_an_old_nonce_is_rejected() {
     let pki = Pki::new();
-    let upstream = free_port();
-    let resp = pki.ca.responder(true);
-    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Replay).await;
-    let leaf = pki
-        .ca
-        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
-    let _ocsp = OcspResponder::start(
-        upstream,
-        &pki.ca,
-        &resp.pem,
-        &resp.key_pem,
-        &[Entry::Valid(&leaf)],
-        60,
-    );
+    let (leaf, _mitm, _ocsp) = leaf_behind_ocsp_mitm(&pki, common::tamper::Mode::Replay, 60).await;
     // First exchange is genuine.
     validator(&pki.ca, rt_settings())
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
@@ -657,20 +655,7 @@ async fn cert_4_replayed_ocsp_response_with_an_old_nonce_is_rejected() {
 async fn cert_4_ocsp_nonce_comes_from_the_validators_rng() {
     use bulwark_core::random::{Rng, SequenceRng};
     let pki = Pki::new();
-    let upstream = free_port();
-    let resp = pki.ca.responder(true);
-    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Pass).await;
-    let leaf = pki
-        .ca
-        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
-    let _ocsp = OcspResponder::start(
-        upstream,
-        &pki.ca,
-        &resp.pem,
-        &resp.key_pem,
-        &[Entry::Valid(&leaf)],
-        60,
-    );
+    let (leaf, mitm, _ocsp) = leaf_behind_ocsp_mitm(&pki, common::tamper::Mode::Pass, 60).await;
     let checked = validator(&pki.ca, rt_settings())
         .with_rng(Arc::new(SequenceRng::starting_at(4242)))
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
@@ -865,20 +850,8 @@ async fn hardening_crls_have_the_same_local_maximum_age() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardening_an_old_good_ocsp_answer_without_our_nonce_is_not_an_answer() {
     let pki = Pki::new();
-    let upstream = free_port();
-    let resp = pki.ca.responder(true);
-    let mitm = common::tamper::OcspMitm::start(upstream, common::tamper::Mode::Replay).await;
-    let leaf = pki
-        .ca
-        .issue(&LeafSpec::plain("x").ocsp(&OcspResponder::url(mitm.port)));
-    let _ocsp = OcspResponder::start(
-        upstream,
-        &pki.ca,
-        &resp.pem,
-        &resp.key_pem,
-        &[Entry::Valid(&leaf)],
-        7 * 24 * 60,
-    );
+    let (leaf, _mitm, _ocsp) =
+        leaf_behind_ocsp_mitm(&pki, common::tamper::Mode::Replay, 7 * 24 * 60).await;
     let t0 = now();
     // Recorded: a request without a nonce gets an answer without one.
     let nonce_less = RevocationSettings {

@@ -1115,20 +1115,35 @@ fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {
     }
 }
 
-async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
-    let c = consent("aac-2", "client-a", "account-access", None, 100);
-    put(&store, &c).await.unwrap();
+/// An account-access consent of `client-a` authorised through an interaction, with the
+/// unused code `code_hash` (`code_record`) its decision stored.
+async fn authorised_with_code(store: &SqlStore, consent_id: &str, code_hash: &str) {
+    put(
+        store,
+        &consent(consent_id, "client-a", "account-access", None, 100),
+    )
+    .await
+    .unwrap();
+    let interaction_id = format!("ia-{consent_id}");
     store
-        .insert_interaction(&interaction("ia-2", "aac-2"))
+        .insert_interaction(&interaction(&interaction_id, consent_id))
         .await
         .unwrap();
-    let t = transition("aac-2", "AwaitingAuthorisation", "Authorised", 101);
+    let t = transition(consent_id, "AwaitingAuthorisation", "Authorised", 101);
     assert!(
         store
-            .finish_interaction("ia-2", &t, Some(&code_record("h2", "aac-2")))
+            .finish_interaction(
+                &interaction_id,
+                &t,
+                Some(&code_record(code_hash, consent_id))
+            )
             .await
             .unwrap()
     );
+}
+
+async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
+    authorised_with_code(&store, "aac-2", "h2").await;
     let r = Redemption {
         code_hash: "h2".into(),
         now: 110,
@@ -1191,19 +1206,7 @@ async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
 /// TK-2: the consent is read in the redemption's own transaction: revoked since the caller
 /// checked it, nothing is written (code unspent, no refresh token, assertion jti unspent).
 async fn tk_2_a_code_of_a_consent_revoked_since_is_not_redeemed(store: SqlStore) {
-    let c = consent("aac-g", "client-a", "account-access", None, 100);
-    put(&store, &c).await.unwrap();
-    store
-        .insert_interaction(&interaction("ia-g", "aac-g"))
-        .await
-        .unwrap();
-    let t = transition("aac-g", "AwaitingAuthorisation", "Authorised", 101);
-    assert!(
-        store
-            .finish_interaction("ia-g", &t, Some(&code_record("hg", "aac-g")))
-            .await
-            .unwrap()
-    );
+    authorised_with_code(&store, "aac-g", "hg").await;
     let revoked = ConsentTransition {
         actor_kind: "TPP".into(),
         actor_id: "client-a".into(),
@@ -1245,20 +1248,8 @@ async fn tk_2_a_code_of_a_consent_revoked_since_is_not_redeemed(store: SqlStore)
 /// TK-2: the purge keeps a used code until the access token it issued has expired, so a
 /// second use in that time is recognised as a reuse; an unused expired code goes at once.
 async fn tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives(store: SqlStore) {
-    let c = consent("aac-p", "client-a", "account-access", None, 100);
-    put(&store, &c).await.unwrap();
-    store
-        .insert_interaction(&interaction("ia-p", "aac-p"))
-        .await
-        .unwrap();
-    let t = transition("aac-p", "AwaitingAuthorisation", "Authorised", 101);
+    authorised_with_code(&store, "aac-p", "hp").await;
     let code = code_record("hp", "aac-p");
-    assert!(
-        store
-            .finish_interaction("ia-p", &t, Some(&code))
-            .await
-            .unwrap()
-    );
     let r = Redemption {
         code_hash: "hp".into(),
         now: code.expires_at - 1,
@@ -1284,19 +1275,7 @@ async fn tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives(store
 }
 
 async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) {
-    let c = consent("aac-3", "client-a", "account-access", None, 100);
-    put(&store, &c).await.unwrap();
-    store
-        .insert_interaction(&interaction("ia-3", "aac-3"))
-        .await
-        .unwrap();
-    let t = transition("aac-3", "AwaitingAuthorisation", "Authorised", 101);
-    assert!(
-        store
-            .finish_interaction("ia-3", &t, Some(&code_record("h3", "aac-3")))
-            .await
-            .unwrap()
-    );
+    authorised_with_code(&store, "aac-3", "h3").await;
     let r = Redemption {
         code_hash: "h3".into(),
         now: 110,

@@ -322,7 +322,7 @@ impl TokenService {
             return Err(TokenError::Grant("unknown authorization code".into()));
         };
         if code.used_at.is_some() {
-            self.revoke_issued_from(&code, now).await?;
+            self.revoke_issued_from(&code).await?;
             return Err(TokenError::Grant(
                 "the authorization code was already used; tokens issued from it are revoked".into(),
             ));
@@ -388,7 +388,7 @@ impl TokenService {
         if outcome == Redeemed::CodeTaken {
             // Another exchange of the same code won the race: this is a reuse.
             if let Some(code) = store.get_code(&code.code_hash).await? {
-                self.revoke_issued_from(&code, now).await?;
+                self.revoke_issued_from(&code).await?;
             }
             return Err(TokenError::Grant(
                 "the authorization code was already used".into(),
@@ -417,17 +417,9 @@ impl TokenService {
     /// (a consent is authorised by one code, so its grant is the code's): the access token it
     /// issued, every refresh token of the consent (the first use's and any it was rotated
     /// into), and the access tokens those refreshed.
-    async fn revoke_issued_from(
-        &self,
-        code: &bulwark_store::CodeRecord,
-        now: i64,
-    ) -> Result<(), TokenError> {
+    async fn revoke_issued_from(&self, code: &bulwark_store::CodeRecord) -> Result<(), TokenError> {
         tracing::warn!(target: "bulwark::security", client_id = %code.client_id, consent_id = %code.consent_id, "authorization code reused; revoking what it issued");
-        if let (Some(jti), Some(exp)) = (&code.issued_jti, code.issued_exp) {
-            self.replay
-                .revoke_token(jti, &code.client_id, exp, now)
-                .await?;
-        }
+        // The grant's watermark covers the first exchange's access token too.
         self.revoke_grant(&code.consent_id, &code.client_id).await
     }
 
@@ -607,7 +599,7 @@ impl TokenService {
         let token = input.form.require("token")?;
         let now = at.secs();
         let Ok(claims) = self.verified(token, now) else {
-            return self.revoke_refresh(token, &caller, now).await;
+            return self.revoke_refresh(token, &caller).await;
         };
         if claims.client_id != caller.client.client.client_id {
             return Err(TokenError::NotTokenOwner);
@@ -626,7 +618,6 @@ impl TokenService {
         &self,
         token: &str,
         caller: &AuthenticatedClient,
-        now: i64,
     ) -> Result<(), TokenError> {
         let Some(store) = self.authorizations.as_deref() else {
             return Ok(());
@@ -638,7 +629,7 @@ impl TokenService {
         if stored.client_id != caller.client.client.client_id {
             return Err(TokenError::NotTokenOwner);
         }
-        store.revoke_refresh_token(&hash, now).await?;
+        // The grant's revocation takes this refresh token with the consent's others.
         self.revoke_grant(&stored.consent_id, &stored.client_id)
             .await?;
         tracing::info!(target: "bulwark::security", client_id = %stored.client_id, consent_id = %stored.consent_id, "refresh token revoked, and the access tokens of its grant");
