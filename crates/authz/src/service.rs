@@ -499,15 +499,16 @@ impl AuthzService {
         self.throttle.succeeded(&user_key);
         self.throttle.attempt_succeeded(&addr_key);
         // OIDC Core 5.5.1.1: a login that does not reach the essential acr is a failed
-        // authentication; the client learns it (unmet_authentication_requirements), nothing is
-        // remembered and the consent stays as it was.
+        // authentication; the client learns it as `access_denied` (what the OB security profile
+        // and the FAPI conformance suite's essential-acr modules accept), nothing is remembered
+        // and the consent stays as it was.
         if !req.acr.met_by(Some(&psu.acr)) {
             tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, acr = %psu.acr, "PSU login below the essential acr");
             let url = self
                 .error_url(
                     &req,
-                    OAuthErrorCode::UnmetAuthenticationRequirements,
-                    "the login did not reach the authentication level the request requires",
+                    OAuthErrorCode::AccessDenied,
+                    "the login did not reach the authentication level the request requires (unmet_authentication_requirements)",
                     now,
                 )
                 .await?;

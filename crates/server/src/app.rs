@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bulwark_authz::{AuthzParts, AuthzService, StoredPsuDirectory};
+use bulwark_authz::{AccountDirectory, AuthzParts, AuthzService, PsuDirectory, StoredPsuDirectory};
 use bulwark_certs::{CertValidator, TrustAnchors};
 use bulwark_clients::{AuthSettings, ClientAuthenticator, ClientDirectory};
 use bulwark_core::{Clock, OutboundHttp, OutboundSettings, Rng, SystemClock, SystemRng};
@@ -25,6 +25,16 @@ use crate::state::{
     StaffState,
 };
 use crate::{listener, routes, signing, tls};
+
+/// Who the PSUs are and which accounts they hold: the bank's own systems (its login and its
+/// core banking) plugged in through `bulwark_authz`'s traits, or by default the demo directory
+/// kept in the database.
+pub struct Directories {
+    /// PSU authentication (and the authentication level each login reaches).
+    pub psus: Arc<dyn PsuDirectory>,
+    /// The accounts a PSU may select on the consent page.
+    pub accounts: Arc<dyn AccountDirectory>,
+}
 
 /// A server ready to run: listener bound, database migrated, keys loaded.
 pub struct Application {
@@ -58,6 +68,17 @@ impl Application {
 
     /// Builds everything with an injected clock (tests).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, None).await
+    }
+
+    /// Builds everything with an injected clock and, when given, the bank's own PSU and
+    /// account directories instead of the demo one in the database (no demo PSU is seeded
+    /// then).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        directories: Option<Directories>,
+    ) -> anyhow::Result<Self> {
         crate::metrics::install();
         let mut report = Vec::new();
         for w in config.warnings() {
@@ -253,16 +274,30 @@ impl Application {
             })
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
-        let psus = Arc::new(
-            StoredPsuDirectory::new(store_arc.clone(), rng.as_ref())
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
-        if config.pages.demo_psu.unwrap_or(dev_mode) {
-            report.push(
-                crate::demo::ensure_demo_psu(&psus, &config.data_dir, rng.as_ref(), clock.unix())
-                    .await?,
-            );
-        }
+        let directories = match directories {
+            Some(plugged) => plugged,
+            None => {
+                let psus = Arc::new(
+                    StoredPsuDirectory::new(store_arc.clone(), rng.as_ref())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+                if config.pages.demo_psu.unwrap_or(dev_mode) {
+                    report.push(
+                        crate::demo::ensure_demo_psu(
+                            &psus,
+                            &config.data_dir,
+                            rng.as_ref(),
+                            clock.unix(),
+                        )
+                        .await?,
+                    );
+                }
+                Directories {
+                    psus: psus.clone(),
+                    accounts: psus,
+                }
+            }
+        };
         let authz = Arc::new(
             AuthzService::new(AuthzParts {
                 issuer: config.issuer.clone(),
@@ -272,8 +307,8 @@ impl Application {
                 par: par.clone(),
                 consents: consents.clone(),
                 store: store_arc.clone(),
-                psus: psus.clone(),
-                accounts: psus,
+                psus: directories.psus,
+                accounts: directories.accounts,
                 keys: keys.clone(),
                 default_alg: tokens.default_alg(),
                 pairwise_salt: crate::demo::pairwise_salt(&config, rng.as_ref())?,

@@ -1,12 +1,17 @@
 //! AZ-5 / OIDC Core 5.5.1.1: the essential `acr` a TPP asks for (the OB security profile asks
 //! for `urn:openbanking:psd2:sca`) is what the PSU's login must reach. A remembered login below
-//! it is not reused: the PSU logs in again. (A login below it is refused with
-//! `unmet_authentication_requirements`; the demo directory's logins always reach SCA.)
+//! it is not reused: the PSU logs in again. A login below it is refused with `access_denied`
+//! (the demo directory's logins always reach SCA; a bank's directory plugged in here does
+//! not).
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bulwark_authz::{Account, AccountDirectory, AuthzError, Psu, PsuDirectory};
 use bulwark_store::{AuthorizationStore, PsuSession};
 use serde_json::json;
 
-use crate::support::journey::{Browser, FlowTpp, Page, psu};
+use crate::support::journey::{Browser, FlowTpp, Page, psu, response_params};
 use crate::support::{Harness, both_backends};
 
 const CA: &str = "urn:openbanking:psd2:ca";
@@ -73,3 +78,117 @@ both_backends!(
     az_5_a_remembered_login_below_the_essential_acr_is_not_reused_on_postgres
         => az_5_a_remembered_login_below_the_essential_acr_is_not_reused_case
 );
+
+/// A bank's directory whose password logins reach only `urn:openbanking:psd2:ca` (no second
+/// factor): one customer, `casey` / `correct horse`, with one account.
+struct PasswordOnlyBank;
+
+const CASEY: &str = "psu-casey";
+
+#[async_trait]
+impl PsuDirectory for PasswordOnlyBank {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Psu>, AuthzError> {
+        Ok(
+            (username == "casey" && password == "correct horse").then(|| Psu {
+                subject: CASEY.into(),
+                display_name: "Casey Customer".into(),
+                acr: CA.into(),
+            }),
+        )
+    }
+
+    async fn find(&self, subject: &str) -> Result<Option<Psu>, AuthzError> {
+        Ok((subject == CASEY).then(|| Psu {
+            subject: CASEY.into(),
+            display_name: "Casey Customer".into(),
+            acr: CA.into(),
+        }))
+    }
+}
+
+#[async_trait]
+impl AccountDirectory for PasswordOnlyBank {
+    async fn accounts(&self, _subject: &str) -> Result<Vec<Account>, AuthzError> {
+        Ok(vec![Account {
+            id: "casey-1".into(),
+            name: "Current account".into(),
+            scheme: "UK.OBIE.SortCodeAccountNumber".into(),
+            identification: "40414212345678".into(),
+            currency: "GBP".into(),
+        }])
+    }
+}
+
+/// FAPI conformance `fapi1-advanced-final-test-essential-acr-sca-claim` /
+/// `fapi2-security-profile-final-test-essential-acr-sca-claim`: a login that cannot reach the
+/// essential SCA is refused to the client with `access_denied` (the only error the modules
+/// accept), `state` and `iss` with it; nothing is remembered, no code is issued and the
+/// consent still awaits authorisation.
+#[tokio::test]
+async fn az_5_a_login_below_the_essential_acr_is_access_denied() {
+    let bank = Arc::new(PasswordOnlyBank);
+    let h = Harness::start_with_directories(
+        bulwark_server::Directories {
+            psus: bank.clone(),
+            accounts: bank,
+        },
+        |_| {},
+    )
+    .await;
+    let t = FlowTpp::register(&h, "tpp-acr", None).await;
+    let consent = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
+        .await;
+    let refused = b.login(&ia, "casey", "correct horse").await;
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    let location = refused.location();
+    assert!(location.starts_with(&t.redirect), "{location}");
+    let params = response_params(&location);
+    assert_eq!(params["error"], "access_denied", "{location}");
+    assert_eq!(params["state"], "af0ifjsldkj");
+    assert_eq!(params["iss"], crate::support::ISSUER);
+    assert!(!params.contains_key("code"), "{location}");
+    assert!(
+        !refused.headers.get_all("set-cookie").iter().any(|c| c
+            .to_str()
+            .unwrap_or("")
+            .starts_with("bulwark_session=")
+            && !c.to_str().unwrap_or("").contains("Max-Age=0")),
+        "no login is remembered"
+    );
+    let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status.as_str(), "AwaitingAuthorisation");
+
+    // The same directory's login passes a request that does not make SCA essential.
+    let consent = t.consent(&h).await;
+    let mut params = t.fapi2_params(&consent);
+    for (k, v) in params.iter_mut() {
+        if k == "claims" {
+            *v = json!({"id_token": {"openbanking_intent_id": {"value": consent, "essential": true}}})
+                .to_string();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
+        .await;
+    let logged = b.login(&ia, "casey", "correct horse").await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    let done = b.decide(&ia, "authorise", &["casey-1"]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(response_params(&done.location()).contains_key("code"));
+}

@@ -60,11 +60,37 @@ impl Harness {
         .await
     }
 
+    /// A server on SQLite whose PSUs and accounts come from `directories` (a bank's own
+    /// directory plugged in) instead of the demo directory.
+    pub async fn start_with_directories(
+        directories: bulwark_server::Directories,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_full(
+            Arc::new(tempfile::tempdir().unwrap()),
+            Arc::new(TestPki::new("Test QTSP Root")),
+            None,
+            Some(directories),
+            tweak,
+        )
+        .await
+    }
+
     /// A server on a given data directory / database, so two instances can share them.
     pub async fn start_shared(
         dir: Arc<tempfile::TempDir>,
         pki: Arc<TestPki>,
         db_url: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_full(dir, pki, db_url, None, tweak).await
+    }
+
+    async fn start_full(
+        dir: Arc<tempfile::TempDir>,
+        pki: Arc<TestPki>,
+        db_url: Option<String>,
+        directories: Option<bulwark_server::Directories>,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
         install_crypto();
@@ -77,7 +103,7 @@ impl Harness {
         tweak(&mut config);
         let db_url = config.database_url();
         let clock = FixedClock::at(now());
-        let app = Application::build_with_clock(config, Arc::new(clock.clone()))
+        let app = Application::build_with(config, Arc::new(clock.clone()), directories)
             .await
             .unwrap();
         let addr = app.addr();
