@@ -311,7 +311,13 @@ impl Application {
                 accounts: directories.accounts,
                 keys: keys.clone(),
                 default_alg: tokens.default_alg(),
-                pairwise_salt: crate::demo::pairwise_salt(&config, rng.as_ref())?,
+                pairwise_salt: crate::demo::pairwise_salt(
+                    &config,
+                    &store,
+                    rng.as_ref(),
+                    clock.unix(),
+                )
+                .await?,
             })
             .map_err(|e| anyhow::anyhow!("authorization: {e}"))?,
         );

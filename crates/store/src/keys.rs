@@ -57,6 +57,15 @@ pub trait KeyStore: Send + Sync {
     /// Marks a key retired at `at` (which may be in the future); false if unknown or already
     /// retired.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<bool, StoreError>;
+    /// The secret every node shares under `name`: `candidate` if none was stored yet (the
+    /// first node to ask stores it), otherwise the one stored, so concurrent first starts
+    /// agree.
+    async fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: i64,
+    ) -> Result<String, StoreError>;
 }
 
 fn from_row(row: &crate::db::Row) -> Result<StoredKey, StoreError> {
@@ -158,5 +167,27 @@ impl KeyStore for SqlStore {
         .execute(&self.db())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        crate::db::query(
+            "INSERT INTO shared_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(&self.db())
+        .await?;
+        let row = crate::db::query("SELECT value FROM shared_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.db())
+            .await?;
+        Ok(row.try_get("value")?)
     }
 }

@@ -50,6 +50,7 @@ both_backends!(
     clients_duplicate_id_is_a_conflict_and_changes_nothing,
     clients_update_suspend_delete,
     signing_keys_persist_and_retire,
+    az_8_the_first_shared_secret_stored_is_the_one_every_node_reads,
     ds_2_rotation_schedules_the_previous_keys,
     ds_2_a_rotation_in_the_same_second_as_the_key_it_replaces_sorts_after_it,
     ca_1_jti_is_claimed_once_per_namespace,
@@ -187,6 +188,44 @@ async fn signing_keys_persist_and_retire(store: SqlStore) {
     assert_eq!(
         store.published_signing_keys(9).await.unwrap(),
         vec![key("k2", 2)]
+    );
+}
+
+/// AZ-8: a shared secret (the pairwise salt) is the first one stored; later candidates,
+/// concurrent ones included, read it back instead of replacing it.
+async fn az_8_the_first_shared_secret_stored_is_the_one_every_node_reads(store: SqlStore) {
+    assert_eq!(
+        store
+            .shared_secret("pairwise_salt", "first", 1)
+            .await
+            .unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store
+            .shared_secret("pairwise_salt", "second", 2)
+            .await
+            .unwrap(),
+        "first"
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .shared_secret("other", &format!("c{i}"), 3)
+                .await
+                .unwrap()
+        });
+    }
+    let racing = tasks.join_all().await;
+    assert!(racing.iter().all(|v| v == &racing[0]), "{racing:?}");
+    assert_eq!(
+        store
+            .shared_secret("pairwise_salt", "third", 4)
+            .await
+            .unwrap(),
+        "first"
     );
 }
 

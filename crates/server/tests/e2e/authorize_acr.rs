@@ -192,3 +192,58 @@ async fn az_5_a_login_below_the_essential_acr_is_access_denied() {
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(response_params(&done.location()).contains_key("code"));
 }
+
+/// The journey on `h` for an existing PSU up to the tokens; returns the ID token's `sub`.
+async fn pairwise_sub_on(h: &Harness, t: &FlowTpp, user: &str, password: &str) -> String {
+    let consent = t.consent(h).await;
+    let pushed = t.push(h, &t.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
+        .await;
+    assert_eq!(b.login(&ia, user, password).await.status, 303);
+    let page = b.get(&ia).await;
+    let account = page.accounts()[0].clone();
+    let done = b.decide(&ia, "authorise", &[&account]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let code = response_params(&done.location())["code"].clone();
+    let tokens = t.exchange(h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let (_, id) = crate::support::jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    id["sub"].as_str().unwrap().to_string()
+}
+
+/// AZ-8: nodes sharing a database give one PSU the same pairwise `sub` (the salt is shared
+/// through the database, not generated into each node's data directory), and a node started
+/// later, with an empty data directory, keeps it.
+#[tokio::test]
+async fn az_8_every_node_gives_a_psu_the_same_pairwise_subject() {
+    let Some(db) = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL")
+    else {
+        return;
+    };
+    let pki = Arc::new(crate::support::TestPki::new("PG QTSP"));
+    let node = |pki: Arc<crate::support::TestPki>| {
+        Harness::start_shared(
+            Arc::new(tempfile::tempdir().unwrap()),
+            pki,
+            Some(db.url.clone()),
+            |_| {},
+        )
+    };
+    let a = node(pki.clone()).await;
+    let b = node(pki.clone()).await;
+    let t = FlowTpp::register(&a, "tpp-nodes", None).await;
+    let (user, password, _, subject) = psu(&a, "alex").await;
+    let on_a = pairwise_sub_on(&a, &t, &user, &password).await;
+    let on_b = pairwise_sub_on(&b, &t, &user, &password).await;
+    assert_ne!(on_a, subject, "a pairwise subject, not the PSU's own");
+    assert_eq!(on_a, on_b, "the same sub on every node");
+    drop(a);
+    let c = node(pki).await;
+    assert_eq!(pairwise_sub_on(&c, &t, &user, &password).await, on_a);
+}

@@ -35,7 +35,6 @@ fn op_1_embedded_default_generates_material_and_sigterm_exits_zero() {
     // AZ-6: the demo PSU, its password kept for the next start.
     let demo = std::fs::read_to_string(dir.path().join("data/demo-psu.txt")).unwrap();
     assert!(demo.starts_with("username: demo\npassword: "), "{demo}");
-    assert!(dir.path().join("data/pairwise.salt").exists());
     signal(&child, "TERM");
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
