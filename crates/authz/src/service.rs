@@ -154,20 +154,14 @@ const WRONG_CREDENTIALS: &str = "The username or password is not right. Please t
 impl AuthzService {
     /// Builds the service.
     pub fn new(parts: AuthzParts) -> Result<Self, String> {
-        let subject = match parts.settings.subject_type.as_str() {
-            "pairwise" => SubjectType::Pairwise {
+        parts.settings.check()?;
+        let subject = if parts.settings.subject_type == "public" {
+            SubjectType::Public
+        } else {
+            SubjectType::Pairwise {
                 salt: parts.pairwise_salt,
-            },
-            "public" => SubjectType::Public,
-            other => {
-                return Err(format!(
-                    "authorization.subject_type {other:?} must be pairwise or public"
-                ));
             }
         };
-        if parts.settings.code_lifetime_secs <= 0 || parts.settings.code_lifetime_secs > 60 {
-            return Err("authorization.code_lifetime_secs must be between 1 and 60 (TK-2)".into());
-        }
         Ok(Self {
             throttle: LoginThrottle::new(parts.settings.login_failures_before_delay),
             issuer: parts.issuer,

@@ -32,3 +32,20 @@ impl Default for AuthzSettings {
         }
     }
 }
+
+impl AuthzSettings {
+    /// The settings a server may run with: a known subject type, and a code that lives 1 to
+    /// 60 seconds (TK-2).
+    pub fn check(&self) -> Result<(), String> {
+        if !matches!(self.subject_type.as_str(), "pairwise" | "public") {
+            return Err(format!(
+                "authorization.subject_type {:?} must be pairwise or public",
+                self.subject_type
+            ));
+        }
+        if self.code_lifetime_secs <= 0 || self.code_lifetime_secs > 60 {
+            return Err("authorization.code_lifetime_secs must be between 1 and 60 (TK-2)".into());
+        }
+        Ok(())
+    }
+}

@@ -43,8 +43,9 @@ pub struct MtlsSettings {
     /// Proxy addresses (CIDRs) whose certificate headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
-    /// Optional header with URL-encoded PEM (e.g. `X-SSL-Client-Cert`); RFC 9440 headers are
-    /// always recognised.
+    /// Optional header with URL-encoded PEM (e.g. `X-SSL-Client-Cert`). When set, it is the
+    /// only one read (RFC 9440 `Client-Cert`/`Client-Cert-Chain` are ignored, with a warning);
+    /// unset, the RFC 9440 headers are read.
     #[serde(default)]
     pub header: Option<String>,
     /// Validate the forwarded chain again against the trust anchors (default true). When false

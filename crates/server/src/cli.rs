@@ -153,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => migrate(config).await.map(|()| ExitCode::SUCCESS),
         Command::CheckConfig => {
+            crate::preflight::check(&config)?;
             let warnings = config.warnings();
             for w in &warnings {
                 println!("warning: {w}");

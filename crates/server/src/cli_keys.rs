@@ -23,8 +23,9 @@ pub enum KeysCommand {
     /// `keys.publish_ahead_secs` (or `--activate-in`), the keys it replaces retired once the
     /// longest token lifetime has passed after that.
     Rotate {
-        /// The algorithm of the key to rotate.
-        #[arg(long, value_enum, default_value_t = AlgArg::Es256)]
+        /// The algorithm of the key to rotate (required: access tokens are PS256 by default,
+        /// ID tokens and JARM follow each client, so there is no one obvious key).
+        #[arg(long, value_enum)]
         alg: AlgArg,
         /// Seconds until the next key signs (default: `keys.publish_ahead_secs`; at least
         /// `keys.reload_secs`).

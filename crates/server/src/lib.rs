@@ -17,6 +17,7 @@ pub mod demo_bank;
 pub mod dev_pki;
 pub mod openapi;
 pub mod pages;
+pub mod preflight;
 pub mod response_signing;
 pub mod routes;
 pub mod signing;

@@ -230,6 +230,46 @@ fn hardening_check_config_prints_weakening_settings() {
         cmd
     });
     assert!(lines.iter().any(|l| l.contains("mtls.mode")), "{lines:?}");
+
+    // What `serve` would refuse, check-config refuses too, without starting anything.
+    for (body, expected) in [
+        (
+            "[authorization]\ncode_lifetime_secs = 120\n",
+            "code_lifetime_secs",
+        ),
+        (
+            "[authorization]\nsubject_type = \"sideways\"\n",
+            "subject_type",
+        ),
+        (
+            "[par]\nrequest_uri_lifetime_secs = 600\n",
+            "request_uri_lifetime_secs",
+        ),
+        (
+            "[consents]\nsupported_permissions = [\"ReadEverything\"]\n",
+            "supported_permissions",
+        ),
+        ("[pages]\nlogo = \"/nonexistent/logo.svg\"\n", "pages.logo"),
+        (
+            "[trust]\nanchors = [\"/nonexistent/qtsp-roots\"]\n",
+            "/nonexistent/qtsp-roots",
+        ),
+    ] {
+        let bad = write_config(dir.path(), body);
+        let lines = fails({
+            let mut cmd = bulwark(dir.path());
+            cmd.arg("--config").arg(&bad).arg("check-config");
+            cmd
+        });
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "{body}: {lines:?}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "check-config generates nothing"
+    );
 }
 
 /// hardening_admin_listener: with `[http] admin_listen`, health, readiness and metrics are
@@ -547,6 +587,10 @@ fn ds_2_keys_rotate_and_list_from_the_command_line_reach_a_running_server() {
     let mut bad = bulwark(dir.path());
     bad.args(["keys", "rotate", "--alg", "RS256"]);
     assert!(!fails(bad).is_empty());
+    // Which key to rotate is the operator's choice, never a default.
+    let mut unsaid = bulwark(dir.path());
+    unsaid.args(["keys", "rotate"]);
+    assert!(fails(unsaid).join("\n").contains("--alg"));
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
 }

@@ -1,0 +1,37 @@
+//! `bulwark check-config`: everything `serve` would refuse in the configuration, found without
+//! starting anything (no listener, no database, no generated files): the settings each service
+//! checks when it is built, and every file the configuration names (TLS chain and key, trust
+//! anchors, the pages' logo, the response-signing seal).
+
+use anyhow::Context;
+use bulwark_certs::TrustAnchors;
+
+use crate::config::Config;
+
+/// Checks `config` as `serve` would; the first problem found.
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    config.par.check().map_err(anyhow::Error::msg)?;
+    config.authorization.check().map_err(anyhow::Error::msg)?;
+    if let Some(codes) = &config.consents.supported_permissions {
+        bulwark_consent::parse_permissions(codes)
+            .map_err(|e| anyhow::anyhow!("consents.supported_permissions: {e}"))?;
+    }
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        crate::tls::load_chain(cert).with_context(|| format!("tls.cert {}", cert.display()))?;
+        crate::tls::load_key(key).with_context(|| format!("tls.key {}", key.display()))?;
+    }
+    config
+        .trust
+        .paths()
+        .try_map(|paths| TrustAnchors::load(paths))
+        .context("trust anchors")?;
+    TrustAnchors::load(&config.trust.ob_directory).context("trust.ob_directory")?;
+    if let Some(logo) = &config.pages.logo {
+        std::fs::read(logo).with_context(|| format!("pages.logo {}", logo.display()))?;
+    }
+    crate::response_signing::load(
+        config.consents.response_signing.as_ref(),
+        &config.consents.jws_trust_anchor,
+    )?;
+    Ok(())
+}
