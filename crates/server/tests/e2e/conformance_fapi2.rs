@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::support::conformance::{Conf, Params, is_error_page, set, without};
-use crate::support::journey::{Browser, FlowTpp, response_params};
+use crate::support::journey::{Browser, FlowTpp, REDIRECT, response_params};
 use crate::support::{ISSUER, assert_oauth_error, jwt_parts};
 
 #[tokio::test]
@@ -80,20 +80,114 @@ async fn fapi2_security_profile_final_discovery_end_point_verification() {
             .contains(&json!("urn:openbanking:psd2:sca"))
     );
     assert_eq!(doc["claims_parameter_supported"], true);
+    // The UK OB checks of the module (FAPIOBCheckDiscEndpoint*): grant types, claims, scopes.
+    let has = |member: &str, value: &str| {
+        doc[member]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!(value)))
+    };
+    for (member, value) in [
+        ("grant_types_supported", "client_credentials"),
+        ("claims_supported", "acr"),
+        ("claims_supported", "openbanking_intent_id"),
+        ("claims_supported", "sub"),
+        ("scopes_supported", "openid"),
+        ("scopes_supported", "accounts"),
+        ("subject_types_supported", "pairwise"),
+    ] {
+        assert!(
+            has(member, value),
+            "{member} lacks {value}: {}",
+            doc[member]
+        );
+    }
 }
 
+/// The module runs two clients: the first sends every parameter again beside `request_uri`
+/// (the suite's required duplicates), the second in reverse order and with a registered
+/// redirect URI that has a query of its own, which the response must keep. Each client's
+/// access token works with its own certificate only.
 #[tokio::test]
 async fn fapi2_security_profile_final_happy_flow() {
     let c = Conf::fapi2().await;
-    let r = c.par_flow(&c.params()).await;
+    let pushed = c.push(&c.params()).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    assert_eq!(pushed.2["expires_in"], 60);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let r = c
+        .complete(&[
+            ("client_id", "conf-tpp"),
+            ("redirect_uri", REDIRECT),
+            ("request_uri", uri),
+            ("response_type", "code"),
+            ("scope", "openid accounts"),
+        ])
+        .await;
     assert_eq!(r["iss"], ISSUER);
     assert_eq!(r["state"], "af0ifjsldkj");
     let tokens = c.exchange(&r["code"]).await;
     assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert_eq!(tokens.1["cache-control"], "no-store");
     assert_eq!(tokens.2["token_type"], "Bearer");
-    let (_, id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    assert!(tokens.2["expires_in"].as_i64().is_some_and(|s| s > 0));
+    let access = tokens.2["access_token"].as_str().unwrap();
+    let (idh, id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    assert!(idh["kid"].is_string(), "EnsureIdTokenContainsKid");
     assert_eq!(id["iss"], ISSUER);
+    assert_eq!(id["aud"], "conf-tpp");
+    assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(id["acr"], "urn:openbanking:psd2:sca");
+    assert_eq!(id["at_hash"], bulwark_token::half_hash(access).as_str());
+    assert!(id["exp"].as_i64() > id["iat"].as_i64());
     assert_eq!(id["openbanking_intent_id"], c.consent_id.as_str());
+
+    let other = FlowTpp::register_with(
+        &c.h,
+        "conf-other",
+        None,
+        &format!("{REDIRECT}?dummy1=lorem&dummy2=ipsum"),
+    )
+    .await;
+    let consent = other.consent(&c.h).await;
+    let pushed = other.push(&c.h, &other.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let r2 = c
+        .complete(&[
+            ("scope", "openid accounts"),
+            ("response_type", "code"),
+            ("request_uri", uri),
+            ("redirect_uri", &other.redirect),
+            ("client_id", "conf-other"),
+        ])
+        .await;
+    assert_eq!(r2["dummy1"], "lorem", "CheckMatchingCallbackParameters");
+    assert_eq!(r2["dummy2"], "ipsum");
+    assert_eq!(r2["iss"], ISSUER);
+    let tokens2 = other.exchange(&c.h, &r2["code"]).await;
+    assert_eq!(tokens2.0, 200, "{:?}", tokens2.2);
+    let access2 = tokens2.2["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_status(&c, &other.c.identity, access2).await, 200);
+    assert_eq!(
+        userinfo_status(&c, &c.t.c.identity, access2).await,
+        401,
+        "client 2's token with client 1's certificate"
+    );
+}
+
+/// `GET /userinfo` with `token` over `identity`'s certificate; the status.
+async fn userinfo_status(c: &Conf, identity: &crate::support::Identity, token: &str) -> u16 {
+    crate::support::consents::call(
+        &c.h,
+        Some(identity),
+        reqwest::Method::GET,
+        "/userinfo",
+        Some(token),
+        None,
+        &[],
+    )
+    .await
+    .status
 }
 
 #[tokio::test]
@@ -161,13 +255,33 @@ async fn fapi2_security_profile_final_test_claims_parameter_identity_claims() {
     let c = Conf::fapi2().await;
     let mut claims = FlowTpp::claims(&c.consent_id);
     claims["id_token"]["name"] = json!({"essential": false});
+    claims["id_token"]["sub"] = Value::Null;
     claims["userinfo"]["email"] = Value::Null;
+    claims["userinfo"]["sub"] = Value::Null;
+    claims["random_member"] = json!({"x": 1});
     let r = c
         .par_flow(&set(c.params(), "claims", &claims.to_string()))
         .await;
     let tokens = c.exchange(&r["code"]).await;
     let (_, id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
     assert!(id.get("name").is_none());
+    // VerifyUserInfoAndIdTokenInTokenEndpointSameSub, EnsureContentTypeJson.
+    let info = crate::support::http_client(&c.h.dev_ca, Some(&c.t.c.identity))
+        .get(c.h.url("/userinfo"))
+        .bearer_auth(tokens.2["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status().as_u16(), 200);
+    assert!(
+        info.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["sub"], id["sub"]);
+    assert!(info.get("email").is_none());
 }
 
 #[tokio::test]
@@ -219,7 +333,15 @@ async fn fapi2_security_profile_final_ensure_different_nonce_inside_and_outside_
         "nonce",
         "outside",
     );
-    let r = c.par_flow(&p).await;
+    // Outside the object at the push, and on the /authorize query as the module sends it.
+    let uri = c.push_ok(&p).await;
+    let r = c
+        .complete(&[
+            ("client_id", "conf-tpp"),
+            ("request_uri", &uri),
+            ("nonce", "outside"),
+        ])
+        .await;
     let tokens = c.exchange(&r["code"]).await;
     assert_eq!(
         jwt_parts(tokens.2["id_token"].as_str().unwrap()).1["nonce"],
@@ -235,7 +357,15 @@ async fn fapi2_security_profile_final_ensure_different_state_inside_and_outside_
         "state",
         "outside",
     );
-    assert_eq!(c.par_flow(&p).await["state"], "inside");
+    let uri = c.push_ok(&p).await;
+    let r = c
+        .complete(&[
+            ("client_id", "conf-tpp"),
+            ("request_uri", &uri),
+            ("state", "outside"),
+        ])
+        .await;
+    assert_eq!(r["state"], "inside");
 }
 
 #[tokio::test]
@@ -249,7 +379,7 @@ async fn fapi2_security_profile_final_ensure_authorization_request_with_long_non
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_authorization_request_with_long_state() {
     let c = Conf::fapi2().await;
-    let long = "s".repeat(384);
+    let long = format!("{}-._~", "s".repeat(996));
     assert_eq!(
         c.par_flow(&set(c.params(), "state", &long)).await["state"],
         long
@@ -264,7 +394,15 @@ async fn fapi2_security_profile_final_state_only_outside_request_object_not_used
         "state",
         "outside",
     );
-    assert!(!c.par_flow(&p).await.contains_key("state"));
+    let uri = c.push_ok(&p).await;
+    let r = c
+        .complete(&[
+            ("client_id", "conf-tpp"),
+            ("request_uri", &uri),
+            ("state", "outside"),
+        ])
+        .await;
+    assert!(!r.contains_key("state"), "{r:?}");
 }
 
 #[tokio::test]
@@ -280,7 +418,7 @@ async fn fapi2_security_profile_final_ensure_registered_redirect_uri() {
     let p = set(
         c.params(),
         "redirect_uri",
-        "https://tpp.example/unregistered",
+        &format!("{REDIRECT}/unregistered"),
     );
     assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
 }

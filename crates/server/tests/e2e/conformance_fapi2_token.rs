@@ -8,12 +8,34 @@ use crate::support::conformance::{Conf, is_error_page, rs256_assertion, set, wit
 use crate::support::journey::{Browser, FlowTpp, REDIRECT, VERIFIER, response_params};
 use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts};
 
+/// The module names client 2 (`client_id` and the assertion's `iss`/`sub`) but signs the
+/// assertion with client 1's key and sends it over client 1's certificate.
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_client_id_in_token_endpoint() {
     let c = Conf::fapi2().await;
-    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    FlowTpp::register(&c.h, "conf-other", None).await;
     let code = c.code().await;
-    assert_oauth_error(&other.exchange(&c.h, &code).await, 400, "invalid_grant");
+    let mut claims = c.t.c.claims(&c.h);
+    claims.insert("iss".into(), json!("conf-other"));
+    claims.insert("sub".into(), json!("conf-other"));
+    let assertion = c.t.c.sign(&claims);
+    let r =
+        c.h.post(
+            Some(&c.t.c.identity),
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "conf-other"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -129,38 +151,112 @@ async fn fapi2_security_profile_final_refresh_token() {
     let code = c.code().await;
     let tokens = c.exchange(&code).await;
     let rt = tokens.2["refresh_token"].as_str().unwrap();
+    let (_, first_id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    refresh_token_module(&c, rt, &first_id).await;
+}
+
+/// What the FAPI conformance `*-refresh-token` modules check of a refresh token issued to
+/// `c`'s client: the refresh (with `scope`, AddScopeToTokenEndpointRequest) answers 200
+/// `no-store` Bearer, certificate-bound, an ID token like the first (CompareIdTokenClaims);
+/// without client authentication, or without the certificate, it is refused; another
+/// client's refresh token is `invalid_grant`. None of the refusals uses the token up.
+pub async fn refresh_token_module(c: &Conf, rt: &str, first_id: &Value) {
+    c.h.clock.advance(1);
     let refreshed =
         c.t.token(
             &c.h,
-            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("scope", "openid accounts"),
+            ],
         )
         .await;
     assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    assert_eq!(refreshed.1["cache-control"], "no-store");
+    assert_eq!(refreshed.2["token_type"], "Bearer");
     let (_, at) = jwt_parts(refreshed.2["access_token"].as_str().unwrap());
     assert_eq!(
         at["cnf"]["x5t#S256"],
         bulwark_certs::x5t_s256(&c.t.c.identity.chain[0]).as_str()
     );
+    let (_, id) = jwt_parts(
+        refreshed.2["id_token"]
+            .as_str()
+            .expect("an ID token (openid)"),
+    );
+    for claim in ["iss", "sub", "aud", "auth_time", "openbanking_intent_id"] {
+        assert_eq!(id[claim], first_id[claim], "{claim}");
+    }
+    assert_ne!(id["iat"], first_id["iat"]);
+
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", rt)];
+    let mut unauthenticated = refresh.to_vec();
+    unauthenticated.push(("client_id", "conf-tpp"));
+    let r =
+        c.h.post(Some(&c.t.c.identity), "/token", &unauthenticated)
+            .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    let mut no_cert = refresh.to_vec();
+    let assertion = c.t.c.assertion(&c.h);
+    no_cert.push(("client_assertion_type", BEARER));
+    no_cert.push(("client_assertion", &assertion));
+    assert_oauth_error(
+        &c.h.post(None, "/token", &no_cert).await,
+        401,
+        "invalid_client",
+    );
+
+    let other = FlowTpp::register(&c.h, "conf-refresh-other", None).await;
+    let (code, _, _) = crate::support::journey::fapi2_code(&c.h, &other, "other-psu").await;
+    let others = other.exchange(&c.h, &code).await;
+    assert_eq!(others.0, 200, "{:?}", others.2);
+    let other_rt = others.2["refresh_token"].as_str().unwrap();
+    assert_oauth_error(
+        &c.t.token(
+            &c.h,
+            &[("grant_type", "refresh_token"), ("refresh_token", other_rt)],
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(c.t.token(&c.h, &refresh).await.0, 200, "still usable");
+    assert_eq!(
+        other
+            .token(
+                &c.h,
+                &[("grant_type", "refresh_token"), ("refresh_token", other_rt)]
+            )
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_server_handles_non_matching_intent_id() {
+    // Client 2 pushes client 1's consent: the push is accepted (201), the authorization is
+    // refused back to client 2 with its state and iss, and the consent stays client 1's to
+    // authorise.
     let c = Conf::fapi2().await;
-    let claims = FlowTpp::claims("aac-does-not-exist");
-    let uri = c
-        .push_ok(&set(c.params(), "claims", &claims.to_string()))
-        .await;
+    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    let pushed = other.push(&c.h, &other.fapi2_params(&c.consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
     let page = Browser::new(&c.h)
         .get(&format!(
-            "/authorize?client_id=conf-tpp&request_uri={}",
+            "/authorize?client_id=conf-other&request_uri={}",
             form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
         ))
         .await;
-    assert_eq!(page.status, 303);
-    assert_eq!(
-        response_params(&page.location())["error"],
-        "invalid_request"
-    );
+    assert_eq!(page.status, 303, "{}", page.body);
+    let r = response_params(&page.location());
+    assert_eq!(r["error"], "invalid_request");
+    assert_eq!(r["state"], "af0ifjsldkj");
+    assert_eq!(r["iss"], ISSUER);
+    let done = c.par_flow(&c.params()).await;
+    assert_eq!(c.exchange(&done["code"]).await.0, 200);
 }
 
 #[tokio::test]
@@ -221,7 +317,8 @@ async fn fapi2_security_profile_final_par_attempt_to_use_expired_request_uri() {
 async fn fapi2_security_profile_final_par_ensure_jwt_client_assertions_nbf_8_seconds_in_the_future_is_accepted()
  {
     let c = Conf::fapi2().await;
-    let ok = c.assertion(json!({"nbf": c.h.clock_now() + 8}));
+    let now = c.h.clock_now();
+    let ok = c.assertion(json!({"iat": now + 8, "nbf": now + 8}));
     assert_eq!(c.push_with(&ok).await.0, 201);
 }
 
@@ -229,7 +326,9 @@ async fn fapi2_security_profile_final_par_ensure_jwt_client_assertions_nbf_8_sec
 async fn fapi2_security_profile_final_par_ensure_jwt_client_assertions_nbf_over_60_seconds_in_the_future_fails()
  {
     let c = Conf::fapi2().await;
-    let bad = c.assertion(json!({"nbf": c.h.clock_now() + 70}));
+    // AddIatNbfExpOver60SecondsInTheFutureToClientAssertionClaims: consistent otherwise.
+    let now = c.h.clock_now();
+    let bad = c.assertion(json!({"iat": now + 62, "nbf": now + 62, "exp": now + 122}));
     assert_oauth_error(&c.push_with(&bad).await, 401, "invalid_client");
 }
 
@@ -333,8 +432,22 @@ async fn fapi2_security_profile_final_par_plain_pkce_rejected() {
     assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
 }
 
+/// A happy flow in which `/authorize` gets only `client_id` and `request_uri`.
 #[tokio::test]
 async fn fapi2_security_profile_final_par_without_duplicate_parameters() {
+    let c = Conf::fapi2().await;
+    let uri = c.push_ok(&c.params()).await;
+    let r = c
+        .complete(&[("client_id", "conf-tpp"), ("request_uri", &uri)])
+        .await;
+    assert_eq!(r["iss"], ISSUER);
+    assert_eq!(r["state"], "af0ifjsldkj");
+    assert_eq!(c.exchange(&r["code"]).await.0, 200);
+}
+
+/// RFC 9126 2.1 / RFC 6749 3.1: a parameter sent twice in the push is refused.
+#[tokio::test]
+async fn az_1_a_push_with_a_duplicated_parameter_is_refused() {
     let c = Conf::fapi2().await;
     let mut p = c.params();
     p.push(("scope".into(), "openid payments".into()));
