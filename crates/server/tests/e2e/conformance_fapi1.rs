@@ -48,29 +48,115 @@ async fn fapi1_advanced_final_discovery_end_point_verification() {
             .unwrap()
             .contains(&json!("pairwise"))
     );
+    // The UK OB checks (FAPIOBCheckDiscEndpoint*, CheckDiscEndpointClaimsParameterSupported)
+    // and, for the pushed variant, PAR and S256 (CheckDiscEndpointPARSupported,
+    // EnsureServerConfigurationSupportsCodeChallengeMethodS256).
+    assert_eq!(doc["claims_parameter_supported"], true);
+    let has = |member: &str, value: &str| {
+        doc[member]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!(value)))
+    };
+    for (member, value) in [
+        ("claims_supported", "acr"),
+        ("claims_supported", "openbanking_intent_id"),
+        ("grant_types_supported", "authorization_code"),
+        ("grant_types_supported", "client_credentials"),
+        ("scopes_supported", "openid"),
+        ("scopes_supported", "accounts"),
+        ("code_challenge_methods_supported", "S256"),
+    ] {
+        assert!(
+            has(member, value),
+            "{member} lacks {value}: {}",
+            doc[member]
+        );
+    }
+    assert!(
+        doc["pushed_authorization_request_endpoint"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(ISSUER))
+    );
 }
 
+/// The hybrid happy flow, for two clients: the front-channel ID token is a detached signature
+/// of the code and state, the token endpoint's ID token is the same PSU's, bound to the
+/// access token, the consent and the request; the second client's registered redirect URI
+/// has a query of its own that the response keeps before the fragment.
 #[tokio::test]
 async fn fapi1_advanced_final() {
     let c = Conf::fapi1().await;
     let r = c.by_value_flow(&c.object(json!({}))).await;
+    assert_eq!(r["state"], "conf-state");
+    if let Some(iss) = r.get("iss") {
+        assert_eq!(iss, ISSUER, "ValidateIssIfPresentInAuthorizationResponse");
+    }
     let (_, id) = jwt_parts(&r["id_token"]);
     assert_eq!(id["c_hash"], bulwark_token::half_hash(&r["code"]).as_str());
     assert_eq!(
         id["s_hash"],
         bulwark_token::half_hash("conf-state").as_str()
     );
-    let tokens =
-        c.t.token(
+    assert_eq!(id["nonce"], "conf-nonce");
+    let tokens = fapi1_exchange(&c, &c.t, &r["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert_eq!(tokens.1["cache-control"], "no-store");
+    assert_eq!(tokens.2["token_type"], "Bearer");
+    let access = tokens.2["access_token"].as_str().unwrap();
+    let (idh, tid) = jwt_parts(
+        tokens.2["id_token"]
+            .as_str()
+            .expect("ExtractIdTokenFromTokenResponse"),
+    );
+    assert!(idh["kid"].is_string());
+    assert_eq!(
+        tid["sub"], id["sub"],
+        "VerifyIdTokenSubConsistentHybridFlow"
+    );
+    assert_eq!(tid["aud"], "conf-tpp");
+    assert_eq!(tid["nonce"], "conf-nonce");
+    assert_eq!(tid["acr"], "urn:openbanking:psd2:sca");
+    assert_eq!(tid["openbanking_intent_id"], c.consent_id.as_str());
+    assert_eq!(tid["at_hash"], bulwark_token::half_hash(access).as_str());
+
+    let redirect = format!("{REDIRECT}?dummy1=lorem&dummy2=ipsum");
+    let other = FlowTpp::register_with(&c.h, "conf-other", None, &redirect).await;
+    let consent = other.consent(&c.h).await;
+    let object = other.fapi1_object(
+        &c.h,
+        &consent,
+        json!({"redirect_uri": redirect, "state": "other-state", "nonce": "other-nonce"}),
+    );
+    let mut b = Browser::new(&c.h);
+    let ia = b
+        .start(&[
+            ("request", object.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("scope", "openid accounts"),
+            ("response_type", "code id_token"),
+            ("client_id", "conf-other"),
+        ])
+        .await;
+    assert_eq!(b.login(&ia, &c.user, &c.password).await.status, 303);
+    let done = b.decide(&ia, "authorise", &[&c.accounts[0]]).await;
+    let location = done.location();
+    assert!(
+        location.starts_with(&format!("{redirect}#")),
+        "CheckMatchingCallbackParameters: {location}"
+    );
+    let r2 = response_params(&location);
+    assert_eq!(r2["state"], "other-state");
+    let tokens2 = other
+        .token(
             &c.h,
             &[
                 ("grant_type", "authorization_code"),
-                ("code", &r["code"]),
-                ("redirect_uri", REDIRECT),
+                ("code", &r2["code"]),
+                ("redirect_uri", &redirect),
             ],
         )
         .await;
-    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert_eq!(tokens2.0, 200, "{:?}", tokens2.2);
 }
 
 #[tokio::test]
@@ -89,7 +175,12 @@ async fn fapi1_advanced_final_user_rejects_authentication() {
     b.login(&ia, &c.user, &c.password).await;
     let done = b.decide(&ia, "deny", &[]).await;
     assert!(done.location().starts_with(&format!("{REDIRECT}#")));
-    assert_eq!(response_params(&done.location())["error"], "access_denied");
+    let r = response_params(&done.location());
+    assert_eq!(r["error"], "access_denied");
+    assert_eq!(
+        r["state"], "conf-state",
+        "CheckStateInAuthorizationResponse"
+    );
 }
 
 #[tokio::test]
@@ -156,37 +247,11 @@ async fn fapi1_advanced_final_access_token_type_header_case_sensitivity() {
 }
 
 #[tokio::test]
-async fn fapi1_advanced_final_ensure_response_mode_query() {
-    let c = Conf::fapi1().await;
-    is_error_page(
-        &c.by_value(&c.object(json!({"response_mode": "query"})))
-            .await,
-    );
-}
-
-#[tokio::test]
 async fn fapi1_advanced_final_ensure_different_nonce_inside_and_outside_request_object() {
     let c = Conf::fapi1().await;
     let object = c.object(json!({}));
-    let r = c
-        .complete(&[
-            ("client_id", "conf-tpp"),
-            ("response_type", "code id_token"),
-            ("scope", "openid accounts"),
-            ("nonce", "outside"),
-            ("request", &object),
-        ])
-        .await;
+    let r = c.by_value_flow_with(&object, &[("nonce", "outside")]).await;
     assert_eq!(jwt_parts(&r["id_token"]).1["nonce"], "conf-nonce");
-}
-
-#[tokio::test]
-async fn fapi1_advanced_final_ensure_registered_redirect_uri() {
-    let c = Conf::fapi1().await;
-    is_error_page(
-        &c.by_value(&c.object(json!({"redirect_uri": "https://tpp.example/elsewhere"})))
-            .await,
-    );
 }
 
 #[tokio::test]
@@ -211,19 +276,31 @@ async fn fapi1_advanced_final_ensure_request_object_with_64_char_nonce_success()
 async fn fapi1_advanced_final_ensure_request_object_with_long_state() {
     let c = Conf::fapi1().await;
     let r = c
-        .by_value_flow(&c.object(json!({"state": "s".repeat(384)})))
+        .by_value_flow(&c.object(json!({"state": long_state()})))
         .await;
-    assert_eq!(r["state"], "s".repeat(384));
+    assert_eq!(r["state"], long_state());
 }
 
+/// The suite's long state: 1000 characters ending in the unreserved punctuation.
+fn long_state() -> String {
+    format!("{}-._~", "s".repeat(996))
+}
+
+/// A request object refused: by value, an error page (the redirect URI is not trusted yet)
+/// and nothing stored; pushed, PAR answers 400 with `$code` (EnsurePARInvalidRequestObjectError
+/// or EnsurePARInvalidRequestOrInvalidRequestObjectError) and stores nothing. `$query` are the
+/// /authorize query parameters the module sends beside the object.
 macro_rules! fapi1_refused_object {
-    ($($name:ident => $extra:expr;)*) => {
+    ($($name:ident => $extra:expr, $query:expr, $code:expr;)*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let c = Conf::fapi1().await;
                 let extra: Value = ($extra)(&c);
-                is_error_page(&c.by_value(&c.object(extra)).await);
+                let query: &[(&str, &str)] = $query;
+                is_error_page(&c.by_value_with(&c.object(extra.clone()), query).await);
+                let pushed = c.push(&crate::support::conformance::fapi1_pushed(&c, extra)).await;
+                assert_oauth_error(&pushed, 400, $code);
                 assert_eq!(bulwark_store::AuthorizationStore::purge_authorization(&c.h.store, i64::MAX).await.unwrap(), 0);
             }
         )*
@@ -231,26 +308,36 @@ macro_rules! fapi1_refused_object {
 }
 
 fapi1_refused_object! {
-    fapi1_advanced_final_ensure_request_object_without_exp_fails => |_: &Conf| json!({"exp": Value::Null});
-    fapi1_advanced_final_ensure_request_object_without_nbf_fails => |_: &Conf| json!({"nbf": Value::Null});
-    fapi1_advanced_final_ensure_request_object_without_scope_fails => |_: &Conf| json!({"scope": Value::Null});
-    fapi1_advanced_final_ensure_request_object_without_nonce_fails => |_: &Conf| json!({"nonce": Value::Null});
-    fapi1_advanced_final_ensure_request_object_without_redirect_uri_fails => |_: &Conf| json!({"redirect_uri": Value::Null});
-    fapi1_advanced_final_ensure_redirect_uri_in_authorization_request => |_: &Conf| json!({"redirect_uri": Value::Null});
-    fapi1_advanced_final_ensure_expired_request_object_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 600, "exp": c.h.clock_now() - 60});
-    fapi1_advanced_final_ensure_request_object_with_bad_aud_fails => |_: &Conf| json!({"aud": "https://other.example"});
-    fapi1_advanced_final_ensure_request_object_with_exp_over_60_fails => |c: &Conf| json!({"exp": c.h.clock_now() + 3700});
-    fapi1_advanced_final_ensure_request_object_with_nbf_over_60_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 3700, "exp": c.h.clock_now() + 60});
-    fapi1_advanced_final_ensure_response_type_code_fails => |_: &Conf| json!({"response_type": "code"});
+    fapi1_advanced_final_ensure_request_object_without_exp_fails => |_: &Conf| json!({"exp": Value::Null}), &[], "invalid_request_object";
+    fapi1_advanced_final_ensure_request_object_without_nbf_fails => |_: &Conf| json!({"nbf": Value::Null}), &[], "invalid_request_object";
+    fapi1_advanced_final_ensure_request_object_without_scope_fails => |_: &Conf| json!({"scope": Value::Null}), &[], "invalid_request";
+    fapi1_advanced_final_ensure_request_object_without_nonce_fails => |_: &Conf| json!({"nonce": Value::Null}), &[("nonce", "outside")], "invalid_request";
+    fapi1_advanced_final_ensure_request_object_without_redirect_uri_fails => |_: &Conf| json!({"redirect_uri": Value::Null}), &[], "invalid_request";
+    fapi1_advanced_final_ensure_redirect_uri_in_authorization_request => |_: &Conf| json!({"redirect_uri": Value::Null}), &[], "invalid_request";
+    fapi1_advanced_final_ensure_expired_request_object_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 600, "exp": c.h.clock_now() - 60}), &[], "invalid_request_object";
+    fapi1_advanced_final_ensure_request_object_with_bad_aud_fails => |_: &Conf| json!({"aud": "https://other.example"}), &[], "invalid_request_object";
+    fapi1_advanced_final_ensure_request_object_with_exp_over_60_fails => |c: &Conf| json!({"exp": c.h.clock_now() + 3700}), &[], "invalid_request_object";
+    fapi1_advanced_final_ensure_request_object_with_nbf_over_60_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 3700, "exp": c.h.clock_now() + 60}), &[], "invalid_request_object";
+    fapi1_advanced_final_ensure_response_type_code_fails => |_: &Conf| json!({"response_type": "code"}), &[("response_type", "code")], "invalid_request";
+    fapi1_advanced_final_ensure_registered_redirect_uri => |_: &Conf| json!({"redirect_uri": format!("{REDIRECT}/elsewhere")}), &[], "invalid_request";
+    fapi1_advanced_final_ensure_response_mode_query => |_: &Conf| json!({"response_mode": "query"}), &[], "invalid_request";
 }
 
 #[tokio::test]
 async fn fapi1_advanced_final_ensure_signed_request_object_with_rs256_fails() {
+    // Validly signed RS256 with a key the client registered: refused for the algorithm.
     let c = Conf::fapi1().await;
     let object = c.object(json!({}));
-    let (_, rest) = object.split_once('.').unwrap();
-    let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#));
-    is_error_page(&c.by_value(&forged).await);
+    let payload = URL_SAFE_NO_PAD
+        .decode(object.split('.').nth(1).unwrap())
+        .unwrap();
+    let rs256 = crate::support::conformance::rs256_signed("oauth-authz-req+jwt", &payload);
+    is_error_page(&c.by_value(&rs256).await);
+    assert_oauth_error(
+        &c.push(&vec![("request".into(), rs256)]).await,
+        400,
+        "invalid_request_object",
+    );
 }
 
 #[tokio::test]
@@ -297,16 +384,12 @@ async fn fapi1_advanced_final_ensure_matching_key_in_authorization_request() {
 async fn fapi1_advanced_final_state_only_outside_request_object_not_used() {
     let c = Conf::fapi1().await;
     let object = c.object(json!({"state": Value::Null}));
-    let r = c
-        .complete(&[
-            ("client_id", "conf-tpp"),
-            ("response_type", "code id_token"),
-            ("scope", "openid accounts"),
-            ("state", "outside"),
-            ("request", &object),
-        ])
-        .await;
+    let r = c.by_value_flow_with(&object, &[("state", "outside")]).await;
     assert!(!r.contains_key("state"));
+    assert!(
+        jwt_parts(&r["id_token"]).1.get("s_hash").is_none(),
+        "VerifyNoSHash"
+    );
 }
 
 #[tokio::test]
@@ -326,15 +409,36 @@ async fn fapi1_advanced_final_ensure_authorization_request_without_request_objec
     is_error_page(&Browser::new(&c.h).get(&format!("/authorize?{q}")).await);
 }
 
+/// The module names client 2 (`client_id` and the assertion's `iss`/`sub`) but signs the
+/// assertion with client 1's key and sends it over client 1's certificate.
 #[tokio::test]
 async fn fapi1_advanced_final_ensure_client_id_in_token_endpoint() {
     let c = Conf::fapi1().await;
-    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    FlowTpp::register(&c.h, "conf-other", None).await;
     let code = fapi1_code(&c).await;
-    assert_oauth_error(
-        &fapi1_exchange(&c, &other, &code).await,
-        400,
-        "invalid_grant",
+    let mut claims = c.t.c.claims(&c.h);
+    claims.insert("iss".into(), json!("conf-other"));
+    claims.insert("sub".into(), json!("conf-other"));
+    let assertion = c.t.c.sign(&claims);
+    let r =
+        c.h.post(
+            Some(&c.t.c.identity),
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "conf-other"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    assert_eq!(
+        fapi1_exchange(&c, &c.t, &code).await.0,
+        200,
+        "the code was not consumed"
     );
 }
 

@@ -5,10 +5,10 @@
 use serde_json::{Value, json};
 
 use crate::support::conformance::{
-    Conf, Params, fapi1_code, fapi1_exchange, fapi1_exchange_with, is_error_page, rs256_assertion,
-    set,
+    Conf, fapi1_code, fapi1_exchange, fapi1_exchange_with, fapi1_pushed, is_error_page,
+    rs256_assertion, set,
 };
-use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, VERIFIER, response_params};
+use crate::support::journey::{Browser, FlowTpp, REDIRECT, VERIFIER, response_params};
 use crate::support::{ISSUER, Resp, assert_oauth_error, jwt_parts};
 
 macro_rules! fapi1_refused_assertion {
@@ -80,27 +80,33 @@ async fn fapi1_advanced_final_refresh_token() {
     let code = fapi1_code(&c).await;
     let tokens = fapi1_exchange(&c, &c.t, &code).await;
     let rt = tokens.2["refresh_token"].as_str().unwrap();
-    let r =
-        c.t.token(
-            &c.h,
-            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-        )
-        .await;
-    assert_eq!(r.0, 200, "{:?}", r.2);
+    let (_, first_id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    crate::support::conformance::refresh_token_module(&c, rt, &first_id).await;
 }
 
 #[tokio::test]
 async fn fapi1_advanced_final_ensure_server_handles_non_matching_intent_id() {
+    // Client 1 names client 2's consent: refused to client 1's redirect URI (fragment) with
+    // its state; the consent stays client 2's to authorise.
     let c = Conf::fapi1().await;
+    let other = FlowTpp::register(&c.h, "conf-other", None).await;
+    let others = other.consent(&c.h).await;
     let page = c
-        .by_value(&c.object(json!({"claims": FlowTpp::claims("aac-unknown")})))
+        .by_value(&c.object(json!({"claims": FlowTpp::claims(&others)})))
         .await;
-    assert_eq!(page.status, 303);
+    assert_eq!(page.status, 303, "{}", page.body);
     assert!(page.location().starts_with(&format!("{REDIRECT}#")));
+    let r = response_params(&page.location());
+    assert_eq!(r["error"], "invalid_request");
     assert_eq!(
-        response_params(&page.location())["error"],
-        "invalid_request"
+        r["state"], "conf-state",
+        "CheckStateInAuthorizationResponse"
     );
+    let stored = bulwark_store::ConsentStore::get_consent(&c.h.store, &others)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, "AwaitingAuthorisation");
 }
 
 #[tokio::test]
@@ -111,16 +117,6 @@ async fn fapi1_advanced_final_test_essential_acr_sca_claim() {
         jwt_parts(&r["id_token"]).1["acr"],
         "urn:openbanking:psd2:sca"
     );
-}
-
-/// FAPI 1.0 pushed: the object as the only PAR parameter (plus client authentication).
-fn fapi1_pushed(c: &Conf, extra: Value) -> Params {
-    let mut extra = extra;
-    if let Value::Object(m) = &mut extra {
-        m.entry("code_challenge").or_insert(json!(CHALLENGE));
-        m.entry("code_challenge_method").or_insert(json!("S256"));
-    }
-    vec![("request".into(), c.object(extra))]
 }
 
 #[tokio::test]
@@ -183,9 +179,15 @@ async fn fapi1_advanced_final_par_token_endpoint_url_as_audience_for_client_jwt_
 
 #[tokio::test]
 async fn fapi1_advanced_final_test_array_as_audience_for_client_jwt_assertion() {
+    // AddArrayContainingIssuerAndAnotherValueAsAudToClientAuthenticationAssertionClaims, at
+    // the PAR and at the token endpoint.
     let c = Conf::fapi1().await;
-    let ok = c.assertion(json!({"aud": [ISSUER]}));
+    let aud = json!([ISSUER, format!("{ISSUER}/token")]);
+    let ok = c.assertion(json!({"aud": aud}));
     assert_eq!(fapi1_push_with(&c, &ok).await.0, 201);
+    let code = fapi1_code(&c).await;
+    let ok = c.assertion(json!({"aud": aud}));
+    assert_eq!(fapi1_exchange_with(&c, &code, &ok).await.0, 200);
 }
 
 macro_rules! fapi1_par_refused_assertion {
@@ -312,8 +314,21 @@ async fn fapi1_advanced_final_par_attempt_invalid_redirect_uri() {
     assert_oauth_error(&c.push(&p).await, 400, "invalid_request");
 }
 
+/// A happy flow in which `/authorize` gets only `client_id` and `request_uri`.
 #[tokio::test]
 async fn fapi1_advanced_final_par_without_duplicate_parameters() {
+    let c = Conf::fapi1().await;
+    let uri = c.push_ok(&fapi1_pushed(&c, json!({}))).await;
+    let r = c
+        .complete(&[("client_id", "conf-tpp"), ("request_uri", &uri)])
+        .await;
+    assert_eq!(r["state"], "conf-state");
+    assert_eq!(c.exchange(&r["code"]).await.0, 200);
+}
+
+/// RFC 9126 2.1: a `request` sent twice in the push is refused.
+#[tokio::test]
+async fn az_2_a_push_with_the_request_object_twice_is_refused() {
     let c = Conf::fapi1().await;
     let mut p = fapi1_pushed(&c, json!({}));
     p.push(p[0].clone());

@@ -152,86 +152,7 @@ async fn fapi2_security_profile_final_refresh_token() {
     let tokens = c.exchange(&code).await;
     let rt = tokens.2["refresh_token"].as_str().unwrap();
     let (_, first_id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
-    refresh_token_module(&c, rt, &first_id).await;
-}
-
-/// What the FAPI conformance `*-refresh-token` modules check of a refresh token issued to
-/// `c`'s client: the refresh (with `scope`, AddScopeToTokenEndpointRequest) answers 200
-/// `no-store` Bearer, certificate-bound, an ID token like the first (CompareIdTokenClaims);
-/// without client authentication, or without the certificate, it is refused; another
-/// client's refresh token is `invalid_grant`. None of the refusals uses the token up.
-pub async fn refresh_token_module(c: &Conf, rt: &str, first_id: &Value) {
-    c.h.clock.advance(1);
-    let refreshed =
-        c.t.token(
-            &c.h,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", rt),
-                ("scope", "openid accounts"),
-            ],
-        )
-        .await;
-    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
-    assert_eq!(refreshed.1["cache-control"], "no-store");
-    assert_eq!(refreshed.2["token_type"], "Bearer");
-    let (_, at) = jwt_parts(refreshed.2["access_token"].as_str().unwrap());
-    assert_eq!(
-        at["cnf"]["x5t#S256"],
-        bulwark_certs::x5t_s256(&c.t.c.identity.chain[0]).as_str()
-    );
-    let (_, id) = jwt_parts(
-        refreshed.2["id_token"]
-            .as_str()
-            .expect("an ID token (openid)"),
-    );
-    for claim in ["iss", "sub", "aud", "auth_time", "openbanking_intent_id"] {
-        assert_eq!(id[claim], first_id[claim], "{claim}");
-    }
-    assert_ne!(id["iat"], first_id["iat"]);
-
-    let refresh = [("grant_type", "refresh_token"), ("refresh_token", rt)];
-    let mut unauthenticated = refresh.to_vec();
-    unauthenticated.push(("client_id", "conf-tpp"));
-    let r =
-        c.h.post(Some(&c.t.c.identity), "/token", &unauthenticated)
-            .await;
-    assert_oauth_error(&r, 401, "invalid_client");
-    let mut no_cert = refresh.to_vec();
-    let assertion = c.t.c.assertion(&c.h);
-    no_cert.push(("client_assertion_type", BEARER));
-    no_cert.push(("client_assertion", &assertion));
-    assert_oauth_error(
-        &c.h.post(None, "/token", &no_cert).await,
-        401,
-        "invalid_client",
-    );
-
-    let other = FlowTpp::register(&c.h, "conf-refresh-other", None).await;
-    let (code, _, _) = crate::support::journey::fapi2_code(&c.h, &other, "other-psu").await;
-    let others = other.exchange(&c.h, &code).await;
-    assert_eq!(others.0, 200, "{:?}", others.2);
-    let other_rt = others.2["refresh_token"].as_str().unwrap();
-    assert_oauth_error(
-        &c.t.token(
-            &c.h,
-            &[("grant_type", "refresh_token"), ("refresh_token", other_rt)],
-        )
-        .await,
-        400,
-        "invalid_grant",
-    );
-    assert_eq!(c.t.token(&c.h, &refresh).await.0, 200, "still usable");
-    assert_eq!(
-        other
-            .token(
-                &c.h,
-                &[("grant_type", "refresh_token"), ("refresh_token", other_rt)]
-            )
-            .await
-            .0,
-        200
-    );
+    crate::support::conformance::refresh_token_module(&c, rt, &first_id).await;
 }
 
 #[tokio::test]
@@ -261,9 +182,15 @@ async fn fapi2_security_profile_final_ensure_server_handles_non_matching_intent_
 
 #[tokio::test]
 async fn fapi2_security_profile_final_test_essential_acr_sca_claim() {
+    // OpenBankingUkAddScaAcrClaimToAuthorizationEndpointRequest: the singular `value` form.
+    // (A login that cannot reach SCA is `access_denied`: authorize_acr.rs.)
     let c = Conf::fapi2().await;
-    let code = c.code().await;
-    let tokens = c.exchange(&code).await;
+    let mut claims = FlowTpp::claims(&c.consent_id);
+    claims["id_token"]["acr"] = json!({"value": "urn:openbanking:psd2:sca", "essential": true});
+    let r = c
+        .par_flow(&set(c.params(), "claims", &claims.to_string()))
+        .await;
+    let tokens = c.exchange(&r["code"]).await;
     assert_eq!(
         jwt_parts(tokens.2["id_token"].as_str().unwrap()).1["acr"],
         "urn:openbanking:psd2:sca"

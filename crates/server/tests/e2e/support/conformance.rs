@@ -9,7 +9,7 @@ use bulwark_core::Profile;
 use serde_json::{Map, Value, json};
 
 use super::journey::{Browser, FlowTpp, Page, REDIRECT, VERIFIER, psu, response_params};
-use super::{BEARER, Harness, ISSUER, Resp};
+use super::{BEARER, Harness, ISSUER, Resp, assert_oauth_error, jwt_parts};
 
 /// One conformance run: a server, a TPP, a PSU and a consent awaiting authorisation.
 pub struct Conf {
@@ -34,10 +34,47 @@ pub fn without(mut p: Params, k: &str) -> Params {
     p
 }
 
+/// An RSA key registered beside the client's ES256 key (as the suite's RSA client key is),
+/// so the RS256 modules can send a genuinely valid RS256 signature: refused for its
+/// algorithm, not for a bad signature. Made once per test process.
+fn rsa_key() -> &'static (josekit::jwk::Jwk, Value) {
+    static KEY: std::sync::OnceLock<(josekit::jwk::Jwk, Value)> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut private = josekit::jwk::Jwk::generate_rsa_key(2048).unwrap();
+        private.set_key_id("conf-rsa");
+        private.set_key_use("sig");
+        let public = private.to_public_key().unwrap();
+        let public: Value = serde_json::from_str(&public.to_string()).unwrap();
+        (private, public)
+    })
+}
+
+/// A compact JWS over `payload` signed RS256 with the client's registered RSA key.
+pub fn rs256_signed(typ: &str, payload: &[u8]) -> String {
+    use josekit::jws::JwsSigner;
+    let signer = josekit::jws::RS256.signer_from_jwk(&rsa_key().0).unwrap();
+    let header = json!({"alg": "RS256", "typ": typ, "kid": "conf-rsa"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = signer.sign(input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 impl Conf {
     pub async fn new(profile: Profile) -> Self {
         let h = Harness::start(move |c| c.tokens.profile = profile).await;
-        let t = FlowTpp::register(&h, "conf-tpp", None).await;
+        let t = FlowTpp::register_full(
+            &h,
+            "conf-tpp",
+            None,
+            REDIRECT,
+            json!({}),
+            vec![rsa_key().1.clone()],
+        )
+        .await;
         let (user, password, accounts, _) = psu(&h, "conf-psu").await;
         let consent_id = t.consent(&h).await;
         Self {
@@ -129,27 +166,53 @@ impl Conf {
             .unwrap()
     }
 
+    /// The query of a request by value as the suite sends it: the object plus the required
+    /// duplicates (`response_type`, `client_id`, `scope`, `redirect_uri`), then `overrides`
+    /// replacing or adding query parameters.
+    fn by_value_query(object: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut q: Vec<(String, String)> = [
+            ("client_id", "conf-tpp"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("redirect_uri", REDIRECT),
+            ("request", object),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+        for (k, v) in overrides {
+            q.retain(|(n, _)| n != k);
+            q.push(((*k).to_string(), (*v).to_string()));
+        }
+        q
+    }
+
     /// `GET /authorize` with a request object by value (FAPI 1.0), redirects not followed.
     pub async fn by_value(&self, object: &str) -> Page {
+        self.by_value_with(object, &[]).await
+    }
+
+    /// As [`Conf::by_value`], with query parameters replaced or added.
+    pub async fn by_value_with(&self, object: &str, overrides: &[(&str, &str)]) -> Page {
         let q = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("client_id", "conf-tpp"),
-                ("response_type", "code id_token"),
-                ("scope", "openid accounts"),
-                ("request", object),
-            ])
+            .extend_pairs(Self::by_value_query(object, overrides))
             .finish();
         Browser::new(&self.h).get(&format!("/authorize?{q}")).await
     }
 
     pub async fn by_value_flow(&self, object: &str) -> HashMap<String, String> {
-        self.complete(&[
-            ("client_id", "conf-tpp"),
-            ("response_type", "code id_token"),
-            ("scope", "openid accounts"),
-            ("request", object),
-        ])
-        .await
+        self.by_value_flow_with(object, &[]).await
+    }
+
+    /// As [`Conf::by_value_flow`], with query parameters replaced or added.
+    pub async fn by_value_flow_with(
+        &self,
+        object: &str,
+        overrides: &[(&str, &str)],
+    ) -> HashMap<String, String> {
+        let q = Self::by_value_query(object, overrides);
+        let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.complete(&q).await
     }
 
     /// A client assertion from `claims` changed by `edit` (null removes a claim).
@@ -208,10 +271,10 @@ pub fn is_error_page(p: &Page) {
     assert!(p.headers.get("location").is_none(), "no redirect");
 }
 
+/// A client assertion over `claims`, validly signed RS256 with the client's registered RSA
+/// key (ChangeClientJwksAlgToRS256).
 pub fn rs256_assertion(claims: &Map<String, Value>) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
-    format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode([7u8; 256]))
+    rs256_signed("JWT", &serde_json::to_vec(claims).unwrap())
 }
 
 /// A FAPI 1.0 hybrid code (by value, no PKCE).
@@ -242,4 +305,95 @@ pub async fn fapi1_exchange_with(c: &Conf, code: &str, assertion: &str) -> Resp 
         assertion,
     )
     .await
+}
+
+/// What the FAPI conformance `*-refresh-token` modules check of a refresh token issued to
+/// `c`'s client: the refresh (with `scope`, AddScopeToTokenEndpointRequest) answers 200
+/// `no-store` Bearer, certificate-bound, an ID token like the first (CompareIdTokenClaims);
+/// without client authentication, or without the certificate, it is refused; another
+/// client's refresh token is `invalid_grant`. None of the refusals uses the token up.
+pub async fn refresh_token_module(c: &Conf, rt: &str, first_id: &Value) {
+    c.h.clock.advance(1);
+    let refreshed =
+        c.t.token(
+            &c.h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("scope", "openid accounts"),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    assert_eq!(refreshed.1["cache-control"], "no-store");
+    assert_eq!(refreshed.2["token_type"], "Bearer");
+    let (_, at) = jwt_parts(refreshed.2["access_token"].as_str().unwrap());
+    assert_eq!(
+        at["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&c.t.c.identity.chain[0]).as_str()
+    );
+    let (_, id) = jwt_parts(
+        refreshed.2["id_token"]
+            .as_str()
+            .expect("an ID token (openid)"),
+    );
+    for claim in ["iss", "sub", "aud", "auth_time", "openbanking_intent_id"] {
+        assert_eq!(id[claim], first_id[claim], "{claim}");
+    }
+    assert_ne!(id["iat"], first_id["iat"]);
+
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", rt)];
+    let mut unauthenticated = refresh.to_vec();
+    unauthenticated.push(("client_id", "conf-tpp"));
+    let r =
+        c.h.post(Some(&c.t.c.identity), "/token", &unauthenticated)
+            .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    let mut no_cert = refresh.to_vec();
+    let assertion = c.t.c.assertion(&c.h);
+    no_cert.push(("client_assertion_type", BEARER));
+    no_cert.push(("client_assertion", &assertion));
+    assert_oauth_error(
+        &c.h.post(None, "/token", &no_cert).await,
+        401,
+        "invalid_client",
+    );
+
+    // Another client (FAPI 2.0, whatever the server default) with a refresh token of its own.
+    let other = FlowTpp::register(&c.h, "conf-refresh-other", Some("fapi2")).await;
+    let (code, _, _) = super::journey::fapi2_code(&c.h, &other, "other-psu").await;
+    let others = other.exchange(&c.h, &code).await;
+    assert_eq!(others.0, 200, "{:?}", others.2);
+    let other_rt = others.2["refresh_token"].as_str().unwrap();
+    assert_oauth_error(
+        &c.t.token(
+            &c.h,
+            &[("grant_type", "refresh_token"), ("refresh_token", other_rt)],
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(c.t.token(&c.h, &refresh).await.0, 200, "still usable");
+    assert_eq!(
+        other
+            .token(
+                &c.h,
+                &[("grant_type", "refresh_token"), ("refresh_token", other_rt)]
+            )
+            .await
+            .0,
+        200
+    );
+}
+
+/// FAPI 1.0 pushed: the object as the only PAR parameter (plus client authentication).
+pub fn fapi1_pushed(c: &Conf, extra: Value) -> Params {
+    let mut extra = extra;
+    if let Value::Object(m) = &mut extra {
+        m.entry("code_challenge")
+            .or_insert(json!(super::journey::CHALLENGE));
+        m.entry("code_challenge_method").or_insert(json!("S256"));
+    }
+    vec![("request".into(), c.object(extra))]
 }
