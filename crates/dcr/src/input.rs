@@ -27,6 +27,12 @@ pub struct ManagementInput<'a> {
     pub client_id: &'a str,
     /// The bearer registration access token, if one was sent.
     pub access_token: Option<&'a str>,
+    /// Set instead when the bearer was an application access token (client_credentials)
+    /// that the resource guard admitted for this certificate: the client it was issued to.
+    /// OB DCR 3.3 ("GET, PUT and DELETE operations: TPPs must authenticate themselves with a
+    /// client credentials grant") authenticates management this way; RFC 7592's
+    /// registration access token works as well.
+    pub application_client: Option<&'a str>,
     /// The presented certificate chain, leaf first.
     pub chain: &'a [CertificateDer<'static>],
     /// Set when a trusted proxy forwarded the chain.
@@ -40,8 +46,11 @@ pub struct RegistrationResponse {
     pub client_id: String,
     /// Registration time, Unix seconds.
     pub client_id_issued_at: i64,
-    /// The token for RFC 7592 management (on reads and updates: the one presented).
-    pub registration_access_token: String,
+    /// The token for RFC 7592 management (on reads and updates: the one presented; absent
+    /// when the call was authenticated with an application access token, since the stored
+    /// one is only a hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<String>,
     /// The client configuration endpoint.
     pub registration_client_uri: String,
     /// The registered metadata.

@@ -167,10 +167,10 @@ impl DcrService {
     ) -> Result<RegistrationResponse, DcrError> {
         let now = self.clock.unix();
         let accepted = self.accept(input, now).await?;
-        if accepted.client_id.is_some() {
-            return Err(DcrError::Metadata(
-                "client_id is assigned by the server; leave it out of a registration".into(),
-            ));
+        // OB DCR 3.3 data dictionary: a client_id in a registration request "may" be ignored;
+        // the server assigns one (RFC 7591 3.2.1), so a TPP's own value is never taken.
+        if let Some(asked) = &accepted.client_id {
+            tracing::debug!(asked = %asked, "registration request named a client_id; the server assigns one");
         }
         let claim = self.jti_claim(&accepted);
         let client = Client {
@@ -203,7 +203,7 @@ impl DcrService {
         }
         self.directory.invalidate(&client.client_id);
         tracing::info!(target: "bulwark::security", client_id = %client.client_id, software_id = %registration.software_id, org_id = %accepted.ssa.org_id, directory = %accepted.ssa.iss, "client registered (DCR)");
-        Ok(self.response(client, token))
+        Ok(self.response(client, Some(token)))
     }
 
     /// `GET /register/{client_id}` (RFC 7592 section 2.1).
@@ -214,7 +214,7 @@ impl DcrService {
         let result = async {
             let token = self.authorize(input).await?;
             let client = self.stored_client(input.client_id).await?;
-            Ok(self.response(client, token.to_string()))
+            Ok(self.response(client, token.map(str::to_string)))
         }
         .await;
         log_refusal("read", Some(input.client_id), &result);
@@ -284,7 +284,7 @@ impl DcrService {
         self.directory.invalidate(input.client_id);
         tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client registration updated (DCR)");
         let client = self.stored_client(input.client_id).await?;
-        Ok(self.response(client, token.to_string()))
+        Ok(self.response(client, token.map(str::to_string)))
     }
 
     /// `DELETE /register/{client_id}` (RFC 7592 section 2.3): the client, its registration and
@@ -310,7 +310,7 @@ impl DcrService {
         result
     }
 
-    fn response(&self, client: Client, token: String) -> RegistrationResponse {
+    fn response(&self, client: Client, token: Option<String>) -> RegistrationResponse {
         RegistrationResponse {
             registration_client_uri: format!("{}/{}", self.registration_endpoint, client.client_id),
             client_id: client.client_id,
@@ -340,23 +340,40 @@ impl DcrService {
     /// RFC 7592 section 3 / RFC 6750: the bearer token hashes to the stored one, and the
     /// transport certificate belongs to the registered organisation (RFC 8705 section 3: a
     /// certificate-bound token used without the certificate is `invalid_token`).
-    async fn authorize<'a>(&self, input: &ManagementInput<'a>) -> Result<&'a str, DcrError> {
+    /// OB DCR 3.3: an application access token of this client, already admitted by the
+    /// resource guard (signature, expiry, revocation, `cnf` of this certificate, QWAC and
+    /// organisation), authenticates the call instead; then no registration access token is
+    /// returned (`None`).
+    async fn authorize<'a>(
+        &self,
+        input: &ManagementInput<'a>,
+    ) -> Result<Option<&'a str>, DcrError> {
         let invalid = || {
             DcrError::InvalidToken(
                 "the registration access token is not valid for this client".into(),
             )
         };
-        let token = input.access_token.ok_or_else(|| {
-            DcrError::InvalidToken(
-                "a registration access token is required (Authorization: Bearer)".into(),
-            )
-        })?;
-        let registration = self
-            .registrations
-            .get_registration(input.client_id)
-            .await?
-            .ok_or_else(invalid)?;
-        if !secret::matches(token, &registration.token_hash) {
+        let registration = self.registrations.get_registration(input.client_id).await?;
+        let token = match (input.application_client, input.access_token) {
+            (Some(owner), _) => {
+                if owner != input.client_id {
+                    return Err(DcrError::InvalidToken(
+                        "the access token was issued to another client".into(),
+                    ));
+                }
+                None
+            }
+            (None, Some(token)) => Some(token),
+            (None, None) => {
+                return Err(DcrError::InvalidToken(
+                    "a registration access token or a client credentials access token is required (Authorization: Bearer)".into(),
+                ));
+            }
+        };
+        let registration = registration.ok_or_else(invalid)?;
+        if let Some(token) = token
+            && !secret::matches(token, &registration.token_hash)
+        {
             return Err(invalid());
         }
         // A suspended client can do nothing, management included (the bank suspended it).

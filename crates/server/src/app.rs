@@ -434,7 +434,10 @@ impl Application {
                 issuer: issuer.clone(),
                 tokens,
             },
-            registration: RegistrationState { dcr },
+            registration: RegistrationState {
+                dcr,
+                guard: guard.clone(),
+            },
             consents: ConsentState {
                 api_base: config
                     .consents

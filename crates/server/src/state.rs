@@ -128,6 +128,8 @@ pub struct OAuthState {
 pub struct RegistrationState {
     /// The registration service.
     pub dcr: Arc<bulwark_dcr::DcrService>,
+    /// Admits a client credentials access token for OB DCR 3.3 management calls.
+    pub guard: Arc<bulwark_resource::ResourceGuard>,
 }
 
 /// The OB consent APIs.

@@ -8,17 +8,26 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bulwark_core::{OAuthError, OAuthErrorCode};
 use bulwark_dcr::{DcrError, ManagementInput, RegistrationInput, RegistrationResponse};
+use bulwark_resource::{RefusalStatus, ResourceRequest};
+use bulwark_token::TokenKind;
 use bulwark_web::{Bearer, ClientCert, OAuthErrorResponse, no_store};
 
 use crate::state::RegistrationState;
 
+/// A signed registration request: `application/jwt` as OB DCR 3.3's swagger names it, or
+/// `application/jose` (RFC 7515 9.2.1), which TPPs and the OB DCR conformance tool send.
 fn is_jwt(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/jwt"))
+        .is_some_and(|ct| {
+            let ct = ct.trim();
+            ct.eq_ignore_ascii_case("application/jwt")
+                || ct.eq_ignore_ascii_case("application/jose")
+        })
 }
 
 fn error(e: DcrError) -> Response {
@@ -44,16 +53,54 @@ fn registration<'a>(
     }
 }
 
-fn management<'a>(
+/// The management call's credential. A bearer that is a JWT can only be an access token
+/// (registration access tokens are opaque): the resource guard must admit it as an
+/// application token (client_credentials) bound to this certificate, and the client it
+/// names is passed on; otherwise the bearer is the RFC 7592 registration access token.
+async fn management<'a>(
+    s: &RegistrationState,
     client_id: &'a str,
     bearer: &'a Bearer,
     cert: &'a ClientCert,
-) -> ManagementInput<'a> {
-    ManagementInput {
+) -> Result<(ManagementInput<'a>, Option<String>), Response> {
+    let mut input = ManagementInput {
         client_id,
         access_token: bearer.token(),
+        application_client: None,
         chain: &cert.chain,
         forwarded_by: cert.forwarded_by(),
+    };
+    let Some(token) = bearer.token().filter(|t| t.split('.').count() == 3) else {
+        return Ok((input, None));
+    };
+    let authorization = format!("Bearer {token}");
+    let admitted = s
+        .guard
+        .admit(&ResourceRequest {
+            authorization: Some(&authorization),
+            chain: &cert.chain,
+            forwarded_by: cert.forwarded_by(),
+            kind: TokenKind::Application,
+        })
+        .await;
+    match admitted {
+        Ok(caller) => {
+            input.access_token = None;
+            Ok((input, Some(caller.claims.client_id)))
+        }
+        Err(refusal) => Err(match refusal.status() {
+            RefusalStatus::Unavailable => OAuthErrorResponse::from(OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "try again in a moment",
+            ))
+            .into_response(),
+            RefusalStatus::Internal => error(DcrError::Internal(refusal.to_string())),
+            RefusalStatus::InvalidToken | RefusalStatus::Forbidden => {
+                error(DcrError::InvalidToken(format!(
+                    "the access token is not an application token of this client for this certificate: {refusal}"
+                )))
+            }
+        }),
     }
 }
 
@@ -77,7 +124,12 @@ pub async fn read(
     cert: ClientCert,
     bearer: Bearer,
 ) -> Response {
-    match s.dcr.read(&management(&client_id, &bearer, &cert)).await {
+    let (mut input, owner) = match management(&s, &client_id, &bearer, &cert).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    input.application_client = owner.as_deref();
+    match s.dcr.read(&input).await {
         Ok(r) => answer(StatusCode::OK, r),
         Err(e) => error(e),
     }
@@ -92,7 +144,11 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = management(&client_id, &bearer, &cert);
+    let (mut input, owner) = match management(&s, &client_id, &bearer, &cert).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    input.application_client = owner.as_deref();
     match s
         .dcr
         .update(&input, &registration(&headers, &body, &cert))
@@ -110,7 +166,12 @@ pub async fn delete(
     cert: ClientCert,
     bearer: Bearer,
 ) -> Response {
-    match s.dcr.delete(&management(&client_id, &bearer, &cert)).await {
+    let (mut input, owner) = match management(&s, &client_id, &bearer, &cert).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    input.application_client = owner.as_deref();
+    match s.dcr.delete(&input).await {
         Ok(()) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             no_store(response.headers_mut());

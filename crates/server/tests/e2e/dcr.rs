@@ -378,3 +378,100 @@ async fn hardening_suspended_client_cannot_manage_its_registration() {
         .await;
     assert_eq!(read.0, 200, "{:?}", read.2);
 }
+
+/// `POST /register` with `content-type` `ct` and `body` over the QWAC.
+async fn register_as(d: &Dcr, ct: &str, body: String) -> Resp {
+    let resp = crate::support::http_client(&d.h.dev_ca, Some(&d.qwac))
+        .post(d.h.url("/register"))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap_or_default())
+}
+
+/// OB DCR 3.3 as the OB DCR conformance tool drives it: the registration request as
+/// `application/jose` (besides `application/jwt`), a `client_id` in it ignored (the server
+/// assigns one), and GET, PUT and DELETE authenticated with a client credentials access
+/// token of the client, bound to its certificate ("TPPs must authenticate themselves with a
+/// client credentials grant"). A token of another client, or over another certificate, or
+/// no token at all, is 401; the registration access token keeps working.
+#[tokio::test]
+async fn dcr_4_ob_management_with_a_client_credentials_token() {
+    let d = Dcr::start().await;
+    let reg = register_as(
+        &d,
+        "application/jose",
+        d.request_with(|c| {
+            c.insert("client_id".into(), json!("chosen-by-the-tpp"));
+        }),
+    )
+    .await;
+    assert_eq!(reg.0, 201, "{:?}", reg.2);
+    let client_id = reg.2["client_id"].as_str().unwrap().to_string();
+    assert_ne!(client_id, "chosen-by-the-tpp");
+    let rat = reg.2["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/register/{client_id}");
+    let c = d.as_client(&client_id);
+    let token = c.token(&d.h, &c.assertion(&d.h)).await;
+    assert_eq!(token.0, 200, "{:?}", token.2);
+    let token = token.2["access_token"].as_str().unwrap().to_string();
+
+    let read = d
+        .send(Method::GET, &path, Some(&d.qwac), Some(&token), None)
+        .await;
+    assert_eq!(read.0, 200, "{:?}", read.2);
+    assert_eq!(read.2["client_id"], client_id.as_str());
+    assert!(
+        read.2.get("registration_access_token").is_none(),
+        "only its hash is kept"
+    );
+    let put = d
+        .send(
+            Method::PUT,
+            &path,
+            Some(&d.qwac),
+            Some(&token),
+            Some(&d.request_with(|c| {
+                c.insert("redirect_uris".into(), json!(["https://tpp.example/cb2"]));
+            })),
+        )
+        .await;
+    assert_eq!(put.0, 200, "{:?}", put.2);
+    assert_eq!(put.2["redirect_uris"], json!(["https://tpp.example/cb2"]));
+
+    // Refused: the token over another certificate, an unsigned JWT-looking bearer, none.
+    let (stranger, _) = d.h.pki.client("Stranger Ltd", "stranger", None);
+    for (id, bearer) in [
+        (&stranger, Some(token.as_str())),
+        (&d.qwac, Some("e30.e30.e30")),
+        (&d.qwac, None),
+    ] {
+        let refused = d.send(Method::GET, &path, Some(id), bearer, None).await;
+        assert_eq!(refused.0, 401, "{:?}", refused.2);
+        assert_eq!(refused.2["error"], "invalid_token");
+    }
+    // The registration access token still works.
+    let read = d
+        .send(Method::GET, &path, Some(&d.qwac), Some(&rat), None)
+        .await;
+    assert_eq!(read.0, 200, "{:?}", read.2);
+    assert_eq!(read.2["registration_access_token"], rat.as_str());
+    assert_eq!(read.2["redirect_uris"], json!(["https://tpp.example/cb2"]));
+
+    let del = d
+        .send(Method::DELETE, &path, Some(&d.qwac), Some(&token), None)
+        .await;
+    assert_eq!(del.0, 204, "{:?}", del.2);
+    assert!(d.h.store.get_client(&client_id).await.unwrap().is_none());
+    let gone = d
+        .send(Method::GET, &path, Some(&d.qwac), Some(&token), None)
+        .await;
+    assert_eq!(gone.0, 401, "{:?}", gone.2);
+}
