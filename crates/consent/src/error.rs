@@ -129,8 +129,18 @@ pub struct ObError {
     pub errors: Vec<ObErrorDetail>,
 }
 
+/// OB's `maxLength` of an error's `Message` and `Path` (`OBErrorResponse1`, `OBError1`).
+pub const MAX_ERROR_TEXT: usize = 500;
+
+/// `text` cut to [`MAX_ERROR_TEXT`] characters: messages and paths can quote what the TPP
+/// sent (an unknown permission, a member name), which has no length of its own.
+pub fn ob_text(text: &str) -> String {
+    text.chars().take(MAX_ERROR_TEXT).collect()
+}
+
 impl ObError {
     fn new(status: u16, code: ObErrorCode, message: String, path: Option<String>) -> Self {
+        let message = ob_text(&message);
         Self {
             status,
             code: status_text(status).to_owned(),
@@ -139,7 +149,7 @@ impl ObError {
             errors: vec![ObErrorDetail {
                 error_code: code,
                 message,
-                path,
+                path: path.as_deref().map(ob_text),
             }],
         }
     }
@@ -430,6 +440,20 @@ mod tests {
         assert!(!away.message.contains("connection"));
         let fault = ConsentError::Store(StoreError::Corrupt("row".into())).to_ob();
         assert_eq!(fault.status, 500);
+    }
+
+    #[test]
+    fn co_1_messages_and_paths_are_at_most_500_characters() {
+        let long = "R".repeat(600);
+        let e = ConsentError::UnexpectedField {
+            path: format!("Data.{long}"),
+        }
+        .to_ob();
+        assert!(e.message.chars().count() <= MAX_ERROR_TEXT);
+        assert!(e.errors[0].message.chars().count() <= MAX_ERROR_TEXT);
+        let path = e.errors[0].path.as_deref().unwrap_or_default();
+        assert_eq!(path.chars().count(), MAX_ERROR_TEXT);
+        assert!(path.starts_with("Data.RRR"));
     }
 
     #[test]

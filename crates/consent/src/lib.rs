@@ -44,7 +44,9 @@ pub use describe::{
     ConsentSummary, Fact, PaymentLines, PermissionLine, account_identification, describe,
 };
 pub use domestic_payment::DomesticPaymentDetails;
-pub use error::{ConsentError, ObError, ObErrorCode, ObErrorDetail, status_text};
+pub use error::{
+    ConsentError, MAX_ERROR_TEXT, ObError, ObErrorCode, ObErrorDetail, ob_text, status_text,
+};
 pub use funds_confirmation::FundsConfirmationDetails;
 pub use jws::{DetachedJwsVerifier, SignedRequest, SigningVersion, VerifiedSignature, header_kid};
 pub use lifecycle::{ConsentContext, ConsentSearch, Decision, decision_transition};

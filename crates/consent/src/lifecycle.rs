@@ -95,7 +95,7 @@ impl ConsentService {
 
     /// Writes `consent -> to` (a conditional update on the status read, with its audit row),
     /// once [`Self::apply`] or a compensating move has decided it may happen.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         consent: &Consent,
         to: ConsentStatus,

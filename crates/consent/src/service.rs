@@ -254,8 +254,10 @@ impl ConsentService {
     /// DELETE `/account-access-consents/{id}` or `/funds-confirmation-consents/{id}`. The
     /// consent is kept with its audit trail and marked: Authorised becomes Revoked; a consent
     /// still AwaitingAuthorisation is withdrawn (Rejected, the lifecycle's only exit from
-    /// that state); any other status is [`ConsentError::InvalidStatus`]. Payment consents
-    /// have no DELETE ([`ConsentError::WrongKind`]).
+    /// that state); one already Rejected or Revoked (by its PSU, the bank) keeps its status
+    /// and the TPP's deletion is recorded (OB's DELETE answers 204 whatever the status: TPPs
+    /// are asked to clear consents they no longer use). Payment consents have no DELETE
+    /// ([`ConsentError::WrongKind`]).
     pub async fn delete(
         &self,
         caller: &Caller,
@@ -281,6 +283,20 @@ impl ConsentService {
                 ConsentStatus::Rejected,
                 "deleted by the TPP before authorisation",
             ),
+            ended @ (ConsentStatus::Rejected | ConsentStatus::Revoked) => {
+                // Nothing to end: the deletion is an audit row on the status it has.
+                return self
+                    .write(
+                        &consent,
+                        ended,
+                        &caller.actor(),
+                        Some("deleted by the TPP after it ended"),
+                        None,
+                        now,
+                    )
+                    .await
+                    .map(|_| ());
+            }
             other => return Err(ConsentError::InvalidStatus(other)),
         };
         self.apply(&consent, to, &caller.actor(), Some(reason), None, now)

@@ -130,24 +130,66 @@ fn strip_position(s: &str) -> String {
     }
 }
 
-/// Parses an ISO 8601 / RFC 3339 date-time that carries an offset (`Z` or `+hh:mm`), bounded
-/// to years 1970..=9000 in UTC: every later conversion (UTC rendering, Unix seconds, the UK
-/// dates of the consent page) is then defined, so no stored consent can fail to render.
+/// Parses an ISO 8601 date-time that carries a time zone, in every variation OB's "Date
+/// Formats" rule says an ASPSP must accept: the offset as `Z`, `+hh:mm`, `+hhmm` or `+hh`,
+/// with or without seconds and fractions of a second. Bounded to years 1970..=9999 in UTC
+/// (so `9999-12-31T23:59:59+00:00`, a common "no end", is accepted): every later conversion
+/// (UTC rendering, Unix seconds, the UK dates of the consent page, whose summer time never
+/// spans a new year) is then defined, so no stored consent can fail to render.
 pub(crate) fn parse_datetime(path: &str, s: &str) -> Result<OffsetDateTime, ConsentError> {
-    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ConsentError::InvalidDate {
+    let invalid = |detail: String| ConsentError::InvalidDate {
         path: path.into(),
-        detail: format!("not an ISO 8601 date-time with offset: {e}"),
-    })?;
+        detail,
+    };
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|e| match iso8601_as_rfc3339(s) {
+            Some(normal) => OffsetDateTime::parse(&normal, &Rfc3339),
+            None => Err(e),
+        })
+        .map_err(|e| invalid(format!("not an ISO 8601 date-time with a time zone: {e}")))?;
     let utc = t
         .checked_to_offset(time::UtcOffset::UTC)
-        .filter(|u| (1970..=9000).contains(&u.year()));
+        .filter(|u| (1970..=9999).contains(&u.year()));
     match utc {
         Some(_) => Ok(t),
-        None => Err(ConsentError::InvalidDate {
-            path: path.into(),
-            detail: "the date is out of range (years 1970 to 9000)".into(),
-        }),
+        None => Err(invalid(
+            "the date is out of range (years 1970 to 9999)".into(),
+        )),
     }
+}
+
+/// An ISO 8601 extended-format date-time whose time or offset RFC 3339 does not allow
+/// (`hh:mm` without seconds; an offset `+hhmm` or `+hh`), rewritten in RFC 3339's form; `None`
+/// when it is not of that shape (no time zone at all stays refused: its instant is unknown).
+fn iso8601_as_rfc3339(s: &str) -> Option<String> {
+    let (date, rest) = s.split_once(['T', 't'])?;
+    let (time, offset) = match rest.strip_suffix(['Z', 'z']) {
+        Some(time) => (time, "Z".to_string()),
+        None => {
+            let at = rest.rfind(['+', '-'])?;
+            let (time, zone) = rest.split_at(at);
+            let (sign, digits) = zone.split_at(1);
+            let digits = digits.replace(':', "");
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            match digits.len() {
+                2 => (time, format!("{sign}{digits}:00")),
+                4 => (time, format!("{sign}{}:{}", &digits[..2], &digits[2..])),
+                _ => return None,
+            }
+        }
+    };
+    let (clock, fraction) = match time.split_once('.') {
+        Some((clock, fraction)) => (clock, format!(".{fraction}")),
+        None => (time, String::new()),
+    };
+    let clock = match clock.len() {
+        5 => format!("{clock}:00"),
+        8 => clock.to_string(),
+        _ => return None,
+    };
+    Some(format!("{date}T{clock}{fraction}{offset}"))
 }
 
 #[cfg(test)]
@@ -169,6 +211,46 @@ mod date_tests {
         }
         let ok = parse_datetime("Data.ExpirationDateTime", "2030-01-01T00:00:00+05:30");
         assert!(ok.is_ok());
+    }
+
+    /// OB "Date Formats": every valid ISO 8601 variation of the time zone and of the
+    /// seconds is accepted, as the same instant; no time zone, or not a date-time, is not.
+    #[test]
+    fn co_1_every_iso_8601_variation_of_zone_and_seconds_is_accepted() {
+        let instant = parse_datetime("p", "2030-01-01T00:00:00+00:00").unwrap();
+        for same in [
+            "2030-01-01T00:00+00:00",
+            "2030-01-01T00:00:00+0000",
+            "2030-01-01T00:00:00+00",
+            "2030-01-01T00:00Z",
+            "2030-01-01T00:00:00.000Z",
+            "2030-01-01T01:00:00+0100",
+            "2029-12-31T23:00-01",
+            "2030-01-01T05:30:00.5+0530",
+        ] {
+            let t = parse_datetime("p", same).unwrap_or_else(|e| panic!("{same}: {e}"));
+            assert_eq!(t.unix_timestamp(), instant.unix_timestamp(), "{same}");
+        }
+        assert!(parse_datetime("p", "9999-12-31T23:59:59+00:00").is_ok());
+        assert!(parse_datetime("p", "9999-12-31T23:59:59Z").is_ok());
+        for bad in [
+            "2030-01-01T00:00:00",
+            "2030-01-01",
+            "2030-01-01T00+00:00",
+            "2030-01-01T00:00:00+5",
+            "2030-01-01T00:00:00+00:0x",
+            "2030-01-01T24:61:00Z",
+            "tomorrow",
+        ] {
+            let e = parse_datetime("Data.ExpirationDateTime", bad)
+                .unwrap_err()
+                .to_ob();
+            assert_eq!(
+                e.errors[0].error_code.as_str(),
+                "UK.OBIE.Field.InvalidDate",
+                "{bad}"
+            );
+        }
     }
 }
 

@@ -6,13 +6,16 @@
 mod common;
 
 use bulwark_certs::PspRole;
-use bulwark_consent::{ActorKind, Caller, ConsentError, ConsentKind, ConsentStatus, ResourceApi};
+use bulwark_consent::{
+    Actor, ActorKind, Caller, ConsentError, ConsentKind, ConsentStatus, ResourceApi,
+};
 use bulwark_store::ConsentStore;
 use common::*;
 use serde_json::{Value, json};
 
 both_backends!(
     co_1_account_access_create_get_delete,
+    co_1_a_consent_that_ended_can_be_deleted_by_its_tpp,
     co_1_domestic_payment_create_get_and_no_delete,
     co_1_funds_confirmation_create_get_delete,
     co_3_invalid_account_access_requests_store_nothing,
@@ -645,4 +648,64 @@ async fn hardening_idempotency_key_is_valid_for_24_hours(env: Env) {
         .unwrap();
     assert_eq!(replay.consent.id, later.consent.id);
     assert_eq!(env.stored().await, 2);
+}
+
+/// OB: DELETE answers 204 whatever the consent's status. A consent the PSU rejected, or the
+/// bank revoked, keeps its status; the TPP's deletion is an audit row, and the consent is
+/// gone for the TPP afterwards (400 NotFound), kept for the bank.
+async fn co_1_a_consent_that_ended_can_be_deleted_by_its_tpp(env: Env) {
+    let c = caller("client-a", AISP);
+    let create = |n: i64| {
+        let env = &env;
+        let c = &c;
+        async move {
+            env.svc
+                .create(
+                    c,
+                    ConsentKind::AccountAccess,
+                    aac_body().to_string().as_bytes(),
+                    None,
+                    at(n),
+                )
+                .await
+                .unwrap()
+                .consent
+                .id
+        }
+    };
+    let rejected = create(0).await;
+    env.svc
+        .reject(&rejected, &Actor::psu("psu-1"), Some("declined"), at(1))
+        .await
+        .unwrap();
+    let revoked = create(2).await;
+    env.svc
+        .authorise(&revoked, "psu-1", &["acc-1".into()], at(3))
+        .await
+        .unwrap();
+    env.svc
+        .revoke(&revoked, &Actor::staff("ops-1"), Some("fraud"), at(4))
+        .await
+        .unwrap();
+    for (id, status) in [(&rejected, "Rejected"), (&revoked, "Revoked")] {
+        env.svc
+            .delete(&c, ConsentKind::AccountAccess, id, at(5))
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        let gone = env
+            .svc
+            .get(&c, ConsentKind::AccountAccess, id, at(6))
+            .await
+            .unwrap_err();
+        assert_ob(&gone, 400, "UK.OBIE.Resource.NotFound");
+        let again = env
+            .svc
+            .delete(&c, ConsentKind::AccountAccess, id, at(7))
+            .await
+            .unwrap_err();
+        assert_ob(&again, 400, "UK.OBIE.Resource.NotFound");
+        let kept = env.store.get_consent(id).await.unwrap().unwrap();
+        assert_eq!(kept.status, status);
+        assert_eq!(env.history(id).await.last().unwrap().2, ActorKind::Tpp);
+    }
 }
