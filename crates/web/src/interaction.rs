@@ -41,6 +41,29 @@ impl InteractionId {
     }
 }
 
+/// The bank APIs' path prefix: every answer under it carries `x-fapi-interaction-id`.
+pub const BANK_API_PREFIX: &str = "/open-banking/";
+
+/// Middleware: OB Read/Write "Response Headers": `x-fapi-interaction-id` "must be returned for
+/// both successful and error responses". Handlers stamp their own answers; this stamps the
+/// ones made before or around them (a method not allowed, a deadline, a repeated header)
+/// under [`BANK_API_PREFIX`], with the TPP's id when it sent a sane one.
+pub async fn echo_on_bank_apis(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !req.uri().path().starts_with(BANK_API_PREFIX) {
+        return next.run(req).await;
+    }
+    let id = InteractionId::of(req.headers());
+    let response = next.run(req).await;
+    if response.headers().contains_key(&INTERACTION_ID) {
+        response
+    } else {
+        id.stamp(response)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
     type Rejection = Infallible;
 

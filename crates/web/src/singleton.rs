@@ -32,9 +32,26 @@ pub async fn refuse_repeated(req: Request, next: Next) -> Response {
         None => next.run(req).await,
         Some(name) => {
             tracing::warn!(target: "bulwark::security", header = %name, path = %req.uri().path(), "request refused: repeated header");
+            let message = format!("the {name} header is repeated");
+            // The bank APIs answer every error in the OB error structure; OAuth endpoints in
+            // RFC 6749's.
+            if req
+                .uri()
+                .path()
+                .starts_with(crate::interaction::BANK_API_PREFIX)
+            {
+                let id = crate::interaction::InteractionId::of(req.headers());
+                return crate::ob_error::ob_error(
+                    StatusCode::BAD_REQUEST,
+                    bulwark_consent::ObErrorCode::HeaderInvalid,
+                    &message,
+                    Some(name),
+                    &id,
+                );
+            }
             let body = serde_json::json!({
                 "error": "invalid_request",
-                "error_description": format!("the {name} header is repeated"),
+                "error_description": message,
             });
             let mut response = (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
             response

@@ -316,7 +316,8 @@ impl Endpoint {
 }
 
 /// The router of the endpoints `serve` selects, with the layers every served request passes:
-/// the deadline, repeated-header refusal, metrics and the audit span.
+/// the deadline, repeated-header refusal, `x-fapi-interaction-id` on every bank-API answer,
+/// metrics and the audit span.
 fn served(
     state: AppState,
     deadline: std::time::Duration,
@@ -334,6 +335,9 @@ fn served(
         ))
         .layer(axum::middleware::from_fn(
             bulwark_web::singleton::refuse_repeated,
+        ))
+        .layer(axum::middleware::from_fn(
+            bulwark_web::interaction::echo_on_bank_apis,
         ))
         .layer(axum::middleware::from_fn(bulwark_web::metrics::track))
         .layer(axum::middleware::from_fn_with_state(

@@ -402,3 +402,45 @@ async fn customer_audit_case(h: Harness) {
     let history = h.store.consent_history(id).await.unwrap();
     assert_eq!(history[0].customer, bulwark_store::FapiCustomer::default());
 }
+
+/// OB Read/Write "Response Headers": `x-fapi-interaction-id` comes back on every answer of
+/// the bank APIs, including the ones no consent handler makes (a method the resource does
+/// not have, a repeated header), and a repeated header is refused in the OB error structure.
+#[tokio::test]
+async fn co_1_every_bank_api_answer_carries_the_interaction_id() {
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "aisp-1", &[PspRole::AccountInformation]).await;
+    let id = "93bac548-d2de-4546-b106-880a5018460d";
+    let not_allowed = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::PUT,
+        &format!("{AISP}/aac-anything"),
+        Some(&token),
+        None,
+        &[("x-fapi-interaction-id", id)],
+    )
+    .await;
+    assert_eq!(not_allowed.status, 405);
+    assert_eq!(not_allowed.headers["x-fapi-interaction-id"], id);
+
+    let repeated = crate::support::http_client(&h.dev_ca, Some(&c.identity))
+        .post(h.url(AISP))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("x-fapi-interaction-id", id)
+        .header("x-idempotency-key", "first")
+        .header("x-idempotency-key", "second")
+        .body(aac_body().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repeated.status().as_u16(), 400);
+    assert_eq!(repeated.headers()["x-fapi-interaction-id"], id);
+    let body: serde_json::Value = repeated.json().await.unwrap();
+    assert_eq!(body["Code"], "400 BadRequest");
+    assert_eq!(body["Id"], id);
+    assert_eq!(body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid");
+    assert_eq!(body["Errors"][0]["Path"], "x-idempotency-key");
+    assert_eq!(stored(&h).await, 0, "nothing stored");
+}
