@@ -206,6 +206,18 @@ impl AuthzService {
             Err(ConsentError::Store(e)) if e.is_unavailable() => {
                 return Err(AuthzError::Unavailable(e.to_string()));
             }
+            // OB "CutOffDateTime Behaviour": the consent is now Rejected; the PSU cannot
+            // authorise it.
+            Err(ConsentError::CutOffPassed) => {
+                return self
+                    .redirect_error(
+                        &req,
+                        OAuthErrorCode::AccessDenied,
+                        "the payment's cut-off time has passed; the consent is rejected",
+                        now,
+                    )
+                    .await;
+            }
             Err(e) => {
                 tracing::warn!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %e, "authorization for an unusable consent");
                 let description = match e {

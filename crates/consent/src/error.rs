@@ -29,6 +29,9 @@ pub enum ObErrorCode {
     ResourceConsentMismatch,
     /// The consent's status does not allow the operation.
     ResourceInvalidConsentStatus,
+    /// A payment consent requested after the bank's cut-off time (OB "CutOffDateTime
+    /// Behaviour").
+    RulesAfterCutOffDateTime,
     /// The resource does not exist or is not visible to the caller.
     ResourceNotFound,
     /// The `x-jws-signature` does not verify.
@@ -62,6 +65,7 @@ impl ObErrorCode {
             Self::HeaderMissing => "UK.OBIE.Header.Missing",
             Self::ResourceConsentMismatch => "UK.OBIE.Resource.ConsentMismatch",
             Self::ResourceInvalidConsentStatus => "UK.OBIE.Resource.InvalidConsentStatus",
+            Self::RulesAfterCutOffDateTime => "UK.OBIE.Rules.AfterCutOffDateTime",
             Self::ResourceNotFound => "UK.OBIE.Resource.NotFound",
             Self::SignatureInvalid => "UK.OBIE.Signature.Invalid",
             Self::SignatureInvalidClaim => "UK.OBIE.Signature.InvalidClaim",
@@ -355,9 +359,7 @@ impl ConsentError {
             Self::NotFound => ObError::new(400, C::ResourceNotFound, msg.clone(), None),
             Self::OtherClient => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
             Self::OtherPsu => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
-            Self::CutOffPassed => {
-                ObError::new(400, C::ResourceInvalidConsentStatus, msg.clone(), None)
-            }
+            Self::CutOffPassed => ObError::new(400, C::RulesAfterCutOffDateTime, msg.clone(), None),
             Self::UnsupportedMediaType(_) => ObError::new(
                 415,
                 C::HeaderInvalid,

@@ -151,8 +151,35 @@ impl ConsentService {
         if consent.client_id != client_id {
             return Err(ConsentError::NotFound);
         }
-        check_authorisable(&consent, now)?;
+        self.reject_after_cut_off(&consent, check_authorisable(&consent, now), now)
+            .await?;
         Ok(consent)
+    }
+
+    /// OB "CutOffDateTime Behaviour" (Reject): a payment consent whose cut-off has passed is
+    /// not authorised but Rejected, by the system, so its TPP reads why it will never be
+    /// paid; `checked` (the authorisation check's verdict) is returned either way.
+    async fn reject_after_cut_off(
+        &self,
+        consent: &Consent,
+        checked: Result<(), ConsentError>,
+        now: OffsetDateTime,
+    ) -> Result<(), ConsentError> {
+        if let Err(ConsentError::CutOffPassed) = &checked
+            && let Err(e) = self
+                .apply(
+                    consent,
+                    ConsentStatus::Rejected,
+                    &Actor::system(),
+                    Some("the payment's cut-off time has passed"),
+                    None,
+                    now,
+                )
+                .await
+        {
+            tracing::warn!(consent_id = %consent.id, error = %e, "a consent past its cut-off could not be marked Rejected");
+        }
+        checked
     }
 
     /// The PSU authorises (AwaitingAuthorisation -> Authorised), selecting accounts (at
@@ -166,7 +193,8 @@ impl ConsentService {
         now: OffsetDateTime,
     ) -> Result<Consent, ConsentError> {
         let consent = self.load(consent_id).await?;
-        check_awaiting(&consent, now)?;
+        self.reject_after_cut_off(&consent, check_awaiting(&consent, now), now)
+            .await?;
         if consent.kind() == ConsentKind::AccountAccess && selected_accounts.is_empty() {
             return Err(ConsentError::InvalidField {
                 path: "selected_accounts".into(),

@@ -115,6 +115,15 @@ impl ConsentService {
             ConsentKind::DomesticPayment => {
                 let mut details = DomesticPaymentDetails::parse(body)?;
                 details.terms = self.payment_terms.terms(&details.initiation, now);
+                // OB "CutOffDateTime Behaviour" (Reject): past the cut-off the consent is
+                // refused at once rather than stored to be rejected at authorisation.
+                if details
+                    .terms
+                    .cut_off_date_time
+                    .is_some_and(|cut_off| now > cut_off)
+                {
+                    return Err(ConsentError::CutOffPassed);
+                }
                 ConsentDetails::DomesticPayment(details)
             }
             ConsentKind::FundsConfirmation => {

@@ -100,7 +100,60 @@ async fn ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation
         .await
         .unwrap_err();
     assert!(matches!(err, ConsentError::CutOffPassed), "{err:?}");
-    assert_ob(&err, 400, "UK.OBIE.Resource.InvalidConsentStatus");
+    assert_ob(&err, 400, "UK.OBIE.Rules.AfterCutOffDateTime");
+    // OB "CutOffDateTime Behaviour" (Reject): the consent is Rejected, by the system.
+    let rejected = env.store.get_consent(&late.id).await.unwrap().unwrap();
+    assert_eq!(rejected.status, "Rejected");
+    assert_eq!(
+        env.history(&late.id).await.last().unwrap().2,
+        ActorKind::System
+    );
+
+    // A bank whose cut-off for this payment has already passed refuses the consent at once.
+    let late_bank = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()))
+        .with_payment_terms(std::sync::Arc::new(PastCutOff));
+    let before = env
+        .store
+        .search_consents(&Default::default())
+        .await
+        .unwrap()
+        .len();
+    let err = late_bank
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            pay_body("10.00", "GBP").to_string().as_bytes(),
+            Some("terms-3"),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+    assert_ob(&err, 400, "UK.OBIE.Rules.AfterCutOffDateTime");
+    assert_eq!(
+        env.store
+            .search_consents(&Default::default())
+            .await
+            .unwrap()
+            .len(),
+        before,
+        "nothing stored"
+    );
+}
+
+/// A bank whose cut-off for today has passed.
+struct PastCutOff;
+
+impl bulwark_consent::PaymentTermsProvider for PastCutOff {
+    fn terms(
+        &self,
+        _initiation: &Value,
+        now: time::OffsetDateTime,
+    ) -> bulwark_consent::PaymentTerms {
+        bulwark_consent::PaymentTerms {
+            cut_off_date_time: Some(now - time::Duration::seconds(1)),
+            ..Default::default()
+        }
+    }
 }
 
 async fn co_1_account_access_create_get_delete(env: Env) {
