@@ -258,6 +258,9 @@ pub enum ConsentError {
     /// A payment consent past the bank's cut-off time can no longer be authorised.
     #[error("the payment's cut-off time has passed")]
     CutOffPassed,
+    /// The PSU's access token was issued for another consent than the one in the path.
+    #[error("the access token was issued for another consent")]
+    OtherConsent,
     /// A re-authentication by another customer than the one who authorised the consent.
     #[error("the consent was authorised by another customer")]
     OtherPsu,
@@ -358,7 +361,9 @@ impl ConsentError {
             ),
             Self::NotFound => ObError::new(400, C::ResourceNotFound, msg.clone(), None),
             Self::OtherClient => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
-            Self::OtherPsu => ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None),
+            Self::OtherPsu | Self::OtherConsent => {
+                ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None)
+            }
             Self::CutOffPassed => ObError::new(400, C::RulesAfterCutOffDateTime, msg.clone(), None),
             Self::UnsupportedMediaType(_) => ObError::new(
                 415,

@@ -25,6 +25,7 @@ mod describe;
 pub mod domestic_payment;
 pub mod error;
 pub mod fapi_headers;
+pub mod funds;
 pub mod funds_confirmation;
 pub mod jws;
 pub mod lifecycle;
@@ -47,6 +48,7 @@ pub use domestic_payment::DomesticPaymentDetails;
 pub use error::{
     ConsentError, MAX_ERROR_TEXT, ObError, ObErrorCode, ObErrorDetail, ob_text, status_text,
 };
+pub use funds::{FundsCheck, FundsConfirmation, NoFundsCheck};
 pub use funds_confirmation::FundsConfirmationDetails;
 pub use jws::{DetachedJwsVerifier, SignedRequest, SigningVersion, VerifiedSignature, header_kid};
 pub use lifecycle::{ConsentContext, ConsentSearch, Decision, decision_transition};

@@ -31,6 +31,8 @@ pub struct ConsentService {
     supported_permissions: Option<Arc<[Permission]>>,
     /// The bank's terms for payment consents (cut-off, expected dates, charges).
     payment_terms: Arc<dyn crate::payment_terms::PaymentTermsProvider>,
+    /// The bank's funds check for authorised payment consents.
+    funds: Arc<dyn crate::funds::FundsCheck>,
 }
 
 impl std::fmt::Debug for ConsentService {
@@ -61,7 +63,41 @@ impl ConsentService {
             rng,
             supported_permissions: None,
             payment_terms: Arc::new(crate::payment_terms::NoPaymentTerms),
+            funds: Arc::new(crate::funds::NoFundsCheck),
         }
+    }
+
+    /// The same service asking `funds` whether an authorised payment can be made (the
+    /// default cannot tell).
+    pub fn with_funds_check(mut self, funds: Arc<dyn crate::funds::FundsCheck>) -> Self {
+        self.funds = funds;
+        self
+    }
+
+    /// `GET /domestic-payment-consents/{ConsentId}/funds-confirmation`: the caller's
+    /// payment consent (its own, a PISP with the payments scope), named by the PSU's access
+    /// token it calls with (`token_consent`, the token's `consent_id`), and Authorised;
+    /// then the bank's [`crate::funds::FundsCheck`] answers.
+    pub async fn funds_confirmation(
+        &self,
+        caller: &Caller,
+        consent_id: &str,
+        token_consent: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<crate::funds::FundsConfirmation, ConsentError> {
+        caller.authorize(ConsentKind::DomesticPayment)?;
+        let consent = self
+            .owned(consent_id, &caller.client_id, ConsentKind::DomesticPayment)
+            .await?;
+        if token_consent != Some(consent_id) {
+            return Err(ConsentError::OtherConsent);
+        }
+        match consent.status_at(now) {
+            ConsentStatus::Authorised => {}
+            other => return Err(ConsentError::InvalidStatus(other)),
+        }
+        let available = self.funds.funds_available(&consent, now).await?;
+        Ok(crate::funds::FundsConfirmation { available, at: now })
     }
 
     /// The bank's hook for payment terms (default: none).

@@ -193,6 +193,7 @@ fn iso8601_as_rfc3339(s: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod date_tests {
     use super::*;
 

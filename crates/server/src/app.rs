@@ -36,6 +36,18 @@ pub struct Directories {
     pub accounts: Arc<dyn AccountDirectory>,
 }
 
+/// The bank's own systems Bulwark asks, each replacing a default when given.
+#[derive(Default)]
+pub struct BankSystems {
+    /// PSU authentication and accounts (default: the demo directory in the database, with
+    /// the demo PSU seeded in development).
+    pub directories: Option<Directories>,
+    /// Cut-off, expected dates and charges of payment consents (default: none).
+    pub payment_terms: Option<Arc<dyn bulwark_consent::PaymentTermsProvider>>,
+    /// Whether an authorised payment can be made now (default: cannot tell).
+    pub funds: Option<Arc<dyn bulwark_consent::FundsCheck>>,
+}
+
 /// A server ready to run: listener bound, database migrated, keys loaded.
 pub struct Application {
     addr: SocketAddr,
@@ -68,17 +80,17 @@ impl Application {
 
     /// Builds everything with an injected clock (tests).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        Self::build_with(config, clock, None).await
+        Self::build_with(config, clock, BankSystems::default()).await
     }
 
-    /// Builds everything with an injected clock and, when given, the bank's own PSU and
-    /// account directories instead of the demo one in the database (no demo PSU is seeded
-    /// then).
+    /// Builds everything with an injected clock and the bank's own systems where given
+    /// (see [`BankSystems`] for the defaults).
     pub async fn build_with(
         config: Config,
         clock: Arc<dyn Clock>,
-        directories: Option<Directories>,
+        bank: BankSystems,
     ) -> anyhow::Result<Self> {
+        let directories = bank.directories;
         crate::metrics::install();
         let mut report = Vec::new();
         for w in config.warnings() {
@@ -215,6 +227,12 @@ impl Application {
             let permissions = bulwark_consent::parse_permissions(codes)
                 .map_err(|e| anyhow::anyhow!("consents.supported_permissions: {e}"))?;
             consents = consents.with_supported_permissions(permissions);
+        }
+        if let Some(terms) = bank.payment_terms {
+            consents = consents.with_payment_terms(terms);
+        }
+        if let Some(funds) = bank.funds {
+            consents = consents.with_funds_check(funds);
         }
         let dcr = Arc::new(
             DcrService::new(DcrParts {

@@ -24,6 +24,6 @@ pub mod signing;
 pub mod staff_pages;
 pub mod state;
 
-pub use app::{Application, Directories};
+pub use app::{Application, BankSystems, Directories};
 pub use bulwark_web::{listener, metrics, tls};
 pub use config::Config;

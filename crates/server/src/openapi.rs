@@ -403,6 +403,23 @@ pub fn operations(ep: Endpoint) -> Vec<Operation> {
         Endpoint::RegisterClient => registration_ops(true),
         Endpoint::Consents(kind) => consent_ops(kind, false),
         Endpoint::Consent(kind) => consent_ops(kind, true),
+        Endpoint::PaymentFundsConfirmation => vec![(
+            "get",
+            json!({
+                "summary": "Funds confirmation of an authorised domestic payment consent",
+                "tags": ["Open Banking consents"],
+                "security": [{"bearer": ["payments"], "mtls": []}],
+                "parameters": [{"name": "consent_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": json_response("The bank's answer (FundsAvailableResult when it can tell)",
+                        json!({"$ref": "#/components/schemas/OBWriteFundsConfirmationResponse1"})),
+                    "400": json_response("Unknown consent, or not Authorised (UK.OBIE.Resource.InvalidConsentStatus)", ob_error()),
+                    "401": empty("No valid PSU access token bound to this connection's certificate"),
+                    "403": json_response("The token is for another consent, or the certificate, role or client does not allow it", ob_error()),
+                    "406": json_response("The Accept header asks for something else than JSON", ob_error()),
+                },
+            }),
+        )],
         // Pages, static files and operations endpoints are not JSON APIs.
         Endpoint::Healthz
         | Endpoint::Readyz
@@ -482,6 +499,13 @@ fn components() -> Value {
                 "exp": {"type": "integer"}, "iat": {"type": "integer"}, "jti": {"type": "string"},
                 "token_type": {"type": "string"}, "consent_id": {"type": "string"},
                 "cnf": {"type": "object", "properties": {"x5t#S256": {"type": "string"}}}}},
+            "OBWriteFundsConfirmationResponse1": {"type": "object", "required": ["Data", "Links", "Meta"], "properties": {
+                "Data": {"type": "object", "properties": {
+                    "FundsAvailableResult": {"type": "object", "required": ["FundsAvailableDateTime", "FundsAvailable"], "properties": {
+                        "FundsAvailableDateTime": {"type": "string", "format": "date-time"},
+                        "FundsAvailable": {"type": "boolean"}}}}},
+                "Links": {"type": "object", "required": ["Self"], "properties": {"Self": {"type": "string"}}},
+                "Meta": {"type": "object"}}},
             "ClientInformation": {"type": "object", "required": ["client_id"], "properties": {
                 "client_id": {"type": "string"}, "client_id_issued_at": {"type": "integer"},
                 "registration_access_token": {"type": "string"}, "registration_client_uri": {"type": "string"},
@@ -594,6 +618,7 @@ mod tests {
             ),
             (Endpoint::Consents(ConsentKind::DomesticPayment), &["post"]),
             (Endpoint::Consent(ConsentKind::DomesticPayment), &["get"]),
+            (Endpoint::PaymentFundsConfirmation, &["get"]),
             (
                 Endpoint::Consents(ConsentKind::FundsConfirmation),
                 &["post"],

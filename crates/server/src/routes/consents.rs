@@ -105,6 +105,16 @@ async fn admit(
     chain: PresentedChain,
     headers: &HeaderMap,
 ) -> Result<(ApiCaller, Caller), Refusal> {
+    admit_as(s, chain, headers, TokenKind::Application).await
+}
+
+/// As [`admit`], for a token of `kind`.
+async fn admit_as(
+    s: &ConsentState,
+    chain: PresentedChain,
+    headers: &HeaderMap,
+    kind: TokenKind,
+) -> Result<(ApiCaller, Caller), Refusal> {
     let cert = chain.0.map_err(|e| {
         let refusal = Refusal::CertificateHeader(e.reason());
         refusal.log();
@@ -118,7 +128,7 @@ async fn admit(
                 .and_then(|v| v.to_str().ok()),
             chain: &cert.chain,
             forwarded_by: cert.forwarded_by(),
-            kind: TokenKind::Application,
+            kind,
         })
         .await?;
     let caller = Caller::with_roles(
@@ -211,6 +221,45 @@ pub async fn get(
     }
 }
 
+/// `GET /domestic-payment-consents/{ConsentId}/funds-confirmation` (OB v3.1.10 PIS): with
+/// the PSU's access token for this consent (authorization code grant), once Authorised.
+pub async fn funds_confirmation(
+    s: ConsentState,
+    chain: PresentedChain,
+    headers: HeaderMap,
+    consent_id: String,
+) -> Response {
+    let id = InteractionId::of(&headers);
+    let (api, caller) = match admit_as(&s, chain, &headers, TokenKind::User).await {
+        Ok(c) => c,
+        Err(refusal) => return refused(&refusal, &id),
+    };
+    let accept = headers
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    if let Err(e) = bulwark_consent::negotiation::check_accept(accept) {
+        return consent_error(&e, &id);
+    }
+    let now = s.clock.now();
+    match s
+        .service
+        .funds_confirmation(&caller, &consent_id, api.claims.consent_id.as_deref(), now)
+        .await
+    {
+        Ok(answer_body) => {
+            let link = format!(
+                "{}{}",
+                s.api_base.trim_end_matches('/'),
+                Endpoint::PaymentFundsConfirmation
+                    .path()
+                    .replace("{consent_id}", &consent_id)
+            );
+            answer(&id, Json(answer_body.to_ob_json(&link)).into_response())
+        }
+        Err(e) => consent_error(&e, &id),
+    }
+}
+
 /// `DELETE /{kind}-consents/{ConsentId}`.
 pub async fn delete(
     kind: ConsentKind,
@@ -255,6 +304,20 @@ pub mod bind {
                 let id = InteractionId::of(&h);
                 let resp = super::create(kind, s.clone(), c, h, b).await;
                 super::signed(&s, kind, &id, resp).await
+            },
+        )
+    }
+
+    /// GET funds confirmation of a payment consent (a signed endpoint: signed answers).
+    pub fn funds_confirmation() -> MethodRouter<AppState> {
+        g(
+            move |State(s): State<ConsentState>,
+                  c: PresentedChain,
+                  h: HeaderMap,
+                  Path(consent_id): Path<String>| async move {
+                let id = InteractionId::of(&h);
+                let resp = super::funds_confirmation(s.clone(), c, h, consent_id).await;
+                super::signed(&s, ConsentKind::DomesticPayment, &id, resp).await
             },
         )
     }

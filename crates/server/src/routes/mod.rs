@@ -59,6 +59,8 @@ pub enum Endpoint {
     InteractionLogin,
     /// AZ-6: the consent form's target.
     InteractionDecision,
+    /// OB v3.1.10 PIS: funds confirmation of an authorised payment consent (PSU token).
+    PaymentFundsConfirmation,
     /// TK-5: OIDC userinfo.
     Userinfo,
     /// The pages' stylesheet.
@@ -97,7 +99,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// The table itself.
-    pub const ALL: [Endpoint; 38] = [
+    pub const ALL: [Endpoint; 39] = [
         Self::Discovery,
         Self::Jwks,
         Self::Healthz,
@@ -112,6 +114,7 @@ impl Endpoint {
         Self::Consent(ConsentKind::DomesticPayment),
         Self::Consents(ConsentKind::FundsConfirmation),
         Self::Consent(ConsentKind::FundsConfirmation),
+        Self::PaymentFundsConfirmation,
         Self::Register,
         Self::RegisterClient,
         Self::Par,
@@ -166,6 +169,9 @@ impl Endpoint {
             }
             Self::Consent(ConsentKind::FundsConfirmation) => {
                 "/open-banking/v3.1/cbpii/funds-confirmation-consents/{consent_id}"
+            }
+            Self::PaymentFundsConfirmation => {
+                "/open-banking/v3.1/pisp/domestic-payment-consents/{consent_id}/funds-confirmation"
             }
             Self::Register => "/register",
             Self::RegisterClient => "/register/{client_id}",
@@ -230,6 +236,7 @@ impl Endpoint {
             | Self::Metrics
             | Self::Consents(_)
             | Self::Consent(_)
+            | Self::PaymentFundsConfirmation
             | Self::RegisterClient => None,
         }
     }
@@ -287,6 +294,7 @@ impl Endpoint {
             Self::Revoke => post(oauth::revoke),
             Self::Consents(kind) => consents::bind::collection(kind),
             Self::Consent(kind) => consents::bind::item(kind),
+            Self::PaymentFundsConfirmation => consents::bind::funds_confirmation(),
             Self::Register => post(dcr::register),
             Self::RegisterClient => get(dcr::read).put(dcr::update).delete(dcr::delete),
             Self::Par => post(authorize::par),

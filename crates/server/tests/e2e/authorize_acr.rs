@@ -131,10 +131,13 @@ impl AccountDirectory for PasswordOnlyBank {
 #[tokio::test]
 async fn az_5_a_login_below_the_essential_acr_is_access_denied() {
     let bank = Arc::new(PasswordOnlyBank);
-    let h = Harness::start_with_directories(
-        bulwark_server::Directories {
-            psus: bank.clone(),
-            accounts: bank,
+    let h = Harness::start_with_bank(
+        bulwark_server::BankSystems {
+            directories: Some(bulwark_server::Directories {
+                psus: bank.clone(),
+                accounts: bank,
+            }),
+            ..Default::default()
         },
         |_| {},
     )

@@ -22,6 +22,7 @@ mod conformance_fapi2;
 mod conformance_fapi2_token;
 mod consents;
 mod consents_access;
+mod consents_payments;
 mod consents_signatures;
 mod dcr;
 mod dcr_config;

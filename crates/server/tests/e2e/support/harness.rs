@@ -60,17 +60,17 @@ impl Harness {
         .await
     }
 
-    /// A server on SQLite whose PSUs and accounts come from `directories` (a bank's own
-    /// directory plugged in) instead of the demo directory.
-    pub async fn start_with_directories(
-        directories: bulwark_server::Directories,
+    /// A server on SQLite asking `bank`'s systems (a bank's own directory, payment terms,
+    /// funds check plugged in) instead of the defaults.
+    pub async fn start_with_bank(
+        bank: bulwark_server::BankSystems,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
         Self::start_full(
             Arc::new(tempfile::tempdir().unwrap()),
             Arc::new(TestPki::new("Test QTSP Root")),
             None,
-            Some(directories),
+            bank,
             tweak,
         )
         .await
@@ -83,14 +83,21 @@ impl Harness {
         db_url: Option<String>,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
-        Self::start_full(dir, pki, db_url, None, tweak).await
+        Self::start_full(
+            dir,
+            pki,
+            db_url,
+            bulwark_server::BankSystems::default(),
+            tweak,
+        )
+        .await
     }
 
     async fn start_full(
         dir: Arc<tempfile::TempDir>,
         pki: Arc<TestPki>,
         db_url: Option<String>,
-        directories: Option<bulwark_server::Directories>,
+        bank: bulwark_server::BankSystems,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
         install_crypto();
@@ -103,7 +110,7 @@ impl Harness {
         tweak(&mut config);
         let db_url = config.database_url();
         let clock = FixedClock::at(now());
-        let app = Application::build_with(config, Arc::new(clock.clone()), directories)
+        let app = Application::build_with(config, Arc::new(clock.clone()), bank)
             .await
             .unwrap();
         let addr = app.addr();
