@@ -78,12 +78,14 @@ pub struct RequestClaims {
     pub metadata: Map<String, Value>,
 }
 
-/// DCR-1 envelope rules: `iss` is the SSA's software_id, `aud` our issuer, `iat` / `exp`
-/// present and sane at `now`, `jti` present.
+/// DCR-1 envelope rules: `iss` is the SSA's software_id, `aud` one of `audiences` (our
+/// issuer first, then `dcr.audiences`, e.g. the bank's directory organisation id), `iat` /
+/// `exp` present and sane at `now`, `jti` present; a `software_id` member, when sent, is the
+/// SSA's (OB DCR 3.3: it "MUST match").
 pub fn check_claims(
     claims: &Map<String, Value>,
     software_id: &str,
-    issuer: &str,
+    audiences: &[&str],
     now: i64,
     skew: i64,
 ) -> Result<RequestClaims, DcrError> {
@@ -92,13 +94,20 @@ pub fn check_claims(
         Some(_) => return Err(bad("iss must be the software_id of the software statement")),
         None => return Err(bad("the iss claim is required (the software_id)")),
     }
+    if claims
+        .get("software_id")
+        .is_some_and(|v| v.as_str() != Some(software_id))
+    {
+        return Err(bad("software_id must be the software statement's"));
+    }
+    let ours = |v: &str| audiences.contains(&v);
     let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == issuer,
-        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(issuer)),
+        Some(Value::String(a)) => ours(a),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).any(ours),
         _ => false,
     };
     if !aud_ok {
-        return Err(bad(format!("aud must be the issuer {issuer:?}")));
+        return Err(bad(format!("aud must be one of {audiences:?}")));
     }
     // RFC 7519 4.1.4-4.1.6 through the one checker; DCR-1 wants iat and exp both present.
     let window = bulwark_jose::TimeWindow {
@@ -157,7 +166,7 @@ mod tests {
 
     #[test]
     fn dcr_1_valid_envelope_leaves_only_metadata() {
-        let r = check_claims(&req(1000), "sw-1", ISSUER, 1000, 10).unwrap();
+        let r = check_claims(&req(1000), "sw-1", &[ISSUER], 1000, 10).unwrap();
         assert_eq!(r.jti, "j1");
         assert_eq!(r.exp, 1300);
         assert_eq!(
@@ -171,11 +180,19 @@ mod tests {
         let with = |k: &str, v: Value| {
             let mut r = req(1000);
             r.insert(k.into(), v);
-            check_claims(&r, "sw-1", ISSUER, 1000, 10)
+            check_claims(&r, "sw-1", &[ISSUER], 1000, 10)
         };
         assert!(with("iss", json!("sw-2")).is_err());
         assert!(with("aud", json!("https://other.example")).is_err());
         assert!(with("aud", json!([ISSUER, "x"])).is_ok());
+        // OB DCR 3.3: the bank's organisation id, when configured as an audience.
+        let mut r = req(1000);
+        r.insert("aud".into(), json!("0015800001041REAAY"));
+        assert!(check_claims(&r, "sw-1", &[ISSUER], 1000, 10).is_err());
+        assert!(check_claims(&r, "sw-1", &[ISSUER, "0015800001041REAAY"], 1000, 10).is_ok());
+        // A software_id other than the SSA's is refused; the SSA's own is fine.
+        assert!(with("software_id", json!("sw-2")).is_err());
+        assert!(with("software_id", json!("sw-1")).is_ok());
         assert!(with("exp", json!(900)).is_err(), "expired");
         assert!(with("exp", json!(1000 + 7200)).is_err(), "too long");
         assert!(with("iat", json!(2000)).is_err(), "future");
@@ -189,7 +206,10 @@ mod tests {
         for k in ["iat", "exp", "jti", "iss", "aud"] {
             let mut r = req(1000);
             r.remove(k);
-            assert!(check_claims(&r, "sw-1", ISSUER, 1000, 10).is_err(), "{k}");
+            assert!(
+                check_claims(&r, "sw-1", &[ISSUER], 1000, 10).is_err(),
+                "{k}"
+            );
         }
     }
 

@@ -447,10 +447,13 @@ impl DcrService {
                 other => other.to_string(),
             })
         })?;
+        let audiences: Vec<&str> = std::iter::once(self.issuer.as_str())
+            .chain(self.settings.audiences.iter().map(String::as_str))
+            .collect();
         let claims = check_claims(
             &request.claims,
             &ssa.software_id,
-            &self.issuer,
+            &audiences,
             now,
             self.skew,
         )?;

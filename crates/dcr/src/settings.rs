@@ -42,6 +42,10 @@ pub struct DcrSettings {
     /// Refuse registrations without a software statement. Must stay true: a registration
     /// without an SSA has no software id, roles or redirect URIs to hold it to.
     pub require_ssa: bool,
+    /// Accepted as the registration request's `aud` besides the issuer. OB DCR 3.3 has TPPs
+    /// put "the unique identifier for the ASPSP issued by the issuer of the software
+    /// statement" there: the bank's organisation id in the directory.
+    pub audiences: Vec<String>,
 }
 
 impl Default for DcrSettings {
@@ -53,6 +57,7 @@ impl Default for DcrSettings {
             use_software_jwks_endpoint: true,
             jwks_uri_must_be_ssa_endpoint: true,
             require_ssa: true,
+            audiences: Vec::new(),
         }
     }
 }
