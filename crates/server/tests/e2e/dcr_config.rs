@@ -15,6 +15,26 @@ async fn dcr_1_directory_keys_from_a_jwks_uri() {
     assert!(body["client_id"].is_string());
 }
 
+/// OB DCR 3.3: the request's `aud` may be the bank's directory organisation id when the bank
+/// lists it in `dcr.audiences`; not otherwise.
+#[tokio::test]
+async fn dcr_1_the_banks_organisation_id_as_audience_when_configured() {
+    let org = "0015800001041REAAY";
+    let with_org = |d: &Dcr| {
+        d.request_with(|c| {
+            c.insert("aud".into(), json!(org));
+        })
+    };
+    let plain = Dcr::start().await;
+    let refused = plain.register(Some(&plain.qwac), &with_org(&plain)).await;
+    plain
+        .assert_refused(&refused, "invalid_client_metadata")
+        .await;
+    let d = Dcr::start_with(None, |c| c.dcr.audiences = vec![org.into()]).await;
+    let resp = d.register(Some(&d.qwac), &with_org(&d)).await;
+    assert_eq!(resp.0, 201, "{:?}", resp.2);
+}
+
 #[tokio::test]
 async fn dcr_1_request_verified_with_its_own_jwks_when_configured() {
     let d = Dcr::start_with(None, |c| {
