@@ -219,8 +219,9 @@ fn consent_ops(kind: ConsentKind, item: bool) -> Vec<Operation> {
 
 fn registration_ops(item: bool) -> Vec<Operation> {
     let tag = "Dynamic client registration";
-    let jwt_body = json!({"required": true, "content": {"application/jwt": {
-        "schema": {"type": "string", "description": "A registration request JWT signed by the software, carrying the software statement"}}}});
+    let jwt = json!({"schema": {"type": "string", "description": "A registration request JWT signed by the software, carrying the software statement"}});
+    let jwt_body =
+        json!({"required": true, "content": {"application/jwt": jwt, "application/jose": jwt}});
     let client = json!({"$ref": "#/components/schemas/ClientInformation"});
     let error = json!({"$ref": "#/components/schemas/RegistrationError"});
     let client_id =
@@ -240,7 +241,8 @@ fn registration_ops(item: bool) -> Vec<Operation> {
             }),
         )];
     }
-    let security = json!([{"registration_token": [], "mtls": []}]);
+    // RFC 7592's registration access token, or (OB DCR 3.3) a client credentials access token.
+    let security = json!([{"registration_token": [], "mtls": []}, {"bearer": [], "mtls": []}]);
     let unauthorised = json_response(
         "No or another client's registration access token, or another organisation's certificate",
         json!({"$ref": "#/components/schemas/RegistrationError"}),
