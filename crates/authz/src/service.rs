@@ -115,6 +115,9 @@ pub enum View {
         /// Where the browser goes after the decision (its origin belongs in `form-action`).
         redirect_uri: String,
     },
+    /// Back to the client with an error: the consent can no longer be authorised (its
+    /// payment's cut-off passed while the PSU was on our pages; it is now Rejected).
+    Refused(String),
 }
 
 /// What a login attempt leads to.
@@ -142,6 +145,10 @@ pub enum Decided {
     /// The consent page again with this message (e.g. no account selected).
     Retry(String),
 }
+
+/// What the TPP reads when its payment consent's cut-off passed before the PSU authorised it
+/// (OB "CutOffDateTime Behaviour": the consent is Rejected).
+const CUT_OFF_PASSED: &str = "the payment's cut-off time has passed; the consent is rejected";
 
 /// Longest username accepted at the login form.
 const MAX_USERNAME: usize = 128;
@@ -210,12 +217,7 @@ impl AuthzService {
             // authorise it.
             Err(ConsentError::CutOffPassed) => {
                 return self
-                    .redirect_error(
-                        &req,
-                        OAuthErrorCode::AccessDenied,
-                        "the payment's cut-off time has passed; the consent is rejected",
-                        now,
-                    )
+                    .redirect_error(&req, OAuthErrorCode::AccessDenied, CUT_OFF_PASSED, now)
                     .await;
             }
             Err(e) => {
@@ -349,6 +351,16 @@ impl AuthzService {
 
     /// An error response at the validated redirect URI; a JARM one is signed with the
     /// algorithm the client registered (JARM 2.2), as a success response is.
+    /// The redirect telling the client its payment consent's cut-off passed (`access_denied`).
+    async fn cut_off_url(
+        &self,
+        req: &AuthorizationRequest,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        self.error_url(req, OAuthErrorCode::AccessDenied, CUT_OFF_PASSED, now)
+            .await
+    }
+
     async fn error_url(
         &self,
         req: &AuthorizationRequest,
@@ -446,7 +458,7 @@ impl AuthzService {
                     .display_name
             }
         };
-        let consent = self
+        let consent = match self
             .consents
             .for_authorisation(
                 &interaction.consent_id,
@@ -454,7 +466,13 @@ impl AuthzService {
                 time_of(now)?,
             )
             .await
-            .map_err(AuthzError::of_consent)?;
+        {
+            Ok(consent) => consent,
+            Err(ConsentError::CutOffPassed) => {
+                return Ok(View::Refused(self.cut_off_url(&req, now).await?));
+            }
+            Err(e) => return Err(AuthzError::of_consent(e)),
+        };
         let summary = bulwark_consent::describe(&consent);
         let accounts = if summary.needs_accounts {
             self.accounts.accounts(subject).await?
@@ -578,8 +596,14 @@ impl AuthzService {
                 &interaction.client_id,
                 time_of(now)?,
             )
-            .await
-            .map_err(AuthzError::of_consent)?;
+            .await;
+        let consent = match consent {
+            Ok(consent) => consent,
+            Err(ConsentError::CutOffPassed) => {
+                return Ok(Decided::Redirect(self.cut_off_url(&req, now).await?));
+            }
+            Err(e) => return Err(AuthzError::of_consent(e)),
+        };
         // Why a Reject is one: the PSU's Deny, or an account the consent names that the PSU
         // does not hold.
         let mut refusal = ("the customer denied the request", None);

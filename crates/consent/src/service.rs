@@ -151,15 +151,6 @@ impl ConsentService {
             ConsentKind::DomesticPayment => {
                 let mut details = DomesticPaymentDetails::parse(body)?;
                 details.terms = self.payment_terms.terms(&details.initiation, now);
-                // OB "CutOffDateTime Behaviour" (Reject): past the cut-off the consent is
-                // refused at once rather than stored to be rejected at authorisation.
-                if details
-                    .terms
-                    .cut_off_date_time
-                    .is_some_and(|cut_off| now > cut_off)
-                {
-                    return Err(ConsentError::CutOffPassed);
-                }
                 ConsentDetails::DomesticPayment(details)
             }
             ConsentKind::FundsConfirmation => {
@@ -177,6 +168,16 @@ impl ConsentService {
                 consent: existing,
                 new: false,
             });
+        }
+        // OB "CutOffDateTime Behaviour" (Reject): past the cut-off a new consent is refused at
+        // once rather than stored to be rejected at authorisation (checked after the replay:
+        // a retry of a consent created in time answers with it).
+        if let ConsentDetails::DomesticPayment(d) = &details
+            && d.terms
+                .cut_off_date_time
+                .is_some_and(|cut_off| now > cut_off)
+        {
+            return Err(ConsentError::CutOffPassed);
         }
         let now = whole_seconds(now);
         let consent = Consent {

@@ -168,16 +168,23 @@ fn iso8601_as_rfc3339(s: &str) -> Option<String> {
         None => {
             let at = rest.rfind(['+', '-'])?;
             let (time, zone) = rest.split_at(at);
-            let (sign, digits) = zone.split_at(1);
-            let digits = digits.replace(':', "");
-            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            let (sign, rest) = zone.split_at(1);
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            // ASCII only from here, so the splits below fall on character boundaries.
+            if !rest.bytes().all(|b| b.is_ascii_digit() || b == b':') {
                 return None;
             }
-            match digits.len() {
-                2 => (time, format!("{sign}{digits}:00")),
-                4 => (time, format!("{sign}{}:{}", &digits[..2], &digits[2..])),
+            // Exactly ±hh, ±hhmm or ±hh:mm.
+            let (hh, mm) = match (rest.len(), rest.split_once(':')) {
+                (2, None) => (rest, "00"),
+                (4, None) => rest.split_at(2),
+                (5, Some((hh, mm))) if hh.len() == 2 => (hh, mm),
                 _ => return None,
+            };
+            if !digits(hh) || !digits(mm) {
+                return None;
             }
+            (time, format!("{sign}{hh}:{mm}"))
         }
     };
     let (clock, fraction) = match time.split_once('.') {
@@ -185,7 +192,8 @@ fn iso8601_as_rfc3339(s: &str) -> Option<String> {
         None => (time, String::new()),
     };
     let clock = match clock.len() {
-        5 => format!("{clock}:00"),
+        // hh:mm; a fraction there would be of a minute, not of a second: not taken.
+        5 if fraction.is_empty() => format!("{clock}:00"),
         8 => clock.to_string(),
         _ => return None,
     };
@@ -240,6 +248,13 @@ mod date_tests {
             "2030-01-01T00+00:00",
             "2030-01-01T00:00:00+5",
             "2030-01-01T00:00:00+00:0x",
+            "2030-01-01T00:00:00+0:000",
+            "2030-01-01T00:00:00+:0:0:0:0",
+            "2030-01-01T00:00:00+05:",
+            "2030-01-01T10:30.5Z",
+            "2030-01-01T00:00:00+1\u{e9}2",
+            "2030-01-01T00:00:00-\u{e9}\u{e9}",
+            "2030-01-01T0\u{e9}:00Z",
             "2030-01-01T24:61:00Z",
             "tomorrow",
         ] {

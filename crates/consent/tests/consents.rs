@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 both_backends!(
     co_1_account_access_create_get_delete,
     co_1_a_consent_that_ended_can_be_deleted_by_its_tpp,
+    ob_an_idempotent_retry_after_the_cut_off_answers_the_consent,
     co_1_domestic_payment_create_get_and_no_delete,
     co_1_funds_confirmation_create_get_delete,
     co_3_invalid_account_access_requests_store_nothing,
@@ -138,6 +139,64 @@ async fn ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation
         before,
         "nothing stored"
     );
+}
+
+/// A bank whose cut-off for every payment is at `at(50)`.
+struct CutOffAt50;
+
+impl bulwark_consent::PaymentTermsProvider for CutOffAt50 {
+    fn terms(
+        &self,
+        _initiation: &Value,
+        _now: time::OffsetDateTime,
+    ) -> bulwark_consent::PaymentTerms {
+        bulwark_consent::PaymentTerms {
+            cut_off_date_time: Some(at(50)),
+            ..Default::default()
+        }
+    }
+}
+
+/// A retry, after the cut-off, of a payment consent created before it answers with that
+/// consent (idempotency first); a new one is refused.
+async fn ob_an_idempotent_retry_after_the_cut_off_answers_the_consent(env: Env) {
+    let svc = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()))
+        .with_payment_terms(std::sync::Arc::new(CutOffAt50));
+    let c = caller("client-a", PISP);
+    let body = pay_body("10.00", "GBP").to_string();
+    let first = svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("k-1"),
+            at(40),
+        )
+        .await
+        .unwrap();
+    let retry = svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("k-1"),
+            at(60),
+        )
+        .await
+        .unwrap();
+    assert!(!retry.new);
+    assert_eq!(retry.consent.id, first.consent.id);
+    let late = svc
+        .create(
+            &c,
+            ConsentKind::DomesticPayment,
+            body.as_bytes(),
+            Some("k-2"),
+            at(60),
+        )
+        .await
+        .unwrap_err();
+    assert_ob(&late, 400, "UK.OBIE.Rules.AfterCutOffDateTime");
 }
 
 /// A bank whose cut-off for today has passed.
@@ -759,6 +818,11 @@ async fn co_1_a_consent_that_ended_can_be_deleted_by_its_tpp(env: Env) {
         assert_ob(&again, 400, "UK.OBIE.Resource.NotFound");
         let kept = env.store.get_consent(id).await.unwrap().unwrap();
         assert_eq!(kept.status, status);
+        assert_ne!(
+            kept.status_updated_at,
+            at(5).unix_timestamp(),
+            "the moment it ended is kept"
+        );
         assert_eq!(env.history(id).await.last().unwrap().2, ActorKind::Tpp);
     }
 }

@@ -105,25 +105,7 @@ impl DcrService {
         let mut directories = Vec::new();
         for d in &parts.settings.directories {
             let keys = match (&d.jwks_file, &d.jwks_uri) {
-                (Some(path), _) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        format!("dcr directory {:?}: {}: {e}", d.name, path.display())
-                    })?;
-                    let doc: Value = serde_json::from_str(&text).map_err(|e| {
-                        format!("dcr directory {:?}: {}: {e}", d.name, path.display())
-                    })?;
-                    let set = PublicKeySet::from_jwks(&doc).map_err(|e| {
-                        format!("dcr directory {:?}: {}: {e}", d.name, path.display())
-                    })?;
-                    if set.keys().is_empty() {
-                        return Err(format!(
-                            "dcr directory {:?}: {} holds no PS256 or ES256 key",
-                            d.name,
-                            path.display()
-                        ));
-                    }
-                    DirectoryKeys::Static(set)
-                }
+                (Some(_), _) => DirectoryKeys::Static(crate::settings::directory_keys(d)?),
                 (None, Some(uri)) => DirectoryKeys::Remote(uri.clone()),
                 (None, None) => return Err(format!("dcr directory {:?}: no keys", d.name)),
             };

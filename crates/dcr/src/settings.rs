@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use bulwark_jose::Alg;
+use bulwark_jose::{Alg, PublicKeySet};
 use serde::{Deserialize, Serialize};
 
 /// One trusted software directory (e.g. the Open Banking directory, or a bank's own).
@@ -105,8 +105,46 @@ impl DcrSettings {
                 return Err(format!("dcr.directories {:?}: issuer is empty", d.name));
             }
         }
+        if let Some(blank) = self
+            .audiences
+            .iter()
+            .find(|a| a.trim().is_empty() || a.len() > 256)
+        {
+            return Err(format!(
+                "dcr.audiences: {blank:?} is not an audience (1 to 256 characters)"
+            ));
+        }
         Ok(algs)
     }
+
+    /// Reads every directory's JWK Set file, as the service does at start (`bulwark
+    /// check-config` too).
+    pub fn check_files(&self) -> Result<(), String> {
+        for d in self.directories.iter().filter(|d| d.jwks_file.is_some()) {
+            directory_keys(d)?;
+        }
+        Ok(())
+    }
+}
+
+/// The keys of a directory configured with a JWK Set file: at least one PS256 or ES256 key.
+pub(crate) fn directory_keys(d: &DirectorySettings) -> Result<PublicKeySet, String> {
+    let Some(path) = &d.jwks_file else {
+        return Err(format!("dcr directory {:?}: no jwks_file", d.name));
+    };
+    let fail =
+        |e: &dyn std::fmt::Display| format!("dcr directory {:?}: {}: {e}", d.name, path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(&e))?;
+    let set = PublicKeySet::from_jwks(&doc).map_err(|e| fail(&e))?;
+    if set.keys().is_empty() {
+        return Err(format!(
+            "dcr directory {:?}: {} holds no PS256 or ES256 key",
+            d.name,
+            path.display()
+        ));
+    }
+    Ok(set)
 }
 
 #[cfg(test)]

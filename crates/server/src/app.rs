@@ -293,7 +293,15 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
         let directories = match directories {
-            Some(plugged) => plugged,
+            Some(plugged) => {
+                if config.pages.demo_psu == Some(true) {
+                    report.push(
+                        "warning: pages.demo_psu is ignored: the bank's own PSU directory is plugged in"
+                            .into(),
+                    );
+                }
+                plugged
+            }
             None => {
                 let psus = Arc::new(
                     StoredPsuDirectory::new(store_arc.clone(), rng.as_ref())

@@ -11,6 +11,13 @@ use crate::config::Config;
 /// Checks `config` as `serve` would; the first problem found.
 pub fn check(config: &Config) -> anyhow::Result<()> {
     config.par.check().map_err(anyhow::Error::msg)?;
+    bulwark_jose::Alg::parse(&config.tokens.access_token_alg).ok_or_else(|| {
+        anyhow::anyhow!(
+            "tokens.access_token_alg {:?} must be PS256 or ES256",
+            config.tokens.access_token_alg
+        )
+    })?;
+    config.dcr.check_files().map_err(anyhow::Error::msg)?;
     config.authorization.check().map_err(anyhow::Error::msg)?;
     if let Some(codes) = &config.consents.supported_permissions {
         bulwark_consent::parse_permissions(codes)

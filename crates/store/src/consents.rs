@@ -250,8 +250,11 @@ pub(crate) async fn apply_transition(
         .as_deref()
         .map(encode_accounts)
         .transpose()?;
+    // A record that keeps the status (a TPP deleting a consent that had already ended) keeps
+    // the moment the status last changed too (the SET expressions read the row as it was).
     let done = crate::db::query(
-        "UPDATE consents SET status = $1, status_updated_at = $2, \
+        "UPDATE consents SET status = $1, \
+         status_updated_at = CASE WHEN status = $1 THEN status_updated_at ELSE $2 END, \
          psu_id = COALESCE($3, psu_id), selected_accounts = COALESCE($4, selected_accounts) \
          WHERE id = $5 AND status = $6",
     )

@@ -23,7 +23,9 @@ pub const SINGLETON_HEADERS: &[&str] = &[
     "x-customer-user-agent",
 ];
 
-/// Middleware: 400 `invalid_request` for a request that repeats a [`SINGLETON_HEADERS`] field.
+/// Middleware: 400 for a request that repeats a [`SINGLETON_HEADERS`] field: OAuth's
+/// `invalid_request`, or under the bank APIs' prefix the OB error structure
+/// (`UK.OBIE.Header.Invalid`, the header as `Path`).
 pub async fn refuse_repeated(req: Request, next: Next) -> Response {
     let repeated = SINGLETON_HEADERS
         .iter()

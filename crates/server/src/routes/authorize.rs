@@ -195,6 +195,17 @@ fn view_page(
             let origin: Vec<&str> = origin_of(&redirect_uri).into_iter().collect();
             render(&page, status, &origin)
         }
+        // The consent can no longer be authorised: back to the client, the interaction over.
+        View::Refused(url) => with_cookie(
+            see_other(&url),
+            &set_cookie(
+                INTERACTION_COOKIE,
+                "",
+                &interaction_path(id),
+                0,
+                SameSite::Lax,
+            ),
+        ),
     }
 }
 

@@ -250,3 +250,26 @@ async fn az_8_every_node_gives_a_psu_the_same_pairwise_subject() {
     let c = node(pki).await;
     assert_eq!(pairwise_sub_on(&c, &t, &user, &password).await, on_a);
 }
+
+/// AZ-8 upgrade: a `pairwise.salt` an earlier version generated into the data directory is
+/// adopted as the shared salt, so an existing installation's PSUs keep their `sub`.
+#[tokio::test]
+async fn az_8_a_salt_file_from_an_earlier_version_is_adopted() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    std::fs::write(
+        dir.path().join("pairwise.salt"),
+        "salt-from-an-earlier-version\n",
+    )
+    .unwrap();
+    let h = Harness::start_shared(
+        dir,
+        Arc::new(crate::support::TestPki::new("Test QTSP Root")),
+        None,
+        |_| {},
+    )
+    .await;
+    let stored = bulwark_store::KeyStore::shared_secret(&h.store, "pairwise_salt", "other", 0)
+        .await
+        .unwrap();
+    assert_eq!(stored, "salt-from-an-earlier-version");
+}

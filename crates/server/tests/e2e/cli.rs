@@ -254,6 +254,15 @@ fn hardening_check_config_prints_weakening_settings() {
             "[trust]\nanchors = [\"/nonexistent/qtsp-roots\"]\n",
             "/nonexistent/qtsp-roots",
         ),
+        (
+            "[tokens]\naccess_token_alg = \"RS256\"\n",
+            "access_token_alg",
+        ),
+        ("[dcr]\naudiences = [\"\"]\n", "dcr.audiences"),
+        (
+            "[[dcr.directories]]\nname = \"ob\"\nissuer = \"OpenBanking Ltd\"\njwks_file = \"/nonexistent/ob.jwks\"\n",
+            "/nonexistent/ob.jwks",
+        ),
     ] {
         let bad = write_config(dir.path(), body);
         let lines = fails({

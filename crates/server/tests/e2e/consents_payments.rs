@@ -199,3 +199,57 @@ async fn ob_a_payment_consent_past_its_cut_off_is_rejected_at_authorisation() {
     let history = h.store.consent_history(&consent).await.unwrap();
     assert_eq!(history.last().unwrap().actor_kind, "System");
 }
+
+/// The cut-off passing while the PSU is on our pages: the consent page, or the decision, sends
+/// the browser back to the TPP with `access_denied` and its state; the consent is Rejected.
+#[tokio::test]
+async fn ob_a_cut_off_passing_during_the_consent_step_goes_back_to_the_tpp() {
+    let h = Harness::start_with_bank(
+        bulwark_server::BankSystems {
+            payment_terms: Some(Arc::new(CutOffIn30s)),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let t = FlowTpp::register(&h, "tpp-pisp", None).await;
+    let payer = psu(&h, "payer").await;
+    for at_decision in [false, true] {
+        let consent = t.payment_consent(&h, "10.50").await;
+        let pushed = t.push(&h, &payment_params(&t, &consent)).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        let mut b = Browser::new(&h);
+        let ia = b
+            .start(&[
+                ("client_id", "tpp-pisp"),
+                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+            ])
+            .await;
+        assert_eq!(b.login(&ia, &payer.0, &payer.1).await.status, 303);
+        let answer = if at_decision {
+            let page = b.get(&ia).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let csrf = page.input("csrf");
+            h.clock.advance(31);
+            b.post(
+                &format!("{ia}/decision"),
+                &[
+                    ("csrf", &csrf),
+                    ("decision", "authorise"),
+                    ("account", &payer.2[0]),
+                ],
+            )
+            .await
+        } else {
+            h.clock.advance(31);
+            b.get(&ia).await
+        };
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        let r = response_params(&answer.location());
+        assert_eq!(r["error"], "access_denied", "{at_decision}");
+        assert_eq!(r["state"], "af0ifjsldkj");
+        assert!(!r.contains_key("code"));
+        let stored = h.store.get_consent(&consent).await.unwrap().unwrap();
+        assert_eq!(stored.status, "Rejected");
+    }
+}

@@ -475,3 +475,41 @@ async fn dcr_4_ob_management_with_a_client_credentials_token() {
         .await;
     assert_eq!(gone.0, 401, "{:?}", gone.2);
 }
+
+/// OB DCR 3.3 management: a client credentials token manages only the client it was issued
+/// to, even over the same organisation's certificate.
+#[tokio::test]
+async fn dcr_4_a_client_credentials_token_manages_only_its_own_client() {
+    let d = Dcr::start().await;
+    let a = d.registered().await;
+    let b = d.registered().await;
+    let a_id = a["client_id"].as_str().unwrap();
+    let b_id = b["client_id"].as_str().unwrap();
+    assert_ne!(a_id, b_id);
+    let c = d.as_client(a_id);
+    let token = c.token(&d.h, &c.assertion(&d.h)).await;
+    assert_eq!(token.0, 200, "{:?}", token.2);
+    let token = token.2["access_token"].as_str().unwrap().to_string();
+    let path = format!("/register/{b_id}");
+    for method in [Method::GET, Method::DELETE] {
+        let refused = d
+            .send(method.clone(), &path, Some(&d.qwac), Some(&token), None)
+            .await;
+        assert_eq!(refused.0, 401, "{method}: {:?}", refused.2);
+        assert_eq!(refused.2["error"], "invalid_token");
+    }
+    let put = d
+        .send(
+            Method::PUT,
+            &path,
+            Some(&d.qwac),
+            Some(&token),
+            Some(&d.request()),
+        )
+        .await;
+    assert_eq!(put.0, 401, "{:?}", put.2);
+    assert!(
+        d.h.store.get_client(b_id).await.unwrap().is_some(),
+        "B untouched"
+    );
+}

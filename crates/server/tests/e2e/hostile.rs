@@ -419,8 +419,13 @@ async fn hardening_header_floods_are_refused_and_the_server_keeps_serving() {
             .await
             .unwrap();
         assert_eq!(resp.status().as_u16(), 400, "{name}");
+        // A bank API answers in the OB error structure, naming the repeated header.
         let body: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(body["error"], "invalid_request", "{name}");
+        assert_eq!(
+            body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
+            "{name}"
+        );
+        assert_eq!(body["Errors"][0]["Path"], name.as_str(), "{name}");
     }
 
     // Still serving, and none of it stored.
