@@ -64,6 +64,42 @@ async fn happy_flow(d: &Dcr) {
     );
     assert_eq!(claims["client_id"], client_id);
     assert_eq!(claims["scope"], "accounts payments");
+
+    // As the suite's dcr-happy-flow goes on: a whole authorization-code flow with the new
+    // client, then its registration read twice (the same answer) and deleted.
+    let t = crate::support::journey::FlowTpp {
+        c: d.as_client(client_id),
+        app_token: token.2["access_token"].as_str().unwrap().to_string(),
+        redirect: "https://tpp.example/cb".into(),
+    };
+    let (code, _, _) = crate::support::journey::fapi2_code(&d.h, &t, "dcr-psu").await;
+    let tokens = t.exchange(&d.h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert!(tokens.2["id_token"].is_string());
+    let rat = body["registration_access_token"].as_str().unwrap();
+    let path = format!("/register/{client_id}");
+    for _ in 0..2 {
+        let read = d
+            .send(Method::GET, &path, Some(&d.qwac), Some(rat), None)
+            .await;
+        assert_eq!(read.0, 200, "{:?}", read.2);
+        assert!(
+            read.1["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        assert_eq!(read.2["redirect_uris"], json!(["https://tpp.example/cb"]));
+        assert_eq!(
+            read.2["registration_client_uri"],
+            body["registration_client_uri"]
+        );
+        assert_eq!(read.2["registration_access_token"], rat);
+    }
+    let del = d
+        .send(Method::DELETE, &path, Some(&d.qwac), Some(rat), None)
+        .await;
+    assert_eq!(del.0, 204, "{:?}", del.2);
 }
 
 #[tokio::test]
@@ -166,6 +202,46 @@ async fn dcr_update_client_config() {
         )
         .await;
     assert_oauth_error(&resp, 400, "invalid_client_metadata");
+
+    // The module's refused updates (FAPI1AdvancedFinalBrazilDCRUpdateClientConfig): no or an
+    // untrusted certificate, a wrong token, no software statement, a statement whose
+    // signature is broken; the registration is left as it was.
+    let update = d.request_with(|c| {
+        c.insert("redirect_uris".into(), json!(["https://tpp.example/cb3"]));
+    });
+    let untrusted = crate::support::Identity::self_made("tpp.example");
+    for (id, token) in [
+        (None, rat),
+        (Some(&untrusted), rat),
+        (Some(&d.qwac), "wrong"),
+    ] {
+        let resp = d
+            .send(Method::PUT, &path, id, Some(token), Some(&update))
+            .await;
+        assert_eq!(resp.0, 401, "{:?}", resp.2);
+        assert_eq!(resp.2["error"], "invalid_token");
+    }
+    let no_ssa = d.request_with(|c| {
+        c.remove("software_statement");
+    });
+    let broken_ssa = {
+        let ssa = d.ssa();
+        let (head, sig) = ssa.rsplit_once('.').unwrap();
+        let mut sig = sig.to_string().into_bytes();
+        sig[0] = if sig[0] == b'A' { b'B' } else { b'A' };
+        let broken = format!("{head}.{}", String::from_utf8(sig).unwrap());
+        d.sign_request(&d.request_claims(&broken))
+    };
+    for body in [no_ssa, broken_ssa] {
+        let resp = d
+            .send(Method::PUT, &path, Some(&d.qwac), Some(rat), Some(&body))
+            .await;
+        assert_oauth_error(&resp, 400, "invalid_software_statement");
+    }
+    let read = d
+        .send(Method::GET, &path, Some(&d.qwac), Some(rat), None)
+        .await;
+    assert_eq!(read.2["redirect_uris"], json!(["https://tpp.example/cb2"]));
 }
 
 #[tokio::test]

@@ -200,6 +200,35 @@ async fn dcr_no_mtls() {
             .unwrap()
             .contains("transport certificate")
     );
+    management_needs_the_certificate(&d, None).await;
+}
+
+/// The rest of the suite's mTLS modules: registered with the right certificate, the client's
+/// registration cannot be read or deleted with `identity` (none, or not the QWAC), and can
+/// be with the QWAC.
+async fn management_needs_the_certificate(d: &Dcr, identity: Option<&Identity>) {
+    let reg = d.registered().await;
+    let client_id = reg["client_id"].as_str().unwrap();
+    let rat = reg["registration_access_token"].as_str().unwrap();
+    let path = format!("/register/{client_id}");
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let refused = d
+            .send(method.clone(), &path, identity, Some(rat), None)
+            .await;
+        assert_eq!(refused.0, 401, "{method}: {:?}", refused.2);
+        assert!(refused.2.get("client_id").is_none());
+    }
+    assert_eq!(d.client_count().await, 1);
+    let del = d
+        .send(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&d.qwac),
+            Some(rat),
+            None,
+        )
+        .await;
+    assert_eq!(del.0, 204, "{:?}", del.2);
 }
 
 #[tokio::test]
@@ -219,6 +248,7 @@ async fn dcr_bad_mtls() {
             .unwrap()
             .contains("QWAC")
     );
+    management_needs_the_certificate(&d, Some(&untrusted)).await;
 }
 
 #[tokio::test]
