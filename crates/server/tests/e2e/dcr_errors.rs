@@ -249,6 +249,19 @@ async fn dcr_bad_mtls() {
             .contains("QWAC")
     );
     management_needs_the_certificate(&d, Some(&untrusted)).await;
+    // GenerateFakeMTLSCertificate: a copy of the QWAC (same subject, issuer names, serial
+    // numbering and qcStatements) under a forger's CA of the same name, with the forger's keys.
+    let forger = crate::support::TestPki::new("Test QTSP Root");
+    let forged = forger.qwac(
+        "tpp.example",
+        Some(ORG_IDENTIFIER),
+        None,
+        &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+    );
+    assert_ne!(forged.chain[0], d.qwac.chain[0]);
+    let resp = d.register(Some(&forged), &d.request()).await;
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+    management_needs_the_certificate(&d, Some(&forged)).await;
 }
 
 #[tokio::test]
