@@ -18,9 +18,13 @@ pub struct InteractionId(pub String);
 impl InteractionId {
     /// The id of a request with these headers.
     pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        Self::sent_as(headers.get(&INTERACTION_ID))
+    }
+
+    /// The id of a request that sent this header value (or none).
+    fn sent_as(value: Option<&HeaderValue>) -> Self {
         Self(
-            headers
-                .get(&INTERACTION_ID)
+            value
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.is_empty() && v.len() <= 128)
                 .map_or_else(bulwark_core::random::uuid_v4, str::to_string),
@@ -55,12 +59,13 @@ pub async fn echo_on_bank_apis(
     if !req.uri().path().starts_with(BANK_API_PREFIX) {
         return next.run(req).await;
     }
-    let id = InteractionId::of(req.headers());
+    // Only the value is kept: a new id is drawn only for an answer no handler stamped.
+    let sent = req.headers().get(&INTERACTION_ID).cloned();
     let response = next.run(req).await;
     if response.headers().contains_key(&INTERACTION_ID) {
         response
     } else {
-        id.stamp(response)
+        InteractionId::sent_as(sent.as_ref()).stamp(response)
     }
 }
 

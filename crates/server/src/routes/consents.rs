@@ -74,23 +74,43 @@ async fn signed(
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// Admits the caller through the resource guard and states it as the consent crate's caller;
-/// a refusal is rendered (401 or 403) for the request with interaction id `id`. The FAPI
-/// customer headers, when sent, must be well formed.
+/// A request header as text (`"(not text)"` when it is not), for the consent crate's checks.
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().unwrap_or("(not text)"))
+}
+
+/// Refused (406) unless the caller accepts JSON.
+fn accepts_json(headers: &HeaderMap) -> Result<(), ConsentError> {
+    bulwark_consent::negotiation::check_accept(header_text(headers, header::ACCEPT))
+}
+
+/// Admits the caller through the resource guard with an application token and states it as
+/// the consent crate's caller; see [`admitted_as`].
 async fn admitted(
     s: &ConsentState,
     chain: PresentedChain,
     headers: &HeaderMap,
     id: &InteractionId,
 ) -> Result<(ApiCaller, Caller), Response> {
-    let (api, caller) = admit(s, chain, headers)
+    admitted_as(s, chain, headers, id, TokenKind::Application).await
+}
+
+/// Admits the caller (a token of `kind`) through the resource guard and states it as the
+/// consent crate's caller; a refusal is rendered (401 or 403) for the request with interaction
+/// id `id`. The FAPI customer headers, when sent, must be well formed.
+async fn admitted_as(
+    s: &ConsentState,
+    chain: PresentedChain,
+    headers: &HeaderMap,
+    id: &InteractionId,
+    kind: TokenKind,
+) -> Result<(ApiCaller, Caller), Response> {
+    let (api, caller) = admit(s, chain, headers, kind)
         .await
         .map_err(|e| refused(&e, id))?;
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap_or("(not text)"))
-    };
+    let text = |name: &str| header_text(headers, name);
     // Validated, and kept in the audit row of any change this request makes.
     let customer = bulwark_consent::fapi_headers::customer_headers(
         text("x-fapi-auth-date"),
@@ -101,15 +121,6 @@ async fn admitted(
 }
 
 async fn admit(
-    s: &ConsentState,
-    chain: PresentedChain,
-    headers: &HeaderMap,
-) -> Result<(ApiCaller, Caller), Refusal> {
-    admit_as(s, chain, headers, TokenKind::Application).await
-}
-
-/// As [`admit`], for a token of `kind`.
-async fn admit_as(
     s: &ConsentState,
     chain: PresentedChain,
     headers: &HeaderMap,
@@ -155,15 +166,13 @@ pub async fn create(
     if let Err(e) = caller.authorize(kind) {
         return consent_error(&e, &id);
     }
-    let header_str = |name| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap_or("(not text)"))
-    };
-    if let Err(e) =
-        bulwark_consent::negotiation::check_content_type(header_str(header::CONTENT_TYPE))
-            .and_then(|()| bulwark_consent::negotiation::check_accept(header_str(header::ACCEPT)))
-    {
+    if let Err(e) = bulwark_consent::negotiation::check_content_type(header_text(
+        &headers,
+        header::CONTENT_TYPE,
+    )) {
+        return consent_error(&e, &id);
+    }
+    if let Err(e) = accepts_json(&headers) {
         return consent_error(&e, &id);
     }
     let signature = headers.get("x-jws-signature").and_then(|v| v.to_str().ok());
@@ -205,10 +214,7 @@ pub async fn get(
         Ok(c) => c,
         Err(response) => return response,
     };
-    let accept = headers
-        .get(header::ACCEPT)
-        .map(|v| v.to_str().unwrap_or("(not text)"));
-    if let Err(e) = bulwark_consent::negotiation::check_accept(accept) {
+    if let Err(e) = accepts_json(&headers) {
         return consent_error(&e, &id);
     }
     let now = s.clock.now();
@@ -230,14 +236,11 @@ pub async fn funds_confirmation(
     consent_id: String,
 ) -> Response {
     let id = InteractionId::of(&headers);
-    let (api, caller) = match admit_as(&s, chain, &headers, TokenKind::User).await {
+    let (api, caller) = match admitted_as(&s, chain, &headers, &id, TokenKind::User).await {
         Ok(c) => c,
-        Err(refusal) => return refused(&refusal, &id),
+        Err(response) => return response,
     };
-    let accept = headers
-        .get(header::ACCEPT)
-        .map(|v| v.to_str().unwrap_or("(not text)"));
-    if let Err(e) = bulwark_consent::negotiation::check_accept(accept) {
+    if let Err(e) = accepts_json(&headers) {
         return consent_error(&e, &id);
     }
     let now = s.clock.now();

@@ -416,23 +416,12 @@ async fn fapi1_advanced_final_ensure_client_id_in_token_endpoint() {
     let c = Conf::fapi1().await;
     FlowTpp::register(&c.h, "conf-other", None).await;
     let code = fapi1_code(&c).await;
-    let mut claims = c.t.c.claims(&c.h);
-    claims.insert("iss".into(), json!("conf-other"));
-    claims.insert("sub".into(), json!("conf-other"));
-    let assertion = c.t.c.sign(&claims);
-    let r =
-        c.h.post(
-            Some(&c.t.c.identity),
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", "conf-other"),
-                ("client_assertion_type", BEARER),
-                ("client_assertion", &assertion),
-            ],
-        )
+    let r = c
+        .token_naming_the_other_client(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
         .await;
     assert_oauth_error(&r, 401, "invalid_client");
     assert_eq!(

@@ -325,23 +325,29 @@ fn fapi2_object(c: &Conf, extra: Value) -> Params {
     ]
 }
 
+/// The flow of a pushed request object changed by `inside`, with `name` = `outside` beside the
+/// object at the push and on the `/authorize` query as the modules send it; the redirect.
+async fn with_outside_value(
+    c: &Conf,
+    inside: Value,
+    name: &str,
+    outside: &str,
+) -> std::collections::HashMap<String, String> {
+    let uri = c
+        .push_ok(&set(fapi2_object(c, inside), name, outside))
+        .await;
+    c.complete(&[
+        ("client_id", "conf-tpp"),
+        ("request_uri", &uri),
+        (name, outside),
+    ])
+    .await
+}
+
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_different_nonce_inside_and_outside_request_object() {
     let c = Conf::fapi2().await;
-    let p = set(
-        fapi2_object(&c, json!({"nonce": "inside"})),
-        "nonce",
-        "outside",
-    );
-    // Outside the object at the push, and on the /authorize query as the module sends it.
-    let uri = c.push_ok(&p).await;
-    let r = c
-        .complete(&[
-            ("client_id", "conf-tpp"),
-            ("request_uri", &uri),
-            ("nonce", "outside"),
-        ])
-        .await;
+    let r = with_outside_value(&c, json!({"nonce": "inside"}), "nonce", "outside").await;
     let tokens = c.exchange(&r["code"]).await;
     assert_eq!(
         jwt_parts(tokens.2["id_token"].as_str().unwrap()).1["nonce"],
@@ -352,19 +358,7 @@ async fn fapi2_security_profile_final_ensure_different_nonce_inside_and_outside_
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_different_state_inside_and_outside_request_object() {
     let c = Conf::fapi2().await;
-    let p = set(
-        fapi2_object(&c, json!({"state": "inside"})),
-        "state",
-        "outside",
-    );
-    let uri = c.push_ok(&p).await;
-    let r = c
-        .complete(&[
-            ("client_id", "conf-tpp"),
-            ("request_uri", &uri),
-            ("state", "outside"),
-        ])
-        .await;
+    let r = with_outside_value(&c, json!({"state": "inside"}), "state", "outside").await;
     assert_eq!(r["state"], "inside");
 }
 
@@ -389,19 +383,7 @@ async fn fapi2_security_profile_final_ensure_authorization_request_with_long_sta
 #[tokio::test]
 async fn fapi2_security_profile_final_state_only_outside_request_object_not_used() {
     let c = Conf::fapi2().await;
-    let p = set(
-        fapi2_object(&c, json!({"state": Value::Null})),
-        "state",
-        "outside",
-    );
-    let uri = c.push_ok(&p).await;
-    let r = c
-        .complete(&[
-            ("client_id", "conf-tpp"),
-            ("request_uri", &uri),
-            ("state", "outside"),
-        ])
-        .await;
+    let r = with_outside_value(&c, json!({"state": Value::Null}), "state", "outside").await;
     assert!(!r.contains_key("state"), "{r:?}");
 }
 

@@ -238,6 +238,19 @@ impl Conf {
         self.h.post(Some(&self.t.c.identity), path, &f).await
     }
 
+    /// `POST /token` as the `*-ensure-client-id-in-token-endpoint` modules send it: client 2
+    /// (`conf-other`) named in `client_id` and in the assertion's `iss`/`sub`, the assertion
+    /// signed with client 1's key, over client 1's certificate; `form` the grant's parameters.
+    pub async fn token_naming_the_other_client(&self, form: &[(&str, &str)]) -> Resp {
+        let mut claims = self.t.c.claims(&self.h);
+        claims.insert("iss".into(), json!("conf-other"));
+        claims.insert("sub".into(), json!("conf-other"));
+        let assertion = self.t.c.sign(&claims);
+        let mut form = form.to_vec();
+        form.push(("client_id", "conf-other"));
+        self.post_with("/token", &form, &assertion).await
+    }
+
     /// PAR with the given client assertion.
     pub async fn push_with(&self, assertion: &str) -> Resp {
         let p = self.params();
