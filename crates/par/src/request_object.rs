@@ -24,6 +24,18 @@ fn window(skew: i64) -> TimeWindow {
     }
 }
 
+/// RFC 9101 10.8 (explicit typing): a request object is `oauth-authz-req+jwt`, with or without
+/// `application/` (RFC 7515 4.1.9), compared case-insensitively. Clients that predate the
+/// registration send `JWT` or no `typ`, and are still accepted; any other type (an access
+/// token's `at+jwt`, a DPoP proof, a logout token) is a JWT made for another purpose, which a
+/// request object must never be confused with.
+fn typ_allowed(typ: Option<&str>) -> bool {
+    let Some(typ) = typ else { return true };
+    let typ = typ.to_ascii_lowercase();
+    let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+    matches!(typ, "oauth-authz-req+jwt" | "jwt")
+}
+
 /// Verifies a request object and returns its claims (RFC 9101 6.1-6.3).
 pub async fn verify_request_object(
     jwt: &str,
@@ -35,6 +47,11 @@ pub async fn verify_request_object(
 ) -> Result<Map<String, Value>, ParError> {
     let bad = |m: &str| ParError::RequestObject(m.to_string());
     let jws = Compact::parse(jwt).map_err(|e| ParError::RequestObject(e.to_string()))?;
+    if !typ_allowed(jws.typ()) {
+        return Err(bad(
+            "typ names another kind of JWT; a request object is oauth-authz-req+jwt",
+        ));
+    }
     // RFC 9101 6.1 / FAPI: unsigned (`alg: none`) and non-allow-listed algorithms are refused.
     let alg = jws
         .alg()
@@ -86,4 +103,35 @@ pub async fn verify_request_object(
         ));
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typ_allowed;
+
+    #[test]
+    fn az_2_a_request_object_is_typed_as_one_or_left_untyped() {
+        for ok in [
+            None,
+            Some("oauth-authz-req+jwt"),
+            Some("application/oauth-authz-req+jwt"),
+            Some("OAUTH-AUTHZ-REQ+JWT"),
+            Some("JWT"),
+            Some("jwt"),
+        ] {
+            assert!(typ_allowed(ok), "{ok:?}");
+        }
+        for refused in [
+            Some("at+jwt"),
+            Some("application/at+jwt"),
+            Some("dpop+jwt"),
+            Some("logout+jwt"),
+            Some("secevent+jwt"),
+            Some("client-authentication+jwt"),
+            Some(""),
+            Some("application/"),
+        ] {
+            assert!(!typ_allowed(refused), "{refused:?}");
+        }
+    }
 }

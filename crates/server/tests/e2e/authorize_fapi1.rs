@@ -2,7 +2,7 @@
 //! detached signature with c_hash and s_hash), bad request objects refused, and JARM.
 
 use bulwark_store::AuthorizationStore;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, psu, response_params};
 use crate::support::{Harness, both_backends, jwt_parts};
@@ -57,7 +57,8 @@ both_backends!(az_2_fapi1_hybrid_by_value, az_2_fapi1_hybrid_by_value_on_postgre
 /// "ensure-request-object-with-bad-aud-fails", "ensure-request-object-signature-algorithm-is-none-fails",
 /// "ensure-signed-request-object-with-RS256-fails", "ensure-request-object-signed-by-other-client-fails",
 /// "ensure-response-type-code-fails" without JARM, "ensure-request-without-nonce-fails"):
-/// each is an error page, nothing stored.
+/// and RFC 9101 10.8's explicit typing (an object typed `at+jwt`): each is an error page,
+/// nothing stored.
 async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-ro", Some("fapi1-advanced")).await;
     let stranger = FlowTpp::register(&h, "tpp-ro-2", Some("fapi1-advanced")).await;
@@ -81,7 +82,21 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         claims.insert("aud".into(), json!("https://localhost:8443"));
         stranger.request_object(&h, claims)
     };
+    // RFC 9101 10.8: a valid object, but typed as an access token.
+    let typed_as_access_token = {
+        use base64::Engine;
+        let valid = t.fapi1_object(&h, &consent_id, json!({}));
+        let payload = valid.split('.').nth(1).unwrap();
+        let claims: Map<String, Value> = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        t.request_object_typed(&h, claims, "at+jwt")
+    };
     let cases = [
+        typed_as_access_token,
         t.fapi1_object(&h, &consent_id, json!({"exp": Value::Null})),
         t.fapi1_object(&h, &consent_id, json!({"exp": now + 3700, "nbf": now})),
         t.fapi1_object(&h, &consent_id, json!({"nbf": now - 3700, "exp": now + 60})),

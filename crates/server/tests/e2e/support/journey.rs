@@ -183,7 +183,17 @@ impl FlowTpp {
     }
 
     /// A request object over `claims`, signed with the client's key, valid now.
-    pub fn request_object(&self, h: &Harness, mut claims: Map<String, Value>) -> String {
+    pub fn request_object(&self, h: &Harness, claims: Map<String, Value>) -> String {
+        self.request_object_typed(h, claims, "oauth-authz-req+jwt")
+    }
+
+    /// [`Self::request_object`] with the JOSE header's `typ` chosen by the test.
+    pub fn request_object_typed(
+        &self,
+        h: &Harness,
+        mut claims: Map<String, Value>,
+        typ: &str,
+    ) -> String {
         let now = h.clock_now();
         for (k, v) in [
             ("iss", json!(self.c.id)),
@@ -197,7 +207,7 @@ impl FlowTpp {
         }
         self.c
             .key
-            .sign_compact("oauth-authz-req+jwt", &serde_json::to_vec(&claims).unwrap())
+            .sign_compact(typ, &serde_json::to_vec(&claims).unwrap())
             .unwrap()
     }
 
