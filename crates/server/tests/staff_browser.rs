@@ -51,7 +51,7 @@ async fn log_in(chrome: &mut Chrome, h: &Harness, user: &str) {
 async fn session_cookie(chrome: &Chrome) -> String {
     chrome
         .client
-        .get_named_cookie("bulwark_staff")
+        .get_named_cookie("__Host-bulwark_staff")
         .await
         .unwrap()
         .value()
@@ -66,7 +66,7 @@ async fn forged_post(h: &Harness, cookie: &str, path: &str, form: &[(&str, &str)
         .unwrap();
     client
         .post(h.url(path))
-        .header("cookie", format!("bulwark_staff={cookie}"))
+        .header("cookie", format!("__Host-bulwark_staff={cookie}"))
         .form(form)
         .send()
         .await

@@ -66,6 +66,13 @@ pub enum SameSite {
 
 /// A `Set-Cookie` value: always `Secure` and `HttpOnly`, scoped to `path`, living `max_age`
 /// seconds (0 deletes it).
+///
+/// Every cookie of ours carries a name prefix that browsers enforce (RFC 6265bis 4.1.3): a
+/// cookie for the whole host is `__Host-` (a sibling subdomain cannot plant one, and it must have
+/// `Path=/`), a path-scoped one `__Secure-` (no plain-http answer can plant one). A name
+/// without either, or a `__Host-` name with another path, is a programming error (in a
+/// browser such a cookie is dropped or open to planting) that debug builds, and so the tests,
+/// stop at.
 pub fn set_cookie(
     name: &str,
     value: &str,
@@ -73,6 +80,10 @@ pub fn set_cookie(
     max_age: i64,
     same_site: SameSite,
 ) -> String {
+    debug_assert!(
+        (name.starts_with("__Host-") && path == "/") || name.starts_with("__Secure-"),
+        "cookie {name} on {path} lacks the prefix its scope needs"
+    );
     let same_site = match same_site {
         SameSite::Strict => "Strict",
         SameSite::Lax => "Lax",
@@ -105,6 +116,25 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn az_6_cookies_carry_the_prefix_browsers_enforce() {
+        assert_eq!(
+            set_cookie("__Host-s", "v", "/", 60, SameSite::Lax),
+            "__Host-s=v; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            set_cookie("__Secure-i", "", "/authorize/i/x", 0, SameSite::Strict),
+            "__Secure-i=; Path=/authorize/i/x; Max-Age=0; Secure; HttpOnly; SameSite=Strict"
+        );
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        for (name, path) in [("s", "/"), ("__Host-s", "/staff"), ("__host-s", "/")] {
+            let made = std::panic::catch_unwind(|| set_cookie(name, "v", path, 1, SameSite::Lax));
+            assert!(made.is_err(), "{name} on {path}");
+        }
+    }
 
     #[test]
     fn az_6_csp_has_no_script_and_no_framing() {
@@ -140,7 +170,13 @@ mod tests {
         assert_eq!(cookie(&h, "missing"), None);
         h.append(header::COOKIE, HeaderValue::from_static("bulwark_ia=other"));
         assert_eq!(cookie(&h, "bulwark_ia"), None);
-        let s = set_cookie("bulwark_ia", "v", "/authorize/i/1", 600, SameSite::Lax);
+        let s = set_cookie(
+            "__Secure-bulwark_ia",
+            "v",
+            "/authorize/i/1",
+            600,
+            SameSite::Lax,
+        );
         assert!(s.contains("Secure") && s.contains("HttpOnly") && s.contains("SameSite=Lax"));
     }
 }

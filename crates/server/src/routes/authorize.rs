@@ -17,10 +17,11 @@ use super::Endpoint;
 use crate::pages::{AccountChoice, ConsentPage, LoginPage, render};
 use crate::state::AuthzState;
 
-/// The cookie binding an interaction to the browser that started it (path-scoped to it).
-const INTERACTION_COOKIE: &str = "bulwark_ia";
-/// The PSU's remembered login.
-const SESSION_COOKIE: &str = "bulwark_session";
+/// The cookie binding an interaction to the browser that started it (path-scoped to it, so a
+/// browser can run several interactions at once).
+const INTERACTION_COOKIE: &str = "__Secure-bulwark_ia";
+/// The PSU's remembered login, for the whole host so no sibling subdomain can plant one.
+const SESSION_COOKIE: &str = "__Host-bulwark_session";
 
 /// `POST /par` (RFC 9126): 201 with `request_uri` and `expires_in`, or the OAuth error.
 pub async fn par(State(s): State<AuthzState>, chain: PresentedChain, form: OAuthForm) -> Response {
@@ -264,13 +265,7 @@ pub async fn login(
             match session_secret {
                 Some(secret) => with_cookie(
                     response,
-                    &set_cookie(
-                        SESSION_COOKIE,
-                        &secret,
-                        "/authorize",
-                        lifetime,
-                        SameSite::Lax,
-                    ),
+                    &set_cookie(SESSION_COOKIE, &secret, "/", lifetime, SameSite::Lax),
                 ),
                 None => response,
             }

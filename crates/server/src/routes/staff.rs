@@ -1,7 +1,7 @@
 //! The staff console (CO-5) under `/staff`: login, consent search and detail with
 //! revocation, clients with suspension, the audit trail. Each handler reads the request into a
 //! `bulwark_staff` call and renders the answer; no decision is made here. The session cookie
-//! is `Secure; HttpOnly; SameSite=Strict` on `/staff`; the login form is protected by a
+//! is `__Host-bulwark_staff` (`Secure; HttpOnly; SameSite=Strict`, `Path=/`); the login form is protected by a
 //! double-submitted token (cookie and field), every other form by the session's CSRF token.
 
 use axum::body::Bytes;
@@ -21,10 +21,10 @@ use crate::pages::{ErrorPage, render};
 use crate::staff_pages::*;
 use crate::state::StaffState;
 
-/// The session cookie.
-const SESSION_COOKIE: &str = "bulwark_staff";
-/// The login form's double-submit cookie.
-const LOGIN_COOKIE: &str = "bulwark_staff_login";
+/// The session cookie, for the whole host so no sibling subdomain can plant one.
+const SESSION_COOKIE: &str = "__Host-bulwark_staff";
+/// The login form's double-submit cookie (path-scoped to the form).
+const LOGIN_COOKIE: &str = "__Secure-bulwark_staff_login";
 
 fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
@@ -205,7 +205,7 @@ pub async fn login(
                 &set_cookie(
                     SESSION_COOKIE,
                     &session.token,
-                    "/staff",
+                    "/",
                     lifetime,
                     SameSite::Strict,
                 ),
@@ -235,7 +235,7 @@ pub async fn logout(State(s): State<StaffState>, Staff(session): Staff, body: By
     {
         Ok(()) => with_cookie(
             see_other("/staff/login"),
-            &set_cookie(SESSION_COOKIE, "", "/staff", 0, SameSite::Strict),
+            &set_cookie(SESSION_COOKIE, "", "/", 0, SameSite::Strict),
         ),
         Err(e) => error(&s, &e),
     }

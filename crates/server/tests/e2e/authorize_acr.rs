@@ -39,7 +39,7 @@ async fn first_page(h: &Harness, t: &FlowTpp, params: &[(String, String)], sessi
     assert_eq!(pushed.0, 201, "{:?}", pushed.2);
     let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
     let mut b = Browser::new(h);
-    b.set_cookie("bulwark_session", session, "/authorize");
+    b.set_cookie("__Host-bulwark_session", session, "/");
     let ia = b
         .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
         .await;
@@ -164,7 +164,7 @@ async fn az_5_a_login_below_the_essential_acr_is_access_denied() {
         !refused.headers.get_all("set-cookie").iter().any(|c| c
             .to_str()
             .unwrap_or("")
-            .starts_with("bulwark_session=")
+            .starts_with("__Host-bulwark_session=")
             && !c.to_str().unwrap_or("").contains("Max-Age=0")),
         "no login is remembered"
     );

@@ -257,9 +257,9 @@ async fn co_5_login_is_protected_and_sessions_end() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("bulwark_staff="))
+        .find(|c| c.starts_with("__Host-bulwark_staff="))
         .unwrap();
-    for attr in ["Path=/staff", "Secure", "HttpOnly", "SameSite=Strict"] {
+    for attr in ["Path=/;", "Secure", "HttpOnly", "SameSite=Strict"] {
         assert!(cookie.contains(attr), "{cookie}");
     }
     assert_eq!(b.get("/staff/consents").await.status, 200);
