@@ -129,7 +129,10 @@ impl ConsentService {
         log_transition(&t, actor);
         let mut after = consent.clone();
         after.stored_status = to;
-        after.status_updated_at = now;
+        // A record that keeps the status keeps the moment it last changed (as stored).
+        if to != from {
+            after.status_updated_at = now;
+        }
         if let Some((psu, accounts)) = authorisation {
             after.psu_id = Some(psu.to_owned());
             after.selected_accounts = accounts.to_vec();
@@ -242,6 +245,42 @@ impl ConsentService {
             .await?;
         self.apply(&consent, ConsentStatus::Revoked, actor, reason, None, now)
             .await
+    }
+
+    /// OB v3.1.10 "Access Revocation" (Account and Transaction API profile): the bank ends the
+    /// TPP's access under an Authorised account-access consent, on the PSU's request through
+    /// the bank. The status must stay as it is (Authorised: OB keeps `Revoked` for consents made
+    /// before v3.1.4) and the TPP may ask the PSU to re-authenticate the same consent; what
+    /// ends is every token issued under it, which the caller revokes with the grant. This
+    /// records the revocation as an audit row that keeps the status (and its
+    /// `StatusUpdateDateTime`). Other kinds are revoked with [`Self::revoke`].
+    pub async fn revoke_access(
+        &self,
+        consent_id: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Consent, ConsentError> {
+        let consent = self.load(consent_id).await?;
+        self.refuse_if_expired(&consent, ConsentStatus::Authorised, now)
+            .await?;
+        if consent.kind() != ConsentKind::AccountAccess
+            || consent.stored_status != ConsentStatus::Authorised
+        {
+            return Err(ConsentError::IllegalTransition {
+                from: consent.stored_status,
+                to: ConsentStatus::Authorised,
+            });
+        }
+        self.write(
+            &consent,
+            ConsentStatus::Authorised,
+            actor,
+            reason,
+            None,
+            now,
+        )
+        .await
     }
 
     /// A payment was made against a domestic-payment consent (Authorised -> Consumed), by

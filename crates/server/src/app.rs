@@ -379,6 +379,7 @@ impl Application {
                 store_arc.clone(),
                 Arc::new(consents.clone()),
                 directory.clone(),
+                tokens.clone(),
                 rng.clone(),
                 config.staff.settings(),
             )

@@ -147,6 +147,9 @@ pub struct ConsentView {
     pub history: Vec<HistoryRow>,
     /// Whether the revoke form is shown.
     pub revocable: bool,
+    /// Whether revoking ends the TPP's access while the consent stays Authorised (an
+    /// Authorised account-access consent, OB "Access Revocation"), which the form says.
+    pub ends_access_only: bool,
     /// The session's CSRF token.
     pub csrf: String,
 }

@@ -118,10 +118,10 @@ async fn co_5_browser_admin_revokes_a_consent() {
     chrome.fill("#reason", "Customer called: lost phone").await;
     chrome.submit("#revoke").await;
     chrome
-        .wait_for_url(&h.url(&format!("/staff/consents/{consent_id}?done=revoked")))
+        .wait_for_url(&h.url(&format!("/staff/consents/{consent_id}?done=access-ended")))
         .await;
     let text = chrome.text().await;
-    assert!(text.contains("The consent was revoked."), "{text}");
+    assert!(text.contains("Access was revoked"), "{text}");
     assert!(text.contains("Customer called: lost phone"), "{text}");
     chrome.shot("consent-revoked").await;
     assert_eq!(introspect(&h, &t.c, &access).await["active"], false);

@@ -4,7 +4,8 @@
 //! its CSRF token, and is an audit event.
 
 use bulwark_consent::{
-    AuditEntry, Consent, ConsentCursor, ConsentSearch, ConsentStatus, ConsentSummary, describe,
+    AuditEntry, Consent, ConsentCursor, ConsentKind, ConsentSearch, ConsentStatus, ConsentSummary,
+    describe,
 };
 use bulwark_core::{Client, ClientStatus};
 use bulwark_store::{AuditEvent, AuditQuery, Registration};
@@ -161,10 +162,18 @@ impl StaffService {
         })
     }
 
-    /// Revokes a consent on the bank's side (an Authorised one becomes Revoked, one awaiting
-    /// authorisation Rejected) with a mandatory reason: the staff member and the reason land
-    /// in the consent's audit row and the audit trail, and the consent's refresh tokens are
-    /// revoked at once (access tokens die with the consent: every check reads its status).
+    /// Revokes a consent on the bank's side with a mandatory reason; the staff member and the
+    /// reason land in the consent's audit row and the audit trail.
+    ///
+    /// - Awaiting authorisation: withdrawn (Rejected).
+    /// - An Authorised account-access consent: OB v3.1.10 "Access Revocation". The status stays
+    ///   Authorised (as the TPP reads it too), every token issued under the consent ends at once
+    ///   (refresh tokens, and access tokens by the grant's watermark, which introspection, the
+    ///   resource guard and the gateway read), and the TPP may ask the PSU to re-authenticate
+    ///   the same consent, whose new tokens are valid.
+    /// - An Authorised funds-confirmation consent: Revoked (OB keeps that status for it), its
+    ///   tokens ended the same way.
+    /// - Payment consents are never revoked once Authorised (see [`revocable`]).
     pub async fn revoke_consent(
         &self,
         session: &StaffSession,
@@ -172,45 +181,55 @@ impl StaffService {
         consent_id: &str,
         why: Option<&str>,
         now: OffsetDateTime,
-    ) -> Result<Consent, StaffError> {
+    ) -> Result<Revocation, StaffError> {
         session.check_csrf(csrf)?;
         session.require_admin()?;
         let why = reason(why)?;
         let consent = self.consents.staff_get(consent_id, now).await?;
         let actor = bulwark_consent::Actor::staff(&session.username);
-        let after = match consent.status_at(now) {
+        let status = consent.status_at(now);
+        if !revocable(&consent, status) {
+            return Err(StaffError::BadRequest(format!(
+                "a {} consent that is {status} cannot be revoked",
+                consent.kind().as_str()
+            )));
+        }
+        let (revocation, action) = match status {
             ConsentStatus::AwaitingAuthorisation => {
                 self.consents
                     .reject(consent_id, &actor, Some(&why), now)
-                    .await?
+                    .await?;
+                (Revocation::Withdrawn, "consent.revoke")
             }
-            ConsentStatus::Authorised => {
+            _ if consent.kind() == ConsentKind::AccountAccess => {
+                self.consents
+                    .revoke_access(consent_id, &actor, Some(&why), now)
+                    .await?;
+                (Revocation::AccessEnded, "consent.revoke_access")
+            }
+            _ => {
                 self.consents
                     .revoke(consent_id, &actor, Some(&why), now)
-                    .await?
-            }
-            other => {
-                return Err(StaffError::BadRequest(format!(
-                    "a consent that is {other} cannot be revoked"
-                )));
+                    .await?;
+                (Revocation::Revoked, "consent.revoke")
             }
         };
-        self.store
-            .revoke_refresh_tokens_of_consent(consent_id, unix(now))
+        self.tokens
+            .revoke_grant(consent_id, &consent.client_id)
             .await?;
         self.record(&AuditEvent {
             seq: 0,
             at: unix(now),
             actor_kind: "Staff".into(),
             actor_id: session.username.clone(),
-            action: "consent.revoke".into(),
+            action: action.into(),
             subject: Some(consent_id.to_owned()),
             reason: Some(why),
             request_id: None,
         })
         .await?;
-        tracing::info!(target: "bulwark::staff", staff = %session.username, consent_id, "consent revoked by staff");
-        Ok(after)
+        tracing::info!(target: "bulwark::staff", staff = %session.username, consent_id, action, "consent revoked by staff");
+        Ok(revocation)
     }
 
     /// Every client, newest registration first.
@@ -331,14 +350,27 @@ impl StaffService {
     }
 }
 
-/// May the bank revoke this consent now? Awaiting ones are withdrawn, Authorised ones revoked,
-/// except payment consents, which OB never revokes once Authorised.
+/// May the bank revoke this consent now? Awaiting ones are withdrawn; Authorised ones have
+/// their access ended (account access) or are revoked (funds confirmation); payment consents
+/// are never revoked once Authorised (OB: a PSU cannot revoke an authorised payment order).
 fn revocable(consent: &Consent, status: ConsentStatus) -> bool {
     match status {
         ConsentStatus::AwaitingAuthorisation => true,
-        ConsentStatus::Authorised => consent.kind().has_status(ConsentStatus::Revoked),
+        ConsentStatus::Authorised => consent.kind().reauthorisable(),
         _ => false,
     }
+}
+
+/// What a bank-side revocation did, for the page that reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// A consent awaiting authorisation was withdrawn (now Rejected).
+    Withdrawn,
+    /// An account-access consent's tokens were ended; it stays Authorised and its PSU may
+    /// re-authenticate it.
+    AccessEnded,
+    /// The consent is Revoked and its tokens ended.
+    Revoked,
 }
 
 /// Events for an export (`bulwark audit export`): oldest first from `since`, after

@@ -68,6 +68,12 @@ impl From<ConsentError> for StaffError {
     }
 }
 
+impl From<bulwark_token::TokenError> for StaffError {
+    fn from(e: bulwark_token::TokenError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
 impl From<bulwark_authz::AuthzError> for StaffError {
     fn from(e: bulwark_authz::AuthzError) -> Self {
         Self::Internal(e.to_string())

@@ -18,7 +18,7 @@ mod service;
 mod settings;
 
 pub use console::{
-    COUNT_CAP, ClientDetail, ConsentDetail, ConsentPage, RefreshSummary, export_audit,
+    COUNT_CAP, ClientDetail, ConsentDetail, ConsentPage, RefreshSummary, Revocation, export_audit,
 };
 pub use error::StaffError;
 pub use role::StaffRole;

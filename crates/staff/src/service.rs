@@ -10,6 +10,7 @@ use bulwark_clients::ClientDirectory;
 use bulwark_consent::ConsentService;
 use bulwark_core::Rng;
 use bulwark_store::{AuditEvent, StaffRecord, StaffSessionRecord, Store, StoreError};
+use bulwark_token::TokenService;
 
 use crate::{StaffError, StaffRole, StaffSettings};
 
@@ -29,6 +30,8 @@ pub struct StaffService {
     queue: Option<AuditQueue>,
     pub(crate) consents: Arc<ConsentService>,
     pub(crate) directory: Arc<ClientDirectory>,
+    /// Ends the tokens of a consent the bank revokes.
+    pub(crate) tokens: Arc<TokenService>,
     pub(crate) rng: Arc<dyn Rng>,
     settings: StaffSettings,
     throttle: LoginThrottle,
@@ -112,6 +115,7 @@ impl StaffService {
         store: Arc<dyn Store>,
         consents: Arc<ConsentService>,
         directory: Arc<ClientDirectory>,
+        tokens: Arc<TokenService>,
         rng: Arc<dyn Rng>,
         settings: StaffSettings,
     ) -> Result<Self, StaffError> {
@@ -122,6 +126,7 @@ impl StaffService {
             store,
             consents,
             directory,
+            tokens,
             rng,
             settings,
             decoy,

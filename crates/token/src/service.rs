@@ -198,7 +198,11 @@ impl TokenService {
     /// legitimate is issued under a revoked grant, so nothing is lost. The row is kept as long
     /// as a token of the grant could live under either lifetime setting, so a token minted
     /// under an earlier, longer access-token lifetime stays covered too.
-    async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
+    ///
+    /// Also the bank's way to end a TPP's access while the consent lives on (OB "Access
+    /// Revocation", the staff console): tokens issued after the watermark, from a
+    /// re-authentication of the same consent, are valid again.
+    pub async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
         self.authorizations()?
             .revoke_refresh_tokens_of_consent(consent_id, self.clock.unix_time().secs())
             .await?;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bulwark_consent::{ConsentKind, ConsentOrder, ConsentSearch, ConsentStatus};
 use bulwark_core::{ClientStatus, Form};
-use bulwark_staff::{StaffError, StaffSession};
+use bulwark_staff::{Revocation, StaffError, StaffSession};
 use bulwark_store::AuditQuery;
 use bulwark_web::ConnectionInfo;
 use bulwark_web::no_store;
@@ -480,6 +480,9 @@ async fn consent_page(
             })
             .collect(),
         revocable: detail.revocable,
+        ends_access_only: detail.revocable
+            && detail.status == ConsentStatus::Authorised
+            && c.kind() == ConsentKind::AccountAccess,
         csrf: session.csrf.clone(),
     };
     render(
@@ -503,8 +506,17 @@ pub async fn consent(
     Staff(session): Staff,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let notice = (parse_query(query.as_deref()).get("done") == Some("revoked"))
-        .then(|| "The consent was revoked.".to_string());
+    let notice = match parse_query(query.as_deref()).get("done") {
+        Some("revoked") => Some("The consent was revoked.".to_string()),
+        Some("withdrawn") => Some("The consent was withdrawn before it was authorised.".into()),
+        Some("access-ended") => Some(
+            "Access was revoked: every token issued under this consent stopped working. The \
+             consent stays Authorised, as Open Banking requires, so the TPP may ask the customer \
+             to re-authenticate it."
+                .into(),
+        ),
+        _ => None,
+    };
     consent_page(&s, &session, &consent_id, None, notice, StatusCode::OK).await
 }
 
@@ -527,7 +539,14 @@ pub async fn revoke(
         )
         .await
     {
-        Ok(_) => see_other(&format!("/staff/consents/{consent_id}?done=revoked")),
+        Ok(done) => {
+            let done = match done {
+                Revocation::Withdrawn => "withdrawn",
+                Revocation::AccessEnded => "access-ended",
+                Revocation::Revoked => "revoked",
+            };
+            see_other(&format!("/staff/consents/{consent_id}?done={done}"))
+        }
         Err(
             e @ (StaffError::BadRequest(_)
             | StaffError::Forbidden(_)

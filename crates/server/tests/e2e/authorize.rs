@@ -6,7 +6,9 @@
 use bulwark_store::{AuthorizationStore, ConsentStore};
 
 use crate::support::consents::{AISP, as_tpp};
-use crate::support::journey::{Browser, FlowTpp, REDIRECT, fapi2_code, psu, response_params};
+use crate::support::journey::{
+    Browser, FlowTpp, REDIRECT, authorise_once, fapi2_code, psu, response_params,
+};
 use crate::support::{Harness, assert_oauth_error, both_backends, introspect, jwt_parts};
 /// fapi2-security-profile-final-test-plan "fapi2-security-profile-final-happy-flow": PAR,
 /// login, consent, code, token, refresh, introspection, userinfo; the consent moves to
@@ -550,37 +552,6 @@ async fn az_5_payment_consent_journey_case(h: Harness) {
     );
 }
 both_backends!(az_5_payment_consent_journey, az_5_payment_consent_journey_on_postgres => az_5_payment_consent_journey_case);
-
-/// One authorization of `consent_id` by `user` choosing `account` (or denying when `None`);
-/// the final redirect's parameters.
-async fn authorise_once(
-    h: &Harness,
-    t: &FlowTpp,
-    consent_id: &str,
-    user: &str,
-    password: &str,
-    account: Option<&str>,
-) -> (u16, std::collections::HashMap<String, String>) {
-    let pushed = t.push(h, &t.fapi2_params(consent_id)).await;
-    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-    let uri = pushed.2["request_uri"].as_str().unwrap();
-    let mut b = Browser::new(h);
-    let ia = b
-        .start(&[("client_id", &t.c.id), ("request_uri", uri)])
-        .await;
-    let logged = b.login(&ia, user, password).await;
-    assert_eq!(logged.status, 303, "{}", logged.body);
-    let done = match account {
-        Some(a) => b.decide(&ia, "authorise", &[a]).await,
-        None => b.decide(&ia, "deny", &[]).await,
-    };
-    let params = if done.status == 303 {
-        response_params(&done.location())
-    } else {
-        Default::default()
-    };
-    (done.status, params)
-}
 
 /// ob_reauthentication (OB fidelity 5): an Authorised account-access consent is authorised
 /// again by its PSU with the same ConsentId: the new code gives new tokens, the selected

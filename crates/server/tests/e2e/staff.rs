@@ -8,17 +8,18 @@ use bulwark_staff::StaffRole;
 use bulwark_store::ConsentStore;
 
 use crate::support::consents::{AISP, as_tpp};
-use crate::support::journey::Browser;
+use crate::support::journey::{Browser, FlowTpp, authorise_once, psu};
 use crate::support::staff::{
     ADMIN_PASSWORD, assert_page_headers, audit_rows, authorised, install, logged_in, staff,
 };
 use crate::support::{Harness, both_backends, introspect};
 
 both_backends!(
-    /// An admin finds a consent, sees it in words with its history and tokens, revokes it
-    /// with a reason; the TPP's access token introspects inactive at once and its refresh
-    /// token is refused; the staff member and the reason are in the consent's history and
-    /// the audit trail.
+    /// An admin finds an account-access consent, sees it in words with its history and
+    /// tokens, revokes its access with a reason (OB v3.1.10 "Access Revocation"): the TPP's
+    /// access token introspects inactive at once and its refresh token is refused, while the
+    /// consent stays Authorised with its StatusUpdateDateTime, as the TPP reads it; the staff
+    /// member and the reason are in the consent's history and the audit trail.
     co_5_admin_revokes_a_consent_and_its_tokens_die,
     co_5_admin_revokes_a_consent_and_its_tokens_die_on_postgres => revoke_case
 );
@@ -58,7 +59,12 @@ async fn revoke_case(h: Harness) {
         detail.body.contains("Your balances"),
         "the consent in words"
     );
+    assert!(detail.body.contains("Revoke access"), "{}", detail.body);
     let csrf = detail.input("csrf");
+    let read_before = as_tpp(&h, &t.c, &t.app_token)
+        .get(&format!("{AISP}/{consent_id}"))
+        .await;
+    assert_eq!(read_before.status, 200, "{:?}", read_before.body);
 
     // No reason, no revocation; no CSRF token, no revocation.
     let path = format!("/staff/consents/{consent_id}/revoke");
@@ -83,15 +89,27 @@ async fn revoke_case(h: Harness) {
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location().ends_with("?done=access-ended"));
     let after = b.get(&done.location()).await;
-    assert!(after.body.contains("The consent was revoked."));
+    assert!(after.body.contains("Access was revoked"), "{}", after.body);
     assert!(
         after.body.contains("customer asked by phone"),
         "in the history"
     );
     assert!(
-        !after.body.contains("id=\"revoke\""),
-        "nothing left to revoke"
+        after.body.contains("0 usable"),
+        "the refresh token is gone: {}",
+        after.body
+    );
+    // The status must remain unchanged, so the TPP reads what it read before.
+    let read_after = as_tpp(&h, &t.c, &t.app_token)
+        .get(&format!("{AISP}/{consent_id}"))
+        .await;
+    assert_eq!(read_after.status, 200, "{:?}", read_after.body);
+    assert_eq!(read_after.body["Data"]["Status"], "Authorised");
+    assert_eq!(
+        read_after.body["Data"]["StatusUpdateDateTime"],
+        read_before.body["Data"]["StatusUpdateDateTime"]
     );
 
     assert_eq!(introspect(&h, &t.c, &access).await["active"], false);
@@ -112,15 +130,96 @@ async fn revoke_case(h: Harness) {
             last.actor_id.as_str(),
             last.to_status.as_str()
         ),
-        ("Staff", "alice", "Revoked")
+        ("Staff", "alice", "Authorised")
     );
+    assert_eq!(last.from_status.as_deref(), Some("Authorised"));
     assert_eq!(last.reason.as_deref(), Some("customer asked by phone"));
     // Audit events are written off the request path: wait for them.
-    let events = audit_rows(&h, |e| e.action == "consent.revoke", 1).await;
+    let events = audit_rows(&h, |e| e.action == "consent.revoke_access", 1).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject.as_deref(), Some(consent_id.as_str()));
-    let audit = b.get("/staff/audit?action=consent.revoke").await;
+    let audit = b.get("/staff/audit?action=consent.revoke_access").await;
     assert!(audit.body.contains(&consent_id), "{}", audit.body);
+}
+
+both_backends!(
+    /// OB v3.1.10 "Access Revocation": after the bank revoked access, the TPP asks the PSU to
+    /// re-authenticate the same consent; the new code gives tokens that work, while the ones
+    /// issued before the revocation stay dead. Awaiting and payment consents: withdrawn, and
+    /// never revoked once Authorised.
+    co_5_access_revoked_by_the_bank_is_restored_by_re_authentication,
+    co_5_access_revoked_by_the_bank_is_restored_by_re_authentication_on_postgres => reauthentication_case
+);
+
+async fn reauthentication_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-reauth-staff", None).await;
+    let consent_id = t.consent(&h).await;
+    let (user, password, accounts, _) = psu(&h, "reauth-staff").await;
+    let (status, first) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[0])).await;
+    assert_eq!(status, 303);
+    let before = t.exchange(&h, &first["code"]).await;
+    assert_eq!(before.0, 200, "{:?}", before.2);
+    let old_access = before.2["access_token"].as_str().unwrap().to_string();
+
+    staff(&h, "rita", StaffRole::Admin).await;
+    let mut b = logged_in(&h, "rita").await;
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    let csrf = detail.input("csrf");
+    let done = b
+        .post(
+            &format!("/staff/consents/{consent_id}/revoke"),
+            &[("csrf", &csrf), ("reason", "customer revoked in branch")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(introspect(&h, &t.c, &old_access).await["active"], false);
+
+    // Past the clock skew the revocation's watermark allows for a node whose clock is behind.
+    h.clock.advance(11);
+    let (status, again) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[1])).await;
+    assert_eq!(status, 303);
+    assert!(again.contains_key("code"), "{again:?}");
+    let after = t.exchange(&h, &again["code"]).await;
+    assert_eq!(after.0, 200, "{:?}", after.2);
+    let new_access = after.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, new_access).await["active"], true);
+    assert_eq!(introspect(&h, &t.c, &old_access).await["active"], false);
+    let refreshed = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", after.2["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+    assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
+
+    // A consent still awaiting authorisation is withdrawn.
+    let waiting = t.consent(&h).await;
+    let detail = b.get(&format!("/staff/consents/{waiting}")).await;
+    assert!(detail.body.contains("Revoke consent"), "{}", detail.body);
+    let done = b
+        .post(
+            &format!("/staff/consents/{waiting}/revoke"),
+            &[("csrf", &csrf), ("reason", "customer asked")],
+        )
+        .await;
+    assert!(done.location().ends_with("?done=withdrawn"));
+    let stored = h.store.get_consent(&waiting).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Rejected");
+    let answer = b
+        .post(
+            &format!("/staff/consents/{waiting}/revoke"),
+            &[("csrf", &csrf), ("reason", "again")],
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ async fn journey_audit_case(h: Harness) {
             ("TPP", "consent created"),
             ("PSU", "consent authorised by the PSU"),
             ("Staff", "consent status changed"),
-            ("Staff", "consent.revoke"),
+            ("Staff", "consent.revoke_access"),
         ]
     );
     assert_eq!(rows[0].actor_id, t.c.id);

@@ -288,6 +288,37 @@ pub async fn psu(h: &Harness, username: &str) -> (String, String, Vec<String>, S
     (username.into(), password, accounts, record.subject)
 }
 
+/// One authorization of `consent_id` by `user` choosing `account` (or denying when `None`);
+/// the final redirect's parameters.
+pub async fn authorise_once(
+    h: &Harness,
+    t: &FlowTpp,
+    consent_id: &str,
+    user: &str,
+    password: &str,
+    account: Option<&str>,
+) -> (u16, std::collections::HashMap<String, String>) {
+    let pushed = t.push(h, &t.fapi2_params(consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[("client_id", &t.c.id), ("request_uri", uri)])
+        .await;
+    let logged = b.login(&ia, user, password).await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    let done = match account {
+        Some(a) => b.decide(&ia, "authorise", &[a]).await,
+        None => b.decide(&ia, "deny", &[]).await,
+    };
+    let params = if done.status == 303 {
+        response_params(&done.location())
+    } else {
+        Default::default()
+    };
+    (done.status, params)
+}
+
 /// A browser answer: status, headers and the body as text.
 pub struct Page {
     pub status: u16,
