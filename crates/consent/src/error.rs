@@ -296,6 +296,13 @@ pub enum ConsentError {
     /// CO-4: the consent is of another kind than the API needs.
     #[error("consent kind does not match the API")]
     WrongKind,
+    /// CO-4: a funds-confirmation request names another consent than its token's
+    /// (OB Confirmation of Funds: "This Id must match the intent identifier").
+    #[error("the request does not match its consent at {path}")]
+    RequestMismatch {
+        /// The differing member.
+        path: String,
+    },
     /// CO-3: a payment submission differs from its consent.
     #[error("payment does not match its consent at {path}")]
     PaymentMismatch {
@@ -385,7 +392,9 @@ impl ConsentError {
             Self::AccountNotSelected | Self::PermissionMissing(_) | Self::WrongKind => {
                 ObError::new(403, C::ResourceConsentMismatch, msg.clone(), None)
             }
-            Self::PaymentMismatch { path } => field(C::ResourceConsentMismatch, path),
+            Self::PaymentMismatch { path } | Self::RequestMismatch { path } => {
+                field(C::ResourceConsentMismatch, path)
+            }
             Self::SignatureMissing => field(C::SignatureMissing, "x-jws-signature"),
             Self::SignatureMalformed(_) => field(C::SignatureMalformed, "x-jws-signature"),
             // OB v3.1.10: a claim error names the claim in Path.

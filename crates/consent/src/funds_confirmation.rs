@@ -80,6 +80,30 @@ impl FundsConfirmationDetails {
     }
 }
 
+/// OB Confirmation of Funds v3.1.10 `POST /funds-confirmations` (`OBFundsConfirmation1`): the
+/// `Data.ConsentId` a CBPII sends must be its token's consent ("This Id must match the intent
+/// identifier"). The rest of the request (`Reference`, `InstructedAmount`) is the bank's to
+/// read.
+pub fn check_funds_request(consent_id: &str, body: &[u8]) -> Result<(), ConsentError> {
+    #[derive(Deserialize)]
+    struct FundsRequest {
+        #[serde(rename = "Data")]
+        data: FundsRequestData,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct FundsRequestData {
+        consent_id: String,
+    }
+    let request: FundsRequest = parse_body(body)?;
+    if request.data.consent_id != consent_id {
+        return Err(ConsentError::RequestMismatch {
+            path: "Data.ConsentId".into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -450,6 +450,28 @@ impl ConsentService {
         Ok(ctx)
     }
 
+    /// CO-4 for `POST /funds-confirmations`: the consent may be used (as
+    /// [`Self::validate_for_resource`]) and the request's `Data.ConsentId` is that consent.
+    pub async fn validate_funds_confirmation(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<ConsentContext, ConsentError> {
+        let ctx = self
+            .validate_for_resource(
+                consent_id,
+                client_id,
+                ResourceApi::FundsConfirmation,
+                None,
+                now,
+            )
+            .await?;
+        crate::funds_confirmation::check_funds_request(consent_id, body)?;
+        Ok(ctx)
+    }
+
     /// TK-6: is the consent Authorised and unexpired at `now`? Read-only (no expiry is
     /// recorded on this hot path). A consent that does not exist is not authorised; a store
     /// failure is an error, never a "no": a code exchange or refresh that met a database

@@ -140,8 +140,14 @@ pub enum ResourceApi {
     StandingOrders,
     /// `/scheduled-payments`.
     ScheduledPayments,
-    /// `/statements` (and their files and transactions).
+    /// `/statements`, `/accounts/{AccountId}/statements` and `.../statements/{StatementId}`.
     Statements,
+    /// `/accounts/{AccountId}/statements/{StatementId}/file`: the statement download, which OB
+    /// grants with `ReadStatementsDetail` only.
+    StatementFile,
+    /// `/accounts/{AccountId}/statements/{StatementId}/transactions`: a statement's
+    /// transactions, which OB grants with the transaction permissions (not the statement ones).
+    StatementTransactions,
     /// `/accounts/{AccountId}/party`, `/accounts/{AccountId}/parties`.
     Party,
     /// `/party`: the PSU's own party record.
@@ -158,7 +164,7 @@ pub enum ResourceApi {
 
 impl ResourceApi {
     /// Every API.
-    pub const ALL: [ResourceApi; 14] = [
+    pub const ALL: [ResourceApi; 16] = [
         Self::Accounts,
         Self::Balances,
         Self::Transactions,
@@ -167,6 +173,8 @@ impl ResourceApi {
         Self::StandingOrders,
         Self::ScheduledPayments,
         Self::Statements,
+        Self::StatementFile,
+        Self::StatementTransactions,
         Self::Party,
         Self::PartyPsu,
         Self::Products,
@@ -191,6 +199,8 @@ impl ResourceApi {
             Self::StandingOrders => "standing-orders",
             Self::ScheduledPayments => "scheduled-payments",
             Self::Statements => "statements",
+            Self::StatementFile => "statement-file",
+            Self::StatementTransactions => "statement-transactions",
             Self::Party => "party",
             Self::PartyPsu => "party-psu",
             Self::Products => "products",
@@ -214,6 +224,8 @@ impl ResourceApi {
             | Self::StandingOrders
             | Self::ScheduledPayments
             | Self::Statements
+            | Self::StatementFile
+            | Self::StatementTransactions
             | Self::Party
             | Self::PartyPsu
             | Self::Products
@@ -237,6 +249,8 @@ impl ResourceApi {
                 P::ReadScheduledPaymentsDetail,
             ],
             Self::Statements => &[P::ReadStatementsBasic, P::ReadStatementsDetail],
+            Self::StatementFile => &[P::ReadStatementsDetail],
+            Self::StatementTransactions => &[P::ReadTransactionsBasic, P::ReadTransactionsDetail],
             Self::Party => &[P::ReadParty],
             Self::PartyPsu => &[P::ReadPartyPSU],
             Self::Products => &[P::ReadProducts],
@@ -310,6 +324,8 @@ mod tests {
             R::StandingOrders,
             R::ScheduledPayments,
             R::Statements,
+            R::StatementFile,
+            R::StatementTransactions,
             R::Party,
             R::PartyPsu,
             R::Products,
@@ -321,5 +337,20 @@ mod tests {
         }
         assert!(R::Accounts.covered_by(&[Permission::ReadAccountsDetail]));
         assert!(!R::Balances.covered_by(&[Permission::ReadAccountsDetail]));
+        // OB's permission table: the statement file needs Detail; a statement's transactions
+        // need the transaction permissions, not the statement ones.
+        assert!(!R::StatementFile.covered_by(&[Permission::ReadStatementsBasic]));
+        assert!(R::StatementFile.covered_by(&[Permission::ReadStatementsDetail]));
+        assert!(!R::StatementTransactions.covered_by(&[
+            Permission::ReadStatementsBasic,
+            Permission::ReadStatementsDetail
+        ]));
+        assert!(R::StatementTransactions.covered_by(&[
+            Permission::ReadTransactionsBasic,
+            Permission::ReadTransactionsCredits
+        ]));
+        for api in ResourceApi::ALL {
+            assert_eq!(ResourceApi::parse(api.as_str()), Some(api));
+        }
     }
 }

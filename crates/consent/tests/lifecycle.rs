@@ -24,7 +24,127 @@ both_backends!(
     tk_6_is_authorised_follows_the_lifecycle,
     op_3_two_nodes_racing_cannot_both_transition,
     ob_9_payment_consents_cannot_be_revoked_once_authorised,
+    co_4_a_funds_confirmation_names_its_own_consent,
+    co_5_access_revocation_keeps_the_status_and_its_time,
 );
+
+/// CO-4 / OB Confirmation of Funds: `POST /funds-confirmations` carries `Data.ConsentId`,
+/// which must be the token's consent (400 ConsentMismatch at `Data.ConsentId`); a body
+/// without it is a field error; the consent must be Authorised like any other.
+async fn co_4_a_funds_confirmation_names_its_own_consent(env: Env) {
+    let a = caller("client-a", ALL_ROLES);
+    let id = env
+        .create(&a, ConsentKind::FundsConfirmation, &cof_body())
+        .await;
+    let other = env
+        .create(&a, ConsentKind::FundsConfirmation, &cof_body())
+        .await;
+    let request = |consent: &str| {
+        json!({"Data": {"ConsentId": consent, "Reference": "Purchase01",
+            "InstructedAmount": {"Amount": "20.00", "Currency": "GBP"}}})
+        .to_string()
+    };
+    let check = |body: String, t| {
+        let svc = env.svc.clone();
+        let id = id.clone();
+        async move {
+            svc.validate_funds_confirmation(&id, "client-a", body.as_bytes(), at(t))
+                .await
+        }
+    };
+    let e = check(request(&id), 1).await.unwrap_err();
+    assert_ob(&e, 403, "UK.OBIE.Resource.InvalidConsentStatus");
+    env.svc
+        .authorise(&id, "psu-1", &["acc-1".into()], at(2))
+        .await
+        .unwrap();
+    let e = check(request(&other), 3).await.unwrap_err();
+    assert!(matches!(e, ConsentError::RequestMismatch { .. }), "{e}");
+    assert_ob(&e, 400, "UK.OBIE.Resource.ConsentMismatch");
+    assert_eq!(e.to_ob().to_json()["Errors"][0]["Path"], "Data.ConsentId");
+    let e = check(json!({"Data": {"Reference": "x"}}).to_string(), 3)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_ob().status, 400, "{e}");
+    let ctx = check(request(&id), 3).await.unwrap();
+    assert_eq!(ctx.consent_id, id);
+}
+
+/// CO-5 / OB v3.1.10 "Access Revocation": the bank ending access under an Authorised
+/// account-access consent keeps its status and StatusUpdateDateTime, with an audit row
+/// recording who and why; other kinds, other statuses and an expired consent are refused
+/// without an audit row.
+async fn co_5_access_revocation_keeps_the_status_and_its_time(env: Env) {
+    let id = env.authorised_aac(Some(1000)).await;
+    let before = env.store.get_consent(&id).await.unwrap().unwrap();
+    let after = env
+        .svc
+        .revoke_access(&id, &Actor::staff("alice"), Some("customer asked"), at(20))
+        .await
+        .unwrap();
+    assert_eq!(after.stored_status, ConsentStatus::Authorised);
+    let stored = env.store.get_consent(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+    assert_eq!(stored.status_updated_at, before.status_updated_at);
+    assert_eq!(
+        after.status_updated_at.unix_timestamp(),
+        before.status_updated_at
+    );
+    let history = env.svc.history(&id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.actor, Actor::staff("alice"));
+    assert_eq!(
+        (last.from, last.to),
+        (Some(ConsentStatus::Authorised), ConsentStatus::Authorised)
+    );
+    assert_eq!(last.reason.as_deref(), Some("customer asked"));
+    let rows = history.len();
+
+    let a = caller("client-a", ALL_ROLES);
+    let awaiting = env
+        .create(&a, ConsentKind::AccountAccess, &aac_body())
+        .await;
+    let funds = env
+        .create(&a, ConsentKind::FundsConfirmation, &cof_body())
+        .await;
+    env.svc
+        .authorise(&funds, "psu-1", &["acc-1".into()], at(2))
+        .await
+        .unwrap();
+    for refused in [&awaiting, &funds] {
+        let rows_before = env.svc.history(refused).await.unwrap().len();
+        let e = env
+            .svc
+            .revoke_access(refused, &Actor::staff("alice"), Some("x"), at(21))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ConsentError::IllegalTransition { .. }), "{e}");
+        assert_eq!(env.svc.history(refused).await.unwrap().len(), rows_before);
+    }
+    let e = env
+        .svc
+        .revoke_access(&id, &Actor::staff("alice"), Some("late"), at(1000))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConsentError::IllegalTransition { .. }), "{e}");
+    assert_eq!(
+        env.svc
+            .history(&id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|h| h.reason.as_deref() == Some("late"))
+            .count(),
+        0
+    );
+    // The expiry is recorded (by the system), nothing by the refused revocation.
+    let history = env.svc.history(&id).await.unwrap();
+    assert!(
+        history[rows..]
+            .iter()
+            .all(|h| h.actor.kind == ActorKind::System)
+    );
+}
 
 /// ob_9: OB's domestic-payment consent has no Revoked status: once Authorised, neither the
 /// bank's staff nor the PSU can revoke it (only the payment consumes it), and the refusal

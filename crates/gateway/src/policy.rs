@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bulwark_certs::{Api, MtlsSettings};
-use bulwark_consent::{ConsentError, ConsentKind, ConsentService, ObErrorCode};
+use bulwark_consent::{ConsentError, ConsentKind, ConsentService, ObErrorCode, ResourceApi};
 use bulwark_resource::{Refusal, RefusalStatus, ResourceGuard, ResourceRequest};
 use bulwark_token::TokenKind;
 use rustls::pki_types::CertificateDer;
@@ -26,6 +26,15 @@ pub struct Admitted {
     pub psu: Option<String>,
     /// The accounts the PSU selected.
     pub accounts: Vec<String>,
+    /// The permission codes the consent grants (account access): the bank answers with what
+    /// they allow (OB: Basic or Detail fields, credits and/or debits, a masked PAN without
+    /// `ReadPAN`).
+    pub permissions: Vec<&'static str>,
+    /// The consent's transaction window (account access), RFC 3339: the bank returns no
+    /// transaction booked outside it.
+    pub transaction_from: Option<String>,
+    /// See [`Self::transaction_from`].
+    pub transaction_to: Option<String>,
     /// RFC 8705 thumbprint of the client certificate.
     pub cert_thumbprint: String,
     /// On a payment-submission route, when the consent was consumed for this request (so
@@ -131,16 +140,32 @@ impl GatewayRefusal {
             ConsentError::Store(_) | ConsentError::Corrupt(_) => "internal",
             _ => "consent_mismatch",
         };
-        // A consent that does not allow the request is forbidden; a payment body that does not
-        // match its consent is a bad request (OB: UK.OBIE.Resource.ConsentMismatch, 400).
+        // A consent that does not allow the request is forbidden. A body that does not match
+        // its consent is a bad request (OB: UK.OBIE.Resource.ConsentMismatch, 400), and so is a
+        // payment submitted against a consent that is not Authorised (400
+        // UK.OBIE.Resource.InvalidConsentStatus, as the server's own payment APIs answer).
         let status = match (reason, ob.status) {
             ("unavailable", _) => 503,
             ("internal", _) => 500,
-            (_, 400) if matches!(code, ObErrorCode::ResourceConsentMismatch) => 400,
+            (_, 400)
+                if matches!(
+                    code,
+                    ObErrorCode::ResourceConsentMismatch
+                        | ObErrorCode::ResourceInvalidConsentStatus
+                ) =>
+            {
+                400
+            }
             _ => 403,
         };
         Self::new(status, code, ob.message, reason)
     }
+}
+
+/// A window bound as the bank reads it.
+fn rfc3339(at: OffsetDateTime) -> Option<String> {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// Which API's PSD2 role a resource API needs.
@@ -222,6 +247,9 @@ impl Policy {
                 consent_id: None,
                 psu: None,
                 accounts: Vec::new(),
+                permissions: Vec::new(),
+                transaction_from: None,
+                transaction_to: None,
                 cert_thumbprint,
                 consumed_at: None,
             });
@@ -254,6 +282,12 @@ impl Policy {
                     .map(|consumed| (ctx, Some(consumed.status_updated_at))),
                 Err(e) => Err(e),
             }
+        } else if route.api == ResourceApi::FundsConfirmation && route.method == "POST" {
+            // The request's Data.ConsentId must be the token's consent.
+            self.consents
+                .validate_funds_confirmation(consent_id, &claims.client_id, req.body, now)
+                .await
+                .map(|ctx| (ctx, None))
         } else {
             self.consents
                 .validate_for_resource(
@@ -273,6 +307,9 @@ impl Policy {
             consent_id: Some(context.consent_id),
             psu: context.psu_id,
             accounts: context.selected_accounts,
+            permissions: context.permissions.iter().map(|p| p.as_str()).collect(),
+            transaction_from: context.transaction_from.and_then(rfc3339),
+            transaction_to: context.transaction_to.and_then(rfc3339),
             cert_thumbprint,
             consumed_at,
         })

@@ -232,6 +232,13 @@ impl Upstream {
         }
         if admitted.consent_id.is_some() {
             set("x-bulwark-accounts", &admitted.accounts.join(","));
+            set("x-bulwark-permissions", &admitted.permissions.join(","));
+        }
+        if let Some(from) = &admitted.transaction_from {
+            set("x-bulwark-transaction-from", from);
+        }
+        if let Some(to) = &admitted.transaction_to {
+            set("x-bulwark-transaction-to", to);
         }
         set("x-bulwark-cert-thumbprint", &admitted.cert_thumbprint);
         set("x-fapi-interaction-id", interaction_id);
@@ -340,7 +347,7 @@ mod tests {
             path: "/x".into(),
             upstream: format!("http://127.0.0.1:{port}"),
             token: crate::config::TokenKindConfig::Application,
-            api: "accounts".into(),
+            api: "products".into(),
             scope: None,
             account_param: None,
             payment_submission: false,
@@ -352,6 +359,9 @@ mod tests {
             consent_id: None,
             psu: None,
             accounts: Vec::new(),
+            permissions: Vec::new(),
+            transaction_from: None,
+            transaction_to: None,
             cert_thumbprint: "t".into(),
             consumed_at: None,
         };

@@ -77,6 +77,8 @@ impl Route {
             return Err(format!("route {}: upstream must be an http(s) URL", c.path));
         }
         let method = c.method.to_ascii_uppercase();
+        check_policy(c, api, &method, &segments)
+            .map_err(|why| format!("route {method} {}: {why}", c.path))?;
         Ok(Self {
             label: format!("{method} {}", c.path),
             method,
@@ -129,6 +131,68 @@ impl Route {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Refuses a route whose policy would silently check less than Open Banking v3.1.10 asks of
+/// its API (the swagger's security scheme per operation, the permission table, CO-3/CO-4):
+/// - a `POST` to `domestic-payments` is a payment submission: without `payment_submission`
+///   its body would not be held to the consent, which would not be consumed, so the payment
+///   could be replayed; and `payment_submission` means exactly that `POST` with a PSU token;
+/// - other `domestic-payments` operations (`GET /domestic-payments/{DomesticPaymentId}`,
+///   `.../payment-details`) take a client-credentials token (`TPPOAuth2Security`): after the
+///   submission the consent is Consumed, so a PSU-token route would refuse every read;
+/// - account-access and funds-confirmation operations take the PSU's token
+///   (`PSUOAuth2Security`): an application token carries no consent, so no status, permission
+///   or account would be checked. The one exception is `products`, which a bank may serve as
+///   a catalogue the same for every caller (its product data, not the PSU's);
+/// - an account-access path with an `{AccountId}` segment names an account, which must be
+///   among the consent's selected ones: it needs `account_param`.
+fn check_policy(
+    c: &RouteConfig,
+    api: ResourceApi,
+    method: &str,
+    segments: &[Segment],
+) -> Result<(), String> {
+    use bulwark_consent::ConsentKind as K;
+    let psu = matches!(c.token, TokenKindConfig::Psu);
+    let submission = api == ResourceApi::DomesticPayment && method == "POST";
+    if submission && !c.payment_submission {
+        return Err("a POST to domestic-payments is a payment submission: set \
+                    payment_submission = true, so its body is held to the consent and the \
+                    consent pays once"
+            .into());
+    }
+    if c.payment_submission && !(submission && psu) {
+        return Err("payment_submission is for POST domestic-payments with a PSU token".into());
+    }
+    match api.consent_kind() {
+        K::DomesticPayment if !submission && psu => Err(
+            "a domestic payment is read with a client-credentials token (token = \
+             \"application\"): after its submission the consent is Consumed"
+                .into(),
+        ),
+        K::FundsConfirmation if !psu => Err(
+            "funds confirmations take the PSU's token: an application token names no consent"
+                .into(),
+        ),
+        K::AccountAccess if !psu && api != ResourceApi::Products => Err(format!(
+            "{} takes the PSU's token: an application token names no consent, so no \
+             permission or account would be checked",
+            api.as_str()
+        )),
+        K::AccountAccess
+            if psu
+                && c.account_param.is_none()
+                && segments.contains(&Segment::Param("AccountId".into())) =>
+        {
+            Err(
+                "the path names an {AccountId}: set account_param = \"AccountId\", so the \
+                 account must be one the consent covers"
+                    .into(),
+            )
+        }
+        _ => Ok(()),
     }
 }
 
@@ -271,5 +335,104 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    fn config(method: &str, path: &str, api: &str, token: TokenKindConfig) -> RouteConfig {
+        RouteConfig {
+            method: method.into(),
+            path: path.into(),
+            upstream: "http://u".into(),
+            token,
+            api: api.into(),
+            scope: None,
+            account_param: None,
+            payment_submission: false,
+        }
+    }
+
+    #[test]
+    fn gw_1_a_route_that_would_check_less_than_its_api_needs_is_refused() {
+        use TokenKindConfig::{Application, Psu};
+        let pay = "/open-banking/v3.1/pisp/domestic-payments";
+        let read = "/open-banking/v3.1/pisp/domestic-payments/{DomesticPaymentId}";
+        let balances = "/open-banking/v3.1/aisp/accounts/{AccountId}/balances";
+        let refused = [
+            // A submission not held to its consent.
+            config("POST", pay, "domestic-payments", Psu),
+            // payment_submission on anything but POST domestic-payments with a PSU token.
+            RouteConfig {
+                payment_submission: true,
+                ..config("POST", pay, "domestic-payments", Application)
+            },
+            RouteConfig {
+                payment_submission: true,
+                ..config("GET", "/open-banking/v3.1/aisp/accounts", "accounts", Psu)
+            },
+            // A payment read with a PSU token (its consent is Consumed by then).
+            config("GET", read, "domestic-payments", Psu),
+            // Application tokens where the API needs a consent.
+            config(
+                "GET",
+                "/open-banking/v3.1/aisp/accounts",
+                "accounts",
+                Application,
+            ),
+            config(
+                "GET",
+                "/open-banking/v3.1/aisp/offers",
+                "offers",
+                Application,
+            ),
+            config(
+                "POST",
+                "/open-banking/v3.1/cbpii/funds-confirmations",
+                "funds-confirmations",
+                Application,
+            ),
+            // An account in the path, unchecked.
+            config("GET", balances, "balances", Psu),
+        ];
+        for c in refused {
+            assert!(
+                Route::new(&c).is_err(),
+                "{} {} {:?}",
+                c.method,
+                c.path,
+                c.token
+            );
+        }
+        let accepted = [
+            RouteConfig {
+                payment_submission: true,
+                ..config("POST", pay, "domestic-payments", Psu)
+            },
+            config("GET", read, "domestic-payments", Application),
+            config(
+                "GET",
+                "/open-banking/v3.1/aisp/products",
+                "products",
+                Application,
+            ),
+            config("GET", "/open-banking/v3.1/aisp/products", "products", Psu),
+            RouteConfig {
+                account_param: Some("AccountId".into()),
+                ..config("GET", balances, "balances", Psu)
+            },
+            config(
+                "POST",
+                "/open-banking/v3.1/cbpii/funds-confirmations",
+                "funds-confirmations",
+                Psu,
+            ),
+        ];
+        for c in accepted {
+            assert!(
+                Route::new(&c).is_ok(),
+                "{} {} {:?}",
+                c.method,
+                c.path,
+                c.token
+            );
+        }
     }
 }

@@ -1,8 +1,13 @@
 //! `bulwark demo-bank`: a small stand-in for a bank's account API behind the gateway, so the
 //! whole path TPP -> gateway -> bank can be tried with curl. It serves the OB Read/Write v3.1
 //! accounts, account, balances and transactions resources of the demo PSUs from the database,
-//! and trusts only what the gateway tells it: the PSU (`x-bulwark-psu`) and the accounts the
-//! consent covers (`x-bulwark-accounts`). Plain HTTP: run it where only the gateway reaches it.
+//! and trusts only what the gateway tells it: the PSU (`x-bulwark-psu`), the accounts the
+//! consent covers (`x-bulwark-accounts`), and what the consent grants (`x-bulwark-permissions`,
+//! `x-bulwark-transaction-from`/`-to`), which shape its answers as OB's permission table has
+//! it: account identifications only with `ReadAccountsDetail`, `TransactionInformation` only
+//! with `ReadTransactionsDetail`, credits and debits only with `ReadTransactionsCredits` /
+//! `ReadTransactionsDebits`, and no transaction booked outside the consent's window. Plain
+//! HTTP: run it where only the gateway reaches it.
 
 use std::sync::Arc;
 
@@ -13,6 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bulwark_store::{PsuAccountRecord, PsuStore};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// The demo bank's routes over the PSU directory.
 pub fn router(store: Arc<dyn PsuStore>) -> Router {
@@ -76,15 +83,51 @@ async fn covered(store: &dyn PsuStore, h: &HeaderMap) -> Result<Vec<PsuAccountRe
         .collect())
 }
 
-fn account_json(a: &PsuAccountRecord) -> Value {
-    json!({
+/// What the consent grants, from the gateway's headers.
+struct Grant<'a> {
+    permissions: Vec<&'a str>,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+}
+
+impl<'a> Grant<'a> {
+    fn of(h: &'a HeaderMap) -> Self {
+        let at = |name| header(h, name).and_then(|v| OffsetDateTime::parse(v, &Rfc3339).ok());
+        Self {
+            permissions: header(h, "x-bulwark-permissions")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .collect(),
+            from: at("x-bulwark-transaction-from"),
+            to: at("x-bulwark-transaction-to"),
+        }
+    }
+
+    fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// Inside the consent's transaction window.
+    fn in_window(&self, booked: OffsetDateTime) -> bool {
+        self.from.is_none_or(|from| booked >= from) && self.to.is_none_or(|to| booked <= to)
+    }
+}
+
+/// An account as the consent may see it: its identification (`Account`) only with Detail.
+fn account_json(a: &PsuAccountRecord, grant: &Grant<'_>) -> Value {
+    let mut account = json!({
         "AccountId": a.account_id,
         "Currency": a.currency,
         "AccountType": "Personal",
         "AccountSubType": "CurrentAccount",
         "Nickname": a.name,
-        "Account": [{"SchemeName": a.scheme, "Identification": a.identification, "Name": a.name}]
-    })
+    });
+    if grant.has("ReadAccountsDetail") {
+        account["Account"] =
+            json!([{"SchemeName": a.scheme, "Identification": a.identification, "Name": a.name}]);
+    }
+    account
 }
 
 fn page(data: Value, self_link: &str) -> Response {
@@ -103,7 +146,7 @@ fn demo_amount(account_id: &str) -> String {
 async fn accounts(State(store): State<Arc<dyn PsuStore>>, h: HeaderMap) -> Response {
     match covered(store.as_ref(), &h).await {
         Ok(list) => page(
-            json!({"Account": list.iter().map(account_json).collect::<Vec<_>>()}),
+            json!({"Account": list.iter().map(|a| account_json(a, &Grant::of(&h))).collect::<Vec<_>>()}),
             "/open-banking/v3.1/aisp/accounts",
         ),
         Err(r) => r,
@@ -129,7 +172,7 @@ async fn account(
 ) -> Response {
     match one(store.as_ref(), &h, &account_id).await {
         Ok(a) => page(
-            json!({"Account": [account_json(&a)]}),
+            json!({"Account": [account_json(&a, &Grant::of(&h))]}),
             &format!("/open-banking/v3.1/aisp/accounts/{account_id}"),
         ),
         Err(r) => r,
@@ -161,20 +204,50 @@ async fn transactions(
     Path(account_id): Path<String>,
     h: HeaderMap,
 ) -> Response {
-    match one(store.as_ref(), &h, &account_id).await {
-        Ok(a) => page(
-            json!({"Transaction": [
-                {"AccountId": a.account_id, "TransactionId": format!("{}-t1", a.account_id),
-                 "Amount": {"Amount": "12.50", "Currency": a.currency}, "CreditDebitIndicator": "Debit",
-                 "Status": "Booked", "BookingDateTime": "2026-11-30T12:00:00+00:00",
-                 "TransactionInformation": "Coffee Shop"},
-                {"AccountId": a.account_id, "TransactionId": format!("{}-t2", a.account_id),
-                 "Amount": {"Amount": "2100.00", "Currency": a.currency}, "CreditDebitIndicator": "Credit",
-                 "Status": "Booked", "BookingDateTime": "2026-11-28T08:00:00+00:00",
-                 "TransactionInformation": "Salary"}
-            ]}),
-            &format!("/open-banking/v3.1/aisp/accounts/{account_id}/transactions"),
+    let a = match one(store.as_ref(), &h, &account_id).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let grant = Grant::of(&h);
+    let booked = [
+        (
+            "t1",
+            "12.50",
+            "Debit",
+            "2026-11-30T12:00:00+00:00",
+            "Coffee Shop",
         ),
-        Err(r) => r,
-    }
+        (
+            "t2",
+            "2100.00",
+            "Credit",
+            "2026-11-28T08:00:00+00:00",
+            "Salary",
+        ),
+    ];
+    let list: Vec<Value> = booked
+        .iter()
+        .filter(|(_, _, side, at, _)| {
+            let permitted = match *side {
+                "Credit" => grant.has("ReadTransactionsCredits"),
+                _ => grant.has("ReadTransactionsDebits"),
+            };
+            permitted && OffsetDateTime::parse(at, &Rfc3339).is_ok_and(|at| grant.in_window(at))
+        })
+        .map(|(id, amount, side, at, information)| {
+            let mut t = json!({
+                "AccountId": a.account_id, "TransactionId": format!("{}-{id}", a.account_id),
+                "Amount": {"Amount": amount, "Currency": a.currency}, "CreditDebitIndicator": side,
+                "Status": "Booked", "BookingDateTime": at,
+            });
+            if grant.has("ReadTransactionsDetail") {
+                t["TransactionInformation"] = json!(information);
+            }
+            t
+        })
+        .collect();
+    page(
+        json!({"Transaction": list}),
+        &format!("/open-banking/v3.1/aisp/accounts/{account_id}/transactions"),
+    )
 }

@@ -4,10 +4,11 @@
 //! rule is refused and allowed.
 
 use bulwark_certs::PspRole;
+use serde_json::json;
 
 use crate::support::consents::{AISP, as_tpp, tpp};
 use crate::support::gateway::{gateway, get, is_uuid_v4, journey, reason};
-use crate::support::journey::{FlowTpp, fapi2_code};
+use crate::support::journey::{FlowTpp, authorise_once, fapi2_code, psu};
 use crate::support::{Harness, both_backends, http_client};
 
 both_backends!(
@@ -461,5 +462,108 @@ async fn gw_1_a_token_for_another_audience_is_refused() {
             .await
             .status,
         200
+    );
+}
+
+/// GW-1 / OB v3.1.10 permission table ("Permissions codes will be used to limit the data that
+/// is returned"): the bank learns what the consent grants (`x-bulwark-permissions`, the
+/// transaction window), whatever the caller sent under those names, and the demo bank answers
+/// with no more: a Basic consent sees no account identification and no transaction
+/// information, a Credits-only consent no debits, and nothing booked outside the window.
+#[tokio::test]
+async fn gw_1_the_bank_answers_with_what_the_consent_grants() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway(&h).await;
+    let t = FlowTpp::register(&h, "tpp-gw-basic", None).await;
+    let consent_id = t
+        .consent_with(
+            &h,
+            &json!({"Data": {
+                "Permissions": ["ReadAccountsBasic", "ReadTransactionsBasic", "ReadTransactionsCredits"],
+                "ExpirationDateTime": crate::support::consents::iso(86_400),
+                "TransactionFromDateTime": "2026-01-01T00:00:00+00:00",
+                "TransactionToDateTime": "2026-11-29T00:00:00+00:00"
+            }, "Risk": {}}),
+        )
+        .await;
+    let (user, password, accounts, _) = psu(&h, "gw-basic").await;
+    let (status, params) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[0])).await;
+    assert_eq!(status, 303);
+    let tokens = t.exchange(&h, &params["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let token = tokens.2["access_token"].as_str().unwrap();
+    let id = &t.c.identity;
+
+    let echoed = get(
+        &h,
+        &base,
+        id,
+        Some(token),
+        "/echo/accounts",
+        &[(
+            "x-bulwark-permissions",
+            "ReadAccountsDetail,ReadTransactionsDebits",
+        )],
+    )
+    .await;
+    assert_eq!(echoed.status, 200, "{:?}", echoed.body);
+    let sent = &echoed.body["headers"];
+    let mut granted: Vec<&str> = sent["x-bulwark-permissions"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            "ReadAccountsBasic",
+            "ReadTransactionsBasic",
+            "ReadTransactionsCredits"
+        ]
+    );
+    assert_eq!(sent["x-bulwark-transaction-from"], "2026-01-01T00:00:00Z");
+    assert_eq!(sent["x-bulwark-transaction-to"], "2026-11-29T00:00:00Z");
+
+    let list = get(
+        &h,
+        &base,
+        id,
+        Some(token),
+        "/open-banking/v3.1/aisp/accounts",
+        &[],
+    )
+    .await;
+    assert_eq!(list.status, 200, "{:?}", list.body);
+    let account = &list.body["Data"]["Account"][0];
+    assert_eq!(account["AccountId"], accounts[0].as_str());
+    assert!(account.get("Account").is_none(), "Basic: {account}");
+    let path = format!(
+        "/open-banking/v3.1/aisp/accounts/{}/transactions",
+        accounts[0]
+    );
+    let listed = get(&h, &base, id, Some(token), &path, &[]).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    let rows = listed.body["Data"]["Transaction"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "credits inside the window only: {rows:?}");
+    assert_eq!(rows[0]["CreditDebitIndicator"], "Credit");
+    assert!(rows[0].get("TransactionInformation").is_none(), "Basic");
+
+    // The usual Detail consent sees the identification.
+    let (t2, token2, _, _) = journey(&h).await;
+    let list = get(
+        &h,
+        &base,
+        &t2.c.identity,
+        Some(&token2),
+        "/open-banking/v3.1/aisp/accounts",
+        &[],
+    )
+    .await;
+    assert!(
+        list.body["Data"]["Account"][0]["Account"][0]["Identification"].is_string(),
+        "{:?}",
+        list.body
     );
 }

@@ -46,9 +46,15 @@ async fn gw_1_payment_submissions_must_match_their_consent() {
         echoed["body"].as_str().unwrap().contains("10.50"),
         "the body is passed on"
     );
-    // A consent pays once: the same submission again is refused, the consent is Consumed.
+    // A consent pays once: the same submission again is refused, the consent is Consumed
+    // (400 InvalidConsentStatus, as the server's own payment APIs answer).
     let again = post(submit("10.50")).await.unwrap();
-    assert_eq!(again.status().as_u16(), 403);
+    assert_eq!(again.status().as_u16(), 400);
+    let text = again.text().await.unwrap();
+    assert!(
+        text.contains("UK.OBIE.Resource.InvalidConsentStatus"),
+        "{text}"
+    );
     assert_eq!(
         bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
             .await
@@ -114,7 +120,7 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
         c["upstream_ca"] = json!([ca]);
         c["routes"].as_array_mut().unwrap().push(
             json!({"method": "GET", "path": "/tls/app", "upstream": upstream,
-                         "api": "accounts", "token": "application"}),
+                         "api": "products", "token": "application"}),
         );
     })
     .await;

@@ -120,7 +120,7 @@ pub async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String
             {"method": "GET", "path": "/echo/accounts", "upstream": echo, "api": "accounts"},
             {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments", "upstream": echo,
              "api": "domestic-payments", "payment_submission": true},
-            {"method": "GET", "path": "/echo/app", "upstream": echo, "api": "accounts", "token": "application"}
+            {"method": "GET", "path": "/echo/app", "upstream": echo, "api": "products", "token": "application"}
         ]
     });
     tweak(&mut config);

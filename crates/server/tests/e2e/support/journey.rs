@@ -142,8 +142,13 @@ impl FlowTpp {
 
     /// Creates an account-access consent; returns its id.
     pub async fn consent(&self, h: &Harness) -> String {
+        self.consent_with(h, &super::consents::aac_body()).await
+    }
+
+    /// Creates an account-access consent from `body`; returns its id.
+    pub async fn consent_with(&self, h: &Harness, body: &Value) -> String {
         let a = as_tpp(h, &self.c, &self.app_token)
-            .post(AISP, &super::consents::aac_body(), &[])
+            .post(AISP, body, &[])
             .await;
         assert_eq!(a.status, 201, "{:?}", a.body);
         a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
