@@ -880,7 +880,7 @@ async fn worker(sh: Arc<Shared>, w: usize, barrier: Arc<tokio::sync::Barrier>, m
     drop(one_at_a_time);
     match setup {
         Ok(out) => {
-            let session_cookie = if sh.a.target == Kind::Bulwark { "bulwark_session" } else { "_session" };
+            let session_cookie = if sh.a.target == Kind::Bulwark { "__Host-bulwark_session" } else { "_session" };
             if !jar.has(session_cookie) {
                 *sh.preflight_failed.lock().unwrap() = Some(format!("worker {w}: no {session_cookie} cookie after the login"));
             } else if w == 0 {
@@ -1518,7 +1518,7 @@ fn login_main(a: Args, t: Target, ep: Endpoints, tpp_tls: TlsConnector, browser_
                         let h = [("accept", "text/html"), ("content-type", "application/x-www-form-urlencoded"), ("cookie", it.cookie.as_str())];
                         let t0 = Instant::now();
                         match c.send(&t, "POST", &it.action, &h, Some(it.body.clone())).await {
-                            Ok(r) if r.status == 303 && r.set_cookies.iter().any(|c| c.starts_with("bulwark_session=")) => {
+                            Ok(r) if r.status == 303 && r.set_cookies.iter().any(|c| c.starts_with("__Host-bulwark_session=")) => {
                                 st.ok += 1;
                                 st.lat_us.push(t0.elapsed().as_micros() as u32);
                             }
