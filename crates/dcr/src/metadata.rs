@@ -4,7 +4,7 @@
 //! in the service.
 
 use bulwark_certs::PspRole;
-use bulwark_core::ClientMetadata;
+use bulwark_core::{ClientMetadata, Profile};
 use serde_json::{Map, Value};
 
 use crate::DcrError;
@@ -61,9 +61,14 @@ const HONOURED_EXTRA: &[&str] = &[
 /// the members a TPP must not set for itself (`software_id`, `org_id`, `software_roles`,
 /// `resource_server`, `resources`, `fapi_profile`) are dropped, the statement's
 /// `software_client_name` wins over a requested `client_name`, and the rest is checked.
+/// `profile` is the bank's default FAPI profile, which the client will be held to: it picks
+/// the default `response_types` (OB DCR 3.3: `code id_token` when not specified, which FAPI
+/// 1.0 Advanced's hybrid flow is; a FAPI 2.0 bank, where only `code` works, answers with that
+/// instead, as OB lets an ASPSP return the value it supports).
 pub fn build(
     mut requested: Map<String, Value>,
     ssa: &SoftwareStatement,
+    profile: Profile,
 ) -> Result<ClientMetadata, DcrError> {
     // The FAPI profile a client is held to is the bank's choice (AZ-3: configuration, or an
     // operator per client), never the registrant's: a TPP could pick the weaker one.
@@ -123,7 +128,10 @@ pub fn build(
     // RFC 7591 2.1: grant and response types must agree; only the code grant has a response.
     let code_grant = meta.grant_types.iter().any(|g| g == "authorization_code");
     if meta.response_types.is_empty() && code_grant {
-        meta.response_types = vec!["code".into()];
+        meta.response_types = vec![match profile {
+            Profile::Fapi1Advanced => "code id_token".into(),
+            Profile::Fapi2 => "code".into(),
+        }];
     }
     if !meta.response_types.is_empty() && !code_grant {
         return Err(bad(

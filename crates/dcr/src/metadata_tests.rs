@@ -30,6 +30,50 @@ fn ssa(roles: &[&str]) -> SoftwareStatement {
     }
 }
 
+/// [`super::build`] for a FAPI 2.0 bank, the default.
+fn build(
+    requested: Map<String, Value>,
+    ssa: &SoftwareStatement,
+) -> Result<ClientMetadata, DcrError> {
+    super::build(requested, ssa, Profile::Fapi2)
+}
+
+#[test]
+fn dcr_2_response_types_default_to_what_the_banks_profile_authorises() {
+    let aisp = ssa(&["AISP"]);
+    let fapi1 = super::build(
+        req(json!({"response_types": null})),
+        &aisp,
+        Profile::Fapi1Advanced,
+    )
+    .unwrap();
+    assert_eq!(
+        fapi1.response_types,
+        ["code id_token"],
+        "OB DCR 3.3's default"
+    );
+    let fapi2 = super::build(req(json!({"response_types": null})), &aisp, Profile::Fapi2).unwrap();
+    assert_eq!(fapi2.response_types, ["code"]);
+    let asked = super::build(
+        req(json!({"response_types": ["code"]})),
+        &aisp,
+        Profile::Fapi1Advanced,
+    )
+    .unwrap();
+    assert_eq!(
+        asked.response_types,
+        ["code"],
+        "what the TPP asks for is kept"
+    );
+    let app_only = super::build(
+        req(json!({"grant_types": ["client_credentials"], "response_types": null})),
+        &aisp,
+        Profile::Fapi1Advanced,
+    )
+    .unwrap();
+    assert!(app_only.response_types.is_empty());
+}
+
 fn req(extra: Value) -> Map<String, Value> {
     let mut m = json!({
         "token_endpoint_auth_method": "private_key_jwt",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bulwark_certs::{CertValidator, MtlsSettings, Purpose, ValidatedCert};
 use bulwark_clients::ClientDirectory;
-use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock, OutboundHttp, Rng};
+use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock, OutboundHttp, Profile, Rng};
 use bulwark_jose::{Alg, JwksFetcher, PublicKeySet, VerifyError};
 use bulwark_store::{ClientStore, JtiClaim, Registration, RegistrationStore, RegistrationWrite};
 use rustls_pki_types::CertificateDer;
@@ -47,6 +47,8 @@ pub struct DcrParts {
     pub http: OutboundHttp,
     /// Tolerance on `iat` / `exp`, seconds.
     pub clock_skew_secs: i64,
+    /// The bank's default FAPI profile (`tokens.profile`), which new clients are held to.
+    pub profile: Profile,
 }
 
 /// Where a directory's keys come from.
@@ -88,6 +90,7 @@ pub struct DcrService {
     http: OutboundHttp,
     directories: Vec<Directory>,
     skew: i64,
+    profile: Profile,
 }
 
 impl std::fmt::Debug for DcrService {
@@ -130,6 +133,7 @@ impl DcrService {
             http: parts.http,
             directories,
             skew: parts.clock_skew_secs,
+            profile: parts.profile,
         })
     }
 
@@ -439,7 +443,7 @@ impl DcrService {
             now,
             self.skew,
         )?;
-        let mut metadata = metadata::build(claims.metadata, &ssa)?;
+        let mut metadata = metadata::build(claims.metadata, &ssa, self.profile)?;
         // RFC 7591 3.2.1: the statement is returned unmodified with the metadata.
         metadata
             .extra

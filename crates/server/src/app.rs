@@ -252,6 +252,7 @@ impl Application {
                 fetcher,
                 http: outbound,
                 clock_skew_secs: config.tokens.clock_skew_secs,
+                profile: config.tokens.profile,
             })
             .map_err(|e| anyhow::anyhow!("dcr: {e}"))?,
         );
