@@ -11,7 +11,7 @@ use bulwark_consent::{
 use bulwark_core::{Clock, Form, OAuthError, OAuthErrorCode, Rng};
 use bulwark_jose::{Alg, KeySet};
 use bulwark_par::{AuthorizationRequest, ParService, ResponseType};
-use bulwark_store::{AuthorizationStore, CodeRecord, Interaction, PsuSession};
+use bulwark_store::{AuthorizationStore, CodeRecord, Interaction, PsuSession, ThrottleStore};
 use bulwark_token::{
     CodeGrant, IdTokenClaims, SubjectType, half_hash, secret_hash, sector_of, sign_id_token,
 };
@@ -37,6 +37,8 @@ pub struct AuthzParts {
     pub consents: ConsentService,
     /// Interactions, codes, sessions.
     pub store: Arc<dyn AuthorizationStore>,
+    /// The failed-login counters every node shares (AZ-6).
+    pub throttle: Arc<dyn ThrottleStore>,
     /// PSU authentication.
     pub psus: Arc<dyn PsuDirectory>,
     /// PSU accounts.
@@ -170,7 +172,10 @@ impl AuthzService {
             }
         };
         Ok(Self {
-            throttle: LoginThrottle::new(parts.settings.login_failures_before_delay),
+            throttle: LoginThrottle::new(
+                parts.settings.login_failures_before_delay,
+                parts.throttle,
+            ),
             issuer: parts.issuer,
             settings: parts.settings,
             clock: parts.clock,
@@ -510,7 +515,7 @@ impl AuthzService {
         let addr_key = format!("addr:{address}");
         // The attempt counts as a failure until it succeeds (checked and counted at once), so
         // parallel guesses cannot all pass before the first failure is recorded.
-        if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now) {
+        if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now).await? {
             tracing::warn!(target: "bulwark::security", username, address, wait, "PSU login throttled");
             return Ok(LoginOutcome::Failed(format!(
                 "Too many attempts. Please wait {wait} seconds and try again."
@@ -520,8 +525,7 @@ impl AuthzService {
             tracing::warn!(target: "bulwark::security", username, address, "PSU login failed");
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         };
-        self.throttle.succeeded(&user_key);
-        self.throttle.attempt_succeeded(&addr_key);
+        self.throttle.succeeded(&user_key, &addr_key).await?;
         // OIDC Core 5.5.1.1: a login that does not reach the essential acr is a failed
         // authentication; the client learns it as `access_denied` (what the OB security profile
         // and the FAPI conformance suite's essential-acr modules accept), nothing is remembered

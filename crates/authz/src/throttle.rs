@@ -1,125 +1,117 @@
 //! AZ-6: repeated failed logins slow down, per user and per address. After a number of
 //! failures within a window, further attempts for that key are refused (without checking the
-//! password) for a delay that doubles with each failure, capped. Node-local: with N nodes an
-//! attacker gets at most N times the attempts, still bounded.
+//! password) for a delay that doubles with each failure, capped. The counters live in the
+//! database ([`ThrottleStore`]), so every node counts the same failures: N nodes behind a load
+//! balancer slow a guesser down as one would.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use bulwark_store::{LoginFailures, StoreError, ThrottleStore};
 
 /// Failures are forgotten after this long without one, seconds.
 const WINDOW_SECS: i64 = 900;
 /// The longest delay, seconds.
 const MAX_DELAY_SECS: i64 = 900;
-/// Entries kept before the oldest are dropped.
-const MAX_KEYS: usize = 100_000;
 
-#[derive(Clone, Copy, Debug)]
-struct Record {
-    failures: u32,
-    last_failure: i64,
-    blocked_until: i64,
-}
-
-/// Counts failed logins per key (`user:NAME`, `addr:IP`).
-#[derive(Debug)]
+/// Counts failed logins per key (`user:NAME`, `addr:IP`) in the shared store.
 pub struct LoginThrottle {
     free_failures: u32,
-    records: Mutex<HashMap<String, Record>>,
+    store: Arc<dyn ThrottleStore>,
+}
+
+impl std::fmt::Debug for LoginThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginThrottle")
+            .field("free_failures", &self.free_failures)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoginThrottle {
     /// A throttle that lets `free_failures` failures through before delaying.
-    pub fn new(free_failures: u32) -> Self {
+    pub fn new(free_failures: u32, store: Arc<dyn ThrottleStore>) -> Self {
         Self {
-            free_failures,
-            records: Mutex::new(HashMap::new()),
+            free_failures: free_failures.max(1),
+            store,
         }
-    }
-
-    /// Seconds to wait before `key` may try again (0: go ahead).
-    pub fn wait(&self, key: &str, now: i64) -> i64 {
-        let Ok(records) = self.records.lock() else {
-            return 0;
-        };
-        records
-            .get(key)
-            .map(|r| (r.blocked_until - now).max(0))
-            .unwrap_or(0)
     }
 
     /// Starts a login attempt on `keys` (the user's and the address's): refused with the
-    /// longest wait when any of them is blocked; otherwise the attempt is counted as a failure
-    /// on each, checked and counted under one lock, so parallel guesses cannot all pass the
-    /// throttle before the first failure is recorded. A success takes it back
-    /// ([`Self::succeeded`], [`Self::attempt_succeeded`]); a failure leaves it counted.
-    pub fn begin(&self, keys: &[&str], now: i64) -> Result<(), i64> {
-        let Ok(mut records) = self.records.lock() else {
-            return Ok(());
+    /// longest wait in seconds (`Ok(Err(wait))`) when any of them is blocked; otherwise the
+    /// attempt is counted as a failure on each, read and counted in one transaction, so
+    /// parallel guesses, on this node or another, cannot all pass the throttle before the
+    /// first failure is recorded. A success takes it back ([`Self::succeeded`]); a failure
+    /// leaves it counted. A database that cannot answer refuses the login (an error).
+    pub async fn begin(&self, keys: &[&str], now: i64) -> Result<Result<(), i64>, StoreError> {
+        let free = self.free_failures;
+        let wait = std::sync::Mutex::new(0);
+        let step = |current: &[LoginFailures]| {
+            let longest = current.iter().map(|r| wait_of(r, now)).max().unwrap_or(0);
+            if longest > 0 {
+                if let Ok(mut w) = wait.lock() {
+                    *w = longest;
+                }
+                return None;
+            }
+            Some(current.iter().map(|r| counted(*r, now, free)).collect())
         };
-        let wait = keys
-            .iter()
-            .filter_map(|k| records.get(*k))
-            .map(|r| (r.blocked_until - now).max(0))
-            .max()
-            .unwrap_or(0);
-        if wait > 0 {
-            return Err(wait);
+        if self
+            .store
+            .step_login_failures(keys, WINDOW_SECS, &step)
+            .await?
+        {
+            return Ok(Ok(()));
         }
-        for key in keys {
-            self.count_failure(&mut records, key, now);
-        }
+        let waited = wait.lock().map(|w| *w).unwrap_or(MAX_DELAY_SECS);
+        Ok(Err(waited))
+    }
+
+    /// After a successful login: the user's counters are forgotten (that user proved the
+    /// password), and the address gets back only the one failure [`Self::begin`] counted in
+    /// advance, so one good login every few guesses does not clear an address spraying
+    /// passwords over many users.
+    pub async fn succeeded(&self, user_key: &str, address_key: &str) -> Result<(), StoreError> {
+        let free = self.free_failures;
+        let step = |current: &[LoginFailures]| {
+            Some(vec![
+                LoginFailures::default(),
+                taken_back(current.get(1).copied().unwrap_or_default(), free),
+            ])
+        };
+        self.store
+            .step_login_failures(&[user_key, address_key], WINDOW_SECS, &step)
+            .await?;
         Ok(())
     }
+}
 
-    /// Records a failure for `key`.
-    pub fn failed(&self, key: &str, now: i64) {
-        let Ok(mut records) = self.records.lock() else {
-            return;
-        };
-        self.count_failure(&mut records, key, now);
-    }
+/// Seconds `r` must still wait at `now` (0: go ahead).
+fn wait_of(r: &LoginFailures, now: i64) -> i64 {
+    (r.blocked_until - now).max(0)
+}
 
-    fn count_failure(&self, records: &mut HashMap<String, Record>, key: &str, now: i64) {
-        if records.len() >= MAX_KEYS {
-            records.retain(|_, r| now - r.last_failure < WINDOW_SECS);
-        }
-        let r = records.entry(key.to_string()).or_insert(Record {
-            failures: 0,
-            last_failure: now,
-            blocked_until: 0,
-        });
-        if now - r.last_failure >= WINDOW_SECS {
-            r.failures = 0;
-        }
-        r.failures = r.failures.saturating_add(1);
-        r.last_failure = now;
-        if r.failures >= self.free_failures {
-            let over = (r.failures - self.free_failures).min(10);
-            let delay = (2i64 << over).min(MAX_DELAY_SECS);
-            r.blocked_until = now + delay;
-        }
+/// `r` with one more failure at `now`: counts older than the window are forgotten first; past
+/// `free` failures the key is blocked for a delay doubling with each, capped.
+fn counted(mut r: LoginFailures, now: i64, free: u32) -> LoginFailures {
+    if now - r.last_failure >= WINDOW_SECS {
+        r.failures = 0;
     }
+    r.failures = r.failures.saturating_add(1);
+    r.last_failure = now;
+    if r.failures >= free {
+        let over = (r.failures - free).min(10);
+        r.blocked_until = now + (2i64 << over).min(MAX_DELAY_SECS);
+    }
+    r
+}
 
-    /// Forgets `key` after a successful login (a user's key: that user proved the password).
-    pub fn succeeded(&self, key: &str) {
-        if let Ok(mut records) = self.records.lock() {
-            records.remove(key);
-        }
+/// `r` without the failure counted in advance for an attempt that succeeded.
+fn taken_back(mut r: LoginFailures, free: u32) -> LoginFailures {
+    r.failures = r.failures.saturating_sub(1);
+    if r.failures < free {
+        r.blocked_until = 0;
     }
-
-    /// Takes back the one failure [`Self::begin`] recorded in advance for `key` (an address's
-    /// key after a successful login): the address's other failures stay, so one good login
-    /// every few guesses does not clear an address spraying passwords over many users.
-    pub fn attempt_succeeded(&self, key: &str) {
-        if let Ok(mut records) = self.records.lock()
-            && let Some(r) = records.get_mut(key)
-        {
-            r.failures = r.failures.saturating_sub(1);
-            if r.failures < self.free_failures {
-                r.blocked_until = 0;
-            }
-        }
-    }
+    r
 }
 
 #[cfg(test)]
@@ -128,75 +120,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn az_6_repeated_failures_slow_down_and_success_forgets() {
-        let t = LoginThrottle::new(3);
+    fn az_6_repeated_failures_slow_down_and_the_wait_ends() {
+        let mut r = LoginFailures::default();
         for _ in 0..2 {
-            t.failed("user:a", 100);
+            r = counted(r, 100, 3);
         }
-        assert_eq!(t.wait("user:a", 100), 0);
-        t.failed("user:a", 100);
-        let first = t.wait("user:a", 100);
+        assert_eq!(wait_of(&r, 100), 0);
+        r = counted(r, 100, 3);
+        let first = wait_of(&r, 100);
         assert!(first > 0);
-        t.failed("user:a", 100);
-        assert!(t.wait("user:a", 100) > first, "the delay grows");
-        assert_eq!(t.wait("user:b", 100), 0, "per key");
-        assert_eq!(t.wait("user:a", 100 + MAX_DELAY_SECS), 0, "and ends");
-        t.succeeded("user:a");
-        assert_eq!(t.wait("user:a", 100), 0);
+        r = counted(r, 100, 3);
+        assert!(wait_of(&r, 100) > first, "the delay grows");
+        assert_eq!(wait_of(&r, 100 + MAX_DELAY_SECS), 0, "and ends");
+        let later = counted(r, 100 + WINDOW_SECS, 3);
+        assert_eq!(
+            later.failures, 1,
+            "failures older than the window are forgotten"
+        );
     }
 
     /// AZ-6 / CO-5: a good login from an address takes back only its own attempt; the
     /// address's earlier failures against other users still count.
     #[test]
     fn az_6_a_good_login_does_not_clear_an_address() {
-        let t = LoginThrottle::new(3);
-        for _ in 0..2 {
-            t.failed("addr:10.0.0.9", 100);
+        let mut r = LoginFailures::default();
+        for _ in 0..3 {
+            r = counted(r, 100, 3);
         }
-        // The next attempt is counted in advance, then succeeds.
-        t.failed("addr:10.0.0.9", 100);
-        assert!(t.wait("addr:10.0.0.9", 100) > 0);
-        t.attempt_succeeded("addr:10.0.0.9");
-        assert_eq!(
-            t.wait("addr:10.0.0.9", 100),
-            0,
-            "its own attempt is taken back"
-        );
-        // One more failure blocks again: the two before are remembered.
-        t.failed("addr:10.0.0.9", 101);
-        assert!(t.wait("addr:10.0.0.9", 101) > 0);
-    }
-
-    /// AZ-6: an attempt is counted before the password is checked, under the same lock as the
-    /// check, so a burst of parallel guesses gets only the free ones through; a success takes
-    /// back only its own count.
-    #[test]
-    fn az_6_parallel_attempts_are_counted_before_the_password_is_checked() {
-        let t = std::sync::Arc::new(LoginThrottle::new(3));
-        let admitted: usize = (0..16)
-            .map(|_| {
-                let t = t.clone();
-                std::thread::spawn(move || t.begin(&["user:a", "addr:10.0.0.9"], 100).is_ok())
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|h| usize::from(h.join().unwrap_or(false)))
-            .sum();
-        assert_eq!(admitted, 3, "only the free attempts pass, however parallel");
-        assert!(
-            t.begin(&["user:b", "addr:10.0.0.9"], 100).is_err(),
-            "the address too"
-        );
-        // A good login from a fresh address: taken back, so it leaves nothing behind.
-        t.begin(&["user:c", "addr:10.0.0.10"], 100).unwrap();
-        t.succeeded("user:c");
-        t.attempt_succeeded("addr:10.0.0.10");
-        for _ in 0..2 {
-            t.begin(&["user:c", "addr:10.0.0.10"], 101).unwrap();
-        }
-        assert!(
-            t.begin(&["user:c", "addr:10.0.0.10"], 101).is_ok(),
-            "the good login's count was taken back: this is the third failure, not the fourth"
-        );
+        assert!(wait_of(&r, 100) > 0);
+        r = taken_back(r, 3);
+        assert_eq!(wait_of(&r, 100), 0, "its own attempt is taken back");
+        r = counted(r, 101, 3);
+        assert!(wait_of(&r, 101) > 0, "the two before are remembered");
     }
 }

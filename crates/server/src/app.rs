@@ -334,6 +334,7 @@ impl Application {
                 par: par.clone(),
                 consents: consents.clone(),
                 store: store_arc.clone(),
+                throttle: store_arc.clone(),
                 psus: directories.psus,
                 accounts: directories.accounts,
                 keys: keys.clone(),

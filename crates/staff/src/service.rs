@@ -121,7 +121,7 @@ impl StaffService {
     ) -> Result<Self, StaffError> {
         let decoy = hash_password(&rng.token(16), rng.as_ref())?;
         Ok(Self {
-            throttle: LoginThrottle::new(settings.login_free_failures.max(1)),
+            throttle: LoginThrottle::new(settings.login_free_failures, store.clone()),
             queue: None,
             store,
             consents,
@@ -169,7 +169,7 @@ impl StaffService {
         let addr_key = format!("staff-addr:{address}");
         // The attempt counts as a failure until it succeeds (checked and counted at once), so
         // parallel guesses cannot all pass the throttle before the first failure is recorded.
-        if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now) {
+        if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now).await? {
             self.audit_login_failure(username, address, "throttled", now)
                 .await?;
             return Err(StaffError::Throttled(wait));
@@ -187,8 +187,7 @@ impl StaffService {
                 .await?;
             return Err(StaffError::BadCredentials);
         };
-        self.throttle.succeeded(&user_key);
-        self.throttle.attempt_succeeded(&addr_key);
+        self.throttle.succeeded(&user_key, &addr_key).await?;
         let session = NewSession {
             token: self.rng.token(32),
             csrf: self.rng.token(24),

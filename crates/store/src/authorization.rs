@@ -736,7 +736,12 @@ impl AuthorizationStore for SqlStore {
         .execute(&self.db())
         .await?;
         gone += codes.rows_affected();
-        for table in ["authz_interactions", "refresh_tokens", "psu_sessions"] {
+        for table in [
+            "authz_interactions",
+            "refresh_tokens",
+            "psu_sessions",
+            "login_failures",
+        ] {
             let done = crate::db::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE expires_at < $1"
             )))

@@ -21,6 +21,7 @@ mod sql;
 mod staff;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod throttle;
 
 pub use authorization::{
     AuthorizationStore, CodeRecord, Interaction, JtiClaim, PsuSession, PushedRequest, Redeemed,
@@ -38,6 +39,7 @@ pub use registrations::{Registration, RegistrationStore, RegistrationWrite};
 pub use replay::{IssuedToken, ReplayStore};
 pub use sql::{Backend, ConnectSettings, SqlStore, opens_read_only};
 pub use staff::{AuditEvent, AuditQuery, AuditStore, StaffRecord, StaffSessionRecord, StaffStore};
+pub use throttle::{LoginFailures, ThrottleStep, ThrottleStore};
 
 /// Everything the server needs from persistence, as one object-safe bundle.
 pub trait Store:
@@ -50,6 +52,7 @@ pub trait Store:
     + PsuStore
     + StaffStore
     + AuditStore
+    + ThrottleStore
     + Send
     + Sync
 {
@@ -65,6 +68,7 @@ impl<T> Store for T where
         + PsuStore
         + StaffStore
         + AuditStore
+        + ThrottleStore
         + Send
         + Sync
 {

@@ -74,7 +74,54 @@ both_backends!(
     hardening_one_bad_jti_does_not_fail_the_batch,
     az_1_push_claims_the_assertion_in_the_same_transaction,
     hardening_search_filters_on_the_effective_status,
+    az_6_login_failures_are_counted_one_after_the_other,
 );
+
+/// AZ-6: the shared login counters are read and written in one transaction that holds the
+/// rows: 16 concurrent steps on the same keys (on PostgreSQL each on its own connection, as
+/// 16 nodes would be) lose no count; a step that declines writes nothing; the rows are
+/// purged once their time is over.
+async fn az_6_login_failures_are_counted_one_after_the_other(store: SqlStore) {
+    use bulwark_store::{LoginFailures, ThrottleStore};
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let step = |now: &[LoginFailures]| {
+                Some(
+                    now.iter()
+                        .map(|r| LoginFailures {
+                            failures: r.failures + 1,
+                            last_failure: 100,
+                            blocked_until: 0,
+                        })
+                        .collect(),
+                )
+            };
+            store
+                .step_login_failures(&["user:a", "addr:10.0.0.9"], 900, &step)
+                .await
+                .unwrap()
+        });
+    }
+    assert!(tasks.join_all().await.into_iter().all(|wrote| wrote));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let read = |now: &[LoginFailures]| {
+        seen.lock().unwrap().extend_from_slice(now);
+        None
+    };
+    // Keys in any order get their own counters back, in the order asked.
+    let wrote = store
+        .step_login_failures(&["addr:10.0.0.9", "user:a", "user:new"], 900, &read)
+        .await
+        .unwrap();
+    assert!(!wrote);
+    let counts: Vec<u32> = seen.lock().unwrap().iter().map(|r| r.failures).collect();
+    assert_eq!(counts, [16, 16, 0], "no count lost, an unknown key is zero");
+    // The declined step left no row for the new key; the others go once past their time.
+    assert_eq!(store.purge_authorization(100 + 900).await.unwrap(), 0);
+    assert_eq!(store.purge_authorization(100 + 901).await.unwrap(), 2);
+}
 
 async fn open(db: &TestDb) -> SqlStore {
     let store = SqlStore::connect(&db.url, &ConnectSettings::default())

@@ -45,3 +45,50 @@ both_backends!(
     az_6_repeated_wrong_passwords_slow_logins_down_on_postgres
         => az_6_repeated_wrong_passwords_slow_logins_down_case
 );
+
+/// AZ-6 on a cluster: the failures counted on one node throttle the same user on another
+/// (the counters live in the shared database, not in a node's memory).
+#[tokio::test]
+async fn az_6_failures_on_one_node_slow_logins_down_on_another() {
+    let Some(db) = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL")
+    else {
+        return;
+    };
+    let pki = std::sync::Arc::new(crate::support::TestPki::new("PG QTSP"));
+    let node = |pki| {
+        Harness::start_shared(
+            std::sync::Arc::new(tempfile::tempdir().unwrap()),
+            pki,
+            Some(db.url.clone()),
+            |_| {},
+        )
+    };
+    let a = node(pki.clone()).await;
+    let b = node(pki).await;
+    let t = FlowTpp::register(&a, "tpp-throttle-nodes", None).await;
+    let (user, password, _, _) = psu(&a, "alex-nodes").await;
+    let (mut on_a, ia) = login_page(&a, &t).await;
+    for _ in 0..5 {
+        let page = on_a.login(&ia, &user, "not-the-password").await;
+        assert!(page.body.contains(WRONG), "{}", page.body);
+    }
+    let (mut on_b, ib) = login_page(&b, &t).await;
+    let page = on_b.login(&ib, &user, &password).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains(SLOW_DOWN), "{}", page.body);
+}
+
+/// A browser on `h`'s login page for a new authorization of `t`.
+async fn login_page(h: &Harness, t: &FlowTpp) -> (Browser, String) {
+    let consent = t.consent(h).await;
+    let pushed = t.push(h, &t.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
+    let mut browser = Browser::new(h);
+    let ia = browser
+        .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
+        .await;
+    (browser, ia)
+}
