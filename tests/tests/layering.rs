@@ -28,7 +28,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "core", "jose", "store", "clients", "par", "consent", "token",
         ],
     ),
-    ("staff", &["core", "store", "consent", "clients", "authz"]),
+    (
+        "staff",
+        &["core", "store", "consent", "clients", "authz", "token"],
+    ),
     (
         "resource",
         &["core", "certs", "clients", "token", "consent"],

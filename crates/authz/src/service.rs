@@ -507,8 +507,13 @@ impl AuthzService {
         let now = self.clock.unix();
         let (interaction, req) = self.interaction(id, browser_secret, now).await?;
         Self::check_csrf(&interaction, csrf)?;
-        // Bounded before anything is hashed: a megabyte "password" costs no more than a wrong one.
-        if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+        // Bounded before anything is hashed or stored: a megabyte "password" costs no more than
+        // a wrong one, and a control character (a NUL, say) is no one's username.
+        if username.is_empty()
+            || username.len() > MAX_USERNAME
+            || password.len() > MAX_PASSWORD
+            || username.chars().any(char::is_control)
+        {
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         }
         let user_key = format!("user:{username}");

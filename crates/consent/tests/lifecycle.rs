@@ -139,10 +139,12 @@ async fn co_5_access_revocation_keeps_the_status_and_its_time(env: Env) {
     );
     // The expiry is recorded (by the system), nothing by the refused revocation.
     let history = env.svc.history(&id).await.unwrap();
-    assert!(
-        history[rows..]
-            .iter()
-            .all(|h| h.actor.kind == ActorKind::System)
+    assert_eq!(history.len(), rows + 1, "{history:?}");
+    let last = history.last().unwrap();
+    assert_eq!(last.actor.kind, ActorKind::System);
+    assert_eq!(
+        (last.from, last.to),
+        (Some(ConsentStatus::Authorised), ConsentStatus::Expired)
     );
 }
 

@@ -162,10 +162,22 @@ impl GatewayRefusal {
     }
 }
 
-/// A window bound as the bank reads it.
-fn rfc3339(at: OffsetDateTime) -> Option<String> {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .ok()
+/// A window bound as the bank reads it: RFC 3339 in UTC. A bound that cannot be written
+/// refuses the request rather than leaving the window open on that side.
+fn rfc3339(at: Option<OffsetDateTime>) -> Result<Option<String>, GatewayRefusal> {
+    at.map(|at| {
+        at.to_offset(time::UtcOffset::UTC)
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                GatewayRefusal::new(
+                    500,
+                    ObErrorCode::UnexpectedError,
+                    format!("the consent's transaction window cannot be passed on: {e}"),
+                    "internal",
+                )
+            })
+    })
+    .transpose()
 }
 
 /// Which API's PSD2 role a resource API needs.
@@ -308,8 +320,8 @@ impl Policy {
             psu: context.psu_id,
             accounts: context.selected_accounts,
             permissions: context.permissions.iter().map(|p| p.as_str()).collect(),
-            transaction_from: context.transaction_from.and_then(rfc3339),
-            transaction_to: context.transaction_to.and_then(rfc3339),
+            transaction_from: rfc3339(context.transaction_from)?,
+            transaction_to: rfc3339(context.transaction_to)?,
             cert_thumbprint,
             consumed_at,
         })

@@ -144,10 +144,11 @@ impl Route {
 ///   submission the consent is Consumed, so a PSU-token route would refuse every read;
 /// - account-access and funds-confirmation operations take the PSU's token
 ///   (`PSUOAuth2Security`): an application token carries no consent, so no status, permission
-///   or account would be checked. The one exception is `products`, which a bank may serve as
-///   a catalogue the same for every caller (its product data, not the PSU's);
-/// - an account-access path with an `{AccountId}` segment names an account, which must be
-///   among the consent's selected ones: it needs `account_param`.
+///   or account would be checked. The one exception is `products` on a path without
+///   parameters, which a bank may serve as a catalogue the same for every caller (its product
+///   data, not an account's);
+/// - an account-access path with an `{AccountId}` segment (in any letter case) names an
+///   account, which must be among the consent's selected ones: it needs `account_param`.
 fn check_policy(
     c: &RouteConfig,
     api: ResourceApi,
@@ -156,6 +157,10 @@ fn check_policy(
 ) -> Result<(), String> {
     use bulwark_consent::ConsentKind as K;
     let psu = matches!(c.token, TokenKindConfig::Psu);
+    let has_params = segments.iter().any(|s| matches!(s, Segment::Param(_)));
+    let names_account = segments
+        .iter()
+        .any(|s| matches!(s, Segment::Param(name) if name.eq_ignore_ascii_case("AccountId")));
     let submission = api == ResourceApi::DomesticPayment && method == "POST";
     if submission && !c.payment_submission {
         return Err("a POST to domestic-payments is a payment submission: set \
@@ -176,22 +181,17 @@ fn check_policy(
             "funds confirmations take the PSU's token: an application token names no consent"
                 .into(),
         ),
-        K::AccountAccess if !psu && api != ResourceApi::Products => Err(format!(
+        K::AccountAccess if !psu && (api != ResourceApi::Products || has_params) => Err(format!(
             "{} takes the PSU's token: an application token names no consent, so no \
-             permission or account would be checked",
+             permission or account would be checked (only a products catalogue without path \
+             parameters may take an application token)",
             api.as_str()
         )),
-        K::AccountAccess
-            if psu
-                && c.account_param.is_none()
-                && segments.contains(&Segment::Param("AccountId".into())) =>
-        {
-            Err(
-                "the path names an {AccountId}: set account_param = \"AccountId\", so the \
+        K::AccountAccess if psu && c.account_param.is_none() && names_account => Err(
+            "the path names an {AccountId}: set account_param = \"AccountId\", so the \
                  account must be one the consent covers"
-                    .into(),
-            )
-        }
+                .into(),
+        ),
         _ => Ok(()),
     }
 }
@@ -389,8 +389,21 @@ mod tests {
                 "funds-confirmations",
                 Application,
             ),
-            // An account in the path, unchecked.
+            // An account in the path, unchecked (however its parameter is spelt).
             config("GET", balances, "balances", Psu),
+            config(
+                "GET",
+                "/open-banking/v3.1/aisp/accounts/{accountId}/balances",
+                "balances",
+                Psu,
+            ),
+            // A PSU's product, with an application token.
+            config(
+                "GET",
+                "/open-banking/v3.1/aisp/accounts/{AccountId}/product",
+                "products",
+                Application,
+            ),
         ];
         for c in refused {
             assert!(

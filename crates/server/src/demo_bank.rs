@@ -144,9 +144,10 @@ fn demo_amount(account_id: &str) -> String {
 }
 
 async fn accounts(State(store): State<Arc<dyn PsuStore>>, h: HeaderMap) -> Response {
+    let grant = Grant::of(&h);
     match covered(store.as_ref(), &h).await {
         Ok(list) => page(
-            json!({"Account": list.iter().map(|a| account_json(a, &Grant::of(&h))).collect::<Vec<_>>()}),
+            json!({"Account": list.iter().map(|a| account_json(a, &grant)).collect::<Vec<_>>()}),
             "/open-banking/v3.1/aisp/accounts",
         ),
         Err(r) => r,

@@ -147,6 +147,9 @@ pub struct ConsentView {
     pub history: Vec<HistoryRow>,
     /// Whether the revoke form is shown.
     pub revocable: bool,
+    /// "Access revoked by ... on ...": the bank ended the TPP's access and the PSU has not
+    /// re-authenticated since (the status still reads Authorised).
+    pub access_revoked: Option<String>,
     /// Whether revoking ends the TPP's access while the consent stays Authorised (an
     /// Authorised account-access consent, OB "Access Revocation"), which the form says.
     pub ends_access_only: bool,

@@ -60,6 +60,13 @@ pub struct ConsentDetail {
     pub refresh: RefreshSummary,
     /// Whether an admin may revoke it now.
     pub revocable: bool,
+    /// Whether revoking it ends the TPP's access while it stays Authorised (an Authorised
+    /// account-access consent, OB "Access Revocation") rather than changing its status.
+    pub ends_access_only: bool,
+    /// When the bank last revoked the TPP's access under this Authorised consent, and who,
+    /// if its PSU has not re-authenticated it since (OB "Access Revocation": the status says
+    /// Authorised, so the page says this instead).
+    pub access_revoked: Option<AuditEntry>,
 }
 
 /// A client as the detail page shows it.
@@ -151,7 +158,15 @@ impl StaffService {
         };
         let status = consent.status_at(now);
         let revocable = session.role.can_act() && revocable(&consent, status);
+        let access_revoked = (status == ConsentStatus::Authorised)
+            .then(|| access_revoked(&history))
+            .flatten();
+        let ends_access_only = revocable
+            && status == ConsentStatus::Authorised
+            && consent.kind() == ConsentKind::AccountAccess;
         Ok(ConsentDetail {
+            access_revoked,
+            ends_access_only,
             summary: describe(&consent),
             consent,
             status,
@@ -194,6 +209,13 @@ impl StaffService {
                 consent.kind().as_str()
             )));
         }
+        // The tokens end first: should that fail, nothing says access was revoked while it
+        // was not (ending them again is harmless).
+        if status == ConsentStatus::Authorised {
+            self.tokens
+                .end_access(consent_id, &consent.client_id)
+                .await?;
+        }
         let (revocation, action) = match status {
             ConsentStatus::AwaitingAuthorisation => {
                 self.consents
@@ -214,9 +236,6 @@ impl StaffService {
                 (Revocation::Revoked, "consent.revoke")
             }
         };
-        self.tokens
-            .revoke_grant(consent_id, &consent.client_id)
-            .await?;
         self.record(&AuditEvent {
             seq: 0,
             at: unix(now),
@@ -359,6 +378,20 @@ fn revocable(consent: &Consent, status: ConsentStatus) -> bool {
         ConsentStatus::Authorised => consent.kind().reauthorisable(),
         _ => false,
     }
+}
+
+/// The bank's last access revocation of an Authorised consent (a staff entry that kept it
+/// Authorised), unless a re-authentication by its PSU came after it.
+fn access_revoked(history: &[AuditEntry]) -> Option<AuditEntry> {
+    let last = history.iter().rposition(|e| {
+        e.actor.kind == bulwark_consent::ActorKind::Staff
+            && e.from == Some(ConsentStatus::Authorised)
+            && e.to == ConsentStatus::Authorised
+    })?;
+    let reauthenticated = history[last + 1..].iter().any(|e| {
+        e.actor.kind == bulwark_consent::ActorKind::Psu && e.to == ConsentStatus::Authorised
+    });
+    (!reauthenticated).then(|| history[last].clone())
 }
 
 /// What a bank-side revocation did, for the page that reports it.

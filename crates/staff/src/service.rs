@@ -162,7 +162,13 @@ impl StaffService {
         address: &str,
         now: i64,
     ) -> Result<NewSession, StaffError> {
-        if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+        // Bounded before anything is hashed or stored; a control character (a NUL, say) is no
+        // one's username.
+        if username.is_empty()
+            || username.len() > MAX_USERNAME
+            || password.len() > MAX_PASSWORD
+            || username.chars().any(char::is_control)
+        {
             return Err(StaffError::BadCredentials);
         }
         let user_key = format!("staff-user:{username}");

@@ -232,6 +232,14 @@ pub trait AuthorizationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Revokes one refresh token (idempotent).
     async fn revoke_refresh_token(&self, hash: &str, now: i64) -> Result<(), StoreError>;
+    /// Discards a consent's authorization codes not yet exchanged (unexpired at `now`), so
+    /// none can be redeemed after the bank ended the access they grant; used codes stay (a
+    /// second use is still recognised as a reuse). Returns how many went.
+    async fn discard_unused_codes_of_consent(
+        &self,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError>;
     /// Revokes every refresh token of a consent.
     async fn revoke_refresh_tokens_of_consent(
         &self,
@@ -622,6 +630,25 @@ impl AuthorizationStore for SqlStore {
         .execute(&self.db())
         .await?;
         Ok(())
+    }
+
+    async fn discard_unused_codes_of_consent(
+        &self,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        // Unexpired codes only: the expiry index bounds the scan to the last minute's codes.
+        // A redemption holding a code's row (PostgreSQL) makes this wait, then skip the code it
+        // used; the refresh token that redemption wrote is revoked after this, by the caller.
+        let done = crate::db::query(
+            "DELETE FROM authorization_codes WHERE expires_at >= $1 AND consent_id = $2 \
+             AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(consent_id)
+        .execute(&self.db())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn revoke_refresh_tokens_of_consent(

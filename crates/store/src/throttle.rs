@@ -52,26 +52,17 @@ impl ThrottleStore for SqlStore {
         ordered.sort_unstable();
         ordered.dedup();
         let mut tx = self.db().begin().await?;
-        // A row to lock for every key, then the rows locked in one order (no deadlock between
-        // two attempts naming the same keys).
-        for key in &ordered {
-            crate::db::query(
-                "INSERT INTO login_failures (key, failures, last_failure, blocked_until, expires_at) \
-                 VALUES ($1, 0, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(*key)
-            .execute(&mut tx)
-            .await?;
-        }
-        let lock = match self.backend() {
-            crate::Backend::Postgres => " FOR UPDATE",
-            crate::Backend::Sqlite => "",
-        };
+        // Each key's row, created if absent and locked in one statement (PostgreSQL: the
+        // conflict's update takes the row lock; SQLite: one writer), in one order, so two
+        // attempts naming the same keys cannot deadlock, and a purge between a create and a
+        // read cannot leave a key without its row.
         let mut read = Vec::with_capacity(ordered.len());
         for key in &ordered {
-            let row = crate::db::query(sqlx::AssertSqlSafe(format!(
-                "SELECT failures, last_failure, blocked_until FROM login_failures WHERE key = $1{lock}"
-            )))
+            let row = crate::db::query(
+                "INSERT INTO login_failures (key, failures, last_failure, blocked_until, expires_at) \
+                 VALUES ($1, 0, 0, 0, 0) ON CONFLICT (key) DO UPDATE SET key = excluded.key \
+                 RETURNING failures, last_failure, blocked_until",
+            )
             .bind(*key)
             .fetch_one(&mut tx)
             .await?;

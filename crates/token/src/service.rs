@@ -199,10 +199,7 @@ impl TokenService {
     /// as a token of the grant could live under either lifetime setting, so a token minted
     /// under an earlier, longer access-token lifetime stays covered too.
     ///
-    /// Also the bank's way to end a TPP's access while the consent lives on (OB "Access
-    /// Revocation", the staff console): tokens issued after the watermark, from a
-    /// re-authentication of the same consent, are valid again.
-    pub async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
+    async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
         self.authorizations()?
             .revoke_refresh_tokens_of_consent(consent_id, self.clock.unix_time().secs())
             .await?;
@@ -217,6 +214,19 @@ impl TokenService {
             .revoke_grant(consent_id, client_id, issued_until, expires_at)
             .await?;
         Ok(())
+    }
+
+    /// The bank ends a TPP's access under a consent that lives on (OB "Access Revocation",
+    /// the staff console): the consent's codes not yet exchanged are discarded (else one
+    /// issued just before would be exchanged after, for tokens past the watermark), then the
+    /// grant is revoked ([`Self::revoke_grant`]): its refresh tokens, including one a
+    /// redemption racing with this wrote, and every access token issued until now. Tokens
+    /// from a re-authentication of the same consent after the watermark are valid.
+    pub async fn end_access(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
+        self.authorizations()?
+            .discard_unused_codes_of_consent(consent_id, self.clock.unix_time().secs())
+            .await?;
+        self.revoke_grant(consent_id, client_id).await
     }
 
     /// `POST /token`: the request is parsed before the client is authenticated, so a

@@ -480,9 +480,14 @@ async fn consent_page(
             })
             .collect(),
         revocable: detail.revocable,
-        ends_access_only: detail.revocable
-            && detail.status == ConsentStatus::Authorised
-            && c.kind() == ConsentKind::AccountAccess,
+        access_revoked: detail.access_revoked.as_ref().map(|e| {
+            format!(
+                "revoked by {} on {}; the customer has not re-authenticated since",
+                e.actor.id,
+                when_dt(e.at)
+            )
+        }),
+        ends_access_only: detail.ends_access_only,
         csrf: session.csrf.clone(),
     };
     render(

@@ -34,6 +34,10 @@ async fn az_6_repeated_wrong_passwords_slow_logins_down_case(h: Harness) {
     let page = b.login(&ia, "nobody", "whatever").await;
     assert!(page.body.contains(SLOW_DOWN), "{}", page.body);
 
+    // A username no one can have (a NUL in it) is a wrong login, not a server error.
+    let page = b.login(&ia, "al\u{0}ex", "whatever").await;
+    assert_ne!(page.status / 100, 5, "{}", page.body);
+
     // The wait ends.
     h.clock.advance(3);
     let page = b.login(&ia, &user, &password).await;

@@ -481,7 +481,7 @@ async fn gw_1_the_bank_answers_with_what_the_consent_grants() {
             &json!({"Data": {
                 "Permissions": ["ReadAccountsBasic", "ReadTransactionsBasic", "ReadTransactionsCredits"],
                 "ExpirationDateTime": crate::support::consents::iso(86_400),
-                "TransactionFromDateTime": "2026-01-01T00:00:00+00:00",
+                "TransactionFromDateTime": "2026-01-01T01:00:00+01:00",
                 "TransactionToDateTime": "2026-11-29T00:00:00+00:00"
             }, "Risk": {}}),
         )
@@ -550,8 +550,32 @@ async fn gw_1_the_bank_answers_with_what_the_consent_grants() {
     assert_eq!(rows[0]["CreditDebitIndicator"], "Credit");
     assert!(rows[0].get("TransactionInformation").is_none(), "Basic");
 
-    // The usual Detail consent sees the identification.
+    // The usual Detail consent sees the identification; it has no transaction window, and
+    // none a caller sends reaches the bank.
     let (t2, token2, _, _) = journey(&h).await;
+    let echoed = get(
+        &h,
+        &base,
+        &t2.c.identity,
+        Some(&token2),
+        "/echo/accounts",
+        &[
+            ("x-bulwark-transaction-from", "1970-01-01T00:00:00Z"),
+            ("x-bulwark-transaction-to", "9999-12-31T00:00:00Z"),
+        ],
+    )
+    .await;
+    assert_eq!(echoed.status, 200, "{:?}", echoed.body);
+    assert!(
+        echoed.body["headers"]
+            .get("x-bulwark-transaction-from")
+            .is_none()
+    );
+    assert!(
+        echoed.body["headers"]
+            .get("x-bulwark-transaction-to")
+            .is_none()
+    );
     let list = get(
         &h,
         &base,

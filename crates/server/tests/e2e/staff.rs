@@ -93,6 +93,11 @@ async fn revoke_case(h: Harness) {
     let after = b.get(&done.location()).await;
     assert!(after.body.contains("Access was revoked"), "{}", after.body);
     assert!(
+        after.body.contains("revoked by alice on"),
+        "the page says access is revoked although the status reads Authorised: {}",
+        after.body
+    );
+    assert!(
         after.body.contains("customer asked by phone"),
         "in the history"
     );
@@ -161,6 +166,10 @@ async fn reauthentication_case(h: Harness) {
     let before = t.exchange(&h, &first["code"]).await;
     assert_eq!(before.0, 200, "{:?}", before.2);
     let old_access = before.2["access_token"].as_str().unwrap().to_string();
+    // A code issued just before the revocation, exchanged after it.
+    let (status, pending) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[0])).await;
+    assert_eq!(status, 303);
 
     staff(&h, "rita", StaffRole::Admin).await;
     let mut b = logged_in(&h, "rita").await;
@@ -177,6 +186,10 @@ async fn reauthentication_case(h: Harness) {
 
     // Past the clock skew the revocation's watermark allows for a node whose clock is behind.
     h.clock.advance(11);
+    // The code issued before the revocation is gone: its tokens would be past the watermark.
+    let late = t.exchange(&h, &pending["code"]).await;
+    assert_eq!(late.0, 400, "{:?}", late.2);
+    assert_eq!(late.2["error"], "invalid_grant");
     let (status, again) =
         authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[1])).await;
     assert_eq!(status, 303);
@@ -199,6 +212,12 @@ async fn reauthentication_case(h: Harness) {
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "Authorised");
     assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    assert!(
+        !detail.body.contains("id=\"access-revoked\""),
+        "re-authenticated since: {}",
+        detail.body
+    );
 
     // A consent still awaiting authorisation is withdrawn.
     let waiting = t.consent(&h).await;
