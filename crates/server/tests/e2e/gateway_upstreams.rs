@@ -7,9 +7,63 @@ use serde_json::{Value, json};
 
 use crate::support::consents::tpp;
 use crate::support::gateway::{
-    escaped_pem, gateway, gateway_with, get, journey, payment_journey, tls_echo_upstream,
+    escaped_pem, funds_journey, gateway, gateway_with, get, journey, payment_journey,
+    tls_echo_upstream,
 };
 use crate::support::{Harness, http_client};
+
+/// GW-1 / CO-4 / OB Confirmation of Funds: a CBPII's PSU-authorised funds-confirmation token
+/// reaches the bank through the gateway for its own consent only: a request naming another
+/// consent in `Data.ConsentId` is 400 ConsentMismatch and never reaches the bank; an
+/// application token is refused (403); the consent's status is read on every request.
+#[tokio::test]
+async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
+    let h = Harness::start(|_| {}).await;
+    let base = gateway_with(&h, |c| {
+        let echo = c["routes"][3]["upstream"].clone();
+        c["routes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"method": "POST",
+            "path": "/open-banking/v3.1/cbpii/funds-confirmations", "upstream": echo,
+            "api": "funds-confirmations"}));
+    })
+    .await;
+    let (t, token, consent_id) = funds_journey(&h, "tpp-gw-cbpii", "gwfunds").await;
+    let claims = crate::support::jwt_parts(&token).1;
+    assert_eq!(claims["consent_id"], consent_id.as_str());
+    let ask = |token: String, consent: String| {
+        let body = json!({"Data": {"ConsentId": consent, "Reference": "Purchase01",
+            "InstructedAmount": {"Amount": "20.00", "Currency": "GBP"}}});
+        let client = http_client(&h.dev_ca, Some(&t.c.identity));
+        let url = format!("{base}/open-banking/v3.1/cbpii/funds-confirmations");
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, text) = ask(token.clone(), "fcc-another-consent".into()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
+    assert!(text.contains("Data.ConsentId"), "{text}");
+    let (status, text) = ask(token.clone(), consent_id.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    let echoed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        echoed["headers"]["x-bulwark-consent-id"],
+        consent_id.as_str()
+    );
+    assert_eq!(echoed["headers"]["x-bulwark-permissions"], "");
+    let (status, text) = ask(t.app_token.clone(), consent_id.clone()).await;
+    assert_eq!(status, 403, "{text}");
+}
 
 #[tokio::test]
 async fn gw_1_payment_submissions_must_match_their_consent() {

@@ -194,6 +194,56 @@ pub async fn tls_echo_upstream(h: &Harness) -> String {
     format!("https://localhost:{port}")
 }
 
+/// A funds-confirmation consent authorised by PSU `user` for TPP `id` (the whole CBPII
+/// journey: consent, PAR with the `fundsconfirmations` scope, login, authorise, code, token);
+/// returns the TPP, its access token for the consent, and the consent id.
+pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, String, String) {
+    use super::consents::{CBPII, as_tpp, cof_body};
+    use super::journey::{Browser, psu, response_params};
+    let t = FlowTpp::register(h, id, None).await;
+    let (user, password, _, subject) = psu(h, user).await;
+    // The consent names one of the PSU's accounts (OB: the DebtorAccount is the CBPII's).
+    let account = bulwark_store::PsuStore::psu_accounts(&h.store, &subject)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut body = cof_body();
+    body["Data"]["DebtorAccount"] = json!({"SchemeName": account.scheme,
+        "Identification": account.identification, "Name": account.name});
+    let created = as_tpp(h, &t.c, &t.app_token).post(CBPII, &body, &[]).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let consent_id = created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid fundsconfirmations".into();
+        }
+    }
+    let pushed = t.push(h, &params).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let mut b = Browser::new(h);
+    let ia = b
+        .start(&[
+            ("client_id", id),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let logged = b.login(&ia, &user, &password).await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    // The account is the consent's: the PSU confirms, choosing none.
+    let done = b.decide(&ia, "authorise", &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let params = response_params(&done.location());
+    assert!(params.contains_key("code"), "{params:?}");
+    let tokens = t.exchange(h, &params["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let token = tokens.2["access_token"].as_str().unwrap().to_string();
+    (t, token, consent_id)
+}
+
 /// A domestic-payment consent for `amount` GBP authorised by PSU `user` for TPP `id`; returns
 /// the TPP, its access token for the consent, and the consent id.
 pub async fn payment_journey(

@@ -92,7 +92,11 @@ impl FlowTpp {
             h,
             id,
             "PSDGB-FCA-123456",
-            &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+            &[
+                PspRole::AccountInformation,
+                PspRole::PaymentInitiation,
+                PspRole::CardIssuing,
+            ],
         );
         h.seals.lock().unwrap().insert(id.to_owned(), seal);
         let mut meta = json!({
@@ -123,7 +127,11 @@ impl FlowTpp {
             id,
             Some("PSDGB-FCA-123456"),
             None,
-            &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+            &[
+                PspRole::AccountInformation,
+                PspRole::PaymentInitiation,
+                PspRole::CardIssuing,
+            ],
         );
         let c = PkjClient {
             id: id.into(),
