@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use bulwark_consent::{
-    ConsentError, ConsentService, ConsentSummary, Decision, decision_transition,
+    ConsentError, ConsentKind, ConsentService, ConsentSummary, Decision, PaymentLines,
+    decision_transition,
 };
 use bulwark_core::{Clock, Form, OAuthError, OAuthErrorCode, Rng};
 use bulwark_jose::{Alg, KeySet};
@@ -101,6 +102,9 @@ pub enum View {
         client_name: String,
         /// CSRF token for the form.
         csrf: String,
+        /// The payment, for a payment consent: shown while the PSU authenticates (OB CEG:
+        /// amount, currency and payee on a screen of the authentication journey).
+        payment: Option<Box<PaymentLines>>,
     },
     /// The consent page.
     Consent {
@@ -252,7 +256,15 @@ impl AuthzService {
                 )
                 .await;
         }
-        let session = self.usable_session(&req, session_secret, now).await?;
+        // A remembered login serves account access only. A payment needs strong customer
+        // authentication dynamically linked to its amount and payee (PSD2 RTS art. 5; OB CEG:
+        // "ASPSPs must apply SCA including dynamic linking"), and a funds-confirmation consent
+        // the PSU's explicit consent (PSR 68(5)(b)): the PSU logs in for each.
+        let session = if consent.kind() == ConsentKind::AccountAccess {
+            self.usable_session(&req, session_secret, now).await?
+        } else {
+            None
+        };
         if req.prompt.as_deref() == Some("none") {
             let code = if session.is_some() {
                 OAuthErrorCode::ConsentRequired
@@ -447,22 +459,6 @@ impl AuthzService {
         let now = self.clock.unix();
         let (interaction, req) = self.interaction(id, browser_secret, now).await?;
         let client_name = self.client_name(&req.client_id).await;
-        let Some(subject) = &interaction.psu_id else {
-            return Ok(View::Login {
-                client_name,
-                csrf: interaction.csrf,
-            });
-        };
-        let psu_name = match &interaction.psu_name {
-            Some(name) => name.clone(),
-            None => {
-                self.psus
-                    .find(subject)
-                    .await?
-                    .ok_or(AuthzError::Expired)?
-                    .display_name
-            }
-        };
         let consent = match self
             .consents
             .for_authorisation(
@@ -479,6 +475,23 @@ impl AuthzService {
             Err(e) => return Err(AuthzError::of_consent(e)),
         };
         let summary = bulwark_consent::describe(&consent);
+        let Some(subject) = &interaction.psu_id else {
+            return Ok(View::Login {
+                client_name,
+                csrf: interaction.csrf,
+                payment: summary.payment.map(Box::new),
+            });
+        };
+        let psu_name = match &interaction.psu_name {
+            Some(name) => name.clone(),
+            None => {
+                self.psus
+                    .find(subject)
+                    .await?
+                    .ok_or(AuthzError::Expired)?
+                    .display_name
+            }
+        };
         let accounts = if summary.needs_accounts {
             self.accounts.accounts(subject).await?
         } else {

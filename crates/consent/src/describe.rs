@@ -27,8 +27,9 @@ pub struct ConsentSummary {
     pub intro: String,
     /// Labelled facts (a definition list): access period, transaction window, account.
     pub facts: Vec<Fact>,
-    /// What the TPP will be able to see, one line per kind of information.
-    pub permissions: Vec<PermissionLine>,
+    /// What the TPP will be able to see, by OB data cluster (CEG "Permissions and Data
+    /// Clusters": described at cluster level, with a drill-down to each permission).
+    pub clusters: Vec<DataCluster>,
     /// The payment, for a payment consent.
     pub payment: Option<PaymentLines>,
     /// True when the PSU must choose accounts on the page (account access, or a payment
@@ -48,13 +49,55 @@ pub struct Fact {
     pub value: String,
 }
 
+/// One OB data cluster of an account-access consent ("Your Account Details", ...), with the
+/// permissions of it the consent grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataCluster {
+    /// The cluster in the CEG's language, e.g. "Your Regular Payments".
+    pub name: String,
+    /// Its permissions the consent grants, in the spec's order.
+    pub lines: Vec<PermissionLine>,
+}
+
 /// One kind of information an account-access consent shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PermissionLine {
-    /// Short title, e.g. "Your balances".
+    /// The permission in the CEG's permission language, e.g. "Your account balance".
     pub title: String,
     /// A sentence saying what exactly is shared.
     pub detail: String,
+}
+
+/// The OB Customer Experience Guidelines' data clusters, in their order.
+const CLUSTERS: [&str; 6] = [
+    "Your Account Details",
+    "Your Regular Payments",
+    "Your Account Transactions",
+    "Your Statements",
+    "Your Account Features and Benefits",
+    "Contact and party details",
+];
+
+/// The data cluster a permission belongs to (CEG "Permissions and Data Clusters").
+fn cluster_of(p: Permission) -> &'static str {
+    use Permission as P;
+    match p {
+        P::ReadAccountsBasic | P::ReadAccountsDetail | P::ReadBalances | P::ReadPAN => CLUSTERS[0],
+        P::ReadBeneficiariesBasic
+        | P::ReadBeneficiariesDetail
+        | P::ReadDirectDebits
+        | P::ReadStandingOrdersBasic
+        | P::ReadStandingOrdersDetail
+        | P::ReadScheduledPaymentsBasic
+        | P::ReadScheduledPaymentsDetail => CLUSTERS[1],
+        P::ReadTransactionsBasic
+        | P::ReadTransactionsDetail
+        | P::ReadTransactionsCredits
+        | P::ReadTransactionsDebits => CLUSTERS[2],
+        P::ReadStatementsBasic | P::ReadStatementsDetail => CLUSTERS[3],
+        P::ReadProducts | P::ReadOffers => CLUSTERS[4],
+        P::ReadParty | P::ReadPartyPSU => CLUSTERS[5],
+    }
 }
 
 /// The payment of a domestic-payment consent, formatted for reading.
@@ -87,6 +130,19 @@ fn account_access(d: &AccountAccessDetails) -> ConsentSummary {
     if let Some(to) = d.transaction_to_date_time {
         facts.push(fact("Transactions to", long_date(to)));
     }
+    // OB CEG: the period the transaction data is asked for, also when it is all of it.
+    let transactions = d.permissions.iter().any(|p| {
+        matches!(
+            p,
+            Permission::ReadTransactionsBasic | Permission::ReadTransactionsDetail
+        )
+    });
+    if transactions
+        && d.transaction_from_date_time.is_none()
+        && d.transaction_to_date_time.is_none()
+    {
+        facts.push(fact("Transactions", "All the history we hold".into()));
+    }
     ConsentSummary {
         heading: "Share your account information".into(),
         intro: "You choose which accounts to share. They will be able to see the information \
@@ -94,7 +150,7 @@ fn account_access(d: &AccountAccessDetails) -> ConsentSummary {
                 time."
             .into(),
         facts,
-        permissions: permission_lines(&d.permissions),
+        clusters: clusters(&d.permissions),
         payment: None,
         needs_accounts: true,
         named_account: None,
@@ -132,7 +188,7 @@ fn domestic_payment(d: &DomesticPaymentDetails) -> ConsentSummary {
         heading: "Make a payment".into(),
         intro: intro.into(),
         facts,
-        permissions: Vec::new(),
+        clusters: Vec::new(),
         payment: Some(payment),
         needs_accounts: debtor.is_none(),
         named_account: debtor,
@@ -141,7 +197,7 @@ fn domestic_payment(d: &DomesticPaymentDetails) -> ConsentSummary {
 
 fn funds_confirmation(d: &FundsConfirmationDetails) -> ConsentSummary {
     ConsentSummary {
-        heading: "Confirm you have enough money".into(),
+        heading: "Allow checks that you have enough money".into(),
         intro: "They will be able to ask whether this account has enough money for a payment. \
                 They get a yes or no answer only: they will not see your balance or your \
                 transactions."
@@ -150,7 +206,7 @@ fn funds_confirmation(d: &FundsConfirmationDetails) -> ConsentSummary {
             fact("Account", account_text(&d.debtor_account)),
             access_until(d.expiration_date_time),
         ],
-        permissions: Vec::new(),
+        clusters: Vec::new(),
         payment: None,
         needs_accounts: false,
         named_account: Some(d.debtor_account.clone()),
@@ -171,15 +227,23 @@ fn access_until(expires: Option<OffsetDateTime>) -> Fact {
     )
 }
 
-/// One line per kind of information, in the spec's order. A Basic code is left out when its
-/// Detail code is also granted (Detail includes it), and `ReadTransactionsCredits` /
-/// `ReadTransactionsDebits` say which transactions the transactions line is about.
-fn permission_lines(perms: &[Permission]) -> Vec<PermissionLine> {
-    Permission::ALL
+/// The granted permissions by data cluster, one line per kind of information, in the spec's
+/// order. A Basic code is left out when its Detail code is also granted (Detail includes
+/// it), and `ReadTransactionsCredits` / `ReadTransactionsDebits` say which transactions the
+/// transactions line is about.
+fn clusters(perms: &[Permission]) -> Vec<DataCluster> {
+    CLUSTERS
         .iter()
-        .copied()
-        .filter(|p| perms.contains(p))
-        .filter_map(|p| permission_line(p, perms))
+        .map(|name| DataCluster {
+            name: (*name).to_owned(),
+            lines: Permission::ALL
+                .iter()
+                .copied()
+                .filter(|p| perms.contains(p) && cluster_of(*p) == *name)
+                .filter_map(|p| permission_line(p, perms))
+                .collect(),
+        })
+        .filter(|c| !c.lines.is_empty())
         .collect()
 }
 
@@ -192,36 +256,36 @@ fn permission_line(p: Permission, perms: &[Permission]) -> Option<PermissionLine
             detail: detail.into(),
         })
     };
-    let payments = match (
+    let (payments, which) = match (
         has(P::ReadTransactionsCredits),
         has(P::ReadTransactionsDebits),
     ) {
-        (true, false) => "Money paid into",
-        (false, true) => "Money paid out of",
-        (true, true) | (false, false) => "Money paid into and out of",
+        (true, false) => ("Money paid into", "incoming "),
+        (false, true) => ("Money paid out of", "outgoing "),
+        (true, true) | (false, false) => ("Money paid into and out of", ""),
     };
     match p {
         P::ReadAccountsBasic if has(P::ReadAccountsDetail) => None,
         P::ReadAccountsBasic => line(
-            "Your account details",
+            "Any other name by which you refer to this account and/or the currency of the account",
             "The name, type and currency of the accounts you choose",
         ),
         P::ReadAccountsDetail => line(
-            "Your account details, including account numbers",
+            "Your account name, number and sort-code",
             "The name, type and currency of the accounts you choose, with their sort codes and \
              account numbers",
         ),
         P::ReadBalances => line(
-            "Your balances",
+            "Your account balance",
             "The current and available balance of the accounts you choose",
         ),
         P::ReadBeneficiariesBasic if has(P::ReadBeneficiariesDetail) => None,
         P::ReadBeneficiariesBasic => line(
-            "Your payees",
+            "Payee agreements you have set up",
             "The names of the people and businesses you have set up to pay",
         ),
         P::ReadBeneficiariesDetail => line(
-            "Your payees, including their account details",
+            "Details of Payee agreements you have set up",
             "The people and businesses you have set up to pay, with their sort codes and \
              account numbers",
         ),
@@ -230,62 +294,63 @@ fn permission_line(p: Permission, perms: &[Permission]) -> Option<PermissionLine
             "Who you pay by Direct Debit, and the amount of the last payment",
         ),
         P::ReadOffers => line(
-            "Offers from us",
+            "Offers available on your account",
             "Offers we have made to you, such as balance transfers or credit limit increases",
         ),
         P::ReadPAN => line(
-            "Your full card numbers",
+            "Your card number",
             "The full long number of cards on the accounts you choose, not only the last four \
              digits",
         ),
         P::ReadParty => line(
-            "The account holders",
+            "The full legal name(s) of account holder(s). Address(es), telephone number(s) and \
+             email address(es)",
             "The names, addresses and contact details of the holders of the accounts you choose",
         ),
         P::ReadPartyPSU => line(
-            "Your contact details",
+            "Your full legal name, address, telephone number(s) and email address(es)",
             "Your name, address, email address and phone numbers as we hold them",
         ),
         P::ReadProducts => line(
-            "Product details",
+            "Product details – fees, charges, interest, benefits/rewards",
             "The product each account you choose is, with its fees, charges and interest rates",
         ),
         P::ReadScheduledPaymentsBasic if has(P::ReadScheduledPaymentsDetail) => None,
         P::ReadScheduledPaymentsBasic => line(
-            "Your scheduled payments",
+            "Recurring and future dated payments",
             "Future-dated payments set up on the accounts you choose: when, how much and to whom",
         ),
         P::ReadScheduledPaymentsDetail => line(
-            "Your scheduled payments, including payee account details",
+            "Details of recurring and future dated payments",
             "Future-dated payments set up on the accounts you choose, with the sort code and \
              account number of each payee",
         ),
         P::ReadStandingOrdersBasic if has(P::ReadStandingOrdersDetail) => None,
         P::ReadStandingOrdersBasic => line(
-            "Your standing orders",
+            "Your Standing Orders",
             "Regular payments set up on the accounts you choose: how often, how much and to whom",
         ),
         P::ReadStandingOrdersDetail => line(
-            "Your standing orders, including payee account details",
+            "Details of your Standing Orders",
             "Regular payments set up on the accounts you choose, with the sort code and account \
              number of each payee",
         ),
         P::ReadStatementsBasic if has(P::ReadStatementsDetail) => None,
         P::ReadStatementsBasic => line(
-            "Your statements",
+            "Information contained in your statement",
             "The dates and summary of each statement for the accounts you choose",
         ),
         P::ReadStatementsDetail => line(
-            "Your statements in detail",
+            "Details of information contained in your statement",
             "Each statement for the accounts you choose, with its amounts, fees and interest",
         ),
         P::ReadTransactionsBasic if has(P::ReadTransactionsDetail) => None,
         P::ReadTransactionsBasic => Some(PermissionLine {
-            title: "Your transactions".into(),
+            title: format!("Your {which}transactions"),
             detail: format!("{payments} the accounts you choose: dates, amounts and descriptions"),
         }),
         P::ReadTransactionsDetail => Some(PermissionLine {
-            title: "Your transactions in detail".into(),
+            title: format!("Details of your {which}transactions"),
             detail: format!(
                 "{payments} the accounts you choose: dates, amounts and descriptions, with who \
                  paid or was paid and the payment reference"
@@ -508,7 +573,15 @@ mod tests {
     }
 
     fn titles(s: &ConsentSummary) -> Vec<&str> {
-        s.permissions.iter().map(|l| l.title.as_str()).collect()
+        lines(s).iter().map(|l| l.title.as_str()).collect()
+    }
+
+    fn lines(s: &ConsentSummary) -> Vec<&PermissionLine> {
+        s.clusters.iter().flat_map(|c| &c.lines).collect()
+    }
+
+    fn cluster_names(s: &ConsentSummary) -> Vec<&str> {
+        s.clusters.iter().map(|c| c.name.as_str()).collect()
     }
 
     #[test]
@@ -524,23 +597,27 @@ mod tests {
         assert!(s.needs_accounts);
         assert!(s.payment.is_none());
         assert_eq!(
+            cluster_names(&s),
+            ["Your Account Details", "Your Account Transactions"]
+        );
+        assert_eq!(
             titles(&s),
             [
-                "Your account details, including account numbers",
-                "Your balances",
-                "Your transactions in detail",
+                "Your account name, number and sort-code",
+                "Your account balance",
+                "Details of your incoming transactions",
             ]
         );
         assert_eq!(
-            s.permissions[1].detail,
+            lines(&s)[1].detail,
             "The current and available balance of the accounts you choose"
         );
         assert!(
-            s.permissions[2]
+            lines(&s)[2]
                 .detail
                 .starts_with("Money paid into the accounts")
         );
-        for line in &s.permissions {
+        for line in lines(&s) {
             assert!(!line.title.contains("Read"), "{line:?}");
             assert!(!line.detail.contains("Read"), "{line:?}");
         }
@@ -560,12 +637,12 @@ mod tests {
         assert_eq!(
             titles(&s),
             [
-                "Your account details, including account numbers",
-                "Your standing orders",
-                "Your transactions in detail",
+                "Your account name, number and sort-code",
+                "Your Standing Orders",
+                "Details of your outgoing transactions",
             ]
         );
-        assert!(s.permissions[2].detail.starts_with("Money paid out of"));
+        assert!(lines(&s)[2].detail.starts_with("Money paid out of"));
     }
 
     #[test]
@@ -575,15 +652,17 @@ mod tests {
         ))));
         // 21 codes: 6 Basic codes folded into their Detail, Credits and Debits into the
         // transactions line.
-        assert_eq!(s.permissions.len(), Permission::ALL.len() - 6 - 2);
+        assert_eq!(lines(&s).len(), Permission::ALL.len() - 6 - 2);
+        // Every CEG data cluster, in the CEG's order.
+        assert_eq!(cluster_names(&s), CLUSTERS);
         for &p in Permission::ALL {
             let s = describe(&consent(ConsentDetails::AccountAccess(access(&[p]))));
             let folded = matches!(
                 p,
                 Permission::ReadTransactionsCredits | Permission::ReadTransactionsDebits
             );
-            assert_eq!(s.permissions.len(), usize::from(!folded), "{p}");
-            for line in &s.permissions {
+            assert_eq!(lines(&s).len(), usize::from(!folded), "{p}");
+            for line in lines(&s) {
                 assert!(!line.title.is_empty() && !line.detail.is_empty(), "{p}");
             }
         }
@@ -616,6 +695,18 @@ mod tests {
                 ("Transactions from", "31 December 2025"),
                 ("Transactions to", "1 August 2026"),
             ]
+        );
+        // Transactions without a window: the page says the whole history is asked for.
+        let s = describe(&consent(ConsentDetails::AccountAccess(access(&[
+            Permission::ReadTransactionsBasic,
+            Permission::ReadTransactionsCredits,
+        ]))));
+        assert!(
+            s.facts
+                .iter()
+                .any(|f| f.label == "Transactions" && f.value == "All the history we hold"),
+            "{:?}",
+            s.facts
         );
     }
 
@@ -653,7 +744,7 @@ mod tests {
     fn az_6_payment_lines() {
         let s = describe(&payment(initiation()));
         assert_eq!(s.heading, "Make a payment");
-        assert!(s.permissions.is_empty());
+        assert!(s.clusters.is_empty());
         assert!(s.facts.is_empty());
         assert!(s.needs_accounts, "no DebtorAccount: the PSU picks one");
         assert_eq!(
@@ -731,10 +822,10 @@ mod tests {
                 },
             },
         )));
-        assert_eq!(s.heading, "Confirm you have enough money");
+        assert_eq!(s.heading, "Allow checks that you have enough money");
         assert!(!s.needs_accounts);
         assert!(s.payment.is_none());
-        assert!(s.permissions.is_empty());
+        assert!(s.clusters.is_empty());
         assert_eq!(
             s.facts,
             [

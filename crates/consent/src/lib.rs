@@ -42,7 +42,8 @@ pub use account_access::AccountAccessDetails;
 pub use bulwark_store::{ConsentCursor, ConsentOrder};
 pub use consent::{AuditEntry, Consent, ConsentDetails};
 pub use describe::{
-    ConsentSummary, Fact, PaymentLines, PermissionLine, account_identification, describe,
+    ConsentSummary, DataCluster, Fact, PaymentLines, PermissionLine, account_identification,
+    describe,
 };
 pub use domestic_payment::DomesticPaymentDetails;
 pub use error::{

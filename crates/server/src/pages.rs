@@ -35,6 +35,8 @@ pub struct LoginPage {
     pub username: String,
     /// Error message.
     pub error: Option<String>,
+    /// The payment being authorised, for a payment consent.
+    pub payment: Option<bulwark_consent::PaymentLines>,
 }
 
 /// One account the PSU may choose on the consent page.

@@ -97,8 +97,16 @@ async fn az_6_browser_journey_authorise() {
         text.contains("tpp-browser Money App is asking for"),
         "{text}"
     );
-    assert!(text.contains("Your balances"), "{text}");
+    // OB CEG: what is shared, by data cluster, each opening on its permissions.
+    assert!(text.contains("Your Account Details"), "{text}");
+    assert!(
+        !text.contains("Your account balance"),
+        "closed at first: {text}"
+    );
     assert!(text.contains("Logged in as Alex Customer"));
+    chrome.click(".cluster > summary").await;
+    let text = chrome.text().await;
+    assert!(text.contains("Your account balance"), "{text}");
     chrome.shot("consent").await;
     chrome.choose(&accounts[0]).await;
     chrome.submit("button[value=authorise]").await;

@@ -110,7 +110,7 @@ async fn co_5_browser_admin_revokes_a_consent() {
         .await;
     let text = chrome.text().await;
     assert!(
-        text.contains("Authorised") && text.contains("Your balances"),
+        text.contains("Authorised") && text.contains("Your account balance"),
         "{text}"
     );
     chrome.shot("consent").await;

@@ -126,11 +126,17 @@ pub async fn authorize(
     }
 }
 
+/// The login page's content beside the form: who asks, and for a payment, the payment.
+struct LoginContext {
+    client_name: String,
+    csrf: String,
+    payment: Option<Box<bulwark_consent::PaymentLines>>,
+}
+
 fn login_page(
     s: &AuthzState,
     id: &str,
-    client_name: String,
-    csrf: String,
+    login: LoginContext,
     username: &str,
     error: Option<String>,
     status: StatusCode,
@@ -138,12 +144,17 @@ fn login_page(
     render(
         &LoginPage {
             bank_name: s.branding.bank_name.clone(),
-            title: "Log in".into(),
-            client_name,
+            title: if error.is_some() {
+                "Error: Log in".into()
+            } else {
+                "Log in".into()
+            },
+            client_name: login.client_name,
             action: format!("{}/login", interaction_path(id)),
-            csrf,
+            csrf: login.csrf,
             username: username.to_string(),
             error,
+            payment: login.payment.map(|p| *p),
         },
         status,
         &[],
@@ -159,9 +170,22 @@ fn view_page(
     status: StatusCode,
 ) -> Response {
     match view {
-        View::Login { client_name, csrf } => {
-            login_page(s, id, client_name, csrf, username, error, status)
-        }
+        View::Login {
+            client_name,
+            csrf,
+            payment,
+        } => login_page(
+            s,
+            id,
+            LoginContext {
+                client_name,
+                csrf,
+                payment,
+            },
+            username,
+            error,
+            status,
+        ),
         View::Consent {
             client_name,
             psu_name,

@@ -455,8 +455,9 @@ async fn az_5_consent_binding_case(h: Harness) {
 }
 both_backends!(az_5_consent_binding, az_5_consent_binding_on_postgres => az_5_consent_binding_case);
 
-/// AZ-6: a remembered PSU session skips the login page for the next authorization, unless the
-/// request says `prompt=login`; `prompt=none` comes back with consent_required.
+/// AZ-6: a remembered PSU session skips the login page for the next account-access
+/// authorization (never for a payment: SCA linked to it), unless the request says
+/// `prompt=login`; `prompt=none` comes back with consent_required.
 async fn az_6_session_is_remembered_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-sso", None).await;
     let (user, password, accounts, _) = psu(&h, "sso").await;
@@ -481,6 +482,33 @@ async fn az_6_session_is_remembered_case(h: Harness) {
             b.decide(&ia, "authorise", &[&accounts[0]]).await.status,
             303
         );
+    }
+    // A payment needs its own authentication, linked to it: the remembered login is not used.
+    let payment = t.payment_consent(&h, "10.50").await;
+    let mut params = t.fapi2_params(&payment);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-sso"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let page = b.get(&ia).await;
+    assert!(
+        page.body.contains("name=\"password\""),
+        "a payment is authenticated anew: {}",
+        page.body
+    );
+    // OB CEG: the amount, currency and payee are on the authentication screen, and the PSU is
+    // told the TPP does not see the login details.
+    for shown in ["£10.50", "ACME Inc", "will not see your login details"] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
     }
     let consent_id = t.consent(&h).await;
     let mut params = t.fapi2_params(&consent_id);

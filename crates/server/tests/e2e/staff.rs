@@ -56,7 +56,7 @@ async fn revoke_case(h: Harness) {
         detail.body
     );
     assert!(
-        detail.body.contains("Your balances"),
+        detail.body.contains("Your account balance"),
         "the consent in words"
     );
     assert!(detail.body.contains("Revoke access"), "{}", detail.body);
