@@ -172,7 +172,7 @@ fn domestic_payment(d: &DomesticPaymentDetails) -> ConsentSummary {
         creditor_account: creditor.as_ref().map(account_text).unwrap_or_default(),
         reference: str_at(init, &["RemittanceInformation", "Reference"]).map(str::to_owned),
     };
-    let (intro, facts) = match &debtor {
+    let (intro, mut facts) = match &debtor {
         Some(a) => (
             "If you authorise it, this payment will be made once from the account below. \
              Check the details before you continue.",
@@ -184,6 +184,24 @@ fn domestic_payment(d: &DomesticPaymentDetails) -> ConsentSummary {
             Vec::new(),
         ),
     };
+    // The bank's own terms, fixed when the consent was made: when it expects to pay, and
+    // what it charges (OB CEG: charges shown before the PSU authorises, on the same page).
+    if let Some(at) = d.terms.expected_execution_date_time {
+        facts.push(fact("Expected payment date", long_date(at)));
+    }
+    for charge in &d.terms.charges {
+        let bearer = match charge.charge_bearer.as_str() {
+            "BorneByDebtor" => "paid by you",
+            "BorneByCreditor" => "paid by the payee",
+            "Shared" => "shared between you and the payee",
+            _ => "as the payment scheme sets",
+        };
+        let amount = format_amount(
+            str_at(&charge.amount, &["Amount"]).unwrap_or_default(),
+            str_at(&charge.amount, &["Currency"]).unwrap_or_default(),
+        );
+        facts.push(fact("Charge", format!("{amount}, {bearer}")));
+    }
     ConsentSummary {
         heading: "Make a payment".into(),
         intro: intro.into(),
@@ -755,6 +773,33 @@ mod tests {
                 creditor_account: "Sort code 08-08-00, account 21325698".into(),
                 reference: Some("FRESCO-101".into()),
             }
+        );
+    }
+
+    /// OB CEG: the bank's charges and expected payment date are on the page the PSU
+    /// authorises on.
+    #[test]
+    fn az_6_payment_terms_are_shown() {
+        let mut c = payment(initiation());
+        if let ConsentDetails::DomesticPayment(d) = &mut c.details {
+            d.terms.expected_execution_date_time = Some(at("2026-12-07T09:00:00Z"));
+            d.terms.charges = vec![crate::payment_terms::Charge {
+                charge_bearer: "BorneByDebtor".into(),
+                charge_type: "UK.OBIE.CHAPSOut".into(),
+                amount: json!({"Amount": "1.88", "Currency": "GBP"}),
+            }];
+        }
+        let facts: Vec<(String, String)> = describe(&c)
+            .facts
+            .into_iter()
+            .map(|f| (f.label, f.value))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                ("Expected payment date".into(), "7 December 2026".into()),
+                ("Charge".into(), "£1.88, paid by you".into()),
+            ]
         );
     }
 
