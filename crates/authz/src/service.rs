@@ -378,6 +378,32 @@ impl AuthzService {
             .await
     }
 
+    /// Where the PSU goes when the consent can no longer be authorised while they are on our
+    /// pages (its cut-off passed, it expired, the TPP withdrew it): back to the client with
+    /// `access_denied` (OB CEG: the PSU returns to the TPP, who learns why), not stranded on an
+    /// error page. A database that could not answer is an error page to retry from.
+    async fn consent_gone(
+        &self,
+        req: &AuthorizationRequest,
+        e: ConsentError,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        match e {
+            ConsentError::CutOffPassed => self.cut_off_url(req, now).await,
+            ConsentError::Store(_) | ConsentError::Corrupt(_) => Err(AuthzError::of_consent(e)),
+            other => {
+                tracing::warn!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %other, "the consent can no longer be authorised");
+                self.error_url(
+                    req,
+                    OAuthErrorCode::AccessDenied,
+                    "the consent can no longer be authorised",
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
     async fn error_url(
         &self,
         req: &AuthorizationRequest,
@@ -469,10 +495,7 @@ impl AuthzService {
             .await
         {
             Ok(consent) => consent,
-            Err(ConsentError::CutOffPassed) => {
-                return Ok(View::Refused(self.cut_off_url(&req, now).await?));
-            }
-            Err(e) => return Err(AuthzError::of_consent(e)),
+            Err(e) => return Ok(View::Refused(self.consent_gone(&req, e, now).await?)),
         };
         let summary = bulwark_consent::describe(&consent);
         let Some(subject) = &interaction.psu_id else {
@@ -621,10 +644,7 @@ impl AuthzService {
             .await;
         let consent = match consent {
             Ok(consent) => consent,
-            Err(ConsentError::CutOffPassed) => {
-                return Ok(Decided::Redirect(self.cut_off_url(&req, now).await?));
-            }
-            Err(e) => return Err(AuthzError::of_consent(e)),
+            Err(e) => return Ok(Decided::Redirect(self.consent_gone(&req, e, now).await?)),
         };
         // Why a Reject is one: the PSU's Deny, or an account the consent names that the PSU
         // does not hold.

@@ -639,3 +639,57 @@ async fn ob_reauthentication_keeps_the_consent_id_case(h: Harness) {
     assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);
 }
 both_backends!(ob_reauthentication_keeps_the_consent_id, ob_reauthentication_keeps_the_consent_id_on_postgres => ob_reauthentication_keeps_the_consent_id_case);
+
+/// AZ-6 / OB CEG: a consent withdrawn by its TPP while the PSU is on our pages sends the PSU
+/// back to the TPP with `access_denied` (state and `iss` included), on the page and on the
+/// decision, instead of stranding them on an error page; nothing is authorised.
+async fn az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-withdrawn", None).await;
+    let (user, password, accounts, _) = psu(&h, "withdrawn").await;
+    for on_decision in [false, true] {
+        let consent_id = t.consent(&h).await;
+        let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        let mut b = Browser::new(&h);
+        let ia = b
+            .start(&[
+                ("client_id", "tpp-withdrawn"),
+                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+            ])
+            .await;
+        let logged = b.login(&ia, &user, &password).await;
+        assert_eq!(logged.status, 303, "{}", logged.body);
+        let csrf = b.get(&ia).await.input("csrf");
+        let deleted = as_tpp(&h, &t.c, &t.app_token)
+            .delete(&format!("{AISP}/{consent_id}"))
+            .await;
+        assert_eq!(deleted.status, 204);
+        let page = if on_decision {
+            b.post(
+                &format!("{ia}/decision"),
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("decision", "authorise"),
+                    ("account", accounts[0].as_str()),
+                ],
+            )
+            .await
+        } else {
+            b.get(&ia).await
+        };
+        assert_eq!(page.status, 303, "{}", page.body);
+        let location = page.location();
+        assert!(location.starts_with(REDIRECT), "{location}");
+        let params = response_params(&location);
+        assert_eq!(params["error"], "access_denied");
+        assert_eq!(params["iss"], crate::support::ISSUER);
+        assert!(params.contains_key("state"));
+        let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, "Rejected");
+    }
+}
+both_backends!(
+    az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp,
+    az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_on_postgres
+        => az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case
+);
