@@ -105,6 +105,9 @@ pub enum View {
         /// The payment, for a payment consent: shown while the PSU authenticates (OB CEG:
         /// amount, currency and payee on a screen of the authentication journey).
         payment: Option<Box<PaymentLines>>,
+        /// For a payment order complete with its account: that account, in words. Logging in
+        /// then authorises the payment, with no further step.
+        pays_from: Option<String>,
     },
     /// The consent page.
     Consent {
@@ -135,6 +138,10 @@ pub enum LoginOutcome {
         session_secret: Option<String>,
         /// Its lifetime, seconds.
         lifetime: i64,
+        /// Where the browser goes when the login itself completed the authorisation (a payment
+        /// order complete with its account, OB CEG): back to the client. `None`: on to the
+        /// consent page.
+        decided: Option<String>,
     },
     /// Not logged in; the login page is shown again with this message.
     Failed(String),
@@ -499,10 +506,20 @@ impl AuthzService {
         };
         let summary = bulwark_consent::describe(&consent);
         let Some(subject) = &interaction.psu_id else {
+            let pays_from = match (&summary.payment, &summary.named_account) {
+                (Some(_), Some(account)) if !summary.needs_accounts => {
+                    Some(bulwark_consent::account_identification(
+                        &account.scheme_name,
+                        &account.identification,
+                    ))
+                }
+                _ => None,
+            };
             return Ok(View::Login {
                 client_name,
                 csrf: interaction.csrf,
                 payment: summary.payment.map(Box::new),
+                pays_from,
             });
         };
         let psu_name = match &interaction.psu_name {
@@ -607,9 +624,37 @@ impl AuthzService {
         } else {
             None
         };
+        // OB CEG (PIS, account selection at the PISP): a payment order complete with the
+        // account to pay from needs no further step once the PSU has authenticated on a page
+        // showing it; the login authorises it (or, for an account that is not theirs, rejects
+        // it), and the PSU goes straight back to the PISP.
+        let consent = self
+            .consents
+            .for_authorisation(
+                &interaction.consent_id,
+                &interaction.client_id,
+                time_of(now)?,
+            )
+            .await;
+        let complete_order = consent.as_ref().is_ok_and(|c| {
+            let summary = bulwark_consent::describe(c);
+            summary.payment.is_some() && !summary.needs_accounts
+        });
+        let decided = if complete_order {
+            match self
+                .decide(id, browser_secret, csrf, "authorise", &[])
+                .await?
+            {
+                Decided::Redirect(url) => Some(url),
+                Decided::Retry(_) => None,
+            }
+        } else {
+            None
+        };
         Ok(LoginOutcome::LoggedIn {
             session_secret,
             lifetime,
+            decided,
         })
     }
 

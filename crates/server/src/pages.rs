@@ -37,6 +37,8 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// The payment being authorised, for a payment consent.
     pub payment: Option<bulwark_consent::PaymentLines>,
+    /// The account a complete payment order pays from: logging in authorises it.
+    pub pays_from: Option<String>,
 }
 
 /// One account the PSU may choose on the consent page.

@@ -131,6 +131,7 @@ struct LoginContext {
     client_name: String,
     csrf: String,
     payment: Option<Box<bulwark_consent::PaymentLines>>,
+    pays_from: Option<String>,
 }
 
 fn login_page(
@@ -155,6 +156,7 @@ fn login_page(
             username: username.to_string(),
             error,
             payment: login.payment.map(|p| *p),
+            pays_from: login.pays_from,
         },
         status,
         &[],
@@ -174,6 +176,7 @@ fn view_page(
             client_name,
             csrf,
             payment,
+            pays_from,
         } => login_page(
             s,
             id,
@@ -181,6 +184,7 @@ fn view_page(
                 client_name,
                 csrf,
                 payment,
+                pays_from,
             },
             username,
             error,
@@ -284,8 +288,23 @@ pub async fn login(
         Ok(LoginOutcome::LoggedIn {
             session_secret,
             lifetime,
+            decided,
         }) => {
-            let response = see_other(&interaction_path(&id));
+            let response = match decided {
+                // The login completed the authorisation: back to the client, the interaction
+                // over.
+                Some(url) => with_cookie(
+                    see_other(&url),
+                    &set_cookie(
+                        INTERACTION_COOKIE,
+                        "",
+                        &interaction_path(&id),
+                        0,
+                        SameSite::Lax,
+                    ),
+                ),
+                None => see_other(&interaction_path(&id)),
+            };
             match session_secret {
                 Some(secret) => with_cookie(
                     response,

@@ -1,7 +1,9 @@
 //! CO-4 / OB PISP: a payment consent whose Initiation names the DebtorAccount is authorised only
 //! by a PSU who holds that account (then it is the consent's selected account, which the gateway
 //! forwards); a PSU who does not is answered `access_denied` and the consent is Rejected, as the
-//! OB payment-consent rules say. A payment chosen on the page is made from exactly one account.
+//! OB payment-consent rules say. Such a complete payment order is authorised by the login
+//! itself, on a page showing the payment (OB CEG: no further step after authentication). A
+//! payment chosen on the page is made from exactly one account.
 
 use bulwark_store::{ConsentStore, PsuStore};
 use serde_json::{Value, json};
@@ -23,7 +25,9 @@ async fn payment_from(h: &Harness, t: &FlowTpp, debtor: (&str, &str)) -> String 
     a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
 }
 
-/// Pushes a payments request for `consent_id`, logs `user` in and decides with `accounts`.
+/// Pushes a payments request for `consent_id`, logs `user` in and decides with `accounts`;
+/// a payment order complete with its account is decided by the login itself (OB CEG: no
+/// further step), and that answer is returned.
 async fn decide(
     h: &Harness,
     t: &FlowTpp,
@@ -46,8 +50,25 @@ async fn decide(
             ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
         ])
         .await;
+    let login_page = b.get(&ia).await;
     let logged = b.login(&ia, user, password).await;
     assert_eq!(logged.status, 303, "{}", logged.body);
+    if logged
+        .location()
+        .starts_with(crate::support::journey::REDIRECT)
+    {
+        assert!(
+            login_page.body.contains("Log in and pay") && login_page.body.contains("Pay from"),
+            "the login authorises a complete payment order, and says so: {}",
+            login_page.body
+        );
+        return logged;
+    }
+    assert!(
+        !login_page.body.contains("Log in and pay"),
+        "{}",
+        login_page.body
+    );
     b.decide(&ia, "authorise", accounts).await
 }
 
@@ -62,6 +83,12 @@ async fn co_4_a_named_debtor_account_must_be_the_psus_case(h: Harness) {
     let consent_id = payment_from(&h, &t, (&short_scheme, &mine.identification)).await;
     let done = decide(&h, &t, &consent_id, (&user, &password), &[]).await;
     assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        done.location()
+            .starts_with(crate::support::journey::REDIRECT),
+        "straight back to the PISP after the login: {}",
+        done.location()
+    );
     assert!(response_params(&done.location()).contains_key("code"));
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "Authorised");
