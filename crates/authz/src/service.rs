@@ -533,7 +533,7 @@ impl AuthzService {
             }
         };
         let accounts = if summary.needs_accounts {
-            self.accounts.accounts(subject).await?
+            self.eligible_accounts(subject, &consent).await?
         } else {
             Vec::new()
         };
@@ -544,6 +544,31 @@ impl AuthzService {
             summary: Box::new(summary),
             accounts,
             redirect_uri: req.redirect_uri,
+        })
+    }
+
+    /// The PSU's accounts the consent may use: all of them for account access; for a payment
+    /// the PSU chooses the account of, those in the payment's currency (OB CEG: only accounts
+    /// the payment can be made from are offered).
+    async fn eligible_accounts(
+        &self,
+        subject: &str,
+        consent: &bulwark_consent::Consent,
+    ) -> Result<Vec<Account>, AuthzError> {
+        let owned = self.accounts.accounts(subject).await?;
+        let currency = match &consent.details {
+            bulwark_consent::ConsentDetails::DomesticPayment(d) => d.initiation["InstructedAmount"]
+                ["Currency"]
+                .as_str()
+                .map(str::to_owned),
+            _ => None,
+        };
+        Ok(match currency {
+            Some(currency) => owned
+                .into_iter()
+                .filter(|a| a.currency.eq_ignore_ascii_case(&currency))
+                .collect(),
+            None => owned,
         })
     }
 
@@ -718,7 +743,7 @@ impl AuthzService {
                         }
                     }
                 } else if summary.needs_accounts {
-                    let owned = self.accounts.accounts(subject).await?;
+                    let owned = self.eligible_accounts(subject, &consent).await?;
                     if accounts.is_empty() {
                         return Ok(Decided::Retry("Please choose at least one account.".into()));
                     }

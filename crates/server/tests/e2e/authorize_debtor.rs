@@ -120,3 +120,64 @@ both_backends!(
     co_4_a_named_debtor_account_must_be_the_psus_on_postgres
         => co_4_a_named_debtor_account_must_be_the_psus_case
 );
+
+/// OB CEG / CO-4: the accounts a payment can be paid from are those in its currency. A euro
+/// payment offers the PSU (two sterling accounts) none: the page says so and offers no
+/// Authorise; a forged decision naming a sterling account is refused and changes nothing.
+async fn co_4_only_accounts_in_the_payments_currency_are_offered_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-currency", None).await;
+    let (user, password, accounts, _) = psu(&h, "currency").await;
+    let mut body: Value = pay_body("25.00");
+    body["Data"]["Initiation"]["InstructedAmount"]["Currency"] = json!("EUR");
+    let key = bulwark_core::random::token(9);
+    let created = as_tpp(&h, &t.c, &t.app_token)
+        .post(PISP, &body, &[("x-idempotency-key", &key)])
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let consent_id = created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", t.c.id.as_str()),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let logged = b.login(&ia, &user, &password).await;
+    assert_eq!(logged.status, 303, "{}", logged.body);
+    let page = b.get(&ia).await;
+    assert!(
+        page.body
+            .contains("no account this payment can be made from"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("value=\"authorise\""), "{}", page.body);
+    let forged = b
+        .post(
+            &format!("{ia}/decision"),
+            &[
+                ("csrf", page.input("csrf").as_str()),
+                ("decision", "authorise"),
+                ("account", accounts[0].as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "AwaitingAuthorisation");
+}
+both_backends!(
+    co_4_only_accounts_in_the_payments_currency_are_offered,
+    co_4_only_accounts_in_the_payments_currency_are_offered_on_postgres
+        => co_4_only_accounts_in_the_payments_currency_are_offered_case
+);
