@@ -471,20 +471,12 @@ impl AuthzService {
         }
     }
 
+    /// The TPP as the pages name it (OB CEG: trading name, "on behalf of" its principal).
     async fn client_name(&self, client_id: &str) -> String {
-        match self.par_directory_name(client_id).await {
-            Some(name) => name,
+        match self.par.client(client_id).await.ok().flatten() {
+            Some(rc) => rc.client.metadata.display_name(client_id),
             None => client_id.to_string(),
         }
-    }
-
-    async fn par_directory_name(&self, client_id: &str) -> Option<String> {
-        self.par
-            .client(client_id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|rc| rc.client.metadata.client_name.clone())
     }
 
     /// The page the interaction shows now: login until the PSU has logged in, then consent.

@@ -168,6 +168,28 @@ impl ClientMetadata {
             .collect()
     }
 
+    /// Where the metadata keeps the organisation the client's software acts for, taken from
+    /// its software statement (OB directory `software_on_behalf_of_org`) at registration.
+    pub const ON_BEHALF_OF: &'static str = "software_on_behalf_of_org";
+
+    /// The name the bank's pages show for the client (OB CEG: its trading name, and "on behalf
+    /// of" the party it acts for, when there is one); the client id when it has no name.
+    pub fn display_name(&self, client_id: &str) -> String {
+        let name = self
+            .client_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(client_id);
+        match self
+            .extra
+            .get(Self::ON_BEHALF_OF)
+            .and_then(serde_json::Value::as_str)
+        {
+            Some(org) => format!("{name} on behalf of {org}"),
+            None => name.to_owned(),
+        }
+    }
+
     /// The profile the client is judged by: its own, else the server default (AZ-3).
     pub fn profile(&self, default: crate::Profile) -> crate::Profile {
         self.fapi_profile.unwrap_or(default)

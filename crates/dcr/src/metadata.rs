@@ -111,6 +111,24 @@ pub fn build(
     if ssa.software_client_name.is_some() {
         meta.client_name = ssa.software_client_name.clone();
     }
+    // OB CEG: the PSU pages must name the TPP (its trading name) and the party it acts for.
+    if meta
+        .client_name
+        .as_deref()
+        .is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(bad(
+            "client_name is required when the software statement has no software_client_name: \
+             the bank's pages must show its customers who is asking",
+        ));
+    }
+    // From the statement only: a registrant's own value went with the other unknown members.
+    if let Some(org) = &ssa.software_on_behalf_of_org {
+        meta.extra.insert(
+            ClientMetadata::ON_BEHALF_OF.into(),
+            Value::String(org.clone()),
+        );
+    }
 
     redirect_uris(&meta, ssa)?;
     if meta.grant_types.is_empty() {

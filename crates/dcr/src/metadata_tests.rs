@@ -19,6 +19,7 @@ fn ssa(roles: &[&str]) -> SoftwareStatement {
         software_jwks_endpoint: Some("https://dir.example/sw-1.jwks".into()),
         software_jwks: None,
         software_client_name: Some("TPP App".into()),
+        software_on_behalf_of_org: None,
         organisation: Organisation {
             org_id: "org-1".into(),
             authority_id: None,
@@ -36,6 +37,41 @@ fn build(
     ssa: &SoftwareStatement,
 ) -> Result<ClientMetadata, DcrError> {
     super::build(requested, ssa, Profile::Fapi2)
+}
+
+/// OB CEG: the pages name the TPP and the party it acts for; both come from the software
+/// statement, never from the registrant, and a client no page could name is refused.
+#[test]
+fn dcr_2_the_client_is_named_and_its_principal_comes_from_the_ssa() {
+    let mut agent = ssa(&["AISP"]);
+    agent.software_on_behalf_of_org = Some("Acme Retail Ltd".into());
+    let m = build(
+        req(json!({"software_on_behalf_of_org": "Forged Principal"})),
+        &agent,
+    )
+    .unwrap();
+    assert_eq!(
+        m.extra.get(ClientMetadata::ON_BEHALF_OF),
+        Some(&json!("Acme Retail Ltd"))
+    );
+    assert_eq!(m.display_name("c1"), "TPP App on behalf of Acme Retail Ltd");
+    let m = build(
+        req(json!({"software_on_behalf_of_org": "Forged Principal"})),
+        &ssa(&["AISP"]),
+    )
+    .unwrap();
+    assert!(
+        m.extra.get(ClientMetadata::ON_BEHALF_OF).is_none(),
+        "{:?}",
+        m.extra
+    );
+    assert_eq!(m.display_name("c1"), "TPP App");
+    let mut nameless = ssa(&["AISP"]);
+    nameless.software_client_name = None;
+    assert!(build(req(json!({})), &nameless).is_err());
+    assert!(build(req(json!({"client_name": "  "})), &nameless).is_err());
+    let named = build(req(json!({"client_name": "Budget Buddy"})), &nameless).unwrap();
+    assert_eq!(named.display_name("c1"), "Budget Buddy");
 }
 
 #[test]

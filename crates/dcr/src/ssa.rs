@@ -29,6 +29,10 @@ pub struct SoftwareStatement {
     pub software_jwks: Option<Value>,
     /// The software's display name, used as `client_name` when the request has none.
     pub software_client_name: Option<String>,
+    /// The organisation the software acts for, when its operator is an agent (the OB
+    /// directory's `software_on_behalf_of_org`): the PSU pages name it (OB CEG "On behalf
+    /// of").
+    pub software_on_behalf_of_org: Option<String>,
     /// How the organisation is identified in certificates.
     pub organisation: Organisation,
 }
@@ -198,6 +202,12 @@ pub fn claims(
         software_client_name: c
             .get("software_client_name")
             .and_then(Value::as_str)
+            .map(str::to_string),
+        software_on_behalf_of_org: c
+            .get("software_on_behalf_of_org")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .map(str::to_string),
     })
 }

@@ -693,3 +693,35 @@ both_backends!(
     az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_on_postgres
         => az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case
 );
+
+/// OB CEG: the pages name the TPP by its trading name and, when its software acts for another
+/// organisation, "on behalf of" it.
+#[tokio::test]
+async fn az_6_the_pages_name_the_tpp_and_whom_it_acts_for() {
+    let h = Harness::start(|_| {}).await;
+    let t = FlowTpp::register_full(
+        &h,
+        "tpp-agent",
+        None,
+        REDIRECT,
+        serde_json::json!({"software_on_behalf_of_org": "Acme Retail Ltd"}),
+        Vec::new(),
+    )
+    .await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-agent"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let page = b.get(&ia).await;
+    assert!(
+        page.body
+            .contains("tpp-agent Money App on behalf of Acme Retail Ltd"),
+        "{}",
+        page.body
+    );
+}
