@@ -200,7 +200,10 @@ fn view_page(
         } => {
             let page = ConsentPage {
                 bank_name: s.branding.bank_name.clone(),
-                title: summary.heading.clone(),
+                title: match &error {
+                    Some(_) => format!("Error: {}", summary.heading),
+                    None => summary.heading.clone(),
+                },
                 client_name,
                 psu_name,
                 action: format!("{}/decision", interaction_path(id)),
