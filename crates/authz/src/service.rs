@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use bulwark_consent::{
-    ConsentError, ConsentKind, ConsentService, ConsentSummary, Decision, PaymentLines,
-    decision_transition,
+    ConsentError, ConsentKind, ConsentService, ConsentStatus, ConsentSummary, Decision, Fact,
+    PaymentLines, decision_transition,
 };
 use bulwark_core::{Clock, Form, OAuthError, OAuthErrorCode, Rng};
 use bulwark_jose::{Alg, KeySet};
@@ -105,9 +105,12 @@ pub enum View {
         /// The payment, for a payment consent: shown while the PSU authenticates (OB CEG:
         /// amount, currency and payee on a screen of the authentication journey).
         payment: Option<Box<PaymentLines>>,
-        /// For a payment order complete with its account: that account, in words. Logging in
-        /// then authorises the payment, with no further step.
-        pays_from: Option<String>,
+        /// The payment's facts (the account it is paid from, the bank's expected date and
+        /// charges), for a payment consent.
+        facts: Vec<Fact>,
+        /// A payment order complete with its account: logging in authorises it, with no
+        /// further step (so everything the consent page would show is on the login page).
+        pays_on_login: bool,
     },
     /// The consent page.
     Consent {
@@ -398,6 +401,12 @@ impl AuthzService {
         match e {
             ConsentError::CutOffPassed => self.cut_off_url(req, now).await,
             ConsentError::Store(_) | ConsentError::Corrupt(_) => Err(AuthzError::of_consent(e)),
+            // Already decided (a second click, another tab): the code went to the client with
+            // the first answer; this page is simply over, and the client is told nothing.
+            ConsentError::IllegalTransition {
+                from: ConsentStatus::Authorised | ConsentStatus::Consumed,
+                ..
+            } => Err(AuthzError::Expired),
             other => {
                 tracing::warn!(target: "bulwark::security", client_id = %req.client_id, consent_id = %req.intent_id, error = %other, "the consent can no longer be authorised");
                 self.error_url(
@@ -498,20 +507,18 @@ impl AuthzService {
         };
         let summary = bulwark_consent::describe(&consent);
         let Some(subject) = &interaction.psu_id else {
-            let pays_from = match (&summary.payment, &summary.named_account) {
-                (Some(_), Some(account)) if !summary.needs_accounts => {
-                    Some(bulwark_consent::account_identification(
-                        &account.scheme_name,
-                        &account.identification,
-                    ))
-                }
-                _ => None,
+            let pays_on_login = pays_on_login(&summary);
+            let facts = if summary.payment.is_some() {
+                summary.facts
+            } else {
+                Vec::new()
             };
             return Ok(View::Login {
                 client_name,
                 csrf: interaction.csrf,
                 payment: summary.payment.map(Box::new),
-                pays_from,
+                facts,
+                pays_on_login,
             });
         };
         let psu_name = match &interaction.psu_name {
@@ -645,25 +652,28 @@ impl AuthzService {
         // account to pay from needs no further step once the PSU has authenticated on a page
         // showing it; the login authorises it (or, for an account that is not theirs, rejects
         // it), and the PSU goes straight back to the PISP.
-        let consent = self
-            .consents
-            .for_authorisation(
-                &interaction.consent_id,
-                &interaction.client_id,
-                time_of(now)?,
-            )
-            .await;
-        let complete_order = consent.as_ref().is_ok_and(|c| {
-            let summary = bulwark_consent::describe(c);
-            summary.payment.is_some() && !summary.needs_accounts
-        });
+        let complete_order = req.scope.iter().any(|s| s == "payments")
+            && self
+                .consents
+                .for_authorisation(
+                    &interaction.consent_id,
+                    &interaction.client_id,
+                    time_of(now)?,
+                )
+                .await
+                .is_ok_and(|c| pays_on_login(&bulwark_consent::describe(&c)));
         let decided = if complete_order {
             match self
                 .decide(id, browser_secret, csrf, "authorise", &[])
-                .await?
+                .await
             {
-                Decided::Redirect(url) => Some(url),
-                Decided::Retry(_) => None,
+                Ok(Decided::Redirect(url)) => Some(url),
+                Ok(Decided::Retry(_)) => None,
+                // The login stands: the consent page says what went wrong.
+                Err(e) => {
+                    tracing::warn!(interaction = %id, error = %e, "a payment could not be authorised at login");
+                    None
+                }
             }
         } else {
             None
@@ -720,7 +730,8 @@ impl AuthzService {
                     if !accounts.is_empty() {
                         return Err(AuthzError::Forbidden);
                     }
-                    let owned = self.accounts.accounts(subject).await?;
+                    // The account must be the PSU's, and able to make the payment (currency).
+                    let owned = self.eligible_accounts(subject, &consent).await?;
                     match owned.iter().find(|o| holds(o, named)) {
                         Some(account) => Decision::Authorise {
                             accounts: vec![account.id.clone()],
@@ -728,7 +739,7 @@ impl AuthzService {
                         None => {
                             tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, consent_id = %consent.id, "the account the consent names is not the PSU's");
                             refusal = (
-                                "the account the consent names is not one of the customer's",
+                                "the account the consent names is not one of the customer's, or cannot make this payment",
                                 Some("the account the consent names is not the PSU's"),
                             );
                             Decision::Reject
@@ -940,6 +951,12 @@ fn jarm_alg(client: &bulwark_clients::RegisteredClient) -> Option<&str> {
 /// True when the PSU's `account` is the one an OB consent names: the same scheme (`IBAN` and
 /// `UK.OBIE.IBAN` alike) and identification (spaces and letter case aside, as IBANs are
 /// written both ways).
+/// OB CEG (PIS): a payment order complete with the account to pay from is authorised by the
+/// PSU's authentication on a page showing it, with no further step.
+fn pays_on_login(summary: &ConsentSummary) -> bool {
+    summary.payment.is_some() && !summary.needs_accounts && summary.named_account.is_some()
+}
+
 fn holds(account: &crate::psu::Account, named: &bulwark_consent::Account) -> bool {
     let scheme = |s: &str| s.strip_prefix("UK.OBIE.").unwrap_or(s).to_ascii_uppercase();
     let ident = |s: &str| {

@@ -172,8 +172,10 @@ impl ClientMetadata {
     /// its software statement (OB directory `software_on_behalf_of_org`) at registration.
     pub const ON_BEHALF_OF: &'static str = "software_on_behalf_of_org";
 
-    /// The name the bank's pages show for the client (OB CEG: its trading name, and "on behalf
-    /// of" the party it acts for, when there is one); the client id when it has no name.
+    /// The name the bank's pages show for the client (OB CEG: the TPP's trading name and, when
+    /// an agent acts for it, the agent's name; OB's guidance: the agent is the SSA's
+    /// `software_on_behalf_of_org`); the client id when it has no name. A directory reference
+    /// (a URI) in that field is no name a customer can read, and is left out.
     pub fn display_name(&self, client_id: &str) -> String {
         let name = self
             .client_name
@@ -184,8 +186,9 @@ impl ClientMetadata {
             .extra
             .get(Self::ON_BEHALF_OF)
             .and_then(serde_json::Value::as_str)
+            .filter(|agent| !agent.contains("://"))
         {
-            Some(org) => format!("{name} on behalf of {org}"),
+            Some(agent) => format!("{name} (agent: {agent})"),
             None => name.to_owned(),
         }
     }

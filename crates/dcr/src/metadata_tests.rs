@@ -54,7 +54,7 @@ fn dcr_2_the_client_is_named_and_its_principal_comes_from_the_ssa() {
         m.extra.get(ClientMetadata::ON_BEHALF_OF),
         Some(&json!("Acme Retail Ltd"))
     );
-    assert_eq!(m.display_name("c1"), "TPP App on behalf of Acme Retail Ltd");
+    assert_eq!(m.display_name("c1"), "TPP App (agent: Acme Retail Ltd)");
     let m = build(
         req(json!({"software_on_behalf_of_org": "Forged Principal"})),
         &ssa(&["AISP"]),
@@ -66,6 +66,11 @@ fn dcr_2_the_client_is_named_and_its_principal_comes_from_the_ssa() {
         m.extra
     );
     assert_eq!(m.display_name("c1"), "TPP App");
+    let mut directory_reference = ssa(&["AISP"]);
+    directory_reference.software_on_behalf_of_org =
+        Some("https://api.openbanking.org.uk/scim2/OBTrustedPaymentParty/1234567789".into());
+    let m = build(req(json!({})), &directory_reference).unwrap();
+    assert_eq!(m.display_name("c1"), "TPP App", "a URI is no name to show");
     let mut nameless = ssa(&["AISP"]);
     nameless.software_client_name = None;
     assert!(build(req(json!({})), &nameless).is_err());

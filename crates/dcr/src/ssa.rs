@@ -202,6 +202,8 @@ pub fn claims(
         software_client_name: c
             .get("software_client_name")
             .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .map(str::to_string),
         software_on_behalf_of_org: c
             .get("software_on_behalf_of_org")

@@ -37,8 +37,10 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// The payment being authorised, for a payment consent.
     pub payment: Option<bulwark_consent::PaymentLines>,
-    /// The account a complete payment order pays from: logging in authorises it.
-    pub pays_from: Option<String>,
+    /// The payment's facts (account paid from, the bank's expected date and charges).
+    pub facts: Vec<bulwark_consent::Fact>,
+    /// A complete payment order: logging in authorises it.
+    pub pays_on_login: bool,
 }
 
 /// One account the PSU may choose on the consent page.

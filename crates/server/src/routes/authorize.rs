@@ -131,7 +131,8 @@ struct LoginContext {
     client_name: String,
     csrf: String,
     payment: Option<Box<bulwark_consent::PaymentLines>>,
-    pays_from: Option<String>,
+    facts: Vec<bulwark_consent::Fact>,
+    pays_on_login: bool,
 }
 
 fn login_page(
@@ -156,7 +157,8 @@ fn login_page(
             username: username.to_string(),
             error,
             payment: login.payment.map(|p| *p),
-            pays_from: login.pays_from,
+            facts: login.facts,
+            pays_on_login: login.pays_on_login,
         },
         status,
         &[],
@@ -176,7 +178,8 @@ fn view_page(
             client_name,
             csrf,
             payment,
-            pays_from,
+            facts,
+            pays_on_login,
         } => login_page(
             s,
             id,
@@ -184,7 +187,8 @@ fn view_page(
                 client_name,
                 csrf,
                 payment,
-                pays_from,
+                facts,
+                pays_on_login,
             },
             username,
             error,

@@ -694,8 +694,8 @@ both_backends!(
         => az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case
 );
 
-/// OB CEG: the pages name the TPP by its trading name and, when its software acts for another
-/// organisation, "on behalf of" it.
+/// OB CEG: the pages name the TPP by its trading name and, when an agent acts for it (the
+/// SSA's `software_on_behalf_of_org`, per OB's guidance), the agent too.
 #[tokio::test]
 async fn az_6_the_pages_name_the_tpp_and_whom_it_acts_for() {
     let h = Harness::start(|_| {}).await;
@@ -720,7 +720,7 @@ async fn az_6_the_pages_name_the_tpp_and_whom_it_acts_for() {
     let page = b.get(&ia).await;
     assert!(
         page.body
-            .contains("tpp-agent Money App on behalf of Acme Retail Ltd"),
+            .contains("tpp-agent Money App (agent: Acme Retail Ltd)"),
         "{}",
         page.body
     );

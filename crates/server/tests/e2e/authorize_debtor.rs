@@ -53,22 +53,28 @@ async fn decide(
     let login_page = b.get(&ia).await;
     let logged = b.login(&ia, user, password).await;
     assert_eq!(logged.status, 303, "{}", logged.body);
-    if logged
+    let by_login = logged
         .location()
-        .starts_with(crate::support::journey::REDIRECT)
-    {
-        assert!(
-            login_page.body.contains("Log in and pay") && login_page.body.contains("Pay from"),
-            "the login authorises a complete payment order, and says so: {}",
-            login_page.body
-        );
-        return logged;
-    }
-    assert!(
-        !login_page.body.contains("Log in and pay"),
+        .starts_with(crate::support::journey::REDIRECT);
+    // A complete order (a named account) is decided by the login, and its page says so.
+    assert_eq!(by_login, accounts.is_empty(), "{}", logged.location());
+    assert_eq!(
+        by_login,
+        login_page.body.contains("Log in and pay") && login_page.body.contains("Pay from"),
         "{}",
         login_page.body
     );
+    if by_login {
+        assert!(
+            logged
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .any(|c| c.to_str().unwrap().starts_with("__Secure-bulwark_ia=;")),
+            "the interaction is over"
+        );
+        return logged;
+    }
     b.decide(&ia, "authorise", accounts).await
 }
 
@@ -181,3 +187,74 @@ both_backends!(
     co_4_only_accounts_in_the_payments_currency_are_offered_on_postgres
         => co_4_only_accounts_in_the_payments_currency_are_offered_case
 );
+
+/// A bank that charges £1.88 for every payment, borne by the debtor, and expects to pay it
+/// on 7 December 2026.
+struct Charges;
+
+impl bulwark_consent::PaymentTermsProvider for Charges {
+    fn terms(
+        &self,
+        _initiation: &Value,
+        _now: time::OffsetDateTime,
+    ) -> bulwark_consent::PaymentTerms {
+        bulwark_consent::PaymentTerms {
+            expected_execution_date_time: time::OffsetDateTime::from_unix_timestamp(1_796_634_000)
+                .ok(),
+            charges: vec![bulwark_consent::Charge {
+                charge_bearer: "BorneByDebtor".into(),
+                charge_type: "UK.OBIE.CHAPSOut".into(),
+                amount: json!({"Amount": "1.88", "Currency": "GBP"}),
+            }],
+            ..Default::default()
+        }
+    }
+}
+
+/// OB CEG: a complete payment order is authorised by the login, so the login page shows all
+/// the consent page would: the account paid from, the bank's charge and expected date.
+#[tokio::test]
+async fn co_4_a_complete_order_shows_its_charges_before_the_login_pays_it() {
+    let h = Harness::start_with_bank(
+        bulwark_server::BankSystems {
+            payment_terms: Some(std::sync::Arc::new(Charges)),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let t = FlowTpp::register(&h, "tpp-charges", None).await;
+    let (user, password, accounts, subject) = psu(&h, "charged").await;
+    let own = PsuStore::psu_accounts(&h.store, &subject).await.unwrap();
+    let mine = own.iter().find(|a| a.account_id == accounts[0]).unwrap();
+    let consent_id = payment_from(&h, &t, (&mine.scheme, &mine.identification)).await;
+    let mut params = t.fapi2_params(&consent_id);
+    for p in params.iter_mut() {
+        if p.0 == "scope" {
+            p.1 = "openid payments".into();
+        }
+    }
+    let pushed = t.push(&h, &params).await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", t.c.id.as_str()),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let page = b.get(&ia).await;
+    for shown in [
+        "Log in and pay",
+        "Pay from",
+        "£1.88, paid by you",
+        "Expected payment date",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    let done = b.login(&ia, &user, &password).await;
+    assert!(
+        response_params(&done.location()).contains_key("code"),
+        "{}",
+        done.location()
+    );
+}
