@@ -111,6 +111,8 @@ pub enum View {
         /// A payment order complete with its account: logging in authorises it, with no
         /// further step (so everything the consent page would show is on the login page).
         pays_on_login: bool,
+        /// Where Cancel sends the customer (its origin goes into the page's `form-action`).
+        redirect_uri: String,
     },
     /// The consent page.
     Consent {
@@ -519,6 +521,7 @@ impl AuthzService {
                 payment: summary.payment.map(Box::new),
                 facts,
                 pays_on_login,
+                redirect_uri: req.redirect_uri,
             });
         };
         let psu_name = match &interaction.psu_name {
@@ -699,6 +702,21 @@ impl AuthzService {
         let (interaction, req) = self.interaction(id, browser_secret, now).await?;
         Self::check_csrf(&interaction, csrf)?;
         let (Some(subject), Some(auth_time)) = (&interaction.psu_id, interaction.auth_time) else {
+            // OB CEG: the customer may cancel on the login page and go back to the TPP. Nobody
+            // is authenticated, so the consent is left as it is; the TPP learns
+            // `access_denied`.
+            if decision == "deny" {
+                tracing::info!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, "the customer cancelled before logging in");
+                return Ok(Decided::Redirect(
+                    self.error_url(
+                        &req,
+                        OAuthErrorCode::AccessDenied,
+                        "the customer cancelled",
+                        now,
+                    )
+                    .await?,
+                ));
+            }
             return Err(AuthzError::Forbidden);
         };
         // Login and session reuse already hold to this; no code is issued if they did not.

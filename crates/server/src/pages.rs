@@ -41,6 +41,8 @@ pub struct LoginPage {
     pub facts: Vec<bulwark_consent::Fact>,
     /// A complete payment order: logging in authorises it.
     pub pays_on_login: bool,
+    /// Where Cancel posts (the decision endpoint, `decision=deny`).
+    pub cancel_action: String,
 }
 
 /// One account the PSU may choose on the consent page.

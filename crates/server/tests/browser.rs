@@ -70,7 +70,7 @@ async fn log_in(chrome: &mut Chrome, user: &str, password: &str) {
     chrome.shot("login").await;
     chrome.fill("#username", user).await;
     chrome.fill("#password", password).await;
-    chrome.submit("button[type=submit]").await;
+    chrome.submit("#log-in").await;
 }
 
 #[tokio::test]
@@ -291,5 +291,87 @@ async fn az_6_browser_payment_consent_shows_the_amount() {
     chrome.submit("button[value=authorise]").await;
     let url = chrome.wait_for_url(&cb).await;
     assert!(response_params(&url).contains_key("code"));
+    chrome.finish().await;
+}
+
+/// AZ-6 / OB CEG in Chromium (whose CSP `form-action` also governs the redirect that follows a
+/// form): Cancel on the login page goes back to the TPP with `access_denied`, the consent
+/// untouched; a payment order complete with its account is paid by "Log in and pay", straight
+/// back to the TPP with a code.
+#[tokio::test]
+async fn az_6_browser_cancel_and_log_in_and_pay() {
+    let Some(mut chrome) = Chrome::start("login-actions").await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let cb = tpp_callback(&h).await;
+    let t = FlowTpp::register_with(&h, "tpp-login-actions", None, &cb).await;
+    let (user, password, accounts, subject) = psu(&h, "browser-login-actions").await;
+    let consent_id = to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-login-actions",
+        t.consent(&h),
+        &t,
+        "openid accounts",
+    )
+    .await;
+    assert!(chrome.text().await.contains("Cancel and go back"));
+    chrome.shot("login-with-cancel").await;
+    chrome.submit("#cancel").await;
+    let url = chrome.wait_for_url(&cb).await;
+    assert_eq!(response_params(&url)["error"], "access_denied");
+    let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status, "AwaitingAuthorisation",
+        "nobody was authenticated"
+    );
+
+    // A complete payment order: the PSU's own account named as the DebtorAccount.
+    let account = bulwark_store::PsuStore::psu_accounts(&h.store, &subject)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.account_id == accounts[0])
+        .unwrap();
+    let mut body = support::consents::pay_body("42.00");
+    body["Data"]["Initiation"]["DebtorAccount"] = json!({"SchemeName": account.scheme,
+        "Identification": account.identification, "Name": "Alex Customer"});
+    let key = bulwark_core::random::token(9);
+    let created = support::consents::as_tpp(&h, &t.c, &t.app_token)
+        .post(
+            support::consents::PISP,
+            &body,
+            &[("x-idempotency-key", &key)],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let payment = created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-login-actions",
+        async { payment },
+        &t,
+        "openid payments",
+    )
+    .await;
+    let text = chrome.text().await;
+    assert!(
+        text.contains("£42.00") && text.contains("Log in and pay"),
+        "{text}"
+    );
+    chrome.shot("log-in-and-pay").await;
+    chrome.fill("#username", &user).await;
+    chrome.fill("#password", &password).await;
+    chrome.submit("#log-in").await;
+    let url = chrome.wait_for_url(&cb).await;
+    assert!(response_params(&url).contains_key("code"), "{url}");
     chrome.finish().await;
 }

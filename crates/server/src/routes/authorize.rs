@@ -133,6 +133,8 @@ struct LoginContext {
     payment: Option<Box<bulwark_consent::PaymentLines>>,
     facts: Vec<bulwark_consent::Fact>,
     pays_on_login: bool,
+    /// The client's redirect URI: Cancel goes back there.
+    redirect_uri: String,
 }
 
 fn login_page(
@@ -159,9 +161,13 @@ fn login_page(
             payment: login.payment.map(|p| *p),
             facts: login.facts,
             pays_on_login: login.pays_on_login,
+            cancel_action: format!("{}/decision", interaction_path(id)),
         },
         status,
-        &[],
+        // Cancel redirects to the client: its origin must be a form-action.
+        &origin_of(&login.redirect_uri)
+            .into_iter()
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -180,6 +186,7 @@ fn view_page(
             payment,
             facts,
             pays_on_login,
+            redirect_uri,
         } => login_page(
             s,
             id,
@@ -189,6 +196,7 @@ fn view_page(
                 payment,
                 facts,
                 pays_on_login,
+                redirect_uri,
             },
             username,
             error,

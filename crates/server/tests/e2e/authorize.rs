@@ -725,3 +725,59 @@ async fn az_6_the_pages_name_the_tpp_and_whom_it_acts_for() {
         page.body
     );
 }
+
+/// AZ-6 / OB CEG: Cancel on the login page (the decision form's `deny` before anyone logged
+/// in) sends the customer back to the TPP with `access_denied`, state and `iss`, and leaves
+/// the consent as it was (nobody is authenticated); it needs the page's CSRF token; the login
+/// page's `form-action` allows the TPP's origin, where Cancel's redirect goes.
+async fn az_6_cancel_before_logging_in_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-cancel", None).await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    let mut b = Browser::new(&h);
+    let ia = b
+        .start(&[
+            ("client_id", "tpp-cancel"),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    let page = b.get(&ia).await;
+    assert!(page.body.contains("value=\"deny\""), "{}", page.body);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://tpp.example"),
+        "{csp}"
+    );
+    let forged = b
+        .post(&format!("{ia}/decision"), &[("decision", "deny")])
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // Authorise is no cancel: without a login it is refused.
+    let authorise = b
+        .post(
+            &format!("{ia}/decision"),
+            &[
+                ("csrf", page.input("csrf").as_str()),
+                ("decision", "authorise"),
+            ],
+        )
+        .await;
+    assert_eq!(authorise.status, 403, "{}", authorise.body);
+    let cancelled = b
+        .post(
+            &format!("{ia}/decision"),
+            &[("csrf", page.input("csrf").as_str()), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    let params = response_params(&cancelled.location());
+    assert!(cancelled.location().starts_with(REDIRECT));
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["iss"], crate::support::ISSUER);
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "AwaitingAuthorisation");
+}
+both_backends!(
+    az_6_cancel_before_logging_in,
+    az_6_cancel_before_logging_in_on_postgres => az_6_cancel_before_logging_in_case
+);
