@@ -57,7 +57,7 @@ async fn az_5_a_remembered_login_below_the_essential_acr_is_not_reused_case(h: H
     let consent = t.consent(&h).await;
     let page = first_page(&h, &t, &t.fapi2_params(&consent), &session).await;
     assert!(page.body.contains("name=\"password\""), "{}", page.body);
-    assert!(!page.body.contains("name=\"decision\""), "{}", page.body);
+    assert!(!page.body.contains("value=\"authorise\""), "{}", page.body);
 
     // The same remembered login answers a request without an essential acr: the consent page.
     let consent = t.consent(&h).await;
@@ -69,7 +69,7 @@ async fn az_5_a_remembered_login_below_the_essential_acr_is_not_reused_case(h: H
         }
     }
     let page = first_page(&h, &t, &params, &session).await;
-    assert!(page.body.contains("name=\"decision\""), "{}", page.body);
+    assert!(page.body.contains("value=\"authorise\""), "{}", page.body);
     assert!(!page.body.contains("name=\"password\""), "{}", page.body);
 }
 
