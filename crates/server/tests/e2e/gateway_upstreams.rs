@@ -20,7 +20,13 @@ use crate::support::{Harness, http_client};
 async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     let h = Harness::start(|_| {}).await;
     let base = gateway_with(&h, |c| {
-        let echo = c["routes"][3]["upstream"].clone();
+        let echo = c["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"] == "/echo/accounts")
+            .unwrap()["upstream"]
+            .clone();
         c["routes"]
             .as_array_mut()
             .unwrap()
@@ -63,6 +69,17 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     assert_eq!(echoed["headers"]["x-bulwark-permissions"], "");
     let (status, text) = ask(t.app_token.clone(), consent_id.clone()).await;
     assert_eq!(status, 403, "{text}");
+    // The consent's status is read on every request: withdrawn by the CBPII, it is refused.
+    let deleted = crate::support::consents::as_tpp(&h, &t.c, &t.app_token)
+        .delete(&format!("{}/{consent_id}", crate::support::consents::CBPII))
+        .await;
+    assert_eq!(deleted.status, 204);
+    let (status, text) = ask(token.clone(), consent_id.clone()).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("UK.OBIE.Resource.InvalidConsentStatus"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
