@@ -129,8 +129,8 @@ pub enum View {
         /// Where the browser goes after the decision (its origin belongs in `form-action`).
         redirect_uri: String,
     },
-    /// Back to the client with an error: the consent can no longer be authorised (its
-    /// payment's cut-off passed while the PSU was on our pages; it is now Rejected).
+    /// Back to the client with an error: the consent can no longer be authorised (withdrawn,
+    /// expired, or its payment's cut-off passed while the PSU was on our pages).
     Refused(String),
 }
 
@@ -167,11 +167,6 @@ pub enum Decided {
 /// What the TPP reads when its payment consent's cut-off passed before the PSU authorised it
 /// (OB "CutOffDateTime Behaviour": the consent is Rejected).
 const CUT_OFF_PASSED: &str = "the payment's cut-off time has passed; the consent is rejected";
-
-/// Longest username accepted at the login form.
-const MAX_USERNAME: usize = 128;
-/// Longest password accepted at the login form.
-const MAX_PASSWORD: usize = 1024;
 
 /// The generic failed-login message: never says whether the user exists (AZ-6).
 const WRONG_CREDENTIALS: &str = "The username or password is not right. Please try again.";
@@ -378,8 +373,6 @@ impl AuthzService {
         Ok(Begin::Redirect(url))
     }
 
-    /// An error response at the validated redirect URI; a JARM one is signed with the
-    /// algorithm the client registered (JARM 2.2), as a success response is.
     /// The redirect telling the client its payment consent's cut-off passed (`access_denied`).
     async fn cut_off_url(
         &self,
@@ -422,6 +415,8 @@ impl AuthzService {
         }
     }
 
+    /// An error response at the validated redirect URI; a JARM one is signed with the
+    /// algorithm the client registered (JARM 2.2), as a success response is.
     async fn error_url(
         &self,
         req: &AuthorizationRequest,
@@ -482,7 +477,7 @@ impl AuthzService {
         }
     }
 
-    /// The TPP as the pages name it (OB CEG: trading name, "on behalf of" its principal).
+    /// The TPP as the pages name it (OB CEG: its trading name, and its agent if it has one).
     async fn client_name(&self, client_id: &str) -> String {
         match self.par.client(client_id).await.ok().flatten() {
             Some(rc) => rc.client.metadata.display_name(client_id),
@@ -587,13 +582,7 @@ impl AuthzService {
         let now = self.clock.unix();
         let (interaction, req) = self.interaction(id, browser_secret, now).await?;
         Self::check_csrf(&interaction, csrf)?;
-        // Bounded before anything is hashed or stored: a megabyte "password" costs no more than
-        // a wrong one, and a control character (a NUL, say) is no one's username.
-        if username.is_empty()
-            || username.len() > MAX_USERNAME
-            || password.len() > MAX_PASSWORD
-            || username.chars().any(char::is_control)
-        {
+        if !crate::plausible_login(username, password) {
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         }
         let user_key = format!("user:{username}");
@@ -966,15 +955,15 @@ fn jarm_alg(client: &bulwark_clients::RegisteredClient) -> Option<&str> {
         .and_then(serde_json::Value::as_str)
 }
 
-/// True when the PSU's `account` is the one an OB consent names: the same scheme (`IBAN` and
-/// `UK.OBIE.IBAN` alike) and identification (spaces and letter case aside, as IBANs are
-/// written both ways).
 /// OB CEG (PIS): a payment order complete with the account to pay from is authorised by the
 /// PSU's authentication on a page showing it, with no further step.
 fn pays_on_login(summary: &ConsentSummary) -> bool {
     summary.payment.is_some() && !summary.needs_accounts && summary.named_account.is_some()
 }
 
+/// True when the PSU's `account` is the one an OB consent names: the same scheme (`IBAN` and
+/// `UK.OBIE.IBAN` alike) and identification (spaces and letter case aside, as IBANs are
+/// written both ways).
 fn holds(account: &crate::psu::Account, named: &bulwark_consent::Account) -> bool {
     let scheme = |s: &str| s.strip_prefix("UK.OBIE.").unwrap_or(s).to_ascii_uppercase();
     let ident = |s: &str| {

@@ -5,8 +5,25 @@
 //! balancer slow a guesser down as one would.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use bulwark_store::{LoginFailures, StoreError, ThrottleStore};
+
+/// The longest username a login form accepts (longer input is refused before any work).
+pub const MAX_USERNAME: usize = 128;
+/// The longest password a login form accepts (argon2 takes any length; the bound keeps the
+/// work bounded).
+pub const MAX_PASSWORD: usize = 1024;
+
+/// Whether a login attempt is worth counting and checking at all: bounded before anything is
+/// hashed or stored (a megabyte "password" costs no more than a wrong one), and a control
+/// character (a NUL, say) is no one's username. The PSU and staff logins both ask this first.
+pub fn plausible_login(username: &str, password: &str) -> bool {
+    !username.is_empty()
+        && username.len() <= MAX_USERNAME
+        && password.len() <= MAX_PASSWORD
+        && !username.chars().any(char::is_control)
+}
 
 /// Failures are forgotten after this long without one, seconds.
 const WINDOW_SECS: i64 = 900;
@@ -44,13 +61,11 @@ impl LoginThrottle {
     /// leaves it counted. A database that cannot answer refuses the login (an error).
     pub async fn begin(&self, keys: &[&str], now: i64) -> Result<Result<(), i64>, StoreError> {
         let free = self.free_failures;
-        let wait = std::sync::Mutex::new(0);
+        let wait = AtomicI64::new(0);
         let step = |current: &[LoginFailures]| {
             let longest = current.iter().map(|r| wait_of(r, now)).max().unwrap_or(0);
             if longest > 0 {
-                if let Ok(mut w) = wait.lock() {
-                    *w = longest;
-                }
+                wait.store(longest, Ordering::Relaxed);
                 return None;
             }
             Some(current.iter().map(|r| counted(*r, now, free)).collect())
@@ -62,8 +77,7 @@ impl LoginThrottle {
         {
             return Ok(Ok(()));
         }
-        let waited = wait.lock().map(|w| *w).unwrap_or(MAX_DELAY_SECS);
-        Ok(Err(waited))
+        Ok(Err(wait.load(Ordering::Relaxed)))
     }
 
     /// After a successful login: the user's counters are forgotten (that user proved the

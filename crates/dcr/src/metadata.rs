@@ -111,7 +111,7 @@ pub fn build(
     if ssa.software_client_name.is_some() {
         meta.client_name = ssa.software_client_name.clone();
     }
-    // OB CEG: the PSU pages must name the TPP (its trading name) and the party it acts for.
+    // OB CEG: the PSU pages must name the TPP (its trading name) and its agent, if any.
     if meta
         .client_name
         .as_deref()

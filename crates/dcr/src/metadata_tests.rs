@@ -39,10 +39,10 @@ fn build(
     super::build(requested, ssa, Profile::Fapi2)
 }
 
-/// OB CEG: the pages name the TPP and the party it acts for; both come from the software
-/// statement, never from the registrant, and a client no page could name is refused.
+/// OB CEG: the pages name the TPP and its agent; the agent comes from the software statement,
+/// never from the registrant, and a client no page could name is refused.
 #[test]
-fn dcr_2_the_client_is_named_and_its_principal_comes_from_the_ssa() {
+fn dcr_2_the_client_is_named_and_its_agent_comes_from_the_ssa() {
     let mut agent = ssa(&["AISP"]);
     agent.software_on_behalf_of_org = Some("Acme Retail Ltd".into());
     let m = build(

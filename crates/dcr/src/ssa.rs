@@ -29,9 +29,8 @@ pub struct SoftwareStatement {
     pub software_jwks: Option<Value>,
     /// The software's display name, used as `client_name` when the request has none.
     pub software_client_name: Option<String>,
-    /// The organisation the software acts for, when its operator is an agent (the OB
-    /// directory's `software_on_behalf_of_org`): the PSU pages name it (OB CEG "On behalf
-    /// of").
+    /// The agent acting for the TPP (the OB directory's `software_on_behalf_of_org`, as OB's
+    /// guidance reads it): the PSU pages name it beside the TPP (OB CEG "On behalf of").
     pub software_on_behalf_of_org: Option<String>,
     /// How the organisation is identified in certificates.
     pub organisation: Organisation,

@@ -205,7 +205,7 @@ impl StaffService {
         let status = consent.status_at(now);
         if !revocable(&consent, status) {
             return Err(StaffError::BadRequest(format!(
-                "a {} consent that is {status} cannot be revoked",
+                "this {} consent is {status}: it cannot be revoked",
                 consent.kind().as_str()
             )));
         }

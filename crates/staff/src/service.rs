@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use bulwark_authz::{LoginThrottle, constant_eq, hash_password, secret_hash, verify_password};
+use bulwark_authz::{
+    LoginThrottle, MAX_PASSWORD, MAX_USERNAME, constant_eq, hash_password, plausible_login,
+    secret_hash, verify_password,
+};
 use bulwark_clients::ClientDirectory;
 use bulwark_consent::ConsentService;
 use bulwark_core::Rng;
@@ -13,11 +16,6 @@ use bulwark_store::{AuditEvent, StaffRecord, StaffSessionRecord, Store, StoreErr
 use bulwark_token::TokenService;
 
 use crate::{StaffError, StaffRole, StaffSettings};
-
-/// The longest username accepted (longer input is refused before any work).
-const MAX_USERNAME: usize = 128;
-/// The longest password accepted (argon2 takes any length; the bound keeps the work bounded).
-const MAX_PASSWORD: usize = 1024;
 
 /// Where the console's audit events go before the store: the server's audit queue, so they
 /// stay in order with the security events the same request logged. Gives the event back when
@@ -162,13 +160,7 @@ impl StaffService {
         address: &str,
         now: i64,
     ) -> Result<NewSession, StaffError> {
-        // Bounded before anything is hashed or stored; a control character (a NUL, say) is no
-        // one's username.
-        if username.is_empty()
-            || username.len() > MAX_USERNAME
-            || password.len() > MAX_PASSWORD
-            || username.chars().any(char::is_control)
-        {
+        if !plausible_login(username, password) {
             return Err(StaffError::BadCredentials);
         }
         let user_key = format!("staff-user:{username}");

@@ -28,8 +28,8 @@ pub type ThrottleStep<'a> =
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
     /// Reads the counters of `keys` (absent: zero) and writes what `step` makes of them, in one
-    /// transaction that holds the rows (PostgreSQL: `FOR UPDATE`, keys locked in one order;
-    /// SQLite: one writer), so two nodes' attempts on one key are counted one after the
+    /// transaction that holds the rows (PostgreSQL: row locks taken by an upsert per key, in
+    /// one key order; SQLite: one writer), so two nodes' attempts on one key are counted one after the
     /// other, never both against the same old count. Each row is kept until `keep_secs`
     /// after its last failure, or its block, whichever is later. True when `step` wrote.
     async fn step_login_failures(

@@ -198,7 +198,6 @@ impl TokenService {
     /// legitimate is issued under a revoked grant, so nothing is lost. The row is kept as long
     /// as a token of the grant could live under either lifetime setting, so a token minted
     /// under an earlier, longer access-token lifetime stays covered too.
-    ///
     async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
         self.authorizations()?
             .revoke_refresh_tokens_of_consent(consent_id, self.clock.unix_time().secs())
@@ -219,7 +218,7 @@ impl TokenService {
     /// The bank ends a TPP's access under a consent that lives on (OB "Access Revocation",
     /// the staff console): the consent's codes not yet exchanged are discarded (else one
     /// issued just before would be exchanged after, for tokens past the watermark), then the
-    /// grant is revoked ([`Self::revoke_grant`]): its refresh tokens, including one a
+    /// grant is revoked (as a revoked refresh token revokes it): its refresh tokens, including one a
     /// redemption racing with this wrote, and every access token issued until now. Tokens
     /// from a re-authentication of the same consent after the watermark are valid.
     pub async fn end_access(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {

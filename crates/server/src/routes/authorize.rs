@@ -171,6 +171,21 @@ fn login_page(
     )
 }
 
+/// Back to the client at `url` (a success or error response): the interaction is over, and
+/// its cookie goes.
+fn back_to_client(id: &str, url: &str) -> Response {
+    with_cookie(
+        see_other(url),
+        &set_cookie(
+            INTERACTION_COOKIE,
+            "",
+            &interaction_path(id),
+            0,
+            SameSite::Lax,
+        ),
+    )
+}
+
 fn view_page(
     s: &AuthzState,
     id: &str,
@@ -239,17 +254,8 @@ fn view_page(
             let origin: Vec<&str> = origin_of(&redirect_uri).into_iter().collect();
             render(&page, status, &origin)
         }
-        // The consent can no longer be authorised: back to the client, the interaction over.
-        View::Refused(url) => with_cookie(
-            see_other(&url),
-            &set_cookie(
-                INTERACTION_COOKIE,
-                "",
-                &interaction_path(id),
-                0,
-                SameSite::Lax,
-            ),
-        ),
+        // The consent can no longer be authorised.
+        View::Refused(url) => back_to_client(id, &url),
     }
 }
 
@@ -306,18 +312,8 @@ pub async fn login(
             decided,
         }) => {
             let response = match decided {
-                // The login completed the authorisation: back to the client, the interaction
-                // over.
-                Some(url) => with_cookie(
-                    see_other(&url),
-                    &set_cookie(
-                        INTERACTION_COOKIE,
-                        "",
-                        &interaction_path(&id),
-                        0,
-                        SameSite::Lax,
-                    ),
-                ),
+                // The login completed the authorisation.
+                Some(url) => back_to_client(&id, &url),
                 None => see_other(&interaction_path(&id)),
             };
             match session_secret {
@@ -387,14 +383,7 @@ pub async fn decision(
         )
         .await;
     match result {
-        Ok(Decided::Redirect(url)) => {
-            // The interaction is over: its cookie goes.
-            let path = interaction_path(&id);
-            with_cookie(
-                see_other(&url),
-                &set_cookie(INTERACTION_COOKIE, "", &path, 0, SameSite::Lax),
-            )
-        }
+        Ok(Decided::Redirect(url)) => back_to_client(&id, &url),
         Ok(Decided::Retry(message)) => match s.authz.view(&id, browser).await {
             Ok(view) => view_page(&s, &id, view, Some(message), "", StatusCode::BAD_REQUEST),
             Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
