@@ -46,12 +46,7 @@ async fn to_consent_page(
 ) -> String {
     let _ = id;
     let consent_id = consent.await;
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = scope.into();
-        }
-    }
+    let params = t.fapi2_params_with_scope(&consent_id, scope);
     let pushed = t.push(h, &params).await;
     assert_eq!(pushed.0, 201, "{:?}", pushed.2);
     let uri = pushed.2["request_uri"].as_str().unwrap();
@@ -337,22 +332,9 @@ async fn az_6_browser_cancel_and_log_in_and_pay() {
         .into_iter()
         .find(|a| a.account_id == accounts[0])
         .unwrap();
-    let mut body = support::consents::pay_body("42.00");
-    body["Data"]["Initiation"]["DebtorAccount"] = json!({"SchemeName": account.scheme,
-        "Identification": account.identification, "Name": "Alex Customer"});
-    let key = bulwark_core::random::token(9);
-    let created = support::consents::as_tpp(&h, &t.c, &t.app_token)
-        .post(
-            support::consents::PISP,
-            &body,
-            &[("x-idempotency-key", &key)],
-        )
+    let payment = t
+        .payment_consent_from(&h, "42.00", (&account.scheme, &account.identification))
         .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let payment = created.body["Data"]["ConsentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
     to_consent_page(
         &h,
         &mut chrome,

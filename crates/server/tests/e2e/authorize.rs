@@ -488,12 +488,7 @@ async fn az_6_session_is_remembered_case(h: Harness) {
     }
     // A payment needs its own authentication, linked to it: the remembered login is not used.
     let payment = t.payment_consent(&h, "10.50").await;
-    let mut params = t.fapi2_params(&payment);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
+    let params = t.fapi2_params_with_scope(&payment, "openid payments");
     let pushed = t.push(&h, &params).await;
     assert_eq!(pushed.0, 201, "{:?}", pushed.2);
     let ia = b
@@ -547,12 +542,7 @@ async fn az_5_payment_consent_journey_case(h: Harness) {
         ))
         .await;
     assert_eq!(response_params(&page.location())["error"], "invalid_scope");
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
+    let params = t.fapi2_params_with_scope(&consent_id, "openid payments");
     let pushed = t.push(&h, &params).await;
     let ia = b
         .start(&[
@@ -651,15 +641,7 @@ async fn az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case(h: Harness
     let (user, password, accounts, _) = psu(&h, "withdrawn").await;
     for on_decision in [false, true] {
         let consent_id = t.consent(&h).await;
-        let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
-        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-        let mut b = Browser::new(&h);
-        let ia = b
-            .start(&[
-                ("client_id", "tpp-withdrawn"),
-                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-            ])
-            .await;
+        let (mut b, ia) = t.start_in_browser(&h, &t.fapi2_params(&consent_id)).await;
         let logged = b.login(&ia, &user, &password).await;
         assert_eq!(logged.status, 303, "{}", logged.body);
         let csrf = b.get(&ia).await.input("csrf");
@@ -712,14 +694,7 @@ async fn az_6_the_pages_name_the_tpp_and_whom_it_acts_for() {
     )
     .await;
     let consent_id = t.consent(&h).await;
-    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
-    let mut b = Browser::new(&h);
-    let ia = b
-        .start(&[
-            ("client_id", "tpp-agent"),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let (mut b, ia) = t.start_in_browser(&h, &t.fapi2_params(&consent_id)).await;
     let page = b.get(&ia).await;
     assert!(
         page.body
@@ -736,14 +711,7 @@ async fn az_6_the_pages_name_the_tpp_and_whom_it_acts_for() {
 async fn az_6_cancel_before_logging_in_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-cancel", None).await;
     let consent_id = t.consent(&h).await;
-    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
-    let mut b = Browser::new(&h);
-    let ia = b
-        .start(&[
-            ("client_id", "tpp-cancel"),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let (mut b, ia) = t.start_in_browser(&h, &t.fapi2_params(&consent_id)).await;
     let page = b.get(&ia).await;
     assert!(page.body.contains("value=\"deny\""), "{}", page.body);
     let csp = page.headers["content-security-policy"].to_str().unwrap();

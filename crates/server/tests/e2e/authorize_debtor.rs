@@ -8,22 +8,9 @@
 use bulwark_store::{ConsentStore, PsuStore};
 use serde_json::{Value, json};
 
-use crate::support::consents::{PISP, as_tpp, pay_body};
-use crate::support::journey::{Browser, FlowTpp, psu, response_params};
+use crate::support::consents::pay_body;
+use crate::support::journey::{FlowTpp, psu, response_params};
 use crate::support::{Harness, both_backends};
-
-/// A domestic-payment consent paying from `debtor` (SchemeName, Identification).
-async fn payment_from(h: &Harness, t: &FlowTpp, debtor: (&str, &str)) -> String {
-    let mut body: Value = pay_body("25.00");
-    body["Data"]["Initiation"]["DebtorAccount"] =
-        json!({"SchemeName": debtor.0, "Identification": debtor.1, "Name": "Alex Customer"});
-    let key = bulwark_core::random::token(9);
-    let a = as_tpp(h, &t.c, &t.app_token)
-        .post(PISP, &body, &[("x-idempotency-key", &key)])
-        .await;
-    assert_eq!(a.status, 201, "{:?}", a.body);
-    a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
-}
 
 /// Pushes a payments request for `consent_id`, logs `user` in and decides with `accounts`;
 /// a payment order complete with its account is decided by the login itself (OB CEG: no
@@ -35,21 +22,8 @@ async fn decide(
     (user, password): (&str, &str),
     accounts: &[&str],
 ) -> crate::support::journey::Page {
-    let mut params = t.fapi2_params(consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
-    let pushed = t.push(h, &params).await;
-    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-    let mut b = Browser::new(h);
-    let ia = b
-        .start(&[
-            ("client_id", t.c.id.as_str()),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let params = t.fapi2_params_with_scope(consent_id, "openid payments");
+    let (mut b, ia) = t.start_in_browser(h, &params).await;
     let login_page = b.get(&ia).await;
     let logged = b.login(&ia, user, password).await;
     assert_eq!(logged.status, 303, "{}", logged.body);
@@ -86,7 +60,9 @@ async fn co_4_a_named_debtor_account_must_be_the_psus_case(h: Harness) {
 
     // Named in the short scheme form, the PSU's own account: authorised, and selected.
     let short_scheme = mine.scheme.trim_start_matches("UK.OBIE.").to_string();
-    let consent_id = payment_from(&h, &t, (&short_scheme, &mine.identification)).await;
+    let consent_id = t
+        .payment_consent_from(&h, "25.00", (&short_scheme, &mine.identification))
+        .await;
     let done = decide(&h, &t, &consent_id, (&user, &password), &[]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(
@@ -101,8 +77,13 @@ async fn co_4_a_named_debtor_account_must_be_the_psus_case(h: Harness) {
     assert_eq!(stored.selected_accounts, vec![mine.account_id.clone()]);
 
     // Someone else's account: access_denied, the consent Rejected, no code.
-    let consent_id =
-        payment_from(&h, &t, ("UK.OBIE.SortCodeAccountNumber", "40400411112222")).await;
+    let consent_id = t
+        .payment_consent_from(
+            &h,
+            "25.00",
+            ("UK.OBIE.SortCodeAccountNumber", "40400411112222"),
+        )
+        .await;
     let done = decide(&h, &t, &consent_id, (&user, &password), &[]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let params = response_params(&done.location());
@@ -135,29 +116,9 @@ async fn co_4_only_accounts_in_the_payments_currency_are_offered_case(h: Harness
     let (user, password, accounts, _) = psu(&h, "currency").await;
     let mut body: Value = pay_body("25.00");
     body["Data"]["Initiation"]["InstructedAmount"]["Currency"] = json!("EUR");
-    let key = bulwark_core::random::token(9);
-    let created = as_tpp(&h, &t.c, &t.app_token)
-        .post(PISP, &body, &[("x-idempotency-key", &key)])
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let consent_id = created.body["Data"]["ConsentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
-    let pushed = t.push(&h, &params).await;
-    let mut b = Browser::new(&h);
-    let ia = b
-        .start(&[
-            ("client_id", t.c.id.as_str()),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let consent_id = t.payment_consent_with(&h, &body).await;
+    let params = t.fapi2_params_with_scope(&consent_id, "openid payments");
+    let (mut b, ia) = t.start_in_browser(&h, &params).await;
     let logged = b.login(&ia, &user, &password).await;
     assert_eq!(logged.status, 303, "{}", logged.body);
     let page = b.get(&ia).await;
@@ -227,21 +188,11 @@ async fn co_4_a_complete_order_shows_its_charges_before_the_login_pays_it() {
     let (user, password, accounts, subject) = psu(&h, "charged").await;
     let own = PsuStore::psu_accounts(&h.store, &subject).await.unwrap();
     let mine = own.iter().find(|a| a.account_id == accounts[0]).unwrap();
-    let consent_id = payment_from(&h, &t, (&mine.scheme, &mine.identification)).await;
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
-    let pushed = t.push(&h, &params).await;
-    let mut b = Browser::new(&h);
-    let ia = b
-        .start(&[
-            ("client_id", t.c.id.as_str()),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
+    let consent_id = t
+        .payment_consent_from(&h, "25.00", (&mine.scheme, &mine.identification))
         .await;
+    let params = t.fapi2_params_with_scope(&consent_id, "openid payments");
+    let (mut b, ia) = t.start_in_browser(&h, &params).await;
     let page = b.get(&ia).await;
     for shown in [
         "Log in and pay",

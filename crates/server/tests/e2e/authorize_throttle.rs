@@ -87,12 +87,5 @@ async fn az_6_failures_on_one_node_slow_logins_down_on_another() {
 /// A browser on `h`'s login page for a new authorization of `t`.
 async fn login_page(h: &Harness, t: &FlowTpp) -> (Browser, String) {
     let consent = t.consent(h).await;
-    let pushed = t.push(h, &t.fapi2_params(&consent)).await;
-    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-    let uri = pushed.2["request_uri"].as_str().unwrap().to_string();
-    let mut browser = Browser::new(h);
-    let ia = browser
-        .start(&[("client_id", &t.c.id), ("request_uri", &uri)])
-        .await;
-    (browser, ia)
+    t.start_in_browser(h, &t.fapi2_params(&consent)).await
 }

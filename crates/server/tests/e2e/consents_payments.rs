@@ -52,13 +52,7 @@ impl PaymentTermsProvider for CutOffIn30s {
 
 /// The PAR parameters of a payment authorization for `consent_id`.
 fn payment_params(t: &FlowTpp, consent_id: &str) -> Vec<(String, String)> {
-    let mut params = t.fapi2_params(consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
-    params
+    t.fapi2_params_with_scope(consent_id, "openid payments")
 }
 
 /// The PSU `user` authorises `consent_id` from their first account; the access token.

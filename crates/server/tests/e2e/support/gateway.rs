@@ -199,7 +199,7 @@ pub async fn tls_echo_upstream(h: &Harness) -> String {
 /// returns the TPP, its access token for the consent, and the consent id.
 pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, String, String) {
     use super::consents::{CBPII, as_tpp, cof_body};
-    use super::journey::{Browser, psu, response_params};
+    use super::journey::{psu, response_params};
     let t = FlowTpp::register(h, id, None).await;
     let (user, password, _, subject) = psu(h, user).await;
     // The consent names one of the PSU's accounts (OB: the DebtorAccount is the CBPII's).
@@ -216,21 +216,8 @@ pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, Strin
         .as_str()
         .unwrap()
         .to_string();
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid fundsconfirmations".into();
-        }
-    }
-    let pushed = t.push(h, &params).await;
-    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-    let mut b = Browser::new(h);
-    let ia = b
-        .start(&[
-            ("client_id", id),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let params = t.fapi2_params_with_scope(&consent_id, "openid fundsconfirmations");
+    let (mut b, ia) = t.start_in_browser(h, &params).await;
     let logged = b.login(&ia, &user, &password).await;
     assert_eq!(logged.status, 303, "{}", logged.body);
     // The account is the consent's: the PSU confirms, choosing none.
@@ -252,24 +239,12 @@ pub async fn payment_journey(
     user: &str,
     amount: &str,
 ) -> (FlowTpp, String, String) {
-    use super::journey::{Browser, psu, response_params};
+    use super::journey::{psu, response_params};
     let t = FlowTpp::register(h, id, None).await;
     let consent_id = t.payment_consent(h, amount).await;
     let (user, password, accounts, _) = psu(h, user).await;
-    let mut params = t.fapi2_params(&consent_id);
-    for p in params.iter_mut() {
-        if p.0 == "scope" {
-            p.1 = "openid payments".into();
-        }
-    }
-    let pushed = t.push(h, &params).await;
-    let mut b = Browser::new(h);
-    let ia = b
-        .start(&[
-            ("client_id", id),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let params = t.fapi2_params_with_scope(&consent_id, "openid payments");
+    let (mut b, ia) = t.start_in_browser(h, &params).await;
     b.login(&ia, &user, &password).await;
     let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
     let code = response_params(&done.location())["code"].clone();

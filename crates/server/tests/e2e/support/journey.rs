@@ -164,9 +164,28 @@ impl FlowTpp {
 
     /// Creates a domestic-payment consent for `amount` GBP; returns its id.
     pub async fn payment_consent(&self, h: &Harness, amount: &str) -> String {
+        self.payment_consent_with(h, &pay_body(amount)).await
+    }
+
+    /// Creates a domestic-payment consent for `amount` GBP paid from `debtor` (SchemeName,
+    /// Identification): a payment order complete with its account; returns its id.
+    pub async fn payment_consent_from(
+        &self,
+        h: &Harness,
+        amount: &str,
+        debtor: (&str, &str),
+    ) -> String {
+        let mut body = pay_body(amount);
+        body["Data"]["Initiation"]["DebtorAccount"] =
+            json!({"SchemeName": debtor.0, "Identification": debtor.1, "Name": "Alex Customer"});
+        self.payment_consent_with(h, &body).await
+    }
+
+    /// Creates a domestic-payment consent from `body` (a fresh idempotency key); returns its id.
+    pub async fn payment_consent_with(&self, h: &Harness, body: &Value) -> String {
         let key = bulwark_core::random::token(9);
         let a = as_tpp(h, &self.c, &self.app_token)
-            .post(PISP, &pay_body(amount), &[("x-idempotency-key", &key)])
+            .post(PISP, body, &[("x-idempotency-key", &key)])
             .await;
         assert_eq!(a.status, 201, "{:?}", a.body);
         a.body["Data"]["ConsentId"].as_str().unwrap().to_string()
@@ -178,6 +197,17 @@ impl FlowTpp {
             "openbanking_intent_id": {"value": consent_id, "essential": true},
             "acr": {"essential": true, "values": ["urn:openbanking:psd2:sca"]}
         }, "userinfo": {"openbanking_intent_id": {"value": consent_id, "essential": true}}})
+    }
+
+    /// [`Self::fapi2_params`] asking for `scope` (e.g. `openid payments`) instead.
+    pub fn fapi2_params_with_scope(&self, consent_id: &str, scope: &str) -> Vec<(String, String)> {
+        let mut params = self.fapi2_params(consent_id);
+        for p in params.iter_mut() {
+            if p.0 == "scope" {
+                p.1 = scope.into();
+            }
+        }
+        params
     }
 
     /// FAPI 2.0 plain PAR parameters for `consent_id`.
@@ -243,6 +273,25 @@ impl FlowTpp {
             claims.extend(more);
         }
         self.request_object(h, claims)
+    }
+
+    /// Pushes `params` (201 expected) and starts the authorization in a new PSU browser;
+    /// the browser and the interaction's path.
+    pub async fn start_in_browser(
+        &self,
+        h: &Harness,
+        params: &[(String, String)],
+    ) -> (Browser, String) {
+        let pushed = self.push(h, params).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        let mut browser = Browser::new(h);
+        let ia = browser
+            .start(&[
+                ("client_id", self.c.id.as_str()),
+                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+            ])
+            .await;
+        (browser, ia)
     }
 
     /// `POST /par` with `params` plus a fresh client assertion, over mTLS.
