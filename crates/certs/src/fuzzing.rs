@@ -98,7 +98,6 @@ pub fn crl(
         &crl::CaUnderCheck {
             cert: &f.cert,
             issuer_spki: &f.issuer_spki,
-            issuer_signs_crls: true,
             urls: &[url.to_owned()],
         },
         now,

@@ -53,6 +53,9 @@ pub(crate) struct PathInfo {
     pub issuer: TrustAnchor<'static>,
     /// The issuer's SubjectPublicKeyInfo DER.
     pub issuer_spki: Vec<u8>,
+    /// False when the leaf's issuer (a CA certificate or the anchor) has a keyUsage without
+    /// cRLSign (RFC 5280 section 4.2.1.3): a CRL it signed is no evidence.
+    pub issuer_signs_crls: bool,
     /// The CA certificates of the verified path between the leaf and the trust anchor, the
     /// leaf's issuer first: each is revocation-checked like the leaf (RFC 5280 section
     /// 6.1.3(a)(3)). Empty when the leaf's issuer is itself a configured anchor.
@@ -86,9 +89,11 @@ pub(crate) fn unix(t: SystemTime) -> UnixTime {
 }
 
 /// Validates `leaf` + `intermediates` to `anchors` for `purpose` at `now`, allowing `skew`
-/// either side of the validity periods.
+/// either side of the validity periods. `anchor_signs_crls` tells whether an anchor's own
+/// certificate allows CRL signing (a trust anchor carries no key usage of its own).
 pub(crate) fn validate_path(
     anchors: &[TrustAnchor<'static>],
+    anchor_signs_crls: &dyn Fn(&TrustAnchor<'_>) -> bool,
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
     purpose: Purpose,
@@ -100,7 +105,14 @@ pub(crate) fn validate_path(
     }
     let ee = EndEntityCert::try_from(leaf).map_err(|e| from_webpki(&e))?;
     let mut time = unix(now);
-    let mut result = verify(&ee, anchors, intermediates, purpose, time);
+    let mut result = verify(
+        &ee,
+        anchors,
+        anchor_signs_crls,
+        intermediates,
+        purpose,
+        time,
+    );
     // Clock skew: retry once with the clock moved by the tolerance in the helpful direction.
     let retry = match &result {
         Err(webpki::Error::CertExpired { .. }) => now.checked_sub(skew),
@@ -109,7 +121,14 @@ pub(crate) fn validate_path(
     };
     if let Some(t) = retry.filter(|_| !skew.is_zero()) {
         time = unix(t);
-        result = verify(&ee, anchors, intermediates, purpose, time);
+        result = verify(
+            &ee,
+            anchors,
+            anchor_signs_crls,
+            intermediates,
+            purpose,
+            time,
+        );
     }
     let info = result.map_err(|e| from_webpki(&e))?;
     cas_may_sign_certificates(&info)?;
@@ -138,6 +157,7 @@ fn cas_may_sign_certificates(info: &PathInfo) -> Result<(), CertError> {
 fn verify(
     ee: &EndEntityCert<'_>,
     anchors: &[TrustAnchor<'static>],
+    anchor_signs_crls: &dyn Fn(&TrustAnchor<'_>) -> bool,
     intermediates: &[CertificateDer<'_>],
     purpose: Purpose,
     time: UnixTime,
@@ -165,18 +185,31 @@ fn verify(
         .intermediate_certificates()
         .map(|c| c.der().as_ref().to_vec())
         .collect();
-    let cas = ca_links(&ders, path.anchor()).map_err(|_| webpki::Error::BadDer)?;
+    let top_signs_crls = anchor_signs_crls(path.anchor());
+    let cas = ca_links(&ders, path.anchor(), top_signs_crls).map_err(|_| webpki::Error::BadDer)?;
+    let issuer_signs_crls = match cas.first() {
+        Some(link) => crate::parse::key_usage(&link.cert)
+            .map_err(|_| webpki::Error::BadDer)?
+            .is_none_or(|ku| ku.crl_sign()),
+        None => top_signs_crls,
+    };
     Ok(PathInfo {
         issuer,
         issuer_spki: issuer_spki.as_ref().to_vec(),
+        issuer_signs_crls,
         cas,
         time,
         anchor: path.anchor().to_owned(),
     })
 }
 
-/// The CA links of a verified path: `ders` are its intermediates, the leaf's issuer first.
-fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, der::Error> {
+/// The CA links of a verified path: `ders` are its intermediates, the leaf's issuer first;
+/// `anchor_signs_crls` is whether the anchor above the last of them may sign CRLs.
+fn ca_links(
+    ders: &[Vec<u8>],
+    anchor: &TrustAnchor<'_>,
+    anchor_signs_crls: bool,
+) -> Result<Vec<CaLink>, der::Error> {
     let certs = ders
         .iter()
         .map(|d| Certificate::from_der(d))
@@ -204,7 +237,7 @@ fn ca_links(ders: &[Vec<u8>], anchor: &TrustAnchor<'_>) -> Result<Vec<CaLink>, d
                 serial: crate::parse::serial_hex(cert),
                 issuer: anchor.to_owned(),
                 issuer_spki: anchor_spki_der(anchor)?,
-                issuer_signs_crls: true,
+                issuer_signs_crls: anchor_signs_crls,
             },
         };
         links.push(link);

@@ -61,6 +61,10 @@ pub(crate) struct ProfiledAnchors {
     /// Each anchor's subject as full DER (to recognise an issuer by name when a trusted proxy
     /// validated the path).
     subjects: Vec<Vec<u8>>,
+    /// Whether each anchor may sign CRLs: its certificate has no keyUsage or one with cRLSign
+    /// (RFC 5280 section 4.2.1.3). webpki knows an anchor by name and key only, so it cannot
+    /// tell; a CRL signed by an anchor that may not sign CRLs is no evidence.
+    crl_signers: Vec<bool>,
 }
 
 impl ProfiledAnchors {
@@ -71,15 +75,23 @@ impl ProfiledAnchors {
             anchors: Vec::new(),
             profiles: Vec::new(),
             subjects: Vec::new(),
+            crl_signers: Vec::new(),
         };
         for (profile, set) in sets {
             for cert in set.certs() {
                 let anchor = webpki::anchor_from_trusted_cert(cert)
                     .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e:?}")))?
                     .to_owned();
-                let subject = x509_cert::Certificate::from_der(cert.as_ref())
-                    .and_then(|c| c.tbs_certificate.subject.to_der())
+                let decoded = x509_cert::Certificate::from_der(cert.as_ref())
                     .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e}")))?;
+                let subject = decoded
+                    .tbs_certificate
+                    .subject
+                    .to_der()
+                    .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e}")))?;
+                let signs_crls = crate::parse::key_usage(&decoded)
+                    .map_err(|e| ValidatorError::Settings(format!("trust anchor: {e}")))?
+                    .is_none_or(|ku| ku.crl_sign());
                 if let Some(i) = out.position(&anchor) {
                     if out.profiles[i] != *profile {
                         return Err(ValidatorError::Settings(format!(
@@ -93,6 +105,7 @@ impl ProfiledAnchors {
                 out.anchors.push(anchor);
                 out.profiles.push(*profile);
                 out.subjects.push(subject);
+                out.crl_signers.push(signs_crls);
             }
         }
         Ok(out)
@@ -108,6 +121,11 @@ impl ProfiledAnchors {
             a.subject.as_ref() == anchor.subject.as_ref()
                 && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
         })
+    }
+
+    /// Whether `anchor` may sign CRLs (false for an anchor not in the set).
+    pub(crate) fn signs_crls(&self, anchor: &TrustAnchor<'_>) -> bool {
+        self.position(anchor).is_some_and(|i| self.crl_signers[i])
     }
 
     /// The profile of the anchor a verified path ended at.

@@ -483,6 +483,7 @@ impl CertValidator {
         let anchors = inner.anchors.get(purpose);
         match validate_path(
             anchors.anchors(),
+            &|a| anchors.signs_crls(a),
             leaf,
             intermediates,
             purpose,
@@ -558,6 +559,7 @@ impl CertValidator {
         let anchors = inner.anchors.get(purpose);
         let info = validate_path(
             anchors.anchors(),
+            &|a| anchors.signs_crls(a),
             leaf_der,
             intermediates,
             purpose,

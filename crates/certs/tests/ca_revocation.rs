@@ -198,6 +198,41 @@ async fn hardening_intermediate_crl_signed_by_an_impostor_is_refused() {
     .unwrap();
 }
 
+/// RFC 5280 4.2.1.3 at the top of the path: the issuing CA's CRL comes from the trust anchor,
+/// whose own certificate does not allow CRL signing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_intermediate_crl_signed_by_an_anchor_without_crl_sign_is_refused() {
+    let (root, twin) = Ca::root_without_crl_sign("Chain Root CA");
+    let root_crl: Slot = Arc::default();
+    let root_stub = HttpStub::start(Behaviour::Slot(root_crl.clone())).await;
+    let ca = twin.intermediate_with("Chain Issuing CA", Some(&root_stub.url()), None);
+    let ca_crl: Slot = Arc::default();
+    let _ca_stub = HttpStub::start(Behaviour::Slot(ca_crl.clone())).await;
+    let leaf = ca.issue(&LeafSpec::plain("chain leaf").crl(&_ca_stub.url()));
+    *ca_crl.lock().unwrap() = ca.fresh_crl(&[]);
+    *root_crl.lock().unwrap() = twin.fresh_crl(&[]);
+    let chain = vec![leaf.der.clone(), ca.der()];
+    // The same CRLs count when the anchor's certificate allows CRL signing.
+    let ok = validator(&twin, fast_settings())
+        .validate(&chain, Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.ca_revocation[0].outcome.status, RevocationStatus::Good);
+    let err = validator(&root, fast_settings())
+        .validate(&chain, Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match ca_cause(&err) {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(
+                crl_reason.contains("does not allow CRL signing"),
+                "{crl_reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardening_intermediate_crl_scoped_to_user_certificates_is_refused() {
     let c = Chain::new(CaInfo::Crl).await;

@@ -529,6 +529,39 @@ async fn cert_4_crl_signed_by_another_ca_is_not_an_answer() {
     assert_eq!(err.reason(), "revocation_undetermined");
 }
 
+/// RFC 5280 4.2.1.3: a CRL is evidence only from a key allowed to sign CRLs. The leaf's issuer
+/// here is the trust anchor itself, whose key usage webpki cannot see (an anchor is a name and
+/// a key to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_leaf_crl_signed_by_an_anchor_without_crl_sign_is_refused() {
+    let (root, twin) = Ca::root_without_crl_sign("No CRL Signing Root");
+    let crl_port = free_port();
+    let leaf =
+        twin.issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/root.crl")));
+    let _srv = serve_on(crl_port, twin.fresh_crl(&[])).await;
+    let chain = vec![leaf.der.clone()];
+    // The same CRL counts when the anchor's certificate allows CRL signing.
+    let ok = validator(&twin, rt_settings())
+        .validate(&chain, Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Crl);
+    assert_eq!(ok.revocation.status, RevocationStatus::Good);
+    let err = validator(&root, rt_settings())
+        .validate(&chain, Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(
+                crl_reason.contains("does not allow CRL signing"),
+                "{crl_reason}"
+            )
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
     let pki = Pki::new();

@@ -52,7 +52,6 @@ pub(crate) fn parse(body: &[u8], default_ttl: Duration) -> Result<CachedCrl, Str
 pub(crate) struct CaUnderCheck<'a> {
     pub cert: &'a Certificate,
     pub issuer_spki: &'a [u8],
-    pub issuer_signs_crls: bool,
     /// The certificate's CRL distribution points (RFC 5280 6.3.3(b)(2)(i): the CRL's issuing
     /// distribution point must name one of them).
     pub urls: &'a [String],
@@ -73,9 +72,6 @@ pub(crate) fn ca_status(
     let list = CertificateList::from_der(&crl.der).map_err(|e| format!("malformed CRL: {e}"))?;
     if list.tbs_cert_list.issuer != ca.cert.tbs_certificate.issuer {
         return Err("CRL not issued by the certificate's issuer".into());
-    }
-    if !ca.issuer_signs_crls {
-        return Err("the issuer's key usage does not allow CRL signing".into());
     }
     let tbs = super::ocsp::raw_tbs(&crl.der).map_err(|e| format!("malformed CRL: {e}"))?;
     super::ocsp::verify_signature(

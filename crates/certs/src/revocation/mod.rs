@@ -108,8 +108,10 @@ struct Subject<'a> {
     cert: &'a Certificate,
     issuer: &'a TrustAnchor<'static>,
     issuer_spki: &'a [u8],
-    /// `None` for the leaf; for a CA certificate, whether its issuer may sign CRLs.
-    ca: Option<bool>,
+    /// False for the leaf (webpki checks its CRL), true for a CA certificate of the path.
+    ca: bool,
+    /// Whether the issuer may sign CRLs (its keyUsage, or the anchor's certificate's).
+    issuer_signs_crls: bool,
 }
 
 /// What revocation checking concluded, and from where.
@@ -243,7 +245,8 @@ impl RevocationChecker {
                 cert: &link.cert,
                 issuer: &link.issuer,
                 issuer_spki: &link.issuer_spki,
-                ca: Some(link.issuer_signs_crls),
+                ca: true,
+                issuer_signs_crls: link.issuer_signs_crls,
             };
             let outcome =
                 self.check_one(t, &ca)
@@ -263,7 +266,8 @@ impl RevocationChecker {
             cert: t.cert,
             issuer: &t.path.issuer,
             issuer_spki: &t.path.issuer_spki,
-            ca: None,
+            ca: false,
+            issuer_signs_crls: t.path.issuer_signs_crls,
         };
         let leaf = self.check_one(t, &leaf).await?;
         Ok(PathRevocation { leaf, cas })
@@ -485,6 +489,9 @@ impl RevocationChecker {
         s: &Subject<'_>,
         url: &str,
     ) -> Result<(bool, SystemTime), String> {
+        if !s.issuer_signs_crls {
+            return Err("the issuer's key usage does not allow CRL signing".into());
+        }
         let key = url.to_owned();
         let (crl, _flight) = match self.crls.get(&key, t.now) {
             Some(c) => (c, None),
@@ -500,14 +507,13 @@ impl RevocationChecker {
         if crl.this_update > t.now + t.skew {
             return Err("CRL thisUpdate is in the future".into());
         }
-        if let Some(issuer_signs_crls) = s.ca {
+        if s.ca {
             let urls = crate::parse::crl_urls(s.cert).map_err(|e| e.to_string())?;
             let verdict = crl::ca_status(
                 &crl,
                 &crl::CaUnderCheck {
                     cert: s.cert,
                     issuer_spki: s.issuer_spki,
-                    issuer_signs_crls,
                     urls: &urls,
                 },
                 t.now,

@@ -86,6 +86,37 @@ impl Ca {
         }
     }
 
+    /// A root whose certificate's key usage leaves out cRLSign, and its twin: the same name
+    /// and key with cRLSign. rcgen will not sign a CRL as the first, but its key can sign one
+    /// (the twin does), which the tests present as evidence that must not count.
+    pub fn root_without_crl_sign(cn: &str) -> (Ca, Ca) {
+        let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
+        let (serial, serial_hex) = next_serial();
+        let mut p = Self::params(cn, &serial);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let not_after = p.not_after;
+        let anchor = Ca {
+            issuer: CertifiedIssuer::self_signed(p, key).unwrap(),
+            key_pem: key_pem.clone(),
+            serial: serial.clone(),
+            serial_hex: serial_hex.clone(),
+            not_after,
+        };
+        let twin_key = KeyPair::from_pem(&key_pem).unwrap();
+        let twin = Ca {
+            issuer: CertifiedIssuer::self_signed(Self::params(cn, &serial), twin_key).unwrap(),
+            key_pem,
+            serial,
+            serial_hex,
+            not_after,
+        };
+        (anchor, twin)
+    }
+
     pub fn intermediate(&self, cn: &str) -> Ca {
         self.intermediate_with(cn, None, None)
     }

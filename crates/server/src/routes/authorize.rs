@@ -324,7 +324,7 @@ pub async fn login(
                 None => response,
             }
         }
-        Ok(LoginOutcome::Refused(url)) => see_other(&url),
+        Ok(LoginOutcome::Refused(url)) => back_to_client(&id, &url),
         Ok(LoginOutcome::Failed(message)) => match s.authz.view(&id, browser).await {
             Ok(view) => view_page(
                 &s,

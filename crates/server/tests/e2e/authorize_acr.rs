@@ -168,6 +168,13 @@ async fn az_5_a_login_below_the_essential_acr_is_access_denied() {
             && !c.to_str().unwrap_or("").contains("Max-Age=0")),
         "no login is remembered"
     );
+    assert!(
+        refused.headers.get_all("set-cookie").iter().any(|c| c
+            .to_str()
+            .unwrap_or("")
+            .starts_with("__Secure-bulwark_ia=;")),
+        "the interaction is over"
+    );
     let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent)
         .await
         .unwrap()
