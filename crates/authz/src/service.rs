@@ -153,6 +153,9 @@ pub enum LoginOutcome {
     /// Logged in, but below the essential `acr` the client asked for: back to the client with
     /// this error redirect.
     Refused(String),
+    /// The form was sent again after the login had already finished the interaction (a double
+    /// click on "Log in and pay"): back to the client with the redirect it finished with.
+    Replayed(String),
 }
 
 /// What a decision leads to.
@@ -305,6 +308,7 @@ impl AuthzService {
                 auth_time: session.as_ref().map(|s| s.auth_time),
                 acr: session.as_ref().map(|s| s.acr.clone()),
                 expires_at: now.saturating_add(lifetime),
+                outcome: None,
             })
             .await?;
         Ok(Begin::Interaction {
@@ -450,6 +454,19 @@ impl AuthzService {
         browser_secret: Option<&str>,
         now: i64,
     ) -> Result<(Interaction, AuthorizationRequest), AuthzError> {
+        match self.found(id, browser_secret, now).await? {
+            Found::Running(interaction, req) => Ok((interaction, *req)),
+            Found::Finished(_) => Err(AuthzError::Expired),
+        }
+    }
+
+    /// The interaction as this browser may see it, running or finished.
+    async fn found(
+        &self,
+        id: &str,
+        browser_secret: Option<&str>,
+        now: i64,
+    ) -> Result<Found, AuthzError> {
         let interaction = self
             .store
             .get_interaction(id, now)
@@ -462,9 +479,64 @@ impl AuthzService {
             tracing::warn!(target: "bulwark::security", interaction = %id, "interaction continued from another browser");
             return Err(AuthzError::Forbidden);
         }
+        if interaction.outcome.is_some() {
+            return Ok(Found::Finished(interaction));
+        }
         let req = serde_json::from_str(&interaction.request)
             .map_err(|e| AuthzError::Internal(e.to_string()))?;
-        Ok((interaction, req))
+        Ok(Found::Running(interaction, Box::new(req)))
+    }
+
+    /// A form of this page sent again once the interaction has finished (a double click: the
+    /// browser dropped the first answer and waits for this one): the redirect it finished
+    /// with, opened with the browser's own secret. Only for this browser and this page's CSRF
+    /// token; anything else finds the interaction over.
+    fn replay(
+        interaction: &Interaction,
+        browser_secret: Option<&str>,
+        csrf: Option<&str>,
+    ) -> Result<String, AuthzError> {
+        Self::check_csrf(interaction, csrf)?;
+        let (Some(secret), Some(sealed)) = (browser_secret, &interaction.outcome) else {
+            return Err(AuthzError::Expired);
+        };
+        let url = bulwark_core::seal::open(secret, &outcome_context(&interaction.id), sealed)
+            .ok_or(AuthzError::Expired)?;
+        tracing::info!(target: "bulwark::security", interaction = %interaction.id, "a finished interaction's form was sent again: the same redirect");
+        Ok(url)
+    }
+
+    /// RFC 6749 4.1.2.1 / RFC 9126 4: once the client has its answer (an error here), the
+    /// request is spent; the interaction ends with it and its `request_uri` goes, so no later
+    /// visit can answer the same request again. The consent is left as it was.
+    async fn end_without_decision(
+        &self,
+        id: &str,
+        browser_secret: &str,
+        url: &str,
+    ) -> Result<(), AuthzError> {
+        let outcome = self.seal_outcome(id, browser_secret, url)?;
+        if !self
+            .store
+            .finish_interaction(id, None, None, &outcome)
+            .await?
+        {
+            return Err(AuthzError::Expired);
+        }
+        Ok(())
+    }
+
+    /// Seals the redirect an interaction finishes with to the browser finishing it.
+    fn seal_outcome(
+        &self,
+        id: &str,
+        browser_secret: &str,
+        url: &str,
+    ) -> Result<String, AuthzError> {
+        bulwark_core::seal::seal(browser_secret, &outcome_context(id), url, self.rng.as_ref())
+            .ok_or_else(|| {
+                AuthzError::Internal("the interaction's outcome could not be sealed".into())
+            })
     }
 
     fn check_csrf(interaction: &Interaction, csrf: Option<&str>) -> Result<(), AuthzError> {
@@ -580,7 +652,16 @@ impl AuthzService {
         address: &str,
     ) -> Result<LoginOutcome, AuthzError> {
         let now = self.clock.unix();
-        let (interaction, req) = self.interaction(id, browser_secret, now).await?;
+        let (interaction, req) = match self.found(id, browser_secret, now).await? {
+            Found::Running(interaction, req) => (interaction, *req),
+            Found::Finished(done) => {
+                return Ok(LoginOutcome::Replayed(Self::replay(
+                    &done,
+                    browser_secret,
+                    csrf,
+                )?));
+            }
+        };
         Self::check_csrf(&interaction, csrf)?;
         if !crate::plausible_login(username, password) {
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
@@ -613,6 +694,8 @@ impl AuthzService {
                     "the login did not reach the authentication level the request requires (unmet_authentication_requirements)",
                     now,
                 )
+                .await?;
+            self.end_without_decision(id, browser_secret.unwrap_or_default(), &url)
                 .await?;
             return Ok(LoginOutcome::Refused(url));
         }
@@ -688,23 +771,35 @@ impl AuthzService {
         accounts: &[String],
     ) -> Result<Decided, AuthzError> {
         let now = self.clock.unix();
-        let (interaction, req) = self.interaction(id, browser_secret, now).await?;
+        let (interaction, req) = match self.found(id, browser_secret, now).await? {
+            Found::Running(interaction, req) => (interaction, *req),
+            Found::Finished(done) => {
+                return Ok(Decided::Redirect(Self::replay(
+                    &done,
+                    browser_secret,
+                    csrf,
+                )?));
+            }
+        };
         Self::check_csrf(&interaction, csrf)?;
+        // A running interaction was found with this browser's secret.
+        let browser_secret = browser_secret.unwrap_or_default();
         let (Some(subject), Some(auth_time)) = (&interaction.psu_id, interaction.auth_time) else {
             // OB CEG: the customer may cancel on the login page and go back to the TPP. Nobody
             // is authenticated, so the consent is left as it is; the TPP learns
             // `access_denied`.
             if decision == "deny" {
                 tracing::info!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, "the customer cancelled before logging in");
-                return Ok(Decided::Redirect(
-                    self.error_url(
+                let url = self
+                    .error_url(
                         &req,
                         OAuthErrorCode::AccessDenied,
                         "the customer cancelled",
                         now,
                     )
-                    .await?,
-                ));
+                    .await?;
+                self.end_without_decision(id, browser_secret, &url).await?;
+                return Ok(Decided::Redirect(url));
             }
             return Err(AuthzError::Forbidden);
         };
@@ -793,7 +888,12 @@ impl AuthzService {
                 let url = self
                     .error_url(&req, OAuthErrorCode::AccessDenied, refusal.0, now)
                     .await?;
-                if !self.store.finish_interaction(id, &transition, None).await? {
+                let outcome = self.seal_outcome(id, browser_secret, &url)?;
+                if !self
+                    .store
+                    .finish_interaction(id, Some(&transition), None, &outcome)
+                    .await?
+                {
                     return Err(AuthzError::Expired);
                 }
                 tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
@@ -802,7 +902,15 @@ impl AuthzService {
             Decision::Authorise { .. } => {
                 let acr = interaction.acr.clone();
                 let url = self
-                    .issue_code(&req, id, &transition, subject, auth_time, acr, now)
+                    .issue_code(
+                        &req,
+                        (id, browser_secret),
+                        &transition,
+                        subject,
+                        auth_time,
+                        acr,
+                        now,
+                    )
                     .await?;
                 Ok(Decided::Redirect(url))
             }
@@ -813,7 +921,7 @@ impl AuthzService {
     async fn issue_code(
         &self,
         req: &AuthorizationRequest,
-        interaction_id: &str,
+        (interaction_id, browser_secret): (&str, &str),
         transition: &bulwark_store::ConsentTransition,
         subject: &str,
         auth_time: i64,
@@ -897,9 +1005,10 @@ impl AuthzService {
         };
         let url = success_redirect(req, &code, id_token.as_deref(), &signer)
             .map_err(AuthzError::Internal)?;
+        let outcome = self.seal_outcome(interaction_id, browser_secret, &url)?;
         if !self
             .store
-            .finish_interaction(interaction_id, transition, Some(&record))
+            .finish_interaction(interaction_id, Some(transition), Some(&record), &outcome)
             .await?
         {
             return Err(AuthzError::Expired);
@@ -974,4 +1083,17 @@ fn holds(account: &crate::psu::Account, named: &bulwark_consent::Account) -> boo
     };
     scheme(&account.scheme) == scheme(&named.scheme_name)
         && ident(&account.identification) == ident(&named.identification)
+}
+
+/// An interaction as found for a browser.
+enum Found {
+    /// Still running, with its validated request.
+    Running(Interaction, Box<AuthorizationRequest>),
+    /// Finished: only its sealed outcome is left.
+    Finished(Interaction),
+}
+
+/// What a finished interaction's outcome is sealed to besides the browser's secret.
+fn outcome_context(interaction_id: &str) -> String {
+    format!("bulwark interaction outcome {interaction_id}")
 }

@@ -10,6 +10,7 @@ pub mod form;
 pub mod outbound;
 pub mod profile;
 pub mod random;
+pub mod seal;
 pub mod unix_time;
 
 pub use bearer::bearer_token;

@@ -52,6 +52,9 @@ pub struct Interaction {
     pub acr: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Once finished: the redirect it ended with, sealed to the browser that finished it
+    /// (`bulwark_core::seal`); `None` while it runs.
+    pub outcome: Option<String>,
 }
 
 /// An authorization code as stored (the code itself only as its hash).
@@ -191,9 +194,9 @@ pub trait AuthorizationStore: Send + Sync {
 
     /// Starts an interaction.
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError>;
-    /// An unexpired interaction.
+    /// An unexpired interaction, running or finished.
     async fn get_interaction(&self, id: &str, now: i64) -> Result<Option<Interaction>, StoreError>;
-    /// Records the PSU's login on the interaction.
+    /// Records the PSU's login on the interaction (false when it has finished or gone).
     async fn set_interaction_login(
         &self,
         id: &str,
@@ -202,16 +205,19 @@ pub trait AuthorizationStore: Send + Sync {
         auth_time: i64,
         acr: &str,
     ) -> Result<bool, StoreError>;
-    /// Ends an interaction with the PSU's decision, in one transaction: the interaction is
-    /// deleted (it must still exist), its pushed request too (it must still exist: a
-    /// `request_uri` completes once), the consent transition applied with its audit row, and
-    /// the code stored when one is issued. False, and nothing written, when the interaction
-    /// or its pushed request was already used or the consent had moved.
+    /// Ends an interaction with its answer to the client, in one transaction: the interaction
+    /// is marked finished with its sealed `outcome` (it must still be running; its request is
+    /// dropped), its pushed request deleted (it must still exist: a `request_uri` completes
+    /// once), the PSU's decision on the consent applied with its audit row (none when the
+    /// customer cancelled before deciding), and the code stored when one is issued. False, and
+    /// nothing written, when the interaction had finished, its pushed request was already used
+    /// or the consent had moved.
     async fn finish_interaction(
         &self,
         interaction_id: &str,
-        consent: &ConsentTransition,
+        consent: Option<&ConsentTransition>,
         code: Option<&CodeRecord>,
+        outcome: &str,
     ) -> Result<bool, StoreError>;
 
     /// A code by its hash (used or not).
@@ -270,7 +276,7 @@ pub trait AuthorizationStore: Send + Sync {
 }
 
 const INTERACTION_COLUMNS: &str = "id, browser_hash, csrf, client_id, consent_id, request, \
-     request_uri, psu_id, psu_name, auth_time, acr, expires_at";
+     request_uri, psu_id, psu_name, auth_time, acr, expires_at, outcome";
 const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expires_at, used_at, \
      issued_jti, issued_exp, refresh_hash";
 const REFRESH_COLUMNS: &str =
@@ -290,6 +296,7 @@ fn interaction(row: &crate::db::Row) -> Result<Interaction, StoreError> {
         auth_time: row.try_get("auth_time")?,
         acr: row.try_get("acr")?,
         expires_at: row.try_get("expires_at")?,
+        outcome: row.try_get("outcome")?,
     })
 }
 
@@ -431,7 +438,7 @@ impl AuthorizationStore for SqlStore {
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError> {
         crate::db::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO authz_interactions ({INTERACTION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         )))
         .bind(&i.id)
         .bind(&i.browser_hash)
@@ -445,6 +452,7 @@ impl AuthorizationStore for SqlStore {
         .bind(i.auth_time)
         .bind(&i.acr)
         .bind(i.expires_at)
+        .bind(&i.outcome)
         .execute(&self.db())
         .await
         .map_err(|e| StoreError::from_insert(e, "interaction id already exists"))?;
@@ -472,7 +480,7 @@ impl AuthorizationStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let done = crate::db::query(
             "UPDATE authz_interactions SET psu_id = $1, psu_name = $2, auth_time = $3, acr = $4 \
-             WHERE id = $5",
+             WHERE id = $5 AND outcome IS NULL",
         )
         .bind(psu_id)
         .bind(psu_name)
@@ -487,15 +495,19 @@ impl AuthorizationStore for SqlStore {
     async fn finish_interaction(
         &self,
         interaction_id: &str,
-        consent: &ConsentTransition,
+        consent: Option<&ConsentTransition>,
         code: Option<&CodeRecord>,
+        outcome: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db().begin().await?;
-        let gone =
-            crate::db::query("DELETE FROM authz_interactions WHERE id = $1 RETURNING request_uri")
-                .bind(interaction_id)
-                .fetch_optional(&mut tx)
-                .await?;
+        let gone = crate::db::query(
+            "UPDATE authz_interactions SET outcome = $2, request = '' \
+             WHERE id = $1 AND outcome IS NULL RETURNING request_uri",
+        )
+        .bind(interaction_id)
+        .bind(outcome)
+        .fetch_optional(&mut tx)
+        .await?;
         let Some(gone) = gone else {
             tx.rollback().await?;
             return Ok(false);
@@ -511,7 +523,9 @@ impl AuthorizationStore for SqlStore {
                 return Ok(false);
             }
         }
-        if !apply_transition(&mut tx, consent).await? {
+        if let Some(consent) = consent
+            && !apply_transition(&mut tx, consent).await?
+        {
             tx.rollback().await?;
             return Ok(false);
         }

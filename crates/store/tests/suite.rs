@@ -1044,7 +1044,7 @@ async fn az_1_request_uri_completes_once_and_not_after_expiry(store: SqlStore) {
     let t = transition("aac-par", "AwaitingAuthorisation", "Authorised", 101);
     assert!(
         store
-            .finish_interaction("ia-par-1", &t, None)
+            .finish_interaction("ia-par-1", Some(&t), None, "sealed")
             .await
             .unwrap()
     );
@@ -1056,7 +1056,7 @@ async fn az_1_request_uri_completes_once_and_not_after_expiry(store: SqlStore) {
     let again = transition("aac-par", "Authorised", "Revoked", 102);
     assert!(
         !store
-            .finish_interaction("ia-par-2", &again, None)
+            .finish_interaction("ia-par-2", Some(&again), None, "sealed")
             .await
             .unwrap()
     );
@@ -1095,7 +1095,12 @@ async fn az_1_purge_keeps_a_pushed_request_an_open_interaction_needs(store: SqlS
     // Long after the request_uri's lifetime, before the interaction's (1000).
     assert_eq!(store.purge_authorization(500).await.unwrap(), 1);
     let t = transition("aac-slow", "AwaitingAuthorisation", "Authorised", 480);
-    assert!(store.finish_interaction("ia-slow", &t, None).await.unwrap());
+    assert!(
+        store
+            .finish_interaction("ia-slow", Some(&t), None, "sealed")
+            .await
+            .unwrap()
+    );
     // Once the interaction is gone too, nothing of either is left to purge.
     assert_eq!(store.purge_authorization(500).await.unwrap(), 0);
 }
@@ -1114,6 +1119,7 @@ fn interaction(id: &str, consent_id: &str) -> Interaction {
         auth_time: None,
         acr: None,
         expires_at: 1000,
+        outcome: None,
     }
 }
 
@@ -1153,7 +1159,12 @@ async fn az_5_decision_code_and_consent_are_one_transaction(store: SqlStore) {
     let mut wrong = transition("aac-1", "Authorised", "Revoked", 102);
     assert!(
         !store
-            .finish_interaction("ia-1", &wrong, Some(&code_record("h1", "aac-1")))
+            .finish_interaction(
+                "ia-1",
+                Some(&wrong),
+                Some(&code_record("h1", "aac-1")),
+                "sealed"
+            )
             .await
             .unwrap()
     );
@@ -1165,7 +1176,12 @@ async fn az_5_decision_code_and_consent_are_one_transaction(store: SqlStore) {
     ok.selected_accounts = Some(vec!["acc-1".into()]);
     assert!(
         store
-            .finish_interaction("ia-1", &ok, Some(&code_record("h1", "aac-1")))
+            .finish_interaction(
+                "ia-1",
+                Some(&ok),
+                Some(&code_record("h1", "aac-1")),
+                "sealed"
+            )
             .await
             .unwrap()
     );
@@ -1177,16 +1193,29 @@ async fn az_5_decision_code_and_consent_are_one_transaction(store: SqlStore) {
         store.get_code("h1").await.unwrap().unwrap().consent_id,
         "aac-1"
     );
-    assert!(store.get_interaction("ia-1", 102).await.unwrap().is_none());
-    // The same interaction cannot decide twice.
+    // Finished: kept until it expires with its sealed outcome only (AZ-4, a form sent again
+    // gets the same redirect), and no login can be recorded on it any more.
+    let done = store.get_interaction("ia-1", 102).await.unwrap().unwrap();
+    assert_eq!(done.outcome.as_deref(), Some("sealed"));
+    assert_eq!(done.request, "");
+    assert!(
+        !store
+            .set_interaction_login("ia-1", "psu-2", "Sam", 103, "urn:openbanking:psd2:sca")
+            .await
+            .unwrap()
+    );
+    // The same interaction cannot decide twice, nor change its outcome.
     wrong.from_status = "Authorised".into();
     assert!(
         !store
-            .finish_interaction("ia-1", &wrong, None)
+            .finish_interaction("ia-1", Some(&wrong), None, "again")
             .await
             .unwrap()
     );
     assert_eq!(store.consent_history("aac-1").await.unwrap().len(), 2);
+    let done = store.get_interaction("ia-1", 104).await.unwrap().unwrap();
+    assert_eq!(done.outcome.as_deref(), Some("sealed"));
+    assert_eq!(done.psu_id.as_deref(), Some("psu-1"));
 }
 
 fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {
@@ -1220,8 +1249,9 @@ async fn authorised_with_code(store: &SqlStore, consent_id: &str, code_hash: &st
         store
             .finish_interaction(
                 &interaction_id,
-                &t,
-                Some(&code_record(code_hash, consent_id))
+                Some(&t),
+                Some(&code_record(code_hash, consent_id)),
+                "sealed"
             )
             .await
             .unwrap()

@@ -17,9 +17,12 @@ use super::Endpoint;
 use crate::pages::{AccountChoice, ConsentPage, LoginPage, render};
 use crate::state::AuthzState;
 
-/// The cookie binding an interaction to the browser that started it (path-scoped to it, so a
-/// browser can run several interactions at once).
-const INTERACTION_COOKIE: &str = "__Secure-bulwark_ia";
+/// The cookie binding an interaction to the browser that started it, one per interaction (so a
+/// browser can run several at once) and `__Host-` (no sibling subdomain can plant one and so
+/// fix the secret of an interaction the PSU then logs in to; RFC 6265bis 4.1.3.2).
+fn interaction_cookie(id: &str) -> String {
+    format!("__Host-bulwark_ia_{id}")
+}
 /// The PSU's remembered login, for the whole host so no sibling subdomain can plant one.
 const SESSION_COOKIE: &str = "__Host-bulwark_session";
 
@@ -113,9 +116,9 @@ pub async fn authorize(
             with_cookie(
                 see_other(&path),
                 &set_cookie(
-                    INTERACTION_COOKIE,
+                    &interaction_cookie(&id),
                     &browser_secret,
-                    &path,
+                    "/",
                     lifetime,
                     SameSite::Lax,
                 ),
@@ -176,13 +179,7 @@ fn login_page(
 fn back_to_client(id: &str, url: &str) -> Response {
     with_cookie(
         see_other(url),
-        &set_cookie(
-            INTERACTION_COOKIE,
-            "",
-            &interaction_path(id),
-            0,
-            SameSite::Lax,
-        ),
+        &set_cookie(&interaction_cookie(id), "", "/", 0, SameSite::Lax),
     )
 }
 
@@ -267,7 +264,7 @@ pub async fn interaction(
 ) -> Response {
     match s
         .authz
-        .view(&id, cookie(&headers, INTERACTION_COOKIE))
+        .view(&id, cookie(&headers, &interaction_cookie(&id)))
         .await
     {
         Ok(view) => view_page(&s, &id, view, None, "", StatusCode::OK),
@@ -284,7 +281,8 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let browser = cookie(&headers, INTERACTION_COOKIE);
+    let interaction = interaction_cookie(&id);
+    let browser = cookie(&headers, &interaction);
     let form = match Form::parse(&body) {
         Ok(f) => f,
         Err(_) => {
@@ -324,7 +322,7 @@ pub async fn login(
                 None => response,
             }
         }
-        Ok(LoginOutcome::Refused(url)) => back_to_client(&id, &url),
+        Ok(LoginOutcome::Refused(url) | LoginOutcome::Replayed(url)) => back_to_client(&id, &url),
         Ok(LoginOutcome::Failed(message)) => match s.authz.view(&id, browser).await {
             Ok(view) => view_page(
                 &s,
@@ -364,7 +362,8 @@ pub async fn decision(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let browser = cookie(&headers, INTERACTION_COOKIE);
+    let interaction = interaction_cookie(&id);
+    let browser = cookie(&headers, &interaction);
     let Some((csrf, decision, accounts)) = decision_form(&body) else {
         return crate::pages::error_page(
             &s.branding,

@@ -168,13 +168,16 @@ async fn az_5_a_login_below_the_essential_acr_is_access_denied() {
             && !c.to_str().unwrap_or("").contains("Max-Age=0")),
         "no login is remembered"
     );
-    assert!(
-        refused.headers.get_all("set-cookie").iter().any(|c| c
-            .to_str()
-            .unwrap_or("")
-            .starts_with("__Secure-bulwark_ia=;")),
-        "the interaction is over"
-    );
+    assert!(refused.ends_interaction(), "the interaction is over");
+    // RFC 9126 4: the request is spent with its answer; its request_uri opens nothing.
+    let reopened = crate::support::journey::Browser::new(&h)
+        .get(&format!(
+            "/authorize?client_id={}&request_uri={}",
+            t.c.id,
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(reopened.status, 400, "{}", reopened.body);
     let stored = bulwark_store::ConsentStore::get_consent(&h.store, &consent)
         .await
         .unwrap()

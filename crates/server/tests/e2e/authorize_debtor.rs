@@ -39,14 +39,7 @@ async fn decide(
         login_page.body
     );
     if by_login {
-        assert!(
-            logged
-                .headers
-                .get_all("set-cookie")
-                .iter()
-                .any(|c| c.to_str().unwrap().starts_with("__Secure-bulwark_ia=;")),
-            "the interaction is over"
-        );
+        assert!(logged.ends_interaction(), "the interaction is over");
         return logged;
     }
     b.decide(&ia, "authorise", accounts).await

@@ -11,6 +11,7 @@ mod authorize_debtor;
 mod authorize_fapi1;
 mod authorize_jarm;
 mod authorize_jwe;
+mod authorize_resend;
 mod authorize_throttle;
 mod binary;
 mod cli;

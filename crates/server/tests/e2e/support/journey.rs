@@ -389,6 +389,15 @@ pub struct Page {
 }
 
 impl Page {
+    /// True when the answer deletes the interaction's cookie (`__Host-bulwark_ia_{id}`): the
+    /// interaction is over.
+    pub fn ends_interaction(&self) -> bool {
+        self.headers.get_all("set-cookie").iter().any(|c| {
+            let c = c.to_str().unwrap_or("");
+            c.starts_with("__Host-bulwark_ia_") && c.contains("=; Path=/; Max-Age=0")
+        })
+    }
+
     /// The `Location` header.
     pub fn location(&self) -> String {
         self.headers["location"].to_str().unwrap().to_string()
@@ -421,7 +430,9 @@ impl Page {
 }
 
 /// A PSU's browser: no client certificate, cookies kept by name and path, redirects not
-/// followed (the test looks at each).
+/// followed (the test looks at each). A clone is the same browser at that moment (a form sent
+/// again before the first answer came).
+#[derive(Clone)]
 pub struct Browser {
     client: reqwest::Client,
     base: String,
