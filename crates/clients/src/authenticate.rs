@@ -137,6 +137,19 @@ impl ClientAuthenticator {
         now: UnixTime,
     ) -> Result<AuthenticatedClient, ClientError> {
         let (client, pending) = self.authenticate_deferred(input, now).await?;
+        self.claim(&client, pending, input.endpoint_url).await?;
+        Ok(client)
+    }
+
+    /// Claims a deferred assertion `jti` on its own (one write), refusing a replay as
+    /// `invalid_client`: for a caller that deferred the claim but must settle it before acting
+    /// (the code exchange meeting a used code, which revokes only for a genuine request).
+    pub async fn claim(
+        &self,
+        client: &AuthenticatedClient,
+        pending: Option<PendingJti>,
+        endpoint_url: &str,
+    ) -> Result<(), ClientError> {
         if let Some(p) = pending
             && !self
                 .replay
@@ -147,13 +160,13 @@ impl ClientAuthenticator {
             tracing::warn!(
                 target: "bulwark::security",
                 client_id = %client.client.client.client_id,
-                endpoint = input.endpoint_url,
+                endpoint = endpoint_url,
                 reason,
                 "client authentication failed"
             );
             return Err(fail(reason));
         }
-        Ok(client)
+        Ok(())
     }
 
     /// Authenticates everything but the assertion's single use: the caller must claim the

@@ -263,7 +263,8 @@ impl TokenService {
                 self.respond(claims, None, None)
             }
             TokenRequest::AuthorizationCode(req) => {
-                self.exchange_code(req, &client, pending, now.secs()).await
+                self.exchange_code(req, &client, (pending, input.endpoint_url), now.secs())
+                    .await
             }
             TokenRequest::RefreshToken(req) => self.refresh(req, &client, now.secs()).await,
         }
@@ -326,7 +327,7 @@ impl TokenService {
         &self,
         req: &authorization_code::AuthorizationCodeRequest,
         client: &AuthenticatedClient,
-        pending: Option<PendingJti>,
+        (pending, endpoint_url): (Option<PendingJti>, &str),
         now: i64,
     ) -> Result<TokenResponse, TokenError> {
         let store = self.authorizations()?;
@@ -335,6 +336,15 @@ impl TokenService {
             return Err(TokenError::Grant("unknown authorization code".into()));
         };
         if code.used_at.is_some() {
+            // RFC 6749 4.1.2: a second use revokes what the code issued, but only for a genuine
+            // request of the code's own client. A replayed token request (assertion and code
+            // recorded together) is a replay and revokes nothing; another client holding the
+            // code cannot make us revoke the rightful client's tokens.
+            self.auth.claim(client, pending, endpoint_url).await?;
+            if code.client_id != client.client.client.client_id {
+                tracing::warn!(target: "bulwark::security", client_id = %client.client.client.client_id, "a used authorization code of another client was presented");
+                return Err(TokenError::Grant("unknown authorization code".into()));
+            }
             self.revoke_issued_from(&code).await?;
             return Err(TokenError::Grant(
                 "the authorization code was already used; tokens issued from it are revoked".into(),

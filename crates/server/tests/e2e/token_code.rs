@@ -188,3 +188,42 @@ async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
     assert_eq!(claims["openbanking_intent_id"], consent_id.as_str());
 }
 both_backends!(tk_5_id_token_is_encrypted_when_registered, tk_5_id_token_is_encrypted_when_registered_on_postgres => tk_5_id_token_is_encrypted_when_registered_case);
+
+/// CA-1 / TK-2: only a genuine second use by the code's own client revokes what the code
+/// issued. The first exchange replayed as recorded (same assertion, same code) is a replay,
+/// `invalid_client`; another client presenting the used code is `invalid_grant`; neither
+/// revokes the rightful client's tokens. Then the client itself reusing the code does.
+async fn ca_1_a_replayed_or_foreign_exchange_of_a_used_code_revokes_nothing_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-recorded", None).await;
+    let other = FlowTpp::register(&h, "tpp-foreign", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "recorded").await;
+    let assertion = t.c.assertion(&h);
+    let recorded = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_assertion_type", crate::support::BEARER),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let first = h.post(Some(&t.c.identity), "/token", &recorded).await;
+    assert_eq!(first.0, 200, "{:?}", first.2);
+    let access = first.2["access_token"].as_str().unwrap();
+
+    let replayed = h.post(Some(&t.c.identity), "/token", &recorded).await;
+    assert_oauth_error(&replayed, 401, "invalid_client");
+    assert_eq!(introspect(&h, &t.c, access).await["active"], true);
+
+    let foreign = other.exchange(&h, &code).await;
+    assert_oauth_error(&foreign, 400, "invalid_grant");
+    assert_eq!(introspect(&h, &t.c, access).await["active"], true);
+
+    let reused = t.exchange(&h, &code).await;
+    assert_oauth_error(&reused, 400, "invalid_grant");
+    assert_eq!(introspect(&h, &t.c, access).await["active"], false);
+}
+both_backends!(
+    ca_1_a_replayed_or_foreign_exchange_of_a_used_code_revokes_nothing,
+    ca_1_a_replayed_or_foreign_exchange_of_a_used_code_revokes_nothing_on_postgres
+        => ca_1_a_replayed_or_foreign_exchange_of_a_used_code_revokes_nothing_case
+);
