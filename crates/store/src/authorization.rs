@@ -229,7 +229,11 @@ pub trait AuthorizationStore: Send + Sync {
 
     /// A refresh token by its hash.
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
-    /// Stores a refresh token (rotation) and revokes the one it replaces, in one transaction.
+    /// Rotation (TK-3, FAPI 2.0 SP 5.3.2.1), in one transaction: stores `new` as the successor
+    /// of the live token `old_hash`, which stays usable until `new` is first used (a client
+    /// that lost the response retries with it); using a successor retires its predecessor, and
+    /// a retry retires the successor it got before. False, and nothing written, when
+    /// `old_hash` is not live.
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
@@ -326,10 +330,16 @@ fn refresh(row: &crate::db::Row) -> Result<RefreshRecord, StoreError> {
     })
 }
 
-async fn insert_refresh(conn: &mut crate::db::Tx, r: &RefreshRecord) -> Result<(), StoreError> {
+/// Stores a refresh token; `replaces` names the token it was rotated from (usable until this
+/// one is first used).
+async fn insert_refresh(
+    conn: &mut crate::db::Tx,
+    r: &RefreshRecord,
+    replaces: Option<&str>,
+) -> Result<(), StoreError> {
     crate::db::query(
         "INSERT INTO refresh_tokens (token_hash, client_id, consent_id, grant_data, issued_at, \
-         expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         expires_at, revoked_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&r.token_hash)
     .bind(&r.client_id)
@@ -338,6 +348,7 @@ async fn insert_refresh(conn: &mut crate::db::Tx, r: &RefreshRecord) -> Result<(
     .bind(r.issued_at)
     .bind(r.expires_at)
     .bind(r.revoked_at)
+    .bind(replaces)
     .execute(conn)
     .await
     .map_err(|e| StoreError::from_insert(e, "refresh token already exists"))?;
@@ -596,7 +607,7 @@ impl AuthorizationStore for SqlStore {
             return self.why_not_redeemed(&r.code_hash).await;
         }
         if let Some(t) = &r.refresh {
-            insert_refresh(&mut tx, t).await?;
+            insert_refresh(&mut tx, t, None).await?;
         }
         tx.commit().await?;
         Ok(Redeemed::Won)
@@ -619,18 +630,45 @@ impl AuthorizationStore for SqlStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db().begin().await?;
-        let done = crate::db::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        // The presented token must be live (the no-op update holds its row until commit, and
+        // RETURNING gives the value as it stands); if it was itself rotated into, this is its
+        // first use, and the token it replaced retires now.
+        let live = crate::db::query(
+            "UPDATE refresh_tokens SET replaces = replaces \
+             WHERE token_hash = $1 AND revoked_at IS NULL RETURNING replaces",
+        )
+        .bind(old_hash)
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some(live) = live else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let predecessor: Option<String> = live.try_get("replaces")?;
+        if let Some(predecessor) = predecessor {
+            crate::db::query(
+                "UPDATE refresh_tokens SET revoked_at = $1 \
+                 WHERE token_hash = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(predecessor)
+            .execute(&mut tx)
+            .await?;
+            crate::db::query("UPDATE refresh_tokens SET replaces = NULL WHERE token_hash = $1")
+                .bind(old_hash)
+                .execute(&mut tx)
+                .await?;
+        }
+        // A retry with this token: the successor it got before, never used, is the lost one.
+        crate::db::query(
+            "UPDATE refresh_tokens SET revoked_at = $1, replaces = NULL \
+             WHERE replaces = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(old_hash)
         .execute(&mut tx)
         .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_refresh(&mut tx, new).await?;
+        insert_refresh(&mut tx, new, Some(old_hash)).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1407,38 +1407,60 @@ async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) 
             .await
             .unwrap()
     );
+    let revoked_at = |hash: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get_refresh_token(hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+        }
+    };
+    // FAPI 2.0 SP 5.3.2.1: rt-a stays usable until rt-b is used; a retry with it (rt-b lost)
+    // retires the unused rt-b instead.
+    assert_eq!(revoked_at("rt-a").await, None);
     assert!(
-        !store
+        store
             .rotate_refresh_token("rt-a", &refresh_record("rt-c", "aac-3"), 121)
             .await
             .unwrap()
     );
-    assert!(store.get_refresh_token("rt-c").await.unwrap().is_none());
-    assert_eq!(
-        store
-            .get_refresh_token("rt-a")
+    assert_eq!(revoked_at("rt-b").await, Some(121));
+    assert!(
+        !store
+            .rotate_refresh_token("rt-b", &refresh_record("rt-x", "aac-3"), 122)
             .await
             .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(120)
     );
+    assert!(store.get_refresh_token("rt-x").await.unwrap().is_none());
+    // rt-c's first use retires rt-a; a later rotation of rt-a writes nothing.
+    assert!(
+        store
+            .rotate_refresh_token("rt-c", &refresh_record("rt-d", "aac-3"), 123)
+            .await
+            .unwrap()
+    );
+    assert_eq!(revoked_at("rt-a").await, Some(123));
+    assert_eq!(revoked_at("rt-c").await, None);
+    assert!(
+        !store
+            .rotate_refresh_token("rt-a", &refresh_record("rt-y", "aac-3"), 124)
+            .await
+            .unwrap()
+    );
+    assert!(store.get_refresh_token("rt-y").await.unwrap().is_none());
+    // rt-c (until rt-d is used) and rt-d are live; the consent's end takes both.
     assert_eq!(
         store
             .revoke_refresh_tokens_of_consent("aac-3", 130)
             .await
             .unwrap(),
-        1
+        2
     );
-    assert_eq!(
-        store
-            .get_refresh_token("rt-b")
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(130)
-    );
+    assert_eq!(revoked_at("rt-d").await, Some(130));
+    assert_eq!(revoked_at("rt-c").await, Some(130));
 }
 
 async fn az_6_psus_accounts_and_sessions(store: SqlStore) {

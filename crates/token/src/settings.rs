@@ -30,7 +30,9 @@ pub struct TokenSettings {
     pub jwks_max_stale_secs: u64,
     /// Refresh token lifetime in seconds (TK-3); a refresh token never outlives its consent.
     pub refresh_token_lifetime_secs: i64,
-    /// Issue a new refresh token on every refresh and revoke the old one (off by default).
+    /// Issue a new refresh token on every refresh (off by default, as FAPI 2.0 advises). The
+    /// old one stays usable until the new one is first used (FAPI 2.0 SP 5.3.2.1: a client that
+    /// lost the response retries with the token it has), then retires.
     pub rotate_refresh_tokens: bool,
     /// ID token lifetime in seconds (TK-5).
     pub id_token_lifetime_secs: i64,

@@ -1,6 +1,7 @@
 //! TK-3 with rotation on (`tokens.rotate_refresh_tokens = true`; off by default, tested in
-//! `authorize.rs`): each refresh answers a new refresh token and retires the one it used; the
-//! retired one is refused, the new one works, and access tokens stay bound to the consent. A
+//! `authorize.rs`): each refresh answers a new refresh token; the one it used stays usable
+//! until the new one is first used (FAPI 2.0 SP 5.3.2.1: a client that lost the response
+//! retries), then retires and is refused; access tokens stay bound to the consent. A
 //! reused code revokes the refresh tokens it was rotated into too. Revoking a refresh token
 //! revokes the access tokens of its grant (RFC 7009 2.1).
 
@@ -38,13 +39,24 @@ async fn tk_3_rotated_refresh_tokens_are_single_use_case(h: Harness) {
         consent_id.as_str()
     );
 
-    // The retired one is refused; the new one works and rotates again.
-    assert_oauth_error(&refresh(&h, &t, &first).await, 400, "invalid_grant");
-    let twice = refresh(&h, &t, &second).await;
+    // FAPI 2.0 SP 5.3.2.1: the response with `second` was lost; the client retries with
+    // `first`, which works, and the lost `second` (never used) retires instead.
+    let retried = refresh(&h, &t, &first).await;
+    assert_eq!(retried.0, 200, "{:?}", retried.2);
+    let second_again = retried.2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(second_again, second);
+    assert_oauth_error(&refresh(&h, &t, &second).await, 400, "invalid_grant");
+
+    // The new one's first use retires the one before it; it rotates again in turn.
+    let twice = refresh(&h, &t, &second_again).await;
     assert_eq!(twice.0, 200, "{:?}", twice.2);
     let third = twice.2["refresh_token"].as_str().unwrap();
-    assert_ne!(third, second);
-    assert_oauth_error(&refresh(&h, &t, &second).await, 400, "invalid_grant");
+    assert_ne!(third, second_again);
+    assert_oauth_error(&refresh(&h, &t, &first).await, 400, "invalid_grant");
+    // `second_again` is the one `third` replaces: usable until `third` is used.
+    let fourth = refresh(&h, &t, third).await;
+    assert_eq!(fourth.0, 200, "{:?}", fourth.2);
+    assert_oauth_error(&refresh(&h, &t, &second_again).await, 400, "invalid_grant");
 }
 
 both_backends!(
