@@ -495,10 +495,13 @@ impl Jar {
         (!out.is_empty()).then_some(out)
     }
 
-    /// Forget cookies that will never be sent again in later journeys (those path-scoped to one
-    /// interaction): keep what the authorization endpoint gets, i.e. the session.
+    /// Forget cookies that will never be sent again in later journeys (those of one
+    /// interaction: the peer's path-scoped ones, Bulwark's `__Host-bulwark_ia_{id}`, which a
+    /// journey that failed before its end never saw deleted): keep what the authorization
+    /// endpoint gets, i.e. the session.
     fn keep_only_for(&mut self, path: &str) {
-        self.cookies.retain(|(_, p, _)| path_matches(path, p));
+        self.cookies
+            .retain(|(n, p, _)| path_matches(path, p) && !n.starts_with("__Host-bulwark_ia_"));
     }
 
     fn has(&self, name: &str) -> bool {

@@ -472,15 +472,22 @@ impl AuthzService {
             .get_interaction(id, now)
             .await?
             .ok_or(AuthzError::Expired)?;
-        let Some(secret) = browser_secret else {
-            return Err(AuthzError::Forbidden);
-        };
-        if !constant_eq(&secret_hash(secret), &interaction.browser_hash) {
-            tracing::warn!(target: "bulwark::security", interaction = %id, "interaction continued from another browser");
-            return Err(AuthzError::Forbidden);
-        }
+        let own = browser_secret
+            .is_some_and(|secret| constant_eq(&secret_hash(secret), &interaction.browser_hash));
         if interaction.outcome.is_some() {
-            return Ok(Found::Finished(interaction));
+            // Finished: over for everyone (Back after the answer: the cookie went with it), but
+            // its own browser may be given the same answer again.
+            return if own {
+                Ok(Found::Finished(interaction))
+            } else {
+                Err(AuthzError::Expired)
+            };
+        }
+        if !own {
+            if browser_secret.is_some() {
+                tracing::warn!(target: "bulwark::security", interaction = %id, "interaction continued from another browser");
+            }
+            return Err(AuthzError::Forbidden);
         }
         let req = serde_json::from_str(&interaction.request)
             .map_err(|e| AuthzError::Internal(e.to_string()))?;
@@ -509,21 +516,38 @@ impl AuthzService {
     /// RFC 6749 4.1.2.1 / RFC 9126 4: once the client has its answer (an error here), the
     /// request is spent; the interaction ends with it and its `request_uri` goes, so no later
     /// visit can answer the same request again. The consent is left as it was.
+    /// Returns the answer to give: `url`, or the one another request finished it with first.
     async fn end_without_decision(
         &self,
-        id: &str,
-        browser_secret: &str,
-        url: &str,
-    ) -> Result<(), AuthzError> {
-        let outcome = self.seal_outcome(id, browser_secret, url)?;
-        if !self
+        (id, browser_secret, csrf): (&str, &str, Option<&str>),
+        url: String,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        let outcome = self.seal_outcome(id, browser_secret, &url)?;
+        if self
             .store
             .finish_interaction(id, None, None, &outcome)
             .await?
         {
-            return Err(AuthzError::Expired);
+            return Ok(url);
         }
-        Ok(())
+        self.winner((id, browser_secret, csrf), now)
+            .await?
+            .ok_or(AuthzError::Expired)
+    }
+
+    /// For a request that lost a race to another of the same form (a double click whose two
+    /// requests ran at once): the answer the winner finished the interaction with, for this
+    /// browser; `None` when the interaction has not finished.
+    async fn winner(
+        &self,
+        (id, browser_secret, csrf): (&str, &str, Option<&str>),
+        now: i64,
+    ) -> Result<Option<String>, AuthzError> {
+        match self.found(id, Some(browser_secret), now).await {
+            Ok(Found::Finished(done)) => Self::replay(&done, Some(browser_secret), csrf).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Seals the redirect an interaction finishes with to the browser finishing it.
@@ -695,7 +719,8 @@ impl AuthzService {
                     now,
                 )
                 .await?;
-            self.end_without_decision(id, browser_secret.unwrap_or_default(), &url)
+            let url = self
+                .end_without_decision((id, browser_secret.unwrap_or_default(), csrf), url, now)
                 .await?;
             return Ok(LoginOutcome::Refused(url));
         }
@@ -798,7 +823,9 @@ impl AuthzService {
                         now,
                     )
                     .await?;
-                self.end_without_decision(id, browser_secret, &url).await?;
+                let url = self
+                    .end_without_decision((id, browser_secret, csrf), url, now)
+                    .await?;
                 return Ok(Decided::Redirect(url));
             }
             return Err(AuthzError::Forbidden);
@@ -818,7 +845,13 @@ impl AuthzService {
             .await;
         let consent = match consent {
             Ok(consent) => consent,
-            Err(e) => return Ok(Decided::Redirect(self.consent_gone(&req, e, now).await?)),
+            Err(e) => {
+                // The same form, sent twice at once, may have decided it a moment ago.
+                if let Some(url) = self.winner((id, browser_secret, csrf), now).await? {
+                    return Ok(Decided::Redirect(url));
+                }
+                return Ok(Decided::Redirect(self.consent_gone(&req, e, now).await?));
+            }
         };
         // Why a Reject is one: the PSU's Deny, or an account the consent names that the PSU
         // does not hold.
@@ -894,14 +927,18 @@ impl AuthzService {
                     .finish_interaction(id, Some(&transition), None, &outcome)
                     .await?
                 {
-                    return Err(AuthzError::Expired);
+                    return self
+                        .winner((id, browser_secret, csrf), now)
+                        .await?
+                        .map(Decided::Redirect)
+                        .ok_or(AuthzError::Expired);
                 }
                 tracing::info!(target: "bulwark::security", psu = %subject, client_id = %req.client_id, consent_id = %consent.id, "consent rejected by the PSU");
                 Ok(Decided::Redirect(url))
             }
             Decision::Authorise { .. } => {
                 let acr = interaction.acr.clone();
-                let url = self
+                let issued = self
                     .issue_code(
                         &req,
                         (id, browser_secret),
@@ -911,7 +948,15 @@ impl AuthzService {
                         acr,
                         now,
                     )
-                    .await?;
+                    .await;
+                let url = match issued {
+                    // Another request of the same form finished it first.
+                    Err(AuthzError::Expired) => self
+                        .winner((id, browser_secret, csrf), now)
+                        .await?
+                        .ok_or(AuthzError::Expired)?,
+                    other => other?,
+                };
                 Ok(Decided::Redirect(url))
             }
         }

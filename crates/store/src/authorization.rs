@@ -356,6 +356,57 @@ async fn insert_refresh(
 }
 
 impl SqlStore {
+    /// One attempt of [`AuthorizationStore::rotate_refresh_token`].
+    async fn rotate_once(
+        &self,
+        old_hash: &str,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db().begin().await?;
+        // The presented token must be live (the no-op update holds its row until commit, and
+        // RETURNING gives the value as it stands); if it was itself rotated into, this is its
+        // first use, and the token it replaced retires now.
+        let live = crate::db::query(
+            "UPDATE refresh_tokens SET replaces = replaces \
+             WHERE token_hash = $1 AND revoked_at IS NULL RETURNING replaces",
+        )
+        .bind(old_hash)
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some(live) = live else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let predecessor: Option<String> = live.try_get("replaces")?;
+        if let Some(predecessor) = predecessor {
+            crate::db::query(
+                "UPDATE refresh_tokens SET revoked_at = $1 \
+                 WHERE token_hash = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(predecessor)
+            .execute(&mut tx)
+            .await?;
+            crate::db::query("UPDATE refresh_tokens SET replaces = NULL WHERE token_hash = $1")
+                .bind(old_hash)
+                .execute(&mut tx)
+                .await?;
+        }
+        // A retry with this token: the successor it got before, never used, is the lost one.
+        crate::db::query(
+            "UPDATE refresh_tokens SET revoked_at = $1, replaces = NULL \
+             WHERE replaces = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(old_hash)
+        .execute(&mut tx)
+        .await?;
+        insert_refresh(&mut tx, new, Some(old_hash)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Why a redemption changed nothing (read after its rollback, a rare path): the code was
     /// already used (a reuse), or its consent is no longer Authorised; a code that ran out at
     /// that very second, its consent standing, reads as taken, as it did before.
@@ -629,48 +680,16 @@ impl AuthorizationStore for SqlStore {
         new: &RefreshRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db().begin().await?;
-        // The presented token must be live (the no-op update holds its row until commit, and
-        // RETURNING gives the value as it stands); if it was itself rotated into, this is its
-        // first use, and the token it replaced retires now.
-        let live = crate::db::query(
-            "UPDATE refresh_tokens SET replaces = replaces \
-             WHERE token_hash = $1 AND revoked_at IS NULL RETURNING replaces",
-        )
-        .bind(old_hash)
-        .fetch_optional(&mut tx)
-        .await?;
-        let Some(live) = live else {
-            tx.rollback().await?;
-            return Ok(false);
-        };
-        let predecessor: Option<String> = live.try_get("replaces")?;
-        if let Some(predecessor) = predecessor {
-            crate::db::query(
-                "UPDATE refresh_tokens SET revoked_at = $1 \
-                 WHERE token_hash = $2 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(predecessor)
-            .execute(&mut tx)
-            .await?;
-            crate::db::query("UPDATE refresh_tokens SET replaces = NULL WHERE token_hash = $1")
-                .bind(old_hash)
-                .execute(&mut tx)
-                .await?;
+        // Rotations of a token and of its successor, and a consent's revocation, lock the same
+        // rows in different orders; PostgreSQL breaks such a deadlock by failing one of them,
+        // which then runs again.
+        let mut attempt = 0;
+        loop {
+            match self.rotate_once(old_hash, new, now).await {
+                Err(e) if e.is_retryable_conflict() && attempt < 3 => attempt += 1,
+                result => return result,
+            }
         }
-        // A retry with this token: the successor it got before, never used, is the lost one.
-        crate::db::query(
-            "UPDATE refresh_tokens SET revoked_at = $1, replaces = NULL \
-             WHERE replaces = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(old_hash)
-        .execute(&mut tx)
-        .await?;
-        insert_refresh(&mut tx, new, Some(old_hash)).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     async fn revoke_refresh_token(&self, hash: &str, now: i64) -> Result<(), StoreError> {
@@ -714,13 +733,24 @@ impl AuthorizationStore for SqlStore {
         // live token, so the passes end; the bound only guards against a fault.
         let mut revoked = 0;
         for _ in 0..8 {
-            let done = crate::db::query(
+            let done = match crate::db::query(
                 "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
             )
             .bind(now)
             .bind(consent_id)
             .execute(&self.db())
-            .await?;
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => {
+                    let e = StoreError::from(e);
+                    // A deadlock with a rotation (see `rotate_refresh_token`): another pass.
+                    if e.is_retryable_conflict() {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
             if done.rows_affected() == 0 {
                 break;
             }

@@ -76,3 +76,16 @@ pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+impl StoreError {
+    /// PostgreSQL ended the transaction to break a deadlock or a serialization conflict
+    /// (SQLSTATE 40P01, 40001): nothing was written, and running it again is the remedy.
+    pub(crate) fn is_retryable_conflict(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001")),
+            _ => false,
+        }
+    }
+}

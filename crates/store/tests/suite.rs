@@ -1101,7 +1101,7 @@ async fn az_1_purge_keeps_a_pushed_request_an_open_interaction_needs(store: SqlS
             .await
             .unwrap()
     );
-    // Once the interaction is gone too, nothing of either is left to purge.
+    // The finished interaction (kept until 1000) no longer names it: nothing is left to purge.
     assert_eq!(store.purge_authorization(500).await.unwrap(), 0);
 }
 

@@ -23,8 +23,9 @@ use crate::state::StaffState;
 
 /// The session cookie, for the whole host so no sibling subdomain can plant one.
 const SESSION_COOKIE: &str = "__Host-bulwark_staff";
-/// The login form's double-submit cookie (path-scoped to the form).
-const LOGIN_COOKIE: &str = "__Secure-bulwark_staff_login";
+/// The login form's double-submit cookie, `__Host-` so no sibling subdomain can plant a
+/// matching pair and log a staff member in to another account (login CSRF).
+const LOGIN_COOKIE: &str = "__Host-bulwark_staff_login";
 
 fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
@@ -147,7 +148,7 @@ fn login_page(
     };
     with_cookie(
         render(&page, status, &[]),
-        &set_cookie(LOGIN_COOKIE, &csrf, "/staff/login", 900, SameSite::Strict),
+        &set_cookie(LOGIN_COOKIE, &csrf, "/", 900, SameSite::Strict),
     )
 }
 
@@ -212,7 +213,7 @@ pub async fn login(
             );
             with_cookie(
                 response,
-                &set_cookie(LOGIN_COOKIE, "", "/staff/login", 0, SameSite::Strict),
+                &set_cookie(LOGIN_COOKIE, "", "/", 0, SameSite::Strict),
             )
         }
         Err(e @ (StaffError::BadCredentials | StaffError::Throttled(_))) => login_page(

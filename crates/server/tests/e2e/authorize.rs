@@ -383,8 +383,8 @@ async fn az_6_login_and_forms_are_guarded_case(h: Harness) {
         "AwaitingAuthorisation"
     );
     // The right form completes and deletes the interaction's cookie; the same form sent
-    // afterwards without it is refused (a double click, which still carries the cookie, gets
-    // the first answer again: authorize_resend.rs).
+    // afterwards without it finds the interaction over (a double click, which still carries
+    // the cookie, gets the first answer again: authorize_resend.rs).
     let done = b
         .post(
             &format!("{ia}/decision"),
@@ -406,7 +406,7 @@ async fn az_6_login_and_forms_are_guarded_case(h: Harness) {
             ],
         )
         .await;
-    assert_eq!(replay.status, 403);
+    assert_eq!(replay.status, 400);
     assert!(replay.headers.get("location").is_none());
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);

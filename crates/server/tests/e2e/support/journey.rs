@@ -458,6 +458,15 @@ impl Browser {
         }
     }
 
+    /// The same browser state (cookies) on its own connections: requests of the two run
+    /// truly at once (a clone shares the connection pool, so its second request waits for a
+    /// new connection).
+    pub fn separate(&self, h: &Harness) -> Self {
+        let mut other = Self::at(h, &self.base);
+        other.cookies = self.cookies.clone();
+        other
+    }
+
     /// Gives the browser a cookie as if a server had set it (a session made in the test).
     pub fn set_cookie(&mut self, name: &str, value: &str, path: &str) {
         self.cookies.retain(|(n, _, p)| !(n == name && p == path));
