@@ -472,6 +472,37 @@ impl ConsentService {
         Ok(ctx)
     }
 
+    /// GW-1: records a payment the bank accepted for a submission under `consent_id` by
+    /// `client_id` (`payment_id` as the bank gave it), so that reads of it are forwarded for
+    /// that client only. False when the bank gave an id already recorded for another client
+    /// or consent (the first record stands).
+    pub async fn record_payment(
+        &self,
+        payment_id: &str,
+        client_id: &str,
+        consent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, ConsentError> {
+        Ok(self
+            .store
+            .record_payment(payment_id, client_id, consent_id, now.unix_timestamp())
+            .await?)
+    }
+
+    /// GW-1: whether `payment_id` is a payment `client_id` made (recorded at its submission
+    /// through the gateway).
+    pub async fn is_payment_of(
+        &self,
+        payment_id: &str,
+        client_id: &str,
+    ) -> Result<bool, ConsentError> {
+        Ok(self
+            .store
+            .payment_client(payment_id)
+            .await?
+            .is_some_and(|owner| owner == client_id))
+    }
+
     /// TK-6: is the consent Authorised and unexpired at `now`? Read-only (no expiry is
     /// recorded on this hot path). A consent that does not exist is not authorised; a store
     /// failure is an error, never a "no": a code exchange or refresh that met a database

@@ -484,6 +484,19 @@ async fn handle(
         )
         .await
     {
+        Ok(response) if route.payment_submission && response.status().is_success() => {
+            // The payment id the bank gave is recorded for the client before the TPP learns it,
+            // so its reads are the client's only (the answer is small: a payment resource).
+            let (parts, body) = response.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+                tracing::error!(route = %route.label, interaction_id = id.as_str(), "the bank's answer to a payment submission could not be read");
+                return upstream_failed(&id);
+            };
+            g.policy
+                .record_accepted_payment(&admitted, &bytes, g.clock.now())
+                .await;
+            id.stamp(Response::from_parts(parts, axum::body::Body::from(bytes)))
+        }
         Ok(response) => id.stamp(response),
         Err(e) => {
             tracing::error!(route = %route.label, error = %e, never_delivered = e.never_delivered(), interaction_id = id.as_str(), "upstream failed");
@@ -508,19 +521,24 @@ async fn handle(
                     "a payment submission got no answer from the bank"
                 );
             }
-            let mut r = refusal_response(
-                &GatewayRefusal::new(
-                    502,
-                    ObErrorCode::UnexpectedError,
-                    "the bank's API did not answer",
-                    "upstream",
-                ),
-                &id,
-            );
-            *r.status_mut() = StatusCode::BAD_GATEWAY;
-            r
+            upstream_failed(&id)
         }
     }
+}
+
+/// 502 with an OB error body: the bank's API did not answer (usably).
+fn upstream_failed(id: &InteractionId) -> Response {
+    let mut r = refusal_response(
+        &GatewayRefusal::new(
+            502,
+            ObErrorCode::UnexpectedError,
+            "the bank's API did not answer",
+            "upstream",
+        ),
+        id,
+    );
+    *r.status_mut() = StatusCode::BAD_GATEWAY;
+    r
 }
 
 #[cfg(test)]

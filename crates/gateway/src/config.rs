@@ -158,6 +158,10 @@ pub struct RouteConfig {
     /// A payment submission: the body must match the consent's initiation.
     #[serde(default)]
     pub payment_submission: bool,
+    /// The path parameter naming a payment (`DomesticPaymentId`), for payment reads: the
+    /// payment must be one the calling client submitted through the gateway.
+    #[serde(default)]
+    pub payment_param: Option<String>,
 }
 
 /// Why the configuration could not be loaded.

@@ -253,6 +253,24 @@ impl Policy {
                 GatewayRefusal::new(403, ObErrorCode::HeaderInvalid, e.to_string(), "role")
             })?;
         let cert_thumbprint = claims.cnf.x5t_s256.clone();
+        // A payment read: the payment must be one this client submitted (recorded when the
+        // bank accepted it through the gateway). Another client's, or one unknown here, does
+        // not exist for the caller.
+        if let Some(payment_id) = route.payment(req.params) {
+            let owned = self
+                .consents
+                .is_payment_of(payment_id, &claims.client_id)
+                .await
+                .map_err(|e| GatewayRefusal::of_consent(&e))?;
+            if !owned {
+                return Err(GatewayRefusal::new(
+                    404,
+                    ObErrorCode::ResourceNotFound,
+                    "no such payment for this client",
+                    "payment_not_owned",
+                ));
+            }
+        }
         if route.kind == TokenKind::Application {
             return Ok(Admitted {
                 client_id: claims.client_id.clone(),
@@ -325,6 +343,41 @@ impl Policy {
             cert_thumbprint,
             consumed_at,
         })
+    }
+
+    /// A payment submission the bank accepted (2xx): the payment id its answer gives
+    /// (`Data.DomesticPaymentId`) is recorded for the client and consent, so reads of it are
+    /// forwarded for that client only. An answer without one is logged and recorded nothing
+    /// (reads of that payment will be refused).
+    pub async fn record_accepted_payment(
+        &self,
+        admitted: &Admitted,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) {
+        let Some(consent_id) = &admitted.consent_id else {
+            return;
+        };
+        let id = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["Data"]["DomesticPaymentId"].as_str().map(str::to_owned));
+        let Some(id) = id.filter(|i| !i.is_empty() && i.len() <= 128) else {
+            tracing::error!(client_id = %admitted.client_id, consent_id = %consent_id, "the bank accepted a payment but its answer names no Data.DomesticPaymentId: reads of it will be refused");
+            return;
+        };
+        match self
+            .consents
+            .record_payment(&id, &admitted.client_id, consent_id, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(target: "bulwark::security", payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, "the bank gave a payment id already recorded for another client or consent")
+            }
+            Err(e) => {
+                tracing::error!(payment_id = %id, client_id = %admitted.client_id, error = %e, "a payment the bank accepted could not be recorded: reads of it will be refused")
+            }
+        }
     }
 
     /// The payment submission `admitted` consumed its consent for never reached the bank:

@@ -351,6 +351,7 @@ mod tests {
             scope: None,
             account_param: None,
             payment_submission: false,
+            payment_param: None,
         })
         .unwrap();
         let upstream = Upstream::new(&[], Duration::from_secs(5)).unwrap();

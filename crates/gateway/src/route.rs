@@ -29,6 +29,8 @@ pub struct Route {
     pub account_param: Option<String>,
     /// A payment submission.
     pub payment_submission: bool,
+    /// The payment path parameter, for a payment read.
+    pub payment_param: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,13 +67,15 @@ impl Route {
                 },
             )
             .collect();
-        if let Some(p) = &c.account_param
-            && !segments.contains(&Segment::Param(p.clone()))
-        {
-            return Err(format!(
-                "route {}: account_param {p:?} is not in the path",
-                c.path
-            ));
+        for (name, param) in [
+            ("account_param", &c.account_param),
+            ("payment_param", &c.payment_param),
+        ] {
+            if let Some(p) = param
+                && !segments.contains(&Segment::Param(p.clone()))
+            {
+                return Err(format!("route {}: {name} {p:?} is not in the path", c.path));
+            }
         }
         if !(c.upstream.starts_with("http://") || c.upstream.starts_with("https://")) {
             return Err(format!("route {}: upstream must be an http(s) URL", c.path));
@@ -96,6 +100,7 @@ impl Route {
                 .unwrap_or_else(|| default_scope(api).to_string()),
             account_param: c.account_param.clone(),
             payment_submission: c.payment_submission,
+            payment_param: c.payment_param.clone(),
         })
     }
 
@@ -124,6 +129,15 @@ impl Route {
         Some(params)
     }
 
+    /// The payment the path names, for a payment read.
+    pub fn payment<'a>(&self, params: &'a [(String, String)]) -> Option<&'a str> {
+        let name = self.payment_param.as_deref()?;
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The account the path names, for an account-scoped route.
     pub fn account<'a>(&self, params: &'a [(String, String)]) -> Option<&'a str> {
         let name = self.account_param.as_deref()?;
@@ -148,7 +162,10 @@ impl Route {
 ///   parameters, which a bank may serve as a catalogue the same for every caller (its product
 ///   data, not an account's);
 /// - an account-access path with an `{AccountId}` segment (in any letter case) names an
-///   account, which must be among the consent's selected ones: it needs `account_param`.
+///   account, which must be among the consent's selected ones: it needs `account_param`;
+/// - a `domestic-payments` path with a `{DomesticPaymentId}` segment (any letter case) names a
+///   payment, which must be one the calling client submitted: it needs `payment_param`, which
+///   belongs on such reads only.
 fn check_policy(
     c: &RouteConfig,
     api: ResourceApi,
@@ -161,6 +178,17 @@ fn check_policy(
     let names_account = segments
         .iter()
         .any(|s| matches!(s, Segment::Param(name) if name.eq_ignore_ascii_case("AccountId")));
+    let names_payment = segments.iter().any(
+        |s| matches!(s, Segment::Param(name) if name.eq_ignore_ascii_case("DomesticPaymentId")),
+    );
+    if c.payment_param.is_some() && (api != ResourceApi::DomesticPayment || method == "POST") {
+        return Err("payment_param is for reads of a domestic payment".into());
+    }
+    if api == ResourceApi::DomesticPayment && names_payment && c.payment_param.is_none() {
+        return Err("the path names a {DomesticPaymentId}: set payment_param = \
+                    \"DomesticPaymentId\", so only the client that made the payment reads it"
+            .into());
+    }
     let submission = api == ResourceApi::DomesticPayment && method == "POST";
     if submission && !c.payment_submission {
         return Err("a POST to domestic-payments is a payment submission: set \
@@ -256,6 +284,7 @@ mod tests {
             scope: None,
             account_param: account.map(str::to_string),
             payment_submission: false,
+            payment_param: None,
         })
         .unwrap()
     }
@@ -331,6 +360,7 @@ mod tests {
                     scope: None,
                     account_param: None,
                     payment_submission: false,
+                    payment_param: None,
                 }
             })
             .is_err()
@@ -347,6 +377,7 @@ mod tests {
             scope: None,
             account_param: None,
             payment_submission: false,
+            payment_param: None,
         }
     }
 
@@ -369,7 +400,28 @@ mod tests {
                 ..config("GET", "/open-banking/v3.1/aisp/accounts", "accounts", Psu)
             },
             // A payment read with a PSU token (its consent is Consumed by then).
-            config("GET", read, "domestic-payments", Psu),
+            RouteConfig {
+                payment_param: Some("DomesticPaymentId".into()),
+                ..config("GET", read, "domestic-payments", Psu)
+            },
+            // A payment in the path, read by any client (however its parameter is spelt).
+            config("GET", read, "domestic-payments", Application),
+            config(
+                "GET",
+                "/open-banking/v3.1/pisp/domestic-payments/{domesticPaymentId}/payment-details",
+                "domestic-payments",
+                Application,
+            ),
+            // payment_param off a payment read.
+            RouteConfig {
+                payment_param: Some("DomesticPaymentId".into()),
+                payment_submission: true,
+                ..config("POST", pay, "domestic-payments", Psu)
+            },
+            RouteConfig {
+                payment_param: Some("AccountId".into()),
+                ..config("GET", balances, "balances", Psu)
+            },
             // Application tokens where the API needs a consent.
             config(
                 "GET",
@@ -419,7 +471,10 @@ mod tests {
                 payment_submission: true,
                 ..config("POST", pay, "domestic-payments", Psu)
             },
-            config("GET", read, "domestic-payments", Application),
+            RouteConfig {
+                payment_param: Some("DomesticPaymentId".into()),
+                ..config("GET", read, "domestic-payments", Application)
+            },
             config(
                 "GET",
                 "/open-banking/v3.1/aisp/products",

@@ -7,7 +7,7 @@
 //! it: account identifications only with `ReadAccountsDetail`, `TransactionInformation` only
 //! with `ReadTransactionsDetail`, credits and debits only with `ReadTransactionsCredits` /
 //! `ReadTransactionsDebits`, and no transaction booked outside the consent's window. Plain
-//! HTTP: run it where only the gateway reaches it.
+//! HTTP: run it where only the gateway reaches it. Domestic payments: `demo_payments`.
 
 use std::sync::Arc;
 
@@ -45,6 +45,7 @@ pub fn router(store: Arc<dyn PsuStore>) -> Router {
             axum::routing::get(products),
         )
         .with_state(store)
+        .merge(crate::demo_payments::router())
 }
 
 /// The bank's product list: the same for every caller (behind the gateway, an application

@@ -14,6 +14,7 @@ pub mod cli_staff;
 pub mod config;
 pub mod demo;
 pub mod demo_bank;
+pub mod demo_payments;
 pub mod dev_pki;
 pub mod openapi;
 pub mod pages;

@@ -185,6 +185,18 @@ pub trait ConsentStore: Send + Sync {
     /// How many consents match `q` (its `after` and `limit` aside), counting at most `cap`
     /// (a count over millions of rows costs what it counts; the console says "cap+").
     async fn count_consents(&self, q: &ConsentQuery, cap: u64) -> Result<u64, StoreError>;
+    /// Records a payment the bank accepted (its id as the bank gave it) as made by `client_id`
+    /// under `consent_id`. Recording the same payment again changes nothing; false when the id
+    /// is already recorded for another client or consent (the first record stands).
+    async fn record_payment(
+        &self,
+        payment_id: &str,
+        client_id: &str,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// The client a recorded payment was made by.
+    async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError>;
 }
 
 const COLUMNS: &str = "id, kind, client_id, status, psu_id, body, selected_accounts, \
@@ -430,6 +442,44 @@ impl ConsentStore for SqlStore {
             .await?;
         let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+    async fn record_payment(
+        &self,
+        payment_id: &str,
+        client_id: &str,
+        consent_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        crate::db::query(
+            "INSERT INTO submitted_payments (payment_id, client_id, consent_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
+        )
+        .bind(payment_id)
+        .bind(client_id)
+        .bind(consent_id)
+        .bind(now)
+        .execute(&self.db())
+        .await?;
+        let row = crate::db::query(
+            "SELECT client_id, consent_id FROM submitted_payments WHERE payment_id = $1",
+        )
+        .bind(payment_id)
+        .fetch_one(&self.db())
+        .await?;
+        let (client, consent): (String, String) =
+            (row.try_get("client_id")?, row.try_get("consent_id")?);
+        Ok(client == client_id && consent == consent_id)
+    }
+
+    async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            crate::db::query("SELECT client_id FROM submitted_payments WHERE payment_id = $1")
+                .bind(payment_id)
+                .fetch_optional(&self.db())
+                .await?;
+        row.map(|r| r.try_get("client_id"))
+            .transpose()
+            .map_err(Into::into)
     }
 }
 

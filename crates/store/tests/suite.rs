@@ -70,6 +70,7 @@ both_backends!(
     tk_2_a_code_of_a_consent_revoked_since_is_not_redeemed,
     tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives,
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
+    gw_1_a_payment_is_recorded_once_for_its_client,
     az_6_psus_accounts_and_sessions,
     hardening_one_bad_jti_does_not_fail_the_batch,
     az_1_push_claims_the_assertion_in_the_same_transaction,
@@ -1710,4 +1711,38 @@ async fn co_5_staff_users_sessions_and_the_audit_trail(store: SqlStore) {
         .await
         .unwrap();
     assert_eq!(filtered.len(), 1);
+}
+
+/// GW-1: a payment the bank accepted is recorded for the client and consent it was made
+/// under; recording it again is harmless, and no other client or consent can take it over.
+async fn gw_1_a_payment_is_recorded_once_for_its_client(store: SqlStore) {
+    assert_eq!(store.payment_client("pay-1").await.unwrap(), None);
+    assert!(
+        store
+            .record_payment("pay-1", "client-a", "pdc-1", 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_payment("pay-1", "client-a", "pdc-1", 101)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_payment("pay-1", "client-b", "pdc-9", 102)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_payment("pay-1", "client-a", "pdc-2", 103)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.payment_client("pay-1").await.unwrap().as_deref(),
+        Some("client-a")
+    );
 }

@@ -1,11 +1,11 @@
 //! GW-1 payment submissions when the bank cannot be reached: the consent was consumed before
 //! forwarding (a consent pays once); when the submission certainly never reached the bank
 //! (connection refused) that consumption is undone, so the TPP can submit again, and the audit
-//! trail says the gateway did it.
+//! trail says the gateway did it. A payment is read only by the client that made it.
 
 use serde_json::json;
 
-use crate::support::gateway::{gateway_with, payment_journey};
+use crate::support::gateway::{gateway_with, get, payment_journey, reason};
 use crate::support::{Harness, both_backends, http_client};
 
 async fn gw_1_an_undelivered_payment_leaves_its_consent_authorised_case(h: Harness) {
@@ -64,4 +64,92 @@ both_backends!(
     gw_1_an_undelivered_payment_leaves_its_consent_authorised,
     gw_1_an_undelivered_payment_leaves_its_consent_authorised_on_postgres
         => gw_1_an_undelivered_payment_leaves_its_consent_authorised_case
+);
+
+/// GW-1 (OWASP API1, object-level authorisation): a payment is read only by the client that
+/// made it. The gateway records the `DomesticPaymentId` the bank gives an accepted submission
+/// for the client and consent, and forwards `GET /domestic-payments/{DomesticPaymentId}` and
+/// `.../payment-details` for that client only: another TPP, or an id the gateway never saw,
+/// gets 404 and the bank is not asked.
+async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness) {
+    let base = gateway_with(&h, |c| {
+        let bank = c["routes"][0]["upstream"].clone();
+        let pay = "/open-banking/v3.1/pisp/domestic-payments";
+        c["routes"] = json!([
+            {"method": "POST", "path": pay, "upstream": bank, "api": "domestic-payments",
+             "payment_submission": true},
+            {"method": "GET", "path": format!("{pay}/{{DomesticPaymentId}}"), "upstream": bank,
+             "api": "domestic-payments", "token": "application", "payment_param": "DomesticPaymentId"},
+            {"method": "GET", "path": format!("{pay}/{{DomesticPaymentId}}/payment-details"),
+             "upstream": bank, "api": "domestic-payments", "token": "application",
+             "payment_param": "DomesticPaymentId"}
+        ]);
+    })
+    .await;
+    let (t, token, consent_id) = payment_journey(&h, "tpp-gw-payer", "gwpayer", "21.00").await;
+    let consent = crate::support::consents::pay_body("21.00");
+    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
+                      "Risk": consent["Risk"]});
+    let submitted = http_client(&h.dev_ca, Some(&t.c.identity))
+        .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status().as_u16(), 201);
+    let submitted: serde_json::Value = submitted.json().await.unwrap();
+    let payment_id = submitted["Data"]["DomesticPaymentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(submitted["Data"]["ConsentId"], consent_id.as_str());
+
+    // Payment reads take the client's application token (client_credentials).
+    let own = t.app_token.clone();
+    let other = crate::support::journey::FlowTpp::register(&h, "tpp-gw-snoop", None).await;
+    let snoop = other.app_token.clone();
+    let read = format!("/open-banking/v3.1/pisp/domestic-payments/{payment_id}");
+    let details = format!("{read}/payment-details");
+
+    let mine = get(&h, &base, &t.c.identity, Some(&own), &read, &[]).await;
+    assert_eq!(mine.status, 200, "{:?}", mine.body);
+    assert_eq!(mine.body["Data"]["DomesticPaymentId"], payment_id.as_str());
+    let mine = get(&h, &base, &t.c.identity, Some(&own), &details, &[]).await;
+    assert_eq!(mine.status, 200, "{:?}", mine.body);
+    assert_eq!(
+        mine.body["Data"]["PaymentStatus"][0]["PaymentTransactionId"],
+        payment_id.as_str()
+    );
+
+    for path in [&read, &details] {
+        let theirs = get(&h, &base, &other.c.identity, Some(&snoop), path, &[]).await;
+        assert_eq!(theirs.status, 404, "{:?}", theirs.body);
+        assert_eq!(
+            theirs.body["Errors"][0]["ErrorCode"],
+            "UK.OBIE.Resource.NotFound"
+        );
+        assert!(
+            reason(&theirs).contains("no such payment"),
+            "{:?}",
+            theirs.body
+        );
+    }
+    let unknown = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&own),
+        "/open-banking/v3.1/pisp/domestic-payments/not-a-payment-of-ours",
+        &[],
+    )
+    .await;
+    assert_eq!(unknown.status, 404, "{:?}", unknown.body);
+}
+
+both_backends!(
+    gw_1_a_payment_is_read_only_by_the_client_that_made_it,
+    gw_1_a_payment_is_read_only_by_the_client_that_made_it_on_postgres
+        => gw_1_a_payment_is_read_only_by_the_client_that_made_it_case
 );
