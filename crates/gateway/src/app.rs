@@ -488,8 +488,21 @@ async fn handle(
             // The payment id the bank gave is recorded for the client before the TPP learns it,
             // so its reads are the client's only (the answer is small: a payment resource).
             let (parts, body) = response.into_parts();
-            let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-                tracing::error!(route = %route.label, interaction_id = id.as_str(), "the bank's answer to a payment submission could not be read");
+            let read =
+                tokio::time::timeout(g.upstream.timeout(), axum::body::to_bytes(body, MAX_BODY))
+                    .await;
+            let Ok(Ok(bytes)) = read else {
+                // Accepted by the bank, but its answer cannot be had: the consent stays
+                // Consumed (the bank acted) and the bank must settle it, as for a timeout.
+                tracing::warn!(
+                    target: "bulwark::security",
+                    route = %route.label,
+                    reason = "payment_outcome_unknown",
+                    consent_id = admitted.consent_id.as_deref().unwrap_or_default(),
+                    client_id = %admitted.client_id,
+                    interaction_id = id.as_str(),
+                    "the bank accepted a payment submission but its answer could not be read"
+                );
                 return upstream_failed(&id);
             };
             g.policy

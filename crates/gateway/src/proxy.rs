@@ -145,6 +145,12 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 impl Upstream {
+    /// How long an upstream has to answer (its headers, then, for an answer the gateway reads,
+    /// its body).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     /// A pooled client trusting the web PKI roots and `extra_roots` (DER) for https
     /// upstreams.
     pub fn new(extra_roots: &[Vec<u8>], timeout: Duration) -> Result<Self, String> {
@@ -241,6 +247,10 @@ impl Upstream {
             set("x-bulwark-transaction-to", to);
         }
         set("x-bulwark-cert-thumbprint", &admitted.cert_thumbprint);
+        if route.payment_submission {
+            // The gateway reads the answer (the payment id it records): uncompressed.
+            set("accept-encoding", "identity");
+        }
         set("x-fapi-interaction-id", interaction_id);
         let mut req = axum::http::Request::new(Body::from(body));
         *req.method_mut() = method;

@@ -178,16 +178,28 @@ fn check_policy(
     let names_account = segments
         .iter()
         .any(|s| matches!(s, Segment::Param(name) if name.eq_ignore_ascii_case("AccountId")));
-    let names_payment = segments.iter().any(
-        |s| matches!(s, Segment::Param(name) if name.eq_ignore_ascii_case("DomesticPaymentId")),
-    );
     if c.payment_param.is_some() && (api != ResourceApi::DomesticPayment || method == "POST") {
         return Err("payment_param is for reads of a domestic payment".into());
     }
-    if api == ResourceApi::DomesticPayment && names_payment && c.payment_param.is_none() {
-        return Err("the path names a {DomesticPaymentId}: set payment_param = \
-                    \"DomesticPaymentId\", so only the client that made the payment reads it"
-            .into());
+    if api == ResourceApi::DomesticPayment && method != "POST" {
+        // The segment after `domestic-payments` names the payment, whatever the parameter is
+        // called: it must be the one checked.
+        let named = segments
+            .iter()
+            .position(|s| matches!(s, Segment::Literal(l) if l == "domestic-payments"))
+            .and_then(|i| segments.get(i + 1));
+        match (named, &c.payment_param) {
+            (Some(Segment::Param(name)), Some(p)) if name == p => {}
+            _ => {
+                return Err(
+                    "a read of a domestic payment names it in the segment after \
+                            domestic-payments ({DomesticPaymentId}), and payment_param must \
+                            name that parameter, so only the client that made the payment \
+                            reads it"
+                        .into(),
+                );
+            }
+        }
     }
     let submission = api == ResourceApi::DomesticPayment && method == "POST";
     if submission && !c.payment_submission {
@@ -412,6 +424,28 @@ mod tests {
                 "domestic-payments",
                 Application,
             ),
+            // A payment read whose parameter is named otherwise, or checks another segment.
+            config(
+                "GET",
+                "/open-banking/v3.1/pisp/domestic-payments/{id}",
+                "domestic-payments",
+                Application,
+            ),
+            RouteConfig {
+                payment_param: Some("X".into()),
+                ..config(
+                    "GET",
+                    "/open-banking/v3.1/pisp/domestic-payments/{DomesticPaymentId}/{X}",
+                    "domestic-payments",
+                    Application,
+                )
+            },
+            config(
+                "GET",
+                "/open-banking/v3.1/pisp/domestic-payments/fixed",
+                "domestic-payments",
+                Application,
+            ),
             // payment_param off a payment read.
             RouteConfig {
                 payment_param: Some("DomesticPaymentId".into()),
@@ -474,6 +508,15 @@ mod tests {
             RouteConfig {
                 payment_param: Some("DomesticPaymentId".into()),
                 ..config("GET", read, "domestic-payments", Application)
+            },
+            RouteConfig {
+                payment_param: Some("PaymentId".into()),
+                ..config(
+                    "GET",
+                    "/open-banking/v3.1/pisp/domestic-payments/{PaymentId}/payment-details",
+                    "domestic-payments",
+                    Application,
+                )
             },
             config(
                 "GET",

@@ -130,8 +130,10 @@ async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness)
             theirs.body["Errors"][0]["ErrorCode"],
             "UK.OBIE.Resource.NotFound"
         );
-        assert!(
-            reason(&theirs).contains("no such payment"),
+        // The gateway's own refusal: the bank was not asked.
+        assert_eq!(
+            reason(&theirs),
+            "no such payment for this client",
             "{:?}",
             theirs.body
         );
@@ -146,6 +148,7 @@ async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness)
     )
     .await;
     assert_eq!(unknown.status, 404, "{:?}", unknown.body);
+    assert_eq!(reason(&unknown), "no such payment for this client");
 }
 
 both_backends!(
