@@ -494,6 +494,24 @@ impl AuthzService {
         Ok(Found::Running(interaction, Box::new(req)))
     }
 
+    /// A form of the interaction's page, as sent: the running interaction (its CSRF token
+    /// checked), or, once it has finished, the answer it finished with.
+    async fn form_sent(
+        &self,
+        id: &str,
+        browser_secret: Option<&str>,
+        csrf: Option<&str>,
+        now: i64,
+    ) -> Result<Sent, AuthzError> {
+        match self.found(id, browser_secret, now).await? {
+            Found::Running(interaction, req) => {
+                Self::check_csrf(&interaction, csrf)?;
+                Ok(Sent::Running(Box::new(interaction), req))
+            }
+            Found::Finished(done) => Self::replay(&done, browser_secret, csrf).map(Sent::Answered),
+        }
+    }
+
     /// A form of this page sent again once the interaction has finished (a double click: the
     /// browser dropped the first answer and waits for this one): the redirect it finished
     /// with, opened with the browser's own secret. Only for this browser and this page's CSRF
@@ -676,17 +694,10 @@ impl AuthzService {
         address: &str,
     ) -> Result<LoginOutcome, AuthzError> {
         let now = self.clock.unix();
-        let (interaction, req) = match self.found(id, browser_secret, now).await? {
-            Found::Running(interaction, req) => (interaction, *req),
-            Found::Finished(done) => {
-                return Ok(LoginOutcome::Replayed(Self::replay(
-                    &done,
-                    browser_secret,
-                    csrf,
-                )?));
-            }
+        let (interaction, req) = match self.form_sent(id, browser_secret, csrf, now).await? {
+            Sent::Running(interaction, req) => (*interaction, *req),
+            Sent::Answered(url) => return Ok(LoginOutcome::Replayed(url)),
         };
-        Self::check_csrf(&interaction, csrf)?;
         if !crate::plausible_login(username, password) {
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         }
@@ -796,17 +807,10 @@ impl AuthzService {
         accounts: &[String],
     ) -> Result<Decided, AuthzError> {
         let now = self.clock.unix();
-        let (interaction, req) = match self.found(id, browser_secret, now).await? {
-            Found::Running(interaction, req) => (interaction, *req),
-            Found::Finished(done) => {
-                return Ok(Decided::Redirect(Self::replay(
-                    &done,
-                    browser_secret,
-                    csrf,
-                )?));
-            }
+        let (interaction, req) = match self.form_sent(id, browser_secret, csrf, now).await? {
+            Sent::Running(interaction, req) => (*interaction, *req),
+            Sent::Answered(url) => return Ok(Decided::Redirect(url)),
         };
-        Self::check_csrf(&interaction, csrf)?;
         // A running interaction was found with this browser's secret.
         let browser_secret = browser_secret.unwrap_or_default();
         let (Some(subject), Some(auth_time)) = (&interaction.psu_id, interaction.auth_time) else {
@@ -1136,6 +1140,14 @@ enum Found {
     Running(Interaction, Box<AuthorizationRequest>),
     /// Finished: only its sealed outcome is left.
     Finished(Interaction),
+}
+
+/// A form of an interaction's page, as sent.
+enum Sent {
+    /// The interaction runs: the form goes on (its CSRF token checked).
+    Running(Box<Interaction>, Box<AuthorizationRequest>),
+    /// The interaction has finished: the same answer again.
+    Answered(String),
 }
 
 /// What a finished interaction's outcome is sealed to besides the browser's secret.

@@ -104,15 +104,18 @@ pub(crate) fn validate_path(
         return Err(CertError::NoTrustAnchors);
     }
     let ee = EndEntityCert::try_from(leaf).map_err(|e| from_webpki(&e))?;
+    let at = |time| {
+        verify(
+            &ee,
+            anchors,
+            anchor_signs_crls,
+            intermediates,
+            purpose,
+            time,
+        )
+    };
     let mut time = unix(now);
-    let mut result = verify(
-        &ee,
-        anchors,
-        anchor_signs_crls,
-        intermediates,
-        purpose,
-        time,
-    );
+    let mut result = at(time);
     // Clock skew: retry once with the clock moved by the tolerance in the helpful direction.
     let retry = match &result {
         Err(webpki::Error::CertExpired { .. }) => now.checked_sub(skew),
@@ -121,14 +124,7 @@ pub(crate) fn validate_path(
     };
     if let Some(t) = retry.filter(|_| !skew.is_zero()) {
         time = unix(t);
-        result = verify(
-            &ee,
-            anchors,
-            anchor_signs_crls,
-            intermediates,
-            purpose,
-            time,
-        );
+        result = at(time);
     }
     let info = result.map_err(|e| from_webpki(&e))?;
     cas_may_sign_certificates(&info)?;

@@ -131,21 +131,21 @@ impl Route {
 
     /// The payment the path names, for a payment read.
     pub fn payment<'a>(&self, params: &'a [(String, String)]) -> Option<&'a str> {
-        let name = self.payment_param.as_deref()?;
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        captured(params, self.payment_param.as_deref()?)
     }
 
     /// The account the path names, for an account-scoped route.
     pub fn account<'a>(&self, params: &'a [(String, String)]) -> Option<&'a str> {
-        let name = self.account_param.as_deref()?;
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        captured(params, self.account_param.as_deref()?)
     }
+}
+
+/// The value captured for the path parameter `name`.
+fn captured<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Refuses a route whose policy would silently check less than Open Banking v3.1.10 asks of
