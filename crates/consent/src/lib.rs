@@ -36,6 +36,7 @@ pub mod payment_terms;
 pub mod permissions;
 pub mod response_signing;
 pub mod service;
+pub mod submitted_payment;
 pub mod wire;
 
 pub use account_access::AccountAccessDetails;

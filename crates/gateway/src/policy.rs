@@ -361,8 +361,10 @@ impl Policy {
         let id = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v["Data"]["DomesticPaymentId"].as_str().map(str::to_owned));
-        let Some(id) = id.filter(|i| !i.is_empty() && i.len() <= 128) else {
-            tracing::error!(client_id = %admitted.client_id, consent_id = %consent_id, "the bank accepted a payment but its answer names no Data.DomesticPaymentId: reads of it will be refused");
+        let Some(id) =
+            id.filter(|i| bulwark_consent::submitted_payment::is_recordable_payment_id(i))
+        else {
+            tracing::error!(client_id = %admitted.client_id, consent_id = %consent_id, "the bank accepted a payment but its answer names no usable Data.DomesticPaymentId: reads of it will be refused until an operator records it (bulwark payments record)");
             return;
         };
         match self
@@ -375,7 +377,7 @@ impl Policy {
                 tracing::error!(target: "bulwark::security", payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, "the bank gave a payment id already recorded for another client or consent")
             }
             Err(e) => {
-                tracing::error!(payment_id = %id, client_id = %admitted.client_id, error = %e, "a payment the bank accepted could not be recorded: reads of it will be refused")
+                tracing::error!(payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, error = %e, "a payment the bank accepted could not be recorded: reads of it will be refused until an operator records it (bulwark payments record)")
             }
         }
     }

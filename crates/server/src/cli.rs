@@ -86,6 +86,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_keys::KeysCommand,
     },
+    /// The payments the gateway records (GW-1): record one it could not, show one.
+    Payments {
+        /// What to do with payments.
+        #[command(subcommand)]
+        command: crate::cli_payments::PaymentsCommand,
+    },
     /// The audit trail of security events.
     Audit {
         /// What to do with it.
@@ -174,6 +180,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gateway => Ok(ExitCode::SUCCESS),
         Command::DemoBank { listen } => demo_bank(config, listen).await.map(|()| ExitCode::SUCCESS),
         Command::Keys { command } => crate::cli_keys::run_keys(config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Payments { command } => crate::cli_payments::run(config, command)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Audit { command } => crate::cli_staff::run_audit(config, command)

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_certs;
 pub mod cli_clients;
 pub mod cli_keys;
+pub mod cli_payments;
 pub mod cli_psus;
 pub mod cli_staff;
 pub mod config;

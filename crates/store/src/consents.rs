@@ -39,6 +39,19 @@ pub struct ConsentRecord {
     pub expires_at: Option<i64>,
 }
 
+/// A payment the bank accepted, as recorded for GW-1 (who may read it through the gateway).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmittedPayment {
+    /// The payment id as the bank gave it (`Data.DomesticPaymentId`).
+    pub payment_id: String,
+    /// The client that made it; the only one whose reads are forwarded.
+    pub client_id: String,
+    /// The domestic payment consent it was made under.
+    pub consent_id: String,
+    /// When it was recorded, Unix seconds.
+    pub recorded_at: i64,
+}
+
 /// The FAPI headers a TPP forwarded about its customer on the request behind an audit row
 /// (`x-fapi-auth-date`, `x-fapi-customer-ip-address`; OB Read/Write v3.1.10 keeps them with
 /// the consent), as sent after validation; empty for changes no TPP request caused.
@@ -197,6 +210,11 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The client a recorded payment was made by.
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError>;
+    /// A recorded payment whole (the operator's view: `bulwark payments show`).
+    async fn payment_record(
+        &self,
+        payment_id: &str,
+    ) -> Result<Option<SubmittedPayment>, StoreError>;
 }
 
 const COLUMNS: &str = "id, kind, client_id, status, psu_id, body, selected_accounts, \
@@ -469,6 +487,28 @@ impl ConsentStore for SqlStore {
         let (client, consent): (String, String) =
             (row.try_get("client_id")?, row.try_get("consent_id")?);
         Ok(client == client_id && consent == consent_id)
+    }
+
+    async fn payment_record(
+        &self,
+        payment_id: &str,
+    ) -> Result<Option<SubmittedPayment>, StoreError> {
+        let row = crate::db::query(
+            "SELECT payment_id, client_id, consent_id, created_at FROM submitted_payments \
+             WHERE payment_id = $1",
+        )
+        .bind(payment_id)
+        .fetch_optional(&self.db())
+        .await?;
+        row.map(|r| {
+            Ok(SubmittedPayment {
+                payment_id: r.try_get("payment_id")?,
+                client_id: r.try_get("client_id")?,
+                consent_id: r.try_get("consent_id")?,
+                recorded_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError> {

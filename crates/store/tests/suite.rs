@@ -1745,4 +1745,15 @@ async fn gw_1_a_payment_is_recorded_once_for_its_client(store: SqlStore) {
         store.payment_client("pay-1").await.unwrap().as_deref(),
         Some("client-a")
     );
+    assert_eq!(
+        store.payment_record("pay-1").await.unwrap(),
+        Some(bulwark_store::SubmittedPayment {
+            payment_id: "pay-1".into(),
+            client_id: "client-a".into(),
+            consent_id: "pdc-1".into(),
+            recorded_at: 100,
+        }),
+        "the first record stands, with its time"
+    );
+    assert_eq!(store.payment_record("pay-2").await.unwrap(), None);
 }

@@ -156,3 +156,156 @@ both_backends!(
     gw_1_a_payment_is_read_only_by_the_client_that_made_it_on_postgres
         => gw_1_a_payment_is_read_only_by_the_client_that_made_it_case
 );
+
+/// Runs `bulwark payments ARGS` against the harness's database: Ok(stdout JSON) or Err(stderr).
+async fn payments_cli(h: &Harness, args: &[&str]) -> Result<serde_json::Value, String> {
+    let mut cmd = crate::support::process::bulwark(h.data_dir());
+    cmd.env("BULWARK_DATABASE__URL", &h.db_url)
+        .env("BULWARK_DATA_DIR", h.data_dir())
+        .arg("payments")
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    match out.status.success() {
+        true => Ok(serde_json::from_slice(&out.stdout).unwrap()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+/// GW-1 repair: a payment the gateway never saw accepted (made before it was put in front of
+/// the bank, or one whose recording failed) is refused on read until an operator records it
+/// with `bulwark payments record`, which takes the client from the consent, refuses a consent
+/// that cannot have been paid and a payment already recorded elsewhere (the first record
+/// stands), and leaves a row in the audit trail. Afterwards only that client reads it.
+async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harness) {
+    use bulwark_store::{AuditQuery, AuditStore, ConsentStore};
+    let mut bank = String::new();
+    let base = gateway_with(&h, |c| {
+        bank = c["routes"][0]["upstream"].as_str().unwrap().to_string();
+        let pay = "/open-banking/v3.1/pisp/domestic-payments";
+        c["routes"] = json!([
+            {"method": "GET", "path": format!("{pay}/{{DomesticPaymentId}}"), "upstream": bank,
+             "api": "domestic-payments", "token": "application", "payment_param": "DomesticPaymentId"}
+        ]);
+    })
+    .await;
+    let (t, _token, consent_id) = payment_journey(&h, "tpp-gw-early", "gwearly", "33.00").await;
+    // The payment reaches the bank by another way than the gateway.
+    let consent = crate::support::consents::pay_body("33.00");
+    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
+                      "Risk": consent["Risk"]});
+    let made = reqwest::Client::new()
+        .post(format!("{bank}/open-banking/v3.1/pisp/domestic-payments"))
+        .header("x-bulwark-client-id", &t.c.id)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let made: serde_json::Value = made.json().await.unwrap();
+    let payment_id = made["Data"]["DomesticPaymentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = format!("/open-banking/v3.1/pisp/domestic-payments/{payment_id}");
+    let before = get(&h, &base, &t.c.identity, Some(&t.app_token), &read, &[]).await;
+    assert_eq!(before.status, 404, "{:?}", before.body);
+    assert_eq!(reason(&before), "no such payment for this client");
+    let err = payments_cli(&h, &["show", &payment_id]).await.unwrap_err();
+    assert!(err.contains("is not recorded"), "{err}");
+
+    // Refused, recording nothing: an unknown consent, a consent its PSU never authorised, an
+    // id no log line should carry.
+    let awaiting = t.payment_consent(&h, "5.00").await;
+    for (payment, consent, expected) in [
+        (payment_id.as_str(), "no-such-consent", "no consent"),
+        (
+            payment_id.as_str(),
+            awaiting.as_str(),
+            "has not authorised it",
+        ),
+        ("pay\u{1b}[2J", consent_id.as_str(), "control character"),
+    ] {
+        let args = ["record", "--payment-id", payment, "--consent-id", consent];
+        let err = payments_cli(&h, &args).await.unwrap_err();
+        assert!(err.contains(expected), "{consent}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert_eq!(h.store.payment_record(payment).await.unwrap(), None);
+    }
+
+    let args = [
+        "record",
+        "--payment-id",
+        &payment_id,
+        "--consent-id",
+        &consent_id,
+    ];
+    let recorded = payments_cli(&h, &args).await.unwrap();
+    assert_eq!(
+        recorded["client_id"],
+        t.c.id.as_str(),
+        "the consent's client"
+    );
+    assert_eq!(recorded["consent_id"], consent_id.as_str());
+    assert_eq!(
+        payments_cli(&h, &["show", &payment_id]).await.unwrap(),
+        recorded
+    );
+    let mine = get(&h, &base, &t.c.identity, Some(&t.app_token), &read, &[]).await;
+    assert_eq!(mine.status, 200, "{:?}", mine.body);
+    assert_eq!(mine.body["Data"]["DomesticPaymentId"], payment_id.as_str());
+    let trail = h
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("payment.record".into()),
+            subject: Some(payment_id.clone()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert!(trail[0].reason.as_deref().unwrap().contains(&t.c.id));
+
+    // Recording it again is harmless; under another TPP's paid consent it is refused, and
+    // that TPP still cannot read it.
+    assert_eq!(payments_cli(&h, &args).await.unwrap(), recorded);
+    let (other, _, other_consent) = payment_journey(&h, "tpp-gw-claimer", "gwclaim", "34.00").await;
+    let args = [
+        "record",
+        "--payment-id",
+        &payment_id,
+        "--consent-id",
+        &other_consent,
+    ];
+    let err = payments_cli(&h, &args).await.unwrap_err();
+    assert!(err.contains("already recorded for client"), "{err}");
+    assert_eq!(
+        h.store
+            .payment_client(&payment_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(t.c.id.as_str()),
+        "the first record stands"
+    );
+    let theirs = get(
+        &h,
+        &base,
+        &other.c.identity,
+        Some(&other.app_token),
+        &read,
+        &[],
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{:?}", theirs.body);
+}
+
+both_backends!(
+    gw_1_an_operator_records_a_payment_the_gateway_did_not_see,
+    gw_1_an_operator_records_a_payment_the_gateway_did_not_see_on_postgres
+        => gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case
+);

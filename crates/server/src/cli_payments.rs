@@ -1,0 +1,120 @@
+//! `bulwark payments record` and `bulwark payments show` (GW-1): the operator's repair for a
+//! payment the gateway could not record when the bank accepted it (its answer named no usable
+//! id, or the database failed), and for a payment made before the gateway was put in front of
+//! the bank. Until recorded, reads of such a payment through the gateway are refused (404).
+
+use anyhow::{anyhow, bail};
+use bulwark_consent::submitted_payment::{is_recordable_payment_id, refuses_payment};
+use bulwark_core::{Clock, SystemClock};
+use bulwark_store::{AuditEvent, AuditStore, ConsentStore, SqlStore, SubmittedPayment};
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::config::Config;
+
+/// The `payments` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PaymentsCommand {
+    /// Record a payment the bank accepted as made under a domestic payment consent by the
+    /// consent's client: reads of it through the gateway are then forwarded for that client
+    /// only. Recording it again is harmless; a payment already recorded under another
+    /// consent is refused (the first record stands).
+    Record {
+        /// The payment id as the bank gave it (`Data.DomesticPaymentId`).
+        #[arg(long)]
+        payment_id: String,
+        /// The consent it was made under (`Data.ConsentId`): a domestic payment consent its
+        /// PSU authorised.
+        #[arg(long)]
+        consent_id: String,
+    },
+    /// Show the client and consent a payment is recorded for (exit 1 when it is not).
+    Show {
+        /// The payment id as the bank gave it.
+        payment_id: String,
+    },
+}
+
+/// Runs a `payments` subcommand, printing the record as JSON.
+pub async fn run(config: Config, command: PaymentsCommand) -> anyhow::Result<()> {
+    let store = crate::cli::open_store(&config).await?;
+    let record = match command {
+        PaymentsCommand::Record {
+            payment_id,
+            consent_id,
+        } => record(&store, &payment_id, &consent_id).await?,
+        PaymentsCommand::Show { payment_id } => store
+            .payment_record(&payment_id)
+            .await?
+            .ok_or_else(|| anyhow!("payment {payment_id:?} is not recorded"))?,
+    };
+    let printed = json!({
+        "payment_id": record.payment_id,
+        "client_id": record.client_id,
+        "consent_id": record.consent_id,
+        "recorded_at": record.recorded_at,
+    });
+    println!("{}", serde_json::to_string_pretty(&printed)?);
+    Ok(())
+}
+
+/// Records `payment_id` for the client of `consent_id`, after the checks the gateway makes
+/// for a submission it forwarded: the id is usable and the consent is an authorised domestic
+/// payment consent.
+async fn record(
+    store: &SqlStore,
+    payment_id: &str,
+    consent_id: &str,
+) -> anyhow::Result<SubmittedPayment> {
+    if !is_recordable_payment_id(payment_id) {
+        bail!(
+            "the payment id must be 1 to {} characters, none a control character",
+            bulwark_consent::submitted_payment::MAX_PAYMENT_ID_LEN
+        );
+    }
+    let consent = store
+        .get_consent(consent_id)
+        .await?
+        .ok_or_else(|| anyhow!("no consent {consent_id:?}"))?;
+    if let Some(why) = refuses_payment(&consent.kind, &consent.status) {
+        bail!(
+            "consent {consent_id:?} ({} {}) cannot have a payment recorded: {why}",
+            consent.kind,
+            consent.status
+        );
+    }
+    let now = SystemClock.unix();
+    let recorded = store
+        .record_payment(payment_id, &consent.client_id, consent_id, now)
+        .await?;
+    let stored = store
+        .payment_record(payment_id)
+        .await?
+        .ok_or_else(|| anyhow!("payment {payment_id:?} was not recorded"))?;
+    if !recorded {
+        bail!(
+            "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
+             the first record stands",
+            stored.client_id,
+            stored.consent_id
+        );
+    }
+    // OP-6: who may read a payment changed; the trail says so (no server runs this command,
+    // so it appends the row itself).
+    store
+        .append_audit(&AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "System".into(),
+            actor_id: "bulwark payments record".into(),
+            action: "payment.record".into(),
+            subject: Some(payment_id.to_string()),
+            reason: Some(format!(
+                "recorded for client {} under consent {consent_id}",
+                stored.client_id
+            )),
+            request_id: None,
+        })
+        .await?;
+    Ok(stored)
+}
