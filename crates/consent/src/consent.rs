@@ -128,10 +128,13 @@ impl Consent {
         );
         // OB v3.1.10's status enums have no Expired: an expired consent reads as its last
         // spec status (Authorised; only Authorised consents expire) and its resources are
-        // refused (`validate_for_resource`, introspection judge `status_at`).
-        let (status, updated) = match self.status_at(now) {
-            ConsentStatus::Expired => (ConsentStatus::Authorised, self.status_updated_at),
-            other => (other, self.status_updated_at(now)),
+        // refused (`validate_for_resource`, introspection judge `status_at`). Its
+        // StatusUpdateDateTime is the expiry instant, before and after the expiry is recorded,
+        // so two reads never disagree.
+        let updated = self.status_updated_at(now);
+        let status = match self.status_at(now) {
+            ConsentStatus::Expired => ConsentStatus::Authorised,
+            other => other,
         };
         data.insert("Status".into(), status.as_str().into());
         data.insert(

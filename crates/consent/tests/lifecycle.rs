@@ -388,11 +388,11 @@ async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
         .await
         .unwrap();
     assert_eq!(got.status_at(at(150)), ConsentStatus::Expired);
-    // ob_no_expired_status_on_the_wire: OB's enums have no Expired; it reads as Authorised
-    // (when it was authorised) while every use is refused.
+    // ob_no_expired_status_on_the_wire: OB's enums have no Expired; it reads as Authorised,
+    // updated at the expiry instant, while every use is refused.
     let json = got.to_ob_json("https://x", at(150));
     assert_eq!(json["Data"]["Status"], "Authorised");
-    assert_eq!(json["Data"]["StatusUpdateDateTime"], iso(10));
+    assert_eq!(json["Data"]["StatusUpdateDateTime"], iso(100));
     let refused = env
         .svc
         .validate_for_resource(&id, "client-a", ResourceApi::Accounts, None, at(150))
@@ -402,11 +402,16 @@ async fn co_2_expiry_is_evaluated_on_read_and_recorded_lazily(env: Env) {
     // The read recorded it, once.
     let rec = env.store.get_consent(&id).await.unwrap().unwrap();
     assert_eq!(rec.status, "Expired");
-    env.svc
+    let again = env
+        .svc
         .get(&a, ConsentKind::AccountAccess, &id, at(160))
         .await
         .unwrap();
     assert_eq!(env.history(&id).await.len(), 3);
+    // Read again once the expiry is recorded: the same answer.
+    let json_again = again.to_ob_json("https://x", at(160));
+    assert_eq!(json_again["Data"]["Status"], "Authorised");
+    assert_eq!(json_again["Data"]["StatusUpdateDateTime"], iso(100));
     // ob_delete_expired: it reads Authorised, so its TPP may delete it: 204, then gone.
     env.svc
         .delete(&a, ConsentKind::AccountAccess, &id, at(170))

@@ -140,22 +140,17 @@ impl GatewayRefusal {
             ConsentError::Store(_) | ConsentError::Corrupt(_) => "internal",
             _ => "consent_mismatch",
         };
-        // A consent that does not allow the request is forbidden. A body that does not match
-        // its consent is a bad request (OB: UK.OBIE.Resource.ConsentMismatch, 400), and so is a
-        // payment submitted against a consent that is not Authorised (400
-        // UK.OBIE.Resource.InvalidConsentStatus, as the server's own payment APIs answer).
+        // A consent that is unknown or does not allow the request is forbidden. A request that
+        // is malformed or does not match its consent gets the status the server's own APIs
+        // give it (OB: 400 for UK.OBIE.Field.*, Header.*, Resource.ConsentMismatch; 403 for a
+        // permission, account or role the consent or certificate lacks), and so does a payment
+        // submitted against a consent that is not Authorised (400
+        // UK.OBIE.Resource.InvalidConsentStatus).
         let status = match (reason, ob.status) {
             ("unavailable", _) => 503,
             ("internal", _) => 500,
-            (_, 400)
-                if matches!(
-                    code,
-                    ObErrorCode::ResourceConsentMismatch
-                        | ObErrorCode::ResourceInvalidConsentStatus
-                ) =>
-            {
-                400
-            }
+            ("consent_mismatch", status) => status,
+            (_, 400) if code == ObErrorCode::ResourceInvalidConsentStatus => 400,
             _ => 403,
         };
         Self::new(status, code, ob.message, reason)
@@ -255,7 +250,8 @@ impl Policy {
         let cert_thumbprint = claims.cnf.x5t_s256.clone();
         // A payment read: the payment must be one this client submitted (recorded when the
         // bank accepted it through the gateway). Another client's, or one unknown here, does
-        // not exist for the caller.
+        // not exist for the caller: OB's answer for a resource id that does not exist (400
+        // UK.OBIE.Resource.NotFound), the same for both so that ids reveal nothing.
         if let Some(payment_id) = route.payment(req.params) {
             let owned = self
                 .consents
@@ -264,7 +260,7 @@ impl Policy {
                 .map_err(|e| GatewayRefusal::of_consent(&e))?;
             if !owned {
                 return Err(GatewayRefusal::new(
-                    404,
+                    400,
                     ObErrorCode::ResourceNotFound,
                     "no such payment for this client",
                     "payment_not_owned",
@@ -412,6 +408,43 @@ impl Policy {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn gw_1_a_malformed_request_is_400_and_a_consent_that_forbids_it_403() {
+        let status = |e: ConsentError| GatewayRefusal::of_consent(&e).status;
+        let path = || "Data.ConsentId".to_string();
+        // The request: as the server's own APIs answer it.
+        assert_eq!(status(ConsentError::MissingField { path: path() }), 400);
+        assert_eq!(status(ConsentError::UnexpectedField { path: path() }), 400);
+        let detail = String::new;
+        assert_eq!(
+            status(ConsentError::InvalidField {
+                path: path(),
+                detail: detail()
+            }),
+            400
+        );
+        assert_eq!(
+            status(ConsentError::InvalidBody {
+                path: path(),
+                detail: detail()
+            }),
+            400
+        );
+        assert_eq!(
+            status(ConsentError::InvalidDate {
+                path: path(),
+                detail: detail()
+            }),
+            400
+        );
+        assert_eq!(status(ConsentError::PaymentMismatch { path: path() }), 400);
+        // The consent: unknown, not authorised, or not covering the request.
+        assert_eq!(status(ConsentError::NotFound), 403);
+        assert_eq!(status(ConsentError::OtherClient), 403);
+        assert_eq!(status(ConsentError::AccountNotSelected), 403);
+        assert_eq!(status(ConsentError::WrongKind), 403);
+    }
 
     #[test]
     fn op_2_a_database_outage_is_503_with_no_detail_and_a_fault_500() {

@@ -1,7 +1,7 @@
 //! `bulwark payments record` and `bulwark payments show` (GW-1): the operator's repair for a
 //! payment the gateway could not record when the bank accepted it (its answer named no usable
 //! id, or the database failed), and for a payment made before the gateway was put in front of
-//! the bank. Until recorded, reads of such a payment through the gateway are refused (404).
+//! the bank. Until recorded, reads of such a payment through the gateway are refused (400 `UK.OBIE.Resource.NotFound`).
 
 use anyhow::{anyhow, bail};
 use bulwark_consent::submitted_payment::{is_recordable_payment_id, refuses_payment};

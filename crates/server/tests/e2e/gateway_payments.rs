@@ -70,7 +70,7 @@ both_backends!(
 /// made it. The gateway records the `DomesticPaymentId` the bank gives an accepted submission
 /// for the client and consent, and forwards `GET /domestic-payments/{DomesticPaymentId}` and
 /// `.../payment-details` for that client only: another TPP, or an id the gateway never saw,
-/// gets 404 and the bank is not asked.
+/// gets 400 (UK.OBIE.Resource.NotFound) and the bank is not asked.
 async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness) {
     let base = gateway_with(&h, |c| {
         let bank = c["routes"][0]["upstream"].clone();
@@ -125,7 +125,7 @@ async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness)
 
     for path in [&read, &details] {
         let theirs = get(&h, &base, &other.c.identity, Some(&snoop), path, &[]).await;
-        assert_eq!(theirs.status, 404, "{:?}", theirs.body);
+        assert_eq!(theirs.status, 400, "{:?}", theirs.body);
         assert_eq!(
             theirs.body["Errors"][0]["ErrorCode"],
             "UK.OBIE.Resource.NotFound"
@@ -147,7 +147,7 @@ async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness)
         &[],
     )
     .await;
-    assert_eq!(unknown.status, 404, "{:?}", unknown.body);
+    assert_eq!(unknown.status, 400, "{:?}", unknown.body);
     assert_eq!(reason(&unknown), "no such payment for this client");
 }
 
@@ -212,7 +212,7 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
         .to_string();
     let read = format!("/open-banking/v3.1/pisp/domestic-payments/{payment_id}");
     let before = get(&h, &base, &t.c.identity, Some(&t.app_token), &read, &[]).await;
-    assert_eq!(before.status, 404, "{:?}", before.body);
+    assert_eq!(before.status, 400, "{:?}", before.body);
     assert_eq!(reason(&before), "no such payment for this client");
     let err = payments_cli(&h, &["show", &payment_id]).await.unwrap_err();
     assert!(err.contains("is not recorded"), "{err}");
@@ -301,7 +301,7 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
         &[],
     )
     .await;
-    assert_eq!(theirs.status, 404, "{:?}", theirs.body);
+    assert_eq!(theirs.status, 400, "{:?}", theirs.body);
 }
 
 both_backends!(

@@ -59,6 +59,21 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
     assert!(text.contains("Data.ConsentId"), "{text}");
+    // A malformed request is the TPP's mistake, not a refusal of its consent: 400, as the
+    // server's own APIs answer it.
+    let malformed = http_client(&h.dev_ca, Some(&t.c.identity))
+        .post(format!(
+            "{base}/open-banking/v3.1/cbpii/funds-confirmations"
+        ))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"Data": {}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status().as_u16(), 400);
+    let text = malformed.text().await.unwrap();
+    assert!(text.contains("UK.OBIE.Field.Missing"), "{text}");
     let (status, text) = ask(token.clone(), consent_id.clone()).await;
     assert_eq!(status, 200, "{text}");
     let echoed: Value = serde_json::from_str(&text).unwrap();
