@@ -43,6 +43,11 @@ pub enum DcrError {
     /// The certificate's PSD2 roles do not cover the SSA's software_roles (CERT-7).
     #[error("the transport certificate does not grant the SSA's software_roles: {0}")]
     Roles(String),
+    /// A client of this software is suspended by the bank: a new registration would undo it.
+    #[error(
+        "a client of this software_id is suspended by the bank: it cannot register again until the bank reinstates it"
+    )]
+    SoftwareSuspended,
     /// Client metadata breaks a DCR-2 / FAPI rule.
     #[error("{0}")]
     Metadata(String),
@@ -72,9 +77,10 @@ impl DcrError {
             Self::NoSoftwareStatement | Self::SoftwareStatement(_) => {
                 OAuthErrorCode::InvalidSoftwareStatement
             }
-            Self::UnapprovedDirectory(_) | Self::Organisation(_) | Self::Roles(_) => {
-                OAuthErrorCode::UnapprovedSoftwareStatement
-            }
+            Self::UnapprovedDirectory(_)
+            | Self::Organisation(_)
+            | Self::Roles(_)
+            | Self::SoftwareSuspended => OAuthErrorCode::UnapprovedSoftwareStatement,
             Self::RedirectUri(_) => OAuthErrorCode::InvalidRedirectUri,
             Self::InvalidToken(_) => OAuthErrorCode::InvalidToken,
             Self::Internal(_) => return OAuthError::server_error(),
@@ -96,6 +102,7 @@ impl DcrError {
             Self::Certificate(_) => "certificate",
             Self::Organisation(_) => "organisation",
             Self::Roles(_) => "roles",
+            Self::SoftwareSuspended => "software_suspended",
             Self::Metadata(_) => "metadata",
             Self::RedirectUri(_) => "redirect_uri",
             Self::InvalidToken(_) => "invalid_token",

@@ -183,6 +183,7 @@ impl DcrService {
         {
             RegistrationWrite::Written => {}
             RegistrationWrite::Replayed => return Err(DcrError::Replay),
+            RegistrationWrite::SoftwareSuspended => return Err(DcrError::SoftwareSuspended),
             RegistrationWrite::Missing => {
                 return Err(DcrError::Internal("registration not written".into()));
             }
@@ -265,6 +266,12 @@ impl DcrService {
             RegistrationWrite::Replayed => return Err(DcrError::Replay),
             RegistrationWrite::Missing => {
                 return Err(DcrError::Internal("registration vanished".into()));
+            }
+            // An update is of a client that is not suspended (checked before): never answered.
+            RegistrationWrite::SoftwareSuspended => {
+                return Err(DcrError::Internal(
+                    "update refused as a new registration".into(),
+                ));
             }
         }
         self.directory.invalidate(input.client_id);

@@ -4,7 +4,7 @@
 //! leaves one without the other.
 
 use async_trait::async_trait;
-use bulwark_core::{Client, ClientMetadata};
+use bulwark_core::{Client, ClientMetadata, ClientStatus};
 
 use crate::authorization::claim_in;
 use crate::{JtiClaim, SqlStore, StoreError};
@@ -39,6 +39,9 @@ pub enum RegistrationWrite {
     Replayed,
     /// No such registration (an update): nothing written.
     Missing,
+    /// A client of the same software is suspended (a new registration): nothing written.
+    /// Registering again must not undo the bank's suspension.
+    SoftwareSuspended,
 }
 
 /// Persistence of dynamic registrations.
@@ -46,7 +49,9 @@ pub enum RegistrationWrite {
 pub trait RegistrationStore: Send + Sync {
     /// Claims the registration request's `jti` and stores a new client and its registration,
     /// all in one transaction (a refused or failed write leaves the jti unspent);
-    /// [`StoreError::Conflict`] if the client id is taken (then nothing is written).
+    /// [`StoreError::Conflict`] if the client id is taken, and
+    /// [`RegistrationWrite::SoftwareSuspended`] if a client of the same `software_id` is
+    /// suspended (then nothing is written).
     async fn insert_registered_client(
         &self,
         client: &Client,
@@ -88,6 +93,19 @@ impl RegistrationStore for SqlStore {
         {
             tx.rollback().await?;
             return Ok(RegistrationWrite::Replayed);
+        }
+        // In the same transaction as the insert: a suspension that committed first is seen.
+        let suspended = crate::db::query(
+            "SELECT 1 AS one FROM registrations r JOIN clients c ON c.client_id = r.client_id \
+             WHERE r.software_id = $1 AND c.status = $2 LIMIT 1",
+        )
+        .bind(&registration.software_id)
+        .bind(ClientStatus::Suspended.as_str())
+        .fetch_optional(&mut tx)
+        .await?;
+        if suspended.is_some() {
+            tx.rollback().await?;
+            return Ok(RegistrationWrite::SoftwareSuspended);
         }
         crate::db::query(
             "INSERT INTO clients (client_id, metadata, status, created_at, updated_at) \

@@ -64,6 +64,7 @@ both_backends!(
     co_5_search_filters_and_pages_newest_first,
     dcr_4_registration_is_written_and_deleted_with_its_client,
     dcr_4_registration_of_a_taken_client_id_writes_nothing,
+    dcr_4_no_new_registration_while_a_client_of_the_software_is_suspended,
     az_1_request_uri_completes_once_and_not_after_expiry,
     az_5_decision_code_and_consent_are_one_transaction,
     tk_2_code_is_redeemed_once_with_its_refresh_token,
@@ -839,6 +840,59 @@ fn registration(id: &str, at: i64) -> Registration {
         created_at: at,
         updated_at: at,
     }
+}
+
+/// DCR: the bank suspended a client; a new registration of the same software (a fresh `jti`)
+/// writes nothing and leaves its `jti` unspent, until the bank reinstates the client.
+async fn dcr_4_no_new_registration_while_a_client_of_the_software_is_suspended(store: SqlStore) {
+    let claim = |jti: &str| JtiClaim {
+        namespace: "dcr:sw-1".into(),
+        jti: jti.into(),
+        expires_at: 1_000,
+    };
+    let first = client("sus-1", 100);
+    store
+        .insert_registered_client(&first, &registration("sus-1", 100), Some(&claim("j1")))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_client_status("sus-1", ClientStatus::Suspended, 110)
+            .await
+            .unwrap()
+    );
+    let again = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_registered_client(
+                    &client(id, 120),
+                    &registration(id, 120),
+                    Some(&claim("j2")),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(again("sus-2").await, RegistrationWrite::SoftwareSuspended);
+    assert!(store.get_client("sus-2").await.unwrap().is_none());
+    assert!(store.get_registration("sus-2").await.unwrap().is_none());
+    // Another software registers meanwhile.
+    let mut other = registration("other-1", 120);
+    other.software_id = "sw-2".into();
+    assert_eq!(
+        store
+            .insert_registered_client(&client("other-1", 120), &other, None)
+            .await
+            .unwrap(),
+        RegistrationWrite::Written
+    );
+    // Reinstated: the same request (its jti was not spent) registers.
+    store
+        .set_client_status("sus-1", ClientStatus::Active, 130)
+        .await
+        .unwrap();
+    assert_eq!(again("sus-3").await, RegistrationWrite::Written);
 }
 
 async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlStore) {

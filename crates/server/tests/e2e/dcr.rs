@@ -455,6 +455,41 @@ async fn hardening_suspended_client_cannot_manage_its_registration() {
     assert_eq!(read.0, 200, "{:?}", read.2);
 }
 
+/// dcr_4 (suspension holds): while the bank has a client suspended, its software cannot
+/// register again, with a fresh request, the same SSA and the same QWAC: 400
+/// `unapproved_software_statement`, no client written, and the request's jti unspent (the
+/// same request registers once the bank reinstates the client).
+#[tokio::test]
+async fn dcr_4_no_new_registration_while_a_client_of_the_software_is_suspended() {
+    let d = Dcr::start().await;
+    let reg = d.registered().await;
+    let client_id = reg["client_id"].as_str().unwrap();
+    d.h.store
+        .set_client_status(client_id, bulwark_core::ClientStatus::Suspended, now())
+        .await
+        .unwrap();
+    let before = d.client_count().await;
+    let again = d.request();
+    let refused = d.register(Some(&d.qwac), &again).await;
+    assert_oauth_error(&refused, 400, "unapproved_software_statement");
+    assert!(
+        refused.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("suspended"),
+        "{:?}",
+        refused.2
+    );
+    assert_eq!(d.client_count().await, before);
+    d.h.store
+        .set_client_status(client_id, bulwark_core::ClientStatus::Active, now())
+        .await
+        .unwrap();
+    let registered = d.register(Some(&d.qwac), &again).await;
+    assert_eq!(registered.0, 201, "{:?}", registered.2);
+    assert_ne!(registered.2["client_id"], client_id);
+}
+
 /// `POST /register` with `content-type` `ct` and `body` over the QWAC.
 async fn register_as(d: &Dcr, ct: &str, body: String) -> Resp {
     let resp = crate::support::http_client(&d.h.dev_ca, Some(&d.qwac))
