@@ -35,6 +35,7 @@ mod payment_schema;
 pub mod payment_terms;
 pub mod permissions;
 pub mod response_signing;
+pub mod resubmission;
 pub mod service;
 pub mod submitted_payment;
 pub mod wire;

@@ -26,7 +26,85 @@ both_backends!(
     ob_9_payment_consents_cannot_be_revoked_once_authorised,
     co_4_a_funds_confirmation_names_its_own_consent,
     co_5_access_revocation_keeps_the_status_and_its_time,
+    co_3_the_submission_that_consumed_a_consent_is_recognised_for_24_hours,
 );
+
+/// OB idempotency: the submission that consumed a payment consent, sent again with the same
+/// `x-idempotency-key` and the same body (members in any order) by the same client within 24
+/// hours, is recognised and consumes nothing; another key, body or client, a later moment, or
+/// a consent that is no longer Consumed is not.
+async fn co_3_the_submission_that_consumed_a_consent_is_recognised_for_24_hours(env: Env) {
+    let a = caller("client-a", PISP);
+    let body = pay_body("42.00", "GBP");
+    let id = env.create(&a, ConsentKind::DomesticPayment, &body).await;
+    env.svc
+        .authorise(&id, "psu-1", &["acc-1".into()], at(2))
+        .await
+        .unwrap();
+    let sent = json!({"Data": {"ConsentId": id, "Initiation": body["Data"]["Initiation"]},
+                      "Risk": body["Risk"]});
+    let good = sent.to_string();
+    env.svc.consume(&id, "client-a", at(4)).await.unwrap();
+    let again = |client: &'static str, key: &'static str, body: String, t: i64| {
+        let (svc, id) = (env.svc.clone(), id.clone());
+        async move {
+            svc.resubmission(&id, client, key, body.as_bytes(), at(t))
+                .await
+                .unwrap()
+        }
+    };
+    // Nothing remembered: nothing recognised.
+    assert!(again("client-a", "k-1", good.clone(), 5).await.is_none());
+    env.svc
+        .remember_submission(&id, "client-a", "k-1", good.as_bytes(), at(4))
+        .await
+        .unwrap();
+    let ctx = again("client-a", "k-1", good.clone(), 5).await.unwrap();
+    assert_eq!(ctx.consent_id, id);
+    assert_eq!(ctx.psu_id.as_deref(), Some("psu-1"));
+    assert_eq!(ctx.selected_accounts, vec!["acc-1".to_string()]);
+    // The same members in another order are the same body.
+    let reordered = json!({"Risk": body["Risk"],
+                           "Data": {"Initiation": body["Data"]["Initiation"], "ConsentId": id}});
+    assert!(
+        again("client-a", "k-1", reordered.to_string(), 6)
+            .await
+            .is_some()
+    );
+    let window = bulwark_consent::resubmission::IDEMPOTENCY_WINDOW_SECS;
+    assert!(
+        again("client-a", "k-1", good.clone(), 4 + window)
+            .await
+            .is_some()
+    );
+    assert!(
+        again("client-a", "k-1", good.clone(), 5 + window)
+            .await
+            .is_none()
+    );
+    assert!(again("client-a", "k-2", good.clone(), 6).await.is_none());
+    assert!(again("client-b", "k-1", good.clone(), 6).await.is_none());
+    let mut other = sent.clone();
+    other["Data"]["Initiation"]["InstructedAmount"]["Amount"] = json!("43.00");
+    assert!(
+        again("client-a", "k-1", other.to_string(), 6)
+            .await
+            .is_none()
+    );
+    assert!(
+        again("client-a", "k-1", "not json".into(), 6)
+            .await
+            .is_none()
+    );
+    // Nothing was consumed again: one Consumed in the history.
+    let consumed = env
+        .history(&id)
+        .await
+        .iter()
+        .filter(|(_, to, _)| *to == ConsentStatus::Consumed)
+        .count();
+    assert_eq!(consumed, 1);
+}
 
 /// CO-4 / OB Confirmation of Funds: `POST /funds-confirmations` carries `Data.ConsentId`,
 /// which must be the token's consent (400 ConsentMismatch at `Data.ConsentId`); a body

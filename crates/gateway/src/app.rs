@@ -461,6 +461,9 @@ async fn handle(
                 forwarded_by: cert.forwarded_by(),
                 params: &params,
                 body: &body,
+                idempotency_key: headers
+                    .get("x-idempotency-key")
+                    .and_then(|v| v.to_str().ok()),
             },
             g.clock.now(),
         )

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use bulwark_certs::{Api, MtlsSettings};
-use bulwark_consent::{ConsentError, ConsentKind, ConsentService, ObErrorCode, ResourceApi};
+use bulwark_consent::{
+    ConsentError, ConsentKind, ConsentService, ConsentStatus, ObErrorCode, ResourceApi,
+};
 use bulwark_resource::{Refusal, RefusalStatus, ResourceGuard, ResourceRequest};
 use bulwark_token::TokenKind;
 use rustls::pki_types::CertificateDer;
@@ -196,6 +198,9 @@ pub struct Request<'a> {
     pub params: &'a [(String, String)],
     /// The body (payment submissions are compared with their consent).
     pub body: &'a [u8],
+    /// `x-idempotency-key` (payment submissions: the same submission sent again within 24
+    /// hours is forwarded again, OB idempotency).
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// The gateway's decisions.
@@ -296,16 +301,32 @@ impl Policy {
             // The submission must match its consent, and a consent pays once: it is consumed
             // (Authorised -> Consumed, a conditional update) before the payment goes upstream,
             // so a replayed or concurrent second submission is refused.
+            // OB idempotency: the submission that consumed it, sent again with the same
+            // `x-idempotency-key` and body within 24 hours (its answer was lost), is forwarded
+            // again without consuming anything; the bank answers it with the payment it made.
+            let key = req
+                .idempotency_key
+                .and_then(|k| bulwark_consent::check_idempotency_key(Some(k)).ok());
             match self
                 .consents
                 .validate_payment_submission(consent_id, &claims.client_id, req.body, now)
                 .await
             {
-                Ok(ctx) => self
-                    .consents
-                    .consume(consent_id, &claims.client_id, now)
+                Ok(ctx) => {
+                    let consumed = self
+                        .consents
+                        .consume(consent_id, &claims.client_id, now)
+                        .await;
+                    if let (Ok(_), Some(key)) = (&consumed, key) {
+                        self.remember_submission(consent_id, &claims.client_id, key, req.body, now)
+                            .await;
+                    }
+                    consumed.map(|c| (ctx, Some(c.status_updated_at)))
+                }
+                Err(ConsentError::InvalidStatus(ConsentStatus::Consumed)) if key.is_some() => self
+                    .resubmission(consent_id, &claims.client_id, key, req.body, now)
                     .await
-                    .map(|consumed| (ctx, Some(consumed.status_updated_at))),
+                    .map(|ctx| (ctx, None)),
                 Err(e) => Err(e),
             }
         } else if route.api == ResourceApi::FundsConfirmation && route.method == "POST" {
@@ -339,6 +360,53 @@ impl Policy {
             cert_thumbprint,
             consumed_at,
         })
+    }
+
+    /// Remembers the submission that consumed its consent, so the same one sent again is
+    /// recognised. A failure is logged: that submission sent again is then refused as a second
+    /// payment, which is safe.
+    async fn remember_submission(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        key: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) {
+        if let Err(e) = self
+            .consents
+            .remember_submission(consent_id, client_id, key, body, now)
+            .await
+        {
+            tracing::error!(consent_id, client_id, error = %e, "a payment submission's idempotency key could not be remembered: the same submission sent again will be refused");
+        }
+    }
+
+    /// The same submission sent again: the consent's context when it is the one that consumed
+    /// it, else the refusal a consumed consent gets.
+    async fn resubmission(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        key: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<bulwark_consent::ConsentContext, ConsentError> {
+        let refused = || ConsentError::InvalidStatus(ConsentStatus::Consumed);
+        let Some(key) = key else {
+            return Err(refused());
+        };
+        match self
+            .consents
+            .resubmission(consent_id, client_id, key, body, now)
+            .await?
+        {
+            Some(ctx) => {
+                tracing::info!(target: "bulwark::security", consent_id, client_id, "a payment submission sent again with its idempotency key is forwarded again (OB idempotency)");
+                Ok(ctx)
+            }
+            None => Err(refused()),
+        }
     }
 
     /// A payment submission the bank accepted (2xx): the payment id its answer gives

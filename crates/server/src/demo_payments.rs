@@ -18,8 +18,12 @@ use time::format_description::well_known::Rfc3339;
 
 const BASE: &str = "/open-banking/v3.1/pisp/domestic-payments";
 
-/// Accepted payments by id.
-type Payments = Arc<Mutex<HashMap<String, Value>>>;
+/// Accepted payments by id, and by the client and `x-idempotency-key` that made them.
+#[derive(Clone, Default)]
+struct Payments {
+    by_id: Arc<Mutex<HashMap<String, Value>>>,
+    by_key: Arc<Mutex<HashMap<(String, String), String>>>,
+}
 
 /// The payment routes, with their own store.
 pub fn router() -> Router {
@@ -50,7 +54,8 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 /// `POST /domestic-payments`: the submission as the gateway admitted it (equal to its
-/// consent), accepted for settlement.
+/// consent), accepted for settlement. OB idempotency: the same client's `x-idempotency-key`
+/// sent again gets the payment made for it (201), not a second one.
 async fn submit(State(payments): State<Payments>, h: HeaderMap, body: String) -> Response {
     if !from_gateway(&h) {
         return (StatusCode::FORBIDDEN, "only the gateway may call this API").into_response();
@@ -58,6 +63,18 @@ async fn submit(State(payments): State<Payments>, h: HeaderMap, body: String) ->
     let Ok(request) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response();
     };
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let key = header("x-bulwark-client-id").zip(header("x-idempotency-key"));
+    if let Some(key) = &key {
+        let made = payments
+            .by_key
+            .lock()
+            .ok()
+            .and_then(|keys| keys.get(key).cloned());
+        if let Some(resource) = made.and_then(|id| find(&payments, &id)) {
+            return json_response(StatusCode::CREATED, resource);
+        }
+    }
     let id = SystemRng.uuid_v4();
     let at = now();
     let resource = json!({
@@ -72,14 +89,21 @@ async fn submit(State(payments): State<Payments>, h: HeaderMap, body: String) ->
         "Links": {"Self": format!("{BASE}/{id}")},
         "Meta": {},
     });
-    if let Ok(mut all) = payments.lock() {
+    if let (Some(key), Ok(mut keys)) = (key, payments.by_key.lock()) {
+        keys.insert(key, id.clone());
+    }
+    if let Ok(mut all) = payments.by_id.lock() {
         all.insert(id, resource.clone());
     }
     json_response(StatusCode::CREATED, resource)
 }
 
 fn find(payments: &Payments, id: &str) -> Option<Value> {
-    payments.lock().ok().and_then(|all| all.get(id).cloned())
+    payments
+        .by_id
+        .lock()
+        .ok()
+        .and_then(|all| all.get(id).cloned())
 }
 
 fn not_found() -> Response {

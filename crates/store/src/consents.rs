@@ -52,6 +52,22 @@ pub struct SubmittedPayment {
     pub recorded_at: i64,
 }
 
+/// The payment submission that consumed a domestic payment consent at the gateway, as OB
+/// idempotency needs it: the same key and body sent again within 24 hours is the same payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentSubmission {
+    /// The consent it consumed.
+    pub consent_id: String,
+    /// The client that sent it.
+    pub client_id: String,
+    /// Its `x-idempotency-key`.
+    pub idempotency_key: String,
+    /// SHA-256 (hex) of its canonical JSON body.
+    pub body_hash: String,
+    /// When it was sent, Unix seconds.
+    pub submitted_at: i64,
+}
+
 /// The FAPI headers a TPP forwarded about its customer on the request behind an audit row
 /// (`x-fapi-auth-date`, `x-fapi-customer-ip-address`; OB Read/Write v3.1.10 keeps them with
 /// the consent), as sent after validation; empty for changes no TPP request caused.
@@ -210,6 +226,11 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The client a recorded payment was made by.
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError>;
+    /// Remembers the submission that consumed its consent (replacing one a failed delivery
+    /// left behind).
+    async fn remember_submission(&self, s: &PaymentSubmission) -> Result<(), StoreError>;
+    /// The submission that consumed `consent_id`, when one was remembered.
+    async fn submission(&self, consent_id: &str) -> Result<Option<PaymentSubmission>, StoreError>;
     /// A recorded payment whole (the operator's view: `bulwark payments show`).
     async fn payment_record(
         &self,
@@ -487,6 +508,44 @@ impl ConsentStore for SqlStore {
         let (client, consent): (String, String) =
             (row.try_get("client_id")?, row.try_get("consent_id")?);
         Ok(client == client_id && consent == consent_id)
+    }
+
+    async fn remember_submission(&self, s: &PaymentSubmission) -> Result<(), StoreError> {
+        crate::db::query(
+            "INSERT INTO payment_submissions \
+             (consent_id, client_id, idempotency_key, body_hash, submitted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (consent_id) DO UPDATE SET \
+             client_id = excluded.client_id, idempotency_key = excluded.idempotency_key, \
+             body_hash = excluded.body_hash, submitted_at = excluded.submitted_at",
+        )
+        .bind(&s.consent_id)
+        .bind(&s.client_id)
+        .bind(&s.idempotency_key)
+        .bind(&s.body_hash)
+        .bind(s.submitted_at)
+        .execute(&self.db())
+        .await?;
+        Ok(())
+    }
+
+    async fn submission(&self, consent_id: &str) -> Result<Option<PaymentSubmission>, StoreError> {
+        let row = crate::db::query(
+            "SELECT consent_id, client_id, idempotency_key, body_hash, submitted_at \
+             FROM payment_submissions WHERE consent_id = $1",
+        )
+        .bind(consent_id)
+        .fetch_optional(&self.db())
+        .await?;
+        row.map(|r| {
+            Ok(PaymentSubmission {
+                consent_id: r.try_get("consent_id")?,
+                client_id: r.try_get("client_id")?,
+                idempotency_key: r.try_get("idempotency_key")?,
+                body_hash: r.try_get("body_hash")?,
+                submitted_at: r.try_get("submitted_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn payment_record(

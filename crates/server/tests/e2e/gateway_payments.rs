@@ -309,3 +309,79 @@ both_backends!(
     gw_1_an_operator_records_a_payment_the_gateway_did_not_see_on_postgres
         => gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case
 );
+
+/// GW-1, OB idempotency: a TPP whose answer was lost sends the same payment submission again
+/// with the same `x-idempotency-key`: the gateway forwards it again without consuming anything
+/// and the bank answers with the payment it made (201, the same DomesticPaymentId). Another
+/// key, no key, or another body is a second payment of a consumed consent: 400
+/// `UK.OBIE.Resource.InvalidConsentStatus`, not forwarded.
+async fn gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_case(h: Harness) {
+    let base = gateway_with(&h, |c| {
+        let bank = c["routes"][0]["upstream"].clone();
+        c["routes"] = json!([
+            {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
+             "upstream": bank, "api": "domestic-payments", "payment_submission": true}
+        ]);
+    })
+    .await;
+    let (t, token, consent_id) = payment_journey(&h, "tpp-gw-again", "gwagain", "44.00").await;
+    let consent = crate::support::consents::pay_body("44.00");
+    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
+                      "Risk": consent["Risk"]});
+    let submit = |key: Option<&str>, body: &serde_json::Value| {
+        let mut req = http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            req = req.header("x-idempotency-key", key);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, first) = submit(Some("pay-key-1"), &body).await;
+    assert_eq!(status, 201, "{first:?}");
+    let payment_id = first["Data"]["DomesticPaymentId"].as_str().unwrap();
+    let (status, again) = submit(Some("pay-key-1"), &body).await;
+    assert_eq!(status, 201, "{again:?}");
+    assert_eq!(
+        again["Data"]["DomesticPaymentId"], payment_id,
+        "the same payment"
+    );
+
+    let mut other = body.clone();
+    other["Data"]["Initiation"]["RemittanceInformation"]["Reference"] = json!("Other");
+    for (key, body) in [
+        (Some("pay-key-2"), &body),
+        (None, &body),
+        (Some("pay-key-1"), &other),
+    ] {
+        let (status, refused) = submit(key, body).await;
+        assert_eq!(status, 400, "{key:?}: {refused:?}");
+        assert_eq!(
+            refused["Errors"][0]["ErrorCode"],
+            "UK.OBIE.Resource.InvalidConsentStatus"
+        );
+    }
+    // One payment consumed the consent once.
+    use bulwark_store::ConsentStore;
+    let history = h.store.consent_history(&consent_id).await.unwrap();
+    let consumed = history.iter().filter(|e| e.to_status == "Consumed").count();
+    assert_eq!(consumed, 1, "{history:?}");
+    assert_eq!(
+        h.store.payment_client(payment_id).await.unwrap().as_deref(),
+        Some(t.c.id.as_str())
+    );
+}
+
+both_backends!(
+    gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment,
+    gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_on_postgres
+        => gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_case
+);
