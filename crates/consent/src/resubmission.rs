@@ -12,29 +12,46 @@ use crate::error::ConsentError;
 use crate::lifecycle::ConsentContext;
 use crate::model::{ConsentKind, ConsentStatus};
 use crate::service::ConsentService;
-use crate::wire::body_hash;
+use crate::wire::{body_hash, parse_body};
 
 /// How long the same submission is forwarded again (OB: an idempotency key lives 24 hours).
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 60 * 60;
 
-/// The canonical hash of a submission body, or `None` when it is not JSON (such a body was
-/// refused before anything was consumed).
+/// The canonical hash of a submission body, or `None` when it is not JSON or is ambiguous (a
+/// member sent twice: parsers disagree on which counts, so such a body is never vouched for).
 fn submission_hash(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<serde_json::Value>(body)
+    parse_body::<serde_json::Value>(body)
         .ok()
         .map(|v| body_hash(&v))
 }
 
 impl ConsentService {
-    /// Remembers the submission (`key`, `body`) that consumed `consent_id` for `client_id`,
-    /// so the same one sent again is recognised ([`Self::resubmission`]).
+    /// Whether a submission with an idempotency key was remembered for the consumption of
+    /// `consent_id` at `consumed_at`: then that consumption is never undone, even when its
+    /// delivery failed at connect, because the same submission may have been sent again and
+    /// forwarded meanwhile; the TPP sends it again with its key instead.
+    pub async fn has_remembered_submission(
+        &self,
+        consent_id: &str,
+        consumed_at: OffsetDateTime,
+    ) -> Result<bool, ConsentError> {
+        Ok(self
+            .store
+            .submission(consent_id)
+            .await?
+            .is_some_and(|s| s.submitted_at == consumed_at.unix_timestamp()))
+    }
+
+    /// Remembers the submission (`key`, `body`) whose consumption of `consent_id` happened at
+    /// `consumed_at` (the consent's StatusUpdateDateTime as Consumed), so the same one sent
+    /// again is recognised ([`Self::resubmission`]) for that consumption only.
     pub async fn remember_submission(
         &self,
         consent_id: &str,
         client_id: &str,
         key: &str,
         body: &[u8],
-        now: OffsetDateTime,
+        consumed_at: OffsetDateTime,
     ) -> Result<(), ConsentError> {
         let Some(hash) = submission_hash(body) else {
             return Ok(());
@@ -45,7 +62,7 @@ impl ConsentService {
                 client_id: client_id.to_string(),
                 idempotency_key: key.to_string(),
                 body_hash: hash,
-                submitted_at: now.unix_timestamp(),
+                submitted_at: consumed_at.unix_timestamp(),
             })
             .await?;
         Ok(())
@@ -81,7 +98,10 @@ impl ConsentService {
         let consent = self
             .owned(consent_id, client_id, ConsentKind::DomesticPayment)
             .await?;
-        if consent.stored_status != ConsentStatus::Consumed {
+        // The consumption it made, not an earlier one a restored consent left behind.
+        if consent.stored_status != ConsentStatus::Consumed
+            || consent.status_updated_at.unix_timestamp() != first.submitted_at
+        {
             return Ok(None);
         }
         Ok(Some(ConsentContext {

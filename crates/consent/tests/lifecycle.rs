@@ -96,6 +96,12 @@ async fn co_3_the_submission_that_consumed_a_consent_is_recognised_for_24_hours(
             .await
             .is_none()
     );
+    // A member sent twice (the last one the consented value) is never vouched for: parsers
+    // disagree on which one counts.
+    let mallory = r#""CreditorAccount":{"SchemeName":"UK.OBIE.SortCodeAccountNumber","Identification":"99999999999999","Name":"Mallory"},"CreditorAccount":"#;
+    let doubled = good.replacen("\"CreditorAccount\":", mallory, 1);
+    assert!(doubled.contains("Mallory"), "{doubled}");
+    assert!(again("client-a", "k-1", doubled, 6).await.is_none());
     // Nothing was consumed again: one Consumed in the history.
     let consumed = env
         .history(&id)

@@ -158,6 +158,12 @@ pub struct RouteConfig {
     /// A payment submission: the body must match the consent's initiation.
     #[serde(default)]
     pub payment_submission: bool,
+    /// On a payment submission route: the bank answers a repeated `x-idempotency-key` with
+    /// the payment it made (OB idempotency, required of ASPSPs), so the submission that
+    /// consumed a consent, sent again by its client with the same key and body within 24
+    /// hours, is forwarded again. Off: it is refused as a second payment (400).
+    #[serde(default)]
+    pub idempotent_upstream: bool,
     /// The path parameter naming a payment (`DomesticPaymentId`), for payment reads: the
     /// payment must be one the calling client submitted through the gateway.
     #[serde(default)]

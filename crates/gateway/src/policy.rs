@@ -317,16 +317,27 @@ impl Policy {
                         .consents
                         .consume(consent_id, &claims.client_id, now)
                         .await;
-                    if let (Ok(_), Some(key)) = (&consumed, key) {
-                        self.remember_submission(consent_id, &claims.client_id, key, req.body, now)
-                            .await;
+                    if let (Ok(c), Some(key)) = (&consumed, key)
+                        && route.idempotent_upstream
+                    {
+                        self.remember_submission(
+                            consent_id,
+                            &claims.client_id,
+                            key,
+                            req.body,
+                            c.status_updated_at,
+                        )
+                        .await;
                     }
                     consumed.map(|c| (ctx, Some(c.status_updated_at)))
                 }
-                Err(ConsentError::InvalidStatus(ConsentStatus::Consumed)) if key.is_some() => self
-                    .resubmission(consent_id, &claims.client_id, key, req.body, now)
-                    .await
-                    .map(|ctx| (ctx, None)),
+                Err(ConsentError::InvalidStatus(ConsentStatus::Consumed))
+                    if key.is_some() && route.idempotent_upstream =>
+                {
+                    self.resubmission(consent_id, &claims.client_id, key, req.body, now)
+                        .await
+                        .map(|ctx| (ctx, None))
+                }
                 Err(e) => Err(e),
             }
         } else if route.api == ResourceApi::FundsConfirmation && route.method == "POST" {
@@ -371,11 +382,11 @@ impl Policy {
         client_id: &str,
         key: &str,
         body: &[u8],
-        now: OffsetDateTime,
+        consumed_at: OffsetDateTime,
     ) {
         if let Err(e) = self
             .consents
-            .remember_submission(consent_id, client_id, key, body, now)
+            .remember_submission(consent_id, client_id, key, body, consumed_at)
             .await
         {
             tracing::error!(consent_id, client_id, error = %e, "a payment submission's idempotency key could not be remembered: the same submission sent again will be refused");
@@ -458,6 +469,21 @@ impl Policy {
         else {
             return false;
         };
+        // A submission sent with an idempotency key keeps its consumption: the same submission
+        // may have been sent again and forwarded meanwhile (and paid). The TPP sends it again
+        // with its key, which is forwarded as the same payment.
+        match self
+            .consents
+            .has_remembered_submission(consent_id, consumed_at)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => return false,
+            Err(e) => {
+                tracing::error!(target: "bulwark::security", consent_id = %consent_id, error = %e, "an undelivered payment's consent is kept Consumed: its idempotency record could not be read");
+                return false;
+            }
+        }
         match self
             .consents
             .restore_undelivered(consent_id, &admitted.client_id, consumed_at, now)

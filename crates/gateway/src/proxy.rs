@@ -361,6 +361,7 @@ mod tests {
             scope: None,
             account_param: None,
             payment_submission: false,
+            idempotent_upstream: false,
             payment_param: None,
         })
         .unwrap();

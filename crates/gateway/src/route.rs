@@ -29,6 +29,9 @@ pub struct Route {
     pub account_param: Option<String>,
     /// A payment submission.
     pub payment_submission: bool,
+    /// The bank answers a repeated `x-idempotency-key` with the payment it made (OB
+    /// idempotency), so the same submission sent again is forwarded again.
+    pub idempotent_upstream: bool,
     /// The payment path parameter, for a payment read.
     pub payment_param: Option<String>,
 }
@@ -100,6 +103,7 @@ impl Route {
                 .unwrap_or_else(|| default_scope(api).to_string()),
             account_param: c.account_param.clone(),
             payment_submission: c.payment_submission,
+            idempotent_upstream: c.idempotent_upstream,
             payment_param: c.payment_param.clone(),
         })
     }
@@ -211,6 +215,9 @@ fn check_policy(
     if c.payment_submission && !(submission && psu) {
         return Err("payment_submission is for POST domestic-payments with a PSU token".into());
     }
+    if c.idempotent_upstream && !c.payment_submission {
+        return Err("idempotent_upstream is for payment_submission routes".into());
+    }
     match api.consent_kind() {
         K::DomesticPayment if !submission && psu => Err(
             "a domestic payment is read with a client-credentials token (token = \
@@ -296,6 +303,7 @@ mod tests {
             scope: None,
             account_param: account.map(str::to_string),
             payment_submission: false,
+            idempotent_upstream: false,
             payment_param: None,
         })
         .unwrap()
@@ -372,6 +380,7 @@ mod tests {
                     scope: None,
                     account_param: None,
                     payment_submission: false,
+                    idempotent_upstream: false,
                     payment_param: None,
                 }
             })
@@ -389,6 +398,7 @@ mod tests {
             scope: None,
             account_param: None,
             payment_submission: false,
+            idempotent_upstream: false,
             payment_param: None,
         }
     }
@@ -409,6 +419,11 @@ mod tests {
             },
             RouteConfig {
                 payment_submission: true,
+                ..config("GET", "/open-banking/v3.1/aisp/accounts", "accounts", Psu)
+            },
+            // Idempotent re-forwarding on anything but a payment submission.
+            RouteConfig {
+                idempotent_upstream: true,
                 ..config("GET", "/open-banking/v3.1/aisp/accounts", "accounts", Psu)
             },
             // A payment read with a PSU token (its consent is Consumed by then).

@@ -6,19 +6,26 @@
 use anyhow::{anyhow, bail};
 use bulwark_consent::submitted_payment::{is_recordable_payment_id, refuses_payment};
 use bulwark_core::{Clock, SystemClock};
-use bulwark_store::{AuditEvent, AuditStore, ConsentStore, SqlStore, SubmittedPayment};
+use bulwark_store::{
+    AuditEvent, AuditStore, ConsentStore, ConsentTransition, FapiCustomer, SqlStore,
+    SubmittedPayment,
+};
 use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::Config;
+
+/// Who the audit trail names for what this command does.
+const ACTOR: &str = "bulwark payments record";
 
 /// The `payments` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PaymentsCommand {
     /// Record a payment the bank accepted as made under a domestic payment consent by the
     /// consent's client: reads of it through the gateway are then forwarded for that client
-    /// only. Recording it again is harmless; a payment already recorded under another
-    /// consent is refused (the first record stands).
+    /// only. A consent still Authorised is consumed (a consent pays once). Recording it again
+    /// is harmless; a payment already recorded under another consent is refused (the first
+    /// record stands).
     Record {
         /// The payment id as the bank gave it (`Data.DomesticPaymentId`).
         #[arg(long)]
@@ -83,7 +90,38 @@ async fn record(
             consent.status
         );
     }
+    if let Some(existing) = store.payment_record(payment_id).await?
+        && (existing.client_id != consent.client_id || existing.consent_id != consent_id)
+    {
+        bail!(
+            "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
+             the first record stands",
+            existing.client_id,
+            existing.consent_id
+        );
+    }
     let now = SystemClock.unix();
+    // A payment was made under it: an Authorised consent (the payment went to the bank by
+    // another way than the gateway) is consumed now, so the gateway forwards no second one.
+    if consent.status == "Authorised" {
+        let consumed = store
+            .transition_consent(&ConsentTransition {
+                consent_id: consent_id.to_string(),
+                from_status: "Authorised".into(),
+                to_status: "Consumed".into(),
+                at: now,
+                psu_id: None,
+                selected_accounts: None,
+                actor_kind: "System".into(),
+                actor_id: ACTOR.into(),
+                reason: Some(format!("payment {payment_id} recorded by an operator")),
+                customer: FapiCustomer::default(),
+            })
+            .await?;
+        if !consumed {
+            bail!("consent {consent_id:?} changed meanwhile; run the command again");
+        }
+    }
     let recorded = store
         .record_payment(payment_id, &consent.client_id, consent_id, now)
         .await?;
@@ -106,7 +144,7 @@ async fn record(
             seq: 0,
             at: now,
             actor_kind: "System".into(),
-            actor_id: "bulwark payments record".into(),
+            actor_id: ACTOR.into(),
             action: "payment.record".into(),
             subject: Some(payment_id.to_string()),
             reason: Some(format!(

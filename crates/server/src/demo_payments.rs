@@ -18,11 +18,14 @@ use time::format_description::well_known::Rfc3339;
 
 const BASE: &str = "/open-banking/v3.1/pisp/domestic-payments";
 
-/// Accepted payments by id, and by the client and `x-idempotency-key` that made them.
-#[derive(Clone, Default)]
-struct Payments {
-    by_id: Arc<Mutex<HashMap<String, Value>>>,
-    by_key: Arc<Mutex<HashMap<(String, String), String>>>,
+/// Accepted payments by id, and by the client and `x-idempotency-key` that made them, under
+/// one lock (two identical submissions at once make one payment).
+type Payments = Arc<Mutex<Made>>;
+
+#[derive(Default)]
+struct Made {
+    by_id: HashMap<String, Value>,
+    by_key: HashMap<(String, String), String>,
 }
 
 /// The payment routes, with their own store.
@@ -65,15 +68,15 @@ async fn submit(State(payments): State<Payments>, h: HeaderMap, body: String) ->
     };
     let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let key = header("x-bulwark-client-id").zip(header("x-idempotency-key"));
-    if let Some(key) = &key {
-        let made = payments
-            .by_key
-            .lock()
-            .ok()
-            .and_then(|keys| keys.get(key).cloned());
-        if let Some(resource) = made.and_then(|id| find(&payments, &id)) {
-            return json_response(StatusCode::CREATED, resource);
-        }
+    let Ok(mut made) = payments.lock() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "payments unavailable").into_response();
+    };
+    if let Some(resource) = key
+        .as_ref()
+        .and_then(|k| made.by_key.get(k))
+        .and_then(|id| made.by_id.get(id))
+    {
+        return json_response(StatusCode::CREATED, resource.clone());
     }
     let id = SystemRng.uuid_v4();
     let at = now();
@@ -89,21 +92,18 @@ async fn submit(State(payments): State<Payments>, h: HeaderMap, body: String) ->
         "Links": {"Self": format!("{BASE}/{id}")},
         "Meta": {},
     });
-    if let (Some(key), Ok(mut keys)) = (key, payments.by_key.lock()) {
-        keys.insert(key, id.clone());
+    if let Some(key) = key {
+        made.by_key.insert(key, id.clone());
     }
-    if let Ok(mut all) = payments.by_id.lock() {
-        all.insert(id, resource.clone());
-    }
+    made.by_id.insert(id, resource.clone());
     json_response(StatusCode::CREATED, resource)
 }
 
 fn find(payments: &Payments, id: &str) -> Option<Value> {
     payments
-        .by_id
         .lock()
         .ok()
-        .and_then(|all| all.get(id).cloned())
+        .and_then(|made| made.by_id.get(id).cloned())
 }
 
 fn not_found() -> Response {

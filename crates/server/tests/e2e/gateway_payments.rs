@@ -12,7 +12,8 @@ async fn gw_1_an_undelivered_payment_leaves_its_consent_authorised_case(h: Harne
     // Nothing listens on the discard port: every forward is refused at connect.
     let base = gateway_with(&h, |c| {
         c["routes"] = json!([{"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
-            "upstream": "http://127.0.0.1:9", "api": "domestic-payments", "payment_submission": true}]);
+            "upstream": "http://127.0.0.1:9", "api": "domestic-payments", "payment_submission": true,
+            "idempotent_upstream": true}]);
     })
     .await;
     let (t, token, consent_id) = payment_journey(&h, "tpp-gw-down", "gwdown", "12.00").await;
@@ -58,6 +59,24 @@ async fn gw_1_an_undelivered_payment_leaves_its_consent_authorised_case(h: Harne
     let again = submit().await.unwrap();
     assert_eq!(again.status().as_u16(), 502);
     assert_eq!(status(&h).await, "Authorised");
+    // Sent with an idempotency key, the consumption is kept even though the bank was not
+    // reached: the same submission may be sent again (and forwarded) meanwhile. The TPP sends
+    // it again with its key: forwarded again (502 here), never a second consumption; another
+    // key is a second payment of a consumed consent (400).
+    let keyed = |key: &'static str| {
+        http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("x-idempotency-key", key)
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(keyed("down-key").await.unwrap().status().as_u16(), 502);
+    assert_eq!(status(&h).await, "Consumed", "kept: it was sent with a key");
+    assert_eq!(keyed("down-key").await.unwrap().status().as_u16(), 502);
+    assert_eq!(keyed("other-key").await.unwrap().status().as_u16(), 400);
+    assert_eq!(status(&h).await, "Consumed");
 }
 
 both_backends!(
@@ -90,15 +109,21 @@ async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness)
     let consent = crate::support::consents::pay_body("21.00");
     let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
                       "Risk": consent["Risk"]});
-    let submitted = http_client(&h.dev_ca, Some(&t.c.identity))
-        .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let send = || {
+        http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("x-idempotency-key", "read-key")
+            .body(body.to_string())
+            .send()
+    };
+    let submitted = send().await.unwrap();
     assert_eq!(submitted.status().as_u16(), 201);
+    // Without `idempotent_upstream` on the route, the same submission sent again is a second
+    // payment of a consumed consent, whatever its key.
+    let again = send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 400);
     let submitted: serde_json::Value = submitted.json().await.unwrap();
     let payment_id = submitted["Data"]["DomesticPaymentId"]
         .as_str()
@@ -243,7 +268,28 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
         "--consent-id",
         &consent_id,
     ];
+    let status = || async {
+        h.store
+            .get_consent(&consent_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(
+        status().await,
+        "Authorised",
+        "the gateway never saw the payment"
+    );
     let recorded = payments_cli(&h, &args).await.unwrap();
+    // A consent pays once: the operator's record consumed it, in the audit of the consent.
+    assert_eq!(status().await, "Consumed");
+    let history = h.store.consent_history(&consent_id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (last.actor_kind.as_str(), last.actor_id.as_str()),
+        ("System", "bulwark payments record")
+    );
     assert_eq!(
         recorded["client_id"],
         t.c.id.as_str(),
@@ -320,7 +366,8 @@ async fn gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_paymen
         let bank = c["routes"][0]["upstream"].clone();
         c["routes"] = json!([
             {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
-             "upstream": bank, "api": "domestic-payments", "payment_submission": true}
+             "upstream": bank, "api": "domestic-payments", "payment_submission": true,
+             "idempotent_upstream": true}
         ]);
     })
     .await;
