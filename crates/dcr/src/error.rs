@@ -29,6 +29,10 @@ pub enum DcrError {
     /// The SSA comes from a directory this server does not trust.
     #[error("software_statement: {0}")]
     UnapprovedDirectory(String),
+    /// The trusted directory's keys could not be fetched (network, or not a JWK Set): not the
+    /// registrant's fault, so it may send the same request again later.
+    #[error("the software directory's keys could not be fetched: try again later")]
+    DirectoryUnavailable,
     /// No transport certificate was presented.
     #[error("no transport certificate: registration requires mTLS with the TPP's QWAC")]
     NoCertificate,
@@ -82,6 +86,7 @@ impl DcrError {
             | Self::Roles(_)
             | Self::SoftwareSuspended => OAuthErrorCode::UnapprovedSoftwareStatement,
             Self::RedirectUri(_) => OAuthErrorCode::InvalidRedirectUri,
+            Self::DirectoryUnavailable => OAuthErrorCode::TemporarilyUnavailable,
             Self::InvalidToken(_) => OAuthErrorCode::InvalidToken,
             Self::Internal(_) => return OAuthError::server_error(),
         };
@@ -98,6 +103,7 @@ impl DcrError {
             Self::NoSoftwareStatement => "no_software_statement",
             Self::SoftwareStatement(_) => "software_statement",
             Self::UnapprovedDirectory(_) => "unapproved_directory",
+            Self::DirectoryUnavailable => "directory_unavailable",
             Self::NoCertificate => "no_certificate",
             Self::Certificate(_) => "certificate",
             Self::Organisation(_) => "organisation",
@@ -130,6 +136,14 @@ mod tests {
         );
         assert_eq!(
             code(DcrError::UnapprovedDirectory("x".into())),
+            OAuthErrorCode::UnapprovedSoftwareStatement
+        );
+        // The directory being away is not the registrant's fault: 503, try again.
+        let away = DcrError::DirectoryUnavailable.to_oauth();
+        assert_eq!(away.code, OAuthErrorCode::TemporarilyUnavailable);
+        assert_eq!(away.code.http_status(), 503);
+        assert_eq!(
+            code(DcrError::SoftwareSuspended),
             OAuthErrorCode::UnapprovedSoftwareStatement
         );
         assert_eq!(

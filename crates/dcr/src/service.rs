@@ -481,7 +481,8 @@ impl DcrService {
         let keys = match &directory.keys {
             DirectoryKeys::Static(set) => set.clone(),
             DirectoryKeys::Remote(uri) => self.fetcher.get(uri, ssa.kid()).await.map_err(|e| {
-                DcrError::Internal(format!("directory {} keys: {e}", directory.name))
+                tracing::warn!(directory = %directory.name, error = %e, "the software directory's keys could not be fetched");
+                DcrError::DirectoryUnavailable
             })?,
         };
         ssa.verify(&keys, now, self.settings.max_ssa_age_secs, self.skew)

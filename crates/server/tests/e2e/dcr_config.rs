@@ -15,6 +15,23 @@ async fn dcr_1_directory_keys_from_a_jwks_uri() {
     assert!(body["client_id"].is_string());
 }
 
+/// The directory's keys cannot be fetched (its JWKS endpoint is down): not the registrant's
+/// fault, so 503 `temporarily_unavailable` with `Retry-After` (the same request may be sent
+/// again), and nothing is stored.
+#[tokio::test]
+async fn dcr_1_a_directory_whose_keys_cannot_be_fetched_is_503() {
+    let d = Dcr::start_full(None, true, |c| {
+        // Nothing listens on the discard port.
+        c.dcr.directories[0].jwks_uri = Some("https://127.0.0.1:9/jwks".into());
+    })
+    .await;
+    let resp = d.register(Some(&d.qwac), &d.request()).await;
+    assert_eq!(resp.0, 503, "{:?}", resp.2);
+    assert_eq!(resp.2["error"], "temporarily_unavailable");
+    assert!(resp.1.contains_key("retry-after"), "{:?}", resp.1);
+    assert_eq!(d.client_count().await, 0);
+}
+
 /// OB DCR 3.3: the request's `aud` may be the bank's directory organisation id when the bank
 /// lists it in `dcr.audiences`; not otherwise.
 #[tokio::test]
