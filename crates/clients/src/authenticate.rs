@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use bulwark_certs::{CertValidator, Purpose, SanKind, ValidatedCert, dn_matches};
+use bulwark_certs::{
+    CertValidator, Purpose, SanKind, ValidatedCert, dn_matches, organisation_matches,
+};
 use bulwark_core::{AuthMethod, ClientStatus, Form, Profile, UnixTime};
 use bulwark_jose::{Compact, Presence, PublicKeySet, TimeWindow, VerifyError};
 use bulwark_store::ReplayStore;
@@ -420,6 +422,21 @@ impl ClientAuthenticator {
                     return Err(fail(
                         "the certificate's subject does not match the registered one",
                     ));
+                }
+                // CERT-8: whatever subject the client registered, a certificate of another
+                // organisation than the client's never authenticates it (the resource side holds
+                // its tokens to the same rule).
+                if let Some(expected) = self
+                    .directory
+                    .expected_organisation(&rc.client.client_id, validated.profile)
+                    .await?
+                {
+                    organisation_matches(validated.tpp.as_ref(), &validated.subject, &expected)
+                        .map_err(|e| {
+                            fail(format!(
+                                "the certificate belongs to another organisation than the client ({e})"
+                            ))
+                        })?;
                 }
                 Ok(AuthenticatedClient {
                     client: rc,

@@ -385,6 +385,41 @@ async fn ca_2_tls_client_auth_matches_subject_dn_and_refuses_other_certificates(
     assert_oauth_error(&resp, 401, "invalid_client");
 }
 
+/// CERT-8 at client authentication: a `tls_client_auth` client that registered the subject of
+/// another organisation's QWAC is not authenticated by that certificate (its organisation
+/// is not the client's); the same registration by that organisation's own client is.
+#[tokio::test]
+async fn cert_8_tls_client_auth_refuses_a_certificate_of_another_organisation() {
+    let h = Harness::start(|_| {}).await;
+    let theirs = h
+        .pki
+        .qwac("svc.partner.example", Some("PSDGB-FCA-222222"), None, &[]);
+    let leaf = {
+        use x509_cert::der::Decode;
+        x509_cert::Certificate::from_der(theirs.chain[0].as_ref()).unwrap()
+    };
+    let dn =
+        bulwark_certs::DistinguishedName::from_name(&leaf.tbs_certificate.subject).to_rfc4514();
+    assert!(dn.contains("PSDGB-FCA-222222"), "{dn}");
+    let client = |org: &str| {
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": dn,
+               "organization_identifier": org,
+               "grant_types": ["client_credentials"], "scope": "accounts"})
+    };
+    h.register("tpp-borrowing", client("PSDGB-FCA-111111"))
+        .await;
+    h.register("tpp-partner", client("PSDGB-FCA-222222")).await;
+    let form = |id: &'static str| [("grant_type", "client_credentials"), ("client_id", id)];
+    let own = h.post(Some(&theirs), "/token", &form("tpp-partner")).await;
+    assert_eq!(own.0, 200, "{:?}", own.2);
+    assert_oauth_error(
+        &h.post(Some(&theirs), "/token", &form("tpp-borrowing"))
+            .await,
+        401,
+        "invalid_client",
+    );
+}
+
 #[tokio::test]
 async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate() {
     let h = Harness::start(|_| {}).await;
