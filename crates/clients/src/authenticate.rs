@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bulwark_certs::{
-    CertValidator, Purpose, SanKind, ValidatedCert, dn_matches, organisation_matches,
+    CertProfile, CertValidator, Purpose, SanKind, ValidatedCert, dn_matches, organisation_matches,
 };
 use bulwark_core::{AuthMethod, ClientStatus, Form, Profile, UnixTime};
 use bulwark_jose::{Compact, Presence, PublicKeySet, TimeWindow, VerifyError};
@@ -425,18 +425,36 @@ impl ClientAuthenticator {
                 }
                 // CERT-8: whatever subject the client registered, a certificate of another
                 // organisation than the client's never authenticates it (the resource side holds
-                // its tokens to the same rule).
-                if let Some(expected) = self
-                    .directory
-                    .expected_organisation(&rc.client.client_id, validated.profile)
-                    .await?
-                {
-                    organisation_matches(validated.tpp.as_ref(), &validated.subject, &expected)
+                // its tokens to the same rule). The bank's own resource servers (the gateway's
+                // introspection client) present internal certificates and are not TPPs.
+                if !meta.resource_server {
+                    let expected = crate::organisation::expected_of(
+                        rc.registration
+                            .as_ref()
+                            .map(|(org, software)| (org.as_str(), software.as_str())),
+                        Some(&rc.client),
+                        validated.profile,
+                    )?;
+                    match expected {
+                        Some(expected) => organisation_matches(
+                            validated.tpp.as_ref(),
+                            &validated.subject,
+                            &expected,
+                        )
                         .map_err(|e| {
                             fail(format!(
                                 "the certificate belongs to another organisation than the client ({e})"
                             ))
-                        })?;
+                        })?,
+                        // A directory certificate names an organisation and software the
+                        // client must have; without them it cannot be held to one.
+                        None if validated.profile == CertProfile::ObDirectory => {
+                            return Err(fail(
+                                "the client has no directory organisation and software id to match",
+                            ));
+                        }
+                        None => {}
+                    }
                 }
                 Ok(AuthenticatedClient {
                     client: rc,

@@ -203,6 +203,19 @@ impl GatewayConfig {
                 route.method, route.path
             )));
         }
+        // A remembered submission is not tied to a route: a resend through another idempotent
+        // route would reach an upstream that never saw its key and pay again.
+        let mut idempotent = self.routes.iter().filter(|r| r.idempotent_upstream);
+        if let Some(first) = idempotent.next()
+            && let Some(other) = idempotent.find(|r| r.upstream != first.upstream)
+        {
+            return Err(ConfigError(format!(
+                "routes {} {} and {} {} both set idempotent_upstream but go to different \
+                 upstreams; a payment sent again through the other would be made twice. Give \
+                 them one upstream, or set idempotent_upstream on one of them only",
+                first.method, first.path, other.method, other.path
+            )));
+        }
         Ok(())
     }
 }
@@ -247,6 +260,19 @@ mod tests {
                 .is_ok()
         );
         assert!(config("sqlite:///db/bulwark.db", true).check().is_ok());
+        // Idempotent re-forwarding through two upstreams could pay twice.
+        let two = |second: &str| {
+            let mut c = config("sqlite:///db/bulwark.db", true);
+            let mut v1 = c.routes[1].clone();
+            v1.idempotent_upstream = true;
+            let mut v2 = v1.clone();
+            v2.path = "/v4/domestic-payments".into();
+            v2.upstream = second.into();
+            c.routes = vec![v1, v2];
+            c.check()
+        };
+        assert!(two("http://u").is_ok());
+        assert!(two("http://other").is_err());
         assert!(
             config("postgres://bulwark@db/bulwark", true)
                 .check()

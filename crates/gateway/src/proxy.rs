@@ -132,6 +132,10 @@ fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
         || n.starts_with("x-forwarded-")
         || n.starts_with("x-bulwark-")
         || n == "x-fapi-interaction-id"
+        // Another spelling of the idempotency key the policy judged (it remembers and matches
+        // `x-idempotency-key` exactly): the upstream must not key the payment on a value the
+        // gateway never saw.
+        || (n == "x-idempotency-key" && raw != n)
         || extra.is_some_and(|h| same_name(n, h))
 }
 
@@ -301,6 +305,8 @@ mod tests {
             "x_ssl_client_cert",
             "x-ssl-client-cert",
             "x_fapi_interaction_id",
+            "x_idempotency_key",
+            "x-idempotency_key",
         ] {
             assert!(dropped(name), "{name}");
         }

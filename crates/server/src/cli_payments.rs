@@ -90,15 +90,17 @@ async fn record(
             consent.status
         );
     }
-    if let Some(existing) = store.payment_record(payment_id).await?
-        && (existing.client_id != consent.client_id || existing.consent_id != consent_id)
-    {
-        bail!(
-            "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
-             the first record stands",
-            existing.client_id,
-            existing.consent_id
-        );
+    if let Some(existing) = store.payment_record(payment_id).await? {
+        if existing.client_id != consent.client_id || existing.consent_id != consent_id {
+            bail!(
+                "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
+                 the first record stands",
+                existing.client_id,
+                existing.consent_id
+            );
+        }
+        // Recorded as asked already: nothing changes, nothing is audited again.
+        return Ok(existing);
     }
     let now = SystemClock.unix();
     // A payment was made under it: an Authorised consent (the payment went to the bank by

@@ -331,6 +331,16 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
     assert!(err.contains("already recorded for client"), "{err}");
     assert_eq!(
         h.store
+            .get_consent(&other_consent)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Authorised",
+        "refused before anything changed: the other consent is not consumed"
+    );
+    assert_eq!(
+        h.store
             .payment_client(&payment_id)
             .await
             .unwrap()
