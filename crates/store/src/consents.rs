@@ -499,15 +499,13 @@ impl ConsentStore for SqlStore {
         .bind(now)
         .execute(&self.db())
         .await?;
-        let row = crate::db::query(
-            "SELECT client_id, consent_id FROM submitted_payments WHERE payment_id = $1",
-        )
-        .bind(payment_id)
-        .fetch_one(&self.db())
-        .await?;
-        let (client, consent): (String, String) =
-            (row.try_get("client_id")?, row.try_get("consent_id")?);
-        Ok(client == client_id && consent == consent_id)
+        // The first record stands: whoever wrote it, it is the one to compare with.
+        let stored = self.payment_record(payment_id).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "payment {payment_id} vanished after it was recorded"
+            ))
+        })?;
+        Ok(stored.client_id == client_id && stored.consent_id == consent_id)
     }
 
     async fn remember_submission(&self, s: &PaymentSubmission) -> Result<(), StoreError> {
