@@ -281,21 +281,29 @@ impl DcrService {
     }
 
     /// `DELETE /register/{client_id}` (RFC 7592 section 2.3): the client, its registration and
-    /// so its access token go; tokens it holds become inactive.
+    /// so its access token go; tokens it holds become inactive, and its consents and grants
+    /// end with it in the same transaction ([`bulwark_store::ClientDeletion`]).
     pub async fn delete(&self, input: &ManagementInput<'_>) -> Result<(), DcrError> {
         let result = async {
             self.authorize(input).await?;
-            if !self
+            let Some(ended) = self
                 .registrations
-                .delete_registered_client(input.client_id)
+                .delete_registered_client(input.client_id, self.clock.unix())
                 .await?
-            {
+            else {
                 return Err(DcrError::InvalidToken(
                     "the registration access token is not valid for this client".into(),
                 ));
-            }
+            };
             self.directory.invalidate(input.client_id);
-            tracing::info!(target: "bulwark::security", client_id = %input.client_id, "client deleted (DCR)");
+            tracing::info!(
+                target: "bulwark::security",
+                client_id = %input.client_id,
+                consents_rejected = ended.consents_rejected,
+                consents_revoked = ended.consents_revoked,
+                refresh_tokens_revoked = ended.refresh_tokens_revoked,
+                "client deleted (DCR)"
+            );
             Ok(())
         }
         .await;

@@ -35,7 +35,9 @@ pub use consents::{
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};
 pub use psus::{PsuAccountRecord, PsuRecord, PsuStore};
-pub use registrations::{Registration, RegistrationStore, RegistrationWrite};
+pub use registrations::{
+    CLIENT_DELETED, ClientDeletion, Registration, RegistrationStore, RegistrationWrite,
+};
 pub use replay::{IssuedToken, ReplayStore};
 pub use sql::{Backend, ConnectSettings, SqlStore, opens_read_only};
 pub use staff::{AuditEvent, AuditQuery, AuditStore, StaffRecord, StaffSessionRecord, StaffStore};

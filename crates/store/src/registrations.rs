@@ -71,9 +71,42 @@ pub trait RegistrationStore: Send + Sync {
         now: i64,
         claim: Option<&JtiClaim>,
     ) -> Result<RegistrationWrite, StoreError>;
-    /// Deletes the client and its registration in one transaction; false if there was none.
-    async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Deletes the client and its registration, and ends what it held (RFC 7592 section 2.3:
+    /// the server "SHOULD immediately invalidate all existing authorization grants"), all in
+    /// one transaction at `now`; `None` if there was no such registration (then nothing
+    /// changes). See [`ClientDeletion`] for what ends.
+    async fn delete_registered_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<ClientDeletion>, StoreError>;
 }
+
+/// What ended with a deleted registration, in the same transaction as the deletion.
+///
+/// - Its consents awaiting authorisation are Rejected, its Authorised (or lazily expired)
+///   account-access and funds-confirmation consents Revoked, as its own `DELETE` of each
+///   would have (audited as the TPP, with the reason [`CLIENT_DELETED`]). An Authorised payment
+///   consent keeps its status: OB has no revocation for it, and a deleted client pays nothing.
+/// - Its refresh tokens are revoked; its codes not yet exchanged, its pushed requests and its
+///   PSUs' unfinished interactions are deleted.
+/// - One `client.delete` row joins the audit trail.
+///
+/// Its access tokens need no watermark: every check (introspection, the resource guard, the
+/// gateway) refuses a token whose client no longer exists, and a registered client's id (a
+/// UUID) is never issued again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientDeletion {
+    /// Consents withdrawn before authorisation (now Rejected).
+    pub consents_rejected: u64,
+    /// Authorised account-access and funds-confirmation consents (now Revoked).
+    pub consents_revoked: u64,
+    /// Refresh tokens revoked.
+    pub refresh_tokens_revoked: u64,
+}
+
+/// The reason recorded on each consent a deleted registration ends.
+pub const CLIENT_DELETED: &str = "the TPP deleted its registration (RFC 7592)";
 
 fn encode(metadata: &ClientMetadata) -> Result<String, StoreError> {
     serde_json::to_string(metadata).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -202,7 +235,11 @@ impl RegistrationStore for SqlStore {
         Ok(RegistrationWrite::Written)
     }
 
-    async fn delete_registered_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete_registered_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<ClientDeletion>, StoreError> {
         let mut tx = self.db().begin().await?;
         let reg = crate::db::query("DELETE FROM registrations WHERE client_id = $1")
             .bind(client_id)
@@ -210,13 +247,100 @@ impl RegistrationStore for SqlStore {
             .await?;
         if reg.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
         crate::db::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut tx)
             .await?;
+        let consents_rejected = end_consents(
+            &mut tx,
+            client_id,
+            now,
+            "status = 'AwaitingAuthorisation'",
+            "Rejected",
+        )
+        .await?;
+        let consents_revoked = end_consents(
+            &mut tx,
+            client_id,
+            now,
+            "status = 'Authorised' AND kind IN ('account-access', 'funds-confirmation')",
+            "Revoked",
+        )
+        .await?;
+        // By consent (indexed), not by client: every refresh token is bound to one consent of
+        // its client.
+        let refresh = crate::db::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL \
+             AND consent_id IN (SELECT id FROM consents WHERE client_id = $1)",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(&mut tx)
+        .await?;
+        // The unexpired ones only (the expiry indexes bound the scans); the purge takes the
+        // rest, which nothing can use any more.
+        for sql in [
+            "DELETE FROM authorization_codes WHERE expires_at >= $2 AND client_id = $1 \
+             AND used_at IS NULL",
+            "DELETE FROM pushed_requests WHERE expires_at >= $2 AND client_id = $1",
+            "DELETE FROM authz_interactions WHERE expires_at >= $2 AND client_id = $1",
+        ] {
+            crate::db::query(sql)
+                .bind(client_id)
+                .bind(now)
+                .execute(&mut tx)
+                .await?;
+        }
+        crate::staff::insert_audit(&crate::AuditEvent {
+            seq: 0,
+            at: now,
+            actor_kind: "TPP".into(),
+            actor_id: client_id.into(),
+            action: "client.delete".into(),
+            subject: Some(client_id.into()),
+            reason: None,
+            request_id: None,
+        })
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(ClientDeletion {
+            consents_rejected,
+            consents_revoked,
+            refresh_tokens_revoked: refresh.rows_affected(),
+        }))
     }
+}
+
+/// Moves the deleted client's consents matching `which` to `to`, each with its audit row
+/// (the TPP as actor, [`CLIENT_DELETED`] as reason), on the open transaction; how many.
+/// `which` and `to` are constants of this module, never input.
+async fn end_consents(
+    tx: &mut crate::db::Tx,
+    client_id: &str,
+    now: i64,
+    which: &'static str,
+    to: &'static str,
+) -> Result<u64, StoreError> {
+    crate::db::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, \
+         to_status, reason) SELECT id, 'TPP', $1, $2, status, '{to}', $3 FROM consents \
+         WHERE client_id = $1 AND {which}"
+    )))
+    .bind(client_id)
+    .bind(now)
+    .bind(CLIENT_DELETED)
+    .execute(&mut *tx)
+    .await?;
+    let done = crate::db::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE consents SET status = '{to}', status_updated_at = $2 \
+         WHERE client_id = $1 AND {which}"
+    )))
+    .bind(client_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
 }

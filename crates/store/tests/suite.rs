@@ -5,12 +5,13 @@
 use bulwark_core::{AuthMethod, Client, ClientMetadata, ClientStatus};
 use bulwark_store::testing::TestDb;
 use bulwark_store::{
-    AuditEvent, AuditQuery, AuditStore, AuthorizationStore, Backend, ClientStore, CodeRecord,
-    ConnectSettings, ConsentAuditRecord, ConsentCursor, ConsentQuery, ConsentRecord, ConsentStore,
-    ConsentTransition, FapiCustomer, Interaction, IssuedToken, JtiClaim, KeyStore,
-    PsuAccountRecord, PsuRecord, PsuSession, PsuStore, PushedRequest, Redeemed, Redemption,
-    RefreshRecord, Registration, RegistrationStore, RegistrationWrite, ReplayStore, SqlStore,
-    StaffRecord, StaffSessionRecord, StaffStore, StoreError, StoredKey,
+    AuditEvent, AuditQuery, AuditStore, AuthorizationStore, Backend, CLIENT_DELETED,
+    ClientDeletion, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord, ConsentCursor,
+    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer, Interaction,
+    IssuedToken, JtiClaim, KeyStore, PsuAccountRecord, PsuRecord, PsuSession, PsuStore,
+    PushedRequest, Redeemed, Redemption, RefreshRecord, Registration, RegistrationStore,
+    RegistrationWrite, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord, StaffStore,
+    StoreError, StoredKey,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -63,6 +64,7 @@ both_backends!(
     co_2_racing_transitions_only_one_wins,
     co_5_search_filters_and_pages_newest_first,
     dcr_4_registration_is_written_and_deleted_with_its_client,
+    dcr_4_deleting_a_registration_ends_its_consents_and_grants,
     dcr_4_registration_of_a_taken_client_id_writes_nothing,
     dcr_4_no_new_registration_while_a_client_of_the_software_is_suspended,
     az_1_request_uri_completes_once_and_not_after_expiry,
@@ -988,13 +990,263 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
 
     // A static client has no registration: the DCR delete leaves it alone.
     store.insert_client(&client("static-1", 100)).await.unwrap();
-    assert!(!store.delete_registered_client("static-1").await.unwrap());
+    assert_eq!(
+        store
+            .delete_registered_client("static-1", 200)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.get_client("static-1").await.unwrap().is_some());
 
-    assert!(store.delete_registered_client("dyn-1").await.unwrap());
+    assert!(
+        store
+            .delete_registered_client("dyn-1", 200)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(store.get_client("dyn-1").await.unwrap().is_none());
     assert!(store.get_registration("dyn-1").await.unwrap().is_none());
-    assert!(!store.delete_registered_client("dyn-1").await.unwrap());
+    assert_eq!(
+        store.delete_registered_client("dyn-1", 200).await.unwrap(),
+        None
+    );
+}
+
+/// An account-access consent of `client_id` authorised through an interaction, whose code is
+/// exchanged for the refresh token `refresh` when given (else left unused).
+async fn granted(
+    store: &SqlStore,
+    client_id: &str,
+    consent_id: &str,
+    code_hash: &str,
+    refresh: Option<&str>,
+) {
+    put(
+        store,
+        &consent(consent_id, client_id, "account-access", None, 100),
+    )
+    .await
+    .unwrap();
+    let interaction_id = format!("ia-{consent_id}");
+    store
+        .insert_interaction(&Interaction {
+            client_id: client_id.into(),
+            ..interaction(&interaction_id, consent_id)
+        })
+        .await
+        .unwrap();
+    let t = transition(consent_id, "AwaitingAuthorisation", "Authorised", 101);
+    let code = CodeRecord {
+        client_id: client_id.into(),
+        ..code_record(code_hash, consent_id)
+    };
+    assert!(
+        store
+            .finish_interaction(&interaction_id, Some(&t), Some(&code), "sealed")
+            .await
+            .unwrap()
+    );
+    if let Some(refresh) = refresh {
+        let r = Redemption {
+            code_hash: code_hash.into(),
+            now: 110,
+            issued_jti: format!("jti-{consent_id}"),
+            issued_exp: 700,
+            refresh: Some(RefreshRecord {
+                client_id: client_id.into(),
+                ..refresh_record(refresh, consent_id)
+            }),
+            assertion: None,
+        };
+        assert_eq!(store.redeem_code(&r).await.unwrap(), Redeemed::Won);
+    }
+}
+
+/// RFC 7592 2.3: deleting a registration ends, in the same transaction, what its client held:
+/// consents awaiting authorisation are Rejected, Authorised account-access and
+/// funds-confirmation ones Revoked (an Authorised payment consent keeps its status), each
+/// with its audit row; refresh tokens are revoked; codes not yet exchanged, pushed requests
+/// and unfinished interactions go; a `client.delete` event joins the trail. Another client's
+/// rows, and a client without a registration, are untouched.
+async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlStore) {
+    let claim = JtiClaim {
+        namespace: "dcr:sw-1".into(),
+        jti: "j1".into(),
+        expires_at: 1_000,
+    };
+    store
+        .insert_registered_client(
+            &client("client-a", 100),
+            &registration("client-a", 100),
+            Some(&claim),
+        )
+        .await
+        .unwrap();
+    store.insert_client(&client("client-b", 100)).await.unwrap();
+    // client-a: one consent awaiting authorisation (an interaction open on it), an
+    // account-access one authorised with a code not yet exchanged and a refresh token, an
+    // Authorised funds-confirmation and payment consent, and one it had withdrawn itself.
+    put(
+        &store,
+        &consent("aac-wait", "client-a", "account-access", None, 100),
+    )
+    .await
+    .unwrap();
+    store
+        .insert_interaction(&interaction("ia-wait", "aac-wait"))
+        .await
+        .unwrap();
+    granted(&store, "client-a", "aac-auth", "code-a", Some("rt-a")).await;
+    granted(&store, "client-a", "aac-code", "code-open", None).await;
+    for (id, kind) in [
+        ("cof-auth", "funds-confirmation"),
+        ("pay-auth", "domestic-payment"),
+    ] {
+        put(&store, &consent(id, "client-a", kind, None, 100))
+            .await
+            .unwrap();
+        let t = transition(id, "AwaitingAuthorisation", "Authorised", 101);
+        assert!(store.transition_consent(&t).await.unwrap());
+    }
+    put(
+        &store,
+        &consent("aac-gone", "client-a", "account-access", None, 100),
+    )
+    .await
+    .unwrap();
+    let t = transition("aac-gone", "AwaitingAuthorisation", "Rejected", 101);
+    assert!(store.transition_consent(&t).await.unwrap());
+    store
+        .insert_pushed_request(&PushedRequest {
+            request_uri: "urn:par:a".into(),
+            client_id: "client-a".into(),
+            request: "{}".into(),
+            expires_at: 500,
+        })
+        .await
+        .unwrap();
+    // client-b: an Authorised consent with a refresh token of its own.
+    granted(&store, "client-b", "aac-b", "code-b", Some("rt-b")).await;
+
+    // A client without a registration is not deleted here, and nothing of it ends.
+    assert_eq!(
+        store
+            .delete_registered_client("client-b", 150)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let ended = store
+        .delete_registered_client("client-a", 150)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ended,
+        ClientDeletion {
+            consents_rejected: 1,
+            consents_revoked: 3,
+            refresh_tokens_revoked: 1,
+        }
+    );
+    let status = |id: &'static str| {
+        let store = &store;
+        async move { store.get_consent(id).await.unwrap().unwrap() }
+    };
+    for (id, want, changed_at) in [
+        ("aac-wait", "Rejected", 150),
+        ("aac-auth", "Revoked", 150),
+        ("aac-code", "Revoked", 150),
+        ("cof-auth", "Revoked", 150),
+        ("pay-auth", "Authorised", 101),
+        ("aac-gone", "Rejected", 101),
+        ("aac-b", "Authorised", 101),
+    ] {
+        let c = status(id).await;
+        assert_eq!(
+            (c.status.as_str(), c.status_updated_at),
+            (want, changed_at),
+            "{id}"
+        );
+    }
+    for (id, from) in [
+        ("aac-wait", "AwaitingAuthorisation"),
+        ("cof-auth", "Authorised"),
+    ] {
+        let last = store.consent_history(id).await.unwrap().pop().unwrap();
+        assert_eq!(
+            (
+                last.actor_kind.as_str(),
+                last.actor_id.as_str(),
+                last.at,
+                last.from_status.as_deref(),
+                last.reason.as_deref()
+            ),
+            ("TPP", "client-a", 150, Some(from), Some(CLIENT_DELETED)),
+            "{id}"
+        );
+    }
+    // The consents that kept their status gained no audit row.
+    assert_eq!(store.consent_history("pay-auth").await.unwrap().len(), 2);
+    assert_eq!(store.consent_history("aac-gone").await.unwrap().len(), 2);
+    assert_eq!(store.consent_history("aac-b").await.unwrap().len(), 2);
+
+    let rt = |hash: &'static str| {
+        let store = &store;
+        async move { store.get_refresh_token(hash).await.unwrap().unwrap() }
+    };
+    assert_eq!(rt("rt-a").await.revoked_at, Some(150));
+    assert_eq!(rt("rt-b").await.revoked_at, None);
+    // The code not yet exchanged is gone; the exchanged one stays (its reuse detection).
+    assert!(store.get_code("code-open").await.unwrap().is_none());
+    assert!(store.get_code("code-a").await.unwrap().is_some());
+    assert!(store.get_code("code-b").await.unwrap().is_some());
+    assert!(
+        store
+            .get_pushed_request("urn:par:a", 150)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_interaction("ia-wait", 150)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let trail = store
+        .list_audit(&AuditQuery {
+            action: Some("client.delete".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        (
+            trail[0].actor_kind.as_str(),
+            trail[0].actor_id.as_str(),
+            trail[0].subject.as_deref(),
+            trail[0].at
+        ),
+        ("TPP", "client-a", Some("client-a"), 150)
+    );
+
+    // Deleting again finds nothing and changes nothing.
+    assert_eq!(
+        store
+            .delete_registered_client("client-a", 160)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(status("aac-auth").await.status_updated_at, 150);
+    assert_eq!(rt("rt-a").await.revoked_at, Some(150));
 }
 
 async fn dcr_4_registration_of_a_taken_client_id_writes_nothing(store: SqlStore) {

@@ -5,10 +5,13 @@
 //! the configuration variants in `dcr_config.rs`, the `Dcr` harness in `support/dcr.rs`.
 
 use bulwark_certs::PspRole;
-use bulwark_store::{ClientStore, RegistrationStore};
+use bulwark_store::{
+    CLIENT_DELETED, ClientStore, ConsentStore, ConsentTransition, FapiCustomer, RegistrationStore,
+};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::support::consents::{AISP, aac_body, as_tpp};
 use crate::support::{
     Dcr, ISSUER, PkjClient, Resp, SOFTWARE_ID, assert_oauth_error, introspect, jwt_parts, now,
 };
@@ -245,7 +248,7 @@ async fn dcr_update_client_config() {
 }
 
 #[tokio::test]
-async fn dcr_client_delete() {
+async fn dcr_4_client_delete_ends_its_consents_and_tokens() {
     let d = Dcr::start().await;
     let reg = d.registered().await;
     let client_id = reg["client_id"].as_str().unwrap();
@@ -270,11 +273,51 @@ async fn dcr_client_delete() {
         .await
         .unwrap();
     assert_eq!(introspect(&d.h, &rs, &access_token).await["active"], true);
+    // Two consents of the client: one awaiting authorisation, one its PSU authorised.
+    let tpp = as_tpp(&d.h, &c, &access_token);
+    let mut consent_ids = Vec::new();
+    for _ in 0..2 {
+        let created = tpp.post(AISP, &aac_body(), &[]).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        consent_ids.push(
+            created.body["Data"]["ConsentId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let authorised = ConsentTransition {
+        consent_id: consent_ids[1].clone(),
+        from_status: "AwaitingAuthorisation".into(),
+        to_status: "Authorised".into(),
+        at: now(),
+        psu_id: Some("psu-1".into()),
+        selected_accounts: Some(vec!["acc-1".into()]),
+        actor_kind: "PSU".into(),
+        actor_id: "psu-1".into(),
+        reason: None,
+        customer: FapiCustomer::default(),
+    };
+    assert!(d.h.store.transition_consent(&authorised).await.unwrap());
 
     let del = d
         .send(Method::DELETE, &path, Some(&d.qwac), Some(rat), None)
         .await;
     assert_eq!(del.0, 204, "{:?}", del.2);
+    // RFC 7592 2.3: its consents ended with it, audited as its own act.
+    for (id, status) in consent_ids.iter().zip(["Rejected", "Revoked"]) {
+        let consent = d.h.store.get_consent(id).await.unwrap().unwrap();
+        assert_eq!(consent.status, status);
+        let last = d.h.store.consent_history(id).await.unwrap().pop().unwrap();
+        assert_eq!(
+            (
+                last.actor_kind.as_str(),
+                last.actor_id.as_str(),
+                last.reason.as_deref()
+            ),
+            ("TPP", client_id, Some(CLIENT_DELETED))
+        );
+    }
     assert!(d.h.store.get_client(client_id).await.unwrap().is_none());
     assert!(
         d.h.store
