@@ -107,6 +107,14 @@ const INIT: &str = "Data.Initiation";
 const ACCOUNTS: &[&str] = &["CreditorAccount", "DebtorAccount"];
 
 impl DomesticPaymentDetails {
+    /// `Initiation.LocalInstrument`, when sent (checked against the bank's list by the
+    /// service).
+    pub fn local_instrument(&self) -> Option<&str> {
+        self.initiation
+            .get("LocalInstrument")
+            .and_then(Value::as_str)
+    }
+
     /// Parses and checks an `OBWriteDomesticConsent` body.
     pub fn parse(body: &[u8]) -> Result<Self, ConsentError> {
         let req: Request = parse_body(body)?;

@@ -49,6 +49,8 @@ pub enum ObErrorCode {
     SignatureUnexpected,
     /// An account scheme name is not supported.
     UnsupportedScheme,
+    /// A payment's LocalInstrument is not supported by the bank.
+    UnsupportedLocalInstrument,
     /// An unexpected server-side error.
     UnexpectedError,
 }
@@ -74,6 +76,7 @@ impl ObErrorCode {
             Self::SignatureMissing => "UK.OBIE.Signature.Missing",
             Self::SignatureUnexpected => "UK.OBIE.Signature.Unexpected",
             Self::UnsupportedScheme => "UK.OBIE.Unsupported.Scheme",
+            Self::UnsupportedLocalInstrument => "UK.OBIE.Unsupported.LocalInstrument",
             Self::UnexpectedError => "UK.OBIE.UnexpectedError",
         }
     }
@@ -225,6 +228,14 @@ pub enum ConsentError {
         /// The scheme sent.
         scheme: String,
     },
+    /// A payment's LocalInstrument the bank does not support.
+    #[error("unsupported LocalInstrument {code:?} at {path}")]
+    UnsupportedLocalInstrument {
+        /// JSON path of the field.
+        path: String,
+        /// The code sent.
+        code: String,
+    },
     /// A required header is missing.
     #[error("missing header {0}")]
     MissingHeader(&'static str),
@@ -355,6 +366,9 @@ impl ConsentError {
             Self::UnexpectedField { path } => field(C::FieldUnexpected, path),
             Self::InvalidDate { path, .. } => field(C::FieldInvalidDate, path),
             Self::UnsupportedScheme { path, .. } => field(C::UnsupportedScheme, path),
+            Self::UnsupportedLocalInstrument { path, .. } => {
+                field(C::UnsupportedLocalInstrument, path)
+            }
             Self::MissingHeader(name) => field(C::HeaderMissing, name),
             Self::InvalidHeader { name, .. } => field(C::HeaderInvalid, name),
             Self::IdempotencyKeyReused => field(C::HeaderInvalid, "x-idempotency-key"),

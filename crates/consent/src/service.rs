@@ -29,6 +29,8 @@ pub struct ConsentService {
     rng: Arc<dyn Rng>,
     /// The account-access permissions this bank offers (`None`: all of OB's).
     supported_permissions: Option<Arc<[Permission]>>,
+    /// The LocalInstrument codes payment consents may name (default: OB's).
+    local_instruments: crate::LocalInstruments,
     /// The bank's terms for payment consents (cut-off, expected dates, charges).
     payment_terms: Arc<dyn crate::payment_terms::PaymentTermsProvider>,
     /// The bank's funds check for authorised payment consents.
@@ -62,6 +64,7 @@ impl ConsentService {
             store,
             rng,
             supported_permissions: None,
+            local_instruments: crate::LocalInstruments::default(),
             payment_terms: Arc::new(crate::payment_terms::NoPaymentTerms),
             funds: Arc::new(crate::funds::NoFundsCheck),
         }
@@ -116,6 +119,13 @@ impl ConsentService {
         self
     }
 
+    /// Limits payment consents' `LocalInstrument` to the codes the bank supports (default:
+    /// every OB code); any other is 400 `UK.OBIE.Unsupported.LocalInstrument`.
+    pub fn with_local_instruments(mut self, codes: crate::LocalInstruments) -> Self {
+        self.local_instruments = codes;
+        self
+    }
+
     /// POST `/{kind}-consents`: checks role and scope (403), the `x-idempotency-key` for
     /// payment consents (required, 1..=40 characters; other kinds ignore it), parses and checks
     /// the body, and stores the consent as AwaitingAuthorisation with its first audit row.
@@ -150,6 +160,10 @@ impl ConsentService {
             }
             ConsentKind::DomesticPayment => {
                 let mut details = DomesticPaymentDetails::parse(body)?;
+                if let Some(code) = details.local_instrument() {
+                    self.local_instruments
+                        .check("Data.Initiation.LocalInstrument", code)?;
+                }
                 details.terms = self.payment_terms.terms(&details.initiation, now);
                 ConsentDetails::DomesticPayment(details)
             }

@@ -228,6 +228,11 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("consents.supported_permissions: {e}"))?;
             consents = consents.with_supported_permissions(permissions);
         }
+        if let Some(codes) = &config.consents.supported_local_instruments {
+            let codes = bulwark_consent::LocalInstruments::parse(codes)
+                .map_err(|e| anyhow::anyhow!("consents.supported_local_instruments: {e}"))?;
+            consents = consents.with_local_instruments(codes);
+        }
         if let Some(terms) = bank.payment_terms {
             consents = consents.with_payment_terms(terms);
         }

@@ -164,6 +164,10 @@ pub struct ConsentsConfig {
     /// The account-access permissions the bank offers (OB codes); others are refused with
     /// `UK.OBIE.Field.Invalid`. Unset: every OB v3.1.10 permission.
     pub supported_permissions: Option<Vec<String>>,
+    /// The `LocalInstrument` codes payment consents may name (namespaced, e.g.
+    /// `UK.OBIE.FPS`, or the bank's own `UK.MyBank.Instant`); others are refused with
+    /// `UK.OBIE.Unsupported.LocalInstrument`. Unset: every OB v3.1.10 code.
+    pub supported_local_instruments: Option<Vec<String>>,
     /// The public base URL of the bank's APIs, for `Links.Self` of consent answers (the API
     /// host is usually not the issuer). Unset: the issuer.
     pub api_base: Option<String>,
@@ -187,6 +191,7 @@ impl Default for ConsentsConfig {
             response_signing: None,
             api_base: None,
             supported_permissions: None,
+            supported_local_instruments: None,
             jws_trust_anchor: "openbanking.org.uk".into(),
             jws_iat_skew_secs: 30,
             jws_max_age_secs: 300,

@@ -23,6 +23,10 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         bulwark_consent::parse_permissions(codes)
             .map_err(|e| anyhow::anyhow!("consents.supported_permissions: {e}"))?;
     }
+    if let Some(codes) = &config.consents.supported_local_instruments {
+        bulwark_consent::LocalInstruments::parse(codes)
+            .map_err(|e| anyhow::anyhow!("consents.supported_local_instruments: {e}"))?;
+    }
     if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
         crate::tls::load_chain(cert).with_context(|| format!("tls.cert {}", cert.display()))?;
         crate::tls::load_key(key).with_context(|| format!("tls.key {}", key.display()))?;

@@ -249,6 +249,10 @@ fn hardening_check_config_prints_weakening_settings() {
             "[consents]\nsupported_permissions = [\"ReadEverything\"]\n",
             "supported_permissions",
         ),
+        (
+            "[consents]\nsupported_local_instruments = [\"FPS\"]\n",
+            "supported_local_instruments",
+        ),
         ("[pages]\nlogo = \"/nonexistent/logo.svg\"\n", "pages.logo"),
         (
             "[trust]\nanchors = [\"/nonexistent/qtsp-roots\"]\n",

@@ -317,6 +317,73 @@ async fn ob_unsupported_permissions_are_refused() {
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 }
 
+/// OB v3.1.10 "Namespaced Enumerations": a payment consent naming a LocalInstrument the bank
+/// does not support is 400 `UK.OBIE.Unsupported.LocalInstrument` at
+/// `Data.Initiation.LocalInstrument`, storing nothing; by default every OB code is supported,
+/// and a bank's configured list replaces them (its own namespaced codes included).
+#[tokio::test]
+async fn co_3_unsupported_local_instrument_is_refused() {
+    let with = |code: &str| {
+        let mut body = pay_body("10.00");
+        body["Data"]["Initiation"]["LocalInstrument"] = json!(code);
+        body
+    };
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "pisp-li", &[PspRole::PaymentInitiation]).await;
+    let tpp_api = as_tpp(&h, &c, &token);
+    let refused = tpp_api
+        .post(
+            PISP,
+            &with("UK.MyBank.Instant"),
+            &[("x-idempotency-key", "li-1")],
+        )
+        .await;
+    assert_ob(&refused, 400, "UK.OBIE.Unsupported.LocalInstrument");
+    assert_eq!(
+        refused.body["Errors"][0]["Path"],
+        "Data.Initiation.LocalInstrument"
+    );
+    assert_eq!(stored(&h).await, 0);
+    let ok = tpp_api
+        .post(PISP, &with("UK.OBIE.FPS"), &[("x-idempotency-key", "li-2")])
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+    assert_eq!(
+        ok.body["Data"]["Initiation"]["LocalInstrument"],
+        "UK.OBIE.FPS"
+    );
+
+    let h = Harness::start(|c| {
+        c.consents.supported_local_instruments =
+            Some(vec!["UK.OBIE.FPS".into(), "UK.MyBank.Instant".into()])
+    })
+    .await;
+    let (c, token) = tpp(&h, "pisp-li", &[PspRole::PaymentInitiation]).await;
+    let tpp_api = as_tpp(&h, &c, &token);
+    let refused = tpp_api
+        .post(
+            PISP,
+            &with("UK.OBIE.CHAPS"),
+            &[("x-idempotency-key", "li-3")],
+        )
+        .await;
+    assert_ob(&refused, 400, "UK.OBIE.Unsupported.LocalInstrument");
+    assert_eq!(stored(&h).await, 0);
+    let ok = tpp_api
+        .post(
+            PISP,
+            &with("UK.MyBank.Instant"),
+            &[("x-idempotency-key", "li-4")],
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+    // Without a LocalInstrument the bank picks the scheme: accepted.
+    let ok = tpp_api
+        .post(PISP, &pay_body("11.00"), &[("x-idempotency-key", "li-5")])
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+}
+
 /// ob_fapi_headers (OB fidelity 17): `x-fapi-auth-date` and `x-fapi-customer-ip-address` are
 /// checked when sent (`UK.OBIE.Header.Invalid` naming the header) and pass when well formed.
 #[tokio::test]
