@@ -66,8 +66,9 @@ impl AccountAccessDetails {
         }
         let d = req.data;
         let permissions = parse_permissions(&d.permissions)?;
-        // OB v3.1.10 AIS profile: every consent grants at least the basic or detailed account
-        // list, or no resource of it could ever be reached.
+        // OB v3.1.10 Account and Transaction API profile, "Permissions": "The permissions
+        // array must contain at least ReadAccountsBasic or ReadAccountsDetail" (without the
+        // account list no resource of the consent could be reached).
         if !permissions.iter().any(|p| {
             matches!(
                 p,
