@@ -160,10 +160,6 @@ impl ConsentService {
             }
             ConsentKind::DomesticPayment => {
                 let mut details = DomesticPaymentDetails::parse(body)?;
-                if let Some(code) = details.local_instrument() {
-                    self.local_instruments
-                        .check("Data.Initiation.LocalInstrument", code)?;
-                }
                 details.terms = self.payment_terms.terms(&details.initiation, now);
                 ConsentDetails::DomesticPayment(details)
             }
@@ -182,6 +178,14 @@ impl ConsentService {
                 consent: existing,
                 new: false,
             });
+        }
+        // Checked after the replay, like the cut-off: a retry of a consent created before the
+        // bank narrowed its list answers with that consent.
+        if let ConsentDetails::DomesticPayment(d) = &details
+            && let Some(code) = d.local_instrument()
+        {
+            self.local_instruments
+                .check("Data.Initiation.LocalInstrument", code)?;
         }
         // OB "CutOffDateTime Behaviour" (Reject): past the cut-off a new consent is refused at
         // once rather than stored to be rejected at authorisation (checked after the replay:

@@ -22,6 +22,7 @@ both_backends!(
     co_3_invalid_account_access_requests_store_nothing,
     co_3_invalid_payment_requests_store_nothing,
     co_1_idempotency_same_body_same_consent_other_body_error,
+    co_3_local_instrument_is_checked_after_the_idempotency_replay,
     hardening_idempotency_key_is_valid_for_24_hours,
     co_1_concurrent_idempotent_creates_store_one_consent,
     co_1_other_clients_consent_is_not_found,
@@ -543,6 +544,41 @@ async fn co_1_idempotency_same_body_same_consent_other_body_error(env: Env) {
     assert!(b.new);
     assert_ne!(b.consent.id, first.consent.id);
     assert_eq!(env.stored().await, 2);
+}
+
+/// OB LocalInstrument: a code outside the bank's list is 400
+/// `UK.OBIE.Unsupported.LocalInstrument`, storing nothing, after the idempotency replay: a
+/// TPP retrying (same key and body) a consent created before the bank narrowed its list gets
+/// that consent, where a new one with the code is refused.
+async fn co_3_local_instrument_is_checked_after_the_idempotency_replay(env: Env) {
+    let c = caller("client-a", PISP);
+    let mut body = pay_body("10.00", "GBP");
+    body["Data"]["Initiation"]["LocalInstrument"] = json!("UK.OBIE.CHAPS");
+    let body = body.to_string();
+    let create = |svc: &bulwark_consent::ConsentService, key: &'static str| {
+        let (svc, c, body) = (svc.clone(), c.clone(), body.clone());
+        async move {
+            svc.create(
+                &c,
+                ConsentKind::DomesticPayment,
+                body.as_bytes(),
+                Some(key),
+                at(0),
+            )
+            .await
+        }
+    };
+    let first = create(&env.svc, "li-1").await.unwrap();
+    assert!(first.new);
+    let narrowed = env.svc.clone().with_local_instruments(
+        bulwark_consent::LocalInstruments::parse(&["UK.OBIE.FPS".into()]).unwrap(),
+    );
+    let retry = create(&narrowed, "li-1").await.unwrap();
+    assert!(!retry.new);
+    assert_eq!(retry.consent.id, first.consent.id);
+    let err = create(&narrowed, "li-2").await.unwrap_err();
+    assert_ob(&err, 400, "UK.OBIE.Unsupported.LocalInstrument");
+    assert_eq!(env.stored().await, 1);
 }
 
 async fn co_1_other_clients_consent_is_not_found(env: Env) {

@@ -84,17 +84,17 @@ pub trait RegistrationStore: Send + Sync {
 
 /// What ended with a deleted registration, in the same transaction as the deletion.
 ///
-/// - Its consents awaiting authorisation are Rejected, its Authorised (or lazily expired)
+/// - Its consents awaiting authorisation are Rejected, its Authorised (or expired)
 ///   account-access and funds-confirmation consents Revoked, as its own `DELETE` of each
 ///   would have (audited as the TPP, with the reason [`CLIENT_DELETED`]). An Authorised payment
 ///   consent keeps its status: OB has no revocation for it, and a deleted client pays nothing.
 /// - Its refresh tokens are revoked; its codes not yet exchanged, its pushed requests and its
-///   PSUs' unfinished interactions are deleted.
-/// - One `client.delete` row joins the audit trail.
+///   PSUs' interactions are deleted.
 ///
 /// Its access tokens need no watermark: every check (introspection, the resource guard, the
-/// gateway) refuses a token whose client no longer exists, and a registered client's id (a
-/// UUID) is never issued again.
+/// gateway) refuses a token whose client no longer exists (at once on the node that deleted
+/// it, within `client_cache_secs` on the others and at the gateway), and a registered client's
+/// id (a UUID) is never issued again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClientDeletion {
     /// Consents withdrawn before authorisation (now Rejected).
@@ -253,39 +253,16 @@ impl RegistrationStore for SqlStore {
             .bind(client_id)
             .execute(&mut tx)
             .await?;
-        let consents_rejected = end_consents(
-            &mut tx,
-            client_id,
-            now,
-            "status = 'AwaitingAuthorisation'",
-            "Rejected",
-        )
-        .await?;
-        let consents_revoked = end_consents(
-            &mut tx,
-            client_id,
-            now,
-            "status = 'Authorised' AND kind IN ('account-access', 'funds-confirmation')",
-            "Revoked",
-        )
-        .await?;
-        // By consent (indexed), not by client: every refresh token is bound to one consent of
-        // its client.
-        let refresh = crate::db::query(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL \
-             AND consent_id IN (SELECT id FROM consents WHERE client_id = $1)",
-        )
-        .bind(client_id)
-        .bind(now)
-        .execute(&mut tx)
-        .await?;
-        // The unexpired ones only (the expiry indexes bound the scans); the purge takes the
-        // rest, which nothing can use any more.
+        // In the order a PSU's decision takes its locks (interaction, pushed request, consent)
+        // and a code exchange its own (code, consent, then the refresh token it writes), so
+        // neither deadlocks with this on PostgreSQL: one waits for the other. The unexpired
+        // rows only (the expiry indexes bound the scans); the purge takes the rest, which
+        // nothing can use any more.
         for sql in [
+            "DELETE FROM authz_interactions WHERE expires_at >= $2 AND client_id = $1",
+            "DELETE FROM pushed_requests WHERE expires_at >= $2 AND client_id = $1",
             "DELETE FROM authorization_codes WHERE expires_at >= $2 AND client_id = $1 \
              AND used_at IS NULL",
-            "DELETE FROM pushed_requests WHERE expires_at >= $2 AND client_id = $1",
-            "DELETE FROM authz_interactions WHERE expires_at >= $2 AND client_id = $1",
         ] {
             crate::db::query(sql)
                 .bind(client_id)
@@ -293,54 +270,90 @@ impl RegistrationStore for SqlStore {
                 .execute(&mut tx)
                 .await?;
         }
-        crate::staff::insert_audit(&crate::AuditEvent {
-            seq: 0,
-            at: now,
-            actor_kind: "TPP".into(),
-            actor_id: client_id.into(),
-            action: "client.delete".into(),
-            subject: Some(client_id.into()),
-            reason: None,
-            request_id: None,
-        })
-        .execute(&mut tx)
+        let consents_rejected = end_consents(
+            &mut tx,
+            client_id,
+            now,
+            "AwaitingAuthorisation",
+            "Rejected",
+            ALL,
+        )
         .await?;
+        let mut consents_revoked = 0;
+        // A consent expired on record is Revoked too, as the TPP's own DELETE would.
+        for from in ["Authorised", "Expired"] {
+            consents_revoked +=
+                end_consents(&mut tx, client_id, now, from, "Revoked", REVOCABLE).await?;
+        }
+        // By consent (indexed), not by client: every refresh token is bound to one consent of
+        // its client. Under READ COMMITTED a rotation holding its old token makes a pass wait
+        // and skip it; the successor it committed is seen by the next pass (each statement
+        // reads anew). A redemption that won a code before the DELETE above committed its
+        // token before that DELETE went on, so the first pass sees it.
+        let mut refresh_tokens_revoked = 0;
+        for _ in 0..8 {
+            let done = crate::db::query(
+                "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL \
+                 AND consent_id IN (SELECT id FROM consents WHERE client_id = $1)",
+            )
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                break;
+            }
+            refresh_tokens_revoked += done.rows_affected();
+        }
         tx.commit().await?;
         Ok(Some(ClientDeletion {
             consents_rejected,
             consents_revoked,
-            refresh_tokens_revoked: refresh.rows_affected(),
+            refresh_tokens_revoked,
         }))
     }
 }
 
-/// Moves the deleted client's consents matching `which` to `to`, each with its audit row
-/// (the TPP as actor, [`CLIENT_DELETED`] as reason), on the open transaction; how many.
-/// `which` and `to` are constants of this module, never input.
+/// Every consent kind.
+const ALL: &str = "'account-access', 'domestic-payment', 'funds-confirmation'";
+/// The kinds OB lets end by revocation (an Authorised payment consent is never revoked).
+const REVOCABLE: &str = "'account-access', 'funds-confirmation'";
+
+/// Moves the deleted client's consents of `kinds` from status `from` to `to`, each with its
+/// audit row (the TPP as actor, [`CLIENT_DELETED`] as reason), on the open transaction; how
+/// many. The audit rows are written for exactly the rows the UPDATE changed (RETURNING): under
+/// READ COMMITTED a PSU's decision committed in between must not be audited as this.
+/// `from`, `to` and `kinds` are constants of this module, never input.
 async fn end_consents(
     tx: &mut crate::db::Tx,
     client_id: &str,
     now: i64,
-    which: &'static str,
+    from: &'static str,
     to: &'static str,
+    kinds: &'static str,
 ) -> Result<u64, StoreError> {
-    crate::db::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, \
-         to_status, reason) SELECT id, 'TPP', $1, $2, status, '{to}', $3 FROM consents \
-         WHERE client_id = $1 AND {which}"
-    )))
-    .bind(client_id)
-    .bind(now)
-    .bind(CLIENT_DELETED)
-    .execute(&mut *tx)
-    .await?;
-    let done = crate::db::query(sqlx::AssertSqlSafe(format!(
+    let ended = crate::db::query(sqlx::AssertSqlSafe(format!(
         "UPDATE consents SET status = '{to}', status_updated_at = $2 \
-         WHERE client_id = $1 AND {which}"
+         WHERE client_id = $1 AND status = '{from}' AND kind IN ({kinds}) RETURNING id"
     )))
     .bind(client_id)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    for row in &ended {
+        let id: String = row.try_get("id")?;
+        crate::db::query(
+            "INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, from_status, \
+             to_status, reason) VALUES ($1, 'TPP', $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(client_id)
+        .bind(now)
+        .bind(from)
+        .bind(to)
+        .bind(CLIENT_DELETED)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(u64::try_from(ended.len()).unwrap_or(u64::MAX))
 }

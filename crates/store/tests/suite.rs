@@ -1065,11 +1065,11 @@ async fn granted(
 }
 
 /// RFC 7592 2.3: deleting a registration ends, in the same transaction, what its client held:
-/// consents awaiting authorisation are Rejected, Authorised account-access and
-/// funds-confirmation ones Revoked (an Authorised payment consent keeps its status), each
-/// with its audit row; refresh tokens are revoked; codes not yet exchanged, pushed requests
-/// and unfinished interactions go; a `client.delete` event joins the trail. Another client's
-/// rows, and a client without a registration, are untouched.
+/// consents awaiting authorisation are Rejected, Authorised (or expired) account-access and
+/// funds-confirmation ones Revoked (an Authorised payment consent keeps its status), each with
+/// exactly one audit row; refresh tokens are revoked; codes not yet exchanged, pushed requests
+/// and interactions go. Another client's rows, and a client without a registration, are
+/// untouched.
 async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlStore) {
     let claim = JtiClaim {
         namespace: "dcr:sw-1".into(),
@@ -1085,21 +1085,28 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
         .await
         .unwrap();
     store.insert_client(&client("client-b", 100)).await.unwrap();
-    // client-a: one consent awaiting authorisation (an interaction open on it), an
-    // account-access one authorised with a code not yet exchanged and a refresh token, an
-    // Authorised funds-confirmation and payment consent, and one it had withdrawn itself.
-    put(
-        &store,
-        &consent("aac-wait", "client-a", "account-access", None, 100),
-    )
-    .await
-    .unwrap();
+    // client-a: an account-access and a payment consent awaiting authorisation (an
+    // interaction open on the first), account-access consents authorised with a code
+    // exchanged for a refresh token and with one not yet exchanged, one expired on record,
+    // Authorised funds-confirmation and payment consents, one it had withdrawn itself, and a
+    // pushed request.
+    for (id, kind) in [
+        ("aac-wait", "account-access"),
+        ("pay-wait", "domestic-payment"),
+    ] {
+        put(&store, &consent(id, "client-a", kind, None, 100))
+            .await
+            .unwrap();
+    }
     store
         .insert_interaction(&interaction("ia-wait", "aac-wait"))
         .await
         .unwrap();
     granted(&store, "client-a", "aac-auth", "code-a", Some("rt-a")).await;
     granted(&store, "client-a", "aac-code", "code-open", None).await;
+    granted(&store, "client-a", "aac-exp", "code-exp", Some("rt-exp")).await;
+    let t = transition("aac-exp", "Authorised", "Expired", 102);
+    assert!(store.transition_consent(&t).await.unwrap());
     for (id, kind) in [
         ("cof-auth", "funds-confirmation"),
         ("pay-auth", "domestic-payment"),
@@ -1118,17 +1125,36 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
     .unwrap();
     let t = transition("aac-gone", "AwaitingAuthorisation", "Rejected", 101);
     assert!(store.transition_consent(&t).await.unwrap());
+    let pushed = |uri: &str, client_id: &str| PushedRequest {
+        request_uri: uri.into(),
+        client_id: client_id.into(),
+        request: "{}".into(),
+        expires_at: 500,
+    };
     store
-        .insert_pushed_request(&PushedRequest {
-            request_uri: "urn:par:a".into(),
-            client_id: "client-a".into(),
-            request: "{}".into(),
-            expires_at: 500,
+        .insert_pushed_request(&pushed("urn:par:a", "client-a"))
+        .await
+        .unwrap();
+    // client-b: the same kinds of rows, which stay as they are.
+    granted(&store, "client-b", "aac-b", "code-b", Some("rt-b")).await;
+    granted(&store, "client-b", "aac-b2", "code-b2", None).await;
+    put(
+        &store,
+        &consent("aac-b3", "client-b", "account-access", None, 100),
+    )
+    .await
+    .unwrap();
+    store
+        .insert_interaction(&Interaction {
+            client_id: "client-b".into(),
+            ..interaction("ia-b3", "aac-b3")
         })
         .await
         .unwrap();
-    // client-b: an Authorised consent with a refresh token of its own.
-    granted(&store, "client-b", "aac-b", "code-b", Some("rt-b")).await;
+    store
+        .insert_pushed_request(&pushed("urn:par:b", "client-b"))
+        .await
+        .unwrap();
 
     // A client without a registration is not deleted here, and nothing of it ends.
     assert_eq!(
@@ -1147,63 +1173,67 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
     assert_eq!(
         ended,
         ClientDeletion {
-            consents_rejected: 1,
-            consents_revoked: 3,
-            refresh_tokens_revoked: 1,
+            consents_rejected: 2,
+            consents_revoked: 4,
+            refresh_tokens_revoked: 2,
         }
     );
-    let status = |id: &'static str| {
+    let stored = |id: &'static str| {
         let store = &store;
         async move { store.get_consent(id).await.unwrap().unwrap() }
     };
-    for (id, want, changed_at) in [
-        ("aac-wait", "Rejected", 150),
-        ("aac-auth", "Revoked", 150),
-        ("aac-code", "Revoked", 150),
-        ("cof-auth", "Revoked", 150),
-        ("pay-auth", "Authorised", 101),
-        ("aac-gone", "Rejected", 101),
-        ("aac-b", "Authorised", 101),
+    // Each changed consent gained exactly one audit row, the TPP's, from the status it had.
+    for (id, from, to) in [
+        ("aac-wait", "AwaitingAuthorisation", "Rejected"),
+        ("pay-wait", "AwaitingAuthorisation", "Rejected"),
+        ("aac-auth", "Authorised", "Revoked"),
+        ("aac-code", "Authorised", "Revoked"),
+        ("aac-exp", "Expired", "Revoked"),
+        ("cof-auth", "Authorised", "Revoked"),
     ] {
-        let c = status(id).await;
-        assert_eq!(
-            (c.status.as_str(), c.status_updated_at),
-            (want, changed_at),
-            "{id}"
-        );
-    }
-    for (id, from) in [
-        ("aac-wait", "AwaitingAuthorisation"),
-        ("cof-auth", "Authorised"),
-    ] {
-        let last = store.consent_history(id).await.unwrap().pop().unwrap();
+        let c = stored(id).await;
+        assert_eq!((c.status.as_str(), c.status_updated_at), (to, 150), "{id}");
+        let history = store.consent_history(id).await.unwrap();
+        let by_deletion: Vec<_> = history.iter().filter(|a| a.at == 150).collect();
+        assert_eq!(by_deletion.len(), 1, "{id}: {history:?}");
+        let last = history.last().unwrap();
         assert_eq!(
             (
                 last.actor_kind.as_str(),
                 last.actor_id.as_str(),
                 last.at,
                 last.from_status.as_deref(),
+                last.to_status.as_str(),
                 last.reason.as_deref()
             ),
-            ("TPP", "client-a", 150, Some(from), Some(CLIENT_DELETED)),
+            ("TPP", "client-a", 150, Some(from), to, Some(CLIENT_DELETED)),
             "{id}"
         );
     }
-    // The consents that kept their status gained no audit row.
-    assert_eq!(store.consent_history("pay-auth").await.unwrap().len(), 2);
-    assert_eq!(store.consent_history("aac-gone").await.unwrap().len(), 2);
-    assert_eq!(store.consent_history("aac-b").await.unwrap().len(), 2);
+    // The consents that keep their status gained no audit row.
+    for (id, want) in [
+        ("pay-auth", "Authorised"),
+        ("aac-gone", "Rejected"),
+        ("aac-b", "Authorised"),
+        ("aac-b2", "Authorised"),
+        ("aac-b3", "AwaitingAuthorisation"),
+    ] {
+        let c = stored(id).await;
+        assert_eq!(c.status, want, "{id}");
+        let history = store.consent_history(id).await.unwrap();
+        assert!(history.iter().all(|a| a.at < 150), "{id}: {history:?}");
+    }
 
     let rt = |hash: &'static str| {
         let store = &store;
         async move { store.get_refresh_token(hash).await.unwrap().unwrap() }
     };
     assert_eq!(rt("rt-a").await.revoked_at, Some(150));
+    assert_eq!(rt("rt-exp").await.revoked_at, Some(150));
     assert_eq!(rt("rt-b").await.revoked_at, None);
-    // The code not yet exchanged is gone; the exchanged one stays (its reuse detection).
+    // The codes not yet exchanged are gone; an exchanged one stays (its reuse detection).
     assert!(store.get_code("code-open").await.unwrap().is_none());
     assert!(store.get_code("code-a").await.unwrap().is_some());
-    assert!(store.get_code("code-b").await.unwrap().is_some());
     assert!(
         store
             .get_pushed_request("urn:par:a", 150)
@@ -1218,24 +1248,16 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
             .unwrap()
             .is_none()
     );
-    let trail = store
-        .list_audit(&AuditQuery {
-            action: Some("client.delete".into()),
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(trail.len(), 1);
-    assert_eq!(
-        (
-            trail[0].actor_kind.as_str(),
-            trail[0].actor_id.as_str(),
-            trail[0].subject.as_deref(),
-            trail[0].at
-        ),
-        ("TPP", "client-a", Some("client-a"), 150)
+    // client-b's unexchanged code, pushed request and interaction in progress are untouched.
+    assert!(store.get_code("code-b2").await.unwrap().is_some());
+    assert!(
+        store
+            .get_pushed_request("urn:par:b", 150)
+            .await
+            .unwrap()
+            .is_some()
     );
+    assert!(store.get_interaction("ia-b3", 150).await.unwrap().is_some());
 
     // Deleting again finds nothing and changes nothing.
     assert_eq!(
@@ -1245,7 +1267,7 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
             .unwrap(),
         None
     );
-    assert_eq!(status("aac-auth").await.status_updated_at, 150);
+    assert_eq!(stored("aac-auth").await.status_updated_at, 150);
     assert_eq!(rt("rt-a").await.revoked_at, Some(150));
 }
 

@@ -248,7 +248,7 @@ async fn dcr_update_client_config() {
 }
 
 #[tokio::test]
-async fn dcr_4_client_delete_ends_its_consents_and_tokens() {
+async fn dcr_4_client_delete_ends_its_consents_and_its_access_tokens() {
     let d = Dcr::start().await;
     let reg = d.registered().await;
     let client_id = reg["client_id"].as_str().unwrap();
