@@ -267,7 +267,23 @@ pub fn consent_json(data: &[u8]) {
     let now = time::OffsetDateTime::from(fixed_now());
     let _ = bulwark_consent::AccountAccessDetails::parse(data, now);
     let _ = bulwark_consent::FundsConfirmationDetails::parse(data, now);
-    let _ = bulwark_consent::DomesticPaymentDetails::parse(data);
+    if let Ok(payment) = bulwark_consent::DomesticPaymentDetails::parse(data) {
+        // A submission carrying exactly the consent's Initiation and Risk is the payment the
+        // PSU authorised: it must always be accepted (CO-3), whatever the consent held.
+        let own = serde_json::json!({
+            "Data": {"ConsentId": "pdc-fuzz", "Initiation": payment.initiation},
+            "Risk": payment.risk,
+        });
+        let verdict = payment.check_submission("pdc-fuzz", own.to_string().as_bytes());
+        assert!(
+            verdict.is_ok(),
+            "the consent's own submission is refused: {verdict:?}"
+        );
+        let _ = payment.check_submission("pdc-fuzz", data);
+        if let Some(code) = payment.local_instrument() {
+            let _ = bulwark_consent::LocalInstruments::default().check("p", code);
+        }
+    }
 }
 
 /// Certificate headers from a TLS-terminating proxy: `name: value` lines, read as RFC 9440
