@@ -489,6 +489,11 @@ impl ConsentService {
             .await?)
     }
 
+    /// GW-1: the payments recorded under a consent, first recorded first.
+    pub async fn payments_of(&self, consent_id: &str) -> Result<Vec<String>, ConsentError> {
+        Ok(self.store.payments_of_consent(consent_id).await?)
+    }
+
     /// GW-1: whether `payment_id` is a payment `client_id` made (recorded at its submission
     /// through the gateway).
     pub async fn is_payment_of(

@@ -442,6 +442,19 @@ impl Policy {
             tracing::error!(client_id = %admitted.client_id, consent_id = %consent_id, "the bank accepted a payment but its answer names no usable Data.DomesticPaymentId: reads of it will be refused until an operator records it (bulwark payments record)");
             return;
         };
+        // One consent pays once: a bank answering with another payment than the one already
+        // recorded under the consent (a resent submission its idempotency did not recognise)
+        // may have paid twice. The payment is recorded all the same (it is the TPP's), and
+        // the bank's operators are told.
+        match self.consents.payments_of(consent_id).await {
+            Ok(earlier) if !earlier.is_empty() && !earlier.contains(&id) => {
+                tracing::error!(target: "bulwark::security", payment_id = %id, earlier = %earlier.join(","), client_id = %admitted.client_id, consent_id = %consent_id, "the bank answered a payment submission with another payment than the one already made under its consent: it may have paid twice (check the bank's idempotency)");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(payment_id = %id, consent_id = %consent_id, error = %e, "the payments already recorded under a consent could not be read");
+            }
+        }
         match self
             .consents
             .record_payment(&id, &admitted.client_id, consent_id, now)

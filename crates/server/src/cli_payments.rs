@@ -102,6 +102,13 @@ async fn record(
         // Recorded as asked already: nothing changes, nothing is audited again.
         return Ok(existing);
     }
+    // One consent pays once: a second payment under it is a mistake to look into, not record.
+    let earlier = store.payments_of_consent(consent_id).await?;
+    if let Some(first) = earlier.first() {
+        bail!(
+            "consent {consent_id:?} already has payment {first:?} recorded; one consent pays              once"
+        );
+    }
     let now = SystemClock.unix();
     // A payment was made under it: an Authorised consent (the payment went to the bank by
     // another way than the gateway) is consumed now, so the gateway forwards no second one.

@@ -226,6 +226,9 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The client a recorded payment was made by.
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError>;
+    /// The ids of the payments recorded under a consent, first recorded first (one, when the
+    /// bank keeps "one consent pays once").
+    async fn payments_of_consent(&self, consent_id: &str) -> Result<Vec<String>, StoreError>;
     /// Remembers the submission that consumed its consent (replacing one a failed delivery
     /// left behind).
     async fn remember_submission(&self, s: &PaymentSubmission) -> Result<(), StoreError>;
@@ -566,6 +569,19 @@ impl ConsentStore for SqlStore {
             })
         })
         .transpose()
+    }
+
+    async fn payments_of_consent(&self, consent_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = crate::db::query(
+            "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
+             ORDER BY created_at, payment_id",
+        )
+        .bind(consent_id)
+        .fetch_all(&self.db())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("payment_id").map_err(Into::into))
+            .collect()
     }
 
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError> {

@@ -2084,4 +2084,18 @@ async fn gw_1_a_payment_is_recorded_once_for_its_client(store: SqlStore) {
         "the first record stands, with its time"
     );
     assert_eq!(store.payment_record("pay-2").await.unwrap(), None);
+    // The payments of a consent, first recorded first: a bank that paid twice under one
+    // consent shows as two.
+    assert_eq!(store.payments_of_consent("pdc-1").await.unwrap(), ["pay-1"]);
+    assert!(store.payments_of_consent("pdc-2").await.unwrap().is_empty());
+    assert!(
+        store
+            .record_payment("pay-0", "client-a", "pdc-1", 104)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.payments_of_consent("pdc-1").await.unwrap(),
+        ["pay-1", "pay-0"]
+    );
 }

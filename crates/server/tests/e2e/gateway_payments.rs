@@ -319,6 +319,21 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
     // Recording it again is harmless; under another TPP's paid consent it is refused, and
     // that TPP still cannot read it.
     assert_eq!(payments_cli(&h, &args).await.unwrap(), recorded);
+    // One consent pays once: a second payment under it is refused, and not recorded.
+    let err = payments_cli(
+        &h,
+        &[
+            "record",
+            "--payment-id",
+            "pay-second",
+            "--consent-id",
+            &consent_id,
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("already has payment"), "{err}");
+    assert_eq!(h.store.payment_record("pay-second").await.unwrap(), None);
     let (other, _, other_consent) = payment_journey(&h, "tpp-gw-claimer", "gwclaim", "34.00").await;
     let args = [
         "record",
@@ -441,4 +456,79 @@ both_backends!(
     gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment,
     gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_on_postgres
         => gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_case
+);
+
+/// A bank whose idempotency fails: every submission it receives makes a new payment.
+async fn forgetful_bank() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let app = axum::Router::new().fallback(move || {
+        let n = made.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        async move {
+            (
+                axum::http::StatusCode::CREATED,
+                axum::Json(
+                    json!({"Data": {"DomesticPaymentId": format!("forgetful-{n}"),
+                                           "Status": "AcceptedSettlementInProcess"}}),
+                ),
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// GW-1, one consent pays once: a resent submission (same key and body, OB idempotency) that
+/// the bank answers with another payment than the first is passed on and recorded for the TPP
+/// (it is its payment), next to the first; the gateway reports the bank on the security log.
+async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h: Harness) {
+    let bank = forgetful_bank().await;
+    let base = gateway_with(&h, |c| {
+        c["routes"] = json!([
+            {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
+             "upstream": bank, "api": "domestic-payments", "payment_submission": true,
+             "idempotent_upstream": true}
+        ]);
+    })
+    .await;
+    let (t, token, consent_id) = payment_journey(&h, "tpp-gw-forget", "gwforget", "45.00").await;
+    let consent = crate::support::consents::pay_body("45.00");
+    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
+                      "Risk": consent["Risk"]});
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("x-idempotency-key", "forget-key-1")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let answer: serde_json::Value = r.json().await.unwrap();
+        ids.push(
+            answer["Data"]["DomesticPaymentId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(ids, ["forgetful-1", "forgetful-2"]);
+    use bulwark_store::ConsentStore;
+    assert_eq!(h.store.payments_of_consent(&consent_id).await.unwrap(), ids);
+    for id in &ids {
+        assert_eq!(
+            h.store.payment_client(id).await.unwrap().as_deref(),
+            Some(t.c.id.as_str())
+        );
+    }
+}
+
+both_backends!(
+    gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded,
+    gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_on_postgres
+        => gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case
 );
