@@ -489,7 +489,7 @@ impl ConsentService {
             .await?)
     }
 
-    /// GW-1: the payments recorded under a consent, first recorded first.
+    /// GW-1: the payments recorded under a consent, by the second they were recorded in.
     pub async fn payments_of(&self, consent_id: &str) -> Result<Vec<String>, ConsentError> {
         Ok(self.store.payments_of_consent(consent_id).await?)
     }

@@ -508,9 +508,13 @@ async fn handle(
                 );
                 return upstream_failed(&id);
             };
-            g.policy
+            if g.policy
                 .record_accepted_payment(&admitted, &bytes, g.clock.now())
-                .await;
+                .await
+            {
+                metrics::counter!("gateway_payments_beyond_one_per_consent_total", "route" => route.label.clone())
+                    .increment(1);
+            }
             id.stamp(Response::from_parts(parts, axum::body::Body::from(bytes)))
         }
         Ok(response) => id.stamp(response),

@@ -423,15 +423,16 @@ impl Policy {
     /// A payment submission the bank accepted (2xx): the payment id its answer gives
     /// (`Data.DomesticPaymentId`) is recorded for the client and consent, so reads of it are
     /// forwarded for that client only. An answer without one is logged and recorded nothing
-    /// (reads of that payment will be refused).
+    /// (reads of that payment will be refused). True when the consent now has more than one
+    /// payment (the bank may have paid twice; logged).
     pub async fn record_accepted_payment(
         &self,
         admitted: &Admitted,
         body: &[u8],
         now: OffsetDateTime,
-    ) {
+    ) -> bool {
         let Some(consent_id) = &admitted.consent_id else {
-            return;
+            return false;
         };
         let id = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
@@ -440,21 +441,8 @@ impl Policy {
             id.filter(|i| bulwark_consent::submitted_payment::is_recordable_payment_id(i))
         else {
             tracing::error!(client_id = %admitted.client_id, consent_id = %consent_id, "the bank accepted a payment but its answer names no usable Data.DomesticPaymentId: reads of it will be refused until an operator records it (bulwark payments record)");
-            return;
+            return false;
         };
-        // One consent pays once: a bank answering with another payment than the one already
-        // recorded under the consent (a resent submission its idempotency did not recognise)
-        // may have paid twice. The payment is recorded all the same (it is the TPP's), and
-        // the bank's operators are told.
-        match self.consents.payments_of(consent_id).await {
-            Ok(earlier) if !earlier.is_empty() && !earlier.contains(&id) => {
-                tracing::error!(target: "bulwark::security", payment_id = %id, earlier = %earlier.join(","), client_id = %admitted.client_id, consent_id = %consent_id, "the bank answered a payment submission with another payment than the one already made under its consent: it may have paid twice (check the bank's idempotency)");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(payment_id = %id, consent_id = %consent_id, error = %e, "the payments already recorded under a consent could not be read");
-            }
-        }
         match self
             .consents
             .record_payment(&id, &admitted.client_id, consent_id, now)
@@ -462,10 +450,28 @@ impl Policy {
         {
             Ok(true) => {}
             Ok(false) => {
-                tracing::error!(target: "bulwark::security", payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, "the bank gave a payment id already recorded for another client or consent")
+                tracing::error!(target: "bulwark::security", payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, "the bank gave a payment id already recorded for another client or consent");
+                return false;
             }
             Err(e) => {
-                tracing::error!(payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, error = %e, "a payment the bank accepted could not be recorded: reads of it will be refused until an operator records it (bulwark payments record)")
+                tracing::error!(payment_id = %id, client_id = %admitted.client_id, consent_id = %consent_id, error = %e, "a payment the bank accepted could not be recorded: reads of it will be refused until an operator records it (bulwark payments record)");
+                return false;
+            }
+        }
+        // One consent pays once. Read after recording, so of two answers racing (a submission
+        // resent while the first was still at the bank) the later sees both: a bank answering
+        // with another payment than the one recorded under the consent (its idempotency
+        // failed) may have paid twice. The payment stays recorded (it is the TPP's), and the
+        // bank's operators are told.
+        match self.consents.payments_of(consent_id).await {
+            Ok(payments) if payments.len() > 1 => {
+                tracing::error!(target: "bulwark::security", payment_id = %id, payments = %payments.join(","), client_id = %admitted.client_id, consent_id = %consent_id, "the bank made more than one payment under one consent: it may have paid twice (check the bank's idempotency)");
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(payment_id = %id, consent_id = %consent_id, error = %e, "the payments recorded under a consent could not be read");
+                false
             }
         }
     }

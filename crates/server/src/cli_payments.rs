@@ -25,7 +25,8 @@ pub enum PaymentsCommand {
     /// consent's client: reads of it through the gateway are then forwarded for that client
     /// only. A consent still Authorised is consumed (a consent pays once). Recording it again
     /// is harmless; a payment already recorded under another consent is refused (the first
-    /// record stands).
+    /// record stands), and so is a second payment for a consent unless `--second-payment`
+    /// says the bank made one.
     Record {
         /// The payment id as the bank gave it (`Data.DomesticPaymentId`).
         #[arg(long)]
@@ -34,6 +35,11 @@ pub enum PaymentsCommand {
         /// PSU authorised.
         #[arg(long)]
         consent_id: String,
+        /// Record it although the consent already has a payment: the bank made a second one
+        /// under it (its idempotency failed), and the TPP must be able to read it. The audit
+        /// row says so.
+        #[arg(long)]
+        second_payment: bool,
     },
     /// Show the client and consent a payment is recorded for (exit 1 when it is not).
     Show {
@@ -49,7 +55,8 @@ pub async fn run(config: Config, command: PaymentsCommand) -> anyhow::Result<()>
         PaymentsCommand::Record {
             payment_id,
             consent_id,
-        } => record(&store, &payment_id, &consent_id).await?,
+            second_payment,
+        } => record(&store, &payment_id, &consent_id, second_payment).await?,
         PaymentsCommand::Show { payment_id } => store
             .payment_record(&payment_id)
             .await?
@@ -72,6 +79,7 @@ async fn record(
     store: &SqlStore,
     payment_id: &str,
     consent_id: &str,
+    second_payment: bool,
 ) -> anyhow::Result<SubmittedPayment> {
     if !is_recordable_payment_id(payment_id) {
         bail!(
@@ -102,11 +110,15 @@ async fn record(
         // Recorded as asked already: nothing changes, nothing is audited again.
         return Ok(existing);
     }
-    // One consent pays once: a second payment under it is a mistake to look into, not record.
+    // One consent pays once: a second payment under it is recorded only when the operator
+    // says the bank made one (`--second-payment`), never by mistake.
     let earlier = store.payments_of_consent(consent_id).await?;
-    if let Some(first) = earlier.first() {
+    if let Some(first) = earlier.first()
+        && !second_payment
+    {
         bail!(
-            "consent {consent_id:?} already has payment {first:?} recorded; one consent pays              once"
+            "consent {consent_id:?} already has payment {first:?} recorded (one consent pays \
+             once); if the bank made this one too, record it with --second-payment"
         );
     }
     let now = SystemClock.unix();
@@ -156,10 +168,19 @@ async fn record(
             actor_id: ACTOR.into(),
             action: "payment.record".into(),
             subject: Some(payment_id.to_string()),
-            reason: Some(format!(
-                "recorded for client {} under consent {consent_id}",
-                stored.client_id
-            )),
+            reason: Some(if earlier.is_empty() {
+                format!(
+                    "recorded for client {} under consent {consent_id}",
+                    stored.client_id
+                )
+            } else {
+                format!(
+                    "recorded for client {} under consent {consent_id} as a second payment \
+                     (already: {})",
+                    stored.client_id,
+                    earlier.join(", ")
+                )
+            }),
             request_id: None,
         })
         .await?;

@@ -226,8 +226,8 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The client a recorded payment was made by.
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError>;
-    /// The ids of the payments recorded under a consent, first recorded first (one, when the
-    /// bank keeps "one consent pays once").
+    /// The ids of the payments recorded under a consent, by the second they were recorded in
+    /// (then by id); one, when the bank keeps "one consent pays once".
     async fn payments_of_consent(&self, consent_id: &str) -> Result<Vec<String>, StoreError>;
     /// Remembers the submission that consumed its consent (replacing one a failed delivery
     /// left behind).

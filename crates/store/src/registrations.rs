@@ -240,6 +240,26 @@ impl RegistrationStore for SqlStore {
         client_id: &str,
         now: i64,
     ) -> Result<Option<ClientDeletion>, StoreError> {
+        // A deadlock with a refresh-token rotation (PostgreSQL aborts one of the two): the
+        // whole deletion again, as the rotation retries on its side.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.delete_registered_client_once(client_id, now).await {
+                Err(e) if attempt < 4 && e.is_retryable_conflict() => continue,
+                done => return done,
+            }
+        }
+    }
+}
+
+impl SqlStore {
+    /// One attempt of [`RegistrationStore::delete_registered_client`].
+    async fn delete_registered_client_once(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<ClientDeletion>, StoreError> {
         let mut tx = self.db().begin().await?;
         let reg = crate::db::query("DELETE FROM registrations WHERE client_id = $1")
             .bind(client_id)
@@ -253,16 +273,15 @@ impl RegistrationStore for SqlStore {
             .bind(client_id)
             .execute(&mut tx)
             .await?;
-        // In the order a PSU's decision takes its locks (interaction, pushed request, consent)
-        // and a code exchange its own (code, consent, then the refresh token it writes), so
-        // neither deadlocks with this on PostgreSQL: one waits for the other. The unexpired
-        // rows only (the expiry indexes bound the scans); the purge takes the rest, which
-        // nothing can use any more.
+        // In the order a PSU's decision takes its locks (interaction, pushed request,
+        // consent, then the code it writes) and a code exchange its own (the consent, shared,
+        // then the code, then the refresh token it writes), so neither deadlocks with this on
+        // PostgreSQL: one waits for the other, then sees what it committed. The unexpired rows
+        // only (the expiry indexes bound the scans); the purge takes the rest, which nothing
+        // can use any more.
         for sql in [
             "DELETE FROM authz_interactions WHERE expires_at >= $2 AND client_id = $1",
             "DELETE FROM pushed_requests WHERE expires_at >= $2 AND client_id = $1",
-            "DELETE FROM authorization_codes WHERE expires_at >= $2 AND client_id = $1 \
-             AND used_at IS NULL",
         ] {
             crate::db::query(sql)
                 .bind(client_id)
@@ -285,11 +304,19 @@ impl RegistrationStore for SqlStore {
             consents_revoked +=
                 end_consents(&mut tx, client_id, now, from, "Revoked", REVOCABLE).await?;
         }
+        crate::db::query(
+            "DELETE FROM authorization_codes WHERE expires_at >= $2 AND client_id = $1 \
+             AND used_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(&mut tx)
+        .await?;
         // By consent (indexed), not by client: every refresh token is bound to one consent of
-        // its client. Under READ COMMITTED a rotation holding its old token makes a pass wait
-        // and skip it; the successor it committed is seen by the next pass (each statement
-        // reads anew). A redemption that won a code before the DELETE above committed its
-        // token before that DELETE went on, so the first pass sees it.
+        // its client. A redemption that won a code committed its token before the DELETE above
+        // went on (it waited for it), so the first pass sees it; a rotation holding a token
+        // makes a pass wait for it, and the successor it committed is revoked by the next pass
+        // (each statement reads anew under READ COMMITTED).
         let mut refresh_tokens_revoked = 0;
         for _ in 0..8 {
             let done = crate::db::query(

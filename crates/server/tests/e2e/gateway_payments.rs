@@ -334,6 +334,48 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
     .unwrap_err();
     assert!(err.contains("already has payment"), "{err}");
     assert_eq!(h.store.payment_record("pay-second").await.unwrap(), None);
+    // ... unless the operator says the bank made it (its idempotency failed): then it is
+    // recorded for the same client, and the audit row says it is a second payment.
+    let second = payments_cli(
+        &h,
+        &[
+            "record",
+            "--payment-id",
+            "pay-second",
+            "--consent-id",
+            &consent_id,
+            "--second-payment",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(second["client_id"], t.c.id.as_str());
+    assert_eq!(
+        h.store
+            .payments_of_consent(&consent_id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let trail = h
+        .store
+        .list_audit(&bulwark_store::AuditQuery {
+            subject: Some("pay-second".into()),
+            limit: 10,
+            ..bulwark_store::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert!(
+        trail[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("second payment"),
+        "{trail:?}"
+    );
     let (other, _, other_consent) = payment_journey(&h, "tpp-gw-claimer", "gwclaim", "34.00").await;
     let args = [
         "record",
@@ -481,10 +523,15 @@ async fn forgetful_bank() -> String {
 
 /// GW-1, one consent pays once: a resent submission (same key and body, OB idempotency) that
 /// the bank answers with another payment than the first is passed on and recorded for the TPP
-/// (it is its payment), next to the first; the gateway reports the bank on the security log.
+/// (it is its payment), next to the first; the gateway reports the bank on the security log
+/// and counts it (`gateway_payments_beyond_one_per_consent_total`).
 async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h: Harness) {
     let bank = forgetful_bank().await;
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    drop(admin);
     let base = gateway_with(&h, |c| {
+        c["admin_listen"] = json!(admin_addr.to_string());
         c["routes"] = json!([
             {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
              "upstream": bank, "api": "domestic-payments", "payment_submission": true,
@@ -518,7 +565,24 @@ async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h:
     }
     assert_eq!(ids, ["forgetful-1", "forgetful-2"]);
     use bulwark_store::ConsentStore;
-    assert_eq!(h.store.payments_of_consent(&consent_id).await.unwrap(), ids);
+    let mut recorded = h.store.payments_of_consent(&consent_id).await.unwrap();
+    recorded.sort();
+    assert_eq!(recorded, ids);
+    let metrics = reqwest::get(format!("http://{admin_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("gateway_payments_beyond_one_per_consent_total")
+                && l.contains("route=\"POST /open-banking/v3.1/pisp/domestic-payments\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    assert!(counted >= 1.0, "{metrics}");
     for id in &ids {
         assert_eq!(
             h.store.payment_client(id).await.unwrap().as_deref(),
