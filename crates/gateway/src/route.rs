@@ -246,8 +246,10 @@ fn check_policy(
 /// True for a path without anything an URL parser or an application server would rewrite:
 /// no `.` or `..` segment; segments of RFC 3986 `pchar`s only, without `;` (Tomcat and Jetty
 /// cut a segment at `;`, so `..;` would be `..`) and so without `\`; no percent-encoded
-/// dot, slash, backslash, semicolon, NUL or percent (decoded twice by some upstreams), and
-/// no `%u` escape (IIS).
+/// dot, slash, backslash, semicolon, NUL or percent (decoded twice by some upstreams), no
+/// `%u` escape (IIS), and no percent-encoded control character (a line break in a log or a
+/// header downstream) or byte above ASCII (an overlong UTF-8 `%c0%ae` is a dot to old
+/// decoders, a full-width `%ef%bc%8e` to a Unicode-normalising one).
 pub fn is_plain(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     !["%2e", "%2f", "%5c", "%3b", "%00", "%25"]
@@ -258,14 +260,23 @@ pub fn is_plain(path: &str) -> bool {
             .all(|s| s != "." && s != ".." && plain_segment(s.as_bytes()))
 }
 
-/// RFC 3986 3.3 `pchar`s (unreserved, pct-encoded, sub-delims, `:`, `@`) less `;`.
+/// RFC 3986 3.3 `pchar`s (unreserved, pct-encoded, sub-delims, `:`, `@`) less `;`, the
+/// encoded bytes printable ASCII only.
 fn plain_segment(s: &[u8]) -> bool {
     let mut i = 0;
     while i < s.len() {
         match s[i] {
             b'%' => {
-                let hex = |j: usize| s.get(j).is_some_and(u8::is_ascii_hexdigit);
-                if !(hex(i + 1) && hex(i + 2)) {
+                let hex = |j: usize| {
+                    s.get(j)
+                        .and_then(|c| char::from(*c).to_digit(16))
+                        .and_then(|d| u8::try_from(d).ok())
+                };
+                let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2)) else {
+                    return false;
+                };
+                let byte = high << 4 | low;
+                if !(0x20..0x7f).contains(&byte) {
                     return false;
                 }
                 i += 3;
@@ -357,6 +368,14 @@ mod tests {
             "/open-banking/v3.1/aisp/accounts/%u002e%u002e/balances",
             "/open-banking/v3.1/aisp/accounts/acc%00/balances",
             "/open-banking/v3.1/aisp/accounts/acc\"1/balances",
+            // Overlong UTF-8 dots (old decoders), full-width dots (Unicode normalisation),
+            // bytes that are no UTF-8 at all, encoded line breaks and DEL.
+            "/open-banking/v3.1/aisp/accounts/%c0%ae%c0%ae/balances",
+            "/open-banking/v3.1/aisp/accounts/%e0%80%ae%e0%80%ae/balances",
+            "/open-banking/v3.1/aisp/accounts/%ef%bc%8e%ef%bc%8e/balances",
+            "/open-banking/v3.1/aisp/accounts/acc%ff/balances",
+            "/open-banking/v3.1/aisp/accounts/acc%0d%0aX-Injected:%201/balances",
+            "/open-banking/v3.1/aisp/accounts/acc%7f/balances",
         ] {
             assert!(r.matches("GET", tricky).is_none(), "{tricky}");
         }
