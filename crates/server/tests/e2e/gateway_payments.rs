@@ -17,9 +17,7 @@ async fn gw_1_an_undelivered_payment_leaves_its_consent_authorised_case(h: Harne
     })
     .await;
     let (t, token, consent_id) = payment_journey(&h, "tpp-gw-down", "gwdown", "12.00").await;
-    let consent = crate::support::consents::pay_body("12.00");
-    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
-                      "Risk": consent["Risk"]});
+    let body = submission_of(&consent_id, "12.00");
     let submit = || {
         http_client(&h.dev_ca, Some(&t.c.identity))
             .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
@@ -106,9 +104,7 @@ async fn gw_1_a_payment_is_read_only_by_the_client_that_made_it_case(h: Harness)
     })
     .await;
     let (t, token, consent_id) = payment_journey(&h, "tpp-gw-payer", "gwpayer", "21.00").await;
-    let consent = crate::support::consents::pay_body("21.00");
-    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
-                      "Risk": consent["Risk"]});
+    let body = submission_of(&consent_id, "21.00");
     let send = || {
         http_client(&h.dev_ca, Some(&t.c.identity))
             .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
@@ -218,9 +214,7 @@ async fn gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case(h: Harn
     .await;
     let (t, _token, consent_id) = payment_journey(&h, "tpp-gw-early", "gwearly", "33.00").await;
     // The payment reaches the bank by another way than the gateway.
-    let consent = crate::support::consents::pay_body("33.00");
-    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
-                      "Risk": consent["Risk"]});
+    let body = submission_of(&consent_id, "33.00");
     let made = reqwest::Client::new()
         .post(format!("{bank}/open-banking/v3.1/pisp/domestic-payments"))
         .header("x-bulwark-client-id", &t.c.id)
@@ -423,6 +417,21 @@ both_backends!(
         => gw_1_an_operator_records_a_payment_the_gateway_did_not_see_case
 );
 
+/// The payment submission route to `bank`, re-forwarding a resent submission (the bank is
+/// idempotent on `x-idempotency-key`).
+fn idempotent_submission_route(bank: &serde_json::Value) -> serde_json::Value {
+    json!({"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
+           "upstream": bank, "api": "domestic-payments", "payment_submission": true,
+           "idempotent_upstream": true})
+}
+
+/// The submission of the payment `payment_journey` consented to for `amount`.
+fn submission_of(consent_id: &str, amount: &str) -> serde_json::Value {
+    let consent = crate::support::consents::pay_body(amount);
+    json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
+           "Risk": consent["Risk"]})
+}
+
 /// GW-1, OB idempotency: a TPP whose answer was lost sends the same payment submission again
 /// with the same `x-idempotency-key`: the gateway forwards it again without consuming anything
 /// and the bank answers with the payment it made (201, the same DomesticPaymentId). Another
@@ -431,17 +440,11 @@ both_backends!(
 async fn gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_case(h: Harness) {
     let base = gateway_with(&h, |c| {
         let bank = c["routes"][0]["upstream"].clone();
-        c["routes"] = json!([
-            {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
-             "upstream": bank, "api": "domestic-payments", "payment_submission": true,
-             "idempotent_upstream": true}
-        ]);
+        c["routes"] = json!([idempotent_submission_route(&bank)]);
     })
     .await;
     let (t, token, consent_id) = payment_journey(&h, "tpp-gw-again", "gwagain", "44.00").await;
-    let consent = crate::support::consents::pay_body("44.00");
-    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
-                      "Risk": consent["Risk"]});
+    let body = submission_of(&consent_id, "44.00");
     let submit = |key: Option<&str>, body: &serde_json::Value| {
         let mut req = http_client(&h.dev_ca, Some(&t.c.identity))
             .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
@@ -532,17 +535,11 @@ async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h:
     drop(admin);
     let base = gateway_with(&h, |c| {
         c["admin_listen"] = json!(admin_addr.to_string());
-        c["routes"] = json!([
-            {"method": "POST", "path": "/open-banking/v3.1/pisp/domestic-payments",
-             "upstream": bank, "api": "domestic-payments", "payment_submission": true,
-             "idempotent_upstream": true}
-        ]);
+        c["routes"] = json!([idempotent_submission_route(&json!(bank))]);
     })
     .await;
     let (t, token, consent_id) = payment_journey(&h, "tpp-gw-forget", "gwforget", "45.00").await;
-    let consent = crate::support::consents::pay_body("45.00");
-    let body = json!({"Data": {"ConsentId": consent_id, "Initiation": consent["Data"]["Initiation"]},
-                      "Risk": consent["Risk"]});
+    let body = submission_of(&consent_id, "45.00");
     let mut ids = Vec::new();
     for _ in 0..2 {
         let r = http_client(&h.dev_ca, Some(&t.c.identity))
