@@ -35,6 +35,22 @@ pub struct StaffLoginPage {
     pub error: Option<String>,
 }
 
+/// The console's error page (its own layout and words for staff, not the customer's).
+#[derive(Template)]
+#[template(path = "staff_error.html")]
+pub struct StaffErrorPage {
+    /// Bank name.
+    pub bank_name: String,
+    /// Page title (starts with "Error:").
+    pub title: String,
+    /// Always `None`: an error page offers no navigation it cannot vouch for.
+    pub nav: Option<Nav>,
+    /// What went wrong, in words for staff.
+    pub message: String,
+    /// A reference naming the log line.
+    pub reference: String,
+}
+
 /// The consent search form's current values and choices.
 pub struct ConsentFilters {
     /// Consent id.

@@ -17,7 +17,7 @@ use bulwark_web::no_store;
 use bulwark_web::pages::{SameSite, cookie, set_cookie};
 use time::OffsetDateTime;
 
-use crate::pages::{ErrorPage, render};
+use crate::pages::render;
 use crate::staff_pages::*;
 use crate::state::StaffState;
 
@@ -107,11 +107,12 @@ fn error(s: &StaffState, e: &StaffError) -> Response {
         other => other.to_string(),
     };
     render(
-        &ErrorPage {
+        &StaffErrorPage {
             bank_name: s.branding.bank_name.clone(),
-            title: "Staff console".into(),
+            title: "Error: Staff console".into(),
+            nav: None,
             message,
-            reference: Some(reference),
+            reference,
         },
         StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
         &[],

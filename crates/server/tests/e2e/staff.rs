@@ -259,6 +259,28 @@ async fn co_5_a_viewer_cannot_revoke_or_suspend() {
         )
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
+    // An error is the console's own page (its layout, a title saying it is an error, words
+    // for staff), not the customer's ("no payment has been made").
+    let missing = b.get("/staff/consents/aac-no-such-consent").await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert!(
+        missing.body.contains("<title>Error: Staff console"),
+        "{}",
+        missing.body
+    );
+    assert!(missing.body.contains("Skip to main content"));
+    assert!(!missing.body.contains("no payment has been made"));
+    // WCAG 1.3.1: the history table has a caption and column headers with their scope.
+    assert!(
+        detail
+            .body
+            .contains("<caption class=\"sr-only\">Status history</caption>")
+    );
+    assert!(detail.body.contains("<th scope=\"col\">When</th>"));
+    assert!(
+        !detail.body.contains("<th>"),
+        "every header cell has its scope"
+    );
     let refused = b
         .post(
             &format!("/staff/clients/{}/status", t.c.id),
@@ -326,6 +348,15 @@ async fn co_5_login_is_protected_and_sessions_end() {
             )
             .await;
         assert_eq!(p.status, 401);
+        // WCAG 3.3.1: the error is tied to both fields.
+        assert_eq!(
+            p.body
+                .matches("aria-invalid=\"true\" aria-describedby=\"login-error\"")
+                .count(),
+            2,
+            "{}",
+            p.body
+        );
         answers.push(p.body.contains("wrong username or password"));
     }
     assert_eq!(answers, [true, true]);
