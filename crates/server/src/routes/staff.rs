@@ -119,6 +119,16 @@ fn error(s: &StaffState, e: &StaffError) -> Response {
     )
 }
 
+/// A page's title, prefixed "Error:" when the page reports one (WCAG 3.3.1: a screen reader
+/// announces the title first), as the customer pages do.
+fn titled(title: &str, has_error: bool) -> String {
+    if has_error {
+        format!("Error: {title}")
+    } else {
+        title.to_string()
+    }
+}
+
 fn parse_form(body: &[u8]) -> Form {
     Form::parse(body).unwrap_or_else(|_| Form::from_pairs([]))
 }
@@ -141,7 +151,7 @@ fn login_page(
     let csrf = s.rng.token(24);
     let page = StaffLoginPage {
         bank_name: s.branding.bank_name.clone(),
-        title: "Staff login".into(),
+        title: titled("Staff login", error.is_some()),
         nav: None,
         csrf: csrf.clone(),
         username: username.into(),
@@ -417,7 +427,7 @@ pub async fn consents(
     render(
         &StaffConsentsPage {
             bank_name: s.branding.bank_name.clone(),
-            title: "Consents".into(),
+            title: titled("Consents", error_text.is_some()),
             nav: nav(&session, "consents"),
             filters,
             error: error_text,
@@ -495,7 +505,7 @@ async fn consent_page(
     render(
         &StaffConsentPage {
             bank_name: s.branding.bank_name.clone(),
-            title: format!("Consent {}", c.id),
+            title: titled(&format!("Consent {}", c.id), error_text.is_some()),
             nav: nav(session, "consents"),
             c: view,
             error: error_text,
@@ -713,7 +723,7 @@ async fn client_page(
     render(
         &StaffClientPage {
             bank_name: s.branding.bank_name.clone(),
-            title: format!("Client {client_id}"),
+            title: titled(&format!("Client {client_id}"), error_text.is_some()),
             nav: nav(session, "clients"),
             c: view,
             error: error_text,
@@ -847,7 +857,7 @@ async fn members_page(
     render(
         &StaffMembersPage {
             bank_name: s.branding.bank_name.clone(),
-            title: "Staff".into(),
+            title: titled("Staff", error_text.is_some()),
             nav: nav(session, "members"),
             rows: members
                 .iter()

@@ -348,7 +348,8 @@ async fn co_5_login_is_protected_and_sessions_end() {
             )
             .await;
         assert_eq!(p.status, 401);
-        // WCAG 3.3.1: the error is tied to both fields.
+        // WCAG 3.3.1: the title says there is an error, and the error is tied to both fields.
+        assert!(p.body.contains("<title>Error: Staff login"), "{}", p.body);
         assert_eq!(
             p.body
                 .matches("aria-invalid=\"true\" aria-describedby=\"login-error\"")
