@@ -70,6 +70,18 @@ async fn revoke_case(h: Harness) {
     let path = format!("/staff/consents/{consent_id}/revoke");
     let refused = b.post(&path, &[("csrf", &csrf), ("reason", " ")]).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
+    // WCAG 3.3.1: the page says it is an error, and the Reason field points at it.
+    assert!(
+        refused.body.contains("<title>Error: Consent"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("aria-describedby=\"page-error\"")
+            && refused.body.contains("id=\"page-error\""),
+        "{}",
+        refused.body
+    );
     let refused = b.post(&path, &[("reason", "customer asked")]).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert_eq!(
