@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("forms", forms),
     ("consent_json", consent_json),
     ("proxy_headers", proxy_headers),
+    ("gateway_path", gateway_path),
 ];
 
 /// A fixed instant inside the fixtures' validity (a day after the leaf's notBefore), so a
@@ -309,5 +310,95 @@ pub fn proxy_headers(data: &[u8]) {
                 let _ = decode_cert(cert);
             }
         }
+    }
+}
+
+/// The gateway's route table entry every fuzzed path is matched against.
+fn fixture_route() -> Option<&'static bulwark_gateway::route::Route> {
+    static ROUTE: OnceLock<Option<bulwark_gateway::route::Route>> = OnceLock::new();
+    ROUTE
+        .get_or_init(|| {
+            serde_json::from_value::<bulwark_gateway::RouteConfig>(serde_json::json!({
+                "method": "GET",
+                "path": "/open-banking/v3.1/aisp/accounts/{AccountId}/balances",
+                "upstream": "http://127.0.0.1:9",
+                "api": "balances",
+                "account_param": "AccountId",
+            }))
+            .ok()
+            .and_then(|c| bulwark_gateway::route::Route::new(&c).ok())
+        })
+        .as_ref()
+}
+
+/// Percent-decodes one path segment as an upstream would (a malformed escape is kept).
+fn percent_decode(segment: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = Vec::with_capacity(segment.len());
+    let mut i = 0;
+    while i < segment.len() {
+        match (segment[i], segment.get(i + 1), segment.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(hex(h).unwrap_or(0) << 4 | hex(l).unwrap_or(0));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Gateway request paths (GW-1): a path the gateway would match and forward as it is
+/// (`route::is_plain`) must mean the same to an upstream that decodes it, once or twice:
+/// every decoded byte printable ASCII, no segment that decodes to `.` or `..` or holds `/`,
+/// `\`, `;` or `%`. A matched account parameter is the raw segment.
+pub fn gateway_path(data: &[u8]) {
+    let Ok(path) = std::str::from_utf8(data) else {
+        return;
+    };
+    let matched = fixture_route().and_then(|r| r.matches("GET", path));
+    if !bulwark_gateway::route::is_plain(path) {
+        assert!(
+            matched.is_none(),
+            "a path that is not plain matched: {path:?}"
+        );
+        return;
+    }
+    for segment in path.split('/') {
+        let once = percent_decode(segment.as_bytes());
+        assert!(
+            once.iter().all(|b| (0x20..0x7f).contains(b)),
+            "{path:?}: a segment decodes outside printable ASCII"
+        );
+        assert!(
+            !once.iter().any(|b| b"/\\;%".contains(b)),
+            "{path:?}: a segment decodes to a separator or an escape"
+        );
+        assert!(
+            once != b"." && once != b"..",
+            "{path:?}: a segment decodes to a dot segment"
+        );
+        assert_eq!(
+            percent_decode(&once),
+            once,
+            "{path:?}: decoding twice differs"
+        );
+    }
+    if let Some(params) = matched {
+        let account = params
+            .iter()
+            .find(|(n, _)| n == "AccountId")
+            .map(|(_, v)| v);
+        assert!(
+            account.is_some_and(|a| path.split('/').any(|s| s == a)),
+            "{path:?}: the account is not a raw segment"
+        );
     }
 }
