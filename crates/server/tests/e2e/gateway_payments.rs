@@ -5,7 +5,9 @@
 
 use serde_json::json;
 
-use crate::support::gateway::{gateway_with, get, payment_journey, reason};
+use crate::support::gateway::{
+    admin_metrics, free_admin_addr, gateway_with, get, payment_journey, reason,
+};
 use crate::support::{Harness, both_backends, http_client};
 
 async fn gw_1_an_undelivered_payment_leaves_its_consent_authorised_case(h: Harness) {
@@ -530,9 +532,7 @@ async fn forgetful_bank() -> String {
 /// and counts it (`gateway_payments_beyond_one_per_consent_total`).
 async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h: Harness) {
     let bank = forgetful_bank().await;
-    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let admin_addr = admin.local_addr().unwrap();
-    drop(admin);
+    let admin_addr = free_admin_addr();
     let base = gateway_with(&h, |c| {
         c["admin_listen"] = json!(admin_addr.to_string());
         c["routes"] = json!([idempotent_submission_route(&json!(bank))]);
@@ -565,12 +565,7 @@ async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h:
     let mut recorded = h.store.payments_of_consent(&consent_id).await.unwrap();
     recorded.sort();
     assert_eq!(recorded, ids);
-    let metrics = reqwest::get(format!("http://{admin_addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = admin_metrics(admin_addr).await;
     let counted = metrics
         .lines()
         .filter(|l| {

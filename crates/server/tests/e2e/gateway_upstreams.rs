@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::consents::tpp;
 use crate::support::gateway::{
-    escaped_pem, funds_journey, gateway, gateway_with, get, journey, payment_journey,
-    tls_echo_upstream,
+    admin_metrics, escaped_pem, free_admin_addr, funds_journey, gateway, gateway_with, get,
+    journey, payment_journey, tls_echo_upstream,
 };
 use crate::support::{Harness, http_client};
 
@@ -198,9 +198,7 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
     let h = Harness::start(|_| {}).await;
     let upstream = tls_echo_upstream(&h).await;
     let ca = h.dev_ca.clone();
-    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let admin_addr = admin.local_addr().unwrap();
-    drop(admin);
+    let admin_addr = free_admin_addr();
     let base = gateway_with(&h, move |c| {
         c["admin_listen"] = json!(admin_addr.to_string());
         c["upstream_ca"] = json!([ca]);
@@ -221,12 +219,7 @@ async fn gw_1_https_upstream_with_its_own_ca_over_http2_and_refusals_are_counted
     // Metrics are on the admin listener only, never on the TPP-facing one.
     let public = get(&h, &base, &c.identity, None, "/metrics", &[]).await;
     assert_eq!(public.status, 404);
-    let metrics = reqwest::get(format!("http://{admin_addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = admin_metrics(admin_addr).await;
     assert!(
         metrics
             .lines()

@@ -65,6 +65,22 @@ pub async fn journey(h: &Harness) -> (FlowTpp, String, Vec<String>, String) {
     )
 }
 
+/// A free loopback address for a gateway's `admin_listen`.
+pub fn free_admin_addr() -> std::net::SocketAddr {
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    admin.local_addr().unwrap()
+}
+
+/// The metrics page a gateway serves on its admin listener `addr`.
+pub async fn admin_metrics(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// A plain-HTTP server on loopback answering every request with what it received.
 pub async fn echo_upstream() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
