@@ -106,7 +106,7 @@ async fn az_6_browser_journey_authorise() {
     chrome.choose(&accounts[0]).await;
     chrome.submit("button[value=authorise]").await;
     let url = chrome.wait_for_url(&cb).await;
-    chrome.shot("back-at-tpp").await;
+    chrome.shot_foreign("back-at-tpp").await;
     let params = response_params(&url);
     assert_eq!(params["iss"], "https://localhost:8443");
     let tokens = t.exchange(&h, &params["code"]).await;
@@ -355,5 +355,79 @@ async fn az_6_browser_cancel_and_log_in_and_pay() {
     chrome.submit("#log-in").await;
     let url = chrome.wait_for_url(&cb).await;
     assert!(response_params(&url).contains_key("code"), "{url}");
+    chrome.finish().await;
+}
+
+/// The audit every screenshot runs can fail: a page with an unlabelled field and no language
+/// gets its violations (so the pages' empty reports are the pages' doing).
+#[tokio::test]
+async fn az_6_the_accessibility_audit_reports_violations() {
+    let Some(chrome) = Chrome::start("audit").await else {
+        return;
+    };
+    chrome
+        .client
+        .goto("data:text/html,<html><body><p style='color:%23bbb'>Faint</p><input type=text></body></html>")
+        .await
+        .unwrap();
+    let Some(violations) = chrome.violations().await else {
+        chrome.finish().await;
+        return;
+    };
+    let ids: Vec<&str> = violations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    for rule in [
+        "html-has-lang",
+        "label",
+        "color-contrast",
+        "landmark-one-main",
+    ] {
+        assert!(ids.contains(&rule), "{rule} not in {ids:?}");
+    }
+    chrome.finish().await;
+}
+
+/// The customer's pages at a phone's width pass the same audit: the login, an account-access
+/// consent with its accounts, and a payment consent.
+#[tokio::test]
+async fn az_6_browser_pages_on_a_phone_pass_the_accessibility_audit() {
+    let Some(mut chrome) = Chrome::start_sized("phone", (390, 844)).await else {
+        return;
+    };
+    let h = Harness::start(|_| {}).await;
+    let cb = tpp_callback(&h).await;
+    let t = FlowTpp::register_with(&h, "tpp-phone", None, &cb).await;
+    let (user, password, _, _) = psu(&h, "phone-alex").await;
+    to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-phone",
+        t.consent(&h),
+        &t,
+        "openid accounts",
+    )
+    .await;
+    log_in(&mut chrome, &user, &password).await;
+    assert!(chrome.text().await.contains("is asking for"));
+    chrome.click(".cluster > summary").await;
+    chrome.shot("consent").await;
+    to_consent_page(
+        &h,
+        &mut chrome,
+        "tpp-phone",
+        t.payment_consent(&h, "1165.8"),
+        &t,
+        "openid payments",
+    )
+    .await;
+    if chrome.text().await.contains("Log in to Bulwark Bank") {
+        log_in(&mut chrome, &user, &password).await;
+    }
+    assert!(chrome.text().await.contains("ACME Inc"));
+    chrome.shot("payment-consent").await;
     chrome.finish().await;
 }

@@ -191,3 +191,52 @@ async fn co_5_browser_viewer_cannot_revoke() {
     assert_eq!(introspect(&h, &t.c, &access).await["active"], true);
     chrome.finish().await;
 }
+
+/// Every page of the console, at a desktop's width and at a phone's, passes the accessibility
+/// audit the screenshots run (axe-core: WCAG 2.2 A and AA, best practices): the lists, a
+/// consent and a client, the audit trail, the members, and the console's error page.
+#[tokio::test]
+async fn co_5_browser_every_console_page_passes_the_accessibility_audit() {
+    for (name, size) in [
+        ("staff-pages-desktop", (1400, 1100)),
+        ("staff-pages-phone", (390, 844)),
+    ] {
+        let Some(mut chrome) = Chrome::start_sized(name, size).await else {
+            return;
+        };
+        let h = Harness::start(|_| {}).await;
+        let t = FlowTpp::register(&h, "tpp-console", None).await;
+        let (code, consent_id, _) = fapi2_code(&h, &t, "alex").await;
+        t.exchange(&h, &code).await;
+        staff(&h, "alice", StaffRole::Admin).await;
+        staff(&h, "victor", StaffRole::Viewer).await;
+        log_in(&mut chrome, &h, "alice").await;
+        chrome.shot("consents").await;
+        for (path, expect, what) in [
+            (
+                format!("/staff/consents/{consent_id}"),
+                "Authorised",
+                "consent",
+            ),
+            ("/staff/clients".to_string(), "tpp-console", "clients"),
+            (
+                format!("/staff/clients/{}", t.c.id),
+                "tpp-console",
+                "client",
+            ),
+            ("/staff/audit".to_string(), "alice", "audit"),
+            ("/staff/members".to_string(), "victor", "members"),
+            (
+                "/staff/consents/no-such-consent".to_string(),
+                "Error",
+                "error",
+            ),
+        ] {
+            chrome.client.goto(&h.url(&path)).await.unwrap();
+            let text = chrome.text().await;
+            assert!(text.contains(expect), "{path}: {text}");
+            chrome.shot(what).await;
+        }
+        chrome.finish().await;
+    }
+}

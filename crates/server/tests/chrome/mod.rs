@@ -1,11 +1,13 @@
 //! A chromedriver process and a headless Chromium session on it, for the browser tests of the
 //! PSU pages (`browser.rs`) and the staff console (`staff_browser.rs`): start (skipping with a
 //! message outside CI when there is no chromedriver), screenshots kept under
-//! `target/browser-artifacts/`, and the few interactions the tests need.
+//! `target/browser-artifacts/`, an accessibility audit (axe-core, WCAG 2.2 A and AA) of every
+//! page a screenshot is taken of, and the few interactions the tests need.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -26,6 +28,61 @@ pub fn artifacts() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// axe-core's browser script: `AXE_CORE_JS`, or the copy `.ci/run` installs with `npm ci` in
+/// `tests/chrome/axe/`. Outside CI, `None` (once, after saying why) when it is not installed;
+/// under `CI=true` a missing copy fails the test.
+fn axe_source() -> Option<&'static str> {
+    static AXE: OnceLock<Option<String>> = OnceLock::new();
+    AXE.get_or_init(|| {
+        let path = std::env::var_os("AXE_CORE_JS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/chrome/axe/node_modules/axe-core/axe.min.js")
+            });
+        match std::fs::read_to_string(&path) {
+            Ok(source) => Some(source),
+            Err(e) => {
+                assert!(
+                    !in_ci(),
+                    "CI=true but axe-core is not at {} ({e})",
+                    path.display()
+                );
+                eprintln!(
+                    "skipped: the accessibility audit, axe-core is not at {} ({e}); \
+                     run `npm ci --prefix crates/server/tests/chrome/axe`",
+                    path.display()
+                );
+                None
+            }
+        }
+    })
+    .as_deref()
+}
+
+/// Runs axe-core on the page (WCAG 2.0, 2.1 and 2.2 A and AA, and axe's best practices:
+/// landmarks, headings) and hands its violations to WebDriver's callback
+/// (the last argument), each as `{id, impact, help, nodes}`.
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, {
+  runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] },
+  resultTypes: ["violations"],
+}).then(
+  (r) => done(r.violations.map((v) => ({
+    id: v.id,
+    impact: v.impact,
+    help: v.help,
+    nodes: v.nodes.map((n) => n.target.join(" ") + ": " + n.failureSummary),
+  }))),
+  (e) => done({ error: String(e) }),
+);
+"#;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -53,7 +110,7 @@ impl Chrome {
         {
             Ok(d) => d,
             Err(e) => {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                if in_ci() {
                     panic!("CI=true but chromedriver cannot be started: {e}");
                 }
                 eprintln!(
@@ -95,14 +152,48 @@ impl Chrome {
         panic!("chromedriver did not start a session: {last:?}");
     }
 
-    /// Saves a screenshot of the current page as `<test>-<n>-<what>.png`.
+    /// Saves a screenshot of the current page, one of Bulwark's, as `<test>-<n>-<what>.png`,
+    /// and audits it: a violation axe-core finds (WCAG A or AA, or a best practice) fails the test (its report
+    /// is kept beside the screenshot as `<test>-<n>-<what>.axe.json`).
     pub async fn shot(&mut self, what: &str) {
+        self.shot_foreign(what).await;
+        self.audit(what).await;
+    }
+
+    /// Saves a screenshot of a page that is not Bulwark's (the TPP's), without an audit.
+    pub async fn shot_foreign(&mut self, what: &str) {
         self.n += 1;
         let png = self.client.screenshot().await.unwrap();
         let path = self
             .shots
             .join(format!("{}-{}-{what}.png", self.name, self.n));
         std::fs::write(path, png).unwrap();
+    }
+
+    /// What axe-core finds wrong with the current page, or `None` when it is not installed
+    /// (outside CI).
+    pub async fn violations(&self) -> Option<serde_json::Value> {
+        let axe = axe_source()?;
+        // WebDriver's scripts run outside the page's CSP, which admits no script of ours.
+        self.client.execute(axe, vec![]).await.unwrap();
+        Some(self.client.execute_async(AXE_RUN, vec![]).await.unwrap())
+    }
+
+    /// The accessibility audit of the current page.
+    async fn audit(&self, what: &str) {
+        let Some(violations) = self.violations().await else {
+            return;
+        };
+        let report = self
+            .shots
+            .join(format!("{}-{}-{what}.axe.json", self.name, self.n));
+        std::fs::write(report, serde_json::to_vec_pretty(&violations).unwrap()).unwrap();
+        assert_eq!(
+            violations,
+            json!([]),
+            "accessibility violations on the {what} page ({})",
+            self.client.current_url().await.unwrap()
+        );
     }
 
     pub async fn text(&self) -> String {
