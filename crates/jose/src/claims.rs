@@ -269,6 +269,89 @@ mod tests {
         assert!(aged.check(&map(json!({"iat": i64::MIN})), NOW).is_err());
     }
 
+    /// Every bound holds to the second: the last accepted value passes, one second further
+    /// fails with its own reason (skew 10 s, lifetime and lead 600 s, ages 60 s).
+    #[test]
+    fn ca_1_every_bound_is_exact_to_the_second() {
+        let now = NOW.secs();
+        let w = TimeWindow {
+            max_age: Some(60),
+            max_nbf_age: Some(60),
+            ..assertion()
+        };
+        let at = |claims: Value| w.check(&map(claims), NOW);
+        let exp = now + 100;
+        let cases = [
+            // exp: expired once exp + skew <= now.
+            (json!({"exp": now - 9}), None),
+            (json!({"exp": now - 10}), Some(ClaimError::Expired)),
+            // exp at most 600 s ahead.
+            (json!({"exp": now + 600}), None),
+            (
+                json!({"exp": now + 601}),
+                Some(ClaimError::ExpiresTooFarAhead),
+            ),
+            // nbf at most the skew ahead.
+            (json!({"exp": exp, "nbf": now + 10}), None),
+            (
+                json!({"exp": exp, "nbf": now + 11}),
+                Some(ClaimError::NotYetValid),
+            ),
+            // nbf at most 60 s (plus the skew) old.
+            (json!({"exp": exp, "nbf": now - 70}), None),
+            (
+                json!({"exp": exp, "nbf": now - 71}),
+                Some(ClaimError::NbfTooOld(60)),
+            ),
+            // iat at most the skew ahead.
+            (json!({"exp": exp, "iat": now + 10}), None),
+            (
+                json!({"exp": exp, "iat": now + 11}),
+                Some(ClaimError::IssuedInFuture),
+            ),
+            // iat at most 60 s old.
+            (json!({"exp": exp, "iat": now - 60}), None),
+            (
+                json!({"exp": exp, "iat": now - 61}),
+                Some(ClaimError::TooOld(60)),
+            ),
+            // exp - iat at most 600 s, and exp after iat.
+            (json!({"exp": now + 550, "iat": now - 50}), None),
+            (
+                json!({"exp": now + 551, "iat": now - 50}),
+                Some(ClaimError::LifetimeTooLong(600)),
+            ),
+            (
+                json!({"exp": now + 5, "iat": now + 5}),
+                Some(ClaimError::LifetimeTooLong(600)),
+            ),
+        ];
+        for (claims, want) in cases {
+            let got = at(claims.clone());
+            match want {
+                None => assert!(got.is_ok(), "{claims}: {got:?}"),
+                Some(e) => assert_eq!(got, Err(e), "{claims}"),
+            }
+        }
+    }
+
+    /// A `jti` is stored only when it is 1 to 256 printable ASCII characters.
+    #[test]
+    fn ca_1_only_printable_bounded_jtis_are_storable() {
+        for ok in [
+            "a",
+            "!",
+            "~",
+            "6f1c2d9e-5b7a-4f0e-9d3c-2a1b0c9d8e7f",
+            &"j".repeat(256),
+        ] {
+            assert!(is_storable_jti(ok), "{ok}");
+        }
+        for bad in ["", " ", "a b", "a\u{0}", "\u{7f}", "é", &"j".repeat(257)] {
+            assert!(!is_storable_jti(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn az_2_request_object_window_bounds_nbf() {
         // FAPI 1.0 Adv 5.2.2-13: exp - nbf <= 60 min, nbf not older than 60 min.

@@ -115,9 +115,31 @@ mod tests {
         }
     }
 
+    /// The v3.1.4+ form: the body base64url-encoded in the signing input, no `b64` header.
+    #[test]
+    fn co_6_encoded_detached_signatures_verify_only_over_their_body() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let public = PublicKey::from_jwk(key.public_jwk()).unwrap();
+        let header = serde_json::json!({"alg": "ES256", "kid": key.kid()});
+        let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        let body = b"{\"Data\":{}}";
+        let input = format!("{header_b64}.{}", URL_SAFE_NO_PAD.encode(body));
+        let sig = key.sign_raw(input.as_bytes()).unwrap();
+        let jws = format!("{header_b64}..{}", URL_SAFE_NO_PAD.encode(sig));
+        let parsed = DetachedJws::parse(&jws).unwrap();
+        assert_eq!(parsed.signing_input_encoded(body), input.as_bytes());
+        assert!(parsed.verify_encoded(&public, body).is_ok());
+        assert_eq!(
+            parsed.verify_encoded(&public, b"{\"Data\":{\"x\":1}}"),
+            Err(VerifyError::BadSignature)
+        );
+        // The same signature is not one over the unencoded body.
+        assert_eq!(parsed.verify(&public, body), Err(VerifyError::BadSignature));
+    }
+
     #[test]
     fn co_6_attached_or_broken_shapes_are_malformed() {
-        for bad in ["a.b.c", "a..", "..c", "a.b", "e30..c.d", "!!..AA"] {
+        for bad in ["a.b.c", "a..", "..c", "e30..", "a.b", "e30..c.d", "!!..AA"] {
             assert!(
                 matches!(DetachedJws::parse(bad), Err(VerifyError::Malformed(_))),
                 "{bad}"

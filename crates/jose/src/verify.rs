@@ -410,6 +410,66 @@ mod tests {
     use super::*;
     use crate::SigningKey;
 
+    /// What a compact JWS says about itself: its `typ`, its claims, and the algorithm's name.
+    #[test]
+    fn ca_1_a_compact_jws_reads_its_typ_and_claims() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let jws = key
+            .sign_compact("at+jwt", br#"{"sub":"psu-1","n":2}"#)
+            .unwrap();
+        let parsed = Compact::parse(&jws).unwrap();
+        assert_eq!(parsed.typ(), Some("at+jwt"));
+        assert_eq!(parsed.kid(), Some(key.kid()));
+        let claims = parsed.claims().unwrap();
+        assert_eq!(claims["sub"], "psu-1");
+        assert_eq!(claims["n"], 2);
+        let untyped = format!(
+            "{}.{}.AA",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256"}"#),
+            URL_SAFE_NO_PAD.encode(b"[1]")
+        );
+        let parsed = Compact::parse(&untyped).unwrap();
+        assert_eq!(parsed.typ(), None);
+        assert!(matches!(parsed.claims(), Err(VerifyError::Malformed(_))));
+        assert_eq!(Alg::Es256.to_string(), "ES256");
+        assert_eq!(Alg::Ps256.to_string(), "PS256");
+    }
+
+    /// A set answers for the kids it holds, and only those.
+    #[test]
+    fn ca_1_a_key_set_knows_its_kids() {
+        let a = SigningKey::generate(Alg::Es256).unwrap();
+        let b = SigningKey::generate(Alg::Es256).unwrap();
+        let set = PublicKeySet::from_jwks(&serde_json::json!({"keys": [a.public_jwk()]})).unwrap();
+        assert_eq!(set.keys().len(), 1);
+        assert_eq!(set.keys()[0].jwk()["kid"], a.kid());
+        assert!(set.has_kid(a.kid()));
+        assert!(!set.has_kid(b.kid()));
+        assert!(!set.has_kid(""));
+    }
+
+    /// RSA keys under 2048 bits verify nothing (FAPI 1.0 Adv 5.2.2-5, FAPI 2.0 SP 5.4-1),
+    /// and a PS256 key certified as `rsaEncryption` verifies PS256.
+    #[test]
+    fn ca_1_rsa_keys_are_2048_bits_or_more_from_a_jwk_or_a_certificate() {
+        use josekit::jwk::alg::rsa::RsaKeyPair;
+        let short = RsaKeyPair::generate(1024).unwrap();
+        let short_jwk: Map<String, Value> = short.to_jwk_public_key().into();
+        let mut short_jwk = short_jwk;
+        short_jwk.insert("alg".into(), "PS256".into());
+        assert!(PublicKey::from_jwk(&short_jwk).is_none());
+
+        let pair = RsaKeyPair::generate(2048).unwrap();
+        let spki = pair.to_der_public_key();
+        let signing =
+            SigningKey::from_private_jwk_json(Alg::Ps256, &pair.to_jwk_key_pair().to_string())
+                .unwrap();
+        let jws = signing.sign_compact("JWT", b"{}").unwrap();
+        let certified = PublicKey::from_spki_der(Alg::Ps256, &spki).unwrap();
+        assert!(certified.verify(&Compact::parse(&jws).unwrap()).is_ok());
+        assert!(PublicKey::from_spki_der(Alg::Es256, &spki).is_none());
+    }
+
     /// An ES256 verifier is made only from a P-256 key: the same point bytes under another
     /// curve's OID (secp256k1), or under no curve at all, are no ES256 key.
     #[test]
