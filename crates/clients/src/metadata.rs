@@ -310,11 +310,15 @@ mod tests {
     #[test]
     fn tk_5_id_token_encryption_needs_supported_algorithms_and_a_key() {
         let enc_key = serde_json::json!({"kty": "RSA", "use": "enc", "n": "sXch", "e": "AQAB"});
+        let sig_key = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256)
+            .unwrap()
+            .public_jwk()
+            .clone();
         let base = |extra: serde_json::Value| {
             let mut v = serde_json::json!({
                 "token_endpoint_auth_method": "tls_client_auth",
                 "tls_client_auth_subject_dn": "CN=tpp",
-                "jwks": {"keys": [enc_key.clone()]}
+                "jwks": {"keys": [enc_key.clone(), sig_key.clone()]}
             });
             if let (serde_json::Value::Object(m), serde_json::Value::Object(e)) = (&mut v, extra) {
                 m.extend(e);
@@ -324,7 +328,7 @@ mod tests {
         let ok = base(
             serde_json::json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A256GCM"}),
         );
-        let _ = validate(&ok);
+        assert_eq!(validate(&ok), Ok(()));
         for bad in [
             serde_json::json!({"id_token_encrypted_response_alg": "RSA1_5", "id_token_encrypted_response_enc": "A256GCM"}),
             serde_json::json!({"id_token_encrypted_response_alg": "RSA-OAEP"}),
@@ -333,7 +337,7 @@ mod tests {
             serde_json::json!({"id_token_encrypted_response_alg": "RSA-OAEP", "id_token_encrypted_response_enc": "A128CBC-HS256"}),
         ] {
             let m = base(bad.clone());
-            let err = id_token_encryption(&m).unwrap_err();
+            let err = validate(&m).unwrap_err();
             assert!(err.0.contains("encrypt"), "{bad}: {err}");
         }
         assert!(id_token_encryption(&ok).is_ok());

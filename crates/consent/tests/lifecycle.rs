@@ -274,7 +274,14 @@ async fn ob_9_payment_consents_cannot_be_revoked_once_authorised(env: Env) {
     env.svc.consume(&id, "client-a", at(4)).await.unwrap();
     // An account-access consent is never Consumed.
     let aac = env.authorised_aac(None).await;
-    assert!(env.svc.consume(&aac, "client-a", at(5)).await.is_err());
+    let aac_history = env.history(&aac).await;
+    assert!(matches!(
+        env.svc.consume(&aac, "client-a", at(5)).await,
+        Err(ConsentError::NotFound)
+    ));
+    assert_eq!(env.history(&aac).await, aac_history);
+    let got = env.store.get_consent(&aac).await.unwrap().unwrap();
+    assert_eq!(got.status, "Authorised");
 }
 
 async fn co_2_every_legal_transition_is_audited(env: Env) {

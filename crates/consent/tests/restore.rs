@@ -34,18 +34,21 @@ async fn gw_1_only_the_consumption_made_for_a_submission_is_undone(env: Env) {
     let before = env.history(&id).await;
 
     // Another client's, or a consumption at another time: refused, nothing written.
-    assert!(
+    assert!(matches!(
         env.svc
             .restore_undelivered(&id, "client-b", consumed.status_updated_at, at(4))
-            .await
-            .is_err()
-    );
-    assert!(
+            .await,
+        Err(ConsentError::OtherClient)
+    ));
+    assert!(matches!(
         env.svc
             .restore_undelivered(&id, "client-a", at(1), at(4))
-            .await
-            .is_err()
-    );
+            .await,
+        Err(ConsentError::IllegalTransition {
+            from: ConsentStatus::Consumed,
+            to: ConsentStatus::Authorised
+        })
+    ));
     assert_eq!(env.history(&id).await.len(), before.len());
 
     // That very consumption: undone, once.
@@ -67,10 +70,15 @@ async fn gw_1_only_the_consumption_made_for_a_submission_is_undone(env: Env) {
         )
     );
     assert!(
-        env.svc
-            .restore_undelivered(&id, "client-a", consumed.status_updated_at, at(5))
-            .await
-            .is_err(),
+        matches!(
+            env.svc
+                .restore_undelivered(&id, "client-a", consumed.status_updated_at, at(5))
+                .await,
+            Err(ConsentError::IllegalTransition {
+                from: ConsentStatus::Authorised,
+                ..
+            })
+        ),
         "undone once"
     );
     // And it pays again.

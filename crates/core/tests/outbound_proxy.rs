@@ -39,12 +39,14 @@ fn hardening_ssrf_a_proxy_does_not_carry_public_only_fetches() {
         .env_remove("no_proxy")
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "child: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        "child: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The child ran this very test (a renamed test would run none and still succeed).
+    assert!(stdout.contains("1 passed"), "child: {stdout}");
 }
 
 fn child() {

@@ -1300,27 +1300,32 @@ async fn op_2_database_that_comes_up_late_is_waited_for() {
     let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
+    // The proxy forwards to the test database's own server (`user@host[:port]/name`).
+    let (head, tail) = db.url.rsplit_once('@').expect("a postgres URL with a user");
+    let server = tail
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let upstream = if server.contains(':') {
+        server.clone()
+    } else {
+        format!("{server}:5432")
+    };
+    let url = format!("{head}@127.0.0.1:{port}{}", &tail[server.len()..]);
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(700)).await;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
         while let Ok((mut inbound, _)) = listener.accept().await {
+            let upstream = upstream.clone();
             tokio::spawn(async move {
-                let mut outbound = tokio::net::TcpStream::connect("127.0.0.1:5432")
-                    .await
-                    .unwrap();
+                let mut outbound = tokio::net::TcpStream::connect(upstream).await.unwrap();
                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
             });
         }
     });
-    if !db.url.contains("@127.0.0.1:5432/") {
-        eprintln!("skipped: the late-database proxy forwards to 127.0.0.1:5432 only");
-        return;
-    }
-    let url = db
-        .url
-        .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
     let settings = ConnectSettings {
         max_connections: 2,
         startup_timeout: std::time::Duration::from_secs(10),

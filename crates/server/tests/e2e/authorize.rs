@@ -212,11 +212,13 @@ fn urlenc(s: &str) -> String {
 /// AZ-1: PAR refuses before storing: an unauthenticated client, a `request_uri` parameter,
 /// PKCE plain (fapi2 "par-plain-pkce"), no PKCE ("par-without-pkce"), an unregistered
 /// redirect_uri ("par-invalid-redirect-uri"), another response type ("par-code-id-token"),
-/// a request of another client_id.
+/// a request of another client_id. A refused push claims no assertion `jti` either: the
+/// same assertion then pushes a valid request.
 async fn az_1_par_refusals_store_nothing_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-par", None).await;
     let consent_id = t.consent(&h).await;
     let base = t.fapi2_params(&consent_id);
+    let assertion = t.c.assertion(&h);
     let with = |k: &str, v: &str| {
         let mut p: Vec<(String, String)> = base.iter().filter(|(n, _)| n != k).cloned().collect();
         if !v.is_empty() {
@@ -242,7 +244,7 @@ async fn az_1_par_refusals_store_nothing_case(h: Harness) {
         (with("claims", ""), "invalid_request"),
         (with("scope", "openid"), "invalid_scope"),
     ] {
-        assert_oauth_error(&t.push(&h, &params).await, 400, code);
+        assert_oauth_error(&t.push_asserted(&h, &params, &assertion).await, 400, code);
     }
     // A client_id other than the authenticated client's is a client authentication failure.
     assert_oauth_error(
@@ -257,6 +259,12 @@ async fn az_1_par_refusals_store_nothing_case(h: Harness) {
         h.store.purge_authorization(i64::MAX).await.unwrap(),
         0,
         "nothing was stored"
+    );
+    let pushed = t.push_asserted(&h, &base, &assertion).await;
+    assert_eq!(
+        pushed.0, 201,
+        "the refusals left the assertion unused: {:?}",
+        pushed.2
     );
 }
 both_backends!(az_1_par_refusals_store_nothing, az_1_par_refusals_store_nothing_on_postgres => az_1_par_refusals_store_nothing_case);
@@ -629,7 +637,7 @@ async fn ob_reauthentication_keeps_the_consent_id_case(h: Harness) {
         Some(&other_accounts[0]),
     )
     .await;
-    assert_ne!(status, 303, "another PSU's re-authentication is refused");
+    assert_eq!(status, 400, "another PSU's re-authentication is refused");
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.psu_id.as_deref(), Some(subject.as_str()));
     assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);

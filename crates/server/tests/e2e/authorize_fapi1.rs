@@ -159,9 +159,16 @@ async fn az_7_jarm_response_case(h: Harness) {
     );
     assert_eq!(params.len(), 1, "only the response JWT: {params:?}");
     let jwt = &params["response"];
-    let jwks: Value = h.post(None, "/jwks", &[]).await.2;
-    let _ = jwks;
-    let public = h.state.meta.keys.current().public_set().clone();
+    // Verified as the TPP does: with the key set the server publishes.
+    let jwks: Value = crate::support::http_client(&h.dev_ca, None)
+        .get(h.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public = bulwark_jose::PublicKeySet::from_jwks(&jwks).unwrap();
     let compact = bulwark_jose::Compact::parse(jwt).unwrap();
     public.verify(&compact).unwrap();
     let claims = compact.claims().unwrap();

@@ -73,7 +73,9 @@ fn dcr_5_clients_cli_add_list_show_suspend() {
     .unwrap();
     let mut cmd = bulwark(dir.path());
     cmd.args(["clients", "add", "--metadata", "bad.json"]);
-    assert_eq!(fails(cmd).len(), 1);
+    let lines = fails(cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("client_secret_basic"), "{lines:?}");
     let mut cmd = bulwark(dir.path());
     cmd.args(["clients", "show", "nobody"]);
     fails(cmd);

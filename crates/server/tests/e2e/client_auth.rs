@@ -512,13 +512,35 @@ async fn hardening_invalid_client_descriptions_are_generic() {
     .unwrap();
     let suspended = c.token(&h, &c.assertion(&h)).await;
     descriptions.push(suspended.2["error_description"].clone());
-    for (resp, d) in [(&unknown, &descriptions[0]), (&suspended, &descriptions[1])] {
+    // A client registered for tls_client_auth, sent a signed assertion naming it.
+    h.register(
+        "tpp-generic-mtls",
+        json!({"token_endpoint_auth_method": "tls_client_auth",
+               "tls_client_auth_subject_dn": "O=TPP Ltd,CN=tpp-generic-mtls",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let mut claims = c.claims(&h);
+    claims.insert("iss".into(), json!("tpp-generic-mtls"));
+    claims.insert("sub".into(), json!("tpp-generic-mtls"));
+    let other_method = c.token(&h, &c.sign(&claims)).await;
+    descriptions.push(other_method.2["error_description"].clone());
+    for (resp, d) in [
+        (&unknown, &descriptions[0]),
+        (&suspended, &descriptions[1]),
+        (&other_method, &descriptions[2]),
+    ] {
         crate::support::assert_oauth_error(resp, 401, "invalid_client");
-        assert_eq!(d, &descriptions[0]);
         let text = d.as_str().unwrap();
         assert!(
-            !text.contains("unknown") && !text.contains("suspended"),
+            !text.contains("unknown")
+                && !text.contains("suspended")
+                && !text.contains("tls_client_auth"),
             "{text}"
         );
     }
+    assert!(
+        descriptions.iter().all(|d| d == &descriptions[0]),
+        "{descriptions:?}"
+    );
 }

@@ -88,9 +88,11 @@ async fn fapi1_advanced_final() {
     let c = Conf::fapi1().await;
     let r = c.by_value_flow(&c.object(json!({}))).await;
     assert_eq!(r["state"], "conf-state");
-    if let Some(iss) = r.get("iss") {
-        assert_eq!(iss, ISSUER, "ValidateIssIfPresentInAuthorizationResponse");
-    }
+    // ValidateIssIfPresentInAuthorizationResponse: Bulwark always sends it (RFC 9207).
+    assert_eq!(
+        r["iss"], ISSUER,
+        "ValidateIssIfPresentInAuthorizationResponse"
+    );
     let (_, id) = jwt_parts(&r["id_token"]);
     assert_eq!(id["c_hash"], bulwark_token::half_hash(&r["code"]).as_str());
     assert_eq!(

@@ -11,10 +11,6 @@ use crate::support::{ISSUER, assert_oauth_error, jwt_parts};
 #[tokio::test]
 async fn fapi2_security_profile_final_discovery_end_point_verification() {
     let c = Conf::fapi2().await;
-    let d =
-        c.h.post(None, "/.well-known/openid-configuration", &[])
-            .await;
-    let _ = d;
     let doc: Value = reqwest::Client::builder()
         .tls_backend_preconfigured(crate::support::http::client_tls_config(&c.h.dev_ca, None))
         .build()

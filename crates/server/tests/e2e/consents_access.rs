@@ -13,6 +13,24 @@ use crate::support::consents::{
 };
 use crate::support::{Harness, PkjClient, now};
 
+/// CERT-7: refused (403) for the certificate's PSD2 roles, naming the missing one.
+fn assert_role_refused(resp: &crate::support::consents::Answer, role: &str) {
+    assert_eq!(resp.status, 403, "{:?}", resp.body);
+    assert_eq!(
+        resp.body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
+        "{:?}",
+        resp.body
+    );
+    assert!(
+        resp.body["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("lacks PSD2 role {role}")),
+        "{:?}",
+        resp.body
+    );
+}
+
 #[tokio::test]
 async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
     let h = Harness::start(|_| {}).await;
@@ -21,19 +39,15 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
     let ais = as_tpp(&h, &pisp, &pisp_token)
         .post(AISP, &aac_body(), &[])
         .await;
-    assert_eq!(
-        ais.status, 403,
-        "a PISP-only certificate cannot create AIS consents: {:?}",
-        ais.body
-    );
+    assert_role_refused(&ais, "PSP_AI");
     let pay = as_tpp(&h, &aisp, &aisp_token)
         .post(PISP, &pay_body("1.00"), &[("x-idempotency-key", "k")])
         .await;
-    assert_eq!(pay.status, 403);
+    assert_role_refused(&pay, "PSP_PI");
     let cof = as_tpp(&h, &aisp, &aisp_token)
         .post(CBPII, &cof_body(), &[])
         .await;
-    assert_eq!(cof.status, 403);
+    assert_role_refused(&cof, "PSP_IC");
     assert_eq!(stored(&h).await, 0);
 
     // A plain (non-QWAC) certificate: no PSD2 identity at all.
@@ -52,6 +66,19 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
         .post(AISP, &aac_body(), &[])
         .await;
     assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
+        "{:?}",
+        refused.body
+    );
+    assert!(
+        refused.body["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not an acceptable QWAC"),
+        "{:?}",
+        refused.body
+    );
     assert_eq!(stored(&h).await, 0);
 }
 

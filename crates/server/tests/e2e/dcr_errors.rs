@@ -442,7 +442,6 @@ async fn dcr_3_revoked_qwac_is_refused() {
 /// the answer tells nothing about the host (no port scanner for an onboarded TPP).
 #[tokio::test]
 async fn hardening_registration_urls_on_private_addresses_are_refused() {
-    let d = Dcr::start().await;
     // A server that counts connections, on loopback.
     let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = probe.local_addr().unwrap().port();
@@ -475,7 +474,9 @@ async fn hardening_registration_urls_on_private_addresses_are_refused() {
         let resp = strict
             .register(Some(&strict.qwac), &strict.sign_request(&claims))
             .await;
-        assert_eq!(resp.0, 400, "{:?}", resp.2);
+        strict
+            .assert_refused(&resp, "invalid_client_metadata")
+            .await;
         let text = resp.2["error_description"].as_str().unwrap_or("");
         assert!(text.contains("jwks_uri"), "refused at the jwks_uri: {text}");
         assert!(!text.contains(&port.to_string()), "{text}");
@@ -489,7 +490,6 @@ async fn hardening_registration_urls_on_private_addresses_are_refused() {
         0,
         "never connected"
     );
-    drop(d);
 }
 
 /// hardening_jwks_by_value_is_the_directory's (UK OB DCR, `dcr.jwks_uri_must_be_ssa_endpoint`

@@ -488,11 +488,15 @@ async fn gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_paymen
             "UK.OBIE.Resource.InvalidConsentStatus"
         );
     }
-    // One payment consumed the consent once.
+    // One payment consumed the consent once, and one is recorded.
     use bulwark_store::ConsentStore;
     let history = h.store.consent_history(&consent_id).await.unwrap();
     let consumed = history.iter().filter(|e| e.to_status == "Consumed").count();
     assert_eq!(consumed, 1, "{history:?}");
+    assert_eq!(
+        h.store.payments_of_consent(&consent_id).await.unwrap(),
+        [payment_id]
+    );
     assert_eq!(
         h.store.payment_client(payment_id).await.unwrap().as_deref(),
         Some(t.c.id.as_str())
@@ -505,11 +509,13 @@ both_backends!(
         => gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_payment_case
 );
 
-/// A bank whose idempotency fails: every submission it receives makes a new payment.
-async fn forgetful_bank() -> String {
+/// A bank whose idempotency fails: every submission it receives makes a new payment. Also
+/// returns how many it received.
+async fn forgetful_bank() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let made = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let received = made.clone();
     let app = axum::Router::new().fallback(move || {
         let n = made.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         async move {
@@ -523,15 +529,16 @@ async fn forgetful_bank() -> String {
         }
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    (format!("http://{addr}"), received)
 }
 
 /// GW-1, one consent pays once: a resent submission (same key and body, OB idempotency) that
 /// the bank answers with another payment than the first is passed on and recorded for the TPP
 /// (it is its payment), next to the first; the gateway reports the bank on the security log
-/// and counts it (`gateway_payments_beyond_one_per_consent_total`).
+/// and counts it (`gateway_payments_beyond_one_per_consent_total`). A submission under
+/// another key is refused and never reaches the bank.
 async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h: Harness) {
-    let bank = forgetful_bank().await;
+    let (bank, received) = forgetful_bank().await;
     let admin_addr = free_admin_addr();
     let base = gateway_with(&h, |c| {
         c["admin_listen"] = json!(admin_addr.to_string());
@@ -540,17 +547,18 @@ async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h:
     .await;
     let (t, token, consent_id) = payment_journey(&h, "tpp-gw-forget", "gwforget", "45.00").await;
     let body = submission_of(&consent_id, "45.00");
-    let mut ids = Vec::new();
-    for _ in 0..2 {
-        let r = http_client(&h.dev_ca, Some(&t.c.identity))
+    let submit = |key: &'static str| {
+        http_client(&h.dev_ca, Some(&t.c.identity))
             .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
             .bearer_auth(&token)
             .header("content-type", "application/json")
-            .header("x-idempotency-key", "forget-key-1")
+            .header("x-idempotency-key", key)
             .body(body.to_string())
             .send()
-            .await
-            .unwrap();
+    };
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = submit("forget-key-1").await.unwrap();
         assert_eq!(r.status().as_u16(), 201);
         let answer: serde_json::Value = r.json().await.unwrap();
         ids.push(
@@ -561,6 +569,13 @@ async fn gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case(h:
         );
     }
     assert_eq!(ids, ["forgetful-1", "forgetful-2"]);
+    let refused = submit("forget-key-2").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert_eq!(
+        received.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the refused submission never reached the bank"
+    );
     use bulwark_store::ConsentStore;
     let mut recorded = h.store.payments_of_consent(&consent_id).await.unwrap();
     recorded.sort();

@@ -1,7 +1,9 @@
 //! Hardening, hostile input: what an attacker would send to each endpoint (garbled, oversized
 //! and wrongly typed bodies, repeated parameters, NUL bytes, deeply nested or duplicate-key
-//! JSON, forged JWTs). Each answer is a 4xx with a protocol error (never a 5xx, never a
-//! hang), the server keeps serving, and nothing from the failed requests is in the database.
+//! JSON, forged JWTs). Each answer is the endpoint's protocol error (`invalid_request` or
+//! `invalid_client`, `invalid_client_metadata`, an OB field error with its path; 413 for a
+//! body over the limit), never a 5xx or a hang; the server keeps serving, and nothing from the
+//! failed requests is in the database.
 
 use bulwark_certs::PspRole;
 use bulwark_store::{ClientStore, ConsentQuery, ConsentStore};
@@ -48,9 +50,18 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
                 .await
                 .unwrap();
             let status = resp.status().as_u16();
-            assert!(
-                (400..500).contains(&status),
-                "{path} {ct} {} bytes: {status}",
+            let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+            // RFC 6749 5.2: a malformed request is invalid_request, one whose client cannot
+            // be authenticated is invalid_client (401).
+            let want = match status {
+                400 => "invalid_request",
+                401 => "invalid_client",
+                _ => "(a 400 or a 401)",
+            };
+            assert_eq!(
+                answer["error"],
+                want,
+                "{path} {ct} {} bytes: {status} {answer}",
                 body.len()
             );
         }
@@ -73,7 +84,13 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        assert!((400..500).contains(&status), "/register {ct}: {status}");
+        let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+        if body.len() > 1024 * 1024 {
+            assert_eq!(status, 413, "/register {ct}: {answer}");
+        } else {
+            assert_eq!(status, 400, "/register {ct}: {answer}");
+            assert_eq!(answer["error"], "invalid_client_metadata", "/register {ct}");
+        }
     }
     // Consent APIs with a valid token: hostile JSON.
     for path in [AISP, PISP] {
@@ -84,17 +101,33 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
             b"\xff\xfe not json".to_vec(),
             huge(3 * 1024 * 1024),
         ] {
+            // Payment consents are signed: a signed body reaches the JSON parser.
+            let signature = h.seals.lock().unwrap()["hostile-tpp"].sign(&body);
             let resp = client
                 .post(h.url(path))
                 .bearer_auth(&token)
                 .header("content-type", json)
                 .header("x-idempotency-key", "hostile-1")
+                .header("x-jws-signature", signature)
                 .body(body.clone())
                 .send()
                 .await
                 .unwrap();
             let status = resp.status().as_u16();
-            assert!((400..500).contains(&status), "{path} {} bytes: {status}", body.len());
+            let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+            if body.len() > 1024 * 1024 {
+                assert_eq!(status, 413, "{path}: {answer}");
+                continue;
+            }
+            // The body itself is refused (not the signature): a field error with its path.
+            assert_eq!(status, 400, "{path} {} bytes: {answer}", body.len());
+            let code = answer["Errors"][0]["ErrorCode"].as_str().unwrap_or_default();
+            assert!(
+                code == "UK.OBIE.Field.Invalid" || code == "UK.OBIE.Field.Unexpected",
+                "{path} {} bytes: {answer}",
+                body.len()
+            );
+            assert!(answer["Errors"][0]["Path"].is_string(), "{path}: {answer}");
         }
     }
     // The authorization endpoint: garbage, repeated parameters, NUL, a huge query.
@@ -112,7 +145,7 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
             .unwrap();
         let status = resp.status().as_u16();
         assert!(
-            (400..500).contains(&status),
+            status == 400,
             "/authorize {}: {status}",
             &query[..query.len().min(40)]
         );

@@ -143,6 +143,7 @@ async fn hardening_jwks_tarpit_does_not_stall_other_clients() {
     assert_eq!(stalled.await.unwrap().unwrap(), 401);
     // Negative caching: the next attempts within the backoff do not connect to the tarpit again.
     let connections = *accepted.lock().unwrap();
+    assert!(connections >= 1, "the tarpit was fetched from");
     for _ in 0..3 {
         assert_oauth_error(
             &slow.token(&h, &slow.assertion(&h)).await,

@@ -259,7 +259,14 @@ async fn directory_registration(d: &Dcr) {
         (None, sw),
     ] {
         let resp = d.register(Some(&obwac(ou, cn)), &d.request()).await;
-        assert!(resp.0 == 400, "{ou:?}/{cn}: {:?}", resp.2);
+        // Another organisation or software: the statement is not this certificate's; no
+        // organisation at all: the certificate is refused.
+        let code = if ou.is_some() {
+            "unapproved_software_statement"
+        } else {
+            "invalid_client_metadata"
+        };
+        crate::support::assert_oauth_error(&resp, 400, code);
         assert_eq!(
             d.client_count().await,
             0,

@@ -173,6 +173,8 @@ async fn tk_8_malformed_requests_get_rfc6749_errors() {
         .await
         .unwrap();
     assert_eq!(json_body.status(), 400);
+    let answer: serde_json::Value = json_body.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_request", "{answer}");
     let grant = h
         .post(
             Some(&c.identity),

@@ -296,13 +296,22 @@ impl FlowTpp {
 
     /// `POST /par` with `params` plus a fresh client assertion, over mTLS.
     pub async fn push(&self, h: &Harness, params: &[(String, String)]) -> Resp {
-        let assertion = self.c.assertion(h);
+        self.push_asserted(h, params, &self.c.assertion(h)).await
+    }
+
+    /// `POST /par` with `params` and this client assertion, over mTLS.
+    pub async fn push_asserted(
+        &self,
+        h: &Harness,
+        params: &[(String, String)],
+        assertion: &str,
+    ) -> Resp {
         let mut form: Vec<(&str, &str)> = params
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         form.push(("client_assertion_type", BEARER));
-        form.push(("client_assertion", &assertion));
+        form.push(("client_assertion", assertion));
         h.post(Some(&self.c.identity), "/par", &form).await
     }
 
