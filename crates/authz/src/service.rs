@@ -174,6 +174,11 @@ const CUT_OFF_PASSED: &str = "the payment's cut-off time has passed; the consent
 /// The generic failed-login message: never says whether the user exists (AZ-6).
 const WRONG_CREDENTIALS: &str = "The username or password is not right. Please try again.";
 
+/// What a throttled login is told: how long to wait.
+fn too_many_attempts(wait: i64) -> String {
+    format!("Too many attempts. Please wait {wait} seconds and try again.")
+}
+
 impl AuthzService {
     /// Builds the service.
     pub fn new(parts: AuthzParts) -> Result<Self, String> {
@@ -698,18 +703,21 @@ impl AuthzService {
             Sent::Running(interaction, req) => (*interaction, *req),
             Sent::Answered(url) => return Ok(LoginOutcome::Replayed(url)),
         };
-        if !crate::plausible_login(username, password) {
-            return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
-        }
         let user_key = format!("user:{username}");
         let addr_key = format!("addr:{address}");
+        // No one has such a name (or password): a failed attempt from this address, checked
+        // and counted on the address only, so a waiting address is told to wait here too.
+        if !crate::plausible_login(username, password) {
+            if let Err(wait) = self.throttle.begin(&[&addr_key], now).await? {
+                return Ok(LoginOutcome::Failed(too_many_attempts(wait)));
+            }
+            return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
+        }
         // The attempt counts as a failure until it succeeds (checked and counted at once), so
         // parallel guesses cannot all pass before the first failure is recorded.
         if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now).await? {
             tracing::warn!(target: "bulwark::security", username, address, wait, "PSU login throttled");
-            return Ok(LoginOutcome::Failed(format!(
-                "Too many attempts. Please wait {wait} seconds and try again."
-            )));
+            return Ok(LoginOutcome::Failed(too_many_attempts(wait)));
         }
         let Some(psu) = self.psus.authenticate(username, password).await? else {
             tracing::warn!(target: "bulwark::security", username, address, "PSU login failed");

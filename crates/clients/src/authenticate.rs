@@ -132,7 +132,7 @@ impl ClientAuthenticator {
     }
 
     /// Authenticates the request's client at `now` (Unix seconds), claiming an assertion's
-    /// `jti` last (a request refused for any other reason does not burn it).
+    /// `jti` last (a client authentication refused for another reason does not burn it).
     pub async fn authenticate(
         &self,
         input: &AuthInput<'_>,
@@ -295,7 +295,8 @@ impl ClientAuthenticator {
                 bulwark_jose::claims::MAX_JTI_LEN
             )));
         }
-        // Claimed last, by the caller: a request refused for any other reason does not burn it.
+        // Claimed last, by the caller: an authentication refused for another reason does not
+        // burn it (a caller that refuses the authenticated request claims it, as PAR does).
         let pending = PendingJti {
             namespace: format!("assertion:{iss}"),
             jti: jti.to_string(),

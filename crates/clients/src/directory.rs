@@ -150,26 +150,22 @@ impl ClientDirectory {
     /// TK-5: the client's `jwks_uri` keys when its ID tokens are encrypted to a key registered
     /// by reference (None when it registered no encryption, or its keys by value). Fetched
     /// before anything is decided, so a key that cannot be had changes nothing: the URI away
-    /// is `Unavailable`, a set without an encryption key for the algorithm `Internal`.
+    /// is `Unavailable`; a set without a usable encryption key for the algorithm is returned,
+    /// for the caller to refuse the request as the client's fault (`invalid_request`).
     pub async fn id_token_encryption_keys(
         &self,
         rc: &RegisteredClient,
     ) -> Result<Option<PublicKeySet>, ClientError> {
         let meta = &rc.client.metadata;
-        let Some(alg) = meta.id_token_encryption_alg() else {
+        if meta.id_token_encryption_alg().is_none() {
             return Ok(None);
-        };
+        }
         if meta.jwks.is_some() || meta.jwks_uri.is_none() {
             return Ok(None);
         }
         let keys = self.keys(rc, None).await.map_err(|e| {
             ClientError::Unavailable(format!("the client's ID token encryption key: {e}"))
         })?;
-        if keys.encryption_key(alg).is_none() {
-            return Err(ClientError::Internal(format!(
-                "the client's jwks_uri holds no {alg} encryption key"
-            )));
-        }
         Ok(Some(keys))
     }
 

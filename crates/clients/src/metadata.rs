@@ -309,7 +309,12 @@ mod tests {
 
     #[test]
     fn tk_5_id_token_encryption_needs_supported_algorithms_and_a_key() {
-        let enc_key = serde_json::json!({"kty": "RSA", "use": "enc", "n": "sXch", "e": "AQAB"});
+        let mut enc_key: serde_json::Map<String, serde_json::Value> = josekit::jwe::RSA_OAEP
+            .generate_key_pair(2048)
+            .unwrap()
+            .to_jwk_public_key()
+            .into();
+        enc_key.insert("use".into(), "enc".into());
         let sig_key = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256)
             .unwrap()
             .public_jwk()
@@ -340,6 +345,17 @@ mod tests {
             let err = validate(&m).unwrap_err();
             assert!(err.0.contains("encrypt"), "{bad}: {err}");
         }
+        // FAPI 2.0 SP 5.4: an RSA encryption key under 2048 bits is no key to encrypt to.
+        let mut weak: serde_json::Map<String, serde_json::Value> =
+            josekit::jwk::alg::rsa::RsaKeyPair::generate(1024)
+                .unwrap()
+                .to_jwk_public_key()
+                .into();
+        weak.insert("use".into(), "enc".into());
+        let mut m = ok.clone();
+        m.jwks = Some(serde_json::json!({"keys": [weak, sig_key.clone()]}));
+        let err = validate(&m).unwrap_err();
+        assert!(err.0.contains("encrypt"), "{err}");
         assert!(id_token_encryption(&ok).is_ok());
     }
 

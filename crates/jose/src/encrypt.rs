@@ -14,7 +14,8 @@ pub const KEY_ALGS: &[&str] = &["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"];
 pub const CONTENT_ENCS: &[&str] = &["A256GCM", "A128GCM"];
 
 /// The client's key for `alg` in its JWK Set: `use` absent or `enc`, the right `kty`, an
-/// `alg` absent or equal. `None` when it has none.
+/// `alg` absent or equal, and strong enough (an RSA modulus of 2048 bits or more, FAPI 2.0 SP
+/// 5.4; an EC key on P-256). `None` when it has none.
 pub fn encryption_key<'a>(jwks: &'a Value, alg: &str) -> Option<&'a Map<String, Value>> {
     let kty = match alg {
         "RSA-OAEP" | "RSA-OAEP-256" => "RSA",
@@ -33,7 +34,28 @@ pub fn encryption_key<'a>(jwks: &'a Value, alg: &str) -> Option<&'a Map<String, 
                 && k.get("alg")
                     .and_then(Value::as_str)
                     .is_none_or(|a| a == alg)
+                && strong_enough(k)
         })
+}
+
+/// An RSA key of at least 2048 bits, or an EC key with P-256 coordinates.
+fn strong_enough(key: &Map<String, Value>) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bytes = |member: &str| {
+        key.get(member)
+            .and_then(Value::as_str)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+    };
+    match key.get("kty").and_then(Value::as_str) {
+        Some("RSA") => bytes("n").is_some_and(|n| n.iter().skip_while(|b| **b == 0).count() >= 256),
+        Some("EC") => {
+            key.get("crv").and_then(Value::as_str) == Some("P-256")
+                && bytes("x").is_some_and(|x| x.len() == 32)
+                && bytes("y").is_some_and(|y| y.len() == 32)
+        }
+        _ => false,
+    }
 }
 
 /// Encrypts a signed JWT to `key` (a public JWK).
@@ -80,6 +102,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    /// FAPI 2.0 SP 5.4: an RSA encryption key under 2048 bits, or an EC key off P-256, is no
+    /// key to encrypt an ID token to.
+    #[test]
+    fn tk_5_weak_encryption_keys_are_not_used() {
+        let rsa = |bits| {
+            let mut k: Map<String, Value> = josekit::jwk::alg::rsa::RsaKeyPair::generate(bits)
+                .unwrap()
+                .to_jwk_public_key()
+                .into();
+            k.insert("use".into(), json!("enc"));
+            json!({"keys": [k]})
+        };
+        assert!(encryption_key(&rsa(2048), "RSA-OAEP").is_some());
+        assert!(encryption_key(&rsa(1024), "RSA-OAEP").is_none());
+        let zero = json!({"keys": [{"kty": "RSA", "use": "enc", "n": "AA", "e": "AQAB"}]});
+        assert!(encryption_key(&zero, "RSA-OAEP").is_none());
+        let p384: Map<String, Value> = jwe::ECDH_ES
+            .generate_ec_key_pair(josekit::jwk::alg::ec::EcCurve::P384)
+            .unwrap()
+            .to_jwk_public_key()
+            .into();
+        assert!(encryption_key(&json!({"keys": [p384]}), "ECDH-ES").is_none());
+    }
 
     #[test]
     fn tk_5_id_token_round_trips_through_rsa_oaep_and_ecdh_es() {

@@ -454,12 +454,17 @@ mod tests {
     fn ca_1_rsa_keys_are_2048_bits_or_more_from_a_jwk_or_a_certificate() {
         use josekit::jwk::alg::rsa::RsaKeyPair;
         let short = RsaKeyPair::generate(1024).unwrap();
-        let short_jwk: Map<String, Value> = short.to_jwk_public_key().into();
-        let mut short_jwk = short_jwk;
+        let mut short_jwk: Map<String, Value> = short.to_jwk_public_key().into();
         short_jwk.insert("alg".into(), "PS256".into());
         assert!(PublicKey::from_jwk(&short_jwk).is_none());
 
         let pair = RsaKeyPair::generate(2048).unwrap();
+        let mut full_jwk: Map<String, Value> = pair.to_jwk_public_key().into();
+        full_jwk.insert("alg".into(), "PS256".into());
+        assert!(
+            PublicKey::from_jwk(&full_jwk).is_some(),
+            "2048 bits is enough"
+        );
         let spki = pair.to_der_public_key();
         let signing =
             SigningKey::from_private_jwk_json(Alg::Ps256, &pair.to_jwk_key_pair().to_string())

@@ -115,7 +115,8 @@ impl ParService {
     }
 
     /// `POST /par`: authenticate the client, validate the request (AZ-1, AZ-2), store it.
-    /// The request is checked before anything is stored, so a refused push leaves nothing.
+    /// The request is checked before anything is stored, so a refused push stores no request;
+    /// its client assertion is spent all the same.
     pub async fn push(&self, input: &AuthInput<'_>) -> Result<PushedResponse, ParError> {
         let form = input.form;
         // RFC 9126 2.1: request_uri must not be sent to the PAR endpoint.
@@ -127,8 +128,19 @@ impl ParService {
         let now = self.clock.unix_time();
         // The assertion's jti is claimed with the pushed request (one write per push).
         let (client, pending) = self.authenticator.authenticate_deferred(input, now).await?;
+        let request = match self.validate(&client.client, form, true).await {
+            Ok(request) => request,
+            Err(refused) => {
+                // The assertion authenticated this push: it is spent although the request
+                // is refused (OIDC Core 9: a client assertion is used once), so it cannot
+                // probe the client's registration again.
+                self.authenticator
+                    .claim(&client, pending, input.endpoint_url)
+                    .await?;
+                return Err(refused);
+            }
+        };
         let rc = client.client;
-        let request = self.validate(&rc, form, true).await?;
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.rng.token(24));
         let lifetime = self.settings.request_uri_lifetime_secs;
         let text =

@@ -160,11 +160,16 @@ impl StaffService {
         address: &str,
         now: i64,
     ) -> Result<NewSession, StaffError> {
-        if !plausible_login(username, password) {
-            return Err(StaffError::BadCredentials);
-        }
         let user_key = format!("staff-user:{username}");
         let addr_key = format!("staff-addr:{address}");
+        // No one has such a name (or password): a failed attempt from this address, checked
+        // and counted on the address only, so a waiting address is told to wait here too.
+        if !plausible_login(username, password) {
+            if let Err(wait) = self.throttle.begin(&[&addr_key], now).await? {
+                return Err(StaffError::Throttled(wait));
+            }
+            return Err(StaffError::BadCredentials);
+        }
         // The attempt counts as a failure until it succeeds (checked and counted at once), so
         // parallel guesses cannot all pass the throttle before the first failure is recorded.
         if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now).await? {

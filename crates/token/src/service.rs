@@ -528,10 +528,16 @@ impl TokenService {
                 openbanking_intent_id: grant.consent_id.clone(),
             };
             let signed = sign_id_token(key, &id).map_err(TokenError::Internal)?;
-            Some(
-                crate::id_token::for_client(meta, signed, enc_keys)
-                    .map_err(TokenError::Internal)?,
-            )
+            // A client that asked for encrypted ID tokens and has no usable key for it (none
+            // published, or a broken one) is told so: the fault is its registration's, not the
+            // server's. Nothing is spent: the grant is written after this.
+            let sealed = crate::id_token::for_client(meta, signed, enc_keys).map_err(|e| {
+                tracing::warn!(target: "bulwark::security", client_id = %claims.client_id, error = %e, "ID token not encrypted: the client's key is unusable");
+                TokenError::BadRequest(format!(
+                    "the ID token cannot be encrypted to the client's registered key: {e}"
+                ))
+            })?;
+            Some(sealed)
         } else {
             None
         };

@@ -15,6 +15,8 @@ use serde_json::json;
 
 /// A chromedriver process and a WebDriver session on it; both end on drop / `finish`.
 pub struct Chrome {
+    /// The phone width emulated, in CSS pixels (a window is never narrower than 500).
+    emulated_width: Option<u32>,
     driver: Child,
     pub client: Client,
     shots: PathBuf,
@@ -34,35 +36,31 @@ fn in_ci() -> bool {
 }
 
 /// axe-core's browser script: `AXE_CORE_JS`, or the copy `.ci/run` installs with `npm ci` in
-/// `tests/chrome/axe/`. Outside CI, `None` (once, after saying why) when it is not installed;
+/// `tests/chrome/axe/`. Outside CI, `None` (saying why, each time) when it is not installed;
 /// under `CI=true` a missing copy fails the test.
 fn axe_source() -> Option<&'static str> {
-    static AXE: OnceLock<Option<String>> = OnceLock::new();
-    AXE.get_or_init(|| {
+    static AXE: OnceLock<Result<String, String>> = OnceLock::new();
+    let found = AXE.get_or_init(|| {
         let path = std::env::var_os("AXE_CORE_JS")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("tests/chrome/axe/node_modules/axe-core/axe.min.js")
             });
-        match std::fs::read_to_string(&path) {
-            Ok(source) => Some(source),
-            Err(e) => {
-                assert!(
-                    !in_ci(),
-                    "CI=true but axe-core is not at {} ({e})",
-                    path.display()
-                );
-                eprintln!(
-                    "skipped: the accessibility audit, axe-core is not at {} ({e}); \
-                     run `npm ci --prefix crates/server/tests/chrome/axe`",
-                    path.display()
-                );
-                None
-            }
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("axe-core is not at {} ({e})", path.display()))
+    });
+    match found {
+        Ok(source) => Some(source),
+        Err(why) => {
+            assert!(!in_ci(), "CI=true but {why}");
+            eprintln!(
+                "skipped: the accessibility audit: {why}; \
+                 run `npm ci --prefix crates/server/tests/chrome/axe`"
+            );
+            None
         }
-    })
-    .as_deref()
+    }
 }
 
 /// Runs axe-core on the page (WCAG 2.0, 2.1 and 2.2 A and AA, and axe's best practices:
@@ -121,11 +119,15 @@ impl Chrome {
         };
         let url = format!("http://127.0.0.1:{port}");
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                             "--ignore-certificate-errors", format!("--window-size={},{}", size.0, size.1)]}),
-        );
+        // Headless Chromium keeps a window at least 500 px wide: a narrower (phone) size is
+        // emulated, so the page is laid out at exactly that many CSS pixels.
+        let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                          "--ignore-certificate-errors", format!("--window-size={},{}", size.0.max(500), size.1)]});
+        if size.0 < 500 {
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": size.0, "height": size.1, "pixelRatio": 1}});
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         caps.insert("acceptInsecureCerts".into(), json!(true));
         let mut last = None;
         for _ in 0..50 {
@@ -136,6 +138,7 @@ impl Chrome {
             {
                 Ok(client) => {
                     return Some(Self {
+                        emulated_width: (size.0 < 500).then_some(size.0),
                         driver,
                         client,
                         shots: artifacts(),
@@ -181,6 +184,19 @@ impl Chrome {
 
     /// The accessibility audit of the current page.
     async fn audit(&self, what: &str) {
+        if let Some(width) = self.emulated_width {
+            // Laid out at the phone's width (the page's viewport is the device's).
+            let inner = self
+                .client
+                .execute("return window.innerWidth", vec![])
+                .await
+                .unwrap();
+            assert_eq!(
+                inner,
+                json!(width),
+                "the {what} page is {width} CSS pixels wide"
+            );
+        }
         let Some(violations) = self.violations().await else {
             return;
         };

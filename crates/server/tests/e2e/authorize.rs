@@ -212,13 +212,12 @@ fn urlenc(s: &str) -> String {
 /// AZ-1: PAR refuses before storing: an unauthenticated client, a `request_uri` parameter,
 /// PKCE plain (fapi2 "par-plain-pkce"), no PKCE ("par-without-pkce"), an unregistered
 /// redirect_uri ("par-invalid-redirect-uri"), another response type ("par-code-id-token"),
-/// a request of another client_id. A refused push claims no assertion `jti` either: the
-/// same assertion then pushes a valid request.
+/// a request of another client_id. The assertion of a refused push is spent all the same
+/// (OIDC Core 9: used once): sent again, even with a valid request, it is invalid_client.
 async fn az_1_par_refusals_store_nothing_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-par", None).await;
     let consent_id = t.consent(&h).await;
     let base = t.fapi2_params(&consent_id);
-    let assertion = t.c.assertion(&h);
     let with = |k: &str, v: &str| {
         let mut p: Vec<(String, String)> = base.iter().filter(|(n, _)| n != k).cloned().collect();
         if !v.is_empty() {
@@ -226,6 +225,13 @@ async fn az_1_par_refusals_store_nothing_case(h: Harness) {
         }
         p
     };
+    let spent = t.c.assertion(&h);
+    assert_oauth_error(
+        &t.push_asserted(&h, &with("code_challenge_method", "plain"), &spent)
+            .await,
+        400,
+        "invalid_request",
+    );
     for (params, code) in [
         (with("code_challenge_method", "plain"), "invalid_request"),
         (with("code_challenge", ""), "invalid_request"),
@@ -244,7 +250,7 @@ async fn az_1_par_refusals_store_nothing_case(h: Harness) {
         (with("claims", ""), "invalid_request"),
         (with("scope", "openid"), "invalid_scope"),
     ] {
-        assert_oauth_error(&t.push_asserted(&h, &params, &assertion).await, 400, code);
+        assert_oauth_error(&t.push(&h, &params).await, 400, code);
     }
     // A client_id other than the authenticated client's is a client authentication failure.
     assert_oauth_error(
@@ -260,11 +266,10 @@ async fn az_1_par_refusals_store_nothing_case(h: Harness) {
         0,
         "nothing was stored"
     );
-    let pushed = t.push_asserted(&h, &base, &assertion).await;
-    assert_eq!(
-        pushed.0, 201,
-        "the refusals left the assertion unused: {:?}",
-        pushed.2
+    assert_oauth_error(
+        &t.push_asserted(&h, &base, &spent).await,
+        401,
+        "invalid_client",
     );
 }
 both_backends!(az_1_par_refusals_store_nothing, az_1_par_refusals_store_nothing_on_postgres => az_1_par_refusals_store_nothing_case);

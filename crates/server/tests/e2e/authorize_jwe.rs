@@ -52,7 +52,7 @@ async fn tk_5_id_token_encrypted_to_a_jwks_uri_key_case(h: Harness) {
         .unwrap()
         .retain(|k| k["use"] != "enc");
     let refused = t.exchange(&h, &code).await;
-    assert_oauth_error(&refused, 500, "server_error");
+    assert_oauth_error(&refused, 400, "invalid_request");
     assert!(refused.2.get("id_token").is_none());
     assert_code_unspent(&h, &code).await;
 }
@@ -69,9 +69,11 @@ both_backends!(
     tweak = no_jwks_cache
 );
 
-/// TK-2 / TK-5: a response that cannot be made changes nothing. The client's registered
-/// encryption key is one OpenSSL cannot encrypt to (a zero modulus): the exchange fails, and
-/// the code is not spent (nothing was issued from it, so a retry is not a reuse).
+/// TK-2 / TK-5: a response that cannot be made changes nothing. The client's stored
+/// encryption key is one no ID token is encrypted to (a zero modulus; registration refuses
+/// such a key now, a client stored before keeps it): the exchange is refused as the client's
+/// fault (400), and the code is not spent (nothing was issued from it, so a retry is not a
+/// reuse).
 async fn tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case(h: Harness) {
     let broken = json!({"kty": "RSA", "use": "enc", "alg": "RSA-OAEP", "kid": "broken",
                         "n": "AA", "e": "AQAB"});
@@ -86,7 +88,7 @@ async fn tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case(h: Harness
     .await;
     let (code, _, _) = fapi2_code(&h, &t, "jwe-broken").await;
     let refused = t.exchange(&h, &code).await;
-    assert_oauth_error(&refused, 500, "server_error");
+    assert_oauth_error(&refused, 400, "invalid_request");
     assert_code_unspent(&h, &code).await;
 }
 

@@ -86,6 +86,7 @@ async fn fapi2_security_profile_final_ensure_signed_client_assertion_with_rs256_
     let code = c.code().await;
     let bad = rs256_assertion(&c.t.c.claims(&c.h));
     assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -106,6 +107,7 @@ async fn fapi2_security_profile_final_ensure_client_assertion_in_token_endpoint(
         )
         .await;
     assert_oauth_error(&r, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -116,6 +118,7 @@ async fn fapi2_security_profile_final_ensure_client_assertion_with_exp_is_5_minu
     let now = c.h.clock_now();
     let bad = c.assertion(json!({"iat": now - 360, "exp": now - 300}));
     assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -124,6 +127,7 @@ async fn fapi2_security_profile_final_ensure_client_assertion_with_wrong_aud_fai
     let code = c.code().await;
     let bad = c.assertion(json!({"aud": "https://other.example"}));
     assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -132,6 +136,7 @@ async fn fapi2_security_profile_final_ensure_client_assertion_with_no_sub_fails(
     let code = c.code().await;
     let bad = c.assertion(json!({"sub": Value::Null}));
     assert_oauth_error(&c.exchange_with(&code, &bad).await, 401, "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -316,6 +321,7 @@ async fn fapi2_security_profile_final_ensure_pkce_code_verifier_required() {
         )
         .await;
     assert_oauth_error(&r, 400, "invalid_grant");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]
@@ -335,6 +341,7 @@ async fn fapi2_security_profile_final_incorrect_pkce_code_verifier_rejected() {
         )
         .await;
     assert_oauth_error(&r, 400, "invalid_grant");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use bulwark_certs::PspRole;
 use serde_json::json;
 
 use crate::support::consents::{AISP, as_tpp, tpp};
-use crate::support::gateway::{gateway, get, is_uuid_v4, journey, reason};
+use crate::support::gateway::{gateway, get, is_uuid_v4, journey, never_forwarded, reason};
 use crate::support::journey::{FlowTpp, authorise_once, fapi2_code, psu};
 use crate::support::{Harness, both_backends, http_client};
 
@@ -50,24 +50,27 @@ async fn bank_case(h: Harness) {
         "/open-banking/v3.1/aisp/accounts/{}/transactions",
         accounts[0]
     );
-    let no_permission = get(&h, &base, id, Some(&token), &path, &[]).await;
+    let no_permission = never_forwarded(&base, get(&h, &base, id, Some(&token), &path, &[])).await;
     assert_eq!(no_permission.status, 403, "{:?}", no_permission.body);
     // The PSU's other account was not selected.
     let path = format!("/open-banking/v3.1/aisp/accounts/{}/balances", accounts[1]);
-    let refused = get(&h, &base, id, Some(&token), &path, &[]).await;
+    let refused = never_forwarded(&base, get(&h, &base, id, Some(&token), &path, &[])).await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
     assert_eq!(
         refused.body["Errors"][0]["ErrorCode"],
         "UK.OBIE.Resource.ConsentMismatch"
     );
     // An unknown path is 404 and never proxied.
-    let none = get(
-        &h,
+    let none = never_forwarded(
         &base,
-        id,
-        Some(&token),
-        "/open-banking/v3.1/aisp/parties",
-        &[],
+        get(
+            &h,
+            &base,
+            id,
+            Some(&token),
+            "/open-banking/v3.1/aisp/parties",
+            &[],
+        ),
     )
     .await;
     assert_eq!(none.status, 404);
@@ -93,13 +96,13 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
 
     // No token, a forged one: 401 with WWW-Authenticate and an OB body; RFC 6750 3.1: no
     // error code when no token was sent, invalid_token when a bad one was.
-    let none = get(&h, &base, id, None, path, &[]).await;
+    let none = never_forwarded(&base, get(&h, &base, id, None, path, &[])).await;
     assert_eq!(none.status, 401);
     let challenge = none.headers["www-authenticate"].to_str().unwrap();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     assert!(!challenge.contains("error"), "{challenge}");
     assert!(none.body["Errors"][0]["ErrorCode"].is_string());
-    let forged = get(&h, &base, id, Some("not.a.jwt"), path, &[]).await;
+    let forged = never_forwarded(&base, get(&h, &base, id, Some("not.a.jwt"), path, &[])).await;
     assert_eq!(forged.status, 401);
     assert!(
         forged.headers["www-authenticate"]
@@ -117,11 +120,11 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
         None,
         &[PspRole::AccountInformation, PspRole::PaymentInitiation],
     );
-    let stolen = get(&h, &base, &other, Some(&token), path, &[]).await;
+    let stolen = never_forwarded(&base, get(&h, &base, &other, Some(&token), path, &[])).await;
     assert_eq!(stolen.status, 401, "{:?}", stolen.body);
 
     // An application token on a PSU path, a PSU token on an application path.
-    let app = get(&h, &base, id, Some(&t.app_token), path, &[]).await;
+    let app = never_forwarded(&base, get(&h, &base, id, Some(&t.app_token), path, &[])).await;
     assert_eq!(app.status, 403, "{:?}", app.body);
     assert!(
         reason(&app).contains("kind") || reason(&app).contains("token"),
@@ -163,13 +166,16 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
 
     // A QWAC without the API's PSD2 role (PISP only, on an accounts route).
     let (pisp, pisp_token) = tpp(&h, "tpp-pisp-only", &[PspRole::PaymentInitiation]).await;
-    let role = get(
-        &h,
+    let role = never_forwarded(
         &base,
-        &pisp.identity,
-        Some(&pisp_token),
-        "/echo/app",
-        &[],
+        get(
+            &h,
+            &base,
+            &pisp.identity,
+            Some(&pisp_token),
+            "/echo/app",
+            &[],
+        ),
     )
     .await;
     assert_eq!(role.status, 403, "{:?}", role.body);
@@ -310,7 +316,7 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     // A "not revoked" answer is trusted for revocation_staleness_ms (1 s by default): past
     // it, the revoked token is refused.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let after = get(&h, &base, id, Some(&token), path, &[]).await;
+    let after = never_forwarded(&base, get(&h, &base, id, Some(&token), path, &[])).await;
     assert_eq!(after.status, 401, "{:?}", after.body);
 }
 
@@ -336,7 +342,11 @@ async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
         .delete(&format!("{AISP}/{consent_id}"))
         .await;
     assert_eq!(deleted.status, 204);
-    let refused = get(&h, &base, id, Some(&token), "/echo/accounts", &[]).await;
+    let refused = never_forwarded(
+        &base,
+        get(&h, &base, id, Some(&token), "/echo/accounts", &[]),
+    )
+    .await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
     assert_eq!(
         refused.body["Errors"][0]["ErrorCode"],
@@ -364,13 +374,16 @@ async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
         200
     );
     h.clock.advance(3600);
-    let expired = get(
-        &h,
+    let expired = never_forwarded(
         &base,
-        &t2.c.identity,
-        Some(&token2),
-        "/echo/accounts",
-        &[],
+        get(
+            &h,
+            &base,
+            &t2.c.identity,
+            Some(&token2),
+            "/echo/accounts",
+            &[],
+        ),
     )
     .await;
     assert_eq!(expired.status, 401, "{:?}", expired.body);
@@ -421,7 +434,11 @@ async fn gw_1_revoking_the_refresh_token_refuses_the_access_tokens_of_its_grant(
     assert_eq!(r.0, 200, "{:?}", r.2);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for token in &access_tokens {
-        let refused = get(&h, &base, id, Some(token), "/echo/accounts", &[]).await;
+        let refused = never_forwarded(
+            &base,
+            get(&h, &base, id, Some(token), "/echo/accounts", &[]),
+        )
+        .await;
         assert_eq!(refused.status, 401, "{:?}", refused.body);
     }
 }
@@ -454,7 +471,11 @@ async fn gw_1_a_token_for_another_audience_is_refused() {
         .await;
     assert_eq!(resp.0, 200, "{:?}", resp.2);
     let token = resp.2["access_token"].as_str().unwrap();
-    let refused = get(&h, &base, &c.identity, Some(token), "/echo/app", &[]).await;
+    let refused = never_forwarded(
+        &base,
+        get(&h, &base, &c.identity, Some(token), "/echo/app", &[]),
+    )
+    .await;
     assert_eq!(refused.status, 401, "{:?}", refused.body);
     let (c2, token2) = tpp(&h, "tpp-aud-ok", &[PspRole::AccountInformation]).await;
     assert_eq!(

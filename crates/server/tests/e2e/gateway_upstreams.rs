@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::support::consents::tpp;
 use crate::support::gateway::{
     admin_metrics, escaped_pem, free_admin_addr, funds_journey, gateway, gateway_with, get,
-    journey, payment_journey, tls_echo_upstream,
+    journey, never_forwarded, payment_journey, tls_echo_upstream,
 };
 use crate::support::{Harness, http_client};
 
@@ -55,7 +55,8 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    let (status, text) = ask(token.clone(), "fcc-another-consent".into()).await;
+    let (status, text) =
+        never_forwarded(&base, ask(token.clone(), "fcc-another-consent".into())).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
     assert!(text.contains("Data.ConsentId"), "{text}");
@@ -82,7 +83,7 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
         consent_id.as_str()
     );
     assert_eq!(echoed["headers"]["x-bulwark-permissions"], "");
-    let (status, text) = ask(t.app_token.clone(), consent_id.clone()).await;
+    let (status, text) = never_forwarded(&base, ask(t.app_token.clone(), consent_id.clone())).await;
     assert_eq!(status, 403, "{text}");
     // The consent's status is read on every request: withdrawn by the CBPII, it is refused.
     let deleted = crate::support::consents::as_tpp(&h, &t.c, &t.app_token)
@@ -116,7 +117,9 @@ async fn gw_1_payment_submissions_must_match_their_consent() {
             .body(body.to_string())
             .send()
     };
-    let differing = post(submit("1000.00")).await.unwrap();
+    let differing = never_forwarded(&base, post(submit("1000.00")))
+        .await
+        .unwrap();
     assert_eq!(differing.status().as_u16(), 400);
     let text = differing.text().await.unwrap();
     assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
@@ -134,7 +137,7 @@ async fn gw_1_payment_submissions_must_match_their_consent() {
     );
     // A consent pays once: the same submission again is refused, the consent is Consumed
     // (400 InvalidConsentStatus, as the server's own payment APIs answer).
-    let again = post(submit("10.50")).await.unwrap();
+    let again = never_forwarded(&base, post(submit("10.50"))).await.unwrap();
     assert_eq!(again.status().as_u16(), 400);
     let text = again.text().await.unwrap();
     assert!(

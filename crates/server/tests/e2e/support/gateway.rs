@@ -2,6 +2,7 @@
 //! part its own process (`gateway_process.rs`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::HeaderMap;
 use bulwark_gateway::{Gateway, GatewayConfig};
@@ -81,8 +82,42 @@ pub async fn admin_metrics(addr: std::net::SocketAddr) -> String {
         .unwrap()
 }
 
+/// Requests the upstreams of each test gateway received, by the gateway's base URL.
+static UPSTREAM_HITS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicUsize>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// How many requests the upstreams behind the gateway at `base` have received so far.
+pub fn upstream_hits(base: &str) -> usize {
+    UPSTREAM_HITS.lock().unwrap()[base].load(Ordering::SeqCst)
+}
+
+/// Awaits a request to the gateway at `base` that the gateway must refuse itself, and checks
+/// that none of its upstreams received anything meanwhile.
+pub async fn never_forwarded<T>(base: &str, request: impl std::future::Future<Output = T>) -> T {
+    let before = upstream_hits(base);
+    let answer = request.await;
+    assert_eq!(
+        upstream_hits(base),
+        before,
+        "the refused request reached the upstream"
+    );
+    answer
+}
+
+/// Counts every request `app` receives into `hits`.
+fn counted(app: axum::Router, hits: Arc<AtomicUsize>) -> axum::Router {
+    app.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            hits.fetch_add(1, Ordering::SeqCst);
+            next.run(req)
+        },
+    ))
+}
+
 /// A plain-HTTP server on loopback answering every request with what it received.
-pub async fn echo_upstream() -> String {
+/// It counts what it receives into `hits`.
+async fn echo_upstream(hits: Arc<AtomicUsize>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(
@@ -94,15 +129,20 @@ pub async fn echo_upstream() -> String {
             axum::Json(json!({"method": method.as_str(), "uri": uri.to_string(), "headers": h, "body": body}))
         },
     );
+    let app = counted(app, hits);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
 
-/// The demo bank on loopback over the harness's database.
-pub async fn demo_bank(h: &Harness) -> String {
+/// The demo bank on loopback over the harness's database, counting what it receives into
+/// `hits`.
+async fn demo_bank(h: &Harness, hits: Arc<AtomicUsize>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = bulwark_server::demo_bank::router(Arc::new(h.store.clone()));
+    let app = counted(
+        bulwark_server::demo_bank::router(Arc::new(h.store.clone())),
+        hits,
+    );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
@@ -114,8 +154,9 @@ pub async fn gateway(h: &Harness) -> String {
 
 /// As [`gateway`], with the configuration (JSON) adjusted by `tweak`.
 pub async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String {
-    let bank = demo_bank(h).await;
-    let echo = echo_upstream().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let bank = demo_bank(h, hits.clone()).await;
+    let echo = echo_upstream(hits.clone()).await;
     let pki = h.data_dir().join("dev-pki");
     let mut config = json!({
         "listen": "127.0.0.1:0",
@@ -146,7 +187,9 @@ pub async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String
         .unwrap();
     let port = g.addr().port();
     tokio::spawn(g.run_until(std::future::pending()));
-    format!("https://localhost:{port}")
+    let base = format!("https://localhost:{port}");
+    UPSTREAM_HITS.lock().unwrap().insert(base.clone(), hits);
+    base
 }
 
 pub fn reason(c: &Call) -> String {
