@@ -60,6 +60,13 @@ async fn parallel_attempts_pass_only_the_free_ones(nodes: [SqlStore; 2]) {
             .is_ok(),
         "the good login's count was taken back: this is the third failure, not the fourth"
     );
+    // The user is blocked on its own key too: from a fresh address, it waits.
+    let wait = a
+        .begin(&["user:a", "addr:10.0.0.12"], 100)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(wait > 0, "the user waits from any address");
     // The wait ends.
     assert!(
         a.begin(&["user:a", "addr:10.0.0.11"], 100 + 900)

@@ -182,26 +182,53 @@ mod tests {
             r.insert(k.into(), v);
             check_claims(&r, "sw-1", &[ISSUER], 1000, 10)
         };
-        assert!(with("iss", json!("sw-2")).is_err());
-        assert!(with("aud", json!("https://other.example")).is_err());
+        assert!(matches!(
+            with("iss", json!("sw-2")),
+            Err(DcrError::Request(_))
+        ));
+        assert!(matches!(
+            with("aud", json!("https://other.example")),
+            Err(DcrError::Request(_))
+        ));
         assert!(with("aud", json!([ISSUER, "x"])).is_ok());
         // OB DCR 3.3: the bank's organisation id, when configured as an audience.
         let mut r = req(1000);
         r.insert("aud".into(), json!("0015800001041REAAY"));
-        assert!(check_claims(&r, "sw-1", &[ISSUER], 1000, 10).is_err());
+        assert!(matches!(
+            check_claims(&r, "sw-1", &[ISSUER], 1000, 10),
+            Err(DcrError::Request(_))
+        ));
         assert!(check_claims(&r, "sw-1", &[ISSUER, "0015800001041REAAY"], 1000, 10).is_ok());
         // A software_id other than the SSA's is refused; the SSA's own is fine.
-        assert!(with("software_id", json!("sw-2")).is_err());
+        assert!(matches!(
+            with("software_id", json!("sw-2")),
+            Err(DcrError::Request(_))
+        ));
         assert!(with("software_id", json!("sw-1")).is_ok());
-        assert!(with("exp", json!(900)).is_err(), "expired");
-        assert!(with("exp", json!(1000 + 7200)).is_err(), "too long");
-        assert!(with("iat", json!(2000)).is_err(), "future");
-        assert!(with("jti", json!(5)).is_err());
+        assert!(
+            matches!(with("exp", json!(900)), Err(DcrError::Request(_))),
+            "expired"
+        );
+        assert!(
+            matches!(with("exp", json!(1000 + 7200)), Err(DcrError::Request(_))),
+            "too long"
+        );
+        assert!(
+            matches!(with("iat", json!(2000)), Err(DcrError::Request(_))),
+            "future"
+        );
+        assert!(matches!(with("jti", json!(5)), Err(DcrError::Request(_))));
         // Bounded and printable before it reaches the database (a NUL fails a PostgreSQL
         // statement: a 500 instead of invalid_client_metadata).
-        assert!(with("jti", json!("a\u{0}b")).is_err());
-        assert!(with("jti", json!("x".repeat(257))).is_err());
-        assert!(with("jti", json!("")).is_err());
+        assert!(matches!(
+            with("jti", json!("a\u{0}b")),
+            Err(DcrError::Request(_))
+        ));
+        assert!(matches!(
+            with("jti", json!("x".repeat(257))),
+            Err(DcrError::Request(_))
+        ));
+        assert!(matches!(with("jti", json!("")), Err(DcrError::Request(_))));
         assert!(with("jti", json!("x".repeat(256))).is_ok());
         for k in ["iat", "exp", "jti", "iss", "aud"] {
             let mut r = req(1000);

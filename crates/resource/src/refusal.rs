@@ -168,38 +168,72 @@ impl Refusal {
 mod tests {
     use super::*;
 
-    fn every() -> Vec<Refusal> {
+    use RefusalStatus::{Forbidden, Internal, InvalidToken as Unusable, Unavailable};
+
+    /// Every refusal with the answer and the reason code it must have (written out, not
+    /// derived from the code under test).
+    fn table() -> Vec<(Refusal, RefusalStatus, &'static str)> {
         vec![
-            Refusal::NoToken,
-            Refusal::CertificateHeader("untrusted_proxy"),
-            Refusal::Token(InvalidToken::Forged("bad signature".into())),
-            Refusal::Token(InvalidToken::ForeignIssuer),
-            Refusal::Token(InvalidToken::Expired),
-            Refusal::Revoked,
-            Refusal::ClientInactive,
-            Refusal::NoCertificate,
-            Refusal::OtherCertificate,
-            Refusal::WrongKind(TokenKind::User),
-            Refusal::NotQwac("revoked"),
-            Refusal::OtherOrganisation("PSDGB-FCA-1".into()),
-            Refusal::NoPsd2Roles,
-            Refusal::Unavailable("database down".into()),
-            Refusal::Internal("corrupt row".into()),
+            (Refusal::NoToken, Unusable, "no_token"),
+            (
+                Refusal::CertificateHeader("untrusted_proxy"),
+                Unusable,
+                "certificate_header",
+            ),
+            (
+                Refusal::Token(InvalidToken::Forged("bad signature".into())),
+                Unusable,
+                "token_forged",
+            ),
+            (
+                Refusal::Token(InvalidToken::ForeignIssuer),
+                Unusable,
+                "token_foreign_issuer",
+            ),
+            (
+                Refusal::Token(InvalidToken::Expired),
+                Unusable,
+                "token_expired",
+            ),
+            (Refusal::Revoked, Unusable, "token_revoked"),
+            (Refusal::ClientInactive, Unusable, "client_inactive"),
+            (Refusal::NoCertificate, Unusable, "no_certificate"),
+            (Refusal::OtherCertificate, Unusable, "certificate_not_bound"),
+            (Refusal::WrongAudience, Unusable, "wrong_audience"),
+            (
+                Refusal::WrongKind(TokenKind::User),
+                Forbidden,
+                "wrong_token_kind",
+            ),
+            (Refusal::NotQwac("revoked"), Forbidden, "not_a_qwac"),
+            (
+                Refusal::OtherOrganisation("PSDGB-FCA-1".into()),
+                Forbidden,
+                "other_organisation",
+            ),
+            (Refusal::NoPsd2Roles, Forbidden, "no_psd2_roles"),
+            (
+                Refusal::Unavailable("database down".into()),
+                Unavailable,
+                "unavailable",
+            ),
+            (
+                Refusal::Internal("corrupt row".into()),
+                Internal,
+                "internal",
+            ),
         ]
+    }
+
+    fn every() -> Vec<Refusal> {
+        table().into_iter().map(|(r, _, _)| r).collect()
     }
 
     #[test]
     fn gw_1_unusable_tokens_are_401_and_unauthorised_callers_403() {
-        for r in every() {
-            let want = match r.reason() {
-                "internal" => RefusalStatus::Internal,
-                "unavailable" => RefusalStatus::Unavailable,
-                "wrong_token_kind" | "not_a_qwac" | "other_organisation" | "no_psd2_roles" => {
-                    RefusalStatus::Forbidden
-                }
-                _ => RefusalStatus::InvalidToken,
-            };
-            assert_eq!(r.status(), want, "{r}");
+        for (r, status, reason) in table() {
+            assert_eq!(r.status(), status, "{r}");
+            assert_eq!(r.reason(), reason, "{r}");
         }
     }
 

@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -293,6 +294,25 @@ fn answer(id: &InteractionId, mut response: Response) -> Response {
     id.stamp(response)
 }
 
+/// A body that could not be read (over the size limit: 413; cut off: 400) answered as an OB
+/// error like any other, so a TPP's error handling reads it (and, on a signed endpoint, it is
+/// signed).
+fn unread_body(unread: &BytesRejection, id: &InteractionId) -> Response {
+    let status = unread.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is larger than {MAX_BODY_BYTES} bytes")
+    } else {
+        "the request body could not be read".to_string()
+    };
+    answer(
+        id,
+        ob_error(status, ObErrorCode::FieldInvalid, &message, None, id),
+    )
+}
+
+/// The largest body the consent APIs read (axum's default limit).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// Route helpers binding a consent kind to the generic handlers.
 pub mod bind {
     use super::*;
@@ -303,9 +323,15 @@ pub mod bind {
     /// POST on a collection.
     pub fn collection(kind: ConsentKind) -> MethodRouter<AppState> {
         post(
-            move |State(s): State<ConsentState>, c: PresentedChain, h: HeaderMap, b: Bytes| async move {
+            move |State(s): State<ConsentState>,
+                  c: PresentedChain,
+                  h: HeaderMap,
+                  b: Result<Bytes, BytesRejection>| async move {
                 let id = InteractionId::of(&h);
-                let resp = super::create(kind, s.clone(), c, h, b).await;
+                let resp = match b {
+                    Ok(b) => super::create(kind, s.clone(), c, h, b).await,
+                    Err(unread) => super::unread_body(&unread, &id),
+                };
                 super::signed(&s, kind, &id, resp).await
             },
         )

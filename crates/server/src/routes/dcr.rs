@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +33,23 @@ fn is_jwt(headers: &HeaderMap) -> bool {
 
 fn error(e: DcrError) -> Response {
     OAuthErrorResponse::from(e.to_oauth()).into_response()
+}
+
+/// A body that could not be read (over the size limit: 413; cut off: 400) answered as an
+/// RFC 7591 error, so a TPP's registration code reads it like any other refusal.
+fn unread_body(unread: &BytesRejection) -> Response {
+    let description = if unread.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        "the registration request is larger than the server reads"
+    } else {
+        "the registration request could not be read"
+    };
+    let mut response = OAuthErrorResponse::from(OAuthError::new(
+        OAuthErrorCode::InvalidClientMetadata,
+        description,
+    ))
+    .into_response();
+    *response.status_mut() = unread.status();
+    response
 }
 
 fn answer(status: StatusCode, body: RegistrationResponse) -> Response {
@@ -109,8 +127,12 @@ pub async fn register(
     State(s): State<RegistrationState>,
     cert: ClientCert,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(unread) => return unread_body(&unread),
+    };
     match s.dcr.register(&registration(&headers, &body, &cert)).await {
         Ok(r) => answer(StatusCode::CREATED, r),
         Err(e) => error(e),
@@ -142,11 +164,15 @@ pub async fn update(
     cert: ClientCert,
     bearer: Bearer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let (mut input, owner) = match management(&s, &client_id, &bearer, &cert).await {
         Ok(found) => found,
         Err(refused) => return refused,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(unread) => return unread_body(&unread),
     };
     input.application_client = owner.as_deref();
     match s

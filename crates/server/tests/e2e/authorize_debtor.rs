@@ -84,6 +84,7 @@ async fn co_4_a_named_debtor_account_must_be_the_psus_case(h: Harness) {
     assert!(!params.contains_key("code"));
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "Rejected");
+    assert!(stored.selected_accounts.is_empty(), "no accounts recorded");
 
     // No debtor named: the PSU picks exactly one account to pay from.
     let consent_id = t.payment_consent(&h, "5.00").await;
@@ -94,6 +95,7 @@ async fn co_4_a_named_debtor_account_must_be_the_psus_case(h: Harness) {
     assert!(retry.body.contains("one account"), "{}", retry.body);
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "AwaitingAuthorisation");
+    assert!(stored.selected_accounts.is_empty(), "no accounts recorded");
 }
 both_backends!(
     co_4_a_named_debtor_account_must_be_the_psus,
@@ -135,6 +137,7 @@ async fn co_4_only_accounts_in_the_payments_currency_are_offered_case(h: Harness
     assert_eq!(forged.status, 403, "{}", forged.body);
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "AwaitingAuthorisation");
+    assert!(stored.selected_accounts.is_empty(), "no accounts recorded");
 }
 both_backends!(
     co_4_only_accounts_in_the_payments_currency_are_offered,

@@ -134,7 +134,7 @@ async fn fapi2_security_profile_final_happy_flow() {
     assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
     assert_eq!(id["acr"], "urn:openbanking:psd2:sca");
     assert_eq!(id["at_hash"], bulwark_token::half_hash(access).as_str());
-    assert!(id["exp"].as_i64() > id["iat"].as_i64());
+    assert!(id["exp"].as_i64().unwrap() > id["iat"].as_i64().unwrap());
     assert_eq!(id["openbanking_intent_id"], c.consent_id.as_str());
 
     let other = FlowTpp::register_with(
@@ -199,6 +199,13 @@ async fn fapi2_security_profile_final_user_rejects_authentication() {
     let r = response_params(&done.location());
     assert_eq!(r["error"], "access_denied");
     assert_eq!(r["iss"], ISSUER);
+    assert!(!r.contains_key("code"), "{r:?}");
+    let consent = bulwark_store::ConsentStore::get_consent(&c.h.store, &c.consent_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(consent.status, "Rejected");
+    assert!(consent.selected_accounts.is_empty());
 }
 
 #[tokio::test]

@@ -91,7 +91,7 @@ async fn account_access_case(h: Harness) {
     let malformed = as_tpp(&h, &c, &token)
         .post(AISP, &json!("not an object"), &[])
         .await;
-    assert_eq!(malformed.status, 400);
+    assert_ob(&malformed, 400, "UK.OBIE.Field.Invalid");
     assert_eq!(stored(&h).await, before);
 }
 
@@ -123,7 +123,7 @@ async fn co_1_domestic_payment_consent_idempotency() {
     let zero = as_tpp(&h, &c, &token)
         .post(PISP, &pay_body("0"), &[("x-idempotency-key", "idem-2")])
         .await;
-    assert_eq!(zero.status, 400);
+    assert_ob(&zero, 400, "UK.OBIE.Field.Invalid");
     assert_eq!(stored(&h).await, 1);
     let id = first.body["Data"]["ConsentId"].as_str().unwrap();
     let got = as_tpp(&h, &c, &token).get(&format!("{PISP}/{id}")).await;

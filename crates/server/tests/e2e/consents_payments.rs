@@ -120,6 +120,11 @@ async fn ob_funds_confirmation_of_an_authorised_payment_consent() {
 
     let with_app_token = funds(&h, &t, &small, &t.app_token).await;
     assert_eq!(with_app_token.status, 403, "{:?}", with_app_token.body);
+    assert!(
+        with_app_token.body["Errors"][0]["ErrorCode"].is_string(),
+        "an OB error: {:?}",
+        with_app_token.body
+    );
 
     let small_token = authorised(&h, &t, &small, &payer).await;
     let yes = funds(&h, &t, &small, &small_token).await;
@@ -190,6 +195,7 @@ async fn ob_a_payment_consent_past_its_cut_off_is_rejected_at_authorisation() {
     assert_eq!(r["state"], "af0ifjsldkj");
     let stored = h.store.get_consent(&consent).await.unwrap().unwrap();
     assert_eq!(stored.status, "Rejected");
+    assert!(stored.selected_accounts.is_empty(), "no accounts recorded");
     let history = h.store.consent_history(&consent).await.unwrap();
     assert_eq!(history.last().unwrap().actor_kind, "System");
 }
@@ -245,5 +251,6 @@ async fn ob_a_cut_off_passing_during_the_consent_step_goes_back_to_the_tpp() {
         assert!(!r.contains_key("code"));
         let stored = h.store.get_consent(&consent).await.unwrap().unwrap();
         assert_eq!(stored.status, "Rejected");
+        assert!(stored.selected_accounts.is_empty(), "no accounts recorded");
     }
 }

@@ -119,4 +119,9 @@ async fn gw_1_behind_a_proxy_rfc9440_headers_are_believed_from_trusted_proxies_o
         .await
         .unwrap();
     assert_eq!(spoofed.status().as_u16(), 401);
+    let challenge = spoofed.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
 }

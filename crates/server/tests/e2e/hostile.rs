@@ -11,6 +11,9 @@ use bulwark_store::{ClientStore, ConsentQuery, ConsentStore};
 use crate::support::consents::{AISP, PISP, tpp};
 use crate::support::{Harness, http_client};
 
+/// The largest body an endpoint reads (axum's default limit, 2 MiB).
+const LIMIT: usize = 2 * 1024 * 1024;
+
 fn huge(n: usize) -> Vec<u8> {
     vec![b'a'; n]
 }
@@ -85,8 +88,9 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
             .unwrap();
         let status = resp.status().as_u16();
         let answer: serde_json::Value = resp.json().await.unwrap_or_default();
-        if body.len() > 1024 * 1024 {
+        if body.len() > LIMIT {
             assert_eq!(status, 413, "/register {ct}: {answer}");
+            assert_eq!(answer["error"], "invalid_client_metadata", "/register {ct}");
         } else {
             assert_eq!(status, 400, "/register {ct}: {answer}");
             assert_eq!(answer["error"], "invalid_client_metadata", "/register {ct}");
@@ -115,8 +119,11 @@ async fn hardening_hostile_input_gets_4xx_and_leaves_nothing() {
                 .unwrap();
             let status = resp.status().as_u16();
             let answer: serde_json::Value = resp.json().await.unwrap_or_default();
-            if body.len() > 1024 * 1024 {
+            if body.len() > LIMIT {
+                // Over the limit: 413, an OB error like any other.
                 assert_eq!(status, 413, "{path}: {answer}");
+                assert_eq!(answer["Code"], "413 PayloadTooLarge", "{path}: {answer}");
+                assert_eq!(answer["Errors"][0]["ErrorCode"], "UK.OBIE.Field.Invalid");
                 continue;
             }
             // The body itself is refused (not the signature): a field error with its path.

@@ -167,24 +167,35 @@ mod tests {
         assert!(check(&req, &code, &grant, "tpp-1", 100).is_ok());
     }
 
+    /// The exchange's refusals are all `invalid_grant` (RFC 6749 5.2).
+    fn is_invalid_grant(e: TokenError) -> bool {
+        matches!(e, TokenError::Grant(_))
+    }
+
     #[test]
     fn tk_2_wrong_client_redirect_verifier_or_expiry_is_invalid_grant() {
         let (req, code, grant) = fixture();
-        assert!(check(&req, &code, &grant, "tpp-2", 100).is_err());
-        assert!(check(&req, &code, &grant, "tpp-1", 160).is_err());
+        assert!(check(&req, &code, &grant, "tpp-2", 100).is_err_and(is_invalid_grant));
+        assert!(check(&req, &code, &grant, "tpp-1", 160).is_err_and(is_invalid_grant));
         let mut r = req.clone();
         r.redirect_uri = Some("https://tpp.example/cb2".into());
-        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err());
+        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err_and(is_invalid_grant));
         r = req.clone();
         r.redirect_uri = None;
-        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err());
+        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err_and(is_invalid_grant));
         r = req.clone();
         r.code_verifier = Some(format!("{VERIFIER}x"));
-        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err());
+        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err_and(is_invalid_grant));
         r.code_verifier = None;
-        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err());
+        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err_and(is_invalid_grant));
         // plain: the challenge itself as verifier
         r.code_verifier = Some(CHALLENGE.into());
-        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err());
+        assert!(check(&r, &code, &grant, "tpp-1", 100).is_err_and(is_invalid_grant));
+        // A verifier for a request that had no challenge (RFC 7636 4.6: a downgrade).
+        let mut unchallenged = grant.clone();
+        unchallenged.code_challenge = None;
+        assert!(check(&req, &code, &unchallenged, "tpp-1", 100).is_err_and(is_invalid_grant));
+        r.code_verifier = None;
+        assert!(check(&r, &code, &unchallenged, "tpp-1", 100).is_ok());
     }
 }

@@ -239,7 +239,8 @@ impl Load {
     pub async fn stop(self) -> Vec<Outcome> {
         self.stop.store(true, Ordering::Relaxed);
         for w in self.workers {
-            let _ = w.await;
+            w.await
+                .expect("a load worker panicked: its outcomes would be lost");
         }
         let mut all = std::mem::take(&mut *self.outcomes.lock().unwrap());
         all.sort_by_key(|o| o.sent);
