@@ -160,14 +160,7 @@ async fn az_7_jarm_response_case(h: Harness) {
     assert_eq!(params.len(), 1, "only the response JWT: {params:?}");
     let jwt = &params["response"];
     // Verified as the TPP does: with the key set the server publishes.
-    let jwks: Value = crate::support::http_client(&h.dev_ca, None)
-        .get(h.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = h.get_json("/jwks").await;
     let public = bulwark_jose::PublicKeySet::from_jwks(&jwks).unwrap();
     let compact = bulwark_jose::Compact::parse(jwt).unwrap();
     public.verify(&compact).unwrap();

@@ -13,17 +13,7 @@ use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts};
 #[tokio::test]
 async fn fapi1_advanced_final_discovery_end_point_verification() {
     let c = Conf::fapi1().await;
-    let doc: Value = reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::support::http::client_tls_config(&c.h.dev_ca, None))
-        .build()
-        .unwrap()
-        .get(c.h.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = c.h.get_json("/.well-known/openid-configuration").await;
     assert!(
         doc["response_types_supported"]
             .as_array()

@@ -11,17 +11,7 @@ use crate::support::{ISSUER, assert_oauth_error, jwt_parts};
 #[tokio::test]
 async fn fapi2_security_profile_final_discovery_end_point_verification() {
     let c = Conf::fapi2().await;
-    let doc: Value = reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::support::http::client_tls_config(&c.h.dev_ca, None))
-        .build()
-        .unwrap()
-        .get(c.h.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = c.h.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["issuer"], ISSUER);
     for member in [
         "authorization_endpoint",

@@ -386,14 +386,7 @@ async fn ob_payment_consent_answers_are_signed_by_the_bank() {
         &[PspRole::PaymentInitiation, PspRole::AccountInformation],
     )
     .await;
-    let jwks: Value = crate::support::http_client(&h.dev_ca, None)
-        .get(h.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = h.get_json("/jwks").await;
     let client = crate::support::http_client(&h.dev_ca, Some(&c.identity));
     let seal = h.seals.lock().unwrap().get("pisp-signed").cloned().unwrap();
     let send = |path: String, body: Option<String>, signature: Option<String>| {

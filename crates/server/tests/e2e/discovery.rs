@@ -5,7 +5,7 @@
 use bulwark_store::testing::TestDb;
 use serde_json::{Value, json};
 
-use crate::support::{Dcr, Harness, ISSUER, TestApp, http_client, test_config};
+use crate::support::{Dcr, Harness, ISSUER, TestApp, test_config};
 
 #[tokio::test]
 async fn ds_1_discovery_endpoints_come_from_the_route_table_and_are_served() {
@@ -44,14 +44,7 @@ async fn ds_1_discovery_endpoints_come_from_the_route_table_and_are_served() {
 #[tokio::test]
 async fn ds_1_discovery_advertises_token_endpoints_and_mtls_aliases() {
     let h = Harness::start(|_| {}).await;
-    let doc: Value = http_client(&h.dev_ca, None)
-        .get(h.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = h.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["token_endpoint"], format!("{ISSUER}/token"));
     assert_eq!(
         doc["introspection_endpoint"],
@@ -80,14 +73,7 @@ async fn ds_1_discovery_advertises_token_endpoints_and_mtls_aliases() {
 #[tokio::test]
 async fn ds_1_discovery_advertises_the_registration_endpoint() {
     let d = Dcr::start().await;
-    let doc: Value = http_client(&d.h.dev_ca, None)
-        .get(d.h.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = d.h.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["registration_endpoint"], format!("{ISSUER}/register"));
     assert_eq!(
         doc["mtls_endpoint_aliases"]["registration_endpoint"],

@@ -47,14 +47,7 @@ async fn tk_1_tk_4_client_credentials_issues_a_certificate_bound_jwt_case(h: Har
         600
     );
     // The signature verifies against the published JWKS.
-    let jwks: Value = http_client(&h.dev_ca, None)
-        .get(h.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = h.get_json("/jwks").await;
     let set = bulwark_jose::PublicKeySet::from_jwks(&jwks).unwrap();
     set.verify(&bulwark_jose::Compact::parse(token).unwrap())
         .unwrap();

@@ -163,6 +163,19 @@ impl Harness {
         self.store.insert_client(&client).await.unwrap();
     }
 
+    /// GETs a public JSON document (`/jwks`, discovery) as a TPP reads it: no client
+    /// certificate, over the server's TLS.
+    pub async fn get_json(&self, path: &str) -> Value {
+        http_client(&self.dev_ca, None)
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// POSTs a form; returns status, headers and JSON body (Null when empty).
     pub async fn post(&self, id: Option<&Identity>, path: &str, form: &[(&str, &str)]) -> Resp {
         let resp = http_client(&self.dev_ca, id)
