@@ -13,8 +13,9 @@ use crate::support::consents::{
 };
 use crate::support::{Harness, PkjClient, now};
 
-/// CERT-7: refused (403) for the certificate's PSD2 roles, naming the missing one.
-fn assert_role_refused(resp: &crate::support::consents::Answer, role: &str) {
+/// CERT-7: refused (403, `UK.OBIE.Header.Invalid` at the certificate) with a message saying
+/// `why`.
+fn assert_certificate_refused(resp: &crate::support::consents::Answer, why: &str) {
     assert_eq!(resp.status, 403, "{:?}", resp.body);
     assert_eq!(
         resp.body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
@@ -25,10 +26,15 @@ fn assert_role_refused(resp: &crate::support::consents::Answer, role: &str) {
         resp.body["Message"]
             .as_str()
             .unwrap_or_default()
-            .contains(&format!("lacks PSD2 role {role}")),
+            .contains(why),
         "{:?}",
         resp.body
     );
+}
+
+/// CERT-7: refused for the certificate's PSD2 roles, naming the missing one.
+fn assert_role_refused(resp: &crate::support::consents::Answer, role: &str) {
+    assert_certificate_refused(resp, &format!("lacks PSD2 role {role}"));
 }
 
 #[tokio::test]
@@ -65,20 +71,7 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
     let refused = as_tpp(&h, &plain, &token)
         .post(AISP, &aac_body(), &[])
         .await;
-    assert_eq!(refused.status, 403);
-    assert_eq!(
-        refused.body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
-        "{:?}",
-        refused.body
-    );
-    assert!(
-        refused.body["Message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not an acceptable QWAC"),
-        "{:?}",
-        refused.body
-    );
+    assert_certificate_refused(&refused, "not an acceptable QWAC");
     assert_eq!(stored(&h).await, 0);
 }
 
