@@ -210,3 +210,16 @@ pub(crate) fn check_content(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OB-6: only a directory certificate (no qcStatements) takes its PSD2 roles from the
+    /// client's registration; an eIDAS certificate's roles are its own.
+    #[test]
+    fn ob_6_only_directory_certificates_take_roles_from_the_registration() {
+        assert!(CertProfile::ObDirectory.roles_from_registration());
+        assert!(!CertProfile::Eidas.roles_from_registration());
+    }
+}

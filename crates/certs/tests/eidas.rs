@@ -247,7 +247,22 @@ fn cert_7_ob_and_etsi_role_names_map_both_ways() {
         assert_eq!(a, b);
         assert_eq!(a.ob_name(), ob);
         assert_eq!(a.etsi_name(), etsi);
+        // Shown (logs, errors, `bulwark certs verify`) by its ETSI name.
+        assert_eq!(a.to_string(), etsi);
     }
+    // Each refusal has its own stable code for logs and metrics.
+    assert_eq!(RoleError::NoPsd2Statement.reason(), "no_psd2_statement");
+    assert_eq!(
+        RoleError::MissingRole {
+            required: PspRole::CardIssuing
+        }
+        .reason(),
+        "missing_role"
+    );
+    assert_eq!(
+        RoleError::UnknownRole("ADMIN".into()).reason(),
+        "unknown_role"
+    );
     assert_eq!(
         "aisp".parse::<PspRole>().unwrap(),
         PspRole::AccountInformation
@@ -265,6 +280,30 @@ fn cert_7_ob_and_etsi_role_names_map_both_ways() {
         })
     );
     assert!(roles_cover(&tpp, &["AISP", "nonsense"]).is_err());
+}
+
+/// ETSI EN 319 412-1 5.1.4: an organizationIdentifier is a three-letter scheme, a two-letter
+/// country, a hyphen and the reference; anything else is kept only as it was written.
+#[test]
+fn cert_8_organisation_identifiers_are_read_only_in_their_standard_shape() {
+    let psd = bulwark_certs::OrganizationIdentifier::parse("PSDGB-FCA-123456");
+    assert_eq!((psd.scheme.as_str(), psd.country.as_str()), ("PSD", "GB"));
+    assert_eq!(psd.competent_authority.as_deref(), Some("FCA"));
+    assert_eq!(psd.authorisation_id.as_deref(), Some("123456"));
+    for odd in [
+        "PSDGBR-FCA-123456",
+        "PSDG-FCA-1",
+        "PSDé-FCA-1",
+        "PSDGB",
+        "-FCA-1",
+    ] {
+        let id = bulwark_certs::OrganizationIdentifier::parse(odd);
+        assert_eq!(id.raw, odd);
+        assert!(
+            id.scheme.is_empty() && id.competent_authority.is_none(),
+            "{odd}: {id:?}"
+        );
+    }
 }
 
 #[test]

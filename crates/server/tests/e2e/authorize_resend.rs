@@ -122,6 +122,20 @@ async fn az_4_log_in_and_pay_sent_twice_gets_the_same_redirect_case(h: Harness) 
     );
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "Authorised");
+    // Not a login attempt: the user's counter is as the one good login left it (cleared).
+    assert_eq!(failures(&h, &format!("user:{user}")).await, 0);
+}
+
+/// The login failures counted on a throttle key.
+async fn failures(h: &Harness, key: &str) -> u32 {
+    let seen = std::sync::Mutex::new(0);
+    bulwark_store::ThrottleStore::step_login_failures(&h.store, &[key], 900, &|current| {
+        *seen.lock().unwrap() = current.first().map_or(0, |r| r.failures);
+        None
+    })
+    .await
+    .unwrap();
+    seen.into_inner().unwrap()
 }
 both_backends!(
     az_4_log_in_and_pay_sent_twice_gets_the_same_redirect,
