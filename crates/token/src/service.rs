@@ -10,7 +10,7 @@ use bulwark_clients::{
 use bulwark_core::{AuthMethod, Clock, Rng};
 use bulwark_jose::{Alg, KeySet};
 use bulwark_store::{
-    AuthorizationStore, JtiClaim, Redeemed, Redemption, RefreshRecord, ReplayStore,
+    AuthorizationStore, CodeRecord, JtiClaim, Redeemed, Redemption, RefreshRecord, ReplayStore,
 };
 use serde::Serialize;
 
@@ -270,6 +270,52 @@ impl TokenService {
         }
     }
 
+    /// Everything a code exchange decides before the code is spent: the grant checked
+    /// against the request (TK-2), the consent standing, the tokens made. An error here
+    /// changes nothing in the store.
+    async fn prepare_exchange(
+        &self,
+        req: &authorization_code::AuthorizationCodeRequest,
+        client: &AuthenticatedClient,
+        code: &CodeRecord,
+        now: i64,
+    ) -> Result<(RefreshRecord, String, i64, TokenResponse), TokenError> {
+        let grant: CodeGrant = serde_json::from_str(&code.grant_data)
+            .map_err(|e| TokenError::Internal(format!("stored code grant: {e}")))?;
+        let client_id = client.client.client.client_id.as_str();
+        authorization_code::check(req, code, &grant, client_id, now)?;
+        if !self.consent_stands(&grant.consent_id, now).await? {
+            return Err(TokenError::Grant(
+                "the consent is no longer authorised".into(),
+            ));
+        }
+        let claims = self.user_claims(client, &grant, grant.scope.clone(), now)?;
+        // Before the code is spent: a key that cannot be had leaves the code usable.
+        let enc_keys = self.id_token_keys(client, &grant).await?;
+        let refresh_token = self.rng.token(32);
+        let refresh = RefreshRecord {
+            token_hash: secret_hash(&refresh_token),
+            client_id: client_id.to_string(),
+            consent_id: grant.consent_id.clone(),
+            grant_data: code.grant_data.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
+            revoked_at: None,
+        };
+        let (issued_jti, issued_exp) = (claims.jti.clone(), claims.exp);
+        // The response is made before the code is spent: one that cannot be made (a key, an
+        // encryption) leaves the code usable rather than spent with nothing issued.
+        let response = self.respond_user(
+            claims,
+            &grant,
+            client,
+            Some(refresh_token),
+            enc_keys.as_ref(),
+            now,
+        )?;
+        Ok((refresh, issued_jti, issued_exp, response))
+    }
+
     fn default_audience(&self) -> &str {
         self.settings
             .default_audience
@@ -333,6 +379,7 @@ impl TokenService {
         let store = self.authorizations()?;
         let code_hash = secret_hash(&req.code);
         let Some(code) = store.get_code(&code_hash).await? else {
+            self.auth.claim(client, pending, endpoint_url).await?;
             return Err(TokenError::Grant("unknown authorization code".into()));
         };
         if code.used_at.is_some() {
@@ -350,39 +397,19 @@ impl TokenService {
                 "the authorization code was already used; tokens issued from it are revoked".into(),
             ));
         }
-        let grant: CodeGrant = serde_json::from_str(&code.grant_data)
-            .map_err(|e| TokenError::Internal(format!("stored code grant: {e}")))?;
         let client_id = client.client.client.client_id.as_str();
-        authorization_code::check(req, &code, &grant, client_id, now)?;
-        if !self.consent_stands(&grant.consent_id, now).await? {
-            return Err(TokenError::Grant(
-                "the consent is no longer authorised".into(),
-            ));
-        }
-        let claims = self.user_claims(client, &grant, grant.scope.clone(), now)?;
-        // Before the code is spent: a key that cannot be had leaves the code usable.
-        let enc_keys = self.id_token_keys(client, &grant).await?;
-        let refresh_token = self.rng.token(32);
-        let refresh = RefreshRecord {
-            token_hash: secret_hash(&refresh_token),
-            client_id: client_id.to_string(),
-            consent_id: grant.consent_id.clone(),
-            grant_data: code.grant_data.clone(),
-            issued_at: now,
-            expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
-            revoked_at: None,
-        };
-        let (issued_jti, issued_exp) = (claims.jti.clone(), claims.exp);
-        // The response is made before the code is spent: one that cannot be made (a key, an
-        // encryption) leaves the code usable rather than spent with nothing issued.
-        let response = self.respond_user(
-            claims,
-            &grant,
-            client,
-            Some(refresh_token),
-            enc_keys.as_ref(),
-            now,
-        )?;
+        let (refresh, issued_jti, issued_exp, response) =
+            match self.prepare_exchange(req, client, &code, now).await {
+                Ok(prepared) => prepared,
+                // The assertion authenticated this exchange: refused for its grant or its
+                // form, it is spent all the same (OIDC Core 9: used once), so it cannot probe
+                // the code again. An outage refuses nothing: the client may retry with it.
+                Err(refused @ (TokenError::Grant(_) | TokenError::BadRequest(_))) => {
+                    self.auth.claim(client, pending, endpoint_url).await?;
+                    return Err(refused);
+                }
+                Err(other) => return Err(other),
+            };
         let outcome = store
             .redeem_code(&Redemption {
                 code_hash,

@@ -54,7 +54,7 @@ both_backends!(tk_2_code_reuse_revokes_what_it_issued, tk_2_code_reuse_revokes_w
 /// TK-2 / AZ-4 (fapi2 "ensure-pkce-code-verifier-required", "incorrect-pkce-code-verifier",
 /// "ensure-different-redirect-uri-in-token-endpoint-fails", "ensure-client-id-in-token-endpoint"):
 /// a bad verifier, a different redirect_uri, or another client is invalid_grant, and the code
-/// stays usable by its holder (nothing consumed).
+/// stays usable by its holder (nothing consumed); the refused request's assertion is spent.
 async fn tk_2_bad_exchange_leaves_the_code_usable_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-pkce", None).await;
     let other = FlowTpp::register(&h, "tpp-other", None).await;
@@ -88,6 +88,25 @@ async fn tk_2_bad_exchange_leaves_the_code_usable_case(h: Harness) {
         assert_oauth_error(&t.token(&h, &params).await, 400, "invalid_grant");
     }
     assert_oauth_error(&other.exchange(&h, &code).await, 400, "invalid_grant");
+    // The assertion of a refused exchange is spent (OIDC Core 9: used once): sent again with
+    // the right verifier, it is invalid_client, and the code is still not spent.
+    let spent = t.c.assertion(&h);
+    let with = |verifier: &'static str| {
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_assertion_type", crate::support::BEARER),
+            ("client_assertion", spent.as_str()),
+        ]
+    };
+    let refused = h
+        .post(Some(&t.c.identity), "/token", &with(CHALLENGE))
+        .await;
+    assert_oauth_error(&refused, 400, "invalid_grant");
+    let replayed = h.post(Some(&t.c.identity), "/token", &with(VERIFIER)).await;
+    assert_oauth_error(&replayed, 401, "invalid_client");
     let code_hash = bulwark_token::secret_hash(&code);
     assert!(
         h.store
