@@ -703,7 +703,6 @@ impl AuthzService {
             Sent::Running(interaction, req) => (*interaction, *req),
             Sent::Answered(url) => return Ok(LoginOutcome::Replayed(url)),
         };
-        let user_key = format!("user:{username}");
         let addr_key = format!("addr:{address}");
         // No one has such a name (or password): a failed attempt from this address, checked
         // and counted on the address only, so a waiting address is told to wait here too.
@@ -713,6 +712,7 @@ impl AuthzService {
             }
             return Ok(LoginOutcome::Failed(WRONG_CREDENTIALS.into()));
         }
+        let user_key = format!("user:{username}");
         // The attempt counts as a failure until it succeeds (checked and counted at once), so
         // parallel guesses cannot all pass before the first failure is recorded.
         if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now).await? {

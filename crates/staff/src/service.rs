@@ -160,7 +160,6 @@ impl StaffService {
         address: &str,
         now: i64,
     ) -> Result<NewSession, StaffError> {
-        let user_key = format!("staff-user:{username}");
         let addr_key = format!("staff-addr:{address}");
         // No one has such a name (or password): a failed attempt from this address, checked
         // and counted on the address only, so a waiting address is told to wait here too.
@@ -170,6 +169,7 @@ impl StaffService {
             }
             return Err(StaffError::BadCredentials);
         }
+        let user_key = format!("staff-user:{username}");
         // The attempt counts as a failure until it succeeds (checked and counted at once), so
         // parallel guesses cannot all pass the throttle before the first failure is recorded.
         if let Err(wait) = self.throttle.begin(&[&user_key, &addr_key], now).await? {
