@@ -9,8 +9,8 @@ use josekit::jwe;
 use josekit::jwk::alg::ec::EcCurve;
 use serde_json::{Map, Value, json};
 
-use crate::support::assert_oauth_error;
 use crate::support::journey::{FlowTpp, fapi2_code};
+use crate::support::{assert_code_unspent, assert_oauth_error};
 
 use crate::support::{Harness, both_backends, jwks_server, open_id_token};
 
@@ -97,13 +97,3 @@ both_backends!(
     tk_5_an_unusable_encryption_key_leaves_the_code_unspent_on_postgres
         => tk_5_an_unusable_encryption_key_leaves_the_code_unspent_case
 );
-
-/// The code is stored and not spent: a retry of its exchange is not a reuse.
-async fn assert_code_unspent(h: &Harness, code: &str) {
-    let stored =
-        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(code))
-            .await
-            .unwrap()
-            .unwrap();
-    assert!(stored.used_at.is_none(), "the code is still usable");
-}

@@ -2,12 +2,13 @@
 //! revokes what it issued), a refused exchange (bad verifier, wrong client, replayed assertion)
 //! leaves it usable, an expired one is refused, and an ID token is encrypted when registered.
 
-use bulwark_store::AuthorizationStore;
 use serde_json::{Map, Value, json};
 
 use crate::support::journey::{CHALLENGE, FlowTpp, REDIRECT, VERIFIER, fapi2_code};
 
-use crate::support::{Harness, assert_oauth_error, both_backends, introspect, open_id_token};
+use crate::support::{
+    Harness, assert_code_unspent, assert_oauth_error, both_backends, introspect, open_id_token,
+};
 
 /// TK-2 (fapi2 "ensure-authorization-code-reuse-fails", RFC 6749 4.1.2): the second exchange
 /// is refused and revokes what the first one issued: its access and refresh tokens, and the
@@ -107,16 +108,7 @@ async fn tk_2_bad_exchange_leaves_the_code_usable_case(h: Harness) {
     assert_oauth_error(&refused, 400, "invalid_grant");
     let replayed = h.post(Some(&t.c.identity), "/token", &with(VERIFIER)).await;
     assert_oauth_error(&replayed, 401, "invalid_client");
-    let code_hash = bulwark_token::secret_hash(&code);
-    assert!(
-        h.store
-            .get_code(&code_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .used_at
-            .is_none()
-    );
+    assert_code_unspent(&h, &code).await;
     assert_eq!(t.exchange(&h, &code).await.0, 200);
 }
 both_backends!(tk_2_bad_exchange_leaves_the_code_usable, tk_2_bad_exchange_leaves_the_code_usable_on_postgres => tk_2_bad_exchange_leaves_the_code_usable_case);
@@ -161,16 +153,7 @@ async fn ca_1_assertion_replay_at_code_exchange_leaves_the_code_case(h: Harness)
         )
         .await;
     assert_oauth_error(&replay, 401, "invalid_client");
-    let hash = bulwark_token::secret_hash(&code);
-    assert!(
-        h.store
-            .get_code(&hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .used_at
-            .is_none()
-    );
+    assert_code_unspent(&h, &code).await;
     assert_eq!(t.exchange(&h, &code).await.0, 200);
 }
 both_backends!(ca_1_assertion_replay_at_code_exchange_leaves_the_code, ca_1_assertion_replay_at_code_exchange_leaves_the_code_on_postgres => ca_1_assertion_replay_at_code_exchange_leaves_the_code_case);

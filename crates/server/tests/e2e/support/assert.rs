@@ -48,3 +48,13 @@ pub fn open_id_token(
         .unwrap();
     jws.claims().unwrap()
 }
+
+/// The code is stored and not spent: a retry of its exchange is not a reuse.
+pub async fn assert_code_unspent(h: &super::Harness, code: &str) {
+    let stored =
+        bulwark_store::AuthorizationStore::get_code(&h.store, &bulwark_token::secret_hash(code))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(stored.used_at.is_none(), "the code is still usable");
+}
