@@ -69,6 +69,11 @@ upstream = "http://127.0.0.1:9080"
 api = "products"
 token = "application"
 TOML
+# The gateway logs at warn, as the server does here and as nginx (access_log off) does;
+# GW_LOG_LEVEL="" leaves [log] out (a build before the gateway had one).
+if [ -n "${GW_LOG_LEVEL-warn}" ]; then
+  printf '[log]\nlevel = "%s"\n' "${GW_LOG_LEVEL-warn}" >> gateway.toml
+fi
 taskset -c 1 "$BIN" gateway --config gateway.toml >gateway.log 2>&1 & GW=$!; PIDS+=($GW)
 mkdir -p nginx
 cat > nginx/nginx.conf <<NGINX

@@ -72,6 +72,45 @@ pub struct GatewayConfig {
     /// The routes; a request matching none is 404.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// The gateway's log, as the server's `[log]`.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// `[log]`: what the gateway logs, and how (the server's `[log]` has the same keys).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A tracing filter such as `info` (the default), `warn` or `bulwark=debug,info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// `human` (the default) or `json` (`bulwark --log-json gateway` also chooses json).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::Human,
+        }
+    }
+}
+
+/// The gateway's log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_log_level() -> String {
+    "info".into()
 }
 
 fn default_jwks_secs() -> u64 {
@@ -238,6 +277,32 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    /// The gateway's `[log]`: `info` and human lines unless it says otherwise; a key it does
+    /// not know is refused, as everywhere in its configuration.
+    #[test]
+    fn gw_1_the_gateway_log_comes_from_its_configuration() {
+        let plain = config("sqlite:///db/bulwark.db", false);
+        assert_eq!(
+            (plain.log.level.as_str(), plain.log.format),
+            ("info", LogFormat::Human)
+        );
+        let mut value = serde_json::to_value(serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "tls": {"cert": "c.pem", "key": "k.pem"},
+            "issuer": "https://as.example",
+            "database_url": "sqlite:///db/bulwark.db",
+            "log": {"level": "warn", "format": "json"}
+        }))
+        .unwrap();
+        let quiet: GatewayConfig = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(
+            (quiet.log.level.as_str(), quiet.log.format),
+            ("warn", LogFormat::Json)
+        );
+        value["log"]["colour"] = serde_json::json!(true);
+        assert!(serde_json::from_value::<GatewayConfig>(value).is_err());
     }
 
     #[test]

@@ -288,6 +288,13 @@ impl Fields {
     }
 }
 
+/// Whether the audit layer wants a call site: a security event (any level) or the request
+/// span that names the application. Its filter, so that the layer does not switch on every
+/// other call site of the process.
+pub fn audited(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == SECURITY_TARGET || (meta.is_span() && meta.name() == APP_SPAN)
+}
+
 impl<S> tracing_subscriber::Layer<S> for AuditLayer
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,

@@ -132,13 +132,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let Some(path) = cli.config else {
             anyhow::bail!("bulwark gateway needs --config FILE (the gateway's configuration)");
         };
+        let config = bulwark_gateway::GatewayConfig::load(&path)?;
         let mut log = Config::default();
-        if cli.log_json {
+        log.log.level.clone_from(&config.log.level);
+        if cli.log_json || config.log.format == bulwark_gateway::config::LogFormat::Json {
             log.log.format = LogFormat::Json;
         }
         init_logging(&log);
         let _ = rustls::crypto::ring::default_provider().install_default();
-        return gateway(path).await.map(|()| ExitCode::SUCCESS);
+        return gateway(config).await.map(|()| ExitCode::SUCCESS);
     }
     let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -194,9 +196,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Logs to stderr at the configured level and copies every security event into the audit
 /// trail (OP-6, `audit_log`), whatever the level.
 fn init_logging(config: &Config) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = subscriber(config).try_init();
+}
+
+/// The process's tracing subscriber: the log at the configured level, and the audit layer,
+/// which sees only what it copies (security events and the request span naming the
+/// application). Every other call site is off unless the log wants it, so a disabled
+/// `debug!` in a dependency (a statement log per SQL query, a connection pool's trace) costs
+/// nothing on the hot paths.
+fn subscriber(config: &Config) -> impl tracing::Subscriber + Send + Sync {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -207,14 +218,16 @@ fn init_logging(config: &Config) {
         LogFormat::Json => fmt.json().with_filter(filter).boxed(),
         LogFormat::Human => fmt.with_filter(filter).boxed(),
     };
-    let _ = tracing_subscriber::registry()
+    tracing_subscriber::registry()
         .with(fmt)
-        .with(crate::audit_log::AuditLayer)
-        .try_init();
+        .with(
+            crate::audit_log::AuditLayer.with_filter(tracing_subscriber::filter::filter_fn(
+                crate::audit_log::audited,
+            )),
+        )
 }
 
-async fn gateway(path: std::path::PathBuf) -> anyhow::Result<()> {
-    let config = bulwark_gateway::GatewayConfig::load(&path)?;
+async fn gateway(config: bulwark_gateway::GatewayConfig) -> anyhow::Result<()> {
     let gateway =
         bulwark_gateway::Gateway::build(config, std::sync::Arc::new(bulwark_core::SystemClock))
             .await?;
@@ -335,4 +348,36 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// OP-6 without a cost on the hot paths: with the log at `info`, a dependency's `debug!`
+    /// or `trace!` call site stays off (the audit layer used to switch every call site on, so
+    /// sqlx summarised every SQL statement for no one), while a security event of any level
+    /// still reaches the audit layer, and the log gets what its level says.
+    #[test]
+    fn op_6_only_security_events_and_the_log_level_switch_call_sites_on() {
+        let mut config = Config::default();
+        config.log.level = "info".into();
+        tracing::subscriber::with_default(subscriber(&config), || {
+            assert!(!tracing::enabled!(target: "sqlx::query", tracing::Level::DEBUG));
+            assert!(!tracing::enabled!(
+                target: "hyper_util::client::legacy::pool",
+                tracing::Level::TRACE
+            ));
+            assert!(tracing::enabled!(target: "bulwark::security", tracing::Level::DEBUG));
+            assert!(tracing::enabled!(target: "bulwark::security", tracing::Level::WARN));
+            assert!(tracing::enabled!(target: "bulwark_server", tracing::Level::INFO));
+            assert!(!tracing::enabled!(target: "bulwark_server", tracing::Level::DEBUG));
+        });
+        config.log.level = "warn".into();
+        tracing::subscriber::with_default(subscriber(&config), || {
+            assert!(!tracing::enabled!(target: "bulwark_gateway", tracing::Level::INFO));
+            assert!(tracing::enabled!(target: "bulwark::security", tracing::Level::INFO));
+        });
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail};
 use bulwark_consent::submitted_payment::{is_recordable_payment_id, refuses_payment};
 use bulwark_core::{Clock, SystemClock};
 use bulwark_store::{
-    AuditEvent, AuditStore, ConsentStore, ConsentTransition, FapiCustomer, SqlStore,
+    AuditEvent, ConsentStore, ConsentTransition, FapiCustomer, OperatorRecord, SqlStore,
     SubmittedPayment,
 };
 use clap::Subcommand;
@@ -124,65 +124,62 @@ async fn record(
     let now = SystemClock.unix();
     // A payment was made under it: an Authorised consent (the payment went to the bank by
     // another way than the gateway) is consumed now, so the gateway forwards no second one.
-    if consent.status == "Authorised" {
-        let consumed = store
-            .transition_consent(&ConsentTransition {
-                consent_id: consent_id.to_string(),
-                from_status: "Authorised".into(),
-                to_status: "Consumed".into(),
-                at: now,
-                psu_id: None,
-                selected_accounts: None,
-                actor_kind: "System".into(),
-                actor_id: ACTOR.into(),
-                reason: Some(format!("payment {payment_id} recorded by an operator")),
-                customer: FapiCustomer::default(),
-            })
-            .await?;
-        if !consumed {
-            bail!("consent {consent_id:?} changed meanwhile; run the command again");
-        }
-    }
-    let recorded = store
-        .record_payment(payment_id, &consent.client_id, consent_id, now)
-        .await?;
-    let stored = store
-        .payment_record(payment_id)
+    let consume = (consent.status == "Authorised").then(|| ConsentTransition {
+        consent_id: consent_id.to_string(),
+        from_status: "Authorised".into(),
+        to_status: "Consumed".into(),
+        at: now,
+        psu_id: None,
+        selected_accounts: None,
+        actor_kind: "System".into(),
+        actor_id: ACTOR.into(),
+        reason: Some(format!("payment {payment_id} recorded by an operator")),
+        customer: FapiCustomer::default(),
+    });
+    // OP-6: who may read a payment changed; the trail says so (no server runs this command,
+    // so the row is written with the record).
+    let audit = AuditEvent {
+        seq: 0,
+        at: now,
+        actor_kind: "System".into(),
+        actor_id: ACTOR.into(),
+        action: "payment.record".into(),
+        subject: Some(payment_id.to_string()),
+        reason: Some(if earlier.is_empty() {
+            format!(
+                "recorded for client {} under consent {consent_id}",
+                consent.client_id
+            )
+        } else {
+            format!(
+                "recorded for client {} under consent {consent_id} as a second payment \
+                 (already: {})",
+                consent.client_id,
+                earlier.join(", ")
+            )
+        }),
+        request_id: None,
+    };
+    let payment = SubmittedPayment {
+        payment_id: payment_id.to_string(),
+        client_id: consent.client_id.clone(),
+        consent_id: consent_id.to_string(),
+        recorded_at: now,
+    };
+    // The consumption, the record and its audit row: all or nothing.
+    match store
+        .record_payment_by_operator(&payment, consume.as_ref(), &audit)
         .await?
-        .ok_or_else(|| anyhow!("payment {payment_id:?} was not recorded"))?;
-    if !recorded {
-        bail!(
+    {
+        OperatorRecord::Recorded(stored) | OperatorRecord::AlreadyRecorded(stored) => Ok(stored),
+        OperatorRecord::RecordedElsewhere(stored) => bail!(
             "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
              the first record stands",
             stored.client_id,
             stored.consent_id
-        );
+        ),
+        OperatorRecord::ConsentChanged => {
+            bail!("consent {consent_id:?} changed meanwhile; run the command again")
+        }
     }
-    // OP-6: who may read a payment changed; the trail says so (no server runs this command,
-    // so it appends the row itself).
-    store
-        .append_audit(&AuditEvent {
-            seq: 0,
-            at: now,
-            actor_kind: "System".into(),
-            actor_id: ACTOR.into(),
-            action: "payment.record".into(),
-            subject: Some(payment_id.to_string()),
-            reason: Some(if earlier.is_empty() {
-                format!(
-                    "recorded for client {} under consent {consent_id}",
-                    stored.client_id
-                )
-            } else {
-                format!(
-                    "recorded for client {} under consent {consent_id} as a second payment \
-                     (already: {})",
-                    stored.client_id,
-                    earlier.join(", ")
-                )
-            }),
-            request_id: None,
-        })
-        .await?;
-    Ok(stored)
 }

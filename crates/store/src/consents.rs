@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 
-use crate::{SqlStore, StoreError};
+use crate::{AuditEvent, SqlStore, StoreError};
 
 /// A stored consent.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +50,20 @@ pub struct SubmittedPayment {
     pub consent_id: String,
     /// When it was recorded, Unix seconds.
     pub recorded_at: i64,
+}
+
+/// What became of an operator's record of a payment (`bulwark payments record`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorRecord {
+    /// Recorded, with its audit row (and the consent consumed, when that was asked).
+    Recorded(SubmittedPayment),
+    /// Recorded already for the same client and consent: nothing written.
+    AlreadyRecorded(SubmittedPayment),
+    /// Recorded already for another client or consent (this record, which stands): nothing
+    /// written, the consent untouched.
+    RecordedElsewhere(SubmittedPayment),
+    /// The consent no longer had the transition's `from_status`: nothing written.
+    ConsentChanged,
 }
 
 /// The payment submission that consumed a domestic payment consent at the gateway, as OB
@@ -224,6 +238,15 @@ pub trait ConsentStore: Send + Sync {
         consent_id: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// An operator's record of a payment the bank accepted, all or nothing (one
+    /// transaction): the consent's move (`consume`, to Consumed) when given, the payment's
+    /// record, and `audit`'s row in the audit trail.
+    async fn record_payment_by_operator(
+        &self,
+        payment: &SubmittedPayment,
+        consume: Option<&ConsentTransition>,
+        audit: &AuditEvent,
+    ) -> Result<OperatorRecord, StoreError>;
     /// The client a recorded payment was made by.
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError>;
     /// The ids of the payments recorded under a consent, by the second they were recorded in
@@ -509,6 +532,54 @@ impl ConsentStore for SqlStore {
             ))
         })?;
         Ok(stored.client_id == client_id && stored.consent_id == consent_id)
+    }
+
+    async fn record_payment_by_operator(
+        &self,
+        payment: &SubmittedPayment,
+        consume: Option<&ConsentTransition>,
+        audit: &AuditEvent,
+    ) -> Result<OperatorRecord, StoreError> {
+        let mut tx = self.db().begin().await?;
+        if let Some(t) = consume
+            && !apply_transition(&mut tx, t).await?
+        {
+            tx.rollback().await?;
+            return Ok(OperatorRecord::ConsentChanged);
+        }
+        let inserted = crate::db::query(
+            "INSERT INTO submitted_payments (payment_id, client_id, consent_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
+        )
+        .bind(&payment.payment_id)
+        .bind(&payment.client_id)
+        .bind(&payment.consent_id)
+        .bind(payment.recorded_at)
+        .execute(&mut tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            // Someone recorded it first: that record stands, and nothing of this one is kept.
+            tx.rollback().await?;
+            let stored = self
+                .payment_record(&payment.payment_id)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "payment {} vanished after it was recorded",
+                        payment.payment_id
+                    ))
+                })?;
+            let same =
+                stored.client_id == payment.client_id && stored.consent_id == payment.consent_id;
+            return Ok(if same {
+                OperatorRecord::AlreadyRecorded(stored)
+            } else {
+                OperatorRecord::RecordedElsewhere(stored)
+            });
+        }
+        crate::staff::insert_audit(audit).execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(OperatorRecord::Recorded(payment.clone()))
     }
 
     async fn remember_submission(&self, s: &PaymentSubmission) -> Result<(), StoreError> {

@@ -30,7 +30,7 @@ pub use authorization::{
 pub use clients::ClientStore;
 pub use consents::{
     ConsentAuditRecord, ConsentCursor, ConsentOrder, ConsentQuery, ConsentRecord, ConsentStore,
-    ConsentTransition, FapiCustomer, PaymentSubmission, SubmittedPayment,
+    ConsentTransition, FapiCustomer, OperatorRecord, PaymentSubmission, SubmittedPayment,
 };
 pub use error::StoreError;
 pub use keys::{KeyStore, StoredKey};

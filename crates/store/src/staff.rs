@@ -241,7 +241,7 @@ impl StaffStore for SqlStore {
 }
 
 /// The statement that appends one audit event.
-fn insert_audit(e: &AuditEvent) -> crate::db::Query {
+pub(crate) fn insert_audit(e: &AuditEvent) -> crate::db::Query {
     crate::db::query(
         "INSERT INTO audit_events (at, actor_kind, actor_id, action, subject, reason, request_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -8,10 +8,10 @@ use bulwark_store::{
     AuditEvent, AuditQuery, AuditStore, AuthorizationStore, Backend, CLIENT_DELETED,
     ClientDeletion, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord, ConsentCursor,
     ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer, Interaction,
-    IssuedToken, JtiClaim, KeyStore, PsuAccountRecord, PsuRecord, PsuSession, PsuStore,
-    PushedRequest, Redeemed, Redemption, RefreshRecord, Registration, RegistrationStore,
+    IssuedToken, JtiClaim, KeyStore, OperatorRecord, PsuAccountRecord, PsuRecord, PsuSession,
+    PsuStore, PushedRequest, Redeemed, Redemption, RefreshRecord, Registration, RegistrationStore,
     RegistrationWrite, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord, StaffStore,
-    StoreError, StoredKey,
+    StoreError, StoredKey, SubmittedPayment,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -74,6 +74,7 @@ both_backends!(
     tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives,
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
     gw_1_a_payment_is_recorded_once_for_its_client,
+    gw_1_an_operators_payment_record_is_all_or_nothing,
     az_6_psus_accounts_and_sessions,
     hardening_one_bad_jti_does_not_fail_the_batch,
     az_1_push_claims_the_assertion_in_the_same_transaction,
@@ -2116,4 +2117,137 @@ async fn gw_1_a_payment_is_recorded_once_for_its_client(store: SqlStore) {
         store.payments_of_consent("pdc-1").await.unwrap(),
         ["pay-1", "pay-0"]
     );
+}
+
+/// GW-1, OP-6: `bulwark payments record` writes the consent's consumption, the payment's
+/// record and its audit row together or not at all: a consent that moved meanwhile, or a
+/// payment id another consent holds, leaves the consent, the records and the trail as they
+/// were.
+async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
+    let mut pdc = consent("pdc-op", "client-a", "domestic-payment", None, 100);
+    pdc.status = "Authorised".into();
+    put(&store, &pdc).await.unwrap();
+    let payment = |id: &str, consent: &str, at: i64| SubmittedPayment {
+        payment_id: id.into(),
+        client_id: "client-a".into(),
+        consent_id: consent.into(),
+        recorded_at: at,
+    };
+    let audit = |subject: &str, at: i64| AuditEvent {
+        seq: 0,
+        at,
+        actor_kind: "System".into(),
+        actor_id: "bulwark payments record".into(),
+        action: "payment.record".into(),
+        subject: Some(subject.into()),
+        reason: Some("recorded".into()),
+        request_id: None,
+    };
+    let consume = |at: i64| {
+        let mut t = transition("pdc-op", "Authorised", "Consumed", at);
+        t.actor_kind = "System".into();
+        t.actor_id = "bulwark payments record".into();
+        t
+    };
+    let trail = |store: SqlStore| async move {
+        store
+            .list_audit(&AuditQuery {
+                action: Some("payment.record".into()),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.subject.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+
+    // A consent that is no longer as the operator saw it: nothing is written.
+    let stale = transition("pdc-op", "AwaitingAuthorisation", "Consumed", 110);
+    assert_eq!(
+        store
+            .record_payment_by_operator(
+                &payment("pay-x", "pdc-op", 110),
+                Some(&stale),
+                &audit("pay-x", 110)
+            )
+            .await
+            .unwrap(),
+        OperatorRecord::ConsentChanged
+    );
+    assert_eq!(store.payment_record("pay-x").await.unwrap(), None);
+    assert!(trail(store.clone()).await.is_empty());
+
+    // A payment id another consent holds: the consent is not consumed, no row is added.
+    store
+        .record_payment("pay-taken", "client-b", "pdc-other", 105)
+        .await
+        .unwrap();
+    let elsewhere = store
+        .record_payment_by_operator(
+            &payment("pay-taken", "pdc-op", 120),
+            Some(&consume(120)),
+            &audit("pay-taken", 120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere,
+        OperatorRecord::RecordedElsewhere(SubmittedPayment {
+            payment_id: "pay-taken".into(),
+            client_id: "client-b".into(),
+            consent_id: "pdc-other".into(),
+            recorded_at: 105,
+        })
+    );
+    let kept = store.get_consent("pdc-op").await.unwrap().unwrap();
+    assert_eq!(kept.status, "Authorised", "the consent was not consumed");
+    assert_eq!(store.consent_history("pdc-op").await.unwrap().len(), 1);
+    assert!(trail(store.clone()).await.is_empty());
+
+    // Recorded: the consent consumed (its own history row), the record and the trail's row.
+    let recorded = store
+        .record_payment_by_operator(
+            &payment("pay-1", "pdc-op", 130),
+            Some(&consume(130)),
+            &audit("pay-1", 130),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        OperatorRecord::Recorded(payment("pay-1", "pdc-op", 130))
+    );
+    let consumed = store.get_consent("pdc-op").await.unwrap().unwrap();
+    assert_eq!(
+        (consumed.status.as_str(), consumed.status_updated_at),
+        ("Consumed", 130)
+    );
+    let history = store.consent_history("pdc-op").await.unwrap();
+    assert_eq!(
+        history
+            .last()
+            .map(|h| (h.to_status.as_str(), h.actor_id.as_str())),
+        Some(("Consumed", "bulwark payments record"))
+    );
+    assert_eq!(
+        store.payment_record("pay-1").await.unwrap(),
+        Some(payment("pay-1", "pdc-op", 130))
+    );
+    assert_eq!(trail(store.clone()).await, ["pay-1"]);
+
+    // The same record again (a second operator, a rerun): nothing more is written.
+    assert_eq!(
+        store
+            .record_payment_by_operator(
+                &payment("pay-1", "pdc-op", 140),
+                None,
+                &audit("pay-1", 140)
+            )
+            .await
+            .unwrap(),
+        OperatorRecord::AlreadyRecorded(payment("pay-1", "pdc-op", 130))
+    );
+    assert_eq!(trail(store.clone()).await, ["pay-1"]);
 }

@@ -73,7 +73,7 @@ async fn session(s: &StaffState, headers: &HeaderMap) -> Result<StaffSession, Re
     match s.service.session(token, now(s).unix_timestamp()).await {
         Ok(session) => Ok(session),
         Err(StaffError::Unauthenticated) => Err(see_other("/staff/login")),
-        Err(e) => Err(error(s, &e)),
+        Err(e) => Err(error(s, None, &e)),
     }
 }
 
@@ -97,7 +97,9 @@ where
     }
 }
 
-fn error(s: &StaffState, e: &StaffError) -> Response {
+/// The console's error page, with the console's navigation (`nav`) when the session is known,
+/// so that staff can go on from it.
+fn error(s: &StaffState, nav: Option<Nav>, e: &StaffError) -> Response {
     let reference = s.rng.token(6);
     if let StaffError::Internal(detail) = e {
         tracing::error!(reference, error = %detail, "staff console failure");
@@ -110,7 +112,7 @@ fn error(s: &StaffState, e: &StaffError) -> Response {
         &StaffErrorPage {
             bank_name: s.branding.bank_name.clone(),
             title: "Error: Staff console".into(),
-            nav: None,
+            nav,
             message,
             reference,
         },
@@ -233,7 +235,7 @@ pub async fn login(
             Some(e.to_string()),
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED),
         ),
-        Err(e) => error(&s, &e),
+        Err(e) => error(&s, None, &e),
     }
 }
 
@@ -249,7 +251,7 @@ pub async fn logout(State(s): State<StaffState>, Staff(session): Staff, body: By
             see_other("/staff/login"),
             &set_cookie(SESSION_COOKIE, "", "/", 0, SameSite::Strict),
         ),
-        Err(e) => error(&s, &e),
+        Err(e) => error(&s, nav(&session, ""), &e),
     }
 }
 
@@ -414,7 +416,7 @@ pub async fn consents(
                 };
                 (rows, total, next, None, StatusCode::OK)
             }
-            Err(e) => return error(&s, &e),
+            Err(e) => return error(&s, nav(&session, "consents"), &e),
         },
         Err(why) => (
             Vec::new(),
@@ -452,7 +454,7 @@ async fn consent_page(
     let t = now(s);
     let detail = match s.service.consent(session, consent_id, t).await {
         Ok(d) => d,
-        Err(e) => return error(s, &e),
+        Err(e) => return error(s, nav(session, "consents"), &e),
     };
     let c = &detail.consent;
     let tokens = match (detail.refresh.issued, detail.refresh.last_issued) {
@@ -573,7 +575,7 @@ pub async fn revoke(
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             consent_page(&s, &session, &consent_id, Some(e.to_string()), None, status).await
         }
-        Err(e) => error(&s, &e),
+        Err(e) => error(&s, nav(&session, "consents"), &e),
     }
 }
 
@@ -633,7 +635,7 @@ pub async fn clients(State(s): State<StaffState>, Staff(session): Staff) -> Resp
             StatusCode::OK,
             &[],
         ),
-        Err(e) => error(&s, &e),
+        Err(e) => error(&s, nav(&session, "clients"), &e),
     }
 }
 
@@ -659,7 +661,7 @@ async fn client_page(
     let t = now(s);
     let detail = match s.service.client(session, client_id, t).await {
         Ok(d) => d,
-        Err(e) => return error(s, &e),
+        Err(e) => return error(s, nav(session, "clients"), &e),
     };
     let c = &detail.client;
     let row = client_row(c);
@@ -783,7 +785,7 @@ pub async fn client_status(
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             client_page(&s, &session, &client_id, Some(e.to_string()), None, status).await
         }
-        Err(e) => error(&s, &e),
+        Err(e) => error(&s, nav(&session, "clients"), &e),
     }
 }
 
@@ -815,7 +817,7 @@ pub async fn audit(
     };
     let events = match s.service.audit(&session, &query).await {
         Ok(events) => events,
-        Err(e) => return error(&s, &e),
+        Err(e) => return error(&s, nav(&session, "audit"), &e),
     };
     let next = (events.len() == 100)
         .then(|| events.last())
@@ -852,7 +854,7 @@ async fn members_page(
 ) -> Response {
     let members = match s.service.members(session).await {
         Ok(m) => m,
-        Err(e) => return error(s, &e),
+        Err(e) => return error(s, nav(session, "members"), &e),
     };
     render(
         &StaffMembersPage {
@@ -917,7 +919,7 @@ async fn member_answer(
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             members_page(s, session, Some(e.to_string()), None, status).await
         }
-        Err(e) => error(s, &e),
+        Err(e) => error(s, nav(session, "members"), &e),
     }
 }
 

@@ -64,22 +64,38 @@ fn axe_source() -> Option<&'static str> {
 }
 
 /// Runs axe-core on the page (WCAG 2.0, 2.1 and 2.2 A and AA, and axe's best practices:
-/// landmarks, headings) and hands its violations to WebDriver's callback
-/// (the last argument), each as `{id, impact, help, nodes}`.
+/// landmarks, headings) and hands WebDriver's callback (the last argument) its violations
+/// and its incomplete results (what it could not decide), each as `{id, impact, help, nodes}`.
+/// A cell of a table scrolled out of its scrolling region (`.table-wrap`, as on a phone) has
+/// a contrast axe cannot see: it is scrolled into view and checked again, and counts as
+/// incomplete only if axe still cannot decide.
 const AXE_RUN: &str = r#"
 const done = arguments[arguments.length - 1];
-axe.run(document, {
-  runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] },
-  resultTypes: ["violations"],
-}).then(
-  (r) => done(r.violations.map((v) => ({
-    id: v.id,
-    impact: v.impact,
-    help: v.help,
-    nodes: v.nodes.map((n) => n.target.join(" ") + ": " + n.failureSummary),
-  }))),
-  (e) => done({ error: String(e) }),
-);
+const brief = (list) => list.map((v) => ({
+  id: v.id,
+  impact: v.impact,
+  help: v.help,
+  nodes: v.nodes.map((n) => n.target.join(" ") + ": " + (n.failureSummary || n.any.map((c) => c.message).join("; "))),
+}));
+const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"];
+(async () => {
+  const r = await axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations", "incomplete"] });
+  const violations = r.violations;
+  const incomplete = [];
+  for (const v of r.incomplete) {
+    const left = [];
+    for (const n of v.nodes) {
+      const el = v.id === "color-contrast" && n.target.length === 1 ? document.querySelector(n.target[0]) : null;
+      if (!el || !el.closest(".table-wrap")) { left.push(n); continue; }
+      el.scrollIntoView({ block: "nearest", inline: "nearest" });
+      const again = await axe.run(el, { runOnly: { type: "rule", values: ["color-contrast"] }, resultTypes: ["violations", "incomplete"] });
+      violations.push(...again.violations);
+      if (again.incomplete.length > 0) left.push(n);
+    }
+    if (left.length > 0) incomplete.push({ ...v, nodes: left });
+  }
+  return { violations: brief(violations), incomplete: brief(incomplete) };
+})().then(done, (e) => done({ error: String(e) }));
 "#;
 
 fn free_port() -> u16 {
@@ -173,17 +189,41 @@ impl Chrome {
         std::fs::write(path, png).unwrap();
     }
 
-    /// What axe-core finds wrong with the current page, or `None` when it is not installed
-    /// (outside CI).
-    pub async fn violations(&self) -> Option<serde_json::Value> {
+    /// axe-core's `{violations, incomplete}` for the current page, or `None` when it is not
+    /// installed (outside CI). A failure of axe itself fails the test.
+    async fn axe(&self) -> Option<serde_json::Value> {
         let axe = axe_source()?;
         // WebDriver's scripts run outside the page's CSP, which admits no script of ours.
         self.client.execute(axe, vec![]).await.unwrap();
-        Some(self.client.execute_async(AXE_RUN, vec![]).await.unwrap())
+        let results = self.client.execute_async(AXE_RUN, vec![]).await.unwrap();
+        assert!(results.get("error").is_none(), "axe-core failed: {results}");
+        Some(results)
     }
 
-    /// The accessibility audit of the current page.
+    /// The accessibility audit of the current page: violations, or anything axe-core could
+    /// not decide, fail the test.
     async fn audit(&self, what: &str) {
+        let Some(results) = self.audit_report(what).await else {
+            return;
+        };
+        assert_eq!(
+            results["incomplete"],
+            json!([]),
+            "axe-core could not decide on the {what} page ({})",
+            self.client.current_url().await.unwrap()
+        );
+        assert_eq!(
+            results["violations"],
+            json!([]),
+            "accessibility violations on the {what} page ({})",
+            self.client.current_url().await.unwrap()
+        );
+    }
+
+    /// Runs the audit [`Chrome::shot`] runs on the current page, keeps its report beside the
+    /// screenshots, and returns axe-core's `{violations, incomplete}` (`None` when axe-core
+    /// is not installed, outside CI).
+    pub async fn audit_report(&self, what: &str) -> Option<serde_json::Value> {
         if let Some(width) = self.emulated_width {
             // Laid out at the phone's width (the page's viewport is the device's).
             let inner = self
@@ -197,19 +237,12 @@ impl Chrome {
                 "the {what} page is {width} CSS pixels wide"
             );
         }
-        let Some(violations) = self.violations().await else {
-            return;
-        };
+        let results = self.axe().await?;
         let report = self
             .shots
             .join(format!("{}-{}-{what}.axe.json", self.name, self.n));
-        std::fs::write(report, serde_json::to_vec_pretty(&violations).unwrap()).unwrap();
-        assert_eq!(
-            violations,
-            json!([]),
-            "accessibility violations on the {what} page ({})",
-            self.client.current_url().await.unwrap()
-        );
+        std::fs::write(report, serde_json::to_vec_pretty(&results).unwrap()).unwrap();
+        Some(results)
     }
 
     pub async fn text(&self) -> String {

@@ -282,6 +282,18 @@ async fn co_5_a_viewer_cannot_revoke_or_suspend() {
     );
     assert!(missing.body.contains("Skip to main content"));
     assert!(!missing.body.contains("no payment has been made"));
+    // With the console's navigation, the consents section current, and the logout form: the
+    // session is known, so staff go on from the error page.
+    assert!(
+        missing
+            .body
+            .contains("<a href=\"/staff/consents\" aria-current=\"page\">Consents</a>")
+            && missing.body.contains("<a href=\"/staff/audit\">Audit</a>")
+            && missing.body.contains("action=\"/staff/logout\""),
+        "{}",
+        missing.body
+    );
+    assert_eq!(missing.input("csrf"), csrf, "the logout form's token");
     // WCAG 1.3.1: the history table has a caption and column headers with their scope.
     assert!(
         detail

@@ -235,6 +235,16 @@ impl Load {
         }
     }
 
+    /// How many requests were sent after `after` (from the start of the run) so far.
+    pub fn sent_after(&self, after: Duration) -> usize {
+        self.outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| o.sent > after)
+            .count()
+    }
+
     /// Stops, waits for the requests in flight, returns every outcome.
     pub async fn stop(self) -> Vec<Outcome> {
         self.stop.store(true, Ordering::Relaxed);
