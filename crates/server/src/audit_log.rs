@@ -295,6 +295,26 @@ pub fn audited(meta: &tracing::Metadata<'_>) -> bool {
     meta.target() == SECURITY_TARGET || (meta.is_span() && meta.name() == APP_SPAN)
 }
 
+/// The audit filter: [`audited`] as a function pointer.
+type AuditFilter = tracing_subscriber::filter::FilterFn<fn(&tracing::Metadata<'_>) -> bool>;
+
+/// [`AuditLayer`] behind its filter, as [`layer`] returns it.
+pub type Filtered<S> = tracing_subscriber::filter::Filtered<AuditLayer, AuditFilter, S>;
+
+/// The audit layer as a process installs it: [`AuditLayer`] behind its filter
+/// ([`audited`]). Without the filter the layer is interested in every call site, and each
+/// disabled `debug!` of a dependency (sqlx's statement log, a connection pool's trace) is
+/// built and dispatched on the hot paths for no one.
+pub fn layer<S>() -> Filtered<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer;
+    AuditLayer.with_filter(tracing_subscriber::filter::FilterFn::new(
+        audited as fn(&tracing::Metadata<'_>) -> bool,
+    ))
+}
+
 impl<S> tracing_subscriber::Layer<S> for AuditLayer
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
@@ -382,6 +402,46 @@ mod tests {
     fn op_6_audit_fields_are_bounded_and_carry_no_nul() {
         assert_eq!(bounded(&"x".repeat(600)).chars().count(), 500);
         assert_eq!(bounded("intent\0id"), "intent\u{FFFD}id");
+    }
+
+    /// OP-6 through the layer as the process installs it ([`layer`], behind its filter): a
+    /// security event inside a request's application span reaches that application's trail,
+    /// although the log's level (`warn`) leaves it out of the log; an event on another target
+    /// does not.
+    #[tokio::test]
+    async fn op_6_security_events_reach_the_trail_through_the_filtered_layer() {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        let db = TestDb::sqlite();
+        let store = Arc::new(
+            SqlStore::connect(&db.url, &Default::default())
+                .await
+                .unwrap(),
+        );
+        store.migrate().await.unwrap();
+        let route = register(store.clone(), Arc::new(bulwark_core::SystemClock));
+        let log = tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(tracing_subscriber::EnvFilter::new("warn"));
+        let subscriber = tracing_subscriber::registry().with(log).with(layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span =
+                tracing::info_span!(target: "bulwark::app", "bulwark_app", app_id = route.app_id);
+            let _entered = span.enter();
+            tracing::info!(target: "bulwark::security", client_id = "tpp-1", "filtered layer event");
+            tracing::info!(target: "bulwark_server::other", "not a security event");
+        });
+        route.finish(std::time::Duration::from_secs(5)).await;
+        let rows = store
+            .list_audit(&AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let actions: Vec<_> = rows.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["filtered layer event"]);
+        store.close().await;
     }
 
     /// PostgreSQL refuses NUL in text. A batch holding such an event fails as a whole; the

@@ -168,7 +168,7 @@ async fn record(
     };
     // The consumption, the record and its audit row: all or nothing.
     match store
-        .record_payment_by_operator(&payment, consume.as_ref(), &audit)
+        .record_payment_by_operator(&payment, consume.as_ref(), second_payment, &audit)
         .await?
     {
         OperatorRecord::Recorded(stored) | OperatorRecord::AlreadyRecorded(stored) => Ok(stored),
@@ -181,5 +181,11 @@ async fn record(
         OperatorRecord::ConsentChanged => {
             bail!("consent {consent_id:?} changed meanwhile; run the command again")
         }
+        // Another recording under the consent committed since it was read above.
+        OperatorRecord::ConsentHasPayment(first) => bail!(
+            "consent {consent_id:?} already has payment {:?} recorded (one consent pays \
+             once); if the bank made this one too, record it with --second-payment",
+            first.join(", ")
+        ),
     }
 }

@@ -64,6 +64,9 @@ pub enum OperatorRecord {
     RecordedElsewhere(SubmittedPayment),
     /// The consent no longer had the transition's `from_status`: nothing written.
     ConsentChanged,
+    /// The consent has a payment recorded already (these, first recorded first) and a
+    /// second was not allowed: nothing written.
+    ConsentHasPayment(Vec<String>),
 }
 
 /// The payment submission that consumed a domestic payment consent at the gateway, as OB
@@ -240,11 +243,14 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// An operator's record of a payment the bank accepted, all or nothing (one
     /// transaction): the consent's move (`consume`, to Consumed) when given, the payment's
-    /// record, and `audit`'s row in the audit trail.
+    /// record, and `audit`'s row in the audit trail. One consent pays once: unless
+    /// `second_payment`, a consent with a payment recorded is refused, decided with the
+    /// consent held (two operators recording two payments at once cannot both pass).
     async fn record_payment_by_operator(
         &self,
         payment: &SubmittedPayment,
         consume: Option<&ConsentTransition>,
+        second_payment: bool,
         audit: &AuditEvent,
     ) -> Result<OperatorRecord, StoreError>;
     /// The client a recorded payment was made by.
@@ -538,6 +544,7 @@ impl ConsentStore for SqlStore {
         &self,
         payment: &SubmittedPayment,
         consume: Option<&ConsentTransition>,
+        second_payment: bool,
         audit: &AuditEvent,
     ) -> Result<OperatorRecord, StoreError> {
         let mut tx = self.db().begin().await?;
@@ -546,6 +553,40 @@ impl ConsentStore for SqlStore {
         {
             tx.rollback().await?;
             return Ok(OperatorRecord::ConsentChanged);
+        }
+        // The consent is held until the commit (PostgreSQL: FOR UPDATE; SQLite: one writer
+        // at a time), so another recording under it waits and then sees this one's record.
+        let lock = match self.backend() {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        crate::db::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM consents WHERE id = $1{lock}"
+        )))
+        .bind(&payment.consent_id)
+        .fetch_optional(&mut tx)
+        .await?;
+        let earlier: Vec<String> = crate::db::query(
+            "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
+             ORDER BY created_at, payment_id",
+        )
+        .bind(&payment.consent_id)
+        .fetch_all(&mut tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("payment_id"))
+        .collect::<Result<_, _>>()?;
+        if earlier.contains(&payment.payment_id) {
+            tx.rollback().await?;
+            return Ok(OperatorRecord::AlreadyRecorded(
+                self.payment_record(&payment.payment_id)
+                    .await?
+                    .unwrap_or_else(|| payment.clone()),
+            ));
+        }
+        if !earlier.is_empty() && !second_payment {
+            tx.rollback().await?;
+            return Ok(OperatorRecord::ConsentHasPayment(earlier));
         }
         let inserted = crate::db::query(
             "INSERT INTO submitted_payments (payment_id, client_id, consent_id, created_at) \

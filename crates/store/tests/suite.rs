@@ -2170,6 +2170,7 @@ async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
             .record_payment_by_operator(
                 &payment("pay-x", "pdc-op", 110),
                 Some(&stale),
+                false,
                 &audit("pay-x", 110)
             )
             .await
@@ -2188,6 +2189,7 @@ async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
         .record_payment_by_operator(
             &payment("pay-taken", "pdc-op", 120),
             Some(&consume(120)),
+            false,
             &audit("pay-taken", 120),
         )
         .await
@@ -2211,6 +2213,7 @@ async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
         .record_payment_by_operator(
             &payment("pay-1", "pdc-op", 130),
             Some(&consume(130)),
+            false,
             &audit("pay-1", 130),
         )
         .await
@@ -2243,6 +2246,7 @@ async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
             .record_payment_by_operator(
                 &payment("pay-1", "pdc-op", 140),
                 None,
+                false,
                 &audit("pay-1", 140)
             )
             .await
@@ -2250,4 +2254,65 @@ async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
         OperatorRecord::AlreadyRecorded(payment("pay-1", "pdc-op", 130))
     );
     assert_eq!(trail(store.clone()).await, ["pay-1"]);
+    // One consent pays once: another payment under it is refused unless a second is allowed
+    // (the bank made one), and then recorded with its row.
+    assert_eq!(
+        store
+            .record_payment_by_operator(
+                &payment("pay-2", "pdc-op", 150),
+                None,
+                false,
+                &audit("pay-2", 150),
+            )
+            .await
+            .unwrap(),
+        OperatorRecord::ConsentHasPayment(vec!["pay-1".into()])
+    );
+    assert_eq!(store.payment_record("pay-2").await.unwrap(), None);
+    assert_eq!(trail(store.clone()).await, ["pay-1"]);
+    assert_eq!(
+        store
+            .record_payment_by_operator(
+                &payment("pay-2", "pdc-op", 160),
+                None,
+                true,
+                &audit("pay-2", 160),
+            )
+            .await
+            .unwrap(),
+        OperatorRecord::Recorded(payment("pay-2", "pdc-op", 160))
+    );
+    assert_eq!(
+        store.payments_of_consent("pdc-op").await.unwrap(),
+        ["pay-1", "pay-2"]
+    );
+
+    // A failure after the consumption (PostgreSQL refuses NUL in text: the audit row) takes
+    // the consumption and the record back with it.
+    if store.backend() == bulwark_store::Backend::Postgres {
+        let mut other = consent("pdc-nul", "client-a", "domestic-payment", None, 170);
+        other.status = "Authorised".into();
+        put(&store, &other).await.unwrap();
+        let mut t = consume(170);
+        t.consent_id = "pdc-nul".into();
+        let mut bad = audit("pay-nul", 170);
+        bad.reason = Some("nul\0inside".into());
+        assert!(
+            store
+                .record_payment_by_operator(
+                    &payment("pay-nul", "pdc-nul", 170),
+                    Some(&t),
+                    false,
+                    &bad
+                )
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            store.get_consent("pdc-nul").await.unwrap().unwrap().status,
+            "Authorised"
+        );
+        assert_eq!(store.payment_record("pay-nul").await.unwrap(), None);
+        assert_eq!(store.consent_history("pdc-nul").await.unwrap().len(), 1);
+    }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::support::{Cluster, JourneyLoad, Load, check_single_use, require, summary};
 
-/// /readyz samples: (time since the start, node, status).
-type Samples = Arc<Mutex<Vec<(Duration, usize, Option<u16>)>>>;
+/// /readyz samples: (time since the start, node, status, how long the answer took).
+type Samples = Arc<Mutex<Vec<(Duration, usize, Option<u16>, Duration)>>>;
 
 /// Seconds of load (the 60 by default; `OPS_LOAD_SECS` shortens a local run).
 fn load_secs() -> u64 {
@@ -47,7 +47,7 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
         let samples = samples.clone();
         tokio::spawn(async move {
             let client = reqwest::Client::builder()
-                .timeout(Duration::from_millis(1500))
+                .timeout(Duration::from_secs(3))
                 .build()
                 .unwrap();
             loop {
@@ -59,7 +59,8 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
                         .await
                         .ok()
                         .map(|r| r.status().as_u16());
-                    samples.lock().unwrap().push((at, i, status));
+                    let took = t0.elapsed() - at;
+                    samples.lock().unwrap().push((at, i, status, took));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -184,19 +185,19 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
         issued.len()
     );
 
-    // /readyz told the truth: not ready (503, answered, not a probe that hangs: the server
-    // bounds its own check at 1 s, the probe waits 1.5 s) while the database was stopped,
-    // ready while it was up (a second of grace around each transition for that 1 s limit).
+    // /readyz told the truth: not ready while the database was stopped, answered as 503
+    // (not a probe left hanging: the server bounds its own check at 1 s; 2.5 s leaves room
+    // for a loaded machine), ready while it was up (a grace around each transition for that
+    // 1 s limit).
     let grace = Duration::from_millis(1500);
     let samples = samples.lock().unwrap().clone();
-    for (at, node, status) in &samples {
+    for (at, node, status, took) in &samples {
         let down = *at > stopped_at + grace && *at + grace < up_from;
         let up = *at + grace < down_at || *at > up_at + Duration::from_secs(5);
         if down {
-            assert_eq!(
-                *status,
-                Some(503),
-                "node {node} at {at:?} with the database down"
+            assert!(
+                *status == Some(503) && *took < Duration::from_millis(2500),
+                "node {node} at {at:?} with the database down: {status:?} after {took:?}"
             );
         }
         if up {

@@ -33,7 +33,7 @@ pub fn install_crypto() {
     });
     let _ = tracing_subscriber::registry()
         .with(fmt)
-        .with(bulwark_server::audit_log::AuditLayer)
+        .with(bulwark_server::audit_log::layer())
         .try_init();
 }
 
