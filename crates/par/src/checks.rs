@@ -656,4 +656,207 @@ mod tests {
         );
         assert!(matches!(r, Err(ParError::Scope(_))));
     }
+
+    /// The FAPI 1.0 Advanced request object built from the FAPI 2.0 form (claims as JSON).
+    fn fapi1_object(overrides: &[(&'static str, &'static str)]) -> Map<String, Value> {
+        let mut obj = Map::new();
+        for (k, v) in fapi2_form(overrides).iter() {
+            obj.insert(k.to_string(), Value::String(v.to_string()));
+        }
+        if let Some(Value::String(c)) = obj.get("claims").cloned() {
+            obj.insert("claims".into(), serde_json::from_str(&c).unwrap());
+        }
+        obj
+    }
+
+    /// The message of a refusal, or a panic with what was accepted.
+    fn refusal(r: Result<AuthorizationRequest, ParError>) -> String {
+        match r {
+            Err(e) => e.to_string(),
+            Ok(r) => panic!("accepted: {:?}", r.scope_string()),
+        }
+    }
+
+    fn fapi2(overrides: &[(&'static str, &'static str)]) -> Result<AuthorizationRequest, ParError> {
+        judge(Profile::Fapi2, &Params::from_form(&fapi2_form(overrides)))
+    }
+
+    /// FAPI 1.0 Advanced 5.2.2-1 and RFC 9126 2.1: each refusal is the one its check makes,
+    /// not whichever check happens to come later.
+    #[test]
+    fn az_2_each_check_refuses_for_its_own_reason() {
+        // A plain (unsigned) request under FAPI 1.0 Advanced, otherwise a valid hybrid one.
+        let plain = Params::from_form(&fapi2_form(&[("response_type", "code id_token")]));
+        assert!(
+            refusal(judge(Profile::Fapi1Advanced, &plain))
+                .contains("requires a signed request object")
+        );
+        // A client_id that is not the authenticated client's.
+        assert!(refusal(fapi2(&[("client_id", "tpp-2")])).contains("client_id does not match"));
+        assert!(
+            fapi2(&[("client_id", "")]).is_ok(),
+            "client_id may be left out"
+        );
+    }
+
+    /// AZ-3: FAPI 1.0 Advanced takes the hybrid response type FAPI 2.0 refuses; a client that
+    /// registered no response types gets `code` only (RFC 7591 2: the default).
+    #[test]
+    fn az_3_response_types_by_profile_and_registration() {
+        let hybrid = fapi1_object(&[("response_type", "code id_token")]);
+        let r = judge(Profile::Fapi1Advanced, &Params::from_object(hybrid)).unwrap();
+        assert_eq!(r.response_type, ResponseType::CodeIdToken);
+        let bare = client(json!({"response_types": []}));
+        let judge_bare = |form: Form| {
+            run(&Ctx {
+                client: &bare,
+                profile: Profile::Fapi1Advanced,
+                params: &Params::from_object({
+                    let mut o = Map::new();
+                    for (k, v) in form.iter() {
+                        o.insert(k.to_string(), Value::String(v.to_string()));
+                    }
+                    let c = o["claims"].as_str().unwrap().to_string();
+                    o.insert("claims".into(), serde_json::from_str(&c).unwrap());
+                    o
+                }),
+                pushed: false,
+            })
+        };
+        assert!(judge_bare(fapi2_form(&[("response_mode", "jwt")])).is_ok());
+        assert!(matches!(
+            judge_bare(fapi2_form(&[("response_type", "code id_token")])),
+            Err(ParError::UnauthorizedClient(_))
+        ));
+        // Registered for `code` alone: the hybrid flow is not the client's.
+        let code_only = client(json!({"response_types": ["code"]}));
+        let hybrid = fapi1_object(&[("response_type", "code id_token")]);
+        assert!(matches!(
+            run(&Ctx {
+                client: &code_only,
+                profile: Profile::Fapi1Advanced,
+                params: &Params::from_object(hybrid),
+                pushed: false,
+            }),
+            Err(ParError::UnauthorizedClient(_))
+        ));
+    }
+
+    /// AZ-1: a request without `openid` is fine for `code`; the hybrid flow needs it.
+    #[test]
+    fn az_1_openid_is_needed_by_the_hybrid_flow_only() {
+        let r = fapi2(&[("scope", "accounts")]).unwrap();
+        assert_eq!(r.scope_string(), "accounts");
+        let hybrid = fapi1_object(&[("response_type", "code id_token"), ("scope", "accounts")]);
+        assert!(
+            refusal(judge(Profile::Fapi1Advanced, &Params::from_object(hybrid)))
+                .contains("needs the openid scope")
+        );
+    }
+
+    /// RFC 7636 4.2: a challenge is 43 characters of the base64url alphabet, `-` and `_`
+    /// included; anything else (standard base64's `+`, `/`, `=`) is refused.
+    #[test]
+    fn az_4_a_code_challenge_is_base64url() {
+        let with_both = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c_";
+        assert!(fapi2(&[("code_challenge", with_both)]).is_ok());
+        for bad in [
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw/cM",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstwcM=",
+        ] {
+            assert!(
+                refusal(fapi2(&[("code_challenge", bad)])).contains("not a base64url SHA-256"),
+                "{bad}"
+            );
+        }
+    }
+
+    /// RFC 6749 4.1.1: state and nonce are bounded at 1,024 bytes, that many accepted; FAPI
+    /// 2.0 needs neither, also without `openid`.
+    #[test]
+    fn az_2_state_and_nonce_are_bounded_and_optional_under_fapi2() {
+        let at_bound = "s".repeat(MAX_OPAQUE);
+        let over = "s".repeat(MAX_OPAQUE + 1);
+        let (at_bound, over): (&'static str, &'static str) = (
+            Box::leak(at_bound.into_boxed_str()),
+            Box::leak(over.into_boxed_str()),
+        );
+        let r = fapi2(&[("state", at_bound), ("nonce", at_bound)]).unwrap();
+        assert_eq!(r.state.as_deref(), Some(at_bound));
+        assert_eq!(r.nonce.as_deref(), Some(at_bound));
+        assert_eq!(refusal(fapi2(&[("state", over)])), "state is too long");
+        assert_eq!(refusal(fapi2(&[("nonce", over)])), "nonce is too long");
+        let r = fapi2(&[("state", ""), ("nonce", ""), ("scope", "accounts")]).unwrap();
+        assert_eq!((r.state, r.nonce), (None, None));
+        // The hybrid flow's nonce rule is its own (OIDC Core 3.3.2.11), before FAPI 1.0's.
+        let hybrid = fapi1_object(&[("response_type", "code id_token"), ("nonce", "")]);
+        assert_eq!(
+            refusal(judge(Profile::Fapi1Advanced, &Params::from_object(hybrid))),
+            "nonce is required with response_type code id_token"
+        );
+    }
+
+    /// AZ-5: the same intent in `id_token` and `userinfo` is one consent; the intent id is
+    /// 1 to 128 bytes.
+    #[test]
+    fn az_5_intent_in_both_sections_and_its_length() {
+        let both = r#"{"id_token":{"openbanking_intent_id":{"value":"aac-1","essential":true}},"userinfo":{"openbanking_intent_id":{"value":"aac-1","essential":true}}}"#;
+        assert_eq!(fapi2(&[("claims", both)]).unwrap().intent_id, "aac-1");
+        let with = |id: &str| -> &'static str {
+            Box::leak(
+                format!(r#"{{"id_token":{{"openbanking_intent_id":{{"value":"{id}","essential":true}}}}}}"#)
+                    .into_boxed_str(),
+            )
+        };
+        assert_eq!(
+            fapi2(&[("claims", with(&"a".repeat(128)))])
+                .unwrap()
+                .intent_id
+                .len(),
+            128
+        );
+        for bad in [String::new(), "a".repeat(129)] {
+            assert_eq!(
+                refusal(fapi2(&[("claims", with(&bad))])),
+                "openbanking_intent_id is malformed"
+            );
+        }
+    }
+
+    /// OIDC Core 5.5.1.1: an `acr` claim request names one value with `value`.
+    #[test]
+    fn az_5_an_acr_claim_with_one_value() {
+        let one = r#"{"id_token":{"openbanking_intent_id":{"value":"aac-1","essential":true},"acr":{"essential":true,"value":"urn:openbanking:psd2:ca"}}}"#;
+        let r = fapi2(&[("claims", one)]).unwrap();
+        assert_eq!(r.acr.values, ["urn:openbanking:psd2:ca"]);
+        assert!(r.acr.essential);
+        let unmeetable = r#"{"id_token":{"openbanking_intent_id":{"value":"aac-1","essential":true},"acr":{"essential":true,"value":"urn:example:loa4"}}}"#;
+        assert_eq!(
+            refusal(fapi2(&[("claims", unmeetable)])),
+            "none of the essential acr values can be met"
+        );
+    }
+
+    /// OIDC Core 3.1.2.1: `prompt` takes its four words; `none` only alone; `max_age` is read.
+    #[test]
+    fn az_6_prompt_words_and_max_age() {
+        let r = fapi2(&[("prompt", "login consent"), ("max_age", "300")]).unwrap();
+        assert_eq!(r.prompt.as_deref(), Some("login consent"));
+        assert_eq!(r.max_age, Some(300));
+        assert_eq!(
+            fapi2(&[("prompt", "none")]).unwrap().prompt.as_deref(),
+            Some("none")
+        );
+        assert_eq!(
+            refusal(fapi2(&[("prompt", "login shout")])),
+            "prompt has an unknown value"
+        );
+        for mixed in ["none login", "consent none"] {
+            assert_eq!(
+                refusal(fapi2(&[("prompt", mixed)])),
+                "prompt=none cannot be combined with other values"
+            );
+        }
+    }
 }
