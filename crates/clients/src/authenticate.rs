@@ -545,3 +545,73 @@ fn check_validity_period(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::json;
+
+    /// A self-signed certificate valid from 2026-01-01 to 2027-01-01 (midnight UTC).
+    fn cert() -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::new(vec!["tpp.example".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2027, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    fn jwk(v: Value) -> serde_json::Map<String, Value> {
+        let Value::Object(m) = v else { panic!() };
+        m
+    }
+
+    /// RFC 8705 2.2.2 (self-signed certificate authentication): the registered key holds the
+    /// certificate as its first `x5c` entry or by its `x5t#S256`; anything else does not.
+    #[test]
+    fn ca_4_a_jwk_holds_the_certificate_by_x5c_or_thumbprint() {
+        let (leaf, other) = (cert(), cert());
+        let b64 = |c: &CertificateDer<'_>| STANDARD.encode(c.as_ref());
+        assert!(jwk_holds_cert(&jwk(json!({"x5c": [b64(&leaf)]})), &leaf));
+        assert!(jwk_holds_cert(
+            &jwk(json!({"x5t#S256": bulwark_certs::x5t_s256(&leaf)})),
+            &leaf
+        ));
+        assert!(jwk_holds_cert(
+            &jwk(json!({"x5c": [b64(&other)], "x5t#S256": bulwark_certs::x5t_s256(&leaf)})),
+            &leaf
+        ));
+        for refused in [
+            json!({}),
+            json!({"x5c": [b64(&other)]}),
+            json!({"x5c": [b64(&other), b64(&leaf)]}),
+            json!({"x5t#S256": bulwark_certs::x5t_s256(&other)}),
+            json!({"x5c": ["not base64"]}),
+        ] {
+            assert!(!jwk_holds_cert(&jwk(refused.clone()), &leaf), "{refused}");
+        }
+    }
+
+    /// CERT-1 for a self-signed client certificate: inside its validity period, with the clock
+    /// skew on both sides to the second.
+    #[test]
+    fn ca_4_a_self_signed_certificate_is_used_only_in_its_validity_period() {
+        let leaf = cert();
+        let (from, to, skew) = (1_767_225_600_i64, 1_798_761_600_i64, 30);
+        let at = |secs: i64| check_validity_period(&leaf, UnixTime::from_secs(secs), skew);
+        assert!(at(from - skew).is_ok());
+        assert!(at(to + skew).is_ok());
+        assert!(at(from + 1000).is_ok());
+        let message = |r: Result<(), ClientError>| r.err().map(|e| e.to_string());
+        assert_eq!(
+            message(at(from - skew - 1)).as_deref(),
+            Some("client authentication failed: the client certificate is not yet valid")
+        );
+        assert_eq!(
+            message(at(to + skew + 1)).as_deref(),
+            Some("client authentication failed: the client certificate has expired")
+        );
+    }
+}

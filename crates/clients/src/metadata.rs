@@ -379,4 +379,55 @@ mod tests {
         }));
         assert!(validate(&ok).is_ok());
     }
+
+    /// RFC 7517 4.7: a JWK's `x5c` names its own key's certificate; another key's is refused.
+    #[test]
+    fn cert_6_a_jwk_x5c_must_certify_the_jwk_key() {
+        use base64::Engine;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["tpp.example".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let x5c = base64::engine::general_purpose::STANDARD.encode(cert.der());
+        let with_x5c = |pem: &str| {
+            let mut jwk = bulwark_jose::pem::jwk_from_public_pem(pem, None).unwrap();
+            jwk.insert("x5c".into(), serde_json::json!([x5c]));
+            jwk
+        };
+        assert!(x5c_matches_key(&with_x5c(&key.public_key_pem())).is_ok());
+        let other = rcgen::KeyPair::generate().unwrap();
+        assert!(x5c_matches_key(&with_x5c(&other.public_key_pem())).is_err());
+        let mut garbled = with_x5c(&key.public_key_pem());
+        garbled.insert("x5c".into(), serde_json::json!(["bm90IGEgY2VydA=="]));
+        assert!(x5c_matches_key(&garbled).is_err());
+    }
+
+    /// FAPI redirect URIs are https without a fragment (RFC 6749 3.1.2); only the grants
+    /// Bulwark implements may be registered.
+    #[test]
+    fn az_7_redirect_uris_are_https_without_fragment_and_grants_are_known() {
+        let with = |field: &str, value: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://tpp.example/jwks",
+                "redirect_uris": ["https://tpp.example/cb"],
+                "grant_types": ["authorization_code", "client_credentials", "refresh_token"]
+            });
+            v[field] = value;
+            validate(&meta(v)).map_err(|e| e.to_string())
+        };
+        assert_eq!(with("scope", "accounts".into()), Ok(()));
+        for uri in ["http://tpp.example/cb", "https://tpp.example/cb#done"] {
+            assert!(
+                with("redirect_uris", serde_json::json!([uri]))
+                    .is_err_and(|e| e.contains("must be https without a fragment")),
+                "{uri}"
+            );
+        }
+        assert!(
+            with("grant_types", serde_json::json!(["password"]))
+                .is_err_and(|e| e.contains("grant type \"password\" is not supported"))
+        );
+    }
 }
