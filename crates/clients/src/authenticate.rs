@@ -571,7 +571,7 @@ mod tests {
     /// RFC 8705 2.2.2 (self-signed certificate authentication): the registered key holds the
     /// certificate as its first `x5c` entry or by its `x5t#S256`; anything else does not.
     #[test]
-    fn ca_4_a_jwk_holds_the_certificate_by_x5c_or_thumbprint() {
+    fn ca_3_a_jwk_holds_the_certificate_by_x5c_or_thumbprint() {
         let (leaf, other) = (cert(), cert());
         let b64 = |c: &CertificateDer<'_>| STANDARD.encode(c.as_ref());
         assert!(jwk_holds_cert(&jwk(json!({"x5c": [b64(&leaf)]})), &leaf));
@@ -597,7 +597,7 @@ mod tests {
     /// CERT-1 for a self-signed client certificate: inside its validity period, with the clock
     /// skew on both sides to the second.
     #[test]
-    fn ca_4_a_self_signed_certificate_is_used_only_in_its_validity_period() {
+    fn ca_3_a_self_signed_certificate_is_used_only_in_its_validity_period() {
         let leaf = cert();
         let (from, to, skew) = (1_767_225_600_i64, 1_798_761_600_i64, 30);
         let at = |secs: i64| check_validity_period(&leaf, UnixTime::from_secs(secs), skew);

@@ -382,7 +382,7 @@ mod tests {
 
     /// RFC 7517 4.7: a JWK's `x5c` names its own key's certificate; another key's is refused.
     #[test]
-    fn cert_6_a_jwk_x5c_must_certify_the_jwk_key() {
+    fn dcr_2_a_jwk_x5c_must_certify_the_jwk_key() {
         use base64::Engine;
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["tpp.example".into()])
@@ -406,7 +406,7 @@ mod tests {
     /// FAPI redirect URIs are https without a fragment (RFC 6749 3.1.2); only the grants
     /// Bulwark implements may be registered.
     #[test]
-    fn az_7_redirect_uris_are_https_without_fragment_and_grants_are_known() {
+    fn dcr_2_redirect_uris_are_https_without_fragment_and_grants_are_known() {
         let with = |field: &str, value: serde_json::Value| {
             let mut v = serde_json::json!({
                 "token_endpoint_auth_method": "private_key_jwt",

@@ -1,6 +1,6 @@
 //! CA-1 `private_key_jwt` against a real store (SQLite): the assertion's claims by profile,
 //! the client's registration and status, and the assertion's single use. The certificate
-//! methods (CA-2 to CA-4 with a PKI and a TLS handshake) are the server's end-to-end suites'.
+//! methods (CA-2 and CA-3, with a PKI and a TLS handshake) are the server's end-to-end suites'.
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
@@ -142,8 +142,7 @@ async fn ca_1_an_assertion_is_used_once_and_names_its_client_as_sub() {
         s.try_claims(&claims(json!(ISSUER), "jti-2"), TOKEN).await,
         None
     );
-    let mut unstorable = claims(json!(ISSUER), "jti\u{7}bell");
-    unstorable["jti"] = json!("jti\u{7}bell");
+    let unstorable = claims(json!(ISSUER), "jti\u{7}bell");
     refused_with(s.try_claims(&unstorable, TOKEN).await, "printable ASCII");
 }
 
@@ -206,21 +205,24 @@ async fn ca_1_assertion_lifetimes_are_bounded() {
     let s = setup(Profile::Fapi2, json!({})).await;
     let mut no_exp = claims(json!(ISSUER), "t-1");
     no_exp.as_object_mut().unwrap().remove("exp");
-    assert!(s.try_claims(&no_exp, TOKEN).await.is_some(), "no exp");
+    refused_with(s.try_claims(&no_exp, TOKEN).await, "has no exp");
     // An hour ahead, without an iat to measure a lifetime from.
     let mut far = claims(json!(ISSUER), "t-2");
     far["exp"] = json!(NOW + 3600);
     far.as_object_mut().unwrap().remove("iat");
-    assert!(s.try_claims(&far, TOKEN).await.is_some(), "an hour ahead");
+    refused_with(
+        s.try_claims(&far, TOKEN).await,
+        "exp is too far in the future",
+    );
     let mut near = claims(json!(ISSUER), "t-5");
     near.as_object_mut().unwrap().remove("iat");
     assert_eq!(s.try_claims(&near, TOKEN).await, None, "a minute ahead");
     let mut long_lived = claims(json!(ISSUER), "t-3");
     long_lived["iat"] = json!(NOW - 3000);
     long_lived["exp"] = json!(NOW + 30);
-    assert!(
-        s.try_claims(&long_lived, TOKEN).await.is_some(),
-        "issued for 3,030 s"
+    refused_with(
+        s.try_claims(&long_lived, TOKEN).await,
+        "lifetime is too long",
     );
     assert_eq!(
         s.try_claims(&claims(json!(ISSUER), "t-4"), TOKEN).await,

@@ -744,7 +744,7 @@ mod tests {
 
     /// AZ-1: a request without `openid` is fine for `code`; the hybrid flow needs it.
     #[test]
-    fn az_1_openid_is_needed_by_the_hybrid_flow_only() {
+    fn az_3_openid_is_needed_by_the_hybrid_flow_only() {
         let r = fapi2(&[("scope", "accounts")]).unwrap();
         assert_eq!(r.scope_string(), "accounts");
         let hybrid = fapi1_object(&[("response_type", "code id_token"), ("scope", "accounts")]);
@@ -775,7 +775,7 @@ mod tests {
     /// RFC 6749 4.1.1: state and nonce are bounded at 1,024 bytes, that many accepted; FAPI
     /// 2.0 needs neither, also without `openid`.
     #[test]
-    fn az_2_state_and_nonce_are_bounded_and_optional_under_fapi2() {
+    fn az_3_state_and_nonce_are_bounded_and_optional_under_fapi2() {
         let at_bound = "s".repeat(MAX_OPAQUE);
         let over = "s".repeat(MAX_OPAQUE + 1);
         let (at_bound, over): (&'static str, &'static str) = (
@@ -826,7 +826,7 @@ mod tests {
 
     /// OIDC Core 5.5.1.1: an `acr` claim request names one value with `value`.
     #[test]
-    fn az_5_an_acr_claim_with_one_value() {
+    fn az_6_an_acr_claim_with_one_value() {
         let one = r#"{"id_token":{"openbanking_intent_id":{"value":"aac-1","essential":true},"acr":{"essential":true,"value":"urn:openbanking:psd2:ca"}}}"#;
         let r = fapi2(&[("claims", one)]).unwrap();
         assert_eq!(r.acr.values, ["urn:openbanking:psd2:ca"]);

@@ -296,7 +296,7 @@ pub fn audited(meta: &tracing::Metadata<'_>) -> bool {
 }
 
 /// The audit filter: [`audited`] as a function pointer.
-type AuditFilter = tracing_subscriber::filter::FilterFn<fn(&tracing::Metadata<'_>) -> bool>;
+pub type AuditFilter = tracing_subscriber::filter::FilterFn<fn(&tracing::Metadata<'_>) -> bool>;
 
 /// [`AuditLayer`] behind its filter, as [`layer`] returns it.
 pub type Filtered<S> = tracing_subscriber::filter::Filtered<AuditLayer, AuditFilter, S>;
@@ -404,14 +404,12 @@ mod tests {
         assert_eq!(bounded("intent\0id"), "intent\u{FFFD}id");
     }
 
-    /// OP-6 through the layer as the process installs it ([`layer`], behind its filter): a
+    /// OP-6 through the subscriber the process installs ([`layer`] behind its filter): a
     /// security event inside a request's application span reaches that application's trail,
     /// although the log's level (`warn`) leaves it out of the log; an event on another target
     /// does not.
     #[tokio::test]
     async fn op_6_security_events_reach_the_trail_through_the_filtered_layer() {
-        use tracing_subscriber::Layer;
-        use tracing_subscriber::layer::SubscriberExt;
         let db = TestDb::sqlite();
         let store = Arc::new(
             SqlStore::connect(&db.url, &Default::default())
@@ -420,11 +418,10 @@ mod tests {
         );
         store.migrate().await.unwrap();
         let route = register(store.clone(), Arc::new(bulwark_core::SystemClock));
-        let log = tracing_subscriber::fmt::layer()
-            .with_test_writer()
-            .with_filter(tracing_subscriber::EnvFilter::new("warn"));
-        let subscriber = tracing_subscriber::registry().with(log).with(layer());
-        tracing::subscriber::with_default(subscriber, || {
+        // The process's own subscriber (`bulwark serve`), its log at warn.
+        let mut config = crate::config::Config::default();
+        config.log.level = "warn".into();
+        tracing::subscriber::with_default(crate::cli::subscriber(&config), || {
             let span =
                 tracing::info_span!(target: "bulwark::app", "bulwark_app", app_id = route.app_id);
             let _entered = span.enter();

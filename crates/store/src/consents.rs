@@ -521,6 +521,16 @@ impl ConsentStore for SqlStore {
         consent_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        // The consent is held while its payment is recorded, as an operator's recording
+        // holds it (`record_payment_by_operator`): that one then sees this record, and a
+        // caller reading the consent's payments after this sees the operator's.
+        let mut tx = self.db().begin().await?;
+        if self.backend() == crate::Backend::Postgres {
+            crate::db::query("SELECT id FROM consents WHERE id = $1 FOR UPDATE")
+                .bind(consent_id)
+                .fetch_optional(&mut tx)
+                .await?;
+        }
         crate::db::query(
             "INSERT INTO submitted_payments (payment_id, client_id, consent_id, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
@@ -529,8 +539,9 @@ impl ConsentStore for SqlStore {
         .bind(client_id)
         .bind(consent_id)
         .bind(now)
-        .execute(&self.db())
+        .execute(&mut tx)
         .await?;
+        tx.commit().await?;
         // The first record stands: whoever wrote it, it is the one to compare with.
         let stored = self.payment_record(payment_id).await?.ok_or_else(|| {
             StoreError::Corrupt(format!(
@@ -555,7 +566,8 @@ impl ConsentStore for SqlStore {
             return Ok(OperatorRecord::ConsentChanged);
         }
         // The consent is held until the commit (PostgreSQL: FOR UPDATE; SQLite: one writer
-        // at a time), so another recording under it waits and then sees this one's record.
+        // at a time), as the gateway's `record_payment` holds it: another recording under it
+        // waits, and then sees this one's record (or this one sees it).
         let lock = match self.backend() {
             crate::Backend::Postgres => " FOR UPDATE",
             crate::Backend::Sqlite => "",

@@ -40,18 +40,21 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     // Whole journeys beside the token load: codes and request_uris in flight at the restart.
     let journeys = JourneyLoad::start(c.client.clone(), &c.pki, 2, t0);
 
-    // /readyz of both nodes, every 100 ms, with the time of each sample.
+    // /readyz of both nodes, every 100 ms after each answer, with the time of each sample.
     let samples: Samples = Arc::default();
     let admin: Vec<u16> = c.nodes.iter().map(|n| n.admin_port).collect();
-    let sampler = {
-        let samples = samples.clone();
-        tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
-                .build()
-                .unwrap();
-            loop {
-                for (i, port) in admin.iter().enumerate() {
+    // One prober per node, so that a slow answer from one does not thin out the other's.
+    let samplers: Vec<_> = admin
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| {
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(3))
+                    .build()
+                    .unwrap();
+                loop {
                     let at = t0.elapsed();
                     let status = client
                         .get(format!("http://127.0.0.1:{port}/readyz"))
@@ -61,11 +64,11 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
                         .map(|r| r.status().as_u16());
                     let took = t0.elapsed() - at;
                     samples.lock().unwrap().push((at, i, status, took));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            })
         })
-    };
+        .collect();
 
     tokio::time::sleep(total / 3).await;
     // A code the TPP holds when the database goes away.
@@ -116,7 +119,9 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     tokio::time::sleep(remaining).await;
     let outcomes = load.stop().await;
     let journeys = journeys.stop().await;
-    sampler.abort();
+    for sampler in &samplers {
+        sampler.abort();
+    }
     let in_outage = |at: Duration| at >= down_at && at <= up_at;
 
     // Only successes and 503 temporarily_unavailable; nothing hangs past the wait for a
@@ -191,6 +196,14 @@ async fn op_2_postgres_restart_under_load_fails_fast_and_recovers() {
     // 1 s limit).
     let grace = Duration::from_millis(1500);
     let samples = samples.lock().unwrap().clone();
+    for node in 0..c.nodes.len() {
+        assert!(
+            samples.iter().any(|(at, n, _, _)| *n == node
+                && *at > stopped_at + grace
+                && *at + grace < up_from),
+            "node {node} was probed while the database was down: {samples:?}"
+        );
+    }
     for (at, node, status, took) in &samples {
         let down = *at > stopped_at + grace && *at + grace < up_from;
         let up = *at + grace < down_at || *at > up_at + Duration::from_secs(5);
