@@ -145,19 +145,12 @@ async fn record(
         actor_id: ACTOR.into(),
         action: "payment.record".into(),
         subject: Some(payment_id.to_string()),
-        reason: Some(if earlier.is_empty() {
-            format!(
-                "recorded for client {} under consent {consent_id}",
-                consent.client_id
-            )
-        } else {
-            format!(
-                "recorded for client {} under consent {consent_id} as a second payment \
-                 (already: {})",
-                consent.client_id,
-                earlier.join(", ")
-            )
-        }),
+        // The store adds "as a second payment (already: ...)" from what it reads under the
+        // consent's lock.
+        reason: Some(format!(
+            "recorded for client {} under consent {consent_id}",
+            consent.client_id
+        )),
         request_id: None,
     };
     let payment = SubmittedPayment {

@@ -245,7 +245,8 @@ pub trait ConsentStore: Send + Sync {
     /// transaction): the consent's move (`consume`, to Consumed) when given, the payment's
     /// record, and `audit`'s row in the audit trail. One consent pays once: unless
     /// `second_payment`, a consent with a payment recorded is refused, decided with the
-    /// consent held (two operators recording two payments at once cannot both pass).
+    /// consent held (two operators recording two payments at once cannot both pass); when
+    /// allowed, the row's reason ends "as a second payment (already: …)".
     async fn record_payment_by_operator(
         &self,
         payment: &SubmittedPayment,
@@ -578,6 +579,31 @@ impl ConsentStore for SqlStore {
         .bind(&payment.consent_id)
         .fetch_optional(&mut tx)
         .await?;
+        // The payment id first: recorded already (under this consent or another), the
+        // first record stands whatever else holds.
+        let existing = crate::db::query(
+            "SELECT client_id, consent_id, created_at FROM submitted_payments \
+             WHERE payment_id = $1",
+        )
+        .bind(&payment.payment_id)
+        .fetch_optional(&mut tx)
+        .await?;
+        if let Some(row) = existing {
+            let stored = SubmittedPayment {
+                payment_id: payment.payment_id.clone(),
+                client_id: row.try_get("client_id")?,
+                consent_id: row.try_get("consent_id")?,
+                recorded_at: row.try_get("created_at")?,
+            };
+            tx.rollback().await?;
+            let same =
+                stored.client_id == payment.client_id && stored.consent_id == payment.consent_id;
+            return Ok(if same {
+                OperatorRecord::AlreadyRecorded(stored)
+            } else {
+                OperatorRecord::RecordedElsewhere(stored)
+            });
+        }
         let earlier: Vec<String> = crate::db::query(
             "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
              ORDER BY created_at, payment_id",
@@ -588,17 +614,18 @@ impl ConsentStore for SqlStore {
         .iter()
         .map(|r| r.try_get("payment_id"))
         .collect::<Result<_, _>>()?;
-        if earlier.contains(&payment.payment_id) {
-            tx.rollback().await?;
-            return Ok(OperatorRecord::AlreadyRecorded(
-                self.payment_record(&payment.payment_id)
-                    .await?
-                    .unwrap_or_else(|| payment.clone()),
-            ));
-        }
         if !earlier.is_empty() && !second_payment {
             tx.rollback().await?;
             return Ok(OperatorRecord::ConsentHasPayment(earlier));
+        }
+        // The trail says when the consent had payments already, as read here.
+        let mut audit = audit.clone();
+        if !earlier.is_empty() {
+            audit.reason = Some(format!(
+                "{} as a second payment (already: {})",
+                audit.reason.unwrap_or_default(),
+                earlier.join(", ")
+            ));
         }
         let inserted = crate::db::query(
             "INSERT INTO submitted_payments (payment_id, client_id, consent_id, created_at) \
@@ -630,7 +657,7 @@ impl ConsentStore for SqlStore {
                 OperatorRecord::RecordedElsewhere(stored)
             });
         }
-        crate::staff::insert_audit(audit).execute(&mut tx).await?;
+        crate::staff::insert_audit(&audit).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(OperatorRecord::Recorded(payment.clone()))
     }

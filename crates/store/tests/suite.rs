@@ -2282,6 +2282,35 @@ async fn gw_1_an_operators_payment_record_is_all_or_nothing(store: SqlStore) {
             .unwrap(),
         OperatorRecord::Recorded(payment("pay-2", "pdc-op", 160))
     );
+    // Its row says it is a second one, from what the transaction read.
+    let second = store
+        .list_audit(&AuditQuery {
+            subject: Some("pay-2".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|e| e.reason.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["recorded as a second payment (already: pay-1)"]
+    );
+    // A payment id another consent holds is that consent's, whatever this consent has.
+    assert!(matches!(
+        store
+            .record_payment_by_operator(
+                &payment("pay-taken", "pdc-op", 165),
+                None,
+                false,
+                &audit("pay-taken", 165),
+            )
+            .await
+            .unwrap(),
+        OperatorRecord::RecordedElsewhere(_)
+    ));
     assert_eq!(
         store.payments_of_consent("pdc-op").await.unwrap(),
         ["pay-1", "pay-2"]
