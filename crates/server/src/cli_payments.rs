@@ -98,29 +98,6 @@ async fn record(
             consent.status
         );
     }
-    if let Some(existing) = store.payment_record(payment_id).await? {
-        if existing.client_id != consent.client_id || existing.consent_id != consent_id {
-            bail!(
-                "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
-                 the first record stands",
-                existing.client_id,
-                existing.consent_id
-            );
-        }
-        // Recorded as asked already: nothing changes, nothing is audited again.
-        return Ok(existing);
-    }
-    // One consent pays once: a second payment under it is recorded only when the operator
-    // says the bank made one (`--second-payment`), never by mistake.
-    let earlier = store.payments_of_consent(consent_id).await?;
-    if let Some(first) = earlier.first()
-        && !second_payment
-    {
-        bail!(
-            "consent {consent_id:?} already has payment {first:?} recorded (one consent pays \
-             once); if the bank made this one too, record it with --second-payment"
-        );
-    }
     let now = SystemClock.unix();
     // A payment was made under it: an Authorised consent (the payment went to the bank by
     // another way than the gateway) is consumed now, so the gateway forwards no second one.
@@ -164,6 +141,7 @@ async fn record(
         .record_payment_by_operator(&payment, consume.as_ref(), second_payment, &audit)
         .await?
     {
+        // Recorded as asked already: nothing changes, nothing is audited again.
         OperatorRecord::Recorded(stored) | OperatorRecord::AlreadyRecorded(stored) => Ok(stored),
         OperatorRecord::RecordedElsewhere(stored) => bail!(
             "payment {payment_id:?} is already recorded for client {:?} under consent {:?}; \
@@ -174,7 +152,8 @@ async fn record(
         OperatorRecord::ConsentChanged => {
             bail!("consent {consent_id:?} changed meanwhile; run the command again")
         }
-        // Another recording under the consent committed since it was read above.
+        // One consent pays once: a second payment under it is recorded only when the operator
+        // says the bank made one (`--second-payment`), never by mistake.
         OperatorRecord::ConsentHasPayment(first) => bail!(
             "consent {consent_id:?} already has payment {:?} recorded (one consent pays \
              once); if the bank made this one too, record it with --second-payment",

@@ -300,6 +300,57 @@ fn decode(row: &crate::db::Row) -> Result<ConsentRecord, StoreError> {
     })
 }
 
+/// A recorded payment, read on the pool or inside a transaction.
+async fn read_payment<'e>(
+    on: impl Into<crate::db::On<'e>>,
+    payment_id: &str,
+) -> Result<Option<SubmittedPayment>, StoreError> {
+    let row = crate::db::query(
+        "SELECT payment_id, client_id, consent_id, created_at FROM submitted_payments \
+         WHERE payment_id = $1",
+    )
+    .bind(payment_id)
+    .fetch_optional(on)
+    .await?;
+    row.map(|r| {
+        Ok(SubmittedPayment {
+            payment_id: r.try_get("payment_id")?,
+            client_id: r.try_get("client_id")?,
+            consent_id: r.try_get("consent_id")?,
+            recorded_at: r.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// An operator's recording of a payment id that has a record already (`stored`, which stands).
+fn already(stored: SubmittedPayment, asked: &SubmittedPayment) -> OperatorRecord {
+    if stored.client_id == asked.client_id && stored.consent_id == asked.consent_id {
+        OperatorRecord::AlreadyRecorded(stored)
+    } else {
+        OperatorRecord::RecordedElsewhere(stored)
+    }
+}
+
+impl SqlStore {
+    /// Holds a consent's row until `tx` ends (PostgreSQL: `FOR UPDATE`; SQLite's write
+    /// transaction already excludes every other writer), so that the recordings of payments
+    /// under it take turns.
+    async fn hold_consent(
+        &self,
+        tx: &mut crate::db::Tx,
+        consent_id: &str,
+    ) -> Result<(), StoreError> {
+        if self.backend() == crate::Backend::Postgres {
+            crate::db::query("SELECT id FROM consents WHERE id = $1 FOR UPDATE")
+                .bind(consent_id)
+                .fetch_optional(tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 fn encode_accounts(accounts: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(accounts).map_err(|e| corrupt(e.to_string()))
 }
@@ -526,12 +577,7 @@ impl ConsentStore for SqlStore {
         // holds it (`record_payment_by_operator`): that one then sees this record, and a
         // caller reading the consent's payments after this sees the operator's.
         let mut tx = self.db().begin().await?;
-        if self.backend() == crate::Backend::Postgres {
-            crate::db::query("SELECT id FROM consents WHERE id = $1 FOR UPDATE")
-                .bind(consent_id)
-                .fetch_optional(&mut tx)
-                .await?;
-        }
+        self.hold_consent(&mut tx, consent_id).await?;
         crate::db::query(
             "INSERT INTO submitted_payments (payment_id, client_id, consent_id, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
@@ -566,43 +612,14 @@ impl ConsentStore for SqlStore {
             tx.rollback().await?;
             return Ok(OperatorRecord::ConsentChanged);
         }
-        // The consent is held until the commit (PostgreSQL: FOR UPDATE; SQLite: one writer
-        // at a time), as the gateway's `record_payment` holds it: another recording under it
-        // waits, and then sees this one's record (or this one sees it).
-        let lock = match self.backend() {
-            crate::Backend::Postgres => " FOR UPDATE",
-            crate::Backend::Sqlite => "",
-        };
-        crate::db::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM consents WHERE id = $1{lock}"
-        )))
-        .bind(&payment.consent_id)
-        .fetch_optional(&mut tx)
-        .await?;
+        // Held until the commit, as the gateway's `record_payment` holds it: another
+        // recording under the consent waits, then sees this one's record (or this one its).
+        self.hold_consent(&mut tx, &payment.consent_id).await?;
         // The payment id first: recorded already (under this consent or another), the
         // first record stands whatever else holds.
-        let existing = crate::db::query(
-            "SELECT client_id, consent_id, created_at FROM submitted_payments \
-             WHERE payment_id = $1",
-        )
-        .bind(&payment.payment_id)
-        .fetch_optional(&mut tx)
-        .await?;
-        if let Some(row) = existing {
-            let stored = SubmittedPayment {
-                payment_id: payment.payment_id.clone(),
-                client_id: row.try_get("client_id")?,
-                consent_id: row.try_get("consent_id")?,
-                recorded_at: row.try_get("created_at")?,
-            };
+        if let Some(stored) = read_payment(&mut tx, &payment.payment_id).await? {
             tx.rollback().await?;
-            let same =
-                stored.client_id == payment.client_id && stored.consent_id == payment.consent_id;
-            return Ok(if same {
-                OperatorRecord::AlreadyRecorded(stored)
-            } else {
-                OperatorRecord::RecordedElsewhere(stored)
-            });
+            return Ok(already(stored, payment));
         }
         let earlier: Vec<String> = crate::db::query(
             "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
@@ -638,7 +655,8 @@ impl ConsentStore for SqlStore {
         .execute(&mut tx)
         .await?;
         if inserted.rows_affected() != 1 {
-            // Someone recorded it first: that record stands, and nothing of this one is kept.
+            // Recorded meanwhile under another consent (not held here): that record stands,
+            // and nothing of this one is kept.
             tx.rollback().await?;
             let stored = self
                 .payment_record(&payment.payment_id)
@@ -649,13 +667,7 @@ impl ConsentStore for SqlStore {
                         payment.payment_id
                     ))
                 })?;
-            let same =
-                stored.client_id == payment.client_id && stored.consent_id == payment.consent_id;
-            return Ok(if same {
-                OperatorRecord::AlreadyRecorded(stored)
-            } else {
-                OperatorRecord::RecordedElsewhere(stored)
-            });
+            return Ok(already(stored, payment));
         }
         crate::staff::insert_audit(&audit).execute(&mut tx).await?;
         tx.commit().await?;
@@ -704,22 +716,7 @@ impl ConsentStore for SqlStore {
         &self,
         payment_id: &str,
     ) -> Result<Option<SubmittedPayment>, StoreError> {
-        let row = crate::db::query(
-            "SELECT payment_id, client_id, consent_id, created_at FROM submitted_payments \
-             WHERE payment_id = $1",
-        )
-        .bind(payment_id)
-        .fetch_optional(&self.db())
-        .await?;
-        row.map(|r| {
-            Ok(SubmittedPayment {
-                payment_id: r.try_get("payment_id")?,
-                client_id: r.try_get("client_id")?,
-                consent_id: r.try_get("consent_id")?,
-                recorded_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        read_payment(&self.db(), payment_id).await
     }
 
     async fn payments_of_consent(&self, consent_id: &str) -> Result<Vec<String>, StoreError> {
