@@ -72,45 +72,9 @@ pub struct GatewayConfig {
     /// The routes; a request matching none is 404.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
-    /// The gateway's log, as the server's `[log]`.
+    /// The gateway's log: the server's `[log]` section.
     #[serde(default)]
-    pub log: LogSettings,
-}
-
-/// `[log]`: what the gateway logs, and how (the server's `[log]` has the same keys).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// A tracing filter such as `info` (the default), `warn` or `bulwark=debug,info`.
-    #[serde(default = "default_log_level")]
-    pub level: String,
-    /// `human` (the default) or `json` (`bulwark --log-json gateway` also chooses json).
-    #[serde(default)]
-    pub format: LogFormat,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            level: default_log_level(),
-            format: LogFormat::Human,
-        }
-    }
-}
-
-/// The gateway's log line format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Readable lines for a terminal.
-    #[default]
-    Human,
-    /// One JSON object per line.
-    Json,
-}
-
-fn default_log_level() -> String {
-    "info".into()
+    pub log: bulwark_web::log_settings::LogConfig,
 }
 
 fn default_jwks_secs() -> u64 {
@@ -263,6 +227,7 @@ impl GatewayConfig {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use bulwark_web::log_settings::LogFormat;
 
     fn config(database_url: &str, payment_submission: bool) -> GatewayConfig {
         serde_json::from_value(serde_json::json!({

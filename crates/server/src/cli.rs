@@ -134,9 +134,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         let config = bulwark_gateway::GatewayConfig::load(&path)?;
         crate::config::check_log_level(&config.log.level).map_err(|e| anyhow::anyhow!(e))?;
-        let mut log = Config::default();
-        log.log.level.clone_from(&config.log.level);
-        if cli.log_json || config.log.format == bulwark_gateway::config::LogFormat::Json {
+        let mut log = Config {
+            log: config.log.clone(),
+            ..Config::default()
+        };
+        if cli.log_json {
             log.log.format = LogFormat::Json;
         }
         init_logging(&log);

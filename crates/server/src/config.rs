@@ -314,25 +314,8 @@ impl DatabaseConfig {
 /// the generated development CA (embedded mode only).
 pub type TrustConfig = bulwark_certs::TrustSettings;
 
-/// `[log]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `human` or `json`.
-    pub format: LogFormat,
-    /// A tracing filter such as `info` or `bulwark=debug,info`.
-    pub level: String,
-}
-
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Readable lines for a terminal.
-    Human,
-    /// One JSON object per line for log shippers.
-    Json,
-}
+/// `[log]`, shared with the gateway's configuration.
+pub use bulwark_web::log_settings::{LogConfig, LogFormat};
 
 impl Default for Config {
     fn default() -> Self {
@@ -375,15 +358,6 @@ impl Default for HttpConfig {
             max_header_bytes: 64 * 1024,
             request_timeout_secs: 30,
             admin_listen: None,
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Human,
-            level: "info".into(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod interaction;
 pub mod listener;
+pub mod log_settings;
 pub mod metrics;
 pub mod ob_error;
 pub mod pages;
