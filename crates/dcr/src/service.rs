@@ -9,7 +9,9 @@ use bulwark_certs::{CertValidator, MtlsSettings, Purpose, ValidatedCert};
 use bulwark_clients::ClientDirectory;
 use bulwark_core::{Client, ClientMetadata, ClientStatus, Clock, OutboundHttp, Profile, Rng};
 use bulwark_jose::{Alg, JwksFetcher, PublicKeySet, VerifyError};
-use bulwark_store::{ClientStore, JtiClaim, Registration, RegistrationStore, RegistrationWrite};
+use bulwark_store::{
+    AuditEvent, ClientStore, JtiClaim, Registration, RegistrationStore, RegistrationWrite,
+};
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
@@ -286,9 +288,14 @@ impl DcrService {
     pub async fn delete(&self, input: &ManagementInput<'_>) -> Result<(), DcrError> {
         let result = async {
             self.authorize(input).await?;
+            let now = self.clock.unix();
             let Some(ended) = self
                 .registrations
-                .delete_registered_client(input.client_id, self.clock.unix())
+                .delete_registered_client(
+                    input.client_id,
+                    now,
+                    &deletion_audit(input.client_id, now),
+                )
                 .await?
             else {
                 return Err(DcrError::InvalidToken(
@@ -302,7 +309,9 @@ impl DcrService {
                 consents_rejected = ended.consents_rejected,
                 consents_revoked = ended.consents_revoked,
                 refresh_tokens_revoked = ended.refresh_tokens_revoked,
-                "client deleted (DCR)"
+                // The deletion's transaction wrote its audit row (`deletion_audit`).
+                in_trail = true,
+                "{CLIENT_DELETED_ACTION}"
             );
             Ok(())
         }
@@ -605,6 +614,25 @@ impl DcrService {
 
 fn organisation_json(org: &Organisation) -> Result<String, DcrError> {
     serde_json::to_string(org).map_err(|e| DcrError::Internal(e.to_string()))
+}
+
+/// The audit-trail action of a deleted registration (its row and its log line).
+pub const CLIENT_DELETED_ACTION: &str = "client deleted (DCR)";
+
+/// The audit-trail row of a TPP's deletion of its registration, appended by the deletion's
+/// own transaction: a crash after the commit cannot lose it, nor one before it leave a row for
+/// a deletion that did not happen.
+fn deletion_audit(client_id: &str, now: i64) -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        at: now,
+        actor_kind: "TPP".into(),
+        actor_id: client_id.into(),
+        action: CLIENT_DELETED_ACTION.into(),
+        subject: Some(client_id.into()),
+        reason: Some(bulwark_store::CLIENT_DELETED.into()),
+        request_id: None,
+    }
 }
 
 fn log_refusal<T>(operation: &str, client_id: Option<&str>, result: &Result<T, DcrError>) {

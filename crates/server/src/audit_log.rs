@@ -29,6 +29,9 @@ use tracing_subscriber::registry::LookupSpan;
 pub const SECURITY_TARGET: &str = "bulwark::security";
 /// The span an application's requests run in (field `app_id`).
 pub const APP_SPAN: &str = "bulwark_app";
+/// The field of a security event whose audit row its own transaction already appended
+/// (`in_trail = true`): logged, not appended again.
+pub const IN_TRAIL: &str = "in_trail";
 /// Events waiting for the writer, per application.
 const QUEUE: usize = 4096;
 /// Events the writer appends in one transaction at most.
@@ -353,6 +356,10 @@ where
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
+        if fields.get(IN_TRAIL) == Some("true") {
+            // Its transaction appended its row (a deletion kept with its row or lost with it).
+            return;
+        }
         let audit = fields.event(clock.unix());
         let refusal = *event.metadata().level() <= tracing::Level::WARN;
         if refusal && !refusal_allowed(app, &audit.action, audit.at) {
@@ -409,7 +416,7 @@ mod tests {
     /// although the log's level (`warn`) leaves it out of the log; an event on another target
     /// does not.
     #[tokio::test]
-    async fn op_6_security_events_reach_the_trail_through_the_filtered_layer() {
+    async fn op_6_security_events_reach_the_trail_through_the_filtered_layer_once() {
         let db = TestDb::sqlite();
         let store = Arc::new(
             SqlStore::connect(&db.url, &Default::default())
@@ -427,6 +434,9 @@ mod tests {
             let _entered = span.enter();
             tracing::info!(target: "bulwark::security", client_id = "tpp-1", "filtered layer event");
             tracing::info!(target: "bulwark_server::other", "not a security event");
+            // Its transaction wrote its row: logged, not appended a second time.
+            tracing::info!(target: "bulwark::security", client_id = "tpp-1", in_trail = true, "written by its transaction");
+            tracing::info!(target: "bulwark::security", client_id = "tpp-1", in_trail = false, "not written by one");
         });
         route.finish(std::time::Duration::from_secs(5)).await;
         let rows = store
@@ -437,7 +447,7 @@ mod tests {
             .await
             .unwrap();
         let actions: Vec<_> = rows.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["filtered layer event"]);
+        assert_eq!(actions, ["not written by one", "filtered layer event"]);
         store.close().await;
     }
 

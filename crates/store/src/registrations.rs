@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bulwark_core::{Client, ClientMetadata, ClientStatus};
 
 use crate::authorization::claim_in;
-use crate::{JtiClaim, SqlStore, StoreError};
+use crate::{AuditEvent, JtiClaim, SqlStore, StoreError};
 
 /// What the store keeps about a dynamic registration besides the client itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,12 +73,15 @@ pub trait RegistrationStore: Send + Sync {
     ) -> Result<RegistrationWrite, StoreError>;
     /// Deletes the client and its registration, and ends what it held (RFC 7592 section 2.3:
     /// the server "SHOULD immediately invalidate all existing authorization grants"), all in
-    /// one transaction at `now`; `None` if there was no such registration (then nothing
-    /// changes). See [`ClientDeletion`] for what ends.
+    /// one transaction at `now`, which also appends `audit` to the audit trail (OP-6: the
+    /// deletion and its row are both kept or both lost); `None` if there was no such
+    /// registration (then nothing changes and nothing is appended). See [`ClientDeletion`]
+    /// for what ends.
     async fn delete_registered_client(
         &self,
         client_id: &str,
         now: i64,
+        audit: &AuditEvent,
     ) -> Result<Option<ClientDeletion>, StoreError>;
 }
 
@@ -239,13 +242,17 @@ impl RegistrationStore for SqlStore {
         &self,
         client_id: &str,
         now: i64,
+        audit: &AuditEvent,
     ) -> Result<Option<ClientDeletion>, StoreError> {
         // A deadlock with a refresh-token rotation (PostgreSQL aborts one of the two): the
         // whole deletion again, as the rotation retries on its side.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.delete_registered_client_once(client_id, now).await {
+            match self
+                .delete_registered_client_once(client_id, now, audit)
+                .await
+            {
                 Err(e) if attempt < 4 && e.is_retryable_conflict() => continue,
                 done => return done,
             }
@@ -259,6 +266,7 @@ impl SqlStore {
         &self,
         client_id: &str,
         now: i64,
+        audit: &AuditEvent,
     ) -> Result<Option<ClientDeletion>, StoreError> {
         let mut tx = self.db().begin().await?;
         let reg = crate::db::query("DELETE FROM registrations WHERE client_id = $1")
@@ -332,6 +340,7 @@ impl SqlStore {
             }
             refresh_tokens_revoked += done.rows_affected();
         }
+        crate::staff::insert_audit(audit).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(Some(ClientDeletion {
             consents_rejected,

@@ -63,7 +63,7 @@ both_backends!(
     co_2_transition_is_conditional_and_audited_in_one_transaction,
     co_2_racing_transitions_only_one_wins,
     co_5_search_filters_and_pages_newest_first,
-    dcr_4_registration_is_written_and_deleted_with_its_client,
+    dcr_4_op_6_registration_is_written_and_deleted_with_its_client_and_audit_row,
     dcr_4_deleting_a_registration_ends_its_consents_and_grants,
     dcr_4_registration_of_a_taken_client_id_writes_nothing,
     dcr_4_no_new_registration_while_a_client_of_the_software_is_suspended,
@@ -898,7 +898,9 @@ async fn dcr_4_no_new_registration_while_a_client_of_the_software_is_suspended(s
     assert_eq!(again("sus-3").await, RegistrationWrite::Written);
 }
 
-async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlStore) {
+async fn dcr_4_op_6_registration_is_written_and_deleted_with_its_client_and_audit_row(
+    store: SqlStore,
+) {
     let c = client("dyn-1", 100);
     let claim = |jti: &str| JtiClaim {
         namespace: "dcr:sw-1".into(),
@@ -989,30 +991,88 @@ async fn dcr_4_registration_is_written_and_deleted_with_its_client(store: SqlSto
         RegistrationWrite::Written
     );
 
-    // A static client has no registration: the DCR delete leaves it alone.
+    // A static client has no registration: the DCR delete leaves it alone, and the trail
+    // without a row.
     store.insert_client(&client("static-1", 100)).await.unwrap();
     assert_eq!(
         store
-            .delete_registered_client("static-1", 200)
+            .delete_registered_client("static-1", 200, &deletion_row("static-1"))
             .await
             .unwrap(),
         None
     );
     assert!(store.get_client("static-1").await.unwrap().is_some());
+    assert!(deletion_rows(&store).await.is_empty());
+
+    if store.backend() == bulwark_store::Backend::Postgres {
+        // An audit row the database refuses (PostgreSQL refuses NUL in text) takes the
+        // deletion back with it: the client and its registration are still there.
+        let mut bad = deletion_row("dyn-1");
+        bad.reason = Some("nul\0inside".into());
+        assert!(
+            store
+                .delete_registered_client("dyn-1", 200, &bad)
+                .await
+                .is_err()
+        );
+        assert!(store.get_client("dyn-1").await.unwrap().is_some());
+        assert!(store.get_registration("dyn-1").await.unwrap().is_some());
+        assert!(deletion_rows(&store).await.is_empty());
+    }
 
     assert!(
         store
-            .delete_registered_client("dyn-1", 200)
+            .delete_registered_client("dyn-1", 200, &deletion_row("dyn-1"))
             .await
             .unwrap()
             .is_some()
     );
     assert!(store.get_client("dyn-1").await.unwrap().is_none());
     assert!(store.get_registration("dyn-1").await.unwrap().is_none());
+    // OP-6: the deletion's transaction appended its row.
     assert_eq!(
-        store.delete_registered_client("dyn-1", 200).await.unwrap(),
+        deletion_rows(&store)
+            .await
+            .iter()
+            .map(|e| (e.actor_id.as_str(), e.subject.as_deref(), e.at))
+            .collect::<Vec<_>>(),
+        [("dyn-1", Some("dyn-1"), 200)]
+    );
+    assert_eq!(
+        store
+            .delete_registered_client("dyn-1", 200, &deletion_row("dyn-1"))
+            .await
+            .unwrap(),
         None
     );
+    assert_eq!(deletion_rows(&store).await.len(), 1);
+}
+
+/// The audit row a DCR deletion of `client_id` appends.
+fn deletion_row(client_id: &str) -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        at: 200,
+        actor_kind: "TPP".into(),
+        actor_id: client_id.into(),
+        action: "client deleted (DCR)".into(),
+        subject: Some(client_id.into()),
+        reason: Some(CLIENT_DELETED.into()),
+        request_id: None,
+    }
+}
+
+/// The trail's deletion rows, oldest first.
+async fn deletion_rows(store: &SqlStore) -> Vec<AuditEvent> {
+    store
+        .list_audit(&AuditQuery {
+            action: Some("client deleted (DCR)".into()),
+            limit: 10,
+            oldest_first: true,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
 }
 
 /// An account-access consent of `client_id` authorised through an interaction, whose code is
@@ -1160,14 +1220,14 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
     // A client without a registration is not deleted here, and nothing of it ends.
     assert_eq!(
         store
-            .delete_registered_client("client-b", 150)
+            .delete_registered_client("client-b", 150, &deletion_row("client-b"))
             .await
             .unwrap(),
         None
     );
 
     let ended = store
-        .delete_registered_client("client-a", 150)
+        .delete_registered_client("client-a", 150, &deletion_row("client-a"))
         .await
         .unwrap()
         .unwrap();
@@ -1263,7 +1323,7 @@ async fn dcr_4_deleting_a_registration_ends_its_consents_and_grants(store: SqlSt
     // Deleting again finds nothing and changes nothing.
     assert_eq!(
         store
-            .delete_registered_client("client-a", 160)
+            .delete_registered_client("client-a", 160, &deletion_row("client-a"))
             .await
             .unwrap(),
         None

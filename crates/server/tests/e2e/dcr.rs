@@ -248,7 +248,7 @@ async fn dcr_update_client_config() {
 }
 
 #[tokio::test]
-async fn dcr_4_client_delete_ends_its_consents_and_its_access_tokens() {
+async fn dcr_4_op_6_client_delete_ends_its_consents_and_tokens_with_one_audit_row() {
     let d = Dcr::start().await;
     let reg = d.registered().await;
     let client_id = reg["client_id"].as_str().unwrap();
@@ -337,6 +337,32 @@ async fn dcr_4_client_delete_ends_its_consents_and_its_access_tokens() {
         .send(Method::DELETE, &path, Some(&d.qwac), Some(rat), None)
         .await;
     assert_eq!(again.0, 401);
+    // OP-6: the deletion's row is in the trail once, written by its transaction (the log
+    // line's copy is not appended again). The trail's writer keeps order, so once the
+    // refused second DELETE is there a second copy would be too.
+    crate::support::staff::audit_rows(
+        &d.h,
+        |e| e.action == "registration request refused" && e.actor_id == client_id,
+        1,
+    )
+    .await;
+    let deleted = crate::support::staff::audit_rows(
+        &d.h,
+        |e| e.action == bulwark_dcr::service::CLIENT_DELETED_ACTION,
+        1,
+    )
+    .await;
+    assert_eq!(
+        deleted
+            .iter()
+            .map(|e| (
+                e.actor_kind.as_str(),
+                e.actor_id.as_str(),
+                e.subject.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        [("TPP", client_id, Some(client_id))]
+    );
     assert_oauth_error(
         &c.token(&d.h, &c.assertion(&d.h)).await,
         401,
