@@ -289,3 +289,26 @@ async fn ca_1_the_registration_decides_method_algorithm_key_and_status() {
         "client_id does not match the assertion's iss",
     );
 }
+
+/// CA-2 and CA-3: a request that names its client by `client_id` alone and presents no
+/// certificate is refused for the missing certificate, whatever the client's method (a
+/// self-signed client's keys would have nothing to be compared with).
+#[tokio::test]
+async fn ca_3_a_certificate_method_without_a_certificate_is_refused() {
+    let form = Form::from_pairs([("client_id", "tpp-1")]);
+    for extra in [
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth"}),
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=tpp-1"}),
+    ] {
+        let s = setup(Profile::Fapi2, extra).await;
+        refused_with(
+            s.try_form(&form, TOKEN).await,
+            "a client certificate is required",
+        );
+    }
+    let s = setup(Profile::Fapi2, json!({})).await;
+    refused_with(
+        s.try_form(&form, TOKEN).await,
+        "a client certificate is required",
+    );
+}

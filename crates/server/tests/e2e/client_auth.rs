@@ -385,6 +385,102 @@ async fn ca_2_tls_client_auth_matches_subject_dn_and_refuses_other_certificates(
     assert_oauth_error(&resp, 401, "invalid_client");
 }
 
+/// CA-2 (RFC 8705 2.1.2): a `tls_client_auth` client may register one SAN instead of a
+/// subject DN, of any of the four kinds; a certificate carrying it authenticates the client
+/// (DNS names and e-mail domains compared without case), one carrying other SANs of the same
+/// kinds from the same trusted CA does not.
+#[tokio::test]
+async fn ca_2_tls_client_auth_matches_a_registered_san_of_each_kind() {
+    use rcgen::SanType;
+    let h = Harness::start(|_| {}).await;
+    let registered = [
+        ("tpp-san-dns", "tls_client_auth_san_dns", "TPP.example.com"),
+        (
+            "tpp-san-uri",
+            "tls_client_auth_san_uri",
+            "https://tpp.example.com/id",
+        ),
+        ("tpp-san-ip", "tls_client_auth_san_ip", "192.0.2.7"),
+        (
+            "tpp-san-email",
+            "tls_client_auth_san_email",
+            "ops@TPP.example.com",
+        ),
+    ];
+    for (client_id, field, value) in registered {
+        h.register(
+            client_id,
+            json!({"token_endpoint_auth_method": "tls_client_auth", field: value,
+                   "grant_types": ["client_credentials"], "scope": "accounts"}),
+        )
+        .await;
+    }
+    let sans = |dns: &str, uri: &str, ip: [u8; 4], email: &str| {
+        vec![
+            SanType::DnsName(dns.try_into().unwrap()),
+            SanType::URI(uri.try_into().unwrap()),
+            SanType::IpAddress(std::net::IpAddr::from(ip)),
+            SanType::Rfc822Name(email.try_into().unwrap()),
+        ]
+    };
+    let good = h.pki.client_with_sans(
+        "TPP Ltd",
+        "tpp-san",
+        sans(
+            "tpp.example.com",
+            "https://tpp.example.com/id",
+            [192, 0, 2, 7],
+            "ops@tpp.example.com",
+        ),
+    );
+    let other = h.pki.client_with_sans(
+        "TPP Ltd",
+        "tpp-san",
+        sans(
+            "other.example.com",
+            "https://tpp.example.com/other",
+            [192, 0, 2, 8],
+            "ops@other.example.com",
+        ),
+    );
+    for (client_id, _, _) in registered {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+        ];
+        let ok = h.post(Some(&good), "/token", &form).await;
+        assert_eq!(ok.0, 200, "{client_id}: {:?}", ok.2);
+        assert_oauth_error(
+            &h.post(Some(&other), "/token", &form).await,
+            401,
+            "invalid_client",
+        );
+    }
+    // Two registered subjects (a SAN and a DN) are one too many, even for a certificate that
+    // carries both.
+    h.register(
+        "tpp-san-and-dn",
+        json!({"token_endpoint_auth_method": "tls_client_auth",
+               "tls_client_auth_san_dns": "tpp.example.com",
+               "tls_client_auth_subject_dn": "O=TPP Ltd,CN=tpp-san",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    assert_oauth_error(
+        &h.post(
+            Some(&good),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "tpp-san-and-dn"),
+            ],
+        )
+        .await,
+        401,
+        "invalid_client",
+    );
+}
+
 /// CERT-8 at client authentication: a `tls_client_auth` client that registered the subject of
 /// another organisation's QWAC is not authenticated by that certificate (its organisation
 /// is not the client's); the same registration by that organisation's own client is.
@@ -421,7 +517,7 @@ async fn cert_8_tls_client_auth_refuses_a_certificate_of_another_organisation() 
 }
 
 #[tokio::test]
-async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate() {
+async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate_in_its_validity() {
     let h = Harness::start(|_| {}).await;
     let mine = Identity::self_made("self-signed-tpp");
     let key = SigningKey::generate(Alg::Es256).unwrap();
@@ -446,6 +542,30 @@ async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate() {
     assert_oauth_error(
         &h.post(Some(&Identity::self_made("other")), "/token", &form)
             .await,
+        401,
+        "invalid_client",
+    );
+    // A self-signed certificate is not path-validated, but its validity period is checked:
+    // an expired one in the client's JWK Set does not authenticate it.
+    let expired = Identity::self_made_expired("self-signed-tpp");
+    let mut jwk = key.public_jwk().clone();
+    jwk.insert("x5c".into(), json!([STANDARD.encode(&expired.chain[0])]));
+    h.register(
+        "tpp-ss-expired",
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [jwk]},
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    assert_oauth_error(
+        &h.post(
+            Some(&expired),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "tpp-ss-expired"),
+            ],
+        )
+        .await,
         401,
         "invalid_client",
     );
@@ -542,5 +662,26 @@ async fn hardening_invalid_client_descriptions_are_generic() {
     assert!(
         descriptions.iter().all(|d| d == &descriptions[0]),
         "{descriptions:?}"
+    );
+}
+
+/// CA-1: a `private_key_jwt` client is authenticated by its assertion only: its `client_id`
+/// with its own valid, trusted certificate and no assertion is refused.
+#[tokio::test]
+async fn ca_1_a_private_key_jwt_client_is_not_authenticated_by_its_certificate_alone() {
+    let h = Harness::start(|_| {}).await;
+    let c = PkjClient::register(&h, "tpp-pkj-only", "accounts").await;
+    assert_oauth_error(
+        &h.post(
+            Some(&c.identity),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "tpp-pkj-only"),
+            ],
+        )
+        .await,
+        401,
+        "invalid_client",
     );
 }

@@ -34,6 +34,15 @@ impl Identity {
     /// A fresh self-made CA with one client certificate, for certificates the server does not
     /// trust.
     pub fn self_made(cn: &str) -> Self {
+        Self::self_made_with(cn, false)
+    }
+
+    /// [`Identity::self_made`] whose certificate expired yesterday.
+    pub fn self_made_expired(cn: &str) -> Self {
+        Self::self_made_with(cn, true)
+    }
+
+    fn self_made_with(cn: &str, expired: bool) -> Self {
         let mut ca_params = CertificateParams::default();
         ca_params
             .distinguished_name
@@ -44,6 +53,11 @@ impl Identity {
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            let now = OffsetDateTime::now_utc();
+            params.not_before = now - Duration::days(30);
+            params.not_after = now - Duration::days(1);
+        }
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca).unwrap();
         Self {
@@ -100,6 +114,21 @@ impl TestPki {
     /// A client certificate `O=<org>, CN=<cn>` with EKU clientAuth, optionally naming a CRL
     /// distribution point. Returns the identity and its serial.
     pub fn client(&self, org: &str, cn: &str, crl_url: Option<&str>) -> (Identity, u64) {
+        self.client_with(org, cn, crl_url, Vec::new())
+    }
+
+    /// [`TestPki::client`] with subject alternative names (RFC 8705 2.1.2's SAN matching).
+    pub fn client_with_sans(&self, org: &str, cn: &str, sans: Vec<rcgen::SanType>) -> Identity {
+        self.client_with(org, cn, None, sans).0
+    }
+
+    fn client_with(
+        &self,
+        org: &str,
+        cn: &str,
+        crl_url: Option<&str>,
+        sans: Vec<rcgen::SanType>,
+    ) -> (Identity, u64) {
         let serial = {
             let mut s = self.next_serial.lock().unwrap();
             *s += 1;
@@ -110,6 +139,7 @@ impl TestPki {
             .distinguished_name
             .push(DnType::OrganizationName, org);
         params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = sans;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.serial_number = Some(SerialNumber::from(serial));
