@@ -165,6 +165,45 @@ async fn ob_6_directory_certificate_of_another_organisation_or_software_is_refus
     assert_eq!(crate::support::consents::stored(&h).await, 0);
 }
 
+/// CERT-8 for `tls_client_auth`: a client registered by a directory certificate's subject DN
+/// is authenticated by that OBWAC only when it has the directory organisation and software id
+/// the certificate must name; without them it cannot be held to one and is refused, though
+/// the DN matches.
+#[tokio::test]
+async fn ob_6_cert_8_tls_client_auth_by_an_obwac_needs_the_directory_ids() {
+    let h = Harness::start(trust_directory).await;
+    let wac = obwac(Some(ORG_ID), SOFTWARE_ID);
+    let leaf = {
+        use x509_cert::der::Decode;
+        x509_cert::Certificate::from_der(wac.chain[0].as_ref()).unwrap()
+    };
+    let dn =
+        bulwark_certs::DistinguishedName::from_name(&leaf.tbs_certificate.subject).to_rfc4514();
+    h.register(
+        "mtls-directory",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": dn,
+               "org_id": ORG_ID, "software_id": SOFTWARE_ID, "software_roles": ["AISP"],
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    h.register(
+        "mtls-no-directory-ids",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": dn,
+               "software_roles": ["AISP"],
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let form = |id: &'static str| [("grant_type", "client_credentials"), ("client_id", id)];
+    let ok = h.post(Some(&wac), "/token", &form("mtls-directory")).await;
+    assert_eq!(ok.0, 200, "{:?}", ok.2);
+    crate::support::assert_oauth_error(
+        &h.post(Some(&wac), "/token", &form("mtls-no-directory-ids"))
+            .await,
+        401,
+        "invalid_client",
+    );
+}
+
 #[tokio::test]
 async fn ob_6_directory_certificates_under_eidas_anchors_are_no_qwacs() {
     // The directory's CA configured as an ordinary (eIDAS) anchor: an OBWAC is no QWAC.
