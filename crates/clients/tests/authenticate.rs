@@ -1,6 +1,7 @@
 //! CA-1 `private_key_jwt` against a real store (SQLite): the assertion's claims by profile,
-//! the client's registration and status, and the assertion's single use. The certificate
-//! methods (CA-2 and CA-3, with a PKI and a TLS handshake) are the server's end-to-end suites'.
+//! the client's registration and status, and the assertion's single use; and a request that
+//! names its client with no certificate. The certificate methods with certificates (CA-2 and
+//! CA-3, with a PKI and a TLS handshake) are the server's end-to-end suites'.
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
@@ -294,7 +295,7 @@ async fn ca_1_the_registration_decides_method_algorithm_key_and_status() {
 /// certificate is refused for the missing certificate, whatever the client's method (a
 /// self-signed client's keys would have nothing to be compared with).
 #[tokio::test]
-async fn ca_3_a_certificate_method_without_a_certificate_is_refused() {
+async fn ca_1_ca_2_ca_3_a_client_id_without_a_certificate_is_refused() {
     let form = Form::from_pairs([("client_id", "tpp-1")]);
     for extra in [
         json!({"token_endpoint_auth_method": "self_signed_tls_client_auth"}),

@@ -616,7 +616,9 @@ fn organisation_json(org: &Organisation) -> Result<String, DcrError> {
     serde_json::to_string(org).map_err(|e| DcrError::Internal(e.to_string()))
 }
 
-/// The audit-trail action of a deleted registration (its row and its log line).
+/// The audit-trail action of a deleted registration (its row and its log line): the log
+/// message it had when the trail copied it from the log, kept so existing filters still find
+/// it.
 pub const CLIENT_DELETED_ACTION: &str = "client deleted (DCR)";
 
 /// The audit-trail row of a TPP's deletion of its registration, appended by the deletion's

@@ -198,6 +198,9 @@ struct Fields {
     message: Option<String>,
     map: Vec<(&'static str, String)>,
     app_id: Option<u64>,
+    /// [`IN_TRAIL`] recorded as the boolean `true`: only a bool skips the row, so a text field
+    /// of that name (one that might quote a request) never keeps an event out of the trail.
+    in_trail: bool,
 }
 
 impl Fields {
@@ -210,6 +213,14 @@ impl Fields {
 }
 
 impl Visit for Fields {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == IN_TRAIL {
+            self.in_trail = value;
+        } else {
+            self.map.push((field.name(), value.to_string()));
+        }
+    }
+
     fn record_u64(&mut self, field: &Field, value: u64) {
         if field.name() == "app_id" {
             self.app_id = Some(value);
@@ -356,7 +367,7 @@ where
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        if fields.get(IN_TRAIL) == Some("true") {
+        if fields.in_trail {
             // Its transaction appended its row (a deletion kept with its row or lost with it).
             return;
         }
@@ -437,6 +448,8 @@ mod tests {
             // Its transaction wrote its row: logged, not appended a second time.
             tracing::info!(target: "bulwark::security", client_id = "tpp-1", in_trail = true, "written by its transaction");
             tracing::info!(target: "bulwark::security", client_id = "tpp-1", in_trail = false, "not written by one");
+            // Only the boolean skips: a text field of that name is appended.
+            tracing::info!(target: "bulwark::security", client_id = "tpp-1", in_trail = "true", "text is no flag");
         });
         route.finish(std::time::Duration::from_secs(5)).await;
         let rows = store
@@ -447,7 +460,14 @@ mod tests {
             .await
             .unwrap();
         let actions: Vec<_> = rows.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["not written by one", "filtered layer event"]);
+        assert_eq!(
+            actions,
+            [
+                "text is no flag",
+                "not written by one",
+                "filtered layer event"
+            ]
+        );
         store.close().await;
     }
 

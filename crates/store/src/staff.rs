@@ -37,7 +37,10 @@ pub struct StaffSessionRecord {
 /// One security event: who did what to what, when, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEvent {
-    /// Position in the trail (assigned on append; 0 before).
+    /// Position in the trail (assigned on append; 0 before). A row appended by the
+    /// transaction of the change it records (a consent's, a payment recording's, a DCR
+    /// deletion's) takes its place at that commit, possibly before events of the same moment
+    /// still queued for the writer: `at` is the time it happened.
     pub seq: i64,
     /// Unix seconds.
     pub at: i64,

@@ -388,7 +388,8 @@ async fn ca_2_tls_client_auth_matches_subject_dn_and_refuses_other_certificates(
 /// CA-2 (RFC 8705 2.1.2): a `tls_client_auth` client may register one SAN instead of a
 /// subject DN, of any of the four kinds; a certificate carrying it authenticates the client
 /// (DNS names and e-mail domains compared without case), one carrying other SANs of the same
-/// kinds from the same trusted CA does not.
+/// kinds from the same trusted CA does not, nor one carrying the registered values as SANs of
+/// other kinds.
 #[tokio::test]
 async fn ca_2_tls_client_auth_matches_a_registered_san_of_each_kind() {
     use rcgen::SanType;
@@ -443,6 +444,17 @@ async fn ca_2_tls_client_auth_matches_a_registered_san_of_each_kind() {
             "ops@other.example.com",
         ),
     );
+    // Each registered value, but as a SAN of another kind: a SAN matches by its kind.
+    let crossed = h.pki.client_with_sans(
+        "TPP Ltd",
+        "tpp-san",
+        vec![
+            SanType::URI("TPP.example.com".try_into().unwrap()),
+            SanType::DnsName("https://tpp.example.com/id".try_into().unwrap()),
+            SanType::DnsName("192.0.2.7".try_into().unwrap()),
+            SanType::DnsName("ops@TPP.example.com".try_into().unwrap()),
+        ],
+    );
     for (client_id, _, _) in registered {
         let form = [
             ("grant_type", "client_credentials"),
@@ -450,11 +462,13 @@ async fn ca_2_tls_client_auth_matches_a_registered_san_of_each_kind() {
         ];
         let ok = h.post(Some(&good), "/token", &form).await;
         assert_eq!(ok.0, 200, "{client_id}: {:?}", ok.2);
-        assert_oauth_error(
-            &h.post(Some(&other), "/token", &form).await,
-            401,
-            "invalid_client",
-        );
+        for refused in [&other, &crossed] {
+            assert_oauth_error(
+                &h.post(Some(refused), "/token", &form).await,
+                401,
+                "invalid_client",
+            );
+        }
     }
     // Two registered subjects (a SAN and a DN) are one too many, even for a certificate that
     // carries both.

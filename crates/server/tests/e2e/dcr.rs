@@ -338,12 +338,13 @@ async fn dcr_4_op_6_client_delete_ends_its_consents_and_tokens_with_one_audit_ro
         .await;
     assert_eq!(again.0, 401);
     // OP-6: the deletion's row is in the trail once, written by its transaction (the log
-    // line's copy is not appended again). The trail's writer keeps order, so once the
-    // refused second DELETE is there a second copy would be too.
+    // line's copy is not appended again). The trail's writer keeps order, so once the two
+    // refusals logged after the deletion (the GET and the second DELETE) are there, a second
+    // copy would be too.
     crate::support::staff::audit_rows(
         &d.h,
         |e| e.action == "registration request refused" && e.actor_id == client_id,
-        1,
+        2,
     )
     .await;
     let deleted = crate::support::staff::audit_rows(
@@ -358,10 +359,11 @@ async fn dcr_4_op_6_client_delete_ends_its_consents_and_tokens_with_one_audit_ro
             .map(|e| (
                 e.actor_kind.as_str(),
                 e.actor_id.as_str(),
-                e.subject.as_deref()
+                e.subject.as_deref(),
+                e.reason.as_deref()
             ))
             .collect::<Vec<_>>(),
-        [("TPP", client_id, Some(client_id))]
+        [("TPP", client_id, Some(client_id), Some(CLIENT_DELETED))]
     );
     assert_oauth_error(
         &c.token(&d.h, &c.assertion(&d.h)).await,
