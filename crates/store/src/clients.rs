@@ -28,8 +28,6 @@ pub trait ClientStore: Send + Sync {
         status: ClientStatus,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Deletes a client; false if it did not exist.
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
 }
 
 fn encode(metadata: &ClientMetadata) -> Result<String, StoreError> {
@@ -122,14 +120,6 @@ impl ClientStore for SqlStore {
         .bind(client_id)
         .execute(&self.db())
         .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let done = crate::db::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&self.db())
-            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -211,9 +211,6 @@ async fn clients_update_suspend_delete(store: SqlStore) {
     assert_eq!(got.status, ClientStatus::Suspended);
     assert_eq!(got.updated_at, 6);
     assert_eq!(got.client_id_issued_at, 1);
-    assert!(store.delete_client("c").await.unwrap());
-    assert!(!store.delete_client("c").await.unwrap());
-    assert!(store.get_client("c").await.unwrap().is_none());
 }
 
 async fn signing_keys_persist_and_retire(store: SqlStore) {
