@@ -309,8 +309,9 @@ async fn az_6_deny_rejects_the_consent_case(h: Harness) {
 both_backends!(az_6_deny_rejects_the_consent, az_6_deny_rejects_the_consent_on_postgres => az_6_deny_rejects_the_consent_case);
 
 /// AZ-6: a wrong password says so without telling whether the user exists; a form without
-/// the page's CSRF token, or from another browser, is refused and changes nothing; an account
-/// the PSU does not hold is refused.
+/// the page's CSRF token, or from another browser (with no interaction cookie, or one whose
+/// secret is not the interaction's), is refused and changes nothing; an account the PSU does
+/// not hold is refused.
 async fn az_6_login_and_forms_are_guarded_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-guard", None).await;
     let consent_id = t.consent(&h).await;
@@ -355,6 +356,20 @@ async fn az_6_login_and_forms_are_guarded_case(h: Harness) {
         )
         .await;
     assert_eq!(stolen.status, 403);
+    // Nor with a cookie of the interaction's name whose secret is not the one it set.
+    let id = ia.rsplit('/').next().unwrap();
+    other.set_cookie(&format!("__Host-bulwark_ia_{id}"), "not-the-secret", "/");
+    let forged_cookie = other
+        .post(
+            &format!("{ia}/login"),
+            &[
+                ("csrf", &csrf),
+                ("username", &user),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(forged_cookie.status, 403);
 
     assert_eq!(b.login(&ia, &user, &password).await.status, 303);
     let page = b.get(&ia).await;
