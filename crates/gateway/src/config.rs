@@ -191,11 +191,12 @@ impl GatewayConfig {
         Ok(config)
     }
 
-    /// Refuses a configuration that cannot work, before anything is started: a payment
-    /// submission consumes its consent (a database write, Authorised -> Consumed), so a
-    /// payment-submission route over a read-only database would refuse every payment at
-    /// run time.
+    /// Refuses a configuration that cannot work, before anything is started: a `log.level`
+    /// that is not a tracing filter (`LogConfig::check`); a payment submission consumes its
+    /// consent (a database write, Authorised -> Consumed), so a payment-submission route
+    /// over a read-only database would refuse every payment at run time.
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.log.check().map_err(ConfigError)?;
         if bulwark_store::opens_read_only(&self.database_url)
             && let Some(route) = self.routes.iter().find(|r| r.payment_submission)
         {
@@ -266,6 +267,11 @@ mod tests {
             (quiet.log.level.as_str(), quiet.log.format),
             ("warn", LogFormat::Json)
         );
+        assert!(quiet.check().is_ok());
+        // OP-4: a level that is not a tracing filter is refused at start, as the server's.
+        let mut wrong = quiet.clone();
+        wrong.log.level = "warning".into();
+        assert!(matches!(wrong.check(), Err(ConfigError(m)) if m.contains("log.level")));
         value["log"]["colour"] = serde_json::json!(true);
         assert!(serde_json::from_value::<GatewayConfig>(value).is_err());
     }

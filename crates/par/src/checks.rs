@@ -707,25 +707,17 @@ mod tests {
         let r = judge(Profile::Fapi1Advanced, &Params::from_object(hybrid)).unwrap();
         assert_eq!(r.response_type, ResponseType::CodeIdToken);
         let bare = client(json!({"response_types": []}));
-        let judge_bare = |form: Form| {
+        let judge_bare = |overrides: &[(&'static str, &'static str)]| {
             run(&Ctx {
                 client: &bare,
                 profile: Profile::Fapi1Advanced,
-                params: &Params::from_object({
-                    let mut o = Map::new();
-                    for (k, v) in form.iter() {
-                        o.insert(k.to_string(), Value::String(v.to_string()));
-                    }
-                    let c = o["claims"].as_str().unwrap().to_string();
-                    o.insert("claims".into(), serde_json::from_str(&c).unwrap());
-                    o
-                }),
+                params: &Params::from_object(fapi1_object(overrides)),
                 pushed: false,
             })
         };
-        assert!(judge_bare(fapi2_form(&[("response_mode", "jwt")])).is_ok());
+        assert!(judge_bare(&[("response_mode", "jwt")]).is_ok());
         assert!(matches!(
-            judge_bare(fapi2_form(&[("response_type", "code id_token")])),
+            judge_bare(&[("response_type", "code id_token")]),
             Err(ParError::UnauthorizedClient(_))
         ));
         // Registered for `code` alone: the hybrid flow is not the client's.

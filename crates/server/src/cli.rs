@@ -133,7 +133,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             anyhow::bail!("bulwark gateway needs --config FILE (the gateway's configuration)");
         };
         let config = bulwark_gateway::GatewayConfig::load(&path)?;
-        crate::config::check_log_level(&config.log.level).map_err(|e| anyhow::anyhow!(e))?;
         let mut log = Config {
             log: config.log.clone(),
             ..Config::default()

@@ -323,6 +323,24 @@ async fn read_payment<'e>(
     .transpose()
 }
 
+/// The payment ids recorded under a consent, first recorded first, read on the pool or
+/// inside a transaction.
+async fn read_payments_of_consent<'e>(
+    on: impl Into<crate::db::On<'e>>,
+    consent_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = crate::db::query(
+        "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
+         ORDER BY created_at, payment_id",
+    )
+    .bind(consent_id)
+    .fetch_all(on)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("payment_id").map_err(Into::into))
+        .collect()
+}
+
 /// An operator's recording of a payment id that has a record already (`stored`, which stands).
 fn already(stored: SubmittedPayment, asked: &SubmittedPayment) -> OperatorRecord {
     if stored.client_id == asked.client_id && stored.consent_id == asked.consent_id {
@@ -621,16 +639,7 @@ impl ConsentStore for SqlStore {
             tx.rollback().await?;
             return Ok(already(stored, payment));
         }
-        let earlier: Vec<String> = crate::db::query(
-            "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
-             ORDER BY created_at, payment_id",
-        )
-        .bind(&payment.consent_id)
-        .fetch_all(&mut tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("payment_id"))
-        .collect::<Result<_, _>>()?;
+        let earlier = read_payments_of_consent(&mut tx, &payment.consent_id).await?;
         if !earlier.is_empty() && !second_payment {
             tx.rollback().await?;
             return Ok(OperatorRecord::ConsentHasPayment(earlier));
@@ -720,16 +729,7 @@ impl ConsentStore for SqlStore {
     }
 
     async fn payments_of_consent(&self, consent_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = crate::db::query(
-            "SELECT payment_id FROM submitted_payments WHERE consent_id = $1 \
-             ORDER BY created_at, payment_id",
-        )
-        .bind(consent_id)
-        .fetch_all(&self.db())
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get("payment_id").map_err(Into::into))
-            .collect()
+        read_payments_of_consent(&self.db(), consent_id).await
     }
 
     async fn payment_client(&self, payment_id: &str) -> Result<Option<String>, StoreError> {
