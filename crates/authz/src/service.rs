@@ -1023,6 +1023,8 @@ impl AuthzService {
             issued_jti: None,
             issued_exp: None,
             refresh_hash: None,
+            // Assigned by the store with the decision.
+            grant_generation: 0,
         };
         // The whole response (ID token signed and encrypted, JARM signed) is made before the
         // consent, the code and the request change in one commit: a response that cannot be

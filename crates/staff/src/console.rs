@@ -183,9 +183,10 @@ impl StaffService {
     /// - Awaiting authorisation: withdrawn (Rejected).
     /// - An Authorised account-access consent: OB v3.1.10 "Access Revocation". The status stays
     ///   Authorised (as the TPP reads it too), every token issued under the consent ends at once
-    ///   (refresh tokens, and access tokens by the grant's watermark, which introspection, the
-    ///   resource guard and the gateway read), and the TPP may ask the PSU to re-authenticate
-    ///   the same consent, whose new tokens are valid.
+    ///   (refresh tokens, and access tokens by the grant generations revoked, which
+    ///   introspection, the resource guard and the gateway read), and the TPP may ask the PSU
+    ///   to re-authenticate the same consent, whose new tokens (a later generation) are valid
+    ///   at once.
     /// - An Authorised funds-confirmation consent: Revoked (OB keeps that status for it), its
     ///   tokens ended the same way.
     /// - Payment consents are never revoked once Authorised (see [`revocable`]).

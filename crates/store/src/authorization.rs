@@ -78,6 +78,9 @@ pub struct CodeRecord {
     pub issued_exp: Option<i64>,
     /// The refresh token issued from it (hash).
     pub refresh_hash: Option<String>,
+    /// The consent's grant generation the code opened: the store assigns it when the code is
+    /// stored with the PSU's decision (the value given then is not used).
+    pub grant_generation: i64,
 }
 
 /// A refresh token as stored (hash only).
@@ -97,6 +100,8 @@ pub struct RefreshRecord {
     pub expires_at: i64,
     /// Set once revoked.
     pub revoked_at: Option<i64>,
+    /// The grant generation of the code it descends from (its access tokens carry it).
+    pub grant_generation: i64,
 }
 
 /// What a code exchange records when it wins the code.
@@ -242,18 +247,24 @@ pub trait AuthorizationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Revokes one refresh token (idempotent).
     async fn revoke_refresh_token(&self, hash: &str, now: i64) -> Result<(), StoreError>;
-    /// Discards a consent's authorization codes not yet exchanged (unexpired at `now`), so
-    /// none can be redeemed after the bank ended the access they grant; used codes stay (a
-    /// second use is still recognised as a reuse). Returns how many went.
+    /// The consent's latest grant generation: the one its last stored code opened (0 before
+    /// any, or for an unknown consent).
+    async fn grant_generation(&self, consent_id: &str) -> Result<i64, StoreError>;
+    /// Discards a consent's authorization codes not yet exchanged (unexpired at `now`) of
+    /// grant generations up to `generation_until`, so none can be redeemed after the bank
+    /// ended the access they grant; used codes stay (a second use is still recognised as a
+    /// reuse). Returns how many went.
     async fn discard_unused_codes_of_consent(
         &self,
         consent_id: &str,
+        generation_until: i64,
         now: i64,
     ) -> Result<u64, StoreError>;
-    /// Revokes every refresh token of a consent.
+    /// Revokes a consent's refresh tokens of grant generations up to `generation_until`.
     async fn revoke_refresh_tokens_of_consent(
         &self,
         consent_id: &str,
+        generation_until: i64,
         now: i64,
     ) -> Result<u64, StoreError>;
     /// The refresh tokens issued under a consent (still stored: not yet purged), newest first.
@@ -282,9 +293,9 @@ pub trait AuthorizationStore: Send + Sync {
 const INTERACTION_COLUMNS: &str = "id, browser_hash, csrf, client_id, consent_id, request, \
      request_uri, psu_id, psu_name, auth_time, acr, expires_at, outcome";
 const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expires_at, used_at, \
-     issued_jti, issued_exp, refresh_hash";
-const REFRESH_COLUMNS: &str =
-    "token_hash, client_id, consent_id, grant_data, issued_at, expires_at, revoked_at";
+     issued_jti, issued_exp, refresh_hash, grant_generation";
+const REFRESH_COLUMNS: &str = "token_hash, client_id, consent_id, grant_data, issued_at, \
+     expires_at, revoked_at, grant_generation";
 
 fn interaction(row: &crate::db::Row) -> Result<Interaction, StoreError> {
     Ok(Interaction {
@@ -315,6 +326,7 @@ fn code(row: &crate::db::Row) -> Result<CodeRecord, StoreError> {
         issued_jti: row.try_get("issued_jti")?,
         issued_exp: row.try_get("issued_exp")?,
         refresh_hash: row.try_get("refresh_hash")?,
+        grant_generation: row.try_get("grant_generation")?,
     })
 }
 
@@ -327,6 +339,7 @@ fn refresh(row: &crate::db::Row) -> Result<RefreshRecord, StoreError> {
         issued_at: row.try_get("issued_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        grant_generation: row.try_get("grant_generation")?,
     })
 }
 
@@ -339,7 +352,8 @@ async fn insert_refresh(
 ) -> Result<(), StoreError> {
     crate::db::query(
         "INSERT INTO refresh_tokens (token_hash, client_id, consent_id, grant_data, issued_at, \
-         expires_at, revoked_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         expires_at, revoked_at, replaces, grant_generation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&r.token_hash)
     .bind(&r.client_id)
@@ -349,6 +363,7 @@ async fn insert_refresh(
     .bind(r.expires_at)
     .bind(r.revoked_at)
     .bind(replaces)
+    .bind(r.grant_generation)
     .execute(conn)
     .await
     .map_err(|e| StoreError::from_insert(e, "refresh token already exists"))?;
@@ -592,9 +607,23 @@ impl AuthorizationStore for SqlStore {
             return Ok(false);
         }
         if let Some(c) = code {
+            // The code opens the consent's next grant generation: a revocation of the grant
+            // that read an earlier one does not reach what this code issues.
+            let opened = crate::db::query(
+                "UPDATE consents SET grant_generation = grant_generation + 1 WHERE id = $1 \
+                 RETURNING grant_generation",
+            )
+            .bind(&c.consent_id)
+            .fetch_optional(&mut tx)
+            .await?;
+            let Some(opened) = opened else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            let generation: i64 = opened.try_get(0)?;
             crate::db::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             )))
             .bind(&c.code_hash)
             .bind(&c.client_id)
@@ -605,6 +634,7 @@ impl AuthorizationStore for SqlStore {
             .bind(&c.issued_jti)
             .bind(c.issued_exp)
             .bind(&c.refresh_hash)
+            .bind(generation)
             .execute(&mut tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "authorization code already exists"))?;
@@ -703,9 +733,21 @@ impl AuthorizationStore for SqlStore {
         Ok(())
     }
 
+    async fn grant_generation(&self, consent_id: &str) -> Result<i64, StoreError> {
+        let row = crate::db::query("SELECT grant_generation FROM consents WHERE id = $1")
+            .bind(consent_id)
+            .fetch_optional(&self.db())
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        })
+    }
+
     async fn discard_unused_codes_of_consent(
         &self,
         consent_id: &str,
+        generation_until: i64,
         now: i64,
     ) -> Result<u64, StoreError> {
         // Unexpired codes only: the expiry index bounds the scan to the last minute's codes.
@@ -713,10 +755,11 @@ impl AuthorizationStore for SqlStore {
         // used; the refresh token that redemption wrote is revoked after this, by the caller.
         let done = crate::db::query(
             "DELETE FROM authorization_codes WHERE expires_at >= $1 AND consent_id = $2 \
-             AND used_at IS NULL",
+             AND used_at IS NULL AND grant_generation <= $3",
         )
         .bind(now)
         .bind(consent_id)
+        .bind(generation_until)
         .execute(&self.db())
         .await?;
         Ok(done.rows_affected())
@@ -725,6 +768,7 @@ impl AuthorizationStore for SqlStore {
     async fn revoke_refresh_tokens_of_consent(
         &self,
         consent_id: &str,
+        generation_until: i64,
         now: i64,
     ) -> Result<u64, StoreError> {
         // Under READ COMMITTED (PostgreSQL), a rotation holding its old token's row lock makes
@@ -734,10 +778,12 @@ impl AuthorizationStore for SqlStore {
         let mut revoked = 0;
         for _ in 0..8 {
             let done = match crate::db::query(
-                "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 \
+                 AND revoked_at IS NULL AND grant_generation <= $3",
             )
             .bind(now)
             .bind(consent_id)
+            .bind(generation_until)
             .execute(&self.db())
             .await
             {

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use crate::StoreError;
 use crate::db::Db;
 use crate::error::is_connection_error;
+use crate::replay::GrantWatermark;
 use crate::sql::DbSource;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,6 +40,7 @@ pub(crate) struct Lookup {
     pub jti: String,
     pub consent_id: Option<String>,
     pub issued_at: i64,
+    pub grant_generation: Option<i64>,
     pub reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
@@ -158,7 +160,7 @@ fn batch_error(e: &sqlx::Error) -> StoreError {
 }
 
 /// The look-up of `rows` tokens: revoked `jti`s (kind 0) and revoked grants with their
-/// watermark (kind 1), in one round trip. Binds: the `jti`s, then the consent ids.
+/// watermarks (kind 1), in one round trip. Binds: the `jti`s, then the consent ids.
 fn lookup_sql(rows: usize) -> String {
     let params = |from: usize| {
         (from..from + rows)
@@ -167,9 +169,11 @@ fn lookup_sql(rows: usize) -> String {
             .join(",")
     };
     format!(
-        "SELECT CAST(0 AS BIGINT), jti, CAST(0 AS BIGINT) FROM revoked_tokens WHERE jti IN ({}) \
+        "SELECT CAST(0 AS BIGINT), jti, CAST(0 AS BIGINT), CAST(NULL AS BIGINT) \
+         FROM revoked_tokens WHERE jti IN ({}) \
          UNION ALL \
-         SELECT CAST(1 AS BIGINT), consent_id, issued_until FROM revoked_grants WHERE consent_id IN ({})",
+         SELECT CAST(1 AS BIGINT), consent_id, issued_until, generation_until \
+         FROM revoked_grants WHERE consent_id IN ({})",
         params(1),
         params(rows + 1)
     )
@@ -203,7 +207,11 @@ async fn lookup_loop(source: DbSource, mut rx: mpsc::Receiver<Lookup>) {
                     if r.try_get::<i64, _>(0)? == 0 {
                         revoked_jtis.insert(key);
                     } else {
-                        revoked_grants.insert(key, r.try_get::<i64, _>(2)?);
+                        let watermark = GrantWatermark {
+                            issued_until: r.try_get::<i64, _>(2)?,
+                            generation_until: r.try_get::<Option<i64>, _>(3)?,
+                        };
+                        revoked_grants.insert(key, watermark);
                     }
                     Ok(())
                 });
@@ -219,7 +227,7 @@ async fn lookup_loop(source: DbSource, mut rx: mpsc::Receiver<Lookup>) {
                         .consent_id
                         .as_ref()
                         .and_then(|c| revoked_grants.get(c))
-                        .is_some_and(|until| l.issued_at <= *until);
+                        .is_some_and(|grant| grant.covers(l.grant_generation, l.issued_at));
                     let hit = by_grant || revoked_jtis.contains(&l.jti);
                     let _ = l.reply.send(Ok(hit));
                 }

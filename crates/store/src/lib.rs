@@ -38,7 +38,7 @@ pub use psus::{PsuAccountRecord, PsuRecord, PsuStore};
 pub use registrations::{
     CLIENT_DELETED, ClientDeletion, Registration, RegistrationStore, RegistrationWrite,
 };
-pub use replay::{IssuedToken, ReplayStore};
+pub use replay::{GrantRevocation, IssuedToken, ReplayStore};
 pub use sql::{Backend, ConnectSettings, SqlStore, opens_read_only};
 pub use staff::{AuditEvent, AuditQuery, AuditStore, StaffRecord, StaffSessionRecord, StaffStore};
 pub use throttle::{LoginFailures, ThrottleStep, ThrottleStore};

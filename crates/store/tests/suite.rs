@@ -7,11 +7,11 @@ use bulwark_store::testing::TestDb;
 use bulwark_store::{
     AuditEvent, AuditQuery, AuditStore, AuthorizationStore, Backend, CLIENT_DELETED,
     ClientDeletion, ClientStore, CodeRecord, ConnectSettings, ConsentAuditRecord, ConsentCursor,
-    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer, Interaction,
-    IssuedToken, JtiClaim, KeyStore, OperatorRecord, PsuAccountRecord, PsuRecord, PsuSession,
-    PsuStore, PushedRequest, Redeemed, Redemption, RefreshRecord, Registration, RegistrationStore,
-    RegistrationWrite, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord, StaffStore,
-    StoreError, StoredKey, SubmittedPayment,
+    ConsentQuery, ConsentRecord, ConsentStore, ConsentTransition, FapiCustomer, GrantRevocation,
+    Interaction, IssuedToken, JtiClaim, KeyStore, OperatorRecord, PsuAccountRecord, PsuRecord,
+    PsuSession, PsuStore, PushedRequest, Redeemed, Redemption, RefreshRecord, Registration,
+    RegistrationStore, RegistrationWrite, ReplayStore, SqlStore, StaffRecord, StaffSessionRecord,
+    StaffStore, StoreError, StoredKey, SubmittedPayment,
 };
 
 /// Declares one test per backend for an `async fn(SqlStore)` case.
@@ -57,6 +57,8 @@ both_backends!(
     ca_1_jti_is_claimed_once_per_namespace,
     tk_7_revoked_tokens_are_recorded_until_expiry,
     tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then,
+    co_5_a_revoked_grant_reaches_the_generations_it_names_whatever_their_iat,
+    co_5_each_code_opens_the_consents_next_grant_generation,
     co_1_consent_insert_get_and_idempotency_key_lookup,
     co_5_staff_users_sessions_and_the_audit_trail,
     co_1_consent_idempotency_key_is_unique_per_client_and_kind,
@@ -744,11 +746,39 @@ async fn ca_1_jti_is_claimed_once_per_namespace(store: SqlStore) {
     );
 }
 
+/// A token issued before grant generations existed (no `grant_generation` claim).
 fn issued<'a>(jti: &'a str, consent_id: Option<&'a str>, issued_at: i64) -> IssuedToken<'a> {
     IssuedToken {
         jti,
         consent_id,
         issued_at,
+        grant_generation: None,
+    }
+}
+
+/// A user token of `consent-1` carrying its grant generation.
+fn of_generation(jti: &str, generation: i64, issued_at: i64) -> IssuedToken<'_> {
+    IssuedToken {
+        jti,
+        consent_id: Some("consent-1"),
+        issued_at,
+        grant_generation: Some(generation),
+    }
+}
+
+/// `consent-1`'s grant revoked up to `generation_until` (and, for tokens without one,
+/// `issued_until`), remembered until `expires_at`.
+fn revocation(
+    generation_until: i64,
+    issued_until: i64,
+    expires_at: i64,
+) -> GrantRevocation<'static> {
+    GrantRevocation {
+        consent_id: "consent-1",
+        client_id: "c1",
+        generation_until,
+        issued_until,
+        expires_at,
     }
 }
 
@@ -770,19 +800,17 @@ async fn tk_7_revoked_tokens_are_recorded_until_expiry(store: SqlStore) {
     assert!(!store.is_token_revoked(&t1).await.unwrap());
 }
 
-/// RFC 7009 2.1: a revoked grant takes every token of its consent issued up to the moment of
-/// revocation, including ones whose `jti` was never written anywhere; not those issued after,
-/// nor those of another consent; another revocation only moves its bounds forward.
+/// RFC 7009 2.1, for tokens issued before grant generations existed: a revoked grant takes
+/// every token of its consent issued up to the moment of revocation, including ones whose
+/// `jti` was never written anywhere; not those issued after, nor those of another consent;
+/// another revocation only moves its bounds forward.
 async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlStore) {
     let before = issued("a1", Some("consent-1"), 90);
     let at = issued("a2", Some("consent-1"), 100);
     let after = issued("a3", Some("consent-1"), 101);
     let other = issued("b1", Some("consent-2"), 90);
     let application = issued("c1", None, 90);
-    store
-        .revoke_grant("consent-1", "c1", 100, 700)
-        .await
-        .unwrap();
+    store.revoke_grant(&revocation(1, 100, 700)).await.unwrap();
     // Concurrent look-ups, batched into one statement, are each answered on their own.
     let tasks: Vec<_> = [before, at, after, other, application]
         .map(|t| {
@@ -806,28 +834,252 @@ async fn tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then(store: SqlSto
         answers.push(t.await.unwrap());
     }
     assert_eq!(answers, [true, true, false, false, false]);
-    store
-        .revoke_grant("consent-1", "c1", 95, 650)
-        .await
-        .unwrap();
+    store.revoke_grant(&revocation(1, 95, 650)).await.unwrap();
     assert!(
         store.is_token_revoked(&at).await.unwrap(),
         "an older revocation does not move the watermark back"
     );
-    store
-        .revoke_grant("consent-1", "c1", 120, 800)
-        .await
-        .unwrap();
+    store.revoke_grant(&revocation(1, 120, 800)).await.unwrap();
     assert!(store.is_token_revoked(&after).await.unwrap());
     // A longer retention with an older watermark extends the one without lowering the other.
-    store
-        .revoke_grant("consent-1", "c1", 110, 900)
-        .await
-        .unwrap();
+    store.revoke_grant(&revocation(1, 110, 900)).await.unwrap();
     assert!(store.is_token_revoked(&after).await.unwrap());
     assert_eq!(store.purge_expired(899).await.unwrap(), 0);
     assert_eq!(store.purge_expired(901).await.unwrap(), 1);
     assert!(!store.is_token_revoked(&before).await.unwrap());
+}
+
+/// CO-5, RFC 7009 2.1: a grant's revocation reaches the generations it names whatever a
+/// token's `iat` says (a re-authentication in the same second, or on a node whose clock is
+/// behind, opens a later generation that it does not reach; a token of a revoked generation
+/// minted by a node whose clock is ahead is reached); a token without a generation is judged
+/// by its `iat`; another revocation moves the generation forward, never back.
+async fn co_5_a_revoked_grant_reaches_the_generations_it_names_whatever_their_iat(store: SqlStore) {
+    store.revoke_grant(&revocation(2, 100, 700)).await.unwrap();
+    let earlier_late_iat = of_generation("g1", 1, 500);
+    let named_late_iat = of_generation("g2", 2, 500);
+    let later_same_second = of_generation("g3", 3, 100);
+    let later_early_iat = of_generation("g4", 3, 50);
+    let legacy_before = issued("l1", Some("consent-1"), 100);
+    let legacy_after = issued("l2", Some("consent-1"), 101);
+    let other_consent = IssuedToken {
+        consent_id: Some("consent-2"),
+        ..of_generation("o1", 1, 90)
+    };
+    let mut answers = Vec::new();
+    for t in [
+        earlier_late_iat,
+        named_late_iat,
+        later_same_second,
+        later_early_iat,
+        legacy_before,
+        legacy_after,
+        other_consent,
+    ] {
+        answers.push(store.is_token_revoked(&t).await.unwrap());
+    }
+    assert_eq!(answers, [true, true, false, false, true, false, false]);
+    store.revoke_grant(&revocation(1, 90, 650)).await.unwrap();
+    assert!(
+        store.is_token_revoked(&named_late_iat).await.unwrap(),
+        "an older revocation does not move the generation back"
+    );
+    assert!(!store.is_token_revoked(&later_same_second).await.unwrap());
+    store.revoke_grant(&revocation(3, 100, 700)).await.unwrap();
+    assert!(store.is_token_revoked(&later_same_second).await.unwrap());
+    assert!(store.is_token_revoked(&later_early_iat).await.unwrap());
+    assert!(
+        !store
+            .is_token_revoked(&of_generation("g5", 4, 100))
+            .await
+            .unwrap()
+    );
+}
+
+/// CO-5: each code the PSU's decision stores opens the consent's next grant generation, in
+/// the decision's transaction (a decision that writes nothing opens none); a revocation up to
+/// a generation discards the unused codes and revokes the refresh tokens of that generation
+/// and earlier ones, and leaves a later generation's.
+async fn co_5_each_code_opens_the_consents_next_grant_generation(store: SqlStore) {
+    assert_eq!(store.grant_generation("aac-g").await.unwrap(), 0, "unknown");
+    authorised_with_code(&store, "aac-g", "hg1").await;
+    assert_eq!(
+        store
+            .get_code("hg1")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_generation,
+        1
+    );
+    assert_eq!(store.grant_generation("aac-g").await.unwrap(), 1);
+    let redeem = |code: &str, refresh: &str, generation: i64| Redemption {
+        code_hash: code.into(),
+        now: 110,
+        issued_jti: format!("jti-{code}"),
+        issued_exp: 700,
+        refresh: Some(RefreshRecord {
+            grant_generation: generation,
+            ..refresh_record(refresh, "aac-g")
+        }),
+        assertion: None,
+    };
+    assert_eq!(
+        store.redeem_code(&redeem("hg1", "rg1", 1)).await.unwrap(),
+        Redeemed::Won
+    );
+    // Re-authentication: an Authorised consent authorised again by its PSU.
+    let reauthorise = |interaction_id: &'static str, code: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_interaction(&interaction(interaction_id, "aac-g"))
+                .await
+                .unwrap();
+            let t = transition("aac-g", "Authorised", "Authorised", 120);
+            store
+                .finish_interaction(
+                    interaction_id,
+                    Some(&t),
+                    Some(&code_record(code, "aac-g")),
+                    "sealed",
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(reauthorise("ia-g2", "hg2").await);
+    assert_eq!(
+        store
+            .get_code("hg2")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_generation,
+        2
+    );
+    // A decision that finds the consent moved writes no code and opens no generation.
+    let moved = transition("aac-g", "AwaitingAuthorisation", "Authorised", 121);
+    store
+        .insert_interaction(&interaction("ia-gx", "aac-g"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .finish_interaction(
+                "ia-gx",
+                Some(&moved),
+                Some(&code_record("hgx", "aac-g")),
+                "x"
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.grant_generation("aac-g").await.unwrap(), 2);
+    // The bank's revocation read generation 1; the re-authentication's code and refresh
+    // token (generation 2) stay.
+    assert_eq!(
+        store
+            .discard_unused_codes_of_consent("aac-g", 1, 125)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.get_code("hg2").await.unwrap().is_some());
+    assert_eq!(
+        store.redeem_code(&redeem("hg2", "rg2", 2)).await.unwrap(),
+        Redeemed::Won
+    );
+    assert_eq!(
+        store
+            .revoke_refresh_tokens_of_consent("aac-g", 1, 126)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .get_refresh_token("rg1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(126)
+    );
+    let later = store.get_refresh_token("rg2").await.unwrap().unwrap();
+    assert_eq!((later.revoked_at, later.grant_generation), (None, 2));
+    // Up to generation 3: an unused code of it goes, every refresh token is revoked.
+    assert!(reauthorise("ia-g3", "hg3").await);
+    assert_eq!(
+        store
+            .discard_unused_codes_of_consent("aac-g", 3, 127)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.get_code("hg3").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .revoke_refresh_tokens_of_consent("aac-g", 3, 127)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// CO-5 across the upgrade: a grant revoked before generations existed (its record has no
+/// generation) judges every token of the grant by `iat`, those carrying a generation too;
+/// the next revocation gives it one.
+async fn co_5_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again(db: &TestDb) {
+    use sqlx::{Connection, Executor};
+    let store = open(db).await;
+    sqlx::any::install_default_drivers();
+    let mut raw = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    raw.execute(
+        "INSERT INTO revoked_grants (consent_id, client_id, issued_until, expires_at) \
+         VALUES ('consent-1', 'c1', 100, 700)",
+    )
+    .await
+    .unwrap();
+    raw.close().await.unwrap();
+    let mut answers = Vec::new();
+    for t in [
+        of_generation("g1", 5, 100),
+        of_generation("g2", 0, 101),
+        issued("l1", Some("consent-1"), 100),
+    ] {
+        answers.push(store.is_token_revoked(&t).await.unwrap());
+    }
+    assert_eq!(answers, [true, false, true]);
+    store.revoke_grant(&revocation(1, 90, 650)).await.unwrap();
+    let mut answers = Vec::new();
+    for t in [
+        of_generation("g1", 5, 100),
+        of_generation("g3", 1, 200),
+        issued("l1", Some("consent-1"), 100),
+    ] {
+        answers.push(store.is_token_revoked(&t).await.unwrap());
+    }
+    assert_eq!(
+        answers,
+        [false, true, true],
+        "the watermark kept its later bound"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn co_5_sqlite_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again() {
+    co_5_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again(&TestDb::sqlite())
+        .await;
+}
+
+#[tokio::test]
+async fn co_5_postgres_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again() {
+    let Some(db) = TestDb::postgres().await.expect("PostgreSQL") else {
+        return;
+    };
+    co_5_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again(&db).await;
 }
 
 fn registration(id: &str, at: i64) -> Registration {
@@ -1539,6 +1791,7 @@ fn code_record(hash: &str, consent_id: &str) -> CodeRecord {
         issued_jti: None,
         issued_exp: None,
         refresh_hash: None,
+        grant_generation: 0,
     }
 }
 
@@ -1632,6 +1885,7 @@ fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {
         issued_at: 100,
         expires_at: 10_000,
         revoked_at: None,
+        grant_generation: 1,
     }
 }
 
@@ -1859,7 +2113,7 @@ async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) 
     // rt-c (until rt-d is used) and rt-d are live; the consent's end takes both.
     assert_eq!(
         store
-            .revoke_refresh_tokens_of_consent("aac-3", 130)
+            .revoke_refresh_tokens_of_consent("aac-3", 1, 130)
             .await
             .unwrap(),
         2

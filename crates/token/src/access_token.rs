@@ -51,6 +51,10 @@ pub struct AccessTokenClaims {
     /// The same consent under its Open Banking claim name (user tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openbanking_intent_id: Option<String>,
+    /// The consent's grant generation the token was issued under (user tokens): a revocation
+    /// of the grant reaches the generations it names, not a later re-authentication's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_generation: Option<i64>,
 }
 
 impl AccessTokenClaims {
@@ -66,6 +70,7 @@ impl AccessTokenClaims {
             jti: &self.jti,
             consent_id: self.consent_id.as_deref(),
             issued_at: self.iat,
+            grant_generation: self.grant_generation,
         }
     }
 }

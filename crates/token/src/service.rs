@@ -10,7 +10,8 @@ use bulwark_clients::{
 use bulwark_core::{AuthMethod, Clock, Rng};
 use bulwark_jose::{Alg, KeySet};
 use bulwark_store::{
-    AuthorizationStore, CodeRecord, JtiClaim, Redeemed, Redemption, RefreshRecord, ReplayStore,
+    AuthorizationStore, CodeRecord, GrantRevocation, JtiClaim, Redeemed, Redemption, RefreshRecord,
+    ReplayStore,
 };
 use serde::Serialize;
 
@@ -188,19 +189,29 @@ impl TokenService {
             .await?)
     }
 
-    /// Revokes the grant behind `consent_id` (RFC 7009 2.1, RFC 6749 4.1.2): every refresh
-    /// token of the consent, then every access token issued under it, whose `jti`s are not all
-    /// known (a refresh writes nothing), by a watermark on `iat`.
+    /// Revokes the grant behind `consent_id` up to grant generation `generation_until`
+    /// (RFC 7009 2.1, RFC 6749 4.1.2): the consent's refresh tokens of those generations, then
+    /// every access token issued under them, whose `jti`s are not all known (a refresh writes
+    /// nothing). A later generation, opened by a re-authentication the PSU decided after the
+    /// caller read the consent's, is not reached, however close in time it follows.
     ///
-    /// The refresh tokens go first and the clock is read after: a refresh that read its token
-    /// before that commit started earlier, so its token's `iat` is below the watermark. The
-    /// watermark reaches the clock skew further, for a node whose clock is behind; nothing
-    /// legitimate is issued under a revoked grant, so nothing is lost. The row is kept as long
-    /// as a token of the grant could live under either lifetime setting, so a token minted
-    /// under an earlier, longer access-token lifetime stays covered too.
-    async fn revoke_grant(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
+    /// Access tokens issued before generations existed carry none: for them the record keeps
+    /// an `iat` watermark, reaching the clock skew past now for a node whose clock is behind.
+    /// The record is kept as long as a token of the grant could live under either lifetime
+    /// setting, so a token minted under an earlier, longer access-token lifetime stays covered
+    /// too.
+    async fn revoke_grant(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        generation_until: i64,
+    ) -> Result<(), TokenError> {
         self.authorizations()?
-            .revoke_refresh_tokens_of_consent(consent_id, self.clock.unix_time().secs())
+            .revoke_refresh_tokens_of_consent(
+                consent_id,
+                generation_until,
+                self.clock.unix_time().secs(),
+            )
             .await?;
         let skew = self.settings.clock_skew_secs.max(0);
         let issued_until = self.clock.unix_time().secs().saturating_add(skew);
@@ -210,22 +221,31 @@ impl TokenService {
             .max(self.settings.refresh_token_lifetime_secs);
         let expires_at = issued_until.saturating_add(retention).saturating_add(skew);
         self.replay
-            .revoke_grant(consent_id, client_id, issued_until, expires_at)
+            .revoke_grant(&GrantRevocation {
+                consent_id,
+                client_id,
+                generation_until,
+                issued_until,
+                expires_at,
+            })
             .await?;
         Ok(())
     }
 
     /// The bank ends a TPP's access under a consent that lives on (OB "Access Revocation",
-    /// the staff console): the consent's codes not yet exchanged are discarded (else one
-    /// issued just before would be exchanged after, for tokens past the watermark), then the
-    /// grant is revoked (as a revoked refresh token revokes it): its refresh tokens, including one a
-    /// redemption racing with this wrote, and every access token issued until now. Tokens
-    /// from a re-authentication of the same consent after the watermark are valid.
+    /// the staff console): every grant generation the consent has opened so far ends. Its
+    /// codes not yet exchanged are discarded (else one issued just before would be exchanged
+    /// after), then the grant is revoked (as a revoked refresh token revokes it): its refresh
+    /// tokens, including one a redemption racing with this wrote, and every access token
+    /// issued under those generations. A re-authentication of the same consent decided after
+    /// the generation was read opens the next one, whose tokens are valid.
     pub async fn end_access(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
-        self.authorizations()?
-            .discard_unused_codes_of_consent(consent_id, self.clock.unix_time().secs())
+        let store = self.authorizations()?;
+        let generation = store.grant_generation(consent_id).await?;
+        store
+            .discard_unused_codes_of_consent(consent_id, generation, self.clock.unix_time().secs())
             .await?;
-        self.revoke_grant(consent_id, client_id).await
+        self.revoke_grant(consent_id, client_id, generation).await
     }
 
     /// `POST /token`: the request is parsed before the client is authenticated, so a
@@ -289,7 +309,12 @@ impl TokenService {
                 "the consent is no longer authorised".into(),
             ));
         }
-        let claims = self.user_claims(client, &grant, grant.scope.clone(), now)?;
+        let claims = self.user_claims(
+            client,
+            (&grant, code.grant_generation),
+            grant.scope.clone(),
+            now,
+        )?;
         // Before the code is spent: a key that cannot be had leaves the code usable.
         let enc_keys = self.id_token_keys(client, &grant).await?;
         let refresh_token = self.rng.token(32);
@@ -301,6 +326,7 @@ impl TokenService {
             issued_at: now,
             expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
             revoked_at: None,
+            grant_generation: code.grant_generation,
         };
         let (issued_jti, issued_exp) = (claims.jti.clone(), claims.exp);
         // The response is made before the code is spent: one that cannot be made (a key, an
@@ -336,11 +362,12 @@ impl TokenService {
         }
     }
 
-    /// A user token's claims: the PSU's subject, the consent, the presented certificate.
+    /// A user token's claims: the PSU's subject, the consent and its grant generation, the
+    /// presented certificate.
     fn user_claims(
         &self,
         client: &AuthenticatedClient,
-        grant: &CodeGrant,
+        (grant, generation): (&CodeGrant, i64),
         scope: String,
         now: i64,
     ) -> Result<AccessTokenClaims, TokenError> {
@@ -365,6 +392,7 @@ impl TokenService {
             token_kind: TokenKind::User,
             consent_id: Some(grant.consent_id.clone()),
             openbanking_intent_id: Some(grant.consent_id.clone()),
+            grant_generation: Some(generation),
         })
     }
 
@@ -464,13 +492,15 @@ impl TokenService {
     }
 
     /// RFC 6749 4.1.2 and 10.5 / TK-2: a second use revokes everything the first use issued
-    /// (a consent is authorised by one code, so its grant is the code's): the access token it
-    /// issued, every refresh token of the consent (the first use's and any it was rotated
-    /// into), and the access tokens those refreshed.
+    /// (the code opened its grant generation): the access token it issued, the refresh tokens
+    /// of its generation (the first use's and any it was rotated into), the access tokens those
+    /// refreshed, and what earlier generations of the consent issued.
     async fn revoke_issued_from(&self, code: &bulwark_store::CodeRecord) -> Result<(), TokenError> {
         tracing::warn!(target: "bulwark::security", client_id = %code.client_id, consent_id = %code.consent_id, "authorization code reused; revoking what it issued");
-        // The grant's watermark covers the first exchange's access token too.
-        self.revoke_grant(&code.consent_id, &code.client_id).await
+        // The code's generation covers the first exchange's access token and refresh tokens,
+        // and what those refreshed.
+        self.revoke_grant(&code.consent_id, &code.client_id, code.grant_generation)
+            .await
     }
 
     /// TK-3: reads only (the refresh token and the consent) unless rotation is on.
@@ -493,7 +523,7 @@ impl TokenService {
                 "the consent is no longer authorised".into(),
             ));
         }
-        let claims = self.user_claims(client, &grant, scope, now)?;
+        let claims = self.user_claims(client, (&grant, stored.grant_generation), scope, now)?;
         let enc_keys = self.id_token_keys(client, &grant).await?;
         let Some(token) = self
             .settings
@@ -685,9 +715,14 @@ impl TokenService {
         if stored.client_id != caller.client.client.client_id {
             return Err(TokenError::NotTokenOwner);
         }
-        // The grant's revocation takes this refresh token with the consent's others.
-        self.revoke_grant(&stored.consent_id, &stored.client_id)
-            .await?;
+        // The grant's revocation takes this refresh token with the consent's others of its
+        // generation and earlier ones.
+        self.revoke_grant(
+            &stored.consent_id,
+            &stored.client_id,
+            stored.grant_generation,
+        )
+        .await?;
         tracing::info!(target: "bulwark::security", client_id = %stored.client_id, consent_id = %stored.consent_id, "refresh token revoked, and the access tokens of its grant");
         Ok(())
     }

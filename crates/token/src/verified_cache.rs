@@ -99,6 +99,7 @@ mod tests {
             token_kind: TokenKind::Application,
             consent_id: None,
             openbanking_intent_id: None,
+            grant_generation: None,
         }
     }
 

@@ -206,6 +206,7 @@ async fn tk_6_introspection_follows_the_consent_status() {
         token_kind: bulwark_token::access_token::TokenKind::User,
         consent_id: Some(consent_id.clone()),
         openbanking_intent_id: Some(consent_id.clone()),
+        grant_generation: Some(1),
     };
     let ring = h.state.meta.keys.current();
     let key = ring.signing_key(Alg::Ps256).unwrap();

@@ -161,8 +161,9 @@ async fn revoke_case(h: Harness) {
 
 both_backends!(
     /// OB v3.1.10 "Access Revocation": after the bank revoked access, the TPP asks the PSU to
-    /// re-authenticate the same consent; the new code gives tokens that work, while the ones
-    /// issued before the revocation stay dead. Awaiting and payment consents: withdrawn, and
+    /// re-authenticate the same consent; the new code gives tokens that work at once (in the
+    /// revocation's very second, within the clock skew), while the ones issued before the
+    /// revocation stay dead. Awaiting and payment consents: withdrawn, and
     /// never revoked once Authorised.
     co_5_access_revoked_by_the_bank_is_restored_by_re_authentication,
     co_5_access_revoked_by_the_bank_is_restored_by_re_authentication_on_postgres => reauthentication_case
@@ -196,12 +197,25 @@ async fn reauthentication_case(h: Harness) {
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(introspect(&h, &t.c, &old_access).await["active"], false);
 
-    // Past the clock skew the revocation's watermark allows for a node whose clock is behind.
-    h.clock.advance(11);
-    // The code issued before the revocation is gone: its tokens would be past the watermark.
+    // In the same second, well within the clock skew (no time passes from here on): the code
+    // issued before the revocation is gone (its grant generation was revoked), and the old
+    // grant's refresh token is refused.
     let late = t.exchange(&h, &pending["code"]).await;
     assert_eq!(late.0, 400, "{:?}", late.2);
     assert_eq!(late.2["error"], "invalid_grant");
+    let old_refresh = before.2["refresh_token"].as_str().unwrap();
+    let refused = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old_refresh),
+            ],
+        )
+        .await;
+    assert_eq!(refused.0, 400, "{:?}", refused.2);
+    // The PSU re-authenticates at once: a new grant generation, whose tokens are valid though
+    // issued in the revocation's second.
     let (status, again) =
         authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[1])).await;
     assert_eq!(status, 303);
@@ -221,6 +235,8 @@ async fn reauthentication_case(h: Harness) {
         )
         .await;
     assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let refreshed_access = refreshed.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, refreshed_access).await["active"], true);
     let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
     assert_eq!(stored.status, "Authorised");
     assert_eq!(stored.selected_accounts, vec![accounts[1].clone()]);

@@ -5,7 +5,7 @@
 //! reused code revokes the refresh tokens it was rotated into too. Revoking a refresh token
 //! revokes the access tokens of its grant (RFC 7009 2.1).
 
-use crate::support::journey::{FlowTpp, fapi2_code};
+use crate::support::journey::{FlowTpp, authorise_once, fapi2_code, psu};
 use crate::support::{BEARER, Harness, assert_oauth_error, both_backends, introspect, jwt_parts};
 
 fn rotation_on(c: &mut bulwark_server::config::Config) {
@@ -167,4 +167,56 @@ both_backends!(
     tk_7_revoking_a_retired_refresh_token_revokes_its_grant_with_rotation_on_postgres
         => tk_7_revoking_a_retired_refresh_token_revokes_its_grant_with_rotation_case,
     tweak = rotation_on
+);
+
+/// TK-7 / RFC 7009 2.1 with a re-authentication (CO-5): the grant a refresh token belongs to
+/// is its code's grant generation. The TPP revoking the refresh token of a consent's first
+/// authorisation, after its PSU authorised the consent again in the same second, revokes the
+/// first grant's tokens and refresh token only: the second grant's access token stays active
+/// and its refresh token keeps working, though every token was issued within the clock skew.
+async fn tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rt-generations", None).await;
+    let consent_id = t.consent(&h).await;
+    let (user, password, accounts, _) = psu(&h, "rt-generations").await;
+    let mut grants = Vec::new();
+    for account in &accounts {
+        let (status, params) =
+            authorise_once(&h, &t, &consent_id, &user, &password, Some(account)).await;
+        assert_eq!(status, 303);
+        let tokens = t.exchange(&h, &params["code"]).await;
+        assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+        grants.push(tokens.2);
+    }
+    let (first, second) = (&grants[0], &grants[1]);
+    let r = h
+        .post(
+            Some(&t.c.identity),
+            "/revoke",
+            &[
+                ("token", first["refresh_token"].as_str().unwrap()),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200, "{:?}", r.2);
+    let first_access = first["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, first_access).await["active"], false);
+    assert_oauth_error(
+        &refresh(&h, &t, first["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    );
+    let second_access = second["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, second_access).await["active"], true);
+    let refreshed = refresh(&h, &t, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let refreshed_access = refreshed.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, refreshed_access).await["active"], true);
+}
+
+both_backends!(
+    tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant,
+    tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_on_postgres
+        => tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_case
 );

@@ -151,6 +151,7 @@ mod tests {
             issued_jti: None,
             issued_exp: None,
             refresh_hash: None,
+            grant_generation: 1,
         };
         let req = AuthorizationCodeRequest {
             code: "c".into(),

@@ -99,6 +99,7 @@ pub fn claims(
         token_kind: TokenKind::Application,
         consent_id: None,
         openbanking_intent_id: None,
+        grant_generation: None,
     })
 }
 
