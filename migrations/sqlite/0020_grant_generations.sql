@@ -8,6 +8,9 @@
 ALTER TABLE consents ADD COLUMN grant_generation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE authorization_codes ADD COLUMN grant_generation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE refresh_tokens ADD COLUMN grant_generation BIGINT NOT NULL DEFAULT 0;
--- NULL: a revocation written before generations existed, whose `iat` watermark then judges
--- every token of the grant. Tokens without the claim (issued before) are judged by `iat` always.
+-- NULL: a revocation written before generations existed, whose `iat` watermark judges every
+-- token of the grant until the grant is revoked again and so given a generation. Tokens
+-- without the claim (issued before) are judged by `iat` always. Nodes of an earlier version
+-- know nothing of generations: stop them all before a node of this version starts
+-- (docs/operations.md, "Upgrading").
 ALTER TABLE revoked_grants ADD COLUMN generation_until BIGINT;

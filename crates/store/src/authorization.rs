@@ -608,10 +608,16 @@ impl AuthorizationStore for SqlStore {
         }
         if let Some(c) = code {
             // The code opens the consent's next grant generation: a revocation of the grant
-            // that read an earlier one does not reach what this code issues.
+            // that read an earlier one does not reach what this code issues. It starts above
+            // any generation a revocation recorded, so a `consents` row restored from an older
+            // backup cannot open a generation already revoked.
             let opened = crate::db::query(
-                "UPDATE consents SET grant_generation = grant_generation + 1 WHERE id = $1 \
-                 RETURNING grant_generation",
+                "UPDATE consents SET grant_generation = 1 + CASE \
+                 WHEN grant_generation >= COALESCE((SELECT generation_until FROM revoked_grants \
+                 WHERE revoked_grants.consent_id = consents.id), 0) THEN grant_generation \
+                 ELSE (SELECT generation_until FROM revoked_grants \
+                 WHERE revoked_grants.consent_id = consents.id) END \
+                 WHERE id = $1 RETURNING grant_generation",
             )
             .bind(&c.consent_id)
             .fetch_optional(&mut tx)

@@ -897,9 +897,10 @@ async fn co_5_a_revoked_grant_reaches_the_generations_it_names_whatever_their_ia
 }
 
 /// CO-5: each code the PSU's decision stores opens the consent's next grant generation, in
-/// the decision's transaction (a decision that writes nothing opens none); a revocation up to
-/// a generation discards the unused codes and revokes the refresh tokens of that generation
-/// and earlier ones, and leaves a later generation's.
+/// the decision's transaction (a decision that writes nothing opens none), above any
+/// generation a revocation recorded; a revocation up to a generation discards the unused
+/// codes and revokes the refresh tokens of that generation and earlier ones, and leaves a
+/// later generation's.
 async fn co_5_each_code_opens_the_consents_next_grant_generation(store: SqlStore) {
     assert_eq!(store.grant_generation("aac-g").await.unwrap(), 0, "unknown");
     authorised_with_code(&store, "aac-g", "hg1").await;
@@ -1025,11 +1026,42 @@ async fn co_5_each_code_opens_the_consents_next_grant_generation(store: SqlStore
             .unwrap(),
         1
     );
+    // A revocation recorded a generation the consent's count has not reached (the consent
+    // restored from an older backup): the next code opens one above it.
+    store
+        .revoke_grant(&GrantRevocation {
+            consent_id: "aac-g",
+            ..revocation(7, 127, 900)
+        })
+        .await
+        .unwrap();
+    assert!(reauthorise("ia-g4", "hg4").await);
+    assert_eq!(
+        store
+            .get_code("hg4")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_generation,
+        8
+    );
+    assert!(reauthorise("ia-g5", "hg5").await);
+    assert_eq!(
+        store
+            .get_code("hg5")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_generation,
+        9
+    );
 }
 
 /// CO-5 across the upgrade: a grant revoked before generations existed (its record has no
 /// generation) judges every token of the grant by `iat`, those carrying a generation too;
-/// the next revocation gives it one.
+/// the next revocation gives it one, which then judges the tokens that carry one. (A token
+/// of generation 5 was issued by an authorisation after the upgrade, so after that first
+/// revocation: the generation 1 revoked since does not reach it.)
 async fn co_5_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again(db: &TestDb) {
     use sqlx::{Connection, Executor};
     let store = open(db).await;

@@ -190,10 +190,14 @@ impl TokenService {
     }
 
     /// Revokes the grant behind `consent_id` up to grant generation `generation_until`
-    /// (RFC 7009 2.1, RFC 6749 4.1.2): the consent's refresh tokens of those generations, then
-    /// every access token issued under them, whose `jti`s are not all known (a refresh writes
-    /// nothing). A later generation, opened by a re-authentication the PSU decided after the
-    /// caller read the consent's, is not reached, however close in time it follows.
+    /// (RFC 7009 2.1, RFC 6749 4.1.2): the consent's codes of those generations not yet
+    /// exchanged are discarded (else one exchanged after would issue a refresh token no sweep
+    /// revoked), then its refresh tokens of those generations are revoked, including one a
+    /// redemption racing with this wrote, then every access token issued under them, whose
+    /// `jti`s are not all known (a refresh writes nothing). A later generation (a
+    /// re-authentication the PSU decided after the bank's revocation read the consent's, or
+    /// after the revoked refresh token's or reused code's own) is not reached, however close
+    /// in time it follows.
     ///
     /// Access tokens issued before generations existed carry none: for them the record keeps
     /// an `iat` watermark, reaching the clock skew past now for a node whose clock is behind.
@@ -206,7 +210,17 @@ impl TokenService {
         client_id: &str,
         generation_until: i64,
     ) -> Result<(), TokenError> {
-        self.authorizations()?
+        let store = self.authorizations()?;
+        // A redemption holding a code's row (PostgreSQL) makes the discard wait, then skip the
+        // code it used; the refresh token that redemption wrote is revoked by the sweep after.
+        store
+            .discard_unused_codes_of_consent(
+                consent_id,
+                generation_until,
+                self.clock.unix_time().secs(),
+            )
+            .await?;
+        store
             .revoke_refresh_tokens_of_consent(
                 consent_id,
                 generation_until,
@@ -233,18 +247,12 @@ impl TokenService {
     }
 
     /// The bank ends a TPP's access under a consent that lives on (OB "Access Revocation",
-    /// the staff console): every grant generation the consent has opened so far ends. Its
-    /// codes not yet exchanged are discarded (else one issued just before would be exchanged
-    /// after), then the grant is revoked (as a revoked refresh token revokes it): its refresh
-    /// tokens, including one a redemption racing with this wrote, and every access token
-    /// issued under those generations. A re-authentication of the same consent decided after
+    /// the staff console): every grant generation the consent has opened so far ends, as a
+    /// revoked refresh token ends its own (its unexchanged codes, its refresh tokens, every
+    /// access token issued under them). A re-authentication of the same consent decided after
     /// the generation was read opens the next one, whose tokens are valid.
     pub async fn end_access(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
-        let store = self.authorizations()?;
-        let generation = store.grant_generation(consent_id).await?;
-        store
-            .discard_unused_codes_of_consent(consent_id, generation, self.clock.unix_time().secs())
-            .await?;
+        let generation = self.authorizations()?.grant_generation(consent_id).await?;
         self.revoke_grant(consent_id, client_id, generation).await
     }
 
@@ -311,7 +319,8 @@ impl TokenService {
         }
         let claims = self.user_claims(
             client,
-            (&grant, code.grant_generation),
+            &grant,
+            code.grant_generation,
             grant.scope.clone(),
             now,
         )?;
@@ -367,7 +376,8 @@ impl TokenService {
     fn user_claims(
         &self,
         client: &AuthenticatedClient,
-        (grant, generation): (&CodeGrant, i64),
+        grant: &CodeGrant,
+        generation: i64,
         scope: String,
         now: i64,
     ) -> Result<AccessTokenClaims, TokenError> {
@@ -523,7 +533,7 @@ impl TokenService {
                 "the consent is no longer authorised".into(),
             ));
         }
-        let claims = self.user_claims(client, (&grant, stored.grant_generation), scope, now)?;
+        let claims = self.user_claims(client, &grant, stored.grant_generation, scope, now)?;
         let enc_keys = self.id_token_keys(client, &grant).await?;
         let Some(token) = self
             .settings

@@ -169,25 +169,54 @@ both_backends!(
     tweak = rotation_on
 );
 
+/// Authorises `consent_id` once per account of the PSU (a first authorisation, then
+/// re-authentications of the same consent, all in the same second) and exchanges each code;
+/// the codes and the token responses, oldest first.
+async fn authorised_again(
+    h: &Harness,
+    t: &FlowTpp,
+    user: &str,
+) -> (Vec<String>, Vec<serde_json::Value>) {
+    let consent_id = t.consent(h).await;
+    let (user, password, accounts, _) = psu(h, user).await;
+    let (mut codes, mut grants) = (Vec::new(), Vec::new());
+    for account in &accounts {
+        let (status, params) =
+            authorise_once(h, t, &consent_id, &user, &password, Some(account)).await;
+        assert_eq!(status, 303);
+        let tokens = t.exchange(h, &params["code"]).await;
+        assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+        codes.push(params["code"].clone());
+        grants.push(tokens.2);
+    }
+    (codes, grants)
+}
+
 /// TK-7 / RFC 7009 2.1 with a re-authentication (CO-5): the grant a refresh token belongs to
 /// is its code's grant generation. The TPP revoking the refresh token of a consent's first
 /// authorisation, after its PSU authorised the consent again in the same second, revokes the
 /// first grant's tokens and refresh token only: the second grant's access token stays active
 /// and its refresh token keeps working, though every token was issued within the clock skew.
 async fn tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_case(h: Harness) {
+    revoking_an_earlier_grant(h, false).await;
+}
+
+/// As above with rotation on: the later grant's refresh token, rotated before the revocation,
+/// hands its generation to its successor, which keeps working.
+async fn tk_7_a_rotated_refresh_token_keeps_its_grant_generation_case(h: Harness) {
+    revoking_an_earlier_grant(h, true).await;
+}
+
+async fn revoking_an_earlier_grant(h: Harness, rotation: bool) {
     let t = FlowTpp::register(&h, "tpp-rt-generations", None).await;
-    let consent_id = t.consent(&h).await;
-    let (user, password, accounts, _) = psu(&h, "rt-generations").await;
-    let mut grants = Vec::new();
-    for account in &accounts {
-        let (status, params) =
-            authorise_once(&h, &t, &consent_id, &user, &password, Some(account)).await;
-        assert_eq!(status, 303);
-        let tokens = t.exchange(&h, &params["code"]).await;
-        assert_eq!(tokens.0, 200, "{:?}", tokens.2);
-        grants.push(tokens.2);
-    }
+    let (_, grants) = authorised_again(&h, &t, "rt-generations").await;
     let (first, second) = (&grants[0], &grants[1]);
+    let mut later_refresh = second["refresh_token"].as_str().unwrap().to_string();
+    if rotation {
+        let rotated = refresh(&h, &t, &later_refresh).await;
+        assert_eq!(rotated.0, 200, "{:?}", rotated.2);
+        later_refresh = rotated.2["refresh_token"].as_str().unwrap().to_string();
+    }
     let r = h
         .post(
             Some(&t.c.identity),
@@ -209,7 +238,7 @@ async fn tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_c
     );
     let second_access = second["access_token"].as_str().unwrap();
     assert_eq!(introspect(&h, &t.c, second_access).await["active"], true);
-    let refreshed = refresh(&h, &t, second["refresh_token"].as_str().unwrap()).await;
+    let refreshed = refresh(&h, &t, &later_refresh).await;
     assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
     let refreshed_access = refreshed.2["access_token"].as_str().unwrap();
     assert_eq!(introspect(&h, &t.c, refreshed_access).await["active"], true);
@@ -219,4 +248,88 @@ both_backends!(
     tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant,
     tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_on_postgres
         => tk_7_revoking_a_refresh_token_leaves_a_later_re_authentications_grant_case
+);
+
+both_backends!(
+    tk_7_a_rotated_refresh_token_keeps_its_grant_generation,
+    tk_7_a_rotated_refresh_token_keeps_its_grant_generation_on_postgres
+        => tk_7_a_rotated_refresh_token_keeps_its_grant_generation_case,
+    tweak = rotation_on
+);
+
+/// TK-2 / RFC 6749 4.1.2 with a re-authentication (CO-5): a second use of a code revokes the
+/// grant generation it opened and the consent's earlier ones. Reusing the first
+/// authorisation's code leaves the re-authentication's tokens; reusing the re-authentication's
+/// code then ends both.
+async fn tk_2_a_reused_code_revokes_its_grant_and_earlier_ones_not_a_later_one_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-reuse-generations", None).await;
+    let (codes, grants) = authorised_again(&h, &t, "reuse-generations").await;
+    let access = |i: usize| grants[i]["access_token"].as_str().unwrap().to_string();
+    let refresh_token = |i: usize| grants[i]["refresh_token"].as_str().unwrap().to_string();
+
+    assert_oauth_error(&t.exchange(&h, &codes[0]).await, 400, "invalid_grant");
+    assert_eq!(introspect(&h, &t.c, &access(0)).await["active"], false);
+    assert_oauth_error(
+        &refresh(&h, &t, &refresh_token(0)).await,
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(introspect(&h, &t.c, &access(1)).await["active"], true);
+    let later = refresh(&h, &t, &refresh_token(1)).await;
+    assert_eq!(later.0, 200, "{:?}", later.2);
+
+    assert_oauth_error(&t.exchange(&h, &codes[1]).await, 400, "invalid_grant");
+    assert_eq!(introspect(&h, &t.c, &access(1)).await["active"], false);
+    let refreshed = later.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, refreshed).await["active"], false);
+    assert_oauth_error(
+        &refresh(&h, &t, &refresh_token(1)).await,
+        400,
+        "invalid_grant",
+    );
+}
+
+both_backends!(
+    tk_2_a_reused_code_revokes_its_grant_and_earlier_ones_not_a_later_one,
+    tk_2_a_reused_code_revokes_its_grant_and_earlier_ones_not_a_later_one_on_postgres
+        => tk_2_a_reused_code_revokes_its_grant_and_earlier_ones_not_a_later_one_case
+);
+
+/// TK-7 / RFC 7009 2.1 (CO-5): revoking a refresh token ends its grant generation and the
+/// consent's earlier ones whole: a code of an earlier authorisation not yet exchanged is
+/// discarded with them (exchanged after, it would give a refresh token no revocation swept).
+async fn tk_7_revoking_a_refresh_token_discards_the_earlier_unexchanged_codes_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rt-codes", None).await;
+    let consent_id = t.consent(&h).await;
+    let (user, password, accounts, _) = psu(&h, "rt-codes").await;
+    let mut codes = Vec::new();
+    for account in &accounts {
+        let (status, params) =
+            authorise_once(&h, &t, &consent_id, &user, &password, Some(account)).await;
+        assert_eq!(status, 303);
+        codes.push(params["code"].clone());
+    }
+    let later = t.exchange(&h, &codes[1]).await;
+    assert_eq!(later.0, 200, "{:?}", later.2);
+    let r = h
+        .post(
+            Some(&t.c.identity),
+            "/revoke",
+            &[
+                ("token", later.2["refresh_token"].as_str().unwrap()),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &t.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_eq!(r.0, 200, "{:?}", r.2);
+    assert_oauth_error(&t.exchange(&h, &codes[0]).await, 400, "invalid_grant");
+    let access = later.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &t.c, access).await["active"], false);
+}
+
+both_backends!(
+    tk_7_revoking_a_refresh_token_discards_the_earlier_unexchanged_codes,
+    tk_7_revoking_a_refresh_token_discards_the_earlier_unexchanged_codes_on_postgres
+        => tk_7_revoking_a_refresh_token_discards_the_earlier_unexchanged_codes_case
 );
