@@ -229,3 +229,35 @@ both_backends!(
     ca_1_a_replayed_or_foreign_exchange_of_a_used_code_revokes_nothing_on_postgres
         => ca_1_a_replayed_or_foreign_exchange_of_a_used_code_revokes_nothing_case
 );
+
+/// TK-2 / CO-2: a code whose consent expired (its `ExpirationDateTime` passed) after the PSU
+/// authorised it, the code itself still unexpired, is refused (`invalid_grant`) and issues
+/// nothing, though the consent's stored status is still Authorised (its expiry is read).
+async fn tk_2_a_code_of_a_consent_expired_since_is_refused_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-consent-expiry", None).await;
+    let mut body = crate::support::consents::aac_body();
+    let expires = time::OffsetDateTime::from_unix_timestamp(h.clock_now() + 30).unwrap();
+    body["Data"]["ExpirationDateTime"] = json!(bulwark_consent::format_datetime(expires));
+    let consent_id = t.consent_with(&h, &body).await;
+    let (user, password, accounts, _) = crate::support::journey::psu(&h, "consent-expiry").await;
+    let (status, params) = crate::support::journey::authorise_once(
+        &h,
+        &t,
+        &consent_id,
+        &user,
+        &password,
+        Some(&accounts[0]),
+    )
+    .await;
+    assert_eq!(status, 303);
+    h.clock.advance(31);
+    let late = t.exchange(&h, &params["code"]).await;
+    assert_oauth_error(&late, 400, "invalid_grant");
+    assert!(late.2.get("access_token").is_none(), "{:?}", late.2);
+}
+
+both_backends!(
+    tk_2_a_code_of_a_consent_expired_since_is_refused,
+    tk_2_a_code_of_a_consent_expired_since_is_refused_on_postgres
+        => tk_2_a_code_of_a_consent_expired_since_is_refused_case
+);

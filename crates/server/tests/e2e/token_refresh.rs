@@ -333,3 +333,67 @@ both_backends!(
     tk_7_revoking_a_refresh_token_discards_the_earlier_unexchanged_codes_on_postgres
         => tk_7_revoking_a_refresh_token_discards_the_earlier_unexchanged_codes_case
 );
+
+fn short_refresh_tokens(c: &mut bulwark_server::config::Config) {
+    c.tokens.refresh_token_lifetime_secs = 120;
+}
+
+/// TK-3: a refresh token is good for `tokens.refresh_token_lifetime_secs` from its issue and
+/// not a second more: `invalid_grant` at its expiry, and it issues nothing.
+async fn tk_3_a_refresh_token_is_refused_from_its_expiry_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rt-expiry", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "rt-expiry").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let refresh_token = tokens.2["refresh_token"].as_str().unwrap().to_string();
+    h.clock.advance(119);
+    let last = refresh(&h, &t, &refresh_token).await;
+    assert_eq!(last.0, 200, "a second before its expiry: {:?}", last.2);
+    h.clock.advance(1);
+    let expired = refresh(&h, &t, &refresh_token).await;
+    assert_oauth_error(&expired, 400, "invalid_grant");
+    assert!(expired.2.get("access_token").is_none(), "{:?}", expired.2);
+}
+
+both_backends!(
+    tk_3_a_refresh_token_is_refused_from_its_expiry,
+    tk_3_a_refresh_token_is_refused_from_its_expiry_on_postgres
+        => tk_3_a_refresh_token_is_refused_from_its_expiry_case,
+    tweak = short_refresh_tokens
+);
+
+/// TK-7 / RFC 7009 2.1 ("the authorization server first validates the client credentials ...
+/// and then verifies whether the token was issued to the client making the revocation
+/// request"): another client presenting a TPP's refresh token at `/revoke` is refused
+/// (`unauthorized_client`) and revokes nothing: the TPP's refresh token keeps working and
+/// its access token stays active.
+async fn tk_7_another_clients_refresh_token_is_not_revoked_case(h: Harness) {
+    let owner = FlowTpp::register(&h, "tpp-rt-owner", None).await;
+    let other = FlowTpp::register(&h, "tpp-rt-other", None).await;
+    let (code, _, _) = fapi2_code(&h, &owner, "rt-owner").await;
+    let tokens = owner.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let refresh_token = tokens.2["refresh_token"].as_str().unwrap();
+    let r = h
+        .post(
+            Some(&other.c.identity),
+            "/revoke",
+            &[
+                ("token", refresh_token),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &other.c.assertion(&h)),
+            ],
+        )
+        .await;
+    assert_oauth_error(&r, 400, "unauthorized_client");
+    let access = tokens.2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&h, &owner.c, access).await["active"], true);
+    let still = refresh(&h, &owner, refresh_token).await;
+    assert_eq!(still.0, 200, "{:?}", still.2);
+}
+
+both_backends!(
+    tk_7_another_clients_refresh_token_is_not_revoked,
+    tk_7_another_clients_refresh_token_is_not_revoked_on_postgres
+        => tk_7_another_clients_refresh_token_is_not_revoked_case
+);

@@ -199,4 +199,32 @@ mod tests {
         r.code_verifier = None;
         assert!(check(&r, &code, &unchallenged, "tpp-1", 100).is_ok());
     }
+
+    /// RFC 7636 4.1: a verifier is 43 to 128 characters of the unreserved alphabet; one outside
+    /// it is refused even when its S256 is the challenge (a client's weak verifier is not
+    /// accepted as its proof).
+    #[test]
+    fn az_4_rfc7636_a_verifier_outside_its_length_or_alphabet_is_refused_even_when_it_matches() {
+        let (req, code, grant) = fixture();
+        let outcome = |verifier: String| {
+            let challenged = CodeGrant {
+                code_challenge: Some(s256(&verifier)),
+                ..grant.clone()
+            };
+            let r = AuthorizationCodeRequest {
+                code_verifier: Some(verifier),
+                ..req.clone()
+            };
+            check(&r, &code, &challenged, "tpp-1", 100)
+        };
+        assert!(outcome("a".repeat(43)).is_ok());
+        assert!(
+            outcome(format!("{}-._~", "Z9".repeat(62))).is_ok(),
+            "128 characters"
+        );
+        assert!(outcome("a".repeat(42)).is_err_and(is_invalid_grant));
+        assert!(outcome("a".repeat(129)).is_err_and(is_invalid_grant));
+        assert!(outcome(format!("{}+", "a".repeat(42))).is_err_and(is_invalid_grant));
+        assert!(outcome(format!("{} ", "a".repeat(43))).is_err_and(is_invalid_grant));
+    }
 }
