@@ -211,20 +211,11 @@ async fn co_4_a_complete_order_shows_its_charges_before_the_login_pays_it() {
 /// other account, which the page never offered) is refused and changes nothing; the PSU's
 /// confirmation without a choice then authorises the named account, and only it.
 async fn co_4_a_consent_naming_its_account_refuses_a_decision_choosing_accounts_case(h: Harness) {
-    use crate::support::consents::{CBPII, as_tpp, cof_body};
     let t = FlowTpp::register(&h, "tpp-cbpii-choice", None).await;
     let (user, password, accounts, subject) = psu(&h, "cbpii-choice").await;
     let own = PsuStore::psu_accounts(&h.store, &subject).await.unwrap();
     let named = own.iter().find(|a| a.account_id == accounts[0]).unwrap();
-    let mut body = cof_body();
-    body["Data"]["DebtorAccount"] = json!({"SchemeName": named.scheme,
-        "Identification": named.identification, "Name": named.name});
-    let created = as_tpp(&h, &t.c, &t.app_token).post(CBPII, &body, &[]).await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let consent_id = created.body["Data"]["ConsentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let consent_id = t.funds_consent_for(&h, named).await;
     let params = t.fapi2_params_with_scope(&consent_id, "openid fundsconfirmations");
     let (mut b, ia) = t.start_in_browser(&h, &params).await;
     let logged = b.login(&ia, &user, &password).await;

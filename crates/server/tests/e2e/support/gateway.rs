@@ -257,7 +257,6 @@ pub async fn tls_echo_upstream(h: &Harness) -> String {
 /// journey: consent, PAR with the `fundsconfirmations` scope, login, authorise, code, token);
 /// returns the TPP, its access token for the consent, and the consent id.
 pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, String, String) {
-    use super::consents::{CBPII, as_tpp, cof_body};
     use super::journey::{psu, response_params};
     let t = FlowTpp::register(h, id, None).await;
     let (user, password, _, subject) = psu(h, user).await;
@@ -266,15 +265,7 @@ pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, Strin
         .await
         .unwrap()
         .remove(0);
-    let mut body = cof_body();
-    body["Data"]["DebtorAccount"] = json!({"SchemeName": account.scheme,
-        "Identification": account.identification, "Name": account.name});
-    let created = as_tpp(h, &t.c, &t.app_token).post(CBPII, &body, &[]).await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let consent_id = created.body["Data"]["ConsentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let consent_id = t.funds_consent_for(h, &account).await;
     let params = t.fapi2_params_with_scope(&consent_id, "openid fundsconfirmations");
     let (mut b, ia) = t.start_in_browser(h, &params).await;
     let logged = b.login(&ia, &user, &password).await;

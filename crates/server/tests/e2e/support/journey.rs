@@ -12,7 +12,7 @@ use bulwark_core::SystemRng;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Map, Value, json};
 
-use super::consents::{AISP, PISP, as_tpp, pay_body};
+use super::consents::{AISP, CBPII, PISP, as_tpp, cof_body, pay_body};
 use super::{BEARER, Harness, ISSUER, PkjClient, Resp};
 
 pub const REDIRECT: &str = "https://tpp.example/cb";
@@ -179,6 +179,26 @@ impl FlowTpp {
         body["Data"]["Initiation"]["DebtorAccount"] =
             json!({"SchemeName": debtor.0, "Identification": debtor.1, "Name": "Alex Customer"});
         self.payment_consent_with(h, &body).await
+    }
+
+    /// Creates a funds-confirmation consent whose DebtorAccount is `account` (OB CBPII: the
+    /// consent names the PSU's account); returns its id.
+    pub async fn funds_consent_for(
+        &self,
+        h: &Harness,
+        account: &bulwark_store::PsuAccountRecord,
+    ) -> String {
+        let mut body = cof_body();
+        body["Data"]["DebtorAccount"] = json!({"SchemeName": account.scheme,
+            "Identification": account.identification, "Name": account.name});
+        let created = as_tpp(h, &self.c, &self.app_token)
+            .post(CBPII, &body, &[])
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        created.body["Data"]["ConsentId"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Creates a domestic-payment consent from `body` (a fresh idempotency key); returns its id.
