@@ -269,6 +269,12 @@ async fn cert_2_trusting_the_proxy_skips_issuer_checks_but_not_dates_or_purpose(
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "expired");
+    let earlier = now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    let err = v
+        .validate_forwarded(&trust, &other.chain(&leaf), Purpose::TlsClient, earlier)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "not_yet_valid");
     let err = v
         .validate_forwarded(&trust, &other.chain(&leaf), Purpose::Qwac, now())
         .await

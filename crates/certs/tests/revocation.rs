@@ -977,3 +977,32 @@ async fn hardening_a_hanging_responder_does_not_queue_callers_behind_each_other(
         again.elapsed()
     );
 }
+
+/// CERT-4: a CRL whose thisUpdate is beyond the clock skew ahead (a CA clock gone wrong, or a
+/// list not yet in force) is not an answer, even one that does not list the certificate:
+/// with OCSP unavailable the certificate is refused, as when neither source can tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_a_crl_issued_in_the_future_is_not_an_answer() {
+    let pki = Pki::new();
+    let crl_port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
+    let early = pki.ca.crl(
+        &[],
+        now_odt() + time::Duration::days(1),
+        now_odt() + time::Duration::days(2),
+    );
+    let _srv = serve_on(crl_port, early).await;
+    let v = validator(&pki.ca, rt_settings());
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(crl_reason.contains("future"), "{crl_reason}")
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+}
