@@ -212,6 +212,21 @@ fn dcr_2_redirect_uris() {
         )
         .is_ok()
     );
+    // A statement listing a plain-http or fragment URI does not make it acceptable.
+    let mut lax = ssa(&["AISP"]);
+    lax.software_redirect_uris.extend([
+        "http://tpp.example/cb".into(),
+        "https://tpp.example/cb#f".into(),
+    ]);
+    for bad in ["http://tpp.example/cb", "https://tpp.example/cb#f"] {
+        assert!(
+            matches!(
+                build(req(json!({"redirect_uris": [bad]})), &lax),
+                Err(DcrError::RedirectUri(_))
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

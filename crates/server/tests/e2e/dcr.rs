@@ -205,6 +205,19 @@ async fn dcr_update_client_config() {
         )
         .await;
     assert_oauth_error(&resp, 400, "invalid_client_metadata");
+    // RFC 7592 2.2: the request's client_id must be the one in the URL.
+    let other = d.request_with(|c| {
+        c.insert("client_id".into(), json!("another-client"));
+        c.insert("redirect_uris".into(), json!(["https://tpp.example/cb"]));
+    });
+    let resp = d
+        .send(Method::PUT, &path, Some(&d.qwac), Some(rat), Some(&other))
+        .await;
+    assert_oauth_error(&resp, 400, "invalid_client_metadata");
+    let read = d
+        .send(Method::GET, &path, Some(&d.qwac), Some(rat), None)
+        .await;
+    assert_eq!(read.2["redirect_uris"], json!(["https://tpp.example/cb2"]));
 
     // The module's refused updates (FAPI1AdvancedFinalBrazilDCRUpdateClientConfig): no or an
     // untrusted certificate, a wrong token, no software statement, a statement whose
