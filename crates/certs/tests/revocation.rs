@@ -486,30 +486,37 @@ async fn cert_4_hanging_ocsp_without_crl_is_rejected_within_the_timeout() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cert_4_stale_crl_is_not_an_answer() {
+/// Validates a leaf whose only revocation source is a CRL (not listing it) in force from
+/// `this_update` to `next_update`; the reason the CRL was no answer.
+async fn crl_outside_its_window(
+    this_update: time::OffsetDateTime,
+    next_update: time::OffsetDateTime,
+) -> String {
     let pki = Pki::new();
     let crl_port = free_port();
     let leaf = pki
         .ca
         .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
-    let old = pki.ca.crl(
-        &[],
-        now_odt() - time::Duration::days(3),
-        now_odt() - time::Duration::days(2),
-    );
-    let _srv = serve_on(crl_port, old).await;
+    let _srv = serve_on(crl_port, pki.ca.crl(&[], this_update, next_update)).await;
     let v = validator(&pki.ca, rt_settings());
     let err = v
         .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
         .await
         .unwrap_err();
     match err {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(crl_reason.contains("stale"), "{crl_reason}")
-        }
+        CertError::RevocationUndetermined { crl_reason, .. } => crl_reason,
         other => panic!("expected undetermined, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_stale_crl_is_not_an_answer() {
+    let crl_reason = crl_outside_its_window(
+        now_odt() - time::Duration::days(3),
+        now_odt() - time::Duration::days(2),
+    )
+    .await;
+    assert!(crl_reason.contains("stale"), "{crl_reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -983,26 +990,10 @@ async fn hardening_a_hanging_responder_does_not_queue_callers_behind_each_other(
 /// with OCSP unavailable the certificate is refused, as when neither source can tell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cert_4_a_crl_issued_in_the_future_is_not_an_answer() {
-    let pki = Pki::new();
-    let crl_port = free_port();
-    let leaf = pki
-        .ca
-        .issue(&LeafSpec::plain("x").crl(&format!("http://127.0.0.1:{crl_port}/ca.crl")));
-    let early = pki.ca.crl(
-        &[],
+    let crl_reason = crl_outside_its_window(
         now_odt() + time::Duration::days(1),
         now_odt() + time::Duration::days(2),
-    );
-    let _srv = serve_on(crl_port, early).await;
-    let v = validator(&pki.ca, rt_settings());
-    let err = v
-        .validate(&pki.chain(&leaf), Purpose::TlsClient, now())
-        .await
-        .unwrap_err();
-    match err {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(crl_reason.contains("future"), "{crl_reason}")
-        }
-        other => panic!("expected undetermined, got {other:?}"),
-    }
+    )
+    .await;
+    assert!(crl_reason.contains("future"), "{crl_reason}");
 }
