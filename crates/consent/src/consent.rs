@@ -223,7 +223,28 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
+/// The reason the history records when a PSU declines to re-authenticate an Authorised
+/// consent (which stays as it was, its access unchanged).
+pub(crate) const REAUTHENTICATION_DECLINED: &str = "re-authentication declined by the PSU";
+
 impl AuditEntry {
+    /// The bank ended the TPP's access under the consent, which stayed Authorised (OB v3.1.10
+    /// "Access Revocation", from the staff console).
+    pub fn is_access_revocation(&self) -> bool {
+        self.actor.kind == ActorKind::Staff
+            && self.from == Some(ConsentStatus::Authorised)
+            && self.to == ConsentStatus::Authorised
+    }
+
+    /// The PSU authorised the Authorised consent again (a re-authentication, which opens a new
+    /// grant generation); a declined one is not.
+    pub fn is_reauthorisation(&self) -> bool {
+        self.actor.kind == ActorKind::Psu
+            && self.from == Some(ConsentStatus::Authorised)
+            && self.to == ConsentStatus::Authorised
+            && self.reason.as_deref() != Some(REAUTHENTICATION_DECLINED)
+    }
+
     pub(crate) fn from_record(r: ConsentAuditRecord) -> Result<Self, ConsentError> {
         let corrupt = |what: &str| {
             ConsentError::Corrupt(format!("audit of consent {}: {what}", r.consent_id))

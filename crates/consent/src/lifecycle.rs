@@ -106,18 +106,7 @@ impl ConsentService {
     ) -> Result<Consent, ConsentError> {
         let from = consent.stored_status;
         let now = whole_seconds(now);
-        let t = ConsentTransition {
-            consent_id: consent.id.clone(),
-            from_status: from.as_str().into(),
-            to_status: to.as_str().into(),
-            at: now.unix_timestamp(),
-            psu_id: authorisation.map(|(psu, _)| psu.to_owned()),
-            selected_accounts: authorisation.map(|(_, accounts)| accounts.to_vec()),
-            actor_kind: actor.kind.as_str().into(),
-            actor_id: actor.id.clone(),
-            reason: reason.map(str::to_owned),
-            customer: actor.customer.clone(),
-        };
+        let t = transition_of(consent, to, actor, reason, authorisation, now, None);
         if !self.store.transition_consent(&t).await? {
             // Lost a race: report against what is stored now.
             let current = self.load(&consent.id).await?;
@@ -254,13 +243,20 @@ impl ConsentService {
     /// ends is every token issued under it, which the caller revokes with the grant. This
     /// records the revocation as an audit row that keeps the status (and its
     /// `StatusUpdateDateTime`). Other kinds are revoked with [`Self::revoke`].
+    ///
+    /// `ended_generation` is the grant generation whose tokens the caller has ended: the row
+    /// is written only while it is still the consent's latest, so the history never says
+    /// access was revoked while a re-authentication's later generation lives. `None` when a
+    /// re-authentication opened a later one in between: the caller ends that one and asks
+    /// again.
     pub async fn revoke_access(
         &self,
         consent_id: &str,
         actor: &Actor,
         reason: Option<&str>,
+        ended_generation: i64,
         now: OffsetDateTime,
-    ) -> Result<Consent, ConsentError> {
+    ) -> Result<Option<Consent>, ConsentError> {
         let consent = self.load(consent_id).await?;
         self.refuse_if_expired(&consent, ConsentStatus::Authorised, now)
             .await?;
@@ -272,15 +268,27 @@ impl ConsentService {
                 to: ConsentStatus::Authorised,
             });
         }
-        self.write(
+        let t = transition_of(
             &consent,
             ConsentStatus::Authorised,
             actor,
             reason,
             None,
-            now,
-        )
-        .await
+            whole_seconds(now),
+            Some(ended_generation),
+        );
+        if !self.store.transition_consent(&t).await? {
+            let current = self.load(consent_id).await?;
+            if current.stored_status == ConsentStatus::Authorised {
+                return Ok(None);
+            }
+            return Err(ConsentError::IllegalTransition {
+                from: current.stored_status,
+                to: ConsentStatus::Authorised,
+            });
+        }
+        log_transition(&t, actor);
+        Ok(Some(consent))
     }
 
     /// A payment was made against a domestic-payment consent (Authorised -> Consumed), by
@@ -601,6 +609,31 @@ fn query(s: &ConsentSearch) -> ConsentQuery {
     }
 }
 
+/// The conditional change `consent -> to` with its audit row, as the store applies it.
+fn transition_of(
+    consent: &Consent,
+    to: ConsentStatus,
+    actor: &Actor,
+    reason: Option<&str>,
+    authorisation: Option<(&str, &[String])>,
+    now: OffsetDateTime,
+    grant_generation: Option<i64>,
+) -> ConsentTransition {
+    ConsentTransition {
+        consent_id: consent.id.clone(),
+        from_status: consent.stored_status.as_str().into(),
+        to_status: to.as_str().into(),
+        at: now.unix_timestamp(),
+        psu_id: authorisation.map(|(psu, _)| psu.to_owned()),
+        selected_accounts: authorisation.map(|(_, accounts)| accounts.to_vec()),
+        actor_kind: actor.kind.as_str().into(),
+        actor_id: actor.id.clone(),
+        reason: reason.map(str::to_owned),
+        customer: actor.customer.clone(),
+        grant_generation,
+    }
+}
+
 /// The PSU's decision on the consent page (AZ-6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -641,11 +674,12 @@ pub fn decision_transition(
         actor_id: psu_id.to_string(),
         reason: None,
         customer: bulwark_store::FapiCustomer::default(),
+        grant_generation: None,
     };
     match decision {
         Decision::Reject if reauthentication => Ok(ConsentTransition {
             to_status: ConsentStatus::Authorised.as_str().into(),
-            reason: Some("re-authentication declined by the PSU".into()),
+            reason: Some(crate::consent::REAUTHENTICATION_DECLINED.into()),
             ..base
         }),
         Decision::Reject => Ok(ConsentTransition {

@@ -163,9 +163,16 @@ async fn co_5_access_revocation_keeps_the_status_and_its_time(env: Env) {
     let before = env.store.get_consent(&id).await.unwrap().unwrap();
     let after = env
         .svc
-        .revoke_access(&id, &Actor::staff("alice"), Some("customer asked"), at(20))
+        .revoke_access(
+            &id,
+            &Actor::staff("alice"),
+            Some("customer asked"),
+            0,
+            at(20),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("generation 0 is the consent's latest");
     assert_eq!(after.stored_status, ConsentStatus::Authorised);
     let stored = env.store.get_consent(&id).await.unwrap().unwrap();
     assert_eq!(stored.status, "Authorised");
@@ -183,6 +190,16 @@ async fn co_5_access_revocation_keeps_the_status_and_its_time(env: Env) {
     );
     assert_eq!(last.reason.as_deref(), Some("customer asked"));
     let rows = history.len();
+    // A generation that is not the consent's latest (a re-authentication opened another
+    // since the caller ended it): no record, the caller ends that one and asks again.
+    assert_eq!(
+        env.svc
+            .revoke_access(&id, &Actor::staff("bob"), Some("stale"), 1, at(21))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(env.svc.history(&id).await.unwrap().len(), rows);
 
     let a = caller("client-a", ALL_ROLES);
     let awaiting = env
@@ -199,7 +216,7 @@ async fn co_5_access_revocation_keeps_the_status_and_its_time(env: Env) {
         let rows_before = env.svc.history(refused).await.unwrap().len();
         let e = env
             .svc
-            .revoke_access(refused, &Actor::staff("alice"), Some("x"), at(21))
+            .revoke_access(refused, &Actor::staff("alice"), Some("x"), 0, at(21))
             .await
             .unwrap_err();
         assert!(matches!(e, ConsentError::IllegalTransition { .. }), "{e}");
@@ -207,7 +224,7 @@ async fn co_5_access_revocation_keeps_the_status_and_its_time(env: Env) {
     }
     let e = env
         .svc
-        .revoke_access(&id, &Actor::staff("alice"), Some("late"), at(1000))
+        .revoke_access(&id, &Actor::staff("alice"), Some("late"), 0, at(1000))
         .await
         .unwrap_err();
     assert!(matches!(e, ConsentError::IllegalTransition { .. }), "{e}");

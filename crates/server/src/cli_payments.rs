@@ -112,6 +112,7 @@ async fn record(
         actor_id: ACTOR.into(),
         reason: Some(format!("payment {payment_id} recorded by an operator")),
         customer: FapiCustomer::default(),
+        grant_generation: None,
     });
     // OP-6: who may read a payment changed; the trail says so (no server runs this command,
     // so the row is written with the record).

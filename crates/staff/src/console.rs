@@ -212,11 +212,6 @@ impl StaffService {
         }
         // The tokens end first: should that fail, nothing says access was revoked while it
         // was not (ending them again is harmless).
-        if status == ConsentStatus::Authorised {
-            self.tokens
-                .end_access(consent_id, &consent.client_id)
-                .await?;
-        }
         let (revocation, action) = match status {
             ConsentStatus::AwaitingAuthorisation => {
                 self.consents
@@ -225,12 +220,14 @@ impl StaffService {
                 (Revocation::Withdrawn, "consent.revoke")
             }
             _ if consent.kind() == ConsentKind::AccountAccess => {
-                self.consents
-                    .revoke_access(consent_id, &actor, Some(&why), now)
+                self.end_access(consent_id, &consent.client_id, &actor, &why, now)
                     .await?;
                 (Revocation::AccessEnded, "consent.revoke_access")
             }
             _ => {
+                self.tokens
+                    .end_access(consent_id, &consent.client_id)
+                    .await?;
                 self.consents
                     .revoke(consent_id, &actor, Some(&why), now)
                     .await?;
@@ -250,6 +247,37 @@ impl StaffService {
         .await?;
         tracing::info!(target: "bulwark::staff", staff = %session.username, consent_id, action, "consent revoked by staff");
         Ok(revocation)
+    }
+
+    /// OB "Access Revocation" of an Authorised account-access consent: ends the tokens of
+    /// every grant generation opened so far, then records the revocation in the consent's
+    /// history, but only while no re-authentication has opened a later generation since; when
+    /// one has (its PSU's decision committed in between), its tokens are ended too and the
+    /// record tried again, so the history never says access was revoked while tokens live.
+    async fn end_access(
+        &self,
+        consent_id: &str,
+        client_id: &str,
+        actor: &bulwark_consent::Actor,
+        why: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StaffError> {
+        for _ in 0..REVOCATION_ATTEMPTS {
+            let ended = self.tokens.end_access(consent_id, client_id).await?;
+            if self
+                .consents
+                .revoke_access(consent_id, actor, Some(why), ended, now)
+                .await?
+                .is_some()
+            {
+                return Ok(());
+            }
+        }
+        Err(StaffError::Conflict(
+            "the consent's PSU kept re-authenticating it while its access was being revoked; \
+             its tokens so far are ended, revoke again to record it"
+                .into(),
+        ))
     }
 
     /// Every client, newest registration first.
@@ -381,18 +409,21 @@ fn revocable(consent: &Consent, status: ConsentStatus) -> bool {
     }
 }
 
-/// The bank's last access revocation of an Authorised consent (a staff entry that kept it
-/// Authorised), unless a re-authentication by its PSU came after it.
+/// How many times an access revocation ends a later grant generation a re-authentication
+/// opened while it was being recorded, before it says so (each attempt needs a PSU's
+/// decision to commit in the few milliseconds between two statements).
+const REVOCATION_ATTEMPTS: usize = 3;
+
+/// The bank's last access revocation of an Authorised consent, unless its PSU authorised it
+/// again after it (a declined re-authentication leaves the access ended). The history's order
+/// is the order of effect: the revocation's row is written only while the generation it ended
+/// is the consent's latest ([`ConsoleService::revoke_consent`]).
 fn access_revoked(history: &[AuditEntry]) -> Option<AuditEntry> {
-    let last = history.iter().rposition(|e| {
-        e.actor.kind == bulwark_consent::ActorKind::Staff
-            && e.from == Some(ConsentStatus::Authorised)
-            && e.to == ConsentStatus::Authorised
-    })?;
-    let reauthenticated = history[last + 1..].iter().any(|e| {
-        e.actor.kind == bulwark_consent::ActorKind::Psu && e.to == ConsentStatus::Authorised
-    });
-    (!reauthenticated).then(|| history[last].clone())
+    let last = history.iter().rposition(AuditEntry::is_access_revocation)?;
+    let reauthorised = history[last + 1..]
+        .iter()
+        .any(AuditEntry::is_reauthorisation);
+    (!reauthorised).then(|| history[last].clone())
 }
 
 /// What a bank-side revocation did, for the page that reports it.

@@ -32,6 +32,9 @@ pub enum StaffError {
     /// The input is not acceptable (a missing reason, a consent in the wrong status).
     #[error("{0}")]
     BadRequest(String),
+    /// The change met a concurrent one it could not be ordered after (said how to go on).
+    #[error("{0}")]
+    Conflict(String),
     /// The server could not decide (logged with detail).
     #[error("internal error: {0}")]
     Internal(String),
@@ -46,6 +49,7 @@ impl StaffError {
             Self::Csrf | Self::Forbidden(_) | Self::SignInAgain => 403,
             Self::NotFound => 404,
             Self::BadRequest(_) => 400,
+            Self::Conflict(_) => 409,
             Self::Internal(_) => 500,
         }
     }

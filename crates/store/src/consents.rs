@@ -140,6 +140,10 @@ pub struct ConsentTransition {
     pub reason: Option<String>,
     /// The customer headers of the TPP request behind the change.
     pub customer: FapiCustomer,
+    /// When given, the change applies only while the consent's grant generation is this one
+    /// (the bank's access revocation records the generation it ended: a re-authentication
+    /// that opened a later one in between refuses the record, and the caller ends that too).
+    pub grant_generation: Option<i64>,
 }
 
 /// Which time orders a staff search (newest first).
@@ -409,7 +413,7 @@ pub(crate) async fn apply_transition(
         "UPDATE consents SET status = $1, \
          status_updated_at = CASE WHEN status = $1 THEN status_updated_at ELSE $2 END, \
          psu_id = COALESCE($3, psu_id), selected_accounts = COALESCE($4, selected_accounts) \
-         WHERE id = $5 AND status = $6",
+         WHERE id = $5 AND status = $6 AND grant_generation = COALESCE($7, grant_generation)",
     )
     .bind(&t.to_status)
     .bind(t.at)
@@ -417,6 +421,7 @@ pub(crate) async fn apply_transition(
     .bind(accounts)
     .bind(&t.consent_id)
     .bind(&t.from_status)
+    .bind(t.grant_generation)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {

@@ -58,6 +58,7 @@ both_backends!(
     tk_7_revoked_tokens_are_recorded_until_expiry,
     tk_7_a_revoked_grant_revokes_its_tokens_issued_until_then,
     co_5_a_revoked_grant_reaches_the_generations_it_names_whatever_their_iat,
+    co_5_a_change_for_a_grant_generation_waits_for_no_later_one,
     co_5_each_code_opens_the_consents_next_grant_generation,
     co_1_consent_insert_get_and_idempotency_key_lookup,
     co_5_staff_users_sessions_and_the_audit_trail,
@@ -428,6 +429,7 @@ fn transition(id: &str, from: &str, to: &str, at: i64) -> ConsentTransition {
         actor_id: "psu-1".into(),
         reason: None,
         customer: FapiCustomer::default(),
+        grant_generation: None,
     }
 }
 
@@ -901,6 +903,47 @@ async fn co_5_a_revoked_grant_reaches_the_generations_it_names_whatever_their_ia
 /// generation a revocation recorded; a revocation up to a generation discards the unused
 /// codes and revokes the refresh tokens of that generation and earlier ones, and leaves a
 /// later generation's.
+/// CO-5: a change conditioned on a grant generation (the bank's access revocation records
+/// the one it ended) applies only while that generation is the consent's latest; after a
+/// re-authentication opened the next one it writes nothing, neither the row nor its audit.
+async fn co_5_a_change_for_a_grant_generation_waits_for_no_later_one(store: SqlStore) {
+    authorised_with_code(&store, "aac-r", "hr1").await;
+    let history =
+        |store: SqlStore| async move { store.consent_history("aac-r").await.unwrap().len() };
+    let rows = history(store.clone()).await;
+    let access_revoked = |generation: i64| ConsentTransition {
+        actor_kind: "Staff".into(),
+        actor_id: "alice".into(),
+        grant_generation: Some(generation),
+        ..transition("aac-r", "Authorised", "Authorised", 130)
+    };
+    assert!(!store.transition_consent(&access_revoked(0)).await.unwrap());
+    assert!(!store.transition_consent(&access_revoked(2)).await.unwrap());
+    assert_eq!(history(store.clone()).await, rows, "nothing written");
+    store
+        .insert_interaction(&interaction("ia-r2", "aac-r"))
+        .await
+        .unwrap();
+    let reauthorised = transition("aac-r", "Authorised", "Authorised", 131);
+    assert!(
+        store
+            .finish_interaction(
+                "ia-r2",
+                Some(&reauthorised),
+                Some(&code_record("hr2", "aac-r")),
+                "sealed"
+            )
+            .await
+            .unwrap()
+    );
+    let rows = history(store.clone()).await;
+    assert!(!store.transition_consent(&access_revoked(1)).await.unwrap());
+    assert_eq!(history(store.clone()).await, rows, "nothing written");
+    assert!(store.transition_consent(&access_revoked(2)).await.unwrap());
+    let last = store.consent_history("aac-r").await.unwrap().pop().unwrap();
+    assert_eq!((last.actor_id.as_str(), last.at), ("alice", 130));
+}
+
 async fn co_5_each_code_opens_the_consents_next_grant_generation(store: SqlStore) {
     assert_eq!(store.grant_generation("aac-g").await.unwrap(), 0, "unknown");
     authorised_with_code(&store, "aac-g", "hg1").await;

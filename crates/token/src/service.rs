@@ -250,10 +250,12 @@ impl TokenService {
     /// the staff console): every grant generation the consent has opened so far ends, as a
     /// revoked refresh token ends its own (its unexchanged codes, its refresh tokens, every
     /// access token issued under them). A re-authentication of the same consent decided after
-    /// the generation was read opens the next one, whose tokens are valid.
-    pub async fn end_access(&self, consent_id: &str, client_id: &str) -> Result<(), TokenError> {
+    /// the generation was read opens the next one, whose tokens are valid. Returns the
+    /// generation ended, for the record the caller writes of it.
+    pub async fn end_access(&self, consent_id: &str, client_id: &str) -> Result<i64, TokenError> {
         let generation = self.authorizations()?.grant_generation(consent_id).await?;
-        self.revoke_grant(consent_id, client_id, generation).await
+        self.revoke_grant(consent_id, client_id, generation).await?;
+        Ok(generation)
     }
 
     /// `POST /token`: the request is parsed before the client is authenticated, so a

@@ -568,6 +568,7 @@ pub async fn revoke(
         }
         Err(
             e @ (StaffError::BadRequest(_)
+            | StaffError::Conflict(_)
             | StaffError::Forbidden(_)
             | StaffError::SignInAgain
             | StaffError::Csrf),

@@ -310,6 +310,7 @@ async fn dcr_4_op_6_client_delete_ends_its_consents_and_tokens_with_one_audit_ro
         actor_id: "psu-1".into(),
         reason: None,
         customer: FapiCustomer::default(),
+        grant_generation: None,
     };
     assert!(d.h.store.transition_consent(&authorised).await.unwrap());
 

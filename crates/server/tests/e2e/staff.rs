@@ -214,6 +214,22 @@ async fn reauthentication_case(h: Harness) {
         )
         .await;
     assert_eq!(refused.0, 400, "{:?}", refused.2);
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    assert!(
+        detail.body.contains("id=\"access-revoked\""),
+        "revoked: {}",
+        detail.body
+    );
+    // A re-authentication the PSU declines leaves the access ended, and the console says so.
+    let (status, declined) = authorise_once(&h, &t, &consent_id, &user, &password, None).await;
+    assert_eq!(status, 303);
+    assert_eq!(declined["error"], "access_denied");
+    let detail = b.get(&format!("/staff/consents/{consent_id}")).await;
+    assert!(
+        detail.body.contains("id=\"access-revoked\""),
+        "declined since: {}",
+        detail.body
+    );
     // The PSU re-authenticates at once: a new grant generation, whose tokens are valid though
     // issued in the revocation's second.
     let (status, again) =
