@@ -3,13 +3,15 @@
 //! Chromium). Module names of the OIDF FAPI conformance suite are given where a test covers one.
 //! The code exchange is in `token_code.rs`, FAPI 1.0 Advanced flows in `authorize_fapi1.rs`.
 
-use bulwark_store::{AuthorizationStore, ConsentStore};
+use bulwark_core::ClientStatus;
+use bulwark_store::{AuthorizationStore, ClientStore, ConsentStore};
+use serde_json::{Map, Value, json};
 
 use crate::support::consents::{AISP, as_tpp};
 use crate::support::journey::{
     Browser, FlowTpp, REDIRECT, authorise_once, fapi2_code, psu, response_params,
 };
-use crate::support::{Harness, assert_oauth_error, both_backends, introspect, jwt_parts};
+use crate::support::{Harness, assert_oauth_error, both_backends, introspect, jwt_parts, now};
 /// fapi2-security-profile-final-test-plan "fapi2-security-profile-final-happy-flow": PAR,
 /// login, consent, code, token, refresh, introspection, userinfo; the consent moves to
 /// Authorised with the selected account in the same step; revoking it kills the refresh token
@@ -204,6 +206,77 @@ async fn az_1_request_uri_is_single_use_case(h: Harness) {
     );
 }
 both_backends!(az_1_request_uri_is_single_use, az_1_request_uri_is_single_use_on_postgres => az_1_request_uri_is_single_use_case);
+
+/// AZ-1 (RFC 9126 4, RFC 9101 5): `/authorize` takes a `request_uri` or a `request`, never
+/// both; and a client suspended since it pushed its request cannot start the authorization
+/// with it. Each is an error page (never a redirect), and neither uses the `request_uri`: once
+/// the client is active again it opens.
+async fn az_1_authorize_refuses_two_request_forms_and_a_suspended_client_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-paused", None).await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let object = t.fapi1_object(&h, &consent_id, json!({}));
+    let mut b = Browser::new(&h);
+    let both = b
+        .get(&format!(
+            "/authorize?client_id=tpp-paused&request_uri={}&request={object}",
+            urlenc(uri)
+        ))
+        .await;
+    assert_eq!(both.status, 400, "{}", both.body);
+    assert!(both.headers.get("location").is_none());
+    // FAPI 2.0 SP 5.3.1.2-2: a FAPI 2.0 client's request is pushed; a signed request object
+    // by value, valid in every other way, is refused.
+    let mut claims: Map<String, Value> = t
+        .fapi2_params(&consent_id)
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    claims.insert("claims".into(), FlowTpp::claims(&consent_id));
+    let by_value = t.request_object(&h, claims);
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-paused&response_type=code&request={by_value}"
+        ))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.headers.get("location").is_none());
+
+    h.store
+        .set_client_status("tpp-paused", ClientStatus::Suspended, now())
+        .await
+        .unwrap();
+    let suspended = b
+        .get(&format!(
+            "/authorize?client_id=tpp-paused&request_uri={}",
+            urlenc(uri)
+        ))
+        .await;
+    assert_eq!(suspended.status, 400, "{}", suspended.body);
+    assert!(suspended.headers.get("location").is_none());
+    assert!(
+        h.store
+            .get_pushed_request(uri, h.clock_now())
+            .await
+            .unwrap()
+            .is_some(),
+        "the refusals leave the pushed request as it was"
+    );
+
+    h.store
+        .set_client_status("tpp-paused", ClientStatus::Active, now())
+        .await
+        .unwrap();
+    Browser::new(&h)
+        .start(&[("client_id", "tpp-paused"), ("request_uri", uri)])
+        .await;
+}
+both_backends!(
+    az_1_authorize_refuses_two_request_forms_and_a_suspended_client,
+    az_1_authorize_refuses_two_request_forms_and_a_suspended_client_on_postgres => az_1_authorize_refuses_two_request_forms_and_a_suspended_client_case
+);
 
 fn urlenc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()

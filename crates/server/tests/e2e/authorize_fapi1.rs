@@ -95,8 +95,39 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         .unwrap();
         t.request_object_typed(&h, claims, "at+jwt")
     };
+    // A valid object re-signed by the client with members removed (the helpers add them).
+    let without = |members: &[&str]| {
+        use base64::Engine;
+        let valid = t.fapi1_object(&h, &consent_id, json!({}));
+        let payload = valid.split('.').nth(1).unwrap();
+        let mut claims: Map<String, Value> = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        for m in members {
+            claims.remove(*m);
+        }
+        t.c.key
+            .sign_compact("oauth-authz-req+jwt", &serde_json::to_vec(&claims).unwrap())
+            .unwrap()
+    };
     let cases = [
         typed_as_access_token,
+        // RFC 9101 10.8: signed by the client's key but issued as another client, or naming
+        // another client inside.
+        t.fapi1_object(&h, &consent_id, json!({"iss": "tpp-ro-2"})),
+        t.fapi1_object(&h, &consent_id, json!({"client_id": "tpp-ro-2"})),
+        // FAPI 1.0 Advanced 5.2.2-15: no aud, or an aud list without the issuer.
+        without(&["aud"]),
+        t.fapi1_object(
+            &h,
+            &consent_id,
+            json!({"aud": ["https://other.example", "https://localhost:8443/other"]}),
+        ),
+        without(&["exp"]),
+        without(&["nbf"]),
         t.fapi1_object(&h, &consent_id, json!({"exp": Value::Null})),
         t.fapi1_object(&h, &consent_id, json!({"exp": now + 3700, "nbf": now})),
         t.fapi1_object(&h, &consent_id, json!({"nbf": now - 3700, "exp": now + 60})),
@@ -128,6 +159,29 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         ))
         .await;
     assert_eq!(page.status, 400);
+
+    // RFC 7591 2 / OIDC Registration 2: a client that registered request_object_signing_alg
+    // ES256 signs with it; an object signed PS256 by its (PS256) key is refused.
+    let registered_es256 = FlowTpp::register_full(
+        &h,
+        "tpp-ro-3",
+        Some("fapi1-advanced"),
+        REDIRECT,
+        json!({"request_object_signing_alg": "ES256"}),
+        Vec::new(),
+    )
+    .await;
+    let its_consent = registered_es256.consent(&h).await;
+    let other_alg = registered_es256.fapi1_object(&h, &its_consent, json!({}));
+    let page = Browser::new(&h)
+        .get(&format!("/authorize?client_id=tpp-ro-3&response_type=code%20id_token&scope=openid%20accounts&request={other_alg}"))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(
+        page.body.contains("request_object_signing_alg"),
+        "{}",
+        page.body
+    );
     assert_eq!(h.store.purge_authorization(i64::MAX).await.unwrap(), 0);
 }
 both_backends!(az_2_bad_request_objects_are_refused, az_2_bad_request_objects_are_refused_on_postgres => az_2_bad_request_objects_are_refused_case);
