@@ -561,7 +561,8 @@ both_backends!(az_5_consent_binding, az_5_consent_binding_on_postgres => az_5_co
 
 /// AZ-6: a remembered PSU session skips the login page for the next account-access
 /// authorization (never for a payment: SCA linked to it), unless the request says
-/// `prompt=login`; `prompt=none` comes back with consent_required.
+/// `prompt=login` or a `max_age` the login is older than; `prompt=none` comes back with
+/// consent_required.
 async fn az_6_session_is_remembered_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-sso", None).await;
     let (user, password, accounts, _) = psu(&h, "sso").await;
@@ -588,6 +589,33 @@ async fn az_6_session_is_remembered_case(h: Harness) {
         assert_eq!(
             b.decide(&ia, "authorise", &[&accounts[0]]).await.status,
             303
+        );
+    }
+    // OIDC Core 3.1.2.1: `prompt=login` asks for a fresh login, and so does a `max_age` the
+    // remembered login is older than; a `max_age` it is within lets it serve.
+    h.clock.advance(120);
+    for (extra, fresh_login) in [
+        (("prompt", "login"), true),
+        (("max_age", "60"), true),
+        (("max_age", "3600"), false),
+    ] {
+        let consent_id = t.consent(&h).await;
+        let mut params = t.fapi2_params(&consent_id);
+        params.push((extra.0.into(), extra.1.into()));
+        let pushed = t.push(&h, &params).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        let ia = b
+            .start(&[
+                ("client_id", "tpp-sso"),
+                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+            ])
+            .await;
+        let page = b.get(&ia).await;
+        assert_eq!(
+            page.body.contains("name=\"password\""),
+            fresh_login,
+            "{extra:?}: {}",
+            page.body
         );
     }
     // A payment needs its own authentication, linked to it: the remembered login is not used.

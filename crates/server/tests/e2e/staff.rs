@@ -8,7 +8,7 @@ use bulwark_staff::StaffRole;
 use bulwark_store::ConsentStore;
 
 use crate::support::consents::{AISP, as_tpp};
-use crate::support::journey::{Browser, FlowTpp, authorise_once, psu};
+use crate::support::journey::{Browser, FlowTpp, authorise_once, psu, response_params};
 use crate::support::staff::{
     ADMIN_PASSWORD, assert_page_headers, audit_rows, authorised, install, logged_in, staff,
 };
@@ -283,6 +283,78 @@ async fn reauthentication_case(h: Harness) {
         )
         .await;
     assert_eq!(answer.status, 400, "{}", answer.body);
+}
+
+/// CO-5: a console form carrying another staff member's CSRF token is refused and changes
+/// nothing; an Authorised payment consent offers no revocation, and a forged one is refused
+/// with its tokens left alive (payments are never revoked once authorised); a session in use
+/// all day long still ends at its absolute lifetime (8 hours after the login).
+#[tokio::test]
+async fn co_5_forged_forms_authorised_payments_and_old_sessions_are_refused() {
+    let h = Harness::start(|_| {}).await;
+    let (t, consent_id, access, _) = authorised(&h).await;
+    staff(&h, "amber", StaffRole::Admin).await;
+    staff(&h, "basil", StaffRole::Admin).await;
+    let mut amber = logged_in(&h, "amber").await;
+    let mut basil = logged_in(&h, "basil").await;
+    let basil_csrf = basil.get("/staff/consents").await.input("csrf");
+    let amber_csrf = amber
+        .get(&format!("/staff/consents/{consent_id}"))
+        .await
+        .input("csrf");
+    assert_ne!(amber_csrf, basil_csrf);
+    let forged = amber
+        .post(
+            &format!("/staff/consents/{consent_id}/revoke"),
+            &[("csrf", &basil_csrf), ("reason", "forged")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(introspect(&h, &t.c, &access).await["active"], true);
+    let history = h.store.consent_history(&consent_id).await.unwrap();
+    assert!(
+        history.iter().all(|e| e.actor_kind != "Staff"),
+        "{history:?}"
+    );
+
+    let (user, password, accounts, _) = psu(&h, "payer").await;
+    let payment = t.payment_consent(&h, "10.00").await;
+    let (mut psu_browser, ia) = t
+        .start_in_browser(&h, &t.fapi2_params_with_scope(&payment, "openid payments"))
+        .await;
+    psu_browser.login(&ia, &user, &password).await;
+    let done = psu_browser.decide(&ia, "authorise", &[&accounts[0]]).await;
+    let code = response_params(&done.location())["code"].clone();
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let payment_access = tokens.2["access_token"].as_str().unwrap();
+    let detail = amber.get(&format!("/staff/consents/{payment}")).await;
+    assert_eq!(detail.status, 200);
+    assert!(!detail.body.contains("id=\"revoke\""), "{}", detail.body);
+    let refused = amber
+        .post(
+            &format!("/staff/consents/{payment}/revoke"),
+            &[("csrf", &amber_csrf), ("reason", "customer asked")],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(
+        introspect(&h, &t.c, payment_access).await["active"],
+        true,
+        "its tokens live"
+    );
+    let stored = h.store.get_consent(&payment).await.unwrap().unwrap();
+    assert_eq!(stored.status, "Authorised");
+
+    // In use every 800 s (inside the idle timeout) for the whole 8 hours, then one second more.
+    for _ in 0..36 {
+        h.clock.advance(800);
+        assert_eq!(amber.get("/staff/consents").await.status, 200);
+    }
+    h.clock.advance(1);
+    let ended = amber.get("/staff/consents").await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(ended.location(), "/staff/login");
 }
 
 #[tokio::test]
