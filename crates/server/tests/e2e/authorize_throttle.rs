@@ -52,6 +52,34 @@ both_backends!(
         => az_6_repeated_wrong_passwords_slow_logins_down_case
 );
 
+/// AZ-6: failures count per user whatever address they come from: a guesser spreading one
+/// wrong password per address over five addresses slows the account down (the right password
+/// from a sixth waits), while none of the addresses is slowed down for another customer.
+async fn az_6_failures_from_many_addresses_slow_the_user_down_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-spread", None).await;
+    let (user, password, _, _) = psu(&h, "spread").await;
+    let (bystander, bystander_password, _, _) = psu(&h, "bystander").await;
+    for host in 2..=6 {
+        let (mut b, ia) = login_page_from(&h, &t, [127, 0, 0, host]).await;
+        let page = b.login(&ia, &user, "not-the-password").await;
+        assert_eq!(page.status, 401, "{}", page.body);
+        assert!(page.body.contains(WRONG), "{}", page.body);
+    }
+    let (mut b, ia) = login_page_from(&h, &t, [127, 0, 0, 7]).await;
+    let page = b.login(&ia, &user, &password).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains(SLOW_DOWN), "{}", page.body);
+    let (mut b, ia) = login_page_from(&h, &t, [127, 0, 0, 2]).await;
+    let page = b.login(&ia, &bystander, &bystander_password).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+both_backends!(
+    az_6_failures_from_many_addresses_slow_the_user_down,
+    az_6_failures_from_many_addresses_slow_the_user_down_on_postgres
+        => az_6_failures_from_many_addresses_slow_the_user_down_case
+);
+
 /// AZ-6 on a cluster: the failures counted on one node throttle the same user on another
 /// (the counters live in the shared database, not in a node's memory).
 #[tokio::test]
@@ -88,6 +116,21 @@ async fn az_6_failures_on_one_node_slow_logins_down_on_another() {
     let page = on_b.login(&ib, &user, &password).await;
     assert_eq!(page.status, 401, "{}", page.body);
     assert!(page.body.contains(SLOW_DOWN), "{}", page.body);
+}
+
+/// A browser at `address` on `h`'s login page for a new authorization of `t`.
+async fn login_page_from(h: &Harness, t: &FlowTpp, address: [u8; 4]) -> (Browser, String) {
+    let consent = t.consent(h).await;
+    let pushed = t.push(h, &t.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let mut b = Browser::from_address(h, std::net::IpAddr::from(address));
+    let ia = b
+        .start(&[
+            ("client_id", t.c.id.as_str()),
+            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+        ])
+        .await;
+    (b, ia)
 }
 
 /// A browser on `h`'s login page for a new authorization of `t`.

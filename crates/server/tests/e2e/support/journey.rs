@@ -487,6 +487,22 @@ impl Browser {
         }
     }
 
+    /// A browser on another machine: its connections come from `address` (any 127.0.0.0/8
+    /// address is this host's loopback), so the server sees another client address.
+    pub fn from_address(h: &Harness, address: std::net::IpAddr) -> Self {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(super::http::client_tls_config(&h.dev_ca, None))
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(address)
+            .build()
+            .unwrap();
+        Self {
+            client,
+            base: h.url(""),
+            cookies: Vec::new(),
+        }
+    }
+
     /// The same browser state (cookies) on its own connections: requests of the two run
     /// truly at once (a clone shares the connection pool, so its second request waits for a
     /// new connection).
