@@ -604,6 +604,43 @@ async fn ca_4_client_secrets_and_unknown_or_suspended_clients_are_refused() {
             .unwrap()
             .starts_with("Basic")
     );
+    // FAPI 1.0 Adv 5.2.2-14, FAPI 2.0 SP 5.3.2.1: a valid assertion beside a client secret
+    // (in the header or the form) or under another assertion type does not authenticate.
+    let resp = http_client(&h.dev_ca, Some(&c.identity))
+        .post(h.url("/token"))
+        .basic_auth("tpp-susp", Some("secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", BEARER),
+            ("client_assertion", c.assertion(&h).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    for (name, value) in [
+        ("client_secret", "secret"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+        ),
+    ] {
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_assertion_type", BEARER.to_string()),
+            ("client_assertion", c.assertion(&h)),
+        ];
+        form.retain(|(n, _)| *n != name);
+        form.push((name, value.to_string()));
+        let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_oauth_error(
+            &h.post(Some(&c.identity), "/token", &form).await,
+            401,
+            "invalid_client",
+        );
+    }
+    // The client itself still authenticates the FAPI way.
+    assert_eq!(c.token(&h, &c.assertion(&h)).await.0, 200);
     h.store
         .set_client_status("tpp-susp", ClientStatus::Suspended, now())
         .await
