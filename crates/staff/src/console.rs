@@ -417,7 +417,7 @@ const REVOCATION_ATTEMPTS: usize = 3;
 /// The bank's last access revocation of an Authorised consent, unless its PSU authorised it
 /// again after it (a declined re-authentication leaves the access ended). The history's order
 /// is the order of effect: the revocation's row is written only while the generation it ended
-/// is the consent's latest ([`ConsoleService::revoke_consent`]).
+/// is the consent's latest ([`StaffService::revoke_consent`]).
 fn access_revoked(history: &[AuditEntry]) -> Option<AuditEntry> {
     let last = history.iter().rposition(AuditEntry::is_access_revocation)?;
     let reauthorised = history[last + 1..]

@@ -57,8 +57,10 @@ both_backends!(az_2_fapi1_hybrid_by_value, az_2_fapi1_hybrid_by_value_on_postgre
 /// "ensure-request-object-with-bad-aud-fails", "ensure-request-object-signature-algorithm-is-none-fails",
 /// "ensure-signed-request-object-with-RS256-fails", "ensure-request-object-signed-by-other-client-fails",
 /// "ensure-response-type-code-fails" without JARM, "ensure-request-without-nonce-fails"):
-/// and RFC 9101 10.8's explicit typing (an object typed `at+jwt`): each is an error page,
-/// nothing stored.
+/// and RFC 9101 10.8's explicit typing (an object typed `at+jwt`); an object issued as another
+/// client, without `aud`, `exp` or `nbf`, with an `aud` list lacking the issuer, or signed with
+/// another algorithm than the client's registered `request_object_signing_alg`: each is an
+/// error page, nothing stored.
 async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-ro", Some("fapi1-advanced")).await;
     let stranger = FlowTpp::register(&h, "tpp-ro-2", Some("fapi1-advanced")).await;
@@ -82,30 +84,23 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         claims.insert("aud".into(), json!("https://localhost:8443"));
         stranger.request_object(&h, claims)
     };
-    // RFC 9101 10.8: a valid object, but typed as an access token.
-    let typed_as_access_token = {
+    // The claims of a valid object, for variants the helpers cannot make.
+    let valid_claims = || -> Map<String, Value> {
         use base64::Engine;
         let valid = t.fapi1_object(&h, &consent_id, json!({}));
         let payload = valid.split('.').nth(1).unwrap();
-        let claims: Map<String, Value> = serde_json::from_slice(
+        serde_json::from_slice(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(payload)
                 .unwrap(),
         )
-        .unwrap();
-        t.request_object_typed(&h, claims, "at+jwt")
+        .unwrap()
     };
+    // RFC 9101 10.8: a valid object, but typed as an access token.
+    let typed_as_access_token = t.request_object_typed(&h, valid_claims(), "at+jwt");
     // A valid object re-signed by the client with members removed (the helpers add them).
     let without = |members: &[&str]| {
-        use base64::Engine;
-        let valid = t.fapi1_object(&h, &consent_id, json!({}));
-        let payload = valid.split('.').nth(1).unwrap();
-        let mut claims: Map<String, Value> = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
+        let mut claims = valid_claims();
         for m in members {
             claims.remove(*m);
         }
