@@ -102,7 +102,7 @@ async fn funds(
 
 /// The funds confirmation answers the bank's check for an Authorised consent, with the PSU's
 /// token for that consent only: not with the application token, not with the token of
-/// another consent.
+/// another consent, not once the consent is Consumed.
 #[tokio::test]
 async fn ob_funds_confirmation_of_an_authorised_payment_consent() {
     let h = Harness::start_with_bank(
@@ -161,6 +161,29 @@ async fn ob_funds_confirmation_of_an_authorised_payment_consent() {
     assert_eq!(
         crossed.body["Errors"][0]["ErrorCode"],
         "UK.OBIE.Resource.ConsentMismatch"
+    );
+
+    // Once the payment is made (the consent Consumed), there is nothing left to confirm funds
+    // for, even with the consent's own token.
+    let consumed = bulwark_store::ConsentTransition {
+        consent_id: small.clone(),
+        from_status: "Authorised".into(),
+        to_status: "Consumed".into(),
+        at: crate::support::now(),
+        psu_id: None,
+        selected_accounts: None,
+        actor_kind: "TPP".into(),
+        actor_id: "tpp-pisp".into(),
+        reason: Some("payment submitted".into()),
+        customer: bulwark_store::FapiCustomer::default(),
+        grant_generation: None,
+    };
+    assert!(h.store.transition_consent(&consumed).await.unwrap());
+    let after_payment = funds(&h, &t, &small, &small_token).await;
+    assert_eq!(after_payment.status, 400, "{:?}", after_payment.body);
+    assert_eq!(
+        after_payment.body["Errors"][0]["ErrorCode"],
+        "UK.OBIE.Resource.InvalidConsentStatus"
     );
 }
 
