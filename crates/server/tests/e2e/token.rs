@@ -96,7 +96,13 @@ async fn tk_4_es256_access_tokens_and_rfc8707_resource() {
         .unwrap()
         .unwrap()
         .metadata;
-    meta.resources = vec!["https://payments.bank.example".into()];
+    // The last two, an operator's mistakes, are not RFC 8707 resources (an absolute URI
+    // without a fragment): never an audience, even registered.
+    meta.resources = vec![
+        "https://payments.bank.example".into(),
+        "payments-api".into(),
+        "https://payments.bank.example#v2".into(),
+    ];
     h.store
         .update_client_metadata("tpp-res", &meta, now())
         .await
@@ -134,6 +140,21 @@ async fn tk_4_es256_access_tokens_and_rfc8707_resource() {
         )
         .await;
     assert_oauth_error(&other, 400, "invalid_target");
+    for not_a_resource in ["payments-api", "https://payments.bank.example#v2"] {
+        let refused = h
+            .post(
+                Some(&c.identity),
+                "/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", not_a_resource),
+                    ("client_assertion_type", BEARER),
+                    ("client_assertion", &c.assertion(&h)),
+                ],
+            )
+            .await;
+        assert_oauth_error(&refused, 400, "invalid_target");
+    }
 }
 
 #[tokio::test]
