@@ -569,7 +569,7 @@ async fn az_6_session_is_remembered_case(h: Harness) {
     let mut b = Browser::new(&h);
     for round in 0..2 {
         let consent_id = t.consent(&h).await;
-        let ia = open_in(&mut b, &h, &t, &t.fapi2_params(&consent_id)).await;
+        let ia = t.open_in(&h, &mut b, &t.fapi2_params(&consent_id)).await;
         let page = b.get(&ia).await;
         if round == 0 {
             assert!(page.body.contains("name=\"password\""));
@@ -596,7 +596,7 @@ async fn az_6_session_is_remembered_case(h: Harness) {
         let consent_id = t.consent(&h).await;
         let mut params = t.fapi2_params(&consent_id);
         params.push((extra.0.into(), extra.1.into()));
-        let ia = open_in(&mut b, &h, &t, &params).await;
+        let ia = t.open_in(&h, &mut b, &params).await;
         let page = b.get(&ia).await;
         assert_eq!(
             page.body.contains("name=\"password\""),
@@ -608,7 +608,7 @@ async fn az_6_session_is_remembered_case(h: Harness) {
     // A payment needs its own authentication, linked to it: the remembered login is not used.
     let payment = t.payment_consent(&h, "10.50").await;
     let params = t.fapi2_params_with_scope(&payment, "openid payments");
-    let ia = open_in(&mut b, &h, &t, &params).await;
+    let ia = t.open_in(&h, &mut b, &params).await;
     let page = b.get(&ia).await;
     assert!(
         page.body.contains("name=\"password\""),
@@ -637,18 +637,6 @@ async fn az_6_session_is_remembered_case(h: Harness) {
     );
 }
 both_backends!(az_6_session_is_remembered, az_6_session_is_remembered_on_postgres => az_6_session_is_remembered_case);
-
-/// Pushes `params` for `t` and opens the authorization in `b` (with its cookies: a remembered
-/// login among them); the interaction's path.
-async fn open_in(b: &mut Browser, h: &Harness, t: &FlowTpp, params: &[(String, String)]) -> String {
-    let pushed = t.push(h, params).await;
-    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-    b.start(&[
-        ("client_id", t.c.id.as_str()),
-        ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-    ])
-    .await
-}
 
 /// AZ-5, AZ-6 for a payment: a domestic-payment consent needs the `payments` scope, and the PSU
 /// picks the account to pay from; an `accounts` request for it is refused to the client.

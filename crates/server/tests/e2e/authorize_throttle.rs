@@ -121,15 +121,8 @@ async fn az_6_failures_on_one_node_slow_logins_down_on_another() {
 /// A browser at `address` on `h`'s login page for a new authorization of `t`.
 async fn login_page_from(h: &Harness, t: &FlowTpp, address: [u8; 4]) -> (Browser, String) {
     let consent = t.consent(h).await;
-    let pushed = t.push(h, &t.fapi2_params(&consent)).await;
-    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
     let mut b = Browser::from_address(h, std::net::IpAddr::from(address));
-    let ia = b
-        .start(&[
-            ("client_id", t.c.id.as_str()),
-            ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
-        ])
-        .await;
+    let ia = t.open_in(h, &mut b, &t.fapi2_params(&consent)).await;
     (b, ia)
 }
 

@@ -302,16 +302,27 @@ impl FlowTpp {
         h: &Harness,
         params: &[(String, String)],
     ) -> (Browser, String) {
+        let mut browser = Browser::new(h);
+        let ia = self.open_in(h, &mut browser, params).await;
+        (browser, ia)
+    }
+
+    /// Pushes `params` (201 expected) and starts the authorization in `browser` (with its
+    /// cookies: a remembered login among them); the interaction's path.
+    pub async fn open_in(
+        &self,
+        h: &Harness,
+        browser: &mut Browser,
+        params: &[(String, String)],
+    ) -> String {
         let pushed = self.push(h, params).await;
         assert_eq!(pushed.0, 201, "{:?}", pushed.2);
-        let mut browser = Browser::new(h);
-        let ia = browser
+        browser
             .start(&[
                 ("client_id", self.c.id.as_str()),
                 ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
             ])
-            .await;
-        (browser, ia)
+            .await
     }
 
     /// `POST /par` with `params` plus a fresh client assertion, over mTLS.
