@@ -233,6 +233,68 @@ async fn hardening_intermediate_crl_signed_by_an_anchor_without_crl_sign_is_refu
     }
 }
 
+/// RFC 5280 4.2.1.3 in the middle of a path: the issuing CA's CRL comes from a policy CA whose
+/// certificate leaves out cRLSign. A CRL under the policy CA's name and key is no evidence
+/// (and is not fetched); the same CRL counts under its twin that may sign CRLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_intermediate_crl_signed_by_a_ca_without_crl_sign_is_refused() {
+    let root = Ca::root("Mid Root CA");
+    let root_crl: Slot = Arc::default();
+    let root_stub = HttpStub::start(Behaviour::Slot(root_crl.clone())).await;
+    let (policy, twin) = root.intermediate_without_crl_sign("Mid Policy CA", &root_stub.url());
+    let policy_crl: Slot = Arc::default();
+    let policy_stub = HttpStub::start(Behaviour::Slot(policy_crl.clone())).await;
+    let issuing = policy.intermediate_with("Mid Issuing CA", Some(&policy_stub.url()), None);
+    let leaf_crl: Slot = Arc::default();
+    let leaf_stub = HttpStub::start(Behaviour::Slot(leaf_crl.clone())).await;
+    let leaf = issuing.issue(&LeafSpec::plain("mid leaf").crl(&leaf_stub.url()));
+    *root_crl.lock().unwrap() = root.fresh_crl(&[]);
+    *policy_crl.lock().unwrap() = twin.fresh_crl(&[]);
+    *leaf_crl.lock().unwrap() = issuing.fresh_crl(&[]);
+
+    let ok = validator(&root, fast_settings())
+        .validate(
+            &[leaf.der.clone(), issuing.der(), twin.der()],
+            Purpose::TlsClient,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.ca_revocation.len(), 2);
+    assert!(
+        ok.ca_revocation
+            .iter()
+            .all(|c| c.outcome.status == RevocationStatus::Good)
+    );
+    let fetched = policy_stub.hits();
+    let err = validator(&root, fast_settings())
+        .validate(
+            &[leaf.der.clone(), issuing.der(), policy.der()],
+            Purpose::TlsClient,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        CertError::CaRevocation { subject, cause } => {
+            assert_eq!(subject, "CN=Mid Issuing CA,O=Test QTSP,C=GB");
+            match &**cause {
+                CertError::RevocationUndetermined { crl_reason, .. } => assert!(
+                    crl_reason.contains("does not allow CRL signing"),
+                    "{crl_reason}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        policy_stub.hits(),
+        fetched,
+        "a CRL that cannot count is not fetched"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardening_intermediate_crl_scoped_to_user_certificates_is_refused() {
     let c = Chain::new(CaInfo::Crl).await;

@@ -133,6 +133,19 @@ async fn ob_6_directory_certificate_without_organisation_or_software_id_is_refus
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "incomplete_directory_subject");
+    // An empty software id (CN) or a blank organisation id names nothing either.
+    let no_cn = ob.ca.issue(&obwac(Some(ORG_ID), ""));
+    let err = v
+        .validate(&ob.chain(&no_cn), Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("CN"), "{err}");
+    let blank_ou = ob.ca.issue(&obseal(Some("  "), SOFTWARE_ID));
+    let err = v
+        .validate(&ob.chain(&blank_ou), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("OU"), "{err}");
     // A plain TLS client certificate of the directory needs neither (token endpoint mTLS).
     v.validate(&ob.chain(&no_ou), Purpose::TlsClient, now())
         .await

@@ -280,6 +280,24 @@ async fn cert_2_trusting_the_proxy_skips_issuer_checks_but_not_dates_or_purpose(
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "not_qwac");
+    // Nor the purpose's key usage: a server certificate is no TLS client certificate, a seal
+    // without keyUsage no seal.
+    let mut spec = LeafSpec::plain("server-only");
+    spec.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let server = other.ca.issue(&spec);
+    let err = v
+        .validate_forwarded(&trust, &other.chain(&server), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "wrong_eku");
+    let mut spec = LeafSpec::qsealc("seal-no-ku", &[bulwark_certs::PspRole::PaymentInitiation]);
+    spec.ku = Vec::new();
+    let seal = other.ca.issue(&spec);
+    let err = v
+        .validate_forwarded(&trust, &other.chain(&seal), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "wrong_key_usage");
     // The default re-validates: the unknown issuer is caught.
     let err = v
         .validate_forwarded(

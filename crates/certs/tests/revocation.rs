@@ -569,6 +569,48 @@ async fn cert_4_leaf_crl_signed_by_an_anchor_without_crl_sign_is_refused() {
     }
 }
 
+/// RFC 5280 4.2.1.3 one level down: the leaf's issuer is a CA certificate whose key usage
+/// leaves out cRLSign, so a CRL under its name and key is no evidence, and is not even fetched
+/// (webpki would refuse it too, after the fetch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_leaf_crl_signed_by_a_ca_without_crl_sign_is_refused_unfetched() {
+    let root = Ca::root("Leaf CRL Root CA");
+    let root_crl: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+    let root_stub = HttpStub::start(Behaviour::Slot(root_crl.clone())).await;
+    let (ca, twin) = root.intermediate_without_crl_sign("No CRL Signing CA", &root_stub.url());
+    let leaf_crl: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+    let leaf_stub = HttpStub::start(Behaviour::Slot(leaf_crl.clone())).await;
+    let leaf = ca.issue(&LeafSpec::plain("x").crl(&leaf_stub.url()));
+    *root_crl.lock().unwrap() = root.fresh_crl(&[]);
+    *leaf_crl.lock().unwrap() = twin.fresh_crl(&[]);
+    // The same CRL counts when the CA certificate presented allows CRL signing (the twin).
+    let ok = validator(&root, fast_settings())
+        .validate(&[leaf.der.clone(), twin.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    assert_eq!(ok.revocation.source, RevocationSource::Crl);
+    assert_eq!(ok.revocation.status, RevocationStatus::Good);
+    let fetched = leaf_stub.hits();
+    let err = validator(&root, fast_settings())
+        .validate(&[leaf.der.clone(), ca.der()], Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(
+                crl_reason.contains("does not allow CRL signing"),
+                "{crl_reason}"
+            )
+        }
+        other => panic!("expected undetermined, got {other:?}"),
+    }
+    assert_eq!(
+        leaf_stub.hits(),
+        fetched,
+        "a CRL that cannot count is not fetched"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cert_4_disabled_or_excluded_issuer_skips_revocation() {
     let pki = Pki::new();

@@ -113,6 +113,19 @@ async fn cert_3_clock_skew_is_tolerated_only_up_to_the_setting() {
         .await
         .unwrap_err();
     assert_eq!(err, CertError::NotYetValid);
+    // The same tolerance after notAfter: 30 s past it passes, 90 s past it is expired.
+    let mut spec = LeafSpec::plain("just-expired");
+    spec.not_after = now_odt() - time::Duration::seconds(30);
+    let leaf = pki.ca.issue(&spec);
+    v.validate(&pki.chain(&leaf), Purpose::TlsClient, now())
+        .await
+        .unwrap();
+    let late = now() + Duration::from_secs(60);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::TlsClient, late)
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::Expired);
 }
 
 #[tokio::test]
@@ -331,6 +344,15 @@ async fn cert_6_sealing_needs_digital_signature_or_non_repudiation() {
     spec.ku = vec![KeyUsagePurpose::KeyEncipherment];
     let seal = pki.ca.issue(&spec);
     let v = validator(&pki.root, no_revocation());
+    let err = v
+        .validate(&pki.chain(&seal), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "wrong_key_usage");
+    // A seal without keyUsage states no signing purpose at all.
+    let mut spec = LeafSpec::qsealc("seal-no-ku", &[bulwark_certs::PspRole::PaymentInitiation]);
+    spec.ku = Vec::new();
+    let seal = pki.ca.issue(&spec);
     let err = v
         .validate(&pki.chain(&seal), Purpose::Sealing, now())
         .await

@@ -147,6 +147,39 @@ impl Ca {
         }
     }
 
+    /// An issuing CA whose own revocation status this CA publishes at `crl_url`, with a key
+    /// usage that leaves out cRLSign, and its twin: the same name and key with cRLSign. rcgen
+    /// will not sign a CRL as the first, but its key can sign one (the twin does), which the
+    /// tests present as evidence that must not count under the first.
+    pub fn intermediate_without_crl_sign(&self, cn: &str, crl_url: &str) -> (Ca, Ca) {
+        let key_pem = KeyPair::generate().unwrap().serialize_pem();
+        let (serial, serial_hex) = next_serial();
+        let certify = |usages: Option<Vec<KeyUsagePurpose>>| {
+            let mut p = Self::params(cn, &serial);
+            p.use_authority_key_identifier_extension = true;
+            p.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![crl_url.to_owned()],
+            }];
+            if let Some(usages) = usages {
+                p.key_usages = usages;
+            }
+            let not_after = p.not_after;
+            let key = KeyPair::from_pem(&key_pem).unwrap();
+            Ca {
+                issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).unwrap(),
+                key_pem: key_pem.clone(),
+                serial: serial.clone(),
+                serial_hex: serial_hex.clone(),
+                not_after,
+            }
+        };
+        let ca = certify(Some(vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ]));
+        (ca, certify(None))
+    }
+
     /// An issuing CA (`cA` true) whose key usage is `usages` only.
     pub fn intermediate_with_usages(&self, cn: &str, usages: Vec<KeyUsagePurpose>) -> Ca {
         let key = KeyPair::generate().unwrap();
