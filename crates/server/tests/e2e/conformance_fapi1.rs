@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::conformance::{Conf, fapi1_code, fapi1_exchange, is_error_page};
 use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, response_params};
-use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts};
+use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts, valid_id_token};
 
 #[tokio::test]
 async fn fapi1_advanced_final_discovery_end_point_verification() {
@@ -83,24 +83,31 @@ async fn fapi1_advanced_final() {
         r["iss"], ISSUER,
         "ValidateIssIfPresentInAuthorizationResponse"
     );
-    let (_, id) = jwt_parts(&r["id_token"]);
+    // The front-channel ID token is validated as the suite does (ValidateIdToken, signature,
+    // iss, aud, iat, exp): it lives `authorization.response_lifetime_secs` (300).
+    let id = valid_id_token(&c.h, &r["id_token"], "conf-tpp", 300);
     assert_eq!(id["c_hash"], bulwark_token::half_hash(&r["code"]).as_str());
     assert_eq!(
         id["s_hash"],
         bulwark_token::half_hash("conf-state").as_str()
     );
     assert_eq!(id["nonce"], "conf-nonce");
+    assert_eq!(id["acr"], "urn:openbanking:psd2:sca");
+    assert_eq!(id["openbanking_intent_id"], c.consent_id.as_str());
     let tokens = fapi1_exchange(&c, &c.t, &r["code"]).await;
     assert_eq!(tokens.0, 200, "{:?}", tokens.2);
     assert_eq!(tokens.1["cache-control"], "no-store");
     assert_eq!(tokens.2["token_type"], "Bearer");
     let access = tokens.2["access_token"].as_str().unwrap();
-    let (idh, tid) = jwt_parts(
-        tokens.2["id_token"]
-            .as_str()
-            .expect("ExtractIdTokenFromTokenResponse"),
-    );
+    let id_token = tokens.2["id_token"]
+        .as_str()
+        .expect("ExtractIdTokenFromTokenResponse");
+    let (idh, _) = jwt_parts(id_token);
     assert!(idh["kid"].is_string());
+    // The token endpoint's lives `tokens.id_token_lifetime_secs` (600), with the front
+    // channel's login time.
+    let tid = valid_id_token(&c.h, id_token, "conf-tpp", 600);
+    assert_eq!(tid["auth_time"], id["auth_time"]);
     assert_eq!(
         tid["sub"], id["sub"],
         "VerifyIdTokenSubConsistentHybridFlow"

@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::support::journey::{CHALLENGE, FlowTpp, REDIRECT, VERIFIER, fapi2_code};
 
 use crate::support::{
-    Harness, assert_code_unspent, assert_oauth_error, both_backends, introspect, open_id_token,
+    Harness, assert_code_unspent, assert_oauth_error, both_backends, introspect, jwt_parts,
+    open_id_token, valid_id_token,
 };
 
 /// TK-2 (fapi2 "ensure-authorization-code-reuse-fails", RFC 6749 4.1.2): the second exchange
@@ -190,6 +191,42 @@ async fn tk_5_id_token_is_encrypted_when_registered_case(h: Harness) {
     assert_eq!(claims["openbanking_intent_id"], consent_id.as_str());
 }
 both_backends!(tk_5_id_token_is_encrypted_when_registered, tk_5_id_token_is_encrypted_when_registered_on_postgres => tk_5_id_token_is_encrypted_when_registered_case);
+
+/// TK-5 (OIDC Dynamic Client Registration 2, `id_token_signed_response_alg`): the ID token is
+/// signed with the algorithm the client registered (ES256 here), not the access tokens'
+/// (PS256, the default), at the code exchange and at every refresh.
+async fn tk_5_id_tokens_use_the_registered_alg_case(h: Harness) {
+    let t = FlowTpp::register_full(
+        &h,
+        "tpp-es-id",
+        None,
+        REDIRECT,
+        json!({"id_token_signed_response_alg": "ES256"}),
+        Vec::new(),
+    )
+    .await;
+    let (code, _, _) = fapi2_code(&h, &t, "es-id").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let algs = |tokens: &Value| {
+        let alg = |name: &str| jwt_parts(tokens[name].as_str().unwrap()).0["alg"].clone();
+        (alg("access_token"), alg("id_token"))
+    };
+    assert_eq!(algs(&tokens.2), (json!("PS256"), json!("ES256")));
+    valid_id_token(&h, tokens.2["id_token"].as_str().unwrap(), "tpp-es-id", 600);
+    let refreshed = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens.2["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    assert_eq!(algs(&refreshed.2), (json!("PS256"), json!("ES256")));
+}
+both_backends!(tk_5_id_tokens_use_the_registered_alg, tk_5_id_tokens_use_the_registered_alg_on_postgres => tk_5_id_tokens_use_the_registered_alg_case);
 
 /// CA-1 / TK-2: only a genuine second use by the code's own client revokes what the code
 /// issued. The first exchange replayed as recorded (same assertion, same code) is a replay,

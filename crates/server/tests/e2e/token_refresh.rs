@@ -5,6 +5,8 @@
 //! reused code revokes the refresh tokens it was rotated into too. Revoking a refresh token
 //! revokes the access tokens of its grant (RFC 7009 2.1).
 
+use serde_json::json;
+
 use crate::support::journey::{FlowTpp, authorise_once, fapi2_code, psu};
 use crate::support::{BEARER, Harness, assert_oauth_error, both_backends, introspect, jwt_parts};
 
@@ -360,6 +362,83 @@ both_backends!(
     tk_3_a_refresh_token_is_refused_from_its_expiry_on_postgres
         => tk_3_a_refresh_token_is_refused_from_its_expiry_case,
     tweak = short_refresh_tokens
+);
+
+/// TK-3 (RFC 6749 6): a refresh may narrow the scope, never empty it (blanks are
+/// `invalid_scope`, the refresh token still good; `scope=` is no scope parameter, RFC 6749
+/// 3.1); and a consent whose `ExpirationDateTime` passed refuses the refresh (`invalid_grant`)
+/// and ends the refresh token in the database at once, though the consent's stored status is
+/// still Authorised.
+async fn tk_3_an_empty_scope_or_an_expired_consent_refuses_the_refresh_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-rt-consent", None).await;
+    let mut body = crate::support::consents::aac_body();
+    let expires = time::OffsetDateTime::from_unix_timestamp(h.clock_now() + 30).unwrap();
+    body["Data"]["ExpirationDateTime"] = json!(bulwark_consent::format_datetime(expires));
+    let consent_id = t.consent_with(&h, &body).await;
+    let (user, password, accounts, _) = psu(&h, "rt-consent").await;
+    let (status, params) =
+        authorise_once(&h, &t, &consent_id, &user, &password, Some(&accounts[0])).await;
+    assert_eq!(status, 303);
+    let tokens = t.exchange(&h, &params["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let refresh_token = tokens.2["refresh_token"].as_str().unwrap();
+    // RFC 6749 3.1: a parameter sent without a value is as if omitted: the whole scope.
+    let omitted = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("scope", ""),
+            ],
+        )
+        .await;
+    assert_eq!(omitted.0, 200, "{:?}", omitted.2);
+    assert_eq!(omitted.2["scope"], tokens.2["scope"]);
+    for scope in [" ", "	 	"] {
+        let empty = t
+            .token(
+                &h,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        assert_oauth_error(&empty, 400, "invalid_scope");
+    }
+    let narrowed = t
+        .token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("scope", "accounts"),
+            ],
+        )
+        .await;
+    assert_eq!(narrowed.0, 200, "{:?}", narrowed.2);
+    assert_eq!(narrowed.2["scope"], "accounts");
+
+    h.clock.advance(31);
+    let late = refresh(&h, &t, refresh_token).await;
+    assert_oauth_error(&late, 400, "invalid_grant");
+    assert!(late.2.get("access_token").is_none(), "{:?}", late.2);
+    let stored = bulwark_store::AuthorizationStore::get_refresh_token(
+        &h.store,
+        &bulwark_token::secret_hash(refresh_token),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(stored.revoked_at.is_some(), "the refresh token is ended");
+}
+
+both_backends!(
+    tk_3_an_empty_scope_or_an_expired_consent_refuses_the_refresh,
+    tk_3_an_empty_scope_or_an_expired_consent_refuses_the_refresh_on_postgres
+        => tk_3_an_empty_scope_or_an_expired_consent_refuses_the_refresh_case
 );
 
 /// TK-7 / RFC 7009 2.1 ("the authorization server first validates the client credentials ...

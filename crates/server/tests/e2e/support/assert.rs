@@ -15,6 +15,39 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     (header, claims)
 }
 
+/// An ID token checked as its client validates it (OIDC Core 3.1.3.7 and 3.3.2.12, the OIDF
+/// suite's ValidateIdToken): signed by the server's current keys, issued by the issuer to
+/// `client_id`, issued now, living exactly `lifetime` seconds, after its PSU's login; its claims.
+pub fn valid_id_token(
+    h: &super::Harness,
+    id_token: &str,
+    client_id: &str,
+    lifetime: i64,
+) -> serde_json::Map<String, Value> {
+    let jws = bulwark_jose::Compact::parse(id_token).unwrap();
+    h.state
+        .meta
+        .keys
+        .current()
+        .public_set()
+        .verify(&jws)
+        .unwrap();
+    let claims = jws.claims().unwrap();
+    assert_eq!(claims["iss"], super::ISSUER, "{claims:?}");
+    assert_eq!(claims["aud"], client_id, "{claims:?}");
+    let now = h.clock_now();
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!((now - 5..=now).contains(&iat), "iat {iat}, now {now}");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - iat,
+        lifetime,
+        "{claims:?}"
+    );
+    assert!(claims["auth_time"].as_i64().unwrap() <= iat, "{claims:?}");
+    assert!(claims["sub"].as_str().is_some_and(|s| !s.is_empty()));
+    claims
+}
+
 /// An OAuth error answer: `status`, `error` = `code` and `Cache-Control: no-store`.
 pub fn assert_oauth_error(
     resp: &(u16, reqwest::header::HeaderMap, Value),

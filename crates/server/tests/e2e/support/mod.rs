@@ -20,7 +20,9 @@ pub mod seal;
 pub mod staff;
 
 pub use app::{TestApp, bin, install_crypto, test_config};
-pub use assert::{assert_code_unspent, assert_oauth_error, jwt_parts, open_id_token};
+pub use assert::{
+    assert_code_unspent, assert_oauth_error, jwt_parts, open_id_token, valid_id_token,
+};
 pub use clients::{PkjClient, introspect};
 pub use dcr::{Dcr, ORG_IDENTIFIER, SOFTWARE_ID};
 pub use harness::{Harness, now};
