@@ -470,6 +470,22 @@ async fn ob_message_signing_forms_follow_the_enabled_versions() {
     );
     assert!(check(BOTH, v314.clone()).await.unwrap());
     assert!(check(BOTH, v313.clone()).await.unwrap());
+    // RFC 7797 3: `b64: true` is the ordinary form and OB never sends it; it is no v3.1.3
+    // header, even signed over the raw body with `b64` in `crit`.
+    let mut b64_true = header_v313("PS256", "seal-ps");
+    b64_true["b64"] = json!(true);
+    let h = URL_SAFE_NO_PAD.encode(b64_true.to_string());
+    let mut raw_input = h.as_bytes().to_vec();
+    raw_input.push(b'.');
+    raw_input.extend_from_slice(BODY);
+    let signed = format!(
+        "{h}..{}",
+        URL_SAFE_NO_PAD.encode(key.signer.sign(&raw_input).unwrap())
+    );
+    assert_eq!(
+        code(&check(BOTH, signed).await.unwrap_err()),
+        "UK.OBIE.Signature.InvalidClaim"
+    );
     // A v3.1.4+ header over the raw body (the forms mixed up) does not verify.
     let h = URL_SAFE_NO_PAD.encode(header("PS256", "seal-ps").to_string());
     let mut raw_input = h.as_bytes().to_vec();
@@ -571,6 +587,38 @@ async fn co_6_malformed_signatures() {
         let e = verify(&pki, &jwks, Some(bad), true).await.unwrap_err();
         assert_eq!(code(&e), "UK.OBIE.Signature.Malformed", "{bad}");
     }
+}
+
+/// CERT-6 / RFC 7515 4.1.6: the client's registered key (the JWK named by `kid`) must be the
+/// key its `x5c` certificate certifies. A JWK carrying another key's valid QSealC is refused
+/// whichever of the two signed; and a `kid` naming a key of the other algorithm is refused
+/// as such.
+#[tokio::test]
+async fn cert_6_the_registered_key_must_be_the_certified_one() {
+    let pki = Pki::new();
+    let registered = es256_key(&pki, "k", QcType::Eseal);
+    let certified = es256_key(&pki, "k", QcType::Eseal);
+    let mut mixed = registered.jwk.clone();
+    mixed["x5c"] = certified.jwk["x5c"].clone();
+    let jwks = json!({"keys": [mixed]});
+    for signer in [&registered, &certified] {
+        let sig = sign(signer, &header("ES256", "k"), BODY);
+        let e = verify(&pki, &jwks, Some(&sig), true).await.unwrap_err();
+        assert_eq!(code(&e), "UK.OBIE.Signature.Invalid");
+    }
+    // The same signatures verify with each key's own certificate.
+    for key in [&registered, &certified] {
+        let sig = sign(key, &header("ES256", "k"), BODY);
+        let own = json!({"keys": [key.jwk.clone()]});
+        assert!(verify(&pki, &own, Some(&sig), true).await.unwrap());
+    }
+    let rsa = ps256_key(&pki, "rsa");
+    let sig = sign(&registered, &header("ES256", "rsa"), BODY);
+    let e = verify(&pki, &json!({"keys": [rsa.jwk.clone()]}), Some(&sig), true)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "UK.OBIE.Signature.Invalid");
+    assert!(e.to_string().contains("another algorithm"), "{e}");
 }
 
 #[tokio::test]
