@@ -436,6 +436,33 @@ mod tests {
     }
 
     /// A set answers for the kids it holds, and only those.
+    /// RFC 7517 4.2 and 4.4: a key published for encryption, or declaring another algorithm
+    /// than its type gives, never verifies; a JWS naming a key of the other algorithm is an
+    /// unknown key (no key of its algorithm has that `kid`), not tried against it.
+    #[test]
+    fn ca_1_keys_for_other_uses_or_algorithms_are_not_verifiers() {
+        let ec = SigningKey::generate(Alg::Es256).unwrap();
+        assert!(PublicKey::from_jwk(ec.public_jwk()).is_some());
+        let mut for_encryption = ec.public_jwk().clone();
+        for_encryption.insert("use".into(), "enc".into());
+        assert!(PublicKey::from_jwk(&for_encryption).is_none());
+        let mut declared_other = ec.public_jwk().clone();
+        declared_other.insert("alg".into(), "PS256".into());
+        assert!(PublicKey::from_jwk(&declared_other).is_none());
+
+        let rsa = SigningKey::generate(Alg::Ps256).unwrap();
+        let set =
+            PublicKeySet::from_jwks(&serde_json::json!({"keys": [rsa.public_jwk()]})).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"ES256","kid":"{}"}}"#, rsa.kid()));
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(b"{}"));
+        let signature = URL_SAFE_NO_PAD.encode(ec.sign_raw(input.as_bytes()).unwrap());
+        let jws = format!("{input}.{signature}");
+        assert_eq!(
+            set.verify(&Compact::parse(&jws).unwrap()).unwrap_err(),
+            VerifyError::UnknownKey(Some(rsa.kid().to_string()))
+        );
+    }
+
     #[test]
     fn ca_1_a_key_set_knows_its_kids() {
         let a = SigningKey::generate(Alg::Es256).unwrap();
