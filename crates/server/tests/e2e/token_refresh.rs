@@ -22,6 +22,24 @@ async fn refresh(h: &Harness, t: &FlowTpp, token: &str) -> crate::support::Resp 
     .await
 }
 
+/// A refresh asking for `scope`.
+async fn refresh_scoped(
+    h: &Harness,
+    t: &FlowTpp,
+    token: &str,
+    scope: &str,
+) -> crate::support::Resp {
+    t.token(
+        h,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
 async fn tk_3_rotated_refresh_tokens_are_single_use_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-rotate", None).await;
     let (code, consent_id, _) = fapi2_code(&h, &t, "rotation").await;
@@ -383,41 +401,14 @@ async fn tk_3_an_empty_scope_or_an_expired_consent_refuses_the_refresh_case(h: H
     assert_eq!(tokens.0, 200, "{:?}", tokens.2);
     let refresh_token = tokens.2["refresh_token"].as_str().unwrap();
     // RFC 6749 3.1: a parameter sent without a value is as if omitted: the whole scope.
-    let omitted = t
-        .token(
-            &h,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("scope", ""),
-            ],
-        )
-        .await;
+    let omitted = refresh_scoped(&h, &t, refresh_token, "").await;
     assert_eq!(omitted.0, 200, "{:?}", omitted.2);
     assert_eq!(omitted.2["scope"], tokens.2["scope"]);
     for scope in [" ", "	 	"] {
-        let empty = t
-            .token(
-                &h,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh_token),
-                    ("scope", scope),
-                ],
-            )
-            .await;
+        let empty = refresh_scoped(&h, &t, refresh_token, scope).await;
         assert_oauth_error(&empty, 400, "invalid_scope");
     }
-    let narrowed = t
-        .token(
-            &h,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("scope", "accounts"),
-            ],
-        )
-        .await;
+    let narrowed = refresh_scoped(&h, &t, refresh_token, "accounts").await;
     assert_eq!(narrowed.0, 200, "{:?}", narrowed.2);
     assert_eq!(narrowed.2["scope"], "accounts");
 
