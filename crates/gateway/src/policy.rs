@@ -177,6 +177,12 @@ fn rfc3339(at: Option<OffsetDateTime>) -> Result<Option<String>, GatewayRefusal>
     .transpose()
 }
 
+/// RFC 6749 3.3: a token's scope is a space-delimited list; it grants `wanted` only when one
+/// of its tokens is `wanted` exactly (never a part or an extension of one).
+fn grants(scope: &str, wanted: &str) -> bool {
+    scope.split_ascii_whitespace().any(|s| s == wanted)
+}
+
 /// Which API's PSD2 role a resource API needs.
 fn api_of(kind: ConsentKind) -> Api {
     match kind {
@@ -233,11 +239,7 @@ impl Policy {
             .await
             .map_err(|r| GatewayRefusal::of_guard(&r))?;
         let claims = &caller.claims;
-        if !claims
-            .scope
-            .split_ascii_whitespace()
-            .any(|s| s == route.scope)
-        {
+        if !grants(&claims.scope, &route.scope) {
             return Err(GatewayRefusal::new(
                 403,
                 ObErrorCode::HeaderInvalid,
@@ -521,6 +523,21 @@ impl Policy {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    /// GW-1: a route's scope is granted by that whole scope token only.
+    #[test]
+    fn gw_1_a_scope_is_granted_by_its_whole_token_only() {
+        assert!(grants("openid accounts payments", "accounts"));
+        assert!(grants("accounts", "accounts"));
+        for (scope, wanted) in [
+            ("accounts", "account"),
+            ("accounts-read payments", "accounts"),
+            ("openid fundsconfirmations", "funds"),
+            ("", "accounts"),
+        ] {
+            assert!(!grants(scope, wanted), "{scope:?} granted {wanted:?}");
+        }
+    }
 
     #[test]
     fn gw_1_a_malformed_request_is_400_and_a_consent_that_forbids_it_403() {

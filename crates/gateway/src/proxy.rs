@@ -353,15 +353,12 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn gw_1_an_upstream_that_refuses_connections_never_saw_the_request() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
-        let route = Route::new(&crate::config::RouteConfig {
+    /// A route of one GET path to `upstream`, application token.
+    fn route_to(upstream: String) -> Route {
+        Route::new(&crate::config::RouteConfig {
             method: "GET".into(),
             path: "/x".into(),
-            upstream: format!("http://127.0.0.1:{port}"),
+            upstream,
             token: crate::config::TokenKindConfig::Application,
             api: "products".into(),
             scope: None,
@@ -370,9 +367,12 @@ mod tests {
             idempotent_upstream: false,
             payment_param: None,
         })
-        .unwrap();
-        let upstream = Upstream::new(&[], Duration::from_secs(5)).unwrap();
-        let admitted = Admitted {
+        .unwrap()
+    }
+
+    /// What the policy admitted for an application token.
+    fn admitted() -> Admitted {
+        Admitted {
             client_id: "c".into(),
             consent_id: None,
             psu: None,
@@ -382,7 +382,95 @@ mod tests {
             transaction_to: None,
             cert_thumbprint: "t".into(),
             consumed_at: None,
-        };
+        }
+    }
+
+    /// A loopback upstream that answers with the request headers it received (as JSON) and
+    /// with hop-by-hop headers of its own, one of them named by its `Connection` header.
+    async fn header_echo() -> String {
+        let app = axum::Router::new().fallback(|headers: HeaderMap| async move {
+            let seen: serde_json::Map<String, serde_json::Value> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").into()))
+                .collect();
+            (
+                [
+                    ("connection", "X-Upstream-Hop"),
+                    ("x-upstream-hop", "internal"),
+                    ("proxy-authenticate", "Basic realm=\"inner\""),
+                    ("x-end-to-end", "kept"),
+                ],
+                serde_json::Value::Object(seen).to_string(),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    /// GW-1 through a real upstream: the caller's `Host`, the headers its `Connection` names
+    /// (in any case), a method override and a certificate header under a common name never
+    /// reach the bank, which sees its own authority as `Host`, the gateway's facts and the
+    /// end-to-end headers; the bank's hop-by-hop headers never reach the caller.
+    #[tokio::test]
+    async fn gw_1_what_crosses_the_gateway_in_each_direction() {
+        let upstream = header_echo().await;
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("host", "bank-internal.example"),
+            ("connection", "keep-alive, X-Caller-Hop"),
+            ("x-caller-hop", "1"),
+            ("x-http-method", "DELETE"),
+            ("x-ssl-client-cert", "-----BEGIN CERTIFICATE-----"),
+            ("x-end-to-end", "kept"),
+        ] {
+            headers.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let response = Upstream::new(&[], Duration::from_secs(5))
+            .unwrap()
+            .forward(
+                &route_to(upstream.clone()),
+                Method::GET,
+                "/x",
+                headers,
+                Some("X-Forwarded-Tls-Cert"),
+                Bytes::new(),
+                &admitted(),
+                "interaction-1",
+            )
+            .await
+            .unwrap();
+        let back: Vec<String> = response.headers().keys().map(|k| k.to_string()).collect();
+        for hop in ["connection", "x-upstream-hop", "proxy-authenticate"] {
+            assert!(!back.iter().any(|k| k == hop), "{hop} came back: {back:?}");
+        }
+        assert_eq!(response.headers()["x-end-to-end"], "kept");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            seen["host"],
+            upstream.trim_start_matches("http://"),
+            "{seen}"
+        );
+        for gone in ["x-caller-hop", "x-http-method", "x-ssl-client-cert"] {
+            assert!(seen.get(gone).is_none(), "{gone} reached the bank: {seen}");
+        }
+        assert_eq!(seen["x-end-to-end"], "kept");
+        assert_eq!(seen["x-bulwark-client-id"], "c");
+        assert_eq!(seen["x-bulwark-cert-thumbprint"], "t");
+        assert_eq!(seen["x-fapi-interaction-id"], "interaction-1");
+    }
+
+    #[tokio::test]
+    async fn gw_1_an_upstream_that_refuses_connections_never_saw_the_request() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let route = route_to(format!("http://127.0.0.1:{port}"));
+        let upstream = Upstream::new(&[], Duration::from_secs(5)).unwrap();
         let err = upstream
             .forward(
                 &route,
@@ -391,7 +479,7 @@ mod tests {
                 HeaderMap::new(),
                 None,
                 Bytes::new(),
-                &admitted,
+                &admitted(),
                 "id",
             )
             .await

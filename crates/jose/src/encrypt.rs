@@ -127,46 +127,86 @@ mod tests {
         assert!(encryption_key(&json!({"keys": [p384]}), "ECDH-ES").is_none());
     }
 
+    /// TK-5: the ID token comes back out of the JWE with the recipient's private key, under the
+    /// registered key management algorithm, naming the recipient's key and `cty: JWT`.
     #[test]
     fn tk_5_id_token_round_trips_through_rsa_oaep_and_ecdh_es() {
-        for (alg, pair) in [
-            (
-                "RSA-OAEP",
-                jwe::RSA_OAEP
-                    .generate_key_pair(2048)
-                    .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key()))
-                    .unwrap(),
-            ),
-            (
-                "ECDH-ES",
-                jwe::ECDH_ES
-                    .generate_ec_key_pair(josekit::jwk::alg::ec::EcCurve::P256)
-                    .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key()))
-                    .unwrap(),
-            ),
-        ] {
-            let (private, public) = pair;
+        let pair = |alg: &str| match alg {
+            "RSA-OAEP" => jwe::RSA_OAEP
+                .generate_key_pair(2048)
+                .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key())),
+            "RSA-OAEP-256" => jwe::RSA_OAEP_256
+                .generate_key_pair(2048)
+                .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key())),
+            _ => jwe::ECDH_ES
+                .generate_ec_key_pair(josekit::jwk::alg::ec::EcCurve::P256)
+                .map(|k| (k.to_jwk_private_key(), k.to_jwk_public_key())),
+        };
+        for alg in ["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"] {
+            let (private, public) = pair(alg).unwrap();
             let mut public_map: Map<String, Value> = public.as_ref().clone();
             public_map.insert("use".into(), json!("enc"));
+            public_map.insert("kid".into(), json!(format!("{alg}-key")));
             let jwks = json!({"keys": [{"kty": "OKP", "use": "sig"}, Value::Object(public_map)]});
             let key = encryption_key(&jwks, alg).unwrap();
             let jwe_text = encrypt_jwt("a.b.c", key, alg, "A256GCM").unwrap();
             assert_eq!(jwe_text.split('.').count(), 5);
-            let (payload, header) = match alg {
-                "RSA-OAEP" => jwe::deserialize_compact(
-                    &jwe_text,
-                    &jwe::RSA_OAEP.decrypter_from_jwk(&private).unwrap(),
-                )
-                .unwrap(),
-                _ => jwe::deserialize_compact(
-                    &jwe_text,
-                    &jwe::ECDH_ES.decrypter_from_jwk(&private).unwrap(),
-                )
-                .unwrap(),
+            let decrypter: Box<dyn jwe::JweDecrypter> = match alg {
+                "RSA-OAEP" => Box::new(jwe::RSA_OAEP.decrypter_from_jwk(&private).unwrap()),
+                "RSA-OAEP-256" => Box::new(jwe::RSA_OAEP_256.decrypter_from_jwk(&private).unwrap()),
+                _ => Box::new(jwe::ECDH_ES.decrypter_from_jwk(&private).unwrap()),
             };
+            let (payload, header) = jwe::deserialize_compact(&jwe_text, &*decrypter).unwrap();
             assert_eq!(payload, b"a.b.c");
             assert_eq!(header.content_type(), Some("JWT"));
+            assert_eq!(header.algorithm(), Some(alg));
+            assert_eq!(header.key_id(), Some(format!("{alg}-key").as_str()));
         }
         assert!(encryption_key(&json!({"keys": []}), "RSA-OAEP").is_none());
+    }
+
+    /// A public RSA encryption JWK of `bits` with `members` added (`use`, `alg`, `kid`).
+    fn rsa_enc(bits: u32, members: Value) -> Value {
+        let mut k: Map<String, Value> = josekit::jwk::alg::rsa::RsaKeyPair::generate(bits)
+            .unwrap()
+            .to_jwk_public_key()
+            .into();
+        k.extend(members.as_object().unwrap().clone());
+        Value::Object(k)
+    }
+
+    /// TK-5 / RFC 7517 4.2, 4.4: the key an ID token is encrypted to is one published for
+    /// encryption, of the algorithm's key type, registered for that algorithm when it names
+    /// one; a modulus padded with zero bytes to look 2048 bits long is as weak as it is.
+    #[test]
+    fn tk_5_the_encryption_key_is_the_one_for_the_algorithm() {
+        let kid = |jwks: &Value, alg| {
+            encryption_key(jwks, alg).map(|k| k["kid"].as_str().unwrap().to_owned())
+        };
+        let jwks = json!({"keys": [
+            rsa_enc(2048, json!({"use": "sig", "kid": "signing"})),
+            rsa_enc(2048, json!({"use": "enc", "alg": "RSA-OAEP", "kid": "oaep"})),
+            rsa_enc(2048, json!({"use": "enc", "alg": "RSA-OAEP-256", "kid": "oaep-256"})),
+        ]});
+        assert_eq!(kid(&jwks, "RSA-OAEP").as_deref(), Some("oaep"));
+        assert_eq!(kid(&jwks, "RSA-OAEP-256").as_deref(), Some("oaep-256"));
+        // No EC key: an RSA key (here one that names no algorithm) is no key for ECDH-ES,
+        // and a signing key none for anything.
+        let rsa_only = json!({"keys": [rsa_enc(2048, json!({"use": "enc", "kid": "rsa"}))]});
+        assert_eq!(kid(&rsa_only, "RSA-OAEP").as_deref(), Some("rsa"));
+        assert_eq!(kid(&rsa_only, "ECDH-ES"), None);
+        let signing_only = json!({"keys": [rsa_enc(2048, json!({"use": "sig", "kid": "s"}))]});
+        assert_eq!(kid(&signing_only, "RSA-OAEP"), None);
+        // A 1024-bit modulus behind 128 zero bytes is 256 bytes long and 1024 bits strong.
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut padded = rsa_enc(1024, json!({"use": "enc", "kid": "padded"}));
+        let n = URL_SAFE_NO_PAD
+            .decode(padded["n"].as_str().unwrap())
+            .unwrap();
+        let long = [vec![0u8; 128], n].concat();
+        assert_eq!(long.len(), 256);
+        padded["n"] = json!(URL_SAFE_NO_PAD.encode(long));
+        assert_eq!(kid(&json!({"keys": [padded]}), "RSA-OAEP"), None);
     }
 }
