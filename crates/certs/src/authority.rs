@@ -219,5 +219,40 @@ mod tests {
         assert!(parse_authority("XX-FCA", "730427", none).is_err());
         assert!(parse_authority("GB-FCA", "", none).is_err());
         assert!(parse_authority("FCA GBR", "1", none).is_err());
+        // A full id naming another NCA of the same country than authority_id.
+        assert!(parse_authority("GB-PRA", "PSDGB-FCA-730427", none).is_err());
+        // Country codes in any case, as directories write them.
+        assert_eq!(
+            parse_authority("FCA", "730427", &["gb".into()]).unwrap(),
+            reg("GB", "FCA", "730427")
+        );
+        assert_eq!(
+            parse_authority("gb-fca", "psdgb-fca-730427", none).unwrap(),
+            reg("GB", "FCA", "730427")
+        );
+    }
+
+    /// ETSI TS 119 495 5.2.1 writes Greece as EL (the EU's code) where ISO 3166 has GR: a
+    /// Greek TPP's SSA names the same authority either way.
+    #[test]
+    fn hardening_greece_is_el_or_gr() {
+        let none: &[String] = &[];
+        for (authority, registration) in [
+            ("EL-BOG", "12"),
+            ("GR-BOG", "12"),
+            ("BOGGRC", "12"),
+            ("PSDEL-BOG", "12"),
+            ("BOGGRC", "PSDEL-BOG-12"),
+        ] {
+            assert_eq!(
+                parse_authority(authority, registration, none).unwrap(),
+                reg("GR", "BOG", "12"),
+                "{authority} {registration}"
+            );
+        }
+        assert_eq!(
+            parse_authority("BOG", "12", &["EL".into()]).unwrap(),
+            reg("GR", "BOG", "12")
+        );
     }
 }

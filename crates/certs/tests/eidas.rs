@@ -170,6 +170,99 @@ async fn cert_5_non_qualified_certificates_are_not_qwacs() {
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "not_qwac");
+    // The same for a seal: QcType eseal and a PSD2 statement, but no QcCompliance, is no
+    // QSealC (EN 319 412-5 4.2.1: only QcCompliance makes it qualified).
+    let mut spec = LeafSpec::qsealc("seal-not-compliant", &[PspRole::AccountInformation]);
+    spec.qc = Some(qc(
+        false,
+        &[QcType::Eseal],
+        Some(&[PspRole::AccountInformation]),
+    ));
+    let leaf = pki.ca.issue(&spec);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::Sealing, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotQsealc);
+}
+
+/// A DER TLV with a short or one-byte long length, for writing statements byte by byte.
+fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let content = parts.concat();
+    let mut out = vec![tag];
+    if content.len() >= 128 {
+        out.push(0x81);
+    }
+    out.push(u8::try_from(content.len()).unwrap());
+    out.extend(content);
+    out
+}
+
+/// CERT-5 / CERT-7 against the bytes a QTSP writes, not our own encoder: qcStatements with
+/// QcCompliance (0.4.0.1862.1.1), QcType web (0.4.0.1862.1.6 / .6.3) and the PSD2 statement
+/// (ETSI TS 119 495 5.1, 0.4.0.19495.2) naming PSP_AI (0.4.0.19495.1.3), a role this version
+/// of the standard does not define (0.4.0.19495.1.9), and PSP_PI (0.4.0.19495.1.2). The
+/// certificate is a QWAC of the two known roles; the unknown one grants nothing.
+#[tokio::test]
+async fn cert_5_qc_statements_are_read_as_the_etsi_standards_encode_them() {
+    const QC_COMPLIANCE: &[u8] = &[0x06, 0x06, 0x04, 0x00, 0x8e, 0x46, 0x01, 0x01];
+    const QC_TYPE: &[u8] = &[0x06, 0x06, 0x04, 0x00, 0x8e, 0x46, 0x01, 0x06];
+    const QCT_WEB: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x8e, 0x46, 0x01, 0x06, 0x03];
+    const PSD2: &[u8] = &[0x06, 0x06, 0x04, 0x00, 0x81, 0x98, 0x27, 0x02];
+    const PSP_AI: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x03];
+    const PSP_UNKNOWN: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x09];
+    const PSP_PI: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x02];
+    let (seq, utf8) = (0x30, 0x0c);
+    let role = |oid: &[u8], name: &str| tlv(seq, &[oid, &tlv(utf8, &[name.as_bytes()])]);
+    let psd2 = tlv(
+        seq,
+        &[
+            PSD2,
+            &tlv(
+                seq,
+                &[
+                    &tlv(
+                        seq,
+                        &[
+                            &role(PSP_AI, "PSP_AI"),
+                            &role(PSP_UNKNOWN, "PSP_XX"),
+                            &role(PSP_PI, "PSP_PI"),
+                        ],
+                    ),
+                    &tlv(utf8, &[b"Financial Conduct Authority"]),
+                    &tlv(utf8, &[b"GB-FCA"]),
+                ],
+            ),
+        ],
+    );
+    let statements = tlv(
+        seq,
+        &[
+            &tlv(seq, &[QC_COMPLIANCE]),
+            &tlv(seq, &[QC_TYPE, &tlv(seq, &[QCT_WEB])]),
+            &psd2,
+        ],
+    );
+    let pki = Pki::new();
+    let mut spec = LeafSpec::qwac("qtsp-bytes", &[PspRole::AccountInformation]);
+    spec.qc = Some(statements);
+    let leaf = pki.ca.issue(&spec);
+    let tpp = validator(&pki.root, no_revocation())
+        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap()
+        .tpp
+        .unwrap();
+    assert!(tpp.is_qwac() && !tpp.is_qsealc());
+    let psd2 = tpp.psd2.unwrap();
+    assert_eq!(
+        psd2.roles,
+        vec![PspRole::PaymentInitiation, PspRole::AccountInformation]
+    );
+    assert_eq!(
+        (psd2.nca_name.as_str(), psd2.nca_id.as_str()),
+        ("Financial Conduct Authority", "GB-FCA")
+    );
 }
 
 #[tokio::test]
@@ -290,6 +383,16 @@ fn cert_8_organisation_identifiers_are_read_only_in_their_standard_shape() {
     assert_eq!((psd.scheme.as_str(), psd.country.as_str()), ("PSD", "GB"));
     assert_eq!(psd.competent_authority.as_deref(), Some("FCA"));
     assert_eq!(psd.authorisation_id.as_deref(), Some("123456"));
+    // The scheme and country in any case; other ETSI EN 319 412-1 schemes name no NCA.
+    let lower = bulwark_certs::OrganizationIdentifier::parse("psdgb-fca-123456");
+    assert_eq!(
+        (lower.scheme.as_str(), lower.country.as_str()),
+        ("PSD", "GB")
+    );
+    assert_eq!(lower.authorisation_id.as_deref(), Some("123456"));
+    let ntr = bulwark_certs::OrganizationIdentifier::parse("NTRGB-12345678");
+    assert_eq!((ntr.scheme.as_str(), ntr.country.as_str()), ("NTR", "GB"));
+    assert_eq!(ntr.competent_authority, None);
     for odd in [
         "PSDGBR-FCA-123456",
         "PSDG-FCA-1",
