@@ -200,8 +200,8 @@ fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
 
 /// CERT-5 / CERT-7 against the bytes a QTSP writes, not our own encoder: qcStatements with
 /// QcCompliance (0.4.0.1862.1.1), QcType web (0.4.0.1862.1.6 / .6.3) and the PSD2 statement
-/// (ETSI TS 119 495 5.1, 0.4.0.19495.2) naming PSP_AI (0.4.0.19495.1.3), a role this version
-/// of the standard does not define (0.4.0.19495.1.9), and PSP_PI (0.4.0.19495.1.2). The
+/// (ETSI TS 119 495 5.1, 0.4.0.19495.2) naming PSP_PI (0.4.0.19495.1.2), a role this version
+/// of the standard does not define (0.4.0.19495.1.9), and PSP_IC (0.4.0.19495.1.4). The
 /// certificate is a QWAC of the two known roles; the unknown one grants nothing.
 #[tokio::test]
 async fn cert_5_qc_statements_are_read_as_the_etsi_standards_encode_them() {
@@ -209,9 +209,9 @@ async fn cert_5_qc_statements_are_read_as_the_etsi_standards_encode_them() {
     const QC_TYPE: &[u8] = &[0x06, 0x06, 0x04, 0x00, 0x8e, 0x46, 0x01, 0x06];
     const QCT_WEB: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x8e, 0x46, 0x01, 0x06, 0x03];
     const PSD2: &[u8] = &[0x06, 0x06, 0x04, 0x00, 0x81, 0x98, 0x27, 0x02];
-    const PSP_AI: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x03];
-    const PSP_UNKNOWN: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x09];
     const PSP_PI: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x02];
+    const PSP_UNKNOWN: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x09];
+    const PSP_IC: &[u8] = &[0x06, 0x07, 0x04, 0x00, 0x81, 0x98, 0x27, 0x01, 0x04];
     let (seq, utf8) = (0x30, 0x0c);
     let role = |oid: &[u8], name: &str| tlv(seq, &[oid, &tlv(utf8, &[name.as_bytes()])]);
     let psd2 = tlv(
@@ -224,9 +224,9 @@ async fn cert_5_qc_statements_are_read_as_the_etsi_standards_encode_them() {
                     &tlv(
                         seq,
                         &[
-                            &role(PSP_AI, "PSP_AI"),
-                            &role(PSP_UNKNOWN, "PSP_XX"),
                             &role(PSP_PI, "PSP_PI"),
+                            &role(PSP_UNKNOWN, "PSP_XX"),
+                            &role(PSP_IC, "PSP_IC"),
                         ],
                     ),
                     &tlv(utf8, &[b"Financial Conduct Authority"]),
@@ -257,7 +257,7 @@ async fn cert_5_qc_statements_are_read_as_the_etsi_standards_encode_them() {
     let psd2 = tpp.psd2.unwrap();
     assert_eq!(
         psd2.roles,
-        vec![PspRole::PaymentInitiation, PspRole::AccountInformation]
+        vec![PspRole::PaymentInitiation, PspRole::CardIssuing]
     );
     assert_eq!(
         (psd2.nca_name.as_str(), psd2.nca_id.as_str()),

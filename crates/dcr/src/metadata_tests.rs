@@ -140,6 +140,7 @@ fn req(extra: Value) -> Map<String, Value> {
 fn dcr_2_defaults_come_from_the_ssa() {
     let m = build(
         req(json!({"scope": null, "grant_types": null, "logo_uri": "https://x", "resource_server": true, "software_id": "forged",
+                   "resources": ["https://other-bank.example/open-banking"],
                    "fapi_profile": "fapi1-advanced", "client_name": "Big Bank Secure Connect"})),
         &ssa(&["AISP", "PISP"]),
     )
@@ -163,6 +164,10 @@ fn dcr_2_defaults_come_from_the_ssa() {
     assert!(
         !m.resource_server,
         "a TPP cannot make itself a resource server"
+    );
+    assert!(
+        m.resources.is_empty(),
+        "RFC 8707: where a client's tokens may be used is the bank's to set"
     );
     assert!(m.extra.is_empty(), "unknown metadata is ignored");
     assert!(m.tls_client_certificate_bound_access_tokens);
@@ -199,6 +204,10 @@ fn dcr_2_redirect_uris() {
         json!({"redirect_uris": ["https://evil.example/cb"]}),
         json!({"redirect_uris": ["http://tpp.example/cb"]}),
         json!({"redirect_uris": ["https://tpp.example/cb#frag"]}),
+        // RFC 3986 6.2.1 simple string comparison: not another case, not a longer URI.
+        json!({"redirect_uris": ["https://tpp.example/CB"]}),
+        json!({"redirect_uris": ["https://tpp.example/cb.evil.example"]}),
+        json!({"redirect_uris": ["https://tpp.example/cb/../admin"]}),
     ] {
         assert!(
             matches!(build(req(bad.clone()), &s), Err(DcrError::RedirectUri(_))),
@@ -232,6 +241,12 @@ fn dcr_2_redirect_uris() {
 #[test]
 fn dcr_2_fapi_methods_algorithms_grants_and_types() {
     let s = ssa(&["AISP"]);
+    let public_key = Value::Object(
+        bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256)
+            .unwrap()
+            .public_jwk()
+            .clone(),
+    );
     for bad in [
         json!({"token_endpoint_auth_method": "client_secret_basic"}),
         json!({"token_endpoint_auth_method": "none"}),
@@ -249,6 +264,8 @@ fn dcr_2_fapi_methods_algorithms_grants_and_types() {
         json!({"jwks": {"keys": []}}),
         json!({"jwks": "not a set"}),
         json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "secret"}]}}),
+        // One private key among public ones is as bad as a private key alone.
+        json!({"jwks": {"keys": [public_key.clone(), {"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "secret"}]}}),
         json!({"sector_identifier_uri": "http://tpp.example/sector"}),
     ] {
         assert!(

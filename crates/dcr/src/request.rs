@@ -217,6 +217,35 @@ mod tests {
             matches!(with("iat", json!(2000)), Err(DcrError::Request(_))),
             "future"
         );
+        // iss is the software_id exactly; aud one of ours exactly, not a longer name that
+        // starts like it.
+        assert!(matches!(
+            with("iss", json!("SW-1")),
+            Err(DcrError::Request(_))
+        ));
+        for aud in [
+            format!("{ISSUER}.evil.example"),
+            format!("{ISSUER}/register"),
+        ] {
+            assert!(
+                matches!(with("aud", json!(aud)), Err(DcrError::Request(_))),
+                "{aud}"
+            );
+        }
+        // RFC 7519 4.1.5: a request not yet valid is refused; the lifetime limit is exact.
+        assert!(
+            matches!(with("nbf", json!(1000 + 600)), Err(DcrError::Request(_))),
+            "not yet valid"
+        );
+        assert!(with("nbf", json!(1000)).is_ok());
+        assert!(with("exp", json!(1000 + MAX_REQUEST_LIFETIME_SECS)).is_ok());
+        assert!(
+            matches!(
+                with("exp", json!(1000 + MAX_REQUEST_LIFETIME_SECS + 1)),
+                Err(DcrError::Request(_))
+            ),
+            "one second too long"
+        );
         assert!(matches!(with("jti", json!(5)), Err(DcrError::Request(_))));
         // Bounded and printable before it reaches the database (a NUL fails a PostgreSQL
         // statement: a 500 instead of invalid_client_metadata).

@@ -334,4 +334,51 @@ mod tests {
             ExpectedOrganisation::OrgId("org-1".into())
         );
     }
+
+    /// DCR-1 / OB DCR 3.1.3: a statement's claims of the wrong shape are refused, not taken
+    /// as given: a plain-http key set endpoint, an empty identifier, an empty list of roles
+    /// or redirect URIs, an expired statement or one issued in the future. A blank software
+    /// name names nothing; the competent authority's status is read as the directory writes it.
+    #[test]
+    fn dcr_1_claims_of_the_wrong_shape_are_refused() {
+        let refused = |name: &str, value: Value| {
+            let mut c = ssa_claims(1000);
+            c.as_object_mut()
+                .unwrap()
+                .insert(name.into(), value.clone());
+            let err = claims(c.as_object().unwrap(), 1000, 3600, 60).unwrap_err();
+            assert!(err.to_string().contains(name), "{name} = {value}: {err}");
+        };
+        refused(
+            "software_jwks_endpoint",
+            json!("http://dir.example/org-1/sw-1.jwks"),
+        );
+        for name in ["iss", "software_id", "org_id"] {
+            refused(name, json!(""));
+        }
+        for name in ["software_roles", "software_redirect_uris"] {
+            refused(name, json!([]));
+        }
+        let at = |name: &str, value: i64| {
+            let mut c = ssa_claims(1000);
+            c.as_object_mut().unwrap().insert(name.into(), json!(value));
+            claims(c.as_object().unwrap(), 1000, 3600, 60)
+        };
+        assert!(at("exp", 999 - 60).is_err(), "expired");
+        assert!(at("iat", 1000 + 61).is_err(), "issued in the future");
+        assert!(at("exp", 1000 + 300).is_ok());
+        let named = |value: &str| {
+            let mut c = ssa_claims(1000);
+            c.as_object_mut()
+                .unwrap()
+                .insert("software_client_name".into(), json!(value));
+            claims(c.as_object().unwrap(), 1000, 3600, 60)
+                .unwrap()
+                .software_client_name
+        };
+        assert_eq!(named("  "), None);
+        assert_eq!(named(" TPP App ").as_deref(), Some("TPP App"));
+        let ssa = claims(ssa_claims(1000).as_object().unwrap(), 1000, 3600, 60).unwrap();
+        assert_eq!(ssa.organisation.status.as_deref(), Some("Active"));
+    }
 }

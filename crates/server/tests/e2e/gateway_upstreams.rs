@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::consents::tpp;
 use crate::support::gateway::{
-    admin_metrics, escaped_pem, free_admin_addr, funds_journey, gateway, gateway_with, get,
-    journey, never_forwarded, payment_journey, tls_echo_upstream,
+    admin_metrics, escaped_pem, free_admin_addr, funds_code, funds_journey, gateway, gateway_with,
+    get, journey, never_forwarded, payment_journey, tls_echo_upstream,
 };
 use crate::support::{Harness, http_client};
 
@@ -85,6 +85,39 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     assert_eq!(echoed["headers"]["x-bulwark-permissions"], "");
     let (status, text) = never_forwarded(&base, ask(t.app_token.clone(), consent_id.clone())).await;
     assert_eq!(status, 403, "{text}");
+    // CERT-7 at the gateway: funds confirmation needs the CBPII role (PSP_IC) of the
+    // certificate the token is bound to. A CBPII whose renewed QWAC (same organisation) no
+    // longer holds it exchanges its code with that QWAC: the token is bound to it, and the
+    // gateway refuses it before the bank sees the request.
+    let (mut renewed, code, renewed_consent) =
+        funds_code(&h, "tpp-gw-cbpii-renewed", "gwfunds2").await;
+    renewed.c.identity = h.pki.qwac(
+        "tpp-gw-cbpii-renewed",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+    );
+    let tokens = renewed.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let renewed_token = tokens.2["access_token"].as_str().unwrap().to_string();
+    let body = json!({"Data": {"ConsentId": renewed_consent, "Reference": "Purchase01",
+        "InstructedAmount": {"Amount": "20.00", "Currency": "GBP"}}});
+    let refused = never_forwarded(
+        &base,
+        http_client(&h.dev_ca, Some(&renewed.c.identity))
+            .post(format!(
+                "{base}/open-banking/v3.1/cbpii/funds-confirmations"
+            ))
+            .bearer_auth(&renewed_token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("PSP_IC"), "{text}");
     // The consent's status is read on every request: withdrawn by the CBPII, it is refused.
     let deleted = crate::support::consents::as_tpp(&h, &t.c, &t.app_token)
         .delete(&format!("{}/{consent_id}", crate::support::consents::CBPII))

@@ -257,6 +257,16 @@ pub async fn tls_echo_upstream(h: &Harness) -> String {
 /// journey: consent, PAR with the `fundsconfirmations` scope, login, authorise, code, token);
 /// returns the TPP, its access token for the consent, and the consent id.
 pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, String, String) {
+    let (t, code, consent_id) = funds_code(h, id, user).await;
+    let tokens = t.exchange(h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let token = tokens.2["access_token"].as_str().unwrap().to_string();
+    (t, token, consent_id)
+}
+
+/// The first half of [`funds_journey`]: the TPP, the authorization code the PSU's decision
+/// gave it (not yet exchanged) and the consent id.
+pub async fn funds_code(h: &Harness, id: &str, user: &str) -> (FlowTpp, String, String) {
     use super::journey::{psu, response_params};
     let t = FlowTpp::register(h, id, None).await;
     let (user, password, _, subject) = psu(h, user).await;
@@ -275,10 +285,7 @@ pub async fn funds_journey(h: &Harness, id: &str, user: &str) -> (FlowTpp, Strin
     assert_eq!(done.status, 303, "{}", done.body);
     let params = response_params(&done.location());
     assert!(params.contains_key("code"), "{params:?}");
-    let tokens = t.exchange(h, &params["code"]).await;
-    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
-    let token = tokens.2["access_token"].as_str().unwrap().to_string();
-    (t, token, consent_id)
+    (t, params["code"].clone(), consent_id)
 }
 
 /// A domestic-payment consent for `amount` GBP authorised by PSU `user` for TPP `id`; returns
