@@ -10,12 +10,13 @@ use crate::support::gateway::{
     admin_metrics, escaped_pem, free_admin_addr, funds_code, funds_journey, gateway, gateway_with,
     get, journey, never_forwarded, payment_journey, tls_echo_upstream,
 };
-use crate::support::{Harness, http_client};
+use crate::support::{Harness, Identity, http_client};
 
 /// GW-1 / CO-4 / OB Confirmation of Funds: a CBPII's PSU-authorised funds-confirmation token
 /// reaches the bank through the gateway for its own consent only: a request naming another
 /// consent in `Data.ConsentId` is 400 ConsentMismatch and never reaches the bank; an
-/// application token is refused (403); the consent's status is read on every request.
+/// application token is refused (403); the consent's status is read on every request; a token
+/// bound to a QWAC without the CBPII role (PSP_IC) is refused (403).
 #[tokio::test]
 async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     let h = Harness::start(|_| {}).await;
@@ -38,10 +39,10 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     let (t, token, consent_id) = funds_journey(&h, "tpp-gw-cbpii", "gwfunds").await;
     let claims = crate::support::jwt_parts(&token).1;
     assert_eq!(claims["consent_id"], consent_id.as_str());
-    let ask = |token: String, consent: String| {
+    let ask = |id: &Identity, token: String, consent: String| {
         let body = json!({"Data": {"ConsentId": consent, "Reference": "Purchase01",
             "InstructedAmount": {"Amount": "20.00", "Currency": "GBP"}}});
-        let client = http_client(&h.dev_ca, Some(&t.c.identity));
+        let client = http_client(&h.dev_ca, Some(id));
         let url = format!("{base}/open-banking/v3.1/cbpii/funds-confirmations");
         async move {
             let r = client
@@ -55,8 +56,11 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    let (status, text) =
-        never_forwarded(&base, ask(token.clone(), "fcc-another-consent".into())).await;
+    let (status, text) = never_forwarded(
+        &base,
+        ask(&t.c.identity, token.clone(), "fcc-another-consent".into()),
+    )
+    .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("UK.OBIE.Resource.ConsentMismatch"), "{text}");
     assert!(text.contains("Data.ConsentId"), "{text}");
@@ -75,7 +79,7 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     assert_eq!(malformed.status().as_u16(), 400);
     let text = malformed.text().await.unwrap();
     assert!(text.contains("UK.OBIE.Field.Missing"), "{text}");
-    let (status, text) = ask(token.clone(), consent_id.clone()).await;
+    let (status, text) = ask(&t.c.identity, token.clone(), consent_id.clone()).await;
     assert_eq!(status, 200, "{text}");
     let echoed: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
@@ -83,7 +87,11 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
         consent_id.as_str()
     );
     assert_eq!(echoed["headers"]["x-bulwark-permissions"], "");
-    let (status, text) = never_forwarded(&base, ask(t.app_token.clone(), consent_id.clone())).await;
+    let (status, text) = never_forwarded(
+        &base,
+        ask(&t.c.identity, t.app_token.clone(), consent_id.clone()),
+    )
+    .await;
     assert_eq!(status, 403, "{text}");
     // CERT-7 at the gateway: funds confirmation needs the CBPII role (PSP_IC) of the
     // certificate the token is bound to. A CBPII whose renewed QWAC (same organisation) no
@@ -100,30 +108,19 @@ async fn gw_1_a_funds_confirmation_names_the_tokens_consent() {
     let tokens = renewed.exchange(&h, &code).await;
     assert_eq!(tokens.0, 200, "{:?}", tokens.2);
     let renewed_token = tokens.2["access_token"].as_str().unwrap().to_string();
-    let body = json!({"Data": {"ConsentId": renewed_consent, "Reference": "Purchase01",
-        "InstructedAmount": {"Amount": "20.00", "Currency": "GBP"}}});
-    let refused = never_forwarded(
+    let (status, text) = never_forwarded(
         &base,
-        http_client(&h.dev_ca, Some(&renewed.c.identity))
-            .post(format!(
-                "{base}/open-banking/v3.1/cbpii/funds-confirmations"
-            ))
-            .bearer_auth(&renewed_token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send(),
+        ask(&renewed.c.identity, renewed_token, renewed_consent),
     )
-    .await
-    .unwrap();
-    assert_eq!(refused.status().as_u16(), 403);
-    let text = refused.text().await.unwrap();
+    .await;
+    assert_eq!(status, 403, "{text}");
     assert!(text.contains("PSP_IC"), "{text}");
     // The consent's status is read on every request: withdrawn by the CBPII, it is refused.
     let deleted = crate::support::consents::as_tpp(&h, &t.c, &t.app_token)
         .delete(&format!("{}/{consent_id}", crate::support::consents::CBPII))
         .await;
     assert_eq!(deleted.status, 204);
-    let (status, text) = ask(token.clone(), consent_id.clone()).await;
+    let (status, text) = ask(&t.c.identity, token.clone(), consent_id.clone()).await;
     assert_eq!(status, 403, "{text}");
     assert!(
         text.contains("UK.OBIE.Resource.InvalidConsentStatus"),
