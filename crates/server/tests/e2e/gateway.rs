@@ -319,6 +319,9 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let after = never_forwarded(&base, get(&h, &base, id, Some(&token), path, &[])).await;
     assert_eq!(after.status, 401, "{:?}", after.body);
+    // And it stays refused: a "revoked" answer is never remembered as "not revoked".
+    let again = never_forwarded(&base, get(&h, &base, id, Some(&token), path, &[])).await;
+    assert_eq!(again.status, 401, "{:?}", again.body);
 }
 
 #[tokio::test]
