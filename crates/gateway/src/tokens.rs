@@ -126,6 +126,27 @@ impl AccessTokens for JwksTokens {
     }
 }
 
+/// RFC 7662 2.2: the token's claims from an introspection answer, when it says `active: true`
+/// (anything else, `active` missing included, is an inactive token) and names `issuer` (an
+/// introspection endpoint speaking for another issuer vouches for nothing here).
+fn claims_of_answer(body: &[u8], issuer: &str) -> Result<AccessTokenClaims, TokenCheckError> {
+    let failed =
+        |e: String| TokenCheckError::Failed(format!("token introspection answer unusable: {e}"));
+    let answer: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| failed(e.to_string()))?;
+    if answer["active"] != serde_json::Value::Bool(true) {
+        return Err(TokenCheckError::Invalid(InvalidToken::Forged(
+            "inactive".into(),
+        )));
+    }
+    let claims: AccessTokenClaims =
+        serde_json::from_value(answer).map_err(|e| failed(e.to_string()))?;
+    if claims.iss != issuer {
+        return Err(TokenCheckError::Invalid(InvalidToken::ForeignIssuer));
+    }
+    Ok(claims)
+}
+
 /// Bound on one introspection exchange, connect to last byte.
 const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -208,28 +229,71 @@ impl IntrospectedTokens {
 #[async_trait::async_trait]
 impl AccessTokens for IntrospectedTokens {
     async fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenCheckError> {
-        let failed = |e: String| {
-            tracing::error!(error = %e, url = %self.url, "token introspection answer unusable");
-            TokenCheckError::Failed(format!("token introspection answer unusable: {e}"))
-        };
         let body = self.ask(token).await?;
-        let answer: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
-        if answer["active"] != serde_json::Value::Bool(true) {
-            return Err(TokenCheckError::Invalid(InvalidToken::Forged(
-                "inactive".into(),
-            )));
-        }
-        let claims: AccessTokenClaims =
-            serde_json::from_value(answer).map_err(|e| failed(e.to_string()))?;
-        if claims.iss != self.issuer {
-            return Err(TokenCheckError::Invalid(InvalidToken::ForeignIssuer));
-        }
-        Ok(claims)
+        claims_of_answer(&body, &self.issuer).inspect_err(|e| {
+            if let TokenCheckError::Failed(e) = e {
+                tracing::error!(error = %e, url = %self.url, "token introspection answer unusable");
+            }
+        })
     }
 
     async fn is_revoked(&self, _claims: &AccessTokenClaims) -> Result<bool, LookupError> {
         // An active introspection answer already says the token is not revoked.
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    /// GW-1 / RFC 7662 2.2: only an answer saying `active: true` for this issuer admits a
+    /// token; one without `active`, with `active` other than `true`, or naming another issuer
+    /// does not, and an answer that is not JSON is the introspection's fault, not the token's.
+    #[test]
+    fn gw_1_an_introspection_answer_admits_only_an_active_token_of_this_issuer() {
+        const ISSUER: &str = "https://as.bank.example";
+        let answer = |members: serde_json::Value| {
+            let mut a = json!({"iss": ISSUER, "sub": "client", "aud": ISSUER, "exp": 2000,
+                "iat": 1700, "jti": "j1", "client_id": "client", "scope": "accounts",
+                "cnf": {"x5t#S256": "x5t"}, "token_kind": application_kind()});
+            a.as_object_mut()
+                .unwrap()
+                .extend(members.as_object().unwrap().clone());
+            serde_json::to_vec(&a).unwrap()
+        };
+        let claims = claims_of_answer(&answer(json!({"active": true})), ISSUER).unwrap();
+        assert_eq!(claims.jti, "j1");
+        for inactive in [
+            json!({}),
+            json!({"active": false}),
+            json!({"active": "true"}),
+        ] {
+            assert!(
+                matches!(
+                    claims_of_answer(&answer(inactive.clone()), ISSUER),
+                    Err(TokenCheckError::Invalid(InvalidToken::Forged(_)))
+                ),
+                "{inactive}"
+            );
+        }
+        assert!(matches!(
+            claims_of_answer(
+                &answer(json!({"active": true, "iss": "https://other-issuer.example"})),
+                ISSUER
+            ),
+            Err(TokenCheckError::Invalid(InvalidToken::ForeignIssuer))
+        ));
+        assert!(matches!(
+            claims_of_answer(b"<html>", ISSUER),
+            Err(TokenCheckError::Failed(_))
+        ));
+    }
+
+    /// How an application token's kind is written in its claims.
+    fn application_kind() -> serde_json::Value {
+        serde_json::to_value(bulwark_token::TokenKind::Application).unwrap()
     }
 }
