@@ -258,7 +258,7 @@ mod tests {
         let answer = |members: serde_json::Value| {
             let mut a = json!({"iss": ISSUER, "sub": "client", "aud": ISSUER, "exp": 2000,
                 "iat": 1700, "jti": "j1", "client_id": "client", "scope": "accounts",
-                "cnf": {"x5t#S256": "x5t"}, "token_kind": application_kind()});
+                "cnf": {"x5t#S256": "x5t"}, "token_kind": bulwark_token::TokenKind::Application});
             a.as_object_mut()
                 .unwrap()
                 .extend(members.as_object().unwrap().clone());
@@ -290,10 +290,5 @@ mod tests {
             claims_of_answer(b"<html>", ISSUER),
             Err(TokenCheckError::Failed(_))
         ));
-    }
-
-    /// How an application token's kind is written in its claims.
-    fn application_kind() -> serde_json::Value {
-        serde_json::to_value(bulwark_token::TokenKind::Application).unwrap()
     }
 }

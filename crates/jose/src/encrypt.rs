@@ -107,14 +107,7 @@ mod tests {
     /// key to encrypt an ID token to.
     #[test]
     fn tk_5_weak_encryption_keys_are_not_used() {
-        let rsa = |bits| {
-            let mut k: Map<String, Value> = josekit::jwk::alg::rsa::RsaKeyPair::generate(bits)
-                .unwrap()
-                .to_jwk_public_key()
-                .into();
-            k.insert("use".into(), json!("enc"));
-            json!({"keys": [k]})
-        };
+        let rsa = |bits| json!({"keys": [rsa_enc(bits, json!({"use": "enc"}))]});
         assert!(encryption_key(&rsa(2048), "RSA-OAEP").is_some());
         assert!(encryption_key(&rsa(1024), "RSA-OAEP").is_none());
         let zero = json!({"keys": [{"kty": "RSA", "use": "enc", "n": "AA", "e": "AQAB"}]});

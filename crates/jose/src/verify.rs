@@ -435,7 +435,6 @@ mod tests {
         assert_eq!(Alg::Ps256.to_string(), "PS256");
     }
 
-    /// A set answers for the kids it holds, and only those.
     /// RFC 7517 4.2 and 4.4: a key published for encryption, or declaring another algorithm
     /// than its type gives, never verifies; a JWS naming a key of the other algorithm is an
     /// unknown key (no key of its algorithm has that `kid`), not tried against it.
@@ -463,6 +462,7 @@ mod tests {
         );
     }
 
+    /// A set answers for the kids it holds, and only those.
     #[test]
     fn ca_1_a_key_set_knows_its_kids() {
         let a = SigningKey::generate(Alg::Es256).unwrap();
