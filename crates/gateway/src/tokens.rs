@@ -1,6 +1,7 @@
 //! The gateway's view of access tokens: the authorization server's signature checked with its
 //! published JWK Set (cached; an unknown `kid` refetches, so a key rotation is picked up
-//! without a restart; a verified token is remembered until it expires), and revocation read
+//! without a restart; a verified token is remembered for a minute of the injected clock, then
+//! checked against the key set again), and revocation read
 //! from the server's database, a "not revoked" answer trusted for `revocation_staleness_ms`
 //! (default 1 s: the documented bound on how late a revocation reaches the gateway).
 
@@ -19,8 +20,9 @@ use bulwark_token::{AccessTokenClaims, VerifiedTokens};
 /// Entries kept in each cache before it is emptied.
 const MAX_CACHED: usize = 100_000;
 
-/// How long a verified signature is trusted without checking it again.
-const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// How long (seconds of the gateway's clock) a verified signature is trusted without checking
+/// it again: the bound on how long a key withdrawn from the JWK Set keeps admitting its tokens.
+const VERIFIED_FOR_SECS: i64 = 60;
 
 /// Access tokens checked against the server's JWKS and database.
 pub struct JwksTokens {
@@ -29,10 +31,10 @@ pub struct JwksTokens {
     issuer: String,
     revocations: Arc<dyn ReplayStore>,
     clock: Arc<dyn Clock>,
-    /// Verified tokens, stamped with when they were verified: the signature is checked again
-    /// after [`VERIFIED_FOR`], so a key withdrawn from the JWK Set stops its tokens within
-    /// that time.
-    verified: VerifiedTokens<Instant>,
+    /// Verified tokens, stamped with when they were verified (Unix seconds of `clock`): the
+    /// signature is checked again after [`VERIFIED_FOR_SECS`], so a key withdrawn from the JWK
+    /// Set stops its tokens within that time.
+    verified: VerifiedTokens<i64>,
     /// `jti`s found not revoked, until when that answer is trusted.
     not_revoked: Mutex<HashMap<String, Instant>>,
     staleness: Duration,
@@ -72,7 +74,7 @@ impl AccessTokens for JwksTokens {
         let now = self.clock.unix();
         if let Some(claims) = self
             .verified
-            .get(token, now, |at| at.elapsed() < VERIFIED_FOR)
+            .get(token, now, |at| verification_holds(*at, now))
             .map_err(TokenCheckError::Invalid)?
         {
             return Ok(claims);
@@ -90,7 +92,7 @@ impl AccessTokens for JwksTokens {
                 TokenCheckError::Unavailable(format!("the server's signing keys could not be fetched: {e}"))
             })?;
         let claims = verify(&keys, &self.issuer, token, now).map_err(TokenCheckError::Invalid)?;
-        self.verified.insert(token, claims.clone(), Instant::now());
+        self.verified.insert(token, claims.clone(), now);
         Ok(claims)
     }
 
@@ -124,6 +126,13 @@ impl AccessTokens for JwksTokens {
         }
         Ok(revoked)
     }
+}
+
+/// Whether a signature verified at `verified_at` still counts at `now`: for
+/// [`VERIFIED_FOR_SECS`], and not at all once the clock reads earlier than the stamp (a clock
+/// set back re-verifies rather than trusting a stamp from its future).
+fn verification_holds(verified_at: i64, now: i64) -> bool {
+    (verified_at..verified_at.saturating_add(VERIFIED_FOR_SECS)).contains(&now)
 }
 
 /// RFC 7662 2.2: the token's claims from an introspection answer, when it says `active: true`
@@ -248,6 +257,17 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use serde_json::json;
+
+    /// GW-1 / DS-2: a verified signature counts for 60 s of the clock from its verification,
+    /// and not when the clock reads earlier than the stamp.
+    #[test]
+    fn gw_1_a_verified_signature_counts_for_a_minute_of_the_clock() {
+        assert!(verification_holds(1_000, 1_000));
+        assert!(verification_holds(1_000, 1_059));
+        assert!(!verification_holds(1_000, 1_060));
+        assert!(!verification_holds(1_000, 999));
+        assert!(verification_holds(i64::MAX - 1, i64::MAX - 1));
+    }
 
     /// GW-1 / RFC 7662 2.2: only an answer saying `active: true` for this issuer admits a
     /// token; one without `active`, with `active` other than `true`, or naming another issuer

@@ -1,5 +1,6 @@
 //! GW-1 paths the other gateway suites leave out: the server rotating its signing key (the
-//! gateway meets a token of the new key before its cached JWK Set has it, and fetches again),
+//! gateway meets a token of the new key before its cached JWK Set has it, and fetches again;
+//! a withdrawn key's tokens stop once their verification is a minute old),
 //! and behind a TLS-terminating proxy the RFC 9440 `Client-Cert` header (repeated: refused)
 //! believed from a trusted proxy only.
 
@@ -65,6 +66,85 @@ async fn gw_1_a_token_of_a_rotated_key_is_accepted_once_the_gateway_refetches() 
     );
     let ok = get(&h, &base, id, Some(&after), "/echo/app", &[]).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
+}
+
+/// The server's published key ids.
+async fn published_kids(h: &Harness) -> Vec<String> {
+    let doc: serde_json::Value = http_client(&h.dev_ca, None)
+        .get(h.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// GW-1 / DS-2: a key withdrawn from the server's JWK Set (a compromise: `keys rotate
+/// --immediately`) stops admitting its tokens at the gateway once the gateway's minute of
+/// trust in a signature it verified has passed on its clock, although the token itself has
+/// not expired: after that minute the gateway checks the signature against the key set again.
+#[tokio::test]
+async fn gw_1_a_token_of_a_withdrawn_key_is_refused_once_its_verification_is_a_minute_old() {
+    let h = Harness::start(|c| c.keys.reload_secs = 1).await;
+    // The JWK Set is fetched again after a second (of real time), so the withdrawal is
+    // visible to the gateway as soon as it verifies the signature again.
+    let base = gateway_with(&h, |c| c["jwks_cache_secs"] = json!(1)).await;
+    let (c, before) = tpp(&h, "tpp-gw-withdrawn", &[PspRole::AccountInformation]).await;
+    let id = &c.identity;
+    let old = kid(&before);
+    assert_eq!(
+        get(&h, &base, id, Some(&before), "/echo/app", &[])
+            .await
+            .status,
+        200
+    );
+
+    signing::rotate(
+        &h.store,
+        h.clock_now(),
+        Alg::Ps256,
+        RotationPlan {
+            publish_ahead_secs: 900,
+            longest_token_lifetime_secs: 600,
+            immediately: true,
+            reload_secs: 1,
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..50 {
+        if !published_kids(&h).await.contains(&old) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !published_kids(&h).await.contains(&old),
+        "the server withdraws the old key"
+    );
+    // The gateway's cached key set is stale by now (real time).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // Within the minute the verified signature still counts (the documented bound)...
+    h.clock.advance(59);
+    assert_eq!(
+        get(&h, &base, id, Some(&before), "/echo/app", &[])
+            .await
+            .status,
+        200,
+        "a signature verified 59 s ago is trusted"
+    );
+    // ...after it, the signature is checked again and the key is gone.
+    h.clock.advance(1);
+    let refused = get(&h, &base, id, Some(&before), "/echo/app", &[]).await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
 }
 
 /// `Client-Cert: :<base64 DER>:` (RFC 9440 2.1).
