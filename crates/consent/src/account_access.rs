@@ -199,6 +199,14 @@ mod tests {
         let e = parse(b).unwrap_err().to_ob();
         assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.InvalidDate");
         assert_eq!(e.errors[0].path.as_deref(), Some("Data.ExpirationDateTime"));
+        // The present instant is already past: an expiry must lie ahead of the request.
+        let mut b = ok_body();
+        b["Data"]["ExpirationDateTime"] = json!("2025-06-15T15:06:40+00:00");
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.ExpirationDateTime"));
+        let mut b = ok_body();
+        b["Data"]["ExpirationDateTime"] = json!("2025-06-15T15:06:41+00:00");
+        assert!(parse(b).is_ok(), "one second ahead");
         let mut b = ok_body();
         b["Data"]["TransactionFromDateTime"] = json!("2027-01-01T00:00:00+00:00");
         let e = parse(b).unwrap_err().to_ob();

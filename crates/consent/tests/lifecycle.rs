@@ -641,17 +641,13 @@ async fn co_4_resource_request_validation(env: Env) {
         assert!(matches!(e, ConsentError::PermissionMissing(_)), "{api:?}");
         assert_ob(&e, 403, "UK.OBIE.Resource.ConsentMismatch");
     }
-    // Wrong kind of consent for the API.
-    let e = v(
-        ok.clone(),
-        "client-a",
-        ResourceApi::DomesticPayment,
-        None,
-        20,
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(e, ConsentError::WrongKind));
+    // Wrong kind of consent for the API: an account-access consent pays nothing and
+    // confirms no funds.
+    for api in [ResourceApi::DomesticPayment, ResourceApi::FundsConfirmation] {
+        let e = v(ok.clone(), "client-a", api, None, 20).await.unwrap_err();
+        assert!(matches!(e, ConsentError::WrongKind), "{api:?}");
+        assert_ob(&e, 403, "UK.OBIE.Resource.ConsentMismatch");
+    }
     // OK, with the context the gateway forwards.
     for api in [
         ResourceApi::Accounts,

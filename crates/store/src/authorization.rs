@@ -152,7 +152,7 @@ pub(crate) async fn claim_in(tx: &mut crate::db::Tx, claim: &JtiClaim) -> Result
 pub enum Redeemed {
     /// The code is now used; the refresh token and the assertion's jti are stored.
     Won,
-    /// Another exchange used the code first (nothing written).
+    /// Another exchange used the code first, or the code has expired (nothing written).
     CodeTaken,
     /// The client assertion's jti was already used (nothing written).
     AssertionReplayed,

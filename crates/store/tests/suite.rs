@@ -74,6 +74,7 @@ both_backends!(
     az_5_decision_code_and_consent_are_one_transaction,
     tk_2_code_is_redeemed_once_with_its_refresh_token,
     tk_2_a_code_of_a_consent_revoked_since_is_not_redeemed,
+    tk_2_a_code_is_not_redeemed_from_its_expiry_on,
     tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives,
     tk_3_refresh_tokens_rotate_and_die_with_their_consent,
     gw_1_a_payment_is_recorded_once_for_its_client,
@@ -2051,6 +2052,46 @@ async fn tk_2_code_is_redeemed_once_with_its_refresh_token(store: SqlStore) {
     assert_eq!(used.issued_jti.as_deref(), Some("jti-1"));
     assert_eq!(used.refresh_hash.as_deref(), Some("rt-1"));
     assert!(store.get_refresh_token("rt-1").await.unwrap().is_some());
+}
+
+/// TK-2 (RFC 6749 4.1.2, FAPI 2.0 SP 5.3.2.1: a code lives at most 60 s): the redemption's own
+/// statement refuses a code from its `expires_at` on, whatever the caller checked before it
+/// (a code that expires between the caller's read and the redemption is not spent), and
+/// writes nothing: the code stays unspent, no refresh token, the assertion's jti unspent.
+async fn tk_2_a_code_is_not_redeemed_from_its_expiry_on(store: SqlStore) {
+    authorised_with_code(&store, "aac-x", "hx").await;
+    let expires_at = store.get_code("hx").await.unwrap().unwrap().expires_at;
+    let at = |now: i64, jti: &str| Redemption {
+        code_hash: "hx".into(),
+        now,
+        issued_jti: format!("jti-{jti}"),
+        issued_exp: now + 600,
+        refresh: Some(refresh_record(&format!("rt-{jti}"), "aac-x")),
+        assertion: Some(JtiClaim {
+            namespace: "assertion:client-a".into(),
+            jti: jti.into(),
+            expires_at: now + 300,
+        }),
+    };
+    assert_eq!(
+        store.redeem_code(&at(expires_at, "x-1")).await.unwrap(),
+        Redeemed::CodeTaken
+    );
+    let code = store.get_code("hx").await.unwrap().unwrap();
+    assert!(code.used_at.is_none() && code.issued_jti.is_none());
+    assert!(store.get_refresh_token("rt-x-1").await.unwrap().is_none());
+    assert!(
+        store
+            .claim_jti("assertion:client-a", "x-1", expires_at + 300)
+            .await
+            .unwrap(),
+        "the refused redemption's assertion jti is not spent"
+    );
+    // A second earlier, the same code is redeemed.
+    assert_eq!(
+        store.redeem_code(&at(expires_at - 1, "x-2")).await.unwrap(),
+        Redeemed::Won
+    );
 }
 
 /// TK-2: the consent is read in the redemption's own transaction: revoked since the caller
