@@ -236,6 +236,46 @@ async fn ca_1_assertion_lifetimes_are_bounded() {
     );
 }
 
+/// CA-1 (RFC 7523 3, FAPI 2.0 SP 5.3.2.1): an assertion's `jti` stays claimed for as long as
+/// the assertion itself could be accepted, its `exp` plus the clock skew allowed, so no purge
+/// of expired claims opens a window in which it could be replayed.
+#[tokio::test]
+async fn ca_1_an_assertion_jti_is_claimed_until_the_assertion_cannot_be_accepted() {
+    let s = setup(Profile::Fapi2, json!({})).await;
+    let jwt = s
+        .key
+        .sign_compact(
+            "JWT",
+            &serde_json::to_vec(&claims(json!(ISSUER), "p-1")).unwrap(),
+        )
+        .unwrap();
+    let form = Form::from_pairs([
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", jwt.as_str()),
+    ]);
+    let (_, pending) = s
+        .auth
+        .authenticate_deferred(
+            &AuthInput {
+                form: &form,
+                chain: &[],
+                endpoint_url: TOKEN,
+                authorization_header: false,
+                forwarded_by: None,
+            },
+            UnixTime::from_secs(NOW),
+        )
+        .await
+        .unwrap();
+    let pending = pending.unwrap();
+    assert_eq!(
+        (pending.namespace.as_str(), pending.jti.as_str()),
+        ("assertion:tpp-1", "p-1")
+    );
+    // exp (NOW + 60) plus the 10 s of skew the authenticator allows.
+    assert_eq!(pending.expires_at, NOW + 70);
+}
+
 /// CA-1: the client's registration decides: suspended, another method, another algorithm,
 /// another key are each refused for what they are.
 #[tokio::test]
@@ -247,15 +287,22 @@ async fn ca_1_the_registration_decides_method_algorithm_key_and_status() {
             .await,
         "the client is suspended",
     );
-    let mtls = setup(
-        Profile::Fapi2,
+    // Registered for a certificate method (a self-signed one with its keys in `jwks` too):
+    // an assertion signed with a registered key does not authenticate it.
+    for (n, method) in [
         json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=tpp-1"}),
-    )
-    .await;
-    refused_with(
-        mtls.try_claims(&claims(json!(ISSUER), "r-2"), TOKEN).await,
-        "not private_key_jwt",
-    );
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mtls = setup(Profile::Fapi2, method).await;
+        refused_with(
+            mtls.try_claims(&claims(json!(ISSUER), &format!("r-2-{n}")), TOKEN)
+                .await,
+            "not private_key_jwt",
+        );
+    }
     let ps256 = setup(
         Profile::Fapi2,
         json!({"token_endpoint_auth_signing_alg": "PS256"}),
