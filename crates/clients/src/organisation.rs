@@ -108,3 +108,66 @@ fn parse(json: &str) -> Result<Organisation, ClientError> {
         ClientError::Internal(format!("stored registration organisation unreadable: {e}"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const ORG: &str = "0015800001041REAAY";
+
+    fn directory(org_id: &str, software_id: &str) -> Option<ExpectedOrganisation> {
+        Some(ExpectedOrganisation::Directory {
+            org_id: org_id.into(),
+            software_id: Some(software_id.into()),
+        })
+    }
+
+    /// CERT-8: an `ob-directory` certificate (OBWAC, OBSeal) is held to the organisation id
+    /// (its OU) and the software id (its CN) of the client's software statement, else of its
+    /// metadata; with either missing nothing is known (the caller refuses), so another
+    /// software of the same organisation never passes for the client.
+    #[test]
+    fn cert_8_a_directory_certificate_is_held_to_the_organisation_and_the_software() {
+        let registered = format!(r#"{{"org_id":"{ORG}"}}"#);
+        assert_eq!(
+            expected_of(
+                Some((registered.as_str(), "soft-1")),
+                None,
+                CertProfile::ObDirectory
+            )
+            .unwrap(),
+            directory(ORG, "soft-1")
+        );
+        assert_eq!(
+            expected_of(
+                Some((registered.as_str(), "")),
+                None,
+                CertProfile::ObDirectory
+            )
+            .unwrap(),
+            None
+        );
+        let client = |metadata: serde_json::Value| -> Client {
+            let mut c = serde_json::json!({
+                "client_id": "tpp-1", "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=soft-2", "scope": "accounts",
+                "status": "active", "client_id_issued_at": 1, "updated_at": 1
+            });
+            c.as_object_mut()
+                .unwrap()
+                .extend(metadata.as_object().unwrap().clone());
+            serde_json::from_value(c).unwrap()
+        };
+        let both = client(serde_json::json!({"org_id": ORG, "software_id": "soft-2"}));
+        assert_eq!(
+            expected_of(None, Some(&both), CertProfile::ObDirectory).unwrap(),
+            directory(ORG, "soft-2")
+        );
+        let no_software = client(serde_json::json!({"org_id": ORG}));
+        assert_eq!(
+            expected_of(None, Some(&no_software), CertProfile::ObDirectory).unwrap(),
+            None
+        );
+    }
+}
