@@ -1,7 +1,8 @@
 //! CA-2 through the whole journey: a `tls_client_auth` client (no keys, its certificate's
 //! subject DN registered) pushes its request, exchanges the code and refreshes with nothing but
 //! its certificate; the tokens are bound to it, and the code cannot be exchanged with another
-//! certificate (nor is it spent by that attempt).
+//! certificate (nor is it spent by that attempt). And the registered subject DN matched as a
+//! name, not as text.
 
 use bulwark_certs::{DistinguishedName, PspRole};
 use bulwark_jose::{Alg, SigningKey};
@@ -134,3 +135,30 @@ both_backends!(
     ca_2_tls_client_auth_runs_the_whole_journey_on_postgres
         => ca_2_tls_client_auth_runs_the_whole_journey_case
 );
+
+/// CA-2 (RFC 8705 2.1.2): the registered subject DN is matched as a name, attribute by
+/// attribute, never as text: a certificate whose DN merely begins with the registered one
+/// (a common name that extends it) is refused.
+#[tokio::test]
+async fn ca_2_tls_client_auth_subject_dn_is_not_matched_by_its_beginning() {
+    let h = Harness::start(|_| {}).await;
+    h.register(
+        "tpp-dn",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "O=TPP Ltd,CN=tpp-dn",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "tpp-dn"),
+    ];
+    let (good, _) = h.pki.client("TPP Ltd", "tpp-dn", None);
+    let ok = h.post(Some(&good), "/token", &form).await;
+    assert_eq!(ok.0, 200, "{:?}", ok.2);
+    let (longer, _) = h.pki.client("TPP Ltd", "tpp-dn-2", None);
+    assert_oauth_error(
+        &h.post(Some(&longer), "/token", &form).await,
+        401,
+        "invalid_client",
+    );
+}
