@@ -9,8 +9,6 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bulwark_certs::PspRole;
-use bulwark_jose::Alg;
-use bulwark_server::signing::{self, RotationPlan};
 use serde_json::json;
 
 use crate::support::consents::tpp;
@@ -35,19 +33,7 @@ async fn gw_1_a_token_of_a_rotated_key_is_accepted_once_the_gateway_refetches() 
         200
     );
 
-    let rotated = signing::rotate(
-        &h.store,
-        h.clock_now(),
-        Alg::Ps256,
-        RotationPlan {
-            publish_ahead_secs: 900,
-            longest_token_lifetime_secs: 600,
-            immediately: true,
-            reload_secs: 1,
-        },
-    )
-    .await
-    .unwrap();
+    let rotated = h.rotate_at_once().await;
     h.clock.advance(2);
     let mut after = String::new();
     for _ in 0..50 {
@@ -66,24 +52,6 @@ async fn gw_1_a_token_of_a_rotated_key_is_accepted_once_the_gateway_refetches() 
     );
     let ok = get(&h, &base, id, Some(&after), "/echo/app", &[]).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
-}
-
-/// The server's published key ids.
-async fn published_kids(h: &Harness) -> Vec<String> {
-    let doc: serde_json::Value = http_client(&h.dev_ca, None)
-        .get(h.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|k| k["kid"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// GW-1 / DS-2: a key withdrawn from the server's JWK Set (a compromise: `keys rotate
@@ -106,27 +74,15 @@ async fn gw_1_a_token_of_a_withdrawn_key_is_refused_once_its_verification_is_a_m
         200
     );
 
-    signing::rotate(
-        &h.store,
-        h.clock_now(),
-        Alg::Ps256,
-        RotationPlan {
-            publish_ahead_secs: 900,
-            longest_token_lifetime_secs: 600,
-            immediately: true,
-            reload_secs: 1,
-        },
-    )
-    .await
-    .unwrap();
+    h.rotate_at_once().await;
     for _ in 0..50 {
-        if !published_kids(&h).await.contains(&old) {
+        if !h.published_kids().await.contains(&old) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        !published_kids(&h).await.contains(&old),
+        !h.published_kids().await.contains(&old),
         "the server withdraws the old key"
     );
     // The gateway's cached key set is stale by now (real time).

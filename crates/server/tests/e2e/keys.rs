@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bulwark_jose::Alg;
 use bulwark_server::signing::{self, RotationPlan};
-use serde_json::Value;
 
 use crate::support::{Harness, PkjClient, TestPki, introspect, jwt_parts};
 
@@ -23,21 +22,6 @@ async fn two_nodes(name: &str) -> (Harness, Harness, Option<bulwark_store::testi
     let a = Harness::start_shared(dir.clone(), pki.clone(), url.clone(), fast_reload).await;
     let b = Harness::start_shared(dir, pki, url, fast_reload).await;
     (a, b, pg)
-}
-
-async fn jwks_kids(h: &Harness) -> Vec<String> {
-    let resp = crate::support::http_client(&h.dev_ca, None)
-        .get(h.url("/jwks"))
-        .send()
-        .await
-        .unwrap();
-    let doc: Value = resp.json().await.unwrap();
-    doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|k| k["kid"].as_str().map(str::to_string))
-        .collect()
 }
 
 async fn token(h: &Harness, c: &PkjClient) -> String {
@@ -95,7 +79,7 @@ async fn ds_2_rotation_publishes_first_then_both_nodes_switch_and_the_old_key_ou
     assert_eq!(rotated.previous_retire_at, a.clock_now() + 100 + 600 + 60);
     for node in [&a, &b] {
         eventually("the next key is published", || async {
-            jwks_kids(node).await.contains(&next)
+            node.published_kids().await.contains(&next)
         })
         .await;
         assert_eq!(
@@ -114,7 +98,7 @@ async fn ds_2_rotation_publishes_first_then_both_nodes_switch_and_the_old_key_ou
             kid(&token(node, &c).await) == next
         })
         .await;
-        let kids = jwks_kids(node).await;
+        let kids = node.published_kids().await;
         assert!(kids.contains(&old) && kids.contains(&next), "{kids:?}");
         assert_eq!(introspect(node, &c, &before).await["active"], true);
     }
@@ -125,7 +109,7 @@ async fn ds_2_rotation_publishes_first_then_both_nodes_switch_and_the_old_key_ou
     b.clock.advance(660);
     for node in [&a, &b] {
         eventually("the old key is retired", || async {
-            !jwks_kids(node).await.contains(&old)
+            !node.published_kids().await.contains(&old)
         })
         .await;
         assert_eq!(kid(&token(node, &c).await), next);
@@ -156,26 +140,14 @@ async fn ds_2_a_compromised_key_is_withdrawn_at_once_and_its_tokens_stop_verifyi
     assert_eq!(introspect(&a, &c, &before).await["active"], true);
     assert_eq!(introspect(&b, &c, &before).await["active"], true);
 
-    let rotated = signing::rotate(
-        &b.store,
-        b.clock_now(),
-        Alg::Ps256,
-        RotationPlan {
-            publish_ahead_secs: 900,
-            longest_token_lifetime_secs: 600,
-            immediately: true,
-            reload_secs: 1,
-        },
-    )
-    .await
-    .unwrap();
+    let rotated = b.rotate_at_once().await;
     // The nodes' test clocks stand still and were set a moment apart: let "at once" pass on
     // both, as wall clocks would.
     a.clock.advance(2);
     b.clock.advance(2);
     for node in [&a, &b] {
         eventually("the compromised key is gone", || async {
-            !jwks_kids(node).await.contains(&old)
+            !node.published_kids().await.contains(&old)
         })
         .await;
         assert_eq!(

@@ -151,6 +151,43 @@ impl Harness {
         self.clock.unix()
     }
 
+    /// The key ids the server publishes at `/jwks` now.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let doc: Value = http_client(&self.dev_ca, None)
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        doc["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|k| k["kid"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// DS-2's compromise (`bulwark keys rotate --alg PS256 --immediately`): a new PS256 key
+    /// signs at once and the keys it replaces are withdrawn at once, in this server's database
+    /// (its nodes switch within `keys.reload_secs`).
+    pub async fn rotate_at_once(&self) -> bulwark_server::signing::Rotated {
+        bulwark_server::signing::rotate(
+            &self.store,
+            self.clock_now(),
+            bulwark_jose::Alg::Ps256,
+            bulwark_server::signing::RotationPlan {
+                publish_ahead_secs: 900,
+                longest_token_lifetime_secs: 600,
+                immediately: true,
+                reload_secs: 1,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     /// Stores an active client with the given metadata.
     pub async fn register(&self, client_id: &str, metadata: Value) {
         let client = Client {
