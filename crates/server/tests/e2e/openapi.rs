@@ -12,8 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bulwark_certs::PspRole;
 
+use crate::support::Harness;
 use crate::support::consents::tpp;
-use crate::support::{Harness, http_client};
 
 fn pem(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
@@ -29,14 +29,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 #[tokio::test]
 async fn co_5_openapi_document_is_served_and_names_every_json_api() {
     let h = Harness::start(|_| {}).await;
-    let doc: serde_json::Value = http_client(&h.dev_ca, None)
-        .get(h.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = h.get_json("/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     for path in [
         "/token",

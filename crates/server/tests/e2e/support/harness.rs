@@ -153,15 +153,7 @@ impl Harness {
 
     /// The key ids the server publishes at `/jwks` now.
     pub async fn published_kids(&self) -> Vec<String> {
-        let doc: Value = http_client(&self.dev_ca, None)
-            .get(self.url("/jwks"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        doc["keys"]
+        self.get_json("/jwks").await["keys"]
             .as_array()
             .unwrap()
             .iter()
