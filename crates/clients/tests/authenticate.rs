@@ -86,13 +86,28 @@ fn claims(aud: Value, jti: &str) -> Value {
     json!({"iss": "tpp-1", "sub": "tpp-1", "aud": aud, "iat": NOW, "exp": NOW + 60, "jti": jti})
 }
 
+/// An assertion of `claims` signed with `key`.
+fn signed(key: &SigningKey, claims: &Value) -> String {
+    key.sign_compact("JWT", &serde_json::to_vec(claims).unwrap())
+        .unwrap()
+}
+
+/// A request at `endpoint` with `form` and no certificate.
+fn input<'a>(form: &'a Form, endpoint: &'a str) -> AuthInput<'a> {
+    AuthInput {
+        form,
+        chain: &[],
+        endpoint_url: endpoint,
+        authorization_header: false,
+        forwarded_by: None,
+    }
+}
+
 impl Setup {
     /// Authenticates an assertion of `claims` signed with `key` at `endpoint`: the refusal's
     /// text, or `None` when accepted.
     async fn try_with(&self, key: &SigningKey, claims: &Value, endpoint: &str) -> Option<String> {
-        let jwt = key
-            .sign_compact("JWT", &serde_json::to_vec(claims).unwrap())
-            .unwrap();
+        let jwt = signed(key, claims);
         let form = Form::from_pairs([
             ("client_assertion_type", JWT_BEARER),
             ("client_assertion", jwt.as_str()),
@@ -103,16 +118,7 @@ impl Setup {
     /// Authenticates a request with `form` at `endpoint`: the refusal's text, or `None`.
     async fn try_form(&self, form: &Form, endpoint: &str) -> Option<String> {
         self.auth
-            .authenticate(
-                &AuthInput {
-                    form,
-                    chain: &[],
-                    endpoint_url: endpoint,
-                    authorization_header: false,
-                    forwarded_by: None,
-                },
-                UnixTime::from_secs(NOW),
-            )
+            .authenticate(&input(form, endpoint), UnixTime::from_secs(NOW))
             .await
             .err()
             .map(|e| e.to_string())
@@ -242,29 +248,14 @@ async fn ca_1_assertion_lifetimes_are_bounded() {
 #[tokio::test]
 async fn ca_1_an_assertion_jti_is_claimed_until_the_assertion_cannot_be_accepted() {
     let s = setup(Profile::Fapi2, json!({})).await;
-    let jwt = s
-        .key
-        .sign_compact(
-            "JWT",
-            &serde_json::to_vec(&claims(json!(ISSUER), "p-1")).unwrap(),
-        )
-        .unwrap();
+    let jwt = signed(&s.key, &claims(json!(ISSUER), "p-1"));
     let form = Form::from_pairs([
         ("client_assertion_type", JWT_BEARER),
         ("client_assertion", jwt.as_str()),
     ]);
     let (_, pending) = s
         .auth
-        .authenticate_deferred(
-            &AuthInput {
-                form: &form,
-                chain: &[],
-                endpoint_url: TOKEN,
-                authorization_header: false,
-                forwarded_by: None,
-            },
-            UnixTime::from_secs(NOW),
-        )
+        .authenticate_deferred(&input(&form, TOKEN), UnixTime::from_secs(NOW))
         .await
         .unwrap();
     let pending = pending.unwrap();
@@ -320,13 +311,7 @@ async fn ca_1_the_registration_decides_method_algorithm_key_and_status() {
         "no registered key matches the assertion's kid",
     );
     // The form's client_id, when sent, is the assertion's iss.
-    let jwt = s
-        .key
-        .sign_compact(
-            "JWT",
-            &serde_json::to_vec(&claims(json!(ISSUER), "r-5")).unwrap(),
-        )
-        .unwrap();
+    let jwt = signed(&s.key, &claims(json!(ISSUER), "r-5"));
     let form = Form::from_pairs([
         ("client_id", "tpp-2"),
         ("client_assertion_type", JWT_BEARER),
