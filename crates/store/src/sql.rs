@@ -306,8 +306,32 @@ fn pool_options(backend: Backend, settings: &ConnectSettings) -> AnyPoolOptions 
                     Ok(())
                 })
             }),
-        Backend::Postgres => options,
+        // sqlx pings every connection as it returns to the pool (unconditionally), and by
+        // default pings it again before handing it out: two round trips around each
+        // statement made outside a transaction. A connection that came back less than
+        // `PING_IDLE_AFTER` ago answered its ping then, so it goes out without a second one;
+        // one idle longer (where a restart or a network cut may have ended it unseen) is
+        // pinged first, and a dead one is replaced before any statement uses it.
+        Backend::Postgres => options
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if needs_ping(meta.idle_for) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            }),
     }
+}
+
+/// How long a pooled PostgreSQL connection may sit idle after its release ping before it is
+/// pinged again on its way out.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Whether a pooled connection idle for `idle_for` is pinged before a statement uses it.
+fn needs_ping(idle_for: Duration) -> bool {
+    idle_for >= PING_IDLE_AFTER
 }
 
 /// A URL without its password, safe to log.
@@ -328,6 +352,14 @@ pub(crate) fn redact(url: &str) -> String {
 #[allow(clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn op_2_a_connection_idle_for_a_second_is_pinged_before_use() {
+        assert!(!needs_ping(Duration::ZERO));
+        assert!(!needs_ping(Duration::from_millis(999)));
+        assert!(needs_ping(Duration::from_secs(1)));
+        assert!(needs_ping(Duration::from_secs(3600)));
+    }
 
     #[tokio::test]
     async fn op_1_an_in_memory_sqlite_url_is_refused_with_a_clear_error() {
