@@ -314,6 +314,95 @@ async fn cert_1_fapi1_tls12_allows_only_the_ecdhe_rsa_aes_gcm_suites() {
     assert!(refused.is_err(), "TLS 1.2 ChaCha20 is not a FAPI suite");
 }
 
+/// CERT-1 / RFC 8705 binding rests on the TLS proof of possession: a client that presents a
+/// TPP's certificate must sign the handshake with its private key (CertificateVerify). One
+/// that presents the certificate signed by another key of the same type gets no answer, in
+/// TLS 1.3 and in TLS 1.2; the same certificate with its own key does.
+#[tokio::test]
+async fn cert_1_a_certificate_presented_without_its_private_key_is_refused_in_the_handshake() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    let (addr, _dir, pki, _stop, _task) = echo_server().await;
+    let tpp = Identity::from_files(&pki.client_cert, &pki.client_key);
+    let thumbprint = bulwark_certs::x5t_s256(&tpp.chain[0]);
+    let stranger = Identity::self_made("stranger");
+    for (suite, tls12) in [
+        (cs::TLS13_AES_128_GCM_SHA256, false),
+        (cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true),
+    ] {
+        let own = chain_answer(addr, &pki, suite, tls12, &tpp.chain, &tpp.key).await;
+        assert_eq!(
+            own.as_deref().ok(),
+            Some(thumbprint.as_str()),
+            "tls12={tls12}"
+        );
+        let borrowed = chain_answer(addr, &pki, suite, tls12, &tpp.chain, &stranger.key).await;
+        assert!(borrowed.is_err(), "tls12={tls12}: {borrowed:?}");
+    }
+}
+
+/// Connects presenting `chain` with a handshake signed by `key`, asks `/chain`, and returns the
+/// thumbprints the server saw, or the error that ended the connection.
+async fn chain_answer(
+    addr: std::net::SocketAddr,
+    pki: &DevPki,
+    suite: rustls::SupportedCipherSuite,
+    tls12: bool,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+    key: &rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<String, std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// Presents a fixed certificate and key, whether or not they belong together.
+    #[derive(Debug)]
+    struct Presents(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Presents {
+        fn resolve(
+            &self,
+            _hints: &[&[u8]],
+            _schemes: &[rustls::SignatureScheme],
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let signer = rustls::crypto::ring::sign::any_supported_type(key).unwrap();
+    let presented = Presents(Arc::new(rustls::sign::CertifiedKey::new(
+        chain.to_vec(),
+        signer,
+    )));
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: vec![suite],
+        ..rustls::crypto::ring::default_provider()
+    };
+    let version: &'static rustls::SupportedProtocolVersion = match tls12 {
+        true => &rustls::version::TLS12,
+        false => &rustls::version::TLS13,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(base_roots(&pki.ca_cert))
+        .with_client_cert_resolver(Arc::new(presented));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    // TLS 1.3: the client's handshake is over before the server has checked its signature, so
+    // the refusal shows on the first read.
+    let mut tls = connector.connect(name, tcp).await?;
+    tls.write_all(b"GET /chain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut bytes = Vec::new();
+    // The bytes read before an error are kept: a server closing without close_notify after a
+    // whole answer is not a refusal.
+    let _ = tls.read_to_end(&mut bytes).await;
+    let answer = String::from_utf8_lossy(&bytes);
+    match answer.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        _ => Err(std::io::Error::other(format!("no answer: {answer:?}"))),
+    }
+}
+
 /// A connection that starts no request for `http.idle_timeout_secs` is closed by the server,
 /// whatever keeps it otherwise alive (here an HTTP/1.1 keep-alive connection whose header-read
 /// timeout is far longer; an HTTP/2 one is kept by its pings): an idle client cannot hold a
