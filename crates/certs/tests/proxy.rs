@@ -225,6 +225,108 @@ async fn cert_2_garbage_der_in_a_well_formed_header_fails_validation_cleanly() {
     assert_eq!(err.reason(), "malformed");
 }
 
+/// An sf-binary item of opaque bytes (extraction does not parse the DER).
+fn item(der: &[u8]) -> String {
+    format!(":{}:", STANDARD.encode(der))
+}
+
+/// The bounds a proxy's RFC 9440 headers are held to, to the unit: a header of 64 KiB is read
+/// and one byte more is refused unread; a chain of 10 certificates (the leaf and 9) is taken and
+/// an 11th refused. And the forms a proxy may legitimately write are read: an empty chain
+/// header (no intermediates), whitespace around the item, base64 without padding.
+#[test]
+fn cert_2_rfc9440_headers_are_read_to_their_bounds() {
+    let s = settings(None);
+    let mut h = HashMap::new();
+    let limit = 64 * 1024;
+    h.insert(
+        "client-cert",
+        format!(":{}:", "A".repeat(limit - 2)).into_bytes(),
+    );
+    let at_limit = extract_proxied_chain(&s, ip(PROXY), lookup(&h));
+    assert!(at_limit.is_ok(), "{at_limit:?}");
+    h.insert(
+        "client-cert",
+        format!(":{}:", "A".repeat(limit - 1)).into_bytes(),
+    );
+    let over = extract_proxied_chain(&s, ip(PROXY), lookup(&h)).unwrap_err();
+    assert!(over.to_string().contains("too long"), "{over}");
+
+    h.insert("client-cert", item(&[1, 2, 3]).into_bytes());
+    h.insert(
+        "client-cert-chain",
+        vec![item(&[4, 5, 6]); 9].join(", ").into_bytes(),
+    );
+    let ten = extract_proxied_chain(&s, ip(PROXY), lookup(&h))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ten.len(), 10);
+    h.insert(
+        "client-cert-chain",
+        vec![item(&[4, 5, 6]); 10].join(", ").into_bytes(),
+    );
+    let eleven = extract_proxied_chain(&s, ip(PROXY), lookup(&h)).unwrap_err();
+    assert!(eleven.to_string().contains("too many"), "{eleven}");
+
+    h.insert("client-cert-chain", Vec::new());
+    h.insert("client-cert", b"  :AQIDBA:  ".to_vec());
+    let leaf_only = extract_proxied_chain(&s, ip(PROXY), lookup(&h))
+        .unwrap()
+        .unwrap();
+    assert_eq!(leaf_only, vec![vec![1u8, 2, 3, 4].into()]);
+    h.insert("client-cert", b":AQIDBA==:".to_vec());
+    let padded = extract_proxied_chain(&s, ip(PROXY), lookup(&h))
+        .unwrap()
+        .unwrap();
+    assert_eq!(padded, leaf_only);
+}
+
+/// nginx's escaped PEM header: "no certificate" in each spelling nginx setups write is no
+/// certificate (not an error); a chain of up to 10 certificates is read, an 11th refused.
+#[test]
+fn cert_2_pem_headers_say_none_as_nginx_does_and_hold_at_most_ten() {
+    let pki = Pki::new();
+    let leaf = pki.ca.issue(&LeafSpec::plain("nginx"));
+    let s = settings(Some("x-ssl-client-cert"));
+    let mut h = HashMap::new();
+    for none in ["", "-", "(null)"] {
+        h.insert("x-ssl-client-cert", none.as_bytes().to_vec());
+        assert_eq!(
+            extract_proxied_chain(&s, ip(PROXY), lookup(&h)).unwrap(),
+            None,
+            "{none:?}"
+        );
+    }
+    let escaped = |n: usize| {
+        percent_encoding::utf8_percent_encode(
+            &leaf.pem.repeat(n),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string()
+        .into_bytes()
+    };
+    h.insert("x-ssl-client-cert", escaped(10));
+    let ten = extract_proxied_chain(&s, ip(PROXY), lookup(&h))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ten.len(), 10);
+    h.insert("x-ssl-client-cert", escaped(11));
+    let eleven = extract_proxied_chain(&s, ip(PROXY), lookup(&h)).unwrap_err();
+    assert!(eleven.to_string().contains("too many"), "{eleven}");
+}
+
+/// A stranger's chain header alone is as much a spoofing attempt as a leaf header.
+#[test]
+fn cert_2_a_chain_header_alone_from_an_untrusted_peer_is_refused() {
+    let mut h = HashMap::new();
+    h.insert("client-cert-chain", item(&[4, 5, 6]).into_bytes());
+    let err = extract_proxied_chain(&settings(None), ip(STRANGER), lookup(&h)).unwrap_err();
+    assert!(
+        matches!(&err, ProxyError::UntrustedPeer { header, .. } if header == "client-cert-chain"),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn cert_2_settings_are_strict_and_defaulted() {
     let s: MtlsSettings = serde_json::from_value(serde_json::json!({})).unwrap();

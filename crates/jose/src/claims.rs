@@ -352,6 +352,60 @@ mod tests {
         }
     }
 
+    /// FAPI 1.0 Adv 5.2.2-13 to the second: `exp` - `nbf` of exactly 60 minutes passes, one
+    /// second more does not, and `exp` must come after `nbf`.
+    #[test]
+    fn az_2_the_nbf_lifetime_is_exact_to_the_second() {
+        let w = TimeWindow {
+            exp: Presence::Required,
+            nbf: Presence::Required,
+            max_nbf_lifetime: Some(3600),
+            ..TimeWindow::with_skew(10)
+        };
+        let hour = map(json!({"nbf": 999_000, "exp": 1_002_600}));
+        assert!(w.check(&hour, NOW).is_ok());
+        let longer = map(json!({"nbf": 999_000, "exp": 1_002_601}));
+        assert_eq!(
+            w.check(&longer, NOW),
+            Err(ClaimError::LifetimeTooLong(3600))
+        );
+        let empty = map(json!({"nbf": 1_000_005, "exp": 1_000_005}));
+        assert_eq!(w.check(&empty, NOW), Err(ClaimError::LifetimeTooLong(3600)));
+    }
+
+    /// RFC 7519 2: a NumericDate is read as an integer here; a fractional or a string date is
+    /// refused as not a number, and a claim the window ignores is not read at all.
+    #[test]
+    fn ca_1_time_claims_are_integers_and_ignored_ones_are_not_read() {
+        let w = TimeWindow::with_skew(10);
+        assert_eq!(
+            w.check(&map(json!({"exp": 1_000_100.5})), NOW),
+            Err(ClaimError::NotNumber("exp"))
+        );
+        assert_eq!(
+            w.check(&map(json!({"iat": "1000000"})), NOW),
+            Err(ClaimError::NotNumber("iat"))
+        );
+        // Only the skew set: no claim is required; a required one must be there.
+        assert_eq!(w.check(&map(json!({})), NOW), Ok(TimeClaims::default()));
+        let needs_iat = TimeWindow {
+            iat: Presence::Required,
+            ..w
+        };
+        assert_eq!(
+            needs_iat.check(&map(json!({"exp": 1_000_100})), NOW),
+            Err(ClaimError::Missing("iat"))
+        );
+        let ignoring = TimeWindow {
+            exp: Presence::Ignored,
+            ..w
+        };
+        assert_eq!(
+            ignoring.check(&map(json!({"exp": "never"})), NOW),
+            Ok(TimeClaims::default())
+        );
+    }
+
     #[test]
     fn az_2_request_object_window_bounds_nbf() {
         // FAPI 1.0 Adv 5.2.2-13: exp - nbf <= 60 min, nbf not older than 60 min.

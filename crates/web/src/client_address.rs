@@ -101,6 +101,37 @@ mod tests {
         );
     }
 
+    /// Proxy addresses in a server that terminates TLS itself (direct mode) change nothing:
+    /// `X-Forwarded-For` is a caller's text there, whoever the peer is.
+    #[test]
+    fn az_6_direct_mode_never_reads_the_header_even_from_a_listed_proxy() {
+        let direct = MtlsSettings {
+            mode: MtlsMode::Direct,
+            ..proxy_mode()
+        };
+        assert_eq!(
+            client_address(&direct, ip("10.0.0.5"), &headers(&["203.0.113.7"])),
+            ip("10.0.0.5")
+        );
+    }
+
+    /// An IPv4 address written as IPv4-mapped IPv6 is the same address: a mapped trusted
+    /// proxy hop is skipped like its IPv4 form, and a mapped customer address counts under
+    /// its IPv4 form (one throttle key per customer, however the proxy writes it).
+    #[test]
+    fn az_6_an_ipv4_mapped_hop_is_its_ipv4_address() {
+        let m = proxy_mode();
+        let lb = ip("10.0.0.5");
+        assert_eq!(
+            client_address(&m, lb, &headers(&["198.51.100.2, ::ffff:10.1.2.3"])),
+            ip("198.51.100.2")
+        );
+        assert_eq!(
+            client_address(&m, lb, &headers(&["::ffff:203.0.113.7"])),
+            ip("203.0.113.7")
+        );
+    }
+
     #[test]
     fn az_6_the_header_is_ignored_from_anyone_but_a_trusted_proxy() {
         let spoof = headers(&["203.0.113.7"]);

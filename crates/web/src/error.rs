@@ -64,8 +64,36 @@ pub fn no_store(headers: &mut axum::http::HeaderMap) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use bulwark_core::OAuthErrorCode;
+
+    /// RFC 6749 5.2: `invalid_client` after an Authorization header challenges with the scheme
+    /// the client used; RFC 6750 3.1: `invalid_token` with a Bearer challenge naming the error;
+    /// every error answer is not to be cached (RFC 6749 5.1, both headers).
+    #[test]
+    fn rfc_6749_error_answers_challenge_as_the_rfcs_ask_and_are_not_cached() {
+        let client = OAuthErrorResponse {
+            error: OAuthError::invalid_client("no such client"),
+            challenge_scheme: Some("Digest".into()),
+        }
+        .into_response();
+        assert_eq!(client.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            client.headers()[header::WWW_AUTHENTICATE],
+            "Digest realm=\"bulwark\""
+        );
+        assert_eq!(client.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(client.headers()[header::PRAGMA], "no-cache");
+        let token =
+            OAuthErrorResponse::from(OAuthError::new(OAuthErrorCode::InvalidToken, "expired"))
+                .into_response();
+        assert_eq!(token.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            token.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"bulwark\", error=\"invalid_token\""
+        );
+    }
 
     #[test]
     fn op_2_an_outage_answer_says_when_to_retry() {

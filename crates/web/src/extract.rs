@@ -235,6 +235,192 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use axum::http::Request as HttpRequest;
+
+    /// The DER "certificates" below are opaque bytes: extraction never parses them.
+    const LEAF: &[u8] = &[1, 2, 3];
+    const CA: &[u8] = &[4, 5, 6];
+    const ROOT: &[u8] = &[7, 8, 9];
+    const PROXY_OWN: &[u8] = &[9, 9, 9];
+
+    fn proxy_mode(header: Option<&str>) -> Arc<MtlsSettings> {
+        Arc::new(MtlsSettings {
+            mode: MtlsMode::Proxy,
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            header: header.map(str::to_string),
+            ..MtlsSettings::default()
+        })
+    }
+
+    /// A connection from `peer` whose TLS handshake presented `own` (a proxy's own client
+    /// certificate, when the balancer authenticates itself to the backend).
+    fn connection(peer: &str, own: &[u8]) -> ConnectionInfo {
+        ConnectionInfo {
+            peer: peer.parse().unwrap(),
+            client_chain: Arc::from(vec![CertificateDer::from(own.to_vec())]),
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ders(chain: &[CertificateDer<'static>]) -> Vec<Vec<u8>> {
+        chain.iter().map(|c| c.to_vec()).collect()
+    }
+
+    /// CERT-2: behind a balancer the TLS peer is the balancer. Its own client certificate is
+    /// never taken for the caller's: without a certificate header the caller presented none.
+    /// A forwarded chain, or none, is marked as forwarded (its validation follows
+    /// `revalidate_issuer`); in direct mode the handshake's chain is the caller's and
+    /// certificate headers are ignored.
+    #[test]
+    fn cert_2_behind_a_proxy_its_own_certificate_is_never_the_callers() {
+        let proxy = proxy_mode(None);
+        let from_balancer = connection("10.0.0.5:4433", PROXY_OWN);
+        let none = presented_chain(&proxy, &from_balancer, &HeaderMap::new()).unwrap();
+        assert!(none.chain.is_empty());
+        assert!(none.forwarded_by().is_some());
+        let forwarded = presented_chain(
+            &proxy,
+            &from_balancer,
+            &headers(&[("client-cert", ":AQID:"), ("client-cert-chain", ":BAUG:")]),
+        )
+        .unwrap();
+        assert_eq!(ders(&forwarded.chain), vec![LEAF.to_vec(), CA.to_vec()]);
+        assert!(forwarded.forwarded_by().is_some());
+
+        let direct = Arc::new(MtlsSettings::default());
+        let tls = presented_chain(
+            &direct,
+            &connection("192.0.2.1:4433", LEAF),
+            &headers(&[("client-cert", ":BAUG:")]),
+        )
+        .unwrap();
+        assert_eq!(ders(&tls.chain), vec![LEAF.to_vec()]);
+        assert!(tls.forwarded_by().is_none());
+    }
+
+    /// RFC 9440 2.2: the certificate header is one item, so a second line (a proxy that
+    /// appended instead of replacing, after the caller's own) is refused, as is a repeated
+    /// configured PEM header; the chain header is a list, and its lines are one list.
+    #[test]
+    fn cert_2_a_repeated_certificate_header_is_refused_and_chain_lines_are_joined() {
+        let from_balancer = connection("10.0.0.5:4433", PROXY_OWN);
+        let rfc9440 = proxy_mode(None);
+        let twice = presented_chain(
+            &rfc9440,
+            &from_balancer,
+            &headers(&[("client-cert", ":AQID:"), ("client-cert", ":BAUG:")]),
+        );
+        assert!(
+            matches!(twice, Err(bulwark_certs::ProxyError::Inconsistent(_))),
+            "{twice:?}"
+        );
+        let pem = proxy_mode(Some("X-SSL-Client-Cert"));
+        let twice = presented_chain(
+            &pem,
+            &from_balancer,
+            &headers(&[("x-ssl-client-cert", "a"), ("x-ssl-client-cert", "b")]),
+        );
+        assert!(
+            matches!(twice, Err(bulwark_certs::ProxyError::Inconsistent(_))),
+            "{twice:?}"
+        );
+        let split = presented_chain(
+            &rfc9440,
+            &from_balancer,
+            &headers(&[
+                ("client-cert", ":AQID:"),
+                ("client-cert-chain", ":BAUG:"),
+                ("client-cert-chain", ":BwgJ:"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            ders(&split.chain),
+            vec![LEAF.to_vec(), CA.to_vec(), ROOT.to_vec()]
+        );
+    }
+
+    /// At the OAuth endpoints a refused certificate header is the client's failure to
+    /// authenticate (RFC 6749 5.2 `invalid_client`), not a malformed request.
+    #[tokio::test]
+    async fn cert_2_a_refused_certificate_header_is_invalid_client() {
+        let request = HttpRequest::get("/token")
+            .header("client-cert", ":AQID:")
+            .extension(connection("203.0.113.9:4433", LEAF))
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        let state = MtlsConfig(proxy_mode(None));
+        let refused = ClientCert::from_request_parts(&mut parts, &state)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.error.code,
+            bulwark_core::OAuthErrorCode::InvalidClient
+        );
+        assert!(
+            refused
+                .error
+                .description
+                .as_deref()
+                .is_some_and(|d| d.contains("untrusted_proxy")),
+            "{:?}",
+            refused.error
+        );
+    }
+
+    /// RFC 6750 2.1 through the extractor: the scheme in any case, the token trimmed, and a
+    /// header with no token is no bearer token.
+    #[tokio::test]
+    async fn tk_6_the_bearer_extractor_reads_the_token_as_rfc_6750_writes_it() {
+        for (value, token) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER  abc ", Some("abc")),
+            ("Bearer ", None),
+            ("Basic abc", None),
+        ] {
+            let request = HttpRequest::get("/")
+                .header(header::AUTHORIZATION, value)
+                .body(())
+                .unwrap();
+            let (mut parts, ()) = request.into_parts();
+            let Ok(bearer) = Bearer::from_request_parts(&mut parts, &()).await;
+            assert_eq!(bearer.token(), token, "{value:?}");
+        }
+    }
+
+    /// RFC 6749 3.2: a token request without a Content-Type is not a form.
+    #[tokio::test]
+    async fn hardening_a_form_without_a_content_type_is_refused() {
+        let request = Request::post("/token")
+            .body(axum::body::Body::from("grant_type=client_credentials"))
+            .unwrap();
+        let refused = OAuthForm::from_request(request, &()).await.unwrap_err();
+        assert_eq!(
+            refused.error.code,
+            bulwark_core::OAuthErrorCode::InvalidRequest
+        );
+        let request = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from("grant_type=client_credentials"))
+            .unwrap();
+        let form = OAuthForm::from_request(request, &()).await.unwrap();
+        assert_eq!(form.form.get("grant_type"), Some("client_credentials"));
+    }
+
     /// RFC 6749 3.2: the form media type exactly, a UTF-8 charset at most.
     #[test]
     fn hardening_the_form_media_type_is_matched_exactly() {

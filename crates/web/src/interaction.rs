@@ -76,3 +76,33 @@ impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
         Ok(Self::of(&parts.headers))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sent(value: &str) -> InteractionId {
+        InteractionId::sent_as(Some(&HeaderValue::from_str(value).unwrap()))
+    }
+
+    /// The TPP's id is echoed when it is one a log line and an OB error `Id` can carry (1 to
+    /// 128 characters); an empty or longer one is replaced by a new UUID, as is a missing one.
+    #[test]
+    fn co_1_a_sane_interaction_id_is_echoed_and_any_other_replaced() {
+        let longest = "a".repeat(128);
+        assert_eq!(sent(&longest).as_str(), longest);
+        assert_eq!(
+            sent("93bac548-d2de-4546-b106-880a5018460d").as_str(),
+            "93bac548-d2de-4546-b106-880a5018460d"
+        );
+        for replaced in [
+            sent(""),
+            sent(&"a".repeat(129)),
+            InteractionId::sent_as(None),
+        ] {
+            assert_eq!(replaced.as_str().len(), 36, "{replaced:?}");
+            assert_eq!(replaced.as_str().matches('-').count(), 4, "{replaced:?}");
+        }
+    }
+}

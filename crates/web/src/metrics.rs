@@ -117,6 +117,7 @@ pub async fn track_as(route: String, req: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -126,6 +127,25 @@ mod tests {
         assert_eq!(method_label(&invented), "other");
         let connect = axum::http::Method::CONNECT;
         assert_eq!(method_label(&connect), "other");
+    }
+
+    /// A request no route matches is counted under one label, whatever its path: callers
+    /// cannot create series without bound.
+    #[tokio::test]
+    async fn hardening_unmatched_paths_share_one_route_label() {
+        use tower::ServiceExt;
+        install();
+        let app = axum::Router::new()
+            .route("/known", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(track));
+        let req = Request::get("/probe-7f3a9c/../x")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), axum::http::StatusCode::NOT_FOUND);
+        let text = render();
+        assert!(text.contains("route=\"unmatched\""), "{text}");
+        assert!(!text.contains("probe-7f3a9c"), "{text}");
     }
 
     #[test]

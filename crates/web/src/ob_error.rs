@@ -111,6 +111,20 @@ mod tests {
         assert!(!body.contains("connection refused"), "{body}");
     }
 
+    /// A server failure tells the TPP nothing of its cause (the detail goes to the log), and no
+    /// OB error answer may be cached.
+    #[test]
+    fn op_2_an_ob_failure_answer_has_no_detail_and_is_not_cached() {
+        let id = InteractionId::of(&axum::http::HeaderMap::new());
+        let response = ob_internal("relation \"consents\" does not exist", &id);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::PRAGMA], "no-cache");
+        let body = futures_body(response);
+        assert!(!body.contains("relation"), "{body}");
+        assert!(body.contains("UK.OBIE.UnexpectedError"), "{body}");
+    }
+
     #[test]
     fn rfc_6750_an_invalid_token_challenge_keeps_its_quotes_closed() {
         let id = InteractionId::of(&axum::http::HeaderMap::new());

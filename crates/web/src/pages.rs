@@ -115,6 +115,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -146,6 +147,37 @@ mod tests {
         assert!(!c.contains("unsafe"));
     }
 
+    /// Every page carries the whole set, with these values: a page that lost one (a sniffed
+    /// type, a referrer with the interaction's URL, an opener from the TPP's window, a `<base>`
+    /// redirecting the forms) is a page no test would otherwise notice.
+    #[test]
+    fn az_6_every_page_carries_the_whole_set_of_security_headers() {
+        let mut h = HeaderMap::new();
+        page_headers(&mut h, &["https://tpp.example"]);
+        let expected = [
+            ("strict-transport-security", "max-age=31536000"),
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'self'; img-src 'self'; \
+                 form-action 'self' https://tpp.example; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            ("cache-control", "no-store"),
+            ("pragma", "no-cache"),
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("cross-origin-opener-policy", "same-origin"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(
+                h.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{name}"
+            );
+        }
+        assert_eq!(h.len(), expected.len());
+    }
+
     #[test]
     fn az_7_origin_of_an_url() {
         assert_eq!(
@@ -157,6 +189,8 @@ mod tests {
             Some("https://tpp.example")
         );
         assert_eq!(origin_of("nonsense"), None);
+        assert_eq!(origin_of("https:///cb"), None);
+        assert_eq!(origin_of("https://"), None);
     }
 
     #[test]
@@ -168,6 +202,14 @@ mod tests {
         );
         assert_eq!(cookie(&h, "bulwark_ia"), Some("xyz"));
         assert_eq!(cookie(&h, "missing"), None);
+        // A name is matched whole: a cookie a sibling subdomain could plant under a longer
+        // name (no prefix) is not the prefixed one.
+        let mut planted = HeaderMap::new();
+        planted.insert(
+            header::COOKIE,
+            HeaderValue::from_static("x__Host-bulwark_session=planted"),
+        );
+        assert_eq!(cookie(&planted, "__Host-bulwark_session"), None);
         h.append(header::COOKIE, HeaderValue::from_static("bulwark_ia=other"));
         assert_eq!(cookie(&h, "bulwark_ia"), None);
         let s = set_cookie(

@@ -76,6 +76,68 @@ mod tests {
             .layer(axum::middleware::from_fn(refuse_repeated))
     }
 
+    /// The fields whose second line would change who the caller is or what it signed, named
+    /// here rather than read from the list under test.
+    #[test]
+    fn hardening_the_fields_that_decide_identity_and_signatures_are_singletons() {
+        for name in [
+            "authorization",
+            "content-type",
+            "content-length",
+            "dpop",
+            "x-jws-signature",
+            "x-idempotency-key",
+            "x-fapi-interaction-id",
+            "x-fapi-auth-date",
+            "x-fapi-customer-ip-address",
+            "x-customer-user-agent",
+        ] {
+            assert!(SINGLETON_HEADERS.contains(&name), "{name}");
+        }
+    }
+
+    /// Outside the bank APIs the refusal is RFC 6749's `invalid_request`, not cached; under
+    /// them the OB error structure naming the header.
+    #[tokio::test]
+    async fn hardening_a_repeated_header_is_refused_in_each_endpoints_own_format() {
+        let app = axum::Router::new()
+            .route("/token", axum::routing::post(|| async { "ok" }))
+            .route(
+                "/open-banking/v3.1/aisp/accounts",
+                axum::routing::get(|| async { "ok" }),
+            )
+            .layer(axum::middleware::from_fn(refuse_repeated));
+        let oauth = Request::post("/token")
+            .header("dpop", "a")
+            .header("dpop", "b")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(oauth).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "invalid_request", "{body}");
+        let bank = Request::get("/open-banking/v3.1/aisp/accounts")
+            .header("x-idempotency-key", "a")
+            .header("x-idempotency-key", "b")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = app.oneshot(bank).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
+            "{body}"
+        );
+        assert_eq!(body["Errors"][0]["Path"], "x-idempotency-key", "{body}");
+    }
+
     #[tokio::test]
     async fn hardening_repeated_singleton_headers_are_refused() {
         for name in SINGLETON_HEADERS {
