@@ -289,7 +289,7 @@ fn cert_2_pem_headers_say_none_as_nginx_does_and_hold_at_most_ten() {
     let leaf = pki.ca.issue(&LeafSpec::plain("nginx"));
     let s = settings(Some("x-ssl-client-cert"));
     let mut h = HashMap::new();
-    for none in ["", "-", "(null)"] {
+    for none in ["", "-", "(null)", " - "] {
         h.insert("x-ssl-client-cert", none.as_bytes().to_vec());
         assert_eq!(
             extract_proxied_chain(&s, ip(PROXY), lookup(&h)).unwrap(),

@@ -32,3 +32,45 @@ pub async fn limit(State(deadline): State<RequestDeadline>, req: Request, next: 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tower::ServiceExt;
+
+    /// Past the deadline: 408, and the connection closes (bytes of the unread body must not
+    /// be read as a next request).
+    #[tokio::test]
+    async fn hardening_a_request_past_its_deadline_is_408_and_closes_the_connection() {
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/quick", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                RequestDeadline(Duration::from_millis(20)),
+                limit,
+            ));
+        let get = |path: &str| {
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let late = app.clone().oneshot(get("/slow")).await.unwrap();
+        assert_eq!(late.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(late.headers()[axum::http::header::CONNECTION], "close");
+        let quick = app.oneshot(get("/quick")).await.unwrap();
+        assert_eq!(quick.status(), StatusCode::OK);
+        assert!(
+            quick
+                .headers()
+                .get(axum::http::header::CONNECTION)
+                .is_none()
+        );
+    }
+}

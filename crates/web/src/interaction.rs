@@ -86,6 +86,38 @@ mod tests {
         InteractionId::sent_as(Some(&HeaderValue::from_str(value).unwrap()))
     }
 
+    /// OB Read/Write: an answer no handler stamped (here a method the route does not take)
+    /// carries the TPP's own interaction id under the bank APIs, and nothing elsewhere.
+    #[tokio::test]
+    async fn co_1_an_answer_made_around_a_bank_api_handler_echoes_the_tpps_id() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/open-banking/v3.1/aisp/accounts",
+                axum::routing::get(|| async { "ok" }),
+            )
+            .route("/token", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(echo_on_bank_apis));
+        let request = |path: &str| {
+            axum::http::Request::delete(path)
+                .header(&INTERACTION_ID, "93bac548-d2de-4546-b106-880a5018460d")
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let bank = app
+            .clone()
+            .oneshot(request("/open-banking/v3.1/aisp/accounts"))
+            .await
+            .unwrap();
+        assert_eq!(bank.status(), axum::http::StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            bank.headers()[&INTERACTION_ID],
+            "93bac548-d2de-4546-b106-880a5018460d"
+        );
+        let oauth = app.oneshot(request("/token")).await.unwrap();
+        assert!(oauth.headers().get(&INTERACTION_ID).is_none());
+    }
+
     /// The TPP's id is echoed when it is one a log line and an OB error `Id` can carry (1 to
     /// 128 characters); an empty or longer one is replaced by a new UUID, as is a missing one.
     #[test]

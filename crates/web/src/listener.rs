@@ -300,3 +300,38 @@ pub async fn serve_with(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At most `cap` connections from one address, the next refused until one closes; other
+    /// addresses count on their own; a cap of 0 is no cap.
+    #[test]
+    fn hardening_one_address_holds_at_most_its_cap_of_connections() {
+        let slots = Arc::new(PerAddress::default());
+        let a: std::net::IpAddr = [192, 0, 2, 1].into();
+        let b: std::net::IpAddr = [192, 0, 2, 2].into();
+        let first = slots.take(a, 2);
+        let second = slots.take(a, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(slots.take(a, 2).is_none());
+        assert!(slots.take(b, 2).is_some());
+        drop(first);
+        assert!(slots.take(a, 2).is_some());
+        let many: Vec<_> = (0..50).map(|_| slots.take(b, 0)).collect();
+        assert!(many.iter().all(Option::is_some));
+    }
+
+    /// The limits a shell gets without configuration (the gateway's), as the docs state them.
+    #[test]
+    fn hardening_the_default_connection_limits_are_the_documented_ones() {
+        let d = ConnectionLimits::default();
+        assert_eq!(d.max_connections, 10_000);
+        assert_eq!(d.max_connections_per_address, 1_000);
+        assert_eq!(d.idle_timeout, Duration::from_secs(120));
+        assert_eq!(d.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(d.max_header_bytes, 64 * 1024);
+        assert_eq!(MAX_CONCURRENT_STREAMS, 100);
+    }
+}
