@@ -96,6 +96,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// RFC 6749 3.1: an empty value counts as absent, for `get`, `require` and `iter` alike;
+    /// a parameter sent twice is refused even when the second is empty (it would otherwise
+    /// blank the first, or be read as the first).
+    #[test]
+    fn tk_8_empty_values_are_absent_and_still_count_as_repeats() {
+        let form = Form::parse(b"grant_type=&scope=accounts&max_age=").unwrap();
+        assert_eq!(form.get("grant_type"), None);
+        assert_eq!(
+            form.require("grant_type"),
+            Err(FormError::Missing("grant_type".into()))
+        );
+        let present: Vec<(&str, &str)> = form.iter().collect();
+        assert_eq!(present, vec![("scope", "accounts")]);
+        assert_eq!(
+            Form::parse(b"scope=accounts&scope=").unwrap_err(),
+            FormError::Repeated("scope".into())
+        );
+    }
+
     #[test]
     fn tk_8_repeated_parameters_are_refused() {
         let err = Form::parse(b"grant_type=client_credentials&scope=a&scope=b").unwrap_err();

@@ -293,10 +293,34 @@ mod tests {
             "::ffff:127.0.0.1",
             "198.18.0.1",
             "224.0.0.1",
+            // Each range to its edges: reserved 240/4, CGNAT 100.64/10, benchmarking
+            // 198.18/15, documentation (v4 and v6), IETF 192.0.0/24, multicast, ULA fc00::/7,
+            // link-local fe80::/10, NAT64 64:ff9b::/96 (here 10.0.0.1 behind it).
+            "240.0.0.1",
+            "100.127.255.255",
+            "198.19.255.255",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.0.0.8",
+            "ff02::1",
+            "fc00::1",
+            "febf::1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "151.101.1.69", "2a00:1450:4009:81f::200e"] {
+        for public in [
+            "8.8.8.8",
+            "151.101.1.69",
+            "2a00:1450:4009:81f::200e",
+            "100.63.255.255",
+            "100.128.0.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.254",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }
@@ -361,6 +385,80 @@ mod tests {
             identity_pem: None,
         })
         .unwrap()
+    }
+
+    /// A literal address in a TPP's URL is held to the same rule as a resolved one, written
+    /// plain or in brackets (IPv6): refused before any connection.
+    #[tokio::test]
+    async fn hardening_ssrf_literal_addresses_are_refused_before_connecting() {
+        let client = OutboundHttp::new(&OutboundSettings {
+            https_only: false,
+            public_only: true,
+            ..OutboundSettings::https(Duration::from_secs(2), "test")
+        })
+        .unwrap();
+        for url in [
+            "http://10.0.0.1:1/jwks",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]:1/jwks",
+            "http://[fd00::1]:1/jwks",
+            "http://[::ffff:192.168.0.1]:1/jwks",
+        ] {
+            let refused = client.get(url, 100).await;
+            assert!(
+                matches!(refused, Err(OutboundError::Refused(_))),
+                "{url}: {refused:?}"
+            );
+        }
+    }
+
+    /// The size cap to the byte, announced (Content-Length) or streamed: `max` bytes are read,
+    /// one more is refused.
+    #[tokio::test]
+    async fn cert_4_outbound_bodies_are_capped_to_the_byte() {
+        let mut announced = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec();
+        announced.extend(std::iter::repeat_n(b'a', 1_000));
+        let announced = serve(announced).await;
+        let mut streamed = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        streamed.extend(std::iter::repeat_n(b'a', 1_000));
+        let streamed = serve(streamed).await;
+        for addr in [announced, streamed] {
+            let url = format!("http://{addr}/");
+            assert_eq!(plain().get(&url, 1_000).await.unwrap().len(), 1_000);
+            assert_eq!(
+                plain().get(&url, 999).await,
+                Err(OutboundError::TooLarge(999))
+            );
+        }
+    }
+
+    /// A POST (OCSP) waits at most the time it is given, never the client's longer bound.
+    #[tokio::test]
+    async fn cert_4_an_outbound_post_is_bounded_by_its_own_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        let started = std::time::Instant::now();
+        let hung = plain()
+            .post(
+                &format!("http://{addr}/ocsp"),
+                ("application/ocsp-request", "application/ocsp-response"),
+                vec![0],
+                Duration::from_millis(100),
+                100,
+            )
+            .await;
+        assert_eq!(hung, Err(OutboundError::Timeout(100)));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

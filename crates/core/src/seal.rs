@@ -88,5 +88,39 @@ mod tests {
         );
         assert_eq!(open("browser-secret", "interaction i-1", "!!"), None);
         assert_eq!(open("browser-secret", "interaction i-1", ""), None);
+        // Shorter than a nonce: no answer, and no panic on a browser's garbage.
+        let short = URL_SAFE_NO_PAD.encode([7u8; NONCE_LEN - 1]);
+        assert_eq!(open("browser-secret", "interaction i-1", &short), None);
+    }
+
+    /// Each seal draws a fresh nonce: the same redirect sealed twice is two different texts
+    /// (AES-GCM with a repeated nonce under one key would leak the XOR of the plaintexts).
+    #[test]
+    fn each_seal_has_its_own_nonce() {
+        let a = seal(
+            "browser-secret",
+            "interaction i-1",
+            "https://tpp/cb",
+            &SystemRng,
+        )
+        .unwrap();
+        let b = seal(
+            "browser-secret",
+            "interaction i-1",
+            "https://tpp/cb",
+            &SystemRng,
+        )
+        .unwrap();
+        assert_ne!(a, b);
+        assert_ne!(
+            URL_SAFE_NO_PAD.decode(&a).unwrap()[..NONCE_LEN],
+            URL_SAFE_NO_PAD.decode(&b).unwrap()[..NONCE_LEN]
+        );
+        for sealed in [a, b] {
+            assert_eq!(
+                open("browser-secret", "interaction i-1", &sealed).as_deref(),
+                Some("https://tpp/cb")
+            );
+        }
     }
 }
