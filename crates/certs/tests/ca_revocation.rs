@@ -495,3 +495,64 @@ async fn hardening_intermediate_crl_scoped_to_a_mirror_distribution_point_is_use
         .unwrap_err();
     assert_eq!(err.reason(), "ca_revocation_undetermined");
 }
+
+/// The whole second of a time the CRLs below are made at, and that time as a `now`.
+fn whole_second() -> (time::OffsetDateTime, std::time::SystemTime) {
+    let t = now_odt().replace_nanosecond(0).unwrap();
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_timestamp() as u64);
+    (t, at)
+}
+
+/// RFC 5280 6.3.3: an issuing CA's CRL is used only up to its nextUpdate, with the clock skew
+/// (60 s here) and not a second more; a CRL issued up to the skew ahead of our clock is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_an_intermediate_crl_is_used_up_to_its_next_update_and_the_skew() {
+    let c = Chain::new(CaInfo::Crl).await;
+    let (t, at) = whole_second();
+    c.publish_root_crl(c.root.crl(&[], t - time::Duration::hours(1), t));
+    let skew = std::time::Duration::from_secs(60);
+    validator(&c.root, fast_settings())
+        .validate(&c.chain(), Purpose::TlsClient, at + skew)
+        .await
+        .unwrap();
+    let err = validator(&c.root, fast_settings())
+        .validate(
+            &c.chain(),
+            Purpose::TlsClient,
+            at + skew + std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    match ca_cause(&err) {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(crl_reason.contains("stale"), "{crl_reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let ahead = t + time::Duration::seconds(30);
+    c.publish_root_crl(c.root.crl(&[], ahead, ahead + time::Duration::days(1)));
+    validator(&c.root, fast_settings())
+        .validate(&c.chain(), Purpose::TlsClient, at)
+        .await
+        .unwrap();
+}
+
+/// RFC 5280 6.3.3(a): the CRL must be issued by the CA certificate's issuer, by name as well as
+/// by key: one signed with the root's key under another name (the same key certified again
+/// as another CA) is not the root's CRL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_an_intermediate_crl_under_another_issuer_name_is_refused() {
+    let c = Chain::new(CaInfo::Crl).await;
+    let renamed = c.root.recertified(&c.root, "Renamed Root CA");
+    c.publish_root_crl(renamed.fresh_crl(&[]));
+    let err = validator(&c.root, fast_settings())
+        .validate(&c.chain(), Purpose::TlsClient, now())
+        .await
+        .unwrap_err();
+    match ca_cause(&err) {
+        CertError::RevocationUndetermined { crl_reason, .. } => {
+            assert!(crl_reason.contains("not issued by"), "{crl_reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -81,3 +81,41 @@ fn hardening_fuzz_seeds_are_genuine_answers_about_the_fixtures() {
     );
     assert_eq!(crl, Ok((true, true)));
 }
+
+/// CERT-4 on a fixed, genuine OCSP answer (the good seed, `openssl ocsp` about the fixture
+/// leaf, serial 0x4242): it counts from the skew (60 s) before its thisUpdate to the skew after
+/// its nextUpdate, not a second longer either way, and only for the certificate it names (an
+/// answer about another serial of the same issuer is no answer).
+#[test]
+fn cert_4_an_ocsp_answer_is_about_its_serial_and_fresh_to_the_second() {
+    use bulwark_fuzzing::{FIXTURE_CA, FIXTURE_LEAF};
+    use der::Decode;
+    use std::time::Duration;
+    let body = std::fs::read(fuzz_dir().join("corpus/ocsp_response/seed-good")).unwrap();
+    let response = x509_ocsp::OcspResponse::from_der(&body).unwrap();
+    let basic = x509_ocsp::BasicOcspResponse::from_der(
+        response.response_bytes.unwrap().response.as_bytes(),
+    )
+    .unwrap();
+    let single = &basic.tbs_response_data.responses[0];
+    let this_update = single.this_update.0.to_system_time();
+    let next_update = single.next_update.unwrap().0.to_system_time();
+    let (skew, second) = (Duration::from_secs(60), Duration::from_secs(1));
+    let check =
+        |cert: &[u8], now| bulwark_certs::fuzzing::ocsp_response(&body, FIXTURE_CA, cert, now);
+    assert_eq!(check(FIXTURE_LEAF, this_update - skew), Ok(false));
+    let early = check(FIXTURE_LEAF, this_update - skew - second).unwrap_err();
+    assert!(early.contains("thisUpdate is in the future"), "{early}");
+    assert_eq!(check(FIXTURE_LEAF, next_update + skew), Ok(false));
+    let late = check(FIXTURE_LEAF, next_update + skew + second).unwrap_err();
+    assert!(late.contains("stale"), "{late}");
+
+    let mut other = FIXTURE_LEAF.to_vec();
+    let serial = other
+        .windows(4)
+        .position(|w| w == [0x02, 0x02, 0x42, 0x42])
+        .unwrap();
+    other[serial + 3] = 0x43;
+    let foreign = check(&other, this_update + second).unwrap_err();
+    assert!(foreign.contains("does not cover"), "{foreign}");
+}

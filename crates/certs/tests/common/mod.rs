@@ -517,6 +517,26 @@ impl OcspResponder {
         entries: &[Entry<'_>],
         valid_min: u32,
     ) -> Self {
+        Self::start_with(
+            port,
+            ca,
+            (signer_pem, signer_key_pem),
+            entries,
+            valid_min,
+            &[],
+        )
+    }
+
+    /// [`OcspResponder::start`] with more `openssl ocsp` options (e.g. `-resp_key_id`: the
+    /// responder names itself by its key's hash rather than by its name).
+    pub fn start_with(
+        port: u16,
+        ca: &Ca,
+        (signer_pem, signer_key_pem): (&str, &str),
+        entries: &[Entry<'_>],
+        valid_min: u32,
+        extra: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut index = String::new();
         for e in entries {
@@ -551,6 +571,7 @@ impl OcspResponder {
             .arg("-nmin")
             .arg(valid_min.to_string())
             .arg("-ignore_err")
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
