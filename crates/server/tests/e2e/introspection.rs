@@ -263,3 +263,73 @@ async fn tk_6_introspection_follows_the_consent_status() {
         "revoked consent"
     );
 }
+
+/// RFC 7662 2.2: an active answer reports the token's own `jti`, `iat`, `exp` and `sub`. A
+/// token is ours only with our issuer in it (our key signing another issuer's name is not a
+/// token we issued); `typ` may be RFC 9068's full media type; and a consent whose
+/// ExpirationDateTime has passed makes its tokens inactive though they have not expired.
+#[tokio::test]
+async fn tk_6_an_active_answer_is_the_tokens_own_and_issuer_type_and_consent_expiry_hold() {
+    use bulwark_token::access_token::{AccessTokenClaims, Confirmation, TokenKind};
+    let h = Harness::start(|_| {}).await;
+    let (c, token) = tpp(&h, "aisp-int-2", &[PspRole::AccountInformation]).await;
+    let body = json!({"Data": {"Permissions": ["ReadAccountsDetail"],
+        "ExpirationDateTime": crate::support::consents::iso(120)}, "Risk": {}});
+    let created = as_tpp(&h, &c, &token).post(AISP, &body, &[]).await;
+    let consent_id = created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.state
+        .consents
+        .service
+        .authorise(&consent_id, "psu-2", &["acc-1".into()], h.clock.now())
+        .await
+        .unwrap();
+    let claims = |jti: &str| AccessTokenClaims {
+        iss: "https://localhost:8443".into(),
+        sub: "psu-2".into(),
+        aud: "https://localhost:8443".into(),
+        exp: h.clock.unix() + 600,
+        iat: h.clock.unix() - 5,
+        jti: jti.into(),
+        client_id: "aisp-int-2".into(),
+        scope: "accounts".into(),
+        cnf: Confirmation {
+            x5t_s256: bulwark_certs::x5t_s256(&c.identity.chain[0]),
+        },
+        token_kind: TokenKind::User,
+        consent_id: Some(consent_id.clone()),
+        openbanking_intent_id: Some(consent_id.clone()),
+        grant_generation: Some(1),
+    };
+    let ring = h.state.meta.keys.current();
+    let key = ring.signing_key(Alg::Ps256).unwrap();
+    let signed = |typ: &str, claims: &AccessTokenClaims| {
+        key.sign_compact(typ, &serde_json::to_vec(claims).unwrap())
+            .unwrap()
+    };
+    let ours = claims("user-token-2");
+    let answer = introspect(&h, &c, &signed("at+jwt", &ours)).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["jti"], "user-token-2");
+    assert_eq!(answer["iat"], ours.iat);
+    assert_eq!(answer["exp"], ours.exp);
+    assert_eq!(answer["sub"], "psu-2");
+    let full_type = signed("application/at+jwt", &claims("user-token-3"));
+    assert_eq!(introspect(&h, &c, &full_type).await["active"], true);
+    let elsewhere = AccessTokenClaims {
+        iss: "https://elsewhere.example".into(),
+        ..claims("user-token-4")
+    };
+    assert_eq!(
+        introspect(&h, &c, &signed("at+jwt", &elsewhere)).await,
+        json!({"active": false})
+    );
+    h.clock.advance(180);
+    assert_eq!(
+        introspect(&h, &c, &signed("at+jwt", &ours)).await,
+        json!({"active": false}),
+        "the consent expired"
+    );
+}
