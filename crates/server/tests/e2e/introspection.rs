@@ -333,3 +333,57 @@ async fn tk_6_an_active_answer_is_the_tokens_own_and_issuer_type_and_consent_exp
         "the consent expired"
     );
 }
+
+/// OP-2 / TK-6: when the database cannot say whether a token was revoked, introspection says
+/// so (503, retry later) rather than "active": a revocation is never skipped because its record
+/// could not be read. (The caller authenticates with its certificate alone and the client is
+/// in the directory's cache, so nothing but the revocation look-up needs the database.)
+#[tokio::test]
+async fn op_2_introspection_fails_closed_when_revocations_cannot_be_read() {
+    // The client directory is cached as in production (the harness turns the cache off), so
+    // the client and its certificate are known without the database.
+    let h = Harness::start(|c| c.tokens.client_cache_secs = 60).await;
+    let id = "tpp-int-mtls";
+    let identity = h.pki.qwac(
+        id,
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation],
+    );
+    let cert =
+        <x509_cert::Certificate as x509_cert::der::Decode>::from_der(&identity.chain[0]).unwrap();
+    let dn =
+        bulwark_certs::DistinguishedName::from_name(&cert.tbs_certificate.subject).to_rfc4514();
+    h.register(
+        id,
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": dn,
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let issued = h
+        .post(
+            Some(&identity),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("scope", "accounts"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.0, 200, "{:?}", issued.2);
+    let token = issued.2["access_token"].as_str().unwrap().to_string();
+    let form = [("token", token.as_str()), ("client_id", id)];
+    let ask = || h.post(Some(&identity), "/introspect", &form);
+    let answer = ask().await;
+    assert_eq!(
+        (answer.0, &answer.2["active"]),
+        (200, &json!(true)),
+        "{:?}",
+        answer.2
+    );
+    h.store.close().await;
+    let answer = ask().await;
+    assert_eq!(answer.0, 503, "{:?}", answer.2);
+    assert_eq!(answer.2["error"], "temporarily_unavailable");
+}
