@@ -80,3 +80,42 @@ async fn cert_4_an_issuer_naming_itself_by_key_hash_is_an_authorised_responder()
     assert_eq!(ok.revocation.status, RevocationStatus::Good);
     assert_eq!(ok.revocation.source, RevocationSource::Ocsp);
 }
+
+/// A cached CRL lives `max_good_cache_secs` from its download, however often it is used: a
+/// use does not restart its time (here three certificates of one CA, so each asks the CRL
+/// cache, not an answer cached for an earlier certificate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_a_cached_crl_is_not_kept_alive_by_its_use() {
+    let pki = Pki::new();
+    let stub = HttpStub::start(Behaviour::Serve(Arc::new(pki.ca.fresh_crl(&[])))).await;
+    let leaves: Vec<Leaf> = (0..3)
+        .map(|i| {
+            pki.ca
+                .issue(&LeafSpec::plain(&format!("user {i}")).crl(&stub.url()))
+        })
+        .collect();
+    let v = validator(
+        &pki.ca,
+        RevocationSettings {
+            max_good_cache_secs: 600,
+            ..fast_settings()
+        },
+    );
+    let t0 = now();
+    for (leaf, at, downloads) in [
+        (&leaves[0], 0, 1),
+        (&leaves[1], 500, 1),
+        (&leaves[2], 700, 2),
+    ] {
+        let ok = v
+            .validate(
+                &pki.chain(leaf),
+                Purpose::TlsClient,
+                t0 + std::time::Duration::from_secs(at),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.revocation.source, RevocationSource::Crl);
+        assert_eq!(stub.hits(), downloads, "CRL downloads after {at} s");
+    }
+}

@@ -619,6 +619,31 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    /// An `exclude_issuers` entry is a SHA-256 (32 bytes) or the configuration is refused: a
+    /// SHA-1 (20 bytes) or a truncated hash, which could never match, is a mistake to report
+    /// at start, not an exclusion silently doing nothing.
+    #[test]
+    fn cert_4_an_excluded_issuer_is_named_by_a_whole_sha256() {
+        use base64::Engine;
+        let entry = |len: usize| {
+            format!(
+                "sha256:{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![7u8; len])
+            )
+        };
+        let with = |entry: String| {
+            RevocationChecker::new(RevocationSettings {
+                exclude_issuers: vec![entry],
+                ..RevocationSettings::default()
+            })
+        };
+        assert!(with(entry(32)).is_ok());
+        for len in [20, 31, 33] {
+            let refused = with(entry(len)).err().unwrap();
+            assert!(refused.contains("must be sha256:"), "{len}: {refused}");
+        }
+    }
+
     #[tokio::test]
     async fn cert_4_single_flight_serialises_and_forgets_finished_groups() {
         let checker = Arc::new(RevocationChecker::new(RevocationSettings::default()).unwrap());
