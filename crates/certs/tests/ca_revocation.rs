@@ -68,6 +68,14 @@ enum CaInfo {
     Nothing,
 }
 
+/// Why the issuing CA's CRL gave no answer, when that is why the path was refused.
+fn ca_crl_reason(err: &CertError) -> &str {
+    match ca_cause(err) {
+        CertError::RevocationUndetermined { crl_reason, .. } => crl_reason,
+        other => panic!("expected an undetermined CA revocation, got {other:?}"),
+    }
+}
+
 fn ca_cause(err: &CertError) -> &CertError {
     match err {
         CertError::CaRevocation { subject, cause } => {
@@ -180,12 +188,8 @@ async fn hardening_intermediate_crl_signed_by_an_impostor_is_refused() {
         .validate(&c.chain(), Purpose::TlsClient, now())
         .await
         .unwrap_err();
-    match ca_cause(&err) {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(crl_reason.contains("bad CRL signature"), "{crl_reason}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let crl_reason = ca_crl_reason(&err);
+    assert!(crl_reason.contains("bad CRL signature"), "{crl_reason}");
     // The forged CRL was not cached: the genuine one is fetched and accepted next time (once
     // the failed look-up has stopped being the answer, a few seconds on).
     c.publish_root_crl(c.root.fresh_crl(&[]));
@@ -222,15 +226,11 @@ async fn hardening_intermediate_crl_signed_by_an_anchor_without_crl_sign_is_refu
         .validate(&chain, Purpose::TlsClient, now())
         .await
         .unwrap_err();
-    match ca_cause(&err) {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(
-                crl_reason.contains("does not allow CRL signing"),
-                "{crl_reason}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let crl_reason = ca_crl_reason(&err);
+    assert!(
+        crl_reason.contains("does not allow CRL signing"),
+        "{crl_reason}"
+    );
 }
 
 /// RFC 5280 4.2.1.3 in the middle of a path: the issuing CA's CRL comes from a policy CA whose
@@ -309,15 +309,11 @@ async fn hardening_intermediate_crl_scoped_to_user_certificates_is_refused() {
         .validate(&c.chain(), Purpose::TlsClient, now())
         .await
         .unwrap_err();
-    match ca_cause(&err) {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(
-                crl_reason.contains("excludes CA certificates"),
-                "{crl_reason}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let crl_reason = ca_crl_reason(&err);
+    assert!(
+        crl_reason.contains("excludes CA certificates"),
+        "{crl_reason}"
+    );
 
     // Scoped to CA certificates and naming this distribution point: authoritative.
     let ca_only = CrlIssuingDistributionPoint {
@@ -523,12 +519,8 @@ async fn hardening_an_intermediate_crl_is_used_up_to_its_next_update_and_the_ske
         )
         .await
         .unwrap_err();
-    match ca_cause(&err) {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(crl_reason.contains("stale"), "{crl_reason}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let crl_reason = ca_crl_reason(&err);
+    assert!(crl_reason.contains("stale"), "{crl_reason}");
     let ahead = t + time::Duration::seconds(30);
     c.publish_root_crl(c.root.crl(&[], ahead, ahead + time::Duration::days(1)));
     validator(&c.root, fast_settings())
@@ -549,10 +541,6 @@ async fn hardening_an_intermediate_crl_under_another_issuer_name_is_refused() {
         .validate(&c.chain(), Purpose::TlsClient, now())
         .await
         .unwrap_err();
-    match ca_cause(&err) {
-        CertError::RevocationUndetermined { crl_reason, .. } => {
-            assert!(crl_reason.contains("not issued by"), "{crl_reason}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let crl_reason = ca_crl_reason(&err);
+    assert!(crl_reason.contains("not issued by"), "{crl_reason}");
 }
