@@ -119,3 +119,52 @@ async fn cert_4_a_cached_crl_is_not_kept_alive_by_its_use() {
         assert_eq!(stub.hits(), downloads, "CRL downloads after {at} s");
     }
 }
+
+/// RFC 5019 4: an OCSP answer without nextUpdate is reused for `default_ttl_secs` from its
+/// thisUpdate (when the responder made it), not from when we read it: read later than that
+/// (plus the skew), it is stale, and with no CRL the certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_4_an_ocsp_answer_without_next_update_lives_from_its_this_update() {
+    let pki = Pki::new();
+    let port = free_port();
+    let leaf = pki
+        .ca
+        .issue(&LeafSpec::plain("no next update").ocsp(&OcspResponder::url(port)));
+    let responder = pki.ca.responder(true);
+    let _ocsp = OcspResponder::start_with(
+        port,
+        &pki.ca,
+        (&responder.pem, &responder.key_pem),
+        &[Entry::Valid(&leaf)],
+        0,
+        &[],
+    );
+    let settings = || RevocationSettings {
+        default_ttl_secs: 300,
+        ..fast_settings()
+    };
+    let t0 = now();
+    let within = validator(&pki.ca, settings())
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + std::time::Duration::from_secs(200),
+        )
+        .await
+        .unwrap();
+    assert_eq!(within.revocation.source, RevocationSource::Ocsp);
+    let err = validator(&pki.ca, settings())
+        .validate(
+            &pki.chain(&leaf),
+            Purpose::TlsClient,
+            t0 + std::time::Duration::from_secs(420),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        CertError::RevocationUndetermined { ocsp_reason, .. } => {
+            assert!(ocsp_reason.contains("stale"), "{ocsp_reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

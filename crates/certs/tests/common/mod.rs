@@ -528,7 +528,8 @@ impl OcspResponder {
     }
 
     /// [`OcspResponder::start`] with more `openssl ocsp` options (e.g. `-resp_key_id`: the
-    /// responder names itself by its key's hash rather than by its name).
+    /// responder names itself by its key's hash rather than by its name); a `valid_min` of 0
+    /// gives answers without nextUpdate.
     pub fn start_with(
         port: u16,
         ca: &Ca,
@@ -568,8 +569,10 @@ impl OcspResponder {
             .arg(p("rkey.pem"))
             .arg("-CA")
             .arg(p("ca.pem"))
-            .arg("-nmin")
-            .arg(valid_min.to_string())
+            .args(match valid_min {
+                0 => Vec::new(),
+                n => vec!["-nmin".to_string(), n.to_string()],
+            })
             .arg("-ignore_err")
             .args(extra)
             .stdout(Stdio::piped())
