@@ -6,15 +6,11 @@
 use std::sync::Arc;
 
 use bulwark_authz::LoginThrottle;
+use bulwark_store::SqlStore;
 use bulwark_store::testing::TestDb;
-use bulwark_store::{ConnectSettings, SqlStore};
 
 async fn open(db: &TestDb) -> SqlStore {
-    let store = SqlStore::connect(&db.url, &ConnectSettings::default())
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    store
+    db.migrated_store().await.expect("store")
 }
 
 /// Two throttles over one database are two nodes.

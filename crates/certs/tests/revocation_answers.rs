@@ -144,24 +144,23 @@ async fn cert_4_an_ocsp_answer_without_next_update_lives_from_its_this_update() 
         ..fast_settings()
     };
     let t0 = now();
-    let within = validator(&pki.ca, settings())
-        .validate(
-            &pki.chain(&leaf),
-            Purpose::TlsClient,
-            t0 + std::time::Duration::from_secs(200),
-        )
-        .await
-        .unwrap();
+    // A fresh validator each time: nothing cached, the answer read at `t0 + secs`.
+    let chain = pki.chain(&leaf);
+    let read_at = |secs: u64| {
+        let v = validator(&pki.ca, settings());
+        let chain = &chain;
+        async move {
+            v.validate(
+                chain,
+                Purpose::TlsClient,
+                t0 + std::time::Duration::from_secs(secs),
+            )
+            .await
+        }
+    };
+    let within = read_at(200).await.unwrap();
     assert_eq!(within.revocation.source, RevocationSource::Ocsp);
-    let err = validator(&pki.ca, settings())
-        .validate(
-            &pki.chain(&leaf),
-            Purpose::TlsClient,
-            t0 + std::time::Duration::from_secs(420),
-        )
-        .await
-        .unwrap_err();
-    match err {
+    match read_at(420).await.unwrap_err() {
         CertError::RevocationUndetermined { ocsp_reason, .. } => {
             assert!(ocsp_reason.contains("stale"), "{ocsp_reason}")
         }

@@ -11,8 +11,8 @@ use bulwark_certs::{CertValidator, RevocationSettings, TrustAnchors};
 use bulwark_clients::{AuthInput, AuthSettings, ClientAuthenticator, ClientDirectory, JWT_BEARER};
 use bulwark_core::{Client, Form, Profile, UnixTime};
 use bulwark_jose::{Alg, JwksFetcher, SigningKey};
+use bulwark_store::ClientStore;
 use bulwark_store::testing::TestDb;
-use bulwark_store::{ClientStore, SqlStore};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://as.example";
@@ -30,12 +30,7 @@ struct Setup {
 /// an authenticator for `profile` (assertions live 60 s at most, 10 s of skew).
 async fn setup(profile: Profile, extra: Value) -> Setup {
     let db = TestDb::sqlite();
-    let store = Arc::new(
-        SqlStore::connect(&db.url, &Default::default())
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let store = Arc::new(db.migrated_store().await.unwrap());
     let key = SigningKey::generate(Alg::Es256).unwrap();
     let mut client = json!({
         "client_id": "tpp-1",

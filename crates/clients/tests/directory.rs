@@ -16,12 +16,7 @@ use serde_json::json;
 /// A store holding the active client `tpp-1`, and a directory over it caching for `ttl`.
 async fn directory(ttl: Duration) -> (ClientDirectory, Arc<SqlStore>, TestDb) {
     let db = TestDb::sqlite();
-    let store = Arc::new(
-        SqlStore::connect(&db.url, &Default::default())
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let store = Arc::new(db.migrated_store().await.unwrap());
     let client: Client = serde_json::from_value(json!({
         "client_id": "tpp-1",
         "token_endpoint_auth_method": "private_key_jwt",

@@ -840,10 +840,7 @@ mod tests {
     #[tokio::test]
     async fn op_2_a_consent_that_cannot_be_read_is_unavailable_not_refused() {
         let db = bulwark_store::testing::TestDb::sqlite();
-        let store = bulwark_store::SqlStore::connect(&db.url, &Default::default())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let store = db.migrated_store().await.unwrap();
         let standing = ConsentStanding(bulwark_consent::ConsentService::new(Arc::new(
             store.clone(),
         )));

@@ -400,8 +400,8 @@ where
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use bulwark_store::AuditQuery;
     use bulwark_store::testing::TestDb;
-    use bulwark_store::{AuditQuery, SqlStore};
 
     fn event(action: &str) -> AuditEvent {
         AuditEvent {
@@ -429,12 +429,7 @@ mod tests {
     #[tokio::test]
     async fn op_6_security_events_reach_the_trail_through_the_filtered_layer_once() {
         let db = TestDb::sqlite();
-        let store = Arc::new(
-            SqlStore::connect(&db.url, &Default::default())
-                .await
-                .unwrap(),
-        );
-        store.migrate().await.unwrap();
+        let store = Arc::new(db.migrated_store().await.unwrap());
         let route = register(store.clone(), Arc::new(bulwark_core::SystemClock));
         // The process's own subscriber (`bulwark serve`), its log at warn.
         let mut config = crate::config::Config::default();
@@ -478,10 +473,7 @@ mod tests {
         let Some(db) = TestDb::postgres().await.unwrap() else {
             return;
         };
-        let store = SqlStore::connect(&db.url, &Default::default())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let store = db.migrated_store().await.unwrap();
         let mut refused = event("refused");
         refused.subject = Some("nul\0inside".into());
         let batch = [event("before"), refused, event("after")];

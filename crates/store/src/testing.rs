@@ -74,6 +74,16 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The store over this database, connected with the default settings and migrated: the
+    /// opening of every test that needs a fresh store.
+    pub async fn migrated_store(&self) -> Result<crate::SqlStore, crate::StoreError> {
+        let store = crate::SqlStore::connect(&self.url, &crate::ConnectSettings::default()).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+}
+
 fn skip(reason: String) -> Result<Option<TestDb>, String> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         Err(format!("{reason} (CI=true: PostgreSQL is required)"))

@@ -133,11 +133,7 @@ async fn az_6_login_failures_are_counted_one_after_the_other(store: SqlStore) {
 }
 
 async fn open(db: &TestDb) -> SqlStore {
-    let store = SqlStore::connect(&db.url, &ConnectSettings::default())
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    store
+    db.migrated_store().await.expect("store")
 }
 
 fn client(id: &str, at: i64) -> Client {

@@ -17,7 +17,7 @@ use bulwark_consent::{
     ActorKind, Caller, ConsentError, ConsentKind, ConsentService, ConsentStatus,
 };
 use bulwark_store::testing::TestDb;
-use bulwark_store::{ConnectSettings, ConsentQuery, ConsentStore, SqlStore};
+use bulwark_store::{ConsentQuery, ConsentStore, SqlStore};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -52,11 +52,7 @@ macro_rules! both_backends {
 }
 
 pub async fn open(db: &TestDb) -> SqlStore {
-    let store = SqlStore::connect(&db.url, &ConnectSettings::default())
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    store
+    db.migrated_store().await.expect("store")
 }
 
 pub const T0: i64 = 1_790_000_000;
