@@ -404,6 +404,64 @@ mod tests {
     }
 
     #[test]
+    fn ds_2_a_pending_key_is_never_a_fallback_signer_and_kids_match_whole() {
+        let es = SigningKey::generate(Alg::Es256).unwrap();
+        let ps_next = SigningKey::generate(Alg::Ps256).unwrap();
+        let ring = KeyRing::with_states(vec![(es.clone(), true), (ps_next.clone(), false)]);
+        // The only PS256 key is published ahead of its activation: nothing signs PS256 yet.
+        assert!(matches!(
+            ring.signing_key(Alg::Ps256),
+            Err(JoseError::NoKey(Alg::Ps256))
+        ));
+        // A published key is found by its whole kid, pending or not; never by a part of one.
+        assert_eq!(ring.by_kid(ps_next.kid()).unwrap().kid(), ps_next.kid());
+        assert_eq!(ring.by_kid(es.kid()).unwrap().kid(), es.kid());
+        assert!(ring.by_kid("").is_none());
+        assert!(ring.by_kid(&es.kid()[..10]).is_none());
+    }
+
+    #[test]
+    fn ds_2_a_loaded_key_is_named_by_its_thumbprint_not_by_the_kid_it_carries() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let mut jwk: Map<String, Value> = serde_json::from_str(&key.private_jwk_json()).unwrap();
+        jwk.insert("kid".into(), "chosen-by-whoever-wrote-the-file".into());
+        let loaded =
+            SigningKey::from_private_jwk_json(Alg::Es256, &Value::Object(jwk).to_string()).unwrap();
+        assert_eq!(loaded.kid(), key.kid());
+        assert_eq!(loaded.public_jwk()["kid"], key.kid());
+    }
+
+    #[test]
+    fn ds_2_an_ec_key_missing_a_member_is_an_invalid_key_and_debug_prints_no_private_part() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let jwk: Map<String, Value> = serde_json::from_str(&key.private_jwk_json()).unwrap();
+        let mut public_only = jwk.clone();
+        public_only.remove("d");
+        assert!(matches!(
+            SigningKey::from_private_jwk_json(Alg::Es256, &Value::Object(public_only).to_string()),
+            Err(JoseError::InvalidKey(_))
+        ));
+        for k in [key, SigningKey::generate(Alg::Ps256).unwrap()] {
+            let printed = format!("{k:?}");
+            assert!(printed.contains(k.kid()));
+            let private: Map<String, Value> = serde_json::from_str(&k.private_jwk_json()).unwrap();
+            assert!(!printed.contains(private["d"].as_str().unwrap()));
+        }
+    }
+
+    #[test]
+    fn ds_2_every_replacement_moves_the_generation_on() {
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        let set = KeySet::new(vec![key.clone()]);
+        let mut seen = vec![set.current().generation()];
+        for _ in 0..3 {
+            set.replace(KeyRing::new(vec![key.clone()]));
+            seen.push(set.current().generation());
+        }
+        assert_eq!(seen, [0, 1, 2, 3]);
+    }
+
+    #[test]
     fn ds_2_a_replaced_ring_is_seen_by_every_holder_and_snapshots_stay_whole() {
         let first = SigningKey::generate(Alg::Es256).unwrap();
         let second = SigningKey::generate(Alg::Es256).unwrap();
