@@ -34,9 +34,10 @@ pub struct TrustAnchors {
 }
 
 impl TrustAnchors {
-    /// Loads every certificate from the given PEM files and from the `*.pem` / `*.crt` files of
-    /// the given directories. A path that does not exist or holds no certificate is an error,
-    /// so a typo in the configuration never silently trusts nothing.
+    /// Loads every certificate from the given PEM files and from the `*.pem` / `*.crt` / `*.cer`
+    /// files of the given directories. A path that does not exist, a file without a
+    /// certificate and a directory without such a file are errors, so a typo in the
+    /// configuration never silently trusts nothing.
     pub fn load(paths: &[PathBuf]) -> Result<Self, AnchorError> {
         let mut certs = Vec::new();
         for path in paths {
@@ -58,6 +59,12 @@ impl TrustAnchors {
                     })
                     .collect();
                 entries.sort();
+                if entries.is_empty() {
+                    return Err(AnchorError::Invalid {
+                        path: path.clone(),
+                        reason: "the directory holds no *.pem, *.crt or *.cer file".into(),
+                    });
+                }
                 for file in entries {
                     certs.extend(load_file(&file)?);
                 }

@@ -144,3 +144,141 @@ fn ca_2_unknown_types_from_a_certificate_keep_their_original_encoding() {
         "same string, other string type"
     );
 }
+
+fn any_of(tag: der::Tag, content: &[u8]) -> Any {
+    Any::new(tag, content).unwrap()
+}
+
+fn one_rdn_each(avas: Vec<AttributeTypeAndValue>) -> DistinguishedName {
+    DistinguishedName::from_name(&RdnSequence(
+        avas.into_iter()
+            .map(|a| RelativeDistinguishedName(der::asn1::SetOfVec::try_from(vec![a]).unwrap()))
+            .collect(),
+    ))
+}
+
+/// Inner spaces are a part of the value (only runs of them collapse), and a registered DN names
+/// every RDN of the subject: its least significant RDN alone is not the subject.
+#[test]
+fn ca_2_a_registered_dn_is_the_whole_subject_with_its_inner_spaces() {
+    let dn = ob_name();
+    for registered in [
+        r#"CN=client\, \"one\"\+#1\ ,OU=0015800001041RE,O=OpenBanking,C=GB"#,
+        r#"CN=client\, \"one\"\+#1\ "#,
+        r#"CN=client\, \"one\"\+#1\ ,OU=0015800001041RE"#,
+    ] {
+        assert!(!dn_matches(&dn, registered), "{registered}");
+    }
+    // An empty registration never matches, even a certificate with an empty subject.
+    let empty = DistinguishedName::default();
+    assert!(!dn_matches(&empty, ""));
+    assert!(!dn_matches(&empty, "   "));
+}
+
+/// Each short name and synonym names its own attribute type: `L` is the locality (not the
+/// state), `E` the e-mail address (not the common name).
+#[test]
+fn ca_2_attribute_type_names_map_to_their_own_oids() {
+    let dn = one_rdn_each(vec![
+        atv("2.5.4.6", printable("GB")),
+        atv("2.5.4.8", utf8("Kent")),
+        atv("2.5.4.7", utf8("Canterbury")),
+        atv(
+            "1.2.840.113549.1.9.1",
+            Any::new(der::Tag::Ia5String, b"ops@tpp.example".as_slice()).unwrap(),
+        ),
+        atv("2.5.4.3", utf8("tpp")),
+    ]);
+    assert!(dn_matches(
+        &dn,
+        "CN=tpp,E=ops@tpp.example,L=Canterbury,ST=Kent,C=GB"
+    ));
+    assert!(dn_matches(
+        &dn,
+        "CN=tpp,emailAddress=ops@tpp.example,localityName=Canterbury,stateOrProvinceName=Kent,C=GB"
+    ));
+    assert!(!dn_matches(
+        &dn,
+        "CN=tpp,E=ops@tpp.example,ST=Canterbury,L=Kent,C=GB"
+    ));
+    let cn_only = one_rdn_each(vec![atv("2.5.4.3", utf8("ops@tpp.example"))]);
+    assert!(!dn_matches(&cn_only, "E=ops@tpp.example"));
+}
+
+/// A multi-valued RDN is compared as a whole set: one shared AVA is not enough.
+#[test]
+fn ca_2_a_multi_valued_rdn_matches_only_with_all_its_avas() {
+    let dn = DistinguishedName::parse_rfc4514("CN=a+UID=42,O=Org").unwrap();
+    for registered in ["UID=42+CN=evil,O=Org", "UID=42,O=Org", "CN=a,O=Org"] {
+        assert!(!dn_matches(&dn, registered), "{registered}");
+    }
+}
+
+/// RFC 4514 2.4: a leading `#` and the characters `;`, `<`, `>` are escaped, so the rendering
+/// reads back as the same text (not as a #hex value, not split by an RFC 2253 reader).
+#[test]
+fn ca_2_rendering_escapes_a_leading_hash_and_rfc2253_separators() {
+    let dn = one_rdn_each(vec![
+        atv("2.5.4.10", utf8("a;b<c>d")),
+        atv("2.5.4.3", utf8("#ab")),
+    ]);
+    let rendered = dn.to_rfc4514();
+    assert_eq!(rendered, r"CN=\#ab,O=a\;b\<c\>d");
+    assert!(dn_matches(&dn, &rendered));
+    assert_eq!(DistinguishedName::parse_rfc4514(&rendered).unwrap(), dn);
+}
+
+/// A `#hex` value must be one BER value; bytes that are not (a BOOLEAN announcing two octets
+/// with none) are refused when the DN is registered.
+#[test]
+fn ca_2_a_hex_value_that_is_not_ber_is_refused() {
+    assert!(DistinguishedName::parse_rfc4514("CN=#0102").is_err());
+    assert!(DistinguishedName::parse_rfc4514("CN=#0c0161").is_ok());
+}
+
+/// Values in BMPString (UTF-16 big-endian), TeletexString (Latin-1 in practice) and with
+/// non-ASCII letters compare as their text, case-insensitively beyond ASCII.
+#[test]
+fn ca_2_bmp_teletex_and_non_ascii_values_compare_as_text() {
+    let bmp = one_rdn_each(vec![atv(
+        "2.5.4.3",
+        any_of(der::Tag::BmpString, &[0x00, 0x74, 0x00, 0x70, 0x00, 0xe9]),
+    )]);
+    assert!(dn_matches(&bmp, "CN=tpé"));
+    assert_eq!(bmp.to_rfc4514(), "CN=tpé");
+    let teletex = one_rdn_each(vec![atv(
+        "2.5.4.3",
+        any_of(der::Tag::TeletexString, &[0x74, 0x70, 0xe9]),
+    )]);
+    assert!(dn_matches(&teletex, "CN=tpé"));
+    let accented = one_rdn_each(vec![atv("2.5.4.10", utf8("ÉCOLE"))]);
+    assert!(dn_matches(&accented, "O=école"));
+}
+
+/// tls_client_auth_san_dns names one host: its subdomains are other hosts.
+#[test]
+fn ca_2_a_registered_dns_name_does_not_cover_its_subdomains() {
+    let sans = SubjectAltNames {
+        dns: vec!["tpp.example.com".into()],
+        ..SubjectAltNames::default()
+    };
+    assert!(!sans.matches(SanKind::Dns, "example.com"));
+    assert!(sans.matches(SanKind::Dns, "tpp.example.com"));
+}
+
+/// iPAddress entries of both families are read from a real certificate's extension.
+#[test]
+fn ca_2_ip_address_sans_of_both_families_are_read_from_the_certificate() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = vec![
+        rcgen::SanType::IpAddress("192.0.2.7".parse().unwrap()),
+        rcgen::SanType::IpAddress("2001:db8::7".parse().unwrap()),
+    ];
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let cert = Certificate::from_der(&der).unwrap();
+    let sans = SubjectAltNames::from_cert(&cert).unwrap();
+    assert!(sans.matches(SanKind::Ip, "2001:db8::7"));
+    assert!(sans.matches(SanKind::Ip, "192.0.2.7"));
+    assert_eq!(sans.ip.len(), 2);
+}

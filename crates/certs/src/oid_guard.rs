@@ -205,4 +205,28 @@ mod tests {
             assert_eq!(dotted(&bad), "0.0");
         }
     }
+
+    #[test]
+    fn hardening_oid_bounds_and_wrappers_are_exact() {
+        // The first sub-identifier's bound: 119 is 2.39 (the largest const-oid holds in one
+        // octet), 120 would be 2.40.
+        assert!(is_canonical(&[0x77, 0x01]));
+        assert!(!is_canonical(&[0x78, 0x01]));
+        // Dotted arcs are digits only: u32's parser would take a sign.
+        assert!(parse_dotted("2.5.4.+3").is_none());
+        assert!(parse_dotted("2.5.4.3").is_some());
+        // A BIT STRING's first octet counts unused bits; the DER after it is walked.
+        assert!(!all_canonical(&[
+            0x03, 0x06, 0x00, 0x06, 0x03, 0x55, 0x80, 0x00
+        ]));
+        assert!(all_canonical(&[
+            0x03, 0x06, 0x00, 0x06, 0x03, 0x55, 0x04, 0x03
+        ]));
+        // Every constructed value is walked: a SET (each RDN) and a context tag.
+        assert!(!all_canonical(&[0x31, 0x05, 0x06, 0x03, 0x55, 0x80, 0x00]));
+        assert!(!all_canonical(&[0xa0, 0x05, 0x06, 0x03, 0x55, 0x80, 0x00]));
+        // An indefinite length is not DER: the walk stops there (the parser refuses the
+        // structure), it does not read what follows as the next value.
+        assert!(all_canonical(&[0x30, 0x80, 0x06, 0x03, 0x55, 0x80, 0x00]));
+    }
 }

@@ -239,4 +239,101 @@ mod tests {
         )]);
         assert!(crl_urls(&only_partial).unwrap().is_empty());
     }
+
+    fn with_extension(oid: &[u64], content: Vec<u8>) -> Certificate {
+        let mut params = rcgen::CertificateParams::new(vec!["x.example".to_string()]).unwrap();
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(oid, content));
+        let key = rcgen::KeyPair::generate().unwrap();
+        Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap()
+    }
+
+    fn uri(u: &str) -> GeneralName {
+        GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(u).unwrap())
+    }
+
+    /// CERT-4: the OCSP responders are the AIA's id-ad-ocsp entries only (the caIssuers
+    /// entry names where the issuer's certificate is, not a responder), and a URL's scheme is
+    /// read case-insensitively (RFC 3986 3.1), in the AIA and the CRL distribution points alike.
+    #[test]
+    fn cert_4_responders_are_the_ocsp_entries_with_http_schemes_in_any_case() {
+        use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
+        let aia = AuthorityInfoAccessSyntax(vec![
+            AccessDescription {
+                access_method: const_oid::db::rfc5280::ID_AD_CA_ISSUERS,
+                access_location: uri("http://ca.example/issuer.crt"),
+            },
+            AccessDescription {
+                access_method: ID_AD_OCSP,
+                access_location: uri("HTTP://OCSP.example/"),
+            },
+            AccessDescription {
+                access_method: ID_AD_OCSP,
+                access_location: uri("ldap://ocsp.example/"),
+            },
+        ]);
+        let cert = with_extension(&[1, 3, 6, 1, 5, 5, 7, 1, 1], aia.to_der().unwrap());
+        assert_eq!(
+            ocsp_urls(&cert).unwrap(),
+            vec!["HTTP://OCSP.example/".to_string()]
+        );
+        let cert = with_points(vec![point("HTTPS://crl.example/ca.crl", None, false)]);
+        assert_eq!(
+            crl_urls(&cert).unwrap(),
+            vec!["HTTPS://crl.example/ca.crl".to_string()]
+        );
+    }
+
+    /// CERT-3: a keyUsage extension that does not decode is malformed, not absent (absent
+    /// would let a leaf skip the key usage rules).
+    #[test]
+    fn cert_3_a_key_usage_that_does_not_decode_is_malformed() {
+        let cert = with_extension(&[2, 5, 29, 15], vec![0x05, 0x00]);
+        assert!(key_usage(&cert).is_err());
+    }
+
+    /// CERT-6: an `x5c` holds at most ten certificates.
+    #[test]
+    fn cert_6_x5c_holds_at_most_ten_certificates() {
+        let one = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0x30, 0x00]);
+        assert_eq!(chain_from_x5c(&vec![one.clone(); 10]).unwrap().len(), 10);
+        assert!(chain_from_x5c(&vec![one; 11]).is_err());
+    }
+
+    /// X.690 8.19: an attribute type encoded with a padded sub-identifier is refused in the
+    /// issuer's name as in the subject's (two spellings of one name could otherwise compare
+    /// unequal, or a name could pass for another).
+    #[test]
+    fn cert_3_a_padded_object_identifier_in_either_name_is_malformed() {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Issuing CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let issuer =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "Leaf");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = leaf.signed_by(&key, &issuer).unwrap().der().to_vec();
+        assert!(decode_cert(&der).is_ok());
+        // 2.5.4.3 (55 04 03) becomes 2.5.3 with a padded last arc (55 80 03), same length.
+        for value in [&b"Issuing CA"[..], b"Leaf"] {
+            let mut cn = vec![0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, value.len() as u8];
+            cn.extend_from_slice(value);
+            let at = der.windows(cn.len()).position(|w| w == cn).unwrap();
+            let mut bad = der.clone();
+            bad[at + 3] = 0x80;
+            assert!(
+                Certificate::from_der(&bad).is_ok(),
+                "the DER itself decodes"
+            );
+            assert!(
+                decode_cert(&bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
 }
