@@ -170,4 +170,84 @@ mod tests {
             None
         );
     }
+
+    fn eidas_org() -> Organisation {
+        Organisation {
+            org_id: ORG.into(),
+            authority_id: Some("FCAGBR".into()),
+            registration_id: Some("123456".into()),
+            status: Some("Active".into()),
+            member_states: vec!["GB".into()],
+            authorised_roles: Some(vec!["AISP".into()]),
+        }
+    }
+
+    fn static_client(extra: serde_json::Value) -> Client {
+        let mut c = serde_json::json!({
+            "client_id": "tpp-1", "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": []}, "scope": "accounts",
+            "status": "active", "client_id_issued_at": 1, "updated_at": 1
+        });
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(c).unwrap()
+    }
+
+    /// CERT-8 under eIDAS: a registered client is held to its software statement's competent
+    /// authority registration (kept whole through the stored JSON, member states included),
+    /// whatever its metadata says; a static client to its `organization_identifier`; and a
+    /// stored organisation that cannot be read is an error, never "no organisation to check".
+    #[test]
+    fn cert_8_an_eidas_certificate_is_held_to_the_registration_else_the_metadata() {
+        let stored = serde_json::to_string(&eidas_org()).unwrap();
+        let want = Some(ExpectedOrganisation::CompetentAuthority {
+            authority: "FCAGBR".into(),
+            registration_id: "123456".into(),
+            member_states: vec!["GB".into()],
+        });
+        let plain = static_client(serde_json::json!({}));
+        for client in [None, Some(&plain)] {
+            assert_eq!(
+                expected_of(
+                    Some((stored.as_str(), "soft-1")),
+                    client,
+                    CertProfile::Eidas
+                )
+                .unwrap(),
+                want
+            );
+        }
+        let with_oi =
+            static_client(serde_json::json!({"organization_identifier": "PSDGB-FCA-654321"}));
+        assert_eq!(
+            expected_of(None, Some(&with_oi), CertProfile::Eidas).unwrap(),
+            Some(ExpectedOrganisation::OrganizationIdentifier(
+                "PSDGB-FCA-654321".into()
+            ))
+        );
+        assert_eq!(
+            expected_of(None, Some(&plain), CertProfile::Eidas).unwrap(),
+            None
+        );
+        for profile in [CertProfile::Eidas, CertProfile::ObDirectory] {
+            assert!(matches!(
+                expected_of(Some(("{not json", "soft-1")), None, profile),
+                Err(ClientError::Internal(_))
+            ));
+        }
+    }
+
+    /// At registration (DCR-3) the transport certificate is held to the statement's software as
+    /// well as its organisation.
+    #[test]
+    fn cert_8_a_registration_holds_a_directory_certificate_to_its_software() {
+        assert_eq!(
+            eidas_org().expected_for(CertProfile::ObDirectory, "soft-1"),
+            ExpectedOrganisation::Directory {
+                org_id: ORG.into(),
+                software_id: Some("soft-1".into()),
+            }
+        );
+    }
 }

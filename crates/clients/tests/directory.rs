@@ -6,11 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_clients::ClientDirectory;
+use bulwark_certs::{CertProfile, ExpectedOrganisation};
+use bulwark_clients::{ClientDirectory, ClientError};
 use bulwark_core::{Client, ClientStatus};
 use bulwark_jose::JwksFetcher;
 use bulwark_store::testing::TestDb;
-use bulwark_store::{ClientStore, SqlStore};
+use bulwark_store::{
+    AuditEvent, ClientStore, Registration, RegistrationStore, RegistrationWrite, SqlStore,
+};
 use serde_json::json;
 
 /// A store holding the active client `tpp-1`, and a directory over it caching for `ttl`.
@@ -81,4 +84,131 @@ async fn ca_1_an_unknown_client_is_not_active() {
     let (dir, _store, _db) = directory(Duration::from_secs(5)).await;
     assert!(!dir.is_active("tpp-deleted").await.unwrap());
     assert!(dir.get("tpp-deleted").await.unwrap().is_none());
+}
+
+/// Registers `tpp-reg` dynamically (client row and registration row, as `/register` writes
+/// them), for the organisation `organisation` (the SSA's, as JSON).
+async fn register(store: &SqlStore, organisation: &str) {
+    let client: Client = serde_json::from_value(json!({
+        "client_id": "tpp-reg",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": []},
+        "scope": "accounts",
+        "status": "active",
+        "client_id_issued_at": 1,
+        "updated_at": 1
+    }))
+    .unwrap();
+    let registration = Registration {
+        client_id: "tpp-reg".into(),
+        token_hash: "h".into(),
+        software_id: "soft-1".into(),
+        organisation: organisation.into(),
+        certificate: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    assert_eq!(
+        store
+            .insert_registered_client(&client, &registration, None)
+            .await
+            .unwrap(),
+        RegistrationWrite::Written
+    );
+}
+
+/// CA-1 / DCR-4 for a dynamically registered client, as for a static one: a suspension is
+/// seen once the cached record is older than the cache's lifetime (its registration does not
+/// keep it active), and so is its deletion (an expired record is never served for a client
+/// the database no longer has).
+#[tokio::test]
+async fn dcr_4_a_registered_clients_suspension_and_deletion_reach_the_directory() {
+    let (dir, store, _db) = directory(Duration::from_millis(300)).await;
+    register(&store, r#"{"org_id":"0015800001041REAAY"}"#).await;
+    assert!(dir.is_active("tpp-reg").await.unwrap());
+    store
+        .set_client_status("tpp-reg", ClientStatus::Suspended, 2)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(!dir.is_active("tpp-reg").await.unwrap(), "suspended");
+    let audit = AuditEvent {
+        seq: 0,
+        at: 3,
+        actor_kind: "TPP".into(),
+        actor_id: "tpp-reg".into(),
+        action: "client deleted (DCR)".into(),
+        subject: Some("tpp-reg".into()),
+        reason: None,
+        request_id: None,
+    };
+    assert!(
+        store
+            .delete_registered_client("tpp-reg", 3, &audit)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(dir.get("tpp-reg").await.unwrap().is_none(), "deleted");
+}
+
+/// CERT-8: a registered client's certificates are held to its software statement's
+/// organisation, read with the cached client (not to its metadata, which names none).
+#[tokio::test]
+async fn cert_8_a_registered_clients_organisation_is_its_statements() {
+    let (dir, store, _db) = directory(Duration::from_secs(60)).await;
+    register(&store, r#"{"org_id":"0015800001041REAAY"}"#).await;
+    assert_eq!(
+        dir.expected_organisation("tpp-reg", CertProfile::Eidas)
+            .await
+            .unwrap(),
+        Some(ExpectedOrganisation::OrgId("0015800001041REAAY".into()))
+    );
+    assert_eq!(
+        dir.expected_organisation("tpp-1", CertProfile::Eidas)
+            .await
+            .unwrap(),
+        None,
+        "a static client without organization_identifier names none"
+    );
+}
+
+/// OP-3's bound is the cache's lifetime, not more: a record is read again once it is as old
+/// as `client_cache_secs`, here 400 ms, checked at 440 ms (a quarter longer would be 500 ms).
+#[tokio::test]
+async fn ca_1_a_cached_client_is_read_again_once_its_lifetime_is_over() {
+    let (dir, store, _db) = directory(Duration::from_millis(400)).await;
+    assert!(dir.is_active("tpp-1").await.unwrap());
+    store
+        .set_client_status("tpp-1", ClientStatus::Suspended, 2)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(440)).await;
+    assert!(!dir.is_active("tpp-1").await.unwrap());
+}
+
+/// TK-5: a client that registered ID-token encryption with a `jwks_uri` that cannot be
+/// reached is refused as "unavailable" before anything is decided (the PSU's decision and the
+/// code stay untouched), never given no key (which would read as the client's fault).
+#[tokio::test]
+async fn tk_5_an_unreachable_encryption_key_set_is_unavailable() {
+    let (dir, store, _db) = directory(Duration::from_secs(60)).await;
+    let client: Client = serde_json::from_value(json!({
+        "client_id": "tpp-jwe",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://127.0.0.1:9/jwks",
+        "id_token_encrypted_response_alg": "ECDH-ES",
+        "scope": "accounts openid",
+        "status": "active",
+        "client_id_issued_at": 1,
+        "updated_at": 1
+    }))
+    .unwrap();
+    store.insert_client(&client).await.unwrap();
+    let rc = dir.get("tpp-jwe").await.unwrap().unwrap();
+    assert!(matches!(
+        dir.id_token_encryption_keys(&rc).await,
+        Err(ClientError::Unavailable(_))
+    ));
 }

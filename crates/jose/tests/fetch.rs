@@ -71,9 +71,13 @@ impl Host {
     }
 
     fn serve(&self, keys: &Value) {
+        self.serve_raw(keys.to_string().into_bytes());
+    }
+
+    fn serve_raw(&self, body: Vec<u8>) {
         let mut a = self.answer.lock().unwrap();
         a.status = 200;
-        a.body = keys.to_string().into_bytes();
+        a.body = body;
     }
 
     fn fail(&self) {
@@ -275,7 +279,7 @@ async fn ca_1_a_document_that_is_not_a_jwk_set_is_refused() {
             Err(FetchError::Invalid { .. })
         ));
     }
-    host.answer.lock().unwrap().body = b"{not json".to_vec();
+    host.serve_raw(b"{not json".to_vec());
     assert!(matches!(
         f.get(&format!("{}?last", host.uri), None).await,
         Err(FetchError::Invalid { .. })
@@ -294,9 +298,9 @@ async fn ca_1_a_jwk_set_over_256_kib_is_refused() {
         body.resize(len, b' ');
         body
     };
-    host.answer.lock().unwrap().body = padded(256 * 1024);
+    host.serve_raw(padded(256 * 1024));
     assert!(f.get(&format!("{}?at-cap", host.uri), None).await.is_ok());
-    host.answer.lock().unwrap().body = padded(256 * 1024 + 1);
+    host.serve_raw(padded(256 * 1024 + 1));
     assert!(matches!(
         f.get(&format!("{}?over-cap", host.uri), None).await,
         Err(FetchError::Http { .. })

@@ -122,3 +122,128 @@ pub fn verify(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use bulwark_jose::{Alg, KeyRing};
+
+    const ISSUER: &str = "https://as.bank.example";
+
+    fn claims(exp: i64) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: ISSUER.into(),
+            sub: "psu-1".into(),
+            aud: "https://api.bank.example".into(),
+            exp,
+            iat: exp - 300,
+            jti: "jti-1".into(),
+            client_id: "tpp-1".into(),
+            scope: "accounts".into(),
+            cnf: Confirmation {
+                x5t_s256: "thumb".into(),
+            },
+            token_kind: TokenKind::User,
+            consent_id: Some("aac-1".into()),
+            openbanking_intent_id: Some("aac-1".into()),
+            grant_generation: Some(3),
+        }
+    }
+
+    fn ring() -> KeyRing {
+        KeyRing::new(vec![SigningKey::generate(Alg::Es256).unwrap()])
+    }
+
+    /// RFC 9068 2.2 claims as issued: a user token names its consent under both claim names.
+    #[test]
+    fn tk_4_a_user_token_carries_its_consent_under_both_names() {
+        let ring = ring();
+        let key = ring.signing_key(Alg::Es256).unwrap();
+        let token = sign(key, &claims(2_000)).unwrap();
+        let jws = Compact::parse(&token).unwrap();
+        assert_eq!(jws.typ(), Some("at+jwt"));
+        let body = jws.claims().unwrap();
+        assert_eq!(body["consent_id"], "aac-1");
+        assert_eq!(body["openbanking_intent_id"], "aac-1");
+        assert_eq!(
+            verify(ring.public_set(), ISSUER, &token, 1_000).unwrap(),
+            claims(2_000)
+        );
+    }
+
+    /// A token expires at `exp` exactly (RFC 7519 4.1.4: on or after), not a second later.
+    #[test]
+    fn tk_4_a_token_is_expired_from_its_exp_second_on() {
+        let ring = ring();
+        let token = sign(ring.signing_key(Alg::Es256).unwrap(), &claims(2_000)).unwrap();
+        assert!(verify(ring.public_set(), ISSUER, &token, 1_999).is_ok());
+        for now in [2_000, 2_001, 2_030] {
+            assert_eq!(
+                verify(ring.public_set(), ISSUER, &token, now),
+                Err(InvalidToken::Expired),
+                "{now}"
+            );
+        }
+    }
+
+    /// Only our own issuer, whole: an issuer that merely starts with ours is foreign.
+    #[test]
+    fn tk_4_a_token_naming_an_issuer_that_extends_ours_is_foreign() {
+        let ring = ring();
+        let key = ring.signing_key(Alg::Es256).unwrap();
+        for iss in [
+            format!("{ISSUER}.evil"),
+            format!("{ISSUER}/other"),
+            "".into(),
+        ] {
+            let mut c = claims(2_000);
+            c.iss = iss.clone();
+            let token = sign(key, &c).unwrap();
+            assert_eq!(
+                verify(ring.public_set(), ISSUER, &token, 1_000),
+                Err(InvalidToken::ForeignIssuer),
+                "{iss}"
+            );
+        }
+    }
+
+    /// RFC 9068 4: a JWT of another type (an ID token's `JWT`, none) signed by the same key
+    /// is not an access token; a key we do not publish signs nothing we accept.
+    #[test]
+    fn tk_4_a_jwt_of_another_type_or_key_is_not_an_access_token() {
+        let ring = ring();
+        let key = ring.signing_key(Alg::Es256).unwrap();
+        let payload = serde_json::to_vec(&claims(2_000)).unwrap();
+        for typ in ["JWT", "jwt", "id_token+jwt", ""] {
+            let token = key.sign_compact(typ, &payload).unwrap();
+            assert!(
+                matches!(
+                    verify(ring.public_set(), ISSUER, &token, 1_000),
+                    Err(InvalidToken::Forged(_))
+                ),
+                "{typ}"
+            );
+        }
+        let other = SigningKey::generate(Alg::Es256).unwrap();
+        let token = sign(&other, &claims(2_000)).unwrap();
+        assert!(matches!(
+            verify(ring.public_set(), ISSUER, &token, 1_000),
+            Err(InvalidToken::Forged(_))
+        ));
+        // RFC 9068's media type form is the same type.
+        let token = key.sign_compact("application/at+jwt", &payload).unwrap();
+        assert!(verify(ring.public_set(), ISSUER, &token, 1_000).is_ok());
+    }
+
+    /// A revocation look-up names the token's own consent and generation.
+    #[test]
+    fn tk_8_the_revocation_key_is_the_tokens_own() {
+        let c = claims(2_000);
+        let key = c.revocation_key();
+        assert_eq!(key.jti, "jti-1");
+        assert_eq!(key.consent_id, Some("aac-1"));
+        assert_eq!(key.issued_at, 1_700);
+        assert_eq!(key.grant_generation, Some(3));
+    }
+}

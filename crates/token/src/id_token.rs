@@ -83,6 +83,7 @@ pub fn for_client(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// OpenID Connect Core 1.0 Appendix A.4's example: the code's `c_hash` and the access
@@ -97,6 +98,106 @@ mod tests {
         assert_eq!(
             half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
             "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+
+    /// The hash is base64url (`-`, `_`), as `openssl dgst -sha256 -binary | head -c 16 |
+    /// base64 | tr '+/' '-_'` gives for this value: a client comparing c_hash or s_hash with its
+    /// own reads the URL-safe alphabet.
+    #[test]
+    fn tk_5_half_hash_is_base64url() {
+        assert_eq!(half_hash("state-2"), "BGl3_iXYk-34WSfEoDgkiw");
+    }
+
+    fn claims() -> IdTokenClaims {
+        IdTokenClaims {
+            iss: "https://as.bank.example".into(),
+            sub: "pairwise-sub".into(),
+            aud: "tpp-1".into(),
+            exp: 2_000,
+            iat: 1_000,
+            auth_time: 990,
+            nonce: Some("n-1".into()),
+            acr: Some("urn:openbanking:psd2:sca".into()),
+            c_hash: Some("c".into()),
+            s_hash: Some("s".into()),
+            at_hash: Some("at".into()),
+            openbanking_intent_id: "aac-1".into(),
+        }
+    }
+
+    /// OIDC Core 2 / 3.3.2.11: every claim under its own name, typed `JWT` (not an access
+    /// token's `at+jwt`).
+    #[test]
+    fn tk_5_an_id_token_carries_every_claim_under_its_name() {
+        let key = SigningKey::generate(bulwark_jose::Alg::Es256).unwrap();
+        let token = sign_id_token(&key, &claims()).unwrap();
+        let jws = bulwark_jose::Compact::parse(&token).unwrap();
+        assert_eq!(jws.typ(), Some("JWT"));
+        let body = serde_json::Value::Object(jws.claims().unwrap());
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "iss": "https://as.bank.example", "sub": "pairwise-sub", "aud": "tpp-1",
+                "exp": 2_000, "iat": 1_000, "auth_time": 990, "nonce": "n-1",
+                "acr": "urn:openbanking:psd2:sca", "c_hash": "c", "s_hash": "s",
+                "at_hash": "at", "openbanking_intent_id": "aac-1"
+            })
+        );
+    }
+
+    fn metadata(extra: serde_json::Value) -> bulwark_core::ClientMetadata {
+        let mut m = serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"});
+        m.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(m).unwrap()
+    }
+
+    fn enc_key() -> serde_json::Value {
+        let mut jwk = SigningKey::generate(bulwark_jose::Alg::Es256)
+            .unwrap()
+            .public_jwk()
+            .clone();
+        jwk.insert("use".into(), "enc".into());
+        jwk.insert("alg".into(), "ECDH-ES".into());
+        serde_json::Value::Object(jwk)
+    }
+
+    fn jwe_header(jwe: &str) -> serde_json::Value {
+        let head = URL_SAFE_NO_PAD
+            .decode(jwe.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice(&head).unwrap()
+    }
+
+    /// TK-5: a client that registered only `id_token_encrypted_response_alg` gets A256GCM
+    /// (OIDC Registration's default, A128CBC-HS256, is not one Bulwark offers; A256GCM is the
+    /// stronger of the two it does); one that registered encryption with no usable key gets no ID
+    /// token at all, never a plain one.
+    #[test]
+    fn tk_5_encryption_defaults_to_a256gcm_and_never_falls_back_to_plain() {
+        let meta = metadata(serde_json::json!({
+            "id_token_encrypted_response_alg": "ECDH-ES",
+            "jwks": {"keys": [enc_key()]},
+        }));
+        let jwe = for_client(&meta, "a.b.c".into(), None).unwrap();
+        assert_eq!(jwe.split('.').count(), 5);
+        let header = jwe_header(&jwe);
+        assert_eq!(header["enc"], "A256GCM");
+        assert_eq!(header["alg"], "ECDH-ES");
+        assert_eq!(header["cty"], "JWT");
+        let signing_only = metadata(serde_json::json!({
+            "id_token_encrypted_response_alg": "ECDH-ES",
+            "jwks": {"keys": [SigningKey::generate(bulwark_jose::Alg::Es256).unwrap().public_jwk()]},
+        }));
+        assert!(for_client(&signing_only, "a.b.c".into(), None).is_err());
+        let no_keys = metadata(serde_json::json!({"id_token_encrypted_response_alg": "ECDH-ES"}));
+        assert!(for_client(&no_keys, "a.b.c".into(), None).is_err());
+        // A client that did not register encryption gets the signed token as it is.
+        assert_eq!(
+            for_client(&metadata(serde_json::json!({})), "a.b.c".into(), None).unwrap(),
+            "a.b.c"
         );
     }
 }
