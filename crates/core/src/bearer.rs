@@ -24,4 +24,15 @@ mod tests {
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearerabc"), None);
     }
+
+    /// One space separates the scheme from the token (RFC 6750 2.1's `1*SP`), the scheme is
+    /// the whole word, and the token is all the rest, surrounding whitespace aside: a second
+    /// word is part of it (and then not a token anything accepts), never dropped.
+    #[test]
+    fn tk_6_the_scheme_is_a_whole_word_and_the_token_all_the_rest() {
+        assert_eq!(bearer_token("Bearer\tabc"), None);
+        assert_eq!(bearer_token("Bearerfoo abc"), None);
+        assert_eq!(bearer_token("Bearer abc junk"), Some("abc junk"));
+        assert_eq!(bearer_token("Bearer abc\t\r\n"), Some("abc"));
+    }
 }

@@ -269,4 +269,52 @@ mod tests {
         let back = serde_json::to_value(&m).unwrap();
         assert_eq!(back["logo_uri"], "https://tpp.example/logo.png");
     }
+
+    fn meta(extra: serde_json::Value) -> ClientMetadata {
+        let mut m = serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"});
+        m.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(m).unwrap()
+    }
+
+    /// OIDC Core 8.1: the hosts of the redirect URIs, as hosts (case and port aside), decide
+    /// whether a pairwise `sub` needs a `sector_identifier_uri`; a blank `client_name` is no
+    /// name (the PSU reads the client id); a client's own FAPI profile wins over the default;
+    /// `suspended` is stored and read back as suspension.
+    #[test]
+    fn az_8_redirect_hosts_names_profiles_and_status_read_as_meant() {
+        let m = meta(serde_json::json!({"redirect_uris": [
+            "https://TPP.example/cb", "https://tpp.example:8443/other", "https://tpp.example/cb2"
+        ]}));
+        assert_eq!(
+            m.redirect_hosts().into_iter().collect::<Vec<_>>(),
+            ["tpp.example"]
+        );
+        assert_eq!(uri_host("https://u@tpp.example:8443/x?y#z"), "tpp.example");
+        assert_eq!(uri_host("https://[2001:db8::1]:8443/x"), "[2001:db8::1]");
+        assert_eq!(
+            meta(serde_json::json!({"client_name": "  "})).display_name("tpp-1"),
+            "tpp-1"
+        );
+        assert_eq!(
+            meta(serde_json::json!({"client_name": "TPP App"})).display_name("tpp-1"),
+            "TPP App"
+        );
+        let fapi1 = meta(serde_json::json!({"fapi_profile": "fapi1-advanced"}));
+        assert_eq!(
+            fapi1.profile(crate::Profile::Fapi2),
+            crate::Profile::Fapi1Advanced
+        );
+        assert_eq!(
+            meta(serde_json::json!({})).profile(crate::Profile::Fapi1Advanced),
+            crate::Profile::Fapi1Advanced
+        );
+        assert_eq!(
+            ClientStatus::parse("suspended"),
+            Some(ClientStatus::Suspended)
+        );
+        assert_eq!(ClientStatus::parse("active"), Some(ClientStatus::Active));
+        assert_eq!(ClientStatus::parse("Suspended"), None);
+    }
 }

@@ -65,6 +65,7 @@ impl std::fmt::Display for UnixTime {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -74,5 +75,15 @@ mod tests {
         assert_eq!(UnixTime::from_offset(t.to_offset()), t);
         assert_eq!(UnixTime::from_secs(i64::MAX).plus(10).secs(), i64::MAX);
         assert_eq!(UnixTime::from_secs(-5).to_system_time(), UNIX_EPOCH);
+    }
+
+    /// A second not yet complete is not counted (RFC 7519 NumericDate ignores fractions;
+    /// rounding up would make a token expire, or a code count as expired, early).
+    #[test]
+    fn partial_seconds_are_truncated() {
+        let later = UNIX_EPOCH + Duration::from_millis(1_700_000_000_999);
+        assert_eq!(UnixTime::from_system_time(later).secs(), 1_700_000_000);
+        let odt = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_999_000_000).unwrap();
+        assert_eq!(UnixTime::from_offset(odt).secs(), 1_700_000_000);
     }
 }

@@ -54,4 +54,23 @@ mod tests {
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
     }
+
+    /// RFC 7638 3.2 for an EC key (RFC 7517 A.1's P-256 key): `crv`, `kty`, `x`, `y` in that
+    /// order; the value is what Python's hashlib gives for that canonical JSON, so a kid is
+    /// the one any RFC 7638 implementation computes for the key.
+    #[test]
+    fn ds_2_rfc7638_ec_thumbprint() {
+        let jwk: Value = serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+            "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+            "use": "enc",
+            "kid": "1"
+        });
+        assert_eq!(
+            jwk_thumbprint(jwk.as_object().unwrap()).unwrap(),
+            "cn-I_WNMClehiVp51i_0VpOENW1upEerA8sEam5hn-s"
+        );
+    }
 }

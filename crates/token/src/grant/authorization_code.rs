@@ -227,4 +227,62 @@ mod tests {
         assert!(outcome(format!("{}+", "a".repeat(42))).is_err_and(is_invalid_grant));
         assert!(outcome(format!("{} ", "a".repeat(43))).is_err_and(is_invalid_grant));
     }
+
+    /// The code is good to the second before its expiry; the client, the redirect URI and
+    /// the verifier's whole S256 are compared exactly (RFC 6749 4.1.3 "identical"); a
+    /// verifier holds only the unreserved characters; `openid` anywhere in the scope is OIDC.
+    #[test]
+    fn tk_2_every_comparison_is_exact() {
+        let (req, code, grant) = fixture();
+        assert!(check(&req, &code, &grant, "tpp-1", 159).is_ok());
+        for client in ["tpp-10", "tpp-", "TPP-1", ""] {
+            assert!(
+                check(&req, &code, &grant, client, 100).is_err_and(is_invalid_grant),
+                "{client}"
+            );
+        }
+        for uri in [
+            "https://TPP.example/cb",
+            "https://tpp.example/CB",
+            "https://tpp.example/cb/",
+            "https://tpp.example/c",
+        ] {
+            let r = AuthorizationCodeRequest {
+                redirect_uri: Some(uri.into()),
+                ..req.clone()
+            };
+            assert!(
+                check(&r, &code, &grant, "tpp-1", 100).is_err_and(is_invalid_grant),
+                "{uri}"
+            );
+        }
+        // A challenge sharing the verifier's S256 but for its last characters.
+        let near = CodeGrant {
+            code_challenge: Some(format!("{}AAAA", &CHALLENGE[..CHALLENGE.len() - 4])),
+            ..grant.clone()
+        };
+        assert!(check(&req, &code, &near, "tpp-1", 100).is_err_and(is_invalid_grant));
+        let padded = format!("{}=", "a".repeat(43));
+        let r = AuthorizationCodeRequest {
+            code_verifier: Some(padded.clone()),
+            ..req.clone()
+        };
+        let challenged = CodeGrant {
+            code_challenge: Some(s256(&padded)),
+            ..grant.clone()
+        };
+        assert!(check(&r, &code, &challenged, "tpp-1", 100).is_err_and(is_invalid_grant));
+        for (scope, openid) in [
+            ("accounts openid", true),
+            ("openid", true),
+            ("openidx accounts", false),
+            ("accounts", false),
+        ] {
+            let g = CodeGrant {
+                scope: scope.into(),
+                ..grant.clone()
+            };
+            assert_eq!(g.is_openid(), openid, "{scope}");
+        }
+    }
 }
