@@ -283,6 +283,11 @@ impl ClientAuthenticator {
             true => None,
             false => Some(self.validated(input, now).await?),
         };
+        // The certificate the tokens will be bound to (`cnf`) is the client's organisation's,
+        // as with tls_client_auth.
+        if let Some(validated) = cert.as_ref().and_then(|c| c.validated.as_ref()) {
+            of_the_clients_organisation(&rc, validated)?;
+        }
         let jti = claims
             .get("jti")
             .and_then(Value::as_str)
@@ -424,39 +429,7 @@ impl ClientAuthenticator {
                         "the certificate's subject does not match the registered one",
                     ));
                 }
-                // CERT-8: whatever subject the client registered, a certificate of another
-                // organisation than the client's never authenticates it (the resource side holds
-                // its tokens to the same rule). The bank's own resource servers (the gateway's
-                // introspection client) present internal certificates and are not TPPs.
-                if !meta.resource_server {
-                    let expected = crate::organisation::expected_of(
-                        rc.registration
-                            .as_ref()
-                            .map(|(org, software)| (org.as_str(), software.as_str())),
-                        Some(&rc.client),
-                        validated.profile,
-                    )?;
-                    match expected {
-                        Some(expected) => organisation_matches(
-                            validated.tpp.as_ref(),
-                            &validated.subject,
-                            &expected,
-                        )
-                        .map_err(|e| {
-                            fail(format!(
-                                "the certificate belongs to another organisation than the client ({e})"
-                            ))
-                        })?,
-                        // A directory certificate names an organisation and software the
-                        // client must have; without them it cannot be held to one.
-                        None if validated.profile == CertProfile::ObDirectory => {
-                            return Err(fail(
-                                "the client has no directory organisation and software id to match",
-                            ));
-                        }
-                        None => {}
-                    }
-                }
+                of_the_clients_organisation(&rc, validated)?;
                 Ok(AuthenticatedClient {
                     client: rc,
                     method: AuthMethod::TlsClientAuth,
@@ -506,6 +479,43 @@ impl ClientAuthenticator {
             x5t_s256: validated.x5t_s256.clone(),
             validated: Some(validated),
         })
+    }
+}
+
+/// CERT-8 at client authentication, whatever the method: a certificate of another
+/// organisation than the client's never authenticates it nor binds its tokens (the resource
+/// side holds its tokens to the same rule). The bank's own resource servers (the gateway's
+/// introspection client) present internal certificates and are not TPPs.
+fn of_the_clients_organisation(
+    rc: &RegisteredClient,
+    validated: &ValidatedCert,
+) -> Result<(), ClientError> {
+    if rc.client.metadata.resource_server {
+        return Ok(());
+    }
+    let expected = crate::organisation::expected_of(
+        rc.registration
+            .as_ref()
+            .map(|(org, software)| (org.as_str(), software.as_str())),
+        Some(&rc.client),
+        validated.profile,
+    )?;
+    match expected {
+        Some(expected) => {
+            organisation_matches(validated.tpp.as_ref(), &validated.subject, &expected).map_err(
+                |e| {
+                    fail(format!(
+                        "the certificate belongs to another organisation than the client ({e})"
+                    ))
+                },
+            )
+        }
+        // A directory certificate names an organisation and software the client must have;
+        // without them it cannot be held to one.
+        None if validated.profile == CertProfile::ObDirectory => Err(fail(
+            "the client has no directory organisation and software id to match",
+        )),
+        None => Ok(()),
     }
 }
 

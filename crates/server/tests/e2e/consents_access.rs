@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::support::consents::{
     AISP, CBPII, PISP, aac_body, as_tpp, call, cof_body, pay_body, stored, tpp,
 };
-use crate::support::{Harness, PkjClient, now};
+use crate::support::{Harness, PkjClient, assert_oauth_error, now};
 
 /// CERT-7: refused (403, `UK.OBIE.Header.Invalid` at the certificate) with a message saying
 /// `why`.
@@ -175,7 +175,9 @@ async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate
 }
 
 /// CERT-8: a client registered for one organisation cannot call the consent APIs with another
-/// organisation's QWAC, even one with the right roles.
+/// organisation's QWAC, even one with the right roles: no token is bound to that certificate
+/// (`invalid_client` at the token endpoint), and a token bound to its own organisation's QWAC
+/// is refused at the consent API once the client's registered organisation is another.
 #[tokio::test]
 async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
     let h = Harness::start(|_| {}).await;
@@ -204,15 +206,11 @@ async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
         key,
         identity: foreign,
     };
-    let token = other.token(&h, &other.assertion(&h)).await.2["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let refused = as_tpp(&h, &other, &token)
-        .post(AISP, &aac_body(), &[])
-        .await;
-    assert_eq!(refused.status, 403, "{:?}", refused.body);
-    assert_eq!(stored(&h).await, 0);
+    assert_oauth_error(
+        &other.token(&h, &other.assertion(&h)).await,
+        401,
+        "invalid_client",
+    );
     let mine = PkjClient {
         identity: own,
         ..other
@@ -223,6 +221,22 @@ async fn cert_8_qwac_of_another_organisation_is_refused_at_the_consent_apis() {
         .to_string();
     let ok = as_tpp(&h, &mine, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
+    // The bank re-registers the client under another organisation: its token, bound to the
+    // first organisation's QWAC, no longer calls the APIs.
+    let mut client = h.store.get_client("aisp-org").await.unwrap().unwrap();
+    client
+        .metadata
+        .extra
+        .insert("organization_identifier".into(), json!("PSDGB-FCA-999999"));
+    assert!(
+        h.store
+            .update_client_metadata("aisp-org", &client.metadata, now())
+            .await
+            .unwrap()
+    );
+    let refused = as_tpp(&h, &mine, &token).post(AISP, &aac_body(), &[]).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(stored(&h).await, 1);
 }
 
 /// hardening_token_audience (RFC 9068 4): a token the client obtained for another resource

@@ -7,7 +7,7 @@ use bulwark_certs::PspRole;
 use bulwark_jose::{Alg, SigningKey};
 use serde_json::{Value, json};
 
-use crate::support::{Dcr, Identity, ORG_IDENTIFIER, StaticHttp};
+use crate::support::{Dcr, Identity, ORG_IDENTIFIER, PkjClient, StaticHttp, assert_oauth_error};
 
 /// A compact JWS with the given header `alg` over `claims` and a junk signature.
 fn unsigned(alg: &str, claims: &serde_json::Map<String, Value>) -> String {
@@ -570,4 +570,33 @@ async fn hardening_jwks_uri_must_be_the_ssa_endpoint() {
         c.insert("jwks_uri".into(), json!(endpoint));
     });
     assert_eq!(d.register(Some(&d.qwac), &body).await.0, 201);
+}
+
+/// CERT-8 after registration: a dynamically registered client is held to the organisation its
+/// software statement named, at the token endpoint as at `/register`: a valid QWAC of another
+/// organisation, with every role, authenticates nothing (`invalid_client`), while the
+/// statement's own organisation's QWAC does.
+#[tokio::test]
+async fn cert_8_a_registered_client_is_refused_over_a_qwac_of_another_organisation() {
+    let d = Dcr::start().await;
+    let resp = d.register(Some(&d.qwac), &d.request()).await;
+    assert_eq!(resp.0, 201, "{:?}", resp.2);
+    let client_id = resp.2["client_id"].as_str().unwrap();
+    let own = d.as_client(client_id);
+    assert_eq!(own.token(&d.h, &own.assertion(&d.h)).await.0, 200);
+    let other = PkjClient {
+        identity: d.h.pki.qwac(
+            "other.example",
+            Some("PSDGB-FCA-999999"),
+            None,
+            &[
+                PspRole::AccountInformation,
+                PspRole::PaymentInitiation,
+                PspRole::CardIssuing,
+            ],
+        ),
+        ..d.as_client(client_id)
+    };
+    let refused = other.token(&d.h, &other.assertion(&d.h)).await;
+    assert_oauth_error(&refused, 401, "invalid_client");
 }

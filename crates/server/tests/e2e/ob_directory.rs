@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 
 use crate::support::consents::{AISP, CBPII, PISP, aac_body, as_tpp, call, cof_body, pay_body};
 use crate::support::seal::Seal;
-use crate::support::{Dcr, Harness, Identity, PkjClient, both_backends, ob_directory_pki};
+use bulwark_store::ClientStore;
+
+use crate::support::{
+    Dcr, Harness, Identity, PkjClient, assert_oauth_error, both_backends, now, ob_directory_pki,
+};
 
 /// The directory organisation id and software id of the test TPP (the shapes the UK directory
 /// writes: an 18-character Salesforce id, a 22-character software id).
@@ -35,6 +39,20 @@ async fn directory_tpp(
     roles: &[&str],
     identity: Identity,
 ) -> (PkjClient, String) {
+    let c = registered_directory_tpp(h, software_id, roles, identity).await;
+    let resp = c.token(h, &c.assertion(h)).await;
+    assert_eq!(resp.0, 200, "{:?}", resp.2);
+    let token = resp.2["access_token"].as_str().unwrap().to_string();
+    (c, token)
+}
+
+/// [`directory_tpp`]'s client, registered, before it asks for a token.
+async fn registered_directory_tpp(
+    h: &Harness,
+    software_id: &str,
+    roles: &[&str],
+    identity: Identity,
+) -> PkjClient {
     let key = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Es256).unwrap();
     let (seal, seal_jwk) = Seal::directory(&format!("{ORG_ID}/{software_id}"), ORG_ID, software_id);
     h.register(
@@ -46,15 +64,11 @@ async fn directory_tpp(
     )
     .await;
     h.seals.lock().unwrap().insert(software_id.to_owned(), seal);
-    let c = PkjClient {
+    PkjClient {
         id: software_id.into(),
         key,
         identity,
-    };
-    let resp = c.token(h, &c.assertion(h)).await;
-    assert_eq!(resp.0, 200, "{:?}", resp.2);
-    let token = resp.2["access_token"].as_str().unwrap().to_string();
-    (c, token)
+    }
 }
 
 both_backends!(
@@ -106,39 +120,21 @@ async fn directory_tpp_consents(h: Harness) {
 #[tokio::test]
 async fn ob_6_directory_certificate_of_another_organisation_or_software_is_refused() {
     let h = Harness::start(trust_directory).await;
-    // Registered for ORG_ID / SOFTWARE_ID, presenting OBWACs naming something else: each gets a
-    // token (the token endpoint binds whatever certificate authenticated) and is then refused
-    // by the consent API's CERT-8 check.
-    for (id, ou, cn) in [
-        (SOFTWARE_ID, "0015800001ZZZZZZZZ", SOFTWARE_ID),
-        ("tpp-other-software", ORG_ID, "otherSoftwareOfTheOrg1"),
+    // Registered for ORG_ID / SOFTWARE_ID, presenting OBWACs naming something else: the
+    // certificate authenticates nothing and no token is bound to it (CERT-8 at the token
+    // endpoint, whatever the authentication method).
+    for (id, identity) in [
+        (SOFTWARE_ID, obwac(Some("0015800001ZZZZZZZZ"), SOFTWARE_ID)),
+        (
+            "tpp-other-software",
+            obwac(Some(ORG_ID), "otherSoftwareOfTheOrg1"),
+        ),
+        // An OBWAC without the OU is no directory transport certificate at all.
+        ("tpp-no-ou", obwac(None, "tpp-no-ou")),
     ] {
-        // The client is registered as organisation ORG_ID, software `id`; the certificate
-        // names `ou` and `cn`.
-        let (c, token) = directory_tpp(&h, id, &["AISP"], obwac(Some(ou), cn)).await;
-        let refused = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
-        assert_eq!(refused.status, 403, "{:?}", refused.body);
-        assert!(
-            refused.body["Errors"][0]["Message"]
-                .as_str()
-                .unwrap()
-                .contains("another organisation"),
-            "{:?}",
-            refused.body
-        );
+        let c = registered_directory_tpp(&h, id, &["AISP"], identity).await;
+        assert_oauth_error(&c.token(&h, &c.assertion(&h)).await, 401, "invalid_client");
     }
-    // An OBWAC without the OU is no directory transport certificate at all.
-    let (c, token) = directory_tpp(&h, "tpp-no-ou", &["AISP"], obwac(None, "tpp-no-ou")).await;
-    let refused = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
-    assert_eq!(refused.status, 403, "{:?}", refused.body);
-    assert!(
-        refused.body["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("incomplete_directory_subject"),
-        "{:?}",
-        refused.body
-    );
     // A client the bank registered without a directory organisation and software id (an
     // eIDAS client, organization_identifier only) cannot be matched to any directory
     // certificate: refused, whatever the certificate names.
@@ -156,12 +152,34 @@ async fn ob_6_directory_certificate_of_another_organisation_or_software_is_refus
         key,
         identity: obwac(Some(ORG_ID), SOFTWARE_ID),
     };
-    let token = c.token(&h, &c.assertion(&h)).await.2["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_oauth_error(&c.token(&h, &c.assertion(&h)).await, 401, "invalid_client");
+    // The consent API holds a token to the same rule at every call: a client whose registered
+    // software changed since its token was issued (its OBWAC no longer names it) is refused.
+    let (c, token) = directory_tpp(
+        &h,
+        "tpp-renamed",
+        &["AISP"],
+        obwac(Some(ORG_ID), "tpp-renamed"),
+    )
+    .await;
+    let mut client = h.store.get_client("tpp-renamed").await.unwrap().unwrap();
+    client.metadata.software_id = Some("tpp-renamed-2".into());
+    assert!(
+        h.store
+            .update_client_metadata("tpp-renamed", &client.metadata, now())
+            .await
+            .unwrap()
+    );
     let refused = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert!(
+        refused.body["Errors"][0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("another organisation"),
+        "{:?}",
+        refused.body
+    );
     assert_eq!(crate::support::consents::stored(&h).await, 0);
 }
 
