@@ -14,23 +14,32 @@ use bulwark_store::testing::TestDb;
 use bulwark_store::{
     AuditEvent, ClientStore, Registration, RegistrationStore, RegistrationWrite, SqlStore,
 };
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// An active `private_key_jwt` client `id` with the members of `extra`.
+fn client(id: &str, extra: Value) -> Client {
+    let mut c = json!({
+        "client_id": id,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": "accounts",
+        "status": "active",
+        "client_id_issued_at": 1,
+        "updated_at": 1
+    });
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(c).unwrap()
+}
 
 /// A store holding the active client `tpp-1`, and a directory over it caching for `ttl`.
 async fn directory(ttl: Duration) -> (ClientDirectory, Arc<SqlStore>, TestDb) {
     let db = TestDb::sqlite();
     let store = Arc::new(db.migrated_store().await.unwrap());
-    let client: Client = serde_json::from_value(json!({
-        "client_id": "tpp-1",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": []},
-        "scope": "accounts",
-        "status": "active",
-        "client_id_issued_at": 1,
-        "updated_at": 1
-    }))
-    .unwrap();
-    store.insert_client(&client).await.unwrap();
+    store
+        .insert_client(&client("tpp-1", json!({"jwks": {"keys": []}})))
+        .await
+        .unwrap();
     let fetcher =
         Arc::new(JwksFetcher::new(Duration::from_secs(1), Duration::from_secs(30), &[]).unwrap());
     let dir = ClientDirectory::new(store.clone(), store.clone(), ttl, fetcher);
@@ -89,16 +98,7 @@ async fn ca_1_an_unknown_client_is_not_active() {
 /// Registers `tpp-reg` dynamically (client row and registration row, as `/register` writes
 /// them), for the organisation `organisation` (the SSA's, as JSON).
 async fn register(store: &SqlStore, organisation: &str) {
-    let client: Client = serde_json::from_value(json!({
-        "client_id": "tpp-reg",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": []},
-        "scope": "accounts",
-        "status": "active",
-        "client_id_issued_at": 1,
-        "updated_at": 1
-    }))
-    .unwrap();
+    let client = client("tpp-reg", json!({"jwks": {"keys": []}}));
     let registration = Registration {
         client_id: "tpp-reg".into(),
         token_hash: "h".into(),
@@ -194,18 +194,11 @@ async fn ca_1_a_cached_client_is_read_again_once_its_lifetime_is_over() {
 #[tokio::test]
 async fn tk_5_an_unreachable_encryption_key_set_is_unavailable() {
     let (dir, store, _db) = directory(Duration::from_secs(60)).await;
-    let client: Client = serde_json::from_value(json!({
-        "client_id": "tpp-jwe",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks_uri": "https://127.0.0.1:9/jwks",
-        "id_token_encrypted_response_alg": "ECDH-ES",
-        "scope": "accounts openid",
-        "status": "active",
-        "client_id_issued_at": 1,
-        "updated_at": 1
-    }))
-    .unwrap();
-    store.insert_client(&client).await.unwrap();
+    let jwe = client(
+        "tpp-jwe",
+        json!({"jwks_uri": "https://127.0.0.1:9/jwks", "id_token_encrypted_response_alg": "ECDH-ES"}),
+    );
+    store.insert_client(&jwe).await.unwrap();
     let rc = dir.get("tpp-jwe").await.unwrap().unwrap();
     assert!(matches!(
         dir.id_token_encryption_keys(&rc).await,
