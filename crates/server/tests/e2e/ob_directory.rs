@@ -25,6 +25,18 @@ fn trust_directory(c: &mut Config) {
     c.trust.ob_directory = vec![ob_directory_pki().ca_pem_path.clone()];
 }
 
+/// A refusal whose OB error message says the certificate is another organisation's (CERT-8).
+fn assert_names_another_organisation(refused: &crate::support::consents::Answer) {
+    assert!(
+        refused.body["Errors"][0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("another organisation"),
+        "{:?}",
+        refused.body
+    );
+}
+
 /// An OBWAC `OU=<ou>, CN=<cn>` of the directory's CA.
 fn obwac(ou: Option<&str>, cn: &str) -> Identity {
     ob_directory_pki().directory_cert(ou, cn, false).0
@@ -172,14 +184,7 @@ async fn ob_6_directory_certificate_of_another_organisation_or_software_is_refus
     );
     let refused = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
-    assert!(
-        refused.body["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("another organisation"),
-        "{:?}",
-        refused.body
-    );
+    assert_names_another_organisation(&refused);
     assert_eq!(crate::support::consents::stored(&h).await, 0);
 }
 
@@ -289,14 +294,7 @@ async fn ob_6_directory_seal_of_another_software_does_not_sign_for_the_client() 
         refused.body["Errors"][0]["ErrorCode"],
         "UK.OBIE.Signature.Invalid"
     );
-    assert!(
-        refused.body["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("another organisation"),
-        "{:?}",
-        refused.body
-    );
+    assert_names_another_organisation(&refused);
     // The client's own seal still works.
     let ok = as_tpp(&h, &c, &token)
         .post(PISP, &body, &[("x-idempotency-key", "k-own-seal")])
