@@ -23,18 +23,21 @@ fn printable(s: &str) -> Any {
 
 /// C=GB, O=Open Banking, OU=0015800001041RE, CN=client 1 (ASN.1 order, most significant first).
 fn ob_name() -> DistinguishedName {
-    let rdns = vec![
-        vec![atv("2.5.4.6", printable("GB"))],
-        vec![atv("2.5.4.10", utf8("Open Banking"))],
-        vec![atv("2.5.4.11", utf8("0015800001041RE"))],
-        vec![atv("2.5.4.3", utf8("client, \"one\"+#1 "))],
-    ];
-    let name = RdnSequence(
-        rdns.into_iter()
-            .map(|r| RelativeDistinguishedName(der::asn1::SetOfVec::try_from(r).unwrap()))
+    one_rdn_each(vec![
+        atv("2.5.4.6", printable("GB")),
+        atv("2.5.4.10", utf8("Open Banking")),
+        atv("2.5.4.11", utf8("0015800001041RE")),
+        atv("2.5.4.3", utf8("client, \"one\"+#1 ")),
+    ])
+}
+
+/// A name of one single-valued RDN per AVA, in ASN.1 order (most significant first).
+fn one_rdn_each(avas: Vec<AttributeTypeAndValue>) -> DistinguishedName {
+    DistinguishedName::from_name(&RdnSequence(
+        avas.into_iter()
+            .map(|a| RelativeDistinguishedName(der::asn1::SetOfVec::try_from(vec![a]).unwrap()))
             .collect(),
-    );
-    DistinguishedName::from_name(&name)
+    ))
 }
 
 #[test]
@@ -147,14 +150,6 @@ fn ca_2_unknown_types_from_a_certificate_keep_their_original_encoding() {
 
 fn any_of(tag: der::Tag, content: &[u8]) -> Any {
     Any::new(tag, content).unwrap()
-}
-
-fn one_rdn_each(avas: Vec<AttributeTypeAndValue>) -> DistinguishedName {
-    DistinguishedName::from_name(&RdnSequence(
-        avas.into_iter()
-            .map(|a| RelativeDistinguishedName(der::asn1::SetOfVec::try_from(vec![a]).unwrap()))
-            .collect(),
-    ))
 }
 
 /// Inner spaces are a part of the value (only runs of them collapse), and a registered DN names

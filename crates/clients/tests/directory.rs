@@ -47,11 +47,12 @@ async fn directory(ttl: Duration) -> (ClientDirectory, Arc<SqlStore>, TestDb) {
 }
 
 /// CA-1 / DCR-4 (OP-3's bounded staleness): a suspension made on another node is seen here
-/// once the cached record is `ttl` old, not later; within `ttl` the cached record answers
-/// (the database is not read per request).
+/// once the cached record is `ttl` old, not later (400 ms, checked at 440 ms: a quarter
+/// longer would be 500 ms); within `ttl` the cached record answers (the database is not read
+/// per request).
 #[tokio::test]
 async fn ca_1_a_suspension_elsewhere_reaches_the_directory_within_its_cache_lifetime() {
-    let (dir, store, _db) = directory(Duration::from_millis(300)).await;
+    let (dir, store, _db) = directory(Duration::from_millis(400)).await;
     assert!(dir.is_active("tpp-1").await.unwrap());
     assert!(
         store
@@ -63,7 +64,7 @@ async fn ca_1_a_suspension_elsewhere_reaches_the_directory_within_its_cache_life
         dir.is_active("tpp-1").await.unwrap(),
         "answered from the cache within its lifetime"
     );
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(440)).await;
     assert!(
         !dir.is_active("tpp-1").await.unwrap(),
         "the cached record is read again once it is older than the cache's lifetime"
@@ -172,20 +173,6 @@ async fn cert_8_a_registered_clients_organisation_is_its_statements() {
         None,
         "a static client without organization_identifier names none"
     );
-}
-
-/// OP-3's bound is the cache's lifetime, not more: a record is read again once it is as old
-/// as `client_cache_secs`, here 400 ms, checked at 440 ms (a quarter longer would be 500 ms).
-#[tokio::test]
-async fn ca_1_a_cached_client_is_read_again_once_its_lifetime_is_over() {
-    let (dir, store, _db) = directory(Duration::from_millis(400)).await;
-    assert!(dir.is_active("tpp-1").await.unwrap());
-    store
-        .set_client_status("tpp-1", ClientStatus::Suspended, 2)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(440)).await;
-    assert!(!dir.is_active("tpp-1").await.unwrap());
 }
 
 /// TK-5: a client that registered ID-token encryption with a `jwks_uri` that cannot be
