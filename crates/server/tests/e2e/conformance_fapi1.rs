@@ -6,7 +6,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::support::conformance::{Conf, fapi1_code, fapi1_exchange, is_error_page};
+use crate::support::conformance::{
+    Conf, fapi1_code, fapi1_exchange, fapi1_pushed, is_error_page, push_refused,
+};
 use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, response_params};
 use crate::support::{BEARER, ISSUER, assert_oauth_error, jwt_parts, valid_id_token};
 
@@ -298,9 +300,7 @@ macro_rules! fapi1_refused_object {
                 let extra: Value = ($extra)(&c);
                 let query: &[(&str, &str)] = $query;
                 is_error_page(&c.by_value_with(&c.object(extra.clone()), query).await);
-                let pushed = c.push(&crate::support::conformance::fapi1_pushed(&c, extra)).await;
-                assert_oauth_error(&pushed, 400, $code);
-                assert_eq!(bulwark_store::AuthorizationStore::purge_authorization(&c.h.store, i64::MAX).await.unwrap(), 0);
+                push_refused(&c, &fapi1_pushed(&c, extra), $code).await;
             }
         )*
     };
@@ -312,56 +312,74 @@ fapi1_refused_object! {
     fapi1_advanced_final_ensure_request_object_without_scope_fails => |_: &Conf| json!({"scope": Value::Null}), &[], "invalid_request";
     fapi1_advanced_final_ensure_request_object_without_nonce_fails => |_: &Conf| json!({"nonce": Value::Null}), &[("nonce", "outside")], "invalid_request";
     fapi1_advanced_final_ensure_request_object_without_redirect_uri_fails => |_: &Conf| json!({"redirect_uri": Value::Null}), &[], "invalid_request";
-    fapi1_advanced_final_ensure_redirect_uri_in_authorization_request => |_: &Conf| json!({"redirect_uri": Value::Null}), &[], "invalid_request";
+    fapi1_advanced_final_ensure_redirect_uri_in_authorization_request => |_: &Conf| json!({"redirect_uri": Value::Null}), &[("redirect_uri", "")], "invalid_request";
     fapi1_advanced_final_ensure_expired_request_object_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 600, "exp": c.h.clock_now() - 60}), &[], "invalid_request_object";
     fapi1_advanced_final_ensure_request_object_with_bad_aud_fails => |_: &Conf| json!({"aud": "https://other.example"}), &[], "invalid_request_object";
     fapi1_advanced_final_ensure_request_object_with_exp_over_60_fails => |c: &Conf| json!({"exp": c.h.clock_now() + 3700}), &[], "invalid_request_object";
     fapi1_advanced_final_ensure_request_object_with_nbf_over_60_fails => |c: &Conf| json!({"nbf": c.h.clock_now() - 3700, "exp": c.h.clock_now() + 60}), &[], "invalid_request_object";
     fapi1_advanced_final_ensure_response_type_code_fails => |_: &Conf| json!({"response_type": "code"}), &[("response_type", "code")], "invalid_request";
-    fapi1_advanced_final_ensure_registered_redirect_uri => |_: &Conf| json!({"redirect_uri": format!("{REDIRECT}/elsewhere")}), &[], "invalid_request";
+    fapi1_advanced_final_ensure_registered_redirect_uri => |_: &Conf| json!({"redirect_uri": UNREGISTERED}), &[("redirect_uri", UNREGISTERED)], "invalid_request";
     fapi1_advanced_final_ensure_response_mode_query => |_: &Conf| json!({"response_mode": "query"}), &[], "invalid_request";
+}
+
+/// A redirect URI the client never registered (the registered one with a path appended, as
+/// the module's `CreateBadRedirectUriByAppending` makes it).
+const UNREGISTERED: &str = "https://tpp.example/cb/elsewhere";
+
+/// A request object whose signature `change` spoils, refused both ways: by value an error
+/// page, pushed (the same change to an object that carries PKCE) 400 `invalid_request_object`
+/// with nothing stored.
+async fn signature_refused_both_ways(c: &Conf, change: impl Fn(&str) -> String) {
+    is_error_page(&c.by_value(&change(&c.object(json!({})))).await);
+    let pushed = fapi1_pushed(c, json!({})).remove(0).1;
+    push_refused(
+        c,
+        &vec![("request".into(), change(&pushed))],
+        "invalid_request_object",
+    )
+    .await;
+}
+
+/// The object's claims, to sign them again another way.
+fn payload_of(object: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(object.split('.').nth(1).unwrap())
+        .unwrap()
 }
 
 #[tokio::test]
 async fn fapi1_advanced_final_ensure_signed_request_object_with_rs256_fails() {
     // Validly signed RS256 with a key the client registered: refused for the algorithm.
     let c = Conf::fapi1().await;
-    let object = c.object(json!({}));
-    let payload = URL_SAFE_NO_PAD
-        .decode(object.split('.').nth(1).unwrap())
-        .unwrap();
-    let rs256 = crate::support::conformance::rs256_signed("oauth-authz-req+jwt", &payload);
-    is_error_page(&c.by_value(&rs256).await);
-    assert_oauth_error(
-        &c.push(&vec![("request".into(), rs256)]).await,
-        400,
-        "invalid_request_object",
-    );
+    signature_refused_both_ways(&c, |object| {
+        crate::support::conformance::rs256_signed("oauth-authz-req+jwt", &payload_of(object))
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn fapi1_advanced_final_ensure_request_object_signature_algorithm_is_not_none() {
     let c = Conf::fapi1().await;
-    let object = c.object(json!({}));
-    let payload = object.split('.').nth(1).unwrap();
-    let none = format!(
-        "{}.{payload}.",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)
-    );
-    is_error_page(&c.by_value(&none).await);
+    signature_refused_both_ways(&c, |object| {
+        let payload = object.split('.').nth(1).unwrap();
+        format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)
+        )
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn fapi1_advanced_final_ensure_request_object_with_invalid_signature_fails() {
     let c = Conf::fapi1().await;
-    let object = c.object(json!({}));
-    let (input, sig) = object.rsplit_once('.').unwrap();
-    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
-    bytes[0] ^= 1;
-    is_error_page(
-        &c.by_value(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(bytes)))
-            .await,
-    );
+    signature_refused_both_ways(&c, |object| {
+        let (input, sig) = object.rsplit_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        bytes[0] ^= 1;
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(bytes))
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -369,14 +387,12 @@ async fn fapi1_advanced_final_ensure_matching_key_in_authorization_request() {
     // Signed by a key the client never registered.
     let c = Conf::fapi1().await;
     let stranger = bulwark_jose::SigningKey::generate(bulwark_jose::Alg::Ps256).unwrap();
-    let object = c.object(json!({}));
-    let payload = URL_SAFE_NO_PAD
-        .decode(object.split('.').nth(1).unwrap())
-        .unwrap();
-    let forged = stranger
-        .sign_compact("oauth-authz-req+jwt", &payload)
-        .unwrap();
-    is_error_page(&c.by_value(&forged).await);
+    signature_refused_both_ways(&c, |object| {
+        stranger
+            .sign_compact("oauth-authz-req+jwt", &payload_of(object))
+            .unwrap()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -468,7 +484,11 @@ async fn fapi1_advanced_final_ensure_authorization_code_is_bound_to_client() {
 async fn fapi1_advanced_final_attempt_reuse_authorisation_code_after_one_second() {
     let c = Conf::fapi1().await;
     let code = fapi1_code(&c).await;
-    assert_eq!(fapi1_exchange(&c, &c.t, &code).await.0, 200);
+    let first = fapi1_exchange(&c, &c.t, &code).await;
+    assert_eq!(first.0, 200);
     c.h.clock.advance(1);
     assert_oauth_error(&fapi1_exchange(&c, &c.t, &code).await, 400, "invalid_grant");
+    let info =
+        crate::support::introspect(&c.h, &c.t.c, first.2["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["active"], false, "the first token is revoked");
 }

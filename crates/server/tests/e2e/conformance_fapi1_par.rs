@@ -111,8 +111,11 @@ async fn fapi1_advanced_final_ensure_server_handles_non_matching_intent_id() {
 
 #[tokio::test]
 async fn fapi1_advanced_final_test_essential_acr_sca_claim() {
+    // OpenBankingUkAddScaAcrClaimToAuthorizationEndpointRequest: the singular `value` form.
     let c = Conf::fapi1().await;
-    let r = c.by_value_flow(&c.object(json!({}))).await;
+    let mut claims = FlowTpp::claims(&c.consent_id);
+    claims["id_token"]["acr"] = json!({"value": "urn:openbanking:psd2:sca", "essential": true});
+    let r = c.by_value_flow(&c.object(json!({"claims": claims}))).await;
     assert_eq!(
         jwt_parts(&r["id_token"]).1["acr"],
         "urn:openbanking:psd2:sca"

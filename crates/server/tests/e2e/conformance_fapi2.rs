@@ -337,21 +337,50 @@ async fn with_outside_value(
     .await
 }
 
+/// The plan's unsigned variant (`FAPI2AuthRequestMethod=unsigned`, the one the Security
+/// Profile plan runs these modules in): plain parameters pushed for a fresh consent with `name`
+/// set to `inside` (or left out), then `/authorize` with `request_uri` and `name` = `outside`;
+/// the redirect.
+async fn unsigned_with_outside_value(
+    c: &Conf,
+    name: &str,
+    inside: Option<&str>,
+    outside: &str,
+) -> std::collections::HashMap<String, String> {
+    let consent = c.t.consent(&c.h).await;
+    let pushed = match inside {
+        Some(value) => set(c.t.fapi2_params(&consent), name, value),
+        None => without(c.t.fapi2_params(&consent), name),
+    };
+    let uri = c.push_ok(&pushed).await;
+    c.complete(&[
+        ("client_id", "conf-tpp"),
+        ("request_uri", &uri),
+        (name, outside),
+    ])
+    .await
+}
+
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_different_nonce_inside_and_outside_request_object() {
     let c = Conf::fapi2().await;
-    let r = with_outside_value(&c, json!({"nonce": "inside"}), "nonce", "outside").await;
-    let tokens = c.exchange(&r["code"]).await;
-    assert_eq!(
-        jwt_parts(tokens.2["id_token"].as_str().unwrap()).1["nonce"],
-        "inside"
-    );
+    let signed = with_outside_value(&c, json!({"nonce": "inside"}), "nonce", "outside").await;
+    let unsigned = unsigned_with_outside_value(&c, "nonce", Some("inside"), "outside").await;
+    for r in [signed, unsigned] {
+        let tokens = c.exchange(&r["code"]).await;
+        assert_eq!(
+            jwt_parts(tokens.2["id_token"].as_str().unwrap()).1["nonce"],
+            "inside"
+        );
+    }
 }
 
 #[tokio::test]
 async fn fapi2_security_profile_final_ensure_different_state_inside_and_outside_request_object() {
     let c = Conf::fapi2().await;
     let r = with_outside_value(&c, json!({"state": "inside"}), "state", "outside").await;
+    assert_eq!(r["state"], "inside");
+    let r = unsigned_with_outside_value(&c, "state", Some("inside"), "outside").await;
     assert_eq!(r["state"], "inside");
 }
 
@@ -378,6 +407,9 @@ async fn fapi2_security_profile_final_state_only_outside_request_object_not_used
     let c = Conf::fapi2().await;
     let r = with_outside_value(&c, json!({"state": Value::Null}), "state", "outside").await;
     assert!(!r.contains_key("state"), "{r:?}");
+    let r = unsigned_with_outside_value(&c, "state", None, "outside").await;
+    assert!(!r.contains_key("state"), "{r:?}");
+    assert_eq!(c.exchange(&r["code"]).await.0, 200);
 }
 
 #[tokio::test]

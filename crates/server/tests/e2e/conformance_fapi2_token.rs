@@ -288,12 +288,16 @@ async fn fapi2_security_profile_final_par_authorization_request_containing_reque
 #[tokio::test]
 async fn fapi2_security_profile_final_par_attempt_invalid_http_method() {
     let c = Conf::fapi2().await;
-    let resp = crate::support::http_client(&c.h.dev_ca, Some(&c.t.c.identity))
-        .get(c.h.url("/par"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 405);
+    // The module sends PUT (CallPAREndpointWithPutInsteadOfPost); GET is refused the same way.
+    let http = crate::support::http_client(&c.h.dev_ca, Some(&c.t.c.identity));
+    for method in [reqwest::Method::PUT, reqwest::Method::GET] {
+        let resp = http
+            .request(method.clone(), c.h.url("/par"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{method}");
+    }
 }
 
 #[tokio::test]
@@ -396,4 +400,90 @@ async fn fapi2_security_profile_final_par_test_token_endpoint_url_as_audience_fa
     let c = Conf::fapi2().await;
     let bad = c.assertion(json!({"aud": format!("{ISSUER}/token")}));
     assert_oauth_error(&c.push_with(&bad).await, 401, "invalid_client");
+}
+
+/// The plan's "without OpenID Connect" variant (`FAPIOpenIDConnect=plain_oauth`) of the happy
+/// flow in the UK Open Banking profile: scope without `openid`, no `nonce`, the consent named in
+/// `claims.id_token` as AddAccountRequestIdToAuthorizationEndpointRequest sends it. The code
+/// exchange answers without an ID token; the access token carries the consent and the
+/// certificate; a refresh answers without an ID token too.
+#[tokio::test]
+async fn fapi2_security_profile_final_happy_flow_plain_oauth() {
+    let c = Conf::fapi2().await;
+    let claims = json!({"id_token": {
+        "openbanking_intent_id": {"value": c.consent_id, "essential": true},
+        "acr": {"essential": true, "values": ["urn:openbanking:psd2:sca", "urn:openbanking:psd2:ca"]},
+    }});
+    let p = set(
+        set(without(c.params(), "nonce"), "scope", "accounts"),
+        "claims",
+        &claims.to_string(),
+    );
+    let r = c.par_flow(&p).await;
+    assert_eq!(r["iss"], ISSUER);
+    assert_eq!(r["state"], "af0ifjsldkj");
+    let tokens = c.exchange(&r["code"]).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert!(tokens.2.get("id_token").is_none(), "{:?}", tokens.2);
+    assert_eq!(tokens.2["scope"], "accounts");
+    let (_, at) = jwt_parts(tokens.2["access_token"].as_str().unwrap());
+    assert_eq!(at["consent_id"], c.consent_id.as_str());
+    assert_eq!(
+        at["cnf"]["x5t#S256"],
+        bulwark_certs::x5t_s256(&c.t.c.identity.chain[0]).as_str()
+    );
+    let refreshed =
+        c.t.token(
+            &c.h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens.2["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    assert!(refreshed.2.get("id_token").is_none(), "{:?}", refreshed.2);
+}
+
+/// The plan's DPoP variant does not apply (`docs/conformance.md`): discovery offers no DPoP,
+/// and a DPoP proof does not stand in for the certificate the token would be bound to.
+#[tokio::test]
+async fn fapi2_security_profile_final_dpop_is_not_offered_and_replaces_no_certificate() {
+    let c = Conf::fapi2().await;
+    let doc: Value = c.h.get_json("/.well-known/openid-configuration").await;
+    assert!(doc.get("dpop_signing_alg_values_supported").is_none());
+    assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
+    let code = c.code().await;
+    // A well-formed proof (RFC 9449 4.2) signed by the client's own key.
+    let proof =
+        c.t.c
+            .key
+            .sign_compact(
+                "dpop+jwt",
+                &serde_json::to_vec(&json!({
+                    "jti": "dpop-1", "htm": "POST", "htu": c.h.url("/token"),
+                    "iat": c.h.clock_now(),
+                }))
+                .unwrap(),
+            )
+            .unwrap();
+    let assertion = c.t.c.assertion(&c.h);
+    let resp = crate::support::http_client(&c.h.dev_ca, None)
+        .post(c.h.url("/token"))
+        .header("DPoP", proof)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_assertion_type", BEARER),
+            ("client_assertion", assertion.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }

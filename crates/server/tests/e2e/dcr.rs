@@ -261,7 +261,7 @@ async fn dcr_update_client_config() {
 }
 
 #[tokio::test]
-async fn dcr_4_op_6_client_delete_ends_its_consents_and_tokens_with_one_audit_row() {
+async fn dcr_client_delete_op_6_ends_its_consents_and_tokens_with_one_audit_row() {
     let d = Dcr::start().await;
     let reg = d.registered().await;
     let client_id = reg["client_id"].as_str().unwrap();

@@ -168,7 +168,7 @@ impl Conf {
 
     /// The query of a request by value as the suite sends it: the object plus the required
     /// duplicates (`response_type`, `client_id`, `scope`, `redirect_uri`), then `overrides`
-    /// replacing or adding query parameters.
+    /// replacing or adding query parameters (an empty value removes the parameter).
     fn by_value_query(object: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut q: Vec<(String, String)> = [
             ("client_id", "conf-tpp"),
@@ -182,7 +182,9 @@ impl Conf {
         .collect();
         for (k, v) in overrides {
             q.retain(|(n, _)| n != k);
-            q.push(((*k).to_string(), (*v).to_string()));
+            if !v.is_empty() {
+                q.push(((*k).to_string(), (*v).to_string()));
+            }
         }
         q
     }
@@ -397,6 +399,18 @@ pub async fn refresh_token_module(c: &Conf, rt: &str, first_id: &Value) {
             .await
             .0,
         200
+    );
+}
+
+/// A pushed FAPI 1.0 request refused: PAR answers 400 with `code` and stores nothing.
+pub async fn push_refused(c: &Conf, p: &Params, code: &str) {
+    assert_oauth_error(&c.push(p).await, 400, code);
+    assert_eq!(
+        bulwark_store::AuthorizationStore::purge_authorization(&c.h.store, i64::MAX)
+            .await
+            .unwrap(),
+        0,
+        "nothing stored"
     );
 }
 
