@@ -86,4 +86,26 @@ mod tests {
             "already expired answers are not cached"
         );
     }
+
+    #[test]
+    fn cert_4_an_entry_is_stale_from_its_expiry_instant_on() {
+        // RFC 5019 6 / RFC 5280 5.1.2.5: an answer is reusable until its nextUpdate, not at it.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let expires = now + Duration::from_secs(10);
+        let c = ExpiringCache::new(4);
+        c.insert("ocsp", 1, expires, now);
+        assert_eq!(c.get(&"ocsp", expires - Duration::from_nanos(1)), Some(1));
+        assert_eq!(c.get(&"ocsp", expires), None);
+        assert_eq!(c.len(), 0, "the stale entry is dropped when read");
+    }
+
+    #[test]
+    fn cert_4_a_cache_of_size_zero_keeps_nothing() {
+        // `cache_size = 0` turns caching off: every check is made again.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let c = ExpiringCache::new(0);
+        c.insert(1, "a", now + Duration::from_secs(60), now);
+        assert_eq!(c.len(), 0);
+        assert_eq!(c.get(&1, now), None);
+    }
 }

@@ -405,6 +405,16 @@ async fn cert_3_verify_report_json_and_pem_reading() {
     assert_eq!(json["valid"], false);
     assert_eq!(json["reason"], "unknown_issuer");
     assert_eq!(json["chain"].as_array().unwrap().len(), 2);
+    // A refused chain is still described by its leaf: the thumbprint and the PSD2 content are
+    // the leaf's, not those of the CA certificate after it.
+    assert_eq!(json["x5t#S256"], bulwark_certs::x5t_s256(&leaf.der));
+    assert_eq!(json["qwac"]["roles"], serde_json::json!(["PSP_AI"]));
+    assert_eq!(json["qwac"]["organization_identifier"], "PSDGB-FCA-123456");
+
+    // One file holding the whole chain (as a TPP sends it) is read whole, in order.
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(&bundle, format!("{}{}", leaf.pem, pki.ca.pem())).unwrap();
+    assert_eq!(read_pem_chain(&[&bundle]).unwrap(), chain);
 
     std::fs::write(dir.path().join("empty.pem"), "nothing here").unwrap();
     assert!(read_pem_chain(&[dir.path().join("empty.pem")]).is_err());
