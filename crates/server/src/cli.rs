@@ -232,17 +232,19 @@ async fn gateway(config: bulwark_gateway::GatewayConfig) -> anyhow::Result<()> {
     if let Some(admin) = gateway.admin_addr() {
         println!("gateway metrics on http://{admin}/metrics");
     }
+    let shutdown = shutdown_signal();
     println!("bulwark gateway listening on https://{}", gateway.addr());
-    gateway.run_until(shutdown_signal()).await;
+    gateway.run_until(shutdown).await;
     Ok(())
 }
 
 async fn demo_bank(config: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let store = std::sync::Arc::new(open_store(&config).await?);
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    let shutdown = shutdown_signal();
     println!("demo bank listening on http://{}", listener.local_addr()?);
     axum::serve(listener, crate::demo_bank::router(store))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
 }
@@ -260,6 +262,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("{line}");
     }
     let issuer = app.issuer().to_string();
+    let shutdown = shutdown_signal();
     println!(
         "bulwark listening on https://{} (issuer {issuer}), ready in {} ms",
         app.addr(),
@@ -267,7 +270,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     tracing::info!(addr = %app.addr(), ready_ms = started.elapsed().as_millis() as u64, "ready");
     let reloads = tokio::spawn(reload_on_sighup(app.certificate_reloader(), hup));
-    app.run_until(shutdown_signal()).await;
+    app.run_until(shutdown).await;
     reloads.abort();
     tracing::info!("shut down cleanly");
     Ok(())
@@ -325,27 +328,41 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     Ok(store)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: the commands call it before they print their ready line, so a
+/// SIGTERM that follows readiness at once (an orchestrator's rolling restart) is a graceful
+/// shutdown, never the signal's default action killing the process mid-request.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let received = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = received(interrupt) => {},
+                () = received(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The real `bulwark` process: OP-1 embedded default, configuration errors that exit with one
 //! line, graceful SIGTERM, and nothing committed lost across SIGKILL.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::bin;
-use crate::support::process::{bulwark, fails, jwks_kids, signal, start, wait_exit, write_config};
+use crate::support::process::{
+    Running, bulwark, fails, jwks_kids, listening_addr, signal, start, wait_exit, write_config,
+};
 
 #[test]
 fn op_1_embedded_default_generates_material_and_sigterm_exits_zero() {
@@ -38,6 +40,25 @@ fn op_1_embedded_default_generates_material_and_sigterm_exits_zero() {
     signal(&child, "TERM");
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+}
+
+/// OP-1: the shutdown handlers are in place before the ready line is printed, so a SIGTERM
+/// that follows it at once (an orchestrator's rolling restart) is a graceful exit 0 and
+/// never the signal's default action (killed, no exit code). Before they were installed
+/// first thing, one start in a few died this way at `info`.
+#[test]
+fn op_1_sigterm_right_after_the_ready_line_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    for attempt in 0..12 {
+        let mut cmd = bulwark(dir.path());
+        // At `info` the "ready" log line is written between the ready line and the server's
+        // first poll, which is what widened the window enough to be seen.
+        cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
+            .env("BULWARK_LOG__LEVEL", "info");
+        let (mut child, _) = start(cmd);
+        signal(&child, "TERM");
+        assert_eq!(wait_exit(&mut child).code(), Some(0), "start {attempt}");
+    }
 }
 
 #[test]
@@ -180,4 +201,55 @@ fn op_2_migrate_subcommand_applies_migrations() {
     for sub in ["serve", "migrate", "--config", "--log-json"] {
         assert!(help.contains(sub), "--help documents {sub}");
     }
+}
+
+/// OP-4: `--log-json` (or `log.format = "json"`) makes every log line one JSON object with
+/// its level, target and fields, as a log shipper reads them; without it the lines are text.
+#[test]
+fn op_4_logs_are_json_lines_when_asked() {
+    let run = |json: Option<&str>| -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let mut cmd = bulwark(dir.path());
+        cmd.env("BULWARK_HTTP__LISTEN", "127.0.0.1:0")
+            .env("BULWARK_LOG__LEVEL", "info")
+            .stderr(log);
+        match json {
+            Some("flag") => {
+                cmd.arg("--log-json");
+            }
+            Some(_) => {
+                cmd.env("BULWARK_LOG__FORMAT", "json");
+            }
+            None => {}
+        }
+        let mut child = Running(cmd.arg("serve").stdout(Stdio::piped()).spawn().unwrap());
+        listening_addr(&mut child);
+        signal(&child, "TERM");
+        assert_eq!(wait_exit(&mut child).code(), Some(0));
+        std::fs::read_to_string(dir.path().join("stderr.log"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    for how in ["flag", "config"] {
+        let lines = run(Some(how));
+        assert!(!lines.is_empty(), "{how}: the start-up is logged");
+        for line in &lines {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{how}: not JSON ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["target"].is_string() && v["fields"].is_object(),
+                "{how}: {line}"
+            );
+        }
+    }
+    let text = run(None);
+    assert!(!text.is_empty());
+    assert!(
+        text.iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()),
+        "{text:?}"
+    );
 }
