@@ -170,6 +170,20 @@ async fn cert_5_non_qualified_certificates_are_not_qwacs() {
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "not_qwac");
+    // Qualified and with a PSD2 statement and the clientAuth EKU, but of QcType eseal: a
+    // qualified seal presented for TLS is no QWAC (EN 319 412-5 4.2.3, web only).
+    let mut spec = LeafSpec::qwac("seal-as-qwac", &[PspRole::AccountInformation]);
+    spec.qc = Some(qc(
+        true,
+        &[QcType::Eseal],
+        Some(&[PspRole::AccountInformation]),
+    ));
+    let leaf = pki.ca.issue(&spec);
+    let err = v
+        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CertError::NotQwac);
     // The same for a seal: QcType eseal and a PSD2 statement, but no QcCompliance, is no
     // QSealC (EN 319 412-5 4.2.1: only QcCompliance makes it qualified).
     let mut spec = LeafSpec::qsealc("seal-not-compliant", &[PspRole::AccountInformation]);

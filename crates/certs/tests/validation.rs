@@ -82,6 +82,77 @@ async fn cert_3_expired_is_rejected() {
     assert_eq!(err.reason(), "expired");
 }
 
+/// RFC 5280 6.1.3 and 6.1.4 (k): every certificate of the path is within its validity, and
+/// every issuer is a CA (basicConstraints `cA` true), not only the leaf's own checks. A chain
+/// through an expired or not yet valid issuing CA, or through an end-entity certificate
+/// (`cA` false, or no basicConstraints at all) signing a leaf, is refused.
+#[tokio::test]
+async fn cert_3_every_issuing_certificate_is_a_ca_within_its_validity() {
+    let pki = Pki::new();
+    let v = validator(&pki.root, no_revocation());
+    type Shape = fn(&mut rcgen::CertificateParams);
+    let shapes: [(&str, Shape, CertError); 4] = [
+        (
+            "expired",
+            |p| {
+                p.not_before = now_odt() - time::Duration::days(60);
+                p.not_after = now_odt() - time::Duration::days(1);
+            },
+            CertError::Expired,
+        ),
+        (
+            "not yet valid",
+            |p| {
+                p.not_before = now_odt() + time::Duration::days(1);
+            },
+            CertError::NotYetValid,
+        ),
+        (
+            "cA false",
+            |p| {
+                p.is_ca = rcgen::IsCa::ExplicitNoCa;
+            },
+            end_entity_as_ca(),
+        ),
+        (
+            "no basicConstraints",
+            |p| {
+                p.is_ca = rcgen::IsCa::NoCa;
+            },
+            end_entity_as_ca(),
+        ),
+    ];
+    for (name, shape, expected) in shapes {
+        let issuing = pki.root.intermediate_shaped(name, shape);
+        let leaf = issuing.issue(&LeafSpec::plain(name));
+        let err = v
+            .validate(
+                &[leaf.der.clone(), issuing.der()],
+                Purpose::TlsClient,
+                now(),
+            )
+            .await
+            .expect_err(name);
+        assert_eq!(err, expected, "{name}");
+    }
+    // The same chain through a well-formed issuing CA validates.
+    let issuing = pki.root.intermediate_shaped("well-formed", |_| {});
+    let leaf = issuing.issue(&LeafSpec::plain("fine"));
+    v.validate(
+        &[leaf.der.clone(), issuing.der()],
+        Purpose::TlsClient,
+        now(),
+    )
+    .await
+    .unwrap();
+}
+
+fn end_entity_as_ca() -> CertError {
+    CertError::InvalidPath {
+        detail: "EndEntityUsedAsCa".into(),
+    }
+}
+
 #[tokio::test]
 async fn cert_3_not_yet_valid_is_rejected() {
     let pki = Pki::new();

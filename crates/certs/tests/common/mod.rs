@@ -180,6 +180,25 @@ impl Ca {
         (ca, certify(None))
     }
 
+    /// An issuing certificate certified by this CA with its parameters changed by `shape`
+    /// (basic constraints, validity): the shapes a chain must not be built through.
+    pub fn intermediate_shaped(&self, cn: &str, shape: impl FnOnce(&mut CertificateParams)) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
+        let (serial, serial_hex) = next_serial();
+        let mut p = Self::params(cn, &serial);
+        p.use_authority_key_identifier_extension = true;
+        shape(&mut p);
+        let not_after = p.not_after;
+        Ca {
+            issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).unwrap(),
+            key_pem,
+            serial,
+            serial_hex,
+            not_after,
+        }
+    }
+
     /// An issuing CA (`cA` true) whose key usage is `usages` only.
     pub fn intermediate_with_usages(&self, cn: &str, usages: Vec<KeyUsagePurpose>) -> Ca {
         let key = KeyPair::generate().unwrap();

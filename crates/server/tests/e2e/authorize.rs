@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::support::consents::{AISP, as_tpp};
 use crate::support::journey::{
-    Browser, FlowTpp, REDIRECT, authorise_once, fapi2_code, psu, response_params,
+    Browser, FlowTpp, REDIRECT, authorise_once, fapi2_code, psu, response_params, urlenc,
 };
 use crate::support::{Harness, assert_oauth_error, both_backends, introspect, jwt_parts, now};
 /// fapi2-security-profile-final-test-plan "fapi2-security-profile-final-happy-flow": PAR,
@@ -277,10 +277,6 @@ both_backends!(
     az_1_authorize_refuses_two_request_forms_and_a_suspended_client,
     az_1_authorize_refuses_two_request_forms_and_a_suspended_client_on_postgres => az_1_authorize_refuses_two_request_forms_and_a_suspended_client_case
 );
-
-fn urlenc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 /// AZ-1: PAR refuses before storing: an unauthenticated client, a `request_uri` parameter,
 /// PKCE plain (fapi2 "par-plain-pkce"), no PKCE ("par-without-pkce"), an unregistered

@@ -1,7 +1,7 @@
 //! AZ-2, AZ-3, AZ-7 for FAPI 1.0 Advanced clients: the hybrid flow by value (the ID token as a
 //! detached signature with c_hash and s_hash), bad request objects refused, and JARM.
 
-use bulwark_store::AuthorizationStore;
+use bulwark_store::{AuthorizationStore, ConsentStore};
 use serde_json::{Map, Value, json};
 
 use crate::support::journey::{Browser, CHALLENGE, FlowTpp, REDIRECT, psu, response_params};
@@ -221,3 +221,52 @@ async fn az_7_jarm_response_case(h: Harness) {
     assert_eq!(t.exchange(&h, code).await.0, 200);
 }
 both_backends!(az_7_jarm_response, az_7_jarm_response_on_postgres => az_7_jarm_response_case);
+
+/// AZ-3: the profile is per client. A FAPI 2.0 client of a server whose default is FAPI 1.0
+/// Advanced is held to FAPI 2.0: no request without PAR (an error page, never a redirect),
+/// PKCE required and `code` only at PAR; its pushed `code` flow succeeds with `iss`.
+async fn az_3_a_fapi2_client_on_a_fapi1_server_is_held_to_fapi2_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-fapi2-here", Some("fapi2")).await;
+    let consent = t.consent(&h).await;
+    let params = t.fapi2_params(&consent);
+    let without = |name: &str| -> Vec<(String, String)> {
+        params
+            .iter()
+            .filter(|(k, _)| !k.starts_with(name))
+            .cloned()
+            .collect()
+    };
+    let with = |name: &str, value: &str| -> Vec<(String, String)> {
+        let mut p = without(name);
+        p.push((name.into(), value.into()));
+        p
+    };
+    for (p, code) in [
+        (without("code_challenge"), "invalid_request"),
+        (
+            with("response_type", "code id_token"),
+            "unsupported_response_type",
+        ),
+    ] {
+        let r = t.push(&h, &p).await;
+        assert_eq!((r.0, r.2["error"].as_str()), (400, Some(code)), "{:?}", r.2);
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let unpushed = Browser::new(&h).get(&format!("/authorize?{query}")).await;
+    assert_eq!(unpushed.status, 400, "{}", unpushed.body);
+    assert!(unpushed.headers.get("location").is_none());
+    assert_eq!(
+        h.store.get_consent(&consent).await.unwrap().unwrap().status,
+        "AwaitingAuthorisation"
+    );
+    let (code, _, _) = crate::support::journey::fapi2_code(&h, &t, "psu-fapi2-here").await;
+    assert_eq!(t.exchange(&h, &code).await.0, 200);
+}
+both_backends!(
+    az_3_a_fapi2_client_on_a_fapi1_server_is_held_to_fapi2,
+    az_3_a_fapi2_client_on_a_fapi1_server_is_held_to_fapi2_on_postgres
+        => az_3_a_fapi2_client_on_a_fapi1_server_is_held_to_fapi2_case,
+    tweak = |c| c.tokens.profile = bulwark_core::Profile::Fapi1Advanced
+);

@@ -5,12 +5,14 @@
 
 use bulwark_certs::PspRole;
 use bulwark_jose::{Alg, SigningKey};
-use bulwark_store::ClientStore;
+use bulwark_store::{ClientStore, ConsentQuery, ConsentStore};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::consents::{
     AISP, CBPII, PISP, aac_body, as_tpp, call, cof_body, pay_body, stored, tpp,
 };
+use crate::support::journey::{FlowTpp, fapi2_code};
 use crate::support::{Harness, PkjClient, assert_oauth_error, now};
 
 /// CERT-7: refused (403, `UK.OBIE.Header.Invalid` at the certificate) with a message saying
@@ -290,5 +292,50 @@ async fn hardening_token_for_another_resource_is_refused() {
             .await
             .status,
         201
+    );
+}
+
+/// CO-1: the consent APIs take an application token (client credentials). A customer's token
+/// (from the code flow, bound to the same client and certificate) creates, reads and deletes
+/// nothing there: 403 in the OB error structure, no consent stored, none ended.
+#[tokio::test]
+async fn co_1_a_customers_token_cannot_use_the_consent_apis() {
+    let h = Harness::start(|_| {}).await;
+    let t = FlowTpp::register(&h, "tpp-user-token", None).await;
+    let (code, _, _) = fapi2_code(&h, &t, "psu-user-token").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let user_token = tokens.2["access_token"].as_str().unwrap();
+    let waiting = t.consent(&h).await;
+    let mine = ConsentQuery {
+        client_id: Some("tpp-user-token".into()),
+        ..Default::default()
+    };
+    let before = h.store.count_consents(&mine, 100).await.unwrap();
+    let id = Some(&t.c.identity);
+    let one = format!("{AISP}/{waiting}");
+    for (method, path, body) in [
+        (Method::POST, AISP, Some(aac_body())),
+        (Method::GET, one.as_str(), None),
+        (Method::DELETE, one.as_str(), None),
+    ] {
+        let extra = [("x-idempotency-key", "user-token")];
+        let r = call(
+            &h,
+            id,
+            method.clone(),
+            path,
+            Some(user_token),
+            body.as_ref(),
+            &extra,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{method} {path}: {:?}", r.body);
+        assert!(r.body["Errors"][0]["ErrorCode"].is_string(), "{:?}", r.body);
+    }
+    assert_eq!(h.store.count_consents(&mine, 100).await.unwrap(), before);
+    assert_eq!(
+        h.store.get_consent(&waiting).await.unwrap().unwrap().status,
+        "AwaitingAuthorisation"
     );
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::support::Harness;
-use crate::support::consents::{PISP, call};
+use crate::support::consents::{PISP, call, pay_body};
 use crate::support::journey::{Browser, FlowTpp, psu, response_params};
 
 /// A bank whose PSUs can pay up to 100.00 from any account.
@@ -276,4 +276,45 @@ async fn ob_a_cut_off_passing_during_the_consent_step_goes_back_to_the_tpp() {
         assert_eq!(stored.status, "Rejected");
         assert!(stored.selected_accounts.is_empty(), "no accounts recorded");
     }
+}
+
+/// CO-3: a payment consent's details cannot change once created: PUT and PATCH on it are 405
+/// (OB defines neither), and the consent reads as it was created.
+#[tokio::test]
+async fn co_3_a_payment_consent_cannot_be_changed() {
+    let h = Harness::start(|_| {}).await;
+    let t = FlowTpp::register(&h, "tpp-immutable", None).await;
+    let id = t.payment_consent(&h, "10.00").await;
+    let path = format!("{PISP}/{id}");
+    let read = || {
+        call(
+            &h,
+            Some(&t.c.identity),
+            reqwest::Method::GET,
+            &path,
+            Some(&t.app_token),
+            None,
+            &[],
+        )
+    };
+    let before = read().await;
+    assert_eq!(before.status, 200, "{:?}", before.body);
+    let mut changed = pay_body("9999.00");
+    changed["Data"]["ConsentId"] = id.as_str().into();
+    for method in [reqwest::Method::PUT, reqwest::Method::PATCH] {
+        let r = call(
+            &h,
+            Some(&t.c.identity),
+            method.clone(),
+            &path,
+            Some(&t.app_token),
+            Some(&changed),
+            &[("x-idempotency-key", "immutable-2")],
+        )
+        .await;
+        assert_eq!(r.status, 405, "{method}: {:?}", r.body);
+    }
+    let after = read().await;
+    assert_eq!(after.status, 200, "{:?}", after.body);
+    assert_eq!(after.body["Data"], before.body["Data"]);
 }

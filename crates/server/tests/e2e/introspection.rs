@@ -387,3 +387,44 @@ async fn op_2_introspection_fails_closed_when_revocations_cannot_be_read() {
     assert_eq!(answer.0, 503, "{:?}", answer.2);
     assert_eq!(answer.2["error"], "temporarily_unavailable");
 }
+
+/// TK-6, TK-7: introspection and revocation answer authenticated clients only. A valid token
+/// sent with no client authentication, with a `client_id` alone, or with an assertion signed
+/// by a key the client never registered is 401 `invalid_client`: the answer tells nothing of
+/// the token (no `active`), and the token is still active afterwards (nothing revoked).
+#[tokio::test]
+async fn tk_6_tk_7_unauthenticated_introspection_and_revocation_are_refused_and_change_nothing() {
+    let h = Harness::start(|_| {}).await;
+    let c = PkjClient::register(&h, "tpp-unauth", "accounts").await;
+    let token = c.token(&h, &c.assertion(&h)).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stranger = SigningKey::generate(Alg::Es256).unwrap();
+    let forged = stranger
+        .sign_compact("JWT", &serde_json::to_vec(&c.claims(&h)).unwrap())
+        .unwrap();
+    for path in ["/introspect", "/revoke"] {
+        let cases: [(&str, Vec<(&str, &str)>); 3] = [
+            ("no client authentication", vec![("token", &token)]),
+            (
+                "client_id alone",
+                vec![("token", &token), ("client_id", "tpp-unauth")],
+            ),
+            (
+                "forged assertion",
+                vec![
+                    ("token", &token),
+                    ("client_assertion_type", BEARER),
+                    ("client_assertion", &forged),
+                ],
+            ),
+        ];
+        for (case, form) in cases {
+            let r = h.post(Some(&c.identity), path, &form).await;
+            assert_oauth_error(&r, 401, "invalid_client");
+            assert!(r.2.get("active").is_none(), "{path} {case}: {:?}", r.2);
+        }
+    }
+    assert_eq!(introspect(&h, &c, &token).await["active"], true);
+}

@@ -7,6 +7,7 @@ mod support;
 
 mod authorize;
 mod authorize_acr;
+mod authorize_consents;
 mod authorize_debtor;
 mod authorize_fapi1;
 mod authorize_jarm;

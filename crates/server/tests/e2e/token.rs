@@ -7,8 +7,8 @@ use bulwark_store::ClientStore;
 use serde_json::{Value, json};
 
 use crate::support::{
-    BEARER, Harness, ISSUER, PkjClient, assert_oauth_error, both_backends, http_client, jwt_parts,
-    now,
+    BEARER, Harness, ISSUER, PkjClient, assert_oauth_error, both_backends, http_client, introspect,
+    jwt_parts, now,
 };
 
 both_backends!(
@@ -225,4 +225,26 @@ async fn tk_8_malformed_requests_get_rfc6749_errors() {
         400,
         "unauthorized_client",
     );
+}
+
+/// TK-4: the access token lifetime is the configured one (`tokens.access_token_lifetime_secs`),
+/// in `expires_in`, in the token's `exp`, and in introspection, which calls it inactive from
+/// that second on.
+#[tokio::test]
+async fn tk_4_the_access_token_lifetime_is_configurable() {
+    let h = Harness::start(|c| c.tokens.access_token_lifetime_secs = 120).await;
+    let c = PkjClient::register(&h, "tpp-lifetime", "accounts").await;
+    let resp = c.token(&h, &c.assertion(&h)).await;
+    assert_eq!(resp.0, 200, "{:?}", resp.2);
+    assert_eq!(resp.2["expires_in"], 120);
+    let token = resp.2["access_token"].as_str().unwrap();
+    let (_, claims) = jwt_parts(token);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+    h.clock.advance(119);
+    assert_eq!(introspect(&h, &c, token).await["active"], true);
+    h.clock.advance(1);
+    assert_eq!(introspect(&h, &c, token).await["active"], false);
 }

@@ -5,6 +5,7 @@
 //! reused code revokes the refresh tokens it was rotated into too. Revoking a refresh token
 //! revokes the access tokens of its grant (RFC 7009 2.1).
 
+use bulwark_certs::PspRole;
 use serde_json::json;
 
 use crate::support::journey::{FlowTpp, authorise_once, fapi2_code, psu};
@@ -466,4 +467,47 @@ both_backends!(
     tk_7_another_clients_refresh_token_is_not_revoked,
     tk_7_another_clients_refresh_token_is_not_revoked_on_postgres
         => tk_7_another_clients_refresh_token_is_not_revoked_case
+);
+
+/// TK-3: the access token a refresh answers is bound to the certificate presented at the
+/// refresh: a client that renewed its certificate (another QWAC of its organisation) refreshes
+/// over the new one and gets a token that works with it, not with the old one.
+async fn tk_3_a_refresh_over_a_renewed_certificate_binds_to_it_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-renewed", None).await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "renewed").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let renewed = h.pki.qwac(
+        "tpp-renewed-2027",
+        Some("PSDGB-FCA-123456"),
+        None,
+        &[PspRole::AccountInformation, PspRole::PaymentInitiation],
+    );
+    let assertion = t.c.assertion(&h);
+    let refreshed = h
+        .post(
+            Some(&renewed),
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens.2["refresh_token"].as_str().unwrap()),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.0, 200, "{:?}", refreshed.2);
+    let (_, at) = jwt_parts(refreshed.2["access_token"].as_str().unwrap());
+    let new_thumbprint = bulwark_certs::x5t_s256(&renewed.chain[0]);
+    assert_eq!(at["cnf"]["x5t#S256"], new_thumbprint.as_str());
+    assert_ne!(
+        new_thumbprint,
+        bulwark_certs::x5t_s256(&t.c.identity.chain[0])
+    );
+    assert_eq!(at["consent_id"], consent_id.as_str());
+}
+both_backends!(
+    tk_3_a_refresh_over_a_renewed_certificate_binds_to_it,
+    tk_3_a_refresh_over_a_renewed_certificate_binds_to_it_on_postgres
+        => tk_3_a_refresh_over_a_renewed_certificate_binds_to_it_case
 );

@@ -17,6 +17,11 @@ use super::{BEARER, Harness, ISSUER, PkjClient, Resp};
 
 pub const REDIRECT: &str = "https://tpp.example/cb";
 /// RFC 7636 Appendix B.
+/// `s` percent-encoded for a query value (`request_uri` on `/authorize`).
+pub fn urlenc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
