@@ -151,53 +151,41 @@ async fn cert_5_qwac_without_psd2_statement_is_rejected() {
 async fn cert_5_non_qualified_certificates_are_not_qwacs() {
     let pki = Pki::new();
     let v = validator(&pki.root, no_revocation());
-    let plain = pki.ca.issue(&LeafSpec::plain("plain"));
-    let err = v
-        .validate(&pki.chain(&plain), Purpose::Qwac, now())
-        .await
-        .unwrap_err();
-    assert_eq!(err, CertError::NotQwac);
+    let ai = [PspRole::AccountInformation];
+    let refused = |spec: LeafSpec, purpose: Purpose| {
+        let chain = pki.chain(&pki.ca.issue(&spec));
+        let v = &v;
+        async move { v.validate(&chain, purpose, now()).await.unwrap_err() }
+    };
+    let with_qc = |mut spec: LeafSpec, compliant: bool, qc_type: QcType| {
+        spec.qc = Some(qc(compliant, &[qc_type], Some(&ai)));
+        spec
+    };
+    assert_eq!(
+        refused(LeafSpec::plain("plain"), Purpose::Qwac).await,
+        CertError::NotQwac
+    );
     // PSD2 statement but no QcCompliance.
-    let mut spec = LeafSpec::plain("not-compliant");
-    spec.qc = Some(qc(
-        false,
-        &[QcType::Web],
-        Some(&[PspRole::AccountInformation]),
-    ));
-    let leaf = pki.ca.issue(&spec);
-    let err = v
-        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
-        .await
-        .unwrap_err();
-    assert_eq!(err.reason(), "not_qwac");
+    let not_compliant = with_qc(LeafSpec::plain("not-compliant"), false, QcType::Web);
+    assert_eq!(
+        refused(not_compliant, Purpose::Qwac).await.reason(),
+        "not_qwac"
+    );
     // Qualified and with a PSD2 statement and the clientAuth EKU, but of QcType eseal: a
     // qualified seal presented for TLS is no QWAC (EN 319 412-5 4.2.3, web only).
-    let mut spec = LeafSpec::qwac("seal-as-qwac", &[PspRole::AccountInformation]);
-    spec.qc = Some(qc(
-        true,
-        &[QcType::Eseal],
-        Some(&[PspRole::AccountInformation]),
-    ));
-    let leaf = pki.ca.issue(&spec);
-    let err = v
-        .validate(&pki.chain(&leaf), Purpose::Qwac, now())
-        .await
-        .unwrap_err();
-    assert_eq!(err, CertError::NotQwac);
+    let seal_as_qwac = with_qc(LeafSpec::qwac("seal-as-qwac", &ai), true, QcType::Eseal);
+    assert_eq!(
+        refused(seal_as_qwac, Purpose::Qwac).await,
+        CertError::NotQwac
+    );
     // The same for a seal: QcType eseal and a PSD2 statement, but no QcCompliance, is no
     // QSealC (EN 319 412-5 4.2.1: only QcCompliance makes it qualified).
-    let mut spec = LeafSpec::qsealc("seal-not-compliant", &[PspRole::AccountInformation]);
-    spec.qc = Some(qc(
+    let seal = with_qc(
+        LeafSpec::qsealc("seal-not-compliant", &ai),
         false,
-        &[QcType::Eseal],
-        Some(&[PspRole::AccountInformation]),
-    ));
-    let leaf = pki.ca.issue(&spec);
-    let err = v
-        .validate(&pki.chain(&leaf), Purpose::Sealing, now())
-        .await
-        .unwrap_err();
-    assert_eq!(err, CertError::NotQsealc);
+        QcType::Eseal,
+    );
+    assert_eq!(refused(seal, Purpose::Sealing).await, CertError::NotQsealc);
 }
 
 /// A DER TLV with a short or one-byte long length, for writing statements byte by byte.

@@ -124,27 +124,16 @@ impl Ca {
     /// An issuing CA whose own revocation status is published at `crl_url` / `ocsp_url`
     /// (by this CA).
     pub fn intermediate_with(&self, cn: &str, crl_url: Option<&str>, ocsp_url: Option<&str>) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let key_pem = key.serialize_pem();
-        let (serial, serial_hex) = next_serial();
-        let mut p = Self::params(cn, &serial);
-        p.use_authority_key_identifier_extension = true;
-        if let Some(url) = crl_url {
-            p.crl_distribution_points = vec![CrlDistributionPoint {
-                uris: vec![url.to_owned()],
-            }];
-        }
-        if let Some(url) = ocsp_url {
-            p.custom_extensions.push(aia_extension(url));
-        }
-        let not_after = p.not_after;
-        Ca {
-            issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).unwrap(),
-            key_pem,
-            serial,
-            serial_hex,
-            not_after,
-        }
+        self.intermediate_shaped(cn, |p| {
+            if let Some(url) = crl_url {
+                p.crl_distribution_points = vec![CrlDistributionPoint {
+                    uris: vec![url.to_owned()],
+                }];
+            }
+            if let Some(url) = ocsp_url {
+                p.custom_extensions.push(aia_extension(url));
+            }
+        })
     }
 
     /// An issuing CA whose own revocation status this CA publishes at `crl_url`, with a key
@@ -201,20 +190,7 @@ impl Ca {
 
     /// An issuing CA (`cA` true) whose key usage is `usages` only.
     pub fn intermediate_with_usages(&self, cn: &str, usages: Vec<KeyUsagePurpose>) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let key_pem = key.serialize_pem();
-        let (serial, serial_hex) = next_serial();
-        let mut p = Self::params(cn, &serial);
-        p.use_authority_key_identifier_extension = true;
-        p.key_usages = usages;
-        let not_after = p.not_after;
-        Ca {
-            issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).unwrap(),
-            key_pem,
-            serial,
-            serial_hex,
-            not_after,
-        }
+        self.intermediate_shaped(cn, |p| p.key_usages = usages)
     }
 
     /// This CA's key certified again by `root` under another name (a renamed or re-certified
