@@ -111,7 +111,7 @@ impl Application {
 
         let url = config.database_url();
         if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            config.create_data_dir().with_context(|| {
                 format!("creating data directory {}", config.data_dir.display())
             })?;
         }
@@ -567,8 +567,23 @@ impl Application {
         &self.issuer
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, then drains in-flight requests on the public and the
+    /// staff listeners together (each within the grace period), reports not ready meanwhile,
+    /// and only then finishes the audit log and closes the database.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        let (stopping, stop) = tokio::sync::watch::channel(false);
+        let readiness = self.state.meta.readiness.clone();
+        let shutdown = async move {
+            shutdown.await;
+            readiness.begin_shutdown();
+            let _ = stopping.send(true);
+        };
+        let stopped = move || {
+            let mut stop = stop.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }
+        };
         let router = routes::router(
             self.state.clone(),
             self.request_deadline,
@@ -582,7 +597,7 @@ impl Application {
                 l,
                 tls,
                 router,
-                std::future::pending::<()>(),
+                stopped(),
                 grace,
                 limits,
             ))
@@ -620,7 +635,9 @@ impl Application {
             admin.abort();
         }
         if let Some(staff) = staff {
-            staff.abort();
+            // Its drain began with the public listener's; wait for its last requests (a staff
+            // action and its audit row) before the audit log and the database close.
+            let _ = staff.await;
         }
         self.audit.finish(Duration::from_secs(2)).await;
         self.store.close().await;

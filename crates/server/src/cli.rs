@@ -316,7 +316,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)?;
+        config.create_data_dir()?;
     }
     let settings = ConnectSettings {
         max_connections: 2,

@@ -420,6 +420,12 @@ impl Config {
         }
     }
 
+    /// Creates the data directory (and its parents) when it does not exist, accessible to the
+    /// owner only: the embedded database and the development PKI's keys live there.
+    pub fn create_data_dir(&self) -> std::io::Result<()> {
+        create_private_dir(&self.data_dir)
+    }
+
     /// The database URL, defaulting to SQLite in the data directory.
     pub fn database_url(&self) -> String {
         self.database.url.clone().unwrap_or_else(|| {
@@ -536,6 +542,20 @@ fn one_line(err: figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Creates `dir` and any missing parent accessible to the owner only (0700): directories the
+/// server makes for keys, the embedded database and the demo credentials. An existing
+/// directory keeps its permissions (they are the operator's).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 #[cfg(test)]

@@ -49,12 +49,12 @@ pub async fn ensure_demo_psu(
     psus.seed_accounts(&record.subject, rng)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    std::fs::create_dir_all(data_dir)?;
-    std::fs::write(
+    crate::config::create_private_dir(data_dir)?;
+    crate::dev_pki::write(
         &file,
-        format!("username: {DEMO_USERNAME}\npassword: {password}\n"),
-    )
-    .with_context(|| format!("writing {}", file.display()))?;
+        &format!("username: {DEMO_USERNAME}\npassword: {password}\n"),
+        true,
+    )?;
     Ok(format!(
         "created demo PSU: username {DEMO_USERNAME}, password {password} ({})",
         file.display()

@@ -59,7 +59,7 @@ impl DevPki {
         if present {
             return Ok((pki, false));
         }
-        std::fs::create_dir_all(&dir)
+        crate::config::create_private_dir(&dir)
             .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
         generate(&pki)?;
         Ok((pki, true))
@@ -138,7 +138,8 @@ fn dn(cn: &str) -> DistinguishedName {
     dn
 }
 
-fn write(path: &Path, contents: &str, secret: bool) -> Result<(), anyhow::Error> {
+/// Writes `contents` to `path`, synced; a `secret` file is created readable by its owner only.
+pub(crate) fn write(path: &Path, contents: &str, secret: bool) -> Result<(), anyhow::Error> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -92,20 +92,39 @@ pub struct MetaState {
     pub capabilities: Arc<crate::routes::Capabilities>,
 }
 
-/// Answers whether the database is reachable, and nothing else.
+/// Answers whether this node should be sent requests: not once it is shutting down, and only
+/// while the database is reachable.
 #[derive(Clone)]
-pub struct Readiness(SqlStore);
+pub struct Readiness {
+    store: SqlStore,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Readiness {
     /// Over the store.
     pub fn new(store: SqlStore) -> Self {
-        Self(store)
+        Self {
+            store,
+            draining: Arc::default(),
+        }
+    }
+
+    /// The node is shutting down: from now on it is not ready, so a load balancer checking
+    /// `/readyz` (on the admin listener, which answers during the drain) sends it nothing new.
+    pub fn begin_shutdown(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`Readiness::begin_shutdown`] was called.
+    pub fn shutting_down(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// `Ok` when the database answers within a second: a probe that hangs while the
     /// database is away would tell the load balancer nothing.
     pub async fn check(&self) -> Result<(), bulwark_store::StoreError> {
-        match tokio::time::timeout(std::time::Duration::from_secs(1), self.0.ping()).await {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), self.store.ping()).await {
             Ok(answer) => answer,
             Err(_) => Err(bulwark_store::StoreError::Unavailable(
                 "no answer within 1 s".into(),

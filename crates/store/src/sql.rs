@@ -124,6 +124,10 @@ impl SqlStore {
         backend: Backend,
         settings: &ConnectSettings,
     ) -> Result<Self, sqlx::Error> {
+        if backend == Backend::Sqlite && !sqlite_read_only(url) && !sqlite_in_memory(url) {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+            create_owner_only(options.get_filename())?;
+        }
         let pool = pool_options(backend, settings).connect(url).await?;
         // SQLite: sqlx's pool only applies migrations; statements run inline (see `db`).
         let lite = match backend {
@@ -269,6 +273,28 @@ fn sqlite_read_only(url: &str) -> bool {
     sqlite_params(url)
         .iter()
         .any(|(k, v)| (k == "mode" && v == "ro") || (k == "immutable" && (v == "1" || v == "true")))
+}
+
+/// Creates a SQLite database file that does not exist yet readable and writable by its owner
+/// only (0600), before SQLite creates it with the process's umask (0644 under the usual 022):
+/// the file holds the server's private signing keys, password hashes and refresh-token
+/// hashes. SQLite gives its `-wal` and `-shm` files the database file's permissions. An
+/// existing file is left as it is (its permissions are the operator's).
+fn create_owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A missing directory and the like: SQLite's own open reports it, as before.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a SQLite URL names an in-memory database.

@@ -10,8 +10,12 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+/// `GET /readyz`: 200 when the database answers, 503 otherwise and once the node is shutting
+/// down.
 pub async fn readyz(State(meta): State<MetaState>) -> (StatusCode, &'static str) {
+    if meta.readiness.shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match meta.readiness.check().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {

@@ -70,6 +70,18 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
     assert_eq!(ui.status, 200, "{:?}", ui.body);
     assert_eq!(ui.body["sub"], at["sub"]);
     assert_eq!(ui.body["openbanking_intent_id"], consent_id.as_str());
+    // OIDC Core 5.3.1: the UserInfo endpoint answers POST as it answers GET.
+    let posted = crate::support::consents::call(
+        &h,
+        Some(&t.c.identity),
+        reqwest::Method::POST,
+        "/userinfo",
+        Some(access),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((posted.status, &posted.body), (200, &ui.body));
 
     // TK-3: refresh, bound to the presented certificate, no rotation by default.
     let refresh_token = tokens.2["refresh_token"].as_str().unwrap();

@@ -37,6 +37,20 @@ fn op_1_embedded_default_generates_material_and_sigterm_exits_zero() {
     // AZ-6: the demo PSU, its password kept for the next start.
     let demo = std::fs::read_to_string(dir.path().join("data/demo-psu.txt")).unwrap();
     assert!(demo.starts_with("username: demo\npassword: "), "{demo}");
+    // What it made holds private keys and credentials: the owner's only, whatever the umask.
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [
+        ("data", 0o700),
+        ("data/dev-pki", 0o700),
+        ("data/bulwark.db", 0o600),
+        ("data/bulwark.db-wal", 0o600),
+        ("data/demo-psu.txt", 0o600),
+        ("data/dev-pki/server-key.pem", 0o600),
+        ("data/dev-pki/client-key.pem", 0o600),
+    ] {
+        let meta = std::fs::metadata(dir.path().join(path)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{path}");
+    }
     signal(&child, "TERM");
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");

@@ -51,10 +51,20 @@ async fn ds_1_discovery_advertises_token_endpoints_and_mtls_aliases() {
         format!("{ISSUER}/introspect")
     );
     assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/revoke"));
-    assert_eq!(
-        doc["mtls_endpoint_aliases"]["token_endpoint"],
-        format!("{ISSUER}/token")
-    );
+    // RFC 8705 5: every endpoint a client reaches with its certificate has its alias.
+    for (member, path) in [
+        ("token_endpoint", "/token"),
+        ("introspection_endpoint", "/introspect"),
+        ("revocation_endpoint", "/revoke"),
+        ("pushed_authorization_request_endpoint", "/par"),
+        ("userinfo_endpoint", "/userinfo"),
+    ] {
+        assert_eq!(
+            doc["mtls_endpoint_aliases"][member],
+            format!("{ISSUER}{path}"),
+            "{member}"
+        );
+    }
     assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],

@@ -43,6 +43,7 @@ mod ob_directory;
 mod openapi;
 mod proxy;
 mod reload;
+mod shutdown;
 mod staff;
 mod staff_members;
 mod tls;

@@ -1,0 +1,97 @@
+//! OP-1 and OP-4 at shutdown: while a node drains the requests in flight it reports not ready
+//! on its admin listener (a load balancer sends it nothing new), and a request in flight on the
+//! staff listener finishes with its answer before the database closes.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+use crate::support::{install_crypto, test_config};
+
+/// A TLS connection to `addr` (trusting the development CA in `data_dir`) that has sent the
+/// head of a POST and two of its ten body bytes: a request in flight until the rest comes.
+async fn request_in_flight(
+    addr: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+    path: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut config =
+        crate::support::http::client_tls_config(&data_dir.join("dev-pki/ca.pem"), None);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\nab"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    tls
+}
+
+/// Sends the rest of the body of a [`request_in_flight`] and expects an HTTP answer.
+async fn answered(name: &str, conn: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
+    conn.write_all(b"cdefghij").await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("{name}: no answer while draining"))
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 "), "{name}: {answer:?}");
+}
+
+#[tokio::test]
+async fn op_4_a_draining_node_is_not_ready_and_op_1_the_staff_listener_drains_too() {
+    install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.http.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.staff.listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = bulwark_server::app::Application::build(config)
+        .await
+        .unwrap();
+    let (addr, admin, staff) = (
+        app.addr(),
+        app.admin_addr().unwrap(),
+        app.staff_addr().unwrap(),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let readyz = || async move {
+        reqwest::get(format!("http://{admin}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(readyz().await, 200);
+
+    // One request in flight on each TLS listener, then the shutdown signal.
+    let mut public = request_in_flight(addr, dir.path(), "/token").await;
+    let mut staff_req = request_in_flight(staff, dir.path(), "/staff/login").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "draining the requests in flight");
+    assert_eq!(readyz().await, 503, "not ready while draining");
+
+    // The public request completes and is answered; the node keeps draining the staff
+    // listener's (its audit row and the database must outlive it), then that one is answered
+    // too, and only then does the node stop.
+    answered("public", &mut public).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !task.is_finished(),
+        "the staff request in flight is still drained"
+    );
+    answered("staff", &mut staff_req).await;
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the node stops once drained")
+        .unwrap();
+}
