@@ -159,6 +159,25 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
     assert_oauth_error(&dead, 400, "invalid_grant");
     let info = introspect(&h, &t.c, access).await;
     assert_eq!(info["active"], false);
+    // OIDC Core 5.3.3: nor does userinfo answer for it (RFC 6750 3.1 `invalid_token`).
+    let ui = crate::support::consents::call(
+        &h,
+        Some(&t.c.identity),
+        reqwest::Method::GET,
+        "/userinfo",
+        Some(access),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(ui.status, 401, "{:?}", ui.body);
+    assert!(ui.body.get("sub").is_none());
+    assert!(
+        ui.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
 }
 both_backends!(az_fapi2_happy_flow, az_fapi2_happy_flow_on_postgres => az_fapi2_happy_flow_case);
 
@@ -482,6 +501,25 @@ async fn az_6_login_and_forms_are_guarded_case(h: Harness) {
         .await;
     assert_eq!(none.status, 400);
     assert!(none.body.contains("choose at least one account"));
+    // A form repeating its csrf or its decision (parameter pollution: which one counts?)
+    // decides nothing.
+    for repeated in [
+        [
+            ("csrf", csrf.as_str()),
+            ("csrf", "another"),
+            ("decision", "authorise"),
+        ],
+        [
+            ("csrf", csrf.as_str()),
+            ("decision", "deny"),
+            ("decision", "authorise"),
+        ],
+    ] {
+        let mut form = repeated.to_vec();
+        form.push(("account", accounts[1].as_str()));
+        let r = b.post(&format!("{ia}/decision"), &form).await;
+        assert_eq!(r.status, 403, "{form:?}: {}", r.body);
+    }
     assert_eq!(
         h.store
             .get_consent(&consent_id)

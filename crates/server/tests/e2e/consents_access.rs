@@ -52,6 +52,19 @@ async fn cert_7_role_mismatches_are_refused_and_store_nothing() {
         .post(PISP, &pay_body("1.00"), &[("x-idempotency-key", "k")])
         .await;
     assert_role_refused(&pay, "PSP_PI");
+    // Who the caller is comes before what it sent: unsigned, the same request is refused for
+    // the role, not for its missing signature.
+    let unsigned = call(
+        &h,
+        Some(&aisp.identity),
+        reqwest::Method::POST,
+        PISP,
+        Some(&aisp_token),
+        Some(&pay_body("1.00")),
+        &[("x-idempotency-key", "k2")],
+    )
+    .await;
+    assert_role_refused(&unsigned, "PSP_PI");
     let cof = as_tpp(&h, &aisp, &aisp_token)
         .post(CBPII, &cof_body(), &[])
         .await;

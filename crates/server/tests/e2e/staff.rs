@@ -461,6 +461,19 @@ async fn co_5_login_is_protected_and_sessions_end() {
         )
         .await;
     assert_eq!(forged.status, 403);
+    // A browser that never loaded the form (no login cookie) sending an empty token matches
+    // nothing either: an empty expectation is no expectation (login CSRF).
+    let blank = Browser::new(&h)
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", ""),
+                ("username", "alice"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(blank.status, 403);
     // Wrong password and unknown user read the same.
     let mut answers = Vec::new();
     for user in ["alice", "nobody"] {
