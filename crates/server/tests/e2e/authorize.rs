@@ -57,30 +57,12 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
     assert_eq!(info["consent_id"], consent_id.as_str());
 
     // userinfo with the bound certificate.
-    let ui = crate::support::consents::call(
-        &h,
-        Some(&t.c.identity),
-        reqwest::Method::GET,
-        "/userinfo",
-        Some(access),
-        None,
-        &[],
-    )
-    .await;
+    let ui = userinfo(&h, &t, reqwest::Method::GET, access).await;
     assert_eq!(ui.status, 200, "{:?}", ui.body);
     assert_eq!(ui.body["sub"], at["sub"]);
     assert_eq!(ui.body["openbanking_intent_id"], consent_id.as_str());
     // OIDC Core 5.3.1: the UserInfo endpoint answers POST as it answers GET.
-    let posted = crate::support::consents::call(
-        &h,
-        Some(&t.c.identity),
-        reqwest::Method::POST,
-        "/userinfo",
-        Some(access),
-        None,
-        &[],
-    )
-    .await;
+    let posted = userinfo(&h, &t, reqwest::Method::POST, access).await;
     assert_eq!((posted.status, &posted.body), (200, &ui.body));
 
     // TK-3: refresh, bound to the presented certificate, no rotation by default.
@@ -128,16 +110,7 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
         narrow.2["access_token"].as_str().unwrap(),
         t.app_token.as_str(),
     ] {
-        let ui = crate::support::consents::call(
-            &h,
-            Some(&t.c.identity),
-            reqwest::Method::GET,
-            "/userinfo",
-            Some(token),
-            None,
-            &[],
-        )
-        .await;
+        let ui = userinfo(&h, &t, reqwest::Method::GET, token).await;
         assert_eq!(ui.status, 403, "{:?}", ui.body);
         assert_eq!(ui.body["error"], "insufficient_scope");
     }
@@ -160,16 +133,7 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
     let info = introspect(&h, &t.c, access).await;
     assert_eq!(info["active"], false);
     // OIDC Core 5.3.3: nor does userinfo answer for it (RFC 6750 3.1 `invalid_token`).
-    let ui = crate::support::consents::call(
-        &h,
-        Some(&t.c.identity),
-        reqwest::Method::GET,
-        "/userinfo",
-        Some(access),
-        None,
-        &[],
-    )
-    .await;
+    let ui = userinfo(&h, &t, reqwest::Method::GET, access).await;
     assert_eq!(ui.status, 401, "{:?}", ui.body);
     assert!(ui.body.get("sub").is_none());
     assert!(
@@ -180,6 +144,25 @@ async fn az_fapi2_happy_flow_case(h: Harness) {
     );
 }
 both_backends!(az_fapi2_happy_flow, az_fapi2_happy_flow_on_postgres => az_fapi2_happy_flow_case);
+
+/// `/userinfo` by `method` with `token`, over `t`'s certificate.
+async fn userinfo(
+    h: &Harness,
+    t: &FlowTpp,
+    method: reqwest::Method,
+    token: &str,
+) -> crate::support::consents::Answer {
+    crate::support::consents::call(
+        h,
+        Some(&t.c.identity),
+        method,
+        "/userinfo",
+        Some(token),
+        None,
+        &[],
+    )
+    .await
+}
 
 /// AZ-1 (fapi2 "par-ensure-reused-request-uri-prior-to-auth-completion-succeeds",
 /// "par-attempt-reuse-request_uri"): a request_uri may be opened again until the authorization
