@@ -414,7 +414,10 @@ fn max_age_prompt(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
                 "prompt=none cannot be combined with other values".into(),
             ));
         }
-        d.prompt = Some(prompt.to_string());
+        // Kept as the words were read, one space apart: `/authorize` compares `none` and looks
+        // for `login` word by word, so `login<TAB>consent` or `none ` must mean what they were
+        // checked to mean (a fresh login; no page shown).
+        d.prompt = (!words.is_empty()).then(|| words.join(" "));
     }
     Ok(())
 }
@@ -848,6 +851,19 @@ mod tests {
             assert_eq!(
                 refusal(fapi2(&[("prompt", mixed)])),
                 "prompt=none cannot be combined with other values"
+            );
+        }
+        // Words apart by any whitespace are kept as the words, one space apart, as they were
+        // checked (a tab-separated `login` still forces a login; `none ` is `none`).
+        for (sent, kept) in [
+            ("login\tconsent", "login consent"),
+            ("none ", "none"),
+            (" login  ", "login"),
+        ] {
+            assert_eq!(
+                fapi2(&[("prompt", sent)]).unwrap().prompt.as_deref(),
+                Some(kept),
+                "{sent:?}"
             );
         }
     }
