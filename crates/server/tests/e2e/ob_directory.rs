@@ -25,16 +25,21 @@ fn trust_directory(c: &mut Config) {
     c.trust.ob_directory = vec![ob_directory_pki().ca_pem_path.clone()];
 }
 
-/// A refusal whose OB error message says the certificate is another organisation's (CERT-8).
-fn assert_names_another_organisation(refused: &crate::support::consents::Answer) {
+/// A refusal whose first OB error message contains `why`.
+fn assert_refused_for(refused: &crate::support::consents::Answer, why: &str) {
     assert!(
         refused.body["Errors"][0]["Message"]
             .as_str()
             .unwrap()
-            .contains("another organisation"),
-        "{:?}",
+            .contains(why),
+        "{why}: {:?}",
         refused.body
     );
+}
+
+/// A refusal whose OB error message says the certificate is another organisation's (CERT-8).
+fn assert_names_another_organisation(refused: &crate::support::consents::Answer) {
+    assert_refused_for(refused, "another organisation");
 }
 
 /// An OBWAC `OU=<ou>, CN=<cn>` of the directory's CA.
@@ -114,14 +119,7 @@ async fn directory_tpp_consents(h: Harness) {
     assert_eq!(pay.status, 201, "{:?}", pay.body);
     let cof = tpp.post(CBPII, &cof_body(), &[]).await;
     assert_eq!(cof.status, 403, "{:?}", cof.body);
-    assert!(
-        cof.body["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("PSP_IC"),
-        "{:?}",
-        cof.body
-    );
+    assert_refused_for(&cof, "PSP_IC");
     assert_eq!(
         crate::support::consents::stored(&h).await,
         2,
@@ -235,14 +233,7 @@ async fn ob_6_directory_certificates_under_eidas_anchors_are_no_qwacs() {
         directory_tpp(&h, SOFTWARE_ID, &["AISP"], obwac(Some(ORG_ID), SOFTWARE_ID)).await;
     let refused = as_tpp(&h, &c, &token).post(AISP, &aac_body(), &[]).await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
-    assert!(
-        refused.body["Errors"][0]["Message"]
-            .as_str()
-            .unwrap()
-            .contains("not_qwac"),
-        "{:?}",
-        refused.body
-    );
+    assert_refused_for(&refused, "not_qwac");
 }
 
 #[tokio::test]
