@@ -241,7 +241,13 @@ impl AuthzService {
             // authorise it.
             Err(ConsentError::CutOffPassed) => {
                 return self
-                    .redirect_error(&req, OAuthErrorCode::AccessDenied, CUT_OFF_PASSED, now)
+                    .redirect_error(
+                        &req,
+                        request_uri.as_deref(),
+                        OAuthErrorCode::AccessDenied,
+                        CUT_OFF_PASSED,
+                        now,
+                    )
                     .await;
             }
             Err(e) => {
@@ -253,7 +259,13 @@ impl AuthzService {
                     _ => "the consent is not awaiting authorisation",
                 };
                 return self
-                    .redirect_error(&req, OAuthErrorCode::InvalidRequest, description, now)
+                    .redirect_error(
+                        &req,
+                        request_uri.as_deref(),
+                        OAuthErrorCode::InvalidRequest,
+                        description,
+                        now,
+                    )
                     .await;
             }
         };
@@ -261,6 +273,7 @@ impl AuthzService {
             return self
                 .redirect_error(
                     &req,
+                    request_uri.as_deref(),
                     OAuthErrorCode::InvalidScope,
                     &format!(
                         "a {} consent needs the {} scope",
@@ -289,6 +302,7 @@ impl AuthzService {
             return self
                 .redirect_error(
                     &req,
+                    request_uri.as_deref(),
                     code,
                     "the customer must take part in this authorisation",
                     now,
@@ -371,14 +385,24 @@ impl AuthzService {
             .map_err(|e| AuthzError::Internal(e.to_string()))
     }
 
+    /// An error answer to a request that started no interaction. RFC 6749 4.1.2.1 / RFC 9126
+    /// 4: once the client has its answer the request is spent, as `end_without_decision`
+    /// spends one answered from our pages: its `request_uri` goes with this answer, and a
+    /// request another visit answered first is over.
     async fn redirect_error(
         &self,
         req: &AuthorizationRequest,
+        request_uri: Option<&str>,
         code: OAuthErrorCode,
         description: &str,
         now: i64,
     ) -> Result<Begin, AuthzError> {
         let url = self.error_url(req, code, description, now).await?;
+        if let Some(uri) = request_uri
+            && !self.store.spend_pushed_request(uri).await?
+        {
+            return Err(AuthzError::Expired);
+        }
         Ok(Begin::Redirect(url))
     }
 

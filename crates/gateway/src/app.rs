@@ -58,9 +58,56 @@ impl FromRef<GatewayState> for MtlsConfig {
 pub struct Gateway {
     listener: TcpListener,
     admin: Option<TcpListener>,
-    tls: Arc<rustls::ServerConfig>,
+    tls: bulwark_web::tls::TlsSource,
     state: GatewayState,
     store: SqlStore,
+    reloader: CertReloader,
+    drain: Duration,
+}
+
+/// How much longer than the upstream timeout a stopping gateway waits for its requests: an
+/// upstream call still running when the drain begins (a payment the bank is answering, its
+/// consent already consumed) ends by its answer or its timeout, then its response is sent.
+const DRAIN_MARGIN: Duration = Duration::from_secs(5);
+
+/// What SIGHUP re-reads without a restart (OP-3), as the server does: the gateway's
+/// certificate and key, and the client-certificate trust anchors. An operator renewing
+/// certificates signals every process the runbook names; a file that does not load leaves
+/// everything as it was.
+#[derive(Clone)]
+pub struct CertReloader {
+    files: crate::config::TlsFiles,
+    trust: bulwark_certs::TrustSettings,
+    revocation: bulwark_certs::RevocationSettings,
+    tls: bulwark_web::tls::TlsSource,
+    validator: CertValidator,
+}
+
+impl CertReloader {
+    /// Re-reads the files and puts them in force; on any error nothing changes. Returns what
+    /// was loaded, for the log.
+    pub fn reload(&self) -> anyhow::Result<Vec<String>> {
+        let tls = load_tls(&self.files)?;
+        let validator = CertValidator::from_settings(&self.trust, self.revocation.clone())?;
+        self.tls.replace(tls);
+        self.validator.replace_anchors(&validator);
+        Ok(vec![
+            format!("gateway certificate {}", self.files.cert.display()),
+            "client-certificate trust anchors".to_string(),
+        ])
+    }
+}
+
+/// The gateway's TLS configuration from its certificate files.
+fn load_tls(files: &crate::config::TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let chain = bulwark_web::tls::load_chain(&files.cert)?;
+    let key = bulwark_web::tls::load_key(&files.key)?;
+    Ok(Arc::new(bulwark_web::tls::server_config(
+        chain,
+        key,
+        Vec::new(),
+        files.profile,
+    )?))
 }
 
 fn pem_roots(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -86,14 +133,7 @@ impl Gateway {
             .map(|r| Route::new(r).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("gateway route: {e}"))?;
-        let chain = bulwark_web::tls::load_chain(&config.tls.cert)?;
-        let key = bulwark_web::tls::load_key(&config.tls.key)?;
-        let tls = Arc::new(bulwark_web::tls::server_config(
-            chain,
-            key,
-            Vec::new(),
-            config.tls.profile,
-        )?);
+        let tls = bulwark_web::tls::TlsSource::new(load_tls(&config.tls)?);
         let store = SqlStore::connect(
             &config.database_url,
             &ConnectSettings {
@@ -133,6 +173,13 @@ impl Gateway {
             Duration::from_secs(config.jwks_cache_secs),
         ));
         let validator = CertValidator::from_settings(&config.trust, config.revocation.clone())?;
+        let reloader = CertReloader {
+            files: config.tls.clone(),
+            trust: config.trust.clone(),
+            revocation: config.revocation.clone(),
+            tls: tls.clone(),
+            validator: validator.clone(),
+        };
         let directory = Arc::new(ClientDirectory::new(
             store_arc.clone(),
             store_arc.clone(),
@@ -209,10 +256,13 @@ impl Gateway {
             None => None,
         };
         bulwark_web::metrics::install();
+        let drain = Duration::from_secs(config.upstream_timeout_secs).saturating_add(DRAIN_MARGIN);
         Ok(Self {
             listener,
             admin,
             tls,
+            reloader,
+            drain,
             state: GatewayState {
                 inner: Arc::new(Inner {
                     routes,
@@ -239,7 +289,17 @@ impl Gateway {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` completes.
+    /// What re-reads the certificates and trust anchors while the gateway runs (SIGHUP).
+    pub fn certificate_reloader(&self) -> CertReloader {
+        self.reloader.clone()
+    }
+
+    /// How long a shutdown waits for requests in flight: the upstream timeout and a margin.
+    pub fn drain_grace(&self) -> Duration {
+        self.drain
+    }
+
+    /// Serves until `shutdown` completes, then drains for [`Gateway::drain_grace`].
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         // Behind a TLS-terminating proxy every peer is a proxy: no per-address cap.
         let limits = bulwark_web::ConnectionLimits {
@@ -278,7 +338,7 @@ impl Gateway {
             self.tls,
             router,
             shutdown,
-            Duration::from_secs(10),
+            self.drain,
             limits,
         )
         .await;

@@ -231,7 +231,8 @@ impl ParService {
     }
 
     /// RFC 9126 4 / FAPI: an unexpired request_uri of this client. It may be opened again
-    /// (a reload) until the authorization completes; completing it deletes it.
+    /// (a reload) until the client has its answer: the authorization completing, or an error
+    /// redirect from `/authorize`, deletes it.
     async fn pushed(
         &self,
         uri: &str,

@@ -639,7 +639,7 @@ impl Application {
             // action and its audit row) before the audit log and the database close.
             let _ = staff.await;
         }
-        self.audit.finish(Duration::from_secs(2)).await;
+        self.audit.finish(crate::audit_log::FINISH_GRACE).await;
         self.store.close().await;
     }
 }

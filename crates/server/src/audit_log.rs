@@ -165,16 +165,26 @@ pub fn enqueue(app_id: u64, event: AuditEvent) -> Option<AuditEvent> {
     }
 }
 
+/// The pauses before each retry of a batch while the database is away (3 s in all).
+const RETRY_PAUSES_MS: [u64; 4] = [200, 400, 800, 1600];
+
+/// How long a node's shutdown waits for its queued events to be written: longer than a batch
+/// riding out the whole retry schedule, so a database restarting as the node stops (a
+/// rolling upgrade of both) costs no audit row that the retries would have saved.
+pub const FINISH_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Appends events in one transaction, retrying while the database is away (a restart, a
 /// failover). Any other refusal, or a database still away after the retries, and the events
 /// are written one by one: one event the database refuses must not take the others with it.
 async fn write(store: &dyn AuditStore, events: &[AuditEvent]) {
-    for attempt in 0..5u32 {
+    let mut pauses = RETRY_PAUSES_MS.iter();
+    loop {
         match store.append_audit_batch(events).await {
             Ok(()) => return,
-            Err(e) if e.is_unavailable() && attempt < 4 => {
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
+            Err(e) if e.is_unavailable() => match pauses.next() {
+                Some(ms) => tokio::time::sleep(std::time::Duration::from_millis(*ms)).await,
+                None => break,
+            },
             Err(_) => break,
         }
     }
@@ -489,6 +499,59 @@ mod tests {
             .unwrap();
         let actions: Vec<_> = rows.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(actions, ["before", "after"]);
+        store.close().await;
+    }
+
+    /// The trail in front of a database that refuses as a restarting one does, a number of
+    /// times, then writes.
+    struct Restarting {
+        store: bulwark_store::SqlStore,
+        refusals: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl AuditStore for Restarting {
+        async fn append_audit(&self, e: &AuditEvent) -> Result<(), bulwark_store::StoreError> {
+            self.store.append_audit(e).await
+        }
+
+        async fn append_audit_batch(
+            &self,
+            events: &[AuditEvent],
+        ) -> Result<(), bulwark_store::StoreError> {
+            let left = self.refusals.load(Ordering::SeqCst);
+            if left > 0 {
+                self.refusals.store(left - 1, Ordering::SeqCst);
+                return Err(bulwark_store::StoreError::Unavailable("restarting".into()));
+            }
+            self.store.append_audit_batch(events).await
+        }
+
+        async fn list_audit(
+            &self,
+            q: &AuditQuery,
+        ) -> Result<Vec<AuditEvent>, bulwark_store::StoreError> {
+            self.store.list_audit(q).await
+        }
+    }
+
+    /// OP-1 with OP-6: a node stopping while its database restarts waits for the queued event
+    /// through the writer's whole retry schedule (written at the last attempt), so the row the
+    /// retries save is not lost to the shutdown.
+    #[tokio::test]
+    async fn op_1_shutdown_waits_out_the_audit_writes_retries() {
+        let db = TestDb::sqlite();
+        let store = db.migrated_store().await.unwrap();
+        let restarting = Arc::new(Restarting {
+            store: store.clone(),
+            refusals: std::sync::atomic::AtomicUsize::new(RETRY_PAUSES_MS.len()),
+        });
+        let route = register(restarting, Arc::new(bulwark_core::SystemClock));
+        assert!(enqueue(route.app_id, event("while-restarting")).is_none());
+        route.finish(FINISH_GRACE).await;
+        let rows = store.list_audit(&AuditQuery::default()).await.unwrap();
+        let actions: Vec<_> = rows.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["while-restarting"]);
         store.close().await;
     }
 }

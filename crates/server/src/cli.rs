@@ -226,6 +226,7 @@ pub(crate) fn subscriber(config: &Config) -> impl tracing::Subscriber + Send + S
 }
 
 async fn gateway(config: bulwark_gateway::GatewayConfig) -> anyhow::Result<()> {
+    let hup = hangups();
     let gateway =
         bulwark_gateway::Gateway::build(config, std::sync::Arc::new(bulwark_core::SystemClock))
             .await?;
@@ -234,8 +235,24 @@ async fn gateway(config: bulwark_gateway::GatewayConfig) -> anyhow::Result<()> {
     }
     let shutdown = shutdown_signal();
     println!("bulwark gateway listening on https://{}", gateway.addr());
+    let reloader = gateway.certificate_reloader();
+    let reloads = tokio::spawn(reload_on_sighup(move || reloader.reload(), hup));
     gateway.run_until(shutdown).await;
+    reloads.abort();
     Ok(())
+}
+
+/// SIGHUP, taken before a command's (slow) start, so a SIGHUP from a renewal hook during it is
+/// not fatal; one arriving then is handled once the command runs.
+#[cfg(unix)]
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+/// Without SIGHUP (not unix), nothing to take.
+#[cfg(not(unix))]
+fn hangups() -> Option<()> {
+    None
 }
 
 async fn demo_bank(config: Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
@@ -251,12 +268,7 @@ async fn demo_bank(config: Config, listen: std::net::SocketAddr) -> anyhow::Resu
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    // Taken before the (slow) start, so a SIGHUP from a renewal hook during it is not fatal;
-    // one arriving then is handled once the server runs.
-    #[cfg(unix)]
-    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    #[cfg(not(unix))]
-    let hup = None::<()>;
+    let hup = hangups();
     let app = Application::build(config).await?;
     for line in &app.report {
         println!("{line}");
@@ -269,18 +281,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
     tracing::info!(addr = %app.addr(), ready_ms = started.elapsed().as_millis() as u64, "ready");
-    let reloads = tokio::spawn(reload_on_sighup(app.certificate_reloader(), hup));
+    let reloader = app.certificate_reloader();
+    let reloads = tokio::spawn(reload_on_sighup(move || reloader.reload(), hup));
     app.run_until(shutdown).await;
     reloads.abort();
     tracing::info!("shut down cleanly");
     Ok(())
 }
 
-/// OP-3: on each SIGHUP, re-reads the server certificate and key and the trust anchors; a
-/// file that does not load leaves everything as it was (and says why).
+/// OP-3: on each SIGHUP, re-reads the certificate and key and the trust anchors (`reload`,
+/// the server's or the gateway's); a file that does not load leaves everything as it was (and
+/// says why).
 #[cfg(unix)]
 async fn reload_on_sighup(
-    reloader: crate::app::CertReloader,
+    reload: impl Fn() -> anyhow::Result<Vec<String>>,
     hup: Option<tokio::signal::unix::Signal>,
 ) {
     let Some(mut hup) = hup else {
@@ -288,10 +302,10 @@ async fn reload_on_sighup(
         return;
     };
     while hup.recv().await.is_some() {
-        match reloader.reload() {
+        match reload() {
             Ok(report) => {
                 tracing::info!(target: "bulwark::security", details = %report.join("; "), "certificates and trust anchors reloaded");
-                println!("reloaded the server certificate and trust anchors");
+                println!("reloaded the certificate and trust anchors");
             }
             Err(e) => {
                 tracing::error!(target: "bulwark::security", error = %format!("{e:#}"), "certificate reload failed; the previous certificates stay in force");
@@ -303,7 +317,7 @@ async fn reload_on_sighup(
 
 /// Without SIGHUP (not unix), certificates reload only on restart.
 #[cfg(not(unix))]
-async fn reload_on_sighup(_reloader: crate::app::CertReloader, _hup: Option<()>) {}
+async fn reload_on_sighup(_reload: impl Fn() -> anyhow::Result<Vec<String>>, _hup: Option<()>) {}
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;

@@ -190,12 +190,17 @@ pub trait AuthorizationStore: Send + Sync {
         r: &PushedRequest,
         assertion: &JtiClaim,
     ) -> Result<bool, StoreError>;
-    /// An unexpired pushed request (it stays until an interaction using it finishes).
+    /// An unexpired pushed request (it stays until an interaction using it finishes, or
+    /// `/authorize` answers it with an error and spends it).
     async fn get_pushed_request(
         &self,
         request_uri: &str,
         now: i64,
     ) -> Result<Option<PushedRequest>, StoreError>;
+    /// Spends a pushed request the client has had its answer to without an interaction (an
+    /// error redirect from `/authorize`): RFC 9126 4, a `request_uri` is answered once. False
+    /// when it was already spent (another request answered it first).
+    async fn spend_pushed_request(&self, request_uri: &str) -> Result<bool, StoreError>;
 
     /// Starts an interaction.
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError>;
@@ -510,6 +515,14 @@ impl AuthorizationStore for SqlStore {
             request: row.try_get("request")?,
             expires_at: row.try_get("expires_at")?,
         }))
+    }
+
+    async fn spend_pushed_request(&self, request_uri: &str) -> Result<bool, StoreError> {
+        let spent = crate::db::query("DELETE FROM pushed_requests WHERE request_uri = $1")
+            .bind(request_uri)
+            .execute(&self.db())
+            .await?;
+        Ok(spent.rows_affected() == 1)
     }
 
     async fn insert_interaction(&self, i: &Interaction) -> Result<(), StoreError> {

@@ -1793,6 +1793,31 @@ async fn az_1_request_uri_completes_once_and_not_after_expiry(store: SqlStore) {
         store.get_consent("aac-par").await.unwrap().unwrap().status,
         "Authorised"
     );
+    // Answered without an interaction (an error redirect): spent once, then gone.
+    let answered = PushedRequest {
+        request_uri: "urn:ietf:params:oauth:request_uri:answered".into(),
+        ..r.clone()
+    };
+    store.insert_pushed_request(&answered).await.unwrap();
+    assert!(
+        store
+            .spend_pushed_request(&answered.request_uri)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .spend_pushed_request(&answered.request_uri)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_pushed_request(&answered.request_uri, 100)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// RFC 9126 4 with a slow PSU: the purge keeps an expired pushed request while an

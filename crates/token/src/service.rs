@@ -457,7 +457,7 @@ impl TokenService {
                 issued_jti,
                 issued_exp,
                 refresh: Some(refresh),
-                assertion: pending.map(|p| JtiClaim {
+                assertion: pending.clone().map(|p| JtiClaim {
                     namespace: p.namespace,
                     jti: p.jti,
                     expires_at: p.expires_at,
@@ -470,12 +470,17 @@ impl TokenService {
                 "client_assertion jti was already used (replay)".into(),
             ));
         }
+        // Refused below: the redemption's rollback took the assertion's claim with it, and the
+        // assertion authenticated this exchange all the same (OIDC Core 9: used once), so it
+        // is claimed on its own, as on every other refusal after authentication.
         if outcome == Redeemed::ConsentGone {
+            self.auth.claim(client, pending, endpoint_url).await?;
             return Err(TokenError::Grant(
                 "the consent is no longer authorised".into(),
             ));
         }
         if outcome == Redeemed::CodeTaken {
+            self.auth.claim(client, pending, endpoint_url).await?;
             // Another exchange of the same code won the race: this is a reuse.
             if let Some(code) = store.get_code(&code.code_hash).await? {
                 self.revoke_issued_from(&code).await?;

@@ -6,6 +6,7 @@
 
 use bulwark_store::{ConsentStore, PsuStore};
 
+use crate::support::consents::{AISP, as_tpp};
 use crate::support::journey::{FlowTpp, psu, response_params};
 use crate::support::{Harness, both_backends};
 
@@ -203,6 +204,70 @@ both_backends!(
     az_1_a_request_answered_with_an_error_is_spent,
     az_1_a_request_answered_with_an_error_is_spent_on_postgres
         => az_1_a_request_answered_with_an_error_is_spent_case
+);
+
+/// RFC 9126 4: a pushed request `/authorize` answers with an error redirect before any page
+/// (`prompt=none` with no login to use, a scope the consent's kind does not take, a consent no
+/// longer awaiting authorisation) is spent with that answer: opening it again is an error page,
+/// not a second redirect, and the consent is left as it was.
+async fn az_1_an_error_redirect_before_any_page_spends_the_request_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-answered", None).await;
+    let login_required = t.consent(&h).await;
+    let mut prompt_none = t.fapi2_params(&login_required);
+    prompt_none.push(("prompt".into(), "none".into()));
+    let payment = t.payment_consent(&h, "10.50").await;
+    let revoked = t.consent(&h).await;
+    let deleted = as_tpp(&h, &t.c, &t.app_token)
+        .delete(&format!("{AISP}/{revoked}"))
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let withdrawn = h.store.get_consent(&revoked).await.unwrap().unwrap().status;
+    for (params, consent_id, error, status) in [
+        (
+            prompt_none,
+            &login_required,
+            "login_required",
+            "AwaitingAuthorisation",
+        ),
+        (
+            t.fapi2_params(&payment),
+            &payment,
+            "invalid_scope",
+            "AwaitingAuthorisation",
+        ),
+        (
+            t.fapi2_params(&revoked),
+            &revoked,
+            "invalid_request",
+            withdrawn.as_str(),
+        ),
+    ] {
+        let pushed = t.push(&h, &params).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", t.c.id.as_str()),
+                ("request_uri", pushed.2["request_uri"].as_str().unwrap()),
+            ])
+            .finish();
+        let first = crate::support::journey::Browser::new(&h)
+            .get(&format!("/authorize?{q}"))
+            .await;
+        assert_eq!(first.status, 303, "{error}: {}", first.body);
+        assert_eq!(response_params(&first.location())["error"], error);
+        let again = crate::support::journey::Browser::new(&h)
+            .get(&format!("/authorize?{q}"))
+            .await;
+        assert_eq!(again.status, 400, "{error}: {}", again.body);
+        assert!(again.headers.get("location").is_none(), "{error}");
+        let stored = h.store.get_consent(consent_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, status, "{error}");
+    }
+}
+both_backends!(
+    az_1_an_error_redirect_before_any_page_spends_the_request,
+    az_1_an_error_redirect_before_any_page_spends_the_request_on_postgres
+        => az_1_an_error_redirect_before_any_page_spends_the_request_case
 );
 
 /// The double click at full speed: both requests of the same form run at once. Whichever

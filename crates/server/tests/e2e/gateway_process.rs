@@ -36,6 +36,25 @@ fn start(
 /// The demo bank and the gateway as processes over the harness's database and keys; returns
 /// them (stopped when dropped) and the gateway's base URL.
 fn processes(h: &Harness, dir: &Path) -> (Running, Running, String) {
+    let pki = h.data_dir().join("dev-pki");
+    processes_with(
+        h,
+        dir,
+        &pki.join("server.pem"),
+        &pki.join("server-key.pem"),
+        &h.pki.ca_pem_path,
+    )
+}
+
+/// As [`processes`], the gateway with this certificate and key and these client-certificate
+/// trust anchors (files a test may replace).
+pub(crate) fn processes_with(
+    h: &Harness,
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    anchors: &Path,
+) -> (Running, Running, String) {
     let (bank, bank_addr) = start(
         dir,
         &["demo-bank", "--listen", "127.0.0.1:0"],
@@ -45,7 +64,6 @@ fn processes(h: &Harness, dir: &Path) -> (Running, Running, String) {
         ],
         "demo bank listening on http://",
     );
-    let pki = h.data_dir().join("dev-pki");
     let toml = format!(
         r#"listen = "127.0.0.1:0"
 issuer = "{ISSUER}"
@@ -79,9 +97,9 @@ api = "accounts"
         jwks = h.url("/jwks"),
         dev_ca = h.dev_ca.display(),
         db = h.db_url,
-        cert = pki.join("server.pem").display(),
-        key = pki.join("server-key.pem").display(),
-        anchors = h.pki.ca_pem_path.display(),
+        cert = cert.display(),
+        key = key.display(),
+        anchors = anchors.display(),
     );
     std::fs::write(dir.join("gateway.toml"), toml).unwrap();
     let (gateway, addr) = start(

@@ -1,7 +1,7 @@
 //! OP-3: the server certificate and the trust anchors reload on SIGHUP in a running `bulwark`
 //! process. New handshakes present the new certificate, a connection opened before keeps
 //! working, a client of a CA no longer trusted is refused, and a file that does not load
-//! changes nothing.
+//! changes nothing. The gateway process does the same on SIGHUP.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -202,4 +202,81 @@ async fn op_3_sighup_reloads_the_server_certificate_and_trust_anchors() {
 
     crate::support::process::signal(&child, "TERM");
     assert!(crate::support::process::wait_exit(&mut child).success());
+}
+
+/// OP-3 for the gateway: SIGHUP re-reads its certificate and key and its client-certificate
+/// trust anchors as it does the server's (the renewal runbook signals both); a file that does
+/// not load changes nothing, and the gateway keeps serving throughout (SIGHUP used to end it).
+#[tokio::test]
+async fn op_3_sighup_reloads_the_gateways_certificate_and_trust_anchors() {
+    let h = crate::support::Harness::start(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway_pki = TestPki::new("Gateway CA");
+    let (cert_path, key_path, anchors) = (
+        dir.path().join("gateway.pem"),
+        dir.path().join("gateway.key"),
+        dir.path().join("anchors.pem"),
+    );
+    let (cert1, key1) = server_cert(&gateway_pki, 1);
+    std::fs::write(&cert_path, &cert1).unwrap();
+    std::fs::write(&key_path, &key1).unwrap();
+    std::fs::copy(&h.pki.ca_pem_path, &anchors).unwrap();
+    let (_bank, mut gateway, base) =
+        crate::gateway_process::processes_with(&h, dir.path(), &cert_path, &key_path, &anchors);
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let (t, token, accounts, _) = crate::support::gateway::journey(&h).await;
+    let balances = format!(
+        "{base}/open-banking/v3.1/aisp/accounts/{}/balances",
+        accounts[0]
+    );
+    let client = http_client(&gateway_pki.ca_pem_path, Some(&t.c.identity));
+    let read = || async {
+        client
+            .get(&balances)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(read().await, 200);
+    assert_eq!(connect(port, &gateway_pki.ca_pem_path).await.1, der(&cert1));
+
+    // A renewal and a change of QTSP, then SIGHUP.
+    let (cert2, key2) = server_cert(&gateway_pki, 2);
+    std::fs::write(&cert_path, &cert2).unwrap();
+    std::fs::write(&key_path, &key2).unwrap();
+    std::fs::copy(&TestPki::new("New QTSP").ca_pem_path, &anchors).unwrap();
+    crate::support::process::signal(&gateway, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while connect(port, &gateway_pki.ca_pem_path).await.1 != der(&cert2) {
+        assert!(
+            Instant::now() < deadline,
+            "new handshakes present the new certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = client
+        .get(&balances)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "the old QTSP is no longer trusted");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid");
+    assert!(
+        body["Message"].as_str().unwrap().contains("unknown_issuer"),
+        "{body}"
+    );
+
+    // A broken file: the reload fails and nothing changes.
+    std::fs::write(&cert_path, "not a certificate").unwrap();
+    crate::support::process::signal(&gateway, "HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(connect(port, &gateway_pki.ca_pem_path).await.1, der(&cert2));
+
+    crate::support::process::signal(&gateway, "TERM");
+    assert!(crate::support::process::wait_exit(&mut gateway).success());
 }

@@ -1,6 +1,7 @@
 //! OP-1 and OP-4 at shutdown: while a node drains the requests in flight it reports not ready
 //! on its admin listener (a load balancer sends it nothing new), and a request in flight on the
-//! staff listener finishes with its answer before the database closes.
+//! staff listener finishes with its answer before the database closes. A stopping gateway waits
+//! for an upstream call in flight as long as the upstream may take to answer.
 
 use std::time::Duration;
 
@@ -94,4 +95,70 @@ async fn op_4_a_draining_node_is_not_ready_and_op_1_the_staff_listener_drains_to
         .await
         .expect("the node stops once drained")
         .unwrap();
+}
+
+/// OP-1 for the gateway: a request whose upstream is still answering when the gateway is told
+/// to stop (a payment the bank is making, its consent already consumed) gets the bank's answer:
+/// the drain lasts the upstream timeout and a margin, not a fixed 10 s shorter than it.
+#[tokio::test]
+async fn op_1_a_stopping_gateway_waits_for_an_upstream_answer_within_its_timeout() {
+    use crate::support::gateway::{gateway_stoppable, get, journey};
+    let h = crate::support::Harness::start(|_| {}).await;
+    // An upstream answering after 11 s (beyond the old fixed drain, within the timeout).
+    let (called, mut reached) = tokio::sync::mpsc::channel::<()>(1);
+    let answered_at = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let answering = answered_at.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move || {
+        let (called, answering) = (called.clone(), answering.clone());
+        async move {
+            let _ = called.send(()).await;
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            *answering.lock().unwrap() = Some(std::time::Instant::now());
+            axum::Json(serde_json::json!({"Data": {"Account": []}}))
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (base, stop, running) = gateway_stoppable(&h, |c| {
+        c["upstream_timeout_secs"] = serde_json::json!(20);
+        c["routes"].as_array_mut().unwrap().push(serde_json::json!(
+            {"method": "GET", "path": "/slow/accounts", "upstream": slow, "api": "accounts"}
+        ));
+    })
+    .await;
+    // When the gateway's run ends (the process would exit then, cutting what is open).
+    let stopped_at = tokio::spawn(async move {
+        running.await.unwrap();
+        std::time::Instant::now()
+    });
+    let (t, token, _, _) = journey(&h).await;
+    let call = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&token),
+        "/slow/accounts",
+        &[],
+    );
+    let stopping = async {
+        reached.recv().await.unwrap();
+        stop.send(()).unwrap();
+    };
+    let (answer, ()) = tokio::join!(call, stopping);
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert!(
+        answer.body["Data"]["Account"].is_array(),
+        "{:?}",
+        answer.body
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(10), stopped_at)
+        .await
+        .expect("the gateway stops once drained")
+        .unwrap();
+    let answered = answered_at.lock().unwrap().unwrap();
+    assert!(
+        stopped > answered,
+        "the gateway stopped before the upstream answered"
+    );
 }

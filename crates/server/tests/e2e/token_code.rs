@@ -298,3 +298,74 @@ both_backends!(
     tk_2_a_code_of_a_consent_expired_since_is_refused_on_postgres
         => tk_2_a_code_of_a_consent_expired_since_is_refused_case
 );
+
+/// CA-1 / OIDC Core 9: an exchange refused at the redemption itself, because the consent was
+/// revoked or the code taken by another exchange after this one's checks read them, still spends
+/// its client assertion: sent again it is a replay (`invalid_client`), not another try. The
+/// interleaving is made deterministic on PostgreSQL: the other party's change is held in an
+/// open transaction until the exchange waits on its row lock, then committed.
+#[tokio::test]
+async fn ca_1_an_exchange_refused_at_redemption_spends_its_assertion() {
+    use sqlx::Connection as _;
+    let Some(db) = bulwark_store::testing::TestDb::postgres()
+        .await
+        .expect("PostgreSQL")
+    else {
+        return;
+    };
+    let h = Harness::start_postgres(db.url.clone(), |_| {}).await;
+    let t = FlowTpp::register(&h, "tpp-midway", None).await;
+    for (case, change) in [
+        (
+            "consent revoked",
+            "UPDATE consents SET status = 'Revoked' WHERE id = $1",
+        ),
+        (
+            "code taken",
+            "UPDATE authorization_codes SET used_at = 1 WHERE consent_id = $1",
+        ),
+    ] {
+        let (code, consent_id, _) = fapi2_code(&h, &t, &case.replace(' ', "-")).await;
+        let mut other = sqlx::PgConnection::connect(&h.db_url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        sqlx::query(change)
+            .bind(&consent_id)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let assertion = t.c.assertion(&h);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", t.redirect.as_str()),
+            ("code_verifier", VERIFIER),
+            ("client_assertion_type", crate::support::BEARER),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let release = async {
+            let mut watcher = sqlx::PgConnection::connect(&h.db_url).await.unwrap();
+            let mut waited = 0;
+            loop {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&mut watcher)
+                .await
+                .unwrap();
+                if waiting > 0 {
+                    break;
+                }
+                waited += 1;
+                assert!(waited < 500, "{case}: the exchange never waited on the row");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        };
+        let (refused, ()) = tokio::join!(h.post(Some(&t.c.identity), "/token", &form), release);
+        assert_oauth_error(&refused, 400, "invalid_grant");
+        let again = h.post(Some(&t.c.identity), "/token", &form).await;
+        assert_oauth_error(&again, 401, "invalid_client");
+    }
+    drop(db);
+}

@@ -154,6 +154,31 @@ pub async fn gateway(h: &Harness) -> String {
 
 /// As [`gateway`], with the configuration (JSON) adjusted by `tweak`.
 pub async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String {
+    let (base, g) = gateway_built(h, tweak).await;
+    tokio::spawn(g.run_until(std::future::pending()));
+    base
+}
+
+/// As [`gateway_with`], stopped by a send on the returned channel; the returned task ends
+/// when the gateway has drained.
+pub async fn gateway_stoppable(
+    h: &Harness,
+    tweak: impl FnOnce(&mut Value),
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (base, g) = gateway_built(h, tweak).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(g.run_until(async {
+        let _ = stopped.await;
+    }));
+    (base, stop, task)
+}
+
+/// The gateway of [`gateway_with`], built and not yet running, with its base URL.
+async fn gateway_built(h: &Harness, tweak: impl FnOnce(&mut Value)) -> (String, Gateway) {
     let hits = Arc::new(AtomicUsize::new(0));
     let bank = demo_bank(h, hits.clone()).await;
     let echo = echo_upstream(hits.clone()).await;
@@ -185,11 +210,9 @@ pub async fn gateway_with(h: &Harness, tweak: impl FnOnce(&mut Value)) -> String
     let g = Gateway::build(config, Arc::new(h.clock.clone()))
         .await
         .unwrap();
-    let port = g.addr().port();
-    tokio::spawn(g.run_until(std::future::pending()));
-    let base = format!("https://localhost:{port}");
+    let base = format!("https://localhost:{}", g.addr().port());
     UPSTREAM_HITS.lock().unwrap().insert(base.clone(), hits);
-    base
+    (base, g)
 }
 
 pub fn reason(c: &Call) -> String {
