@@ -44,26 +44,67 @@ impl DevPki {
 
     /// Loads the development PKI from `<data_dir>/dev-pki`, generating it when absent.
     /// Returns the paths and whether it was generated now.
+    ///
+    /// The set is generated whole in a staging directory beside it and put in place by one
+    /// rename: a start that dies half-way leaves no half-written set behind, and of two
+    /// processes starting at once on a fresh data directory (`serve` and `demo-bank`), one set
+    /// wins and both use it (never one's certificate with the other's key).
     pub fn ensure(data_dir: &Path) -> Result<(Self, bool), anyhow::Error> {
         let dir = data_dir.join("dev-pki");
         let pki = Self::in_dir(&dir);
-        let present = [
-            &pki.ca_cert,
-            &pki.server_cert,
-            &pki.server_key,
-            &pki.client_cert,
-            &pki.client_key,
-        ]
-        .iter()
-        .all(|p| p.exists());
-        if present {
+        if pki.complete() {
             return Ok((pki, false));
         }
-        crate::config::create_private_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
-        generate(&pki)?;
-        Ok((pki, true))
+        let staging = staging_dir(data_dir);
+        crate::config::create_private_dir(&staging)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", staging.display()))?;
+        if let Err(e) = generate(&Self::in_dir(&staging)) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        // A set missing a file (one removed by hand) is replaced whole.
+        if dir.exists() && !pki.complete() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        match std::fs::rename(&staging, &dir) {
+            Ok(()) => Ok((pki, true)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                if pki.complete() {
+                    // Another process put its set in place first.
+                    Ok((pki, false))
+                } else {
+                    Err(anyhow::anyhow!("creating {}: {e}", dir.display()))
+                }
+            }
+        }
     }
+
+    /// Whether every file of the set is there.
+    fn complete(&self) -> bool {
+        [
+            &self.ca_cert,
+            &self.server_cert,
+            &self.server_key,
+            &self.client_cert,
+            &self.client_key,
+        ]
+        .iter()
+        .all(|p| p.exists())
+    }
+}
+
+/// A staging path of this process (and call) beside `dev-pki`, in the same directory, so the
+/// rename that puts it in place stays on one file system.
+fn staging_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(format!(".{}", unique_name("dev-pki")))
+}
+
+/// `name.<pid>.<n>.tmp`: unique to this process and call.
+fn unique_name(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{name}.{}.{n}.tmp", std::process::id())
 }
 
 fn generate(pki: &DevPki) -> Result<(), anyhow::Error> {
@@ -139,19 +180,108 @@ fn dn(cn: &str) -> DistinguishedName {
 }
 
 /// Writes `contents` to `path`, synced; a `secret` file is created readable by its owner only.
+/// The file is written beside `path` and renamed over it, so `path` is always a whole file,
+/// the old or the new one (a crash mid-write, a reader at that moment).
 pub(crate) fn write(path: &Path, contents: &str, secret: bool) -> Result<(), anyhow::Error> {
+    let fail = |e: std::io::Error| anyhow::anyhow!("writing {}: {e}", path.display());
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("writing {}: not a file name", path.display()))?;
+    let staged = path.with_file_name(format!(".{}", unique_name(&name.to_string_lossy())));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if secret {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
     let _ = secret;
-    let mut file = options
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    let written = options.open(&staged).and_then(|mut file| {
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&staged, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            Err(fail(e))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// OP-1: the files are replaced whole: a reader that opened the previous file reads it to
+    /// the end unchanged (a write in place would truncate it under the reader), the new file
+    /// keeps its owner-only mode, and nothing is left beside it.
+    #[test]
+    fn op_1_a_file_is_replaced_whole() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo-psu.txt");
+        write(&path, "username: old\n", true).unwrap();
+        let mut reader = std::fs::File::open(&path).unwrap();
+        write(&path, "username: new\npassword: x\n", true).unwrap();
+        let mut before = String::new();
+        reader.read_to_string(&mut before).unwrap();
+        assert_eq!(before, "username: old\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "username: new\npassword: x\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["demo-psu.txt"]);
+    }
+
+    /// OP-1: processes starting at once on a fresh data directory end with one development
+    /// PKI, not a mix of two (the server certificate's chain ends in the CA next to it); a
+    /// set missing a file is replaced whole; no staging directory is left.
+    #[test]
+    fn op_1_the_development_pki_is_put_in_place_whole() {
+        let data = tempfile::tempdir().unwrap();
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let dir = data.path().to_path_buf();
+                std::thread::spawn(move || DevPki::ensure(&dir).unwrap().1)
+            })
+            .collect();
+        let generated = starts
+            .into_iter()
+            .map(|s| s.join().unwrap())
+            .filter(|generated| *generated)
+            .count();
+        assert_eq!(generated, 1, "one set was put in place");
+        let pki = DevPki::in_dir(&data.path().join("dev-pki"));
+        let one_set = |pki: &DevPki| {
+            let ca = std::fs::read_to_string(&pki.ca_cert).unwrap();
+            assert!(
+                std::fs::read_to_string(&pki.server_cert)
+                    .unwrap()
+                    .ends_with(&ca)
+            );
+            ca
+        };
+        let first_ca = one_set(&pki);
+        std::fs::remove_file(&pki.client_key).unwrap();
+        let (_, again) = DevPki::ensure(data.path()).unwrap();
+        assert!(again, "an incomplete set is generated anew");
+        assert_ne!(one_set(&pki), first_ca);
+        let names: Vec<_> = std::fs::read_dir(data.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["dev-pki"]);
+    }
 }
