@@ -212,6 +212,25 @@ async fn tk_8_malformed_requests_get_rfc6749_errors() {
         )
         .await;
     assert_oauth_error(&missing, 400, "invalid_request");
+    // CA-1: a client not registered for the code grant asking for it is refused, and the
+    // assertion that authenticated it is spent with the refusal.
+    let assertion = c.assertion(&h);
+    let not_its_grant = h
+        .post(
+            Some(&c.identity),
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "a-code"),
+                ("redirect_uri", "https://tpp.example/cb"),
+                ("code_verifier", &"v".repeat(43)),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_oauth_error(&not_its_grant, 400, "unauthorized_client");
+    assert_oauth_error(&c.token(&h, &assertion).await, 401, "invalid_client");
     // A client not registered for client_credentials.
     let key = SigningKey::generate(Alg::Es256).unwrap();
     h.register("tpp-code-only", json!({"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["authorization_code"], "scope": "accounts", "jwks": {"keys": [Value::Object(key.public_jwk().clone())]}})).await;
