@@ -463,6 +463,21 @@ async fn handle(
         );
     };
     let route = route.as_ref();
+    if let Some(name) = crate::proxy::judged_header_named_by_connection(req.headers()) {
+        return refuse(
+            route,
+            &GatewayRefusal::new(
+                400,
+                ObErrorCode::HeaderInvalid,
+                format!(
+                    "the Connection header names {name}, which the gateway judges the request \
+                     by and must forward"
+                ),
+                "connection_names_judged_header",
+            ),
+            &id,
+        );
+    }
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {

@@ -100,6 +100,29 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// End-to-end headers the gateway judges a request by and forwards as judged: the bearer
+/// token, the payment's idempotency key (remembered with the consumed consent and matched on a
+/// resubmission), the detached signature, and what frames and types the body compared with
+/// the consent.
+const JUDGED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-encoding",
+    "content-type",
+    "x-idempotency-key",
+    "x-jws-signature",
+];
+
+/// A judged header the request's `Connection` header names, if any. RFC 9110 7.6.1 has a
+/// proxy drop what `Connection` names, so the upstream would not get the header the decision
+/// rested on: `Connection: x-idempotency-key` would let every resubmission of a payment reach
+/// the bank without its key, and a bank that does not insist on one would pay again. Such a
+/// request is refused rather than forwarded without it.
+pub(crate) fn judged_header_named_by_connection(headers: &HeaderMap) -> Option<String> {
+    connection_named(headers)
+        .into_iter()
+        .find(|n| JUDGED_HEADERS.contains(&n.replace('_', "-").as_str()))
+}
+
 /// Removes from an upstream answer its hop-by-hop headers, those its `Connection` header
 /// names included. `Content-Length` stays: it frames the body passed back as it came.
 fn strip_response_hop_by_hop(headers: &mut HeaderMap) {

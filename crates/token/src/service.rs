@@ -277,7 +277,9 @@ impl TokenService {
         if !meta.grant_types.iter().any(|g| g == request.grant_type()) {
             // The assertion authenticated this request: refused for its grant, it is spent
             // all the same (OIDC Core 9: used once), as on every refusal after authentication.
-            self.auth.claim(&client, pending, input.endpoint_url).await?;
+            self.auth
+                .claim(&client, pending, input.endpoint_url)
+                .await?;
             return Err(TokenError::GrantNotAllowed(request.grant_type().into()));
         }
         match &request {

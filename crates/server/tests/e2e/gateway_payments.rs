@@ -464,6 +464,24 @@ async fn gw_1_a_payment_sent_again_with_its_idempotency_key_gets_the_same_paymen
             )
         }
     };
+    // RFC 9110 7.6.1: a header `Connection` names is dropped before the bank, so the key the
+    // gateway judged the submission by would not reach it (and every resubmission would be a
+    // new payment to a bank that does not insist on one): refused, nothing consumed.
+    for named in ["x-idempotency-key", "keep-alive, Authorization"] {
+        let hop = http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("x-idempotency-key", "pay-key-1")
+            .header("connection", named)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hop.status(), 400, "{named}");
+        let refused: serde_json::Value = hop.json().await.unwrap();
+        assert_eq!(refused["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid");
+    }
     let (status, first) = submit(Some("pay-key-1"), &body).await;
     assert_eq!(status, 201, "{first:?}");
     let payment_id = first["Data"]["DomesticPaymentId"].as_str().unwrap();
