@@ -165,8 +165,10 @@ fn captured<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 ///   or account would be checked. The one exception is `products` on a path without
 ///   parameters, which a bank may serve as a catalogue the same for every caller (its product
 ///   data, not an account's);
-/// - an account-access path with an `{AccountId}` segment (in any letter case) names an
-///   account, which must be among the consent's selected ones: it needs `account_param`;
+/// - an account-access path names an account in the segment after `accounts` (whatever its
+///   parameter is called) and wherever it has an `{AccountId}` segment (in any letter case):
+///   that account must be among the consent's selected ones, so `account_param` must name
+///   that very parameter;
 /// - a `domestic-payments` path with a `{DomesticPaymentId}` segment (any letter case) names a
 ///   payment, which must be one the calling client submitted: it needs `payment_param`, which
 ///   belongs on such reads only.
@@ -234,9 +236,32 @@ fn check_policy(
              parameters may take an application token)",
             api.as_str()
         )),
-        K::AccountAccess if psu && c.account_param.is_none() && names_account => Err(
+        K::AccountAccess if psu => account_checked(c, segments, names_account),
+        _ => Ok(()),
+    }
+}
+
+/// The account an account-access path names is the one `account_param` checks: the segment
+/// after `accounts` names it, whatever the parameter is called (`{id}` is as much an account
+/// as `{AccountId}`), and an `{AccountId}` elsewhere needs checking too.
+fn account_checked(
+    c: &RouteConfig,
+    segments: &[Segment],
+    names_account: bool,
+) -> Result<(), String> {
+    let after_accounts = segments
+        .iter()
+        .position(|s| matches!(s, Segment::Literal(l) if l == "accounts"))
+        .and_then(|i| segments.get(i + 1));
+    match (after_accounts, &c.account_param) {
+        (Some(Segment::Param(name)), Some(p)) if name == p => Ok(()),
+        (Some(Segment::Param(name)), _) => Err(format!(
+            "the path names an account in the segment after accounts ({{{name}}}): set \
+             account_param = \"{name}\", so the account must be one the consent covers"
+        )),
+        _ if names_account && c.account_param.is_none() => Err(
             "the path names an {AccountId}: set account_param = \"AccountId\", so the \
-                 account must be one the consent covers"
+             account must be one the consent covers"
                 .into(),
         ),
         _ => Ok(()),
@@ -516,6 +541,22 @@ mod tests {
                 "balances",
                 Psu,
             ),
+            // An account after `accounts` under another name, or the wrong segment checked.
+            config(
+                "GET",
+                "/open-banking/v3.1/aisp/accounts/{id}/balances",
+                "balances",
+                Psu,
+            ),
+            RouteConfig {
+                account_param: Some("StatementId".into()),
+                ..config(
+                    "GET",
+                    "/open-banking/v3.1/aisp/accounts/{AccountId}/statements/{StatementId}/file",
+                    "statements",
+                    Psu,
+                )
+            },
             // A PSU's product, with an application token.
             config(
                 "GET",
@@ -572,6 +613,24 @@ mod tests {
             RouteConfig {
                 account_param: Some("AccountId".into()),
                 ..config("GET", balances, "balances", Psu)
+            },
+            RouteConfig {
+                account_param: Some("id".into()),
+                ..config(
+                    "GET",
+                    "/open-banking/v3.1/aisp/accounts/{id}/balances",
+                    "balances",
+                    Psu,
+                )
+            },
+            RouteConfig {
+                account_param: Some("AccountId".into()),
+                ..config(
+                    "GET",
+                    "/open-banking/v3.1/aisp/accounts/{AccountId}/statements/{StatementId}/file",
+                    "statements",
+                    Psu,
+                )
             },
             config(
                 "POST",
