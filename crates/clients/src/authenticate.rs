@@ -519,8 +519,18 @@ fn of_the_clients_organisation(
     }
 }
 
-/// RFC 8705 2.2.2: the certificate is the first `x5c` entry of a JWK (or its `x5t#S256`).
+/// RFC 8705 2.2.2: the certificate is the first `x5c` entry of a JWK (or the one its
+/// `x5t#S256` names), and, as RFC 7517 4.7 and 4.9 have it, a certificate of that JWK's own
+/// key: a thumbprint attached to a directory's key (whose RFC 7638 thumbprint ignores it)
+/// does not make another key's certificate the client's.
 fn jwk_holds_cert(jwk: &serde_json::Map<String, Value>, leaf: &CertificateDer<'_>) -> bool {
+    names_cert(jwk, leaf)
+        && crate::metadata::certificate_key(leaf.as_ref())
+            .is_ok_and(|key| crate::metadata::same_public_key(&key, jwk))
+}
+
+/// Whether the JWK names the certificate: its first `x5c` entry, or its `x5t#S256`.
+fn names_cert(jwk: &serde_json::Map<String, Value>, leaf: &CertificateDer<'_>) -> bool {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     let by_x5c = jwk
@@ -566,11 +576,17 @@ mod tests {
 
     /// A self-signed certificate valid from 2026-01-01 to 2027-01-01 (midnight UTC).
     fn cert() -> CertificateDer<'static> {
+        keyed_cert().0
+    }
+
+    /// [`cert`] with its key as a public JWK.
+    fn keyed_cert() -> (CertificateDer<'static>, serde_json::Map<String, Value>) {
         let mut params = rcgen::CertificateParams::new(vec!["tpp.example".into()]).unwrap();
         params.not_before = rcgen::date_time_ymd(2026, 1, 1);
         params.not_after = rcgen::date_time_ymd(2027, 1, 1);
         let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().der().clone()
+        let jwk = bulwark_jose::pem::jwk_from_public_pem(&key.public_key_pem(), None).unwrap();
+        (params.self_signed(&key).unwrap().der().clone(), jwk)
     }
 
     fn jwk(v: Value) -> serde_json::Map<String, Value> {
@@ -579,28 +595,49 @@ mod tests {
     }
 
     /// RFC 8705 2.2.2 (self-signed certificate authentication): the registered key holds the
-    /// certificate as its first `x5c` entry or by its `x5t#S256`; anything else does not.
+    /// certificate as its first `x5c` entry or by its `x5t#S256`, and the certificate holds
+    /// that key (RFC 7517 4.7, 4.9); anything else does not. A directory's key given another
+    /// key's certificate thumbprint (which its RFC 7638 thumbprint does not cover) holds
+    /// nothing.
     #[test]
-    fn ca_3_a_jwk_holds_the_certificate_by_x5c_or_thumbprint() {
-        let (leaf, other) = (cert(), cert());
+    fn ca_3_a_jwk_holds_the_certificate_of_its_own_key_by_x5c_or_thumbprint() {
+        let ((leaf, own), (other, other_key)) = (keyed_cert(), keyed_cert());
         let b64 = |c: &CertificateDer<'_>| STANDARD.encode(c.as_ref());
-        assert!(jwk_holds_cert(&jwk(json!({"x5c": [b64(&leaf)]})), &leaf));
+        let with = |key: &serde_json::Map<String, Value>, extra: Value| {
+            let mut k = key.clone();
+            k.extend(jwk(extra));
+            k
+        };
         assert!(jwk_holds_cert(
-            &jwk(json!({"x5t#S256": bulwark_certs::x5t_s256(&leaf)})),
+            &with(&own, json!({"x5c": [b64(&leaf)]})),
             &leaf
         ));
         assert!(jwk_holds_cert(
-            &jwk(json!({"x5c": [b64(&other)], "x5t#S256": bulwark_certs::x5t_s256(&leaf)})),
+            &with(&own, json!({"x5t#S256": bulwark_certs::x5t_s256(&leaf)})),
+            &leaf
+        ));
+        assert!(jwk_holds_cert(
+            &with(
+                &own,
+                json!({"x5c": [b64(&other)], "x5t#S256": bulwark_certs::x5t_s256(&leaf)})
+            ),
             &leaf
         ));
         for refused in [
-            json!({}),
-            json!({"x5c": [b64(&other)]}),
-            json!({"x5c": [b64(&other), b64(&leaf)]}),
-            json!({"x5t#S256": bulwark_certs::x5t_s256(&other)}),
-            json!({"x5c": ["not base64"]}),
+            with(&own, json!({})),
+            with(&own, json!({"x5c": [b64(&other)]})),
+            with(&own, json!({"x5c": [b64(&other), b64(&leaf)]})),
+            with(&own, json!({"x5t#S256": bulwark_certs::x5t_s256(&other)})),
+            with(&own, json!({"x5c": ["not base64"]})),
+            // The certificate named, but the JWK is another key (or none).
+            with(
+                &other_key,
+                json!({"x5t#S256": bulwark_certs::x5t_s256(&leaf)}),
+            ),
+            with(&other_key, json!({"x5c": [b64(&leaf)]})),
+            jwk(json!({"x5t#S256": bulwark_certs::x5t_s256(&leaf)})),
         ] {
-            assert!(!jwk_holds_cert(&jwk(refused.clone()), &leaf), "{refused}");
+            assert!(!jwk_holds_cert(&refused, &leaf), "{refused:?}");
         }
     }
 

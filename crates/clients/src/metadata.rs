@@ -71,7 +71,6 @@ fn id_token_encryption(meta: &ClientMetadata) -> Result<(), MetadataError> {
 /// another key's certificate is refused at registration.
 fn x5c_matches_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<(), MetadataError> {
     use base64::Engine;
-    use x509_cert::der::{Decode, Encode};
     let Some(first) = jwk
         .get("x5c")
         .and_then(serde_json::Value::as_array)
@@ -83,29 +82,44 @@ fn x5c_matches_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<(
         .as_str()
         .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
         .ok_or_else(|| bad("x5c[0] is not base64 DER"))?;
-    let cert = x509_cert::Certificate::from_der(&der)
-        .map_err(|e| bad(format!("x5c[0] is not a certificate: {e}")))?;
+    let from_cert = certificate_key(&der).map_err(|e| bad(format!("x5c[0]: {e}")))?;
+    if same_public_key(&from_cert, jwk) {
+        Ok(())
+    } else {
+        Err(bad("the key's x5c certificate holds another public key"))
+    }
+}
+
+/// The public key a certificate (DER) holds, as a JWK.
+pub(crate) fn certificate_key(
+    der: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    use x509_cert::der::{Decode, Encode};
+    let cert =
+        x509_cert::Certificate::from_der(der).map_err(|e| format!("not a certificate: {e}"))?;
     let spki = cert
         .tbs_certificate
         .subject_public_key_info
         .to_der()
-        .map_err(|e| bad(format!("x5c[0]: {e}")))?;
+        .map_err(|e| e.to_string())?;
     let pem = x509_cert::der::pem::encode_string(
         "PUBLIC KEY",
         x509_cert::der::pem::LineEnding::LF,
         &spki,
     )
-    .map_err(|e| bad(format!("x5c[0]: {e}")))?;
-    let from_cert = bulwark_jose::pem::jwk_from_public_pem(&pem, None)
-        .map_err(|e| bad(format!("x5c[0] key: {e}")))?;
-    let same = ["kty", "crv", "n", "e", "x", "y"]
-        .iter()
-        .all(|m| from_cert.get(*m) == jwk.get(*m));
-    if same {
-        Ok(())
-    } else {
-        Err(bad("the key's x5c certificate holds another public key"))
-    }
+    .map_err(|e| e.to_string())?;
+    bulwark_jose::pem::jwk_from_public_pem(&pem, None).map_err(|e| format!("its key: {e}"))
+}
+
+/// True when two JWKs hold the same public key (the members RFC 7638 names for RSA and EC).
+pub(crate) fn same_public_key(
+    a: &serde_json::Map<String, serde_json::Value>,
+    b: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    a.get("kty").is_some()
+        && ["kty", "crv", "n", "e", "x", "y"]
+            .iter()
+            .all(|m| a.get(*m) == b.get(*m))
 }
 
 /// Validates metadata for a FAPI client.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bulwark_core::{ClientStatus, Profile};
 use bulwark_jose::{Alg, SigningKey};
 use bulwark_store::ClientStore;
@@ -534,12 +534,9 @@ async fn cert_8_tls_client_auth_refuses_a_certificate_of_another_organisation() 
 async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate_in_its_validity() {
     let h = Harness::start(|_| {}).await;
     let mine = Identity::self_made("self-signed-tpp");
-    let key = SigningKey::generate(Alg::Es256).unwrap();
-    let mut jwk = key.public_jwk().clone();
-    jwk.insert("x5c".into(), json!([STANDARD.encode(&mine.chain[0])]));
     h.register(
         "tpp-ss",
-        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [jwk]},
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [mine.self_signed_jwk()]},
                "grant_types": ["client_credentials"], "scope": "accounts"}),
     )
     .await;
@@ -559,14 +556,34 @@ async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate_in_its_vali
         401,
         "invalid_client",
     );
+    // RFC 7517 4.9: a key given the thumbprint of another key's certificate (its RFC 7638
+    // thumbprint, by which a directory's keys are compared, ignores the member) does not
+    // make that certificate the client's.
+    let stranger = Identity::self_made("stranger");
+    let mut borrowed = mine.self_signed_jwk();
+    borrowed.as_object_mut().unwrap().remove("x5c");
+    borrowed["x5t#S256"] = json!(bulwark_certs::x5t_s256(&stranger.chain[0]));
+    h.register(
+        "tpp-ss-thumb",
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [borrowed]},
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let thumb = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "tpp-ss-thumb"),
+    ];
+    assert_oauth_error(
+        &h.post(Some(&stranger), "/token", &thumb).await,
+        401,
+        "invalid_client",
+    );
     // A self-signed certificate is not path-validated, but its validity period is checked:
     // an expired one in the client's JWK Set does not authenticate it.
     let expired = Identity::self_made_expired("self-signed-tpp");
-    let mut jwk = key.public_jwk().clone();
-    jwk.insert("x5c".into(), json!([STANDARD.encode(&expired.chain[0])]));
     h.register(
         "tpp-ss-expired",
-        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [jwk]},
+        json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": {"keys": [expired.self_signed_jwk()]},
                "grant_types": ["client_credentials"], "scope": "accounts"}),
     )
     .await;

@@ -206,17 +206,8 @@ async fn hardening_a_failing_jwks_uri_is_served_stale_only_for_a_while() {
 /// unknown `kid`), not after the cache runs out; the certificate rotated out is refused.
 #[tokio::test]
 async fn ca_3_a_rotated_self_signed_certificate_is_found_by_one_refetch() {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
     let h = Harness::start(|_| {}).await;
-    let jwk_of = |identity: &crate::support::Identity| {
-        let mut jwk = SigningKey::generate(Alg::Es256)
-            .unwrap()
-            .public_jwk()
-            .clone();
-        jwk.insert("x5c".into(), json!([STANDARD.encode(&identity.chain[0])]));
-        Value::Object(jwk)
-    };
+    let jwk_of = crate::support::Identity::self_signed_jwk;
     let old = crate::support::Identity::self_made("self-signed-old");
     let new = crate::support::Identity::self_made("self-signed-new");
     let jwks = Arc::new(Mutex::new(json!({"keys": [jwk_of(&old)]})));

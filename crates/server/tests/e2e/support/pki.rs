@@ -21,6 +21,20 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The JWK a TPP authenticating with this self-signed certificate registers
+    /// (`self_signed_tls_client_auth`, RFC 8705 2.2.2): the certificate's own key with the
+    /// certificate as its `x5c`.
+    pub fn self_signed_jwk(&self) -> serde_json::Value {
+        use base64::Engine;
+        let key = KeyPair::try_from(self.key.secret_der()).unwrap();
+        let mut jwk = bulwark_jose::pem::jwk_from_public_pem(&key.public_key_pem(), None).unwrap();
+        jwk.insert(
+            "x5c".into(),
+            serde_json::json!([base64::engine::general_purpose::STANDARD.encode(&self.chain[0])]),
+        );
+        serde_json::Value::Object(jwk)
+    }
+
     pub fn from_files(cert: &Path, key: &Path) -> Self {
         Self {
             chain: CertificateDer::pem_file_iter(cert)
