@@ -427,7 +427,8 @@ impl ConsentService {
     /// CO-3: a `/domestic-payments` submission body carries exactly the Initiation and Risk
     /// of its consent, which must be Authorised and the client's own. A consent in another
     /// status is [`ConsentError::InvalidStatus`] (400 `UK.OBIE.Resource.InvalidConsentStatus`,
-    /// as the Payment Initiation API answers a payment-order against it).
+    /// as the Payment Initiation API answers a payment-order against it); one after the
+    /// consent's `CutOffDateTime` is [`ConsentError::CutOffPassed`].
     pub async fn validate_payment_submission(
         &self,
         consent_id: &str,
@@ -450,7 +451,18 @@ impl ConsentService {
             })?;
         let consent = self.load(consent_id).await?;
         match &consent.details {
-            ConsentDetails::DomesticPayment(d) => d.check_submission(consent_id, body)?,
+            ConsentDetails::DomesticPayment(d) => {
+                // OB Payment Initiation API Profile, CutOffDateTime Behaviour "Reject": the
+                // payment-order is rejected once the cut-off it was given has passed, as the
+                // consent and its authorisation are; the consent stays Authorised.
+                if d.terms
+                    .cut_off_date_time
+                    .is_some_and(|cut_off| now > cut_off)
+                {
+                    return Err(ConsentError::CutOffPassed);
+                }
+                d.check_submission(consent_id, body)?;
+            }
             ConsentDetails::AccountAccess(_) | ConsentDetails::FundsConfirmation(_) => {
                 return Err(ConsentError::WrongKind);
             }

@@ -96,6 +96,25 @@ async fn ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation
     svc.authorise(&consent.id, "psu-1", &[], at(50))
         .await
         .unwrap();
+    // The payment-order too is rejected once the cut-off passed (OB Payment Initiation API
+    // Profile, "Reject the Payment-Order"), and the consent stays Authorised; before it, the
+    // submission is accepted.
+    let body = pay_body("10.00", "GBP");
+    let submission =
+        json!({"Data": {"ConsentId": consent.id, "Initiation": body["Data"]["Initiation"]},
+                            "Risk": body["Risk"]})
+        .to_string();
+    let err = svc
+        .validate_payment_submission(&consent.id, "client-a", submission.as_bytes(), at(101))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConsentError::CutOffPassed), "{err:?}");
+    assert_ob(&err, 400, "UK.OBIE.Rules.AfterCutOffDateTime");
+    let kept = env.store.get_consent(&consent.id).await.unwrap().unwrap();
+    assert_eq!(kept.status, "Authorised");
+    svc.validate_payment_submission(&consent.id, "client-a", submission.as_bytes(), at(100))
+        .await
+        .unwrap();
     let late = create("terms-2").await;
     let err = svc
         .authorise(&late.id, "psu-1", &[], at(101))

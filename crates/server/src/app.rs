@@ -392,6 +392,10 @@ impl Application {
             )
             .map_err(|e| anyhow::anyhow!("staff console: {e}"))?
             .with_audit_queue(Arc::new(move |event| {
+                if event.action == bulwark_staff::LOGIN_FAILED {
+                    crate::audit_log::enqueue_refusal(audit_app, event);
+                    return None;
+                }
                 crate::audit_log::enqueue(audit_app, event)
             })),
         );

@@ -173,6 +173,16 @@ const RETRY_PAUSES_MS: [u64; 4] = [200, 400, 800, 1600];
 /// rolling upgrade of both) costs no audit row that the retries would have saved.
 pub const FINISH_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Queues a refusal recorded outside the tracing layer (the staff console's failed logins)
+/// under the layer's rules for refusals: at most [`REFUSALS_PER_SECOND`] a second per action,
+/// and dropped (counted) when the queue is full rather than written by the request, so a
+/// flood of failed logins is not a database write per request.
+pub fn enqueue_refusal(app_id: u64, event: AuditEvent) {
+    if !refusal_allowed(Some(app_id), &event.action, event.at) || enqueue(app_id, event).is_some() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Appends events in one transaction, retrying while the database is away (a restart, a
 /// failover). Any other refusal, or a database still away after the retries, and the events
 /// are written one by one: one event the database refuses must not take the others with it.

@@ -22,5 +22,5 @@ pub use console::{
 };
 pub use error::StaffError;
 pub use role::StaffRole;
-pub use service::{AuditQueue, NewSession, StaffService, StaffSession, add_staff};
+pub use service::{AuditQueue, LOGIN_FAILED, NewSession, StaffService, StaffSession, add_staff};
 pub use settings::StaffSettings;

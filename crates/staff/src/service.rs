@@ -22,6 +22,11 @@ use crate::{StaffError, StaffRole, StaffSettings};
 /// it cannot take it (then it is written directly).
 pub type AuditQueue = Arc<dyn Fn(AuditEvent) -> Option<AuditEvent> + Send + Sync>;
 
+/// The action of a refused staff login's audit row: a refusal anyone can cause without
+/// credentials, which the queue holds to the cap on recorded refusals (and never writes from
+/// the request) rather than recording every one.
+pub const LOGIN_FAILED: &str = "staff.login_failed";
+
 /// The console's rules over the store, the consent service and the client directory.
 pub struct StaffService {
     pub(crate) store: Arc<dyn Store>,
@@ -233,7 +238,7 @@ impl StaffService {
             at: now,
             actor_kind: "Staff".into(),
             actor_id: username.to_owned(),
-            action: "staff.login_failed".into(),
+            action: LOGIN_FAILED.into(),
             subject: None,
             reason: Some(reason.to_owned()),
             request_id: Some(address.to_owned()),

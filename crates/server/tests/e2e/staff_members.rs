@@ -278,3 +278,35 @@ async fn op_6_a_flood_of_anonymous_invalid_client_is_not_a_write_per_request() {
         "audit rows for 120 anonymous refusals in one second"
     );
 }
+
+/// OP-6 for the staff console's failed logins, which anyone can cause with a cookie and a
+/// form of their own choosing: held to the same cap as every other refusal (50 a second), not
+/// a row per request.
+#[tokio::test]
+async fn op_6_a_flood_of_failed_staff_logins_is_not_a_write_per_request() {
+    let h = Harness::start(|_| {}).await;
+    let client = crate::support::http_client(&h.dev_ca, None);
+    for _ in 0..80 {
+        let resp = client
+            .post(h.url("/staff/login"))
+            .header("cookie", "__Host-bulwark_staff_login=x")
+            .form(&[("csrf", "x"), ("username", "alice"), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [401, 429].contains(&resp.status().as_u16()),
+            "{}",
+            resp.status()
+        );
+    }
+    // The clock stands still: one second, whose first 50 refusals are recorded.
+    let recorded = audit_rows(&h, |e| e.action == "staff.login_failed", 50).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = audit_rows(&h, |e| e.action == "staff.login_failed", 50).await;
+    assert_eq!(
+        (recorded.len(), after.len()),
+        (50, 50),
+        "audit rows for 80 failed staff logins in one second"
+    );
+}
