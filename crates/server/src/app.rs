@@ -617,6 +617,7 @@ impl Application {
         let purge = tokio::spawn(purge_expired_records(
             self.store.clone(),
             self.clock.clone(),
+            self.state.staff.service.settings().clone(),
         ));
         let key_reloader = signing::spawn_reloader(
             Arc::new(self.store.clone()),
@@ -650,12 +651,17 @@ impl Application {
 
 /// Deletes single-use and revocation records once the artefacts they guard have expired, so the
 /// tables stay the size of the live window. Every node may run it; the deletes are idempotent.
-async fn purge_expired_records(store: SqlStore, clock: Arc<dyn Clock>) {
+async fn purge_expired_records(
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    staff: bulwark_staff::StaffSettings,
+) {
     use bulwark_store::ReplayStore;
     let mut every = tokio::time::interval(Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        purge_staff_sessions(&store, clock.as_ref(), &staff).await;
         if let Err(e) =
             bulwark_store::AuthorizationStore::purge_authorization(&store, horizon(clock.as_ref()))
                 .await
@@ -667,6 +673,27 @@ async fn purge_expired_records(store: SqlStore, clock: Arc<dyn Clock>) {
             Ok(n) => tracing::debug!(records = n, "purged expired replay and revocation records"),
             Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
         }
+    }
+}
+
+/// Staff sessions abandoned without a logout (a closed browser), once past their lifetime or
+/// idle limit: refused when used anyway, they would otherwise stay a row each for good.
+async fn purge_staff_sessions(
+    store: &SqlStore,
+    clock: &dyn Clock,
+    staff: &bulwark_staff::StaffSettings,
+) {
+    let at = horizon(clock);
+    let purged = bulwark_store::StaffStore::purge_staff_sessions(
+        store,
+        at.saturating_sub(staff.session_lifetime_secs),
+        at.saturating_sub(staff.idle_timeout_secs),
+    )
+    .await;
+    match purged {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(sessions = n, "purged ended staff sessions"),
+        Err(e) => tracing::warn!(error = %e, "purging ended staff sessions failed"),
     }
 }
 
@@ -854,6 +881,51 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use bulwark_token::{ConsentCheck, TokenError};
+
+    /// CO-5 housekeeping: a staff session abandoned without a logout goes once past its
+    /// lifetime or idle limit (and the purge margin); one in use stays.
+    #[tokio::test]
+    async fn co_5_abandoned_staff_sessions_are_purged() {
+        use bulwark_store::StaffStore;
+        let db = bulwark_store::testing::TestDb::sqlite();
+        let store = db.migrated_store().await.unwrap();
+        let staff = bulwark_staff::StaffSettings::default();
+        let now = 1_800_000_000;
+        store
+            .insert_staff(&bulwark_store::StaffRecord {
+                username: "alice".into(),
+                password_hash: "$argon2id$...".into(),
+                role: "admin".into(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let session =
+            |hash: &str, created_at: i64, last_seen: i64| bulwark_store::StaffSessionRecord {
+                token_hash: hash.into(),
+                username: "alice".into(),
+                csrf: "c".into(),
+                created_at,
+                last_seen,
+            };
+        let margin = PURGE_MARGIN_SECS + 1;
+        for s in [
+            session("ended", now - staff.session_lifetime_secs - margin, now),
+            session("idle", now - 60, now - staff.idle_timeout_secs - margin),
+            session("in-use", now - 60, now),
+        ] {
+            store.insert_staff_session(&s).await.unwrap();
+        }
+        purge_staff_sessions(&store, &bulwark_core::FixedClock::at(now), &staff).await;
+        for (hash, kept) in [("ended", false), ("idle", false), ("in-use", true)] {
+            assert_eq!(
+                store.get_staff_session(hash).await.unwrap().is_some(),
+                kept,
+                "{hash}"
+            );
+        }
+        store.close().await;
+    }
 
     /// OP-2: a consent the database cannot be asked about now is a retryable 503 for the
     /// code exchange, refresh and introspection, never "not authorised" (which would spend

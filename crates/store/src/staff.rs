@@ -103,6 +103,13 @@ pub trait StaffStore: Send + Sync {
     async fn touch_staff_session(&self, token_hash: &str, at: i64) -> Result<bool, StoreError>;
     /// Ends a session (logout, timeout).
     async fn delete_staff_session(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Deletes the sessions that ended unseen: begun before `created_before` (past their
+    /// lifetime) or last seen before `seen_before` (idle too long). Returns how many went.
+    async fn purge_staff_sessions(
+        &self,
+        created_before: i64,
+        seen_before: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The append-only audit trail (OP-6).
@@ -240,6 +247,20 @@ impl StaffStore for SqlStore {
             .execute(&self.db())
             .await?;
         Ok(())
+    }
+
+    async fn purge_staff_sessions(
+        &self,
+        created_before: i64,
+        seen_before: i64,
+    ) -> Result<u64, StoreError> {
+        let gone =
+            crate::db::query("DELETE FROM staff_sessions WHERE created_at < $1 OR last_seen < $2")
+                .bind(created_before)
+                .bind(seen_before)
+                .execute(&self.db())
+                .await?;
+        Ok(gone.rows_affected())
     }
 }
 

@@ -2448,6 +2448,28 @@ async fn co_5_staff_users_sessions_and_the_audit_trail(store: SqlStore) {
     store.delete_staff_session("h1").await.unwrap();
     assert!(store.get_staff_session("h1").await.unwrap().is_none());
     assert!(!store.touch_staff_session("h1", 40).await.unwrap());
+    // Sessions abandoned without a logout go once past their lifetime or idle limit.
+    for (hash, created_at, last_seen) in [("old", 10, 500), ("idle", 300, 310), ("live", 300, 500)]
+    {
+        store
+            .insert_staff_session(&StaffSessionRecord {
+                token_hash: hash.into(),
+                created_at,
+                last_seen,
+                ..session.clone()
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_staff_sessions(100, 400).await.unwrap(), 2);
+    for (hash, kept) in [("old", false), ("idle", false), ("live", true)] {
+        assert_eq!(
+            store.get_staff_session(hash).await.unwrap().is_some(),
+            kept,
+            "{hash}"
+        );
+    }
+    store.delete_staff_session("live").await.unwrap();
 
     let events: Vec<_> = ["staff.login", "consent.revoke", "client.suspend"]
         .iter()
