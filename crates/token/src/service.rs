@@ -314,7 +314,7 @@ impl TokenService {
         client: &AuthenticatedClient,
         code: &CodeRecord,
         now: i64,
-    ) -> Result<(RefreshRecord, String, i64, TokenResponse), TokenError> {
+    ) -> Result<(Option<RefreshRecord>, String, i64, TokenResponse), TokenError> {
         let grant: CodeGrant = serde_json::from_str(&code.grant_data)
             .map_err(|e| TokenError::Internal(format!("stored code grant: {e}")))?;
         let client_id = client.client.client.client_id.as_str();
@@ -333,9 +333,19 @@ impl TokenService {
         )?;
         // Before the code is spent: a key that cannot be had leaves the code usable.
         let enc_keys = self.id_token_keys(client, &grant).await?;
-        let refresh_token = self.rng.token(32);
-        let refresh = RefreshRecord {
-            token_hash: secret_hash(&refresh_token),
+        // RFC 7591 2 / RFC 6749 5.1: a refresh token only for a client registered for the
+        // refresh_token grant; one it may not use would be a long-lived secret stored for
+        // nothing, and usable the day its registration gains the grant, without the PSU.
+        let may_refresh = client
+            .client
+            .client
+            .metadata
+            .grant_types
+            .iter()
+            .any(|g| g == "refresh_token");
+        let refresh_token = may_refresh.then(|| self.rng.token(32));
+        let refresh = refresh_token.as_ref().map(|token| RefreshRecord {
+            token_hash: secret_hash(token),
             client_id: client_id.to_string(),
             consent_id: grant.consent_id.clone(),
             grant_data: code.grant_data.clone(),
@@ -343,7 +353,7 @@ impl TokenService {
             expires_at: now.saturating_add(self.settings.refresh_token_lifetime_secs),
             revoked_at: None,
             grant_generation: code.grant_generation,
-        };
+        });
         let (issued_jti, issued_exp) = (claims.jti.clone(), claims.exp);
         // The response is made before the code is spent: one that cannot be made (a key, an
         // encryption) leaves the code usable rather than spent with nothing issued.
@@ -351,7 +361,7 @@ impl TokenService {
             claims,
             &grant,
             client,
-            Some(refresh_token),
+            refresh_token,
             enc_keys.as_ref(),
             now,
         )?;
@@ -461,7 +471,7 @@ impl TokenService {
                 now,
                 issued_jti,
                 issued_exp,
-                refresh: Some(refresh),
+                refresh,
                 assertion: pending.clone().map(|p| JtiClaim {
                     namespace: p.namespace,
                     jti: p.jti,

@@ -299,6 +299,36 @@ both_backends!(
         => tk_2_a_code_of_a_consent_expired_since_is_refused_case
 );
 
+/// TK-3 / RFC 7591 2: a client registered for the code grant but not `refresh_token` gets no
+/// refresh token from the exchange (RFC 6749 5.1: it is optional), and none is stored: a
+/// secret it may not use would start working the day its registration gained the grant.
+async fn tk_3_no_refresh_token_for_a_client_not_registered_for_the_grant_case(h: Harness) {
+    let t = FlowTpp::register_full(
+        &h,
+        "tpp-no-refresh",
+        None,
+        REDIRECT,
+        json!({"grant_types": ["client_credentials", "authorization_code"]}),
+        Vec::new(),
+    )
+    .await;
+    let (code, consent_id, _) = fapi2_code(&h, &t, "norefresh").await;
+    let tokens = t.exchange(&h, &code).await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    assert!(tokens.2["access_token"].is_string(), "{:?}", tokens.2);
+    assert!(tokens.2.get("refresh_token").is_none(), "{:?}", tokens.2);
+    let stored =
+        bulwark_store::AuthorizationStore::refresh_tokens_of_consent(&h.store, &consent_id)
+            .await
+            .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+}
+both_backends!(
+    tk_3_no_refresh_token_for_a_client_not_registered_for_the_grant,
+    tk_3_no_refresh_token_for_a_client_not_registered_for_the_grant_on_postgres
+        => tk_3_no_refresh_token_for_a_client_not_registered_for_the_grant_case
+);
+
 /// CA-1 / OIDC Core 9: an exchange refused at the redemption itself, because the consent was
 /// revoked or the code taken by another exchange after this one's checks read them, still spends
 /// its client assertion: sent again it is a replay (`invalid_client`), not another try. The
