@@ -220,6 +220,11 @@ fn parse_statements(raw: &[u8], id: &mut TppIdentity) -> Result<(), String> {
                 }
             }
         } else if st.statement_id == PSD2_STATEMENT {
+            // ETSI TS 119 495 5.1: one PSD2 statement, whose roles are the certificate's; a
+            // second would otherwise replace the first's roles unseen.
+            if id.psd2.is_some() {
+                return Err("more than one PSD2 statement; ETSI TS 119 495 5.1 allows one".into());
+            }
             let info = st.statement_info.ok_or("PSD2 statement without content")?;
             let p: Psd2QcTypeAsn = info
                 .decode_as()

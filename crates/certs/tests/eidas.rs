@@ -45,8 +45,9 @@ async fn cert_5_qwac_roles_nca_and_organisation_identifier_are_parsed() {
 }
 
 /// EN 319 412-5 4.2.3: a qualified certificate is of exactly one type. One that claims web
-/// and eseal at once, names no type, or carries two QcType statements is refused for every
-/// purpose, so it can pass neither as a QWAC nor as a QSealC.
+/// and eseal at once, names no type, or carries two QcType statements (or, TS 119 495 5.1,
+/// two PSD2 statements) is refused for every purpose, so it can pass neither as a QWAC nor
+/// as a QSealC.
 #[tokio::test]
 async fn cert_5_a_certificate_of_more_or_fewer_than_one_qc_type_is_refused() {
     let pki = Pki::new();
@@ -72,6 +73,14 @@ async fn cert_5_a_certificate_of_more_or_fewer_than_one_qc_type_is_refused() {
                 &qc_type_statement(&[eseal]),
             ]),
         ),
+        // ETSI TS 119 495 5.1: one PSD2 statement; a second's roles would replace the first's.
+        (
+            "two-psd2-statements",
+            statements(&[
+                &qc(true, &[QcType::Web], Some(&roles)),
+                &qc(false, &[], Some(&[PspRole::PaymentInitiation])),
+            ]),
+        ),
     ] {
         let mut spec = LeafSpec::qwac(name, &roles);
         spec.qc = Some(qc_der);
@@ -82,7 +91,8 @@ async fn cert_5_a_certificate_of_more_or_fewer_than_one_qc_type_is_refused() {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(&err, CertError::InvalidQcStatements { detail } if detail.contains("exactly one")),
+                matches!(&err, CertError::InvalidQcStatements { detail }
+                    if detail.contains("exactly one") || detail.contains("allows one")),
                 "{name} for {purpose:?}: {err:?}"
             );
         }

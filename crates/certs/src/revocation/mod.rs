@@ -45,7 +45,8 @@ pub struct RevocationSettings {
     /// Issuers whose certificates skip revocation checking, each named by the SHA-256 of its
     /// public key (`sha256:<base64url of the SubjectPublicKeyInfo DER hash>`, as
     /// `bulwark certs verify` prints it), never by its name: another CA could carry the same
-    /// DN (default none). An excluded issuing CA's own certificate is not checked either.
+    /// DN (default none). An excluded issuing CA's own certificate is still checked, by its
+    /// own issuer (unless that one is excluded too).
     pub exclude_issuers: Vec<String>,
     /// Longest a "good" answer is reused, whatever its nextUpdate says, in seconds (default
     /// 3600): a responder that sets nextUpdate a week ahead does not keep a revoked
