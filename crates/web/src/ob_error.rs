@@ -79,13 +79,26 @@ pub fn ob_unavailable(detail: &str, id: &InteractionId) -> Response {
 
 /// RFC 6750 3.1: 401 with a `Bearer error="invalid_token"` challenge.
 pub fn invalid_token(description: &str, id: &InteractionId) -> Response {
+    bearer_401(
+        BearerChallenge {
+            realm: None,
+            error: Some(bulwark_core::OAuthErrorCode::InvalidToken),
+            description: Some(description),
+            scope: None,
+        },
+        id,
+    )
+}
+
+/// 401 for a request without a bearer token (none sent, or another scheme such as Basic):
+/// RFC 6750 3.1, a request that lacks authentication information gets the challenge without
+/// an error code.
+pub fn no_token(id: &InteractionId) -> Response {
+    bearer_401(BearerChallenge::default(), id)
+}
+
+fn bearer_401(challenge: BearerChallenge<'_>, id: &InteractionId) -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
-    let challenge = BearerChallenge {
-        realm: None,
-        error: Some(bulwark_core::OAuthErrorCode::InvalidToken),
-        description: Some(description),
-        scope: None,
-    };
     if let Some(v) = challenge.header_value() {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }

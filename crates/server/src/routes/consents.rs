@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use bulwark_consent::{Caller, ConsentError, ConsentKind, ObErrorCode};
 use bulwark_resource::{ApiCaller, Refusal, RefusalStatus, ResourceRequest, SignatureError};
 use bulwark_token::TokenKind;
-use bulwark_web::ob_error::{invalid_token, ob_error, ob_internal, ob_response, ob_unavailable};
+use bulwark_web::ob_error::{
+    invalid_token, no_token, ob_error, ob_internal, ob_response, ob_unavailable,
+};
 use bulwark_web::{InteractionId, PresentedChain};
 
 use super::Endpoint;
@@ -23,6 +25,9 @@ fn consent_error(e: &ConsentError, id: &InteractionId) -> Response {
 }
 
 fn refused(refusal: &Refusal, id: &InteractionId) -> Response {
+    if matches!(refusal, Refusal::NoToken) {
+        return no_token(id);
+    }
     match refusal.status() {
         RefusalStatus::InvalidToken => invalid_token(&refusal.description(), id),
         RefusalStatus::Forbidden => ob_error(

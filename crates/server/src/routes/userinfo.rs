@@ -21,6 +21,23 @@ fn invalid_token(description: String) -> Response {
     .into_response()
 }
 
+/// RFC 6750 3.1: a request without a bearer token gets the challenge without an error code.
+fn no_token() -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    no_store(response.headers_mut());
+    if let Some(value) = (bulwark_web::BearerChallenge {
+        realm: Some("bulwark"),
+        ..bulwark_web::BearerChallenge::default()
+    })
+    .header_value()
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// RFC 6750 3.1: a valid token that may not do this (an application token, a certificate
 /// that is not the organisation's QWAC, no `openid` scope) is 403 `insufficient_scope`.
 fn insufficient_scope(description: &str, scope: Option<&str>) -> Response {
@@ -80,6 +97,7 @@ pub async fn userinfo(
         .await;
     let caller = match admitted {
         Ok(c) => c,
+        Err(bulwark_resource::Refusal::NoToken) => return no_token(),
         Err(refusal) => {
             return match refusal.status() {
                 RefusalStatus::Unavailable => unavailable(),

@@ -131,19 +131,29 @@ async fn co_1_token_must_be_present_valid_and_bound_to_the_presented_certificate
         .status,
         401
     );
-    assert_eq!(
-        call(
-            &h,
-            Some(&c.identity),
-            reqwest::Method::POST,
-            AISP,
-            None,
-            Some(&aac_body()),
-            &[]
-        )
+    // RFC 6750 3.1: no token at all is a challenge without an error code, at the consent
+    // APIs and at userinfo; a bad token names `invalid_token`.
+    let none = call(
+        &h,
+        Some(&c.identity),
+        reqwest::Method::POST,
+        AISP,
+        None,
+        Some(&aac_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.headers["www-authenticate"], "Bearer");
+    let userinfo = crate::support::http_client(&h.dev_ca, Some(&c.identity))
+        .get(h.url("/userinfo"))
+        .send()
         .await
-        .status,
-        401
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
+    assert_eq!(
+        userinfo.headers()["www-authenticate"],
+        "Bearer realm=\"bulwark\""
     );
     assert_eq!(
         as_tpp(&h, &c, "garbage")
