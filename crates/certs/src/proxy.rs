@@ -76,6 +76,30 @@ impl MtlsSettings {
         let peer = peer.to_canonical();
         self.trusted_proxies.iter().any(|net| net.contains(&peer))
     }
+
+    /// The trusted proxy ranges reaching beyond private address space (`0.0.0.0/0`, a public
+    /// block): a peer there may send any TPP's public certificate as its header and be
+    /// believed, with no TLS proof of the key, so such a setting is worth a warning.
+    pub fn trusted_beyond_private(&self) -> Vec<IpNet> {
+        const INTERNAL: [&str; 10] = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "::1/128",
+            "fc00::/7",
+            "fe80::/10",
+            "::ffff:127.0.0.0/104",
+        ];
+        let internal: Vec<IpNet> = INTERNAL.iter().filter_map(|n| n.parse().ok()).collect();
+        self.trusted_proxies
+            .iter()
+            .filter(|net| !internal.iter().any(|i| i.contains(*net)))
+            .copied()
+            .collect()
+    }
 }
 
 /// Why a forwarded certificate header was refused.

@@ -467,6 +467,14 @@ impl Config {
                 "mtls.mode = \"proxy\" with no mtls.trusted_proxies: every certificate header is refused, so no client can authenticate with a certificate".into(),
             );
         }
+        let public = self.mtls.trusted_beyond_private();
+        if self.mtls.mode == bulwark_certs::MtlsMode::Proxy && !public.is_empty() {
+            let nets: Vec<String> = public.iter().map(ToString::to_string).collect();
+            w.push(format!(
+                "mtls.trusted_proxies includes {} beyond private address space: any peer there may send a TPP's certificate as a header and be believed without proving its key; list the load balancers' own addresses",
+                nets.join(", ")
+            ));
+        }
         if self.mtls.mode == bulwark_certs::MtlsMode::Proxy && !self.mtls.revalidate_issuer {
             w.push(
                 "mtls.revalidate_issuer = false: forwarded certificates are neither path-validated nor revocation-checked here; the proxy's verdict is trusted".into(),

@@ -290,7 +290,8 @@ pub trait AuthorizationStore: Send + Sync {
     async fn delete_psu_session(&self, session_hash: &str) -> Result<(), StoreError>;
 
     /// Deletes expired pushed requests (but not one an unexpired interaction started from),
-    /// interactions, codes (a used one once the access token it issued has expired too),
+    /// interactions, codes (a used one once the access token it issued has expired too, and
+    /// no refresh token of its grant lives),
     /// refresh tokens and sessions older than `now`.
     async fn purge_authorization(&self, now: i64) -> Result<u64, StoreError>;
 }
@@ -900,11 +901,16 @@ impl AuthorizationStore for SqlStore {
         .execute(&self.db())
         .await?;
         let mut gone = pushed.rows_affected();
-        // TK-2: a used code is kept while the access token it issued lives, so a second use
-        // in that time is still recognised as a reuse and revokes the grant.
+        // TK-2: a used code is kept while the access token it issued lives, and while a
+        // refresh token of its grant does, so a second use in that time is still recognised
+        // as a reuse and revokes the grant (the refresh token and what it refreshes).
         let codes = crate::db::query(
             "DELETE FROM authorization_codes WHERE expires_at < $1 \
-             AND (used_at IS NULL OR issued_exp IS NULL OR issued_exp < $1)",
+             AND (used_at IS NULL OR issued_exp IS NULL OR issued_exp < $1) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+             WHERE r.consent_id = authorization_codes.consent_id \
+             AND r.grant_generation = authorization_codes.grant_generation \
+             AND r.revoked_at IS NULL AND r.expires_at >= $1)",
         )
         .bind(now)
         .execute(&self.db())

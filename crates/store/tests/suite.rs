@@ -2184,6 +2184,37 @@ async fn tk_2_a_used_code_outlives_its_expiry_while_its_access_token_lives(store
         .await
         .unwrap();
     assert!(store.get_code("hp").await.unwrap().is_none());
+
+    // A code whose exchange issued a refresh token is kept while that token lives (a reuse
+    // then still revokes the grant), and goes once it is revoked.
+    authorised_with_code(&store, "aac-pr", "hpr").await;
+    let with_refresh = Redemption {
+        code_hash: "hpr".into(),
+        issued_jti: "jti-pr".into(),
+        refresh: Some(refresh_record("rt-pr", "aac-pr")),
+        ..r
+    };
+    assert_eq!(
+        store.redeem_code(&with_refresh).await.unwrap(),
+        Redeemed::Won
+    );
+    store
+        .purge_authorization(code.expires_at + 601)
+        .await
+        .unwrap();
+    assert!(
+        store.get_code("hpr").await.unwrap().is_some(),
+        "its access token expired, its refresh token alive: kept"
+    );
+    store
+        .revoke_refresh_token("rt-pr", code.expires_at + 602)
+        .await
+        .unwrap();
+    store
+        .purge_authorization(code.expires_at + 603)
+        .await
+        .unwrap();
+    assert!(store.get_code("hpr").await.unwrap().is_none());
 }
 
 async fn tk_3_refresh_tokens_rotate_and_die_with_their_consent(store: SqlStore) {
