@@ -599,6 +599,22 @@ mod tests {
         ] {
             assert!(w.contains(key), "{key}: {w}");
         }
+        // Proxies trusted beyond private address space: any peer there is believed for a
+        // TPP's certificate header. The load balancers' own (private) ranges are not.
+        let beyond = "beyond private address space";
+        for (nets, warned) in [
+            (vec!["0.0.0.0/0"], true),
+            (vec!["10.0.0.0/8", "203.0.113.0/24"], true),
+            (vec!["::/0"], true),
+            (
+                vec!["10.0.0.0/8", "192.168.1.10/32", "fd00::/8", "127.0.0.1/32"],
+                false,
+            ),
+        ] {
+            c.mtls.trusted_proxies = nets.iter().map(|n| n.parse().unwrap()).collect();
+            let w = c.warnings().join("\n");
+            assert_eq!(w.contains(beyond), warned, "{nets:?}: {w}");
+        }
     }
 
     #[test]
