@@ -28,15 +28,33 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("consents.supported_local_instruments: {e}"))?;
     }
     if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
-        crate::tls::load_chain(cert).with_context(|| format!("tls.cert {}", cert.display()))?;
-        crate::tls::load_key(key).with_context(|| format!("tls.key {}", key.display()))?;
+        let chain =
+            crate::tls::load_chain(cert).with_context(|| format!("tls.cert {}", cert.display()))?;
+        let key =
+            crate::tls::load_key(key).with_context(|| format!("tls.key {}", key.display()))?;
+        // As `serve` builds it: the key must be the certificate's.
+        crate::tls::server_config(chain, key, Vec::new(), config.tokens.profile)
+            .context("tls.cert and tls.key")?;
     }
-    config
-        .trust
-        .paths()
+    for path in &config.http.outbound_ca {
+        crate::tls::load_chain(path)
+            .with_context(|| format!("http.outbound_ca {}", path.display()))?;
+    }
+    // The validator as `serve` builds it (the development CA aside, which `serve` makes):
+    // the revocation settings (`exclude_issuers` entries) and the anchors of both profiles.
+    let (anchor_paths, revocation) = crate::app::trust_setup(config, None, &mut Vec::new());
+    let anchors = anchor_paths
         .try_map(|paths| TrustAnchors::load(paths))
         .context("trust anchors")?;
-    TrustAnchors::load(&config.trust.ob_directory).context("trust.ob_directory")?;
+    let ob_directory =
+        TrustAnchors::load(&config.trust.ob_directory).context("trust.ob_directory")?;
+    bulwark_certs::CertValidator::with_profiles(
+        &anchors,
+        &ob_directory,
+        std::time::Duration::from_secs(config.trust.clock_skew_secs),
+        revocation,
+    )
+    .context("trust and revocation settings")?;
     if let Some(logo) = &config.pages.logo {
         std::fs::read(logo).with_context(|| format!("pages.logo {}", logo.display()))?;
     }

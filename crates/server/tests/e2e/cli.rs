@@ -233,6 +233,24 @@ fn hardening_check_config_prints_weakening_settings() {
     });
     assert!(lines.iter().any(|l| l.contains("mtls.mode")), "{lines:?}");
 
+    // A server certificate with another key's file beside it.
+    let certified = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&certified)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("server.pem"), dir.path().join("other.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(
+        &key_path,
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let mismatched = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert_path.display(),
+        key_path.display()
+    );
     // What `serve` would refuse, check-config refuses too, without starting anything.
     for (body, expected) in [
         (
@@ -269,6 +287,15 @@ fn hardening_check_config_prints_weakening_settings() {
             "[[dcr.directories]]\nname = \"ob\"\nissuer = \"OpenBanking Ltd\"\njwks_file = \"/nonexistent/ob.jwks\"\n",
             "/nonexistent/ob.jwks",
         ),
+        (
+            "[http]\noutbound_ca = [\"/nonexistent/outbound-ca.pem\"]\n",
+            "/nonexistent/outbound-ca.pem",
+        ),
+        (
+            "[revocation]\nexclude_issuers = [\"CN=Some CA\"]\n",
+            "exclude_issuers",
+        ),
+        (&mismatched, "tls.cert and tls.key"),
     ] {
         let bad = write_config(dir.path(), body);
         let lines = fails({
