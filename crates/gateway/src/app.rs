@@ -315,11 +315,14 @@ impl Gateway {
             let router = Router::new()
                 .route("/metrics", axum::routing::get(metrics))
                 .route("/healthz", axum::routing::get(|| async { "ok" }));
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(l, router).await {
-                    tracing::error!(error = %e, "gateway admin listener stopped");
-                }
-            })
+            // Plain HTTP with the gateway listener's timeouts and connection cap.
+            tokio::spawn(bulwark_web::listener::serve_plain_with(
+                l,
+                router,
+                std::future::pending(),
+                Duration::ZERO,
+                limits,
+            ))
         });
         let router = Router::new()
             .fallback(handle)

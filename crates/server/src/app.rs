@@ -606,13 +606,18 @@ impl Application {
                 limits,
             ))
         });
+        // Plain HTTP with the public listener's timeouts and connection cap: a peer that opens
+        // connections and sends nothing cannot hold the process's sockets. Ends with the node
+        // (aborted below), so no drain of its own.
         let admin = self.admin.map(|l| {
             let router = routes::admin_router(self.state.clone());
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(l, router).await {
-                    tracing::error!(error = %e, "admin listener stopped");
-                }
-            })
+            tokio::spawn(bulwark_web::listener::serve_plain_with(
+                l,
+                router,
+                std::future::pending(),
+                Duration::ZERO,
+                self.limits,
+            ))
         });
         let purge = tokio::spawn(purge_expired_records(
             self.store.clone(),

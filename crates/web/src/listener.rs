@@ -189,7 +189,31 @@ pub async fn serve_with(
     grace: Duration,
     limits: ConnectionLimits,
 ) {
-    let tls: TlsSource = tls.into();
+    serve_connections(listener, Some(tls.into()), router, shutdown, grace, limits).await;
+}
+
+/// Serves `router` over plain HTTP on `listener` (an internal listener: the operations
+/// endpoints) with the same limits as the TLS listener: header-read and idle timeouts and a
+/// cap on open connections, so a peer that opens connections and sends nothing cannot hold
+/// the process's sockets.
+pub async fn serve_plain_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+    limits: ConnectionLimits,
+) {
+    serve_connections(listener, None, router, shutdown, grace, limits).await;
+}
+
+async fn serve_connections(
+    listener: TcpListener,
+    tls: Option<TlsSource>,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+    limits: ConnectionLimits,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
@@ -221,13 +245,32 @@ pub async fn serve_with(
         };
         let _ = tcp.set_nodelay(true);
         // Read per connection: a reloaded certificate serves the next handshake.
-        let acceptor = TlsAcceptor::from(tls.current());
+        let acceptor = tls.as_ref().map(|tls| TlsAcceptor::from(tls.current()));
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
             let _held = held;
             let _open = crate::metrics::OpenConnection::count();
+            let Some(acceptor) = acceptor else {
+                // Plain HTTP has no handshake to time out, and hyper's header-read timeout
+                // starts with the first byte: a connection must send something within the
+                // handshake deadline.
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(limits.handshake_timeout, tcp.peek(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => {
+                        tracing::debug!(%peer, "connection sent nothing in time");
+                        return;
+                    }
+                }
+                let info = ConnectionInfo {
+                    peer,
+                    client_chain: Arc::from(Vec::new()),
+                };
+                serve_connection(TokioIo::new(tcp), info, router, limits, watcher).await;
+                return;
+            };
             let tls =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
@@ -247,45 +290,7 @@ pub async fn serve_with(
                 .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
                 .unwrap_or_default();
             let info = ConnectionInfo { peer, client_chain };
-            let activity = Arc::new(Activity::new());
-            let seen = activity.clone();
-            let service = router.map_request(
-                move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                    seen.request_started();
-                    req.extensions_mut().insert(info.clone());
-                    req
-                },
-            );
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_headers(limits.max_headers)
-                .max_buf_size(limits.max_header_bytes.max(8192));
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-                .keep_alive_interval(Some(limits.http2_keep_alive))
-                .keep_alive_timeout(limits.http2_keep_alive)
-                .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(tls),
-                TowerToHyperService::new(service),
-            );
-            let conn = watcher.watch(conn.into_owned());
-            tokio::pin!(conn);
-            tokio::select! {
-                ended = &mut conn => {
-                    if let Err(e) = ended {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                }
-                () = activity.idle_for(limits.idle_timeout) => {
-                    tracing::debug!(%peer, "idle connection closed");
-                }
-            }
+            serve_connection(TokioIo::new(tls), info, router, limits, watcher).await;
         });
     }
     drop(listener);
@@ -298,6 +303,56 @@ pub async fn serve_with(
             grace_secs = grace.as_secs(),
             "grace period over; closing remaining connections"
         );
+    }
+}
+
+/// Serves one accepted connection (TLS or plain) until it ends, goes idle for too long, or the
+/// graceful shutdown closes it.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    info: ConnectionInfo,
+    router: Router,
+    limits: ConnectionLimits,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = info.peer;
+    let activity = Arc::new(Activity::new());
+    let seen = activity.clone();
+    let service = router.map_request(
+        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            seen.request_started();
+            req.extensions_mut().insert(info.clone());
+            req
+        },
+    );
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(limits.http2_keep_alive))
+        .keep_alive_timeout(limits.http2_keep_alive)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+    let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
+    let conn = watcher.watch(conn.into_owned());
+    tokio::pin!(conn);
+    tokio::select! {
+        ended = &mut conn => {
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        () = activity.idle_for(limits.idle_timeout) => {
+            tracing::debug!(%peer, "idle connection closed");
+        }
     }
 }
 

@@ -162,3 +162,51 @@ async fn op_1_a_stopping_gateway_waits_for_an_upstream_answer_within_its_timeout
         "the gateway stopped before the upstream answered"
     );
 }
+
+/// hardening_slow_clients on the admin listener: it closes a connection that sends nothing
+/// within `http.tls_handshake_timeout_secs`, or trickles its headers past
+/// `http.header_read_timeout_secs`, as the public listener does
+/// (it was served without any timeout, so an internal peer could hold sockets for good).
+#[tokio::test]
+async fn hardening_the_admin_listener_cuts_off_silent_and_trickling_connections() {
+    install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.http.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.http.header_read_timeout_secs = 1;
+    config.http.tls_handshake_timeout_secs = 1;
+    let app = bulwark_server::app::Application::build(config)
+        .await
+        .unwrap();
+    let admin = app.admin_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let silent = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let mut trickling = tokio::net::TcpStream::connect(admin).await.unwrap();
+    trickling
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    for (name, mut conn) in [("silent", silent), ("trickling", trickling)] {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: still open after 5 s"));
+        if let Ok(n) = read {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{name}: {text}");
+        }
+    }
+    // It still serves a well-behaved client.
+    let ok = reqwest::get(format!("http://{admin}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
