@@ -133,12 +133,7 @@ async fn ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation
     // A bank whose cut-off for this payment has already passed refuses the consent at once.
     let late_bank = bulwark_consent::ConsentService::new(std::sync::Arc::new(env.store.clone()))
         .with_payment_terms(std::sync::Arc::new(PastCutOff));
-    let before = env
-        .store
-        .search_consents(&Default::default())
-        .await
-        .unwrap()
-        .len();
+    let before = env.stored().await;
     let err = late_bank
         .create(
             &c,
@@ -150,15 +145,7 @@ async fn ob_payment_terms_come_from_the_bank_hook_and_cut_off_ends_authorisation
         .await
         .unwrap_err();
     assert_ob(&err, 400, "UK.OBIE.Rules.AfterCutOffDateTime");
-    assert_eq!(
-        env.store
-            .search_consents(&Default::default())
-            .await
-            .unwrap()
-            .len(),
-        before,
-        "nothing stored"
-    );
+    assert_eq!(env.stored().await, before, "nothing stored");
 }
 
 /// A bank whose cut-off for every payment is at `at(50)`.
@@ -679,7 +666,8 @@ async fn cert_7_role_and_scope_mismatches_are_403_and_store_nothing(env: Env) {
             .create(&anon, *kind, body.to_string().as_bytes(), Some("k"), at(0))
             .await
             .unwrap_err();
-        assert_eq!(err.to_ob().status, 403);
+        assert!(matches!(err, ConsentError::NoTppIdentity), "{err}");
+        assert_ob(&err, 403, "UK.OBIE.Header.Invalid");
         // Right role, token without the API's scope.
         let others: Vec<&str> = ["accounts", "payments", "fundsconfirmations"]
             .into_iter()
@@ -709,7 +697,8 @@ async fn cert_7_role_and_scope_mismatches_are_403_and_store_nothing(env: Env) {
             )
             .await
             .unwrap_err();
-        assert_eq!(err.to_ob().status, 403);
+        assert!(matches!(err, ConsentError::RoleMissing(_)), "{err}");
+        assert_ob(&err, 403, "UK.OBIE.Header.Invalid");
     }
     assert_eq!(env.stored().await, 0);
     // GET and DELETE check the role too.
@@ -720,13 +709,15 @@ async fn cert_7_role_and_scope_mismatches_are_403_and_store_nothing(env: Env) {
         .get(&pisp, ConsentKind::AccountAccess, &id, at(20))
         .await
         .unwrap_err();
-    assert_eq!(err.to_ob().status, 403);
+    assert!(matches!(err, ConsentError::RoleMissing(_)), "{err}");
+    assert_ob(&err, 403, "UK.OBIE.Header.Invalid");
     let err = env
         .svc
         .delete(&pisp, ConsentKind::AccountAccess, &id, at(20))
         .await
         .unwrap_err();
-    assert_eq!(err.to_ob().status, 403);
+    assert!(matches!(err, ConsentError::RoleMissing(_)), "{err}");
+    assert_ob(&err, 403, "UK.OBIE.Header.Invalid");
     assert_eq!(env.history(&id).await.len(), 2);
 }
 

@@ -382,6 +382,26 @@ async fn co_2_every_legal_transition_is_audited(env: Env) {
         env.history(&id).await[2],
         (Some(S::Authorised), S::Revoked, ActorKind::Psu)
     );
+    // Expired -> Revoked: a lapsed consent (its expiry recorded) deleted by its TPP, which
+    // still sees it as Authorised (OB has no Expired).
+    let id = env.authorised_aac(Some(100)).await;
+    env.svc.staff_get(&id, at(200)).await.unwrap();
+    env.svc
+        .delete(&a, ConsentKind::AccountAccess, &id, at(210))
+        .await
+        .unwrap();
+    let h = env.svc.history(&id).await.unwrap();
+    let steps: Vec<_> = h[2..]
+        .iter()
+        .map(|e| (e.from, e.to, e.actor.kind))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Some(S::Authorised), S::Expired, ActorKind::System),
+            (Some(S::Expired), S::Revoked, ActorKind::Tpp)
+        ]
+    );
 }
 
 async fn co_2_every_illegal_transition_is_refused_without_audit(env: Env) {

@@ -178,6 +178,16 @@ async fn az_2_bad_request_objects_are_refused_case(h: Harness) {
         page.body
     );
     assert_eq!(h.store.purge_authorization(i64::MAX).await.unwrap(), 0);
+    // The control: a valid object from the same helpers, with the same query, is taken.
+    let valid = t.fapi1_object(&h, &consent_id, json!({}));
+    Browser::new(&h)
+        .start(&[
+            ("client_id", "tpp-ro"),
+            ("response_type", "code id_token"),
+            ("scope", "openid accounts"),
+            ("request", &valid),
+        ])
+        .await;
 }
 both_backends!(az_2_bad_request_objects_are_refused, az_2_bad_request_objects_are_refused_on_postgres => az_2_bad_request_objects_are_refused_case);
 

@@ -192,6 +192,23 @@ fn az_6_psu_add_reads_the_password_from_stdin() {
     let short = add("sam", "short");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+    // alex keeps the first password, and sam was not added.
+    let (alex, sam) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use bulwark_store::PsuStore;
+        let url = format!("sqlite://{}", dir.path().join("data/bulwark.db").display());
+        let store = bulwark_store::SqlStore::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        (
+            store.get_psu("alex").await.unwrap().unwrap(),
+            store.get_psu("sam").await.unwrap(),
+        )
+    });
+    assert!(
+        bulwark_authz::verify_password("correct horse battery", &alex.password_hash),
+        "alex keeps the first password"
+    );
+    assert!(sam.is_none(), "sam was added");
 }
 
 #[test]

@@ -623,18 +623,30 @@ async fn ca_4_client_secrets_and_unknown_or_suspended_clients_are_refused() {
     );
     // FAPI 1.0 Adv 5.2.2-14, FAPI 2.0 SP 5.3.2.1: a valid assertion beside a client secret
     // (in the header or the form) or under another assertion type does not authenticate.
+    let beside_basic = c.assertion(&h);
     let resp = http_client(&h.dev_ca, Some(&c.identity))
         .post(h.url("/token"))
         .basic_auth("tpp-susp", Some("secret"))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_assertion_type", BEARER),
-            ("client_assertion", c.assertion(&h).as_str()),
+            ("client_assertion", beside_basic.as_str()),
         ])
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    // Refused before the assertion was read: it was not spent, so sent alone it works once.
+    assert_eq!(c.token(&h, &beside_basic).await.0, 200);
+    assert_oauth_error(&c.token(&h, &beside_basic).await, 401, "invalid_client");
     for (name, value) in [
         ("client_secret", "secret"),
         (

@@ -443,22 +443,32 @@ async fn dcr_invalid_registration_access_token() {
                 .await,
         );
     }
+    let before = d.h.store.get_client(client_id).await.unwrap().unwrap();
     expect_401(
         d.send(
             Method::PUT,
             &path,
             Some(&d.qwac),
             Some("wrong"),
-            Some(&d.request()),
+            Some(&d.request_with(|c| {
+                c.insert("redirect_uris".into(), json!(["https://tpp.example/cb2"]));
+                c.insert("client_id".into(), json!(client_id));
+            })),
         )
         .await,
     );
-    // Nothing was deleted or changed.
+    // Nothing was deleted or changed: the refused update named other redirect URIs.
     assert_eq!(d.client_count().await, 1);
+    let after = d.h.store.get_client(client_id).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&after).unwrap(),
+        serde_json::to_value(&before).unwrap()
+    );
     let read = d
         .send(Method::GET, &path, Some(&d.qwac), Some(rat), None)
         .await;
     assert_eq!(read.0, 200);
+    assert_eq!(read.2["redirect_uris"], reg["redirect_uris"]);
 }
 
 /// hardening_uk_directory_ssa: the competent-authority forms real directories write, each
@@ -694,18 +704,26 @@ async fn dcr_4_a_client_credentials_token_manages_only_its_own_client() {
         assert_eq!(refused.0, 401, "{method}: {:?}", refused.2);
         assert_eq!(refused.2["error"], "invalid_token");
     }
+    let before = d.h.store.get_client(b_id).await.unwrap().unwrap();
     let put = d
         .send(
             Method::PUT,
             &path,
             Some(&d.qwac),
             Some(&token),
-            Some(&d.request()),
+            Some(&d.request_with(|c| {
+                c.insert("redirect_uris".into(), json!(["https://tpp.example/cb2"]));
+                c.insert("client_id".into(), json!(b_id));
+            })),
         )
         .await;
     assert_eq!(put.0, 401, "{:?}", put.2);
-    assert!(
-        d.h.store.get_client(b_id).await.unwrap().is_some(),
+    assert_eq!(put.2["error"], "invalid_token");
+    // B untouched: the refused update named other redirect URIs.
+    let after = d.h.store.get_client(b_id).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&after).unwrap(),
+        serde_json::to_value(&before).unwrap(),
         "B untouched"
     );
 }
