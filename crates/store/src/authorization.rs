@@ -303,6 +303,14 @@ const CODE_COLUMNS: &str = "code_hash, client_id, consent_id, grant_data, expire
 const REFRESH_COLUMNS: &str = "token_hash, client_id, consent_id, grant_data, issued_at, \
      expires_at, revoked_at, grant_generation";
 
+/// The grant generation a new code opens: the next one, and above any a revocation recorded
+/// (see `finish_interaction`).
+const NEXT_GENERATION: &str = "1 + CASE \
+     WHEN grant_generation >= COALESCE((SELECT generation_until FROM revoked_grants \
+     WHERE revoked_grants.consent_id = consents.id), 0) THEN grant_generation \
+     ELSE (SELECT generation_until FROM revoked_grants \
+     WHERE revoked_grants.consent_id = consents.id) END";
+
 fn interaction(row: &crate::db::Row) -> Result<Interaction, StoreError> {
     Ok(Interaction {
         id: row.try_get("id")?,
@@ -428,6 +436,166 @@ impl SqlStore {
         Ok(true)
     }
 
+    /// [`AuthorizationStore::finish_interaction`] on PostgreSQL, where each statement is a
+    /// round trip: the writes are one statement in the transaction (three round trips where a
+    /// statement per write takes eight). Each write hangs on the one before it through the rows
+    /// it returns, the statement's answer says whether each applied, and anything short of all
+    /// of them rolls back. The consent's row is updated once: the decision and the generation
+    /// the code opens (one statement cannot update a row twice). Its parameters are numbered
+    /// the same in every shape; a shape leaves those of the parts it has not unused.
+    async fn finish_in_one_statement(
+        &self,
+        interaction_id: &str,
+        transition: Option<&ConsentTransition>,
+        code: Option<&CodeRecord>,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        const DECIDED: &str = "status = $3, \
+             status_updated_at = CASE WHEN status = $3 THEN status_updated_at ELSE $4 END, \
+             psu_id = COALESCE($5, psu_id), selected_accounts = COALESCE($6, selected_accounts)";
+        const DECIDABLE: &str =
+            "id = $7 AND status = $8 AND grant_generation = COALESCE($9, grant_generation)";
+        let moved = match (transition, code) {
+            (None, None) => None,
+            (Some(_), None) => Some(format!("UPDATE consents SET {DECIDED} WHERE {DECIDABLE}")),
+            (Some(_), Some(_)) => Some(format!(
+                "UPDATE consents SET {DECIDED}, grant_generation = {NEXT_GENERATION} \
+                 WHERE {DECIDABLE}"
+            )),
+            (None, Some(_)) => Some(format!(
+                "UPDATE consents SET grant_generation = {NEXT_GENERATION} WHERE id = $17"
+            )),
+        };
+        let mut sql = String::from(
+            "WITH finished AS (UPDATE authz_interactions SET outcome = $2, request = '' \
+             WHERE id = $1 AND outcome IS NULL RETURNING request_uri), \
+             spent AS (DELETE FROM pushed_requests \
+             WHERE request_uri = (SELECT request_uri FROM finished) RETURNING 1)",
+        );
+        if let Some(moved) = &moved {
+            sql.push_str(&format!(
+                ", moved AS ({moved} AND EXISTS (SELECT 1 FROM finished) \
+                 RETURNING grant_generation)"
+            ));
+        }
+        if transition.is_some() {
+            sql.push_str(
+                ", audited AS (INSERT INTO consent_audit (consent_id, actor_kind, actor_id, at, \
+                 from_status, to_status, reason, customer_auth_date, customer_ip_address) \
+                 SELECT $7, $10, $11, $4, $8, $3, $12, $13, $14 FROM moved)",
+            );
+        }
+        if code.is_some() {
+            sql.push_str(&format!(
+                ", issued AS (INSERT INTO authorization_codes ({CODE_COLUMNS}) \
+                 SELECT $15, $16, $17, $18, $19, $20, $21, $22, $23, grant_generation FROM moved)"
+            ));
+        }
+        sql.push_str(&format!(
+            " SELECT (SELECT count(*) FROM finished) AS finished, \
+             (SELECT count(*) FROM finished WHERE request_uri IS NOT NULL) AS pushed, \
+             (SELECT count(*) FROM spent) AS spent, {} AS moved",
+            if moved.is_some() {
+                "(SELECT count(*) FROM moved)"
+            } else {
+                "1::bigint"
+            }
+        ));
+        let accounts = transition
+            .and_then(|t| t.selected_accounts.as_deref())
+            .map(crate::consents::encode_accounts)
+            .transpose()?;
+        let mut tx = self.db().begin().await?;
+        let row = crate::db::query(sqlx::AssertSqlSafe(sql))
+            .bind(interaction_id)
+            .bind(outcome)
+            .bind(transition.map(|t| &t.to_status))
+            .bind(transition.map(|t| t.at))
+            .bind(transition.and_then(|t| t.psu_id.as_ref()))
+            .bind(accounts)
+            .bind(transition.map(|t| &t.consent_id))
+            .bind(transition.map(|t| &t.from_status))
+            .bind(transition.and_then(|t| t.grant_generation))
+            .bind(transition.map(|t| &t.actor_kind))
+            .bind(transition.map(|t| &t.actor_id))
+            .bind(transition.and_then(|t| t.reason.as_ref()))
+            .bind(transition.and_then(|t| t.customer.auth_date.as_ref()))
+            .bind(transition.and_then(|t| t.customer.ip_address.as_ref()))
+            .bind(code.map(|c| &c.code_hash))
+            .bind(code.map(|c| &c.client_id))
+            .bind(code.map(|c| &c.consent_id))
+            .bind(code.map(|c| &c.grant_data))
+            .bind(code.map(|c| c.expires_at))
+            .bind(code.and_then(|c| c.used_at))
+            .bind(code.and_then(|c| c.issued_jti.as_ref()))
+            .bind(code.and_then(|c| c.issued_exp))
+            .bind(code.and_then(|c| c.refresh_hash.as_ref()))
+            .fetch_one(&mut tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "authorization code already exists"))?;
+        let count = |name: &str| -> Result<i64, StoreError> { Ok(row.try_get(name)?) };
+        let all_applied =
+            count("finished")? == 1 && count("spent")? == count("pushed")? && count("moved")? == 1;
+        if !all_applied {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// [`AuthorizationStore::redeem_code`] on PostgreSQL: one statement, so one round trip
+    /// where a transaction takes five. Each write hangs on the code's: the assertion's `jti`
+    /// and the refresh token are inserted from the row the spend returns, and a `jti` already
+    /// used is a unique violation that undoes the whole statement (the code unspent).
+    async fn redeem_in_one_statement(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
+        let claim = r.assertion.as_ref();
+        let refresh = r.refresh.as_ref();
+        // The consent is read by the spend and held (FOR SHARE), as `redeem_code` says.
+        let spent = crate::db::query(
+            "WITH won AS (UPDATE authorization_codes SET used_at = $1, issued_jti = $2, \
+             issued_exp = $3, refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL \
+             AND expires_at > $1 AND EXISTS (SELECT 1 FROM consents \
+             WHERE consents.id = authorization_codes.consent_id \
+             AND consents.status = 'Authorised' FOR SHARE) RETURNING code_hash), \
+             claimed AS (INSERT INTO used_jtis (namespace, jti, expires_at) \
+             SELECT $6, $7, $8 FROM won WHERE $7 IS NOT NULL RETURNING 1), \
+             stored AS (INSERT INTO refresh_tokens (token_hash, client_id, consent_id, \
+             grant_data, issued_at, expires_at, revoked_at, replaces, grant_generation) \
+             SELECT $4, $9, $10, $11, $12, $13, $14, NULL, $15 FROM won WHERE $4 IS NOT NULL \
+             RETURNING 1) \
+             SELECT count(*) AS won FROM won",
+        )
+        .bind(r.now)
+        .bind(&r.issued_jti)
+        .bind(r.issued_exp)
+        .bind(refresh.map(|t| &t.token_hash))
+        .bind(&r.code_hash)
+        .bind(claim.map(|c| &c.namespace))
+        .bind(claim.map(|c| &c.jti))
+        .bind(claim.map(|c| c.expires_at))
+        .bind(refresh.map(|t| &t.client_id))
+        .bind(refresh.map(|t| &t.consent_id))
+        .bind(refresh.map(|t| &t.grant_data))
+        .bind(refresh.map(|t| t.issued_at))
+        .bind(refresh.map(|t| t.expires_at))
+        .bind(refresh.and_then(|t| t.revoked_at))
+        .bind(refresh.map(|t| t.grant_generation))
+        .fetch_one(&self.db())
+        .await;
+        let won: i64 = match spent {
+            Ok(row) => row.try_get("won")?,
+            Err(sqlx::Error::Database(e)) if e.table() == Some("used_jtis") => {
+                return Ok(Redeemed::AssertionReplayed);
+            }
+            Err(e) => return Err(StoreError::from_insert(e, "refresh token already exists")),
+        };
+        if won == 0 {
+            return self.why_not_redeemed(&r.code_hash).await;
+        }
+        Ok(Redeemed::Won)
+    }
+
     /// Why a redemption changed nothing (read after its rollback, a rare path): the code was
     /// already used (a reuse), or its consent is no longer Authorised; a code that ran out at
     /// that very second, its consent standing, reads as taken, as it did before.
@@ -476,6 +644,27 @@ impl AuthorizationStore for SqlStore {
         r: &PushedRequest,
         assertion: &JtiClaim,
     ) -> Result<bool, StoreError> {
+        if self.backend() == crate::Backend::Postgres {
+            // One statement, one round trip (a statement is its own transaction): the pushed
+            // request is stored only from the claim's row, so a replay writes neither.
+            let pushed = crate::db::query(
+                "WITH claimed AS (INSERT INTO used_jtis (namespace, jti, expires_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (namespace, jti) DO NOTHING RETURNING 1) \
+                 INSERT INTO pushed_requests (request_uri, client_id, request, expires_at) \
+                 SELECT $4, $5, $6, $7 FROM claimed",
+            )
+            .bind(&assertion.namespace)
+            .bind(&assertion.jti)
+            .bind(assertion.expires_at)
+            .bind(&r.request_uri)
+            .bind(&r.client_id)
+            .bind(&r.request)
+            .bind(r.expires_at)
+            .execute(&self.db())
+            .await
+            .map_err(|e| StoreError::from_insert(e, "request_uri already exists"))?;
+            return Ok(pushed.rows_affected() == 1);
+        }
         let mut tx = self.db().begin().await?;
         if !claim_in(&mut tx, assertion).await? {
             tx.rollback().await?;
@@ -590,6 +779,15 @@ impl AuthorizationStore for SqlStore {
         code: Option<&CodeRecord>,
         outcome: &str,
     ) -> Result<bool, StoreError> {
+        if self.backend() == crate::Backend::Postgres
+            && consent
+                .zip(code)
+                .is_none_or(|(t, c)| t.consent_id == c.consent_id)
+        {
+            return self
+                .finish_in_one_statement(interaction_id, consent, code, outcome)
+                .await;
+        }
         let mut tx = self.db().begin().await?;
         let gone = crate::db::query(
             "UPDATE authz_interactions SET outcome = $2, request = '' \
@@ -625,14 +823,10 @@ impl AuthorizationStore for SqlStore {
             // that read an earlier one does not reach what this code issues. It starts above
             // any generation a revocation recorded, so a `consents` row restored from an older
             // backup cannot open a generation already revoked.
-            let opened = crate::db::query(
-                "UPDATE consents SET grant_generation = 1 + CASE \
-                 WHEN grant_generation >= COALESCE((SELECT generation_until FROM revoked_grants \
-                 WHERE revoked_grants.consent_id = consents.id), 0) THEN grant_generation \
-                 ELSE (SELECT generation_until FROM revoked_grants \
-                 WHERE revoked_grants.consent_id = consents.id) END \
-                 WHERE id = $1 RETURNING grant_generation",
-            )
+            let opened = crate::db::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE consents SET grant_generation = {NEXT_GENERATION} \
+                 WHERE id = $1 RETURNING grant_generation"
+            )))
             .bind(&c.consent_id)
             .fetch_optional(&mut tx)
             .await?;
@@ -674,6 +868,9 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn redeem_code(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
+        if self.backend() == crate::Backend::Postgres {
+            return self.redeem_in_one_statement(r).await;
+        }
         let mut tx = self.db().begin().await?;
         if let Some(claim) = &r.assertion
             && !claim_in(&mut tx, claim).await?

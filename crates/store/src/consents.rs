@@ -373,7 +373,7 @@ impl SqlStore {
     }
 }
 
-fn encode_accounts(accounts: &[String]) -> Result<String, StoreError> {
+pub(crate) fn encode_accounts(accounts: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(accounts).map_err(|e| corrupt(e.to_string()))
 }
 

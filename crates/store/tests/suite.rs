@@ -84,6 +84,10 @@ both_backends!(
     az_1_push_claims_the_assertion_in_the_same_transaction,
     hardening_search_filters_on_the_effective_status,
     az_6_login_failures_are_counted_one_after_the_other,
+    az_1_a_cancelled_interaction_spends_its_request_uri_and_nothing_else,
+    az_1_racing_interactions_of_one_request_uri_finish_once,
+    co_5_a_code_without_a_decision_opens_the_next_generation_or_nothing,
+    ca_1_racing_redemptions_with_one_assertion_spend_one_code,
 );
 
 /// AZ-6: the shared login counters are read and written in one transaction that holds the
@@ -1971,6 +1975,262 @@ async fn az_5_decision_code_and_consent_are_one_transaction(store: SqlStore) {
     let done = store.get_interaction("ia-1", 104).await.unwrap().unwrap();
     assert_eq!(done.outcome.as_deref(), Some("sealed"));
     assert_eq!(done.psu_id.as_deref(), Some("psu-1"));
+}
+
+/// A pushed request of `client-a` with the given `request_uri`.
+fn pushed(request_uri: &str) -> PushedRequest {
+    PushedRequest {
+        request_uri: request_uri.into(),
+        client_id: "client-a".into(),
+        request: "{}".into(),
+        expires_at: 160,
+    }
+}
+
+/// RFC 9126 4: a customer who cancels before deciding ends the interaction and spends its
+/// `request_uri` (the client has its answer), and writes nothing else: the consent keeps its
+/// status and history. Once finished, neither it nor another interaction of the same
+/// `request_uri` finishes again, and a refused finish changes nothing.
+async fn az_1_a_cancelled_interaction_spends_its_request_uri_and_nothing_else(store: SqlStore) {
+    let c = consent("aac-cancel", "client-a", "account-access", None, 100);
+    put(&store, &c).await.unwrap();
+    let r = pushed("urn:ietf:params:oauth:request_uri:cancel");
+    store.insert_pushed_request(&r).await.unwrap();
+    let mut first = interaction("ia-cancel-1", "aac-cancel");
+    first.request_uri = Some(r.request_uri.clone());
+    let second = Interaction {
+        id: "ia-cancel-2".into(),
+        ..first.clone()
+    };
+    store.insert_interaction(&first).await.unwrap();
+    store.insert_interaction(&second).await.unwrap();
+
+    assert!(
+        store
+            .finish_interaction("ia-cancel-1", None, None, "cancelled")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_pushed_request(&r.request_uri, 100).await.unwrap(),
+        None
+    );
+    let done = store
+        .get_interaction("ia-cancel-1", 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.outcome.as_deref(), Some("cancelled"));
+    assert_eq!(done.request, "");
+    assert_eq!(store.get_consent("aac-cancel").await.unwrap().unwrap(), c);
+    assert_eq!(store.consent_history("aac-cancel").await.unwrap().len(), 1);
+
+    // Finished once: again, or through the other interaction of the spent request_uri, no.
+    assert!(
+        !store
+            .finish_interaction("ia-cancel-1", None, None, "again")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_interaction("ia-cancel-2", None, None, "again")
+            .await
+            .unwrap()
+    );
+    let done = store
+        .get_interaction("ia-cancel-1", 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.outcome.as_deref(), Some("cancelled"));
+    let refused = store
+        .get_interaction("ia-cancel-2", 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused, second);
+    // The refused decision through the other interaction left the consent as it was.
+    let t = transition("aac-cancel", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
+        !store
+            .finish_interaction(
+                "ia-cancel-2",
+                Some(&t),
+                Some(&code_record("h-cancel", "aac-cancel")),
+                "sealed"
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_consent("aac-cancel").await.unwrap().unwrap(), c);
+    assert!(store.get_code("h-cancel").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_interaction("ia-cancel-2", 100)
+            .await
+            .unwrap()
+            .unwrap(),
+        second
+    );
+}
+
+/// RFC 9126 4 under concurrency: two browsers deciding at once on two interactions of one
+/// `request_uri` (on PostgreSQL each on its own connection): one finishes, with its code and
+/// its consent decision; the other writes nothing.
+async fn az_1_racing_interactions_of_one_request_uri_finish_once(store: SqlStore) {
+    for round in 0..8 {
+        let consent_id = format!("aac-race-{round}");
+        let c = consent(&consent_id, "client-a", "account-access", None, 100);
+        put(&store, &c).await.unwrap();
+        let r = pushed(&format!("urn:ietf:params:oauth:request_uri:race-{round}"));
+        store.insert_pushed_request(&r).await.unwrap();
+        let ids = [format!("ia-race-{round}-a"), format!("ia-race-{round}-b")];
+        for id in &ids {
+            let mut i = interaction(id, &consent_id);
+            i.request_uri = Some(r.request_uri.clone());
+            store.insert_interaction(&i).await.unwrap();
+        }
+        let t = transition(&consent_id, "AwaitingAuthorisation", "Authorised", 101);
+        let codes = [format!("h-race-{round}-a"), format!("h-race-{round}-b")];
+        let finish = |n: usize| {
+            let store = store.clone();
+            let (id, code, t) = (ids[n].clone(), codes[n].clone(), t.clone());
+            let consent_id = consent_id.clone();
+            tokio::spawn(async move {
+                store
+                    .finish_interaction(
+                        &id,
+                        Some(&t),
+                        Some(&code_record(&code, &consent_id)),
+                        "sealed",
+                    )
+                    .await
+                    .unwrap()
+            })
+        };
+        let (a, b) = (finish(0), finish(1));
+        let finished = [a.await.unwrap(), b.await.unwrap()];
+        assert_eq!(finished.iter().filter(|f| **f).count(), 1, "round {round}");
+        let winner = usize::from(finished[1]);
+        let loser = 1 - winner;
+        assert!(store.get_code(&codes[winner]).await.unwrap().is_some());
+        assert!(store.get_code(&codes[loser]).await.unwrap().is_none());
+        let lost = store
+            .get_interaction(&ids[loser], 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lost.outcome, None);
+        assert_eq!(store.consent_history(&consent_id).await.unwrap().len(), 2);
+        let stored = store.get_consent(&consent_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, "Authorised");
+        assert_eq!(store.grant_generation(&consent_id).await.unwrap(), 1);
+    }
+}
+
+/// CO-5: a code stored with no decision (the consent already Authorised, as a
+/// re-authentication finds it) opens the consent's next grant generation and writes no
+/// audit row; for a consent that is not there it writes nothing, and the interaction runs on.
+async fn co_5_a_code_without_a_decision_opens_the_next_generation_or_nothing(store: SqlStore) {
+    authorised_with_code(&store, "aac-again", "h-again-1").await;
+    store
+        .insert_interaction(&interaction("ia-again-2", "aac-again"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .finish_interaction(
+                "ia-again-2",
+                None,
+                Some(&code_record("h-again-2", "aac-again")),
+                "sealed"
+            )
+            .await
+            .unwrap()
+    );
+    let code = store.get_code("h-again-2").await.unwrap().unwrap();
+    assert_eq!(code.grant_generation, 2);
+    assert_eq!(store.grant_generation("aac-again").await.unwrap(), 2);
+    assert_eq!(store.consent_history("aac-again").await.unwrap().len(), 2);
+
+    store
+        .insert_interaction(&interaction("ia-nowhere", "aac-nowhere"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .finish_interaction(
+                "ia-nowhere",
+                None,
+                Some(&code_record("h-nowhere", "aac-nowhere")),
+                "sealed"
+            )
+            .await
+            .unwrap()
+    );
+    assert!(store.get_code("h-nowhere").await.unwrap().is_none());
+    let running = store
+        .get_interaction("ia-nowhere", 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running, interaction("ia-nowhere", "aac-nowhere"));
+}
+
+/// CA-1 with TK-2 under concurrency: two code exchanges at once with the same client
+/// assertion (`jti`) for two codes: one wins its code; the other is a replay that spends
+/// nothing (its code stays unused, no refresh token stored).
+async fn ca_1_racing_redemptions_with_one_assertion_spend_one_code(store: SqlStore) {
+    for round in 0..8 {
+        let codes = [format!("h-ra-{round}-a"), format!("h-ra-{round}-b")];
+        let mut consents = Vec::new();
+        for (n, code) in codes.iter().enumerate() {
+            let consent_id = format!("aac-ra-{round}-{n}");
+            authorised_with_code(&store, &consent_id, code).await;
+            consents.push(consent_id);
+        }
+        let redeem = |n: usize| {
+            let store = store.clone();
+            let r = Redemption {
+                code_hash: codes[n].clone(),
+                now: 110,
+                issued_jti: format!("jti-ra-{round}-{n}"),
+                issued_exp: 700,
+                refresh: Some(refresh_record(&format!("rt-ra-{round}-{n}"), &consents[n])),
+                assertion: Some(JtiClaim {
+                    namespace: "assertion:client-a".into(),
+                    jti: format!("a-ra-{round}"),
+                    expires_at: 500,
+                }),
+            };
+            tokio::spawn(async move { store.redeem_code(&r).await.unwrap() })
+        };
+        let (a, b) = (redeem(0), redeem(1));
+        let outcomes = [a.await.unwrap(), b.await.unwrap()];
+        let winner = outcomes
+            .iter()
+            .position(|o| *o == Redeemed::Won)
+            .expect("one exchange wins");
+        let loser = 1 - winner;
+        assert_eq!(
+            outcomes[loser],
+            Redeemed::AssertionReplayed,
+            "round {round}"
+        );
+        let lost = store.get_code(&codes[loser]).await.unwrap().unwrap();
+        assert_eq!((lost.used_at, lost.issued_jti), (None, None));
+        let lost_refresh = format!("rt-ra-{round}-{loser}");
+        assert!(
+            store
+                .get_refresh_token(&lost_refresh)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let won = store.get_code(&codes[winner]).await.unwrap().unwrap();
+        assert_eq!(won.used_at, Some(110));
+    }
 }
 
 fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {
