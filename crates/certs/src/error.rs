@@ -123,6 +123,13 @@ pub enum CertError {
         /// What is wrong.
         detail: String,
     },
+    /// The certificate names the TPP two ways that disagree (two organizationIdentifiers, or
+    /// a PSD2 statement of another competent authority than its organizationIdentifier).
+    #[error("inconsistent eIDAS identity: {detail}")]
+    InconsistentIdentity {
+        /// What disagrees.
+        detail: String,
+    },
 }
 
 impl CertError {
@@ -154,6 +161,7 @@ impl CertError {
             Self::NotQsealc => "not_qsealc",
             Self::MissingPsd2Statement => "missing_psd2_statement",
             Self::InvalidQcStatements { .. } => "invalid_qc_statements",
+            Self::InconsistentIdentity { .. } => "inconsistent_identity",
             Self::IncompleteDirectorySubject { .. } => "incomplete_directory_subject",
         }
     }

@@ -143,10 +143,15 @@ impl TppIdentity {
     /// organizationIdentifier (an ordinary, non-eIDAS certificate).
     pub fn from_cert(cert: &Certificate) -> Result<Option<Self>, CertError> {
         let subject = DistinguishedName::from_name(&cert.tbs_certificate.subject);
-        let org_id = subject
-            .values(ORGANIZATION_IDENTIFIER)
-            .next()
-            .map(OrganizationIdentifier::parse);
+        let mut org_ids = subject.values(ORGANIZATION_IDENTIFIER);
+        let org_id = org_ids.next().map(OrganizationIdentifier::parse);
+        // EN 319 412-1 5.1.4 names the organisation with one identifier; with two, which one
+        // the organisation checks read would decide who the TPP is.
+        if org_ids.next().is_some() {
+            return Err(CertError::InconsistentIdentity {
+                detail: "the subject has more than one organizationIdentifier".into(),
+            });
+        }
         let org_name = subject
             .values(const_oid::db::rfc4519::O)
             .next()
@@ -166,8 +171,33 @@ impl TppIdentity {
             parse_statements(raw, &mut id)
                 .map_err(|detail| CertError::InvalidQcStatements { detail })?;
         }
+        same_competent_authority(&id)?;
         Ok(Some(id))
     }
+}
+
+/// ETSI TS 119 495 5.1 and 5.2.1: the PSD2 statement's nCAId (`GB-FCA`) and a `PSD`
+/// organizationIdentifier (`PSDGB-FCA-123456`) both name the competent authority that
+/// authorised the TPP; a certificate where they differ says two things about who authorised
+/// it, and the roles it carries cannot be trusted to be that authority's.
+fn same_competent_authority(id: &TppIdentity) -> Result<(), CertError> {
+    let (Some(psd2), Some(org)) = (&id.psd2, &id.organization_identifier) else {
+        return Ok(());
+    };
+    let Some(nca) = org.competent_authority.as_deref() else {
+        return Ok(());
+    };
+    let named = format!("{}-{nca}", org.country);
+    if psd2.nca_id.eq_ignore_ascii_case(&named) {
+        return Ok(());
+    }
+    Err(CertError::InconsistentIdentity {
+        detail: format!(
+            "the PSD2 statement's nCAId {:?} is not the competent authority of the \
+             organizationIdentifier {:?} ({named})",
+            psd2.nca_id, org.raw
+        ),
+    })
 }
 
 #[derive(Sequence)]
@@ -286,4 +316,71 @@ pub fn encode_qc_statements(
         });
     }
     stmts.to_der()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    /// A self-signed certificate whose subject has organizationIdentifier `org_id` and OU
+    /// `ou`, parsed; with `ou_as_org_id`, the OU's type is rewritten to organizationIdentifier
+    /// (both OIDs are 3 bytes long), which rcgen cannot write itself: a subject with two.
+    fn subject_with(org_id: &str, ou: &str, ou_as_org_id: bool) -> Certificate {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Example TPP Ltd");
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), org_id);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, ou);
+        let key = KeyPair::generate().unwrap();
+        let mut der = params.self_signed(&key).unwrap().der().to_vec();
+        if ou_as_org_id {
+            // Self-signed: the issuer (written first) is the subject; both are rewritten.
+            let ou_type = [0x06, 0x03, 0x55, 0x04, 0x0b];
+            let found: Vec<usize> = der
+                .windows(ou_type.len())
+                .enumerate()
+                .filter_map(|(at, w)| (w == ou_type).then_some(at))
+                .collect();
+            assert_eq!(found.len(), 2);
+            for at in found {
+                der[at + 4] = 0x61;
+            }
+        }
+        Certificate::from_der(&der).unwrap()
+    }
+
+    /// EN 319 412-1 5.1.4: one organizationIdentifier names the organisation; a subject with
+    /// two is refused, whichever comes first (the control, the same subject with the second
+    /// as an OU, is read).
+    #[test]
+    fn cert_5_a_subject_with_two_organization_identifiers_is_refused() {
+        let read =
+            TppIdentity::from_cert(&subject_with("PSDGB-FCA-123456", "PSDGB-FCA-999999", false))
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            read.organization_identifier.unwrap().raw,
+            "PSDGB-FCA-123456"
+        );
+        for (first, second) in [
+            ("PSDGB-FCA-123456", "PSDGB-FCA-999999"),
+            ("PSDGB-FCA-123456", "PSDGB-FCA-123456"),
+        ] {
+            let err = TppIdentity::from_cert(&subject_with(first, second, true)).unwrap_err();
+            assert!(
+                matches!(&err, CertError::InconsistentIdentity { detail }
+                    if detail.contains("more than one organizationIdentifier")),
+                "{err:?}"
+            );
+            assert_eq!(err.reason(), "inconsistent_identity");
+        }
+    }
 }

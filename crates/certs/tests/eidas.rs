@@ -575,3 +575,43 @@ async fn cert_6_x5c_sealing_chain_validates_and_exposes_the_certified_key() {
     let err = bulwark_certs::chain_from_x5c(&["not base64!"]).unwrap_err();
     assert_eq!(err.reason(), "malformed");
 }
+
+/// ETSI TS 119 495 5.1 and 5.2.1: the PSD2 statement's nCAId and a `PSD` organizationIdentifier
+/// both name the competent authority that authorised the TPP. A certificate where they differ
+/// (another country, another authority) is refused for every purpose; the same authority
+/// passes, and an identifier of another scheme names no authority to compare.
+#[tokio::test]
+async fn cert_5_a_psd2_statement_of_another_authority_than_the_organization_identifier_is_refused()
+{
+    let pki = Pki::new();
+    let v = validator(&pki.root, no_revocation());
+    let roles = [PspRole::AccountInformation];
+    let leaf_of = |org_id: &str| {
+        let mut spec = LeafSpec::qwac("tpp-nca", &roles);
+        spec.org_id = Some(org_id.into());
+        pki.ca.issue(&spec)
+    };
+    for org_id in ["PSDDE-BAFIN-123456", "PSDIE-FCA-123456", "PSDGB-PRA-123456"] {
+        let leaf = leaf_of(org_id);
+        for purpose in [Purpose::Qwac, Purpose::Sealing, Purpose::TlsClient] {
+            let err = v
+                .validate(&pki.chain(&leaf), purpose, now())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, CertError::InconsistentIdentity { detail }
+                    if detail.contains("\"GB-FCA\"") && detail.contains(org_id)),
+                "{org_id} for {purpose:?}: {err:?}"
+            );
+            assert_eq!(err.reason(), "inconsistent_identity");
+        }
+    }
+    for org_id in ["PSDGB-FCA-123456", "NTRGB-12345678"] {
+        let ok = v
+            .validate(&pki.chain(&leaf_of(org_id)), Purpose::Qwac, now())
+            .await
+            .unwrap();
+        let tpp = ok.tpp.unwrap();
+        assert_eq!(tpp.organization_identifier.unwrap().raw, org_id);
+    }
+}

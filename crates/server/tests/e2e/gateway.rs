@@ -7,7 +7,9 @@ use bulwark_certs::PspRole;
 use serde_json::json;
 
 use crate::support::consents::{AISP, as_tpp, tpp};
-use crate::support::gateway::{gateway, get, is_uuid_v4, journey, never_forwarded, reason};
+use crate::support::gateway::{
+    assert_invalid_token_challenge, gateway, get, is_uuid_v4, journey, never_forwarded, reason,
+};
 use crate::support::journey::{FlowTpp, authorise_once, fapi2_code, psu};
 use crate::support::{Harness, both_backends, http_client};
 
@@ -122,6 +124,13 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     );
     let stolen = never_forwarded(&base, get(&h, &base, &other, Some(&token), path, &[])).await;
     assert_eq!(stolen.status, 401, "{:?}", stolen.body);
+    assert_eq!(
+        reason(&stolen),
+        "the access token is bound to another certificate",
+        "{:?}",
+        stolen.body
+    );
+    assert_invalid_token_challenge(&stolen);
 
     // An application token on a PSU path, a PSU token on an application path.
     let app = never_forwarded(&base, get(&h, &base, id, Some(&t.app_token), path, &[])).await;
@@ -322,6 +331,15 @@ async fn gw_1_every_token_and_certificate_rule_is_enforced() {
     // And it stays refused: a "revoked" answer is never remembered as "not revoked".
     let again = never_forwarded(&base, get(&h, &base, id, Some(&token), path, &[])).await;
     assert_eq!(again.status, 401, "{:?}", again.body);
+    for refused in [&after, &again] {
+        assert_eq!(
+            reason(refused),
+            "the access token was revoked",
+            "{:?}",
+            refused.body
+        );
+        assert_invalid_token_challenge(refused);
+    }
 }
 
 #[tokio::test]
@@ -378,6 +396,8 @@ async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
         200
     );
     h.clock.advance(3600);
+    // Nothing but the time changed since the 200: the token's lifetime is what refuses it
+    // (RFC 6750 3.1: invalid_token; the text does not say which check failed).
     let expired = never_forwarded(
         &base,
         get(
@@ -391,6 +411,13 @@ async fn gw_1_consent_revoked_or_token_expired_is_refused_at_once() {
     )
     .await;
     assert_eq!(expired.status, 401, "{:?}", expired.body);
+    assert_eq!(
+        reason(&expired),
+        "the access token is invalid or expired",
+        "{:?}",
+        expired.body
+    );
+    assert_invalid_token_challenge(&expired);
 }
 
 /// RFC 7009 2.1 at the gateway: revoking a refresh token refuses every access token of its
@@ -444,6 +471,13 @@ async fn gw_1_revoking_the_refresh_token_refuses_the_access_tokens_of_its_grant(
         )
         .await;
         assert_eq!(refused.status, 401, "{:?}", refused.body);
+        assert_eq!(
+            reason(&refused),
+            "the access token was revoked",
+            "{:?}",
+            refused.body
+        );
+        assert_invalid_token_challenge(&refused);
     }
 }
 
@@ -481,6 +515,13 @@ async fn gw_1_a_token_for_another_audience_is_refused() {
     )
     .await;
     assert_eq!(refused.status, 401, "{:?}", refused.body);
+    assert_eq!(
+        reason(&refused),
+        "the access token was issued for another resource (aud)",
+        "{:?}",
+        refused.body
+    );
+    assert_invalid_token_challenge(&refused);
     let (c2, token2) = tpp(&h, "tpp-aud-ok", &[PspRole::AccountInformation]).await;
     assert_eq!(
         get(&h, &base, &c2.identity, Some(&token2), "/echo/app", &[])

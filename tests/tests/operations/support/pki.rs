@@ -65,7 +65,7 @@ impl Pki {
         // organizationIdentifier), so the TPP may call the OB consent APIs.
         params
             .distinguished_name
-            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDGB-OPS-000001");
+            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDGB-FCA-000001");
         let psd2 = bulwark_certs::Psd2Statement {
             roles: vec![bulwark_certs::PspRole::AccountInformation],
             nca_name: "Financial Conduct Authority".into(),

@@ -222,6 +222,13 @@ pub fn reason(c: &Call) -> String {
         .to_string()
 }
 
+/// RFC 6750 3.1: a refused token is challenged with `error="invalid_token"`.
+pub fn assert_invalid_token_challenge(c: &Call) {
+    let challenge = c.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
 /// True for a UUID as the gateway generates them (`8-4-4-4-12` hex digits, version 4).
 pub fn is_uuid_v4(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
