@@ -156,8 +156,9 @@ pub enum Redeemed {
     CodeTaken,
     /// The client assertion's jti was already used (nothing written).
     AssertionReplayed,
-    /// The code's consent is no longer Authorised (revoked, or expired by a transition since
-    /// it was read): nothing written, the code unspent.
+    /// The code's consent no longer stands: not Authorised (revoked, or expired by a
+    /// transition), or past its ExpirationDateTime (`expires_at`) at the exchange's `now`.
+    /// Nothing written, the code unspent.
     ConsentGone,
 }
 
@@ -557,7 +558,8 @@ impl SqlStore {
              issued_exp = $3, refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL \
              AND expires_at > $1 AND EXISTS (SELECT 1 FROM consents \
              WHERE consents.id = authorization_codes.consent_id \
-             AND consents.status = 'Authorised' FOR SHARE) RETURNING code_hash), \
+             AND consents.status = 'Authorised' AND (consents.expires_at IS NULL \
+             OR consents.expires_at > $1) FOR SHARE) RETURNING code_hash), \
              claimed AS (INSERT INTO used_jtis (namespace, jti, expires_at) \
              SELECT $6, $7, $8 FROM won WHERE $7 IS NOT NULL RETURNING 1), \
              stored AS (INSERT INTO refresh_tokens (token_hash, client_id, consent_id, \
@@ -591,17 +593,18 @@ impl SqlStore {
             Err(e) => return Err(StoreError::from_insert(e, "refresh token already exists")),
         };
         if won == 0 {
-            return self.why_not_redeemed(&r.code_hash).await;
+            return self.why_not_redeemed(&r.code_hash, r.now).await;
         }
         Ok(Redeemed::Won)
     }
 
     /// Why a redemption changed nothing (read after its rollback, a rare path): the code was
-    /// already used (a reuse), or its consent is no longer Authorised; a code that ran out at
-    /// that very second, its consent standing, reads as taken, as it did before.
-    async fn why_not_redeemed(&self, code_hash: &str) -> Result<Redeemed, StoreError> {
+    /// already used (a reuse), or its consent no longer stands at `now` (not Authorised, or
+    /// past its ExpirationDateTime); a code that ran out at that very second, its consent
+    /// standing, reads as taken, as it did before.
+    async fn why_not_redeemed(&self, code_hash: &str, now: i64) -> Result<Redeemed, StoreError> {
         let row = crate::db::query(
-            "SELECT a.used_at, c.status FROM authorization_codes a \
+            "SELECT a.used_at, c.status, c.expires_at FROM authorization_codes a \
              LEFT JOIN consents c ON c.id = a.consent_id WHERE a.code_hash = $1",
         )
         .bind(code_hash)
@@ -612,13 +615,14 @@ impl SqlStore {
         };
         let used: Option<i64> = row.try_get(0)?;
         let status: Option<String> = row.try_get(1)?;
-        Ok(
-            if used.is_none() && status.as_deref() != Some("Authorised") {
-                Redeemed::ConsentGone
-            } else {
-                Redeemed::CodeTaken
-            },
-        )
+        let expires_at: Option<i64> = row.try_get(2)?;
+        let stands =
+            status.as_deref() == Some("Authorised") && expires_at.is_none_or(|exp| exp > now);
+        Ok(if used.is_none() && !stands {
+            Redeemed::ConsentGone
+        } else {
+            Redeemed::CodeTaken
+        })
     }
 }
 
@@ -891,7 +895,8 @@ impl AuthorizationStore for SqlStore {
             "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \
              refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1 \
              AND EXISTS (SELECT 1 FROM consents WHERE consents.id = authorization_codes.consent_id \
-             AND consents.status = 'Authorised'{lock})"
+             AND consents.status = 'Authorised' AND (consents.expires_at IS NULL \
+             OR consents.expires_at > $1){lock})"
         )))
         .bind(r.now)
         .bind(&r.issued_jti)
@@ -902,7 +907,7 @@ impl AuthorizationStore for SqlStore {
         .await?;
         if won.rows_affected() != 1 {
             tx.rollback().await?;
-            return self.why_not_redeemed(&r.code_hash).await;
+            return self.why_not_redeemed(&r.code_hash, r.now).await;
         }
         if let Some(t) = &r.refresh {
             insert_refresh(&mut tx, t, None).await?;

@@ -88,6 +88,7 @@ both_backends!(
     az_1_racing_interactions_of_one_request_uri_finish_once,
     co_5_a_code_without_a_decision_opens_the_next_generation_or_nothing,
     ca_1_racing_redemptions_with_one_assertion_spend_one_code,
+    tk_2_a_code_of_a_consent_past_its_expiration_is_not_redeemed,
 );
 
 /// AZ-6: the shared login counters are read and written in one transaction that holds the
@@ -2231,6 +2232,69 @@ async fn ca_1_racing_redemptions_with_one_assertion_spend_one_code(store: SqlSto
         let won = store.get_code(&codes[winner]).await.unwrap().unwrap();
         assert_eq!(won.used_at, Some(110));
     }
+}
+
+/// TK-2 / CO-2: the statement that spends a code judges its consent as `status_at` does: an
+/// Authorised consent from its ExpirationDateTime on no longer stands (whether or not the
+/// expiry was recorded), so the code is not spent and nothing is written; a second earlier,
+/// the same exchange wins.
+async fn tk_2_a_code_of_a_consent_past_its_expiration_is_not_redeemed(store: SqlStore) {
+    let mut c = consent("aac-exp", "client-a", "account-access", None, 100);
+    c.expires_at = Some(150);
+    put(&store, &c).await.unwrap();
+    store
+        .insert_interaction(&interaction("ia-exp", "aac-exp"))
+        .await
+        .unwrap();
+    let t = transition("aac-exp", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
+        store
+            .finish_interaction(
+                "ia-exp",
+                Some(&t),
+                Some(&code_record("h-exp", "aac-exp")),
+                "sealed"
+            )
+            .await
+            .unwrap()
+    );
+    let at = |now: i64| Redemption {
+        code_hash: "h-exp".into(),
+        now,
+        issued_jti: format!("jti-exp-{now}"),
+        issued_exp: now + 600,
+        refresh: Some(refresh_record(&format!("rt-exp-{now}"), "aac-exp")),
+        assertion: Some(JtiClaim {
+            namespace: "assertion:client-a".into(),
+            jti: format!("a-exp-{now}"),
+            expires_at: 500,
+        }),
+    };
+    assert_eq!(
+        store.redeem_code(&at(150)).await.unwrap(),
+        Redeemed::ConsentGone
+    );
+    let code = store.get_code("h-exp").await.unwrap().unwrap();
+    assert_eq!((code.used_at, code.issued_jti), (None, None));
+    assert!(
+        store
+            .get_refresh_token("rt-exp-150")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .claim_jti("assertion:client-a", "a-exp-150", 500)
+            .await
+            .unwrap(),
+        "the refused exchange's assertion is not spent by the store"
+    );
+    assert_eq!(store.redeem_code(&at(149)).await.unwrap(), Redeemed::Won);
+    assert_eq!(
+        store.get_code("h-exp").await.unwrap().unwrap().used_at,
+        Some(149)
+    );
 }
 
 fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {

@@ -306,8 +306,11 @@ impl TokenService {
     }
 
     /// Everything a code exchange decides before the code is spent: the grant checked
-    /// against the request (TK-2), the consent standing, the tokens made. An error here
-    /// changes nothing in the store.
+    /// against the request (TK-2), the tokens made. An error here changes nothing in the
+    /// store. Whether the consent still stands (Authorised, not past its ExpirationDateTime)
+    /// is judged by the statement that spends the code (`redeem_code`, holding the consent
+    /// while it does); a read here as well would cost a database read per exchange and
+    /// decide nothing the spend does not.
     async fn prepare_exchange(
         &self,
         req: &authorization_code::AuthorizationCodeRequest,
@@ -319,11 +322,6 @@ impl TokenService {
             .map_err(|e| TokenError::Internal(format!("stored code grant: {e}")))?;
         let client_id = client.client.client.client_id.as_str();
         authorization_code::check(req, code, &grant, client_id, now)?;
-        if !self.consent_stands(&grant.consent_id, now).await? {
-            return Err(TokenError::Grant(
-                "the consent is no longer authorised".into(),
-            ));
-        }
         let claims = self.user_claims(
             client,
             &grant,
