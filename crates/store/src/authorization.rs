@@ -439,11 +439,13 @@ impl SqlStore {
 
     /// [`AuthorizationStore::finish_interaction`] on PostgreSQL, where each statement is a
     /// round trip: the writes are one statement in the transaction (three round trips where a
-    /// statement per write takes eight). Each write hangs on the one before it through the rows
-    /// it returns, the statement's answer says whether each applied, and anything short of all
-    /// of them rolls back. The consent's row is updated once: the decision and the generation
-    /// the code opens (one statement cannot update a row twice). Its parameters are numbered
-    /// the same in every shape; a shape leaves those of the parts it has not unused.
+    /// statement per write takes eight). The pushed request's deletion runs on the finished
+    /// interaction's row, the consent's update only when both applied (a `request_uri` already
+    /// used leaves the consent untouched and unlocked), the audit row and the code on the
+    /// consent's row; the statement answers how many rows each part touched, and anything
+    /// short of all of them rolls back. The consent's row is updated once: the decision and the
+    /// generation the code opens (one statement cannot update a row twice). Its parameters are
+    /// numbered the same in every shape; a shape leaves those of the parts it has not unused.
     async fn finish_in_one_statement(
         &self,
         interaction_id: &str,
@@ -475,7 +477,8 @@ impl SqlStore {
         );
         if let Some(moved) = &moved {
             sql.push_str(&format!(
-                ", moved AS ({moved} AND EXISTS (SELECT 1 FROM finished) \
+                ", moved AS ({moved} AND EXISTS (SELECT 1 FROM finished \
+                 WHERE request_uri IS NULL OR EXISTS (SELECT 1 FROM spent)) \
                  RETURNING grant_generation)"
             ));
         }
@@ -548,11 +551,20 @@ impl SqlStore {
     /// [`AuthorizationStore::redeem_code`] on PostgreSQL: one statement, so one round trip
     /// where a transaction takes five. Each write hangs on the code's: the assertion's `jti`
     /// and the refresh token are inserted from the row the spend returns, and a `jti` already
-    /// used is a unique violation that undoes the whole statement (the code unspent).
+    /// used is a unique violation that undoes the whole statement (the code unspent). A code
+    /// that is not won claims nothing, so a replayed assertion presented with a code already
+    /// taken (or whose consent is gone) reads as that, where SQLite, claiming first, answers
+    /// `AssertionReplayed`; the caller claims the assertion on those paths and refuses the
+    /// replay there, so the client gets the same answer from both.
     async fn redeem_in_one_statement(&self, r: &Redemption) -> Result<Redeemed, StoreError> {
         let claim = r.assertion.as_ref();
         let refresh = r.refresh.as_ref();
-        // The consent is read by the spend and held (FOR SHARE), as `redeem_code` says.
+        // The consent is read by the spend and held (FOR SHARE): a revocation that committed
+        // before is seen, one still to come waits for this statement, then revokes the refresh
+        // token stored here with the consent's others. Without the lock, a refresh token
+        // inserted after a revocation's sweep would outlive the consent. The consent stands
+        // while Authorised and before its `expires_at` (ExpirationDateTime to the second,
+        // rounded down: up to a second earlier than `Consent::status_at`, never later).
         let spent = crate::db::query(
             "WITH won AS (UPDATE authorization_codes SET used_at = $1, issued_jti = $2, \
              issued_exp = $3, refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL \
@@ -587,7 +599,9 @@ impl SqlStore {
         .await;
         let won: i64 = match spent {
             Ok(row) => row.try_get("won")?,
-            Err(sqlx::Error::Database(e)) if e.table() == Some("used_jtis") => {
+            Err(sqlx::Error::Database(e))
+                if e.is_unique_violation() && e.table() == Some("used_jtis") =>
+            {
                 return Ok(Redeemed::AssertionReplayed);
             }
             Err(e) => return Err(StoreError::from_insert(e, "refresh token already exists")),
@@ -598,7 +612,7 @@ impl SqlStore {
         Ok(Redeemed::Won)
     }
 
-    /// Why a redemption changed nothing (read after its rollback, a rare path): the code was
+    /// Why a redemption changed nothing (read after it, a rare path): the code was
     /// already used (a reuse), or its consent no longer stands at `now` (not Authorised, or
     /// past its ExpirationDateTime); a code that ran out at that very second, its consent
     /// standing, reads as taken, as it did before.
@@ -882,22 +896,16 @@ impl AuthorizationStore for SqlStore {
             tx.rollback().await?;
             return Ok(Redeemed::AssertionReplayed);
         }
-        // The consent is read by the statement that spends the code, and held: a revocation
-        // that committed since the caller read it is seen here, and one still to come waits
-        // for this commit (PostgreSQL: FOR SHARE; SQLite: one writer at a time), then revokes
-        // the refresh token written here with the consent's others. Without the lock, a
-        // refresh token inserted after a revocation's sweep would outlive the consent.
-        let lock = match self.backend() {
-            crate::Backend::Postgres => " FOR SHARE",
-            crate::Backend::Sqlite => "",
-        };
-        let won = crate::db::query(sqlx::AssertSqlSafe(format!(
+        // The consent is read by the statement that spends the code, as on PostgreSQL
+        // (`redeem_in_one_statement`); SQLite has one writer at a time, so a revocation still
+        // to come waits for this commit without a lock.
+        let won = crate::db::query(
             "UPDATE authorization_codes SET used_at = $1, issued_jti = $2, issued_exp = $3, \
              refresh_hash = $4 WHERE code_hash = $5 AND used_at IS NULL AND expires_at > $1 \
              AND EXISTS (SELECT 1 FROM consents WHERE consents.id = authorization_codes.consent_id \
              AND consents.status = 'Authorised' AND (consents.expires_at IS NULL \
-             OR consents.expires_at > $1){lock})"
-        )))
+             OR consents.expires_at > $1))",
+        )
         .bind(r.now)
         .bind(&r.issued_jti)
         .bind(r.issued_exp)

@@ -2051,8 +2051,21 @@ async fn az_1_a_cancelled_interaction_spends_its_request_uri_and_nothing_else(st
         .unwrap()
         .unwrap();
     assert_eq!(refused, second);
-    // The refused decision through the other interaction left the consent as it was.
+    // The refused decision through the other interaction left the consent as it was, and a
+    // code hash already taken elsewhere is no conflict there: nothing was going to be stored.
+    authorised_with_code(&store, "aac-cancel-other", "h-cancel-taken").await;
     let t = transition("aac-cancel", "AwaitingAuthorisation", "Authorised", 101);
+    assert!(
+        !store
+            .finish_interaction(
+                "ia-cancel-2",
+                Some(&t),
+                Some(&code_record("h-cancel-taken", "aac-cancel")),
+                "sealed"
+            )
+            .await
+            .unwrap()
+    );
     assert!(
         !store
             .finish_interaction(
@@ -2127,6 +2140,36 @@ async fn az_1_racing_interactions_of_one_request_uri_finish_once(store: SqlStore
         let stored = store.get_consent(&consent_id).await.unwrap().unwrap();
         assert_eq!(stored.status, "Authorised");
         assert_eq!(store.grant_generation(&consent_id).await.unwrap(), 1);
+
+        // Two cancels at once: no consent decides between them, only the request_uri.
+        let r = pushed(&format!(
+            "urn:ietf:params:oauth:request_uri:cancels-{round}"
+        ));
+        store.insert_pushed_request(&r).await.unwrap();
+        let ids = [
+            format!("ia-cancels-{round}-a"),
+            format!("ia-cancels-{round}-b"),
+        ];
+        for id in &ids {
+            let mut i = interaction(id, &consent_id);
+            i.request_uri = Some(r.request_uri.clone());
+            store.insert_interaction(&i).await.unwrap();
+        }
+        let cancel = |n: usize| {
+            let (store, id) = (store.clone(), ids[n].clone());
+            tokio::spawn(async move {
+                store
+                    .finish_interaction(&id, None, None, "cancelled")
+                    .await
+                    .unwrap()
+            })
+        };
+        let (a, b) = (cancel(0), cancel(1));
+        let finished = [a.await.unwrap(), b.await.unwrap()];
+        assert_eq!(finished.iter().filter(|f| **f).count(), 1, "round {round}");
+        let loser = &ids[usize::from(finished[0])];
+        let lost = store.get_interaction(loser, 100).await.unwrap().unwrap();
+        assert_eq!(lost.outcome, None);
     }
 }
 
@@ -2234,10 +2277,11 @@ async fn ca_1_racing_redemptions_with_one_assertion_spend_one_code(store: SqlSto
     }
 }
 
-/// TK-2 / CO-2: the statement that spends a code judges its consent as `status_at` does: an
-/// Authorised consent from its ExpirationDateTime on no longer stands (whether or not the
+/// TK-2 / CO-2: the statement that spends a code judges its consent's expiry (to the second):
+/// an Authorised consent from its ExpirationDateTime on no longer stands (whether or not the
 /// expiry was recorded), so the code is not spent and nothing is written; a second earlier,
-/// the same exchange wins.
+/// the same exchange wins. A refresh token hash already stored is a conflict (not a replay)
+/// that writes nothing either.
 async fn tk_2_a_code_of_a_consent_past_its_expiration_is_not_redeemed(store: SqlStore) {
     let mut c = consent("aac-exp", "client-a", "account-access", None, 100);
     c.expires_at = Some(150);
@@ -2290,6 +2334,42 @@ async fn tk_2_a_code_of_a_consent_past_its_expiration_is_not_redeemed(store: Sql
             .unwrap(),
         "the refused exchange's assertion is not spent by the store"
     );
+    // A refresh token hash already stored is a conflict, not a replay, and writes nothing.
+    authorised_with_code(&store, "aac-exp-other", "h-exp-other").await;
+    let taken_refresh = Redemption {
+        code_hash: "h-exp-other".into(),
+        refresh: Some(refresh_record("rt-exp-taken", "aac-exp-other")),
+        ..at(110)
+    };
+    assert_eq!(
+        store.redeem_code(&taken_refresh).await.unwrap(),
+        Redeemed::Won
+    );
+    let clash = Redemption {
+        refresh: Some(refresh_record("rt-exp-taken", "aac-exp")),
+        ..at(149)
+    };
+    assert!(matches!(
+        store.redeem_code(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let code = store.get_code("h-exp").await.unwrap().unwrap();
+    assert_eq!((code.used_at, code.issued_jti), (None, None));
+    assert!(
+        store
+            .claim_jti("assertion:client-a", "a-exp-149", 500)
+            .await
+            .unwrap(),
+        "the conflicting exchange's assertion is not spent"
+    );
+    let at = |now: i64| Redemption {
+        assertion: Some(JtiClaim {
+            namespace: "assertion:client-a".into(),
+            jti: format!("a-exp-{now}-again"),
+            expires_at: 500,
+        }),
+        ..at(now)
+    };
     assert_eq!(store.redeem_code(&at(149)).await.unwrap(), Redeemed::Won);
     assert_eq!(
         store.get_code("h-exp").await.unwrap().unwrap().used_at,
@@ -2732,6 +2812,21 @@ async fn az_1_push_claims_the_assertion_in_the_same_transaction(store: SqlStore)
     assert!(
         !store
             .claim_jti("assertion:client-a", "par-1", 500)
+            .await
+            .unwrap()
+    );
+    // A request_uri already taken is a conflict, and the push claims nothing with it.
+    let fresh = JtiClaim {
+        jti: "par-2".into(),
+        ..claim.clone()
+    };
+    assert!(matches!(
+        store.push_with_claim(&r, &fresh).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .claim_jti("assertion:client-a", "par-2", 500)
             .await
             .unwrap()
     );

@@ -309,8 +309,8 @@ impl TokenService {
     /// against the request (TK-2), the tokens made. An error here changes nothing in the
     /// store. Whether the consent still stands (Authorised, not past its ExpirationDateTime)
     /// is judged by the statement that spends the code (`redeem_code`, holding the consent
-    /// while it does); a read here as well would cost a database read per exchange and
-    /// decide nothing the spend does not.
+    /// while it does), after the tokens are made: a read here as well would cost a database
+    /// read on every exchange to spare the rare refused one its signatures.
     async fn prepare_exchange(
         &self,
         req: &authorization_code::AuthorizationCodeRequest,
