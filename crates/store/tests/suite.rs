@@ -2285,23 +2285,7 @@ async fn ca_1_racing_redemptions_with_one_assertion_spend_one_code(store: SqlSto
 async fn tk_2_a_code_of_a_consent_past_its_expiration_is_not_redeemed(store: SqlStore) {
     let mut c = consent("aac-exp", "client-a", "account-access", None, 100);
     c.expires_at = Some(150);
-    put(&store, &c).await.unwrap();
-    store
-        .insert_interaction(&interaction("ia-exp", "aac-exp"))
-        .await
-        .unwrap();
-    let t = transition("aac-exp", "AwaitingAuthorisation", "Authorised", 101);
-    assert!(
-        store
-            .finish_interaction(
-                "ia-exp",
-                Some(&t),
-                Some(&code_record("h-exp", "aac-exp")),
-                "sealed"
-            )
-            .await
-            .unwrap()
-    );
+    authorise_with_code(&store, &c, "h-exp").await;
     let at = |now: i64| Redemption {
         code_hash: "h-exp".into(),
         now,
@@ -2393,12 +2377,15 @@ fn refresh_record(hash: &str, consent_id: &str) -> RefreshRecord {
 /// An account-access consent of `client-a` authorised through an interaction, with the
 /// unused code `code_hash` (`code_record`) its decision stored.
 async fn authorised_with_code(store: &SqlStore, consent_id: &str, code_hash: &str) {
-    put(
-        store,
-        &consent(consent_id, "client-a", "account-access", None, 100),
-    )
-    .await
-    .unwrap();
+    let c = consent(consent_id, "client-a", "account-access", None, 100);
+    authorise_with_code(store, &c, code_hash).await;
+}
+
+/// Stores `c` (AwaitingAuthorisation) and authorises it through an interaction, with the
+/// unused code `code_hash` (`code_record`) its decision stored.
+async fn authorise_with_code(store: &SqlStore, c: &ConsentRecord, code_hash: &str) {
+    put(store, c).await.unwrap();
+    let consent_id = c.id.as_str();
     let interaction_id = format!("ia-{consent_id}");
     store
         .insert_interaction(&interaction(&interaction_id, consent_id))
