@@ -1145,6 +1145,58 @@ async fn co_5_a_grant_revoked_before_generations_judges_by_iat_until_revoked_aga
     store.close().await;
 }
 
+/// TK-3 / CO-2 on PostgreSQL: the statement that spends a code holds its consent (FOR SHARE).
+/// A revocation holding the consent's row when the exchange starts is waited for and then seen:
+/// the code is not spent and no refresh token is stored for a consent revoked before the
+/// exchange committed (without the lock, the exchange would read the consent as it was and
+/// store a refresh token the revocation's sweep never saw).
+#[tokio::test]
+async fn tk_3_postgres_an_exchange_waits_for_a_revocation_holding_the_consent() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::postgres().await.expect("PostgreSQL") else {
+        return;
+    };
+    let store = open(&db).await;
+    authorised_with_code(&store, "aac-held", "h-held").await;
+    let mut bank = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut revocation = bank.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM consents WHERE id = $1 FOR UPDATE")
+        .bind("aac-held")
+        .execute(&mut *revocation)
+        .await
+        .unwrap();
+    let exchange = {
+        let store = store.clone();
+        let r = Redemption {
+            code_hash: "h-held".into(),
+            now: 110,
+            issued_jti: "jti-held".into(),
+            issued_exp: 700,
+            refresh: Some(refresh_record("rt-held", "aac-held")),
+            assertion: None,
+        };
+        tokio::spawn(async move { store.redeem_code(&r).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !exchange.is_finished(),
+        "the exchange waits for the transaction holding its consent"
+    );
+    sqlx::query("UPDATE consents SET status = 'Revoked' WHERE id = $1")
+        .bind("aac-held")
+        .execute(&mut *revocation)
+        .await
+        .unwrap();
+    revocation.commit().await.unwrap();
+    assert_eq!(exchange.await.unwrap(), Redeemed::ConsentGone);
+    assert_eq!(
+        store.get_code("h-held").await.unwrap().unwrap().used_at,
+        None
+    );
+    assert!(store.get_refresh_token("rt-held").await.unwrap().is_none());
+    store.close().await;
+}
+
 #[tokio::test]
 async fn co_5_sqlite_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again() {
     co_5_a_grant_revoked_before_generations_judges_by_iat_until_revoked_again(&TestDb::sqlite())
