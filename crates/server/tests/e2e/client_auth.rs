@@ -530,6 +530,50 @@ async fn cert_8_tls_client_auth_refuses_a_certificate_of_another_organisation() 
     );
 }
 
+/// CERT-5 at client authentication: a QWAC whose PSD2 statement names another competent
+/// authority (`FR-ACPR`) than its organizationIdentifier (`PSDGB-FCA-…`) does not authenticate
+/// the `tls_client_auth` client registered with its subject (`invalid_client`), while a QWAC
+/// differing only in naming its own authority does.
+#[tokio::test]
+async fn cert_5_a_qwac_of_another_authority_than_its_organization_identifier_is_invalid_client() {
+    let h = Harness::start(|_| {}).await;
+    let roles = [bulwark_certs::PspRole::AccountInformation];
+    let qwac = |nca: &str| {
+        h.pki
+            .qwac_of_authority(
+                "svc.tpp.example",
+                Some("PSDGB-FCA-333333"),
+                None,
+                &roles,
+                None,
+                nca,
+            )
+            .0
+    };
+    let (consistent, inconsistent) = (qwac("GB-FCA"), qwac("FR-ACPR"));
+    let leaf = {
+        use x509_cert::der::Decode;
+        x509_cert::Certificate::from_der(consistent.chain[0].as_ref()).unwrap()
+    };
+    let dn =
+        bulwark_certs::DistinguishedName::from_name(&leaf.tbs_certificate.subject).to_rfc4514();
+    h.register(
+        "tpp-fca",
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": dn,
+               "organization_identifier": "PSDGB-FCA-333333",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "tpp-fca"),
+    ];
+    let refused = h.post(Some(&inconsistent), "/token", &form).await;
+    assert_oauth_error(&refused, 401, "invalid_client");
+    let own = h.post(Some(&consistent), "/token", &form).await;
+    assert_eq!(own.0, 200, "{:?}", own.2);
+}
+
 #[tokio::test]
 async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate_in_its_validity() {
     let h = Harness::start(|_| {}).await;

@@ -437,6 +437,26 @@ async fn dcr_3_revoked_qwac_is_refused() {
     assert_eq!(d.register(Some(&good), &d.request()).await.0, 201);
 }
 
+/// CERT-5 at registration: a QWAC whose PSD2 statement names another competent authority
+/// (`FR-ACPR`) than its organizationIdentifier (`PSDGB-FCA-…`) is refused as
+/// `invalid_client_metadata` naming the inconsistency, and stores nothing; the same QWAC with
+/// the statement of its own authority registers.
+#[tokio::test]
+async fn cert_5_a_qwac_of_another_authority_than_its_organization_identifier_is_not_registered() {
+    let d = Dcr::start_with(None, |_| {}).await;
+    let roles = [PspRole::AccountInformation, PspRole::PaymentInitiation];
+    let qwac = |nca: &str| {
+        d.h.pki
+            .qwac_of_authority("tpp.example", Some(ORG_IDENTIFIER), None, &roles, None, nca)
+            .0
+    };
+    let resp = d.register(Some(&qwac("FR-ACPR")), &d.request()).await;
+    d.assert_refused(&resp, "invalid_client_metadata").await;
+    let said = resp.2["error_description"].as_str().unwrap_or_default();
+    assert!(said.contains("(inconsistent_identity)"), "{said}");
+    assert_eq!(d.register(Some(&qwac("GB-FCA")), &d.request()).await.0, 201);
+}
+
 /// hardening_ssrf_from_registration: with private addresses not allowed (the default), a
 /// registration naming a `jwks_uri` on loopback is refused without any connection to it, and
 /// the answer tells nothing about the host (no port scanner for an onboarded TPP).

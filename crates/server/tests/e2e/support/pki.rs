@@ -199,13 +199,28 @@ impl TestPki {
         roles: &[bulwark_certs::PspRole],
         crl_url: Option<&str>,
     ) -> (Identity, u64) {
+        self.qwac_of_authority(cn, organization_identifier, ou, roles, crl_url, "GB-FCA")
+    }
+
+    /// [`TestPki::qwac_with_crl`] whose PSD2 statement names the competent authority `nca_id`
+    /// (ETSI TS 119 495: `<country>-<authority>`), for certificates whose statement and
+    /// organizationIdentifier disagree.
+    pub fn qwac_of_authority(
+        &self,
+        cn: &str,
+        organization_identifier: Option<&str>,
+        ou: Option<&str>,
+        roles: &[bulwark_certs::PspRole],
+        crl_url: Option<&str>,
+        nca_id: &str,
+    ) -> (Identity, u64) {
         let qc = bulwark_certs::qc::encode_qc_statements(
             true,
             &[bulwark_certs::QcType::Web],
             Some(&bulwark_certs::Psd2Statement {
                 roles: roles.to_vec(),
                 nca_name: "Financial Conduct Authority".into(),
-                nca_id: "GB-FCA".into(),
+                nca_id: nca_id.into(),
             }),
         )
         .unwrap();
