@@ -446,7 +446,6 @@ async fn handle(
     chain: PresentedChain,
     mut req: Request,
 ) -> Response {
-    let g = &s.inner;
     let id = InteractionId::of(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -465,7 +464,8 @@ async fn handle(
             &id,
         );
     };
-    let route = route.as_ref();
+    let route_arc = route;
+    let route = route_arc.as_ref();
     if let Some(name) = crate::proxy::judged_header_named_by_connection(req.headers()) {
         return refuse(
             route,
@@ -483,28 +483,18 @@ async fn handle(
     }
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return refusal_response(
-                &GatewayRefusal::new(
-                    400,
-                    ObErrorCode::FieldInvalid,
-                    format!("the body is larger than {MAX_BODY} bytes"),
-                    "body_too_large",
-                ),
-                &id,
-            );
-        }
-    };
-    let authorization = headers
+    // The certificate first: a caller without a usable one is refused before its body is
+    // read (an unauthenticated peer holds no buffer and no time here).
+    let bearer = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .and_then(bulwark_core::bearer_token)
+        .is_some();
     let cert = match chain.0 {
         Ok(c) => c,
         Err(e) => {
             // RFC 6750 3.1: an error code only when a bearer token was sent.
-            let challenge = if authorization.and_then(bulwark_core::bearer_token).is_some() {
+            let challenge = if bearer {
                 Challenge::InvalidToken
             } else {
                 Challenge::Missing
@@ -522,45 +512,198 @@ async fn handle(
             );
         }
     };
-    // The guard logs its refusals itself: in this span they carry the route and the
-    // interaction id.
-    let span = tracing::info_span!(
-        "gateway_request",
-        route = %route.label,
-        interaction_id = id.as_str()
-    );
-    let decided = g
-        .policy
-        .decide(
-            route,
-            &PolicyRequest {
-                authorization,
-                chain: &cert.chain,
-                forwarded_by: cert.forwarded_by(),
-                params: &params,
-                body: &body,
-                idempotency_key: headers
-                    .get("x-idempotency-key")
-                    .and_then(|v| v.to_str().ok()),
-            },
-            g.clock.now(),
-        )
-        .instrument(span)
-        .await;
-    let admitted = match decided {
-        Ok(a) => a,
-        Err(r) => return refuse(route, &r, &id),
+    // Nothing is admitted without a bearer token and a certificate: refused as the resource
+    // guard refuses them, before the body is read.
+    let missing = if !bearer {
+        Some(bulwark_resource::Refusal::NoToken)
+    } else if cert.chain.is_empty() {
+        Some(bulwark_resource::Refusal::NoCertificate)
+    } else {
+        None
     };
+    if let Some(r) = missing {
+        r.log();
+        return refuse(route, &GatewayRefusal::of_guard(&r), &id);
+    }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => {
+            let mut response = refuse(route, &r, &id);
+            if r.status == 408 {
+                // The rest of the body must not be read as a next request.
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            return response;
+        }
+    };
+    let exchange = Exchange {
+        state: s.clone(),
+        route: Arc::clone(&route_arc),
+        params,
+        method,
+        path_and_query,
+        headers,
+        cert,
+        body,
+        id: id.clone(),
+    };
+    if route.payment_submission {
+        // A payment submission consumes its consent before it goes to the bank: from there
+        // on it runs to its end (forwarded, then recorded or restored, and logged) even when
+        // the TPP goes away meanwhile, which drops this handler.
+        match tokio::spawn(exchange.run()).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(route = %route.label, error = %e, interaction_id = id.as_str(), "payment submission task failed");
+                upstream_failed(&id)
+            }
+        }
+    } else {
+        exchange.run().await
+    }
+}
+
+/// How long the caller may take to send its body once its headers are in.
+const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Reads the whole body: at most [`MAX_BODY`] bytes (413 past it) within [`BODY_DEADLINE`]
+/// (408), and a body that breaks off is 400.
+async fn read_body(body: axum::body::Body) -> Result<Bytes, GatewayRefusal> {
+    match tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                GatewayRefusal::new(
+                    413,
+                    ObErrorCode::FieldInvalid,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                    "body_too_large",
+                )
+            } else {
+                GatewayRefusal::new(
+                    400,
+                    ObErrorCode::FieldInvalid,
+                    "the body could not be read",
+                    "body_unreadable",
+                )
+            })
+        }
+        Err(_) => Err(GatewayRefusal::new(
+            408,
+            ObErrorCode::FieldInvalid,
+            format!(
+                "the body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            ),
+            "body_timeout",
+        )),
+    }
+}
+
+/// One matched request with its certificate and body in hand: decided by the policy, then
+/// forwarded. Owns everything, so a payment submission can run as its own task.
+struct Exchange {
+    state: GatewayState,
+    route: Arc<Route>,
+    params: Vec<(String, String)>,
+    method: axum::http::Method,
+    path_and_query: String,
+    headers: axum::http::HeaderMap,
+    cert: bulwark_web::ClientCert,
+    body: Bytes,
+    id: InteractionId,
+}
+
+impl Exchange {
+    async fn run(self) -> Response {
+        let Self {
+            state: s,
+            route,
+            params,
+            method,
+            path_and_query,
+            headers,
+            cert,
+            body,
+            id,
+        } = self;
+        let g = &s.inner;
+        let route = route.as_ref();
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        // The guard logs its refusals itself: in this span they carry the route and the
+        // interaction id.
+        let span = tracing::info_span!(
+            "gateway_request",
+            route = %route.label,
+            interaction_id = id.as_str()
+        );
+        let decided = g
+            .policy
+            .decide(
+                route,
+                &PolicyRequest {
+                    authorization,
+                    chain: &cert.chain,
+                    forwarded_by: cert.forwarded_by(),
+                    params: &params,
+                    body: &body,
+                    idempotency_key: headers
+                        .get("x-idempotency-key")
+                        // Not visible ASCII: read as empty, which is refused as malformed.
+                        .map(|v| v.to_str().unwrap_or_default()),
+                },
+                g.clock.now(),
+            )
+            .instrument(span)
+            .await;
+        let admitted = match decided {
+            Ok(a) => a,
+            Err(r) => return refuse(route, &r, &id),
+        };
+        forward(
+            g,
+            route,
+            method,
+            &path_and_query,
+            headers,
+            body,
+            &admitted,
+            &id,
+        )
+        .await
+    }
+}
+
+/// Sends an admitted request upstream; a payment submission's answer is recorded (or its
+/// consent restored when the bank certainly never saw it).
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    g: &Inner,
+    route: &Route,
+    method: axum::http::Method,
+    path_and_query: &str,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+    admitted: &crate::policy::Admitted,
+    id: &InteractionId,
+) -> Response {
     match g
         .upstream
         .forward(
             route,
             method,
-            &path_and_query,
+            path_and_query,
             headers,
             g.cert_header.as_deref(),
             body,
-            &admitted,
+            admitted,
             id.as_str(),
         )
         .await
@@ -584,10 +727,10 @@ async fn handle(
                     interaction_id = id.as_str(),
                     "the bank accepted a payment submission but its answer could not be read"
                 );
-                return upstream_failed(&id);
+                return upstream_failed(id);
             };
             if g.policy
-                .record_accepted_payment(&admitted, &bytes, g.clock.now())
+                .record_accepted_payment(admitted, &bytes, g.clock.now())
                 .await
             {
                 metrics::counter!("gateway_payments_beyond_one_per_consent_total", "route" => route.label.clone())
@@ -606,7 +749,7 @@ async fn handle(
                 // again; after a timeout or a broken answer the bank may have acted, so the
                 // consent stays Consumed and the bank must settle it (docs/gateway.md).
                 let restored = e.never_delivered()
-                    && g.policy.restore_undelivered(&admitted, g.clock.now()).await;
+                    && g.policy.restore_undelivered(admitted, g.clock.now()).await;
                 tracing::warn!(
                     target: "bulwark::security",
                     route = %route.label,
@@ -619,7 +762,7 @@ async fn handle(
                     "a payment submission got no answer from the bank"
                 );
             }
-            upstream_failed(&id)
+            upstream_failed(id)
         }
     }
 }

@@ -104,7 +104,8 @@ impl GatewayRefusal {
         self
     }
 
-    fn of_guard(r: &Refusal) -> Self {
+    /// The gateway's answer to a refusal the resource guard decided (and logged).
+    pub(crate) fn of_guard(r: &Refusal) -> Self {
         let status = match r.status() {
             RefusalStatus::InvalidToken => 401,
             RefusalStatus::Forbidden => 403,
@@ -306,9 +307,22 @@ impl Policy {
             // OB idempotency: the submission that consumed it, sent again with the same
             // `x-idempotency-key` and body within 24 hours (its answer was lost), is forwarded
             // again without consuming anything; the bank answers it with the payment it made.
-            let key = req
-                .idempotency_key
-                .and_then(|k| bulwark_consent::check_idempotency_key(Some(k)).ok());
+            // A key sent but malformed is refused before anything is consumed (the bank
+            // would refuse it after, leaving the consent spent); no key at all is a
+            // submission that cannot be sent again.
+            let key = match req.idempotency_key {
+                None => None,
+                Some(k) => Some(
+                    bulwark_consent::check_idempotency_key(Some(k)).map_err(|e| {
+                        GatewayRefusal::new(
+                            400,
+                            ObErrorCode::HeaderInvalid,
+                            e.to_string(),
+                            "idempotency_key",
+                        )
+                    })?,
+                ),
+            };
             match self
                 .consents
                 .validate_payment_submission(consent_id, &claims.client_id, req.body, now)

@@ -74,12 +74,15 @@ pub enum UpstreamError {
     /// connection was made. The bank may have acted on it.
     #[error("upstream {0}")]
     NoAnswer(String),
+    /// Never sent: a fact the upstream must get cannot be written as the header's value.
+    #[error("the value of {0} cannot be written as a header")]
+    Header(&'static str),
 }
 
 impl UpstreamError {
     /// True when the upstream certainly never saw the request (nothing it could have acted on).
     pub fn never_delivered(&self) -> bool {
-        matches!(self, Self::Url(_) | Self::Unreachable(_))
+        matches!(self, Self::Url(_) | Self::Unreachable(_) | Self::Header(_))
     }
 }
 
@@ -251,9 +254,15 @@ impl Upstream {
         for name in dropped {
             out.remove(&name);
         }
-        let mut set = |name: &'static str, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
+        // A fact that cannot be written as a header value stops the request: forwarded
+        // without it, the bank would see no restriction where there is one.
+        let mut unwritable: Option<&'static str> = None;
+        let mut set = |name: &'static str, value: &str| match HeaderValue::from_str(value) {
+            Ok(v) => {
                 out.insert(HeaderName::from_static(name), v);
+            }
+            Err(_) => {
+                unwritable.get_or_insert(name);
             }
         };
         set("x-bulwark-client-id", &admitted.client_id);
@@ -279,6 +288,9 @@ impl Upstream {
             set("accept-encoding", "identity");
         }
         set("x-fapi-interaction-id", interaction_id);
+        if let Some(name) = unwritable {
+            return Err(UpstreamError::Header(name));
+        }
         let mut req = axum::http::Request::new(Body::from(body));
         *req.method_mut() = method;
         *req.uri_mut() = uri;
@@ -485,6 +497,37 @@ mod tests {
         assert_eq!(seen["x-bulwark-client-id"], "c");
         assert_eq!(seen["x-bulwark-cert-thumbprint"], "t");
         assert_eq!(seen["x-fapi-interaction-id"], "interaction-1");
+    }
+
+    /// GW-1: a fact that cannot be written as a header value (a control character in an
+    /// account id) stops the request before the bank: forwarded without `x-bulwark-accounts`
+    /// the bank would read no account restriction at all.
+    #[tokio::test]
+    async fn gw_1_a_fact_that_cannot_be_a_header_stops_the_request() {
+        let upstream = header_echo().await;
+        let mut facts = admitted();
+        facts.consent_id = Some("consent-1".into());
+        facts.accounts = vec!["acc-1".into(), "acc\u{1}2".into()];
+        let err = Upstream::new(&[], Duration::from_secs(5))
+            .unwrap()
+            .forward(
+                &route_to(upstream),
+                Method::GET,
+                "/x",
+                HeaderMap::new(),
+                None,
+                Bytes::new(),
+                &facts,
+                "id",
+            )
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, UpstreamError::Header("x-bulwark-accounts")),
+            "{err}"
+        );
+        assert!(err.never_delivered());
     }
 
     #[tokio::test]

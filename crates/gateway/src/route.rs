@@ -113,7 +113,8 @@ impl Route {
     /// slashes or backslashes) matches nothing: the upstream gets exactly the path that
     /// passed the policy.
     pub fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
-        if !method.eq_ignore_ascii_case(&self.method) || !is_plain(path) {
+        // RFC 9110 9.1: methods are case-sensitive (`post` is not POST).
+        if method != self.method || !is_plain(path) {
             return None;
         }
         let parts: Vec<&str> = path.split('/').skip(1).collect();
@@ -363,6 +364,11 @@ mod tests {
         assert_eq!(r.upstream, "http://127.0.0.1:9");
         assert!(
             r.matches("POST", "/open-banking/v3.1/aisp/accounts/acc-1/balances")
+                .is_none()
+        );
+        // RFC 9110 9.1: the configured `get` is GET; a request's `get` is another method.
+        assert!(
+            r.matches("get", "/open-banking/v3.1/aisp/accounts/acc-1/balances")
                 .is_none()
         );
         assert!(

@@ -621,3 +621,152 @@ both_backends!(
     gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_on_postgres
         => gw_1_a_bank_answering_a_resend_with_another_payment_is_recorded_case
 );
+
+/// A bank that takes `delay` to answer a submission with the payment `id`; also returns how
+/// many it received.
+async fn slow_bank(
+    delay: std::time::Duration,
+    id: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let received = made.clone();
+    let app = axum::Router::new().fallback(move || {
+        made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(delay).await;
+            (
+                axum::http::StatusCode::CREATED,
+                axum::Json(json!({"Data": {"DomesticPaymentId": id,
+                                           "Status": "AcceptedSettlementInProcess"}})),
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), received)
+}
+
+/// GW-1: a TPP that goes away while the bank is making its payment (its client timed out)
+/// does not stop the gateway half-way: once the consent is consumed the submission runs to
+/// its end, so the payment the bank made is recorded for the client and readable by it.
+async fn gw_1_a_payment_whose_client_went_away_is_still_recorded_case(h: Harness) {
+    let (bank, received) = slow_bank(std::time::Duration::from_millis(1500), "slow-1").await;
+    let base = gateway_with(&h, |c| {
+        let pay = "/open-banking/v3.1/pisp/domestic-payments";
+        c["routes"] = json!([
+            idempotent_submission_route(&json!(bank)),
+            {"method": "GET", "path": format!("{pay}/{{DomesticPaymentId}}"), "upstream": bank,
+             "api": "domestic-payments", "token": "application", "payment_param": "DomesticPaymentId"}
+        ]);
+    })
+    .await;
+    let (t, token, consent_id) = payment_journey(&h, "tpp-gw-gone", "gwgone", "46.00").await;
+    let body = submission_of(&consent_id, "46.00");
+    let gave_up = http_client(&h.dev_ca, Some(&t.c.identity))
+        .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("x-idempotency-key", "gone-key")
+        .timeout(std::time::Duration::from_millis(300))
+        .body(body.to_string())
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the client gave up before the bank answered"
+    );
+    use bulwark_store::ConsentStore;
+    let mut recorded = Vec::new();
+    for _ in 0..50 {
+        recorded = h.store.payments_of_consent(&consent_id).await.unwrap();
+        if !recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        recorded,
+        ["slow-1"],
+        "the payment the bank made is recorded"
+    );
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        h.store.payment_client("slow-1").await.unwrap().as_deref(),
+        Some(t.c.id.as_str())
+    );
+    let read = get(
+        &h,
+        &base,
+        &t.c.identity,
+        Some(&t.app_token),
+        "/open-banking/v3.1/pisp/domestic-payments/slow-1",
+        &[],
+    )
+    .await;
+    // The bank's own answer (this bank answers every request 201), not the gateway's
+    // refusal of a payment it never recorded (400 UK.OBIE.Resource.NotFound).
+    assert_eq!(read.status, 201, "{:?}", read.body);
+    assert_eq!(read.body["Data"]["DomesticPaymentId"], "slow-1");
+}
+
+both_backends!(
+    gw_1_a_payment_whose_client_went_away_is_still_recorded,
+    gw_1_a_payment_whose_client_went_away_is_still_recorded_on_postgres
+        => gw_1_a_payment_whose_client_went_away_is_still_recorded_case
+);
+
+/// GW-1, OB idempotency: an `x-idempotency-key` that is not one (over 40 characters, empty,
+/// not visible ASCII) is refused (400 `UK.OBIE.Header.Invalid`) before
+/// the consent is consumed or the bank is asked; the bank would refuse it after, leaving the
+/// PSU's consent spent. The same submission with a good key then pays.
+async fn gw_1_a_malformed_idempotency_key_is_refused_before_the_consent_is_consumed_case(
+    h: Harness,
+) {
+    let (bank, received) = forgetful_bank().await;
+    let base = gateway_with(&h, |c| {
+        c["routes"] = json!([idempotent_submission_route(&json!(bank))]);
+    })
+    .await;
+    let (t, token, consent_id) = payment_journey(&h, "tpp-gw-badkey", "gwbadkey", "47.00").await;
+    let body = submission_of(&consent_id, "47.00");
+    let submit = |key: reqwest::header::HeaderValue| {
+        http_client(&h.dev_ca, Some(&t.c.identity))
+            .post(format!("{base}/open-banking/v3.1/pisp/domestic-payments"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("x-idempotency-key", key)
+            .body(body.to_string())
+            .send()
+    };
+    let long = "k".repeat(41);
+    for key in [
+        reqwest::header::HeaderValue::from_str(&long).unwrap(),
+        reqwest::header::HeaderValue::from_static(""),
+        reqwest::header::HeaderValue::from_bytes("clé".as_bytes()).unwrap(),
+    ] {
+        let refused = submit(key.clone()).await.unwrap();
+        assert_eq!(refused.status().as_u16(), 400, "{key:?}");
+        let said: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(
+            said["Errors"][0]["ErrorCode"], "UK.OBIE.Header.Invalid",
+            "{key:?}"
+        );
+        let consent = bulwark_store::ConsentStore::get_consent(&h.store, &consent_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(consent.status, "Authorised", "{key:?}");
+    }
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let paid = submit(reqwest::header::HeaderValue::from_static("good-key"))
+        .await
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 201);
+}
+
+both_backends!(
+    gw_1_a_malformed_idempotency_key_is_refused_before_the_consent_is_consumed,
+    gw_1_a_malformed_idempotency_key_is_refused_before_the_consent_is_consumed_on_postgres
+        => gw_1_a_malformed_idempotency_key_is_refused_before_the_consent_is_consumed_case
+);
