@@ -125,6 +125,7 @@ mod tests {
             acr: AcrRequest::default(),
             max_age: None,
             prompt: None,
+            sub: None,
         }
     }
 

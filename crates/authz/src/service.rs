@@ -150,8 +150,8 @@ pub enum LoginOutcome {
     },
     /// Not logged in; the login page is shown again with this message.
     Failed(String),
-    /// Logged in, but below the essential `acr` the client asked for: back to the client with
-    /// this error redirect.
+    /// Logged in, but below the essential `acr` the client asked for, or not the End-User its
+    /// `sub` claim names: back to the client with this error redirect.
     Refused(String),
     /// The form was sent again after the login had already finished the interaction (a double
     /// click on "Log in and pay"): back to the client with the redirect it finished with.
@@ -372,7 +372,44 @@ impl AuthzService {
         if !req.acr.met_by(Some(&session.acr)) {
             return Ok(None);
         }
+        // OIDC Core 3.1.2.2: a request naming its End-User by `sub` is not answered from
+        // another PSU's session; the PSU logs in (and `prompt=none` is `login_required`).
+        if !self.is_requested_user(req, &session.subject).await? {
+            return Ok(None);
+        }
         Ok(Some(session))
+    }
+
+    /// The subject the client knows the PSU `subject` by, as its ID token carries it: pairwise
+    /// per sector (AZ-8) unless the server is configured public.
+    fn client_subject(
+        &self,
+        meta: &bulwark_core::ClientMetadata,
+        req: &AuthorizationRequest,
+        subject: &str,
+    ) -> String {
+        self.subject
+            .subject(&sector_of(meta, &req.redirect_uri), subject)
+    }
+
+    /// OIDC Core 3.1.2.2 / 5.5.1: true unless the request names its End-User by a `sub` value
+    /// and the PSU `subject` is someone else as the client knows them ("MUST NOT reply with
+    /// an ID Token or Access Token for a different user").
+    async fn is_requested_user(
+        &self,
+        req: &AuthorizationRequest,
+        subject: &str,
+    ) -> Result<bool, AuthzError> {
+        let Some(wanted) = &req.sub else {
+            return Ok(true);
+        };
+        let client = self
+            .par
+            .client(&req.client_id)
+            .await
+            .map_err(AuthzError::from)?
+            .ok_or(AuthzError::Expired)?;
+        Ok(*wanted == self.client_subject(&client.client.metadata, req, subject))
     }
 
     /// The key signing for `alg` now (a copy: a key rotation may replace the ring meanwhile).
@@ -446,6 +483,20 @@ impl AuthzService {
                 .await
             }
         }
+    }
+
+    /// The consent can no longer be authorised while the PSU is on our pages: the client's
+    /// answer (`consent_gone`) ends the interaction and spends its `request_uri`, as every
+    /// other answer a PSU's step gives the client does (`end_without_decision`).
+    async fn end_consent_gone(
+        &self,
+        req: &AuthorizationRequest,
+        form: (&str, &str, Option<&str>),
+        e: ConsentError,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        let url = self.consent_gone(req, e, now).await?;
+        self.end_without_decision(form, url, now).await
     }
 
     /// An error response at the validated redirect URI; a JARM one is signed with the
@@ -643,7 +694,23 @@ impl AuthzService {
             .await
         {
             Ok(consent) => consent,
-            Err(e) => return Ok(View::Refused(self.consent_gone(&req, e, now).await?)),
+            // The browser's own page: its secret found the interaction, its CSRF token is the
+            // page's (a race lost to its own form gets that form's answer).
+            Err(e) => {
+                let url = self
+                    .end_consent_gone(
+                        &req,
+                        (
+                            id,
+                            browser_secret.unwrap_or_default(),
+                            Some(&interaction.csrf),
+                        ),
+                        e,
+                        now,
+                    )
+                    .await?;
+                return Ok(View::Refused(url));
+            }
         };
         let summary = bulwark_consent::describe(&consent);
         let Some(subject) = &interaction.psu_id else {
@@ -759,6 +826,24 @@ impl AuthzService {
                     &req,
                     OAuthErrorCode::AccessDenied,
                     "the login did not reach the authentication level the request requires (unmet_authentication_requirements)",
+                    now,
+                )
+                .await?;
+            let url = self
+                .end_without_decision((id, browser_secret.unwrap_or_default(), csrf), url, now)
+                .await?;
+            return Ok(LoginOutcome::Refused(url));
+        }
+        // OIDC Core 3.1.2.2: the request named its End-User by `sub` and someone else logged
+        // in: no positive answer; the client learns `access_denied`, nothing is remembered and
+        // the consent stays as it was.
+        if !self.is_requested_user(&req, &psu.subject).await? {
+            tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, "the PSU who logged in is not the End-User the request names (sub)");
+            let url = self
+                .error_url(
+                    &req,
+                    OAuthErrorCode::AccessDenied,
+                    "the customer who authenticated is not the End-User the request names (sub)",
                     now,
                 )
                 .await?;
@@ -886,7 +971,10 @@ impl AuthzService {
                 if let Some(url) = self.winner((id, browser_secret, csrf), now).await? {
                     return Ok(Decided::Redirect(url));
                 }
-                return Ok(Decided::Redirect(self.consent_gone(&req, e, now).await?));
+                let url = self
+                    .end_consent_gone(&req, (id, browser_secret, csrf), e, now)
+                    .await?;
+                return Ok(Decided::Redirect(url));
             }
         };
         // Why a Reject is one: the PSU's Deny, or an account the consent names that the PSU
@@ -1022,9 +1110,13 @@ impl AuthzService {
         } else {
             None
         };
-        let sub = self
-            .subject
-            .subject(&sector_of(meta, &req.redirect_uri), subject);
+        let sub = self.client_subject(meta, req, subject);
+        // Login and session reuse already hold to this (OIDC Core 3.1.2.2); no code is issued
+        // for another End-User if they did not.
+        if req.sub.as_ref().is_some_and(|wanted| *wanted != sub) {
+            tracing::warn!(target: "bulwark::security", client_id = %req.client_id, "decision by a PSU other than the End-User the request names (sub)");
+            return Err(AuthzError::Forbidden);
+        }
         let code = self.rng.token(32);
         let grant = CodeGrant {
             redirect_uri: req.redirect_uri.clone(),

@@ -35,6 +35,7 @@ pub struct Draft {
     code_challenge: Option<String>,
     intent_id: Option<String>,
     acr: AcrRequest,
+    sub: Option<String>,
     max_age: Option<i64>,
     prompt: Option<String>,
 }
@@ -83,6 +84,7 @@ pub fn run(ctx: &Ctx<'_>) -> Result<AuthorizationRequest, ParError> {
         code_challenge: draft.code_challenge,
         intent_id: draft.intent_id.ok_or_else(|| missing("intent"))?,
         acr: draft.acr,
+        sub: draft.sub,
         max_age: draft.max_age,
         prompt: draft.prompt,
     })
@@ -299,9 +301,12 @@ fn nonce(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
 /// OB Security Profile / AZ-5: the consent is named by the essential `openbanking_intent_id`
 /// claim in `claims.id_token` and/or `claims.userinfo` (the same value in both). OIDC Core
 /// 5.5.1.1: an essential `acr` with `values` is honoured; `acr_values` (3.1.2.1) is voluntary.
+/// OIDC Core 3.1.2.2 / 5.5.1: a `sub` with a `value` names the only End-User who may answer
+/// (the same value in both sections); `authz` holds the login to it.
 fn claims(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
     let claims = ctx.params.claims()?.unwrap_or_default();
     let mut intent: Option<String> = None;
+    let mut sub: Option<String> = None;
     for member in ["id_token", "userinfo"] {
         let Some(section) = claims.get(member) else {
             continue;
@@ -321,12 +326,23 @@ fn claims(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
                 _ => intent = Some(found),
             }
         }
+        if let Some(found) = sub_in(section)? {
+            match &sub {
+                Some(prev) if *prev != found => {
+                    return Err(ParError::BadRequest(
+                        "claims.id_token and claims.userinfo name different sub values".into(),
+                    ));
+                }
+                _ => sub = Some(found),
+            }
+        }
         if member == "id_token"
             && let Some(acr) = section.get("acr")
         {
             d.acr = acr_claim(acr)?;
         }
     }
+    d.sub = sub;
     let intent = intent.ok_or_else(|| {
         ParError::BadRequest(
             "the openbanking_intent_id claim (the consent to authorise) is required".into(),
@@ -364,6 +380,24 @@ fn intent_in(section: &Map<String, Value>) -> Result<Option<String>, ParError> {
         Some(_) => Err(ParError::BadRequest(
             "openbanking_intent_id must be a claim request object".into(),
         )),
+    }
+}
+
+/// OIDC Core 5.5.1: the value a `sub` claim request names, if it names one (`null` or
+/// `{"essential": true}` names none). A subject is a string of at most 255 ASCII characters
+/// (OIDC Core 2); anything else can name no End-User and is refused.
+fn sub_in(section: &Map<String, Value>) -> Result<Option<String>, ParError> {
+    let malformed = || ParError::BadRequest("the sub claim request is malformed".into());
+    match section.get("sub") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(request)) => match request.get("value") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(v)) if !v.is_empty() && v.len() <= 255 && v.is_ascii() => {
+                Ok(Some(v.clone()))
+            }
+            Some(_) => Err(malformed()),
+        },
+        Some(_) => Err(malformed()),
     }
 }
 
@@ -815,6 +849,49 @@ mod tests {
             assert_eq!(
                 refusal(fapi2(&[("claims", with(&bad))])),
                 "openbanking_intent_id is malformed"
+            );
+        }
+    }
+
+    /// OIDC Core 3.1.2.2 / 5.5.1: a `sub` with a value is kept with the request, the same in
+    /// both sections or refused; a `sub` request without a value changes nothing.
+    #[test]
+    fn az_5_a_sub_claim_value_is_kept_and_consistent() {
+        let intent = r#""openbanking_intent_id":{"value":"aac-1","essential":true}"#;
+        let with = |id_token: &str, userinfo: &str| -> &'static str {
+            Box::leak(
+                format!(r#"{{"id_token":{{{intent}{id_token}}},"userinfo":{{{userinfo}}}}}"#)
+                    .into_boxed_str(),
+            )
+        };
+        let r = fapi2(&[("claims", with(r#","sub":{"value":"psu-1"}"#, ""))]).unwrap();
+        assert_eq!(r.sub.as_deref(), Some("psu-1"));
+        let r = fapi2(&[("claims", with("", r#""sub":{"value":"psu-1"}"#))]).unwrap();
+        assert_eq!(r.sub.as_deref(), Some("psu-1"));
+        let r = fapi2(&[(
+            "claims",
+            with(r#","sub":{"value":"psu-1"}"#, r#""sub":{"value":"psu-1"}"#),
+        )])
+        .unwrap();
+        assert_eq!(r.sub.as_deref(), Some("psu-1"));
+        assert_eq!(
+            refusal(fapi2(&[(
+                "claims",
+                with(r#","sub":{"value":"psu-1"}"#, r#""sub":{"value":"psu-2"}"#),
+            )])),
+            "claims.id_token and claims.userinfo name different sub values"
+        );
+        for none in [r#","sub":{"essential":true}"#, r#","sub":null"#, ""] {
+            assert_eq!(fapi2(&[("claims", with(none, ""))]).unwrap().sub, None);
+        }
+        for bad in [
+            r#","sub":{"value":7}"#,
+            r#","sub":{"value":""}"#,
+            r#","sub":"psu-1""#,
+        ] {
+            assert_eq!(
+                refusal(fapi2(&[("claims", with(bad, ""))])),
+                "the sub claim request is malformed"
             );
         }
     }

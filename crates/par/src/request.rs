@@ -145,6 +145,10 @@ pub struct AuthorizationRequest {
     /// Requested authentication context.
     #[serde(default)]
     pub acr: AcrRequest,
+    /// The End-User the client asked for by a `sub` claim with a `value` (OIDC Core 3.1.2.2,
+    /// 5.5.1): only a PSU whose subject, as this client sees it, is this one may answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
     /// OIDC `max_age`, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<i64>,

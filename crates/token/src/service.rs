@@ -454,10 +454,16 @@ impl TokenService {
         let (refresh, issued_jti, issued_exp, response) =
             match self.prepare_exchange(req, client, &code, now).await {
                 Ok(prepared) => prepared,
-                // The assertion authenticated this exchange: refused for its grant or its
-                // form, it is spent all the same (OIDC Core 9: used once), so it cannot probe
-                // the code again. An outage refuses nothing: the client may retry with it.
-                Err(refused @ (TokenError::Grant(_) | TokenError::BadRequest(_))) => {
+                // The assertion authenticated this exchange: refused for its grant, its form
+                // or its missing certificate (the access token is bound to one, RFC 8705 3),
+                // it is spent all the same (OIDC Core 9: used once), so it can neither probe
+                // the code again nor be sent again with a certificate. An outage refuses
+                // nothing: the client may retry with it.
+                Err(
+                    refused @ (TokenError::Grant(_)
+                    | TokenError::BadRequest(_)
+                    | TokenError::ClientAuth(_)),
+                ) => {
                     self.auth.claim(client, pending, endpoint_url).await?;
                     return Err(refused);
                 }

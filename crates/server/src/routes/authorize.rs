@@ -1,4 +1,4 @@
-//! AZ-1 `POST /par` and the PSU-facing authorization pages: `GET /authorize`, the
+//! AZ-1 `POST /par` and the PSU-facing authorization pages: `GET` and `POST /authorize`, the
 //! interaction page (login, then consent), and the two forms. Each handler reads the request
 //! into the `par` / `authz` services' inputs and renders what they return: a page, a
 //! redirect, or the error page. No decision is made here.
@@ -86,7 +86,7 @@ fn interaction_path(id: &str) -> String {
     format!("/authorize/i/{id}")
 }
 
-/// `GET /authorize`: the browser arrives from the TPP.
+/// `GET /authorize`: the browser arrives from the TPP with the request in the query.
 pub async fn authorize(
     State(s): State<AuthzState>,
     headers: HeaderMap,
@@ -102,11 +102,37 @@ pub async fn authorize(
             );
         }
     };
-    match s
-        .authz
-        .begin(&query, cookie(&headers, SESSION_COOKIE))
-        .await
-    {
+    begin(&s, &headers, &query).await
+}
+
+/// `POST /authorize`: the same request as the `GET`, its parameters form-serialised in the
+/// body (OIDC Core 3.1.2.1: the authorization endpoint MUST support both). The body alone
+/// carries them, read as the token endpoint reads its forms: `application/x-www-form-urlencoded`
+/// and no repeated parameter; anything else is the error page, as a malformed query is.
+pub async fn authorize_form(
+    State(s): State<AuthzState>,
+    headers: HeaderMap,
+    form: Result<OAuthForm, OAuthErrorResponse>,
+) -> Response {
+    match form {
+        Ok(form) => begin(&s, &headers, &form.form).await,
+        Err(refused) => crate::pages::error_page(
+            &s.branding,
+            &bulwark_authz::AuthzError::BadRequest(
+                refused
+                    .error
+                    .description
+                    .unwrap_or_else(|| "the authorization request is malformed".into()),
+            ),
+            &reference(&s),
+        ),
+    }
+}
+
+/// The authorization request's parameters, however they came: the interaction starts, or the
+/// browser goes straight back to the client.
+async fn begin(s: &AuthzState, headers: &HeaderMap, query: &Form) -> Response {
+    match s.authz.begin(query, cookie(headers, SESSION_COOKIE)).await {
         Ok(Begin::Interaction {
             id,
             browser_secret,
@@ -125,7 +151,7 @@ pub async fn authorize(
             )
         }
         Ok(Begin::Redirect(url)) => see_other(&url),
-        Err(e) => crate::pages::error_page(&s.branding, &e, &reference(&s)),
+        Err(e) => crate::pages::error_page(&s.branding, &e, &reference(s)),
     }
 }
 

@@ -298,7 +298,7 @@ impl Endpoint {
             Self::Register => post(dcr::register),
             Self::RegisterClient => get(dcr::read).put(dcr::update).delete(dcr::delete),
             Self::Par => post(authorize::par),
-            Self::Authorize => get(authorize::authorize),
+            Self::Authorize => get(authorize::authorize).post(authorize::authorize_form),
             Self::Interaction => get(authorize::interaction),
             Self::InteractionLogin => post(authorize::login),
             Self::InteractionDecision => post(authorize::decision),

@@ -292,6 +292,93 @@ both_backends!(
     az_1_authorize_refuses_two_request_forms_and_a_suspended_client_on_postgres => az_1_authorize_refuses_two_request_forms_and_a_suspended_client_case
 );
 
+/// AZ-1 / OIDC Core 3.1.2.1: the authorization endpoint supports POST, its parameters
+/// form-serialised, and answers it as it answers the same GET: the same 303 to the
+/// interaction page with its cookie and `no-store`, the same journey after. A body of another
+/// content type, or with a repeated parameter, is the error page (never a redirect) and uses
+/// nothing: the pushed request is still there.
+#[tokio::test]
+async fn az_1_authorize_accepts_post() {
+    let h = Harness::start(|_| {}).await;
+    let t = FlowTpp::register(&h, "tpp-post", None).await;
+    let (user, password, accounts, _) = psu(&h, "poster").await;
+    let consent_id = t.consent(&h).await;
+    let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let mut b = Browser::new(&h);
+
+    let as_json = crate::support::http_client(&h.dev_ca, None)
+        .post(h.url("/authorize"))
+        .header("content-type", "application/json")
+        .body(json!({"client_id": "tpp-post", "request_uri": uri}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_json.status().as_u16(), 400);
+    assert!(as_json.headers().get("location").is_none());
+    assert_eq!(as_json.headers()["cache-control"], "no-store");
+    assert!(
+        as_json.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert!(
+        as_json
+            .text()
+            .await
+            .unwrap()
+            .contains("application/x-www-form-urlencoded")
+    );
+    let repeated = b
+        .post(
+            "/authorize",
+            &[
+                ("client_id", "tpp-post"),
+                ("request_uri", uri),
+                ("request_uri", uri),
+            ],
+        )
+        .await;
+    assert_eq!(repeated.status, 400, "{}", repeated.body);
+    assert!(repeated.headers.get("location").is_none());
+    assert!(
+        h.store
+            .get_pushed_request(uri, h.clock_now())
+            .await
+            .unwrap()
+            .is_some(),
+        "the refusals leave the pushed request as it was"
+    );
+
+    let got = Browser::new(&h)
+        .get(&format!(
+            "/authorize?client_id=tpp-post&request_uri={}",
+            urlenc(uri)
+        ))
+        .await;
+    let posted = b
+        .post(
+            "/authorize",
+            &[("client_id", "tpp-post"), ("request_uri", uri)],
+        )
+        .await;
+    for page in [&got, &posted] {
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert!(page.location().starts_with("/authorize/i/"));
+        assert_eq!(page.headers["cache-control"], "no-store");
+        let cookie = page.headers["set-cookie"].to_str().unwrap();
+        assert!(cookie.starts_with("__Host-bulwark_ia_"), "{cookie}");
+    }
+    let ia = posted.location();
+    assert_eq!(b.login(&ia, &user, &password).await.status, 303);
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let params = response_params(&done.location());
+    assert_eq!(t.exchange(&h, &params["code"]).await.0, 200);
+}
+
 /// AZ-1: PAR refuses before storing: an unauthenticated client, a `request_uri` parameter,
 /// PKCE plain (fapi2 "par-plain-pkce"), no PKCE ("par-without-pkce"), an unregistered
 /// redirect_uri ("par-invalid-redirect-uri"), another response type ("par-code-id-token"),
@@ -776,13 +863,21 @@ both_backends!(ob_reauthentication_keeps_the_consent_id, ob_reauthentication_kee
 
 /// AZ-6 / OB CEG: a consent withdrawn by its TPP while the PSU is on our pages sends the PSU
 /// back to the TPP with `access_denied` (state and `iss` included), on the page and on the
-/// decision, instead of stranding them on an error page; nothing is authorised.
+/// decision, instead of stranding them on an error page; nothing is authorised. That answer
+/// ends the interaction and spends its `request_uri` (RFC 9126 4), as every answer a PSU's
+/// step gives the client does: neither the page nor `/authorize` answers the client again.
 async fn az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case(h: Harness) {
     let t = FlowTpp::register(&h, "tpp-withdrawn", None).await;
     let (user, password, accounts, _) = psu(&h, "withdrawn").await;
     for on_decision in [false, true] {
         let consent_id = t.consent(&h).await;
-        let (mut b, ia) = t.start_in_browser(&h, &t.fapi2_params(&consent_id)).await;
+        let pushed = t.push(&h, &t.fapi2_params(&consent_id)).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        let uri = pushed.2["request_uri"].as_str().unwrap();
+        let mut b = Browser::new(&h);
+        let ia = b
+            .start(&[("client_id", "tpp-withdrawn"), ("request_uri", uri)])
+            .await;
         let logged = b.login(&ia, &user, &password).await;
         assert_eq!(logged.status, 303, "{}", logged.body);
         let csrf = b.get(&ia).await.input("csrf");
@@ -810,14 +905,160 @@ async fn az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case(h: Harness
         assert_eq!(params["error"], "access_denied");
         assert_eq!(params["iss"], crate::support::ISSUER);
         assert!(params.contains_key("state"));
+        assert!(page.ends_interaction(), "{on_decision}");
         let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
         assert_eq!(stored.status, "Rejected");
+        assert!(
+            h.store
+                .get_pushed_request(uri, h.clock_now())
+                .await
+                .unwrap()
+                .is_none(),
+            "{on_decision}: the request_uri is spent with the answer"
+        );
+        let again = b.get(&ia).await;
+        assert_eq!(again.status, 400, "{on_decision}: {}", again.body);
+        assert!(again.headers.get("location").is_none());
+        let reopened = Browser::new(&h)
+            .get(&format!(
+                "/authorize?client_id=tpp-withdrawn&request_uri={}",
+                urlenc(uri)
+            ))
+            .await;
+        assert_eq!(reopened.status, 400, "{on_decision}: {}", reopened.body);
+        assert!(reopened.headers.get("location").is_none());
     }
 }
 both_backends!(
     az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp,
     az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_on_postgres
         => az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case
+);
+
+/// OIDC Core 3.1.2.2 / 5.5.1: a `sub` value requested in `claims` names the only End-User who
+/// may answer. Another PSU's login gets no code: `access_denied`, the interaction over, the
+/// request_uri spent, nothing remembered, the consent still AwaitingAuthorisation. Another
+/// PSU's remembered session is not used for it (`prompt=none`: `login_required`; otherwise the
+/// login page). The PSU's own subject, as the client's ID token gives it, is answered; a `sub`
+/// asked for without a value changes nothing.
+async fn az_5_a_requested_sub_names_the_only_psu_who_may_answer_case(h: Harness) {
+    let t = FlowTpp::register(&h, "tpp-sub", None).await;
+    let (user, password, accounts, _) = psu(&h, "sub-psu").await;
+    let with_sub = |consent_id: &str, sub: Value| -> Vec<(String, String)> {
+        let mut claims = FlowTpp::claims(consent_id);
+        claims["id_token"]["sub"] = sub;
+        let mut params = t.fapi2_params(consent_id);
+        for p in params.iter_mut().filter(|p| p.0 == "claims") {
+            p.1 = claims.to_string();
+        }
+        params
+    };
+    let push = async |params: &[(String, String)]| -> String {
+        let pushed = t.push(&h, params).await;
+        assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+        pushed.2["request_uri"].as_str().unwrap().to_string()
+    };
+
+    // A first journey asks for `sub` without a value: the PSU's subject, from the ID token.
+    let mut b = Browser::new(&h);
+    let first = t.consent(&h).await;
+    let ia = t
+        .open_in(&h, &mut b, &with_sub(&first, json!({"essential": true})))
+        .await;
+    assert_eq!(b.login(&ia, &user, &password).await.status, 303);
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let tokens = t
+        .exchange(&h, &response_params(&done.location())["code"])
+        .await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let (_, id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    let sub = id["sub"].as_str().unwrap().to_string();
+
+    // Someone else is named: the PSU logs in, and the client is told access_denied.
+    let consent_id = t.consent(&h).await;
+    let uri = push(&with_sub(&consent_id, json!({"value": "someone-else"}))).await;
+    let mut fresh = Browser::new(&h);
+    let ia = fresh
+        .start(&[("client_id", "tpp-sub"), ("request_uri", &uri)])
+        .await;
+    let refused = fresh.login(&ia, &user, &password).await;
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    assert!(
+        refused.location().starts_with(REDIRECT),
+        "{}",
+        refused.location()
+    );
+    let params = response_params(&refused.location());
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["iss"], crate::support::ISSUER);
+    assert!(!params.contains_key("code"));
+    assert!(refused.ends_interaction());
+    assert!(
+        !refused
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("__Host-bulwark_session=")),
+        "no session is remembered"
+    );
+    assert!(
+        h.store
+            .get_pushed_request(&uri, h.clock_now())
+            .await
+            .unwrap()
+            .is_none(),
+        "the request_uri is spent"
+    );
+    assert_eq!(fresh.get(&ia).await.status, 400, "the interaction is over");
+    let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "AwaitingAuthorisation");
+
+    // The PSU's remembered session (browser `b`) does not answer for someone else.
+    let mut silent = with_sub(&consent_id, json!({"value": "someone-else"}));
+    silent.push(("prompt".into(), "none".into()));
+    let uri = push(&silent).await;
+    let page = b
+        .get(&format!(
+            "/authorize?client_id=tpp-sub&request_uri={}",
+            urlenc(&uri)
+        ))
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(response_params(&page.location())["error"], "login_required");
+    let ia = t
+        .open_in(
+            &h,
+            &mut b,
+            &with_sub(&consent_id, json!({"value": "someone-else"})),
+        )
+        .await;
+    let page = b.get(&ia).await;
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+
+    // The PSU's own subject: the remembered session serves it, and a code is issued.
+    let ia = t
+        .open_in(
+            &h,
+            &mut b,
+            &with_sub(&consent_id, json!({"value": sub, "essential": true})),
+        )
+        .await;
+    let page = b.get(&ia).await;
+    assert!(page.body.contains("value=\"authorise\""), "{}", page.body);
+    let done = b.decide(&ia, "authorise", &[&accounts[0]]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let tokens = t
+        .exchange(&h, &response_params(&done.location())["code"])
+        .await;
+    assert_eq!(tokens.0, 200, "{:?}", tokens.2);
+    let (_, id) = jwt_parts(tokens.2["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], sub.as_str());
+}
+both_backends!(
+    az_5_a_requested_sub_names_the_only_psu_who_may_answer,
+    az_5_a_requested_sub_names_the_only_psu_who_may_answer_on_postgres
+        => az_5_a_requested_sub_names_the_only_psu_who_may_answer_case
 );
 
 /// OB CEG: the pages name the TPP by its trading name and, when an agent acts for it (the

@@ -47,6 +47,13 @@ async fn fapi2_security_profile_final_ensure_holder_of_key_required() {
         )
         .await;
     assert_oauth_error(&no_cert, 401, "invalid_client");
+    // OIDC Core 9: the assertion authenticated the refused exchange and is spent with it; sent
+    // again with the certificate it is a replay.
+    assert_oauth_error(
+        &c.exchange_with(&code, &assertion).await,
+        401,
+        "invalid_client",
+    );
     assert_eq!(c.exchange(&code).await.0, 200, "the code was not consumed");
 }
 
