@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::error::ConsentError;
 use crate::permissions::{Permission, parse_permissions};
-use crate::wire::{format_datetime, parse_body, parse_datetime};
+use crate::wire::{format_datetime, parse_datetime, parse_request, rfc3339_text};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,8 +48,8 @@ pub struct AccountAccessDetails {
     pub transaction_to_date_time: Option<OffsetDateTime>,
     /// The `Risk` block as sent.
     pub risk: serde_json::Value,
-    /// The date members exactly as the TPP wrote them, echoed in every answer (OB: never
-    /// re-rendered), by member name.
+    /// The date members exactly as the TPP wrote them, by member name: echoed in every answer
+    /// (OB: never re-rendered into UTC), in RFC 3339's form ([`rfc3339_text`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub dates_as_sent: std::collections::BTreeMap<String, String>,
 }
@@ -57,7 +57,7 @@ pub struct AccountAccessDetails {
 impl AccountAccessDetails {
     /// Parses and checks an `OBReadConsent1` body at `now` (CO-3).
     pub fn parse(body: &[u8], now: OffsetDateTime) -> Result<Self, ConsentError> {
-        let req: Request = parse_body(body)?;
+        let req: Request = parse_request(body)?;
         // OBRisk2 (v3.1.10) is an object with no properties and additionalProperties false.
         if let Some(member) = req.risk.keys().next() {
             return Err(ConsentError::UnexpectedField {
@@ -135,8 +135,7 @@ impl AccountAccessDetails {
                 let text = self
                     .dates_as_sent
                     .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| format_datetime(t));
+                    .map_or_else(|| format_datetime(t), |s| rfc3339_text(s));
                 data.insert(name.into(), text.into());
             }
         }
@@ -190,6 +189,71 @@ mod tests {
         let mut data = serde_json::Map::new();
         old.render_into(&mut data);
         assert_eq!(data["TransactionToDateTime"], "2026-12-31T22:59:59+00:00");
+    }
+
+    /// CO-1: the answer's dates are RFC 3339 (the swagger's `format: date-time`, what Go's
+    /// `time.RFC3339` and Java's `ISO_OFFSET_DATE_TIME` read): an ISO 8601 form RFC 3339 lacks
+    /// is rewritten with the same instant, offset and fraction; an RFC 3339 one is as sent.
+    #[test]
+    fn co_1_dates_are_answered_in_rfc_3339() {
+        for (sent, answered) in [
+            ("2030-01-01T00:00:00+0000", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T00:00:00+00", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T00:00+00:00", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T05:30Z", "2030-01-01T05:30:00Z"),
+            (
+                "2030-01-01T01:00:00.250+0100",
+                "2030-01-01T01:00:00.250+01:00",
+            ),
+            ("2029-12-31T23:00-01", "2029-12-31T23:00:00-01:00"),
+            ("2030-01-01T10:43:07,5Z", "2030-01-01T10:43:07.5Z"),
+            ("2030-01-01T10:43:07.5+01:00", "2030-01-01T10:43:07.5+01:00"),
+        ] {
+            let mut b = ok_body();
+            b["Data"]["ExpirationDateTime"] = json!(sent);
+            b["Data"]["TransactionFromDateTime"] = json!(sent);
+            b["Data"]["TransactionToDateTime"] = json!(sent);
+            let d = parse(b).unwrap();
+            let mut data = serde_json::Map::new();
+            d.render_into(&mut data);
+            for name in [
+                "ExpirationDateTime",
+                "TransactionFromDateTime",
+                "TransactionToDateTime",
+            ] {
+                assert_eq!(data[name], answered, "{name} {sent}");
+                let t = OffsetDateTime::parse(
+                    data[name].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap();
+                let instant = d.expiration_date_time.unwrap();
+                assert_eq!(t, instant, "{sent}");
+                assert_eq!(t.offset(), instant.offset(), "{sent}");
+            }
+        }
+    }
+
+    /// CO-1: an optional member sent as `null` is no value of its schema (a string): refused,
+    /// not read as absent (which would make an open-ended consent).
+    #[test]
+    fn co_1_a_null_member_is_invalid() {
+        let b = json!({"Data": {"Permissions": ["ReadAccountsBasic"], "ExpirationDateTime": null},
+                       "Risk": {}});
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Invalid");
+        assert_eq!(e.errors[0].path.as_deref(), Some("Data.ExpirationDateTime"));
+        let b = json!({"Data": {"Permissions": ["ReadAccountsBasic", null]}, "Risk": {}});
+        let e = parse(b).unwrap_err().to_ob();
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Invalid");
+        assert!(
+            e.errors[0]
+                .path
+                .as_deref()
+                .is_some_and(|p| p.starts_with("Data.Permissions")),
+            "{e:?}"
+        );
     }
 
     #[test]

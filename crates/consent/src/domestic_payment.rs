@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ConsentError;
-use crate::wire::{Account, canonical_json, check_len, parse_body};
+use crate::wire::{Account, canonical_json, check_len, parse_body, parse_request, rfc3339_text};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +117,7 @@ impl DomesticPaymentDetails {
 
     /// Parses and checks an `OBWriteDomesticConsent` body.
     pub fn parse(body: &[u8]) -> Result<Self, ConsentError> {
-        let req: Request = parse_body(body)?;
+        let req: Request = parse_request(body)?;
         let mut raw = req.data.initiation;
         // Bare scheme names (`IBAN`) are stored and answered namespaced (`UK.OBIE.IBAN`).
         crate::wire::namespace_accounts(&mut raw, ACCOUNTS);
@@ -215,7 +215,14 @@ impl DomesticPaymentDetails {
         );
         data.insert("Initiation".into(), self.initiation.clone());
         if let Some(a) = &self.authorisation {
-            data.insert("Authorisation".into(), a.clone());
+            // Kept as sent; its date answered in RFC 3339's form, as every answer's dates.
+            let mut a = a.clone();
+            if let Some(t) = a.get_mut("CompletionDateTime")
+                && let Some(text) = t.as_str().map(rfc3339_text)
+            {
+                *t = text.into();
+            }
+            data.insert("Authorisation".into(), a);
         }
         if let Some(s) = &self.sca_support_data {
             data.insert("SCASupportData".into(), s.clone());
@@ -368,6 +375,60 @@ mod tests {
             parse(&unknown).unwrap_err(),
             ConsentError::UnsupportedScheme { .. }
         ));
+    }
+
+    /// CO-1: `Authorisation.CompletionDateTime` is answered in RFC 3339, the same instant and
+    /// offset; the rest of the Authorisation as sent.
+    #[test]
+    fn co_1_completion_date_time_is_answered_in_rfc_3339() {
+        for (sent, answered) in [
+            ("2030-01-01T00:00+0000", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T00:00:00+00", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T00:00:00,5+0100", "2030-01-01T00:00:00.5+01:00"),
+            ("2030-01-01T00:00:00Z", "2030-01-01T00:00:00Z"),
+        ] {
+            let mut b = body("10.00", "GBP");
+            b["Data"]["Authorisation"] =
+                json!({"AuthorisationType": "Single", "CompletionDateTime": sent});
+            let d = parse(&b).unwrap();
+            let mut data = serde_json::Map::new();
+            d.render_into(&mut data);
+            assert_eq!(
+                data["Authorisation"],
+                json!({"AuthorisationType": "Single", "CompletionDateTime": answered}),
+                "{sent}"
+            );
+            let rfc3339 = time::format_description::well_known::Rfc3339;
+            assert!(time::OffsetDateTime::parse(answered, &rfc3339).is_ok());
+        }
+    }
+
+    /// CO-1: an optional member sent as `null` is refused with its path (the swagger types it
+    /// an object), not echoed as null; SupplementaryData is free-form and may hold one.
+    #[test]
+    fn co_1_a_null_member_is_invalid() {
+        let mut b = body("10.00", "GBP");
+        b["Data"]["Initiation"]["DebtorAccount"] = Value::Null;
+        let e = parse(&b).unwrap_err().to_ob();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.Invalid");
+        assert_eq!(
+            e.errors[0].path.as_deref(),
+            Some("Data.Initiation.DebtorAccount")
+        );
+        let mut b = body("10.00", "GBP");
+        b["Risk"]["MerchantCategoryCode"] = Value::Null;
+        let e = parse(&b).unwrap_err().to_ob();
+        assert_eq!(
+            e.errors[0].path.as_deref(),
+            Some("Risk.MerchantCategoryCode")
+        );
+        let mut b = body("10.00", "GBP");
+        b["Data"]["Initiation"]["SupplementaryData"] = json!({"Note": null});
+        assert!(parse(&b).is_ok());
+        let mut b = body("10.00", "GBP");
+        b["Data"]["Initiation"]["SupplementaryData"] = Value::Null;
+        assert!(parse(&b).is_err());
     }
 
     #[test]

@@ -334,8 +334,8 @@ pub enum ConsentError {
     /// CO-6: a JOSE header claim has a wrong value.
     #[error("x-jws-signature claim {claim} invalid: {detail}")]
     SignatureInvalidClaim {
-        /// The claim.
-        claim: &'static str,
+        /// The claim (a header member the profile does not define is named as sent).
+        claim: std::borrow::Cow<'static, str>,
         /// What is wrong.
         detail: String,
     },

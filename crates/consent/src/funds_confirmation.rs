@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::ConsentError;
-use crate::wire::{Account, format_datetime, parse_body, parse_datetime};
+use crate::wire::{
+    Account, format_datetime, parse_body, parse_datetime, parse_request, rfc3339_text,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +34,8 @@ pub struct FundsConfirmationDetails {
     pub expiration_date_time: Option<OffsetDateTime>,
     /// The account whose funds may be confirmed.
     pub debtor_account: Account,
-    /// `ExpirationDateTime` exactly as the TPP wrote it, echoed in every answer.
+    /// `ExpirationDateTime` exactly as the TPP wrote it, echoed in every answer in RFC 3339's
+    /// form ([`rfc3339_text`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_as_sent: Option<String>,
 }
@@ -40,7 +43,7 @@ pub struct FundsConfirmationDetails {
 impl FundsConfirmationDetails {
     /// Parses and checks an `OBFundsConfirmationConsent1` body at `now`.
     pub fn parse(body: &[u8], now: OffsetDateTime) -> Result<Self, ConsentError> {
-        let req: Request = parse_body(body)?;
+        let req: Request = parse_request(body)?;
         let d = req.data;
         let expiration = d
             .expiration_date_time
@@ -69,8 +72,8 @@ impl FundsConfirmationDetails {
         if let Some(t) = self.expiration_date_time {
             let text = self
                 .expiration_as_sent
-                .clone()
-                .unwrap_or_else(|| format_datetime(t));
+                .as_deref()
+                .map_or_else(|| format_datetime(t), rfc3339_text);
             data.insert("ExpirationDateTime".into(), text.into());
         }
         data.insert(
@@ -133,5 +136,27 @@ mod tests {
             .unwrap_err()
             .to_ob();
         assert_eq!(e.errors[0].error_code.as_str(), "UK.OBIE.Field.InvalidDate");
+    }
+
+    /// CO-1: `ExpirationDateTime` is answered in RFC 3339, the same instant and offset.
+    #[test]
+    fn co_1_expiry_is_answered_in_rfc_3339() {
+        for (sent, answered) in [
+            ("2030-01-01T00:00:00+0000", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T00:00+00", "2030-01-01T00:00:00+00:00"),
+            ("2030-01-01T00:00:00,25Z", "2030-01-01T00:00:00.25Z"),
+            ("2030-01-01T00:00:00+01:00", "2030-01-01T00:00:00+01:00"),
+        ] {
+            let body = json!({"Data": {"ExpirationDateTime": sent, "DebtorAccount": {
+                "SchemeName": "UK.OBIE.IBAN", "Identification": "GB76LOYD30949301273801"
+            }}});
+            let d = FundsConfirmationDetails::parse(body.to_string().as_bytes(), now()).unwrap();
+            let mut data = serde_json::Map::new();
+            d.render_into(&mut data);
+            assert_eq!(data["ExpirationDateTime"], answered, "{sent}");
+            let t = OffsetDateTime::parse(answered, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+            assert_eq!(Some(t), d.expiration_date_time, "{sent}");
+        }
     }
 }

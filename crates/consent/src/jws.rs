@@ -46,6 +46,11 @@ pub const CLAIM_IAT: &str = "http://openbanking.org.uk/iat";
 pub const CLAIM_ISS: &str = "http://openbanking.org.uk/iss";
 /// The OB `tan` (trust anchor) header claim.
 pub const CLAIM_TAN: &str = "http://openbanking.org.uk/tan";
+/// The members a request signature's header may have (OB "Process for Verifying a
+/// Signature", step 2: the header contains only the claims of "Form the JOSE Header").
+const HEADER_MEMBERS: [&str; 9] = [
+    "alg", "kid", "b64", "crit", "typ", "cty", CLAIM_IAT, CLAIM_ISS, CLAIM_TAN,
+];
 /// `crit` of the v3.1.3 form.
 const CRIT_V313: [&str; 4] = ["b64", CLAIM_IAT, CLAIM_ISS, CLAIM_TAN];
 /// `crit` of the v3.1.4+ form.
@@ -197,6 +202,7 @@ impl DetachedJwsVerifier {
         expected_iss: &str,
         now: OffsetDateTime,
     ) -> Result<(&'static str, String, i64, SigningVersion), ConsentError> {
+        check_members(h)?;
         let alg = match h.get("alg") {
             None => return Err(ConsentError::SignatureMissingClaim("alg")),
             Some(Value::String(a)) if a == "PS256" => "PS256",
@@ -323,7 +329,37 @@ impl DetachedJwsVerifier {
 }
 
 fn invalid_claim(claim: &'static str, detail: String) -> ConsentError {
-    ConsentError::SignatureInvalidClaim { claim, detail }
+    ConsentError::SignatureInvalidClaim {
+        claim: claim.into(),
+        detail,
+    }
+}
+
+/// OB "Process for Verifying a Signature", step 2: only the specified members; `typ`, when
+/// present, `JOSE`; `cty`, when present, `application/json` or its short form `json` (RFC 7515
+/// 4.1.10; media types compare case-insensitively).
+fn check_members(h: &Map<String, Value>) -> Result<(), ConsentError> {
+    if let Some(name) = h.keys().find(|k| !HEADER_MEMBERS.contains(&k.as_str())) {
+        return Err(ConsentError::SignatureInvalidClaim {
+            claim: name.chars().take(100).collect::<String>().into(),
+            detail: "is not a header parameter of OB message signing".into(),
+        });
+    }
+    let is = |v: &Value, allowed: &[&str]| {
+        v.as_str()
+            .is_some_and(|s| allowed.iter().any(|a| s.eq_ignore_ascii_case(a)))
+    };
+    match h.get("typ") {
+        Some(v) if !is(v, &["JOSE"]) => Err(invalid_claim("typ", "must be JOSE".into())),
+        _ => Ok(()),
+    }?;
+    match h.get("cty") {
+        Some(v) if !is(v, &["application/json", "json"]) => Err(invalid_claim(
+            "cty",
+            "must be application/json or json".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The client's key named by `kid`. Keys FAPI cannot use (other types, `use` other than

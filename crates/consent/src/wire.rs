@@ -16,7 +16,22 @@ use crate::error::ConsentError;
 /// a member twice in an object (parsers disagree on which one counts: a payment's creditor
 /// checked here must be the one the bank pays) or anything after the JSON value.
 pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsentError> {
-    unambiguous(body)?;
+    parse_checked(body, Nulls::Allowed)
+}
+
+/// [`parse_body`] for a consent request, which also refuses a `null` outside
+/// `SupplementaryData`: no member of OB's request schemas allows one (they are strings,
+/// objects, arrays), and serde would read it as absent, so `"ExpirationDateTime": null` would
+/// make an open-ended consent and `"DebtorAccount": null` would be kept and echoed. The error
+/// is the `Field.Invalid` of any other wrong value, at the member's path.
+/// `SupplementaryData` is free-form (`additionalProperties`), so what is inside it is the
+/// TPP's.
+pub(crate) fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsentError> {
+    parse_checked(body, Nulls::Refused)
+}
+
+fn parse_checked<T: DeserializeOwned>(body: &[u8], nulls: Nulls) -> Result<T, ConsentError> {
+    unambiguous(body, nulls)?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -44,65 +59,96 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsentE
     })
 }
 
-/// Refuses a body with a duplicate object member (at its path) or trailing data.
-fn unambiguous(body: &[u8]) -> Result<(), ConsentError> {
+/// Refuses a body with a duplicate object member (at its path), a `null` where `nulls` allows
+/// none, or trailing data.
+fn unambiguous(body: &[u8], nulls: Nulls) -> Result<(), ConsentError> {
+    use serde::de::DeserializeSeed;
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let checked = serde_path_to_error::deserialize::<_, NoDuplicates>(&mut *de).map_err(|e| {
-        ConsentError::InvalidBody {
-            path: match e.path().to_string() {
+    let mut track = serde_path_to_error::Track::new();
+    Unambiguous(nulls)
+        .deserialize(serde_path_to_error::Deserializer::new(&mut *de, &mut track))
+        .map_err(|e| ConsentError::InvalidBody {
+            path: match track.path().to_string() {
                 p if p == "." => "$".into(),
                 p => p,
             },
-            detail: strip_position(&e.inner().to_string()),
-        }
-    });
-    checked?;
+            detail: strip_position(&e.to_string()),
+        })?;
     de.end().map_err(|e| ConsentError::InvalidBody {
         path: "$".into(),
         detail: strip_position(&e.to_string()),
     })
 }
 
-/// Any JSON value, refused when an object in it names a member twice.
-struct NoDuplicates;
+/// Any JSON value, refused when an object in it names a member twice, or holds a `null`
+/// where [`Nulls`] says none may be.
+#[derive(Clone, Copy)]
+struct Unambiguous(Nulls);
 
-impl<'de> serde::Deserialize<'de> for NoDuplicates {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NoDuplicatesVisitor)
+/// Where a `null` may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nulls {
+    /// Anywhere.
+    Allowed,
+    /// Nowhere but inside `SupplementaryData`.
+    Refused,
+    /// Not this value (a `SupplementaryData`), anything it holds.
+    FreeForm,
+}
+
+impl Unambiguous {
+    /// The check of the value of member `key` (`None`: of an array element).
+    fn member(self, key: Option<&str>) -> Self {
+        Self(match self.0 {
+            Nulls::Refused if key == Some("SupplementaryData") => Nulls::FreeForm,
+            Nulls::Refused => Nulls::Refused,
+            Nulls::FreeForm | Nulls::Allowed => Nulls::Allowed,
+        })
     }
 }
 
-struct NoDuplicatesVisitor;
+impl<'de> serde::de::DeserializeSeed<'de> for Unambiguous {
+    type Value = ();
 
-impl<'de> serde::de::Visitor<'de> for NoDuplicatesVisitor {
-    type Value = NoDuplicates;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unambiguous {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        match self.0 {
+            Nulls::Allowed => Ok(()),
+            Nulls::Refused | Nulls::FreeForm => Err(E::custom(
+                "null is not a value of this member: leave the member out",
+            )),
+        }
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<NoDuplicates, A::Error> {
-        while a.next_element::<NoDuplicates>()?.is_some() {}
-        Ok(NoDuplicates)
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while a.next_element_seed(self.member(None))?.is_some() {}
+        Ok(())
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<NoDuplicates, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = a.next_key::<String>()? {
             if seen.contains(&key) {
@@ -110,10 +156,10 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicatesVisitor {
                     "the member `{key}` appears twice"
                 )));
             }
-            a.next_value::<NoDuplicates>()?;
+            a.next_value_seed(self.member(Some(&key)))?;
             seen.insert(key);
         }
-        Ok(NoDuplicates)
+        Ok(())
     }
 }
 
@@ -132,7 +178,7 @@ fn strip_position(s: &str) -> String {
 
 /// Parses an ISO 8601 date-time that carries a time zone, in every variation OB's "Date
 /// Formats" rule says an ASPSP must accept: the offset as `Z`, `+hh:mm`, `+hhmm` or `+hh`,
-/// with or without seconds and fractions of a second. Bounded to years 1970..=9999 in UTC
+/// with or without seconds and fractions of a second (after a dot or a comma). Bounded to years 1970..=9999 in UTC
 /// (so `9999-12-31T23:59:59+00:00`, a common "no end", is accepted): every later conversion
 /// (UTC rendering, Unix seconds, the UK dates of the consent page, whose summer time never
 /// spans a new year) is then defined, so no stored consent can fail to render.
@@ -158,8 +204,20 @@ pub(crate) fn parse_datetime(path: &str, s: &str) -> Result<OffsetDateTime, Cons
     }
 }
 
+/// A date-time [`parse_datetime`] accepted, as an answer carries it: RFC 3339, the swagger's
+/// `format: date-time`, which clients read with e.g. Go's `time.RFC3339` or Java's
+/// `ISO_OFFSET_DATE_TIME` (neither reads `+0000`). Already RFC 3339: exactly as sent (OB echoes
+/// the TPP's dates); another ISO 8601 form: rewritten with the same instant, offset and
+/// fraction (`2030-01-01T00:00+0000` -> `2030-01-01T00:00:00+00:00`).
+pub(crate) fn rfc3339_text(s: &str) -> String {
+    if OffsetDateTime::parse(s, &Rfc3339).is_ok() {
+        return s.to_owned();
+    }
+    iso8601_as_rfc3339(s).unwrap_or_else(|| s.to_owned())
+}
+
 /// An ISO 8601 extended-format date-time whose time or offset RFC 3339 does not allow
-/// (`hh:mm` without seconds; an offset `+hhmm` or `+hh`), rewritten in RFC 3339's form; `None`
+/// (`hh:mm` without seconds; a decimal comma; an offset `+hhmm` or `+hh`), rewritten in RFC 3339's form; `None`
 /// when it is not of that shape (no time zone at all stays refused: its instant is unknown).
 fn iso8601_as_rfc3339(s: &str) -> Option<String> {
     let (date, rest) = s.split_once(['T', 't'])?;
@@ -187,7 +245,8 @@ fn iso8601_as_rfc3339(s: &str) -> Option<String> {
             (time, format!("{sign}{hh}:{mm}"))
         }
     };
-    let (clock, fraction) = match time.split_once('.') {
+    // ISO 8601 4.2.2.4: the decimal sign is a comma or a dot; RFC 3339 has the dot only.
+    let (clock, fraction) = match time.split_once(['.', ',']) {
         Some((clock, fraction)) => (clock, format!(".{fraction}")),
         None => (time, String::new()),
     };
@@ -204,6 +263,35 @@ fn iso8601_as_rfc3339(s: &str) -> Option<String> {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod date_tests {
     use super::*;
+
+    /// OB "Date Formats" (ISO 8601 allows a comma as the decimal sign, and prefers it): the
+    /// same value as with a dot.
+    #[test]
+    fn co_1_a_decimal_comma_is_a_decimal_sign() {
+        for (comma, dot) in [
+            ("2030-01-01T10:43:07,5Z", "2030-01-01T10:43:07.5Z"),
+            (
+                "2030-01-01T10:43:07,125+0100",
+                "2030-01-01T10:43:07.125+01:00",
+            ),
+            (
+                "2030-01-01t10:43:07,000001-05:30",
+                "2030-01-01T10:43:07.000001-05:30",
+            ),
+        ] {
+            let t = parse_datetime("p", comma).unwrap_or_else(|e| panic!("{comma}: {e}"));
+            assert_eq!(t, parse_datetime("p", dot).unwrap(), "{comma}");
+        }
+        // A fraction of a minute, a comma without digits, two decimal signs: not taken.
+        for bad in [
+            "2030-01-01T10:43,5Z",
+            "2030-01-01T10:43:07,Z",
+            "2030-01-01T10:43:07,5,5Z",
+            "2030-01-01T10:43:07.5,5Z",
+        ] {
+            assert!(parse_datetime("p", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn hardening_consent_dates_that_cannot_be_rendered_are_refused() {

@@ -414,6 +414,24 @@ async fn co_6_header_claims_are_checked() {
             }),
             "UK.OBIE.Signature.MissingClaim",
         ),
+        (
+            // OB "Process for Verifying a Signature", step 2: typ, when present, is JOSE.
+            "typ JWT",
+            Box::new(|h: &mut Value| h["typ"] = json!("JWT")),
+            "UK.OBIE.Signature.InvalidClaim",
+        ),
+        (
+            // cty, when present, is json or application/json.
+            "cty text/plain",
+            Box::new(|h: &mut Value| h["cty"] = json!("text/plain")),
+            "UK.OBIE.Signature.InvalidClaim",
+        ),
+        (
+            // The header holds the specified claims only.
+            "an extra member (jku)",
+            Box::new(|h: &mut Value| h["jku"] = json!("https://x")),
+            "UK.OBIE.Signature.InvalidClaim",
+        ),
     ];
     for (name, change, expected) in cases {
         let mut h = base.clone();
@@ -421,6 +439,37 @@ async fn co_6_header_claims_are_checked() {
         let sig = sign(&key, &h, BODY);
         let e = verify(&pki, &jwks, Some(&sig), true).await.unwrap_err();
         assert_eq!(code(&e), expected, "{name}: {e}");
+    }
+    // The extra member is named in the error's Path.
+    let mut h = base.clone();
+    h["jku"] = json!("https://x");
+    let e = verify(&pki, &jwks, Some(&sign(&key, &h, BODY)), true)
+        .await
+        .unwrap_err()
+        .to_ob();
+    assert_eq!(e.errors[0].path.as_deref(), Some("jku"));
+    // typ JOSE and cty application/json (the base header), cty json (RFC 7515 4.1.10's short
+    // form), or neither.
+    for (typ, cty) in [
+        (Some("JOSE"), Some("json")),
+        (Some("JOSE"), None),
+        (None, Some("application/json")),
+        (None, None),
+    ] {
+        let mut h = base.clone();
+        let o = h.as_object_mut().unwrap();
+        for (name, v) in [("typ", typ), ("cty", cty)] {
+            match v {
+                Some(v) => o.insert(name.into(), json!(v)),
+                None => o.remove(name),
+            };
+        }
+        assert!(
+            verify(&pki, &jwks, Some(&sign(&key, &h, BODY)), true)
+                .await
+                .unwrap(),
+            "typ {typ:?}, cty {cty:?}"
+        );
     }
     // Within the skew, a slightly early iat is fine.
     let mut h = base.clone();
