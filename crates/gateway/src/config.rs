@@ -207,6 +207,20 @@ impl GatewayConfig {
                 route.method, route.path
             )));
         }
+        // The server's introspection answers `active: false` for a token whose consent is no
+        // longer Authorised: a consumed payment consent's resend would be 401 before the
+        // gateway could recognise it.
+        if self.introspection.is_some()
+            && let Some(route) = self.routes.iter().find(|r| r.idempotent_upstream)
+        {
+            return Err(ConfigError(format!(
+                "route {} {} sets idempotent_upstream, which needs tokens checked locally: with \
+                 [introspection] the server answers a resent submission's token inactive once \
+                 its consent is consumed, so the resend would be refused (401). Set jwks_uri \
+                 instead of [introspection], or remove idempotent_upstream",
+                route.method, route.path
+            )));
+        }
         // A remembered submission is not tied to a route: a resend through another idempotent
         // route would reach an upstream that never saw its key and pay again.
         let mut idempotent = self.routes.iter().filter(|r| r.idempotent_upstream);
@@ -314,5 +328,26 @@ mod tests {
                 .check()
                 .is_ok()
         );
+    }
+
+    /// GW-1: idempotent resends need local token checks. Through introspection, a resent
+    /// submission's token is inactive once its consent is consumed (the server answers so for
+    /// every token whose consent is not Authorised), so OB idempotency could never work.
+    #[test]
+    fn gw_1_idempotent_resends_with_introspection_are_a_config_error() {
+        let mut c = config("sqlite:///db/bulwark.db", true);
+        c.introspection = Some(IntrospectionSettings {
+            url: "https://as.example/introspect".into(),
+            client_id: "gateway".into(),
+            cert: "g.pem".into(),
+            key: "g-key.pem".into(),
+        });
+        assert!(c.check().is_ok(), "submissions without resends are fine");
+        c.routes[1].idempotent_upstream = true;
+        let Err(ConfigError(message)) = c.check() else {
+            panic!("accepted idempotent resends through introspection");
+        };
+        assert!(message.contains("idempotent_upstream"), "{message}");
+        assert!(message.contains("jwks_uri"), "{message}");
     }
 }
