@@ -25,4 +25,4 @@ pub use response::{ResponseSigner, error_redirect, success_redirect};
 pub use service::constant_eq;
 pub use service::{AuthzParts, AuthzService, Begin, Decided, LoginOutcome, View};
 pub use settings::AuthzSettings;
-pub use throttle::{LoginThrottle, MAX_PASSWORD, MAX_USERNAME, plausible_login};
+pub use throttle::{LoginThrottle, MAX_PASSWORD, MAX_USERNAME, address_key, plausible_login};

@@ -794,7 +794,7 @@ impl AuthzService {
             Sent::Running(interaction, req) => (*interaction, *req),
             Sent::Answered(url) => return Ok(LoginOutcome::Replayed(url)),
         };
-        let addr_key = format!("addr:{address}");
+        let addr_key = format!("addr:{}", crate::address_key(address));
         // No one has such a name (or password): a failed attempt from this address, checked
         // and counted on the address only, so a waiting address is told to wait here too.
         if !crate::plausible_login(username, password) {

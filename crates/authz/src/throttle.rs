@@ -25,12 +25,32 @@ pub fn plausible_login(username: &str, password: &str) -> bool {
         && !username.chars().any(char::is_control)
 }
 
+/// The part of a client address that per-address throttling counts (AZ-6, CO-5): an IPv4
+/// address as it is, an IPv6 address by its /64 prefix (`2001:db8:1:2::/64`), and an
+/// IPv4-mapped IPv6 address as its IPv4 address. One host is routinely given a whole /64
+/// (RFC 6177, SLAAC picks any interface identifier in it), so counting full IPv6 addresses
+/// would let a guesser rotate through its own prefix for fresh free failures on each. Text
+/// that is no address (the server writes `-` when it has no peer) counts as it is.
+pub fn address_key(address: &str) -> String {
+    match address
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_canonical())
+    {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & (u128::MAX << 64);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// Failures are forgotten after this long without one, seconds.
 const WINDOW_SECS: i64 = 900;
 /// The longest delay, seconds.
 const MAX_DELAY_SECS: i64 = 900;
 
-/// Counts failed logins per key (`user:NAME`, `addr:IP`) in the shared store.
+/// Counts failed logins per key (`user:NAME`, `addr:` + [`address_key`]) in the shared store.
 pub struct LoginThrottle {
     free_failures: u32,
     store: Arc<dyn ThrottleStore>,
@@ -151,6 +171,27 @@ mod tests {
             later.failures, 1,
             "failures older than the window are forgotten"
         );
+    }
+
+    /// AZ-6 / CO-5: an address counts by what its holder controls: IPv4 as it is, IPv6 by
+    /// its /64 (any address in a customer's prefix is the same counter), IPv4-mapped IPv6 as
+    /// its IPv4 address.
+    #[test]
+    fn az_6_an_ipv6_address_counts_by_its_64_prefix() {
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1"),
+            "the next /64 is someone else"
+        );
+        assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("::1"), "::/64");
+        assert_eq!(address_key("-"), "-");
     }
 
     /// AZ-6 / CO-5: a good login from an address takes back only its own attempt; the

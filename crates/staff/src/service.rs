@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use bulwark_authz::{
-    LoginThrottle, MAX_PASSWORD, MAX_USERNAME, constant_eq, hash_password, plausible_login,
-    secret_hash, verify_password,
+    LoginThrottle, MAX_PASSWORD, MAX_USERNAME, address_key, constant_eq, hash_password,
+    plausible_login, secret_hash, verify_password,
 };
 use bulwark_clients::ClientDirectory;
 use bulwark_consent::ConsentService;
@@ -165,7 +165,7 @@ impl StaffService {
         address: &str,
         now: i64,
     ) -> Result<NewSession, StaffError> {
-        let addr_key = format!("staff-addr:{address}");
+        let addr_key = format!("staff-addr:{}", address_key(address));
         // No one has such a name (or password): a failed attempt from this address, checked
         // and counted on the address only, so a waiting address is told to wait here too.
         if !plausible_login(username, password) {
@@ -358,15 +358,20 @@ pub(crate) async fn insert_staff(
     role: StaffRole,
     now: i64,
 ) -> Result<(), StaffError> {
-    // Usernames appear in page URLs and audit rows: a small, URL-safe alphabet.
+    // Usernames appear in page URLs (`/staff/members/{username}/role`) and audit rows: a
+    // small alphabet that needs no escaping in a path segment, and not dots alone: a browser
+    // resolves `.` and `..` as path steps (RFC 3986 5.2.4; the WHATWG URL standard treats
+    // `%2E` as a dot too, so escaping would not help), and the console could not act on
+    // such a member.
     if username.is_empty()
         || username.len() > MAX_USERNAME
+        || username.chars().all(|c| c == '.')
         || !username
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
     {
         return Err(StaffError::BadRequest(
-            "a username of 1 to 128 characters: letters, digits, '.', '_', '@', '-'".into(),
+            "a username of 1 to 128 letters, digits, '.', '_', '@', '-', not dots alone".into(),
         ));
     }
     if password.chars().count() < 12 || password.len() > MAX_PASSWORD {

@@ -2,7 +2,8 @@
 //! address), a login during the wait is refused even with the right password, and the wait
 //! ends. (Behind a load balancer the address is the customer's: `bulwark_web::client_address`.)
 
-use crate::support::journey::{Browser, FlowTpp, psu};
+use crate::support::http::client_tls_config;
+use crate::support::journey::{Browser, FlowTpp, psu, urlenc};
 use crate::support::{Harness, both_backends};
 
 const WRONG: &str = "The username or password is not right";
@@ -79,6 +80,94 @@ both_backends!(
     az_6_failures_from_many_addresses_slow_the_user_down_on_postgres
         => az_6_failures_from_many_addresses_slow_the_user_down_case
 );
+
+/// AZ-6: an IPv6 customer counts by its /64, the prefix one host is given: a guesser rotating
+/// through the addresses of its own prefix gets the free failures once, not once per address,
+/// while the next /64 is another customer. The customers come through a load balancer (so the
+/// test can give them any address) to a node over the same database as the one the TPP uses.
+#[tokio::test]
+async fn az_6_an_ipv6_customer_counts_by_its_64_prefix() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let pki = std::sync::Arc::new(crate::support::TestPki::new("Test QTSP Root"));
+    let tpp_side = Harness::start_shared(dir.clone(), pki.clone(), None, |_| {}).await;
+    let behind_lb = Harness::start_shared(dir, pki, None, |c| {
+        c.mtls.mode = bulwark_certs::MtlsMode::Proxy;
+        c.mtls.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    behind_lb
+        .clock
+        .advance(tpp_side.clock_now() - behind_lb.clock_now());
+    let nodes = [&tpp_side, &behind_lb];
+    let t = FlowTpp::register(&tpp_side, "tpp-prefix", None).await;
+    let (user, password, _, _) = psu(&tpp_side, "prefix").await;
+    for host in 1..=5 {
+        let address = format!("2001:db8:1:2::{host}");
+        let guess = format!("guess{host}");
+        let page = login_forwarded_for(nodes, &t, &address, &guess, "nope").await;
+        assert_eq!(page.0, 401, "{}", page.1);
+        assert!(page.1.contains(WRONG), "{}", page.1);
+    }
+    let page = login_forwarded_for(nodes, &t, "2001:db8:1:2:ffff::9", &user, &password).await;
+    assert_eq!(page.0, 401, "{}", page.1);
+    assert!(page.1.contains(SLOW_DOWN), "{}", page.1);
+    let page = login_forwarded_for(nodes, &t, "2001:db8:1:3::1", &user, &password).await;
+    assert_eq!(page.0, 303, "{}", page.1);
+}
+
+/// A login on a new authorization of `t` (pushed to the first node), sent to the second by
+/// the trusted proxy in front of it for a customer at `customer` (its `X-Forwarded-For`): the
+/// status and the page.
+async fn login_forwarded_for(
+    [tpp_side, behind_lb]: [&Harness; 2],
+    t: &FlowTpp,
+    customer: &str,
+    username: &str,
+    password: &str,
+) -> (u16, String) {
+    let consent = t.consent(tpp_side).await;
+    let pushed = t.push(tpp_side, &t.fapi2_params(&consent)).await;
+    assert_eq!(pushed.0, 201, "{:?}", pushed.2);
+    let uri = pushed.2["request_uri"].as_str().unwrap();
+    let mut b = Browser::new(behind_lb);
+    let started = b
+        .get(&format!(
+            "/authorize?client_id={}&request_uri={}",
+            urlenc(&t.c.id),
+            urlenc(uri)
+        ))
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let ia = started.location();
+    let cookie = started
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .find(|c| c.starts_with("__Host-bulwark_ia_"))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let csrf = b.get(&ia).await.input("csrf");
+    let proxy = reqwest::Client::builder()
+        .tls_backend_preconfigured(client_tls_config(&behind_lb.dev_ca, None))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = proxy
+        .post(behind_lb.url(&format!("{ia}/login")))
+        .header("cookie", cookie)
+        .header("x-forwarded-for", customer)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
 
 /// AZ-6 on a cluster: the failures counted on one node throttle the same user on another
 /// (the counters live in the shared database, not in a node's memory).

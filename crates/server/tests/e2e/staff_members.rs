@@ -197,6 +197,68 @@ async fn co_5_admins_manage_staff_and_viewers_cannot() {
     assert_eq!(actions, ["staff.add", "staff.role", "staff.remove"]);
 }
 
+/// CO-5: every member an admin can add can be managed from the members page: the forms'
+/// actions, resolved as a browser resolves them, reach that member. A name of dots alone would
+/// resolve as a path step (`/staff/members/../role` is `/staff/role`), so it is refused.
+#[tokio::test]
+async fn co_5_every_member_added_can_be_managed_from_the_members_page() {
+    let h = Harness::start(|_| {}).await;
+    staff(&h, "alice", StaffRole::Admin).await;
+    let mut admin = logged_in(&h, "alice").await;
+    let csrf = admin.get("/staff/members").await.input("csrf");
+    let add = |name: &'static str| {
+        let mut admin = admin.clone();
+        let csrf = csrf.clone();
+        async move {
+            admin
+                .post(
+                    "/staff/members",
+                    &[
+                        ("csrf", &csrf),
+                        ("username", name),
+                        ("password", ADMIN_PASSWORD),
+                        ("role", "viewer"),
+                    ],
+                )
+                .await
+        }
+    };
+    for name in [".", ".."] {
+        let refused = add(name).await;
+        assert_eq!(refused.status, 400, "{name}: {}", refused.body);
+    }
+    let name = "j.doe@bank-1.example";
+    assert_eq!(add(name).await.status, 303);
+    // Follow the page's own forms for that member, as a browser would.
+    let page_url = reqwest::Url::parse(&h.url("/staff/members")).unwrap();
+    let action = |page: &str, ends: &str| {
+        let marker = format!("{ends}\">");
+        let end = page.find(&marker).unwrap_or_else(|| panic!("{page}"));
+        let start = page[..end].rfind("action=\"").unwrap() + "action=\"".len();
+        page_url
+            .join(&page[start..end + ends.len()])
+            .unwrap()
+            .path()
+            .to_string()
+    };
+    let page = admin.get("/staff/members").await;
+    let promote = action(&page.body, "/role");
+    let promoted = admin
+        .post(&promote, &[("csrf", &csrf), ("role", "admin")])
+        .await;
+    assert_eq!(promoted.status, 303, "{promote}: {}", promoted.body);
+    let page = admin.get("/staff/members").await;
+    let remove = action(&page.body, "/remove");
+    let removed = admin.post(&remove, &[("csrf", &csrf)]).await;
+    assert_eq!(removed.status, 303, "{remove}: {}", removed.body);
+    let actions: Vec<String> = audit_rows(&h, |e| e.subject.as_deref() == Some(name), 3)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["staff.add", "staff.role", "staff.remove"]);
+}
+
 /// CO-5 hardening: changes to who can do what (a new admin, a role, a TPP's suspension) need a
 /// sign-in within the last 15 minutes. A session kept alive by activity beyond that (an
 /// unattended or stolen browser) is told to sign in again and changes nothing; after signing
