@@ -440,8 +440,11 @@ impl ClientAuthenticator {
                 let leaf = &input.chain[0];
                 check_validity_period(leaf, now, self.settings.clock_skew_secs)?;
                 // CA-3: a certificate the client rotated in at its jwks_uri is found at once.
-                let holds =
-                    |keys: &PublicKeySet| keys.keys().iter().any(|k| jwk_holds_cert(k.jwk(), leaf));
+                // RFC 8705 2.2.2: any key of the set may carry it, a transport key ("use":
+                // "tls") as much as a signing key; looking at it verifies nothing with it.
+                let holds = |keys: &PublicKeySet| {
+                    keys.all_jwks().into_iter().any(|k| jwk_holds_cert(k, leaf))
+                };
                 let keys = self.directory.keys_where(&rc, holds).await?;
                 if !holds(&keys) {
                     return Err(fail(

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod error;
 pub mod metadata;
 pub mod organisation;
+pub mod redirect_uri;
 
 pub use authenticate::{
     AuthInput, AuthSettings, AuthenticatedClient, ClientAuthenticator, JWT_BEARER, PendingJti,
@@ -18,3 +19,4 @@ pub use directory::{ClientDirectory, RegisteredClient};
 pub use error::ClientError;
 pub use metadata::{MetadataError, validate as validate_metadata};
 pub use organisation::Organisation;
+pub use redirect_uri::{RedirectUriError, check_redirect_uri};

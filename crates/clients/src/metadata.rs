@@ -1,6 +1,6 @@
 //! Checks of client metadata that every registration path shares (operator CLI and DCR): FAPI
 //! authentication methods and algorithms, keys present where the method needs them, exactly
-//! one certificate subject for `tls_client_auth`, https redirect URIs.
+//! one certificate subject for `tls_client_auth`, redirect URIs (`check_redirect_uri`).
 
 use bulwark_core::{AuthMethod, ClientMetadata};
 use bulwark_jose::{Alg, PublicKeySet};
@@ -199,6 +199,23 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
                     "tls_client_auth needs exactly one of tls_client_auth_subject_dn or a tls_client_auth_san_* value",
                 ));
             }
+            // RFC 8705 2.1.2: the one value names the certificate's subject; an empty one
+            // (a DN with no RDNs, an empty SAN) names none, and would match a certificate
+            // with an empty subject.
+            for (name, value) in [
+                (
+                    "tls_client_auth_subject_dn",
+                    &meta.tls_client_auth_subject_dn,
+                ),
+                ("tls_client_auth_san_dns", &meta.tls_client_auth_san_dns),
+                ("tls_client_auth_san_uri", &meta.tls_client_auth_san_uri),
+                ("tls_client_auth_san_ip", &meta.tls_client_auth_san_ip),
+                ("tls_client_auth_san_email", &meta.tls_client_auth_san_email),
+            ] {
+                if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    return Err(bad(format!("{name} is empty")));
+                }
+            }
             // Parsed now, so a malformed DN fails the registration, not every later
             // authentication.
             if let Some(dn) = &meta.tls_client_auth_subject_dn {
@@ -217,11 +234,7 @@ pub fn validate(meta: &ClientMetadata) -> Result<(), MetadataError> {
         _ => {}
     }
     for uri in &meta.redirect_uris {
-        if !uri.starts_with("https://") || uri.contains('#') {
-            return Err(bad(format!(
-                "redirect_uri {uri:?} must be https without a fragment"
-            )));
-        }
+        crate::check_redirect_uri(uri).map_err(|e| bad(e.to_string()))?;
     }
     // OIDC Core 8.1: a pairwise `sub` is per sector; redirect URIs on several hosts name
     // several sectors unless a sector_identifier_uri names the one they share.
@@ -387,6 +400,24 @@ mod tests {
             "tls_client_auth_san_ip": "not-an-ip"
         }));
         assert!(validate(&ip).is_err());
+        // An empty or blank subject names no certificate.
+        for field in [
+            "tls_client_auth_subject_dn",
+            "tls_client_auth_san_dns",
+            "tls_client_auth_san_uri",
+            "tls_client_auth_san_ip",
+            "tls_client_auth_san_email",
+        ] {
+            for blank in ["", "  "] {
+                let mut v = serde_json::json!({"token_endpoint_auth_method": "tls_client_auth"});
+                v[field] = blank.into();
+                assert_eq!(
+                    validate(&meta(v)),
+                    Err(MetadataError(format!("{field} is empty"))),
+                    "{field} {blank:?}"
+                );
+            }
+        }
         let ok = meta(serde_json::json!({
             "token_endpoint_auth_method": "tls_client_auth",
             "tls_client_auth_subject_dn": "organizationIdentifier=PSDGB-FCA-123456,CN=tpp,O=TPP Ltd"
@@ -417,7 +448,7 @@ mod tests {
         assert!(x5c_matches_key(&garbled).is_err());
     }
 
-    /// FAPI redirect URIs are https without a fragment (RFC 6749 3.1.2); only the grants
+    /// FAPI redirect URIs are plain https URLs without a fragment (RFC 6749 3.1.2); only the grants
     /// Bulwark implements may be registered.
     #[test]
     fn dcr_2_redirect_uris_are_https_without_fragment_and_grants_are_known() {
@@ -437,6 +468,21 @@ mod tests {
                 with("redirect_uris", serde_json::json!([uri]))
                     .is_err_and(|e| e.contains("must be https without a fragment")),
                 "{uri}"
+            );
+        }
+        // The URI's origin goes into the pages' CSP: nothing that ends a directive or a
+        // header, no userinfo, a host.
+        for uri in [
+            "https://tpp.example; frame-ancestors */cb",
+            "https://tpp.example,https://evil.example/cb",
+            "https://tpp.example/cb\u{1}",
+            "https://tpp.example/c b",
+            "https://user@tpp.example/cb",
+            "https:///cb",
+        ] {
+            assert!(
+                with("redirect_uris", serde_json::json!([uri])).is_err(),
+                "{uri:?}"
             );
         }
         assert!(

@@ -1,6 +1,6 @@
 //! Precise internal reasons a registration request fails, and the one exhaustive mapping to the
 //! RFC 7591 section 3.2.2 error codes (and RFC 6750 section 3.1 `invalid_token` for the RFC 7592
-//! registration access token).
+//! registration access token, 403 for a client that may not manage its registration).
 
 use bulwark_core::{OAuthError, OAuthErrorCode};
 
@@ -62,6 +62,10 @@ pub enum DcrError {
     /// certificate does not belong to the registered organisation.
     #[error("{0}")]
     InvalidToken(String),
+    /// RFC 7592 2.1-2.3: the caller authenticated for this client, but may not manage its
+    /// registration (the bank has suspended the client): 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// Storage or another internal failure; logged with detail, shown as `server_error`.
     #[error("internal: {0}")]
     Internal(String),
@@ -88,6 +92,7 @@ impl DcrError {
             Self::RedirectUri(_) => OAuthErrorCode::InvalidRedirectUri,
             Self::DirectoryUnavailable => OAuthErrorCode::TemporarilyUnavailable,
             Self::InvalidToken(_) => OAuthErrorCode::InvalidToken,
+            Self::Forbidden(_) => OAuthErrorCode::AccessDenied,
             Self::Internal(_) => return OAuthError::server_error(),
         };
         OAuthError::new(code, self.to_string())
@@ -112,6 +117,7 @@ impl DcrError {
             Self::Metadata(_) => "metadata",
             Self::RedirectUri(_) => "redirect_uri",
             Self::InvalidToken(_) => "invalid_token",
+            Self::Forbidden(_) => "forbidden",
             Self::Internal(_) => "internal",
         }
     }
@@ -156,6 +162,8 @@ mod tests {
         );
         let token = DcrError::InvalidToken("x".into()).to_oauth();
         assert_eq!(token.code.http_status(), 401);
+        let forbidden = DcrError::Forbidden("x".into()).to_oauth();
+        assert_eq!(forbidden.code.http_status(), 403);
         let internal = DcrError::Internal("db down at 10.0.0.1".into()).to_oauth();
         assert_eq!(internal.code, OAuthErrorCode::ServerError);
         assert!(!internal.to_string().contains("10.0.0.1"));

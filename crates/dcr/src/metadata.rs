@@ -210,7 +210,8 @@ pub fn build(
     Ok(meta)
 }
 
-/// Redirect URIs: required, https, without fragment, each one listed in the SSA.
+/// Redirect URIs: required, each a plain https URL (`check_redirect_uri`), each one listed in
+/// the SSA.
 fn redirect_uris(meta: &ClientMetadata, ssa: &SoftwareStatement) -> Result<(), DcrError> {
     if meta.redirect_uris.is_empty() {
         return Err(DcrError::RedirectUri(
@@ -219,11 +220,8 @@ fn redirect_uris(meta: &ClientMetadata, ssa: &SoftwareStatement) -> Result<(), D
         ));
     }
     for uri in &meta.redirect_uris {
-        if !uri.starts_with("https://") || uri.contains('#') {
-            return Err(DcrError::RedirectUri(format!(
-                "redirect_uri {uri:?} must be https without a fragment"
-            )));
-        }
+        bulwark_clients::check_redirect_uri(uri)
+            .map_err(|e| DcrError::RedirectUri(e.to_string()))?;
         if !ssa.software_redirect_uris.contains(uri) {
             return Err(DcrError::RedirectUri(format!(
                 "redirect_uri {uri:?} is not among the software statement's software_redirect_uris"

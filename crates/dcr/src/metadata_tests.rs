@@ -221,13 +221,19 @@ fn dcr_2_redirect_uris() {
         )
         .is_ok()
     );
-    // A statement listing a plain-http or fragment URI does not make it acceptable.
+    // A statement listing a plain-http, fragment or CSP-breaking URI does not make it
+    // acceptable.
+    let hostile = [
+        "http://tpp.example/cb",
+        "https://tpp.example/cb#f",
+        "https://tpp.example; frame-ancestors */cb",
+        "https://tpp.example/cb\u{7}",
+        "https://user@tpp.example/cb",
+    ];
     let mut lax = ssa(&["AISP"]);
-    lax.software_redirect_uris.extend([
-        "http://tpp.example/cb".into(),
-        "https://tpp.example/cb#f".into(),
-    ]);
-    for bad in ["http://tpp.example/cb", "https://tpp.example/cb#f"] {
+    lax.software_redirect_uris
+        .extend(hostile.iter().map(|u| u.to_string()));
+    for bad in hostile {
         assert!(
             matches!(
                 build(req(json!({"redirect_uris": [bad]})), &lax),

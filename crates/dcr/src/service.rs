@@ -241,14 +241,19 @@ impl DcrService {
                 registration.software_id, accepted.ssa.software_id
             )));
         }
-        if accepted
-            .client_id
-            .as_deref()
-            .is_some_and(|id| id != input.client_id)
-        {
-            return Err(DcrError::Metadata(
-                "client_id in the request differs from the one in the URL".into(),
-            ));
+        // RFC 7592 2.2: the request includes the client_id, the one issued.
+        match accepted.client_id.as_deref() {
+            None => {
+                return Err(DcrError::Metadata(
+                    "client_id is required in an update (RFC 7592 2.2)".into(),
+                ));
+            }
+            Some(id) if id != input.client_id => {
+                return Err(DcrError::Metadata(
+                    "client_id in the request differs from the one in the URL".into(),
+                ));
+            }
+            Some(_) => {}
         }
         let claim = self.jti_claim(&accepted);
         let org = organisation_json(&accepted.ssa.organisation)?;
@@ -386,15 +391,6 @@ impl DcrService {
         {
             return Err(invalid());
         }
-        // A suspended client can do nothing, management included (the bank suspended it).
-        let client = self.clients.get_client(input.client_id).await?;
-        if client
-            .as_ref()
-            .is_none_or(|c| c.status != bulwark_core::ClientStatus::Active)
-        {
-            tracing::warn!(target: "bulwark::security", client_id = input.client_id, "registration management by a suspended client refused");
-            return Err(DcrError::InvalidToken("the client is suspended".into()));
-        }
         let org: Organisation = serde_json::from_str(&registration.organisation).map_err(|e| {
             DcrError::Internal(format!(
                 "registration {}: organisation: {e}",
@@ -407,6 +403,17 @@ impl DcrService {
             .map_err(|e| DcrError::InvalidToken(format!("the registration access token must be used over mTLS with the organisation's certificate: {e}")))?;
         transport::check_organisation(&cert, &org, &registration.software_id)
             .map_err(|e| DcrError::InvalidToken(e.to_string()))?;
+        // A suspended client can do nothing, management included (the bank suspended it).
+        // RFC 7592 2.1-2.3: a caller with a valid credential for a client it may not manage
+        // is 403, told only once it has proved it holds the client's token and certificate.
+        let client = self.clients.get_client(input.client_id).await?;
+        if client
+            .as_ref()
+            .is_none_or(|c| c.status != bulwark_core::ClientStatus::Active)
+        {
+            tracing::warn!(target: "bulwark::security", client_id = input.client_id, "registration management by a suspended client refused");
+            return Err(DcrError::Forbidden("the client is suspended".into()));
+        }
         Ok(token)
     }
 

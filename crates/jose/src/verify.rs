@@ -368,6 +368,22 @@ impl PublicKeySet {
         &self.keys
     }
 
+    /// Every JWK of the document the set was read from, whatever its `use`, `key_ops`, `alg`
+    /// or type (the keys of a set built from keys alone otherwise): where a registered
+    /// certificate is looked up (RFC 8705 2.2.2 sets no use or algorithm condition, and the
+    /// OB directory publishes transport keys as `"use": "tls"`). Plain JWKs, never verifiers.
+    pub fn all_jwks(&self) -> Vec<&Map<String, Value>> {
+        match self
+            .document
+            .as_deref()
+            .and_then(|doc| doc.get("keys"))
+            .and_then(Value::as_array)
+        {
+            Some(keys) => keys.iter().filter_map(Value::as_object).collect(),
+            None => self.keys.iter().map(PublicKey::jwk).collect(),
+        }
+    }
+
     /// True if a key with this kid exists.
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid() == Some(kid))
@@ -460,6 +476,28 @@ mod tests {
             set.verify(&Compact::parse(&jws).unwrap()).unwrap_err(),
             VerifyError::UnknownKey(Some(rsa.kid().to_string()))
         );
+    }
+
+    /// A transport key (`"use": "tls"`) is among the set's JWKs, where a registered
+    /// certificate is looked up, but never verifies a signature.
+    #[test]
+    fn ca_3_a_transport_key_is_listed_but_verifies_nothing() {
+        let sig = SigningKey::generate(Alg::Es256).unwrap();
+        let tls = SigningKey::generate(Alg::Es256).unwrap();
+        let mut tls_jwk = tls.public_jwk().clone();
+        tls_jwk.insert("use".into(), "tls".into());
+        let set = PublicKeySet::from_jwks(
+            &serde_json::json!({"keys": [sig.public_jwk(), tls_jwk, "not a key"]}),
+        )
+        .unwrap();
+        assert_eq!(set.keys().len(), 1);
+        assert_eq!(set.all_jwks(), vec![sig.public_jwk(), &tls_jwk]);
+        let jws = tls.sign_compact("JWT", br#"{"iss":"c"}"#).unwrap();
+        assert_eq!(
+            set.verify(&Compact::parse(&jws).unwrap()).unwrap_err(),
+            VerifyError::UnknownKey(Some(tls.kid().to_string()))
+        );
+        assert_eq!(PublicKeySet::new(vec![]).all_jwks().len(), 0);
     }
 
     /// A set answers for the kids it holds, and only those.

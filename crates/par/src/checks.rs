@@ -114,8 +114,12 @@ fn client_id(ctx: &Ctx<'_>, _: &mut Draft) -> Result<(), ParError> {
 /// required, https, and exactly one of the registered URIs (simple string comparison).
 fn redirect_uri(ctx: &Ctx<'_>, d: &mut Draft) -> Result<(), ParError> {
     let uri = ctx.params.require("redirect_uri")?;
-    if !uri.starts_with("https://") {
-        return Err(ParError::BadRequest("redirect_uri must use https".into()));
+    // Held to the registration rule again: a URI registered before that rule was as strict
+    // would otherwise still reach the pages' CSP.
+    if bulwark_clients::check_redirect_uri(uri).is_err() {
+        return Err(ParError::BadRequest(
+            "redirect_uri must be an https URL without a fragment".into(),
+        ));
     }
     if !ctx.client.metadata.redirect_uris.iter().any(|r| r == uri) {
         return Err(ParError::BadRequest(
@@ -560,6 +564,31 @@ mod tests {
             );
             assert!(matches!(r, Err(ParError::BadRequest(_))), "{uri}");
         }
+    }
+
+    /// A redirect URI registered before registration held it to `check_redirect_uri` (one
+    /// that would add a directive to the pages' CSP) is refused although it matches.
+    #[test]
+    fn az_7_a_registered_redirect_uri_is_held_to_the_registration_rule() {
+        let hostile = "https://tpp.example; frame-ancestors */cb";
+        let c = client(json!({"redirect_uris": ["https://tpp.example/cb", hostile]}));
+        let form = Form::from_pairs(vec![("redirect_uri", hostile)]);
+        let ctx = Ctx {
+            client: &c,
+            profile: Profile::Fapi2,
+            params: &Params::from_form(&form),
+            pushed: false,
+        };
+        assert!(matches!(
+            redirect_uri(&ctx, &mut Draft::default()),
+            Err(ParError::BadRequest(_))
+        ));
+        let form = Form::from_pairs(vec![("redirect_uri", "https://tpp.example/cb")]);
+        let ctx = Ctx {
+            params: &Params::from_form(&form),
+            ..ctx
+        };
+        assert!(redirect_uri(&ctx, &mut Draft::default()).is_ok());
     }
 
     #[test]

@@ -8,9 +8,13 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 /// The Content-Security-Policy of a page. `form_action` lists the origins a form on the page
 /// may be sent to, or redirected to after sending (Chromium applies `form-action` to the
 /// redirect too); the page's own origin is always allowed.
+///
+/// An entry that is not a plain origin (`origin_of` of it is not itself) is left out: a value
+/// with `;` or `,` would otherwise add directives (`frame-ancestors *` ahead of ours, and CSP
+/// keeps the first) or sources.
 pub fn csp(form_action: &[&str]) -> String {
     let mut actions = String::from("'self'");
-    for origin in form_action {
+    for origin in form_action.iter().filter(|o| origin_of(o) == Some(**o)) {
         actions.push(' ');
         actions.push_str(origin);
     }
@@ -28,7 +32,11 @@ pub fn page_headers(headers: &mut HeaderMap, form_action: &[&str]) {
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000"),
     );
-    if let Ok(v) = HeaderValue::from_str(&csp(form_action)) {
+    // Never a page without a CSP: if the origins cannot go into a header, the page goes out
+    // without them (its form's redirect may be blocked, its content may not be framed).
+    if let Ok(v) =
+        HeaderValue::from_str(&csp(form_action)).or_else(|_| HeaderValue::from_str(&csp(&[])))
+    {
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     crate::no_store(headers);
@@ -47,12 +55,47 @@ pub fn page_headers(headers: &mut HeaderMap, form_action: &[&str]) {
     );
 }
 
-/// The origin (`scheme://host[:port]`) of an absolute URL, for `form-action`.
+/// The origin (`scheme://host[:port]`) of an absolute URL, for `form-action`; `None` unless
+/// the URL's authority parses as a host (letters, digits, `-`, `.`, or a bracketed IPv6
+/// address) with an optional numeric port, so nothing else from the URL reaches the CSP.
 pub fn origin_of(url: &str) -> Option<&str> {
     let (scheme, rest) = url.split_once("://")?;
+    let mut letters = scheme.chars();
+    if !letters.next().is_some_and(|c| c.is_ascii_alphabetic())
+        || !letters.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return None;
+    }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let origin = &url[..scheme.len() + 3 + end];
-    (!rest[..end].is_empty()).then_some(origin)
+    let authority = &rest[..end];
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']')?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':')?),
+            };
+            let ok = !addr.is_empty()
+                && addr
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+            (ok, port)
+        }
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            (ok, port)
+        }
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    (host_ok && port_ok).then_some(&url[..scheme.len() + 3 + end])
 }
 
 /// How a browser may send a cookie back.
@@ -134,6 +177,48 @@ mod tests {
         for (name, path) in [("s", "/"), ("__Host-s", "/staff"), ("__host-s", "/")] {
             let made = std::panic::catch_unwind(|| set_cookie(name, "v", path, 1, SameSite::Lax));
             assert!(made.is_err(), "{name} on {path}");
+        }
+    }
+
+    /// A hostile redirect URI (registered before registration refused it) adds nothing to
+    /// the CSP: no second `frame-ancestors` ahead of ours, no lost header.
+    #[test]
+    fn az_6_csp_keeps_one_frame_ancestors_none_for_a_hostile_origin() {
+        let hostile = "https://tpp.example; frame-ancestors */cb";
+        assert_eq!(origin_of(hostile), None);
+        assert_eq!(
+            origin_of("https://tpp.example,https://evil.example/cb"),
+            None
+        );
+        assert_eq!(origin_of("https://user@tpp.example/cb"), None);
+        assert_eq!(origin_of("https://tpp.example\u{1}/cb"), None);
+        assert_eq!(
+            origin_of("https://TPP.example:8443/cb?x#y"),
+            Some("https://TPP.example:8443")
+        );
+        assert_eq!(
+            origin_of("https://[::1]:8443/cb"),
+            Some("https://[::1]:8443")
+        );
+        for form_action in [
+            vec![hostile],
+            vec!["https://tpp.example; frame-ancestors *"],
+            vec!["https://tpp.example\u{1}"],
+            vec!["https://tpp.example\n"],
+        ] {
+            let mut headers = HeaderMap::new();
+            page_headers(&mut headers, &form_action);
+            let policy = headers
+                .get(header::CONTENT_SECURITY_POLICY)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            assert_eq!(
+                policy.matches("frame-ancestors").count(),
+                1,
+                "{form_action:?}: {policy}"
+            );
+            assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+            assert!(policy.contains("form-action 'self';"), "{policy}");
         }
     }
 

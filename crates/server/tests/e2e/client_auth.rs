@@ -646,6 +646,62 @@ async fn ca_3_self_signed_tls_client_auth_matches_a_jwks_certificate_in_its_vali
     );
 }
 
+/// RFC 8705 2.2.2: the self-signed certificate may be registered on any key of the set; the
+/// OB directory publishes transport keys as `"use": "tls"`. Such a key authenticates its
+/// certificate, and still verifies no client assertion.
+#[tokio::test]
+async fn ca_3_self_signed_certificate_on_a_transport_key_authenticates_but_signs_nothing() {
+    let h = Harness::start(|_| {}).await;
+    let mine = Identity::self_made("transport-key-tpp");
+    let signing = SigningKey::generate(Alg::Es256).unwrap();
+    let pem = rcgen::KeyPair::try_from(mine.key.secret_der())
+        .unwrap()
+        .serialize_pem();
+    let transport = SigningKey::from_pem(Alg::Es256, pem.as_bytes()).unwrap();
+    let mut tls = mine.self_signed_jwk();
+    tls["use"] = json!("tls");
+    tls["kid"] = json!(transport.kid());
+    let jwks = json!({"keys": [signing.public_jwk(), tls]});
+    let metadata = json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": jwks,
+           "grant_types": ["client_credentials"], "scope": "accounts"});
+    bulwark_clients::validate_metadata(&serde_json::from_value(metadata.clone()).unwrap()).unwrap();
+    h.register("tpp-ss-tls", metadata).await;
+    let ok = h
+        .post(
+            Some(&mine),
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "tpp-ss-tls"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.0, 200, "{:?}", ok.2);
+    // The same set behind private_key_jwt: the signing key's assertion passes, the transport
+    // key's (same kid as published) does not.
+    let (identity, _) = h.pki.client("TPP Ltd", "tpp-pkj-tls", None);
+    h.register(
+        "tpp-pkj-tls",
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+               "token_endpoint_auth_signing_alg": "ES256",
+               "grant_types": ["client_credentials"], "scope": "accounts"}),
+    )
+    .await;
+    let by_transport = PkjClient {
+        id: "tpp-pkj-tls".into(),
+        key: transport,
+        identity,
+    };
+    let refused = by_transport.token(&h, &by_transport.assertion(&h)).await;
+    assert_oauth_error(&refused, 401, "invalid_client");
+    let by_signing = PkjClient {
+        key: signing,
+        ..by_transport
+    };
+    let ok = by_signing.token(&h, &by_signing.assertion(&h)).await;
+    assert_eq!(ok.0, 200, "{:?}", ok.2);
+}
+
 #[tokio::test]
 async fn ca_4_client_secrets_and_unknown_or_suspended_clients_are_refused() {
     let h = Harness::start(|_| {}).await;

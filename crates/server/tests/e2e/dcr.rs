@@ -205,15 +205,27 @@ async fn dcr_update_client_config() {
         )
         .await;
     assert_oauth_error(&resp, 400, "invalid_client_metadata");
-    // RFC 7592 2.2: the request's client_id must be the one in the URL.
+    // RFC 7592 2.2: the request's client_id must be there, and the one in the URL.
+    let before = d.h.store.get_client(client_id).await.unwrap().unwrap();
     let other = d.request_with(|c| {
         c.insert("client_id".into(), json!("another-client"));
         c.insert("redirect_uris".into(), json!(["https://tpp.example/cb"]));
     });
-    let resp = d
-        .send(Method::PUT, &path, Some(&d.qwac), Some(rat), Some(&other))
-        .await;
-    assert_oauth_error(&resp, 400, "invalid_client_metadata");
+    let without = d.request_with(|c| {
+        c.insert("redirect_uris".into(), json!(["https://tpp.example/cb"]));
+    });
+    for body in [other, without] {
+        let resp = d
+            .send(Method::PUT, &path, Some(&d.qwac), Some(rat), Some(&body))
+            .await;
+        assert_oauth_error(&resp, 400, "invalid_client_metadata");
+    }
+    let after = d.h.store.get_client(client_id).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&after).unwrap(),
+        serde_json::to_value(&before).unwrap(),
+        "nothing changed"
+    );
     let read = d
         .send(Method::GET, &path, Some(&d.qwac), Some(rat), None)
         .await;
@@ -534,12 +546,30 @@ async fn hardening_suspended_client_cannot_manage_its_registration() {
         .set_client_status(client_id, bulwark_core::ClientStatus::Suspended, now())
         .await
         .unwrap();
-    for method in [Method::GET, Method::DELETE] {
-        let resp = d.send(method, &path, Some(&d.qwac), Some(rat), None).await;
-        assert_eq!(resp.0, 401, "{:?}", resp.2);
-        assert_eq!(resp.2["error"], "invalid_token");
+    // RFC 7592 2.1-2.3: a valid token of a client that may not manage its registration is
+    // 403; nothing is read, changed or deleted.
+    let before = d.h.store.get_client(client_id).await.unwrap().unwrap();
+    let update = d.request_with(|c| {
+        c.insert("redirect_uris".into(), json!(["https://tpp.example/cb2"]));
+        c.insert("client_id".into(), json!(client_id));
+    });
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(update.as_str())),
+        (Method::DELETE, None),
+    ] {
+        let resp = d
+            .send(method.clone(), &path, Some(&d.qwac), Some(rat), body)
+            .await;
+        assert_oauth_error(&resp, 403, "access_denied");
+        assert!(resp.2.get("client_id").is_none(), "{method}: {:?}", resp.2);
     }
-    assert!(d.h.store.get_client(client_id).await.unwrap().is_some());
+    let after = d.h.store.get_client(client_id).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&after).unwrap(),
+        serde_json::to_value(&before).unwrap(),
+        "nothing changed"
+    );
     d.h.store
         .set_client_status(client_id, bulwark_core::ClientStatus::Active, now())
         .await
@@ -646,6 +676,7 @@ async fn dcr_4_ob_management_with_a_client_credentials_token() {
             Some(&token),
             Some(&d.request_with(|c| {
                 c.insert("redirect_uris".into(), json!(["https://tpp.example/cb2"]));
+                c.insert("client_id".into(), json!(client_id));
             })),
         )
         .await;
