@@ -499,6 +499,22 @@ impl AuthzService {
         self.end_without_decision(form, url, now).await
     }
 
+    /// A login that cannot answer the request positively: the client's `access_denied`
+    /// (`description` says why) ends the interaction and spends its `request_uri`; nothing is
+    /// remembered and the consent stays as it was.
+    async fn end_access_denied(
+        &self,
+        req: &AuthorizationRequest,
+        form: (&str, &str, Option<&str>),
+        description: &str,
+        now: i64,
+    ) -> Result<String, AuthzError> {
+        let url = self
+            .error_url(req, OAuthErrorCode::AccessDenied, description, now)
+            .await?;
+        self.end_without_decision(form, url, now).await
+    }
+
     /// An error response at the validated redirect URI; a JARM one is signed with the
     /// algorithm the client registered (JARM 2.2), as a success response is.
     async fn error_url(
@@ -822,15 +838,12 @@ impl AuthzService {
         if !req.acr.met_by(Some(&psu.acr)) {
             tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, acr = %psu.acr, "PSU login below the essential acr");
             let url = self
-                .error_url(
+                .end_access_denied(
                     &req,
-                    OAuthErrorCode::AccessDenied,
+                    (id, browser_secret.unwrap_or_default(), csrf),
                     "the login did not reach the authentication level the request requires (unmet_authentication_requirements)",
                     now,
                 )
-                .await?;
-            let url = self
-                .end_without_decision((id, browser_secret.unwrap_or_default(), csrf), url, now)
                 .await?;
             return Ok(LoginOutcome::Refused(url));
         }
@@ -840,15 +853,12 @@ impl AuthzService {
         if !self.is_requested_user(&req, &psu.subject).await? {
             tracing::warn!(target: "bulwark::security", interaction = %id, client_id = %req.client_id, "the PSU who logged in is not the End-User the request names (sub)");
             let url = self
-                .error_url(
+                .end_access_denied(
                     &req,
-                    OAuthErrorCode::AccessDenied,
+                    (id, browser_secret.unwrap_or_default(), csrf),
                     "the customer who authenticated is not the End-User the request names (sub)",
                     now,
                 )
-                .await?;
-            let url = self
-                .end_without_decision((id, browser_secret.unwrap_or_default(), csrf), url, now)
                 .await?;
             return Ok(LoginOutcome::Refused(url));
         }

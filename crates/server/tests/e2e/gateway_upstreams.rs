@@ -368,33 +368,6 @@ async fn gw_1_an_unreachable_server_is_not_an_invalid_token() {
     );
 }
 
-/// Sends `head` (and no body) on a fresh HTTP/1.1-over-TLS connection to the gateway at
-/// `port`, as `identity`; the start of the answer ("" when it closed without one). Panics when
-/// nothing comes within 3 s.
-async fn raw_to_gateway(
-    h: &Harness,
-    port: u16,
-    identity: Option<&Identity>,
-    head: &[u8],
-) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut config = crate::support::http::client_tls_config(&h.dev_ca, identity);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
-    tls.write_all(head).await.unwrap();
-    let mut buf = vec![0u8; 256];
-    match tokio::time::timeout(std::time::Duration::from_secs(3), tls.read(&mut buf)).await {
-        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-        Ok(Err(_)) => String::new(),
-        Err(_) => panic!("no answer within 3 s"),
-    }
-}
-
 /// GW-1, hardening: a body is read only from a caller that could be admitted. Without a
 /// client certificate, or without a bearer token, a request announcing a body it never sends
 /// is refused (401) at once instead of holding its connection and a buffer; a body over
@@ -414,8 +387,17 @@ async fn gw_1_bodies_are_read_only_from_callers_that_could_be_admitted() {
             "POST {pay} HTTP/1.1\r\nhost: localhost\r\n{authorization}\
              content-type: application/json\r\ncontent-length: 10\r\n\r\n"
         );
-        let answer =
-            never_forwarded(&base, raw_to_gateway(&h, port, identity, head.as_bytes())).await;
+        let answer = never_forwarded(
+            &base,
+            crate::support::http::raw_http1(
+                &h.dev_ca,
+                port,
+                identity,
+                head.as_bytes(),
+                std::time::Duration::from_secs(3),
+            ),
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     }
     let big = never_forwarded(

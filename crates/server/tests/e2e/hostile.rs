@@ -331,24 +331,11 @@ async fn hardening_certificate_der_with_trailing_bytes_is_refused() {
     assert_eq!(send(c.identity.chain[0].to_vec()).await, 200);
 }
 
-/// Sends `head` (and no body) on a fresh HTTP/1.1-over-TLS connection; the start of the answer,
-/// or "" when the server closed the connection without one. Writing may fail half-way when the
-/// server gives up on a flood first: that is a refusal too.
+/// [`crate::support::http::raw_http1`] to the harness's server, without a certificate, with 5 s
+/// for an answer to a flood.
 async fn raw_http1(h: &Harness, head: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut config = crate::support::http::client_tls_config(&h.dev_ca, None);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
-    let _ = tls.write_all(head).await;
-    let mut buf = vec![0u8; 256];
-    match tokio::time::timeout(std::time::Duration::from_secs(5), tls.read(&mut buf)).await {
-        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-        Ok(Err(_)) => String::new(),
-        Err(_) => panic!("no answer to a header flood within 5 s"),
-    }
+    let wait = std::time::Duration::from_secs(5);
+    crate::support::http::raw_http1(&h.dev_ca, h.addr.port(), None, head, wait).await
 }
 
 /// Header floods: thousands of fields, one enormous field, a head just under the limits, and

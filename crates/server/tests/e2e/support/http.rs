@@ -29,6 +29,34 @@ pub fn client_tls_config(ca: &Path, identity: Option<&Identity>) -> rustls::Clie
     }
 }
 
+/// Sends `head` (and no body) on a fresh HTTP/1.1-over-TLS connection to `port` on loopback
+/// (SNI `localhost`), as `identity`; the start of the answer, or "" when the server closed the
+/// connection without one. Writing may fail half-way when the server gives up first: that is
+/// a refusal too. Panics when nothing comes within `wait`.
+pub async fn raw_http1(
+    ca: &Path,
+    port: u16,
+    identity: Option<&Identity>,
+    head: &[u8],
+    wait: Duration,
+) -> String {
+    let mut config = client_tls_config(ca, identity);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let _ = tls.write_all(head).await;
+    let mut buf = vec![0u8; 256];
+    match tokio::time::timeout(wait, tls.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        Ok(Err(_)) => String::new(),
+        Err(_) => panic!("no answer within {wait:?}"),
+    }
+}
+
 pub fn http_client(ca: &Path, identity: Option<&Identity>) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(client_tls_config(ca, identity))
