@@ -42,6 +42,18 @@ const CERTIFICATE_HEADERS: &[&str] = &[
     "x-amzn-mtls-clientcert",
 ];
 
+/// Prefixes of the headers load balancers set beside the certificate itself (its verification
+/// result, subject, issuer, serial: nginx `X-SSL-Client-*`, Apache `SSL_CLIENT_*`, AWS ALB
+/// `X-Amzn-Mtls-Clientcert-*`): an upstream that trusts one of them must not get the caller's.
+const CERTIFICATE_HEADER_PREFIXES: &[&str] = &[
+    "x-ssl-client-",
+    "ssl-client-",
+    "x-amzn-mtls-clientcert-",
+    "x-client-cert-",
+    "x-client-verify",
+    "x-client-dn",
+];
+
 /// Forwarding headers (with every `x-forwarded-*`): what the caller claims about the path it
 /// came by is not passed on.
 const FORWARDING_HEADERS: &[&str] = &["forwarded", "x-real-ip"];
@@ -153,6 +165,7 @@ fn is_dropped(name: &HeaderName, extra: Option<&str>) -> bool {
     let n = n.as_ref();
     HOP_BY_HOP.contains(&n)
         || CERTIFICATE_HEADERS.contains(&n)
+        || CERTIFICATE_HEADER_PREFIXES.iter().any(|p| n.starts_with(p))
         || FORWARDING_HEADERS.contains(&n)
         || OVERRIDE_HEADERS.contains(&n)
         || n.starts_with("x-forwarded-")
@@ -342,11 +355,20 @@ mod tests {
             "x_fapi_interaction_id",
             "x_idempotency_key",
             "x-idempotency_key",
+            "x-ssl-client-verify",
+            "x_ssl_client_s_dn",
+            "ssl-client-verify",
+            "x-amzn-mtls-clientcert-leaf",
+            "x-amzn-mtls-clientcert-subject",
+            "x-client-cert-chain-0",
+            "x-client-verify",
+            "x-client-dn",
         ] {
             assert!(dropped(name), "{name}");
         }
         for name in [
             "x-end-to-end",
+            "x-client-request-id",
             "content-type",
             "x-idempotency-key",
             "x-jws-signature",
