@@ -392,6 +392,19 @@ impl AuthzService {
             .subject(&sector_of(meta, &req.redirect_uri), subject)
     }
 
+    /// The client the request is for, as registered now (gone since the push: the
+    /// interaction is over).
+    async fn request_client(
+        &self,
+        req: &AuthorizationRequest,
+    ) -> Result<Arc<bulwark_clients::RegisteredClient>, AuthzError> {
+        self.par
+            .client(&req.client_id)
+            .await
+            .map_err(AuthzError::from)?
+            .ok_or(AuthzError::Expired)
+    }
+
     /// OIDC Core 3.1.2.2 / 5.5.1: true unless the request names its End-User by a `sub` value
     /// and the PSU `subject` is someone else as the client knows them ("MUST NOT reply with
     /// an ID Token or Access Token for a different user").
@@ -403,12 +416,7 @@ impl AuthzService {
         let Some(wanted) = &req.sub else {
             return Ok(true);
         };
-        let client = self
-            .par
-            .client(&req.client_id)
-            .await
-            .map_err(AuthzError::from)?
-            .ok_or(AuthzError::Expired)?;
+        let client = self.request_client(req).await?;
         Ok(*wanted == self.client_subject(&client.client.metadata, req, subject))
     }
 
@@ -1107,12 +1115,7 @@ impl AuthzService {
         acr: Option<String>,
         now: i64,
     ) -> Result<String, AuthzError> {
-        let client = self
-            .par
-            .client(&req.client_id)
-            .await
-            .map_err(AuthzError::from)?
-            .ok_or(AuthzError::Expired)?;
+        let client = self.request_client(req).await?;
         let meta = &client.client.metadata;
         // TK-5: a hybrid ID token encrypted to a key the client publishes at its jwks_uri.
         let enc_keys = if req.response_type == ResponseType::CodeIdToken {

@@ -271,11 +271,7 @@ async fn az_1_authorize_refuses_two_request_forms_and_a_suspended_client_case(h:
     assert_eq!(suspended.status, 400, "{}", suspended.body);
     assert!(suspended.headers.get("location").is_none());
     assert!(
-        h.store
-            .get_pushed_request(uri, h.clock_now())
-            .await
-            .unwrap()
-            .is_some(),
+        pushed_request_kept(&h, uri).await,
         "the refusals leave the pushed request as it was"
     );
 
@@ -344,11 +340,7 @@ async fn az_1_authorize_accepts_post() {
     assert_eq!(repeated.status, 400, "{}", repeated.body);
     assert!(repeated.headers.get("location").is_none());
     assert!(
-        h.store
-            .get_pushed_request(uri, h.clock_now())
-            .await
-            .unwrap()
-            .is_some(),
+        pushed_request_kept(&h, uri).await,
         "the refusals leave the pushed request as it was"
     );
 
@@ -909,11 +901,7 @@ async fn az_6_a_consent_withdrawn_meanwhile_goes_back_to_the_tpp_case(h: Harness
         let stored = h.store.get_consent(&consent_id).await.unwrap().unwrap();
         assert_eq!(stored.status, "Rejected");
         assert!(
-            h.store
-                .get_pushed_request(uri, h.clock_now())
-                .await
-                .unwrap()
-                .is_none(),
+            !pushed_request_kept(&h, uri).await,
             "{on_decision}: the request_uri is spent with the answer"
         );
         let again = b.get(&ia).await;
@@ -1003,11 +991,7 @@ async fn az_5_a_requested_sub_names_the_only_psu_who_may_answer_case(h: Harness)
         "no session is remembered"
     );
     assert!(
-        h.store
-            .get_pushed_request(&uri, h.clock_now())
-            .await
-            .unwrap()
-            .is_none(),
+        !pushed_request_kept(&h, &uri).await,
         "the request_uri is spent"
     );
     assert_eq!(fresh.get(&ia).await.status, 400, "the interaction is over");
@@ -1134,3 +1118,13 @@ both_backends!(
     az_6_cancel_before_logging_in,
     az_6_cancel_before_logging_in_on_postgres => az_6_cancel_before_logging_in_case
 );
+
+/// Whether the pushed request `uri` is still stored (usable), as a refusal leaves it and an
+/// answer spends it.
+async fn pushed_request_kept(h: &Harness, uri: &str) -> bool {
+    h.store
+        .get_pushed_request(uri, h.clock_now())
+        .await
+        .unwrap()
+        .is_some()
+}
